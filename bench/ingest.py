@@ -1,0 +1,116 @@
+"""Ingest benchmark: N patient transaction Bundles through the HTTP API, next to a raw
+PyMongo insert_many of the same resources, in the same run on the same mongod.
+
+    python bench/ingest.py --bundles 200 --concurrency 4
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from pymongo import MongoClient
+
+from examples.generator import Generator
+from fhir_server.embedded_mongo import EmbeddedMongo
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(mongo_uri: str, database: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "FHIR_MONGODB_URI": mongo_uri, "FHIR_DATABASE": database,
+           "FHIR_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/fhir"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/metadata").status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+async def post_bundles(base: str, bundles: list[dict], concurrency: int) -> float:
+    queue = list(reversed(bundles))
+    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            response = await client.post(base, json=queue.pop(), headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"transaction failed: {response.status_code} {response.text}")
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+def raw_insert(mongo_uri: str, bundles: list[dict]) -> float:
+    """The baseline: each bundle's resources inserted with insert_many per collection."""
+    with MongoClient(mongo_uri) as client:
+        db = client["bench_raw"]
+        db.drop_collection("resources")
+        started = time.perf_counter()
+        for bundle in bundles:
+            by_type: dict[str, list[dict]] = {}
+            for entry in bundle["entry"]:
+                resource = entry["resource"]
+                by_type.setdefault(resource["resourceType"], []).append({"resource": resource})
+            for resource_type, documents in by_type.items():
+                db[resource_type].insert_many(documents)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bundles", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mongodb-uri", default=os.environ.get("FHIR_MONGODB_URI"))
+    args = parser.parse_args()
+
+    generator = Generator(args.seed)
+    bundles = [generator.patient_bundle() for _ in range(args.bundles)]
+    resources = sum(len(b["entry"]) for b in bundles)
+    mongo = None
+    uri = args.mongodb_uri
+    if uri is None:
+        mongo = EmbeddedMongo(Path(tempfile.mkdtemp(prefix="bench-ingest-")))
+        uri = mongo.start()
+    server = None
+    try:
+        server, base = start_server(uri, f"bench_ingest_{os.getpid()}")
+        api_seconds = asyncio.run(post_bundles(base, bundles, args.concurrency))
+        raw_seconds = raw_insert(uri, bundles)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        if mongo is not None:
+            mongo.stop()
+    api_rate, raw_rate = resources / api_seconds, resources / raw_seconds
+    print(f"bundles={args.bundles} resources={resources} concurrency={args.concurrency}")
+    print(f"server  (HTTP transactions): {api_rate:10.0f} resources/s  ({api_seconds:.2f} s)")
+    print(f"raw PyMongo insert_many:     {raw_rate:10.0f} resources/s  ({raw_seconds:.2f} s)")
+    print(f"ratio server/raw: {api_rate / raw_rate:.3f}  (raw is {raw_rate / api_rate:.1f}x faster)")
+
+
+if __name__ == "__main__":
+    main()

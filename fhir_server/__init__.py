@@ -1,0 +1,1 @@
+"""FHIR R4 health data exchange server on MongoDB."""

@@ -1,0 +1,70 @@
+"""Dependencies shared by the routes, as `Annotated` aliases."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from fhir_server.api.media import response_media_type
+from fhir_server.services.bundles import BundleProcessor, parse_if_match
+from fhir_server.services.resources import ResourceService
+from fhir_server.settings import Settings
+
+
+def _service(request: Request) -> ResourceService:
+    return request.app.state.service
+
+
+def _bundles(request: Request) -> BundleProcessor:
+    return request.app.state.bundles
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _base(request: Request) -> str:
+    """The FHIR base URL that links and Locations are built on."""
+    configured = request.app.state.settings.base_url
+    return configured.rstrip("/") if configured else f"{str(request.base_url).rstrip('/')}/fhir"
+
+
+def _prefer(request: Request) -> dict[str, str]:
+    """The `Prefer` header as a dict (RFC 7240): `return`, `handling`, `respond-async`."""
+    preferences = {}
+    for part in request.headers.get("prefer", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name:
+            preferences[name.lower()] = value.strip().strip('"')
+    return preferences
+
+
+def _if_match(request: Request) -> int | None:
+    return parse_if_match(request.headers.get("if-match"))
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+def negotiate(request: Request) -> None:
+    """Refuse (406) a request for a format we cannot send before doing any work; a Binary
+    read may ask for the Binary's own content type."""
+    is_binary_read = (request.method == "GET" and request.path_params.get("resource_type")
+                      == "Binary" and "resource_id" in request.path_params)
+    if not is_binary_read:
+        response_media_type(request)
+
+
+def return_preference(prefer: dict[str, str]) -> str:
+    """`Prefer: return=`; an unknown value is ignored, as RFC 7240 asks."""
+    choice = prefer.get("return")
+    return choice if choice in ("minimal", "OperationOutcome") else "representation"
+
+
+Service = Annotated[ResourceService, Depends(_service)]
+Bundles = Annotated[BundleProcessor, Depends(_bundles)]
+ServerSettings = Annotated[Settings, Depends(_settings)]
+Base = Annotated[str, Depends(_base)]
+Prefer = Annotated[dict[str, str], Depends(_prefer)]
+IfMatch = Annotated[int | None, Depends(_if_match)]
+QueryParams = Annotated[list[tuple[str, str]], Depends(_params)]

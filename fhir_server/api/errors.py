@@ -1,0 +1,49 @@
+"""The one place where errors become HTTP responses with an OperationOutcome."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fhir_server.api.media import FhirResponse
+from fhir_server.errors import FhirError, Issue
+
+log = logging.getLogger(__name__)
+
+_HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FhirError)
+    async def fhir_error(request: Request, error: FhirError) -> FhirResponse:
+        return FhirResponse(request, error.operation_outcome(), error.status, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> FhirResponse:
+        diagnostics = (
+            f"No FHIR interaction at {request.method} {request.url.path}"
+            if error.status_code in (404, 405)
+            else str(error.detail)
+        )
+        issue = Issue(diagnostics, _HTTP_ISSUE_CODES.get(error.status_code, "processing"))
+        return FhirResponse(request, _outcome(issue), error.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, error: RequestValidationError) -> FhirResponse:
+        return FhirResponse(request, _outcome(Issue(f"Invalid request: {error.errors()}")), 400)
+
+    @app.middleware("http")
+    async def unexpected(request: Request, call_next) -> Response:
+        """A bug becomes a 500 OperationOutcome, with no stack trace sent to the client."""
+        try:
+            return await call_next(request)
+        except Exception:
+            log.exception("Unhandled error on %s %s", request.method, request.url.path)
+            issue = Issue("Internal server error; it has been logged", "exception")
+            return FhirResponse(request, _outcome(issue), 500)
+
+
+def _outcome(issue: Issue) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [issue.to_fhir()]}

@@ -1,0 +1,51 @@
+"""Turning service results into responses with the headers the spec requires."""
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from fhir_server.api.dependencies import return_preference
+from fhir_server.api.media import FhirResponse, http_date
+from fhir_server.services.interactions import WriteResult
+from fhir_server.services.versions import Version
+
+
+def version_headers(version: Version) -> dict[str, str]:
+    return {"ETag": version.etag, "Last-Modified": http_date(version.last_updated)}
+
+
+def resource_response(request: Request, version: Version) -> FhirResponse:
+    return FhirResponse(request, version.resource, 200, version_headers(version))
+
+
+def write_response(
+    request: Request, base: str, result: WriteResult, prefer: dict[str, str]
+) -> Response:
+    """create/update/patch: 201 or 200, `Location`, `ETag`, `Last-Modified`, body per
+    `Prefer: return` (http://hl7.org/fhir/R4/http.html#ops)."""
+    version = result.version
+    status = 201 if result.created else 200
+    headers = version_headers(version)
+    location = f"{base}/{version.versioned_url}"
+    headers["Location" if result.created else "Content-Location"] = location
+    choice = return_preference(prefer)
+    if choice == "minimal":
+        return Response(status_code=status, headers=headers)
+    if choice == "OperationOutcome":
+        action = "created" if result.created else ("matched" if not result.changed else "updated")
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "information",
+                    "code": "informational",
+                    "diagnostics": f"{version.versioned_url} {action}",
+                }
+            ],
+        }
+        return FhirResponse(request, outcome, status, headers)
+    return FhirResponse(request, version.resource, status, headers)
+
+
+def delete_response(result: WriteResult | None) -> Response:
+    headers = {"ETag": result.version.etag} if result else {}
+    return Response(status_code=204, headers=headers)

@@ -1,0 +1,1 @@
+"""Conformance: what the server supports, validation, the CapabilityStatement."""

@@ -1,0 +1,108 @@
+"""Date search parameters (http://hl7.org/fhir/R4/search.html#date).
+
+A date of any precision is the range of instants it covers; prefixes compare ranges.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+
+_DATE = re.compile(
+    r"(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
+    r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(?P<fraction>\.\d+)?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """The closed range [low, high] of instants (millisecond precision) a value covers."""
+
+    low: datetime
+    high: datetime
+
+
+def _next_month(moment: datetime) -> datetime:
+    return (
+        moment.replace(year=moment.year + 1, month=1)
+        if moment.month == 12
+        else (moment.replace(month=moment.month + 1))
+    )
+
+
+def parse_date(text: str) -> DateRange:
+    """Parse a FHIR date, dateTime or instant; raise ValueError when it is not one.
+
+    Values without a timezone are taken as UTC.
+    """
+    match = _DATE.fullmatch(text)
+    if not match:
+        raise ValueError(f"'{text}' is not a FHIR date, dateTime or instant")
+    part = match.groupdict()
+    if part["hour"] is not None and part["tz"] is None and part["second"] is not None:
+        raise ValueError(f"'{text}' has a time but no timezone")
+    tz = UTC
+    if part["tz"] and part["tz"] != "Z":
+        sign = 1 if part["tz"][0] == "+" else -1
+        hours, minutes = map(int, part["tz"][1:].split(":"))
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    fraction = part["fraction"] or ""
+    low = datetime(
+        int(part["year"]),
+        int(part["month"] or 1),
+        int(part["day"] or 1),
+        int(part["hour"] or 0),
+        int(part["minute"] or 0),
+        int(part["second"] or 0),
+        int((fraction[1:] + "000000")[:6]) if fraction else 0,
+        tzinfo=tz,
+    ).astimezone(UTC)
+    if part["month"] is None:
+        end = low.replace(year=low.year + 1)
+    elif part["day"] is None:
+        end = _next_month(low)
+    elif part["hour"] is None:
+        end = low + timedelta(days=1)
+    elif part["second"] is None:
+        end = low + timedelta(minutes=1)
+    elif not fraction:
+        end = low + timedelta(seconds=1)
+    else:
+        end = low
+    return DateRange(low, max(low, end - _ONE_MS))
+
+
+def split_prefix(value: str) -> tuple[str, str]:
+    if len(value) > 2 and value[:2] in PREFIXES:
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def compile_date(low_field: str, high_field: str, prefix: str, search: DateRange) -> dict:
+    """A filter for target ranges [low_field, high_field] against a prefixed search range."""
+    # $and, not one dict: for point values low_field and high_field are the same field.
+    contained = {"$and": [{low_field: {"$gte": search.low}}, {high_field: {"$lte": search.high}}]}
+    conditions = {
+        "eq": contained,
+        "ne": {"$nor": [contained]},
+        "gt": {high_field: {"$gt": search.high}},
+        "lt": {low_field: {"$lt": search.low}},
+        "ge": {"$or": [{high_field: {"$gt": search.high}}, contained]},
+        "le": {"$or": [{low_field: {"$lt": search.low}}, contained]},
+        "sa": {low_field: {"$gt": search.high}},
+        "eb": {high_field: {"$lt": search.low}},
+    }
+    if prefix == "ap":
+        now = datetime.now(UTC)
+        slack_low = abs(now - search.low) / 10
+        slack_high = abs(now - search.high) / 10
+        return {
+            "$and": [
+                {low_field: {"$lte": search.high + slack_high}},
+                {high_field: {"$gte": search.low - slack_low}},
+            ]
+        }
+    return conditions[prefix]

@@ -1,0 +1,71 @@
+"""Bundles the server returns: history, searchset (http://hl7.org/fhir/R4/bundle.html)."""
+
+import uuid
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from fhir_server.services.versions import Version, format_instant
+
+_RESPONSE_STATUS = {
+    "POST": "201 Created",
+    "PUT": "200 OK",
+    "PATCH": "200 OK",
+    "DELETE": "204 No Content",
+}
+
+
+def page_links(
+    base: str, path: str, params: list[tuple[str, str]], next_cursor: str | None
+) -> list[dict]:
+    """`self` with the parameters actually used, and `next` carrying the cursor."""
+    query = urlencode(params)
+    links = [{"relation": "self", "url": f"{base}/{path}" + (f"?{query}" if query else "")}]
+    if next_cursor:
+        links.append(
+            {
+                "relation": "next",
+                "url": f"{base}/{path}?{urlencode([*params, ('_cursor', next_cursor)])}",
+            }
+        )
+    return links
+
+
+def _bundle(bundle_type: str, entries: list[dict], links: list[dict], total: int | None) -> dict:
+    bundle = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": format_instant(datetime.now(UTC))},
+        "type": bundle_type,
+    }
+    if total is not None:
+        bundle["total"] = total
+    return bundle | {"link": links, "entry": entries}
+
+
+def history_bundle(
+    base: str, versions: list[Version], links: list[dict], total: int | None = None
+) -> dict:
+    entries = []
+    for version in versions:
+        entry: dict = {"fullUrl": f"{base}/{version.relative_url}"}
+        if version.resource is not None:
+            entry["resource"] = version.resource
+        url = version.resource_type if version.method == "POST" else version.relative_url
+        entry["request"] = {"method": version.method, "url": url}
+        entry["response"] = {
+            "status": _RESPONSE_STATUS[version.method],
+            "etag": version.etag,
+            "lastModified": format_instant(version.last_updated),
+        }
+        entries.append(entry)
+    return _bundle("history", entries, links, total)
+
+
+def searchset_bundle(
+    base: str, versions: list[Version], links: list[dict], total: int | None = None
+) -> dict:
+    entries = [
+        {"fullUrl": f"{base}/{v.relative_url}", "resource": v.resource, "search": {"mode": "match"}}
+        for v in versions
+    ]
+    return _bundle("searchset", entries, links, total)

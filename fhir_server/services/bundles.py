@@ -1,0 +1,341 @@
+"""batch and transaction Bundles (http://hl7.org/fhir/R4/http.html#transaction)."""
+
+import base64
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+from fhir_server.errors import BadRequest, FhirError, Issue, MultipleMatches, PayloadTooLarge
+from fhir_server.search.criteria import parse_query
+from fhir_server.services import interactions
+from fhir_server.services.interactions import WriteResult
+from fhir_server.services.references import rewrite_references
+from fhir_server.services.resources import ResourceService, check_type
+from fhir_server.services.versions import format_instant, new_id
+from fhir_server.storage.resources import ResourceStore
+
+# Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    resource_type: str
+    resource_id: str | None = None
+    vid: str | None = None
+    query: str | None = None
+    full_url: str | None = None
+    resource: object = None
+    if_none_exist: str | None = None
+    if_match: int | None = None
+    assigned_id: str | None = field(default=None)
+
+    @property
+    def location(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`W/"3"` → 3 (http.html#concurrency)."""
+    if value is None:
+        return None
+    digits = value.strip().removeprefix("W/").strip('"')
+    if not digits.isdigit():
+        raise BadRequest(f"If-Match must be a version ETag like W/\"3\", not '{value}'")
+    return int(digits)
+
+
+def _parse_entry(index: int, raw: object, base: str) -> Entry:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise BadRequest(f"{where} has no request", expression=f"{where}.request")
+    request = raw["request"]
+    method, url = request.get("method"), request.get("url")
+    if method not in _ORDER or not isinstance(url, str) or not url:
+        raise BadRequest(
+            f"{where}.request needs a method ({', '.join(_ORDER)}) and a url",
+            expression=f"{where}.request",
+        )
+    if url.startswith(base + "/"):
+        url = url[len(base) + 1 :]
+    path, _, query = url.partition("?")
+    parts = [p for p in urlsplit(path).path.split("/") if p]
+    if not parts:
+        raise BadRequest(
+            f"{where}.request.url '{url}' names no resource type", expression=f"{where}.request.url"
+        )
+    entry = Entry(
+        index,
+        method,
+        parts[0],
+        query=query or None,
+        full_url=raw.get("fullUrl"),
+        resource=raw.get("resource"),
+        if_none_exist=request.get("ifNoneExist"),
+        if_match=parse_if_match(request.get("ifMatch")),
+    )
+    if len(parts) >= 2 and parts[1] not in ("_history", "_search"):
+        entry.resource_id = parts[1]
+    if len(parts) == 4 and parts[2] == "_history":
+        entry.vid = parts[3]
+    if method in ("POST", "PUT") and not isinstance(entry.resource, dict):
+        raise BadRequest(f"{where} ({method}) has no resource", expression=f"{where}.resource")
+    if method in ("PUT", "DELETE", "PATCH") and not (entry.resource_id or entry.query):
+        raise BadRequest(
+            f"{where}: {method} needs [type]/[id] or [type]?[criteria]",
+            expression=f"{where}.request.url",
+        )
+    return entry
+
+
+def _patch_operations(entry: Entry) -> object:
+    """PATCH entries carry a JSON Patch as a Binary resource (http.html#patch)."""
+    binary = entry.resource
+    if not (
+        isinstance(binary, dict)
+        and binary.get("resourceType") == "Binary"
+        and binary.get("contentType") == "application/json-patch+json"
+    ):
+        raise BadRequest(
+            f"{entry.location}: PATCH needs a Binary with contentType application/json-patch+json",
+            expression=f"{entry.location}.resource",
+        )
+    try:
+        return json.loads(base64.b64decode(binary.get("data", ""), validate=True))
+    except ValueError as bad:
+        raise BadRequest(f"{entry.location}: the JSON Patch is not valid: {bad}") from None
+
+
+async def _write(store: ResourceStore, entry: Entry) -> WriteResult | None:
+    check_type(entry.resource_type)
+    kind = entry.resource_type
+    if entry.method == "POST":
+        return await interactions.create(
+            store, kind, entry.resource, entry.if_none_exist, resource_id=entry.assigned_id
+        )
+    if entry.method == "PUT":
+        if entry.resource_id:
+            return await interactions.update(
+                store, kind, entry.resource_id, entry.resource, entry.if_match
+            )
+        return await interactions.conditional_update(
+            store, kind, entry.query, entry.resource, entry.if_match
+        )
+    if entry.method == "PATCH":
+        target = entry.resource_id or await interactions.resolve_single(store, kind, entry.query)
+        return await interactions.patch(
+            store, kind, target, _patch_operations(entry), entry.if_match
+        )
+    if entry.resource_id:
+        return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
+    return await interactions.conditional_delete(store, kind, entry.query)
+
+
+def _in_entry(entry: Entry, error: FhirError) -> FhirError:
+    """The same error, with its diagnostics and expressions placed in the Bundle entry."""
+
+    def place(expression: str) -> str:
+        head, dot, rest = expression.partition(".")
+        if head == entry.resource_type and dot:
+            return f"{entry.location}.resource.{rest}"
+        return (
+            f"{entry.location}.{expression}" if not expression.startswith("Bundle") else expression
+        )
+
+    issues = [
+        Issue(
+            f"{entry.location} ({entry.method} {entry.resource_type}): {issue.diagnostics}",
+            issue.code,
+            issue.severity,
+            tuple(place(e) for e in issue.expression) or (entry.location,),
+        )
+        for issue in error.issues
+    ]
+    return type(error)(issues[0].diagnostics, issues=issues, headers=error.headers)
+
+
+def _status(code: int) -> str:
+    return f"{code} {HTTPStatus(code).phrase}"
+
+
+class BundleProcessor:
+    def __init__(self, service: ResourceService, max_entries: int):
+        self.service = service
+        self.max_entries = max_entries
+
+    async def process(self, base: str, bundle: object, return_preference: str) -> dict:
+        """POST [base] with a batch or transaction Bundle."""
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            raise BadRequest("POST to the base URL takes a Bundle", expression="resourceType")
+        kind = bundle.get("type")
+        if kind not in ("batch", "transaction"):
+            raise BadRequest(
+                f"Bundle.type must be batch or transaction, not '{kind}'", expression="Bundle.type"
+            )
+        raw_entries = bundle.get("entry", [])
+        if not isinstance(raw_entries, list):
+            raise BadRequest("Bundle.entry must be an array", expression="Bundle.entry")
+        if len(raw_entries) > self.max_entries:
+            raise PayloadTooLarge(
+                f"The Bundle has {len(raw_entries)} entries; this server accepts at most "
+                f"{self.max_entries}",
+                expression="Bundle.entry",
+            )
+        if kind == "transaction":
+            entries = [_parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
+            responses = await self._transaction(base, entries, return_preference)
+        else:
+            responses = [
+                await self._batch_entry(base, i, raw, return_preference)
+                for i, raw in enumerate(raw_entries)
+            ]
+        return {
+            "resourceType": "Bundle",
+            "id": new_id(),
+            "type": f"{kind}-response",
+            "entry": responses,
+        }
+
+    async def _transaction(
+        self, base: str, entries: list[Entry], return_preference: str
+    ) -> list[dict]:
+        _check_distinct_targets(entries)
+        writes = sorted(
+            (e for e in entries if e.method not in ("GET", "HEAD")), key=lambda e: _ORDER[e.method]
+        )
+
+        async def work(store: ResourceStore) -> dict[int, WriteResult | None]:
+            # A conflicting concurrent transaction makes MongoDB run this again: start afresh.
+            attempt = [dataclasses.replace(e, resource=copy.deepcopy(e.resource)) for e in writes]
+            assigned = await _assign_ids(store, attempt)
+
+            async def resolve(reference: str) -> str:
+                kind, _, query = reference.partition("?")
+                return f"{kind}/{await interactions.resolve_single(store, kind, query)}"
+
+            results: dict[int, WriteResult | None] = {}
+            for entry in attempt:
+                try:
+                    if isinstance(entry.resource, dict) and entry.method != "PATCH":
+                        await rewrite_references(entry.resource, assigned, resolve)
+                    results[entry.index] = await _write(store, entry)
+                except FhirError as error:
+                    raise _in_entry(entry, error) from None
+            return results
+
+        results = await self.service.transaction(work) if writes else {}
+        responses = []
+        for entry in entries:
+            if entry.index in results:
+                responses.append(_write_response(base, results[entry.index], return_preference))
+            else:
+                responses.append(await self._read_entry(base, entry))
+        return responses
+
+    async def _batch_entry(
+        self, base: str, index: int, raw: object, return_preference: str
+    ) -> dict:
+        try:
+            entry = _parse_entry(index, raw, base)
+            if entry.method in ("GET", "HEAD"):
+                return await self._read_entry(base, entry)
+            result = await self.service.transaction(lambda store: _write(store, entry))
+            return _write_response(base, result, return_preference)
+        except FhirError as error:
+            return {
+                "response": {"status": _status(error.status), "outcome": error.operation_outcome()}
+            }
+
+    async def _read_entry(self, base: str, entry: Entry) -> dict:
+        """GET entries: read, vread, instance/type history and type search."""
+        kind = entry.resource_type
+        params = parse_query(entry.query or "")
+        if entry.vid is not None:
+            version = await self.service.vread(kind, entry.resource_id, entry.vid)
+        elif entry.resource_id and entry.query is None:
+            version = await self.service.read(kind, entry.resource_id)
+        else:
+            return {
+                "resource": await self.service.search(base, kind, params, strict=False),
+                "response": {"status": "200 OK"},
+            }
+        return {
+            "fullUrl": f"{base}/{version.relative_url}",
+            "resource": version.resource,
+            "response": {"status": "200 OK", "etag": version.etag},
+        }
+
+
+def _check_distinct_targets(entries: list[Entry]) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        keys = []
+        if entry.full_url:
+            keys.append(entry.full_url)
+        if entry.resource_id and entry.method in ("PUT", "PATCH", "DELETE"):
+            keys.append(f"{entry.resource_type}/{entry.resource_id}")
+        for key in keys:
+            if key in seen:
+                raise BadRequest(
+                    f"{entry.location}: '{key}' appears twice in the transaction",
+                    expression=entry.location,
+                )
+            seen.add(key)
+
+
+async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:
+    """fullUrl → `Type/id` for every entry that creates or updates a resource."""
+    assigned: dict[str, str] = {}
+    for entry in entries:
+        target_id = None
+        if entry.method == "POST":
+            target_id = entry.assigned_id = new_id()
+            if entry.if_none_exist:
+                matches = await interactions.find_matches(
+                    store, entry.resource_type, entry.if_none_exist
+                )
+                if len(matches) == 1:
+                    target_id = matches[0]["_id"]
+        elif entry.method == "PUT" and entry.resource_id:
+            target_id = entry.resource_id
+        elif entry.method == "PUT":
+            matches = await interactions.find_matches(store, entry.resource_type, entry.query)
+            if len(matches) > 1:
+                raise _in_entry(
+                    entry,
+                    MultipleMatches(
+                        f"Conditional update '{entry.query}' matches more than one resource"
+                    ),
+                )
+            target_id = matches[0]["_id"] if matches else entry.resource.get("id") or new_id()
+            entry.resource_id = target_id
+            entry.resource["id"] = target_id
+            entry.query = None
+        if target_id and entry.full_url:
+            assigned[entry.full_url] = f"{entry.resource_type}/{target_id}"
+    return assigned
+
+
+def _write_response(base: str, result: WriteResult | None, return_preference: str) -> dict:
+    if result is None:
+        return {"response": {"status": "204 No Content"}}
+    version = result.version
+    if version.deleted:
+        return {"response": {"status": "204 No Content", "etag": version.etag}}
+    response = {
+        "fullUrl": f"{base}/{version.relative_url}",
+        "response": {
+            "status": _status(201 if result.created else 200),
+            "location": f"{base}/{version.versioned_url}",
+            "etag": version.etag,
+            "lastModified": format_instant(version.last_updated),
+        },
+    }
+    if return_preference == "representation":
+        response["resource"] = version.resource
+    return response

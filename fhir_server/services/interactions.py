@@ -1,0 +1,222 @@
+"""Write interactions inside a unit of work (http://hl7.org/fhir/R4/http.html).
+
+Each function takes the `ResourceStore` of a running transaction, so a single request and
+every entry of a transaction Bundle share one implementation.
+"""
+
+from dataclasses import dataclass
+
+import jsonpatch
+
+from fhir_server.conformance.validation import validate_resource
+from fhir_server.errors import BadRequest, MultipleMatches, NotFound, PreconditionFailed
+from fhir_server.search.criteria import compile_criteria, parse_query
+from fhir_server.services.versions import (
+    Version,
+    new_id,
+    next_timestamp,
+    stamp,
+    storage_documents,
+)
+from fhir_server.storage.resources import ResourceStore
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    version: Version
+    created: bool = False
+    # False when nothing was written: a conditional create that matched, an idempotent delete.
+    changed: bool = True
+
+
+def check_body(resource_type: str, body: object) -> dict:
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object (a FHIR resource)")
+    if body.get("resourceType") != resource_type:
+        raise BadRequest(
+            f"resourceType '{body.get('resourceType')}' does not match the URL's '{resource_type}'",
+            expression="resourceType",
+        )
+    return body
+
+
+async def _write(
+    store: ResourceStore,
+    resource_type: str,
+    resource_id: str,
+    body: dict | None,
+    previous: dict | None,
+    method: str,
+) -> Version:
+    last_updated = next_timestamp(previous["lastUpdated"] if previous else None)
+    vid = previous["vid"] + 1 if previous else 1
+    resource = stamp(body, resource_id, vid, last_updated) if body is not None else None
+    version = Version(resource_type, resource_id, vid, last_updated, resource, method)
+    await store.write_version(resource_type, *storage_documents(version))
+    return version
+
+
+async def find_matches(
+    store: ResourceStore, resource_type: str, query: str, limit: int = 2
+) -> list[dict]:
+    """Current resources matching conditional criteria (`identifier=s|v&...`)."""
+    if "?" in query:
+        query_type, query = query.split("?", 1)
+        if query_type and query_type != resource_type:
+            raise BadRequest(f"Conditional criteria for {query_type} used on {resource_type}")
+    criteria, used = compile_criteria(resource_type, parse_query(query))
+    if not used:
+        raise PreconditionFailed(
+            "Conditional request without search criteria: it would match every resource"
+        )
+    return await store.find(resource_type, criteria, limit)
+
+
+def _guard_key(resource_type: str, query: str) -> str:
+    return f"{resource_type}?{'&'.join(sorted(query.split('&')))}"
+
+
+def _check_if_match(
+    resource_type: str, resource_id: str, current: dict | None, if_match: int | None
+) -> None:
+    if if_match is None:
+        return
+    if current is None or current["vid"] != if_match:
+        found = f"version {current['vid']}" if current else "no resource"
+        raise PreconditionFailed(
+            f"If-Match expects version {if_match} of {resource_type}/{resource_id}, found {found}"
+        )
+
+
+async def create(
+    store: ResourceStore,
+    resource_type: str,
+    body: object,
+    if_none_exist: str | None = None,
+    resource_id: str | None = None,
+) -> WriteResult:
+    """create, and conditional create with If-None-Exist (http.html#ccreate)."""
+    body = check_body(resource_type, body)
+    validate_resource(body)
+    if if_none_exist is not None:
+        # Concurrent identical conditional creates serialise on this guard: never two.
+        await store.acquire_guard(_guard_key(resource_type, if_none_exist))
+        matches = await find_matches(store, resource_type, if_none_exist)
+        if len(matches) > 1:
+            raise MultipleMatches(
+                f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}"
+            )
+        if matches:
+            return WriteResult(Version.from_current(resource_type, matches[0]), changed=False)
+    version = await _write(store, resource_type, resource_id or new_id(), body, None, "POST")
+    return WriteResult(version, created=True)
+
+
+async def update(
+    store: ResourceStore,
+    resource_type: str,
+    resource_id: str,
+    body: object,
+    if_match: int | None = None,
+) -> WriteResult:
+    """update, and update-as-create with a client-assigned id (http.html#update)."""
+    body = check_body(resource_type, body)
+    if body.get("id") != resource_id:
+        raise BadRequest(
+            f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
+            expression=f"{resource_type}.id",
+        )
+    validate_resource(body)
+    current = await store.current(resource_type, resource_id)
+    _check_if_match(resource_type, resource_id, current, if_match)
+    version = await _write(store, resource_type, resource_id, body, current, "PUT")
+    return WriteResult(version, created=current is None or current["deleted"])
+
+
+async def conditional_update(
+    store: ResourceStore,
+    resource_type: str,
+    query: str,
+    body: object,
+    if_match: int | None = None,
+) -> WriteResult:
+    """Conditional update (http.html#cond-update): 0 matches create, 1 updates, more → 412."""
+    body = check_body(resource_type, body)
+    await store.acquire_guard(_guard_key(resource_type, query))
+    matches = await find_matches(store, resource_type, query)
+    if len(matches) > 1:
+        raise MultipleMatches(f"Conditional update '{query}' matches more than one {resource_type}")
+    if matches:
+        match_id = matches[0]["_id"]
+        if body.get("id") not in (None, match_id):
+            raise BadRequest(
+                f"The body's id '{body['id']}' differs from the matched resource '{match_id}'",
+                expression=f"{resource_type}.id",
+            )
+        return await update(store, resource_type, match_id, {**body, "id": match_id}, if_match)
+    if body.get("id"):
+        return await update(store, resource_type, body["id"], body, if_match)
+    return await create(store, resource_type, body)
+
+
+async def patch(
+    store: ResourceStore,
+    resource_type: str,
+    resource_id: str,
+    operations: object,
+    if_match: int | None = None,
+) -> WriteResult:
+    """JSON Patch (http.html#patch): the result must still be a valid resource."""
+    current = await store.current(resource_type, resource_id)
+    if current is None or current["deleted"]:
+        raise NotFound(f"{resource_type}/{resource_id} does not exist")
+    _check_if_match(resource_type, resource_id, current, if_match)
+    if not isinstance(operations, list):
+        raise BadRequest("A JSON Patch document must be an array of operations")
+    try:
+        patched = jsonpatch.JsonPatch(operations).apply(current["resource"])
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        TypeError,
+        KeyError,
+    ) as failure:
+        raise BadRequest(f"The JSON Patch cannot be applied: {failure}") from None
+    if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
+        raise BadRequest("A patch may not change the resource's id or resourceType")
+    validate_resource(patched)
+    version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
+    return WriteResult(version)
+
+
+async def resolve_single(store: ResourceStore, resource_type: str, query: str) -> str:
+    """The id of the one resource matching conditional criteria (PATCH/DELETE)."""
+    matches = await find_matches(store, resource_type, query)
+    if len(matches) > 1:
+        raise MultipleMatches(f"'{query}' matches more than one {resource_type}")
+    if not matches:
+        raise NotFound(f"No {resource_type} matches '{query}'")
+    return matches[0]["_id"]
+
+
+async def delete(
+    store: ResourceStore, resource_type: str, resource_id: str, if_match: int | None = None
+) -> WriteResult | None:
+    """delete (http.html#delete); None when there was nothing to delete (204 all the same)."""
+    current = await store.current(resource_type, resource_id)
+    _check_if_match(resource_type, resource_id, current, if_match)
+    if current is None or current["deleted"]:
+        return None
+    return WriteResult(await _write(store, resource_type, resource_id, None, current, "DELETE"))
+
+
+async def conditional_delete(
+    store: ResourceStore, resource_type: str, query: str
+) -> WriteResult | None:
+    """Conditional delete (http.html#cdelete): one match is deleted, several → 412."""
+    matches = await find_matches(store, resource_type, query)
+    if len(matches) > 1:
+        raise MultipleMatches(f"Conditional delete '{query}' matches more than one {resource_type}")
+    if not matches:
+        return None
+    return await delete(store, resource_type, matches[0]["_id"])

@@ -1,0 +1,203 @@
+"""The REST interactions on resources: each write runs in its own transaction."""
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from fhir_server.conformance.registry import RESOURCE_TYPES, is_supported
+from fhir_server.errors import BadRequest, Gone, NotFound
+from fhir_server.search.criteria import compile_criteria
+from fhir_server.search.types.date import parse_date
+from fhir_server.services import interactions
+from fhir_server.services.bundle_assembly import history_bundle, page_links, searchset_bundle
+from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.interactions import WriteResult
+from fhir_server.services.versions import Version
+from fhir_server.storage.database import Database
+from fhir_server.storage.resources import ResourceStore
+
+T = TypeVar("T")
+
+
+def check_type(resource_type: str) -> str:
+    if not is_supported(resource_type):
+        raise NotFound(
+            f"Resource type '{resource_type}' is not supported by this server; "
+            f"supported: {', '.join(RESOURCE_TYPES)}"
+        )
+    return resource_type
+
+
+class ResourceService:
+    def __init__(
+        self, database: Database, cursors: CursorCodec, default_count: int, max_count: int
+    ):
+        self.database = database
+        self.cursors = cursors
+        self.default_count = default_count
+        self.max_count = max_count
+
+    async def transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
+        return await self.database.in_transaction(work)
+
+    async def read(self, resource_type: str, resource_id: str) -> Version:
+        """read (http://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted."""
+        document = await self.database.store().current(check_type(resource_type), resource_id)
+        if document is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        version = Version.from_current(resource_type, document)
+        if version.deleted:
+            raise Gone(f"{resource_type}/{resource_id} was deleted", headers={"ETag": version.etag})
+        return version
+
+    async def vread(self, resource_type: str, resource_id: str, vid: str) -> Version:
+        """vread (http://hl7.org/fhir/R4/http.html#vread)."""
+        if not vid.isdigit():
+            raise NotFound(f"Version '{vid}' of {resource_type}/{resource_id} is not known")
+        document = await self.database.store().version(
+            check_type(resource_type), resource_id, int(vid)
+        )
+        if document is None:
+            raise NotFound(f"{resource_type}/{resource_id}/_history/{vid} is not known")
+        version = Version.from_history(resource_type, document)
+        if version.deleted:
+            raise Gone(f"{resource_type}/{resource_id}/_history/{vid} is a deletion")
+        return version
+
+    async def create(
+        self, resource_type: str, body: object, if_none_exist: str | None
+    ) -> WriteResult:
+        check_type(resource_type)
+        return await self.transaction(
+            lambda store: interactions.create(store, resource_type, body, if_none_exist)
+        )
+
+    async def update(
+        self, resource_type: str, resource_id: str, body: object, if_match: int | None
+    ) -> WriteResult:
+        check_type(resource_type)
+        return await self.transaction(
+            lambda store: interactions.update(store, resource_type, resource_id, body, if_match)
+        )
+
+    async def conditional_update(
+        self, resource_type: str, query: str, body: object, if_match: int | None
+    ) -> WriteResult:
+        check_type(resource_type)
+        return await self.transaction(
+            lambda store: interactions.conditional_update(
+                store, resource_type, query, body, if_match
+            )
+        )
+
+    async def patch(
+        self,
+        resource_type: str,
+        resource_id: str | None,
+        query: str | None,
+        operations: object,
+        if_match: int | None,
+    ) -> WriteResult:
+        check_type(resource_type)
+
+        async def work(store: ResourceStore) -> WriteResult:
+            target = resource_id or await interactions.resolve_single(store, resource_type, query)
+            return await interactions.patch(store, resource_type, target, operations, if_match)
+
+        return await self.transaction(work)
+
+    async def delete(
+        self, resource_type: str, resource_id: str, if_match: int | None
+    ) -> WriteResult | None:
+        check_type(resource_type)
+        return await self.transaction(
+            lambda store: interactions.delete(store, resource_type, resource_id, if_match)
+        )
+
+    async def conditional_delete(self, resource_type: str, query: str) -> WriteResult | None:
+        check_type(resource_type)
+        return await self.transaction(
+            lambda store: interactions.conditional_delete(store, resource_type, query)
+        )
+
+    def page_size(self, params: list[tuple[str, str]]) -> int:
+        counts = [value for name, value in params if name == "_count"]
+        if not counts:
+            return self.default_count
+        if not counts[-1].isdigit():
+            raise BadRequest(
+                f"_count must be a non-negative integer, not '{counts[-1]}'", expression="_count"
+            )
+        return min(int(counts[-1]), self.max_count)
+
+    async def history(
+        self,
+        base: str,
+        params: list[tuple[str, str]],
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+    ) -> dict:
+        """history at instance, type or system level, newest first, with _since, _count and
+        keyset paging (http://hl7.org/fhir/R4/http.html#history)."""
+        types = [check_type(resource_type)] if resource_type else list(RESOURCE_TYPES)
+        if resource_id is not None:
+            await self._check_exists(resource_type, resource_id)
+        count = self.page_size(params)
+        since = _instant_param(params, "_since")
+        cursor = _last_value(params, "_cursor")
+        after = None
+        if cursor:
+            position = self.cursors.decode(cursor)
+            after = (datetime.fromisoformat(position["t"]), position["o"])
+        documents = await self.database.store().history(types, resource_id, since, after, count + 1)
+        versions = [Version.from_history(d["resourceType"], d) for d in documents[:count]]
+        next_cursor = None
+        if len(documents) > count and versions:
+            last = documents[count - 1]
+            next_cursor = self.cursors.encode(
+                {"t": last["lastUpdated"].isoformat(), "o": last["_id"]}
+            )
+        path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
+        kept = [(n, v) for n, v in params if n in ("_since", "_count")]
+        total = None
+        if resource_id is not None:
+            total = await self.database.store().count_versions(resource_type, resource_id)
+        return history_bundle(base, versions, page_links(base, path, kept, next_cursor), total)
+
+    async def _check_exists(self, resource_type: str, resource_id: str) -> None:
+        if await self.database.store().current(resource_type, resource_id) is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+
+    async def search(
+        self, base: str, resource_type: str, params: list[tuple[str, str]], strict: bool
+    ) -> dict:
+        """Type-level search on identity parameters, keyset-paged by id
+        (http://hl7.org/fhir/R4/search.html)."""
+        check_type(resource_type)
+        criteria, used = compile_criteria(resource_type, params, strict=strict)
+        count = self.page_size(params)
+        cursor = _last_value(params, "_cursor")
+        if cursor:
+            criteria = {"$and": [criteria, {"_id": {"$gt": self.cursors.decode(cursor)["id"]}}]}
+        documents = await self.database.store().find(resource_type, criteria, count + 1)
+        versions = [Version.from_current(resource_type, d) for d in documents[:count]]
+        next_cursor = None
+        if len(documents) > count and versions:
+            next_cursor = self.cursors.encode({"id": versions[-1].id})
+        kept = used + [(n, v) for n, v in params if n == "_count"]
+        return searchset_bundle(base, versions, page_links(base, resource_type, kept, next_cursor))
+
+
+def _last_value(params: list[tuple[str, str]], name: str) -> str | None:
+    values = [value for key, value in params if key == name]
+    return values[-1] if values else None
+
+
+def _instant_param(params: list[tuple[str, str]], name: str) -> datetime | None:
+    value = _last_value(params, name)
+    if value is None:
+        return None
+    try:
+        return parse_date(value).low
+    except ValueError as bad:
+        raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None

@@ -1,0 +1,109 @@
+"""Resource versions as the services see them, and the documents that store them."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fhir_server.search.index import build_search_index
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a resource; `resource` is None for a deletion."""
+
+    resource_type: str
+    id: str
+    vid: int
+    last_updated: datetime
+    resource: dict | None
+    method: str = "PUT"
+
+    @property
+    def deleted(self) -> bool:
+        return self.resource is None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.vid}"'
+
+    @property
+    def relative_url(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+    @property
+    def versioned_url(self) -> str:
+        return f"{self.resource_type}/{self.id}/_history/{self.vid}"
+
+    @classmethod
+    def from_current(cls, resource_type: str, document: dict) -> "Version":
+        return cls(
+            resource_type,
+            document["_id"],
+            document["vid"],
+            document["lastUpdated"],
+            None if document["deleted"] else document["resource"],
+        )
+
+    @classmethod
+    def from_history(cls, resource_type: str, document: dict) -> "Version":
+        return cls(
+            resource_type,
+            document["id"],
+            document["vid"],
+            document["lastUpdated"],
+            None if document["deleted"] else document["resource"],
+            document["method"],
+        )
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def format_instant(moment: datetime) -> str:
+    """FHIR instant with millisecond precision, the precision MongoDB stores."""
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def next_timestamp(previous: datetime | None) -> datetime:
+    """Now, to the millisecond, but always after the previous version of the resource."""
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    if previous is not None and now <= previous:
+        return previous + timedelta(milliseconds=1)
+    return now
+
+
+def stamp(body: dict, resource_id: str, vid: int, last_updated: datetime) -> dict:
+    """The client's JSON with the server-assigned id and meta.versionId/lastUpdated."""
+    meta = {
+        **body.get("meta", {}),
+        "versionId": str(vid),
+        "lastUpdated": format_instant(last_updated),
+    }
+    return {"resourceType": body["resourceType"], "id": resource_id, "meta": meta} | {
+        key: value for key, value in body.items() if key not in ("resourceType", "id", "meta")
+    }
+
+
+def storage_documents(version: Version) -> tuple[dict, dict]:
+    """The current-collection document and the history document of a version."""
+    current = {
+        "_id": version.id,
+        "vid": version.vid,
+        "lastUpdated": version.last_updated,
+        "deleted": version.deleted,
+        "resource": version.resource,
+        "search": build_search_index(version.resource) if version.resource else {},
+    }
+    history = {
+        "id": version.id,
+        "vid": version.vid,
+        "lastUpdated": version.last_updated,
+        "deleted": version.deleted,
+        "method": version.method,
+        "resource": version.resource,
+    }
+    return current, history

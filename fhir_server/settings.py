@@ -1,0 +1,27 @@
+"""Server settings, read from FHIR_* environment variables."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as an environment variable FHIR_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_", extra="ignore")
+
+    mongodb_uri: str | None = Field(
+        None, description="MongoDB URI (replica set). Unset: start the embedded mongod."
+    )
+    database: str = Field("fhir", description="MongoDB database name.")
+    data_dir: Path = Field(Path(".fhir-data"), description="Directory for server-owned files.")
+    base_url: str | None = Field(
+        None, description="Public FHIR base URL; by default derived from each request."
+    )
+    dev: bool = Field(False, description="Development mode: demo data, local issuers.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body (413).")
+    max_json_depth: int = Field(64, description="Deepest JSON nesting accepted in a body.")
+    max_bundle_entries: int = Field(5000, description="Most entries in one batch/transaction.")
+    default_page_size: int = Field(50, description="_count when the client gives none.")
+    max_page_size: int = Field(1000, description="Largest _count honoured.")

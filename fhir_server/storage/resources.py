@@ -1,0 +1,113 @@
+"""Current and historical versions of resources (DESIGN.md §2 storage model).
+
+`<Type>` holds one document per resource (its current version, possibly deleted);
+`<Type>_history` holds every version immutably. Services build the documents; this module
+only persists and finds them, inside the caller's transaction when there is one.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import DESCENDING
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from fhir_server.errors import Conflict
+
+
+class ResourceStore:
+    def __init__(self, db: AsyncDatabase, session: AsyncClientSession | None):
+        self.db = db
+        self.session = session
+
+    async def current(self, resource_type: str, resource_id: str) -> dict | None:
+        return await self.db[resource_type].find_one({"_id": resource_id}, session=self.session)
+
+    async def version(self, resource_type: str, resource_id: str, vid: int) -> dict | None:
+        return await self.db[f"{resource_type}_history"].find_one(
+            {"id": resource_id, "vid": vid}, session=self.session
+        )
+
+    async def write_version(self, resource_type: str, current: dict, history: dict) -> None:
+        """Store a new version: replace the current document and append to history.
+
+        The current document is matched on the previous `vid`, so a concurrent writer that
+        got there first makes this fail instead of being overwritten.
+        """
+        collection = self.db[resource_type]
+        if current["vid"] == 1:
+            await collection.insert_one(current, session=self.session)
+        else:
+            result = await collection.replace_one(
+                {"_id": current["_id"], "vid": current["vid"] - 1}, current, session=self.session
+            )
+            if result.matched_count != 1:
+                raise Conflict(
+                    f"{resource_type}/{current['_id']} was changed by another request; retry"
+                )
+        await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
+
+    async def find(
+        self, resource_type: str, query: dict, limit: int, projection: dict | None = None
+    ) -> list[dict]:
+        """Current, non-deleted documents matching a filter built by `search/`."""
+        cursor = self.db[resource_type].find(
+            {**query, "deleted": False}, projection, session=self.session
+        )
+        return await cursor.sort([("_id", 1)]).limit(limit).to_list()
+
+    async def acquire_guard(self, key: str) -> None:
+        """Serialise transactions that use the same key (e.g. a conditional-create query).
+
+        Two concurrent transactions writing this document conflict, so one of them is
+        retried and then sees what the other committed.
+        """
+        await self.db["guards"].update_one(
+            {"_id": key}, {"$inc": {"uses": 1}}, upsert=True, session=self.session
+        )
+
+    async def history(
+        self,
+        resource_types: list[str],
+        resource_id: str | None,
+        since: datetime | None,
+        at_or_before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[dict]:
+        """Versions newest first, across one or more types; keyset paging on
+        (lastUpdated, _id) so pages neither repeat nor skip while others write."""
+        match: dict[str, Any] = {}
+        if resource_id is not None:
+            match["id"] = resource_id
+        if since is not None:
+            match["lastUpdated"] = {"$gte": since}
+        if at_or_before is not None:
+            last_updated, object_id = at_or_before
+            match["$or"] = [
+                {"lastUpdated": {"$lt": last_updated}},
+                {"lastUpdated": last_updated, "_id": {"$lt": ObjectId(object_id)}},
+            ]
+        order = {"lastUpdated": DESCENDING, "_id": DESCENDING}
+
+        def branch(resource_type: str) -> list[dict]:
+            return [
+                {"$match": match},
+                {"$sort": order},
+                {"$limit": limit},
+                {"$addFields": {"resourceType": resource_type}},
+            ]
+
+        first, *others = resource_types
+        pipeline = branch(first)
+        for other in others:
+            pipeline.append({"$unionWith": {"coll": f"{other}_history", "pipeline": branch(other)}})
+        if others:
+            pipeline += [{"$sort": order}, {"$limit": limit}]
+        cursor = await self.db[f"{first}_history"].aggregate(pipeline, session=self.session)
+        return [{**version, "_id": str(version["_id"])} for version in await cursor.to_list()]
+
+    async def count_versions(self, resource_type: str, resource_id: str) -> int:
+        return await self.db[f"{resource_type}_history"].count_documents(
+            {"id": resource_id}, session=self.session
+        )

@@ -1,0 +1,203 @@
+"""Bad input gets a 4xx OperationOutcome saying what and where, and changes nothing."""
+
+import json
+
+import pytest
+from helpers import (
+    FHIR_HEADERS,
+    assert_outcome,
+    created,
+    new_patient,
+    type_snapshot,
+)
+
+ENCOUNTER = {
+    "resourceType": "Encounter",
+    "status": "finished",
+    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB",
+              "display": "ambulatory"},
+}
+
+
+@pytest.fixture
+def unchanged(client):
+    """Asserts, after the test, that no Patient or Encounter version was written."""
+    created(client, new_patient())  # so that there is something to compare
+    before = {t: type_snapshot(client, t) for t in ("Patient", "Encounter")}
+    yield
+    after = {t: type_snapshot(client, t) for t in ("Patient", "Encounter")}
+    assert after == before
+
+
+def _post(client, path: str, content: bytes | str, content_type: str = "application/fhir+json"):
+    return client.post(path, content=content, headers={"Content-Type": content_type})
+
+
+def test_malformed_json_is_400(client, unchanged):
+    assert_outcome(_post(client, "/Patient", '{"resourceType": "Patient", "active": tru'), 400)
+
+
+def test_empty_body_is_400(client, unchanged):
+    assert_outcome(_post(client, "/Patient", b""), 400)
+
+
+def test_invalid_utf8_is_400(client, unchanged):
+    assert_outcome(_post(client, "/Patient", b'{"resourceType":"Patient","gender":"\xff"}'), 400)
+
+
+def test_a_json_array_body_is_400(client, unchanged):
+    assert_outcome(_post(client, "/Patient", json.dumps([new_patient()])), 400)
+
+
+def test_a_json_string_body_is_400(client, unchanged):
+    assert_outcome(_post(client, "/Patient", '"Nguyễn Văn An"'), 400)
+
+
+def test_missing_resource_type_is_400(client, unchanged):
+    body = new_patient()
+    del body["resourceType"]
+    assert_outcome(_post(client, "/Patient", json.dumps(body)), 400)
+
+
+def test_wrong_resource_type_is_400(client, unchanged):
+    assert_outcome(_post(client, "/Patient", json.dumps(ENCOUNTER)), 400)
+    assert_outcome(_post(client, "/Encounter", json.dumps(new_patient())), 400)
+
+
+def test_unknown_element_is_400_with_its_location(client, unchanged):
+    response = _post(client, "/Patient", json.dumps({"resourceType": "Patient", "foo": 1}))
+    assert_outcome(response, 400, expression="Patient.foo")
+
+
+def test_unknown_nested_element_is_400_with_its_location(client, unchanged):
+    body = new_patient()
+    body["name"][0]["ho"] = "Nguyễn"
+    assert_outcome(_post(client, "/Patient", json.dumps(body)), 400, expression="ho")
+
+
+def test_invalid_code_is_400_with_its_location(client, unchanged):
+    body = new_patient(gender="xx")
+    assert_outcome(_post(client, "/Patient", json.dumps(body)), 400, expression="Patient.gender")
+
+
+def test_invalid_date_is_400_with_its_location(client, unchanged):
+    body = new_patient(birthDate="1990-02-30")
+    response = _post(client, "/Patient", json.dumps(body))
+    assert_outcome(response, 400, expression="Patient.birthDate")
+
+
+def test_wrong_json_type_is_400(client, unchanged):
+    body = new_patient(active="có")
+    assert_outcome(_post(client, "/Patient", json.dumps(body)), 400, expression="Patient.active")
+
+
+def test_encounter_without_required_status_is_400(client, unchanged):
+    body = {key: value for key, value in ENCOUNTER.items() if key != "status"}
+    assert_outcome(_post(client, "/Encounter", json.dumps(body)), 400, expression="status")
+
+
+def test_a_valid_encounter_is_accepted(client):
+    response = _post(client, "/Encounter", json.dumps(ENCOUNTER))
+    assert response.status_code == 201, response.text
+
+
+def test_invalid_update_changes_nothing(client):
+    first = created(client, new_patient())
+    bad = {**first, "gender": "xx"}
+    response = client.put(f"/Patient/{first['id']}", json=bad, headers=FHIR_HEADERS)
+    assert_outcome(response, 400, expression="Patient.gender")
+    read = client.get(f"/Patient/{first['id']}")
+    assert read.json() == first
+    assert read.headers["etag"] == 'W/"1"'
+
+
+def _padded_patient(size: int) -> bytes:
+    body = json.dumps(new_patient(), ensure_ascii=False).encode()
+    assert len(body) < size
+    return body + b" " * (size - len(body))
+
+
+def test_a_body_over_the_size_limit_is_413(client, server, unchanged):
+    limit = server.settings.max_body_bytes
+    exactly = _padded_patient(limit + 1)
+    assert_outcome(_post(client, "/Patient", exactly), 413)
+
+
+def test_a_chunked_body_over_the_size_limit_is_413(client, server, unchanged):
+    body = _padded_patient(server.settings.max_body_bytes + 1)
+
+    def chunks():
+        for start in range(0, len(body), 1 << 20):
+            yield body[start:start + (1 << 20)]
+
+    response = client.post("/Patient", content=chunks(), headers=FHIR_HEADERS)
+    assert_outcome(response, 413)
+
+
+def test_a_body_at_the_size_limit_is_accepted(client, server):
+    limit = server.settings.max_body_bytes
+    response = _post(client, "/Patient", _padded_patient(limit))
+    assert response.status_code == 201, response.text[:500]
+
+
+def test_deeply_nested_extensions_are_400(client, unchanged):
+    nested: dict = {"url": "http://fhir.hl7.org.vn/ext/leaf", "valueString": "Hà Nội"}
+    for level in range(200):
+        nested = {"url": f"http://fhir.hl7.org.vn/ext/level-{level}", "extension": [nested]}
+    body = new_patient(extension=[nested])
+    assert_outcome(_post(client, "/Patient", json.dumps(body)), 400)
+
+
+def test_very_deeply_nested_arrays_are_400(client, unchanged):
+    depth = 100_000
+    assert_outcome(_post(client, "/Patient", "[" * depth + "]" * depth), 400)
+
+
+def test_very_deeply_nested_objects_are_400(client, unchanged):
+    depth = 100_000
+    assert_outcome(_post(client, "/Patient", '{"a":' * depth + "1" + "}" * depth), 400)
+
+
+def test_deeply_nested_bundle_is_400(client, unchanged):
+    depth = 100_000
+    assert_outcome(_post(client, "", "[" * depth + "]" * depth), 400)
+
+
+def test_unknown_resource_type_is_404(client):
+    assert_outcome(_post(client, "/Benhnhan", json.dumps(new_patient())), 404)
+    assert_outcome(client.get("/Benhnhan"), 404)
+    assert_outcome(client.get("/Benhnhan/1/_history"), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/metadata"),
+        ("PUT", "/metadata"),
+        ("GET", "/Patient/1/_history/1/extra"),
+        ("POST", "/Patient/1/_history"),
+        ("GET", "/khong-co/1/2/3/4"),
+    ],
+)
+def test_unknown_route_or_method_is_404_or_405(client, method, path):
+    response = client.request(method, path, content=b"{}", headers=FHIR_HEADERS)
+    assert response.status_code in (404, 405), response.text
+    assert_outcome(response, response.status_code)
+
+
+def test_an_unknown_prefer_return_is_ignored_or_refused_before_writing(client):
+    """RFC 7240 says to ignore it; refusing is acceptable only if nothing was written."""
+    before = type_snapshot(client, "Patient")
+    response = client.post("/Patient", json=new_patient(),
+                           headers={**FHIR_HEADERS, "Prefer": "return=everything"})
+    after = type_snapshot(client, "Patient")
+    if response.status_code == 201:
+        assert len(after) == len(before) + 1
+        assert response.json()["resourceType"] == "Patient"
+    else:
+        assert_outcome(response, 400)
+        assert after == before, "the resource was stored although the request was refused"
+
+
+def test_an_invalid_count_is_400(client):
+    assert_outcome(client.get("/Patient", params={"_count": "nhiều"}), 400, expression="_count")

@@ -1,0 +1,238 @@
+"""Conditional create/update/delete/patch and the identity search they rely on
+(http://hl7.org/fhir/R4/http.html#ccreate, http://hl7.org/fhir/R4/search.html)."""
+
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+from helpers import (
+    CCCD,
+    FHIR_HEADERS,
+    all_pages,
+    assert_outcome,
+    create,
+    created,
+    new_patient,
+    next_link,
+    patch,
+    search_ids,
+    unique_cccd,
+    unique_system,
+)
+
+
+def _criteria(value: str, system: str = CCCD) -> str:
+    return f"identifier={system}|{value}"
+
+
+def _conditional_create(client, patient: dict, value: str) -> httpx.Response:
+    return create(client, patient, **{"If-None-Exist": _criteria(value)})
+
+
+def test_conditional_create_without_a_match_creates(client):
+    value = unique_cccd()
+    response = _conditional_create(client, new_patient(value), value)
+    assert response.status_code == 201, response.text
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == [response.json()["id"]]
+
+
+def test_conditional_create_with_one_match_returns_it_and_creates_nothing(client):
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    again = new_patient(value, gender="female")
+    response = _conditional_create(client, again, value)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == first["id"]
+    assert response.json()["gender"] == "male"
+    bundle = client.get("/Patient", params={"identifier": f"{CCCD}|{value}"}).json()
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["type"] == "searchset"
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [first["id"]]
+    assert client.get(f"/Patient/{first['id']}/_history").json()["total"] == 1
+
+
+def test_conditional_create_with_two_matches_is_412(client):
+    value = unique_cccd()
+    created(client, new_patient(value))
+    created(client, new_patient(value))
+    assert_outcome(_conditional_create(client, new_patient(value), value), 412)
+    assert len(search_ids(client, "Patient", identifier=f"{CCCD}|{value}")) == 2
+
+
+def test_twenty_concurrent_identical_conditional_creates_make_one_resource(client, server):
+    value = unique_cccd()
+    patient = new_patient(value)
+
+    def attempt(_: int) -> tuple[int, str]:
+        with httpx.Client(base_url=server.base, timeout=120) as own:
+            response = _conditional_create(own, patient, value)
+            return response.status_code, response.json().get("id", response.text)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(attempt, range(20)))
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * 19 + [201], results
+    ids = {resource_id for _, resource_id in results}
+    found = search_ids(client, "Patient", identifier=f"{CCCD}|{value}")
+    assert len(found) == 1
+    assert ids == set(found)
+
+
+def test_conditional_update_without_a_match_creates(client, server):
+    value = unique_cccd()
+    response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},
+                          json=new_patient(value), headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    new_id = response.json()["id"]
+    assert response.headers["location"] == f"{server.base}/Patient/{new_id}/_history/1"
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == [new_id]
+
+
+def test_conditional_update_with_one_match_updates_that_resource(client):
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},
+                          json=new_patient(value, gender="other"), headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == first["id"]
+    assert response.headers["etag"] == 'W/"2"'
+    read = client.get(f"/Patient/{first['id']}").json()
+    assert read["gender"] == "other"
+    assert read["meta"]["versionId"] == "2"
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == [first["id"]]
+
+
+def test_conditional_update_with_several_matches_is_412(client):
+    value = unique_cccd()
+    ids = [created(client, new_patient(value))["id"] for _ in range(2)]
+    response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},
+                          json=new_patient(value, gender="other"), headers=FHIR_HEADERS)
+    assert_outcome(response, 412)
+    for resource_id in ids:
+        assert client.get(f"/Patient/{resource_id}").json()["gender"] == "male"
+
+
+def test_put_on_the_type_without_criteria_is_400(client):
+    response = client.put("/Patient", json=new_patient(), headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+
+
+def test_conditional_delete_of_one_match_deletes_it(client):
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    response = client.delete("/Patient", params={"identifier": f"{CCCD}|{value}"})
+    assert response.status_code == 204
+    assert_outcome(client.get(f"/Patient/{first['id']}"), 410)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+
+
+def test_conditional_delete_with_several_matches_is_412(client):
+    value = unique_cccd()
+    ids = [created(client, new_patient(value))["id"] for _ in range(2)]
+    assert_outcome(client.delete("/Patient", params={"identifier": f"{CCCD}|{value}"}), 412)
+    for resource_id in ids:
+        assert client.get(f"/Patient/{resource_id}").status_code == 200
+
+
+def test_conditional_patch_changes_the_one_match(client):
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    response = patch(client, f"/Patient?identifier={CCCD}|{value}",
+                     [{"op": "replace", "path": "/birthDate", "value": "1986-04-30"}])
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == first["id"]
+    read = client.get(f"/Patient/{first['id']}").json()
+    assert read["birthDate"] == "1986-04-30"
+    assert read["meta"]["versionId"] == "2"
+
+
+def test_search_by_identifier_id_and_last_updated(client, server):
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    bundle = client.get("/Patient", params={"identifier": f"{CCCD}|{value}"}).json()
+    assert bundle["type"] == "searchset"
+    [entry] = bundle["entry"]
+    assert entry["fullUrl"] == f"{server.base}/Patient/{first['id']}"
+    assert entry["search"]["mode"] == "match"
+    assert entry["resource"] == first
+    assert search_ids(client, "Patient", identifier=value) == [first["id"]]
+    assert search_ids(client, "Patient", _id=first["id"]) == [first["id"]]
+    stamp = first["meta"]["lastUpdated"]
+    assert search_ids(client, "Patient", identifier=value, _lastUpdated=f"ge{stamp}") == [
+        first["id"]]
+    assert search_ids(client, "Patient", identifier=value, _lastUpdated=f"lt{stamp}") == []
+    assert search_ids(client, "Patient", identifier=value, _lastUpdated="ge2999-01-01") == []
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{unique_cccd()}") == []
+
+
+def _paging_fixture(client, n: int = 7) -> tuple[str, set[str]]:
+    system = unique_system()
+    ids = {created(client, new_patient(f"MRN{i:04d}", system=system))["id"] for i in range(n)}
+    return system, ids
+
+
+def test_count_paging_returns_each_match_exactly_once(client):
+    system, ids = _paging_fixture(client)
+    first = client.get("/Patient", params={"identifier": f"{system}|", "_count": "3"}).json()
+    assert len(first["entry"]) == 3
+    assert next_link(first) is not None
+    entries, pages = all_pages(client, "/Patient", {"identifier": f"{system}|", "_count": "3"})
+    found = [entry["resource"]["id"] for entry in entries]
+    assert sorted(found) == sorted(ids)
+    assert len(found) == len(set(found))
+    assert pages == 3
+
+
+def _tamper(url: str) -> str:
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query)
+    altered = []
+    for name, value in params:
+        if name == "_cursor":
+            payload, _, tag = value.partition(".")
+            flipped = "A" if payload[0] != "A" else "B"
+            value = f"{flipped}{payload[1:]}.{tag}"
+        altered.append((name, value))
+    assert altered != params, "the next link has no _cursor"
+    return urlunsplit(parts._replace(query=urlencode(altered)))
+
+
+def test_a_tampered_cursor_is_400(client):
+    system, _ = _paging_fixture(client, 3)
+    bundle = client.get("/Patient", params={"identifier": f"{system}|", "_count": "1"}).json()
+    link = next_link(bundle)
+    assert client.get(link).status_code == 200
+    assert_outcome(client.get(_tamper(link)), 400)
+    assert_outcome(client.get("/Patient", params={"_cursor": "not-a-cursor"}), 400)
+
+
+def test_unknown_parameters_are_ignored_unless_handling_is_strict(client):
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    params = {"identifier": f"{CCCD}|{value}", "tinh-thanh": "Hà Nội"}
+    lenient = client.get("/Patient", params=params)
+    assert lenient.status_code == 200
+    assert [e["resource"]["id"] for e in lenient.json()["entry"]] == [first["id"]]
+    strict = client.get("/Patient", params=params, headers={"Prefer": "handling=strict"})
+    assert_outcome(strict, 400)
+    assert "tinh-thanh" in strict.text
+
+
+def test_a_malformed_date_is_400_naming_the_parameter(client):
+    response = client.get("/Patient", params={"_lastUpdated": "ge2020-13-45"})
+    outcome = assert_outcome(response, 400)
+    assert "_lastUpdated" in str(outcome)
+
+
+def test_search_by_post_with_a_form_body(client):
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    response = client.post("/Patient/_search", data={"identifier": f"{CCCD}|{value}"})
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["type"] == "searchset"
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [first["id"]]
+    assert bundle["entry"][0]["resource"] == first
+    empty = client.post("/Patient/_search", data={"identifier": f"{CCCD}|{unique_cccd()}"})
+    assert empty.status_code == 200
+    assert empty.json().get("entry", []) == []

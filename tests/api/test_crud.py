@@ -1,0 +1,316 @@
+"""create, read, vread, update, delete, patch, If-Match and Prefer over HTTP
+(http://hl7.org/fhir/R4/http.html)."""
+
+import base64
+import uuid
+from datetime import timedelta
+
+from helpers import (
+    FHIR_HEADERS,
+    assert_outcome,
+    create,
+    created,
+    http_date,
+    media_type,
+    new_patient,
+    parse_instant,
+    patch,
+    put,
+    without_meta,
+)
+
+
+def test_create_returns_201_with_location_etag_last_modified_and_the_stored_body(client, server):
+    sent = new_patient(meta={"tag": [{"system": "http://fhir.hl7.org.vn/tag", "code": "demo"}],
+                             "profile": ["http://fhir.hl7.org.vn/core/StructureDefinition/vn-core-patient"]})
+    response = create(client, sent)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    new_id = body["id"]
+    assert new_id
+    assert response.headers["location"] == f"{server.base}/Patient/{new_id}/_history/1"
+    assert response.headers["etag"] == 'W/"1"'
+    assert media_type(response) == "application/fhir+json"
+    assert body["meta"]["versionId"] == "1"
+    assert body["meta"]["tag"] == sent["meta"]["tag"]
+    assert body["meta"]["profile"] == sent["meta"]["profile"]
+    assert without_meta(body) == sent
+    modified = http_date(response)
+    last_updated = parse_instant(body["meta"]["lastUpdated"])
+    assert abs(last_updated - modified) < timedelta(seconds=1)
+
+
+def test_create_ignores_a_client_supplied_id(client):
+    sent = new_patient(id="chosen-by-client")
+    body = created(client, sent)
+    assert body["id"] != "chosen-by-client"
+    assert client.get("/Patient/chosen-by-client").status_code == 404
+    read = client.get(f"/Patient/{body['id']}")
+    assert read.status_code == 200
+    assert read.json()["name"] == sent["name"]
+
+
+def test_read_returns_the_current_version_with_etag_and_last_modified(client):
+    body = created(client, new_patient())
+    response = client.get(f"/Patient/{body['id']}")
+    assert response.status_code == 200
+    assert response.json() == body
+    assert response.headers["etag"] == 'W/"1"'
+    assert abs(http_date(response) - parse_instant(body["meta"]["lastUpdated"])) < timedelta(
+        seconds=1)
+
+
+def test_read_of_an_unknown_id_is_404_not_found(client):
+    assert_outcome(client.get(f"/Patient/{uuid.uuid4()}"), 404, "not-found")
+
+
+def test_read_of_an_unsupported_type_is_404(client):
+    assert_outcome(client.get("/Foo/1"), 404)
+
+
+def test_vread_returns_each_version_and_404_for_an_unknown_version(client):
+    first = created(client, new_patient())
+    second = put(client, {**first, "gender": "other"})
+    assert second.status_code == 200, second.text
+    v1 = client.get(f"/Patient/{first['id']}/_history/1")
+    assert v1.status_code == 200
+    assert v1.json() == first
+    assert v1.headers["etag"] == 'W/"1"'
+    v2 = client.get(f"/Patient/{first['id']}/_history/2")
+    assert v2.status_code == 200
+    assert v2.json()["gender"] == "other"
+    assert v2.headers["etag"] == 'W/"2"'
+    assert_outcome(client.get(f"/Patient/{first['id']}/_history/3"), 404, "not-found")
+    assert_outcome(client.get(f"/Patient/{first['id']}/_history/abc"), 404)
+
+
+def test_update_returns_200_with_the_next_version_and_content_location(client, server):
+    first = created(client, new_patient())
+    changed = {**without_meta(first), "id": first["id"], "gender": "female",
+               "name": [{"family": "Trần", "given": ["Thị", "Hương"]}]}
+    response = put(client, changed)
+    assert response.status_code == 200, response.text
+    assert response.headers["etag"] == 'W/"2"'
+    location = f"{server.base}/Patient/{first['id']}/_history/2"
+    assert response.headers["content-location"] == location
+    body = response.json()
+    assert body["meta"]["versionId"] == "2"
+    assert without_meta(body) == without_meta(changed)
+    assert parse_instant(body["meta"]["lastUpdated"]) > parse_instant(first["meta"]["lastUpdated"])
+    read = client.get(f"/Patient/{first['id']}")
+    assert read.json() == body
+
+
+def test_update_with_a_new_client_id_creates_it(client, server):
+    new_id = f"bn-{uuid.uuid4().hex[:16]}"
+    response = put(client, {**new_patient(), "id": new_id})
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == f"{server.base}/Patient/{new_id}/_history/1"
+    assert response.headers["etag"] == 'W/"1"'
+    assert response.json()["id"] == new_id
+    assert client.get(f"/Patient/{new_id}").status_code == 200
+
+
+def test_update_without_a_body_id_or_with_a_different_one_is_400(client):
+    first = created(client, new_patient())
+    no_id = without_meta(first)
+    response = client.put(f"/Patient/{first['id']}", json=no_id, headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+    other = {**no_id, "id": "some-other-id"}
+    response = client.put(f"/Patient/{first['id']}", json=other, headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+    assert client.get(f"/Patient/{first['id']}").json() == first
+    assert client.get("/Patient/some-other-id").status_code == 404
+
+
+def test_if_match_current_version_updates(client):
+    first = created(client, new_patient())
+    response = put(client, {**first, "active": False}, **{"If-Match": 'W/"1"'})
+    assert response.status_code == 200, response.text
+    assert response.headers["etag"] == 'W/"2"'
+
+
+def test_stale_if_match_on_put_patch_and_delete_is_412_and_changes_nothing(client):
+    first = created(client, new_patient())
+    second = put(client, {**first, "gender": "female"})
+    assert second.status_code == 200
+    path = f"/Patient/{first['id']}"
+    stale = {"If-Match": 'W/"1"'}
+    assert_outcome(put(client, {**first, "gender": "other"}, **stale), 412)
+    assert_outcome(patch(client, path, [{"op": "replace", "path": "/gender",
+                                         "value": "other"}], **stale), 412)
+    assert_outcome(client.delete(path, headers=stale), 412)
+    read = client.get(path)
+    assert read.status_code == 200
+    assert read.headers["etag"] == 'W/"2"'
+    assert read.json() == second.json()
+    assert_outcome(client.get(f"{path}/_history/3"), 404)
+
+
+def test_if_match_current_version_on_patch_and_delete_succeeds(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    patched = patch(client, path, [{"op": "replace", "path": "/active", "value": False}],
+                    **{"If-Match": 'W/"1"'})
+    assert patched.status_code == 200, patched.text
+    assert patched.headers["etag"] == 'W/"2"'
+    assert client.delete(path, headers={"If-Match": 'W/"2"'}).status_code == 204
+    assert_outcome(client.get(path), 410)
+
+
+def test_if_match_on_a_resource_that_does_not_exist_is_412_and_creates_nothing(client):
+    new_id = f"bn-{uuid.uuid4().hex[:16]}"
+    response = put(client, {**new_patient(), "id": new_id}, **{"If-Match": 'W/"1"'})
+    assert_outcome(response, 412)
+    assert_outcome(client.get(f"/Patient/{new_id}"), 404)
+
+
+def test_a_malformed_if_match_is_400_and_changes_nothing(client):
+    first = created(client, new_patient())
+    response = put(client, {**first, "gender": "female"}, **{"If-Match": "version-1"})
+    assert_outcome(response, 400)
+    _assert_unchanged(client, first)
+
+
+def test_delete_then_read_is_410_and_history_keeps_every_version(client):
+    first = created(client, new_patient())
+    assert put(client, {**first, "active": False}).status_code == 200
+    path = f"/Patient/{first['id']}"
+    response = client.delete(path)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert_outcome(client.get(path), 410)
+    assert_outcome(client.get(f"{path}/_history/3"), 410)
+    assert client.get(f"{path}/_history/1").json() == first
+    history = client.get(f"{path}/_history").json()
+    assert history["total"] == 3
+    entries = history["entry"]
+    assert [e["response"]["etag"] for e in entries] == ['W/"3"', 'W/"2"', 'W/"1"']
+    assert entries[0]["request"]["method"] == "DELETE"
+    assert "resource" not in entries[0]
+    assert client.delete(path).status_code == 204
+    assert client.get(f"{path}/_history").json()["total"] == 3
+
+
+def test_delete_of_an_unknown_id_is_204(client):
+    assert client.delete(f"/Patient/{uuid.uuid4()}").status_code == 204
+
+
+def test_put_after_delete_recreates_with_the_next_version(client, server):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    assert client.delete(path).status_code == 204
+    response = put(client, {**without_meta(first), "id": first["id"], "active": False})
+    assert response.status_code == 201, response.text
+    assert response.headers["etag"] == 'W/"3"'
+    assert response.headers["location"] == f"{server.base}{path}/_history/3"
+    read = client.get(path)
+    assert read.status_code == 200
+    assert read.json()["active"] is False
+    assert read.json()["meta"]["versionId"] == "3"
+
+
+def test_patch_applies_a_json_patch_as_a_new_version(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    operations = [
+        {"op": "replace", "path": "/gender", "value": "female"},
+        {"op": "add", "path": "/telecom", "value": [{"system": "phone", "value": "0912345678"}]},
+    ]
+    response = patch(client, path, operations, **{"If-Match": 'W/"1"'})
+    assert response.status_code == 200, response.text
+    assert response.headers["etag"] == 'W/"2"'
+    body = response.json()
+    assert body["gender"] == "female"
+    assert body["telecom"] == [{"system": "phone", "value": "0912345678"}]
+    assert body["meta"]["versionId"] == "2"
+    assert body["name"] == first["name"]
+    assert client.get(path).json() == body
+
+
+def _assert_unchanged(client, original: dict) -> None:
+    read = client.get(f"/Patient/{original['id']}")
+    assert read.status_code == 200
+    assert read.json() == original
+    assert read.headers["etag"] == 'W/"1"'
+
+
+def test_patch_that_makes_the_resource_invalid_is_400_and_changes_nothing(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    response = patch(client, path, [{"op": "replace", "path": "/gender", "value": "xx"}])
+    assert_outcome(response, 400)
+    _assert_unchanged(client, first)
+
+
+def test_patch_changing_the_id_is_400(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    assert_outcome(patch(client, path, [{"op": "replace", "path": "/id", "value": "khac"}]), 400)
+    _assert_unchanged(client, first)
+    assert client.get("/Patient/khac").status_code == 404
+
+
+def test_patch_that_cannot_be_applied_is_400(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    assert_outcome(patch(client, path, [{"op": "remove", "path": "/deceasedBoolean"}]), 400)
+    assert_outcome(patch(client, path, {"op": "replace", "path": "/active"}), 400)
+    _assert_unchanged(client, first)
+
+
+def test_patch_with_a_fhir_json_content_type_is_415(client):
+    first = created(client, new_patient())
+    response = client.patch(f"/Patient/{first['id']}", headers=FHIR_HEADERS,
+                            json=[{"op": "replace", "path": "/active", "value": False}])
+    assert_outcome(response, 415)
+    _assert_unchanged(client, first)
+
+
+def test_prefer_return_minimal_sends_no_body_but_all_headers(client, server):
+    response = create(client, new_patient(), Prefer="return=minimal")
+    assert response.status_code == 201
+    assert response.content == b""
+    location = response.headers["location"]
+    assert location.startswith(f"{server.base}/Patient/")
+    assert location.endswith("/_history/1")
+    assert response.headers["etag"] == 'W/"1"'
+    http_date(response)
+    resource_id = location.split("/")[-3]
+    current = client.get(f"/Patient/{resource_id}").json()
+    update = put(client, {**current, "active": False}, Prefer="return=minimal")
+    assert update.status_code == 200
+    assert update.content == b""
+    assert update.headers["etag"] == 'W/"2"'
+
+
+def test_prefer_return_representation_and_operation_outcome(client):
+    response = create(client, new_patient(), Prefer="return=representation")
+    assert response.status_code == 201
+    assert response.json()["resourceType"] == "Patient"
+    outcome = create(client, new_patient(), Prefer="return=OperationOutcome")
+    assert outcome.status_code == 201
+    assert outcome.headers["etag"] == 'W/"1"'
+    body = outcome.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["severity"] == "information"
+    resource_id = outcome.headers["location"].split("/")[-3]
+    assert client.get(f"/Patient/{resource_id}").status_code == 200
+
+
+def test_binary_is_served_as_fhir_json_or_as_its_own_content(client):
+    data = "Xin chào".encode()
+    sent = {"resourceType": "Binary", "contentType": "text/plain",
+            "data": base64.b64encode(data).decode()}
+    response = create(client, sent)
+    assert response.status_code == 201, response.text
+    path = f"/Binary/{response.json()['id']}"
+    as_fhir = client.get(path, headers={"Accept": "application/fhir+json"})
+    assert as_fhir.status_code == 200
+    assert media_type(as_fhir) == "application/fhir+json"
+    assert without_meta(as_fhir.json()) == sent
+    raw = client.get(path, headers={"Accept": "text/plain"})
+    assert raw.status_code == 200
+    assert media_type(raw) == "text/plain"
+    assert raw.content == data
+    assert raw.headers["etag"] == 'W/"1"'

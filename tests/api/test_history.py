@@ -1,0 +1,170 @@
+"""history at instance, type and system level (http://hl7.org/fhir/R4/http.html#history)."""
+
+import time
+import uuid
+
+from helpers import (
+    all_pages,
+    assert_outcome,
+    created,
+    new_organization,
+    new_patient,
+    next_link,
+    parse_instant,
+    patch,
+    put,
+    without_meta,
+)
+
+
+def _patient_with_versions(client) -> tuple[str, list[dict]]:
+    """A Patient with 4 versions: create, update, patch, delete. Returns its id and the
+    versions as the server returned them (None for the deletion)."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    second = put(client, {**first, "gender": "female"})
+    assert second.status_code == 200
+    third = patch(client, path, [{"op": "replace", "path": "/active", "value": False}])
+    assert third.status_code == 200
+    assert client.delete(path).status_code == 204
+    return first["id"], [first, second.json(), third.json(), None]
+
+
+def test_instance_history_lists_every_version_newest_first(client, server):
+    resource_id, versions = _patient_with_versions(client)
+    response = client.get(f"/Patient/{resource_id}/_history")
+    assert response.status_code == 200
+    bundle = response.json()
+    assert bundle["resourceType"] == "Bundle"
+    assert bundle["type"] == "history"
+    assert bundle["total"] == 4
+    entries = bundle["entry"]
+    assert [e["response"]["etag"] for e in entries] == ['W/"4"', 'W/"3"', 'W/"2"', 'W/"1"']
+    assert [e["request"]["method"] for e in entries] == ["DELETE", "PATCH", "PUT", "POST"]
+    assert entries[0]["request"]["url"] == f"Patient/{resource_id}"
+    assert entries[1]["request"]["url"] == f"Patient/{resource_id}"
+    assert entries[2]["request"]["url"] == f"Patient/{resource_id}"
+    assert entries[3]["request"]["url"] in ("Patient", f"Patient/{resource_id}")
+    assert [e["response"]["status"][:3] for e in entries] == ["204", "200", "200", "201"]
+    assert "resource" not in entries[0]
+    assert [e.get("resource") for e in entries[1:]] == versions[2::-1]
+    for entry in entries:
+        assert entry["fullUrl"] == f"{server.base}/Patient/{resource_id}"
+        parse_instant(entry["response"]["lastModified"])
+    stamps = [parse_instant(e["response"]["lastModified"]) for e in entries]
+    assert stamps == sorted(stamps, reverse=True)
+    assert len(set(stamps)) == 4
+    for entry in entries[1:]:
+        assert entry["response"]["lastModified"] == entry["resource"]["meta"]["lastUpdated"]
+
+
+def test_instance_history_pages_with_count(client):
+    resource_id, _ = _patient_with_versions(client)
+    path = f"/Patient/{resource_id}/_history"
+    first_page = client.get(path, params={"_count": "2"}).json()
+    assert first_page["total"] == 4
+    assert len(first_page["entry"]) == 2
+    assert next_link(first_page) is not None
+    entries, pages = all_pages(client, path, {"_count": "2"})
+    assert pages == 2
+    assert [e["response"]["etag"] for e in entries] == ['W/"4"', 'W/"3"', 'W/"2"', 'W/"1"']
+
+
+def test_instance_history_count_of_one_pages_through_all_versions(client):
+    resource_id, _ = _patient_with_versions(client)
+    entries, pages = all_pages(client, f"/Patient/{resource_id}/_history", {"_count": "1"})
+    assert pages == 4
+    assert [e["response"]["etag"] for e in entries] == ['W/"4"', 'W/"3"', 'W/"2"', 'W/"1"']
+
+
+def test_since_keeps_only_versions_at_or_after_the_instant(client):
+    first = created(client, new_patient())
+    time.sleep(0.05)
+    second = put(client, {**first, "gender": "female"}).json()
+    time.sleep(0.05)
+    third = put(client, {**second, "gender": "other"}).json()
+    path = f"/Patient/{first['id']}/_history"
+    since = second["meta"]["lastUpdated"]
+    bundle = client.get(path, params={"_since": since}).json()
+    assert [e["resource"]["meta"]["versionId"] for e in bundle["entry"]] == ["3", "2"]
+    assert bundle["entry"][0]["resource"] == third
+    later = client.get(path, params={"_since": "2999-01-01T00:00:00Z"}).json()
+    assert later.get("entry", []) == []
+    everything = client.get(path, params={"_since": "2000-01-01T00:00:00+07:00"}).json()
+    assert len(everything["entry"]) == 3
+
+
+def test_malformed_since_is_400(client):
+    first = created(client, new_patient())
+    response = client.get(f"/Patient/{first['id']}/_history", params={"_since": "hôm qua"})
+    assert "_since" in str(assert_outcome(response, 400))
+
+
+def test_history_of_an_unknown_id_is_404(client):
+    assert_outcome(client.get(f"/Patient/{uuid.uuid4()}/_history"), 404, "not-found")
+
+
+def test_history_of_a_deleted_resource_is_still_available(client):
+    resource_id, _ = _patient_with_versions(client)
+    response = client.get(f"/Patient/{resource_id}/_history")
+    assert response.status_code == 200
+    assert response.json()["total"] == 4
+
+
+def test_type_history_includes_new_versions_newest_first(client):
+    patient = created(client, new_patient())
+    updated = put(client, {**patient, "active": False}).json()
+    other = created(client, new_organization())
+    bundle = client.get("/Patient/_history").json()
+    assert bundle["type"] == "history"
+    entries = bundle["entry"]
+    assert all(e["fullUrl"].split("/")[-2] == "Patient" for e in entries)
+    assert entries[0]["resource"] == updated
+    assert entries[1]["resource"] == patient
+    assert other["id"] not in {e["fullUrl"].split("/")[-1] for e in entries}
+    stamps = [parse_instant(e["response"]["lastModified"]) for e in entries]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def test_type_history_pages_without_repeats(client):
+    for _ in range(3):
+        created(client, new_patient())
+    every, _ = all_pages(client, "/Patient/_history", {"_count": "1000"})
+    paged, pages = all_pages(client, "/Patient/_history", {"_count": "4"})
+    assert pages in (-(-len(every) // 4), -(-len(every) // 4) + 1)
+    key = [(e["fullUrl"], e["response"]["etag"]) for e in paged]
+    assert key == [(e["fullUrl"], e["response"]["etag"]) for e in every]
+    assert len(set(key)) == len(key)
+
+
+def test_system_history_includes_several_types_newest_first(client, server):
+    organization = created(client, new_organization("Bệnh viện Chợ Rẫy"))
+    patient = created(client, new_patient(managingOrganization={
+        "reference": f"Organization/{organization['id']}"}))
+    response = client.get("/_history")
+    assert response.status_code == 200
+    bundle = response.json()
+    assert bundle["type"] == "history"
+    entries = bundle["entry"]
+    assert entries[0]["fullUrl"] == f"{server.base}/Patient/{patient['id']}"
+    assert entries[0]["resource"] == patient
+    assert entries[1]["fullUrl"] == f"{server.base}/Organization/{organization['id']}"
+    assert entries[1]["resource"] == organization
+    stamps = [parse_instant(e["response"]["lastModified"]) for e in entries]
+    assert stamps == sorted(stamps, reverse=True)
+    paged, _ = all_pages(client, "/_history", {"_count": "3"})
+    assert {e["fullUrl"].split("/")[-2] for e in paged} >= {"Patient", "Organization"}
+    every, _ = all_pages(client, "/_history", {"_count": "1000"})
+    assert [(e["fullUrl"], e["response"]["etag"]) for e in paged] == [
+        (e["fullUrl"], e["response"]["etag"]) for e in every]
+
+
+def test_system_history_since(client):
+    before = created(client, new_organization("Bệnh viện Từ Dũ"))
+    time.sleep(0.05)
+    after = created(client, new_patient())
+    bundle = client.get("/_history", params={"_since": after["meta"]["lastUpdated"]}).json()
+    resources = [e["resource"] for e in bundle["entry"]]
+    assert resources == [after]
+    assert before not in resources
+    assert without_meta(resources[0])["name"][0]["family"] == "Nguyễn"

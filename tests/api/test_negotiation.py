@@ -1,0 +1,185 @@
+"""Content negotiation (http://hl7.org/fhir/R4/http.html#mime-type) and the
+CapabilityStatement (http://hl7.org/fhir/R4/http.html#capabilities)."""
+
+import json
+
+import pytest
+from helpers import (
+    assert_outcome,
+    created,
+    media_type,
+    new_patient,
+    search_ids,
+    type_snapshot,
+    unique_cccd,
+)
+
+RESOURCE_TYPES = ("Patient", "Encounter", "DocumentReference", "Provenance", "Practitioner",
+                  "Organization", "Group", "Binary")
+INTERACTIONS = {"read", "vread", "update", "patch", "delete", "history-instance",
+                "history-type", "create", "search-type"}
+WITHOUT_IDENTIFIER = {"Binary", "Provenance"}
+
+
+@pytest.fixture(scope="module")
+def patient(client) -> dict:
+    return created(client, new_patient())
+
+
+@pytest.mark.parametrize("fmt", ["json", "application/fhir+json", "application/fhir json"])
+def test_format_json_answers_fhir_json(client, patient, fmt):
+    response = client.get(f"/Patient/{patient['id']}", params={"_format": fmt})
+    assert response.status_code == 200
+    assert media_type(response) == "application/fhir+json"
+    assert response.json() == patient
+
+
+def test_format_application_json_answers_json(client, patient):
+    response = client.get(f"/Patient/{patient['id']}", params={"_format": "application/json"})
+    assert response.status_code == 200
+    assert media_type(response) == "application/json"
+    assert response.json() == patient
+
+
+def test_format_overrides_accept(client, patient):
+    response = client.get(f"/Patient/{patient['id']}", params={"_format": "json"},
+                          headers={"Accept": "application/fhir+xml"})
+    assert response.status_code == 200
+    assert media_type(response) == "application/fhir+json"
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/json", "application/json"),
+        ("application/fhir+json", "application/fhir+json"),
+        ("application/fhir+json;q=0.9, application/fhir+xml", "application/fhir+json"),
+        ("*/*", "application/fhir+json"),
+    ],
+)
+def test_accept_header_picks_the_json_media_type(client, patient, accept, expected):
+    response = client.get(f"/Patient/{patient['id']}", headers={"Accept": accept})
+    assert response.status_code == 200
+    assert media_type(response) == expected
+    assert response.json() == patient
+
+
+def test_a_utf8_body_is_sent_unescaped(client, patient):
+    response = client.get(f"/Patient/{patient['id']}")
+    assert "Nguyễn".encode() in response.content
+    assert response.headers["content-type"].lower().replace(" ", "") in (
+        "application/fhir+json", "application/fhir+json;charset=utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["xml", "application/fhir+xml", "text/html", "ttl"])
+def test_format_xml_or_other_is_406(client, patient, fmt):
+    response = client.get(f"/Patient/{patient['id']}", params={"_format": fmt})
+    assert_outcome(response, 406)
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+xml", "application/xml", "text/turtle"])
+def test_accept_only_xml_is_406(client, patient, accept):
+    response = client.get(f"/Patient/{patient['id']}", headers={"Accept": accept})
+    assert_outcome(response, 406)
+    assert media_type(response) == "application/fhir+json"
+
+
+def test_a_406_create_stores_nothing(client):
+    before = type_snapshot(client, "Patient")
+    response = client.post("/Patient", json=new_patient(), params={"_format": "xml"},
+                           headers={"Content-Type": "application/fhir+json"})
+    assert_outcome(response, 406)
+    assert type_snapshot(client, "Patient") == before
+
+
+@pytest.mark.parametrize("content_type", ["application/xml", "application/fhir+xml",
+                                          "text/plain", "application/x-www-form-urlencoded"])
+def test_create_with_a_non_json_content_type_is_415_and_stores_nothing(client, content_type):
+    value = unique_cccd()
+    body = json.dumps(new_patient(value))
+    response = client.post("/Patient", content=body, headers={"Content-Type": content_type})
+    assert_outcome(response, 415)
+    assert search_ids(client, "Patient", identifier=value) == []
+
+
+def test_create_without_content_type_is_415(client):
+    value = unique_cccd()
+    response = client.post("/Patient", content=json.dumps(new_patient(value)).encode())
+    assert_outcome(response, 415)
+    assert search_ids(client, "Patient", identifier=value) == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/fhir+json",
+                                          "application/fhir+json; charset=utf-8",
+                                          "application/json;charset=UTF-8"])
+def test_create_accepts_both_json_content_types(client, content_type):
+    value = unique_cccd()
+    body = json.dumps(new_patient(value), ensure_ascii=False).encode()
+    response = client.post("/Patient", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 201, response.text
+    assert search_ids(client, "Patient", identifier=value) == [response.json()["id"]]
+
+
+def test_update_with_xml_content_type_is_415(client, patient):
+    response = client.put(f"/Patient/{patient['id']}", content=json.dumps(patient),
+                          headers={"Content-Type": "application/xml"})
+    assert_outcome(response, 415)
+    assert client.get(f"/Patient/{patient['id']}").json() == patient
+
+
+def test_errors_are_sent_as_fhir_json(client):
+    response = client.get("/Patient/khong-ton-tai", headers={"Accept": "application/json"})
+    assert_outcome(response, 404)
+    assert media_type(response) in ("application/json", "application/fhir+json")
+
+
+def test_metadata_is_a_capability_statement_for_r4(client, server):
+    response = client.get("/metadata")
+    assert response.status_code == 200
+    assert media_type(response) == "application/fhir+json"
+    statement = response.json()
+    assert statement["resourceType"] == "CapabilityStatement"
+    assert statement["fhirVersion"] == "4.0.1"
+    assert statement["status"] == "active"
+    assert statement["kind"] == "instance"
+    assert "application/fhir+json" in statement["format"]
+    assert "json" in statement["format"] or "application/json" in statement["format"]
+    assert "xml" not in statement["format"]
+    assert "application/fhir+xml" not in statement["format"]
+    assert "application/json-patch+json" in statement["patchFormat"]
+    [rest] = statement["rest"]
+    assert rest["mode"] == "server"
+    assert {i["code"] for i in rest["interaction"]} >= {"transaction", "batch", "history-system"}
+
+
+def test_metadata_lists_every_supported_type_with_interactions_and_search(client):
+    rest = client.get("/metadata").json()["rest"][0]
+    resources = {r["type"]: r for r in rest["resource"]}
+    assert set(resources) == set(RESOURCE_TYPES)
+    for resource_type, resource in resources.items():
+        assert {i["code"] for i in resource["interaction"]} >= INTERACTIONS, resource_type
+        params = {p["name"]: p["type"] for p in resource["searchParam"]}
+        assert params["_id"] == "token"
+        assert params["_lastUpdated"] == "date"
+        if resource_type in WITHOUT_IDENTIFIER:
+            assert "identifier" not in params, resource_type
+        else:
+            assert params["identifier"] == "token", resource_type
+
+
+def test_metadata_describes_conditional_and_versioning_support(client):
+    resources = client.get("/metadata").json()["rest"][0]["resource"]
+    patient = next(r for r in resources if r["type"] == "Patient")
+    assert patient["conditionalCreate"] is True
+    assert patient["conditionalUpdate"] is True
+    assert patient["conditionalDelete"] in ("single", "multiple")
+    assert patient["updateCreate"] is True
+    assert patient["readHistory"] is True
+    assert patient["versioning"] in ("versioned", "versioned-update")
+
+
+def test_metadata_answers_json_when_asked(client):
+    response = client.get("/metadata", params={"_format": "application/json"})
+    assert response.status_code == 200
+    assert media_type(response) == "application/json"
+    assert_outcome(client.get("/metadata", params={"_format": "xml"}), 406)

@@ -1,0 +1,81 @@
+"""Shared fixtures: one real mongod per test session, one server (and database) per module.
+
+Tests talk to the server over real HTTP (uvicorn on a loopback port) with httpx.
+"""
+
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from fhir_server.embedded_mongo import EmbeddedMongo
+from fhir_server.main import create_app
+from fhir_server.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory) -> Iterator[str]:
+    mongo = EmbeddedMongo(tmp_path_factory.mktemp("mongo-data"))
+    yield mongo.start()
+    mongo.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer:
+    """A uvicorn server in a background thread, serving create_app(settings)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.port = _free_port()
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
+                                log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/fhir"
+
+    def __enter__(self) -> "RunningServer":
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def database_name(request) -> str:
+    module = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])
+    return f"t_{module[:40]}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def server(mongo_uri, request, tmp_path_factory) -> Iterator[RunningServer]:
+    settings = Settings(mongodb_uri=mongo_uri, database=database_name(request),
+                        data_dir=tmp_path_factory.mktemp("data"))
+    with RunningServer(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base, timeout=60,
+                      headers={"Accept": "application/fhir+json"}) as http:
+        yield http
