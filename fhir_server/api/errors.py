@@ -3,8 +3,8 @@
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhir_server.api.media import FhirResponse
