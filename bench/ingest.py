@@ -29,11 +29,18 @@ def _free_port() -> int:
 
 def start_server(mongo_uri: str, database: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, "FHIR_MONGODB_URI": mongo_uri, "FHIR_DATABASE": database,
-           "FHIR_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "FHIR_MONGODB_URI": mongo_uri,
+        "FHIR_DATABASE": database,
+        "FHIR_LOG_LEVEL": "WARNING",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from fhir_server.api.media import response_media_type
+from fhir_server.api.media import JSON_MEDIA_TYPES, json_body, response_media_type
 from fhir_server.services.bundles import BundleProcessor, parse_if_match
 from fhir_server.services.resources import ResourceService
 from fhir_server.settings import Settings
@@ -49,8 +49,11 @@ def _params(request: Request) -> list[tuple[str, str]]:
 def negotiate(request: Request) -> None:
     """Refuse (406) a request for a format we cannot send before doing any work; a Binary
     read may ask for the Binary's own content type."""
-    is_binary_read = (request.method == "GET" and request.path_params.get("resource_type")
-                      == "Binary" and "resource_id" in request.path_params)
+    is_binary_read = (
+        request.method == "GET"
+        and request.path_params.get("resource_type") == "Binary"
+        and "resource_id" in request.path_params
+    )
     if not is_binary_read:
         response_media_type(request)
 
@@ -68,3 +71,31 @@ Base = Annotated[str, Depends(_base)]
 Prefer = Annotated[dict[str, str], Depends(_prefer)]
 IfMatch = Annotated[int | None, Depends(_if_match)]
 QueryParams = Annotated[list[tuple[str, str]], Depends(_params)]
+
+
+class WriteCall:
+    """What every write interaction needs: the body, the service, and how to answer."""
+
+    def __init__(
+        self,
+        request: Request,
+        service: Service,
+        settings: ServerSettings,
+        base: Base,
+        prefer: Prefer,
+        if_match: IfMatch,
+    ):
+        self.request = request
+        self.service = service
+        self.settings = settings
+        self.base = base
+        self.prefer = prefer
+        self.if_match = if_match
+
+    async def body(self, media_types: tuple[str, ...] = JSON_MEDIA_TYPES) -> object:
+        return await json_body(
+            self.request, self.settings.max_body_bytes, self.settings.max_json_depth, media_types
+        )
+
+
+Write = Annotated[WriteCall, Depends()]

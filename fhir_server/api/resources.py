@@ -5,13 +5,16 @@ import base64
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from fhir_server.api.dependencies import Base, IfMatch, Prefer, QueryParams, ServerSettings, Service
-from fhir_server.api.media import (
-    JSON_PATCH,
-    FhirResponse,
-    accepts_fhir,
-    json_body,
+from fhir_server.api.dependencies import (
+    Base,
+    IfMatch,
+    Prefer,
+    QueryParams,
+    Service,
+    Write,
+    WriteCall,
 )
+from fhir_server.api.media import JSON_PATCH, FhirResponse, accepts_fhir
 from fhir_server.api.results import (
     delete_response,
     resource_response,
@@ -34,10 +37,6 @@ def _criteria(request: Request) -> str:
             "(conditional interaction) or an id in the URL"
         )
     return str(request.url.query)
-
-
-async def _body(request: Request, settings: ServerSettings) -> object:
-    return await json_body(request, settings.max_body_bytes, settings.max_json_depth)
 
 
 @router.get("/{resource_type}/_history")
@@ -107,102 +106,49 @@ async def read(resource_type: str, resource_id: str, service: Service, request: 
 
 
 @router.post("/{resource_type}")
-async def create(
-    resource_type: str,
-    service: Service,
-    settings: ServerSettings,
-    base: Base,
-    prefer: Prefer,
-    request: Request,
-):
+async def create(resource_type: str, call: Write):
     check_type(resource_type)
-    body = await _body(request, settings)
-    result = await service.create(resource_type, body, request.headers.get("if-none-exist"))
-    return write_response(request, base, result, prefer)
+    if_none_exist = call.request.headers.get("if-none-exist")
+    result = await call.service.create(resource_type, await call.body(), if_none_exist)
+    return write_response(call, result)
 
 
 @router.put("/{resource_type}/{resource_id}")
-async def update(
-    resource_type: str,
-    resource_id: str,
-    service: Service,
-    settings: ServerSettings,
-    base: Base,
-    prefer: Prefer,
-    if_match: IfMatch,
-    request: Request,
-):
+async def update(resource_type: str, resource_id: str, call: Write):
     check_type(resource_type)
-    body = await _body(request, settings)
-    result = await service.update(resource_type, resource_id, body, if_match)
-    return write_response(request, base, result, prefer)
+    body = await call.body()
+    return write_response(
+        call, await call.service.update(resource_type, resource_id, body, call.if_match)
+    )
 
 
 @router.put("/{resource_type}")
-async def conditional_update(
-    resource_type: str,
-    service: Service,
-    settings: ServerSettings,
-    base: Base,
-    prefer: Prefer,
-    if_match: IfMatch,
-    request: Request,
-):
+async def conditional_update(resource_type: str, call: Write):
     check_type(resource_type)
-    query = _criteria(request)
-    body = await _body(request, settings)
-    result = await service.conditional_update(resource_type, query, body, if_match)
-    return write_response(request, base, result, prefer)
-
-
-async def _patch(
-    resource_type: str,
-    resource_id: str | None,
-    query: str | None,
-    service,
-    settings,
-    base,
-    prefer,
-    if_match,
-    request,
-):
-    check_type(resource_type)
-    operations = await json_body(
-        request, settings.max_body_bytes, settings.max_json_depth, media_types=(JSON_PATCH,)
+    query = _criteria(call.request)
+    body = await call.body()
+    return write_response(
+        call, await call.service.conditional_update(resource_type, query, body, call.if_match)
     )
-    result = await service.patch(resource_type, resource_id, query, operations, if_match)
-    return write_response(request, base, result, prefer)
 
 
 @router.patch("/{resource_type}/{resource_id}")
-async def patch(
-    resource_type: str,
-    resource_id: str,
-    service: Service,
-    settings: ServerSettings,
-    base: Base,
-    prefer: Prefer,
-    if_match: IfMatch,
-    request: Request,
-):
-    return await _patch(
-        resource_type, resource_id, None, service, settings, base, prefer, if_match, request
-    )
+async def patch(resource_type: str, resource_id: str, call: Write):
+    return await _patch(resource_type, resource_id, None, call)
 
 
 @router.patch("/{resource_type}")
-async def conditional_patch(
-    resource_type: str,
-    service: Service,
-    settings: ServerSettings,
-    base: Base,
-    prefer: Prefer,
-    if_match: IfMatch,
-    request: Request,
-):
-    return await _patch(
-        resource_type, None, _criteria(request), service, settings, base, prefer, if_match, request
-    )
+async def conditional_patch(resource_type: str, call: Write):
+    return await _patch(resource_type, None, _criteria(call.request), call)
+
+
+async def _patch(
+    resource_type: str, resource_id: str | None, query: str | None, call: WriteCall
+) -> Response:
+    check_type(resource_type)
+    operations = await call.body(media_types=(JSON_PATCH,))
+    result = await call.service.patch(resource_type, resource_id, query, operations, call.if_match)
+    return write_response(call, result)
 
 
 @router.delete("/{resource_type}/{resource_id}")

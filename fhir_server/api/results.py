@@ -3,7 +3,7 @@
 from fastapi import Request
 from fastapi.responses import Response
 
-from fhir_server.api.dependencies import return_preference
+from fhir_server.api.dependencies import WriteCall, return_preference
 from fhir_server.api.media import FhirResponse, http_date
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.versions import Version
@@ -17,17 +17,15 @@ def resource_response(request: Request, version: Version) -> FhirResponse:
     return FhirResponse(request, version.resource, 200, version_headers(version))
 
 
-def write_response(
-    request: Request, base: str, result: WriteResult, prefer: dict[str, str]
-) -> Response:
+def write_response(call: WriteCall, result: WriteResult) -> Response:
     """create/update/patch: 201 or 200, `Location`, `ETag`, `Last-Modified`, body per
     `Prefer: return` (http://hl7.org/fhir/R4/http.html#ops)."""
     version = result.version
     status = 201 if result.created else 200
     headers = version_headers(version)
-    location = f"{base}/{version.versioned_url}"
+    location = f"{call.base}/{version.versioned_url}"
     headers["Location" if result.created else "Content-Location"] = location
-    choice = return_preference(prefer)
+    choice = return_preference(call.prefer)
     if choice == "minimal":
         return Response(status_code=status, headers=headers)
     if choice == "OperationOutcome":
@@ -42,8 +40,8 @@ def write_response(
                 }
             ],
         }
-        return FhirResponse(request, outcome, status, headers)
-    return FhirResponse(request, version.resource, status, headers)
+        return FhirResponse(call.request, outcome, status, headers)
+    return FhirResponse(call.request, version.resource, status, headers)
 
 
 def delete_response(result: WriteResult | None) -> Response:

@@ -8,13 +8,12 @@ from fastapi import APIRouter, Request
 from fhir_server.api.dependencies import (
     Base,
     Bundles,
-    Prefer,
     QueryParams,
-    ServerSettings,
     Service,
+    Write,
     return_preference,
 )
-from fhir_server.api.media import FhirResponse, json_body
+from fhir_server.api.media import FhirResponse
 from fhir_server.conformance.capability import capability_statement
 
 router = APIRouter()
@@ -30,11 +29,10 @@ async def metadata(base: Base, request: Request):
 
 @router.post("")
 @router.post("/")
-async def batch_or_transaction(
-    bundles: Bundles, settings: ServerSettings, base: Base, prefer: Prefer, request: Request
-):
-    bundle = await json_body(request, settings.max_body_bytes, settings.max_json_depth)
-    return FhirResponse(request, await bundles.process(base, bundle, return_preference(prefer)))
+async def batch_or_transaction(bundles: Bundles, call: Write):
+    """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction)."""
+    response = await bundles.process(call.base, await call.body(), return_preference(call.prefer))
+    return FhirResponse(call.request, response)
 
 
 @router.get("/_history")

@@ -67,7 +67,8 @@ class RequiredBinding:
             f"'{coding.get('code')}' is not a code of {coding['system']} in the required "
             f"value set {self.value_set}"
             for coding in codings
-            if isinstance(coding, dict) and coding.get("system") in self.allowed
+            if isinstance(coding, dict)
+            and coding.get("system") in self.allowed
             and coding.get("code") not in self.allowed[coding["system"]]
         ]
 
@@ -83,8 +84,12 @@ def required_bindings(resource_type: str) -> tuple[RequiredBinding, ...]:
     for element in definition["snapshot"]["element"]:
         binding = element.get("binding", {})
         types = [t["code"] for t in element.get("type", [])]
-        if (binding.get("strength") != "required" or "valueSet" not in binding
-                or len(types) != 1 or "[x]" in element["path"]):
+        if (
+            binding.get("strength") != "required"
+            or "valueSet" not in binding
+            or len(types) != 1
+            or "[x]" in element["path"]
+        ):
             continue
         allowed = expand(binding["valueSet"])
         if allowed:

@@ -66,8 +66,7 @@ def _binding_issues(resource: dict) -> list[Issue]:
                 pairs = [(location, value)]
             for where, item in pairs:
                 for problem in binding.problems(item):
-                    issues.append(Issue(f"{where}: {problem}", "code-invalid",
-                                        expression=(where,)))
+                    issues.append(Issue(f"{where}: {problem}", "code-invalid", expression=(where,)))
     return issues
 
 
@@ -75,10 +74,14 @@ def validate_resource(resource: dict) -> None:
     """Raise InvalidResource listing every problem of `resource`; return if it is valid."""
     resource_type = resource.get("resourceType")
     issues = []
-    if "id" in resource and not (isinstance(resource["id"], str)
-                                 and _ID.fullmatch(resource["id"])):
-        issues.append(Issue(f"Invalid id {resource['id']!r}: 1-64 of A-Z a-z 0-9 - .",
-                            "value", expression=(f"{resource_type}.id",)))
+    if "id" in resource and not (isinstance(resource["id"], str) and _ID.fullmatch(resource["id"])):
+        issues.append(
+            Issue(
+                f"Invalid id {resource['id']!r}: 1-64 of A-Z a-z 0-9 - .",
+                "value",
+                expression=(f"{resource_type}.id",),
+            )
+        )
     issues += _structure_issues(resource)
     issues += _binding_issues(resource)
     if issues:
