@@ -58,6 +58,15 @@ def negotiate(request: Request) -> None:
         response_media_type(request)
 
 
+async def _search_params(request: Request) -> list[tuple[str, str]]:
+    """Query parameters, plus the form body of `POST [type]/_search`."""
+    params = _params(request)
+    if request.method == "POST":
+        form = await request.form()
+        params += [(name, str(value)) for name, value in form.multi_items()]
+    return params
+
+
 def return_preference(prefer: dict[str, str]) -> str:
     """`Prefer: return=`; an unknown value is ignored, as RFC 7240 asks."""
     choice = prefer.get("return")
@@ -71,6 +80,7 @@ Base = Annotated[str, Depends(_base)]
 Prefer = Annotated[dict[str, str], Depends(_prefer)]
 IfMatch = Annotated[int | None, Depends(_if_match)]
 QueryParams = Annotated[list[tuple[str, str]], Depends(_params)]
+SearchParams = Annotated[list[tuple[str, str]], Depends(_search_params)]
 
 
 class WriteCall:

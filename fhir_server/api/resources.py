@@ -10,6 +10,7 @@ from fhir_server.api.dependencies import (
     IfMatch,
     Prefer,
     QueryParams,
+    SearchParams,
     Service,
     Write,
     WriteCall,
@@ -64,31 +65,18 @@ async def vread(resource_type: str, resource_id: str, vid: str, service: Service
 
 
 @router.get("/{resource_type}")
+@router.post("/{resource_type}/_search")
 async def search_type(
     resource_type: str,
     service: Service,
     base: Base,
-    params: QueryParams,
+    params: SearchParams,
     prefer: Prefer,
     request: Request,
 ):
+    """search-type, by GET or by POST with a form body (http://hl7.org/fhir/R4/search.html)."""
     strict = prefer.get("handling") == "strict"
     return FhirResponse(request, await service.search(base, resource_type, params, strict))
-
-
-@router.post("/{resource_type}/_search")
-async def search_type_post(
-    resource_type: str,
-    service: Service,
-    base: Base,
-    params: QueryParams,
-    prefer: Prefer,
-    request: Request,
-):
-    form = await request.form()
-    merged = params + [(k, str(v)) for k, v in form.multi_items()]
-    strict = prefer.get("handling") == "strict"
-    return FhirResponse(request, await service.search(base, resource_type, merged, strict))
 
 
 @router.get("/{resource_type}/{resource_id}")
