@@ -205,37 +205,35 @@ class BundleProcessor:
         self, base: str, entries: list[Entry], return_preference: str
     ) -> list[dict]:
         _check_distinct_targets(entries)
-        writes = sorted(
-            (e for e in entries if e.method not in ("GET", "HEAD")), key=lambda e: _ORDER[e.method]
-        )
+        ordered = sorted(entries, key=lambda e: _ORDER[e.method])
 
-        async def work(store: ResourceStore) -> dict[int, WriteResult | None]:
+        async def work(store: ResourceStore) -> dict[int, dict]:
             # A conflicting concurrent transaction makes MongoDB run this again: start afresh.
-            attempt = [dataclasses.replace(e, resource=copy.deepcopy(e.resource)) for e in writes]
+            attempt = [dataclasses.replace(e, resource=copy.deepcopy(e.resource)) for e in ordered]
             assigned = await _assign_ids(store, attempt)
 
             async def resolve(reference: str) -> str:
                 kind, _, query = reference.partition("?")
                 return f"{kind}/{await interactions.resolve_single(store, kind, query)}"
 
-            results: dict[int, WriteResult | None] = {}
+            responses: dict[int, dict] = {}
             for entry in attempt:
                 try:
+                    if entry.method in ("GET", "HEAD"):
+                        # Reads run last, inside the transaction: they see its writes, and a
+                        # failing read rolls everything back like any other entry.
+                        responses[entry.index] = await self._read_entry(base, entry, store)
+                        continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
                         await rewrite_references(entry.resource, assigned, resolve)
-                    results[entry.index] = await _write(store, entry)
+                    result = await _write(store, entry)
                 except FhirError as error:
                     raise _in_entry(entry, error) from None
-            return results
+                responses[entry.index] = _write_response(base, result, return_preference)
+            return responses
 
-        results = await self.service.transaction(work) if writes else {}
-        responses = []
-        for entry in entries:
-            if entry.index in results:
-                responses.append(_write_response(base, results[entry.index], return_preference))
-            else:
-                responses.append(await self._read_entry(base, entry))
-        return responses
+        responses = await self.service.transaction(work)
+        return [responses[entry.index] for entry in entries]
 
     async def _batch_entry(
         self, base: str, index: int, raw: object, return_preference: str
@@ -251,17 +249,19 @@ class BundleProcessor:
                 "response": {"status": _status(error.status), "outcome": error.operation_outcome()}
             }
 
-    async def _read_entry(self, base: str, entry: Entry) -> dict:
-        """GET entries: read, vread, instance/type history and type search."""
+    async def _read_entry(
+        self, base: str, entry: Entry, store: ResourceStore | None = None
+    ) -> dict:
+        """GET entries: read, vread and type search."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
         if entry.vid is not None:
-            version = await self.service.vread(kind, entry.resource_id, entry.vid)
+            version = await self.service.vread(kind, entry.resource_id, entry.vid, store)
         elif entry.resource_id and entry.query is None:
-            version = await self.service.read(kind, entry.resource_id)
+            version = await self.service.read(kind, entry.resource_id, store)
         else:
             return {
-                "resource": await self.service.search(base, kind, params, strict=False),
+                "resource": await self.service.search(base, kind, params, False, store),
                 "response": {"status": "200 OK"},
             }
         return {

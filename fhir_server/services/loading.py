@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, FhirError
 from fhir_server.services.bundles import BundleProcessor
 
 NDJSON_BATCH = 500
@@ -68,7 +68,10 @@ def bundles_in(path: Path) -> Iterator[dict]:
     if path.suffix in (".ndjson", ".jsonl"):
         yield from _ndjson_batches(path)
         return
-    document = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as bad:
+        raise BadRequest(f"{path} is not JSON: {bad}") from None
     if document.get("resourceType") != "Bundle":
         yield _as_batch([document])
     elif document.get("type") in ("transaction", "batch"):
@@ -78,7 +81,15 @@ def bundles_in(path: Path) -> Iterator[dict]:
 
 
 async def load_file(processor: BundleProcessor, path: Path, base: str) -> LoadReport:
+    """Load every Bundle of the file; a refused Bundle (e.g. a failing transaction) is
+    reported and the next one is still loaded."""
     report = LoadReport()
-    for bundle in bundles_in(path):
-        report.add(await processor.process(base, bundle, "minimal"), str(path))
+    try:
+        for bundle in bundles_in(path):
+            try:
+                report.add(await processor.process(base, bundle, "minimal"), str(path))
+            except FhirError as error:
+                report.errors.append(f"{path}: {error.status} {error}")
+    except (BadRequest, OSError) as error:
+        report.errors.append(f"{path}: {error}")
     return report

@@ -40,9 +40,13 @@ class ResourceService:
     async def transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
         return await self.database.in_transaction(work)
 
-    async def read(self, resource_type: str, resource_id: str) -> Version:
-        """read (http://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted."""
-        document = await self.database.store().current(check_type(resource_type), resource_id)
+    async def read(
+        self, resource_type: str, resource_id: str, store: ResourceStore | None = None
+    ) -> Version:
+        """read (http://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted.
+        `store` is given inside a transaction, so the read sees the transaction's writes."""
+        store = store or self.database.store()
+        document = await store.current(check_type(resource_type), resource_id)
         if document is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         version = Version.from_current(resource_type, document)
@@ -50,11 +54,14 @@ class ResourceService:
             raise Gone(f"{resource_type}/{resource_id} was deleted", headers={"ETag": version.etag})
         return version
 
-    async def vread(self, resource_type: str, resource_id: str, vid: str) -> Version:
+    async def vread(
+        self, resource_type: str, resource_id: str, vid: str, store: ResourceStore | None = None
+    ) -> Version:
         """vread (http://hl7.org/fhir/R4/http.html#vread)."""
         if not vid.isdigit():
             raise NotFound(f"Version '{vid}' of {resource_type}/{resource_id} is not known")
-        document = await self.database.store().version(
+        store = store or self.database.store()
+        document = await store.version(
             check_type(resource_type), resource_id, int(vid)
         )
         if document is None:
@@ -169,7 +176,12 @@ class ResourceService:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
 
     async def search(
-        self, base: str, resource_type: str, params: list[tuple[str, str]], strict: bool
+        self,
+        base: str,
+        resource_type: str,
+        params: list[tuple[str, str]],
+        strict: bool,
+        store: ResourceStore | None = None,
     ) -> dict:
         """Type-level search on identity parameters, keyset-paged by id
         (http://hl7.org/fhir/R4/search.html)."""
@@ -179,7 +191,8 @@ class ResourceService:
         cursor = _last_value(params, "_cursor")
         if cursor:
             criteria = {"$and": [criteria, {"_id": {"$gt": self.cursors.decode(cursor)["id"]}}]}
-        documents = await self.database.store().find(resource_type, criteria, count + 1)
+        store = store or self.database.store()
+        documents = await store.find(resource_type, criteria, count + 1)
         versions = [Version.from_current(resource_type, d) for d in documents[:count]]
         next_cursor = None
         if len(documents) > count and versions:

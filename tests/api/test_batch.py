@@ -1,0 +1,180 @@
+"""batch Bundles: every entry succeeds or fails on its own
+(http://hl7.org/fhir/R4/http.html#transaction, "batch")."""
+
+import uuid
+
+from bundle_helpers import (
+    batch,
+    check_written,
+    delete_entry,
+    encounter,
+    get_entry,
+    identifier_query,
+    patch_entry,
+    post_entry,
+    put_entry,
+    response_bundle,
+    submit,
+)
+from helpers import CCCD, assert_outcome, created, new_patient, search_ids, unique_cccd
+
+
+def _patients_with(client, value: str) -> list[str]:
+    return search_ids(client, "Patient", identifier=f"{CCCD}|{value}")
+
+
+def _failed(entry: dict, status: str) -> dict:
+    """A failed batch entry: its status and an error OperationOutcome, no resource."""
+    response = entry["response"]
+    assert response["status"] == status, entry
+    outcome = response["outcome"]
+    assert outcome["resourceType"] == "OperationOutcome", entry
+    assert outcome["issue"][0]["severity"] in ("error", "fatal"), entry
+    assert outcome["issue"][0].get("diagnostics"), entry
+    assert "resource" not in entry, entry
+    assert "location" not in response, entry
+    return outcome
+
+
+def test_bad_entries_fail_alone_and_good_ones_are_stored(client, server):
+    good, bad, other = unique_cccd(), unique_cccd(), unique_cccd()
+    existing = created(client, new_patient())
+    response = submit(client, batch(
+        post_entry(new_patient(good)),
+        post_entry(new_patient(bad, gender="xx")),
+        put_entry({**existing, "gender": "female"}, if_match='W/"9"'),
+        get_entry(f"Patient/{uuid.uuid4()}"),
+        post_entry(encounter(f"Patient/{existing['id']}")),
+        post_entry(new_patient(other, name=[{"family": "Lê", "given": ["Thị", "Hồng"]}])),
+    ))
+    entries = response_bundle(response, "batch-response", 6)
+    good_id = check_written(entries[0], server.base, "Patient", "201 Created")
+    _failed(entries[1], "400 Bad Request")
+    _failed(entries[2], "412 Precondition Failed")
+    _failed(entries[3], "404 Not Found")
+    encounter_id = check_written(entries[4], server.base, "Encounter", "201 Created")
+    other_id = check_written(entries[5], server.base, "Patient", "201 Created")
+    assert _patients_with(client, good) == [good_id]
+    assert _patients_with(client, other) == [other_id]
+    assert _patients_with(client, bad) == []
+    assert client.get(f"/Patient/{existing['id']}").json() == existing
+    stored = client.get(f"/Encounter/{encounter_id}").json()
+    assert stored["subject"]["reference"] == f"Patient/{existing['id']}"
+    assert client.get(f"/Patient/{other_id}").json()["name"][0]["family"] == "Lê"
+
+
+def test_invalid_entry_outcome_points_at_the_problem(client):
+    value = unique_cccd()
+    response = submit(client, batch(post_entry(new_patient(value, gender="xx"))))
+    (entry,) = response_bundle(response, "batch-response", 1)
+    outcome = _failed(entry, "400 Bad Request")
+    texts = [i.get("diagnostics", "") for i in outcome["issue"]]
+    texts += [e for i in outcome["issue"] for e in i.get("expression", [])]
+    assert any("gender" in text for text in texts), outcome
+    assert _patients_with(client, value) == []
+
+
+def test_entry_without_request_fails_alone(client, server):
+    value = unique_cccd()
+    response = submit(client, batch(
+        {"resource": new_patient(unique_cccd())},
+        post_entry(new_patient(value)),
+    ))
+    first, second = response_bundle(response, "batch-response", 2)
+    _failed(first, "400 Bad Request")
+    patient_id = check_written(second, server.base, "Patient", "201 Created")
+    assert _patients_with(client, value) == [patient_id]
+
+
+def test_unsupported_type_fails_alone(client, server):
+    value = unique_cccd()
+    response = submit(client, batch(
+        post_entry({"resourceType": "Observation", "status": "final",
+                    "code": {"text": "Đường huyết lúc đói"}}),
+        post_entry(new_patient(value)),
+    ))
+    first, second = response_bundle(response, "batch-response", 2)
+    assert first["response"]["status"][:1] == "4", first
+    _failed(first, first["response"]["status"])
+    patient_id = check_written(second, server.base, "Patient", "201 Created")
+    assert _patients_with(client, value) == [patient_id]
+
+
+def test_reads_searches_updates_deletes_and_patches(client, server):
+    read_value, search_value = unique_cccd(), unique_cccd()
+    to_read = created(client, new_patient(read_value))
+    to_find = created(client, new_patient(search_value, gender="female"))
+    to_update = created(client, new_patient())
+    to_delete = created(client, new_patient())
+    to_patch = created(client, new_patient())
+    response = submit(client, batch(
+        get_entry(f"Patient/{to_read['id']}"),
+        get_entry(f"Patient?{identifier_query(search_value)}"),
+        put_entry({**to_update, "birthDate": "1990-01-01"}, if_match='W/"1"'),
+        delete_entry(f"Patient/{to_delete['id']}"),
+        patch_entry(f"Patient/{to_patch['id']}",
+                    [{"op": "replace", "path": "/active", "value": False}]),
+    ))
+    entries = response_bundle(response, "batch-response", 5)
+    assert entries[0]["response"]["status"] == "200 OK"
+    assert entries[0]["resource"] == to_read
+    assert entries[1]["response"]["status"] == "200 OK"
+    assert entries[1]["resource"]["type"] == "searchset"
+    assert [e["resource"] for e in entries[1]["resource"]["entry"]] == [to_find]
+    check_written(entries[2], server.base, "Patient", "200 OK", vid=2)
+    assert entries[2]["resource"]["birthDate"] == "1990-01-01"
+    assert entries[3]["response"]["status"] in ("200 OK", "204 No Content")
+    check_written(entries[4], server.base, "Patient", "200 OK", vid=2)
+    assert entries[4]["resource"]["active"] is False
+    assert client.get(f"/Patient/{to_update['id']}").json()["birthDate"] == "1990-01-01"
+    assert client.get(f"/Patient/{to_delete['id']}").status_code == 410
+    assert client.get(f"/Patient/{to_patch['id']}").json()["active"] is False
+
+
+def test_conditional_create_in_a_batch_returns_the_existing_match(client, server):
+    value = unique_cccd()
+    existing = created(client, new_patient(value))
+    response = submit(client, batch(
+        post_entry(new_patient(value, gender="female"), if_none_exist=identifier_query(value)),
+    ))
+    (entry,) = response_bundle(response, "batch-response", 1)
+    assert entry["response"]["status"] == "200 OK", entry
+    assert entry["response"]["location"].startswith(
+        f"{server.base}/Patient/{existing['id']}/_history/1"), entry
+    assert _patients_with(client, value) == [existing["id"]]
+    assert client.get(f"/Patient/{existing['id']}").json()["gender"] == "male"
+
+
+def test_prefer_return_minimal_in_a_batch(client, server):
+    value = unique_cccd()
+    response = submit(client, batch(post_entry(new_patient(value))), Prefer="return=minimal")
+    (entry,) = response_bundle(response, "batch-response", 1)
+    patient_id = check_written(entry, server.base, "Patient", "201 Created", with_resource=False)
+    assert _patients_with(client, value) == [patient_id]
+
+
+def test_each_batch_entry_is_stored_once(client):
+    first, second = unique_cccd(), unique_cccd()
+    response = submit(client, batch(post_entry(new_patient(first)),
+                                    post_entry(new_patient(second))))
+    entries = response_bundle(response, "batch-response", 2)
+    assert [e["response"]["status"] for e in entries] == ["201 Created", "201 Created"]
+    assert len(_patients_with(client, first)) == 1
+    assert len(_patients_with(client, second)) == 1
+
+
+def test_too_many_batch_entries_is_413(client, server):
+    value = unique_cccd()
+    entries = [post_entry(new_patient(value))]
+    entries += [get_entry(f"Patient/{n}") for n in range(server.settings.max_bundle_entries)]
+    assert_outcome(submit(client, batch(*entries)), 413)
+    assert _patients_with(client, value) == []
+
+
+def test_batch_bundle_must_be_a_bundle_of_requests(client):
+    value = unique_cccd()
+    collection = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"resource": new_patient(value)}]}
+    assert_outcome(submit(client, collection), 400)
+    assert_outcome(submit(client, {**batch(), "entry": {"resource": new_patient(value)}}), 400)
+    assert _patients_with(client, value) == []

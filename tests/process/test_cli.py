@@ -1,0 +1,241 @@
+"""The `fhir-server` command run for real: serve with its embedded mongod, restarts,
+signals, start-up failure, and loading data files."""
+
+import json
+import re
+import signal
+import socket
+import uuid
+
+import httpx
+
+CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
+# A clean stop on SIGTERM: exit 0, or (uvicorn re-raises the signal after its graceful
+# shutdown) death by SIGTERM.
+TERMINATED = (0, -signal.SIGTERM)
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+
+
+def _cccd() -> str:
+    return f"{uuid.uuid4().int % 10**12:012d}"
+
+
+def _patient(value: str, family: str = "Hoàng", given: tuple[str, ...] = ("Thị", "Lan"),
+             **extra) -> dict:
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": CCCD, "value": value}],
+        "name": [{"use": "official", "family": family, "given": list(given)}],
+        "gender": "female",
+        "birthDate": "1992-07-19",
+        "address": [{"line": ["45 Nguyễn Trãi"], "district": "Thanh Xuân", "city": "Hà Nội",
+                     "country": "VN"}],
+        **extra,
+    }
+
+
+def _patient_ids(base: str, value: str) -> list[str]:
+    response = httpx.get(f"{base}/Patient", params={"identifier": f"{CCCD}|{value}"},
+                         headers=FHIR_JSON, timeout=30)
+    assert response.status_code == 200, response.text
+    return [entry["resource"]["id"] for entry in response.json().get("entry", [])]
+
+
+def _patient_count(base: str) -> int:
+    """Patients on the server, following `next` links."""
+    count, url, params = 0, f"{base}/Patient", {"_count": "100"}
+    for _ in range(1000):
+        response = httpx.get(url, params=params, headers=FHIR_JSON, timeout=30)
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        count += len(bundle.get("entry", []))
+        links = [link["url"] for link in bundle.get("link", []) if link["relation"] == "next"]
+        if not links:
+            return count
+        url, params = links[0], None
+    raise AssertionError("paging does not end")
+
+
+def _read(base: str, path: str) -> httpx.Response:
+    return httpx.get(f"{base}/{path}", headers=FHIR_JSON, timeout=30)
+
+
+def _without_version(resource: dict) -> dict:
+    meta = {k: v for k, v in resource.get("meta", {}).items()
+            if k not in ("versionId", "lastUpdated")}
+    result = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    return {**result, "meta": meta} if meta else result
+
+
+def test_help_mentions_the_mongodb_uri_setting(cli):
+    for args in (["--help"], ["serve", "--help"]):
+        result = cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert "FHIR_MONGODB_URI" in result.stdout, result.stdout
+
+
+def test_dev_server_loads_demo_data_and_stops_cleanly_on_sigterm(spawn, mongods, tmp_path):
+    data = tmp_path / "data"
+    server = spawn(data, "--dev")
+    server.wait_ready()
+    metadata = _read(server.base, "metadata")
+    assert metadata.json()["resourceType"] == "CapabilityStatement"
+    assert metadata.json()["fhirVersion"] == "4.0.1"
+    assert server.base in server.stdout()
+    assert _patient_count(server.base) > 0
+    assert len(mongods(data)) == 1
+    assert server.stop(signal.SIGTERM) in TERMINATED
+    assert mongods(data) == []
+
+
+def test_restart_keeps_the_data_and_loads_the_demo_once(spawn, mongods, tmp_path):
+    data = tmp_path / "data"
+    first = spawn(data, "--dev")
+    first.wait_ready()
+    demo_patients = _patient_count(first.base)
+    assert demo_patients > 0
+    value = _cccd()
+    response = httpx.post(f"{first.base}/Patient", json=_patient(value), headers=FHIR_JSON,
+                          timeout=30)
+    assert response.status_code == 201, response.text
+    patient = response.json()
+    assert first.stop() in TERMINATED
+    assert mongods(data) == []
+
+    second = spawn(data, "--dev")
+    second.wait_ready()
+    again = _read(second.base, f"Patient/{patient['id']}")
+    assert again.status_code == 200, again.text
+    assert again.json() == patient
+    assert _patient_ids(second.base, value) == [patient["id"]]
+    assert _patient_count(second.base) == demo_patients + 1
+    assert second.stop() in TERMINATED
+    assert mongods(data) == []
+
+
+def test_sigkill_of_the_server_takes_its_mongod_down(spawn, mongods, eventually, tmp_path):
+    data = tmp_path / "data"
+    server = spawn(data)
+    server.wait_ready()
+    value = _cccd()
+    response = httpx.post(f"{server.base}/Patient", json=_patient(value), headers=FHIR_JSON,
+                          timeout=30)
+    assert response.status_code == 201, response.text
+    assert len(mongods(data)) == 1
+    server.process.kill()
+    server.process.wait(10)
+    assert eventually(lambda: mongods(data) == [], 30), mongods(data)
+    # The mongod was stopped, not lost: a new server finds the data.
+    restarted = spawn(data)
+    restarted.wait_ready()
+    assert _patient_ids(restarted.base, value) == [response.json()["id"]]
+    assert restarted.stop() in TERMINATED
+    assert mongods(data) == []
+
+
+def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_path):
+    data = tmp_path / "data"
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        server = spawn(data, port=blocker.getsockname()[1])
+        code = server.process.wait(90)
+    assert code != 0, server.output()
+    assert "address already in use" in server.output().lower(), server.output()
+    assert mongods(data) == []
+
+
+def _write_json(path, document) -> str:
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def test_load_transaction_collection_and_ndjson_files(cli, spawn, mongods, tmp_path):
+    data = tmp_path / "data"
+    run = uuid.uuid4().hex[:10]
+    mother, child = _cccd(), _cccd()
+    visit_system = f"http://benhvien-tu-du-{run}.vn/fhir/sid/encounter"
+    patient_url = f"urn:uuid:{uuid.uuid4()}"
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": patient_url, "resource": _patient(mother),
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Encounter", "status": "finished",
+                      "identifier": [{"system": visit_system, "value": "KB-0001"}],
+                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                "code": "IMP"},
+                      "subject": {"reference": patient_url}},
+         "request": {"method": "POST", "url": "Encounter"}},
+    ]}
+    doctor = {"resourceType": "Practitioner", "id": f"bs-{run}",
+              "name": [{"family": "Trịnh", "given": ["Quốc", "Khánh"], "prefix": ["BS."]}]}
+    hospital = {"resourceType": "Organization", "id": f"bv-{run}",
+                "name": "Bệnh viện Phụ sản Trung ương"}
+    collection = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": f"Practitioner/{doctor['id']}", "resource": doctor},
+        {"fullUrl": f"Organization/{hospital['id']}", "resource": hospital},
+    ]}
+    newborn = _patient(child, family="Hoàng", given=("Minh", "Khôi"), gender="male",
+                       birthDate="2024-05-02", id=f"sosinh-{run}")
+    ndjson = tmp_path / "patients.ndjson"
+    extra = [_cccd(), _cccd()]
+    lines = [newborn] + [_patient(v, family="Đỗ", given=("Văn", "Hùng")) for v in extra]
+    ndjson.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines),
+                      encoding="utf-8")
+
+    loaded = cli("load", "--data-dir", data, _write_json(tmp_path / "tx.json", transaction))
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert mongods(data) == []
+    loaded = cli("load", "--data-dir", data, _write_json(tmp_path / "coll.json", collection),
+                 ndjson)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert mongods(data) == []
+
+    server = spawn(data)
+    server.wait_ready()
+    (mother_id,) = _patient_ids(server.base, mother)
+    visits = httpx.get(f"{server.base}/Encounter",
+                       params={"identifier": f"{visit_system}|KB-0001"},
+                       headers=FHIR_JSON, timeout=30).json()
+    assert [e["resource"]["subject"] for e in visits["entry"]] == [
+        {"reference": f"Patient/{mother_id}"}]
+    for resource in (doctor, hospital, newborn):
+        stored = _read(server.base, f"{resource['resourceType']}/{resource['id']}")
+        assert stored.status_code == 200, stored.text
+        assert _without_version(stored.json()) == _without_version(resource)
+    assert _patient_ids(server.base, child) == [newborn["id"]]
+    for value in extra:
+        assert len(_patient_ids(server.base, value)) == 1
+    assert server.stop() in TERMINATED
+    assert mongods(data) == []
+
+
+def test_load_of_an_invalid_resource_fails_naming_the_entry(cli, spawn, mongods, tmp_path):
+    data = tmp_path / "data"
+    kept, bad = _cccd(), _cccd()
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": _patient(kept), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": _patient(bad, gender="xx"), "request": {"method": "POST", "url": "Patient"}},
+    ]}
+    result = cli("load", "--data-dir", data, _write_json(tmp_path / "bad-tx.json", transaction))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Bundle.entry[1]" in output, output
+    assert "Traceback" not in output, output
+    assert mongods(data) == []
+
+    ndjson = tmp_path / "bad.ndjson"
+    ndjson.write_text(json.dumps(_patient(_cccd())) + "\n"
+                      + json.dumps(_patient(_cccd(), gender="xx")) + "\n", encoding="utf-8")
+    result = cli("load", "--data-dir", data, ndjson)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert re.search(r"entry\W*1\b|line\W*2\b|:2\b", output), output
+    assert "gender" in output, output
+    assert mongods(data) == []
+
+    server = spawn(data)
+    server.wait_ready()
+    assert _patient_ids(server.base, kept) == []
+    assert _patient_ids(server.base, bad) == []
+    assert server.stop() in TERMINATED
+    assert mongods(data) == []
