@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import httpx
-from examples.generator import Generator
 from pymongo import MongoClient
 
+from examples.generator import Generator
 from fhir_server.embedded_mongo import EmbeddedMongo
 
 
