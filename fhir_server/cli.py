@@ -5,8 +5,10 @@ import asyncio
 import logging
 import os
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from fhir_server.conformance.registry import RESOURCE_TYPES
 from fhir_server.settings import Settings
 
 
@@ -52,6 +54,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument("files", nargs="+", type=Path)
     load.add_argument("--data-dir", type=Path)
+
+    reindex = commands.add_parser(
+        "reindex",
+        help="recompute the search index of resources indexed with older search parameter "
+        "definitions (resumable)",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    reindex.add_argument("--data-dir", type=Path)
+    reindex.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        choices=RESOURCE_TYPES,
+        help="only this resource type (repeatable)",
+    )
     return parser
 
 
@@ -84,7 +102,10 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _load(args: argparse.Namespace) -> int:
+@asynccontextmanager
+async def _services(args: argparse.Namespace):
+    """The services on the configured MongoDB, or on the embedded one of the data dir (the
+    running server's, or one started for this command)."""
     from fhir_server.embedded_mongo import EmbeddedMongo, running_instance_uri
     from fhir_server.main import services_for
 
@@ -95,21 +116,36 @@ async def _load(args: argparse.Namespace) -> int:
     if settings.mongodb_uri is None:
         embedded = EmbeddedMongo(settings.data_dir)
         settings.mongodb_uri = await asyncio.to_thread(embedded.start)
-    failed = False
     try:
-        async with services_for(settings) as (_, processor):
-            from fhir_server.services.loading import load_file
-
-            for path in args.files:
-                report = await load_file(processor, path, base="")
-                print(f"{path}: {dict(report.statuses)}")
-                for error in report.errors:
-                    print(f"  {error}", file=sys.stderr)
-                failed |= not report.ok
+        async with services_for(settings) as services:
+            yield services
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+async def _load(args: argparse.Namespace) -> int:
+    from fhir_server.services.loading import load_file
+
+    failed = False
+    async with _services(args) as (_, processor):
+        for path in args.files:
+            report = await load_file(processor, path, base="")
+            print(f"{path}: {dict(report.statuses)}")
+            for error in report.errors:
+                print(f"  {error}", file=sys.stderr)
+            failed |= not report.ok
     return 1 if failed else 0
+
+
+async def _reindex(args: argparse.Namespace) -> int:
+    from fhir_server.services.reindex import reindex
+
+    async with _services(args) as (service, _):
+        counts = await reindex(service.database, args.types or None)
+    for kind, count in counts.items():
+        print(f"{kind}: {count} re-indexed")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    return asyncio.run(_load(args))
+    return asyncio.run(_load(args) if args.command == "load" else _reindex(args))
 
 
 if __name__ == "__main__":

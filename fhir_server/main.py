@@ -12,6 +12,7 @@ from fhir_server.api.dependencies import negotiate
 from fhir_server.api.errors import install_error_handlers
 from fhir_server.conformance.registry import RESOURCE_TYPES
 from fhir_server.embedded_mongo import EmbeddedMongo
+from fhir_server.search.index import index_keys
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
@@ -49,7 +50,8 @@ async def lifespan(app: FastAPI):
 @asynccontextmanager
 async def services_for(settings: Settings):
     """The resource service and bundle processor on the configured MongoDB."""
-    database = Database(settings.mongodb_uri, settings.database, list(RESOURCE_TYPES))
+    plan = {kind: index_keys(kind) for kind in RESOURCE_TYPES}
+    database = Database(settings.mongodb_uri, settings.database, plan)
     try:
         await database.prepare()
         cursor_key = await database.server_setting("cursor_key", lambda: secrets.token_bytes(32))

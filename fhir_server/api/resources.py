@@ -23,7 +23,7 @@ from fhir_server.api.results import (
     write_response,
 )
 from fhir_server.errors import BadRequest
-from fhir_server.search.criteria import RESULT_PARAMETERS
+from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.resources import check_type
 
 router = APIRouter()
@@ -57,6 +57,25 @@ async def instance_history(
     request: Request,
 ):
     return FhirResponse(request, await service.history(base, params, resource_type, resource_id))
+
+
+@router.get("/{compartment_type}/{compartment_id}/{resource_type}")
+async def search_compartment(
+    compartment_type: str,
+    compartment_id: str,
+    resource_type: str,
+    service: Service,
+    base: Base,
+    params: SearchParams,
+    prefer: Prefer,
+    request: Request,
+):
+    """Compartment search, e.g. `Patient/123/Encounter`
+    (http://hl7.org/fhir/R4/search.html#compartments)."""
+    strict = prefer.get("handling") == "strict"
+    compartment = f"{compartment_type}/{compartment_id}"
+    bundle = await service.search(base, resource_type, params, strict, compartment=compartment)
+    return FhirResponse(request, bundle)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{vid}")

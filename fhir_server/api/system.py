@@ -15,6 +15,8 @@ from fhir_server.api.dependencies import (
 )
 from fhir_server.api.media import FhirResponse
 from fhir_server.conformance.capability import capability_statement
+from fhir_server.services.reindex import reindex
+from fhir_server.services.resources import ResourceService, check_type
 
 router = APIRouter()
 _STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -38,3 +40,20 @@ async def batch_or_transaction(bundles: Bundles, call: Write):
 @router.get("/_history")
 async def system_history(service: Service, base: Base, params: QueryParams, request: Request):
     return FhirResponse(request, await service.history(base, params))
+
+
+async def _reindex(service: ResourceService, request: Request, types: list[str] | None):
+    counts = await reindex(service.database, types)
+    parameters = [{"name": kind, "valueInteger": count} for kind, count in counts.items()]
+    return FhirResponse(request, {"resourceType": "Parameters", "parameter": parameters})
+
+
+@router.post("/$reindex")
+async def reindex_system(service: Service, request: Request):
+    """Re-index stale resources of every type; the output counts them per type."""
+    return await _reindex(service, request, None)
+
+
+@router.post("/{resource_type}/$reindex")
+async def reindex_type(resource_type: str, service: Service, request: Request):
+    return await _reindex(service, request, [check_type(resource_type)])

@@ -1,13 +1,11 @@
 """The CapabilityStatement, generated from what the server really supports
 (http://hl7.org/fhir/R4/capabilitystatement.html)."""
 
-from fhir_server.conformance.registry import (
-    FHIR_VERSION,
-    IDENTITY_SEARCH_PARAMETERS,
-    RESOURCE_TYPES,
-    search_parameters,
-)
+from fhir_server.conformance.registry import FHIR_VERSION, RESOURCE_TYPES
+from fhir_server.conformance.search_parameters import search_parameters
 
+# Our own operation, so our own canonical URL (no OperationDefinition is served yet).
+_REINDEX = "urn:fhir-exchange-server:OperationDefinition/reindex"
 _TYPE_INTERACTIONS = (
     "read",
     "vread",
@@ -22,13 +20,18 @@ _TYPE_INTERACTIONS = (
 
 
 def _resource(resource_type: str) -> dict:
-    params = []
-    for code in search_parameters(resource_type):
-        kind, documentation, definition = IDENTITY_SEARCH_PARAMETERS[code]
-        param = {"name": code, "type": kind, "documentation": documentation}
-        if definition:
-            param["definition"] = definition
-        params.append(param)
+    parameters = search_parameters(resource_type)
+    params = [
+        {"name": code, "definition": p.url, "type": p.type, "documentation": p.description}
+        for code, p in parameters.items()
+    ]
+    references = [code for code, p in parameters.items() if p.type == "reference"]
+    rev_includes = [
+        f"{source}:{code}"
+        for source in RESOURCE_TYPES
+        for code, p in search_parameters(source).items()
+        if p.type == "reference" and resource_type in p.targets
+    ]
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -41,6 +44,8 @@ def _resource(resource_type: str) -> dict:
         "conditionalUpdate": True,
         "conditionalDelete": "single",
         "referencePolicy": ["literal", "logical"],
+        "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
+        "searchRevInclude": rev_includes,
         "searchParam": params,
     }
 
@@ -66,6 +71,7 @@ def capability_statement(base: str, software_version: str, published: str) -> di
                     {"code": "batch"},
                     {"code": "history-system"},
                 ],
+                "operation": [{"name": "reindex", "definition": _REINDEX}],
             }
         ],
     }

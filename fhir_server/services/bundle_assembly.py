@@ -62,10 +62,19 @@ def history_bundle(
 
 
 def searchset_bundle(
-    base: str, versions: list[Version], links: list[dict], total: int | None = None
+    base: str, entries: list[tuple[Version, str]], links: list[dict], total: int | None = None
 ) -> dict:
-    entries = [
-        {"fullUrl": f"{base}/{v.relative_url}", "resource": v.resource, "search": {"mode": "match"}}
-        for v in versions
-    ]
-    return _bundle("searchset", entries, links, total)
+    """A searchset; each entry's search mode is `match` or `include`."""
+    return _bundle(
+        "searchset",
+        [
+            {
+                "fullUrl": f"{base}/{version.relative_url}",
+                "resource": version.resource,
+                "search": {"mode": mode},
+            }
+            for version, mode in entries
+        ],
+        links,
+        total,
+    )

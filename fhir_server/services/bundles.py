@@ -9,7 +9,7 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 
 from fhir_server.errors import BadRequest, FhirError, Issue, MultipleMatches, PayloadTooLarge
-from fhir_server.search.criteria import parse_query
+from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import rewrite_references

@@ -10,7 +10,8 @@ import jsonpatch
 
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest, MultipleMatches, NotFound, PreconditionFailed
-from fhir_server.search.criteria import compile_criteria, parse_query
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.versions import (
     Version,
     new_id,
@@ -64,7 +65,9 @@ async def find_matches(
         query_type, query = query.split("?", 1)
         if query_type and query_type != resource_type:
             raise BadRequest(f"Conditional criteria for {query_type} used on {resource_type}")
-    criteria, used = compile_criteria(resource_type, parse_query(query))
+    request = parse_request(resource_type, parse_query(query), max_count=limit)
+    compiler = Compiler(store.project)
+    criteria, used = await compiler.compile(resource_type, request.criteria, strict=True)
     if not used:
         raise PreconditionFailed(
             "Conditional request without search criteria: it would match every resource"

@@ -6,12 +6,12 @@ from typing import TypeVar
 
 from fhir_server.conformance.registry import RESOURCE_TYPES, is_supported
 from fhir_server.errors import BadRequest, Gone, NotFound
-from fhir_server.search.criteria import compile_criteria
 from fhir_server.search.types.date import parse_date
 from fhir_server.services import interactions
-from fhir_server.services.bundle_assembly import history_bundle, page_links, searchset_bundle
+from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.search import SearchService
 from fhir_server.services.versions import Version
 from fhir_server.storage.database import Database
 from fhir_server.storage.resources import ResourceStore
@@ -182,23 +182,13 @@ class ResourceService:
         params: list[tuple[str, str]],
         strict: bool,
         store: ResourceStore | None = None,
+        compartment: str | None = None,
     ) -> dict:
-        """Type-level search on identity parameters, keyset-paged by id
-        (http://hl7.org/fhir/R4/search.html)."""
-        check_type(resource_type)
-        criteria, used = compile_criteria(resource_type, params, strict=strict)
-        count = self.page_size(params)
-        cursor = _last_value(params, "_cursor")
-        if cursor:
-            criteria = {"$and": [criteria, {"_id": {"$gt": self.cursors.decode(cursor)["id"]}}]}
-        store = store or self.database.store()
-        documents = await store.find(resource_type, criteria, count + 1)
-        versions = [Version.from_current(resource_type, d) for d in documents[:count]]
-        next_cursor = None
-        if len(documents) > count and versions:
-            next_cursor = self.cursors.encode({"id": versions[-1].id})
-        kept = used + [(n, v) for n, v in params if n == "_count"]
-        return searchset_bundle(base, versions, page_links(base, resource_type, kept, next_cursor))
+        """search-type (http://hl7.org/fhir/R4/search.html), also inside a transaction."""
+        searcher = SearchService(
+            store or self.database.store(), self.cursors, self.default_count, self.max_count
+        )
+        return await searcher.search(base, check_type(resource_type), params, strict, compartment)
 
 
 def _last_value(params: list[tuple[str, str]], name: str) -> str | None:

@@ -96,7 +96,7 @@ def storage_documents(version: Version) -> tuple[dict, dict]:
         "lastUpdated": version.last_updated,
         "deleted": version.deleted,
         "resource": version.resource,
-        "search": build_search_index(version.resource) if version.resource else {},
+        **(build_search_index(version.resource_type, version.resource) if version.resource else {}),
     }
     history = {
         "id": version.id,

@@ -6,7 +6,7 @@ from typing import TypeVar
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from fhir_server.storage.indexes import ensure_indexes
+from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.resources import ResourceStore
 
 T = TypeVar("T")
@@ -15,15 +15,15 @@ T = TypeVar("T")
 class Database:
     """One MongoDB database of this server; owns the client for the app's lifetime."""
 
-    def __init__(self, uri: str, name: str, resource_types: list[str]):
+    def __init__(self, uri: str, name: str, index_plan: IndexPlan):
         self.client: AsyncMongoClient = AsyncMongoClient(
             uri, tz_aware=True, uuidRepresentation="standard"
         )
         self.db: AsyncDatabase = self.client[name]
-        self.resource_types = resource_types
+        self.index_plan = index_plan
 
     async def prepare(self) -> None:
-        await ensure_indexes(self.db, self.resource_types)
+        await ensure_indexes(self.db, self.index_plan)
 
     async def close(self) -> None:
         await self.client.close()

@@ -3,18 +3,14 @@
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-# Search-index fields served by an index now; the search issue extends this list.
-INDEXED_SEARCH_FIELDS = (
-    [("search.identifier.c", ASCENDING), ("search.identifier.s", ASCENDING)],
-    [("search.identifier.s", ASCENDING)],
-)
+IndexPlan = dict[str, list[list[tuple[str, int]]]]  # resource type → search index keys
 
 
-async def ensure_indexes(db: AsyncDatabase, resource_types: list[str]) -> None:
-    for resource_type in resource_types:
+async def ensure_indexes(db: AsyncDatabase, plan: IndexPlan) -> None:
+    for resource_type, search_keys in plan.items():
         await db[resource_type].create_indexes(
             [IndexModel([("lastUpdated", DESCENDING), ("_id", DESCENDING)])]
-            + [IndexModel(keys) for keys in INDEXED_SEARCH_FIELDS]
+            + [IndexModel(keys) for keys in search_keys]
         )
         await db[f"{resource_type}_history"].create_indexes(
             [

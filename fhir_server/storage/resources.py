@@ -12,6 +12,7 @@ from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ExecutionTimeout
 
 from fhir_server.errors import Conflict
 
@@ -49,13 +50,48 @@ class ResourceStore:
         await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
 
     async def find(
-        self, resource_type: str, query: dict, limit: int, projection: dict | None = None
+        self,
+        resource_type: str,
+        query: dict,
+        limit: int,
+        projection: dict | list | None = None,
+        sort: list[tuple[str, int]] | None = None,
     ) -> list[dict]:
-        """Current, non-deleted documents matching a filter built by `search/`."""
+        """Current, non-deleted documents matching a filter built by `search/`, in `sort`
+        order (by id when none is given)."""
         cursor = self.db[resource_type].find(
             {**query, "deleted": False}, projection, session=self.session
         )
-        return await cursor.sort([("_id", 1)]).limit(limit).to_list()
+        return await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
+
+    async def project(
+        self, resource_type: str, query: dict, fields: list[str], limit: int
+    ) -> list[dict]:
+        """Only `fields` of the matching documents: what chains and `_has` need."""
+        return await self.find(resource_type, query, limit, projection=fields)
+
+    async def set_fields(self, resource_type: str, resource_id: str, vid: int, fields: dict) -> int:
+        """Set derived fields of a current version, unless it changed meanwhile; 1 if set."""
+        result = await self.db[resource_type].update_one(
+            {"_id": resource_id, "vid": vid}, {"$set": fields}, session=self.session
+        )
+        return result.modified_count
+
+    async def count(self, resource_type: str, query: dict, max_time_ms: int | None = None) -> int:
+        """How many current, non-deleted documents match; raises TimeoutError past
+        `max_time_ms`."""
+        options = {"maxTimeMS": max_time_ms} if max_time_ms else {}
+        try:
+            return await self.db[resource_type].count_documents(
+                {**query, "deleted": False}, session=self.session, **options
+            )
+        except ExecutionTimeout:
+            raise TimeoutError(f"counting {resource_type} took too long") from None
+
+    async def explain(self, resource_type: str, query: dict, sort: list[tuple[str, int]]) -> dict:
+        """The winning plan MongoDB chooses for a search (for tests and diagnostics)."""
+        cursor = self.db[resource_type].find({**query, "deleted": False}).sort(sort).limit(10)
+        return (await cursor.explain())["queryPlanner"]["winningPlan"]
 
     async def acquire_guard(self, key: str) -> None:
         """Serialise transactions that use the same key (e.g. a conditional-create query).

@@ -1,1 +1,17 @@
-"""One module per search-parameter type, each owning index extraction and query compilation."""
+"""One module per search-parameter type, each owning both sides: `index(nodes)` turns the
+values an expression selects into `search.<code>` entries, `compile_value(criterion, value)`
+turns one search value into a MongoDB filter on them (DESIGN.md §3)."""
+
+from dataclasses import dataclass
+
+from fhir_server.conformance.search_parameters import SearchParameter
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One `code[:modifier]=value` of a query, as the type modules need it."""
+
+    field: str  # where the entries are stored: "search.<code>"
+    parameter: SearchParameter
+    modifier: str | None
+    base_url: str | None = None  # absolute references to this server count as relative

@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from fhir_server.search.fhirpath import Node
+from fhir_server.search.types import Criterion
+
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 _DATE = re.compile(
@@ -106,3 +109,43 @@ def compile_date(low_field: str, high_field: str, prefix: str, search: DateRange
             ]
         }
     return conditions[prefix]
+
+
+MODIFIERS = ("missing",)
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+
+
+def _range(node: Node) -> DateRange | None:
+    value = node.value
+    try:
+        if isinstance(value, str):
+            return parse_date(value)
+        if isinstance(value, dict) and ("start" in value or "end" in value):
+            # An open end means "ongoing"; an open start, "since whenever".
+            low = parse_date(value["start"]).low if "start" in value else EARLIEST
+            high = parse_date(value["end"]).high if "end" in value else LATEST
+            return DateRange(low, max(low, high))
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def index(nodes: list[Node]) -> list[dict]:
+    ranges = {r for r in map(_range, nodes) if r is not None}
+    return [{"lo": r.low, "hi": r.high} for r in sorted(ranges, key=lambda r: (r.low, r.high))]
+
+
+def sort_range(entries: list[dict]) -> tuple[datetime, datetime] | None:
+    if not entries:
+        return None
+    return min(e["lo"] for e in entries), max(e["hi"] for e in entries)
+
+
+def compile_value(criterion: Criterion, value: str) -> dict:
+    prefix, text = split_prefix(value)
+    try:
+        search = parse_date(text)
+    except ValueError as bad:
+        raise ValueError(f"{bad}; expected [prefix]date like ge2024-03-01") from None
+    return {criterion.field: {"$elemMatch": compile_date("lo", "hi", prefix, search)}}

@@ -1,0 +1,97 @@
+"""The search parameters this server supports, loaded from the official R4 SearchParameter
+definitions in `profiles/` (http://hl7.org/fhir/R4/searchparameter.html), and the Patient
+compartment (http://hl7.org/fhir/R4/compartmentdefinition-patient.html)."""
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fhir_server.conformance.registry import RESOURCE_TYPES
+
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+
+# Resource-level parameters served; `_text`, `_content` and `_query` are not.
+COMMON_PARAMETERS = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
+SUPPORTED_TYPES = ("string", "token", "date", "reference", "quantity", "number", "uri", "composite")
+
+
+@dataclass(frozen=True)
+class Component:
+    """One part of a composite parameter: its type and its expression relative to the
+    composite's element."""
+
+    type: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class SearchParameter:
+    code: str
+    type: str
+    url: str
+    description: str
+    expression: str
+    targets: tuple[str, ...] = ()
+    components: tuple[Component, ...] = ()
+
+
+def _definitions() -> list[dict]:
+    bundle = json.loads((PROFILES / "Bundle-searchParams.json").read_text(encoding="utf-8"))
+    return [entry["resource"] for entry in bundle["entry"]]
+
+
+def _components(definition: dict, by_url: dict[str, dict]) -> tuple[Component, ...]:
+    """Each component typed by its own definition. Where the official data pairs a component
+    with the wrong definition (R4's DocumentReference-relationship lists relatesto's url for
+    `code`), the definition whose expression ends in the component's path is taken."""
+    parts = [(c["expression"], by_url[c["definition"]]) for c in definition.get("component", [])]
+    candidates = [d for _, d in parts]
+    components = []
+    for expression, named in parts:
+        matching = [d for d in candidates if d.get("expression", "").endswith(f".{expression}")]
+        components.append(Component((matching[0] if matching else named)["type"], expression))
+    return tuple(components)
+
+
+@cache
+def _by_type() -> dict[str, dict[str, SearchParameter]]:
+    definitions = _definitions()
+    by_url = {d["url"]: d for d in definitions}
+    found: dict[str, dict[str, SearchParameter]] = {t: {} for t in RESOURCE_TYPES}
+    for definition in definitions:
+        if definition["type"] not in SUPPORTED_TYPES or "expression" not in definition:
+            continue
+        bases = set(definition["base"])
+        common = "Resource" in bases and definition["code"] in COMMON_PARAMETERS
+        parameter = SearchParameter(
+            code=definition["code"],
+            type=definition["type"],
+            url=definition["url"],
+            description=definition.get("description", "").split("\n")[0].strip(),
+            expression=definition["expression"],
+            targets=tuple(definition.get("target", ())),
+            components=_components(definition, by_url),
+        )
+        for resource_type in RESOURCE_TYPES:
+            if common or resource_type in bases:
+                found[resource_type][parameter.code] = parameter
+    return found
+
+
+def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
+    """code → definition, for one supported resource type."""
+    return _by_type().get(resource_type, {})
+
+
+@cache
+def patient_compartment() -> dict[str, tuple[str, ...]]:
+    """resource type → the parameters that put a resource in a Patient's compartment."""
+    definition = json.loads(
+        (PROFILES / "CompartmentDefinition-patient.json").read_text(encoding="utf-8")
+    )
+    return {
+        entry["code"]: tuple(entry.get("param", ()))
+        for entry in definition["resource"]
+        if entry["code"] in RESOURCE_TYPES and entry.get("param")
+    }

@@ -1,0 +1,166 @@
+"""Compile search criteria into a MongoDB filter of typed values (DESIGN.md §3).
+
+Chains and `_has` become a sub-search on the other type whose matches are turned into
+`$in` of references or ids; `lookup` runs those sub-searches, so this module stays pure.
+Nothing from the query string reaches MongoDB but strings and numbers our parsers made,
+on fields named by the registry.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fhir_server.conformance.registry import is_supported
+from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
+from fhir_server.errors import BadRequest
+from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
+from fhir_server.search.types import Criterion, reference
+from fhir_server.search.types.date import EARLIEST, compile_date, parse_date, split_prefix
+from fhir_server.search.types.token import NEGATING
+from fhir_server.search.values import split_escaped
+
+# resource type, filter, fields to return, at most how many documents → documents
+Lookup = Callable[[str, dict, list[str], int], Awaitable[list[dict]]]
+# A chain or _has matching more resources than this is refused rather than run slowly.
+MAX_SUBSEARCH_MATCHES = 10_000
+
+
+class UnknownParameter(LookupError):
+    """A parameter this server does not know; ignored unless handling is strict."""
+
+
+@dataclass
+class Compiler:
+    lookup: Lookup
+    base_url: str | None = None
+
+    async def compile(
+        self, resource_type: str, criteria: list[tuple[str, str]], strict: bool
+    ) -> tuple[dict, list[tuple[str, str]]]:
+        """The filter for the AND of the criteria, and the criteria it used."""
+        clauses, used = [], []
+        for name, value in criteria:
+            try:
+                clauses.append(await self.clause(resource_type, name, value))
+            except UnknownParameter as unknown:
+                if strict:
+                    raise BadRequest(str(unknown), expression=name) from None
+                continue
+            used.append((name, value))
+        return ({"$and": clauses} if clauses else {}), used
+
+    async def clause(self, resource_type: str, name: str, value: str) -> dict:
+        if name.startswith("_has:"):
+            return await self._reverse_chain(resource_type, name, value)
+        head, dot, chained = name.partition(".")
+        code, _, modifier = head.partition(":")
+        parameter = search_parameters(resource_type).get(code)
+        if parameter is None:
+            raise UnknownParameter(f"Unknown search parameter '{code}' for {resource_type}")
+        if dot:
+            return await self._chain(parameter, modifier or None, chained, name, value)
+        if value == "":
+            raise BadRequest(f"Search parameter '{name}' has an empty value", expression=name)
+        try:
+            return self._simple(parameter, modifier or None, value)
+        except ValueError as bad:
+            raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
+
+    def _simple(self, parameter: SearchParameter, modifier: str | None, value: str) -> dict:
+        module = TYPE_MODULES[parameter.type]
+        field = TOP_LEVEL_PARAMETERS.get(parameter.code, f"search.{parameter.code}")
+        if (
+            modifier is not None
+            and modifier not in module.MODIFIERS
+            and not (parameter.type == "reference" and modifier in parameter.targets)
+        ):
+            raise ValueError(f"the modifier ':{modifier}' is not supported on this parameter")
+        if modifier == "missing":
+            if value not in ("true", "false"):
+                raise ValueError("':missing' takes true or false")
+            return _missing(parameter, field, value == "true")
+        criterion = Criterion(field, parameter, modifier, self.base_url)
+        alternatives = [self._one(criterion, item) for item in split_escaped(value, ",")]
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return {"$and" if modifier in NEGATING else "$or": alternatives}
+
+    def _one(self, criterion: Criterion, value: str) -> dict:
+        if criterion.field == "_id":
+            return {"_id": {"$ne": value}} if criterion.modifier == "not" else {"_id": value}
+        if criterion.field == "lastUpdated":
+            prefix, text = split_prefix(value)
+            return compile_date("lastUpdated", "lastUpdated", prefix, parse_date(text))
+        return TYPE_MODULES[criterion.parameter.type].compile_value(criterion, value)
+
+    async def _chain(
+        self,
+        parameter: SearchParameter,
+        target_type: str | None,
+        chained: str,
+        name: str,
+        value: str,
+    ) -> dict:
+        """`subject:Patient.name=x`: the references to the targets matching `name=x`
+        (http://hl7.org/fhir/R4/search.html#chaining)."""
+        if parameter.type != "reference":
+            raise BadRequest(f"'{name}': only reference parameters can be chained", expression=name)
+        types = [target_type] if target_type else list(parameter.targets)
+        next_code = chained.partition(".")[0].partition(":")[0]
+        types = [t for t in types if is_supported(t) and next_code in search_parameters(t)]
+        if not types:
+            raise UnknownParameter(
+                f"'{name}': no target type of '{parameter.code}' has a "
+                f"search parameter '{next_code}'"
+            )
+        references = []
+        for kind in types:
+            inner = await self.clause(kind, chained, value)
+            documents = await self._matching(kind, inner, ["_id"], name)
+            references += [f"{kind}/{document['_id']}" for document in documents]
+        return {f"search.{parameter.code}": {"$in": references}}
+
+    async def _reverse_chain(self, resource_type: str, name: str, value: str) -> dict:
+        """`_has:Encounter:patient:status=finished`: the resources that matching Encounters
+        refer to through `patient` (http://hl7.org/fhir/R4/search.html#has)."""
+        parts = name.split(":", 3)
+        if len(parts) != 4 or not is_supported(parts[1]):
+            raise BadRequest(f"'{name}' must be _has:Type:parameter:criterion", expression=name)
+        _, kind, code, inner_name = parts
+        parameter = search_parameters(kind).get(code)
+        if parameter is None or parameter.type != "reference":
+            raise BadRequest(
+                f"'{name}': '{code}' is not a reference parameter of {kind}", expression=name
+            )
+        inner = await self.clause(kind, inner_name, value)
+        documents = await self._matching(kind, inner, [f"search.{code}"], name)
+        ids = {
+            target_id
+            for document in documents
+            for target_type, target_id in reference.local_references(document["search"][code])
+            if target_type == resource_type
+        }
+        return {"_id": {"$in": sorted(ids)}}
+
+    async def _matching(self, kind: str, inner: dict, fields: list[str], name: str) -> list:
+        documents = await self.lookup(kind, inner, fields, MAX_SUBSEARCH_MATCHES + 1)
+        if len(documents) > MAX_SUBSEARCH_MATCHES:
+            raise BadRequest(
+                f"'{name}' matches more than {MAX_SUBSEARCH_MATCHES} {kind} "
+                "resources; narrow it down",
+                expression=name,
+            )
+        return documents
+
+
+def _missing(parameter: SearchParameter, field: str, missing: bool) -> dict:
+    """`:missing` (http://hl7.org/fhir/R4/search.html#missing): `missing` lists the
+    parameters a resource has no value for; present values are an index range."""
+    if field in ("_id", "lastUpdated"):
+        return {"_id": {"$exists": not missing}}
+    if missing:
+        return {"missing": parameter.code}
+    if parameter.type == "date":
+        return {f"{field}.lo": {"$gte": EARLIEST}}
+    if parameter.type in ("number", "quantity"):
+        return {f"{field}.v": {"$gte": float("-inf")}}
+    return {field: {"$gte": ""}}

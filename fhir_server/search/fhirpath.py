@@ -1,0 +1,396 @@
+"""Compile the FHIRPath subset of the R4 search-parameter expressions into Python closures.
+
+Index extraction runs on every write, so each SearchParameter expression
+(http://hl7.org/fhir/R4/searchparameter.html) is parsed once, typed against the
+StructureDefinitions and turned into closures over the resource JSON. The subset of
+http://hl7.org/fhirpath/ : paths flattening arrays (#path-selection), a leading type name
+filtering the context (`Resource.` matches any resource), choice elements and `X as T` (applied
+per item, like `ofType(T)`), `|` (#union-collections), parentheses, `where()`, `exists()`,
+`=`/`!=` against a string or boolean literal, `and` and, in `where()`, `resolve() is T`: the
+Reference's `reference` is `[base/]T/id[/_history/n]` or `#id` of a contained T
+(http://hl7.org/fhir/R4/references.html). Anything else raises UnsupportedExpression when
+compiling. Values not of the JSON shape of their type (http://hl7.org/fhir/R4/json.html) are
+skipped, never an error.
+"""
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+# Elements inside data types that the search expressions reach: the resource snapshots stop at
+# the data type (http://hl7.org/fhir/R4/datatypes.html, metadatatypes.html).
+DATA_TYPE_ELEMENTS: dict[str, dict[str, str]] = {
+    "Address": {"use": "code"}
+    | dict.fromkeys(("city", "country", "postalCode", "state"), "string"),
+    "Attachment": {"contentType": "code", "language": "code", "url": "url"},
+    "ContactPoint": {"system": "code", "use": "code", "value": "string"},
+    "HumanName": {"family": "string", "given": "string", "use": "code"},
+    "Meta": {"lastUpdated": "instant", "profile": "canonical", "security": "Coding"}
+    | {"source": "uri", "tag": "Coding"},
+    "Signature": {"type": "Coding"},
+}
+# Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
+SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"}}
+SUBTYPES |= {"integer": {"positiveInt", "unsignedInt"}}
+SUBTYPES |= {"Quantity": {"Age", "Count", "Distance", "Duration"}}
+# JSON classes of the non-string primitives (http://hl7.org/fhir/R4/json.html); other
+# primitives are strings, other types objects.
+JSON_CLASSES = dict.fromkeys(("integer", "positiveInt", "unsignedInt"), (int,))
+JSON_CLASSES |= {"boolean": (bool,), "decimal": (int, float)}
+BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
+KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
+LITERALS = {"true": True, "false": False}
+TOKEN = re.compile(r"\s*(?:('[^'\\]*')|(!=|[().|=])|([A-Za-z_]\w*))")
+CONTEXT = re.compile(r"[A-Z][A-Za-z]*(\.[a-z][A-Za-z]*)*")
+
+
+class UnsupportedExpression(ValueError):
+    """The expression is outside the supported subset or names an unknown element."""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One item of a result: the JSON value found and its FHIR type."""
+
+    value: object
+    type: str | None
+
+
+Run = Callable[[list, dict], list]
+"""A compiled step: (input collection, root resource) -> output collection of JSON values."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Branch:
+    """Part of a compiled expression whose items all have one statically known type."""
+
+    run: Run
+    type: str | None
+    scope: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Expr:
+    """A compiled expression: its branches' items in turn, without duplicates after `|`."""
+
+    branches: tuple[_Branch, ...]
+    distinct: bool = False
+
+
+_EMPTY = _Expr(())
+
+
+@functools.cache
+def _definitions(resource_type: str) -> dict[str, dict]:
+    """Snapshot elements of a resource's StructureDefinition by path ({} if there is none)."""
+    path = PROFILES / f"StructureDefinition-{resource_type}.json"
+    elements = json.loads(path.read_text())["snapshot"]["element"] if path.is_file() else []
+    return {element["path"]: element for element in elements}
+
+
+def _single(definitions: dict[str, dict], path: str, key: str) -> tuple[str, str, str]:
+    """The element at a non-choice `path`, following a `contentReference`. System types carry
+    their FHIR type in an extension; the R4 snapshots type `Resource.id` as string, the spec
+    as `id`."""
+    definition = definitions[path]
+    if "contentReference" in definition:
+        return _single(definitions, definition["contentReference"].lstrip("#"), key)
+    (entry,) = definition["type"]
+    fhir_type = next(
+        (e["valueUrl"] for e in entry.get("extension", ()) if e["url"] == FHIR_TYPE_EXTENSION),
+        entry["code"],
+    )
+    if path.count(".") == 1 and path.endswith(".id"):
+        fhir_type = "id"
+    return key, fhir_type, path if fhir_type in BACKBONE_TYPES else fhir_type
+
+
+def _children(scope: str | None, name: str) -> list[tuple[str, str, str]]:
+    """Where a step `name` from `scope` leads: (JSON key, FHIR type, scope of its children: the
+    path of a backbone element, else the type), one per type for a choice element
+    (http://hl7.org/fhir/R4/formats.html#choice)."""
+    if name in DATA_TYPE_ELEMENTS.get(scope or "", {}):
+        fhir_type = DATA_TYPE_ELEMENTS[scope][name]
+        return [(name, fhir_type, fhir_type)]
+    definitions = _definitions(scope.split(".")[0]) if scope else {}
+    path = f"{scope}.{name}"
+    if path in definitions:
+        return [_single(definitions, path, name)]
+    if f"{path}[x]" in definitions:
+        types = [entry["code"] for entry in definitions[f"{path}[x]"]["type"]]
+        return [(name + t[0].upper() + t[1:], t, t) for t in types]
+    raise UnsupportedExpression(f"unknown element {path}")
+
+
+def _context(resource_type: str) -> _Branch:
+    """The input of an expression: a resource, or an element path (for composite components)."""
+    if not CONTEXT.fullmatch(resource_type):
+        raise UnsupportedExpression(f"not a resource type or element path: {resource_type!r}")
+    parent, _, name = resource_type.rpartition(".")
+    elements = _children(parent, name) if parent else [(name, name, name)]
+    if len(elements) != 1:
+        raise UnsupportedExpression(f"choice element as a context: {resource_type}")
+    return _Branch(_identity, *elements[0][1:])
+
+
+def _identity(items: list, root: dict) -> list:
+    return items
+
+
+def _step(prev: Run, element: tuple[str, str, str]) -> Run:
+    """Member access (http://hl7.org/fhirpath/#path-selection); inputs are JSON objects, and
+    outputs only values of the JSON class of the element's type."""
+    key, fhir_type, _ = element
+    classes = JSON_CLASSES.get(fhir_type) or ((str,) if fhir_type[0].islower() else (dict,))
+
+    def run(items: list, root: dict) -> list:
+        out = []
+        for item in prev(items, root):
+            value = item.get(key)
+            if value.__class__ is list:
+                out.extend([v for v in value if v.__class__ in classes])
+            elif value.__class__ in classes:
+                out.append(value)
+        return out
+
+    return run
+
+
+def _member(expr: _Expr, name: str) -> _Expr:
+    """`expr.name`, typed per branch."""
+    if expr.distinct:
+        raise UnsupportedExpression(f"path step .{name} after a union")
+    steps = [(b, e) for b in expr.branches for e in _children(b.scope, name)]
+    return _Expr(tuple(_Branch(_step(b.run, e), e[1], e[2]) for b, e in steps))
+
+
+def _as(expr: _Expr, type_name: str) -> _Expr:
+    """`expr as T`: the branches of type T or a specialisation of it."""
+    subtypes = SUBTYPES.get(type_name, set())
+    kept = (b for b in expr.branches if b.type == type_name or b.type in subtypes)
+    return _Expr(tuple(kept), expr.distinct)
+
+
+def _collect(expr: _Expr) -> Callable[[list, dict], list[Node]]:
+    """Evaluate all branches of `expr` to Nodes."""
+    typed = [(branch.run, branch.type) for branch in expr.branches]
+    if len(typed) == 1 and not expr.distinct:
+        ((run, fhir_type),) = typed
+        return lambda items, root: [Node(value, fhir_type) for value in run(items, root)]
+
+    def collect(items: list, root: dict) -> list[Node]:
+        nodes = [Node(value, t) for run, t in typed for value in run(items, root)]
+        if expr.distinct:
+            return [node for i, node in enumerate(nodes) if node not in nodes[:i]]
+        return nodes
+
+    return collect
+
+
+def _boolean(run: Run) -> _Expr:
+    return _Expr((_Branch(run, "boolean", None),))
+
+
+def _truth(nodes: list[Node]) -> bool | None:
+    """Singleton evaluation as a Boolean (http://hl7.org/fhirpath/#singleton-evaluation-of-
+    collections); None for an empty collection and, where the spec has an error, several."""
+    if len(nodes) != 1:
+        return None
+    value = nodes[0].value
+    return value if value is True or value is False else True
+
+
+def _equals(expr: _Expr, literal: object, negate: bool) -> _Expr:
+    """`expr = literal` or `!=`: empty if `expr` is; false for several items or another type."""
+    collect = _collect(expr)
+
+    def run(items: list, root: dict) -> list:
+        nodes = collect(items, root)
+        if not nodes:
+            return []
+        value = nodes[0].value
+        same = value == literal and (value.__class__ is bool) == (literal.__class__ is bool)
+        return [(len(nodes) == 1 and same) is not negate]
+
+    return _boolean(run)
+
+
+def _and(left: _Expr, right: _Expr) -> _Expr:
+    """Three-valued `and` (http://hl7.org/fhirpath/#and)."""
+    collect_left, collect_right = _collect(left), _collect(right)
+
+    def run(items: list, root: dict) -> list:
+        first = _truth(collect_left(items, root))
+        second = None if first is False else _truth(collect_right(items, root))
+        if first is False or second is False:
+            return [False]
+        return [True] if first and second else []
+
+    return _boolean(run)
+
+
+def _where(branch: _Branch, criteria: Callable[[list, dict], list[Node]]) -> _Branch:
+    """`where(criteria)` (http://hl7.org/fhirpath/#wherecriteria-expression)."""
+    prev = branch.run
+
+    def run(items: list, root: dict) -> list:
+        return [v for v in prev(items, root) if _truth(criteria([v], root)) is True]
+
+    return _Branch(run, branch.type, branch.scope)
+
+
+def _resolves_to(expr: _Expr, target: str) -> _Expr:
+    """`resolve() is T` over one Reference, decided from its `reference` alone."""
+    if not expr.branches:
+        return _EMPTY
+    if [branch.type for branch in expr.branches] != ["Reference"]:
+        raise UnsupportedExpression("resolve() needs a single Reference input")
+    resource_id = r"[A-Za-z0-9\-.]{1,64}"
+    pattern = re.compile(
+        rf"(?:https?://[^?#\s]*/)?{target}/{resource_id}(?:/_history/{resource_id})?"
+    )
+    prev = expr.branches[0].run
+
+    def refers(reference: dict, root: dict) -> bool:
+        text = reference.get("reference")
+        if not isinstance(text, str) or not text.startswith("#"):
+            return isinstance(text, str) and pattern.fullmatch(text) is not None
+        contained = root.get("contained")
+        return isinstance(contained, list) and any(
+            isinstance(c, dict) and c.get("id") == text[1:] and c.get("resourceType") == target
+            for c in contained
+        )
+
+    def run(items: list, root: dict) -> list:
+        references = prev(items, root)
+        return [refers(references[0], root)] if len(references) == 1 else []
+
+    return _boolean(run)
+
+
+def _tokenize(expression: str) -> list[str]:
+    if not re.fullmatch(rf"(?:{TOKEN.pattern})*\s*", expression):
+        raise UnsupportedExpression(f"unsupported syntax in {expression!r}")
+    return [next(group for group in groups if group) for groups in TOKEN.findall(expression)]
+
+
+class _Parser:
+    """Recursive descent that compiles while it parses; each rule gets the input (`$this`) of
+    its terms. Precedence: http://hl7.org/fhirpath/#operator-precedence."""
+
+    def __init__(self, expression: str, context: _Branch):
+        self.expression, self.tokens, self.position = expression, _tokenize(expression), 0
+        self.root = _Expr((context,))
+        is_resource = context.type == context.scope
+        self.type_names = {context.type, "Resource", "DomainResource"} if is_resource else set()
+
+    def peek(self) -> str:
+        return self.tokens[self.position] if self.position < len(self.tokens) else ""
+
+    def accept(self, token: str) -> bool:
+        found = self.peek() == token
+        self.position += found
+        return found
+
+    def take(self, valid: Callable[[str], object]) -> str:
+        """The next token, which must be `valid`."""
+        token = self.peek()
+        if not valid(token):
+            found = token or "the end"
+            raise UnsupportedExpression(f"unsupported at {found!r} in {self.expression!r}")
+        self.position += 1
+        return token
+
+    def expect(self, token: str) -> None:
+        self.take(token.__eq__)
+
+    def identifier(self) -> str:
+        return self.take(lambda token: token[:1].isalpha() and token not in KEYWORDS)
+
+    def literal(self) -> object:
+        token = self.take(lambda token: token in LITERALS or token.startswith("'"))
+        return LITERALS.get(token, token[1:-1])
+
+    def and_(self, this: _Expr) -> _Expr:
+        expr = self.equality(this)
+        while self.accept("and"):
+            expr = _and(expr, self.equality(this))
+        return expr
+
+    def equality(self, this: _Expr) -> _Expr:
+        expr = self.union(this)
+        for operator in ("=", "!="):
+            if self.accept(operator):
+                return _equals(expr, self.literal(), negate=operator == "!=")
+        return expr
+
+    def union(self, this: _Expr) -> _Expr:
+        expr = self.typed(this)
+        while self.accept("|"):
+            expr = _Expr(expr.branches + self.typed(this).branches, distinct=True)
+        return expr
+
+    def typed(self, this: _Expr) -> _Expr:
+        expr = self.path(this)
+        return _as(expr, self.identifier()) if self.accept("as") else expr
+
+    def path(self, this: _Expr) -> _Expr:
+        expr = self.term(this)
+        while self.accept("."):
+            expr = self.invocation(expr, self.identifier())
+        return expr
+
+    def term(self, this: _Expr) -> _Expr:
+        if self.accept("("):
+            expr = self.and_(this)
+            self.expect(")")
+            return expr
+        name = self.identifier()
+        if this is self.root and name[0].isupper():
+            return this if name in self.type_names else _EMPTY
+        return self.invocation(this, name)
+
+    def invocation(self, this: _Expr, name: str) -> _Expr:
+        if not self.accept("("):
+            return _member(this, name)
+        if name == "where":
+            return self.where(this)
+        if name not in ("exists", "resolve"):
+            raise UnsupportedExpression(f"function {name}() in {self.expression!r}")
+        self.expect(")")
+        if name == "exists":
+            runs = [branch.run for branch in this.branches]
+            return _boolean(lambda items, root: [any(run(items, root) for run in runs)])
+        self.expect("is")
+        return _resolves_to(this, self.identifier())
+
+    def where(self, this: _Expr) -> _Expr:
+        """The criteria are compiled once per input branch, with that branch's type."""
+        start, branches = self.position, []
+        for branch in this.branches:
+            self.position = start
+            item = _Expr((_Branch(_identity, branch.type, branch.scope),))
+            branches.append(_where(branch, _collect(self.and_(item))))
+        if not this.branches:
+            self.and_(_EMPTY)
+        self.expect(")")
+        return _Expr(tuple(branches), this.distinct)
+
+
+@functools.cache
+def compile_path(expression: str, resource_type: str) -> Callable[[dict], list[Node]]:
+    """Compile `expression` for resources of `resource_type`; call the result with the JSON.
+
+    `resource_type` may also be an element path such as `Group.characteristic` (a composite
+    parameter's expression): its component expressions (`code`, `value`) then compile for the
+    items that expression yields. Raises UnsupportedExpression.
+    """
+    parser = _Parser(expression, _context(resource_type))
+    collect = _collect(parser.and_(parser.root))
+    parser.take(lambda token: not token)  # the end
+    return lambda resource: collect([resource], resource) if isinstance(resource, dict) else []

@@ -1,0 +1,169 @@
+"""A search request parsed from its parameters into filter clauses and result parameters
+(http://hl7.org/fhir/R4/search.html#return), checked before anything reaches MongoDB."""
+
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from fhir_server.conformance.registry import is_supported
+from fhir_server.conformance.search_parameters import search_parameters
+from fhir_server.errors import BadRequest
+
+SUMMARY_MODES = ("true", "text", "data", "count", "false")
+TOTAL_MODES = ("none", "estimate", "accurate")
+# Parameters that steer a search rather than filter it.
+RESULT_PARAMETERS = frozenset(
+    {
+        "_count",
+        "_format",
+        "_pretty",
+        "_summary",
+        "_elements",
+        "_total",
+        "_cursor",
+        "_sort",
+        "_include",
+        "_revinclude",
+        "_include:iterate",
+        "_revinclude:iterate",
+    }
+)
+SORTABLE_TYPES = frozenset({"string", "token", "date", "reference", "quantity", "number", "uri"})
+
+
+@dataclass(frozen=True)
+class SortKey:
+    code: str
+    descending: bool
+
+
+@dataclass(frozen=True)
+class Include:
+    """`_include=Source:param[:Target]`, or the same for `_revinclude`."""
+
+    source_type: str
+    code: str
+    target_type: str | None
+    iterate: bool
+
+    def text(self) -> str:
+        return ":".join(p for p in (self.source_type, self.code, self.target_type) if p)
+
+
+@dataclass
+class SearchRequest:
+    resource_type: str
+    criteria: list[tuple[str, str]] = field(default_factory=list)
+    sort: list[SortKey] = field(default_factory=list)
+    count: int | None = None
+    includes: list[Include] = field(default_factory=list)
+    revincludes: list[Include] = field(default_factory=list)
+    summary: str | None = None
+    elements: list[str] | None = None
+    total: str | None = None
+    cursor: str | None = None
+
+    def result_parameters(self) -> list[tuple[str, str]]:
+        """The result parameters as used, for the Bundle's links."""
+        params = []
+        if self.sort:
+            params.append(
+                ("_sort", ",".join(("-" if k.descending else "") + k.code for k in self.sort))
+            )
+        for name, includes in (("_include", self.includes), ("_revinclude", self.revincludes)):
+            params += [(name + (":iterate" if i.iterate else ""), i.text()) for i in includes]
+        for name, value in (("_summary", self.summary), ("_total", self.total)):
+            if value is not None:
+                params.append((name, value))
+        if self.elements is not None:
+            params.append(("_elements", ",".join(self.elements)))
+        if self.count is not None:
+            params.append(("_count", str(self.count)))
+        return params
+
+
+def parse_query(query: str) -> list[tuple[str, str]]:
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise BadRequest(
+            f"{name} must be one of {', '.join(allowed)}, not '{value}'", expression=name
+        )
+    return value
+
+
+def _sort_keys(resource_type: str, value: str) -> list[SortKey]:
+    keys = []
+    parameters = search_parameters(resource_type)
+    for item in value.split(","):
+        code = item.removeprefix("-")
+        parameter = parameters.get(code)
+        if parameter is None or parameter.type not in SORTABLE_TYPES:
+            raise BadRequest(
+                f"_sort: '{code}' is not a sortable search parameter of {resource_type}",
+                expression="_sort",
+            )
+        keys.append(SortKey(code, item.startswith("-")))
+    return keys
+
+
+def _include(name: str, value: str, reverse: bool, resource_type: str) -> Include:
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not is_supported(parts[0]):
+        raise BadRequest(
+            f"{name} takes SourceType:parameter[:TargetType], not '{value}'", expression=name
+        )
+    source, code = parts[0], parts[1]
+    target = parts[2] if len(parts) == 3 else None
+    if not reverse and not name.endswith(":iterate") and source != resource_type:
+        raise BadRequest(
+            f"{name}={value}: the source type must be {resource_type}", expression=name
+        )
+    parameter = search_parameters(source).get(code)
+    if code != "*" and (parameter is None or parameter.type != "reference"):
+        raise BadRequest(
+            f"{name}: '{code}' is not a reference parameter of {source}", expression=name
+        )
+    if target is not None and not is_supported(target):
+        raise BadRequest(f"{name}: '{target}' is not a supported type", expression=name)
+    return Include(source, code, target, name.endswith(":iterate"))
+
+
+def parse_request(
+    resource_type: str,
+    params: list[tuple[str, str]],
+    max_count: int,
+) -> SearchRequest:
+    request = SearchRequest(resource_type)
+    for name, value in params:
+        if name == "_count":
+            if not value.isdigit():
+                raise BadRequest(
+                    f"_count must be a non-negative integer, not '{value}'", expression="_count"
+                )
+            request.count = min(int(value), max_count)
+        elif name == "_sort":
+            request.sort = _sort_keys(resource_type, value)
+        elif name.startswith("_include") or name.startswith("_revinclude"):
+            if name not in RESULT_PARAMETERS:
+                raise BadRequest(f"Unknown modifier in '{name}'", expression=name)
+            reverse = name.startswith("_revinclude")
+            for item in value.split(","):
+                include = _include(name, item, reverse, resource_type)
+                (request.revincludes if reverse else request.includes).append(include)
+        elif name == "_summary":
+            request.summary = _one_of(name, value, SUMMARY_MODES)
+        elif name == "_total":
+            request.total = _one_of(name, value, TOTAL_MODES)
+        elif name == "_elements":
+            request.elements = [e.strip() for e in value.split(",") if e.strip()]
+        elif name == "_cursor":
+            request.cursor = value
+        elif name not in RESULT_PARAMETERS:
+            request.criteria.append((name, value))
+    if request.elements is not None and request.summary in ("true", "text", "data"):
+        raise BadRequest(
+            f"_summary={request.summary} and _elements cannot be combined", expression="_elements"
+        )
+    return request

@@ -1,0 +1,63 @@
+"""Number search parameters (http://hl7.org/fhir/R4/search.html#number): a search value
+stands for the range its precision implies (`100` is [99.5, 100.5)); prefixes compare with
+it. Entries are `{"v": <number>}`; quantity entries add system and code."""
+
+from decimal import Decimal, InvalidOperation
+
+from fhir_server.search.fhirpath import Node
+from fhir_server.search.types import Criterion
+from fhir_server.search.types.date import split_prefix
+
+MODIFIERS = ("missing",)
+
+
+def parse_number(text: str) -> Decimal:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"'{text}' is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"'{text}' is not a finite number")
+    return number
+
+
+def compile_number(prefix: str, number: Decimal) -> dict:
+    """A filter on `v` for one prefixed number."""
+    half = Decimal(5).scaleb(number.as_tuple().exponent - 1)
+    low, high = float(number - half), float(number + half)
+    value = float(number)
+    if prefix == "ap":
+        slack = max(abs(value) / 10, high - value)
+        return {"v": {"$gte": value - slack, "$lte": value + slack}}
+    conditions = {
+        "eq": {"v": {"$gte": low, "$lt": high}},
+        "ne": {"$or": [{"v": {"$lt": low}}, {"v": {"$gte": high}}]},
+        "gt": {"v": {"$gt": value}},
+        "sa": {"v": {"$gt": value}},
+        "lt": {"v": {"$lt": value}},
+        "eb": {"v": {"$lt": value}},
+        "ge": {"v": {"$gte": value}},
+        "le": {"v": {"$lte": value}},
+    }
+    return conditions[prefix]
+
+
+def numeric(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def index(nodes: list[Node]) -> list[dict]:
+    values = {numeric(node.value) for node in nodes} - {None}
+    return [{"v": value} for value in sorted(values)]
+
+
+def sort_range(entries: list[dict]) -> tuple[float, float] | None:
+    values = [entry["v"] for entry in entries]
+    return (min(values), max(values)) if values else None
+
+
+def compile_value(criterion: Criterion, value: str) -> dict:
+    prefix, text = split_prefix(value)
+    return {criterion.field: {"$elemMatch": compile_number(prefix, parse_number(text))}}

@@ -1,0 +1,69 @@
+"""Reference search parameters (http://hl7.org/fhir/R4/search.html#reference).
+
+Entries are strings: the literal reference without its `/_history/n` (`Patient/123`, an
+absolute URL, `#contained`), and `i:` + the token entries of `Reference.identifier` for the
+`:identifier` modifier. Chains are compiled by the query compiler into `$in` of references.
+"""
+
+import re
+
+from fhir_server.search.fhirpath import Node
+from fhir_server.search.types import Criterion
+from fhir_server.search.types.token import code_keys, value_key
+
+MODIFIERS = ("identifier", "missing")
+_HISTORY = re.compile(r"/_history/[^/]+$")
+LOCAL_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+
+
+def _keys(reference: object) -> list[str]:
+    if not isinstance(reference, dict):
+        return []
+    keys = []
+    literal = reference.get("reference")
+    if isinstance(literal, str) and literal:
+        keys.append(_HISTORY.sub("", literal))
+    identifier = reference.get("identifier")
+    if isinstance(identifier, dict):
+        keys += ["i:" + key for key in code_keys(identifier.get("system"), identifier.get("value"))]
+    return keys
+
+
+def index(nodes: list[Node]) -> list[str]:
+    return sorted({key for node in nodes for key in _keys(node.value)})
+
+
+def sort_range(entries: list[str]) -> tuple[str, str] | None:
+    values = [entry for entry in entries if not entry.startswith("i:")]
+    return (min(values), max(values)) if values else None
+
+
+def local_references(entries: list[str]) -> list[tuple[str, str]]:
+    """(type, id) of the entries that point at a resource on this server."""
+    return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, entries) if m]
+
+
+def references_to(criterion: Criterion, value: str) -> list[str]:
+    """The entries a reference search value matches (`id`, `Type/id`, or an absolute URL)."""
+    target_type = criterion.modifier if criterion.modifier not in MODIFIERS else None
+    value = _HISTORY.sub("", value)
+    base = (criterion.base_url or "").rstrip("/")
+    if base and value.startswith(base + "/"):
+        value = value[len(base) + 1 :]
+    if "/" in value or ":" in value:
+        if target_type and not value.startswith(f"{target_type}/"):
+            raise ValueError(f"'{value}' is not a reference to a {target_type}")
+        return [value]
+    if not value:
+        raise ValueError("an empty reference")
+    types = [target_type] if target_type else list(criterion.parameter.targets)
+    return [f"{kind}/{value}" for kind in types]
+
+
+def compile_value(criterion: Criterion, value: str) -> dict:
+    if criterion.modifier == "identifier":
+        return {criterion.field: "i:" + value_key(value)}
+    references = references_to(criterion, value)
+    if len(references) == 1:
+        return {criterion.field: references[0]}
+    return {criterion.field: {"$in": references}}

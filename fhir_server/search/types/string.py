@@ -1,0 +1,91 @@
+"""String search parameters (http://hl7.org/fhir/R4/search.html#string).
+
+Each part of a value (HumanName family, given..., Address city, line...) is indexed twice:
+`f:` + its folded form, for the default starts-with and `:contains`, and `e:` + the exact
+text, for `:exact`. Both live in the one `search.<code>` array, so one index serves all.
+"""
+
+import re
+import unicodedata
+
+from fhir_server.search.fhirpath import Node
+from fhir_server.search.types import Criterion
+
+# Letters that NFD does not decompose into a base letter plus marks.
+_UNDECOMPOSED = str.maketrans(
+    {
+        "đ": "d",
+        "Đ": "d",
+        "ð": "d",
+        "ø": "o",
+        "Ø": "o",
+        "ł": "l",
+        "Ł": "l",
+        "ħ": "h",
+        "ı": "i",
+        "æ": "ae",
+        "Æ": "ae",
+        "œ": "oe",
+    }
+)
+_SPACES = re.compile(r"\s+")
+
+# Parts of the complex types searched as strings.
+_PARTS = {
+    "HumanName": ("text", "family", "given", "prefix", "suffix"),
+    "Address": ("text", "line", "city", "district", "state", "postalCode", "country"),
+}
+MODIFIERS = ("exact", "contains", "missing")
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: Vietnamese `Nguyễn Thị Ánh` → `nguyen thi anh`."""
+    decomposed = unicodedata.normalize("NFD", text.translate(_UNDECOMPOSED))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SPACES.sub(" ", bare.casefold()).strip()
+
+
+def _texts(node: Node) -> list[str]:
+    value = node.value
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, dict):
+        return []
+    texts = []
+    for part in _PARTS.get(node.type or "", ()):
+        item = value.get(part)
+        items = item if isinstance(item, list) else [item]
+        texts += [i for i in items if isinstance(i, str)]
+    if node.type == "HumanName":
+        family, given = value.get("family"), value.get("given")
+        if isinstance(family, str) and isinstance(given, list) and given:
+            # Vietnamese order (family first) and Western order, so a whole name matches.
+            words = [g for g in given if isinstance(g, str)]
+            texts += [" ".join([family, *words]), " ".join([*words, family])]
+    return texts
+
+
+def index(nodes: list[Node]) -> list[str]:
+    entries: set[str] = set()
+    for node in nodes:
+        for text in _texts(node):
+            entries.add("e:" + unicodedata.normalize("NFC", text))
+            if folded := fold(text):
+                entries.add("f:" + folded)
+    return sorted(entries)
+
+
+def sort_range(entries: list[str]) -> tuple[str, str] | None:
+    """The values `_sort` orders by, ascending and descending."""
+    values = [entry[2:] for entry in entries if entry.startswith("f:")]
+    return (min(values), max(values)) if values else None
+
+
+def compile_value(criterion: Criterion, value: str) -> dict:
+    field = criterion.field
+    if criterion.modifier == "exact":
+        return {field: "e:" + unicodedata.normalize("NFC", value)}
+    folded = re.escape(fold(value))
+    if criterion.modifier == "contains":
+        return {field: {"$regex": f"^f:.*{folded}"}}
+    return {field: {"$regex": f"^f:{folded}"}}

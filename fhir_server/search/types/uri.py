@@ -1,0 +1,34 @@
+"""URI search parameters (http://hl7.org/fhir/R4/search.html#uri): exact matches, `:below`
+(the stored URI starts with the value) and `:above` (the value starts with the stored URI)."""
+
+import re
+
+from fhir_server.search.fhirpath import Node
+from fhir_server.search.types import Criterion
+
+MODIFIERS = ("below", "above", "missing")
+
+
+def index(nodes: list[Node]) -> list[str]:
+    return sorted({node.value for node in nodes if isinstance(node.value, str) and node.value})
+
+
+def sort_range(entries: list[str]) -> tuple[str, str] | None:
+    return (min(entries), max(entries)) if entries else None
+
+
+def _prefixes(uri: str) -> list[str]:
+    """The URI cut after and before each `/`, for `:above`."""
+    cuts = {uri}
+    for position, char in enumerate(uri):
+        if char == "/":
+            cuts |= {uri[:position], uri[: position + 1]}
+    return sorted(cut for cut in cuts if cut)
+
+
+def compile_value(criterion: Criterion, value: str) -> dict:
+    if criterion.modifier == "below":
+        return {criterion.field: {"$regex": "^" + re.escape(value)}}
+    if criterion.modifier == "above":
+        return {criterion.field: {"$in": _prefixes(value)}}
+    return {criterion.field: value}
