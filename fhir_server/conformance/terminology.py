@@ -32,26 +32,75 @@ def _concept_codes(concepts: list[dict]) -> set[str]:
     return codes
 
 
+def _find_concept(concepts: list[dict], code: str) -> dict | None:
+    for concept in concepts:
+        if concept["code"] == code:
+            return concept
+        if (found := _find_concept(concept.get("concept", []), code)) is not None:
+            return found
+    return None
+
+
+def _filtered_codes(code_system: dict, filters: list[dict]) -> set[str] | None:
+    """Codes an `is-a`/`descendent-of` filter selects in a nested hierarchy, or None for
+    filters this server cannot evaluate."""
+    codes = None
+    for rule in filters:
+        if rule.get("property") != "concept" or rule.get("op") not in ("is-a", "descendent-of"):
+            return None
+        root = _find_concept(code_system.get("concept", []), rule.get("value", ""))
+        if root is None:
+            return None
+        selected = _concept_codes(root.get("concept", []))
+        if rule["op"] == "is-a":
+            selected.add(root["code"])
+        codes = selected if codes is None else codes & selected
+    return codes
+
+
+def _component_codes(component: dict) -> tuple[str, set[str]] | None:
+    """(system, codes) of one include/exclude, or None when not expandable locally."""
+    if "valueSet" in component or "system" not in component:
+        return None
+    if "concept" in component:
+        return component["system"], {concept["code"] for concept in component["concept"]}
+    code_system = _resources_by_url("CodeSystem").get(component["system"])
+    if code_system is None or code_system.get("content") != "complete":
+        return None
+    if "filter" in component:
+        codes = _filtered_codes(code_system, component["filter"])
+        return None if codes is None else (component["system"], codes)
+    return component["system"], _concept_codes(code_system.get("concept", []))
+
+
 @cache
 def expand(value_set_url: str) -> dict[str, frozenset[str]] | None:
     """system → codes of a ValueSet, or None when it cannot be expanded from local files
     (http://hl7.org/fhir/R4/valueset.html#compositions)."""
     value_set = _resources_by_url("ValueSet").get(value_set_url.split("|")[0])
-    if value_set is None or "compose" not in value_set or "exclude" in value_set["compose"]:
+    if value_set is None or "compose" not in value_set:
         return None
     systems: dict[str, set[str]] = {}
     for include in value_set["compose"].get("include", []):
-        if "valueSet" in include or "filter" in include or "system" not in include:
+        found = _component_codes(include)
+        if found is None:
             return None
-        if "concept" in include:
-            codes = {concept["code"] for concept in include["concept"]}
-        else:
-            code_system = _resources_by_url("CodeSystem").get(include["system"])
-            if code_system is None or code_system.get("content") != "complete":
-                return None
-            codes = _concept_codes(code_system.get("concept", []))
-        systems.setdefault(include["system"], set()).update(codes)
+        systems.setdefault(found[0], set()).update(found[1])
+    for exclude in value_set["compose"].get("exclude", []):
+        found = _component_codes(exclude)
+        if found is None:
+            return None
+        systems.get(found[0], set()).difference_update(found[1])
     return {system: frozenset(codes) for system, codes in systems.items()} or None
+
+
+def implicit_system(resource_type: str, path: str) -> str | None:
+    """The one code system of a `code` element's required binding: what a token search
+    `system|code` means for it (e.g. Patient.gender → administrative-gender)."""
+    for binding in required_bindings(resource_type):
+        if binding.element_type == "code" and ".".join(binding.steps) == path:
+            return next(iter(binding.allowed)) if len(binding.allowed) == 1 else None
+    return None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from fhir_server.search.values import split_escaped
 Lookup = Callable[[str, dict, list[str], int], Awaitable[list[dict]]]
 # A chain or _has matching more resources than this is refused rather than run slowly.
 MAX_SUBSEARCH_MATCHES = 10_000
+MAX_VALUE_LENGTH = 2048
 
 
 class UnknownParameter(LookupError):
@@ -39,6 +40,14 @@ class Compiler:
         """The filter for the AND of the criteria, and the criteria it used."""
         clauses, used = [], []
         for name, value in criteria:
+            if value == "":
+                continue  # `name=` with no value: ignored, as production servers do
+            if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
+                raise BadRequest(
+                    f"The value of '{name}' is longer than {MAX_VALUE_LENGTH} characters "
+                    "or contains a NUL character",
+                    expression=name,
+                )
             try:
                 clauses.append(await self.clause(resource_type, name, value))
             except UnknownParameter as unknown:
@@ -58,8 +67,6 @@ class Compiler:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {resource_type}")
         if dot:
             return await self._chain(parameter, modifier or None, chained, name, value)
-        if value == "":
-            raise BadRequest(f"Search parameter '{name}' has an empty value", expression=name)
         try:
             return self._simple(parameter, modifier or None, value)
         except ValueError as bad:
@@ -117,6 +124,8 @@ class Compiler:
             inner = await self.clause(kind, chained, value)
             documents = await self._matching(kind, inner, ["_id"], name)
             references += [f"{kind}/{document['_id']}" for document in documents]
+        if self.base_url:
+            references += [f"{self.base_url.rstrip('/')}/{r}" for r in references]
         return {f"search.{parameter.code}": {"$in": references}}
 
     async def _reverse_chain(self, resource_type: str, name: str, value: str) -> dict:
@@ -136,7 +145,9 @@ class Compiler:
         ids = {
             target_id
             for document in documents
-            for target_type, target_id in reference.local_references(document["search"][code])
+            for target_type, target_id in reference.local_references(
+                document["search"][code], self.base_url
+            )
             if target_type == resource_type
         }
         return {"_id": {"$in": sorted(ids)}}

@@ -4,6 +4,7 @@ compartments the resource belongs to."""
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 from fhir_server.conformance.search_parameters import (
@@ -12,6 +13,7 @@ from fhir_server.conformance.search_parameters import (
     patient_compartment,
     search_parameters,
 )
+from fhir_server.conformance.terminology import implicit_system
 from fhir_server.search.fhirpath import Node, compile_path
 from fhir_server.search.types import (
     composite,
@@ -37,7 +39,7 @@ TYPE_MODULES = {
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
-_EXTRACTION_REVISION = "1"
+_EXTRACTION_REVISION = "2"
 
 
 @cache
@@ -49,22 +51,48 @@ def index_version() -> str:
     return digest.hexdigest()[:16]
 
 
-Extractor = tuple[str, SearchParameter, Callable[[dict], list[Node]]]
+@dataclass(frozen=True)
+class Extractor:
+    parameter: SearchParameter
+    extract: Callable[[dict], list[Node]]
+    implicit_system: str | None  # of a bound `code` element, for token `system|code`
+
+    def entries(self, resource: dict) -> list:
+        nodes = self.extract(resource)
+        if self.parameter.type == "composite":
+            return composite.index(self.parameter, nodes)
+        if self.implicit_system:
+            nodes = [_with_system(node, self.implicit_system) for node in nodes]
+        return TYPE_MODULES[self.parameter.type].index(nodes)
+
+
+def _with_system(node: Node, system: str) -> Node:
+    if node.type == "code" and isinstance(node.value, str):
+        return Node({"system": system, "code": node.value}, "Coding")
+    return node
+
+
+def _implicit_system(resource_type: str, parameter: SearchParameter) -> str | None:
+    if parameter.type != "token":
+        return None
+    for branch in parameter.expression.split("|"):
+        head, _, path = branch.strip().partition(".")
+        if head == resource_type:
+            return implicit_system(resource_type, path)
+    return None
 
 
 @cache
-def _extractors(resource_type: str) -> tuple[Extractor, ...]:
-    return tuple(
-        (code, parameter, compile_path(parameter.expression, resource_type))
+def _extractors(resource_type: str) -> dict[str, Extractor]:
+    return {
+        code: Extractor(
+            parameter,
+            compile_path(parameter.expression, resource_type),
+            _implicit_system(resource_type, parameter),
+        )
         for code, parameter in search_parameters(resource_type).items()
         if code not in TOP_LEVEL_PARAMETERS
-    )
-
-
-def _entries(parameter: SearchParameter, nodes: list[Node]) -> list:
-    if parameter.type == "composite":
-        return composite.index(parameter, nodes)
-    return TYPE_MODULES[parameter.type].index(nodes)
+    }
 
 
 def build_search_index(resource_type: str, resource: dict) -> dict:
@@ -74,11 +102,12 @@ def build_search_index(resource_type: str, resource: dict) -> dict:
     lists those codes, so `:missing=true` is one index lookup for every parameter.
     """
     search, sort = {}, {}
-    for code, parameter, extract in _extractors(resource_type):
-        entries = _entries(parameter, extract(resource))
+    for code, extractor in _extractors(resource_type).items():
+        entries = extractor.entries(resource)
         search[code] = entries
-        if entries and parameter.type != "composite":
-            low_high = TYPE_MODULES[parameter.type].sort_range(entries)
+        kind = extractor.parameter.type
+        if entries and kind != "composite":
+            low_high = TYPE_MODULES[kind].sort_range(entries)
             if low_high is not None:
                 sort[code] = {"a": low_high[0], "d": low_high[1]}
     compartments = {

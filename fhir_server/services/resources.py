@@ -186,9 +186,9 @@ class ResourceService:
     ) -> dict:
         """search-type (http://hl7.org/fhir/R4/search.html), also inside a transaction."""
         searcher = SearchService(
-            store or self.database.store(), self.cursors, self.default_count, self.max_count
+            store or self.database.store(), self.cursors, self.default_count, self.max_count, base
         )
-        return await searcher.search(base, check_type(resource_type), params, strict, compartment)
+        return await searcher.search(check_type(resource_type), params, strict, compartment)
 
 
 def _last_value(params: list[tuple[str, str]], name: str) -> str | None:

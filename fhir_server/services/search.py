@@ -19,7 +19,7 @@ from fhir_server.storage.resources import ResourceStore
 # Included resources per page at most, so one page cannot pull in a whole database.
 MAX_INCLUDED = 1000
 _INCLUDE_ROUNDS = 4
-# `_total=estimate` (and no `_total`) gives up counting after this long.
+# `_total=estimate` gives up counting after this long.
 ESTIMATE_MILLISECONDS = 1000
 
 Found = tuple[str, dict]  # resource type, stored document
@@ -31,10 +31,10 @@ class SearchService:
     cursors: CursorCodec
     default_count: int
     max_count: int
+    base: str  # this server's base URL: for links, and references written absolutely
 
     async def search(
         self,
-        base: str,
         resource_type: str,
         params: list[tuple[str, str]],
         strict: bool,
@@ -42,7 +42,7 @@ class SearchService:
     ) -> dict:
         """A searchset page; `compartment` (e.g. `Patient/123`) narrows it to one."""
         request = parse_request(resource_type, params, self.max_count)
-        compiler = Compiler(self.store.project, base)
+        compiler = Compiler(self.store.project, self.base)
         query, used = await compiler.compile(resource_type, request.criteria, strict)
         path = resource_type
         if compartment is not None:
@@ -51,7 +51,7 @@ class SearchService:
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters()
         if request.summary == "count":
-            return searchset_bundle(base, [], page_links(base, path, kept, None), total)
+            return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
         count = self.default_count if request.count is None else request.count
         fields = paging.sort_fields(request.sort)
         page_query = query
@@ -62,10 +62,12 @@ class SearchService:
         next_cursor = None
         if len(documents) > count and matches:
             next_cursor = self.cursors.encode({"k": paging.position(matches[-1], fields)})
+        if total is None and request.total is None and not request.cursor and not next_cursor:
+            total = len(matches)
         included = await self._included(request, [(resource_type, d) for d in matches])
-        links = page_links(base, path, kept, next_cursor)
+        links = page_links(self.base, path, kept, next_cursor)
         return searchset_bundle(
-            base,
+            self.base,
             [self._entry(request, resource_type, d, "match") for d in matches]
             + [self._entry(request, kind, d, "include") for kind, d in included],
             links,
@@ -83,11 +85,12 @@ class SearchService:
 
     async def _total(self, request: SearchRequest, kind: str, query: dict) -> int | None:
         """`_total` (http://hl7.org/fhir/R4/search.html#total): `accurate` and `_summary=count`
-        always count; `estimate` and no `_total` count unless it takes too long."""
-        if request.total == "none" and request.summary != "count":
-            return None
+        count; `estimate` counts unless that takes too long. Without `_total`, only a
+        single-page result (where it is free) gets a total, see `search`."""
         if request.total == "accurate" or request.summary == "count":
             return await self.store.count(kind, query)
+        if request.total != "estimate":
+            return None
         try:
             return await self.store.count(kind, query, max_time_ms=ESTIMATE_MILLISECONDS)
         except TimeoutError:
@@ -136,7 +139,9 @@ class SearchService:
             if kind != rule.source_type:
                 continue
             for code in codes:
-                for target, target_id in local_references(document["search"].get(code, [])):
+                for target, target_id in local_references(
+                    document["search"].get(code, []), self.base
+                ):
                     if is_supported(target) and rule.target_type in (None, target):
                         wanted.setdefault(target, set()).add(target_id)
         found = []
@@ -147,6 +152,7 @@ class SearchService:
 
     async def _reverse(self, rule: Include, frontier: list[Found]) -> list[Found]:
         targets = [f"{kind}/{d['_id']}" for kind, d in frontier if rule.target_type in (None, kind)]
+        targets += [f"{self.base.rstrip('/')}/{target}" for target in targets]
         if not targets:
             return []
         clauses = [{f"search.{code}": {"$in": targets}} for code in _reference_codes(rule)]

@@ -3,29 +3,13 @@
 the component entries of each element joined with `$`."""
 
 import itertools
-import re
 
 from fhir_server.conformance.search_parameters import SearchParameter
-from fhir_server.search.fhirpath import Node
+from fhir_server.search.fhirpath import Node, compile_path
 from fhir_server.search.types import Criterion, reference, token
 from fhir_server.search.values import split_escaped
 
 MODIFIERS = ("missing",)
-_CHOICE = re.compile(r"[A-Z]\w*")
-
-
-def _step(value: object, name: str) -> list[Node]:
-    """`name` of an element, also as a choice element (`value` → `valueCodeableConcept`)."""
-    if not isinstance(value, dict):
-        return []
-    if name in value:
-        found = value[name]
-        return [Node(item, None) for item in (found if isinstance(found, list) else [found])]
-    return [
-        Node(item, key[len(name) :])
-        for key, item in value.items()
-        if key.startswith(name) and _CHOICE.fullmatch(key[len(name) :])
-    ]
 
 
 def _component_keys(kind: str, nodes: list[Node]) -> list[str]:
@@ -40,7 +24,10 @@ def index(parameter: SearchParameter, nodes: list[Node]) -> list[str]:
     entries: set[str] = set()
     for node in nodes:
         parts = [
-            _component_keys(component.type, _step(node.value, component.expression))
+            _component_keys(
+                component.type,
+                compile_path(component.expression, parameter.expression)(node.value),
+            )
             for component in parameter.components
         ]
         entries |= {"$".join(keys) for keys in itertools.product(*parts)}

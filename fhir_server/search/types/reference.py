@@ -38,13 +38,17 @@ def sort_range(entries: list[str]) -> tuple[str, str] | None:
     return (min(values), max(values)) if values else None
 
 
-def local_references(entries: list[str]) -> list[tuple[str, str]]:
-    """(type, id) of the entries that point at a resource on this server."""
-    return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, entries) if m]
+def local_references(entries: list[str], base: str | None = None) -> list[tuple[str, str]]:
+    """(type, id) of the entries that point at a resource on this server: relative, or
+    absolute under `base`."""
+    prefix = (base or "").rstrip("/") + "/"
+    relative = [e[len(prefix) :] if base and e.startswith(prefix) else e for e in entries]
+    return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, relative) if m]
 
 
 def references_to(criterion: Criterion, value: str) -> list[str]:
-    """The entries a reference search value matches (`id`, `Type/id`, or an absolute URL)."""
+    """The entries a reference search value matches (`id`, `Type/id`, or an absolute URL);
+    a resource here may be referred to relatively or with this server's base URL."""
     target_type = criterion.modifier if criterion.modifier not in MODIFIERS else None
     value = _HISTORY.sub("", value)
     base = (criterion.base_url or "").rstrip("/")
@@ -53,17 +57,17 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
     if "/" in value or ":" in value:
         if target_type and not value.startswith(f"{target_type}/"):
             raise ValueError(f"'{value}' is not a reference to a {target_type}")
-        return [value]
-    if not value:
+        relative = [value]
+    elif not value:
         raise ValueError("an empty reference")
-    types = [target_type] if target_type else list(criterion.parameter.targets)
-    return [f"{kind}/{value}" for kind in types]
+    else:
+        types = [target_type] if target_type else list(criterion.parameter.targets)
+        relative = [f"{kind}/{value}" for kind in types]
+    absolute = [f"{base}/{r}" for r in relative if base and LOCAL_REFERENCE.match(r)]
+    return relative + absolute
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
     if criterion.modifier == "identifier":
         return {criterion.field: "i:" + value_key(value)}
-    references = references_to(criterion, value)
-    if len(references) == 1:
-        return {criterion.field: references[0]}
-    return {criterion.field: {"$in": references}}
+    return {criterion.field: {"$in": references_to(criterion, value)}}

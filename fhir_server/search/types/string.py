@@ -40,7 +40,7 @@ MODIFIERS = ("exact", "contains", "missing")
 
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: Vietnamese `Nguyễn Thị Ánh` → `nguyen thi anh`."""
-    decomposed = unicodedata.normalize("NFD", text.translate(_UNDECOMPOSED))
+    decomposed = unicodedata.normalize("NFD", text.casefold().translate(_UNDECOMPOSED))
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _SPACES.sub(" ", bare.casefold()).strip()
 

@@ -1,0 +1,130 @@
+"""Errors in search requests (http://hl7.org/fhir/R4/search.html#errors): unknown parameters
+are ignored unless the client asks `Prefer: handling=strict`; unknown or inapplicable
+modifiers are refused ("Servers SHALL reject any search request that contains a search
+parameter with an unsupported modifier"); syntactically wrong values are a 400
+OperationOutcome naming the parameter.
+
+Data set: three patients and two encounters.
+"""
+
+import pytest
+from search.helpers import (
+    ACT_CODE,
+    assert_bad_parameter,
+    expected,
+    found,
+    load,
+    query_of,
+    ref,
+    search,
+    self_link,
+)
+
+STRICT = {"Prefer": "handling=strict"}
+LENIENT = {"Prefer": "handling=lenient"}
+DATA = {
+    "le": {"resourceType": "Patient", "name": [{"family": "Lê"}], "gender": "female"},
+    "vo": {"resourceType": "Patient", "name": [{"family": "Võ"}], "gender": "male"},
+    "ly": {"resourceType": "Patient", "name": [{"family": "Lý"}]},
+    "e_le": {"resourceType": "Encounter", "status": "finished",
+             "class": {"system": ACT_CODE, "code": "AMB"}, "subject": ref("le")},
+    "e_vo": {"resourceType": "Encounter", "status": "planned",
+             "class": {"system": ACT_CODE, "code": "AMB"}, "subject": ref("vo")},
+}
+EVERYONE = {"le", "vo", "ly"}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, DATA)
+
+
+@pytest.mark.parametrize(
+    ("params", "keys"),
+    [
+        ([("x-unknown", "1")], EVERYONE),
+        ([("family", "le"), ("x-unknown", "1")], {"le"}),
+        ([("nonexistent.name", "x"), ("family", "vo")], {"vo"}),
+        ([("_text", "anything")], EVERYONE),
+        ([("_content", "anything"), ("gender", "male")], {"vo"}),
+    ],
+)
+def test_unknown_parameters_are_ignored_by_default(client, ids, params, keys):
+    assert found(client, "/Patient", params) == expected(ids, keys)
+    assert found(client, "/Patient", params, LENIENT) == expected(ids, keys)
+    used = {name for name, _ in query_of(self_link(search(client, "/Patient", params)))}
+    assert not used & {"x-unknown", "nonexistent.name", "_text", "_content"}
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ([("x-unknown", "1")], "x-unknown"),
+        ([("family", "le"), ("x-unknown", "1")], "x-unknown"),
+        ([("nonexistent", "x")], "nonexistent"),
+        ([("subject", "Patient/1")], "subject"),
+        ([("_include", "Patient:nonexistent")], "_include"),
+    ],
+)
+def test_strict_handling_refuses_unknown_parameters(client, ids, params, name):
+    assert_bad_parameter(client.get("/Patient", params=params, headers=STRICT), name)
+
+
+def test_strict_handling_accepts_known_parameters(client, ids):
+    assert found(client, "/Patient", {"family": "ly"}, STRICT) == expected(ids, {"ly"})
+    assert found(client, "/Encounter", {"subject.family": "le"}, STRICT) == expected(
+        ids, {"e_le"})
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "value"),
+    [
+        ("/Patient", "family:foo", "le"),
+        ("/Patient", "family:not", "le"),
+        ("/Patient", "family:in", "http://hl7.org/fhir/ValueSet/administrative-gender"),
+        ("/Patient", "gender:contains", "male"),
+        ("/Patient", "gender:exact", "male"),
+        ("/Patient", "birthdate:exact", "1985"),
+        ("/Patient", "birthdate:contains", "1985"),
+        ("/Patient", "identifier:contains", "123"),
+        ("/Patient", "_id:contains", "abc"),
+        ("/Patient", "_lastUpdated:text", "2024"),
+        ("/Patient", "organization:contains", "x"),
+        ("/Encounter", "length:exact", "30"),
+        ("/Encounter", "status:FOO", "finished"),
+        ("/Encounter", "subject:missing:not", "true"),
+    ],
+)
+def test_an_unknown_or_inapplicable_modifier_is_a_400(client, ids, path, name, value):
+    assert_bad_parameter(client.get(path, params={name: value}), name.split(":")[0])
+    assert_bad_parameter(client.get(path, params={name: value}, headers=LENIENT),
+                         name.split(":")[0])
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "value"),
+    [
+        ("/Encounter", "subject", "Patient/"),
+        ("/Encounter", "subject", "Patient/has space"),
+        ("/Encounter", "subject", "Patient/a/b"),
+        ("/Encounter", "patient", "Patient/" + "x" * 65),
+        ("/Encounter", "subject:Patient", "a/b"),
+        ("/Encounter", "length", "abc"),
+        ("/Encounter", "length", "1.2.3"),
+        ("/Encounter", "length", "gt"),
+        ("/Encounter", "length", "30|http://unitsofmeasure.org|min|x"),
+        ("/Patient", "birthdate", "1985-02-30"),
+        ("/Patient", "active:missing", "yes"),
+        ("/Patient", "_count", "abc"),
+        ("/Patient", "_count", "-1"),
+    ],
+)
+def test_a_malformed_value_is_a_400_naming_the_parameter(client, ids, path, name, value):
+    assert_bad_parameter(client.get(path, params={name: value}), name.split(":")[0])
+
+
+def test_an_error_does_not_leak_internals(client, ids):
+    response = client.get("/Patient", params={"birthdate": "gt{\"$gt\": \"\"}"})
+    outcome = assert_bad_parameter(response, "birthdate")
+    text = str(outcome).lower()
+    assert "traceback" not in text and "pymongo" not in text and "bson" not in text

@@ -1,0 +1,159 @@
+"""Quantity search on Encounter `length` (a Duration) and uri search on DocumentReference
+`location`, `_profile` and `_source` (http://hl7.org/fhir/R4/search.html#quantity, #uri).
+
+Data set: encounters lasting 15, 30, 45 and 120 min (UCUM), 2 h (UCUM), 30 "min" written as a
+unit only (no system, no code), and one without length; documents whose attachment URLs
+form a small tree under one host, another host, an OID, and one without a URL; patients
+with two profiles / one / none and two meta.source values.
+
+Searches with units never depend on unit conversion: the server "may choose" to compare
+canonical units, so no expectation here would change if it did.
+"""
+
+import pytest
+from search.helpers import ACT_CODE, UCUM, assert_bad_parameter, expected, found, load
+
+VN_CORE = "http://fhir.hl7.org.vn/core/StructureDefinition/vn-core-patient"
+RESEARCH = "http://example.org/fhir/StructureDefinition/research-patient"
+FILES = "http://files.bachmai.vn/docs"
+
+
+def _encounter(length: dict | None) -> dict:
+    encounter = {"resourceType": "Encounter", "status": "finished",
+                 "class": {"system": ACT_CODE, "code": "AMB"}}
+    return encounter | ({"length": length} if length else {})
+
+
+def _ucum(value: float, code: str) -> dict:
+    return {"value": value, "unit": code, "system": UCUM, "code": code}
+
+
+def _document(url: str | None) -> dict:
+    attachment = {"contentType": "application/pdf"}
+    attachment |= {"url": url} if url else {"data": "JVBERi0xLjQK"}
+    return {"resourceType": "DocumentReference", "status": "current",
+            "content": [{"attachment": attachment}]}
+
+
+ENCOUNTERS = {
+    "l15": _encounter(_ucum(15, "min")),
+    "l30": _encounter(_ucum(30, "min")),
+    "l45": _encounter(_ucum(45, "min")),
+    "l120": _encounter(_ucum(120, "min")),
+    "l2h": _encounter(_ucum(2, "h")),
+    "l30_unit_only": _encounter({"value": 30, "unit": "min"}),
+    "l_none": _encounter(None),
+}
+DOCUMENTS = {
+    "u_xray": _document(f"{FILES}/2024/xray-001.pdf"),
+    "u_ct": _document(f"{FILES}/2024/ct-002.pdf"),
+    "u_old": _document(f"{FILES}/2023/xray-009.pdf"),
+    "u_root": _document(FILES),
+    "u_other": _document("https://pacs.choray.vn/studies/1.2.840.10008"),
+    "u_oid": _document("urn:oid:1.2.840.10008.1"),
+    "u_none": _document(None),
+}
+PATIENTS = {
+    "pp_both": {"resourceType": "Patient", "meta": {"profile": [VN_CORE, RESEARCH],
+                                                    "source": "http://his.bachmai.vn/fhir#a1b2"}},
+    "pp_vn": {"resourceType": "Patient", "meta": {"profile": [VN_CORE],
+                                                  "source": "http://his.choray.vn"}},
+    "pp_none": {"resourceType": "Patient", "gender": "unknown"},
+}
+THIRTY = {"l30", "l30_unit_only"}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, ENCOUNTERS | DOCUMENTS | PATIENTS)
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"),
+    [
+        ("30", THIRTY),
+        ("eq30", THIRTY),
+        ("30.0", THIRTY),
+        ("3e1", THIRTY),
+        ("2", {"l2h"}),
+        ("31", set()),
+        ("ne30", {"l15", "l45", "l120", "l2h"}),
+        ("gt20", {"l30", "l30_unit_only", "l45", "l120"}),
+        ("ge45", {"l45", "l120"}),
+        ("lt20", {"l15", "l2h"}),
+        ("le15", {"l15", "l2h"}),
+        ("lt1", set()),
+        ("ap30", THIRTY),
+        (f"30|{UCUM}|min", {"l30"}),
+        (f"le30|{UCUM}|min", {"l15", "l30"}),
+        (f"lt40|{UCUM}|min", {"l15", "l30"}),
+        (f"30|{UCUM}|h", set()),
+        ("30|http://example.org/units|min", set()),
+        ("30||min", THIRTY),
+        ("2||h", {"l2h"}),
+        ("30||h", set()),
+        ("gt100||min", {"l120"}),
+        ("15,45", {"l15", "l45"}),
+    ],
+)
+def test_length(client, ids, value, keys):
+    assert found(client, "/Encounter", {"length": value}) == expected(ids, keys)
+
+
+def test_length_missing_and_and(client, ids):
+    assert found(client, "/Encounter", {"length:missing": "true"}) == expected(ids, {"l_none"})
+    assert found(client, "/Encounter", [("length", "gt20"), ("length", "lt100")]) == expected(
+        ids, {"l30", "l30_unit_only", "l45"})
+
+
+@pytest.mark.parametrize(
+    ("params", "keys"),
+    [
+        ({"location": f"{FILES}/2024/xray-001.pdf"}, {"u_xray"}),
+        ({"location": f"{FILES}/2024/XRAY-001.pdf"}, set()),
+        ({"location": f"{FILES}/2024/xray-001"}, set()),
+        ({"location": f"{FILES}/2024"}, set()),
+        ({"location": FILES}, {"u_root"}),
+        ({"location": f"{FILES}/2024/xray-001.pdf,urn:oid:1.2.840.10008.1"},
+         {"u_xray", "u_oid"}),
+        ({"location:below": f"{FILES}/2024"}, {"u_xray", "u_ct"}),
+        ({"location:below": FILES}, {"u_xray", "u_ct", "u_old", "u_root"}),
+        ({"location:below": "https://pacs.choray.vn"}, {"u_other"}),
+        ({"location:above": f"{FILES}/2024/xray-001.pdf"}, {"u_xray", "u_root"}),
+        ({"location:above": f"{FILES}/2023/xray-009.pdf"}, {"u_old", "u_root"}),
+        ({"location:above": f"{FILES}/2024/mri-003.pdf"}, {"u_root"}),
+        ({"location": "urn:oid:1.2.840.10008.1"}, {"u_oid"}),
+        ({"location:missing": "true"}, {"u_none"}),
+    ],
+)
+def test_location_uri(client, ids, params, keys):
+    assert found(client, "/DocumentReference", params) == expected(ids, keys)
+
+
+@pytest.mark.parametrize(
+    ("params", "keys"),
+    [
+        ({"_profile": VN_CORE}, {"pp_both", "pp_vn"}),
+        ({"_profile": RESEARCH}, {"pp_both"}),
+        ({"_profile": VN_CORE.rsplit("-", 1)[0]}, set()),
+        ({"_profile": f"{RESEARCH},{VN_CORE}"}, {"pp_both", "pp_vn"}),
+        ([("_profile", RESEARCH), ("_profile", VN_CORE)], {"pp_both"}),
+        ({"_profile:missing": "true"}, {"pp_none"}),
+        ({"_source": "http://his.bachmai.vn/fhir#a1b2"}, {"pp_both"}),
+        ({"_source": "http://his.choray.vn"}, {"pp_vn"}),
+        ({"_source": "http://his.bachmai.vn/fhir"}, set()),
+        ({"_source:below": "http://his.bachmai.vn"}, {"pp_both"}),
+        ({"_source:missing": "true"}, {"pp_none"}),
+    ],
+)
+def test_profile_and_source(client, ids, params, keys):
+    assert found(client, "/Patient", params) == expected(ids, keys)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["abc", "gt", "gtabc", f"30|{UCUM}", f"30|{UCUM}|min|extra", f"|{UCUM}|min",
+     "3O", "1e", "--30", "xx30"],
+)
+def test_a_malformed_quantity_is_a_400_naming_the_parameter(client, ids, value):
+    assert_bad_parameter(client.get("/Encounter", params={"length": value}), "length")

@@ -1,0 +1,229 @@
+"""Reference search, chains and reverse chains (http://hl7.org/fhir/R4/search.html#reference,
+#chaining, #has).
+
+Data set: two hospitals (Bạch Mai part of the Ministry), two practitioners (Trần in Hà Nội,
+Lê in Huế), three patients (An with both practitioners as GPs; Bình; Chi who is only ever
+referenced by identifier), a Group; encounters referring to An relatively and absolutely
+(`{base}/Patient/{an}`), to Bình, to the Group, to Chi by identifier only, and one without
+subject; documents on those encounters, authored by a practitioner, a hospital or a patient;
+provenances targeting An and a document.
+"""
+
+import pytest
+from api.helpers import CCCD, FHIR_HEADERS
+from search.helpers import ACT_CODE, assert_bad_parameter, expected, fill, found, load, ref
+
+GROUPS = "http://benhvien-bachmai.vn/fhir/sid/group"
+FACILITY = "http://fhir.hl7.org.vn/core/sid/bhyt-facility"
+
+
+def _patient(family: str, given: str, cccd: str, **extra) -> dict:
+    return {"resourceType": "Patient", "identifier": [{"system": CCCD, "value": cccd}],
+            "name": [{"family": family, "given": [given]}], **extra}
+
+
+def _encounter(status: str, **extra) -> dict:
+    return {"resourceType": "Encounter", "status": status,
+            "class": {"system": ACT_CODE, "code": "AMB"}, **extra}
+
+
+def _document(status: str, subject: str, encounter: str, *authors: str) -> dict:
+    return {"resourceType": "DocumentReference", "status": status, "subject": ref(subject),
+            "context": {"encounter": [ref(encounter)]}, "author": [ref(a) for a in authors],
+            "content": [{"attachment": {"contentType": "text/plain", "data": "SGVsbG8="}}]}
+
+
+BASE_DATA = {
+    "ministry": {"resourceType": "Organization", "name": "Bộ Y tế"},
+    "bach_mai": {"resourceType": "Organization", "name": "Bệnh viện Bạch Mai",
+                 "alias": ["Bạch Mai"], "partOf": ref("ministry"),
+                 "identifier": [{"system": FACILITY, "value": "01-001"}]},
+    "cho_ray": {"resourceType": "Organization", "name": "Bệnh viện Chợ Rẫy",
+                "alias": ["Chợ Rẫy"]},
+    "tran": {"resourceType": "Practitioner", "name": [{"family": "Trần", "given": ["Văn"]}],
+             "address": [{"city": "Hà Nội"}]},
+    "le": {"resourceType": "Practitioner", "name": [{"family": "Lê", "given": ["Thị", "Hoa"]}],
+           "address": [{"city": "Huế"}]},
+    "an": _patient("Nguyễn", "An", "079085000111", managingOrganization=ref("bach_mai"),
+                   generalPractitioner=[ref("tran"), ref("le")]),
+    "binh": _patient("Phạm", "Bình", "079085000222", managingOrganization=ref("cho_ray"),
+                     generalPractitioner=[ref("tran")]),
+    "chi": _patient("Nguyễn", "Chi", "079085000333"),
+    "group": {"resourceType": "Group", "type": "person", "actual": True,
+              "name": "Nhóm tầm soát", "identifier": [{"system": GROUPS, "value": "G-01"}],
+              "member": [{"entity": ref("binh")}]},
+    "enc1": _encounter("finished", subject=ref("an"), serviceProvider=ref("bach_mai"),
+                       participant=[{"individual": ref("tran")}]),
+    "enc3": _encounter("finished", subject=ref("binh"), serviceProvider=ref("cho_ray")),
+    "enc4": _encounter("planned", subject=ref("group"), serviceProvider=ref("bach_mai")),
+    "enc5": _encounter("cancelled", subject={
+        "identifier": {"system": CCCD, "value": "079085000333"}, "display": "Nguyễn Chi"}),
+    "enc6": _encounter("finished", partOf=ref("enc1")),
+}
+
+
+@pytest.fixture(scope="module")
+def ids(client, server) -> dict[str, str]:
+    ids = load(client, BASE_DATA)
+    absolute = _encounter("in-progress",
+                          subject={"reference": f"{server.base}/Patient/{ids['an']}"},
+                          serviceProvider={"reference": f"Organization/{ids['cho_ray']}"})
+    response = client.post("/Encounter", json=absolute, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    ids["enc2"] = response.json()["id"]
+    local = {key: {"reference": f"{_type(key)}/{ids[key]}"} for key in ids}
+    more = {
+        "doc1": _document("current", "an", "enc1", "tran", "bach_mai"),
+        "doc2": _document("superseded", "binh", "enc3", "binh"),
+        "doc3": _document("current", "an", "enc2", "cho_ray"),
+    }
+    more["prov1"] = {"resourceType": "Provenance", "recorded": "2024-03-01T10:00:00Z",
+                     "target": [ref("an"), ref("enc1")], "agent": [{"who": ref("tran")}]}
+    more["prov2"] = {"resourceType": "Provenance", "recorded": "2024-03-01T10:00:00Z",
+                     "target": [ref("doc2")], "agent": [{"who": ref("cho_ray")}]}
+    resolved = _resolve(more, local)
+    return ids | load(client, resolved) | {"base": server.base}
+
+
+def _type(key: str) -> str:
+    return {"ministry": "Organization", "bach_mai": "Organization", "cho_ray": "Organization",
+            "tran": "Practitioner", "le": "Practitioner", "group": "Group"}.get(
+        key, "Encounter" if key.startswith("enc") else "Patient")
+
+
+def _resolve(resources: dict, local: dict) -> dict:
+    """Replace references to already stored resources by their `Type/id`."""
+    def walk(node):
+        if isinstance(node, dict):
+            if set(node) == {"reference"}:
+                key = next((k for k in local if node["reference"] == ref(k)["reference"]), None)
+                return dict(local[key]) if key else node
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+    return {key: walk(resource) for key, resource in resources.items()}
+
+
+@pytest.mark.parametrize(
+    ("params", "keys"),
+    [
+        ({"subject": "Patient/{an}"}, {"enc1", "enc2"}),
+        ({"subject": "{base}/Patient/{an}"}, {"enc1", "enc2"}),
+        ({"subject": "{an}"}, {"enc1", "enc2"}),
+        ({"patient": "{an}"}, {"enc1", "enc2"}),
+        ({"patient": "Patient/{an}"}, {"enc1", "enc2"}),
+        ({"subject:Patient": "{an}"}, {"enc1", "enc2"}),
+        ({"subject": "Patient/{an},Patient/{binh}"}, {"enc1", "enc2", "enc3"}),
+        ({"subject": "Group/{group}"}, {"enc4"}),
+        ({"subject:Group": "{group}"}, {"enc4"}),
+        ({"subject:Patient": "{group}"}, set()),
+        ({"patient": "Group/{group}"}, set()),
+        ({"subject": "Patient/{chi}"}, set()),
+        ({"subject": "Patient/does-not-exist"}, set()),
+        ({"subject:identifier": f"{CCCD}|079085000333"}, {"enc5"}),
+        ({"subject:identifier": "079085000333"}, {"enc5"}),
+        ({"subject:identifier": f"{CCCD}|079085000111"}, set()),
+        ({"subject:missing": "true"}, {"enc6"}),
+        ({"subject:missing": "false"}, {"enc1", "enc2", "enc3", "enc4", "enc5"}),
+        ({"service-provider": "Organization/{bach_mai}"}, {"enc1", "enc4"}),
+        ({"service-provider": "{base}/Organization/{cho_ray}"}, {"enc2", "enc3"}),
+        ({"part-of": "{enc1}"}, {"enc6"}),
+        ({"participant": "Practitioner/{tran}"}, {"enc1"}),
+        ({"practitioner": "{tran}"}, {"enc1"}),
+        ({"practitioner": "{le}"}, set()),
+    ],
+)
+def test_reference_forms(client, ids, params, keys):
+    params = {name: fill(value, ids) for name, value in params.items()}
+    assert found(client, "/Encounter", params) == expected(ids, keys)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "keys"),
+    [
+        ("/Encounter", {"subject:Patient.identifier": f"{CCCD}|079085000111"}, {"enc1", "enc2"}),
+        ("/Encounter", {"patient.name": "nguyen"}, {"enc1", "enc2"}),
+        ("/Encounter", {"patient.family": "pham"}, {"enc3"}),
+        ("/Encounter", {"subject.name": "nguyen"}, {"enc1", "enc2"}),
+        # Patient and Group both define `identifier`: the chain covers both.
+        ("/Encounter", {"subject.identifier": f"{GROUPS}|G-01"}, {"enc4"}),
+        ("/Encounter", {"subject.identifier": f"{CCCD}|079085000222"}, {"enc3"}),
+        ("/Encounter", {"subject.identifier": "079085000111,G-01"}, {"enc1", "enc2", "enc4"}),
+        ("/Encounter", {"service-provider.name": "bach mai"}, {"enc1", "enc4"}),
+        ("/Encounter", {"service-provider.partof.name": "bo y te"}, {"enc1", "enc4"}),
+        ("/Encounter", {"service-provider.identifier": f"{FACILITY}|01-001"}, {"enc1", "enc4"}),
+        ("/Encounter", {"participant.address-city": "ha noi"}, {"enc1"}),
+        ("/DocumentReference", {"encounter.patient.family": "nguyen"}, {"doc1", "doc3"}),
+        ("/DocumentReference", {"encounter.service-provider.name": "cho ray"},
+         {"doc2", "doc3"}),
+        ("/DocumentReference", {"encounter.status": "in-progress"}, {"doc3"}),
+        # Practitioner, Organization and Patient all define `name`.
+        ("/DocumentReference", {"author.name": "bach mai"}, {"doc1"}),
+        ("/DocumentReference", {"author.name": "tran"}, {"doc1"}),
+        ("/DocumentReference", {"author.name": "pham"}, {"doc2"}),
+        ("/DocumentReference", {"author:Practitioner.name": "tran"}, {"doc1"}),
+        ("/DocumentReference", {"author:Organization.name": "cho ray"}, {"doc3"}),
+        ("/DocumentReference", {"author:Patient.name": "bach mai"}, set()),
+        ("/Patient", {"organization.name": "bach mai"}, {"an"}),
+        ("/Patient", {"general-practitioner.name": "le"}, {"an"}),
+        # Each chain is evaluated on its own: no single GP needs to satisfy both.
+        ("/Patient", [("general-practitioner.name", "tran"),
+                      ("general-practitioner.address-city", "hue")], {"an"}),
+        ("/Patient", [("general-practitioner.family", "tran"),
+                      ("general-practitioner.address-city", "ha noi")], {"an", "binh"}),
+        ("/Provenance", {"target:Patient.name": "nguyen"}, {"prov1"}),
+        ("/Provenance", {"agent.name": "cho ray"}, {"prov2"}),
+    ],
+)
+def test_chains(client, ids, path, params, keys):
+    assert found(client, path, params) == expected(ids, keys)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "keys"),
+    [
+        ("/Patient", {"_has:Encounter:patient:status": "finished"}, {"an", "binh"}),
+        ("/Patient", {"_has:Encounter:subject:status": "in-progress"}, {"an"}),
+        ("/Patient", {"_has:Encounter:patient:status": "cancelled"}, set()),
+        ("/Patient", {"_has:Encounter:patient:status": "in-progress,planned"}, {"an"}),
+        ("/Patient", [("_has:Encounter:patient:status", "finished"),
+                      ("_has:Encounter:patient:status", "in-progress")], {"an"}),
+        ("/Patient", [("_has:Encounter:patient:status", "finished"), ("family", "pham")],
+         {"binh"}),
+        ("/Patient", {"_has:Encounter:patient:service-provider.name": "cho ray"},
+         {"an", "binh"}),
+        ("/Patient", {"_has:Encounter:patient:_has:DocumentReference:encounter:status":
+                      "superseded"}, {"binh"}),
+        ("/Patient", {"_has:DocumentReference:subject:author.name": "cho ray"}, {"an"}),
+        ("/Patient", {"_has:Provenance:target:agent": "Practitioner/{tran}"}, {"an"}),
+        ("/Patient", {"_has:Group:member:type": "person"}, {"binh"}),
+        ("/Organization", {"_has:Encounter:service-provider:patient.family": "pham"},
+         {"cho_ray"}),
+        ("/Organization", {"_has:Patient:organization:_has:Encounter:patient:status":
+                           "in-progress"}, {"bach_mai"}),
+        ("/Practitioner", {"_has:Encounter:participant:status": "finished"}, {"tran"}),
+        ("/Practitioner", {"_has:Patient:general-practitioner:family": "pham"}, {"tran"}),
+        ("/Group", {"_has:Encounter:subject:status": "planned"}, {"group"}),
+        ("/DocumentReference", {"_has:Provenance:target:agent": "Organization/{cho_ray}"},
+         {"doc2"}),
+    ],
+)
+def test_reverse_chains(client, ids, path, params, keys):
+    items = params.items() if isinstance(params, dict) else params
+    assert found(client, path, [(n, fill(v, ids)) for n, v in items]) == expected(ids, keys)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected_name"),
+    [
+        ("_has:Encounter:status", "finished", "_has"),
+        ("_has:NotAType:patient:status", "finished", "_has"),
+        ("_has:Encounter:no-such-param:status", "finished", "_has"),
+        ("subject:Observation", "123", "subject"),
+    ],
+)
+def test_malformed_chains_and_reverse_chains_are_a_400(client, ids, name, value, expected_name):
+    response = client.get("/Patient" if name.startswith("_has") else "/Encounter",
+                          params={name: value})
+    assert_bad_parameter(response, expected_name)

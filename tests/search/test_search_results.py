@@ -1,0 +1,288 @@
+"""What a search returns (http://hl7.org/fhir/R4/search.html#return, #include, #sort,
+#count, #total, #summary, #elements): included resources, sort order, pages, totals,
+summaries and element subsets, POST _search, the self link, and the paging cursor.
+
+Data set: two hospitals; five patients (two Nguyễn, two born the same day, one without
+birth date; Chi links to An; An has a narrative and non-summary elements); encounters of An
+(two), Bình, and one without subject; provenances on an encounter and on An.
+"""
+
+import time
+from urllib.parse import urlencode
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome, next_link
+from search.helpers import (
+    ACT_CODE,
+    SUBSETTED,
+    assert_bad_parameter,
+    expected,
+    found,
+    has_tag,
+    included,
+    load,
+    matches,
+    ordered_ids,
+    paged,
+    query_of,
+    ref,
+    search,
+    self_link,
+)
+
+
+def _patient(family: str, birth: str | None, **extra) -> dict:
+    patient = {"resourceType": "Patient", "name": [{"family": family, "given": ["Thị"]}],
+               "gender": "female", **extra}
+    return patient | ({"birthDate": birth} if birth else {})
+
+
+def _encounter(status: str, **extra) -> dict:
+    return {"resourceType": "Encounter", "status": status,
+            "class": {"system": ACT_CODE, "code": "AMB"}, **extra}
+
+
+DATA = {
+    "bach_mai": {"resourceType": "Organization", "name": "Bệnh viện Bạch Mai"},
+    "cho_ray": {"resourceType": "Organization", "name": "Bệnh viện Chợ Rẫy"},
+    "an": _patient(
+        "Nguyễn", "1980-05-01", managingOrganization=ref("bach_mai"),
+        identifier=[{"system": "http://fhir.hl7.org.vn/core/sid/cccd", "value": "001080000001"}],
+        text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">An</div>'},
+        maritalStatus={"text": "Đã kết hôn"},
+        communication=[{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "vi"}]}}]),
+    "binh": _patient("Lê", "1992-07-15", managingOrganization=ref("cho_ray")),
+    "chi": _patient("Nguyễn", "1975-01-20", managingOrganization=ref("bach_mai"),
+                    link=[{"other": ref("an"), "type": "seealso"}]),
+    "dung": _patient("Trần", "1992-07-15"),
+    "em": _patient("Phạm", None),
+    "e1": _encounter("finished", subject=ref("an"), serviceProvider=ref("bach_mai")),
+    "e2": _encounter("finished", subject=ref("binh"), serviceProvider=ref("cho_ray")),
+    "e3": _encounter("in-progress", subject=ref("an")),
+    "e5": _encounter("finished"),
+    "prov_e1": {"resourceType": "Provenance", "recorded": "2024-03-01T10:00:00Z",
+                "target": [ref("e1")], "agent": [{"who": ref("bach_mai")}]},
+    "prov_an": {"resourceType": "Provenance", "recorded": "2024-03-01T10:00:00Z",
+                "target": [ref("an"), ref("e2")], "agent": [{"who": ref("cho_ray")}]},
+}
+PATIENTS = {"an", "binh", "chi", "dung", "em"}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, DATA)
+
+
+def _ids(resources: list[dict]) -> list[str]:
+    return [r["id"] for r in resources]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "match_keys", "include_keys"),
+    [
+        ("/Encounter", [("status", "finished"), ("_include", "Encounter:subject")],
+         {"e1", "e2", "e5"}, {"an", "binh"}),
+        ("/Encounter", [("status", "finished"), ("_include", "Encounter:subject:Patient")],
+         {"e1", "e2", "e5"}, {"an", "binh"}),
+        ("/Encounter", [("_id", "{e1}"), ("_include", "Encounter:*")], {"e1"},
+         {"an", "bach_mai"}),
+        ("/Encounter", [("_id", "{e1},{e3}"), ("_include", "Encounter:subject")],
+         {"e1", "e3"}, {"an"}),
+        ("/Encounter", [("status", "finished"), ("_revinclude", "Provenance:target")],
+         {"e1", "e2", "e5"}, {"prov_e1", "prov_an"}),
+        ("/Patient", [("_id", "{an}"), ("_revinclude", "Encounter:subject")], {"an"},
+         {"e1", "e3"}),
+        ("/Patient", [("_id", "{an}"), ("_revinclude", "Encounter:subject"),
+                      ("_revinclude", "Provenance:target")], {"an"}, {"e1", "e3", "prov_an"}),
+        ("/Encounter", [("_id", "{e1},{e3}"), ("_include", "Encounter:subject"),
+                        ("_include:iterate", "Patient:organization")], {"e1", "e3"},
+         {"an", "bach_mai"}),
+        ("/Patient", [("_id", "{an}"), ("_revinclude", "Encounter:subject"),
+                      ("_include:iterate", "Encounter:service-provider")], {"an"},
+         {"e1", "e3", "bach_mai"}),
+        ("/Encounter", [("_id", "{e5}"), ("_include", "Encounter:subject")], {"e5"}, set()),
+        # A resource that is both a match and an include appears once, as a match.
+        ("/Patient", [("family", "nguyen"), ("_include", "Patient:link")], {"an", "chi"},
+         set()),
+    ],
+)
+def test_include_and_revinclude(client, ids, path, params, match_keys, include_keys):
+    bundle = search(client, path, [(n, v.format(**ids)) for n, v in params])
+    entries = bundle.get("entry", [])
+    assert {e["search"]["mode"] for e in entries} <= {"match", "include"}
+    keys = [(e["resource"]["resourceType"], e["resource"]["id"]) for e in entries]
+    assert len(keys) == len(set(keys)), f"an entry is repeated: {keys}"
+    assert set(_ids(matches(bundle))) == expected(ids, match_keys)
+    assert set(_ids(included(bundle))) == expected(ids, include_keys)
+    assert all(e["fullUrl"].endswith(f"/{t}/{i}") for e, (t, i) in zip(entries, keys,
+                                                                       strict=True))
+
+
+def test_include_without_iterate_does_not_follow_included_resources(client, ids):
+    """"The inclusion process can be iterative, if (and only if) the modifier :iterate is
+    included": an _include whose source is not the searched type adds nothing (or is
+    refused)."""
+    params = [("_id", ids["an"]), ("_revinclude", "Encounter:subject"),
+              ("_include", "Encounter:service-provider")]
+    response = client.get("/Patient", params=params)
+    if response.status_code == 400:
+        assert_bad_parameter(response, "_include")
+        return
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert set(_ids(matches(bundle))) == {ids["an"]}
+    assert set(_ids(included(bundle))) == expected(ids, {"e1", "e3"})
+
+
+def _birth_order(client, ids, sort: str) -> list[str]:
+    params = {"birthdate": "ge1900", "_sort": sort}
+    return ordered_ids(client, "/Patient", params)
+
+
+def test_sort_by_birthdate_ascending_and_descending(client, ids):
+    born = {ids[k]: DATA[k]["birthDate"] for k in PATIENTS - {"em"}}
+    ascending = _birth_order(client, ids, "birthdate")
+    assert set(ascending) == set(born)
+    assert [born[i] for i in ascending] == sorted(born.values())
+    descending = _birth_order(client, ids, "-birthdate")
+    assert [born[i] for i in descending] == sorted(born.values(), reverse=True)
+
+
+def test_sort_by_two_keys(client, ids):
+    order = ordered_ids(client, "/Patient", {"_sort": "family,-birthdate"})
+    assert order == [ids[k] for k in ("binh", "an", "chi", "em", "dung")]
+    order = ordered_ids(client, "/Patient", {"_sort": "-family,birthdate"})
+    assert order == [ids[k] for k in ("dung", "em", "chi", "an", "binh")]
+
+
+def test_sort_by_id_descending_over_pages(client, ids):
+    everyone = expected(ids, PATIENTS)
+    assert ordered_ids(client, "/Patient", {"_sort": "-_id", "_count": "2"}) == sorted(
+        everyone, reverse=True)
+    assert ordered_ids(client, "/Patient", {"_sort": "_id", "_count": "3"}) == sorted(everyone)
+
+
+def test_sort_by_last_updated(client, ids):
+    tag = {"system": "http://fhir.hl7.org.vn/core/CodeSystem/tags", "code": "sort-by-update"}
+    created = []
+    for name in ("Trạm y tế Một", "Trạm y tế Hai", "Trạm y tế Ba"):
+        time.sleep(0.01)
+        organization = {"resourceType": "Organization", "name": name, "meta": {"tag": [tag]}}
+        response = client.post("/Organization", json=organization, headers=FHIR_HEADERS)
+        assert response.status_code == 201, response.text
+        created.append(response.json()["id"])
+    params = {"_tag": f"{tag['system']}|{tag['code']}"}
+    assert ordered_ids(client, "/Organization", params | {"_sort": "_lastUpdated"}) == created
+    assert ordered_ids(client, "/Organization", params | {"_sort": "-_lastUpdated"}) == (
+        created[::-1])
+
+
+@pytest.mark.parametrize("count", ["1", "2", "3", "4", "5", "100"])
+def test_count_pages_return_every_match_once_in_sort_order(client, ids, count):
+    pages = paged(client, "/Patient", {"_sort": "family,_id", "_count": count})
+    assert all(len(matches(page)) <= int(count) for page in pages)
+    order = [r["id"] for page in pages for r in matches(page)]
+    families = [r["name"][0]["family"] for page in pages for r in matches(page)]
+    assert sorted(order) == sorted(expected(ids, PATIENTS))
+    assert families == ["Lê", "Nguyễn", "Nguyễn", "Phạm", "Trần"]
+    nguyen = [i for i, family in zip(order, families, strict=True) if family == "Nguyễn"]
+    assert nguyen == sorted(nguyen)
+
+
+def test_total(client, ids):
+    accurate = search(client, "/Patient", {"family": "nguyen", "_total": "accurate",
+                                           "_count": "1"})
+    assert accurate["total"] == 2
+    assert len(matches(accurate)) == 1
+    none = search(client, "/Patient", {"family": "nguyen", "_total": "none"})
+    assert "total" not in none
+    count = search(client, "/Patient", {"_summary": "count"})
+    assert count["total"] == len(PATIENTS)
+    assert not count.get("entry")
+    assert search(client, "/Encounter", {"status": "finished", "_summary": "count"})[
+        "total"] == 3
+
+
+def test_summary_true_keeps_summary_elements_and_marks_them_subsetted(client, ids):
+    [an] = matches(search(client, "/Patient", {"_id": ids["an"], "_summary": "true"}))
+    assert {"identifier", "name", "gender", "birthDate", "managingOrganization"} <= set(an)
+    assert not {"text", "maritalStatus", "communication"} & set(an)
+    assert has_tag(an, *SUBSETTED)
+
+
+def test_summary_data_drops_only_the_narrative(client, ids):
+    [an] = matches(search(client, "/Patient", {"_id": ids["an"], "_summary": "data"}))
+    assert "text" not in an
+    assert {"identifier", "name", "maritalStatus", "communication"} <= set(an)
+
+
+def test_elements_keeps_only_the_listed_elements(client, ids):
+    bundle = search(client, "/Patient", {"_id": ids["an"], "_elements": "identifier,name"})
+    [an] = matches(bundle)
+    assert {"identifier", "name", "id", "meta"} <= set(an)
+    # Mandatory and modifier elements may be returned as well (Patient has no mandatory ones).
+    modifiers = {"active", "deceasedBoolean", "deceasedDateTime", "link", "implicitRules",
+                 "modifierExtension"}
+    assert set(an) <= {"resourceType", "id", "meta", "identifier", "name"} | modifiers
+    assert has_tag(an, *SUBSETTED)
+    [full] = matches(search(client, "/Patient", {"_id": ids["an"]}))
+    assert not has_tag(full, *SUBSETTED)
+    assert "gender" in full and "text" in full
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [("family", "nguyen"), ("_sort", "birthdate")],
+        [("_has:Encounter:patient:status", "finished"), ("_sort", "-_id")],
+        [("birthdate", "ge1980"), ("birthdate", "le1992-12-31"), ("_sort", "_id"),
+         ("_count", "2")],
+        [("name", "Nguyễn"), ("_include", "Patient:organization"), ("_sort", "_id")],
+    ],
+)
+def test_post_search_gives_the_same_result_as_get(client, ids, params):
+    get = paged(client, "/Patient", params)
+    first = client.post("/Patient/_search", content=urlencode(params).encode(),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert first.status_code == 200, first.text
+    post = [first.json()]
+    while (link := next_link(post[-1])) is not None:
+        post.append(search(client, link))
+    assert [_entries(p) for p in post] == [_entries(p) for p in get]
+    assert query_of(self_link(post[0])) == query_of(self_link(get[0]))
+    assert self_link(post[0]).split("?")[0].endswith("/Patient")
+
+
+def _entries(bundle: dict) -> list[tuple[str, str, str]]:
+    return [(e["resource"]["resourceType"], e["resource"]["id"], e["search"]["mode"])
+            for e in bundle.get("entry", [])]
+
+
+def test_self_link_shows_the_parameters_used_and_not_the_unknown_ones(client, ids):
+    bundle = search(client, "/Patient", [("family", "nguyen"), ("x-unknown", "1"),
+                                         ("given", "thi")])
+    used = query_of(self_link(bundle))
+    assert ("family", "nguyen") in used and ("given", "thi") in used
+    assert "x-unknown" not in {name for name, _ in used}
+    assert set(_ids(matches(bundle))) == expected(ids, {"an", "chi"})
+
+
+def test_a_tampered_cursor_is_a_400(client, ids):
+    first = search(client, "/Patient", {"_sort": "_id", "_count": "2"})
+    link = next_link(first)
+    assert link is not None
+    assert search(client, link)["entry"]
+    params = query_of(link)
+    tampered = []
+    for name, value in params:
+        if name not in {"_sort", "_count"} and len(value) > 8:
+            middle = len(value) // 2
+            value = value[:middle] + ("A" if value[middle] != "A" else "B") + value[middle + 1:]
+        tampered.append((name, value))
+    assert tampered != params, "the next link carries no cursor"
+    response = client.get(link.split("?")[0], params=tampered)
+    assert_outcome(response, 400)
+
+
+def test_found_is_exact_for_all_patients(client, ids):
+    assert found(client, "/Patient") == expected(ids, PATIENTS)

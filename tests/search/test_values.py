@@ -1,0 +1,54 @@
+"""Parsing of search values: escaping, Vietnamese folding, token forms."""
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fhir_server.search.types.string import fold
+from fhir_server.search.types.token import value_key
+from fhir_server.search.values import split_escaped
+
+VIETNAMESE_LOWER = ("aáàảãạăắằẳẵặâấầẩẫậeéèẻẽẹêếềểễệiíìỉĩịoóòỏõọôốồổỗộơớờởỡợ"
+                    "uúùủũụưứừửữựyýỳỷỹỵđ")
+BASE = "a" * 18 + "e" * 12 + "i" * 6 + "o" * 18 + "u" * 12 + "y" * 6 + "d"
+
+
+def _escape(part: str, separator: str) -> str:
+    return part.replace("\\", "\\\\").replace(separator, "\\" + separator)
+
+
+@given(st.lists(st.text(), min_size=1, max_size=5), st.sampled_from([",", "|", "$"]))
+def test_escaped_separators_survive_splitting(parts, separator):
+    joined = separator.join(_escape(p, separator) for p in parts)
+    assert split_escaped(joined, separator) == parts
+
+
+@pytest.mark.parametrize("text", [VIETNAMESE_LOWER, VIETNAMESE_LOWER.upper()])
+def test_every_vietnamese_letter_folds_to_its_latin_base(text):
+    assert len(text) == len(BASE) == 73
+    assert fold(text) == BASE
+    assert fold(unicodedata.normalize("NFD", text)) == BASE
+
+
+@given(st.text())
+def test_folding_is_idempotent_and_case_free(text):
+    assert fold(fold(text)) == fold(text)
+    assert fold(text.upper()) == fold(text.lower()) or not text.isascii()
+
+
+@pytest.mark.parametrize(("value", "key"), [
+    ("male", "c:male"),
+    ("http://loinc.org|11506-3", "sc:http://loinc.org|11506-3"),
+    ("|11506-3", "n:11506-3"),
+    ("http://loinc.org|", "s:http://loinc.org"),
+    (r"http://x|a\|b", "sc:http://x|a|b"),
+])
+def test_token_forms(value, key):
+    assert value_key(value) == key
+
+
+def test_a_lone_bar_is_refused():
+    with pytest.raises(ValueError):
+        value_key("|")
