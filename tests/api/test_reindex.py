@@ -1,8 +1,7 @@
 """`$reindex` rebuilds search entries written under older definitions (or none at all)."""
 
-from pymongo import MongoClient
-
 from helpers import created, new_patient
+from pymongo import MongoClient
 
 
 def _ids(client, query: str) -> set[str]:

@@ -17,7 +17,9 @@ values = st.one_of(st.none(), st.sampled_from(["an", "binh", "chau", "dung", "en
 rows = st.lists(st.tuples(values, values), min_size=0, max_size=25)
 sort_orders = st.lists(
     st.tuples(st.sampled_from(SORT_CODES + ("_id",)), st.booleans()),
-    min_size=1, max_size=3, unique_by=lambda key: key[0],
+    min_size=1,
+    max_size=3,
+    unique_by=lambda key: key[0],
 )
 
 
@@ -37,12 +39,17 @@ def database(mongo_uri, loop):
 
 
 def _document(number: int, row: tuple) -> dict:
-    sort = {code: {"a": value, "d": value} for code, value in zip(SORT_CODES, row, strict=True)
-            if value is not None}
+    sort = {
+        code: {"a": value, "d": value}
+        for code, value in zip(SORT_CODES, row, strict=True)
+        if value is not None
+    }
     return {"_id": f"id-{number:03d}", "deleted": False, "sort": sort}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=rows, order=sort_orders, page_size=st.integers(1, 4))
 def test_pages_return_every_row_once_in_sort_order(loop, database, rows, order, page_size):
     fields = paging.sort_fields([SortKey(code, descending) for code, descending in order])
@@ -52,7 +59,8 @@ def test_pages_return_every_row_once_in_sort_order(loop, database, rows, order, 
         store = database.store()
         if rows:
             await database.db[collection].insert_many(
-                [_document(n, row) for n, row in enumerate(rows)])
+                [_document(n, row) for n, row in enumerate(rows)]
+            )
         everything = await store.find(collection, {}, 1000, sort=fields)
         paged, query = [], {}
         while True:

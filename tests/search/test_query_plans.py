@@ -16,11 +16,18 @@ from fhir_server.storage.database import Database
 # index wins the planner's trial; and the modifiers and prefixes each type compiles.
 SHAPES = {
     "string": [("", "zz"), (":exact", "Zz"), (":contains", "zz")],
-    "token": [("", "zz"), ("", "http://x|zz"), ("", "|zz"), ("", "http://x|"), (":text", "zz"),
-              (":of-type", "http://x|MR|zz"),
-              (":in", "http://hl7.org/fhir/ValueSet/administrative-gender")],
-    "date": [("", f"{prefix}2020-01-01") for prefix in ("eq", "gt", "lt", "ge", "le", "sa",
-                                                         "eb", "ap")],
+    "token": [
+        ("", "zz"),
+        ("", "http://x|zz"),
+        ("", "|zz"),
+        ("", "http://x|"),
+        (":text", "zz"),
+        (":of-type", "http://x|MR|zz"),
+        (":in", "http://hl7.org/fhir/ValueSet/administrative-gender"),
+    ],
+    "date": [
+        ("", f"{prefix}2020-01-01") for prefix in ("eq", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+    ],
     "reference": [("", "Zz/zz"), (":identifier", "http://x|zz")],
     "quantity": [("", "5"), ("", "gt5||min"), ("", "le5|http://unitsofmeasure.org|min")],
     "number": [("", "5"), ("", "gt5")],
@@ -28,9 +35,10 @@ SHAPES = {
     "composite": [("", "zz$zz")],
 }
 # Shapes that select (almost) everything: served by walking an index, never a scan.
-BROAD_SHAPES = {"token": [(":not", "zz"), (":not-in",
-                                              "http://hl7.org/fhir/ValueSet/administrative-gender")],
-                "date": [("", "ne2020-01-01")]}
+BROAD_SHAPES = {
+    "token": [(":not", "zz"), (":not-in", "http://hl7.org/fhir/ValueSet/administrative-gender")],
+    "date": [("", "ne2020-01-01")],
+}
 MISSING = [(":missing", "true"), (":missing", "false")]
 
 
@@ -41,8 +49,11 @@ def _cases(shapes: dict) -> list:
             for modifier, value in shapes.get(parameter.type, []) + MISSING:
                 if code in ("_id", "_lastUpdated") and modifier:
                     continue
-                cases.append(pytest.param(kind, f"{code}{modifier}", value,
-                                          id=f"{kind}?{code}{modifier}={value}"))
+                cases.append(
+                    pytest.param(
+                        kind, f"{code}{modifier}", value, id=f"{kind}?{code}{modifier}={value}"
+                    )
+                )
     return cases
 
 
