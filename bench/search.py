@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 import httpx
 from pymongo import MongoClient
@@ -40,7 +40,7 @@ from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.index import index_keys
-from fhir_server.search.request import Include, parse_request
+from fhir_server.search.request import SearchRequest, parse_query, parse_request
 from fhir_server.search.types.reference import local_references
 from fhir_server.search.types.string import fold
 from fhir_server.services.versions import Version, stamp, storage_documents
@@ -51,7 +51,6 @@ KEEP_DIR = Path(tempfile.gettempdir()) / "fhir-bench-search"
 SEEDED_FLAG = "bench_search_seeded"
 PAGES = 20  # deep paging: pages followed through `next` links per walk
 DEFAULT_COUNT, MAX_COUNT, MAX_INCLUDED = 50, 1000, 1000  # as the server's defaults
-Search = tuple[str, list[tuple[str, str]]]  # resource type, query parameters
 Timings = list[tuple[float, int]]  # (seconds, entries) of each request a call made
 
 
@@ -169,47 +168,42 @@ def is_seeded(uri: str, name: str, sizes: tuple[int, int, int]) -> bool:
         return counts == sizes and db["server_settings"].find_one({"_id": SEEDED_FLAG}) is not None
 
 
-# -- the query mix, filled with values sampled from the data ---------------------------------
+# -- the query mix: FHIR URL templates filled with values sampled from the data --------------
 
-def _identifier(patient: dict, i: int) -> str:
-    """The patient's CCCD or BHYT number as `system|value`."""
-    identifier = patient["identifier"][i % 2]
-    return f"{identifier['system']}|{identifier['value']}"
-
-
-def _name_prefix(patient: dict, i: int) -> str:
-    """The first letters of the family or given name, without diacritics as users type."""
-    name = patient["name"][0]
-    return fold(name["family"] if i % 2 else name["given"][-1])[:3]
-
-
-def _year(encounter: dict, i: int) -> list[tuple[str, str]]:
-    year = int(encounter["period"]["start"][:4])
-    return [("date", f"ge{year}-01-01"), ("date", f"lt{year + 1}-01-01")]
-
-
-Builder = Callable[[dict, dict, dict, int], Search]  # a patient, encounter, document, index
-QUERIES: list[tuple[str, Builder]] = [
-    ("identifier", lambda p, e, d, i: ("Patient", [("identifier", _identifier(p, i))])),
-    ("name prefix", lambda p, e, d, i: ("Patient", [("name", _name_prefix(p, i))])),
-    ("family", lambda p, e, d, i: ("Patient", [("family", p["name"][0]["family"])])),
-    ("encounters in year", lambda p, e, d, i: (
-        "Encounter", [("patient", e["subject"]["reference"]), *_year(e, i)])),
-    ("documents by type", lambda p, e, d, i: ("DocumentReference", [
-        ("type", f"http://loinc.org|{d['type']['coding'][0]['code']}"), ("_count", "20")])),
-    ("chain", lambda p, e, d, i: (
-        "Encounter", [("subject:Patient.identifier", _identifier(p, i))])),
-    ("_include", lambda p, e, d, i: ("Encounter", [
-        ("patient", e["subject"]["reference"]), ("_include", "Encounter:subject")])),
-    ("_revinclude", lambda p, e, d, i: ("Patient", [
-        ("identifier", _identifier(p, i)), ("_revinclude", "Encounter:subject")])),
-    ("_sort=-date", lambda p, e, d, i: (
-        "Encounter", [("patient", e["subject"]["reference"]), ("_sort", "-date")])),
+QUERIES = [
+    ("identifier", "Patient?identifier={identifier}"),
+    ("name prefix", "Patient?name={name_prefix}"),
+    ("family", "Patient?family={family}"),
+    ("encounters in year",
+     "Encounter?patient={patient}&date=ge{year}-01-01&date=lt{next_year}-01-01"),
+    ("documents by type", "DocumentReference?type=http://loinc.org|{note_type}&_count=20"),
+    ("chain", "Encounter?subject:Patient.identifier={identifier}"),
+    ("_include", "Encounter?patient={patient}&_include=Encounter:subject"),
+    ("_revinclude", "Patient?identifier={identifier}&_revinclude=Encounter:subject"),
+    ("_sort=-date", "Encounter?patient={patient}&_sort=-date"),
 ]
-DEEP_PAGING: Search = ("Encounter", [("class", "AMB"), ("_count", "50")])
+DEEP_PAGING = "Encounter?class=AMB&_count=50"  # `next` links followed PAGES pages deep
 
 
-async def sample_values(db, size: int) -> list[tuple[dict, dict, dict]]:
+def template_values(patient: dict, encounter: dict, document: dict, i: int) -> dict[str, str]:
+    """URL-encoded values for the templates: alternately the CCCD or BHYT number, the
+    first letters of the family or given name without diacritics (as users type them), a
+    patient with encounters and the year of one of them, a note type in use."""
+    identifier, name = patient["identifier"][i % 2], patient["name"][0]
+    year = int(encounter["period"]["start"][:4])
+    values = {
+        "identifier": f"{identifier['system']}|{identifier['value']}",
+        "name_prefix": fold(name["family"] if i % 2 else name["given"][-1])[:3],
+        "family": name["family"],
+        "patient": encounter["subject"]["reference"],
+        "year": str(year),
+        "next_year": str(year + 1),
+        "note_type": document["type"]["coding"][0]["code"],
+    }
+    return {key: quote(value, safe="/") for key, value in values.items()}
+
+
+async def sample_resources(db, size: int) -> list[tuple[dict, dict, dict]]:
     """`size` random (Patient, Encounter, DocumentReference) resources."""
     samples = []
     for kind in ("Patient", "Encounter", "DocumentReference"):
@@ -229,8 +223,7 @@ class Plan:
     filter: dict
     sort: list[tuple[str, int]]
     limit: int
-    includes: list[Include]
-    revincludes: list[Include]
+    request: SearchRequest
 
 
 async def _find(db, kind: str, query: dict, limit: int, projection: list[str] | None = None,
@@ -240,10 +233,10 @@ async def _find(db, kind: str, query: dict, limit: int, projection: list[str] | 
     return await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
 
 
-async def make_plan(db, base: str, search: Search) -> Plan:
-    """Compile with the server's compiler, recording the sub-queries of chains."""
-    kind, params = search
-    request, subqueries = parse_request(kind, params, MAX_COUNT), []
+async def make_plan(db, base: str, url: str) -> Plan:
+    """Compile `Type?query` with the server's compiler, recording the sub-queries of chains."""
+    kind, _, query_string = url.partition("?")
+    request, subqueries = parse_request(kind, parse_query(query_string), MAX_COUNT), []
 
     async def lookup(target: str, query: dict, fields: list[str], limit: int) -> list[dict]:
         subqueries.append((target, query, fields, limit))
@@ -251,14 +244,13 @@ async def make_plan(db, base: str, search: Search) -> Plan:
 
     query, _ = await Compiler(lookup, base).compile(kind, request.criteria, strict=True)
     count = DEFAULT_COUNT if request.count is None else request.count
-    return Plan(kind, subqueries, query, paging.sort_fields(request.sort), count + 1,
-                request.includes, request.revincludes)
+    return Plan(kind, subqueries, query, paging.sort_fields(request.sort), count + 1, request)
 
 
 async def _raw_included(db, plan: Plan, matches: list[dict]) -> int:
     """`_include` and `_revinclude`: the second query the server runs for each."""
     included = 0
-    for rule in plan.includes:
+    for rule in plan.request.includes:
         wanted: dict[str, set[str]] = {}
         for document in matches:
             for target, target_id in local_references(document["search"][rule.code]):
@@ -267,34 +259,27 @@ async def _raw_included(db, plan: Plan, matches: list[dict]) -> int:
         for target, ids in wanted.items():
             query = {"_id": {"$in": sorted(ids)}}
             included += len(await _find(db, target, query, MAX_INCLUDED))
-    for rule in plan.revincludes:
+    for rule in plan.request.revincludes:
         targets = [f"{plan.kind}/{document['_id']}" for document in matches]
         query = {"$or": [{f"search.{rule.code}": {"$in": targets}}]}
         included += len(await _find(db, rule.source_type, query, MAX_INCLUDED))
     return included
 
 
-async def raw_search(db, plan: Plan) -> Timings:
-    started = time.perf_counter()
-    for kind, query, fields, limit in plan.subqueries:
-        await _find(db, kind, query, limit, fields)
-    documents = await _find(db, plan.kind, plan.filter, plan.limit, sort=plan.sort)
-    matches = documents[: plan.limit - 1]
-    entries = len(matches) + await _raw_included(db, plan, matches)
-    return [(time.perf_counter() - started, entries)]
-
-
-async def raw_walk(db, plan: Plan) -> Timings:
-    """Keyset pages, each after the last row of the previous one, as `next` links do."""
-    timings, query = [], plan.filter
-    while len(timings) < PAGES:
-        started = time.perf_counter()
+async def raw_search(db, plan: Plan, pages: int) -> Timings:
+    """The search's queries, then the next pages: each keyset page starts after the last
+    row of the previous one, as the server's `next` links do."""
+    timings, query, started = [], plan.filter, time.perf_counter()
+    for kind, subquery, fields, limit in plan.subqueries:
+        await _find(db, kind, subquery, limit, fields)
+    while len(timings) < pages:
         documents = await _find(db, plan.kind, query, plan.limit, sort=plan.sort)
         matches = documents[: plan.limit - 1]
-        timings.append((time.perf_counter() - started, len(matches)))
+        entries = len(matches) + await _raw_included(db, plan, matches)
+        timings.append((time.perf_counter() - started, entries))
         if len(documents) < plan.limit:
             break
-        position = paging.position(matches[-1], plan.sort)
+        position, started = paging.position(matches[-1], plan.sort), time.perf_counter()
         query = {"$and": [plan.filter, paging.after(plan.sort, position)]}
     return timings
 
@@ -322,7 +307,7 @@ def start_server(uri: str, database: str, data_dir: Path) -> tuple[subprocess.Po
     raise RuntimeError("server did not start")
 
 
-async def server_walk(client: httpx.AsyncClient, url: str | None, pages: int = PAGES) -> Timings:
+async def server_search(client: httpx.AsyncClient, url: str | None, pages: int) -> Timings:
     """GET the URL, then follow `next` links for up to `pages` pages in all."""
     timings = []
     while url is not None and len(timings) < pages:
@@ -351,14 +336,14 @@ async def measure(calls: list[Callable[[], Awaitable[Timings]]], concurrency: in
     return results, time.perf_counter() - started
 
 
-async def compare(client, db, base: str, searches: list[Search], extra: list, concurrency: int,
-                  server_call=partial(server_walk, pages=1), raw_call=raw_search) -> list:
+async def compare(client, db, base: str, urls: list[str], concurrency: int, pages: int = 1
+                  ) -> list[tuple[list[Timings], float]]:
     """Server and raw timings of the searches (raw runs them once before, to warm up)."""
-    plans = [await make_plan(db, base, search) for search in searches]
-    raw_calls = [partial(raw_call, db, plan) for plan in plans]
+    plans = [await make_plan(db, base, url) for url in urls]
+    raw_calls = [partial(raw_search, db, plan, pages) for plan in plans]
     await measure(raw_calls, concurrency)
-    urls = [f"{base}/{kind}?{urlencode(params + extra)}" for kind, params in searches]
-    server = await measure([partial(server_call, client, url) for url in urls], concurrency)
+    server = await measure([partial(server_search, client, f"{base}/{url}", pages)
+                            for url in urls], concurrency)
     return [server, await measure(raw_calls, concurrency)]
 
 
@@ -376,15 +361,15 @@ def _summary(results: tuple[list[Timings], float]) -> tuple[float, ...]:
 
 
 HEADER = (f"{'':<20}{'server (HTTP)':^32} |{'raw PyMongo':^32} |\n{'query':<20}"
-          + f"{'p50':>8}{'p95':>8}{'p99':>8}{'req/s':>8} |" * 2 + f"{'ratio':>7}{'entries':>9}{'raw':>7}")
+          + f"{'p50':>8}{'p95':>8}{'p99':>8}{'req/s':>8} |" * 2
+          + f"{'ratio':>7}{'entries':>9}{'raw':>7}")
 
 
 def print_row(label: str, server: tuple, raw: tuple) -> None:
     columns = [_summary(server), _summary(raw)]
-    print(f"{label:<20}" + "".join("".join(f"{v:>8.2f}" for v in c[:3]) + f"{c[3]:>8.0f} |"
-                                   for c in columns)
-          + f"{columns[0][0] / columns[1][0]:>7.1f}{columns[0][4]:>9.1f}{columns[1][4]:>7.1f}",
-          flush=True)
+    cells = "".join("".join(f"{v:>8.2f}" for v in c[:3]) + f"{c[3]:>8.0f} |" for c in columns)
+    ratio = columns[0][0] / columns[1][0]
+    print(f"{label:<20}{cells}{ratio:>7.1f}{columns[0][4]:>9.1f}{columns[1][4]:>7.1f}", flush=True)
 
 
 def print_pages(server: tuple, raw: tuple) -> None:
@@ -399,21 +384,20 @@ def print_pages(server: tuple, raw: tuple) -> None:
 
 async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) -> None:
     database = Database(uri, name, {})
-    db, extra = database.db, [("_total", args.total)] if args.total else []
-    samples = await sample_values(db, args.requests)
+    total = f"&_total={args.total}" if args.total else ""
+    samples = await sample_resources(database.db, args.requests)
     limits = httpx.Limits(max_connections=args.concurrency)
     async with httpx.AsyncClient(timeout=300, limits=limits) as client:
         print(f"\n{args.requests} requests per query, concurrency {args.concurrency}, ms; "
               f"ratio = server p50 / raw p50; entries = average per request\n{HEADER}")
-        for label, build in QUERIES:
-            searches = [build(*sample, i) for i, sample in enumerate(samples)]
-            print_row(label, *await compare(client, db, base, searches, extra, args.concurrency))
-        walks = [DEEP_PAGING] * max(1, args.requests // PAGES)
-        results = await compare(client, db, base, walks, extra, args.concurrency, server_walk,
-                                raw_walk)
+        for label, template in QUERIES:
+            urls = [template.format(**template_values(*sample, i)) + total
+                    for i, sample in enumerate(samples)]
+            print_row(label, *await compare(client, database.db, base, urls, args.concurrency))
+        walks = [DEEP_PAGING + total] * max(1, args.requests // PAGES)
+        results = await compare(client, database.db, base, walks, args.concurrency, PAGES)
     print_row(f"deep paging ({PAGES} p.)", *results)
-    print(f"\n{DEEP_PAGING[0]}?{urlencode(DEEP_PAGING[1] + extra)}, {len(walks)} walks of "
-          f"{PAGES} pages: p50 ms per page")
+    print(f"\n{walks[0]}: {len(walks)} walks of {PAGES} pages, p50 ms per page")
     print_pages(*results)
     await database.close()
 

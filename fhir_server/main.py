@@ -16,6 +16,7 @@ from fhir_server.search.index import index_keys
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
+from fhir_server.services.reindex import reindex
 from fhir_server.services.resources import ResourceService
 from fhir_server.settings import Settings
 from fhir_server.storage.database import Database
@@ -41,10 +42,22 @@ async def lifespan(app: FastAPI):
             app.state.bundles = processor
             if settings.dev:
                 await load_demo_data(service.database, processor)
-            yield
+            # Resources indexed under older definitions are re-indexed in the background;
+            # the work is resumable, so stopping half way loses nothing.
+            reindexing = asyncio.create_task(_reindex_stale(service.database))
+            try:
+                yield
+            finally:
+                reindexing.cancel()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+async def _reindex_stale(database: Database) -> None:
+    counts = await reindex(database)
+    if any(counts.values()):
+        log.info("re-indexed resources with stale search entries: %s", counts)
 
 
 @asynccontextmanager

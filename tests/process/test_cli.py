@@ -239,3 +239,16 @@ def test_load_of_an_invalid_resource_fails_naming_the_entry(cli, spawn, mongods,
     assert _patient_ids(server.base, bad) == []
     assert server.stop() in TERMINATED
     assert mongods(data) == []
+
+
+def test_reindex_command_reports_and_then_finds_nothing_stale(cli, mongods, tmp_path):
+    data = tmp_path / "data"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": _patient(_cccd()), "request": {"method": "POST", "url": "Patient"}}]}
+    assert cli("load", "--data-dir", data, _write_json(tmp_path / "one.json", bundle)
+               ).returncode == 0
+    result = cli("reindex", "--data-dir", data, "--type", "Patient")
+    assert result.returncode == 0, result.stderr
+    # Written by this release: already indexed with the current definitions.
+    assert result.stdout.strip().splitlines() == ["Patient: 0 re-indexed"]
+    assert mongods(data) == []
