@@ -14,6 +14,7 @@ from fhir_server.search.types.token import code_keys, value_key
 MODIFIERS = ("identifier", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
 LOCAL_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def _keys(reference: object) -> list[str]:
@@ -54,12 +55,16 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
     base = (criterion.base_url or "").rstrip("/")
     if base and value.startswith(base + "/"):
         value = value[len(base) + 1 :]
-    if "/" in value or ":" in value:
+    if ":" in value:  # an absolute URL or URN elsewhere
+        relative = [value]
+    elif "/" in value:
+        if not LOCAL_REFERENCE.match(value):
+            raise ValueError(f"'{value}' is not a reference like Type/id")
         if target_type and not value.startswith(f"{target_type}/"):
             raise ValueError(f"'{value}' is not a reference to a {target_type}")
         relative = [value]
-    elif not value:
-        raise ValueError("an empty reference")
+    elif not _ID.fullmatch(value):
+        raise ValueError(f"'{value}' is not a resource id")
     else:
         types = [target_type] if target_type else list(criterion.parameter.targets)
         relative = [f"{kind}/{value}" for kind in types]
