@@ -15,7 +15,7 @@ from fhirpathpy.models import models
 from fhir_server.search.fhirpath import compile_path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = Path("/work/shared/fhir-r4/examples")
+EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "fhir-r4" / "examples"
 
 
 def patient_expressions() -> list[str]:

@@ -24,7 +24,7 @@ from fhir_server.api.results import (
 )
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import RESULT_PARAMETERS
-from fhir_server.services.resources import check_type
+from fhir_server.services.resources import ResourceService, check_type
 
 router = APIRouter()
 
@@ -72,10 +72,8 @@ async def search_compartment(
 ):
     """Compartment search, e.g. `Patient/123/Encounter`
     (http://hl7.org/fhir/R4/search.html#compartments)."""
-    strict = prefer.get("handling") == "strict"
     compartment = f"{compartment_type}/{compartment_id}"
-    bundle = await service.search(base, resource_type, params, strict, compartment=compartment)
-    return FhirResponse(request, bundle)
+    return await _search(request, service, base, params, prefer, resource_type, compartment)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{vid}")
@@ -94,8 +92,21 @@ async def search_type(
     request: Request,
 ):
     """search-type, by GET or by POST with a form body (http://hl7.org/fhir/R4/search.html)."""
+    return await _search(request, service, base, params, prefer, resource_type)
+
+
+async def _search(
+    request: Request,
+    service: ResourceService,
+    base: str,
+    params: list[tuple[str, str]],
+    prefer: dict[str, str],
+    resource_type: str,
+    compartment: str | None = None,
+) -> FhirResponse:
     strict = prefer.get("handling") == "strict"
-    return FhirResponse(request, await service.search(base, resource_type, params, strict))
+    bundle = await service.search(base, resource_type, params, strict, compartment=compartment)
+    return FhirResponse(request, bundle)
 
 
 @router.get("/{resource_type}/{resource_id}")

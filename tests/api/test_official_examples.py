@@ -15,7 +15,7 @@ from bundle_helpers import (
 )
 from helpers import FHIR_HEADERS, assert_outcome, search_ids
 
-EXAMPLES_DIR = Path("/work/shared/fhir-r4/examples")
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples"
 SUPPORTED = ("Patient", "Encounter", "DocumentReference", "Provenance", "Practitioner",
              "Organization", "Group", "Binary")
 TRANSACTION_EXAMPLE = EXAMPLES_DIR / "Bundle-bundle-transaction.json"

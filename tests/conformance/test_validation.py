@@ -14,7 +14,7 @@ from fhir_server.conformance.terminology import RequiredBinding, expand
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import InvalidResource, Issue
 
-EXAMPLES = Path("/work/shared/fhir-r4/examples")
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples"
 GENDER = "http://hl7.org/fhir/ValueSet/administrative-gender"
 MARITAL = "http://hl7.org/fhir/ValueSet/marital-status"
 MARITAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from fhir_server.search.fhirpath import Node, UnsupportedExpression, compile_path
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = Path("/work/shared/fhir-r4/examples")
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples"
 R4 = models["r4"]
 TYPES = (
     "Patient",

@@ -13,7 +13,7 @@ from fhir_server.conformance.summary import children, mandatory_keys
 from fhir_server.errors import BadRequest
 from fhir_server.services.subsetting import SUBSETTED, subset
 
-EXAMPLES_DIR = Path("/work/shared/fhir-r4/examples")
+EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples"
 EXAMPLES = {
     path.stem: json.loads(path.read_text(encoding="utf-8"))
     for path in sorted(EXAMPLES_DIR.glob("*.json"))
