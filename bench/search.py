@@ -4,7 +4,7 @@ PyMongo (the server's own compiled filter, sort and limit), in the same run on t
 
     python bench/search.py                     # 100,000 patients, 500,000 encounters, 200,000 docs
     python bench/search.py --patients 2000 --encounters 10000 --documents 4000 --requests 100
-    python bench/search.py --keep              # keep the data in --data-dir; reruns skip seeding
+    python bench/search.py --keep              # keep the data; reruns skip seeding
     python bench/search.py --keep --total none # the server does not count matches (_total=none)
 
 Prints per query the server's and raw PyMongo's p50/p95/p99 latency (ms) and requests/second
@@ -13,7 +13,6 @@ at the same concurrency, their p50 ratio, and the average entries per request of
 
 import argparse
 import asyncio
-import math
 import os
 import random
 import shutil
@@ -34,44 +33,40 @@ from urllib.parse import quote
 import httpx
 from pymongo import MongoClient
 
-from examples.generator import HISTORY_START, Generator
+from examples.generator import HISTORY_START, STAFF_HOSPITALS, Generator
 from fhir_server.conformance.registry import RESOURCE_TYPES
 from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.index import index_keys
+from fhir_server.search.index import index_keys, index_version
 from fhir_server.search.request import SearchRequest, parse_query, parse_request
 from fhir_server.search.types.reference import local_references
 from fhir_server.search.types.string import fold
+from fhir_server.services.search import MAX_INCLUDED
 from fhir_server.services.versions import Version, stamp, storage_documents
 from fhir_server.storage.database import Database
 
 CHUNK_PATIENTS = 1000  # patients (with their encounters and documents) per seeding job
 KEEP_DIR = Path(tempfile.gettempdir()) / "fhir-bench-search"
-SEEDED_FLAG = "bench_search_seeded"
 PAGES = 20  # deep paging: pages followed through `next` links per walk
-DEFAULT_COUNT, MAX_COUNT, MAX_INCLUDED = 50, 1000, 1000  # as the server's defaults
+DEFAULT_COUNT, MAX_COUNT = 50, 1000  # the server's default settings
+SAMPLED_TYPES = ("Patient", "Encounter", "DocumentReference")
 Timings = list[tuple[float, int]]  # (seconds, entries) of each request a call made
 
 
-# -- seeding ---------------------------------------------------------------------------------
-
-def _new_id(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+def _with_id(resource: dict, rng: random.Random) -> dict:
+    return resource | {"id": str(uuid.UUID(int=rng.getrandbits(128), version=4))}
 
 
 def _insert(db, resources: list[dict], now: datetime) -> None:
     """Store version 1 of each resource (which has its id) as the server would."""
-    batches: dict[str, tuple[list, list]] = {}
-    for resource in resources:
-        kind, resource_id = resource["resourceType"], resource["id"]
-        version = Version(kind, resource_id, 1, now, stamp(resource, resource_id, 1, now), "POST")
-        for batch, document in zip(batches.setdefault(kind, ([], [])), storage_documents(version),
-                                   strict=True):
-            batch.append(document)
-    for kind, (current, history) in batches.items():
-        db[kind].insert_many(current, ordered=False)
-        db[f"{kind}_history"].insert_many(history, ordered=False)
+    stored: dict[str, list[tuple[dict, dict]]] = {}
+    for r in resources:
+        version = Version(r["resourceType"], r["id"], 1, now, stamp(r, r["id"], 1, now), "POST")
+        stored.setdefault(version.resource_type, []).append(storage_documents(version))
+    for kind, documents in stored.items():
+        db[kind].insert_many([current for current, _ in documents], ordered=False)
+        db[f"{kind}_history"].insert_many([history for _, history in documents], ordered=False)
 
 
 def _chunk_resources(seed: int, chunk: int, patients: int, encounters: int, documents: int,
@@ -79,24 +74,18 @@ def _chunk_resources(seed: int, chunk: int, patients: int, encounters: int, docu
     """Patients, encounters of random ones of them, and notes of random ones of those."""
     generator = Generator(seed * 1_000_003 + chunk)
     rng = generator.rng
-    people = []
-    for _ in range(patients):
-        practitioner, organization = rng.choice(staff)
-        people.append((generator.patient(organization) | {"id": _new_id(rng)}, practitioner,
-                       organization))
+    people = [(_with_id(generator.patient(organization), rng), practitioner, organization)
+              for practitioner, organization in (rng.choice(staff) for _ in range(patients))]
     visits = []
     for _ in range(encounters):
         patient, practitioner, organization = rng.choice(people)
         earliest = max(date.fromisoformat(patient["birthDate"]), HISTORY_START)
-        visits.append(generator.encounter(f"Patient/{patient['id']}", practitioner, organization,
-                                          earliest=earliest) | {"id": _new_id(rng)})
-    notes = []
-    for _ in range(documents):
-        visit = rng.choice(visits)
-        notes.append(generator.document_reference(
-            visit["subject"]["reference"], f"Encounter/{visit['id']}",
-            visit["participant"][0]["individual"]["reference"], encounter=visit,
-        ) | {"id": _new_id(rng)})
+        visits.append(_with_id(generator.encounter(
+            f"Patient/{patient['id']}", practitioner, organization, earliest=earliest), rng))
+    notes = [_with_id(generator.document_reference(
+        visit["subject"]["reference"], f"Encounter/{visit['id']}",
+        visit["participant"][0]["individual"]["reference"], encounter=visit), rng)
+        for visit in (rng.choice(visits) for _ in range(documents))]
     return [patient for patient, *_ in people] + visits + notes
 
 
@@ -110,65 +99,55 @@ def _seed_chunk(job: tuple) -> int:
 
 
 def _staff(seed: int) -> tuple[list[dict], list[tuple[str, str]]]:
-    """The generator's organizations and practitioners with ids, and the (practitioner,
-    organization) reference pairs that care for the patients."""
+    """The generator's staff with ids, and the (practitioner, organization) references."""
     generator, rng = Generator(seed), random.Random(seed)
-    organizations = [e["resource"] | {"id": _new_id(rng)} for e in generator.organization_entries]
-    practitioners = [e["resource"] | {"id": _new_id(rng)} for e in generator.practitioner_entries]
-    pairs = [(f"Practitioner/{p['id']}", f"Organization/{organizations[i % 3]['id']}")
-             for i, p in enumerate(practitioners)]
-    return organizations + practitioners, pairs
-
-
-def _jobs(uri: str, name: str, sizes: tuple[int, int, int], seed: int, staff: list) -> list:
-    """One job per CHUNK_PATIENTS patients, with their share of encounters and documents."""
-    patients, now, jobs = sizes[0], datetime.now(UTC).replace(microsecond=0), []
-    for chunk, start in enumerate(range(0, patients, CHUNK_PATIENTS)):
-        stop = min(patients, start + CHUNK_PATIENTS)
-        shares = [n * stop // patients - n * start // patients for n in sizes[1:]]
-        jobs.append((uri, name, now, seed, chunk, stop - start, *shares, staff))
-    return jobs
+    staff = [_with_id(entry["resource"], rng)
+             for entry in generator.organization_entries + generator.practitioner_entries]
+    organizations, practitioners = staff[:STAFF_HOSPITALS], staff[STAFF_HOSPITALS:]
+    pairs = [(p, organizations[i % STAFF_HOSPITALS]) for i, p in enumerate(practitioners)]
+    return staff, [(f"Practitioner/{p['id']}", f"Organization/{o['id']}") for p, o in pairs]
 
 
 def seed_database(uri: str, name: str, sizes: tuple[int, int, int], seed: int) -> None:
-    """A fresh database: resources inserted by parallel workers, then every search index."""
-    started = time.perf_counter()
+    """A fresh database: chunks of CHUNK_PATIENTS patients with their share of encounters and
+    documents, generated and inserted by parallel workers; then every search index."""
+    print("seeding {}: {:,} patients, {:,} encounters, {:,} documents".format(name, *sizes))
+    started, now = time.perf_counter(), datetime.now(UTC).replace(microsecond=0)
     staff, pairs = _staff(seed)
     with MongoClient(uri, tz_aware=True) as client:
         client.drop_database(name)
-        _insert(client[name], staff, datetime.now(UTC))
-    jobs, done, total = _jobs(uri, name, sizes, seed, pairs), 0, sum(sizes)
+        _insert(client[name], staff, now)
+    jobs, patients, done = [], sizes[0], 0
+    for chunk, start in enumerate(range(0, patients, CHUNK_PATIENTS)):
+        stop = min(patients, start + CHUNK_PATIENTS)
+        shares = [n * stop // patients - n * start // patients for n in sizes[1:]]
+        jobs.append((uri, name, now, seed, chunk, stop - start, *shares, pairs))
     with get_context("spawn").Pool(os.cpu_count()) as pool:
         for count in pool.imap_unordered(_seed_chunk, jobs):
-            if (done + count) * 10 // total > done * 10 // total:
-                print(f"  {done + count:,} resources, "
-                      f"{(done + count) / (time.perf_counter() - started):,.0f}/s", flush=True)
             done += count
+            if done * 10 // sum(sizes) > (done - count) * 10 // sum(sizes):
+                print(f"  {done:,} resources, {done / (time.perf_counter() - started):,.0f}/s")
     inserted = time.perf_counter() - started
     asyncio.run(_create_indexes(uri, name))
-    print(f"  generated and inserted in {inserted:.0f} s, "
-          f"indexes built in {time.perf_counter() - started - inserted:.0f} s")
-    with MongoClient(uri) as client:
-        client[name]["server_settings"].insert_one({"_id": SEEDED_FLAG})
+    print(f"seeding took {time.perf_counter() - started:.0f} s: generated and inserted in "
+          f"{inserted:.0f} s, indexes built in {time.perf_counter() - started - inserted:.0f} s")
 
 
 async def _create_indexes(uri: str, name: str) -> None:
     database = Database(uri, name, {kind: index_keys(kind) for kind in RESOURCE_TYPES})
-    try:
-        await database.prepare()
-    finally:
-        await database.close()
+    await database.prepare()
+    await database.close()
 
 
 def is_seeded(uri: str, name: str, sizes: tuple[int, int, int]) -> bool:
+    """Whether the database has these numbers of resources indexed by this code (else the server
+    re-indexes them in the background); server start-up creates any missing MongoDB index."""
     with MongoClient(uri) as client:
         db = client[name]
-        counts = tuple(db[kind].estimated_document_count()
-                       for kind in ("Patient", "Encounter", "DocumentReference"))
-        return counts == sizes and db["server_settings"].find_one({"_id": SEEDED_FLAG}) is not None
+        return all(db[kind].estimated_document_count() == size
+                   and (db[kind].find_one({}, ["indexVersion"]) or {}).get("indexVersion")
+                   == index_version() for kind, size in zip(SAMPLED_TYPES, sizes, strict=True))
 
-
-# -- the query mix: FHIR URL templates filled with values sampled from the data --------------
 
 QUERIES = [
     ("identifier", "Patient?identifier={identifier}"),
@@ -191,39 +170,29 @@ def template_values(patient: dict, encounter: dict, document: dict, i: int) -> d
     patient with encounters and the year of one of them, a note type in use."""
     identifier, name = patient["identifier"][i % 2], patient["name"][0]
     year = int(encounter["period"]["start"][:4])
-    values = {
-        "identifier": f"{identifier['system']}|{identifier['value']}",
-        "name_prefix": fold(name["family"] if i % 2 else name["given"][-1])[:3],
-        "family": name["family"],
-        "patient": encounter["subject"]["reference"],
-        "year": str(year),
-        "next_year": str(year + 1),
-        "note_type": document["type"]["coding"][0]["code"],
-    }
-    return {key: quote(value, safe="/") for key, value in values.items()}
+    values = dict(identifier=f"{identifier['system']}|{identifier['value']}", family=name["family"],
+                  name_prefix=fold(name["family"] if i % 2 else name["given"][-1])[:3],
+                  patient=encounter["subject"]["reference"], year=year, next_year=year + 1,
+                  note_type=document["type"]["coding"][0]["code"])
+    return {key: quote(str(value), safe="/") for key, value in values.items()}
 
 
 async def sample_resources(db, size: int) -> list[tuple[dict, dict, dict]]:
     """`size` random (Patient, Encounter, DocumentReference) resources."""
-    samples = []
-    for kind in ("Patient", "Encounter", "DocumentReference"):
-        cursor = await db[kind].aggregate([{"$sample": {"size": size}}])
-        samples.append([document["resource"] for document in await cursor.to_list()])
+    cursors = [await db[kind].aggregate([{"$sample": {"size": size}}]) for kind in SAMPLED_TYPES]
+    samples = [[document["resource"] for document in await c.to_list()] for c in cursors]
     return list(zip(*samples, strict=False))
 
-
-# -- the raw PyMongo baseline ----------------------------------------------------------------
 
 @dataclass
 class Plan:
     """The MongoDB queries of one search, as the server compiles them."""
-
-    kind: str
     subqueries: list[tuple[str, dict, list[str], int]]  # of chains: type, filter, fields, limit
     filter: dict
     sort: list[tuple[str, int]]
     limit: int
     request: SearchRequest
+    base: str
 
 
 async def _find(db, kind: str, query: dict, limit: int, projection: list[str] | None = None,
@@ -241,39 +210,37 @@ async def make_plan(db, base: str, url: str) -> Plan:
     async def lookup(target: str, query: dict, fields: list[str], limit: int) -> list[dict]:
         subqueries.append((target, query, fields, limit))
         return await _find(db, target, query, limit, fields)
-
     query, _ = await Compiler(lookup, base).compile(kind, request.criteria, strict=True)
     count = DEFAULT_COUNT if request.count is None else request.count
-    return Plan(kind, subqueries, query, paging.sort_fields(request.sort), count + 1, request)
+    return Plan(subqueries, query, paging.sort_fields(request.sort), count + 1, request, base)
 
 
 async def _raw_included(db, plan: Plan, matches: list[dict]) -> int:
-    """`_include` and `_revinclude`: the second query the server runs for each."""
+    """`_include` and `_revinclude`: the second query the server runs for each (references
+    are relative or absolute with the server's base URL)."""
     included = 0
     for rule in plan.request.includes:
-        wanted: dict[str, set[str]] = {}
-        for document in matches:
-            for target, target_id in local_references(document["search"][rule.code]):
-                if target in RESOURCE_TYPES and rule.target_type in (None, target):
-                    wanted.setdefault(target, set()).add(target_id)
-        for target, ids in wanted.items():
-            query = {"_id": {"$in": sorted(ids)}}
+        found = {(kind, id_) for document in matches
+                 for kind, id_ in local_references(document["search"][rule.code], plan.base)
+                 if kind in RESOURCE_TYPES and rule.target_type in (None, kind)}
+        for target in {kind for kind, _ in found}:
+            query = {"_id": {"$in": sorted(id_ for kind, id_ in found if kind == target)}}
             included += len(await _find(db, target, query, MAX_INCLUDED))
     for rule in plan.request.revincludes:
-        targets = [f"{plan.kind}/{document['_id']}" for document in matches]
+        targets = [f"{plan.request.resource_type}/{document['_id']}" for document in matches]
+        targets += [f"{plan.base}/{target}" for target in targets]
         query = {"$or": [{f"search.{rule.code}": {"$in": targets}}]}
         included += len(await _find(db, rule.source_type, query, MAX_INCLUDED))
     return included
 
 
 async def raw_search(db, plan: Plan, pages: int) -> Timings:
-    """The search's queries, then the next pages: each keyset page starts after the last
-    row of the previous one, as the server's `next` links do."""
+    """The search's queries, then keyset pages after the previous page's last row (`next`)."""
     timings, query, started = [], plan.filter, time.perf_counter()
     for kind, subquery, fields, limit in plan.subqueries:
         await _find(db, kind, subquery, limit, fields)
     while len(timings) < pages:
-        documents = await _find(db, plan.kind, query, plan.limit, sort=plan.sort)
+        documents = await _find(db, plan.request.resource_type, query, plan.limit, sort=plan.sort)
         matches = documents[: plan.limit - 1]
         entries = len(matches) + await _raw_included(db, plan, matches)
         timings.append((time.perf_counter() - started, entries))
@@ -284,15 +251,12 @@ async def raw_search(db, plan: Plan, pages: int) -> Timings:
     return timings
 
 
-# -- the server ------------------------------------------------------------------------------
-
-def start_server(uri: str, database: str, data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(uri: str, database: str) -> tuple[subprocess.Popen, str]:
     """`fhir-server serve` in its own process, so the load generator does not share its GIL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "FHIR_MONGODB_URI": uri, "FHIR_DATABASE": database,
-           "FHIR_DATA_DIR": str(data_dir), "FHIR_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "FHIR_MONGODB_URI": uri, "FHIR_DATABASE": database}
     process = subprocess.Popen(
         [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -312,32 +276,23 @@ async def server_search(client: httpx.AsyncClient, url: str | None, pages: int) 
     timings = []
     while url is not None and len(timings) < pages:
         started = time.perf_counter()
-        response = await client.get(url)
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:500]}")
-        bundle = response.json()
+        bundle = (await client.get(url)).raise_for_status().json()
         timings.append((time.perf_counter() - started, len(bundle.get("entry", []))))
         url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
     return timings
 
 
-# -- measuring and reporting -----------------------------------------------------------------
-
-async def measure(calls: list[Callable[[], Awaitable[Timings]]], concurrency: int
-                  ) -> tuple[list[Timings], float]:
+async def measure(calls: list[Callable[[], Awaitable[Timings]]], concurrency: int) -> tuple:
     """Run the calls, `concurrency` at a time: their timings and the wall-clock seconds."""
     pending, results, started = iter(calls), [], time.perf_counter()
-
     async def worker() -> None:
         for call in pending:
             results.append(await call())
-
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return results, time.perf_counter() - started
 
 
-async def compare(client, db, base: str, urls: list[str], concurrency: int, pages: int = 1
-                  ) -> list[tuple[list[Timings], float]]:
+async def compare(client, db, base: str, urls: list[str], concurrency: int, pages: int = 1) -> list:
     """Server and raw timings of the searches (raw runs them once before, to warm up)."""
     plans = [await make_plan(db, base, url) for url in urls]
     raw_calls = [partial(raw_search, db, plan, pages) for plan in plans]
@@ -348,8 +303,8 @@ async def compare(client, db, base: str, urls: list[str], concurrency: int, page
 
 
 def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+    """Nearest rank."""
+    return sorted(values)[max(0, -int(-p * len(values) // 100) - 1)]
 
 
 def _summary(results: tuple[list[Timings], float]) -> tuple[float, ...]:
@@ -368,18 +323,8 @@ HEADER = (f"{'':<20}{'server (HTTP)':^32} |{'raw PyMongo':^32} |\n{'query':<20}"
 def print_row(label: str, server: tuple, raw: tuple) -> None:
     columns = [_summary(server), _summary(raw)]
     cells = "".join("".join(f"{v:>8.2f}" for v in c[:3]) + f"{c[3]:>8.0f} |" for c in columns)
-    ratio = columns[0][0] / columns[1][0]
-    print(f"{label:<20}{cells}{ratio:>7.1f}{columns[0][4]:>9.1f}{columns[1][4]:>7.1f}", flush=True)
-
-
-def print_pages(server: tuple, raw: tuple) -> None:
-    """p50 of each page depth of the deep-paging walks."""
-    print(f"{'page':>4}{'server':>9}{'raw':>9}")
-    for page in range(PAGES):
-        depth = [[call[page][0] for call in results[0] if len(call) > page]
-                 for results in (server, raw)]
-        if all(depth):
-            print(f"{page + 1:>4}" + "".join(f"{1000 * _percentile(d, 50):>9.2f}" for d in depth))
+    print(f"{label:<20}{cells}{columns[0][0] / columns[1][0]:>7.1f}{columns[0][4]:>9.1f}"
+          f"{columns[1][4]:>7.1f}", flush=True)
 
 
 async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) -> None:
@@ -397,26 +342,25 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
         walks = [DEEP_PAGING + total] * max(1, args.requests // PAGES)
         results = await compare(client, database.db, base, walks, args.concurrency, PAGES)
     print_row(f"deep paging ({PAGES} p.)", *results)
-    print(f"\n{walks[0]}: {len(walks)} walks of {PAGES} pages, p50 ms per page")
-    print_pages(*results)
+    print(f"\n{walks[0]}: {len(walks)} walks of {PAGES} pages, p50 ms per page\n"
+          f"{'page':>4}{'server':>9}{'raw':>9}")
+    for page in range(PAGES):
+        depth = [[call[page][0] for call in result[0] if len(call) > page] for result in results]
+        if all(depth):
+            print(f"{page + 1:>4}" + "".join(f"{1000 * _percentile(d, 50):>9.2f}" for d in depth))
     await database.close()
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--patients", type=int, default=100_000)
-    parser.add_argument("--encounters", type=int, default=500_000)
-    parser.add_argument("--documents", type=int, default=200_000)
-    parser.add_argument("--requests", type=int, default=200, help="per query")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=1)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for option, default in (("patients", 100_000), ("encounters", 500_000), ("documents", 200_000),
+                            ("requests", 200), ("concurrency", 8), ("seed", 1)):
+        parser.add_argument(f"--{option}", type=int, default=default)
     parser.add_argument("--total", choices=("none", "estimate", "accurate"),
                         help="add _total=... to every server request (default: none sent)")
     parser.add_argument("--mongodb-uri", default=os.environ.get("FHIR_MONGODB_URI"))
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the database, and reuse it if already seeded at these sizes")
-    parser.add_argument("--data-dir", type=Path,
-                        help=f"embedded mongod files (default: a temp dir; {KEEP_DIR} with --keep)")
+    parser.add_argument("--keep", action="store_true", help="keep the database (embedded: in "
+                        f"{KEEP_DIR}) and reuse it if already seeded at these sizes")
     args = parser.parse_args()
     if args.patients < 1 or args.encounters < 1 or args.requests < 1:
         parser.error("--patients, --encounters and --requests must be positive")
@@ -426,22 +370,17 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     sizes = (args.patients, args.encounters, args.documents)
-    temporary = args.data_dir is None and not args.keep
-    data_dir = args.data_dir or (KEEP_DIR if args.keep else Path(tempfile.mkdtemp(prefix="bs-")))
     name = "bench_search_{}_{}_{}_{}".format(*sizes, args.seed)
     mongo, server, uri = None, None, args.mongodb_uri
     if uri is None:
-        mongo = EmbeddedMongo(data_dir)
+        mongo = EmbeddedMongo(KEEP_DIR if args.keep else Path(tempfile.mkdtemp(prefix="bs-")))
         uri = mongo.start()
     try:
         if args.keep and is_seeded(uri, name, sizes):
             print(f"reusing the seeded database {name}")
         else:
-            print("seeding {}: {:,} patients, {:,} encounters, {:,} documents".format(name, *sizes))
-            started = time.perf_counter()
             seed_database(uri, name, sizes, args.seed)
-            print(f"seeding took {time.perf_counter() - started:.0f} s")
-        server, base = start_server(uri, name, data_dir)
+        server, base = start_server(uri, name)
         asyncio.run(benchmark(uri, name, base, args))
     finally:
         if server is not None:
@@ -452,8 +391,8 @@ def main() -> None:
                 client.drop_database(name)
         if mongo is not None:
             mongo.stop()
-        if temporary:
-            shutil.rmtree(data_dir, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(mongo.db_path.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
