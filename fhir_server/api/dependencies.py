@@ -10,25 +10,27 @@ from fhir_server.services.resources import ResourceService
 from fhir_server.settings import Settings
 
 
-def _service(request: Request) -> ResourceService:
+# Dependencies are `async def` although they wait for nothing: FastAPI would run plain
+# functions in its thread pool, a measurable cost on every request.
+async def _service(request: Request) -> ResourceService:
     return request.app.state.service
 
 
-def _bundles(request: Request) -> BundleProcessor:
+async def _bundles(request: Request) -> BundleProcessor:
     return request.app.state.bundles
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _base(request: Request) -> str:
+async def _base(request: Request) -> str:
     """The FHIR base URL that links and Locations are built on."""
     configured = request.app.state.settings.base_url
     return configured.rstrip("/") if configured else f"{str(request.base_url).rstrip('/')}/fhir"
 
 
-def _prefer(request: Request) -> dict[str, str]:
+async def _prefer(request: Request) -> dict[str, str]:
     """The `Prefer` header as a dict (RFC 7240): `return`, `handling`, `respond-async`."""
     preferences = {}
     for part in request.headers.get("prefer", "").split(","):
@@ -38,15 +40,15 @@ def _prefer(request: Request) -> dict[str, str]:
     return preferences
 
 
-def _if_match(request: Request) -> int | None:
+async def _if_match(request: Request) -> int | None:
     return parse_if_match(request.headers.get("if-match"))
 
 
-def _params(request: Request) -> list[tuple[str, str]]:
+async def _params(request: Request) -> list[tuple[str, str]]:
     return list(request.query_params.multi_items())
 
 
-def negotiate(request: Request) -> None:
+async def negotiate(request: Request) -> None:
     """Refuse (406) a request for a format we cannot send before doing any work; a Binary
     read may ask for the Binary's own content type."""
     is_binary_read = (
@@ -60,7 +62,7 @@ def negotiate(request: Request) -> None:
 
 async def _search_params(request: Request) -> list[tuple[str, str]]:
     """Query parameters, plus the form body of `POST [type]/_search`."""
-    params = _params(request)
+    params = list(request.query_params.multi_items())
     if request.method == "POST":
         form = await request.form()
         params += [(name, str(value)) for name, value in form.multi_items()]

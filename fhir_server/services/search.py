@@ -22,7 +22,8 @@ _INCLUDE_ROUNDS = 4
 # `_total=estimate` gives up counting after this long.
 ESTIMATE_MILLISECONDS = 1000
 
-Found = tuple[str, dict]  # resource type, stored document
+Found = tuple[str, dict]
+_DERIVED_FIELDS = ("missing", "compartments", "indexVersion")  # resource type, stored document
 
 
 @dataclass
@@ -57,7 +58,13 @@ class SearchService:
         page_query = query
         if request.cursor:
             page_query = {"$and": [query, self._resume(request.cursor, fields)]}
-        documents = await self.store.find(resource_type, page_query, count + 1, sort=fields)
+        # Search entries are large; only _include and _revinclude:iterate read them.
+        unread = {field: 0 for field in _DERIVED_FIELDS}
+        if not request.includes and not request.revincludes:
+            unread["search"] = 0
+        documents = await self.store.find(
+            resource_type, page_query, count + 1, projection=unread, sort=fields
+        )
         matches = documents[:count]
         next_cursor = None
         if len(documents) > count and matches:
@@ -100,7 +107,8 @@ class SearchService:
         self, request: SearchRequest, kind: str, document: dict, mode: str
     ) -> tuple[Version, str]:
         version = Version.from_current(kind, document)
-        if mode == "include":  # _summary and _elements shape the matches only
+        unshaped = request.summary in (None, "false") and request.elements is None
+        if mode == "include" or unshaped:  # _summary and _elements shape the matches only
             return version, mode
         resource = subset(version.resource, request.summary, request.elements)
         return Version(kind, version.id, version.vid, version.last_updated, resource), mode

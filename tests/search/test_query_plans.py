@@ -98,10 +98,10 @@ def test_a_selective_search_uses_the_parameters_own_index(loop, database, kind, 
     plan = _plan(loop, database, kind, name, value)
     assert "COLLSCAN" not in plan, plan
     code = name.partition(":")[0]
-    field = {"_id": "_id_", "_lastUpdated": "lastUpdated"}.get(code, f"search.{code}")
+    field = {"_id": "_id", "_lastUpdated": "lastUpdated"}.get(code, f"search.{code}")
     if name.endswith(":missing") and value == "true":
         field = "missing"
-    assert f'"indexName": "{field}' in plan, plan
+    assert f'"keyPattern": {{"{field}' in plan, plan
 
 
 @pytest.mark.parametrize(("kind", "name", "value"), _cases(BROAD_SHAPES))
@@ -114,3 +114,14 @@ def test_every_parameter_has_an_index():
         indexed = {keys[0][0] for keys in index_keys(kind)}
         for code in set(search_parameters(kind)) - {"_id", "_lastUpdated"}:
             assert {f"search.{code}", f"search.{code}.lo", f"search.{code}.v"} & indexed, code
+
+
+def test_start_up_drops_indexes_of_parameters_no_longer_defined(loop, database):
+    async def indexes_after_restart() -> set[str]:
+        await database.db["Patient"].create_index("search.retired-parameter")
+        await database.prepare()
+        return {index["name"] async for index in await database.db["Patient"].list_indexes()}
+
+    names = loop.run_until_complete(indexes_after_restart())
+    assert not any("retired-parameter" in name for name in names)
+    assert "live_search.family_1" in names
