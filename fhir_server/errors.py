@@ -108,3 +108,26 @@ class Unprocessable(FhirError):
 class NotImplementedFeature(FhirError):
     status = 501
     code = "not-supported"
+
+
+class Unauthorized(FhirError):
+    """No valid bearer token (http://hl7.org/fhir/smart-app-launch/)."""
+
+    status = 401
+    code = "login"
+
+    def __init__(self, diagnostics: str, **kwargs):
+        error = 'Bearer realm="fhir", error="invalid_token"'
+        super().__init__(diagnostics, headers={"WWW-Authenticate": error}, **kwargs)
+
+
+class Forbidden(FhirError):
+    """A valid token whose scopes do not cover the request."""
+
+    status = 403
+    code = "forbidden"
+
+
+class TooManyRequests(FhirError):
+    status = 429
+    code = "throttled"
