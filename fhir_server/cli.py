@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from fhir_server.conformance.registry import RESOURCE_TYPES
 from fhir_server.settings import Settings
+
+DEMO_USER, DEMO_NAME = "001085012345", "Nguyễn Văn An"
 
 
 def _settings_help() -> str:
@@ -55,6 +58,38 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("files", nargs="+", type=Path)
     load.add_argument("--data-dir", type=Path)
 
+    token = commands.add_parser(
+        "token",
+        help="print a token of the development issuer (trusted by `serve --dev` only)",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    token.add_argument("--data-dir", type=Path)
+    token.add_argument("--sub", required=True, help="the person's 12-digit personal ID")
+    token.add_argument("--name", help="the person's name")
+    token.add_argument("--scope", default="user/*.cruds", help="SMART scopes")
+    token.add_argument(
+        "--aud", help="the server's base URL (default: FHIR_BASE_URL or http://127.0.0.1:8080/fhir)"
+    )
+    token.add_argument("--lifetime", type=int, default=3600, help="seconds")
+
+    client = commands.add_parser(
+        "client",
+        help="SMART Backend Services clients",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    client_commands = client.add_subparsers(dest="client_command", required=True)
+    register = client_commands.add_parser("register", help="register (or replace) a client")
+    register.add_argument("--data-dir", type=Path)
+    register.add_argument("--client-id", required=True)
+    keys = register.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--jwks-file", type=Path, help="the client's public keys (JWKS)")
+    keys.add_argument("--jwks-url", help="where the client publishes its JWKS")
+    register.add_argument(
+        "--scope", required=True, help="what it may be granted, e.g. 'system/*.rs'"
+    )
+
     reindex = commands.add_parser(
         "reindex",
         help="recompute the search index of resources indexed with older search parameter "
@@ -90,15 +125,65 @@ def _serve(args: argparse.Namespace) -> int:
         settings.base_url = f"http://{args.host}:{args.port}/fhir"
     if settings.dev:
         base = settings.base_url
+        token = _dev_token(settings.data_dir, DEMO_USER, DEMO_NAME, "user/*.cruds", base, 8 * 3600)
         print(
             f"FHIR R4 server (development mode) at {base}\n"
+            f"A token for {DEMO_NAME} ({DEMO_USER}), scopes user/*.cruds, valid 8 hours:\n"
+            f"  export TOKEN={token}\n"
             f"  curl {base}/metadata\n"
-            f"  curl '{base}/Patient?_count=5'\n"
-            f"  curl {base}/_history\n"
+            f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?_count=5'\n"
+            f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?name=nguyen'\n"
+            f"More tokens: fhir-server token --data-dir {settings.data_dir} --sub <12 digits> "
+            "--scope 'user/*.rs'\n"
             "Stop it with Ctrl-C.",
             flush=True,
         )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _dev_token(
+    data_dir: Path, subject: str, name: str | None, scope: str, audience: str, lifetime: int
+) -> str:
+    from fhir_server.auth.keys import SigningKey, mint_token
+    from fhir_server.services.authentication import DEV_ISSUER, dev_key_path
+
+    key = SigningKey.load_or_create(dev_key_path(data_dir))
+    return mint_token(key, DEV_ISSUER, audience, subject, scope, lifetime, name=name)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from fhir_server.auth.personal_id import validate_personal_id
+
+    settings = _settings(args)
+    try:
+        validate_personal_id(args.sub)
+    except ValueError as bad:
+        print(f"--sub: {bad}", file=sys.stderr)
+        return 2
+    audience = args.aud or settings.base_url or "http://127.0.0.1:8080/fhir"
+    print(_dev_token(settings.data_dir, args.sub, args.name, args.scope, audience, args.lifetime))
+    return 0
+
+
+async def _register_client(args: argparse.Namespace) -> int:
+    from fhir_server.auth.scopes import parse_scopes
+    from fhir_server.storage.clients import ClientStore
+
+    if not parse_scopes(args.scope):
+        print(f"--scope '{args.scope}' names no resource scope", file=sys.stderr)
+        return 2
+    client = {"_id": args.client_id, "scope": args.scope}
+    if args.jwks_file:
+        client["jwks"] = json.loads(args.jwks_file.read_text(encoding="utf-8"))
+        if not client["jwks"].get("keys"):
+            print(f"{args.jwks_file} is not a JWKS with keys", file=sys.stderr)
+            return 2
+    else:
+        client["jwks_url"] = args.jwks_url
+    async with _services(args) as (service, _):
+        await ClientStore(service.database.db).register(client)
+    print(f"client {args.client_id} registered with scopes {args.scope}")
     return 0
 
 
@@ -153,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    return asyncio.run(_load(args) if args.command == "load" else _reindex(args))
+    if args.command == "token":
+        return _token(args)
+    commands = {"load": _load, "reindex": _reindex, "client": _register_client}
+    return asyncio.run(commands[args.command](args))
 
 
 if __name__ == "__main__":

@@ -7,18 +7,26 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from fhir_server.api import resources, system
+from fhir_server.api import public, resources, system
+from fhir_server.api.audit import install_audit
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.errors import install_error_handlers
+from fhir_server.api.security import authenticate, install_security_headers
+from fhir_server.auth.keys import SigningKey
+from fhir_server.auth.personal_id import mask_personal_ids
 from fhir_server.conformance.registry import RESOURCE_TYPES
 from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.search.index import index_keys
+from fhir_server.services.audit import AuditTrail
+from fhir_server.services.authentication import Authenticator
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
 from fhir_server.services.reindex import reindex
 from fhir_server.services.resources import ResourceService
+from fhir_server.services.token_service import TokenService
 from fhir_server.settings import Settings
+from fhir_server.storage.clients import ClientStore
 from fhir_server.storage.database import Database
 
 log = logging.getLogger("fhir_server")
@@ -40,18 +48,33 @@ async def lifespan(app: FastAPI):
         ):
             app.state.service = service
             app.state.bundles = processor
+            await _start_security(app, settings, service.database)
             if settings.dev:
                 await load_demo_data(service.database, processor)
             # Resources indexed under older definitions are re-indexed in the background;
             # the work is resumable, so stopping half way loses nothing.
             reindexing = asyncio.create_task(_reindex_stale(service.database))
+            app.state.audit.start()
             try:
                 yield
             finally:
                 reindexing.cancel()
+                await app.state.audit.stop()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+async def _start_security(app: FastAPI, settings: Settings, database: Database) -> None:
+    """Token verification, the token endpoint and the audit trail. The key this server signs
+    access tokens with is shared through MongoDB by every server process."""
+    pem = await database.server_setting("token_signing_key", lambda: SigningKey.generate().pem())
+    server_key = SigningKey.from_pem(pem)
+    app.state.authenticator = Authenticator(settings, server_key)
+    clients = ClientStore(database.db)
+    await clients.prepare()
+    app.state.tokens = TokenService(clients, server_key, settings.access_token_lifetime)
+    app.state.audit = AuditTrail(database)
 
 
 async def _reindex_stale(database: Database) -> None:
@@ -76,6 +99,22 @@ async def services_for(settings: Settings):
         await database.close()
 
 
+def _mask_personal_ids_in_logs() -> None:
+    """Every log record, ours and the libraries' (uvicorn's access log shows query strings),
+    has 12-digit personal IDs masked before any handler sees it."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "masks_personal_ids", False):
+        return
+
+    def masked_record(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.msg, record.args = mask_personal_ids(record.getMessage()), ()
+        return record
+
+    masked_record.masks_personal_ids = True
+    logging.setLogRecordFactory(masked_record)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="FHIR R4 exchange server",
@@ -84,8 +123,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings or Settings()
+    _mask_personal_ids_in_logs()
     install_error_handlers(app)
+    install_audit(app)
+    install_security_headers(app)
     negotiated = [Depends(negotiate)]
-    app.include_router(system.router, prefix="/fhir", dependencies=negotiated)
-    app.include_router(resources.router, prefix="/fhir", dependencies=negotiated)
+    app.include_router(public.router, prefix="/fhir", dependencies=negotiated)
+    authenticated = [Depends(authenticate), *negotiated]
+    app.include_router(system.router, prefix="/fhir", dependencies=authenticated)
+    app.include_router(resources.router, prefix="/fhir", dependencies=authenticated)
     return app

@@ -25,3 +25,21 @@ class Settings(BaseSettings):
     max_bundle_entries: int = Field(5000, description="Most entries in one batch/transaction.")
     default_page_size: int = Field(50, description="_count when the client gives none.")
     max_page_size: int = Field(1000, description="Largest _count honoured.")
+    trusted_issuers: list[dict] = Field(
+        [],
+        description="JSON list of token issuers to trust: "
+        '[{"issuer": URL, "jwks_uri": URL | "jwks_file": PATH | "jwks": {...}, '
+        '"id_claim": "sub" or e.g. "SoDinhDanh"}].',
+    )
+    audiences: list[str] = Field(
+        [], description="Accepted token audiences besides the base URL (JSON list)."
+    )
+    access_token_lifetime: int = Field(
+        3600, description="Seconds a backend-services access token is valid (at most 3600)."
+    )
+    rate_limit_per_minute: int = Field(
+        1200, description="Requests per minute per person or client before 429."
+    )
+    organization_name: str = Field(
+        "Bệnh viện", description="The hospital this server acts for (audit source, signing)."
+    )

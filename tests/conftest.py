@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
+from fhir_server.auth.keys import SigningKey, mint_token
 from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.main import create_app
 from fhir_server.settings import Settings
@@ -66,16 +67,51 @@ def database_name(request) -> str:
     return f"t_{module[:40]}_{uuid.uuid4().hex[:8]}"
 
 
+# A stand-in for a VNeID broker: the servers under test trust it.
+TEST_ISSUER = "https://vneid-broker.test"
+TEST_AUDIENCE = "urn:fhir-exchange-server:tests"
+TEST_PERSON = "001085012345"  # Hà Nội, male, born 1985
+
+
+class Issuer:
+    """Mints tokens the test servers accept (and, with other arguments, ones they refuse)."""
+
+    def __init__(self):
+        self.key = SigningKey.generate()
+
+    def trusted(self) -> dict:
+        return {"issuer": TEST_ISSUER, "jwks": self.key.public_jwks()}
+
+    def token(self, scope: str = "user/*.cruds", subject: str = TEST_PERSON,
+              audience: str = TEST_AUDIENCE, lifetime: int = 3600, **extra) -> str:
+        return mint_token(self.key, TEST_ISSUER, audience, subject, scope, lifetime,
+                          name="Nguyễn Văn An", extra=extra or None)
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Issuer:
+    return Issuer()
+
+
+def test_settings(mongo_uri: str, database: str, data_dir, issuer: Issuer, **extra) -> Settings:
+    """Settings of a test server: its own database, the test issuer trusted, no rate limit
+    in the way of fast test loops (the limit has tests of its own)."""
+    return Settings(mongodb_uri=mongo_uri, database=database, data_dir=data_dir,
+                    trusted_issuers=[issuer.trusted()], audiences=[TEST_AUDIENCE],
+                    rate_limit_per_minute=10**7, **extra)
+
+
 @pytest.fixture(scope="module")
-def server(mongo_uri, request, tmp_path_factory) -> Iterator[RunningServer]:
-    settings = Settings(mongodb_uri=mongo_uri, database=database_name(request),
-                        data_dir=tmp_path_factory.mktemp("data"))
+def server(mongo_uri, request, tmp_path_factory, issuer) -> Iterator[RunningServer]:
+    settings = test_settings(mongo_uri, database_name(request),
+                             tmp_path_factory.mktemp("data"), issuer)
     with RunningServer(settings) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def client(server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base, timeout=60,
-                      headers={"Accept": "application/fhir+json"}) as http:
+def client(server, issuer) -> Iterator[httpx.Client]:
+    """A client with a token that may do everything (`user/*.cruds`)."""
+    headers = {"Accept": "application/fhir+json", "Authorization": f"Bearer {issuer.token()}"}
+    with httpx.Client(base_url=server.base, timeout=60, headers=headers) as http:
         yield http

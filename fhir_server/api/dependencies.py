@@ -24,7 +24,7 @@ async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _base(request: Request) -> str:
+async def request_base(request: Request) -> str:
     """The FHIR base URL that links and Locations are built on."""
     configured = request.app.state.settings.base_url
     return configured.rstrip("/") if configured else f"{str(request.base_url).rstrip('/')}/fhir"
@@ -78,7 +78,7 @@ def return_preference(prefer: dict[str, str]) -> str:
 Service = Annotated[ResourceService, Depends(_service)]
 Bundles = Annotated[BundleProcessor, Depends(_bundles)]
 ServerSettings = Annotated[Settings, Depends(_settings)]
-Base = Annotated[str, Depends(_base)]
+Base = Annotated[str, Depends(request_base)]
 Prefer = Annotated[dict[str, str], Depends(_prefer)]
 IfMatch = Annotated[int | None, Depends(_if_match)]
 QueryParams = Annotated[list[tuple[str, str]], Depends(_params)]

@@ -22,6 +22,7 @@ from fhir_server.api.results import (
     version_headers,
     write_response,
 )
+from fhir_server.api.security import require
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.resources import ResourceService, check_type
@@ -40,14 +41,14 @@ def _criteria(request: Request) -> str:
     return str(request.url.query)
 
 
-@router.get("/{resource_type}/_history")
+@router.get("/{resource_type}/_history", dependencies=[require("history-type")])
 async def type_history(
     resource_type: str, service: Service, base: Base, params: QueryParams, request: Request
 ):
     return FhirResponse(request, await service.history(base, params, resource_type))
 
 
-@router.get("/{resource_type}/{resource_id}/_history")
+@router.get("/{resource_type}/{resource_id}/_history", dependencies=[require("history-instance")])
 async def instance_history(
     resource_type: str,
     resource_id: str,
@@ -59,7 +60,9 @@ async def instance_history(
     return FhirResponse(request, await service.history(base, params, resource_type, resource_id))
 
 
-@router.get("/{compartment_type}/{compartment_id}/{resource_type}")
+@router.get(
+    "/{compartment_type}/{compartment_id}/{resource_type}", dependencies=[require("search-type")]
+)
 async def search_compartment(
     compartment_type: str,
     compartment_id: str,
@@ -76,13 +79,13 @@ async def search_compartment(
     return await _search(request, service, base, params, prefer, resource_type, compartment)
 
 
-@router.get("/{resource_type}/{resource_id}/_history/{vid}")
+@router.get("/{resource_type}/{resource_id}/_history/{vid}", dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
     return resource_response(request, await service.vread(resource_type, resource_id, vid))
 
 
-@router.get("/{resource_type}")
-@router.post("/{resource_type}/_search")
+@router.get("/{resource_type}", dependencies=[require("search-type")])
+@router.post("/{resource_type}/_search", dependencies=[require("search-type")])
 async def search_type(
     resource_type: str,
     service: Service,
@@ -105,11 +108,13 @@ async def _search(
     compartment: str | None = None,
 ) -> FhirResponse:
     strict = prefer.get("handling") == "strict"
-    bundle = await service.search(base, resource_type, params, strict, compartment=compartment)
+    bundle = await service.search(
+        base, resource_type, params, strict, compartment, request.state.principal.scopes
+    )
     return FhirResponse(request, bundle)
 
 
-@router.get("/{resource_type}/{resource_id}")
+@router.get("/{resource_type}/{resource_id}", dependencies=[require("read")])
 async def read(resource_type: str, resource_id: str, service: Service, request: Request):
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not accepts_fhir(request):
@@ -123,7 +128,7 @@ async def read(resource_type: str, resource_id: str, service: Service, request: 
     return resource_response(request, version)
 
 
-@router.post("/{resource_type}")
+@router.post("/{resource_type}", dependencies=[require("create")])
 async def create(resource_type: str, call: Write):
     check_type(resource_type)
     if_none_exist = call.request.headers.get("if-none-exist")
@@ -131,7 +136,7 @@ async def create(resource_type: str, call: Write):
     return write_response(call, result)
 
 
-@router.put("/{resource_type}/{resource_id}")
+@router.put("/{resource_type}/{resource_id}", dependencies=[require("update")])
 async def update(resource_type: str, resource_id: str, call: Write):
     check_type(resource_type)
     body = await call.body()
@@ -140,7 +145,7 @@ async def update(resource_type: str, resource_id: str, call: Write):
     )
 
 
-@router.put("/{resource_type}")
+@router.put("/{resource_type}", dependencies=[require("update")])
 async def conditional_update(resource_type: str, call: Write):
     check_type(resource_type)
     query = _criteria(call.request)
@@ -150,12 +155,12 @@ async def conditional_update(resource_type: str, call: Write):
     )
 
 
-@router.patch("/{resource_type}/{resource_id}")
+@router.patch("/{resource_type}/{resource_id}", dependencies=[require("patch")])
 async def patch(resource_type: str, resource_id: str, call: Write):
     return await _patch(resource_type, resource_id, None, call)
 
 
-@router.patch("/{resource_type}")
+@router.patch("/{resource_type}", dependencies=[require("patch")])
 async def conditional_patch(resource_type: str, call: Write):
     return await _patch(resource_type, None, _criteria(call.request), call)
 
@@ -169,12 +174,12 @@ async def _patch(
     return write_response(call, result)
 
 
-@router.delete("/{resource_type}/{resource_id}")
+@router.delete("/{resource_type}/{resource_id}", dependencies=[require("delete")])
 async def delete(resource_type: str, resource_id: str, service: Service, if_match: IfMatch):
     return delete_response(await service.delete(resource_type, resource_id, if_match))
 
 
-@router.delete("/{resource_type}")
+@router.delete("/{resource_type}", dependencies=[require("delete")])
 async def conditional_delete(resource_type: str, service: Service, request: Request):
     check_type(resource_type)
     return delete_response(await service.conditional_delete(resource_type, _criteria(request)))

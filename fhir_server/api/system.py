@@ -1,7 +1,4 @@
-"""System-level interactions: metadata, batch/transaction, system history."""
-
-from datetime import UTC, datetime
-from importlib.metadata import version
+"""System-level interactions: batch/transaction, system history, $reindex."""
 
 from fastapi import APIRouter, Request
 
@@ -14,32 +11,30 @@ from fhir_server.api.dependencies import (
     return_preference,
 )
 from fhir_server.api.media import FhirResponse
-from fhir_server.conformance.capability import capability_statement
+from fhir_server.api.security import Caller, require
 from fhir_server.services.reindex import reindex
 from fhir_server.services.resources import ResourceService, check_type
 
 router = APIRouter()
-_STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@router.get("/metadata")
-async def metadata(base: Base, request: Request):
-    """capabilities (http://hl7.org/fhir/R4/http.html#capabilities)."""
-    statement = capability_statement(base, version("fhir-exchange-server"), _STARTED)
-    return FhirResponse(request, statement)
 
 
 @router.post("")
 @router.post("/")
-async def batch_or_transaction(bundles: Bundles, call: Write):
-    """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction)."""
-    response = await bundles.process(call.base, await call.body(), return_preference(call.prefer))
+async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
+    """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction); each entry needs
+    the scopes of its own interaction."""
+    response = await bundles.process(
+        call.base, await call.body(), return_preference(call.prefer), caller.scopes
+    )
     return FhirResponse(call.request, response)
 
 
 @router.get("/_history")
-async def system_history(service: Service, base: Base, params: QueryParams, request: Request):
-    return FhirResponse(request, await service.history(base, params))
+async def system_history(
+    service: Service, base: Base, params: QueryParams, request: Request, caller: Caller
+):
+    """history-system over the types the token may search."""
+    return FhirResponse(request, await service.history(base, params, permissions=caller.scopes))
 
 
 async def _reindex(service: ResourceService, request: Request, types: list[str] | None):
@@ -48,12 +43,12 @@ async def _reindex(service: ResourceService, request: Request, types: list[str] 
     return FhirResponse(request, {"resourceType": "Parameters", "parameter": parameters})
 
 
-@router.post("/$reindex")
+@router.post("/$reindex", dependencies=[require("update")])
 async def reindex_system(service: Service, request: Request):
     """Re-index stale resources of every type; the output counts them per type."""
     return await _reindex(service, request, None)
 
 
-@router.post("/{resource_type}/$reindex")
+@router.post("/{resource_type}/$reindex", dependencies=[require("update")])
 async def reindex_type(resource_type: str, service: Service, request: Request):
     return await _reindex(service, request, [check_type(resource_type)])

@@ -1,11 +1,12 @@
 """The CapabilityStatement, generated from what the server really supports
 (http://hl7.org/fhir/R4/capabilitystatement.html)."""
 
-from fhir_server.conformance.registry import FHIR_VERSION, RESOURCE_TYPES
+from fhir_server.conformance.registry import FHIR_VERSION, READ_ONLY_TYPES, RESOURCE_TYPES
 from fhir_server.conformance.search_parameters import search_parameters
 
 # Our own operation, so our own canonical URL (no OperationDefinition is served yet).
 _REINDEX = "urn:fhir-exchange-server:OperationDefinition/reindex"
+_READ_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
 _TYPE_INTERACTIONS = (
     "read",
     "vread",
@@ -35,7 +36,11 @@ def _resource(resource_type: str) -> dict:
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
-        "interaction": [{"code": code} for code in _TYPE_INTERACTIONS],
+        "interaction": [
+            {"code": code}
+            for code in _TYPE_INTERACTIONS
+            if resource_type not in READ_ONLY_TYPES or code in _READ_INTERACTIONS
+        ],
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": True,
@@ -47,6 +52,29 @@ def _resource(resource_type: str) -> dict:
         "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
         "searchRevInclude": rev_includes,
         "searchParam": params,
+    }
+
+
+def _security(base: str) -> dict:
+    """SMART on FHIR (http://hl7.org/fhir/smart-app-launch/conformance.html)."""
+    return {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ]
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": "token", "valueUri": f"{base}/auth/token"}],
+            }
+        ],
     }
 
 
@@ -65,6 +93,7 @@ def capability_statement(base: str, software_version: str, published: str) -> di
         "rest": [
             {
                 "mode": "server",
+                "security": _security(base),
                 "resource": [_resource(t) for t in RESOURCE_TYPES],
                 "interaction": [
                     {"code": "transaction"},

@@ -10,7 +10,11 @@ RESOURCE_TYPES = (
     "Organization",
     "Group",
     "Binary",
+    "AuditEvent",
 )
+
+# Records the server writes itself; clients may read and search them only.
+READ_ONLY_TYPES = ("AuditEvent",)
 
 FHIR_VERSION = "4.0.1"
 

@@ -33,6 +33,8 @@ class UnknownParameter(LookupError):
 class Compiler:
     lookup: Lookup
     base_url: str | None = None
+    # Called with every type a chain or _has searches; raises when the caller may not.
+    check_searchable: Callable[[str], None] = lambda resource_type: None
 
     async def compile(
         self, resource_type: str, criteria: list[tuple[str, str]], strict: bool
@@ -121,6 +123,7 @@ class Compiler:
             )
         references = []
         for kind in types:
+            self.check_searchable(kind)
             inner = await self.clause(kind, chained, value)
             documents = await self._matching(kind, inner, ["_id"], name)
             references += [f"{kind}/{document['_id']}" for document in documents]
@@ -140,6 +143,7 @@ class Compiler:
             raise BadRequest(
                 f"'{name}': '{code}' is not a reference parameter of {kind}", expression=name
             )
+        self.check_searchable(kind)
         inner = await self.clause(kind, inner_name, value)
         documents = await self._matching(kind, inner, [f"search.{code}"], name)
         ids = {

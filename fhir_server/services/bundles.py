@@ -8,12 +8,20 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from fhir_server.errors import BadRequest, FhirError, Issue, MultipleMatches, PayloadTooLarge
+from fhir_server.auth.scopes import ALL, Permissions
+from fhir_server.errors import (
+    BadRequest,
+    FhirError,
+    Forbidden,
+    Issue,
+    MultipleMatches,
+    PayloadTooLarge,
+)
 from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import rewrite_references
-from fhir_server.services.resources import ResourceService, check_type
+from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.versions import format_instant, new_id
 from fhir_server.storage.resources import ResourceStore
 
@@ -112,7 +120,7 @@ def _patch_operations(entry: Entry) -> object:
 
 
 async def _write(store: ResourceStore, entry: Entry) -> WriteResult | None:
-    check_type(entry.resource_type)
+    check_writable(entry.resource_type)
     kind = entry.resource_type
     if entry.method == "POST":
         return await interactions.create(
@@ -168,8 +176,15 @@ class BundleProcessor:
         self.service = service
         self.max_entries = max_entries
 
-    async def process(self, base: str, bundle: object, return_preference: str) -> dict:
-        """POST [base] with a batch or transaction Bundle."""
+    async def process(
+        self,
+        base: str,
+        bundle: object,
+        return_preference: str,
+        permissions: Permissions = ALL,
+    ) -> dict:
+        """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
+        for its own interaction."""
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise BadRequest("POST to the base URL takes a Bundle", expression="resourceType")
         kind = bundle.get("type")
@@ -188,10 +203,10 @@ class BundleProcessor:
             )
         if kind == "transaction":
             entries = [_parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
-            responses = await self._transaction(base, entries, return_preference)
+            responses = await self._transaction(base, entries, return_preference, permissions)
         else:
             responses = [
-                await self._batch_entry(base, i, raw, return_preference)
+                await self._batch_entry(base, i, raw, return_preference, permissions)
                 for i, raw in enumerate(raw_entries)
             ]
         return {
@@ -202,7 +217,7 @@ class BundleProcessor:
         }
 
     async def _transaction(
-        self, base: str, entries: list[Entry], return_preference: str
+        self, base: str, entries: list[Entry], return_preference: str, permissions: Permissions
     ) -> list[dict]:
         _check_distinct_targets(entries)
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
@@ -219,10 +234,13 @@ class BundleProcessor:
             responses: dict[int, dict] = {}
             for entry in attempt:
                 try:
+                    _check_permission(entry, permissions)
                     if entry.method in ("GET", "HEAD"):
                         # Reads run last, inside the transaction: they see its writes, and a
                         # failing read rolls everything back like any other entry.
-                        responses[entry.index] = await self._read_entry(base, entry, store)
+                        responses[entry.index] = await self._read_entry(
+                            base, entry, permissions, store
+                        )
                         continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
                         await rewrite_references(entry.resource, assigned, resolve)
@@ -236,12 +254,13 @@ class BundleProcessor:
         return [responses[entry.index] for entry in entries]
 
     async def _batch_entry(
-        self, base: str, index: int, raw: object, return_preference: str
+        self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions
     ) -> dict:
         try:
             entry = _parse_entry(index, raw, base)
+            _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
-                return await self._read_entry(base, entry)
+                return await self._read_entry(base, entry, permissions)
             result = await self.service.transaction(lambda store: _write(store, entry))
             return _write_response(base, result, return_preference)
         except FhirError as error:
@@ -250,7 +269,11 @@ class BundleProcessor:
             }
 
     async def _read_entry(
-        self, base: str, entry: Entry, store: ResourceStore | None = None
+        self,
+        base: str,
+        entry: Entry,
+        permissions: Permissions,
+        store: ResourceStore | None = None,
     ) -> dict:
         """GET entries: read, vread and type search."""
         kind = entry.resource_type
@@ -261,7 +284,9 @@ class BundleProcessor:
             version = await self.service.read(kind, entry.resource_id, store)
         else:
             return {
-                "resource": await self.service.search(base, kind, params, False, store),
+                "resource": await self.service.search(
+                    base, kind, params, False, permissions=permissions, store=store
+                ),
                 "response": {"status": "200 OK"},
             }
         return {
@@ -269,6 +294,20 @@ class BundleProcessor:
             "resource": version.resource,
             "response": {"status": "200 OK", "etag": version.etag},
         }
+
+
+def _check_permission(entry: Entry, permissions: Permissions) -> None:
+    """The scope an entry's interaction needs (SMART: c create, r read, u update, d delete,
+    s search)."""
+    if entry.method in ("GET", "HEAD"):
+        permission = "r" if entry.resource_id and entry.query is None else "s"
+    else:
+        permission = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}[entry.method]
+    if not permissions.allows(entry.resource_type, permission):
+        raise Forbidden(
+            f"{entry.location}: the token's scopes do not allow {entry.method} on "
+            f"{entry.resource_type}"
+        )
 
 
 def _check_distinct_targets(entries: list[Entry]) -> None:

@@ -4,8 +4,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
-from fhir_server.conformance.registry import RESOURCE_TYPES, is_supported
-from fhir_server.errors import BadRequest, Gone, NotFound
+from fhir_server.auth.scopes import ALL, Permissions
+from fhir_server.conformance.registry import READ_ONLY_TYPES, RESOURCE_TYPES, is_supported
+from fhir_server.errors import BadRequest, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.types.date import parse_date
 from fhir_server.services import interactions
 from fhir_server.services.bundle_assembly import history_bundle, page_links
@@ -25,6 +26,13 @@ def check_type(resource_type: str) -> str:
             f"Resource type '{resource_type}' is not supported by this server; "
             f"supported: {', '.join(RESOURCE_TYPES)}"
         )
+    return resource_type
+
+
+def check_writable(resource_type: str) -> str:
+    """Server-written records (AuditEvent) cannot be created, changed or deleted by clients."""
+    if check_type(resource_type) in READ_ONLY_TYPES:
+        raise MethodNotAllowed(f"{resource_type} resources are written by the server only")
     return resource_type
 
 
@@ -74,7 +82,7 @@ class ResourceService:
     async def create(
         self, resource_type: str, body: object, if_none_exist: str | None
     ) -> WriteResult:
-        check_type(resource_type)
+        check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.create(store, resource_type, body, if_none_exist)
         )
@@ -82,7 +90,7 @@ class ResourceService:
     async def update(
         self, resource_type: str, resource_id: str, body: object, if_match: int | None
     ) -> WriteResult:
-        check_type(resource_type)
+        check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.update(store, resource_type, resource_id, body, if_match)
         )
@@ -90,7 +98,7 @@ class ResourceService:
     async def conditional_update(
         self, resource_type: str, query: str, body: object, if_match: int | None
     ) -> WriteResult:
-        check_type(resource_type)
+        check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.conditional_update(
                 store, resource_type, query, body, if_match
@@ -105,7 +113,7 @@ class ResourceService:
         operations: object,
         if_match: int | None,
     ) -> WriteResult:
-        check_type(resource_type)
+        check_writable(resource_type)
 
         async def work(store: ResourceStore) -> WriteResult:
             target = resource_id or await interactions.resolve_single(store, resource_type, query)
@@ -116,13 +124,13 @@ class ResourceService:
     async def delete(
         self, resource_type: str, resource_id: str, if_match: int | None
     ) -> WriteResult | None:
-        check_type(resource_type)
+        check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.delete(store, resource_type, resource_id, if_match)
         )
 
     async def conditional_delete(self, resource_type: str, query: str) -> WriteResult | None:
-        check_type(resource_type)
+        check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.conditional_delete(store, resource_type, query)
         )
@@ -143,10 +151,14 @@ class ResourceService:
         params: list[tuple[str, str]],
         resource_type: str | None = None,
         resource_id: str | None = None,
+        permissions: Permissions = ALL,
     ) -> dict:
         """history at instance, type or system level, newest first, with _since, _count and
         keyset paging (http://hl7.org/fhir/R4/http.html#history)."""
-        types = [check_type(resource_type)] if resource_type else list(RESOURCE_TYPES)
+        # The audit trail grows with every request: it is not part of system history.
+        everything = [t for t in RESOURCE_TYPES if t not in READ_ONLY_TYPES]
+        types = [check_type(resource_type)] if resource_type else everything
+        types = [t for t in types if permissions.allows(t, "s") or resource_id is not None]
         if resource_id is not None:
             await self._check_exists(resource_type, resource_id)
         count = self.page_size(params)
@@ -181,12 +193,19 @@ class ResourceService:
         resource_type: str,
         params: list[tuple[str, str]],
         strict: bool,
-        store: ResourceStore | None = None,
         compartment: str | None = None,
+        permissions: Permissions = ALL,
+        store: ResourceStore | None = None,
     ) -> dict:
-        """search-type (http://hl7.org/fhir/R4/search.html), also inside a transaction."""
+        """search-type (http://hl7.org/fhir/R4/search.html), also inside a transaction;
+        `permissions` decide which included and chained types the caller may see."""
         searcher = SearchService(
-            store or self.database.store(), self.cursors, self.default_count, self.max_count, base
+            store or self.database.store(),
+            self.cursors,
+            self.default_count,
+            self.max_count,
+            base,
+            permissions,
         )
         return await searcher.search(check_type(resource_type), params, strict, compartment)
 

@@ -3,9 +3,10 @@ criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, cou
 
 from dataclasses import dataclass
 
+from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import patient_compartment, search_parameters
-from fhir_server.errors import BadRequest, NotFound
+from fhir_server.errors import BadRequest, Forbidden, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import Include, SearchRequest, parse_request
@@ -33,6 +34,7 @@ class SearchService:
     default_count: int
     max_count: int
     base: str  # this server's base URL: for links, and references written absolutely
+    permissions: Permissions = ALL  # the caller's: no included or chained type beyond them
 
     async def search(
         self,
@@ -43,7 +45,7 @@ class SearchService:
     ) -> dict:
         """A searchset page; `compartment` (e.g. `Patient/123`) narrows it to one."""
         request = parse_request(resource_type, params, self.max_count)
-        compiler = Compiler(self.store.project, self.base)
+        compiler = Compiler(self.store.project, self.base, self._may_search)
         query, used = await compiler.compile(resource_type, request.criteria, strict)
         path = resource_type
         if compartment is not None:
@@ -80,6 +82,10 @@ class SearchService:
             links,
             total,
         )
+
+    def _may_search(self, resource_type: str) -> None:
+        if not self.permissions.allows(resource_type, "s"):
+            raise Forbidden(f"The token's scopes do not allow searching {resource_type}")
 
     def _resume(self, cursor: str, fields: list[tuple[str, int]]) -> dict:
         position = self.cursors.decode(cursor)
@@ -134,6 +140,8 @@ class SearchService:
                     found += await self._reverse(rule, frontier)
             frontier = []
             for kind, document in found:
+                if not self.permissions.allows(kind, "r"):
+                    continue  # never leak a type the token may not read through an include
                 if (kind, document["_id"]) not in seen and len(included) < MAX_INCLUDED:
                     seen.add((kind, document["_id"]))
                     frontier.append((kind, document))

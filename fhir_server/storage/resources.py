@@ -49,6 +49,13 @@ class ResourceStore:
                 )
         await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
 
+    async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
+        """Store new resources in bulk (server-written records such as AuditEvents)."""
+        await self.db[resource_type].insert_many([d[0] for d in documents], session=self.session)
+        await self.db[f"{resource_type}_history"].insert_many(
+            [d[1] for d in documents], session=self.session
+        )
+
     async def find(
         self,
         resource_type: str,

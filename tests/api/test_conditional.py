@@ -64,7 +64,7 @@ def test_twenty_concurrent_identical_conditional_creates_make_one_resource(clien
     patient = new_patient(value)
 
     def attempt(_: int) -> tuple[int, str]:
-        with httpx.Client(base_url=server.base, timeout=120) as own:
+        with httpx.Client(base_url=server.base, timeout=120, headers=client.headers) as own:
             response = _conditional_create(own, patient, value)
             return response.status_code, response.json().get("id", response.text)
 

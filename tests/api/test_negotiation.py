@@ -15,10 +15,11 @@ from helpers import (
 )
 
 RESOURCE_TYPES = ("Patient", "Encounter", "DocumentReference", "Provenance", "Practitioner",
-                  "Organization", "Group", "Binary")
+                  "Organization", "Group", "Binary", "AuditEvent")
 INTERACTIONS = {"read", "vread", "update", "patch", "delete", "history-instance",
                 "history-type", "create", "search-type"}
-WITHOUT_IDENTIFIER = {"Binary", "Provenance"}
+WITHOUT_IDENTIFIER = {"Binary", "Provenance", "AuditEvent"}
+READ_ONLY = {"AuditEvent": {"read", "vread", "history-instance", "history-type", "search-type"}}
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +158,9 @@ def test_metadata_lists_every_supported_type_with_interactions_and_search(client
     resources = {r["type"]: r for r in rest["resource"]}
     assert set(resources) == set(RESOURCE_TYPES)
     for resource_type, resource in resources.items():
-        assert {i["code"] for i in resource["interaction"]} >= INTERACTIONS, resource_type
+        interactions = {i["code"] for i in resource["interaction"]}
+        assert interactions == READ_ONLY.get(resource_type, interactions), resource_type
+        assert interactions >= READ_ONLY.get(resource_type, INTERACTIONS), resource_type
         params = {p["name"]: p["type"] for p in resource["searchParam"]}
         assert params["_id"] == "token"
         assert params["_lastUpdated"] == "date"

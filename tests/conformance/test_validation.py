@@ -42,7 +42,8 @@ def _found(resource: dict) -> set[tuple[str, tuple[str, ...]]]:
 
 def test_examples_are_found():
     types = {json.loads(path.read_text())["resourceType"] for path in _examples()}
-    assert types == set(RESOURCE_TYPES)
+    # AuditEvents are written by the server only; their examples live with the search tests.
+    assert types == set(RESOURCE_TYPES) - {"AuditEvent"}
 
 
 @pytest.mark.parametrize("path", _examples(), ids=lambda path: path.name)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import process_issuer
 import pytest
 
 FHIR_SERVER = Path(sys.executable).parent / "fhir-server"
@@ -23,10 +24,11 @@ STOP_TIMEOUT = 30
 
 
 def clean_env() -> dict[str, str]:
-    """The environment without any FHIR_* setting (so no FHIR_MONGODB_URI)."""
+    """The environment without any FHIR_* setting (so no FHIR_MONGODB_URI), except the
+    test token issuer to trust."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return env | process_issuer.SETTINGS
 
 
 def free_port() -> int:

@@ -8,12 +8,14 @@ import socket
 import uuid
 
 import httpx
+from process_issuer import bearer
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 # A clean stop on SIGTERM: exit 0, or (uvicorn re-raises the signal after its graceful
 # shutdown) death by SIGTERM.
 TERMINATED = (0, -signal.SIGTERM)
-FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
+             **bearer()}
 
 
 def _cccd() -> str:

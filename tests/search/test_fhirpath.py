@@ -1,5 +1,5 @@
 """The FHIRPath subset compiler (fhir_server.search.fhirpath), differentially against
-fhirpathpy on the official R4 examples and on random Patient-shaped JSON."""
+fhirpathpy on the official R4 examples and on random Patient- and AuditEvent-shaped JSON."""
 
 import json
 import re
@@ -15,6 +15,8 @@ from fhir_server.search.fhirpath import Node, UnsupportedExpression, compile_pat
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples"
+# The official AuditEvent examples, which ../shared lacks (see data/README.md).
+DATA = Path(__file__).resolve().parent / "data"
 R4 = models["r4"]
 TYPES = (
     "Patient",
@@ -24,6 +26,7 @@ TYPES = (
     "Practitioner",
     "Organization",
     "Group",
+    "AuditEvent",
 )
 DEFINITIONS = [
     entry["resource"]
@@ -41,7 +44,7 @@ def parameters(resource_type: str) -> list[dict]:
 def examples() -> list[tuple[str, dict]]:
     """(name, resource) of every official example of our types, also inside Bundles."""
     found = []
-    for path in sorted(EXAMPLES.glob("*.json")):
+    for path in sorted(EXAMPLES.glob("*.json")) + sorted(DATA.glob("AuditEvent-*.json")):
         resource = json.loads(path.read_text())
         if resource["resourceType"] in TYPES:
             found.append((path.stem, resource))
@@ -69,7 +72,9 @@ def distinct(values: list) -> list:
 
 def refers_to(reference: object, target: str, resource: dict) -> bool:
     """Independent check of what `resolve() is target` means for a Reference."""
-    text = reference.get("reference", "") if isinstance(reference, dict) else ""
+    text = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(text, str):
+        return False
     if text.startswith("#"):
         return any(
             contained.get("id") == text[1:] and contained["resourceType"] == target
@@ -157,6 +162,43 @@ def test_the_examples_cover_every_type_and_composite():
     }
 
 
+AUDIT_EVENT_PARAMETERS = {
+    "action",
+    "address",
+    "agent",
+    "agent-name",
+    "agent-role",
+    "altid",
+    "date",
+    "entity",
+    "entity-name",
+    "entity-role",
+    "entity-type",
+    "outcome",
+    "patient",
+    "policy",
+    "site",
+    "source",
+    "subtype",
+    "type",
+}
+
+
+def test_every_audit_event_parameter_finds_values_in_the_examples():
+    """So that the differential test above compares more than empty results."""
+    audit_events = [r for _, r in EXAMPLE_RESOURCES if r["resourceType"] == "AuditEvent"]
+    assert len(audit_events) == 9
+    own = [p for p in parameters("AuditEvent") if p["base"] == ["AuditEvent"]]
+    assert {p["code"] for p in own} == AUDIT_EVENT_PARAMETERS
+    found = {
+        p["code"]
+        for p in own
+        for resource in audit_events
+        if compile_path(p["expression"], "AuditEvent")(resource)
+    }
+    assert found == AUDIT_EVENT_PARAMETERS
+
+
 @pytest.mark.parametrize("resource_type", TYPES)
 def test_every_expression_of_our_types_compiles(resource_type):
     for parameter in parameters(resource_type):
@@ -212,6 +254,28 @@ PATIENT = json.loads((EXAMPLES / "Patient-example.json").read_text())
             {"url"},
         ),
         ("target", "DocumentReference.relatesTo", {"target": {"reference": "x"}}, {"Reference"}),
+        ("AuditEvent.action", "AuditEvent", {"action": "R"}, {"code"}),
+        ("AuditEvent.recorded", "AuditEvent", {"recorded": "2020-01-01T00:00:00Z"}, {"instant"}),
+        ("AuditEvent.type", "AuditEvent", {"type": {"code": "rest"}}, {"Coding"}),
+        ("AuditEvent.subtype", "AuditEvent", {"subtype": [{"code": "read"}]}, {"Coding"}),
+        (
+            "AuditEvent.agent.network.address",
+            "AuditEvent",
+            {"agent": [{"network": {"address": "10.0.0.1", "type": "2"}}]},
+            {"string"},
+        ),
+        ("AuditEvent.agent.altId", "AuditEvent", {"agent": [{"altId": "u1"}]}, {"string"}),
+        (
+            "AuditEvent.agent.role",
+            "AuditEvent",
+            {"agent": [{"role": [{"text": "r"}]}]},
+            {"CodeableConcept"},
+        ),
+        ("AuditEvent.agent.policy", "AuditEvent", {"agent": [{"policy": ["urn:x"]}]}, {"uri"}),
+        ("AuditEvent.source.site", "AuditEvent", {"source": {"site": "Cloud"}}, {"string"}),
+        ("AuditEvent.source.observer", "AuditEvent", {"source": {"observer": {}}}, {"Reference"}),
+        ("AuditEvent.entity.what", "AuditEvent", {"entity": [{"what": {}}]}, {"Reference"}),
+        ("AuditEvent.entity.role", "AuditEvent", {"entity": [{"role": {"code": "1"}}]}, {"Coding"}),
         ("value", "Group.characteristic", {"valueBoolean": False}, {"boolean"}),
     ],
 )
@@ -404,4 +468,45 @@ def test_random_patients_never_raise_and_agree_with_fhirpathpy(patient):
     for expression, shape in SHAPES.items():
         ours = values(expression, "Patient", patient)
         theirs = [v for v in expected(patient, expression) if isinstance(v, shape)]
+        assert canonical(ours) == canonical(theirs), expression
+
+
+def audit_events():
+    """AuditEvent-shaped JSON around the `patient`, `address`, `site` and `entity-name` paths."""
+    references = objects(
+        reference=st.sampled_from(["Patient/1", "Patient/2", "Device/1", "#p", "#d", "Patient/"])
+    )
+    agent = objects(who=references, network=objects(address=TEXT), name=TEXT)
+    entity = objects(what=references, name=TEXT)
+    contained = st.just(
+        [{"resourceType": "Patient", "id": "p"}, {"resourceType": "Device", "id": "d"}]
+    )
+    return st.fixed_dictionaries(
+        {"resourceType": st.just("AuditEvent")},
+        optional={
+            "agent": lists_of(agent),
+            "entity": lists_of(entity),
+            "source": maybe_wrong(objects(site=TEXT, observer=references)),
+            "contained": contained,
+        },
+    )
+
+
+AUDIT_EVENT_SHAPES = {
+    "AuditEvent.agent.who.where(resolve() is Patient)"
+    " | AuditEvent.entity.what.where(resolve() is Patient)": dict,
+    "AuditEvent.agent.network.address": str,
+    "AuditEvent.agent.name": str,
+    "AuditEvent.entity.name": str,
+    "AuditEvent.source.site": str,
+    "AuditEvent.source.observer": dict,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(audit_events())
+def test_random_audit_events_never_raise_and_agree_with_fhirpathpy(audit_event):
+    for expression, shape in AUDIT_EVENT_SHAPES.items():
+        ours = values(expression, "AuditEvent", audit_event)
+        theirs = [v for v in expected(audit_event, expression) if isinstance(v, shape)]
         assert canonical(ours) == canonical(theirs), expression

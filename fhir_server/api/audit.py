@@ -1,0 +1,70 @@
+"""Every FHIR request leaves an AuditEvent: who (from the token), what (the interaction
+and resource), when, outcome, and from which address."""
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from fhir_server.services.audit import Access
+
+# route function → FHIR interaction (http://hl7.org/fhir/R4/valueset-type-restful-interaction.html)
+_INTERACTIONS = {
+    "read": "read",
+    "vread": "vread",
+    "create": "create",
+    "update": "update",
+    "conditional_update": "update",
+    "patch": "patch",
+    "conditional_patch": "patch",
+    "delete": "delete",
+    "conditional_delete": "delete",
+    "search_type": "search-type",
+    "search_compartment": "search-type",
+    "type_history": "history-type",
+    "instance_history": "history-instance",
+    "system_history": "history-system",
+    "batch_or_transaction": "transaction",
+    "reindex_system": "operation",
+    "reindex_type": "operation",
+}
+
+
+def _interaction(request: Request) -> str | None:
+    endpoint = request.scope.get("endpoint")
+    if endpoint is None:  # refused before routing (e.g. 401 on an unknown path)
+        return "operation" if request.url.path.startswith("/fhir") else None
+    return _INTERACTIONS.get(endpoint.__name__)
+
+
+def _entity(request: Request) -> str | None:
+    params = request.scope.get("path_params", {})
+    kind, resource_id = params.get("resource_type"), params.get("resource_id")
+    if kind and resource_id:
+        return f"{kind}/{resource_id}"
+    if params.get("compartment_type") and params.get("compartment_id"):
+        return f"{params['compartment_type']}/{params['compartment_id']}"
+    return kind
+
+
+def install_audit(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def audit(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        interaction = _interaction(request)
+        trail = getattr(request.app.state, "audit", None)
+        if interaction is None or trail is None:
+            return response
+        principal = getattr(request.state, "principal", None)
+        trail.record(
+            Access(
+                interaction=interaction,
+                status=response.status_code,
+                who=principal.who if principal else None,
+                is_client=bool(principal and principal.client_id),
+                name=principal.name if principal else None,
+                address=request.client.host if request.client else None,
+                entity=_entity(request),
+                query=request.url.query if interaction == "search-type" else None,
+                source=str(request.base_url).rstrip("/"),
+            )
+        )
+        return response

@@ -1,0 +1,59 @@
+"""Authentication and authorisation of FHIR requests (SMART App Launch 2.x scopes), the
+security headers of every response, and the audit record of every request."""
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import Response
+
+from fhir_server.api.dependencies import request_base
+from fhir_server.auth.scopes import INTERACTION_PERMISSION
+from fhir_server.auth.tokens import Principal
+from fhir_server.errors import Forbidden
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller, from the bearer token (401 without a valid one)."""
+    principal = await request.app.state.authenticator.authenticate(
+        request.headers.get("authorization"), await request_base(request)
+    )
+    request.state.principal = principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(authenticate)]
+
+
+def require(interaction: str):
+    """A route dependency: the token's scopes must allow `interaction` on the type in the
+    path (403 otherwise)."""
+    permission = INTERACTION_PERMISSION[interaction]
+
+    async def check(request: Request, principal: Caller) -> Principal:
+        resource_type = request.path_params.get("resource_type", "*")
+        if not principal.scopes.allows(resource_type, permission):
+            raise Forbidden(
+                f"The token's scopes ({principal.scope_text or 'none'}) do not allow "
+                f"{interaction} on {resource_type}"
+            )
+        return principal
+
+    return Depends(check)
+
+
+def install_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response

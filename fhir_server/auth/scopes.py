@@ -1,0 +1,158 @@
+"""SMART App Launch 2.x clinical-data scopes and the permissions they grant.
+
+Scope syntax (http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html):
+`<context>/<resource type or *>.<permissions>` where the context is `patient`, `user` or
+`system` (http://hl7.org/fhir/smart-app-launch/backend-services.html) and the permissions are
+either v2 letters, a subset of `cruds` in that order, or the v1 words `read` (= `rs`),
+`write` (= `cud`) and `*` (= `cruds`).
+
+Not supported, hence ignored rather than refused: granular scopes with a query
+(`user/Observation.rs?category=...`). Non-resource scopes (`openid`, `fhirUser`, `launch`,
+`offline_access`, ...) and garbled resource scopes are ignored too.
+"""
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+#: The v2 permission letters, in the order the v2 syntax requires.
+PERMISSIONS = "cruds"
+
+#: Which permission letter each FHIR interaction needs
+#: (http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html#scopes-for-requesting-fhir-resources).
+INTERACTION_PERMISSION = {
+    "read": "r",
+    "vread": "r",
+    "history-instance": "r",
+    "search-type": "s",
+    "history-type": "s",
+    "history-system": "s",
+    "create": "c",
+    "update": "u",
+    "patch": "u",
+    "delete": "d",
+}
+
+_V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+
+_RESOURCE_SCOPE = re.compile(
+    r"(?P<context>patient|user|system)/(?P<type>\*|[A-Z][A-Za-z]*)"
+    r"\.(?P<permissions>read|write|\*|c?r?u?d?s?)"
+)
+
+#: Contexts this server can honour. `patient/` scopes restrict access to the launch patient's
+#: compartment, and this server has no launch context to name that patient: they grant nothing.
+_GRANTING_CONTEXTS = ("user", "system")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One resource scope, e.g. `user/Patient.rs`."""
+
+    context: str
+    resource_type: str
+    permissions: frozenset[str]
+
+    def text(self) -> str:
+        """The scope in v2 syntax."""
+        letters = "".join(p for p in PERMISSIONS if p in self.permissions)
+        return f"{self.context}/{self.resource_type}.{letters}"
+
+
+def _parse_scope(token: str) -> Scope | None:
+    match = _RESOURCE_SCOPE.fullmatch(token)
+    if match is None or not match["permissions"]:
+        return None
+    letters = _V1_PERMISSIONS.get(match["permissions"], match["permissions"])
+    return Scope(match["context"], match["type"], frozenset(letters))
+
+
+def parse_scopes(text: str) -> tuple[Scope, ...]:
+    """The resource scopes of a space-separated scope string, in order, without duplicates;
+    every other scope is ignored. Never raises."""
+    scopes = (_parse_scope(token) for token in text.split())
+    return tuple(dict.fromkeys(scope for scope in scopes if scope is not None))
+
+
+def _check_permission(permission: str) -> None:
+    if len(permission) != 1 or permission not in PERMISSIONS:
+        raise ValueError(f"permission must be one letter of {PERMISSIONS!r}, not {permission!r}")
+
+
+class Permissions:
+    """What a set of `user/` and `system/` scopes allows, regardless of the context
+    (`patient/` scopes grant nothing here, see `_GRANTING_CONTEXTS`)."""
+
+    def __init__(self, scopes: Iterable[Scope] = ()):
+        grants: dict[tuple[str, str], frozenset[str]] = {}
+        for scope in scopes:
+            if scope.context in _GRANTING_CONTEXTS and scope.permissions:
+                key = (scope.context, scope.resource_type)
+                grants[key] = grants.get(key, frozenset()) | scope.permissions
+        self._grants = grants
+        self._by_type: dict[str, frozenset[str]] = {}
+        for (_, resource_type), letters in grants.items():
+            self._by_type[resource_type] = self._by_type.get(resource_type, frozenset()) | letters
+
+    @classmethod
+    def from_text(cls, text: str) -> "Permissions":
+        """The permissions of a space-separated scope string (e.g. a token's `scope` claim)."""
+        return cls(parse_scopes(text))
+
+    def allows(self, resource_type: str, permission: str) -> bool:
+        """Whether `permission` (one letter of `cruds`) is granted on `resource_type`."""
+        _check_permission(permission)
+        return any(permission in self._by_type.get(name, ()) for name in (resource_type, "*"))
+
+    def allowed_types(self, permission: str, candidates: Iterable[str]) -> list[str]:
+        """The candidate resource types on which `permission` is granted, in order."""
+        return [name for name in candidates if self.allows(name, permission)]
+
+    def scopes(self) -> tuple[Scope, ...]:
+        """The granted scopes, merged per context and resource type, leaving out a type's
+        scope when its context's wildcard scope already grants all of it."""
+        return tuple(
+            Scope(context, resource_type, letters)
+            for (context, resource_type), letters in self._grants.items()
+            if resource_type == "*" or not letters <= self._grants.get((context, "*"), frozenset())
+        )
+
+    def text(self) -> str:
+        """The normalised v2 scope string, e.g. `system/*.rs system/Patient.cruds`."""
+        return " ".join(scope.text() for scope in self.scopes())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Permissions) and self.scopes() == other.scopes()
+
+    def __hash__(self) -> int:
+        return hash(self.scopes())
+
+    def __repr__(self) -> str:
+        return f"Permissions({self.text()!r})"
+
+
+#: Every permission on every type: for calls made by the server itself, not for a request.
+ALL = Permissions.from_text("system/*.cruds")
+
+
+def _meet(left: Scope, right: Scope) -> Scope | None:
+    """The scope granting what both scopes grant, if anything."""
+    if left.context != right.context:
+        return None
+    if left.resource_type in ("*", right.resource_type):
+        resource_type = right.resource_type
+    elif right.resource_type == "*":
+        resource_type = left.resource_type
+    else:
+        return None
+    letters = left.permissions & right.permissions
+    return Scope(left.context, resource_type, letters) if letters else None
+
+
+def grant(requested: str, registered: str) -> str:
+    """The requested scopes narrowed to those the client was registered for, in v2 syntax;
+    an empty string when nothing can be granted. For the token endpoint of SMART Backend
+    Services (http://hl7.org/fhir/smart-app-launch/backend-services.html#issue-access-token)."""
+    allowed = parse_scopes(registered)
+    meets = (_meet(asked, held) for asked in parse_scopes(requested) for held in allowed)
+    return Permissions(scope for scope in meets if scope is not None).text()

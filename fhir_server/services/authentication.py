@@ -1,0 +1,86 @@
+"""Who is calling: bearer tokens of trusted issuers (VNeID brokers, the development issuer
+with `--dev`, and this server's own token service for backend clients), and a per-caller
+rate limit."""
+
+import json
+import math
+import time
+from pathlib import Path
+
+from fhir_server.auth.keys import SigningKey
+from fhir_server.auth.tokens import Principal, TokenVerifier, TrustedIssuer
+from fhir_server.errors import TooManyRequests, Unauthorized
+from fhir_server.settings import Settings
+
+DEV_ISSUER = "urn:fhir-exchange-server:dev-issuer"
+# A claim no backend token carries, so this server's tokens are read as client tokens.
+_NO_PERSON_CLAIM = "personal_id"
+
+
+def dev_key_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "dev-issuer" / "signing-key.pem"
+
+
+def token_issuer(base: str) -> str:
+    """The `iss` of the access tokens this server's token endpoint issues."""
+    return f"{base}/auth"
+
+
+def _configured_issuer(entry: dict) -> TrustedIssuer:
+    entry = dict(entry)
+    if "jwks_file" in entry:
+        entry["jwks"] = json.loads(Path(entry.pop("jwks_file")).read_text(encoding="utf-8"))
+    return TrustedIssuer(**entry)
+
+
+class RateLimiter:
+    """A token bucket per caller: `per_minute` requests, refilled continuously. Kept in
+    memory, so the limit applies per server process."""
+
+    def __init__(self, per_minute: int):
+        self.rate = per_minute / 60
+        self.capacity = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, caller: str) -> None:
+        now = time.monotonic()
+        tokens, since = self._buckets.get(caller, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - since) * self.rate)
+        if tokens < 1:
+            self._buckets[caller] = (tokens, now)
+            wait = math.ceil((1 - tokens) / self.rate)
+            raise TooManyRequests(
+                f"More than {int(self.capacity)} requests a minute; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        self._buckets[caller] = (tokens - 1, now)
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, server_key: SigningKey):
+        self.settings = settings
+        self.server_key = server_key
+        self.issuers = [_configured_issuer(entry) for entry in settings.trusted_issuers]
+        if settings.dev:
+            dev_key = SigningKey.load_or_create(dev_key_path(settings.data_dir))
+            self.issuers.append(TrustedIssuer(DEV_ISSUER, jwks=dev_key.public_jwks()))
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self._verifiers: dict[str, TokenVerifier] = {}
+
+    def _verifier(self, base: str) -> TokenVerifier:
+        if base not in self._verifiers:
+            own = TrustedIssuer(
+                token_issuer(base), jwks=self.server_key.public_jwks(), id_claim=_NO_PERSON_CLAIM
+            )
+            audiences = {base, *self.settings.audiences}
+            self._verifiers[base] = TokenVerifier([*self.issuers, own], audiences)
+        return self._verifiers[base]
+
+    async def authenticate(self, authorization: str | None, base: str) -> Principal:
+        """The caller of a request with this `Authorization` header (401 otherwise)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("This request needs an `Authorization: Bearer <token>` header")
+        principal = await self._verifier(base).verify(token.strip())
+        self.limiter.check(principal.who or principal.subject)
+        return principal
