@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
+from bench_auth import SERVER_ENV, bearer
 from pymongo import MongoClient
 
 from examples.generator import Generator
@@ -34,6 +35,7 @@ def start_server(mongo_uri: str, database: str) -> tuple[subprocess.Popen, str]:
         "FHIR_MONGODB_URI": mongo_uri,
         "FHIR_DATABASE": database,
         "FHIR_LOG_LEVEL": "WARNING",
+        **SERVER_ENV,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
@@ -55,7 +57,7 @@ def start_server(mongo_uri: str, database: str) -> tuple[subprocess.Popen, str]:
 
 async def post_bundles(base: str, bundles: list[dict], concurrency: int) -> float:
     queue = list(reversed(bundles))
-    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal", **bearer()}
 
     async def worker(client: httpx.AsyncClient) -> None:
         while queue:

@@ -31,6 +31,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+from bench_auth import SERVER_ENV, bearer
 from pymongo import MongoClient
 
 from examples.generator import HISTORY_START, STAFF_HOSPITALS, Generator
@@ -256,7 +257,7 @@ def start_server(uri: str, database: str) -> tuple[subprocess.Popen, str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "FHIR_MONGODB_URI": uri, "FHIR_DATABASE": database}
+    env = {**os.environ, "FHIR_MONGODB_URI": uri, "FHIR_DATABASE": database, **SERVER_ENV}
     process = subprocess.Popen(
         [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -332,7 +333,7 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
     total = f"&_total={args.total}" if args.total else ""
     samples = await sample_resources(database.db, args.requests)
     limits = httpx.Limits(max_connections=args.concurrency)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=300, limits=limits, headers=bearer()) as client:
         print(f"\n{args.requests} requests per query, concurrency {args.concurrency}, ms; "
               f"ratio = server p50 / raw p50; entries = average per request\n{HEADER}")
         for label, template in QUERIES:

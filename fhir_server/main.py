@@ -108,7 +108,13 @@ def _mask_personal_ids_in_logs() -> None:
 
     def masked_record(*args, **kwargs) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
-        record.msg, record.args = mask_personal_ids(record.getMessage()), ()
+        # Arguments stay arguments: formatters such as uvicorn's access log unpack them.
+        if isinstance(record.msg, str):
+            record.msg = mask_personal_ids(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                mask_personal_ids(a) if isinstance(a, str) else a for a in record.args
+            )
         return record
 
     masked_record.masks_personal_ids = True

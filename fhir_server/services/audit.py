@@ -17,6 +17,7 @@ CCCD_SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
 CLIENT_SYSTEM = "urn:fhir-exchange-server:client-id"
 _QUEUE_SIZE = 50_000
 _BATCH = 500
+_STOP_SECONDS = 10
 # action codes (http://hl7.org/fhir/R4/valueset-audit-event-action.html) per interaction
 _ACTIONS = {
     "create": "C",
@@ -137,8 +138,11 @@ class AuditTrail:
         self._writer = asyncio.create_task(self._write_forever())
 
     async def stop(self) -> None:
-        """Store what is queued, then stop."""
-        await self._queue.join()
+        """Store what is queued (for a few seconds at most), then stop."""
+        try:
+            await asyncio.wait_for(self._queue.join(), _STOP_SECONDS)
+        except TimeoutError:
+            log.error("%d AuditEvents were not stored before shutdown", self._queue.qsize())
         if self._writer is not None:
             self._writer.cancel()
 
