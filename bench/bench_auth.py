@@ -11,7 +11,9 @@ AUDIENCE = "urn:fhir-exchange-server:bench"
 CLIENT_ID = "bench"
 KEY = SigningKey.generate()
 SERVER_ENV = {
-    "FHIR_TRUSTED_ISSUERS": json.dumps([{"issuer": ISSUER, "jwks": KEY.public_jwks()}]),
+    "FHIR_TRUSTED_ISSUERS": json.dumps(
+        [{"issuer": ISSUER, "jwks": KEY.public_jwks(), "issues_client_tokens": True}]
+    ),
     "FHIR_AUDIENCES": json.dumps([AUDIENCE]),
     "FHIR_RATE_LIMIT_PER_MINUTE": str(10**9),
 }

@@ -133,8 +133,8 @@ def _serve(args: argparse.Namespace) -> int:
             f"  curl {base}/metadata\n"
             f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?_count=5'\n"
             f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?name=nguyen'\n"
-            f"More tokens: fhir-server token --data-dir {settings.data_dir} --sub <12 digits> "
-            "--scope 'user/*.rs'\n"
+            f"More tokens: fhir-server token --data-dir {settings.data_dir} --aud {base} "
+            "--sub <12 digits> --scope 'user/*.rs'\n"
             "Stop it with Ctrl-C.",
             flush=True,
         )

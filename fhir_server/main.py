@@ -111,6 +111,10 @@ def _mask_personal_ids_in_logs() -> None:
         # Arguments stay arguments: formatters such as uvicorn's access log unpack them.
         if isinstance(record.msg, str):
             record.msg = mask_personal_ids(record.msg)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_personal_ids(
+                logging.Formatter().formatException(record.exc_info)
+            )
         if isinstance(record.args, tuple):
             record.args = tuple(
                 mask_personal_ids(a) if isinstance(a, str) else a for a in record.args

@@ -37,8 +37,12 @@ class RunningServer:
     """A uvicorn server in a background thread, serving create_app(settings)."""
 
     def __init__(self, settings: Settings):
-        self.settings = settings
         self.port = _free_port()
+        # As `fhir-server serve` does: the server knows its own name, whatever Host says.
+        settings = settings.model_copy(
+            update={"base_url": settings.base_url or f"http://127.0.0.1:{self.port}/fhir"}
+        )
+        self.settings = settings
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
                                 log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)

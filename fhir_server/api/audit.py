@@ -1,6 +1,8 @@
 """Every FHIR request leaves an AuditEvent: who (from the token), what (the interaction
 and resource), when, outcome, and from which address."""
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
@@ -24,8 +26,12 @@ _INTERACTIONS = {
     "system_history": "history-system",
     "batch_or_transaction": "transaction",
     "reindex_system": "operation",
+    "token": "operation",
     "reindex_type": "operation",
 }
+
+
+_CREATED = re.compile(r"/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})/_history/\d+$")
 
 
 def _interaction(request: Request) -> str | None:
@@ -35,7 +41,10 @@ def _interaction(request: Request) -> str | None:
     return _INTERACTIONS.get(endpoint.__name__)
 
 
-def _entity(request: Request) -> str | None:
+def _entity(request: Request, response: Response) -> str | None:
+    """The resource a request was about; for a create, the one it made (its Location)."""
+    if created := _CREATED.search(response.headers.get("location", "")):
+        return created[1]
     params = request.scope.get("path_params", {})
     kind, resource_id = params.get("resource_type"), params.get("resource_id")
     if kind and resource_id:
@@ -49,7 +58,8 @@ def install_audit(app: FastAPI) -> None:
     @app.middleware("http")
     async def audit(request: Request, call_next) -> Response:
         response = await call_next(request)
-        interaction = _interaction(request)
+        # A route may know better (a Bundle POST is a batch or a transaction).
+        interaction = getattr(request.state, "interaction", None) or _interaction(request)
         trail = getattr(request.app.state, "audit", None)
         if interaction is None or trail is None:
             return response
@@ -62,7 +72,7 @@ def install_audit(app: FastAPI) -> None:
                 is_client=bool(principal and principal.client_id),
                 name=principal.name if principal else None,
                 address=request.client.host if request.client else None,
-                entity=_entity(request),
+                entity=_entity(request, response),
                 query=request.url.query if interaction == "search-type" else None,
                 source=str(request.base_url).rstrip("/"),
             )

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from fhir_server.api.media import JSON_MEDIA_TYPES, json_body, response_media_type
+from fhir_server.api.media import JSON_MEDIA_TYPES, form_body, json_body, response_media_type
 from fhir_server.services.bundles import BundleProcessor, parse_if_match
 from fhir_server.services.resources import ResourceService
 from fhir_server.settings import Settings
@@ -64,8 +64,7 @@ async def _search_params(request: Request) -> list[tuple[str, str]]:
     """Query parameters, plus the form body of `POST [type]/_search`."""
     params = list(request.query_params.multi_items())
     if request.method == "POST":
-        form = await request.form()
-        params += [(name, str(value)) for name, value in form.multi_items()]
+        params += await form_body(request, request.app.state.settings.max_body_bytes)
     return params
 
 

@@ -3,6 +3,7 @@
 import json
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -121,6 +122,22 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
             raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def form_body(request: Request, max_bytes: int) -> list[tuple[str, str]]:
+    """An `application/x-www-form-urlencoded` body (POST _search, the token endpoint),
+    within the same size limit as any other body."""
+    content_type = _media_type(request.headers.get("content-type", ""))
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType(
+            f"Content-Type '{content_type or '(none)'}' is not accepted here; "
+            "send application/x-www-form-urlencoded"
+        )
+    raw = await read_body(request, max_bytes)
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise BadRequest("The form body is not UTF-8") from None
 
 
 async def json_body(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from fhir_server.api.dependencies import Base
-from fhir_server.api.media import FhirResponse
+from fhir_server.api.media import FhirResponse, form_body
 from fhir_server.conformance.capability import capability_statement
 from fhir_server.services.authentication import token_issuer
 from fhir_server.services.token_service import ASSERTION_ALGORITHMS, OAuthError
@@ -62,8 +62,8 @@ async def jwks(request: Request):
 async def token(base: Base, request: Request):
     """client_credentials with a private_key_jwt assertion
     (http://hl7.org/fhir/smart-app-launch/backend-services.html#obtain-access-token)."""
-    form = {name: str(value) for name, value in (await request.form()).items()}
     try:
+        form = dict(await form_body(request, request.app.state.settings.max_body_bytes))
         answer = await request.app.state.tokens.client_credentials(
             form, f"{base}/auth/token", token_issuer(base), base
         )

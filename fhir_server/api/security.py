@@ -10,6 +10,7 @@ from fhir_server.api.dependencies import request_base
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import Forbidden
+from fhir_server.services.access import current_permissions
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -27,6 +28,7 @@ async def authenticate(request: Request) -> Principal:
         request.headers.get("authorization"), await request_base(request)
     )
     request.state.principal = principal
+    current_permissions.set(principal.scopes)
     return principal
 
 

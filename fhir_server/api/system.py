@@ -23,8 +23,11 @@ router = APIRouter()
 async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction); each entry needs
     the scopes of its own interaction."""
+    bundle = await call.body()
+    if isinstance(bundle, dict) and bundle.get("type") in ("batch", "transaction"):
+        call.request.state.interaction = bundle["type"]
     response = await bundles.process(
-        call.base, await call.body(), return_preference(call.prefer), caller.scopes
+        call.base, bundle, return_preference(call.prefer), caller.scopes
     )
     return FhirResponse(call.request, response)
 

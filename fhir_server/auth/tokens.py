@@ -45,6 +45,9 @@ class TrustedIssuer:
     jwks_uri: str | None = None
     jwks: dict | None = None
     id_claim: str = "sub"
+    # Whether it may vouch for systems (backend-services tokens with `client_id` and no
+    # person): this server's own token endpoint does; a VNeID broker speaks for people only.
+    issues_client_tokens: bool = False
 
     def __post_init__(self):
         if (self.jwks_uri is None) == (self.jwks is None):
@@ -267,7 +270,8 @@ def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:
     if not isinstance(scope_text, str):
         raise _refuse("the scope claim is not a space-separated string")
     client_id, person = claims.get("client_id"), claims.get(issuer.id_claim)
-    if isinstance(client_id, str) and client_id and person in (None, client_id):
+    is_client = isinstance(client_id, str) and client_id and person in (None, client_id)
+    if is_client and issuer.issues_client_tokens:
         personal_id = None
     else:
         client_id, personal_id = None, _personal_id(issuer.id_claim, person)

@@ -70,14 +70,19 @@ class Authenticator:
     def _verifier(self, base: str) -> TokenVerifier:
         if base not in self._verifiers:
             own = TrustedIssuer(
-                token_issuer(base), jwks=self.server_key.public_jwks(), id_claim=_NO_PERSON_CLAIM
+                token_issuer(base),
+                jwks=self.server_key.public_jwks(),
+                id_claim=_NO_PERSON_CLAIM,
+                issues_client_tokens=True,
             )
             audiences = {base, *self.settings.audiences}
             self._verifiers[base] = TokenVerifier([*self.issuers, own], audiences)
         return self._verifiers[base]
 
     async def authenticate(self, authorization: str | None, base: str) -> Principal:
-        """The caller of a request with this `Authorization` header (401 otherwise)."""
+        """The caller of a request with this `Authorization` header (401 otherwise). With
+        FHIR_BASE_URL set, only that base is an audience, whatever Host the request names."""
+        base = self.settings.base_url or base
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("This request needs an `Authorization: Bearer <token>` header")

@@ -12,6 +12,7 @@ from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest, MultipleMatches, NotFound, PreconditionFailed
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
+from fhir_server.services.access import check_searchable
 from fhir_server.services.versions import (
     Version,
     new_id,
@@ -65,8 +66,9 @@ async def find_matches(
         query_type, query = query.split("?", 1)
         if query_type and query_type != resource_type:
             raise BadRequest(f"Conditional criteria for {query_type} used on {resource_type}")
+    check_searchable(resource_type)
     request = parse_request(resource_type, parse_query(query), max_count=limit)
-    compiler = Compiler(store.project)
+    compiler = Compiler(store.project, check_searchable=check_searchable)
     criteria, used = await compiler.compile(resource_type, request.criteria, strict=True)
     if not used:
         raise PreconditionFailed(

@@ -25,7 +25,9 @@ class ClientStore:
     async def use_assertion(self, client_id: str, jti: str, expires_at: datetime) -> bool:
         """Record an assertion id; False when the client used it before (a replay)."""
         try:
-            await self.assertions.insert_one({"_id": [client_id, jti], "expiresAt": expires_at})
+            await self.assertions.insert_one(
+                {"_id": {"client": client_id, "jti": jti}, "expiresAt": expires_at}
+            )
         except DuplicateKeyError:
             return False
         return True

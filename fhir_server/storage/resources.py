@@ -120,6 +120,8 @@ class ResourceStore:
     ) -> list[dict]:
         """Versions newest first, across one or more types; keyset paging on
         (lastUpdated, _id) so pages neither repeat nor skip while others write."""
+        if not resource_types:
+            return []
         match: dict[str, Any] = {}
         if resource_id is not None:
             match["id"] = resource_id

@@ -59,7 +59,7 @@ class Broker:
 def verifier(broker: Broker, clock: Clock | None = None, **options) -> TokenVerifier:
     issuers = [
         TrustedIssuer(BROKER, jwks_uri=JWKS_URI, id_claim="SoDinhDanh"),
-        TrustedIssuer(DEV, jwks=DEV_KEY.public_jwks()),
+        TrustedIssuer(DEV, jwks=DEV_KEY.public_jwks(), issues_client_tokens=True),
     ]
     http = httpx.AsyncClient(transport=httpx.MockTransport(broker.handle))
     return TokenVerifier(issuers, {AUDIENCE, "urn:other"}, http=http, clock=clock or Clock(),
@@ -137,9 +137,10 @@ def test_a_backend_services_client(broker):
     assert principal.scopes.text() == "system/*.rs"
 
 
-def test_a_backend_client_token_without_a_person_claim(broker):
-    principal = verify(verifier(broker), broker_token(SoDinhDanh=None, client_id="lis-01"))
-    assert principal.client_id == "lis-01" and principal.personal_id is None
+def test_an_issuer_of_people_cannot_vouch_for_a_client(broker):
+    # A VNeID broker speaks for people: a client_id without a personal ID is no one.
+    reason = refusal(verifier(broker), broker_token(SoDinhDanh=None, client_id="lis-01"))
+    assert "SoDinhDanh" in reason
 
 
 def test_aud_may_be_a_list_and_times_have_leeway(broker):

@@ -1,0 +1,292 @@
+"""The audit trail over HTTP: every read, search, write and refused request leaves a
+BALP-shaped AuditEvent (written in the background, so the tests poll), searchable at
+/fhir/AuditEvent with AuditEvent scopes; AuditEvents cannot be created, changed or deleted
+through the API."""
+
+import base64
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from api.helpers import CCCD, FHIR_HEADERS, JSON_PATCH, parse_instant
+
+from security.helpers import (
+    AUDIT_TYPE_SYSTEM,
+    assert_forbidden,
+    bundle,
+    delete_entry,
+    fhir_client,
+    patient_resource,
+    personal_id,
+    post_entry,
+    wait_until,
+)
+
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+POLL_SECONDS = 10
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def events(http: httpx.Client, **params: str) -> list[dict]:
+    response = http.get("/AuditEvent", params={"_count": "100", **params})
+    assert response.status_code == 200, response.text
+    return [entry["resource"] for entry in response.json().get("entry", [])]
+
+
+def eventually(http: httpx.Client, **params: str) -> list[dict]:
+    """The AuditEvents matching `params`, once there are any (they are stored
+    asynchronously)."""
+    return wait_until(lambda: events(http, **params), POLL_SECONDS)
+
+
+def the_event(http: httpx.Client, **params: str) -> dict:
+    found = eventually(http, **params)
+    assert len(found) == 1, (params, found)
+    return found[0]
+
+
+class Person:
+    """Someone with their own personal ID, so that their events are theirs alone."""
+
+    def __init__(self, server, issuer, scope: str = "user/*.cruds"):
+        self.id = personal_id(1978, female=True, province="048")
+        self.http = fhir_client(server.base, issuer.token(scope=scope, subject=self.id))
+
+    @property
+    def agent(self) -> str:
+        return f"{CCCD}|{self.id}"
+
+
+@pytest.fixture
+def person(server, issuer):
+    someone = Person(server, issuer)
+    yield someone
+    someone.http.close()
+
+
+@pytest.fixture
+def patient(client) -> dict:
+    response = client.post("/Patient", json=patient_resource(), headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def check_event(event: dict, subtype: str, action: str, outcome: str, since: datetime,
+                who: str | None) -> None:
+    assert event["resourceType"] == "AuditEvent"
+    assert event["type"]["system"] == AUDIT_TYPE_SYSTEM and event["type"]["code"] == "rest"
+    assert {"system": RESTFUL_INTERACTION, "code": subtype} in [
+        {"system": c.get("system"), "code": c.get("code")} for c in event["subtype"]], event
+    assert event["action"] == action, event
+    assert event["outcome"] == outcome, event
+    recorded = parse_instant(event["recorded"])
+    assert since - timedelta(seconds=2) <= recorded <= datetime.now(UTC) + timedelta(seconds=2)
+    (agent,) = [a for a in event["agent"] if a.get("requestor")]
+    assert agent["network"]["address"] == "127.0.0.1", agent
+    if who is None:
+        assert "who" not in agent, agent
+    else:
+        assert agent["who"]["identifier"] == {"system": CCCD, "value": who}, agent
+    assert event["source"]["observer"], event
+
+
+def _entities(event: dict) -> list[str]:
+    return [e["what"]["reference"] for e in event.get("entity", []) if "what" in e]
+
+
+def test_read_is_audited_and_searchable_every_way(client, person, patient):
+    since = datetime.now(UTC)
+    reference = f"Patient/{patient['id']}"
+    assert person.http.get(f"/{reference}").status_code == 200
+    event = the_event(client, entity=reference, subtype="read")
+    check_event(event, "read", "R", "0", since, person.id)
+    assert reference in _entities(event)
+    found = {
+        "agent:identifier": [e["id"] for e in events(client, **{"agent:identifier": person.agent})],
+        "date=ge": [e["id"] for e in events(client, entity=reference,
+                                             date=f"ge{_instant(since - timedelta(seconds=2))}")],
+        "type=rest": [e["id"] for e in events(client, entity=reference, type="rest")],
+        "type=system|rest": [e["id"] for e in events(client, entity=reference,
+                                                      type=f"{AUDIT_TYPE_SYSTEM}|rest")],
+        "outcome=0": [e["id"] for e in events(client, entity=reference, outcome="0")],
+        "action=R": [e["id"] for e in events(client, entity=reference, action="R")],
+        "address": [e["id"] for e in events(client, entity=reference, address="127.0.0.1")],
+    }
+    for form, ids in found.items():
+        assert event["id"] in ids, (form, ids)
+    assert events(client, entity=reference, outcome="4") == []
+    assert events(client, entity=reference,
+                  date=f"lt{_instant(since - timedelta(seconds=5))}") == []
+    assert events(client, entity=reference, type="login") == []
+
+
+def test_search_is_audited_with_its_query(client, person):
+    since = datetime.now(UTC)
+    marker = f"ho{uuid.uuid4().hex[:10]}"
+    assert person.http.get("/Patient", params={"family": marker}).status_code == 200
+    event = the_event(client, **{"agent:identifier": person.agent, "subtype": "search-type"})
+    check_event(event, "search-type", "E", "0", since, person.id)
+    queries = [base64.b64decode(e["query"]).decode() for e in event["entity"] if "query" in e]
+    assert any(f"family={marker}" in query for query in queries), event["entity"]
+
+
+def test_create_is_audited_with_the_new_resource(client, person):
+    since = datetime.now(UTC)
+    created = person.http.post("/Patient", json=patient_resource(), headers=FHIR_HEADERS)
+    assert created.status_code == 201, created.text
+    reference = f"Patient/{created.json()['id']}"
+    event = the_event(client, **{"agent:identifier": person.agent, "subtype": "create"})
+    check_event(event, "create", "C", "0", since, person.id)
+    assert reference in _entities(event), event.get("entity")
+    assert [e["id"] for e in events(client, entity=reference)] == [event["id"]]
+
+
+def test_update_patch_and_delete_are_audited(client, person, patient):
+    since = datetime.now(UTC)
+    reference = f"Patient/{patient['id']}"
+    updated = person.http.put(f"/{reference}", json={**patient, "active": False},
+                              headers=FHIR_HEADERS)
+    assert updated.status_code == 200, updated.text
+    patched = person.http.patch(f"/{reference}", headers={"Content-Type": JSON_PATCH},
+                                json=[{"op": "replace", "path": "/active", "value": True}])
+    assert patched.status_code == 200, patched.text
+    assert person.http.delete(f"/{reference}").status_code == 204
+    for subtype, action in (("update", "U"), ("patch", "U"), ("delete", "D")):
+        event = the_event(client, entity=reference, subtype=subtype)
+        check_event(event, subtype, action, "0", since, person.id)
+
+
+def test_refused_token_is_audited_without_a_who(server, client, patient):
+    since = datetime.now(UTC)
+    reference = f"Patient/{patient['id']}"
+    response = httpx.get(f"{server.base}/{reference}", timeout=30,
+                         headers={"Authorization": "Bearer khong-phai-jwt"})
+    assert response.status_code == 401
+    event = the_event(client, entity=reference, outcome="4")
+    check_event(event, "read", "R", "4", since, None)
+
+
+def test_insufficient_scope_is_audited_with_the_person(server, issuer, client, patient):
+    since = datetime.now(UTC)
+    nurse = Person(server, issuer, scope="user/Encounter.rs")
+    with nurse.http:
+        assert_forbidden(nurse.http.get(f"/Patient/{patient['id']}"))
+    event = the_event(client, **{"agent:identifier": nurse.agent, "outcome": "4"})
+    check_event(event, "read", "R", "4", since, nurse.id)
+    assert f"Patient/{patient['id']}" in _entities(event)
+    assert events(client, **{"agent:identifier": nurse.agent, "outcome": "0"}) == []
+
+
+def test_batch_is_audited_as_a_batch(client, person):
+    since = datetime.now(UTC)
+    response = person.http.post("", json=bundle("batch", post_entry(patient_resource())),
+                                headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    found = eventually(client, **{"agent:identifier": person.agent})
+    assert len(found) == 1, found
+    check_event(found[0], "batch", "E", "0", since, person.id)
+
+
+def test_refused_token_request_is_audited(server, client):
+    """A failed client authentication at the token endpoint is a failed authorisation."""
+    # From the next whole second on, this test's refused request is the only one.
+    since = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep((since - datetime.now(UTC)).total_seconds())
+    response = httpx.post(f"{server.base}/auth/token", timeout=30, data={
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": "khong-phai-jwt", "scope": "system/*.rs"})
+    assert response.status_code == 401, response.text
+    found = eventually(client, date=f"ge{_instant(since)}", outcome="4")
+    assert found, "no AuditEvent for the refused token request"
+
+
+# ------------------------------------------------------------------ read-only trail
+
+@pytest.fixture(scope="module")
+def recorded(server, issuer, client) -> dict:
+    """One stored AuditEvent (of a read)."""
+    response = client.post("/Patient", json=patient_resource(), headers=FHIR_HEADERS)
+    reference = f"Patient/{response.json()['id']}"
+    assert client.get(f"/{reference}").status_code == 200
+    found = eventually(client, entity=reference, subtype="read")
+    assert found, "the read was not audited"
+    return found[0]
+
+
+def _forged(marker: str) -> dict:
+    return {
+        "resourceType": "AuditEvent",
+        "type": {"system": AUDIT_TYPE_SYSTEM, "code": "rest"},
+        "action": "R",
+        "recorded": "2024-05-02T08:30:00Z",
+        "outcome": "0",
+        "agent": [{"requestor": True,
+                   "who": {"identifier": {"system": CCCD, "value": personal_id()}}}],
+        "source": {"observer": {"display": "gia mao"}},
+        "entity": [{"what": {"reference": f"Patient/{marker}"}}],
+    }
+
+
+def _assert_405(response: httpx.Response) -> None:
+    assert response.status_code == 405, (response.status_code, response.text)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome", outcome
+
+
+@pytest.mark.parametrize("scope", ["user/*.cruds", "system/*.cruds", "user/AuditEvent.cruds"])
+def test_audit_events_cannot_be_written_through_the_api(server, issuer, client, recorded, scope):
+    marker = f"gia-mao-{uuid.uuid4().hex[:8]}"
+    event_url = f"/AuditEvent/{recorded['id']}"
+    changed = {**recorded, "outcome": "8"}
+    with fhir_client(server.base, issuer.token(scope=scope)) as http:
+        _assert_405(http.post("/AuditEvent", json=_forged(marker), headers=FHIR_HEADERS))
+        _assert_405(http.put(event_url, json=changed, headers=FHIR_HEADERS))
+        _assert_405(http.put("/AuditEvent", params={"_id": recorded["id"]}, json=changed,
+                             headers=FHIR_HEADERS))
+        _assert_405(http.patch(event_url, headers={"Content-Type": JSON_PATCH},
+                               json=[{"op": "replace", "path": "/outcome", "value": "8"}]))
+        _assert_405(http.delete(event_url))
+        _assert_405(http.delete("/AuditEvent", params={"_id": recorded["id"]}))
+        _assert_405(http.post("", json=bundle("transaction", post_entry(_forged(marker))),
+                              headers=FHIR_HEADERS))
+        _assert_405(http.post("", json=bundle("transaction", delete_entry(event_url[1:])),
+                              headers=FHIR_HEADERS))
+        batch = http.post("", json=bundle("batch", post_entry(_forged(marker)),
+                                          delete_entry(event_url[1:])), headers=FHIR_HEADERS)
+    assert batch.status_code == 200, batch.text
+    statuses = [e["response"]["status"].split()[0] for e in batch.json()["entry"]]
+    assert statuses == ["405", "405"], batch.json()
+    assert events(client, entity=f"Patient/{marker}") == []
+    again = client.get(event_url)
+    assert again.status_code == 200, again.text
+    assert again.json() == recorded
+    assert client.get(f"{event_url}/_history").json()["total"] == 1
+
+
+@pytest.mark.parametrize("scope, read, search", [
+    ("user/AuditEvent.rs", 200, 200),
+    ("system/AuditEvent.rs", 200, 200),
+    ("user/AuditEvent.read", 200, 200),
+    ("user/AuditEvent.r", 200, 403),
+    ("user/Patient.rs", 403, 403),
+    ("user/Patient.cruds user/Encounter.cruds", 403, 403),
+    ("patient/AuditEvent.rs", 403, 403),
+])
+def test_reading_the_trail_needs_audit_event_scopes(server, issuer, recorded, scope, read,
+                                                    search):
+    with fhir_client(server.base, issuer.token(scope=scope)) as http:
+        one = http.get(f"/AuditEvent/{recorded['id']}")
+        many = http.get("/AuditEvent", params={"_id": recorded["id"]})
+    for response, expected in ((one, read), (many, search)):
+        if expected == 200:
+            assert response.status_code == 200, response.text
+        else:
+            assert_forbidden(response)
+    if search == 200:
+        assert [e["resource"]["id"] for e in many.json()["entry"]] == [recorded["id"]]

@@ -1,0 +1,335 @@
+"""SMART Backend Services over HTTP: clients registered with `fhir-server client register`
+(JWKS file or URL) trade a private_key_jwt assertion for a short-lived access token at
+POST [base]/auth/token; every bad assertion or request gets the OAuth error JSON."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from api.helpers import CCCD, FHIR_HEADERS
+
+from security.helpers import (
+    CLIENT_ID_SYSTEM,
+    ClientKey,
+    JwksServer,
+    assert_forbidden,
+    bearer,
+    hmac_signed,
+    patient_resource,
+    unsigned,
+    wait_until,
+)
+
+FHIR_SERVER = Path(sys.executable).parent / "fhir-server"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def run_cli(server, tmp_path: Path, *args: object) -> subprocess.CompletedProcess:
+    """`fhir-server ARGS` on the module server's MongoDB database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
+    env |= {"FHIR_MONGODB_URI": server.settings.mongodb_uri,
+            "FHIR_DATABASE": server.settings.database, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([str(FHIR_SERVER), *map(str, args)], cwd=tmp_path, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+def register(server, tmp_path: Path, client_id: str, scope: str, *, key: ClientKey | None = None,
+             url: str | None = None) -> subprocess.CompletedProcess:
+    keys = ["--jwks-url", url] if url else ["--jwks-file", _jwks_file(tmp_path, key)]
+    return run_cli(server, tmp_path, "client", "register", "--data-dir", tmp_path / "data",
+                   "--client-id", client_id, *keys, "--scope", scope)
+
+
+def _jwks_file(tmp_path: Path, key: ClientKey) -> Path:
+    path = tmp_path / f"{key.kid}.jwks.json"
+    path.write_text(json.dumps(key.jwks()), encoding="utf-8")
+    return path
+
+
+class Client:
+    def __init__(self, client_id: str, key: ClientKey):
+        self.id, self.key = client_id, key
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("backend")
+
+
+@pytest.fixture(scope="module")
+def rs_client(server, work) -> Client:
+    client = Client(f"his-benhvien-{uuid.uuid4().hex[:6]}", ClientKey("RS384"))
+    result = register(server, work, client.id, "system/*.rs", key=client.key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert client.id in result.stdout.splitlines()[-1], result.stdout
+    return client
+
+
+@pytest.fixture(scope="module")
+def es_key_server():
+    key = ClientKey("ES384")
+    with JwksServer(key.jwks()) as served:
+        yield key, served
+
+
+@pytest.fixture(scope="module")
+def es_client(server, work, es_key_server) -> Client:
+    key, served = es_key_server
+    client = Client(f"cong-du-lieu-{uuid.uuid4().hex[:6]}", key)
+    result = register(server, work, client.id, "system/Patient.rs system/AuditEvent.rs",
+                      url=served.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return client
+
+
+def token_url(server) -> str:
+    return f"{server.base}/auth/token"
+
+
+def request_token(server, assertion: str, scope: str | None = "system/*.rs",
+                  **overrides: str | None) -> httpx.Response:
+    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion, "scope": scope}
+    form.update(overrides)
+    form = {name: value for name, value in form.items() if value is not None}
+    return httpx.post(token_url(server), data=form, headers={"Accept": "application/json"},
+                      timeout=30)
+
+
+def granted(server, client: Client, scope: str = "system/*.rs") -> dict:
+    response = request_token(server, client.key.assertion(client.id, token_url(server)), scope)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "no-store" in response.headers.get("cache-control", "")
+    return response.json()
+
+
+def _server_claims(server, access_token: str) -> dict:
+    """The access token's claims, its signature checked with the advertised JWKS."""
+    config = httpx.get(f"{server.base}/.well-known/smart-configuration", timeout=30).json()
+    keys = httpx.get(config["jwks_uri"], timeout=30).json()["keys"]
+    header = jwt.get_unverified_header(access_token)
+    (jwk,) = [key for key in keys if key["kid"] == header["kid"]]
+    return jwt.decode(access_token, jwt.PyJWK(jwk, algorithm=header["alg"]).key,
+                      algorithms=[header["alg"]], audience=server.base)
+
+
+def test_rs384_client_gets_a_read_only_token(server, client, rs_client):
+    patient = client.post("/Patient", json=patient_resource(), headers=FHIR_HEADERS).json()
+    answer = granted(server, rs_client)
+    assert set(answer) >= {"access_token", "token_type", "expires_in", "scope"}, answer
+    assert answer["token_type"].lower() == "bearer"
+    assert isinstance(answer["expires_in"], int) and 0 < answer["expires_in"] <= 3600
+    assert answer["scope"] == "system/*.rs"
+    token_claims = _server_claims(server, answer["access_token"])
+    assert token_claims["exp"] - int(time.time()) <= 3600
+    assert token_claims["scope"] == "system/*.rs"
+
+    headers = bearer(answer["access_token"])
+    base = server.base
+    assert httpx.get(f"{base}/Patient", headers=headers, timeout=30).status_code == 200
+    read = httpx.get(f"{base}/Patient/{patient['id']}", headers=headers, timeout=30)
+    assert read.status_code == 200 and read.json()["id"] == patient["id"], read.text
+    created = httpx.post(f"{base}/Patient", json=patient_resource(),
+                         headers={**headers, **FHIR_HEADERS}, timeout=30)
+    assert_forbidden(created)
+    deleted = httpx.delete(f"{base}/Patient/{patient['id']}", headers=headers, timeout=30)
+    assert_forbidden(deleted)
+
+
+def test_es384_client_registered_by_jwks_url(server, client, es_client, es_key_server):
+    _, served = es_key_server
+    answer = granted(server, es_client, "system/Patient.rs system/AuditEvent.rs")
+    assert sorted(answer["scope"].split()) == ["system/AuditEvent.rs", "system/Patient.rs"]
+    assert served.hits >= 1
+    headers = bearer(answer["access_token"])
+    assert httpx.get(f"{server.base}/Patient", headers=headers, timeout=30).status_code == 200
+    assert_forbidden(httpx.get(f"{server.base}/Encounter", headers=headers, timeout=30))
+
+
+def test_requested_scopes_are_narrowed_to_the_registration(server, rs_client, es_client):
+    assert granted(server, rs_client, "system/*.cruds")["scope"] == "system/*.rs"
+    assert granted(server, rs_client, "system/Patient.rs openid")["scope"] == "system/Patient.rs"
+    narrowed = granted(server, es_client, "system/*.rs")["scope"]
+    assert sorted(narrowed.split()) == ["system/AuditEvent.rs", "system/Patient.rs"]
+
+
+def test_client_reads_are_audited_under_the_client_id(server, rs_client):
+    headers = bearer(granted(server, rs_client)["access_token"])
+    marker = uuid.uuid4().hex
+    assert httpx.get(f"{server.base}/Patient", params={"family": marker}, headers=headers,
+                     timeout=30).status_code == 200
+
+    def events():
+        response = httpx.get(f"{server.base}/AuditEvent", headers=headers, timeout=30,
+                             params={"agent:identifier": f"{CLIENT_ID_SYSTEM}|{rs_client.id}",
+                                     "subtype": "search-type"})
+        assert response.status_code == 200, response.text
+        return response.json().get("entry", [])
+
+    entries = wait_until(events)
+    assert entries, "no AuditEvent names the client"
+    who = entries[0]["resource"]["agent"][0]["who"]
+    assert who["identifier"] == {"system": CLIENT_ID_SYSTEM, "value": rs_client.id}, who
+    assert CCCD not in json.dumps(who)
+
+
+def test_registration_replaces_the_scopes(server, work):
+    client = Client(f"thay-the-{uuid.uuid4().hex[:6]}", ClientKey("RS384"))
+    assert register(server, work, client.id, "system/*.rs", key=client.key).returncode == 0
+    assert granted(server, client)["scope"] == "system/*.rs"
+    assert register(server, work, client.id, "system/Encounter.rs", key=client.key).returncode == 0
+    assert granted(server, client)["scope"] == "system/Encounter.rs"
+
+
+@pytest.mark.parametrize("scope", ["openid", "khong-hop-le"])
+def test_register_refuses_a_scope_without_resources(server, work, scope):
+    key = ClientKey("RS384")
+    result = register(server, work, f"sai-{uuid.uuid4().hex[:6]}", scope, key=key)
+    assert result.returncode == 2, result.stdout + result.stderr
+
+
+def test_register_refuses_a_jwks_without_keys(server, work):
+    path = work / "empty.jwks.json"
+    path.write_text('{"keys": []}', encoding="utf-8")
+    result = run_cli(server, work, "client", "register", "--data-dir", work / "data",
+                     "--client-id", "khong-khoa", "--jwks-file", path, "--scope", "system/*.rs")
+    assert result.returncode == 2, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ refusals
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _refusal(case: str, server, client: Client) -> httpx.Response:
+    url = token_url(server)
+    key = client.key
+    if case == "bad signature":
+        impostor = ClientKey("RS384", kid=key.kid)
+        return request_token(server, impostor.assertion(client.id, url))
+    if case == "key of another client":
+        other = ClientKey("RS384")
+        return request_token(server, other.assertion(client.id, url))
+    if case == "wrong aud":
+        return request_token(server, key.assertion(client.id, server.base))
+    if case == "aud of another server":
+        return request_token(server, key.assertion(client.id, "https://khac.example/auth/token"))
+    if case == "exp more than 5 minutes ahead":
+        return request_token(server, key.assertion(client.id, url, lifetime=600))
+    if case == "expired":
+        return request_token(server, key.assertion(client.id, url, iat=_now() - 600,
+                                                   exp=_now() - 120))
+    if case == "no exp":
+        return request_token(server, key.assertion(client.id, url, exp=None))
+    if case == "no jti":
+        return request_token(server, key.assertion(client.id, url, jti=None))
+    if case == "replayed assertion":
+        assertion = key.assertion(client.id, url)
+        assert request_token(server, assertion).status_code == 200
+        return request_token(server, assertion)
+    if case == "reused jti":
+        jti = str(uuid.uuid4())
+        assert request_token(server, key.assertion(client.id, url, jti=jti)).status_code == 200
+        return request_token(server, key.assertion(client.id, url, lifetime=200, jti=jti))
+    if case == "unknown client":
+        return request_token(server, key.assertion(f"khong-co-{uuid.uuid4().hex[:6]}", url))
+    if case == "sub differs from iss":
+        return request_token(server, key.assertion(client.id, url, sub="khac"))
+    if case == "HS256 keyed with the public JWK":
+        payload = {"iss": client.id, "sub": client.id, "aud": url, "exp": _now() + 200,
+                   "jti": str(uuid.uuid4())}
+        return request_token(server, hmac_signed({"alg": "HS256", "typ": "JWT", "kid": key.kid},
+                                                 payload, json.dumps(key.public_jwk).encode()))
+    if case == "alg none":
+        payload = {"iss": client.id, "sub": client.id, "aud": url, "exp": _now() + 200,
+                   "jti": str(uuid.uuid4())}
+        return request_token(server, unsigned({"alg": "none", "kid": key.kid}, payload))
+    if case == "RS256 instead of RS384":
+        payload = {"iss": client.id, "sub": client.id, "aud": url, "exp": _now() + 200,
+                   "jti": str(uuid.uuid4())}
+        return request_token(server, jwt.encode(payload, key.private_key, algorithm="RS256",
+                                                headers={"kid": key.kid}))
+    if case == "unknown kid":
+        return request_token(server, key.assertion(client.id, url, kid="khoa-khac"))
+    if case == "not a JWT":
+        return request_token(server, "khong-phai-jwt")
+    if case == "no assertion":
+        return request_token(server, key.assertion(client.id, url), client_assertion=None)
+    if case == "wrong grant_type":
+        return request_token(server, key.assertion(client.id, url), grant_type="password")
+    if case == "authorization_code grant":
+        return request_token(server, key.assertion(client.id, url),
+                             grant_type="authorization_code")
+    if case == "wrong assertion type":
+        return request_token(server, key.assertion(client.id, url),
+                             client_assertion_type="urn:ietf:params:oauth:khac")
+    if case == "scope outside the registration":
+        return request_token(server, key.assertion(client.id, url), scope="system/Patient.c")
+    if case == "user scope for a system client":
+        return request_token(server, key.assertion(client.id, url), scope="user/*.rs")
+    if case == "no scope":
+        return request_token(server, key.assertion(client.id, url), scope=None)
+    raise AssertionError(case)
+
+
+REFUSALS = {
+    "bad signature": (401, "invalid_client"),
+    "key of another client": (401, "invalid_client"),
+    "wrong aud": (401, "invalid_client"),
+    "aud of another server": (401, "invalid_client"),
+    "exp more than 5 minutes ahead": (401, "invalid_client"),
+    "expired": (401, "invalid_client"),
+    "no exp": (401, "invalid_client"),
+    "no jti": (401, "invalid_client"),
+    "replayed assertion": (401, "invalid_client"),
+    "reused jti": (401, "invalid_client"),
+    "unknown client": (401, "invalid_client"),
+    "sub differs from iss": (401, "invalid_client"),
+    "HS256 keyed with the public JWK": (401, "invalid_client"),
+    "alg none": (401, "invalid_client"),
+    "RS256 instead of RS384": (401, "invalid_client"),
+    "unknown kid": (401, "invalid_client"),
+    "not a JWT": (401, "invalid_client"),
+    "no assertion": (401, "invalid_client"),
+    "wrong grant_type": (400, "unsupported_grant_type"),
+    "authorization_code grant": (400, "unsupported_grant_type"),
+    "wrong assertion type": (400, "invalid_request"),
+    "scope outside the registration": (400, "invalid_scope"),
+    "user scope for a system client": (400, "invalid_scope"),
+    "no scope": (400, "invalid_scope"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_token_request_refused_with_the_oauth_error(server, rs_client, case):
+    status, error = REFUSALS[case]
+    response = _refusal(case, server, rs_client)
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert body["error"] == error, body
+    assert isinstance(body.get("error_description"), str), body
+    assert "access_token" not in body
+    assert "no-store" in response.headers.get("cache-control", "")
+
+
+def test_exp_within_five_minutes_is_accepted(server, rs_client):
+    assertion = rs_client.key.assertion(rs_client.id, token_url(server), lifetime=299)
+    assert request_token(server, assertion).status_code == 200
+
+
+def test_access_token_names_this_server(server, rs_client):
+    """The access token's audience is this server's base URL, its issuer the token service."""
+    answer = granted(server, rs_client)
+    token_claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
+    assert token_claims["aud"] == server.base
+    assert token_claims["iss"] == f"{server.base}/auth"
