@@ -1,0 +1,30 @@
+"""JWS provenance signatures over FHIR resources, verifiable with this package alone.
+
+Standalone on purpose: it imports neither the server (``fhir_server``) nor FastAPI nor
+PyMongo, so another hospital or a national connector can verify exported signatures with
+``cryptography``, ``rfc8785`` and this package.
+
+- :mod:`signing.canonical`: the signed bytes (RFC 8785 JCS without id/meta/text)
+- :mod:`signing.jws`: detached ``b64: false`` JWS (RFC 7515, RFC 7797)
+- :mod:`signing.keys`: signers (PEM, PKCS#12), JWS-form signatures, RFC 7638 ``kid``
+- :mod:`signing.certificates`: personal ID in the certificate, RFC 5280 path checks
+- :mod:`signing.dev_ca`: a development CA issuing personal signing certificates
+- :mod:`signing.provenance`: sign / verify one resource version for ``Provenance.signature``
+- :mod:`signing.report`: the validation report (ETSI EN 319 102-1 indications)
+"""
+
+from signing.canonical import signed_content
+from signing.jws import SignatureInvalid, verify_detached
+from signing.keys import LocalSigner
+from signing.provenance import sign_resource, verify_resource
+from signing.report import VerificationReport
+
+__all__ = [
+    "LocalSigner",
+    "SignatureInvalid",
+    "VerificationReport",
+    "sign_resource",
+    "signed_content",
+    "verify_detached",
+    "verify_resource",
+]

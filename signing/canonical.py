@@ -1,0 +1,54 @@
+"""The bytes a provenance signature covers: RFC 8785 canonical JSON of a resource version.
+
+Signed content is the JSON Canonicalization Scheme (JCS, https://www.rfc-editor.org/rfc/rfc8785)
+serialisation, as UTF-8, of the resource **without** ``id``, ``meta`` and ``text``: the server
+assigns ``id`` and ``meta`` (versionId, lastUpdated) and may regenerate the narrative, while
+the signature header's ``sigD`` names the exact ``<Type>/<id>/_history/<n>`` it covers.
+
+JCS sorts object members by their UTF-16 code units, writes numbers as ECMAScript does
+(IEEE 754 doubles: ``4.50`` and ``4.5`` are the same number) and leaves strings as they are —
+in particular it does not normalise Unicode, so NFC "Nguyễn" and NFD "Nguyễn" differ.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import rfc8785
+
+#: Top-level elements left out of the signed bytes.
+UNSIGNED_ELEMENTS = frozenset({"id", "meta", "text"})
+
+
+class NotCanonicalisable(ValueError):
+    """The resource is outside the I-JSON data model JCS accepts (RFC 8785 §3.1).
+
+    For example NaN or infinite numbers, integers beyond ±(2**53 − 1), lone surrogates in
+    strings or non-string object keys.
+    """
+
+
+def signed_content(resource: dict[str, Any]) -> bytes:
+    """RFC 8785 canonical UTF-8 JSON of `resource` without ``id``, ``meta`` and ``text``.
+
+    ``Decimal`` values (from ``json.loads(..., parse_float=Decimal)``) are taken as the
+    IEEE 754 double JSON numbers they denote, as RFC 8785 §3.2.2.3 requires.
+    """
+    if not isinstance(resource, dict):
+        raise NotCanonicalisable("a resource must be a JSON object")
+    content = {key: value for key, value in resource.items() if key not in UNSIGNED_ELEMENTS}
+    try:
+        return rfc8785.dumps(_as_json_numbers(content))
+    except rfc8785.CanonicalizationError as error:
+        raise NotCanonicalisable(str(error)) from error
+
+
+def _as_json_numbers(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _as_json_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json_numbers(item) for item in value]
+    return value
