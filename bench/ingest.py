@@ -7,52 +7,16 @@ PyMongo insert_many of the same resources, in the same run on the same mongod.
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from bench_auth import SERVER_ENV, bearer
+from bench_server import bearer, start_server
 from pymongo import MongoClient
 
 from examples.generator import Generator
 from fhir_server.embedded_mongo import EmbeddedMongo
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(mongo_uri: str, database: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "FHIR_MONGODB_URI": mongo_uri,
-        "FHIR_DATABASE": database,
-        "FHIR_LOG_LEVEL": "WARNING",
-        **SERVER_ENV,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/metadata").status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
 
 
 async def post_bundles(base: str, bundles: list[dict], concurrency: int) -> float:

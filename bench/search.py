@@ -16,9 +16,6 @@ import asyncio
 import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -31,7 +28,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from bench_auth import SERVER_ENV, bearer
+from bench_server import bearer, start_server
 from pymongo import MongoClient
 
 from examples.generator import HISTORY_START, STAFF_HOSPITALS, Generator
@@ -250,26 +247,6 @@ async def raw_search(db, plan: Plan, pages: int) -> Timings:
         position, started = paging.position(matches[-1], plan.sort), time.perf_counter()
         query = {"$and": [plan.filter, paging.after(plan.sort, position)]}
     return timings
-
-
-def start_server(uri: str, database: str) -> tuple[subprocess.Popen, str]:
-    """`fhir-server serve` in its own process, so the load generator does not share its GIL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "FHIR_MONGODB_URI": uri, "FHIR_DATABASE": database, **SERVER_ENV}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base, deadline = f"http://127.0.0.1:{port}/fhir", time.monotonic() + 600
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{base}/metadata").status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
 
 
 async def server_search(client: httpx.AsyncClient, url: str | None, pages: int) -> Timings:

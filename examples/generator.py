@@ -16,12 +16,22 @@ import copy
 import hashlib
 import json
 import random
-import unicodedata
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Literal, TypeVar, get_args
 
+from examples.fhir_json import (
+    address_element,
+    conditional_reference,
+    has_diagnosis,
+    identifier_criteria,
+    identifier_element,
+    patient_group,
+    synthetic_meta,
+    transaction_bundle,
+)
+from examples.pdf import text_pdf
 from examples.vietnam import (
     ACT_CODE_SYSTEM,
     BHYT_SYSTEM,
@@ -34,8 +44,6 @@ from examples.vietnam import (
     GIVEN_NAMES,
     HOSPITALS,
     ICD10_SYSTEM,
-    IDENTIFIER_TYPE_SYSTEM,
-    IDENTIFIER_TYPES,
     LOINC_SYSTEM,
     MARITAL_STATUSES,
     MIDDLE_NAMES,
@@ -79,90 +87,6 @@ def _age(birth_date: date) -> int:
     return today.year - birth_date.year - (not had_birthday)
 
 
-def _synthetic_meta() -> dict:
-    test_data = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
-                 "code": "HTEST", "display": "test health data"}
-    return {"security": [test_data]}
-
-
-def _identifier(system: str, value: str, use: str = "official") -> dict:
-    code, display, text = IDENTIFIER_TYPES[system]
-    kind = {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": code, "display": display}],
-            "text": text}
-    return {"use": use, "type": kind, "system": system, "value": value}
-
-
-def _address(province: Province, line: str, district: str, use: str) -> dict:
-    return {"use": use, "type": "physical", "text": f"{line}, {district}, {province.name}",
-            "line": [line], "district": district, "city": province.name,
-            "state": province.name, "country": "VN"}
-
-
-def _without_diacritics(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
-def _pdf(lines: list[str]) -> bytes:
-    """A one-page PDF showing `lines` in Helvetica, which has no Vietnamese letters: the text
-    is written without diacritics, as older hospital systems print it."""
-    escaped = (_without_diacritics(line).replace("\\", "\\\\").replace("(", "\\(")
-               .replace(")", "\\)") for line in lines)
-    text = " ".join(f"({line}) Tj T*" for line in escaped)
-    stream = f"BT /F1 10 Tf 14 TL 56 780 Td {text} ET".encode("cp1252", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    pdf = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(pdf))
-        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(pdf)
-    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)
-    return bytes(pdf)
-
-
-def _identifier_criteria(resource: dict) -> str:
-    """`identifier=system|value` of the resource's first identifier."""
-    identifier = resource["identifier"][0]
-    return f"identifier={identifier['system']}|{identifier['value']}"
-
-
-def _conditional_reference(resource: dict) -> str:
-    return f"{resource['resourceType']}?{_identifier_criteria(resource)}"
-
-
-def _transaction(entries: list[dict]) -> dict:
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
-
-
-def _patient_group(name: str, patient_refs: list[str]) -> dict:
-    group = {"resourceType": "Group", "meta": _synthetic_meta(), "type": "person",
-             "actual": True, "name": name, "quantity": len(patient_refs)}
-    if patient_refs:
-        group["member"] = [{"entity": {"reference": ref}} for ref in patient_refs]
-    return group
-
-
-def _has_diagnosis(entries: list[dict], codes: set[str]) -> bool:
-    return any(
-        coding["code"] in codes
-        for entry in entries
-        if entry["resource"]["resourceType"] == "Encounter"
-        for reason in entry["resource"]["reasonCode"]
-        for coding in reason["coding"]
-    )
-
-
 class Generator:
     """Synthetic FHIR R4 resources and transaction Bundles, the same for the same seed.
 
@@ -188,13 +112,14 @@ class Generator:
 
     def patient(self, organization_ref: str | None = None) -> dict:
         province = self._pick(PROVINCES)
-        patient = {"resourceType": "Patient", "meta": _synthetic_meta(),
+        patient = {"resourceType": "Patient", "meta": synthetic_meta(),
                    **self._person(province, PATIENT_AGES)}
         age = _age(date.fromisoformat(patient["birthDate"]))
-        patient["identifier"] += [self._bhyt_identifier(province, age),
-                                  _identifier(MRN_SYSTEM, self._serial("MRN-", 8), use="usual")]
+        insurance = self._bhyt_identifier(province, age)  # draws before the MRN: determinism
+        mrn = identifier_element(MRN_SYSTEM, self._serial("MRN-", 8), use="usual")
+        patient["identifier"] += [insurance, mrn]
         street = f"Số {self.rng.randint(1, 350)} đường {self.rng.choice(STREETS)}"
-        patient["address"] = [_address(province, street, self.rng.choice(province.districts),
+        patient["address"] = [address_element(province, street, self.rng.choice(province.districts),
                                        use="home")]
         if age >= 18:
             code = self._pick({code: weight for code, (*_, weight) in MARITAL_STATUSES.items()})
@@ -210,7 +135,7 @@ class Generator:
         return patient
 
     def practitioner(self) -> dict:
-        practitioner = {"resourceType": "Practitioner", "meta": _synthetic_meta(),
+        practitioner = {"resourceType": "Practitioner", "meta": synthetic_meta(),
                         **self._person(self._pick(PROVINCES), PRACTITIONER_AGES)}
         graduated = int(practitioner["birthDate"][:4]) + 24
         practitioner["qualification"] = [{
@@ -228,7 +153,7 @@ class Generator:
         number = f"{self.rng.randrange(10 ** (10 - len(area))):0{10 - len(area)}d}"
         return {
             "resourceType": "Organization",
-            "meta": _synthetic_meta(),
+            "meta": synthetic_meta(),
             "identifier": [{"use": "official", "system": FACILITY_SYSTEM, "value": hospital.code}],
             "active": True,
             "type": [{"coding": [{
@@ -237,7 +162,9 @@ class Generator:
             "name": hospital.name,
             "telecom": [{"system": "phone", "value": f"+84 {area} {number[:-4]} {number[-4:]}",
                          "use": "work"}],
-            "address": [_address(hospital.province, hospital.line, hospital.district, "work")],
+            "address": [
+                address_element(hospital.province, hospital.line, hospital.district, "work")
+            ],
         }
 
     def encounter(self, patient_ref: str, practitioner_ref: str, organization_ref: str, *,
@@ -249,7 +176,7 @@ class Generator:
         setting, reason, period = self._visit(in_progress, earliest)
         return {
             "resourceType": "Encounter",
-            "meta": _synthetic_meta(),
+            "meta": synthetic_meta(),
             "status": "in-progress" if in_progress else "finished",
             "class": {"system": ACT_CODE_SYSTEM, "code": setting.code, "display": setting.display},
             "subject": {"reference": patient_ref},
@@ -284,12 +211,12 @@ class Generator:
                  f"Chẩn đoán: {reason['coding'][0]['code']} - {reason['text']}",
                  *self._examination(), f"Hướng xử trí: {self.rng.choice(setting.plans)}"]
         if self.rng.random() < PDF_SHARE:
-            content_type, data = "application/pdf", _pdf(lines)
+            content_type, data = "application/pdf", text_pdf(lines)
         else:
             content_type, data = "text/plain; charset=utf-8", "\n".join(lines).encode()
         return {
             "resourceType": "DocumentReference",
-            "meta": _synthetic_meta(),
+            "meta": synthetic_meta(),
             "status": "current",
             "docStatus": "final",
             "type": {"coding": [{"system": LOINC_SYSTEM, "code": note_type, "display": display}],
@@ -320,13 +247,14 @@ class Generator:
             refs = practitioner["fullUrl"], organization["fullUrl"]
         else:
             shared = []
-            refs = (_conditional_reference(practitioner["resource"]),
-                    _conditional_reference(organization["resource"]))
-        return _transaction(self._patient_record(*refs, n_encounters, n_documents) + shared)
+            refs = (conditional_reference(practitioner["resource"]),
+                    conditional_reference(organization["resource"]))
+        return transaction_bundle(self._patient_record(*refs, n_encounters, n_documents) + shared)
 
     def staff_bundle(self) -> dict:
         """A transaction creating the organizations and practitioners patient Bundles share."""
-        return _transaction(copy.deepcopy(self.organization_entries + self.practitioner_entries))
+        shared = self.organization_entries + self.practitioner_entries
+        return transaction_bundle(copy.deepcopy(shared))
 
     def demo_bundle(self, n_patients: int = 20) -> dict:
         """A self-contained transaction: the staff, `n_patients` records and a Group of the
@@ -339,10 +267,10 @@ class Generator:
             record = self._patient_record(practitioner["fullUrl"], organization["fullUrl"],
                                           n_encounters, self.rng.randint(1, n_encounters + 1))
             entries += record
-            if _has_diagnosis(record, CHRONIC_DIAGNOSES):
+            if has_diagnosis(record, CHRONIC_DIAGNOSES):
                 chronic_patients.append(record[0]["fullUrl"])
-        group = _patient_group("Bệnh nhân quản lý bệnh mạn tính", chronic_patients)
-        return _transaction([*entries, self._entry(group)])
+        group = patient_group("Bệnh nhân quản lý bệnh mạn tính", chronic_patients)
+        return transaction_bundle([*entries, self._entry(group)])
 
     # -- parts ------------------------------------------------------------------------------
 
@@ -364,7 +292,7 @@ class Generator:
         """A transaction entry POSTing the resource; conditional on its first identifier."""
         request = {"method": "POST", "url": resource["resourceType"]}
         if "identifier" in resource:
-            request["ifNoneExist"] = _identifier_criteria(resource)
+            request["ifNoneExist"] = identifier_criteria(resource)
         return {"fullUrl": self._uuid_url(), "resource": resource, "request": request}
 
     def _pick_staff(self) -> tuple[dict, dict]:
@@ -407,7 +335,9 @@ class Generator:
         given = self.rng.choice(GIVEN_NAMES[gender])
         phone = f"{self.rng.choice(MOBILE_PREFIXES)}{self.rng.randrange(10**7):07d}"
         return {
-            "identifier": [_identifier(CCCD_SYSTEM, self._cccd(province, gender, birth_date))],
+            "identifier": [
+                identifier_element(CCCD_SYSTEM, self._cccd(province, gender, birth_date))
+            ],
             "active": True,
             "name": [{"use": "official", "text": f"{family} {middle} {given}",
                       "family": family, "given": [middle, given]}],
@@ -434,7 +364,8 @@ class Generator:
             group, level = "HT", 3  # retirees
         else:
             group, level = self._pick({"DN": 50, "HC": 15, "GD": 35}), 4  # employees, households
-        identifier = _identifier(BHYT_SYSTEM, self._serial(f"{group}{level}{province.code}", 10))
+        number = self._serial(f"{group}{level}{province.code}", 10)
+        identifier = identifier_element(BHYT_SYSTEM, number)
         identifier["period"] = {"start": f"{AS_OF.year}-01-01", "end": f"{AS_OF.year}-12-31"}
         return identifier
 

@@ -22,7 +22,7 @@ from fhir_server.services.authentication import Authenticator
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
-from fhir_server.services.reindex import reindex
+from fhir_server.services.reindex import reindex_if_stale
 from fhir_server.services.resources import ResourceService
 from fhir_server.services.token_service import TokenService
 from fhir_server.settings import Settings
@@ -78,7 +78,7 @@ async def _start_security(app: FastAPI, settings: Settings, database: Database) 
 
 
 async def _reindex_stale(database: Database) -> None:
-    counts = await reindex(database)
+    counts = await reindex_if_stale(database)
     if any(counts.values()):
         log.info("re-indexed resources with stale search entries: %s", counts)
 

@@ -10,6 +10,11 @@ from fhir_server.errors import Forbidden
 current_permissions: ContextVar[Permissions] = ContextVar("current_permissions", default=ALL)
 
 
-def check_searchable(resource_type: str) -> None:
-    if not current_permissions.get().allows(resource_type, "s"):
+def require_search(permissions: Permissions, resource_type: str) -> None:
+    if not permissions.allows(resource_type, "s"):
         raise Forbidden(f"The token's scopes do not allow searching {resource_type}")
+
+
+def check_searchable(resource_type: str) -> None:
+    """`require_search` with the permissions of the request being served."""
+    require_search(current_permissions.get(), resource_type)

@@ -9,6 +9,18 @@ from fhir_server.storage.database import Database
 BATCH = 500
 
 
+async def reindex_if_stale(database: Database) -> dict[str, int]:
+    """`reindex` of every type, unless a full pass already ran under the current
+    definitions: start-up then costs one lookup instead of a scan of every collection."""
+    if await database.flag(_complete_flag()):
+        return {}
+    return await reindex(database)
+
+
+def _complete_flag() -> str:
+    return f"search_index_complete:{index_version()}"
+
+
 async def reindex(database: Database, resource_types: list[str] | None = None) -> dict[str, int]:
     """Resources re-indexed per type."""
     store = database.store()
@@ -29,4 +41,7 @@ async def reindex(database: Database, resource_types: list[str] | None = None) -
                     kind, document["_id"], document["vid"], fields
                 )
             after = documents[-1]["_id"]
+    if resource_types is None:
+        # Every version written from now on is indexed under these definitions.
+        await database.set_flag(_complete_flag())
     return counts

@@ -2,15 +2,17 @@
 criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, count, subset."""
 
 from dataclasses import dataclass
+from functools import partial
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import patient_compartment, search_parameters
-from fhir_server.errors import BadRequest, Forbidden, NotFound
+from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import Include, SearchRequest, parse_request
 from fhir_server.search.types.reference import local_references
+from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.subsetting import subset
@@ -45,7 +47,9 @@ class SearchService:
     ) -> dict:
         """A searchset page; `compartment` (e.g. `Patient/123`) narrows it to one."""
         request = parse_request(resource_type, params, self.max_count)
-        compiler = Compiler(self.store.project, self.base, self._may_search)
+        compiler = Compiler(
+            self.store.project, self.base, partial(require_search, self.permissions)
+        )
         query, used = await compiler.compile(resource_type, request.criteria, strict)
         path = resource_type
         if compartment is not None:
@@ -82,10 +86,6 @@ class SearchService:
             links,
             total,
         )
-
-    def _may_search(self, resource_type: str) -> None:
-        if not self.permissions.allows(resource_type, "s"):
-            raise Forbidden(f"The token's scopes do not allow searching {resource_type}")
 
     def _resume(self, cursor: str, fields: list[tuple[str, int]]) -> dict:
         position = self.cursors.decode(cursor)

@@ -1,7 +1,6 @@
 """Keyset paging over any sort order, against a real mongod: walking the pages returns
 exactly the rows of one full sorted query, missing sort values included."""
 
-import asyncio
 import uuid
 
 import pytest
@@ -21,13 +20,6 @@ sort_orders = st.lists(
     max_size=3,
     unique_by=lambda key: key[0],
 )
-
-
-@pytest.fixture(scope="module")
-def loop():
-    running = asyncio.new_event_loop()
-    yield running
-    running.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Every supported search parameter is served by an index: each compiled query shape is
 explained on a real mongod, and a collection scan fails the test (DESIGN.md §3)."""
 
-import asyncio
 import json
 
 import pytest
@@ -55,13 +54,6 @@ def _cases(shapes: dict) -> list:
                     )
                 )
     return cases
-
-
-@pytest.fixture(scope="module")
-def loop():
-    running = asyncio.new_event_loop()
-    yield running
-    running.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,55 @@
+"""The server the benchmarks measure: `fhir-server serve` in its own process (so the load
+generator does not share its GIL), trusting a benchmark token issuer, and the bearer token of
+a backend-services client (`client_id`, no person) with every system scope: verification is
+part of what is measured, rate limiting is not."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from fhir_server.auth.keys import SigningKey, mint_token
+
+ISSUER = "https://issuer.bench.invalid"
+AUDIENCE = "urn:fhir-exchange-server:bench"
+CLIENT_ID = "bench"
+KEY = SigningKey.generate()
+SERVER_ENV = {
+    "FHIR_TRUSTED_ISSUERS": json.dumps(
+        [{"issuer": ISSUER, "jwks": KEY.public_jwks(), "issues_client_tokens": True}]
+    ),
+    "FHIR_AUDIENCES": json.dumps([AUDIENCE]),
+    "FHIR_RATE_LIMIT_PER_MINUTE": str(10**9),
+}
+
+
+def bearer() -> dict[str, str]:
+    """The Authorization header of a token valid for an hour."""
+    token = mint_token(KEY, ISSUER, AUDIENCE, CLIENT_ID, "system/*.cruds", 3600,
+                       extra={"client_id": CLIENT_ID})
+    return {"Authorization": f"Bearer {token}"}
+
+
+def start_server(mongo_uri: str, database: str) -> tuple[subprocess.Popen, str]:
+    """The server process and its FHIR base, once it answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "FHIR_MONGODB_URI": mongo_uri, "FHIR_DATABASE": database,
+           "FHIR_LOG_LEVEL": "WARNING", **SERVER_ENV}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base, deadline = f"http://127.0.0.1:{port}/fhir", time.monotonic() + 600
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/metadata").status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("server did not start")
