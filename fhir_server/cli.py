@@ -1,4 +1,4 @@
-"""`fhir-server`: serve the FHIR API, load data files."""
+"""`fhir-server`: serve the FHIR API, load data files, verify exported signatures."""
 
 import argparse
 import asyncio
@@ -57,6 +57,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument("files", nargs="+", type=Path)
     load.add_argument("--data-dir", type=Path)
+    load.add_argument(
+        "--dev", action="store_true", help="sign with the development seal of the data dir"
+    )
+
+    verify = commands.add_parser(
+        "verify",
+        help="verify, offline, every Provenance signature in the NDJSON files of an export "
+        "directory against the resources there (exit 0 only if every resource is covered "
+        "by a signature that passes)",
+    )
+    verify.add_argument("directory", type=Path)
+    verify.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        help="PEM file of trusted CA certificates, e.g. the national root CA (repeatable)",
+    )
+    verify.add_argument(
+        "--data-dir",
+        type=Path,
+        help="also trust the development root CA in this server data dir (made by serve --dev)",
+    )
 
     token = commands.add_parser(
         "token",
@@ -111,7 +134,38 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace, **overrides) -> Settings:
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
+    if getattr(args, "dev", False):
+        overrides["dev"] = True
     return Settings(**overrides)
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    from cryptography import x509
+
+    from fhir_server.services.export_verification import verify_export
+    from fhir_server.services.verification import SignatureVerifier
+
+    trust = list(args.trust)
+    if args.data_dir is not None:
+        trust.append(args.data_dir / "dev-ca" / "root-ca.pem")
+    try:
+        anchors = [
+            cert for path in trust for cert in x509.load_pem_x509_certificates(path.read_bytes())
+        ]
+        outcome = await verify_export(args.directory, SignatureVerifier(anchors))
+    except (OSError, ValueError) as error:
+        print(f"cannot verify {args.directory}: {error}", file=sys.stderr)
+        return 2
+    for failure in outcome.failures:
+        print(f"FAILED {failure}")
+    if outcome.signatures == 0:
+        print(f"FAILED {args.directory}: no Provenance signature to check", file=sys.stderr)
+    print(
+        f"{outcome.resources} resources, {outcome.signatures} signatures checked: "
+        f"{outcome.passed} passed, {outcome.signatures - outcome.passed} did not; "
+        f"{outcome.skipped} Provenances of versions not in the export skipped"
+    )
+    return 0 if outcome.ok else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -119,8 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from fhir_server.main import create_app
 
-    overrides = {"dev": True} if args.dev else {}
-    settings = _settings(args, **overrides)
+    settings = _settings(args)
     if settings.base_url is None:
         settings.base_url = f"http://{args.host}:{args.port}/fhir"
     if settings.dev:
@@ -240,7 +293,12 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "token":
         return _token(args)
-    commands = {"load": _load, "reindex": _reindex, "client": _register_client}
+    commands = {
+        "load": _load,
+        "reindex": _reindex,
+        "client": _register_client,
+        "verify": _verify,
+    }
     return asyncio.run(commands[args.command](args))
 
 

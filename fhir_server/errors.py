@@ -128,6 +128,13 @@ class Forbidden(FhirError):
     code = "forbidden"
 
 
+class ServiceUnavailable(FhirError):
+    """A service this request depends on (e.g. the remote signing service) cannot be reached."""
+
+    status = 503
+    code = "transient"
+
+
 class TooManyRequests(FhirError):
     status = 429
     code = "throttled"

@@ -4,12 +4,16 @@ import asyncio
 import logging
 import secrets
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import httpx
+from cryptography import x509
 from fastapi import Depends, FastAPI
 
-from fhir_server.api import public, resources, system
+from fhir_server.api import public, resources, signatures, system
 from fhir_server.api.audit import install_audit
 from fhir_server.api.dependencies import negotiate
+from fhir_server.api.dev_csc import start_dev_csc
 from fhir_server.api.errors import install_error_handlers
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
@@ -22,12 +26,19 @@ from fhir_server.services.authentication import Authenticator
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
+from fhir_server.services.dev_signing import DevSigningService
+from fhir_server.services.provenance import Hospital, ProvenanceRecorder
 from fhir_server.services.reindex import reindex_if_stale
 from fhir_server.services.resources import ResourceService
+from fhir_server.services.signers import SignerDirectory
 from fhir_server.services.token_service import TokenService
+from fhir_server.services.verification import SignatureVerifier
 from fhir_server.settings import Settings
 from fhir_server.storage.clients import ClientStore
 from fhir_server.storage.database import Database
+from signing.certificates import organization_id_of
+from signing.csc import CscClient
+from signing.keys import LocalSigner
 
 log = logging.getLogger("fhir_server")
 
@@ -89,14 +100,79 @@ async def services_for(settings: Settings):
     plan = {kind: index_keys(kind) for kind in RESOURCE_TYPES}
     database = Database(settings.mongodb_uri, settings.database, plan)
     try:
-        await database.prepare()
-        cursor_key = await database.server_setting("cursor_key", lambda: secrets.token_bytes(32))
-        service = ResourceService(
-            database, CursorCodec(cursor_key), settings.default_page_size, settings.max_page_size
-        )
-        yield service, BundleProcessor(service, settings.max_bundle_entries)
+        async with provenance_recorder(settings) as recorder:
+            await database.prepare()
+            cursor_key = await database.server_setting(
+                "cursor_key", lambda: secrets.token_bytes(32)
+            )
+            service = ResourceService(
+                database,
+                CursorCodec(cursor_key),
+                settings.default_page_size,
+                settings.max_page_size,
+                recorder,
+            )
+            yield service, BundleProcessor(service, settings.max_bundle_entries)
     finally:
         await database.close()
+
+
+@asynccontextmanager
+async def provenance_recorder(settings: Settings):
+    """Signers and trust anchors. With --dev, a development CA in DATA_DIR/dev-ca gives the
+    seal, and (without FHIR_CSC_URL) a local CSC service there signs for persons."""
+    anchors = [cert for path in settings.trust_anchors for cert in _certificates(path)]
+    development = DevSigningService(settings.data_dir / "dev-ca") if settings.dev else None
+    seal = _seal(settings, development)
+    csc_url, csc_token, development_csc = settings.csc_url, settings.csc_token, None
+    if development is not None:
+        anchors += _certificates(development.anchor_path)
+        if csc_url is None:
+            csc_token = development.token()
+            development_csc = await start_dev_csc(development, csc_token)
+            csc_url = development_csc.url
+    missing = [
+        name for name, value in (("FHIR_SEAL_KEY", seal), ("FHIR_CSC_URL", csc_url)) if not value
+    ]
+    if missing:
+        # Unsigned writes are never stored: those this setting would sign are refused (503).
+        log.warning("no signer configured (%s): such writes will be refused", ", ".join(missing))
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            remote = CscClient(csc_url, http, csc_token) if csc_url else None
+            hospital = Hospital(settings.organization_name, settings.organization_tax_code)
+            yield ProvenanceRecorder(
+                SignerDirectory(seal, remote), SignatureVerifier(anchors), hospital
+            )
+    finally:
+        if development_csc is not None:
+            await development_csc.stop()
+
+
+def _certificates(path: Path) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(path.read_bytes())
+
+
+def _seal(settings: Settings, development: DevSigningService | None) -> LocalSigner | None:
+    """The organisation seal from FHIR_SEAL_KEY, else the development one, else None."""
+    if settings.seal_key is None:
+        if development is None:
+            return None
+        return development.seal_signer(settings.organization_name, settings.organization_tax_code)
+    data = settings.seal_key.read_bytes()
+    password = settings.seal_password.encode() if settings.seal_password else None
+    if settings.seal_key.suffix.lower() in (".p12", ".pfx"):
+        seal = LocalSigner.from_pkcs12(data, password)
+    elif settings.seal_certificates is None:
+        raise ValueError("FHIR_SEAL_CERTIFICATES is needed with a PEM seal key")
+    else:
+        seal = LocalSigner.from_pem(data, settings.seal_certificates.read_bytes(), password)
+    if organization_id_of(seal.chain[0]) != settings.organization_tax_code:
+        raise ValueError(
+            f"the seal certificate does not name UID=MST:{settings.organization_tax_code} "
+            "(FHIR_ORGANIZATION_TAX_CODE)"
+        )
+    return seal
 
 
 def _mask_personal_ids_in_logs() -> None:
@@ -141,5 +217,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(public.router, prefix="/fhir", dependencies=negotiated)
     authenticated = [Depends(authenticate), *negotiated]
     app.include_router(system.router, prefix="/fhir", dependencies=authenticated)
+    app.include_router(signatures.router, prefix="/fhir", dependencies=authenticated)
     app.include_router(resources.router, prefix="/fhir", dependencies=authenticated)
     return app

@@ -43,3 +43,26 @@ class Settings(BaseSettings):
     organization_name: str = Field(
         "Bệnh viện", description="The hospital this server acts for (audit source, signing)."
     )
+    organization_tax_code: str = Field(
+        "0100000000",
+        description="The hospital's tax code (mã số thuế): Provenance.agent.onBehalfOf, and the "
+        "UID=MST:<code> its seal certificate must carry.",
+    )
+    csc_url: str | None = Field(
+        None,
+        description="Cloud Signature Consortium API v2 base URL of the service that signs for "
+        "persons (…/csc/v2). Unset with --dev: a local development signing service.",
+    )
+    csc_token: str | None = Field(None, description="Bearer token for the CSC API.")
+    seal_key: Path | None = Field(
+        None, description="Organisation seal: PEM private key or PKCS#12 (.p12/.pfx) file."
+    )
+    seal_certificates: Path | None = Field(
+        None, description="PEM certificate chain of the seal, leaf first (with a PEM key)."
+    )
+    seal_password: str | None = Field(None, description="Password of the seal key file.")
+    trust_anchors: list[Path] = Field(
+        [],
+        description="JSON list of PEM files of CA certificates that signatures must chain to "
+        "(the national root CA); with --dev the development root is added.",
+    )

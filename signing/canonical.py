@@ -19,6 +19,9 @@ import rfc8785
 
 #: Top-level elements left out of the signed bytes.
 UNSIGNED_ELEMENTS = frozenset({"id", "meta", "text"})
+#: ``Signature.targetFormat``: FHIR JSON canonicalised by JCS (RFC 8785) without the unsigned
+#: elements; FHIR R4's own canonicalisation URIs name none that omits id, meta and text together.
+TARGET_FORMAT = 'application/fhir+json;canonicalization="urn:ietf:rfc:8785";omit="id meta text"'
 
 
 class NotCanonicalisable(ValueError):

@@ -1,9 +1,13 @@
-"""X.509 for provenance signatures: the signer's personal ID and certificate path checks.
+"""X.509 for provenance signatures: who signed (person or organisation) and path checks.
 
-The signer's certificate names the person by the 12-digit personal identification number
-(CCCD) as ``UID=CCCD:<number>`` in its subject (userID attribute, OID
+The signer's certificate names who signs in a userID attribute of its subject (OID
 0.9.2342.19200300.100.1.1, RFC 4519 §2.39) and allows digitalSignature and nonRepudiation
-(contentCommitment) in keyUsage (RFC 5280 §4.2.1.3).
+(contentCommitment) in keyUsage (RFC 5280 §4.2.1.3):
+
+- a person: ``UID=CCCD:<12-digit personal identification number>`` (:func:`personal_id_of`);
+- an organisation seal (e.g. a hospital signing its backend clients' writes):
+  ``O=<name>, UID=MST:<tax code>``, the tax code (mã số thuế) being 10 digits, or 10 digits,
+  ``-`` and 3 digits for a branch (:func:`organization_id_of`).
 
 Path checks follow RFC 5280 §6.1 (https://www.rfc-editor.org/rfc/rfc5280#section-6.1) for the
 path the signer supplies in ``x5c`` (leaf first), evaluated at the signing time:
@@ -34,6 +38,8 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 PERSONAL_ID_PREFIX = "CCCD:"
 PERSONAL_ID = re.compile(r"[0-9]{12}")
+ORGANIZATION_ID_PREFIX = "MST:"
+TAX_CODE = re.compile(r"[0-9]{10}(-[0-9]{3})?")
 MAX_CHAIN_LENGTH = 8
 
 #: Extensions whose criticality this module honours (RFC 5280 §4.2: refuse other critical ones).
@@ -70,15 +76,28 @@ def personal_id_of(cert: x509.Certificate) -> str | None:
 
     None as well when the subject names two different personal IDs.
     """
-    ids = {
-        attribute.value.removeprefix(PERSONAL_ID_PREFIX)
+    return _user_id(cert, PERSONAL_ID_PREFIX, PERSONAL_ID)
+
+
+def organization_id_of(cert: x509.Certificate) -> str | None:
+    """The tax code of ``UID=MST:<tax code>`` in the subject (an organisation seal), else None.
+
+    None as well when the subject names two different tax codes.
+    """
+    return _user_id(cert, ORGANIZATION_ID_PREFIX, TAX_CODE)
+
+
+def _user_id(cert: x509.Certificate, prefix: str, pattern: re.Pattern) -> str | None:
+    """The one value after `prefix` in the subject's userID attributes, if it fits `pattern`."""
+    values = {
+        attribute.value.removeprefix(prefix)
         for attribute in cert.subject.get_attributes_for_oid(NameOID.USER_ID)
-        if isinstance(attribute.value, str) and attribute.value.startswith(PERSONAL_ID_PREFIX)
+        if isinstance(attribute.value, str) and attribute.value.startswith(prefix)
     }
-    if len(ids) != 1:
+    if len(values) != 1:
         return None
-    (personal_id,) = ids
-    return personal_id if PERSONAL_ID.fullmatch(personal_id) else None
+    (value,) = values
+    return value if pattern.fullmatch(value) else None
 
 
 def check_chain(

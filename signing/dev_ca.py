@@ -1,10 +1,15 @@
-"""A development certificate authority: root CA → issuing CA → personal signing certificates.
+"""A development certificate authority: root CA → issuing CA → signing certificates.
 
 For tests, the demo and ``--dev`` only; production signers get their certificates from a
 licensed CA. Certificates follow RFC 5280 (https://www.rfc-editor.org/rfc/rfc5280) with the
-profile of :mod:`signing.certificates`: the person's certificate has subject
-``CN=<name>, UID=CCCD:<12-digit personal ID>`` (UTF-8 names such as "Nguyễn Văn An") and
-keyUsage digitalSignature + nonRepudiation. All keys are ECDSA P-256, certificates SHA-256.
+profile of :mod:`signing.certificates`, keyUsage digitalSignature + nonRepudiation:
+
+- a person's certificate: ``CN=<name>, UID=CCCD:<12-digit personal ID>`` (UTF-8 names such
+  as "Nguyễn Văn An"), :meth:`DevCertificateAuthority.issue`;
+- an organisation seal: ``CN=<name>, O=<name>, UID=MST:<tax code>``,
+  :meth:`DevCertificateAuthority.issue_seal`.
+
+All keys are ECDSA P-256, certificates SHA-256.
 
 Saved as PEM in one directory (mode 0700): ``root-ca.pem``, ``root-ca.key.pem``,
 ``issuing-ca.pem``, ``issuing-ca.key.pem``; key files are written with mode 0600.
@@ -13,6 +18,7 @@ Saved as PEM in one directory (mode 0700): ``root-ca.pem``, ``root-ca.key.pem``,
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +27,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from signing.certificates import PERSONAL_ID, PERSONAL_ID_PREFIX
+from signing.certificates import (
+    ORGANIZATION_ID_PREFIX,
+    PERSONAL_ID,
+    PERSONAL_ID_PREFIX,
+    TAX_CODE,
+)
 from signing.keys import LocalSigner, PublicKey
 
 ROOT_NAME = "FHIR Exchange Development Root CA"
@@ -98,11 +109,11 @@ class DevCertificateAuthority:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         for name, data, mode in (
             ("root-ca.pem", self.root_cert.public_bytes(serialization.Encoding.PEM), 0o644),
-            ("root-ca.key.pem", _key_pem(self.root_key), 0o600),
+            ("root-ca.key.pem", key_pem(self.root_key), 0o600),
             ("issuing-ca.pem", self.issuing_cert.public_bytes(serialization.Encoding.PEM), 0o644),
-            ("issuing-ca.key.pem", _key_pem(self.issuing_key), 0o600),
+            ("issuing-ca.key.pem", key_pem(self.issuing_key), 0o600),
         ):
-            _write(directory / name, data, mode)
+            write_file(directory / name, data, mode)
 
     def issue(
         self,
@@ -116,18 +127,48 @@ class DevCertificateAuthority:
         """A signing certificate ``CN=<name>, UID=CCCD:<personal_id>`` (default: 2 years)."""
         if not PERSONAL_ID.fullmatch(personal_id):
             raise ValueError("a personal ID is 12 digits")
-        start = not_before or datetime.now(UTC) - timedelta(minutes=5)
         subject = x509.Name(
             [
                 x509.NameAttribute(NameOID.COMMON_NAME, name),
                 x509.NameAttribute(NameOID.USER_ID, PERSONAL_ID_PREFIX + personal_id),
             ]
         )
-        usage = _key_usage(certifies=False)
+        return self._issue_signing(subject, public_key, not_before, lifetime)
+
+    def issue_seal(
+        self,
+        name: str,
+        tax_code: str,
+        public_key: PublicKey,
+        *,
+        not_before: datetime | None = None,
+        lifetime: timedelta = timedelta(days=730),
+    ) -> x509.Certificate:
+        """An organisation seal ``CN=<name>, O=<name>, UID=MST:<tax_code>`` (default: 2 years)."""
+        if not TAX_CODE.fullmatch(tax_code):
+            raise ValueError("a tax code is 10 digits, optionally followed by - and 3 digits")
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, name),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
+                x509.NameAttribute(NameOID.USER_ID, ORGANIZATION_ID_PREFIX + tax_code),
+            ]
+        )
+        return self._issue_signing(subject, public_key, not_before, lifetime)
+
+    def _issue_signing(
+        self,
+        subject: x509.Name,
+        public_key: PublicKey,
+        not_before: datetime | None,
+        lifetime: timedelta,
+    ) -> x509.Certificate:
+        """An end-entity certificate for `subject` allowing digitalSignature, nonRepudiation."""
+        start = not_before or datetime.now(UTC) - timedelta(minutes=5)
         builder = (
             _builder(subject, public_key, self.issuing_cert.subject, start, start + lifetime)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage, critical=True)
+            .add_extension(_key_usage(certifies=False), critical=True)
             .add_extension(_authority_key_id(self.issuing_cert), critical=False)
         )
         return builder.sign(self.issuing_key, hashes.SHA256())
@@ -140,6 +181,12 @@ class DevCertificateAuthority:
         """A fresh P-256 key with a certificate for `name` / `personal_id` (ES256)."""
         key = ec.generate_private_key(ec.SECP256R1())
         leaf = self.issue(name, personal_id, key.public_key(), **options)
+        return LocalSigner(key, self.chain_for(leaf))
+
+    def new_seal_signer(self, name: str, tax_code: str, **options) -> LocalSigner:
+        """A fresh P-256 key with an organisation seal for `name` / `tax_code` (ES256)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = self.issue_seal(name, tax_code, key.public_key(), **options)
         return LocalSigner(key, self.chain_for(leaf))
 
 
@@ -194,7 +241,8 @@ def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM of `key` (development keys only)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -202,9 +250,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def write_file(path: Path, data: bytes, mode: int) -> None:
     """Write atomically; the file never exists with a wider mode than `mode`."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(descriptor, "wb") as file:

@@ -90,11 +90,21 @@ def sign_detached(
     `sign` gets the signing input and returns the signature in JWS form (for ECDSA the
     fixed-size ``r || s`` of RFC 7518 §3.4, see :func:`ecdsa_der_to_jws`).
     """
+    header_b64, data = prepare_detached(payload, header, alg)
+    return compact_detached(header_b64, sign(data))
+
+
+def prepare_detached(payload: bytes, header: dict[str, Any], alg: str) -> tuple[str, bytes]:
+    """Check `header` for :func:`sign_detached`; return (encoded header, signing input)."""
     if header.get("alg") != alg or alg not in SUPPORTED_ALGS:
         raise ValueError(f"header alg must be the signer's alg, one of {SUPPORTED_ALGS}")
     check_crit(header)
     header_b64 = encode_header(header)
-    signature = sign(signing_input(header_b64, payload))
+    return header_b64, signing_input(header_b64, payload)
+
+
+def compact_detached(header_b64: str, signature: bytes) -> str:
+    """``BASE64URL(header)..BASE64URL(signature)``: the detached compact serialisation."""
     return f"{header_b64}..{b64url_encode(signature)}"
 
 

@@ -1,9 +1,11 @@
 """Signers: a private key (or a remote signing service) plus its X.509 chain.
 
 A signer produces signatures in JWS form (RFC 7518 §3: ``r || s`` for ES256, the plain
-RSASSA value for RS256/PS256) over the RFC 7797 signing input. :class:`LocalSigner` holds the
-key in memory, loaded from PEM or PKCS#12 (RFC 7292); anything with the same attributes —
-for instance a client of a remote signing service that signs a SHA-256 digest — works too.
+RSASSA value for RS256/PS256) over the RFC 7797 signing input. Two protocols:
+:class:`Signer` signs one signing input; :class:`DigestSigner` signs the SHA-256 digests of
+many signing inputs in one call, as a remote signing service does (CSC API v2
+``signatures/signHash``, see :mod:`signing.csc`). :class:`LocalSigner` holds the key in memory,
+loaded from PEM or PKCS#12 (RFC 7292), and is both.
 
 ``kid`` defaults to the RFC 7638 JWK thumbprint of the public key
 (https://www.rfc-editor.org/rfc/rfc7638), so it stays the same when the certificate is renewed
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Protocol
 
 from cryptography import x509
@@ -36,6 +39,18 @@ class Signer(Protocol):
 
     def sign(self, data: bytes) -> bytes:
         """The JWS-form signature of `data` (the JWS signing input)."""
+        ...
+
+
+class DigestSigner(Protocol):
+    """What :func:`signing.provenance.sign_resources` needs: many digests signed at once."""
+
+    alg: str
+    kid: str
+    chain: list[x509.Certificate]
+
+    async def sign_digests(self, digests: Sequence[bytes]) -> list[bytes]:
+        """JWS-form signatures of SHA-256 `digests` of JWS signing inputs, in order."""
         ...
 
 
@@ -98,6 +113,10 @@ class LocalSigner:
             return ecdsa_der_to_jws(key.sign(digest, ec.ECDSA(prehashed)))
         pad = padding.PKCS1v15() if self.alg == "RS256" else pss_padding()
         return key.sign(digest, pad, prehashed)
+
+    async def sign_digests(self, digests: Sequence[bytes]) -> list[bytes]:
+        """:meth:`sign_hash` of each SHA-256 digest (the :class:`DigestSigner` protocol)."""
+        return [self.sign_hash(digest) for digest in digests]
 
 
 def _supported(key: object) -> PrivateKey:

@@ -1,4 +1,4 @@
-"""Sign and verify one FHIR resource version for ``Provenance.signature`` (FHIR R4 Signature).
+"""Sign and verify FHIR resource versions for ``Provenance.signature`` (FHIR R4 Signature).
 
 ``Signature.data`` is the standard base64 of the ASCII compact JWS (``sigFormat``
 ``application/jose``): a detached, unencoded-payload JWS (RFC 7797) over the RFC 8785 canonical
@@ -15,6 +15,12 @@ header (JAdES-style, ETSI TS 119 182-1 §5.1–5.2):
 
 ``sigT`` is the signer's own claim, not a proof of existence: certificates are checked at
 that time, so a certificate that expired later does not invalidate an older signature.
+
+The signer is a person (certificate ``UID=CCCD:<personal ID>``) or an organisation seal
+(``UID=MST:<tax code>``), see :mod:`signing.certificates`. :func:`sign_resource` signs one
+version with a :class:`~signing.keys.Signer`; :func:`sign_resources` signs many with one call
+of a :class:`~signing.keys.DigestSigner` (one CSC ``signatures/signHash`` request). A deletion
+is signed as the version ``{"resourceType": "<Type>"}`` (no content) of its ``_history`` target.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from signing.certificates import (
     chain_problems,
     find_anchor,
     key_usage_problems,
+    organization_id_of,
     personal_id_of,
     validity_problems,
 )
@@ -45,11 +52,12 @@ from signing.jws import (
     b64url_encode,
     check_algorithm,
     check_crit,
+    compact_detached,
     parse_detached,
-    sign_detached,
+    prepare_detached,
     verify_signature,
 )
-from signing.keys import Signer
+from signing.keys import DigestSigner, Signer
 from signing.report import CHECK_NAMES, Check, VerificationReport
 
 SIGD_MECHANISM = "http://uri.etsi.org/19182/ObjectIdByURI"
@@ -94,6 +102,30 @@ def sign_resource(
     resource: dict[str, Any], target: str, signer: Signer, signed_at: datetime
 ) -> str:
     """``Signature.data``: base64 of the compact detached JWS over `resource` as `target`."""
+    header_b64, data = _signing_input(resource, target, signer, signed_at)
+    return _signature_data(header_b64, signer.sign(data))
+
+
+async def sign_resources(
+    items: Sequence[tuple[dict[str, Any], str]], signer: DigestSigner, signed_at: datetime
+) -> list[str]:
+    """:func:`sign_resource` of each (resource, target), all digests signed in one call."""
+    prepared = [_signing_input(resource, target, signer, signed_at) for resource, target in items]
+    if not prepared:
+        return []
+    signatures = await signer.sign_digests([hashlib.sha256(data).digest() for _, data in prepared])
+    if len(signatures) != len(prepared):
+        raise ValueError(f"the signer returned {len(signatures)} signatures for {len(prepared)}")
+    return [
+        _signature_data(header_b64, signature)
+        for (header_b64, _), signature in zip(prepared, signatures, strict=True)
+    ]
+
+
+def _signing_input(
+    resource: dict[str, Any], target: str, signer: Signer | DigestSigner, signed_at: datetime
+) -> tuple[str, bytes]:
+    """Check `resource` is version `target`; return (encoded header, JWS signing input)."""
     match = TARGET.fullmatch(target)
     if match is None:
         raise ValueError(f"target must be <Type>/<id>/_history/<version>, not {target!r}")
@@ -105,8 +137,12 @@ def sign_resource(
     if isinstance(meta, dict) and meta.get("versionId", match["version"]) != match["version"]:
         raise ValueError(f"the resource version is not {match['version']}")
     header = build_signature_header(target, signer.chain, signer.kid, signer.alg, signed_at)
-    jws = sign_detached(signed_content(resource), header, signer.sign, signer.alg)
-    return base64.b64encode(jws.encode("ascii")).decode("ascii")
+    return prepare_detached(signed_content(resource), header, signer.alg)
+
+
+def _signature_data(header_b64: str, signature: bytes) -> str:
+    """Standard base64 of the ASCII compact JWS (``Signature.data``)."""
+    return base64.b64encode(compact_detached(header_b64, signature).encode("ascii")).decode("ascii")
 
 
 def verify_resource(
@@ -116,17 +152,22 @@ def verify_resource(
     anchors: Sequence[x509.Certificate],
     expected_personal_id: str | None = None,
     *,
+    expected_organization_id: str | None = None,
     allowed_algs: Collection[str] = SUPPORTED_ALGS,
     revocation: RevocationCheck | None = None,
     validation_time: datetime | None = None,
 ) -> VerificationReport:
     """Check `signature_data` (``Signature.data``) over `resource` as version `target`.
 
-    `anchors` are the trusted root (or issuing) certificates; `expected_personal_id` the
-    12-digit ID the signer must be (None: any certificate naming a personal ID);
+    `anchors` are the trusted root (or issuing) certificates. Identity: with
+    `expected_organization_id` the certificate must be the seal ``UID=MST:<that tax code>``;
+    else with `expected_personal_id` it must name that 12-digit ID; with neither, any
+    certificate naming a personal ID passes (not a seal). Giving both is a ValueError.
     `revocation` answers for each certificate of the path (None: not checked);
     `validation_time` (default now) is when ``sigT`` must already have happened.
     """
+    if expected_personal_id is not None and expected_organization_id is not None:
+        raise ValueError("expect a personal ID or an organisation ID, not both")
     checks: dict[str, Check] = {}
 
     def record(name: str, passed: bool | None, reason: str, sub: str | None = None) -> None:
@@ -143,7 +184,11 @@ def verify_resource(
         chain = _certificates(header)
         leaf_key = chain[0].public_key()
         signed_at = parse_signing_time(header.get("sigT"))
-        details = {"signer_personal_id": personal_id_of(chain[0]), "signed_at": signed_at}
+        details = {
+            "signer_personal_id": personal_id_of(chain[0]),
+            "signer_organization_id": organization_id_of(chain[0]),
+            "signed_at": signed_at,
+        }
         if not isinstance(header.get("kid"), str):
             raise SignatureInvalid("format", "kid must be a string")
     except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm) as error:
@@ -177,7 +222,7 @@ def verify_resource(
     )
     problems = key_usage_problems(leaf)
     record("key-usage", not problems, "; ".join(problems) or "digitalSignature, nonRepudiation")
-    record("identity", *_identity(leaf, expected_personal_id))
+    record("identity", *_identity(leaf, expected_personal_id, expected_organization_id))
     record("revocation", *_revocation(path, anchor, revocation))
     return report(**details, header=header)
 
@@ -264,7 +309,18 @@ def _content(resource: Any, target: str) -> tuple[bytes, str]:
     return content, f"{len(content)} bytes of RFC 8785 JSON without id, meta and text"
 
 
-def _identity(leaf: x509.Certificate, expected: str | None) -> tuple[bool, str]:
+def _identity(
+    leaf: x509.Certificate, expected: str | None, expected_organization: str | None
+) -> tuple[bool, str]:
+    if expected_organization is not None:
+        organization_id = organization_id_of(leaf)
+        if organization_id is None:
+            return False, "the signer's certificate carries no UID=MST:<tax code> (not a seal)"
+        if organization_id != expected_organization:
+            return False, (
+                f"the seal names tax code {organization_id}, expected {expected_organization}"
+            )
+        return True, f"organisation seal of tax code {organization_id}"
     personal_id = personal_id_of(leaf)
     if personal_id is None:
         return False, "the signer's certificate carries no UID=CCCD:<12-digit personal ID>"

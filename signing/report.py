@@ -73,6 +73,7 @@ class VerificationReport:
 
     checks: tuple[Check, ...]
     signer_personal_id: str | None = None
+    signer_organization_id: str | None = None
     signed_at: datetime | None = None
     header: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -106,6 +107,7 @@ class VerificationReport:
             "indication": self.indication,
             "subIndication": self.sub_indication,
             "signerPersonalId": self.signer_personal_id,
+            "signerOrganizationId": self.signer_organization_id,
             "signedAt": self.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.signed_at else None,
             "checks": [item.to_dict() for item in self.checks],
         }

@@ -14,9 +14,11 @@ import httpx
 import pytest
 import uvicorn
 
+from fhir_server.api.dev_csc import create_dev_csc_app
 from fhir_server.auth.keys import SigningKey, mint_token
 from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.main import create_app
+from fhir_server.services.dev_signing import DevSigningService
 from fhir_server.settings import Settings
 
 
@@ -97,18 +99,24 @@ def issuer() -> Issuer:
     return Issuer()
 
 
-def test_settings(mongo_uri: str, database: str, data_dir, issuer: Issuer, **extra) -> Settings:
-    """Settings of a test server: its own database, the test issuer trusted, no rate limit
-    in the way of fast test loops (the limit has tests of its own)."""
+def test_settings(mongo_uri: str, database: str, data_dir, issuer: Issuer,
+                  signing: "SigningService", **extra) -> Settings:
+    """Settings of a test server: its own database, the test issuer trusted, persons signing
+    through the development CSC service and clients under its seal, no rate limit in the way
+    of fast test loops (the limit has tests of its own)."""
     return Settings(mongodb_uri=mongo_uri, database=database, data_dir=data_dir,
                     trusted_issuers=[issuer.trusted()], audiences=[TEST_AUDIENCE],
-                    rate_limit_per_minute=10**7, **extra)
+                    rate_limit_per_minute=10**7, csc_url=signing.url, csc_token=signing.token,
+                    seal_key=signing.seal_key_path, seal_certificates=signing.seal_chain_path,
+                    trust_anchors=[signing.anchor_path], organization_name=SEAL_NAME,
+                    organization_tax_code=SEAL_TAX_CODE, **extra)
 
 
 @pytest.fixture(scope="module")
-def server(mongo_uri, request, tmp_path_factory, issuer) -> Iterator[RunningServer]:
+def server(mongo_uri, request, tmp_path_factory, issuer,
+           signing_service) -> Iterator[RunningServer]:
     settings = test_settings(mongo_uri, database_name(request),
-                             tmp_path_factory.mktemp("data"), issuer)
+                             tmp_path_factory.mktemp("data"), issuer, signing_service)
     with RunningServer(settings) as running:
         yield running
 
@@ -119,3 +127,54 @@ def client(server, issuer) -> Iterator[httpx.Client]:
     headers = {"Accept": "application/fhir+json", "Authorization": f"Bearer {issuer.token()}"}
     with httpx.Client(base_url=server.base, timeout=60, headers=headers) as http:
         yield http
+
+
+# The hospital whose organisation seal signs the writes of backend clients in tests.
+SEAL_NAME = "Bệnh viện Đa khoa Demo"
+SEAL_TAX_CODE = "0100000000"
+
+
+class SigningService:
+    """The development CSC signing service over real HTTP (uvicorn in a background thread):
+    `url` (API root, ends /csc/v2), `token`, `anchor_path` (root CA PEM), the seal's
+    `seal_key_path` and `seal_chain_path` (leaf first) of the seal of `seal_name` /
+    `seal_tax_code`, and the `service` itself."""
+
+    seal_name = SEAL_NAME
+    seal_tax_code = SEAL_TAX_CODE
+
+    def __init__(self, directory):
+        self.service = DevSigningService(directory)
+        self.token = self.service.token()
+        self.service.seal_signer(SEAL_NAME, SEAL_TAX_CODE)
+        self.anchor_path = self.service.anchor_path
+        self.seal_key_path = self.service.seal_key_path
+        self.seal_chain_path = self.service.seal_chain_path
+        self.port = _free_port()
+        config = uvicorn.Config(create_dev_csc_app(self.service, self.token), host="127.0.0.1",
+                                port=self.port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/csc/v2"
+
+    def __enter__(self) -> "SigningService":
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("development signing service did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def signing_service(tmp_path_factory) -> Iterator[SigningService]:
+    with SigningService(tmp_path_factory.mktemp("dev-signing")) as running:
+        yield running

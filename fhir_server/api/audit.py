@@ -28,6 +28,8 @@ _INTERACTIONS = {
     "reindex_system": "operation",
     "token": "operation",
     "reindex_type": "operation",
+    "verify_provenance": "operation",
+    "verify_signature": "operation",
 }
 
 

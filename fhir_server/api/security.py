@@ -10,7 +10,7 @@ from fhir_server.api.dependencies import request_base
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import Forbidden
-from fhir_server.services.access import current_permissions
+from fhir_server.services.access import current_permissions, current_principal
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -29,6 +29,7 @@ async def authenticate(request: Request) -> Principal:
     )
     request.state.principal = principal
     current_permissions.set(principal.scopes)
+    current_principal.set(principal)
     return principal
 
 

@@ -1,13 +1,17 @@
-"""The caller's permissions while a request is served, for the searches a write runs on the
-caller's behalf (conditional criteria, conditional references): they need the same search
-scopes as the search itself would."""
+"""The caller while a request is served: their permissions, for the searches a write runs on
+the caller's behalf (conditional criteria, conditional references), which need the same
+search scopes as the search itself would; and who they are, for the Provenance that signs
+each write."""
 
 from contextvars import ContextVar
 
 from fhir_server.auth.scopes import ALL, Permissions
+from fhir_server.auth.tokens import Principal
 from fhir_server.errors import Forbidden
 
 current_permissions: ContextVar[Permissions] = ContextVar("current_permissions", default=ALL)
+# None: the server itself writes (demo data, `fhir-server load`), under the hospital's seal.
+current_principal: ContextVar[Principal | None] = ContextVar("current_principal", default=None)
 
 
 def require_search(permissions: Permissions, resource_type: str) -> None:

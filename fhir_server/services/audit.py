@@ -8,13 +8,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
 from fhir_server.services.versions import Version, new_id, stamp, storage_documents
 from fhir_server.storage.database import Database
 
 log = logging.getLogger(__name__)
 
-CCCD_SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"
-CLIENT_SYSTEM = "urn:fhir-exchange-server:client-id"
 _QUEUE_SIZE = 50_000
 _BATCH = 500
 _STOP_SECONDS = 10
@@ -75,7 +74,7 @@ def audit_event(access: Access, recorded: datetime) -> dict:
         "requestor": True,
     }
     if access.who is not None:
-        system = CLIENT_SYSTEM if access.is_client else CCCD_SYSTEM
+        system = CLIENT_ID_SYSTEM if access.is_client else CCCD_SYSTEM
         agent["who"] = {"identifier": {"system": system, "value": access.who}}
         if access.name:
             agent["who"]["display"] = access.name

@@ -9,10 +9,17 @@ from fhir_server.conformance.registry import READ_ONLY_TYPES, RESOURCE_TYPES, is
 from fhir_server.errors import BadRequest, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.types.date import parse_date
 from fhir_server.services import interactions
+from fhir_server.services.access import current_principal
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.provenance import ProvenanceRecorder
 from fhir_server.services.search import SearchService
+from fhir_server.services.verification import (
+    sent_versions,
+    stored_versions,
+    verify_signature_input,
+)
 from fhir_server.services.versions import Version
 from fhir_server.storage.database import Database
 from fhir_server.storage.resources import ResourceStore
@@ -38,15 +45,29 @@ def check_writable(resource_type: str) -> str:
 
 class ResourceService:
     def __init__(
-        self, database: Database, cursors: CursorCodec, default_count: int, max_count: int
+        self,
+        database: Database,
+        cursors: CursorCodec,
+        default_count: int,
+        max_count: int,
+        provenance: ProvenanceRecorder,
     ):
         self.database = database
         self.cursors = cursors
         self.default_count = default_count
         self.max_count = max_count
+        self.provenance = provenance
 
     async def transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
-        return await self.database.in_transaction(work)
+        """Run `work` in one MongoDB transaction together with the signed Provenance of
+        every version it writes, on behalf of the caller of the request."""
+
+        async def signed_work(store: ResourceStore) -> T:
+            result = await work(store)
+            await self.provenance.record(store, current_principal.get())
+            return result
+
+        return await self.database.in_transaction(signed_work)
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None
@@ -134,6 +155,20 @@ class ResourceService:
         return await self.transaction(
             lambda store: interactions.conditional_delete(store, resource_type, query)
         )
+
+    async def verify_provenance(self, provenance_id: str) -> dict:
+        """`Provenance/{id}/$verify`: each signature checked against the stored targets."""
+        provenance = (await self.read("Provenance", provenance_id)).resource
+        verifier = self.provenance.verifier
+        verification = await verifier.verify(provenance, stored_versions(self.database.store()))
+        return verification.to_parameters(f"Provenance/{provenance_id}")
+
+    async def verify_signature(self, parameters: object) -> dict:
+        """`$verify-signature`: a Provenance checked against the resources sent with it."""
+        provenance, resources = verify_signature_input(parameters)
+        verifier = self.provenance.verifier
+        verification = await verifier.verify(provenance, sent_versions(provenance, resources))
+        return verification.to_parameters()
 
     def page_size(self, params: list[tuple[str, str]]) -> int:
         counts = [value for name, value in params if name == "_count"]

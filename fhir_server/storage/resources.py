@@ -21,6 +21,9 @@ class ResourceStore:
     def __init__(self, db: AsyncDatabase, session: AsyncClientSession | None):
         self.db = db
         self.session = session
+        # (type, history document) of every version `write_version` stored in this unit of
+        # work, in order: what the services sign before the transaction commits.
+        self.written: list[tuple[str, dict]] = []
 
     async def current(self, resource_type: str, resource_id: str) -> dict | None:
         return await self.db[resource_type].find_one({"_id": resource_id}, session=self.session)
@@ -48,9 +51,10 @@ class ResourceStore:
                     f"{resource_type}/{current['_id']} was changed by another request; retry"
                 )
         await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
+        self.written.append((resource_type, history))
 
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
-        """Store new resources in bulk (server-written records such as AuditEvents)."""
+        """Store new resources in bulk (server-written records: AuditEvents, Provenances)."""
         await self.db[resource_type].insert_many([d[0] for d in documents], session=self.session)
         await self.db[f"{resource_type}_history"].insert_many(
             [d[1] for d in documents], session=self.session

@@ -145,7 +145,10 @@ def test_system_history_includes_several_types_newest_first(client, server):
     assert response.status_code == 200
     bundle = response.json()
     assert bundle["type"] == "history"
-    entries = bundle["entry"]
+    # Each write's signed Provenance is written with it, just after it.
+    kinds = [e["fullUrl"].split("/")[-2] for e in bundle["entry"]]
+    assert kinds[:4] == ["Provenance", "Patient", "Provenance", "Organization"]
+    entries = [e for e, kind in zip(bundle["entry"], kinds) if kind != "Provenance"]
     assert entries[0]["fullUrl"] == f"{server.base}/Patient/{patient['id']}"
     assert entries[0]["resource"] == patient
     assert entries[1]["fullUrl"] == f"{server.base}/Organization/{organization['id']}"
@@ -153,7 +156,8 @@ def test_system_history_includes_several_types_newest_first(client, server):
     stamps = [parse_instant(e["response"]["lastModified"]) for e in entries]
     assert stamps == sorted(stamps, reverse=True)
     paged, _ = all_pages(client, "/_history", {"_count": "3"})
-    assert {e["fullUrl"].split("/")[-2] for e in paged} >= {"Patient", "Organization"}
+    assert {e["fullUrl"].split("/")[-2] for e in paged} >= {"Patient", "Organization",
+                                                           "Provenance"}
     every, _ = all_pages(client, "/_history", {"_count": "1000"})
     assert [(e["fullUrl"], e["response"]["etag"]) for e in paged] == [
         (e["fullUrl"], e["response"]["etag"]) for e in every]
@@ -164,7 +168,8 @@ def test_system_history_since(client):
     time.sleep(0.05)
     after = created(client, new_patient())
     bundle = client.get("/_history", params={"_since": after["meta"]["lastUpdated"]}).json()
-    resources = [e["resource"] for e in bundle["entry"]]
+    provenance, *resources = [e["resource"] for e in bundle["entry"]]
+    assert provenance["target"] == [{"reference": f"Patient/{after['id']}/_history/1"}]
     assert resources == [after]
     assert before not in resources
     assert without_meta(resources[0])["name"][0]["family"] == "Nguyễn"

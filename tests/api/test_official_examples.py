@@ -22,16 +22,21 @@ TRANSACTION_EXAMPLE = EXAMPLES_DIR / "Bundle-bundle-transaction.json"
 EXAMPLE_IDS = "http:/example.org/fhir/ids"  # sic, as written in the example
 
 
-def _supported_examples() -> list[Path]:
+def _supported_examples(signed: bool) -> list[Path]:
+    """Examples of the supported types; `signed`: the Provenances carrying a signature."""
     paths = []
     for path in sorted(EXAMPLES_DIR.glob("*.json")):
         resource = json.loads(path.read_text(encoding="utf-8"))
-        if resource.get("resourceType") in SUPPORTED:
+        is_signed = resource.get("resourceType") == "Provenance" and "signature" in resource
+        if resource.get("resourceType") in SUPPORTED and is_signed == signed:
             paths.append(path)
     return paths
 
 
-EXAMPLES = _supported_examples()
+EXAMPLES = _supported_examples(signed=False)
+# Their XML-DSig / placeholder signatures cannot verify: a signed Provenance is only stored
+# when its signatures do (README "Signature contract").
+SIGNED_PROVENANCE_EXAMPLES = _supported_examples(signed=True)
 
 
 def _without_version_meta(resource: dict, drop_id: bool = False) -> dict:
@@ -126,6 +131,22 @@ def test_official_transaction_restricted_to_supported_types_succeeds(client, ser
     assert patient["meta"]["versionId"] == "3"
     assert patient["name"] == [{"use": "official", "family": "Chalmers",
                                 "given": ["Peter", "James"]}]
+
+
+@pytest.mark.parametrize("path", SIGNED_PROVENANCE_EXAMPLES, ids=lambda p: p.stem)
+def test_signed_provenance_examples_are_refused_with_the_failed_check(client, path):
+    original = json.loads(path.read_text(encoding="utf-8"))
+    before = client.get("/Provenance", params={"_total": "accurate", "_count": "0"}).json()
+    response = client.post("/Provenance", content=path.read_bytes(), headers=FHIR_HEADERS)
+    assert response.status_code == 422, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["Provenance.signature[0]"]
+    assert "application/jose" in issue["diagnostics"]
+    assert client.put(f"/Provenance/{original['id']}", content=path.read_bytes(),
+                      headers=FHIR_HEADERS).status_code == 422
+    assert client.get(f"/Provenance/{original['id']}").status_code == 404
+    after = client.get("/Provenance", params={"_total": "accurate", "_count": "0"}).json()
+    assert after["total"] == before["total"]
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

@@ -5,6 +5,7 @@ FHIR_MONGODB_URI so that it starts its own embedded mongod.
 """
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -23,12 +24,32 @@ READY_TIMEOUT = 90
 STOP_TIMEOUT = 30
 
 
-def clean_env() -> dict[str, str]:
+# Where the servers under test sign: set from the session's development signing service.
+SIGNING_SETTINGS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_settings(signing_service) -> None:
+    """Servers started here sign as the in-process test servers do (conftest.test_settings)."""
+    SIGNING_SETTINGS.update({
+        "FHIR_CSC_URL": signing_service.url,
+        "FHIR_CSC_TOKEN": signing_service.token,
+        "FHIR_SEAL_KEY": str(signing_service.seal_key_path),
+        "FHIR_SEAL_CERTIFICATES": str(signing_service.seal_chain_path),
+        "FHIR_TRUST_ANCHORS": json.dumps([str(signing_service.anchor_path)]),
+        "FHIR_ORGANIZATION_NAME": signing_service.seal_name,
+        "FHIR_ORGANIZATION_TAX_CODE": signing_service.seal_tax_code,
+    })
+
+
+def clean_env(args: tuple = ()) -> dict[str, str]:
     """The environment without any FHIR_* setting (so no FHIR_MONGODB_URI), except the
-    test token issuer to trust."""
+    test token issuer to trust and, unless `args` has --dev (which brings its own), the
+    signing service."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
     env["PYTHONUNBUFFERED"] = "1"
-    return env | process_issuer.SETTINGS
+    signing = {} if "--dev" in args else SIGNING_SETTINGS
+    return env | process_issuer.SETTINGS | signing
 
 
 def free_port() -> int:
@@ -65,7 +86,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
 
 
 def run_cli(*args: object, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(FHIR_SERVER), *map(str, args)], cwd=cwd, env=clean_env(),
+    return subprocess.run([str(FHIR_SERVER), *map(str, args)], cwd=cwd, env=clean_env(args),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -84,7 +105,7 @@ class ServerProcess:
         command = [str(FHIR_SERVER), "serve", "--port", str(self.port),
                    "--data-dir", str(data_dir), *args]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.process = subprocess.Popen(command, cwd=workdir, env=clean_env(),
+            self.process = subprocess.Popen(command, cwd=workdir, env=clean_env(args),
                                             stdin=subprocess.DEVNULL, stdout=out, stderr=err)
 
     def stdout(self) -> str:

@@ -67,8 +67,9 @@ def ids(client) -> dict[str, str]:
         ("/Patient/{an}/DocumentReference", {"type": "18842-5,11488-4"},
          {"cd_discharge", "cd_authored"}),
         ("/Patient/{binh}/DocumentReference", {"type": f"{LOINC}|34108-1"}, {"cd_binh"}),
-        ("/Patient/{an}/Provenance", {}, {"cp_an"}),
-        ("/Patient/{binh}/Provenance", {}, {"cp_binh"}),
+        # `recorded`: this module's Provenances, not those the server writes for each write.
+        ("/Patient/{an}/Provenance", {"recorded": "2024-03-01"}, {"cp_an"}),
+        ("/Patient/{binh}/Provenance", {"recorded": "2024-03-01"}, {"cp_binh"}),
         ("/Patient/{an}/Group", {}, {"group"}),
         ("/Patient/{binh}/Group", {}, set()),
         ("/Patient/{an}/Encounter", {"_count": "1"}, {"ce1", "ce2"}),

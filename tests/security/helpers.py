@@ -55,7 +55,8 @@ def own_server(mongo_uri: str, request, tmp_path_factory, issuer, **overrides) -
     (`test_settings(..., **extra)` cannot take settings it already sets, such as
     trusted_issuers or rate_limit_per_minute, hence the copy with updates.)"""
     settings = test_settings(mongo_uri, database_name(request),
-                             tmp_path_factory.mktemp("data"), issuer)
+                             tmp_path_factory.mktemp("data"), issuer,
+                             request.getfixturevalue("signing_service"))
     return RunningServer(settings.model_copy(update=overrides))
 
 

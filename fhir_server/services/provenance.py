@@ -1,0 +1,194 @@
+"""The signed Provenance of every write, stored in the write's own transaction.
+
+Every create, update and delete (each entry of a transaction too) gets one Provenance whose
+`target` is the version written and whose `signature` is a detached JWS over that version
+(README "Signature contract"; http://hl7.org/fhir/R4/provenance.html). All versions of one
+unit of work are signed together: one request to the signing service. Provenances that
+clients write themselves are not given a Provenance of their own; those carrying signatures
+are stored only when every signature verifies.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fhir_server.auth.tokens import Principal
+from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.request import parse_query, parse_request
+from fhir_server.services.signers import SignerDirectory
+from fhir_server.services.verification import (
+    JOSE,
+    SignatureVerifier,
+    deleted_version,
+    stored_versions,
+)
+from fhir_server.services.versions import (
+    Version,
+    format_instant,
+    new_id,
+    next_timestamp,
+    storage_documents,
+)
+from fhir_server.storage.resources import ResourceStore
+from signing.canonical import TARGET_FORMAT
+from signing.provenance import format_signing_time, sign_resources
+
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+AUTHOR_SIGNATURE = {
+    "system": "urn:iso-astm:E1762-95:2013",
+    "code": "1.2.840.10065.1.12.1.1",
+    "display": "Author's Signature",
+}
+AUTHOR_AGENT = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "code": "author",
+            "display": "Author",
+        }
+    ]
+}
+_ACTIVITY_DISPLAY = {"CREATE": "create", "UPDATE": "revise", "DELETE": "delete"}
+
+
+@dataclass(frozen=True)
+class Hospital:
+    """The organisation this server acts for: every agent acts on its behalf."""
+
+    name: str
+    tax_code: str
+
+    @property
+    def identifier(self) -> dict:
+        return {"system": TAX_CODE_SYSTEM, "value": self.tax_code}
+
+
+class ProvenanceRecorder:
+    def __init__(self, signers: SignerDirectory, verifier: SignatureVerifier, hospital: Hospital):
+        self.signers = signers
+        self.verifier = verifier
+        self.hospital = hospital
+
+    async def record(self, store: ResourceStore, principal: Principal | None) -> None:
+        """Sign every version `store` wrote in this unit of work and store the Provenances;
+        refuse (422) client Provenances whose signatures do not verify."""
+        targets = [(kind, version) for kind, version in store.written if kind != "Provenance"]
+        for kind, version in store.written:
+            if (
+                kind == "Provenance"
+                and version["resource"]
+                and version["resource"].get("signature")
+            ):
+                await self.check_countersignature(store, version["resource"])
+        if not targets:
+            return
+        signer = await self.signers.signer_for(principal)
+        signed_at = datetime.now(UTC)
+        items = [
+            (version["resource"] or deleted_version(kind), _versioned(kind, version))
+            for kind, version in targets
+        ]
+        signatures = await sign_resources(items, signer, signed_at)
+        who, on_behalf_of = await self._parties(store, principal)
+        # After every version it signs: history lists a Provenance before its target.
+        last_updated = next_timestamp(max(version["lastUpdated"] for _, version in targets))
+        documents = []
+        for (kind, version), data in zip(targets, signatures, strict=True):
+            resource = self._provenance(kind, version, who, on_behalf_of, signed_at, data)
+            provenance_id = new_id()
+            resource = {
+                "resourceType": "Provenance",
+                "id": provenance_id,
+                "meta": {"versionId": "1", "lastUpdated": format_instant(last_updated)},
+            } | resource
+            documents.append(
+                storage_documents(
+                    Version("Provenance", provenance_id, 1, last_updated, resource, "POST")
+                )
+            )
+        await store.insert_versions("Provenance", documents)
+
+    async def check_countersignature(self, store: ResourceStore, provenance: dict) -> None:
+        """A client's signed Provenance must verify against the versions stored here."""
+
+        (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
+
+    def _provenance(
+        self,
+        kind: str,
+        version: dict,
+        who: dict,
+        on_behalf_of: dict | None,
+        signed_at: datetime,
+        data: str,
+    ) -> dict:
+        agent = {"type": AUTHOR_AGENT, "who": who}
+        signature = {
+            "type": [AUTHOR_SIGNATURE],
+            "when": format_signing_time(signed_at),
+            "who": who,
+        }
+        if on_behalf_of is not None:
+            agent["onBehalfOf"] = on_behalf_of
+            signature["onBehalfOf"] = on_behalf_of
+        activity = _activity(version)
+        return {
+            "target": [{"reference": _versioned(kind, version)}],
+            "recorded": format_instant(version["lastUpdated"]),
+            "activity": {
+                "coding": [
+                    {
+                        "system": DATA_OPERATION,
+                        "code": activity,
+                        "display": _ACTIVITY_DISPLAY[activity],
+                    }
+                ]
+            },
+            "agent": [agent],
+            "signature": [
+                signature | {"targetFormat": TARGET_FORMAT, "sigFormat": JOSE, "data": data}
+            ],
+        }
+
+    async def _parties(
+        self, store: ResourceStore, principal: Principal | None
+    ) -> tuple[dict, dict | None]:
+        """(agent.who, agent.onBehalfOf): the person or client on behalf of the hospital, or
+        the hospital itself when the server writes on its own."""
+        hospital = {
+            **await _reference(store, "Organization", self.hospital.identifier),
+            "display": self.hospital.name,
+        }
+        if principal is None:
+            return hospital, None
+        if principal.personal_id is not None:
+            identifier = {"system": CCCD_SYSTEM, "value": principal.personal_id}
+            person = await _reference(store, "Practitioner", identifier)
+            if "reference" not in person:
+                person = await _reference(store, "Patient", identifier)
+            return person | ({"display": principal.name} if principal.name else {}), hospital
+        if principal.client_id is not None:
+            identifier = {"system": CLIENT_ID_SYSTEM, "value": principal.client_id}
+        else:
+            identifier = {"system": principal.issuer, "value": principal.subject}
+        return {"identifier": identifier, "display": identifier["value"]}, hospital
+
+
+def _versioned(kind: str, version: dict) -> str:
+    return f"{kind}/{version['id']}/_history/{version['vid']}"
+
+
+def _activity(version: dict) -> str:
+    if version["deleted"]:
+        return "DELETE"
+    return "CREATE" if version["method"] == "POST" or version["vid"] == 1 else "UPDATE"
+
+
+async def _reference(store: ResourceStore, kind: str, identifier: dict) -> dict:
+    """`identifier`, with a literal reference to the one `kind` that carries it, if any."""
+    query = f"identifier={identifier['system']}|{identifier['value']}"
+    request = parse_request(kind, parse_query(query), max_count=2)
+    criteria, _ = await Compiler(store.project).compile(kind, request.criteria, strict=True)
+    matches = await store.find(kind, criteria, 2)
+    found = {"reference": f"{kind}/{matches[0]['_id']}"} if len(matches) == 1 else {}
+    return found | {"identifier": identifier}

@@ -1,0 +1,48 @@
+"""Who signs a write: the person's own certificate, held by a remote signing service (Cloud
+Signature Consortium API v2: a Vietnamese CA or the VNeID signing gateway), or, for backend
+clients and the server itself, the hospital's organisation seal."""
+
+import time
+
+from fhir_server.auth.tokens import Principal
+from fhir_server.errors import ServiceUnavailable
+from signing.csc import CscClient, CscError, RemoteSigner
+from signing.keys import DigestSigner
+
+# How long a person's certificate chain from the signing service is reused without asking.
+CREDENTIAL_CACHE_SECONDS = 3600.0
+
+
+class SignerDirectory:
+    """The signer for each caller: persons sign remotely, everyone else under the seal."""
+
+    def __init__(self, seal: DigestSigner | None, remote: CscClient | None):
+        self.seal = seal
+        self.remote = remote
+        self._credentials: dict[str, tuple[RemoteSigner, float]] = {}
+
+    async def signer_for(self, principal: Principal | None) -> DigestSigner:
+        if principal is None or principal.personal_id is None:
+            if self.seal is None:
+                raise ServiceUnavailable(
+                    "No organisation seal is configured (FHIR_SEAL_KEY): writes by backend "
+                    "clients and by the server cannot be signed"
+                )
+            return self.seal
+        if self.remote is None:
+            raise ServiceUnavailable(
+                "No remote signing service is configured (FHIR_CSC_URL): writes by persons "
+                "cannot be signed"
+            )
+        personal_id = principal.personal_id
+        cached = self._credentials.get(personal_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            signer = await RemoteSigner.for_user(self.remote, personal_id, principal.name)
+        except CscError as error:
+            raise ServiceUnavailable(
+                f"The signing service gave no signing credential for the caller: {error}"
+            ) from None
+        self._credentials[personal_id] = (signer, time.monotonic() + CREDENTIAL_CACHE_SECONDS)
+        return signer

@@ -1,0 +1,277 @@
+"""Verifying the signatures of a Provenance against the resource versions it targets.
+
+Used by `GET Provenance/{id}/$verify`, `POST $verify-signature`, the check of Provenances
+that clients post with their own signature, and the offline `fhir-server verify`. Each
+signature is checked by :func:`signing.provenance.verify_resource`; this module knows the
+FHIR side: which target a signature covers, whose identity the certificate must carry, what a
+deleted version's signature covers, and how the report reads as `Parameters`.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.errors import BadRequest, Issue, Unprocessable
+from fhir_server.storage.resources import ResourceStore
+from signing.provenance import TARGET, verify_resource
+from signing.report import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, Check, VerificationReport
+
+JOSE = "application/jose"
+
+#: Finds the resource of a version-specific reference: its JSON, `deleted_version(type)` for
+#: a deletion, None when the version is unknown.
+VersionLoader = Callable[[str], Awaitable[dict | None]]
+
+
+def deleted_version(resource_type: str) -> dict:
+    """What a deletion's signature covers: a resource of the type with no content. The
+    deleted resource's type, id and version are bound by the signed header's `sigD`."""
+    return {"resourceType": resource_type}
+
+
+def stored_versions(store: ResourceStore) -> VersionLoader:
+    """Targets looked up in the history collections (inside `store`'s transaction, if any)."""
+
+    async def load(target: str) -> dict | None:
+        kind, resource_id, _, vid = target.split("/")
+        document = await store.version(kind, resource_id, int(vid)) if vid.isdigit() else None
+        if document is None:
+            return None
+        return deleted_version(kind) if document["deleted"] else document["resource"]
+
+    return load
+
+
+def sent_versions(provenance: dict, resources: list[dict]) -> VersionLoader:
+    """Targets looked up among `resources` sent with the request: by type, id and
+    meta.versionId (a resource without versionId stands for any version). A target with no
+    resource sent is a deletion when the Provenance's activity is DELETE."""
+    deletion = is_deletion(provenance)
+
+    async def load(target: str) -> dict | None:
+        kind, resource_id, _, vid = target.split("/")
+        for resource in resources:
+            version = (resource.get("meta") or {}).get("versionId", vid)
+            if (resource.get("resourceType"), resource.get("id"), version) == (
+                kind,
+                resource_id,
+                vid,
+            ):
+                return resource
+        return deleted_version(kind) if deletion else None
+
+    return load
+
+
+def is_deletion(provenance: dict) -> bool:
+    """Whether the Provenance records a delete (v3-DataOperation DELETE)."""
+    codings = (provenance.get("activity") or {}).get("coding") or []
+    return any(isinstance(c, dict) and c.get("code") == "DELETE" for c in codings)
+
+
+def verify_signature_input(parameters: object) -> tuple[dict, list[dict]]:
+    """(provenance, resources) of a `$verify-signature` Parameters body; 400 if malformed."""
+    if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
+        raise BadRequest("$verify-signature takes a Parameters resource")
+    named: dict[str, list] = {"provenance": [], "resource": []}
+    for parameter in parameters.get("parameter") or []:
+        if isinstance(parameter, dict) and parameter.get("name") in named:
+            named[parameter["name"]].append(parameter.get("resource"))
+    provenances = named["provenance"]
+    if (
+        len(provenances) != 1
+        or not isinstance(provenances[0], dict)
+        or (provenances[0].get("resourceType") != "Provenance")
+    ):
+        raise BadRequest(
+            "$verify-signature needs exactly one 'provenance' parameter holding a Provenance",
+            expression="Parameters.parameter",
+        )
+    resources = named["resource"]
+    if not all(isinstance(r, dict) and isinstance(r.get("resourceType"), str) for r in resources):
+        raise BadRequest(
+            "Each 'resource' parameter must hold a resource", expression="Parameters.parameter"
+        )
+    return provenances[0], resources
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    index: int
+    target: str | None
+    report: VerificationReport
+
+
+@dataclass(frozen=True)
+class ProvenanceVerification:
+    results: list[SignatureResult]
+
+    @property
+    def indication(self) -> str:
+        indications = {result.report.indication for result in self.results}
+        if not self.results or TOTAL_FAILED in indications:
+            return TOTAL_FAILED
+        return INDETERMINATE if INDETERMINATE in indications else TOTAL_PASSED
+
+    def failures(self) -> list[tuple[int | None, str]]:
+        """(signature index, reason) of every failed or undecided check."""
+        if not self.results:
+            return [(None, "The Provenance carries no signature")]
+        return [
+            (result.index, f"{check.name}: {check.reason}")
+            for result in self.results
+            for check in result.report.checks
+            if check.passed is False
+            or (check.passed is None and result.report.indication == INDETERMINATE)
+        ]
+
+    def reasons(self) -> list[str]:
+        return [
+            reason if index is None else f"signature[{index}] {reason}"
+            for index, reason in self.failures()
+        ]
+
+    def to_parameters(self, provenance_reference: str | None = None) -> dict:
+        """The outcome as `Parameters`: overall indication, reasons, then each signature."""
+        parameters = [{"name": "indication", "valueCode": self.indication}]
+        if provenance_reference:
+            parameters.append(
+                {"name": "provenance", "valueReference": {"reference": provenance_reference}}
+            )
+        parameters += [{"name": "reason", "valueString": reason} for reason in self.reasons()]
+        parameters += [_signature_parameter(result) for result in self.results]
+        return {"resourceType": "Parameters", "parameter": parameters}
+
+    def require_passed(self) -> None:
+        """422 naming every failed check unless every signature is TOTAL-PASSED."""
+        if self.indication == TOTAL_PASSED:
+            return
+        issues = [
+            Issue(
+                f"The signature does not verify ({self.indication}): {reason}",
+                "processing",
+                expression=() if index is None else (f"Provenance.signature[{index}]",),
+            )
+            for index, reason in self.failures()
+        ]
+        raise Unprocessable(issues[0].diagnostics, issues=issues)
+
+
+class SignatureVerifier:
+    """Checks Provenance signatures against the configured trust anchors."""
+
+    def __init__(self, anchors: list[x509.Certificate]):
+        self.anchors = anchors
+
+    async def verify(self, provenance: dict, load: VersionLoader) -> ProvenanceVerification:
+        signatures = provenance.get("signature") or []
+        targets = _version_targets(provenance)
+        results = []
+        for index, signature in enumerate(signatures):
+            results.append(await self._verify_one(index, signature, targets, load))
+        return ProvenanceVerification(results)
+
+    async def _verify_one(
+        self, index: int, signature: dict, targets: list[str], load: VersionLoader
+    ) -> SignatureResult:
+        if not isinstance(signature, dict) or signature.get("sigFormat") != JOSE:
+            return _failed(index, "format", f"sigFormat must be {JOSE}")
+        target = _signed_target(signature.get("data"), targets)
+        if target is None:
+            return _failed(
+                index,
+                "target",
+                "the signature designates none of the Provenance's version-specific targets "
+                f"({', '.join(targets) or 'none'})",
+            )
+        resource = await load(target)
+        if resource is None:
+            return _failed(index, "content", f"{target} is not available to check against")
+        personal_id, organization_id = expected_identity(signature)
+        report = verify_resource(
+            signature["data"],
+            resource,
+            target,
+            self.anchors,
+            personal_id,
+            expected_organization_id=organization_id,
+        )
+        return SignatureResult(index, target, report)
+
+
+def expected_identity(signature: dict) -> tuple[str | None, str | None]:
+    """(personal ID, organisation tax code) the certificate must name, from `Signature.who`
+    (a person's CCCD) or, for a seal, the organisation in `who` or `onBehalfOf`."""
+    identifier = _identifier(signature.get("who"))
+    if identifier.get("system") == CCCD_SYSTEM:
+        return identifier.get("value"), None
+    for party in (signature.get("onBehalfOf"), signature.get("who")):
+        identifier = _identifier(party)
+        if identifier.get("system") == TAX_CODE_SYSTEM:
+            return None, identifier.get("value")
+    return None, None
+
+
+def _identifier(reference: object) -> dict:
+    identifier = reference.get("identifier") if isinstance(reference, dict) else None
+    return identifier if isinstance(identifier, dict) else {}
+
+
+def _version_targets(provenance: dict) -> list[str]:
+    references = [t.get("reference") for t in provenance.get("target") or [] if isinstance(t, dict)]
+    return [r for r in references if isinstance(r, str) and TARGET.fullmatch(r)]
+
+
+def _signed_target(data: object, targets: list[str]) -> str | None:
+    """The target the signature's `sigD` names, if it is one of `targets`; with one target
+    and an unreadable header, that target (the full check then reports the problem)."""
+    try:
+        compact = base64.b64decode(str(data), validate=True).decode("ascii")
+        header = json.loads(_b64url(compact.split(".")[0]))
+        named = header["sigD"]["pars"]
+    except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
+        return targets[0] if len(targets) == 1 else None
+    matches = [t for t in targets if isinstance(named, list) and t in named]
+    return matches[0] if matches else (targets[0] if len(targets) == 1 else None)
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _failed(index: int, check: str, reason: str) -> SignatureResult:
+    return SignatureResult(index, None, VerificationReport((Check(check, False, reason),)))
+
+
+def _signature_parameter(result: SignatureResult) -> dict:
+    report = result.report
+    parts: list[dict] = [{"name": "index", "valueInteger": result.index}]
+    if result.target:
+        parts.append({"name": "target", "valueString": result.target})
+    parts.append({"name": "indication", "valueCode": report.indication})
+    if report.sub_indication:
+        parts.append({"name": "subIndication", "valueCode": report.sub_indication})
+    if report.signer_personal_id:
+        parts.append({"name": "signerPersonalId", "valueString": report.signer_personal_id})
+    if report.signed_at:
+        parts.append(
+            {"name": "signedAt", "valueInstant": report.signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        )
+    for check in report.checks:
+        status = check.to_dict()["status"]
+        parts.append(
+            {
+                "name": "check",
+                "part": [
+                    {"name": "name", "valueCode": check.name},
+                    {"name": "status", "valueCode": status},
+                    {"name": "reason", "valueString": check.reason},
+                ],
+            }
+        )
+    return {"name": "signature", "part": parts}
