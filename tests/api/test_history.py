@@ -148,7 +148,7 @@ def test_system_history_includes_several_types_newest_first(client, server):
     # Each write's signed Provenance is written with it, just after it.
     kinds = [e["fullUrl"].split("/")[-2] for e in bundle["entry"]]
     assert kinds[:4] == ["Provenance", "Patient", "Provenance", "Organization"]
-    entries = [e for e, kind in zip(bundle["entry"], kinds) if kind != "Provenance"]
+    entries = [e for e, kind in zip(bundle["entry"], kinds, strict=True) if kind != "Provenance"]
     assert entries[0]["fullUrl"] == f"{server.base}/Patient/{patient['id']}"
     assert entries[0]["resource"] == patient
     assert entries[1]["fullUrl"] == f"{server.base}/Organization/{organization['id']}"
