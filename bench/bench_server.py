@@ -27,22 +27,35 @@ SERVER_ENV = {
 }
 
 
-def bearer() -> dict[str, str]:
-    """The Authorization header of a token valid for an hour."""
-    token = mint_token(KEY, ISSUER, AUDIENCE, CLIENT_ID, "system/*.cruds", 3600,
-                       extra={"client_id": CLIENT_ID})
+PERSON = "001085012345"
+
+
+def bearer(person: bool = False) -> dict[str, str]:
+    """The Authorization header of a token valid for an hour: the backend client's, or with
+    `person` a VNeID user's (whose writes are signed through the CSC signing service)."""
+    if person:
+        token = mint_token(KEY, ISSUER, AUDIENCE, PERSON, "user/*.cruds", 3600,
+                           name="Nguyễn Văn An")
+    else:
+        token = mint_token(KEY, ISSUER, AUDIENCE, CLIENT_ID, "system/*.cruds", 3600,
+                           extra={"client_id": CLIENT_ID})
     return {"Authorization": f"Bearer {token}"}
 
 
-def start_server(mongo_uri: str, database: str) -> tuple[subprocess.Popen, str]:
-    """The server process and its FHIR base, once it answers."""
+def start_server(mongo_uri: str, database: str, sign_writes: bool = True,
+                 data_dir: str | None = None) -> tuple[subprocess.Popen, str]:
+    """The server process and its FHIR base, once it answers. It signs with the development
+    CA, seal and CSC signing service of `data_dir` (`--dev`: demo data is loaded too), or
+    not at all without `sign_writes`."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "FHIR_MONGODB_URI": mongo_uri, "FHIR_DATABASE": database,
-           "FHIR_LOG_LEVEL": "WARNING", **SERVER_ENV}
+           "FHIR_LOG_LEVEL": "WARNING", "FHIR_SIGN_WRITES": str(sign_writes).lower(),
+           **SERVER_ENV}
+    dev = ["--dev", "--data-dir", data_dir] if data_dir else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port), *dev],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base, deadline = f"http://127.0.0.1:{port}/fhir", time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:

@@ -1,5 +1,7 @@
-"""Ingest benchmark: N patient transaction Bundles through the HTTP API, next to a raw
-PyMongo insert_many of the same resources, in the same run on the same mongod.
+"""Ingest benchmark: N patient transaction Bundles through the HTTP API — without signing,
+signed by the organisation seal (a backend client) and signed by the person through the CSC
+signing service — next to a raw PyMongo insert_many of the same resources, in the same run on
+the same mongod.
 
     python bench/ingest.py --bundles 200 --concurrency 4
 """
@@ -19,9 +21,10 @@ from examples.generator import Generator
 from fhir_server.embedded_mongo import EmbeddedMongo
 
 
-async def post_bundles(base: str, bundles: list[dict], concurrency: int) -> float:
+async def post_bundles(base: str, bundles: list[dict], concurrency: int, person: bool) -> float:
     queue = list(reversed(bundles))
-    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal", **bearer()}
+    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal",
+               **bearer(person)}
 
     async def worker(client: httpx.AsyncClient) -> None:
         while queue:
@@ -67,23 +70,35 @@ def main() -> None:
     if uri is None:
         mongo = EmbeddedMongo(Path(tempfile.mkdtemp(prefix="bench-ingest-")))
         uri = mongo.start()
-    server = None
+    runs = {  # label: (sign_writes, person)
+        "server, signing off": (False, False),
+        "server, seal-signed (backend client)": (True, False),
+        "server, person-signed (CSC service)": (True, True),
+    }
+    seconds = {}
     try:
-        server, base = start_server(uri, f"bench_ingest_{os.getpid()}")
-        api_seconds = asyncio.run(post_bundles(base, bundles, args.concurrency))
-        raw_seconds = raw_insert(uri, bundles)
+        for number, (label, (sign_writes, person)) in enumerate(runs.items()):
+            data_dir = tempfile.mkdtemp(prefix="bench-ingest-data-")
+            database = f"bench_ingest_{os.getpid()}_{number}"
+            server, base = start_server(uri, database, sign_writes, data_dir)
+            try:
+                seconds[label] = asyncio.run(post_bundles(base, bundles, args.concurrency, person))
+            finally:
+                server.terminate()
+                server.wait(30)
+        seconds["raw PyMongo insert_many"] = raw_insert(uri, bundles)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
         if mongo is not None:
             mongo.stop()
-    api_rate, raw_rate = resources / api_seconds, resources / raw_seconds
     print(f"bundles={args.bundles} resources={resources} concurrency={args.concurrency}")
-    print(f"server  (HTTP transactions): {api_rate:10.0f} resources/s  ({api_seconds:.2f} s)")
-    print(f"raw PyMongo insert_many:     {raw_rate:10.0f} resources/s  ({raw_seconds:.2f} s)")
-    ratio = api_rate / raw_rate
-    print(f"ratio server/raw: {ratio:.3f}  (raw insert_many is {1 / ratio:.1f}x faster)")
+    raw_rate = resources / seconds["raw PyMongo insert_many"]
+    for label, elapsed in seconds.items():
+        rate = resources / elapsed
+        print(f"{label:<40} {rate:8.0f} resources/s  ({elapsed:6.2f} s)  "
+              f"ratio to raw {rate / raw_rate:.3f}")
+    unsigned = resources / seconds["server, signing off"]
+    for label in list(runs)[1:]:
+        print(f"{label}: {resources / seconds[label] / unsigned:.2f} of the unsigned throughput")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,9 @@ async def provenance_recorder(settings: Settings):
     missing = [
         name for name, value in (("FHIR_SEAL_KEY", seal), ("FHIR_CSC_URL", csc_url)) if not value
     ]
-    if missing:
+    if not settings.sign_writes:
+        log.warning("FHIR_SIGN_WRITES is false: writes get no signed Provenance")
+    elif missing:
         # Unsigned writes are never stored: those this setting would sign are refused (503).
         log.warning("no signer configured (%s): such writes will be refused", ", ".join(missing))
     try:
@@ -142,7 +144,10 @@ async def provenance_recorder(settings: Settings):
             remote = CscClient(csc_url, http, csc_token) if csc_url else None
             hospital = Hospital(settings.organization_name, settings.organization_tax_code)
             yield ProvenanceRecorder(
-                SignerDirectory(seal, remote), SignatureVerifier(anchors), hospital
+                SignerDirectory(seal, remote),
+                SignatureVerifier(anchors),
+                hospital,
+                settings.sign_writes,
             )
     finally:
         if development_csc is not None:

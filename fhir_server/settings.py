@@ -40,6 +40,34 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         1200, description="Requests per minute per person or client before 429."
     )
+    export_file_max_bytes: int = Field(
+        256 * 1024 * 1024, description="Bulk export: output files are split at this size."
+    )
+    export_retention_seconds: int = Field(
+        24 * 3600, description="Bulk export: seconds output files are kept after the export."
+    )
+    export_batch_bytes: int = Field(
+        4 * 1024 * 1024,
+        description="Bulk export: NDJSON bytes a worker writes between progress checkpoints.",
+    )
+    export_lease_seconds: float = Field(
+        60, description="Bulk export: a worker's claim on a job lapses unless renewed this often."
+    )
+    export_heartbeat_seconds: float = Field(
+        10, description="Bulk export: how often a worker renews its claim (below the lease)."
+    )
+    export_poll_seconds: float = Field(
+        2, description="Bulk export: how often an idle worker looks for queued jobs."
+    )
+    export_settle_seconds: float = Field(
+        1, description="Bulk export: wait after transactionTime for writes still committing."
+    )
+    export_workers: int = Field(
+        1, description="Bulk export: jobs this process works on at once (0: none)."
+    )
+    export_max_jobs: int = Field(
+        5, description="Bulk export: unfinished jobs per client before kick-offs get 429."
+    )
     organization_name: str = Field(
         "Bệnh viện", description="The hospital this server acts for (audit source, signing)."
     )
@@ -61,6 +89,11 @@ class Settings(BaseSettings):
         None, description="PEM certificate chain of the seal, leaf first (with a PEM key)."
     )
     seal_password: str | None = Field(None, description="Password of the seal key file.")
+    sign_writes: bool = Field(
+        True,
+        description="Write a signed Provenance with every write. false: none (benchmarks of "
+        "the cost of signing only; the records are then not attributable).",
+    )
     trust_anchors: list[Path] = Field(
         [],
         description="JSON list of PEM files of CA certificates that signatures must chain to "

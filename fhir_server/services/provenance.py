@@ -64,10 +64,17 @@ class Hospital:
 
 
 class ProvenanceRecorder:
-    def __init__(self, signers: SignerDirectory, verifier: SignatureVerifier, hospital: Hospital):
+    def __init__(
+        self,
+        signers: SignerDirectory,
+        verifier: SignatureVerifier,
+        hospital: Hospital,
+        sign_writes: bool = True,
+    ):
         self.signers = signers
         self.verifier = verifier
         self.hospital = hospital
+        self.sign_writes = sign_writes
 
     async def record(self, store: ResourceStore, principal: Principal | None) -> None:
         """Sign every version `store` wrote in this unit of work and store the Provenances;
@@ -80,7 +87,7 @@ class ProvenanceRecorder:
                 and version["resource"].get("signature")
             ):
                 await self.check_countersignature(store, version["resource"])
-        if not targets:
+        if not targets or not self.sign_writes:
             return
         signer = await self.signers.signer_for(principal)
         signed_at = datetime.now(UTC)
