@@ -6,6 +6,9 @@ from fhir_server.conformance.search_parameters import search_parameters
 
 # Our own operation, so our own canonical URL (no OperationDefinition is served yet).
 _REINDEX = "urn:fhir-exchange-server:OperationDefinition/reindex"
+# Signature verification (README "Signature contract"), ours too.
+_VERIFY = "urn:fhir-exchange-server:OperationDefinition/Provenance-verify"
+_VERIFY_SIGNATURE = "urn:fhir-exchange-server:OperationDefinition/verify-signature"
 _READ_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
 _TYPE_INTERACTIONS = (
     "read",
@@ -33,6 +36,8 @@ def _resource(resource_type: str) -> dict:
         for code, p in search_parameters(source).items()
         if p.type == "reference" and resource_type in p.targets
     ]
+    is_provenance = resource_type == "Provenance"
+    operations = [{"name": "verify", "definition": _VERIFY}] if is_provenance else []
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -52,7 +57,7 @@ def _resource(resource_type: str) -> dict:
         "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
         "searchRevInclude": rev_includes,
         "searchParam": params,
-    }
+    } | ({"operation": operations} if operations else {})
 
 
 def _security(base: str) -> dict:
@@ -100,7 +105,10 @@ def capability_statement(base: str, software_version: str, published: str) -> di
                     {"code": "batch"},
                     {"code": "history-system"},
                 ],
-                "operation": [{"name": "reindex", "definition": _REINDEX}],
+                "operation": [
+                    {"name": "reindex", "definition": _REINDEX},
+                    {"name": "verify-signature", "definition": _VERIFY_SIGNATURE},
+                ],
             }
         ],
     }

@@ -181,6 +181,13 @@ def test_metadata_describes_conditional_and_versioning_support(client):
     assert patient["versioning"] in ("versioned", "versioned-update")
 
 
+def test_metadata_lists_the_signature_operations(client):
+    rest = client.get("/metadata").json()["rest"][0]
+    provenance = next(r for r in rest["resource"] if r["type"] == "Provenance")
+    assert [o["name"] for o in provenance["operation"]] == ["verify"]
+    assert "verify-signature" in {o["name"] for o in rest["operation"]}
+
+
 def test_metadata_answers_json_when_asked(client):
     response = client.get("/metadata", params={"_format": "application/json"})
     assert response.status_code == 200
