@@ -35,37 +35,46 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class RunningServer:
-    """A uvicorn server in a background thread, serving create_app(settings)."""
+class ThreadedServer:
+    """A uvicorn server in a background thread on a free loopback port, serving `app()`."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self):
         self.port = _free_port()
-        # As `fhir-server serve` does: the server knows its own name, whatever Host says.
-        settings = settings.model_copy(
-            update={"base_url": settings.base_url or f"http://127.0.0.1:{self.port}/fhir"}
-        )
-        self.settings = settings
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="on")
+
+    def start(self, app, lifespan: str) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan=lifespan)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"{type(self).__name__} did not start")
+            time.sleep(0.02)
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+class RunningServer(ThreadedServer):
+    """The FHIR server: create_app(settings)."""
+
+    def __init__(self, settings: Settings):
+        super().__init__()
+        # As `fhir-server serve` does: the server knows its own name, whatever Host says.
+        self.settings = settings.model_copy(
+            update={"base_url": settings.base_url or f"http://127.0.0.1:{self.port}/fhir"}
+        )
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}/fhir"
 
     def __enter__(self) -> "RunningServer":
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
+        self.start(create_app(self.settings), lifespan="on")
         return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 def database_name(request) -> str:
@@ -134,44 +143,30 @@ SEAL_NAME = "Bệnh viện Đa khoa Demo"
 SEAL_TAX_CODE = "0100000000"
 
 
-class SigningService:
-    """The development CSC signing service over real HTTP (uvicorn in a background thread):
-    `url` (API root, ends /csc/v2), `token`, `anchor_path` (root CA PEM), the seal's
-    `seal_key_path` and `seal_chain_path` (leaf first) of the seal of `seal_name` /
-    `seal_tax_code`, and the `service` itself."""
+class SigningService(ThreadedServer):
+    """The development CSC signing service over real HTTP: `url` (API root, ends /csc/v2),
+    `token`, `anchor_path` (root CA PEM), the seal's `seal_key_path` and `seal_chain_path`
+    (leaf first), and the `service` itself."""
 
     seal_name = SEAL_NAME
     seal_tax_code = SEAL_TAX_CODE
 
     def __init__(self, directory):
+        super().__init__()
         self.service = DevSigningService(directory)
         self.token = self.service.token()
         self.service.seal_signer(SEAL_NAME, SEAL_TAX_CODE)
         self.anchor_path = self.service.anchor_path
         self.seal_key_path = self.service.seal_key_path
         self.seal_chain_path = self.service.seal_chain_path
-        self.port = _free_port()
-        config = uvicorn.Config(create_dev_csc_app(self.service, self.token), host="127.0.0.1",
-                                port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/csc/v2"
 
     def __enter__(self) -> "SigningService":
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("development signing service did not start")
-            time.sleep(0.02)
+        self.start(create_dev_csc_app(self.service, self.token), lifespan="off")
         return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.fixture(scope="session")
