@@ -15,6 +15,8 @@ RESOURCE_TYPES = (
 
 # Records the server writes itself; clients may read and search them only.
 READ_ONLY_TYPES = ("AuditEvent",)
+# Created, never changed nor deleted: a signed record of who did what stays as it was made.
+APPEND_ONLY_TYPES = ("Provenance",)
 
 FHIR_VERSION = "4.0.1"
 

@@ -8,8 +8,15 @@ from dataclasses import dataclass
 
 import jsonpatch
 
+from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.conformance.validation import validate_resource
-from fhir_server.errors import BadRequest, MultipleMatches, NotFound, PreconditionFailed
+from fhir_server.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    MultipleMatches,
+    NotFound,
+    PreconditionFailed,
+)
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import check_searchable
@@ -50,6 +57,11 @@ async def _write(
     previous: dict | None,
     method: str,
 ) -> Version:
+    if resource_type in APPEND_ONLY_TYPES and previous is not None:
+        raise MethodNotAllowed(
+            f"{resource_type} resources are append-only: {resource_type}/{resource_id} "
+            "cannot be changed or deleted (create a new one instead)"
+        )
     last_updated = next_timestamp(previous["lastUpdated"] if previous else None)
     vid = previous["vid"] + 1 if previous else 1
     resource = stamp(body, resource_id, vid, last_updated) if body is not None else None

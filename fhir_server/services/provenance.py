@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.signers import SignerDirectory
@@ -119,6 +120,8 @@ class ProvenanceRecorder:
         """A client's signed Provenance must verify against the versions stored here."""
 
         (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
+        for index, signature in enumerate(provenance["signature"]):
+            await _check_who_reference(store, index, signature.get("who") or {})
 
     def _provenance(
         self,
@@ -179,6 +182,26 @@ class ProvenanceRecorder:
         else:
             identifier = {"system": principal.issuer, "value": principal.subject}
         return {"identifier": identifier, "display": identifier["value"]}, hospital
+
+
+async def _check_who_reference(store: ResourceStore, index: int, who: dict) -> None:
+    """A signer named both by identifier and by a reference to a resource here: that
+    resource must carry the identifier the certificate was matched against."""
+    reference, identifier = who.get("reference"), who.get("identifier")
+    if not isinstance(reference, str) or not isinstance(identifier, dict):
+        return
+    kind, _, resource_id = reference.partition("/")
+    if kind not in ("Practitioner", "Patient", "Organization") or "/" in resource_id:
+        return
+    current = await store.current(kind, resource_id)
+    carried = (current or {}).get("resource") or {}
+    wanted = (identifier.get("system"), identifier.get("value"))
+    if not any((i.get("system"), i.get("value")) == wanted for i in carried.get("identifier", [])):
+        raise Unprocessable(
+            f"Signature.who references {reference}, which does not carry the identifier "
+            f"{wanted[0]}|{wanted[1]} the signature was checked against",
+            expression=f"Provenance.signature[{index}].who",
+        )
 
 
 def _versioned(kind: str, version: dict) -> str:

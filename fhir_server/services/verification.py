@@ -123,11 +123,10 @@ class ProvenanceVerification:
         if not self.results:
             return [(None, "The Provenance carries no signature")]
         return [
-            (result.index, f"{check.name}: {check.reason}")
+            (result.index, f"{result.report.indication} {check.name}: {check.reason}")
             for result in self.results
             for check in result.report.checks
-            if check.passed is False
-            or (check.passed is None and result.report.indication == INDETERMINATE)
+            if check.passed is False or (check.passed is None and check.sub_indication)
         ]
 
     def reasons(self) -> list[str]:
@@ -193,6 +192,13 @@ class SignatureVerifier:
         if resource is None:
             return _failed(index, "content", f"{target} is not available to check against")
         personal_id, organization_id = expected_identity(signature)
+        if personal_id is None and organization_id is None:
+            return _failed(
+                index,
+                "identity",
+                f"Signature.who carries no identifier of system {CCCD_SYSTEM} (a person) or "
+                f"{TAX_CODE_SYSTEM} (an organisation): the certificate cannot be matched to it",
+            )
         report = verify_resource(
             signature["data"],
             resource,

@@ -19,7 +19,9 @@ RESOURCE_TYPES = ("Patient", "Encounter", "DocumentReference", "Provenance", "Pr
 INTERACTIONS = {"read", "vread", "update", "patch", "delete", "history-instance",
                 "history-type", "create", "search-type"}
 WITHOUT_IDENTIFIER = {"Binary", "Provenance", "AuditEvent"}
-READ_ONLY = {"AuditEvent": {"read", "vread", "history-instance", "history-type", "search-type"}}
+READ_ONLY = {"AuditEvent": {"read", "vread", "history-instance", "history-type", "search-type"},
+             # append-only: update only creates (with a client id), never changes
+             "Provenance": INTERACTIONS - {"patch", "delete"}}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,229 @@
+"""`POST $verify-signature` with Parameters {provenance, resource}: the Provenance's
+signature checked against the resources sent in — the exact signed version only, Unicode
+normalisation included; any change to a signed element fails, changes to meta and text do
+not (hypothesis)."""
+
+import copy
+import unicodedata
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provenance.helpers import (
+    assert_failed,
+    assert_passed,
+    indication,
+    provenance_of,
+    verify_signature,
+    versioned,
+)
+
+
+def rich_patient() -> dict:
+    """A Patient with strings, booleans, integers, decimals, nested lists and element ids."""
+    return new_patient(
+        name=[{"id": "ten-chinh", "use": "official", "family": "Nguyễn",
+               "given": ["Văn", "An"], "text": "Nguyễn Văn An"}],
+        telecom=[{"system": "phone", "value": "+84 912 345 678", "use": "mobile", "rank": 1}],
+        multipleBirthInteger=2,
+        deceasedBoolean=False,
+        extension=[{"url": "http://example.org/fhir/StructureDefinition/can-nang",
+                    "valueDecimal": 65.5}],
+    )
+
+
+@pytest.fixture(scope="module")
+def signed(client) -> tuple[dict, dict]:
+    """(stored version, its Provenance)."""
+    patient = created(client, rich_patient())
+    return patient, provenance_of(client, versioned(patient))
+
+
+def test_the_signed_version_passes(client, signed):
+    patient, provenance = signed
+    assert_passed(verify_signature(client, provenance, patient))
+
+
+def test_the_signed_version_among_others_passes(client, signed):
+    patient, provenance = signed
+    other = created(client, new_patient())
+    assert_passed(verify_signature(client, provenance, other, patient))
+
+
+@pytest.mark.parametrize("change", [
+    lambda p: p.update(gender="female"),
+    lambda p: p["name"][0]["given"].append("Bình"),
+    lambda p: p["address"][0].pop("district"),
+    lambda p: p["extension"][0].update(valueDecimal=65.4),
+], ids=["gender", "given-added", "district-removed", "decimal"])
+def test_one_changed_element_fails(client, signed, change):
+    patient, provenance = signed
+    changed = copy.deepcopy(patient)
+    change(changed)
+    assert_failed(verify_signature(client, provenance, changed), "signature")
+
+
+def test_without_the_target_version_fails(client, signed):
+    patient, provenance = signed
+    assert_failed(verify_signature(client, provenance), "content")
+    wrong_version = {**patient, "meta": {**patient["meta"], "versionId": "2"}}
+    assert_failed(verify_signature(client, provenance, wrong_version), "content")
+
+
+def test_a_deletion_verifies_without_content(client):
+    patient = created(client, new_patient())
+    assert client.delete(f"/Patient/{patient['id']}").status_code in (200, 204)
+    provenance = provenance_of(client, f"Patient/{patient['id']}/_history/2")
+    assert_passed(verify_signature(client, provenance))
+    # ... and the deletion's signature is not one over the deleted content.
+    assert_failed(verify_signature(client, provenance,
+                                   {**patient, "meta": {"versionId": "2"}}), "signature")
+
+
+def _names_in(form: str) -> dict:
+    """A Patient named "Nguyễn Thị Hương" in that Unicode normalisation form."""
+    assert unicodedata.normalize("NFC", "Nguyễn") != unicodedata.normalize("NFD", "Nguyễn")
+    family, given = (unicodedata.normalize(form, text) for text in ("Nguyễn", "Thị Hương"))
+    return new_patient(name=[{"family": family, "given": given.split()}])
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_only_the_signed_unicode_normalisation_verifies(client, form):
+    patient = created(client, _names_in(form))
+    provenance = provenance_of(client, versioned(patient))
+    assert_passed(verify_signature(client, provenance, patient))
+    # The form the server stored (and signed) is the one sent: it does not normalise.
+    assert unicodedata.is_normalized(form, patient["name"][0]["family"])
+    other_form = "NFD" if form == "NFC" else "NFC"
+    renormalised = copy.deepcopy(patient)
+    name = renormalised["name"][0]
+    name["family"] = unicodedata.normalize(other_form, name["family"])
+    name["given"] = [unicodedata.normalize(other_form, g) for g in name["given"]]
+    assert renormalised != patient
+    assert_failed(verify_signature(client, provenance, renormalised), "signature")
+
+
+def test_nfc_signed_name_sent_in_nfd_fails(client):
+    patient = created(client, _names_in("NFC"))
+    assert unicodedata.is_normalized("NFC", patient["name"][0]["family"])
+    provenance = provenance_of(client, versioned(patient))
+    nfd = copy.deepcopy(patient)
+    nfd["name"][0]["family"] = unicodedata.normalize("NFD", "Nguyễn")
+    assert indication(verify_signature(client, provenance, nfd)) == "TOTAL-FAILED"
+
+
+@pytest.mark.parametrize("body", [
+    {"resourceType": "Patient"},
+    {"resourceType": "Parameters"},
+    {"resourceType": "Parameters", "parameter": [{"name": "provenance",
+                                                  "resource": {"resourceType": "Patient"}}]},
+    {"resourceType": "Parameters", "parameter": [{"name": "provenance",
+                                                  "valueString": "Provenance/1"}]},
+    {"resourceType": "Parameters", "parameter": [
+        {"name": "provenance", "resource": {"resourceType": "Provenance"}},
+        {"name": "provenance", "resource": {"resourceType": "Provenance"}}]},
+    {"resourceType": "Parameters", "parameter": [
+        {"name": "provenance", "resource": {"resourceType": "Provenance"}},
+        {"name": "resource", "valueString": "not a resource"}]},
+    [1, 2, 3],
+], ids=["not-parameters", "empty", "provenance-not-provenance", "provenance-not-resource",
+        "two-provenances", "resource-not-resource", "array"])
+def test_malformed_body_is_400(client, body):
+    response = client.post("/$verify-signature", json=body, headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+
+
+def test_unparseable_body_is_400(client):
+    response = client.post("/$verify-signature", content=b'{"resourceType": "Parameters",',
+                           headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+
+
+# ---------------------------------------------------------------- any change (hypothesis)
+
+def _leaves(value, path=()):
+    """Paths to every scalar of a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path
+
+
+def _changed_value(old, draw):
+    if isinstance(old, bool):
+        return not old
+    if isinstance(old, int | float):
+        return old + draw(st.integers(1, 10**6))
+    return draw(st.text(min_size=1, max_size=12).filter(lambda text: text != old))
+
+
+@st.composite
+def signed_changes(draw, resource: dict) -> dict:
+    """`resource` with one change to a signed element: a scalar replaced, or a member
+    removed or added (top-level `id`, `meta` and `text` left alone)."""
+    changed = copy.deepcopy(resource)
+    paths = [p for p in _leaves(resource) if p[0] not in ("id", "meta", "text")]
+    path = draw(st.sampled_from(paths))
+    *parents, last = path
+    container = changed
+    for step in parents:
+        container = container[step]
+    kind = draw(st.sampled_from(["replace", "remove", "add"]))
+    if kind == "replace" or (kind == "remove" and path == ("resourceType",)):
+        container[last] = _changed_value(container[last], draw)
+    elif kind == "remove":
+        del container[last]
+    elif isinstance(container, list):
+        container.insert(draw(st.integers(0, len(container))), container[last])
+    else:
+        key = draw(st.sampled_from(["id", "extension", "ghiChu", "use"]).filter(
+            lambda k: k not in container))
+        container[key] = draw(st.text(max_size=8))
+    assert changed != resource
+    return changed
+
+
+@st.composite
+def unsigned_changes(draw, resource: dict) -> dict:
+    """`resource` with `text` replaced and `meta` changed (its versionId, which names the
+    version to check against, kept)."""
+    changed = copy.deepcopy(resource)
+    meta = changed["meta"]
+    if draw(st.booleans()):
+        meta["lastUpdated"] = draw(st.sampled_from(
+            ["2001-01-01T00:00:00Z", "2030-12-31T23:59:59.999+07:00"]))
+    if draw(st.booleans()):
+        meta["tag"] = [{"system": "http://example.org/tags", "code": draw(st.text(min_size=1))}]
+    if draw(st.booleans()):
+        meta["source"] = draw(st.text(max_size=20))
+    if draw(st.booleans()):
+        changed["text"] = {"status": "generated", "div":
+                           f'<div xmlns="http://www.w3.org/1999/xhtml">{draw(st.text())}</div>'}
+    else:
+        changed.pop("text", None)
+    return changed
+
+
+PROPERTY = settings(max_examples=15, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(data=st.data())
+def test_any_change_to_a_signed_element_fails(client, signed, data):
+    patient, provenance = signed
+    changed = data.draw(signed_changes(patient))
+    assert indication(verify_signature(client, provenance, changed)) == "TOTAL-FAILED"
+
+
+@PROPERTY
+@given(data=st.data())
+def test_changes_to_meta_and_text_pass(client, signed, data):
+    patient, provenance = signed
+    assert_passed(verify_signature(client, provenance, data.draw(unsigned_changes(patient))))
