@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -345,11 +346,11 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
-    sizes = (args.patients, args.encounters, args.documents)
-    name = "bench_search_{}_{}_{}_{}".format(*sizes, args.seed)
-    mongo, server, uri = None, None, args.mongodb_uri
+@contextmanager
+def seeded_mongo(args: argparse.Namespace, name: str, sizes: tuple[int, int, int]):
+    """The URI of a mongod holding the seeded database `name`: the embedded one unless
+    `--mongodb-uri`, kept (in KEEP_DIR) and reused with `--keep`, else removed after."""
+    mongo, uri = None, args.mongodb_uri
     if uri is None:
         mongo = EmbeddedMongo(KEEP_DIR if args.keep else Path(tempfile.mkdtemp(prefix="bs-")))
         uri = mongo.start()
@@ -358,12 +359,8 @@ def main() -> None:
             print(f"reusing the seeded database {name}")
         else:
             seed_database(uri, name, sizes, args.seed)
-        server, base = start_server(uri, name)
-        asyncio.run(benchmark(uri, name, base, args))
+        yield uri
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
         if args.mongodb_uri and not args.keep:
             with MongoClient(uri) as client:
                 client.drop_database(name)
@@ -371,6 +368,19 @@ def main() -> None:
             mongo.stop()
             if not args.keep:
                 shutil.rmtree(mongo.db_path.parent, ignore_errors=True)
+
+
+def main() -> None:
+    args = parse_args()
+    sizes = (args.patients, args.encounters, args.documents)
+    name = "bench_search_{}_{}_{}_{}".format(*sizes, args.seed)
+    with seeded_mongo(args, name, sizes) as uri:
+        server, base = start_server(uri, name)
+        try:
+            asyncio.run(benchmark(uri, name, base, args))
+        finally:
+            server.terminate()
+            server.wait(30)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import httpx
 from cryptography import x509
 from fastapi import Depends, FastAPI
 
-from fhir_server.api import public, resources, signatures, system
+from fhir_server.api import export, public, resources, signatures, system
 from fhir_server.api.audit import install_audit
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.dev_csc import start_dev_csc
@@ -27,6 +27,7 @@ from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
 from fhir_server.services.dev_signing import DevSigningService
+from fhir_server.services.export import ExportService
 from fhir_server.services.provenance import Hospital, ProvenanceRecorder
 from fhir_server.services.reindex import reindex_if_stale
 from fhir_server.services.resources import ResourceService
@@ -66,10 +67,13 @@ async def lifespan(app: FastAPI):
             # the work is resumable, so stopping half way loses nothing.
             reindexing = asyncio.create_task(_reindex_stale(service.database))
             app.state.audit.start()
+            app.state.exports = ExportService(service.database, settings)
+            await app.state.exports.start()  # the bulk export workers
             try:
                 yield
             finally:
                 reindexing.cancel()
+                await app.state.exports.stop()
                 await app.state.audit.stop()
     finally:
         if embedded is not None:
@@ -220,6 +224,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_security_headers(app)
     negotiated = [Depends(negotiate)]
     app.include_router(public.router, prefix="/fhir", dependencies=negotiated)
+    # Bulk export first: `Patient/$export` is no read. Its files are NDJSON, not negotiated.
+    app.include_router(export.router, prefix="/fhir", dependencies=[Depends(authenticate)])
     authenticated = [Depends(authenticate), *negotiated]
     app.include_router(system.router, prefix="/fhir", dependencies=authenticated)
     app.include_router(signatures.router, prefix="/fhir", dependencies=authenticated)

@@ -30,6 +30,10 @@ _INTERACTIONS = {
     "reindex_type": "operation",
     "verify_provenance": "operation",
     "verify_signature": "operation",
+    "kick_off_export": "operation",
+    "export_status": "operation",
+    "cancel_export": "operation",
+    "export_file": "operation",
 }
 
 
@@ -74,8 +78,10 @@ def install_audit(app: FastAPI) -> None:
                 is_client=bool(principal and principal.client_id),
                 name=principal.name if principal else None,
                 address=request.client.host if request.client else None,
-                entity=_entity(request, response),
-                query=request.url.query if interaction == "search-type" else None,
+                # A route may name what it was about (a bulk export job, one of its files).
+                entity=getattr(request.state, "audit_entity", None) or _entity(request, response),
+                query=getattr(request.state, "audit_query", None)
+                or (request.url.query if interaction == "search-type" else None),
                 source=str(request.base_url).rstrip("/"),
             )
         )

@@ -1,7 +1,12 @@
 """The CapabilityStatement, generated from what the server really supports
 (http://hl7.org/fhir/R4/capabilitystatement.html)."""
 
-from fhir_server.conformance.registry import FHIR_VERSION, READ_ONLY_TYPES, RESOURCE_TYPES
+from fhir_server.conformance.registry import (
+    APPEND_ONLY_TYPES,
+    FHIR_VERSION,
+    READ_ONLY_TYPES,
+    RESOURCE_TYPES,
+)
 from fhir_server.conformance.search_parameters import search_parameters
 
 # Our own operation, so our own canonical URL (no OperationDefinition is served yet).
@@ -9,6 +14,13 @@ _REINDEX = "urn:fhir-exchange-server:OperationDefinition/reindex"
 # Signature verification (README "Signature contract"), ours too.
 _VERIFY = "urn:fhir-exchange-server:OperationDefinition/Provenance-verify"
 _VERIFY_SIGNATURE = "urn:fhir-exchange-server:OperationDefinition/verify-signature"
+# Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/): $export at three levels.
+_BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
+_EXPORT = {"name": "export", "definition": f"{_BULK_DATA}/OperationDefinition/export"}
+_TYPE_EXPORTS = {
+    kind: {"name": "export", "definition": f"{_BULK_DATA}/OperationDefinition/{name}"}
+    for kind, name in (("Patient", "patient-export"), ("Group", "group-export"))
+}
 _READ_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
 _TYPE_INTERACTIONS = (
     "read",
@@ -38,6 +50,7 @@ def _resource(resource_type: str) -> dict:
     ]
     is_provenance = resource_type == "Provenance"
     operations = [{"name": "verify", "definition": _VERIFY}] if is_provenance else []
+    operations += [_TYPE_EXPORTS[resource_type]] if resource_type in _TYPE_EXPORTS else []
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -45,6 +58,7 @@ def _resource(resource_type: str) -> dict:
             {"code": code}
             for code in _TYPE_INTERACTIONS
             if resource_type not in READ_ONLY_TYPES or code in _READ_INTERACTIONS
+            if resource_type not in APPEND_ONLY_TYPES or code not in ("patch", "delete")
         ],
         "versioning": "versioned-update",
         "readHistory": True,
@@ -90,6 +104,7 @@ def capability_statement(base: str, software_version: str, published: str) -> di
         "date": published,
         "publisher": "FHIR exchange server",
         "kind": "instance",
+        "instantiates": [f"{_BULK_DATA}/CapabilityStatement/bulk-data"],
         "software": {"name": "fhir-exchange-server", "version": software_version},
         "implementation": {"description": "FHIR R4 health data exchange server", "url": base},
         "fhirVersion": FHIR_VERSION,
@@ -108,6 +123,7 @@ def capability_statement(base: str, software_version: str, published: str) -> di
                 "operation": [
                     {"name": "reindex", "definition": _REINDEX},
                     {"name": "verify-signature", "definition": _VERIFY_SIGNATURE},
+                    _EXPORT,
                 ],
             }
         ],

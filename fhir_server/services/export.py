@@ -1,0 +1,285 @@
+"""Bulk Data export (Bulk Data Access IG v2, http://hl7.org/fhir/uv/bulkdata/STU2/export.html;
+DESIGN.md §4): kick-off stores a job, workers run it, the client polls its status, downloads
+its files, and may cancel it. A job and its files belong to the client (issuer and subject of
+the token) that started it; nobody else sees them."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from fhir_server.auth.scopes import ALL
+from fhir_server.auth.tokens import Principal
+from fhir_server.errors import BadRequest, Forbidden, NotFound, TooManyRequests
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.types.reference import LOCAL_REFERENCE
+from fhir_server.services.access import require_search
+from fhir_server.services.export_output import DELETED, ERROR, OUTPUT, Part, Progress
+from fhir_server.services.export_request import (
+    GROUP,
+    PROVENANCE,
+    ExportRequest,
+    add_problem,
+    parse_kick_off,
+)
+from fhir_server.services.export_run import plan
+from fhir_server.services.export_worker import ExportWorkers, utc_now
+from fhir_server.services.versions import format_instant
+from fhir_server.settings import Settings
+from fhir_server.storage.database import Database
+from fhir_server.storage.export_files import ExportFiles
+from fhir_server.storage.export_jobs import CANCELLED, COMPLETED, QUEUED, ExportJobStore
+from fhir_server.storage.export_reads import SnapshotStore
+
+
+@dataclass(frozen=True)
+class Download:
+    chunks: Iterator[bytes]
+    length: int
+    expires: datetime
+
+
+def owner_of(principal: Principal) -> str:
+    return f"{principal.issuer}|{principal.subject}"
+
+
+def status_path(job_id: str) -> str:
+    return f"$export-status/{job_id}"
+
+
+def file_path(job_id: str, name: str) -> str:
+    return f"$export-file/{job_id}/{name}"
+
+
+class ExportService:
+    def __init__(self, database: Database, settings: Settings):
+        self.database = database
+        self.settings = settings
+        self.jobs = ExportJobStore(database.db)
+        self.files = ExportFiles(settings.data_dir / "exports")
+        self.workers = ExportWorkers(
+            self.jobs, SnapshotStore(database.db), database.store(), self.files, settings
+        )
+
+    async def start(self) -> None:
+        await self.jobs.prepare()
+        self.workers.start()
+
+    async def stop(self) -> None:
+        await self.workers.stop()
+
+    # --- kick-off -------------------------------------------------------------------------
+
+    async def kick_off(
+        self,
+        principal: Principal,
+        level: str,
+        group_id: str | None,
+        params: list[tuple[str, str]],
+        strict: bool,
+        base: str,
+        request_url: str,
+    ) -> str:
+        """Validate a kick-off and queue its job; returns the job id."""
+        owner = owner_of(principal)
+        if await self.jobs.count_unfinished(owner) >= self.settings.export_max_jobs:
+            raise TooManyRequests(
+                f"At most {self.settings.export_max_jobs} exports of one client may be "
+                "unfinished; wait for one to finish, or cancel one",
+                headers={"Retry-After": "30"},
+            )
+        request = parse_kick_off(
+            level, params, strict, principal.scopes, self.settings.max_page_size
+        )
+        if level == GROUP:
+            request.group_id = group_id
+            request.patients = await self._members(principal, group_id, request, strict, base)
+        elif request.patients:
+            request.patients = await self._existing_patients(request, strict)
+        await self._check_type_filters(request, strict, principal, base)
+        now = utc_now()
+        job_id = uuid.uuid4().hex
+        job = {
+            "_id": job_id,
+            "owner": owner,
+            "who": principal.who,
+            "scopes": principal.scope_text,
+            "status": QUEUED,
+            "request": request_url,
+            "base": base,
+            "parameters": request.document(),
+            "transactionTime": now,
+            # Writes stamped before transactionTime may still be committing.
+            "notBefore": now + timedelta(seconds=self.settings.export_settle_seconds),
+            "createdAt": now,
+            "attempts": 0,
+            "lease": None,
+            "progress": None,
+        }
+        await self.jobs.insert(job)
+        self.workers.wake(job["notBefore"])
+        return job_id
+
+    async def _members(
+        self,
+        principal: Principal,
+        group_id: str,
+        request: ExportRequest,
+        strict: bool,
+        base: str,
+    ) -> list[str]:
+        """The ids of the Group's active Patient members (restricted to `patient`)."""
+        if not principal.scopes.allows("Group", "r"):
+            raise Forbidden("The token's scopes do not allow reading Group")
+        document = await self.database.store().current("Group", group_id)
+        if document is None or document["deleted"]:
+            raise NotFound(f"Group/{group_id} is not known")
+        members = []
+        for member in document["resource"].get("member", []):
+            if member.get("inactive") is True:
+                continue
+            reference = (member.get("entity") or {}).get("reference") or ""
+            reference = reference.rsplit("/_history/", 1)[0].removeprefix(base + "/")
+            match = LOCAL_REFERENCE.match(reference)
+            if match and match[1] == "Patient":
+                members.append(match[2])
+            else:  # not the client's doing: never refused
+                request.warnings.append(f"Group member '{reference}' is not a Patient here; "
+                                        "left out")
+        members = list(dict.fromkeys(members))
+        if request.patients is None:
+            return members
+        for outsider in (p for p in request.patients if p not in members):
+            add_problem(request, strict, f"patient: Patient/{outsider} is not a member of "
+                        f"Group/{group_id}", "patient")
+        return [p for p in members if p in request.patients]
+
+    async def _existing_patients(self, request: ExportRequest, strict: bool) -> list[str]:
+        wanted = request.patients or []
+        found = await self.database.store().project(
+            "Patient", {"_id": {"$in": wanted}}, ["_id"], len(wanted) + 1
+        )
+        known = {document["_id"] for document in found}
+        for missing in (p for p in wanted if p not in known):
+            add_problem(request, strict, f"patient: Patient/{missing} is not known", "patient")
+        return [p for p in wanted if p in known]
+
+    async def _check_type_filters(
+        self, request: ExportRequest, strict: bool, principal: Principal, base: str
+    ) -> None:
+        """Compile each `_typeFilter` query as a search would, to refuse (or drop, leniently)
+        those this server cannot run."""
+        compiler = Compiler(
+            self.database.store().project, base, partial(require_search, principal.scopes)
+        )
+        for kind, queries in list(request.type_filters.items()):
+            kept = []
+            for query in queries:
+                criteria = parse_request(kind, parse_query(query), 1).criteria
+                try:
+                    _, used = await compiler.compile(kind, criteria, strict)
+                except BadRequest as bad:
+                    add_problem(request, strict, f"_typeFilter {kind}?{query}: "
+                                f"{bad.diagnostics}", "_typeFilter")
+                    continue
+                for name, value in criteria:
+                    if value and (name, value) not in used:
+                        request.warnings.append(f"_typeFilter {kind}?{query}: unknown search "
+                                                f"parameter '{name}'; ignored")
+                kept.append(query)
+            if kept:
+                request.type_filters[kind] = kept
+            else:
+                del request.type_filters[kind]
+
+    # --- status, cancel, files ------------------------------------------------------------
+
+    async def job(self, job_id: str, principal: Principal) -> dict:
+        """A job of the caller's (404 for anyone else, once cancelled, and once expired); the
+        token must still cover every type exported (403 otherwise)."""
+        job = await self.jobs.find(job_id)
+        expired = job is not None and job.get("expiresAt") and job["expiresAt"] <= utc_now()
+        if job is None or job["owner"] != owner_of(principal) or expired:
+            raise NotFound(f"No export job {job_id}")
+        if job["status"] == CANCELLED:
+            raise NotFound(f"Export job {job_id} was cancelled and its files deleted")
+        request = ExportRequest.from_document(job["parameters"])
+        types = request.types + ([PROVENANCE] if request.associated else [])
+        refused = [t for t in types if not principal.scopes.allows(t, "r")]
+        if refused:
+            raise Forbidden(f"The token's scopes do not cover the exported {', '.join(refused)}")
+        return job
+
+    async def cancel(self, job_id: str, principal: Principal) -> None:
+        """Bulk Data Delete Request: stop the job and delete its files."""
+        await self.job(job_id, principal)
+        expires = utc_now() + timedelta(seconds=self.settings.export_retention_seconds)
+        if not await self.jobs.cancel(job_id, owner_of(principal), expires):
+            raise NotFound(f"No export job {job_id}")
+        await asyncio.to_thread(self.files.remove, job_id)
+        await self.jobs.drop_items(job_id)
+
+    async def download(self, job_id: str, name: str, principal: Principal) -> Download:
+        job = await self.job(job_id, principal)
+        progress = Progress.from_document(job.get("progress"))
+        part = next((p for p in progress.parts if p.name == name), None)
+        if job["status"] != COMPLETED or part is None:
+            raise NotFound(f"Export job {job_id} has no file {name}")
+        if part.kind != ERROR and not principal.scopes.allows(part.resource, "r"):
+            raise Forbidden(f"The token's scopes do not allow reading {part.resource}")
+        try:
+            chunks = self.files.read(job_id, name, part.bytes)
+        except (FileNotFoundError, ValueError):
+            raise NotFound(f"Export job {job_id} has no file {name}") from None
+        return Download(chunks, part.bytes, job["expiresAt"])
+
+
+def manifest(job: dict, base: str) -> dict:
+    """The Complete Status body (IG: "Response - Complete Status")."""
+    progress = Progress.from_document(job.get("progress"))
+    request = ExportRequest.from_document(job["parameters"])
+
+    def files(kind: str) -> list[dict]:
+        return [_item(job["_id"], part, base) for part in progress.parts if part.kind == kind]
+
+    body = {
+        "transactionTime": format_instant(job["transactionTime"]),
+        "request": job["request"],
+        "requiresAccessToken": True,
+        "output": files(OUTPUT),
+        "error": files(ERROR),
+    }
+    if request.since is not None:
+        body["deleted"] = files(DELETED)
+    return body
+
+
+def _item(job_id: str, part: Part, base: str) -> dict:
+    return {"type": part.type, "url": f"{base}/{file_path(job_id, part.name)}",
+            "count": part.count}
+
+
+def progress_text(job: dict, now: datetime) -> str:
+    """X-Progress: under 100 characters, starting with a percentage once running."""
+    if job["status"] == QUEUED:
+        return "queued" if job["notBefore"] <= now else "waiting for writes in flight"
+    progress = Progress.from_document(job.get("progress"))
+    request = ExportRequest.from_document(job["parameters"])
+    phases = len(plan(request, ALL))
+    if progress.total:
+        percent = min(99, progress.done * 100 // progress.total)
+        return f"{percent}% complete: {progress.done:,} of about {progress.total:,} resources"
+    return f"in progress: phase {min(progress.phase + 1, phases)} of {phases}"
+
+
+def retry_after(job: dict, now: datetime) -> int:
+    """Seconds until the next status request is worth making: soon at first, then less
+    often as a long export goes on."""
+    if job["status"] == QUEUED and job["notBefore"] > now:
+        return max(1, int((job["notBefore"] - now).total_seconds() + 0.999))
+    elapsed = (now - job["createdAt"]).total_seconds()
+    return int(min(30, max(1, elapsed // 10)))
+

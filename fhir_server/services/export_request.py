@@ -1,0 +1,282 @@
+"""The parameters of a Bulk Data kick-off request (Bulk Data Access IG v2,
+http://hl7.org/fhir/uv/bulkdata/STU2/export.html#query-parameters), from the query string of
+a GET or the `Parameters` body of a POST, checked before a job is stored.
+
+A value this server cannot honour is refused (400) with `Prefer: handling=strict`; otherwise
+it is left out and the export's error file says so (an OperationOutcome with a warning).
+`_outputFormat` values other than NDJSON are always refused: no other format is made.
+"""
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.registry import READ_ONLY_TYPES, RESOURCE_TYPES, is_supported
+from fhir_server.conformance.search_parameters import patient_compartment
+from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.types.date import parse_date
+
+SYSTEM, PATIENT, GROUP = "system", "patient", "group"
+NDJSON_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
+LATEST, RELEVANT = "LatestProvenanceResources", "RelevantProvenanceResources"
+PROVENANCE = "Provenance"
+_IGNORED = frozenset({"_format", "_pretty"})
+_ELEMENT = re.compile(r"(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*)")
+# A `_typeFilter` value is a comma-separated list of queries, each `Type?criteria`; a comma
+# inside the criteria (an OR of values) is not followed by `Type?`.
+_NEXT_QUERY = re.compile(r",(?=[A-Z][A-Za-z]+\?)")
+_STRING_VALUES = (
+    "valueString",
+    "valueCode",
+    "valueInstant",
+    "valueDateTime",
+    "valueDate",
+    "valueUri",
+    "valueUrl",
+    "valueCanonical",
+    "valueId",
+)
+
+
+@dataclass
+class ExportRequest:
+    """What a kick-off asked for, as stored with the job."""
+
+    level: str
+    group_id: str | None = None
+    types: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    type_filters: dict[str, list[str]] = field(default_factory=dict)
+    elements: list[str] | None = None
+    patients: list[str] | None = None  # ids, from `patient`
+    associated: str | None = None  # LATEST or RELEVANT
+    warnings: list[str] = field(default_factory=list)
+
+    def document(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_document(cls, document: dict) -> "ExportRequest":
+        return cls(**document)
+
+    def elements_of(self, kind: str) -> list[str] | None:
+        """`_elements` that apply to a type: `Type.name` of that type and bare names; None
+        (the whole resource) when none apply."""
+        if not self.elements:
+            return None
+        names = []
+        for item in self.elements:
+            owner, _, name = item.rpartition(".")
+            if owner in ("", kind):
+                names.append(name)
+        return names or None
+
+
+def parameters_body(body: object) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a kick-off `Parameters` resource, as if given in a query
+    string: references as their `reference`, other values as their string form."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise BadRequest("The body of a POST kick-off must be a Parameters resource")
+    pairs = []
+    for index, parameter in enumerate(body.get("parameter") or []):
+        where = f"Parameters.parameter[{index}]"
+        name = parameter.get("name") if isinstance(parameter, dict) else None
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"{where} has no name", expression=where)
+        value = next((parameter[k] for k in _STRING_VALUES if k in parameter), None)
+        if value is None and isinstance(parameter.get("valueReference"), dict):
+            value = parameter["valueReference"].get("reference")
+        if not isinstance(value, str):
+            raise BadRequest(
+                f"{where} ({name}) needs a string-like value or a valueReference",
+                expression=where,
+            )
+        pairs.append((name, value))
+    return pairs
+
+
+class _Checker:
+    """Collects what cannot be honoured: raised with handling=strict, else kept as warnings."""
+
+    def __init__(self, strict: bool):
+        self.strict = strict
+        self.warnings: list[str] = []
+
+    def problem(self, message: str, parameter: str) -> None:
+        if self.strict:
+            raise BadRequest(message, expression=parameter)
+        self.warnings.append(f"{message}; ignored")
+
+
+def _values(params: list[tuple[str, str]], name: str) -> list[str]:
+    """Every comma-separated value of a parameter, over all its repetitions."""
+    return [v.strip() for key, value in params if key == name for v in value.split(",")]
+
+
+def _last(params: list[tuple[str, str]], name: str) -> str | None:
+    values = [value for key, value in params if key == name]
+    return values[-1] if values else None
+
+
+def _instant(params: list[tuple[str, str]], name: str, check: _Checker) -> datetime | None:
+    text = _last(params, name)
+    if text is None:
+        return None
+    # A `+` of a timezone offset sent unencoded arrives as a space.
+    text = text.strip().replace(" ", "+")
+    try:
+        return parse_date(text).low
+    except ValueError as bad:
+        check.problem(f"{name}: {bad}", name)
+        return None
+
+
+def exportable_types(level: str) -> list[str]:
+    """What an export of this level may hold: every type (but the audit trail, unless asked
+    for by name) at system level; the Patient compartment's types otherwise."""
+    if level == SYSTEM:
+        return list(RESOURCE_TYPES)
+    return [kind for kind in RESOURCE_TYPES if kind in patient_compartment()]
+
+
+def _types(level: str, params, permissions: Permissions, check: _Checker) -> list[str]:
+    allowed = exportable_types(level)
+    asked = [t for t in _values(params, "_type") if t]
+    if not asked:
+        defaults = [t for t in allowed if t not in READ_ONLY_TYPES]
+        types = permissions.allowed_types("r", defaults)
+        if not types:
+            raise Forbidden("The token's scopes allow reading none of the exportable types")
+        return types
+    types = []
+    for kind in dict.fromkeys(asked):
+        if not is_supported(kind):
+            check.problem(f"_type: '{kind}' is not a resource type this server holds", "_type")
+        elif kind not in allowed:
+            check.problem(f"_type: {kind} resources are not in the Patient compartment", "_type")
+        elif not permissions.allows(kind, "r"):
+            raise Forbidden(f"The token's scopes do not allow reading {kind}")
+        else:
+            types.append(kind)
+    return types
+
+
+def _elements(params, types: list[str], check: _Checker) -> list[str] | None:
+    items = [item for item in _values(params, "_elements") if item]
+    if not items:
+        return None
+    kept = []
+    for item in items:
+        match = _ELEMENT.fullmatch(item)
+        if match is None:
+            check.problem(f"_elements: '{item}' is not [Type.]element (root elements only)",
+                          "_elements")
+        elif match[1] is not None and match[1] not in types:
+            check.problem(f"_elements: {match[1]} is not exported", "_elements")
+        else:
+            kept.append(item)
+    return kept or None
+
+
+def _associated(params, check: _Checker) -> str | None:
+    values = {v for v in _values(params, "includeAssociatedData") if v}
+    for value in values - {LATEST, RELEVANT}:
+        check.problem(f"includeAssociatedData: '{value}' is not supported (supported: "
+                      f"{LATEST}, {RELEVANT})", "includeAssociatedData")
+    if RELEVANT in values:  # "the least restrictive value" wins
+        return RELEVANT
+    return LATEST if LATEST in values else None
+
+
+def _patients(level: str, params, check: _Checker) -> list[str] | None:
+    references = [v for v in _values(params, "patient") if v]
+    if not references:
+        return None
+    if level == SYSTEM:
+        check.problem("patient applies to Patient and Group exports only", "patient")
+        return None
+    ids = []
+    for reference in references:
+        resource_id = reference.rsplit("/_history/", 1)[0].rpartition("Patient/")[2]
+        if "/" in resource_id or not resource_id:
+            check.problem(f"patient: '{reference}' is not a reference to a Patient", "patient")
+        else:
+            ids.append(resource_id)
+    return list(dict.fromkeys(ids))
+
+
+def split_type_filters(values: list[str]) -> list[str]:
+    return [q.strip() for value in values for q in _NEXT_QUERY.split(value) if q.strip()]
+
+
+def _type_filters(params, types: list[str], max_count: int, check: _Checker) -> dict:
+    filters: dict[str, list[str]] = {}
+    for query in split_type_filters([v for k, v in params if k == "_typeFilter"]):
+        kind, mark, criteria = query.partition("?")
+        if not mark or not is_supported(kind):
+            check.problem(f"_typeFilter: '{query}' is not Type?criteria", "_typeFilter")
+            continue
+        if kind not in types:
+            check.problem(f"_typeFilter: {kind} is not exported", "_typeFilter")
+            continue
+        # A literal `+` stays a plus sign (e.g. a timezone offset), not a space.
+        try:
+            request = parse_request(kind, parse_query(criteria.replace("+", "%2B")), max_count)
+        except BadRequest as bad:
+            check.problem(f"_typeFilter: {bad.diagnostics}", "_typeFilter")
+            continue
+        if request.result_parameters() or request.cursor:
+            check.problem(f"_typeFilter: '{query}' uses result parameters (_include, _sort, "
+                          "...), which it may not", "_typeFilter")
+            continue
+        filters.setdefault(kind, []).append(criteria.replace("+", "%2B"))
+    return filters
+
+
+def parse_kick_off(
+    level: str,
+    params: list[tuple[str, str]],
+    strict: bool,
+    permissions: Permissions,
+    max_count: int,
+) -> ExportRequest:
+    """The export a kick-off asks for; raises BadRequest (400) or Forbidden (403)."""
+    check = _Checker(strict)
+    known = {"_outputFormat", "_since", "_until", "_type", "_elements", "patient",
+             "includeAssociatedData", "_typeFilter"}
+    for name in dict.fromkeys(name for name, _ in params):
+        if name not in known | _IGNORED:
+            check.problem(f"Unknown kick-off parameter '{name}'", name)
+    output_format = _last(params, "_outputFormat")
+    if output_format is not None and output_format.strip() not in NDJSON_FORMATS:
+        raise BadRequest(
+            f"_outputFormat '{output_format}' is not supported; use "
+            + ", ".join(NDJSON_FORMATS),
+            expression="_outputFormat",
+        )
+    request = ExportRequest(level)
+    request.since = _instant(params, "_since", check)
+    request.until = _instant(params, "_until", check)
+    if request.since and request.until and request.until < request.since:
+        check.problem("_until is before _since", "_until")
+        request.until = None
+    request.types = _types(level, params, permissions, check)
+    request.elements = _elements(params, request.types, check)
+    request.patients = _patients(level, params, check)
+    request.associated = _associated(params, check)
+    if request.associated and not permissions.allows(PROVENANCE, "r"):
+        raise Forbidden("includeAssociatedData: the token's scopes do not allow reading "
+                        "Provenance")
+    request.type_filters = _type_filters(params, request.types, max_count, check)
+    request.warnings = check.warnings
+    return request
+
+
+def add_problem(request: ExportRequest, strict: bool, message: str, parameter: str) -> None:
+    """A problem found later (with the database at hand), handled like the others."""
+    check = _Checker(strict)
+    check.problem(message, parameter)
+    request.warnings += check.warnings

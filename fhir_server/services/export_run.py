@@ -1,0 +1,354 @@
+"""One attempt at an export job: its phases run in order, each resumable from the last
+resource id it saved (DESIGN.md §4, http://hl7.org/fhir/uv/bulkdata/STU2/export.html).
+
+The export is the data as of `transactionTime` (T). Each type is read from one cursor over
+the current versions in id order, in windows of about `batch_bytes` of output. A current
+version written at or before T is T's version and is written at once. For the rest, the
+version at T comes from history: the window's ids whose current version is newer than T,
+and the ids in the window's range with any version newer than T (asked after the window was
+read, so a resource that left the query's reach by a write after T is caught too). Those
+versions are checked against the same filter, by MongoDB, on documents built as the server
+would store them. Each id is decided once, in the window holding it, so nothing is written
+twice, and writes while the export runs change nothing in it.
+"""
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.search_parameters import patient_compartment
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.types.date import parse_date
+from fhir_server.search.types.reference import LOCAL_REFERENCE
+from fhir_server.services.access import require_search
+from fhir_server.services.export_output import (
+    DELETED,
+    ERROR,
+    OUTPUT,
+    Output,
+    deletion_line,
+    ndjson_line,
+    warning_line,
+)
+from fhir_server.services.export_request import (
+    LATEST,
+    PROVENANCE,
+    RELEVANT,
+    SYSTEM,
+    ExportRequest,
+)
+from fhir_server.services.subsetting import subset
+from fhir_server.services.versions import Version, storage_documents
+from fhir_server.storage.export_jobs import ExportJobStore
+from fhir_server.storage.export_reads import SnapshotStore
+from fhir_server.storage.resources import ResourceStore
+
+WINDOW_IDS = 5000  # resources per window at most, whatever their size
+ID_BATCH = 500  # ids looked up at a time (history, deletions, associated Provenance)
+_COUNT_MS = 2000
+
+
+@dataclass(frozen=True)
+class Phase:
+    step: str  # error | scan | deleted | associated
+    kind: str | None = None
+    emit: bool = True  # scanned types that only lead to associated Provenance are not written
+
+
+def association(request: ExportRequest) -> str | None:
+    """Which Provenance come along with the exported resources. Asked for with
+    includeAssociatedData; by default a Patient or Group export holds the Provenance of the
+    compartments' resources (IG: "all available Provenance resources whose target is a
+    resource in the Patient compartment"); a system export holds all Provenance as a type."""
+    if request.associated:
+        return request.associated
+    if request.level != SYSTEM and PROVENANCE in request.types:
+        return RELEVANT
+    return None
+
+
+def plan(request: ExportRequest, permissions: Permissions) -> list[Phase]:
+    mode = association(request)
+    output = [kind for kind in request.types if not (mode and kind == PROVENANCE)]
+    scanned = list(output)
+    if mode and not request.associated:  # the default of Patient and Group exports
+        compartment = [k for k in patient_compartment() if k not in (PROVENANCE, "AuditEvent")]
+        scanned += [k for k in permissions.allowed_types("r", compartment) if k not in output]
+    phases = [Phase("error")] if request.warnings else []
+    phases += [Phase("scan", kind, kind in output) for kind in scanned]
+    if request.since is not None:
+        phases += [Phase("deleted", kind) for kind in output]
+    if mode:
+        phases.append(Phase("associated", PROVENANCE))
+    return phases
+
+
+@dataclass
+class Window:
+    """Resources read from the cursor since the last checkpoint."""
+
+    lines: list[bytes] = field(default_factory=list)
+    size: int = 0
+    seen: set[str] = field(default_factory=set)
+    newer: list[str] = field(default_factory=list)  # current version written after T
+    written: dict[str, int] = field(default_factory=dict)  # id → vid of the version written
+
+
+class ExportRun:
+    def __init__(
+        self,
+        job: dict,
+        jobs: ExportJobStore,
+        reader: SnapshotStore,
+        store: ResourceStore,
+        output: Output,
+        batch_bytes: int,
+        save: Callable[[], Awaitable[None]],
+    ):
+        self.job = job
+        self.jobs = jobs
+        self.reader = reader
+        self.store = store
+        self.output = output
+        self.batch_bytes = batch_bytes
+        self.save = save  # stores `output.progress` (raises LeaseLost if the job was lost)
+        self.request = ExportRequest.from_document(job["parameters"])
+        self.moment: datetime = job["transactionTime"]
+        self.base: str = job["base"]
+        self.permissions = Permissions.from_text(job.get("scopes", ""))
+        self.mode = association(self.request)
+        self.filters: dict[str, dict] = {}
+
+    @property
+    def progress(self):
+        return self.output.progress
+
+    async def run(self) -> None:
+        phases = plan(self.request, self.permissions)
+        for kind in {phase.kind for phase in phases if phase.step in ("scan", "deleted")}:
+            self.filters[kind] = await self._membership(kind)
+        if self.progress.total is None:
+            self.progress.total = await self._estimate(phases)
+        while self.progress.phase < len(phases):
+            phase = phases[self.progress.phase]
+            await getattr(self, f"_{phase.step}")(phase)
+            self.output.close()
+            self.progress.phase += 1
+            self.progress.after = None
+            await self.save()
+
+    # --- filters ------------------------------------------------------------------------
+
+    async def _membership(self, kind: str) -> dict:
+        """The compartments and `_typeFilter` of a type, as a filter on current versions."""
+        clauses = []
+        if self.request.level != SYSTEM:
+            patients = self.request.patients
+            if patients is None:
+                clauses.append({"compartments": {"$gte": "Patient/", "$lt": "Patient0"}})
+            else:
+                clauses.append({"compartments": {"$in": [f"Patient/{p}" for p in patients]}})
+        queries = self.request.type_filters.get(kind)
+        if queries:
+            check = partial(require_search, self.permissions)
+            compiler = Compiler(self.store.project, self.base, check)
+            compiled = [
+                (await compiler.compile(kind, _criteria(kind, query), strict=False))[0]
+                for query in queries
+            ]
+            clauses.append(compiled[0] if len(compiled) == 1 else {"$or": compiled})
+        return {"$and": clauses} if clauses else {}
+
+    def _live(self, kind: str) -> dict:
+        """Membership and the `_since`/`_until` window."""
+        clauses = [self.filters[kind]] if self.filters[kind] else []
+        changed = {}
+        if self.request.since is not None:
+            changed["$gt"] = self.request.since
+        if self.request.until is not None:
+            changed["$lte"] = self.request.until
+        if changed:
+            clauses.append({"lastUpdated": changed})
+        return {"$and": clauses} if clauses else {}
+
+    async def _estimate(self, phases: list[Phase]) -> int | None:
+        total = 0
+        for phase in phases:
+            if phase.step == "scan" and phase.emit:
+                count = await self.reader.count(phase.kind, self._live(phase.kind), _COUNT_MS)
+                if count is None:
+                    return None
+                total += count
+        return total
+
+    # --- phases -------------------------------------------------------------------------
+
+    async def _error(self, phase: Phase) -> None:
+        lines = [warning_line(message) for message in self.request.warnings]
+        self.output.write(ERROR, "OperationOutcome", "OperationOutcome", lines)
+
+    async def _scan(self, phase: Phase) -> None:
+        kind, low = phase.kind, self.progress.after
+        elements = self.request.elements_of(kind)
+        window = Window()
+        cursor = self.reader.current(kind, self._live(kind), low)
+        try:
+            async for document in cursor:
+                resource_id = document["_id"]
+                window.seen.add(resource_id)
+                if document["lastUpdated"] <= self.moment:
+                    line = ndjson_line(_shaped(document["resource"], elements))
+                    window.lines.append(line)
+                    window.size += len(line)
+                    window.written[resource_id] = document["vid"]
+                else:
+                    window.newer.append(resource_id)
+                if window.size >= self.batch_bytes or len(window.seen) >= WINDOW_IDS:
+                    await self._close_window(phase, window, low, resource_id)
+                    low, window = resource_id, Window()
+        finally:
+            await cursor.close()
+        await self._close_window(phase, window, low, None)
+
+    async def _close_window(
+        self, phase: Phase, window: Window, low: str | None, high: str | None
+    ) -> None:
+        kind = phase.kind
+        changed = await self.reader.changed_after(kind, self.moment, low, high)
+        again = sorted(set(window.newer) | (changed - window.seen))
+        for start in range(0, len(again), ID_BATCH):
+            for version in await self._versions_at(kind, again[start : start + ID_BATCH]):
+                elements = self.request.elements_of(kind)
+                window.lines.append(ndjson_line(_shaped(version["resource"], elements)))
+                window.written[version["id"]] = version["vid"]
+        if phase.emit:
+            self.output.write(OUTPUT, kind, kind, window.lines)
+        if self.mode and window.written:
+            await self._associate(kind, window.written)
+        if high is not None:
+            self.progress.after = high
+            await self.save()
+
+    async def _versions_at(self, kind: str, ids: list[str]) -> list[dict]:
+        """The live versions at T of these resources that the export's filter matches."""
+        versions = await self.reader.versions_at(kind, ids, self.moment)
+        return await self._matching(kind, [v for v in versions if not v["deleted"]], True)
+
+    async def _matching(self, kind: str, versions: list[dict], window: bool) -> list[dict]:
+        query = self._live(kind) if window else self.filters[kind]
+        if not versions or not query:
+            return versions
+        documents = []
+        for version in versions:
+            current, _ = storage_documents(Version.from_history(kind, version))
+            documents.append({k: v for k, v in current.items() if k != "resource"})
+        matched = await self.reader.matching(documents, {"$and": [query, {"deleted": False}]})
+        return [version for version in versions if version["id"] in matched]
+
+    async def _deleted(self, phase: Phase) -> None:
+        """Resources deleted after `_since` (and not back by T): Bundles with a DELETE."""
+        kind, batch = phase.kind, []
+        until = min(self.moment, self.request.until or self.moment)
+        cursor = await self.reader.deletions(
+            kind, self.request.since, until, self.progress.after
+        )
+        try:
+            async for group in cursor:
+                batch.append(group["_id"])
+                if len(batch) >= ID_BATCH:
+                    await self._deleted_batch(kind, batch, until)
+                    batch = []
+        finally:
+            await cursor.close()
+        if batch:
+            await self._deleted_batch(kind, batch, until)
+
+    async def _deleted_batch(self, kind: str, ids: list[str], until: datetime) -> None:
+        deleted = [v for v in await self.reader.versions_at(kind, ids, until) if v["deleted"]]
+        if deleted and self.filters[kind]:  # was the resource in the export before?
+            before = await self.reader.versions(kind, [(v["id"], v["vid"] - 1) for v in deleted])
+            kept = {v["id"] for v in await self._matching(kind, before, False)}
+            deleted = [v for v in deleted if v["id"] in kept]
+        lines = [deletion_line(kind, v["id"], v["lastUpdated"], self.base) for v in deleted]
+        self.output.write(DELETED, "Bundle", kind, lines)
+        self.progress.after = ids[-1]
+        await self.save()
+
+    # --- associated Provenance ------------------------------------------------------------
+
+    async def _associate(self, kind: str, written: dict[str, int]) -> None:
+        """Note the Provenance of the resources just written (`includeAssociatedData`)."""
+        ids = sorted(written)
+        for start in range(0, len(ids), ID_BATCH):
+            chunk = {i: written[i] for i in ids[start : start + ID_BATCH]}
+            references = [f"{kind}/{i}" for i in chunk]
+            references += [f"{self.base}/{reference}" for reference in references]
+            fields = ["resource.target", "resource.recorded", "lastUpdated"]
+            found = await self.reader.referring(
+                PROVENANCE, "target", references, self.moment, fields
+            )
+            if self.mode == LATEST:
+                chosen = _latest(kind, chunk, found, self.base)
+            else:
+                chosen = [provenance["_id"] for provenance in found]
+            await self.jobs.add_items(self.job["_id"], PROVENANCE, chosen)
+
+    async def _associated(self, phase: Phase) -> None:
+        elements = self.request.elements_of(PROVENANCE)
+        while ids := await self.jobs.items_after(
+            self.job["_id"], PROVENANCE, self.progress.after, ID_BATCH
+        ):
+            documents = await self.reader.current_by_id(PROVENANCE, ids)
+            resources, again = [], []
+            for document in sorted(documents, key=lambda d: d["_id"]):
+                if document["lastUpdated"] > self.moment:
+                    again.append(document["_id"])
+                elif not document["deleted"]:
+                    resources.append(document["resource"])
+            for version in await self.reader.versions_at(PROVENANCE, again, self.moment):
+                if not version["deleted"]:
+                    resources.append(version["resource"])
+            lines = [ndjson_line(_shaped(resource, elements)) for resource in resources]
+            self.output.write(OUTPUT, PROVENANCE, PROVENANCE, lines)
+            self.progress.after = ids[-1]
+            await self.save()
+
+
+def _criteria(kind: str, query: str) -> list[tuple[str, str]]:
+    return parse_request(kind, parse_query(query), 1).criteria
+
+
+def _shaped(resource: dict, elements: list[str] | None) -> dict:
+    return subset(resource, None, elements) if elements else resource
+
+
+def _recorded(provenance: dict) -> tuple:
+    try:
+        recorded = parse_date(provenance["resource"].get("recorded", "")).low
+    except (ValueError, TypeError):
+        recorded = provenance["lastUpdated"]
+    return recorded, provenance["lastUpdated"], provenance["_id"]
+
+
+def _latest(kind: str, written: dict[str, int], found: list[dict], base: str) -> list[str]:
+    """For each resource, the Provenance of the version exported, else its most recent one
+    (by `recorded`)."""
+    candidates: dict[str, list[tuple[dict, str | None]]] = defaultdict(list)
+    prefix = base.rstrip("/") + "/"
+    for provenance in found:
+        for target in provenance["resource"].get("target", []):
+            reference = (target or {}).get("reference") or ""
+            reference = reference.removeprefix(prefix)
+            plain, _, vid = reference.partition("/_history/")
+            match = LOCAL_REFERENCE.match(plain)
+            if match and match[1] == kind and match[2] in written:
+                candidates[match[2]].append((provenance, vid or None))
+    chosen = set()
+    for resource_id, pairs in candidates.items():
+        exact = [p["_id"] for p, vid in pairs if vid == str(written[resource_id])]
+        chosen.update(exact or [max((p for p, _ in pairs), key=_recorded)["_id"]])
+    return sorted(chosen)

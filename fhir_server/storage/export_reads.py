@@ -1,0 +1,112 @@
+"""The reads of a bulk export: current versions streamed in id order from a cursor, and the
+history queries that reconstruct the version of a resource at the export's transaction time
+(DESIGN.md §4). Filters come from `search/` (or the export service); nothing else reaches
+MongoDB."""
+
+from datetime import datetime
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.cursor import AsyncCursor
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ExecutionTimeout
+
+# What an exported current version needs: not its (large) search entries.
+_EXPORTED = {"resource": 1, "vid": 1, "lastUpdated": 1}
+_CURSOR_BATCH = 1000  # documents per getMore; MongoDB also caps a batch at 16 MiB
+
+
+class SnapshotStore:
+    def __init__(self, db: AsyncDatabase):
+        self.db = db
+
+    def current(self, kind: str, query: dict, after: str | None) -> AsyncCursor:
+        """Live current versions matching `query`, in id order, after the id `after`: one
+        cursor, so memory holds one batch whatever the collection's size."""
+        if after is not None:
+            query = {"$and": [query, {"_id": {"$gt": after}}]}
+        cursor = self.db[kind].find({**query, "deleted": False}, _EXPORTED)
+        return cursor.sort("_id", ASCENDING).batch_size(_CURSOR_BATCH)
+
+    async def count(self, kind: str, query: dict, max_time_ms: int) -> int | None:
+        """How many live current versions match; None when counting takes too long."""
+        try:
+            return await self.db[kind].count_documents(
+                {**query, "deleted": False}, maxTimeMS=max_time_ms
+            )
+        except ExecutionTimeout:
+            return None
+
+    async def changed_after(
+        self, kind: str, moment: datetime, low: str | None, high: str | None
+    ) -> set[str]:
+        """Ids in (low, high] with a version written after `moment` (history index on
+        lastUpdated: the cost follows the writes since `moment`, not the collection)."""
+        ids: dict = {}
+        if low is not None:
+            ids["$gt"] = low
+        if high is not None:
+            ids["$lte"] = high
+        query = {"lastUpdated": {"$gt": moment}, **({"id": ids} if ids else {})}
+        cursor = self.db[f"{kind}_history"].find(query, {"id": 1, "_id": 0})
+        return {version["id"] async for version in cursor}
+
+    async def versions_at(self, kind: str, ids: list[str], moment: datetime) -> list[dict]:
+        """For each id, its latest version written at or before `moment` (a history
+        document: `id`, `vid`, `lastUpdated`, `deleted`, `resource`), if it had one."""
+        if not ids:
+            return []
+        pipeline = [
+            {"$match": {"id": {"$in": ids}, "lastUpdated": {"$lte": moment}}},
+            {"$sort": {"id": 1, "vid": -1}},
+            {"$group": {"_id": "$id", "version": {"$first": "$$ROOT"}}},
+            {"$replaceRoot": {"newRoot": "$version"}},
+            {"$sort": {"id": 1}},
+        ]
+        cursor = await self.db[f"{kind}_history"].aggregate(pipeline)
+        return await cursor.to_list()
+
+    async def versions(self, kind: str, keys: list[tuple[str, int]]) -> list[dict]:
+        """The history documents of the given (id, vid) pairs."""
+        if not keys:
+            return []
+        query = {"$or": [{"id": resource_id, "vid": vid} for resource_id, vid in keys]}
+        return await self.db[f"{kind}_history"].find(query).to_list()
+
+    async def deletions(self, kind: str, since: datetime, until: datetime, after: str | None):
+        """A cursor of `{_id: id}` for the ids deleted at some time in (since, until], each
+        once, in order, after `after`."""
+        match: dict = {"lastUpdated": {"$gt": since, "$lte": until}, "deleted": True}
+        if after is not None:
+            match["id"] = {"$gt": after}
+        pipeline = [{"$match": match}, {"$group": {"_id": "$id"}}, {"$sort": {"_id": 1}}]
+        return await self.db[f"{kind}_history"].aggregate(pipeline, allowDiskUse=True)
+
+    async def matching(self, documents: list[dict], query: dict) -> set[str]:
+        """The `_id`s of the given current-version documents (built from old versions, not
+        stored) that `query` matches, as MongoDB itself would decide it."""
+        if not documents:
+            return set()
+        pipeline = [{"$documents": documents}, {"$match": query}, {"$project": {"_id": 1}}]
+        cursor = await self.db.aggregate(pipeline)
+        return {document["_id"] async for document in cursor}
+
+    async def current_by_id(self, kind: str, ids: list[str]) -> list[dict]:
+        """Current versions (live or deleted) of the given ids."""
+        if not ids:
+            return []
+        cursor = self.db[kind].find({"_id": {"$in": ids}}, {**_EXPORTED, "deleted": 1})
+        return await cursor.to_list()
+
+    async def referring(
+        self, kind: str, code: str, references: list[str], moment: datetime, fields: list[str]
+    ) -> list[dict]:
+        """Live current versions of `kind` written at or before `moment` whose reference
+        parameter `code` points at one of `references` (e.g. the Provenance of resources)."""
+        if not references:
+            return []
+        query = {
+            f"search.{code}": {"$in": references},
+            "deleted": False,
+            "lastUpdated": {"$lte": moment},
+        }
+        return await self.db[kind].find(query, fields).to_list()

@@ -1,0 +1,253 @@
+"""What exports hold: every type as search finds it, split over files; the Patient
+compartments of all patients, of a Group's members and of `patient`; `_typeFilter`,
+`_elements`, `_since` with deletions, `_until`; Provenance by `includeAssociatedData`."""
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from bulk_helpers import (
+    create,
+    encounter,
+    export,
+    ids,
+    patient,
+    provenance,
+    resources,
+    search_ids,
+    transaction,
+)
+
+
+@pytest.fixture(scope="module")
+def export_settings() -> dict:
+    return {"export_batch_bytes": 1024, "export_file_max_bytes": 2048}
+
+
+def reference_body(*references: str) -> dict:
+    return {"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueReference": {"reference": r}} for r in references]}
+
+
+@pytest.fixture(scope="module")
+def data(client) -> dict:
+    family = f"Lê{uuid.uuid4().hex[:6]}"
+    a, b, c = transaction(client, [patient(), patient(family), patient()])
+    staff = transaction(client, [
+        {"resourceType": "Practitioner", "name": [{"family": "Trần", "given": ["Bình"]}]},
+        {"resourceType": "Organization", "name": "Bệnh viện Bạch Mai"}])
+    visits = transaction(client, [encounter(a["id"]) for _ in range(5)]
+                         + [encounter(a["id"], "in-progress") for _ in range(2)]
+                         + [encounter(b["id"]) for _ in range(3)]
+                         + [encounter(c["id"]) for _ in range(4)])
+    notes = transaction(client, [
+        {"resourceType": "DocumentReference", "status": "current",
+         "subject": {"reference": f"Patient/{owner['id']}"},
+         "content": [{"attachment": {"contentType": "text/plain", "data": "R2hpIGNow7o="}}]}
+        for owner in (a, c)])
+    group = create(client, {"resourceType": "Group", "type": "person", "actual": True, "member": [
+        {"entity": {"reference": f"Patient/{a['id']}"}},
+        {"entity": {"reference": f"Patient/{b['id']}"}},
+        {"entity": {"reference": f"Patient/{c['id']}"}, "inactive": True}]})
+    first = visits[0]["id"]
+    provenances = {
+        "older": create(client, provenance(f"Encounter/{first}", recorded="2024-01-01T00:00:00Z")),
+        "newer": create(client, provenance(f"Encounter/{first}", recorded="2024-06-01T00:00:00Z")),
+        "exact": create(client, provenance(f"Encounter/{first}/_history/1",
+                                           recorded="2023-01-01T00:00:00Z")),
+        "c": create(client, provenance(f"Encounter/{visits[-1]['id']}")),
+        "staff": create(client, provenance(f"Practitioner/{staff[0]['id']}")),
+    }
+    return {"a": a, "b": b, "c": c, "family": family, "visits": visits, "notes": notes,
+            "group": group, "provenances": {k: v["id"] for k, v in provenances.items()}}
+
+
+def test_system_export_holds_every_type_as_search_finds_it(client, data):
+    body = export(client)
+    found = ids(client, body)
+    for kind in ("Patient", "Encounter", "DocumentReference", "Practitioner", "Organization",
+                 "Group", "Provenance"):
+        assert sorted(found.get(kind, [])) == sorted(search_ids(client, kind)), kind
+    assert "AuditEvent" not in found  # the audit trail only when asked for by name
+    everything = [(kind, i) for kind, found_ids in found.items() for i in found_ids]
+    assert len(everything) == len(set(everything))
+    encounter_files = [item for item in body["output"] if item["type"] == "Encounter"]
+    assert len(encounter_files) > 1  # split at FHIR_EXPORT_FILE_MAX_BYTES
+    assert len({item["url"] for item in body["output"]}) == len(body["output"])
+
+
+def test_the_audit_trail_is_exported_when_named(client, data):
+    body = export(client, params={"_type": "AuditEvent"})
+    events = resources(client, body)["AuditEvent"]
+    assert events and all(e["meta"]["lastUpdated"] <= body["transactionTime"] for e in events)
+
+
+def test_patient_level_holds_the_patient_compartments(client, data):
+    found = ids(client, export(client, "Patient/$export"))
+    assert "Practitioner" not in found and "Organization" not in found
+    assert sorted(found["Patient"]) == sorted(search_ids(client, "Patient"))
+    assert sorted(found["Encounter"]) == sorted(search_ids(client, "Encounter"))
+    provenances = set(found["Provenance"])
+    named = data["provenances"]
+    assert {named["older"], named["newer"], named["exact"], named["c"]} <= provenances
+    assert named["staff"] not in provenances  # its target is in no Patient compartment
+
+
+def test_group_level_holds_the_active_members_compartments(client, data):
+    a, b = data["a"]["id"], data["b"]["id"]
+    found = ids(client, export(client, f"Group/{data['group']['id']}/$export"))
+    assert sorted(found["Patient"]) == sorted([a, b])
+    assert sorted(found["Encounter"]) == sorted(search_ids(client, "Encounter",
+                                                           patient=f"{a},{b}"))
+    assert found["DocumentReference"] == [data["notes"][0]["id"]]
+    assert data["group"]["id"] in found["Group"]
+    named = data["provenances"]
+    assert {named["older"], named["newer"], named["exact"]} <= set(found["Provenance"])
+    assert named["c"] not in found["Provenance"]
+
+
+def test_patient_parameter_narrows_a_group_export(client, data):
+    a = data["a"]["id"]
+    body = export(client, f"Group/{data['group']['id']}/$export",
+                  body=reference_body(f"Patient/{a}"), Prefer="respond-async, handling=strict")
+    found = ids(client, body)
+    assert found["Patient"] == [a]
+    assert sorted(found["Encounter"]) == sorted(search_ids(client, "Encounter", patient=a))
+
+
+def test_patient_parameter_at_patient_level(client, data):
+    c = data["c"]["id"]
+    found = ids(client, export(client, "Patient/$export", body=reference_body(f"Patient/{c}"),
+                               params={"_type": "Patient,Encounter"}))
+    assert found["Patient"] == [c]
+    assert sorted(found["Encounter"]) == sorted(search_ids(client, "Encounter", patient=c))
+
+
+def test_type_filter(client, data):
+    found = ids(client, export(client, params={"_type": "Encounter",
+                                               "_typeFilter": "Encounter?status=in-progress"}))
+    assert sorted(found["Encounter"]) == sorted(search_ids(client, "Encounter",
+                                                           status="in-progress"))
+
+
+def test_type_filters_of_one_type_are_ored(client, data):
+    c = data["c"]["id"]
+    params = [("_type", "Encounter"),
+              ("_typeFilter", "Encounter?status=in-progress,Encounter?patient=Patient/" + c)]
+    found = ids(client, export(client, params=params, Prefer="respond-async, handling=strict"))
+    expected = set(search_ids(client, "Encounter", status="in-progress"))
+    expected |= set(search_ids(client, "Encounter", patient=c))
+    assert sorted(found["Encounter"]) == sorted(expected)
+
+
+def test_type_filter_with_a_chain_and_a_value_list(client, data):
+    params = [("_type", "Encounter,Patient"),
+              ("_typeFilter", f"Encounter?subject:Patient.family={data['family']}"),
+              ("_typeFilter", "Patient?_id=" + ",".join(data[k]["id"] for k in "ab"))]
+    found = ids(client, export(client, params=params, Prefer="respond-async, handling=strict"))
+    assert sorted(found["Encounter"]) == sorted(search_ids(client, "Encounter",
+                                                           patient=data["b"]["id"]))
+    assert sorted(found["Patient"]) == sorted([data["a"]["id"], data["b"]["id"]])
+
+
+def test_elements(client, data):
+    body = export(client, params={"_type": "Patient,Encounter",
+                                  "_elements": "Patient.gender,status"})
+    found = resources(client, body)
+    for resource in found["Patient"]:
+        assert set(resource) <= {"resourceType", "id", "meta", "gender"}, resource
+        assert "SUBSETTED" in [tag["code"] for tag in resource["meta"]["tag"]]
+    for resource in found["Encounter"]:  # status asked for; class is mandatory
+        assert set(resource) == {"resourceType", "id", "meta", "status", "class"}, resource
+
+
+def _expected_provenance(client, encounters: list[dict], latest: bool) -> set[str]:
+    """What includeAssociatedData should bring, worked out from searches."""
+    chosen = set()
+    for visit in encounters:
+        found = [e["resource"] for e in client.get(
+            "/Provenance", params={"target": f"Encounter/{visit['id']}", "_count": "100"}
+        ).json().get("entry", [])]
+        if not latest:
+            chosen |= {p["id"] for p in found}
+            continue
+        version = f"Encounter/{visit['id']}/_history/{visit['meta']['versionId']}"
+        exact = {p["id"] for p in found
+                 if any(t["reference"].endswith(version) for t in p["target"])}
+        if exact:
+            chosen |= exact
+        elif found:
+            chosen.add(max(found, key=lambda p: p["recorded"])["id"])
+    return chosen
+
+
+@pytest.mark.parametrize("value", ["LatestProvenanceResources", "RelevantProvenanceResources"])
+def test_include_associated_provenance(client, data, value):
+    a = data["a"]["id"]
+    params = {"_type": "Encounter", "_typeFilter": f"Encounter?patient={a}",
+              "includeAssociatedData": value}
+    found = resources(client, export(client, params=params))
+    exported = found["Encounter"]
+    provenances = {p["id"] for p in found.get("Provenance", [])}
+    assert provenances == _expected_provenance(client, exported, value.startswith("Latest"))
+    named = data["provenances"]
+    assert named["exact"] in provenances and named["c"] not in provenances
+    assert (named["newer"] in provenances) == value.startswith("Relevant")
+
+
+def test_since_exports_changes_and_deletions(client, data):
+    someone = create(client, patient())
+    visits = transaction(client, [encounter(someone["id"]) for _ in range(4)])
+    since = export(client, params={"_type": "Patient"})["transactionTime"]
+    time.sleep(0.01)
+    changed = {**visits[0], "status": "cancelled"}
+    response = client.put(f"/Encounter/{changed['id']}", json=changed,
+                          headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 200, response.text
+    for gone in visits[1:3]:
+        assert client.delete(f"/Encounter/{gone['id']}").status_code in (200, 204)
+    added = create(client, encounter(someone["id"]))
+    other = create(client, encounter(data["c"]["id"]))
+    assert client.delete(f"/Encounter/{other['id']}").status_code in (200, 204)
+    params = {"_type": "Encounter", "_since": since,
+              "_typeFilter": f"Encounter?patient={someone['id']}"}
+    body = export(client, params=params)
+    found = resources(client, body)
+    assert sorted(r["id"] for r in found["Encounter"]) == sorted([changed["id"], added["id"]])
+    deletions = resources(client, body, "deleted")["Bundle"]
+    deleted = [entry["request"] for bundle in deletions for entry in bundle["entry"]]
+    assert all(bundle["type"] == "transaction" for bundle in deletions)
+    assert sorted(deleted, key=str) == sorted(
+        ({"method": "DELETE", "url": f"Encounter/{v['id']}"} for v in visits[1:3]), key=str)
+    until = export(client, params={"_type": "Encounter", "_until": since,
+                                   "_typeFilter": f"Encounter?patient={someone['id']}"})
+    # As of now, only the untouched encounter was last changed before `_until`.
+    assert ids(client, until)["Encounter"] == [visits[3]["id"]]
+
+
+def test_latest_provenance_exports_verify_offline(client, signing_service, tmp_path):
+    """What a receiving hospital does: export with each resource's signed Provenance and
+    verify the files with `fhir-server verify` alone."""
+    someone = create(client, patient())
+    visits = transaction(client, [encounter(someone["id"]) for _ in range(3)])
+    response = client.put(f"/Encounter/{visits[0]['id']}",
+                          json={**visits[0], "status": "cancelled"},
+                          headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 200, response.text
+    params = [("_type", "Patient,Encounter"),
+              ("includeAssociatedData", "LatestProvenanceResources"),
+              ("_typeFilter", f"Patient?_id={someone['id']}"),
+              ("_typeFilter", f"Encounter?patient={someone['id']}")]
+    body = export(client, params=params)
+    for item in body["output"]:
+        (tmp_path / item["url"].rsplit("/", 1)[1]).write_bytes(client.get(item["url"]).content)
+    signed = resources(client, body)["Provenance"]
+    assert len(signed) == 4  # one per exported version: the patient, three encounters
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "fhir-server"), "verify", str(tmp_path),
+         "--trust", str(signing_service.anchor_path)], capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,220 @@
+"""Bulk Data kick-off (IG v2 "Bulk Data Kick-off Request"): the headers, every parameter
+and its errors, GET and POST, the three levels, authorisation, and the CapabilityStatement."""
+
+import uuid
+
+import httpx
+import pytest
+from bulk_helpers import (
+    FHIR_JSON,
+    KICK_OFF,
+    create,
+    encounter,
+    export,
+    kick_off,
+    patient,
+    resources,
+    started,
+    wait,
+)
+
+BULK = "http://hl7.org/fhir/uv/bulkdata"
+
+
+def outcome_400(response: httpx.Response, parameter: str | None = None) -> dict:
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].split(";")[0] in (FHIR_JSON, "application/json")
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "error"
+    if parameter:
+        expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
+        assert parameter in expressions, outcome
+    return outcome
+
+
+def warnings(http: httpx.Client, body: dict) -> list[str]:
+    """The diagnostics of the warnings in the manifest's error files."""
+    outcomes = resources(http, body, "error").get("OperationOutcome", [])
+    return [issue["diagnostics"] for outcome in outcomes for issue in outcome["issue"]
+            if issue["severity"] == "warning"]
+
+
+def token_client(server, issuer, scope: str, subject: str = "001085012345") -> httpx.Client:
+    token = issuer.token(scope=scope, subject=subject)
+    return httpx.Client(base_url=server.base, timeout=60,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture(scope="module")
+def data(client) -> dict:
+    someone = create(client, patient())
+    visit = create(client, encounter(someone["id"]))
+    group = create(client, {"resourceType": "Group", "type": "person", "actual": True,
+                            "member": [{"entity": {"reference": f"Patient/{someone['id']}"}}]})
+    return {"patient": someone, "encounter": visit, "group": group}
+
+
+def test_kick_off_answers_202_with_the_status_url(client, server, data):
+    response = kick_off(client)
+    assert response.status_code == 202, response.text
+    location = response.headers["content-location"]
+    assert location.startswith(f"{server.base}/$export-status/")
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert wait(client, location).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{"Prefer": ""}, {"Prefer": "return=minimal"},
+                                     {"Accept": ""}, {"Accept": "application/json"},
+                                     {"Accept": "text/html"}])
+def test_kick_off_needs_prefer_respond_async_and_accept_fhir_json(client, data, headers):
+    response = client.get("/$export", headers={**KICK_OFF, **headers})
+    outcome_400(response)
+
+
+def test_kick_off_needs_a_token(server, data):
+    response = httpx.get(f"{server.base}/$export", headers=KICK_OFF)
+    assert response.status_code == 401
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("output_format", ["application/fhir+ndjson", "application/ndjson",
+                                           "ndjson"])
+def test_the_three_ndjson_output_formats_are_accepted(client, data, output_format):
+    status = started(client, params={"_outputFormat": output_format, "_type": "Patient"})
+    assert client.delete(status).status_code == 202
+
+
+@pytest.mark.parametrize("prefer", ["respond-async", "respond-async, handling=lenient",
+                                    "respond-async, handling=strict"])
+def test_other_output_formats_are_refused_even_leniently(client, data, prefer):
+    response = kick_off(client, params={"_outputFormat": "text/csv"}, Prefer=prefer)
+    outcome_400(response, "_outputFormat")
+
+
+BAD_PARAMETERS = [
+    ({"_type": "Observation"}, "_type"),
+    ({"_since": "yesterday"}, "_since"),
+    ({"_until": "2024-13-45"}, "_until"),
+    ({"includeAssociatedData": "_everything"}, "includeAssociatedData"),
+    ({"_typeFilter": "Encounter?status=finished&_sort=date"}, "_typeFilter"),
+    ({"_typeFilter": "Encounter?colour=blue"}, "_typeFilter"),
+    ({"_typeFilter": "Encounter?date=notadate"}, "_typeFilter"),
+    ({"_typeFilter": "status=finished"}, "_typeFilter"),
+    ({"_typeFilter": "Patient?gender=male", "_type": "Encounter"}, "_typeFilter"),
+    ({"_elements": "Patient.name.given"}, "_elements"),
+    ({"patient": "Patient/123"}, "patient"),
+    ({"_colour": "blue"}, "_colour"),
+]
+
+
+@pytest.mark.parametrize(("params", "parameter"), BAD_PARAMETERS)
+def test_unsupported_values_are_refused_with_handling_strict(client, data, params, parameter):
+    response = kick_off(client, params=params, Prefer="respond-async, handling=strict")
+    outcome_400(response, parameter)
+
+
+@pytest.mark.parametrize(("params", "parameter"), BAD_PARAMETERS)
+def test_unsupported_values_are_ignored_with_a_warning_otherwise(client, data, params,
+                                                                 parameter):
+    body = export(client, params=params)
+    found = warnings(client, body)
+    assert any(parameter in message for message in found), found
+    assert body["error"] and all(item["type"] == "OperationOutcome" for item in body["error"])
+
+
+def test_since_with_a_timezone_offset_sent_unencoded(client, data):
+    # `+07:00` unencoded in a query string arrives as ` 07:00`.
+    response = client.get("/$export?_since=2020-01-01T00:00:00+07:00&_type=Patient",
+                          headers={**KICK_OFF, "Prefer": "respond-async, handling=strict"})
+    assert response.status_code == 202, response.text
+
+
+def test_repeated_and_comma_separated_types_are_one_list(client, data):
+    body = export(client, params=[("_type", "Patient"), ("_type", "Encounter,Group")])
+    assert {item["type"] for item in body["output"]} == {"Patient", "Encounter", "Group"}
+
+
+def test_post_with_a_parameters_body(client, data):
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "_type", "valueString": "Patient"},
+        {"name": "_type", "valueString": "Encounter"},
+        {"name": "_since", "valueInstant": "2000-01-01T00:00:00Z"},
+        {"name": "_outputFormat", "valueString": "application/fhir+ndjson"},
+        {"name": "includeAssociatedData", "valueCode": "RelevantProvenanceResources"},
+        {"name": "_typeFilter", "valueString": "Encounter?status=finished"},
+        {"name": "patient", "valueReference": {"reference": f"Patient/{data['patient']['id']}"}},
+    ]}
+    response = kick_off(client, "Patient/$export", body=body,
+                        Prefer="respond-async, handling=strict")
+    assert response.status_code == 202, response.text
+    manifest = wait(client, response.headers["content-location"]).json()
+    assert manifest["request"].endswith("/Patient/$export")  # no parameters for a POST
+    assert {item["type"] for item in manifest["output"]} >= {"Patient", "Encounter"}
+    assert manifest["deleted"] == []
+
+
+@pytest.mark.parametrize(("body", "content_type", "status"), [
+    ({"resourceType": "Patient"}, FHIR_JSON, 400),
+    ({"resourceType": "Parameters", "parameter": [{"name": "_type"}]}, FHIR_JSON, 400),
+    ({"resourceType": "Parameters"}, "text/plain", 415),
+])
+def test_post_bodies_that_are_refused(client, data, body, content_type, status):
+    response = client.post("/$export", json=body,
+                           headers={**KICK_OFF, "Content-Type": content_type})
+    assert response.status_code == status, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_group_level_needs_a_known_group(client, data):
+    response = kick_off(client, f"Group/{uuid.uuid4()}/$export")
+    assert response.status_code == 404, response.text
+
+
+def test_patient_not_in_the_group_is_refused_strictly(client, data):
+    other = create(client, patient())
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueReference": {"reference": f"Patient/{other['id']}"}}]}
+    path = f"Group/{data['group']['id']}/$export"
+    outcome_400(kick_off(client, path, body=body, Prefer="respond-async, handling=strict"),
+                "patient")
+    lenient = export(client, path, body=body)
+    assert lenient["output"] == []  # the one patient asked for is not a member
+    assert any("not a member" in message for message in warnings(client, lenient))
+
+
+def test_unknown_patient_is_refused_strictly(client, data):
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueReference": {"reference": f"Patient/{uuid.uuid4()}"}}]}
+    outcome_400(kick_off(client, "Patient/$export", body=body,
+                         Prefer="respond-async, handling=strict"), "patient")
+
+
+def test_types_outside_the_patient_compartment_at_patient_level(client, data):
+    params = {"_type": "Organization"}
+    outcome_400(kick_off(client, "Patient/$export", params=params,
+                         Prefer="respond-async, handling=strict"), "_type")
+
+
+def test_read_scopes_decide_what_is_exported(server, issuer, data):
+    with token_client(server, issuer, "system/Patient.rs") as http:
+        body = export(http)  # no _type: what the token may read
+        assert {item["type"] for item in body["output"]} == {"Patient"}
+        response = kick_off(http, params={"_type": "Patient,Encounter"})
+        assert response.status_code == 403, response.text
+        assert kick_off(http, f"Group/{data['group']['id']}/$export").status_code == 403
+    with token_client(server, issuer, "system/Patient.s") as http:  # search is not read
+        assert kick_off(http).status_code == 403
+
+
+def test_capability_statement_declares_the_export_operations(server):
+    statement = httpx.get(f"{server.base}/metadata").json()
+    assert f"{BULK}/CapabilityStatement/bulk-data" in statement["instantiates"]
+    rest = statement["rest"][0]
+    assert {"name": "export", "definition": f"{BULK}/OperationDefinition/export"} in (
+        rest["operation"])
+    by_type = {r["type"]: r.get("operation", []) for r in rest["resource"]}
+    assert {"name": "export", "definition": f"{BULK}/OperationDefinition/patient-export"} in (
+        by_type["Patient"])
+    assert {"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"} in (
+        by_type["Group"])

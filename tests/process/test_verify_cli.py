@@ -1,0 +1,184 @@
+"""`fhir-server verify DIR --trust PEM`, run for real, on an export directory written from what
+the server returns (the current resources and their Provenances as NDJSON, one file per type):
+exit 0 only when every resource is covered by a signature that passes."""
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from signing.dev_ca import DevCertificateAuthority
+
+CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
+FHIR_HEADERS = {"Content-Type": "application/fhir+json"}
+
+
+def _patient(family: str, given: list[str]) -> dict:
+    return {"resourceType": "Patient",
+            "identifier": [{"system": CCCD, "value": f"{uuid.uuid4().int % 10**12:012d}"}],
+            "name": [{"use": "official", "family": family, "given": given}],
+            "gender": "female", "birthDate": "1992-07-19",
+            "address": [{"line": ["45 Nguyễn Trãi"], "city": "Hà Nội", "country": "VN"}]}
+
+
+def _created(client, resource: dict) -> dict:
+    response = client.post(f"/{resource['resourceType']}", json=resource, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _provenances(client, reference: str) -> list[dict]:
+    response = client.get("/Provenance", params={"target": reference, "_count": "1000"})
+    assert response.status_code == 200, response.text
+    return [entry["resource"] for entry in response.json().get("entry", [])]
+
+
+@pytest.fixture(scope="module")
+def export(client) -> dict[str, list[dict]]:
+    """{type: resources}: two Patients (one updated to version 2), an Encounter, and every
+    Provenance of them (version 1 of the updated Patient is not exported: its Provenance is
+    skipped)."""
+    first = _created(client, _patient("Nguyễn", ["Thị", "Hương"]))
+    second = _created(client, _patient("Trần", ["Văn", "Bình"]))
+    response = client.put(f"/Patient/{second['id']}", headers=FHIR_HEADERS,
+                          json={**second, "gender": "male"})
+    assert response.status_code == 200, response.text
+    encounter = _created(client, {
+        "resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{first['id']}"}})
+    current = [client.get(f"/{kind}/{item['id']}").json()
+               for kind, item in (("Patient", first), ("Patient", second),
+                                  ("Encounter", encounter))]
+    provenances = [p for resource in current
+                   for p in _provenances(client, f"{resource['resourceType']}/{resource['id']}")]
+    assert len(provenances) == 4
+    return {"Patient": current[:2], "Encounter": current[2:], "Provenance": provenances}
+
+
+def write(directory: Path, export: dict[str, list[dict]]) -> Path:
+    directory.mkdir(exist_ok=True)
+    for kind, resources in export.items():
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in resources)
+        (directory / f"{kind}.ndjson").write_text(lines, encoding="utf-8")
+    return directory
+
+
+def reference(resource: dict) -> str:
+    return f"{resource['resourceType']}/{resource['id']}/_history/{resource['meta']['versionId']}"
+
+
+def test_untouched_export_verifies(cli, tmp_path, export, signing_service):
+    directory = write(tmp_path / "export", export)
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("3 resources, 3 signatures checked: 3 passed"), summary
+    assert "1 Provenances of versions not in the export skipped" in summary, summary
+
+
+def test_changed_meta_and_text_still_verify(cli, tmp_path, export, signing_service):
+    patients = [{**p, "meta": {**p["meta"], "source": "http://benhvien.example.vn"},
+                 "text": {"status": "generated",
+                          "div": '<div xmlns="http://www.w3.org/1999/xhtml">Bệnh nhân</div>'}}
+                for p in export["Patient"]]
+    directory = write(tmp_path / "export", export | {"Patient": patients})
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_edited_resource_fails_naming_it(cli, tmp_path, export, signing_service):
+    edited, untouched = (json.loads(json.dumps(p)) for p in export["Patient"])
+    edited["name"][0]["family"] = "Nguyễm"
+    directory = write(tmp_path / "export", export | {"Patient": [edited, untouched]})
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode != 0, result.stdout
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert any(reference(edited) in line for line in failures), result.stdout
+    assert any("signature:" in line for line in failures), result.stdout
+    assert not any(reference(untouched) in line for line in failures), result.stdout
+    assert not any(reference(export["Encounter"][0]) in line for line in failures)
+
+
+def test_without_trust_anchor_nothing_is_trusted(cli, tmp_path, export, signing_service):
+    directory = write(tmp_path / "export", export)
+    result = cli("verify", directory)
+    assert result.returncode != 0, result.stdout
+    assert "chain:" in result.stdout, result.stdout
+    stranger = tmp_path / "other-root.pem"
+    root = DevCertificateAuthority.create().root_cert
+    stranger.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    result = cli("verify", directory, "--trust", stranger)
+    assert result.returncode != 0, result.stdout
+    assert "chain:" in result.stdout, result.stdout
+
+
+def test_missing_provenance_file_names_the_uncovered_resources(cli, tmp_path, export,
+                                                               signing_service):
+    directory = write(tmp_path / "export", {k: v for k, v in export.items()
+                                            if k != "Provenance"})
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode != 0, result.stdout
+    for resource in [*export["Patient"], *export["Encounter"]]:
+        assert reference(resource) in result.stdout, result.stdout
+
+
+def test_a_resource_without_its_provenance_is_uncovered(cli, tmp_path, export,
+                                                        signing_service):
+    encounter = reference(export["Encounter"][0])
+    kept = [p for p in export["Provenance"]
+            if [t["reference"] for t in p["target"]] != [encounter]]
+    assert len(kept) == len(export["Provenance"]) - 1
+    directory = write(tmp_path / "export", export | {"Provenance": kept})
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode != 0, result.stdout
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failures == [f"FAILED {encounter}: no Provenance in the export signs it"], failures
+
+
+def _bulk_export(client, **params: str) -> dict[str, list[dict]]:
+    """System-level $export (Prefer: respond-async), polled to completion; {type: resources}
+    of the downloaded output files."""
+    response = client.get("/$export", params=params,
+                          headers={"Prefer": "respond-async", "Accept": "application/fhir+json"})
+    assert response.status_code == 202, response.text
+    status_url = response.headers["content-location"]
+    deadline = time.monotonic() + 30
+    while (status := client.get(status_url)).status_code == 202:
+        assert time.monotonic() < deadline, "the export did not complete in 30 s"
+        time.sleep(0.2)
+    assert status.status_code == 200, status.text
+    assert status.json()["error"] == [], status.json()
+    exported: dict[str, list[dict]] = {}
+    for item in status.json()["output"]:
+        body = client.get(item["url"], headers={"Accept": "application/fhir+ndjson"})
+        assert body.status_code == 200, body.text
+        exported.setdefault(item["type"], []).extend(
+            json.loads(line) for line in body.text.splitlines() if line.strip())
+    return exported
+
+
+def test_bulk_export_with_provenance_verifies_offline(cli, tmp_path, client, export,
+                                                      signing_service):
+    exported = _bulk_export(client, _type="Patient,Encounter",
+                            includeAssociatedData="RelevantProvenanceResources")
+    assert {"Patient", "Encounter", "Provenance"} <= set(exported), list(exported)
+    ours = {reference(r) for r in [*export["Patient"], *export["Encounter"]]}
+    assert ours <= {reference(r) for k in ("Patient", "Encounter") for r in exported[k]}
+    directory = write(tmp_path / "bulk", exported)
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    edited = json.loads(json.dumps(exported["Patient"][0]))
+    edited["birthDate"] = "1900-01-01" if edited.get("birthDate") != "1900-01-01" else "1901-01-01"
+    directory = write(tmp_path / "bulk-edited",
+                      exported | {"Patient": [edited, *exported["Patient"][1:]]})
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode != 0, result.stdout
+    assert f"FAILED {reference(edited)}: no signature in the export verifies it" in (
+        result.stdout.splitlines()), result.stdout
+    assert " signature: " in result.stdout, result.stdout
