@@ -145,6 +145,9 @@ async def _verify(args: argparse.Namespace) -> int:
     from fhir_server.services.export_verification import verify_export
     from fhir_server.services.verification import SignatureVerifier
 
+    if not args.directory.is_dir():
+        print(f"{args.directory} is not a directory", file=sys.stderr)
+        return 2
     trust = list(args.trust)
     if args.data_dir is not None:
         trust.append(args.data_dir / "dev-ca" / "root-ca.pem")

@@ -117,6 +117,16 @@ def test_without_trust_anchor_nothing_is_trusted(cli, tmp_path, export, signing_
     assert "chain:" in result.stdout, result.stdout
 
 
+def test_a_directory_that_is_not_there_or_holds_nothing_fails(cli, tmp_path, signing_service):
+    result = cli("verify", tmp_path / "absent", "--trust", signing_service.anchor_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is not a directory" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = cli("verify", tmp_path / "empty", "--trust", signing_service.anchor_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "no Provenance signature to check" in result.stderr
+
+
 def test_missing_provenance_file_names_the_uncovered_resources(cli, tmp_path, export,
                                                                signing_service):
     directory = write(tmp_path / "export", {k: v for k, v in export.items()
