@@ -251,7 +251,8 @@ def parse_kick_off(
         if name not in known | _IGNORED:
             check.problem(f"Unknown kick-off parameter '{name}'", name)
     output_format = _last(params, "_outputFormat")
-    if output_format is not None and output_format.strip() not in NDJSON_FORMATS:
+    # `application/fhir+ndjson` sent unencoded arrives with a space for its `+`.
+    if output_format is not None and output_format.strip().replace(" ", "+") not in NDJSON_FORMATS:
         raise BadRequest(
             f"_outputFormat '{output_format}' is not supported; use "
             + ", ".join(NDJSON_FORMATS),

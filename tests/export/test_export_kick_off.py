@@ -85,6 +85,14 @@ def test_the_three_ndjson_output_formats_are_accepted(client, data, output_forma
     assert client.delete(status).status_code == 202
 
 
+def test_an_unencoded_plus_in_the_output_format_is_understood(client, data):
+    """`?_outputFormat=application/fhir+ndjson` as typed: the `+` arrives as a space."""
+    response = client.get("/$export?_outputFormat=application/fhir+ndjson&_type=Patient",
+                          headers=KICK_OFF)
+    assert response.status_code == 202, response.text
+    assert client.delete(response.headers["content-location"]).status_code == 202
+
+
 @pytest.mark.parametrize("prefer", ["respond-async", "respond-async, handling=lenient",
                                     "respond-async, handling=strict"])
 def test_other_output_formats_are_refused_even_leniently(client, data, prefer):
