@@ -140,23 +140,21 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    from cryptography import x509
-
+    from fhir_server.errors import FhirError
+    from fhir_server.services.dev_signing import development_anchor
     from fhir_server.services.export_verification import verify_export
     from fhir_server.services.verification import SignatureVerifier
+    from signing.certificates import load_trust_anchors
 
     if not args.directory.is_dir():
         print(f"{args.directory} is not a directory", file=sys.stderr)
         return 2
     trust = list(args.trust)
     if args.data_dir is not None:
-        trust.append(args.data_dir / "dev-ca" / "root-ca.pem")
+        trust.append(development_anchor(args.data_dir))
     try:
-        anchors = [
-            cert for path in trust for cert in x509.load_pem_x509_certificates(path.read_bytes())
-        ]
-        outcome = await verify_export(args.directory, SignatureVerifier(anchors))
-    except (OSError, ValueError) as error:
+        outcome = await verify_export(args.directory, SignatureVerifier(load_trust_anchors(trust)))
+    except (OSError, ValueError, FhirError) as error:
         print(f"cannot verify {args.directory}: {error}", file=sys.stderr)
         return 2
     for failure in outcome.failures:

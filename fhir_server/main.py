@@ -4,10 +4,8 @@ import asyncio
 import logging
 import secrets
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
-from cryptography import x509
 from fastapi import Depends, FastAPI
 
 from fhir_server.api import export, public, resources, signatures, system
@@ -26,7 +24,7 @@ from fhir_server.services.authentication import Authenticator
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
-from fhir_server.services.dev_signing import DevSigningService
+from fhir_server.services.dev_signing import DevSigningService, development_directory
 from fhir_server.services.export import ExportService
 from fhir_server.services.provenance import Hospital, ProvenanceRecorder
 from fhir_server.services.reindex import reindex_if_stale
@@ -37,7 +35,7 @@ from fhir_server.services.verification import SignatureVerifier
 from fhir_server.settings import Settings
 from fhir_server.storage.clients import ClientStore
 from fhir_server.storage.database import Database
-from signing.certificates import organization_id_of
+from signing.certificates import load_trust_anchors, organization_id_of
 from signing.csc import CscClient
 from signing.keys import LocalSigner
 
@@ -125,12 +123,14 @@ async def services_for(settings: Settings):
 async def provenance_recorder(settings: Settings):
     """Signers and trust anchors. With --dev, a development CA in DATA_DIR/dev-ca gives the
     seal, and (without FHIR_CSC_URL) a local CSC service there signs for persons."""
-    anchors = [cert for path in settings.trust_anchors for cert in _certificates(path)]
-    development = DevSigningService(settings.data_dir / "dev-ca") if settings.dev else None
+    anchors = load_trust_anchors(settings.trust_anchors)
+    development = None
+    if settings.dev:
+        development = DevSigningService(development_directory(settings.data_dir))
     seal = _seal(settings, development)
     csc_url, csc_token, development_csc = settings.csc_url, settings.csc_token, None
     if development is not None:
-        anchors += _certificates(development.anchor_path)
+        anchors += load_trust_anchors([development.anchor_path])
         if csc_url is None:
             csc_token = development.token()
             development_csc = await start_dev_csc(development, csc_token)
@@ -156,10 +156,6 @@ async def provenance_recorder(settings: Settings):
     finally:
         if development_csc is not None:
             await development_csc.stop()
-
-
-def _certificates(path: Path) -> list[x509.Certificate]:
-    return x509.load_pem_x509_certificates(path.read_bytes())
 
 
 def _seal(settings: Settings, development: DevSigningService | None) -> LocalSigner | None:

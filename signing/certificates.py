@@ -29,7 +29,9 @@ checked here (see :mod:`signing.provenance`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -69,6 +71,11 @@ def __getattr__(name: str):
 
         return DevCertificateAuthority
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_trust_anchors(paths: Iterable[Path]) -> list[x509.Certificate]:
+    """Every certificate of the PEM files `paths` (each may hold several)."""
+    return [cert for path in paths for cert in x509.load_pem_x509_certificates(path.read_bytes())]
 
 
 def personal_id_of(cert: x509.Certificate) -> str | None:

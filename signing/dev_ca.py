@@ -38,7 +38,8 @@ from signing.keys import LocalSigner, PublicKey
 ROOT_NAME = "FHIR Exchange Development Root CA"
 ISSUING_NAME = "FHIR Exchange Development Issuing CA"
 _ORGANIZATION = "FHIR Exchange Server (development only)"
-_FILES = ("root-ca.pem", "root-ca.key.pem", "issuing-ca.pem", "issuing-ca.key.pem")
+ROOT_CERTIFICATE_FILE = "root-ca.pem"
+_FILES = (ROOT_CERTIFICATE_FILE, "root-ca.key.pem", "issuing-ca.pem", "issuing-ca.key.pem")
 
 
 class DevCertificateAuthority:
@@ -108,7 +109,7 @@ class DevCertificateAuthority:
         directory = Path(directory)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         for name, data, mode in (
-            ("root-ca.pem", self.root_cert.public_bytes(serialization.Encoding.PEM), 0o644),
+            (ROOT_CERTIFICATE_FILE, self.root_cert.public_bytes(serialization.Encoding.PEM), 0o644),
             ("root-ca.key.pem", key_pem(self.root_key), 0o600),
             ("issuing-ca.pem", self.issuing_cert.public_bytes(serialization.Encoding.PEM), 0o644),
             ("issuing-ca.key.pem", key_pem(self.issuing_key), 0o600),

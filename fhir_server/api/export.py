@@ -22,7 +22,7 @@ from fhir_server.services.export import (
     status_path,
 )
 from fhir_server.services.export_request import GROUP, PATIENT, SYSTEM, parameters_body
-from fhir_server.services.export_worker import utc_now
+from fhir_server.services.versions import utc_now
 from fhir_server.storage.export_jobs import COMPLETED, FAILED
 
 router = APIRouter()

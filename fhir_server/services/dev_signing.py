@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from signing.certificates import PERSONAL_ID, organization_id_of
 from signing.csc import ECDSA_WITH_SHA256, SHA256
-from signing.dev_ca import DevCertificateAuthority, key_pem, write_file
+from signing.dev_ca import ROOT_CERTIFICATE_FILE, DevCertificateAuthority, key_pem, write_file
 from signing.keys import LocalSigner
 
 SPECS = "2.0.0.2"
@@ -56,6 +56,16 @@ class CscServiceError(Exception):
         self.description = description
 
 
+def development_directory(data_dir: Path) -> Path:
+    """Where `--dev` keeps its CA, seal and signing credentials in a server data dir."""
+    return data_dir / "dev-ca"
+
+
+def development_anchor(data_dir: Path) -> Path:
+    """The development root CA certificate of a server data dir."""
+    return development_directory(data_dir) / ROOT_CERTIFICATE_FILE
+
+
 class DevSigningService:
     """Per-person signing credentials and an organisation seal under one development CA."""
 
@@ -71,7 +81,7 @@ class DevSigningService:
     @property
     def anchor_path(self) -> Path:
         """The trust anchor verifiers need: the development root CA certificate."""
-        return self.directory / "root-ca.pem"
+        return self.directory / ROOT_CERTIFICATE_FILE
 
     @property
     def seal_key_path(self) -> Path:

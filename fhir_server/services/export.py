@@ -26,8 +26,8 @@ from fhir_server.services.export_request import (
     parse_kick_off,
 )
 from fhir_server.services.export_run import plan
-from fhir_server.services.export_worker import ExportWorkers, utc_now
-from fhir_server.services.versions import format_instant
+from fhir_server.services.export_worker import ExportWorkers
+from fhir_server.services.versions import format_instant, utc_now
 from fhir_server.settings import Settings
 from fhir_server.storage.database import Database
 from fhir_server.storage.export_files import ExportFiles

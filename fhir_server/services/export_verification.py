@@ -5,11 +5,10 @@ Nothing here needs the server or its database: a receiving hospital runs it on t
 downloaded, with the trust anchors it chooses (`fhir-server verify`).
 """
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fhir_server.services.loading import NDJSON_SUFFIXES, read_ndjson
 from fhir_server.services.verification import SignatureVerifier, deleted_version, is_deletion
 from signing.provenance import TARGET
 from signing.report import TOTAL_PASSED
@@ -30,14 +29,7 @@ class ExportVerification:
 
 
 def ndjson_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.suffix in (".ndjson", ".jsonl"))
-
-
-def read_ndjson(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                yield number, json.loads(line)
+    return sorted(p for p in directory.rglob("*") if p.suffix in NDJSON_SUFFIXES)
 
 
 async def verify_export(directory: Path, verifier: SignatureVerifier) -> ExportVerification:

@@ -10,11 +10,12 @@ import os
 import socket
 import uuid
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from fhir_server.errors import FhirError
 from fhir_server.services.export_output import Output, Progress
 from fhir_server.services.export_run import ExportRun
+from fhir_server.services.versions import utc_now
 from fhir_server.settings import Settings
 from fhir_server.storage.export_files import ExportFiles
 from fhir_server.storage.export_jobs import (
@@ -30,11 +31,6 @@ from fhir_server.storage.resources import ResourceStore
 log = logging.getLogger(__name__)
 
 MAX_FAILURES = 3  # attempts that fail unexpectedly before the job is failed
-
-
-def utc_now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class ExportWorkers:

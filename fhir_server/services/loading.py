@@ -10,6 +10,7 @@ from fhir_server.errors import BadRequest, FhirError
 from fhir_server.services.bundles import BundleProcessor
 
 NDJSON_BATCH = 500
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 
 
 @dataclass
@@ -46,26 +47,32 @@ def _as_batch(resources: list[dict]) -> dict:
     return {"resourceType": "Bundle", "type": "batch", "entry": entries}
 
 
-def _ndjson_batches(path: Path) -> Iterator[dict]:
-    batch: list[dict] = []
+def read_ndjson(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, resource) of each non-blank line; 400 naming the line if not JSON."""
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                batch.append(json.loads(line))
+                yield number, json.loads(line)
             except ValueError as bad:
                 raise BadRequest(f"{path}:{number} is not JSON: {bad}") from None
-            if len(batch) == NDJSON_BATCH:
-                yield _as_batch(batch)
-                batch = []
+
+
+def _ndjson_batches(path: Path) -> Iterator[dict]:
+    batch: list[dict] = []
+    for _, resource in read_ndjson(path):
+        batch.append(resource)
+        if len(batch) == NDJSON_BATCH:
+            yield _as_batch(batch)
+            batch = []
     if batch:
         yield _as_batch(batch)
 
 
 def bundles_in(path: Path) -> Iterator[dict]:
     """The batch/transaction Bundles that load the file."""
-    if path.suffix in (".ndjson", ".jsonl"):
+    if path.suffix in NDJSON_SUFFIXES:
         yield from _ndjson_batches(path)
         return
     try:

@@ -9,7 +9,6 @@ deleted version's signature covers, and how the report reads as `Parameters`.
 
 import base64
 import binascii
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from cryptography import x509
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
 from fhir_server.errors import BadRequest, Issue, Unprocessable
 from fhir_server.storage.resources import ResourceStore
+from signing.jws import parse_detached
 from signing.provenance import TARGET, verify_resource
 from signing.report import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, Check, VerificationReport
 
@@ -237,17 +237,12 @@ def _signed_target(data: object, targets: list[str]) -> str | None:
     """The target the signature's `sigD` names, if it is one of `targets`; with one target
     and an unreadable header, that target (the full check then reports the problem)."""
     try:
-        compact = base64.b64decode(str(data), validate=True).decode("ascii")
-        header = json.loads(_b64url(compact.split(".")[0]))
+        header, _, _ = parse_detached(base64.b64decode(str(data), validate=True).decode("ascii"))
         named = header["sigD"]["pars"]
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error):
+    except (ValueError, KeyError, TypeError, binascii.Error):
         return targets[0] if len(targets) == 1 else None
     matches = [t for t in targets if isinstance(named, list) and t in named]
     return matches[0] if matches else (targets[0] if len(targets) == 1 else None)
-
-
-def _b64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _failed(index: int, check: str, reason: str) -> SignatureResult:

@@ -67,10 +67,15 @@ def format_instant(moment: datetime) -> str:
     )
 
 
+def utc_now() -> datetime:
+    """Now, to the millisecond: the precision MongoDB stores dates with."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def next_timestamp(previous: datetime | None) -> datetime:
     """Now, to the millisecond, but always after the previous version of the resource."""
-    now = datetime.now(UTC)
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    now = utc_now()
     if previous is not None and now <= previous:
         return previous + timedelta(milliseconds=1)
     return now
