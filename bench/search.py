@@ -33,11 +33,11 @@ from bench_server import bearer, start_server
 from pymongo import MongoClient
 
 from examples.generator import HISTORY_START, STAFF_HOSPITALS, Generator
-from fhir_server.conformance.registry import RESOURCE_TYPES
+from fhir_server.conformance.registry import is_supported
 from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.index import index_keys, index_version
+from fhir_server.search.index import index_plan, index_version
 from fhir_server.search.request import SearchRequest, parse_query, parse_request
 from fhir_server.search.types.reference import local_references
 from fhir_server.search.types.string import fold
@@ -133,7 +133,7 @@ def seed_database(uri: str, name: str, sizes: tuple[int, int, int], seed: int) -
 
 
 async def _create_indexes(uri: str, name: str) -> None:
-    database = Database(uri, name, {kind: index_keys(kind) for kind in RESOURCE_TYPES})
+    database = Database(uri, name, index_plan)
     await database.prepare()
     await database.close()
 
@@ -221,7 +221,7 @@ async def _raw_included(db, plan: Plan, matches: list[dict]) -> int:
     for rule in plan.request.includes:
         found = {(kind, id_) for document in matches
                  for kind, id_ in local_references(document["search"][rule.code], plan.base)
-                 if kind in RESOURCE_TYPES and rule.target_type in (None, kind)}
+                 if is_supported(kind) and rule.target_type in (None, kind)}
         for target in {kind for kind, _ in found}:
             query = {"_id": {"$in": sorted(id_ for kind, id_ in found if kind == target)}}
             included += len(await _find(db, target, query, MAX_INCLUDED))
@@ -307,7 +307,7 @@ def print_row(label: str, server: tuple, raw: tuple) -> None:
 
 
 async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) -> None:
-    database = Database(uri, name, {})
+    database = Database(uri, name, index_plan)
     total = f"&_total={args.total}" if args.total else ""
     samples = await sample_resources(database.db, args.requests)
     limits = httpx.Limits(max_connections=args.concurrency)

@@ -30,14 +30,14 @@ async def request_base(request: Request) -> str:
     return configured.rstrip("/") if configured else f"{str(request.base_url).rstrip('/')}/fhir"
 
 
-async def _prefer(request: Request) -> dict[str, str]:
+async def preferences(request: Request) -> dict[str, str]:
     """The `Prefer` header as a dict (RFC 7240): `return`, `handling`, `respond-async`."""
-    preferences = {}
+    found = {}
     for part in request.headers.get("prefer", "").split(","):
         name, _, value = part.strip().partition("=")
         if name:
-            preferences[name.lower()] = value.strip().strip('"')
-    return preferences
+            found[name.lower()] = value.strip().strip('"')
+    return found
 
 
 async def _if_match(request: Request) -> int | None:
@@ -78,7 +78,7 @@ Service = Annotated[ResourceService, Depends(_service)]
 Bundles = Annotated[BundleProcessor, Depends(_bundles)]
 ServerSettings = Annotated[Settings, Depends(_settings)]
 Base = Annotated[str, Depends(request_base)]
-Prefer = Annotated[dict[str, str], Depends(_prefer)]
+Prefer = Annotated[dict[str, str], Depends(preferences)]
 IfMatch = Annotated[int | None, Depends(_if_match)]
 QueryParams = Annotated[list[tuple[str, str]], Depends(_params)]
 SearchParams = Annotated[list[tuple[str, str]], Depends(_search_params)]

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from fhir_server.api.dependencies import Base
 from fhir_server.api.media import FhirResponse, form_body
+from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.conformance.capability import capability_statement
 from fhir_server.services.authentication import token_issuer
 from fhir_server.services.token_service import ASSERTION_ALGORITHMS, OAuthError
@@ -31,7 +32,9 @@ _SCOPES = (
 @router.get("/metadata")
 async def metadata(base: Base, request: Request):
     """capabilities (http://hl7.org/fhir/R4/http.html#capabilities)."""
-    statement = capability_statement(base, version("fhir-exchange-server"), _STARTED)
+    statement = capability_statement(
+        base, version("fhir-exchange-server"), _STARTED, DESCRIPTORS
+    )
     return FhirResponse(request, statement)
 
 

@@ -1,4 +1,4 @@
-"""System-level interactions: batch/transaction, system history, $reindex."""
+"""System-level interactions: batch/transaction, system history."""
 
 from fastapi import APIRouter, Request
 
@@ -11,9 +11,7 @@ from fhir_server.api.dependencies import (
     return_preference,
 )
 from fhir_server.api.media import FhirResponse
-from fhir_server.api.security import Caller, require
-from fhir_server.services.reindex import reindex
-from fhir_server.services.resources import ResourceService, check_type
+from fhir_server.api.security import Caller
 
 router = APIRouter()
 
@@ -38,20 +36,3 @@ async def system_history(
 ):
     """history-system over the types the token may search."""
     return FhirResponse(request, await service.history(base, params, permissions=caller.scopes))
-
-
-async def _reindex(service: ResourceService, request: Request, types: list[str] | None):
-    counts = await reindex(service.database, types)
-    parameters = [{"name": kind, "valueInteger": count} for kind, count in counts.items()]
-    return FhirResponse(request, {"resourceType": "Parameters", "parameter": parameters})
-
-
-@router.post("/$reindex", dependencies=[require("update")])
-async def reindex_system(service: Service, request: Request):
-    """Re-index stale resources of every type; the output counts them per type."""
-    return await _reindex(service, request, None)
-
-
-@router.post("/{resource_type}/$reindex", dependencies=[require("update")])
-async def reindex_type(resource_type: str, service: Service, request: Request):
-    return await _reindex(service, request, [check_type(resource_type)])

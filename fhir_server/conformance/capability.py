@@ -1,26 +1,19 @@
 """The CapabilityStatement, generated from what the server really supports
 (http://hl7.org/fhir/R4/capabilitystatement.html)."""
 
+from functools import cache
+
+from fhir_server.conformance.operations import OperationDescriptor, capability_operations
 from fhir_server.conformance.registry import (
     APPEND_ONLY_TYPES,
     FHIR_VERSION,
     READ_ONLY_TYPES,
-    RESOURCE_TYPES,
+    resource_types,
 )
 from fhir_server.conformance.search_parameters import search_parameters
 
-# Our own operation, so our own canonical URL (no OperationDefinition is served yet).
-_REINDEX = "urn:fhir-exchange-server:OperationDefinition/reindex"
-# Signature verification (README "Signature contract"), ours too.
-_VERIFY = "urn:fhir-exchange-server:OperationDefinition/Provenance-verify"
-_VERIFY_SIGNATURE = "urn:fhir-exchange-server:OperationDefinition/verify-signature"
-# Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/): $export at three levels.
+# Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/).
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
-_EXPORT = {"name": "export", "definition": f"{_BULK_DATA}/OperationDefinition/export"}
-_TYPE_EXPORTS = {
-    kind: {"name": "export", "definition": f"{_BULK_DATA}/OperationDefinition/{name}"}
-    for kind, name in (("Patient", "patient-export"), ("Group", "group-export"))
-}
 _READ_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
 _TYPE_INTERACTIONS = (
     "read",
@@ -35,22 +28,27 @@ _TYPE_INTERACTIONS = (
 )
 
 
-def _resource(resource_type: str) -> dict:
+@cache
+def _rev_includes() -> dict[str, list[str]]:
+    """target type → the `Source:param` reference parameters that may point at it."""
+    found: dict[str, list[str]] = {}
+    for source in resource_types():
+        for code, parameter in search_parameters(source).items():
+            if parameter.type == "reference":
+                for target in parameter.targets:
+                    found.setdefault(target, []).append(f"{source}:{code}")
+    return found
+
+
+def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -> dict:
     parameters = search_parameters(resource_type)
     params = [
         {"name": code, "definition": p.url, "type": p.type, "documentation": p.description}
         for code, p in parameters.items()
     ]
     references = [code for code, p in parameters.items() if p.type == "reference"]
-    rev_includes = [
-        f"{source}:{code}"
-        for source in RESOURCE_TYPES
-        for code, p in search_parameters(source).items()
-        if p.type == "reference" and resource_type in p.targets
-    ]
-    is_provenance = resource_type == "Provenance"
-    operations = [{"name": "verify", "definition": _VERIFY}] if is_provenance else []
-    operations += [_TYPE_EXPORTS[resource_type]] if resource_type in _TYPE_EXPORTS else []
+    rev_includes = _rev_includes().get(resource_type, [])
+    offered = capability_operations(operations, resource_type)
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -71,7 +69,7 @@ def _resource(resource_type: str) -> dict:
         "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
         "searchRevInclude": rev_includes,
         "searchParam": params,
-    } | ({"operation": operations} if operations else {})
+    } | ({"operation": offered} if offered else {})
 
 
 def _security(base: str) -> dict:
@@ -97,7 +95,18 @@ def _security(base: str) -> dict:
     }
 
 
-def capability_statement(base: str, software_version: str, published: str) -> dict:
+@cache
+def _resources(operations: tuple[OperationDescriptor, ...]) -> list[dict]:
+    """Every type's entry: the same for every request, so built once."""
+    return [_resource(t, operations) for t in resource_types()]
+
+
+def capability_statement(
+    base: str,
+    software_version: str,
+    published: str,
+    operations: tuple[OperationDescriptor, ...],
+) -> dict:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -114,17 +123,13 @@ def capability_statement(base: str, software_version: str, published: str) -> di
             {
                 "mode": "server",
                 "security": _security(base),
-                "resource": [_resource(t) for t in RESOURCE_TYPES],
+                "resource": _resources(operations),
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},
                     {"code": "history-system"},
                 ],
-                "operation": [
-                    {"name": "reindex", "definition": _REINDEX},
-                    {"name": "verify-signature", "definition": _VERIFY_SIGNATURE},
-                    _EXPORT,
-                ],
+                "operation": capability_operations(operations, None),
             }
         ],
     }

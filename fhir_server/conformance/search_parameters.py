@@ -1,19 +1,22 @@
-"""The search parameters this server supports, loaded from the official R4 SearchParameter
-definitions in `profiles/` (http://hl7.org/fhir/R4/searchparameter.html), and the Patient
-compartment (http://hl7.org/fhir/R4/compartmentdefinition-patient.html)."""
+"""The search parameters this server supports, from the SearchParameter definitions of the
+registry (http://hl7.org/fhir/R4/searchparameter.html), and the five compartments
+(http://hl7.org/fhir/R4/compartmentdefinition.html)."""
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-from fhir_server.conformance.registry import RESOURCE_TYPES
-
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.registry import is_supported, resource_types
 
 # Resource-level parameters served; `_text`, `_content` and `_query` are not.
 COMMON_PARAMETERS = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
-SUPPORTED_TYPES = ("string", "token", "date", "reference", "quantity", "number", "uri", "composite")
+SUPPORTED_TYPES = (
+    "string", "token", "date", "reference", "quantity", "number", "uri", "composite", "special"
+)
+# `special` parameters whose search this server implements (Location.position for `near`).
+SPECIAL_PARAMETERS = ("near",)
+# The compartment types of R4 (http://hl7.org/fhir/R4/compartmentdefinition.html).
+COMPARTMENT_TYPES = ("Patient", "Encounter", "RelatedPerson", "Practitioner", "Device")
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,7 @@ class SearchParameter:
 
 
 def _definitions() -> list[dict]:
-    bundle = json.loads((PROFILES / "Bundle-searchParams.json").read_text(encoding="utf-8"))
-    return [entry["resource"] for entry in bundle["entry"]]
+    return registry().all("SearchParameter")
 
 
 def _components(definition: dict, by_url: dict[str, dict]) -> tuple[Component, ...]:
@@ -58,9 +60,11 @@ def _components(definition: dict, by_url: dict[str, dict]) -> tuple[Component, .
 def _by_type() -> dict[str, dict[str, SearchParameter]]:
     definitions = _definitions()
     by_url = {d["url"]: d for d in definitions}
-    found: dict[str, dict[str, SearchParameter]] = {t: {} for t in RESOURCE_TYPES}
+    found: dict[str, dict[str, SearchParameter]] = {t: {} for t in resource_types()}
     for definition in definitions:
         if definition["type"] not in SUPPORTED_TYPES or "expression" not in definition:
+            continue
+        if definition["type"] == "special" and definition["code"] not in SPECIAL_PARAMETERS:
             continue
         bases = set(definition["base"])
         common = "Resource" in bases and definition["code"] in COMMON_PARAMETERS
@@ -73,7 +77,7 @@ def _by_type() -> dict[str, dict[str, SearchParameter]]:
             targets=tuple(definition.get("target", ())),
             components=_components(definition, by_url),
         )
-        for resource_type in RESOURCE_TYPES:
+        for resource_type in found:
             if common or resource_type in bases:
                 found[resource_type][parameter.code] = parameter
     return found
@@ -85,13 +89,19 @@ def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
 
 
 @cache
+def compartment_parameters(compartment_type: str) -> dict[str, tuple[str, ...]]:
+    """resource type → the parameters that put a resource in a compartment of
+    `compartment_type` (e.g. Patient: {"Encounter": ("patient",), ...})."""
+    for definition in registry().all("CompartmentDefinition"):
+        if definition["code"] == compartment_type:
+            return {
+                entry["code"]: tuple(entry.get("param", ()))
+                for entry in definition["resource"]
+                if is_supported(entry["code"]) and entry.get("param")
+            }
+    return {}
+
+
 def patient_compartment() -> dict[str, tuple[str, ...]]:
     """resource type → the parameters that put a resource in a Patient's compartment."""
-    definition = json.loads(
-        (PROFILES / "CompartmentDefinition-patient.json").read_text(encoding="utf-8")
-    )
-    return {
-        entry["code"]: tuple(entry.get("param", ()))
-        for entry in definition["resource"]
-        if entry["code"] in RESOURCE_TYPES and entry.get("param")
-    }
+    return compartment_parameters("Patient")

@@ -1,16 +1,15 @@
 """Which elements of a resource are summary elements and which are mandatory, read from the
-StructureDefinition snapshots in `profiles/` (`ElementDefinition.isSummary` and `min`,
+StructureDefinition snapshots of the registry (`ElementDefinition.isSummary` and `min`,
 http://hl7.org/fhir/R4/elementdefinition-definitions.html#ElementDefinition.isSummary), for
 `_summary` and `_elements` (http://hl7.org/fhir/R4/search.html#summary)."""
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from types import MappingProxyType
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+from fhir_server.conformance.definitions import registry
+
 # Types whose elements are defined in the snapshot itself, so their children are listed there.
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
 
@@ -67,8 +66,8 @@ def _element_info(definition: dict, parents: set[str]) -> ElementInfo:
 @cache
 def _children_by_parent(resource_type: str) -> dict[str, dict[str, ElementInfo]]:
     """Parent path → JSON property → the child element it belongs to."""
-    file = PROFILES / f"StructureDefinition-{resource_type}.json"
-    snapshot = json.loads(file.read_text(encoding="utf-8"))["snapshot"]["element"]
+    definition = registry().structure_definition(resource_type)
+    snapshot = definition["snapshot"]["element"] if definition else []
     definitions = [d for d in snapshot if "." in d["path"]]
     parents = {d["path"].rsplit(".", 1)[0] for d in definitions}
     children: dict[str, dict[str, ElementInfo]] = {}

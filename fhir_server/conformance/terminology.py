@@ -1,26 +1,18 @@
 """Required bindings of the base StructureDefinitions, with their ValueSets expanded from
-the CodeSystems and ValueSets in `terminology/` (http://hl7.org/fhir/R4/valueset.html)."""
+the CodeSystems and ValueSets of the registry (http://hl7.org/fhir/R4/valueset.html)."""
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PROFILES = ROOT / "profiles"
-TERMINOLOGY = ROOT / "terminology"
+from fhir_server.conformance.definitions import registry
 
 # Element types whose values a required binding constrains here.
 _CODED_TYPES = frozenset({"code", "Coding", "CodeableConcept"})
 
 
-@cache
-def _resources_by_url(kind: str) -> dict[str, dict]:
-    found = {}
-    for path in TERMINOLOGY.glob(f"{kind}-*.json"):
-        resource = json.loads(path.read_text(encoding="utf-8"))
-        found[resource["url"]] = resource
-    return found
+def _terminology(kind: str, url: str) -> dict | None:
+    found = registry().resolve(url)
+    return found if found is not None and found["resourceType"] == kind else None
 
 
 def _concept_codes(concepts: list[dict]) -> set[str]:
@@ -64,7 +56,7 @@ def _component_codes(component: dict) -> tuple[str, set[str]] | None:
         return None
     if "concept" in component:
         return component["system"], {concept["code"] for concept in component["concept"]}
-    code_system = _resources_by_url("CodeSystem").get(component["system"])
+    code_system = _terminology("CodeSystem", component["system"])
     if code_system is None or code_system.get("content") != "complete":
         return None
     if "filter" in component:
@@ -77,7 +69,7 @@ def _component_codes(component: dict) -> tuple[str, set[str]] | None:
 def expand(value_set_url: str) -> dict[str, frozenset[str]] | None:
     """system → codes of a ValueSet, or None when it cannot be expanded from local files
     (http://hl7.org/fhir/R4/valueset.html#compositions)."""
-    value_set = _resources_by_url("ValueSet").get(value_set_url.split("|")[0])
+    value_set = _terminology("ValueSet", value_set_url)
     if value_set is None or "compose" not in value_set:
         return None
     systems: dict[str, set[str]] = {}
@@ -139,10 +131,9 @@ class RequiredBinding:
 def required_bindings(resource_type: str) -> tuple[RequiredBinding, ...]:
     """The locally checkable required bindings of a resource type's base definition;
     choice elements ([x]) are skipped."""
-    path = PROFILES / f"StructureDefinition-{resource_type}.json"
-    if not path.is_file():
+    definition = registry().structure_definition(resource_type)
+    if definition is None:
         return ()
-    definition = json.loads(path.read_text(encoding="utf-8"))
     bindings = []
     for element in definition["snapshot"]["element"]:
         binding = element.get("binding", {})

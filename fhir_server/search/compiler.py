@@ -6,6 +6,7 @@ Nothing from the query string reaches MongoDB but strings and numbers our parser
 on fields named by the registry.
 """
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -178,4 +179,8 @@ def _missing(parameter: SearchParameter, field: str, missing: bool) -> dict:
         return {f"{field}.lo": {"$gte": EARLIEST}}
     if parameter.type in ("number", "quantity"):
         return {f"{field}.v": {"$gte": float("-inf")}}
+    if parameter.type == "composite":
+        return {f"{field}.c0": {"$gte": ""}}
+    if parameter.type == "special":  # a 2dsphere index answers geometry queries only
+        return {field: {"$geoWithin": {"$centerSphere": [[0, 0], math.pi]}}}
     return {field: {"$gte": ""}}

@@ -8,32 +8,19 @@ filtering the context (`Resource.` matches any resource), choice elements and `X
 per item, like `ofType(T)`), `|` (#union-collections), parentheses, `where()`, `exists()`,
 `=`/`!=` against a string or boolean literal, `and` and, in `where()`, `resolve() is T`: the
 Reference's `reference` is `[base/]T/id[/_history/n]` or `#id` of a contained T
-(http://hl7.org/fhir/R4/references.html). Anything else raises UnsupportedExpression when
-compiling. Values not of the JSON shape of their type (http://hl7.org/fhir/R4/json.html) are
-skipped, never an error.
+(http://hl7.org/fhir/R4/references.html); `as(T)`, the indexer `[n]` and `%resource`. Anything
+else raises UnsupportedExpression when compiling. Values not of the JSON shape of their type
+(http://hl7.org/fhir/R4/json.html) are skipped, never an error.
 """
 
 import functools
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+from fhir_server.conformance.definitions import registry
+
 FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
-# Elements inside data types that the search expressions reach: the resource snapshots stop at
-# the data type (http://hl7.org/fhir/R4/datatypes.html, metadatatypes.html).
-DATA_TYPE_ELEMENTS: dict[str, dict[str, str]] = {
-    "Address": {"use": "code"}
-    | dict.fromkeys(("city", "country", "postalCode", "state"), "string"),
-    "Attachment": {"contentType": "code", "language": "code", "url": "url"},
-    "ContactPoint": {"system": "code", "use": "code", "value": "string"},
-    "HumanName": {"family": "string", "given": "string", "use": "code"},
-    "Meta": {"lastUpdated": "instant", "profile": "canonical", "security": "Coding"}
-    | {"source": "uri", "tag": "Coding"},
-    "Signature": {"type": "Coding"},
-}
 # Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
 SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"}}
 SUBTYPES |= {"integer": {"positiveInt", "unsignedInt"}}
@@ -45,7 +32,7 @@ JSON_CLASSES |= {"boolean": (bool,), "decimal": (int, float)}
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
 LITERALS = {"true": True, "false": False}
-TOKEN = re.compile(r"\s*(?:('[^'\\]*')|(!=|[().|=])|([A-Za-z_]\w*))")
+TOKEN = re.compile(r"\s*(?:('[^'\\]*')|(!=|\[\d+\]|[().|=])|(%?[A-Za-z_]\w*))")
 CONTEXT = re.compile(r"[A-Z][A-Za-z]*(\.[a-z][A-Za-z]*)*")
 
 
@@ -86,11 +73,17 @@ _EMPTY = _Expr(())
 
 
 @functools.cache
-def _definitions(resource_type: str) -> dict[str, dict]:
-    """Snapshot elements of a resource's StructureDefinition by path ({} if there is none)."""
-    path = PROFILES / f"StructureDefinition-{resource_type}.json"
-    elements = json.loads(path.read_text())["snapshot"]["element"] if path.is_file() else []
+def _definitions(type_name: str) -> dict[str, dict]:
+    """Snapshot elements of a resource's or data type's StructureDefinition by path ({} if
+    there is none)."""
+    definition = registry().structure_definition(type_name)
+    elements = definition["snapshot"]["element"] if definition else []
     return {element["path"]: element for element in elements}
+
+
+def _is_resource(type_name: str) -> bool:
+    definition = registry().structure_definition(type_name)
+    return definition is not None and definition["kind"] == "resource"
 
 
 def _single(definitions: dict[str, dict], path: str, key: str) -> tuple[str, str, str]:
@@ -105,7 +98,7 @@ def _single(definitions: dict[str, dict], path: str, key: str) -> tuple[str, str
         (e["valueUrl"] for e in entry.get("extension", ()) if e["url"] == FHIR_TYPE_EXTENSION),
         entry["code"],
     )
-    if path.count(".") == 1 and path.endswith(".id"):
+    if path.count(".") == 1 and path.endswith(".id") and _is_resource(path.split(".")[0]):
         fhir_type = "id"
     return key, fhir_type, path if fhir_type in BACKBONE_TYPES else fhir_type
 
@@ -114,9 +107,6 @@ def _children(scope: str | None, name: str) -> list[tuple[str, str, str]]:
     """Where a step `name` from `scope` leads: (JSON key, FHIR type, scope of its children: the
     path of a backbone element, else the type), one per type for a choice element
     (http://hl7.org/fhir/R4/formats.html#choice)."""
-    if name in DATA_TYPE_ELEMENTS.get(scope or "", {}):
-        fhir_type = DATA_TYPE_ELEMENTS[scope][name]
-        return [(name, fhir_type, fhir_type)]
     definitions = _definitions(scope.split(".")[0]) if scope else {}
     path = f"{scope}.{name}"
     if path in definitions:
@@ -273,6 +263,20 @@ def _resolves_to(expr: _Expr, target: str) -> _Expr:
     return _boolean(run)
 
 
+def _index(expr: _Expr, position: int) -> _Expr:
+    """`expr[n]` (http://hl7.org/fhirpath/#index-integer-collection) over one branch."""
+    if len(expr.branches) != 1 or expr.distinct:
+        raise UnsupportedExpression("an indexer after a union or choice")
+    branch = expr.branches[0]
+    prev = branch.run
+
+    def run(items: list, root: dict) -> list:
+        found = prev(items, root)
+        return found[position : position + 1]
+
+    return _Expr((_Branch(run, branch.type, branch.scope),))
+
+
 def _tokenize(expression: str) -> list[str]:
     if not re.fullmatch(rf"(?:{TOKEN.pattern})*\s*", expression):
         raise UnsupportedExpression(f"unsupported syntax in {expression!r}")
@@ -312,6 +316,11 @@ class _Parser:
     def identifier(self) -> str:
         return self.take(lambda token: token[:1].isalpha() and token not in KEYWORDS)
 
+    def resource(self) -> _Expr:
+        """`%resource`: the resource the expression is evaluated in."""
+        resource_type = (self.root.branches[0].scope or "").split(".")[0]
+        return _Expr((_Branch(lambda items, root: [root], resource_type, resource_type),))
+
     def literal(self) -> object:
         token = self.take(lambda token: token in LITERALS or token.startswith("'"))
         return LITERALS.get(token, token[1:-1])
@@ -341,15 +350,22 @@ class _Parser:
 
     def path(self, this: _Expr) -> _Expr:
         expr = self.term(this)
-        while self.accept("."):
-            expr = self.invocation(expr, self.identifier())
-        return expr
+        while True:
+            if self.accept("."):
+                name = self.take(lambda t: t == "as" or t[:1].isalpha() and t not in KEYWORDS)
+                expr = self.invocation(expr, name)
+            elif self.peek().startswith("["):
+                expr = _index(expr, int(self.take(str).strip("[]")))
+            else:
+                return expr
 
     def term(self, this: _Expr) -> _Expr:
         if self.accept("("):
             expr = self.and_(this)
             self.expect(")")
             return expr
+        if self.accept("%resource"):
+            return self.resource()
         name = self.identifier()
         if this is self.root and name[0].isupper():
             return this if name in self.type_names else _EMPTY
@@ -360,6 +376,10 @@ class _Parser:
             return _member(this, name)
         if name == "where":
             return self.where(this)
+        if name == "as":  # the function form of `as T`
+            type_name = self.identifier()
+            self.expect(")")
+            return _as(this, type_name)
         if name not in ("exists", "resolve"):
             raise UnsupportedExpression(f"function {name}() in {self.expression!r}")
         self.expect(")")

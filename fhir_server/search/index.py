@@ -1,16 +1,19 @@
 """The per-write search index stored beside each resource (DESIGN.md §2): `search.<code>`
-entry arrays for every supported parameter, `sort.<code>` keys for `_sort`, and the Patient
-compartments the resource belongs to."""
+entry arrays for every supported parameter, `sort.<code>` keys for `_sort`, and the
+compartments (Patient, Encounter, RelatedPerson, Practitioner, Device) the resource is in."""
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import (
-    PROFILES,
+    COMPARTMENT_TYPES,
     SearchParameter,
-    patient_compartment,
+    compartment_parameters,
     search_parameters,
 )
 from fhir_server.conformance.terminology import implicit_system
@@ -18,6 +21,7 @@ from fhir_server.search.fhirpath import Node, compile_path
 from fhir_server.search.types import (
     composite,
     date,
+    near,
     number,
     quantity,
     reference,
@@ -35,32 +39,35 @@ TYPE_MODULES = {
     "number": number,
     "uri": uri,
     "composite": composite,
+    "special": near,
 }
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
-_EXTRACTION_REVISION = "2"
+_EXTRACTION_REVISION = "3"
 
 
 @cache
 def index_version() -> str:
     """Identifies the definitions and extraction code the stored entries came from."""
     digest = hashlib.sha256(_EXTRACTION_REVISION.encode())
-    for name in ("Bundle-searchParams.json", "CompartmentDefinition-patient.json"):
-        digest.update((PROFILES / name).read_bytes())
+    for kind in ("SearchParameter", "CompartmentDefinition"):
+        for definition in sorted(registry().all(kind), key=lambda d: d["url"]):
+            digest.update(json.dumps(definition, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Extractor:
+    resource_type: str
     parameter: SearchParameter
     extract: Callable[[dict], list[Node]]
     implicit_system: str | None  # of a bound `code` element, for token `system|code`
 
     def entries(self, resource: dict) -> list:
-        nodes = self.extract(resource)
         if self.parameter.type == "composite":
-            return composite.index(self.parameter, nodes)
+            return composite.index(self.parameter, self.resource_type, resource)
+        nodes = self.extract(resource)
         if self.implicit_system:
             nodes = [_with_system(node, self.implicit_system) for node in nodes]
         return TYPE_MODULES[self.parameter.type].index(nodes)
@@ -86,6 +93,7 @@ def _implicit_system(resource_type: str, parameter: SearchParameter) -> str | No
 def _extractors(resource_type: str) -> dict[str, Extractor]:
     return {
         code: Extractor(
+            resource_type,
             parameter,
             compile_path(parameter.expression, resource_type),
             _implicit_system(resource_type, parameter),
@@ -110,24 +118,37 @@ def build_search_index(resource_type: str, resource: dict) -> dict:
             low_high = TYPE_MODULES[kind].sort_range(entries)
             if low_high is not None:
                 sort[code] = {"a": low_high[0], "d": low_high[1]}
-    compartments = {
-        f"Patient/{target_id}"
-        for code in patient_compartment().get(resource_type, ())
-        for kind, target_id in reference.local_references(search.get(code, []))
-        if kind == "Patient"
-    }
-    if resource_type == "Patient" and isinstance(resource.get("id"), str):
-        compartments.add(f"Patient/{resource['id']}")
     return {
         "search": search,
         "sort": sort,
         "missing": sorted(code for code, entries in search.items() if not entries),
-        "compartments": sorted(compartments),
+        "compartments": compartments_of(resource_type, resource, search),
         "indexVersion": index_version(),
     }
 
 
-def index_keys(resource_type: str) -> list[list[tuple[str, int]]]:
+def compartments_of(resource_type: str, resource: dict, search: dict) -> list[str]:
+    """`Patient/1`, `Encounter/7`, ...: the compartments a resource is in, by the parameters
+    of the CompartmentDefinitions; the focal resource of a compartment is in its own."""
+    found = set()
+    for compartment_type in COMPARTMENT_TYPES:
+        for code in compartment_parameters(compartment_type).get(resource_type, ()):
+            found |= {
+                f"{kind}/{target_id}"
+                for kind, target_id in reference.local_references(search.get(code, []))
+                if kind == compartment_type
+            }
+    if resource_type in COMPARTMENT_TYPES and isinstance(resource.get("id"), str):
+        found.add(f"{resource_type}/{resource['id']}")
+    return sorted(found)
+
+
+def index_plan(resource_type: str) -> list[list[tuple[str, int | str]]] | None:
+    """The search indexes of a resource type; None for a name that is not one."""
+    return index_keys(resource_type) if is_supported(resource_type) else None
+
+
+def index_keys(resource_type: str) -> list[list[tuple[str, int | str]]]:
     """The MongoDB index of every supported parameter of a type (DESIGN.md §2): one on the
     entry array, or on the range fields for dates and numbers."""
     keys = [[("compartments", 1)], [("missing", 1)]]
@@ -140,6 +161,10 @@ def index_keys(resource_type: str) -> list[list[tuple[str, int]]]:
             keys += [[(f"{field}.lo", 1), (f"{field}.hi", 1)], [(f"{field}.hi", 1)]]
         elif parameter.type in ("number", "quantity"):
             keys.append([(f"{field}.v", 1)])
+        elif parameter.type == "special":
+            keys.append(near.index_key(field))
+        elif parameter.type == "composite":
+            keys.append(composite.index_key(field))
         else:
             keys.append([(field, 1)])
     return keys

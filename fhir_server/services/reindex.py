@@ -2,7 +2,6 @@
 definitions or extraction code (see `index_version`). Resumable: it only ever picks up
 resources still stale, walking ids in order, so an interrupted run just runs again."""
 
-from fhir_server.conformance.registry import RESOURCE_TYPES
 from fhir_server.search.index import build_search_index, index_version
 from fhir_server.storage.database import Database
 
@@ -26,7 +25,7 @@ async def reindex(database: Database, resource_types: list[str] | None = None) -
     store = database.store()
     version = index_version()
     counts = {}
-    for kind in resource_types or RESOURCE_TYPES:
+    for kind in resource_types or await database.stored_types():
         counts[kind] = 0
         after = ""
         while True:

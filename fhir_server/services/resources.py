@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
-from fhir_server.conformance.registry import READ_ONLY_TYPES, RESOURCE_TYPES, is_supported
+from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import BadRequest, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.types.date import parse_date
 from fhir_server.services import interactions
@@ -30,8 +30,8 @@ T = TypeVar("T")
 def check_type(resource_type: str) -> str:
     if not is_supported(resource_type):
         raise NotFound(
-            f"Resource type '{resource_type}' is not supported by this server; "
-            f"supported: {', '.join(RESOURCE_TYPES)}"
+            f"Resource type '{resource_type}' is not a FHIR R4 resource type this server "
+            "stores (see the CapabilityStatement at /metadata)"
         )
     return resource_type
 
@@ -191,7 +191,8 @@ class ResourceService:
         """history at instance, type or system level, newest first, with _since, _count and
         keyset paging (http://hl7.org/fhir/R4/http.html#history)."""
         # The audit trail grows with every request: it is not part of system history.
-        everything = [t for t in RESOURCE_TYPES if t not in READ_ONLY_TYPES]
+        stored = await self.database.stored_types()
+        everything = [t for t in stored if t not in READ_ONLY_TYPES]
         types = [check_type(resource_type)] if resource_type else everything
         types = [t for t in types if permissions.allows(t, "s") or resource_id is not None]
         if resource_id is not None:

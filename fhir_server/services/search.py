@@ -6,7 +6,11 @@ from functools import partial
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import is_supported
-from fhir_server.conformance.search_parameters import patient_compartment, search_parameters
+from fhir_server.conformance.search_parameters import (
+    COMPARTMENT_TYPES,
+    compartment_parameters,
+    search_parameters,
+)
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
@@ -187,11 +191,13 @@ def _reference_codes(rule: Include) -> list[str]:
 
 
 def _in_compartment(compartment: str, resource_type: str) -> dict:
-    """Compartment search `Patient/123/Encounter`
-    (http://hl7.org/fhir/R4/compartmentdefinition.html)."""
+    """Compartment search `Patient/123/Encounter`, `Encounter/7/Observation`, ...
+    (http://hl7.org/fhir/R4/compartmentdefinition.html); `Patient/123/*` is every type."""
     kind = compartment.partition("/")[0]
-    if kind != "Patient":
-        raise NotFound(f"Compartment type '{kind}' is not supported; only Patient is")
-    if resource_type not in patient_compartment():
-        raise BadRequest(f"{resource_type} resources are not in the Patient compartment")
+    if kind not in COMPARTMENT_TYPES:
+        raise NotFound(
+            f"'{kind}' is not a compartment type; those are {', '.join(COMPARTMENT_TYPES)}"
+        )
+    if resource_type != kind and resource_type not in compartment_parameters(kind):
+        raise BadRequest(f"{resource_type} resources are not in the {kind} compartment")
     return {"compartments": compartment}

@@ -1,5 +1,6 @@
 """Connecting to MongoDB and running units of work in transactions."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -7,13 +8,18 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
-from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.resources import ResourceStore, UnpreparedType
 
 T = TypeVar("T")
 
 
 class Database:
-    """One MongoDB database of this server; owns the client for the app's lifetime."""
+    """One MongoDB database of this server; owns the client for the app's lifetime.
+
+    A resource type's collections and indexes are made when it is first written (DESIGN.md
+    §7), not for every type at start-up; `prepared` holds the types this process has
+    reconciled.
+    """
 
     def __init__(self, uri: str, name: str, index_plan: IndexPlan):
         self.client: AsyncMongoClient = AsyncMongoClient(
@@ -21,28 +27,55 @@ class Database:
         )
         self.db: AsyncDatabase = self.client[name]
         self.index_plan = index_plan
+        self.prepared: set[str] = set()
+        self._preparing = asyncio.Lock()
 
     async def prepare(self) -> None:
-        await ensure_indexes(self.db, self.index_plan)
+        """Reconcile the indexes of the resource types already stored."""
+        for resource_type in await self.stored_types():
+            await self.prepare_type(resource_type)
+
+    async def prepare_type(self, resource_type: str) -> None:
+        """Make a type's collections and indexes if this process has not yet."""
+        if resource_type in self.prepared:
+            return
+        keys = self.index_plan(resource_type)
+        if keys is None:
+            raise ValueError(f"{resource_type} is not a resource type")
+        async with self._preparing:
+            if resource_type not in self.prepared:
+                await ensure_indexes(self.db, resource_type, keys)
+                self.prepared.add(resource_type)
+
+    async def stored_types(self) -> list[str]:
+        """The resource types that have collections, in any server process."""
+        names = await self.db.list_collection_names()
+        return sorted(name for name in names if self.index_plan(name) is not None)
 
     async def close(self) -> None:
         await self.client.close()
 
     def store(self) -> ResourceStore:
-        """A store outside any transaction (reads)."""
-        return ResourceStore(self.db, session=None)
+        """A store outside any transaction."""
+        return ResourceStore(self.db, None, self.prepared, self.prepare_type)
 
     async def in_transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
         """Run `work` in one multi-document transaction, retried on transient conflicts.
 
         `work` may run more than once, so it must not have side effects outside the store.
+        A first write of a type aborts the transaction (indexes cannot be built inside
+        one), prepares the type and runs `work` again.
         """
         async with self.client.start_session() as session:
 
             async def callback(session_) -> T:
-                return await work(ResourceStore(self.db, session=session_))
+                return await work(ResourceStore(self.db, session_, self.prepared))
 
-            return await session.with_transaction(callback)
+            while True:
+                try:
+                    return await session.with_transaction(callback)
+                except UnpreparedType as unprepared:
+                    await self.prepare_type(unprepared.resource_type)
 
     async def flag(self, name: str) -> bool:
         return await self.db["server_settings"].find_one({"_id": name}) is not None

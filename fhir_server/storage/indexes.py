@@ -1,17 +1,22 @@
-"""Indexes for the collections of DESIGN.md §2; reconciled at start-up: missing ones are
-built, ones no longer in the plan (e.g. after a SearchParameter change) are dropped."""
+"""Indexes for the collections of DESIGN.md §2; reconciled when a type is first written and
+at start-up for the types already stored: missing ones are built, ones no longer in the plan
+(e.g. after a SearchParameter change) are dropped."""
+
+from collections.abc import Callable
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-IndexPlan = dict[str, list[list[tuple[str, int]]]]  # resource type → search index keys
+IndexKeys = list[tuple[str, int | str]]
+# resource type → the keys of its search indexes; None for a name that is no resource type.
+IndexPlan = Callable[[str], list[IndexKeys] | None]
 # Searches only ever see current, live versions, so search indexes leave deleted ones out:
 # smaller, and a count can be answered from the index alone.
 _LIVE = {"deleted": False}
 
 
-def _name(keys: list[tuple[str, int]]) -> str:
+def _name(keys: IndexKeys) -> str:
     return "live_" + "_".join(f"{field}_{direction}" for field, direction in keys)
 
 
@@ -23,21 +28,23 @@ async def _reconcile(collection: AsyncCollection, models: list[IndexModel]) -> N
     await collection.create_indexes(models)
 
 
-async def ensure_indexes(db: AsyncDatabase, plan: IndexPlan) -> None:
-    for resource_type, search_keys in plan.items():
-        keys = [[("lastUpdated", DESCENDING), ("_id", DESCENDING)], *search_keys]
-        await _reconcile(
-            db[resource_type],
-            [IndexModel(k, name=_name(k), partialFilterExpression=_LIVE) for k in keys],
-        )
-        history = [
-            [("id", ASCENDING), ("vid", DESCENDING)],
-            [("lastUpdated", DESCENDING), ("_id", DESCENDING)],
-        ]
-        await _reconcile(
-            db[f"{resource_type}_history"],
-            [
-                IndexModel(k, name=_name(k).removeprefix("live_"), unique=k == history[0])
-                for k in history
-            ],
-        )
+async def ensure_indexes(
+    db: AsyncDatabase, resource_type: str, search_keys: list[IndexKeys]
+) -> None:
+    """The collections of one resource type (made if missing) with exactly their indexes."""
+    keys = [[("lastUpdated", DESCENDING), ("_id", DESCENDING)], *search_keys]
+    await _reconcile(
+        db[resource_type],
+        [IndexModel(k, name=_name(k), partialFilterExpression=_LIVE) for k in keys],
+    )
+    history = [
+        [("id", ASCENDING), ("vid", DESCENDING)],
+        [("lastUpdated", DESCENDING), ("_id", DESCENDING)],
+    ]
+    await _reconcile(
+        db[f"{resource_type}_history"],
+        [
+            IndexModel(k, name=_name(k).removeprefix("live_"), unique=k == history[0])
+            for k in history
+        ],
+    )

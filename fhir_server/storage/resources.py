@@ -5,6 +5,7 @@
 only persists and finds them, inside the caller's transaction when there is one.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,26 @@ from pymongo.errors import ExecutionTimeout
 from fhir_server.errors import Conflict
 
 
+class UnpreparedType(Exception):
+    """A write inside a transaction reached a type whose collections are not made yet."""
+
+    def __init__(self, resource_type: str):
+        super().__init__(resource_type)
+        self.resource_type = resource_type
+
+
 class ResourceStore:
-    def __init__(self, db: AsyncDatabase, session: AsyncClientSession | None):
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        session: AsyncClientSession | None,
+        prepared: set[str],
+        prepare: Callable[[str], Awaitable[None]] | None = None,
+    ):
         self.db = db
         self.session = session
+        self.prepared = prepared  # types whose collections and indexes are made
+        self.prepare = prepare  # makes them, outside a transaction
         # (type, history document) of every version `write_version` stored in this unit of
         # work, in order: what the services sign before the transaction commits.
         self.written: list[tuple[str, dict]] = []
@@ -39,6 +56,7 @@ class ResourceStore:
         The current document is matched on the previous `vid`, so a concurrent writer that
         got there first makes this fail instead of being overwritten.
         """
+        await self._ready(resource_type)
         collection = self.db[resource_type]
         if current["vid"] == 1:
             await collection.insert_one(current, session=self.session)
@@ -55,10 +73,18 @@ class ResourceStore:
 
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
         """Store new resources in bulk (server-written records: AuditEvents, Provenances)."""
+        await self._ready(resource_type)
         await self.db[resource_type].insert_many([d[0] for d in documents], session=self.session)
         await self.db[f"{resource_type}_history"].insert_many(
             [d[1] for d in documents], session=self.session
         )
+
+    async def _ready(self, resource_type: str) -> None:
+        if resource_type in self.prepared:
+            return
+        if self.session is not None or self.prepare is None:
+            raise UnpreparedType(resource_type)
+        await self.prepare(resource_type)
 
     async def find(
         self,

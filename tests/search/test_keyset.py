@@ -24,7 +24,7 @@ sort_orders = st.lists(
 
 @pytest.fixture(scope="module")
 def database(mongo_uri, loop):
-    db = Database(mongo_uri, f"keyset_{uuid.uuid4().hex[:8]}", {})
+    db = Database(mongo_uri, f"keyset_{uuid.uuid4().hex[:8]}", lambda kind: [])
     yield db
     loop.run_until_complete(db.client.drop_database(db.db.name))
     loop.run_until_complete(db.close())

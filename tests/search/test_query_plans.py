@@ -5,12 +5,16 @@ import json
 
 import pytest
 
-from fhir_server.conformance.registry import RESOURCE_TYPES
 from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.index import index_keys
+from fhir_server.search.index import index_keys, index_plan
 from fhir_server.storage.database import Database
 
+# The types served first and a clinical sample of the others (every type's parameters are
+# indexed the same way, from the same definitions).
+RESOURCE_TYPES = ("Patient", "Encounter", "DocumentReference", "Provenance", "Practitioner",
+                  "Organization", "Group", "Binary", "AuditEvent", "Observation", "Condition",
+                  "MedicationRequest", "Location", "Immunization", "MolecularSequence")
 # One value per parameter type that matches nothing, so the plan with the parameter's own
 # index wins the planner's trial; and the modifiers and prefixes each type compiles.
 SHAPES = {
@@ -31,8 +35,11 @@ SHAPES = {
     "quantity": [("", "5"), ("", "gt5||min"), ("", "le5|http://unitsofmeasure.org|min")],
     "number": [("", "5"), ("", "gt5")],
     "uri": [("", "http://x/zz"), (":below", "http://x/zz"), (":above", "http://x/zz/y")],
-    "composite": [("", "zz$zz")],
+    "special": [("", "10.5|106.7|5|km")],
 }
+# A composite value is one value per component, each of its component's type.
+COMPONENT_VALUES = {"token": "zz", "reference": "Zz/zz", "quantity": "5", "number": "5",
+                    "date": "2020-01-01", "string": "zz", "uri": "http://x/zz"}
 # Shapes that select (almost) everything: served by walking an index, never a scan.
 BROAD_SHAPES = {
     "token": [(":not", "zz"), (":not-in", "http://hl7.org/fhir/ValueSet/administrative-gender")],
@@ -45,7 +52,10 @@ def _cases(shapes: dict) -> list:
     cases = []
     for kind in RESOURCE_TYPES:
         for code, parameter in search_parameters(kind).items():
-            for modifier, value in shapes.get(parameter.type, []) + MISSING:
+            typed = shapes.get(parameter.type, [])
+            if parameter.type == "composite" and shapes is SHAPES:
+                typed = [("", "$".join(COMPONENT_VALUES[c.type] for c in parameter.components))]
+            for modifier, value in typed + MISSING:
                 if code in ("_id", "_lastUpdated") and modifier:
                     continue
                 cases.append(
@@ -58,12 +68,12 @@ def _cases(shapes: dict) -> list:
 
 @pytest.fixture(scope="module")
 def database(mongo_uri, loop):
-    plan = {kind: index_keys(kind) for kind in RESOURCE_TYPES}
-    db = Database(mongo_uri, "query_plans", plan)
+    db = Database(mongo_uri, "query_plans", index_plan)
 
     async def prepare():
         await db.client.drop_database("query_plans")
-        await db.prepare()
+        for kind in RESOURCE_TYPES:
+            await db.prepare_type(kind)
         # Some current documents, so MongoDB has plans to choose between.
         for kind in RESOURCE_TYPES:
             await db.db[kind].insert_many(

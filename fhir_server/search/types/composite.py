@@ -1,51 +1,76 @@
 """Composite search parameters (http://hl7.org/fhir/R4/search.html#composite): values like
-`code$value` match when one element (e.g. one Group.characteristic) has both. Entries are
-the component entries of each element joined with `$`."""
+`code$value` match when one element (one Observation.component, one Group.characteristic)
+has all of them. Entries are one object per such element, `{"c0": [...], "c1": [...]}`: the
+entries each component's own type module makes, so `$elemMatch` applies every component's
+own comparison (token keys, quantity and date ranges, ...) to the same element."""
 
-import itertools
+from dataclasses import replace
+from functools import cache
 
 from fhir_server.conformance.search_parameters import SearchParameter
-from fhir_server.search.fhirpath import Node, compile_path
-from fhir_server.search.types import Criterion, reference, token
+from fhir_server.search.fhirpath import compile_path
+from fhir_server.search.types import Criterion, date, number, quantity, reference, string, token
+from fhir_server.search.types import uri as uri_type
 from fhir_server.search.values import split_escaped
 
 MODIFIERS = ("missing",)
+_COMPONENT_MODULES = {
+    "token": token,
+    "reference": reference,
+    "quantity": quantity,
+    "date": date,
+    "number": number,
+    "string": string,
+    "uri": uri_type,
+}
 
 
-def _component_keys(kind: str, nodes: list[Node]) -> list[str]:
-    if kind == "token":
-        return token.index(nodes)
-    if kind == "reference":
-        return reference.index(nodes)
-    return []
+def _contexts(parameter: SearchParameter, resource_type: str) -> list[str]:
+    """The element paths a composite's expression selects on this type: `Observation |
+    Observation.component` is two contexts, each with the same components."""
+    branches = [branch.strip() for branch in parameter.expression.split("|")]
+    return [b for b in branches if b.split(".")[0] in (resource_type, "Resource")]
 
 
-def index(parameter: SearchParameter, nodes: list[Node]) -> list[str]:
-    entries: set[str] = set()
-    for node in nodes:
-        parts = [
-            _component_keys(
-                component.type,
-                compile_path(component.expression, parameter.expression)(node.value),
-            )
-            for component in parameter.components
+@cache
+def _component_parameters(parameter: SearchParameter) -> tuple[SearchParameter, ...]:
+    return tuple(
+        replace(parameter, code=f"{parameter.code}.{i}", type=c.type, expression=c.expression,
+                components=())
+        for i, c in enumerate(parameter.components)
+    )
+
+
+def index(parameter: SearchParameter, resource_type: str, resource: dict) -> list[dict]:
+    entries = []
+    for context in _contexts(parameter, resource_type):
+        components = [
+            (c.type, compile_path(c.expression, context)) for c in parameter.components
         ]
-        entries |= {"$".join(keys) for keys in itertools.product(*parts)}
-    return sorted(entries)
+        for node in compile_path(context, resource_type)(resource):
+            parts = [
+                _COMPONENT_MODULES[kind].index(extract(node.value)) if kind in _COMPONENT_MODULES
+                else []
+                for kind, extract in components
+            ]
+            if all(parts):
+                entries.append({f"c{i}": part for i, part in enumerate(parts)})
+    return entries
 
 
-def _value_keys(kind: str, criterion: Criterion, value: str) -> list[str]:
-    if kind == "token":
-        return [token.value_key(value)]
-    if kind == "reference":
-        return reference.references_to(criterion, value)
-    raise ValueError(f"composite components of type {kind} are not supported")
+def index_key(field: str) -> list[tuple[str, int | str]]:
+    return [(f"{field}.c0", 1)]
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
-    components = criterion.parameter.components
+    components = _component_parameters(criterion.parameter)
     values = split_escaped(value, "$")
     if len(values) != len(components):
         raise ValueError(f"expected {len(components)} values joined by '$'")
-    keys = [_value_keys(c.type, criterion, v) for c, v in zip(components, values, strict=True)]
-    return {criterion.field: {"$in": ["$".join(p) for p in itertools.product(*keys)]}}
+    conditions = []
+    for position, (component, text) in enumerate(zip(components, values, strict=True)):
+        if component.type not in _COMPONENT_MODULES:
+            raise ValueError(f"composite components of type {component.type} are not supported")
+        part = Criterion(f"c{position}", component, None, criterion.base_url)
+        conditions.append(_COMPONENT_MODULES[component.type].compile_value(part, text))
+    return {criterion.field: {"$elemMatch": {"$and": conditions}}}

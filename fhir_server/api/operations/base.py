@@ -1,0 +1,62 @@
+"""An operation as the router sees it: its descriptor and the function that answers it."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from fhir_server.api.dependencies import preferences, request_base
+from fhir_server.api.media import json_body
+from fhir_server.auth.tokens import Principal
+from fhir_server.conformance.operations import OperationDescriptor
+from fhir_server.services.parameters import parameter_pairs
+from fhir_server.services.resources import ResourceService
+
+
+@dataclass
+class OperationCall:
+    """One invocation: where (type, id), by whom, and its input."""
+
+    request: Request
+    descriptor: OperationDescriptor
+    caller: Principal
+    base: str
+    resource_type: str | None
+    resource_id: str | None
+
+    @classmethod
+    async def of(
+        cls, request: Request, descriptor: OperationDescriptor, resource_type: str | None,
+        resource_id: str | None,
+    ) -> "OperationCall":
+        base = await request_base(request)
+        return cls(request, descriptor, request.state.principal, base, resource_type, resource_id)
+
+    @property
+    def service(self) -> ResourceService:
+        return self.request.app.state.service
+
+    async def strict(self) -> bool:
+        """`Prefer: handling=strict`: unknown parameters are errors, not ignored."""
+        return (await preferences(self.request)).get("handling") == "strict"
+
+    async def body(self) -> object:
+        settings = self.request.app.state.settings
+        return await json_body(self.request, settings.max_body_bytes, settings.max_json_depth)
+
+    async def parameters(self) -> list[tuple[str, str]]:
+        """The query's parameters, plus those of a POSTed `Parameters` resource."""
+        pairs = list(self.request.query_params.multi_items())
+        if self.request.method == "POST":
+            pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}")
+        return pairs
+
+
+Handler = Callable[[OperationCall], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    descriptor: OperationDescriptor
+    handle: Handler

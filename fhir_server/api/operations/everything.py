@@ -1,0 +1,45 @@
+"""`Patient/$everything` (with or without an id) and `Encounter/{id}/$everything`
+(http://hl7.org/fhir/R4/operation-patient-everything.html,
+http://hl7.org/fhir/R4/operation-encounter-everything.html)."""
+
+from fhir_server.api.media import FhirResponse
+from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.services.everything import Everything, parse_everything
+
+_CORE = "http://hl7.org/fhir/OperationDefinition"
+
+
+async def everything(call: OperationCall) -> FhirResponse:
+    service = call.service
+    kind = call.resource_type or ""
+    if call.resource_id is not None:
+        await service.read(kind, call.resource_id)  # 404 unknown, 410 deleted
+    request = parse_everything(
+        kind,
+        call.resource_id,
+        await call.parameters(),
+        call.caller.scopes,
+        service.default_count,
+        service.max_count,
+        await call.strict(),
+    )
+    searcher = Everything(service.database.store(), service.cursors, call.base, call.caller.scopes)
+    return FhirResponse(call.request, await searcher.page(request))
+
+
+OPERATIONS = (
+    Operation(
+        OperationDescriptor("everything", f"{_CORE}/Patient-everything", INSTANCE, ("Patient",)),
+        everything,
+    ),
+    Operation(
+        OperationDescriptor("everything", f"{_CORE}/Patient-everything", TYPE, ("Patient",)),
+        everything,
+    ),
+    Operation(
+        OperationDescriptor("everything", f"{_CORE}/Encounter-everything", INSTANCE,
+                            ("Encounter",)),
+        everything,
+    ),
+)

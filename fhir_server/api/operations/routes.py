@@ -1,0 +1,60 @@
+"""The routes of every registered operation: `/$name`, `/{type}/$name` and
+`/{type}/{id}/$name`, by GET or POST as each operation allows. Included before the other
+routers, so that `Patient/$everything` is no read."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from fhir_server.api import operations
+from fhir_server.api.operations.base import OperationCall
+from fhir_server.auth.scopes import INTERACTION_PERMISSION
+from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
+from fhir_server.errors import Forbidden, MethodNotAllowed, NotFound
+from fhir_server.services.resources import check_type
+
+router = APIRouter()
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def _invoke(
+    request: Request, level: str, name: str, resource_type: str | None = None,
+    resource_id: str | None = None,
+) -> Response:
+    if resource_type is not None:
+        check_type(resource_type)
+    operation = operations.find(level, name, resource_type)
+    if operation is None:
+        where = f" on {resource_type}" if resource_type else ""
+        raise NotFound(f"This server has no operation ${name} at {level} level{where}; "
+                       "the CapabilityStatement (/metadata) lists those it has")
+    descriptor = operation.descriptor
+    if request.method not in descriptor.methods:
+        raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}")
+    principal = request.state.principal
+    permission = INTERACTION_PERMISSION.get(descriptor.interaction)
+    if permission and not principal.scopes.allows(resource_type or "*", permission):
+        raise Forbidden(
+            f"The token's scopes ({principal.scope_text or 'none'}) do not allow "
+            f"${name} on {resource_type or 'the system'}"
+        )
+    request.state.interaction = descriptor.audit_subtype
+    return await operation.handle(
+        await OperationCall.of(request, descriptor, resource_type, resource_id)
+    )
+
+
+@router.api_route("/${name}", methods=_METHODS)
+async def system_operation(name: str, request: Request) -> Response:
+    return await _invoke(request, SYSTEM, name)
+
+
+@router.api_route("/{resource_type}/${name}", methods=_METHODS)
+async def type_operation(resource_type: str, name: str, request: Request) -> Response:
+    return await _invoke(request, TYPE, name, resource_type)
+
+
+@router.api_route("/{resource_type}/{resource_id}/${name}", methods=_METHODS)
+async def instance_operation(
+    resource_type: str, resource_id: str, name: str, request: Request
+) -> Response:
+    return await _invoke(request, INSTANCE, name, resource_type, resource_id)

@@ -1,0 +1,37 @@
+"""What describes an operation this server offers (http://hl7.org/fhir/R4/operations.html):
+its name, levels, types, the interaction whose scopes it needs and its OperationDefinition.
+Routing, authorisation, audit and the CapabilityStatement all read these descriptors."""
+
+from dataclasses import dataclass
+
+SYSTEM, TYPE, INSTANCE = "system", "type", "instance"
+
+
+@dataclass(frozen=True)
+class OperationDescriptor:
+    name: str  # without the `$`
+    definition: str  # canonical URL of its OperationDefinition
+    level: str  # SYSTEM, TYPE or INSTANCE
+    resource_types: tuple[str, ...] = ()  # the types it is defined on (not at system level)
+    # The interaction whose scopes it needs on the type in the path (system level: on `*`).
+    interaction: str = "read"
+    methods: tuple[str, ...] = ("GET", "POST")
+    audit_subtype: str = "operation"
+
+    def applies_to(self, level: str, resource_type: str | None) -> bool:
+        return self.level == level and (level == SYSTEM or resource_type in self.resource_types)
+
+
+def capability_operations(
+    operations: tuple[OperationDescriptor, ...], resource_type: str | None
+) -> list[dict]:
+    """`CapabilityStatement.rest[.resource].operation` entries: system-level operations when
+    `resource_type` is None, else those defined on that type (at type or instance level)."""
+    entries: dict[str, dict] = {}
+    for operation in operations:
+        if (resource_type is None) == (operation.level == SYSTEM) and (
+            resource_type is None or resource_type in operation.resource_types
+        ):
+            entries.setdefault(operation.name, {"name": operation.name,
+                                                "definition": operation.definition})
+    return list(entries.values())

@@ -1,0 +1,303 @@
+"""`Patient/$everything` and `Encounter/$everything` (R4 OperationDefinitions
+patient-everything, http://hl7.org/fhir/R4/operation-patient-everything.html, and
+encounter-everything): the resources of a compartment, then the resources they reference
+that no compartment of that kind holds (Practitioner, Organization, Location, Medication...),
+as `searchset` pages.
+
+Paging is keyset, like search: the cursor names the phase, the type and the last id served,
+so pages neither repeat nor skip while others write, and a `next` link is only given when
+another resource exists (no empty last page). Only types the token may read are served.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.search_parameters import compartment_parameters, search_parameters
+from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.search.types.date import parse_date
+from fhir_server.search.types.reference import local_references
+from fhir_server.services.bundle_assembly import page_links, searchset_bundle
+from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.versions import Version
+from fhir_server.storage.resources import ResourceStore
+
+# Records about records: only when `_type` names them (Provenance also by includeProvenance).
+ASSOCIATED_TYPES = ("Provenance", "AuditEvent")
+# Date parameters that carry a resource's care date, in order of preference, when the type
+# has no parameter called `date` (the spec's "care dates", not record currency dates).
+CARE_DATE_PARAMETERS = ("date", "period", "onset-date", "authoredon", "occurrence",
+                        "recorded-date", "created", "issued", "authored", "event-date")
+PARAMETERS = {
+    "Patient": ("start", "end", "_since", "_type", "_count", "includeProvenance"),
+    "Encounter": ("_since", "_type", "_count", "includeProvenance"),
+}
+_COMPARTMENT = "c"  # cursor phase: resources in the compartment
+_REFERENCED = "r"  # cursor phase: resources they reference outside it
+
+
+@dataclass(frozen=True)
+class EverythingRequest:
+    compartment_type: str  # Patient or Encounter
+    compartment_id: str | None  # None: every compartment of that type (Patient only)
+    start: datetime | None
+    end: datetime | None
+    since: datetime | None
+    types: tuple[str, ...]  # compartment types served, focal type first
+    count: int
+    include_provenance: bool
+    cursor: str | None
+    kept: list[tuple[str, str]]  # parameters repeated in the page links
+
+
+def parse_everything(
+    compartment_type: str,
+    compartment_id: str | None,
+    params: list[tuple[str, str]],
+    permissions: Permissions,
+    default_count: int,
+    max_count: int,
+    strict: bool,
+) -> EverythingRequest:
+    """The checked parameters; 400 for malformed values, 403 for types the token may not
+    read that `_type` names (left out silently when not named, like `_include`)."""
+    allowed = PARAMETERS[compartment_type]
+    values: dict[str, str] = {}
+    for name, value in params:
+        if name == "_cursor":
+            continue
+        if name not in allowed:
+            if strict:
+                raise BadRequest(f"$everything has no parameter '{name}'", expression=name)
+            continue
+        values[name] = f"{values[name]},{value}" if name == "_type" and name in values else value
+    if not permissions.allows(compartment_type, "r"):
+        raise Forbidden(f"The token's scopes do not allow reading {compartment_type}")
+    others = set(compartment_parameters(compartment_type)) - {compartment_type}
+    members = [compartment_type, *sorted(others)]
+    if "_type" in values:
+        asked = [t.strip() for t in values["_type"].split(",") if t.strip()]
+        unknown = [t for t in asked if t not in members]
+        if unknown:
+            raise BadRequest(
+                f"_type: {', '.join(unknown)} are not in the {compartment_type} compartment",
+                expression="_type",
+            )
+        refused = [t for t in asked if not permissions.allows(t, "r")]
+        if refused:
+            raise Forbidden(f"The token's scopes do not allow reading {', '.join(refused)}")
+        types = [t for t in members if t in asked]
+    else:
+        types = [t for t in members if t not in ASSOCIATED_TYPES and permissions.allows(t, "r")]
+    provenance = values.get("includeProvenance", "false")
+    if provenance not in ("true", "false"):
+        raise BadRequest("includeProvenance takes true or false", expression="includeProvenance")
+    if provenance == "true" and not permissions.allows("Provenance", "r"):
+        raise Forbidden("The token's scopes do not allow reading Provenance")
+    count = values.get("_count", str(default_count))
+    if not count.isdigit() or int(count) == 0:
+        raise BadRequest(f"_count must be a positive integer, not '{count}'", expression="_count")
+    return EverythingRequest(
+        compartment_type,
+        compartment_id,
+        _date(values, "start", low=True),
+        _date(values, "end", low=False),
+        _date(values, "_since", low=True),
+        tuple(types),
+        min(int(count), max_count),
+        provenance == "true",
+        next((value for name, value in params if name == "_cursor"), None),
+        [(name, value) for name, value in params if name in allowed],
+    )
+
+
+def _date(values: dict[str, str], name: str, low: bool) -> datetime | None:
+    if name not in values:
+        return None
+    try:
+        covered = parse_date(values[name])
+    except ValueError as bad:
+        raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None
+    return covered.low if low else covered.high
+
+
+def care_date_parameter(resource_type: str) -> str | None:
+    """The date parameter `start`/`end` compare with for a type, if it has one."""
+    parameters = search_parameters(resource_type)
+    return next(
+        (code for code in CARE_DATE_PARAMETERS
+         if code in parameters and parameters[code].type == "date"),
+        None,
+    )
+
+
+@dataclass
+class Everything:
+    store: ResourceStore
+    cursors: CursorCodec
+    base: str
+    permissions: Permissions
+
+    async def page(self, request: EverythingRequest) -> dict:
+        """One `searchset` page of the operation's result."""
+        phase, type_index, after = _COMPARTMENT, 0, ""
+        if request.cursor:
+            phase, type_index, after = self._position(request.cursor)
+        found: list[tuple[str, dict]] = []
+        mode = {}
+        more = False
+        if phase == _COMPARTMENT:
+            found, more, next_position = await self._compartment_page(request, type_index, after)
+            mode = dict.fromkeys(((kind, d["_id"]) for kind, d in found), "match")
+            if not more:
+                phase, type_index, after = _REFERENCED, 0, ""
+        if phase == _REFERENCED and len(found) < request.count:
+            referenced, more, next_position = await self._referenced_page(
+                request, after, request.count - len(found)
+            )
+            found += referenced
+        if request.include_provenance:
+            found += await self._provenance_of(found)
+        entries = [
+            (Version.from_current(kind, document), mode.get((kind, document["_id"]), "include"))
+            for kind, document in found
+        ]
+        cursor = self.cursors.encode(next_position) if more else None
+        path = request.compartment_type
+        if request.compartment_id is not None:
+            path += f"/{request.compartment_id}"
+        links = page_links(self.base, f"{path}/$everything", request.kept, cursor)
+        return searchset_bundle(self.base, entries, links)
+
+    def _position(self, cursor: str) -> tuple[str, int, str]:
+        position = self.cursors.decode(cursor)
+        try:
+            phase, type_index, after = position["e"]
+            if phase in (_COMPARTMENT, _REFERENCED) and isinstance(type_index, int):
+                return phase, type_index, str(after)
+        except (KeyError, TypeError, ValueError):
+            pass
+        raise BadRequest("The paging cursor does not belong to $everything", expression="_cursor")
+
+    def _filter(self, request: EverythingRequest, resource_type: str, after: str) -> dict:
+        clauses: list[dict] = [{"_id": {"$gt": after}}]
+        if request.compartment_id is not None:
+            clauses.append({"compartments": f"{request.compartment_type}/"
+                            f"{request.compartment_id}"})
+        else:  # every compartment of the type: `Patient/` up to the next character
+            prefix = f"{request.compartment_type}/"
+            clauses.append({"compartments": {"$gte": prefix, "$lt": prefix[:-1] + "0"}})
+        if request.since is not None:
+            clauses.append({"lastUpdated": {"$gte": request.since}})
+        care_date = care_date_parameter(resource_type)
+        if care_date and (request.start or request.end) and resource_type != "Patient":
+            overlap: dict = {}
+            if request.start is not None:
+                overlap["hi"] = {"$gte": request.start}
+            if request.end is not None:
+                overlap["lo"] = {"$lte": request.end}
+            # Resources without a care date cannot be placed in time: they stay in.
+            clauses.append({"$or": [{f"search.{care_date}": {"$elemMatch": overlap}},
+                                    {"missing": care_date}]})
+        return {"$and": clauses}
+
+    async def _compartment_page(
+        self, request: EverythingRequest, type_index: int, after: str
+    ) -> tuple[list[tuple[str, dict]], bool, dict]:
+        """Up to `count` resources of the compartment from the position on, and whether
+        another one follows."""
+        found: list[tuple[str, dict]] = []
+        position = {"e": [_COMPARTMENT, type_index, after]}
+        for index in range(type_index, len(request.types)):
+            kind = request.types[index]
+            start = after if index == type_index else ""
+            wanted = request.count - len(found)
+            documents = await self.store.find(
+                kind, self._filter(request, kind, start), wanted + 1, projection=_UNREAD
+            )
+            if len(documents) > wanted:
+                found += [(kind, d) for d in documents[:wanted]]
+                return found, True, {"e": [_COMPARTMENT, index, found[-1][1]["_id"]]}
+            found += [(kind, d) for d in documents]
+            if len(found) == request.count:
+                position = {"e": [_COMPARTMENT, index + 1, ""]}
+                more = await self._any_after(request, index + 1)
+                return found, more, position
+        return found, False, position
+
+    async def _any_after(self, request: EverythingRequest, type_index: int) -> bool:
+        for kind in request.types[type_index:]:
+            if await self.store.find(kind, self._filter(request, kind, ""), 1, projection=["_id"]):
+                return True
+        return bool(await self._referenced(request))
+
+    async def _referenced(self, request: EverythingRequest) -> list[tuple[str, str]]:
+        """(type, id) of the resources the compartment's resources reference, of types that
+        are in no compartment of this kind and that the token may read, in order."""
+        members = {request.compartment_type, *compartment_parameters(request.compartment_type)}
+        wanted: set[tuple[str, str]] = set()
+        for kind in request.types:
+            codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
+            documents = await self.store.find(
+                kind, self._filter(request, kind, ""), _MAX_REFERENCING,
+                projection=[f"search.{code}" for code in codes],
+            )
+            for document in documents:
+                for entries in document.get("search", {}).values():
+                    wanted |= {
+                        (target, target_id)
+                        for target, target_id in local_references(entries, self.base)
+                        if target not in members and self.permissions.allows(target, "r")
+                    }
+        return sorted(wanted)
+
+    async def _referenced_page(
+        self, request: EverythingRequest, after: str, room: int
+    ) -> tuple[list[tuple[str, dict]], bool, dict]:
+        """Up to `room` referenced resources after `after` (the last `Type/id` served), in
+        (type, id) order, and whether another one follows; dangling references are skipped."""
+        pending = [ref for ref in await self._referenced(request) if "/".join(ref) > after]
+        found: list[tuple[str, dict]] = []
+        while pending and len(found) <= room:
+            chunk, pending = pending[: room + 1], pending[room + 1 :]
+            by_type: dict[str, list[str]] = {}
+            for kind, resource_id in chunk:
+                by_type.setdefault(kind, []).append(resource_id)
+            for kind, ids in by_type.items():
+                documents = await self.store.find(
+                    kind, {"_id": {"$in": ids}}, len(ids), projection=_UNREAD
+                )
+                found += [(kind, d) for d in documents]
+            found.sort(key=lambda item: (item[0], item[1]["_id"]))
+        more = len(found) > room
+        found = found[:room]
+        last = f"{found[-1][0]}/{found[-1][1]['_id']}" if found else after
+        return found, more, {"e": [_REFERENCED, 0, last]}
+
+    async def _provenance_of(self, found: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+        """The Provenance that signs the served version of each resource (its target is
+        `Type/id/_history/n`), so the page verifies offline (README "Signature contract")."""
+        versions = {f"{kind}/{d['_id']}/_history/{d['vid']}" for kind, d in found
+                    if kind != "Provenance"}
+        if not versions:
+            return []
+        targets = sorted({version.split("/_history/")[0] for version in versions})
+        documents = await self.store.find(
+            "Provenance", {"search.target": {"$in": targets}}, _MAX_PROVENANCE,
+            projection=_UNREAD,
+        )
+        served = {d["_id"] for kind, d in found if kind == "Provenance"}
+        return [
+            ("Provenance", d)
+            for d in documents
+            if d["_id"] not in served
+            and any(t.get("reference") in versions for t in d["resource"].get("target", []))
+        ]
+
+
+# Derived search fields are not part of the answer.
+_UNREAD = {"search": 0, "sort": 0, "missing": 0, "compartments": 0, "indexVersion": 0}
+# Bounds on the work of one page: the resources whose references are gathered per type, and
+# the Provenances looked up for a page (one or two per resource).
+_MAX_REFERENCING = 100_000
+_MAX_PROVENANCE = 10_000
