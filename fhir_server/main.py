@@ -8,17 +8,18 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import Depends, FastAPI
 
-from fhir_server.api import export, public, resources, signatures, system
+from fhir_server.api import export, public, resources, system
 from fhir_server.api.audit import install_audit
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.dev_csc import start_dev_csc
 from fhir_server.api.errors import install_error_handlers
+from fhir_server.api.operations import routes as operations
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.personal_id import mask_personal_ids
-from fhir_server.conformance.registry import RESOURCE_TYPES
+from fhir_server.conformance import definitions
 from fhir_server.embedded_mongo import EmbeddedMongo
-from fhir_server.search.index import index_keys
+from fhir_server.search.index import index_plan
 from fhir_server.services.audit import AuditTrail
 from fhir_server.services.authentication import Authenticator
 from fhir_server.services.bundles import BundleProcessor
@@ -99,8 +100,8 @@ async def _reindex_stale(database: Database) -> None:
 @asynccontextmanager
 async def services_for(settings: Settings):
     """The resource service and bundle processor on the configured MongoDB."""
-    plan = {kind: index_keys(kind) for kind in RESOURCE_TYPES}
-    database = Database(settings.mongodb_uri, settings.database, plan)
+    definitions.load()
+    database = Database(settings.mongodb_uri, settings.database, index_plan)
     try:
         async with provenance_recorder(settings) as recorder:
             await database.prepare()
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router, prefix="/fhir", dependencies=[Depends(authenticate)])
     authenticated = [Depends(authenticate), *negotiated]
     app.include_router(system.router, prefix="/fhir", dependencies=authenticated)
-    app.include_router(signatures.router, prefix="/fhir", dependencies=authenticated)
+    # Operations before the interactions: `Patient/$everything` is no read.
+    app.include_router(operations.router, prefix="/fhir", dependencies=authenticated)
     app.include_router(resources.router, prefix="/fhir", dependencies=authenticated)
     return app

@@ -13,7 +13,8 @@ from fhir_server.api.dependencies import Base, Prefer, ServerSettings
 from fhir_server.api.media import FhirResponse, http_date, json_body
 from fhir_server.api.security import Caller
 from fhir_server.errors import BadRequest
-from fhir_server.services.export import (
+from fhir_server.services.export.request import GROUP, PATIENT, SYSTEM, parameters_body
+from fhir_server.services.export.service import (
     ExportService,
     file_path,
     manifest,
@@ -21,7 +22,6 @@ from fhir_server.services.export import (
     retry_after,
     status_path,
 )
-from fhir_server.services.export_request import GROUP, PATIENT, SYSTEM, parameters_body
 from fhir_server.services.versions import utc_now
 from fhir_server.storage.export_jobs import COMPLETED, FAILED
 
@@ -91,10 +91,10 @@ async def export_status(job_id: str, request: Request, exports: Exports, caller:
     request.state.audit_entity = f"{base}/{status_path(job_id)}"
     job = await exports.job(job_id, caller)
     now = utc_now()
-    if job["status"] == COMPLETED:
-        return JSONResponse(manifest(job, base), headers={"Expires": http_date(job["expiresAt"])})
-    if job["status"] == FAILED:
-        outcome = _outcome(job.get("error") or "The export failed", "error", "exception")
+    if job.status == COMPLETED:
+        return JSONResponse(manifest(job, base), headers={"Expires": http_date(job.expires_at)})
+    if job.status == FAILED:
+        outcome = _outcome(job.error or "The export failed", "error", "exception")
         return FhirResponse(request, outcome, 500)
     progress = progress_text(job, now)
     headers = {"X-Progress": progress, "Retry-After": str(retry_after(job, now))}

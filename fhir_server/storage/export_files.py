@@ -81,6 +81,8 @@ class ExportFiles:
     def sync(self, job_id: str, names: list[str]) -> None:
         """Make the files (and their directory entries) durable: blocking, call in a thread."""
         directory = self._directory(job_id)
+        if not names:  # an export with no output has made no directory
+            return
         for name in names:
             fd = os.open(directory / _checked(name), os.O_RDONLY)
             try:

@@ -4,8 +4,12 @@ collects on the way (`export_items`, e.g. the Provenance of exported resources).
 Workers claim a job atomically with a lease they renew (heartbeat). Every later change a
 worker makes is guarded by its lease and by the job still running, so a worker that lost its
 job (cancelled, or taken over after its lease ran out) can no longer change it.
+
+A job leaves this module as an `ExportJob`, never as the document it is stored as (the
+README's "Storage layout" table).
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
@@ -27,6 +31,97 @@ class LeaseLost(Exception):
     """The job was cancelled or another worker holds it now: stop working on it."""
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Which worker runs a job, until when (unless it renews the lease)."""
+
+    owner: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """One bulk export job as stored. `parameters` (the checked kick-off) and `progress`
+    (what is safely written) are documents of the export service, kept here as they are."""
+
+    id: str
+    owner: str  # issuer|subject of the token that started it
+    who: str
+    scopes: str
+    status: str
+    request: str  # the kick-off URL
+    base: str
+    parameters: dict
+    transaction_time: datetime
+    not_before: datetime
+    created_at: datetime
+    lease: Lease | None = None
+    attempts: int = 0
+    progress: dict | None = None
+    failures: int = 0  # attempts that failed unexpectedly
+    last_error: str | None = None
+    error: str | None = None  # why it failed
+    completed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_document(cls, document: dict) -> "ExportJob":
+        lease = document.get("lease")
+        return cls(
+            id=document["_id"],
+            owner=document["owner"],
+            who=document["who"],
+            scopes=document.get("scopes", ""),
+            status=document["status"],
+            request=document["request"],
+            base=document["base"],
+            parameters=document["parameters"],
+            transaction_time=document["transactionTime"],
+            not_before=document["notBefore"],
+            created_at=document["createdAt"],
+            lease=Lease(lease["owner"], lease["until"]) if lease else None,
+            attempts=document.get("attempts", 0),
+            progress=document.get("progress"),
+            failures=document.get("failures", 0),
+            last_error=document.get("lastError"),
+            error=document.get("error"),
+            completed_at=document.get("completedAt"),
+            expires_at=document.get("expiresAt"),
+        )
+
+    def document(self) -> dict:
+        """The stored form: every field of a new job, and those set later once set."""
+        document = {
+            "_id": self.id,
+            "owner": self.owner,
+            "who": self.who,
+            "scopes": self.scopes,
+            "status": self.status,
+            "request": self.request,
+            "base": self.base,
+            "parameters": self.parameters,
+            "transactionTime": self.transaction_time,
+            "notBefore": self.not_before,
+            "createdAt": self.created_at,
+            "attempts": self.attempts,
+            "lease": (
+                {"owner": self.lease.owner, "until": self.lease.until} if self.lease else None
+            ),
+            "progress": self.progress,
+        }
+        later = {
+            "failures": self.failures or None,
+            "lastError": self.last_error,
+            "error": self.error,
+            "completedAt": self.completed_at,
+            "expiresAt": self.expires_at,
+        }
+        return document | {key: value for key, value in later.items() if value is not None}
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
 class ExportJobStore:
     def __init__(self, db: AsyncDatabase):
         self.jobs = db["export_jobs"]
@@ -37,19 +132,20 @@ class ExportJobStore:
         await self.jobs.create_index([("owner", ASCENDING), ("status", ASCENDING)])
         await self.jobs.create_index([("expiresAt", ASCENDING)])
 
-    async def insert(self, job: dict) -> None:
-        await self.jobs.insert_one(job)
+    async def insert(self, job: ExportJob) -> None:
+        await self.jobs.insert_one(job.document())
 
-    async def find(self, job_id: str) -> dict | None:
-        return await self.jobs.find_one({"_id": job_id})
+    async def find(self, job_id: str) -> ExportJob | None:
+        document = await self.jobs.find_one({"_id": job_id})
+        return ExportJob.from_document(document) if document is not None else None
 
     async def count_unfinished(self, owner: str) -> int:
         return await self.jobs.count_documents({"owner": owner, "status": {"$in": UNFINISHED}})
 
-    async def claim(self, worker: str, now: datetime, lease: timedelta) -> dict | None:
+    async def claim(self, worker: str, now: datetime, lease: timedelta) -> ExportJob | None:
         """The oldest claimable job, now leased to `worker`: queued, or running under a lease
         that ran out (its worker died), and past its `notBefore`."""
-        return await self.jobs.find_one_and_update(
+        document = await self.jobs.find_one_and_update(
             {
                 "status": {"$in": UNFINISHED},
                 "notBefore": {"$lte": now},
@@ -62,6 +158,7 @@ class ExportJobStore:
             sort=[("notBefore", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
+        return ExportJob.from_document(document) if document is not None else None
 
     def _held(self, job_id: str, worker: str) -> dict:
         return {"_id": job_id, "status": RUNNING, "lease.owner": worker}
@@ -73,17 +170,39 @@ class ExportJobStore:
         )
         return result.matched_count == 1
 
-    async def update(self, job_id: str, worker: str, fields: dict) -> None:
-        """Set fields of a job the worker holds (its progress); raises LeaseLost otherwise."""
-        result = await self.jobs.update_one(self._held(job_id, worker), {"$set": fields})
+    async def save_progress(
+        self, job_id: str, worker: str, progress: dict, until: datetime
+    ) -> None:
+        """Store the progress of a job the worker holds and extend its lease to `until`;
+        raises LeaseLost if it no longer holds the job."""
+        result = await self.jobs.update_one(
+            self._held(job_id, worker),
+            {"$set": {"progress": progress, "lease.until": until}},
+        )
         if result.matched_count != 1:
             raise LeaseLost(job_id)
 
-    async def finish(self, job_id: str, worker: str, status: str, fields: dict) -> None:
-        """End a job the worker holds as completed or failed; raises LeaseLost otherwise."""
+    async def finish(
+        self,
+        job_id: str,
+        worker: str,
+        status: str,
+        completed_at: datetime,
+        expires_at: datetime,
+        *,
+        progress: dict | None = None,
+        error: str | None = None,
+    ) -> None:
+        """End a job the worker holds as completed (with its final `progress`) or failed
+        (with its `error`); raises LeaseLost if it no longer holds the job."""
+        fields: dict = {"status": status}
+        if progress is not None:
+            fields["progress"] = progress
+        if error is not None:
+            fields["error"] = error
+        fields |= {"completedAt": completed_at, "expiresAt": expires_at}
         result = await self.jobs.update_one(
-            self._held(job_id, worker),
-            {"$set": {"status": status, **fields}, "$unset": {"lease": ""}},
+            self._held(job_id, worker), {"$set": fields, "$unset": {"lease": ""}}
         )
         if result.matched_count != 1:
             raise LeaseLost(job_id)

@@ -101,7 +101,7 @@ def test_other_output_formats_are_refused_even_leniently(client, data, prefer):
 
 
 BAD_PARAMETERS = [
-    ({"_type": "Observation"}, "_type"),
+    ({"_type": "Observationx"}, "_type"),
     ({"_since": "yesterday"}, "_since"),
     ({"_until": "2024-13-45"}, "_until"),
     ({"includeAssociatedData": "_everything"}, "includeAssociatedData"),

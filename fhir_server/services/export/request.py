@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from fhir_server.auth.scopes import Permissions
-from fhir_server.conformance.registry import READ_ONLY_TYPES, RESOURCE_TYPES, is_supported
+from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, resource_types
 from fhir_server.conformance.search_parameters import patient_compartment
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.request import parse_query, parse_request
@@ -138,8 +138,8 @@ def exportable_types(level: str) -> list[str]:
     """What an export of this level may hold: every type (but the audit trail, unless asked
     for by name) at system level; the Patient compartment's types otherwise."""
     if level == SYSTEM:
-        return list(RESOURCE_TYPES)
-    return [kind for kind in RESOURCE_TYPES if kind in patient_compartment()]
+        return list(resource_types())
+    return [kind for kind in resource_types() if kind in patient_compartment()]
 
 
 def _types(level: str, params, permissions: Permissions, check: _Checker) -> list[str]:

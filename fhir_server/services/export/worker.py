@@ -13,8 +13,8 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from fhir_server.errors import FhirError
-from fhir_server.services.export_output import Output, Progress
-from fhir_server.services.export_run import ExportRun
+from fhir_server.services.export.output import Output, Progress
+from fhir_server.services.export.run import ExportRun
 from fhir_server.services.versions import utc_now
 from fhir_server.settings import Settings
 from fhir_server.storage.export_files import ExportFiles
@@ -22,6 +22,7 @@ from fhir_server.storage.export_jobs import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    ExportJob,
     ExportJobStore,
     LeaseLost,
 )
@@ -96,10 +97,10 @@ class ExportWorkers:
                 log.exception("export worker %s: unexpected error", worker)
                 await asyncio.sleep(self.settings.export_poll_seconds)
 
-    async def _attempt(self, job: dict, worker: str) -> None:
+    async def _attempt(self, job: ExportJob, worker: str) -> None:
         """Run (or resume) a claimed job until it is done, lost, or fails."""
-        job_id = job["_id"]
-        progress = Progress.from_document(job.get("progress"))
+        job_id = job.id
+        progress = Progress.from_document(job.progress)
         output = Output(self.files, job_id, progress, self.settings.export_file_max_bytes)
         if not output.resume():
             log.warning("export %s: saved files are incomplete; starting again", job_id)
@@ -107,8 +108,8 @@ class ExportWorkers:
             output = Output(self.files, job_id, Progress(seq=progress.seq), output.max_bytes)
 
         async def save() -> None:
-            fields = {"progress": output.progress.document(), "lease.until": utc_now() + self.lease}
-            await self.jobs.update(job_id, worker, fields)
+            until = utc_now() + self.lease
+            await self.jobs.save_progress(job_id, worker, output.progress.document(), until)
 
         run = ExportRun(
             job, self.jobs, self.reader, self.store, output, self.settings.export_batch_bytes, save
@@ -125,10 +126,7 @@ class ExportWorkers:
             now = utc_now()
             expires = now + timedelta(seconds=self.settings.export_retention_seconds)
             await self.jobs.finish(
-                job_id,
-                worker,
-                COMPLETED,
-                {"progress": output.progress.document(), "completedAt": now, "expiresAt": expires},
+                job_id, worker, COMPLETED, now, expires, progress=output.progress.document()
             )
             await self.jobs.drop_items(job_id)
             log.info("export %s completed: %d resources", job_id, output.progress.done)
@@ -148,10 +146,10 @@ class ExportWorkers:
         except Exception as error:
             output.abandon()
             current = await self.jobs.find(job_id)
-            if current is None or current["status"] == CANCELLED:  # its files went away
+            if current is None or current.status == CANCELLED:  # its files went away
                 await self._lost(job_id, output)
                 return
-            failures = job.get("failures", 0) + 1
+            failures = job.failures + 1
             log.exception("export %s: attempt failed (%d of %d)", job_id, failures, MAX_FAILURES)
             if failures >= MAX_FAILURES:
                 await self._fail(job_id, worker, f"The export failed: {type(error).__name__}")
@@ -179,7 +177,7 @@ class ExportWorkers:
     async def _lost(self, job_id: str, output: Output) -> None:
         output.abandon()
         job = await self.jobs.find(job_id)
-        if job is None or job["status"] == CANCELLED:
+        if job is None or job.status == CANCELLED:
             await asyncio.to_thread(self.files.remove, job_id)
             log.info("export %s was cancelled", job_id)
         else:
@@ -189,9 +187,7 @@ class ExportWorkers:
         now = utc_now()
         expires = now + timedelta(seconds=self.settings.export_retention_seconds)
         with suppress(LeaseLost):
-            await self.jobs.finish(
-                job_id, worker, FAILED, {"error": message, "completedAt": now, "expiresAt": expires}
-            )
+            await self.jobs.finish(job_id, worker, FAILED, now, expires, error=message)
         await self.jobs.drop_items(job_id)
         await asyncio.to_thread(self.files.remove, job_id)
         log.warning("export %s failed: %s", job_id, message)

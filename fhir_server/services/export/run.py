@@ -25,7 +25,7 @@ from fhir_server.search.request import parse_query, parse_request
 from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 from fhir_server.services.access import require_search
-from fhir_server.services.export_output import (
+from fhir_server.services.export.output import (
     DELETED,
     ERROR,
     OUTPUT,
@@ -34,7 +34,7 @@ from fhir_server.services.export_output import (
     ndjson_line,
     warning_line,
 )
-from fhir_server.services.export_request import (
+from fhir_server.services.export.request import (
     LATEST,
     PROVENANCE,
     RELEVANT,
@@ -43,7 +43,7 @@ from fhir_server.services.export_request import (
 )
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version, storage_documents
-from fhir_server.storage.export_jobs import ExportJobStore
+from fhir_server.storage.export_jobs import ExportJob, ExportJobStore
 from fhir_server.storage.export_reads import SnapshotStore
 from fhir_server.storage.resources import ResourceStore
 
@@ -101,7 +101,7 @@ class Window:
 class ExportRun:
     def __init__(
         self,
-        job: dict,
+        job: ExportJob,
         jobs: ExportJobStore,
         reader: SnapshotStore,
         store: ResourceStore,
@@ -116,10 +116,10 @@ class ExportRun:
         self.output = output
         self.batch_bytes = batch_bytes
         self.save = save  # stores `output.progress` (raises LeaseLost if the job was lost)
-        self.request = ExportRequest.from_document(job["parameters"])
-        self.moment: datetime = job["transactionTime"]
-        self.base: str = job["base"]
-        self.permissions = Permissions.from_text(job.get("scopes", ""))
+        self.request = ExportRequest.from_document(job.parameters)
+        self.moment: datetime = job.transaction_time
+        self.base: str = job.base
+        self.permissions = Permissions.from_text(job.scopes)
         self.mode = association(self.request)
         self.filters: dict[str, dict] = {}
 
@@ -295,12 +295,12 @@ class ExportRun:
                 chosen = _latest(kind, chunk, found, self.base)
             else:
                 chosen = [provenance["_id"] for provenance in found]
-            await self.jobs.add_items(self.job["_id"], PROVENANCE, chosen)
+            await self.jobs.add_items(self.job.id, PROVENANCE, chosen)
 
     async def _associated(self, phase: Phase) -> None:
         elements = self.request.elements_of(PROVENANCE)
         while ids := await self.jobs.items_after(
-            self.job["_id"], PROVENANCE, self.progress.after, ID_BATCH
+            self.job.id, PROVENANCE, self.progress.after, ID_BATCH
         ):
             documents = await self.reader.current_by_id(PROVENANCE, ids)
             resources, again = [], []

@@ -17,21 +17,27 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 from fhir_server.services.access import require_search
-from fhir_server.services.export_output import DELETED, ERROR, OUTPUT, Part, Progress
-from fhir_server.services.export_request import (
+from fhir_server.services.export.output import DELETED, ERROR, OUTPUT, Part, Progress
+from fhir_server.services.export.request import (
     GROUP,
     PROVENANCE,
     ExportRequest,
     add_problem,
     parse_kick_off,
 )
-from fhir_server.services.export_run import plan
-from fhir_server.services.export_worker import ExportWorkers
+from fhir_server.services.export.run import plan
+from fhir_server.services.export.worker import ExportWorkers
 from fhir_server.services.versions import format_instant, utc_now
 from fhir_server.settings import Settings
 from fhir_server.storage.database import Database
 from fhir_server.storage.export_files import ExportFiles
-from fhir_server.storage.export_jobs import CANCELLED, COMPLETED, QUEUED, ExportJobStore
+from fhir_server.storage.export_jobs import (
+    CANCELLED,
+    COMPLETED,
+    QUEUED,
+    ExportJob,
+    ExportJobStore,
+)
 from fhir_server.storage.export_reads import SnapshotStore
 
 
@@ -102,25 +108,22 @@ class ExportService:
         await self._check_type_filters(request, strict, principal, base)
         now = utc_now()
         job_id = uuid.uuid4().hex
-        job = {
-            "_id": job_id,
-            "owner": owner,
-            "who": principal.who,
-            "scopes": principal.scope_text,
-            "status": QUEUED,
-            "request": request_url,
-            "base": base,
-            "parameters": request.document(),
-            "transactionTime": now,
+        job = ExportJob(
+            id=job_id,
+            owner=owner,
+            who=principal.who,
+            scopes=principal.scope_text,
+            status=QUEUED,
+            request=request_url,
+            base=base,
+            parameters=request.document(),
+            transaction_time=now,
             # Writes stamped before transactionTime may still be committing.
-            "notBefore": now + timedelta(seconds=self.settings.export_settle_seconds),
-            "createdAt": now,
-            "attempts": 0,
-            "lease": None,
-            "progress": None,
-        }
+            not_before=now + timedelta(seconds=self.settings.export_settle_seconds),
+            created_at=now,
+        )
         await self.jobs.insert(job)
-        self.workers.wake(job["notBefore"])
+        self.workers.wake(job.not_before)
         return job_id
 
     async def _members(
@@ -197,16 +200,15 @@ class ExportService:
 
     # --- status, cancel, files ------------------------------------------------------------
 
-    async def job(self, job_id: str, principal: Principal) -> dict:
+    async def job(self, job_id: str, principal: Principal) -> ExportJob:
         """A job of the caller's (404 for anyone else, once cancelled, and once expired); the
         token must still cover every type exported (403 otherwise)."""
         job = await self.jobs.find(job_id)
-        expired = job is not None and job.get("expiresAt") and job["expiresAt"] <= utc_now()
-        if job is None or job["owner"] != owner_of(principal) or expired:
+        if job is None or job.owner != owner_of(principal) or job.expired(utc_now()):
             raise NotFound(f"No export job {job_id}")
-        if job["status"] == CANCELLED:
+        if job.status == CANCELLED:
             raise NotFound(f"Export job {job_id} was cancelled and its files deleted")
-        request = ExportRequest.from_document(job["parameters"])
+        request = ExportRequest.from_document(job.parameters)
         types = request.types + ([PROVENANCE] if request.associated else [])
         refused = [t for t in types if not principal.scopes.allows(t, "r")]
         if refused:
@@ -224,9 +226,9 @@ class ExportService:
 
     async def download(self, job_id: str, name: str, principal: Principal) -> Download:
         job = await self.job(job_id, principal)
-        progress = Progress.from_document(job.get("progress"))
+        progress = Progress.from_document(job.progress)
         part = next((p for p in progress.parts if p.name == name), None)
-        if job["status"] != COMPLETED or part is None:
+        if job.status != COMPLETED or part is None:
             raise NotFound(f"Export job {job_id} has no file {name}")
         if part.kind != ERROR and not principal.scopes.allows(part.resource, "r"):
             raise Forbidden(f"The token's scopes do not allow reading {part.resource}")
@@ -234,20 +236,20 @@ class ExportService:
             chunks = self.files.read(job_id, name, part.bytes)
         except (FileNotFoundError, ValueError):
             raise NotFound(f"Export job {job_id} has no file {name}") from None
-        return Download(chunks, part.bytes, job["expiresAt"])
+        return Download(chunks, part.bytes, job.expires_at)
 
 
-def manifest(job: dict, base: str) -> dict:
+def manifest(job: ExportJob, base: str) -> dict:
     """The Complete Status body (IG: "Response - Complete Status")."""
-    progress = Progress.from_document(job.get("progress"))
-    request = ExportRequest.from_document(job["parameters"])
+    progress = Progress.from_document(job.progress)
+    request = ExportRequest.from_document(job.parameters)
 
     def files(kind: str) -> list[dict]:
-        return [_item(job["_id"], part, base) for part in progress.parts if part.kind == kind]
+        return [_item(job.id, part, base) for part in progress.parts if part.kind == kind]
 
     body = {
-        "transactionTime": format_instant(job["transactionTime"]),
-        "request": job["request"],
+        "transactionTime": format_instant(job.transaction_time),
+        "request": job.request,
         "requiresAccessToken": True,
         "output": files(OUTPUT),
         "error": files(ERROR),
@@ -262,12 +264,12 @@ def _item(job_id: str, part: Part, base: str) -> dict:
             "count": part.count}
 
 
-def progress_text(job: dict, now: datetime) -> str:
+def progress_text(job: ExportJob, now: datetime) -> str:
     """X-Progress: under 100 characters, starting with a percentage once running."""
-    if job["status"] == QUEUED:
-        return "queued" if job["notBefore"] <= now else "waiting for writes in flight"
-    progress = Progress.from_document(job.get("progress"))
-    request = ExportRequest.from_document(job["parameters"])
+    if job.status == QUEUED:
+        return "queued" if job.not_before <= now else "waiting for writes in flight"
+    progress = Progress.from_document(job.progress)
+    request = ExportRequest.from_document(job.parameters)
     phases = len(plan(request, ALL))
     if progress.total:
         percent = min(99, progress.done * 100 // progress.total)
@@ -275,11 +277,11 @@ def progress_text(job: dict, now: datetime) -> str:
     return f"in progress: phase {min(progress.phase + 1, phases)} of {phases}"
 
 
-def retry_after(job: dict, now: datetime) -> int:
+def retry_after(job: ExportJob, now: datetime) -> int:
     """Seconds until the next status request is worth making: soon at first, then less
     often as a long export goes on."""
-    if job["status"] == QUEUED and job["notBefore"] > now:
-        return max(1, int((job["notBefore"] - now).total_seconds() + 0.999))
-    elapsed = (now - job["createdAt"]).total_seconds()
+    if job.status == QUEUED and job.not_before > now:
+        return max(1, int((job.not_before - now).total_seconds() + 0.999))
+    elapsed = (now - job.created_at).total_seconds()
     return int(min(30, max(1, elapsed // 10)))
 

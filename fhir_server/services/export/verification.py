@@ -1,17 +1,23 @@
-"""Offline verification of a Bulk Data export: every Provenance signature in the NDJSON files
-checked against the resource versions in the same files, and every resource covered.
+"""Offline verification of exported data: every Provenance signature checked against the
+resource versions beside it, and every resource covered by a signature that passes. The data
+is a Bulk Data export directory (NDJSON files) or Bundles saved from the server, such as the
+pages of `Patient/{id}/$everything?includeProvenance=true`.
 
 Nothing here needs the server or its database: a receiving hospital runs it on the files it
 downloaded, with the trust anchors it chooses (`fhir-server verify`).
 """
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fhir_server.services.loading import NDJSON_SUFFIXES, read_ndjson
+from fhir_server.services.loading import data_files, read_resources
 from fhir_server.services.verification import SignatureVerifier, deleted_version, is_deletion
 from signing.provenance import TARGET
 from signing.report import TOTAL_PASSED
+
+#: A fresh pass over the data: (location, resource) of each resource.
+Resources = Callable[[], Iterator[tuple[str, dict]]]
 
 
 @dataclass
@@ -28,19 +34,16 @@ class ExportVerification:
         return not self.failures and self.signatures > 0
 
 
-def ndjson_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.suffix in NDJSON_SUFFIXES)
+async def verify_files(paths: Iterable[Path], verifier: SignatureVerifier) -> ExportVerification:
+    """The NDJSON files and JSON Bundles of `paths` (files, or directories holding them)."""
+    files = data_files(paths)
+    return await verify_resources(lambda: read_resources(files), verifier)
 
 
-async def verify_export(directory: Path, verifier: SignatureVerifier) -> ExportVerification:
+async def verify_resources(read: Resources, verifier: SignatureVerifier) -> ExportVerification:
     """Two passes, so only the Provenances and the resources they target are held in memory."""
     outcome = ExportVerification()
-    provenances = [
-        resource
-        for path in ndjson_files(directory)
-        for _, resource in read_ndjson(path)
-        if resource.get("resourceType") == "Provenance"
-    ]
+    provenances = _distinct(r for _, r in read() if r.get("resourceType") == "Provenance")
     targeted = {
         target.get("reference")
         for provenance in provenances
@@ -48,20 +51,21 @@ async def verify_export(directory: Path, verifier: SignatureVerifier) -> ExportV
         if isinstance(target, dict)
     }
     exported: dict[str, dict] = {}
-    for path in ndjson_files(directory):
-        for number, resource in read_ndjson(path):
-            if resource.get("resourceType") in ("Provenance", "Bundle"):
-                continue  # Bundles: the `deleted` file of a _since export
-            outcome.resources += 1
-            reference = _versioned(resource)
-            if reference is None:
-                outcome.failures.append(
-                    f"{path.name}:{number}: a resource without id and versionId"
-                )
-            elif reference in targeted:
-                exported[reference] = resource
-            else:
-                outcome.failures.append(f"{reference}: no Provenance in the export signs it")
+    for where, resource in read():
+        if resource.get("resourceType") in ("Provenance", "Bundle"):
+            continue  # Bundles: the `deleted` file of a _since export
+        reference = _versioned(resource)
+        if reference in exported:  # the same version twice, e.g. saved pages that overlap
+            if resource != exported[reference]:
+                outcome.failures.append(f"{reference}: {where} differs from another copy")
+            continue
+        outcome.resources += 1
+        if reference is None:
+            outcome.failures.append(f"{where}: a resource without id and versionId")
+        elif reference in targeted:
+            exported[reference] = resource
+        else:
+            outcome.failures.append(f"{reference}: no Provenance in the export signs it")
 
     async def load(target: str) -> dict | None:
         return exported.get(target)
@@ -86,6 +90,16 @@ async def verify_export(directory: Path, verifier: SignatureVerifier) -> ExportV
         if reference not in covered
     ]
     return outcome
+
+
+def _distinct(provenances: Iterable[dict]) -> list[dict]:
+    """Each Provenance once, also when saved pages overlap (copies that differ are kept)."""
+    by_id: dict[object, list[dict]] = {}
+    for provenance in provenances:
+        copies = by_id.setdefault(provenance.get("id"), [])
+        if provenance not in copies:
+            copies.append(provenance)
+    return [provenance for copies in by_id.values() for provenance in copies]
 
 
 def _versioned(resource: dict) -> str | None:
