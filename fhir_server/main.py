@@ -226,6 +226,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     authenticated = [Depends(authenticate), *negotiated]
     app.include_router(system.router, prefix="/fhir", dependencies=authenticated)
     # Operations before the interactions: `Patient/$everything` is no read.
-    app.include_router(operations.router, prefix="/fhir", dependencies=authenticated)
+    app.include_router(operations.router, prefix="/fhir", dependencies=[Depends(authenticate)])
     app.include_router(resources.router, prefix="/fhir", dependencies=authenticated)
     return app

@@ -29,7 +29,6 @@ _INTERACTIONS = {
     "type_operation": "operation",
     "instance_operation": "operation",
     "token": "operation",
-    "kick_off_export": "operation",
     "export_status": "operation",
     "cancel_export": "operation",
     "export_file": "operation",

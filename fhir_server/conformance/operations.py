@@ -5,6 +5,7 @@ Routing, authorisation, audit and the CapabilityStatement all read these descrip
 from dataclasses import dataclass
 
 SYSTEM, TYPE, INSTANCE = "system", "type", "instance"
+EVERY_TYPE = ("*",)  # an operation defined on every resource type
 
 
 @dataclass(frozen=True)
@@ -17,9 +18,15 @@ class OperationDescriptor:
     interaction: str = "read"
     methods: tuple[str, ...] = ("GET", "POST")
     audit_subtype: str = "operation"
+    # False where the operation answers an unacceptable `Accept` itself (the bulk kick-off's
+    # 400, IG v2) instead of the usual 406.
+    negotiated: bool = True
 
     def applies_to(self, level: str, resource_type: str | None) -> bool:
-        return self.level == level and (level == SYSTEM or resource_type in self.resource_types)
+        return self.level == level and (level == SYSTEM or self.defined_on(resource_type))
+
+    def defined_on(self, resource_type: str | None) -> bool:
+        return resource_type in self.resource_types or self.resource_types == EVERY_TYPE
 
 
 def capability_operations(
@@ -30,7 +37,7 @@ def capability_operations(
     entries: dict[str, dict] = {}
     for operation in operations:
         if (resource_type is None) == (operation.level == SYSTEM) and (
-            resource_type is None or resource_type in operation.resource_types
+            resource_type is None or operation.defined_on(resource_type)
         ):
             entries.setdefault(operation.name, {"name": operation.name,
                                                 "definition": operation.definition})

@@ -2,12 +2,13 @@
 answering its operation; registering it here routes it, checks its scopes, audits it and
 lists it in the CapabilityStatement."""
 
-from fhir_server.api.operations import everything, reindex, signatures
+from fhir_server.api.operations import everything, export, reindex, signatures
 from fhir_server.api.operations.base import Operation
 from fhir_server.conformance.operations import OperationDescriptor
 
 OPERATIONS: tuple[Operation, ...] = (
     *everything.OPERATIONS,
+    *export.OPERATIONS,
     *reindex.OPERATIONS,
     *signatures.OPERATIONS,
 )

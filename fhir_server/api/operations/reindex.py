@@ -3,8 +3,7 @@ entries of resources indexed under older definitions."""
 
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
-from fhir_server.conformance.operations import SYSTEM, TYPE, OperationDescriptor
-from fhir_server.conformance.registry import resource_types
+from fhir_server.conformance.operations import EVERY_TYPE, SYSTEM, TYPE, OperationDescriptor
 from fhir_server.services.reindex import reindex
 
 # Our own operation, so our own canonical URL.
@@ -26,7 +25,7 @@ OPERATIONS = (
         reindex_resources,
     ),
     Operation(
-        OperationDescriptor("reindex", DEFINITION, TYPE, resource_types(), interaction="update",
+        OperationDescriptor("reindex", DEFINITION, TYPE, EVERY_TYPE, interaction="update",
                             methods=("POST",)),
         reindex_resources,
     ),

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from fhir_server.api import operations
+from fhir_server.api.dependencies import negotiate
 from fhir_server.api.operations.base import OperationCall
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
@@ -28,6 +29,8 @@ async def _invoke(
         raise NotFound(f"This server has no operation ${name} at {level} level{where}; "
                        "the CapabilityStatement (/metadata) lists those it has")
     descriptor = operation.descriptor
+    if descriptor.negotiated:
+        await negotiate(request)
     if request.method not in descriptor.methods:
         raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}")
     principal = request.state.principal

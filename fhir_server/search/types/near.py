@@ -2,8 +2,13 @@
 (http://hl7.org/fhir/R4/location.html#positional): entries are GeoJSON points of
 `Location.position` (WGS84) under a 2dsphere index; a search value is a circle around the
 given point, `distance` in `units` (km when omitted; DEFAULT_DISTANCE_KM without a distance,
-the spec leaving "near" to the server)."""
+the spec leaving "near" to the server).
 
+Each entry is `{"p": <Point>}` with the index on `<field>.p`: a 2dsphere index reads an array
+of bare GeoJSON objects as a legacy coordinate pair and refuses the write, but indexes
+GeoJSON inside an array of subdocuments."""
+
+import math
 from decimal import Decimal
 
 from fhir_server.search.fhirpath import Node
@@ -14,6 +19,7 @@ MODIFIERS = ("missing",)
 DEFAULT_DISTANCE_KM = 10
 EARTH_RADIUS_KM = 6378.1
 # UCUM length units a distance may be given in, in km.
+_POINT = "p"
 _UNITS_KM = {"km": 1.0, "m": 0.001, "[mi_i]": 1.609344, "mi": 1.609344, "[nmi_i]": 1.852}
 
 
@@ -30,7 +36,7 @@ def _point(position: object) -> dict | None:
 
 def index(nodes: list[Node]) -> list[dict]:
     points = [_point(node.value) for node in nodes]
-    return [point for point in points if point is not None]
+    return [{_POINT: point} for point in points if point is not None]
 
 
 def sort_range(entries: list[dict]) -> None:
@@ -38,7 +44,13 @@ def sort_range(entries: list[dict]) -> None:
 
 
 def index_key(field: str) -> list[tuple[str, int | str]]:
-    return [(field, "2dsphere")]
+    return [(f"{field}.{_POINT}", "2dsphere")]
+
+
+def present(field: str) -> dict:
+    """Resources with a position (`:missing=false`): a 2dsphere index answers geometry
+    queries only, so this is "within the whole sphere"."""
+    return {f"{field}.{_POINT}": {"$geoWithin": {"$centerSphere": [[0, 0], math.pi]}}}
 
 
 def _coordinate(text: str, name: str, limit: int) -> float:
@@ -64,4 +76,4 @@ def compile_value(criterion: Criterion, value: str) -> dict:
         raise ValueError(f"unknown distance unit '{units}'; use one of {', '.join(_UNITS_KM)}")
     radians = float(distance) * _UNITS_KM[units] / EARTH_RADIUS_KM
     circle = {"$centerSphere": [[longitude, latitude], radians]}
-    return {criterion.field: {"$geoWithin": circle}}
+    return {f"{criterion.field}.{_POINT}": {"$geoWithin": circle}}

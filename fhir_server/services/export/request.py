@@ -27,17 +27,6 @@ _ELEMENT = re.compile(r"(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*)")
 # A `_typeFilter` value is a comma-separated list of queries, each `Type?criteria`; a comma
 # inside the criteria (an OR of values) is not followed by `Type?`.
 _NEXT_QUERY = re.compile(r",(?=[A-Z][A-Za-z]+\?)")
-_STRING_VALUES = (
-    "valueString",
-    "valueCode",
-    "valueInstant",
-    "valueDateTime",
-    "valueDate",
-    "valueUri",
-    "valueUrl",
-    "valueCanonical",
-    "valueId",
-)
 
 
 @dataclass
@@ -73,29 +62,6 @@ class ExportRequest:
             if owner in ("", kind):
                 names.append(name)
         return names or None
-
-
-def parameters_body(body: object) -> list[tuple[str, str]]:
-    """The (name, value) pairs of a kick-off `Parameters` resource, as if given in a query
-    string: references as their `reference`, other values as their string form."""
-    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
-        raise BadRequest("The body of a POST kick-off must be a Parameters resource")
-    pairs = []
-    for index, parameter in enumerate(body.get("parameter") or []):
-        where = f"Parameters.parameter[{index}]"
-        name = parameter.get("name") if isinstance(parameter, dict) else None
-        if not isinstance(name, str) or not name:
-            raise BadRequest(f"{where} has no name", expression=where)
-        value = next((parameter[k] for k in _STRING_VALUES if k in parameter), None)
-        if value is None and isinstance(parameter.get("valueReference"), dict):
-            value = parameter["valueReference"].get("reference")
-        if not isinstance(value, str):
-            raise BadRequest(
-                f"{where} ({name}) needs a string-like value or a valueReference",
-                expression=where,
-            )
-        pairs.append((name, value))
-    return pairs
 
 
 class _Checker:

@@ -1,0 +1,54 @@
+"""Bulk Data kick-off (Bulk Data Access IG v2, http://hl7.org/fhir/uv/bulkdata/STU2/
+export.html): `$export` at system level, `Patient/$export` for all patients and
+`Group/{id}/$export` for a Group's members, by GET or POST; 202 with the status URL in
+`Content-Location`. Status, cancel and files: fhir_server/api/export.py."""
+
+from fhir_server.api.export import outcome
+from fhir_server.api.media import FhirResponse
+from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE, OperationDescriptor
+from fhir_server.errors import BadRequest
+from fhir_server.services.export.request import GROUP, PATIENT
+from fhir_server.services.export.request import SYSTEM as SYSTEM_LEVEL
+from fhir_server.services.export.service import status_path
+
+_BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
+_LEVELS = {SYSTEM: SYSTEM_LEVEL, TYPE: PATIENT, INSTANCE: GROUP}
+
+
+async def kick_off_export(call: OperationCall) -> FhirResponse:
+    request = call.request
+    query = request.url.query
+    request.state.audit_query = request.url.path + (f"?{query}" if query else "")
+    prefer = request.headers.get("prefer", "")
+    if "respond-async" not in prefer:
+        raise BadRequest("A Bulk Data kick-off needs the header 'Prefer: respond-async'")
+    accepted = [part.split(";")[0].strip().lower()
+                for part in request.headers.get("accept", "").split(",")]
+    if "application/fhir+json" not in accepted:
+        raise BadRequest("A Bulk Data kick-off needs the header 'Accept: application/fhir+json'")
+    request_url = call.base + request.url.path.removeprefix("/fhir")
+    if request.method == "GET" and query:
+        request_url += f"?{query}"
+    job_id = await request.app.state.exports.kick_off(
+        call.caller, _LEVELS[call.descriptor.level], call.resource_id, await call.parameters(),
+        await call.strict(), call.base, request_url,
+    )
+    location = f"{call.base}/{status_path(job_id)}"
+    request.state.audit_entity = location
+    accepted_outcome = outcome(f"Export job {job_id} accepted; poll {location}")
+    return FhirResponse(request, accepted_outcome, 202, {"Content-Location": location})
+
+
+def _export(level: str, resource_types: tuple[str, ...], definition: str) -> Operation:
+    # The export itself holds only the types the token may read (services/export).
+    descriptor = OperationDescriptor("export", f"{_BULK_DATA}/{definition}", level,
+                                     resource_types, interaction="none", negotiated=False)
+    return Operation(descriptor, kick_off_export)
+
+
+OPERATIONS = (
+    _export(SYSTEM, (), "export"),
+    _export(TYPE, ("Patient",), "patient-export"),
+    _export(INSTANCE, ("Group",), "group-export"),
+)
