@@ -37,7 +37,8 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
                     "severity": "information",
                     "code": "informational",
                     "diagnostics": f"{version.versioned_url} {action}",
-                }
+                },
+                *(warning.to_fhir() for warning in result.warnings),
             ],
         }
         return FhirResponse(call.request, outcome, status, headers)

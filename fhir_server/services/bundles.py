@@ -377,4 +377,7 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
     }
     if return_preference == "representation":
         response["resource"] = version.resource
+    if result.warnings:  # Bundle.entry.response.outcome: hints and warnings
+        issues = [warning.to_fhir() for warning in result.warnings]
+        response["response"]["outcome"] = {"resourceType": "OperationOutcome", "issue": issues}
     return response

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import jsonpatch
 
+from fhir_server.conformance.profiles import unknown_profiles
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import (
     BadRequest,
+    Issue,
     MethodNotAllowed,
     MultipleMatches,
     NotFound,
@@ -36,6 +38,7 @@ class WriteResult:
     created: bool = False
     # False when nothing was written: a conditional create that matched, an idempotent delete.
     changed: bool = True
+    warnings: tuple[Issue, ...] = ()  # what the client should know, e.g. unknown profiles
 
 
 def check_body(resource_type: str, body: object) -> dict:
@@ -126,7 +129,7 @@ async def create(
         if matches:
             return WriteResult(Version.from_current(resource_type, matches[0]), changed=False)
     version = await _write(store, resource_type, resource_id or new_id(), body, None, "POST")
-    return WriteResult(version, created=True)
+    return WriteResult(version, created=True, warnings=tuple(unknown_profiles(body)))
 
 
 async def update(
@@ -147,7 +150,8 @@ async def update(
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
     version = await _write(store, resource_type, resource_id, body, current, "PUT")
-    return WriteResult(version, created=current is None or current["deleted"])
+    created = current is None or current["deleted"]
+    return WriteResult(version, created=created, warnings=tuple(unknown_profiles(body)))
 
 
 async def conditional_update(
@@ -203,7 +207,7 @@ async def patch(
         raise BadRequest("A patch may not change the resource's id or resourceType")
     validate_resource(patched)
     version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
-    return WriteResult(version)
+    return WriteResult(version, warnings=tuple(unknown_profiles(patched)))
 
 
 async def resolve_single(store: ResourceStore, resource_type: str, query: str) -> str:
