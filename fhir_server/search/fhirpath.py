@@ -25,6 +25,9 @@ FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefiniti
 SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"}}
 SUBTYPES |= {"integer": {"positiveInt", "unsignedInt"}}
 SUBTYPES |= {"Quantity": {"Age", "Count", "Distance", "Duration"}}
+# FHIRPath system types (http://hl7.org/fhirpath/#types) → the FHIR primitives they map to.
+SYSTEM_TYPES = {"Boolean": "boolean", "String": "string", "Integer": "integer",
+                "Decimal": "decimal", "Date": "date", "DateTime": "dateTime", "Time": "time"}
 # JSON classes of the non-string primitives (http://hl7.org/fhir/R4/json.html); other
 # primitives are strings, other types objects.
 JSON_CLASSES = dict.fromkeys(("integer", "positiveInt", "unsignedInt"), (int,))
@@ -107,6 +110,9 @@ def _children(scope: str | None, name: str) -> list[tuple[str, str, str]]:
     """Where a step `name` from `scope` leads: (JSON key, FHIR type, scope of its children: the
     path of a backbone element, else the type), one per type for a choice element
     (http://hl7.org/fhir/R4/formats.html#choice)."""
+    if scope and scope[0].islower():
+        # A primitive is a JSON string, number or boolean here: it has no members to step to.
+        raise UnsupportedExpression(f"a step .{name} from the primitive type {scope}")
     definitions = _definitions(scope.split(".")[0]) if scope else {}
     path = f"{scope}.{name}"
     if path in definitions:
@@ -160,7 +166,9 @@ def _member(expr: _Expr, name: str) -> _Expr:
 
 
 def _as(expr: _Expr, type_name: str) -> _Expr:
-    """`expr as T`: the branches of type T or a specialisation of it."""
+    """`expr as T`: the branches of type T or a specialisation of it; a FHIRPath system type
+    (`as(DateTime)` in Observation-code-value-date) stands for its FHIR primitive."""
+    type_name = SYSTEM_TYPES.get(type_name, type_name)
     subtypes = SUBTYPES.get(type_name, set())
     kept = (b for b in expr.branches if b.type == type_name or b.type in subtypes)
     return _Expr(tuple(kept), expr.distinct)
@@ -403,14 +411,21 @@ class _Parser:
 
 
 @functools.cache
-def compile_path(expression: str, resource_type: str) -> Callable[[dict], list[Node]]:
+def compile_path(expression: str, resource_type: str) -> Callable[..., list[Node]]:
     """Compile `expression` for resources of `resource_type`; call the result with the JSON.
 
     `resource_type` may also be an element path such as `Group.characteristic` (a composite
     parameter's expression): its component expressions (`code`, `value`) then compile for the
-    items that expression yields. Raises UnsupportedExpression.
+    items that expression yields, called with the item and the resource it is in, which
+    `%resource` stands for. Raises UnsupportedExpression.
     """
     parser = _Parser(expression, _context(resource_type))
     collect = _collect(parser.and_(parser.root))
     parser.take(lambda token: not token)  # the end
-    return lambda resource: collect([resource], resource) if isinstance(resource, dict) else []
+
+    def evaluate(value: object, resource: dict | None = None) -> list[Node]:
+        if not isinstance(value, dict):
+            return []
+        return collect([value], value if resource is None else resource)
+
+    return evaluate

@@ -14,10 +14,20 @@ from helpers import (
     unique_cccd,
 )
 
+from fhir_server.conformance.definitions import registry
+
 RESOURCE_TYPES = ("Patient", "Encounter", "DocumentReference", "Provenance", "Practitioner",
                   "Organization", "Group", "Binary", "AuditEvent")
 INTERACTIONS = {"read", "vread", "update", "patch", "delete", "history-instance",
                 "history-type", "create", "search-type"}
+
+
+def _with_identifier_parameter() -> set[str]:
+    """The types on which the official R4 definitions declare an `identifier` parameter."""
+    return {base for definition in registry().all("SearchParameter")
+            if definition["code"] == "identifier" for base in definition["base"]}
+
+
 WITHOUT_IDENTIFIER = {"Binary", "Provenance", "AuditEvent"}
 READ_ONLY = {"AuditEvent": {"read", "vread", "history-instance", "history-type", "search-type"},
              # append-only: update only creates (with a client id), never changes
@@ -160,6 +170,9 @@ def test_metadata_lists_every_supported_type_with_interactions_and_search(client
     resources = {r["type"]: r for r in rest["resource"]}
     assert set(resources) >= set(RESOURCE_TYPES)
     assert len(resources) == 145  # every R4 resource type but Parameters
+    assert "Parameters" not in resources
+    with_identifier = _with_identifier_parameter()
+    assert not WITHOUT_IDENTIFIER & with_identifier
     for resource_type, resource in resources.items():
         interactions = {i["code"] for i in resource["interaction"]}
         assert interactions == READ_ONLY.get(resource_type, interactions), resource_type
@@ -167,10 +180,10 @@ def test_metadata_lists_every_supported_type_with_interactions_and_search(client
         params = {p["name"]: p["type"] for p in resource["searchParam"]}
         assert params["_id"] == "token"
         assert params["_lastUpdated"] == "date"
-        if resource_type in WITHOUT_IDENTIFIER:
-            assert "identifier" not in params, resource_type
-        else:
+        if resource_type in with_identifier:
             assert params["identifier"] == "token", resource_type
+        else:
+            assert "identifier" not in params, resource_type
 
 
 def test_metadata_describes_conditional_and_versioning_support(client):
@@ -186,9 +199,13 @@ def test_metadata_describes_conditional_and_versioning_support(client):
 
 def test_metadata_lists_the_signature_operations(client):
     rest = client.get("/metadata").json()["rest"][0]
-    provenance = next(r for r in rest["resource"] if r["type"] == "Provenance")
-    assert [o["name"] for o in provenance["operation"]] == ["verify"]
+    resources = {r["type"]: r for r in rest["resource"]}
+    names = {t: [o["name"] for o in r.get("operation", [])] for t, r in resources.items()}
+    # $reindex is offered on every type; $verify only on Provenance.
+    assert sorted(names["Provenance"]) == ["reindex", "verify"]
+    assert [t for t, n in names.items() if "verify" in n] == ["Provenance"]
     assert "verify-signature" in {o["name"] for o in rest["operation"]}
+    assert "verify-signature" not in {n for found in names.values() for n in found}
 
 
 def test_metadata_answers_json_when_asked(client):

@@ -31,6 +31,13 @@ def test_reindex_restores_stale_search_entries(client, server):
 
 
 def test_reindex_of_an_unknown_type_is_refused(client):
-    response = client.post("/Observation/$reindex")
+    response = client.post("/Observationx/$reindex")
     assert response.status_code == 404
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_reindex_of_a_type_never_written_reindexes_nothing(client):
+    # Every R4 type may be reindexed, also one whose collection does not exist yet.
+    response = client.post("/Observation/$reindex")
+    assert response.status_code == 200, response.text
+    assert response.json()["parameter"] == [{"name": "Observation", "valueInteger": 0}]

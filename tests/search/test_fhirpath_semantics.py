@@ -167,11 +167,26 @@ def test_resolve_is_decided_by_the_reference(reference, is_patient):
     assert refers_to(encounter["subject"], "Patient", encounter) is is_patient
 
 
+def test_the_indexer_takes_one_item_of_the_collection_so_far():
+    """`[n]` (http://hl7.org/fhirpath/#index-integer-collection), used by official R4
+    expressions; the unions and choices it cannot follow are refused below."""
+    patient = {"resourceType": "Patient", "name": [{"given": ["a", "b"]}, {"given": ["c"]}]}
+    assert compile_path("Patient.name[0]", "Patient")(patient) == [
+        Node({"given": ["a", "b"]}, "HumanName")
+    ]
+    assert values("Patient.name[1].given", "Patient", patient) == ["c"]
+    assert values("Patient.name.given[2]", "Patient", patient) == ["c"]
+    assert values("Patient.name[2]", "Patient", patient) == []
+
+
 @pytest.mark.parametrize(
     "expression",
     [
         "Patient.name.first()",
-        "Patient.name[0]",
+        "(Patient.name | Patient.address)[0]",
+        "Patient.deceased[0]",
+        "Patient.name[x]",
+        "Patient.name[-1]",
         "Patient.nope",
         "Patient.name.nope",
         "Patient.name.where(family.startsWith('x'))",

@@ -192,6 +192,59 @@ def test_batch_is_audited_as_a_batch(client, person):
     check_event(found[0], "batch", "E", "0", since, person.id)
 
 
+def _operation_events(http: httpx.Client, agent: str, count: int) -> list[dict]:
+    """The `operation` AuditEvents of `agent`, once there are `count` of them."""
+    found = wait_until(lambda: [e for e in [events(http, **{"agent:identifier": agent,
+                                                            "subtype": "operation"})]
+                                if len(e) >= count], POLL_SECONDS)
+    assert found and len(found[0]) == count, found
+    return found[0]
+
+
+def test_operations_are_audited_with_what_they_were_about(client, person, patient):
+    """Operations answered by the generic routes (/$name, /{type}/$name, /{type}/{id}/$name)
+    are audited as `operation`, about the instance, the type or nothing (system level)."""
+    since = datetime.now(UTC)
+    reference = f"Patient/{patient['id']}"
+    signed = client.get("/Provenance", params={"target": reference})
+    assert signed.status_code == 200, signed.text
+    (provenance,) = [entry["resource"] for entry in signed.json()["entry"]]
+    provenance_reference = f"Provenance/{provenance['id']}"
+    calls = [
+        (person.http.get(f"/{reference}/$everything"), 200),
+        (person.http.get(f"/{provenance_reference}/$verify"), 200),
+        (person.http.post("/Patient/$reindex"), 200),
+        (person.http.post("/$reindex"), 200),
+        (person.http.get(f"/{reference}/$no-such-operation"), 404),
+    ]
+    for response, status in calls:
+        assert response.status_code == status, response.text
+    found = _operation_events(client, person.agent, len(calls))
+    for event in found:
+        check_event(event, "operation", "E", event["outcome"], since, person.id)
+    outcomes = sorted((_entities(e), e["outcome"]) for e in found)
+    assert outcomes == sorted([
+        ([reference], "0"), ([provenance_reference], "0"), (["Patient"], "0"), ([], "0"),
+        ([reference], "4"),
+    ]), outcomes
+    for entity in (reference, provenance_reference):
+        ids = {e["id"] for e in events(client, entity=entity, subtype="operation")}
+        assert ids == {e["id"] for e in found if entity in _entities(e)}, (entity, ids)
+
+
+def test_refused_operation_is_audited_with_the_person(server, issuer, client, patient):
+    since = datetime.now(UTC)
+    reference = f"Patient/{patient['id']}"
+    nurse = Person(server, issuer, scope="user/Encounter.rs")
+    with nurse.http:
+        assert_forbidden(nurse.http.get(f"/{reference}/$everything"))
+        assert_forbidden(nurse.http.post("/Encounter/$reindex"))
+    found = _operation_events(client, nurse.agent, 2)
+    for event in found:
+        check_event(event, "operation", "E", "4", since, nurse.id)
+    assert sorted(_entities(e) for e in found) == [["Encounter"], [reference]]
+
+
 def test_refused_token_request_is_audited(server, client):
     """A failed client authentication at the token endpoint is a failed authorisation."""
     # From the next whole second on, this test's refused request is the only one.
