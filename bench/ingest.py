@@ -1,24 +1,34 @@
-"""Ingest benchmark: N patient transaction Bundles through the HTTP API — without signing,
-signed by the organisation seal (a backend client) and signed by the person through the CSC
-signing service — next to a raw PyMongo insert_many of the same resources, in the same run on
-the same mongod.
+"""Ingest benchmark: N transaction Bundles through the HTTP API — without signing, signed
+by the organisation seal (a backend client) and signed by the person through the CSC signing
+service — next to a raw PyMongo insert_many of the same resources, in the same run on the
+same mongod. Two mixes: `patient` (a patient with encounters and documents, the exchange
+content) and `clinical` (Patient, Encounter, 10 Observations, 3 Conditions and 2
+MedicationRequests, the clinical record).
 
-    python bench/ingest.py --bundles 200 --concurrency 4
+    python bench/ingest.py --bundles 200 --concurrency 4 --mix clinical
 """
 
 import argparse
 import asyncio
+import copy
+import itertools
+import json
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 from bench_server import bearer, start_server
 from pymongo import MongoClient
 
+from examples.clinical import bulk_data_set
 from examples.generator import Generator
 from fhir_server.embedded_mongo import EmbeddedMongo
+
+# The clinical mix: how many of each type one transaction holds (besides its Patient).
+CLINICAL_MIX = {"Encounter": 1, "Observation": 10, "Condition": 3, "MedicationRequest": 2}
 
 
 async def post_bundles(base: str, bundles: list[dict], concurrency: int, person: bool) -> float:
@@ -36,6 +46,37 @@ async def post_bundles(base: str, bundles: list[dict], concurrency: int, person:
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         return time.perf_counter() - started
+
+
+def clinical_bundles(count: int, seed: int) -> list[dict]:
+    """Transactions of one new patient's clinical mix: resources of the `examples.clinical`
+    data set under new ids, re-pointed at the bundle's patient and encounter."""
+    data = bulk_data_set(seed, max(2, count // 4))
+    pools = {kind: itertools.cycle(data[kind]) for kind in ("Patient", *CLINICAL_MIX)}
+    bundles = []
+    for _ in range(count):
+        chosen = [copy.deepcopy(next(pools["Patient"]))]
+        chosen += [copy.deepcopy(next(pools[kind]))
+                   for kind, number in CLINICAL_MIX.items() for _ in range(number)]
+        patient, encounter = chosen[0], chosen[1]
+        text = json.dumps(chosen[2:])
+        for old in (patient, encounter):
+            new_id = str(uuid.uuid4())
+            text = text.replace(f'"{old["resourceType"]}/{old["id"]}"',
+                                f'"{old["resourceType"]}/{new_id}"')
+            old["id"] = new_id
+        resources = [patient, encounter, *json.loads(text)]
+        for resource in resources[2:]:
+            resource["id"] = str(uuid.uuid4())
+            for key in ("subject", "patient"):
+                if key in resource:
+                    resource[key] = {"reference": f"Patient/{patient['id']}"}
+            if "encounter" in resource:
+                resource["encounter"] = {"reference": f"Encounter/{encounter['id']}"}
+        bundles.append({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+            for r in resources]})
+    return bundles
 
 
 def raw_insert(mongo_uri: str, bundles: list[dict]) -> float:
@@ -60,10 +101,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--mongodb-uri", default=os.environ.get("FHIR_MONGODB_URI"))
+    parser.add_argument("--mix", choices=("patient", "clinical"), default="patient")
     args = parser.parse_args()
 
-    generator = Generator(args.seed)
-    bundles = [generator.patient_bundle() for _ in range(args.bundles)]
+    if args.mix == "clinical":
+        bundles = clinical_bundles(args.bundles, args.seed)
+    else:
+        generator = Generator(args.seed)
+        bundles = [generator.patient_bundle() for _ in range(args.bundles)]
     resources = sum(len(b["entry"]) for b in bundles)
     mongo = None
     uri = args.mongodb_uri
@@ -90,7 +135,8 @@ def main() -> None:
     finally:
         if mongo is not None:
             mongo.stop()
-    print(f"bundles={args.bundles} resources={resources} concurrency={args.concurrency}")
+    print(f"mix={args.mix} bundles={args.bundles} resources={resources} "
+          f"concurrency={args.concurrency}")
     raw_rate = resources / seconds["raw PyMongo insert_many"]
     for label, elapsed in seconds.items():
         rate = resources / elapsed

@@ -8,6 +8,7 @@ resource carries the HTEST ("test health data") security label.
     python -m examples.generator demo                      # rewrite examples/demo/demo-bundle.json
     python -m examples.generator bundles 200 --out DIR     # 200 patient transaction Bundles
     python -m examples.generator bundles 200 --out DIR --shared-refs conditional
+    python -m examples.generator ndjson DIR --patients 20  # a multi-type Bulk Data set
 """
 
 import argparse
@@ -418,10 +419,20 @@ def main(argv: list[str] | None = None) -> None:
     bundles.add_argument("--shared-refs", choices=SHARED_REFS, default="inline")
     bundles.add_argument("--encounters", type=int, default=3)
     bundles.add_argument("--documents", type=int, default=2)
+    ndjson = commands.add_parser(
+        "ndjson", help="write a multi-type NDJSON data set (one file per type) like Synthea's")
+    ndjson.add_argument("out", type=Path, help="directory")
+    ndjson.add_argument("--patients", type=int, default=20)
+    ndjson.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
     if args.command == "demo":
         _write_json(args.out, demo_bundle())
+        return
+    if args.command == "ndjson":
+        from examples.clinical import bulk_data_set, write_ndjson  # it builds on this module
+
+        write_ndjson(args.out, bulk_data_set(args.seed, args.patients))
         return
     generator = Generator(args.seed, shared_refs=args.shared_refs)
     if args.shared_refs == "conditional":  # "00-" sorts it before the patients: load it first

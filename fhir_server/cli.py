@@ -9,7 +9,7 @@ import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fhir_server.conformance.registry import RESOURCE_TYPES
+from fhir_server.conformance.registry import is_supported
 from fhir_server.settings import Settings
 
 DEMO_USER, DEMO_NAME = "001085012345", "Nguyễn Văn An"
@@ -51,11 +51,19 @@ def _parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser(
         "load",
-        help="load Bundles (transaction/batch/collection) or NDJSON files",
+        help="load Bundles (transaction/batch/collection) or NDJSON files, e.g. a Bulk Data "
+        "export; report per resource type (exit 1 if any failed)",
         epilog=_settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    load.add_argument("files", nargs="+", type=Path)
+    load.add_argument(
+        "paths",
+        metavar="PATH",
+        nargs="+",
+        type=Path,
+        help="a file, or a directory: its *.ndjson, *.jsonl and *.json files (also .gz), "
+        "sorted; resources keep their ids, so references between files resolve in any order",
+    )
     load.add_argument("--data-dir", type=Path)
     load.add_argument(
         "--dev", action="store_true", help="sign with the development seal of the data dir"
@@ -63,11 +71,18 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser(
         "verify",
-        help="verify, offline, every Provenance signature in the NDJSON files of an export "
-        "directory against the resources there (exit 0 only if every resource is covered "
-        "by a signature that passes)",
+        help="verify, offline, every Provenance signature in an export directory (NDJSON) "
+        "or in saved searchset/collection Bundles (e.g. the pages of Patient/ID/$everything"
+        "?includeProvenance=true) against the resources there (exit 0 only if every "
+        "resource is covered by a signature that passes)",
     )
-    verify.add_argument("directory", type=Path)
+    verify.add_argument(
+        "paths",
+        metavar="PATH",
+        nargs="+",
+        type=Path,
+        help="an export directory, a JSON file of one or more Bundles, or a directory of them",
+    )
     verify.add_argument(
         "--trust",
         type=Path,
@@ -125,10 +140,16 @@ def _parser() -> argparse.ArgumentParser:
         "--type",
         dest="types",
         action="append",
-        choices=RESOURCE_TYPES,
+        type=_resource_type,
         help="only this resource type (repeatable)",
     )
     return parser
+
+
+def _resource_type(name: str) -> str:
+    if not is_supported(name):
+        raise argparse.ArgumentTypeError(f"{name!r} is not a FHIR R4 resource type")
+    return name
 
 
 def _settings(args: argparse.Namespace, **overrides) -> Settings:
@@ -142,25 +163,26 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
 async def _verify(args: argparse.Namespace) -> int:
     from fhir_server.errors import FhirError
     from fhir_server.services.dev_signing import development_anchor
-    from fhir_server.services.export_verification import verify_export
+    from fhir_server.services.export.verification import verify_files
     from fhir_server.services.verification import SignatureVerifier
     from signing.certificates import load_trust_anchors
 
-    if not args.directory.is_dir():
-        print(f"{args.directory} is not a directory", file=sys.stderr)
+    missing = [path for path in args.paths if not path.exists()]
+    if missing:
+        print(f"{missing[0]} is not a file or directory", file=sys.stderr)
         return 2
     trust = list(args.trust)
     if args.data_dir is not None:
         trust.append(development_anchor(args.data_dir))
     try:
-        outcome = await verify_export(args.directory, SignatureVerifier(load_trust_anchors(trust)))
-    except (OSError, ValueError, FhirError) as error:
-        print(f"cannot verify {args.directory}: {error}", file=sys.stderr)
+        outcome = await verify_files(args.paths, SignatureVerifier(load_trust_anchors(trust)))
+    except (OSError, EOFError, ValueError, FhirError) as error:
+        print(f"cannot verify {' '.join(map(str, args.paths))}: {error}", file=sys.stderr)
         return 2
     for failure in outcome.failures:
         print(f"FAILED {failure}")
     if outcome.signatures == 0:
-        print(f"FAILED {args.directory}: no Provenance signature to check", file=sys.stderr)
+        print("FAILED: no Provenance signature to check", file=sys.stderr)
     print(
         f"{outcome.resources} resources, {outcome.signatures} signatures checked: "
         f"{outcome.passed} passed, {outcome.signatures - outcome.passed} did not; "
@@ -264,17 +286,17 @@ async def _services(args: argparse.Namespace):
 
 
 async def _load(args: argparse.Namespace) -> int:
-    from fhir_server.services.loading import load_file
+    from fhir_server.services.data_files import data_files
+    from fhir_server.services.loading import LoadReport, load_file
 
-    failed = False
+    total = LoadReport()
     async with _services(args) as (_, processor):
-        for path in args.files:
+        for path in data_files(args.paths):
             report = await load_file(processor, path, base="")
-            print(f"{path}: {dict(report.statuses)}")
-            for error in report.errors:
-                print(f"  {error}", file=sys.stderr)
-            failed |= not report.ok
-    return 1 if failed else 0
+            print(f"{path}: {report.summary()}", flush=True)
+            total.merge(report)
+    print(f"\n{total.table()}")
+    return 0 if total.ok else 1
 
 
 async def _reindex(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
@@ -106,7 +107,10 @@ class EmbeddedMongo:
     def _become_primary(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         host = f"127.0.0.1:{self.port}"
-        with MongoClient(host, directConnection=True, serverSelectionTimeoutMS=500) as client:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            host, directConnection=True, serverSelectionTimeoutMS=500
+        )
+        with client:
             while True:
                 self._check_alive()
                 try:

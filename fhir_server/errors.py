@@ -14,7 +14,11 @@ class Issue:
     expression: tuple[str, ...] = field(default_factory=tuple)
 
     def to_fhir(self) -> dict:
-        issue = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        issue: dict[str, str | list[str]] = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.diagnostics,
+        }
         if self.expression:
             issue["expression"] = list(self.expression)
         return issue

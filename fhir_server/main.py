@@ -3,7 +3,9 @@
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -100,6 +102,8 @@ async def _reindex_stale(database: Database) -> None:
 @asynccontextmanager
 async def services_for(settings: Settings):
     """The resource service and bundle processor on the configured MongoDB."""
+    if settings.mongodb_uri is None:
+        raise ValueError("services_for needs settings.mongodb_uri")
     definitions.load()
     database = Database(settings.mongodb_uri, settings.database, index_plan)
     try:
@@ -187,9 +191,19 @@ def _mask_personal_ids_in_logs() -> None:
     make_record = logging.getLogRecordFactory()
     if getattr(make_record, "masks_personal_ids", False):
         return
+    logging.setLogRecordFactory(_MaskedRecordFactory(make_record))
 
-    def masked_record(*args, **kwargs) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
+
+class _MaskedRecordFactory:
+    """A log record factory around `make_record` whose records have personal IDs masked."""
+
+    masks_personal_ids = True
+
+    def __init__(self, make_record: Callable[..., logging.LogRecord]):
+        self.make_record = make_record
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.make_record(*args, **kwargs)
         # Arguments stay arguments: formatters such as uvicorn's access log unpack them.
         if isinstance(record.msg, str):
             record.msg = mask_personal_ids(record.msg)
@@ -202,9 +216,6 @@ def _mask_personal_ids_in_logs() -> None:
                 mask_personal_ids(a) if isinstance(a, str) else a for a in record.args
             )
         return record
-
-    masked_record.masks_personal_ids = True
-    logging.setLogRecordFactory(masked_record)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

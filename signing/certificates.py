@@ -32,11 +32,14 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtensionOID, NameOID
+
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
 
 PERSONAL_ID_PREFIX = "CCCD:"
 PERSONAL_ID = re.compile(r"[0-9]{12}")
@@ -201,7 +204,7 @@ def _label(cert: x509.Certificate, position: int) -> str:
     return f"certificate {position} ({cert.subject.rfc4514_string()})"
 
 
-def _extension(cert: x509.Certificate, kind: type) -> object | None:
+def _extension(cert: x509.Certificate, kind: type[_Extension]) -> _Extension | None:
     try:
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:

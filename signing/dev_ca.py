@@ -98,9 +98,9 @@ class DevCertificateAuthority:
             raise ValueError(f"{directory} holds an incomplete development CA: {present}")
         root, root_key, issuing, issuing_key = ((directory / n).read_bytes() for n in _FILES)
         return cls(
-            serialization.load_pem_private_key(root_key, password=None),
+            load_key_pem(root_key),
             x509.load_pem_x509_certificate(root),
-            serialization.load_pem_private_key(issuing_key, password=None),
+            load_key_pem(issuing_key),
             x509.load_pem_x509_certificate(issuing),
         )
 
@@ -235,6 +235,14 @@ def _ca_certificate(
     if issuer_cert is not None:
         builder = builder.add_extension(_authority_key_id(issuer_cert), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
+
+
+def load_key_pem(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    """The ECDSA private key of an unencrypted PEM such as :func:`key_pem` writes."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"a development key is ECDSA, not {type(key).__name__}")
+    return key
 
 
 def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:

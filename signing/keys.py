@@ -167,11 +167,11 @@ def jwk_thumbprint(public_key: PublicKey) -> str:
             "y": b64url_encode(numbers.y.to_bytes(size, "big")),
         }
     elif isinstance(public_key, rsa.RSAPublicKey):
-        numbers = public_key.public_numbers()
+        rsa_numbers = public_key.public_numbers()
         members = {
-            "e": b64url_encode(_unsigned(numbers.e)),
+            "e": b64url_encode(_unsigned(rsa_numbers.e)),
             "kty": "RSA",
-            "n": b64url_encode(_unsigned(numbers.n)),
+            "n": b64url_encode(_unsigned(rsa_numbers.n)),
         }
     else:
         raise ValueError(f"unsupported public key type {type(public_key).__name__}")

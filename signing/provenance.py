@@ -205,7 +205,7 @@ def verify_resource(
         _run(record, "signature", lambda: _verify(header_b64, payload, signature, leaf_key, alg))
     path, anchor = find_anchor(chain, list(anchors))
     problems = chain_problems(chain, list(anchors))
-    if problems:
+    if problems or anchor is None:  # no anchor is always among the problems
         sub = "NO_CERTIFICATE_CHAIN_FOUND" if anchor is None else "CHAIN_CONSTRAINTS_FAILURE"
         record("chain", False, "; ".join(problems), sub)
     else:
@@ -341,4 +341,4 @@ def _revocation(
             return None, f"status of {cert.subject.rfc4514_string()} unknown", "TRY_LATER"
         if status:
             return False, f"{cert.subject.rfc4514_string()} is revoked", "REVOKED_NO_POE"
-    return True, "no certificate of the path is revoked"
+    return True, "no certificate of the path is revoked", None

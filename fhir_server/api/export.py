@@ -46,6 +46,7 @@ async def export_status(job_id: str, request: Request, exports: Exports, caller:
     job = await exports.job(job_id, caller)
     now = utc_now()
     if job.status == COMPLETED:
+        assert job.expires_at is not None, "a completed job has its expiry"
         return JSONResponse(manifest(job, base), headers={"Expires": http_date(job.expires_at)})
     if job.status == FAILED:
         failure = outcome(job.error or "The export failed", "error", "exception")

@@ -119,11 +119,13 @@ async def read(resource_type: str, resource_id: str, service: Service, request: 
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not accepts_fhir(request):
         # A Binary is served as its own content when FHIR is not asked for (binary.html#rest).
+        binary = version.resource
+        assert binary is not None, "read() refuses deletions"
         return Response(
-            base64.b64decode(version.resource.get("data", "")),
+            base64.b64decode(binary.get("data", "")),
             200,
             version_headers(version),
-            media_type=version.resource.get("contentType", "application/octet-stream"),
+            media_type=binary.get("contentType", "application/octet-stream"),
         )
     return resource_response(request, version)
 

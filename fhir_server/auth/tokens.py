@@ -110,7 +110,7 @@ class _KeySet:
         if self.issuer.jwks_uri is not None:
             async with self._lock:
                 if self._due(kid):
-                    await self._refresh()
+                    await self._refresh(self.issuer.jwks_uri)
         if kid in self._keys:
             return self._keys[kid]
         if self._failure is not None and not self._keys:
@@ -124,18 +124,17 @@ class _KeySet:
         expired = self._fetched_at is None or now - self._fetched_at >= JWKS_TTL_SECONDS
         return expired or kid not in self._keys
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, uri: str) -> None:
         self._attempted_at = self._clock()
         try:
-            keys = _index(await self._fetch())
+            keys = _index(await self._fetch(uri))
         except (httpx.HTTPError, ValueError) as error:
             cause = type(error).__name__
             self._failure = f"the JWKS of {self.issuer.issuer} could not be fetched ({cause})"
             return
         self._keys, self._fetched_at, self._failure = keys, self._attempted_at, None
 
-    async def _fetch(self) -> Any:
-        uri = self.issuer.jwks_uri
+    async def _fetch(self, uri: str) -> Any:
         if self._http is not None:
             response = await self._http.get(uri)
         else:
@@ -270,16 +269,21 @@ def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:
     if not isinstance(scope_text, str):
         raise _refuse("the scope claim is not a space-separated string")
     client_id, person = claims.get("client_id"), claims.get(issuer.id_claim)
-    is_client = isinstance(client_id, str) and client_id and person in (None, client_id)
-    if is_client and issuer.issues_client_tokens:
-        personal_id = None
+    if (
+        isinstance(client_id, str)
+        and client_id
+        and person in (None, client_id)
+        and issuer.issues_client_tokens
+    ):
+        personal_id, who = None, client_id
     else:
         client_id, personal_id = None, _personal_id(issuer.id_claim, person)
+        who = personal_id
     subject = claims.get("sub")
     name = claims.get("name")
     return Principal(
         issuer=issuer.issuer,
-        subject=subject if isinstance(subject, str) else personal_id or client_id,
+        subject=subject if isinstance(subject, str) else who,
         personal_id=personal_id,
         client_id=client_id,
         name=name if isinstance(name, str) else None,

@@ -80,7 +80,7 @@ def audit_event(access: Access, recorded: datetime) -> dict:
             agent["who"]["display"] = access.name
     if access.address:
         agent["network"] = {"address": access.address, "type": "2"}
-    event = {
+    event: dict = {
         "resourceType": "AuditEvent",
         "type": {
             "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
@@ -106,7 +106,7 @@ def audit_event(access: Access, recorded: datetime) -> dict:
             ],
         },
     }
-    entities = []
+    entities: list[dict] = []
     if access.entity:
         entities.append({"what": {"reference": access.entity}})
     if access.query:

@@ -31,7 +31,7 @@ def page_links(
 
 
 def _bundle(bundle_type: str, entries: list[dict], links: list[dict], total: int | None) -> dict:
-    bundle = {
+    bundle: dict = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "meta": {"lastUpdated": format_instant(datetime.now(UTC))},

@@ -15,6 +15,7 @@ from fhir_server.errors import (
     Forbidden,
     Issue,
     MultipleMatches,
+    NotFound,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -46,6 +47,12 @@ class Entry:
     @property
     def location(self) -> str:
         return f"Bundle.entry[{self.index}]"
+
+    @property
+    def criteria(self) -> str:
+        """The search criteria of a conditional PUT, PATCH or DELETE (one without an id)."""
+        assert self.query is not None, "_parse_entry refuses entries with neither id nor query"
+        return self.query
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -132,16 +139,18 @@ async def _write(store: ResourceStore, entry: Entry) -> WriteResult | None:
                 store, kind, entry.resource_id, entry.resource, entry.if_match
             )
         return await interactions.conditional_update(
-            store, kind, entry.query, entry.resource, entry.if_match
+            store, kind, entry.criteria, entry.resource, entry.if_match
         )
     if entry.method == "PATCH":
-        target = entry.resource_id or await interactions.resolve_single(store, kind, entry.query)
+        target = entry.resource_id or await interactions.resolve_single(
+            store, kind, entry.criteria
+        )
         return await interactions.patch(
             store, kind, target, _patch_operations(entry), entry.if_match
         )
     if entry.resource_id:
         return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
-    return await interactions.conditional_delete(store, kind, entry.query)
+    return await interactions.conditional_delete(store, kind, entry.criteria)
 
 
 def _in_entry(entry: Entry, error: FhirError) -> FhirError:
@@ -279,6 +288,8 @@ class BundleProcessor:
         kind = entry.resource_type
         params = parse_query(entry.query or "")
         if entry.vid is not None:
+            if entry.resource_id is None:  # e.g. Type/_search/_history/1
+                raise NotFound(f"{kind}/_history/{entry.vid} names no {kind}")
             version = await self.service.vread(kind, entry.resource_id, entry.vid, store)
         elif entry.resource_id and entry.query is None:
             version = await self.service.read(kind, entry.resource_id, store)
@@ -343,7 +354,9 @@ async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, s
         elif entry.method == "PUT" and entry.resource_id:
             target_id = entry.resource_id
         elif entry.method == "PUT":
-            matches = await interactions.find_matches(store, entry.resource_type, entry.query)
+            resource = entry.resource
+            assert isinstance(resource, dict), "_parse_entry refuses a PUT without a resource"
+            matches = await interactions.find_matches(store, entry.resource_type, entry.criteria)
             if len(matches) > 1:
                 raise _in_entry(
                     entry,
@@ -351,9 +364,9 @@ async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, s
                         f"Conditional update '{entry.query}' matches more than one resource"
                     ),
                 )
-            target_id = matches[0]["_id"] if matches else entry.resource.get("id") or new_id()
+            target_id = matches[0]["_id"] if matches else resource.get("id") or new_id()
             entry.resource_id = target_id
-            entry.resource["id"] = target_id
+            resource["id"] = target_id
             entry.query = None
         if target_id and entry.full_url:
             assigned[entry.full_url] = f"{entry.resource_type}/{target_id}"
@@ -366,7 +379,7 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
     version = result.version
     if version.deleted:
         return {"response": {"status": "204 No Content", "etag": version.etag}}
-    response = {
+    response: dict = {
         "fullUrl": f"{base}/{version.relative_url}",
         "response": {
             "status": _status(201 if result.created else 200),

@@ -33,7 +33,13 @@ from cryptography.x509.oid import NameOID
 
 from signing.certificates import PERSONAL_ID, organization_id_of
 from signing.csc import ECDSA_WITH_SHA256, SHA256
-from signing.dev_ca import ROOT_CERTIFICATE_FILE, DevCertificateAuthority, key_pem, write_file
+from signing.dev_ca import (
+    ROOT_CERTIFICATE_FILE,
+    DevCertificateAuthority,
+    key_pem,
+    load_key_pem,
+    write_file,
+)
 from signing.keys import LocalSigner
 
 SPECS = "2.0.0.2"
@@ -171,6 +177,7 @@ class DevSigningService:
             raise CscServiceError(400, "invalid_request", "Invalid parameter signAlgo")
         digests = _digests(hashes_b64)
         key = self._signer(credential_id).private_key
+        assert isinstance(key, ec.EllipticCurvePrivateKey), "this service makes P-256 keys only"
         return {
             "signatures": [
                 base64.b64encode(key.sign(d, ec.ECDSA(utils.Prehashed(hashes.SHA256())))).decode()
@@ -182,9 +189,7 @@ class DevSigningService:
         """The organisation seal (created once, kept in the dir; re-certified if renamed)."""
         with self._lock:
             if self.seal_key_path.exists():
-                key = serialization.load_pem_private_key(
-                    self.seal_key_path.read_bytes(), password=None
-                )
+                key = load_key_pem(self.seal_key_path.read_bytes())
             else:
                 key = ec.generate_private_key(ec.SECP256R1())
                 write_file(self.seal_key_path, key_pem(key), 0o600)
@@ -213,7 +218,7 @@ class DevSigningService:
         signer = self._signers.get(credential_id)
         key_path, cert_path = self._paths(credential_id)
         if signer is None and cert_path.exists():
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            key = load_key_pem(key_path.read_bytes())
             leaf = x509.load_pem_x509_certificate(cert_path.read_bytes())
             signer = LocalSigner(key, self.authority.chain_for(leaf))
             self._signers[credential_id] = signer

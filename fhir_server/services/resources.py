@@ -137,7 +137,11 @@ class ResourceService:
         check_writable(resource_type)
 
         async def work(store: ResourceStore) -> WriteResult:
-            target = resource_id or await interactions.resolve_single(store, resource_type, query)
+            if resource_id:
+                target = resource_id
+            else:
+                assert query is not None, "a patch names an id or search criteria"
+                target = await interactions.resolve_single(store, resource_type, query)
             return await interactions.patch(store, resource_type, target, operations, if_match)
 
         return await self.transaction(work)
@@ -159,6 +163,7 @@ class ResourceService:
     async def verify_provenance(self, provenance_id: str) -> dict:
         """`Provenance/{id}/$verify`: each signature checked against the stored targets."""
         provenance = (await self.read("Provenance", provenance_id)).resource
+        assert provenance is not None, "read() refuses deletions"
         verifier = self.provenance.verifier
         verification = await verifier.verify(provenance, stored_versions(self.database.store()))
         return verification.to_parameters(f"Provenance/{provenance_id}")
@@ -196,6 +201,7 @@ class ResourceService:
         types = [check_type(resource_type)] if resource_type else everything
         types = [t for t in types if permissions.allows(t, "s") or resource_id is not None]
         if resource_id is not None:
+            assert resource_type is not None, "an instance's history names its type"
             await self._check_exists(resource_type, resource_id)
         count = self.page_size(params)
         since = _instant_param(params, "_since")
@@ -215,7 +221,7 @@ class ResourceService:
         path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
         kept = [(n, v) for n, v in params if n in ("_since", "_count")]
         total = None
-        if resource_id is not None:
+        if resource_type is not None and resource_id is not None:
             total = await self.database.store().count_versions(resource_type, resource_id)
         return history_bundle(base, versions, page_links(base, path, kept, next_cursor), total)
 

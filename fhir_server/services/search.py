@@ -120,6 +120,8 @@ class SearchService:
         unshaped = request.summary in (None, "false") and request.elements is None
         if mode == "include" or unshaped:  # _summary and _elements shape the matches only
             return version, mode
+        if version.resource is None:  # a deletion: nothing to shape (searches find none)
+            return version, mode
         resource = subset(version.resource, request.summary, request.elements)
         return Version(kind, version.id, version.vid, version.last_updated, resource), mode
 

@@ -137,7 +137,7 @@ class ProvenanceVerification:
 
     def to_parameters(self, provenance_reference: str | None = None) -> dict:
         """The outcome as `Parameters`: overall indication, reasons, then each signature."""
-        parameters = [{"name": "indication", "valueCode": self.indication}]
+        parameters: list[dict] = [{"name": "indication", "valueCode": self.indication}]
         if provenance_reference:
             parameters.append(
                 {"name": "provenance", "valueReference": {"reference": provenance_reference}}

@@ -85,10 +85,13 @@ class Database:
             {"_id": name}, {"$set": {"value": True}}, upsert=True
         )
 
-    async def server_setting(self, key: str, default_factory: Callable[[], object]) -> object:
-        """A value shared by every server process (e.g. the cursor signing key)."""
+    async def server_setting(self, key: str, default_factory: Callable[[], T]) -> T:
+        """A value shared by every server process (e.g. the cursor signing key): the one the
+        first process made with `default_factory`."""
         settings = self.db["server_settings"]
         await settings.update_one(
             {"_id": key}, {"$setOnInsert": {"value": default_factory()}}, upsert=True
         )
-        return (await settings.find_one({"_id": key}))["value"]
+        document = await settings.find_one({"_id": key})
+        assert document is not None, "the upsert above made it"
+        return document["value"]

@@ -55,7 +55,7 @@ class SnapshotStore:
         document: `id`, `vid`, `lastUpdated`, `deleted`, `resource`), if it had one."""
         if not ids:
             return []
-        pipeline = [
+        pipeline: list[dict] = [
             {"$match": {"id": {"$in": ids}, "lastUpdated": {"$lte": moment}}},
             {"$sort": {"id": 1, "vid": -1}},
             {"$group": {"_id": "$id", "version": {"$first": "$$ROOT"}}},
@@ -86,7 +86,11 @@ class SnapshotStore:
         stored) that `query` matches, as MongoDB itself would decide it."""
         if not documents:
             return set()
-        pipeline = [{"$documents": documents}, {"$match": query}, {"$project": {"_id": 1}}]
+        pipeline: list[dict] = [
+            {"$documents": documents},
+            {"$match": query},
+            {"$project": {"_id": 1}},
+        ]
         cursor = await self.db.aggregate(pipeline)
         return {document["_id"] async for document in cursor}
 

@@ -32,12 +32,12 @@ async def ensure_indexes(
     db: AsyncDatabase, resource_type: str, search_keys: list[IndexKeys]
 ) -> None:
     """The collections of one resource type (made if missing) with exactly their indexes."""
-    keys = [[("lastUpdated", DESCENDING), ("_id", DESCENDING)], *search_keys]
+    keys: list[IndexKeys] = [[("lastUpdated", DESCENDING), ("_id", DESCENDING)], *search_keys]
     await _reconcile(
         db[resource_type],
         [IndexModel(k, name=_name(k), partialFilterExpression=_LIVE) for k in keys],
     )
-    history = [
+    history: list[IndexKeys] = [
         [("id", ASCENDING), ("vid", DESCENDING)],
         [("lastUpdated", DESCENDING), ("_id", DESCENDING)],
     ]

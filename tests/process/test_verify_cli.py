@@ -1,6 +1,7 @@
-"""`fhir-server verify DIR --trust PEM`, run for real, on an export directory written from what
-the server returns (the current resources and their Provenances as NDJSON, one file per type):
-exit 0 only when every resource is covered by a signature that passes."""
+"""`fhir-server verify PATH --trust PEM`, run for real, on an export directory written from what
+the server returns (the current resources and their Provenances as NDJSON, one file per type)
+and on the saved pages of `Patient/{id}/$everything?includeProvenance=true`: exit 0 only when
+every resource is covered by a signature that passes."""
 
 import json
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from examples.clinical import bulk_data_set
 from signing.dev_ca import DevCertificateAuthority
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
@@ -120,7 +122,7 @@ def test_without_trust_anchor_nothing_is_trusted(cli, tmp_path, export, signing_
 def test_a_directory_that_is_not_there_or_holds_nothing_fails(cli, tmp_path, signing_service):
     result = cli("verify", tmp_path / "absent", "--trust", signing_service.anchor_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "is not a directory" in result.stderr
+    assert "is not a file or directory" in result.stderr
     (tmp_path / "empty").mkdir()
     result = cli("verify", tmp_path / "empty", "--trust", signing_service.anchor_path)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -192,3 +194,82 @@ def test_bulk_export_with_provenance_verifies_offline(cli, tmp_path, client, exp
     assert f"FAILED {reference(edited)}: no signature in the export verifies it" in (
         result.stdout.splitlines()), result.stdout
     assert " signature: " in result.stdout, result.stdout
+
+
+@pytest.fixture(scope="module")
+def everything_pages(client) -> list[dict]:
+    """The pages of `$everything?includeProvenance=true` of a patient whose record (a bulk
+    data set of one patient, loaded as a batch) spans many types."""
+    data_set = bulk_data_set(seed=3, patients=1)
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": r, "request": {"method": "PUT", "url": f"{kind}/{r['id']}"}}
+        for kind, resources in data_set.items() for r in resources]}
+    response = client.post("", json=batch, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    assert {e["response"]["status"] for e in response.json()["entry"]} == {"201 Created"}
+    pages, url = [], f"/Patient/{data_set['Patient'][0]['id']}/$everything"
+    params = {"includeProvenance": "true", "_count": "10"}
+    while url:
+        response = client.get(url, params=params)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        url = next((link["url"] for link in pages[-1]["link"] if link["relation"] == "next"),
+                   None)
+        params = None
+    assert len(pages) > 2
+    return pages
+
+
+def _resources(pages: list[dict]) -> list[dict]:
+    return [entry["resource"] for page in pages for entry in page["entry"]
+            if entry["resource"]["resourceType"] != "Provenance"]
+
+
+def _save(path: Path, *pages: dict) -> Path:
+    """The pages one after the other in one file, as `curl ... >> file` saves them."""
+    path.write_text("\n".join(json.dumps(page, ensure_ascii=False, indent=2) for page in pages),
+                    encoding="utf-8")
+    return path
+
+
+def test_saved_everything_pages_verify(cli, tmp_path, everything_pages, signing_service):
+    count = len(_resources(everything_pages))
+    directory = tmp_path / "pages"
+    directory.mkdir()
+    files = [_save(directory / f"page-{number:02d}.json", page)
+             for number, page in enumerate(everything_pages)]
+    concatenated = _save(tmp_path / "everything.json", *everything_pages)
+    for paths in ([directory], files, [concatenated]):
+        result = cli("verify", *paths, "--trust", signing_service.anchor_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        summary = result.stdout.strip().splitlines()[-1]
+        assert summary.startswith(f"{count} resources, {count} signatures checked: "
+                                  f"{count} passed, 0 did not"), summary
+
+
+def test_an_edited_resource_in_saved_pages_fails_naming_it(cli, tmp_path, everything_pages,
+                                                          signing_service):
+    pages = json.loads(json.dumps(everything_pages))
+    edited = next(r for r in _resources(pages) if r["resourceType"] == "Observation")
+    edited["status"] = "amended"
+    result = cli("verify", _save(tmp_path / "everything.json", *pages),
+                 "--trust", signing_service.anchor_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    # The Provenance whose signature no longer matches, and the resource left uncovered.
+    assert len(failures) == 2, failures
+    assert failures[0].startswith("FAILED Provenance/") and " signature: " in failures[0]
+    assert failures[1] == f"FAILED {reference(edited)}: no signature in the export verifies it"
+
+
+def test_a_changed_copy_of_a_version_fails(cli, tmp_path, everything_pages, signing_service):
+    """Overlapping saved pages: a second, changed copy of a version is not ignored."""
+    copy = json.loads(json.dumps(everything_pages[0]))
+    changed = next(r for r in _resources([copy]) if r["resourceType"] != "Patient")
+    changed.setdefault("extension", []).append(
+        {"url": "http://example.org/edited", "valueBoolean": True})
+    result = cli("verify", _save(tmp_path / "overlap.json", *everything_pages, copy),
+                 "--trust", signing_service.anchor_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"FAILED {reference(changed)}: " in result.stdout, result.stdout
+    assert "differs from another copy" in result.stdout, result.stdout

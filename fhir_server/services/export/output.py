@@ -127,6 +127,7 @@ class Output:
 
     def _flush(self, pending: list[bytes]) -> None:
         if pending:
+            assert self._writer is not None, "_begin opened the current file"
             self._writer.write(b"".join(pending))
             pending.clear()
 

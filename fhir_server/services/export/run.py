@@ -58,6 +58,12 @@ class Phase:
     kind: str | None = None
     emit: bool = True  # scanned types that only lead to associated Provenance are not written
 
+    @property
+    def resource_type(self) -> str:
+        """The `kind` of a scan, deleted or associated phase (only the error phase has none)."""
+        assert self.kind is not None, f"the {self.step} phase has no resource type"
+        return self.kind
+
 
 def association(request: ExportRequest) -> str | None:
     """Which Provenance come along with the exported resources. Asked for with
@@ -129,7 +135,7 @@ class ExportRun:
 
     async def run(self) -> None:
         phases = plan(self.request, self.permissions)
-        for kind in {phase.kind for phase in phases if phase.step in ("scan", "deleted")}:
+        for kind in {p.resource_type for p in phases if p.step in ("scan", "deleted")}:
             self.filters[kind] = await self._membership(kind)
         if self.progress.total is None:
             self.progress.total = await self._estimate(phases)
@@ -145,7 +151,7 @@ class ExportRun:
 
     async def _membership(self, kind: str) -> dict:
         """The compartments and `_typeFilter` of a type, as a filter on current versions."""
-        clauses = []
+        clauses: list[dict] = []
         if self.request.level != SYSTEM:
             patients = self.request.patients
             if patients is None:
@@ -179,7 +185,8 @@ class ExportRun:
         total = 0
         for phase in phases:
             if phase.step == "scan" and phase.emit:
-                count = await self.reader.count(phase.kind, self._live(phase.kind), _COUNT_MS)
+                kind = phase.resource_type
+                count = await self.reader.count(kind, self._live(kind), _COUNT_MS)
                 if count is None:
                     return None
                 total += count
@@ -192,7 +199,7 @@ class ExportRun:
         self.output.write(ERROR, "OperationOutcome", "OperationOutcome", lines)
 
     async def _scan(self, phase: Phase) -> None:
-        kind, low = phase.kind, self.progress.after
+        kind, low = phase.resource_type, self.progress.after
         elements = self.request.elements_of(kind)
         window = Window()
         cursor = self.reader.current(kind, self._live(kind), low)
@@ -217,7 +224,7 @@ class ExportRun:
     async def _close_window(
         self, phase: Phase, window: Window, low: str | None, high: str | None
     ) -> None:
-        kind = phase.kind
+        kind = phase.resource_type
         changed = await self.reader.changed_after(kind, self.moment, low, high)
         again = sorted(set(window.newer) | (changed - window.seen))
         for start in range(0, len(again), ID_BATCH):
@@ -251,11 +258,11 @@ class ExportRun:
 
     async def _deleted(self, phase: Phase) -> None:
         """Resources deleted after `_since` (and not back by T): Bundles with a DELETE."""
-        kind, batch = phase.kind, []
+        kind, batch = phase.resource_type, []
+        since = self.request.since
+        assert since is not None, "plan() has deleted phases only with _since"
         until = min(self.moment, self.request.until or self.moment)
-        cursor = await self.reader.deletions(
-            kind, self.request.since, until, self.progress.after
-        )
+        cursor = await self.reader.deletions(kind, since, until, self.progress.after)
         try:
             async for group in cursor:
                 batch.append(group["_id"])

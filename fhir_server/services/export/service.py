@@ -101,6 +101,7 @@ class ExportService:
             level, params, strict, principal.scopes, self.settings.max_page_size
         )
         if level == GROUP:
+            assert group_id is not None, "a Group export is an operation on one Group"
             request.group_id = group_id
             request.patients = await self._members(principal, group_id, request, strict, base)
         elif request.patients:
@@ -230,6 +231,7 @@ class ExportService:
         part = next((p for p in progress.parts if p.name == name), None)
         if job.status != COMPLETED or part is None:
             raise NotFound(f"Export job {job_id} has no file {name}")
+        assert job.expires_at is not None, "a completed job has its expiry"
         if part.kind != ERROR and not principal.scopes.allows(part.resource, "r"):
             raise Forbidden(f"The token's scopes do not allow reading {part.resource}")
         try:

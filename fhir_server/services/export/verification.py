@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fhir_server.services.loading import data_files, read_resources
+from fhir_server.services.data_files import data_files, read_resources
 from fhir_server.services.verification import SignatureVerifier, deleted_version, is_deletion
 from signing.provenance import TARGET
 from signing.report import TOTAL_PASSED

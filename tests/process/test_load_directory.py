@@ -1,0 +1,163 @@
+"""`fhir-server load DIR`, run for real, on a multi-type bulk data set in the style of
+Synthea's bulk output (examples/clinical.py): one NDJSON file per type, `Type/id` references
+between the files in whatever order they load, `meta.profile`s the server does not know
+(kept, and reported as warnings); a report per resource type, with each failure's file:line
+and reason."""
+
+import gzip
+import re
+from pathlib import Path
+
+import httpx
+from test_cli import FHIR_JSON, TERMINATED
+
+from examples.clinical import bulk_data_set, write_ndjson
+from examples.clinical_codes import VN_CORE
+from examples.vietnam import CCCD_SYSTEM
+from fhir_server.services.references import references_in
+
+LOINC = "http://loinc.org"
+BLOOD_PRESSURE, HEART_RATE = "85354-9", "8867-4"
+# Every file refers only to files after it: each reference points forward.
+LOAD_ORDER = ("DiagnosticReport", "Observation", "MedicationRequest", "Procedure", "CarePlan",
+              "Condition", "Encounter", "Immunization", "AllergyIntolerance", "Coverage",
+              "Patient", "Medication", "Location", "Practitioner", "Organization")
+LOAD_TIMEOUT = 600
+
+
+def _write_forward(directory: Path, data_set: dict[str, list[dict]]) -> None:
+    """The data set as `NN-Type.ndjson` files, sorted so that references point forward."""
+    assert set(data_set) == set(LOAD_ORDER), set(data_set) ^ set(LOAD_ORDER)
+    for path in write_ndjson(directory, data_set):
+        rank = LOAD_ORDER.index(path.stem)
+        path.rename(directory / f"{rank:02d}-{path.name}")
+    for kind, resources in data_set.items():
+        for resource in resources:
+            targets = {e["reference"].split("/")[0] for e in references_in(resource)}
+            assert all(LOAD_ORDER.index(t) > LOAD_ORDER.index(kind) for t in targets), kind
+
+
+def _report(stdout: str) -> dict[str, tuple[int, int, int]]:
+    """{resource type: (loaded, failed, warnings)} of the table the load prints."""
+    rows = stdout.split("resource type", 1)[1].splitlines()[1:]
+    report = {}
+    for row in rows:
+        match = re.fullmatch(r"(\S+)\s+(\d+)\s+(\d+)\s+(\d+)", row.strip())
+        if not match:
+            break
+        report[match[1]] = tuple(int(n) for n in match.groups()[1:])
+    return report
+
+
+def _profiles(resources: list[dict]) -> int:
+    """The warnings a load gives: one per `meta.profile` (none of them known here)."""
+    return sum(len(resource["meta"]["profile"]) for resource in resources)
+
+
+def _failures(stdout: str) -> list[str]:
+    """The lines under `failed:` after the table."""
+    lines = stdout.split("\nfailed:\n", 1)[1].splitlines()
+    return lines[: (lines + [""]).index("")]
+
+
+def _search(base: str, path: str, **params: str) -> list[dict]:
+    """Every resource the search finds, following `next` links."""
+    found, url, query = [], f"{base}/{path}", params
+    while url:
+        response = httpx.get(url, params=query, headers=FHIR_JSON, timeout=60)
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        found += [entry["resource"] for entry in bundle.get("entry", [])]
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+        query = None
+    return found
+
+
+def _ids(resources: list[dict]) -> set[str]:
+    return {f"{r['resourceType']}/{r['id']}" for r in resources}
+
+
+def _of_code(resources: list[dict], code: str) -> list[dict]:
+    return [r for r in resources if r["code"]["coding"][0]["code"] == code]
+
+
+def test_bulk_data_set_loads_whatever_the_file_order(cli, spawn, mongods, tmp_path):
+    data_set = bulk_data_set(seed=7, patients=4)
+    directory = tmp_path / "bulk"
+    _write_forward(directory, data_set)
+    data = tmp_path / "data"
+    result = cli("load", "--data-dir", data, directory, timeout=LOAD_TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    expected = {kind: (len(resources), 0, _profiles(resources))
+                for kind, resources in data_set.items()}
+    totals = tuple(sum(column) for column in zip(*expected.values(), strict=True))
+    assert _report(result.stdout) == {**expected, "total": totals}, result.stdout
+    # Each profile the server does not know is a warning, grouped by type and profile.
+    warning = f"  Patient ({len(data_set['Patient'])}×): Profile {VN_CORE}vn-core-patient is not"
+    assert warning in result.stdout.split("\nwarnings:\n", 1)[1], result.stdout
+    assert mongods(data) == []
+
+    server = spawn(data)
+    server.wait_ready()
+    observations = data_set["Observation"]
+    patient = data_set["Patient"][0]
+    cccd = next(i["value"] for i in patient["identifier"] if i["system"] == CCCD_SYSTEM)
+    reference = f"Patient/{patient['id']}"
+    of_patient = [o for o in observations if o["subject"]["reference"] == reference]
+    found = _search(server.base, "Observation", **{
+        "subject:Patient.identifier": f"{CCCD_SYSTEM}|{cccd}",
+        "code": f"{LOINC}|{BLOOD_PRESSURE}"})
+    assert _ids(found) == _ids(_of_code(of_patient, BLOOD_PRESSURE)) != set()
+    assert found[0]["component"][0]["valueQuantity"]["unit"] == "mm[Hg]"
+    found = _search(server.base, "Observation", code=HEART_RATE, _count="100")
+    assert _ids(found) == _ids(_of_code(observations, HEART_RATE))
+    # Profiles the server does not know are kept (and searchable).
+    found = _search(server.base, "Patient", _profile=f"{VN_CORE}vn-core-patient")
+    assert _ids(found) == _ids(data_set["Patient"])
+
+    everything = _search(server.base, f"Patient/{patient['id']}/$everything", _count="20")
+    in_compartment = [r for resources in data_set.values() for r in resources
+                      if reference in {e["reference"] for e in references_in(r)}]
+    medications = {r["medicationReference"]["reference"] for r in in_compartment
+                   if r["resourceType"] == "MedicationRequest"}
+    assert _ids([patient, *in_compartment]) | medications <= _ids(everything)
+    assert server.stop() in TERMINATED
+    assert mongods(data) == []
+
+
+def test_one_invalid_resource_is_reported_and_the_rest_loads(cli, spawn, mongods, tmp_path):
+    data_set = bulk_data_set(seed=8, patients=1)
+    observations = data_set["Observation"]
+    bad = observations[1]
+    data_set["Observation"] = [*observations[:1], {**bad, "status": "checked"},
+                               *observations[2:]]
+    directory = tmp_path / "bulk"
+    write_ndjson(directory, data_set)
+    patients = directory / "Patient.ndjson"
+    patients.with_suffix(".ndjson.gz").write_bytes(gzip.compress(patients.read_bytes()))
+    patients.unlink()
+    data = tmp_path / "data"
+    result = cli("load", "--data-dir", data, directory, timeout=LOAD_TIMEOUT)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    report = _report(result.stdout)
+    loaded = [o for o in observations if o["id"] != bad["id"]]
+    assert report["Observation"] == (len(loaded), 1, _profiles(loaded)), result.stdout
+    assert all(report[kind] == (len(resources), 0, _profiles(resources))
+               for kind, resources in data_set.items() if kind != "Observation"), result.stdout
+    failures = _failures(result.stdout)
+    assert len(failures) == 1, result.stdout
+    assert f"Observation {directory / 'Observation.ndjson'}:2: 400" in failures[0], failures
+    assert "status" in failures[0] and "'checked'" in failures[0], failures
+
+    server = spawn(data)
+    server.wait_ready()
+    assert httpx.get(f"{server.base}/Observation/{bad['id']}", headers=FHIR_JSON,
+                     timeout=30).status_code == 404
+    stored = _search(server.base, "Observation", _count="100")
+    assert _ids(stored) == _ids(observations) - {f"Observation/{bad['id']}"}
+    assert all(resource["meta"]["profile"] for resource in stored)
+    assert server.stop() in TERMINATED
+    assert mongods(data) == []
