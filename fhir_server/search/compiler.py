@@ -6,7 +6,6 @@ Nothing from the query string reaches MongoDB but strings and numbers our parser
 on fields named by the registry.
 """
 
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -14,7 +13,7 @@ from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
 from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
-from fhir_server.search.types import Criterion, reference
+from fhir_server.search.types import Criterion, near, reference
 from fhir_server.search.types.date import EARLIEST, compile_date, parse_date, split_prefix
 from fhir_server.search.types.token import NEGATING
 from fhir_server.search.values import split_escaped
@@ -181,6 +180,6 @@ def _missing(parameter: SearchParameter, field: str, missing: bool) -> dict:
         return {f"{field}.v": {"$gte": float("-inf")}}
     if parameter.type == "composite":
         return {f"{field}.c0": {"$gte": ""}}
-    if parameter.type == "special":  # a 2dsphere index answers geometry queries only
-        return {field: {"$geoWithin": {"$centerSphere": [[0, 0], math.pi]}}}
+    if parameter.type == "special":
+        return near.present(field)
     return {field: {"$gte": ""}}

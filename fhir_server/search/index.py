@@ -44,7 +44,7 @@ TYPE_MODULES = {
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
-_EXTRACTION_REVISION = "3"
+_EXTRACTION_REVISION = "4"
 
 
 @cache

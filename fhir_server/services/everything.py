@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import compartment_parameters, search_parameters
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.types.date import parse_date
@@ -24,10 +25,14 @@ from fhir_server.storage.resources import ResourceStore
 
 # Records about records: only when `_type` names them (Provenance also by includeProvenance).
 ASSOCIATED_TYPES = ("Provenance", "AuditEvent")
-# Date parameters that carry a resource's care date, in order of preference, when the type
-# has no parameter called `date` (the spec's "care dates", not record currency dates).
-CARE_DATE_PARAMETERS = ("date", "period", "onset-date", "authoredon", "occurrence",
-                        "recorded-date", "created", "issued", "authored", "event-date")
+# Date parameters that carry a resource's care date, in order of preference (the spec's
+# "care dates", not record currency dates). `authoredon` comes before `date`, which on
+# MedicationRequest is the dosage timing, not when the order was made.
+CARE_DATE_PARAMETERS = ("authoredon", "date", "period", "onset-date", "occurrence",
+                        "recorded-date", "created", "issued", "authored", "event-date",
+                        "effective-time", "effective", "whenhandedover", "collected",
+                        "started", "sent", "datetime", "start-date", "identified",
+                        "datewritten")
 PARAMETERS = {
     "Patient": ("start", "end", "_since", "_type", "_count", "includeProvenance"),
     "Encounter": ("_since", "_type", "_count", "includeProvenance"),
@@ -44,6 +49,8 @@ class EverythingRequest:
     end: datetime | None
     since: datetime | None
     types: tuple[str, ...]  # compartment types served, focal type first
+    sources: tuple[str, ...]  # compartment types whose references are followed
+    referenced_types: frozenset[str] | None  # `_type`: referenced types served; None: any
     count: int
     include_provenance: bool
     cursor: str | None
@@ -60,7 +67,11 @@ def parse_everything(
     strict: bool,
 ) -> EverythingRequest:
     """The checked parameters; 400 for malformed values, 403 for types the token may not
-    read that `_type` names (left out silently when not named, like `_include`)."""
+    read that `_type` names (left out silently when not named, like `_include`).
+
+    `_type` filters the whole answer: compartment resources and the resources they
+    reference (`_type=Observation,Practitioner` is the observations and the practitioners
+    the record refers to), so it may name any resource type."""
     allowed = PARAMETERS[compartment_type]
     values: dict[str, str] = {}
     for name, value in params:
@@ -75,20 +86,20 @@ def parse_everything(
         raise Forbidden(f"The token's scopes do not allow reading {compartment_type}")
     others = set(compartment_parameters(compartment_type)) - {compartment_type}
     members = [compartment_type, *sorted(others)]
+    sources = [t for t in members if t not in ASSOCIATED_TYPES and permissions.allows(t, "r")]
+    types, referenced_types = sources, None
     if "_type" in values:
         asked = [t.strip() for t in values["_type"].split(",") if t.strip()]
-        unknown = [t for t in asked if t not in members]
+        unknown = [t for t in asked if not is_supported(t)]
         if unknown:
             raise BadRequest(
-                f"_type: {', '.join(unknown)} are not in the {compartment_type} compartment",
-                expression="_type",
+                f"_type: {', '.join(unknown)} are not resource types", expression="_type"
             )
         refused = [t for t in asked if not permissions.allows(t, "r")]
         if refused:
             raise Forbidden(f"The token's scopes do not allow reading {', '.join(refused)}")
         types = [t for t in members if t in asked]
-    else:
-        types = [t for t in members if t not in ASSOCIATED_TYPES and permissions.allows(t, "r")]
+        referenced_types = frozenset(asked) - set(members)
     provenance = values.get("includeProvenance", "false")
     if provenance not in ("true", "false"):
         raise BadRequest("includeProvenance takes true or false", expression="includeProvenance")
@@ -104,6 +115,8 @@ def parse_everything(
         _date(values, "end", low=False),
         _date(values, "_since", low=True),
         tuple(types),
+        tuple(sources),
+        referenced_types,
         min(int(count), max_count),
         provenance == "true",
         next((value for name, value in params if name == "_cursor"), None),
@@ -234,9 +247,11 @@ class Everything:
     async def _referenced(self, request: EverythingRequest) -> list[tuple[str, str]]:
         """(type, id) of the resources the compartment's resources reference, of types that
         are in no compartment of this kind and that the token may read, in order."""
+        if request.referenced_types == frozenset():
+            return []  # `_type` names compartment types only
         members = {request.compartment_type, *compartment_parameters(request.compartment_type)}
         wanted: set[tuple[str, str]] = set()
-        for kind in request.types:
+        for kind in request.sources:
             codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
             documents = await self.store.find(
                 kind, self._filter(request, kind, ""), _MAX_REFERENCING,
@@ -248,6 +263,8 @@ class Everything:
                         (target, target_id)
                         for target, target_id in local_references(entries, self.base)
                         if target not in members and self.permissions.allows(target, "r")
+                        and (request.referenced_types is None
+                             or target in request.referenced_types)
                     }
         return sorted(wanted)
 

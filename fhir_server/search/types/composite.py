@@ -49,7 +49,8 @@ def index(parameter: SearchParameter, resource_type: str, resource: dict) -> lis
         ]
         for node in compile_path(context, resource_type)(resource):
             parts = [
-                _COMPONENT_MODULES[kind].index(extract(node.value)) if kind in _COMPONENT_MODULES
+                _COMPONENT_MODULES[kind].index(extract(node.value, resource))
+                if kind in _COMPONENT_MODULES
                 else []
                 for kind, extract in components
             ]

@@ -18,6 +18,11 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def _keys(reference: object) -> list[str]:
+    if isinstance(reference, str) and reference:
+        # A canonical (QuestionnaireResponse.questionnaire, instantiatesCanonical): the URL
+        # as written, and without `|version` so that the bare URL finds every version
+        # (http://hl7.org/fhir/R4/search.html#versions).
+        return sorted({reference, reference.partition("|")[0]})
     if not isinstance(reference, dict):
         return []
     keys = []

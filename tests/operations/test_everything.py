@@ -1,0 +1,439 @@
+"""`Patient/[id]/$everything`, `Patient/$everything` and `Encounter/[id]/$everything`
+(http://hl7.org/fhir/R4/operation-patient-everything.html,
+http://hl7.org/fhir/R4/operation-encounter-everything.html): the compartment's resources
+("match") and the resources they reference outside it ("include": practitioners,
+organizations, locations, medications) exactly once, in `searchset` pages linked by `next`
+(keyset: no page repeats or skips a row, also while others write, and none is empty); the
+parameters start/end (care dates), _since, _type, _count and includeProvenance, by GET and
+by POST of a Parameters resource; only what the token may read.
+
+Data set: patient An of Bạch Mai hospital, his inpatient stay (ward of endocrinology, doctor
+Hoa) and care from 2019 (doctor Minh) to 2024, with readings with and without a date, a
+condition, two prescriptions (one of metformin by reference), an allergy recorded without a
+date and his health insurance; his sister Bình with one reading. Tests that write use
+patients of their own.
+"""
+
+import threading
+from collections import Counter
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome, next_link
+from search.helpers import LOINC, load, ref
+from security.helpers import fhir_client
+
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ATC = "http://www.whocc.no/atc"
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+
+
+def _observation(subject: str, code: str, when: dict | None = None, **more) -> dict:
+    return {"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": code}]}, "subject": ref(subject),
+            **(when or {}), **more}
+
+
+DATA = {
+    "bachmai": {"resourceType": "Organization", "name": "Bệnh viện Bạch Mai"},
+    "bhxh": {"resourceType": "Organization", "name": "Bảo hiểm xã hội Việt Nam"},
+    "ward": {"resourceType": "Location", "name": "Khoa Nội tiết - Đái tháo đường",
+             "managingOrganization": ref("bachmai")},
+    "hoa": {"resourceType": "Practitioner", "name": [{"family": "Lê", "given": ["Thị", "Hoa"]}]},
+    "minh": {"resourceType": "Practitioner", "name": [{"family": "Phạm", "given": ["Minh"]}]},
+    "metformin": {"resourceType": "Medication",
+                  "code": {"coding": [{"system": ATC, "code": "A10BA02"}]}},
+    "an": {"resourceType": "Patient", "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}],
+           "gender": "male", "birthDate": "1985-03-12", "managingOrganization": ref("bachmai")},
+    "binh": {"resourceType": "Patient", "name": [{"family": "Trần", "given": ["Thị", "Bình"]}],
+             "gender": "female", "birthDate": "1990-07-04"},
+    "stay": {"resourceType": "Encounter", "status": "finished",
+             "class": {"system": ACT_CODE, "code": "IMP"}, "subject": ref("an"),
+             "period": {"start": "2024-03-15T08:00:00+07:00", "end": "2024-03-20T10:00:00+07:00"},
+             "participant": [{"individual": ref("hoa")}],
+             "location": [{"location": ref("ward")}], "serviceProvider": ref("bachmai")},
+    "o_2019": _observation("an", "2339-0", {"effectiveDateTime": "2019-05-01"},
+                           performer=[ref("minh")]),
+    "o_bp": _observation("an", "85354-9", {"effectiveDateTime": "2024-03-15T09:00:00+07:00"},
+                         encounter=ref("stay"), performer=[ref("hoa")]),
+    "o_weight": _observation("an", "29463-7", {"effectivePeriod": {"start": "2024-01-01",
+                                                                  "end": "2024-12-31"}}),
+    "o_nodate": _observation("an", "8302-2"),
+    "condition": {"resourceType": "Condition", "subject": ref("an"),
+                  "code": {"coding": [{"system": ICD10, "code": "E11"}]},
+                  "onsetDateTime": "2024-03-10"},
+    "mr_2024": {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                "subject": ref("an"), "encounter": ref("stay"), "authoredOn": "2024-03-16",
+                "medicationReference": ref("metformin"), "requester": ref("hoa")},
+    "mr_2019": {"resourceType": "MedicationRequest", "status": "completed", "intent": "order",
+                "subject": ref("an"), "authoredOn": "2019-06-01",
+                "medicationCodeableConcept": {"coding": [{"system": ATC, "code": "C08CA01"}]},
+                "requester": ref("minh")},
+    "allergy": {"resourceType": "AllergyIntolerance", "patient": ref("an"),
+                "clinicalStatus": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                    "code": "active"}]},
+                "code": {"text": "Dị ứng penicillin"}},
+    "coverage": {"resourceType": "Coverage", "status": "active", "beneficiary": ref("an"),
+                 "payor": [ref("bhxh")]},
+    "o_binh": _observation("binh", "8867-4", {"effectiveDateTime": "2024-05-02"},
+                           performer=[ref("hoa")]),
+}
+AN_RECORD = {"an", "stay", "o_2019", "o_bp", "o_weight", "o_nodate", "condition", "mr_2024",
+             "mr_2019", "allergy", "coverage"}
+AN_REFERENCED = {"hoa", "minh", "bachmai", "bhxh", "ward", "metformin"}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, DATA)
+
+
+def _keys(ids: dict[str, str], entries: list[dict]) -> Counter:
+    """The data-set keys of the entries (type and id), counted; others as `Type/id`."""
+    by_id = {(DATA[k]["resourceType"], v): k for k, v in ids.items()}
+    return Counter(by_id.get((e["resource"]["resourceType"], e["resource"]["id"]),
+                             f"{e['resource']['resourceType']}/{e['resource']['id']}")
+                   for e in entries)
+
+
+def _pages(http, url: str, params=None, method: str = "GET", body: dict | None = None):
+    """Every page of an $everything answer, following `next`; each checked to be a non-empty
+    searchset (the only empty answer allowed is a first page with nothing at all)."""
+    if method == "POST":
+        response = http.post(url, json=body, headers=FHIR_HEADERS)
+    else:
+        response = http.get(url, params=params)
+    assert response.status_code == 200, response.text
+    pages = [response.json()]
+    while (link := next_link(pages[-1])) is not None:
+        assert len(pages) < 200, "paging does not end"
+        response = http.get(link)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+    for page in pages:
+        assert page["resourceType"] == "Bundle" and page["type"] == "searchset", page
+        assert page.get("entry") or len(pages) == 1, f"an empty page: {page}"
+    return pages
+
+
+def _entries(pages: list[dict]) -> list[dict]:
+    return [entry for page in pages for entry in page.get("entry", [])]
+
+
+def _everything(http, ids, key: str = "an", params=None, kind: str = "Patient") -> list[dict]:
+    return _entries(_pages(http, f"/{kind}/{ids[key]}/$everything", params))
+
+
+def _once(ids, entries) -> set[str]:
+    """The keys of the entries, each checked to come once."""
+    counted = _keys(ids, entries)
+    assert all(n == 1 for n in counted.values()), counted
+    return set(counted)
+
+
+def test_everything_is_the_record_and_what_it_references_once(client, ids):
+    entries = _everything(client, ids)
+    assert _once(ids, entries) == AN_RECORD | AN_REFERENCED
+    modes = {_keys(ids, [e]).most_common(1)[0][0]: e["search"]["mode"] for e in entries}
+    assert {k for k, mode in modes.items() if mode == "match"} == AN_RECORD
+    assert {k for k, mode in modes.items() if mode == "include"} == AN_REFERENCED
+    assert entries[0]["resource"]["id"] == ids["an"]  # the focal resource first
+    for entry in entries:
+        resource = entry["resource"]
+        assert entry["fullUrl"].endswith(f"/{resource['resourceType']}/{resource['id']}")
+
+
+@pytest.mark.parametrize("count", [1, 4, 7, 16, 17, 100])
+def test_count_pages_without_repeats_or_empty_pages(client, ids, count):
+    pages = _pages(client, f"/Patient/{ids['an']}/$everything", {"_count": str(count)})
+    total = len(AN_RECORD | AN_REFERENCED)
+    assert [len(p["entry"]) for p in pages] == [count] * (total // count) + (
+        [total % count] if total % count else [])
+    assert _once(ids, _entries(pages)) == AN_RECORD | AN_REFERENCED
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "zwei", "1.5"])
+def test_a_bad_count_is_a_400(client, ids, count):
+    assert_outcome(client.get(f"/Patient/{ids['an']}/$everything", params={"_count": count}),
+                   400)
+
+
+@pytest.mark.parametrize(
+    ("params", "record", "referenced"),
+    [
+        # care in 2024: the 2019 reading and prescription (and doctor Minh, referred to by
+        # them only) are out; what has no care date (the allergy, the reading without a
+        # date, the coverage, the patient) stays in
+        ({"start": "2024-01-01", "end": "2024-12-31"},
+         AN_RECORD - {"o_2019", "mr_2019"}, AN_REFERENCED - {"minh"}),
+        # no start: everything up to the end
+        ({"end": "2023-12-31"},
+         {"an", "o_2019", "mr_2019", "o_nodate", "allergy", "coverage"},
+         {"minh", "bachmai", "bhxh"}),
+        # no end: everything from the start on; the weight's period overlaps March
+        ({"start": "2024-03-12"},
+         AN_RECORD - {"o_2019", "mr_2019", "condition"}, AN_REFERENCED - {"minh"}),
+        ({"start": "2024-03-17", "end": "2024-03-18"},
+         {"an", "stay", "o_weight", "o_nodate", "allergy", "coverage"},
+         {"hoa", "bachmai", "bhxh", "ward"}),
+        ({"start": "2024-03", "end": "2024-03"},
+         AN_RECORD - {"o_2019", "mr_2019"}, AN_REFERENCED - {"minh"}),
+        ({"start": "2025", "end": "2026"}, {"an", "o_nodate", "allergy", "coverage"},
+         {"bachmai", "bhxh"}),
+    ],
+)
+def test_start_and_end_select_care_dates(client, ids, params, record, referenced):
+    entries = _everything(client, ids, params=params)
+    assert _once(ids, entries) == record | referenced
+    assert {k for k in _once(ids, [e for e in entries if e["search"]["mode"] == "match"])} == \
+        record
+
+
+@pytest.mark.parametrize("params", [{"start": "2024-13-01"}, {"end": "gestern"},
+                                    {"_since": "2024-01-01T10:00:00"}, {"start": "ge2024"}])
+def test_a_bad_date_is_a_400(client, ids, params):
+    response = client.get(f"/Patient/{ids['an']}/$everything", params=params)
+    assert_outcome(response, 400, expression=next(iter(params)))
+
+
+@pytest.mark.parametrize(
+    ("types", "keys"),
+    [
+        ("Observation", {"o_2019", "o_bp", "o_weight", "o_nodate"}),
+        ("Observation,Condition", {"o_2019", "o_bp", "o_weight", "o_nodate", "condition"}),
+        ("Patient", {"an"}),
+        ("Practitioner", {"hoa", "minh"}),
+        ("Medication,MedicationRequest", {"metformin", "mr_2024", "mr_2019"}),
+        ("Observation,Practitioner", {"o_2019", "o_bp", "o_weight", "o_nodate", "hoa", "minh"}),
+        ("Location,Organization", {"ward", "bachmai", "bhxh"}),
+        ("Questionnaire", set()),
+    ],
+)
+def test_type_keeps_the_types_named(client, ids, types, keys):
+    assert _once(ids, _everything(client, ids, params={"_type": types})) == keys
+
+
+def test_type_given_twice_is_both(client, ids):
+    entries = _everything(client, ids, params=[("_type", "Condition"), ("_type", "Coverage")])
+    assert _once(ids, entries) == {"condition", "coverage"}
+
+
+@pytest.mark.parametrize("types", ["Foo", "observation", "Observation,Nonsense"])
+def test_an_unknown_type_is_a_400(client, ids, types):
+    response = client.get(f"/Patient/{ids['an']}/$everything", params={"_type": types})
+    assert_outcome(response, 400, expression="_type")
+
+
+def test_post_with_a_parameters_body_is_the_same_as_get(client, ids):
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "start", "valueDate": "2024-01-01"},
+        {"name": "end", "valueDate": "2024-12-31"},
+        {"name": "_type", "valueCode": "Observation,MedicationRequest,Practitioner"},
+        {"name": "_count", "valueInteger": 2},
+    ]}
+    posted = _pages(client, f"/Patient/{ids['an']}/$everything", method="POST", body=body)
+    assert [len(p["entry"]) for p in posted] == [2, 2, 1]
+    got = _everything(client, ids, params={"start": "2024-01-01", "end": "2024-12-31",
+                                           "_type": "Observation,MedicationRequest,Practitioner"})
+    assert _once(ids, _entries(posted)) == _once(ids, got) == {
+        "o_bp", "o_weight", "o_nodate", "mr_2024", "hoa"}
+
+
+def test_post_without_parameters_is_a_400(client, ids):
+    response = client.post(f"/Patient/{ids['an']}/$everything",
+                           json={"resourceType": "Patient"}, headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+
+
+def test_since_keeps_what_changed_after_it(client):
+    keys = load(client, {"chi": {"resourceType": "Patient", "name": [{"family": "Đỗ"}]},
+                         "old": _observation("chi", "8867-4", {"effectiveDateTime": "2024-01-02"}),
+                         "kept": _observation("chi", "8310-5",
+                                              {"effectiveDateTime": "2024-01-02"})})
+    changed = client.get(f"/Observation/{keys['old']}").json()
+    changed["valueQuantity"] = {"value": 80, "unit": "/min"}
+    response = client.put(f"/Observation/{keys['old']}", json=changed, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    since = response.json()["meta"]["lastUpdated"]
+    fresh = {k: v for k, v in changed.items() if k not in ("id", "meta")}
+    new = client.post("/Observation", json=fresh, headers=FHIR_HEADERS)
+    assert new.status_code == 201, new.text
+    entries = _entries(_pages(client, f"/Patient/{keys['chi']}/$everything",
+                              {"_since": since}))
+    assert {e["resource"]["id"] for e in entries} == {keys["old"], new.json()["id"]}
+    everything = _entries(_pages(client, f"/Patient/{keys['chi']}/$everything",
+                                 {"_since": "2000-01-01T00:00:00Z"}))
+    assert {e["resource"]["id"] for e in everything} == {
+        keys["chi"], keys["old"], keys["kept"], new.json()["id"]}
+
+
+def test_encounter_everything(client, ids):
+    entries = _everything(client, ids, "stay", kind="Encounter")
+    assert _once(ids, entries) == {"stay", "o_bp", "mr_2024", "an", "hoa", "ward", "bachmai",
+                                   "metformin"}
+    matched = {k for k in _once(ids, [e for e in entries if e["search"]["mode"] == "match"])}
+    assert matched == {"stay", "o_bp", "mr_2024"}
+    assert entries[0]["resource"]["id"] == ids["stay"]
+    paged = _pages(client, f"/Encounter/{ids['stay']}/$everything", {"_count": "3"})
+    assert [len(p["entry"]) for p in paged] == [3, 3, 2]
+    assert _once(ids, _entries(paged)) == _once(ids, entries)
+    assert _once(ids, _everything(client, ids, "stay", {"_type": "Observation,Patient"},
+                                  "Encounter")) == {"o_bp", "an"}
+
+
+def test_encounter_everything_has_no_care_date_parameters(client, ids):
+    url = f"/Encounter/{ids['stay']}/$everything"
+    strict = client.get(url, params={"start": "2024-01-01"},
+                        headers={"Prefer": "handling=strict"})
+    assert_outcome(strict, 400, expression="start")
+    lenient = client.get(url, params={"start": "2030-01-01"})
+    assert lenient.status_code == 200
+    assert len(lenient.json()["entry"]) == 8
+
+
+def test_patient_everything_without_an_id_is_every_patients_record(client, ids):
+    patients = {e["resource"]["id"] for e in
+                client.get("/Patient", params={"_count": "1000"}).json()["entry"]}
+    per_patient: Counter = Counter()
+    matched, referenced = set(), set()
+    for patient in patients:
+        for entry in _entries(_pages(client, f"/Patient/{patient}/$everything")):
+            key = (entry["resource"]["resourceType"], entry["resource"]["id"])
+            (matched if entry["search"]["mode"] == "match" else referenced).add(key)
+            per_patient[key] += 1
+    pages = _pages(client, "/Patient/$everything", {"_count": "7"})
+    assert len(pages) > 2
+    assert all(len(page["entry"]) == 7 for page in pages[:-1])
+    entries = _entries(pages)
+    keys = Counter((e["resource"]["resourceType"], e["resource"]["id"]) for e in entries)
+    assert all(n == 1 for n in keys.values()), keys
+    assert set(keys) == matched | referenced
+    assert {(e["resource"]["resourceType"], e["resource"]["id"]) for e in entries
+            if e["search"]["mode"] == "match"} == matched
+    assert ("Observation", ids["o_binh"]) in keys and ("Observation", ids["o_bp"]) in keys
+    # doctor Hoa is referred to from both records, and comes once
+    assert per_patient[("Practitioner", ids["hoa"])] == 2
+    assert keys[("Practitioner", ids["hoa"])] == 1
+    assert {k for k in keys if k[0] == "Patient"} == {("Patient", p) for p in patients}
+
+
+def test_unknown_patient_is_a_404_and_deleted_a_410(client, ids):
+    assert_outcome(client.get("/Patient/khong-co-ai/$everything"), 404)
+    assert_outcome(client.get("/Encounter/khong-co-ai/$everything"), 404)
+    gone = load(client, {"gone": {"resourceType": "Patient", "name": [{"family": "Vũ"}]}})
+    assert client.delete(f"/Patient/{gone['gone']}").status_code in (200, 204)
+    assert_outcome(client.get(f"/Patient/{gone['gone']}/$everything"), 410)
+
+
+def test_scopes_filter_what_is_served(server, issuer, ids):
+    narrow = issuer.token(scope="user/Patient.rs user/Observation.rs")
+    with fhir_client(server.base, narrow) as http:
+        entries = _everything(http, ids)
+        assert _once(ids, entries) == {"an", "o_2019", "o_bp", "o_weight", "o_nodate"}
+        assert_outcome(http.get(f"/Patient/{ids['an']}/$everything",
+                                params={"_type": "Observation,Practitioner"}), 403)
+        assert_outcome(http.get(f"/Patient/{ids['an']}/$everything",
+                                params={"includeProvenance": "true"}), 403)
+        assert_outcome(http.get(f"/Encounter/{ids['stay']}/$everything"), 403)
+    with fhir_client(server.base, issuer.token(scope="user/Observation.rs")) as http:
+        assert_outcome(http.get(f"/Patient/{ids['an']}/$everything"), 403)
+        assert_outcome(http.get("/Patient/$everything"), 403)
+        assert_outcome(http.get("/Patient/khong-co-ai/$everything"), 403)
+    with fhir_client(server.base, issuer.token(scope="user/*.rs")) as http:
+        assert _once(ids, _everything(http, ids)) == AN_RECORD | AN_REFERENCED
+
+
+def _signed_versions(entries: list[dict]) -> Counter:
+    """How many Provenances of the page target each `Type/id/_history/n`."""
+    return Counter(target["reference"] for e in entries
+                   if e["resource"]["resourceType"] == "Provenance"
+                   for target in e["resource"].get("target", []))
+
+
+def test_include_provenance_brings_the_provenance_of_each_served_version(client):
+    keys = load(client, {"giang": {"resourceType": "Patient", "name": [{"family": "Hồ"}]},
+                         "doctor": {"resourceType": "Practitioner", "name": [{"family": "Đinh"}]},
+                         "reading": _observation("giang", "8867-4",
+                                                 {"effectiveDateTime": "2024-02-02"},
+                                                 performer=[ref("doctor")])})
+    for beats in (71, 73):  # versions 2 and 3, each with its own Provenance
+        reading = client.get(f"/Observation/{keys['reading']}").json()
+        reading["valueQuantity"] = {"value": beats, "unit": "/min"}
+        response = client.put(f"/Observation/{keys['reading']}", json=reading,
+                              headers=FHIR_HEADERS)
+        assert response.status_code == 200, response.text
+    for count in ("100", "1"):
+        pages = _pages(client, f"/Patient/{keys['giang']}/$everything",
+                       {"includeProvenance": "true", "_count": count})
+        entries = _entries(pages)
+        served = [e for e in entries if e["resource"]["resourceType"] != "Provenance"]
+        assert len(served) == 3
+        versions = {f"{e['resource']['resourceType']}/{e['resource']['id']}/_history/"
+                    f"{e['resource']['meta']['versionId']}" for e in served}
+        assert f"Observation/{keys['reading']}/_history/3" in versions
+        assert _signed_versions(entries) == dict.fromkeys(versions, 1)
+        for page in pages:  # each page carries the Provenances of its own resources
+            page_served = [e for e in page["entry"]
+                           if e["resource"]["resourceType"] != "Provenance"]
+            assert len(page["entry"]) == 2 * len(page_served)
+            assert all(e["search"]["mode"] == "include" for e in page["entry"]
+                       if e["resource"]["resourceType"] == "Provenance")
+    assert_outcome(client.get(f"/Patient/{keys['giang']}/$everything",
+                              params={"includeProvenance": "ja"}), 400)
+
+
+def test_paging_while_observations_are_written(server, client, issuer):
+    """A writer adds readings to the record while a reader pages through it: every reading
+    that existed before the first page comes exactly once, none twice, no page is empty.
+    The reader waits for a new write after pages 1, 4 and 7, so writes fall between pages."""
+    data = {"dung": {"resourceType": "Patient", "name": [{"family": "Bùi"}]}}
+    data |= {f"r{i}": _observation("dung", "8867-4", {"effectiveDateTime": f"2024-04-{i:02d}"},
+                                   valueQuantity={"value": 60 + i, "unit": "/min"})
+             for i in range(1, 29)}
+    keys = load(client, data)
+    before = set(keys.values())
+    written: list[str] = []
+    failures: list[str] = []
+    each_write = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def write() -> None:
+        with fhir_client(server.base, issuer.token()) as http:
+            while not stop.is_set() and len(written) < 200:
+                response = http.post("/Observation", json={
+                    "resourceType": "Observation", "status": "final",
+                    "code": {"coding": [{"system": LOINC, "code": "8867-4"}]},
+                    "subject": {"reference": f"Patient/{keys['dung']}"},
+                    "valueQuantity": {"value": 90, "unit": "/min"}}, headers=FHIR_HEADERS)
+                if response.status_code != 201:
+                    failures.append(response.text)
+                    return
+                written.append(response.json()["id"])
+                each_write.release()
+
+    seen: list[str] = []
+    url, params, pages = f"/Patient/{keys['dung']}/$everything", {"_count": "3"}, 0
+    writer = threading.Thread(target=write)
+    try:
+        while url is not None:
+            response = client.get(url, params=params)
+            assert response.status_code == 200, response.text
+            bundle = response.json()
+            assert bundle.get("entry"), f"an empty page: {bundle}"
+            seen += [e["resource"]["id"] for e in bundle["entry"]]
+            url, params, pages = next_link(bundle), None, pages + 1
+            if pages == 1:
+                writer.start()
+            if pages in (1, 4, 7):
+                while each_write.acquire(blocking=False):
+                    pass  # writes before now do not count
+                assert each_write.acquire(timeout=60), failures
+    finally:
+        stop.set()
+        if writer.is_alive():
+            writer.join(120)
+    assert not failures, failures
+    assert len(seen) == len(set(seen)), Counter(seen).most_common(3)
+    assert before <= set(seen)
+    assert set(seen) <= before | set(written)
+    assert pages >= 10
