@@ -24,10 +24,14 @@ UNSIGNED_ELEMENTS = frozenset({"id", "meta", "text"})
 TARGET_FORMAT = 'application/fhir+json;canonicalization="urn:ietf:rfc:8785";omit="id meta text"'
 
 
+#: Integers Python keeps exactly but an IEEE 754 double does not always (I-JSON, RFC 7493 §2.2).
+_EXACT_INTEGERS = 2**53 - 1
+
+
 class NotCanonicalisable(ValueError):
     """The resource is outside the I-JSON data model JCS accepts (RFC 8785 §3.1).
 
-    For example NaN or infinite numbers, integers beyond ±(2**53 − 1), lone surrogates in
+    For example NaN or infinite numbers, numbers beyond the double range, lone surrogates in
     strings or non-string object keys.
     """
 
@@ -35,8 +39,10 @@ class NotCanonicalisable(ValueError):
 def signed_content(resource: dict[str, Any]) -> bytes:
     """RFC 8785 canonical UTF-8 JSON of `resource` without ``id``, ``meta`` and ``text``.
 
-    ``Decimal`` values (from ``json.loads(..., parse_float=Decimal)``) are taken as the
-    IEEE 754 double JSON numbers they denote, as RFC 8785 §3.2.2.3 requires.
+    ``Decimal`` values (from ``json.loads(..., parse_float=Decimal)``) and integers beyond
+    ±(2**53 − 1) (FHIR's official Observation-decimal example has 10**18) are taken as the
+    IEEE 754 double JSON numbers they denote, as RFC 8785 §3.2.2.3 requires and as an
+    ECMAScript implementation reads them.
     """
     if not isinstance(resource, dict):
         raise NotCanonicalisable("a resource must be a JSON object")
@@ -50,6 +56,11 @@ def signed_content(resource: dict[str, Any]) -> bytes:
 def _as_json_numbers(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _EXACT_INTEGERS:
+        try:
+            return float(value)
+        except OverflowError:
+            raise NotCanonicalisable(f"the number {value} is beyond the double range") from None
     if isinstance(value, dict):
         return {key: _as_json_numbers(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -149,9 +149,16 @@ def test_decimals_are_the_doubles_they_denote():
     assert jcs(json.loads('{"x": 1e-7}', parse_float=Decimal)["x"]) == b"1e-7"
 
 
+def test_integers_beyond_53_bits_are_the_doubles_they_denote():
+    assert jcs(2**53) == b"9007199254740992"
+    assert jcs(10**18) == b"1000000000000000000"  # the official Observation-decimal example
+    assert jcs(-(10**21)) == b"-1e+21"
+    assert jcs(2**53 + 1) == b"9007199254740992"  # as ECMAScript reads it: the nearest double
+
+
 def test_integers_beyond_the_double_range_are_refused():
     with pytest.raises(NotCanonicalisable):
-        jcs(2**53)
+        jcs(10**400)
 
 
 def test_string_escaping():
