@@ -30,7 +30,9 @@ SYSTEM_TYPES = {"Boolean": "boolean", "String": "string", "Integer": "integer",
                 "Decimal": "decimal", "Date": "date", "DateTime": "dateTime", "Time": "time"}
 # JSON classes of the non-string primitives (http://hl7.org/fhir/R4/json.html); other
 # primitives are strings, other types objects.
-JSON_CLASSES = dict.fromkeys(("integer", "positiveInt", "unsignedInt"), (int,))
+JSON_CLASSES: dict[str, tuple[type, ...]] = dict.fromkeys(
+    ("integer", "positiveInt", "unsignedInt"), (int,)
+)
 JSON_CLASSES |= {"boolean": (bool,), "decimal": (int, float)}
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})

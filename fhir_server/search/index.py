@@ -151,7 +151,7 @@ def index_plan(resource_type: str) -> list[list[tuple[str, int | str]]] | None:
 def index_keys(resource_type: str) -> list[list[tuple[str, int | str]]]:
     """The MongoDB index of every supported parameter of a type (DESIGN.md §2): one on the
     entry array, or on the range fields for dates and numbers."""
-    keys = [[("compartments", 1)], [("missing", 1)]]
+    keys: list[list[tuple[str, int | str]]] = [[("compartments", 1)], [("missing", 1)]]
     for code, parameter in search_parameters(resource_type).items():
         field = f"search.{code}"
         if code in TOP_LEVEL_PARAMETERS:

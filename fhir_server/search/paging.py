@@ -22,9 +22,10 @@ def sort_fields(keys: list[SortKey]) -> list[tuple[str, int]]:
 
 
 def _value(document: dict, field: str) -> object:
+    value: object = document
     for step in field.split("."):
-        document = document.get(step) if isinstance(document, dict) else None
-    return document
+        value = value.get(step) if isinstance(value, dict) else None
+    return value
 
 
 def position(document: dict, fields: list[tuple[str, int]]) -> list:

@@ -62,13 +62,19 @@ def ndjson_lines(path: Path) -> Iterator[tuple[str, str]]:
                 yield f"{path}:{number}", line
 
 
+def _skip_whitespace(text: str, position: int) -> int:
+    """Where the JSON whitespace starting at `position` ends."""
+    spaces = _JSON_WHITESPACE.match(text, position)  # `*`: it always matches
+    return spaces.end() if spaces else position
+
+
 def json_documents(path: Path) -> Iterator[tuple[str, dict]]:
     """(`file:line`, resource) of each JSON document in the file: usually one, or several one
     after the other (e.g. the pages of a search saved to one file)."""
     with _open(path) as file:
         text = file.read()
     decoder = json.JSONDecoder()
-    position, line = _JSON_WHITESPACE.match(text).end(), 1
+    position, line = _skip_whitespace(text, 0), 1
     while position < len(text):
         try:
             document, end = decoder.raw_decode(text, position)
@@ -76,7 +82,7 @@ def json_documents(path: Path) -> Iterator[tuple[str, dict]]:
             raise BadRequest(f"{path} is not JSON: {bad}") from None
         yield f"{path}:{line}", as_resource(document, f"{path}:{line}")
         line += text.count("\n", position, end)
-        position = _JSON_WHITESPACE.match(text, end).end()
+        position = _skip_whitespace(text, end)
         line += text.count("\n", end, position)
 
 

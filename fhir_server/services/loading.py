@@ -106,7 +106,7 @@ class LoadReport:
 
     def table(self) -> str:
         """The report as text: a row per resource type, then the failures and warnings."""
-        warned = Counter()
+        warned: Counter[str] = Counter()
         for (kind, _), count in self.warnings.items():
             warned[kind] += count
         kinds = sorted(set(self.loaded) | set(self.failed) | set(warned))

@@ -88,7 +88,7 @@ def compile_date(low_field: str, high_field: str, prefix: str, search: DateRange
     """A filter for target ranges [low_field, high_field] against a prefixed search range."""
     # $and, not one dict: for point values low_field and high_field are the same field.
     contained = {"$and": [{low_field: {"$gte": search.low}}, {high_field: {"$lte": search.high}}]}
-    conditions = {
+    conditions: dict[str, dict] = {
         "eq": contained,
         "ne": {"$nor": [contained]},
         "gt": {high_field: {"$gt": search.high}},

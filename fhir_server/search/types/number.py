@@ -23,13 +23,15 @@ def parse_number(text: str) -> Decimal:
 
 def compile_number(prefix: str, number: Decimal) -> dict:
     """A filter on `v` for one prefixed number."""
-    half = Decimal(5).scaleb(number.as_tuple().exponent - 1)
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # parse_number refuses NaN and infinities
+    half = Decimal(5).scaleb(exponent - 1)
     low, high = float(number - half), float(number + half)
     value = float(number)
     if prefix == "ap":
         slack = max(abs(value) / 10, high - value)
         return {"v": {"$gte": value - slack, "$lte": value + slack}}
-    conditions = {
+    conditions: dict[str, dict] = {
         "eq": {"v": {"$gte": low, "$lt": high}},
         "ne": {"$or": [{"v": {"$lt": low}}, {"v": {"$gte": high}}]},
         "gt": {"v": {"$gt": value}},
@@ -49,7 +51,7 @@ def numeric(value: object) -> float | None:
 
 
 def index(nodes: list[Node]) -> list[dict]:
-    values = {numeric(node.value) for node in nodes} - {None}
+    values = {value for node in nodes if (value := numeric(node.value)) is not None}
     return [{"v": value} for value in sorted(values)]
 
 

@@ -80,7 +80,7 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier) -> Expo
         name = f"Provenance/{provenance.get('id')}"
         for result in verification.results:
             outcome.signatures += 1
-            if result.report.indication == TOTAL_PASSED:
+            if result.report.indication == TOTAL_PASSED and result.target is not None:
                 outcome.passed += 1
                 covered.add(result.target)
         outcome.failures += [f"{name} {reason}" for reason in verification.reasons()]
