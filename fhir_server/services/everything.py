@@ -253,19 +253,17 @@ class Everything:
         wanted: set[tuple[str, str]] = set()
         for kind in request.sources:
             codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
-            documents = await self.store.find(
-                kind, self._filter(request, kind, ""), _MAX_REFERENCING,
-                projection=[f"search.{code}" for code in codes],
+            # MongoDB gathers the distinct references: not every document comes over.
+            entries = await self.store.distinct_entries(
+                kind, self._filter(request, kind, ""), [f"search.{code}" for code in codes],
+                _MAX_REFERENCED,
             )
-            for document in documents:
-                for entries in document.get("search", {}).values():
-                    wanted |= {
-                        (target, target_id)
-                        for target, target_id in local_references(entries, self.base)
-                        if target not in members and self.permissions.allows(target, "r")
-                        and (request.referenced_types is None
-                             or target in request.referenced_types)
-                    }
+            wanted |= {
+                (target, target_id)
+                for target, target_id in local_references(entries, self.base)
+                if target not in members and self.permissions.allows(target, "r")
+                and (request.referenced_types is None or target in request.referenced_types)
+            }
         return sorted(wanted)
 
     async def _referenced_page(
@@ -314,7 +312,7 @@ class Everything:
 
 # Derived search fields are not part of the answer.
 _UNREAD = {"search": 0, "sort": 0, "missing": 0, "compartments": 0, "indexVersion": 0}
-# Bounds on the work of one page: the resources whose references are gathered per type, and
-# the Provenances looked up for a page (one or two per resource).
-_MAX_REFERENCING = 100_000
+# Bounds on the work of one page: the distinct references gathered per type, and the
+# Provenances looked up for a page (one or two per resource).
+_MAX_REFERENCED = 100_000
 _MAX_PROVENANCE = 10_000

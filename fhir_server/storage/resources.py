@@ -101,6 +101,24 @@ class ResourceStore:
         )
         return await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
 
+    async def distinct_entries(
+        self, resource_type: str, query: dict, fields: list[str], limit: int
+    ) -> list[str]:
+        """The distinct string entries of the array `fields` (e.g. `search.subject`) over the
+        current, non-deleted documents matching a filter."""
+        if not fields:
+            return []
+        merged = {"$concatArrays": [{"$ifNull": [f"${field}", []]} for field in fields]}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {**query, "deleted": False}},
+            {"$project": {"_id": 0, "entry": merged}},
+            {"$unwind": "$entry"},
+            {"$group": {"_id": "$entry"}},
+            {"$limit": limit},
+        ]
+        cursor = await self.db[resource_type].aggregate(pipeline, session=self.session)
+        return [row["_id"] async for row in cursor if isinstance(row["_id"], str)]
+
     async def project(
         self, resource_type: str, query: dict, fields: list[str], limit: int
     ) -> list[dict]:
