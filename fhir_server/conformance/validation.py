@@ -1,228 +1,324 @@
-"""Validation of resource bodies before they are stored: the R4 structure (`fhir.resources`
-R4B models), the id rule and the required bindings of the base StructureDefinitions
-(http://hl7.org/fhir/R4/validation.html, http://hl7.org/fhir/R4/terminologies.html#required)."""
+"""Validation of resource bodies before they are stored, against the StructureDefinition
+snapshots of the registry (http://hl7.org/fhir/R4/validation.html): unknown elements,
+cardinality, JSON types and formats of primitives (http://hl7.org/fhir/R4/json.html),
+resource types, required bindings, extensions and invariants.
 
-import datetime
-import decimal
-import re
-import types
-import typing
-import uuid
-from collections.abc import Iterator
-from functools import cache, lru_cache
+One pass over the JSON with an explicit stack (no recursion), each object checked against
+the compiled tree of its element (`structure.py`): time linear in the size of the body."""
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.resource import Resource
-from fhir_core.fhirabstractmodel import FHIRAbstractModel
-from fhir_core.types import FhirBase
-from pydantic import ValidationError
+from dataclasses import dataclass
+from functools import cache
 
-from fhir_server.conformance.terminology import required_bindings
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.extensions import extension_issues
+from fhir_server.conformance.invariants import Invariant, is_violated
+from fhir_server.conformance.primitives import primitive_type, shown
+from fhir_server.conformance.structure import (
+    COMPLEX,
+    PRIMITIVE,
+    Element,
+    Node,
+    Property,
+    definition_tree,
+)
+from fhir_server.conformance.terminology import RequiredBinding
 from fhir_server.errors import InvalidResource, Issue
 
-# http://hl7.org/fhir/R4/datatypes.html#id
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-_SHOWN_VALUE_LENGTH = 60
-# JSON representation of the primitive types (http://hl7.org/fhir/R4/json.html#primitive):
-# the models are lax ("yes" is a boolean, "2" an integer), the JSON format is not.
-_JSON_KINDS: dict[type, str] = {
-    bool: "boolean",
-    int: "integer",
-    decimal.Decimal: "number",
-    **dict.fromkeys(
-        (str, bytes, datetime.date, datetime.datetime, datetime.time, uuid.UUID), "string"
-    ),
-}
-_JSON_TYPES = {
-    "boolean": bool,
-    "integer": int,
-    "number": (int, float, decimal.Decimal),
-    "string": str,
-    "object": dict,
-}
+# Objects nested deeper are not walked, and then no invariant is evaluated (fhirpathpy
+# recurses); the API refuses JSON nested deeper than 64 arrays and objects anyway.
+MAX_DEPTH = 64
 
 
-@lru_cache(maxsize=512)  # bounded: the argument comes from client input
-def _model_class(resource_type: str) -> type[Resource] | None:
-    try:
-        model = get_fhir_model_class(resource_type)
-    except ValueError:
-        return None
-    return model if issubclass(model, Resource) else None
+@dataclass(frozen=True, slots=True)
+class _Resource:
+    """The resource an element belongs to: `%resource` and `%rootResource` of invariants
+    (http://hl7.org/fhir/R4/fhirpath.html#variables)."""
+
+    value: dict
+    root: dict
+    contained_ids: frozenset[str]  # of the root: what a local reference `#id` may name
 
 
-def _expression(path: str, location: tuple) -> str:
-    """FHIRPath-like location: ('name', 0, 'family') under Patient → Patient.name[0].family."""
-    for step in location:
-        path += f"[{step}]" if isinstance(step, int) else f".{step}"
-    return path
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """One JSON object to check against a node of a compiled tree."""
 
-
-def _error_issue(path: str, error: dict) -> Issue:
-    """An Issue from one pydantic error of the structure."""
-    location = error["loc"]
-    expression = _expression(path, location)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return Issue(f"Unknown element '{location[-1]}' at {expression}", "structure",
-                     expression=(expression,))
-    if kind.endswith("missing"):
-        return Issue(f"Missing required element {expression}", "required",
-                     expression=(expression,))
-    message = error["msg"].removeprefix("Value error, ")
-    if not location:
-        return Issue(f"{expression}: {message}", "structure", expression=(expression,))
-    shown = repr(error.get("input"))
-    if len(shown) <= _SHOWN_VALUE_LENGTH:
-        return Issue(f"Invalid value {shown} at {expression}: {message}", "value",
-                     expression=(expression,))
-    return Issue(f"Invalid value at {expression}: {message}", "value", expression=(expression,))
-
-
-def _id_issues(resource: dict, path: str) -> list[Issue]:
-    """The id rule (http://hl7.org/fhir/R4/resource.html#id)."""
-    if "id" not in resource:
-        return []
-    value = resource["id"]
-    if isinstance(value, str) and _ID.fullmatch(value):
-        return []
-    shown = repr(value) if len(repr(value)) <= _SHOWN_VALUE_LENGTH else "value"
-    return [
-        Issue(
-            f"Invalid id {shown}: an id is 1 to 64 of the characters A-Z a-z 0-9 - .",
-            "value",
-            expression=(f"{path}.id",),
-        )
-    ]
-
-
-def _element_type(annotation: object) -> object:
-    """The element type of a field annotation: Optional, List and Annotated unwrapped."""
-    while True:
-        origin = typing.get_origin(annotation)
-        arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = origin in (typing.Union, types.UnionType) and len(arguments) == 1
-        if not (optional or origin in (list, typing.Annotated)):
-            return annotation
-        annotation = arguments[0]
+    value: dict
+    node: Node
+    path: str  # FHIRPath location: Patient.name[0]
+    holder: tuple[str, str]  # the element holding it (definition path, type): for extensions
+    resource: _Resource
+    needs_children: bool  # ele-1 (not for resources, nor `_x` objects of a valued primitive)
+    depth: int
 
 
 @cache
-def _json_fields(model: type[FHIRAbstractModel]) -> dict[str, tuple[str, type | None]]:
-    """JSON name → (JSON kind, model of an object) of the fields whose JSON type is checked;
-    resources (contained) have their own pass."""
-    fields = {}
-    for name, field in model.model_fields.items():
-        element = _element_type(field.annotation)
-        if isinstance(element, type) and issubclass(element, FhirBase):
-            child = element.get_model_klass()
-            if not issubclass(child, Resource):
-                fields[field.alias or name] = ("object", child)
-        elif element in _JSON_KINDS:
-            fields[field.alias or name] = (_JSON_KINDS[element], None)
-    return fields
+def _resource_types() -> frozenset[str]:
+    return frozenset(registry().resource_types)
 
 
-def _json_type_issues(node: dict, model: type[FHIRAbstractModel], path: str) -> Iterator[Issue]:
-    """Values of the wrong JSON type (a string for a boolean, ...) at known elements."""
-    fields = _json_fields(model)
-    for key, value in node.items():
-        if key not in fields:
-            continue
-        kind, child = fields[key]
-        items = enumerate(value) if isinstance(value, list) else [(None, value)]
-        for index, item in items:
-            where = f"{path}.{key}" if index is None else f"{path}.{key}[{index}]"
-            if item is None:
+def _contained_ids(resource: dict) -> frozenset[str]:
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return frozenset()
+    return frozenset(
+        item["id"]
+        for item in contained
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    )
+
+
+class _Walk:
+    """One validation: the objects still to visit, and the issues found so far."""
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+        self.stack: list[_Visit] = []
+        self.children: list[_Visit] = []  # of the object being visited, in document order
+        # Invariants to evaluate once the structure is walked: (invariants, value, type path,
+        # FHIRPath location, resource).
+        self.pending: list[tuple[tuple[Invariant, ...], object, str, str, _Resource]] = []
+        self.too_deep = False
+
+    def report(self, message: str, code: str, expression: str) -> None:
+        self.issues.append(Issue(message, code, expression=(expression,)))
+
+    def run(self, resource: dict, resource_type: str) -> list[Issue]:
+        self.resource(resource, resource_type, None, 0)
+        self.stack.extend(self.children)
+        while self.stack:
+            self.visit(self.stack.pop())
+        if not self.too_deep:
+            for invariants, value, type_path, expression, owner in self.pending:
+                for invariant in invariants:
+                    if is_violated(invariant, value, type_path, owner.value, owner.root):
+                        self.report(f"{expression} violates {invariant.key}: {invariant.human}",
+                                    "invariant", expression)
+        return self.issues
+
+    def resource(self, value: dict, path: str, container: _Resource | None, depth: int,
+                 expected: str = "Resource") -> None:
+        """Queue a resource: the body, a contained resource (in `container`), or the value
+        of a Resource-typed element such as Bundle.entry.resource (its own root)."""
+        resource_type = value.get("resourceType")
+        if not isinstance(resource_type, str) or resource_type not in _resource_types() or (
+            expected not in ("Resource", resource_type)
+        ):
+            wanted = "a resource type" if expected == "Resource" else expected
+            self.report(f"Unknown resourceType {shown(resource_type)} at {path}: expected "
+                        f"{wanted}", "structure", f"{path}.resourceType")
+            return
+        if container is None:
+            frame = _Resource(value, value, _contained_ids(value))
+        else:
+            if "contained" in value:
+                self.report(f"A contained resource must not contain resources, at {path} "
+                            "(dom-2)", "invariant", f"{path}.contained")
+            frame = _Resource(value, container.root, container.contained_ids)
+        self.children.append(_Visit(value, definition_tree(resource_type), path,
+                                    (resource_type, resource_type), frame, False, depth))
+
+    def visit(self, at: _Visit) -> None:
+        """Check one JSON object against its node and queue its child objects."""
+        if at.depth > MAX_DEPTH:
+            self.too_deep = True
+            self.report(f"{at.path} is nested deeper than {MAX_DEPTH} elements", "structure",
+                        at.path)
+            return
+        value, node, path = at.value, at.node, at.path
+        self.children = []
+        present: set[Element] = set()
+        chosen: dict[Element, str] = {}
+        for key, item in value.items():
+            prop = node.properties.get(key)
+            if prop is None:
+                base = node.properties.get(key[1:]) if key[:1] == "_" else None
+                if base is not None and base.kind == PRIMITIVE:
+                    if key[1:] not in value:
+                        present.add(base.element)
+                        self.primitive(key[1:], base, None, item, at)
+                elif not (key == "resourceType" and value is at.resource.value):
+                    self.unknown(key, node, path)
                 continue
-            if not isinstance(item, _JSON_TYPES[kind]) or (
-                isinstance(item, bool) and kind != "boolean"
-            ):
-                shown = repr(item) if len(repr(item)) <= _SHOWN_VALUE_LENGTH else "value"
-                yield Issue(f"Invalid value {shown} at {where}: expected a JSON {kind}", "value",
-                            expression=(where,))
-            elif child is not None:
-                yield from _json_type_issues(item, child, where)
+            element = prop.element
+            present.add(element)
+            if element.name.endswith("[x]") and chosen.setdefault(element, key) != key:
+                self.report(f"Only one of {path}.{chosen[element]} and {path}.{key} may be "
+                            f"present: {element.path} takes one type", "structure",
+                            f"{path}.{key}")
+            if prop.kind == PRIMITIVE:
+                self.primitive(key, prop, item, value.get("_" + key), at)
+            else:
+                self.complex(key, prop, item, at)
+        for element in node.required:
+            if element not in present:
+                expression = f"{path}.{element.name.removesuffix('[x]')}"
+                self.report(f"Missing required element {expression} (min {element.min})",
+                            "required", expression)
+        if at.needs_children and not any(key != "id" for key in value):
+            self.report(f"{path} is empty: an element has a value or children (ele-1)",
+                        "invariant", path)
+        if node.path == "Extension":
+            self.issues += extension_issues(value, path, *at.holder)
+        elif node.path == "Reference":
+            self.local_reference(value.get("reference"), path, at.resource)
+        self.invariants(node.invariants, value, node.path, path, at.resource)
+        self.stack.extend(reversed(self.children))
+
+    def local_reference(self, reference: object, path: str, resource: _Resource) -> None:
+        """ref-1: a reference `#id` names a resource contained in the root resource; `#`
+        alone is the container itself (http://hl7.org/fhir/R4/references.html#contained)."""
+        if (
+            isinstance(reference, str)
+            and reference.startswith("#")
+            and reference[1:]
+            and reference[1:] not in resource.contained_ids
+        ):
+            self.report(f"Reference {shown(reference)} at {path}.reference names no contained "
+                        "resource (ref-1)", "invariant", f"{path}.reference")
+
+    def unknown(self, key: str, node: Node, path: str) -> None:
+        message = f"Unknown element '{key}' at {path}"
+        for name, (element, names) in node.choices.items():
+            if key.startswith(name) and key[len(name):][:1].isupper():
+                message += f": {element.path} takes {', '.join(names)}"
+        self.report(message, "structure", f"{path}.{key}")
+
+    def items(self, value: object, expression: str, element: Element) -> list | None:
+        """The values of an element as a list, or None (reported) if the JSON shape is wrong:
+        an array for a repeating element, a single value otherwise (json.html#arrays)."""
+        if not element.repeats:
+            if isinstance(value, list):
+                self.report(f"{expression} must be a single value, not an array: "
+                            f"{element.path} has max 1", "structure", expression)
+                return None
+            return [value]
+        if not isinstance(value, list):
+            self.report(f"{expression} must be an array: {element.path} repeats (max "
+                        f"{element.max or '*'})", "structure", expression)
+            return None
+        if not value:
+            self.report(f"{expression} is an empty array: leave the element out instead",
+                        "structure", expression)
+        if element.max is not None and len(value) > element.max:
+            self.report(f"{expression} has {len(value)} values, more than {element.path} "
+                        f"allows (max {element.max})", "structure", expression)
+        if 0 < len(value) < element.min:
+            self.report(f"{expression} has {len(value)} values, fewer than {element.path} "
+                        f"needs (min {element.min})", "required", expression)
+        return value
+
+    def primitive(self, key: str, prop: Property, value: object, extra: object,
+                  at: _Visit) -> None:
+        """A primitive element: its JSON values and their `_key` objects (id, extension),
+        aligned by position in arrays, where null stands for a missing half
+        (http://hl7.org/fhir/R4/json.html#primitive)."""
+        element, expression = prop.element, f"{at.path}.{key}"
+        extra_expression = f"{at.path}._{key}"
+        absent = value is None and extra is not None
+        values = [] if absent else self.items(value, expression, element)
+        extras = [] if extra is None else self.items(extra, extra_expression, element)
+        if values is None or extras is None:
+            return
+        if not element.repeats:
+            self.primitive_value(prop, values[0] if values else None,
+                                 extras[0] if extras else None, expression, extra_expression, at)
+            return
+        if values and extras and len(values) != len(extras):
+            self.report(f"{extra_expression} must have as many items as {expression} "
+                        f"({len(extras)}, not {len(values)})", "structure", extra_expression)
+            return
+        for index in range(max(len(values), len(extras))):
+            self.primitive_value(prop, values[index] if values else None,
+                                 extras[index] if extras else None, f"{expression}[{index}]",
+                                 f"{extra_expression}[{index}]", at)
+
+    def primitive_value(self, prop: Property, value: object, extra: object, expression: str,
+                        extra_expression: str, at: _Visit) -> None:
+        if value is None and extra is None:
+            self.report(f"{expression} is null: FHIR JSON has null only in an array of "
+                        "primitives, where the _ array has an extension at its position",
+                        "structure", expression)
+            return
+        if value is not None:
+            problem = primitive_type(prop.type).problem(value)
+            if problem is not None:
+                self.report(f"Invalid {prop.type} {shown(value)} at {expression}: {problem}",
+                            "value", expression)
+            elif prop.binding is not None:
+                self.bound(prop.binding, value, expression)
+            self.invariants(prop.element.invariants, value, prop.type, expression, at.resource)
+        if extra is None:
+            return
+        if not isinstance(extra, dict) or not extra:
+            self.report(f"{extra_expression} must be an object with the id or extensions of "
+                        f"{expression}", "structure", extra_expression)
+            return
+        self.children.append(_Visit(extra, definition_tree(prop.type), extra_expression,
+                                    (prop.element.path, prop.type), at.resource, value is None,
+                                    at.depth + 1))
+
+    def complex(self, key: str, prop: Property, value: object, at: _Visit) -> None:
+        """An element whose values are JSON objects: a data type, a BackboneElement or a
+        resource."""
+        element, expression = prop.element, f"{at.path}.{key}"
+        values = self.items(value, expression, element)
+        for index, item in enumerate(values or ()):
+            location = f"{expression}[{index}]" if element.repeats else expression
+            if not isinstance(item, dict):
+                self.report(f"Invalid value {shown(item)} at {location}: expected a JSON object "
+                            f"({prop.type})", "structure", location)
+                continue
+            if prop.node is not None:  # a BackboneElement
+                self.children.append(_Visit(item, prop.node, location,
+                                            (prop.node.path, prop.type), at.resource, True,
+                                            at.depth + 1))
+            elif prop.kind == COMPLEX:
+                # The context of an extension is the element that holds it.
+                holder = at.holder if prop.type == "Extension" else (element.path, prop.type)
+                self.children.append(_Visit(item, definition_tree(prop.type), location, holder,
+                                            at.resource, True, at.depth + 1))
+                if prop.binding is not None:
+                    self.bound(prop.binding, item, location)
+            else:
+                self.resource(item, location, at.resource if prop.contained else None,
+                              at.depth + 1, prop.type)
+            self.invariants(element.invariants, item, prop.type, location, at.resource)
+
+    def bound(self, binding: RequiredBinding, value: object, expression: str) -> None:
+        """A required binding (http://hl7.org/fhir/R4/terminologies.html#required)."""
+        try:
+            problems = binding.problems(value)
+        except TypeError:  # a system or code that is not a string: reported by the walk
+            return
+        for problem in problems:
+            self.report(f"{expression}: {problem}", "code-invalid", expression)
+
+    def invariants(self, invariants: tuple[Invariant, ...], value: object, type_path: str,
+                   expression: str, resource: _Resource) -> None:
+        if invariants:
+            self.pending.append((invariants, value, type_path, expression, resource))
 
 
-def _structure_issues(resource: object, path: str) -> list[Issue]:
-    """Structure, cardinality and primitive formats of one resource and its contained ones."""
-    if not isinstance(resource, dict):
-        return [Issue(f"{path} must be a JSON object", "structure", expression=(path,))]
-    resource_type = resource.get("resourceType")
-    model = _model_class(resource_type) if isinstance(resource_type, str) else None
-    if model is None:
-        return [
-            Issue(f"Unknown resourceType {resource_type!r} at {path}", "structure",
-                  expression=(f"{path}.resourceType",))
-        ]
-    id_issues = _id_issues(resource, path)
-    issues = list(id_issues)
-    body = resource
-    contained = resource.get("contained")
-    if "contained" in model.model_fields and isinstance(contained, list):
-        # Each contained resource is checked on its own, so that an unknown type there
-        # is one issue rather than an exception of the model.
-        body = {key: value for key, value in resource.items() if key != "contained"}
-        for index, item in enumerate(contained):
-            issues += _structure_issues(item, f"{path}.contained[{index}]")
-    try:
-        model.model_validate(body)
-    except ValidationError as failure:
-        issues += [
-            _error_issue(path, error)
-            for error in failure.errors()
-            if not (id_issues and error["loc"] == ("id",))
-        ]
-    reported = {issue.expression for issue in issues}
-    issues += [
-        issue for issue in _json_type_issues(body, model, path) if issue.expression not in reported
-    ]
-    return issues
-
-
-def _values_at(node: object, steps: tuple[str, ...], path: str) -> Iterator[tuple[str, object]]:
-    """(FHIRPath-like location, value) pairs at a StructureDefinition path in an instance;
-    repeating elements are unrolled with their indexes."""
-    if isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _values_at(item, steps, f"{path}[{index}]")
-    elif not steps:
-        yield path, node
-    elif isinstance(node, dict) and steps[0] in node:
-        yield from _values_at(node[steps[0]], steps[1:], f"{path}.{steps[0]}")
-
-
-def _binding_issues(resource: dict, path: str) -> list[Issue]:
-    """Codes outside the required ValueSets, in the resource and its contained ones."""
-    issues = []
-    resource_type = resource.get("resourceType")
-    if not isinstance(resource_type, str) or _model_class(resource_type) is None:
-        return issues
-    for binding in required_bindings(resource_type):
-        for location, value in _values_at(resource, binding.steps, path):
-            issues += [
-                Issue(f"{location}: {problem}", "code-invalid", expression=(location,))
-                for problem in binding.problems(value)
-            ]
-    contained = resource.get("contained")
-    if isinstance(contained, list):
-        for index, item in enumerate(contained):
-            if isinstance(item, dict):
-                issues += _binding_issues(item, f"{path}.contained[{index}]")
-    return issues
+# Issues one OperationOutcome lists at most.
+MAX_ISSUES = 100
 
 
 def validate_resource(resource: dict) -> None:
-    """Raise InvalidResource listing every problem of `resource`; return if it is valid
-    (http://hl7.org/fhir/R4/validation.html)."""
+    """Raise InvalidResource listing every problem of `resource`, errors first; return if it
+    has no error (http://hl7.org/fhir/R4/validation.html)."""
     resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
-    if not isinstance(resource_type, str) or _model_class(resource_type) is None:
-        message = f"Not a FHIR resource: unknown resourceType {resource_type!r}"
+    if not isinstance(resource_type, str) or resource_type not in _resource_types():
+        message = f"Not a FHIR resource: unknown resourceType {shown(resource_type)}"
         raise InvalidResource(
             message, issues=[Issue(message, "structure", expression=("resourceType",))]
         )
-    issues = _structure_issues(resource, resource_type)
-    issues += _binding_issues(resource, resource_type)
-    if issues:
-        raise InvalidResource(issues[0].diagnostics, issues=issues)
+    issues = _Walk().run(resource, resource_type)
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors:
+        warnings = [issue for issue in issues if issue.severity != "error"]
+        reported = (errors + warnings)[:MAX_ISSUES]
+        if len(errors) + len(warnings) > MAX_ISSUES:  # a body of 20,000 bad items: not 20,000
+            left = len(errors) + len(warnings) - MAX_ISSUES
+            reported.append(Issue(f"... and {left} more issues", "too-costly"))
+        raise InvalidResource(errors[0].diagnostics, issues=reported)

@@ -1,0 +1,109 @@
+"""Extensions: the ext-1 rule, and the value type and context of extensions the registry
+defines (http://hl7.org/fhir/R4/extensibility.html#extension,
+http://hl7.org/fhir/R4/defining-extensions.html#context)."""
+
+from dataclasses import dataclass
+from functools import cache
+
+from fhir_server.conformance.definitions import registry
+from fhir_server.errors import Issue
+
+# Contexts every element matches.
+_ANY_ELEMENT = frozenset({"Element", "Base"})
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionDefinition:
+    """What an extension StructureDefinition allows: its value[x] types (JSON names),
+    whether it nests extensions, and where it may be used."""
+
+    url: str
+    values: frozenset[str]  # valueAddress, ...; empty for a complex extension
+    nested: bool
+    contexts: tuple[tuple[str, str], ...]  # (type, expression)
+
+
+def _element(definition: dict, element_id: str) -> dict | None:
+    return next((e for e in definition["snapshot"]["element"] if e["id"] == element_id), None)
+
+
+@cache  # keyed by canonical URLs of the registry only
+def _compiled(url: str) -> ExtensionDefinition:
+    definition = registry().by_url[url]
+    value = _element(definition, "Extension.value[x]") or {}
+    nested = _element(definition, "Extension.extension") or {}
+    values = frozenset(
+        "value" + entry["code"][0].upper() + entry["code"][1:]
+        for entry in value.get("type", ())
+        if value.get("max") != "0"
+    )
+    return ExtensionDefinition(
+        url=url,
+        values=values,
+        nested=nested.get("max") != "0",
+        contexts=tuple((c["type"], c["expression"]) for c in definition.get("context", ())),
+    )
+
+
+def extension_definition(url: object) -> ExtensionDefinition | None:
+    """The definition of an extension url, if the registry has one."""
+    if not isinstance(url, str):
+        return None
+    found = registry().structure_definition(url) if "/" in url else None
+    if found is None or found["type"] != "Extension":
+        return None
+    return _compiled(found["url"])
+
+
+@cache  # keyed by type names of the definitions
+def _type_and_ancestors(type_code: str) -> frozenset[str]:
+    names = set()
+    definition = registry().structure_definition(type_code)
+    while definition is not None and definition["type"] not in names:
+        names.add(definition["type"])
+        definition = registry().resolve(definition.get("baseDefinition", ""))
+    return frozenset(names | {type_code})
+
+
+def _context_matches(definition: ExtensionDefinition, element_path: str, type_code: str) -> bool:
+    """Whether an element (its definition path and type) is a context of the extension;
+    True when unsure (contexts of type fhirpath or extension)."""
+    types = _type_and_ancestors(type_code)
+    for kind, expression in definition.contexts:
+        if kind != "element" or expression in _ANY_ELEMENT:
+            return True
+        if expression == element_path or expression in types:
+            return True
+    return not definition.contexts
+
+
+def extension_issues(extension: dict, path: str, element_path: str,
+                     type_code: str) -> list[Issue]:
+    """Problems of one extension object at `path`, on an element of `type_code` defined at
+    `element_path` (the value itself is walked like any other element)."""
+    values = [key for key in extension if key.startswith("value")]
+    nested = "extension" in extension
+    where = (path,)
+    if values and nested:
+        return [Issue(f"Extension at {path} has both a value[x] and nested extensions: it "
+                      "has one or the other (ext-1)", "invariant", expression=where)]
+    if not values and not nested:
+        return [Issue(f"Extension at {path} has neither a value[x] nor nested extensions "
+                      "(ext-1)", "invariant", expression=where)]
+    definition = extension_definition(extension.get("url"))
+    if definition is None:
+        return []
+    issues = []
+    if values and values[0] not in definition.values:
+        allowed = ", ".join(sorted(definition.values)) or "nested extensions, no value"
+        issues.append(Issue(f"Extension {definition.url} at {path} takes {allowed}, not "
+                            f"{values[0]}", "structure", expression=(f"{path}.{values[0]}",)))
+    if nested and not definition.nested:
+        issues.append(Issue(f"Extension {definition.url} at {path} takes a value, not nested "
+                            "extensions", "structure", expression=(f"{path}.extension",)))
+    if not _context_matches(definition, element_path, type_code):
+        contexts = ", ".join(expression for _, expression in definition.contexts)
+        issues.append(Issue(f"Extension {definition.url} at {path} is defined for {contexts},"
+                            f" not {element_path} ({type_code})", "structure", "warning",
+                            expression=where))
+    return issues

@@ -1,0 +1,161 @@
+"""Primitive values in FHIR JSON: their JSON type and their format, read from the primitive
+types' StructureDefinitions (http://hl7.org/fhir/R4/datatypes.html#primitive,
+http://hl7.org/fhir/R4/json.html#primitive)."""
+
+import datetime
+import math
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from fhir_server.conformance.definitions import registry
+
+REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
+# The JSON type of each primitive (json.html#primitive); every other primitive is a string.
+_JSON_KINDS = {
+    "boolean": "boolean",
+    "integer": "integer",
+    "positiveInt": "integer",
+    "unsignedInt": "integer",
+    "decimal": "number",
+}
+# integer is a 32-bit signed integer; positiveInt and unsignedInt share its upper bound
+# (datatypes.html#integer); the StructureDefinitions give the range only on integer itself.
+_INTEGER_RANGE = (-(2**31), 2**31 - 1)
+_NOT_BASE64 = str.maketrans("", "", string.ascii_letters + string.digits + "+/=" + " \t\n\r\f\v")
+# What a value of these types looks like, for the messages.
+_FORMATS = {
+    "date": "YYYY, YYYY-MM or YYYY-MM-DD",
+    "dateTime": "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz (a time needs a zone)",
+    "instant": "YYYY-MM-DDThh:mm:ss.sss+zz:zz (with a time zone)",
+    "time": "hh:mm:ss",
+    "id": "1 to 64 of the characters A-Z a-z 0-9 - .",
+    "code": "no leading, trailing or double whitespace",
+    "uri": "no whitespace",
+    "url": "no whitespace",
+    "canonical": "no whitespace",
+    "oid": "urn:oid:1.2.3",
+    "uuid": "urn:uuid: and a lower-case UUID",
+    "base64Binary": "base64",
+    "integer": "-2147483648 to 2147483647",
+    "positiveInt": "1 to 2147483647",
+    "unsignedInt": "0 to 2147483647",
+}
+_SHOWN_LENGTH = 60
+
+
+def shown(value: object) -> str:
+    """A value as a message shows it: its repr, cut when long; arrays and objects (of any
+    depth) as [...] and {...}."""
+    if isinstance(value, list | dict):
+        return "[...]" if isinstance(value, list) else "{...}"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_LENGTH else text[: _SHOWN_LENGTH - 4] + "...'"
+
+
+@dataclass(frozen=True, slots=True)
+class PrimitiveType:
+    """The rules of one primitive type for a JSON value."""
+
+    name: str
+    json_kind: str
+    matches: Callable[[str], object]
+    max_length: int | None
+    value_range: tuple[int, int]
+
+    def problem(self, value: object) -> str | None:
+        """Why `value` is not a valid JSON value of this type, or None."""
+        if self.json_kind == "boolean":
+            return None if type(value) is bool else "a boolean is JSON true or false"
+        if self.json_kind == "integer":
+            if type(value) is not int:
+                return f"{_article(self.name)} is a JSON number without a fraction"
+            low, high = self.value_range
+            if not low <= value <= high or not self.matches(str(value)):
+                return f"expected {_FORMATS[self.name]}"
+            return None
+        if self.json_kind == "number":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return "a decimal is a JSON number"
+            return None if math.isfinite(value) else "a decimal is a finite number"
+        if type(value) is not str:
+            return f"{_article(self.name)} is a JSON string"
+        if not value:
+            return "a string must not be empty (leave the element out instead)"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f"longer than {self.max_length} characters"
+        if not self.matches(value):
+            return f"expected {_FORMATS.get(self.name, f'a valid {self.name}')}"
+        if self.name in ("date", "dateTime", "instant") and not _is_calendar_date(value):
+            return "not a date of the calendar"
+        return None
+
+
+def _article(name: str) -> str:
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
+
+
+def _is_calendar_date(value: str) -> bool:
+    """The regexes allow 2021-02-30; a date must exist (datatypes.html#date)."""
+    if len(value) < 10:
+        return True
+    try:
+        datetime.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return True
+
+
+def _is_base64(value: str) -> bool:
+    """The language of base64Binary's regex `(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+`, which
+    backtracks exponentially on long invalid values: groups of 4 between whitespace."""
+    parts = value.split()
+    return not value.translate(_NOT_BASE64) and bool(parts) and all(
+        len(part) % 4 == 0 for part in parts
+    )
+
+
+def _always(_: str) -> bool:
+    return True
+
+
+def _value_element(definition: dict) -> dict:
+    return next(e for e in definition["snapshot"]["element"] if e["path"].endswith(".value"))
+
+
+@cache
+def primitive_type(name: str) -> PrimitiveType:
+    """The rules of a primitive type of the registry (KeyError if `name` is not one)."""
+    definition = registry().structure_definition(name)
+    if definition is None or definition["kind"] != "primitive-type":
+        raise KeyError(name)
+    element = _value_element(definition)
+    regex = next(
+        (
+            extension["valueString"]
+            for entry in element.get("type", ())
+            for extension in entry.get("extension", ())
+            if extension["url"] == REGEX
+        ),
+        None,
+    )
+    matches: Callable[[str], object]
+    if name == "base64Binary":
+        matches = _is_base64
+    elif regex:
+        # Java regex semantics: \s and \S are ASCII only (no Unicode space is whitespace).
+        matches = re.compile(regex, re.ASCII).fullmatch
+    else:
+        matches = _always
+    return PrimitiveType(
+        name=name,
+        json_kind=_JSON_KINDS.get(name, "string"),
+        matches=matches,
+        max_length=element.get("maxLength"),
+        value_range=(
+            element.get("minValueInteger", _INTEGER_RANGE[0]),
+            element.get("maxValueInteger", _INTEGER_RANGE[1]),
+        ),
+    )

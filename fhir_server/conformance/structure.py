@@ -1,0 +1,173 @@
+"""StructureDefinition snapshots compiled, once each, into trees of the JSON properties an
+instance may have (http://hl7.org/fhir/R4/elementdefinition.html,
+http://hl7.org/fhir/R4/json.html).
+
+A `Node` is an element whose children the snapshot lists: the root of a resource or data
+type, or a BackboneElement. Its `properties` map each JSON name (`valueQuantity` for
+`Observation.value[x]`) to a `Property` that says how the values look. Data types are
+compiled from their own StructureDefinitions when first met, so recursive types
+(Extension.extension, Identifier.assigner) cost nothing until an instance uses them.
+"""
+
+from dataclasses import dataclass, field
+from functools import cache
+
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.invariants import Invariant, element_invariants
+from fhir_server.conformance.terminology import RequiredBinding, expand
+
+FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+_SYSTEM_TYPES = "http://hl7.org/fhirpath/System."
+# Element types whose values a required binding constrains here.
+_CODED_TYPES = frozenset({"code", "Coding", "CodeableConcept"})
+# The kinds of value a property holds.
+PRIMITIVE, COMPLEX, RESOURCE, BACKBONE = "primitive", "complex", "resource", "backbone"
+
+
+@dataclass(eq=False, slots=True)
+class Element:
+    """One ElementDefinition as validation uses it (the JSON names of a choice share it)."""
+
+    path: str  # Observation.value[x]
+    name: str  # value[x]
+    min: int
+    max: int | None  # None for *
+    repeats: bool  # a JSON array: the base definition's max is not 1 (json.html#arrays)
+    invariants: tuple[Invariant, ...]
+
+
+@dataclass(eq=False, slots=True)
+class Property:
+    """A JSON property of an element: its ElementDefinition and the type of its values."""
+
+    element: Element
+    type: str  # a FHIR type: date, Quantity, Resource, BackboneElement
+    kind: str  # PRIMITIVE, COMPLEX, RESOURCE or BACKBONE
+    node: "Node | None" = None  # the children of a BackboneElement (or a contentReference)
+    binding: RequiredBinding | None = None
+    contained: bool = False  # DomainResource.contained
+
+
+@dataclass(eq=False, slots=True)
+class Node:
+    """An element with children: the JSON properties its objects may have."""
+
+    path: str  # Observation, Observation.referenceRange, Quantity
+    invariants: tuple[Invariant, ...]
+    properties: dict[str, Property] = field(default_factory=dict)
+    required: list[Element] = field(default_factory=list)  # min > 0
+    # value → (Observation.value[x], its JSON names: valueQuantity, valueString, ...)
+    choices: dict[str, tuple[Element, tuple[str, ...]]] = field(default_factory=dict)
+
+
+def _type_code(entry: dict, element: dict) -> str:
+    """The FHIR type of an ElementDefinition.type; FHIRPath system types (of ids, urls and
+    primitive values) name theirs in an extension. Resource.id is an `id`
+    (http://hl7.org/fhir/R4/resource.html#id) although the snapshot says string."""
+    code = entry["code"]
+    if not code.startswith(_SYSTEM_TYPES):
+        return code
+    if element.get("base", {}).get("path") == "Resource.id":
+        return "id"
+    return next(
+        (e["valueUrl"] for e in entry.get("extension", ()) if e["url"] == FHIR_TYPE), "string"
+    )
+
+
+@cache
+def type_kind(type_code: str) -> str:
+    """PRIMITIVE, COMPLEX or RESOURCE for a type of the registry (KeyError for others)."""
+    definition = registry().structure_definition(type_code)
+    if definition is None:
+        raise KeyError(type_code)
+    return {"primitive-type": PRIMITIVE, "resource": RESOURCE}.get(definition["kind"], COMPLEX)
+
+
+def _binding(element: dict, type_code: str) -> RequiredBinding | None:
+    """The element's required binding to a locally expandable ValueSet, if any
+    (http://hl7.org/fhir/R4/terminologies.html#required)."""
+    binding = element.get("binding", {})
+    if (
+        binding.get("strength") != "required"
+        or "valueSet" not in binding
+        or type_code not in _CODED_TYPES
+    ):
+        return None
+    allowed = expand(binding["valueSet"])
+    if not allowed:
+        return None
+    return RequiredBinding(
+        steps=tuple(element["path"].split(".")[1:]),
+        element_type=type_code,
+        value_set=binding["valueSet"].split("|")[0],
+        allowed=allowed,
+        codes=frozenset().union(*allowed.values()),
+    )
+
+
+def _max(text: str) -> int | None:
+    return None if text == "*" else int(text)
+
+
+def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
+    """Add the JSON properties of one ElementDefinition to its parent node."""
+    name = element["path"].rsplit(".", 1)[1]
+    choice = name.endswith("[x]")
+    codes = [_type_code(entry, element) for entry in element.get("type", ())]
+    target = element.get("contentReference", "").lstrip("#")
+    # The invariants of a BackboneElement are those of its node.
+    node = nodes.get(target or element["path"])
+    compiled = Element(
+        path=element["path"],
+        name=name,
+        min=element.get("min", 0),
+        max=_max(element.get("max", "*")),
+        repeats=element.get("base", element).get("max", "*") != "1",
+        invariants=() if node else element_invariants(element),
+    )
+    if compiled.min > 0:
+        parent.required.append(compiled)
+    if node is not None:
+        parent.properties[name] = Property(compiled, "BackboneElement", BACKBONE, node=node)
+        return
+    json_names = [name[:-3] + code[0].upper() + code[1:] if choice else name for code in codes]
+    if choice:
+        parent.choices[name[:-3]] = (compiled, tuple(json_names))
+    for code, json_name in zip(codes, json_names, strict=True):
+        parent.properties[json_name] = Property(
+            compiled,
+            code,
+            type_kind(code),
+            binding=_binding(element, code),
+            contained=element.get("base", {}).get("path") == "DomainResource.contained",
+        )
+
+
+def _compile(definition: dict) -> Node:
+    # Slices (ids with ':') belong to profiles; the base definitions have none.
+    elements = [e for e in definition["snapshot"]["element"] if ":" not in e["id"]]
+    parents = {e["path"].rsplit(".", 1)[0] for e in elements[1:]}
+    nodes = {
+        e["path"]: Node(e["path"], element_invariants(e))
+        for e in elements
+        if e["path"] in parents or e is elements[0]
+    }
+    for element in elements[1:]:
+        parent = nodes[element["path"].rsplit(".", 1)[0]]
+        _add_element(parent, element, nodes)
+    return nodes[elements[0]["path"]]
+
+
+@cache
+def definition_tree(type_code: str) -> Node:
+    """The compiled tree of a type's StructureDefinition (KeyError for a type the registry
+    does not define); the `value` of a primitive type is its JSON value itself, so its tree
+    keeps id and extension, what the `_element` object may hold (json.html#primitive)."""
+    definition = registry().structure_definition(type_code)
+    if definition is None or "snapshot" not in definition:
+        raise KeyError(type_code)
+    tree = _compile(definition)
+    if definition["kind"] == "primitive-type":
+        tree.properties.pop("value", None)
+        tree.required = [e for e in tree.required if e.name != "value"]
+    return tree

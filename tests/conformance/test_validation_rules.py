@@ -1,0 +1,495 @@
+"""validate_resource, rule by rule: each rule of the StructureDefinition engine on a body
+that breaks it, with the issue's code, FHIRPath expression and message."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from fhir_server.conformance.invariants import NATIVE, SKIPPED
+from fhir_server.conformance.validation import MAX_DEPTH, validate_resource
+from fhir_server.errors import InvalidResource, Issue
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples-all"
+OBSERVATION = {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"}}
+EXTENSION = "http://example.org/fhir/StructureDefinition/x"
+BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+
+
+def _issues(resource: dict) -> list[Issue]:
+    with pytest.raises(InvalidResource) as raised:
+        validate_resource(resource)
+    return raised.value.issues
+
+
+def _found(resource: dict) -> set[tuple[str, str]]:
+    """(code, expression) of every issue."""
+    return {(issue.code, issue.expression[0]) for issue in _issues(resource)}
+
+
+def _example(name: str) -> dict:
+    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+# --- messages an integration engineer can act on ---------------------------------------
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        ({"resourceType": "Observation", "code": {"text": "Hb"}},
+         "Missing required element Observation.status (min 1)"),
+        ({"resourceType": "Patient", "name": [{"family": "Le", "foo": 1}]},
+         "Unknown element 'foo' at Patient.name[0]"),
+        ({"resourceType": "Patient", "birthDate": "2020-13-01"},
+         "Invalid date '2020-13-01' at Patient.birthDate: expected YYYY, YYYY-MM or YYYY-MM-DD"),
+    ],
+)
+def test_messages(resource, message):
+    [issue] = _issues(resource)
+    assert issue.diagnostics == message
+    assert issue.severity == "error"
+
+
+# --- unknown elements, choice types, primitive `_x` objects ---------------------------
+
+def test_unknown_element_deep_inside_a_data_type():
+    assert _found({"resourceType": "Patient", "contact": [
+        {"name": {"family": "Le", "period": {"start": "2020", "until": "2021"}}}]}) == {
+        ("structure", "Patient.contact[0].name.period.until")}
+
+
+def test_choice_type_of_a_listed_type_is_accepted():
+    validate_resource({**OBSERVATION, "valueQuantity": {"value": 12.5, "unit": "g/dL"}})
+    validate_resource({**OBSERVATION, "valueDateTime": "2020-01-01T10:00:00+07:00"})
+
+
+def test_choice_type_not_listed_is_unknown_and_the_message_lists_the_types():
+    [issue] = _issues({**OBSERVATION, "valueMoney": {"value": 1}})
+    assert (issue.code, issue.expression) == ("structure", ("Observation.valueMoney",))
+    assert "Observation.value[x] takes valueQuantity, valueCodeableConcept" in issue.diagnostics
+
+
+def test_choice_type_value_is_checked_as_its_type():
+    assert _found({**OBSERVATION, "valueBoolean": "true"}) == {
+        ("value", "Observation.valueBoolean")}
+
+
+def test_two_types_of_one_choice():
+    assert _found({**OBSERVATION, "valueString": "a", "valueBoolean": True}) == {
+        ("structure", "Observation.valueBoolean")}
+
+
+def test_primitive_extension_object_holds_id_and_extensions():
+    validate_resource({"resourceType": "Patient", "birthDate": "1990-01-01", "_birthDate": {
+        "id": "b", "extension": [{"url": EXTENSION, "valueString": "estimated"}]}})
+    # An extension alone stands for the value (http://hl7.org/fhir/R4/json.html#primitive).
+    validate_resource({"resourceType": "Patient", "_birthDate": {
+        "extension": [{"url": EXTENSION, "valueString": "unknown"}]}})
+
+
+def test_primitive_extension_object_with_anything_else():
+    assert _found({"resourceType": "Patient", "birthDate": "1990-01-01",
+                   "_birthDate": {"value": "1990"}}) == {
+        ("structure", "Patient._birthDate.value")}
+
+
+def test_primitive_extension_object_without_value_needs_an_extension():
+    assert _found({"resourceType": "Patient", "_birthDate": {"id": "b"}}) == {
+        ("invariant", "Patient._birthDate")}
+
+
+def test_underscore_of_a_non_primitive_is_unknown():
+    assert _found({"resourceType": "Patient", "_name": [{"id": "x"}]}) == {
+        ("structure", "Patient._name")}
+
+
+def test_arrays_of_primitives_align_with_nulls():
+    validate_resource({"resourceType": "Patient", "name": [{
+        "given": ["An", None, "Binh"],
+        "_given": [None, {"extension": [{"url": EXTENSION, "valueString": "x"}]}, None],
+    }]})
+
+
+@pytest.mark.parametrize(
+    ("name", "expression"),
+    [
+        ({"given": ["An", None]}, "Patient.name[0].given[1]"),
+        ({"given": ["An", None], "_given": [None, None]}, "Patient.name[0].given[1]"),
+        ({"given": ["An"], "_given": [None, None]}, "Patient.name[0]._given"),
+        ({"given": ["An"], "_given": {"id": "a"}}, "Patient.name[0]._given"),
+        ({"family": None}, "Patient.name[0].family"),
+    ],
+    ids=["null-without-extension", "both-null", "misaligned", "object-for-array", "null"],
+)
+def test_primitive_arrays_and_nulls(name, expression):
+    assert _found({"resourceType": "Patient", "name": [name]}) == {("structure", expression)}
+
+
+# --- cardinality ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("resource", "found"),
+    [
+        ({"resourceType": "Patient", "gender": ["male"]}, ("structure", "Patient.gender")),
+        ({"resourceType": "Patient", "name": {"family": "Le"}}, ("structure", "Patient.name")),
+        ({"resourceType": "Patient", "name": []}, ("structure", "Patient.name")),
+        ({"resourceType": "Patient", "managingOrganization": [{"reference": "Organization/1"}]},
+         ("structure", "Patient.managingOrganization")),
+        ({"resourceType": "Observation", "code": {"text": "Hb"}},
+         ("required", "Observation.status")),
+        ({"resourceType": "Patient", "link": [{"type": "seealso"}]},
+         ("required", "Patient.link[0].other")),
+        ({"resourceType": "Patient", "extension": [{"valueString": "x"}]},
+         ("required", "Patient.extension[0].url")),
+    ],
+    ids=["array-for-max-1", "object-for-max-star", "empty-array", "array-of-objects-for-max-1",
+         "min-1", "min-1-in-backbone", "min-1-in-data-type"],
+)
+def test_cardinality(resource, found):
+    assert _found(resource) == {found}
+
+
+def test_required_element_present_only_as_an_extension():
+    validate_resource({"resourceType": "Observation", "code": {"text": "Hb"}, "_status": {
+        "extension": [{"url": EXTENSION, "valueString": "unknown"}]}})
+
+
+def test_missing_required_choice_is_named_without_x():
+    resource = _example("RiskEvidenceSynthesis-example.json")
+    resource["sampleSize"] = {}
+    assert ("invariant", "RiskEvidenceSynthesis.sampleSize") in _found(resource)
+
+
+# --- primitive JSON types and formats (http://hl7.org/fhir/R4/json.html#primitive) -----
+
+def _with(type_path: str, value: object) -> dict:
+    """A resource with `value` at an element of the given primitive type."""
+    if type_path in ("markdown", "oid", "uuid", "positiveInt"):
+        name = "value" + type_path[0].upper() + type_path[1:]
+        return {"resourceType": "Patient", "extension": [{"url": EXTENSION, name: value}]}
+    return {
+        "boolean": {"resourceType": "Patient", "active": value},
+        "integer": {"resourceType": "Patient", "multipleBirthInteger": value},
+        "unsignedInt": {"resourceType": "Patient", "photo": [
+            {"contentType": "image/png", "size": value}]},
+        "decimal": {**OBSERVATION, "valueQuantity": {"value": value}},
+        "date": {"resourceType": "Patient", "birthDate": value},
+        "dateTime": {"resourceType": "Patient", "deceasedDateTime": value},
+        "instant": {"resourceType": "Patient", "meta": {"lastUpdated": value}},
+        "time": {**OBSERVATION, "valueTime": value},
+        "id": {"resourceType": "Patient", "id": value},
+        "code": {"resourceType": "Patient", "language": value},
+        "uri": {"resourceType": "Patient", "implicitRules": value},
+        "base64Binary": {"resourceType": "Patient", "photo": [
+            {"contentType": "image/png", "data": value}]},
+        "string": {"resourceType": "Patient", "name": [{"family": value}]},
+    }[type_path]
+
+
+VALID = [
+    ("boolean", True), ("boolean", False),
+    ("integer", 0), ("integer", -2147483648), ("integer", 2147483647),
+    ("positiveInt", 1), ("unsignedInt", 0),
+    ("decimal", 0), ("decimal", -1.5), ("decimal", 1e-7),
+    ("date", "2020"), ("date", "2020-02"), ("date", "2020-02-29"),
+    ("dateTime", "2020-01-01T10:00:00Z"), ("dateTime", "2020-01-01T10:00:00.123+07:00"),
+    ("instant", "2020-01-01T10:00:00.5-05:00"), ("time", "23:59:59"),
+    ("id", "a-B.9"), ("code", "vi"), ("code", "a b"), ("uri", "urn:x"),
+    ("base64Binary", "QUJD"), ("base64Binary", "QUJD\nREVG\n"),
+    ("string", "  Nguyễn Văn An  "), ("string", "a\u00a0b"), ("string", "x\ny"),
+    ("markdown", "**đậm**"), ("oid", "urn:oid:1.2.3"),
+    ("uuid", "urn:uuid:c757873d-ec9a-4326-a141-556f43239520"),
+]
+INVALID = [
+    ("boolean", "true"), ("boolean", 1), ("boolean", "có"),
+    ("integer", 1.0), ("integer", "1"), ("integer", 2147483648), ("integer", True),
+    ("positiveInt", 0), ("unsignedInt", -1),
+    ("decimal", "1.5"), ("decimal", math.nan), ("decimal", math.inf), ("decimal", True),
+    ("date", "2020-13-01"), ("date", "2021-02-29"), ("date", "20200101"), ("date", 2020),
+    ("dateTime", "2020-01-01T10:00:00"), ("dateTime", "2020-01-01 10:00:00Z"),
+    ("instant", "2020-01-01"), ("time", "24:00:00"), ("time", "10:00"),
+    ("id", "a b"), ("id", "x" * 65), ("id", ""), ("code", " vi"), ("code", "a  b"),
+    ("code", ""), ("uri", "a b"), ("uri", ""),
+    ("base64Binary", "QUJ"), ("base64Binary", "QU JD"), ("base64Binary", "QUJ!"),
+    ("string", ""), ("string", 3), ("markdown", ""),
+    ("oid", "1.2.3"), ("uuid", "urn:uuid:C757873D-EC9A-4326-A141-556F43239520"),
+]
+
+
+@pytest.mark.parametrize(("type_path", "value"), VALID, ids=[f"{t}-{v!r}" for t, v in VALID])
+def test_valid_primitive(type_path, value):
+    validate_resource(_with(type_path, value))
+
+
+@pytest.mark.parametrize(("type_path", "value"), INVALID,
+                         ids=[f"{t}-{v!r}"[:40] for t, v in INVALID])
+def test_invalid_primitive(type_path, value):
+    issues = _issues(_with(type_path, value))
+    assert [issue.code for issue in issues] == ["value"]
+    assert issues[0].diagnostics.startswith(f"Invalid {type_path} ")
+
+
+def test_base64_check_is_linear_on_long_invalid_values():
+    # The spec's regex backtracks exponentially on this (minutes for 20 groups).
+    [issue] = _issues(_with("base64Binary", "QUJD  " * 100_000 + "!"))
+    assert issue.expression == ("Patient.photo[0].data",)
+
+
+def test_values_are_shown_short():
+    [issue] = _issues({"resourceType": "Patient", "birthDate": "x" * 10_000})
+    assert len(issue.diagnostics) < 200
+
+
+# --- resource types, the id, contained resources ---------------------------------------
+
+def test_bundle_entries_are_validated_as_their_own_types():
+    assert _found({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "gender": "x"}},
+        {"resource": {"resourceType": "Nope"}},
+        {"resource": {**OBSERVATION, "status": None}},
+    ]}) == {
+        ("code-invalid", "Bundle.entry[0].resource.gender"),
+        ("structure", "Bundle.entry[1].resource.resourceType"),
+        ("structure", "Bundle.entry[2].resource.status"),
+    }
+
+
+def test_parameters_resources_are_validated_as_their_own_types():
+    assert _found({"resourceType": "Parameters", "parameter": [
+        {"name": "p", "resource": {"resourceType": "Patient", "foo": 1}}]}) == {
+        ("structure", "Parameters.parameter[0].resource.foo")}
+
+
+def test_contained_resources_contain_no_resources():
+    assert _found({"resourceType": "Patient", "contained": [
+        {"resourceType": "Organization", "id": "o", "name": "BV", "contained": [
+            {"resourceType": "Organization", "id": "p", "name": "Khoa"}]}]}) == {
+        ("invariant", "Patient.contained[0].contained")}
+
+
+def test_resource_type_must_be_a_string():
+    [issue] = _issues({"resourceType": ["Patient"]})
+    assert issue.expression == ("resourceType",)
+
+
+def test_contained_must_be_a_resource():
+    assert _found({"resourceType": "Patient", "contained": [{"id": "x"}, "Patient"]}) == {
+        ("structure", "Patient.contained[0].resourceType"),
+        ("structure", "Patient.contained[1]"),
+    }
+
+
+# --- required bindings -------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("resource", "expression"),
+    [
+        ({"resourceType": "Patient", "name": [{"use": "nick"}]}, "Patient.name[0].use"),
+        ({**OBSERVATION, "valueQuantity": {"value": 1, "comparator": "~"}},
+         "Observation.valueQuantity.comparator"),
+        ({"resourceType": "Questionnaire", "status": "draft", "item": [
+            {"linkId": "1", "type": "group", "item": [{"linkId": "2", "type": "essay"}]}]},
+         "Questionnaire.item[0].item[0].type"),
+        ({"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "cured"}]}}, "Condition.clinicalStatus"),
+    ],
+    ids=["in-a-data-type", "in-a-choice-type", "in-a-content-reference", "codeable-concept"],
+)
+def test_required_bindings(resource, expression):
+    [issue] = _issues(resource)
+    assert (issue.code, issue.expression) == ("code-invalid", (expression,))
+    assert "required value set" in issue.diagnostics
+
+
+def test_extensible_bindings_are_not_enforced():
+    validate_resource({**OBSERVATION, "category": [{"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "x"}]}]})
+
+
+def test_malformed_codings_are_structure_issues_not_crashes():
+    assert _found({"resourceType": "Condition", "subject": {"reference": "Patient/1"},
+                   "clinicalStatus": {"coding": [{"system": ["x"], "code": {"a": 1}}]}}) == {
+        ("structure", "Condition.clinicalStatus.coding[0].system"),
+        ("value", "Condition.clinicalStatus.coding[0].code"),
+    }
+
+
+# --- extensions (http://hl7.org/fhir/R4/extensibility.html) ---------------------------
+
+@pytest.mark.parametrize(
+    ("extension", "found"),
+    [
+        ({"url": EXTENSION}, ("invariant", "Patient.extension[0]")),
+        ({"url": EXTENSION, "valueString": "a", "extension": [{"url": "b", "valueCode": "c"}]},
+         ("invariant", "Patient.extension[0]")),
+        ({"url": EXTENSION, "valueString": "a", "valueCode": "b"},
+         ("structure", "Patient.extension[0].valueCode")),
+        ({"url": BIRTH_PLACE, "valueString": "Hà Nội"},
+         ("structure", "Patient.extension[0].valueString")),
+        ({"url": BIRTH_PLACE, "extension": [{"url": "city", "valueString": "Huế"}]},
+         ("structure", "Patient.extension[0].extension")),
+        ({"url": 3, "valueString": "a"}, ("value", "Patient.extension[0].url")),
+    ],
+    ids=["no-value", "value-and-extensions", "two-values", "wrong-value-type",
+         "nested-in-a-simple-extension", "url-not-a-string"],
+)
+def test_extensions(extension, found):
+    assert _found({"resourceType": "Patient", "extension": [extension]}) == {found}
+
+
+def test_defined_extension_with_its_value_type():
+    validate_resource({"resourceType": "Patient", "extension": [
+        {"url": BIRTH_PLACE, "valueAddress": {"city": "Hà Nội"}}]})
+
+
+def test_complex_extension_takes_no_value():
+    url = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
+    [issue] = _issues({"resourceType": "Patient", "extension": [{"url": url,
+                                                                "valueCode": "VN"}]})
+    assert issue.expression == ("Patient.extension[0].valueCode",)
+    assert "nested extensions" in issue.diagnostics
+
+
+def test_extension_out_of_its_context_is_only_a_warning():
+    misplaced = {**OBSERVATION, "extension": [
+        {"url": BIRTH_PLACE, "valueAddress": {"city": "Huế"}}]}
+    validate_resource(misplaced)
+    issues = _issues({**misplaced, "foo": 1})
+    assert [(i.severity, i.expression) for i in issues] == [
+        ("error", ("Observation.foo",)), ("warning", ("Observation.extension[0]",))]
+
+
+def test_modifier_extensions_are_extensions():
+    assert _found({"resourceType": "Patient", "modifierExtension": [{"url": EXTENSION}]}) == {
+        ("invariant", "Patient.modifierExtension[0]")}
+
+
+# --- ele-1 and invariants -------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("resource", "expression"),
+    [
+        ({"resourceType": "Patient", "name": [{}]}, "Patient.name[0]"),
+        ({"resourceType": "Patient", "name": [{"id": "n"}]}, "Patient.name[0]"),
+        ({**OBSERVATION, "referenceRange": [{}]}, "Observation.referenceRange[0]"),
+    ],
+)
+def test_ele_1_every_element_has_a_value_or_children(resource, expression):
+    assert ("invariant", expression) in _found(resource)
+
+
+@pytest.mark.parametrize(
+    ("resource", "key", "expression"),
+    [
+        ({**OBSERVATION, "valueString": "a", "dataAbsentReason": {"text": "x"}}, "obs-6",
+         "Observation"),
+        ({**OBSERVATION, "effectivePeriod": {"start": "2020-02-01", "end": "2020-01-01"}},
+         "per-1", "Observation.effectivePeriod"),
+        ({**OBSERVATION, "valueQuantity": {"value": 1, "code": "mg"}}, "qty-3",
+         "Observation.valueQuantity"),
+        ({**OBSERVATION, "referenceRange": [{"text": "x", "appliesTo": [{"text": "a"}]},
+                                           {"appliesTo": [{"text": "b"}]}]}, "obs-3",
+         "Observation.referenceRange[1]"),
+        ({"resourceType": "Patient", "contact": [{"gender": "male"}]}, "pat-1",
+         "Patient.contact[0]"),
+        ({"resourceType": "Patient", "photo": [{"data": "QUJD"}]}, "att-1",
+         "Patient.photo[0]"),
+        ({"resourceType": "Organization", "id": "o"}, "org-1", "Organization"),
+        ({"resourceType": "Appointment", "status": "booked", "start": "2020-01-01T10:00:00Z",
+          "end": "2020-01-01T10:30:00Z", "cancelationReason": {"text": "x"}, "participant": [
+              {"status": "accepted", "actor": {"reference": "Patient/1"}}]}, "app-4",
+         "Appointment"),
+        ({"resourceType": "Patient", "generalPractitioner": [{"reference": "#gp"}]}, "ref-1",
+         "Patient.generalPractitioner[0].reference"),
+        ({"resourceType": "Patient", "contained": [
+            {"resourceType": "Organization", "id": "o", "name": "BV",
+             "meta": {"versionId": "1"}}]}, "dom-4", "Patient"),
+    ],
+)
+def test_invariants(resource, key, expression):
+    issues = _issues(resource)
+    assert [(i.code, i.expression) for i in issues] == [("invariant", (expression,))]
+    assert key in issues[0].diagnostics
+
+
+def test_local_reference_to_a_contained_resource():
+    validate_resource({"resourceType": "Patient", "contained": [
+        {"resourceType": "Practitioner", "id": "gp"}], "generalPractitioner": [
+        {"reference": "#gp"}]})
+
+
+def test_invariants_see_the_resource_of_a_bundle_entry():
+    # obs-7 reads %resource: in a Bundle, that is the entry's resource.
+    code = {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}
+    observation = {**OBSERVATION, "code": code, "valueString": "x",
+                   "component": [{"code": code, "valueString": "y"}]}
+    assert _found({"resourceType": "Bundle", "type": "collection",
+                   "entry": [{"resource": observation}]}) == {
+        ("invariant", "Bundle.entry[0].resource")}
+
+
+def test_native_and_skipped_invariants_are_documented():
+    assert {"ele-1", "ext-1", "dom-2", "ref-1"} <= set(NATIVE)
+    assert {"dom-3", "txt-1", "txt-2"} <= set(SKIPPED)
+    assert all(reason for reason in {**NATIVE, **SKIPPED}.values())
+
+
+# --- R4, not R4B -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["MedicinalProduct-example.json",
+                                  "EffectEvidenceSynthesis-example.json",
+                                  "SubstanceSpecification-example.json"])
+def test_r4_only_types_are_validated(name):
+    validate_resource(_example(name))
+    resource = {**_example(name), "bogus": True}
+    assert _found(resource) == {("structure", f"{resource['resourceType']}.bogus")}
+
+
+def test_r4_only_type_rules():
+    assert _found({"resourceType": "MedicinalProduct", "name": [{"namePart": [
+        {"part": "Amoxicillin"}]}]}) == {
+        ("required", "MedicinalProduct.name[0].productName"),
+        ("required", "MedicinalProduct.name[0].namePart[0].type"),
+    }
+    assert {expression for _, expression in _found(
+        {"resourceType": "EffectEvidenceSynthesis", "status": "draft"})} == {
+        "EffectEvidenceSynthesis.population", "EffectEvidenceSynthesis.exposure",
+        "EffectEvidenceSynthesis.exposureAlternative", "EffectEvidenceSynthesis.outcome"}
+
+
+def test_where_r4_and_r4b_differ_r4_wins():
+    # R4 Evidence needs exposureBackground; R4B replaced it with variableDefinition.
+    validate_resource(_example("Evidence-example.json"))
+    assert _found({"resourceType": "Evidence", "status": "draft", "variableDefinition": [
+        {"variableRole": {"text": "population"}}]}) == {
+        ("structure", "Evidence.variableDefinition"),
+        ("required", "Evidence.exposureBackground"),
+    }
+
+
+# --- hostile input --------------------------------------------------------------------
+
+def test_deep_nesting_is_bounded_not_a_recursion_error():
+    item = {"linkId": "leaf", "type": "display"}
+    for level in range(5000):
+        item = {"linkId": str(level), "type": "group", "item": [item]}
+    issues = _issues({"resourceType": "Questionnaire", "status": "draft", "item": [item]})
+    assert [issue.code for issue in issues] == ["structure"]
+    assert f"deeper than {MAX_DEPTH}" in issues[0].diagnostics
+
+
+def test_huge_arrays_give_one_issue_per_bad_item():
+    names = [{"family": "Le"}, {"family": 1}] * 20_000
+    issues = _issues({"resourceType": "Patient", "name": names})
+    assert len(issues) == 20_000
+    assert issues[-1].expression == ("Patient.name[39999].family",)
+
+
+def test_deeply_nested_json_values_are_shown_without_recursion():
+    value: object = []
+    for _ in range(10_000):
+        value = [value]
+    assert _found({"resourceType": "Patient", "name": [value]}) == {
+        ("structure", "Patient.name[0]")}
