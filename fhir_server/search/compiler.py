@@ -6,8 +6,9 @@ Nothing from the query string reaches MongoDB but strings and numbers our parser
 on fields named by the registry.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
@@ -18,8 +19,20 @@ from fhir_server.search.types.date import EARLIEST, compile_date, parse_date, sp
 from fhir_server.search.types.token import NEGATING
 from fhir_server.search.values import split_escaped
 
-# resource type, filter, fields to return, at most how many documents → documents
-Lookup = Callable[[str, dict, list[str], int], Awaitable[list[dict]]]
+
+class Match(Protocol):
+    """What chains and `_has` read of a current version a sub-search matched (storage's
+    `CurrentVersion`): its id and the `search.<code>` entries asked for."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def search(self) -> dict[str, list]: ...
+
+
+# resource type, filter, fields to return, at most how many versions → matches
+Lookup = Callable[[str, dict, list[str], int], Awaitable[Sequence[Match]]]
 # A chain or _has matching more resources than this is refused rather than run slowly.
 MAX_SUBSEARCH_MATCHES = 10_000
 MAX_VALUE_LENGTH = 2048
@@ -126,7 +139,7 @@ class Compiler:
             self.check_searchable(kind)
             inner = await self.clause(kind, chained, value)
             documents = await self._matching(kind, inner, ["_id"], name)
-            references += [f"{kind}/{document['_id']}" for document in documents]
+            references += [f"{kind}/{document.id}" for document in documents]
         if self.base_url:
             references += [f"{self.base_url.rstrip('/')}/{r}" for r in references]
         return {f"search.{parameter.code}": {"$in": references}}
@@ -150,13 +163,15 @@ class Compiler:
             target_id
             for document in documents
             for target_type, target_id in reference.local_references(
-                document["search"][code], self.base_url
+                document.search[code], self.base_url
             )
             if target_type == resource_type
         }
         return {"_id": {"$in": sorted(ids)}}
 
-    async def _matching(self, kind: str, inner: dict, fields: list[str], name: str) -> list:
+    async def _matching(
+        self, kind: str, inner: dict, fields: list[str], name: str
+    ) -> Sequence[Match]:
         documents = await self.lookup(kind, inner, fields, MAX_SUBSEARCH_MATCHES + 1)
         if len(documents) > MAX_SUBSEARCH_MATCHES:
             raise BadRequest(

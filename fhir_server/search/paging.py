@@ -3,6 +3,7 @@ then `_id`, and the next page starts strictly after the last row's key values, s
 never repeat or skip rows while other clients insert."""
 
 from datetime import datetime
+from typing import Protocol
 
 from fhir_server.search.request import SortKey
 
@@ -21,18 +22,36 @@ def sort_fields(keys: list[SortKey]) -> list[tuple[str, int]]:
     return fields
 
 
-def _value(document: dict, field: str) -> object:
-    value: object = document
-    for step in field.split("."):
+class Row(Protocol):
+    """What paging reads of a current version (storage's `CurrentVersion`): the fields
+    `sort_fields` sorts on."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def last_updated(self) -> datetime: ...
+
+    @property
+    def sort(self) -> dict: ...
+
+
+def _value(row: Row, field: str) -> object:
+    if field == "_id":
+        return row.id
+    if field == "lastUpdated":
+        return row.last_updated
+    value: object = row.sort
+    for step in field.split(".")[1:]:  # sort.<code>.a or .d
         value = value.get(step) if isinstance(value, dict) else None
     return value
 
 
-def position(document: dict, fields: list[tuple[str, int]]) -> list:
+def position(row: Row, fields: list[tuple[str, int]]) -> list:
     """The last row's key values, JSON-ready for a cursor."""
     values = []
     for field, _ in fields:
-        value = _value(document, field)
+        value = _value(row, field)
         values.append({"t": value.isoformat()} if isinstance(value, datetime) else value)
     return values
 

@@ -350,7 +350,7 @@ async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, s
                     store, entry.resource_type, entry.if_none_exist
                 )
                 if len(matches) == 1:
-                    target_id = matches[0]["_id"]
+                    target_id = matches[0].id
         elif entry.method == "PUT" and entry.resource_id:
             target_id = entry.resource_id
         elif entry.method == "PUT":
@@ -364,7 +364,7 @@ async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, s
                         f"Conditional update '{entry.query}' matches more than one resource"
                     ),
                 )
-            target_id = matches[0]["_id"] if matches else resource.get("id") or new_id()
+            target_id = matches[0].id if matches else resource.get("id") or new_id()
             entry.resource_id = target_id
             resource["id"] = target_id
             entry.query = None

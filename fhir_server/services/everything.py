@@ -21,6 +21,7 @@ from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.versions import Version
+from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
 # Records about records: only when `_type` names them (Provenance also by includeProvenance).
@@ -156,12 +157,12 @@ class Everything:
         phase, type_index, after = _COMPARTMENT, 0, ""
         if request.cursor:
             phase, type_index, after = self._position(request.cursor)
-        found: list[tuple[str, dict]] = []
+        found: list[tuple[str, CurrentVersion]] = []
         mode = {}
         more = False
         if phase == _COMPARTMENT:
             found, more, next_position = await self._compartment_page(request, type_index, after)
-            mode = dict.fromkeys(((kind, d["_id"]) for kind, d in found), "match")
+            mode = dict.fromkeys(((kind, d.id) for kind, d in found), "match")
             if not more:
                 phase, type_index, after = _REFERENCED, 0, ""
         if phase == _REFERENCED and len(found) < request.count:
@@ -172,7 +173,7 @@ class Everything:
         if request.include_provenance:
             found += await self._provenance_of(found)
         entries = [
-            (Version.from_current(kind, document), mode.get((kind, document["_id"]), "include"))
+            (Version.from_current(kind, document), mode.get((kind, document.id), "include"))
             for kind, document in found
         ]
         cursor = self.cursors.encode(next_position) if more else None
@@ -216,10 +217,10 @@ class Everything:
 
     async def _compartment_page(
         self, request: EverythingRequest, type_index: int, after: str
-    ) -> tuple[list[tuple[str, dict]], bool, dict]:
+    ) -> tuple[list[tuple[str, CurrentVersion]], bool, dict]:
         """Up to `count` resources of the compartment from the position on, and whether
         another one follows."""
-        found: list[tuple[str, dict]] = []
+        found: list[tuple[str, CurrentVersion]] = []
         position = {"e": [_COMPARTMENT, type_index, after]}
         for index in range(type_index, len(request.types)):
             kind = request.types[index]
@@ -230,7 +231,7 @@ class Everything:
             )
             if len(documents) > wanted:
                 found += [(kind, d) for d in documents[:wanted]]
-                return found, True, {"e": [_COMPARTMENT, index, found[-1][1]["_id"]]}
+                return found, True, {"e": [_COMPARTMENT, index, found[-1][1].id]}
             found += [(kind, d) for d in documents]
             if len(found) == request.count:
                 position = {"e": [_COMPARTMENT, index + 1, ""]}
@@ -268,11 +269,11 @@ class Everything:
 
     async def _referenced_page(
         self, request: EverythingRequest, after: str, room: int
-    ) -> tuple[list[tuple[str, dict]], bool, dict]:
+    ) -> tuple[list[tuple[str, CurrentVersion]], bool, dict]:
         """Up to `room` referenced resources after `after` (the last `Type/id` served), in
         (type, id) order, and whether another one follows; dangling references are skipped."""
         pending = [ref for ref in await self._referenced(request) if "/".join(ref) > after]
-        found: list[tuple[str, dict]] = []
+        found: list[tuple[str, CurrentVersion]] = []
         while pending and len(found) <= room:
             chunk, pending = pending[: room + 1], pending[room + 1 :]
             by_type: dict[str, list[str]] = {}
@@ -283,16 +284,18 @@ class Everything:
                     kind, {"_id": {"$in": ids}}, len(ids), projection=_UNREAD
                 )
                 found += [(kind, d) for d in documents]
-            found.sort(key=lambda item: (item[0], item[1]["_id"]))
+            found.sort(key=lambda item: (item[0], item[1].id))
         more = len(found) > room
         found = found[:room]
-        last = f"{found[-1][0]}/{found[-1][1]['_id']}" if found else after
+        last = f"{found[-1][0]}/{found[-1][1].id}" if found else after
         return found, more, {"e": [_REFERENCED, 0, last]}
 
-    async def _provenance_of(self, found: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    async def _provenance_of(
+        self, found: list[tuple[str, CurrentVersion]]
+    ) -> list[tuple[str, CurrentVersion]]:
         """The Provenance that signs the served version of each resource (its target is
         `Type/id/_history/n`), so the page verifies offline (README "Signature contract")."""
-        versions = {f"{kind}/{d['_id']}/_history/{d['vid']}" for kind, d in found
+        versions = {f"{kind}/{d.id}/_history/{d.vid}" for kind, d in found
                     if kind != "Provenance"}
         if not versions:
             return []
@@ -301,12 +304,14 @@ class Everything:
             "Provenance", {"search.target": {"$in": targets}}, _MAX_PROVENANCE,
             projection=_UNREAD,
         )
-        served = {d["_id"] for kind, d in found if kind == "Provenance"}
+        served = {d.id for kind, d in found if kind == "Provenance"}
         return [
             ("Provenance", d)
             for d in documents
-            if d["_id"] not in served
-            and any(t.get("reference") in versions for t in d["resource"].get("target", []))
+            if d.id not in served
+            and any(
+                t.get("reference") in versions for t in (d.resource or {}).get("target", [])
+            )
         ]
 
 

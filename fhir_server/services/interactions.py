@@ -29,6 +29,7 @@ from fhir_server.services.versions import (
     stamp,
     storage_documents,
 )
+from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
 
@@ -57,7 +58,7 @@ async def _write(
     resource_type: str,
     resource_id: str,
     body: dict | None,
-    previous: dict | None,
+    previous: CurrentVersion | None,
     method: str,
 ) -> Version:
     if resource_type in APPEND_ONLY_TYPES and previous is not None:
@@ -65,8 +66,8 @@ async def _write(
             f"{resource_type} resources are append-only: {resource_type}/{resource_id} "
             "cannot be changed or deleted (create a new one instead)"
         )
-    last_updated = next_timestamp(previous["lastUpdated"] if previous else None)
-    vid = previous["vid"] + 1 if previous else 1
+    last_updated = next_timestamp(previous.last_updated if previous else None)
+    vid = previous.vid + 1 if previous else 1
     resource = stamp(body, resource_id, vid, last_updated) if body is not None else None
     version = Version(resource_type, resource_id, vid, last_updated, resource, method)
     await store.write_version(resource_type, *storage_documents(version))
@@ -75,7 +76,7 @@ async def _write(
 
 async def find_matches(
     store: ResourceStore, resource_type: str, query: str, limit: int = 2
-) -> list[dict]:
+) -> list[CurrentVersion]:
     """Current resources matching conditional criteria (`identifier=s|v&...`)."""
     if "?" in query:
         query_type, query = query.split("?", 1)
@@ -97,12 +98,12 @@ def _guard_key(resource_type: str, query: str) -> str:
 
 
 def _check_if_match(
-    resource_type: str, resource_id: str, current: dict | None, if_match: int | None
+    resource_type: str, resource_id: str, current: CurrentVersion | None, if_match: int | None
 ) -> None:
     if if_match is None:
         return
-    if current is None or current["vid"] != if_match:
-        found = f"version {current['vid']}" if current else "no resource"
+    if current is None or current.vid != if_match:
+        found = f"version {current.vid}" if current else "no resource"
         raise PreconditionFailed(
             f"If-Match expects version {if_match} of {resource_type}/{resource_id}, found {found}"
         )
@@ -150,7 +151,7 @@ async def update(
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
     version = await _write(store, resource_type, resource_id, body, current, "PUT")
-    created = current is None or current["deleted"]
+    created = current is None or current.deleted
     return WriteResult(version, created=created, warnings=tuple(unknown_profiles(body)))
 
 
@@ -168,7 +169,7 @@ async def conditional_update(
     if len(matches) > 1:
         raise MultipleMatches(f"Conditional update '{query}' matches more than one {resource_type}")
     if matches:
-        match_id = matches[0]["_id"]
+        match_id = matches[0].id
         if body.get("id") not in (None, match_id):
             raise BadRequest(
                 f"The body's id '{body['id']}' differs from the matched resource '{match_id}'",
@@ -189,13 +190,13 @@ async def patch(
 ) -> WriteResult:
     """JSON Patch (http.html#patch): the result must still be a valid resource."""
     current = await store.current(resource_type, resource_id)
-    if current is None or current["deleted"]:
+    if current is None or current.deleted:
         raise NotFound(f"{resource_type}/{resource_id} does not exist")
     _check_if_match(resource_type, resource_id, current, if_match)
     if not isinstance(operations, list):
         raise BadRequest("A JSON Patch document must be an array of operations")
     try:
-        patched = jsonpatch.JsonPatch(operations).apply(current["resource"])
+        patched = jsonpatch.JsonPatch(operations).apply(current.resource)
     except (
         jsonpatch.JsonPatchException,
         jsonpatch.JsonPointerException,
@@ -217,7 +218,7 @@ async def resolve_single(store: ResourceStore, resource_type: str, query: str) -
         raise MultipleMatches(f"'{query}' matches more than one {resource_type}")
     if not matches:
         raise NotFound(f"No {resource_type} matches '{query}'")
-    return matches[0]["_id"]
+    return matches[0].id
 
 
 async def delete(
@@ -226,7 +227,7 @@ async def delete(
     """delete (http.html#delete); None when there was nothing to delete (204 all the same)."""
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
-    if current is None or current["deleted"]:
+    if current is None or current.deleted:
         return None
     return WriteResult(await _write(store, resource_type, resource_id, None, current, "DELETE"))
 
@@ -240,4 +241,4 @@ async def conditional_delete(
         raise MultipleMatches(f"Conditional delete '{query}' matches more than one {resource_type}")
     if not matches:
         return None
-    return await delete(store, resource_type, matches[0]["_id"])
+    return await delete(store, resource_type, matches[0].id)

@@ -30,6 +30,7 @@ from fhir_server.services.versions import (
     next_timestamp,
     storage_documents,
 )
+from fhir_server.storage.records import HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 from signing.canonical import TARGET_FORMAT
 from signing.provenance import format_signing_time, sign_resources
@@ -82,24 +83,20 @@ class ProvenanceRecorder:
         refuse (422) client Provenances whose signatures do not verify."""
         targets = [(kind, version) for kind, version in store.written if kind != "Provenance"]
         for kind, version in store.written:
-            if (
-                kind == "Provenance"
-                and version["resource"]
-                and version["resource"].get("signature")
-            ):
-                await self.check_countersignature(store, version["resource"])
+            if kind == "Provenance" and version.resource and version.resource.get("signature"):
+                await self.check_countersignature(store, version.resource)
         if not targets or not self.sign_writes:
             return
         signer = await self.signers.signer_for(principal)
         signed_at = datetime.now(UTC)
         items = [
-            (version["resource"] or deleted_version(kind), _versioned(kind, version))
+            (version.resource or deleted_version(kind), _versioned(kind, version))
             for kind, version in targets
         ]
         signatures = await sign_resources(items, signer, signed_at)
         who, on_behalf_of = await self._parties(store, principal)
         # After every version it signs: history lists a Provenance before its target.
-        last_updated = next_timestamp(max(version["lastUpdated"] for _, version in targets))
+        last_updated = next_timestamp(max(version.last_updated for _, version in targets))
         documents = []
         for (kind, version), data in zip(targets, signatures, strict=True):
             resource = self._provenance(kind, version, who, on_behalf_of, signed_at, data)
@@ -126,7 +123,7 @@ class ProvenanceRecorder:
     def _provenance(
         self,
         kind: str,
-        version: dict,
+        version: HistoryVersion,
         who: dict,
         on_behalf_of: dict | None,
         signed_at: datetime,
@@ -144,7 +141,7 @@ class ProvenanceRecorder:
         activity = _activity(version)
         return {
             "target": [{"reference": _versioned(kind, version)}],
-            "recorded": format_instant(version["lastUpdated"]),
+            "recorded": format_instant(version.last_updated),
             "activity": {
                 "coding": [
                     {
@@ -194,7 +191,7 @@ async def _check_who_reference(store: ResourceStore, index: int, who: dict) -> N
     if kind not in ("Practitioner", "Patient", "Organization") or "/" in resource_id:
         return
     current = await store.current(kind, resource_id)
-    carried = (current or {}).get("resource") or {}
+    carried = (current.resource if current else None) or {}
     wanted = (identifier.get("system"), identifier.get("value"))
     if not any((i.get("system"), i.get("value")) == wanted for i in carried.get("identifier", [])):
         raise Unprocessable(
@@ -204,14 +201,14 @@ async def _check_who_reference(store: ResourceStore, index: int, who: dict) -> N
         )
 
 
-def _versioned(kind: str, version: dict) -> str:
-    return f"{kind}/{version['id']}/_history/{version['vid']}"
+def _versioned(kind: str, version: HistoryVersion) -> str:
+    return f"{kind}/{version.id}/_history/{version.vid}"
 
 
-def _activity(version: dict) -> str:
-    if version["deleted"]:
+def _activity(version: HistoryVersion) -> str:
+    if version.deleted:
         return "DELETE"
-    return "CREATE" if version["method"] == "POST" or version["vid"] == 1 else "UPDATE"
+    return "CREATE" if version.method == "POST" or version.vid == 1 else "UPDATE"
 
 
 async def _reference(store: ResourceStore, kind: str, identifier: dict) -> dict:
@@ -220,5 +217,5 @@ async def _reference(store: ResourceStore, kind: str, identifier: dict) -> dict:
     request = parse_request(kind, parse_query(query), max_count=2)
     criteria, _ = await Compiler(store.project).compile(kind, request.criteria, strict=True)
     matches = await store.find(kind, criteria, 2)
-    found = {"reference": f"{kind}/{matches[0]['_id']}"} if len(matches) == 1 else {}
+    found = {"reference": f"{kind}/{matches[0].id}"} if len(matches) == 1 else {}
     return found | {"identifier": identifier}

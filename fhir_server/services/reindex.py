@@ -33,13 +33,12 @@ async def reindex(database: Database, resource_types: list[str] | None = None) -
             documents = await store.find(kind, stale, BATCH, projection=["vid", "resource"])
             if not documents:
                 break
-            for document in documents:
-                fields = build_search_index(kind, document["resource"])
+            for current in documents:
+                assert current.resource is not None, "find() reads versions not deleted"
+                fields = build_search_index(kind, current.resource)
                 # Matched on vid: a version written meanwhile carries a fresh index already.
-                counts[kind] += await store.set_fields(
-                    kind, document["_id"], document["vid"], fields
-                )
-            after = documents[-1]["_id"]
+                counts[kind] += await store.set_fields(kind, current.id, current.vid, fields)
+            after = documents[-1].id
     if resource_types is None:
         # Every version written from now on is indexed under these definitions.
         await database.set_flag(_complete_flag())

@@ -210,13 +210,13 @@ class ResourceService:
         if cursor:
             position = self.cursors.decode(cursor)
             after = (datetime.fromisoformat(position["t"]), position["o"])
-        documents = await self.database.store().history(types, resource_id, since, after, count + 1)
-        versions = [Version.from_history(d["resourceType"], d) for d in documents[:count]]
+        found = await self.database.store().history(types, resource_id, since, after, count + 1)
+        versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
         next_cursor = None
-        if len(documents) > count and versions:
-            last = documents[count - 1]
+        if len(found) > count and versions:
+            last = found[count - 1]
             next_cursor = self.cursors.encode(
-                {"t": last["lastUpdated"].isoformat(), "o": last["_id"]}
+                {"t": last.last_updated.isoformat(), "o": last.object_id}
             )
         path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
         kept = [(n, v) for n, v in params if n in ("_since", "_count")]

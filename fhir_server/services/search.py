@@ -21,6 +21,7 @@ from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
+from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
 # Included resources per page at most, so one page cannot pull in a whole database.
@@ -29,7 +30,7 @@ _INCLUDE_ROUNDS = 4
 # `_total=estimate` gives up counting after this long.
 ESTIMATE_MILLISECONDS = 1000
 
-Found = tuple[str, dict]
+Found = tuple[str, CurrentVersion]
 _DERIVED_FIELDS = ("missing", "compartments", "indexVersion")  # resource type, stored document
 
 
@@ -114,7 +115,7 @@ class SearchService:
             return None
 
     def _entry(
-        self, request: SearchRequest, kind: str, document: dict, mode: str
+        self, request: SearchRequest, kind: str, document: CurrentVersion, mode: str
     ) -> tuple[Version, str]:
         version = Version.from_current(kind, document)
         unshaped = request.summary in (None, "false") and request.elements is None
@@ -128,7 +129,7 @@ class SearchService:
     async def _included(self, request: SearchRequest, matches: list[Found]) -> list[Found]:
         """`_include` and `_revinclude`, and their `:iterate` forms on what they brought in
         (http://hl7.org/fhir/R4/search.html#include)."""
-        seen = {(kind, d["_id"]) for kind, d in matches}
+        seen = {(kind, d.id) for kind, d in matches}
         included: list[Found] = []
         frontier = matches
         for round_number in range(_INCLUDE_ROUNDS):
@@ -148,8 +149,8 @@ class SearchService:
             for kind, document in found:
                 if not self.permissions.allows(kind, "r"):
                     continue  # never leak a type the token may not read through an include
-                if (kind, document["_id"]) not in seen and len(included) < MAX_INCLUDED:
-                    seen.add((kind, document["_id"]))
+                if (kind, document.id) not in seen and len(included) < MAX_INCLUDED:
+                    seen.add((kind, document.id))
                     frontier.append((kind, document))
             included += frontier
         return included
@@ -161,9 +162,7 @@ class SearchService:
             if kind != rule.source_type:
                 continue
             for code in codes:
-                for target, target_id in local_references(
-                    document["search"].get(code, []), self.base
-                ):
+                for target, target_id in local_references(document.search.get(code, []), self.base):
                     if is_supported(target) and rule.target_type in (None, target):
                         wanted.setdefault(target, set()).add(target_id)
         found = []
@@ -173,7 +172,7 @@ class SearchService:
         return found
 
     async def _reverse(self, rule: Include, frontier: list[Found]) -> list[Found]:
-        targets = [f"{kind}/{d['_id']}" for kind, d in frontier if rule.target_type in (None, kind)]
+        targets = [f"{kind}/{d.id}" for kind, d in frontier if rule.target_type in (None, kind)]
         targets += [f"{self.base.rstrip('/')}/{target}" for target in targets]
         if not targets:
             return []

@@ -39,10 +39,10 @@ def stored_versions(store: ResourceStore) -> VersionLoader:
 
     async def load(target: str) -> dict | None:
         kind, resource_id, _, vid = target.split("/")
-        document = await store.version(kind, resource_id, int(vid)) if vid.isdigit() else None
-        if document is None:
+        version = await store.version(kind, resource_id, int(vid)) if vid.isdigit() else None
+        if version is None:
             return None
-        return deleted_version(kind) if document["deleted"] else document["resource"]
+        return deleted_version(kind) if version.deleted else version.resource
 
     return load
 

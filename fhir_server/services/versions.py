@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fhir_server.search.index import build_search_index
+from fhir_server.storage.records import CurrentVersion, HistoryVersion
 
 
 @dataclass(frozen=True)
@@ -35,24 +36,24 @@ class Version:
         return f"{self.resource_type}/{self.id}/_history/{self.vid}"
 
     @classmethod
-    def from_current(cls, resource_type: str, document: dict) -> "Version":
+    def from_current(cls, resource_type: str, current: CurrentVersion) -> "Version":
         return cls(
             resource_type,
-            document["_id"],
-            document["vid"],
-            document["lastUpdated"],
-            None if document["deleted"] else document["resource"],
+            current.id,
+            current.vid,
+            current.last_updated,
+            None if current.deleted else current.resource,
         )
 
     @classmethod
-    def from_history(cls, resource_type: str, document: dict) -> "Version":
+    def from_history(cls, resource_type: str, version: HistoryVersion) -> "Version":
         return cls(
             resource_type,
-            document["id"],
-            document["vid"],
-            document["lastUpdated"],
-            None if document["deleted"] else document["resource"],
-            document["method"],
+            version.id,
+            version.vid,
+            version.last_updated,
+            None if version.deleted else version.resource,
+            version.method,
         )
 
 

@@ -1,31 +1,62 @@
 """The reads of a bulk export: current versions streamed in id order from a cursor, and the
 history queries that reconstruct the version of a resource at the export's transaction time
 (DESIGN.md §4). Filters come from `search/` (or the export service); nothing else reaches
-MongoDB."""
+MongoDB. Versions leave as `CurrentVersion` and `HistoryVersion` records."""
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.command_cursor import AsyncCommandCursor
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
+
+from fhir_server.storage.records import CurrentVersion, HistoryVersion
+
+T = TypeVar("T")
 
 # What an exported current version needs: not its (large) search entries.
 _EXPORTED = {"resource": 1, "vid": 1, "lastUpdated": 1}
 _CURSOR_BATCH = 1000  # documents per getMore; MongoDB also caps a batch at 16 MiB
 
 
+class Stream(Generic[T]):
+    """A cursor's documents, each turned into `T` as it is read; `close` ends the cursor."""
+
+    __slots__ = ("_cursor", "_convert")
+
+    def __init__(self, cursor: AsyncCursor | AsyncCommandCursor, convert: Callable[[dict], T]):
+        self._cursor = cursor
+        self._convert = convert
+
+    def __aiter__(self) -> "Stream[T]":
+        return self
+
+    async def __anext__(self) -> T:
+        return self._convert(await self._cursor.next())
+
+    async def close(self) -> None:
+        await self._cursor.close()
+
+
+def _deleted_id(group: dict) -> str:
+    return group["_id"]
+
+
 class SnapshotStore:
     def __init__(self, db: AsyncDatabase):
         self.db = db
 
-    def current(self, kind: str, query: dict, after: str | None) -> AsyncCursor:
+    def current(self, kind: str, query: dict, after: str | None) -> Stream[CurrentVersion]:
         """Live current versions matching `query`, in id order, after the id `after`: one
         cursor, so memory holds one batch whatever the collection's size."""
         if after is not None:
             query = {"$and": [query, {"_id": {"$gt": after}}]}
         cursor = self.db[kind].find({**query, "deleted": False}, _EXPORTED)
-        return cursor.sort("_id", ASCENDING).batch_size(_CURSOR_BATCH)
+        cursor = cursor.sort("_id", ASCENDING).batch_size(_CURSOR_BATCH)
+        return Stream(cursor, CurrentVersion.from_document)
 
     async def count(self, kind: str, query: dict, max_time_ms: int) -> int | None:
         """How many live current versions match; None when counting takes too long."""
@@ -50,9 +81,10 @@ class SnapshotStore:
         cursor = self.db[f"{kind}_history"].find(query, {"id": 1, "_id": 0})
         return {version["id"] async for version in cursor}
 
-    async def versions_at(self, kind: str, ids: list[str], moment: datetime) -> list[dict]:
-        """For each id, its latest version written at or before `moment` (a history
-        document: `id`, `vid`, `lastUpdated`, `deleted`, `resource`), if it had one."""
+    async def versions_at(
+        self, kind: str, ids: list[str], moment: datetime
+    ) -> list[HistoryVersion]:
+        """For each id, its latest version written at or before `moment`, if it had one."""
         if not ids:
             return []
         pipeline: list[dict] = [
@@ -63,23 +95,27 @@ class SnapshotStore:
             {"$sort": {"id": 1}},
         ]
         cursor = await self.db[f"{kind}_history"].aggregate(pipeline)
-        return await cursor.to_list()
+        return [HistoryVersion.from_document(version) for version in await cursor.to_list()]
 
-    async def versions(self, kind: str, keys: list[tuple[str, int]]) -> list[dict]:
-        """The history documents of the given (id, vid) pairs."""
+    async def versions(self, kind: str, keys: list[tuple[str, int]]) -> list[HistoryVersion]:
+        """The versions of the given (id, vid) pairs."""
         if not keys:
             return []
         query = {"$or": [{"id": resource_id, "vid": vid} for resource_id, vid in keys]}
-        return await self.db[f"{kind}_history"].find(query).to_list()
+        versions = await self.db[f"{kind}_history"].find(query).to_list()
+        return [HistoryVersion.from_document(version) for version in versions]
 
-    async def deletions(self, kind: str, since: datetime, until: datetime, after: str | None):
-        """A cursor of `{_id: id}` for the ids deleted at some time in (since, until], each
-        once, in order, after `after`."""
+    async def deletions(
+        self, kind: str, since: datetime, until: datetime, after: str | None
+    ) -> Stream[str]:
+        """The ids deleted at some time in (since, until], each once, in order, after
+        `after`."""
         match: dict = {"lastUpdated": {"$gt": since, "$lte": until}, "deleted": True}
         if after is not None:
             match["id"] = {"$gt": after}
         pipeline = [{"$match": match}, {"$group": {"_id": "$id"}}, {"$sort": {"_id": 1}}]
-        return await self.db[f"{kind}_history"].aggregate(pipeline, allowDiskUse=True)
+        cursor = await self.db[f"{kind}_history"].aggregate(pipeline, allowDiskUse=True)
+        return Stream(cursor, _deleted_id)
 
     async def matching(self, documents: list[dict], query: dict) -> set[str]:
         """The `_id`s of the given current-version documents (built from old versions, not
@@ -94,18 +130,19 @@ class SnapshotStore:
         cursor = await self.db.aggregate(pipeline)
         return {document["_id"] async for document in cursor}
 
-    async def current_by_id(self, kind: str, ids: list[str]) -> list[dict]:
+    async def current_by_id(self, kind: str, ids: list[str]) -> list[CurrentVersion]:
         """Current versions (live or deleted) of the given ids."""
         if not ids:
             return []
         cursor = self.db[kind].find({"_id": {"$in": ids}}, {**_EXPORTED, "deleted": 1})
-        return await cursor.to_list()
+        return [CurrentVersion.from_document(document) for document in await cursor.to_list()]
 
     async def referring(
         self, kind: str, code: str, references: list[str], moment: datetime, fields: list[str]
-    ) -> list[dict]:
+    ) -> list[CurrentVersion]:
         """Live current versions of `kind` written at or before `moment` whose reference
-        parameter `code` points at one of `references` (e.g. the Provenance of resources)."""
+        parameter `code` points at one of `references` (e.g. the Provenance of resources);
+        only `fields` are read."""
         if not references:
             return []
         query = {
@@ -113,4 +150,5 @@ class SnapshotStore:
             "deleted": False,
             "lastUpdated": {"$lte": moment},
         }
-        return await self.db[kind].find(query, fields).to_list()
+        documents = await self.db[kind].find(query, fields).to_list()
+        return [CurrentVersion.from_document(document) for document in documents]

@@ -2,7 +2,8 @@
 
 `<Type>` holds one document per resource (its current version, possibly deleted);
 `<Type>_history` holds every version immutably. Services build the documents; this module
-only persists and finds them, inside the caller's transaction when there is one.
+only persists and finds them, inside the caller's transaction when there is one, and reads
+them back as `CurrentVersion` and `HistoryVersion` records.
 """
 
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
 from fhir_server.errors import Conflict
+from fhir_server.storage.records import CurrentVersion, HistoryVersion
 
 
 class UnpreparedType(Exception):
@@ -38,17 +40,21 @@ class ResourceStore:
         self.session = session
         self.prepared = prepared  # types whose collections and indexes are made
         self.prepare = prepare  # makes them, outside a transaction
-        # (type, history document) of every version `write_version` stored in this unit of
-        # work, in order: what the services sign before the transaction commits.
-        self.written: list[tuple[str, dict]] = []
+        # (type, version) of every version `write_version` stored in this unit of work, in
+        # order: what the services sign before the transaction commits.
+        self.written: list[tuple[str, HistoryVersion]] = []
 
-    async def current(self, resource_type: str, resource_id: str) -> dict | None:
-        return await self.db[resource_type].find_one({"_id": resource_id}, session=self.session)
+    async def current(self, resource_type: str, resource_id: str) -> CurrentVersion | None:
+        document = await self.db[resource_type].find_one({"_id": resource_id}, session=self.session)
+        return None if document is None else CurrentVersion.from_document(document)
 
-    async def version(self, resource_type: str, resource_id: str, vid: int) -> dict | None:
-        return await self.db[f"{resource_type}_history"].find_one(
+    async def version(
+        self, resource_type: str, resource_id: str, vid: int
+    ) -> HistoryVersion | None:
+        document = await self.db[f"{resource_type}_history"].find_one(
             {"id": resource_id, "vid": vid}, session=self.session
         )
+        return None if document is None else HistoryVersion.from_document(document)
 
     async def write_version(self, resource_type: str, current: dict, history: dict) -> None:
         """Store a new version: replace the current document and append to history.
@@ -69,7 +75,7 @@ class ResourceStore:
                     f"{resource_type}/{current['_id']} was changed by another request; retry"
                 )
         await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
-        self.written.append((resource_type, history))
+        self.written.append((resource_type, HistoryVersion.from_document(history)))
 
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
         """Store new resources in bulk (server-written records: AuditEvents, Provenances)."""
@@ -93,13 +99,14 @@ class ResourceStore:
         limit: int,
         projection: dict | list | None = None,
         sort: list[tuple[str, int]] | None = None,
-    ) -> list[dict]:
-        """Current, non-deleted documents matching a filter built by `search/`, in `sort`
-        order (by id when none is given)."""
+    ) -> list[CurrentVersion]:
+        """Current, non-deleted versions matching a filter built by `search/`, in `sort`
+        order (by id when none is given); fields a `projection` leaves out get defaults."""
         cursor = self.db[resource_type].find(
             {**query, "deleted": False}, projection, session=self.session
         )
-        return await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
+        documents = await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
+        return [CurrentVersion.from_document(document) for document in documents]
 
     async def distinct_entries(
         self, resource_type: str, query: dict, fields: list[str], limit: int
@@ -121,8 +128,8 @@ class ResourceStore:
 
     async def project(
         self, resource_type: str, query: dict, fields: list[str], limit: int
-    ) -> list[dict]:
-        """Only `fields` of the matching documents: what chains and `_has` need."""
+    ) -> list[CurrentVersion]:
+        """Only `fields` of the matching versions: what chains and `_has` need."""
         return await self.find(resource_type, query, limit, projection=fields)
 
     async def set_fields(self, resource_type: str, resource_id: str, vid: int, fields: dict) -> int:
@@ -165,7 +172,7 @@ class ResourceStore:
         since: datetime | None,
         at_or_before: tuple[datetime, str] | None,
         limit: int,
-    ) -> list[dict]:
+    ) -> list[HistoryVersion]:
         """Versions newest first, across one or more types; keyset paging on
         (lastUpdated, _id) so pages neither repeat nor skip while others write."""
         if not resource_types:
@@ -198,7 +205,7 @@ class ResourceStore:
         if others:
             pipeline += [{"$sort": order}, {"$limit": limit}]
         cursor = await self.db[f"{first}_history"].aggregate(pipeline, session=self.session)
-        return [{**version, "_id": str(version["_id"])} for version in await cursor.to_list()]
+        return [HistoryVersion.from_document(version) for version in await cursor.to_list()]
 
     async def count_versions(self, resource_type: str, resource_id: str) -> int:
         return await self.db[f"{resource_type}_history"].count_documents(

@@ -62,7 +62,7 @@ def test_pages_return_every_row_once_in_sort_order(loop, database, rows, order, 
                 break
             query = paging.after(fields, paging.position(page[-1], fields))
         await database.db[collection].drop()
-        return [d["_id"] for d in everything], [d["_id"] for d in paged]
+        return [d.id for d in everything], [d.id for d in paged]
 
     everything, paged = loop.run_until_complete(walk())
     assert paged == everything

@@ -45,6 +45,7 @@ from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version, storage_documents
 from fhir_server.storage.export_jobs import ExportJob, ExportJobStore
 from fhir_server.storage.export_reads import SnapshotStore
+from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 
 WINDOW_IDS = 5000  # resources per window at most, whatever their size
@@ -204,14 +205,14 @@ class ExportRun:
         window = Window()
         cursor = self.reader.current(kind, self._live(kind), low)
         try:
-            async for document in cursor:
-                resource_id = document["_id"]
+            async for current in cursor:
+                resource_id = current.id
                 window.seen.add(resource_id)
-                if document["lastUpdated"] <= self.moment:
-                    line = ndjson_line(_shaped(document["resource"], elements))
+                if current.last_updated <= self.moment:
+                    line = ndjson_line(_shaped(current.resource, elements))
                     window.lines.append(line)
                     window.size += len(line)
-                    window.written[resource_id] = document["vid"]
+                    window.written[resource_id] = current.vid
                 else:
                     window.newer.append(resource_id)
                 if window.size >= self.batch_bytes or len(window.seen) >= WINDOW_IDS:
@@ -230,8 +231,8 @@ class ExportRun:
         for start in range(0, len(again), ID_BATCH):
             for version in await self._versions_at(kind, again[start : start + ID_BATCH]):
                 elements = self.request.elements_of(kind)
-                window.lines.append(ndjson_line(_shaped(version["resource"], elements)))
-                window.written[version["id"]] = version["vid"]
+                window.lines.append(ndjson_line(_shaped(version.resource, elements)))
+                window.written[version.id] = version.vid
         if phase.emit:
             self.output.write(OUTPUT, kind, kind, window.lines)
         if self.mode and window.written:
@@ -240,12 +241,14 @@ class ExportRun:
             self.progress.after = high
             await self.save()
 
-    async def _versions_at(self, kind: str, ids: list[str]) -> list[dict]:
+    async def _versions_at(self, kind: str, ids: list[str]) -> list[HistoryVersion]:
         """The live versions at T of these resources that the export's filter matches."""
         versions = await self.reader.versions_at(kind, ids, self.moment)
-        return await self._matching(kind, [v for v in versions if not v["deleted"]], True)
+        return await self._matching(kind, [v for v in versions if not v.deleted], True)
 
-    async def _matching(self, kind: str, versions: list[dict], window: bool) -> list[dict]:
+    async def _matching(
+        self, kind: str, versions: list[HistoryVersion], window: bool
+    ) -> list[HistoryVersion]:
         query = self._live(kind) if window else self.filters[kind]
         if not versions or not query:
             return versions
@@ -254,7 +257,7 @@ class ExportRun:
             current, _ = storage_documents(Version.from_history(kind, version))
             documents.append({k: v for k, v in current.items() if k != "resource"})
         matched = await self.reader.matching(documents, {"$and": [query, {"deleted": False}]})
-        return [version for version in versions if version["id"] in matched]
+        return [version for version in versions if version.id in matched]
 
     async def _deleted(self, phase: Phase) -> None:
         """Resources deleted after `_since` (and not back by T): Bundles with a DELETE."""
@@ -264,8 +267,8 @@ class ExportRun:
         until = min(self.moment, self.request.until or self.moment)
         cursor = await self.reader.deletions(kind, since, until, self.progress.after)
         try:
-            async for group in cursor:
-                batch.append(group["_id"])
+            async for resource_id in cursor:
+                batch.append(resource_id)
                 if len(batch) >= ID_BATCH:
                     await self._deleted_batch(kind, batch, until)
                     batch = []
@@ -275,12 +278,12 @@ class ExportRun:
             await self._deleted_batch(kind, batch, until)
 
     async def _deleted_batch(self, kind: str, ids: list[str], until: datetime) -> None:
-        deleted = [v for v in await self.reader.versions_at(kind, ids, until) if v["deleted"]]
+        deleted = [v for v in await self.reader.versions_at(kind, ids, until) if v.deleted]
         if deleted and self.filters[kind]:  # was the resource in the export before?
-            before = await self.reader.versions(kind, [(v["id"], v["vid"] - 1) for v in deleted])
-            kept = {v["id"] for v in await self._matching(kind, before, False)}
-            deleted = [v for v in deleted if v["id"] in kept]
-        lines = [deletion_line(kind, v["id"], v["lastUpdated"], self.base) for v in deleted]
+            before = await self.reader.versions(kind, [(v.id, v.vid - 1) for v in deleted])
+            kept = {v.id for v in await self._matching(kind, before, False)}
+            deleted = [v for v in deleted if v.id in kept]
+        lines = [deletion_line(kind, v.id, v.last_updated, self.base) for v in deleted]
         self.output.write(DELETED, "Bundle", kind, lines)
         self.progress.after = ids[-1]
         await self.save()
@@ -301,7 +304,7 @@ class ExportRun:
             if self.mode == LATEST:
                 chosen = _latest(kind, chunk, found, self.base)
             else:
-                chosen = [provenance["_id"] for provenance in found]
+                chosen = [provenance.id for provenance in found]
             await self.jobs.add_items(self.job.id, PROVENANCE, chosen)
 
     async def _associated(self, phase: Phase) -> None:
@@ -309,16 +312,17 @@ class ExportRun:
         while ids := await self.jobs.items_after(
             self.job.id, PROVENANCE, self.progress.after, ID_BATCH
         ):
-            documents = await self.reader.current_by_id(PROVENANCE, ids)
-            resources, again = [], []
-            for document in sorted(documents, key=lambda d: d["_id"]):
-                if document["lastUpdated"] > self.moment:
-                    again.append(document["_id"])
-                elif not document["deleted"]:
-                    resources.append(document["resource"])
+            currents = await self.reader.current_by_id(PROVENANCE, ids)
+            resources: list[dict | None] = []
+            again = []
+            for current in sorted(currents, key=lambda c: c.id):
+                if current.last_updated > self.moment:
+                    again.append(current.id)
+                elif not current.deleted:
+                    resources.append(current.resource)
             for version in await self.reader.versions_at(PROVENANCE, again, self.moment):
-                if not version["deleted"]:
-                    resources.append(version["resource"])
+                if not version.deleted:
+                    resources.append(version.resource)
             lines = [ndjson_line(_shaped(resource, elements)) for resource in resources]
             self.output.write(OUTPUT, PROVENANCE, PROVENANCE, lines)
             self.progress.after = ids[-1]
@@ -329,25 +333,29 @@ def _criteria(kind: str, query: str) -> list[tuple[str, str]]:
     return parse_request(kind, parse_query(query), 1).criteria
 
 
-def _shaped(resource: dict, elements: list[str] | None) -> dict:
+def _shaped(resource: dict | None, elements: list[str] | None) -> dict:
+    """The resource of a version (never a deletion) as exported: `_elements` applied."""
+    assert resource is not None, "only versions that are not deletions are exported"
     return subset(resource, None, elements) if elements else resource
 
 
-def _recorded(provenance: dict) -> tuple:
+def _recorded(provenance: CurrentVersion) -> tuple:
     try:
-        recorded = parse_date(provenance["resource"].get("recorded", "")).low
+        recorded = parse_date((provenance.resource or {}).get("recorded", "")).low
     except (ValueError, TypeError):
-        recorded = provenance["lastUpdated"]
-    return recorded, provenance["lastUpdated"], provenance["_id"]
+        recorded = provenance.last_updated
+    return recorded, provenance.last_updated, provenance.id
 
 
-def _latest(kind: str, written: dict[str, int], found: list[dict], base: str) -> list[str]:
+def _latest(
+    kind: str, written: dict[str, int], found: list[CurrentVersion], base: str
+) -> list[str]:
     """For each resource, the Provenance of the version exported, else its most recent one
     (by `recorded`)."""
-    candidates: dict[str, list[tuple[dict, str | None]]] = defaultdict(list)
+    candidates: dict[str, list[tuple[CurrentVersion, str | None]]] = defaultdict(list)
     prefix = base.rstrip("/") + "/"
     for provenance in found:
-        for target in provenance["resource"].get("target", []):
+        for target in (provenance.resource or {}).get("target", []):
             reference = (target or {}).get("reference") or ""
             reference = reference.removeprefix(prefix)
             plain, _, vid = reference.partition("/_history/")
@@ -356,6 +364,6 @@ def _latest(kind: str, written: dict[str, int], found: list[dict], base: str) ->
                 candidates[match[2]].append((provenance, vid or None))
     chosen = set()
     for resource_id, pairs in candidates.items():
-        exact = [p["_id"] for p, vid in pairs if vid == str(written[resource_id])]
-        chosen.update(exact or [max((p for p, _ in pairs), key=_recorded)["_id"]])
+        exact = [p.id for p, vid in pairs if vid == str(written[resource_id])]
+        chosen.update(exact or [max((p for p, _ in pairs), key=_recorded).id])
     return sorted(chosen)

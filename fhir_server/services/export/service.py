@@ -138,11 +138,12 @@ class ExportService:
         """The ids of the Group's active Patient members (restricted to `patient`)."""
         if not principal.scopes.allows("Group", "r"):
             raise Forbidden("The token's scopes do not allow reading Group")
-        document = await self.database.store().current("Group", group_id)
-        if document is None or document["deleted"]:
+        group = await self.database.store().current("Group", group_id)
+        if group is None or group.deleted:
             raise NotFound(f"Group/{group_id} is not known")
+        assert group.resource is not None, "a version not deleted has its resource"
         members = []
-        for member in document["resource"].get("member", []):
+        for member in group.resource.get("member", []):
             if member.get("inactive") is True:
                 continue
             reference = (member.get("entity") or {}).get("reference") or ""
@@ -166,7 +167,7 @@ class ExportService:
         found = await self.database.store().project(
             "Patient", {"_id": {"$in": wanted}}, ["_id"], len(wanted) + 1
         )
-        known = {document["_id"] for document in found}
+        known = {patient.id for patient in found}
         for missing in (p for p in wanted if p not in known):
             add_problem(request, strict, f"patient: Patient/{missing} is not known", "patient")
         return [p for p in wanted if p in known]
