@@ -33,6 +33,22 @@ def _find_concept(concepts: list[dict], code: str) -> dict | None:
     return None
 
 
+@cache
+def displays(system: str) -> dict[str, str] | None:
+    """code → display ("" when it has none) of every concept of a CodeSystem the registry
+    holds, nested ones included; None for a system it does not hold."""
+    code_system = _terminology("CodeSystem", system)
+    if code_system is None:
+        return None
+    found: dict[str, str] = {}
+    pending = list(code_system.get("concept", []))
+    while pending:
+        concept = pending.pop()
+        found[concept["code"]] = concept.get("display", "")
+        pending += concept.get("concept", [])
+    return found
+
+
 def _filtered_codes(code_system: dict, filters: list[dict]) -> set[str] | None:
     """Codes an `is-a`/`descendent-of` filter selects in a nested hierarchy, or None for
     filters this server cannot evaluate."""

@@ -2,7 +2,7 @@
 answering its operation; registering it here routes it, checks its scopes, audits it and
 lists it in the CapabilityStatement."""
 
-from fhir_server.api.operations import everything, export, reindex, signatures
+from fhir_server.api.operations import everything, export, reindex, signatures, terminology
 from fhir_server.api.operations.base import Operation
 from fhir_server.conformance.operations import OperationDescriptor
 
@@ -11,6 +11,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *export.OPERATIONS,
     *reindex.OPERATIONS,
     *signatures.OPERATIONS,
+    *terminology.OPERATIONS,
 )
 DESCRIPTORS: tuple[OperationDescriptor, ...] = tuple(o.descriptor for o in OPERATIONS)
 

@@ -1,0 +1,68 @@
+"""`CodeSystem/$lookup` and `ValueSet/$expand` over the terminology the server ships
+(http://hl7.org/fhir/R4/codesystem-operation-lookup.html,
+http://hl7.org/fhir/R4/valueset-operation-expand.html), by GET and POST."""
+
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+GENDER_SET = "http://hl7.org/fhir/ValueSet/administrative-gender"
+MARITAL_SET = "http://hl7.org/fhir/ValueSet/marital-status"
+
+
+def _values(parameters: dict) -> dict[str, str]:
+    return {p["name"]: p["valueString"] for p in parameters["parameter"]}
+
+
+def test_lookup_gives_the_system_name_and_the_display(client):
+    response = client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM,
+                                                         "code": "female"})
+    assert response.status_code == 200, response.text
+    values = _values(response.json())
+    assert values["display"] == "Female"
+    assert values["name"] == "AdministrativeGender"
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "system", "valueUri": GENDER_SYSTEM}, {"name": "code", "valueCode": "male"}]}
+    posted = client.post("/CodeSystem/$lookup", json=body,
+                         headers={"Content-Type": "application/fhir+json"})
+    assert _values(posted.json())["display"] == "Male"
+
+
+def test_lookup_of_an_unknown_code_or_system_is_404_and_without_code_400(client):
+    unknown_code = client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM,
+                                                             "code": "nam"})
+    assert unknown_code.status_code == 404
+    assert "'nam' is not a code" in unknown_code.json()["issue"][0]["diagnostics"]
+    unknown_system = client.get("/CodeSystem/$lookup", params={"system": "http://x.vn/cs",
+                                                               "code": "a"})
+    assert unknown_system.status_code == 404
+    assert client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM}).status_code == 400
+
+
+def test_expand_lists_codes_with_displays_filtered_and_paged(client):
+    whole = client.get("/ValueSet/$expand", params={"url": GENDER_SET}).json()
+    assert whole["resourceType"] == "ValueSet" and whole["url"] == GENDER_SET
+    codes = [(c["code"], c["display"]) for c in whole["expansion"]["contains"]]
+    assert codes == [("female", "Female"), ("male", "Male"), ("other", "Other"),
+                     ("unknown", "Unknown")]
+    assert whole["expansion"]["total"] == 4
+    filtered = client.get("/ValueSet/$expand", params={"url": GENDER_SET, "filter": "MÀL"})
+    assert [c["code"] for c in filtered.json()["expansion"]["contains"]] == ["female", "male"]
+    page = client.get("/ValueSet/$expand", params={"url": MARITAL_SET, "offset": "2",
+                                                   "count": "3"}).json()["expansion"]
+    assert page["offset"] == 2 and len(page["contains"]) == 3 and page["total"] > 5
+
+
+def test_expand_refusals(client):
+    assert client.get("/ValueSet/$expand").status_code == 400
+    assert client.get("/ValueSet/$expand", params={"url": "http://x.vn/vs"}).status_code == 404
+    assert client.get("/ValueSet/$expand", params={"url": GENDER_SET, "count": "-1"}
+                      ).status_code == 400
+
+
+def test_terminology_operations_need_read_scope_and_are_in_the_capability_statement(
+        client, server, issuer):
+    resources = {r["type"]: r for r in client.get("/metadata").json()["rest"][0]["resource"]}
+    assert {"name": "lookup", "definition": "http://hl7.org/fhir/OperationDefinition/"
+            "CodeSystem-lookup"} in resources["CodeSystem"]["operation"]
+    assert "expand" in {o["name"] for o in resources["ValueSet"]["operation"]}
+    headers = {"Authorization": f"Bearer {issuer.token(scope='user/Patient.rs')}"}
+    refused = client.get("/ValueSet/$expand", params={"url": GENDER_SET}, headers=headers)
+    assert refused.status_code == 403
