@@ -43,14 +43,18 @@ def require(interaction: str):
 
     async def check(request: Request, principal: Caller) -> Principal:
         resource_type = request.path_params.get("resource_type", "*")
-        if not principal.scopes.allows(resource_type, permission):
-            raise Forbidden(
-                f"The token's scopes ({principal.scope_text or 'none'}) do not allow "
-                f"{interaction} on {resource_type}"
-            )
+        check_scopes(principal, resource_type, permission, f"{interaction} on {resource_type}")
         return principal
 
     return Depends(check)
+
+
+def check_scopes(principal: Principal, resource_type: str, permission: str, what: str) -> None:
+    """403 unless the token's scopes grant `permission` on `resource_type`."""
+    if not principal.scopes.allows(resource_type, permission):
+        raise Forbidden(
+            f"The token's scopes ({principal.scope_text or 'none'}) do not allow {what}"
+        )
 
 
 def install_security_headers(app: FastAPI) -> None:

@@ -3,6 +3,7 @@ export.html): `$export` at system level, `Patient/$export` for all patients and
 `Group/{id}/$export` for a Group's members, by GET or POST; 202 with the status URL in
 `Content-Location`. Status, cancel and files: fhir_server/api/export.py."""
 
+from fhir_server.api.dependencies import preferences
 from fhir_server.api.export import outcome
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
@@ -20,8 +21,7 @@ async def kick_off_export(call: OperationCall) -> FhirResponse:
     request = call.request
     query = request.url.query
     request.state.audit_query = request.url.path + (f"?{query}" if query else "")
-    prefer = request.headers.get("prefer", "")
-    if "respond-async" not in prefer:
+    if "respond-async" not in await preferences(request):
         raise BadRequest("A Bulk Data kick-off needs the header 'Prefer: respond-async'")
     accepted = [part.split(";")[0].strip().lower()
                 for part in request.headers.get("accept", "").split(",")]

@@ -8,9 +8,10 @@ from fastapi.responses import Response
 from fhir_server.api import operations
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.operations.base import OperationCall
+from fhir_server.api.security import check_scopes
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
-from fhir_server.errors import Forbidden, MethodNotAllowed, NotFound
+from fhir_server.errors import MethodNotAllowed, NotFound
 from fhir_server.services.resources import check_type
 
 router = APIRouter()
@@ -33,13 +34,11 @@ async def _invoke(
         await negotiate(request)
     if request.method not in descriptor.methods:
         raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}")
-    principal = request.state.principal
     permission = INTERACTION_PERMISSION.get(descriptor.interaction)
-    if permission and not principal.scopes.allows(resource_type or "*", permission):
-        raise Forbidden(
-            f"The token's scopes ({principal.scope_text or 'none'}) do not allow "
-            f"${name} on {resource_type or 'the system'}"
-        )
+    if permission:
+        where = resource_type or "the system"
+        check_scopes(request.state.principal, resource_type or "*", permission,
+                     f"${name} on {where}")
     request.state.interaction = descriptor.audit_subtype
     return await operation.handle(
         await OperationCall.of(request, descriptor, resource_type, resource_id)
