@@ -8,22 +8,31 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
 from fhir_server.errors import (
     BadRequest,
+    InvalidResource,
     NotAcceptable,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
 
 FHIR_JSON = "application/fhir+json"
+FHIR_XML = "application/fhir+xml"
 JSON_MEDIA_TYPES = (FHIR_JSON, "application/json")
+XML_MEDIA_TYPES = (FHIR_XML, "application/xml", "text/xml")
 JSON_PATCH = "application/json-patch+json"
-_FORMAT_ALIASES = {
-    "json": FHIR_JSON,
-    "application/json": "application/json",
-    FHIR_JSON: FHIR_JSON,
+# Media types a client may ask for (also the DSTU2 names), and the one answered.
+_MEDIA_TYPES = {
+    **{media: media for media in JSON_MEDIA_TYPES + XML_MEDIA_TYPES},
     "application/json+fhir": FHIR_JSON,
+    "application/xml+fhir": FHIR_XML,
 }
+_FORMAT_ALIASES = {"json": FHIR_JSON, "xml": FHIR_XML, **_MEDIA_TYPES}
+_SPOKEN = (
+    "JSON (json, application/fhir+json, application/json) "
+    "and XML (xml, application/fhir+xml, application/xml, text/xml)"
+)
 _ACCEPT_ANY = ("*/*", "application/*")
 
 
@@ -32,30 +41,26 @@ def _media_type(header: str) -> str:
 
 
 def response_media_type(request: Request) -> str:
-    """The JSON media type to answer with, from `_format` or `Accept`; 406 for others."""
+    """The FHIR media type to answer with, JSON or XML, from `_format` or `Accept`
+    (http://hl7.org/fhir/R4/http.html#mime-type); 406 for others."""
     requested = request.query_params.get("_format")
     if requested is not None:
         media = _FORMAT_ALIASES.get(requested.strip().lower().replace(" ", "+"))
         if media is None:
             raise NotAcceptable(
-                f"_format '{requested}' is not supported; this server speaks "
-                "JSON (json, application/fhir+json, application/json)",
+                f"_format '{requested}' is not supported; this server speaks {_SPOKEN}",
                 expression="_format",
             )
         return media
     accept = request.headers.get("accept", "")
     if not accept.strip():
         return FHIR_JSON
-    offered = [_media_type(part) for part in accept.split(",")]
-    for media in offered:
-        if media in JSON_MEDIA_TYPES:
-            return media
-        if media in _ACCEPT_ANY or media == "application/json+fhir":
+    for media in (_media_type(part) for part in accept.split(",")):
+        if media in _ACCEPT_ANY:
             return FHIR_JSON
-    raise NotAcceptable(
-        f"Cannot answer in '{accept}'; this server speaks application/fhir+json "
-        "and application/json"
-    )
+        if media in _MEDIA_TYPES:
+            return _MEDIA_TYPES[media]
+    raise NotAcceptable(f"Cannot answer in '{accept}'; this server speaks {_SPOKEN}")
 
 
 def accepts_fhir(request: Request) -> bool:
@@ -67,7 +72,7 @@ def accepts_fhir(request: Request) -> bool:
 
 
 class FhirResponse(Response):
-    """A FHIR JSON body in the negotiated media type."""
+    """A FHIR resource in the negotiated media type, JSON or XML."""
 
     def __init__(
         self,
@@ -81,17 +86,31 @@ class FhirResponse(Response):
         except NotAcceptable:
             media = FHIR_JSON  # errors are still sent, in the default type
         pretty = request.query_params.get("_pretty") == "true"
-        body = (
-            b""
-            if content is None
-            else json.dumps(
-                content,
-                ensure_ascii=False,
-                indent=2 if pretty else None,
-                separators=None if pretty else (",", ":"),
-            ).encode()
-        )
+        body = b""
+        if content is not None:
+            body, media = _render(content, media, pretty, status_code)
         super().__init__(body, status_code, headers, media_type=f"{media}; charset=utf-8")
+
+
+def _render(content: dict, media: str, pretty: bool, status_code: int) -> tuple[bytes, str]:
+    """The body in the negotiated media type, and that type: a resource XML cannot carry
+    (a control character, a div that is not XHTML) is 406, an error goes as JSON then."""
+    if media in XML_MEDIA_TYPES:
+        try:
+            return resource_to_xml(content, pretty), media
+        except InvalidResource as unwritable:
+            if status_code < 400:
+                raise NotAcceptable(
+                    f"{unwritable.diagnostics}, so it cannot be sent as XML; ask for {FHIR_JSON}"
+                ) from None
+            media = FHIR_JSON
+    body = json.dumps(
+        content,
+        ensure_ascii=False,
+        indent=2 if pretty else None,
+        separators=None if pretty else (",", ":"),
+    )
+    return body.encode(), media
 
 
 def http_date(moment: datetime) -> str:
@@ -146,22 +165,26 @@ async def json_body(
     max_depth: int,
     media_types: tuple[str, ...] = JSON_MEDIA_TYPES,
 ) -> object:
-    """The request's JSON body, after checking its media type, size and nesting depth."""
+    """The request's body as JSON, after checking its media type, size and nesting depth.
+    Where FHIR JSON is accepted, so is FHIR XML, converted to FHIR JSON
+    (http://hl7.org/fhir/R4/xml.html); the depth limit applies to the converted JSON."""
+    accepted = media_types + XML_MEDIA_TYPES if FHIR_JSON in media_types else media_types
     content_type = _media_type(request.headers.get("content-type", ""))
-    if content_type not in media_types:
+    if content_type not in accepted:
         raise UnsupportedMediaType(
             f"Content-Type '{content_type or '(none)'}' is not accepted here; "
-            f"send {' or '.join(media_types)}"
+            f"send {' or '.join(accepted)}"
         )
     raw = await read_body(request, max_bytes)
     if not raw.strip():
         raise BadRequest("The request body is empty")
+    body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
     try:
-        document = json.loads(raw)
+        document = xml_to_resource(raw) if body_format == "XML" else json.loads(raw)
     except RecursionError:
         raise BadRequest(f"The JSON body is nested deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as bad:
         raise BadRequest(f"The body is not valid JSON: {bad}") from None
     if _depth_exceeds(document, max_depth):
-        raise BadRequest(f"The JSON body is nested deeper than {max_depth} levels")
+        raise BadRequest(f"The {body_format} body is nested deeper than {max_depth} levels")
     return document

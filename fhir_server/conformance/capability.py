@@ -117,7 +117,7 @@ def capability_statement(
         "software": {"name": "fhir-exchange-server", "version": software_version},
         "implementation": {"description": "FHIR R4 health data exchange server", "url": base},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json", "application/json"],
+        "format": ["application/fhir+json", "application/fhir+xml", "json", "xml"],
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {

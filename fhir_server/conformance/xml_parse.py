@@ -1,0 +1,280 @@
+"""FHIR XML to FHIR JSON (http://hl7.org/fhir/R4/xml.html, http://hl7.org/fhir/R4/json.html),
+driven by the StructureDefinitions of the registry.
+
+One pass of expat events with an explicit stack (no recursion, whatever the nesting): each
+open element is a frame that knows its definition, so arrays come from `repeats`, JSON types
+from the primitive types, and a resource-typed element holds the resource element. The
+narrative `div` is kept as the exact XHTML text of the source."""
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from xml.parsers import expat
+
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.structure import BACKBONE, PRIMITIVE, RESOURCE, Node, Property
+from fhir_server.conformance.structure import definition_tree as _tree
+from fhir_server.conformance.xml_rules import (
+    FHIR_NS,
+    NS_SEPARATOR,
+    XHTML_NS,
+    XSI_NS,
+    check_xhtml,
+    element_order,
+    is_blank,
+    is_xhtml,
+    json_value,
+    safe_parser,
+    xml_attributes,
+)
+from fhir_server.errors import BadRequest, FhirError, InvalidResource
+
+_UTF8 = "FHIR XML is UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type)"
+# The end of a start or end tag from its `<`: attribute values may hold `>`.
+_TAG = re.compile(rb"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+
+
+@dataclass(slots=True)
+class _Object:
+    """An element being read into a JSON object: a resource, a data type, a backbone
+    element, or the `_x` object of a primitive (then `value` is the primitive's own)."""
+
+    node: Node
+    location: str
+    name: str  # the element's name, or the resource type
+    prop: Property | None  # None for a resource
+    fields: dict[str, list] = field(default_factory=dict)  # JSON name → values in order
+    value: object = None
+
+
+@dataclass(slots=True)
+class _Holder:
+    """An element of type Resource (contained, Bundle.entry.resource): one resource inside."""
+
+    location: str
+    name: str
+    resource: dict | None = None
+
+
+@dataclass(slots=True)
+class _Xhtml:
+    """A narrative div, read as the text of the source, from its start tag's `<`."""
+
+    location: str
+    name: str
+    start: int
+    depth: int = 0
+
+
+_Frame = _Object | _Holder | _Xhtml
+
+
+def xml_to_resource(data: bytes) -> dict:
+    """The FHIR JSON of a FHIR XML resource (http://hl7.org/fhir/R4/xml.html). Malformed XML
+    is a BadRequest, XML that is not FHIR an InvalidResource, both naming the element and its
+    line; DTDs and entities are refused. The result is not validated."""
+    return _Reader(data).read()
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data = data
+        self.parser = safe_parser()
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
+        self.parser.CharacterDataHandler = self._text
+        self.stack: list[_Frame] = []
+        self.result: dict | None = None
+
+    def read(self) -> dict:
+        # expat reads the document as UTF-8 whatever it declares, but detects UTF-16 by its
+        # byte order mark or by NUL bytes, which UTF-8 XML never has (XML has no NUL).
+        if self.data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+            b"\x00" in self.data
+        ):
+            raise BadRequest(_UTF8)
+        try:
+            self.parser.Parse(self.data, True)
+        except expat.ExpatError as error:
+            try:
+                self.data.decode("utf-8")
+            except UnicodeDecodeError as not_utf8:
+                raise BadRequest(f"{_UTF8}: byte {not_utf8.start} is not") from None
+            raise BadRequest(f"The body is not well-formed XML: {error}") from None
+        assert self.result is not None, "expat requires a root element"
+        return self.result
+
+    def _error(self, message: str, location: str) -> FhirError:
+        return InvalidResource(
+            f"{message} (line {self.parser.CurrentLineNumber})", expression=location
+        )
+
+    # Events
+
+    def _start(self, tag: str, attributes: dict[str, str]) -> None:
+        top = self.stack[-1] if self.stack else None
+        if isinstance(top, _Xhtml):
+            top.depth += 1
+            return
+        namespace, _, name = tag.rpartition(NS_SEPARATOR)
+        if isinstance(top, _Object):
+            self._start_element(top, namespace, name, attributes)
+            return
+        location = top.location if top else name
+        self._check_namespace(namespace, name, FHIR_NS, location)
+        if top is not None and top.resource is not None:
+            raise self._error(f"{location} holds one resource, not also <{name}>", location)
+        if name not in registry().resource_types:
+            raise self._error(f"<{name}> is not a FHIR resource type", location)
+        frame = _Object(_tree(name), location, name, None)
+        self._attributes(frame, attributes)
+        self.stack.append(frame)
+
+    def _start_element(
+        self, parent: _Object, namespace: str, name: str, attributes: dict[str, str]
+    ) -> None:
+        prop = parent.node.properties.get(name)
+        if prop is None or name in xml_attributes(parent.node):
+            location = f"{parent.location}.{name}"
+            raise self._error(f"Unknown element <{name}> in {parent.location}", location)
+        count = len(parent.fields.get(name, ()))
+        if count and not prop.element.repeats:
+            location = f"{parent.location}.{name}"
+            raise self._error(f"{location} appears more than once (max 1)", location)
+        location = f"{parent.location}.{name}[{count}]" if prop.element.repeats else (
+            f"{parent.location}.{name}"
+        )
+        xhtml = prop.kind == PRIMITIVE and is_xhtml(prop.type)
+        self._check_namespace(namespace, name, XHTML_NS if xhtml else FHIR_NS, location)
+        frame: _Frame
+        if xhtml:
+            frame = _Xhtml(location, name, self.parser.CurrentByteIndex)
+        elif prop.kind == RESOURCE:
+            if attributes:
+                raise self._error(f"{location} takes no attributes", location)
+            frame = _Holder(location, name)
+        else:
+            node = prop.node if prop.kind == BACKBONE and prop.node else _tree(prop.type)
+            frame = _Object(node, location, name, prop)
+            self._attributes(frame, attributes)
+        self.stack.append(frame)
+
+    def _end(self, _: str) -> None:
+        frame = self.stack[-1]
+        if isinstance(frame, _Xhtml) and frame.depth:
+            frame.depth -= 1
+            return
+        self.stack.pop()
+        parent = self.stack[-1] if self.stack else None
+        if isinstance(frame, _Xhtml):
+            self._add(parent, frame.name, (self._xhtml(frame), None))
+        elif isinstance(frame, _Holder):
+            if frame.resource is None:
+                raise self._error(f"{frame.location} holds no resource", frame.location)
+            self._add(parent, frame.name, frame.resource)
+        elif frame.prop is None:  # a resource
+            resource = {"resourceType": frame.name, **_json_object(frame)}
+            if isinstance(parent, _Holder):
+                parent.resource = resource
+            else:
+                self.result = resource
+        else:
+            self._end_element(parent, frame)
+
+    def _end_element(self, parent: _Frame | None, frame: _Object) -> None:
+        assert frame.prop is not None
+        content = _json_object(frame)
+        if frame.prop.kind == PRIMITIVE:
+            if frame.value is None and not content:
+                raise self._error(
+                    f"{frame.location} has neither a value nor extensions", frame.location
+                )
+            self._add(parent, frame.name, (frame.value, content or None))
+            return
+        if not content:
+            raise self._error(f"{frame.location} is empty", frame.location)
+        self._add(parent, frame.name, content)
+
+    def _text(self, text: str) -> None:
+        top = self.stack[-1] if self.stack else None
+        if not isinstance(top, _Xhtml) and not is_blank(text):
+            where = top.location if top else "the document"
+            raise self._error(
+                f"Text is not allowed in {where}: FHIR XML gives values in value attributes",
+                where,
+            )
+
+    # Helpers
+
+    def _check_namespace(self, namespace: str, name: str, expected: str, location: str) -> None:
+        if namespace != expected:
+            found = f"namespace {namespace}" if namespace else "no namespace"
+            raise self._error(
+                f"<{name}> is in {found}, expected {expected} (at {location})", location
+            )
+
+    def _attributes(self, frame: _Object, attributes: dict[str, str]) -> None:
+        """`value` of a primitive, and the properties the definition makes attributes."""
+        allowed = xml_attributes(frame.node)
+        for key, text in attributes.items():
+            location = f"{frame.location}.{key}"
+            if key.startswith(XSI_NS + NS_SEPARATOR):
+                continue
+            if key == "value" and frame.prop is not None and frame.prop.kind == PRIMITIVE:
+                frame.value = self._value(text, frame.prop.type, frame.location)
+            elif key in allowed:
+                prop = frame.node.properties[key]
+                frame.fields[key] = [(self._value(text, prop.type, location), None)]
+            else:
+                attribute = key.replace(NS_SEPARATOR, ":")
+                raise self._error(
+                    f"Attribute {attribute!r} is not allowed on {frame.location}", location
+                )
+
+    def _value(self, text: str, type_code: str, location: str) -> object:
+        try:
+            return json_value(text, type_code, location)
+        except InvalidResource as error:
+            raise self._error(error.diagnostics, location) from None
+
+    def _add(self, parent: _Frame | None, name: str, value: object) -> None:
+        assert isinstance(parent, _Object), "elements are inside an object"
+        parent.fields.setdefault(name, []).append(value)
+
+    def _xhtml(self, frame: _Xhtml) -> str:
+        """The div exactly as written; an empty element ends its own start tag."""
+        start_tag = _TAG.match(self.data, frame.start)
+        assert start_tag is not None, "expat reported a start tag here"
+        if start_tag.group().endswith(b"/>"):
+            end = start_tag.end()
+        else:
+            end_tag = _TAG.match(self.data, self.parser.CurrentByteIndex)
+            assert end_tag is not None, "expat reported an end tag here"
+            end = end_tag.end()
+        text = self.data[frame.start : end].decode("utf-8")
+        try:
+            check_xhtml(text, frame.location)
+        except InvalidResource as error:
+            raise self._error(error.diagnostics, frame.location) from None
+        return text
+
+
+def _json_object(frame: _Object) -> dict:
+    """The fields read into a JSON object in definition order; primitives as `x` and `_x`,
+    arrays of them aligned with null (http://hl7.org/fhir/R4/json.html#primitive)."""
+    result: dict = {}
+    properties = frame.node.properties
+    for name in sorted(frame.fields, key=element_order(frame.node).__getitem__):
+        values = frame.fields[name]
+        prop = properties[name]
+        repeats = prop.element.repeats
+        if prop.kind != PRIMITIVE:
+            result[name] = values if repeats else values[0]
+            continue
+        plain = [value for value, _ in values]
+        extras = [extra for _, extra in values]
+        if any(value is not None for value in plain):
+            result[name] = plain if repeats else plain[0]
+        if any(extra is not None for extra in extras):
+            result["_" + name] = extras if repeats else extras[0]
+    return result

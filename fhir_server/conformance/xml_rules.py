@@ -1,0 +1,173 @@
+"""What FHIR XML (http://hl7.org/fhir/R4/xml.html) reads from the StructureDefinitions, shared
+by the parser and the writer: which properties are XML attributes (ElementDefinition
+`representation` xmlAttr: Element.id, Extension.url, a primitive's value), which primitive is
+XHTML (`representation` xhtml: Narrative.div), the order of elements, primitive values as
+attribute text, and an expat parser that refuses DTDs and entities."""
+
+import json
+import math
+import re
+from functools import cache
+from xml.parsers import expat
+
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.primitives import primitive_type
+from fhir_server.conformance.structure import Node
+from fhir_server.errors import BadRequest, FhirError, InvalidResource
+
+FHIR_NS = "http://hl7.org/fhir"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+# Attributes of this namespace (xsi:schemaLocation) carry no FHIR content.
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+# expat joins an element's namespace and local name with this (no URI holds a space).
+NS_SEPARATOR = " "
+# Characters XML 1.0 cannot carry (https://www.w3.org/TR/xml/#charsets).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;",
+     "\r": "&#13;"}
+)
+_XML_SPACE = " \t\r\n"
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise BadRequest(
+        "FHIR XML must not contain a DTD (<!DOCTYPE>): DTDs and entities are refused "
+        "(http://hl7.org/fhir/R4/xml.html)"
+    )
+
+
+def _refuse_external(*_: object) -> int:
+    raise BadRequest("External entities are refused in FHIR XML")
+
+
+def safe_parser() -> expat.XMLParserType:
+    """A namespace-aware, UTF-8 expat parser that stops at any DTD, entity declaration or
+    external entity: with no DTD no entity can be defined, so neither entity expansion
+    (billion laughs) nor external resources (XXE) are possible."""
+    parser = expat.ParserCreate(encoding="utf-8", namespace_separator=NS_SEPARATOR)
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.EntityDeclHandler = _refuse_dtd
+    parser.ExternalEntityRefHandler = _refuse_external
+    parser.buffer_text = True
+    return parser
+
+
+def is_blank(text: str) -> bool:
+    """XML whitespace only (not every Unicode space)."""
+    return not text.strip(_XML_SPACE)
+
+
+@cache
+def _representations(type_name: str) -> dict[str, frozenset[str]]:
+    """ElementDefinition.representation by element path, from a type's snapshot."""
+    definition = registry().structure_definition(type_name)
+    elements = definition.get("snapshot", {}).get("element", ()) if definition else ()
+    return {
+        element["path"]: frozenset(element["representation"])
+        for element in elements
+        if "representation" in element
+    }
+
+
+def _representation(path: str) -> frozenset[str]:
+    return _representations(path.split(".", 1)[0]).get(path, frozenset())
+
+
+@cache
+def xml_attributes(node: Node) -> tuple[str, ...]:
+    """The properties of a node written as XML attributes (representation xmlAttr), in the
+    order of the definition."""
+    return tuple(
+        name
+        for name, prop in node.properties.items()
+        if "xmlAttr" in _representation(prop.element.path)
+    )
+
+
+@cache
+def is_xhtml(type_code: str) -> bool:
+    """Whether a primitive type's value is an XHTML element (representation xhtml)."""
+    return "xhtml" in _representation(f"{type_code}.value")
+
+
+@cache
+def element_order(node: Node) -> dict[str, int]:
+    """The position of each property in the definition: XML elements keep this order."""
+    return {name: position for position, name in enumerate(node.properties)}
+
+
+def json_value(text: str, type_code: str, location: str) -> object:
+    """A `value` attribute as its JSON value (http://hl7.org/fhir/R4/json.html#primitive):
+    decimals as the server's JSON reader reads the same literal ("1.50" as 1.5, "100" as
+    100), so a resource is the same whichever format it came in."""
+    rules = primitive_type(type_code)
+    if rules.json_kind == "string":
+        return text
+    if rules.json_kind == "boolean":
+        if text not in ("true", "false"):
+            raise InvalidResource(
+                f"{location}: {text!r} is not a boolean (true or false)", expression=location
+            )
+        return text == "true"
+    if rules.matches(text):
+        try:
+            return int(text) if rules.json_kind == "integer" else json.loads(text)
+        except ValueError:
+            pass  # more digits than Python converts
+    raise InvalidResource(f"{location}: {text[:60]!r} is not {_article(type_code)}",
+                          expression=location)
+
+
+def xml_value(value: object, type_code: str, location: str) -> str:
+    """A JSON primitive as the text of its `value` attribute, escaped."""
+    kind = primitive_type(type_code).json_kind
+    if kind == "boolean" and type(value) is bool:
+        return "true" if value else "false"
+    if type(value) is int and kind in ("integer", "number"):
+        return str(value)
+    if type(value) is float and kind == "number" and math.isfinite(value):
+        return json.dumps(value)  # as the JSON response writes it: 1.5, 1e-05
+    if kind == "string" and isinstance(value, str):
+        return _attribute_text(value, location)
+    raise InvalidResource(f"{location}: {value!r:.60} is not {_article(type_code)}",
+                          expression=location)
+
+
+def _attribute_text(text: str, location: str) -> str:
+    """A string escaped for a double-quoted attribute; white space kept as character
+    references, since attribute normalisation would turn it into spaces."""
+    if _NOT_XML.search(text):
+        raise InvalidResource(
+            f"{location} holds a character XML cannot carry (a control character)",
+            expression=location,
+        )
+    return text.translate(_ATTRIBUTE_ESCAPES)
+
+
+def _article(name: str) -> str:
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
+
+
+def check_xhtml(text: str, location: str) -> None:
+    """A narrative `div` must be a well-formed XHTML element on its own, declaring the XHTML
+    namespace itself (http://hl7.org/fhir/R4/narrative.html#xhtml)."""
+    parser = safe_parser()
+    roots: list[str] = []
+
+    def start(tag: str, _: dict) -> None:
+        if not roots:
+            roots.append(tag)
+
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(text.encode("utf-8", "surrogatepass"), True)
+    except (expat.ExpatError, FhirError) as error:
+        raise InvalidResource(
+            f"{location} is not well-formed XHTML: {error}", expression=location
+        ) from None
+    if roots != [f"{XHTML_NS}{NS_SEPARATOR}div"]:
+        raise InvalidResource(
+            f'{location} must be a <div xmlns="{XHTML_NS}"> element', expression=location
+        )
