@@ -143,6 +143,24 @@ def _parser() -> argparse.ArgumentParser:
         type=_resource_type,
         help="only this resource type (repeatable)",
     )
+
+    package = commands.add_parser(
+        "package",
+        help="FHIR packages (implementation guides): install one, list those installed",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    package_commands = package.add_subparsers(dest="package_command", required=True)
+    install = package_commands.add_parser(
+        "install",
+        help="install a package (.tgz or unpacked directory) into FHIR_PACKAGES (default "
+        "DATA_DIR/packages) once its dependencies are installed; the server reads it at its "
+        "next start",
+    )
+    install.add_argument("source", metavar="FILE.tgz|DIR", type=Path)
+    install.add_argument("--data-dir", type=Path)
+    listing = package_commands.add_parser("list", help="list the installed packages")
+    listing.add_argument("--data-dir", type=Path)
     return parser
 
 
@@ -191,12 +209,64 @@ async def _verify(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def _packages(settings: Settings) -> Path:
+    from fhir_server.conformance.packages import installation_directory
+
+    return installation_directory(settings.packages, settings.data_dir)
+
+
+def _install_package(args: argparse.Namespace) -> int:
+    from fhir_server.conformance.package_install import install
+    from fhir_server.conformance.packages import PackageError
+
+    directory = _packages(_settings(args))
+    if not args.source.exists():
+        print(f"{args.source} is not a file or directory", file=sys.stderr)
+        return 2
+    try:
+        done = install(args.source, directory)
+    except PackageError as error:
+        print(f"cannot install {args.source}: {error}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(done.definitions.items()))
+    print(f"installed {done.package.label} into {done.path} ({counts or 'no definitions'})")
+    for label in done.replaced:
+        print(f"  replaced {label}")
+    for url, reason in sorted(done.profile_errors.items()):
+        print(f"  profile {url} cannot be used: {reason}")
+    for url, warnings in sorted(done.profile_warnings.items()):
+        print(f"  profile {url}: {'; '.join(warnings)}")
+    print("restart the server to use it")
+    return 0
+
+
+def _list_packages(args: argparse.Namespace) -> int:
+    from fhir_server.conformance.packages import PackageError, installed_packages
+
+    try:
+        packages = installed_packages(_packages(_settings(args)))
+    except PackageError as error:
+        print(f"the installed packages are not usable: {error}", file=sys.stderr)
+        return 1
+    for package in packages:
+        needs = ", ".join(f"{k}#{v}" for k, v in package.dependencies.items()) or "nothing"
+        print(f"{package.label}  {package.location}  (needs {needs})")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from fhir_server.conformance.definitions import load
+    from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
 
     settings = _settings(args)
+    try:
+        load(_packages(settings))
+    except PackageError as error:
+        print(f"cannot start: the installed packages are not usable: {error}", file=sys.stderr)
+        return 2
     if settings.base_url is None:
         settings.base_url = f"http://{args.host}:{args.port}/fhir"
     if settings.dev:
@@ -316,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "package":
+        return _install_package(args) if args.package_command == "install" else _list_packages(
+            args
+        )
     commands = {
         "load": _load,
         "reindex": _reindex,

@@ -1,21 +1,47 @@
 """The conformance registry: every definition the server works from, read once from the
 package data in `profiles/` and `terminology/` (StructureDefinitions, SearchParameters,
 CompartmentDefinitions, OperationDefinitions, CodeSystems, ValueSets, ConceptMaps,
-NamingSystems; http://hl7.org/fhir/R4/conformance-module.html).
+NamingSystems; http://hl7.org/fhir/R4/conformance-module.html) and from the installed
+implementation guide packages (`packages.py`).
 
 Files are FHIR JSON: a single resource or a `collection` Bundle of them. The lifespan calls
-`load()` once at start-up; everything else asks `registry()`.
+`load()` once at start-up, before anything else reads the registry; everything else asks
+`registry()`.
+
+Precedence (http://hl7.org/fhir/R4/references.html#canonical): a canonical URL the R4 core
+defines keeps the core resource under its plain URL, so IG copies of core definitions (THO's
+CodeSystems, the extensions pack) cannot change how base R4 validation behaves; among
+packages, the first in dependency order keeps it. Every package resource is also reachable
+as `url|version`.
 """
 
 import json
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from fhir_server.conformance.packages import (
+    CORE_PACKAGE,
+    Package,
+    installed_packages,
+    unsupported_search_parameters,
+)
+from fhir_server.conformance.snapshot_checks import (
+    discriminator_warnings,
+    identifier_system_warnings,
+)
+from fhir_server.conformance.snapshots import ProfileError, SnapshotError, generate_snapshot
+
+log = logging.getLogger("fhir_server.packages")
 
 _PACKAGES = ("profiles", "terminology")
 CORE = "http://hl7.org/fhir/StructureDefinition/"
+CORE_LABEL = f"{CORE_PACKAGE}#4.0.1"
 
 
 def _resources_in(directory: Traversable) -> Iterator[dict]:
@@ -31,26 +57,129 @@ def _resources_in(directory: Traversable) -> Iterator[dict]:
 
 @dataclass
 class Registry:
-    """Definitions by resource type and canonical URL."""
+    """Definitions by resource type and canonical URL, and the package of each."""
 
     by_type: dict[str, list[dict]] = field(default_factory=dict)
     by_url: dict[str, dict] = field(default_factory=dict)
+    packages: list[Package] = field(default_factory=list)
+    # id(resource) → the label (name#version) of the package it came from.
+    origin: dict[int, str] = field(default_factory=dict)
+    # canonical URL → why its snapshot cannot be generated.
+    profile_errors: dict[str, str] = field(default_factory=dict)
+    # canonical URL → flaws of a generated snapshot that do not stop its use.
+    profile_warnings: dict[str, list[str]] = field(default_factory=dict)
+    # Held while snapshots are generated: a thread never sees one half made.
+    _generating: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _in_progress: set[str] = field(default_factory=set, repr=False)
 
-    def add(self, resource: dict) -> None:
+    def add(self, resource: dict, package: str | None = None) -> None:
+        """Add a core resource, or one of the package labelled `package` (name#version)."""
+        url = resource.get("url")
+        self.origin[id(resource)] = package or CORE_LABEL
         self.by_type.setdefault(resource["resourceType"], []).append(resource)
-        if "url" in resource:
-            self.by_url[resource["url"]] = resource
+        if not isinstance(url, str):
+            return
+        if package is None:
+            self.by_url[url] = resource
+            return
+        if "version" in resource:
+            self.by_url.setdefault(f"{url}|{resource['version']}", resource)
+        # The core's (or an earlier package's) keeps the plain URL.
+        self.by_url.setdefault(url, resource)
+
+    def add_package(self, package: Package) -> None:
+        self.packages.append(package)
+        unsupported = unsupported_search_parameters()
+        for resource in package.definitions():
+            reason = unsupported.get((package.name, resource.get("url", ""))) or _lacking(
+                resource
+            )
+            if reason is not None:
+                log.info("%s: %s %s left out: %s", package.label, resource["resourceType"],
+                         resource.get("url", resource.get("id")), reason)
+                continue
+            self.add(resource, package.label)
 
     def resolve(self, url: str) -> dict | None:
-        """The resource with a canonical URL (`|version` ignored)."""
-        return self.by_url.get(url.split("|")[0])
+        """The resource with a canonical URL; `url|version` is that version when a package
+        holds it, else the resource of the plain URL."""
+        return self.by_url.get(url) or self.by_url.get(url.split("|")[0])
+
+    def package_of(self, resource: dict) -> str | None:
+        """`name#version` of the package a resource of the registry came from."""
+        return self.origin.get(id(resource))
 
     def structure_definition(self, name_or_url: str) -> dict | None:
-        """A StructureDefinition by canonical URL or by the name of a core type."""
+        """A StructureDefinition by canonical URL or by the name of a core type, with its
+        snapshot (generated from its differential on first use, when it has none; a profile
+        whose snapshot cannot be generated is returned without one, see `snapshot`)."""
         found = self.resolve(name_or_url if "/" in name_or_url else CORE + name_or_url)
-        return found if found and found["resourceType"] == "StructureDefinition" else None
+        if found is None or found["resourceType"] != "StructureDefinition":
+            return None
+        if "snapshot" not in found and found.get("url") not in self.profile_errors:
+            with self._generating:
+                url = found.get("url", "")
+                if ("snapshot" not in found and url not in self.profile_errors
+                        and url not in self._in_progress):
+                    self._generate(found)
+        return found
+
+    def snapshot(self, url: str) -> list[dict]:
+        """The snapshot elements of a StructureDefinition: KeyError when the registry has no
+        such definition, ProfileError when its differential cannot be applied."""
+        found = self.structure_definition(url)
+        if found is None:
+            raise KeyError(url)
+        if "snapshot" not in found:
+            reason = self.profile_errors.get(found["url"], "its snapshot depends on itself")
+            raise ProfileError(found["url"], reason)
+        return found["snapshot"]["element"]
+
+    def _generate(self, definition: dict) -> None:
+        """Give a differential-only definition its snapshot, its base's first
+        (http://hl7.org/fhir/R4/profiling.html#snapshot)."""
+        url = definition.get("url", "?")
+        differential = definition.get("differential", {}).get("element", [])
+        self._warn(definition, identifier_system_warnings(differential,
+                                                          self._naming_system_ids))
+        self._in_progress.add(url)  # a base or type profile leading back here is a cycle
+        try:
+            elements = generate_snapshot(definition, self._known_snapshot)
+        except (SnapshotError, ProfileError) as error:
+            reason = str(error)
+        except (KeyError, TypeError, AttributeError, IndexError) as error:
+            # Package content is input: a malformed differential is that profile's error.
+            reason = f"its differential is malformed ({type(error).__name__}: {error})"
+        else:
+            definition["snapshot"] = {"element": elements}
+            self._warn(definition, discriminator_warnings(elements))
+            return
+        finally:
+            self._in_progress.discard(url)
+        self.profile_errors[url] = reason
+        log.warning("profile %s (%s): cannot generate its snapshot: %s", url,
+                    self.package_of(definition), reason)
+
+    def _warn(self, definition: dict, warnings: list[str]) -> None:
+        if warnings:
+            self.profile_warnings.setdefault(definition["url"], []).extend(warnings)
+            log.warning("profile %s (%s): %s", definition["url"], self.package_of(definition),
+                        "; ".join(warnings))
+
+    def _known_snapshot(self, url: str) -> list[dict]:
+        try:
+            return self.snapshot(url)
+        except KeyError:
+            raise SnapshotError(f"base or type {url} is not known") from None
+
+    @cached_property
+    def _naming_system_ids(self) -> frozenset[str]:
+        return frozenset(unique["value"] for system in self.all("NamingSystem")
+                         for unique in system.get("uniqueId", ()) if "value" in unique)
 
     def all(self, resource_type: str) -> list[dict]:
+        """Every resource of a type, every version of a canonical URL included (`resolve`
+        says which one the plain URL means)."""
         return self.by_type.get(resource_type, [])
 
     @cached_property
@@ -59,11 +188,8 @@ class Registry:
         return tuple(
             sorted(
                 d["type"]
-                for d in self.all("StructureDefinition")
-                if d["kind"] == "resource"
-                and not d.get("abstract")
-                and d.get("derivation") == "specialization"
-                and d["url"] == CORE + d["type"]
+                for d in self._core_types()
+                if d["kind"] == "resource" and not d.get("abstract")
             )
         )
 
@@ -72,22 +198,64 @@ class Registry:
         """The names of the core primitive and complex data types."""
         return frozenset(
             d["type"]
-            for d in self.all("StructureDefinition")
+            for d in self._core_types()
             if d["kind"] in ("primitive-type", "complex-type")
-            and d.get("derivation") == "specialization"
         )
 
+    def _core_types(self) -> Iterator[dict]:
+        """The core's type definitions (packages define profiles, not types)."""
+        for definition in self.all("StructureDefinition"):
+            if (definition.get("derivation") == "specialization"
+                    and self.package_of(definition) == CORE_LABEL):
+                yield definition
 
-@cache
-def registry() -> Registry:
-    """The registry of the package data, built on first use (the lifespan's `load()`)."""
+
+# What the server reads of every definition of these types, so a package's must have it.
+_REQUIRED = {"StructureDefinition": ("url", "kind", "type"),
+             "SearchParameter": ("url", "code", "base", "type")}
+
+
+def _lacking(resource: dict) -> str | None:
+    missing = [k for k in _REQUIRED.get(resource["resourceType"], ()) if k not in resource]
+    return f"it has no {', '.join(missing)}" if missing else None
+
+
+def build_registry(packages: Sequence[Package]) -> Registry:
+    """The R4 core definitions, then the packages' (in dependency order)."""
     built = Registry()
     for package in _PACKAGES:
         for resource in _resources_in(resources.files(package)):
             built.add(resource)
+    for installed in packages:
+        built.add_package(installed)
     return built
 
 
-def load() -> Registry:
-    """Build the registry now, so that the first request does not pay for it."""
+# The directory of installed packages the registry reads besides the shipped ones.
+_installation: list[Path | None] = [None]
+
+
+@cache
+def registry() -> Registry:
+    """The registry of the R4 core, the shipped packages and those installed in the
+    directory given to `load()` (none when nothing called it), built on first use."""
+    return build_registry(installed_packages(_installation[0]))
+
+
+def load(packages: Path | None = None) -> Registry:
+    """Build the registry now, with the packages installed in `packages`, so that the first
+    request does not pay for it. The registry and what is derived from it are built once per
+    process: a different set of packages than the one it was built with is an error
+    (restart the server after installing a package). Raises PackageError for a package
+    that cannot be read or whose dependencies are missing."""
+    if registry.cache_info().currsize:
+        wanted = [p.label for p in installed_packages(packages)]
+        built = registry()
+        if wanted != [p.label for p in built.packages]:
+            raise RuntimeError(
+                f"the registry was built with packages {[p.label for p in built.packages]}, "
+                f"not {wanted}: packages are read once per process"
+            )
+        return built
+    _installation[0] = packages
     return registry()

@@ -2,6 +2,7 @@
 registry (http://hl7.org/fhir/R4/searchparameter.html), and the five compartments
 (http://hl7.org/fhir/R4/compartmentdefinition.html)."""
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -17,6 +18,9 @@ SUPPORTED_TYPES = (
 SPECIAL_PARAMETERS = ("near",)
 # The compartment types of R4 (http://hl7.org/fhir/R4/compartmentdefinition.html).
 COMPARTMENT_TYPES = ("Patient", "Encounter", "RelatedPerson", "Practitioner", "Device")
+# FHIR's `extension(url)` (http://hl7.org/fhir/R4/fhirpath.html#functions), which package
+# parameters use: a shortcut for `extension.where(url = url)`.
+_EXTENSION_FUNCTION = re.compile(r"(?<![\w'])extension\(('[^']*')\)")
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class SearchParameter:
 
 
 def _definitions() -> list[dict]:
-    return registry().all("SearchParameter")
+    """The SearchParameters their canonical URLs resolve to (one version of each)."""
+    return [d for d in registry().all("SearchParameter") if registry().resolve(d["url"]) is d]
 
 
 def _components(definition: dict, by_url: dict[str, dict]) -> tuple[Component, ...]:
@@ -73,7 +78,8 @@ def _by_type() -> dict[str, dict[str, SearchParameter]]:
             type=definition["type"],
             url=definition["url"],
             description=definition.get("description", "").split("\n")[0].strip(),
-            expression=definition["expression"],
+            expression=_EXTENSION_FUNCTION.sub(r"extension.where(url=\1)",
+                                               definition["expression"]),
             targets=tuple(definition.get("target", ())),
             components=_components(definition, by_url),
         )

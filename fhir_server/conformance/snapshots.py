@@ -1,0 +1,241 @@
+"""Snapshots generated from differentials (http://hl7.org/fhir/R4/profiling.html#snapshot,
+http://hl7.org/fhir/R4/elementdefinition.html).
+
+The base definition's snapshot is copied, then each differential element is located in it
+by its id (http://hl7.org/fhir/R4/elementdefinition.html#id) and merged onto it. Locating an
+id creates what it names: the children of a data type (`Patient.identifier.system`, from the
+type's StructureDefinition or the element's single `type.profile`), slices
+(`Patient.identifier:cccd`, re-slices `:cccd/old`, placed after the sliced element's existing
+slices and starting from its definition), and the type-specific name of a choice
+(`Observation.valueQuantity` constrains `Observation.value[x]` to Quantity).
+"""
+
+import copy
+from collections.abc import Callable
+
+from fhir_server.conformance.snapshot_checks import (
+    SnapshotError,
+    check_cardinality,
+    check_types,
+)
+from fhir_server.errors import Unprocessable
+
+# canonical URL → the snapshot elements of that StructureDefinition (SnapshotError or
+# ProfileError when there is none).
+SnapshotOf = Callable[[str], list[dict]]
+
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+# Properties that hold one value of a choice of types: a new one replaces the old.
+_CHOICE_PROPERTIES = ("fixed", "pattern", "defaultValue", "minValue", "maxValue")
+# Properties the differential adds to rather than replaces.
+_ADDED = ("constraint", "condition", "mapping")
+# Properties merged key by key.
+_MERGED = ("binding", "slicing")
+# What locates an element rather than constrains it.
+_LOCATORS = ("id", "path", "sliceName")
+
+
+class ProfileError(Unprocessable):
+    """A profile the registry holds but cannot use: its snapshot cannot be generated."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"Profile {url} cannot be used: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def generate_snapshot(definition: dict, snapshot_of: SnapshotOf) -> list[dict]:
+    """The snapshot elements of a StructureDefinition that has only a differential
+    (http://hl7.org/fhir/R4/profiling.html#snapshot)."""
+    base = definition.get("baseDefinition")
+    differential = definition.get("differential", {}).get("element")
+    if not isinstance(base, str) or not isinstance(differential, list):
+        raise SnapshotError("it has neither a snapshot nor a baseDefinition and differential")
+    if definition.get("derivation") == "specialization":
+        raise SnapshotError("snapshots of new types (derivation specialization) are not "
+                            "generated here")
+    builder = _Builder(copy.deepcopy(snapshot_of(base)), snapshot_of)
+    for element in differential:
+        builder.apply(element)
+    return builder.elements
+
+
+def _element_id(element: dict) -> str:
+    """The element's id, or the one its path and sliceName give (elementdefinition.html#id)."""
+    if isinstance(element.get("id"), str):
+        return element["id"]
+    path = element.get("path")
+    if not isinstance(path, str):
+        raise SnapshotError(f"a differential element has neither id nor path: {element}")
+    return path + (f":{element['sliceName']}" if "sliceName" in element else "")
+
+
+def _within(element_id: str, root: str) -> bool:
+    """Whether an id is a descendant or slice of `root`."""
+    return element_id.startswith((root + ".", root + ":", root + "/"))
+
+
+def _json_name(stem: str, code: str) -> str:
+    return stem + code[0].upper() + code[1:]
+
+
+class _Builder:
+    """The snapshot under construction: a list of elements in snapshot order."""
+
+    def __init__(self, elements: list[dict], snapshot_of: SnapshotOf):
+        self.elements = elements
+        self.snapshot_of = snapshot_of
+
+    def _index(self, element_id: str) -> int | None:
+        return next((i for i, e in enumerate(self.elements) if e["id"] == element_id), None)
+
+    def _element(self, element_id: str) -> dict:
+        index = self._index(element_id)
+        assert index is not None, element_id
+        return self.elements[index]
+
+    def apply(self, differential: dict) -> None:
+        element_id = _element_id(differential)
+        root, *segments = element_id.split(".")
+        if root != self.elements[0]["id"]:
+            raise SnapshotError(f"{element_id} is not an element of {self.elements[0]['id']}")
+        current = root
+        for segment in segments:
+            name, _, slice_name = segment.partition(":")
+            current = self._child(current, name, element_id)
+            if slice_name:
+                current = self._slice(current, slice_name)
+        target = self._element(current)
+        check_cardinality(target, differential, element_id)
+        check_types(target, differential, element_id)
+        _merge(target, differential)
+
+    def _child(self, parent_id: str, name: str, wanted: str) -> str:
+        """The id of the child `name` of an element, unfolding the parent's children from
+        its type when the snapshot does not list them yet."""
+        child = f"{parent_id}.{name}"
+        if self._index(child) is None and not self._has_children(parent_id):
+            self._unfold(parent_id)
+        if self._index(child) is not None:
+            return child
+        renamed = self._choice(parent_id, name)
+        if renamed is None:
+            raise SnapshotError(f"{wanted}: {child} is not an element of the base")
+        return renamed
+
+    def _has_children(self, element_id: str) -> bool:
+        index = self._index(element_id)
+        assert index is not None
+        following = self.elements[index + 1:index + 2]
+        return bool(following) and following[0]["id"].startswith(element_id + ".")
+
+    def _choice(self, parent_id: str, name: str) -> str | None:
+        """`Observation.valueQuantity`: the choice element `value[x]`, constrained to the
+        type its name gives (http://hl7.org/fhir/R4/profiling.html#choice)."""
+        for element in self.elements:
+            stem = element["id"].removeprefix(parent_id + ".")
+            if (element["id"].startswith(parent_id + ".") and stem.endswith("[x]")
+                    and "." not in stem and ":" not in stem):
+                types = [t for t in element.get("type", ())
+                         if _json_name(stem[:-3], t["code"]) == name]
+                if types:
+                    element["type"] = types
+                    return element["id"]
+        return None
+
+    def _slice(self, sliced_id: str, slice_name: str) -> str:
+        """The id of a slice (or re-slice `a/b`) of an element, created from the sliced
+        element's definition after its existing slices when new."""
+        slice_id = f"{sliced_id}:{slice_name}"
+        if self._index(slice_id) is not None:
+            return slice_id
+        parent_slice, _, _ = slice_name.rpartition("/")
+        origin_id = f"{sliced_id}:{parent_slice}" if parent_slice else sliced_id
+        origin = self._index(origin_id)
+        if origin is None:
+            raise SnapshotError(f"{slice_id}: re-slices {origin_id}, which is not a slice")
+        new = {k: copy.deepcopy(v) for k, v in self.elements[origin].items() if k != "slicing"}
+        new |= {"id": slice_id, "sliceName": slice_name}
+        end = origin + 1
+        while end < len(self.elements) and _within(self.elements[end]["id"], origin_id):
+            end += 1
+        self.elements.insert(end, new)
+        return slice_id
+
+    def _unfold(self, parent_id: str) -> None:
+        """Insert the children of an element after it: those of the element it refers to
+        (contentReference), of the element it is a slice of, of its single profile, or of
+        its single type (http://hl7.org/fhir/R4/profiling.html#snapshot)."""
+        index = self._index(parent_id)
+        assert index is not None
+        parent = self.elements[index]
+        children = self._children_of(parent, parent_id)
+        self.elements[index + 1:index + 1] = children
+
+    def _children_of(self, parent: dict, parent_id: str) -> list[dict]:
+        if "contentReference" in parent:
+            target_path = parent["contentReference"].lstrip("#")
+            target = self._element(target_path)
+            parent.pop("contentReference")
+            parent["type"] = copy.deepcopy(target.get("type", [{"code": "BackboneElement"}]))
+            return self._copies(target_path, parent_id, parent["path"], rename_paths=True)
+        sliced_id, _, slice_name = parent_id.rpartition(":")
+        if slice_name and "." not in slice_name:
+            origin_id = (f"{sliced_id}:{slice_name.rpartition('/')[0]}" if "/" in slice_name
+                         else sliced_id)
+            copies = self._copies(origin_id, parent_id, parent["path"], rename_paths=False)
+            if copies:
+                return copies
+        types = parent.get("type", [])
+        if len(types) != 1:
+            codes = ", ".join(t["code"] for t in types) or "none"
+            raise SnapshotError(f"{parent_id} has types {codes}: its children can be "
+                                "constrained only once it has one")
+        profiles = types[0].get("profile", [])
+        source = profiles[0] if len(profiles) == 1 else CORE + types[0]["code"]
+        elements = self.snapshot_of(source)
+        root = elements[0]["id"]
+        return [_rerooted(e, root, parent_id, parent["path"]) for e in elements[1:]]
+
+    def _copies(self, origin_id: str, parent_id: str, parent_path: str,
+                rename_paths: bool) -> list[dict]:
+        """Copies of the descendants of `origin_id`, re-rooted at `parent_id`."""
+        origin_path = self._element(origin_id)["path"]
+        copies = []
+        for element in self.elements:
+            if element["id"].startswith(origin_id + "."):
+                new = copy.deepcopy(element)
+                new["id"] = parent_id + element["id"][len(origin_id):]
+                if rename_paths:
+                    new["path"] = parent_path + element["path"][len(origin_path):]
+                copies.append(new)
+        return copies
+
+
+def _rerooted(element: dict, root: str, parent_id: str, parent_path: str) -> dict:
+    """A data type's element as a child of `parent_id` (Quantity.unit → X.value[x].unit)."""
+    new = copy.deepcopy(element)
+    new["id"] = parent_id + element["id"][len(root):]
+    new["path"] = parent_path + element["path"][len(element["path"].split(".")[0]):]
+    return new
+
+
+def _merge(target: dict, differential: dict) -> None:
+    """Constrain a snapshot element by a differential one: constraints and conditions are
+    added, binding and slicing merged, everything else replaced."""
+    for key, value in differential.items():
+        if key in _LOCATORS:
+            continue
+        if key in _ADDED:
+            existing = target.setdefault(key, [])
+            keyed = {item.get("key") if isinstance(item, dict) else item for item in existing}
+            existing += [copy.deepcopy(v) for v in value
+                         if (v.get("key") if isinstance(v, dict) else v) not in keyed]
+        elif key in _MERGED and isinstance(target.get(key), dict):
+            target[key] = target[key] | copy.deepcopy(value)
+        else:
+            if key.startswith(_CHOICE_PROPERTIES):
+                group = next(p for p in _CHOICE_PROPERTIES if key.startswith(p))
+                for old in [k for k in target if k.startswith(group)]:
+                    del target[old]
+            target[key] = copy.deepcopy(value)

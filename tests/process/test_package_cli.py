@@ -1,0 +1,134 @@
+"""`fhir-server package install|list` run for real, and servers reading what it installed: a
+package's SearchParameter is searchable after a write, resources written before the package
+was installed are found after `$reindex`, and a package missing a dependency stops start-up
+with a clear message."""
+
+import json
+import signal
+from pathlib import Path
+
+import httpx
+from process_issuer import bearer
+
+from profiles.build_packages import tgz_bytes
+
+ETHNIC_GROUP = "http://example.org/fhir/StructureDefinition/ethnic-group"
+ETHNICITY = "urn:example:ethnicity"
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
+             **bearer()}
+TERMINATED = (0, -signal.SIGTERM)
+SEARCH_PARAMETER = {
+    "resourceType": "SearchParameter", "id": "patient-ethnic-group",
+    "url": "http://example.org/fhir/SearchParameter/patient-ethnic-group", "version": "0.1.0",
+    "name": "EthnicGroup", "status": "active", "code": "ethnic-group", "base": ["Patient"],
+    "type": "token", "description": "The patient's ethnic group",
+    "expression": f"Patient.extension('{ETHNIC_GROUP}').value",
+}
+
+
+def _package(directory: Path, version: str = "0.1.0", dependencies: dict | None = None,
+             name: str = "example.ethnicity") -> Path:
+    manifest = {"name": name, "version": version,
+                "dependencies": dependencies or {"hl7.fhir.r4.core": "4.0.1"}}
+    files = {"package/package.json": json.dumps(manifest).encode(),
+             "package/SearchParameter-patient-ethnic-group.json":
+                 json.dumps(SEARCH_PARAMETER).encode()}
+    path = directory / f"{name}-{version}.tgz"
+    path.write_bytes(tgz_bytes(files))
+    return path
+
+
+def _patient(group: str) -> dict:
+    return {"resourceType": "Patient", "name": [{"family": "Lò", "given": ["Văn", "Pâng"]}],
+            "extension": [{"url": ETHNIC_GROUP,
+                           "valueCoding": {"system": ETHNICITY, "code": group}}]}
+
+
+def _create(base: str, resource: dict) -> str:
+    response = httpx.post(f"{base}/Patient", json=resource, headers=FHIR_JSON, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _found(base: str, group: str) -> set[str]:
+    response = httpx.get(f"{base}/Patient", params={"ethnic-group": f"{ETHNICITY}|{group}"},
+                         headers=FHIR_JSON, timeout=30)
+    assert response.status_code == 200, response.text
+    return {entry["resource"]["id"] for entry in response.json().get("entry", [])}
+
+
+def test_install_refuses_a_bad_package_and_a_missing_dependency(cli, tmp_path):
+    data = tmp_path / "data"
+    not_a_package = tmp_path / "notes.tgz"
+    not_a_package.write_text("not an archive")
+    result = cli("package", "install", not_a_package, "--data-dir", data)
+    assert result.returncode == 1
+    assert "cannot install" in result.stderr and "not a readable .tgz package" in result.stderr
+    needy = _package(tmp_path, dependencies={"example.gone": "3.0"})
+    result = cli("package", "install", needy, "--data-dir", data)
+    assert result.returncode == 1
+    assert "example.ethnicity#0.1.0 needs example.gone#3.0, which is not installed" in (
+        result.stderr)
+    assert not (data / "packages").exists() or not any((data / "packages").iterdir())
+    result = cli("package", "install", tmp_path / "missing.tgz", "--data-dir", data)
+    assert result.returncode == 2 and "is not a file or directory" in result.stderr
+
+
+def test_install_a_tgz_then_a_directory_of_another_version_and_list_them(cli, tmp_path):
+    data = tmp_path / "data"
+    result = cli("package", "install", _package(tmp_path), "--data-dir", data)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        f"installed example.ethnicity#0.1.0 into {data / 'packages'}/example.ethnicity-0.1.0.tgz"
+        " (1 SearchParameter)")
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    (unpacked / "package").mkdir()
+    (unpacked / "package" / "package.json").write_text(json.dumps(
+        {"name": "example.ethnicity", "version": "0.2.0",
+         "dependencies": {"hl7.fhir.uv.ips": "2.0.0"}}))
+    result = cli("package", "install", unpacked, "--data-dir", data)
+    assert result.returncode == 0, result.stderr
+    assert "replaced example.ethnicity#0.1.0" in result.stdout
+    assert sorted(p.name for p in (data / "packages").iterdir()) == ["example.ethnicity-0.2.0"]
+    listed = cli("package", "list", "--data-dir", data)
+    assert listed.returncode == 0, listed.stderr
+    labels = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert labels == ["hl7.terminology.r4#7.0.1", "hl7.fhir.uv.extensions.r4#5.3.0-ballot-tc1",
+                      "hl7.fhir.uv.ips#2.0.0", "example.ethnicity#0.2.0",
+                      "hl7.fhir.vn.core#1.0.0"]
+
+
+def test_a_package_search_parameter_is_searchable_and_reindex_finds_older_data(
+        cli, spawn, tmp_path):
+    data = tmp_path / "data"
+    before = spawn(data)
+    before.wait_ready()
+    older = _create(before.base, _patient("thai"))
+    assert before.stop() in TERMINATED
+    result = cli("package", "install", _package(tmp_path), "--data-dir", data)
+    assert result.returncode == 0, result.stderr
+
+    server = spawn(data)
+    server.wait_ready()
+    statement = httpx.get(f"{server.base}/metadata", timeout=30).json()
+    (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    assert {"name": "ethnic-group", "definition": SEARCH_PARAMETER["url"], "type": "token",
+            "documentation": "The patient's ethnic group"} in patient["searchParam"]
+    newer = _create(server.base, _patient("thai"))
+    _create(server.base, _patient("kinh"))
+    assert newer in _found(server.base, "thai")
+    response = httpx.post(f"{server.base}/$reindex", headers=FHIR_JSON, timeout=60)
+    assert response.status_code == 200, response.text
+    assert _found(server.base, "thai") == {older, newer}
+    assert server.stop() in TERMINATED
+
+
+def test_a_package_missing_a_dependency_stops_start_up_naming_it(spawn, tmp_path):
+    data = tmp_path / "data"
+    (data / "packages").mkdir(parents=True)
+    _package(data / "packages", dependencies={"example.gone": "3.0"})
+    server = spawn(data)
+    assert server.process.wait(60) == 2
+    assert ("cannot start: the installed packages are not usable: example.ethnicity#0.1.0 "
+            "needs example.gone#3.0, which is not installed") in server.output()
