@@ -4,102 +4,30 @@ the CodeSystems and ValueSets of the registry (http://hl7.org/fhir/R4/valueset.h
 from dataclasses import dataclass
 from functools import cache
 
+from fhir_server.conformance.code_systems import code_system, per_registry
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.expansion import expansion
 
 # Element types whose values a required binding constrains here.
 _CODED_TYPES = frozenset({"code", "Coding", "CodeableConcept"})
 
 
-def _terminology(kind: str, url: str) -> dict | None:
-    found = registry().resolve(url)
-    return found if found is not None and found["resourceType"] == kind else None
-
-
-def _concept_codes(concepts: list[dict]) -> set[str]:
-    """The codes of a CodeSystem's concepts, nested ones included."""
-    codes = set()
-    for concept in concepts:
-        codes.add(concept["code"])
-        codes |= _concept_codes(concept.get("concept", []))
-    return codes
-
-
-def _find_concept(concepts: list[dict], code: str) -> dict | None:
-    for concept in concepts:
-        if concept["code"] == code:
-            return concept
-        if (found := _find_concept(concept.get("concept", []), code)) is not None:
-            return found
-    return None
-
-
-@cache
+@per_registry
 def displays(system: str) -> dict[str, str] | None:
     """code → display ("" when it has none) of every concept of a CodeSystem the registry
     holds, nested ones included; None for a system it does not hold."""
-    code_system = _terminology("CodeSystem", system)
-    if code_system is None:
+    index = code_system(system)
+    if index is None:
         return None
-    found: dict[str, str] = {}
-    pending = list(code_system.get("concept", []))
-    while pending:
-        concept = pending.pop()
-        found[concept["code"]] = concept.get("display", "")
-        pending += concept.get("concept", [])
-    return found
+    return {code: concept.display or "" for code, concept in index.concepts.items()}
 
 
-def _filtered_codes(code_system: dict, filters: list[dict]) -> set[str] | None:
-    """Codes an `is-a`/`descendent-of` filter selects in a nested hierarchy, or None for
-    filters this server cannot evaluate."""
-    codes = None
-    for rule in filters:
-        if rule.get("property") != "concept" or rule.get("op") not in ("is-a", "descendent-of"):
-            return None
-        root = _find_concept(code_system.get("concept", []), rule.get("value", ""))
-        if root is None:
-            return None
-        selected = _concept_codes(root.get("concept", []))
-        if rule["op"] == "is-a":
-            selected.add(root["code"])
-        codes = selected if codes is None else codes & selected
-    return codes
-
-
-def _component_codes(component: dict) -> tuple[str, set[str]] | None:
-    """(system, codes) of one include/exclude, or None when not expandable locally."""
-    if "valueSet" in component or "system" not in component:
-        return None
-    if "concept" in component:
-        return component["system"], {concept["code"] for concept in component["concept"]}
-    code_system = _terminology("CodeSystem", component["system"])
-    if code_system is None or code_system.get("content") != "complete":
-        return None
-    if "filter" in component:
-        codes = _filtered_codes(code_system, component["filter"])
-        return None if codes is None else (component["system"], codes)
-    return component["system"], _concept_codes(code_system.get("concept", []))
-
-
-@cache
+@per_registry
 def expand(value_set_url: str) -> dict[str, frozenset[str]] | None:
-    """system → codes of a ValueSet, or None when it cannot be expanded from local files
+    """system → the codes data may use from a ValueSet (abstract ones left out), or None when
+    it cannot be expanded from what the registry holds (`expansion(url).reason` says why)
     (http://hl7.org/fhir/R4/valueset.html#compositions)."""
-    value_set = _terminology("ValueSet", value_set_url)
-    if value_set is None or "compose" not in value_set:
-        return None
-    systems: dict[str, set[str]] = {}
-    for include in value_set["compose"].get("include", []):
-        found = _component_codes(include)
-        if found is None:
-            return None
-        systems.setdefault(found[0], set()).update(found[1])
-    for exclude in value_set["compose"].get("exclude", []):
-        found = _component_codes(exclude)
-        if found is None:
-            return None
-        systems.get(found[0], set()).difference_update(found[1])
-    return {system: frozenset(codes) for system, codes in systems.items()} or None
+    return expansion(value_set_url).codes() or None
 
 
 def implicit_system(resource_type: str, path: str) -> str | None:

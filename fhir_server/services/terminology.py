@@ -1,85 +1,152 @@
-"""Terminology operations on the CodeSystems and ValueSets the server holds in its registry:
-`CodeSystem/$lookup` (http://hl7.org/fhir/R4/codesystem-operation-lookup.html) and
-`ValueSet/$expand` (http://hl7.org/fhir/R4/valueset-operation-expand.html)."""
+"""Terminology operations on the CodeSystems and ValueSets of the registry (or one stored in
+the database, at instance level): `CodeSystem/$lookup`
+(http://hl7.org/fhir/R4/codesystem-operation-lookup.html) and `ValueSet/$expand`
+(http://hl7.org/fhir/R4/valueset-operation-expand.html); the ValueSet and CodeSystem an
+invocation names, for these and `$validate-code` (`code_validation.py`)."""
 
 from datetime import UTC, datetime
 
-from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.terminology import displays, expand
+from fhir_server.conformance.code_systems import (
+    CodeSystemIndex,
+    code_system,
+    find,
+    index_code_system,
+)
+from fhir_server.conformance.expansion import ExpandedConcept, Expansion, expand_resource, expansion
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search.types.string import fold
+from fhir_server.services.terminology_input import TerminologyInput
 from fhir_server.services.versions import format_instant
 
 # Codes one expansion lists at most without `count` (a client pages with `offset`).
 MAX_EXPANSION = 1000
 
 
-def _one(params: list[tuple[str, str]], name: str) -> str | None:
-    values = [value for key, value in params if key == name]
-    if len(values) > 1:
-        raise BadRequest(f"'{name}' is given more than once", expression=name)
-    return values[0] if values else None
+def _versioned(url: str, version: str | None) -> str:
+    return f"{url}|{version}" if version else url
 
 
-def _number(params: list[tuple[str, str]], name: str, default: int) -> int:
-    value = _one(params, name)
-    if value is None:
-        return default
-    if not value.isdigit():
-        raise BadRequest(f"'{name}' must be a non-negative integer, not '{value}'",
-                         expression=name)
-    return int(value)
+def value_set_expansion(given: TerminologyInput, instance: dict | None,
+                        operation: str) -> tuple[dict, Expansion]:
+    """The ValueSet an invocation names (the instance, a `valueSet` resource or `url` with
+    `valueSetVersion`) and its expansion; 400 without one, 404 for an unknown URL."""
+    value_set = instance or given.resource("valueSet", "ValueSet")
+    if value_set is not None:
+        return value_set, expand_resource(value_set)
+    url = given.one("url")
+    if not url:
+        raise BadRequest(f"{operation} needs the 'url' of a ValueSet (or a 'valueSet')",
+                         expression="url")
+    canonical = _versioned(url, given.one("valueSetVersion"))
+    found = find("ValueSet", canonical)
+    if found is None:
+        raise NotFound(f"ValueSet {canonical} is not known to this server")
+    return found, expansion(canonical)
 
 
-def lookup(params: list[tuple[str, str]]) -> dict:
-    """The name of the code system and the display of a code (`system` and `code`)."""
-    system, code = _one(params, "system"), _one(params, "code")
+def expanded(value_set: dict, result: Expansion) -> tuple[ExpandedConcept, ...]:
+    """The concepts of an expansion, or 400 saying why it cannot be made here."""
+    if result.concepts is None:
+        raise BadRequest(f"ValueSet {value_set.get('url', '(without url)')} cannot be expanded "
+                         f"here: {result.reason}")
+    return result.concepts
+
+
+def code_system_index(given: TerminologyInput, instance: dict | None, system: str | None,
+                      version: str | None, operation: str) -> CodeSystemIndex:
+    """The CodeSystem an invocation names (the instance, a `codeSystem` resource, or
+    `system`/`url` with `version`); 400 without one, 404 for an unknown one."""
+    resource = instance or given.resource("codeSystem", "CodeSystem")
+    if resource is not None:
+        return index_code_system(resource)
+    if not system:
+        raise BadRequest(f"{operation} needs the code system ('url', 'system' or a coding)")
+    found = code_system(_versioned(system, version))
+    if found is None:
+        raise NotFound(f"CodeSystem {_versioned(system, version)} is not known to this server")
+    return found
+
+
+def lookup(given: TerminologyInput) -> dict:
+    """The name and version of the code system, and the display, designations and
+    properties of a code (`system` and `code`, or `coding`)."""
+    coding = given.coding() or {}
+    system, code = given.one("system") or coding.get("system"), given.one("code") or coding.get(
+        "code")
     if not system or not code:
-        raise BadRequest("$lookup needs 'system' and 'code'")
-    concepts = displays(system)
-    if concepts is None:
-        raise NotFound(f"CodeSystem {system} is not known to this server")
-    if code not in concepts:
+        raise BadRequest("$lookup needs 'system' and 'code', or a 'coding' with both")
+    index = code_system_index(given, None, system, given.one("version") or coding.get("version"),
+                              "$lookup")
+    concept = index.find(code)
+    if concept is None:
         raise NotFound(f"'{code}' is not a code of {system}")
-    code_system = registry().resolve(system) or {}
-    display = concepts[code]
-    parameters = [{"name": "name", "valueString": code_system.get("name", system)}]
-    if "version" in code_system:
-        parameters.append({"name": "version", "valueString": code_system["version"]})
+    parameters = [{"name": "name", "valueString": index.resource.get("name", system)}]
+    if index.version:
+        parameters.append({"name": "version", "valueString": index.version})
+    display = concept.display_in(given.one("displayLanguage"), index.language)
     if display:
         parameters.append({"name": "display", "valueString": display})
+    for designation in concept.designations:
+        parts = [{"name": "language", "valueCode": designation["language"]}
+                 ] if "language" in designation else []
+        if isinstance(designation.get("use"), dict):
+            parts.append({"name": "use", "valueCoding": designation["use"]})
+        parts.append({"name": "value", "valueString": str(designation.get("value", ""))})
+        parameters.append({"name": "designation", "part": parts})
+    wanted = {value for key, value in given.pairs if key == "property"}
+    hierarchy = [("parent", p) for p in sorted(index.parents.get(concept.code, ()))]
+    hierarchy += [("child", c) for c in sorted(index.children.get(concept.code, ()))]
+    for name, value in dict.fromkeys([*concept.properties, *hierarchy]):
+        if not wanted or name in wanted:
+            parameters.append({"name": "property", "part": [
+                {"name": "code", "valueCode": name}, {"name": "value", "valueString": value}]})
     return {"resourceType": "Parameters", "parameter": parameters}
 
 
-def expand_value_set(params: list[tuple[str, str]]) -> dict:
-    """The ValueSet `url` expanded, narrowed by `filter` (code or display, folded as string
-    search folds Vietnamese: accents and case ignored) and paged by `offset` and `count`."""
-    url = _one(params, "url")
-    if not url:
-        raise BadRequest("$expand needs the 'url' of a ValueSet", expression="url")
-    value_set = registry().resolve(url)
-    if value_set is None or value_set["resourceType"] != "ValueSet":
-        raise NotFound(f"ValueSet {url} is not known to this server")
-    codes = expand(url)
-    if codes is None:
-        raise BadRequest(f"ValueSet {url} cannot be expanded here: it draws on a code system "
-                         "this server does not hold in full, or on a filter it cannot apply")
-    wanted = fold(_one(params, "filter") or "")
+def _contains(concept: ExpandedConcept, language: str | None, designations: bool) -> dict:
+    entry: dict = {"system": concept.system}
+    if concept.version:
+        entry["version"] = concept.version
+    entry["code"] = concept.code
+    display = concept.display_in(language)
+    if display:
+        entry["display"] = display
+    if concept.abstract:
+        entry["abstract"] = True
+    if concept.inactive:
+        entry["inactive"] = True
+    if designations and concept.designations:
+        entry["designation"] = list(concept.designations)
+    return entry
+
+
+def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> dict:
+    """The ValueSet expanded, narrowed by `filter` (code or display, folded as string search
+    folds Vietnamese: accents and case ignored) and `activeOnly`, displays in
+    `displayLanguage`, paged by `offset` and `count`."""
+    value_set, result = value_set_expansion(given, instance, "$expand")
+    concepts = expanded(value_set, result)
+    language = given.one("displayLanguage")
+    active_only, designations = given.flag("activeOnly"), given.flag("includeDesignations")
+    wanted = fold(given.one("filter") or "")
     contains = []
-    for system, system_codes in sorted(codes.items()):
-        names = displays(system) or {}
-        for code in sorted(system_codes):
-            display = names.get(code)
-            if wanted in fold(code) or (display and wanted in fold(display)):
-                contains.append({"system": system, "code": code}
-                                | ({"display": display} if display else {}))
-    offset = _number(params, "offset", 0)
-    count = _number(params, "count", MAX_EXPANSION)
-    expansion = {
+    for concept in sorted(concepts, key=lambda c: (c.system, c.code)):
+        display = concept.display_in(language)
+        if (active_only and concept.inactive) or not (
+                wanted in fold(concept.code) or (display and wanted in fold(display))):
+            continue
+        contains.append(_contains(concept, language, designations))
+    offset = given.number("offset", 0)
+    count = given.number("count", MAX_EXPANSION)
+    expansion_: dict = {
         "timestamp": format_instant(datetime.now(UTC)),
         "total": len(contains),
         "offset": offset,
-        "contains": contains[offset : offset + min(count, MAX_EXPANSION)],
     }
+    used: list[dict] = [{"name": "displayLanguage", "valueCode": language}] if language else []
+    used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
+    if used:
+        expansion_["parameter"] = used
+    expansion_["contains"] = contains[offset : offset + min(count, MAX_EXPANSION)]
     kept = {k: value_set[k] for k in ("url", "version", "name", "status") if k in value_set}
-    return {"resourceType": "ValueSet", **kept, "expansion": expansion}
+    return {"resourceType": "ValueSet", **kept, "expansion": expansion_}

@@ -1,0 +1,23 @@
+"""`CodeSystem/$validate-code` and `ValueSet/$validate-code`, at type level and on a stored
+instance (http://hl7.org/fhir/R4/codesystem-operation-validate-code.html,
+http://hl7.org/fhir/R4/valueset-operation-validate-code.html)."""
+
+from fhir_server.api.media import FhirResponse
+from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.api.operations.terminology import CORE, instance, terminology_input
+from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.services.code_validation import validate_in_code_system, validate_in_value_set
+
+
+async def validate_code(call: OperationCall) -> FhirResponse:
+    validate = (validate_in_code_system if call.resource_type == "CodeSystem"
+                else validate_in_value_set)
+    given = await terminology_input(call)
+    return FhirResponse(call.request, validate(given, await instance(call)))
+
+
+OPERATIONS = tuple(
+    Operation(OperationDescriptor("validate-code", f"{CORE}/{kind}-validate-code", level,
+                                  (kind,)), validate_code)
+    for kind in ("CodeSystem", "ValueSet") for level in (TYPE, INSTANCE)
+)

@@ -1,0 +1,258 @@
+"""The CodeSystems of the registry as the terminology services read them: concepts by code
+with their displays, designations (by language), properties, hierarchy (nested concepts and
+`parent`/`child` properties) and status (http://hl7.org/fhir/R4/codesystem.html), found by
+canonical URL and version (`url|version`); supplements merged into the system they extend.
+Everything is cached until the registry changes."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from fhir_server.conformance.definitions import registry
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_TERMINOLOGY_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+# Standard concept properties (http://hl7.org/fhir/R4/codesystem-concept-properties.html),
+# recognised by their URI whatever code a CodeSystem gives them (THO: `subsumedBy`).
+_STANDARD_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
+_INACTIVE_STATUSES = frozenset({"retired", "inactive"})
+
+
+def _generation() -> tuple[object, ...]:
+    """Changes whenever a resource is added to the registry (or it is rebuilt): its size and
+    the last terminology resource of each type, held here so that no other takes its id."""
+    found = registry()
+    lasts = [found.all(kind) for kind in _TERMINOLOGY_TYPES]
+    return (found, len(found.by_url), *(len(r) for r in lasts), *(r[-1] if r else None
+                                                                 for r in lasts))
+
+
+def _same(one: tuple[object, ...], other: tuple[object, ...]) -> bool:
+    return len(one) == len(other) and all(
+        a is b or (isinstance(a, int) and a == b) for a, b in zip(one, other, strict=True))
+
+
+def per_registry(function: Callable[P, T]) -> Callable[P, T]:
+    """Cache `function` (positional, hashable arguments) until the registry changes."""
+    results: dict[object, T] = {}
+    seen: list[tuple[object, ...]] = [()]
+
+    @wraps(function)
+    def cached(*args: P.args, **kwargs: P.kwargs) -> T:
+        now = _generation()
+        if not _same(seen[0], now):
+            results.clear()
+            seen[0] = now
+        if args not in results:
+            results[args] = function(*args, **kwargs)
+        return results[args]
+
+    return cached
+
+
+@per_registry
+def _by_url(kind: str) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for resource in registry().all(kind):
+        if isinstance(resource.get("url"), str):
+            found.setdefault(resource["url"], []).append(resource)
+    return found
+
+
+def find(kind: str, canonical: str) -> dict | None:
+    """The `kind` resource with a canonical URL: `url|version` for one version, else the one
+    the registry resolves the plain URL to."""
+    url, _, version = canonical.partition("|")
+    resolved = registry().resolve(canonical)
+    if (resolved is not None and resolved.get("resourceType") == kind
+            and (not version or resolved.get("version") == version)):
+        return resolved
+    candidates = _by_url(kind).get(url, [])
+    if version:
+        return next((r for r in candidates if r.get("version") == version), None)
+    return candidates[-1] if candidates else None
+
+
+def versions(kind: str, url: str) -> list[str]:
+    """The versions of a canonical URL the registry holds."""
+    return [r["version"] for r in _by_url(kind).get(url, []) if "version" in r]
+
+
+def same_language(wanted: str, language: object) -> bool:
+    """`vi` matches `vi-VN` and the reverse (BCP 47 primary subtag)."""
+    if not isinstance(language, str) or not language:
+        return False
+    wanted, language = wanted.lower(), language.lower()
+    return wanted == language or wanted.split("-")[0] == language.split("-")[0]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One concept of a CodeSystem (http://hl7.org/fhir/R4/codesystem.html#concepts)."""
+
+    code: str
+    display: str | None = None
+    definition: str | None = None
+    designations: tuple[dict, ...] = ()
+    properties: tuple[tuple[str, str], ...] = ()  # (property code, value as text)
+    abstract: bool = False  # notSelectable: not for use in data (abstract=true to allow)
+    inactive: bool = False
+
+    def display_in(self, language: str | None, default_language: str | None = None) -> str | None:
+        """The display in `language`: the concept's own when the system is in that language
+        or has no designation in it, else a designation in it (`display` use first)."""
+        if not language or same_language(language, default_language):
+            return self.display
+        matching = [d for d in self.designations if isinstance(d.get("value"), str)
+                    and same_language(language, d.get("language"))]
+        matching.sort(key=lambda d: (d.get("language", "").lower() != language.lower(),
+                                     (d.get("use") or {}).get("code", "display") != "display"))
+        return matching[0]["value"] if matching else self.display
+
+    def values(self, property_code: str) -> list[str]:
+        return [value for code, value in self.properties if code == property_code]
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _property_value(prop: dict) -> str | None:
+    for key, value in prop.items():
+        if key.startswith("value") and not isinstance(value, dict | list):
+            return _text(value)
+        if key == "valueCoding" and isinstance(value, dict):
+            return _text(value.get("code"))
+    return None
+
+
+@dataclass
+class CodeSystemIndex:
+    """A CodeSystem with its concepts indexed by code and its is-a hierarchy."""
+
+    resource: dict
+    concepts: dict[str, Concept] = field(default_factory=dict)
+    parents: dict[str, set[str]] = field(default_factory=dict)
+    children: dict[str, set[str]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.resource.get("url", "")
+
+    @property
+    def version(self) -> str | None:
+        return self.resource.get("version")
+
+    @property
+    def content(self) -> str:
+        return self.resource.get("content", "complete")
+
+    @property
+    def language(self) -> str | None:
+        return self.resource.get("language")
+
+    def find(self, code: str) -> Concept | None:
+        """The concept with a code (ignoring case where the system is not case sensitive)."""
+        if code in self.concepts:
+            return self.concepts[code]
+        if self.resource.get("caseSensitive") is False:
+            return next((c for k, c in self.concepts.items() if k.lower() == code.lower()), None)
+        return None
+
+    def descendants(self, code: str) -> set[str]:
+        return _closure(code, self.children)
+
+    def ancestors(self, code: str) -> set[str]:
+        return _closure(code, self.parents)
+
+    def subsumes(self, general: str, specific: str) -> bool:
+        return general == specific or general in self.ancestors(specific)
+
+
+def _closure(code: str, edges: dict[str, set[str]]) -> set[str]:
+    """Every code reached from `code` along `edges`, cycle-safe, `code` itself excluded."""
+    found: set[str] = set()
+    pending = list(edges.get(code, ()))
+    while pending:
+        current = pending.pop()
+        if current not in found and current != code:
+            found.add(current)
+            pending += edges.get(current, ())
+    return found
+
+
+def _property_roles(*resources: dict) -> dict[str, str]:
+    """Property code → standard name (`parent`, `child`, `notSelectable`, ...)."""
+    roles = {}
+    for resource in resources:
+        for prop in resource.get("property") or []:
+            uri, code = prop.get("uri") or "", prop.get("code")
+            if isinstance(code, str):
+                standard = uri.removeprefix(_STANDARD_PROPERTIES) if uri.startswith(
+                    _STANDARD_PROPERTIES) else code
+                roles[code] = "notSelectable" if standard == "abstract" else standard
+    return roles
+
+
+def _supplements(code_system: dict) -> list[dict]:
+    url, version = code_system.get("url"), code_system.get("version")
+    wanted = {url, f"{url}|{version}"} if version else {url}
+    return [s for s in registry().all("CodeSystem")
+            if s.get("content") == "supplement" and s.get("supplements") in wanted]
+
+
+def index_code_system(code_system: dict) -> CodeSystemIndex:
+    """Index a CodeSystem resource (from the registry or from elsewhere, e.g. the database)
+    with the supplements the registry holds for it."""
+    supplements = _supplements(code_system) if code_system.get("content") != "supplement" else []
+    roles = _property_roles(code_system, *supplements)
+    extra: dict[str, list[dict]] = {}
+    for supplement in supplements:
+        pending = list(supplement.get("concept") or [])
+        while pending:
+            concept = pending.pop()
+            if isinstance(concept, dict) and isinstance(concept.get("code"), str):
+                extra.setdefault(concept["code"], []).append(concept)
+                pending += concept.get("concept") or []
+    built = CodeSystemIndex(code_system)
+    pending_nested: list[tuple[dict, str | None]] = [
+        (c, None) for c in code_system.get("concept") or []]
+    while pending_nested:
+        raw, parent = pending_nested.pop()
+        if not isinstance(raw, dict) or not isinstance(raw.get("code"), str):
+            continue
+        code = raw["code"]
+        parts = [raw, *extra.get(code, [])]
+        properties = tuple((p["code"], value) for part in parts
+                           for p in part.get("property") or []
+                           if isinstance(p, dict) and isinstance(p.get("code"), str)
+                           and (value := _property_value(p)) is not None)
+        by_role = [(roles.get(name, name), value) for name, value in properties]
+        built.concepts[code] = Concept(
+            code=code,
+            display=raw.get("display"),
+            definition=raw.get("definition"),
+            designations=tuple(d for part in parts for d in part.get("designation") or []
+                               if isinstance(d, dict)),
+            properties=properties,
+            abstract=("notSelectable", "true") in by_role,
+            inactive=("inactive", "true") in by_role
+            or any(role == "status" and value in _INACTIVE_STATUSES for role, value in by_role),
+        )
+        related = [(parent, code)] if parent else []
+        related += [(value, code) for role, value in by_role if role == "parent"]
+        related += [(code, value) for role, value in by_role if role == "child"]
+        for general, specific in related:
+            built.parents.setdefault(specific, set()).add(general)
+            built.children.setdefault(general, set()).add(specific)
+        pending_nested += [(child, code) for child in raw.get("concept") or []]
+    return built
+
+
+@per_registry
+def code_system(canonical: str) -> CodeSystemIndex | None:
+    """The indexed CodeSystem of a canonical URL (`url|version`), None when not held."""
+    found = find("CodeSystem", canonical)
+    return None if found is None else index_code_system(found)

@@ -1,0 +1,287 @@
+"""The ValueSet expansion engine (http://hl7.org/fhir/R4/valueset.html#compositions):
+`compose.include`/`exclude` with concept lists, whole code systems, filters and imported
+value sets (recursive, cycle-safe), over the CodeSystems of the registry. A ValueSet that
+draws on a code system held only outside (SNOMED CT, LOINC, `content: not-present`) cannot be
+expanded here: the answer says why, rather than guessing."""
+
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cached_property
+
+from fhir_server.conformance.code_systems import (
+    CodeSystemIndex,
+    Concept,
+    code_system,
+    find,
+    per_registry,
+    versions,
+)
+
+# The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
+_importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
+# Regexes of filters come from resources clients may send: refuse the shapes that backtrack
+# catastrophically (a quantified group holding a quantifier) and very long ones.
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+_MAX_PATTERN = 256
+
+
+class CannotExpand(Exception):
+    """The ValueSet cannot be expanded from what the server holds; the message says why."""
+
+
+@dataclass(frozen=True)
+class ExpandedConcept:
+    """One `ValueSet.expansion.contains` (http://hl7.org/fhir/R4/valueset.html#expansion)."""
+
+    system: str
+    code: str
+    version: str | None = None
+    display: str | None = None
+    abstract: bool = False
+    inactive: bool = False
+    designations: tuple[dict, ...] = ()
+    language: str | None = None  # of the code system, i.e. of `display`
+
+    def display_in(self, language: str | None) -> str | None:
+        concept = Concept(self.code, self.display, designations=self.designations)
+        return concept.display_in(language, self.language)
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The concepts of a ValueSet in order, or None and the reason it cannot be expanded."""
+
+    concepts: tuple[ExpandedConcept, ...] | None
+    reason: str = ""
+
+    @cached_property
+    def _by_key(self) -> dict[tuple[str, str], ExpandedConcept]:
+        return {(c.system, c.code): c for c in self.concepts or ()}
+
+    def get(self, system: str, code: str) -> ExpandedConcept | None:
+        return self._by_key.get((system, code))
+
+    def codes(self) -> dict[str, frozenset[str]]:
+        """system → the codes data may use (abstract ones left out)."""
+        found: dict[str, set[str]] = {}
+        for concept in self.concepts or ():
+            if not concept.abstract:
+                found.setdefault(concept.system, set()).add(concept.code)
+        return {system: frozenset(codes) for system, codes in found.items()}
+
+
+Selection = dict[tuple[str, str], ExpandedConcept]
+
+
+def expanded_concept(index: CodeSystemIndex, concept: Concept) -> ExpandedConcept:
+    """A concept of a code system as an expansion lists it."""
+    return ExpandedConcept(index.url, concept.code, index.version, concept.display,
+                           concept.abstract, concept.inactive, concept.designations,
+                           index.language)
+
+
+def _held(system: str, version: str | None) -> CodeSystemIndex:
+    """A code system held in full, or CannotExpand saying what is missing."""
+    index = code_system(f"{system}|{version}" if version else system)
+    if index is None:
+        held = versions("CodeSystem", system)
+        if version and held:
+            raise CannotExpand(f"version {version} of the code system {system} is not held "
+                               f"here (held: {', '.join(held)})")
+        raise CannotExpand(f"the code system {system} is not held here (an external "
+                           "terminology server is needed)")
+    if index.content != "complete":
+        raise CannotExpand(f"the code system {system} is held here with content "
+                           f"'{index.content}', not all of its codes")
+    return index
+
+
+def _pattern(value: str) -> re.Pattern[str]:
+    if len(value) > _MAX_PATTERN or _NESTED_QUANTIFIER.search(value):
+        raise CannotExpand(f"the regex filter '{value[:80]}' is too complex to evaluate here")
+    try:
+        return re.compile(value)
+    except re.error as bad:
+        raise CannotExpand(f"the regex filter '{value[:80]}' is invalid: {bad}") from None
+
+
+def _concept_filter(index: CodeSystemIndex, op: str, value: str) -> set[str]:
+    """A filter on the concept itself (property `concept` or `code`)."""
+    every = set(index.concepts)
+    if op in ("is-a", "descendent-of", "is-not-a", "generalizes"):
+        if value not in index.concepts:
+            return every if op == "is-not-a" else set()
+        subtree = index.descendants(value) | ({value} if op != "descendent-of" else set())
+        if op == "generalizes":
+            return index.ancestors(value) | {value}
+        return every - subtree if op == "is-not-a" else subtree
+    if op in ("=", "in", "not-in"):
+        listed = {value} if op == "=" else {part.strip() for part in value.split(",")}
+        return every - listed if op == "not-in" else every & listed
+    if op == "regex":
+        pattern = _pattern(value)
+        return {code for code in every if pattern.fullmatch(code)}
+    raise CannotExpand(f"the filter op '{op}' does not apply to concepts")
+
+
+def _property_values(index: CodeSystemIndex, concept: Concept, name: str) -> list[str]:
+    if name == "display":
+        return [concept.display] if concept.display else []
+    found = concept.values(name)
+    # The hierarchy counts whether it is nested or given by parent/child properties.
+    if name == "parent":
+        found += sorted(index.parents.get(concept.code, ()))
+    elif name == "child":
+        found += sorted(index.children.get(concept.code, ()))
+    return found
+
+
+def _property_filter(index: CodeSystemIndex, name: str, op: str, value: str) -> set[str]:
+    """A filter on a property of the concepts (http://hl7.org/fhir/R4/valueset.html#filters)."""
+    if op == "exists":
+        if value not in ("true", "false"):
+            raise CannotExpand(f"the 'exists' filter on '{name}' needs true or false")
+        want = value == "true"
+        return {code for code, concept in index.concepts.items()
+                if bool(_property_values(index, concept, name)) == want}
+    if op in ("=", "in", "not-in"):
+        listed = {value} if op == "=" else {part.strip() for part in value.split(",")}
+        matching = {code for code, concept in index.concepts.items()
+                    if listed & set(_property_values(index, concept, name))}
+        return set(index.concepts) - matching if op == "not-in" else matching
+    if op == "regex":
+        pattern = _pattern(value)
+        return {code for code, concept in index.concepts.items()
+                if any(pattern.fullmatch(v) for v in _property_values(index, concept, name))}
+    raise CannotExpand(f"the filter op '{op}' is not supported on the property '{name}'")
+
+
+def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
+    codes = set(index.concepts)
+    for rule in filters:
+        if not isinstance(rule, dict) or not all(
+            isinstance(rule.get(key), str) for key in ("property", "op", "value")
+        ):
+            raise CannotExpand("a filter needs a property, an op and a value")
+        name, op, value = rule["property"], rule["op"], rule["value"]
+        if name in ("concept", "code"):
+            codes &= _concept_filter(index, op, value)
+        else:
+            codes &= _property_filter(index, name, op, value)
+    return codes
+
+
+def _listed(system: str, version: str | None, concepts: list) -> Selection:
+    """An enumeration: the codes as listed, completed from the code system where held."""
+    index = code_system(f"{system}|{version}" if version else system)
+    selected: Selection = {}
+    for listed in concepts:
+        if not isinstance(listed, dict) or not isinstance(listed.get("code"), str):
+            raise CannotExpand("an enumerated concept has no code")
+        code = listed["code"]
+        known = index.find(code) if index is not None else None
+        designations = tuple(listed.get("designation") or ())
+        if known is not None and index is not None:
+            entry = expanded_concept(index, known)
+            display = listed.get("display") or entry.display
+            selected[(system, code)] = ExpandedConcept(
+                system, code, entry.version, display, entry.abstract, entry.inactive,
+                designations + entry.designations, entry.language)
+        else:
+            selected[(system, code)] = ExpandedConcept(system, code, version,
+                                                       listed.get("display"),
+                                                       designations=designations)
+    return selected
+
+
+def _system_part(component: dict) -> Selection:
+    system, version = component["system"], component.get("version")
+    if component.get("concept"):
+        return _listed(system, version, component["concept"])
+    index = _held(system, version)
+    codes = _filtered(index, component.get("filter") or [])
+    return {(index.url, code): expanded_concept(index, index.concepts[code])
+            for code in index.concepts if code in codes}
+
+
+def _component(component: object) -> Selection:
+    """What one include or exclude selects: its system part and every imported value set
+    (http://hl7.org/fhir/R4/valueset-definitions.html#ValueSet.compose.include)."""
+    if not isinstance(component, dict):
+        raise CannotExpand("an include or exclude is not an object")
+    selected = _system_part(component) if isinstance(component.get("system"), str) else None
+    for canonical in component.get("valueSet") or []:
+        imported = expansion(canonical) if isinstance(canonical, str) else None
+        if imported is None or imported.concepts is None:
+            reason = imported.reason if imported else "it is not a canonical URL"
+            raise CannotExpand(f"the imported value set {canonical} cannot be expanded: "
+                               f"{reason}")
+        keys = {(c.system, c.code): c for c in imported.concepts}
+        selected = keys if selected is None else {k: v for k, v in selected.items() if k in keys}
+    if selected is None:
+        raise CannotExpand("an include or exclude names neither a system nor a value set")
+    return selected
+
+
+def _stored_expansion(value_set: dict) -> tuple[ExpandedConcept, ...]:
+    """A complete expansion shipped in the ValueSet (as IG packages do)."""
+    expansion_ = value_set.get("expansion")
+    if not isinstance(expansion_, dict) or "contains" not in expansion_:
+        raise CannotExpand("it has no compose and no expansion")
+    found, pending = [], list(expansion_["contains"])
+    while pending:
+        item = pending.pop(0)
+        if isinstance(item, dict) and isinstance(item.get("system"), str) and isinstance(
+                item.get("code"), str):
+            found.append(ExpandedConcept(item["system"], item["code"], item.get("version"),
+                                         item.get("display"), bool(item.get("abstract")),
+                                         bool(item.get("inactive")),
+                                         tuple(item.get("designation") or ())))
+        if isinstance(item, dict):
+            pending += item.get("contains") or []
+    if expansion_.get("total", len(found)) != len(found) or expansion_.get("offset", 0):
+        raise CannotExpand("its stored expansion is only a page of the whole")
+    return tuple(found)
+
+
+def _composed(value_set: dict) -> tuple[ExpandedConcept, ...]:
+    compose = value_set.get("compose")
+    if not isinstance(compose, dict):
+        return _stored_expansion(value_set)
+    selected: Selection = {}
+    for include in compose.get("include") or []:
+        selected.update(_component(include))
+    for exclude in compose.get("exclude") or []:
+        for key in _component(exclude):
+            selected.pop(key, None)
+    active_only = compose.get("inactive") is False
+    return tuple(c for c in selected.values() if not (active_only and c.inactive))
+
+
+def expand_resource(value_set: dict) -> Expansion:
+    """Expand a ValueSet resource, from the registry or not (a stored or POSTed one)."""
+    url = value_set.get("url")
+    canonical = f"{url}|{value_set.get('version', '')}" if url else ""
+    outer = _importing.get()
+    if canonical and canonical in outer:
+        return Expansion(None, f"the value set {url} imports itself")
+    token = _importing.set((*outer, canonical))
+    try:
+        return Expansion(_composed(value_set))
+    except CannotExpand as refused:
+        try:
+            return Expansion(_stored_expansion(value_set))
+        except CannotExpand:
+            return Expansion(None, str(refused))
+    finally:
+        _importing.reset(token)
+
+
+@per_registry
+def expansion(canonical: str) -> Expansion:
+    """The expansion of the ValueSet with a canonical URL (`url|version`) in the registry."""
+    value_set = find("ValueSet", canonical)
+    if value_set is None:
+        return Expansion(None, f"the value set {canonical} is not known to this server")
+    return expand_resource(value_set)

@@ -1,0 +1,146 @@
+"""`$validate-code` on a CodeSystem and on a ValueSet
+(http://hl7.org/fhir/R4/codesystem-operation-validate-code.html,
+http://hl7.org/fhir/R4/valueset-operation-validate-code.html): whether a code, Coding or
+CodeableConcept is valid, with a `message` for errors and warnings (a display that is not
+the code's is a warning) and the code's `display`. Abstract (notSelectable) concepts are
+not valid unless `abstract=true`; inactive ones are valid with a warning, unless the
+ValueSet leaves them out (`compose.inactive: false`)."""
+
+from dataclasses import dataclass
+
+from fhir_server.conformance.code_systems import code_system
+from fhir_server.conformance.expansion import ExpandedConcept, expanded_concept
+from fhir_server.errors import BadRequest
+from fhir_server.services.terminology import (
+    code_system_index,
+    expanded,
+    value_set_expansion,
+)
+from fhir_server.services.terminology_input import TerminologyInput
+
+
+@dataclass(frozen=True)
+class Verdict:
+    valid: bool
+    message: str | None = None
+    display: str | None = None
+
+
+def _codings(given: TerminologyInput, system: str | None, version: str | None) -> list[dict]:
+    """What to validate: `code` (with the system and version given), `coding` or the codings
+    of `codeableConcept`: exactly one of them."""
+    code, coding, concept = given.one("code"), given.coding(), given.codeable_concept()
+    if sum(x is not None for x in (code, coding, concept)) != 1:
+        raise BadRequest(f"{given.operation} needs exactly one of 'code', 'coding' and "
+                         "'codeableConcept'")
+    if code is not None:
+        return [{"system": system, "code": code, "version": version,
+                 "display": given.one("display")}]
+    if coding is not None:
+        return [{**coding, "display": given.one("display") or coding.get("display")}]
+    return list((concept or {}).get("coding", []))
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+@dataclass(frozen=True)
+class _Options:
+    """`displayLanguage` and `abstract` of an invocation, read (and checked) once."""
+
+    language: str | None
+    abstract: bool
+
+    @classmethod
+    def of(cls, given: TerminologyInput) -> "_Options":
+        return cls(given.one("displayLanguage"), given.flag("abstract"))
+
+
+def _judge(concept: ExpandedConcept, display: str | None, options: _Options,
+           where: str) -> Verdict:
+    """A concept that was found: abstract, inactive and display checks."""
+    best = concept.display_in(options.language)
+    if concept.abstract and not options.abstract:
+        return Verdict(False, f"The code '{concept.code}' is abstract in {concept.system}: "
+                              "not for use in data (abstract=true allows it)", best)
+    warnings = []
+    if concept.inactive:
+        warnings.append(f"The code '{concept.code}' is inactive in {concept.system}")
+    known = [concept.display or ""] + [str(d.get("value", "")) for d in concept.designations]
+    if display and _normal(display) not in {_normal(text) for text in known}:
+        warnings.append(f"The display '{display}' is not a display of the code "
+                        f"'{concept.code}' of {concept.system}{where} (it is '{best}')")
+    return Verdict(True, "; ".join(warnings) or None, best)
+
+
+def _answer(verdicts: list[Verdict]) -> dict:
+    """Parameters `result`, `message`, `display`: true when any coding is valid."""
+    valid = [v for v in verdicts if v.valid]
+    shown = valid or verdicts
+    messages = [v.message for v in shown if v.message]
+    display = next((v.display for v in shown if v.display), None)
+    parameters: list[dict] = [{"name": "result", "valueBoolean": bool(valid)}]
+    if messages:
+        parameters.append({"name": "message", "valueString": "; ".join(messages)})
+    if display:
+        parameters.append({"name": "display", "valueString": display})
+    return {"resourceType": "Parameters", "parameter": parameters}
+
+
+def validate_in_code_system(given: TerminologyInput, instance: dict | None = None) -> dict:
+    """CodeSystem/$validate-code: is the code a (selectable) concept of the code system?"""
+    url, version = given.one("url"), given.one("version")
+    codings = _codings(given, url or (instance or {}).get("url"), version)
+    system = url or next((c.get("system") for c in codings if c.get("system")), None)
+    index = code_system_index(given, instance, system, version, "$validate-code")
+    options = _Options.of(given)
+    verdicts = []
+    for coding in codings:
+        if coding.get("system") not in (None, index.url):
+            verdicts.append(Verdict(False, f"The coding of {coding['system']} is not of the "
+                                           f"code system {index.url}"))
+            continue
+        concept = index.find(coding["code"])
+        if concept is None:
+            verdicts.append(Verdict(False, f"Unknown code '{coding['code']}' in the code "
+                                           f"system {index.url}"))
+        else:
+            verdicts.append(_judge(expanded_concept(index, concept), coding.get("display"),
+                                   options, ""))
+    return _answer(verdicts)
+
+
+def _not_in_value_set(coding: dict, url: str) -> Verdict:
+    system, code = coding["system"], coding["code"]
+    index = code_system(system)
+    if index is not None and index.content == "complete" and index.find(code) is None:
+        return Verdict(False, f"Unknown code '{code}' in the code system {system}")
+    return Verdict(False, f"The code '{code}' of {system} is not in the value set {url}")
+
+
+def validate_in_value_set(given: TerminologyInput, instance: dict | None = None) -> dict:
+    """ValueSet/$validate-code: is the code in the value set's expansion?"""
+    codings = _codings(given, given.one("system"), given.one("systemVersion"))
+    if given.one("code") is not None and not given.one("system"):
+        raise BadRequest("$validate-code needs the 'system' of the 'code'", expression="system")
+    value_set, result = value_set_expansion(given, instance, "$validate-code")
+    expanded(value_set, result)
+    url = value_set.get("url", "(the value set given)")
+    options = _Options.of(given)
+    verdicts = []
+    for coding in codings:
+        if not coding.get("system"):
+            verdicts.append(Verdict(False, f"The coding '{coding['code']}' has no system"))
+            continue
+        concept = result.get(coding["system"], coding["code"])
+        if concept is None:
+            verdicts.append(_not_in_value_set(coding, url))
+        elif coding.get("version") and concept.version not in (None, coding["version"]):
+            verdicts.append(Verdict(False, f"The value set {url} has version "
+                                           f"{concept.version} of {concept.system}, not "
+                                           f"{coding['version']}"))
+        else:
+            verdicts.append(_judge(concept, coding.get("display"), options,
+                                   f" in the value set {url}"))
+    return _answer(verdicts)

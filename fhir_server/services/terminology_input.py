@@ -1,0 +1,101 @@
+"""The input of the terminology operations (http://hl7.org/fhir/R4/operations.html#request):
+primitives from the query string or a POSTed `Parameters`, and there also the complex ones
+(`coding` as valueCoding, `codeableConcept`, a `valueSet`/`codeSystem`/`conceptMap` resource).
+In a query string `coding` may be given as `system|code`."""
+
+from dataclasses import dataclass, field
+
+from fhir_server.errors import BadRequest
+from fhir_server.services.parameters import parameter_pairs
+
+_COMPLEX = ("valueCoding", "valueCodeableConcept", "resource")
+
+
+@dataclass
+class TerminologyInput:
+    operation: str  # "$validate-code", for messages
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    complex: dict[str, list[dict]] = field(default_factory=dict)
+
+    def one(self, name: str) -> str | None:
+        values = [value for key, value in self.pairs if key == name]
+        if len(values) + len(self.complex.get(name, [])) > 1:
+            raise BadRequest(f"'{name}' is given more than once", expression=name)
+        return values[0] if values else None
+
+    def flag(self, name: str) -> bool:
+        value = self.one(name)
+        if value not in (None, "true", "false"):
+            raise BadRequest(f"'{name}' must be true or false, not '{value}'", expression=name)
+        return value == "true"
+
+    def number(self, name: str, default: int) -> int:
+        value = self.one(name)
+        if value is None:
+            return default
+        if not value.isdigit():
+            raise BadRequest(f"'{name}' must be a non-negative integer, not '{value}'",
+                             expression=name)
+        return int(value)
+
+    def _complex(self, name: str) -> dict | None:
+        values = self.complex.get(name, [])
+        if len(values) + sum(1 for key, _ in self.pairs if key == name) > 1:
+            raise BadRequest(f"'{name}' is given more than once", expression=name)
+        return values[0] if values else None
+
+    def coding(self, name: str = "coding") -> dict | None:
+        """A Coding: valueCoding in a POST, `system|code` in a query string."""
+        found = self._complex(name)
+        text = None if found is not None else self.one(name)
+        if text is not None:
+            system, bar, code = text.rpartition("|")
+            found = {"system": system, "code": code} if bar else {"code": text}
+        if found is not None and not _is_coding(found):
+            raise BadRequest(f"'{name}' is not a valid Coding", expression=name)
+        return found
+
+    def codeable_concept(self) -> dict | None:
+        found = self._complex("codeableConcept")
+        if found is None:
+            return None
+        codings = found.get("coding")
+        if not isinstance(codings, list) or not codings or not all(map(_is_coding, codings)):
+            raise BadRequest("'codeableConcept' needs at least one valid coding",
+                             expression="codeableConcept")
+        return found
+
+    def resource(self, name: str, resource_type: str) -> dict | None:
+        found = self._complex(name)
+        if found is not None and found.get("resourceType") != resource_type:
+            raise BadRequest(f"'{name}' must be a {resource_type} resource", expression=name)
+        return found
+
+
+def _is_coding(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(value.get(key), str | None) for key in ("system", "code", "version", "display")
+    ) and bool(value.get("code"))
+
+
+def read_input(operation: str, query: list[tuple[str, str]], body: object | None
+               ) -> TerminologyInput:
+    """The input of one invocation: the query's parameters plus a POSTed `Parameters`."""
+    found = TerminologyInput(operation, list(query))
+    if body is None:
+        return found
+    if not isinstance(body, dict) or not isinstance(body.get("parameter", []), list):
+        parameter_pairs(body, operation)  # raises the usual 400
+        return found
+    primitive = []
+    for parameter in body.get("parameter", []):
+        kind = next((k for k in _COMPLEX if isinstance(parameter, dict) and k in parameter), None)
+        if kind is None:
+            primitive.append(parameter)
+        elif not isinstance(parameter[kind], dict) or not isinstance(parameter.get("name"), str):
+            raise BadRequest(f"The parameter '{parameter.get('name')}' has an invalid {kind}")
+        else:
+            found.complex.setdefault(parameter["name"], []).append(parameter[kind])
+    found.pairs += parameter_pairs({**body, "parameter": primitive}, operation)
+    return found
+

@@ -1,0 +1,153 @@
+"""`ConceptMap/$translate` (http://hl7.org/fhir/R4/conceptmap-operation-translate.html): the
+matches of a code in one ConceptMap (by `url`, instance or a `conceptMap` resource) or in
+every ConceptMap of the registry, narrowed by `source`/`target` value sets and
+`targetsystem`; `reverse` maps from target to source. A code a group does not map follows
+the group's `unmapped` rule (http://hl7.org/fhir/R4/conceptmap.html#unmapped)."""
+
+from fhir_server.conformance.code_systems import find
+from fhir_server.conformance.definitions import registry
+from fhir_server.errors import BadRequest, NotFound
+from fhir_server.services.terminology_input import TerminologyInput
+
+# Read from target to source, a narrower target is a wider source (and so on).
+_REVERSED = {"wider": "narrower", "narrower": "wider", "subsumes": "specializes",
+             "specializes": "subsumes"}
+_NO_MATCH = frozenset({"unmatched", "disjoint"})
+# `unmapped` (R4 gives no equivalence): the code itself is the same concept; a fixed
+# fallback code only overlaps it.
+_UNMAPPED_EQUIVALENCE = {"provided": "equal", "fixed": "inexact"}
+
+
+def _codings(given: TerminologyInput) -> list[dict]:
+    code, coding, concept = given.one("code"), given.coding(), given.codeable_concept()
+    if sum(x is not None for x in (code, coding, concept)) != 1:
+        raise BadRequest("$translate needs exactly one of 'code' (with 'system'), 'coding' "
+                         "and 'codeableConcept'")
+    codings = ([{"system": given.one("system"), "code": code, "version": given.one("version")}]
+               if code is not None else [coding] if coding else (concept or {})["coding"])
+    if not all(c.get("system") for c in codings):
+        raise BadRequest("$translate needs the system of the code to translate",
+                         expression="system")
+    return codings
+
+
+def _canonical(resource: dict, side: str) -> str | None:
+    value = resource.get(f"{side}Uri") or resource.get(f"{side}Canonical")
+    return value.split("|")[0] if isinstance(value, str) else None
+
+
+def _concept_maps(given: TerminologyInput, instance: dict | None) -> list[dict]:
+    """The ConceptMaps to use; with `source`/`target` only those between those value sets."""
+    given_map = instance or given.resource("conceptMap", "ConceptMap")
+    if given_map is not None:
+        return [given_map]
+    url = given.one("url")
+    if url:
+        version = given.one("conceptMapVersion")
+        found = find("ConceptMap", f"{url}|{version}" if version else url)
+        if found is None:
+            raise NotFound(f"ConceptMap {url} is not known to this server")
+        return [found]
+    reverse = given.flag("reverse")
+    source, target = given.one("source"), given.one("target")
+    if reverse:
+        source, target = target, source
+    return [m for m in registry().all("ConceptMap")
+            if (not source or _canonical(m, "source") == source.split("|")[0])
+            and (not target or _canonical(m, "target") == target.split("|")[0])]
+
+
+def _match(equivalence: str, system: str | None, version: str | None, code: str | None,
+           display: str | None, source: str | None) -> dict:
+    parts: list[dict] = [{"name": "equivalence", "valueCode": equivalence}]
+    if code:
+        coding = {"system": system, "version": version, "code": code, "display": display}
+        parts.append({"name": "concept",
+                      "valueCoding": {k: v for k, v in coding.items() if v}})
+    if source:
+        parts.append({"name": "source", "valueUri": source})
+    return {"name": "match", "part": parts}
+
+
+def _unmapped(group: dict, code: str, source: str | None, seen: set[str],
+              target_system: str | None) -> list[dict]:
+    """The matches of a code the group has no element for
+    (http://hl7.org/fhir/R4/conceptmap-definitions.html#ConceptMap.group.unmapped)."""
+    rule = group.get("unmapped")
+    if not isinstance(rule, dict):
+        return []
+    mode, target = rule.get("mode"), group.get("target")
+    if mode == "provided":
+        return [_match(_UNMAPPED_EQUIVALENCE["provided"], target, group.get("targetVersion"),
+                       code, None, source)]
+    if mode == "fixed" and rule.get("code"):
+        return [_match(_UNMAPPED_EQUIVALENCE["fixed"], target, group.get("targetVersion"),
+                       rule["code"], rule.get("display"), source)]
+    other = find("ConceptMap", rule["url"]) if mode == "other-map" and isinstance(
+        rule.get("url"), str) else None
+    if other is None:
+        return []
+    return _forward(other, {"system": group.get("source"), "code": code}, target_system, seen)
+
+
+def _forward(concept_map: dict, coding: dict, target_system: str | None,
+             seen: set[str]) -> list[dict]:
+    """Source → target matches of one ConceptMap (its `other-map`s followed once each)."""
+    url = concept_map.get("url")
+    if url in seen:
+        return []
+    seen = seen | {url} if url else seen
+    matches = []
+    for group in concept_map.get("group") or []:
+        if (group.get("source") != coding["system"]
+                or (target_system and group.get("target") != target_system)
+                or (coding.get("version") and group.get("sourceVersion")
+                    not in (None, coding["version"]))):
+            continue
+        elements = [e for e in group.get("element") or [] if e.get("code") == coding["code"]]
+        for element in elements:
+            for target in element.get("target") or []:
+                matches.append(_match(target.get("equivalence", "equivalent"),
+                                      group.get("target"), group.get("targetVersion"),
+                                      target.get("code"), target.get("display"), url))
+        if not elements:
+            matches += _unmapped(group, coding["code"], url, seen, target_system)
+    return matches
+
+
+def _backward(concept_map: dict, coding: dict, target_system: str | None) -> list[dict]:
+    """Target → source matches of one ConceptMap (`reverse=true`)."""
+    matches = []
+    for group in concept_map.get("group") or []:
+        if (group.get("target") != coding["system"]
+                or (target_system and group.get("source") != target_system)):
+            continue
+        for element in group.get("element") or []:
+            for target in element.get("target") or []:
+                if target.get("code") == coding["code"]:
+                    equivalence = target.get("equivalence", "equivalent")
+                    matches.append(_match(_REVERSED.get(equivalence, equivalence),
+                                          group.get("source"), group.get("sourceVersion"),
+                                          element.get("code"), element.get("display"),
+                                          concept_map.get("url")))
+    return matches
+
+
+def translate(given: TerminologyInput, instance: dict | None = None) -> dict:
+    """Parameters `result` (a match other than unmatched/disjoint), `message`, `match`."""
+    codings = _codings(given)
+    reverse, target_system = given.flag("reverse"), given.one("targetsystem")
+    matches: list[dict] = []
+    for concept_map in _concept_maps(given, instance):
+        for coding in codings:
+            found = (_backward(concept_map, coding, target_system) if reverse
+                     else _forward(concept_map, coding, target_system, set()))
+            matches += [m for m in found if m not in matches]
+    result = any(m["part"][0]["valueCode"] not in _NO_MATCH for m in matches)
+    parameters: list[dict] = [{"name": "result", "valueBoolean": result}]
+    if not result:
+        asked = ", ".join(f"{c['system']}|{c['code']}" for c in codings)
+        parameters.append({"name": "message", "valueString":
+                           f"No mapping found for {asked}" if not matches else
+                           f"{asked} has only unmatched or disjoint mappings"})
+    return {"resourceType": "Parameters", "parameter": parameters + matches}

@@ -1,0 +1,103 @@
+"""`ValueSet/$expand` over the fuller engine: imports, filters, displays in a language,
+inactive and abstract flags, instance level and a POSTed ValueSet
+(http://hl7.org/fhir/R4/valueset-operation-expand.html)."""
+
+import pytest
+from api.helpers import FHIR_HEADERS, created
+
+from operations.terminology_data import DISEASE, all_terminology, installed, vs_url
+
+
+@pytest.fixture(scope="module", autouse=True)
+def terminology():
+    with installed(*all_terminology()):
+        yield
+
+
+def contains(response) -> dict[str, dict]:
+    assert response.status_code == 200, response.text
+    return {c["code"]: c for c in response.json()["expansion"]["contains"]}
+
+
+def test_expand_imports_and_flags(client):
+    found = contains(client.get("/ValueSet/$expand", params={"url": vs_url("imported")}))
+    assert set(found) == {"infection", "viral", "dengue", "bacterial", "female"}
+    assert found["dengue"] == {"system": DISEASE, "version": "1.0.0", "code": "dengue",
+                               "display": "Dengue fever"}
+    every = contains(client.get("/ValueSet/$expand", params={"url": vs_url("all")}))
+    assert every["chronic"]["abstract"] is True and every["hypertension"]["inactive"] is True
+    active = contains(client.get("/ValueSet/$expand", params={"url": vs_url("all"),
+                                                              "activeOnly": "true"}))
+    assert "hypertension" not in active and "chronic" in active
+
+
+def test_expand_in_vietnamese_and_filtered_on_the_vietnamese_display(client):
+    params = {"url": vs_url("infections"), "displayLanguage": "vi"}
+    vi = client.get("/ValueSet/$expand", params=params)
+    assert contains(vi)["dengue"]["display"] == "Sốt xuất huyết Dengue"
+    assert contains(vi)["covid"]["display"] == "COVID-19"  # no Vietnamese designation
+    assert {"name": "displayLanguage", "valueCode": "vi"} in vi.json()["expansion"]["parameter"]
+    filtered = client.get("/ValueSet/$expand", params={**params, "filter": "nhiem"})
+    assert set(contains(filtered)) == {"infection", "viral"}
+    designations = contains(client.get("/ValueSet/$expand", params={
+        "url": vs_url("infections"), "includeDesignations": "true"}))
+    assert designations["viral"]["designation"] == [{"language": "vi", "value": "Nhiễm virus"}]
+
+
+def test_expand_a_posted_value_set_and_a_stored_one(client):
+    value_set = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": DISEASE, "filter": [{"property": "concept", "op": "is-a",
+                                        "value": "viral"}]}]}}
+    body = {"resourceType": "Parameters", "parameter": [{"name": "valueSet",
+                                                         "resource": value_set}]}
+    posted = client.post("/ValueSet/$expand", json=body, headers=FHIR_HEADERS)
+    assert set(contains(posted)) == {"viral", "dengue", "covid"}
+    stored = created(client, {**value_set, "url": "http://example.vn/vs/viral"})
+    by_id = client.get(f"/ValueSet/{stored['id']}/$expand", params={"count": "1"})
+    assert len(contains(by_id)) == 1 and by_id.json()["expansion"]["total"] == 3
+    by_post = client.post(f"/ValueSet/{stored['id']}/$expand", json={
+        "resourceType": "Parameters", "parameter": [{"name": "filter", "valueString": "cov"}]},
+        headers=FHIR_HEADERS)
+    assert set(contains(by_post)) == {"covid"}
+    assert client.get("/ValueSet/unknown-id/$expand").status_code == 404
+
+
+def test_expand_refuses_what_it_cannot_expand_with_the_reason(client):
+    cycle = client.get("/ValueSet/$expand", params={"url": vs_url("cycle-a")})
+    assert cycle.status_code == 400 and "imports itself" in cycle.text
+    loinc = client.get("/ValueSet/$expand",
+                       params={"url": "http://hl7.org/fhir/ValueSet/observation-codes"})
+    assert loinc.status_code == 400 and "http://loinc.org" in loinc.text
+    versioned = client.get("/ValueSet/$expand", params={"url": vs_url("all"),
+                                                        "valueSetVersion": "7"})
+    assert versioned.status_code == 404
+    wrong = client.post("/ValueSet/$expand", json={"resourceType": "Parameters", "parameter": [
+        {"name": "valueSet", "resource": {"resourceType": "Patient"}}]}, headers=FHIR_HEADERS)
+    assert wrong.status_code == 400
+    assert client.get("/ValueSet/$expand", params={"url": vs_url("all"),
+                                                   "activeOnly": "1"}).status_code == 400
+
+
+def test_lookup_with_language_designations_and_hierarchy(client):
+    response = client.get("/CodeSystem/$lookup", params={"system": DISEASE, "code": "viral",
+                                                         "displayLanguage": "vi"})
+    parameters = response.json()["parameter"]
+    assert {"name": "display", "valueString": "Nhiễm virus"} in parameters
+    properties = [tuple(part.get("valueCode", part.get("valueString")) for part in p["part"])
+                  for p in parameters if p["name"] == "property"]
+    assert ("parent", "infection") in properties and ("child", "dengue") in properties
+    assert client.get("/CodeSystem/$lookup", params={"system": DISEASE, "code": "measles",
+                                                     "version": "2.0.0"}).status_code == 200
+    assert client.get("/CodeSystem/$lookup", params={"coding": f"{DISEASE}|covid"}
+                      ).status_code == 200
+
+
+def test_the_capability_statement_lists_the_terminology_operations(client):
+    resources = {r["type"]: r for r in client.get("/metadata").json()["rest"][0]["resource"]}
+    core = "http://hl7.org/fhir/OperationDefinition/"
+    assert {"name": "validate-code", "definition": core + "CodeSystem-validate-code"} in \
+        resources["CodeSystem"]["operation"]
+    assert {"name": "validate-code", "definition": core + "ValueSet-validate-code"} in \
+        resources["ValueSet"]["operation"]
+    assert {"name": "translate", "definition": core + "ConceptMap-translate"} in \
+        resources["ConceptMap"]["operation"]

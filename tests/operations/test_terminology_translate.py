@@ -1,0 +1,102 @@
+"""`ConceptMap/$translate` through HTTP, GET and POST
+(http://hl7.org/fhir/R4/conceptmap-operation-translate.html)."""
+
+import pytest
+from api.helpers import FHIR_HEADERS, created
+
+from operations.terminology_data import CONCEPT_MAP, DISEASE, all_terminology, installed
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
+LOCAL = "http://example.vn/fhir/CodeSystem/benh-local"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def terminology():
+    with installed(*all_terminology()):
+        yield
+
+
+def translated(response) -> tuple[bool, list[tuple], str | None]:
+    """result, (equivalence, system, code) of each match, message."""
+    assert response.status_code == 200, response.text
+    parameters = response.json()["parameter"]
+    result = next(p["valueBoolean"] for p in parameters if p["name"] == "result")
+    message = next((p["valueString"] for p in parameters if p["name"] == "message"), None)
+    matches = []
+    for match in (p for p in parameters if p["name"] == "match"):
+        parts = {part["name"]: part for part in match["part"]}
+        concept = parts.get("concept", {}).get("valueCoding", {})
+        matches.append((parts["equivalence"]["valueCode"], concept.get("system"),
+                        concept.get("code")))
+        assert parts["source"]["valueUri"] == CONCEPT_MAP["url"] or "source" not in parts
+    return result, matches, message
+
+
+def test_translate_a_code_by_get(client):
+    result, matches, _ = translated(client.get("/ConceptMap/$translate", params={
+        "url": CONCEPT_MAP["url"], "system": DISEASE, "code": "dengue"}))
+    assert result is True
+    assert ("equivalent", ICD10, "A90") in matches
+    assert ("equal", LOCAL, "dengue") in matches  # unmapped, mode provided
+    only_icd = translated(client.get("/ConceptMap/$translate", params={
+        "system": DISEASE, "code": "dengue", "targetsystem": ICD10}))
+    assert only_icd[1] == [("equivalent", ICD10, "A90")]
+
+
+def test_unmapped_fixed_and_unmatched(client):
+    _, matches, _ = translated(client.get("/ConceptMap/$translate", params={
+        "system": DISEASE, "code": "bacterial", "targetsystem": ICD10}))
+    assert matches == [("inexact", ICD10, "R69")]
+    result, matches, message = translated(client.get("/ConceptMap/$translate", params={
+        "system": DISEASE, "code": "covid", "targetsystem": ICD10}))
+    assert result is False and matches == [("unmatched", None, None)]
+    assert "only unmatched" in message
+
+
+def test_translate_by_post_reverse_and_codeable_concept(client):
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "coding", "valueCoding": {"system": ICD10, "code": "B34.9"}},
+        {"name": "reverse", "valueBoolean": True}]}
+    result, matches, _ = translated(client.post("/ConceptMap/$translate", json=body,
+                                                headers=FHIR_HEADERS))
+    assert result is True and matches == [("narrower", DISEASE, "viral")]
+    concept = {"coding": [{"system": "http://x.vn", "code": "1"},
+                          {"system": DISEASE, "code": "diabetes"}]}
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "codeableConcept", "valueCodeableConcept": concept},
+        {"name": "source", "valueUri": CONCEPT_MAP["sourceUri"]}]}
+    _, matches, _ = translated(client.post("/ConceptMap/$translate", json=body,
+                                           headers=FHIR_HEADERS))
+    assert ("equal", LOCAL, "DTD") in matches
+
+
+def test_no_mapping_and_the_core_maps(client):
+    result, matches, message = translated(client.get("/ConceptMap/$translate", params={
+        "system": "http://x.vn/cs", "code": "1"}))
+    assert (result, matches) == (False, []) and "No mapping found" in message
+    core = client.get("/ConceptMap/$translate", params={
+        "system": "http://hl7.org/fhir/address-use", "code": "home",
+        "target": "http://terminology.hl7.org/ValueSet/v3-AddressUse"}).json()
+    codes = [p["part"][1]["valueCoding"]["code"] for p in core["parameter"]
+             if p["name"] == "match"]
+    assert "H" in codes
+
+
+def test_translate_on_a_stored_concept_map(client):
+    stored = created(client, {**CONCEPT_MAP, "url": "http://example.vn/cm/stored"})
+    response = client.get(f"/ConceptMap/{stored['id']}/$translate", params={
+        "system": DISEASE, "code": "viral", "targetsystem": ICD10})
+    parameters = response.json()["parameter"]
+    assert parameters[0] == {"name": "result", "valueBoolean": True}
+    assert parameters[1]["part"][2] == {"name": "source", "valueUri": "http://example.vn/cm/stored"}
+
+
+def test_translate_refusals(client):
+    assert client.get("/ConceptMap/$translate", params={"system": DISEASE}).status_code == 400
+    assert client.get("/ConceptMap/$translate", params={"code": "dengue"}).status_code == 400
+    assert client.get("/ConceptMap/$translate", params={
+        "url": "http://x.vn/cm", "system": DISEASE, "code": "a"}).status_code == 404
+    assert client.get("/ConceptMap/$translate", params={
+        "system": DISEASE, "code": "a", "reverse": "yes"}).status_code == 400
+    assert client.get("/ConceptMap/nope/$translate", params={
+        "system": DISEASE, "code": "a"}).status_code == 404

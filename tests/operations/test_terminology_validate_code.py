@@ -1,0 +1,163 @@
+"""`CodeSystem/$validate-code` and `ValueSet/$validate-code` through HTTP, GET and POST
+(http://hl7.org/fhir/R4/codesystem-operation-validate-code.html,
+http://hl7.org/fhir/R4/valueset-operation-validate-code.html)."""
+
+import pytest
+from api.helpers import FHIR_HEADERS, created
+
+from operations.terminology_data import (
+    DISEASE,
+    GENDER,
+    VALUE_SETS,
+    all_terminology,
+    disease_system,
+    installed,
+    vs_url,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def terminology():
+    with installed(*all_terminology()):
+        yield
+
+
+def out(response) -> dict:
+    """name → value of an output Parameters."""
+    assert response.status_code == 200, response.text
+    return {p["name"]: next(v for k, v in p.items() if k.startswith("value"))
+            for p in response.json()["parameter"]}
+
+
+def post(client, path: str, *parameters: dict):
+    return client.post(path, json={"resourceType": "Parameters", "parameter": list(parameters)},
+                       headers=FHIR_HEADERS)
+
+
+def test_code_system_validate_code_by_get(client):
+    found = out(client.get("/CodeSystem/$validate-code", params={"url": DISEASE,
+                                                                 "code": "dengue"}))
+    assert found == {"result": True, "display": "Dengue fever"}
+    vi = out(client.get("/CodeSystem/$validate-code", params={
+        "url": DISEASE, "code": "dengue", "displayLanguage": "vi"}))
+    assert vi["display"] == "Sốt xuất huyết Dengue"
+    unknown = out(client.get("/CodeSystem/$validate-code", params={"url": DISEASE, "code": "x"}))
+    assert unknown["result"] is False and "Unknown code 'x'" in unknown["message"]
+    measles = {"url": DISEASE, "code": "measles"}
+    assert out(client.get("/CodeSystem/$validate-code", params=measles))["result"] is False
+    assert out(client.get("/CodeSystem/$validate-code",
+                          params={**measles, "version": "2.0.0"}))["result"] is True
+
+
+def test_abstract_inactive_and_display_rules(client):
+    abstract = out(client.get("/CodeSystem/$validate-code", params={"url": DISEASE,
+                                                                    "code": "chronic"}))
+    assert abstract["result"] is False and "abstract" in abstract["message"]
+    allowed = out(client.get("/CodeSystem/$validate-code", params={
+        "url": DISEASE, "code": "chronic", "abstract": "true"}))
+    assert allowed["result"] is True
+    retired = out(client.get("/CodeSystem/$validate-code", params={"url": DISEASE,
+                                                                   "code": "hypertension"}))
+    assert retired["result"] is True and "inactive" in retired["message"]
+    wrong = out(client.get("/CodeSystem/$validate-code", params={
+        "url": DISEASE, "code": "dengue", "display": "Sốt rét"}))
+    assert wrong["result"] is True and "'Sốt rét' is not a display" in wrong["message"]
+    vietnamese = out(client.get("/CodeSystem/$validate-code", params={
+        "url": DISEASE, "code": "dengue", "display": "sốt xuất huyết  dengue"}))
+    assert vietnamese == {"result": True, "display": "Dengue fever"}
+
+
+def test_code_system_validate_code_by_post_with_coding_and_codeable_concept(client):
+    coding = post(client, "/CodeSystem/$validate-code",
+                  {"name": "coding", "valueCoding": {"system": DISEASE, "code": "covid"}})
+    assert out(coding)["result"] is True
+    concept = {"coding": [{"system": DISEASE, "code": "nope"},
+                          {"system": DISEASE, "code": "viral"}]}
+    either = post(client, "/CodeSystem/$validate-code", {"name": "url", "valueUri": DISEASE},
+                  {"name": "codeableConcept", "valueCodeableConcept": concept})
+    assert out(either) == {"result": True, "display": "Viral infection"}
+
+
+def test_code_system_validate_code_on_a_stored_instance(client):
+    stored = created(client, {**disease_system("3.0.0"), "url": "http://example.vn/cs/stored"})
+    path = f"/CodeSystem/{stored['id']}/$validate-code"
+    assert out(client.get(path, params={"code": "dengue"}))["result"] is True
+    assert out(post(client, path, {"name": "code", "valueCode": "zika"}))["result"] is False
+    assert client.get("/CodeSystem/nope/$validate-code", params={"code": "a"}).status_code == 404
+
+
+def test_code_system_validate_code_refusals(client):
+    assert client.get("/CodeSystem/$validate-code", params={"url": DISEASE}).status_code == 400
+    assert client.get("/CodeSystem/$validate-code", params={"code": "a"}).status_code == 400
+    unknown = client.get("/CodeSystem/$validate-code", params={"url": "http://x.vn/cs",
+                                                               "code": "a"})
+    assert unknown.status_code == 404
+    assert unknown.json()["resourceType"] == "OperationOutcome"
+    bad_coding = post(client, "/CodeSystem/$validate-code", {"name": "coding",
+                                                             "valueCoding": {"system": 3}})
+    assert bad_coding.status_code == 400
+    not_parameters = client.post("/CodeSystem/$validate-code", json={"resourceType": "Patient"},
+                                 headers=FHIR_HEADERS)
+    assert not_parameters.status_code == 400
+
+
+def test_value_set_validate_code_by_get(client):
+    def check(name, **params):
+        return out(client.get("/ValueSet/$validate-code", params={"url": vs_url(name),
+                                                                  **params}))
+
+    assert check("infections", system=DISEASE, code="dengue")["result"] is True
+    outside = check("infections", system=DISEASE, code="diabetes")
+    assert outside["result"] is False and "not in the value set" in outside["message"]
+    assert "Unknown code" in check("infections", system=DISEASE, code="zzz")["message"]
+    assert check("active", system=DISEASE, code="hypertension")["result"] is False
+    assert check("imported", system=GENDER, code="female")["result"] is True
+    warned = check("imported", system=DISEASE, code="viral", display="Virus")
+    assert warned["result"] is True and "'Virus' is not a display" in warned["message"]
+    assert check("enumerated", system=DISEASE, code="chronic")["result"] is False
+    core = out(client.get("/ValueSet/$validate-code", params={
+        "url": "http://hl7.org/fhir/ValueSet/administrative-gender", "system": GENDER,
+        "code": "male"}))
+    assert core == {"result": True, "display": "Male"}
+
+
+def test_value_set_validate_code_by_post(client):
+    codeable = {"coding": [{"system": DISEASE, "code": "diabetes"},
+                           {"system": DISEASE, "code": "covid", "display": "COVID-19"}]}
+    found = post(client, "/ValueSet/$validate-code",
+                 {"name": "url", "valueUri": vs_url("infections")},
+                 {"name": "codeableConcept", "valueCodeableConcept": codeable})
+    assert out(found) == {"result": True, "display": "COVID-19"}
+    sent_set = [vs for vs in VALUE_SETS if vs["url"] == vs_url("chronic")][0]
+    inline = post(client, "/ValueSet/$validate-code",
+                  {"name": "valueSet", "resource": {**sent_set, "url": "urn:uuid:1"}},
+                  {"name": "coding", "valueCoding": {"system": DISEASE, "code": "diabetes"}})
+    assert out(inline)["result"] is True
+
+
+def test_value_set_validate_code_on_a_stored_instance(client):
+    stored = created(client, {"resourceType": "ValueSet", "status": "active",
+                              "url": "http://example.vn/vs/stored", "compose": {"include": [
+                                  {"valueSet": [vs_url("chronic")]}]}})
+    path = f"/ValueSet/{stored['id']}/$validate-code"
+    hit = out(client.get(path, params={"system": DISEASE, "code": "diabetes"}))
+    assert hit == {"result": True, "display": "Diabetes"}
+    assert out(client.get(path, params={"system": DISEASE, "code": "dengue"}))["result"] is False
+
+
+def test_value_set_validate_code_refusals(client):
+    base = {"url": vs_url("infections")}
+    assert client.get("/ValueSet/$validate-code", params=base).status_code == 400
+    assert client.get("/ValueSet/$validate-code", params={**base, "code": "dengue"}
+                      ).status_code == 400  # a code needs its system
+    assert client.get("/ValueSet/$validate-code", params={"system": DISEASE, "code": "a"}
+                      ).status_code == 400
+    unknown = client.get("/ValueSet/$validate-code", params={
+        "url": "http://x.vn/vs", "system": DISEASE, "code": "a"})
+    assert unknown.status_code == 404
+    external = client.get("/ValueSet/$validate-code", params={
+        "url": vs_url("snomed"), "system": "http://snomed.info/sct", "code": "22298006"})
+    assert external.status_code == 400
+    assert "not-present" in external.json()["issue"][0]["diagnostics"]
+    assert client.get("/ValueSet/$validate-code", params={
+        **base, "system": DISEASE, "code": "dengue", "abstract": "maybe"}).status_code == 400
