@@ -1,4 +1,6 @@
-"""Identifier systems this server writes into the records it makes (audit, provenance)."""
+"""Identifier systems this server writes into the records it makes (audit, provenance).
+Every Vietnamese identifier system, with its aliases and format rule, is in
+`identifier_systems.IDENTIFIER_SYSTEMS`; compare systems with `canonical_system`."""
 
 #: The 12-digit personal identification number (căn cước công dân, CCCD).
 CCCD_SYSTEM = "http://fhir.hl7.org.vn/core/sid/cccd"

@@ -4,6 +4,7 @@ compartments (Patient, Encounter, RelatedPerson, Practitioner, Device) the resou
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -17,7 +18,7 @@ from fhir_server.conformance.search_parameters import (
     search_parameters,
 )
 from fhir_server.conformance.terminology import implicit_system
-from fhir_server.search.fhirpath import Node, compile_path
+from fhir_server.search.fhirpath import Node, UnsupportedExpression, compile_path
 from fhir_server.search.types import (
     composite,
     date,
@@ -29,6 +30,8 @@ from fhir_server.search.types import (
     token,
     uri,
 )
+
+log = logging.getLogger(__name__)
 
 TYPE_MODULES = {
     "string": string,
@@ -44,7 +47,7 @@ TYPE_MODULES = {
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
-_EXTRACTION_REVISION = "4"
+_EXTRACTION_REVISION = "5"  # 5: identifier systems canonical (aliases)
 
 
 @cache
@@ -91,16 +94,21 @@ def _implicit_system(resource_type: str, parameter: SearchParameter) -> str | No
 
 @cache
 def _extractors(resource_type: str) -> dict[str, Extractor]:
-    return {
-        code: Extractor(
-            resource_type,
-            parameter,
-            compile_path(parameter.expression, resource_type),
-            _implicit_system(resource_type, parameter),
-        )
-        for code, parameter in search_parameters(resource_type).items()
-        if code not in TOP_LEVEL_PARAMETERS
-    }
+    extractors = {}
+    for code, parameter in search_parameters(resource_type).items():
+        if code in TOP_LEVEL_PARAMETERS:
+            continue
+        try:
+            extract = compile_path(parameter.expression, resource_type)
+        except UnsupportedExpression as unsupported:
+            # An installed package's expression beyond the compiled subset: the parameter
+            # indexes nothing, and writes of the type go on (logged once per type).
+            log.warning("search parameter %s is not indexed on %s: %s", parameter.url,
+                        resource_type, unsupported)
+            continue
+        extractors[code] = Extractor(resource_type, parameter, extract,
+                                     _implicit_system(resource_type, parameter))
+    return extractors
 
 
 def build_search_index(resource_type: str, resource: dict) -> dict:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
 from fhir_server.errors import BadRequest, Issue, Unprocessable
 from fhir_server.storage.resources import ResourceStore
@@ -214,7 +215,7 @@ def expected_identity(signature: dict) -> tuple[str | None, str | None]:
     """(personal ID, organisation tax code) the certificate must name, from `Signature.who`
     (a person's CCCD) or, for a seal, the organisation in `who` or `onBehalfOf`."""
     identifier = _identifier(signature.get("who"))
-    if identifier.get("system") == CCCD_SYSTEM:
+    if canonical_system(str(identifier.get("system"))) == CCCD_SYSTEM:
         return identifier.get("value"), None
     for party in (signature.get("onBehalfOf"), signature.get("who")):
         identifier = _identifier(party)

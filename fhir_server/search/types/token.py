@@ -7,17 +7,21 @@ Entries are strings in one `search.<code>` array so that every form is one index
 
 import re
 
-from fhir_server.conformance.terminology import expand
+from fhir_server.conformance.code_systems import code_system
+from fhir_server.conformance.expansion import expansion
+from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.string import fold
 from fhir_server.search.values import split_escaped
 
-MODIFIERS = ("text", "not", "of-type", "in", "not-in", "missing")
+MODIFIERS = ("text", "not", "of-type", "in", "not-in", "above", "below", "missing")
 NEGATING = frozenset({"not", "not-in"})
 
 
 def code_keys(system: object, code: object) -> list[str]:
+    # Identifier systems are indexed by their canonical URI, so any alias finds them.
+    system = canonical_system(system) if isinstance(system, str) else system
     if not isinstance(code, str) or not code:
         return [f"s:{system}"] if isinstance(system, str) and system else []
     if isinstance(system, str) and system:
@@ -96,7 +100,7 @@ def value_key(value: str) -> str:
     parts = split_escaped(value, "|", 1)
     if len(parts) == 1:
         return f"c:{parts[0]}"
-    system, code = parts
+    system, code = canonical_system(parts[0]), parts[1]
     if not code:
         if not system:
             raise ValueError("'|' alone names neither a system nor a code")
@@ -105,13 +109,30 @@ def value_key(value: str) -> str:
 
 
 def _value_set_keys(url: str) -> list[str]:
-    expansion = expand(url)
-    if expansion is None:
-        raise ValueError(f"ValueSet '{url}' is not known to this server or cannot be expanded")
+    """`:in`/`:not-in`: the codes of the ValueSet's expansion (abstract ones too)."""
+    concepts = expansion(url).concepts
+    if concepts is None:
+        raise ValueError(f"ValueSet '{url}' cannot be expanded here: {expansion(url).reason}")
     keys = []
-    for system, codes in expansion.items():
-        keys += [f"sc:{system}|{code}" for code in codes] + [f"n:{code}" for code in codes]
-    return sorted(keys)
+    for concept in concepts:
+        keys += [f"sc:{concept.system}|{concept.code}", f"n:{concept.code}"]
+    return sorted(set(keys))
+
+
+def _subsumed_keys(value: str, modifier: str) -> list[str]:
+    """`:below` (the code and its descendants) or `:above` (the code and its ancestors) in
+    the hierarchy of a code system the server holds (http://hl7.org/fhir/R4/search.html#token)."""
+    parts = split_escaped(value, "|", 1)
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"':{modifier}' takes system|code")
+    system, code = parts
+    index = code_system(system)
+    if index is None:
+        raise ValueError(f"the code system {system} is not known to this server")
+    if code not in index.concepts:
+        raise ValueError(f"'{code}' is not a code of {system}")
+    related = index.descendants(code) if modifier == "below" else index.ancestors(code)
+    return sorted(f"sc:{system}|{c}" for c in related | {code})
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
@@ -125,5 +146,7 @@ def compile_value(criterion: Criterion, value: str) -> dict:
     if modifier in ("in", "not-in"):
         keys = _value_set_keys(value)
         return {field: {"$in" if modifier == "in" else "$nin": keys}}
+    if modifier in ("above", "below"):
+        return {field: {"$in": _subsumed_keys(value, modifier)}}
     key = value_key(value)
     return {field: {"$ne": key}} if modifier == "not" else {field: key}

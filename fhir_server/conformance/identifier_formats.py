@@ -1,0 +1,164 @@
+"""Format rules of Vietnamese identifier values: the 12-digit personal identification number
+(CCCD), the old identity card (CMND), health insurance (BHYT) and social insurance (BHXH)
+numbers, and Vietnamese passports. Each rule says why a value breaks it, or nothing.
+
+The personal identification number (số định danh cá nhân, the number on the CCCD card and
+the VNeID subject) is structured as in Circular 07/2016/TT-BCA:
+
+    PPP C YY NNNNNN
+    PPP    province code of the place of birth registration (001-096, 63 codes in use)
+    C      century and sex: 0/1 born 1900-1999 male/female, 2/3 2000-2099, ... 8/9 2300-2399
+    YY     last two digits of the birth year
+    NNNNNN a random serial
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+
+#: Province codes (Circular 07/2016/TT-BCA, appendix; the General Statistics Office codes
+#: of the 63 provinces before 1 July 2025, which numbers issued until then keep).
+PROVINCE_CODES: dict[str, str] = {
+    "001": "Hà Nội", "002": "Hà Giang", "004": "Cao Bằng", "006": "Bắc Kạn",
+    "008": "Tuyên Quang", "010": "Lào Cai", "011": "Điện Biên", "012": "Lai Châu",
+    "014": "Sơn La", "015": "Yên Bái", "017": "Hòa Bình", "019": "Thái Nguyên",
+    "020": "Lạng Sơn", "022": "Quảng Ninh", "024": "Bắc Giang", "025": "Phú Thọ",
+    "026": "Vĩnh Phúc", "027": "Bắc Ninh", "030": "Hải Dương", "031": "Hải Phòng",
+    "033": "Hưng Yên", "034": "Thái Bình", "035": "Hà Nam", "036": "Nam Định",
+    "037": "Ninh Bình", "038": "Thanh Hóa", "040": "Nghệ An", "042": "Hà Tĩnh",
+    "044": "Quảng Bình", "045": "Quảng Trị", "046": "Thừa Thiên Huế", "048": "Đà Nẵng",
+    "049": "Quảng Nam", "051": "Quảng Ngãi", "052": "Bình Định", "054": "Phú Yên",
+    "056": "Khánh Hòa", "058": "Ninh Thuận", "060": "Bình Thuận", "062": "Kon Tum",
+    "064": "Gia Lai", "066": "Đắk Lắk", "067": "Đắk Nông", "068": "Lâm Đồng",
+    "070": "Bình Phước", "072": "Tây Ninh", "074": "Bình Dương", "075": "Đồng Nai",
+    "077": "Bà Rịa - Vũng Tàu", "079": "Hồ Chí Minh", "080": "Long An", "082": "Tiền Giang",
+    "083": "Bến Tre", "084": "Trà Vinh", "086": "Vĩnh Long", "087": "Đồng Tháp",
+    "089": "An Giang", "091": "Kiên Giang", "092": "Cần Thơ", "093": "Hậu Giang",
+    "094": "Sóc Trăng", "095": "Bạc Liêu", "096": "Cà Mau",
+}
+
+#: Births are registered in Vietnam: "today" is the date in Indochina Time (UTC+07:00).
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+
+#: Beneficiary group codes (mã đối tượng), the first two characters of a 15-character BHYT
+#: card: the closed list of Decision 1351/QĐ-BHXH (2015) on BHYT card numbers.
+BHYT_GROUP_CODES = frozenset({
+    "DN", "HX", "CH", "NN", "TK", "HC", "XK", "HT", "TB", "NO", "CT", "XB", "TN", "CS",
+    "QN", "CA", "CY", "XN", "MS", "CC", "CK", "CB", "KC", "HD", "TE", "BT", "HN", "DT",
+    "DK", "XD", "TS", "TC", "TQ", "TA", "TY", "HG", "LS", "PV", "CN", "HS", "SV", "GB", "GD",
+})
+
+_CMND = re.compile(r"[0-9]{9}|[0-9]{12}")
+_BHXH = re.compile(r"[0-9]{10}")
+_BHYT_CARD = re.compile(r"[A-Za-z]{2}[0-9]{13}")
+_VIETNAMESE_PASSPORT = re.compile(r"[A-Z][0-9]{7}")
+
+
+def birth_year(value: str) -> int:
+    """The birth year encoded by digits 4-6 (century code, then the year within it) of a
+    number that `validate_personal_id` accepted."""
+    return 1900 + 100 * (int(value[3]) // 2) + int(value[4:6])
+
+
+def is_female(value: str) -> bool:
+    """Whether a number that `validate_personal_id` accepted is a woman's (odd century code)."""
+    return int(value[3]) % 2 == 1
+
+
+def validate_personal_id(value: str, today: date | None = None) -> str:
+    """Return `value` if it is a well-formed personal identification number, else raise
+    ValueError saying which rule it breaks."""
+    if not isinstance(value, str) or len(value) != 12 or not value.isascii() or not value.isdigit():
+        raise ValueError("a personal identification number is exactly 12 ASCII digits")
+    if value[:3] not in PROVINCE_CODES:
+        raise ValueError(f"{value[:3]} (digits 1-3) is not a province code")
+    today = today or datetime.now(UTC).astimezone(VIETNAM_TIME).date()
+    year = birth_year(value)
+    if year > today.year:
+        raise ValueError(
+            f"century code {value[3]} with year {value[4:6]} (digits 4-6) means born in {year},"
+            " which is in the future"
+        )
+    return value
+
+
+def personal_id_problem(value: str) -> str | None:
+    try:
+        validate_personal_id(value)
+    except ValueError as broken:
+        return str(broken)
+    return None
+
+
+def cmnd_problem(value: str) -> str | None:
+    return None if _CMND.fullmatch(value) else f"it has {_length(value)}"
+
+
+def bhxh_problem(value: str) -> str | None:
+    return None if _BHXH.fullmatch(value) else f"it has {_length(value)}"
+
+
+def bhyt_card_problem(value: str) -> str | None:
+    """The 15-character card (Decision 1351/QĐ-BHXH): beneficiary group code, benefit level
+    1-5, the pre-2025 province code, then the 10-digit BHXH code."""
+    if not _BHYT_CARD.fullmatch(value):
+        return "a 15-character card is 2 letters and 13 digits"
+    if value[:2] not in BHYT_GROUP_CODES:
+        return f"'{value[:2]}' is not a beneficiary group code (Decision 1351/QĐ-BHXH)"
+    if value[2] not in "12345":
+        return f"benefit level {value[2]} (character 3) is not 1-5"
+    if "0" + value[3:5] not in PROVINCE_CODES:
+        return f"{value[3:5]} (characters 4-5) is not a province code"
+    return None
+
+
+def bhyt_problem(value: str) -> str | None:
+    """A BHYT number in one of the forms in use since 2025: the 12-digit personal
+    identification number, the 10-digit BHXH code (cards since Decision 1666/QĐ-BHXH,
+    2020), or the older 15-character card."""
+    if len(value) == 12:
+        return personal_id_problem(value)
+    if len(value) == 10:
+        return bhxh_problem(value)
+    if len(value) == 15:
+        return bhyt_card_problem(value)
+    return f"it has {len(value)} characters, not 10, 12 or 15"
+
+
+def vietnamese_passport_problem(value: str) -> str | None:
+    if _VIETNAMESE_PASSPORT.fullmatch(value):
+        return None
+    if len(value) != 8:
+        return f"it has {len(value)} characters, not 8"
+    if not ("A" <= value[0] <= "Z"):
+        return f"{value[0]!r} (character 1) is not a capital letter"
+    return "characters 2-8 are not all digits"
+
+
+def _length(value: str) -> str:
+    if value.isascii() and value.isdigit():
+        return f"{len(value)} digits"
+    return f"{len(value)} characters, not only digits" if value else "no characters"
+
+
+@dataclass(frozen=True)
+class FormatRule:
+    """What the values of an identifier system look like: `problem(value)` says how a value
+    breaks the rule, None when it follows it."""
+
+    description: str  # completes "<value> is not ..."
+    problem: Callable[[str], str | None]
+
+
+PERSONAL_ID = FormatRule(
+    "a personal identification number (12 digits: province, century and sex, birth year, "
+    "serial; Circular 07/2016/TT-BCA)", personal_id_problem)
+CMND = FormatRule("an identity card number of 9 or 12 digits", cmnd_problem)
+BHXH = FormatRule("a social insurance code of 10 digits", bhxh_problem)
+BHYT = FormatRule(
+    "in any of the three forms (a 12-digit personal identification number, a 10-digit BHXH "
+    "code, or a 15-character card: beneficiary group code, benefit level 1-5, province "
+    "code, BHXH code)", bhyt_problem)
+VIETNAMESE_PASSPORT = FormatRule(
+    "a Vietnamese passport number (one capital letter and 7 digits)", vietnamese_passport_problem)
