@@ -3,22 +3,45 @@
 
 from dataclasses import dataclass, field
 
+# OperationOutcome.issue extensions of the HL7 extensions pack (hl7.fhir.uv.extensions.r4):
+# the id of the message, and where the rule that failed is defined.
+MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+AUTHORITY = "http://hl7.org/fhir/StructureDefinition/operationoutcome-authority"
+
 
 @dataclass(frozen=True)
 class Issue:
-    """One OperationOutcome.issue (http://hl7.org/fhir/R4/operationoutcome.html)."""
+    """One OperationOutcome.issue (http://hl7.org/fhir/R4/operationoutcome.html), in English
+    and, when the message catalog has it, Vietnamese; a profile rule that failed is named by
+    the profile's canonical URL and the id of its ElementDefinition."""
 
     diagnostics: str
     code: str = "invalid"
     severity: str = "error"
     expression: tuple[str, ...] = field(default_factory=tuple)
+    profile: str | None = None
+    element_id: str | None = None  # Patient.identifier:cccd.value
+    message_id: str | None = None  # the message catalog's (conformance/messages.py)
+    diagnostics_vi: str | None = None
 
-    def to_fhir(self) -> dict:
-        issue: dict[str, str | list[str]] = {
+    def to_fhir(self, language: str = "en") -> dict:
+        """The issue in FHIR JSON, its diagnostics in `language` (`vi`, `vi-VN`: Vietnamese;
+        anything else: English). The failed rule goes into `operationoutcome-authority` as
+        `profile#element-id`, the form of Questionnaire.item.definition."""
+        vietnamese = language.split("-")[0].strip().lower() == "vi" and self.diagnostics_vi
+        issue: dict[str, object] = {
             "severity": self.severity,
             "code": self.code,
-            "diagnostics": self.diagnostics,
+            "diagnostics": self.diagnostics_vi if vietnamese else self.diagnostics,
         }
+        extensions = []
+        if self.message_id:
+            extensions.append({"url": MESSAGE_ID, "valueString": self.message_id})
+        if self.profile:
+            authority = f"{self.profile}#{self.element_id}" if self.element_id else self.profile
+            extensions.append({"url": AUTHORITY, "valueUri": authority})
+        if extensions:
+            issue = {"extension": extensions, **issue}
         if self.expression:
             issue["expression"] = list(self.expression)
         return issue
@@ -45,8 +68,9 @@ class FhirError(Exception):
         ]
         self.headers = headers or {}
 
-    def operation_outcome(self) -> dict:
-        return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in self.issues]}
+    def operation_outcome(self, language: str = "en") -> dict:
+        return {"resourceType": "OperationOutcome",
+                "issue": [issue.to_fhir(language) for issue in self.issues]}
 
 
 class BadRequest(FhirError):

@@ -4,8 +4,10 @@ http://hl7.org/fhir/R4/defining-extensions.html#context)."""
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.messages import issue
 from fhir_server.errors import Issue
 
 # Contexts every element matches.
@@ -83,27 +85,27 @@ def extension_issues(extension: dict, path: str, element_path: str,
     `element_path` (the value itself is walked like any other element)."""
     values = [key for key in extension if key.startswith("value")]
     nested = "extension" in extension
-    where = (path,)
     if values and nested:
-        return [Issue(f"Extension at {path} has both a value[x] and nested extensions: it "
-                      "has one or the other (ext-1)", "invariant", expression=where)]
+        return [issue("extension-value-and-nested", "invariant", path, path=path)]
     if not values and not nested:
-        return [Issue(f"Extension at {path} has neither a value[x] nor nested extensions "
-                      "(ext-1)", "invariant", expression=where)]
+        return [issue("extension-empty", "invariant", path, path=path)]
     definition = extension_definition(extension.get("url"))
     if definition is None:
         return []
     issues = []
+    where: dict[str, Any] = {"url": definition.url, "path": path}
     if values and values[0] not in definition.values:
-        allowed = ", ".join(sorted(definition.values)) or "nested extensions, no value"
-        issues.append(Issue(f"Extension {definition.url} at {path} takes {allowed}, not "
-                            f"{values[0]}", "structure", expression=(f"{path}.{values[0]}",)))
+        issues.append(
+            issue("extension-value-type", "structure", f"{path}.{values[0]}", value=values[0],
+                  allowed=", ".join(sorted(definition.values)), **where)
+            if definition.values else
+            issue("extension-no-value", "structure", f"{path}.{values[0]}", value=values[0],
+                  **where)
+        )
     if nested and not definition.nested:
-        issues.append(Issue(f"Extension {definition.url} at {path} takes a value, not nested "
-                            "extensions", "structure", expression=(f"{path}.extension",)))
+        issues.append(issue("extension-not-nested", "structure", f"{path}.extension", **where))
     if not _context_matches(definition, element_path, type_code):
         contexts = ", ".join(expression for _, expression in definition.contexts)
-        issues.append(Issue(f"Extension {definition.url} at {path} is defined for {contexts},"
-                            f" not {element_path} ({type_code})", "structure", "warning",
-                            expression=where))
+        issues.append(issue("extension-context", "structure", path, severity="warning",
+                            contexts=contexts, element=element_path, type=type_code, **where))
     return issues

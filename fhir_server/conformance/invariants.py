@@ -66,7 +66,7 @@ def _names(expression: str) -> frozenset[str] | None:
     return names
 
 
-def _present(value: dict) -> set[str]:
+def present_names(value: dict) -> set[str]:
     """The names an object answers to: its keys, without `_`, and their lower-case prefix
     (`value` for `valueQuantity`, the JSON name of `value[x]`)."""
     names = set()
@@ -136,7 +136,7 @@ def is_violated(invariant: Invariant, value: object, type_path: str, resource: d
     if (
         invariant.names is not None
         and isinstance(value, dict)
-        and invariant.names.isdisjoint(_present(value))
+        and invariant.names.isdisjoint(present_names(value))
     ):
         return _fails_on_nothing(invariant, type_path)
     return _evaluates_false(invariant, value, type_path, resource, root)

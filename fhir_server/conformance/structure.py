@@ -60,7 +60,7 @@ class Node:
     choices: dict[str, tuple[Element, tuple[str, ...]]] = field(default_factory=dict)
 
 
-def _type_code(entry: dict, element: dict) -> str:
+def type_code_of(entry: dict, element: dict) -> str:
     """The FHIR type of an ElementDefinition.type; FHIRPath system types (of ids, urls and
     primitive values) name theirs in an extension. Resource.id is an `id`
     (http://hl7.org/fhir/R4/resource.html#id) although the snapshot says string."""
@@ -113,7 +113,7 @@ def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
     """Add the JSON properties of one ElementDefinition to its parent node."""
     name = element["path"].rsplit(".", 1)[1]
     choice = name.endswith("[x]")
-    codes = [_type_code(entry, element) for entry in element.get("type", ())]
+    codes = [type_code_of(entry, element) for entry in element.get("type", ())]
     target = element.get("contentReference", "").lstrip("#")
     # The invariants of a BackboneElement are those of its node.
     node = nodes.get(target or element["path"])

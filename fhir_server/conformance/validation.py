@@ -6,13 +6,18 @@ resource types, required bindings, extensions and invariants.
 One pass over the JSON with an explicit stack (no recursion), each object checked against
 the compiled tree of its element (`structure.py`): time linear in the size of the body."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
+from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.primitives import primitive_type, shown
+from fhir_server.conformance.profile_bindings import Binding, binding_issues
+from fhir_server.conformance.profile_validation import profile_issues
 from fhir_server.conformance.structure import (
     COMPLEX,
     PRIMITIVE,
@@ -80,8 +85,8 @@ class _Walk:
         self.pending: list[tuple[tuple[Invariant, ...], object, str, str, _Resource]] = []
         self.too_deep = False
 
-    def report(self, message: str, code: str, expression: str) -> None:
-        self.issues.append(Issue(message, code, expression=(expression,)))
+    def report(self, message_id: str, code: str, location: str, **params: Any) -> None:
+        self.issues.append(issue(message_id, code, location, **params))
 
     def run(self, resource: dict, resource_type: str) -> list[Issue]:
         self.resource(resource, resource_type, None, 0)
@@ -92,8 +97,8 @@ class _Walk:
             for invariants, value, type_path, expression, owner in self.pending:
                 for invariant in invariants:
                     if is_violated(invariant, value, type_path, owner.value, owner.root):
-                        self.report(f"{expression} violates {invariant.key}: {invariant.human}",
-                                    "invariant", expression)
+                        self.report("invariant", "invariant", expression,
+                                    key=invariant.key, human=invariant.human)
         return self.issues
 
     def resource(self, value: dict, path: str, container: _Resource | None, depth: int,
@@ -104,16 +109,15 @@ class _Walk:
         if not isinstance(resource_type, str) or resource_type not in _resource_types() or (
             expected not in ("Resource", resource_type)
         ):
-            wanted = "a resource type" if expected == "Resource" else expected
-            self.report(f"Unknown resourceType {shown(resource_type)} at {path}: expected "
-                        f"{wanted}", "structure", f"{path}.resourceType")
+            self.report("resource-type-unknown" if expected == "Resource"
+                        else "resource-type-expected", "structure", f"{path}.resourceType",
+                        value=shown(resource_type), path=path, wanted=expected)
             return
         if container is None:
             frame = _Resource(value, value, _contained_ids(value))
         else:
             if "contained" in value:
-                self.report(f"A contained resource must not contain resources, at {path} "
-                            "(dom-2)", "invariant", f"{path}.contained")
+                self.report("contained-contains", "invariant", f"{path}.contained", path=path)
             frame = _Resource(value, container.root, container.contained_ids)
         self.children.append(_Visit(value, definition_tree(resource_type), path,
                                     (resource_type, resource_type), frame, False, depth))
@@ -122,8 +126,7 @@ class _Walk:
         """Check one JSON object against its node and queue its child objects."""
         if at.depth > MAX_DEPTH:
             self.too_deep = True
-            self.report(f"{at.path} is nested deeper than {MAX_DEPTH} elements", "structure",
-                        at.path)
+            self.report("too-deep", "structure", at.path, path=at.path, max=MAX_DEPTH)
             return
         value, node, path = at.value, at.node, at.path
         self.children = []
@@ -143,9 +146,8 @@ class _Walk:
             element = prop.element
             present.add(element)
             if element.name.endswith("[x]") and chosen.setdefault(element, key) != key:
-                self.report(f"Only one of {path}.{chosen[element]} and {path}.{key} may be "
-                            f"present: {element.path} takes one type", "structure",
-                            f"{path}.{key}")
+                self.report("choice-twice", "structure", f"{path}.{key}", path=path,
+                            first=chosen[element], key=key, element=element.path)
             if prop.kind == PRIMITIVE:
                 self.primitive(key, prop, item, value.get("_" + key), at)
             else:
@@ -153,11 +155,10 @@ class _Walk:
         for element in node.required:
             if element not in present:
                 expression = f"{path}.{element.name.removesuffix('[x]')}"
-                self.report(f"Missing required element {expression} (min {element.min})",
-                            "required", expression)
+                self.report("missing-required", "required", expression,
+                            expression=expression, min=element.min)
         if at.needs_children and not any(key != "id" for key in value):
-            self.report(f"{path} is empty: an element has a value or children (ele-1)",
-                        "invariant", path)
+            self.report("empty-element", "invariant", path, path=path)
         if node.path == "Extension":
             self.issues += extension_issues(value, path, *at.holder)
         elif node.path == "Reference":
@@ -174,38 +175,38 @@ class _Walk:
             and reference[1:]
             and reference[1:] not in resource.contained_ids
         ):
-            self.report(f"Reference {shown(reference)} at {path}.reference names no contained "
-                        "resource (ref-1)", "invariant", f"{path}.reference")
+            self.report("reference-not-contained", "invariant", f"{path}.reference",
+                        reference=shown(reference), path=path)
 
     def unknown(self, key: str, node: Node, path: str) -> None:
-        message = f"Unknown element '{key}' at {path}"
         for name, (element, names) in node.choices.items():
             if key.startswith(name) and key[len(name):][:1].isupper():
-                message += f": {element.path} takes {', '.join(names)}"
-        self.report(message, "structure", f"{path}.{key}")
+                self.report("unknown-element-choice", "structure", f"{path}.{key}", key=key,
+                            path=path, element=element.path, names=", ".join(names))
+                return
+        self.report("unknown-element", "structure", f"{path}.{key}", key=key, path=path)
 
     def items(self, value: object, expression: str, element: Element) -> list | None:
         """The values of an element as a list, or None (reported) if the JSON shape is wrong:
         an array for a repeating element, a single value otherwise (json.html#arrays)."""
         if not element.repeats:
             if isinstance(value, list):
-                self.report(f"{expression} must be a single value, not an array: "
-                            f"{element.path} has max 1", "structure", expression)
+                self.report("not-array", "structure", expression, expression=expression,
+                            element=element.path)
                 return None
             return [value]
         if not isinstance(value, list):
-            self.report(f"{expression} must be an array: {element.path} repeats (max "
-                        f"{element.max or '*'})", "structure", expression)
+            self.report("must-be-array", "structure", expression, expression=expression,
+                        element=element.path, max=element.max or "*")
             return None
         if not value:
-            self.report(f"{expression} is an empty array: leave the element out instead",
-                        "structure", expression)
+            self.report("empty-array", "structure", expression, expression=expression)
         if element.max is not None and len(value) > element.max:
-            self.report(f"{expression} has {len(value)} values, more than {element.path} "
-                        f"allows (max {element.max})", "structure", expression)
+            self.report("too-many", "structure", expression, expression=expression,
+                        count=len(value), element=element.path, max=element.max)
         if 0 < len(value) < element.min:
-            self.report(f"{expression} has {len(value)} values, fewer than {element.path} "
-                        f"needs (min {element.min})", "required", expression)
+            self.report("too-few", "required", expression, expression=expression,
+                        count=len(value), element=element.path, min=element.min)
         return value
 
     def primitive(self, key: str, prop: Property, value: object, extra: object,
@@ -225,8 +226,8 @@ class _Walk:
                                  extras[0] if extras else None, expression, extra_expression, at)
             return
         if values and extras and len(values) != len(extras):
-            self.report(f"{extra_expression} must have as many items as {expression} "
-                        f"({len(extras)}, not {len(values)})", "structure", extra_expression)
+            self.report("extra-count", "structure", extra_expression, extra=extra_expression,
+                        expression=expression, extras=len(extras), values=len(values))
             return
         for index in range(max(len(values), len(extras))):
             self.primitive_value(prop, values[index] if values else None,
@@ -236,23 +237,22 @@ class _Walk:
     def primitive_value(self, prop: Property, value: object, extra: object, expression: str,
                         extra_expression: str, at: _Visit) -> None:
         if value is None and extra is None:
-            self.report(f"{expression} is null: FHIR JSON has null only in an array of "
-                        "primitives, where the _ array has an extension at its position",
-                        "structure", expression)
+            self.report("null-value", "structure", expression, expression=expression)
             return
         if value is not None:
             problem = primitive_type(prop.type).problem(value)
             if problem is not None:
-                self.report(f"Invalid {prop.type} {shown(value)} at {expression}: {problem}",
-                            "value", expression)
+                self.report("invalid-primitive", "value", expression, type=prop.type,
+                            value=shown(value), expression=expression, problem=problem,
+                            vi={"problem": problem_vi(problem)})
             elif prop.binding is not None:
                 self.bound(prop.binding, value, expression)
             self.invariants(prop.element.invariants, value, prop.type, expression, at.resource)
         if extra is None:
             return
         if not isinstance(extra, dict) or not extra:
-            self.report(f"{extra_expression} must be an object with the id or extensions of "
-                        f"{expression}", "structure", extra_expression)
+            self.report("extra-not-object", "structure", extra_expression,
+                        extra=extra_expression, expression=expression)
             return
         self.children.append(_Visit(extra, definition_tree(prop.type), extra_expression,
                                     (prop.element.path, prop.type), at.resource, value is None,
@@ -266,8 +266,8 @@ class _Walk:
         for index, item in enumerate(values or ()):
             location = f"{expression}[{index}]" if element.repeats else expression
             if not isinstance(item, dict):
-                self.report(f"Invalid value {shown(item)} at {location}: expected a JSON object "
-                            f"({prop.type})", "structure", location)
+                self.report("not-object", "structure", location, value=shown(item),
+                            expression=location, type=prop.type)
                 continue
             if prop.node is not None:  # a BackboneElement
                 self.children.append(_Visit(item, prop.node, location,
@@ -285,14 +285,11 @@ class _Walk:
                               at.depth + 1, prop.type)
             self.invariants(element.invariants, item, prop.type, location, at.resource)
 
-    def bound(self, binding: RequiredBinding, value: object, expression: str) -> None:
+    def bound(self, required: RequiredBinding, value: object, expression: str) -> None:
         """A required binding (http://hl7.org/fhir/R4/terminologies.html#required)."""
-        try:
-            problems = binding.problems(value)
-        except TypeError:  # a system or code that is not a string: reported by the walk
-            return
-        for problem in problems:
-            self.report(f"{expression}: {problem}", "code-invalid", expression)
+        compiled = Binding("required", required.value_set, required.allowed)
+        self.issues += binding_issues(compiled, value, required.element_type, expression,
+                                      complete=False)
 
     def invariants(self, invariants: tuple[Invariant, ...], value: object, type_path: str,
                    expression: str, resource: _Resource) -> None:
@@ -304,21 +301,36 @@ class _Walk:
 MAX_ISSUES = 100
 
 
-def validate_resource(resource: dict) -> None:
-    """Raise InvalidResource listing every problem of `resource`, errors first; return if it
-    has no error (http://hl7.org/fhir/R4/validation.html)."""
+def _errors_first(issues: list[Issue]) -> list[Issue]:
+    """Errors, then the rest; at most MAX_ISSUES and a last one saying how many more (a body
+    of 20,000 bad items does not give 20,000 issues)."""
+    ordered = sorted(issues, key=lambda found: found.severity not in ("fatal", "error"))
+    if len(ordered) <= MAX_ISSUES:
+        return ordered
+    left = len(ordered) - MAX_ISSUES
+    return [*ordered[:MAX_ISSUES], issue("too-many-issues", "too-costly", left=left)]
+
+
+def validation_issues(resource: dict, profiles: Iterable[str] = ()) -> list[Issue]:
+    """Every issue of `resource`, errors first, without raising (what `$validate` reports):
+    against the base R4 definition, then, when it is structurally valid, against each
+    profile in `profiles` (http://hl7.org/fhir/R4/validation.html). Which profiles is the
+    caller's choice: those of meta.profile the registry holds, those a hospital requires."""
     resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
     if not isinstance(resource_type, str) or resource_type not in _resource_types():
-        message = f"Not a FHIR resource: unknown resourceType {shown(resource_type)}"
-        raise InvalidResource(
-            message, issues=[Issue(message, "structure", expression=("resourceType",))]
-        )
+        return [issue("not-a-resource", "structure", "resourceType", value=shown(resource_type))]
     issues = _Walk().run(resource, resource_type)
-    errors = [issue for issue in issues if issue.severity == "error"]
-    if errors:
-        warnings = [issue for issue in issues if issue.severity != "error"]
-        reported = (errors + warnings)[:MAX_ISSUES]
-        if len(errors) + len(warnings) > MAX_ISSUES:  # a body of 20,000 bad items: not 20,000
-            left = len(errors) + len(warnings) - MAX_ISSUES
-            reported.append(Issue(f"... and {left} more issues", "too-costly"))
-        raise InvalidResource(errors[0].diagnostics, issues=reported)
+    if not any(found.severity in ("fatal", "error") for found in issues):
+        for url in dict.fromkeys(profiles):
+            issues += profile_issues(resource, url)
+    return _errors_first(issues)
+
+
+def validate_resource(resource: dict, profiles: Iterable[str] = ()) -> None:
+    """Raise InvalidResource listing every problem of `resource` (errors first, warnings
+    kept) if it has an error against its base definition or one of `profiles`; return if it
+    has none (http://hl7.org/fhir/R4/validation.html). The warnings of a valid resource are
+    what `validation_issues` returns."""
+    issues = validation_issues(resource, profiles)
+    if issues and issues[0].severity in ("fatal", "error"):
+        raise InvalidResource(issues[0].diagnostics, issues=issues)

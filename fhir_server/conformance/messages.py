@@ -1,0 +1,378 @@
+"""The message catalog of validation: every issue the base validation and the profile
+engine report, by message id, in English and Vietnamese (http://hl7.org/fhir/R4/
+operationoutcome.html: the id goes into the `operationoutcome-message-id` extension).
+
+Templates use `str.format` fields; values are shown as the validator shows them (`shown`),
+the same in both languages. Vietnamese wording follows the usual clinical-informatics terms:
+phần tử (element), hồ sơ (profile), tập giá trị (value set), hệ mã (code system), lát cắt
+(slice), ràng buộc (constraint/invariant)."""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fhir_server.errors import Issue
+
+# id → (English, Vietnamese)
+MESSAGES: dict[str, tuple[str, str]] = {
+    # Base validation: the resource and its JSON shape (http://hl7.org/fhir/R4/json.html).
+    "not-a-resource": (
+        "Not a FHIR resource: unknown resourceType {value}",
+        "Không phải tài nguyên FHIR: resourceType {value} không xác định",
+    ),
+    "resource-type-unknown": (
+        "Unknown resourceType {value} at {path}: expected a resource type",
+        "resourceType {value} tại {path} không xác định: cần một loại tài nguyên FHIR",
+    ),
+    "resource-type-expected": (
+        "Unknown resourceType {value} at {path}: expected {wanted}",
+        "resourceType {value} tại {path} không hợp lệ: cần {wanted}",
+    ),
+    "contained-contains": (
+        "A contained resource must not contain resources, at {path} (dom-2)",
+        "Tài nguyên được nhúng (contained) không được chứa tài nguyên khác, tại {path} (dom-2)",
+    ),
+    "too-deep": (
+        "{path} is nested deeper than {max} elements",
+        "{path} lồng sâu quá {max} cấp phần tử",
+    ),
+    "choice-twice": (
+        "Only one of {path}.{first} and {path}.{key} may be present: {element} takes one type",
+        "Chỉ được có một trong hai {path}.{first} và {path}.{key}: {element} chỉ nhận một "
+        "kiểu dữ liệu",
+    ),
+    "missing-required": (
+        "Missing required element {expression} (min {min})",
+        "Thiếu phần tử bắt buộc {expression} (tối thiểu {min})",
+    ),
+    "empty-element": (
+        "{path} is empty: an element has a value or children (ele-1)",
+        "{path} rỗng: mỗi phần tử phải có giá trị hoặc phần tử con (ele-1)",
+    ),
+    "invariant": (
+        "{expression} violates {key}: {human}",
+        "{expression} vi phạm ràng buộc {key}: {human}",
+    ),
+    "reference-not-contained": (
+        "Reference {reference} at {path}.reference names no contained resource (ref-1)",
+        "Tham chiếu {reference} tại {path}.reference không trỏ tới tài nguyên được nhúng "
+        "(contained) nào (ref-1)",
+    ),
+    "unknown-element": (
+        "Unknown element '{key}' at {path}",
+        "Phần tử '{key}' tại {path} không xác định",
+    ),
+    "unknown-element-choice": (
+        "Unknown element '{key}' at {path}: {element} takes {names}",
+        "Phần tử '{key}' tại {path} không xác định: {element} chỉ nhận {names}",
+    ),
+    "not-array": (
+        "{expression} must be a single value, not an array: {element} has max 1",
+        "{expression} phải là một giá trị đơn, không phải mảng: {element} có tối đa 1",
+    ),
+    "must-be-array": (
+        "{expression} must be an array: {element} repeats (max {max})",
+        "{expression} phải là một mảng: {element} được lặp lại (tối đa {max})",
+    ),
+    "empty-array": (
+        "{expression} is an empty array: leave the element out instead",
+        "{expression} là mảng rỗng: hãy bỏ hẳn phần tử này",
+    ),
+    "too-many": (
+        "{expression} has {count} values, more than {element} allows (max {max})",
+        "{expression} có {count} giá trị, nhiều hơn mức {element} cho phép (tối đa {max})",
+    ),
+    "too-few": (
+        "{expression} has {count} values, fewer than {element} needs (min {min})",
+        "{expression} có {count} giá trị, ít hơn mức {element} yêu cầu (tối thiểu {min})",
+    ),
+    "extra-count": (
+        "{extra} must have as many items as {expression} ({extras}, not {values})",
+        "{extra} phải có số phần tử bằng {expression} ({extras}, không phải {values})",
+    ),
+    "null-value": (
+        "{expression} is null: FHIR JSON has null only in an array of primitives, where the _"
+        " array has an extension at its position",
+        "{expression} là null: FHIR JSON chỉ cho phép null trong mảng kiểu nguyên thủy, tại vị "
+        "trí mà mảng _ có extension",
+    ),
+    "invalid-primitive": (
+        "Invalid {type} {value} at {expression}: {problem}",
+        "Giá trị {type} {value} tại {expression} không hợp lệ: {problem}",
+    ),
+    "extra-not-object": (
+        "{extra} must be an object with the id or extensions of {expression}",
+        "{extra} phải là một đối tượng chứa id hoặc extension của {expression}",
+    ),
+    "not-object": (
+        "Invalid value {value} at {expression}: expected a JSON object ({type})",
+        "Giá trị {value} tại {expression} không hợp lệ: cần một đối tượng JSON ({type})",
+    ),
+    "too-many-issues": (
+        "... and {left} more issues",
+        "... và {left} vấn đề khác",
+    ),
+    # Bindings (http://hl7.org/fhir/R4/terminologies.html#strength).
+    "code-not-in-value-set": (
+        "{expression}: '{code}' is not in the required value set {value_set}",
+        "{expression}: '{code}' không thuộc tập giá trị bắt buộc {value_set}",
+    ),
+    "coding-not-in-value-set": (
+        "{expression}: '{code}' is not a code of {system} in the required value set "
+        "{value_set}",
+        "{expression}: '{code}' không phải là mã của hệ mã {system} trong tập giá trị bắt buộc "
+        "{value_set}",
+    ),
+    "no-code-in-value-set": (
+        "{expression}: no code from the required value set {value_set}",
+        "{expression}: không có mã nào thuộc tập giá trị bắt buộc {value_set}",
+    ),
+    "extensible-code-of-included-system": (
+        "{expression}: '{code}' of {system} is not in the extensible value set {value_set}, "
+        "which has codes of {system}: use one of them",
+        "{expression}: mã '{code}' của hệ mã {system} không thuộc tập giá trị mở rộng được "
+        "(extensible) {value_set}, trong khi tập này có mã của {system}: hãy dùng một mã trong "
+        "đó",
+    ),
+    "extensible-no-code": (
+        "{expression}: no code from the extensible value set {value_set} (a code of another "
+        "system, or text only)",
+        "{expression}: không có mã nào thuộc tập giá trị mở rộng được (extensible) {value_set} "
+        "(mã của hệ mã khác, hoặc chỉ có văn bản)",
+    ),
+    "value-set-not-expandable": (
+        "{expression}: the value set {value_set} of this {strength} binding cannot be expanded "
+        "on this server: the code is not checked",
+        "{expression}: không thể khai triển tập giá trị {value_set} (ràng buộc {strength}) trên "
+        "máy chủ này: mã chưa được kiểm tra",
+    ),
+    # Extensions (http://hl7.org/fhir/R4/extensibility.html).
+    "extension-value-and-nested": (
+        "Extension at {path} has both a value[x] and nested extensions: it has one or the "
+        "other (ext-1)",
+        "Extension tại {path} có cả value[x] lẫn extension lồng nhau: chỉ được có một trong hai"
+        " (ext-1)",
+    ),
+    "extension-empty": (
+        "Extension at {path} has neither a value[x] nor nested extensions (ext-1)",
+        "Extension tại {path} không có value[x] cũng không có extension lồng nhau (ext-1)",
+    ),
+    "extension-value-type": (
+        "Extension {url} at {path} takes {allowed}, not {value}",
+        "Extension {url} tại {path} nhận {allowed}, không nhận {value}",
+    ),
+    "extension-no-value": (
+        "Extension {url} at {path} takes nested extensions, no value, not {value}",
+        "Extension {url} tại {path} chỉ nhận extension lồng nhau, không nhận giá trị {value}",
+    ),
+    "extension-not-nested": (
+        "Extension {url} at {path} takes a value, not nested extensions",
+        "Extension {url} tại {path} nhận một giá trị, không nhận extension lồng nhau",
+    ),
+    "extension-context": (
+        "Extension {url} at {path} is defined for {contexts}, not {element} ({type})",
+        "Extension {url} tại {path} được định nghĩa cho {contexts}, không dùng cho {element} "
+        "({type})",
+    ),
+    # Profiles (http://hl7.org/fhir/R4/profiling.html).
+    "profile-min": (
+        "{expression} has {count} values, fewer than the profile requires (min {min})",
+        "{expression} có {count} giá trị, ít hơn mức hồ sơ (profile) yêu cầu (tối thiểu {min})",
+    ),
+    "profile-missing": (
+        "Missing {expression}: the profile requires it (min {min})",
+        "Thiếu {expression}: hồ sơ (profile) bắt buộc phần tử này (tối thiểu {min})",
+    ),
+    "profile-max": (
+        "{expression} has {count} values, more than the profile allows (max {max})",
+        "{expression} có {count} giá trị, nhiều hơn mức hồ sơ (profile) cho phép (tối đa {max})",
+    ),
+    "profile-prohibited": (
+        "{expression} is present, but the profile prohibits it (max 0)",
+        "{expression} có mặt, nhưng hồ sơ (profile) không cho phép phần tử này (tối đa 0)",
+    ),
+    "slice-min": (
+        "{expression}: {count} values match slice '{slice}', fewer than it requires (min {min})",
+        "{expression}: {count} giá trị khớp lát cắt (slice) '{slice}', ít hơn mức yêu cầu (tối "
+        "thiểu {min})",
+    ),
+    "slice-max": (
+        "{expression}: {count} values match slice '{slice}', more than it allows (max {max})",
+        "{expression}: {count} giá trị khớp lát cắt (slice) '{slice}', nhiều hơn mức cho phép "
+        "(tối đa {max})",
+    ),
+    "slice-closed": (
+        "{expression} matches no slice of {element}, and its slicing is closed",
+        "{expression} không khớp lát cắt (slice) nào của {element}, mà cách cắt lát là đóng "
+        "(closed)",
+    ),
+    "slice-open-at-end": (
+        "{expression} matches no slice of {element} but is followed by values that do: its "
+        "slicing is openAtEnd (other values come last)",
+        "{expression} không khớp lát cắt (slice) nào của {element} nhưng đứng trước các giá trị "
+        "khớp lát cắt: cách cắt lát là openAtEnd (giá trị khác phải ở cuối)",
+    ),
+    "slice-order": (
+        "{expression} matches slice '{slice}' after a value of slice '{previous}': the slices "
+        "of {element} are ordered",
+        "{expression} khớp lát cắt (slice) '{slice}' nhưng đứng sau một giá trị của lát cắt "
+        "'{previous}': các lát cắt của {element} phải theo đúng thứ tự",
+    ),
+    "type-not-allowed": (
+        "{expression} is of type {type}: the profile allows only {allowed}",
+        "{expression} có kiểu {type}: hồ sơ (profile) chỉ cho phép {allowed}",
+    ),
+    "fixed-value": (
+        "{expression}: {value} is not the fixed value {fixed}",
+        "{expression}: {value} không phải là giá trị cố định {fixed}",
+    ),
+    "pattern-value": (
+        "{expression}: {value} does not match the pattern {pattern}",
+        "{expression}: {value} không khớp mẫu (pattern) {pattern}",
+    ),
+    "max-length": (
+        "{expression} has {length} characters, more than the maximum length {max}",
+        "{expression} có {length} ký tự, dài hơn độ dài tối đa {max}",
+    ),
+    "min-value": (
+        "{expression}: {value} is less than the minimum {limit}",
+        "{expression}: {value} nhỏ hơn giá trị tối thiểu {limit}",
+    ),
+    "max-value": (
+        "{expression}: {value} is more than the maximum {limit}",
+        "{expression}: {value} lớn hơn giá trị tối đa {limit}",
+    ),
+    "reference-target": (
+        "{expression}: a reference to a {type}, but the profile allows only {allowed}",
+        "{expression}: tham chiếu tới {type}, nhưng hồ sơ (profile) chỉ cho phép {allowed}",
+    ),
+    "profile-invariant-warning": (
+        "{expression} does not meet {key}: {human}",
+        "{expression} chưa đáp ứng ràng buộc {key}: {human}",
+    ),
+    "profile-unknown": (
+        "{expression}: profile {target} is not known to this server: the value is not "
+        "checked against it",
+        "{expression}: máy chủ không có hồ sơ (profile) {target}: giá trị chưa được kiểm tra "
+        "theo hồ sơ này",
+    ),
+    "value-not-conformant": (
+        "{expression} does not conform to any of the profiles {targets}",
+        "{expression} không tuân thủ hồ sơ (profile) nào trong số {targets}",
+    ),
+    # $validate (http://hl7.org/fhir/R4/resource-operation-validate.html).
+    "validate.ok": (
+        "No issues detected during validation",
+        "Không phát hiện vấn đề nào khi kiểm tra hợp lệ",
+    ),
+    "validate.update-needs-id": (
+        "Validation for an update: the resource needs an id",
+        "Kiểm tra hợp lệ cho cập nhật (update): tài nguyên phải có id",
+    ),
+    "validate.id-mismatch": (
+        "The resource's id '{id}' is not the id in the URL '{url_id}'",
+        "id '{id}' của tài nguyên khác với id '{url_id}' trong URL",
+    ),
+    "validate.not-changeable": (
+        "{type} resources are never updated or deleted by clients",
+        "Máy khách không bao giờ được cập nhật hay xóa tài nguyên {type}",
+    ),
+    "validate.server-written": (
+        "{type} resources are written by the server only: clients do not create them",
+        "Tài nguyên {type} chỉ do máy chủ ghi: máy khách không được tạo",
+    ),
+    # Profiles that cannot be applied as written (code `processing`).
+    "profile-no-snapshot": (
+        "Profile {target} cannot be used: {reason}",
+        "Không dùng được hồ sơ (profile) {target}: {reason}",
+    ),
+    "profile-not-for-type": (
+        "Profile {target} constrains {constrained}, not {type}",
+        "Hồ sơ (profile) {target} ràng buộc {constrained}, không phải {type}",
+    ),
+    "profile-element-unknown": (
+        "Element {element} of the profile has no definition in the base {type}: its rules are "
+        "not checked",
+        "Phần tử {element} của hồ sơ (profile) không có trong định nghĩa gốc {type}: các quy "
+        "tắc của nó không được kiểm tra",
+    ),
+    "discriminator-no-value": (
+        "Slicing of {element}: discriminator '{path}' is of type {kind}, but slice '{slice}' "
+        "has no fixed or pattern value there: the profile is in error, this discriminator is "
+        "not used",
+        "Cắt lát (slicing) của {element}: bộ phân biệt (discriminator) '{path}' kiểu {kind}, "
+        "nhưng lát cắt '{slice}' không có giá trị cố định (fixed) hay mẫu (pattern) tại đó: hồ "
+        "sơ (profile) bị lỗi, bộ phân biệt này không được dùng",
+    ),
+    "discriminator-no-element": (
+        "Slicing of {element}: slice '{slice}' has no element at the discriminator path "
+        "'{path}' ({kind}): the profile is in error, this discriminator is not used",
+        "Cắt lát (slicing) của {element}: lát cắt '{slice}' không có phần tử tại đường dẫn bộ "
+        "phân biệt (discriminator) '{path}' ({kind}): hồ sơ (profile) bị lỗi, bộ phân biệt này"
+        " không được dùng",
+    ),
+    "discriminator-not-supported": (
+        "Slicing of {element}: discriminator '{path}' ({kind}) is not supported by this "
+        "server: it is not used",
+        "Cắt lát (slicing) của {element}: máy chủ chưa hỗ trợ bộ phân biệt (discriminator) "
+        "'{path}' ({kind}): bộ phân biệt này không được dùng",
+    ),
+    "slicing-not-checked": (
+        "Slicing of {element}: no discriminator can be used, so values are not assigned to "
+        "its slices and the slices' rules are not checked",
+        "Cắt lát (slicing) của {element}: không dùng được bộ phân biệt (discriminator) nào, nên"
+        " giá trị không được gán vào lát cắt và các quy tắc của lát cắt không được kiểm tra",
+    ),
+}
+
+# Suffix of a profile rule's diagnostics, naming the rule.
+_RULE = (" (profile {profile}, element {element_id})",
+         " (hồ sơ (profile) {profile}, phần tử {element_id})")
+# Problems of primitive values (primitives.py), from English into Vietnamese: whole
+# sentences first, then the words of format descriptions.
+_PROBLEMS_VI = (
+    (r"^a boolean is JSON true or false$", "giá trị boolean là true hoặc false của JSON"),
+    (r"^an? (\w+) is a JSON number without a fraction$", r"\1 là số JSON không có phần lẻ"),
+    (r"^an? (\w+) is a JSON string$", r"\1 là chuỗi JSON"),
+    (r"^a decimal is a JSON number$", "decimal là một số JSON"),
+    (r"^a decimal is a finite number$", "decimal phải là số hữu hạn"),
+    (r"^a string must not be empty \(leave the element out instead\)$",
+     "chuỗi không được rỗng (hãy bỏ hẳn phần tử này)"),
+    (r"^longer than (\d+) characters$", r"dài hơn \1 ký tự"),
+    (r"^not a date of the calendar$", "không phải là một ngày có thật"),
+    (r"^expected a valid (\w+)$", r"cần một giá trị \1 hợp lệ"),
+    (r"^expected ", "cần có dạng "),
+    (r"\(a time needs a zone\)", "(có giờ thì phải có múi giờ)"),
+    (r"\(with a time zone\)", "(có múi giờ)"),
+    (r"1 to 64 of the characters", "1 đến 64 ký tự"),
+    (r"no leading, trailing or double whitespace",
+     "không có khoảng trắng ở đầu, ở cuối hay hai khoảng trắng liền nhau"),
+    (r"no whitespace", "không có khoảng trắng"),
+    (r"and a lower-case UUID", "và một UUID chữ thường"),
+    (r" to ", " đến "),
+    (r" or ", " hoặc "),
+)
+
+
+def problem_vi(problem: str) -> str:
+    """The Vietnamese of a primitive value's problem (`PrimitiveType.problem`)."""
+    for pattern, replacement in _PROBLEMS_VI:
+        problem = re.sub(pattern, replacement, problem)
+    return problem
+
+
+def issue(message_id: str, issue_code: str, location: str | None = None, /, *,
+          severity: str = "error", profile: str | None = None, element_id: str | None = None,
+          vi: Mapping[str, object] | None = None, **params: Any) -> Issue:
+    """An issue from the catalog at the FHIRPath `location` (also the template's
+    `{expression}` unless given); `vi` overrides parameters in the Vietnamese rendering (a
+    problem text, a list of words). A profile rule's diagnostics end with the profile URL and
+    the element id, in both languages."""
+    params.setdefault("expression", location)
+    english = MESSAGES[message_id][0].format(**params)
+    vietnamese = MESSAGES[message_id][1].format(**{**params, **(vi or {})})
+    if profile is not None:
+        english += _RULE[0].format(profile=profile, element_id=element_id)
+        vietnamese += _RULE[1].format(profile=profile, element_id=element_id)
+    return Issue(english, issue_code, severity, (location,) if location else (), profile,
+                 element_id, message_id, vietnamese)

@@ -1,0 +1,124 @@
+"""The rules a profile puts on one value (http://hl7.org/fhir/R4/elementdefinition.html):
+fixed[x] (exactly that value), pattern[x] (at least what the pattern has), maxLength,
+minValue[x]/maxValue[x], the types of a choice, the target types of a Reference
+(http://hl7.org/fhir/R4/references.html), and membership of a value in a value set, which
+slicing uses too."""
+
+import json
+import re
+from collections.abc import Iterator
+
+from fhir_server.conformance.primitives import shown
+from fhir_server.conformance.profile_bindings import binding, is_member
+
+# A literal reference: [base/]Type/id[/_history/vid] (http://hl7.org/fhir/R4/references.html#literal).
+_LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?$")
+
+
+def contains(value: object, pattern: object) -> bool:
+    """Whether `value` has everything `pattern` has (elementdefinition.html#pattern): objects
+    key by key, arrays when each pattern item matches some item of the value."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            key in value and contains(value[key], item) for key, item in pattern.items()
+        )
+    if isinstance(pattern, list):
+        items = value if isinstance(value, list) else [value]
+        return all(any(contains(item, wanted) for item in items) for wanted in pattern)
+    return _same(value, pattern)
+
+
+def _same(value: object, expected: object) -> bool:
+    """Equality of JSON primitives: a boolean is not the number 1."""
+    return type(value) is type(expected) and value == expected or (
+        isinstance(value, int | float) and isinstance(expected, int | float)
+        and not isinstance(value, bool) and not isinstance(expected, bool) and value == expected
+    )
+
+
+def equals(value: object, fixed: object) -> bool:
+    """fixed[x]: exactly the value, nothing more (elementdefinition.html#fixed)."""
+    if isinstance(fixed, dict):
+        return isinstance(value, dict) and value.keys() == fixed.keys() and all(
+            equals(value[key], item) for key, item in fixed.items()
+        )
+    if isinstance(fixed, list):
+        return isinstance(value, list) and len(value) == len(fixed) and all(
+            equals(a, b) for a, b in zip(value, fixed, strict=True)
+        )
+    return _same(value, fixed)
+
+
+def _coded(value: object) -> Iterator[tuple[str | None, object]]:
+    """(system, code) of a code, Coding, Quantity or CodeableConcept, told by its shape."""
+    if not isinstance(value, dict):
+        yield None, value
+    elif isinstance(value.get("coding"), list):
+        for coding in value["coding"]:
+            if isinstance(coding, dict):
+                yield coding.get("system"), coding.get("code")
+    else:
+        yield value.get("system"), value.get("code")
+
+
+def member_of_binding(value: object, _: str, value_set: str) -> bool:
+    """Whether a value has a code of a value set that can be expanded here."""
+    allowed = binding("required", value_set).allowed
+    return bool(allowed) and any(
+        isinstance(code, str) and (system is None or isinstance(system, str))
+        and is_member(allowed, system, code)  # type: ignore[arg-type]
+        for system, code in _coded(value)
+    )
+
+
+def shown_value(value: object) -> str:
+    """A value in a message: short JSON for objects (the pattern a user must match)."""
+    if isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return text if len(text) <= 160 else text[:156] + "...}"
+    return shown(value)
+
+
+def length_problem(value: object, max_length: int) -> int | None:
+    """The length of a string longer than maxLength, else None."""
+    return len(value) if isinstance(value, str) and len(value) > max_length else None
+
+
+def _comparable(value: object, type_code: str) -> object | None:
+    """What minValue/maxValue compare: numbers, date/time strings (of the same precision),
+    Quantity.value."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and type_code != "Quantity"):
+        return value
+    return None
+
+
+def out_of_range(value: object, limit: tuple[str, object], below: bool) -> bool:
+    """Whether a value is below a minValue[x] (`below`) or above a maxValue[x]; values of a
+    different kind or date precision are not compared."""
+    type_code, bound = limit
+    mine, theirs = _comparable(value, type_code), _comparable(bound, type_code)
+    if mine is None or theirs is None or isinstance(mine, str) != isinstance(theirs, str):
+        return False
+    if isinstance(mine, str) and len(mine) != len(theirs):  # type: ignore[arg-type]
+        return False
+    return mine < theirs if below else mine > theirs  # type: ignore[operator]
+
+
+def reference_type(reference: object, contained: dict[str, str]) -> str | None:
+    """The resource type a Reference points to, when its JSON tells: `Reference.type`, a
+    literal `Type/id`, or `#id` of a contained resource; None for urn: and logical ones."""
+    if not isinstance(reference, dict):
+        return None
+    if isinstance(reference.get("type"), str):
+        return reference["type"]
+    literal = reference.get("reference")
+    if not isinstance(literal, str):
+        return None
+    if literal.startswith("#"):
+        return contained.get(literal[1:])
+    found = _LITERAL.search(literal)
+    return found.group(1) if found and not literal.startswith("urn:") else None

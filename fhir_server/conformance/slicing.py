@@ -1,0 +1,206 @@
+"""Slicing: which slice each value of a sliced element belongs to, by the discriminators of
+its slicing (http://hl7.org/fhir/R4/profiling.html#discriminator), compiled once per
+profile into tests on the JSON of a value.
+
+Discriminator paths are FHIRPath restricted to `$this`, dotted names and
+`extension('url')`; `resolve()` and other functions are reported as not supported. A
+discriminator a slice gives no value for (a profile in error) is reported and left out; the
+slices of extensions are told apart by url when the profile says nothing else."""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fhir_server.conformance.profile_elements import (
+    MISSING,
+    Rules,
+    Slicing,
+    canonical,
+)
+from fhir_server.conformance.profile_rules import contains, member_of_binding
+
+_EXTENSION_STEP = re.compile(r"extension\('([^']*)'\)")
+_VALUE_KINDS = ("value", "pattern")
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """One discriminator of one slice: what the values at `steps` must be."""
+
+    kind: str  # value, pattern, type, profile, exists
+    steps: tuple[str, ...]
+    expected: object  # a fixed or pattern value, a binding, types, profiles, or exists
+
+
+def _steps(path: str) -> tuple[str, ...] | None:
+    """The steps of a discriminator path, None when not supported."""
+    steps = []
+    for step in re.split(r"\.(?![^(]*\))", path):
+        if step == "$this":
+            continue
+        if "(" in step and not _EXTENSION_STEP.fullmatch(step):
+            return None
+        steps.append(step)
+    return tuple(steps)
+
+
+def _element_at(by_id: dict[str, dict], slice_id: str, steps: tuple[str, ...]) -> dict | None:
+    """The ElementDefinition of a slice at a discriminator path, or None."""
+    current = slice_id
+    for step in steps:
+        url = _EXTENSION_STEP.fullmatch(step)
+        if url:
+            prefix = current + ".extension:"
+            current = next((key for key, element in by_id.items() if key.startswith(prefix)
+                            and any(canonical(p) == url.group(1) for t in element.get("type", ())
+                                    for p in t.get("profile", ()))), "")
+        elif current + "." + step in by_id:
+            current += "." + step
+        else:
+            current += "." + step + "[x]"
+        if current not in by_id:
+            return None
+    return by_id[current]
+
+
+def _extension_url(element: dict) -> str | None:
+    """The url an extension slice is told apart by: its type's profile."""
+    profiles = [canonical(p) for t in element.get("type", ()) if t["code"] == "Extension"
+                for p in t.get("profile", ())]
+    return profiles[0] if len(profiles) == 1 else None
+
+
+def _expected(kind: str, steps: tuple[str, ...], element: dict | None,
+              slice_element: dict) -> object:
+    """What a slice expects at a discriminator path, MISSING when the profile says
+    nothing."""
+    if kind in _VALUE_KINDS:
+        if element is None and steps == ("url",):
+            url = _extension_url(slice_element)
+            return ("fixed", url) if url else MISSING
+        if element is None:
+            return MISSING
+        for prefix in ("fixed", "pattern"):
+            found = next((value for key, value in element.items() if key.startswith(prefix)
+                          and key[len(prefix):][:1].isupper()), MISSING)
+            if found is not MISSING:
+                return (prefix, found)
+        bound = element.get("binding", {})
+        if bound.get("strength") == "required" and bound.get("valueSet"):
+            return ("binding", bound["valueSet"])
+        return MISSING
+    if element is None:
+        return MISSING
+    if kind == "type":
+        return frozenset(t["code"] for t in element.get("type", ())) or MISSING
+    if kind == "profile":  # a slice of a type with no profile takes any value of it
+        return tuple(canonical(p) for t in element.get("type", ())
+                     for p in t.get("profile", ())) if element.get("type") else MISSING
+    if element.get("min", 0) > 0:
+        return True
+    return False if element.get("max") == "0" else MISSING
+
+
+def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
+                    by_id: dict[str, dict]) -> Slicing:
+    """The slicing of `element`, with a test per slice and usable discriminator."""
+    found = element.get("slicing", {})
+    discriminators = tuple((d.get("type", ""), d.get("path", "$this"))
+                           for d in found.get("discriminator", ()))
+    if not discriminators and element["path"].rsplit(".", 1)[-1] in ("extension",
+                                                                      "modifierExtension"):
+        discriminators = (("value", "url"),)  # extensions are always sliced by url
+    slicing = Slicing(discriminators, bool(found.get("ordered", False)),
+                      found.get("rules", "open"), [rules for rules, _ in slices])
+    where = {"element": element.get("id", element["path"])}
+    usable: list[tuple[str, tuple[str, ...]]] = []
+    for kind, path in discriminators:
+        steps = _steps(path)
+        if steps is None or kind not in (*_VALUE_KINDS, "type", "profile", "exists"):
+            slicing.problems.append(("discriminator-not-supported", "not-supported",
+                                     {**where, "path": path, "kind": kind}))
+            continue
+        broken = False
+        for rules, raw in slices:
+            at = _element_at(by_id, raw["id"], steps) if steps else raw
+            if _expected(kind, steps, at, raw) is MISSING:
+                broken = True
+                message = "discriminator-no-element" if at is None else "discriminator-no-value"
+                slicing.problems.append((message, "processing", {
+                    **where, "path": path, "kind": kind, "slice": rules.slice_name}))
+        if not broken:
+            usable.append((kind, steps))
+    slicing.usable = bool(usable)
+    if not usable:
+        slicing.problems.append(("slicing-not-checked", "processing", where))
+    for _, raw in slices:
+        slicing.tests.append(tuple(
+            Test(kind, steps, _expected(kind, steps, _element_at(by_id, raw["id"], steps)
+                                        if steps else raw, raw))
+            for kind, steps in usable
+        ))
+    slicing.lookup = _lookup(slicing.tests)
+    return slicing
+
+
+def _lookup(tests: list[tuple[Test, ...]]) -> tuple[tuple[str, ...], dict] | None:
+    """(names, fixed strings → slice) when every slice is told apart by fixed strings at
+    plain names (extensions by url, identifiers by system): a dict lookup per value."""
+    names: tuple[str, ...] | None = None
+    found: dict[tuple, int] = {}
+    for index, slice_tests in enumerate(tests):
+        keys = tuple(test.steps for test in slice_tests)
+        fixed = [test.expected for test in slice_tests]
+        if not slice_tests or any(len(steps) != 1 or "(" in steps[0] for steps in keys) or any(
+                not isinstance(e, tuple) or e[0] != "fixed" or not isinstance(e[1], str)
+                for e in fixed) or (names is not None and names != tuple(k[0] for k in keys)):
+            return None
+        names = tuple(k[0] for k in keys)
+        found.setdefault(tuple(e[1] for e in fixed), index)  # type: ignore[index]
+    return (names, found) if names is not None else None
+
+
+def follow(value: object, type_code: str, steps: tuple[str, ...]) -> list[tuple[object, str]]:
+    """(value, type) at a discriminator path from a value of type `type_code`; the type of a
+    value under a choice comes from its JSON name, of a resource from its resourceType."""
+    current = [(value, type_code)]
+    for step in steps:
+        url = _EXTENSION_STEP.fullmatch(step)
+        found: list[tuple[object, str]] = []
+        for item, _ in current:
+            if not isinstance(item, dict):
+                continue
+            if url:
+                found += [(e, "Extension") for e in item.get("extension", ())
+                          if isinstance(e, dict) and e.get("url") == url.group(1)]
+                continue
+            # The element itself, or the JSON names of a choice (value → valueQuantity).
+            pairs = [(item[step], "")] if step in item else [
+                (child, key[len(step):]) for key, child in item.items()
+                if key.startswith(step) and key[len(step):][:1].isupper()]
+            for child, child_type in pairs:
+                for one in child if isinstance(child, list) else [child]:
+                    kind = one.get("resourceType", child_type) if isinstance(one, dict) else ""
+                    found.append((one, kind or child_type))
+        current = found
+    return current
+
+
+def matches(test: Test, value: object, type_code: str,
+            conforms: Callable[[object, str], bool]) -> bool:
+    """Whether a value passes one discriminator test of a slice."""
+    found = follow(value, type_code, test.steps)
+    if test.kind == "exists":
+        return bool(found) is test.expected
+    if test.kind == "type":
+        return any(kind in test.expected for _, kind in found)  # type: ignore[operator]
+    if test.kind == "profile":
+        profiles: tuple[str, ...] = test.expected  # type: ignore[assignment]
+        return bool(found) and not profiles or any(
+            conforms(item, url) for item, _ in found for url in profiles)
+    how, expected = test.expected if isinstance(test.expected, tuple) else ("", None)
+    if how == "fixed":
+        return any(item == expected for item, _ in found)
+    if how == "pattern":
+        return any(contains(item, expected) for item, _ in found)
+    return any(member_of_binding(item, kind, expected) for item, kind in found)
