@@ -43,16 +43,18 @@ def bearer(person: bool = False) -> dict[str, str]:
 
 
 def start_server(mongo_uri: str, database: str, sign_writes: bool = True,
-                 data_dir: str | None = None) -> tuple[subprocess.Popen, str]:
+                 data_dir: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """The server process and its FHIR base, once it answers. It signs with the development
     CA, seal and CSC signing service of `data_dir` (`--dev`: demo data is loaded too), or
-    not at all without `sign_writes`."""
+    not at all without `sign_writes`; `extra_env` adds settings. The installed packages are
+    not stored as resources: that background work would skew every figure."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "FHIR_MONGODB_URI": mongo_uri, "FHIR_DATABASE": database,
            "FHIR_LOG_LEVEL": "WARNING", "FHIR_SIGN_WRITES": str(sign_writes).lower(),
-           **SERVER_ENV}
+           "FHIR_PUBLISH_PACKAGES": "false", **SERVER_ENV, **(extra_env or {})}
     dev = ["--dev", "--data-dir", data_dir] if data_dir else []
     process = subprocess.Popen(
         [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port), *dev],

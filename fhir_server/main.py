@@ -20,15 +20,18 @@ from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.personal_id import mask_personal_ids
 from fhir_server.conformance import definitions
+from fhir_server.conformance.packages import installation_directory
 from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.search.index import index_plan
 from fhir_server.services.audit import AuditTrail
 from fhir_server.services.authentication import Authenticator
 from fhir_server.services.bundles import BundleProcessor
+from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
 from fhir_server.services.dev_signing import DevSigningService, development_directory
 from fhir_server.services.export import ExportService
+from fhir_server.services.package_publication import publish_packages
 from fhir_server.services.provenance import Hospital, ProvenanceRecorder
 from fhir_server.services.reindex import reindex_if_stale
 from fhir_server.services.resources import ResourceService
@@ -48,6 +51,9 @@ log = logging.getLogger("fhir_server")
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
+    # The registry first: every cache derived from it (search parameters, structure trees,
+    # expansions, the CapabilityStatement) must see the installed packages.
+    definitions.load(installation_directory(settings.packages, settings.data_dir))
     embedded = None
     uri = settings.mongodb_uri
     if uri is None:
@@ -67,6 +73,11 @@ async def lifespan(app: FastAPI):
             # Resources indexed under older definitions are re-indexed in the background;
             # the work is resumable, so stopping half way loses nothing.
             reindexing = asyncio.create_task(_reindex_stale(service.database))
+            publishing = (
+                asyncio.create_task(publish_packages(service.database, processor,
+                                                     definitions.registry().packages))
+                if settings.publish_packages else None
+            )
             app.state.audit.start()
             app.state.exports = ExportService(service.database, settings)
             await app.state.exports.start()  # the bulk export workers
@@ -74,6 +85,8 @@ async def lifespan(app: FastAPI):
                 yield
             finally:
                 reindexing.cancel()
+                if publishing is not None:
+                    publishing.cancel()
                 await app.state.exports.stop()
                 await app.state.audit.stop()
     finally:
@@ -104,7 +117,7 @@ async def services_for(settings: Settings):
     """The resource service and bundle processor on the configured MongoDB."""
     if settings.mongodb_uri is None:
         raise ValueError("services_for needs settings.mongodb_uri")
-    definitions.load()
+    definitions.load(installation_directory(settings.packages, settings.data_dir))
     database = Database(settings.mongodb_uri, settings.database, index_plan)
     try:
         async with provenance_recorder(settings) as recorder:
@@ -118,6 +131,7 @@ async def services_for(settings: Settings):
                 settings.default_page_size,
                 settings.max_page_size,
                 recorder,
+                ConformancePolicy.configured(settings.required_profiles),
             )
             yield service, BundleProcessor(service, settings.max_bundle_entries)
     finally:

@@ -16,10 +16,26 @@ class Settings(BaseSettings):
     )
     database: str = Field("fhir", description="MongoDB database name.")
     data_dir: Path = Field(Path(".fhir-data"), description="Directory for server-owned files.")
+    packages: Path | None = Field(
+        None,
+        description="Directory of installed FHIR packages (.tgz or unpacked), read at start "
+        "besides the shipped ones (`fhir-server package install`). Unset: DATA_DIR/packages.",
+    )
     base_url: str | None = Field(
         None, description="Public FHIR base URL; by default derived from each request."
     )
     dev: bool = Field(False, description="Development mode: demo data, local issuers.")
+    required_profiles: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON object: resource type -> profile canonicals every write of that "
+        'type must conform to (422 otherwise), e.g. {"Patient": '
+        '["http://fhir.ehealth.gov.vn/core/StructureDefinition/vn-core-patient"]}.',
+    )
+    publish_packages: bool = Field(
+        True,
+        description="Store the definitions of the installed packages as resources (in the "
+        "background after start-up), so that clients can read and search them.",
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body (413).")
     max_json_depth: int = Field(64, description="Deepest JSON nesting accepted in a body.")
     max_bundle_entries: int = Field(5000, description="Most entries in one batch/transaction.")

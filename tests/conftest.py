@@ -112,13 +112,15 @@ def test_settings(mongo_uri: str, database: str, data_dir, issuer: Issuer,
                   signing: "SigningService", **extra) -> Settings:
     """Settings of a test server: its own database, the test issuer trusted, persons signing
     through the development CSC service and clients under its seal, no rate limit in the way
-    of fast test loops (the limit has tests of its own)."""
+    of fast test loops, no package definitions stored in the background (both have tests of
+    their own)."""
     return Settings(mongodb_uri=mongo_uri, database=database, data_dir=data_dir,
                     trusted_issuers=[issuer.trusted()], audiences=[TEST_AUDIENCE],
                     rate_limit_per_minute=10**7, csc_url=signing.url, csc_token=signing.token,
                     seal_key=signing.seal_key_path, seal_certificates=signing.seal_chain_path,
                     trust_anchors=[signing.anchor_path], organization_name=SEAL_NAME,
-                    organization_tax_code=SEAL_TAX_CODE, **extra)
+                    organization_tax_code=SEAL_TAX_CODE,
+                    **{"publish_packages": False, **extra})
 
 
 @pytest.fixture(scope="module")

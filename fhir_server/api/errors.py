@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.errors import FhirError, Issue
 
@@ -18,7 +19,9 @@ _HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported"}
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, error: FhirError) -> FhirResponse:
-        return FhirResponse(request, error.operation_outcome(), error.status, error.headers)
+        language = outcome_language(request)
+        return FhirResponse(request, error.operation_outcome(language), error.status,
+                            error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> FhirResponse:

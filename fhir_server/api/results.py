@@ -4,6 +4,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fhir_server.api.dependencies import WriteCall, return_preference
+from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse, http_date
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.versions import Version
@@ -29,6 +30,7 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     if choice == "minimal":
         return Response(status_code=status, headers=headers)
     if choice == "OperationOutcome":
+        language = outcome_language(call.request)
         action = "created" if result.created else ("matched" if not result.changed else "updated")
         outcome = {
             "resourceType": "OperationOutcome",
@@ -38,7 +40,7 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
                     "code": "informational",
                     "diagnostics": f"{version.versioned_url} {action}",
                 },
-                *(warning.to_fhir() for warning in result.warnings),
+                *(warning.to_fhir(language) for warning in result.warnings),
             ],
         }
         return FhirResponse(call.request, outcome, status, headers)

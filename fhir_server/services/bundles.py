@@ -20,6 +20,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
+from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import rewrite_references
 from fhir_server.services.resources import ResourceService, check_writable
@@ -126,27 +127,30 @@ def _patch_operations(entry: Entry) -> object:
         raise BadRequest(f"{entry.location}: the JSON Patch is not valid: {bad}") from None
 
 
-async def _write(store: ResourceStore, entry: Entry) -> WriteResult | None:
+async def _write(
+    store: ResourceStore, entry: Entry, policy: ConformancePolicy
+) -> WriteResult | None:
     check_writable(entry.resource_type)
     kind = entry.resource_type
     if entry.method == "POST":
         return await interactions.create(
-            store, kind, entry.resource, entry.if_none_exist, resource_id=entry.assigned_id
+            store, kind, entry.resource, policy, entry.if_none_exist,
+            resource_id=entry.assigned_id,
         )
     if entry.method == "PUT":
         if entry.resource_id:
             return await interactions.update(
-                store, kind, entry.resource_id, entry.resource, entry.if_match
+                store, kind, entry.resource_id, entry.resource, policy, entry.if_match
             )
         return await interactions.conditional_update(
-            store, kind, entry.criteria, entry.resource, entry.if_match
+            store, kind, entry.criteria, entry.resource, policy, entry.if_match
         )
     if entry.method == "PATCH":
         target = entry.resource_id or await interactions.resolve_single(
             store, kind, entry.criteria
         )
         return await interactions.patch(
-            store, kind, target, _patch_operations(entry), entry.if_match
+            store, kind, target, _patch_operations(entry), policy, entry.if_match
         )
     if entry.resource_id:
         return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
@@ -253,7 +257,7 @@ class BundleProcessor:
                         continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
                         await rewrite_references(entry.resource, assigned, resolve)
-                    result = await _write(store, entry)
+                    result = await _write(store, entry, self.service.policy)
                 except FhirError as error:
                     raise _in_entry(entry, error) from None
                 responses[entry.index] = _write_response(base, result, return_preference)
@@ -270,7 +274,8 @@ class BundleProcessor:
             _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
                 return await self._read_entry(base, entry, permissions)
-            result = await self.service.transaction(lambda store: _write(store, entry))
+            policy = self.service.policy
+            result = await self.service.transaction(lambda store: _write(store, entry, policy))
             return _write_response(base, result, return_preference)
         except FhirError as error:
             return {

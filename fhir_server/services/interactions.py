@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 import jsonpatch
 
-from fhir_server.conformance.profiles import unknown_profiles
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES
-from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import (
     BadRequest,
     Issue,
@@ -22,6 +20,7 @@ from fhir_server.errors import (
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import check_searchable
+from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.versions import (
     Version,
     new_id,
@@ -113,12 +112,13 @@ async def create(
     store: ResourceStore,
     resource_type: str,
     body: object,
+    policy: ConformancePolicy,
     if_none_exist: str | None = None,
     resource_id: str | None = None,
 ) -> WriteResult:
     """create, and conditional create with If-None-Exist (http.html#ccreate)."""
     body = check_body(resource_type, body)
-    validate_resource(body)
+    warnings = policy.check(body)
     if if_none_exist is not None:
         # Concurrent identical conditional creates serialise on this guard: never two.
         await store.acquire_guard(_guard_key(resource_type, if_none_exist))
@@ -130,7 +130,7 @@ async def create(
         if matches:
             return WriteResult(Version.from_current(resource_type, matches[0]), changed=False)
     version = await _write(store, resource_type, resource_id or new_id(), body, None, "POST")
-    return WriteResult(version, created=True, warnings=tuple(unknown_profiles(body)))
+    return WriteResult(version, created=True, warnings=warnings)
 
 
 async def update(
@@ -138,6 +138,7 @@ async def update(
     resource_type: str,
     resource_id: str,
     body: object,
+    policy: ConformancePolicy,
     if_match: int | None = None,
 ) -> WriteResult:
     """update, and update-as-create with a client-assigned id (http.html#update)."""
@@ -147,12 +148,12 @@ async def update(
             f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
             expression=f"{resource_type}.id",
         )
-    validate_resource(body)
+    warnings = policy.check(body)
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
     version = await _write(store, resource_type, resource_id, body, current, "PUT")
     created = current is None or current.deleted
-    return WriteResult(version, created=created, warnings=tuple(unknown_profiles(body)))
+    return WriteResult(version, created=created, warnings=warnings)
 
 
 async def conditional_update(
@@ -160,6 +161,7 @@ async def conditional_update(
     resource_type: str,
     query: str,
     body: object,
+    policy: ConformancePolicy,
     if_match: int | None = None,
 ) -> WriteResult:
     """Conditional update (http.html#cond-update): 0 matches create, 1 updates, more → 412."""
@@ -175,10 +177,11 @@ async def conditional_update(
                 f"The body's id '{body['id']}' differs from the matched resource '{match_id}'",
                 expression=f"{resource_type}.id",
             )
-        return await update(store, resource_type, match_id, {**body, "id": match_id}, if_match)
+        return await update(store, resource_type, match_id, {**body, "id": match_id}, policy,
+                            if_match)
     if body.get("id"):
-        return await update(store, resource_type, body["id"], body, if_match)
-    return await create(store, resource_type, body)
+        return await update(store, resource_type, body["id"], body, policy, if_match)
+    return await create(store, resource_type, body, policy)
 
 
 async def patch(
@@ -186,6 +189,7 @@ async def patch(
     resource_type: str,
     resource_id: str,
     operations: object,
+    policy: ConformancePolicy,
     if_match: int | None = None,
 ) -> WriteResult:
     """JSON Patch (http.html#patch): the result must still be a valid resource."""
@@ -206,9 +210,9 @@ async def patch(
         raise BadRequest(f"The JSON Patch cannot be applied: {failure}") from None
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
-    validate_resource(patched)
+    warnings = policy.check(patched)
     version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
-    return WriteResult(version, warnings=tuple(unknown_profiles(patched)))
+    return WriteResult(version, warnings=warnings)
 
 
 async def resolve_single(store: ResourceStore, resource_type: str, query: str) -> str:

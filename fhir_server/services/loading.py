@@ -197,18 +197,36 @@ def _batches(path: Path, report: LoadReport) -> Iterator[Batch]:
             )
 
 
+async def _load_batches(processor: BundleProcessor, batches: Iterator[Batch], base: str,
+                        report: LoadReport) -> None:
+    """Submit each batch; a refused Bundle (e.g. a failing transaction) is reported and the
+    next one is still loaded."""
+    for batch in batches:
+        try:
+            response = await processor.process(base, batch.bundle, "minimal")
+        except FhirError as error:
+            report.refuse(batch, f"{error.status} {error}")
+            continue
+        report.add(response, batch.origins)
+
+
 async def load_file(processor: BundleProcessor, path: Path, base: str) -> LoadReport:
-    """Load every Bundle of the file; a refused Bundle (e.g. a failing transaction) is
-    reported and the next one is still loaded."""
+    """Load every Bundle of the file."""
     report = LoadReport()
     try:
-        for batch in _batches(path, report):
-            try:
-                response = await processor.process(base, batch.bundle, "minimal")
-            except FhirError as error:
-                report.refuse(batch, f"{error.status} {error}")
-                continue
-            report.add(response, batch.origins)
+        await _load_batches(processor, _batches(path, report), base, report)
     except (BadRequest, OSError, EOFError, UnicodeDecodeError) as error:  # EOF: cut gzip
         report.fail(Origin(str(path), UNKNOWN_TYPE), str(error))
+    return report
+
+
+async def load_resources(processor: BundleProcessor, resources: list[dict], location: str,
+                         base: str = "") -> LoadReport:
+    """Load resources (each keeping its id) in batches of NDJSON_BATCH entries."""
+    report = LoadReport()
+    items = [(resource, Origin(f"{location} {resource['resourceType']}/{resource.get('id')}",
+                               resource["resourceType"])) for resource in resources]
+    batches = (_as_batch(items[start:start + NDJSON_BATCH], location)
+               for start in range(0, len(items), NDJSON_BATCH))
+    await _load_batches(processor, batches, base, report)
     return report

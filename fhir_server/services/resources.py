@@ -11,6 +11,7 @@ from fhir_server.search.types.date import parse_date
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal
 from fhir_server.services.bundle_assembly import history_bundle, page_links
+from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.provenance import ProvenanceRecorder
@@ -51,7 +52,9 @@ class ResourceService:
         default_count: int,
         max_count: int,
         provenance: ProvenanceRecorder,
+        policy: ConformancePolicy,
     ):
+        self.policy = policy
         self.database = database
         self.cursors = cursors
         self.default_count = default_count
@@ -105,7 +108,8 @@ class ResourceService:
     ) -> WriteResult:
         check_writable(resource_type)
         return await self.transaction(
-            lambda store: interactions.create(store, resource_type, body, if_none_exist)
+            lambda store: interactions.create(store, resource_type, body, self.policy,
+                                             if_none_exist)
         )
 
     async def update(
@@ -113,7 +117,9 @@ class ResourceService:
     ) -> WriteResult:
         check_writable(resource_type)
         return await self.transaction(
-            lambda store: interactions.update(store, resource_type, resource_id, body, if_match)
+            lambda store: interactions.update(
+                store, resource_type, resource_id, body, self.policy, if_match
+            )
         )
 
     async def conditional_update(
@@ -122,7 +128,7 @@ class ResourceService:
         check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.conditional_update(
-                store, resource_type, query, body, if_match
+                store, resource_type, query, body, self.policy, if_match
             )
         )
 
@@ -142,7 +148,9 @@ class ResourceService:
             else:
                 assert query is not None, "a patch names an id or search criteria"
                 target = await interactions.resolve_single(store, resource_type, query)
-            return await interactions.patch(store, resource_type, target, operations, if_match)
+            return await interactions.patch(
+                store, resource_type, target, operations, self.policy, if_match
+            )
 
         return await self.transaction(work)
 

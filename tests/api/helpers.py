@@ -14,9 +14,16 @@ BHYT = "http://fhir.hl7.org.vn/core/sid/bhyt"
 FHIR_HEADERS = {"Content-Type": FHIR_JSON}
 
 
+_PROVINCES = ("001", "031", "048", "079", "092", "038", "040", "022")
+
+
 def unique_cccd() -> str:
-    """A 12-digit citizen identity number that no other test uses."""
-    return f"{uuid.uuid4().int % 10**12:012d}"
+    """A well-formed 12-digit citizen identity number (province, century/sex digit, birth
+    year, serial) that no other test uses."""
+    number = uuid.uuid4().int
+    province = _PROVINCES[number % len(_PROVINCES)]
+    century = (number // 8) % 2  # born 1900-1999, male or female
+    return f"{province}{century}{(number // 16) % 100:02d}{(number // 1600) % 10**6:06d}"
 
 
 def unique_system() -> str:

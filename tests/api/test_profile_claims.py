@@ -1,5 +1,6 @@
-"""A `meta.profile` the server does not know is kept and reported as a warning, never a
-refusal (http://hl7.org/fhir/R4/resource.html#profile; Bundle.entry.response.outcome)."""
+"""`meta.profile` claims (http://hl7.org/fhir/R4/resource.html#profile): a profile the server
+knows is enforced (422); one it does not know is kept and reported as a warning, never a refusal
+(Bundle.entry.response.outcome)."""
 
 from api.helpers import FHIR_HEADERS, new_patient
 
@@ -29,10 +30,33 @@ def test_batch_entries_carry_the_warning_in_their_outcome(client):
     assert "outcome" not in plain["response"]
 
 
+def _vital_sign(**extra) -> dict:
+    """A heart rate that conforms to the R4 vital-signs profile."""
+    return {"resourceType": "Observation", "status": "final", "meta": {"profile": [KNOWN]},
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}],
+                     "text": "Nhịp tim"},
+            "subject": {"reference": "Patient/example"},
+            "effectiveDateTime": "2025-07-01T08:00:00+07:00",
+            "valueQuantity": {"value": 72, "unit": "beats/minute",
+                              "system": "http://unitsofmeasure.org", "code": "/min"},
+            **extra}
+
+
 def test_a_known_profile_gives_no_warning(client):
-    observation = {"resourceType": "Observation", "status": "final", "meta": {"profile": [KNOWN]},
-                   "code": {"text": "Nhịp tim"}}
-    response = client.post("/Observation", json=observation,
+    response = client.post("/Observation", json=_vital_sign(),
                            headers={**FHIR_HEADERS, "Prefer": "return=OperationOutcome"})
     assert response.status_code == 201, response.text
     assert [i["severity"] for i in response.json()["issue"]] == ["information"]
+
+
+def test_a_known_profile_is_enforced(client):
+    claimed = _vital_sign()
+    del claimed["subject"]
+    response = client.post("/Observation", json=claimed, headers=FHIR_HEADERS)
+    assert response.status_code == 422, response.text
+    error = response.json()["issue"][0]
+    assert error["severity"] == "error" and error["expression"] == ["Observation.subject"]
+    assert KNOWN in error["diagnostics"]

@@ -5,6 +5,7 @@ import time
 import uuid
 
 import httpx
+from api.helpers import unique_cccd
 
 FHIR_JSON = "application/fhir+json"
 KICK_OFF = {"Accept": FHIR_JSON, "Prefer": "respond-async"}
@@ -97,12 +98,10 @@ def search_ids(http: httpx.Client, path: str, **params: str) -> list[str]:
     return found
 
 
-def cccd() -> str:
-    return f"{uuid.uuid4().int % 10**12:012d}"
 
 
 def patient(family: str = "Nguyễn", **extra) -> dict:
-    return {"resourceType": "Patient", "identifier": [{"system": CCCD, "value": cccd()}],
+    return {"resourceType": "Patient", "identifier": [{"system": CCCD, "value": unique_cccd()}],
             "name": [{"family": family, "given": ["Văn", "An"]}], "gender": "male",
             "birthDate": "1985-03-12", **extra}
 

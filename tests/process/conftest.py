@@ -44,10 +44,12 @@ def signing_settings(signing_service) -> None:
 
 def clean_env(args: tuple = ()) -> dict[str, str]:
     """The environment without any FHIR_* setting (so no FHIR_MONGODB_URI), except the
-    test token issuer to trust and, unless `args` has --dev (which brings its own), the
-    signing service."""
+    test token issuer to trust, no package definitions stored in the background (as in
+    conftest.test_settings) and, unless `args` has --dev (which brings its own), the signing
+    service."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["FHIR_PUBLISH_PACKAGES"] = "false"
     signing = {} if "--dev" in args else SIGNING_SETTINGS
     return env | process_issuer.SETTINGS | signing
 

@@ -8,6 +8,7 @@ import socket
 import uuid
 
 import httpx
+from api.helpers import unique_cccd
 from process_issuer import bearer
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
@@ -18,8 +19,6 @@ FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhi
              **bearer()}
 
 
-def _cccd() -> str:
-    return f"{uuid.uuid4().int % 10**12:012d}"
 
 
 def _patient(value: str, family: str = "Hoàng", given: tuple[str, ...] = ("Thị", "Lan"),
@@ -96,7 +95,7 @@ def test_restart_keeps_the_data_and_loads_the_demo_once(spawn, mongods, tmp_path
     first.wait_ready()
     demo_patients = _patient_count(first.base)
     assert demo_patients > 0
-    value = _cccd()
+    value = unique_cccd()
     response = httpx.post(f"{first.base}/Patient", json=_patient(value), headers=FHIR_JSON,
                           timeout=30)
     assert response.status_code == 201, response.text
@@ -119,7 +118,7 @@ def test_sigkill_of_the_server_takes_its_mongod_down(spawn, mongods, eventually,
     data = tmp_path / "data"
     server = spawn(data)
     server.wait_ready()
-    value = _cccd()
+    value = unique_cccd()
     response = httpx.post(f"{server.base}/Patient", json=_patient(value), headers=FHIR_JSON,
                           timeout=30)
     assert response.status_code == 201, response.text
@@ -155,7 +154,7 @@ def _write_json(path, document) -> str:
 def test_load_transaction_collection_and_ndjson_files(cli, spawn, mongods, tmp_path):
     data = tmp_path / "data"
     run = uuid.uuid4().hex[:10]
-    mother, child = _cccd(), _cccd()
+    mother, child = unique_cccd(), unique_cccd()
     visit_system = f"http://benhvien-tu-du-{run}.vn/fhir/sid/encounter"
     patient_url = f"urn:uuid:{uuid.uuid4()}"
     transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
@@ -179,7 +178,7 @@ def test_load_transaction_collection_and_ndjson_files(cli, spawn, mongods, tmp_p
     newborn = _patient(child, family="Hoàng", given=("Minh", "Khôi"), gender="male",
                        birthDate="2024-05-02", id=f"sosinh-{run}")
     ndjson = tmp_path / "patients.ndjson"
-    extra = [_cccd(), _cccd()]
+    extra = [unique_cccd(), unique_cccd()]
     lines = [newborn] + [_patient(v, family="Đỗ", given=("Văn", "Hùng")) for v in extra]
     ndjson.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines),
                       encoding="utf-8")
@@ -213,7 +212,7 @@ def test_load_transaction_collection_and_ndjson_files(cli, spawn, mongods, tmp_p
 
 def test_load_of_an_invalid_resource_fails_naming_the_entry(cli, spawn, mongods, tmp_path):
     data = tmp_path / "data"
-    kept, bad = _cccd(), _cccd()
+    kept, bad = unique_cccd(), unique_cccd()
     transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": _patient(kept), "request": {"method": "POST", "url": "Patient"}},
         {"resource": _patient(bad, gender="xx"), "request": {"method": "POST", "url": "Patient"}},
@@ -226,8 +225,8 @@ def test_load_of_an_invalid_resource_fails_naming_the_entry(cli, spawn, mongods,
     assert mongods(data) == []
 
     ndjson = tmp_path / "bad.ndjson"
-    ndjson.write_text(json.dumps(_patient(_cccd())) + "\n"
-                      + json.dumps(_patient(_cccd(), gender="xx")) + "\n", encoding="utf-8")
+    ndjson.write_text(json.dumps(_patient(unique_cccd())) + "\n"
+                      + json.dumps(_patient(unique_cccd(), gender="xx")) + "\n", encoding="utf-8")
     result = cli("load", "--data-dir", data, ndjson)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -246,7 +245,7 @@ def test_load_of_an_invalid_resource_fails_naming_the_entry(cli, spawn, mongods,
 def test_reindex_command_reports_and_then_finds_nothing_stale(cli, mongods, tmp_path):
     data = tmp_path / "data"
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": _patient(_cccd()), "request": {"method": "POST", "url": "Patient"}}]}
+        {"resource": _patient(unique_cccd()), "request": {"method": "POST", "url": "Patient"}}]}
     assert cli("load", "--data-dir", data, _write_json(tmp_path / "one.json", bundle)
                ).returncode == 0
     result = cli("reindex", "--data-dir", data, "--type", "Patient")

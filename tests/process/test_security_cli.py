@@ -8,9 +8,9 @@ import shlex
 import signal
 import socket
 import subprocess
-import uuid
 
 import httpx
+from api.helpers import unique_cccd
 from process_issuer import bearer
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
@@ -31,7 +31,7 @@ def _headers(token: str) -> dict[str, str]:
 
 def _patient() -> dict:
     return {"resourceType": "Patient",
-            "identifier": [{"system": CCCD, "value": f"{uuid.uuid4().int % 10**12:012d}"}],
+            "identifier": [{"system": CCCD, "value": unique_cccd()}],
             "name": [{"family": "Phạm", "given": ["Minh", "Châu"]}], "gender": "female"}
 
 

@@ -5,10 +5,10 @@ every resource is covered by a signature that passes."""
 
 import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
+from api.helpers import unique_cccd
 from cryptography.hazmat.primitives import serialization
 
 from examples.clinical import bulk_data_set
@@ -20,7 +20,7 @@ FHIR_HEADERS = {"Content-Type": "application/fhir+json"}
 
 def _patient(family: str, given: list[str]) -> dict:
     return {"resourceType": "Patient",
-            "identifier": [{"system": CCCD, "value": f"{uuid.uuid4().int % 10**12:012d}"}],
+            "identifier": [{"system": CCCD, "value": unique_cccd()}],
             "name": [{"use": "official", "family": family, "given": given}],
             "gender": "female", "birthDate": "1992-07-19",
             "address": [{"line": ["45 Nguyễn Trãi"], "city": "Hà Nội", "country": "VN"}]}

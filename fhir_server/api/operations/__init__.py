@@ -2,7 +2,16 @@
 answering its operation; registering it here routes it, checks its scopes, audits it and
 lists it in the CapabilityStatement."""
 
-from fhir_server.api.operations import everything, export, reindex, signatures, terminology
+from fhir_server.api.operations import (
+    everything,
+    export,
+    reindex,
+    signatures,
+    terminology,
+    translate,
+    validate,
+    validate_code,
+)
 from fhir_server.api.operations.base import Operation
 from fhir_server.conformance.operations import OperationDescriptor
 
@@ -12,6 +21,9 @@ OPERATIONS: tuple[Operation, ...] = (
     *reindex.OPERATIONS,
     *signatures.OPERATIONS,
     *terminology.OPERATIONS,
+    *validate.OPERATIONS,
+    *validate_code.OPERATIONS,
+    *translate.OPERATIONS,
 )
 DESCRIPTORS: tuple[OperationDescriptor, ...] = tuple(o.descriptor for o in OPERATIONS)
 

@@ -1,0 +1,105 @@
+"""What a resource must conform to before it is stored: the base R4 definition, the profiles
+it claims in `meta.profile` that the server knows, the profiles the hospital requires for
+its type (`FHIR_REQUIRED_PROFILES`), and the formats of Vietnamese identifier systems
+(http://hl7.org/fhir/R4/validation.html, http://hl7.org/fhir/R4/profiling.html).
+
+A base-structure error is a 400, as before; a resource that is valid FHIR but breaks a
+profile or an identifier rule is a 422 (http://hl7.org/fhir/R4/http.html#update: "violated
+applicable FHIR profiles or server business rules")."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.identifier_systems import identifier_issues
+from fhir_server.conformance.profiles import unknown_profiles
+from fhir_server.conformance.validation import validation_issues
+from fhir_server.errors import InvalidResource, Issue, Unprocessable
+
+
+class ProfileConfigurationError(ValueError):
+    """FHIR_REQUIRED_PROFILES names a profile the server cannot check."""
+
+
+def declared_profiles(resource: dict) -> tuple[str, ...]:
+    """The `meta.profile` canonicals of a resource that the registry holds."""
+    meta = resource.get("meta")
+    claimed = meta.get("profile") if isinstance(meta, dict) else None
+    if not isinstance(claimed, list):
+        return ()
+    return tuple(
+        url for url in claimed
+        if isinstance(url, str) and registry().structure_definition(url) is not None
+    )
+
+
+def _is_error(issue: Issue) -> bool:
+    return issue.severity in ("error", "fatal")
+
+
+def _is_profile_flaw(issue: Issue) -> bool:
+    """A warning about the profile itself (a discriminator it cannot use, ...), not about the
+    resource: `$validate` and `fhir-server package install` report those."""
+    return issue.code == "processing" and issue.profile is not None and not _is_error(issue)
+
+
+def _errors_first(issues: list[Issue]) -> list[Issue]:
+    return sorted(issues, key=lambda issue: not _is_error(issue))
+
+
+@dataclass(frozen=True)
+class ConformancePolicy:
+    """The profiles required per resource type; empty: only what resources claim."""
+
+    required_profiles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def configured(cls, required: Mapping[str, list[str]]) -> "ConformancePolicy":
+        """The policy of FHIR_REQUIRED_PROFILES; a profile the server does not hold, or one
+        for another type, is a start-up error naming it."""
+        for resource_type, urls in required.items():
+            for url in urls:
+                definition = registry().structure_definition(url)
+                if definition is None:
+                    raise ProfileConfigurationError(
+                        f"FHIR_REQUIRED_PROFILES: profile {url} (for {resource_type}) is not "
+                        "installed; install the package that defines it (fhir-server package "
+                        "install)"
+                    )
+                if definition["type"] != resource_type:
+                    raise ProfileConfigurationError(
+                        f"FHIR_REQUIRED_PROFILES: profile {url} constrains "
+                        f"{definition['type']}, not {resource_type}"
+                    )
+        return cls({kind: tuple(urls) for kind, urls in required.items()})
+
+    def profiles_for(self, resource: dict, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Every profile a resource is checked against, each once."""
+        required = self.required_profiles.get(str(resource.get("resourceType")), ())
+        return tuple(dict.fromkeys((*required, *declared_profiles(resource), *extra)))
+
+    def issues(self, resource: dict, extra_profiles: tuple[str, ...] = ()) -> list[Issue]:
+        """Every issue of a resource, errors first, without raising: what `$validate`
+        reports."""
+        return _errors_first(self._issues(resource, extra_profiles)[0])
+
+    def check(self, resource: dict) -> tuple[Issue, ...]:
+        """Raise (400 base structure, 422 profile or identifier rule) unless the resource
+        may be stored; return the warnings to pass on to the client."""
+        found, structural = self._issues(resource, ())
+        if structural:
+            raise InvalidResource(structural[0].diagnostics, issues=_errors_first(found))
+        errors = [issue for issue in found if _is_error(issue)]
+        if errors:
+            raise Unprocessable(errors[0].diagnostics, issues=_errors_first(found))
+        return tuple(issue for issue in found if not _is_profile_flaw(issue))
+
+    def _issues(self, resource: dict, extra_profiles: tuple[str, ...]
+                ) -> tuple[list[Issue], list[Issue]]:
+        """(every issue, the errors against the base definition); identifier rules are
+        checked only on a structurally valid resource."""
+        found = validation_issues(resource, self.profiles_for(resource, extra_profiles))
+        structural = [issue for issue in found if _is_error(issue) and issue.profile is None]
+        if not structural:
+            found += identifier_issues(resource)
+        return found + unknown_profiles(resource), structural

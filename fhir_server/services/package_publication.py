@@ -1,0 +1,38 @@
+"""The installed implementation guides, readable and searchable like any resource
+(`GET /StructureDefinition?url=...`, `GET /ValueSet/{id}`): their definitions are stored as
+resources once per package version, as HAPI's package installer does in its
+STORE_AND_INSTALL mode. It runs in the background after start-up, the smallest packages
+first (the hospital's own guides, e.g. VN Core, before HL7's terminology), through the same
+batch path as `fhir-server load`: validated, and signed by the server's seal. A definition
+the base validation refuses is logged and left out; it still serves validation from the
+registry."""
+
+import logging
+
+from fhir_server.conformance.packages import Package
+from fhir_server.services.bundles import BundleProcessor
+from fhir_server.services.loading import load_resources
+from fhir_server.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+def _flag(package: Package) -> str:
+    return f"package_published:{package.label}"
+
+
+async def publish_packages(database: Database, processor: BundleProcessor,
+                           packages: list[Package]) -> None:
+    """Store the definitions of every package not stored before (restarts resume: a package
+    counts as stored once all of its batches were submitted)."""
+    sized = sorted(((package, package.definitions()) for package in packages),
+                   key=lambda pair: len(pair[1]))
+    for package, definitions in sized:
+        if await database.flag(_flag(package)):
+            continue
+        report = await load_resources(processor, [d for d in definitions if d.get("id")],
+                                      package.label)
+        for failure in report.failures:
+            log.warning("package %s: not stored: %s", package.label, failure)
+        await database.set_flag(_flag(package))
+        log.info("package %s stored as resources: %s", package.label, report.summary())

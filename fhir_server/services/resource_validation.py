@@ -1,0 +1,118 @@
+"""`$validate` (http://hl7.org/fhir/R4/resource-operation-validate.html): would a resource be
+accepted, and if not, why. It never stores anything; the answer is an OperationOutcome with
+status 200 whether or not the resource is valid (4xx only when the check cannot be made).
+
+The resource is checked as a write would check it (base definition, known `meta.profile`
+claims, FHIR_REQUIRED_PROFILES of its type, identifier formats), plus the `profile` asked for.
+"""
+
+from dataclasses import dataclass
+
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.messages import issue
+from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
+from fhir_server.errors import BadRequest, Issue
+from fhir_server.services.resources import ResourceService
+
+MODES = ("create", "update", "delete", "profile")
+_MODE_OR_PROFILE_VALUES = ("valueCode", "valueUri", "valueCanonical", "valueString")
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    resource: dict | None
+    mode: str | None
+    profile: str | None
+
+
+def _single(pairs: list[tuple[str, str]], name: str) -> str | None:
+    values = [value for key, value in pairs if key == name]
+    if len(values) > 1:
+        raise BadRequest(f"$validate takes one '{name}', not {len(values)}")
+    return values[0] if values else None
+
+
+def parse_validate(query: list[tuple[str, str]], body: object | None) -> ValidateRequest:
+    """The operation's input: `mode` and `profile` from the query or a POSTed Parameters,
+    the resource as Parameters' `resource` or as the body itself."""
+    pairs = list(query)
+    resource = None
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        for index, parameter in enumerate(body.get("parameter") or []):
+            where = f"Parameters.parameter[{index}]"
+            if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
+                raise BadRequest(f"{where} has no name", expression=where)
+            name = parameter["name"]
+            if name == "resource":
+                if not isinstance(parameter.get("resource"), dict) or resource is not None:
+                    raise BadRequest(f"{where}: $validate takes one resource, in "
+                                     "parameter.resource", expression=where)
+                resource = parameter["resource"]
+            elif name in ("mode", "profile"):
+                value = next((parameter[key] for key in _MODE_OR_PROFILE_VALUES
+                              if key in parameter), None)
+                if not isinstance(value, str):
+                    raise BadRequest(f"{where} ({name}) needs a code or uri value",
+                                     expression=where)
+                pairs.append((name, value))
+    elif isinstance(body, dict):
+        resource = body
+    elif body is not None:
+        raise BadRequest("The body of $validate is a resource or a Parameters resource")
+    mode = _single(pairs, "mode")
+    if mode is not None and mode not in MODES:
+        raise BadRequest(f"$validate mode '{mode}' is not one of {', '.join(MODES)}")
+    return ValidateRequest(resource, mode, _single(pairs, "profile"))
+
+
+def _check_profile(url: str, resource_type: str) -> None:
+    definition = registry().structure_definition(url)
+    if definition is None:
+        raise BadRequest(f"Profile {url} is not known to this server: it cannot validate "
+                         "against it (GET /StructureDefinition?url=... lists those it has)")
+    if definition["type"] != resource_type:
+        raise BadRequest(f"Profile {url} constrains {definition['type']}, not {resource_type}")
+
+
+def _mode_issues(request: ValidateRequest, resource_type: str, resource_id: str | None,
+                 resource: dict) -> list[Issue]:
+    """What the mode adds: an update names the resource it replaces; AuditEvent and
+    Provenance are never changed by clients."""
+    issues = []
+    if request.mode == "update":
+        if not resource.get("id"):
+            issues.append(issue("validate.update-needs-id", "required", f"{resource_type}.id"))
+        elif resource_id is not None and resource["id"] != resource_id:
+            issues.append(issue("validate.id-mismatch", "invalid", f"{resource_type}.id",
+                                id=resource["id"], url_id=resource_id))
+    if request.mode in ("update", "delete") and (
+        resource_type in READ_ONLY_TYPES or resource_type in APPEND_ONLY_TYPES
+    ):
+        issues.append(issue("validate.not-changeable", "business-rule", type=resource_type))
+    if request.mode == "create" and resource_type in READ_ONLY_TYPES:
+        issues.append(issue("validate.server-written", "business-rule", type=resource_type))
+    return issues
+
+
+async def validate(service: ResourceService, resource_type: str, resource_id: str | None,
+                   request: ValidateRequest) -> list[Issue]:
+    """The issues of the resource given (or, at instance level, the stored one); one
+    information issue when there are none."""
+    if request.profile is not None:
+        _check_profile(request.profile, resource_type)
+    resource = request.resource
+    if resource is None or request.mode == "delete":
+        if resource_id is None:
+            raise BadRequest(f"$validate on {resource_type} needs the resource to validate: "
+                             "POST it, or a Parameters with parameter 'resource'")
+        stored = (await service.read(resource_type, resource_id)).resource  # 404, 410
+        resource = resource if resource is not None else stored
+    assert resource is not None, "read() refuses deletions"
+    if resource.get("resourceType") != resource_type:
+        raise BadRequest(f"$validate on {resource_type} was given a "
+                         f"{resource.get('resourceType')!r}")
+    issues = _mode_issues(request, resource_type, resource_id, resource)
+    if request.mode != "delete":
+        extra = (request.profile,) if request.profile else ()
+        issues += service.policy.issues(resource, extra)
+    return issues or [issue("validate.ok", "informational", severity="information")]

@@ -1,0 +1,48 @@
+"""The installed packages' definitions are readable and searchable like any resource once
+the server has stored them in the background after start-up."""
+
+import time
+
+import httpx
+import pytest
+from api.vn_core import VN_CORE_PATIENT
+from conftest import RunningServer, database_name
+from conftest import test_settings as settings_for
+
+
+@pytest.fixture(scope="module")
+def publishing(mongo_uri, request, tmp_path_factory, issuer, signing_service):
+    settings = settings_for(mongo_uri, database_name(request), tmp_path_factory.mktemp("data"),
+                            issuer, signing_service, publish_packages=True)
+    headers = {"Accept": "application/fhir+json", "Authorization": f"Bearer {issuer.token()}"}
+    with RunningServer(settings) as running, httpx.Client(
+        base_url=running.base, timeout=60, headers=headers
+    ) as http:
+        yield http
+
+
+def _wait_for(client: httpx.Client, path: str, params: dict) -> dict:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        bundle = client.get(path, params=params).json()
+        if bundle.get("entry"):
+            return bundle
+        time.sleep(1)
+    raise AssertionError(f"{path}?{params} found nothing within 180 s")
+
+
+def test_a_vn_core_profile_is_found_by_url_and_read_by_id(publishing):
+    bundle = _wait_for(publishing, "/StructureDefinition", {"url": VN_CORE_PATIENT})
+    [entry] = bundle["entry"]
+    profile = entry["resource"]
+    assert profile["url"] == VN_CORE_PATIENT and profile["type"] == "Patient"
+    assert publishing.get(f"/StructureDefinition/{profile['id']}").json()["url"] == VN_CORE_PATIENT
+
+
+def test_vn_core_code_systems_are_searchable_by_name_and_status(publishing):
+    bundle = _wait_for(publishing, "/CodeSystem",
+                       {"url": "http://fhir.ehealth.gov.vn/core/CodeSystem/vn-core-ethic"})
+    system = bundle["entry"][0]["resource"]
+    by_name = publishing.get("/CodeSystem", params={"name": system["name"],
+                                                    "status": system["status"]}).json()
+    assert system["id"] in {e["resource"]["id"] for e in by_name.get("entry", [])}

@@ -1,0 +1,133 @@
+"""`$validate` (http://hl7.org/fhir/R4/resource-operation-validate.html): type and instance
+level, GET and POST, `mode` and `profile`; 200 with the issues, nothing stored."""
+
+from api.helpers import FHIR_HEADERS, created, new_patient
+from api.vn_core import VN_CORE_PATIENT, vn_core_patient, without_name_text
+
+
+def _parameters(resource: dict | None = None, **values: str) -> dict:
+    parameters = [{"name": "resource", "resource": resource}] if resource else []
+    for name, value in values.items():
+        parameters.append({"name": name, ("valueCode" if name == "mode" else "valueUri"): value})
+    return {"resourceType": "Parameters", "parameter": parameters}
+
+
+def _issues(response) -> list[dict]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return body["issue"]
+
+
+def _count(client, kind: str = "Patient") -> int:
+    return client.get(f"/{kind}", params={"_summary": "count"}).json()["total"]
+
+
+def test_a_valid_resource_gets_one_information_issue_and_nothing_is_stored(client):
+    before = _count(client)
+    [issue] = _issues(client.post("/Patient/$validate", json=new_patient(), headers=FHIR_HEADERS))
+    assert issue["severity"] == "information"
+    assert _count(client) == before
+
+
+def test_base_errors_are_listed_with_their_expression(client):
+    issues = _issues(client.post("/Patient/$validate", json=new_patient(birthDate="1985-02-30"),
+                                 headers=FHIR_HEADERS))
+    [error] = [i for i in issues if i["severity"] == "error"]
+    assert error["expression"] == ["Patient.birthDate"]
+    assert "1985-02-30" in error["diagnostics"]
+
+
+def test_a_profile_parameter_checks_the_profile_and_names_the_rule(client):
+    body = _parameters(without_name_text(vn_core_patient()), profile=VN_CORE_PATIENT)
+    issues = _issues(client.post("/Patient/$validate", json=body, headers=FHIR_HEADERS))
+    errors = [i for i in issues if i["severity"] == "error"]
+    assert errors, issues
+    assert any(i["expression"] == ["Patient.name[0].text"] for i in errors), errors
+    assert any(VN_CORE_PATIENT in i["diagnostics"] for i in errors), errors
+    ok = _issues(client.post("/Patient/$validate", json=_parameters(vn_core_patient(),
+                             profile=VN_CORE_PATIENT), headers=FHIR_HEADERS))
+    assert [i["severity"] for i in ok if i["severity"] == "error"] == []
+
+
+def test_the_profile_parameter_in_the_query(client):
+    issues = _issues(client.post("/Patient/$validate", params={"profile": VN_CORE_PATIENT},
+                                 json=without_name_text(vn_core_patient()), headers=FHIR_HEADERS))
+    assert any(i["severity"] == "error" for i in issues)
+
+
+def test_a_declared_meta_profile_is_checked(client):
+    patient = without_name_text(vn_core_patient(meta={"profile": [VN_CORE_PATIENT]}))
+    issues = _issues(client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS))
+    assert any(i["severity"] == "error" for i in issues)
+
+
+def test_instance_level_get_validates_the_stored_resource(client):
+    stored = created(client, new_patient())
+    [issue] = _issues(client.get(f"/Patient/{stored['id']}/$validate"))
+    assert issue["severity"] == "information"
+    issues = _issues(client.get(f"/Patient/{stored['id']}/$validate",
+                                params={"profile": VN_CORE_PATIENT}))
+    assert any(i["severity"] == "error" for i in issues)
+
+
+def test_instance_level_of_an_unknown_id_is_404(client):
+    response = client.get("/Patient/no-such-patient/$validate")
+    assert response.status_code == 404
+
+
+def test_mode_update_needs_the_id_of_the_instance(client):
+    stored = created(client, new_patient())
+    body = _parameters({**new_patient(), "id": "another-id"}, mode="update")
+    issues = _issues(client.post(f"/Patient/{stored['id']}/$validate", json=body,
+                                 headers=FHIR_HEADERS))
+    assert any(i["severity"] == "error" and i["expression"] == ["Patient.id"] for i in issues)
+    assert client.get(f"/Patient/{stored['id']}").json()["meta"]["versionId"] == "1"
+
+
+def test_mode_delete_checks_the_stored_resource_can_go(client):
+    stored = created(client, new_patient())
+    [issue] = _issues(client.get(f"/Patient/{stored['id']}/$validate",
+                                 params={"mode": "delete"}))
+    assert issue["severity"] == "information"
+    assert client.get(f"/Patient/{stored['id']}").status_code == 200
+
+
+def test_an_unknown_profile_or_mode_is_400(client):
+    unknown = client.post("/Patient/$validate", params={"profile": "http://example.org/nope"},
+                          json=new_patient(), headers=FHIR_HEADERS)
+    assert unknown.status_code == 400 and "http://example.org/nope" in unknown.text
+    bad_mode = client.post("/Patient/$validate", params={"mode": "destroy"},
+                           json=new_patient(), headers=FHIR_HEADERS)
+    assert bad_mode.status_code == 400
+
+
+def test_a_profile_of_another_type_is_400(client):
+    response = client.post("/Observation/$validate", params={"profile": VN_CORE_PATIENT},
+                           json={"resourceType": "Observation", "status": "final",
+                                 "code": {"text": "x"}}, headers=FHIR_HEADERS)
+    assert response.status_code == 400
+
+
+def test_type_level_get_without_a_resource_is_400(client):
+    assert client.get("/Patient/$validate").status_code == 400
+
+
+def test_a_resource_of_another_type_is_400(client):
+    response = client.post("/Observation/$validate", json=new_patient(), headers=FHIR_HEADERS)
+    assert response.status_code == 400
+
+
+def test_vietnamese_messages_when_asked(client):
+    patient = new_patient(birthDate="1985-02-30")
+    english = _issues(client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS))
+    vietnamese = _issues(client.post("/Patient/$validate", json=patient,
+                                     headers={**FHIR_HEADERS, "Accept-Language": "vi-VN,vi;q=0.9"}))
+    assert english[0]["diagnostics"] != vietnamese[0]["diagnostics"]
+    assert vietnamese[0]["expression"] == english[0]["expression"]
+
+
+def test_the_capability_statement_lists_validate(client):
+    patient = next(r for r in client.get("/metadata").json()["rest"][0]["resource"]
+                   if r["type"] == "Patient")
+    assert any(o["name"] == "validate" for o in patient["operation"])
