@@ -101,6 +101,23 @@ def _expected(kind: str, steps: tuple[str, ...], element: dict | None,
     return False if element.get("max") == "0" else MISSING
 
 
+def _located(kind: str, steps: tuple[str, ...], by_id: dict[str, dict],
+             slice_element: dict) -> tuple[tuple[str, ...], dict | None]:
+    """The steps and element a slice's discriminator value comes from: the element at the
+    path or, for value/pattern discriminators, the nearest element on the path whose own
+    fixed/pattern value holds it (`use.coding.code` in a `patternCodeableConcept` on `use`,
+    as VN Core's Encounter.diagnosis slices are written)."""
+    at = _element_at(by_id, slice_element["id"], steps) if steps else slice_element
+    if kind in _VALUE_KINDS and _expected(kind, steps, at, slice_element) is MISSING:
+        for end in range(len(steps) - 1, -1, -1):
+            ancestor = (_element_at(by_id, slice_element["id"], steps[:end]) if end
+                        else slice_element)
+            if ancestor is not None and _expected(kind, steps[:end], ancestor,
+                                                  slice_element) is not MISSING:
+                return steps[:end], ancestor
+    return steps, at
+
+
 def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
                     by_id: dict[str, dict]) -> Slicing:
     """The slicing of `element`, with a test per slice and usable discriminator."""
@@ -122,8 +139,8 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
             continue
         broken = False
         for rules, raw in slices:
-            at = _element_at(by_id, raw["id"], steps) if steps else raw
-            if _expected(kind, steps, at, raw) is MISSING:
+            located, at = _located(kind, steps, by_id, raw)
+            if _expected(kind, located, at, raw) is MISSING:
                 broken = True
                 message = "discriminator-no-element" if at is None else "discriminator-no-value"
                 slicing.problems.append((message, "processing", {
@@ -134,11 +151,13 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
     if not usable:
         slicing.problems.append(("slicing-not-checked", "processing", where))
     for _, raw in slices:
-        slicing.tests.append(tuple(
-            Test(kind, steps, _expected(kind, steps, _element_at(by_id, raw["id"], steps)
-                                        if steps else raw, raw))
-            for kind, steps in usable
-        ))
+        tests = []
+        for kind, steps in usable:
+            located, at = _located(kind, steps, by_id, raw)
+            test = Test(kind, located, _expected(kind, located, at, raw))
+            if test not in tests:  # two discriminators found in one ancestor's pattern
+                tests.append(test)
+        slicing.tests.append(tuple(tests))
     slicing.lookup = _lookup(slicing.tests)
     return slicing
 

@@ -1,0 +1,119 @@
+"""The Ministry of Health's VN Core profiles (shipped package hl7.fhir.vn.core, snapshots
+generated from its differentials): their own constraints on Patient, Encounter, Condition
+and Observation, each with a conforming and a non-conforming instance."""
+
+import copy
+
+import pytest
+
+from fhir_server.conformance.validation import validation_issues
+
+VN = "http://fhir.ehealth.gov.vn/core/StructureDefinition/"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"use": "official", "system": "http://fhir.ehealth.gov.vn/core/sid/national_id",
+                    "type": {"coding": [{"system": V2_0203, "code": "NI",
+                                         "display": "National unique individual identifier"}]},
+                    "value": "001085012345"}],
+    "name": [{"text": "Nguyễn Văn An", "family": "Nguyễn", "given": ["Văn", "An"]}],
+    "gender": "male", "birthDate": "1985-03-12",
+}
+ENCOUNTER = {
+    "resourceType": "Encounter", "status": "finished",
+    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB",
+              "display": "ambulatory"},
+    "subject": {"reference": "Patient/p1"},
+    "diagnosis": [{"condition": {"reference": "Condition/c1"},
+                   "use": {"coding": [{"system": ROLE, "code": "CC",
+                                       "display": "Chief complaint"}],
+                           "text": "Chief complaint"}}],
+}
+CONDITION = {
+    "resourceType": "Condition",
+    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                              "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}],
+    "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J18.9"}]},
+    "subject": {"reference": "Patient/p1"},
+    "encounter": {"reference": "Encounter/e1"},
+}
+BIRTH_WEIGHT = {
+    "resourceType": "Observation", "status": "final",
+    # The profile's pattern names a ValueSet URL as the system: the instance follows it.
+    "category": [{"coding": [{"system": "http://hl7.org/fhir/ValueSet/observation-category",
+                              "code": "survey", "display": "Survey"}]}],
+    "code": {"coding": [{"system": "http://loinc.org", "code": "8339-4",
+                         "display": "Birth weight Measured"}]},
+    "subject": {"reference": "Patient/p1"},
+    "valueQuantity": {"value": 3200, "unit": "g", "system": "http://unitsofmeasure.org",
+                      "code": "g"},
+}
+
+
+def _errors(resource: dict, profile: str) -> list:
+    return [i for i in validation_issues(resource, (VN + profile,)) if i.severity == "error"]
+
+
+@pytest.mark.parametrize(("resource", "profile"), [
+    (PATIENT, "vn-core-patient"),
+    (ENCOUNTER, "vn-core-encounter"),
+    (CONDITION, "vn-core-condition-encounter-diagnosis"),
+    (BIRTH_WEIGHT, "observation-birth-weight"),
+])
+def test_conforming_instances_have_no_error(resource, profile):
+    assert _errors(resource, profile) == []
+
+
+def _broken(resource: dict, change) -> dict:
+    copied = copy.deepcopy(resource)
+    change(copied)
+    return copied
+
+
+def test_patient_name_text_is_required():
+    [error] = _errors(_broken(PATIENT, lambda p: p["name"][0].pop("text")), "vn-core-patient")
+    assert error.expression == ("Patient.name[0].text",)
+    assert (error.profile, error.element_id) == (VN + "vn-core-patient", "Patient.name.text")
+
+
+def test_patient_cccd_slice_fixes_use():
+    patient = _broken(PATIENT, lambda p: p["identifier"][0].update(use="usual"))
+    [error] = _errors(patient, "vn-core-patient")
+    assert error.expression == ("Patient.identifier[0].use",)
+    assert error.element_id == "Patient.identifier:TheCCCD.use"
+
+
+def test_encounter_needs_its_chief_complaint_diagnosis():
+    encounter = _broken(ENCOUNTER, lambda e: e["diagnosis"][0]["use"]["coding"][0].update(
+        code="DD", display="Discharge diagnosis"))
+    errors = _errors(encounter, "vn-core-encounter")
+    assert [e.element_id for e in errors] == ["Encounter.diagnosis:ChiefComplaint_CDBenhChinh"]
+    assert errors[0].code == "required"
+
+
+def test_condition_needs_its_encounter_and_fixed_category():
+    errors = _errors(_broken(CONDITION, lambda c: c.pop("encounter")),
+                     "vn-core-condition-encounter-diagnosis")
+    assert [e.expression for e in errors] == [("Condition.encounter",)]
+    wrong = _broken(CONDITION, lambda c: c["category"][0]["coding"][0].update(
+        code="problem-list-item", display="Problem List Item"))
+    [error] = _errors(wrong, "vn-core-condition-encounter-diagnosis")
+    assert error.element_id == "Condition.category" and error.code == "value"
+
+
+def test_birth_weight_fixes_status_and_value_type():
+    preliminary = _broken(BIRTH_WEIGHT, lambda o: o.update(status="preliminary"))
+    [error] = _errors(preliminary, "observation-birth-weight")
+    assert error.expression == ("Observation.status",)
+    as_text = _broken(BIRTH_WEIGHT, lambda o: (o.pop("valueQuantity"),
+                                               o.update(valueString="3,2 kg")))
+    assert any(e.element_id == "Observation.value[x]" for e in
+               _errors(as_text, "observation-birth-weight"))
+
+
+def test_a_broken_vn_core_profile_is_an_error_naming_why():
+    [error] = _errors(BIRTH_WEIGHT, "observation-hepatitisB-virus-status")
+    assert error.code == "processing"
+    assert "valueCodeableConcept" in error.diagnostics
