@@ -149,16 +149,24 @@ class FormatRule:
 
     description: str  # completes "<value> is not ..."
     problem: Callable[[str], str | None]
+    description_vi: str  # the same in Vietnamese
 
 
 PERSONAL_ID = FormatRule(
     "a personal identification number (12 digits: province, century and sex, birth year, "
-    "serial; Circular 07/2016/TT-BCA)", personal_id_problem)
-CMND = FormatRule("an identity card number of 9 or 12 digits", cmnd_problem)
-BHXH = FormatRule("a social insurance code of 10 digits", bhxh_problem)
+    "serial; Circular 07/2016/TT-BCA)", personal_id_problem,
+    "số định danh cá nhân (12 chữ số: mã tỉnh, mã thế kỷ và giới tính, năm sinh, số ngẫu "
+    "nhiên; Thông tư 07/2016/TT-BCA)")
+CMND = FormatRule("an identity card number of 9 or 12 digits", cmnd_problem,
+                  "số chứng minh nhân dân gồm 9 hoặc 12 chữ số")
+BHXH = FormatRule("a social insurance code of 10 digits", bhxh_problem,
+                  "mã số bảo hiểm xã hội gồm 10 chữ số")
 BHYT = FormatRule(
     "in any of the three forms (a 12-digit personal identification number, a 10-digit BHXH "
     "code, or a 15-character card: beneficiary group code, benefit level 1-5, province "
-    "code, BHXH code)", bhyt_problem)
+    "code, BHXH code)", bhyt_problem,
+    "mã thẻ BHYT theo một trong ba dạng (số định danh cá nhân 12 chữ số, mã số BHXH 10 chữ "
+    "số, hoặc mã thẻ 15 ký tự: mã đối tượng, mức hưởng 1-5, mã tỉnh, mã số BHXH)")
 VIETNAMESE_PASSPORT = FormatRule(
-    "a Vietnamese passport number (one capital letter and 7 digits)", vietnamese_passport_problem)
+    "a Vietnamese passport number (one capital letter and 7 digits)", vietnamese_passport_problem,
+    "số hộ chiếu Việt Nam (một chữ cái in hoa và 7 chữ số)")

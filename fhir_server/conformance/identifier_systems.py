@@ -28,6 +28,7 @@ from fhir_server.conformance.identifier_formats import (
     FormatRule,
 )
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.conformance.messages import issue
 from fhir_server.conformance.primitives import shown
 from fhir_server.conformance.structure import BACKBONE, COMPLEX, PRIMITIVE, Node, definition_tree
 from fhir_server.errors import Issue
@@ -146,8 +147,9 @@ def _value_issues(identifier: dict, location: str) -> list[Issue]:
     if problem is None:
         return []
     expression = f"{location}.value"
-    return [Issue(f"{entry.label} {shown(value)} at {expression} is not "
-                  f"{entry.rule.description}: {problem}", "value", expression=(expression,))]
+    return [issue("identifier-format", "value", expression, label=entry.label,
+                  value=shown(value), description=entry.rule.description, problem=problem,
+                  vi={"description": entry.rule.description_vi})]
 
 
 @dataclass(frozen=True, slots=True)

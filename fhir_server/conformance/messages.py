@@ -260,6 +260,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression} does not conform to any of the profiles {targets}",
         "{expression} không tuân thủ hồ sơ (profile) nào trong số {targets}",
     ),
+    # Identifier formats of Vietnamese systems (identifier_systems.py).
+    "identifier-format": (
+        "{label} {value} at {expression} is not {description}: {problem}",
+        "Giá trị {value} ({label}) tại {expression} không phải là {description}: {problem}",
+    ),
     # $validate (http://hl7.org/fhir/R4/resource-operation-validate.html).
     "validate.ok": (
         "No issues detected during validation",

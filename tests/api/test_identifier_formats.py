@@ -1,0 +1,58 @@
+"""Identifier formats on write: a malformed value in a known Vietnamese system is a 422
+naming the rule, and nothing is stored; the three BHYT forms in use since 2025 are taken."""
+
+import pytest
+from api.bundle_helpers import post_entry, submit, transaction
+from api.helpers import BHYT, CCCD, create, new_patient, unique_cccd
+
+MOH_BHYT = "http://fhir.ehealth.gov.vn/core/sid/insurance_number"
+
+
+def _with_bhyt(value: str, system: str = BHYT) -> dict:
+    patient = new_patient()
+    patient["identifier"].append({"system": system, "value": value})
+    return patient
+
+
+@pytest.mark.parametrize("value", [
+    "DN4010123456789",  # the card: group, benefit level, province, BHXH code
+    "0101234567",  # the 10-digit BHXH code
+    "001085012345",  # the CCCD number
+])
+def test_the_three_bhyt_forms_are_stored(client, value):
+    assert create(client, _with_bhyt(value)).status_code == 201
+
+
+@pytest.mark.parametrize(("system", "value"), [
+    (BHYT, "ZZ4010123456789"), (MOH_BHYT, "DN9010123456789"), (BHYT, "12345"),
+    (CCCD, "999085012345"), (CCCD, "00108501234"),
+])
+def test_a_malformed_value_is_422_naming_the_rule(client, system, value):
+    patient = _with_bhyt(value, system) if system != CCCD else new_patient(value)
+    response = create(client, patient)
+    assert response.status_code == 422, response.text
+    [issue] = [i for i in response.json()["issue"] if i["severity"] == "error"]
+    assert issue["expression"][0].startswith("Patient.identifier[")
+    assert value in issue["diagnostics"]
+    found = client.get("/Patient", params={"identifier": value, "_summary": "count"}).json()
+    assert found["total"] == 0
+
+
+def test_a_transaction_with_one_malformed_identifier_stores_nothing(client):
+    good, bad = new_patient(), _with_bhyt("XX0000")
+    response = submit(client, transaction(post_entry(good), post_entry(bad)))
+    assert response.status_code == 422, response.text
+    value = good["identifier"][0]["value"]
+    assert client.get("/Patient", params={"identifier": value, "_summary": "count"}
+                      ).json()["total"] == 0
+
+
+def test_vietnamese_message_for_a_malformed_cccd(client):
+    response = create(client, new_patient("999085012345"), **{"Accept-Language": "vi"})
+    assert response.status_code == 422
+    english = create(client, new_patient("999085012345")).json()["issue"][0]["diagnostics"]
+    assert response.json()["issue"][0]["diagnostics"] != english
+
+
+def test_a_new_patient_cccd_helper_value_is_well_formed(client):
+    assert create(client, new_patient(unique_cccd())).status_code == 201
