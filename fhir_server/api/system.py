@@ -10,6 +10,7 @@ from fhir_server.api.dependencies import (
     Write,
     return_preference,
 )
+from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.security import Caller
 
@@ -24,9 +25,8 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     bundle = await call.body()
     if isinstance(bundle, dict) and bundle.get("type") in ("batch", "transaction"):
         call.request.state.interaction = bundle["type"]
-    response = await bundles.process(
-        call.base, bundle, return_preference(call.prefer), caller.scopes
-    )
+    response = await bundles.process(call.base, bundle, return_preference(call.prefer),
+                                     caller.scopes, outcome_language(call.request))
     return FhirResponse(call.request, response)
 
 

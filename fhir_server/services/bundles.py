@@ -195,9 +195,10 @@ class BundleProcessor:
         bundle: object,
         return_preference: str,
         permissions: Permissions = ALL,
+        language: str = "en",
     ) -> dict:
         """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
-        for its own interaction."""
+        for its own interaction; entry outcomes are in `language` (en, vi)."""
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise BadRequest("POST to the base URL takes a Bundle", expression="resourceType")
         kind = bundle.get("type")
@@ -216,10 +217,11 @@ class BundleProcessor:
             )
         if kind == "transaction":
             entries = [_parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
-            responses = await self._transaction(base, entries, return_preference, permissions)
+            responses = await self._transaction(base, entries, return_preference, permissions,
+                                                language)
         else:
             responses = [
-                await self._batch_entry(base, i, raw, return_preference, permissions)
+                await self._batch_entry(base, i, raw, return_preference, permissions, language)
                 for i, raw in enumerate(raw_entries)
             ]
         return {
@@ -230,7 +232,8 @@ class BundleProcessor:
         }
 
     async def _transaction(
-        self, base: str, entries: list[Entry], return_preference: str, permissions: Permissions
+        self, base: str, entries: list[Entry], return_preference: str, permissions: Permissions,
+        language: str,
     ) -> list[dict]:
         _check_distinct_targets(entries)
         ordered = sorted(entries, key=lambda e: _ORDER[e.method])
@@ -260,14 +263,16 @@ class BundleProcessor:
                     result = await _write(store, entry, self.service.policy)
                 except FhirError as error:
                     raise _in_entry(entry, error) from None
-                responses[entry.index] = _write_response(base, result, return_preference)
+                responses[entry.index] = _write_response(base, result, return_preference,
+                                                         language)
             return responses
 
         responses = await self.service.transaction(work)
         return [responses[entry.index] for entry in entries]
 
     async def _batch_entry(
-        self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions
+        self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions,
+        language: str,
     ) -> dict:
         try:
             entry = _parse_entry(index, raw, base)
@@ -276,11 +281,10 @@ class BundleProcessor:
                 return await self._read_entry(base, entry, permissions)
             policy = self.service.policy
             result = await self.service.transaction(lambda store: _write(store, entry, policy))
-            return _write_response(base, result, return_preference)
+            return _write_response(base, result, return_preference, language)
         except FhirError as error:
-            return {
-                "response": {"status": _status(error.status), "outcome": error.operation_outcome()}
-            }
+            outcome = error.operation_outcome(language)
+            return {"response": {"status": _status(error.status), "outcome": outcome}}
 
     async def _read_entry(
         self,
@@ -378,7 +382,8 @@ async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, s
     return assigned
 
 
-def _write_response(base: str, result: WriteResult | None, return_preference: str) -> dict:
+def _write_response(base: str, result: WriteResult | None, return_preference: str,
+                    language: str) -> dict:
     if result is None:
         return {"response": {"status": "204 No Content"}}
     version = result.version
@@ -396,6 +401,6 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
     if return_preference == "representation":
         response["resource"] = version.resource
     if result.warnings:  # Bundle.entry.response.outcome: hints and warnings
-        issues = [warning.to_fhir() for warning in result.warnings]
+        issues = [warning.to_fhir(language) for warning in result.warnings]
         response["response"]["outcome"] = {"resourceType": "OperationOutcome", "issue": issues}
     return response

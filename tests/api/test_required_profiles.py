@@ -95,3 +95,12 @@ def test_an_unknown_required_profile_stops_the_server_with_its_name(mongo_uri, t
 
 def test_the_plain_server_still_takes_any_patient(client):
     assert create(client, new_patient()).status_code == 201
+
+
+def test_batch_entry_outcomes_follow_accept_language(strict):
+    bad = without_name_text(vn_core_patient())
+    english = submit(strict, batch(post_entry(bad))).json()["entry"][0]["response"]["outcome"]
+    vietnamese = submit(strict, batch(post_entry(bad)), **{"Accept-Language": "vi"}).json()
+    outcome = vietnamese["entry"][0]["response"]["outcome"]
+    assert outcome["issue"][0]["expression"] == english["issue"][0]["expression"]
+    assert outcome["issue"][0]["diagnostics"] != english["issue"][0]["diagnostics"]
