@@ -3,6 +3,7 @@
 
 from functools import cache
 
+from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.operations import OperationDescriptor, capability_operations
 from fhir_server.conformance.registry import (
     APPEND_ONLY_TYPES,
@@ -40,6 +41,18 @@ def _rev_includes() -> dict[str, list[str]]:
     return found
 
 
+@cache
+def _supported_profiles() -> dict[str, list[str]]:
+    """type → the canonical URLs of the profiles of it the registry holds (the R4 core's and
+    the installed packages'): what `meta.profile` and `$validate` check against."""
+    found: dict[str, list[str]] = {}
+    for definition in registry().all("StructureDefinition"):
+        if (definition.get("derivation") == "constraint" and definition.get("kind") == "resource"
+                and registry().resolve(definition["url"]) is definition):
+            found.setdefault(definition["type"], []).append(definition["url"])
+    return {kind: sorted(urls) for kind, urls in found.items()}
+
+
 def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -> dict:
     parameters = search_parameters(resource_type)
     params = [
@@ -49,6 +62,7 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
     references = [code for code, p in parameters.items() if p.type == "reference"]
     rev_includes = _rev_includes().get(resource_type, [])
     offered = capability_operations(operations, resource_type)
+    profiles = _supported_profiles().get(resource_type)
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -69,7 +83,8 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
         "searchRevInclude": rev_includes,
         "searchParam": params,
-    } | ({"operation": offered} if offered else {})
+    } | ({"operation": offered} if offered else {}) | (
+        {"supportedProfile": profiles} if profiles else {})
 
 
 def _security(base: str) -> dict:
@@ -117,7 +132,8 @@ def capability_statement(
         "software": {"name": "fhir-exchange-server", "version": software_version},
         "implementation": {"description": "FHIR R4 health data exchange server", "url": base},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json", "application/fhir+xml", "json", "xml"],
+        "format": ["application/fhir+json", "application/json", "application/fhir+xml", "json",
+                   "xml"],
         "patchFormat": ["application/json-patch+json"],
         "rest": [
             {

@@ -127,7 +127,8 @@ def test_vietnamese_messages_when_asked(client):
     assert vietnamese[0]["expression"] == english[0]["expression"]
 
 
-def test_the_capability_statement_lists_validate(client):
+def test_the_capability_statement_lists_validate_and_the_installed_profiles(client):
     patient = next(r for r in client.get("/metadata").json()["rest"][0]["resource"]
                    if r["type"] == "Patient")
     assert any(o["name"] == "validate" for o in patient["operation"])
+    assert VN_CORE_PATIENT in patient["supportedProfile"]
