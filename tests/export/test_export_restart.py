@@ -30,6 +30,8 @@ EXPORT_ENV = {
     "FHIR_EXPORT_HEARTBEAT_SECONDS": "0.5",
     "FHIR_EXPORT_POLL_SECONDS": "0.2",
     "FHIR_EXPORT_SETTLE_SECONDS": "0",
+    # Package definitions stored in the background would compete with the export timed here.
+    "FHIR_PUBLISH_PACKAGES": "false",
 }
 
 
