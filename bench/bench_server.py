@@ -3,6 +3,7 @@ generator does not share its GIL), trusting a benchmark token issuer, and the be
 a backend-services client (`client_id`, no person) with every system scope: verification is
 part of what is measured, rate limiting is not."""
 
+import asyncio
 import json
 import os
 import socket
@@ -68,3 +69,23 @@ def start_server(mongo_uri: str, database: str, sign_writes: bool = True,
             time.sleep(0.2)
     process.kill()
     raise RuntimeError("server did not start")
+
+
+async def post_all(url: str, bodies: list[dict], concurrency: int, person: bool = False,
+                   expected: int = 200) -> float:
+    """Seconds to POST every body to `url` from `concurrency` workers (FHIR JSON,
+    `Prefer: return=minimal`); any other status than `expected` stops the run."""
+    queue = list(reversed(bodies))
+    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal",
+               **bearer(person)}
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            response = await client.post(url, json=queue.pop(), headers=headers)
+            if response.status_code != expected:
+                raise RuntimeError(f"POST {url} failed: {response.status_code} {response.text}")
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        return time.perf_counter() - started

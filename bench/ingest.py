@@ -19,8 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-from bench_server import bearer, start_server
+from bench_server import post_all, start_server
 from pymongo import MongoClient
 
 from examples.clinical import bulk_data_set
@@ -29,23 +28,6 @@ from fhir_server.embedded_mongo import EmbeddedMongo
 
 # The clinical mix: how many of each type one transaction holds (besides its Patient).
 CLINICAL_MIX = {"Encounter": 1, "Observation": 10, "Condition": 3, "MedicationRequest": 2}
-
-
-async def post_bundles(base: str, bundles: list[dict], concurrency: int, person: bool) -> float:
-    queue = list(reversed(bundles))
-    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal",
-               **bearer(person)}
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while queue:
-            response = await client.post(base, json=queue.pop(), headers=headers)
-            if response.status_code != 200:
-                raise RuntimeError(f"transaction failed: {response.status_code} {response.text}")
-
-    async with httpx.AsyncClient(timeout=120) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        return time.perf_counter() - started
 
 
 def clinical_bundles(count: int, seed: int) -> list[dict]:
@@ -127,7 +109,7 @@ def main() -> None:
             database = f"bench_ingest_{os.getpid()}_{number}"
             server, base = start_server(uri, database, sign_writes, data_dir)
             try:
-                seconds[label] = asyncio.run(post_bundles(base, bundles, args.concurrency, person))
+                seconds[label] = asyncio.run(post_all(base, bundles, args.concurrency, person))
             finally:
                 server.terminate()
                 server.wait(30)

@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-from bench_server import bearer, start_server
+from bench_server import post_all, start_server
 from pymongo import MongoClient
 
 from examples.generator import Generator
@@ -87,22 +86,6 @@ def in_process(patients: list[dict], rounds: int) -> None:
         previous = seconds
 
 
-async def post_patients(base: str, patients: list[dict], concurrency: int) -> float:
-    queue = list(reversed(patients))
-    headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal", **bearer()}
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while queue:
-            response = await client.post(f"{base}/Patient", json=queue.pop(), headers=headers)
-            if response.status_code != 201:
-                raise RuntimeError(f"create failed: {response.status_code} {response.text}")
-
-    async with httpx.AsyncClient(timeout=120) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        return time.perf_counter() - started
-
-
 def raw_insert(mongo_uri: str, patients: list[dict]) -> float:
     with MongoClient(mongo_uri) as client:
         collection = client["bench_validate_raw"]["Patient"]
@@ -125,8 +108,10 @@ def write_path(uri: str, patients: list[dict], concurrency: int) -> None:
         database = f"bench_validate_{os.getpid()}_{number}"
         server, base = start_server(uri, database, True, data_dir, env)
         try:
-            asyncio.run(post_patients(base, patients[:20], concurrency))  # warm up
-            seconds[label] = asyncio.run(post_patients(base, patients[20:], concurrency))
+            asyncio.run(post_all(f"{base}/Patient", patients[:20], concurrency,
+                                 expected=201))  # warm up
+            seconds[label] = asyncio.run(post_all(f"{base}/Patient", patients[20:],
+                                                  concurrency, expected=201))
         finally:
             server.terminate()
             server.wait(30)
