@@ -107,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--name", help="the person's name")
     token.add_argument("--scope", default="user/*.cruds", help="SMART scopes")
     token.add_argument(
-        "--aud", help="the server's base URL (default: FHIR_BASE_URL or http://127.0.0.1:8080/fhir)"
+        "--aud",
+        help="the server's base URL (default: that of the server running on the data dir, "
+        "else FHIR_BASE_URL, else http://127.0.0.1:8080/fhir)",
     )
     token.add_argument("--lifetime", type=int, default=3600, help="seconds")
 
@@ -300,6 +302,7 @@ def _dev_token(
 
 def _token(args: argparse.Namespace) -> int:
     from fhir_server.auth.personal_id import validate_personal_id
+    from fhir_server.running_server import running_base_url
 
     settings = _settings(args)
     try:
@@ -307,14 +310,20 @@ def _token(args: argparse.Namespace) -> int:
     except ValueError as bad:
         print(f"--sub: {bad}", file=sys.stderr)
         return 2
-    audience = args.aud or settings.base_url or "http://127.0.0.1:8080/fhir"
+    audience = args.aud or running_base_url(settings.data_dir)
+    if audience is None:
+        audience = settings.base_url or "http://127.0.0.1:8080/fhir"
+        print(f"no server is running on {settings.data_dir}: the token is for {audience} "
+              "(--aud names another server)", file=sys.stderr)
     print(_dev_token(settings.data_dir, args.sub, args.name, args.scope, audience, args.lifetime))
     return 0
 
 
 async def _register_client(args: argparse.Namespace) -> int:
     from fhir_server.auth.scopes import parse_scopes
+    from fhir_server.search.index import index_plan
     from fhir_server.storage.clients import ClientStore
+    from fhir_server.storage.database import Database
 
     if not parse_scopes(args.scope):
         print(f"--scope '{args.scope}' names no resource scope", file=sys.stderr)
@@ -327,18 +336,21 @@ async def _register_client(args: argparse.Namespace) -> int:
             return 2
     else:
         client["jwks_url"] = args.jwks_url
-    async with _services(args) as (service, _):
-        await ClientStore(service.database.db).register(client)
+    async with _mongodb(args) as settings:
+        database = Database(str(settings.mongodb_uri), settings.database, index_plan)
+        try:
+            await ClientStore(database.db).register(client)
+        finally:
+            await database.close()
     print(f"client {args.client_id} registered with scopes {args.scope}")
     return 0
 
 
 @asynccontextmanager
-async def _services(args: argparse.Namespace):
-    """The services on the configured MongoDB, or on the embedded one of the data dir (the
+async def _mongodb(args: argparse.Namespace):
+    """The settings, their MongoDB the configured one, or the embedded one of the data dir (the
     running server's, or one started for this command)."""
     from fhir_server.embedded_mongo import EmbeddedMongo, running_instance_uri
-    from fhir_server.main import services_for
 
     settings = _settings(args)
     embedded = None
@@ -348,11 +360,19 @@ async def _services(args: argparse.Namespace):
         embedded = EmbeddedMongo(settings.data_dir)
         settings.mongodb_uri = await asyncio.to_thread(embedded.start)
     try:
-        async with services_for(settings) as services:
-            yield services
+        yield settings
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+@asynccontextmanager
+async def _services(args: argparse.Namespace):
+    """The services on `_mongodb`'s MongoDB."""
+    from fhir_server.main import services_for
+
+    async with _mongodb(args) as settings, services_for(settings) as services:
+        yield services
 
 
 async def _load(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from fastapi import Depends, FastAPI
 
+from fhir_server import running_server
 from fhir_server.api import export, public, resources, system
 from fhir_server.api.audit import install_audit
 from fhir_server.api.dependencies import negotiate
@@ -81,9 +82,12 @@ async def lifespan(app: FastAPI):
             app.state.audit.start()
             app.state.exports = ExportService(service.database, settings)
             await app.state.exports.start()  # the bulk export workers
+            if settings.base_url:
+                running_server.record(settings.data_dir, settings.base_url)
             try:
                 yield
             finally:
+                running_server.clear(settings.data_dir)
                 reindexing.cancel()
                 if publishing is not None:
                     publishing.cancel()

@@ -2,12 +2,14 @@
 http://hl7.org/fhir/uv/bulkdata/STU2/export.html): status polling, cancel (DELETE) and the
 output files. The kick-off is an operation (fhir_server/api/operations/export.py)."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from fhir_server.api.dependencies import Base
+from fhir_server.api.file_responses import entity_tag, file_response, window
 from fhir_server.api.media import FhirResponse, http_date
 from fhir_server.api.security import Caller
 from fhir_server.services.export.service import (
@@ -65,11 +67,14 @@ async def cancel_export(job_id: str, request: Request, exports: Exports, caller:
     return FhirResponse(request, outcome(f"Export job {job_id} cancelled, files deleted"), 202)
 
 
-@router.get("/$export-file/{job_id}/{name}")
+@router.api_route("/$export-file/{job_id}/{name}", methods=["GET", "HEAD"])
 async def export_file(job_id: str, name: str, request: Request, exports: Exports,
                       caller: Caller, base: Base):
-    """An output file, streamed, to the client that started the export."""
+    """An output, error or deleted file, streamed, to the client that started the export:
+    resumable with a byte `Range`, gzipped when `Accept-Encoding` allows it."""
     request.state.audit_entity = f"{base}/{file_path(job_id, name)}"
     download = await exports.download(job_id, name, caller)
-    headers = {"Content-Length": str(download.length), "Expires": http_date(download.expires)}
-    return StreamingResponse(download.chunks, media_type=NDJSON, headers=headers)
+    # A name is never reused and a file is served at its recorded length: fixed content.
+    etag = entity_tag(job_id, name, str(download.length))
+    return file_response(request, partial(window, download.chunks), download.length, NDJSON,
+                         etag, {"Expires": http_date(download.expires)})

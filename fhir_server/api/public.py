@@ -8,11 +8,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from fhir_server.api.dependencies import Base
-from fhir_server.api.media import FhirResponse, form_body
+from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.conformance.capability import capability_statement
 from fhir_server.services.authentication import token_issuer
-from fhir_server.services.token_service import ASSERTION_ALGORITHMS, OAuthError
+from fhir_server.services.token_service import (
+    ASSERTION_ALGORITHMS,
+    MAX_TOKEN_BODY,
+    OAuthError,
+    invalid_request,
+    token_form,
+)
 
 router = APIRouter()
 _STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -61,12 +67,33 @@ async def jwks(request: Request):
     return JSONResponse(request.app.state.authenticator.server_key.public_jwks())
 
 
+async def _token_body(request: Request, max_bytes: int) -> bytes:
+    """The token request's form body, read up to `max_bytes`: every refusal of the token
+    endpoint is an OAuth error (https://www.rfc-editor.org/rfc/rfc6749#section-5.2), never
+    an OperationOutcome."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise invalid_request("send the request as application/x-www-form-urlencoded")
+    declared = request.headers.get("content-length", "")
+    too_large = invalid_request(f"the request body is larger than {max_bytes} bytes")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post("/auth/token")
 async def token(base: Base, request: Request):
     """client_credentials with a private_key_jwt assertion
     (http://hl7.org/fhir/smart-app-launch/backend-services.html#obtain-access-token)."""
+    limit = min(MAX_TOKEN_BODY, request.app.state.settings.max_body_bytes)
     try:
-        form = dict(await form_body(request, request.app.state.settings.max_body_bytes))
+        form = token_form(await _token_body(request, limit))
         answer = await request.app.state.tokens.client_credentials(
             form, f"{base}/auth/token", token_issuer(base), base
         )

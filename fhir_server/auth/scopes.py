@@ -34,6 +34,7 @@ INTERACTION_PERMISSION = {
 }
 
 _V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+_V1_WORDS = {frozenset(letters): word for word, letters in _V1_PERMISSIONS.items()}
 
 _RESOURCE_SCOPE = re.compile(
     r"(?P<context>patient|user|system)/(?P<type>\*|[A-Z][A-Za-z]*)"
@@ -53,13 +54,17 @@ class Scope:
     resource_type: str
     permissions: frozenset[str]
 
-    def text(self) -> str:
-        """The scope in v2 syntax."""
+    def text(self, v1: bool = False) -> str:
+        """The scope in v2 syntax, or in v1 syntax when asked and its permissions are one v1
+        word (`read`, `write`, `*`): v1 has no word for e.g. `r` alone."""
         letters = "".join(p for p in PERMISSIONS if p in self.permissions)
+        if v1:
+            letters = _V1_WORDS.get(self.permissions, letters)
         return f"{self.context}/{self.resource_type}.{letters}"
 
 
-def _parse_scope(token: str) -> Scope | None:
+def parse_scope(token: str) -> Scope | None:
+    """One resource scope, v1 or v2 syntax; None for any other token."""
     match = _RESOURCE_SCOPE.fullmatch(token)
     if match is None or not match["permissions"]:
         return None
@@ -70,7 +75,7 @@ def _parse_scope(token: str) -> Scope | None:
 def parse_scopes(text: str) -> tuple[Scope, ...]:
     """The resource scopes of a space-separated scope string, in order, without duplicates;
     every other scope is ignored. Never raises."""
-    scopes = (_parse_scope(token) for token in text.split())
+    scopes = (parse_scope(token) for token in text.split())
     return tuple(dict.fromkeys(scope for scope in scopes if scope is not None))
 
 
@@ -150,9 +155,20 @@ def _meet(left: Scope, right: Scope) -> Scope | None:
 
 
 def grant(requested: str, registered: str) -> str:
-    """The requested scopes narrowed to those the client was registered for, in v2 syntax;
-    an empty string when nothing can be granted. For the token endpoint of SMART Backend
-    Services (http://hl7.org/fhir/smart-app-launch/backend-services.html#issue-access-token)."""
+    """The requested scopes narrowed to those the client was registered for; an empty string
+    when nothing can be granted. Each requested scope is answered in its own syntax (v1 or v2,
+    see `Scope.text`), in the request's order, each granted scope once. For the token endpoint
+    of SMART Backend Services
+    (http://hl7.org/fhir/smart-app-launch/backend-services.html#issue-access-token)."""
     allowed = parse_scopes(registered)
-    meets = (_meet(asked, held) for asked in parse_scopes(requested) for held in allowed)
-    return Permissions(scope for scope in meets if scope is not None).text()
+    granted: dict[str, None] = {}
+    for token in requested.split():
+        asked = parse_scope(token)
+        if asked is None:
+            continue
+        v1 = token.rpartition(".")[2] in _V1_PERMISSIONS
+        meets = (_meet(asked, held) for held in allowed)
+        # Merged per requested scope: two registered scopes may each grant part of it.
+        for scope in Permissions(meet for meet in meets if meet is not None).scopes():
+            granted[scope.text(v1)] = None
+    return " ".join(granted)

@@ -5,18 +5,25 @@ who it is with a `private_key_jwt` assertion and gets a short-lived access token
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import httpx
 import jwt
 
 from fhir_server.auth.keys import SigningKey, mint_token
-from fhir_server.auth.scopes import grant
+from fhir_server.auth.scopes import grant, parse_scope
+from fhir_server.conformance.registry import is_supported
 from fhir_server.storage.clients import ClientStore
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
 MAX_ASSERTION_LIFETIME = 300  # seconds between now and the assertion's exp
 LEEWAY = 30
+#: Largest token request body: an assertion is a few hundred bytes, a JWT of a few KiB.
+MAX_TOKEN_BODY = 16 * 1024
+#: The parameters of a client_credentials request with a private_key_jwt assertion
+#: (http://hl7.org/fhir/smart-app-launch/backend-services.html#request-1), all required.
+_PARAMETERS = ("grant_type", "client_assertion_type", "client_assertion", "scope")
 _JWKS_CACHE_SECONDS = 300
 
 
@@ -35,6 +42,62 @@ def _invalid_client(description: str) -> OAuthError:
     return OAuthError("invalid_client", description, 401)
 
 
+def invalid_request(description: str) -> OAuthError:
+    return OAuthError("invalid_request", description)
+
+
+def token_form(body: bytes) -> dict[str, str]:
+    """The parameters of an `application/x-www-form-urlencoded` token request; each may be
+    sent only once (https://www.rfc-editor.org/rfc/rfc6749#section-3.2)."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise invalid_request("the request body is not UTF-8") from None
+    if not pairs:
+        raise invalid_request("the request body is empty")
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise invalid_request(f"{name} is sent more than once")
+        form[name] = value
+    return form
+
+
+def _check_request(form: dict[str, str]) -> None:
+    """RFC 6749 §5.2: a missing parameter is `invalid_request`, another grant type
+    `unsupported_grant_type`."""
+    if not form.get("grant_type"):
+        raise invalid_request("grant_type is missing")
+    if form["grant_type"] != "client_credentials":
+        raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
+    missing = [name for name in _PARAMETERS if not form.get(name)]
+    if missing:
+        raise invalid_request(f"missing {', '.join(missing)}")
+    if form["client_assertion_type"] != ASSERTION_TYPE:
+        raise invalid_request(f"client_assertion_type must be {ASSERTION_TYPE}")
+
+
+def _unsupported(requested: list[str]) -> list[str]:
+    """The requested resource scopes naming a resource type this server does not have."""
+    types = ((token, getattr(parse_scope(token), "resource_type", "*")) for token in requested)
+    return [token for token, name in types if name != "*" and not is_supported(name)]
+
+
+def _granted(requested: str, registered: str) -> str:
+    """The granted scope: a scope naming a resource type this server does not have is
+    ignored like one outside the registration (RFC 6749 §3.3 lets the server grant less; the
+    response's `scope` says what it granted); `invalid_scope` when nothing remains."""
+    tokens = requested.split()
+    unsupported = _unsupported(tokens)
+    scope = grant(" ".join(t for t in tokens if t not in unsupported), registered)
+    if scope:
+        return scope
+    if unsupported:
+        names = ", ".join(unsupported)
+        raise OAuthError("invalid_scope", f"no such resource type on this server: {names}")
+    raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
+
+
 @dataclass
 class TokenService:
     clients: ClientStore
@@ -48,16 +111,11 @@ class TokenService:
     async def client_credentials(
         self, form: dict[str, str], token_url: str, issuer: str, audience: str
     ) -> dict:
-        """The token response for a `client_credentials` request, or OAuthError."""
-        if form.get("grant_type") != "client_credentials":
-            raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
-        if form.get("client_assertion_type") != ASSERTION_TYPE:
-            raise OAuthError("invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}")
-        assertion = form.get("client_assertion") or ""
-        client = await self._authenticate(assertion, token_url)
-        scope = grant(form.get("scope", ""), client["scope"])
-        if not scope:
-            raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
+        """The token response for a `client_credentials` request (see `token_form`),
+        or OAuthError."""
+        _check_request(form)
+        client = await self._authenticate(form["client_assertion"], token_url)
+        scope = _granted(form["scope"], client["scope"])
         lifetime = min(self.lifetime, 3600)
         token = mint_token(
             self.key,
@@ -89,7 +147,7 @@ class TokenService:
         client = await self.clients.client(client_id) if isinstance(client_id, str) else None
         if client is None:
             raise _invalid_client("unknown client")
-        key = await self._key(client, header.get("kid"), header["alg"])
+        key = await self._key(client, header, header["alg"])
         try:
             claims = jwt.decode(
                 assertion,
@@ -111,8 +169,17 @@ class TokenService:
             raise _invalid_client("client_assertion jti was already used")
         return client
 
-    async def _key(self, client: dict, kid: object, alg: str) -> jwt.PyJWK:
-        keys = client.get("jwks") or await self._fetch_jwks(client["jwks_url"])
+    async def _key(self, client: dict, header: dict, alg: str) -> jwt.PyJWK:
+        """The client's key for the assertion: a `jku` header SHALL match the JWKS URL the
+        client registered (http://hl7.org/fhir/smart-app-launch/backend-services.html#authentication-jwt-header-values);
+        without one, the registered JWKS or JWKS URL."""
+        jku, kid = header.get("jku"), header.get("kid")
+        if jku is not None and jku != client.get("jwks_url"):
+            raise _invalid_client("the assertion's jku is not the JWKS URL the client registered")
+        if jku is not None or not client.get("jwks"):
+            keys = await self._fetch_jwks(client["jwks_url"])
+        else:
+            keys = client["jwks"]
         for candidate in keys.get("keys", []):
             if kid is None or candidate.get("kid") == kid:
                 try:

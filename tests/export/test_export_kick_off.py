@@ -17,6 +17,7 @@ from bulk_helpers import (
     started,
     wait,
 )
+from pymongo import MongoClient
 
 BULK = "http://hl7.org/fhir/uv/bulkdata"
 
@@ -93,16 +94,11 @@ def test_an_unencoded_plus_in_the_output_format_is_understood(client, data):
     assert client.delete(response.headers["content-location"]).status_code == 202
 
 
-@pytest.mark.parametrize("prefer", ["respond-async", "respond-async, handling=lenient",
-                                    "respond-async, handling=strict"])
-def test_other_output_formats_are_refused_even_leniently(client, data, prefer):
-    response = kick_off(client, params={"_outputFormat": "text/csv"}, Prefer=prefer)
-    outcome_400(response, "_outputFormat")
-
-
 BAD_PARAMETERS = [
+    ({"_outputFormat": "text/csv"}, "_outputFormat"),
     ({"_type": "Observationx"}, "_type"),
     ({"_since": "yesterday"}, "_since"),
+    ({"_since": "2024-03-01T08:00:00"}, "_since"),  # a time needs a timezone
     ({"_until": "2024-13-45"}, "_until"),
     ({"includeAssociatedData": "_everything"}, "includeAssociatedData"),
     ({"_typeFilter": "Encounter?status=finished&_sort=date"}, "_typeFilter"),
@@ -111,30 +107,69 @@ BAD_PARAMETERS = [
     ({"_typeFilter": "status=finished"}, "_typeFilter"),
     ({"_typeFilter": "Patient?gender=male", "_type": "Encounter"}, "_typeFilter"),
     ({"_elements": "Patient.name.given"}, "_elements"),
-    ({"patient": "Patient/123"}, "patient"),
+    ({"patient": "Patient/123"}, "patient"),  # system level
+    ({"organizeOutputBy": "Patient"}, "organizeOutputBy"),
     ({"_colour": "blue"}, "_colour"),
 ]
+LENIENT = "respond-async, handling=lenient"
+
+
+@pytest.fixture
+def no_job_queued(server):
+    """Fails the test if it stored an export job."""
+    with MongoClient(server.settings.mongodb_uri) as mongo:
+        jobs = mongo[server.settings.database]["export_jobs"]
+        before = jobs.count_documents({})
+        yield
+        assert jobs.count_documents({}) == before
+
+
+@pytest.mark.parametrize("prefer", ["respond-async", "respond-async, handling=strict"])
+@pytest.mark.parametrize(("params", "parameter"), BAD_PARAMETERS)
+def test_unsupported_values_are_refused_by_default(client, data, no_job_queued, params,
+                                                   parameter, prefer):
+    """IG v2: strict handling is the default; `handling=strict` says so explicitly."""
+    outcome = outcome_400(kick_off(client, params=params, Prefer=prefer), parameter)
+    assert params[parameter] in outcome["issue"][0]["diagnostics"], outcome
 
 
 @pytest.mark.parametrize(("params", "parameter"), BAD_PARAMETERS)
-def test_unsupported_values_are_refused_with_handling_strict(client, data, params, parameter):
-    response = kick_off(client, params=params, Prefer="respond-async, handling=strict")
-    outcome_400(response, parameter)
-
-
-@pytest.mark.parametrize(("params", "parameter"), BAD_PARAMETERS)
-def test_unsupported_values_are_ignored_with_a_warning_otherwise(client, data, params,
-                                                                 parameter):
-    body = export(client, params=params)
+def test_unsupported_values_are_ignored_with_a_warning_with_handling_lenient(
+        client, data, params, parameter):
+    body = export(client, params=params, Prefer=LENIENT)
     found = warnings(client, body)
     assert any(parameter in message for message in found), found
     assert body["error"] and all(item["type"] == "OperationOutcome" for item in body["error"])
 
 
+def test_a_refused_post_names_the_parameter_and_value(client, data, no_job_queued):
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "_type", "valueString": "Patient"},
+        {"name": "_outputFormat", "valueString": "application/fhir+json"}]}
+    outcome = outcome_400(kick_off(client, body=body), "_outputFormat")
+    assert "application/fhir+json" in outcome["issue"][0]["diagnostics"]
+
+
+def test_another_output_format_is_ndjson_with_handling_lenient(client, data):
+    body = export(client, params={"_outputFormat": "text/csv", "_type": "Patient"},
+                  Prefer=LENIENT)
+    assert data["patient"]["id"] in [p["id"] for p in resources(client, body)["Patient"]]
+
+
+def test_handling_lenient_needs_respond_async_too(client, data, no_job_queued):
+    outcome_400(kick_off(client, params={"_type": "Patient"}, Prefer="handling=lenient"))
+
+
+def test_a_since_in_the_future_is_valid_and_exports_nothing(client, data):
+    body = export(client, params={"_since": "2999-01-01T00:00:00Z",
+                                  "_type": "Patient,Encounter"})
+    assert body["output"] == [] and body["error"] == [] and body["deleted"] == []
+
+
 def test_since_with_a_timezone_offset_sent_unencoded(client, data):
     # `+07:00` unencoded in a query string arrives as ` 07:00`.
     response = client.get("/$export?_since=2020-01-01T00:00:00+07:00&_type=Patient",
-                          headers={**KICK_OFF, "Prefer": "respond-async, handling=strict"})
+                          headers=KICK_OFF)
     assert response.status_code == 202, response.text
 
 
@@ -153,8 +188,7 @@ def test_post_with_a_parameters_body(client, data):
         {"name": "_typeFilter", "valueString": "Encounter?status=finished"},
         {"name": "patient", "valueReference": {"reference": f"Patient/{data['patient']['id']}"}},
     ]}
-    response = kick_off(client, "Patient/$export", body=body,
-                        Prefer="respond-async, handling=strict")
+    response = kick_off(client, "Patient/$export", body=body)
     assert response.status_code == 202, response.text
     manifest = wait(client, response.headers["content-location"]).json()
     assert manifest["request"].endswith("/Patient/$export")  # no parameters for a POST
@@ -179,29 +213,29 @@ def test_group_level_needs_a_known_group(client, data):
     assert response.status_code == 404, response.text
 
 
-def test_patient_not_in_the_group_is_refused_strictly(client, data):
+def test_patient_not_in_the_group_is_refused_unless_lenient(client, data):
     other = create(client, patient())
     body = {"resourceType": "Parameters", "parameter": [
         {"name": "patient", "valueReference": {"reference": f"Patient/{other['id']}"}}]}
     path = f"Group/{data['group']['id']}/$export"
-    outcome_400(kick_off(client, path, body=body, Prefer="respond-async, handling=strict"),
-                "patient")
-    lenient = export(client, path, body=body)
+    outcome_400(kick_off(client, path, body=body), "patient")
+    lenient = export(client, path, body=body, Prefer=LENIENT)
     assert lenient["output"] == []  # the one patient asked for is not a member
     assert any("not a member" in message for message in warnings(client, lenient))
 
 
-def test_unknown_patient_is_refused_strictly(client, data):
+def test_unknown_patient_is_refused_unless_lenient(client, data):
     body = {"resourceType": "Parameters", "parameter": [
         {"name": "patient", "valueReference": {"reference": f"Patient/{uuid.uuid4()}"}}]}
-    outcome_400(kick_off(client, "Patient/$export", body=body,
-                         Prefer="respond-async, handling=strict"), "patient")
+    outcome_400(kick_off(client, "Patient/$export", body=body), "patient")
+    lenient = export(client, "Patient/$export", body=body, Prefer=LENIENT)
+    assert lenient["output"] == []
+    assert any("is not known" in message for message in warnings(client, lenient))
 
 
 def test_types_outside_the_patient_compartment_at_patient_level(client, data):
     params = {"_type": "Organization"}
-    outcome_400(kick_off(client, "Patient/$export", params=params,
-                         Prefer="respond-async, handling=strict"), "_type")
+    outcome_400(kick_off(client, "Patient/$export", params=params), "_type")
 
 
 def test_read_scopes_decide_what_is_exported(server, issuer, data):

@@ -142,3 +142,27 @@ def test_token_refuses_an_invalid_personal_id(cli, tmp_path):
         assert result.returncode == 2, (sub, result.stdout, result.stderr)
         assert not [line for line in result.stdout.splitlines() if JWT.match(line.strip())]
         assert "--sub" in result.stderr, result.stderr
+
+
+def test_token_without_aud_is_for_the_server_running_on_the_data_dir(spawn, cli, tmp_path):
+    data = tmp_path / "data"
+    dev = spawn(data, "--dev", port=_port())  # not the default 8080
+    dev.wait_ready()
+    token = _minted(cli("token", "--data-dir", data, "--sub", "079203001234"))
+    response = _search(dev.base, token)
+    assert response.status_code == 200, response.text
+    assert dev.stop() in TERMINATED
+    stopped = cli("token", "--data-dir", data, "--sub", "079203001234")
+    assert "no server is running" in stopped.stderr, stopped.stderr
+    assert _minted(stopped)  # still a token, for FHIR_BASE_URL or the default
+
+
+def test_client_register_on_a_dev_data_dir_warns_of_nothing(spawn, cli, tmp_path):
+    data = tmp_path / "data"
+    dev = spawn(data, "--dev")
+    dev.wait_ready()
+    result = cli("client", "register", "--data-dir", data, "--client-id", "his-1",
+                 "--jwks-url", "https://his.example/jwks.json", "--scope", "system/*.rs")
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr and "signer" not in result.stderr, result.stderr
+    assert dev.stop() in TERMINATED

@@ -21,7 +21,8 @@ async def kick_off_export(call: OperationCall) -> FhirResponse:
     request = call.request
     query = request.url.query
     request.state.audit_query = request.url.path + (f"?{query}" if query else "")
-    if "respond-async" not in await preferences(request):
+    prefer = await preferences(request)
+    if "respond-async" not in prefer:
         raise BadRequest("A Bulk Data kick-off needs the header 'Prefer: respond-async'")
     accepted = [part.split(";")[0].strip().lower()
                 for part in request.headers.get("accept", "").split(",")]
@@ -32,12 +33,19 @@ async def kick_off_export(call: OperationCall) -> FhirResponse:
         request_url += f"?{query}"
     job_id = await request.app.state.exports.kick_off(
         call.caller, _LEVELS[call.descriptor.level], call.resource_id, await call.parameters(),
-        await call.strict(), call.base, request_url,
+        _strict(prefer), call.base, request_url,
     )
     location = f"{call.base}/{status_path(job_id)}"
     request.state.audit_entity = location
     accepted_outcome = outcome(f"Export job {job_id} accepted; poll {location}")
     return FhirResponse(request, accepted_outcome, 202, {"Content-Location": location})
+
+
+def _strict(prefer: dict[str, str]) -> bool:
+    """IG v2 "Query Parameters": a kick-off refuses what it cannot honour unless the client
+    sent `Prefer: handling=lenient` (http://hl7.org/fhir/uv/bulkdata/STU2/export.html#headers);
+    other operations stay lenient by default (OperationCall.strict)."""
+    return prefer.get("handling", "").lower() != "lenient"
 
 
 def _export(level: str, resource_types: tuple[str, ...], definition: str) -> Operation:

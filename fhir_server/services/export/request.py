@@ -2,9 +2,9 @@
 http://hl7.org/fhir/uv/bulkdata/STU2/export.html#query-parameters), from the query string of
 a GET or the `Parameters` body of a POST, checked before a job is stored.
 
-A value this server cannot honour is refused (400) with `Prefer: handling=strict`; otherwise
-it is left out and the export's error file says so (an OperationOutcome with a warning).
-`_outputFormat` values other than NDJSON are always refused: no other format is made.
+A value this server cannot honour is refused (400) unless the client sent
+`Prefer: handling=lenient` (the IG's default is strict); leniently it is left out (NDJSON for
+another `_outputFormat`) and the export's error file says so (an OperationOutcome warning).
 """
 
 import re
@@ -65,7 +65,8 @@ class ExportRequest:
 
 
 class _Checker:
-    """Collects what cannot be honoured: raised with handling=strict, else kept as warnings."""
+    """Collects what cannot be honoured: raised when strict (the kick-off's default), kept as
+    warnings with handling=lenient."""
 
     def __init__(self, strict: bool):
         self.strict = strict
@@ -98,6 +99,15 @@ def _instant(params: list[tuple[str, str]], name: str, check: _Checker) -> datet
     except ValueError as bad:
         check.problem(f"{name}: {bad}", name)
         return None
+
+
+def _output_format(params: list[tuple[str, str]], check: _Checker) -> None:
+    """Only NDJSON is made: another `_outputFormat` is refused, or ignored leniently."""
+    output_format = _last(params, "_outputFormat")
+    # `application/fhir+ndjson` sent unencoded arrives with a space for its `+`.
+    if output_format is not None and output_format.strip().replace(" ", "+") not in NDJSON_FORMATS:
+        check.problem(f"_outputFormat: '{output_format}' is not supported (supported: "
+                      + ", ".join(NDJSON_FORMATS) + ")", "_outputFormat")
 
 
 def exportable_types(level: str) -> list[str]:
@@ -141,7 +151,7 @@ def _elements(params, types: list[str], check: _Checker) -> list[str] | None:
             check.problem(f"_elements: '{item}' is not [Type.]element (root elements only)",
                           "_elements")
         elif match[1] is not None and match[1] not in types:
-            check.problem(f"_elements: {match[1]} is not exported", "_elements")
+            check.problem(f"_elements: '{item}': {match[1]} is not exported", "_elements")
         else:
             kept.append(item)
     return kept or None
@@ -162,7 +172,8 @@ def _patients(level: str, params, check: _Checker) -> list[str] | None:
     if not references:
         return None
     if level == SYSTEM:
-        check.problem("patient applies to Patient and Group exports only", "patient")
+        check.problem(f"patient: '{','.join(references)}' applies to Patient and Group "
+                      "exports only", "patient")
         return None
     ids = []
     for reference in references:
@@ -186,13 +197,13 @@ def _type_filters(params, types: list[str], max_count: int, check: _Checker) -> 
             check.problem(f"_typeFilter: '{query}' is not Type?criteria", "_typeFilter")
             continue
         if kind not in types:
-            check.problem(f"_typeFilter: {kind} is not exported", "_typeFilter")
+            check.problem(f"_typeFilter: '{query}': {kind} is not exported", "_typeFilter")
             continue
         # A literal `+` stays a plus sign (e.g. a timezone offset), not a space.
         try:
             request = parse_request(kind, parse_query(criteria.replace("+", "%2B")), max_count)
         except BadRequest as bad:
-            check.problem(f"_typeFilter: {bad.diagnostics}", "_typeFilter")
+            check.problem(f"_typeFilter: '{query}': {bad.diagnostics}", "_typeFilter")
             continue
         if request.result_parameters() or request.cursor:
             check.problem(f"_typeFilter: '{query}' uses result parameters (_include, _sort, "
@@ -209,21 +220,16 @@ def parse_kick_off(
     permissions: Permissions,
     max_count: int,
 ) -> ExportRequest:
-    """The export a kick-off asks for; raises BadRequest (400) or Forbidden (403)."""
+    """The export a kick-off asks for; raises BadRequest (400) for what it cannot honour when
+    `strict`, else keeps warnings, and Forbidden (403) for what the token may not read."""
     check = _Checker(strict)
     known = {"_outputFormat", "_since", "_until", "_type", "_elements", "patient",
              "includeAssociatedData", "_typeFilter"}
-    for name in dict.fromkeys(name for name, _ in params):
+    for name, value in params:
         if name not in known | _IGNORED:
-            check.problem(f"Unknown kick-off parameter '{name}'", name)
-    output_format = _last(params, "_outputFormat")
-    # `application/fhir+ndjson` sent unencoded arrives with a space for its `+`.
-    if output_format is not None and output_format.strip().replace(" ", "+") not in NDJSON_FORMATS:
-        raise BadRequest(
-            f"_outputFormat '{output_format}' is not supported; use "
-            + ", ".join(NDJSON_FORMATS),
-            expression="_outputFormat",
-        )
+            check.problem(f"{name}: the kick-off parameter {name}='{value}' is not supported",
+                          name)
+    _output_format(params, check)
     request = ExportRequest(level)
     request.since = _instant(params, "_since", check)
     request.until = _instant(params, "_until", check)
