@@ -147,7 +147,7 @@ class TokenService:
         client = await self.clients.client(client_id) if isinstance(client_id, str) else None
         if client is None:
             raise _invalid_client("unknown client")
-        key = await self._key(client, header, header["alg"])
+        key = await self._key(client, header)
         try:
             claims = jwt.decode(
                 assertion,
@@ -169,7 +169,7 @@ class TokenService:
             raise _invalid_client("client_assertion jti was already used")
         return client
 
-    async def _key(self, client: dict, header: dict, alg: str) -> jwt.PyJWK:
+    async def _key(self, client: dict, header: dict) -> jwt.PyJWK:
         """The client's key for the assertion: a `jku` header SHALL match the JWKS URL the
         client registered (http://hl7.org/fhir/smart-app-launch/backend-services.html#authentication-jwt-header-values);
         without one, the registered JWKS or JWKS URL."""
@@ -183,7 +183,7 @@ class TokenService:
         for candidate in keys.get("keys", []):
             if kid is None or candidate.get("kid") == kid:
                 try:
-                    return jwt.PyJWK(candidate, algorithm=alg)
+                    return jwt.PyJWK(candidate, algorithm=header["alg"])
                 except jwt.PyJWTError:
                     continue
         raise _invalid_client("no key of the client matches the assertion's kid and alg")

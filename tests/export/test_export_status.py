@@ -65,7 +65,8 @@ def test_complete_status_is_the_manifest(client, server, done):
 def test_files_are_streamed_ndjson(client, done):
     _, body = done
     for item in body["output"]:
-        response = client.get(item["url"], headers={"Accept": "application/fhir+ndjson"})
+        response = client.get(item["url"], headers={"Accept": "application/fhir+ndjson",
+                                                    "Accept-Encoding": "identity"})
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/fhir+ndjson"
         assert int(response.headers["content-length"]) == len(response.content)

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -278,7 +279,54 @@ def _refusal(case: str, server, client: Client) -> httpx.Response:
         return request_token(server, key.assertion(client.id, url), scope="user/*.rs")
     if case == "no scope":
         return request_token(server, key.assertion(client.id, url), scope=None)
+    if case == "empty scope":
+        return request_token(server, key.assertion(client.id, url), scope="")
+    if case == "no grant_type":
+        return request_token(server, key.assertion(client.id, url), grant_type=None)
+    if case == "no assertion type":
+        return request_token(server, key.assertion(client.id, url), client_assertion_type=None)
+    if case == "unsupported resource type":
+        return request_token(server, key.assertion(client.id, url), scope="system/Unknown.read")
+    if case == "jku of a client registered with a JWKS file":
+        return request_token(server, _with_jku(client, url, "https://khach.example/jwks.json"))
+    if case == "duplicate scope parameter":
+        form = _form(key.assertion(client.id, url)) + [("scope", "system/Patient.rs")]
+        return _post(server, urlencode(form).encode())
+    if case == "duplicate assertion":
+        assertion = key.assertion(client.id, url)
+        return _post(server, urlencode(_form(assertion) + [("client_assertion", assertion)]))
+    if case == "JSON body":
+        return httpx.post(url, json=dict(_form(key.assertion(client.id, url))), timeout=30)
+    if case == "no Content-Type":
+        return _post(server, urlencode(_form(key.assertion(client.id, url))), content_type=None)
+    if case == "empty body":
+        return _post(server, b"")
+    if case == "body over 16 KiB":
+        return _post(server, urlencode(_form(key.assertion(client.id, url), "x" * 16_500)))
+    if case == "body over 16 KiB, chunked":
+        body = urlencode(_form(key.assertion(client.id, url), "x" * 16_500)).encode()
+        return _post(server, iter([body[:8000], body[8000:]]))
+    if case == "not UTF-8":
+        return _post(server, b"grant_type=client_credentials&scope=%FF")
     raise AssertionError(case)
+
+
+def _form(assertion: str, scope: str = "system/*.rs") -> list[tuple[str, str]]:
+    return [("grant_type", "client_credentials"), ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion), ("scope", scope)]
+
+
+def _post(server, body, content_type: str | None = "application/x-www-form-urlencoded"):
+    headers = {"Content-Type": content_type} if content_type else {}
+    return httpx.post(token_url(server), content=body, headers=headers, timeout=30)
+
+
+def _with_jku(client: Client, audience: str, jku: str | None) -> str:
+    """A client assertion whose JOSE header names the JWKS URL `jku`."""
+    payload = {"iss": client.id, "sub": client.id, "aud": audience, "exp": _now() + 200,
+               "jti": str(uuid.uuid4())}
+    headers = {"kid": client.key.kid, "typ": "JWT"} | ({"jku": jku} if jku else {})
+    return jwt.encode(payload, client.key.private_key, algorithm=client.key.alg, headers=headers)
 
 
 REFUSALS = {
@@ -299,13 +347,26 @@ REFUSALS = {
     "RS256 instead of RS384": (401, "invalid_client"),
     "unknown kid": (401, "invalid_client"),
     "not a JWT": (401, "invalid_client"),
-    "no assertion": (401, "invalid_client"),
+    "no assertion": (400, "invalid_request"),
     "wrong grant_type": (400, "unsupported_grant_type"),
     "authorization_code grant": (400, "unsupported_grant_type"),
     "wrong assertion type": (400, "invalid_request"),
     "scope outside the registration": (400, "invalid_scope"),
     "user scope for a system client": (400, "invalid_scope"),
-    "no scope": (400, "invalid_scope"),
+    "no scope": (400, "invalid_request"),
+    "empty scope": (400, "invalid_request"),
+    "no grant_type": (400, "invalid_request"),
+    "no assertion type": (400, "invalid_request"),
+    "unsupported resource type": (400, "invalid_scope"),
+    "jku of a client registered with a JWKS file": (401, "invalid_client"),
+    "duplicate scope parameter": (400, "invalid_request"),
+    "duplicate assertion": (400, "invalid_request"),
+    "JSON body": (400, "invalid_request"),
+    "no Content-Type": (400, "invalid_request"),
+    "empty body": (400, "invalid_request"),
+    "body over 16 KiB": (400, "invalid_request"),
+    "body over 16 KiB, chunked": (400, "invalid_request"),
+    "not UTF-8": (400, "invalid_request"),
 }
 
 
@@ -333,3 +394,57 @@ def test_access_token_names_this_server(server, rs_client):
     token_claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
     assert token_claims["aud"] == server.base
     assert token_claims["iss"] == f"{server.base}/auth"
+
+
+# ------------------------------------------------------------------ jku
+
+def test_jku_of_the_registered_jwks_url_is_accepted(server, es_client, es_key_server):
+    _, served = es_key_server
+    assertion = _with_jku(es_client, token_url(server), served.url)
+    response = request_token(server, assertion, "system/Patient.rs")
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "system/Patient.rs"
+
+
+def test_jku_other_than_the_registered_jwks_url_is_refused(server, es_client, es_key_server):
+    key, _ = es_key_server
+    with JwksServer(key.jwks()) as elsewhere:  # the right key, from a URL never registered
+        assertion = _with_jku(es_client, token_url(server), elsewhere.url)
+        response = request_token(server, assertion, "system/Patient.rs")
+        assert elsewhere.hits == 0
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
+    assert "no-store" in response.headers["cache-control"]
+
+
+def test_without_jku_the_registered_jwks_url_is_used(server, es_client, es_key_server):
+    _, served = es_key_server
+    assertion = _with_jku(es_client, token_url(server), None)
+    assert request_token(server, assertion, "system/Patient.rs").status_code == 200
+
+
+# ------------------------------------------------------------------ granted scope syntax
+
+@pytest.mark.parametrize(("requested", "answered"), [
+    ("system/*.read", "system/*.read"),
+    ("system/*.rs", "system/*.rs"),
+    ("system/*.*", "system/*.read"),
+    ("system/Patient.read system/Observation.rs system/*.read",
+     "system/Patient.read system/Observation.rs system/*.read"),
+])
+def test_scopes_are_granted_in_the_syntax_requested(server, rs_client, requested, answered):
+    answer = granted(server, rs_client, requested)
+    assert answer["scope"] == answered
+    assert _server_claims(server, answer["access_token"])["scope"] == answered
+
+
+def test_granted_scope_is_the_intersection_in_request_order(server, es_client):
+    requested = ("system/AuditEvent.read openid system/Encounter.rs system/Patient.rs "
+                 "system/AuditEvent.read system/Unknown.rs")
+    answer = granted(server, es_client, requested)
+    assert answer["scope"] == "system/AuditEvent.read system/Patient.rs"
+
+
+def test_an_unsupported_type_beside_a_good_scope_is_left_out(server, rs_client):
+    answer = granted(server, rs_client, "system/Unknown.read system/Patient.read")
+    assert answer["scope"] == "system/Patient.read"

@@ -150,13 +150,15 @@ def test_search_form_body_over_the_limit_is_413(limited_client):
     _outcome(response, 413)
 
 
-def test_token_endpoint_body_over_the_limit_is_413(limited):
-    """The token endpoint needs no token: the body limit matters most there."""
+def test_token_endpoint_body_over_the_limit_is_an_oauth_error(limited):
+    """The token endpoint needs no token: the body limit matters most there; its refusals
+    are OAuth errors (RFC 6749 §5.2), so an oversized body is `invalid_request`."""
     form = {"grant_type": "client_credentials", "scope": "system/*.rs",
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": "x" * (MAX_BODY * 64)}
     response = httpx.post(f"{limited.base}/auth/token", data=form, timeout=30)
-    assert response.status_code == 413, (response.status_code, response.text[:300])
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert response.json()["error"] == "invalid_request"
 
 
 def _nested_extensions(levels: int) -> list[dict]:
