@@ -31,10 +31,12 @@ async def request_base(request: Request) -> str:
 
 
 async def preferences(request: Request) -> dict[str, str]:
-    """The `Prefer` header as a dict (RFC 7240): `return`, `handling`, `respond-async`."""
+    """The `Prefer` header as a dict (RFC 7240): `return`, `handling`, `respond-async`; every
+    `Prefer` line counts, and a preference's own parameters (`respond-async; wait=10`) are
+    not part of its name or value."""
     found = {}
-    for part in request.headers.get("prefer", "").split(","):
-        name, _, value = part.strip().partition("=")
+    for part in ",".join(request.headers.getlist("prefer")).split(","):
+        name, _, value = part.split(";", 1)[0].strip().partition("=")
         if name:
             found[name.lower()] = value.strip().strip('"')
     return found

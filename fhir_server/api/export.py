@@ -2,14 +2,13 @@
 http://hl7.org/fhir/uv/bulkdata/STU2/export.html): status polling, cancel (DELETE) and the
 output files. The kick-off is an operation (fhir_server/api/operations/export.py)."""
 
-from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from fhir_server.api.dependencies import Base
-from fhir_server.api.file_responses import entity_tag, file_response, window
+from fhir_server.api.file_responses import entity_tag, file_response
 from fhir_server.api.media import FhirResponse, http_date
 from fhir_server.api.security import Caller
 from fhir_server.services.export.service import (
@@ -76,5 +75,5 @@ async def export_file(job_id: str, name: str, request: Request, exports: Exports
     download = await exports.download(job_id, name, caller)
     # A name is never reused and a file is served at its recorded length: fixed content.
     etag = entity_tag(job_id, name, str(download.length))
-    return file_response(request, partial(window, download.chunks), download.length, NDJSON,
+    return file_response(request, download.read, download.length, NDJSON,
                          etag, {"Expires": http_date(download.expires)})

@@ -14,8 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from fhir_server.api.media import FhirResponse
 
-CHUNK = 64 * 1024
-# (start, length) → those bytes of the file, in chunks of at most CHUNK.
+# (start, length) → those bytes of the file, in chunks.
 Reader = Callable[[int, int], Iterator[bytes]]
 
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
@@ -91,25 +90,6 @@ def accepts_gzip(header: str | None) -> bool:
 def entity_tag(*identity: str) -> str:
     """A strong ETag for content that never changes once named by `identity`."""
     return '"' + hashlib.sha256("\0".join(identity).encode()).hexdigest()[:32] + '"'
-
-
-def window(chunks: Iterator[bytes], start: int, length: int) -> Iterator[bytes]:
-    """Bytes `start` to `start + length` of a stream read from its first byte, in pieces of
-    at most CHUNK; earlier bytes are read and dropped one chunk at a time, and the stream is
-    closed as soon as the window is sent."""
-    position, end = 0, start + length
-    try:
-        for chunk in chunks if length > 0 else ():
-            low, high = max(start - position, 0), min(end - position, len(chunk))
-            position += len(chunk)
-            for offset in range(low, high, CHUNK):
-                yield chunk[offset : min(offset + CHUNK, high)]
-            if position >= end:
-                break
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
 
 
 def gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:

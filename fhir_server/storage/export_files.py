@@ -10,7 +10,7 @@ see the same directory (one host, or a shared volume).
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _CHUNK = 256 * 1024
@@ -61,13 +61,15 @@ class ExportFiles:
         except FileNotFoundError:
             return None
 
-    def read(self, job_id: str, name: str, length: int) -> Iterator[bytes]:
-        """The first `length` bytes of a file, in chunks (opened at once, so that a file
-        removed while it is being downloaded is still read to the end)."""
+    def read(self, job_id: str, name: str) -> Callable[[int, int], Iterator[bytes]]:
+        """A reader of byte ranges of a file: `read(start, length)` yields those bytes in
+        chunks, from a seek (the file is opened at once, so that a file removed while it is
+        being downloaded is still read to the end)."""
         handle = (self._directory(job_id) / _checked(name)).open("rb")
 
-        def chunks() -> Iterator[bytes]:
+        def chunks(start: int, length: int) -> Iterator[bytes]:
             with handle:
+                handle.seek(start)
                 left = length
                 while left > 0:
                     chunk = handle.read(min(_CHUNK, left))
@@ -76,7 +78,7 @@ class ExportFiles:
                     left -= len(chunk)
                     yield chunk
 
-        return chunks()
+        return chunks
 
     def sync(self, job_id: str, names: list[str]) -> None:
         """Make the files (and their directory entries) durable: blocking, call in a thread."""

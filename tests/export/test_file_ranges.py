@@ -1,4 +1,4 @@
-"""The Range and Accept-Encoding parsers and the chunked window behind export downloads,
+"""The Range and Accept-Encoding parsers behind export downloads,
 against Python slicing as the oracle."""
 
 import pytest
@@ -6,11 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fhir_server.api.file_responses import (
-    CHUNK,
     RangeNotSatisfiable,
     accepts_gzip,
     byte_range,
-    window,
 )
 
 sizes = st.integers(0, 10**6)
@@ -70,23 +68,3 @@ def test_gzip_is_used_only_when_accepted(header, gzip):
     assert accepts_gzip(header) is gzip
 
 
-@given(st.lists(st.binary(min_size=1, max_size=3 * CHUNK), max_size=5), st.data())
-def test_a_window_is_the_slice_in_small_pieces(chunks, data):
-    whole = b"".join(chunks)
-    start = data.draw(st.integers(0, len(whole)))
-    length = data.draw(st.integers(0, len(whole) - start))
-    pieces = list(window(iter(chunks), start, length))
-    assert b"".join(pieces) == whole[start:start + length]
-    assert all(0 < len(piece) <= CHUNK for piece in pieces)
-
-
-def test_a_window_stops_reading_once_sent():
-    read = []
-
-    def source():
-        for chunk in (b"a" * 10, b"b" * 10, b"c" * 10):
-            read.append(chunk)
-            yield chunk
-
-    assert b"".join(window(source(), 5, 10)) == b"a" * 5 + b"b" * 5
-    assert len(read) == 2

@@ -97,7 +97,9 @@ def _instant(params: list[tuple[str, str]], name: str, check: _Checker) -> datet
     try:
         return parse_date(text).low
     except ValueError as bad:
-        check.problem(f"{name}: {bad}", name)
+        # Name the value, unless the parser's message already does.
+        detail = str(bad) if text in str(bad) else f"'{text}': {bad}"
+        check.problem(f"{name}: {detail}", name)
         return None
 
 

@@ -5,7 +5,7 @@ the token) that started it; nobody else sees them."""
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -43,7 +43,7 @@ from fhir_server.storage.export_reads import SnapshotStore
 
 @dataclass(frozen=True)
 class Download:
-    chunks: Iterator[bytes]
+    read: Callable[[int, int], Iterator[bytes]]  # (start, length) → the bytes, in chunks
     length: int
     expires: datetime
 
@@ -236,10 +236,10 @@ class ExportService:
         if part.kind != ERROR and not principal.scopes.allows(part.resource, "r"):
             raise Forbidden(f"The token's scopes do not allow reading {part.resource}")
         try:
-            chunks = self.files.read(job_id, name, part.bytes)
+            read = self.files.read(job_id, name)
         except (FileNotFoundError, ValueError):
             raise NotFound(f"Export job {job_id} has no file {name}") from None
-        return Download(chunks, part.bytes, job.expires_at)
+        return Download(read, part.bytes, job.expires_at)
 
 
 def manifest(job: ExportJob, base: str) -> dict:
