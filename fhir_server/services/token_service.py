@@ -65,14 +65,17 @@ def token_form(body: bytes) -> dict[str, str]:
 
 def _check_request(form: dict[str, str]) -> None:
     """RFC 6749 §5.2: a missing parameter is `invalid_request`, another grant type
-    `unsupported_grant_type`."""
+    `unsupported_grant_type`; a missing scope is `invalid_scope` (§3.3: without a scope the
+    server uses a default or fails "indicating an invalid scope"; there is no default)."""
     if not form.get("grant_type"):
         raise invalid_request("grant_type is missing")
     if form["grant_type"] != "client_credentials":
         raise OAuthError("unsupported_grant_type", "grant_type must be client_credentials")
-    missing = [name for name in _PARAMETERS if not form.get(name)]
+    missing = [name for name in _PARAMETERS if name != "scope" and not form.get(name)]
     if missing:
         raise invalid_request(f"missing {', '.join(missing)}")
+    if not form.get("scope", "").strip():
+        raise OAuthError("invalid_scope", "scope is missing: name the scopes to grant")
     if form["client_assertion_type"] != ASSERTION_TYPE:
         raise invalid_request(f"client_assertion_type must be {ASSERTION_TYPE}")
 

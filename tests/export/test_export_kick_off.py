@@ -161,6 +161,17 @@ def test_handling_lenient_needs_respond_async_too(client, data, no_job_queued):
     outcome_400(kick_off(client, params={"_type": "Patient"}, Prefer="handling=lenient"))
 
 
+def test_types_outside_the_compartment_beside_others_are_left_out_with_a_warning(
+        client, data):
+    """IG v2: an error only when the client "asks for only resource types that are outside
+    the Patient Compartment"."""
+    outcome_400(client.get("Patient/$export", params={"_type": "Organization"},
+                           headers=KICK_OFF), "_type")
+    body = export(client, path="Patient/$export", params={"_type": "Patient,Organization"})
+    assert {item["type"] for item in body["output"]} <= {"Patient"}
+    assert any("Organization" in message for message in warnings(client, body))
+
+
 def test_prefer_on_two_lines_and_with_preference_parameters(client, data):
     """RFC 7240: every Prefer line counts; `respond-async; wait=10` is respond-async."""
     two_lines = client.get("/$export", params={"_type": "Patient", "_colour": "blue"},

@@ -130,11 +130,19 @@ def _types(level: str, params, permissions: Permissions, check: _Checker) -> lis
             raise Forbidden("The token's scopes allow reading none of the exportable types")
         return types
     types = []
+    # Types outside the Patient compartment are an error only when they are all that was
+    # asked for (IG v2, export.html: "asks for only resource types that are outside");
+    # beside others they are left out, with a warning.
+    outside = [kind for kind in asked if is_supported(kind) and kind not in allowed]
+    only_outside = len(outside) == len(set(asked))
     for kind in dict.fromkeys(asked):
         if not is_supported(kind):
             check.problem(f"_type: '{kind}' is not a resource type this server holds", "_type")
-        elif kind not in allowed:
+        elif kind not in allowed and only_outside:
             check.problem(f"_type: {kind} resources are not in the Patient compartment", "_type")
+        elif kind not in allowed:
+            check.warnings.append(f"_type: {kind} resources are not in the Patient compartment;"
+                                  " left out")
         elif not permissions.allows(kind, "r"):
             raise Forbidden(f"The token's scopes do not allow reading {kind}")
         else:
