@@ -193,15 +193,6 @@ class Registry:
             )
         )
 
-    @cached_property
-    def data_types(self) -> frozenset[str]:
-        """The names of the core primitive and complex data types."""
-        return frozenset(
-            d["type"]
-            for d in self._core_types()
-            if d["kind"] in ("primitive-type", "complex-type")
-        )
-
     def _core_types(self) -> Iterator[dict]:
         """The core's type definitions (packages define profiles, not types)."""
         for definition in self.all("StructureDefinition"):

@@ -89,11 +89,6 @@ _BY_URI: dict[str, IdentifierSystem] = {
 }
 
 
-def identifier_system(system: str) -> IdentifierSystem | None:
-    """The table's entry for a system URI, canonical or alias."""
-    return _BY_URI.get(system)
-
-
 def canonical_system(system: str) -> str:
     """The canonical URI of an identifier system; a URI the table does not know, unchanged."""
     entry = _BY_URI.get(system)
