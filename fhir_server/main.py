@@ -11,11 +11,14 @@ import httpx
 from fastapi import Depends, FastAPI
 
 from fhir_server import running_server
-from fhir_server.api import export, public, resources, system
+from fhir_server.api import export, health, public, resources, system
 from fhir_server.api.audit import install_audit
+from fhir_server.api.client_address import trusted_networks
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.dev_csc import start_dev_csc
 from fhir_server.api.errors import install_error_handlers
+from fhir_server.api.limits import install_request_limits
+from fhir_server.api.media import utf8_url
 from fhir_server.api.operations import routes as operations
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
@@ -32,10 +35,12 @@ from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.demo import load_demo_data
 from fhir_server.services.dev_signing import DevSigningService, development_directory
 from fhir_server.services.export import ExportService
+from fhir_server.services.health import readiness_of
 from fhir_server.services.package_publication import publish_packages
 from fhir_server.services.provenance import Hospital, ProvenanceRecorder
 from fhir_server.services.reindex import reindex_if_stale
 from fhir_server.services.resources import ResourceService
+from fhir_server.services.search import ResponseLimits
 from fhir_server.services.signers import SignerDirectory
 from fhir_server.services.token_service import TokenService
 from fhir_server.services.verification import SignatureVerifier
@@ -84,9 +89,17 @@ async def lifespan(app: FastAPI):
             await app.state.exports.start()  # the bulk export workers
             if settings.base_url:
                 running_server.record(settings.data_dir, settings.base_url)
+            app.state.readiness = readiness_of(service.database, service.provenance.signers,
+                                               settings.sign_writes)
+            app.state.readiness.add("audit-spool", app.state.audit.spool_check)
+            # Our own mongod is restarted when it dies; meanwhile requests get 503 at once.
+            watchdog = (asyncio.create_task(embedded.supervise(service.database.report_outage))
+                        if embedded is not None else None)
             try:
                 yield
             finally:
+                if watchdog is not None:
+                    watchdog.cancel()
                 running_server.clear(settings.data_dir)
                 reindexing.cancel()
                 if publishing is not None:
@@ -107,7 +120,8 @@ async def _start_security(app: FastAPI, settings: Settings, database: Database) 
     clients = ClientStore(database.db)
     await clients.prepare()
     app.state.tokens = TokenService(clients, server_key, settings.access_token_lifetime)
-    app.state.audit = AuditTrail(database)
+    trusted_networks(settings.trusted_proxies)  # a bad FHIR_TRUSTED_PROXIES stops the start
+    app.state.audit = AuditTrail(database, settings.data_dir)
 
 
 async def _reindex_stale(database: Database) -> None:
@@ -122,7 +136,8 @@ async def services_for(settings: Settings):
     if settings.mongodb_uri is None:
         raise ValueError("services_for needs settings.mongodb_uri")
     definitions.load(installation_directory(settings.packages, settings.data_dir))
-    database = Database(settings.mongodb_uri, settings.database, index_plan)
+    database = Database(settings.mongodb_uri, settings.database, index_plan,
+                        settings.mongodb_server_selection_timeout)
     try:
         async with provenance_recorder(settings) as recorder:
             await database.prepare()
@@ -136,8 +151,10 @@ async def services_for(settings: Settings):
                 settings.max_page_size,
                 recorder,
                 ConformancePolicy.configured(settings.required_profiles),
+                ResponseLimits(settings.max_response_resources, settings.max_include_iterations),
             )
-            yield service, BundleProcessor(service, settings.max_bundle_entries)
+            yield service, BundleProcessor(service, settings.max_bundle_entries,
+                                           settings.max_json_depth)
     finally:
         await database.close()
 
@@ -242,13 +259,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        dependencies=[Depends(utf8_url)],  # before authentication: a malformed URL is 400
     )
     app.state.settings = settings or Settings()
     _mask_personal_ids_in_logs()
     install_error_handlers(app)
     install_audit(app)
     install_security_headers(app)
+    # Added last, so it runs first: before authentication and the audit trail.
+    install_request_limits(app)
     negotiated = [Depends(negotiate)]
+    app.include_router(health.router)  # outside /fhir: no token, no AuditEvent
     app.include_router(public.router, prefix="/fhir", dependencies=negotiated)
     # Bulk export first: `Patient/$export` is no read. Its files are NDJSON, not negotiated.
     app.include_router(export.router, prefix="/fhir", dependencies=[Depends(authenticate)])

@@ -14,6 +14,12 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = Field(
         None, description="MongoDB URI (replica set). Unset: start the embedded mongod."
     )
+    mongodb_server_selection_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a request waits for a reachable MongoDB primary before it gets "
+        "503 with Retry-After (also the connect timeout).",
+    )
     database: str = Field("fhir", description="MongoDB database name.")
     data_dir: Path = Field(Path(".fhir-data"), description="Directory for server-owned files.")
     packages: Path | None = Field(
@@ -41,6 +47,51 @@ class Settings(BaseSettings):
     max_bundle_entries: int = Field(5000, description="Most entries in one batch/transaction.")
     default_page_size: int = Field(50, description="_count when the client gives none.")
     max_page_size: int = Field(1000, description="Largest _count honoured.")
+    max_token_body_bytes: int = Field(
+        16 * 1024, description="Largest body of the token endpoint (400 invalid_request)."
+    )
+    max_search_form_bytes: int = Field(
+        64 * 1024, description="Largest form body of `POST [type]/_search` (413)."
+    )
+    max_array_elements: int = Field(
+        10_000, description="Most elements of one JSON array in a request body (413)."
+    )
+    max_parameters: int = Field(
+        200, description="Most parameters in a query string or a search form body (400)."
+    )
+    max_parameter_repeats: int = Field(
+        100, description="Most occurrences of one parameter name in a request (400)."
+    )
+    max_response_resources: int = Field(
+        2000,
+        description="Most resources in one search page, matches and _include/_revinclude "
+        "together; the rest of the included ones are left out, with a warning in the Bundle.",
+    )
+    max_include_iterations: int = Field(
+        3, description="Rounds of _include:iterate / _revinclude:iterate after the first."
+    )
+    body_timeout_seconds: float = Field(
+        60, description="A request body not received in full this long after it started: 408."
+    )
+    header_timeout_seconds: float = Field(
+        30,
+        description="`fhir-server serve`: a client that has not sent a request's line and "
+        "headers this long after it began is disconnected (408).",
+    )
+    keep_alive_seconds: int = Field(
+        5, description="`fhir-server serve`: idle keep-alive connections are closed after this."
+    )
+    rate_limit_per_address_per_minute: int = Field(
+        6000,
+        description="Requests per minute per client address to /fhir before authentication "
+        "(429); 0: no limit.",
+    )
+    rate_limit_address_burst: int = Field(
+        1000, description="Requests one client address may send at once before that limit."
+    )
+    rate_limit_max_addresses: int = Field(
+        100_000, description="Client addresses the rate limit tracks at most (memory bound)."
+    )
     trusted_issuers: list[dict] = Field(
         [],
         description="JSON list of token issuers to trust: "
@@ -55,6 +106,12 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(
         1200, description="Requests per minute per person or client before 429."
+    )
+    trusted_proxies: list[str] = Field(
+        [],
+        description="JSON list of IP addresses or CIDR networks of reverse proxies whose "
+        "X-Forwarded-For header names the client address (audit, rate limits); from any "
+        'other peer the header is ignored, e.g. ["10.0.0.0/8", "127.0.0.1"].',
     )
     export_file_max_bytes: int = Field(
         256 * 1024 * 1024, description="Bulk export: output files are split at this size."

@@ -43,7 +43,7 @@ class ThreadedServer:
 
     def start(self, app, lifespan: str) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan=lifespan)
+                                lifespan=lifespan, proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -120,7 +120,8 @@ def test_settings(mongo_uri: str, database: str, data_dir, issuer: Issuer,
                     seal_key=signing.seal_key_path, seal_certificates=signing.seal_chain_path,
                     trust_anchors=[signing.anchor_path], organization_name=SEAL_NAME,
                     organization_tax_code=SEAL_TAX_CODE,
-                    **{"publish_packages": False, **extra})
+                    **{"publish_packages": False, "rate_limit_per_address_per_minute": 0,
+                       **extra})
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,13 @@
 and resource), when, outcome, and from which address."""
 
 import re
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from fhir_server.services.audit import Access
+from fhir_server.api.client_address import client_address
+from fhir_server.services.audit import Access, RequestAudit, current_request
 
 # route function → FHIR interaction (http://hl7.org/fhir/R4/valueset-type-restful-interaction.html)
 _INTERACTIONS = {
@@ -45,42 +47,75 @@ def _interaction(request: Request) -> str | None:
     return _INTERACTIONS.get(endpoint.__name__)
 
 
-def _entity(request: Request, response: Response) -> str | None:
+def _entities(request: Request, response: Response | None) -> tuple[str, ...]:
     """The resource a request was about; for a create, the one it made (its Location)."""
-    if created := _CREATED.search(response.headers.get("location", "")):
-        return created[1]
+    # A route may name what it was about (a bulk export job, one of its files).
+    if named := getattr(request.state, "audit_entity", None):
+        return (named,)
+    if response is not None and (created := _CREATED.search(response.headers.get("location", ""))):
+        return (created[1],)
     params = request.scope.get("path_params", {})
     kind, resource_id = params.get("resource_type"), params.get("resource_id")
     if kind and resource_id:
-        return f"{kind}/{resource_id}"
+        return (f"{kind}/{resource_id}",)
     if params.get("compartment_type") and params.get("compartment_id"):
-        return f"{params['compartment_type']}/{params['compartment_id']}"
-    return kind
+        return (f"{params['compartment_type']}/{params['compartment_id']}",)
+    return (kind,) if kind else ()
+
+
+def _access(request: Request, request_id: str, response: Response | None, status: int | None,
+            interaction: str) -> Access:
+    principal = getattr(request.state, "principal", None)
+    return Access(
+        interaction=interaction,
+        status=status,
+        who=principal.who if principal else None,
+        is_client=bool(principal and principal.client_id),
+        name=principal.name if principal else None,
+        address=client_address(request),
+        entities=_entities(request, response),
+        query=getattr(request.state, "audit_query", None)
+        or (request.url.query if interaction == "search-type" else None),
+        source=str(request.base_url).rstrip("/"),
+        request_id=request_id,
+    )
+
+
+def _interaction_now(request: Request) -> str:
+    # A route may know better (a Bundle POST is a batch or a transaction).
+    return getattr(request.state, "interaction", None) or _interaction(request) or "operation"
 
 
 def install_audit(app: FastAPI) -> None:
     @app.middleware("http")
     async def audit(request: Request, call_next) -> Response:
-        response = await call_next(request)
-        # A route may know better (a Bundle POST is a batch or a transaction).
-        interaction = getattr(request.state, "interaction", None) or _interaction(request)
-        trail = getattr(request.app.state, "audit", None)
-        if interaction is None or trail is None:
-            return response
-        principal = getattr(request.state, "principal", None)
-        trail.record(
-            Access(
-                interaction=interaction,
-                status=response.status_code,
-                who=principal.who if principal else None,
-                is_client=bool(principal and principal.client_id),
-                name=principal.name if principal else None,
-                address=request.client.host if request.client else None,
-                # A route may name what it was about (a bulk export job, one of its files).
-                entity=getattr(request.state, "audit_entity", None) or _entity(request, response),
-                query=getattr(request.state, "audit_query", None)
-                or (request.url.query if interaction == "search-type" else None),
-                source=str(request.base_url).rstrip("/"),
-            )
+        request_id = str(uuid.uuid4())
+        audited = RequestAudit(
+            lambda: _access(request, request_id, None, None, _interaction_now(request)),
+            request_id,
         )
+        token = current_request.set(audited)
+        try:
+            response = await call_next(request)
+        except Exception:
+            _record(request, request_id, audited, None, 500)  # made outside this middleware
+            raise
+        finally:
+            current_request.reset(token)
+        response.headers["X-Request-Id"] = request_id
+        _record(request, request_id, audited, response, response.status_code)
         return response
+
+
+def _record(request: Request, request_id: str, audited: RequestAudit,
+            response: Response | None, status: int) -> None:
+    """Spool the request's AuditEvent, unless its write's transaction stored it. A failed
+    request whose write transaction may have committed all the same spools it under the
+    same id: the drainer keeps whichever was stored first."""
+    interaction = getattr(request.state, "interaction", None) or _interaction(request)
+    trail = getattr(request.app.state, "audit", None)
+    if interaction is None or trail is None:
+        return
+    if audited.in_transaction and status < 400:
+        return
+    trail.record(_access(request, request_id, response, status, interaction), audited.event_id)

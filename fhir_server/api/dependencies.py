@@ -5,7 +5,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from fhir_server.api.media import JSON_MEDIA_TYPES, form_body, json_body, response_media_type
-from fhir_server.services.bundles import BundleProcessor, parse_if_match
+from fhir_server.search.request import check_parameter_counts
+from fhir_server.services.bundle_entries import parse_if_match
+from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.resources import ResourceService
 from fhir_server.settings import Settings
 
@@ -64,9 +66,15 @@ async def negotiate(request: Request) -> None:
 
 async def _search_params(request: Request) -> list[tuple[str, str]]:
     """Query parameters, plus the form body of `POST [type]/_search`."""
+    settings = request.app.state.settings
     params = list(request.query_params.multi_items())
     if request.method == "POST":
-        params += await form_body(request, request.app.state.settings.max_body_bytes)
+        # A search is a few parameters: parsing megabytes of them would hold the server.
+        params += await form_body(
+            request, min(settings.max_body_bytes, settings.max_search_form_bytes)
+        )
+        # The query string alone was counted by api/limits.py; now both together.
+        check_parameter_counts(params, settings.max_parameters, settings.max_parameter_repeats)
     return params
 
 

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.errors import FhirError, Issue
+from fhir_server.storage.database import DatabaseUnreachable, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +20,14 @@ _HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported"}
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, error: FhirError) -> FhirResponse:
-        language = outcome_language(request)
-        return FhirResponse(request, error.operation_outcome(language), error.status,
-                            error.headers)
+        return _response(request, error)
+
+    @app.exception_handler(DatabaseUnreachable)
+    async def database_error(request: Request, error: Exception) -> FhirResponse:
+        """No MongoDB primary within the server selection timeout: 503, retry later."""
+        log.warning("database unreachable on %s %s: %s", request.method, request.url.path,
+                    type(error).__name__)
+        return _response(request, unavailable())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> FhirResponse:
@@ -38,14 +44,25 @@ def install_error_handlers(app: FastAPI) -> None:
         return FhirResponse(request, _outcome(Issue(f"Invalid request: {error.errors()}")), 400)
 
     @app.middleware("http")
-    async def unexpected(request: Request, call_next) -> Response:
-        """A bug becomes a 500 OperationOutcome, with no stack trace sent to the client."""
+    async def last_resort(request: Request, call_next) -> Response:
+        """While the database is known to be down (its mongod restarting), FHIR requests get
+        503 at once rather than after a server selection timeout. A bug becomes a 500
+        OperationOutcome, with no stack trace sent to the client."""
+        service = getattr(request.app.state, "service", None)
+        outage = service.database.outage if service is not None else None
+        if outage is not None and request.url.path.startswith("/fhir"):
+            return _response(request, unavailable(outage))
         try:
             return await call_next(request)
         except Exception:
             log.exception("Unhandled error on %s %s", request.method, request.url.path)
             issue = Issue("Internal server error; it has been logged", "exception")
             return FhirResponse(request, _outcome(issue), 500)
+
+
+def _response(request: Request, error: FhirError) -> FhirResponse:
+    language = outcome_language(request)
+    return FhirResponse(request, error.operation_outcome(language), error.status, error.headers)
 
 
 def _outcome(issue: Issue) -> dict:

@@ -1,13 +1,15 @@
 """Content negotiation and request bodies (http://hl7.org/fhir/R4/http.html#mime-type)."""
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
 from fhir_server.errors import (
     BadRequest,
@@ -16,7 +18,10 @@ from fhir_server.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from fhir_server.services.offloading import input_size, run_sized
 
+# Bundles with this many entries are rendered in a worker thread (`bundle_response`).
+LARGE_BUNDLE_ENTRIES = 100
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 JSON_MEDIA_TYPES = (FHIR_JSON, "application/json")
@@ -81,18 +86,31 @@ class FhirResponse(Response):
         status_code: int = 200,
         headers: dict[str, str] | None = None,
     ):
-        try:
-            media = response_media_type(request)
-        except NotAcceptable:
-            media = FHIR_JSON  # errors are still sent, in the default type
-        pretty = request.query_params.get("_pretty") == "true"
+        media, pretty = negotiated(request)
         body = b""
         if content is not None:
-            body, media = _render(content, media, pretty, status_code)
+            body, media = render(content, media, pretty, status_code)
         super().__init__(body, status_code, headers, media_type=f"{media}; charset=utf-8")
 
 
-def _render(content: dict, media: str, pretty: bool, status_code: int) -> tuple[bytes, str]:
+async def bundle_response(request: Request, bundle: dict) -> FhirResponse:
+    """A Bundle answer (search, history, batch); one of many entries is rendered off the
+    event loop, as JSON or XML of thousands of entries takes a good part of a second."""
+    if len(bundle.get("entry", ())) < LARGE_BUNDLE_ENTRIES:
+        return FhirResponse(request, bundle)
+    return await asyncio.to_thread(FhirResponse, request, bundle)
+
+
+def negotiated(request: Request) -> tuple[str, bool]:
+    """The media type to answer in and whether to pretty-print (`_pretty`)."""
+    try:
+        media = response_media_type(request)
+    except NotAcceptable:
+        media = FHIR_JSON  # errors are still sent, in the default type
+    return media, request.query_params.get("_pretty") == "true"
+
+
+def render(content: dict, media: str, pretty: bool, status_code: int) -> tuple[bytes, str]:
     """The body in the negotiated media type, and that type: a resource XML cannot carry
     (a control character, a div that is not XHTML) is 406, an error goes as JSON then."""
     if media in XML_MEDIA_TYPES:
@@ -117,22 +135,34 @@ def http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
-def _depth_exceeds(document: object, limit: int) -> bool:
-    stack = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return False
+def _check_shape(document: object, max_depth: int, max_elements: int, body_format: str) -> None:
+    """Before any work on a parsed body: 400 if it is nested deeper than `max_depth`, 413 if
+    one array has more than `max_elements` elements (every element is validated, indexed and
+    stored: a Patient with thousands of names costs seconds)."""
+    match shape_excess(document, max_depth, max_elements):
+        case ("depth", _):
+            raise BadRequest(f"The {body_format} body is nested deeper than {max_depth} levels")
+        case ("elements", length):
+            raise PayloadTooLarge(
+                f"An array in the body has {length} elements; at most {max_elements} "
+                "are accepted (FHIR_MAX_ARRAY_ELEMENTS)"
+            )
+
+
+async def utf8_url(request: Request) -> None:
+    """400 for a path or query whose percent-escapes are not UTF-8 (`%FF`, a lone surrogate
+    `%ED%A0%80`): decoded, they would become U+FFFD and be looked for as such."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    for part, where in ((raw_path, "path"), (request.scope.get("query_string", b""), "query")):
+        try:
+            unquote_to_bytes(part).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"The URL's {where} has percent-escapes that are not UTF-8") from None
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isdecimal() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -154,7 +184,8 @@ async def form_body(request: Request, max_bytes: int) -> list[tuple[str, str]]:
         )
     raw = await read_body(request, max_bytes)
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+        # strict: %ED%A0%80 (a lone surrogate) is no UTF-8, not U+FFFD
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise BadRequest("The form body is not UTF-8") from None
 
@@ -179,12 +210,25 @@ async def json_body(
     if not raw.strip():
         raise BadRequest("The request body is empty")
     body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
+    input_size.set(len(raw))  # what comes next on this body runs off the loop if large
     try:
-        document = xml_to_resource(raw) if body_format == "XML" else json.loads(raw)
+        document = await run_sized(_parse, raw, body_format)
     except RecursionError:
         raise BadRequest(f"The JSON body is nested deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as bad:
         raise BadRequest(f"The body is not valid JSON: {bad}") from None
-    if _depth_exceeds(document, max_depth):
-        raise BadRequest(f"The {body_format} body is nested deeper than {max_depth} levels")
+    await run_sized(
+        _check_shape,
+        document, max_depth, request.app.state.settings.max_array_elements, body_format
+    )
+    return document
+
+
+def _parse(raw: bytes, body_format: str) -> object:
+    if body_format == "XML":
+        return xml_to_resource(raw)
+    document = json.loads(raw)
+    if (where := lone_surrogate(document, raw)) is not None:
+        raise BadRequest(f"The JSON body has a lone surrogate (an escape like \\ud800 that is "
+                         f"no Unicode character) at {where}", expression=where)
     return document

@@ -1,20 +1,22 @@
 """What anyone may call without a token: the CapabilityStatement, the SMART configuration,
 this server's public keys and the token endpoint of SMART Backend Services."""
 
+import functools
 from datetime import UTC, datetime
 from importlib.metadata import version
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from fhir_server.api.dependencies import Base
-from fhir_server.api.media import FhirResponse
+from fhir_server.api.media import negotiated, read_body, render
 from fhir_server.api.operations import DESCRIPTORS
+from fhir_server.conformance import definitions
 from fhir_server.conformance.capability import capability_statement
+from fhir_server.errors import PayloadTooLarge
 from fhir_server.services.authentication import token_issuer
 from fhir_server.services.token_service import (
     ASSERTION_ALGORITHMS,
-    MAX_TOKEN_BODY,
     OAuthError,
     invalid_request,
     token_form,
@@ -37,11 +39,18 @@ _SCOPES = (
 
 @router.get("/metadata")
 async def metadata(base: Base, request: Request):
-    """capabilities (http://hl7.org/fhir/R4/http.html#capabilities)."""
-    statement = capability_statement(
-        base, version("fhir-exchange-server"), _STARTED, DESCRIPTORS
-    )
-    return FhirResponse(request, statement)
+    """capabilities (http://hl7.org/fhir/R4/http.html#capabilities). The statement changes
+    only with the definitions, which are loaded at start-up: each rendering is kept."""
+    media, pretty = negotiated(request)
+    body = _capabilities(base, media, pretty, id(definitions.registry()))
+    return Response(body, media_type=f"{media}; charset=utf-8")
+
+
+@functools.lru_cache(maxsize=64)  # bounded: `base` follows the request's Host header
+def _capabilities(base: str, media: str, pretty: bool, _registry: int) -> bytes:
+    statement = capability_statement(base, version("fhir-exchange-server"), _STARTED,
+                                     DESCRIPTORS)
+    return render(statement, media, pretty, 200)[0]
 
 
 @router.get("/.well-known/smart-configuration")
@@ -74,24 +83,18 @@ async def _token_body(request: Request, max_bytes: int) -> bytes:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         raise invalid_request("send the request as application/x-www-form-urlencoded")
-    declared = request.headers.get("content-length", "")
-    too_large = invalid_request(f"the request body is larger than {max_bytes} bytes")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_body(request, max_bytes)
+    except PayloadTooLarge:
+        raise invalid_request(f"the request body is larger than {max_bytes} bytes") from None
 
 
 @router.post("/auth/token")
 async def token(base: Base, request: Request):
     """client_credentials with a private_key_jwt assertion
     (http://hl7.org/fhir/smart-app-launch/backend-services.html#obtain-access-token)."""
-    limit = min(MAX_TOKEN_BODY, request.app.state.settings.max_body_bytes)
+    settings = request.app.state.settings
+    limit = min(settings.max_token_body_bytes, settings.max_body_bytes)
     try:
         form = token_form(await _token_body(request, limit))
         answer = await request.app.state.tokens.client_credentials(

@@ -15,7 +15,7 @@ from fhir_server.api.dependencies import (
     Write,
     WriteCall,
 )
-from fhir_server.api.media import JSON_PATCH, FhirResponse, accepts_fhir
+from fhir_server.api.media import JSON_PATCH, FhirResponse, accepts_fhir, bundle_response
 from fhir_server.api.results import (
     delete_response,
     resource_response,
@@ -45,7 +45,7 @@ def _criteria(request: Request) -> str:
 async def type_history(
     resource_type: str, service: Service, base: Base, params: QueryParams, request: Request
 ):
-    return FhirResponse(request, await service.history(base, params, resource_type))
+    return await bundle_response(request, await service.history(base, params, resource_type))
 
 
 @router.get("/{resource_type}/{resource_id}/_history", dependencies=[require("history-instance")])
@@ -57,7 +57,9 @@ async def instance_history(
     params: QueryParams,
     request: Request,
 ):
-    return FhirResponse(request, await service.history(base, params, resource_type, resource_id))
+    return await bundle_response(
+        request, await service.history(base, params, resource_type, resource_id)
+    )
 
 
 @router.get(
@@ -111,7 +113,7 @@ async def _search(
     bundle = await service.search(
         base, resource_type, params, strict, compartment, request.state.principal.scopes
     )
-    return FhirResponse(request, bundle)
+    return await bundle_response(request, bundle)
 
 
 @router.get("/{resource_type}/{resource_id}", dependencies=[require("read")])

@@ -11,7 +11,7 @@ from fhir_server.api.dependencies import (
     return_preference,
 )
 from fhir_server.api.languages import outcome_language
-from fhir_server.api.media import FhirResponse
+from fhir_server.api.media import bundle_response
 from fhir_server.api.security import Caller
 
 router = APIRouter()
@@ -27,7 +27,7 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
         call.request.state.interaction = bundle["type"]
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
                                      caller.scopes, outcome_language(call.request))
-    return FhirResponse(call.request, response)
+    return await bundle_response(call.request, response)
 
 
 @router.get("/_history")
@@ -35,4 +35,6 @@ async def system_history(
     service: Service, base: Base, params: QueryParams, request: Request, caller: Caller
 ):
     """history-system over the types the token may search."""
-    return FhirResponse(request, await service.history(base, params, permissions=caller.scopes))
+    return await bundle_response(
+        request, await service.history(base, params, permissions=caller.scopes)
+    )

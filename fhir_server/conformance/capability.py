@@ -29,6 +29,16 @@ _TYPE_INTERACTIONS = (
 )
 
 
+def type_interactions(resource_type: str) -> tuple[str, ...]:
+    """What clients may do with a type: the rules the services enforce with 405 (AuditEvent
+    is written by the server only; a Provenance, once made, is never changed)."""
+    if resource_type in READ_ONLY_TYPES:
+        return _READ_INTERACTIONS
+    if resource_type in APPEND_ONLY_TYPES:
+        return (*_READ_INTERACTIONS, "create")
+    return _TYPE_INTERACTIONS
+
+
 @cache
 def _rev_includes() -> dict[str, list[str]]:
     """target type → the `Source:param` reference parameters that may point at it."""
@@ -63,22 +73,18 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
     rev_includes = _rev_includes().get(resource_type, [])
     offered = capability_operations(operations, resource_type)
     profiles = _supported_profiles().get(resource_type)
+    interactions = type_interactions(resource_type)
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
-        "interaction": [
-            {"code": code}
-            for code in _TYPE_INTERACTIONS
-            if resource_type not in READ_ONLY_TYPES or code in _READ_INTERACTIONS
-            if resource_type not in APPEND_ONLY_TYPES or code not in ("patch", "delete")
-        ],
+        "interaction": [{"code": code} for code in interactions],
         "versioning": "versioned-update",
         "readHistory": True,
-        "updateCreate": True,
-        "conditionalCreate": True,
+        "updateCreate": "update" in interactions,
+        "conditionalCreate": "create" in interactions,
         "conditionalRead": "not-supported",
-        "conditionalUpdate": True,
-        "conditionalDelete": "single",
+        "conditionalUpdate": "update" in interactions,
+        "conditionalDelete": "single" if "delete" in interactions else "not-supported",
         "referencePolicy": ["literal", "logical"],
         "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
         "searchRevInclude": rev_includes,

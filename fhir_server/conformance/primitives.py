@@ -24,6 +24,7 @@ _JSON_KINDS = {
 # integer is a 32-bit signed integer; positiveInt and unsignedInt share its upper bound
 # (datatypes.html#integer); the StructureDefinitions give the range only on integer itself.
 _INTEGER_RANGE = (-(2**31), 2**31 - 1)
+_INT64_RANGE = (-(2**63), 2**63 - 1)
 _NOT_BASE64 = str.maketrans("", "", string.ascii_letters + string.digits + "+/=" + " \t\n\r\f\v")
 # What a value of these types looks like, for the messages.
 _FORMATS = {
@@ -44,6 +45,52 @@ _FORMATS = {
     "unsignedInt": "0 to 2147483647",
 }
 _SHOWN_LENGTH = 60
+# JSON's `"\ud800"` escape decodes to a lone surrogate: no Unicode character, so no FHIR
+# string (datatypes.html#string), and neither UTF-8 nor BSON can encode it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def shape_excess(document: object, max_depth: int,
+                 max_elements: int | None = None) -> tuple[str, int] | None:
+    """One pass over parsed JSON: ("depth", max_depth) if it nests objects and arrays more
+    than `max_depth` levels deep, ("elements", n) for an array of n > `max_elements`
+    elements, else None."""
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return "depth", max_depth
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            if max_elements is not None and len(node) > max_elements:
+                return "elements", len(node)
+            stack.extend((child, depth + 1) for child in node)
+    return None
+
+
+def lone_surrogate(document: object, raw: bytes) -> str | None:
+    """Where the first name or string holding a lone surrogate is in `document`, parsed from
+    the JSON text `raw` (`name[0].family`), or None. Text without a surrogate escape has
+    none, so most bodies are not walked."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return None
+    stack: list[tuple[object, str]] = [(document, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str) and _SURROGATE.search(node):
+            return path or "(the body)"
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if _SURROGATE.search(key):  # shown with U+FFFD, which can be sent
+                    key = _SURROGATE.sub("\ufffd", key)
+                    return f"{path}.{key}" if path else key
+                where = f"{path}.{key}" if path else key
+                stack.append((child, where))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(node))
+    return None
 
 
 def shown(value: object) -> str:
@@ -79,6 +126,9 @@ class PrimitiveType:
         if self.json_kind == "number":
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return "a decimal is a JSON number"
+            if isinstance(value, int) and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
+                # MongoDB stores integers of 64 bits at most; with an exponent it is a double.
+                return "a decimal this large is stored only when written with an exponent (1e25)"
             return None if math.isfinite(value) else "a decimal is a finite number"
         if type(value) is not str:
             return f"{_article(self.name)} is a JSON string"

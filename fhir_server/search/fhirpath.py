@@ -14,6 +14,7 @@ else raises UnsupportedExpression when compiling. Values not of the JSON shape o
 """
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,6 +177,23 @@ def _as(expr: _Expr, type_name: str) -> _Expr:
     return _Expr(tuple(kept), expr.distinct)
 
 
+def _distinct(nodes: list[Node]) -> list[Node]:
+    """The union's duplicates removed, first occurrences kept in order, in linear time (a
+    resource may repeat an element thousands of times). FHIRPath equality: objects and
+    arrays by their canonical JSON, booleans apart from the numbers Python equates them with."""
+    seen: set[tuple] = set()
+    kept = []
+    for node in nodes:
+        value = node.value
+        json_value = isinstance(value, dict | list)
+        key = (node.type, json_value or value.__class__ is bool,
+               json.dumps(value, sort_keys=True) if json_value else value)
+        if key not in seen:
+            seen.add(key)
+            kept.append(node)
+    return kept
+
+
 def _collect(expr: _Expr) -> Callable[[list, dict], list[Node]]:
     """Evaluate all branches of `expr` to Nodes."""
     typed = [(branch.run, branch.type) for branch in expr.branches]
@@ -185,9 +203,7 @@ def _collect(expr: _Expr) -> Callable[[list, dict], list[Node]]:
 
     def collect(items: list, root: dict) -> list[Node]:
         nodes = [Node(value, t) for run, t in typed for value in run(items, root)]
-        if expr.distinct:
-            return [node for i, node in enumerate(nodes) if node not in nodes[:i]]
-        return nodes
+        return _distinct(nodes) if expr.distinct else nodes
 
     return collect
 

@@ -1,6 +1,7 @@
 """A search request parsed from its parameters into filter clauses and result parameters
 (http://hl7.org/fhir/R4/search.html#return), checked before anything reaches MongoDB."""
 
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -27,6 +28,8 @@ RESULT_PARAMETERS = frozenset(
         "_revinclude:iterate",
     }
 )
+# `_include`/`_revinclude` rules of one search at most: each is a query per page.
+MAX_INCLUDE_RULES = 20
 SORTABLE_TYPES = frozenset({"string", "token", "date", "reference", "quantity", "number", "uri"})
 
 
@@ -85,6 +88,24 @@ def parse_query(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
+def check_parameter_counts(
+    pairs: list[tuple[str, str]], max_parameters: int, max_repeats: int
+) -> None:
+    """400 for more than `max_parameters` parameters, or one name more than `max_repeats`
+    times: each costs parsing and a clause of the MongoDB query, so a request of thousands
+    would hold the server for seconds."""
+    if len(pairs) > max_parameters:
+        raise BadRequest(f"More than {max_parameters} parameters in one request")
+    if pairs:
+        name, repeats = Counter(name for name, _ in pairs).most_common(1)[0]
+        if repeats > max_repeats:
+            raise BadRequest(
+                f"Parameter '{name}' is given {repeats} times; at most {max_repeats} are "
+                "accepted",
+                expression=name,
+            )
+
+
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise BadRequest(
@@ -138,7 +159,7 @@ def parse_request(
     request = SearchRequest(resource_type)
     for name, value in params:
         if name == "_count":
-            if not value.isdigit():
+            if not value.isdecimal():
                 raise BadRequest(
                     f"_count must be a non-negative integer, not '{value}'", expression="_count"
                 )
@@ -149,7 +170,13 @@ def parse_request(
             if name not in RESULT_PARAMETERS:
                 raise BadRequest(f"Unknown modifier in '{name}'", expression=name)
             reverse = name.startswith("_revinclude")
-            for item in value.split(","):
+            items = value.split(",")
+            if len(request.includes) + len(request.revincludes) + len(items) > MAX_INCLUDE_RULES:
+                raise BadRequest(
+                    f"More than {MAX_INCLUDE_RULES} _include and _revinclude rules",
+                    expression=name,
+                )
+            for item in items:
                 include = _include(name, item, reverse, resource_type)
                 (request.revincludes if reverse else request.includes).append(include)
         elif name == "_summary":

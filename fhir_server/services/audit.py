@@ -1,22 +1,42 @@
 """The audit trail: one AuditEvent per request (IHE Basic Audit Log Patterns shape,
-https://profiles.ihe.net/ITI/BALP/), written by a background task so that recording never
-waits on MongoDB in the request path."""
+https://profiles.ihe.net/ITI/BALP/), never lost once the response is sent.
+
+A write's AuditEvent is stored in the write's own MongoDB transaction (`audit_write`), so
+an acknowledged write always has its record. Every other request's AuditEvent is appended
+to the local spool (storage/audit_spool.py) before the response leaves, fsync'd within
+SYNC_SECONDS, and drained to MongoDB in the background with retries for as long as MongoDB
+is unreachable, also by the next process after a crash. Events get their ids when they
+are made, so storing one twice is recognised and skipped.
+"""
 
 import asyncio
 import base64
+import contextlib
 import logging
-from dataclasses import dataclass
+import time
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
-from fhir_server.services.versions import Version, new_id, stamp, storage_documents
+from fhir_server.services.health import CheckResult
+from fhir_server.services.versions import Version, stamp, storage_documents, utc_now
+from fhir_server.storage.audit_spool import AuditSpool, SpoolBatch
 from fhir_server.storage.database import Database
+from fhir_server.storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
 
-_QUEUE_SIZE = 50_000
+SYNC_SECONDS = 0.1  # the longest an appended event waits for its fsync
+READY_LAG_SECONDS = 60  # an older undrained event makes the spool check fail
+REQUEST_ID_SYSTEM = "urn:fhir-exchange-server:request-id"
 _BATCH = 500
-_STOP_SECONDS = 10
+_RETRY_SECONDS = (0.5, 30)  # first and longest wait before storing again after a failure
+_STOP_SECONDS = 5
+_LARGE_SPOOL_BYTES = 1024**3  # undrained bytes beyond which the drainer warns (every 10 min)
 # action codes (http://hl7.org/fhir/R4/valueset-audit-event-action.html) per interaction
 _ACTIONS = {
     "create": "C",
@@ -36,6 +56,8 @@ _ACTIONS = {
     "capabilities": "R",
     "token": "E",
 }
+# the interaction of a batch entry, from the method of the version it wrote
+_WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 @dataclass(frozen=True)
@@ -43,22 +65,23 @@ class Access:
     """What one request did, as the audit trail needs it."""
 
     interaction: str
-    status: int
+    status: int | None  # None: committed in the transaction of the write it records
     who: str | None  # personal ID or client id; None when no token was accepted
     is_client: bool
     name: str | None
     address: str | None
-    entity: str | None  # `Type/id` the request was about
+    entities: tuple[str, ...]  # `Type/id` the request was about (or wrote)
     query: str | None  # search parameters, for searches
     source: str  # this server (its base URL)
+    request_id: str | None = None  # the X-Request-Id of the response
 
 
-def _outcome(status: int) -> str:
+def _outcome(status: int | None) -> str:
     """0 success, 4 minor failure (refused request), 8 serious failure (server error)."""
-    return "0" if status < 400 else "4" if status < 500 else "8"
+    return "0" if status is None or status < 400 else "4" if status < 500 else "8"
 
 
-def audit_event(access: Access, recorded: datetime) -> dict:
+def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
     action = _ACTIONS.get(access.interaction, "E")
     role = ("AUT", "author (originator)") if action in "CUD" else ("IRCP", "information recipient")
     agent: dict = {
@@ -82,6 +105,7 @@ def audit_event(access: Access, recorded: datetime) -> dict:
         agent["network"] = {"address": access.address, "type": "2"}
     event: dict = {
         "resourceType": "AuditEvent",
+        "id": event_id,
         "type": {
             "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
             "code": "rest",
@@ -93,7 +117,7 @@ def audit_event(access: Access, recorded: datetime) -> dict:
         "action": action,
         "recorded": recorded.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "outcome": _outcome(access.status),
-        "outcomeDesc": f"HTTP {access.status}",
+        "outcomeDesc": "committed" if access.status is None else f"HTTP {access.status}",
         "agent": [agent],
         "source": {
             "observer": {"display": access.source},
@@ -106,9 +130,7 @@ def audit_event(access: Access, recorded: datetime) -> dict:
             ],
         },
     }
-    entities: list[dict] = []
-    if access.entity:
-        entities.append({"what": {"reference": access.entity}})
+    entities: list[dict] = [{"what": {"reference": entity}} for entity in access.entities]
     if access.query:
         entities.append(
             {
@@ -120,58 +142,193 @@ def audit_event(access: Access, recorded: datetime) -> dict:
                 "query": base64.b64encode(access.query.encode()).decode(),
             }
         )
+    if access.request_id:
+        # Every event of one request (a batch has several) names it.
+        entities.append(
+            {"what": {"identifier": {"system": REQUEST_ID_SYSTEM, "value": access.request_id}}}
+        )
     if entities:
         event["entity"] = entities
     return event
 
 
-class AuditTrail:
-    """Collects AuditEvents in memory and stores them in batches in the background."""
+@dataclass
+class RequestAudit:
+    """The request being served, as the api layer describes it to the audit trail."""
 
-    def __init__(self, database: Database):
+    describe: Callable[[], Access]  # who, what and from where, as far as known by now
+    event_id: str  # of the request's AuditEvent; also its X-Request-Id
+    in_transaction: bool = False  # that event was stored in a write's transaction
+
+
+current_request: ContextVar[RequestAudit | None] = ContextVar("audit_request", default=None)
+
+
+async def audit_write(store: ResourceStore) -> None:
+    """The AuditEvent of what `store`'s unit of work wrote, stored in the same transaction
+    (call it last in the transaction's callback). It is the request's AuditEvent, so no
+    other is spooled for a successful request; except in a batch, whose entries are
+    interactions of their own, each in its own transaction
+    (http://hl7.org/fhir/R4/http.html#brules), and which keeps its own event besides.
+    Writes outside requests (demo data, `fhir-server load`) are not audited."""
+    request = current_request.get()
+    if request is None or not store.written:
+        return
+    access = request.describe()
+    if access.interaction == "batch":
+        access = replace(access, interaction=_WRITES.get(store.written[0][1].method, "batch"))
+        event_id = str(uuid.uuid4())
+    else:
+        # A second committed write unit of one request gets an event of its own.
+        if request.in_transaction and await store.current("AuditEvent", request.event_id):
+            request.event_id = str(uuid.uuid4())
+        request.in_transaction = True
+        event_id = request.event_id
+    written = tuple(dict.fromkeys(f"{kind}/{version.id}" for kind, version in store.written))
+    now = utc_now()
+    event = audit_event(replace(access, status=None, entities=written), now, event_id)
+    await store.insert_versions("AuditEvent", [_documents(event, now)])
+
+
+def _documents(event: dict, now: datetime) -> tuple[dict, dict]:
+    resource_id = event["id"]
+    return storage_documents(
+        Version("AuditEvent", resource_id, 1, now, stamp(event, resource_id, 1, now), "POST")
+    )
+
+
+class AuditTrail:
+    """The spool of this server's AuditEvents, and the task that drains it to MongoDB."""
+
+    def __init__(self, database: Database, data_dir: Path):
         self.database = database
-        self._queue: asyncio.Queue[dict] = asyncio.Queue(_QUEUE_SIZE)
-        self._writer: asyncio.Task | None = None
+        self.spool = AuditSpool(data_dir / "audit-spool")
+        self._appended = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._oldest: datetime | None = None  # recorded time of the oldest undrained event
+        self._stored_at = 0.0  # monotonic time of the last successful drain
+        self._warned_at = -600.0
+        self._draining = False  # this process holds the spool's drainer lock
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_forever())
+        """Open a new spool segment; fsync and drain in the background (also what earlier
+        processes left behind)."""
+        self.spool.open()
+        self._tasks = [
+            asyncio.create_task(self._sync_forever()),
+            asyncio.create_task(self._drain_forever()),
+        ]
 
     async def stop(self) -> None:
-        """Store what is queued (for a few seconds at most), then stop."""
+        """fsync the spool and drain what MongoDB takes within a few seconds; the rest is
+        drained at the next start."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await asyncio.wait_for(self._queue.join(), _STOP_SECONDS)
-        except TimeoutError:
-            log.error("%d AuditEvents were not stored before shutdown", self._queue.qsize())
-        if self._writer is not None:
-            self._writer.cancel()
+            await asyncio.wait_for(self._drain_all(), _STOP_SECONDS)
+        except Exception:
+            log.warning("audit spool not fully drained at shutdown; the next start drains it")
+        await asyncio.to_thread(self.spool.close)
 
-    def record(self, access: Access) -> None:
-        """Queue the AuditEvent of a request; never waits."""
+    def record(self, access: Access, event_id: str | None = None) -> None:
+        """Spool the AuditEvent of a request: in the OS page cache when this returns."""
+        event = audit_event(access, datetime.now(UTC), event_id or str(uuid.uuid4()))
         try:
-            self._queue.put_nowait(audit_event(access, datetime.now(UTC)))
-        except asyncio.QueueFull:
-            log.error("audit queue full: an AuditEvent for %s was lost", access.interaction)
+            self.spool.append(event)
+        except (OSError, RuntimeError) as error:
+            # A full or failing disk: the log is the only place left for the record.
+            log.error("audit spool write failed (%s); AuditEvent: %s", error, event)
+            return
+        self._appended.set()
 
-    async def _write_forever(self) -> None:
+    async def spool_check(self) -> CheckResult:
+        """Readiness: the spool drains (no event waits longer than READY_LAG_SECONDS, or
+        the last batch was stored just now)."""
+        if not self._tasks:
+            return CheckResult(False, "the audit trail has not started")
+        if not self._draining:
+            return CheckResult(True, "drained by another server process on this data directory")
+        if self._oldest is None:
+            return CheckResult(True, "drained")
+        lag = (datetime.now(UTC) - self._oldest).total_seconds()
+        if lag <= READY_LAG_SECONDS or time.monotonic() - self._stored_at < 5:
+            return CheckResult(True, f"draining, oldest waiting event {lag:.0f} s old")
+        return CheckResult(False, f"AuditEvents wait {lag:.0f} s for MongoDB (spooled, not lost)")
+
+    async def _sync_forever(self) -> None:
         while True:
-            events = [await self._queue.get()]
-            while len(events) < _BATCH and not self._queue.empty():
-                events.append(self._queue.get_nowait())
-            try:
-                await self._store(events)
-            except Exception:
-                log.exception("storing %d AuditEvents failed", len(events))
-            finally:
-                for _ in events:
-                    self._queue.task_done()
+            await asyncio.sleep(SYNC_SECONDS)
+            if self.spool.dirty:
+                await asyncio.to_thread(self.spool.sync)
 
-    async def _store(self, events: list[dict]) -> None:
-        now = datetime.now(UTC).replace(microsecond=0)
-        documents = []
-        for event in events:
-            resource_id = new_id()
-            version = Version(
-                "AuditEvent", resource_id, 1, now, stamp(event, resource_id, 1, now), "POST"
-            )
-            documents.append(storage_documents(version))
-        await self.database.store().insert_versions("AuditEvent", documents)
+    async def _drain_forever(self) -> None:
+        delay = _RETRY_SECONDS[0]
+        while True:
+            try:
+                await self._drain_once()
+            except Exception as error:  # MongoDB unreachable (or the disk failing): retry
+                log.warning("draining the audit spool failed (%s); retrying in %.1f s",
+                            error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_SECONDS[1])
+            else:
+                delay = _RETRY_SECONDS[0]
+
+    async def _drain_once(self) -> None:
+        """Store one batch, or wait for events to be appended."""
+        self._draining = self.spool.become_drainer()
+        if not self._draining:  # another process drains; take over if it stops
+            await asyncio.sleep(2)
+            return
+        self._appended.clear()  # before reading: an append from now on wakes the wait below
+        batch = await asyncio.to_thread(self.spool.pending, _BATCH)
+        self._oldest = _recorded(batch)
+        self._warn_if_large(batch)
+        if batch.offsets:
+            await self._store(batch)
+            return
+        # Also wakes up now and then for segments other processes append to.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), 1)
+
+    async def _drain_all(self) -> None:
+        if not self.spool.become_drainer():
+            return
+        while (batch := await asyncio.to_thread(self.spool.pending, _BATCH)).offsets:
+            await self._store(batch)
+
+    async def _store(self, batch: SpoolBatch) -> None:
+        """Store the batch's events, skipping those already stored (by an earlier drain that
+        stopped before its commit, or by the transaction of the write they record)."""
+        events = {event["id"]: event for event in batch.records}
+
+        async def insert(store: ResourceStore) -> None:
+            stored = await store.project("AuditEvent", {"_id": {"$in": list(events)}}, ["_id"],
+                                         len(events))
+            missing = events.keys() - {version.id for version in stored}
+            now = utc_now()
+            documents = [_documents(events[event_id], now) for event_id in missing]
+            if documents:
+                await store.insert_versions("AuditEvent", documents)
+
+        if events:
+            await self.database.in_transaction(insert)
+        await asyncio.to_thread(self.spool.commit, batch)
+        self._stored_at = time.monotonic()
+
+    def _warn_if_large(self, batch: SpoolBatch) -> None:
+        """The spool has no size limit (no event is ever dropped); a large one is logged."""
+        if batch.undrained_bytes > _LARGE_SPOOL_BYTES and time.monotonic() - self._warned_at > 600:
+            self._warned_at = time.monotonic()
+            log.error("the audit spool holds %d MiB not yet stored in MongoDB",
+                      batch.undrained_bytes // 2**20)
+
+
+def _recorded(batch: SpoolBatch) -> datetime | None:
+    if not batch.records:
+        return None
+    try:
+        return datetime.fromisoformat(batch.records[0]["recorded"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.now(UTC)

@@ -3,13 +3,12 @@ with `--dev`, and this server's own token service for backend clients), and a pe
 rate limit."""
 
 import json
-import math
-import time
 from pathlib import Path
 
 from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.tokens import Principal, TokenVerifier, TrustedIssuer
-from fhir_server.errors import TooManyRequests, Unauthorized
+from fhir_server.errors import Unauthorized
+from fhir_server.services.rate_limiting import TokenBuckets
 from fhir_server.settings import Settings
 
 DEV_ISSUER = "urn:fhir-exchange-server:dev-issuer"
@@ -33,29 +32,6 @@ def _configured_issuer(entry: dict) -> TrustedIssuer:
     return TrustedIssuer(**entry)
 
 
-class RateLimiter:
-    """A token bucket per caller: `per_minute` requests, refilled continuously. Kept in
-    memory, so the limit applies per server process."""
-
-    def __init__(self, per_minute: int):
-        self.rate = per_minute / 60
-        self.capacity = float(per_minute)
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def check(self, caller: str) -> None:
-        now = time.monotonic()
-        tokens, since = self._buckets.get(caller, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - since) * self.rate)
-        if tokens < 1:
-            self._buckets[caller] = (tokens, now)
-            wait = math.ceil((1 - tokens) / self.rate)
-            raise TooManyRequests(
-                f"More than {int(self.capacity)} requests a minute; retry in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
-        self._buckets[caller] = (tokens - 1, now)
-
-
 class Authenticator:
     def __init__(self, settings: Settings, server_key: SigningKey):
         self.settings = settings
@@ -64,7 +40,7 @@ class Authenticator:
         if settings.dev:
             dev_key = SigningKey.load_or_create(dev_key_path(settings.data_dir))
             self.issuers.append(TrustedIssuer(DEV_ISSUER, jwks=dev_key.public_jwks()))
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = TokenBuckets(settings.rate_limit_per_minute)
         self._verifiers: dict[str, TokenVerifier] = {}
 
     def _verifier(self, base: str) -> TokenVerifier:

@@ -1,12 +1,8 @@
 """batch and transaction Bundles (http://hl7.org/fhir/R4/http.html#transaction)."""
 
-import base64
 import copy
 import dataclasses
-import json
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import urlsplit
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.errors import (
@@ -20,6 +16,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
+from fhir_server.services.bundle_entries import ORDER, Entry, parse_entry, patch_operations
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import rewrite_references
@@ -27,108 +24,9 @@ from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.versions import format_instant, new_id
 from fhir_server.storage.resources import ResourceStore
 
-# Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
-_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-
-
-@dataclass
-class Entry:
-    index: int
-    method: str
-    resource_type: str
-    resource_id: str | None = None
-    vid: str | None = None
-    query: str | None = None
-    full_url: str | None = None
-    resource: object = None
-    if_none_exist: str | None = None
-    if_match: int | None = None
-    assigned_id: str | None = field(default=None)
-
-    @property
-    def location(self) -> str:
-        return f"Bundle.entry[{self.index}]"
-
-    @property
-    def criteria(self) -> str:
-        """The search criteria of a conditional PUT, PATCH or DELETE (one without an id)."""
-        assert self.query is not None, "_parse_entry refuses entries with neither id nor query"
-        return self.query
-
-
-def parse_if_match(value: str | None) -> int | None:
-    """`W/"3"` → 3 (http.html#concurrency)."""
-    if value is None:
-        return None
-    digits = value.strip().removeprefix("W/").strip('"')
-    if not digits.isdigit():
-        raise BadRequest(f"If-Match must be a version ETag like W/\"3\", not '{value}'")
-    return int(digits)
-
-
-def _parse_entry(index: int, raw: object, base: str) -> Entry:
-    where = f"Bundle.entry[{index}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
-        raise BadRequest(f"{where} has no request", expression=f"{where}.request")
-    request = raw["request"]
-    method, url = request.get("method"), request.get("url")
-    if method not in _ORDER or not isinstance(url, str) or not url:
-        raise BadRequest(
-            f"{where}.request needs a method ({', '.join(_ORDER)}) and a url",
-            expression=f"{where}.request",
-        )
-    if url.startswith(base + "/"):
-        url = url[len(base) + 1 :]
-    path, _, query = url.partition("?")
-    parts = [p for p in urlsplit(path).path.split("/") if p]
-    if not parts:
-        raise BadRequest(
-            f"{where}.request.url '{url}' names no resource type", expression=f"{where}.request.url"
-        )
-    entry = Entry(
-        index,
-        method,
-        parts[0],
-        query=query or None,
-        full_url=raw.get("fullUrl"),
-        resource=raw.get("resource"),
-        if_none_exist=request.get("ifNoneExist"),
-        if_match=parse_if_match(request.get("ifMatch")),
-    )
-    if len(parts) >= 2 and parts[1] not in ("_history", "_search"):
-        entry.resource_id = parts[1]
-    if len(parts) == 4 and parts[2] == "_history":
-        entry.vid = parts[3]
-    if method in ("POST", "PUT") and not isinstance(entry.resource, dict):
-        raise BadRequest(f"{where} ({method}) has no resource", expression=f"{where}.resource")
-    if method in ("PUT", "DELETE", "PATCH") and not (entry.resource_id or entry.query):
-        raise BadRequest(
-            f"{where}: {method} needs [type]/[id] or [type]?[criteria]",
-            expression=f"{where}.request.url",
-        )
-    return entry
-
-
-def _patch_operations(entry: Entry) -> object:
-    """PATCH entries carry a JSON Patch as a Binary resource (http.html#patch)."""
-    binary = entry.resource
-    if not (
-        isinstance(binary, dict)
-        and binary.get("resourceType") == "Binary"
-        and binary.get("contentType") == "application/json-patch+json"
-    ):
-        raise BadRequest(
-            f"{entry.location}: PATCH needs a Binary with contentType application/json-patch+json",
-            expression=f"{entry.location}.resource",
-        )
-    try:
-        return json.loads(base64.b64decode(binary.get("data", ""), validate=True))
-    except ValueError as bad:
-        raise BadRequest(f"{entry.location}: the JSON Patch is not valid: {bad}") from None
-
 
 async def _write(
-    store: ResourceStore, entry: Entry, policy: ConformancePolicy
+    store: ResourceStore, entry: Entry, policy: ConformancePolicy, max_depth: int
 ) -> WriteResult | None:
     check_writable(entry.resource_type)
     kind = entry.resource_type
@@ -150,7 +48,7 @@ async def _write(
             store, kind, entry.criteria
         )
         return await interactions.patch(
-            store, kind, target, _patch_operations(entry), policy, entry.if_match
+            store, kind, target, patch_operations(entry, max_depth), policy, entry.if_match
         )
     if entry.resource_id:
         return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
@@ -185,9 +83,10 @@ def _status(code: int) -> str:
 
 
 class BundleProcessor:
-    def __init__(self, service: ResourceService, max_entries: int):
+    def __init__(self, service: ResourceService, max_entries: int, max_depth: int = 64):
         self.service = service
         self.max_entries = max_entries
+        self.max_depth = max_depth  # of a JSON Patch in a Binary, as of any JSON body
 
     async def process(
         self,
@@ -216,7 +115,7 @@ class BundleProcessor:
                 expression="Bundle.entry",
             )
         if kind == "transaction":
-            entries = [_parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
+            entries = [parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
@@ -236,7 +135,7 @@ class BundleProcessor:
         language: str,
     ) -> list[dict]:
         _check_distinct_targets(entries)
-        ordered = sorted(entries, key=lambda e: _ORDER[e.method])
+        ordered = sorted(entries, key=lambda e: ORDER[e.method])
 
         async def work(store: ResourceStore) -> dict[int, dict]:
             # A conflicting concurrent transaction makes MongoDB run this again: start afresh.
@@ -260,7 +159,7 @@ class BundleProcessor:
                         continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
                         await rewrite_references(entry.resource, assigned, resolve)
-                    result = await _write(store, entry, self.service.policy)
+                    result = await _write(store, entry, self.service.policy, self.max_depth)
                 except FhirError as error:
                     raise _in_entry(entry, error) from None
                 responses[entry.index] = _write_response(base, result, return_preference,
@@ -275,12 +174,14 @@ class BundleProcessor:
         language: str,
     ) -> dict:
         try:
-            entry = _parse_entry(index, raw, base)
+            entry = parse_entry(index, raw, base)
             _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
                 return await self._read_entry(base, entry, permissions)
             policy = self.service.policy
-            result = await self.service.transaction(lambda store: _write(store, entry, policy))
+            result = await self.service.transaction(
+                lambda store: _write(store, entry, policy, self.max_depth)
+            )
             return _write_response(base, result, return_preference, language)
         except FhirError as error:
             outcome = error.operation_outcome(language)
@@ -364,7 +265,7 @@ async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, s
             target_id = entry.resource_id
         elif entry.method == "PUT":
             resource = entry.resource
-            assert isinstance(resource, dict), "_parse_entry refuses a PUT without a resource"
+            assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
             matches = await interactions.find_matches(store, entry.resource_type, entry.criteria)
             if len(matches) > 1:
                 raise _in_entry(

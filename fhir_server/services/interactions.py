@@ -21,6 +21,7 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import check_searchable
 from fhir_server.services.conformance_policy import ConformancePolicy
+from fhir_server.services.offloading import run_sized
 from fhir_server.services.versions import (
     Version,
     new_id,
@@ -69,7 +70,7 @@ async def _write(
     vid = previous.vid + 1 if previous else 1
     resource = stamp(body, resource_id, vid, last_updated) if body is not None else None
     version = Version(resource_type, resource_id, vid, last_updated, resource, method)
-    await store.write_version(resource_type, *storage_documents(version))
+    await store.write_version(resource_type, *await run_sized(storage_documents, version))
     return version
 
 
@@ -118,7 +119,7 @@ async def create(
 ) -> WriteResult:
     """create, and conditional create with If-None-Exist (http.html#ccreate)."""
     body = check_body(resource_type, body)
-    warnings = policy.check(body)
+    warnings = await run_sized(policy.check, body)
     if if_none_exist is not None:
         # Concurrent identical conditional creates serialise on this guard: never two.
         await store.acquire_guard(_guard_key(resource_type, if_none_exist))
@@ -148,7 +149,7 @@ async def update(
             f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
             expression=f"{resource_type}.id",
         )
-    warnings = policy.check(body)
+    warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
     version = await _write(store, resource_type, resource_id, body, current, "PUT")
@@ -210,7 +211,7 @@ async def patch(
         raise BadRequest(f"The JSON Patch cannot be applied: {failure}") from None
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
-    warnings = policy.check(patched)
+    warnings = await run_sized(policy.check, patched)
     version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
     return WriteResult(version, warnings=warnings)
 

@@ -13,6 +13,7 @@ import logging
 from fhir_server.conformance.packages import DEFINITION_TYPES, Package, package_resources
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.loading import load_resources
+from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size
 from fhir_server.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ async def publish_packages(database: Database, processor: BundleProcessor,
     """Store the definitions of every package not stored before (restarts resume: a package
     counts as stored once all of its batches were submitted)."""
     pending = [package for package in packages if not await database.flag(_flag(package))]
+    # Background work: validation and indexing of definitions (THO's largest CodeSystems
+    # run to megabytes) leave the event loop to the clients.
+    input_size.set(LARGE_INPUT_BYTES)
     for package in sorted(pending, key=lambda p: (_dependents(p, packages),
                                                   len(p.definitions()))):
         # One package in memory at a time, read off the event loop (THO: 4,000 files).

@@ -1,4 +1,5 @@
-"""The signed Provenance of every write, stored in the write's own transaction.
+"""The signed Provenance of every write, stored in the write's own transaction (a person's
+signature is fetched before it, `signing_rounds`).
 
 Every create, update and delete (each entry of a transaction too) gets one Provenance whose
 `target` is the version written and whose `signature` is a detached JWS over that version
@@ -9,7 +10,7 @@ are stored only when every signature verifies.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, TAX_CODE_SYSTEM
@@ -17,6 +18,7 @@ from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.signers import SignerDirectory
+from fhir_server.services.signing_rounds import PresignedSigner
 from fhir_server.services.verification import (
     JOSE,
     SignatureVerifier,
@@ -29,6 +31,7 @@ from fhir_server.services.versions import (
     new_id,
     next_timestamp,
     storage_documents,
+    utc_now,
 )
 from fhir_server.storage.records import HistoryVersion
 from fhir_server.storage.resources import ResourceStore
@@ -78,7 +81,18 @@ class ProvenanceRecorder:
         self.hospital = hospital
         self.sign_writes = sign_writes
 
-    async def record(self, store: ResourceStore, principal: Principal | None) -> None:
+    async def remote_signer(self, principal: Principal | None) -> PresignedSigner | None:
+        """For a person, whose signature comes from the remote signing service, the signer
+        that `record` must use: one whose signatures are fetched outside the transaction
+        (`signing_rounds`). None when the seal signs (in memory) or nothing is signed."""
+        if not self.sign_writes or principal is None or principal.personal_id is None:
+            return None
+        return PresignedSigner(await self.signers.signer_for(principal))
+
+    async def record(
+        self, store: ResourceStore, principal: Principal | None,
+        presigned: PresignedSigner | None = None,
+    ) -> None:
         """Sign every version `store` wrote in this unit of work and store the Provenances;
         refuse (422) client Provenances whose signatures do not verify."""
         targets = [(kind, version) for kind, version in store.written if kind != "Provenance"]
@@ -87,8 +101,8 @@ class ProvenanceRecorder:
                 await self.check_countersignature(store, version.resource)
         if not targets or not self.sign_writes:
             return
-        signer = await self.signers.signer_for(principal)
-        signed_at = datetime.now(UTC)
+        signer = presigned or await self.signers.signer_for(principal)
+        signed_at = utc_now()
         items = [
             (version.resource or deleted_version(kind), _versioned(kind, version))
             for kind, version in targets

@@ -6,26 +6,31 @@ from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
-from fhir_server.errors import BadRequest, Gone, MethodNotAllowed, NotFound
+from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.types.date import parse_date
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal
+from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.provenance import ProvenanceRecorder
-from fhir_server.services.search import SearchService
+from fhir_server.services.search import ResponseLimits, SearchService
+from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.verification import (
     sent_versions,
     stored_versions,
     verify_signature_input,
 )
-from fhir_server.services.versions import Version
+from fhir_server.services.versions import Version, repeatable_unit, restart_unit
 from fhir_server.storage.database import Database
 from fhir_server.storage.resources import ResourceStore
 
 T = TypeVar("T")
+# Signing rounds of one write before giving up: the first is the normal case, every other
+# one follows a change by another writer while the signing service was at work.
+SIGNING_ROUNDS = 3
 
 
 def check_type(resource_type: str) -> str:
@@ -53,7 +58,9 @@ class ResourceService:
         max_count: int,
         provenance: ProvenanceRecorder,
         policy: ConformancePolicy,
+        response_limits: ResponseLimits | None = None,
     ):
+        self.response_limits = response_limits or ResponseLimits()
         self.policy = policy
         self.database = database
         self.cursors = cursors
@@ -63,14 +70,32 @@ class ResourceService:
 
     async def transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
         """Run `work` in one MongoDB transaction together with the signed Provenance of
-        every version it writes, on behalf of the caller of the request."""
+        every version it writes, on behalf of the caller of the request. A person's
+        signatures are requested between runs of the unit, outside any transaction
+        (`signing_rounds`); `work` may therefore run more than once."""
+        principal = current_principal.get()
+        presigned = await self.provenance.remote_signer(principal)
 
         async def signed_work(store: ResourceStore) -> T:
+            restart_unit()  # also when MongoDB retries the callback
             result = await work(store)
-            await self.provenance.record(store, current_principal.get())
+            await self.provenance.record(store, principal, presigned)
+            await audit_write(store)  # the write's audit record commits with it
             return result
 
-        return await self.database.in_transaction(signed_work)
+        with repeatable_unit():
+            for _ in range(SIGNING_ROUNDS):
+                try:
+                    return await self.database.in_transaction(signed_work)
+                except SignaturesNeeded as needed:
+                    await needed.signer.fetch(needed.digests)
+            try:
+                return await self.database.in_transaction(signed_work)
+            except SignaturesNeeded:
+                raise Conflict(
+                    "The resources this request writes kept changing while their signatures "
+                    f"were being made ({SIGNING_ROUNDS} times): try again"
+                ) from None
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None
@@ -90,7 +115,7 @@ class ResourceService:
         self, resource_type: str, resource_id: str, vid: str, store: ResourceStore | None = None
     ) -> Version:
         """vread (http://hl7.org/fhir/R4/http.html#vread)."""
-        if not vid.isdigit():
+        if not vid.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
             raise NotFound(f"Version '{vid}' of {resource_type}/{resource_id} is not known")
         store = store or self.database.store()
         document = await store.version(
@@ -187,7 +212,7 @@ class ResourceService:
         counts = [value for name, value in params if name == "_count"]
         if not counts:
             return self.default_count
-        if not counts[-1].isdigit():
+        if not counts[-1].isdecimal():
             raise BadRequest(
                 f"_count must be a non-negative integer, not '{counts[-1]}'", expression="_count"
             )
@@ -256,6 +281,7 @@ class ResourceService:
             self.max_count,
             base,
             permissions,
+            self.response_limits,
         )
         return await searcher.search(check_type(resource_type), params, strict, compartment)
 

@@ -1,7 +1,8 @@
 """search-type and compartment search (http://hl7.org/fhir/R4/search.html): compile the
 criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, count, subset."""
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from functools import partial
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -24,14 +25,20 @@ from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
-# Included resources per page at most, so one page cannot pull in a whole database.
-MAX_INCLUDED = 1000
-_INCLUDE_ROUNDS = 4
 # `_total=estimate` gives up counting after this long.
 ESTIMATE_MILLISECONDS = 1000
 
 Found = tuple[str, CurrentVersion]
-_DERIVED_FIELDS = ("missing", "compartments", "indexVersion")  # resource type, stored document
+
+
+@dataclass(frozen=True)
+class ResponseLimits:
+    """How much one searchset page may hold, so that a page (and eight at once) stays within
+    bounded memory: FHIR_MAX_RESPONSE_RESOURCES (matches and included resources together)
+    and FHIR_MAX_INCLUDE_ITERATIONS (rounds of `:iterate` after the first)."""
+
+    max_resources: int = 2000
+    include_iterations: int = 3
 
 
 @dataclass
@@ -42,6 +49,7 @@ class SearchService:
     max_count: int
     base: str  # this server's base URL: for links, and references written absolutely
     permissions: Permissions = ALL  # the caller's: no included or chained type beyond them
+    limits: ResponseLimits = field(default_factory=ResponseLimits)
 
     async def search(
         self,
@@ -69,12 +77,9 @@ class SearchService:
         page_query = query
         if request.cursor:
             page_query = {"$and": [query, self._resume(request.cursor, fields)]}
-        # Search entries are large; only _include and _revinclude:iterate read them.
-        unread = {field: 0 for field in _DERIVED_FIELDS}
-        if not request.includes and not request.revincludes:
-            unread["search"] = 0
+        reading = _reading(_reference_codes_of(request.includes), [f for f, _ in fields])
         documents = await self.store.find(
-            resource_type, page_query, count + 1, projection=unread, sort=fields
+            resource_type, page_query, count + 1, projection=reading, sort=fields
         )
         matches = documents[:count]
         next_cursor = None
@@ -82,15 +87,21 @@ class SearchService:
             next_cursor = self.cursors.encode({"k": paging.position(matches[-1], fields)})
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
-        included = await self._included(request, [(resource_type, d) for d in matches])
+        room = max(0, self.limits.max_resources - len(matches))
+        included, left_out = await self._included(
+            request, [(resource_type, d) for d in matches], room
+        )
         links = page_links(self.base, path, kept, next_cursor)
-        return searchset_bundle(
+        bundle = searchset_bundle(
             self.base,
             [self._entry(request, resource_type, d, "match") for d in matches]
             + [self._entry(request, kind, d, "include") for kind, d in included],
             links,
             total,
         )
+        if left_out:
+            bundle.setdefault("entry", []).append(_warning_entry(left_out))
+        return bundle
 
     def _resume(self, cursor: str, fields: list[tuple[str, int]]) -> dict:
         position = self.cursors.decode(cursor)
@@ -126,36 +137,55 @@ class SearchService:
         resource = subset(version.resource, request.summary, request.elements)
         return Version(kind, version.id, version.vid, version.last_updated, resource), mode
 
-    async def _included(self, request: SearchRequest, matches: list[Found]) -> list[Found]:
+    async def _included(
+        self, request: SearchRequest, matches: list[Found], room: int
+    ) -> tuple[list[Found], str | None]:
         """`_include` and `_revinclude`, and their `:iterate` forms on what they brought in
-        (http://hl7.org/fhir/R4/search.html#include)."""
+        (http://hl7.org/fhir/R4/search.html#include): at most `room` resources, and why
+        some were left out, if they were."""
         seen = {(kind, d.id) for kind, d in matches}
         included: list[Found] = []
         frontier = matches
-        for round_number in range(_INCLUDE_ROUNDS):
+        rounds = 1 + self.limits.include_iterations
+        for round_number in range(rounds):
             rules = [
                 r for r in request.includes + request.revincludes if r.iterate or round_number == 0
             ]
             if not rules or not frontier:
-                break
+                return included, None
+            # What the next round follows from these: their references, for _include:iterate.
+            follows = [r for r in request.includes if r.iterate and round_number + 1 < rounds]
+            reads = Reads(room - len(included) + 1, _reading(_reference_codes_of(follows), []))
             found: list[Found] = []
             for rule in request.includes:
                 if rule in rules:
-                    found += await self._forward(rule, frontier)
+                    found += await self._forward(rule, frontier, reads)
             for rule in request.revincludes:
                 if rule in rules:
-                    found += await self._reverse(rule, frontier)
+                    found += await self._reverse(rule, frontier, reads)
             frontier = []
             for kind, document in found:
                 if not self.permissions.allows(kind, "r"):
                     continue  # never leak a type the token may not read through an include
-                if (kind, document.id) not in seen and len(included) < MAX_INCLUDED:
+                if (kind, document.id) not in seen:
                     seen.add((kind, document.id))
                     frontier.append((kind, document))
+            if len(included) + len(frontier) > room or reads.capped:
+                included += frontier[: room - len(included)]
+                return included, (
+                    f"Included resources were left out: a page holds at most "
+                    f"{self.limits.max_resources} resources; ask for a smaller _count"
+                )
             included += frontier
-        return included
+        if frontier and any(r.iterate for r in request.includes + request.revincludes):
+            return included, (
+                f"_include:iterate and _revinclude:iterate were followed "
+                f"{self.limits.include_iterations} times; resources further away may be "
+                "left out"
+            )
+        return included, None
 
-    async def _forward(self, rule: Include, frontier: list[Found]) -> list[Found]:
+    async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         codes = _reference_codes(rule)
         wanted: dict[str, set[str]] = {}
         for kind, document in frontier:
@@ -167,18 +197,69 @@ class SearchService:
                         wanted.setdefault(target, set()).add(target_id)
         found = []
         for target, ids in wanted.items():
-            documents = await self.store.find(target, {"_id": {"$in": sorted(ids)}}, MAX_INCLUDED)
+            documents = await reads.find(self.store, target, {"_id": {"$in": sorted(ids)}})
             found += [(target, d) for d in documents]
         return found
 
-    async def _reverse(self, rule: Include, frontier: list[Found]) -> list[Found]:
+    async def _reverse(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         targets = [f"{kind}/{d.id}" for kind, d in frontier if rule.target_type in (None, kind)]
         targets += [f"{self.base.rstrip('/')}/{target}" for target in targets]
         if not targets:
             return []
         clauses = [{f"search.{code}": {"$in": targets}} for code in _reference_codes(rule)]
-        documents = await self.store.find(rule.source_type, {"$or": clauses}, MAX_INCLUDED)
+        documents = await reads.find(self.store, rule.source_type, {"$or": clauses})
         return [(rule.source_type, d) for d in documents]
+
+
+class Reads:
+    """The reads of one include round: `budget` documents at most over all its rules (one
+    more than there is room for, so that a full page is noticed), with the fields
+    `projection` names only."""
+
+    def __init__(self, budget: int, projection: dict):
+        self.left = max(1, budget)
+        self.projection = projection
+
+    @property
+    def capped(self) -> bool:
+        return self.left <= 0
+
+    async def find(self, store: ResourceStore, kind: str, query: dict) -> list[CurrentVersion]:
+        if self.capped:
+            return []
+        documents = await store.find(kind, query, self.left, projection=self.projection)
+        self.left -= len(documents)
+        return documents
+
+
+def _warning_entry(diagnostics: str) -> dict:
+    """A searchset entry saying the page is incomplete
+    (http://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode)."""
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "warning", "code": "too-costly", "diagnostics": diagnostics}],
+    }
+    return {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": outcome,
+            "search": {"mode": "outcome"}}
+
+
+def _reading(search_codes: set[str], sort_fields: list[str]) -> dict:
+    """The projection of what a page shows (the resource and its version) and what it goes
+    on with: the search entries of the references an `_include` follows, the sort keys a
+    cursor records. Decoding the rest (all search entries, sort keys) would cost more than
+    everything else a large page does."""
+    return {
+        "vid": 1,
+        "lastUpdated": 1,
+        "deleted": 1,
+        "resource": 1,
+        **{f"search.{code}": 1 for code in search_codes},
+        **{field: 1 for field in sort_fields if field.startswith("sort.")},
+    }
+
+
+def _reference_codes_of(rules: list[Include]) -> set[str]:
+    return {code for rule in rules for code in _reference_codes(rule)}
 
 
 def _reference_codes(rule: Include) -> list[str]:

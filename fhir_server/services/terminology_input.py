@@ -33,7 +33,7 @@ class TerminologyInput:
         value = self.one(name)
         if value is None:
             return default
-        if not value.isdigit():
+        if not value.isdecimal():
             raise BadRequest(f"'{name}' must be a non-negative integer, not '{value}'",
                              expression=name)
         return int(value)

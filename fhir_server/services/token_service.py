@@ -19,8 +19,6 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
 MAX_ASSERTION_LIFETIME = 300  # seconds between now and the assertion's exp
 LEEWAY = 30
-#: Largest token request body: an assertion is a few hundred bytes, a JWT of a few KiB.
-MAX_TOKEN_BODY = 16 * 1024
 #: The parameters of a client_credentials request with a private_key_jwt assertion
 #: (http://hl7.org/fhir/smart-app-launch/backend-services.html#request-1), all required.
 _PARAMETERS = ("grant_type", "client_assertion_type", "client_assertion", "scope")

@@ -40,7 +40,7 @@ def stored_versions(store: ResourceStore) -> VersionLoader:
 
     async def load(target: str) -> dict | None:
         kind, resource_id, _, vid = target.split("/")
-        version = await store.version(kind, resource_id, int(vid)) if vid.isdigit() else None
+        version = await store.version(kind, resource_id, int(vid)) if vid.isdecimal() else None
         if version is None:
             return None
         return deleted_version(kind) if version.deleted else version.resource

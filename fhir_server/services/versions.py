@@ -1,7 +1,10 @@
 """Resource versions as the services see them, and the documents that store them."""
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fhir_server.search.index import build_search_index
@@ -57,8 +60,45 @@ class Version:
         )
 
 
+@dataclass
+class _RepeatableUnit:
+    """The clock and the ids of one unit of work, the same each time it runs: a unit that
+    must be signed runs once to learn what to sign and again, after signing, to store it."""
+
+    now: datetime
+    ids: list[str] = field(default_factory=list)
+    used: int = 0
+
+
+_unit: ContextVar[_RepeatableUnit | None] = ContextVar("repeatable_unit", default=None)
+
+
+@contextmanager
+def repeatable_unit() -> Iterator[None]:
+    """Within it, `utc_now()` is fixed and `new_id()` gives the same sequence after each
+    `restart_unit()`, so that running the same work again writes the same versions."""
+    token = _unit.set(_RepeatableUnit(_clock()))
+    try:
+        yield
+    finally:
+        _unit.reset(token)
+
+
+def restart_unit() -> None:
+    """A new run of the current repeatable unit: `new_id()` starts its sequence again."""
+    unit = _unit.get()
+    if unit is not None:
+        unit.used = 0
+
+
 def new_id() -> str:
-    return str(uuid.uuid4())
+    unit = _unit.get()
+    if unit is None:
+        return str(uuid.uuid4())
+    if unit.used == len(unit.ids):
+        unit.ids.append(str(uuid.uuid4()))
+    unit.used += 1
+    return unit.ids[unit.used - 1]
 
 
 def format_instant(moment: datetime) -> str:
@@ -69,7 +109,13 @@ def format_instant(moment: datetime) -> str:
 
 
 def utc_now() -> datetime:
-    """Now, to the millisecond: the precision MongoDB stores dates with."""
+    """Now, to the millisecond: the precision MongoDB stores dates with; inside a repeatable
+    unit, the moment it began."""
+    unit = _unit.get()
+    return unit.now if unit is not None else _clock()
+
+
+def _clock() -> datetime:
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 

@@ -4,13 +4,32 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
+from fhir_server.errors import ServiceUnavailable
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.resources import ResourceStore, UnpreparedType
 
 T = TypeVar("T")
+
+# pymongo's errors for "no MongoDB server to talk to": ServerSelectionTimeoutError, AutoReconnect
+# (also NotPrimaryError), NetworkTimeout and WaitQueueTimeoutError are all ConnectionFailures.
+# The api layer answers them with `unavailable()`.
+DatabaseUnreachable = ConnectionFailure
+# What a client is told to wait before trying again while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(reason: str = "no MongoDB primary is reachable") -> ServiceUnavailable:
+    """The 503 for a request that found no database to work on; `reason` is sent to the
+    client, so it names no host (pymongo's messages describe the whole topology)."""
+    return ServiceUnavailable(
+        f"The database is unavailable ({reason}); try again later",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
 
 
 class Database:
@@ -21,14 +40,42 @@ class Database:
     reconciled.
     """
 
-    def __init__(self, uri: str, name: str, index_plan: IndexPlan):
+    def __init__(
+        self, uri: str, name: str, index_plan: IndexPlan, server_selection_timeout: float = 5.0
+    ):
+        # Without a primary, an operation fails after the server selection timeout (then
+        # 503) instead of pymongo's default 30 s. No socket timeout: an index build at
+        # start-up may rightly take minutes on a large collection.
+        timeout_ms = int(server_selection_timeout * 1000)
         self.client: AsyncMongoClient = AsyncMongoClient(
-            uri, tz_aware=True, uuidRepresentation="standard"
+            uri,
+            tz_aware=True,
+            uuidRepresentation="standard",
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
         )
         self.db: AsyncDatabase = self.client[name]
         self.index_plan = index_plan
         self.prepared: set[str] = set()
         self._preparing = asyncio.Lock()
+        # Why the database is known to be down (the embedded mongod is being restarted),
+        # so that requests fail at once rather than after a server selection timeout.
+        self.outage: str | None = None
+
+    def report_outage(self, reason: str | None) -> None:
+        """Called by whoever watches the database: `reason` while down, None once back."""
+        self.outage = reason
+
+    async def ping(self, timeout: float) -> None:
+        """Raise ServiceUnavailable unless a primary answers a ping within `timeout` s."""
+        if self.outage is not None:
+            raise unavailable(self.outage)
+        try:
+            with pymongo.timeout(timeout):
+                # Commands go to the primary: a secondary alone does not answer.
+                await self.client.admin.command("ping")
+        except PyMongoError:
+            raise unavailable(f"no primary answered a ping within {timeout:g} s") from None
 
     async def prepare(self) -> None:
         """Reconcile the indexes of the resource types already stored."""
@@ -69,7 +116,13 @@ class Database:
         async with self.client.start_session() as session:
 
             async def callback(session_) -> T:
-                return await work(ResourceStore(self.db, session_, self.prepared))
+                try:
+                    return await work(ResourceStore(self.db, session_, self.prepared))
+                except ServerSelectionTimeoutError:
+                    # pymongo labels it transient, and `with_transaction` would retry it for
+                    # 120 s: no primary for a whole selection timeout is a 503 now. (An
+                    # election, AutoReconnect, is still retried.)
+                    raise unavailable() from None
 
             while True:
                 try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -126,14 +127,35 @@ class ExportJobStore:
     def __init__(self, db: AsyncDatabase):
         self.jobs = db["export_jobs"]
         self.items = db["export_items"]
+        # One document per owner that every kick-off of that owner writes: see `insert_within`.
+        self.owners = db["export_owners"]
 
     async def prepare(self) -> None:
         await self.jobs.create_index([("status", ASCENDING), ("notBefore", ASCENDING)])
         await self.jobs.create_index([("owner", ASCENDING), ("status", ASCENDING)])
         await self.jobs.create_index([("expiresAt", ASCENDING)])
 
-    async def insert(self, job: ExportJob) -> None:
-        await self.jobs.insert_one(job.document())
+    async def insert_within(self, job: ExportJob, limit: int) -> bool:
+        """Insert a job unless its owner has `limit` unfinished ones; False then. Counting and
+        inserting run in one transaction that first writes the owner's `export_owners`
+        document, so concurrent kick-offs of one owner conflict there and MongoDB runs them
+        one after the other (with_transaction retries the loser): the count cannot race."""
+        await self.owners.update_one(
+            {"_id": job.owner}, {"$setOnInsert": {"kickOffs": 0}}, upsert=True
+        )
+        unfinished = {"owner": job.owner, "status": {"$in": UNFINISHED}}
+
+        async def unit(session: AsyncClientSession) -> bool:
+            await self.owners.update_one(
+                {"_id": job.owner}, {"$inc": {"kickOffs": 1}}, session=session
+            )
+            if await self.jobs.count_documents(unfinished, session=session) >= limit:
+                return False
+            await self.jobs.insert_one(job.document(), session=session)
+            return True
+
+        async with self.jobs.database.client.start_session() as session:
+            return await session.with_transaction(unit)
 
     async def find(self, job_id: str) -> ExportJob | None:
         document = await self.jobs.find_one({"_id": job_id})

@@ -6,7 +6,8 @@ only persists and finds them, inside the caller's transaction when there is one,
 them back as `CurrentVersion` and `HistoryVersion` records.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +15,9 @@ from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ExecutionTimeout
+from pymongo.errors import DocumentTooLarge, ExecutionTimeout, OperationFailure
 
-from fhir_server.errors import Conflict
+from fhir_server.errors import Conflict, PayloadTooLarge
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 
 
@@ -26,6 +27,26 @@ class UnpreparedType(Exception):
     def __init__(self, resource_type: str):
         super().__init__(resource_type)
         self.resource_type = resource_type
+
+
+# MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
+_TOO_LARGE_CODES = (10334, 17419)
+_LARGEST_INT = 2**63 - 1
+
+
+@contextmanager
+def _within_document_limit(resource_type: str) -> Iterator[None]:
+    """A version whose stored document (resource, search index and compartments) is over
+    MongoDB's 16 MiB limit is refused with 413; the driver checks before sending it."""
+    try:
+        yield
+    except (DocumentTooLarge, OperationFailure) as failure:
+        if isinstance(failure, OperationFailure) and failure.code not in _TOO_LARGE_CODES:
+            raise
+        raise PayloadTooLarge(
+            f"The {resource_type} is too large to store: with its search index it is over "
+            "MongoDB's 16 MiB document limit"
+        ) from None
 
 
 class ResourceStore:
@@ -51,6 +72,8 @@ class ResourceStore:
     async def version(
         self, resource_type: str, resource_id: str, vid: int
     ) -> HistoryVersion | None:
+        if not 0 < vid <= _LARGEST_INT:  # MongoDB holds no larger integer, so no such version
+            return None
         document = await self.db[f"{resource_type}_history"].find_one(
             {"id": resource_id, "vid": vid}, session=self.session
         )
@@ -64,17 +87,19 @@ class ResourceStore:
         """
         await self._ready(resource_type)
         collection = self.db[resource_type]
-        if current["vid"] == 1:
-            await collection.insert_one(current, session=self.session)
-        else:
-            result = await collection.replace_one(
-                {"_id": current["_id"], "vid": current["vid"] - 1}, current, session=self.session
-            )
-            if result.matched_count != 1:
-                raise Conflict(
-                    f"{resource_type}/{current['_id']} was changed by another request; retry"
+        with _within_document_limit(resource_type):
+            if current["vid"] == 1:
+                await collection.insert_one(current, session=self.session)
+            else:
+                result = await collection.replace_one(
+                    {"_id": current["_id"], "vid": current["vid"] - 1}, current,
+                    session=self.session,
                 )
-        await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
+                if result.matched_count != 1:
+                    raise Conflict(
+                        f"{resource_type}/{current['_id']} was changed by another request; retry"
+                    )
+            await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
         self.written.append((resource_type, HistoryVersion.from_document(history)))
 
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):

@@ -30,8 +30,8 @@ def _with_identifier_parameter() -> set[str]:
 
 WITHOUT_IDENTIFIER = {"Binary", "Provenance", "AuditEvent"}
 READ_ONLY = {"AuditEvent": {"read", "vread", "history-instance", "history-type", "search-type"},
-             # append-only: update only creates (with a client id), never changes
-             "Provenance": INTERACTIONS - {"patch", "delete"}}
+             # append-only: no update (405 on an existing one), patch or delete
+             "Provenance": INTERACTIONS - {"update", "patch", "delete"}}
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,11 @@ of each node, choice elements, `resolve() is Type`, and the expressions it refus
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from search.fhirpath_helpers import EXAMPLES, refers_to, values
 
-from fhir_server.search.fhirpath import Node, UnsupportedExpression, compile_path
+from fhir_server.search.fhirpath import Node, UnsupportedExpression, _distinct, compile_path
 
 PATIENT = json.loads((EXAMPLES / "Patient-example.json").read_text())
 
@@ -225,3 +227,25 @@ def test_other_types_branches_give_nothing():
     ) == ["F"]
     assert values("Observation.subject.where(resolve() is Patient)", "Patient", PATIENT) == []
     assert compile_path("Patient.name", "Patient")(["not", "a", "resource"]) == []
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2) | st.text("ab", max_size=2),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from("xy"), children, max_size=2),
+    max_leaves=6,
+)
+
+
+@given(st.lists(st.tuples(_JSON_VALUES, st.sampled_from(["string", "Coding", None])), max_size=30))
+def test_union_removes_duplicates_by_fhirpath_equality_keeping_the_first(items):
+    """`|` keeps the first of equal items, in order (http://hl7.org/fhirpath/#union-collections),
+    and tells true from 1: what a pairwise comparison would keep, found in linear time."""
+    nodes = [Node(value, fhir_type) for value, fhir_type in items]
+
+    def same(a: Node, b: Node) -> bool:
+        return a.type == b.type and json.dumps(a.value, sort_keys=True) == json.dumps(
+            b.value, sort_keys=True)
+
+    expected = [n for i, n in enumerate(nodes) if not any(same(n, m) for m in nodes[:i])]
+    assert _distinct(nodes) == expected

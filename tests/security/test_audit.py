@@ -96,7 +96,8 @@ def check_event(event: dict, subtype: str, action: str, outcome: str, since: dat
 
 
 def _entities(event: dict) -> list[str]:
-    return [e["what"]["reference"] for e in event.get("entity", []) if "what" in e]
+    return [e["what"]["reference"] for e in event.get("entity", [])
+            if "reference" in e.get("what", {})]
 
 
 def test_read_is_audited_and_searchable_every_way(client, person, patient):
@@ -182,14 +183,18 @@ def test_insufficient_scope_is_audited_with_the_person(server, issuer, client, p
     assert events(client, **{"agent:identifier": nurse.agent, "outcome": "0"}) == []
 
 
-def test_batch_is_audited_as_a_batch(client, person):
+def test_batch_is_audited_as_a_batch_and_its_writes(client, person):
+    """The batch has its event; each entry's write, its own transaction, has one too."""
     since = datetime.now(UTC)
     response = person.http.post("", json=bundle("batch", post_entry(patient_resource())),
                                 headers=FHIR_HEADERS)
     assert response.status_code == 200, response.text
-    found = eventually(client, **{"agent:identifier": person.agent})
-    assert len(found) == 1, found
-    check_event(found[0], "batch", "E", "0", since, person.id)
+    found = wait_until(lambda: [e for e in [events(client, **{"agent:identifier": person.agent})]
+                                if len(e) >= 2], POLL_SECONDS)
+    assert found and len(found[0]) == 2, found
+    batch, write = sorted(found[0], key=lambda e: e["subtype"][0]["code"])
+    check_event(batch, "batch", "E", "0", since, person.id)
+    check_event(write, "create", "C", "0", since, person.id)
 
 
 def _operation_events(http: httpx.Client, agent: str, count: int) -> list[dict]:

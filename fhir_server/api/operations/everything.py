@@ -2,7 +2,7 @@
 (http://hl7.org/fhir/R4/operation-patient-everything.html,
 http://hl7.org/fhir/R4/operation-encounter-everything.html)."""
 
-from fhir_server.api.media import FhirResponse
+from fhir_server.api.media import FhirResponse, bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.services.everything import Everything, parse_everything
@@ -25,7 +25,7 @@ async def everything(call: OperationCall) -> FhirResponse:
         await call.strict(),
     )
     searcher = Everything(service.database.store(), service.cursors, call.base, call.caller.scopes)
-    return FhirResponse(call.request, await searcher.page(request))
+    return await bundle_response(call.request, await searcher.page(request))
 
 
 OPERATIONS = (

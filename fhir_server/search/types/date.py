@@ -5,7 +5,7 @@ A date of any precision is the range of instants it covers; prefixes compare ran
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
@@ -28,12 +28,36 @@ class DateRange:
     high: datetime
 
 
-def _next_month(moment: datetime) -> datetime:
-    return (
-        moment.replace(year=moment.year + 1, month=1)
-        if moment.month == 12
-        else (moment.replace(month=moment.month + 1))
-    )
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+
+
+def _utc(local: datetime, offset: timedelta) -> datetime:
+    """A local time (naive) at a UTC offset, in UTC. Python's calendar (and so what the
+    index can hold) ends at years 1 and 9999: `0001-01-01T00:00+14:00` is before year 1 in
+    UTC, so instants beyond either end are clamped to it."""
+    try:
+        return (local - offset).replace(tzinfo=UTC)
+    except OverflowError:
+        return EARLIEST if offset > timedelta(0) else LATEST
+
+
+def _end(low: datetime, part: dict[str, str | None], fraction: str) -> datetime | None:
+    """The local instant just after the value's precision ends (None: after year 9999)."""
+    try:
+        if part["month"] is None:
+            return low.replace(year=low.year + 1)
+        if part["day"] is None:
+            if low.month == 12:
+                return low.replace(year=low.year + 1, month=1)
+            return low.replace(month=low.month + 1)
+        if part["hour"] is None:
+            return low + timedelta(days=1)
+        if part["second"] is None:
+            return low + timedelta(minutes=1)
+        return low + timedelta(seconds=1) if not fraction else low + _ONE_MS
+    except (OverflowError, ValueError):
+        return None
 
 
 def parse_date(text: str) -> DateRange:
@@ -47,13 +71,15 @@ def parse_date(text: str) -> DateRange:
     part = match.groupdict()
     if part["hour"] is not None and part["tz"] is None and part["second"] is not None:
         raise ValueError(f"'{text}' has a time but no timezone")
-    tz = UTC
+    offset = timedelta(0)
     if part["tz"] and part["tz"] != "Z":
         sign = 1 if part["tz"][0] == "+" else -1
         hours, minutes = map(int, part["tz"][1:].split(":"))
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        if hours > 14 or minutes > 59:
+            raise ValueError(f"'{text}' has a timezone offset beyond ±14:00")
+        offset = sign * timedelta(hours=hours, minutes=minutes)
     fraction = part["fraction"] or ""
-    low = datetime(
+    local = datetime(
         int(part["year"]),
         int(part["month"] or 1),
         int(part["day"] or 1),
@@ -61,21 +87,11 @@ def parse_date(text: str) -> DateRange:
         int(part["minute"] or 0),
         int(part["second"] or 0),
         int((fraction[1:] + "000000")[:6]) if fraction else 0,
-        tzinfo=tz,
-    ).astimezone(UTC)
-    if part["month"] is None:
-        end = low.replace(year=low.year + 1)
-    elif part["day"] is None:
-        end = _next_month(low)
-    elif part["hour"] is None:
-        end = low + timedelta(days=1)
-    elif part["second"] is None:
-        end = low + timedelta(minutes=1)
-    elif not fraction:
-        end = low + timedelta(seconds=1)
-    else:
-        end = low
-    return DateRange(low, max(low, end - _ONE_MS))
+    )
+    low = _utc(local, offset)
+    end = _end(local, part, fraction)
+    high = LATEST if end is None else max(EARLIEST + _ONE_MS, _utc(end, offset)) - _ONE_MS
+    return DateRange(low, max(low, high))
 
 
 def split_prefix(value: str) -> tuple[str, str]:
@@ -100,20 +116,19 @@ def compile_date(low_field: str, high_field: str, prefix: str, search: DateRange
     }
     if prefix == "ap":
         now = datetime.now(UTC)
-        slack_low = abs(now - search.low) / 10
-        slack_high = abs(now - search.high) / 10
+        # 10% of the distance from now, within the calendar's ends.
+        latest = search.high + min(abs(now - search.high) / 10, LATEST - search.high)
+        earliest = search.low - min(abs(now - search.low) / 10, search.low - EARLIEST)
         return {
             "$and": [
-                {low_field: {"$lte": search.high + slack_high}},
-                {high_field: {"$gte": search.low - slack_low}},
+                {low_field: {"$lte": latest}},
+                {high_field: {"$gte": earliest}},
             ]
         }
     return conditions[prefix]
 
 
 MODIFIERS = ("missing",)
-EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 
 
 def _range(node: Node) -> DateRange | None:

@@ -91,12 +91,9 @@ class ExportService:
     ) -> str:
         """Validate a kick-off and queue its job; returns the job id."""
         owner = owner_of(principal)
+        # A cheap early refusal; `insert_within` below holds the limit under concurrency.
         if await self.jobs.count_unfinished(owner) >= self.settings.export_max_jobs:
-            raise TooManyRequests(
-                f"At most {self.settings.export_max_jobs} exports of one client may be "
-                "unfinished; wait for one to finish, or cancel one",
-                headers={"Retry-After": "30"},
-            )
+            raise self._too_many()
         request = parse_kick_off(
             level, params, strict, principal.scopes, self.settings.max_page_size
         )
@@ -123,9 +120,17 @@ class ExportService:
             not_before=now + timedelta(seconds=self.settings.export_settle_seconds),
             created_at=now,
         )
-        await self.jobs.insert(job)
+        if not await self.jobs.insert_within(job, self.settings.export_max_jobs):
+            raise self._too_many()
         self.workers.wake(job.not_before)
         return job_id
+
+    def _too_many(self) -> TooManyRequests:
+        return TooManyRequests(
+            f"At most {self.settings.export_max_jobs} exports of one client may be "
+            "unfinished; wait for one to finish, or cancel one",
+            headers={"Retry-After": "30"},
+        )
 
     async def _members(
         self,

@@ -1,0 +1,153 @@
+"""What every FHIR request is held to before authentication, routing and the audit trail
+run: a rate limit per client address, bounded query strings, and a deadline for the body.
+A pure ASGI middleware, so a refused request costs a few microseconds and no audit record:
+a flood must not fill the audit trail (uvicorn's access log still shows each one)."""
+
+import asyncio
+import json
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.requests import ClientDisconnect, HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fhir_server.api.client_address import client_address
+from fhir_server.api.media import FHIR_JSON, FhirResponse
+from fhir_server.api.security import SECURITY_HEADERS
+from fhir_server.errors import BadRequest, FhirError
+from fhir_server.search.request import check_parameter_counts
+from fhir_server.services.rate_limiting import TokenBuckets
+from fhir_server.settings import Settings
+
+
+class RequestTimeout(FhirError):
+    """The client did not send its request in time."""
+
+    status = 408
+    code = "timeout"
+
+
+def _query_pairs(scope: Scope, settings: Settings) -> list[tuple[str, str]]:
+    query = scope.get("query_string", b"").decode("latin-1")
+    try:
+        # Counts the `&`s before splitting anything.
+        return parse_qsl(query, keep_blank_values=True, max_num_fields=settings.max_parameters)
+    except ValueError:
+        raise BadRequest(f"More than {settings.max_parameters} parameters in one request") from None
+
+
+class RequestLimits:
+    """The limits of FHIR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE, FHIR_MAX_PARAMETERS,
+    FHIR_MAX_PARAMETER_REPEATS and FHIR_BODY_TIMEOUT_SECONDS on every request under /fhir
+    (health checks and the docs are outside it)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        self.settings = settings
+        self.addresses = None
+        if settings.rate_limit_per_address_per_minute > 0:
+            self.addresses = TokenBuckets(
+                settings.rate_limit_per_address_per_minute,
+                settings.rate_limit_address_burst,
+                settings.rate_limit_max_addresses,
+            )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/fhir"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            if self.addresses is not None:
+                address = client_address(HTTPConnection(scope)) or "unknown"
+                self.addresses.check(address, " from one address")
+            check_parameter_counts(
+                _query_pairs(scope, self.settings),
+                self.settings.max_parameters,
+                self.settings.max_parameter_repeats,
+            )
+        except FhirError as refused:
+            await _refuse(refused, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        timed = _body_deadline(receive, scope, self.settings.body_timeout_seconds)
+        await self.app(scope, timed, watched_send)
+        if scope.get(_TIMED_OUT) and not started:  # nobody answered the request
+            await _refuse(_late(self.settings), send)
+
+
+# Set in the ASGI scope when the body deadline passed.
+_TIMED_OUT = "fhir_server.body_timed_out"
+
+
+def _late(settings: Settings) -> RequestTimeout:
+    return RequestTimeout(
+        f"The request body was not received within {settings.body_timeout_seconds:g} s",
+        headers={"Connection": "close"},
+    )
+
+
+def _body_deadline(receive: Receive, scope: Scope, seconds: float) -> Receive:
+    """`receive` that, once the body has taken longer than FHIR_BODY_TIMEOUT_SECONDS since
+    the application first asked for it, answers as if the client had gone (a client
+    trickling a body byte by byte would otherwise hold its request for ever): the request
+    ends there, and is answered 408 (`body_too_slow`). Once the body is in, `receive` is
+    the server's own (it then waits for a disconnect, legitimately long)."""
+    deadline: float | None = None
+    body_done = False
+
+    async def timed() -> Message:
+        nonlocal deadline, body_done
+        if body_done:
+            return await receive()
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + seconds
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            scope[_TIMED_OUT] = body_done = True
+            return {"type": "http.disconnect"}
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            body_done = True
+        return message
+
+    return timed
+
+
+def install_request_limits(app: FastAPI) -> None:
+    """RequestLimits around everything else (added last, it runs first), and the 408 of a
+    request whose body came too slowly."""
+    app.add_middleware(RequestLimits, settings=app.state.settings)
+
+    @app.exception_handler(ClientDisconnect)
+    async def body_too_slow(request: Request, error: ClientDisconnect) -> Response:
+        if not request.scope.get(_TIMED_OUT):
+            raise error  # the client did go: as without this handler
+        late = _late(request.app.state.settings)
+        return FhirResponse(request, late.operation_outcome(), late.status, late.headers)
+
+
+async def _refuse(error: FhirError, send: Send) -> None:
+    """Answer with the error's OperationOutcome, the way api/errors.py would."""
+    body = json.dumps(error.operation_outcome(), ensure_ascii=False).encode()
+    headers = {
+        **SECURITY_HEADERS,
+        **error.headers,
+        "Content-Type": f"{FHIR_JSON}; charset=utf-8",
+        "Content-Length": str(len(body)),
+    }
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

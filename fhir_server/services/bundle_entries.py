@@ -1,0 +1,139 @@
+"""The entries of a batch or transaction Bundle, read and checked: each `request` with its
+method, url and conditions (http://hl7.org/fhir/R4/bundle.html#Bundle.entry.request), and
+the JSON Patch a PATCH entry carries (http://hl7.org/fhir/R4/http.html#patch)."""
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from fhir_server.conformance.primitives import lone_surrogate, shape_excess
+from fhir_server.errors import BadRequest, NotFound, PreconditionFailed
+
+# Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
+ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+# Bundle.entry.request's string elements (bundle.html#Bundle.entry.request).
+_REQUEST_STRINGS = ("method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist")
+_VERSION_ID = re.compile(r"[0-9]{1,20}")
+_LARGEST_VERSION = 2**63 - 1
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    resource_type: str
+    resource_id: str | None = None
+    vid: str | None = None
+    query: str | None = None
+    full_url: str | None = None
+    resource: object = None
+    if_none_exist: str | None = None
+    if_match: int | None = None
+    assigned_id: str | None = field(default=None)
+
+    @property
+    def location(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+    @property
+    def criteria(self) -> str:
+        """The search criteria of a conditional PUT, PATCH or DELETE (one without an id)."""
+        assert self.query is not None, "parse_entry refuses entries with neither id nor query"
+        return self.query
+
+
+def parse_if_match(value: str | None, expression: str | None = None) -> int | None:
+    """`W/"3"` → 3 (http.html#concurrency); `expression` names where it was given."""
+    if value is None:
+        return None
+    digits = value.strip().removeprefix("W/").strip('"') if isinstance(value, str) else ""
+    if not _VERSION_ID.fullmatch(digits):
+        raise BadRequest(f"If-Match must be a version ETag like W/\"3\", not '{value}'",
+                         expression=expression)
+    if int(digits) > _LARGEST_VERSION:  # MongoDB stores 64-bit integers: no such version
+        raise PreconditionFailed(f"No version {digits} exists", expression=expression)
+    return int(digits)
+
+
+def parse_entry(index: int, raw: object, base: str) -> Entry:
+    where = f"Bundle.entry[{index}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise BadRequest(f"{where} has no request", expression=f"{where}.request")
+    request = raw["request"]
+    for name, value in (("fullUrl", raw.get("fullUrl")),
+                        *((f"request.{key}", request.get(key)) for key in _REQUEST_STRINGS)):
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"{where}.{name} must be a JSON string",
+                             expression=f"{where}.{name}")
+    method, url = request.get("method"), request.get("url")
+    if method not in ORDER or not url:
+        raise BadRequest(
+            f"{where}.request needs a method ({', '.join(ORDER)}) and a url",
+            expression=f"{where}.request",
+        )
+    if url.startswith(base + "/"):
+        url = url[len(base) + 1 :]
+    path, _, query = url.partition("?")
+    parts = [p for p in urlsplit(path).path.split("/") if p]
+    if not parts:
+        raise BadRequest(
+            f"{where}.request.url '{url}' names no resource type", expression=f"{where}.request.url"
+        )
+    entry = Entry(
+        index,
+        method,
+        parts[0],
+        query=query or None,
+        full_url=raw.get("fullUrl"),
+        resource=raw.get("resource"),
+        if_none_exist=request.get("ifNoneExist"),
+        if_match=parse_if_match(request.get("ifMatch"), f"{where}.request.ifMatch"),
+    )
+    if len(parts) >= 2 and parts[1] not in ("_history", "_search"):
+        entry.resource_id = parts[1]
+    if len(parts) == 4 and parts[2] == "_history":
+        if not _VERSION_ID.fullmatch(parts[3]):  # "²" is a digit to str.isdigit, not to int
+            raise NotFound(f"{where}: version '{parts[3]}' is not known",
+                           expression=f"{where}.request.url")
+        entry.vid = parts[3]
+    if method in ("POST", "PUT") and not isinstance(entry.resource, dict):
+        raise BadRequest(f"{where} ({method}) has no resource", expression=f"{where}.resource")
+    if method in ("PUT", "DELETE", "PATCH") and not (entry.resource_id or entry.query):
+        raise BadRequest(
+            f"{where}: {method} needs [type]/[id] or [type]?[criteria]",
+            expression=f"{where}.request.url",
+        )
+    return entry
+
+
+def patch_operations(entry: Entry, max_depth: int) -> object:
+    """PATCH entries carry a JSON Patch as a Binary resource (http.html#patch), held to the
+    limits of a JSON body."""
+    binary = entry.resource
+    if not (
+        isinstance(binary, dict)
+        and binary.get("resourceType") == "Binary"
+        and binary.get("contentType") == "application/json-patch+json"
+    ):
+        raise BadRequest(
+            f"{entry.location}: PATCH needs a Binary with contentType application/json-patch+json",
+            expression=f"{entry.location}.resource",
+        )
+    data = binary.get("data", "")
+    too_deep = BadRequest(f"{entry.location}: the JSON Patch is nested deeper than {max_depth} "
+                          "levels", expression=f"{entry.location}.resource.data")
+    try:
+        text = base64.b64decode(data if isinstance(data, str) else "-", validate=True)
+        operations = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as bad:
+        raise BadRequest(f"{entry.location}: the JSON Patch is not valid: {bad}") from None
+    if shape_excess(operations, max_depth):
+        raise too_deep
+    if (where := lone_surrogate(operations, text)) is not None:
+        raise BadRequest(f"{entry.location}: the JSON Patch has a lone surrogate at {where}",
+                         expression=f"{entry.location}.resource.data")
+    return operations

@@ -1,0 +1,30 @@
+"""CPU-heavy work on large inputs runs in a worker thread, so that the event loop keeps
+answering other clients meanwhile: Python hands the interpreter over between threads every
+few milliseconds, where a call on the loop itself would hold every other request until it
+ends (validating and indexing a 16 MiB resource takes seconds)."""
+
+import asyncio
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Below this many bytes of input, the work takes about as long as handing it to a thread.
+LARGE_INPUT_BYTES = 64 * 1024
+
+input_size: ContextVar[int] = ContextVar("input_size", default=0)
+"""Bytes of the input the current request or background job works on (its body, say)."""
+
+
+def is_large(size: int) -> bool:
+    return size >= LARGE_INPUT_BYTES
+
+
+async def run_sized(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`work(*args)`, in a worker thread when the current input is large (`input_size`).
+    The thread sees the caller's context variables."""
+    if is_large(input_size.get()):
+        return await asyncio.to_thread(work, *args, **kwargs)
+    return work(*args, **kwargs)

@@ -1,0 +1,90 @@
+"""What MongoDB cannot store (issue 14): a document over its 16 MiB limit, counting the search
+index, is 413 before anything is written; a decimal beyond 64 bits is 400 (MongoDB has no
+larger integer); neither is a 500."""
+
+import conftest
+import httpx
+import pytest
+from helpers import FHIR_HEADERS, assert_outcome, new_patient, unique_cccd
+
+
+def _bundle(*entries: object, kind: str = "batch") -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+# ---------------------------------------------------------------- MongoDB's 16 MiB limit
+
+@pytest.fixture(scope="module")
+def roomy(mongo_uri, request, tmp_path_factory, issuer, signing_service):
+    """A server that takes bodies up to 40 MiB, so the stored document is what overflows."""
+    settings = conftest.test_settings(mongo_uri, conftest.database_name(request),
+                                      tmp_path_factory.mktemp("d"), issuer, signing_service,
+                                      max_body_bytes=40 * 1024 * 1024)
+    with conftest.RunningServer(settings) as running, httpx.Client(
+        base_url=running.base, timeout=120,
+        headers={"Authorization": f"Bearer {issuer.token()}", **FHIR_HEADERS},
+    ) as http:
+        yield http
+
+
+def _large_patient(megabytes: float) -> dict:
+    """A Patient whose text is `megabytes` MiB of words (indexed by `_text`/`_content`
+    nowhere, but stored twice: current and history)."""
+    words = "Nguyễn Văn An khám bệnh " * int(megabytes * 1024 * 1024 / 30)
+    return new_patient(unique_cccd(), text={"status": "generated",
+                                            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">'
+                                                   f"{words}</div>"})
+
+
+@pytest.mark.slow
+def test_a_resource_beyond_mongodbs_document_limit_is_413(roomy):
+    response = roomy.post("/Patient", json=_large_patient(17))
+    outcome = assert_outcome(response, 413)
+    assert "MongoDB" in outcome["issue"][0]["diagnostics"], outcome
+    assert roomy.get("/Patient", params={"_count": "1"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_many_names_beyond_mongodbs_document_limit_are_413(roomy):
+    """A 9 MiB body, within every request limit, whose search index (name, family, given)
+    makes the stored document too large."""
+    names = [{"family": f"Nguyễn{i}" * 60, "given": [f"Văn{i}" * 60]} for i in range(9500)]
+    response = roomy.post("/Patient", json=new_patient(name=names))
+    outcome = assert_outcome(response, 413)
+    assert "MongoDB" in outcome["issue"][0]["diagnostics"], outcome
+
+
+@pytest.mark.slow
+def test_a_resource_just_under_the_limit_is_stored(roomy):
+    response = roomy.post("/Patient", json=_large_patient(6))
+    assert response.status_code == 201, response.text[:300]
+
+
+@pytest.mark.slow
+def test_a_large_resource_in_a_transaction_is_413(roomy):
+    bundle = _bundle({"resource": _large_patient(17),
+                      "request": {"method": "POST", "url": "Patient"}}, kind="transaction")
+    response = roomy.post("", json=bundle)
+    assert_outcome(response, 413)
+
+
+# ---------------------------------------------------------------- numbers beyond 64 bits
+
+@pytest.mark.parametrize("value, status", [(10**25, 400), (-(10**25), 400), (2**63, 400),
+                                           (2**63 - 1, 201), (1e25, 201), (1e300, 201),
+                                           (0.1 ** 300, 201)])
+def test_decimals_beyond_64_bits_are_refused_unless_written_with_an_exponent(client, value,
+                                                                            status):
+    observation = {"resourceType": "Observation", "status": "final",
+                   "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                   "valueQuantity": {"value": value, "unit": "kg",
+                                     "system": "http://unitsofmeasure.org", "code": "kg"}}
+    response = client.post("/Observation", json=observation, headers=FHIR_HEADERS)
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert_outcome(response, 400, expression="Observation.valueQuantity.value")
+    else:
+        assert response.json()["valueQuantity"]["value"] == value
+    for search in (f"{value}", f"gt{value}", "le1e400", "99999999999999999999999999"):
+        response = client.get("/Observation", params={"value-quantity": search})
+        assert response.status_code < 500, (search, response.text)

@@ -1,0 +1,71 @@
+"""The audit spool's files: segments rotate, are drained in order exactly once, and are
+deleted only when drained and no longer written; one spool drains at a time."""
+
+import uuid
+
+from fhir_server.storage.audit_spool import AuditSpool
+
+
+def _records(count: int) -> list[dict]:
+    return [{"resourceType": "AuditEvent", "id": str(uuid.uuid4()), "n": n} for n in range(count)]
+
+
+def _drain(spool: AuditSpool, limit: int = 7) -> list[dict]:
+    drained = []
+    while (batch := spool.pending(limit)).offsets:
+        drained += batch.records
+        spool.commit(batch)
+    return drained
+
+
+def test_segments_rotate_and_drain_in_order_exactly_once(tmp_path):
+    spool = AuditSpool(tmp_path, segment_bytes=500)
+    spool.open()
+    records = _records(40)
+    for record in records[:25]:
+        spool.append(record)
+    assert len(list(tmp_path.glob("*.jsonl"))) > 3
+    assert spool.become_drainer()
+    first = _drain(spool)
+    for record in records[25:]:
+        spool.append(record)
+    spool.sync()
+    assert first + _drain(spool) == records
+    assert _drain(spool) == []
+    # Only the segment still being written is left.
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1
+    spool.close()
+    assert _drain(AuditSpool(tmp_path)) == []
+
+
+def test_a_live_writers_segment_is_kept_and_another_process_takes_over(tmp_path):
+    first, second = AuditSpool(tmp_path), AuditSpool(tmp_path)
+    first.open()
+    second.open()
+    assert first.become_drainer() and not second.become_drainer()
+    records = _records(6)
+    for record in records[:3]:
+        second.append(record)
+    assert _drain(first) == records[:3]
+    assert len(list(tmp_path.glob("*.jsonl"))) == 2, "a segment still written was deleted"
+    first.close()  # the drainer stops: the other one drains from now on
+    assert second.become_drainer()
+    for record in records[3:]:
+        second.append(record)
+    assert _drain(second) == records[3:]
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1
+    second.close()
+
+
+def test_a_lost_offset_file_only_reads_again(tmp_path):
+    spool = AuditSpool(tmp_path)
+    spool.open()
+    records = _records(3)
+    for record in records:
+        spool.append(record)
+    assert spool.become_drainer()
+    spool.commit(spool.pending(10))
+    assert spool.pending(10).records == []
+    (tmp_path / "drained.json").write_text("{trunc")  # a power loss cut it short
+    assert spool.pending(10).records == records
+    spool.close()

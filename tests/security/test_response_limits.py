@@ -1,0 +1,79 @@
+"""The size of one search page (issue 14): matches and `_include`/`_revinclude`d resources
+together stay within FHIR_MAX_RESPONSE_RESOURCES (2,000 by default), and a page that had to
+leave included resources out says so in an OperationOutcome entry (search mode `outcome`)
+rather than failing; `_include` and `_revinclude` rules per search are bounded too."""
+
+import uuid
+
+import pytest
+from api.helpers import FHIR_HEADERS
+
+from security.helpers import bundle, encounter_resource, fhir_client, own_server, patient_resource
+
+MAX_RESOURCES = 2000  # the default
+
+
+@pytest.fixture(scope="module")
+def unsigned(mongo_uri, request, tmp_path_factory, issuer):
+    """Writes unsigned, only to make the data of these tests quickly."""
+    with own_server(mongo_uri, request, tmp_path_factory, issuer, sign_writes=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def http(unsigned, issuer):
+    with fhir_client(unsigned.base, issuer.token()) as client:
+        yield client
+
+
+def _create_patient_with_encounters(http, count: int) -> str:
+    patient = http.post("/Patient", json=patient_resource(), headers=FHIR_HEADERS)
+    assert patient.status_code == 201, patient.text
+    patient_id = patient.json()["id"]
+    entries = [{"resource": encounter_resource(f"Patient/{patient_id}"),
+                "request": {"method": "POST", "url": "Encounter"}} for _ in range(count)]
+    for start in range(0, count, 1000):
+        created = http.post("", json=bundle("batch", *entries[start:start + 1000]),
+                            headers=FHIR_HEADERS, timeout=300)
+        assert created.status_code == 200, created.text[:300]
+    return patient_id
+
+
+@pytest.fixture(scope="module")
+def crowded(http) -> str:
+    """A Patient with more Encounters than a page may hold."""
+    return _create_patient_with_encounters(http, MAX_RESOURCES + 100)
+
+
+def _modes(page: dict) -> dict[str, int]:
+    modes: dict[str, int] = {}
+    for entry in page.get("entry", []):
+        modes[entry["search"]["mode"]] = modes.get(entry["search"]["mode"], 0) + 1
+    return modes
+
+
+@pytest.mark.slow
+def test_a_page_holds_at_most_the_limit_and_says_what_it_left_out(http, crowded):
+    response = http.get("/Patient", params={"_id": crowded, "_revinclude": "Encounter:subject"})
+    assert response.status_code == 200, response.text[:300]
+    page = response.json()
+    assert _modes(page) == {"match": 1, "include": MAX_RESOURCES - 1, "outcome": 1}, _modes(page)
+    (outcome,) = [e["resource"] for e in page["entry"] if e["search"]["mode"] == "outcome"]
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "warning", outcome
+    assert str(MAX_RESOURCES) in outcome["issue"][0]["diagnostics"], outcome
+
+
+@pytest.mark.slow
+def test_a_page_within_the_limit_has_no_warning(http):
+    patient_id = _create_patient_with_encounters(http, 30)
+    page = http.get("/Patient", params={"_id": patient_id,
+                                        "_revinclude": "Encounter:subject"}).json()
+    assert _modes(page) == {"match": 1, "include": 30}, _modes(page)
+
+
+def test_too_many_include_rules_are_400(http):
+    rules = ",".join(["Encounter:subject"] * 21)
+    response = http.get("/Patient", params={"_id": str(uuid.uuid4()), "_revinclude": rules})
+    assert response.status_code == 400, response.text
+    assert "_revinclude" in response.json()["issue"][0]["diagnostics"]

@@ -1,0 +1,53 @@
+"""The token buckets behind both rate limits: a bounded table whatever the number of keys
+(a flood from many addresses costs bounded memory), refilled on a clock."""
+
+import pytest
+
+from fhir_server.errors import TooManyRequests
+from fhir_server.services import rate_limiting
+from fhir_server.services.rate_limiting import TokenBuckets
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(rate_limiting.time, "monotonic", fake)
+    return fake
+
+
+def test_burst_then_refused_with_the_wait(clock):
+    buckets = TokenBuckets(per_minute=60, burst=3)
+    assert [buckets.take("a") for _ in range(3)] == [0, 0, 0]
+    assert buckets.take("a") == pytest.approx(1.0)
+    with pytest.raises(TooManyRequests) as refused:
+        buckets.check("a")
+    assert refused.value.headers == {"Retry-After": "1"}
+    clock.now += 1
+    assert buckets.take("a") == 0
+    assert buckets.take("b") == 0  # keys apart
+
+
+def test_the_table_never_holds_more_than_max_keys(clock):
+    buckets = TokenBuckets(per_minute=60, burst=5, max_keys=100)
+    for n in range(10_000):
+        buckets.take(f"10.0.{n // 256}.{n % 256}")
+        assert len(buckets) <= 100
+    # The most recently used keys are the ones kept.
+    assert buckets.take("10.0.39.15") == 0 and len(buckets) == 100
+
+
+def test_idle_keys_are_dropped_once_their_bucket_is_full_again(clock):
+    buckets = TokenBuckets(per_minute=60, burst=5)
+    for n in range(50):
+        buckets.take(f"key{n}")
+    clock.now += 5  # 5 tokens at one a second: every bucket is full again
+    buckets.take("other")
+    assert len(buckets) == 1
