@@ -36,6 +36,7 @@ from fhir_server.services.demo import load_demo_data
 from fhir_server.services.dev_signing import DevSigningService, development_directory
 from fhir_server.services.export import ExportService
 from fhir_server.services.health import readiness_of
+from fhir_server.services.offloading import share_the_interpreter_often
 from fhir_server.services.package_publication import publish_packages
 from fhir_server.services.provenance import Hospital, ProvenanceRecorder
 from fhir_server.services.reindex import reindex_if_stale
@@ -57,6 +58,7 @@ log = logging.getLogger("fhir_server")
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
+    share_the_interpreter_often()
     # The registry first: every cache derived from it (search parameters, structure trees,
     # expansions, the CapabilityStatement) must see the installed packages.
     definitions.load(installation_directory(settings.packages, settings.data_dir))
