@@ -156,6 +156,13 @@ class Forbidden(FhirError):
     code = "forbidden"
 
 
+class RequestTimeout(FhirError):
+    """The client did not send its request in time."""
+
+    status = 408
+    code = "timeout"
+
+
 class ServiceUnavailable(FhirError):
     """A service this request depends on (the database, the remote signing service) cannot be
     reached; `retry_after` (seconds) tells the client when trying again makes sense."""

@@ -15,17 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fhir_server.api.client_address import client_address
 from fhir_server.api.media import FHIR_JSON, FhirResponse
 from fhir_server.api.security import SECURITY_HEADERS
-from fhir_server.errors import BadRequest, FhirError
+from fhir_server.errors import BadRequest, FhirError, RequestTimeout
 from fhir_server.search.request import check_parameter_counts
 from fhir_server.services.rate_limiting import TokenBuckets
 from fhir_server.settings import Settings
-
-
-class RequestTimeout(FhirError):
-    """The client did not send its request in time."""
-
-    status = 408
-    code = "timeout"
 
 
 def _query_pairs(scope: Scope, settings: Settings) -> list[tuple[str, str]]:
