@@ -25,6 +25,8 @@ SERVER_ENV = {
     ),
     "FHIR_AUDIENCES": json.dumps([AUDIENCE]),
     "FHIR_RATE_LIMIT_PER_MINUTE": str(10**9),
+    # One load generator is one address: the per-address limit would answer 429.
+    "FHIR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "0",
 }
 
 
@@ -45,10 +47,12 @@ def bearer(person: bool = False) -> dict[str, str]:
 
 def start_server(mongo_uri: str, database: str, sign_writes: bool = True,
                  data_dir: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+                 extra_env: dict[str, str] | None = None,
+                 workers: int = 1) -> tuple[subprocess.Popen, str]:
     """The server process and its FHIR base, once it answers. It signs with the development
     CA, seal and CSC signing service of `data_dir` (`--dev`: demo data is loaded too), or
-    not at all without `sign_writes`; `extra_env` adds settings. The installed packages are
+    not at all without `sign_writes`; `extra_env` adds settings; `workers` server processes
+    (one by default, so that figures compare across machines). The installed packages are
     not stored as resources: that background work would skew every figure."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -58,7 +62,8 @@ def start_server(mongo_uri: str, database: str, sign_writes: bool = True,
            "FHIR_PUBLISH_PACKAGES": "false", **SERVER_ENV, **(extra_env or {})}
     dev = ["--dev", "--data-dir", data_dir] if data_dir else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port), *dev],
+        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port),
+         "--workers", str(workers), *dev],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base, deadline = f"http://127.0.0.1:{port}/fhir", time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:

@@ -8,6 +8,7 @@ import os
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fhir_server.conformance.registry import is_supported
 from fhir_server.settings import Settings
@@ -47,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--dev", action="store_true", help="development mode: load the demo data set on first start"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=os.cpu_count() or 1,
+        help="server processes on the port, sharing one MongoDB (default: the number of "
+        "cores, %(default)s here)",
     )
 
     load = commands.add_parser(
@@ -172,6 +180,12 @@ def _resource_type(name: str) -> str:
     return name
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return int(text)
+
+
 def _settings(args: argparse.Namespace, **overrides) -> Settings:
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
@@ -263,6 +277,7 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.conformance.definitions import load
     from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
+    from fhir_server.running_server import serve_workers
 
     settings = _settings(args)
     try:
@@ -287,17 +302,17 @@ def _serve(args: argparse.Namespace) -> int:
             "Stop it with Ctrl-C.",
             flush=True,
         )
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        log_level="info",
-        timeout_keep_alive=settings.keep_alive_seconds,
+    options: dict[str, Any] = {
+        "log_level": "info",
+        "timeout_keep_alive": settings.keep_alive_seconds,
         # The client address is ours to work out (FHIR_TRUSTED_PROXIES): uvicorn would take
         # X-Forwarded-For from any local peer.
-        proxy_headers=False,
-        http=with_header_timeout(settings.header_timeout_seconds),
-    )
+        "proxy_headers": False,
+    }
+    if args.workers > 1:
+        return serve_workers(settings, args.workers, args.host, args.port, **options)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                http=with_header_timeout(settings.header_timeout_seconds), **options)
     return 0
 
 

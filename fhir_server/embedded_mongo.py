@@ -64,7 +64,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM it when the parent process dies."""
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
@@ -143,7 +143,7 @@ class EmbeddedMongo:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
     def _become_primary(self, process: subprocess.Popen) -> None:

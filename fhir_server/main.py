@@ -19,6 +19,7 @@ from fhir_server.api.dev_csc import start_dev_csc
 from fhir_server.api.errors import install_error_handlers
 from fhir_server.api.limits import install_request_limits
 from fhir_server.api.media import utf8_url
+from fhir_server.api.metrics import install_metrics
 from fhir_server.api.operations import routes as operations
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
@@ -79,31 +80,37 @@ async def lifespan(app: FastAPI):
             if settings.dev:
                 await load_demo_data(service.database, processor)
             # Resources indexed under older definitions are re-indexed in the background;
-            # the work is resumable, so stopping half way loses nothing.
-            reindexing = asyncio.create_task(_reindex_stale(service.database))
+            # the work is resumable, so stopping half way loses nothing. Of several processes
+            # serving the data dir, only the primary does it (and the rest done once).
+            primary = running_server.claim_primary(settings.data_dir)
+            reindexing = (asyncio.create_task(_reindex_stale(service.database))
+                          if primary else None)
             publishing = (
                 asyncio.create_task(publish_packages(service.database, processor,
                                                      definitions.registry().packages))
-                if settings.publish_packages else None
+                if settings.publish_packages and primary else None
             )
             app.state.audit.start()
             app.state.exports = ExportService(service.database, settings)
             await app.state.exports.start()  # the bulk export workers
-            if settings.base_url:
+            if settings.base_url and primary:
                 running_server.record(settings.data_dir, settings.base_url)
             app.state.readiness = readiness_of(service.database, service.provenance.signers,
                                                settings.sign_writes)
             app.state.readiness.add("audit-spool", app.state.audit.spool_check)
             # Our own mongod is restarted when it dies; meanwhile requests get 503 at once.
-            watchdog = (asyncio.create_task(embedded.supervise(service.database.report_outage))
-                        if embedded is not None else None)
+            # (A worker of `serve --workers N` hears of its parent's mongod.)
+            watchdog = asyncio.create_task(
+                embedded.supervise(service.database.report_outage) if embedded is not None
+                else running_server.follow_outages(settings.data_dir,
+                                                   service.database.report_outage))
             try:
                 yield
             finally:
-                if watchdog is not None:
-                    watchdog.cancel()
+                watchdog.cancel()
                 running_server.clear(settings.data_dir)
-                reindexing.cancel()
+                if reindexing is not None:
+                    reindexing.cancel()
                 if publishing is not None:
                     publishing.cancel()
                 await app.state.exports.stop()
@@ -270,6 +277,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_security_headers(app)
     # Added last, so it runs first: before authentication and the audit trail.
     install_request_limits(app)
+    install_metrics(app)  # around even the limits: refused requests are measured too
     negotiated = [Depends(negotiate)]
     app.include_router(health.router)  # outside /fhir: no token, no AuditEvent
     app.include_router(public.router, prefix="/fhir", dependencies=negotiated)

@@ -1,6 +1,7 @@
 """Server settings, read from FHIR_* environment variables."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
     )
     rate_limit_max_addresses: int = Field(
         100_000, description="Client addresses the rate limit tracks at most (memory bound)."
+    )
+    metrics: Literal["off", "public"] = Field(
+        "off",
+        description="Prometheus metrics: off, or public (GET /metrics on the server's port, "
+        "outside /fhir, without a token: expose it only to the monitoring network).",
     )
     trusted_issuers: list[dict] = Field(
         [],

@@ -5,7 +5,8 @@ import re
 import uuid
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.api.client_address import client_address
 from fhir_server.services.audit import Access, RequestAudit, current_request
@@ -47,12 +48,12 @@ def _interaction(request: Request) -> str | None:
     return _INTERACTIONS.get(endpoint.__name__)
 
 
-def _entities(request: Request, response: Response | None) -> tuple[str, ...]:
+def _entities(request: Request, location: str) -> tuple[str, ...]:
     """The resource a request was about; for a create, the one it made (its Location)."""
     # A route may name what it was about (a bulk export job, one of its files).
     if named := getattr(request.state, "audit_entity", None):
         return (named,)
-    if response is not None and (created := _CREATED.search(response.headers.get("location", ""))):
+    if created := _CREATED.search(location):
         return (created[1],)
     params = request.scope.get("path_params", {})
     kind, resource_id = params.get("resource_type"), params.get("resource_id")
@@ -63,7 +64,7 @@ def _entities(request: Request, response: Response | None) -> tuple[str, ...]:
     return (kind,) if kind else ()
 
 
-def _access(request: Request, request_id: str, response: Response | None, status: int | None,
+def _access(request: Request, request_id: str, location: str, status: int | None,
             interaction: str) -> Access:
     principal = getattr(request.state, "principal", None)
     return Access(
@@ -73,7 +74,7 @@ def _access(request: Request, request_id: str, response: Response | None, status
         is_client=bool(principal and principal.client_id),
         name=principal.name if principal else None,
         address=client_address(request),
-        entities=_entities(request, response),
+        entities=_entities(request, location),
         query=getattr(request.state, "audit_query", None)
         or (request.url.query if interaction == "search-type" else None),
         source=str(request.base_url).rstrip("/"),
@@ -86,29 +87,55 @@ def _interaction_now(request: Request) -> str:
     return getattr(request.state, "interaction", None) or _interaction(request) or "operation"
 
 
-def install_audit(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def audit(request: Request, call_next) -> Response:
+class AuditMiddleware:
+    """A pure ASGI middleware (no task or response wrapping per request, unlike
+    `@app.middleware`): the request's RequestAudit in `current_request` while the app runs,
+    its X-Request-Id on the response, and its record spooled before the response starts
+    (or when the app fails without one). Routes set `request.state`, which `scope["state"]`
+    holds, so what they set is read here afterwards."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         request_id = str(uuid.uuid4())
         audited = RequestAudit(
-            lambda: _access(request, request_id, None, None, _interaction_now(request)),
+            lambda: _access(request, request_id, "", None, _interaction_now(request)),
             request_id,
         )
+        recorded = False
+
+        async def audited_send(message: Message) -> None:
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-Id"] = request_id
+                recorded = True
+                _record(request, request_id, audited, headers.get("location", ""),
+                        message["status"])
+            await send(message)
+
         token = current_request.set(audited)
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, audited_send)
         except Exception:
-            _record(request, request_id, audited, None, 500)  # made outside this middleware
+            if not recorded:
+                _record(request, request_id, audited, "", 500)  # made outside this middleware
             raise
         finally:
             current_request.reset(token)
-        response.headers["X-Request-Id"] = request_id
-        _record(request, request_id, audited, response, response.status_code)
-        return response
 
 
-def _record(request: Request, request_id: str, audited: RequestAudit,
-            response: Response | None, status: int) -> None:
+def install_audit(app: FastAPI) -> None:
+    app.add_middleware(AuditMiddleware)
+
+
+def _record(request: Request, request_id: str, audited: RequestAudit, location: str,
+            status: int) -> None:
     """Spool the request's AuditEvent, unless its write's transaction stored it. A failed
     request whose write transaction may have committed all the same spools it under the
     same id: the drainer keeps whichever was stored first."""
@@ -118,4 +145,4 @@ def _record(request: Request, request_id: str, audited: RequestAudit,
         return
     if audited.in_transaction and status < 400:
         return
-    trail.record(_access(request, request_id, response, status, interaction), audited.event_id)
+    trail.record(_access(request, request_id, location, status, interaction), audited.event_id)

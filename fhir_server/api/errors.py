@@ -4,8 +4,8 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
@@ -43,21 +43,43 @@ def install_error_handlers(app: FastAPI) -> None:
     async def request_error(request: Request, error: RequestValidationError) -> FhirResponse:
         return FhirResponse(request, _outcome(Issue(f"Invalid request: {error.errors()}")), 400)
 
-    @app.middleware("http")
-    async def last_resort(request: Request, call_next) -> Response:
-        """While the database is known to be down (its mongod restarting), FHIR requests get
-        503 at once rather than after a server selection timeout. A bug becomes a 500
-        OperationOutcome, with no stack trace sent to the client."""
+    app.add_middleware(LastResort)
+
+
+class LastResort:
+    """While the database is known to be down (its mongod restarting), FHIR requests get
+    503 at once rather than after a server selection timeout. A bug becomes a 500
+    OperationOutcome, with no stack trace sent to the client. Pure ASGI: no task and no
+    response stream per request."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         service = getattr(request.app.state, "service", None)
         outage = service.database.outage if service is not None else None
-        if outage is not None and request.url.path.startswith("/fhir"):
-            return _response(request, unavailable(outage))
+        if outage is not None and scope["path"].startswith("/fhir"):
+            await _response(request, unavailable(outage))(scope, receive, send)
+            return
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            return await call_next(request)
+            await self.app(scope, receive, watched_send)
         except Exception:
             log.exception("Unhandled error on %s %s", request.method, request.url.path)
+            if started:
+                raise
             issue = Issue("Internal server error; it has been logged", "exception")
-            return FhirResponse(request, _outcome(issue), 500)
+            await FhirResponse(request, _outcome(issue), 500)(scope, receive, send)
 
 
 def _response(request: Request, error: FhirError) -> FhirResponse:

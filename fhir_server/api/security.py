@@ -4,7 +4,8 @@ security headers of every response, and the audit record of every request."""
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.api.dependencies import request_base
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
@@ -57,10 +58,27 @@ def check_scopes(principal: Principal, resource_type: str, permission: str, what
         )
 
 
+class SecurityHeaders:
+    """SECURITY_HEADERS on every response that does not set them itself; pure ASGI, so it
+    costs a few header lookups per request rather than a wrapped response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def secured_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, secured_send)
+
+
 def install_security_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(SecurityHeaders)

@@ -12,7 +12,9 @@ public key cannot be turned into an HMAC secret.
 """
 
 import asyncio
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +102,8 @@ class _KeySet:
         self._http = http
         self._clock = clock
         self._keys = _index(issuer.jwks) if issuer.jwks is not None else {}
+        # Verification keys by (kid, alg), built once per JWKS fetch, not once per token.
+        self._public_keys: dict[tuple[str, str], Any] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._failure: str | None = None
@@ -117,6 +121,12 @@ class _KeySet:
             raise _refuse(self._failure)
         raise _refuse(f"no key with kid {_shown(kid)} in the JWKS of {self.issuer.issuer}")
 
+    def public_key(self, kid: str, jwk: dict, algorithm: str) -> Any:
+        """The verification key of `jwk` (this set's key `kid`) for `algorithm`."""
+        if (kid, algorithm) not in self._public_keys:
+            self._public_keys[(kid, algorithm)] = _public_key(jwk, algorithm)
+        return self._public_keys[(kid, algorithm)]
+
     def _due(self, kid: str) -> bool:
         now = self._clock()
         if self._attempted_at is not None and now - self._attempted_at < JWKS_MIN_REFETCH_SECONDS:
@@ -133,6 +143,7 @@ class _KeySet:
             self._failure = f"the JWKS of {self.issuer.issuer} could not be fetched ({cause})"
             return
         self._keys, self._fetched_at, self._failure = keys, self._attempted_at, None
+        self._public_keys = {}
 
     async def _fetch(self, uri: str) -> Any:
         if self._http is not None:
@@ -195,9 +206,26 @@ def _claim_error(error: jwt.PyJWTError) -> str:
     return str(error)  # e.g. "The token is not yet valid (nbf)"
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token that verified: whom it speaks for, until when, and with which key."""
+
+    principal: Principal
+    expires: float  # `exp`, seconds since the epoch
+    key_set: "_KeySet"
+    kid: str
+    jwk: dict
+
+
 class TokenVerifier:
     """Verifies bearer tokens of the trusted issuers for this server's audiences.
-    One verifier serves one event loop (its JWKS caches hold asyncio locks)."""
+    One verifier serves one event loop (its JWKS caches hold asyncio locks).
+
+    A token that verified is remembered (by its SHA-256, up to `cache_size` tokens, least
+    recently used first out) until its `exp`: a client sending the same bearer token on every
+    request is verified once. A remembered token is still refused once it expires, and once
+    its key is no longer in its issuer's JWKS (as re-fetched every JWKS_TTL_SECONDS): an
+    issuer revokes tokens by rotating keys, as before; nothing revokes one token before exp."""
 
     def __init__(
         self,
@@ -208,6 +236,7 @@ class TokenVerifier:
         *,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cache_size: int = 10_000,
     ):
         self.algorithms = tuple(algorithms)
         unsupported = sorted(set(self.algorithms) - _KEY_TYPES.keys())
@@ -218,9 +247,27 @@ class TokenVerifier:
         self.audiences = frozenset(audiences)
         self.leeway_seconds = leeway_seconds
         self._key_sets = {issuer.issuer: _KeySet(issuer, http, clock) for issuer in issuers}
+        self._cache_size = cache_size
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; `Unauthorized` saying why otherwise."""
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        known = self._verified.get(digest)
+        if known is not None:
+            if time.time() < known.expires + self.leeway_seconds and (
+                await _key_or_none(known.key_set, known.kid) == known.jwk
+            ):
+                self._verified.move_to_end(digest)
+                return known.principal
+            del self._verified[digest]
+        verified = await self._verify(token)
+        self._verified[digest] = verified
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return verified.principal
+
+    async def _verify(self, token: str) -> _Verified:
         header = _header(token)
         algorithm = self._algorithm(header.get("alg"))
         key_set = self._key_set(_unverified_claims(token).get("iss"))
@@ -228,8 +275,8 @@ class TokenVerifier:
         if not isinstance(kid, str) or not kid:
             raise _refuse("the JOSE header names no key (kid)")
         jwk = await key_set.key(kid)
-        claims = self._decode(token, _public_key(jwk, algorithm), algorithm)
-        return _principal(key_set.issuer, claims)
+        claims = self._decode(token, key_set.public_key(kid, jwk, algorithm), algorithm)
+        return _Verified(_principal(key_set.issuer, claims), claims["exp"], key_set, kid, jwk)
 
     def _algorithm(self, alg: Any) -> str:
         if alg == "none":
@@ -260,6 +307,14 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise _refuse(_claim_error(error)) from None
+
+
+async def _key_or_none(key_set: _KeySet, kid: str) -> dict | None:
+    """The issuer's current key `kid` (re-fetching its JWKS when due), None if it is gone."""
+    try:
+        return await key_set.key(kid)
+    except Unauthorized:
+        return None
 
 
 def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import fcntl
 import hashlib
+import os
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,7 +135,8 @@ class DevSigningService:
         if client_data is not None and not isinstance(client_data, str):
             raise CscServiceError(400, "invalid_request", "Invalid parameter clientData")
         credential_id = hashlib.sha256(f"dev-csc:{user_id}".encode()).hexdigest()[:32]
-        with self._lock:
+        # Every server process on the data dir has its own service: one issues, the rest load.
+        with self._lock, _exclusive(self._credentials / ".issuing.lock"):
             if self._load(credential_id) is None:
                 self._issue(credential_id, user_id, client_data)
         return {"credentialIDs": [credential_id]}
@@ -240,6 +245,17 @@ class DevSigningService:
             self._credentials / f"{credential_id}.key.pem",
             self._credentials / f"{credential_id}.pem",
         )
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Held by one process at a time (`flock` on `lock_path`)."""
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _digests(hashes_b64: Any) -> list[bytes]:

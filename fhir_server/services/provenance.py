@@ -17,6 +17,7 @@ from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, T
 from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
+from fhir_server.services.metrics import signing_latency
 from fhir_server.services.signers import SignerDirectory
 from fhir_server.services.signing_rounds import PresignedSigner
 from fhir_server.services.verification import (
@@ -107,7 +108,8 @@ class ProvenanceRecorder:
             (version.resource or deleted_version(kind), _versioned(kind, version))
             for kind, version in targets
         ]
-        signatures = await sign_resources(items, signer, signed_at)
+        with signing_latency("seal" if presigned is None else "presigned"):
+            signatures = await sign_resources(items, signer, signed_at)
         who, on_behalf_of = await self._parties(store, principal)
         # After every version it signs: history lists a Provenance before its target.
         last_updated = next_timestamp(max(version.last_updated for _, version in targets))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from cryptography import x509
 
+from fhir_server.services.metrics import signing_latency
 from signing.keys import DigestSigner
 
 
@@ -44,7 +45,8 @@ class PresignedSigner:
 
     async def fetch(self, digests: list[bytes]) -> None:
         """Sign `digests` with the real signer (one request to the signing service)."""
-        signatures = await self.signer.sign_digests(digests)
+        with signing_latency("remote"):
+            signatures = await self.signer.sign_digests(digests)
         if len(signatures) != len(digests):
             raise ValueError(f"the signer returned {len(signatures)} signatures for {len(digests)}")
         self._signed.update(zip(digests, signatures, strict=True))

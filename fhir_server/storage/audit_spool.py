@@ -10,6 +10,7 @@ no longer written. An offset lost or stale only means records are read again, so
 must store them idempotently (the events carry their ids).
 """
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -172,6 +173,14 @@ class AuditSpool:
             if end > start:
                 batch.offsets[segment.name] = end
         return batch
+
+    def undrained_bytes(self) -> int:
+        """Bytes in every segment after its drained offset (for monitoring; blocking)."""
+        offsets, total = self._offsets(), 0
+        for segment in self._segments():
+            with contextlib.suppress(FileNotFoundError):  # drained and deleted meanwhile
+                total += max(0, segment.stat().st_size - offsets.get(segment.name, 0))
+        return total
 
     def _torn(self, segment: Path, line: bytes) -> int:
         """A last line without its newline: being written now, or cut by a power loss

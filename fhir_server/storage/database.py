@@ -11,6 +11,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeo
 
 from fhir_server.errors import ServiceUnavailable
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
+from fhir_server.storage.metrics import CommandCounter
 from fhir_server.storage.resources import ResourceStore, UnpreparedType
 
 T = TypeVar("T")
@@ -53,6 +54,11 @@ class Database:
             uuidRepresentation="standard",
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            event_listeners=[CommandCounter()],  # round trips, for /metrics
+            # An acknowledged write survives a failover whatever the cluster's default write
+            # concern (w:1 on a set with an arbiter); writes are retried once after one.
+            w="majority",
+            retryWrites=True,
         )
         self.db: AsyncDatabase = self.client[name]
         self.index_plan = index_plan

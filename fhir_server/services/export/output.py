@@ -11,6 +11,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from fhir_server.services.metrics import EXPORTED_RESOURCES
 from fhir_server.services.versions import format_instant
 from fhir_server.storage.export_files import ExportFiles, PartWriter
 
@@ -124,6 +125,7 @@ class Output:
         self._flush(pending)
         if kind == OUTPUT:
             self.progress.done += len(lines)
+            EXPORTED_RESOURCES.inc(len(lines))
 
     def _flush(self, pending: list[bytes]) -> None:
         if pending:

@@ -1,0 +1,165 @@
+"""`fhir-server serve --workers N`: N server processes on one port sharing the one mongod
+their parent started; stopping or killing the parent takes them all down."""
+
+import os
+import signal
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import httpx
+import pytest
+from api.helpers import unique_cccd
+from process_issuer import bearer
+
+CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
+TERMINATED = (0, -signal.SIGTERM)
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
+             **bearer()}
+
+
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid`, from /proc."""
+    children = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name, which is in parentheses: state, ppid, ...
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(proc.name))
+    return children
+
+
+def _workers(pid: int) -> list[int]:
+    """The server worker processes of the `fhir-server serve` process `pid`."""
+    workers = []
+    for child in _children(pid):
+        try:
+            command = (Path("/proc") / str(child) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in command:
+            workers.append(child)
+    return workers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _socket_inode(client_port: int) -> str:
+    """The inode of the server side of the local TCP connection from `client_port`."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == client_port:
+                return fields[9]
+    raise AssertionError(f"no connection from port {client_port}")
+
+
+def _served_by(response: httpx.Response, workers: list[int]) -> int:
+    """The worker holding the (kept-alive) connection `response` came on."""
+    client_port = response.extensions["network_stream"].get_extra_info("client_addr")[1]
+    link = f"socket:[{_socket_inode(client_port)}]"
+    for pid in workers:
+        for fd in (Path("/proc") / str(pid) / "fd").iterdir():
+            with suppress(OSError):
+                if os.readlink(fd) == link:
+                    return pid
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
+@contextmanager
+def _client_per_worker(base: str, workers: list[int]):
+    """worker pid → a client whose connection that worker serves: new connections are
+    opened until the kernel has given one to each."""
+    clients: dict[int, httpx.Client] = {}
+    try:
+        for _ in range(60):
+            client = httpx.Client(headers=FHIR_JSON, timeout=30)
+            worker = _served_by(client.get(f"{base}/metadata"), workers)
+            if worker in clients:
+                client.close()
+            else:
+                clients[worker] = client
+            if len(clients) == len(workers):
+                break
+        assert sorted(clients) == sorted(workers), "connections reach one worker only"
+        yield clients
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def _patient(value: str) -> dict:
+    return {"resourceType": "Patient", "identifier": [{"system": CCCD, "value": value}],
+            "name": [{"family": "Trần", "given": ["Minh"]}], "gender": "male"}
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_data_and_one_mongod_and_stop_together(spawn, mongods, eventually,
+                                                                     tmp_path):
+    data = tmp_path / "data"
+    server = spawn(data, "--dev", "--workers", "2")
+    server.wait_ready()
+    assert eventually(lambda: len(_workers(server.process.pid)) == 2, 30), server.output()
+    first, second = workers = _workers(server.process.pid)
+    assert len(mongods(data)) == 1
+    metadata = httpx.get(f"{server.base}/metadata", timeout=30)
+    assert metadata.status_code == 200
+    assert metadata.json()["resourceType"] == "CapabilityStatement"
+    # The demo data set was loaded once, before the workers started.
+    demo = httpx.get(f"{server.base}/Patient", params={"_summary": "count"},
+                     headers=FHIR_JSON, timeout=30)
+    assert demo.status_code == 200 and demo.json()["total"] > 0, demo.text
+
+    # Connections are spread over the workers; written through one, read and changed
+    # through the other, and back.
+    with _client_per_worker(server.base, workers) as through:
+        created = through[first].post(f"{server.base}/Patient", json=_patient(unique_cccd()))
+        assert created.status_code == 201, created.text
+        assert _served_by(created, workers) == first
+        location = f"{server.base}/Patient/{created.json()['id']}"
+        read = through[second].get(location)
+        assert read.status_code == 200, read.text
+        assert read.json() == created.json()
+        updated = through[second].put(location, json={**read.json(), "gender": "female"})
+        assert updated.status_code == 200, updated.text
+        again = through[first].get(location)
+        assert again.status_code == 200
+        assert (again.json()["gender"], again.json()["meta"]["versionId"]) == ("female", "2")
+
+    assert sorted(_workers(server.process.pid)) == sorted(workers)  # none was replaced
+    assert len(mongods(data)) == 1
+    assert server.stop(signal.SIGTERM) in TERMINATED, server.output()
+    assert not any(_alive(pid) for pid in workers)
+    assert mongods(data) == []
+
+
+@pytest.mark.slow
+def test_a_killed_server_takes_its_workers_and_mongod_down(spawn, mongods, eventually,
+                                                          tmp_path):
+    data = tmp_path / "data"
+    server = spawn(data, "--workers", "2")
+    server.wait_ready()
+    assert eventually(lambda: len(_workers(server.process.pid)) == 2, 30), server.output()
+    workers = _workers(server.process.pid)
+    server.process.kill()
+    server.process.wait(10)
+    assert eventually(lambda: not any(_alive(pid) for pid in workers), 30)
+    assert eventually(lambda: mongods(data) == [], 30)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{server.base}/metadata", timeout=5)
+
+
+def test_workers_must_be_a_positive_number(cli, tmp_path):
+    result = cli("serve", "--data-dir", tmp_path / "data", "--workers", "0")
+    assert result.returncode == 2
+    assert "--workers" in result.stderr
