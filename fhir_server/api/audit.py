@@ -6,8 +6,9 @@ import uuid
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.client_address import client_address
 from fhir_server.services.audit import Access, RequestAudit, current_request
 
@@ -87,20 +88,14 @@ def _interaction_now(request: Request) -> str:
     return getattr(request.state, "interaction", None) or _interaction(request) or "operation"
 
 
-class AuditMiddleware:
+class AuditMiddleware(HttpMiddleware):
     """A pure ASGI middleware (no task or response wrapping per request, unlike
     `@app.middleware`): the request's RequestAudit in `current_request` while the app runs,
     its X-Request-Id on the response, and its record spooled before the response starts
     (or when the app fails without one). Routes set `request.state`, which `scope["state"]`
     holds, so what they set is read here afterwards."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         request_id = str(uuid.uuid4())
         audited = RequestAudit(

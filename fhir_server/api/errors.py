@@ -5,8 +5,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.errors import FhirError, Issue
@@ -46,37 +47,25 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_middleware(LastResort)
 
 
-class LastResort:
+class LastResort(HttpMiddleware):
     """While the database is known to be down (its mongod restarting), FHIR requests get
     503 at once rather than after a server selection timeout. A bug becomes a 500
     OperationOutcome, with no stack trace sent to the client. Pure ASGI: no task and no
     response stream per request."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         service = getattr(request.app.state, "service", None)
         outage = service.database.outage if service is not None else None
         if outage is not None and scope["path"].startswith("/fhir"):
             await _response(request, unavailable(outage))(scope, receive, send)
             return
-        started = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = StatusWatch(send)
         try:
-            await self.app(scope, receive, watched_send)
+            await self.app(scope, receive, watched)
         except Exception:
             log.exception("Unhandled error on %s %s", request.method, request.url.path)
-            if started:
+            if watched.status is not None:  # too late for another response
                 raise
             issue = Issue("Internal server error; it has been logged", "exception")
             await FhirResponse(request, _outcome(issue), 500)(scope, receive, send)

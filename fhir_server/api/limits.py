@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.client_address import client_address
 from fhir_server.api.media import FHIR_JSON, FhirResponse
 from fhir_server.api.security import SECURITY_HEADERS
@@ -30,13 +31,15 @@ def _query_pairs(scope: Scope, settings: Settings) -> list[tuple[str, str]]:
         raise BadRequest(f"More than {settings.max_parameters} parameters in one request") from None
 
 
-class RequestLimits:
+class RequestLimits(HttpMiddleware):
     """The limits of FHIR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE, FHIR_MAX_PARAMETERS,
     FHIR_MAX_PARAMETER_REPEATS and FHIR_BODY_TIMEOUT_SECONDS on every request under /fhir
     (health checks and the docs are outside it)."""
 
+    prefix = "/fhir"
+
     def __init__(self, app: ASGIApp, settings: Settings):
-        self.app = app
+        super().__init__(app)
         self.settings = settings
         self.addresses = None
         if settings.rate_limit_per_address_per_minute > 0:
@@ -46,10 +49,7 @@ class RequestLimits:
                 settings.rate_limit_max_addresses,
             )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/fhir"):
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             if self.addresses is not None:
                 address = client_address(HTTPConnection(scope)) or "unknown"
@@ -62,16 +62,10 @@ class RequestLimits:
         except FhirError as refused:
             await _refuse(refused, send)
             return
-        started = False
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = StatusWatch(send)
         timed = _body_deadline(receive, scope, self.settings.body_timeout_seconds)
-        await self.app(scope, timed, watched_send)
-        if scope.get(_TIMED_OUT) and not started:  # nobody answered the request
+        await self.app(scope, timed, watched)
+        if scope.get(_TIMED_OUT) and watched.status is None:  # nobody answered the request
             await _refuse(_late(self.settings), send)
 
 

@@ -22,8 +22,9 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.exposition import choose_encoder
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.audit import _interaction
 from fhir_server.conformance.registry import is_supported
 from fhir_server.services.metrics import read_gauges
@@ -63,32 +64,23 @@ async def metrics(request: Request) -> Response:
                     media_type=media_type)
 
 
-class RequestMetrics:
+class RequestMetrics(HttpMiddleware):
     """Measures every request under /fhir (a pure ASGI middleware: no task per request)."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
+    prefix = "/fhir"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/fhir"):
-            await self.app(scope, receive, send)
-            return
-        status = 500  # unless a response starts
-
-        async def watched_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watched = StatusWatch(send)
         commands: Tally[str] = Tally()
         token = request_commands.set(commands)
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, watched_send)
+            await self.app(scope, receive, watched)
         finally:
             request_commands.reset(token)
-            _observe(scope, status, time.perf_counter() - started, commands.total())
+            # 500 when no response started
+            _observe(scope, watched.status or 500, time.perf_counter() - started,
+                     commands.total())
 
 
 def _observe(scope: Scope, status: int, seconds: float, round_trips: int) -> None:

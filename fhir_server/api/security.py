@@ -5,8 +5,9 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.dependencies import request_base
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
@@ -58,18 +59,11 @@ def check_scopes(principal: Principal, resource_type: str, permission: str, what
         )
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """SECURITY_HEADERS on every response that does not set them itself; pure ASGI, so it
     costs a few header lookups per request rather than a wrapped response."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)

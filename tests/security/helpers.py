@@ -104,6 +104,24 @@ def wait_until(probe: Callable[[], object], timeout: float = 10.0, interval: flo
         time.sleep(interval)
 
 
+def assert_only_the_refusal_is_audited(base: str, reader: httpx.Client) -> None:
+    """After requests that leave no AuditEvent (health probes, metric scrapes), one refused
+    FHIR request: exactly one AuditEvent without an agent, with HTTP 401."""
+    with fhir_client(base, None) as anonymous:
+        assert anonymous.get("/Patient").status_code == 401
+
+    def anonymous_events() -> list[dict]:
+        response = reader.get("/AuditEvent", params={"_count": "1000"})
+        assert response.status_code == 200, response.text
+        found = [entry["resource"] for entry in response.json().get("entry", [])]
+        return [event for event in found
+                if not any("who" in agent for agent in event["agent"] if agent.get("requestor"))]
+
+    events = wait_until(anonymous_events, 10)
+    assert len(events) == 1, events
+    assert events[0]["outcomeDesc"] == "HTTP 401", events[0]
+
+
 # ---------------------------------------------------------------- people
 
 def personal_id(year: int = 1985, female: bool = False, province: str = "001") -> str:
