@@ -227,6 +227,8 @@ class EmbeddedMongo:
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
             process = self.process
+            if self._stopped:  # set before a stop terminates it: that death is no failure
+                return
             if process is None or process.poll() is None:
                 continue
             report("its mongod stopped and is being restarted")
@@ -244,6 +246,8 @@ class EmbeddedMongo:
                     await asyncio.to_thread(self.restart)
                     break
                 except Exception as error:  # whatever it was, the watchdog must go on
+                    if self._stopped:
+                        return
                     log.error("restarting the embedded mongod failed: %s", error)
             log.warning("embedded mongod restarted (pid %s) in %.1f s", self.pid,
                         time.monotonic() - started)
