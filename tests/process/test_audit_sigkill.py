@@ -122,7 +122,9 @@ def test_sigkill_during_traffic_loses_no_audit_event(spawn, mongods, eventually,
         events[:] = _all_events(restarted.base)
         return expected <= {_request_id(event) for event in events}
 
-    assert eventually(all_there, 60, interval=1), expected - {_request_id(e) for e in events}
+    assert eventually(all_there, 60, interval=1), (
+        [a for a in answered if a[0] in expected - {_request_id(e) for e in events}],
+        sorted(p.name for p in (data / "audit-spool").iterdir()))
     per_request = Counter(_request_id(event) for event in events)
     assert {rid: n for rid, n in per_request.items() if rid in expected and n != 1} == {}
     by_id = {event["id"]: event for event in events}
