@@ -27,13 +27,9 @@ def share_the_interpreter_often() -> None:
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
 
 
-def is_large(size: int) -> bool:
-    return size >= LARGE_INPUT_BYTES
-
-
 async def run_sized(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`work(*args)`, in a worker thread when the current input is large (`input_size`).
     The thread sees the caller's context variables."""
-    if is_large(input_size.get()):
+    if input_size.get() >= LARGE_INPUT_BYTES:
         return await asyncio.to_thread(work, *args, **kwargs)
     return work(*args, **kwargs)

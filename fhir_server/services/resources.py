@@ -84,18 +84,17 @@ class ResourceService:
             return result
 
         with repeatable_unit():
-            for _ in range(SIGNING_ROUNDS):
+            for signing_round in range(SIGNING_ROUNDS + 1):
                 try:
                     return await self.database.in_transaction(signed_work)
                 except SignaturesNeeded as needed:
+                    if signing_round == SIGNING_ROUNDS:
+                        break
                     await needed.signer.fetch(needed.digests)
-            try:
-                return await self.database.in_transaction(signed_work)
-            except SignaturesNeeded:
-                raise Conflict(
-                    "The resources this request writes kept changing while their signatures "
-                    f"were being made ({SIGNING_ROUNDS} times): try again"
-                ) from None
+        raise Conflict(
+            "The resources this request writes kept changing while their signatures were "
+            f"being made ({SIGNING_ROUNDS} times): try again"
+        )
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None
