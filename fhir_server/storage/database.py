@@ -13,6 +13,7 @@ from fhir_server.errors import ServiceUnavailable
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.metrics import CommandCounter
 from fhir_server.storage.resources import ResourceStore, UnpreparedType
+from fhir_server.storage.signature_chains import SignatureChains
 
 T = TypeVar("T")
 
@@ -63,6 +64,7 @@ class Database:
         self.db: AsyncDatabase = self.client[name]
         self.index_plan = index_plan
         self.prepared: set[str] = set()
+        self.chains = SignatureChains(self.db)
         self._preparing = asyncio.Lock()
         # Why the database is known to be down (the embedded mongod is being restarted),
         # so that requests fail at once rather than after a server selection timeout.
@@ -110,7 +112,7 @@ class Database:
 
     def store(self) -> ResourceStore:
         """A store outside any transaction."""
-        return ResourceStore(self.db, None, self.prepared, self.prepare_type)
+        return ResourceStore(self.db, None, self.prepared, self.chains, self.prepare_type)
 
     async def in_transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
         """Run `work` in one multi-document transaction, retried on transient conflicts.
@@ -123,7 +125,7 @@ class Database:
 
             async def callback(session_) -> T:
                 try:
-                    return await work(ResourceStore(self.db, session_, self.prepared))
+                    return await work(ResourceStore(self.db, session_, self.prepared, self.chains))
                 except ServerSelectionTimeoutError:
                     # pymongo labels it transient, and `with_transaction` would retry it for
                     # 120 s: no primary for a whole selection timeout is a 503 now. (An

@@ -13,7 +13,9 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
+from fhir_server.storage.history_documents import with_resources
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
+from fhir_server.storage.signature_chains import SignatureChains
 
 T = TypeVar("T")
 
@@ -25,17 +27,22 @@ _CURSOR_BATCH = 1000  # documents per getMore; MongoDB also caps a batch at 16 M
 class Stream(Generic[T]):
     """A cursor's documents, each turned into `T` as it is read; `close` ends the cursor."""
 
-    __slots__ = ("_cursor", "_convert")
+    __slots__ = ("_cursor", "_convert", "_chains")
 
-    def __init__(self, cursor: AsyncCursor | AsyncCommandCursor, convert: Callable[[dict], T]):
+    def __init__(self, cursor: AsyncCursor | AsyncCommandCursor, convert: Callable[[dict], T],
+                 chains: SignatureChains | None = None):
         self._cursor = cursor
         self._convert = convert
+        self._chains = chains  # to put back into the signatures read, if they hold any
 
     def __aiter__(self) -> "Stream[T]":
         return self
 
     async def __anext__(self) -> T:
-        return self._convert(await self._cursor.next())
+        document = await self._cursor.next()
+        if self._chains is not None:
+            await self._chains.restore((document,))
+        return self._convert(document)
 
     async def close(self) -> None:
         await self._cursor.close()
@@ -46,8 +53,9 @@ def _deleted_id(group: dict) -> str:
 
 
 class SnapshotStore:
-    def __init__(self, db: AsyncDatabase):
+    def __init__(self, db: AsyncDatabase, chains: SignatureChains):
         self.db = db
+        self.chains = chains
 
     def current(self, kind: str, query: dict, after: str | None) -> Stream[CurrentVersion]:
         """Live current versions matching `query`, in id order, after the id `after`: one
@@ -56,7 +64,7 @@ class SnapshotStore:
             query = {"$and": [query, {"_id": {"$gt": after}}]}
         cursor = self.db[kind].find({**query, "deleted": False}, _EXPORTED)
         cursor = cursor.sort("_id", ASCENDING).batch_size(_CURSOR_BATCH)
-        return Stream(cursor, CurrentVersion.from_document)
+        return Stream(cursor, CurrentVersion.from_document, self.chains)
 
     async def count(self, kind: str, query: dict, max_time_ms: int) -> int | None:
         """How many live current versions match; None when counting takes too long."""
@@ -95,7 +103,9 @@ class SnapshotStore:
             {"$sort": {"id": 1}},
         ]
         cursor = await self.db[f"{kind}_history"].aggregate(pipeline)
-        return [HistoryVersion.from_document(version) for version in await cursor.to_list()]
+        found = await with_resources(self.db, kind, await cursor.to_list())
+        await self.chains.restore(found)
+        return [HistoryVersion.from_document(version) for version in found]
 
     async def versions(self, kind: str, keys: list[tuple[str, int]]) -> list[HistoryVersion]:
         """The versions of the given (id, vid) pairs."""
@@ -103,6 +113,8 @@ class SnapshotStore:
             return []
         query = {"$or": [{"id": resource_id, "vid": vid} for resource_id, vid in keys]}
         versions = await self.db[f"{kind}_history"].find(query).to_list()
+        await with_resources(self.db, kind, versions)
+        await self.chains.restore(versions)
         return [HistoryVersion.from_document(version) for version in versions]
 
     async def deletions(
@@ -135,7 +147,9 @@ class SnapshotStore:
         if not ids:
             return []
         cursor = self.db[kind].find({"_id": {"$in": ids}}, {**_EXPORTED, "deleted": 1})
-        return [CurrentVersion.from_document(document) for document in await cursor.to_list()]
+        documents = await cursor.to_list()
+        await self.chains.restore(documents)
+        return [CurrentVersion.from_document(document) for document in documents]
 
     async def referring(
         self, kind: str, code: str, references: list[str], moment: datetime, fields: list[str]
@@ -151,4 +165,5 @@ class SnapshotStore:
             "lastUpdated": {"$lte": moment},
         }
         documents = await self.db[kind].find(query, fields).to_list()
+        await self.chains.restore(documents)
         return [CurrentVersion.from_document(document) for document in documents]

@@ -1,7 +1,8 @@
 """Current and historical versions of resources (DESIGN.md §2 storage model).
 
 `<Type>` holds one document per resource (its current version, possibly deleted);
-`<Type>_history` holds every version immutably. Services build the documents; this module
+`<Type>_history` holds every version (the current one's resource only in `<Type>`, see
+`history_documents`). Services build the documents; this module
 only persists and finds them, inside the caller's transaction when there is one, and reads
 them back as `CurrentVersion` and `HistoryVersion` records.
 """
@@ -18,7 +19,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DocumentTooLarge, ExecutionTimeout, OperationFailure
 
 from fhir_server.errors import Conflict, PayloadTooLarge
+from fhir_server.storage.history_documents import stub, with_resources
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
+from fhir_server.storage.signature_chains import SignatureChains
 
 
 class UnpreparedType(Exception):
@@ -55,9 +58,11 @@ class ResourceStore:
         db: AsyncDatabase,
         session: AsyncClientSession | None,
         prepared: set[str],
+        chains: SignatureChains,
         prepare: Callable[[str], Awaitable[None]] | None = None,
     ):
         self.db = db
+        self.chains = chains  # stored once, put back into the signatures read
         self.session = session
         self.prepared = prepared  # types whose collections and indexes are made
         self.prepare = prepare  # makes them, outside a transaction
@@ -67,7 +72,10 @@ class ResourceStore:
 
     async def current(self, resource_type: str, resource_id: str) -> CurrentVersion | None:
         document = await self.db[resource_type].find_one({"_id": resource_id}, session=self.session)
-        return None if document is None else CurrentVersion.from_document(document)
+        if document is None:
+            return None
+        await self.chains.restore((document,))
+        return CurrentVersion.from_document(document)
 
     async def version(
         self, resource_type: str, resource_id: str, vid: int
@@ -77,37 +85,52 @@ class ResourceStore:
         document = await self.db[f"{resource_type}_history"].find_one(
             {"id": resource_id, "vid": vid}, session=self.session
         )
-        return None if document is None else HistoryVersion.from_document(document)
+        if document is None:
+            return None
+        await with_resources(self.db, resource_type, [document], self.session)
+        await self.chains.restore((document,))
+        return HistoryVersion.from_document(document)
 
     async def write_version(self, resource_type: str, current: dict, history: dict) -> None:
-        """Store a new version: replace the current document and append to history.
+        """Store a new version: replace the current document and append to history (a
+        stub, see `history_documents`); the replaced resource moves into its history document.
 
         The current document is matched on the previous `vid`, so a concurrent writer that
         got there first makes this fail instead of being overwritten.
         """
         await self._ready(resource_type)
-        collection = self.db[resource_type]
+        collection, versions = self.db[resource_type], self.db[f"{resource_type}_history"]
+        current = {**current, "resource": await self.chains.shorten(current["resource"])}
         with _within_document_limit(resource_type):
             if current["vid"] == 1:
                 await collection.insert_one(current, session=self.session)
             else:
-                result = await collection.replace_one(
+                previous = await collection.find_one_and_replace(
                     {"_id": current["_id"], "vid": current["vid"] - 1}, current,
-                    session=self.session,
+                    {"resource": 1}, session=self.session,
                 )
-                if result.matched_count != 1:
+                if previous is None:
                     raise Conflict(
                         f"{resource_type}/{current['_id']} was changed by another request; retry"
                     )
-            await self.db[f"{resource_type}_history"].insert_one(history, session=self.session)
+                await versions.update_one(
+                    {"id": current["_id"], "vid": current["vid"] - 1,
+                     "resource": {"$exists": False}},
+                    {"$set": {"resource": previous.get("resource")}}, session=self.session,
+                )
+            await versions.insert_one(stub(history), session=self.session)
         self.written.append((resource_type, HistoryVersion.from_document(history)))
 
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
         """Store new resources in bulk (server-written records: AuditEvents, Provenances)."""
         await self._ready(resource_type)
-        await self.db[resource_type].insert_many([d[0] for d in documents], session=self.session)
+        await self.db[resource_type].insert_many(
+            [{**current, "resource": await self.chains.shorten(current["resource"])}
+             for current, _ in documents],
+            session=self.session,
+        )
         await self.db[f"{resource_type}_history"].insert_many(
-            [d[1] for d in documents], session=self.session
+            [stub(d[1]) for d in documents], session=self.session
         )
 
     async def _ready(self, resource_type: str) -> None:
@@ -131,6 +154,7 @@ class ResourceStore:
             {**query, "deleted": False}, projection, session=self.session
         )
         documents = await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
+        await self.chains.restore(documents)
         return [CurrentVersion.from_document(document) for document in documents]
 
     async def distinct_entries(
@@ -230,7 +254,12 @@ class ResourceStore:
         if others:
             pipeline += [{"$sort": order}, {"$limit": limit}]
         cursor = await self.db[f"{first}_history"].aggregate(pipeline, session=self.session)
-        return [HistoryVersion.from_document(version) for version in await cursor.to_list()]
+        versions = await cursor.to_list()
+        for resource_type in resource_types:
+            of_type = [version for version in versions if version["resourceType"] == resource_type]
+            await with_resources(self.db, resource_type, of_type, self.session)
+        await self.chains.restore(versions)
+        return [HistoryVersion.from_document(version) for version in versions]
 
     async def count_versions(self, resource_type: str, resource_id: str) -> int:
         return await self.db[f"{resource_type}_history"].count_documents(

@@ -24,10 +24,11 @@ def written(client) -> tuple[dict, dict]:
 
 
 def _set_stored(db, patient: dict, **changes) -> None:
-    """Change `resource.<field>` of the stored version of `patient`, behind the server."""
+    """Change `resource.<field>` of the stored version of `patient`, behind the server: in
+    the current document, which alone holds the current version's resource."""
     fields = {f"resource.{name}": value for name, value in changes.items()}
-    result = db["Patient_history"].update_one(
-        {"id": patient["id"], "vid": int(patient["meta"]["versionId"])}, {"$set": fields})
+    result = db["Patient"].update_one(
+        {"_id": patient["id"], "vid": int(patient["meta"]["versionId"])}, {"$set": fields})
     assert result.modified_count == 1
 
 

@@ -67,7 +67,8 @@ class ExportService:
         self.jobs = ExportJobStore(database.db)
         self.files = ExportFiles(settings.data_dir / "exports")
         self.workers = ExportWorkers(
-            self.jobs, SnapshotStore(database.db), database.store(), self.files, settings
+            self.jobs, SnapshotStore(database.db, database.chains), database.store(), self.files,
+            settings,
         )
 
     async def start(self) -> None:
