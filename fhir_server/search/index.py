@@ -47,7 +47,7 @@ TYPE_MODULES = {
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
-_EXTRACTION_REVISION = "5"  # 5: identifier systems canonical (aliases)
+_EXTRACTION_REVISION = "6"  # 6: no `s:` token entry beside `sc:`
 
 
 @cache

@@ -9,7 +9,7 @@ import re
 
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
-from fhir_server.search.types.token import code_keys, value_key
+from fhir_server.search.types.token import code_keys, matching, value_keys
 
 MODIFIERS = ("identifier", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
@@ -79,5 +79,5 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
 
 def compile_value(criterion: Criterion, value: str) -> dict:
     if criterion.modifier == "identifier":
-        return {criterion.field: "i:" + value_key(value)}
+        return matching(criterion.field, value_keys(value, prefix="i:"))
     return {criterion.field: {"$in": references_to(criterion, value)}}

@@ -1,8 +1,10 @@
 """Token search parameters (http://hl7.org/fhir/R4/search.html#token).
 
 Entries are strings in one `search.<code>` array so that every form is one index lookup:
-`c:<code>`, `s:<system>`, `sc:<system>|<code>`, `n:<code>` (code without a system),
-`t:<folded text>` (for `:text`) and `ot:<type system>|<type code>|<value>` (`:of-type`).
+`c:<code>`, `sc:<system>|<code>`, `s:<system>` (a system without a code), `n:<code>` (code
+without a system), `t:<folded text>` (for `:text`) and `ot:<type system>|<type code>|<value>`
+(`:of-type`). `system|` finds `s:<system>` and, by an anchored prefix (an index range), every
+`sc:<system>|...`: no entry per coding for its system alone.
 """
 
 import re
@@ -25,7 +27,7 @@ def code_keys(system: object, code: object) -> list[str]:
     if not isinstance(code, str) or not code:
         return [f"s:{system}"] if isinstance(system, str) and system else []
     if isinstance(system, str) and system:
-        return [f"c:{code}", f"s:{system}", f"sc:{system}|{code}"]
+        return [f"c:{code}", f"sc:{system}|{code}"]
     return [f"c:{code}", f"n:{code}"]
 
 
@@ -95,17 +97,24 @@ def sort_range(entries: list[str]) -> tuple[str, str] | None:
     return (min(values), max(values)) if values else None
 
 
-def value_key(value: str) -> str:
-    """The entry a `[system|]code` search value must find."""
+def value_keys(value: str, prefix: str = "") -> list[str | re.Pattern]:
+    """The entries (after `prefix`) a `[system|]code` search value finds, any one of them."""
     parts = split_escaped(value, "|", 1)
     if len(parts) == 1:
-        return f"c:{parts[0]}"
+        return [f"{prefix}c:{parts[0]}"]
     system, code = canonical_system(parts[0]), parts[1]
     if not code:
         if not system:
             raise ValueError("'|' alone names neither a system nor a code")
-        return f"s:{system}"
-    return f"sc:{system}|{code}" if system else f"n:{code}"
+        return [f"{prefix}s:{system}", re.compile(f"^{re.escape(f'{prefix}sc:{system}|')}")]
+    return [f"{prefix}sc:{system}|{code}" if system else f"{prefix}n:{code}"]
+
+
+def matching(field: str, keys: list[str | re.Pattern], negated: bool = False) -> dict:
+    """The filter on `field` for any of `keys` (for none of them when `negated`)."""
+    if len(keys) == 1:
+        return {field: {"$ne": keys[0]}} if negated else {field: keys[0]}
+    return {field: {"$nin" if negated else "$in": keys}}
 
 
 def _value_set_keys(url: str) -> list[str]:
@@ -148,5 +157,4 @@ def compile_value(criterion: Criterion, value: str) -> dict:
         return {field: {"$in" if modifier == "in" else "$nin": keys}}
     if modifier in ("above", "below"):
         return {field: {"$in": _subsumed_keys(value, modifier)}}
-    key = value_key(value)
-    return {field: {"$ne": key}} if modifier == "not" else {field: key}
+    return matching(field, value_keys(value), negated=modifier == "not")
