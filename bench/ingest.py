@@ -77,6 +77,16 @@ def raw_insert(mongo_uri: str, bundles: list[dict]) -> float:
         return time.perf_counter() - started
 
 
+def stored_bytes(mongo_uri: str, database: str) -> dict[str, int]:
+    """Bytes of BSON documents and of indexes in a database (MongoDB's dbStats), and on
+    disk (compressed)."""
+    with MongoClient(mongo_uri) as client:
+        client.admin.command("fsync")  # a checkpoint: index and disk sizes are read off files
+        stats = client[database].command("dbStats")
+    return {"documents": int(stats["dataSize"]), "indexes": int(stats["indexSize"]),
+            "disk": int(stats["storageSize"] + stats["indexSize"])}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bundles", type=int, default=200)
@@ -103,13 +113,18 @@ def main() -> None:
         "server, person-signed (CSC service)": (True, True),
     }
     seconds = {}
+    per_resource: dict[str, dict[str, int]] = {}
     try:
         for number, (label, (sign_writes, person)) in enumerate(runs.items()):
             data_dir = tempfile.mkdtemp(prefix="bench-ingest-data-")
             database = f"bench_ingest_{os.getpid()}_{number}"
             server, base = start_server(uri, database, sign_writes, data_dir)
             try:
+                before = stored_bytes(uri, database)  # the demo data of --dev
                 seconds[label] = asyncio.run(post_all(base, bundles, args.concurrency, person))
+                after = stored_bytes(uri, database)
+                per_resource[label] = {kind: (after[kind] - before[kind]) // resources
+                                       for kind in after}
             finally:
                 server.terminate()
                 server.wait(30)
@@ -124,6 +139,12 @@ def main() -> None:
         rate = resources / elapsed
         print(f"{label:<40} {rate:8.0f} resources/s  ({elapsed:6.2f} s)  "
               f"ratio to raw {rate / raw_rate:.3f}")
+    print("stored bytes per resource (documents + indexes, Provenance and AuditEvent included;"
+          " disk is compressed):")
+    for label, sizes in per_resource.items():
+        print(f"{label:<40} {sizes['documents'] + sizes['indexes']:8,d}  "
+              f"(documents {sizes['documents']:,d}, indexes {sizes['indexes']:,d}, "
+              f"disk {sizes['disk']:,d})")
     unsigned = resources / seconds["server, signing off"]
     for label in list(runs)[1:]:
         print(f"{label}: {resources / seconds[label] / unsigned:.2f} of the unsigned throughput")
