@@ -4,6 +4,7 @@
     python bench/read.py                        # 2,000 patients, 15 s each side
     python bench/read.py --seconds 30 --concurrency 16
     python bench/read.py --keep                 # keep the data; reruns skip seeding
+    python bench/read.py --keep --workers 2     # two server processes (`serve --workers`)
 
 Prints requests/second and p50/p95 latency (ms) of each side and the ratio of their
 requests/second (the goal: the server reads at least half as fast as raw `find_one`).
@@ -85,15 +86,16 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for option, default in (("patients", 2000), ("concurrency", 8), ("seed", 1)):
+    for option, default in (("patients", 2000), ("concurrency", 8), ("seed", 1),
+                            ("workers", 1)):
         parser.add_argument(f"--{option}", type=int, default=default)
     parser.add_argument("--seconds", type=float, default=15.0, help="measured per side")
     parser.add_argument("--mongodb-uri", default=os.environ.get("FHIR_MONGODB_URI"))
     parser.add_argument("--keep", action="store_true", help="keep the database (embedded: in "
                         f"{KEEP_DIR}) and reuse it if already seeded at this size")
     args = parser.parse_args()
-    if args.patients < 1 or args.concurrency < 1 or args.seconds <= 0:
-        parser.error("--patients, --concurrency and --seconds must be positive")
+    if min(args.patients, args.concurrency, args.workers) < 1 or args.seconds <= 0:
+        parser.error("--patients, --concurrency, --workers and --seconds must be positive")
     return args
 
 
@@ -102,7 +104,7 @@ def main() -> None:
     sizes = (args.patients, 0, 0)
     name = f"bench_read_{args.patients}_{args.seed}"
     with seeded_mongo(args, name, sizes) as uri:
-        server, base = start_server(uri, name)
+        server, base = start_server(uri, name, workers=args.workers)
         print(f"server pid {server.pid}", flush=True)
         try:
             asyncio.run(benchmark(uri, name, base, args))

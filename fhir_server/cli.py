@@ -52,10 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=_positive,
-        default=1,
-        # Not yet os.cpu_count(): see the README, "Several worker processes".
-        help="server processes on the port, sharing one MongoDB (default 1; this machine "
-        f"has {os.cpu_count()} cores)",
+        default=len(os.sched_getaffinity(0)),
+        help="server processes on the port, sharing one MongoDB (default: the cores this "
+        "process may run on)",
     )
 
     load = commands.add_parser(

@@ -64,11 +64,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the parent process dies."""
+def die_with_parent(signal_number: int = signal.SIGTERM) -> None:
+    """Runs in the child (before exec): send it `signal_number` when the parent process
+    dies."""
     if sys.platform.startswith("linux"):
         pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal_number)
 
 
 class EmbeddedMongo:

@@ -219,15 +219,16 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 
 def _worker(host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
-    """One worker process: the server on its own listening socket. It dies with the process
-    that started it, so a killed server leaves none serving."""
+    """One worker process: the server on its own listening socket. It is killed with the
+    process that started it, as one server process would be: none is left serving, and none
+    goes on answering (and auditing) while the shared mongod stops."""
     import uvicorn
 
     from fhir_server.api.header_timeout import with_header_timeout
     from fhir_server.embedded_mongo import die_with_parent
     from fhir_server.main import create_app
 
-    die_with_parent()
+    die_with_parent(signal.SIGKILL)
     logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "INFO"))
     settings = Settings()
     sock = _bound_socket(host, port)
