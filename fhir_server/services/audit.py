@@ -31,6 +31,7 @@ from fhir_server.storage.resources import ResourceStore
 log = logging.getLogger(__name__)
 
 SYNC_SECONDS = 0.1  # the longest an appended event waits for its fsync
+GATHER_SECONDS = 0.25  # after storing a partial batch, the drainer waits for more events
 READY_LAG_SECONDS = 60  # an older undrained event makes the spool check fail
 REQUEST_ID_SYSTEM = "urn:fhir-exchange-server:request-id"
 _BATCH = 500
@@ -287,6 +288,10 @@ class AuditTrail:
         self._warn_if_large(batch)
         if batch.offsets:
             await self._store(batch)
+            if len(batch.records) < _BATCH:
+                # Under load, one transaction per GATHER_SECONDS stores every event spooled
+                # meanwhile, instead of one per request.
+                await asyncio.sleep(GATHER_SECONDS)
             return
         # Also wakes up now and then for segments other processes append to.
         with contextlib.suppress(TimeoutError):
