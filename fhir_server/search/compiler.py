@@ -99,7 +99,7 @@ class Compiler:
         if modifier == "missing":
             if value not in ("true", "false"):
                 raise ValueError("':missing' takes true or false")
-            return _missing(parameter, field, value == "true")
+            return missing_filter(parameter, field, value == "true")
         criterion = Criterion(field, parameter, modifier, self.base_url)
         alternatives = [self._one(criterion, item) for item in split_escaped(value, ",")]
         if len(alternatives) == 1:
@@ -182,13 +182,18 @@ class Compiler:
         return documents
 
 
-def _missing(parameter: SearchParameter, field: str, missing: bool) -> dict:
-    """`:missing` (http://hl7.org/fhir/R4/search.html#missing): `missing` lists the
-    parameters a resource has no value for; present values are an index range."""
+def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dict:
+    """`:missing` (http://hl7.org/fhir/R4/search.html#missing), both ways on the
+    parameter's own index: an empty entry array is indexed (as `undefined`), and a
+    document without entries has no `lo`/`v`/`c0` under the field. Only `near`'s
+    2dsphere index leaves such documents out, so `near:missing=true` reads the collection."""
     if field in ("_id", "lastUpdated"):
         return {"_id": {"$exists": not missing}}
     if missing:
-        return {"missing": parameter.code}
+        subfield = {"date": "lo", "number": "v", "quantity": "v", "composite": "c0"}
+        if parameter.type in subfield:
+            return {f"{field}.{subfield[parameter.type]}": {"$exists": False}}
+        return {field: []}
     if parameter.type == "date":
         return {f"{field}.lo": {"$gte": EARLIEST}}
     if parameter.type in ("number", "quantity"):

@@ -47,7 +47,7 @@ TYPE_MODULES = {
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
-_EXTRACTION_REVISION = "6"  # 6: no `s:` token entry beside `sc:`
+_EXTRACTION_REVISION = "7"  # 6: no `s:` token entry beside `sc:`; 7: no `missing` list
 
 
 @cache
@@ -114,8 +114,8 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
 def build_search_index(resource_type: str, resource: dict) -> dict:
     """The `search`, `sort` and `compartments` fields of a current-version document.
 
-    Every `search.<code>` is an array, empty when the resource has no such value; `missing`
-    lists those codes, so `:missing=true` is one index lookup for every parameter.
+    Every `search.<code>` is an array, empty when the resource has no such value (so
+    `:missing=true` is a lookup in the parameter's own index).
     """
     search, sort = {}, {}
     for code, extractor in _extractors(resource_type).items():
@@ -129,7 +129,6 @@ def build_search_index(resource_type: str, resource: dict) -> dict:
     return {
         "search": search,
         "sort": sort,
-        "missing": sorted(code for code, entries in search.items() if not entries),
         "compartments": compartments_of(resource_type, resource, search),
         "indexVersion": index_version(),
     }
@@ -159,7 +158,7 @@ def index_plan(resource_type: str) -> list[list[tuple[str, int | str]]] | None:
 def index_keys(resource_type: str) -> list[list[tuple[str, int | str]]]:
     """The MongoDB index of every supported parameter of a type (DESIGN.md §2): one on the
     entry array, or on the range fields for dates and numbers."""
-    keys: list[list[tuple[str, int | str]]] = [[("compartments", 1)], [("missing", 1)]]
+    keys: list[list[tuple[str, int | str]]] = [[("compartments", 1)]]
     for code, parameter in search_parameters(resource_type).items():
         field = f"search.{code}"
         if code in TOP_LEVEL_PARAMETERS:

@@ -16,6 +16,7 @@ from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import compartment_parameters, search_parameters
 from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.search.compiler import missing_filter
 from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
@@ -211,8 +212,9 @@ class Everything:
             if request.end is not None:
                 overlap["lo"] = {"$lte": request.end}
             # Resources without a care date cannot be placed in time: they stay in.
-            clauses.append({"$or": [{f"search.{care_date}": {"$elemMatch": overlap}},
-                                    {"missing": care_date}]})
+            field = f"search.{care_date}"
+            without = missing_filter(search_parameters(resource_type)[care_date], field, True)
+            clauses.append({"$or": [{field: {"$elemMatch": overlap}}, without]})
         return {"$and": clauses}
 
     async def _compartment_page(
@@ -316,7 +318,7 @@ class Everything:
 
 
 # Derived search fields are not part of the answer.
-_UNREAD = {"search": 0, "sort": 0, "missing": 0, "compartments": 0, "indexVersion": 0}
+_UNREAD = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
 # Bounds on the work of one page: the distinct references gathered per type, and the
 # Provenances looked up for a page (one or two per resource).
 _MAX_REFERENCED = 100_000
