@@ -125,7 +125,10 @@ class Database:
 
             async def callback(session_) -> T:
                 try:
-                    return await work(ResourceStore(self.db, session_, self.prepared, self.chains))
+                    store = ResourceStore(self.db, session_, self.prepared, self.chains)
+                    result = await work(store)
+                    await store.flush()
+                    return result
                 except ServerSelectionTimeoutError:
                     # pymongo labels it transient, and `with_transaction` would retry it for
                     # 120 s: no primary for a whole selection timeout is a 503 now. (An

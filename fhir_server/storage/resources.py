@@ -20,6 +20,7 @@ from pymongo.errors import DocumentTooLarge, ExecutionTimeout, OperationFailure
 
 from fhir_server.errors import Conflict, PayloadTooLarge
 from fhir_server.storage.history_documents import stub, with_resources
+from fhir_server.storage.pending_inserts import PendingInserts
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
 
@@ -69,8 +70,22 @@ class ResourceStore:
         # (type, version) of every version `write_version` stored in this unit of work, in
         # order: what the services sign before the transaction commits.
         self.written: list[tuple[str, HistoryVersion]] = []
+        self._pending = PendingInserts()  # new documents of a transaction, not yet sent
+
+    async def flush(self) -> None:
+        """Store the new documents held back (`pending_inserts`): before any read other than
+        by id, and before the transaction commits."""
+        for name, documents in self._pending.take().items():
+            resource_type = name.removesuffix("_history")
+            if name == resource_type:
+                documents = [{**document, "resource": await self.chains.shorten(
+                    document["resource"])} for document in documents]
+            with _within_document_limit(resource_type):
+                await self.db[name].insert_many(documents, session=self.session)
 
     async def current(self, resource_type: str, resource_id: str) -> CurrentVersion | None:
+        if (held := self._pending.current(resource_type, resource_id)) is not None:
+            return CurrentVersion.from_document(held)
         document = await self.db[resource_type].find_one({"_id": resource_id}, session=self.session)
         if document is None:
             return None
@@ -82,6 +97,7 @@ class ResourceStore:
     ) -> HistoryVersion | None:
         if not 0 < vid <= _LARGEST_INT:  # MongoDB holds no larger integer, so no such version
             return None
+        await self.flush()
         document = await self.db[f"{resource_type}_history"].find_one(
             {"id": resource_id, "vid": vid}, session=self.session
         )
@@ -99,6 +115,11 @@ class ResourceStore:
         got there first makes this fail instead of being overwritten.
         """
         await self._ready(resource_type)
+        if current["vid"] == 1 and self.session is not None:
+            self._pending.add(resource_type, current, stub(history))
+            self.written.append((resource_type, HistoryVersion.from_document(history)))
+            return
+        await self.flush()
         collection, versions = self.db[resource_type], self.db[f"{resource_type}_history"]
         current = {**current, "resource": await self.chains.shorten(current["resource"])}
         with _within_document_limit(resource_type):
@@ -124,6 +145,10 @@ class ResourceStore:
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
         """Store new resources in bulk (server-written records: AuditEvents, Provenances)."""
         await self._ready(resource_type)
+        if self.session is not None:
+            for current, history in documents:
+                self._pending.add(resource_type, current, stub(history))
+            return
         await self.db[resource_type].insert_many(
             [{**current, "resource": await self.chains.shorten(current["resource"])}
              for current, _ in documents],
@@ -150,6 +175,7 @@ class ResourceStore:
     ) -> list[CurrentVersion]:
         """Current, non-deleted versions matching a filter built by `search/`, in `sort`
         order (by id when none is given); fields a `projection` leaves out get defaults."""
+        await self.flush()
         cursor = self.db[resource_type].find(
             {**query, "deleted": False}, projection, session=self.session
         )
@@ -164,6 +190,7 @@ class ResourceStore:
         current, non-deleted documents matching a filter."""
         if not fields:
             return []
+        await self.flush()
         merged = {"$concatArrays": [{"$ifNull": [f"${field}", []]} for field in fields]}
         pipeline: list[dict[str, Any]] = [
             {"$match": {**query, "deleted": False}},
@@ -183,6 +210,7 @@ class ResourceStore:
 
     async def set_fields(self, resource_type: str, resource_id: str, vid: int, fields: dict) -> int:
         """Set derived fields of a current version, unless it changed meanwhile; 1 if set."""
+        await self.flush()
         result = await self.db[resource_type].update_one(
             {"_id": resource_id, "vid": vid}, {"$set": fields}, session=self.session
         )
@@ -192,6 +220,7 @@ class ResourceStore:
         """How many current, non-deleted documents match; raises TimeoutError past
         `max_time_ms`."""
         options = {"maxTimeMS": max_time_ms} if max_time_ms else {}
+        await self.flush()
         try:
             return await self.db[resource_type].count_documents(
                 {**query, "deleted": False}, session=self.session, **options
@@ -226,6 +255,7 @@ class ResourceStore:
         (lastUpdated, _id) so pages neither repeat nor skip while others write."""
         if not resource_types:
             return []
+        await self.flush()
         match: dict[str, Any] = {}
         if resource_id is not None:
             match["id"] = resource_id
@@ -262,6 +292,7 @@ class ResourceStore:
         return [HistoryVersion.from_document(version) for version in versions]
 
     async def count_versions(self, resource_type: str, resource_id: str) -> int:
+        await self.flush()
         return await self.db[f"{resource_type}_history"].count_documents(
             {"id": resource_id}, session=self.session
         )
