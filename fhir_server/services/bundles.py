@@ -5,6 +5,7 @@ import dataclasses
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
+from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import (
     BadRequest,
     FhirError,
@@ -141,6 +142,8 @@ class BundleProcessor:
             # A conflicting concurrent transaction makes MongoDB run this again: start afresh.
             attempt = [dataclasses.replace(e, resource=copy.deepcopy(e.resource)) for e in ordered]
             assigned = await _assign_ids(store, attempt)
+            for kind, ids in _targets_by_type(attempt).items():
+                await store.read_ahead(kind, ids)
 
             async def resolve(reference: str) -> str:
                 kind, _, query = reference.partition("?")
@@ -246,6 +249,17 @@ def _check_distinct_targets(entries: list[Entry]) -> None:
                     expression=entry.location,
                 )
             seen.add(key)
+
+
+def _targets_by_type(entries: list[Entry]) -> dict[str, list[str]]:
+    """The ids that updates, patches and deletes name, by type (each is looked up first)."""
+    targets: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.method in ("PUT", "PATCH", "DELETE") and entry.resource_id and is_supported(
+            entry.resource_type
+        ):
+            targets.setdefault(entry.resource_type, []).append(entry.resource_id)
+    return targets
 
 
 async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:

@@ -71,6 +71,8 @@ class ResourceStore:
         # order: what the services sign before the transaction commits.
         self.written: list[tuple[str, HistoryVersion]] = []
         self._pending = PendingInserts()  # new documents of a transaction, not yet sent
+        # Current documents read ahead (`read_ahead`), each answering one `current` call.
+        self._read_ahead: dict[tuple[str, str], dict | None] = {}
 
     async def flush(self) -> None:
         """Store the new documents held back (`pending_inserts`): before any read other than
@@ -83,9 +85,26 @@ class ResourceStore:
             with _within_document_limit(resource_type):
                 await self.db[name].insert_many(documents, session=self.session)
 
+    async def read_ahead(self, resource_type: str, resource_ids: list[str]) -> None:
+        """Read the current documents of several ids in one query, for the next `current`
+        of each (the updates of a transaction Bundle)."""
+        wanted = [resource_id for resource_id in dict.fromkeys(resource_ids)
+                  if self._pending.current(resource_type, resource_id) is None]
+        if len(wanted) < 2:
+            return
+        cursor = self.db[resource_type].find({"_id": {"$in": wanted}}, session=self.session)
+        found = {document["_id"]: document async for document in cursor}
+        await self.chains.restore(found.values())
+        for resource_id in wanted:
+            self._read_ahead[(resource_type, resource_id)] = found.get(resource_id)
+
     async def current(self, resource_type: str, resource_id: str) -> CurrentVersion | None:
         if (held := self._pending.current(resource_type, resource_id)) is not None:
             return CurrentVersion.from_document(held)
+        if (resource_type, resource_id) in self._read_ahead:
+            # Used once: a later lookup may follow a write of this resource.
+            document = self._read_ahead.pop((resource_type, resource_id))
+            return None if document is None else CurrentVersion.from_document(document)
         document = await self.db[resource_type].find_one({"_id": resource_id}, session=self.session)
         if document is None:
             return None

@@ -2,6 +2,7 @@
 without a token, the request counters move for exactly the interactions made, and MongoDB
 round trips, signing, the audit spool and export jobs show."""
 
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -144,3 +145,25 @@ def test_scrapes_leave_no_audit_event(metered, http):
     for _ in range(3):
         scrape(metered)
     assert_only_the_refusal_is_audited(metered.base, http)
+
+
+def _transaction_round_trips(metered, http, entries: int) -> float:
+    """MongoDB round trips of one transaction of `entries` new Patients (PUT with new ids)."""
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    for _ in range(entries):
+        patient = {**new_patient(), "id": str(uuid.uuid4())}
+        bundle["entry"].append({"resource": patient,
+                                "request": {"method": "PUT", "url": f"Patient/{patient['id']}"}})
+    before = scrape(metered)
+    response = http.post("", json=bundle)
+    assert response.status_code == 200, response.text
+    after = scrape(metered)
+    name = "fhir_mongodb_round_trips_per_request"
+    return moved(before, after, f"{name}_sum")[frozenset({"interaction": "transaction"}.items())]
+
+
+def test_a_transactions_round_trips_do_not_grow_with_its_entries(metered, http):
+    # Updates are looked up together, and new documents go in one insert_many per
+    # collection (with their Provenances): not a few round trips per entry.
+    few, many = (_transaction_round_trips(metered, http, n) for n in (3, 30))
+    assert many - few < 10, (few, many)
