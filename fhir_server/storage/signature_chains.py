@@ -37,6 +37,7 @@ def _short(data: str) -> tuple[str, bytes] | None:
         compact = base64.b64decode(data, validate=True).decode("ascii")
         header_b64, payload, signature_b64 = compact.split(".")
         header = _b64url_decode(header_b64)
+        header.decode()  # kept as text: a third smaller than its base64
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     match = _X5C.search(header)
@@ -44,7 +45,8 @@ def _short(data: str) -> tuple[str, bytes] | None:
         return None
     chain = match[1]
     without = header[: match.start(1)] + _HOLE + header[match.end(1) :]
-    short = _MARK.join(("", _chain_id(chain), _b64url(without), signature_b64))
+    # The header last: its text may hold the separator.
+    short = _MARK.join(("", _chain_id(chain), signature_b64, without.decode()))
     return (short, chain) if _restored(short, chain) == data else None
 
 
@@ -53,8 +55,8 @@ def _chain_id(chain: bytes) -> str:
 
 
 def _restored(short: str, chain: bytes) -> str:
-    _, _, header_b64, signature_b64 = short.split(_MARK)
-    header = _b64url_decode(header_b64).replace(_HOLE, chain, 1)
+    _, _, signature_b64, header_text = short.split(_MARK, 3)
+    header = header_text.encode().replace(_HOLE, chain, 1)
     return base64.b64encode(f"{_b64url(header)}..{signature_b64}".encode("ascii")).decode()
 
 
