@@ -1,6 +1,8 @@
 """Ingest benchmark: N transaction Bundles through the HTTP API — without signing, signed
 by the organisation seal (a backend client) and signed by the person through the CSC signing
-service — next to a raw PyMongo insert_many of the same resources, in the same run on the
+service — next to a raw PyMongo insert_many of the same resources (no indexes), and next to
+a raw insert_many of the documents the seal-signed server stored (resources, history,
+Provenances, AuditEvents) into collections with the same indexes, in the same run on the
 same mongod. Two mixes: `patient` (a patient with encounters and documents, the exchange
 content) and `clinical` (Patient, Encounter, 10 Observations, 3 Conditions and 2
 MedicationRequests, the clinical record).
@@ -77,6 +79,47 @@ def raw_insert(mongo_uri: str, bundles: list[dict]) -> float:
         return time.perf_counter() - started
 
 
+def _resource_collections(db) -> list[str]:
+    """The collections of resources and their history (not guards, settings, chains...)."""
+    return [name for name in db.list_collection_names()
+            if name[:1].isupper() and not name.startswith("system.")]
+
+
+def written_ids(mongo_uri: str, database: str) -> dict[str, set]:
+    """The `_id`s in each resource collection (to leave the demo data out later)."""
+    with MongoClient(mongo_uri) as client:
+        db = client[database]
+        return {name: set(db[name].distinct("_id")) for name in _resource_collections(db)}
+
+
+def raw_insert_stored(mongo_uri: str, database: str, before: dict[str, set],
+                      bundles: int) -> float:
+    """The baseline the issue names: raw insert_many of the very documents the server
+    stored (resources, history, Provenances, AuditEvents), into collections with the same
+    indexes, one insert_many per collection per Bundle's share."""
+    with MongoClient(mongo_uri) as client:
+        source, target = client[database], client[f"{database}_raw"]
+        client.drop_database(target.name)
+        documents = {}
+        for name in _resource_collections(source):
+            documents[name] = [d for d in source[name].find()
+                               if d["_id"] not in before.get(name, set())]
+            for index in source[name].list_indexes():
+                if index["name"] != "_id_":
+                    options = {key: index[key] for key in ("unique", "partialFilterExpression",
+                                                           "2dsphereIndexVersion") if key in index}
+                    target[name].create_index(list(index["key"].items()), name=index["name"],
+                                              **options)
+        started = time.perf_counter()
+        for number in range(bundles):
+            for name, stored in documents.items():
+                size = len(stored)
+                share = stored[number * size // bundles:(number + 1) * size // bundles]
+                if share:
+                    target[name].insert_many(share)
+        return time.perf_counter() - started
+
+
 def stored_bytes(mongo_uri: str, database: str) -> dict[str, int]:
     """Bytes of BSON documents and of indexes in a database (MongoDB's dbStats), and on
     disk (compressed)."""
@@ -85,6 +128,10 @@ def stored_bytes(mongo_uri: str, database: str) -> dict[str, int]:
         stats = client[database].command("dbStats")
     return {"documents": int(stats["dataSize"]), "indexes": int(stats["indexSize"]),
             "disk": int(stats["storageSize"] + stats["indexSize"])}
+
+
+# The seal-signed server's own stored documents, inserted raw with the same indexes.
+STORED_BASELINE = "raw insert_many of the stored documents"
 
 
 def main() -> None:
@@ -121,6 +168,7 @@ def main() -> None:
             server, base = start_server(uri, database, sign_writes, data_dir)
             try:
                 before = stored_bytes(uri, database)  # the demo data of --dev
+                demo = written_ids(uri, database)
                 seconds[label] = asyncio.run(post_all(base, bundles, args.concurrency, person))
                 after = stored_bytes(uri, database)
                 per_resource[label] = {kind: (after[kind] - before[kind]) // resources
@@ -128,6 +176,8 @@ def main() -> None:
             finally:
                 server.terminate()
                 server.wait(30)
+            if not person and sign_writes:
+                seconds[STORED_BASELINE] = raw_insert_stored(uri, database, demo, len(bundles))
         seconds["raw PyMongo insert_many"] = raw_insert(uri, bundles)
     finally:
         if mongo is not None:
@@ -135,10 +185,12 @@ def main() -> None:
     print(f"mix={args.mix} bundles={args.bundles} resources={resources} "
           f"concurrency={args.concurrency}")
     raw_rate = resources / seconds["raw PyMongo insert_many"]
+    stored_rate = resources / seconds[STORED_BASELINE]
+    print(f"{'':<40} {'resources/s':>20}  ratio to raw  to raw stored")
     for label, elapsed in seconds.items():
         rate = resources / elapsed
-        print(f"{label:<40} {rate:8.0f} resources/s  ({elapsed:6.2f} s)  "
-              f"ratio to raw {rate / raw_rate:.3f}")
+        print(f"{label:<40} {rate:8.0f} ({elapsed:6.2f} s)  {rate / raw_rate:12.3f}  "
+              f"{rate / stored_rate:13.3f}")
     print("stored bytes per resource (documents + indexes, Provenance and AuditEvent included;"
           " disk is compressed):")
     for label, sizes in per_resource.items():
