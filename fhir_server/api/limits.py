@@ -47,6 +47,7 @@ class RequestLimits(HttpMiddleware):
                 settings.rate_limit_per_address_per_minute,
                 settings.rate_limit_address_burst,
                 settings.rate_limit_max_addresses,
+                settings.data_dir / "rate-limits" / "addresses",
             )
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -40,7 +40,8 @@ class Authenticator:
         if settings.dev:
             dev_key = SigningKey.load_or_create(dev_key_path(settings.data_dir))
             self.issuers.append(TrustedIssuer(DEV_ISSUER, jwks=dev_key.public_jwks()))
-        self.limiter = TokenBuckets(settings.rate_limit_per_minute)
+        self.limiter = TokenBuckets(settings.rate_limit_per_minute,
+                                    path=settings.data_dir / "rate-limits" / "callers")
         self._verifiers: dict[str, TokenVerifier] = {}
 
     def _verifier(self, base: str) -> TokenVerifier:

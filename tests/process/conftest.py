@@ -97,7 +97,7 @@ class ServerProcess:
     """`fhir-server serve` in a subprocess, its output kept in files."""
 
     def __init__(self, workdir: Path, data_dir: Path, args: tuple[str, ...],
-                 port: int | None = None):
+                 port: int | None = None, env: dict[str, str] | None = None):
         self.workdir = workdir
         self.data_dir = data_dir
         self.port = port or free_port()
@@ -107,7 +107,8 @@ class ServerProcess:
         command = [str(FHIR_SERVER), "serve", "--port", str(self.port),
                    "--data-dir", str(data_dir), *args]
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.process = subprocess.Popen(command, cwd=workdir, env=clean_env(args),
+            self.process = subprocess.Popen(command, cwd=workdir,
+                                            env=clean_env(args) | (env or {}),
                                             stdin=subprocess.DEVNULL, stdout=out, stderr=err)
 
     def stdout(self) -> str:
@@ -150,8 +151,9 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     they left behind under tmp_path."""
     started: list[ServerProcess] = []
 
-    def start(data_dir: Path, *args: str, port: int | None = None) -> ServerProcess:
-        server = ServerProcess(tmp_path, data_dir, args, port)
+    def start(data_dir: Path, *args: str, port: int | None = None,
+              env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess(tmp_path, data_dir, args, port, env)
         started.append(server)
         return server
 

@@ -163,3 +163,17 @@ def test_workers_must_be_a_positive_number(cli, tmp_path):
     result = cli("serve", "--data-dir", tmp_path / "data", "--workers", "0")
     assert result.returncode == 2
     assert "--workers" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_rate_limit_holds_for_the_server_not_for_each_worker(spawn, eventually, tmp_path):
+    limit = {"FHIR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE": "60", "FHIR_RATE_LIMIT_ADDRESS_BURST": "30"}
+    server = spawn(tmp_path / "data", "--workers", "2", env=limit)
+    server.wait_ready()
+    assert eventually(lambda: len(_workers(server.process.pid)) == 2, 30), server.output()
+    # A new connection per request: the kernel spreads them over both workers.
+    statuses = [httpx.get(f"{server.base}/metadata", timeout=30).status_code
+                for _ in range(60)]
+    assert set(statuses) == {200, 429}, statuses
+    # One address's 30 at once (and one a second since), not 30 from each worker.
+    assert 25 <= statuses.count(200) <= 40, statuses

@@ -51,3 +51,23 @@ def test_idle_keys_are_dropped_once_their_bucket_is_full_again(clock):
     clock.now += 5  # 5 tokens at one a second: every bucket is full again
     buckets.take("other")
     assert len(buckets) == 1
+
+
+def test_buckets_on_one_file_are_one_limit(clock, tmp_path):
+    # As the worker processes of one server: each opens the table under the data dir.
+    path = tmp_path / "rate-limits" / "callers"
+    first, second = (TokenBuckets(per_minute=60, burst=4, path=path) for _ in range(2))
+    assert [first.take("a"), second.take("a"), first.take("a"), second.take("a")] == [0] * 4
+    assert first.take("a") > 0 and second.take("a") > 0
+    clock.now += 1
+    assert second.take("a") == 0 and first.take("a") > 0
+    assert len(first) == len(second) == 1
+
+
+def test_a_time_from_before_a_restart_of_the_machine_is_a_full_bucket(clock, tmp_path):
+    path = tmp_path / "callers"
+    TokenBuckets(per_minute=60, burst=2, path=path).take("a")
+    TokenBuckets(per_minute=60, burst=2, path=path).take("a")
+    clock.now = 5.0  # the monotonic clock started again
+    restarted = TokenBuckets(per_minute=60, burst=2, path=path)
+    assert [restarted.take("a"), restarted.take("a")] == [0, 0]
