@@ -44,6 +44,7 @@ from fhir_server.search.types.string import fold
 from fhir_server.services.search import ResponseLimits
 from fhir_server.services.versions import Version, stamp, storage_documents
 from fhir_server.storage.database import Database
+from fhir_server.storage.records import CurrentVersion
 
 CHUNK_PATIENTS = 1000  # patients (with their encounters and documents) per seeding job
 KEEP_DIR = Path(tempfile.gettempdir()) / "fhir-bench-search"
@@ -206,9 +207,11 @@ async def make_plan(db, base: str, url: str) -> Plan:
     kind, _, query_string = url.partition("?")
     request, subqueries = parse_request(kind, parse_query(query_string), MAX_COUNT), []
 
-    async def lookup(target: str, query: dict, fields: list[str], limit: int) -> list[dict]:
+    async def lookup(target: str, query: dict, fields: list[str],
+                     limit: int) -> list[CurrentVersion]:
         subqueries.append((target, query, fields, limit))
-        return await _find(db, target, query, limit, fields)
+        found = await _find(db, target, query, limit, fields)
+        return [CurrentVersion.from_document(document) for document in found]
     query, _ = await Compiler(lookup, base).compile(kind, request.criteria, strict=True)
     count = DEFAULT_COUNT if request.count is None else request.count
     return Plan(subqueries, query, paging.sort_fields(request.sort), count + 1, request, base)
@@ -245,7 +248,8 @@ async def raw_search(db, plan: Plan, pages: int) -> Timings:
         timings.append((time.perf_counter() - started, entries))
         if len(documents) < plan.limit:
             break
-        position, started = paging.position(matches[-1], plan.sort), time.perf_counter()
+        last = CurrentVersion.from_document(matches[-1])  # the record paging reads
+        position, started = paging.position(last, plan.sort), time.perf_counter()
         query = {"$and": [plan.filter, paging.after(plan.sort, position)]}
     return timings
 
