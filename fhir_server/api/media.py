@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -122,6 +123,11 @@ def render(content: dict, media: str, pretty: bool, status_code: int) -> tuple[b
                     f"{unwritable.diagnostics}, so it cannot be sent as XML; ask for {FHIR_JSON}"
                 ) from None
             media = FHIR_JSON
+    if not pretty:
+        try:
+            return orjson.dumps(content), media  # several times faster than json.dumps
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits: json writes any
+            pass
     body = json.dumps(
         content,
         ensure_ascii=False,
