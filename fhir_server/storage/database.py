@@ -14,6 +14,7 @@ from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.metrics import CommandCounter
 from fhir_server.storage.resources import ResourceStore, UnpreparedType
 from fhir_server.storage.signature_chains import SignatureChains
+from fhir_server.storage.single_versions import SINGLE_VERSION_TYPES
 
 T = TypeVar("T")
 
@@ -99,7 +100,8 @@ class Database:
             raise ValueError(f"{resource_type} is not a resource type")
         async with self._preparing:
             if resource_type not in self.prepared:
-                await ensure_indexes(self.db, resource_type, keys)
+                await ensure_indexes(self.db, resource_type, keys,
+                                     history=resource_type not in SINGLE_VERSION_TYPES)
                 self.prepared.add(resource_type)
 
     async def stored_types(self) -> list[str]:

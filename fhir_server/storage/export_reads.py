@@ -16,6 +16,7 @@ from pymongo.errors import ExecutionTimeout
 from fhir_server.storage.history_documents import with_resources
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
+from fhir_server.storage.single_versions import SINGLE_VERSION_TYPES, as_history
 
 T = TypeVar("T")
 
@@ -85,6 +86,9 @@ class SnapshotStore:
             ids["$gt"] = low
         if high is not None:
             ids["$lte"] = high
+        if kind in SINGLE_VERSION_TYPES:
+            query = {"lastUpdated": {"$gt": moment}, **({"_id": ids} if ids else {})}
+            return {document["_id"] async for document in self.db[kind].find(query, {"_id": 1})}
         query = {"lastUpdated": {"$gt": moment}, **({"id": ids} if ids else {})}
         cursor = self.db[f"{kind}_history"].find(query, {"id": 1, "_id": 0})
         return {version["id"] async for version in cursor}
@@ -95,6 +99,9 @@ class SnapshotStore:
         """For each id, its latest version written at or before `moment`, if it had one."""
         if not ids:
             return []
+        if kind in SINGLE_VERSION_TYPES:
+            return await self._only_versions(kind, {"_id": {"$in": ids},
+                                                    "lastUpdated": {"$lte": moment}})
         pipeline: list[dict] = [
             {"$match": {"id": {"$in": ids}, "lastUpdated": {"$lte": moment}}},
             {"$sort": {"id": 1, "vid": -1}},
@@ -111,11 +118,20 @@ class SnapshotStore:
         """The versions of the given (id, vid) pairs."""
         if not keys:
             return []
+        if kind in SINGLE_VERSION_TYPES:
+            return await self._only_versions(
+                kind, {"_id": {"$in": [resource_id for resource_id, vid in keys if vid == 1]}})
         query = {"$or": [{"id": resource_id, "vid": vid} for resource_id, vid in keys]}
         versions = await self.db[f"{kind}_history"].find(query).to_list()
         await with_resources(self.db, kind, versions)
         await self.chains.restore(versions)
         return [HistoryVersion.from_document(version) for version in versions]
+
+    async def _only_versions(self, kind: str, query: dict) -> list[HistoryVersion]:
+        """The versions of a type without history: its current documents, in id order."""
+        documents = await self.db[kind].find(query, _EXPORTED).sort("_id", ASCENDING).to_list()
+        await self.chains.restore(documents)
+        return [HistoryVersion.from_document(as_history(document)) for document in documents]
 
     async def deletions(
         self, kind: str, since: datetime, until: datetime, after: str | None

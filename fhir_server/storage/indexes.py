@@ -29,22 +29,25 @@ async def _reconcile(collection: AsyncCollection, models: list[IndexModel]) -> N
 
 
 async def ensure_indexes(
-    db: AsyncDatabase, resource_type: str, search_keys: list[IndexKeys]
+    db: AsyncDatabase, resource_type: str, search_keys: list[IndexKeys], history: bool = True
 ) -> None:
-    """The collections of one resource type (made if missing) with exactly their indexes."""
+    """The collections of one resource type (made if missing) with exactly their indexes; the
+    history collection only for a type that keeps history."""
     keys: list[IndexKeys] = [[("lastUpdated", DESCENDING), ("_id", DESCENDING)], *search_keys]
     await _reconcile(
         db[resource_type],
         [IndexModel(k, name=_name(k), partialFilterExpression=_LIVE) for k in keys],
     )
-    history: list[IndexKeys] = [
+    if not history:
+        return
+    versions: list[IndexKeys] = [
         [("id", ASCENDING), ("vid", DESCENDING)],
         [("lastUpdated", DESCENDING), ("_id", DESCENDING)],
     ]
     await _reconcile(
         db[f"{resource_type}_history"],
         [
-            IndexModel(k, name=_name(k).removeprefix("live_"), unique=k == history[0])
-            for k in history
+            IndexModel(k, name=_name(k).removeprefix("live_"), unique=k == versions[0])
+            for k in versions
         ],
     )

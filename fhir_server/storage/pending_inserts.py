@@ -16,10 +16,11 @@ class PendingInserts:
     def __bool__(self) -> bool:
         return bool(self._documents)
 
-    def add(self, resource_type: str, current: dict, history: dict) -> None:
-        """A new resource: its current document and its history document."""
+    def add(self, resource_type: str, current: dict, history: dict | None) -> None:
+        """A new resource: its current document and its history document, if it has one."""
         self._documents.setdefault(resource_type, []).append(current)
-        self._documents.setdefault(f"{resource_type}_history", []).append(history)
+        if history is not None:
+            self._documents.setdefault(f"{resource_type}_history", []).append(history)
         self._current[(resource_type, current["_id"])] = current
 
     def current(self, resource_type: str, resource_id: str) -> dict | None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fhir_server.storage.single_versions import object_id_text
+
 # `lastUpdated` of a current version read without it (every version has one when stored).
 NOT_READ = datetime.min.replace(tzinfo=UTC)
 
@@ -66,6 +68,6 @@ class HistoryVersion:
             document["deleted"],
             document["method"],
             document["resource"],
-            "" if object_id is None else str(object_id),
+            "" if object_id is None else object_id_text(object_id),
             document.get("resourceType", ""),
         )

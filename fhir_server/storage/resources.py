@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
 from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -23,6 +22,12 @@ from fhir_server.storage.history_documents import stub, with_resources
 from fhir_server.storage.pending_inserts import PendingInserts
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
+from fhir_server.storage.single_versions import (
+    HISTORY_FIELDS,
+    SINGLE_VERSION_TYPES,
+    after_position,
+    position_key,
+)
 
 
 class UnpreparedType(Exception):
@@ -116,6 +121,10 @@ class ResourceStore:
     ) -> HistoryVersion | None:
         if not 0 < vid <= _LARGEST_INT:  # MongoDB holds no larger integer, so no such version
             return None
+        if resource_type in SINGLE_VERSION_TYPES:
+            only = await self.current(resource_type, resource_id) if vid == 1 else None
+            return None if only is None else HistoryVersion(
+                only.id, 1, only.last_updated, False, "POST", only.resource)
         await self.flush()
         document = await self.db[f"{resource_type}_history"].find_one(
             {"id": resource_id, "vid": vid}, session=self.session
@@ -134,8 +143,9 @@ class ResourceStore:
         got there first makes this fail instead of being overwritten.
         """
         await self._ready(resource_type)
+        single = resource_type in SINGLE_VERSION_TYPES
         if current["vid"] == 1 and self.session is not None:
-            self._pending.add(resource_type, current, stub(history))
+            self._pending.add(resource_type, current, None if single else stub(history))
             self.written.append((resource_type, HistoryVersion.from_document(history)))
             return
         await self.flush()
@@ -158,24 +168,27 @@ class ResourceStore:
                      "resource": {"$exists": False}},
                     {"$set": {"resource": previous.get("resource")}}, session=self.session,
                 )
-            await versions.insert_one(stub(history), session=self.session)
+            if not single:
+                await versions.insert_one(stub(history), session=self.session)
         self.written.append((resource_type, HistoryVersion.from_document(history)))
 
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
         """Store new resources in bulk (server-written records: AuditEvents, Provenances)."""
         await self._ready(resource_type)
+        single = resource_type in SINGLE_VERSION_TYPES
         if self.session is not None:
             for current, history in documents:
-                self._pending.add(resource_type, current, stub(history))
+                self._pending.add(resource_type, current, None if single else stub(history))
             return
         await self.db[resource_type].insert_many(
             [{**current, "resource": await self.chains.shorten(current["resource"])}
              for current, _ in documents],
             session=self.session,
         )
-        await self.db[f"{resource_type}_history"].insert_many(
-            [stub(d[1]) for d in documents], session=self.session
-        )
+        if not single:
+            await self.db[f"{resource_type}_history"].insert_many(
+                [stub(d[1]) for d in documents], session=self.session
+            )
 
     async def _ready(self, resource_type: str) -> None:
         if resource_type in self.prepared:
@@ -275,34 +288,35 @@ class ResourceStore:
         if not resource_types:
             return []
         await self.flush()
-        match: dict[str, Any] = {}
-        if resource_id is not None:
-            match["id"] = resource_id
-        if since is not None:
-            match["lastUpdated"] = {"$gte": since}
-        if at_or_before is not None:
-            last_updated, object_id = at_or_before
-            match["$or"] = [
-                {"lastUpdated": {"$lt": last_updated}},
-                {"lastUpdated": last_updated, "_id": {"$lt": ObjectId(object_id)}},
-            ]
         order = {"lastUpdated": DESCENDING, "_id": DESCENDING}
 
         def branch(resource_type: str) -> list[dict]:
-            return [
-                {"$match": match},
-                {"$sort": order},
-                {"$limit": limit},
-                {"$addFields": {"resourceType": resource_type}},
-            ]
+            single = resource_type in SINGLE_VERSION_TYPES  # its current documents
+            clauses: list[dict] = [{"deleted": False}] if single else []
+            if resource_id is not None:
+                clauses.append({"_id" if single else "id": resource_id})
+            if since is not None:
+                clauses.append({"lastUpdated": {"$gte": since}})
+            if at_or_before is not None:
+                last_updated, object_id = at_or_before
+                clauses.append(after_position(last_updated, position_key(object_id), single))
+            stages: list[dict] = [{"$match": {"$and": clauses} if clauses else {}},
+                                  {"$sort": order}, {"$limit": limit}]
+            if single:
+                stages.append({"$project": HISTORY_FIELDS})
+            return [*stages, {"$addFields": {"resourceType": resource_type}}]
+
+        def collection(resource_type: str) -> str:
+            return resource_type if resource_type in SINGLE_VERSION_TYPES else (
+                f"{resource_type}_history")
 
         first, *others = resource_types
         pipeline = branch(first)
         for other in others:
-            pipeline.append({"$unionWith": {"coll": f"{other}_history", "pipeline": branch(other)}})
+            pipeline.append({"$unionWith": {"coll": collection(other), "pipeline": branch(other)}})
         if others:
             pipeline += [{"$sort": order}, {"$limit": limit}]
-        cursor = await self.db[f"{first}_history"].aggregate(pipeline, session=self.session)
+        cursor = await self.db[collection(first)].aggregate(pipeline, session=self.session)
         versions = await cursor.to_list()
         for resource_type in resource_types:
             of_type = [version for version in versions if version["resourceType"] == resource_type]
@@ -311,6 +325,8 @@ class ResourceStore:
         return [HistoryVersion.from_document(version) for version in versions]
 
     async def count_versions(self, resource_type: str, resource_id: str) -> int:
+        if resource_type in SINGLE_VERSION_TYPES:
+            return int(await self.current(resource_type, resource_id) is not None)
         await self.flush()
         return await self.db[f"{resource_type}_history"].count_documents(
             {"id": resource_id}, session=self.session
