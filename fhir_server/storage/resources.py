@@ -1,10 +1,11 @@
 """Current and historical versions of resources (DESIGN.md §2 storage model).
 
 `<Type>` holds one document per resource (its current version, possibly deleted);
-`<Type>_history` holds every version (the current one's resource only in `<Type>`, see
-`history_documents`). Services build the documents; this module
-only persists and finds them, inside the caller's transaction when there is one, and reads
-them back as `CurrentVersion` and `HistoryVersion` records.
+`<Type>_history` holds every version, the current one without its resource
+(`history_documents`), except for types with one version only (`single_versions`).
+Services build the documents; this module only persists and finds them, inside the
+caller's transaction when there is one (new documents held until needed,
+`pending_inserts`), and reads them back as `CurrentVersion` and `HistoryVersion` records.
 """
 
 from collections.abc import Awaitable, Callable, Iterator
