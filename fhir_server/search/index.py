@@ -47,7 +47,9 @@ TYPE_MODULES = {
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
-_EXTRACTION_REVISION = "7"  # 6: no `s:` token entry beside `sc:`; 7: no `missing` list
+# 6: no `s:` token entry beside `sc:`; 7: no `missing` list; 8: composites without the
+# token entries only modifiers use
+_EXTRACTION_REVISION = "8"
 
 
 @cache

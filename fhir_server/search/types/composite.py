@@ -14,6 +14,8 @@ from fhir_server.search.types import uri as uri_type
 from fhir_server.search.values import split_escaped
 
 MODIFIERS = ("missing",)
+# Token entries for `:text` and `:of-type` only (see token.py).
+_MODIFIER_ENTRIES = {"token": ("t:", "ot:")}
 _COMPONENT_MODULES = {
     "token": token,
     "reference": reference,
@@ -55,8 +57,18 @@ def index(parameter: SearchParameter, resource_type: str, resource: dict) -> lis
                 for kind, extract in components
             ]
             if all(parts):
-                entries.append({f"c{i}": part for i, part in enumerate(parts)})
+                entries.append({f"c{i}": _searched(kind, part)
+                                for i, ((kind, _), part) in enumerate(zip(components, parts,
+                                                                          strict=True))})
     return entries
+
+
+def _searched(kind: str, entries: list) -> list:
+    """A component's entries less those only a modifier looks for: a composite takes none."""
+    prefixes = _MODIFIER_ENTRIES.get(kind)
+    if prefixes is None:
+        return entries
+    return [entry for entry in entries if not entry.startswith(prefixes)]
 
 
 def index_key(field: str) -> list[tuple[str, int | str]]:
