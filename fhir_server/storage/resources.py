@@ -24,9 +24,9 @@ from fhir_server.storage.pending_inserts import PendingInserts
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
 from fhir_server.storage.single_versions import (
-    HISTORY_FIELDS,
     SINGLE_VERSION_TYPES,
     after_position,
+    as_history,
     position_key,
 )
 
@@ -42,6 +42,8 @@ class UnpreparedType(Exception):
 # MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
 _TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
+# What history needs of a current document of a type with one version (`as_history`).
+_READ_AS_HISTORY = {"lastUpdated": 1, "resource": 1}
 
 
 @contextmanager
@@ -122,17 +124,22 @@ class ResourceStore:
     ) -> HistoryVersion | None:
         if not 0 < vid <= _LARGEST_INT:  # MongoDB holds no larger integer, so no such version
             return None
-        if resource_type in SINGLE_VERSION_TYPES:
-            only = await self.current(resource_type, resource_id) if vid == 1 else None
-            return None if only is None else HistoryVersion(
-                only.id, 1, only.last_updated, False, "POST", only.resource)
         await self.flush()
-        document = await self.db[f"{resource_type}_history"].find_one(
-            {"id": resource_id, "vid": vid}, session=self.session
-        )
+        if resource_type in SINGLE_VERSION_TYPES:
+            if vid != 1:
+                return None
+            document = await self.db[resource_type].find_one(
+                {"_id": resource_id}, _READ_AS_HISTORY, session=self.session
+            )
+            document = None if document is None else as_history(document)
+        else:
+            document = await self.db[f"{resource_type}_history"].find_one(
+                {"id": resource_id, "vid": vid}, session=self.session
+            )
+            if document is not None:
+                await with_resources(self.db, resource_type, [document], self.session)
         if document is None:
             return None
-        await with_resources(self.db, resource_type, [document], self.session)
         await self.chains.restore((document,))
         return HistoryVersion.from_document(document)
 
@@ -304,7 +311,7 @@ class ResourceStore:
             stages: list[dict] = [{"$match": {"$and": clauses} if clauses else {}},
                                   {"$sort": order}, {"$limit": limit}]
             if single:
-                stages.append({"$project": HISTORY_FIELDS})
+                stages.append({"$project": _READ_AS_HISTORY})
             return [*stages, {"$addFields": {"resourceType": resource_type}}]
 
         def collection(resource_type: str) -> str:
@@ -318,7 +325,8 @@ class ResourceStore:
         if others:
             pipeline += [{"$sort": order}, {"$limit": limit}]
         cursor = await self.db[collection(first)].aggregate(pipeline, session=self.session)
-        versions = await cursor.to_list()
+        versions = [as_history(version) if version["resourceType"] in SINGLE_VERSION_TYPES
+                    else version for version in await cursor.to_list()]
         for resource_type in resource_types:
             of_type = [version for version in versions if version["resourceType"] == resource_type]
             await with_resources(self.db, resource_type, of_type, self.session)

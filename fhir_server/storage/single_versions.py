@@ -22,13 +22,9 @@ _RESOURCE_ID = "="
 
 
 def as_history(document: dict) -> dict:
-    """The history document of the one version of a current document (no `_id`)."""
-    return {"id": document["_id"], "vid": 1, "lastUpdated": document["lastUpdated"],
-            "deleted": False, "method": "POST", "resource": document.get("resource")}
-
-
-HISTORY_FIELDS = {"_id": 1, "id": "$_id", "vid": {"$literal": 1}, "lastUpdated": 1,
-                  "deleted": 1, "method": {"$literal": "POST"}, "resource": 1}
+    """A current document (at least `_id`, `lastUpdated`, `resource`) as the history
+    document of its one version; its `_id` stays the resource id."""
+    return {**document, "id": document["_id"], "vid": 1, "deleted": False, "method": "POST"}
 
 
 def object_id_text(key: object) -> str:
