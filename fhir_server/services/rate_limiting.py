@@ -33,12 +33,12 @@ class TokenBuckets:
         there will be."""
         now = time.monotonic()
         with self.table.locked():
-            found = self.table.get(key)
+            index, digest, found = self.table.slot(key)
             # A time ahead of the clock was written before the machine restarted: long ago.
             tokens, since = found if found and found[1] <= now else (self.capacity, now)
             tokens = min(self.capacity, tokens + (now - since) * self.rate)
             wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-            self.table.put(key, tokens - 1 if wait == 0 else tokens, now)
+            self.table.write(index, digest, tokens - 1 if wait == 0 else tokens, now)
         return wait
 
     def check(self, key: str, whose: str = "") -> None:

@@ -62,29 +62,24 @@ class BucketTable:
     def _read(self, index: int) -> tuple[bytes, float, float]:
         return _SLOT.unpack_from(self._map, index * _SLOT.size)
 
-    def get(self, key: str) -> tuple[float, float] | None:
-        """(tokens, time of the last take) of `key`, if it has a slot; call it locked."""
+    def slot(self, key: str) -> tuple[int, bytes, tuple[float, float] | None]:
+        """Where `key`'s bucket is or goes (its slot, a free one, or the least recently used
+        of those it may take), its digest, and its (tokens, time of the last take) if it
+        has one; call it locked, then `write`."""
         digest = _digest(key)
+        chosen, oldest = 0, float("inf")
         for index in self._places(digest):
             found, tokens, since = self._read(index)
             if found == digest:
-                return tokens, since
-        return None
+                return index, digest, (tokens, since)
+            if found == _FREE:
+                return index, digest, None
+            if since < oldest:
+                chosen, oldest = index, since
+        return chosen, digest, None
 
-    def put(self, key: str, tokens: float, since: float) -> None:
-        """Store `key`'s bucket: in its slot, a free one, or the least recently used of the
-        slots it may take; call it locked."""
-        digest = _digest(key)
-        chosen, oldest = None, float("inf")
-        for index in self._places(digest):
-            found, _, used = self._read(index)
-            if found in (digest, _FREE):
-                chosen = index
-                break
-            if used < oldest:
-                chosen, oldest = index, used
-        assert chosen is not None
-        _SLOT.pack_into(self._map, chosen * _SLOT.size, digest, tokens, since)
+    def write(self, index: int, digest: bytes, tokens: float, since: float) -> None:
+        _SLOT.pack_into(self._map, index * _SLOT.size, digest, tokens, since)
 
     def used_since(self, moment: float) -> int:
         """How many slots were used after `moment`."""
