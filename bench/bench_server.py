@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -45,12 +47,14 @@ def bearer(person: bool = False) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def start_server(mongo_uri: str, database: str, sign_writes: bool = True,
-                 data_dir: str | None = None,
-                 extra_env: dict[str, str] | None = None,
-                 workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """The server process and its FHIR base, once it answers. It signs with the development
-    CA, seal and CSC signing service of `data_dir` (`--dev`: demo data is loaded too), or
+@contextmanager
+def running_server(mongo_uri: str, database: str, sign_writes: bool = True,
+                   data_dir: str | None = None,
+                   extra_env: dict[str, str] | None = None,
+                   workers: int = 1) -> Iterator[tuple[subprocess.Popen, str]]:
+    """The server process and its FHIR base, once it answers, for the block; stopped (SIGTERM)
+    after it. It signs with the development CA, seal and CSC signing service of `data_dir`
+    (`--dev`: demo data is loaded too), or
     not at all without `sign_writes`; `extra_env` adds settings; `workers` server processes
     (one by default, so that figures compare across machines). The installed packages are
     not stored as resources: that background work would skew every figure."""
@@ -65,14 +69,22 @@ def start_server(mongo_uri: str, database: str, sign_writes: bool = True,
         [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port),
          "--workers", str(workers), *dev],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base, deadline = f"http://127.0.0.1:{port}/fhir", time.monotonic() + 600
+    try:
+        _wait_until_it_answers(process, f"http://127.0.0.1:{port}/fhir")
+        yield process, f"http://127.0.0.1:{port}/fhir"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _wait_until_it_answers(process: subprocess.Popen, base: str) -> None:
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{base}/metadata").status_code == 200:
-                return process, base
+                return
         except httpx.TransportError:
             time.sleep(0.2)
-    process.kill()
     raise RuntimeError("server did not start")
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_server import bearer, start_server
+from bench_server import bearer, running_server
 from pymongo import MongoClient
 
 from examples.clinical import bulk_data_set
@@ -113,23 +113,21 @@ def main() -> None:
     mongo = EmbeddedMongo(Path(tempfile.mkdtemp(prefix="bench-everything-")))
     uri = mongo.start()
     database = f"bench_everything_{os.getpid()}"
-    server, base = start_server(uri, database, sign_writes=False)
     try:
-        asyncio.run(load(base, resources))
-        server_times, raw_times = [], []
-        with MongoClient(uri) as client:
-            db = client[database]
-            referenced = sorted({(r["resourceType"], r["id"]) for r in resources
-                                 if r["resourceType"] in ("Practitioner", "Organization",
-                                                          "Location", "Medication")})
-            for _ in range(args.rounds):
-                times, seen = server_pages(base, patient_id)
-                server_times += times
-                times, raw_seen = raw_pages(db, patient_id, referenced)
-                raw_times += times
+        with running_server(uri, database, sign_writes=False) as (_, base):
+            asyncio.run(load(base, resources))
+            server_times, raw_times = [], []
+            with MongoClient(uri) as client:
+                db = client[database]
+                referenced = sorted({(r["resourceType"], r["id"]) for r in resources
+                                     if r["resourceType"] in ("Practitioner", "Organization",
+                                                              "Location", "Medication")})
+                for _ in range(args.rounds):
+                    times, seen = server_pages(base, patient_id)
+                    server_times += times
+                    times, raw_seen = raw_pages(db, patient_id, referenced)
+                    raw_times += times
     finally:
-        server.terminate()
-        server.wait(30)
         mongo.stop()
     kinds = {r["resourceType"] for r in resources}
     print(f"one patient: {len(resources)} resources of {len(kinds)} types; "

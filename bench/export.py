@@ -148,7 +148,7 @@ def main() -> None:
         uri, name, directory = args.raw_dump
         print(json.dumps(raw_dump(uri, name, Path(directory))))
         return
-    from bench_server import start_server
+    from bench_server import running_server
     from search import seeded_mongo
 
     patients, documents = args.resources // 8, args.resources // 4
@@ -161,12 +161,10 @@ def main() -> None:
         raw = run_raw(uri, name)
         os.environ.update({"FHIR_DATA_DIR": str(data_dir), "FHIR_EXPORT_SETTLE_SECONDS": "0",
                            "FHIR_EXPORT_POLL_SECONDS": "0.2"})
-        server, base = start_server(uri, name, sign_writes=False)
         try:
-            report(total, server_export(base, server.pid, data_dir), raw)
+            with running_server(uri, name, sign_writes=False) as (server, base):
+                report(total, server_export(base, server.pid, data_dir), raw)
         finally:
-            server.terminate()
-            server.wait(30)
             shutil.rmtree(data_dir, ignore_errors=True)
 
 

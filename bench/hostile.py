@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from bench_server import bearer, start_server
+from bench_server import bearer, running_server
 
 from examples.generator import Generator
 from fhir_server.embedded_mongo import EmbeddedMongo
@@ -294,19 +294,18 @@ def main() -> None:
     # before authentication is left as configured: the flood is what it is for.
     mongo = EmbeddedMongo(Path(tempfile.mkdtemp(prefix="bench-hostile-")))
     uri = mongo.start()
-    server, base = start_server(uri, f"bench_hostile_{os.getpid()}", sign_writes=False,
-                                extra_env=extra)
     try:
-        memory = Memory(server.pid)
-        started = time.perf_counter()
-        loaded = asyncio.run(load_patients(base, args.patients))
-        print(f"loaded {loaded} resources ({args.patients} patients) in "
-              f"{time.perf_counter() - started:.0f} s; server RSS {memory.current_mib():.0f} MiB")
-        idle = run_case("idle (2 s, for comparison)", _idle, base, memory, args)
-        results = [run_case(name, case, base, memory, args) for name, case in CASES]
+        with running_server(uri, f"bench_hostile_{os.getpid()}", sign_writes=False,
+                            extra_env=extra) as (server, base):
+            memory = Memory(server.pid)
+            started = time.perf_counter()
+            loaded = asyncio.run(load_patients(base, args.patients))
+            print(f"loaded {loaded} resources ({args.patients} patients) in "
+                  f"{time.perf_counter() - started:.0f} s; "
+                  f"server RSS {memory.current_mib():.0f} MiB")
+            idle = run_case("idle (2 s, for comparison)", _idle, base, memory, args)
+            results = [run_case(name, case, base, memory, args) for name, case in CASES]
     finally:
-        server.terminate()
-        server.wait(30)
         mongo.stop()
     print_table(results, idle)
     print(json.dumps({r.case: {"answered": dict(r.statuses), "seconds": round(r.seconds, 2),

@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_server import post_all, start_server
+from bench_server import post_all, running_server
 from pymongo import MongoClient
 
 from examples.clinical import bulk_data_set
@@ -165,17 +165,13 @@ def main() -> None:
         for number, (label, (sign_writes, person)) in enumerate(runs.items()):
             data_dir = tempfile.mkdtemp(prefix="bench-ingest-data-")
             database = f"bench_ingest_{os.getpid()}_{number}"
-            server, base = start_server(uri, database, sign_writes, data_dir)
-            try:
+            with running_server(uri, database, sign_writes, data_dir) as (_, base):
                 before = stored_bytes(uri, database)  # the demo data of --dev
                 demo = written_ids(uri, database)
                 seconds[label] = asyncio.run(post_all(base, bundles, args.concurrency, person))
                 after = stored_bytes(uri, database)
                 per_resource[label] = {kind: (after[kind] - before[kind]) // resources
                                        for kind in after}
-            finally:
-                server.terminate()
-                server.wait(30)
             if not person and sign_writes:
                 seconds[STORED_BASELINE] = raw_insert_stored(uri, database, demo, len(bundles))
         seconds["raw PyMongo insert_many"] = raw_insert(uri, bundles)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
-from bench_server import bearer, start_server
+from bench_server import bearer, running_server
 from pymongo import AsyncMongoClient
 from search import KEEP_DIR, seeded_mongo
 
@@ -103,14 +103,10 @@ def main() -> None:
     args = parse_args()
     sizes = (args.patients, 0, 0)
     name = f"bench_read_{args.patients}_{args.seed}"
-    with seeded_mongo(args, name, sizes) as uri:
-        server, base = start_server(uri, name, workers=args.workers)
+    with (seeded_mongo(args, name, sizes) as uri,
+          running_server(uri, name, workers=args.workers) as (server, base)):
         print(f"server pid {server.pid}", flush=True)
-        try:
-            asyncio.run(benchmark(uri, name, base, args))
-        finally:
-            server.terminate()
-            server.wait(30)
+        asyncio.run(benchmark(uri, name, base, args))
 
 
 if __name__ == "__main__":

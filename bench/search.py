@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from bench_server import bearer, start_server
+from bench_server import bearer, running_server
 from pymongo import MongoClient
 
 from examples.generator import HISTORY_START, STAFF_HOSPITALS, Generator
@@ -378,13 +378,8 @@ def main() -> None:
     args = parse_args()
     sizes = (args.patients, args.encounters, args.documents)
     name = "bench_search_{}_{}_{}_{}".format(*sizes, args.seed)
-    with seeded_mongo(args, name, sizes) as uri:
-        server, base = start_server(uri, name)
-        try:
-            asyncio.run(benchmark(uri, name, base, args))
-        finally:
-            server.terminate()
-            server.wait(30)
+    with seeded_mongo(args, name, sizes) as uri, running_server(uri, name) as (_, base):
+        asyncio.run(benchmark(uri, name, base, args))
 
 
 if __name__ == "__main__":

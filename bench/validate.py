@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_server import post_all, start_server
+from bench_server import post_all, running_server
 from pymongo import MongoClient
 
 from examples.generator import Generator
@@ -106,15 +106,11 @@ def write_path(uri: str, patients: list[dict], concurrency: int) -> None:
     for number, (label, env) in enumerate(runs.items()):
         data_dir = tempfile.mkdtemp(prefix="bench-validate-data-")
         database = f"bench_validate_{os.getpid()}_{number}"
-        server, base = start_server(uri, database, True, data_dir, env)
-        try:
+        with running_server(uri, database, True, data_dir, env) as (_, base):
             asyncio.run(post_all(f"{base}/Patient", patients[:20], concurrency,
                                  expected=201))  # warm up
             seconds[label] = asyncio.run(post_all(f"{base}/Patient", patients[20:],
                                                   concurrency, expected=201))
-        finally:
-            server.terminate()
-            server.wait(30)
     count = len(patients) - 20
     print(f"write path, {count} Patients (seal-signed), concurrency {concurrency}:")
     _rate("raw PyMongo insert_one", len(patients), seconds["raw PyMongo insert_one"])
