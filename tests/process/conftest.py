@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import process_issuer
 import pytest
+from proc_table import proc_files
 
 FHIR_SERVER = Path(sys.executable).parent / "fhir-server"
 READY_TIMEOUT = 90
@@ -64,16 +65,10 @@ def mongod_pids(data_dir: Path) -> list[int]:
     """Live mongod processes whose command line mentions `data_dir`."""
     needle = str(Path(data_dir).resolve())
     pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            raw = (proc / "cmdline").read_bytes()
-            argv = [a.decode(errors="replace") for a in raw.split(b"\0")]
-        except OSError:
-            continue
+    for pid, raw in proc_files("cmdline"):
+        argv = [a.decode(errors="replace") for a in raw.split(b"\0")]
         if argv and Path(argv[0]).name == "mongod" and any(needle in a for a in argv):
-            pids.append(int(proc.name))
+            pids.append(pid)
     return pids
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from api.helpers import unique_cccd
+from proc_table import proc_files
 from process_issuer import bearer
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
@@ -19,31 +20,16 @@ FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhi
 
 def _children(pid: int) -> list[int]:
     """The live child processes of `pid`, from /proc."""
-    children = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the command name, which is in parentheses: state, ppid, ...
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            children.append(int(proc.name))
-    return children
+    # Fields after the command name, which is in parentheses: state, ppid, ...
+    return [child for child, stat in proc_files("stat")
+            if int(stat.rsplit(b")", 1)[1].split()[1]) == pid]
 
 
 def _workers(pid: int) -> list[int]:
     """The server worker processes of the `fhir-server serve` process `pid`."""
-    workers = []
-    for child in _children(pid):
-        try:
-            command = (Path("/proc") / str(child) / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in command:
-            workers.append(child)
-    return workers
+    children = set(_children(pid))
+    return [child for child, command in proc_files("cmdline")
+            if child in children and b"spawn_main" in command]
 
 
 def _alive(pid: int) -> bool:

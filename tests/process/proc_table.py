@@ -1,0 +1,15 @@
+"""The live processes of this machine, read from /proc (Linux)."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def proc_files(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, contents of /proc/<pid>/<name>) of every process still there when read."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            yield int(proc.name), (proc / name).read_bytes()
+        except OSError:  # ended meanwhile
+            continue
