@@ -18,8 +18,8 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-import httpx
 from bench_server import bearer, running_server
+from lean_http import LeanClient
 from pymongo import AsyncMongoClient
 from search import KEEP_DIR, seeded_mongo
 
@@ -61,13 +61,13 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
                              maxPoolSize=args.concurrency)
     patients = mongo[name]["Patient"]
     ids = [document["_id"] async for document in patients.find({}, {"_id": 1})]
-    limits = httpx.Limits(max_connections=args.concurrency)
-    async with httpx.AsyncClient(timeout=60, limits=limits, headers=bearer()) as client:
+    client = LeanClient(base, bearer(), args.concurrency)
+    try:
 
         async def server_read(resource_id: str) -> None:
-            response = await client.get(f"{base}/Patient/{resource_id}")
-            if response.status_code != 200:
-                raise RuntimeError(f"read failed: {response.status_code} {response.text}")
+            status, body = await client.get(f"{base}/Patient/{resource_id}")
+            if status != 200:
+                raise RuntimeError(f"read failed: {status} {body[:500]!r}")
 
         async def raw_read(resource_id: str) -> None:
             if await patients.find_one({"_id": resource_id}) is None:
@@ -80,6 +80,8 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
         server = _row("server (HTTP)", *await _load(server_read, ids, args.concurrency,
                                                      args.seconds))
         raw = _row("raw find_one", *await _load(raw_read, ids, args.concurrency, args.seconds))
+    finally:
+        await client.aclose()
     print(f"ratio (server req/s / raw req/s): {server / raw:.2f}")
     await mongo.close()
 

@@ -28,8 +28,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
+import orjson
 from bench_server import bearer, running_server
+from lean_http import LeanClient
 from pymongo import MongoClient
 
 from examples.generator import HISTORY_START, STAFF_HOSPITALS, Generator
@@ -254,12 +255,15 @@ async def raw_search(db, plan: Plan, pages: int) -> Timings:
     return timings
 
 
-async def server_search(client: httpx.AsyncClient, url: str | None, pages: int) -> Timings:
+async def server_search(client: LeanClient, url: str | None, pages: int) -> Timings:
     """GET the URL, then follow `next` links for up to `pages` pages in all."""
     timings = []
     while url is not None and len(timings) < pages:
         started = time.perf_counter()
-        bundle = (await client.get(url)).raise_for_status().json()
+        status, body = await client.get(url)
+        if status != 200:
+            raise RuntimeError(f"GET {url}: {status} {body[:500]!r}")
+        bundle = orjson.loads(body)
         timings.append((time.perf_counter() - started, len(bundle.get("entry", []))))
         url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
     return timings
@@ -314,8 +318,8 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
     database = Database(uri, name, index_plan)
     total = f"&_total={args.total}" if args.total else ""
     samples = await sample_resources(database.db, args.requests)
-    limits = httpx.Limits(max_connections=args.concurrency)
-    async with httpx.AsyncClient(timeout=300, limits=limits, headers=bearer()) as client:
+    client = LeanClient(base, bearer(), args.concurrency)
+    try:
         print(f"\n{args.requests} requests per query, concurrency {args.concurrency}, ms; "
               f"ratio = server p50 / raw p50; entries = average per request\n{HEADER}")
         for label, template in QUERIES:
@@ -324,6 +328,8 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
             print_row(label, *await compare(client, database.db, base, urls, args.concurrency))
         walks = [DEEP_PAGING + total] * max(1, args.requests // PAGES)
         results = await compare(client, database.db, base, walks, args.concurrency, PAGES)
+    finally:
+        await client.aclose()
     print_row(f"deep paging ({PAGES} p.)", *results)
     print(f"\n{walks[0]}: {len(walks)} walks of {PAGES} pages, p50 ms per page\n"
           f"{'page':>4}{'server':>9}{'raw':>9}")
