@@ -1,6 +1,7 @@
 """The application: create_app(settings) and the lifespan that owns MongoDB and services."""
 
 import asyncio
+import gc
 import logging
 import secrets
 from collections.abc import Callable
@@ -104,9 +105,16 @@ async def lifespan(app: FastAPI):
                 embedded.supervise(service.database.report_outage) if embedded is not None
                 else running_server.follow_outages(settings.data_dir,
                                                    service.database.report_outage))
+            # What start-up loaded (definitions, indexes of them: ~300,000 objects) lives as
+            # long as the process: out of the collector's sight, a full collection no longer
+            # walks it all (a read by id served 14% more requests/s). Thawed at the end: an
+            # application stopped in a process that goes on (tests) leaves no garbage frozen.
+            gc.collect()
+            gc.freeze()
             try:
                 yield
             finally:
+                gc.unfreeze()
                 watchdog.cancel()
                 running_server.clear(settings.data_dir)
                 if reindexing is not None:
