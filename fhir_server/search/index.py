@@ -136,17 +136,26 @@ def build_search_index(resource_type: str, resource: dict) -> dict:
     }
 
 
+@cache
+def _compartment_parameters(resource_type: str) -> dict[str, frozenset[str]]:
+    """code → the compartment types its references put a resource of this type in."""
+    types_by_code: dict[str, set[str]] = {}
+    for compartment_type in COMPARTMENT_TYPES:
+        for code in compartment_parameters(compartment_type).get(resource_type, ()):
+            types_by_code.setdefault(code, set()).add(compartment_type)
+    return {code: frozenset(types) for code, types in types_by_code.items()}
+
+
 def compartments_of(resource_type: str, resource: dict, search: dict) -> list[str]:
     """`Patient/1`, `Encounter/7`, ...: the compartments a resource is in, by the parameters
     of the CompartmentDefinitions; the focal resource of a compartment is in its own."""
     found = set()
-    for compartment_type in COMPARTMENT_TYPES:
-        for code in compartment_parameters(compartment_type).get(resource_type, ()):
-            found |= {
-                f"{kind}/{target_id}"
-                for kind, target_id in reference.local_references(search.get(code, []))
-                if kind == compartment_type
-            }
+    for code, compartment_types in _compartment_parameters(resource_type).items():
+        found |= {
+            f"{kind}/{target_id}"
+            for kind, target_id in reference.local_references(search.get(code, []))
+            if kind in compartment_types
+        }
     if resource_type in COMPARTMENT_TYPES and isinstance(resource.get("id"), str):
         found.add(f"{resource_type}/{resource['id']}")
     return sorted(found)

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 4 * 1024 * 1024
@@ -82,7 +84,7 @@ class AuditSpool:
         process loses nothing), on disk at the next `sync`."""
         if self._fd is None:
             raise RuntimeError("the audit spool is not open")
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
         written = os.write(self._fd, line)
         while written < len(line):  # a short write (a full disk raises OSError instead)
             written += os.write(self._fd, line[written:])
@@ -194,8 +196,8 @@ class AuditSpool:
     @staticmethod
     def _parse(segment: Path, line: bytes, records: list[dict]) -> None:
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
             record = None
         if isinstance(record, dict) and isinstance(record.get("id"), str):
             records.append(record)
