@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from fhir_server.api.header_timeout import with_header_timeout
+from fhir_server.api.header_timeout import MAX_HEAD_BYTES, with_header_timeout
 
 TIMEOUT = 1.0
 
@@ -102,3 +102,22 @@ def test_a_slow_answer_is_not_cut_and_the_connection_is_kept(port):
         started = time.monotonic()
         assert _read_until_closed(connection).startswith(b"HTTP/1.1 408")
         assert time.monotonic() - started < TIMEOUT + 2
+
+
+@pytest.mark.parametrize("pieces", [1, 64])
+def test_a_head_over_16_kib_is_refused_and_one_under_it_served(port, pieces):
+    """llhttp would hold headers without end; the protocol stops at MAX_HEAD_BYTES, whether
+    the head comes at once or in pieces."""
+    def head(header_bytes: int) -> bytes:
+        return b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * header_bytes + b"\r\n\r\n"
+
+    for size, served in ((MAX_HEAD_BYTES - 100, True), (MAX_HEAD_BYTES + 100, False)):
+        data = head(size)
+        with _connect(port) as connection:
+            step = -(-len(data) // pieces)
+            for start in range(0, len(data), step):
+                connection.sendall(data[start:start + step])
+            if served:
+                assert _response(connection).startswith(b"HTTP/1.1 200")
+            else:
+                assert _read_until_closed(connection).startswith(b"HTTP/1.1 400")
