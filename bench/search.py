@@ -224,7 +224,7 @@ async def _raw_included(db, plan: Plan, matches: list[dict]) -> int:
     included = 0
     for rule in plan.request.includes:
         found = {(kind, id_) for document in matches
-                 for kind, id_ in local_references(document["search"][rule.code], plan.base)
+                 for kind, id_ in local_references(document["search"].get(rule.code, []), plan.base)
                  if is_supported(kind) and rule.target_type in (None, kind)}
         for target in {kind for kind, _ in found}:
             query = {"_id": {"$in": sorted(id_ for kind, id_ in found if kind == target)}}

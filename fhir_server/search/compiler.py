@@ -163,7 +163,7 @@ class Compiler:
             target_id
             for document in documents
             for target_type, target_id in reference.local_references(
-                document.search[code], self.base_url
+                document.search.get(code, []), self.base_url
             )
             if target_type == resource_type
         }
@@ -184,8 +184,9 @@ class Compiler:
 
 def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dict:
     """`:missing` (http://hl7.org/fhir/R4/search.html#missing), both ways on the
-    parameter's own index: an empty entry array is indexed (as `undefined`), and a
-    document without entries has no `lo`/`v`/`c0` under the field. Only `near`'s
+    parameter's own index: a document without entries has no such field (indexed as null;
+    an empty array, as documents indexed before revision 9 of the extraction may still
+    hold until re-indexed, as `undefined`), nor `lo`/`v`/`c0` under it. Only `near`'s
     2dsphere index leaves such documents out, so `near:missing=true` reads the collection."""
     if field in ("_id", "lastUpdated"):
         return {"_id": {"$exists": not missing}}
@@ -193,7 +194,7 @@ def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dic
         subfield = {"date": "lo", "number": "v", "quantity": "v", "composite": "c0"}
         if parameter.type in subfield:
             return {f"{field}.{subfield[parameter.type]}": {"$exists": False}}
-        return {field: []}
+        return {field: {"$in": [None, []]}}
     if parameter.type == "date":
         return {f"{field}.lo": {"$gte": EARLIEST}}
     if parameter.type in ("number", "quantity"):

@@ -48,8 +48,8 @@ TYPE_MODULES = {
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
 # 6: no `s:` token entry beside `sc:`; 7: no `missing` list; 8: composites without the
-# token entries only modifiers use
-_EXTRACTION_REVISION = "8"
+# token entries only modifiers use; 9: no empty `search.<code>` arrays
+_EXTRACTION_REVISION = "9"
 
 
 @cache
@@ -116,15 +116,19 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
 def build_search_index(resource_type: str, resource: dict) -> dict:
     """The `search`, `sort` and `compartments` fields of a current-version document.
 
-    Every `search.<code>` is an array, empty when the resource has no such value (so
-    `:missing=true` is a lookup in the parameter's own index).
+    A `search.<code>` array is stored only when the resource has values for it: a missing
+    field is indexed as null, so `:missing=true` is still a lookup in the parameter's own
+    index, and the empty arrays of the many parameters a resource has no value for would
+    be about a tenth of its document.
     """
     search, sort = {}, {}
     for code, extractor in _extractors(resource_type).items():
         entries = extractor.entries(resource)
+        if not entries:
+            continue
         search[code] = entries
         kind = extractor.parameter.type
-        if entries and kind != "composite":
+        if kind != "composite":
             low_high = TYPE_MODULES[kind].sort_range(entries)
             if low_high is not None:
                 sort[code] = {"a": low_high[0], "d": low_high[1]}

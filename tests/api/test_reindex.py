@@ -1,6 +1,6 @@
 """`$reindex` rebuilds search entries written under older definitions (or none at all)."""
 
-from helpers import created, new_patient
+from helpers import created, new_patient, unique_cccd
 from pymongo import MongoClient
 
 
@@ -41,3 +41,27 @@ def test_reindex_of_a_type_never_written_reindexes_nothing(client):
     response = client.post("/Observation/$reindex")
     assert response.status_code == 200, response.text
     assert response.json()["parameter"] == [{"name": "Observation", "valueInteger": 0}]
+
+
+def test_missing_finds_documents_indexed_with_and_without_empty_entry_arrays(client, server):
+    """Entries are stored only for parameters with values; a document indexed before that
+    (an empty array per parameter without values) answers `:missing` the same, before and
+    after it is re-indexed."""
+    family = f"Vũ{unique_cccd()}"
+    bare, dated = (new_patient(name=[{"family": family}]) for _ in range(2))
+    del bare["gender"], bare["birthDate"], dated["gender"]
+    without_birth, with_birth = created(client, bare), created(client, dated)
+    stored = server.settings.database
+    with MongoClient(server.settings.mongodb_uri) as mongo:
+        document = mongo[stored]["Patient"].find_one({"_id": without_birth["id"]})
+        assert "birthdate" not in document["search"] and "gender" not in document["search"]
+        mongo[stored]["Patient"].update_one(  # as an older release stored it
+            {"_id": without_birth["id"]},
+            {"$set": {"search.gender": [], "indexVersion": "older"}},
+        )
+    for _ in range(2):  # before and after `$reindex`
+        assert _ids(client, f"family={family}&gender:missing=true") == {
+            without_birth["id"], with_birth["id"]}
+        assert _ids(client, f"family={family}&birthdate:missing=true") == {without_birth["id"]}
+        assert _ids(client, f"family={family}&birthdate:missing=false") == {with_birth["id"]}
+        assert client.post("/Patient/$reindex").status_code == 200
