@@ -27,13 +27,21 @@ class LeanClient:
         """The status and body of `GET url` (an absolute URL on this server)."""
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
+        request = f"GET {target} HTTP/1.1\r\n{self._head}\r\n".encode()
         connection = await self._free.get()
         try:
+            if connection is not None:
+                try:
+                    head = await _exchange(connection, request)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    # The server closed the kept-alive connection while it was idle.
+                    connection[1].close()
+                    connection = None
             if connection is None:
                 connection = await asyncio.open_connection(self.host, self.port)
+                head = await _exchange(connection, request)
             reader, writer = connection
-            writer.write(f"GET {target} HTTP/1.1\r\n{self._head}\r\n".encode())
-            status, headers = _head(await reader.readuntil(b"\r\n\r\n"))
+            status, headers = _head(head)
             if "content-length" not in headers:
                 raise RuntimeError(f"GET {target}: a response without Content-Length")
             body = await reader.readexactly(int(headers["content-length"]))
@@ -54,6 +62,14 @@ class LeanClient:
             connection = self._free.get_nowait()
             if connection is not None:
                 connection[1].close()
+
+
+async def _exchange(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                    request: bytes) -> bytes:
+    """Send the request; the response's head."""
+    reader, writer = connection
+    writer.write(request)
+    return await reader.readuntil(b"\r\n\r\n")
 
 
 def _head(head: bytes) -> tuple[int, dict[str, str]]:
