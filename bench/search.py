@@ -6,6 +6,7 @@ PyMongo (the server's own compiled filter, sort and limit), in the same run on t
     python bench/search.py --patients 2000 --encounters 10000 --documents 4000 --requests 100
     python bench/search.py --keep              # keep the data; reruns skip seeding
     python bench/search.py --keep --total none # the server does not count matches (_total=none)
+    python bench/search.py --keep --workers 2  # two server processes (`serve --workers`)
 
 Prints per query the server's and raw PyMongo's p50/p95/p99 latency (ms) and requests/second
 at the same concurrency, their p50 ratio, and the average entries per request of each.
@@ -343,7 +344,8 @@ async def benchmark(uri: str, name: str, base: str, args: argparse.Namespace) ->
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     for option, default in (("patients", 100_000), ("encounters", 500_000), ("documents", 200_000),
-                            ("requests", 200), ("concurrency", 8), ("seed", 1)):
+                            ("requests", 200), ("concurrency", 8), ("seed", 1),
+                            ("workers", 1)):
         parser.add_argument(f"--{option}", type=int, default=default)
     parser.add_argument("--total", choices=("none", "estimate", "accurate"),
                         help="add _total=... to every server request (default: none sent)")
@@ -351,8 +353,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the database (embedded: in "
                         f"{KEEP_DIR}) and reuse it if already seeded at these sizes")
     args = parser.parse_args()
-    if args.patients < 1 or args.encounters < 1 or args.requests < 1:
-        parser.error("--patients, --encounters and --requests must be positive")
+    if min(args.patients, args.encounters, args.requests, args.workers) < 1:
+        parser.error("--patients, --encounters, --requests and --workers must be positive")
     return args
 
 
@@ -384,7 +386,8 @@ def main() -> None:
     args = parse_args()
     sizes = (args.patients, args.encounters, args.documents)
     name = "bench_search_{}_{}_{}_{}".format(*sizes, args.seed)
-    with seeded_mongo(args, name, sizes) as uri, running_server(uri, name) as (_, base):
+    with (seeded_mongo(args, name, sizes) as uri,
+          running_server(uri, name, workers=args.workers) as (_, base)):
         asyncio.run(benchmark(uri, name, base, args))
 
 
