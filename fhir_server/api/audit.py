@@ -10,6 +10,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.client_address import client_address
+from fhir_server.api.dependencies import server_origin
 from fhir_server.services.audit import Access, RequestAudit, current_request
 
 # route function → FHIR interaction (http://hl7.org/fhir/R4/valueset-type-restful-interaction.html)
@@ -78,7 +79,7 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         entities=_entities(request, location),
         query=getattr(request.state, "audit_query", None)
         or (request.url.query if interaction == "search-type" else None),
-        source=str(request.base_url).rstrip("/"),
+        source=server_origin(request),
         request_id=request_id,
     )
 

@@ -49,6 +49,8 @@ def client_address(request: HTTPConnection) -> str | None:
     if peer is None:
         return None
     networks = trusted_networks(request.app.state.settings.trusted_proxies)
+    if not networks:  # no proxy is trusted: the peer is the client
+        return peer
     peer_address = _address(peer)
     if peer_address is None or not _trusted(peer_address, networks):
         return peer

@@ -1,8 +1,11 @@
 """Dependencies shared by the routes, as `Annotated` aliases."""
 
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import URL
+from starlette.requests import HTTPConnection
 
 from fhir_server.api.media import JSON_MEDIA_TYPES, form_body, json_body, response_media_type
 from fhir_server.search.request import check_parameter_counts
@@ -29,7 +32,33 @@ async def _settings(request: Request) -> Settings:
 async def request_base(request: Request) -> str:
     """The FHIR base URL that links and Locations are built on."""
     configured = request.app.state.settings.base_url
-    return configured.rstrip("/") if configured else f"{str(request.base_url).rstrip('/')}/fhir"
+    return configured.rstrip("/") if configured else f"{server_origin(request)}/fhir"
+
+
+def server_origin(request: HTTPConnection) -> str:
+    """`request.base_url` without its trailing slash. Starlette builds it from a copy of the
+    scope on every request; it only depends on these four values, so it is built once for
+    each combination."""
+    scope = request.scope
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    root_path = scope.get("app_root_path", scope.get("root_path", ""))
+    server = scope.get("server")
+    return _origin(scope.get("scheme", "http"), host, tuple(server) if server else None,
+                   root_path)
+
+
+@lru_cache(maxsize=256)
+def _origin(scheme: str, host: bytes | None, server: tuple | None, root_path: str) -> str:
+    scope = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "root_path": root_path,
+        "path": root_path if root_path.endswith("/") else f"{root_path}/",
+        "query_string": b"",
+        "headers": [] if host is None else [(b"host", host)],
+    }
+    return str(URL(scope=scope)).rstrip("/")
 
 
 async def preferences(request: Request) -> dict[str, str]:
