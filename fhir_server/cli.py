@@ -308,6 +308,7 @@ def _serve(args: argparse.Namespace) -> int:
         # The client address is ours to work out (FHIR_TRUSTED_PROXIES): uvicorn would take
         # X-Forwarded-For from any local peer.
         "proxy_headers": False,
+        "server_header": False,  # no `server: uvicorn`: what runs here is nobody's business
     }
     if args.workers > 1:
         return serve_workers(settings, args.workers, args.host, args.port, **options)

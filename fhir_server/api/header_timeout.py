@@ -1,26 +1,33 @@
-"""uvicorn's HTTP/1.1 protocol on httptools (llhttp), with what it lacks for a server on the
-open network: a deadline for what the client owes, the request line and headers of each
-request (uvicorn times out only idle keep-alive connections, so a client sending its headers
-a byte at a time, slowloris, would hold a connection for ever), and a bound on their size
-(llhttp has none: headers sent without end would be held in memory without end).
+"""uvicorn's HTTP/1.1 protocols with what they lack for a server on the open network: a
+deadline for what the client owes, the request line and headers of each request (uvicorn
+times out only idle keep-alive connections, so a client sending its headers a byte at a
+time, slowloris, would hold a connection for ever), and a bound on their size.
 
-httptools rather than h11: reads by id were served 1,368 a second where h11 served 1,085
-(bench/read.py, one process), the pure-Python parser and response writer being most of it."""
+httptools (llhttp) serves: reads by id were served 1,368 a second where h11 served 1,085
+(bench/read.py, one process), the pure-Python parser and response writer being most of it.
+A request asking to switch protocols (`Upgrade: h2c`, as Java's HttpClient sends by default)
+goes on in h11 for the rest of its connection: llhttp stops at such a head and would read its
+body as the next request, where HTTP lets a server ignore the upgrade and answer the request
+as sent (RFC 9110 §7.8)."""
 
 import asyncio
 
+import h11
+import httptools
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 # As h11 and Node.js allow; a larger head is answered 400 (uvicorn's "Invalid HTTP request").
 MAX_HEAD_BYTES = 16 * 1024
+_HEADER_LINE_EXTRA = 4  # ": " and CRLF around a header's name and value
 
 
 class HeadTooLarge(Exception):
     """Raised from a parser callback: llhttp stops, and uvicorn answers 400 and closes."""
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
+class _HeadDeadline:
     """Closes a connection, after a bare 408, whose client has not sent a complete request
     head `header_timeout` seconds after it began (a new connection, or the first bytes of
     the next request on a kept-alive one), or that still sends a body nobody reads any more
@@ -29,46 +36,19 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     header_timeout = 30.0
     _deadline: asyncio.TimerHandle | None = None
-    _request_done = False  # the parser has seen the whole of the current request
-    _head_bytes = 0
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
-        self._watch()
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        super().connection_made(transport)  # type: ignore[misc]
         self._watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_watching()
-        super().connection_lost(exc)
-
-    def on_message_begin(self) -> None:
-        self._request_done = False
-        self._head_bytes = 0
-        super().on_message_begin()
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value))
-        super().on_header(name, value)
-
-    def on_message_complete(self) -> None:
-        self._request_done = True
-        super().on_message_complete()
-
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            raise HeadTooLarge
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _waiting_for_client(self) -> bool:
-        serving = self.cycle is not None and not self.cycle.response_complete
-        return not serving and not self._request_done
+        raise NotImplementedError
 
     def _watch(self) -> None:
         if not self._waiting_for_client():
@@ -88,6 +68,122 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
+class H11HeadDeadlineProtocol(_HeadDeadline, H11Protocol):
+    """h11 bounds a head to 16 KiB itself."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def _waiting_for_client(self) -> bool:
+        serving = self.cycle is not None and not self.cycle.response_complete
+        return not serving and self.conn.their_state is not h11.DONE
+
+
+class HeadDeadlineProtocol(_HeadDeadline, HttpToolsProtocol):
+    """On httptools, with the size of a head (and of trailers) counted as it comes. llhttp
+    gives a header line to Python only once it ends, so bytes that reach no parser callback
+    (a header line, a chunk-size line or blank lines, sent without end) count too."""
+
+    h11_protocol: type[H11HeadDeadlineProtocol] = H11HeadDeadlineProtocol
+    _request_done = False  # the parser has seen the whole request, and nothing since
+    _in_head = False  # the request line and headers; the trailers come after the body
+    _head_bytes = 0  # of the head (or trailers) in progress, by the parser's callbacks
+    _heard = False  # the parser called back while given the last bytes received
+    _unheard_bytes = 0  # received since the parser last called back
+    _switching = False  # the head asks to switch protocols
+
+    def data_received(self, data: bytes) -> None:
+        serving = self.cycle is not None and not self.cycle.response_complete
+        if self._request_done and not serving:
+            # The next exchange begins, even with a bare CRLF (which llhttp skips unseen).
+            self._request_done = False
+        # uvicorn's data_received, but for a switch of protocols and the unheard bytes.
+        self._unset_keepalive_if_required()
+        self._heard = False
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._continue_on_h11(data[upgrade.args[0]:])
+            return
+        except httptools.HttpParserError:
+            self._refuse()
+            return
+        self._unheard_bytes = 0 if self._heard else self._unheard_bytes + len(data)
+        if self._unheard_bytes > MAX_HEAD_BYTES:
+            self._refuse()
+            return
+        self._watch()
+
+    def _refuse(self) -> None:
+        message = "Invalid HTTP request received."
+        self.logger.warning(message)
+        self.send_400_response(message)
+
+    def on_message_begin(self) -> None:
+        self._heard, self._request_done, self._switching = True, False, False
+        self._in_head, self._head_bytes = True, 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._heard = True
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._heard = True
+        self._count(len(name) + len(value) + _HEADER_LINE_EXTRA)
+        if self._in_head:  # not a trailer, which the request's scope does not carry
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._heard, self._in_head, self._head_bytes = True, False, 0
+        if self.parser.should_upgrade():
+            self._switching = True  # `_continue_on_h11` answers it
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._heard = True
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._heard, self._request_done = True, True
+        if not self._switching:
+            super().on_message_complete()
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise HeadTooLarge
+
+    def _waiting_for_client(self) -> bool:
+        serving = self.cycle is not None and not self.cycle.response_complete
+        return not serving and not self._request_done
+
+    def _continue_on_h11(self, rest: bytes) -> None:
+        """Hand the connection to h11 from the head llhttp stopped at, and `rest` after it."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            # Pipelined behind a response still being written: the connection closes after
+            # that response, and the client sends the request again on a new one.
+            self.cycle.keep_alive = False
+            return
+        self._stop_watching()
+        self._unset_keepalive_if_required()
+        self.connections.discard(self)
+        version = self.parser.get_http_version().encode("ascii")
+        head = [self.parser.get_method(), b" ", self.url, b" HTTP/", version, b"\r\n"]
+        for name, value in self.headers:
+            head += [name, b": ", value, b"\r\n"]
+        protocol = self.h11_protocol(self.config, self.server_state, self.app_state)
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.data_received(b"".join(head) + b"\r\n" + rest)
+
+
+def with_header_timeout(seconds: float) -> type[HeadDeadlineProtocol]:
     """The protocol class to give uvicorn (`http=`), with this deadline."""
-    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": seconds})
+    fallback = type("H11HeadDeadlineProtocol", (H11HeadDeadlineProtocol,),
+                    {"header_timeout": seconds})
+    return type("HeadDeadlineProtocol", (HeadDeadlineProtocol,),
+                {"header_timeout": seconds, "h11_protocol": fallback})

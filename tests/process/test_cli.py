@@ -82,6 +82,7 @@ def test_dev_server_loads_demo_data_and_stops_cleanly_on_sigterm(spawn, mongods,
     metadata = _read(server.base, "metadata")
     assert metadata.json()["resourceType"] == "CapabilityStatement"
     assert metadata.json()["fhirVersion"] == "4.0.1"
+    assert "server" not in metadata.headers  # the server software is not advertised
     assert server.base in server.stdout()
     assert _patient_count(server.base) > 0
     assert len(mongods(data)) == 1

@@ -18,14 +18,21 @@ TIMEOUT = 1.0
 
 
 async def _app(scope, receive, send) -> None:
-    """Answers `/slow` after 2 s (longer than TIMEOUT), anything else at once."""
+    """Answers `/slow` after 2 s (longer than TIMEOUT), `/echo` with the request's body,
+    `/headers` (after the body) with the names of its headers, anything else at once."""
     if scope["type"] != "http":
         return
     if scope["path"] == "/slow":
         await asyncio.sleep(2 * TIMEOUT)
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body, more = body + message.get("body", b""), message.get("more_body", False)
+    answer = {"/echo": body, "/headers": b",".join(name for name, _ in scope["headers"])}
+    content = answer.get(scope["path"], b"ok")
     await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-length", b"2")]})
-    await send({"type": "http.response.body", "body": b"ok"})
+                "headers": [(b"content-length", str(len(content)).encode())]})
+    await send({"type": "http.response.body", "body": content})
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +71,23 @@ def _response(connection: socket.socket) -> bytes:
         assert chunk, data
         data += chunk
     return data
+
+
+def _exchange(connection: socket.socket) -> tuple[int, bytes]:
+    """The status and body of one response (with a Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(4096)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                  if line.startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = connection.recv(4096)
+        assert chunk, data
+        body += chunk
+    return int(head.split()[1]), body
 
 
 def test_a_connection_that_sends_nothing_is_closed(port):
@@ -121,3 +145,64 @@ def test_a_head_over_16_kib_is_refused_and_one_under_it_served(port, pieces):
                 assert _response(connection).startswith(b"HTTP/1.1 200")
             else:
                 assert _read_until_closed(connection).startswith(b"HTTP/1.1 400")
+
+
+def test_a_request_asking_to_switch_protocols_is_answered_as_sent(port):
+    """`Upgrade: h2c` (Java's HttpClient) is ignored, as HTTP lets a server do: the request is
+    served with its body, and the connection goes on, its heads still on a deadline."""
+    body = b"name=nguy%E1%BB%85n&_count=5"
+    upgrade = (b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+               b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body))
+    with _connect(port) as connection:
+        connection.sendall(upgrade + body)
+        assert _exchange(connection) == (200, body)
+        connection.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+        assert _exchange(connection) == (200, b"hi")
+        connection.sendall(b"GET / HTTP/1.1\r\n")
+        started = time.monotonic()
+        assert _read_until_closed(connection).startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < TIMEOUT + 2
+
+
+def test_a_header_line_without_end_is_refused_at_once(port):
+    """llhttp hands a header line over only at its end: one sent without end is refused
+    (400) once it passes MAX_HEAD_BYTES, not held in memory until the deadline (408)."""
+    with _connect(port) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+        try:
+            for _ in range(512):  # up to 2 MiB
+                connection.sendall(b"a" * 4096)
+                time.sleep(0.001)
+        except OSError:
+            pass  # refused and closed meanwhile
+        assert _read_until_closed(connection).startswith(b"HTTP/1.1 400")
+
+
+def test_the_separators_of_many_small_headers_count(port):
+    head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"a:b\r\n" * 4000 + b"\r\n"  # 20 KB
+    with _connect(port) as connection:
+        connection.sendall(head)
+        assert _read_until_closed(connection).startswith(b"HTTP/1.1 400")
+
+
+def test_a_blank_line_after_a_response_does_not_hold_the_connection(port):
+    """Bytes after a finished exchange begin the next one, even a bare CRLF (which the parser
+    skips): the head deadline runs, where the keep-alive timer has been stopped."""
+    with _connect(port) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _response(connection).startswith(b"HTTP/1.1 200")
+        connection.sendall(b"\r\n")
+        started = time.monotonic()
+        _read_until_closed(connection)
+        assert time.monotonic() - started < TIMEOUT + 2  # uvicorn's keep-alive is 5 s
+
+
+def test_trailers_are_read_but_are_not_request_headers(port):
+    chunked = (b"POST /headers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+               b"Trailer: X-Checksum\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: 5d41\r\n\r\n")
+    with _connect(port) as connection:
+        connection.sendall(chunked)
+        status, names = _exchange(connection)
+    assert status == 200
+    assert names.split(b",") == [b"host", b"transfer-encoding", b"trailer"]
