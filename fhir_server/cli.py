@@ -273,7 +273,7 @@ def _list_packages(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from fhir_server.api.header_timeout import with_header_timeout
+    from fhir_server.api.header_timeout import with_client_deadlines
     from fhir_server.conformance.definitions import load
     from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
@@ -312,8 +312,8 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.workers > 1:
         return serve_workers(settings, args.workers, args.host, args.port, **options)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                http=with_header_timeout(settings.header_timeout_seconds), **options)
+    http = with_client_deadlines(settings.header_timeout_seconds, settings.response_stall_seconds)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, http=http, **options)
     return 0
 
 

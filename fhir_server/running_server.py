@@ -224,7 +224,7 @@ def _worker(host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
     goes on answering (and auditing) while the shared mongod stops."""
     import uvicorn
 
-    from fhir_server.api.header_timeout import with_header_timeout
+    from fhir_server.api.header_timeout import with_client_deadlines
     from fhir_server.embedded_mongo import die_with_parent
     from fhir_server.main import create_app
 
@@ -232,8 +232,8 @@ def _worker(host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
     logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "INFO"))
     settings = Settings()
     sock = _bound_socket(host, port)
-    config = uvicorn.Config(create_app(settings), host=host, port=port,
-                            http=with_header_timeout(settings.header_timeout_seconds),
+    http = with_client_deadlines(settings.header_timeout_seconds, settings.response_stall_seconds)
+    config = uvicorn.Config(create_app(settings), host=host, port=port, http=http,
                             **uvicorn_options)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])

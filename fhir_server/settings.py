@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         description="`fhir-server serve`: a client that has not sent a request's line and "
         "headers this long after it began is disconnected (408).",
     )
+    response_stall_seconds: float = Field(
+        60,
+        description="`fhir-server serve`: a client that has taken in nothing of a response "
+        "this long (the send buffer stayed full) is disconnected.",
+    )
     keep_alive_seconds: int = Field(
         5, description="`fhir-server serve`: idle keep-alive connections are closed after this."
     )

@@ -1,7 +1,9 @@
 """uvicorn's HTTP/1.1 protocols with what they lack for a server on the open network: a
 deadline for what the client owes, the request line and headers of each request (uvicorn
 times out only idle keep-alive connections, so a client sending its headers a byte at a
-time, slowloris, would hold a connection for ever), and a bound on their size.
+time, slowloris, would hold a connection for ever), and a bound on their size; and a
+deadline for a response the client takes none of (uvicorn would wait for it for ever,
+holding the response and its task).
 
 httptools (llhttp) serves: reads by id were served 1,368 a second where h11 served 1,085
 (bench/read.py, one process), the pure-Python parser and response writer being most of it.
@@ -32,10 +34,13 @@ class _HeadDeadline:
     head `header_timeout` seconds after it began (a new connection, or the first bytes of
     the next request on a kept-alive one), or that still sends a body nobody reads any more
     (after an early 413 or 408). The body of a request being served has its own deadline
-    (api/limits.py)."""
+    (api/limits.py). Drops a connection whose client has taken in nothing of a response for
+    `stall_timeout` seconds (the send buffer stayed full)."""
 
     header_timeout = 30.0
+    stall_timeout = 60.0
     _deadline: asyncio.TimerHandle | None = None
+    _stalled: asyncio.TimerHandle | None = None
     loop: asyncio.AbstractEventLoop
     transport: asyncio.Transport
 
@@ -45,7 +50,22 @@ class _HeadDeadline:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_watching()
+        self._writable()
         super().connection_lost(exc)  # type: ignore[misc]
+
+    def pause_writing(self) -> None:
+        super().pause_writing()  # type: ignore[misc]
+        if self._stalled is None:
+            self._stalled = self.loop.call_later(self.stall_timeout, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        self._writable()
+        super().resume_writing()  # type: ignore[misc]
+
+    def _writable(self) -> None:
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
 
     def _waiting_for_client(self) -> bool:
         raise NotImplementedError
@@ -181,9 +201,10 @@ class HeadDeadlineProtocol(_HeadDeadline, HttpToolsProtocol):
         protocol.data_received(b"".join(head) + b"\r\n" + rest)
 
 
-def with_header_timeout(seconds: float) -> type[HeadDeadlineProtocol]:
-    """The protocol class to give uvicorn (`http=`), with this deadline."""
-    fallback = type("H11HeadDeadlineProtocol", (H11HeadDeadlineProtocol,),
-                    {"header_timeout": seconds})
+def with_client_deadlines(head_seconds: float,
+                          stall_seconds: float) -> type[HeadDeadlineProtocol]:
+    """The protocol class to give uvicorn (`http=`), with these deadlines."""
+    deadlines = {"header_timeout": head_seconds, "stall_timeout": stall_seconds}
+    fallback = type("H11HeadDeadlineProtocol", (H11HeadDeadlineProtocol,), deadlines)
     return type("HeadDeadlineProtocol", (HeadDeadlineProtocol,),
-                {"header_timeout": seconds, "h11_protocol": fallback})
+                {**deadlines, "h11_protocol": fallback})

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from fhir_server.api.header_timeout import MAX_HEAD_BYTES, with_header_timeout
+from fhir_server.api.header_timeout import MAX_HEAD_BYTES, with_client_deadlines
 
 TIMEOUT = 1.0
+BIG = 64 * 1024 * 1024  # more than the socket buffers of both ends hold
 
 
 async def _app(scope, receive, send) -> None:
@@ -28,7 +29,8 @@ async def _app(scope, receive, send) -> None:
     while more:
         message = await receive()
         body, more = body + message.get("body", b""), message.get("more_body", False)
-    answer = {"/echo": body, "/headers": b",".join(name for name, _ in scope["headers"])}
+    answer = {"/echo": body, "/headers": b",".join(name for name, _ in scope["headers"]),
+              "/big": b"x" * BIG}
     content = answer.get(scope["path"], b"ok")
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(content)).encode())]})
@@ -41,7 +43,7 @@ def port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         free = sock.getsockname()[1]
     config = uvicorn.Config(_app, host="127.0.0.1", port=free, log_level="warning",
-                            lifespan="off", http=with_header_timeout(TIMEOUT))
+                            lifespan="off", http=with_client_deadlines(TIMEOUT, TIMEOUT))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -206,3 +208,21 @@ def test_trailers_are_read_but_are_not_request_headers(port):
         status, names = _exchange(connection)
     assert status == 200
     assert names.split(b",") == [b"host", b"transfer-encoding", b"trailer"]
+
+
+def test_a_client_that_takes_in_nothing_of_a_response_is_dropped(port):
+    """A response nobody reads would hold its bytes and its task for ever: once the send
+    buffer has stayed full for the stall deadline, the connection is dropped."""
+    with socket.socket() as connection:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        connection.connect(("127.0.0.1", port))
+        connection.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(TIMEOUT + 1.5)  # read nothing
+        connection.settimeout(10)
+        received = 0
+        try:
+            while chunk := connection.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+    assert received < BIG
