@@ -8,6 +8,7 @@ from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import (
     BadRequest,
+    Conflict,
     FhirError,
     Forbidden,
     Issue,
@@ -150,6 +151,7 @@ class BundleProcessor:
                 return f"{kind}/{await interactions.resolve_single(store, kind, query)}"
 
             responses: dict[int, dict] = {}
+            written: dict[str, str] = {}  # `Type/id` → the entry that wrote it
             for entry in attempt:
                 try:
                     _check_permission(entry, permissions)
@@ -163,6 +165,7 @@ class BundleProcessor:
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
                         await rewrite_references(entry.resource, assigned, resolve)
                     result = await _write(store, entry, self.service.policy, self.max_depth)
+                    _check_identity(entry, result, assigned, written)
                 except FhirError as error:
                     raise _in_entry(entry, error) from None
                 responses[entry.index] = _write_response(base, result, return_preference,
@@ -262,19 +265,52 @@ def _targets_by_type(entries: list[Entry]) -> dict[str, list[str]]:
     return targets
 
 
+def _check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str, str],
+                    written: dict[str, str]) -> None:
+    """What an entry wrote is what the transaction's references to it were given, and no
+    other entry wrote it too: identities resolved only now (a conditional create matching
+    a resource made earlier in the transaction, a conditional patch or delete) must not
+    overlap either (http://hl7.org/fhir/R4/http.html#trules)."""
+    if result is None:
+        return
+    target = f"{entry.resource_type}/{result.version.id}"
+    expected = assigned.get(entry.full_url or "", target)
+    if expected != target:
+        raise Conflict(
+            f"{entry.location}: resolves to {target} when the transaction is written, but its "
+            f"fullUrl was resolved to {expected} before; send the entries' conditions alike "
+            "or as one entry"
+        )
+    if not result.changed:
+        return
+    if target in written:
+        raise BadRequest(
+            f"{entry.location} writes {target}, as {written[target]} does: the resources of "
+            "a transaction's entries must be distinct",
+            expression=entry.location,
+        )
+    written[target] = entry.location
+
+
 async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:
-    """fullUrl → `Type/id` for every entry that creates or updates a resource."""
+    """fullUrl → `Type/id` for every entry that creates or updates a resource. Conditional
+    creates with the same condition and no stored match make one resource: the first makes
+    it, the others match it, so all their fullUrls are given its id."""
     assigned: dict[str, str] = {}
+    conditional_creates: dict[tuple[str, str], str] = {}
     for entry in entries:
         target_id = None
         if entry.method == "POST":
             target_id = entry.assigned_id = new_id()
             if entry.if_none_exist:
+                condition = (entry.resource_type, entry.if_none_exist)
                 matches = await interactions.find_matches(
                     store, entry.resource_type, entry.if_none_exist
                 )
                 if len(matches) == 1:
                     target_id = matches[0].id
+                elif not matches:
+                    target_id = conditional_creates.setdefault(condition, target_id)
         elif entry.method == "PUT" and entry.resource_id:
             target_id = entry.resource_id
         elif entry.method == "PUT":

@@ -187,6 +187,59 @@ def test_if_none_exist_match_points_references_to_the_existing_resource(client, 
     assert client.get(f"/Patient/{existing['id']}").json() == existing
 
 
+def test_the_same_conditional_create_twice_makes_one_resource_both_point_at(client, server):
+    """The same patient twice in one transaction, each with the same If-None-Exist and no
+    stored match: the first makes it, the second matches it, and references to either
+    fullUrl lead to it."""
+    value, first_url, second_url = unique_cccd(), urn(), urn()
+    response = submit(client, transaction(
+        post_entry(new_patient(value), first_url, identifier_query(value)),
+        post_entry(new_patient(value), second_url, identifier_query(value)),
+        post_entry(encounter(second_url)),
+        post_entry(encounter(first_url)),
+    ))
+    entries = response_bundle(response, "transaction-response", 4)
+    patient_id = check_written(entries[0], server.base, "Patient", "201 Created")
+    assert entries[1]["response"]["status"] == "200 OK", entries[1]
+    assert entries[1]["response"]["location"].startswith(f"{server.base}/Patient/{patient_id}/")
+    for entry in entries[2:]:
+        encounter_id = check_written(entry, server.base, "Encounter", "201 Created")
+        subject = client.get(f"/Encounter/{encounter_id}").json()["subject"]["reference"]
+        assert subject == f"Patient/{patient_id}"
+        assert client.get(f"/{subject}").status_code == 200
+    assert _patients_with(client, value) == [patient_id]
+
+
+def test_a_conditional_create_matching_another_entrys_resource_fails_everything(client):
+    """Different conditions that both end at the patient the transaction makes: the
+    references to the second were given an id nobody writes, so nothing is committed."""
+    value, first_url, second_url = unique_cccd(), urn(), urn()
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        post_entry(new_patient(value), first_url, identifier_query(value)),
+        post_entry(new_patient(value), second_url, f"{identifier_query(value)}&_id:not=x"),
+        post_entry(encounter(second_url)),
+    ))
+    assert_outcome(response, 409)
+    assert _patients_with(client, value) == []
+    assert history_snapshot(client) == before
+
+
+def test_entries_resolving_to_one_resource_when_written_are_rejected(client):
+    """A create and a conditional patch whose condition finds what the create made: two
+    writes of one resource in one transaction (http.html#trules)."""
+    value = unique_cccd()
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        post_entry(new_patient(value)),
+        patch_entry(f"Patient?{identifier_query(value)}",
+                    [{"op": "replace", "path": "/active", "value": False}]),
+    ))
+    assert_outcome(response, 400)
+    assert _patients_with(client, value) == []
+    assert history_snapshot(client) == before
+
+
 def test_conditional_put_with_urn_full_url_maps_to_the_matched_resource(client, server):
     value, patient_url = unique_cccd(), urn()
     existing = created(client, new_patient(value))
