@@ -6,8 +6,14 @@ from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
-from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
-from fhir_server.search.types.date import parse_date
+from fhir_server.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    MethodNotAllowed,
+    NotFound,
+)
+from fhir_server.search.types.date import DateRange, parse_date
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal
 from fhir_server.services.audit import audit_write
@@ -236,13 +242,32 @@ class ResourceService:
             assert resource_type is not None, "an instance's history names its type"
             await self._check_exists(resource_type, resource_id)
         count = self.page_size(params)
-        since = _instant_param(params, "_since")
+        since_param = _date_param(params, "_since")
+        since, until = (since_param.low if since_param else None), None
+        if (period := _date_param(params, "_at")) is not None:
+            if resource_type is None or resource_id is None:
+                raise BadRequest(
+                    "_at is supported in the history of one resource; for a type or the whole "
+                    "server, use _since", expression="_at"
+                )
+            # The versions current at some time in the period: those stored in it, and the
+            # one that was current when it began.
+            began = await self.database.store().version_before(
+                resource_type, resource_id, period.low
+            )
+            start = began or period.low
+            since, until = (max(since, start) if since else start), period.high
         cursor = _last_value(params, "_cursor")
         after = None
         if cursor:
             position = self.cursors.decode(cursor)
-            after = (datetime.fromisoformat(position["t"]), position["o"])
-        found = await self.database.store().history(types, resource_id, since, after, count + 1)
+            try:
+                after = (datetime.fromisoformat(position["t"]), position["o"])
+            except (KeyError, TypeError, ValueError):
+                raise BadRequest("The paging cursor does not belong to this history",
+                                 expression="_cursor") from None
+        found = await self.database.store().history(types, resource_id, (since, until), after,
+                                                    count + 1)
         versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
         next_cursor = None
         if len(found) > count and versions:
@@ -251,10 +276,11 @@ class ResourceService:
                 {"t": last.last_updated.isoformat(), "o": last.object_id}
             )
         path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
-        kept = [(n, v) for n, v in params if n in ("_since", "_count")]
+        kept = [(n, v) for n, v in params if n in ("_since", "_at", "_count")]
         total = None
         if resource_type is not None and resource_id is not None:
-            total = await self.database.store().count_versions(resource_type, resource_id)
+            total = await self.database.store().count_versions(resource_type, resource_id,
+                                                               (since, until))
         return history_bundle(base, versions, page_links(base, path, kept, next_cursor), total)
 
     async def _check_exists(self, resource_type: str, resource_id: str) -> None:
@@ -290,11 +316,11 @@ def _last_value(params: list[tuple[str, str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-def _instant_param(params: list[tuple[str, str]], name: str) -> datetime | None:
+def _date_param(params: list[tuple[str, str]], name: str) -> DateRange | None:
     value = _last_value(params, name)
     if value is None:
         return None
     try:
-        return parse_date(value).low
+        return parse_date(value)
     except ValueError as bad:
         raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None

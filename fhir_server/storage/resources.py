@@ -287,12 +287,13 @@ class ResourceStore:
         self,
         resource_types: list[str],
         resource_id: str | None,
-        since: datetime | None,
+        period: tuple[datetime | None, datetime | None],
         at_or_before: tuple[datetime, str] | None,
         limit: int,
     ) -> list[HistoryVersion]:
-        """Versions newest first, across one or more types; keyset paging on
-        (lastUpdated, _id) so pages neither repeat nor skip while others write."""
+        """Versions newest first, across one or more types, stored in `period` (from, to:
+        inclusive, either open); keyset paging on (lastUpdated, _id) so pages neither repeat
+        nor skip while others write."""
         if not resource_types:
             return []
         await self.flush()
@@ -303,8 +304,8 @@ class ResourceStore:
             clauses: list[dict] = [{"deleted": False}] if single else []
             if resource_id is not None:
                 clauses.append({"_id" if single else "id": resource_id})
-            if since is not None:
-                clauses.append({"lastUpdated": {"$gte": since}})
+            if stored_in := _stored_in(period):
+                clauses.append(stored_in)
             if at_or_before is not None:
                 last_updated, object_id = at_or_before
                 clauses.append(after_position(last_updated, position_key(object_id), single))
@@ -333,10 +334,41 @@ class ResourceStore:
         await self.chains.restore(versions)
         return [HistoryVersion.from_document(version) for version in versions]
 
-    async def count_versions(self, resource_type: str, resource_id: str) -> int:
+    async def count_versions(self, resource_type: str, resource_id: str,
+                             period: tuple[datetime | None, datetime | None]) -> int:
+        """The versions of a resource stored in `period` (as in `history`)."""
+        condition = _stored_in(period)
         if resource_type in SINGLE_VERSION_TYPES:
-            return int(await self.current(resource_type, resource_id) is not None)
+            return int(await self._single_version(resource_type, resource_id, condition)
+                       is not None)
         await self.flush()
         return await self.db[f"{resource_type}_history"].count_documents(
-            {"id": resource_id}, session=self.session
+            {"id": resource_id, **condition}, session=self.session
         )
+
+    async def version_before(self, resource_type: str, resource_id: str,
+                             moment: datetime) -> datetime | None:
+        """When the version of a resource that was current at `moment` was stored."""
+        earlier = {"lastUpdated": {"$lte": moment}}
+        if resource_type in SINGLE_VERSION_TYPES:
+            found = await self._single_version(resource_type, resource_id, earlier)
+        else:
+            await self.flush()
+            found = await self.db[f"{resource_type}_history"].find_one(
+                {"id": resource_id, **earlier}, {"lastUpdated": 1},
+                sort=[("lastUpdated", DESCENDING)], session=self.session,
+            )
+        return found["lastUpdated"] if found else None
+
+    async def _single_version(self, resource_type: str, resource_id: str,
+                              condition: dict) -> dict | None:
+        return await self.db[resource_type].find_one(
+            {"_id": resource_id, "deleted": False, **condition}, {"lastUpdated": 1},
+            session=self.session,
+        )
+
+
+def _stored_in(period: tuple[datetime | None, datetime | None]) -> dict:
+    bounds = {operator: moment for operator, moment in zip(("$gte", "$lte"), period, strict=True)
+              if moment is not None}
+    return {"lastUpdated": bounds} if bounds else {}

@@ -2,6 +2,8 @@
 
 import time
 import uuid
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 from helpers import (
     all_pages,
@@ -92,6 +94,57 @@ def test_since_keeps_only_versions_at_or_after_the_instant(client):
     assert later.get("entry", []) == []
     everything = client.get(path, params={"_since": "2000-01-01T00:00:00+07:00"}).json()
     assert len(everything["entry"]) == 3
+    assert (bundle["total"], later["total"], everything["total"]) == (2, 0, 3)
+
+
+def _three_versions(client) -> list[dict]:
+    first = created(client, new_patient())
+    time.sleep(0.05)
+    second = put(client, {**first, "gender": "female"}).json()
+    time.sleep(0.05)
+    return [first, second, put(client, {**second, "gender": "other"}).json()]
+
+
+def _version_ids(bundle: dict) -> list[str]:
+    return [e["resource"]["meta"]["versionId"] for e in bundle.get("entry", [])]
+
+
+def test_at_keeps_the_versions_current_during_the_period(client):
+    """`_at` (http.html#history): the versions current at some time in the period given."""
+    versions = _three_versions(client)
+    path = f"/Patient/{versions[0]['id']}/_history"
+    stored = [parse_instant(v["meta"]["lastUpdated"]) for v in versions]
+
+    def at(moment) -> dict:
+        text = moment if isinstance(moment, str) else moment.isoformat(timespec="milliseconds")
+        response = client.get(path, params={"_at": text})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert _version_ids(at(stored[1])) == ["2"]
+    between = stored[1] + (stored[2] - stored[1]) / 2
+    assert _version_ids(at(between)) == ["2"]
+    assert _version_ids(at(stored[2] + timedelta(days=1))) == ["3"]
+    assert _version_ids(at(stored[0] - timedelta(days=1))) == []
+    year = at(str(stored[0].year))  # every version of the year, the first included
+    assert _version_ids(year) == ["3", "2", "1"] and year["total"] == 3
+    assert "_at=" in year["link"][0]["url"]
+
+
+def test_at_is_refused_for_a_type_or_the_system(client):
+    for path in ("/Patient/_history", "/_history"):
+        response = client.get(path, params={"_at": "2026"})
+        assert "_at" in str(assert_outcome(response, 400))
+
+
+def test_a_search_cursor_given_to_history_is_400(client):
+    for _ in range(2):
+        created(client, new_patient())
+    page = client.get("/Patient", params={"_count": "1"}).json()
+    cursor = parse_qs(urlsplit(next_link(page)).query)["_cursor"][0]
+    for path in ("/Patient/_history", "/_history"):
+        response = client.get(path, params={"_cursor": cursor})
+        assert "_cursor" in str(assert_outcome(response, 400))
 
 
 def test_malformed_since_is_400(client):
