@@ -53,7 +53,8 @@ def history_bundle(
         url = version.resource_type if version.method == "POST" else version.relative_url
         entry["request"] = {"method": version.method, "url": url}
         entry["response"] = {
-            "status": _RESPONSE_STATUS[version.method],
+            # An update that made the resource (update-as-create) answered 201.
+            "status": _RESPONSE_STATUS["POST" if version.vid == 1 else version.method],
             "etag": version.etag,
             "lastModified": format_instant(version.last_updated),
         }

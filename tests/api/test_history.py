@@ -131,6 +131,14 @@ def test_at_keeps_the_versions_current_during_the_period(client):
     assert "_at=" in year["link"][0]["url"]
 
 
+def test_an_update_as_create_is_201_in_history(client):
+    patient = {**new_patient(), "id": str(uuid.uuid4())}
+    assert put(client, patient).status_code == 201
+    entries = client.get(f"/Patient/{patient['id']}/_history").json()["entry"]
+    assert [(e["request"]["method"], e["response"]["status"]) for e in entries] == [
+        ("PUT", "201 Created")]
+
+
 def test_at_is_refused_for_a_type_or_the_system(client):
     for path in ("/Patient/_history", "/_history"):
         response = client.get(path, params={"_at": "2026"})
