@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import socket
 import sys
 import threading
 import time
@@ -301,3 +302,21 @@ class JwksServer:
 def serving_jwks(jwks: dict) -> Iterator[JwksServer]:
     with JwksServer(jwks) as served:
         yield served
+
+
+def raw_response(connection: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one response with a Content-Length,
+    read from a raw connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    while len(body) < int(headers["content-length"]):
+        chunk = connection.recv(65536)
+        assert chunk, body
+        body += chunk
+    return int(lines[0].split()[1]), headers, body

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from fhir_server.api.header_timeout import MAX_HEAD_BYTES, with_client_deadlines
+from security.helpers import raw_response
 
 TIMEOUT = 1.0
 BIG = 64 * 1024 * 1024  # more than the socket buffers of both ends hold
@@ -76,20 +77,8 @@ def _response(connection: socket.socket) -> bytes:
 
 
 def _exchange(connection: socket.socket) -> tuple[int, bytes]:
-    """The status and body of one response (with a Content-Length)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = connection.recv(4096)
-        assert chunk, data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                  if line.startswith(b"content-length:"))
-    while len(body) < length:
-        chunk = connection.recv(4096)
-        assert chunk, data
-        body += chunk
-    return int(head.split()[1]), body
+    status, _, body = raw_response(connection)
+    return status, body
 
 
 def test_a_connection_that_sends_nothing_is_closed(port):

@@ -16,7 +16,7 @@ from api.helpers import FHIR_HEADERS, FHIR_JSON
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from security.helpers import fhir_client, own_server, patient_resource
+from security.helpers import fhir_client, own_server, patient_resource, raw_response
 
 MAX_PARAMETERS = 20
 MAX_REPEATS = 5
@@ -63,21 +63,9 @@ def _raw(base: str, head: str, body: bytes = b"", timeout: float = 30) -> socket
 
 
 def _answer(connection: socket.socket) -> tuple[int, dict]:
-    """Status and JSON body of the response on a raw connection (read until it closes or
-    the body is complete)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = connection.recv(65536)
-        assert chunk, data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    while len(body) < int(headers["content-length"]):
-        chunk = connection.recv(65536)
-        assert chunk, body
-        body += chunk
-    return int(lines[0].split()[1]), json.loads(body)
+    """Status and JSON body of the response on a raw connection."""
+    status, _, body = raw_response(connection)
+    return status, json.loads(body)
 
 
 # ------------------------------------------------------------------ parameters
