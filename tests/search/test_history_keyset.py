@@ -42,10 +42,10 @@ def test_pages_return_every_version_once_newest_first(loop, database, patients, 
                 {"_id": f"v{number}", "vid": 1, "lastUpdated": MOMENTS[moment], "deleted": False,
                  "resource": {"resourceType": "Provenance", "id": f"v{number}"}})
         store, types = database.store(), ["Patient", "Provenance"]
-        everything = await store.history(types, None, None, None, 1000)
+        everything = await store.history(types, None, (None, None), None, 1000)
         paged, after = [], None
         while True:
-            found = await store.history(types, None, None, after, page_size + 1)
+            found = await store.history(types, None, (None, None), after, page_size + 1)
             paged += found[:page_size]
             if len(found) <= page_size:
                 break
