@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ _OUTAGE_POLL_SECONDS = 0.5
 _WORKER = "FHIR_SERVER_WORKER_OF_EMBEDDED_MONGOD"
 # A worker's exit status when it could not start (as uvicorn's).
 STARTUP_FAILURE = 3
+_RESTART_SECONDS = 0.5  # before restarting a worker that died; doubled while it keeps dying
+_MAX_RESTART_SECONDS = 30
+_STABLE_SECONDS = 60  # a worker that lived this long died by accident, not by its start
+_STOP_SECONDS = 30  # for a worker's graceful shutdown, then it is killed
 log = logging.getLogger(__name__)
 _PRIMARY_LOCK = "primary.lock"
 # data dir → the descriptor of its primary lock, held while this process is the primary.
@@ -159,21 +164,35 @@ def _supervise(workers: int, arguments: tuple) -> int:
     for _ in range(workers):
         processes.append(spawn.Process(target=_worker, args=arguments))
         processes[-1].start()
+    first = set(processes)  # a first worker that cannot start: the next would fail the same way
+    started_at = [time.monotonic()] * workers
+    quick_deaths = [0] * workers  # in a row: a worker that keeps dying is restarted ever later
     status = 0
     while not stopping.wait(0.5):
         for index, process in enumerate(processes):
-            if process.exitcode == STARTUP_FAILURE:  # the next would fail the same way
+            if process.exitcode == STARTUP_FAILURE and process in first:
                 status = STARTUP_FAILURE
                 stopping.set()
             elif process.exitcode is not None:
-                log.error("worker %s exited with %s: starting another", process.pid,
-                          process.exitcode)
+                lived = time.monotonic() - started_at[index]
+                quick_deaths[index] = quick_deaths[index] + 1 if lived < _STABLE_SECONDS else 0
+                delay = min(_RESTART_SECONDS * 2 ** quick_deaths[index], _MAX_RESTART_SECONDS)
+                log.error("worker %s exited with %s: starting another in %.1f s", process.pid,
+                          process.exitcode, delay)
+                if stopping.wait(delay):
+                    break
                 processes[index] = spawn.Process(target=_worker, args=arguments)
                 processes[index].start()
+                started_at[index] = time.monotonic()
     for process in processes:
         process.terminate()  # uvicorn's graceful shutdown
     for process in processes:
-        process.join()
+        process.join(_STOP_SECONDS)
+        if process.is_alive():  # a request that does not end: stop waiting for it
+            log.error("worker %s still running %s s after SIGTERM: killed", process.pid,
+                      _STOP_SECONDS)
+            process.kill()
+            process.join()
     return status
 
 

@@ -258,10 +258,18 @@ class AuditTrail:
         return CheckResult(False, f"AuditEvents wait {lag:.0f} s for MongoDB (spooled, not lost)")
 
     async def _sync_forever(self) -> None:
+        delay = SYNC_SECONDS
         while True:
-            await asyncio.sleep(SYNC_SECONDS)
-            if self.spool.dirty:
+            await asyncio.sleep(delay)
+            if not self.spool.dirty:
+                continue
+            try:
                 await asyncio.to_thread(self.spool.sync)
+            except OSError as error:  # a failing disk: keep trying, less often
+                log.error("audit spool fsync failed (%s); retrying", error)
+                delay = min(delay * 2, _RETRY_SECONDS[1])
+            else:
+                delay = SYNC_SECONDS
 
     async def _drain_forever(self) -> None:
         delay = _RETRY_SECONDS[0]

@@ -31,8 +31,10 @@ class TokenBuckets:
     def take(self, key: str) -> float:
         """Take one token from `key`'s bucket: 0 if there was one, else the seconds until
         there will be."""
-        now = time.monotonic()
         with self.table.locked():
+            # Read under the lock: a time read before it could be older than what another
+            # process wrote meanwhile, and would pass for one from before a restart.
+            now = time.monotonic()
             index, digest, found = self.table.slot(key)
             # A time ahead of the clock was written before the machine restarted: long ago.
             tokens, since = found if found and found[1] <= now else (self.capacity, now)

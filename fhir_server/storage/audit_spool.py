@@ -85,9 +85,15 @@ class AuditSpool:
         if self._fd is None:
             raise RuntimeError("the audit spool is not open")
         line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-        written = os.write(self._fd, line)
-        while written < len(line):  # a short write (a full disk raises OSError instead)
-            written += os.write(self._fd, line[written:])
+        try:
+            written = os.write(self._fd, line)
+            while written < len(line):  # a short write (a full disk raises OSError instead)
+                written += os.write(self._fd, line[written:])
+        except OSError:
+            # Part of the line may be written: cut it off, or the next record would be
+            # appended to it and both read as one unreadable line.
+            os.ftruncate(self._fd, self._size)
+            raise
         self._size += len(line)
         with self._mutex:
             if self._fd not in self._unsynced:
@@ -104,10 +110,18 @@ class AuditSpool:
         with self._mutex:
             descriptors, self._unsynced = self._unsynced, []
             retired, self._retired = self._retired, []
-        for fd in {*descriptors, *retired}:
-            os.fsync(fd)
-        for fd in retired:
-            os.close(fd)  # unlocks it: the drainer may delete it once drained
+        pending = list(dict.fromkeys([*descriptors, *retired]))
+        try:
+            while pending:
+                os.fsync(pending[0])
+                if pending[0] in retired:
+                    os.close(pending[0])  # unlocks it: the drainer may delete it once drained
+                pending.pop(0)
+        finally:
+            if pending:  # fsync failed: what is left is synced (and closed) next time
+                with self._mutex:
+                    self._unsynced += [fd for fd in pending if fd not in self._unsynced]
+                    self._retired += [fd for fd in pending if fd in retired]
 
     def close(self) -> None:
         """fsync and close the segments; give up draining."""

@@ -124,6 +124,12 @@ def test_two_workers_share_the_data_and_one_mongod_and_stop_together(spawn, mong
 
     assert sorted(_workers(server.process.pid)) == sorted(workers)  # none was replaced
     assert len(mongods(data)) == 1
+    # A worker that dies is replaced; the other serves meanwhile.
+    os.kill(first, signal.SIGKILL)
+    assert eventually(lambda: len(set(_workers(server.process.pid)) - {first}) == 2, 60), (
+        server.output())
+    assert httpx.get(f"{server.base}/metadata", timeout=30).status_code == 200
+    workers = _workers(server.process.pid)
     assert server.stop(signal.SIGTERM) in TERMINATED, server.output()
     assert not any(_alive(pid) for pid in workers)
     assert mongods(data) == []

@@ -1,8 +1,13 @@
 """The audit spool's files: segments rotate, are drained in order exactly once, and are
 deleted only when drained and no longer written; one spool drains at a time."""
 
+import errno
+import os
 import uuid
 
+import pytest
+
+from fhir_server.storage import audit_spool
 from fhir_server.storage.audit_spool import AuditSpool
 
 
@@ -69,3 +74,49 @@ def test_a_lost_offset_file_only_reads_again(tmp_path):
     (tmp_path / "drained.json").write_text("{trunc")  # a power loss cut it short
     assert spool.pending(10).records == records
     spool.close()
+
+
+def test_a_record_cut_short_by_a_full_disk_does_not_take_the_next_one(tmp_path, monkeypatch):
+    spool = AuditSpool(tmp_path)
+    spool.open()
+    records = _records(3)
+    spool.append(records[0])
+    real_write, calls = os.write, []
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        calls.append(fd)
+        if len(calls) == 1:
+            return real_write(fd, data[:5])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_spool.os, "write", half_then_full)
+    with pytest.raises(OSError):
+        spool.append(records[1])
+    monkeypatch.setattr(audit_spool.os, "write", real_write)
+    spool.append(records[2])
+    assert spool.become_drainer()
+    assert _drain(spool) == [records[0], records[2]]
+
+
+def test_a_failed_fsync_is_tried_again_and_rotated_segments_still_close(tmp_path, monkeypatch):
+    spool = AuditSpool(tmp_path, segment_bytes=100)
+    spool.open()
+    records = _records(3)
+    for record in records:
+        spool.append(record)  # each one fills a segment: two are retired
+    real_fsync = os.fsync
+
+    def failing(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(audit_spool.os, "fsync", failing)
+    with pytest.raises(OSError):
+        spool.sync()
+    assert spool.dirty
+    monkeypatch.setattr(audit_spool.os, "fsync", real_fsync)
+    spool.sync()
+    assert not spool.dirty
+    assert spool.become_drainer()
+    assert _drain(spool) == records
+    # The rotated segments were closed, so once drained they are gone.
+    assert len(list(tmp_path.glob("*.jsonl"))) == 1

@@ -1,6 +1,9 @@
 """The token buckets behind both rate limits: a bounded table whatever the number of keys
 (a flood from many addresses costs bounded memory), refilled on a clock."""
 
+import multiprocessing
+import time
+
 import pytest
 
 from fhir_server.errors import TooManyRequests
@@ -71,3 +74,28 @@ def test_a_time_from_before_a_restart_of_the_machine_is_a_full_bucket(clock, tmp
     clock.now = 5.0  # the monotonic clock started again
     restarted = TokenBuckets(per_minute=60, burst=2, path=path)
     assert [restarted.take("a"), restarted.take("a")] == [0, 0]
+
+
+def _take_for(path, seconds: float, allowed) -> None:
+    buckets = TokenBuckets(60, max_keys=1000, path=path)
+    end, taken = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        taken += buckets.take("one client") == 0
+    with allowed.get_lock():
+        allowed.value += taken
+
+
+def test_processes_racing_for_one_key_share_its_limit(tmp_path):
+    """Four processes taking from one bucket as fast as they can for 2 s, at 60 a minute:
+    about 62 are allowed in all, however their takes interleave."""
+    path = tmp_path / "buckets"
+    TokenBuckets(60, max_keys=1000, path=path)
+    context = multiprocessing.get_context("spawn")
+    allowed = context.Value("i", 0)
+    workers = [context.Process(target=_take_for, args=(path, 2.0, allowed)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0] * 4
+    assert 60 <= allowed.value <= 66
