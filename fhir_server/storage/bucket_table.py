@@ -1,5 +1,5 @@
 """The state of token buckets in a table of fixed size that the server processes of one data
-directory share: a memory map of `DATA_DIR/rate-limits/<name>`, read and changed under a
+directory share: a memory map of `DATA_DIR/rate-limits/<name>-<slots>`, read and changed under a
 file lock, so that a limit holds for the server, not for each worker process. Without a
 path the table is this process's own memory.
 
@@ -36,12 +36,15 @@ class BucketTable:
             self._map = mmap.mmap(-1, size)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # Named for its size: a process configured for another size (one started before a
+        # settings change) keeps its own table, never one resized under its memory map.
+        sized = path.with_name(f"{path.name}-{self.slots}")
+        self._fd = os.open(sized, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         with self.locked():
-            if os.fstat(self._fd).st_size != size:  # new, or made for another table size
+            if os.fstat(self._fd).st_size != size:  # new (or torn by a crash): zeroed
                 os.ftruncate(self._fd, 0)
                 os.ftruncate(self._fd, size)
-        self._map = mmap.mmap(self._fd, size)
+            self._map = mmap.mmap(self._fd, size)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

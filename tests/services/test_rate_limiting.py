@@ -99,3 +99,16 @@ def test_processes_racing_for_one_key_share_its_limit(tmp_path):
         worker.join(60)
     assert [worker.exitcode for worker in workers] == [0] * 4
     assert 60 <= allowed.value <= 66
+
+
+def test_a_table_of_another_size_on_the_same_path_leaves_this_one_alone(tmp_path):
+    """A process started with another table size (a changed setting) while this one runs:
+    each keeps its own table, and this one's memory map stays whole (a shrunk file would
+    kill the process with SIGBUS)."""
+    path = tmp_path / "rate-limits" / "addresses"
+    running = TokenBuckets(60, max_keys=4096, path=path)
+    assert running.take("client") == 0
+    TokenBuckets(60, max_keys=16, path=path)
+    for _ in range(59):
+        assert running.take("client") == 0
+    assert running.take("client") > 0
