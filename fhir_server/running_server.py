@@ -157,6 +157,7 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 def _supervise(workers: int, arguments: tuple) -> int:
     """Run the workers until a signal, replacing any that dies after it started serving."""
     spawn = multiprocessing.get_context("spawn")
+    arguments = (*arguments, os.getpid())
     stopping = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, lambda *_: stopping.set())
@@ -237,7 +238,7 @@ def _environment(settings: Settings) -> dict[str, str]:
     return {f"FHIR_{name.upper()}": value for name, value in changed.items() if value is not None}
 
 
-def _worker(host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
+def _worker(host: str, port: int, uvicorn_options: dict[str, Any], supervisor: int) -> None:
     """One worker process: the server on its own listening socket. It is killed with the
     process that started it, as one server process would be: none is left serving, and none
     goes on answering (and auditing) while the shared mongod stops."""
@@ -248,6 +249,8 @@ def _worker(host: str, port: int, uvicorn_options: dict[str, Any]) -> None:
     from fhir_server.main import create_app
 
     die_with_parent(signal.SIGKILL)
+    if os.getppid() != supervisor:  # it died before the signal was asked for
+        sys.exit(1)
     logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "INFO"))
     settings = Settings()
     sock = _bound_socket(host, port)
