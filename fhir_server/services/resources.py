@@ -6,13 +6,7 @@ from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
-from fhir_server.errors import (
-    BadRequest,
-    Conflict,
-    Gone,
-    MethodNotAllowed,
-    NotFound,
-)
+from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.types.date import DateRange, parse_date
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal
@@ -252,7 +246,7 @@ class ResourceService:
                 )
             # The versions current at some time in the period: those stored in it, and the
             # one that was current when it began.
-            began = await self.database.store().version_before(
+            began = await self.database.store().version_time_at(
                 resource_type, resource_id, period.low
             )
             start = began or period.low

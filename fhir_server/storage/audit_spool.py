@@ -111,17 +111,16 @@ class AuditSpool:
             descriptors, self._unsynced = self._unsynced, []
             retired, self._retired = self._retired, []
         pending = list(dict.fromkeys([*descriptors, *retired]))
-        try:
-            while pending:
-                os.fsync(pending[0])
-                if pending[0] in retired:
-                    os.close(pending[0])  # unlocks it: the drainer may delete it once drained
-                pending.pop(0)
-        finally:
-            if pending:  # fsync failed: what is left is synced (and closed) next time
+        for done, fd in enumerate(pending):
+            try:
+                os.fsync(fd)
+            except OSError:  # what is left is synced (and closed) next time
                 with self._mutex:
-                    self._unsynced += [fd for fd in pending if fd not in self._unsynced]
-                    self._retired += [fd for fd in pending if fd in retired]
+                    self._unsynced += [d for d in pending[done:] if d not in self._unsynced]
+                    self._retired += [d for d in pending[done:] if d in retired]
+                raise
+            if fd in retired:
+                os.close(fd)  # unlocks it: the drainer may delete it once drained
 
     def close(self) -> None:
         """fsync and close the segments; give up draining."""

@@ -1,7 +1,7 @@
 """The state of token buckets in a table of fixed size that the server processes of one data
-directory share: a memory map of `DATA_DIR/rate-limits/<name>-<slots>`, read and changed under a
-file lock, so that a limit holds for the server, not for each worker process. Without a
-path the table is this process's own memory.
+directory share: a memory map of `DATA_DIR/rate-limits/<name>-<slots>`, read and changed
+under a file lock, so that a limit holds for the server, not for each worker process.
+Without a path the table is this process's own memory.
 
 A slot is (key digest, tokens, time of the last take) on the system-wide monotonic clock; a
 key has a few slots it may use, and a new key takes one that is free, or else the one of

@@ -346,7 +346,7 @@ class ResourceStore:
             {"id": resource_id, **condition}, session=self.session
         )
 
-    async def version_before(self, resource_type: str, resource_id: str,
+    async def version_time_at(self, resource_type: str, resource_id: str,
                              moment: datetime) -> datetime | None:
         """When the version of a resource that was current at `moment` was stored."""
         earlier = {"lastUpdated": {"$lte": moment}}
