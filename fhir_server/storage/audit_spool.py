@@ -70,8 +70,13 @@ class AuditSpool:
         # Locked before it gets its name: the drainer deletes drained segments nobody holds.
         unnamed = self.directory / f".{name}.new"
         fd = os.open(unnamed, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.rename(unnamed, self.directory / name)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(unnamed, self.directory / name)
+        except OSError:  # e.g. a full disk: the current segment stays, nothing is left open
+            os.close(fd)
+            unnamed.unlink(missing_ok=True)
+            raise
         with self._mutex:
             if self._fd is not None:
                 self._retired.append(self._fd)
@@ -99,7 +104,10 @@ class AuditSpool:
             if self._fd not in self._unsynced:
                 self._unsynced.append(self._fd)
         if self._size >= self.segment_bytes:
-            self._rotate()
+            try:
+                self._rotate()
+            except OSError as error:  # the record is written; the next append rotates again
+                log.warning("audit spool segment rotation failed: %s", error)
 
     @property
     def dirty(self) -> bool:

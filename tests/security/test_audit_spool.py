@@ -120,3 +120,27 @@ def test_a_failed_fsync_is_tried_again_and_rotated_segments_still_close(tmp_path
     assert _drain(spool) == records
     # The rotated segments were closed, so once drained they are gone.
     assert len(list(tmp_path.glob("*.jsonl"))) == 1
+
+
+def test_a_rotation_that_fails_on_a_full_disk_keeps_the_record_and_leaks_nothing(
+    tmp_path, monkeypatch
+):
+    spool = AuditSpool(tmp_path, segment_bytes=100)
+    spool.open()
+    records = _records(3)
+    real_rename = os.rename
+
+    def full_disk(source, target) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    open_before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(audit_spool.os, "rename", full_disk)
+    spool.append(records[0])  # fills the segment; its rotation fails
+    spool.append(records[1])  # and fails again
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert not list(tmp_path.glob(".*.new"))
+    monkeypatch.setattr(audit_spool.os, "rename", real_rename)
+    spool.append(records[2])
+    spool.sync()
+    assert spool.become_drainer()
+    assert _drain(spool) == records
