@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
 from fhir_server.services.health import CheckResult
@@ -29,6 +30,7 @@ from fhir_server.storage.database import Database
 from fhir_server.storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SYNC_SECONDS = 0.1  # the longest an appended event waits for its fsync
 GATHER_SECONDS = 0.25  # after storing a partial batch, the drainer waits for more events
@@ -206,6 +208,7 @@ class AuditTrail:
         self.spool = AuditSpool(data_dir / "audit-spool")
         self._appended = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._spool_work: set[asyncio.Future] = set()  # spool calls running in threads
         self._oldest: datetime | None = None  # recorded time of the oldest undrained event
         self._stored_at = 0.0  # monotonic time of the last successful drain
         self._warned_at = -600.0
@@ -226,6 +229,8 @@ class AuditTrail:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A cancelled task's thread runs on: the final drain must not race its commit.
+        await asyncio.gather(*self._spool_work, return_exceptions=True)
         try:
             await asyncio.wait_for(self._drain_all(), _STOP_SECONDS)
         except Exception:
@@ -264,7 +269,7 @@ class AuditTrail:
             if not self.spool.dirty:
                 continue
             try:
-                await asyncio.to_thread(self.spool.sync)
+                await self._in_thread(self.spool.sync)
             except OSError as error:  # a failing disk: keep trying, less often
                 log.error("audit spool fsync failed (%s); retrying", error)
                 delay = min(delay * 2, _RETRY_SECONDS[1])
@@ -291,7 +296,7 @@ class AuditTrail:
             await asyncio.sleep(2)
             return
         self._appended.clear()  # before reading: an append from now on wakes the wait below
-        batch = await asyncio.to_thread(self.spool.pending, _BATCH)
+        batch = await self._in_thread(self.spool.pending, _BATCH)
         self._oldest = _recorded(batch)
         self._warn_if_large(batch)
         if batch.offsets:
@@ -308,8 +313,16 @@ class AuditTrail:
     async def _drain_all(self) -> None:
         if not self.spool.become_drainer():
             return
-        while (batch := await asyncio.to_thread(self.spool.pending, _BATCH)).offsets:
+        while (batch := await self._in_thread(self.spool.pending, _BATCH)).offsets:
             await self._store(batch)
+
+    async def _in_thread(self, function: Callable[..., T], *args: object) -> T:
+        """Run blocking spool work in a thread that `stop` waits for, even after the task
+        that started it was cancelled."""
+        work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+        self._spool_work.add(work)
+        work.add_done_callback(self._spool_work.discard)
+        return await asyncio.shield(work)
 
     async def _store(self, batch: SpoolBatch) -> None:
         """Store the batch's events, skipping those already stored (by an earlier drain that
@@ -327,7 +340,7 @@ class AuditTrail:
 
         if events:
             await self.database.in_transaction(insert)
-        await asyncio.to_thread(self.spool.commit, batch)
+        await self._in_thread(self.spool.commit, batch)
         self._stored_at = time.monotonic()
 
     def _warn_if_large(self, batch: SpoolBatch) -> None:

@@ -5,6 +5,7 @@ event comes from X-Forwarded-For only behind a trusted proxy."""
 
 import asyncio
 import shutil
+import time
 import uuid
 
 import httpx
@@ -223,3 +224,36 @@ def test_a_damaged_record_does_not_stop_draining(server, client, tmp_path, garba
         file.write(garbage)
     asyncio.run(_drain(server.settings.mongodb_uri, server.settings.database, tmp_path,
                        lambda: _stored(client, event_id) is not None))
+
+
+def test_shutdown_lets_a_commit_in_flight_finish_before_the_final_drain(server, tmp_path):
+    calls: list[str] = []
+
+    async def record_then_stop_while_committing() -> None:
+        database = Database(server.settings.mongodb_uri, server.settings.database, index_plan)
+        trail = AuditTrail(database, tmp_path)
+        commit, pending = trail.spool.commit, trail.spool.pending
+
+        def slow_commit(batch):
+            calls.append("commit started")
+            time.sleep(0.5)
+            commit(batch)
+            calls.append("commit ended")
+
+        def logged_pending(limit):
+            calls.append("pending")
+            return pending(limit)
+
+        trail.spool.commit, trail.spool.pending = slow_commit, logged_pending
+        trail.start()
+        try:
+            trail.record(_access("in-flight"), str(uuid.uuid4()))
+            while "commit started" not in calls:
+                await asyncio.sleep(0.01)
+        finally:
+            await trail.stop()
+            await database.close()
+
+    asyncio.run(record_then_stop_while_committing())
+    started = calls.index("commit started")
+    assert calls[started + 1] == "commit ended", calls
