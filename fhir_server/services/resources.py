@@ -25,6 +25,7 @@ from fhir_server.services.verification import (
 )
 from fhir_server.services.versions import Version, repeatable_unit, restart_unit
 from fhir_server.storage.database import Database
+from fhir_server.storage.history_spans import HistorySpan
 from fhir_server.storage.resources import ResourceStore
 
 T = TypeVar("T")
@@ -225,7 +226,7 @@ class ResourceService:
         resource_id: str | None = None,
         permissions: Permissions = ALL,
     ) -> dict:
-        """history at instance, type or system level, newest first, with _since, _count and
+        """history at instance, type or system level, newest first, with _since, _at, _count and
         keyset paging (http://hl7.org/fhir/R4/http.html#history)."""
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()
@@ -236,21 +237,12 @@ class ResourceService:
             assert resource_type is not None, "an instance's history names its type"
             await self._check_exists(resource_type, resource_id)
         count = self.page_size(params)
-        since_param = _date_param(params, "_since")
-        since, until = (since_param.low if since_param else None), None
-        if (period := _date_param(params, "_at")) is not None:
-            if resource_type is None or resource_id is None:
-                raise BadRequest(
-                    "_at is supported in the history of one resource; for a type or the whole "
-                    "server, use _since", expression="_at"
-                )
-            # The versions current at some time in the period: those stored in it, and the
-            # one that was current when it began.
-            began = await self.database.store().version_time_at(
-                resource_type, resource_id, period.low
-            )
-            start = began or period.low
-            since, until = (max(since, start) if since else start), period.high
+        since = _date_param(params, "_since")
+        # `_at`: the versions current at some time in its period, those stored in it and the
+        # ones that were current when it began.
+        period = _date_param(params, "_at")
+        span = HistorySpan(since.low if since else None, period.high if period else None,
+                           period.low if period else None)
         cursor = _last_value(params, "_cursor")
         after = None
         if cursor:
@@ -260,8 +252,7 @@ class ResourceService:
             except (KeyError, TypeError, ValueError):
                 raise BadRequest("The paging cursor does not belong to this history",
                                  expression="_cursor") from None
-        found = await self.database.store().history(types, resource_id, (since, until), after,
-                                                    count + 1)
+        found = await self.database.store().history(types, resource_id, span, after, count + 1)
         versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
         next_cursor = None
         if len(found) > count and versions:
@@ -273,8 +264,7 @@ class ResourceService:
         kept = [(n, v) for n, v in params if n in ("_since", "_at", "_count")]
         total = None
         if resource_type is not None and resource_id is not None:
-            total = await self.database.store().count_versions(resource_type, resource_id,
-                                                               (since, until))
+            total = await self.database.store().count_versions(resource_type, resource_id, span)
         return history_bundle(base, versions, page_links(base, path, kept, next_cursor), total)
 
     async def _check_exists(self, resource_type: str, resource_id: str) -> None:

@@ -20,10 +20,12 @@ from pymongo.errors import DocumentTooLarge, ExecutionTimeout, OperationFailure
 
 from fhir_server.errors import Conflict, PayloadTooLarge
 from fhir_server.storage.history_documents import stub, with_resources
+from fhir_server.storage.history_spans import HistorySpan, history_collection, span_stages
 from fhir_server.storage.pending_inserts import PendingInserts
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
 from fhir_server.storage.single_versions import (
+    READ_AS_HISTORY,
     SINGLE_VERSION_TYPES,
     after_position,
     as_history,
@@ -42,8 +44,6 @@ class UnpreparedType(Exception):
 # MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
 _TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
-# What history needs of a current document of a type with one version (`as_history`).
-_READ_AS_HISTORY = {"lastUpdated": 1, "resource": 1}
 
 
 @contextmanager
@@ -129,7 +129,7 @@ class ResourceStore:
             if vid != 1:
                 return None
             document = await self.db[resource_type].find_one(
-                {"_id": resource_id}, _READ_AS_HISTORY, session=self.session
+                {"_id": resource_id}, READ_AS_HISTORY, session=self.session
             )
             document = None if document is None else as_history(document)
         else:
@@ -287,45 +287,35 @@ class ResourceStore:
         self,
         resource_types: list[str],
         resource_id: str | None,
-        period: tuple[datetime | None, datetime | None],
+        span: HistorySpan,
         at_or_before: tuple[datetime, str] | None,
         limit: int,
     ) -> list[HistoryVersion]:
-        """Versions newest first, across one or more types, stored in `period` (from, to:
-        inclusive, either open); keyset paging on (lastUpdated, _id) so pages neither repeat
-        nor skip while others write."""
+        """Versions newest first, across one or more types, in `span`; keyset paging on
+        (lastUpdated, _id) so pages neither repeat nor skip while others write."""
         if not resource_types:
             return []
         await self.flush()
         order = {"lastUpdated": DESCENDING, "_id": DESCENDING}
 
         def branch(resource_type: str) -> list[dict]:
-            single = resource_type in SINGLE_VERSION_TYPES  # its current documents
-            clauses: list[dict] = [{"deleted": False}] if single else []
-            if resource_id is not None:
-                clauses.append({"_id" if single else "id": resource_id})
-            if stored_in := _stored_in(period):
-                clauses.append(stored_in)
+            stages = span_stages(resource_type, resource_id, span)
             if at_or_before is not None:
                 last_updated, object_id = at_or_before
-                clauses.append(after_position(last_updated, position_key(object_id), single))
-            stages: list[dict] = [{"$match": {"$and": clauses} if clauses else {}},
-                                  {"$sort": order}, {"$limit": limit}]
-            if single:
-                stages.append({"$project": _READ_AS_HISTORY})
-            return [*stages, {"$addFields": {"resourceType": resource_type}}]
-
-        def collection(resource_type: str) -> str:
-            return resource_type if resource_type in SINGLE_VERSION_TYPES else (
-                f"{resource_type}_history")
+                single = resource_type in SINGLE_VERSION_TYPES
+                stages.insert(1, {"$match": after_position(last_updated,
+                                                           position_key(object_id), single)})
+            return [*stages, {"$limit": limit}, {"$addFields": {"resourceType": resource_type}}]
 
         first, *others = resource_types
         pipeline = branch(first)
         for other in others:
-            pipeline.append({"$unionWith": {"coll": collection(other), "pipeline": branch(other)}})
+            pipeline.append({"$unionWith": {"coll": history_collection(other),
+                                            "pipeline": branch(other)}})
         if others:
             pipeline += [{"$sort": order}, {"$limit": limit}]
-        cursor = await self.db[collection(first)].aggregate(pipeline, session=self.session)
+        cursor = await self.db[history_collection(first)].aggregate(pipeline,
+                                                                     session=self.session)
         versions = [as_history(version) if version["resourceType"] in SINGLE_VERSION_TYPES
                     else version for version in await cursor.to_list()]
         for resource_type in resource_types:
@@ -335,40 +325,12 @@ class ResourceStore:
         return [HistoryVersion.from_document(version) for version in versions]
 
     async def count_versions(self, resource_type: str, resource_id: str,
-                             period: tuple[datetime | None, datetime | None]) -> int:
-        """The versions of a resource stored in `period` (as in `history`)."""
-        condition = _stored_in(period)
-        if resource_type in SINGLE_VERSION_TYPES:
-            return int(await self._single_version(resource_type, resource_id, condition)
-                       is not None)
+                             span: HistorySpan) -> int:
+        """The versions of a resource in `span` (as `history` lists them)."""
         await self.flush()
-        return await self.db[f"{resource_type}_history"].count_documents(
-            {"id": resource_id, **condition}, session=self.session
+        pipeline = [*span_stages(resource_type, resource_id, span), {"$count": "versions"}]
+        cursor = await self.db[history_collection(resource_type)].aggregate(
+            pipeline, session=self.session
         )
-
-    async def version_time_at(self, resource_type: str, resource_id: str,
-                             moment: datetime) -> datetime | None:
-        """When the version of a resource that was current at `moment` was stored."""
-        earlier = {"lastUpdated": {"$lte": moment}}
-        if resource_type in SINGLE_VERSION_TYPES:
-            found = await self._single_version(resource_type, resource_id, earlier)
-        else:
-            await self.flush()
-            found = await self.db[f"{resource_type}_history"].find_one(
-                {"id": resource_id, **earlier}, {"lastUpdated": 1},
-                sort=[("lastUpdated", DESCENDING)], session=self.session,
-            )
-        return found["lastUpdated"] if found else None
-
-    async def _single_version(self, resource_type: str, resource_id: str,
-                              condition: dict) -> dict | None:
-        return await self.db[resource_type].find_one(
-            {"_id": resource_id, "deleted": False, **condition}, {"lastUpdated": 1},
-            session=self.session,
-        )
-
-
-def _stored_in(period: tuple[datetime | None, datetime | None]) -> dict:
-    bounds = {operator: moment for operator, moment in zip(("$gte", "$lte"), period, strict=True)
-              if moment is not None}
-    return {"lastUpdated": bounds} if bounds else {}
+        counted = await cursor.to_list()
+        return counted[0]["versions"] if counted else 0

@@ -16,6 +16,8 @@ from bson import ObjectId
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 
 SINGLE_VERSION_TYPES = frozenset(READ_ONLY_TYPES + APPEND_ONLY_TYPES)
+# What history needs of such a type's current document (`as_history`).
+READ_AS_HISTORY = {"lastUpdated": 1, "resource": 1}
 
 # A paging position on a resource id rather than on a history document's ObjectId.
 _RESOURCE_ID = "="

@@ -139,10 +139,33 @@ def test_an_update_as_create_is_201_in_history(client):
         ("PUT", "201 Created")]
 
 
-def test_at_is_refused_for_a_type_or_the_system(client):
-    for path in ("/Patient/_history", "/_history"):
-        response = client.get(path, params={"_at": "2026"})
-        assert "_at" in str(assert_outcome(response, 400))
+def test_at_for_a_type_and_the_system_keeps_what_was_current_then(client):
+    """`_at` at type and system level: per resource, the versions current at some time in
+    the period; a resource deleted before it or created after it is not there."""
+    gone = created(client, new_organization("Deleted before"))
+    assert client.delete(f"/Organization/{gone['id']}").status_code == 204
+    time.sleep(0.05)
+    first = created(client, new_organization("Renamed"))
+    time.sleep(0.05)
+    second = put(client, {**first, "name": "Renamed again"}).json()
+    time.sleep(0.05)
+    later = created(client, new_organization("Created after"))
+    ours = {gone["id"], first["id"], later["id"]}
+    stored = [parse_instant(v["meta"]["lastUpdated"]) for v in (first, second, later)]
+    before_update = stored[0] + (stored[1] - stored[0]) / 2
+
+    def current(path: str, moment, count: int = 1000) -> list[tuple[str, str]]:
+        at = moment.isoformat(timespec="milliseconds")
+        entries, _ = all_pages(client, path, {"_at": at, "_count": str(count)})
+        return sorted((e["resource"]["id"], e["resource"]["meta"]["versionId"])
+                      for e in entries if e["resource"]["id"] in ours)
+
+    assert current("/Organization/_history", before_update) == [(first["id"], "1")]
+    assert current("/_history", before_update) == [(first["id"], "1")]
+    # Paged one entry at a time, every version current then comes exactly once.
+    assert current("/Organization/_history", stored[2], count=1) == sorted(
+        [(first["id"], "2"), (later["id"], "1")])
+    assert current("/Organization/_history", stored[0] - timedelta(days=1)) == []
 
 
 def test_a_search_cursor_given_to_history_is_400(client):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from fhir_server.search.index import index_plan
 from fhir_server.storage.database import Database
+from fhir_server.storage.history_spans import HistorySpan
 
 MOMENTS = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=n) for n in range(3)]
 rows = st.lists(st.sampled_from(range(len(MOMENTS))), max_size=8)
@@ -42,10 +43,10 @@ def test_pages_return_every_version_once_newest_first(loop, database, patients, 
                 {"_id": f"v{number}", "vid": 1, "lastUpdated": MOMENTS[moment], "deleted": False,
                  "resource": {"resourceType": "Provenance", "id": f"v{number}"}})
         store, types = database.store(), ["Patient", "Provenance"]
-        everything = await store.history(types, None, (None, None), None, 1000)
+        everything = await store.history(types, None, HistorySpan(), None, 1000)
         paged, after = [], None
         while True:
-            found = await store.history(types, None, (None, None), after, page_size + 1)
+            found = await store.history(types, None, HistorySpan(), after, page_size + 1)
             paged += found[:page_size]
             if len(found) <= page_size:
                 break
