@@ -301,18 +301,25 @@ class _Walk:
 MAX_ISSUES = 100
 
 
-def _errors_first(issues: list[Issue]) -> list[Issue]:
+def errors_first(issues: list[Issue]) -> list[Issue]:
+    return sorted(issues, key=lambda found: found.severity not in ("fatal", "error"))
+
+
+def capped(issues: list[Issue]) -> list[Issue]:
     """Errors, then the rest; at most MAX_ISSUES and a last one saying how many more (a body
-    of 20,000 bad items does not give 20,000 issues)."""
-    ordered = sorted(issues, key=lambda found: found.severity not in ("fatal", "error"))
+    of 20,000 bad items does not give 20,000 issues). The last one is information: cutting
+    a list of warnings short makes no error of them."""
+    ordered = errors_first(issues)
     if len(ordered) <= MAX_ISSUES:
         return ordered
     left = len(ordered) - MAX_ISSUES
-    return [*ordered[:MAX_ISSUES], issue("too-many-issues", "too-costly", left=left)]
+    return [*ordered[:MAX_ISSUES],
+            issue("too-many-issues", "too-costly", severity="information", left=left)]
 
 
 def validation_issues(resource: dict, profiles: Iterable[str] = ()) -> list[Issue]:
-    """Every issue of `resource`, errors first, without raising (what `$validate` reports):
+    """Every issue of `resource`, errors first, without raising (what `$validate` reports,
+    `capped`):
     against the base R4 definition, then, when it is structurally valid, against each
     profile in `profiles` (http://hl7.org/fhir/R4/validation.html). Which profiles is the
     caller's choice: those of meta.profile the registry holds, those a hospital requires."""
@@ -323,7 +330,7 @@ def validation_issues(resource: dict, profiles: Iterable[str] = ()) -> list[Issu
     if not any(found.severity in ("fatal", "error") for found in issues):
         for url in dict.fromkeys(profiles):
             issues += profile_issues(resource, url)
-    return _errors_first(issues)
+    return errors_first(issues)
 
 
 def validate_resource(resource: dict, profiles: Iterable[str] = ()) -> None:
@@ -333,4 +340,4 @@ def validate_resource(resource: dict, profiles: Iterable[str] = ()) -> None:
     what `validation_issues` returns."""
     issues = validation_issues(resource, profiles)
     if issues and issues[0].severity in ("fatal", "error"):
-        raise InvalidResource(issues[0].diagnostics, issues=issues)
+        raise InvalidResource(issues[0].diagnostics, issues=capped(issues))

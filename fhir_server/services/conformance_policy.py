@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
 from fhir_server.conformance.profiles import unknown_profiles
-from fhir_server.conformance.validation import validation_issues
+from fhir_server.conformance.validation import capped, validation_issues
 from fhir_server.errors import InvalidResource, Issue, Unprocessable
 
 
@@ -41,10 +41,6 @@ def _is_profile_flaw(issue: Issue) -> bool:
     """A warning about the profile itself (a discriminator it cannot use, ...), not about the
     resource: `$validate` and `fhir-server package install` report those."""
     return issue.code == "processing" and issue.profile is not None and not _is_error(issue)
-
-
-def _errors_first(issues: list[Issue]) -> list[Issue]:
-    return sorted(issues, key=lambda issue: not _is_error(issue))
 
 
 @dataclass(frozen=True)
@@ -81,18 +77,18 @@ class ConformancePolicy:
     def issues(self, resource: dict, extra_profiles: tuple[str, ...] = ()) -> list[Issue]:
         """Every issue of a resource, errors first, without raising: what `$validate`
         reports."""
-        return _errors_first(self._issues(resource, extra_profiles)[0])
+        return capped(self._issues(resource, extra_profiles)[0])
 
     def check(self, resource: dict) -> tuple[Issue, ...]:
         """Raise (400 base structure, 422 profile or identifier rule) unless the resource
         may be stored; return the warnings to pass on to the client."""
         found, structural = self._issues(resource, ())
         if structural:
-            raise InvalidResource(structural[0].diagnostics, issues=_errors_first(found))
+            raise InvalidResource(structural[0].diagnostics, issues=capped(found))
         errors = [issue for issue in found if _is_error(issue)]
         if errors:
-            raise Unprocessable(errors[0].diagnostics, issues=_errors_first(found))
-        return tuple(issue for issue in found if not _is_profile_flaw(issue))
+            raise Unprocessable(errors[0].diagnostics, issues=capped(found))
+        return tuple(capped([issue for issue in found if not _is_profile_flaw(issue)]))
 
     def _issues(self, resource: dict, extra_profiles: tuple[str, ...]
                 ) -> tuple[list[Issue], list[Issue]]:

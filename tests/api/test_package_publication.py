@@ -46,3 +46,11 @@ def test_vn_core_code_systems_are_searchable_by_name_and_status(publishing):
     by_name = publishing.get("/CodeSystem", params={"name": system["name"],
                                                     "status": system["status"]}).json()
     assert system["id"] in {e["resource"]["id"] for e in by_name.get("entry", [])}
+
+
+def test_an_ips_profile_with_many_warnings_is_published(publishing):
+    """Bundle-uv-ips draws 130 warnings (extensions placed on ElementDefinition.type, where
+    R4 defines them for type.code): warnings, however many, do not keep it out."""
+    url = "http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips"
+    bundle = _wait_for(publishing, "/StructureDefinition", {"url": url})
+    assert [entry["resource"]["type"] for entry in bundle["entry"]] == ["Bundle"]

@@ -132,3 +132,17 @@ def test_the_capability_statement_lists_validate_and_the_installed_profiles(clie
                    if r["type"] == "Patient")
     assert any(o["name"] == "validate" for o in patient["operation"])
     assert VN_CORE_PATIENT in patient["supportedProfile"]
+
+
+def test_more_warnings_than_an_outcome_lists_are_still_no_error(client):
+    """Over MAX_ISSUES warnings (an IPS profile's snapshot has 130): the list is cut short
+    with an information issue, and the resource is valid and stored."""
+    misplaced = {"url": "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type",
+                 "valueUrl": "string"}  # an extension defined for ElementDefinition.type.code
+    patient = {**new_patient(), "extension": [misplaced] * 130}
+    issues = _issues(client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS))
+    assert {issue["severity"] for issue in issues[:-1]} == {"warning"}
+    assert issues[-1]["severity"] == "information"
+    assert "30 more" in issues[-1]["diagnostics"]
+    response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
