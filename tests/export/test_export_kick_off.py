@@ -219,6 +219,14 @@ def test_post_with_a_parameters_body(client, data):
     assert manifest["deleted"] == []
 
 
+def test_a_post_with_a_query_string_keeps_it_in_the_manifest_request(client, server, data):
+    body = {"resourceType": "Parameters",
+            "parameter": [{"name": "_type", "valueString": "Encounter"}]}
+    manifest = export(client, "$export", params={"_type": "Patient"}, body=body)
+    assert manifest["request"] == f"{server.base}/$export?_type=Patient"
+    assert {item["type"] for item in manifest["output"]} == {"Patient", "Encounter"}
+
+
 @pytest.mark.parametrize(("body", "content_type", "status"), [
     ({"resourceType": "Patient"}, FHIR_JSON, 400),
     ({"resourceType": "Parameters", "parameter": [{"name": "_type"}]}, FHIR_JSON, 400),

@@ -28,8 +28,9 @@ async def kick_off_export(call: OperationCall) -> FhirResponse:
                 for part in request.headers.get("accept", "").split(",")]
     if "application/fhir+json" not in accepted:
         raise BadRequest("A Bulk Data kick-off needs the header 'Accept: application/fhir+json'")
+    # The kick-off URL as sent: a POST may carry parameters in its query string too.
     request_url = call.base + request.url.path.removeprefix("/fhir")
-    if request.method == "GET" and query:
+    if query:
         request_url += f"?{query}"
     job_id = await request.app.state.exports.kick_off(
         call.caller, _LEVELS[call.descriptor.level], call.resource_id, await call.parameters(),
