@@ -164,6 +164,14 @@ def test_elements(client, data):
         assert set(resource) == {"resourceType", "id", "meta", "status", "class"}, resource
 
 
+def test_elements_tag_is_the_bare_subsetted_coding(client, data):
+    # SMART's Bulk Data tester (bdt) looks for exactly this Coding in meta.tag.
+    body = export(client, params={"_type": "Patient", "_elements": "id,Patient.meta"})
+    for resource in resources(client, body)["Patient"]:
+        assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                "code": "SUBSETTED"} in resource["meta"]["tag"], resource
+
+
 def _expected_provenance(client, encounters: list[dict], latest: bool) -> set[str]:
     """What includeAssociatedData should bring, worked out from searches."""
     chosen = set()
