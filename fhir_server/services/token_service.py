@@ -23,6 +23,9 @@ LEEWAY = 30
 #: (http://hl7.org/fhir/smart-app-launch/backend-services.html#request-1), all required.
 _PARAMETERS = ("grant_type", "client_assertion_type", "client_assertion", "scope")
 _JWKS_CACHE_SECONDS = 300
+#: A kid not in the cached JWKS (the client rotated its key) fetches it again, at most this
+#: often per JWKS URL.
+JWKS_MIN_REFETCH_SECONDS = 5
 
 
 class OAuthError(Exception):
@@ -97,6 +100,19 @@ def _granted(requested: str, registered: str) -> str:
         names = ", ".join(unsupported)
         raise OAuthError("invalid_scope", f"no such resource type on this server: {names}")
     raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
+
+
+def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
+    """The key of a JWKS that the assertion's `kid` (any, without one) and `alg` name."""
+    kid = header.get("kid")
+    candidates = keys.get("keys") if isinstance(keys, dict) else None
+    for candidate in candidates if isinstance(candidates, list) else []:
+        if isinstance(candidate, dict) and (kid is None or candidate.get("kid") == kid):
+            try:
+                return jwt.PyJWK(candidate, algorithm=header["alg"])
+            except jwt.PyJWTError:
+                continue
+    return None
 
 
 @dataclass
@@ -174,24 +190,24 @@ class TokenService:
         """The client's key for the assertion: a `jku` header SHALL match the JWKS URL the
         client registered (http://hl7.org/fhir/smart-app-launch/backend-services.html#authentication-jwt-header-values);
         without one, the registered JWKS or JWKS URL."""
-        jku, kid = header.get("jku"), header.get("kid")
+        jku = header.get("jku")
         if jku is not None and jku != client.get("jwks_url"):
             raise _invalid_client("the assertion's jku is not the JWKS URL the client registered")
-        if jku is not None or not client.get("jwks"):
-            keys = await self._fetch_jwks(client["jwks_url"])
+        if jku is None and client.get("jwks"):
+            key = _matching_key(client["jwks"], header)
         else:
-            keys = client["jwks"]
-        for candidate in keys.get("keys", []):
-            if kid is None or candidate.get("kid") == kid:
-                try:
-                    return jwt.PyJWK(candidate, algorithm=header["alg"])
-                except jwt.PyJWTError:
-                    continue
-        raise _invalid_client("no key of the client matches the assertion's kid and alg")
+            url = client["jwks_url"]
+            key = _matching_key(await self._fetch_jwks(url, _JWKS_CACHE_SECONDS), header)
+            if key is None:  # perhaps a new key: the cached JWKS may predate it
+                key = _matching_key(await self._fetch_jwks(url, JWKS_MIN_REFETCH_SECONDS), header)
+        if key is None:
+            raise _invalid_client("no key of the client matches the assertion's kid and alg")
+        return key
 
-    async def _fetch_jwks(self, url: str) -> dict:
+    async def _fetch_jwks(self, url: str, max_age: float) -> dict:
+        """The JWKS at `url`, fetched unless the cached copy is younger than `max_age`."""
         cached = self._jwks.get(url)
-        if cached and time.monotonic() - cached[0] < _JWKS_CACHE_SECONDS:
+        if cached and time.monotonic() - cached[0] < max_age:
             return cached[1]
         try:
             if self.http is not None:
