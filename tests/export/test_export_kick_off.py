@@ -73,6 +73,16 @@ def test_kick_off_needs_prefer_respond_async_and_accept_fhir_json(client, data, 
     outcome_400(response)
 
 
+@pytest.mark.parametrize("accept", ["*/*", "application/*", "application/fhir+json; q=0.9",
+                                    "text/html, application/fhir+json",
+                                    "application/json;q=0.9, */*;q=0.8"])
+def test_kick_off_takes_accept_ranges_that_hold_fhir_json(client, data, accept):
+    response = client.get("/$export", params={"_type": "Patient"},
+                          headers={"Accept": accept, "Prefer": "respond-async"})
+    assert response.status_code == 202, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
 def test_kick_off_needs_a_token(server, data):
     response = httpx.get(f"{server.base}/$export", headers=KICK_OFF)
     assert response.status_code == 401
