@@ -153,6 +153,21 @@ def test_type_filter_with_a_chain_and_a_value_list(client, data):
     assert sorted(found["Patient"]) == sorted([data["a"]["id"], data["b"]["id"]])
 
 
+def test_group_members_outside_their_period_are_left_out(client):
+    now, past, future = patient(), patient(), patient()
+    members = [create(client, p)["id"] for p in (now, past, future)]
+    group = create(client, {"resourceType": "Group", "type": "person", "actual": True,
+                            "member": [
+        {"entity": {"reference": f"Patient/{members[0]}"},
+         "period": {"start": "2020-01-01", "end": "2999-12-31T00:00:00Z"}},
+        {"entity": {"reference": f"Patient/{members[1]}"},
+         "period": {"start": "2020-01-01", "end": "2021-06-30"}},
+        {"entity": {"reference": f"Patient/{members[2]}"}, "period": {"start": "2999-01-01"}}]})
+    found = ids(client, export(client, f"Group/{group['id']}/$export",
+                               params={"_type": "Patient"}))
+    assert found["Patient"] == [members[0]]
+
+
 def test_elements(client, data):
     body = export(client, params={"_type": "Patient,Encounter",
                                   "_elements": "Patient.gender,status"})
