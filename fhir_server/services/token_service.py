@@ -124,6 +124,7 @@ class TokenService:
 
     def __post_init__(self) -> None:
         self._jwks: dict[str, tuple[float, dict]] = {}
+        self._refetched: dict[str, float] = {}  # URL → last re-fetch on an unknown kid
 
     async def client_credentials(
         self, form: dict[str, str], token_url: str, issuer: str, audience: str
@@ -198,11 +199,20 @@ class TokenService:
         else:
             url = client["jwks_url"]
             key = _matching_key(await self._fetch_jwks(url, _JWKS_CACHE_SECONDS), header)
-            if key is None:  # perhaps a new key: the cached JWKS may predate it
+            if key is None and self._may_refetch(url):  # a new key the cache predates?
                 key = _matching_key(await self._fetch_jwks(url, JWKS_MIN_REFETCH_SECONDS), header)
         if key is None:
             raise _invalid_client("no key of the client matches the assertion's kid and alg")
         return key
+
+    def _may_refetch(self, url: str) -> bool:
+        """At most one re-fetch on an unknown kid per JWKS_MIN_REFETCH_SECONDS and URL, also
+        while the URL fails: assertions naming made-up kids must not make us hammer it."""
+        now, last = time.monotonic(), self._refetched.get(url)
+        if last is not None and now - last < JWKS_MIN_REFETCH_SECONDS:
+            return False
+        self._refetched[url] = now
+        return True
 
     async def _fetch_jwks(self, url: str, max_age: float) -> dict:
         """The JWKS at `url`, fetched unless the cached copy is younger than `max_age`."""
