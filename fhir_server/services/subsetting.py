@@ -8,10 +8,11 @@ from fhir_server.conformance.summary import ElementInfo, children, mandatory_key
 from fhir_server.errors import BadRequest
 
 IDENTITY = frozenset({"resourceType", "id", "meta"})
+# System and code only: a display would have to be the CodeSystem's ("subsetted"), and
+# clients such as SMART's Bulk Data tester compare the whole Coding.
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
     "code": "SUBSETTED",
-    "display": "Resource encoded in summary mode",
 }
 # `count` is answered by the search itself; for each resource it means no subsetting.
 WHOLE_MODES = (None, "false", "count")

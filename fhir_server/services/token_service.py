@@ -23,6 +23,9 @@ LEEWAY = 30
 #: (http://hl7.org/fhir/smart-app-launch/backend-services.html#request-1), all required.
 _PARAMETERS = ("grant_type", "client_assertion_type", "client_assertion", "scope")
 _JWKS_CACHE_SECONDS = 300
+#: A kid not in the cached JWKS (the client rotated its key) fetches it again, at most this
+#: often per JWKS URL.
+JWKS_MIN_REFETCH_SECONDS = 5
 
 
 class OAuthError(Exception):
@@ -99,6 +102,19 @@ def _granted(requested: str, registered: str) -> str:
     raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
 
 
+def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
+    """The key of a JWKS that the assertion's `kid` (any, without one) and `alg` name."""
+    kid = header.get("kid")
+    candidates = keys.get("keys") if isinstance(keys, dict) else None
+    for candidate in candidates if isinstance(candidates, list) else []:
+        if isinstance(candidate, dict) and (kid is None or candidate.get("kid") == kid):
+            try:
+                return jwt.PyJWK(candidate, algorithm=header["alg"])
+            except jwt.PyJWTError:
+                continue
+    return None
+
+
 @dataclass
 class TokenService:
     clients: ClientStore
@@ -108,6 +124,7 @@ class TokenService:
 
     def __post_init__(self) -> None:
         self._jwks: dict[str, tuple[float, dict]] = {}
+        self._refetched: dict[str, float] = {}  # URL → last re-fetch on an unknown kid
 
     async def client_credentials(
         self, form: dict[str, str], token_url: str, issuer: str, audience: str
@@ -174,24 +191,33 @@ class TokenService:
         """The client's key for the assertion: a `jku` header SHALL match the JWKS URL the
         client registered (http://hl7.org/fhir/smart-app-launch/backend-services.html#authentication-jwt-header-values);
         without one, the registered JWKS or JWKS URL."""
-        jku, kid = header.get("jku"), header.get("kid")
+        jku = header.get("jku")
         if jku is not None and jku != client.get("jwks_url"):
             raise _invalid_client("the assertion's jku is not the JWKS URL the client registered")
-        if jku is not None or not client.get("jwks"):
-            keys = await self._fetch_jwks(client["jwks_url"])
+        if jku is None and client.get("jwks"):
+            key = _matching_key(client["jwks"], header)
         else:
-            keys = client["jwks"]
-        for candidate in keys.get("keys", []):
-            if kid is None or candidate.get("kid") == kid:
-                try:
-                    return jwt.PyJWK(candidate, algorithm=header["alg"])
-                except jwt.PyJWTError:
-                    continue
-        raise _invalid_client("no key of the client matches the assertion's kid and alg")
+            url = client["jwks_url"]
+            key = _matching_key(await self._fetch_jwks(url, _JWKS_CACHE_SECONDS), header)
+            if key is None and self._may_refetch(url):  # a new key the cache predates?
+                key = _matching_key(await self._fetch_jwks(url, JWKS_MIN_REFETCH_SECONDS), header)
+        if key is None:
+            raise _invalid_client("no key of the client matches the assertion's kid and alg")
+        return key
 
-    async def _fetch_jwks(self, url: str) -> dict:
+    def _may_refetch(self, url: str) -> bool:
+        """At most one re-fetch on an unknown kid per JWKS_MIN_REFETCH_SECONDS and URL, also
+        while the URL fails: assertions naming made-up kids must not make us hammer it."""
+        now, last = time.monotonic(), self._refetched.get(url)
+        if last is not None and now - last < JWKS_MIN_REFETCH_SECONDS:
+            return False
+        self._refetched[url] = now
+        return True
+
+    async def _fetch_jwks(self, url: str, max_age: float) -> dict:
+        """The JWKS at `url`, fetched unless the cached copy is younger than `max_age`."""
         cached = self._jwks.get(url)
-        if cached and time.monotonic() - cached[0] < _JWKS_CACHE_SECONDS:
+        if cached and time.monotonic() - cached[0] < max_age:
             return cached[1]
         try:
             if self.http is not None:

@@ -153,6 +153,21 @@ def test_type_filter_with_a_chain_and_a_value_list(client, data):
     assert sorted(found["Patient"]) == sorted([data["a"]["id"], data["b"]["id"]])
 
 
+def test_group_members_outside_their_period_are_left_out(client):
+    now, past, future = patient(), patient(), patient()
+    members = [create(client, p)["id"] for p in (now, past, future)]
+    group = create(client, {"resourceType": "Group", "type": "person", "actual": True,
+                            "member": [
+        {"entity": {"reference": f"Patient/{members[0]}"},
+         "period": {"start": "2020-01-01", "end": "2999-12-31T00:00:00Z"}},
+        {"entity": {"reference": f"Patient/{members[1]}"},
+         "period": {"start": "2020-01-01", "end": "2021-06-30"}},
+        {"entity": {"reference": f"Patient/{members[2]}"}, "period": {"start": "2999-01-01"}}]})
+    found = ids(client, export(client, f"Group/{group['id']}/$export",
+                               params={"_type": "Patient"}))
+    assert found["Patient"] == [members[0]]
+
+
 def test_elements(client, data):
     body = export(client, params={"_type": "Patient,Encounter",
                                   "_elements": "Patient.gender,status"})
@@ -162,6 +177,14 @@ def test_elements(client, data):
         assert "SUBSETTED" in [tag["code"] for tag in resource["meta"]["tag"]]
     for resource in found["Encounter"]:  # status asked for; class is mandatory
         assert set(resource) == {"resourceType", "id", "meta", "status", "class"}, resource
+
+
+def test_elements_tag_is_the_bare_subsetted_coding(client, data):
+    # SMART's Bulk Data tester (bdt) looks for exactly this Coding in meta.tag.
+    body = export(client, params={"_type": "Patient", "_elements": "id,Patient.meta"})
+    for resource in resources(client, body)["Patient"]:
+        assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                "code": "SUBSETTED"} in resource["meta"]["tag"], resource
 
 
 def _expected_provenance(client, encounters: list[dict], latest: bool) -> set[str]:

@@ -73,6 +73,16 @@ def test_kick_off_needs_prefer_respond_async_and_accept_fhir_json(client, data, 
     outcome_400(response)
 
 
+@pytest.mark.parametrize("accept", ["*/*", "application/*", "application/fhir+json; q=0.9",
+                                    "text/html, application/fhir+json",
+                                    "application/json;q=0.9, */*;q=0.8"])
+def test_kick_off_takes_accept_ranges_that_hold_fhir_json(client, data, accept):
+    response = client.get("/$export", params={"_type": "Patient"},
+                          headers={"Accept": accept, "Prefer": "respond-async"})
+    assert response.status_code == 202, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
 def test_kick_off_needs_a_token(server, data):
     response = httpx.get(f"{server.base}/$export", headers=KICK_OFF)
     assert response.status_code == 401
@@ -217,6 +227,14 @@ def test_post_with_a_parameters_body(client, data):
     assert manifest["request"].endswith("/Patient/$export")  # no parameters for a POST
     assert {item["type"] for item in manifest["output"]} >= {"Patient", "Encounter"}
     assert manifest["deleted"] == []
+
+
+def test_a_post_with_a_query_string_keeps_it_in_the_manifest_request(client, server, data):
+    body = {"resourceType": "Parameters",
+            "parameter": [{"name": "_type", "valueString": "Encounter"}]}
+    manifest = export(client, "$export", params={"_type": "Patient"}, body=body)
+    assert manifest["request"] == f"{server.base}/$export?_type=Patient"
+    assert {item["type"] for item in manifest["output"]} == {"Patient", "Encounter"}
 
 
 @pytest.mark.parametrize(("body", "content_type", "status"), [

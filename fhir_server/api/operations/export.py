@@ -15,6 +15,9 @@ from fhir_server.services.export.service import status_path
 
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 _LEVELS = {SYSTEM: SYSTEM_LEVEL, TYPE: PATIENT, INSTANCE: GROUP}
+# The IG's only kick-off response type, and the ranges holding it: `*/*` is what curl,
+# Postman and Python's requests send unless told otherwise.
+_FHIR_JSON_RANGES = {"application/fhir+json", "application/*", "*/*"}
 
 
 async def kick_off_export(call: OperationCall) -> FhirResponse:
@@ -24,12 +27,13 @@ async def kick_off_export(call: OperationCall) -> FhirResponse:
     prefer = await preferences(request)
     if "respond-async" not in prefer:
         raise BadRequest("A Bulk Data kick-off needs the header 'Prefer: respond-async'")
-    accepted = [part.split(";")[0].strip().lower()
-                for part in request.headers.get("accept", "").split(",")]
-    if "application/fhir+json" not in accepted:
+    accepted = {part.split(";")[0].strip().lower()
+                for part in request.headers.get("accept", "").split(",")}
+    if not accepted & _FHIR_JSON_RANGES:
         raise BadRequest("A Bulk Data kick-off needs the header 'Accept: application/fhir+json'")
+    # The kick-off URL as sent: a POST may carry parameters in its query string too.
     request_url = call.base + request.url.path.removeprefix("/fhir")
-    if request.method == "GET" and query:
+    if query:
         request_url += f"?{query}"
     job_id = await request.app.state.exports.kick_off(
         call.caller, _LEVELS[call.descriptor.level], call.resource_id, await call.parameters(),

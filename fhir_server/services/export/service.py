@@ -15,6 +15,7 @@ from fhir_server.auth.tokens import Principal
 from fhir_server.errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 from fhir_server.services.access import require_search
 from fhir_server.services.export.output import DELETED, ERROR, OUTPUT, Part, Progress
@@ -149,8 +150,9 @@ class ExportService:
             raise NotFound(f"Group/{group_id} is not known")
         assert group.resource is not None, "a version not deleted has its resource"
         members = []
+        now = utc_now()
         for member in group.resource.get("member", []):
-            if member.get("inactive") is True:
+            if not _is_current(member, now):
                 continue
             reference = (member.get("entity") or {}).get("reference") or ""
             reference = reference.rsplit("/_history/", 1)[0].removeprefix(base + "/")
@@ -246,6 +248,22 @@ class ExportService:
         except (FileNotFoundError, ValueError):
             raise NotFound(f"Export job {job_id} has no file {name}") from None
         return Download(read, part.bytes, job.expires_at)
+
+
+def _is_current(member: dict, now: datetime) -> bool:
+    """Whether a Group member is one now: not `inactive`, and within its `period` if it has
+    one (R4 Group.member.period: "The period that the member was in the group")."""
+    if member.get("inactive") is True:
+        return False
+    period = member.get("period") or {}
+    try:
+        if "start" in period and parse_date(period["start"]).low > now:
+            return False
+        if "end" in period and parse_date(period["end"]).high < now:
+            return False
+    except (ValueError, TypeError):
+        pass  # stored data was validated; an unreadable period limits nothing
+    return True
 
 
 def manifest(job: ExportJob, base: str) -> dict:

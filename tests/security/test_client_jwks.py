@@ -1,0 +1,55 @@
+"""The JWKS URL a SMART Backend Services client registered, as the token endpoint reads it:
+a rotated key is fetched again (throttled), and a document that is no JWK Set is the
+client's error (`invalid_client`), never a 500."""
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from fhir_server.services.token_service import JWKS_MIN_REFETCH_SECONDS
+from security.helpers import ClientKey, JwksServer
+from security.test_backend_services import Client, register, request_token, token_url
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("client-jwks")
+
+
+def registered(server, work: Path, key: ClientKey, url: str) -> Client:
+    client = Client(f"khoa-xet-nghiem-{uuid.uuid4().hex[:6]}", key)
+    result = register(server, work, client.id, "system/Patient.rs", url=url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return client
+
+
+def test_a_client_that_rotates_its_key_gets_a_token_with_the_new_one(server, work):
+    old, new = ClientKey("ES384"), ClientKey("ES384")
+    with JwksServer(old.jwks()) as served:
+        client = registered(server, work, old, served.url)
+        assert request_token(server, old.assertion(client.id, token_url(server)),
+                             "system/Patient.rs").status_code == 200
+        served.jwks = new.jwks()  # the client publishes its new key and signs with it
+        time.sleep(JWKS_MIN_REFETCH_SECONDS + 0.5)
+        response = request_token(server, new.assertion(client.id, token_url(server)),
+                                 "system/Patient.rs")
+        assert response.status_code == 200, response.text
+        hits = served.hits
+        # An unknown kid fetches the JWKS again at most once per JWKS_MIN_REFETCH_SECONDS.
+        for _ in range(3):
+            stranger = ClientKey("ES384").assertion(client.id, token_url(server))
+            assert request_token(server, stranger, "system/Patient.rs").status_code == 401
+        assert served.hits <= hits + 1
+
+
+@pytest.mark.parametrize("document", [[], {"keys": "none"}, {"keys": [1, None]}])
+def test_a_jwks_url_serving_no_jwk_set_is_invalid_client(server, work, document):
+    key = ClientKey("ES384")
+    with JwksServer(document) as served:
+        client = registered(server, work, key, served.url)
+        response = request_token(server, key.assertion(client.id, token_url(server)),
+                                 "system/Patient.rs")
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
