@@ -65,6 +65,12 @@ class SearchRequest:
     total: str | None = None
     cursor: str | None = None
 
+    @property
+    def counts_only(self) -> bool:
+        """`_summary=count`, or `_count=0`, which "shall be treated the same as
+        _summary=count" (http://hl7.org/fhir/R4/search.html#count): the total, no entries."""
+        return self.summary == "count" or self.count == 0
+
     def result_parameters(self) -> list[tuple[str, str]]:
         """The result parameters as used, for the Bundle's links."""
         params = []

@@ -70,7 +70,7 @@ class SearchService:
             path = f"{compartment}/{resource_type}"
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters()
-        if request.summary == "count":
+        if request.counts_only:
             return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
         count = self.default_count if request.count is None else request.count
         fields = paging.sort_fields(request.sort)
@@ -113,10 +113,10 @@ class SearchService:
             ) from None
 
     async def _total(self, request: SearchRequest, kind: str, query: dict) -> int | None:
-        """`_total` (http://hl7.org/fhir/R4/search.html#total): `accurate` and `_summary=count`
-        count; `estimate` counts unless that takes too long. Without `_total`, only a
-        single-page result (where it is free) gets a total, see `search`."""
-        if request.total == "accurate" or request.summary == "count":
+        """`_total` (http://hl7.org/fhir/R4/search.html#total): `accurate`, `_summary=count`
+        and `_count=0` count; `estimate` counts unless that takes too long. Without `_total`,
+        only a single-page result (where it is free) gets a total, see `search`."""
+        if request.total == "accurate" or request.counts_only:
             return await self.store.count(kind, query)
         if request.total != "estimate":
             return None

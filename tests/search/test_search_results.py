@@ -203,6 +203,16 @@ def test_total(client, ids):
         "total"] == 3
 
 
+def test_count_zero_answers_the_total_as_summary_count_does(client, ids):
+    """"_count=0 ... shall be treated the same as _summary=count": the total, no entries,
+    no next link (http://hl7.org/fhir/R4/search.html#count)."""
+    bundle = search(client, "/Patient", {"family": "nguyen", "_count": "0"})
+    assert bundle["total"] == 2
+    assert not bundle.get("entry")
+    assert next_link(bundle) is None
+    assert ("_count", "0") in query_of(self_link(bundle))
+
+
 def test_summary_true_keeps_summary_elements_and_marks_them_subsetted(client, ids):
     [an] = matches(search(client, "/Patient", {"_id": ids["an"], "_summary": "true"}))
     assert {"identifier", "name", "gender", "birthDate", "managingOrganization"} <= set(an)
