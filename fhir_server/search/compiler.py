@@ -17,7 +17,7 @@ from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
 from fhir_server.search.types import Criterion, near, reference
 from fhir_server.search.types.date import EARLIEST, compile_date, parse_date, split_prefix
 from fhir_server.search.types.token import NEGATING
-from fhir_server.search.values import split_escaped
+from fhir_server.search.values import split_escaped, unescape
 
 
 class Match(Protocol):
@@ -101,13 +101,16 @@ class Compiler:
                 raise ValueError("':missing' takes true or false")
             return missing_filter(parameter, field, value == "true")
         criterion = Criterion(field, parameter, modifier, self.base_url)
-        alternatives = [self._one(criterion, item) for item in split_escaped(value, ",")]
+        # Each alternative keeps its escapes for the type module, which splits it further.
+        items = split_escaped(value, ",", keep_escapes=True)
+        alternatives = [self._one(criterion, item) for item in items]
         if len(alternatives) == 1:
             return alternatives[0]
         return {"$and" if modifier in NEGATING else "$or": alternatives}
 
     def _one(self, criterion: Criterion, value: str) -> dict:
         if criterion.field == "_id":
+            value = unescape(value)
             return {"_id": {"$ne": value}} if criterion.modifier == "not" else {"_id": value}
         if criterion.field == "lastUpdated":
             prefix, text = split_prefix(value)

@@ -10,6 +10,7 @@ import re
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.token import code_keys, matching, value_keys
+from fhir_server.search.values import unescape
 
 MODIFIERS = ("identifier", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
@@ -80,4 +81,4 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
 def compile_value(criterion: Criterion, value: str) -> dict:
     if criterion.modifier == "identifier":
         return matching(criterion.field, value_keys(value, prefix="i:"))
-    return {criterion.field: {"$in": references_to(criterion, value)}}
+    return {criterion.field: {"$in": references_to(criterion, unescape(value))}}
