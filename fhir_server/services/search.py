@@ -91,7 +91,7 @@ class SearchService:
         included, left_out = await self._included(
             request, [(resource_type, d) for d in matches], room
         )
-        links = page_links(self.base, path, kept, next_cursor)
+        links = page_links(self.base, path, kept, next_cursor, request.cursor)
         bundle = searchset_bundle(
             self.base,
             [self._entry(request, resource_type, d, "match") for d in matches]

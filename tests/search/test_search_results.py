@@ -277,6 +277,16 @@ def test_self_link_shows_the_parameters_used_and_not_the_unknown_ones(client, id
     assert set(_ids(matches(bundle))) == expected(ids, {"an", "chi"})
 
 
+def test_the_self_link_of_a_later_page_is_that_page(client, ids):
+    """Each page's self link is the URL that produced it: following it again gives the same
+    page, not the first one."""
+    pages = paged(client, "/Patient", {"_sort": "family,_id", "_count": "2"})
+    assert len(pages) == 3
+    for page in pages:
+        assert _entries(search(client, self_link(page))) == _entries(page)
+    assert self_link(pages[1]) == next_link(pages[0])
+
+
 def test_a_tampered_cursor_is_a_400(client, ids):
     first = search(client, "/Patient", {"_sort": "_id", "_count": "2"})
     link = next_link(first)
