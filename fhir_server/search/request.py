@@ -136,6 +136,9 @@ def _sort_keys(resource_type: str, value: str) -> list[SortKey]:
 
 
 def _include(name: str, value: str, reverse: bool, resource_type: str) -> Include:
+    if value == "*" and name == "_include":
+        # Every reference of the matches, as the CapabilityStatement's searchInclude `*` says.
+        value = f"{resource_type}:*"
     parts = value.split(":")
     if len(parts) not in (2, 3) or not is_supported(parts[0]):
         raise BadRequest(

@@ -86,6 +86,8 @@ def _ids(resources: list[dict]) -> list[str]:
          {"e1", "e2", "e5"}, {"an", "binh"}),
         ("/Encounter", [("_id", "{e1}"), ("_include", "Encounter:*")], {"e1"},
          {"an", "bach_mai"}),
+        # `*` alone, which the CapabilityStatement lists in every searchInclude.
+        ("/Encounter", [("_id", "{e1}"), ("_include", "*")], {"e1"}, {"an", "bach_mai"}),
         ("/Encounter", [("_id", "{e1},{e3}"), ("_include", "Encounter:subject")],
          {"e1", "e3"}, {"an"}),
         ("/Encounter", [("status", "finished"), ("_revinclude", "Provenance:target")],
@@ -116,6 +118,17 @@ def test_include_and_revinclude(client, ids, path, params, match_keys, include_k
     assert set(_ids(included(bundle))) == expected(ids, include_keys)
     assert all(e["fullUrl"].endswith(f"/{t}/{i}") for e, (t, i) in zip(entries, keys,
                                                                        strict=True))
+
+
+def test_every_declared_include_and_revinclude_of_encounter_is_accepted(client, ids):
+    """What the CapabilityStatement lists in searchInclude and searchRevInclude works."""
+    [encounter] = [r for r in client.get("/metadata").json()["rest"][0]["resource"]
+                   if r["type"] == "Encounter"]
+    for name, values in (("_include", encounter["searchInclude"]),
+                         ("_revinclude", encounter["searchRevInclude"])):
+        for value in values:
+            response = client.get("/Encounter", params={"_id": ids["e1"], name: value})
+            assert response.status_code == 200, (name, value, response.text)
 
 
 def test_include_without_iterate_does_not_follow_included_resources(client, ids):
