@@ -110,6 +110,8 @@ class Compiler:
 
     def _one(self, criterion: Criterion, value: str) -> dict:
         if criterion.field == "_id":
+            if criterion.modifier not in (None, "not"):  # an id has no text, system or type
+                raise ValueError(f"the modifier ':{criterion.modifier}' is not supported on _id")
             value = unescape(value)
             return {"_id": {"$ne": value}} if criterion.modifier == "not" else {"_id": value}
         if criterion.field == "lastUpdated":

@@ -258,6 +258,11 @@ def test_encounter_tokens_and_value_sets(client, ids, params, keys):
         ("/Patient", "gender:in", "http://hl7.org/fhir/ValueSet/no-such-value-set"),
         ("/Patient", "identifier:of-type", f"{V2_0203}|MR"),
         ("/Patient", "active:missing", "maybe"),
+        # Token modifiers that mean nothing on an id were ignored: _id:text=x searched _id=x.
+        ("/Patient", "_id:text", "t1"),
+        ("/Patient", "_id:below", "t"),
+        ("/Patient", "_id:of-type", f"{V2_0203}|MR|t1"),
+        ("/Patient", "_id:in", GENDER_VS),
     ],
 )
 def test_an_unusable_token_value_is_a_400_naming_the_parameter(client, ids, path, name, value):
