@@ -116,7 +116,8 @@ class Compiler:
             return {"_id": {"$ne": value}} if criterion.modifier == "not" else {"_id": value}
         if criterion.field == "lastUpdated":
             prefix, text = split_prefix(value)
-            return compile_date("lastUpdated", "lastUpdated", prefix, parse_date(text))
+            search = parse_date(text, require_timezone=False)
+            return compile_date("lastUpdated", "lastUpdated", prefix, search)
         return TYPE_MODULES[criterion.parameter.type].compile_value(criterion, value)
 
     async def _chain(

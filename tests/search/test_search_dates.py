@@ -133,6 +133,10 @@ def test_missing_birthdate(client, ids):
         ("2024-03-01T04:30:00Z", {"pv_d"}),
         ("2024-02-29T23:30:00-05:00", {"pv_d"}),
         ("2024-03-01T10:00:30Z", {"pv_e"}),
+        # A time without a timezone is UTC, this server's timezone (not a 400).
+        ("2024-03-01T10:00:00", {"pv_b"}),
+        ("2024-03-01T03:00:00", {"pv_a"}),
+        ("gt2024-03-01T10:00:00", {"pv_c", "pv_e"}),
         # Minute precision covers the whole minute.
         ("2024-03-01T10:00Z", {"pv_b", "pv_e"}),
         ("2024-03-01T17:00+07:00", {"pv_b", "pv_e"}),
@@ -217,6 +221,9 @@ def test_last_updated_gt_and_lt(client, ids):
     assert found(client, "/Patient", {"_lastUpdated": f"gt{last}"}) == set()
     assert found(client, "/Patient", [("_lastUpdated", f"gt{first}"),
                                       ("_lastUpdated", f"lt{last}")]) == set()
+    # Without a timezone, as many clients send it: UTC.
+    assert found(client, "/Patient", {"_lastUpdated": "lt2999-01-01T00:00:00"}) == everyone
+    assert found(client, "/Patient", {"_lastUpdated": "gt2999-01-01T00:00:00"}) == set()
 
 
 @pytest.mark.parametrize(

@@ -60,16 +60,19 @@ def _end(low: datetime, part: dict[str, str | None], fraction: str) -> datetime 
         return None
 
 
-def parse_date(text: str) -> DateRange:
+def parse_date(text: str, require_timezone: bool = True) -> DateRange:
     """Parse a FHIR date, dateTime or instant; raise ValueError when it is not one.
 
-    Values without a timezone are taken as UTC.
+    Values without a timezone are taken as UTC; a time with seconds needs one unless
+    `require_timezone` is false, as for search values, where the timezone is optional
+    (http://hl7.org/fhir/R4/search.html#date: "the server's local time zone should be
+    assumed"; this server's is UTC).
     """
     match = _DATE.fullmatch(text)
     if not match:
         raise ValueError(f"'{text}' is not a FHIR date, dateTime or instant")
     part = match.groupdict()
-    if part["hour"] is not None and part["tz"] is None and part["second"] is not None:
+    if require_timezone and part["tz"] is None and part["second"] is not None:
         raise ValueError(f"'{text}' has a time but no timezone")
     offset = timedelta(0)
     if part["tz"] and part["tz"] != "Z":
@@ -160,7 +163,7 @@ def sort_range(entries: list[dict]) -> tuple[datetime, datetime] | None:
 def compile_value(criterion: Criterion, value: str) -> dict:
     prefix, text = split_prefix(value)
     try:
-        search = parse_date(text)
+        search = parse_date(text, require_timezone=False)
     except ValueError as bad:
         raise ValueError(f"{bad}; expected [prefix]date like ge2024-03-01") from None
     return {criterion.field: {"$elemMatch": compile_date("lo", "hi", prefix, search)}}
