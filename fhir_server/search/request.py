@@ -64,6 +64,8 @@ class SearchRequest:
     elements: list[str] | None = None
     total: str | None = None
     cursor: str | None = None
+    # `_format` and `_pretty` as given: not the search's, but its links keep the format.
+    presentation: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def counts_only(self) -> bool:
@@ -87,7 +89,7 @@ class SearchRequest:
             params.append(("_elements", ",".join(self.elements)))
         if self.count is not None:
             params.append(("_count", str(self.count)))
-        return params
+        return params + self.presentation
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
@@ -196,6 +198,8 @@ def parse_request(
             request.elements = [e.strip() for e in value.split(",") if e.strip()]
         elif name == "_cursor":
             request.cursor = value
+        elif name in ("_format", "_pretty"):
+            request.presentation.append((name, value))
         elif name not in RESULT_PARAMETERS:
             request.criteria.append((name, value))
     if request.elements is not None and request.summary in ("true", "text", "data"):

@@ -300,6 +300,18 @@ def test_the_self_link_of_a_later_page_is_that_page(client, ids):
     assert self_link(pages[1]) == next_link(pages[0])
 
 
+def test_paging_links_keep_the_format_asked_for(client, ids):
+    """A client that chose the format with `_format` (a browser cannot set Accept) gets it on
+    the next page too."""
+    first = client.get("/Patient", params={"_sort": "_id", "_count": "2", "_format": "json",
+                                           "_pretty": "true"}, headers={"Accept": "*/*"})
+    assert first.status_code == 200, first.text
+    link = next_link(first.json())
+    assert link is not None
+    assert {("_format", "json"), ("_pretty", "true")} <= set(query_of(link))
+    assert ("_format", "json") in query_of(self_link(first.json()))
+
+
 def test_a_tampered_cursor_is_a_400(client, ids):
     first = search(client, "/Patient", {"_sort": "_id", "_count": "2"})
     link = next_link(first)
