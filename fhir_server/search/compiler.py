@@ -55,8 +55,8 @@ class Compiler:
         """The filter for the AND of the criteria, and the criteria it used."""
         clauses, used = [], []
         for name, value in criteria:
-            if value == "":
-                continue  # `name=` with no value: ignored, as production servers do
+            if not any(split_escaped(value, ",", keep_escapes=True)):
+                continue  # `name=` (or `name=,`) with no value: ignored, as production servers do
             if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
                 raise BadRequest(
                     f"The value of '{name}' is longer than {MAX_VALUE_LENGTH} characters "
@@ -101,8 +101,9 @@ class Compiler:
                 raise ValueError("':missing' takes true or false")
             return missing_filter(parameter, field, value == "true")
         criterion = Criterion(field, parameter, modifier, self.base_url)
-        # Each alternative keeps its escapes for the type module, which splits it further.
-        items = split_escaped(value, ",", keep_escapes=True)
+        # Each alternative keeps its escapes for the type module, which splits it further. An
+        # empty one is left out: as a string prefix it would match every value.
+        items = [item for item in split_escaped(value, ",", keep_escapes=True) if item]
         alternatives = [self._one(criterion, item) for item in items]
         if len(alternatives) == 1:
             return alternatives[0]
