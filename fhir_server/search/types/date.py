@@ -134,16 +134,37 @@ def compile_date(low_field: str, high_field: str, prefix: str, search: DateRange
 MODIFIERS = ("missing",)
 
 
+def _period(period: dict) -> DateRange:
+    """An open end means "ongoing"; an open start, "since whenever"."""
+    low = parse_date(period["start"]).low if "start" in period else EARLIEST
+    high = parse_date(period["end"]).high if "end" in period else LATEST
+    return DateRange(low, max(low, high))
+
+
+def _timing(timing: dict) -> DateRange | None:
+    """A Timing's outer limits, its events and its bounds: "the specified scheduling details
+    are ignored and only the outer limits matter" (http://hl7.org/fhir/R4/search.html#date).
+    A schedule without events or a bounding Period has no dates to search."""
+    events = timing.get("event")
+    ranges = [parse_date(event) for event in events] if isinstance(events, list) else []
+    repeat = timing.get("repeat")
+    bounds = repeat.get("boundsPeriod") if isinstance(repeat, dict) else None
+    if isinstance(bounds, dict):
+        ranges.append(_period(bounds))
+    if not ranges:
+        return None
+    return DateRange(min(r.low for r in ranges), max(r.high for r in ranges))
+
+
 def _range(node: Node) -> DateRange | None:
     value = node.value
     try:
         if isinstance(value, str):
             return parse_date(value)
         if isinstance(value, dict) and ("start" in value or "end" in value):
-            # An open end means "ongoing"; an open start, "since whenever".
-            low = parse_date(value["start"]).low if "start" in value else EARLIEST
-            high = parse_date(value["end"]).high if "end" in value else LATEST
-            return DateRange(low, max(low, high))
+            return _period(value)
+        if isinstance(value, dict) and ("event" in value or "repeat" in value):
+            return _timing(value)
     except (TypeError, ValueError):
         return None
     return None
