@@ -274,7 +274,8 @@ def _reference_codes(rule: Include) -> list[str]:
 
 def _in_compartment(compartment: str, resource_type: str) -> dict:
     """Compartment search `Patient/123/Encounter`, `Encounter/7/Observation`, ...
-    (http://hl7.org/fhir/R4/compartmentdefinition.html); `Patient/123/*` is every type."""
+    (http://hl7.org/fhir/R4/compartmentdefinition.html); one type at a time (`Patient/123/*`,
+    every type at once, is not served)."""
     kind = compartment.partition("/")[0]
     if kind not in COMPARTMENT_TYPES:
         raise NotFound(
