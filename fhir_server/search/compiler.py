@@ -141,15 +141,19 @@ class Compiler:
                 f"'{name}': no target type of '{parameter.code}' has a "
                 f"search parameter '{next_code}'"
             )
-        references = []
+        references, canonicals = [], []
         for kind in types:
             self.check_searchable(kind)
             inner = await self.clause(kind, chained, value)
-            documents = await self._matching(kind, inner, ["_id"], name)
+            # A canonical reference (`Measure.library`) names its target by `url`.
+            canonical = reference.is_canonical_resource(kind)
+            fields = ["_id", "search.url"] if canonical else ["_id"]
+            documents = await self._matching(kind, inner, fields, name)
             references += [f"{kind}/{document.id}" for document in documents]
+            canonicals += [url for d in documents for url in d.search.get("url", [])]
         if self.base_url:
             references += [f"{self.base_url.rstrip('/')}/{r}" for r in references]
-        return {f"search.{parameter.code}": {"$in": references}}
+        return {f"search.{parameter.code}": {"$in": references + canonicals}}
 
     async def _reverse_chain(self, resource_type: str, name: str, value: str) -> dict:
         """`_has:Encounter:patient:status=finished`: the resources that matching Encounters
@@ -174,7 +178,14 @@ class Compiler:
             )
             if target_type == resource_type
         }
-        return {"_id": {"$in": sorted(ids)}}
+        found = {"_id": {"$in": sorted(ids)}}
+        if not reference.is_canonical_resource(resource_type):
+            return found
+        # Or referred to by canonical URL: by their `url`.
+        urls: set[str] = set()
+        for document in documents:
+            urls |= reference.canonical_urls(document.search.get(code, []), self.base_url)
+        return {"$or": [found, {"search.url": {"$in": sorted(urls)}}]} if urls else found
 
     async def _matching(
         self, kind: str, inner: dict, fields: list[str], name: str

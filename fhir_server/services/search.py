@@ -16,7 +16,11 @@ from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import Include, SearchRequest, parse_request
-from fhir_server.search.types.reference import local_references
+from fhir_server.search.types.reference import (
+    canonical_urls,
+    is_canonical_resource,
+    local_references,
+)
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
@@ -188,22 +192,36 @@ class SearchService:
     async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         codes = _reference_codes(rule)
         wanted: dict[str, set[str]] = {}
+        canonicals: set[str] = set()
         for kind, document in frontier:
             if kind != rule.source_type:
                 continue
             for code in codes:
-                for target, target_id in local_references(document.search.get(code, []), self.base):
+                entries = document.search.get(code, [])
+                for target, target_id in local_references(entries, self.base):
                     if is_supported(target) and rule.target_type in (None, target):
                         wanted.setdefault(target, set()).add(target_id)
+                canonicals |= canonical_urls(entries, self.base)
         found = []
         for target, ids in wanted.items():
             documents = await reads.find(self.store, target, {"_id": {"$in": sorted(ids)}})
             found += [(target, d) for d in documents]
+        # A canonical reference (`Measure.library`) names its target by `url`.
+        for target in _canonical_targets(rule, codes) if canonicals else []:
+            query = {"search.url": {"$in": sorted(canonicals)}}
+            found += [(target, d) for d in await reads.find(self.store, target, query)]
         return found
 
     async def _reverse(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         targets = [f"{kind}/{d.id}" for kind, d in frontier if rule.target_type in (None, kind)]
         targets += [f"{self.base.rstrip('/')}/{target}" for target in targets]
+        # Resources referred to by canonical URL are also referred to by their `url`.
+        targets += [
+            url
+            for kind, d in frontier
+            if rule.target_type in (None, kind) and is_canonical_resource(kind)
+            and isinstance(url := (d.resource or {}).get("url"), str)
+        ]
         if not targets:
             return []
         clauses = [{f"search.{code}": {"$in": targets}} for code in _reference_codes(rule)]
@@ -256,6 +274,19 @@ def _reading(search_codes: set[str], sort_fields: list[str]) -> dict:
         **{f"search.{code}": 1 for code in search_codes},
         **{field: 1 for field in sort_fields if field.startswith("sort.")},
     }
+
+
+def _canonical_targets(rule: Include, codes: list[str]) -> list[str]:
+    """The types the rule's parameters may refer to by canonical URL."""
+    parameters = search_parameters(rule.source_type)
+    targets = {target for code in codes for target in parameters[code].targets}
+    return sorted(
+        target
+        for target in targets
+        if rule.target_type in (None, target)
+        and is_supported(target)
+        and is_canonical_resource(target)
+    )
 
 
 def _reference_codes_of(rules: list[Include]) -> set[str]:

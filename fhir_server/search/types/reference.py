@@ -7,6 +7,7 @@ absolute URL, `#contained`), and `i:` + the token entries of `Reference.identifi
 
 import re
 
+from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.token import code_keys, matching, value_keys
@@ -51,6 +52,24 @@ def local_references(entries: list[str], base: str | None = None) -> list[tuple[
     prefix = (base or "").rstrip("/") + "/"
     relative = [e[len(prefix) :] if base and e.startswith(prefix) else e for e in entries]
     return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, relative) if m]
+
+
+def is_canonical_resource(resource_type: str) -> bool:
+    """A type whose resources are referred to by canonical URL (ValueSet, Questionnaire,
+    Library, ...): one with the `url` and `version` search parameters."""
+    parameters = search_parameters(resource_type)
+    return "url" in parameters and "version" in parameters
+
+
+def canonical_urls(entries: list[str], base: str | None = None) -> set[str]:
+    """The entries that may be canonical URLs (`Measure.library`): absolute, and not a
+    literal reference to a resource here."""
+    here = (base or "").rstrip("/") + "/"
+    return {
+        entry
+        for entry in entries
+        if ":" in entry and not entry.startswith("i:") and not (base and entry.startswith(here))
+    }
 
 
 def references_to(criterion: Criterion, value: str) -> list[str]:
