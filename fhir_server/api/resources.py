@@ -65,6 +65,10 @@ async def instance_history(
 @router.get(
     "/{compartment_type}/{compartment_id}/{resource_type}", dependencies=[require("search-type")]
 )
+@router.post(
+    "/{compartment_type}/{compartment_id}/{resource_type}/_search",
+    dependencies=[require("search-type")],
+)
 async def search_compartment(
     compartment_type: str,
     compartment_id: str,
@@ -75,7 +79,7 @@ async def search_compartment(
     prefer: Prefer,
     request: Request,
 ):
-    """Compartment search, e.g. `Patient/123/Encounter`
+    """Compartment search, e.g. `Patient/123/Encounter`, by GET or by POST with a form body
     (http://hl7.org/fhir/R4/search.html#compartments)."""
     compartment = f"{compartment_type}/{compartment_id}"
     return await _search(request, service, base, params, prefer, resource_type, compartment)

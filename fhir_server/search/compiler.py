@@ -17,7 +17,7 @@ from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
 from fhir_server.search.types import Criterion, near, reference
 from fhir_server.search.types.date import EARLIEST, compile_date, parse_date, split_prefix
 from fhir_server.search.types.token import NEGATING
-from fhir_server.search.values import split_escaped
+from fhir_server.search.values import split_escaped, unescape
 
 
 class Match(Protocol):
@@ -55,8 +55,8 @@ class Compiler:
         """The filter for the AND of the criteria, and the criteria it used."""
         clauses, used = [], []
         for name, value in criteria:
-            if value == "":
-                continue  # `name=` with no value: ignored, as production servers do
+            if not any(split_escaped(value, ",", keep_escapes=True)):
+                continue  # `name=` (or `name=,`) with no value: ignored, as production servers do
             if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
                 raise BadRequest(
                     f"The value of '{name}' is longer than {MAX_VALUE_LENGTH} characters "
@@ -101,17 +101,24 @@ class Compiler:
                 raise ValueError("':missing' takes true or false")
             return missing_filter(parameter, field, value == "true")
         criterion = Criterion(field, parameter, modifier, self.base_url)
-        alternatives = [self._one(criterion, item) for item in split_escaped(value, ",")]
+        # Each alternative keeps its escapes for the type module, which splits it further. An
+        # empty one is left out: as a string prefix it would match every value.
+        items = [item for item in split_escaped(value, ",", keep_escapes=True) if item]
+        alternatives = [self._one(criterion, item) for item in items]
         if len(alternatives) == 1:
             return alternatives[0]
         return {"$and" if modifier in NEGATING else "$or": alternatives}
 
     def _one(self, criterion: Criterion, value: str) -> dict:
         if criterion.field == "_id":
+            if criterion.modifier not in (None, "not"):  # an id has no text, system or type
+                raise ValueError(f"the modifier ':{criterion.modifier}' is not supported on _id")
+            value = unescape(value)
             return {"_id": {"$ne": value}} if criterion.modifier == "not" else {"_id": value}
         if criterion.field == "lastUpdated":
             prefix, text = split_prefix(value)
-            return compile_date("lastUpdated", "lastUpdated", prefix, parse_date(text))
+            search = parse_date(text, require_timezone=False)
+            return compile_date("lastUpdated", "lastUpdated", prefix, search)
         return TYPE_MODULES[criterion.parameter.type].compile_value(criterion, value)
 
     async def _chain(
@@ -134,15 +141,19 @@ class Compiler:
                 f"'{name}': no target type of '{parameter.code}' has a "
                 f"search parameter '{next_code}'"
             )
-        references = []
+        references, canonicals = [], []
         for kind in types:
             self.check_searchable(kind)
             inner = await self.clause(kind, chained, value)
-            documents = await self._matching(kind, inner, ["_id"], name)
+            # A canonical reference (`Measure.library`) names its target by `url`.
+            canonical = reference.is_canonical_resource(kind)
+            fields = ["_id", "search.url"] if canonical else ["_id"]
+            documents = await self._matching(kind, inner, fields, name)
             references += [f"{kind}/{document.id}" for document in documents]
+            canonicals += [url for d in documents for url in d.search.get("url", [])]
         if self.base_url:
             references += [f"{self.base_url.rstrip('/')}/{r}" for r in references]
-        return {f"search.{parameter.code}": {"$in": references}}
+        return {f"search.{parameter.code}": {"$in": references + canonicals}}
 
     async def _reverse_chain(self, resource_type: str, name: str, value: str) -> dict:
         """`_has:Encounter:patient:status=finished`: the resources that matching Encounters
@@ -167,7 +178,14 @@ class Compiler:
             )
             if target_type == resource_type
         }
-        return {"_id": {"$in": sorted(ids)}}
+        found = {"_id": {"$in": sorted(ids)}}
+        if not reference.is_canonical_resource(resource_type):
+            return found
+        # Or referred to by canonical URL: by their `url`.
+        urls: set[str] = set()
+        for document in documents:
+            urls |= reference.canonical_urls(document.search.get(code, []), self.base_url)
+        return {"$or": [found, {"search.url": {"$in": sorted(urls)}}]} if urls else found
 
     async def _matching(
         self, kind: str, inner: dict, fields: list[str], name: str

@@ -48,8 +48,8 @@ TYPE_MODULES = {
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
 # 6: no `s:` token entry beside `sc:`; 7: no `missing` list; 8: composites without the
-# token entries only modifiers use; 9: no empty `search.<code>` arrays
-_EXTRACTION_REVISION = "9"
+# token entries only modifiers use; 9: no empty `search.<code>` arrays; 10: Timing dates
+_EXTRACTION_REVISION = "10"
 
 
 @cache

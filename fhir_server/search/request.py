@@ -64,6 +64,14 @@ class SearchRequest:
     elements: list[str] | None = None
     total: str | None = None
     cursor: str | None = None
+    # `_format` and `_pretty` as given: not the search's, but its links keep the format.
+    presentation: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def counts_only(self) -> bool:
+        """`_summary=count`, or `_count=0`, which "shall be treated the same as
+        _summary=count" (http://hl7.org/fhir/R4/search.html#count): the total, no entries."""
+        return self.summary == "count" or self.count == 0
 
     def result_parameters(self) -> list[tuple[str, str]]:
         """The result parameters as used, for the Bundle's links."""
@@ -81,7 +89,7 @@ class SearchRequest:
             params.append(("_elements", ",".join(self.elements)))
         if self.count is not None:
             params.append(("_count", str(self.count)))
-        return params
+        return params + self.presentation
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
@@ -130,6 +138,9 @@ def _sort_keys(resource_type: str, value: str) -> list[SortKey]:
 
 
 def _include(name: str, value: str, reverse: bool, resource_type: str) -> Include:
+    if value == "*" and name == "_include":
+        # Every reference of the matches, as the CapabilityStatement's searchInclude `*` says.
+        value = f"{resource_type}:*"
     parts = value.split(":")
     if len(parts) not in (2, 3) or not is_supported(parts[0]):
         raise BadRequest(
@@ -187,6 +198,8 @@ def parse_request(
             request.elements = [e.strip() for e in value.split(",") if e.strip()]
         elif name == "_cursor":
             request.cursor = value
+        elif name in ("_format", "_pretty"):
+            request.presentation.append((name, value))
         elif name not in RESULT_PARAMETERS:
             request.criteria.append((name, value))
     if request.elements is not None and request.summary in ("true", "text", "data"):

@@ -15,10 +15,15 @@ _RESPONSE_STATUS = {
 
 
 def page_links(
-    base: str, path: str, params: list[tuple[str, str]], next_cursor: str | None
+    base: str,
+    path: str,
+    params: list[tuple[str, str]],
+    next_cursor: str | None,
+    cursor: str | None = None,
 ) -> list[dict]:
-    """`self` with the parameters actually used, and `next` carrying the cursor."""
-    query = urlencode(params)
+    """`self` with the parameters actually used (and the cursor of this page, when it is not
+    the first), and `next` carrying the cursor of the next page."""
+    query = urlencode([*params, ("_cursor", cursor)] if cursor else params)
     links = [{"relation": "self", "url": f"{base}/{path}" + (f"?{query}" if query else "")}]
     if next_cursor:
         links.append(

@@ -16,7 +16,11 @@ from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import Include, SearchRequest, parse_request
-from fhir_server.search.types.reference import local_references
+from fhir_server.search.types.reference import (
+    canonical_urls,
+    is_canonical_resource,
+    local_references,
+)
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
@@ -70,7 +74,7 @@ class SearchService:
             path = f"{compartment}/{resource_type}"
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters()
-        if request.summary == "count":
+        if request.counts_only:
             return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
         count = self.default_count if request.count is None else request.count
         fields = paging.sort_fields(request.sort)
@@ -91,7 +95,7 @@ class SearchService:
         included, left_out = await self._included(
             request, [(resource_type, d) for d in matches], room
         )
-        links = page_links(self.base, path, kept, next_cursor)
+        links = page_links(self.base, path, kept, next_cursor, request.cursor)
         bundle = searchset_bundle(
             self.base,
             [self._entry(request, resource_type, d, "match") for d in matches]
@@ -113,10 +117,10 @@ class SearchService:
             ) from None
 
     async def _total(self, request: SearchRequest, kind: str, query: dict) -> int | None:
-        """`_total` (http://hl7.org/fhir/R4/search.html#total): `accurate` and `_summary=count`
-        count; `estimate` counts unless that takes too long. Without `_total`, only a
-        single-page result (where it is free) gets a total, see `search`."""
-        if request.total == "accurate" or request.summary == "count":
+        """`_total` (http://hl7.org/fhir/R4/search.html#total): `accurate`, `_summary=count`
+        and `_count=0` count; `estimate` counts unless that takes too long. Without `_total`,
+        only a single-page result (where it is free) gets a total, see `search`."""
+        if request.total == "accurate" or request.counts_only:
             return await self.store.count(kind, query)
         if request.total != "estimate":
             return None
@@ -188,22 +192,36 @@ class SearchService:
     async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         codes = _reference_codes(rule)
         wanted: dict[str, set[str]] = {}
+        canonicals: set[str] = set()
         for kind, document in frontier:
             if kind != rule.source_type:
                 continue
             for code in codes:
-                for target, target_id in local_references(document.search.get(code, []), self.base):
+                entries = document.search.get(code, [])
+                for target, target_id in local_references(entries, self.base):
                     if is_supported(target) and rule.target_type in (None, target):
                         wanted.setdefault(target, set()).add(target_id)
+                canonicals |= canonical_urls(entries, self.base)
         found = []
         for target, ids in wanted.items():
             documents = await reads.find(self.store, target, {"_id": {"$in": sorted(ids)}})
             found += [(target, d) for d in documents]
+        # A canonical reference (`Measure.library`) names its target by `url`.
+        for target in _canonical_targets(rule, codes) if canonicals else []:
+            query = {"search.url": {"$in": sorted(canonicals)}}
+            found += [(target, d) for d in await reads.find(self.store, target, query)]
         return found
 
     async def _reverse(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         targets = [f"{kind}/{d.id}" for kind, d in frontier if rule.target_type in (None, kind)]
         targets += [f"{self.base.rstrip('/')}/{target}" for target in targets]
+        # Resources referred to by canonical URL are also referred to by their `url`.
+        targets += [
+            url
+            for kind, d in frontier
+            if rule.target_type in (None, kind) and is_canonical_resource(kind)
+            and isinstance(url := (d.resource or {}).get("url"), str)
+        ]
         if not targets:
             return []
         clauses = [{f"search.{code}": {"$in": targets}} for code in _reference_codes(rule)]
@@ -258,6 +276,19 @@ def _reading(search_codes: set[str], sort_fields: list[str]) -> dict:
     }
 
 
+def _canonical_targets(rule: Include, codes: list[str]) -> list[str]:
+    """The types the rule's parameters may refer to by canonical URL."""
+    parameters = search_parameters(rule.source_type)
+    targets = {target for code in codes for target in parameters[code].targets}
+    return sorted(
+        target
+        for target in targets
+        if rule.target_type in (None, target)
+        and is_supported(target)
+        and is_canonical_resource(target)
+    )
+
+
 def _reference_codes_of(rules: list[Include]) -> set[str]:
     return {code for rule in rules for code in _reference_codes(rule)}
 
@@ -274,7 +305,8 @@ def _reference_codes(rule: Include) -> list[str]:
 
 def _in_compartment(compartment: str, resource_type: str) -> dict:
     """Compartment search `Patient/123/Encounter`, `Encounter/7/Observation`, ...
-    (http://hl7.org/fhir/R4/compartmentdefinition.html); `Patient/123/*` is every type."""
+    (http://hl7.org/fhir/R4/compartmentdefinition.html); one type at a time (`Patient/123/*`,
+    every type at once, is not served)."""
     kind = compartment.partition("/")[0]
     if kind not in COMPARTMENT_TYPES:
         raise NotFound(

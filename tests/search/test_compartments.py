@@ -172,6 +172,18 @@ def test_a_compartment_search_pages(client, ids):
     assert f"/Patient/{ids['an']}/Observation" in self_link
 
 
+def test_a_compartment_search_by_post_answers_as_by_get(client, ids):
+    """`POST [compartment]/[id]/[type]/_search` with a form body, query parameters too."""
+    path = f"/Patient/{ids['an']}/Observation"
+    get = client.get(path, params={"code": "2339-0", "_count": "5"})
+    post = client.post(f"{path}/_search?_count=5", content=b"code=2339-0",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert get.status_code == post.status_code == 200, post.text
+    assert [e["resource"]["id"] for e in post.json()["entry"]] == \
+        [e["resource"]["id"] for e in get.json()["entry"]]
+    assert post.json()["entry"]
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -122,3 +122,29 @@ def test_document_relationship_pairs_relation_and_target(client, ids, value, key
 def test_document_relationship_parts(client, ids, params, keys):
     params = {name: fill(value, ids) for name, value in params.items()}
     assert found(client, "/DocumentReference", params) == expected(ids, keys)
+
+
+ESCAPES = "http://fhir.hl7.org.vn/core/CodeSystem/escapes"
+
+
+@pytest.fixture(scope="module")
+def escaped_ids(client) -> dict[str, str]:
+    return load(client, {"obs": {
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": ESCAPES, "code": "a$b"}]}, "valueString": "c, d|e"}})
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"),
+    [
+        (f"{ESCAPES}|a\\$b$c\\, d\\|e", {"obs"}),
+        ("a\\$b$C\\,", {"obs"}),
+        ("a\\$b$c\\, d\\|e,x$y", {"obs"}),
+        ("a\\$b$d", set()),
+    ],
+)
+def test_escaped_separators_in_each_component(client, escaped_ids, value, keys):
+    """`\\$` is part of a component, and `\\,` `\\|` stay escaped until the component that
+    splits by them (http://hl7.org/fhir/R4/search.html#escaping)."""
+    assert found(client, "/Observation", {"code-value-string": value}) == \
+        expected(escaped_ids, keys)

@@ -133,6 +133,10 @@ def test_missing_birthdate(client, ids):
         ("2024-03-01T04:30:00Z", {"pv_d"}),
         ("2024-02-29T23:30:00-05:00", {"pv_d"}),
         ("2024-03-01T10:00:30Z", {"pv_e"}),
+        # A time without a timezone is UTC, this server's timezone (not a 400).
+        ("2024-03-01T10:00:00", {"pv_b"}),
+        ("2024-03-01T03:00:00", {"pv_a"}),
+        ("gt2024-03-01T10:00:00", {"pv_c", "pv_e"}),
         # Minute precision covers the whole minute.
         ("2024-03-01T10:00Z", {"pv_b", "pv_e"}),
         ("2024-03-01T17:00+07:00", {"pv_b", "pv_e"}),
@@ -217,6 +221,9 @@ def test_last_updated_gt_and_lt(client, ids):
     assert found(client, "/Patient", {"_lastUpdated": f"gt{last}"}) == set()
     assert found(client, "/Patient", [("_lastUpdated", f"gt{first}"),
                                       ("_lastUpdated", f"lt{last}")]) == set()
+    # Without a timezone, as many clients send it: UTC.
+    assert found(client, "/Patient", {"_lastUpdated": "lt2999-01-01T00:00:00"}) == everyone
+    assert found(client, "/Patient", {"_lastUpdated": "gt2999-01-01T00:00:00"}) == set()
 
 
 @pytest.mark.parametrize(
@@ -243,3 +250,49 @@ def test_last_updated_gt_and_lt(client, ids):
 def test_a_malformed_date_or_prefix_is_a_400_naming_the_parameter(client, ids, path, name,
                                                                    value):
     assert_bad_parameter(client.get(path, params={name: value}), name)
+
+
+def _care_plan(timing: dict) -> dict:
+    return {"resourceType": "CarePlan", "status": "active", "intent": "plan",
+            "subject": {"display": "Nguyễn Văn An"},
+            "activity": [{"detail": {"status": "scheduled", "scheduledTiming": timing}}]}
+
+
+# Timings: events; a bounding Period; an open-ended bound; a schedule with neither.
+TIMINGS = {
+    "t_events": {"event": ["2024-05-02T08:00:00+07:00", "2024-05-09T08:00:00+07:00"]},
+    "t_bounds": {"repeat": {"boundsPeriod": {"start": "2024-06-01", "end": "2024-06-14"},
+                            "frequency": 1, "period": 1, "periodUnit": "d"}},
+    "t_open": {"repeat": {"boundsPeriod": {"start": "2024-07-01"}, "frequency": 2,
+                          "period": 1, "periodUnit": "d"}},
+    "t_none": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+}
+
+
+@pytest.fixture(scope="module")
+def timing_ids(client) -> dict[str, str]:
+    return load(client, {key: _care_plan(timing) for key, timing in TIMINGS.items()})
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"),
+    [
+        ("ge2024-05-05", {"t_events", "t_bounds", "t_open"}),
+        ("2024-05", {"t_events"}),
+        ("eb2024-06-01", {"t_events"}),
+        ("ge2024-06-10&le2024-06-10", {"t_bounds"}),
+        ("sa2024-06-20", {"t_open"}),
+        ("2024-06", {"t_bounds"}),
+        ("lt2024-05-01", set()),
+    ],
+)
+def test_a_timing_is_searched_by_its_outer_limits(client, timing_ids, value, keys):
+    """"Timing: the specified scheduling details are ignored and only the outer limits
+    matter" (http://hl7.org/fhir/R4/search.html#date): the events and the bounding Period."""
+    params = [("activity-date", part) for part in value.split("&")]
+    assert found(client, "/CarePlan", params) == expected(timing_ids, keys)
+
+
+def test_a_timing_without_events_or_bounds_has_no_date(client, timing_ids):
+    missing = found(client, "/CarePlan", {"activity-date:missing": "true"})
+    assert missing == expected(timing_ids, {"t_none"})

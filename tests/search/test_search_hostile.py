@@ -83,6 +83,11 @@ def test_metacharacters_match_literally(client, ids, value, keys):
         ({"_id": "{\"\\$ne\": null}"}, set()),
         ({"_id": ".*"}, set()),
         ({"identifier": "|.*"}, set()),
+        # An empty alternative is left out: as a prefix it matched every family.
+        ({"family": ",alpha"}, {"alpha"}),
+        ({"family": "alpha,"}, {"alpha"}),
+        ({"family:contains": "lph,,"}, {"alpha"}),
+        ({"family": ","}, EVERYONE),
     ],
 )
 def test_operators_and_metacharacters_never_widen_a_search(client, ids, params, keys):

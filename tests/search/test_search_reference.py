@@ -228,3 +228,65 @@ def test_malformed_chains_and_reverse_chains_are_a_400(client, ids, name, value,
     response = client.get("/Patient" if name.startswith("_has") else "/Encounter",
                           params={name: value})
     assert_bad_parameter(response, expected_name)
+
+
+# Canonical references: a Measure refers to its Library, a QuestionnaireResponse to its
+# Questionnaire, by `url` (one with `|version`), not by `Type/id`.
+LIBRARY_URL = "http://fhir.hl7.org.vn/core/Library/tiem-chung"
+FORM_URL = "http://fhir.hl7.org.vn/core/Questionnaire/kham-sang-loc"
+CANONICAL = {
+    "library": {"resourceType": "Library", "url": LIBRARY_URL, "version": "1.0",
+                "name": "TiemChung", "status": "active",
+                "type": {"coding": [{"code": "logic-library"}]}},
+    "other_library": {"resourceType": "Library", "url": f"{LIBRARY_URL}-khac", "name": "Khac",
+                      "status": "active", "type": {"coding": [{"code": "logic-library"}]}},
+    "measure": {"resourceType": "Measure", "status": "active", "library": [LIBRARY_URL]},
+    "form": {"resourceType": "Questionnaire", "url": FORM_URL, "version": "2.0",
+             "name": "KhamSangLoc", "status": "active"},
+    "answers": {"resourceType": "QuestionnaireResponse", "status": "completed",
+                "questionnaire": f"{FORM_URL}|2.0"},
+}
+
+
+@pytest.fixture(scope="module")
+def canonical_ids(client) -> dict[str, str]:
+    return load(client, CANONICAL)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "keys"),
+    [
+        ("/Measure", {"_include": "Measure:depends-on"}, {"measure", "library"}),
+        ("/Measure", {"_include": "Measure:depends-on:Library"}, {"measure", "library"}),
+        ("/QuestionnaireResponse", {"_include": "QuestionnaireResponse:questionnaire"},
+         {"answers", "form"}),
+        ("/Library", {"_id": "{library},{other_library}", "_revinclude": "Measure:depends-on"},
+         {"library", "other_library", "measure"}),
+        ("/Questionnaire", {"_id": "{form}",
+                            "_revinclude": "QuestionnaireResponse:questionnaire"},
+         {"form", "answers"}),
+    ],
+)
+def test_include_and_revinclude_follow_canonical_references(client, canonical_ids, path,
+                                                            params, keys):
+    """`_include` and `_revinclude` follow a canonical reference to the resource with that
+    `url` (with or without `|version`)."""
+    params = {name: fill(value, canonical_ids) for name, value in params.items()}
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    got = {e["resource"]["id"] for e in response.json().get("entry", [])}
+    assert got == expected(canonical_ids, keys)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "keys"),
+    [
+        ("/Measure", {"depends-on:Library.name": "TiemChung"}, {"measure"}),
+        ("/Measure", {"depends-on:Library.name": "Khac"}, set()),
+        ("/QuestionnaireResponse", {"questionnaire.name": "KhamSangLoc"}, {"answers"}),
+        ("/Library", {"_has:Measure:depends-on:status": "active"}, {"library"}),
+        ("/Library", {"_has:Measure:depends-on:status": "draft"}, set()),
+    ],
+)
+def test_chains_follow_canonical_references(client, canonical_ids, path, params, keys):
+    assert found(client, path, params) == expected(canonical_ids, keys)

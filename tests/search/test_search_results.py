@@ -86,6 +86,8 @@ def _ids(resources: list[dict]) -> list[str]:
          {"e1", "e2", "e5"}, {"an", "binh"}),
         ("/Encounter", [("_id", "{e1}"), ("_include", "Encounter:*")], {"e1"},
          {"an", "bach_mai"}),
+        # `*` alone, which the CapabilityStatement lists in every searchInclude.
+        ("/Encounter", [("_id", "{e1}"), ("_include", "*")], {"e1"}, {"an", "bach_mai"}),
         ("/Encounter", [("_id", "{e1},{e3}"), ("_include", "Encounter:subject")],
          {"e1", "e3"}, {"an"}),
         ("/Encounter", [("status", "finished"), ("_revinclude", "Provenance:target")],
@@ -116,6 +118,17 @@ def test_include_and_revinclude(client, ids, path, params, match_keys, include_k
     assert set(_ids(included(bundle))) == expected(ids, include_keys)
     assert all(e["fullUrl"].endswith(f"/{t}/{i}") for e, (t, i) in zip(entries, keys,
                                                                        strict=True))
+
+
+def test_every_declared_include_and_revinclude_of_encounter_is_accepted(client, ids):
+    """What the CapabilityStatement lists in searchInclude and searchRevInclude works."""
+    [encounter] = [r for r in client.get("/metadata").json()["rest"][0]["resource"]
+                   if r["type"] == "Encounter"]
+    for name, values in (("_include", encounter["searchInclude"]),
+                         ("_revinclude", encounter["searchRevInclude"])):
+        for value in values:
+            response = client.get("/Encounter", params={"_id": ids["e1"], name: value})
+            assert response.status_code == 200, (name, value, response.text)
 
 
 def test_include_without_iterate_does_not_follow_included_resources(client, ids):
@@ -203,6 +216,16 @@ def test_total(client, ids):
         "total"] == 3
 
 
+def test_count_zero_answers_the_total_as_summary_count_does(client, ids):
+    """"_count=0 ... shall be treated the same as _summary=count": the total, no entries,
+    no next link (http://hl7.org/fhir/R4/search.html#count)."""
+    bundle = search(client, "/Patient", {"family": "nguyen", "_count": "0"})
+    assert bundle["total"] == 2
+    assert not bundle.get("entry")
+    assert next_link(bundle) is None
+    assert ("_count", "0") in query_of(self_link(bundle))
+
+
 def test_summary_true_keeps_summary_elements_and_marks_them_subsetted(client, ids):
     [an] = matches(search(client, "/Patient", {"_id": ids["an"], "_summary": "true"}))
     assert {"identifier", "name", "gender", "birthDate", "managingOrganization"} <= set(an)
@@ -265,6 +288,28 @@ def test_self_link_shows_the_parameters_used_and_not_the_unknown_ones(client, id
     assert ("family", "nguyen") in used and ("given", "thi") in used
     assert "x-unknown" not in {name for name, _ in used}
     assert set(_ids(matches(bundle))) == expected(ids, {"an", "chi"})
+
+
+def test_the_self_link_of_a_later_page_is_that_page(client, ids):
+    """Each page's self link is the URL that produced it: following it again gives the same
+    page, not the first one."""
+    pages = paged(client, "/Patient", {"_sort": "family,_id", "_count": "2"})
+    assert len(pages) == 3
+    for page in pages:
+        assert _entries(search(client, self_link(page))) == _entries(page)
+    assert self_link(pages[1]) == next_link(pages[0])
+
+
+def test_paging_links_keep_the_format_asked_for(client, ids):
+    """A client that chose the format with `_format` (a browser cannot set Accept) gets it on
+    the next page too."""
+    first = client.get("/Patient", params={"_sort": "_id", "_count": "2", "_format": "json",
+                                           "_pretty": "true"}, headers={"Accept": "*/*"})
+    assert first.status_code == 200, first.text
+    link = next_link(first.json())
+    assert link is not None
+    assert {("_format", "json"), ("_pretty", "true")} <= set(query_of(link))
+    assert ("_format", "json") in query_of(self_link(first.json()))
 
 
 def test_a_tampered_cursor_is_a_400(client, ids):

@@ -258,8 +258,57 @@ def test_encounter_tokens_and_value_sets(client, ids, params, keys):
         ("/Patient", "gender:in", "http://hl7.org/fhir/ValueSet/no-such-value-set"),
         ("/Patient", "identifier:of-type", f"{V2_0203}|MR"),
         ("/Patient", "active:missing", "maybe"),
+        # Token modifiers that mean nothing on an id were ignored: _id:text=x searched _id=x.
+        ("/Patient", "_id:text", "t1"),
+        ("/Patient", "_id:below", "t"),
+        ("/Patient", "_id:of-type", f"{V2_0203}|MR|t1"),
+        ("/Patient", "_id:in", GENDER_VS),
     ],
 )
 def test_an_unusable_token_value_is_a_400_naming_the_parameter(client, ids, path, name, value):
     response = client.get(path, params={name: value})
     assert_bad_parameter(response, name.split(":")[0])
+
+
+# Identifiers whose values hold the characters the spec lets clients escape.
+ESCAPED_SYSTEM = "http://benhvien-bachmai.vn/fhir/sid/escaped"
+ESCAPED = {
+    "a|b": ESCAPED_SYSTEM, "c|d": None, "e,f": ESCAPED_SYSTEM, "g$h": None,
+    "back\\slash": ESCAPED_SYSTEM, "k\\|l": None,
+}
+
+
+@pytest.fixture(scope="module")
+def escaped_ids(client) -> dict[str, str]:
+    return load(client, {value: {"resourceType": "Basic", "code": {"text": f"mã {value}"},
+                                 "identifier": [{"value": value} | (
+                                     {"system": system} if system else {})]}
+                         for value, system in ESCAPED.items()})
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"),
+    [
+        # `\|` in a code without a system is the code `c|d`, not system `c` and code `d`.
+        ("c\\|d", {"c|d"}),
+        ("|c\\|d", {"c|d"}),
+        (f"{ESCAPED_SYSTEM}|e\\,f", {"e,f"}),
+        (f"c\\|d,{ESCAPED_SYSTEM}|e\\,f", {"c|d", "e,f"}),
+        ("g\\$h", {"g$h"}),
+        (f"{ESCAPED_SYSTEM}|back\\\\slash", {"back\\slash"}),
+        ("k\\\\\\|l", {"k\\|l"}),
+        ("k\\|l", set()),
+        (f"{ESCAPED_SYSTEM}|a\\|b", {"a|b"}),
+    ],
+)
+def test_escaped_separators_in_a_token_value(client, escaped_ids, value, keys):
+    """`\\,` `\\|` `\\$` `\\\\` stand for the characters themselves in every part of a value
+    (http://hl7.org/fhir/R4/search.html#escaping)."""
+    assert found(client, "/Basic", {"identifier": value}) == expected(escaped_ids, keys)
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"), [("mã e\\,f", {"e,f"}), ("mã c\\|d", {"c|d"}), ("mã g$h", {"g$h"})]
+)
+def test_escaped_separators_in_token_text(client, escaped_ids, value, keys):
+    assert found(client, "/Basic", {"code:text": value}) == expected(escaped_ids, keys)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from fhir_server.search.types.string import fold
 from fhir_server.search.types.token import value_keys
-from fhir_server.search.values import split_escaped
+from fhir_server.search.values import split_escaped, unescape
 
 VIETNAMESE_LOWER = "aáàảãạăắằẳẵặâấầẩẫậeéèẻẽẹêếềểễệiíìỉĩịoóòỏõọôốồổỗộơớờởỡợuúùủũụưứừửữựyýỳỷỹỵđ"
 BASE = "a" * 18 + "e" * 12 + "i" * 6 + "o" * 18 + "u" * 12 + "y" * 6 + "d"
@@ -23,6 +23,19 @@ def _escape(part: str, separator: str) -> str:
 def test_escaped_separators_survive_splitting(parts, separator):
     joined = separator.join(_escape(p, separator) for p in parts)
     assert split_escaped(joined, separator) == parts
+
+
+def _escape_all(text: str) -> str:
+    return "".join("\\" + c if c in ",|$\\" else c for c in text)
+
+
+@given(st.lists(st.tuples(st.text(), st.text(min_size=1)), min_size=1, max_size=4))
+def test_escapes_survive_the_comma_split_for_the_system_code_split(pairs):
+    """Split at commas keeping the escapes, then at `|`: every system and code comes back."""
+    value = ",".join(f"{_escape_all(s)}|{_escape_all(c)}" for s, c in pairs)
+    items = split_escaped(value, ",", keep_escapes=True)
+    assert [tuple(split_escaped(item, "|", 1)) for item in items] == pairs
+    assert [unescape(item) for item in items] == [f"{s}|{c}" for s, c in pairs]
 
 
 @pytest.mark.parametrize("text", [VIETNAMESE_LOWER, VIETNAMESE_LOWER.upper()])

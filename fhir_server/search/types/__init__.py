@@ -1,6 +1,7 @@
 """One module per search-parameter type, each owning both sides: `index(nodes)` turns the
 values an expression selects into `search.<code>` entries, `compile_value(criterion, value)`
-turns one search value into a MongoDB filter on them (DESIGN.md §3)."""
+turns one search value (one of a comma list, its `\\` escapes kept for the module to split
+by and undo, see values.py) into a MongoDB filter on them (DESIGN.md §3)."""
 
 from dataclasses import dataclass
 

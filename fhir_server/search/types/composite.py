@@ -77,7 +77,7 @@ def index_key(field: str) -> list[tuple[str, int | str]]:
 
 def compile_value(criterion: Criterion, value: str) -> dict:
     components = _component_parameters(criterion.parameter)
-    values = split_escaped(value, "$")
+    values = split_escaped(value, "$", keep_escapes=True)  # each component unescapes its own
     if len(values) != len(components):
         raise ValueError(f"expected {len(components)} values joined by '$'")
     conditions = []

@@ -60,16 +60,19 @@ def _end(low: datetime, part: dict[str, str | None], fraction: str) -> datetime 
         return None
 
 
-def parse_date(text: str) -> DateRange:
+def parse_date(text: str, require_timezone: bool = True) -> DateRange:
     """Parse a FHIR date, dateTime or instant; raise ValueError when it is not one.
 
-    Values without a timezone are taken as UTC.
+    Values without a timezone are taken as UTC; a time with seconds needs one unless
+    `require_timezone` is false, as for search values, where the timezone is optional
+    (http://hl7.org/fhir/R4/search.html#date: "the server's local time zone should be
+    assumed"; this server's is UTC).
     """
     match = _DATE.fullmatch(text)
     if not match:
         raise ValueError(f"'{text}' is not a FHIR date, dateTime or instant")
     part = match.groupdict()
-    if part["hour"] is not None and part["tz"] is None and part["second"] is not None:
+    if require_timezone and part["tz"] is None and part["second"] is not None:
         raise ValueError(f"'{text}' has a time but no timezone")
     offset = timedelta(0)
     if part["tz"] and part["tz"] != "Z":
@@ -131,16 +134,37 @@ def compile_date(low_field: str, high_field: str, prefix: str, search: DateRange
 MODIFIERS = ("missing",)
 
 
+def _period(period: dict) -> DateRange:
+    """An open end means "ongoing"; an open start, "since whenever"."""
+    low = parse_date(period["start"]).low if "start" in period else EARLIEST
+    high = parse_date(period["end"]).high if "end" in period else LATEST
+    return DateRange(low, max(low, high))
+
+
+def _timing(timing: dict) -> DateRange | None:
+    """A Timing's outer limits, its events and its bounds: "the specified scheduling details
+    are ignored and only the outer limits matter" (http://hl7.org/fhir/R4/search.html#date).
+    A schedule without events or a bounding Period has no dates to search."""
+    events = timing.get("event")
+    ranges = [parse_date(event) for event in events] if isinstance(events, list) else []
+    repeat = timing.get("repeat")
+    bounds = repeat.get("boundsPeriod") if isinstance(repeat, dict) else None
+    if isinstance(bounds, dict):
+        ranges.append(_period(bounds))
+    if not ranges:
+        return None
+    return DateRange(min(r.low for r in ranges), max(r.high for r in ranges))
+
+
 def _range(node: Node) -> DateRange | None:
     value = node.value
     try:
         if isinstance(value, str):
             return parse_date(value)
         if isinstance(value, dict) and ("start" in value or "end" in value):
-            # An open end means "ongoing"; an open start, "since whenever".
-            low = parse_date(value["start"]).low if "start" in value else EARLIEST
-            high = parse_date(value["end"]).high if "end" in value else LATEST
-            return DateRange(low, max(low, high))
+            return _period(value)
+        if isinstance(value, dict) and ("event" in value or "repeat" in value):
+            return _timing(value)
     except (TypeError, ValueError):
         return None
     return None
@@ -160,7 +184,7 @@ def sort_range(entries: list[dict]) -> tuple[datetime, datetime] | None:
 def compile_value(criterion: Criterion, value: str) -> dict:
     prefix, text = split_prefix(value)
     try:
-        search = parse_date(text)
+        search = parse_date(text, require_timezone=False)
     except ValueError as bad:
         raise ValueError(f"{bad}; expected [prefix]date like ge2024-03-01") from None
     return {criterion.field: {"$elemMatch": compile_date("lo", "hi", prefix, search)}}

@@ -2,6 +2,7 @@
 stands for the range its precision implies (`100` is [99.5, 100.5)); prefixes compare with
 it. Entries are `{"v": <number>}`; quantity entries add system and code."""
 
+import math
 from decimal import Decimal, InvalidOperation
 
 from fhir_server.search.fhirpath import Node
@@ -18,6 +19,10 @@ def parse_number(text: str) -> Decimal:
         raise ValueError(f"'{text}' is not a number") from None
     if not number.is_finite():
         raise ValueError(f"'{text}' is not a finite number")
+    # Indexed values are doubles: a number beyond them (1e400, 1e-400) matches nothing as
+    # asked, and one with an exponent of millions would overflow the range arithmetic.
+    if math.isinf(float(number)) or (number and not float(number)):
+        raise ValueError(f"'{text}' is beyond the range of numbers this server compares")
     return number
 
 

@@ -7,9 +7,11 @@ absolute URL, `#contained`), and `i:` + the token entries of `Reference.identifi
 
 import re
 
+from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.token import code_keys, matching, value_keys
+from fhir_server.search.values import unescape
 
 MODIFIERS = ("identifier", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
@@ -52,6 +54,24 @@ def local_references(entries: list[str], base: str | None = None) -> list[tuple[
     return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, relative) if m]
 
 
+def is_canonical_resource(resource_type: str) -> bool:
+    """A type whose resources are referred to by canonical URL (ValueSet, Questionnaire,
+    Library, ...): one with the `url` and `version` search parameters."""
+    parameters = search_parameters(resource_type)
+    return "url" in parameters and "version" in parameters
+
+
+def canonical_urls(entries: list[str], base: str | None = None) -> set[str]:
+    """The entries that may be canonical URLs (`Measure.library`): absolute, and not a
+    literal reference to a resource here."""
+    here = (base or "").rstrip("/") + "/"
+    return {
+        entry
+        for entry in entries
+        if ":" in entry and not entry.startswith("i:") and not (base and entry.startswith(here))
+    }
+
+
 def references_to(criterion: Criterion, value: str) -> list[str]:
     """The entries a reference search value matches (`id`, `Type/id`, or an absolute URL);
     a resource here may be referred to relatively or with this server's base URL."""
@@ -80,4 +100,4 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
 def compile_value(criterion: Criterion, value: str) -> dict:
     if criterion.modifier == "identifier":
         return matching(criterion.field, value_keys(value, prefix="i:"))
-    return {criterion.field: {"$in": references_to(criterion, value)}}
+    return {criterion.field: {"$in": references_to(criterion, unescape(value))}}

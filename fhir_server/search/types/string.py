@@ -10,6 +10,7 @@ import unicodedata
 
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
+from fhir_server.search.values import unescape
 
 # Letters that NFD does not decompose into a base letter plus marks.
 _UNDECOMPOSED = str.maketrans(
@@ -82,7 +83,7 @@ def sort_range(entries: list[str]) -> tuple[str, str] | None:
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
-    field = criterion.field
+    field, value = criterion.field, unescape(value)
     if criterion.modifier == "exact":
         return {field: "e:" + unicodedata.normalize("NFC", value)}
     folded = re.escape(fold(value))

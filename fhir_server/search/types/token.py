@@ -15,7 +15,7 @@ from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.string import fold
-from fhir_server.search.values import split_escaped
+from fhir_server.search.values import split_escaped, unescape
 
 MODIFIERS = ("text", "not", "of-type", "in", "not-in", "above", "below", "missing")
 NEGATING = frozenset({"not", "not-in"})
@@ -147,13 +147,13 @@ def _subsumed_keys(value: str, modifier: str) -> list[str]:
 def compile_value(criterion: Criterion, value: str) -> dict:
     field, modifier = criterion.field, criterion.modifier
     if modifier == "text":
-        return {field: {"$regex": "^t:" + re.escape(fold(value))}}
+        return {field: {"$regex": "^t:" + re.escape(fold(unescape(value)))}}
     if modifier == "of-type":
         if len(split_escaped(value, "|")) != 3:
             raise ValueError("':of-type' takes type-system|type-code|value")
         return {field: "ot:" + "|".join(split_escaped(value, "|"))}
     if modifier in ("in", "not-in"):
-        keys = _value_set_keys(value)
+        keys = _value_set_keys(unescape(value))
         return {field: {"$in" if modifier == "in" else "$nin": keys}}
     if modifier in ("above", "below"):
         return {field: {"$in": _subsumed_keys(value, modifier)}}

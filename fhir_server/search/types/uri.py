@@ -5,6 +5,7 @@ import re
 
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
+from fhir_server.search.values import unescape
 
 MODIFIERS = ("below", "above", "missing")
 
@@ -27,6 +28,7 @@ def _prefixes(uri: str) -> list[str]:
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
+    value = unescape(value)
     if criterion.modifier == "below":
         return {criterion.field: {"$regex": "^" + re.escape(value)}}
     if criterion.modifier == "above":
