@@ -111,11 +111,14 @@ class SignatureResult:
 @dataclass(frozen=True)
 class ProvenanceVerification:
     results: list[SignatureResult]
+    # Targets no signature designates: a signature over one version must not lend its
+    # verdict to other targets listed beside it.
+    unsigned_targets: tuple[str, ...] = ()
 
     @property
     def indication(self) -> str:
         indications = {result.report.indication for result in self.results}
-        if not self.results or TOTAL_FAILED in indications:
+        if not self.results or self.unsigned_targets or TOTAL_FAILED in indications:
             return TOTAL_FAILED
         return INDETERMINATE if INDETERMINATE in indications else TOTAL_PASSED
 
@@ -123,7 +126,11 @@ class ProvenanceVerification:
         """(signature index, reason) of every failed or undecided check."""
         if not self.results:
             return [(None, "The Provenance carries no signature")]
-        return [
+        unsigned = [
+            (None, f"{TOTAL_FAILED} target: {target} is designated by no signature")
+            for target in self.unsigned_targets
+        ]
+        return unsigned + [
             (result.index, f"{result.report.indication} {check.name}: {check.reason}")
             for result in self.results
             for check in result.report.checks
@@ -174,7 +181,9 @@ class SignatureVerifier:
         results = []
         for index, signature in enumerate(signatures):
             results.append(await self._verify_one(index, signature, targets, load))
-        return ProvenanceVerification(results)
+        signed = {result.target for result in results}
+        unsigned = tuple(t for t in _targets(provenance) if t not in signed)
+        return ProvenanceVerification(results, unsigned)
 
     async def _verify_one(
         self, index: int, signature: dict, targets: list[str], load: VersionLoader
@@ -229,9 +238,16 @@ def _identifier(reference: object) -> dict:
     return identifier if isinstance(identifier, dict) else {}
 
 
+def _targets(provenance: dict) -> list[str]:
+    """Each `Provenance.target`: its reference, else its place (`Provenance.target[i]`)."""
+    targets = provenance.get("target") or []
+    references = (t.get("reference") if isinstance(t, dict) else None for t in targets)
+    return [r if isinstance(r, str) else f"Provenance.target[{i}]"
+            for i, r in enumerate(references)]
+
+
 def _version_targets(provenance: dict) -> list[str]:
-    references = [t.get("reference") for t in provenance.get("target") or [] if isinstance(t, dict)]
-    return [r for r in references if isinstance(r, str) and TARGET.fullmatch(r)]
+    return [r for r in _targets(provenance) if TARGET.fullmatch(r)]
 
 
 def _signed_target(data: object, targets: list[str]) -> str | None:

@@ -209,6 +209,20 @@ def test_one_bad_signature_of_two_refuses_all(client, db, patient, doctor, autho
     assert provenance_count(db) == counts
 
 
+def test_a_countersignature_listing_a_target_it_does_not_sign_is_refused(client, db, patient,
+                                                                        doctor):
+    """The doctor signed the patient's version only; the Provenance also lists another
+    patient's version: stored, it would pass as the doctor's signature over both."""
+    other = created(client, new_patient())
+    target = versioned(patient)
+    sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
+    sent["target"].append({"reference": versioned(other)})
+    counts = provenance_count(db)
+    outcome = assert_outcome(post(client, sent), 422)
+    assert versioned(other) in outcome["issue"][0]["diagnostics"], outcome
+    assert provenance_count(db) == counts
+
+
 def test_a_stored_countersignature_cannot_be_replaced(client, db, patient, doctor):
     """Provenance is append-only: not even a failing signature gets as far as being checked."""
     target = versioned(patient)

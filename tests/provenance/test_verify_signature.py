@@ -65,6 +65,21 @@ def test_one_changed_element_fails(client, signed, change):
     assert_failed(verify_signature(client, provenance, changed), "signature")
 
 
+@pytest.mark.parametrize("versioned_target", [True, False], ids=["version", "resource"])
+def test_a_target_no_signature_designates_fails(client, signed, versioned_target):
+    """The signature covers the patient's version; a second target listed beside it (another
+    patient, as a version or as a resource) is signed by nobody: the Provenance must not pass
+    as a whole, or it would attribute that other record to the signer."""
+    patient, provenance = signed
+    other = created(client, new_patient())
+    reference = versioned(other) if versioned_target else f"Patient/{other['id']}"
+    extended = {**provenance, "target": [*provenance["target"], {"reference": reference}]}
+    parameters = verify_signature(client, extended, patient, other)
+    assert indication(parameters) == "TOTAL-FAILED", parameters
+    reasons = [p["valueString"] for p in parameters["parameter"] if p["name"] == "reason"]
+    assert any(reference in reason for reason in reasons), reasons
+
+
 def test_without_the_target_version_fails(client, signed):
     patient, provenance = signed
     assert_failed(verify_signature(client, provenance), "content")
