@@ -62,7 +62,9 @@ class Authenticator:
         base = self.settings.base_url or base
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("This request needs an `Authorization: Bearer <token>` header")
+            raise Unauthorized(
+                "This request needs an `Authorization: Bearer <token>` header", error=None
+            )
         principal = await self._verifier(base).verify(token.strip())
         self.limiter.check(principal.who or principal.subject)
         return principal

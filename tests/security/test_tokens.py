@@ -150,6 +150,20 @@ def test_refused_token_gets_401_and_writes_nothing(server, client, issuer, case)
     assert _count_patients(client, value) == 0
 
 
+@pytest.mark.parametrize("authorization, challenge", [
+    (None, 'Bearer realm="fhir"'),
+    ("Basic dXNlcjpwYXNz", 'Bearer realm="fhir"'),
+    ("Bearer khong-phai-jwt", 'Bearer realm="fhir", error="invalid_token"'),
+], ids=["no-header", "other-scheme", "bad-token"])
+def test_challenge_names_an_error_only_for_a_bearer_token_sent(server, authorization,
+                                                               challenge):
+    """RFC 6750 §3.1: a request with no bearer token at all SHOULD NOT get an error code in the
+    challenge; one whose token is refused gets `invalid_token`."""
+    response = httpx.get(f"{server.base}/Patient", headers=_headers(authorization), timeout=30)
+    assert_unauthorized(response)
+    assert response.headers["www-authenticate"] == challenge
+
+
 def test_valid_token_is_accepted(server, issuer):
     response = httpx.get(f"{server.base}/Patient", headers=bearer(issuer.token()), timeout=30)
     assert response.status_code == 200, response.text
