@@ -16,6 +16,7 @@ from cryptography import x509
 
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest, Issue, Unprocessable
 from fhir_server.storage.resources import ResourceStore
 from signing.jws import parse_detached
@@ -57,7 +58,8 @@ def sent_versions(provenance: dict, resources: list[dict]) -> VersionLoader:
     async def load(target: str) -> dict | None:
         kind, resource_id, _, vid = target.split("/")
         for resource in resources:
-            version = (resource.get("meta") or {}).get("versionId", vid)
+            meta = resource.get("meta")
+            version = meta.get("versionId", vid) if isinstance(meta, dict) else vid
             if (resource.get("resourceType"), resource.get("id"), version) == (
                 kind,
                 resource_id,
@@ -93,6 +95,9 @@ def verify_signature_input(parameters: object) -> tuple[dict, list[dict]]:
             "$verify-signature needs exactly one 'provenance' parameter holding a Provenance",
             expression="Parameters.parameter",
         )
+    # A Provenance that is not valid R4 (a `target` that is no list, ...) is refused as a
+    # write of it would be, rather than half-read.
+    validate_resource(provenances[0])
     resources = named["resource"]
     if not all(isinstance(r, dict) and isinstance(r.get("resourceType"), str) for r in resources):
         raise BadRequest(

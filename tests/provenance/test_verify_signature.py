@@ -242,3 +242,41 @@ def test_any_change_to_a_signed_element_fails(client, signed, data):
 def test_changes_to_meta_and_text_pass(client, signed, data):
     patient, provenance = signed
     assert_passed(verify_signature(client, provenance, data.draw(unsigned_changes(patient))))
+
+
+# ---------------------------------------------------------------- hostile bodies (hypothesis)
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)
+# Where a hostile value goes: a member of the Provenance, of its signature, or of the resource.
+PLACES = [*(f"provenance.{member}" for member in (
+    "target", "signature", "activity", "agent", "signature.0", "signature.0.who",
+    "signature.0.data", "signature.0.who.identifier")), "resource.meta", "resource"]
+
+
+def _placed(body: dict, place: str, value) -> None:
+    *path, last = place.split(".")
+    container = body
+    for step in path:
+        container = container[int(step) if step.isdecimal() else step]
+    container[int(last) if last.isdecimal() else last] = value
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(place=st.sampled_from(PLACES), value=JSON_VALUES)
+def test_hostile_members_are_refused_or_fail_never_500(client, signed, place, value):
+    """A Provenance that is not valid R4 is 400 (as a write of it would be); a resource of
+    any shape is checked and fails or passes: never a server error (`target: true` and a
+    resource with `meta: true` were 500)."""
+    patient, provenance = copy.deepcopy(signed)
+    body = {"provenance": provenance, "resource": patient}
+    _placed(body, place, value)
+    parameters = {"resourceType": "Parameters", "parameter": [
+        {"name": "provenance", "resource": body["provenance"]},
+        {"name": "resource", "resource": body["resource"]}]}
+    response = client.post("/$verify-signature", json=parameters, headers=FHIR_HEADERS)
+    assert response.status_code in (200, 400), (place, value, response.text)
