@@ -23,6 +23,7 @@ LEEWAY = 30
 #: (http://hl7.org/fhir/smart-app-launch/backend-services.html#request-1), all required.
 _PARAMETERS = ("grant_type", "client_assertion_type", "client_assertion", "scope")
 _JWKS_CACHE_SECONDS = 300
+_JWKS_REFETCH_SECONDS = 30  # at most one fetch per URL this often for an unknown kid
 
 
 class OAuthError(Exception):
@@ -173,25 +174,29 @@ class TokenService:
     async def _key(self, client: dict, header: dict) -> jwt.PyJWK:
         """The client's key for the assertion: a `jku` header SHALL match the JWKS URL the
         client registered (http://hl7.org/fhir/smart-app-launch/backend-services.html#authentication-jwt-header-values);
-        without one, the registered JWKS or JWKS URL."""
-        jku, kid = header.get("jku"), header.get("kid")
+        without one, the registered JWKS or JWKS URL. A `kid` a cached JWKS does not hold
+        fetches it again (the client rotated its keys), at most every _JWKS_REFETCH_SECONDS."""
+        jku = header.get("jku")
         if jku is not None and jku != client.get("jwks_url"):
             raise _invalid_client("the assertion's jku is not the JWKS URL the client registered")
-        if jku is not None or not client.get("jwks"):
-            keys = await self._fetch_jwks(client["jwks_url"])
+        if jku is None and client.get("jwks"):
+            key = _matching_key(client["jwks"], header)
         else:
-            keys = client["jwks"]
-        for candidate in keys.get("keys", []):
-            if kid is None or candidate.get("kid") == kid:
-                try:
-                    return jwt.PyJWK(candidate, algorithm=header["alg"])
-                except jwt.PyJWTError:
-                    continue
-        raise _invalid_client("no key of the client matches the assertion's kid and alg")
+            url = client["jwks_url"]
+            key = _matching_key(await self._fetch_jwks(url), header)
+            if key is None and self._refetch_due(url):
+                key = _matching_key(await self._fetch_jwks(url, fresh=True), header)
+        if key is None:
+            raise _invalid_client("no key of the client matches the assertion's kid and alg")
+        return key
 
-    async def _fetch_jwks(self, url: str) -> dict:
+    def _refetch_due(self, url: str) -> bool:
         cached = self._jwks.get(url)
-        if cached and time.monotonic() - cached[0] < _JWKS_CACHE_SECONDS:
+        return cached is None or time.monotonic() - cached[0] >= _JWKS_REFETCH_SECONDS
+
+    async def _fetch_jwks(self, url: str, fresh: bool = False) -> dict:
+        cached = self._jwks.get(url)
+        if not fresh and cached and time.monotonic() - cached[0] < _JWKS_CACHE_SECONDS:
             return cached[1]
         try:
             if self.http is not None:
@@ -203,5 +208,20 @@ class TokenService:
             jwks = response.json()
         except (httpx.HTTPError, ValueError):
             raise _invalid_client("the client's JWKS could not be fetched") from None
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            raise _invalid_client("the client's JWKS URL serves no JWK Set (RFC 7517 §5)")
         self._jwks[url] = (time.monotonic(), jwks)
         return jwks
+
+
+def _matching_key(jwks: dict, header: dict) -> jwt.PyJWK | None:
+    """The first key of `jwks` with the assertion's `kid` (any, without one) usable with its
+    `alg`."""
+    kid = header.get("kid")
+    for candidate in jwks.get("keys", []):
+        if isinstance(candidate, dict) and (kid is None or candidate.get("kid") == kid):
+            try:
+                return jwt.PyJWK(candidate, algorithm=header["alg"])
+            except jwt.PyJWTError:
+                continue
+    return None

@@ -16,6 +16,7 @@ import jwt
 import pytest
 from api.helpers import CCCD, FHIR_HEADERS
 
+from fhir_server.services import token_service
 from security.helpers import (
     CLIENT_ID_SYSTEM,
     ClientKey,
@@ -421,6 +422,40 @@ def test_without_jku_the_registered_jwks_url_is_used(server, es_client, es_key_s
     _, served = es_key_server
     assertion = _with_jku(es_client, token_url(server), None)
     assert request_token(server, assertion, "system/Patient.rs").status_code == 200
+
+
+def _client_served_by(server, work, served: JwksServer) -> Client:
+    client = Client(f"khoa-xet-nghiem-{uuid.uuid4().hex[:6]}", ClientKey("ES384"))
+    served.jwks = client.key.jwks()
+    result = register(server, work, client.id, "system/Patient.rs", url=served.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return client
+
+
+def test_a_rotated_client_key_is_fetched_by_its_new_kid(server, work, monkeypatch):
+    """The client's JWKS URL now serves a new key (with a new kid): the server's cached copy
+    of the JWKS must not refuse the client's assertions until it expires. (The server runs
+    in this process: the pause between two fetches of one URL is set to none.)"""
+    monkeypatch.setattr(token_service, "_JWKS_REFETCH_SECONDS", 0)
+    with JwksServer({"keys": []}) as served:
+        client = _client_served_by(server, work, served)
+        assert granted(server, client, "system/Patient.rs")  # the JWKS is cached now
+        client.key = ClientKey("ES384")
+        served.jwks = client.key.jwks()
+        answer = granted(server, client, "system/Patient.rs")
+    assert answer["scope"] == "system/Patient.rs"
+
+
+@pytest.mark.parametrize("document", [[1, 2], {"keys": ["khoa", 1]}, {"keys": "khoa"}, "khoa"],
+                         ids=["array", "keys-not-objects", "keys-not-array", "string"])
+def test_a_jwks_url_serving_no_jwk_set_is_invalid_client(server, work, document):
+    with JwksServer({"keys": []}) as served:
+        client = _client_served_by(server, work, served)
+        served.jwks = document
+        response = request_token(server, client.key.assertion(client.id, token_url(server)),
+                                 "system/Patient.rs")
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
 
 
 # ------------------------------------------------------------------ granted scope syntax
