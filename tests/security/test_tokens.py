@@ -395,6 +395,24 @@ def test_jwks_cache_is_not_per_host_header(jwks_server, jwks_servers, jwks_keys)
     assert served.hits == before, f"{served.hits - before} more JWKS fetches for 5 requests"
 
 
+def test_jwks_cache_is_not_per_host_header_without_a_configured_base(
+        mongo_uri, request, tmp_path_factory, issuer, jwks_servers, jwks_keys):
+    """Without FHIR_BASE_URL (a server run by `uvicorn fhir_server.main:create_app`) each
+    Host names another base: still one JWKS cache per issuer, not one per Host."""
+    trusted = [issuer.trusted(), {"issuer": CACHED, "jwks_uri": jwks_servers["cached"].url}]
+    running = own_server(mongo_uri, request, tmp_path_factory, issuer, trusted_issuers=trusted)
+    running.settings = running.settings.model_copy(update={"base_url": None})
+    served = jwks_servers["cached"]
+    with running:
+        assert _search(running.base, _token_of(jwks_keys["cached"], CACHED)).status_code == 200
+        before = served.hits
+        for number in range(5):
+            response = _search(running.base, _token_of(jwks_keys["cached"], CACHED),
+                               Host=f"may-chu-{number}-{uuid.uuid4().hex[:6]}.example")
+            assert response.status_code == 200, response.text
+    assert served.hits == before, f"{served.hits - before} more JWKS fetches for 5 requests"
+
+
 def test_rotated_key_is_found_by_its_new_kid(jwks_server, jwks_servers, jwks_keys):
     served = jwks_servers["rotating"]
     old, new = jwks_keys["old"], jwks_keys["new"]
