@@ -10,7 +10,8 @@ deleted version's signature covers, and how the report reads as `Parameters`.
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from cryptography import x509
 
@@ -222,7 +223,7 @@ class SignatureVerifier:
             personal_id,
             expected_organization_id=organization_id,
         )
-        return SignatureResult(index, target, report)
+        return SignatureResult(index, target, _with_when_checked(report, signature.get("when")))
 
 
 def expected_identity(signature: dict) -> tuple[str | None, str | None]:
@@ -265,6 +266,24 @@ def _signed_target(data: object, targets: list[str]) -> str | None:
         return targets[0] if len(targets) == 1 else None
     matches = [t for t in targets if isinstance(named, list) and t in named]
     return matches[0] if matches else (targets[0] if len(targets) == 1 else None)
+
+
+def _with_when_checked(report: VerificationReport, when: object) -> VerificationReport:
+    """`report`, its `format` check failed when `Signature.when` is not the signed `sigT`
+    (to the second): the Provenance must not tell another signing time than the one signed."""
+    signed_at = report.signed_at
+    if signed_at is None or report.check("format").passed is not True:
+        return report
+    try:
+        stated = datetime.fromisoformat(str(when)).astimezone(UTC).replace(microsecond=0)
+    except ValueError:
+        stated = None
+    if stated == signed_at:
+        return report
+    sig_t = signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    failed = Check("format", False, f"Signature.when {when!r} is not the signing time sigT {sig_t}")
+    checks = tuple(failed if check.name == "format" else check for check in report.checks)
+    return replace(report, checks=checks)
 
 
 def _failed(index: int, check: str, reason: str) -> SignatureResult:

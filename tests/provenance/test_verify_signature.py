@@ -5,6 +5,7 @@ not (hypothesis)."""
 
 import copy
 import unicodedata
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
@@ -78,6 +79,27 @@ def test_a_target_no_signature_designates_fails(client, signed, versioned_target
     assert indication(parameters) == "TOTAL-FAILED", parameters
     reasons = [p["valueString"] for p in parameters["parameter"] if p["name"] == "reason"]
     assert any(reference in reason for reason in reasons), reasons
+
+
+@pytest.mark.parametrize("when, passes", [
+    (None, True),  # as written: the sigT itself
+    ("fraction", True),  # the same second, with milliseconds
+    ("offset", True),  # the same instant, at +07:00
+    ("2020-01-01T00:00:00Z", False),
+], ids=["sigT", "fraction", "offset", "other-time"])
+def test_signature_when_must_be_the_signing_time(client, signed, when, passes):
+    patient, provenance = signed
+    sig_t = datetime.fromisoformat(provenance["signature"][0]["when"])
+    stated = {None: provenance["signature"][0]["when"],
+              "fraction": sig_t.strftime("%Y-%m-%dT%H:%M:%S.999Z"),
+              "offset": sig_t.astimezone(timezone(timedelta(hours=7))).isoformat()}.get(when, when)
+    changed = copy.deepcopy(provenance)
+    changed["signature"][0]["when"] = stated
+    parameters = verify_signature(client, changed, patient)
+    if passes:
+        assert_passed(parameters)
+    else:
+        assert_failed(parameters, "format")
 
 
 def test_without_the_target_version_fails(client, signed):
