@@ -138,22 +138,35 @@ class NotImplementedFeature(FhirError):
     code = "not-supported"
 
 
+def bearer_challenge(error: str | None) -> dict[str, str]:
+    """The `WWW-Authenticate` header of RFC 6750 §3: with the error code, except for a
+    request that sent no bearer token at all, which §3.1 says SHOULD get none."""
+    challenge = 'Bearer realm="fhir"' + (f', error="{error}"' if error else "")
+    return {"WWW-Authenticate": challenge}
+
+
 class Unauthorized(FhirError):
-    """No valid bearer token (http://hl7.org/fhir/smart-app-launch/)."""
+    """No valid bearer token (http://hl7.org/fhir/smart-app-launch/); `error` None when the
+    request carried no bearer token."""
 
     status = 401
     code = "login"
 
-    def __init__(self, diagnostics: str, **kwargs):
-        error = 'Bearer realm="fhir", error="invalid_token"'
-        super().__init__(diagnostics, headers={"WWW-Authenticate": error}, **kwargs)
+    def __init__(self, diagnostics: str, *, error: str | None = "invalid_token",
+                 headers: dict[str, str] | None = None, **kwargs):
+        super().__init__(diagnostics, headers=headers or bearer_challenge(error), **kwargs)
 
 
 class Forbidden(FhirError):
-    """A valid token whose scopes do not cover the request."""
+    """A valid token whose scopes do not cover the request: RFC 6750 §3 asks for the
+    challenge on this answer too, with `insufficient_scope`."""
 
     status = 403
     code = "forbidden"
+
+    def __init__(self, diagnostics: str, *, headers: dict[str, str] | None = None, **kwargs):
+        challenge = headers or bearer_challenge("insufficient_scope")
+        super().__init__(diagnostics, headers=challenge, **kwargs)
 
 
 class RequestTimeout(FhirError):
@@ -170,8 +183,10 @@ class ServiceUnavailable(FhirError):
     status = 503
     code = "transient"
 
-    def __init__(self, diagnostics: str, *, retry_after: int | None = None, **kwargs):
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    def __init__(self, diagnostics: str, *, retry_after: int | None = None,
+                 headers: dict[str, str] | None = None, **kwargs):
+        if retry_after is not None:
+            headers = {**(headers or {}), "Retry-After": str(retry_after)}
         super().__init__(diagnostics, headers=headers, **kwargs)
 
 

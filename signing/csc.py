@@ -26,6 +26,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
+from signing.certificates import personal_id_of, validity_problems
 from signing.jws import ecdsa_der_to_jws
 from signing.keys import PublicKey, jwk_thumbprint
 
@@ -41,6 +43,8 @@ SHA256 = "2.16.840.1.101.3.4.2.1"
 ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
 SHA256_WITH_RSA = "1.2.840.113549.1.1.11"
 _DIGEST_SIZE = 32
+#: Credentials of one user looked at, at most, for one that fits (one request each).
+_MAX_CREDENTIALS = 10
 
 
 class CscError(Exception):
@@ -176,12 +180,24 @@ class RemoteSigner:
     async def for_user(
         cls, client: CscClient, user_id: str, display_name: str | None = None
     ) -> RemoteSigner:
-        """The first credential of `user_id` (`display_name` goes as ``clientData``)."""
+        """The first credential of `user_id`, a personal ID, whose certificate names that
+        personal ID (``UID=CCCD:``) and is valid now (`display_name` goes as ``clientData``).
+        A person may hold several credentials (an expired one, another role's); signing with
+        one that names someone else would attribute the write to them."""
         credential_ids = await client.list_credentials(user_id, display_name)
         if not credential_ids:
             raise CscError("no_credential", f"the signing service has no credential for {user_id}")
-        info = await client.credential_info(credential_ids[0])
-        return cls(client, info.credential_id, info.chain)
+        now = datetime.now(UTC)
+        for credential_id in credential_ids[:_MAX_CREDENTIALS]:
+            info = await client.credential_info(credential_id)
+            leaf = info.chain[0]
+            if personal_id_of(leaf) == user_id and not validity_problems([leaf], now):
+                return cls(client, info.credential_id, info.chain)
+        raise CscError(
+            "no_credential",
+            f"no credential of {user_id} has a certificate naming UID=CCCD:{user_id} that is "
+            "valid now",
+        )
 
     async def sign_digests(self, digests: Sequence[bytes]) -> list[bytes]:
         """JWS-form signatures of SHA-256 `digests`, from one ``signHash`` call, each verified."""

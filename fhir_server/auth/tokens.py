@@ -237,6 +237,7 @@ class TokenVerifier:
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         cache_size: int = 10_000,
+        shared: "TokenVerifier | None" = None,
     ):
         self.algorithms = tuple(algorithms)
         unsupported = sorted(set(self.algorithms) - _KEY_TYPES.keys())
@@ -246,7 +247,15 @@ class TokenVerifier:
             raise ValueError("at least one audience is needed")
         self.audiences = frozenset(audiences)
         self.leeway_seconds = leeway_seconds
-        self._key_sets = {issuer.issuer: _KeySet(issuer, http, clock) for issuer in issuers}
+        # With `shared` (a verifier of the same issuers for other audiences), each issuer's
+        # keys are the ones it holds: one JWKS cache and fetch per issuer, not per audience.
+        known: dict[str, _KeySet] = shared._key_sets if shared is not None else {}
+        self._key_sets: dict[str, _KeySet] = {
+            issuer.issuer: known[issuer.issuer]
+            if issuer.issuer in known and known[issuer.issuer].issuer == issuer
+            else _KeySet(issuer, http, clock)
+            for issuer in issuers
+        }
         self._cache_size = cache_size
         self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
 

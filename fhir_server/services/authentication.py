@@ -3,6 +3,7 @@ with `--dev`, and this server's own token service for backend clients), and a pe
 rate limit."""
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 
 from fhir_server.auth.keys import SigningKey
@@ -14,6 +15,7 @@ from fhir_server.settings import Settings
 DEV_ISSUER = "urn:fhir-exchange-server:dev-issuer"
 # A claim no backend token carries, so this server's tokens are read as client tokens.
 _NO_PERSON_CLAIM = "personal_id"
+_MAX_BASES = 64
 
 
 def dev_key_path(data_dir: Path) -> Path:
@@ -42,19 +44,27 @@ class Authenticator:
             self.issuers.append(TrustedIssuer(DEV_ISSUER, jwks=dev_key.public_jwks()))
         self.limiter = TokenBuckets(settings.rate_limit_per_minute,
                                     path=settings.data_dir / "rate-limits" / "callers")
-        self._verifiers: dict[str, TokenVerifier] = {}
+        # One verifier per base URL: without FHIR_BASE_URL the Host header names the base, so
+        # they are few (least recently used dropped) and share the issuers' JWKS caches.
+        self._verifiers: OrderedDict[str, TokenVerifier] = OrderedDict()
 
     def _verifier(self, base: str) -> TokenVerifier:
-        if base not in self._verifiers:
-            own = TrustedIssuer(
-                token_issuer(base),
-                jwks=self.server_key.public_jwks(),
-                id_claim=_NO_PERSON_CLAIM,
-                issues_client_tokens=True,
-            )
-            audiences = {base, *self.settings.audiences}
-            self._verifiers[base] = TokenVerifier([*self.issuers, own], audiences)
-        return self._verifiers[base]
+        if base in self._verifiers:
+            self._verifiers.move_to_end(base)
+            return self._verifiers[base]
+        own = TrustedIssuer(
+            token_issuer(base),
+            jwks=self.server_key.public_jwks(),
+            id_claim=_NO_PERSON_CLAIM,
+            issues_client_tokens=True,
+        )
+        audiences = {base, *self.settings.audiences}
+        shared = next(iter(self._verifiers.values()), None)
+        verifier = TokenVerifier([*self.issuers, own], audiences, shared=shared)
+        self._verifiers[base] = verifier
+        if len(self._verifiers) > _MAX_BASES:
+            self._verifiers.popitem(last=False)
+        return verifier
 
     async def authenticate(self, authorization: str | None, base: str) -> Principal:
         """The caller of a request with this `Authorization` header (401 otherwise). With
@@ -62,7 +72,9 @@ class Authenticator:
         base = self.settings.base_url or base
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("This request needs an `Authorization: Bearer <token>` header")
+            raise Unauthorized(
+                "This request needs an `Authorization: Bearer <token>` header", error=None
+            )
         principal = await self._verifier(base).verify(token.strip())
         self.limiter.check(principal.who or principal.subject)
         return principal

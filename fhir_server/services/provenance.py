@@ -9,11 +9,14 @@ clients write themselves are not given a Provenance of their own; those carrying
 are stored only when every signature verifies.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.auth.tokens import Principal
+from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
@@ -24,6 +27,7 @@ from fhir_server.services.verification import (
     JOSE,
     SignatureVerifier,
     deleted_version,
+    expected_identity,
     stored_versions,
 )
 from fhir_server.services.versions import (
@@ -54,6 +58,10 @@ AUTHOR_AGENT = {
         }
     ]
 }
+#: A literal reference's trailing `Type/id`, after any base URL, before any `_history/n`.
+_LITERAL_REFERENCE = re.compile(
+    r"(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
+)
 _ACTIVITY_DISPLAY = {"CREATE": "create", "UPDATE": "revise", "DELETE": "delete"}
 
 
@@ -134,7 +142,7 @@ class ProvenanceRecorder:
 
         (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
         for index, signature in enumerate(provenance["signature"]):
-            await _check_who_reference(store, index, signature.get("who") or {})
+            await _check_who_reference(store, provenance, index, signature)
 
     def _provenance(
         self,
@@ -197,24 +205,45 @@ class ProvenanceRecorder:
         return {"identifier": identifier, "display": identifier["value"]}, hospital
 
 
-async def _check_who_reference(store: ResourceStore, index: int, who: dict) -> None:
-    """A signer named both by identifier and by a reference to a resource here: that
-    resource must carry the identifier the certificate was matched against."""
-    reference, identifier = who.get("reference"), who.get("identifier")
-    if not isinstance(reference, str) or not isinstance(identifier, dict):
+async def _check_who_reference(
+    store: ResourceStore, provenance: dict, index: int, signature: dict
+) -> None:
+    """A signer named by a reference must be the one the certificate was matched against:
+    the resource `Signature.who` references must carry that identifier (the person's CCCD,
+    or the seal's tax code), whatever the form of the reference (relative, versioned,
+    absolute, contained). A reference this server cannot resolve is refused: it would name
+    someone the signature does not bind."""
+    who = signature.get("who")
+    reference = who.get("reference") if isinstance(who, dict) else None
+    if not isinstance(reference, str):
         return
-    kind, _, resource_id = reference.partition("/")
-    if kind not in ("Practitioner", "Patient", "Organization") or "/" in resource_id:
-        return
-    current = await store.current(kind, resource_id)
-    carried = (current.resource if current else None) or {}
-    wanted = (identifier.get("system"), identifier.get("value"))
-    if not any((i.get("system"), i.get("value")) == wanted for i in carried.get("identifier", [])):
+    personal_id, tax_code = expected_identity(signature)
+    wanted = (CCCD_SYSTEM, personal_id) if personal_id is not None else (TAX_CODE_SYSTEM, tax_code)
+    carried = await _referenced(store, provenance, reference)
+    identifiers = carried.get("identifier") if isinstance(carried, dict) else None
+    if not any(
+        isinstance(i, dict) and (canonical_system(str(i.get("system"))), i.get("value")) == wanted
+        for i in identifiers or []
+    ):
         raise Unprocessable(
             f"Signature.who references {reference}, which does not carry the identifier "
             f"{wanted[0]}|{wanted[1]} the signature was checked against",
             expression=f"Provenance.signature[{index}].who",
         )
+
+
+async def _referenced(store: ResourceStore, provenance: dict, reference: str) -> dict | None:
+    """The resource a reference names: one the Provenance contains (`#id`), else the current
+    one on this server with the reference's trailing `Type/id` (with or without `_history`);
+    None when there is none."""
+    if reference.startswith("#"):
+        contained = (r for r in provenance.get("contained") or [] if isinstance(r, dict))
+        return next((r for r in contained if r.get("id") == reference[1:]), None)
+    match = _LITERAL_REFERENCE.fullmatch(reference)
+    if match is None or not is_supported(match["type"]):
+        return None
+    current = await store.current(match["type"], match["id"])
+    return current.resource if current is not None else None
 
 
 def _versioned(kind: str, version: HistoryVersion) -> str:

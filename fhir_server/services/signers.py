@@ -3,13 +3,15 @@ Signature Consortium API v2: a Vietnamese CA or the VNeID signing gateway), or, 
 clients and the server itself, the hospital's organisation seal."""
 
 import time
+from datetime import UTC, datetime
 
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import ServiceUnavailable
 from signing.csc import CscClient, CscError, RemoteSigner
 from signing.keys import DigestSigner
 
-# How long a person's certificate chain from the signing service is reused without asking.
+# How long a person's certificate chain from the signing service is reused without asking
+# (less when the certificate expires sooner).
 CREDENTIAL_CACHE_SECONDS = 3600.0
 
 
@@ -44,5 +46,8 @@ class SignerDirectory:
             raise ServiceUnavailable(
                 f"The signing service gave no signing credential for the caller: {error}"
             ) from None
-        self._credentials[personal_id] = (signer, time.monotonic() + CREDENTIAL_CACHE_SECONDS)
+        # Not past the certificate's end: signatures made with it afterwards would fail.
+        remaining = (signer.chain[0].not_valid_after_utc - datetime.now(UTC)).total_seconds()
+        lifetime = min(CREDENTIAL_CACHE_SECONDS, remaining)
+        self._credentials[personal_id] = (signer, time.monotonic() + lifetime)
         return signer

@@ -10,12 +10,14 @@ deleted version's signature covers, and how the report reads as `Parameters`.
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from cryptography import x509
 
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest, Issue, Unprocessable
 from fhir_server.storage.resources import ResourceStore
 from signing.jws import parse_detached
@@ -57,7 +59,8 @@ def sent_versions(provenance: dict, resources: list[dict]) -> VersionLoader:
     async def load(target: str) -> dict | None:
         kind, resource_id, _, vid = target.split("/")
         for resource in resources:
-            version = (resource.get("meta") or {}).get("versionId", vid)
+            meta = resource.get("meta")
+            version = meta.get("versionId", vid) if isinstance(meta, dict) else vid
             if (resource.get("resourceType"), resource.get("id"), version) == (
                 kind,
                 resource_id,
@@ -93,6 +96,9 @@ def verify_signature_input(parameters: object) -> tuple[dict, list[dict]]:
             "$verify-signature needs exactly one 'provenance' parameter holding a Provenance",
             expression="Parameters.parameter",
         )
+    # A Provenance that is not valid R4 (a `target` that is no list, ...) is refused as a
+    # write of it would be, rather than half-read.
+    validate_resource(provenances[0])
     resources = named["resource"]
     if not all(isinstance(r, dict) and isinstance(r.get("resourceType"), str) for r in resources):
         raise BadRequest(
@@ -111,11 +117,14 @@ class SignatureResult:
 @dataclass(frozen=True)
 class ProvenanceVerification:
     results: list[SignatureResult]
+    # Targets no signature designates: a signature over one version must not lend its
+    # verdict to other targets listed beside it.
+    unsigned_targets: tuple[str, ...] = ()
 
     @property
     def indication(self) -> str:
         indications = {result.report.indication for result in self.results}
-        if not self.results or TOTAL_FAILED in indications:
+        if not self.results or self.unsigned_targets or TOTAL_FAILED in indications:
             return TOTAL_FAILED
         return INDETERMINATE if INDETERMINATE in indications else TOTAL_PASSED
 
@@ -123,7 +132,11 @@ class ProvenanceVerification:
         """(signature index, reason) of every failed or undecided check."""
         if not self.results:
             return [(None, "The Provenance carries no signature")]
-        return [
+        unsigned = [
+            (None, f"{TOTAL_FAILED} target: {target} is designated by no signature")
+            for target in self.unsigned_targets
+        ]
+        return unsigned + [
             (result.index, f"{result.report.indication} {check.name}: {check.reason}")
             for result in self.results
             for check in result.report.checks
@@ -174,7 +187,9 @@ class SignatureVerifier:
         results = []
         for index, signature in enumerate(signatures):
             results.append(await self._verify_one(index, signature, targets, load))
-        return ProvenanceVerification(results)
+        signed = {result.target for result in results}
+        unsigned = tuple(t for t in _targets(provenance) if t not in signed)
+        return ProvenanceVerification(results, unsigned)
 
     async def _verify_one(
         self, index: int, signature: dict, targets: list[str], load: VersionLoader
@@ -208,7 +223,7 @@ class SignatureVerifier:
             personal_id,
             expected_organization_id=organization_id,
         )
-        return SignatureResult(index, target, report)
+        return SignatureResult(index, target, _with_when_checked(report, signature.get("when")))
 
 
 def expected_identity(signature: dict) -> tuple[str | None, str | None]:
@@ -229,9 +244,16 @@ def _identifier(reference: object) -> dict:
     return identifier if isinstance(identifier, dict) else {}
 
 
+def _targets(provenance: dict) -> list[str]:
+    """Each `Provenance.target`: its reference, else its place (`Provenance.target[i]`)."""
+    targets = provenance.get("target") or []
+    references = (t.get("reference") if isinstance(t, dict) else None for t in targets)
+    return [r if isinstance(r, str) else f"Provenance.target[{i}]"
+            for i, r in enumerate(references)]
+
+
 def _version_targets(provenance: dict) -> list[str]:
-    references = [t.get("reference") for t in provenance.get("target") or [] if isinstance(t, dict)]
-    return [r for r in references if isinstance(r, str) and TARGET.fullmatch(r)]
+    return [r for r in _targets(provenance) if TARGET.fullmatch(r)]
 
 
 def _signed_target(data: object, targets: list[str]) -> str | None:
@@ -244,6 +266,24 @@ def _signed_target(data: object, targets: list[str]) -> str | None:
         return targets[0] if len(targets) == 1 else None
     matches = [t for t in targets if isinstance(named, list) and t in named]
     return matches[0] if matches else (targets[0] if len(targets) == 1 else None)
+
+
+def _with_when_checked(report: VerificationReport, when: object) -> VerificationReport:
+    """`report`, its `format` check failed when `Signature.when` is not the signed `sigT`
+    (to the second): the Provenance must not tell another signing time than the one signed."""
+    signed_at = report.signed_at
+    if signed_at is None or report.check("format").passed is not True:
+        return report
+    try:
+        stated = datetime.fromisoformat(str(when)).astimezone(UTC).replace(microsecond=0)
+    except ValueError:
+        stated = None
+    if stated == signed_at:
+        return report
+    sig_t = signed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    failed = Check("format", False, f"Signature.when {when!r} is not the signing time sigT {sig_t}")
+    checks = tuple(failed if check.name == "format" else check for check in report.checks)
+    return replace(report, checks=checks)
 
 
 def _failed(index: int, check: str, reason: str) -> SignatureResult:

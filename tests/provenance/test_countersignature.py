@@ -209,6 +209,20 @@ def test_one_bad_signature_of_two_refuses_all(client, db, patient, doctor, autho
     assert provenance_count(db) == counts
 
 
+def test_a_countersignature_listing_a_target_it_does_not_sign_is_refused(client, db, patient,
+                                                                        doctor):
+    """The doctor signed the patient's version only; the Provenance also lists another
+    patient's version: stored, it would pass as the doctor's signature over both."""
+    other = created(client, new_patient())
+    target = versioned(patient)
+    sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
+    sent["target"].append({"reference": versioned(other)})
+    counts = provenance_count(db)
+    outcome = assert_outcome(post(client, sent), 422)
+    assert versioned(other) in outcome["issue"][0]["diagnostics"], outcome
+    assert provenance_count(db) == counts
+
+
 def test_a_stored_countersignature_cannot_be_replaced(client, db, patient, doctor):
     """Provenance is append-only: not even a failing signature gets as far as being checked."""
     target = versioned(patient)
@@ -297,4 +311,63 @@ def test_who_referencing_another_person_is_refused(client, db, patient, doctor):
     sent["signature"][0]["who"] = sent["agent"][0]["who"] = by_reference
     counts = provenance_count(db)
     assert_outcome(post(client, sent), 422)
+    assert provenance_count(db) == counts
+
+
+@pytest.fixture(scope="module")
+def colleague(client) -> dict:
+    """A Practitioner with a personal ID of their own: not the doctor who signs."""
+    return created(client, {
+        "resourceType": "Practitioner",
+        "identifier": [{"system": CCCD_SYSTEM, "value": personal_id(1966)}],
+        "name": [{"family": "Vũ", "given": ["Quang", "Huy"]}]})
+
+
+@pytest.mark.parametrize("form", ["versioned", "absolute"])
+def test_who_referencing_another_person_in_any_form_is_refused(server, client, db, patient,
+                                                               doctor, colleague, form):
+    """The doctor's certificate and personal ID, with `signature.who` referencing a colleague
+    as `Practitioner/{id}/_history/1` or by this server's absolute URL: the signature would be
+    attributed to the colleague however the reference is written."""
+    reference = {"versioned": f"Practitioner/{colleague['id']}/_history/1",
+                 "absolute": f"{server.base}/Practitioner/{colleague['id']}"}[form]
+    target = versioned(patient)
+    sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
+    who = {"reference": reference, "identifier": {"system": CCCD_SYSTEM, "value": DOCTOR}}
+    sent["signature"][0]["who"] = sent["agent"][0]["who"] = who
+    counts = provenance_count(db)
+    outcome = assert_outcome(post(client, sent), 422)
+    assert "Signature.who references" in outcome["issue"][0]["diagnostics"], outcome
+    assert provenance_count(db) == counts
+
+
+def test_who_referencing_the_signers_own_practitioner_in_any_form_passes(server, client,
+                                                                         patient, doctor):
+    practitioner = created(client, {"resourceType": "Practitioner",
+                                    "identifier": [{"system": CCCD_SYSTEM, "value": DOCTOR}]})
+    target = versioned(patient)
+    for reference in (f"Practitioner/{practitioner['id']}/_history/1",
+                      f"{server.base}/Practitioner/{practitioner['id']}"):
+        sent = countersignature(target, sign_resource(patient, target, doctor,
+                                                      datetime.now(UTC)))
+        sent["signature"][0]["who"]["reference"] = reference
+        assert post(client, sent).status_code == 201
+
+
+def test_seal_signature_cannot_name_a_person_as_its_signer(client, db, patient, colleague,
+                                                           signing_service):
+    """The hospital's seal signed the version (e.g. copied from the Provenance of a backend
+    client's write), while `signature.who` references a practitioner: the seal binds the
+    hospital's tax code, not that person, so the Provenance is refused."""
+    seal = signing_service.service.seal_signer(SEAL_NAME, "0100000000")
+    target = versioned(patient)
+    sent = countersignature(target, sign_resource(patient, target, seal, datetime.now(UTC)))
+    hospital = {"identifier": {"system": "http://fhir.hl7.org.vn/core/sid/mst",
+                               "value": "0100000000"}}
+    practitioner = {"reference": f"Practitioner/{colleague['id']}"}
+    sent["signature"][0]["who"] = sent["agent"][0]["who"] = practitioner
+    sent["signature"][0]["onBehalfOf"] = sent["agent"][0]["onBehalfOf"] = hospital
+    counts = provenance_count(db)
+    outcome = assert_outcome(post(client, sent), 422)
+    assert "Signature.who references" in outcome["issue"][0]["diagnostics"], outcome
     assert provenance_count(db) == counts

@@ -105,3 +105,11 @@ def test_unknown_provenance_is_404(client):
 def test_verify_on_another_type_is_404(client, written):
     patient, _ = written
     assert_outcome(client.get(f"/Patient/{patient['id']}/$verify"), 404)
+
+
+def test_tampered_provenance_when_fails(client, db, written):
+    """The stored Provenance now tells another signing time than the one the JWS signed."""
+    _, provenance = written
+    db["Provenance"].update_one({"_id": provenance["id"]},
+                                {"$set": {"resource.signature.0.when": "2020-01-01T00:00:00Z"}})
+    assert_failed(verify(client, provenance["id"]), "format")

@@ -5,6 +5,7 @@ not (hypothesis)."""
 
 import copy
 import unicodedata
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
@@ -63,6 +64,42 @@ def test_one_changed_element_fails(client, signed, change):
     changed = copy.deepcopy(patient)
     change(changed)
     assert_failed(verify_signature(client, provenance, changed), "signature")
+
+
+@pytest.mark.parametrize("versioned_target", [True, False], ids=["version", "resource"])
+def test_a_target_no_signature_designates_fails(client, signed, versioned_target):
+    """The signature covers the patient's version; a second target listed beside it (another
+    patient, as a version or as a resource) is signed by nobody: the Provenance must not pass
+    as a whole, or it would attribute that other record to the signer."""
+    patient, provenance = signed
+    other = created(client, new_patient())
+    reference = versioned(other) if versioned_target else f"Patient/{other['id']}"
+    extended = {**provenance, "target": [*provenance["target"], {"reference": reference}]}
+    parameters = verify_signature(client, extended, patient, other)
+    assert indication(parameters) == "TOTAL-FAILED", parameters
+    reasons = [p["valueString"] for p in parameters["parameter"] if p["name"] == "reason"]
+    assert any(reference in reason for reason in reasons), reasons
+
+
+@pytest.mark.parametrize("when, passes", [
+    (None, True),  # as written: the sigT itself
+    ("fraction", True),  # the same second, with milliseconds
+    ("offset", True),  # the same instant, at +07:00
+    ("2020-01-01T00:00:00Z", False),
+], ids=["sigT", "fraction", "offset", "other-time"])
+def test_signature_when_must_be_the_signing_time(client, signed, when, passes):
+    patient, provenance = signed
+    sig_t = datetime.fromisoformat(provenance["signature"][0]["when"])
+    stated = {None: provenance["signature"][0]["when"],
+              "fraction": sig_t.strftime("%Y-%m-%dT%H:%M:%S.999Z"),
+              "offset": sig_t.astimezone(timezone(timedelta(hours=7))).isoformat()}.get(when, when)
+    changed = copy.deepcopy(provenance)
+    changed["signature"][0]["when"] = stated
+    parameters = verify_signature(client, changed, patient)
+    if passes:
+        assert_passed(parameters)
+    else:
+        assert_failed(parameters, "format")
 
 
 def test_without_the_target_version_fails(client, signed):
@@ -227,3 +264,41 @@ def test_any_change_to_a_signed_element_fails(client, signed, data):
 def test_changes_to_meta_and_text_pass(client, signed, data):
     patient, provenance = signed
     assert_passed(verify_signature(client, provenance, data.draw(unsigned_changes(patient))))
+
+
+# ---------------------------------------------------------------- hostile bodies (hypothesis)
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)
+# Where a hostile value goes: a member of the Provenance, of its signature, or of the resource.
+PLACES = [*(f"provenance.{member}" for member in (
+    "target", "signature", "activity", "agent", "signature.0", "signature.0.who",
+    "signature.0.data", "signature.0.who.identifier")), "resource.meta", "resource"]
+
+
+def _placed(body: dict, place: str, value) -> None:
+    *path, last = place.split(".")
+    container = body
+    for step in path:
+        container = container[int(step) if step.isdecimal() else step]
+    container[int(last) if last.isdecimal() else last] = value
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(place=st.sampled_from(PLACES), value=JSON_VALUES)
+def test_hostile_members_are_refused_or_fail_never_500(client, signed, place, value):
+    """A Provenance that is not valid R4 is 400 (as a write of it would be); a resource of
+    any shape is checked and fails or passes: never a server error (`target: true` and a
+    resource with `meta: true` were 500)."""
+    patient, provenance = copy.deepcopy(signed)
+    body = {"provenance": provenance, "resource": patient}
+    _placed(body, place, value)
+    parameters = {"resourceType": "Parameters", "parameter": [
+        {"name": "provenance", "resource": body["provenance"]},
+        {"name": "resource", "resource": body["resource"]}]}
+    response = client.post("/$verify-signature", json=parameters, headers=FHIR_HEADERS)
+    assert response.status_code in (200, 400), (place, value, response.text)

@@ -86,8 +86,10 @@ def assert_unauthorized(response: httpx.Response) -> dict:
 
 
 def assert_forbidden(response: httpx.Response) -> dict:
-    """403 with an OperationOutcome."""
+    """403 with an OperationOutcome and the `insufficient_scope` challenge (RFC 6750 §3)."""
     assert response.status_code == 403, (response.status_code, response.text)
+    challenge = response.headers.get("www-authenticate", "")
+    assert challenge == 'Bearer realm="fhir", error="insufficient_scope"', response.headers
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome", outcome
     assert outcome["issue"][0]["severity"] in ("error", "fatal"), outcome

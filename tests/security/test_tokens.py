@@ -150,6 +150,20 @@ def test_refused_token_gets_401_and_writes_nothing(server, client, issuer, case)
     assert _count_patients(client, value) == 0
 
 
+@pytest.mark.parametrize("authorization, challenge", [
+    (None, 'Bearer realm="fhir"'),
+    ("Basic dXNlcjpwYXNz", 'Bearer realm="fhir"'),
+    ("Bearer khong-phai-jwt", 'Bearer realm="fhir", error="invalid_token"'),
+], ids=["no-header", "other-scheme", "bad-token"])
+def test_challenge_names_an_error_only_for_a_bearer_token_sent(server, authorization,
+                                                               challenge):
+    """RFC 6750 §3.1: a request with no bearer token at all SHOULD NOT get an error code in the
+    challenge; one whose token is refused gets `invalid_token`."""
+    response = httpx.get(f"{server.base}/Patient", headers=_headers(authorization), timeout=30)
+    assert_unauthorized(response)
+    assert response.headers["www-authenticate"] == challenge
+
+
 def test_valid_token_is_accepted(server, issuer):
     response = httpx.get(f"{server.base}/Patient", headers=bearer(issuer.token()), timeout=30)
     assert response.status_code == 200, response.text
@@ -378,6 +392,24 @@ def test_jwks_cache_is_not_per_host_header(jwks_server, jwks_servers, jwks_keys)
         response = _search(jwks_server.base, _token_of(jwks_keys["cached"], CACHED),
                            Host=f"may-chu-{number}-{uuid.uuid4().hex[:6]}.example")
         assert response.status_code == 200, response.text
+    assert served.hits == before, f"{served.hits - before} more JWKS fetches for 5 requests"
+
+
+def test_jwks_cache_is_not_per_host_header_without_a_configured_base(
+        mongo_uri, request, tmp_path_factory, issuer, jwks_servers, jwks_keys):
+    """Without FHIR_BASE_URL (a server run by `uvicorn fhir_server.main:create_app`) each
+    Host names another base: still one JWKS cache per issuer, not one per Host."""
+    trusted = [issuer.trusted(), {"issuer": CACHED, "jwks_uri": jwks_servers["cached"].url}]
+    running = own_server(mongo_uri, request, tmp_path_factory, issuer, trusted_issuers=trusted)
+    running.settings = running.settings.model_copy(update={"base_url": None})
+    served = jwks_servers["cached"]
+    with running:
+        assert _search(running.base, _token_of(jwks_keys["cached"], CACHED)).status_code == 200
+        before = served.hits
+        for number in range(5):
+            response = _search(running.base, _token_of(jwks_keys["cached"], CACHED),
+                               Host=f"may-chu-{number}-{uuid.uuid4().hex[:6]}.example")
+            assert response.status_code == 200, response.text
     assert served.hits == before, f"{served.hits - before} more JWKS fetches for 5 requests"
 
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -38,6 +39,8 @@ class FakeRssp:
     def __init__(self, ca, key):
         self.key = key
         self.chain = ca.chain_for(ca.issue("Nguyễn Văn An", PERSONAL_ID, key.public_key()))
+        # credential ID -> its chain, in the order credentials/list names them
+        self.credentials = {"cred-1": self.chain}
         self.requests: list[httpx.Request] = []
         self.override: dict[str, httpx.Response] = {}
 
@@ -48,9 +51,10 @@ class FakeRssp:
             return self.override[method]
         body = json.loads(request.content)
         if method == "credentials/list":
-            return httpx.Response(200, json={"credentialIDs": ["cred-1"]})
+            return httpx.Response(200, json={"credentialIDs": list(self.credentials)})
         if method == "credentials/info":
-            der = [c.public_bytes(serialization.Encoding.DER) for c in self.chain]
+            chain = self.credentials[body["credentialID"]]
+            der = [c.public_bytes(serialization.Encoding.DER) for c in chain]
             return httpx.Response(
                 200,
                 json={
@@ -169,6 +173,27 @@ def test_unusable_credential_answers(rssp, method, response, error):
         assert raised.value.status == response.status_code
     if error == "invalid_request":
         assert raised.value.description == "userID"
+
+
+def test_the_credential_naming_the_user_and_valid_now_is_chosen(rssp, ca, now):
+    """The service lists another person's credential and an expired one of the user before
+    the good one: signing with either would put someone else's (or a failing) signature on
+    the user's writes."""
+    other_person = ca.issue("Trần Thị Bình", "001185054321", rssp.key.public_key())
+    expired = ca.issue("Nguyễn Văn An", PERSONAL_ID, rssp.key.public_key(),
+                       not_before=now - timedelta(days=40), lifetime=timedelta(days=30))
+    rssp.credentials = {"cred-other": ca.chain_for(other_person),
+                        "cred-expired": ca.chain_for(expired), "cred-1": rssp.chain}
+    signer = signer_for(rssp)
+    assert signer.credential_id == "cred-1" and signer.chain == rssp.chain
+
+
+def test_no_credential_naming_the_user_is_refused(rssp, ca):
+    other_person = ca.issue("Trần Thị Bình", "001185054321", rssp.key.public_key())
+    rssp.credentials = {"cred-other": ca.chain_for(other_person)}
+    with pytest.raises(CscError) as raised:
+        signer_for(rssp)
+    assert raised.value.error == "no_credential"
 
 
 def signer_for(rssp) -> RemoteSigner:
