@@ -64,3 +64,12 @@ def test_update_as_create_and_transaction_are_refused(unsigned_client, stored):
 def test_reads_and_verification_still_work(unsigned_client):
     assert unsigned_client.get("/Patient").status_code == 200
     assert_outcome(unsigned_client.get("/Provenance/none/$verify"), 404)
+
+
+def test_a_batch_answers_503_in_each_write_entry(unsigned_client, stored):
+    entries = [post_entry(new_patient()), post_entry(new_patient())]
+    response = unsigned_client.post("", json=bundle("batch", *entries), headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert statuses == ["503 Service Unavailable"] * 2
+    assert stored("Patient") == 0
