@@ -32,6 +32,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A contained resource must not contain resources, at {path} (dom-2)",
         "Tài nguyên được nhúng (contained) không được chứa tài nguyên khác, tại {path} (dom-2)",
     ),
+    "contained-unreferenced": (
+        "The contained resource {path} is not referenced from the resource that contains it, "
+        "nor does it refer to that resource (dom-3)",
+        "Tài nguyên được nhúng (contained) {path} không được tham chiếu từ tài nguyên chứa nó, "
+        "cũng không tham chiếu tới tài nguyên đó (dom-3)",
+    ),
     "too-deep": (
         "{path} is nested deeper than {max} elements",
         "{path} lồng sâu quá {max} cấp phần tử",

@@ -29,6 +29,8 @@ from fhir_server.conformance.structure import (
 from fhir_server.conformance.terminology import RequiredBinding
 from fhir_server.errors import InvalidResource, Issue
 
+# Primitive types whose values may name a contained resource (`#id`), as dom-3 reads them.
+_LOCAL_REFERENCE_TYPES = frozenset({"canonical", "uri", "url"})
 # Objects nested deeper are not walked, and then no invariant is evaluated (fhirpathpy
 # recurses); the API refuses JSON nested deeper than 64 arrays and objects anyway.
 MAX_DEPTH = 64
@@ -84,6 +86,12 @@ class _Walk:
         # FHIRPath location, resource).
         self.pending: list[tuple[tuple[Invariant, ...], object, str, str, _Resource]] = []
         self.too_deep = False
+        # dom-3: the contained resources seen (frame, location), the local references `#id`
+        # found under each root (by id()), and the contained resources that refer to their
+        # container (`#`).
+        self.contained: list[tuple[_Resource, str]] = []
+        self.local_targets: dict[int, set[str]] = {}
+        self.refer_to_container: set[int] = set()
 
     def report(self, message_id: str, code: str, location: str, **params: Any) -> None:
         self.issues.append(issue(message_id, code, location, **params))
@@ -99,7 +107,19 @@ class _Walk:
                     if is_violated(invariant, value, type_path, owner.value, owner.root):
                         self.report("invariant", "invariant", expression,
                                     key=invariant.key, human=invariant.human)
+            self.unreferenced_contained()
         return self.issues
+
+    def unreferenced_contained(self) -> None:
+        """dom-3: a contained resource is referenced from elsewhere in the resource that
+        contains it (`#id`, as a Reference, canonical or uri) or refers to it (`#`)
+        (http://hl7.org/fhir/R4/references.html#contained)."""
+        for frame, path in self.contained:
+            if id(frame.value) in self.refer_to_container:
+                continue
+            targets = self.local_targets.get(id(frame.root), set())
+            if frame.value.get("id") not in targets:
+                self.report("contained-unreferenced", "invariant", path, path=path)
 
     def resource(self, value: dict, path: str, container: _Resource | None, depth: int,
                  expected: str = "Resource") -> None:
@@ -119,6 +139,8 @@ class _Walk:
             if "contained" in value:
                 self.report("contained-contains", "invariant", f"{path}.contained", path=path)
             frame = _Resource(value, container.root, container.contained_ids)
+            if container.value is container.root:  # a nested one is refused by dom-2 alone
+                self.contained.append((frame, path))
         self.children.append(_Visit(value, definition_tree(resource_type), path,
                                     (resource_type, resource_type), frame, False, depth))
 
@@ -169,6 +191,7 @@ class _Walk:
     def local_reference(self, reference: object, path: str, resource: _Resource) -> None:
         """ref-1: a reference `#id` names a resource contained in the root resource; `#`
         alone is the container itself (http://hl7.org/fhir/R4/references.html#contained)."""
+        self.local_target(reference, resource)
         if (
             isinstance(reference, str)
             and reference.startswith("#")
@@ -177,6 +200,15 @@ class _Walk:
         ):
             self.report("reference-not-contained", "invariant", f"{path}.reference",
                         reference=shown(reference), path=path)
+
+    def local_target(self, value: object, resource: _Resource) -> None:
+        """Note a local reference (`#id`, or `#` for the container) for dom-3."""
+        if not (isinstance(value, str) and value.startswith("#")):
+            return
+        if value == "#":
+            self.refer_to_container.add(id(resource.value))
+        else:
+            self.local_targets.setdefault(id(resource.root), set()).add(value[1:])
 
     def unknown(self, key: str, node: Node, path: str) -> None:
         for name, (element, names) in node.choices.items():
@@ -247,6 +279,8 @@ class _Walk:
                             vi={"problem": problem_vi(problem)})
             elif prop.binding is not None:
                 self.bound(prop.binding, value, expression)
+            if prop.type in _LOCAL_REFERENCE_TYPES:
+                self.local_target(value, at.resource)
             self.invariants(prop.element.invariants, value, prop.type, expression, at.resource)
         if extra is None:
             return
