@@ -5,9 +5,12 @@ draws on a code system held only outside (SNOMED CT, LOINC, `content: not-presen
 expanded here: the answer says why, rather than guessing."""
 
 import re
+import re._parser as regex_parser  # type: ignore[import-not-found]  # the parser of `re`
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
@@ -20,10 +23,14 @@ from fhir_server.conformance.code_systems import (
 
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
-# Regexes of filters come from resources clients may send: refuse the shapes that backtrack
-# catastrophically (a quantified group holding a quantifier) and very long ones.
-_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+# Regexes of filters come from resources clients may send, and `re` cannot be stopped once
+# it runs (it holds the GIL: one bad pattern stops the whole server). Refused: very long
+# patterns, a repeat inside a repeat or an alternation inside one (exponential backtracking:
+# `(a+)+`, `(.|.)*`), and more than a few unbounded repeats (polynomial: `.*.*.*.*.*x`).
 _MAX_PATTERN = 256
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+_UNBOUNDED_FROM = 16  # a repeat allowing more than this many counts as unbounded
+_MAX_UNBOUNDED = 3
 
 
 class CannotExpand(Exception):
@@ -97,13 +104,46 @@ def _held(system: str, version: str | None) -> CodeSystemIndex:
     return index
 
 
+def _subpatterns(value: object) -> Iterator[Any]:
+    """The parsed subpatterns inside the argument of one parsed regex node."""
+    if isinstance(value, regex_parser.SubPattern):
+        yield value
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _subpatterns(item)
+
+
+def _backtracks(parsed: Any) -> bool:
+    """Whether a parsed regex has a shape that backtracks catastrophically (see above)."""
+    unbounded = 0
+    pending = [(parsed, False)]
+    while pending:
+        subpattern, in_repeat = pending.pop()
+        for op, argument in subpattern:
+            if str(op) in _REPEATS and argument[1] > 1:
+                if in_repeat:
+                    return True
+                unbounded += argument[1] > _UNBOUNDED_FROM
+                pending.append((argument[2], True))
+            elif str(op) == "BRANCH" and in_repeat:
+                return True
+            else:
+                pending += [(child, in_repeat) for child in _subpatterns(argument)]
+    return unbounded > _MAX_UNBOUNDED
+
+
 def _pattern(value: str) -> re.Pattern[str]:
-    if len(value) > _MAX_PATTERN or _NESTED_QUANTIFIER.search(value):
-        raise CannotExpand(f"the regex filter '{value[:80]}' is too complex to evaluate here")
+    too_complex = CannotExpand(f"the regex filter '{value[:80]}' is too complex to evaluate "
+                               "here")
+    if len(value) > _MAX_PATTERN:
+        raise too_complex
     try:
-        return re.compile(value)
+        parsed, compiled = regex_parser.parse(value), re.compile(value)
     except re.error as bad:
         raise CannotExpand(f"the regex filter '{value[:80]}' is invalid: {bad}") from None
+    if _backtracks(parsed):
+        raise too_complex
+    return compiled
 
 
 def _concept_filter(index: CodeSystemIndex, op: str, value: str) -> set[str]:

@@ -78,6 +78,27 @@ def test_expand_refuses_what_it_cannot_expand_with_the_reason(client):
                                                    "activeOnly": "1"}).status_code == 400
 
 
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def _display_regex(pattern: str) -> dict:
+    return {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": {
+        "resourceType": "ValueSet", "status": "active", "compose": {"include": [
+            {"system": ACT_CODE, "filter": [
+                {"property": "display", "op": "regex", "value": pattern}]}]}}}]}
+
+
+@pytest.mark.parametrize("pattern", ["(.|.)*Z", "(ab|a)*c", "((a|a))*b", ".*.*.*.*.*.*Z"])
+def test_a_regex_filter_that_would_backtrack_for_ever_is_refused_at_once(client, pattern):
+    # Before, matching the long displays of ActCode took hours and stopped the server.
+    refused = client.post("/ValueSet/$expand", json=_display_regex(pattern),
+                          headers=FHIR_HEADERS, timeout=10)
+    assert refused.status_code == 400 and "too complex" in refused.text
+    matching = client.post("/ValueSet/$expand", json=_display_regex("[a-z ]*ZZZ[a-z]*"),
+                           headers=FHIR_HEADERS)
+    assert matching.status_code == 200 and matching.json()["expansion"]["total"] == 0
+
+
 def test_lookup_with_language_designations_and_hierarchy(client):
     response = client.get("/CodeSystem/$lookup", params={"system": DISEASE, "code": "viral",
                                                          "displayLanguage": "vi"})
