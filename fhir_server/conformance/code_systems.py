@@ -97,6 +97,8 @@ class Concept:
     definition: str | None = None
     designations: tuple[dict, ...] = ()
     properties: tuple[tuple[str, str], ...] = ()  # (property code, value as text)
+    # (property code, value[x] name, value) as the CodeSystem gives them: what $lookup returns
+    typed_properties: tuple[tuple[str, str, object], ...] = ()
     abstract: bool = False  # notSelectable: not for use in data (abstract=true to allow)
     inactive: bool = False
 
@@ -119,13 +121,17 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _property_value(prop: dict) -> str | None:
+def _property_value(prop: dict) -> tuple[str, object] | None:
+    """The `value[x]` of a concept property: its name and value."""
     for key, value in prop.items():
-        if key.startswith("value") and not isinstance(value, dict | list):
-            return _text(value)
-        if key == "valueCoding" and isinstance(value, dict):
-            return _text(value.get("code"))
+        if key.startswith("value") and (not isinstance(value, dict | list) or (
+                key == "valueCoding" and isinstance(value, dict))):
+            return key, value
     return None
+
+
+def _as_text(value: object) -> str:
+    return _text(value.get("code") if isinstance(value, dict) else value)
 
 
 @dataclass
@@ -225,10 +231,11 @@ def index_code_system(code_system: dict) -> CodeSystemIndex:
             continue
         code = raw["code"]
         parts = [raw, *extra.get(code, [])]
-        properties = tuple((p["code"], value) for part in parts
-                           for p in part.get("property") or []
-                           if isinstance(p, dict) and isinstance(p.get("code"), str)
-                           and (value := _property_value(p)) is not None)
+        typed = tuple((p["code"], *value) for part in parts
+                      for p in part.get("property") or []
+                      if isinstance(p, dict) and isinstance(p.get("code"), str)
+                      and (value := _property_value(p)) is not None)
+        properties = tuple((name, _as_text(value)) for name, _, value in typed)
         by_role = [(roles.get(name, name), value) for name, value in properties]
         built.concepts[code] = Concept(
             code=code,
@@ -237,6 +244,7 @@ def index_code_system(code_system: dict) -> CodeSystemIndex:
             designations=tuple(d for part in parts for d in part.get("designation") or []
                                if isinstance(d, dict)),
             properties=properties,
+            typed_properties=typed,
             abstract=("notSelectable", "true") in by_role,
             inactive=("inactive", "true") in by_role
             or any(role == "status" and value in _INACTIVE_STATUSES for role, value in by_role),

@@ -94,12 +94,15 @@ def lookup(given: TerminologyInput) -> dict:
         parts.append({"name": "value", "valueString": str(designation.get("value", ""))})
         parameters.append({"name": "designation", "part": parts})
     wanted = {value for key, value in given.pairs if key == "property"}
-    hierarchy = [("parent", p) for p in sorted(index.parents.get(concept.code, ()))]
-    hierarchy += [("child", c) for c in sorted(index.children.get(concept.code, ()))]
-    for name, value in dict.fromkeys([*concept.properties, *hierarchy]):
-        if not wanted or name in wanted:
+    # Values keep the type the CodeSystem gives them; the hierarchy is of codes.
+    hierarchy = [("parent", "valueCode", p) for p in sorted(index.parents.get(concept.code, ()))]
+    hierarchy += [("child", "valueCode", c) for c in sorted(index.children.get(concept.code, ()))]
+    shown: list[tuple[str, str, object]] = []
+    for name, kind, value in [*concept.typed_properties, *hierarchy]:
+        if (not wanted or name in wanted) and (name, kind, value) not in shown:
+            shown.append((name, kind, value))
             parameters.append({"name": "property", "part": [
-                {"name": "code", "valueCode": name}, {"name": "value", "valueString": value}]})
+                {"name": "code", "valueCode": name}, {"name": "value", kind: value}]})
     return {"resourceType": "Parameters", "parameter": parameters}
 
 

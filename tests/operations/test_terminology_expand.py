@@ -113,6 +113,22 @@ def test_lookup_with_language_designations_and_hierarchy(client):
                       ).status_code == 200
 
 
+def test_lookup_gives_properties_in_the_type_the_code_system_gives_them(client):
+    def properties(code: str, *wanted: str) -> list[dict]:
+        response = client.get("/CodeSystem/$lookup", params={
+            "system": DISEASE, "code": code, "property": list(wanted)})
+        assert response.status_code == 200, response.text
+        return [{part["name"]: part for part in p["part"]}["value"]
+                for p in response.json()["parameter"] if p["name"] == "property"]
+
+    # Before, every value came as valueString ("true" for a boolean).
+    assert properties("chronic", "notSelectable") == [{"name": "value", "valueBoolean": True}]
+    assert properties("diabetes", "parent", "severity") == [
+        {"name": "value", "valueCode": "chronic"}, {"name": "value", "valueCode": "medium"}]
+    assert properties("viral", "child") == [{"name": "value", "valueCode": "covid"},
+                                            {"name": "value", "valueCode": "dengue"}]
+
+
 def test_the_capability_statement_lists_the_terminology_operations(client):
     resources = {r["type"]: r for r in client.get("/metadata").json()["rest"][0]["resource"]}
     core = "http://hl7.org/fhir/OperationDefinition/"
