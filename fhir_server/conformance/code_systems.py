@@ -75,6 +75,32 @@ def find(kind: str, canonical: str) -> dict | None:
     return candidates[-1] if candidates else None
 
 
+@per_registry
+def _by_value_set() -> dict[str, dict]:
+    """CodeSystems by the canonical URL of the value set of all their codes."""
+    return {resource["valueSet"].partition("|")[0]: resource
+            for resource in registry().all("CodeSystem")
+            if isinstance(resource.get("valueSet"), str)
+            and isinstance(resource.get("url"), str)}
+
+
+def find_value_set(canonical: str) -> dict | None:
+    """The ValueSet with a canonical URL: one of the registry, else the implicit value set of
+    all the codes of the CodeSystem that names that URL as its `valueSet`
+    (http://hl7.org/fhir/R4/codesystem-definitions.html#CodeSystem.valueSet)."""
+    found = find("ValueSet", canonical)
+    url, _, version = canonical.partition("|")
+    system = _by_value_set().get(url) if found is None else None
+    if system is None or version not in ("", system.get("version", "")):
+        return found
+    include = {"system": system["url"], **({"version": system["version"]}
+                                           if "version" in system else {})}
+    implicit = {"resourceType": "ValueSet", "url": url, "version": system.get("version"),
+                "name": system.get("name"), "status": system.get("status"),
+                "compose": {"include": [include]}}
+    return {key: value for key, value in implicit.items() if value is not None}
+
+
 def versions(kind: str, url: str) -> list[str]:
     """The versions of a canonical URL the registry holds."""
     return [r["version"] for r in _by_url(kind).get(url, []) if "version" in r]

@@ -16,7 +16,7 @@ from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
     Concept,
     code_system,
-    find,
+    find_value_set,
     per_registry,
     versions,
 )
@@ -321,7 +321,7 @@ def expand_resource(value_set: dict) -> Expansion:
 @per_registry
 def expansion(canonical: str) -> Expansion:
     """The expansion of the ValueSet with a canonical URL (`url|version`) in the registry."""
-    value_set = find("ValueSet", canonical)
+    value_set = find_value_set(canonical)
     if value_set is None:
         return Expansion(None, f"the value set {canonical} is not known to this server")
     return expand_resource(value_set)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
     code_system,
-    find,
+    find_value_set,
     index_code_system,
 )
 from fhir_server.conformance.expansion import ExpandedConcept, Expansion, expand_resource, expansion
@@ -38,7 +38,7 @@ def value_set_expansion(given: TerminologyInput, instance: dict | None,
         raise BadRequest(f"{operation} needs the 'url' of a ValueSet (or a 'valueSet')",
                          expression="url")
     canonical = _versioned(url, given.one("valueSetVersion"))
-    found = find("ValueSet", canonical)
+    found = find_value_set(canonical)
     if found is None:
         raise NotFound(f"ValueSet {canonical} is not known to this server")
     return found, expansion(canonical)

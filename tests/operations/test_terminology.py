@@ -66,3 +66,20 @@ def test_terminology_operations_need_read_scope_and_are_in_the_capability_statem
     headers = {"Authorization": f"Bearer {issuer.token(scope='user/Patient.rs')}"}
     refused = client.get("/ValueSet/$expand", params={"url": GENDER_SET}, headers=headers)
     assert refused.status_code == 403
+
+
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+
+
+def test_the_implicit_value_set_of_a_code_system_expands_and_validates(client):
+    # R4's CodeSystem restful-interaction names the value set of all its codes, which R4
+    # does not publish as a ValueSet resource: before, both operations answered 404.
+    url = "http://hl7.org/fhir/ValueSet/restful-interaction"
+    expanded = client.get("/ValueSet/$expand", params={"url": url})
+    assert expanded.status_code == 200, expanded.text
+    codes = {c["code"] for c in expanded.json()["expansion"]["contains"]}
+    assert {"read", "search-type", "transaction"} <= codes
+    checked = client.get("/ValueSet/$validate-code", params={
+        "url": url, "system": RESTFUL_INTERACTION, "code": "read"})
+    assert checked.json()["parameter"][0] == {"name": "result", "valueBoolean": True}
+    assert client.get("/ValueSet/$expand", params={"url": f"{url}|9.9"}).status_code == 404
