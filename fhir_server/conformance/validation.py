@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from fhir_server.conformance.bundle_rules import bundle_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
@@ -185,6 +186,8 @@ class _Walk:
             self.issues += extension_issues(value, path, *at.holder)
         elif node.path == "Reference":
             self.local_reference(value.get("reference"), path, at.resource)
+        elif node.path == "Bundle":
+            self.issues += bundle_issues(value, path)
         self.invariants(node.invariants, value, node.path, path, at.resource)
         self.stack.extend(reversed(self.children))
 

@@ -23,3 +23,37 @@ def test_an_unreferenced_contained_resource_is_refused_dom_3(client):
     assert _issue_at(checked, "Patient.contained[0]")["severity"] == "error"
     referenced = {**patient, "managingOrganization": {"reference": "#o"}}
     assert client.post("/Patient", json=referenced, headers=FHIR_HEADERS).status_code == 201
+
+
+def _entry(full_url: str, **extra) -> dict:
+    return {"fullUrl": full_url, "resource": {"resourceType": "Basic", "code": {"text": "x"}},
+            **extra}
+
+
+def test_bundle_entry_rules_bdl_3_4_7(client):
+    def refused(bundle: dict, expression: str, key: str) -> None:
+        response = client.post("/Bundle", json=bundle, headers=FHIR_HEADERS)
+        assert response.status_code == 400, response.text
+        assert key in _issue_at(response, expression)["diagnostics"]
+
+    twice = {"resourceType": "Bundle", "type": "collection",
+             "entry": [_entry("urn:uuid:1"), _entry("urn:uuid:1")]}
+    refused(twice, "Bundle.entry[1].fullUrl", "bdl-7")
+    request = {"method": "POST", "url": "Basic"}
+    refused({"resourceType": "Bundle", "type": "collection",
+             "entry": [_entry("urn:uuid:1", request=request)]}, "Bundle.entry[0]", "bdl-3")
+    refused({"resourceType": "Bundle", "type": "transaction",
+             "entry": [_entry("urn:uuid:1", request=request), _entry("urn:uuid:2")]},
+            "Bundle.entry[1]", "bdl-3")
+    refused({"resourceType": "Bundle", "type": "collection", "entry": [
+        _entry("urn:uuid:1", response={"status": "201"})]}, "Bundle.entry[0]", "bdl-4")
+    # The same fullUrl in two versions is allowed, and anything in a history.
+    versions = [{**_entry("Basic/1"), "resource": {
+        "resourceType": "Basic", "code": {"text": "x"}, "meta": {"versionId": v}}}
+        for v in ("1", "2")]
+    allowed = {"resourceType": "Bundle", "type": "collection", "entry": versions}
+    assert client.post("/Bundle", json=allowed, headers=FHIR_HEADERS).status_code == 201
+    history = {"resourceType": "Bundle", "type": "history", "entry": [
+        _entry("Basic/1", request={"method": "PUT", "url": "Basic/1"}, response={"status": "200"})
+        for _ in range(2)]}
+    assert client.post("/Bundle", json=history, headers=FHIR_HEADERS).status_code == 201
