@@ -119,7 +119,8 @@ class _Walk:
             if id(frame.value) in self.refer_to_container:
                 continue
             targets = self.local_targets.get(id(frame.root), set())
-            if frame.value.get("id") not in targets:
+            contained_id = frame.value.get("id")  # a malformed one is reported by the walk
+            if not isinstance(contained_id, str) or contained_id not in targets:
                 self.report("contained-unreferenced", "invariant", path, path=path)
 
     def resource(self, value: dict, path: str, container: _Resource | None, depth: int,

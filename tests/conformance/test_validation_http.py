@@ -57,3 +57,11 @@ def test_bundle_entry_rules_bdl_3_4_7(client):
         _entry("Basic/1", request={"method": "PUT", "url": "Basic/1"}, response={"status": "200"})
         for _ in range(2)]}
     assert client.post("/Bundle", json=history, headers=FHIR_HEADERS).status_code == 201
+
+
+def test_a_contained_resource_with_a_malformed_id_is_400_not_500(client):
+    patient = {"resourceType": "Patient", "contained": [{**ORGANIZATION, "id": ["o"]}],
+               "managingOrganization": {"reference": "#o"}}
+    response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert response.status_code == 400, response.text
+    _issue_at(response, "Patient.contained[0].id")
