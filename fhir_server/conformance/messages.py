@@ -102,6 +102,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression} là null: FHIR JSON chỉ cho phép null trong mảng kiểu nguyên thủy, tại vị "
         "trí mà mảng _ có extension",
     ),
+    "invalid-narrative": (
+        "Invalid narrative at {expression}: {problem}",
+        "Phần tường thuật (narrative) tại {expression} không hợp lệ: {problem}",
+    ),
     "invalid-primitive": (
         "Invalid {type} {value} at {expression}: {problem}",
         "Giá trị {type} {value} tại {expression} không hợp lệ: {problem}",

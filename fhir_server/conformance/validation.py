@@ -16,6 +16,7 @@ from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
 from fhir_server.conformance.messages import issue, problem_vi
+from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
 from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.profile_validation import profile_issues
@@ -283,6 +284,8 @@ class _Walk:
                             vi={"problem": problem_vi(problem)})
             elif prop.binding is not None:
                 self.bound(prop.binding, value, expression)
+            elif prop.type == "xhtml":
+                self.narrative(value, expression, at.value.get("status") == "empty")
             if prop.type in _LOCAL_REFERENCE_TYPES:
                 self.local_target(value, at.resource)
             self.invariants(prop.element.invariants, value, prop.type, expression, at.resource)
@@ -322,6 +325,15 @@ class _Walk:
                 self.resource(item, location, at.resource if prop.contained else None,
                               at.depth + 1, prop.type)
             self.invariants(element.invariants, item, prop.type, location, at.resource)
+
+    def narrative(self, div: object, expression: str, said_empty: bool) -> None:
+        """An XHTML div: well-formed, one <div>, txt-1 and txt-2 (but for a narrative of
+        status `empty`) (http://hl7.org/fhir/R4/narrative.html#xhtml)."""
+        found = narrative_problem(div, said_empty) if isinstance(div, str) else None
+        if found is not None:
+            severity, code, problem = found
+            self.report("invalid-narrative", code, expression, expression=expression,
+                        problem=problem, severity=severity)
 
     def bound(self, required: RequiredBinding, value: object, expression: str) -> None:
         """A required binding (http://hl7.org/fhir/R4/terminologies.html#required)."""

@@ -1,6 +1,8 @@
 """Validation as a client meets it over HTTP: a write that breaks a rule of R4 is refused with
 an OperationOutcome naming the element, and `$validate` reports the same."""
 
+import pytest
+
 FHIR_HEADERS = {"Content-Type": "application/fhir+json"}
 ORGANIZATION = {"resourceType": "Organization", "id": "o", "name": "Bệnh viện Bạch Mai"}
 
@@ -65,3 +67,42 @@ def test_a_contained_resource_with_a_malformed_id_is_400_not_500(client):
     response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
     assert response.status_code == 400, response.text
     _issue_at(response, "Patient.contained[0].id")
+
+
+XHTML = 'xmlns="http://www.w3.org/1999/xhtml"'
+
+
+def _narrated(div: str, status: str = "generated") -> dict:
+    return {"resourceType": "Patient", "text": {"status": status, "div": div}}
+
+
+@pytest.mark.parametrize(("div", "code", "said"), [
+    ("<p>Nguyễn Văn An</p>", "value", "one <div"),
+    (f"<div {XHTML}>unclosed", "value", "not well-formed"),
+    ("<div>no namespace</div>", "value", "one <div"),
+    (f"<div {XHTML}><script>alert(1)</script>x</div>", "invariant", "<script>"),
+    (f'<div {XHTML}><img src="x.png" onerror="alert(1)"/></div>', "invariant", "onerror"),
+    (f'<div {XHTML}><a href="javascript:alert(1)">x</a></div>', "invariant", "href"),
+    (f'<div {XHTML}><iframe src="https://e.vn"/>x</div>', "invariant", "<iframe>"),
+])
+def test_a_narrative_that_is_not_safe_basic_xhtml_is_refused(client, div, code, said):
+    # Before, any string was stored: scripts reached whoever shows the narrative, and one
+    # such div made every XML search answer that included it a 406.
+    response = client.post("/Patient", json=_narrated(div), headers=FHIR_HEADERS)
+    assert response.status_code == 400, response.text
+    issue = _issue_at(response, "Patient.text.div")
+    assert issue["code"] == code and said in issue["diagnostics"]
+
+
+def test_ordinary_and_empty_narratives_are_accepted(client):
+    table = (f'<div {XHTML}><p class="x" style="color:red">Nguyễn <b>Văn</b> An</p>'
+             '<table border="1"><tr><td colspan="2">1</td></tr></table>'
+             '<a href="https://benhvien.vn/a">a</a><img src="data:image/png;base64,AAAA"/></div>')
+    assert client.post("/Patient", json=_narrated(table), headers=FHIR_HEADERS
+                       ).status_code == 201
+    empty = client.post("/Patient", json=_narrated(f"<div {XHTML}> </div>"),
+                        headers=FHIR_HEADERS)
+    assert empty.status_code == 201  # txt-2 is a warning, as in four official examples
+    said_empty = _narrated(f"<div {XHTML}/>", status="empty")
+    checked = client.post("/Patient/$validate", json=said_empty, headers=FHIR_HEADERS)
+    assert [i["severity"] for i in checked.json()["issue"]] == ["information"]
