@@ -83,3 +83,22 @@ def test_the_implicit_value_set_of_a_code_system_expands_and_validates(client):
         "url": url, "system": RESTFUL_INTERACTION, "code": "read"})
     assert checked.json()["parameter"][0] == {"name": "result", "valueBoolean": True}
     assert client.get("/ValueSet/$expand", params={"url": f"{url}|9.9"}).status_code == 404
+
+
+def test_metadata_in_terminology_mode_is_the_terminology_capabilities(client):
+    # Before, mode=terminology was ignored: a CapabilityStatement came back, which terminology
+    # clients (the FHIR validator's -tx) do not take.
+    response = client.get("/metadata", params={"mode": "terminology"})
+    assert response.status_code == 200, response.text
+    capabilities = response.json()
+    assert capabilities["resourceType"] == "TerminologyCapabilities"
+    systems = {s["uri"]: s for s in capabilities["codeSystem"]}
+    assert {"code": "4.0.1"} in systems[GENDER_SYSTEM]["version"]
+    assert "http://snomed.info/sct" not in systems  # held as content not-present only
+    checked = client.post("/TerminologyCapabilities/$validate", json=capabilities,
+                          headers={"Content-Type": "application/fhir+json"})
+    assert [i["severity"] for i in checked.json()["issue"]] == ["information"], checked.text
+    assert client.get("/metadata").json()["resourceType"] == "CapabilityStatement"
+    xml = client.get("/metadata", params={"mode": "terminology"},
+                     headers={"Accept": "application/fhir+xml"})
+    assert xml.status_code == 200 and xml.text.startswith("<TerminologyCapabilities")
