@@ -67,6 +67,15 @@ def code_system_index(given: TerminologyInput, instance: dict | None, system: st
     return found
 
 
+def unknown_code(index: CodeSystemIndex, code: str) -> str:
+    """Why a code is not found in a code system: unknown, or not held here (SNOMED CT is held
+    with content `not-present`: its codes exist, just not here)."""
+    if index.content == "complete":
+        return f"Unknown code '{code}' in the code system {index.url}"
+    return (f"The code '{code}' cannot be checked here: the code system {index.url} is held "
+            f"with content '{index.content}', not all of its codes")
+
+
 def lookup(given: TerminologyInput) -> dict:
     """The name and version of the code system, and the display, designations and
     properties of a code (`system` and `code`, or `coding`)."""
@@ -79,7 +88,7 @@ def lookup(given: TerminologyInput) -> dict:
                               "$lookup")
     concept = index.find(code)
     if concept is None:
-        raise NotFound(f"'{code}' is not a code of {system}")
+        raise NotFound(unknown_code(index, code))
     parameters = [{"name": "name", "valueString": index.resource.get("name", system)}]
     if index.version:
         parameters.append({"name": "version", "valueString": index.version})

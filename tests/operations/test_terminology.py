@@ -29,7 +29,7 @@ def test_lookup_of_an_unknown_code_or_system_is_404_and_without_code_400(client)
     unknown_code = client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM,
                                                              "code": "nam"})
     assert unknown_code.status_code == 404
-    assert "'nam' is not a code" in unknown_code.json()["issue"][0]["diagnostics"]
+    assert "Unknown code 'nam'" in unknown_code.json()["issue"][0]["diagnostics"]
     unknown_system = client.get("/CodeSystem/$lookup", params={"system": "http://x.vn/cs",
                                                                "code": "a"})
     assert unknown_system.status_code == 404
@@ -102,3 +102,16 @@ def test_metadata_in_terminology_mode_is_the_terminology_capabilities(client):
     xml = client.get("/metadata", params={"mode": "terminology"},
                      headers={"Accept": "application/fhir+xml"})
     assert xml.status_code == 200 and xml.text.startswith("<TerminologyCapabilities")
+
+
+def test_a_code_of_a_system_held_without_its_codes_is_not_called_unknown(client):
+    # SNOMED CT is held as a CodeSystem with content not-present: before, its real codes were
+    # reported as "not a code of" / "Unknown code" in it.
+    snomed = "http://snomed.info/sct"
+    looked_up = client.get("/CodeSystem/$lookup", params={"system": snomed, "code": "38341003"})
+    assert looked_up.status_code == 404
+    assert "cannot be checked here" in looked_up.json()["issue"][0]["diagnostics"]
+    checked = client.get("/CodeSystem/$validate-code", params={"url": snomed,
+                                                               "code": "38341003"}).json()
+    assert checked["parameter"][0] == {"name": "result", "valueBoolean": False}
+    assert "content 'not-present'" in checked["parameter"][1]["valueString"]
