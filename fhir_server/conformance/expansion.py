@@ -23,6 +23,11 @@ from fhir_server.conformance.code_systems import (
 
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
+# The work one expansion may do, in concepts examined (a code system's once per include and
+# per filter, each enumerated or imported concept): a POSTed ValueSet of thousands of
+# includes would otherwise hold a worker for minutes.
+MAX_EXPANSION_WORK = 500_000
+_work: ContextVar[list[int] | None] = ContextVar("expansion_work", default=None)
 # Regexes of filters come from resources clients may send, and `re` cannot be stopped once
 # it runs (it holds the GIL: one bad pattern stops the whole server). Refused: very long
 # patterns, a repeat inside a repeat or an alternation inside one (exponential backtracking:
@@ -35,6 +40,19 @@ _MAX_UNBOUNDED = 3
 
 class CannotExpand(Exception):
     """The ValueSet cannot be expanded from what the server holds; the message says why."""
+
+
+class TooCostly(CannotExpand):
+    """The expansion would take more than MAX_EXPANSION_WORK: the whole of it is refused."""
+
+
+def _spend(concepts: int) -> None:
+    spent = _work.get()
+    if spent is not None:
+        spent[0] += concepts
+        if spent[0] > MAX_EXPANSION_WORK:
+            raise TooCostly(f"expanding it takes more than {MAX_EXPANSION_WORK:,} concept "
+                            "checks, too costly here")
 
 
 @dataclass(frozen=True)
@@ -198,8 +216,10 @@ def _property_filter(index: CodeSystemIndex, name: str, op: str, value: str) -> 
 
 
 def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
+    _spend(len(index.concepts))
     codes = set(index.concepts)
     for rule in filters:
+        _spend(len(index.concepts))
         if not isinstance(rule, dict) or not all(
             isinstance(rule.get(key), str) for key in ("property", "op", "value")
         ):
@@ -215,6 +235,7 @@ def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
 def _listed(system: str, version: str | None, concepts: list) -> Selection:
     """An enumeration: the codes as listed, completed from the code system where held."""
     index = code_system(f"{system}|{version}" if version else system)
+    _spend(len(concepts))
     selected: Selection = {}
     for listed in concepts:
         if not isinstance(listed, dict) or not isinstance(listed.get("code"), str):
@@ -257,6 +278,7 @@ def _component(component: object) -> Selection:
             reason = imported.reason if imported else "it is not a canonical URL"
             raise CannotExpand(f"the imported value set {canonical} cannot be expanded: "
                                f"{reason}")
+        _spend(len(imported.concepts))
         keys = {(c.system, c.code): c for c in imported.concepts}
         selected = keys if selected is None else {k: v for k, v in selected.items() if k in keys}
     if selected is None:
@@ -307,8 +329,13 @@ def expand_resource(value_set: dict) -> Expansion:
     if canonical and canonical in outer:
         return Expansion(None, f"the value set {url} imports itself")
     token = _importing.set((*outer, canonical))
+    budget = None if outer else _work.set([0])  # one budget for an expansion and its imports
     try:
         return Expansion(_composed(value_set))
+    except TooCostly as refused:
+        if outer:
+            raise  # the outermost expansion refuses; an import's failure is not cached
+        return Expansion(None, str(refused))
     except CannotExpand as refused:
         try:
             return Expansion(_stored_expansion(value_set))
@@ -316,6 +343,8 @@ def expand_resource(value_set: dict) -> Expansion:
             return Expansion(None, str(refused))
     finally:
         _importing.reset(token)
+        if budget is not None:
+            _work.reset(budget)
 
 
 @per_registry

@@ -2,6 +2,8 @@
 inactive and abstract flags, instance level and a POSTed ValueSet
 (http://hl7.org/fhir/R4/valueset-operation-expand.html)."""
 
+import time
+
 import pytest
 from api.helpers import FHIR_HEADERS, created
 
@@ -138,3 +140,20 @@ def test_the_capability_statement_lists_the_terminology_operations(client):
         resources["ValueSet"]["operation"]
     assert {"name": "translate", "definition": core + "ConceptMap-translate"} in \
         resources["ConceptMap"]["operation"]
+
+
+def test_an_expansion_that_would_take_minutes_is_refused_as_too_costly(client):
+    # Thousands of includes of the same code system: before, one such request held the
+    # server (every other client) for minutes.
+    include = {"system": ACT_CODE, "filter": [{"property": "concept", "op": "is-not-a",
+                                               "value": "AMB"}]}
+    body = {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": {
+        "resourceType": "ValueSet", "status": "active",
+        "compose": {"include": [include] * 5000}}}]}
+    started = time.monotonic()
+    refused = client.post("/ValueSet/$expand", json=body, headers=FHIR_HEADERS, timeout=30)
+    assert refused.status_code == 400 and "too costly" in refused.text
+    assert time.monotonic() - started < 5
+    one = {**body, "parameter": [{"name": "valueSet", "resource": {
+        "resourceType": "ValueSet", "status": "active", "compose": {"include": [include]}}}]}
+    assert client.post("/ValueSet/$expand", json=one, headers=FHIR_HEADERS).status_code == 200
