@@ -159,6 +159,8 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
     if used:
         expansion_["parameter"] = used
-    expansion_["contains"] = contains[offset : offset + min(count, MAX_EXPANSION)]
+    page = contains[offset : offset + min(count, MAX_EXPANSION)]
+    if page:  # FHIR JSON has no empty arrays (http://hl7.org/fhir/R4/json.html)
+        expansion_["contains"] = page
     kept = {k: value_set[k] for k in ("url", "version", "name", "status") if k in value_set}
     return {"resourceType": "ValueSet", **kept, "expansion": expansion_}

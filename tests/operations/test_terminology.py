@@ -115,3 +115,16 @@ def test_a_code_of_a_system_held_without_its_codes_is_not_called_unknown(client)
                                                                "code": "38341003"}).json()
     assert checked["parameter"][0] == {"name": "result", "valueBoolean": False}
     assert "content 'not-present'" in checked["parameter"][1]["valueString"]
+
+
+def test_an_empty_expansion_page_is_valid_fhir(client):
+    # Before, `contains: []` came back: FHIR JSON has no empty arrays, and the server's own
+    # validation refused the answer it gave.
+    for params in ({"count": "0"}, {"offset": "10"}, {"filter": "không-có"}):
+        response = client.get("/ValueSet/$expand", params={"url": GENDER_SET, **params})
+        assert response.status_code == 200, response.text
+        expanded = response.json()
+        assert "contains" not in expanded["expansion"]
+        checked = client.post("/ValueSet/$validate", json=expanded,
+                              headers={"Content-Type": "application/fhir+json"})
+        assert [i["severity"] for i in checked.json()["issue"]] == ["information"], checked.text
