@@ -75,6 +75,32 @@ def find(kind: str, canonical: str) -> dict | None:
     return candidates[-1] if candidates else None
 
 
+@per_registry
+def _by_value_set() -> dict[str, dict]:
+    """CodeSystems by the canonical URL of the value set of all their codes."""
+    return {resource["valueSet"].partition("|")[0]: resource
+            for resource in registry().all("CodeSystem")
+            if isinstance(resource.get("valueSet"), str)
+            and isinstance(resource.get("url"), str)}
+
+
+def find_value_set(canonical: str) -> dict | None:
+    """The ValueSet with a canonical URL: one of the registry, else the implicit value set of
+    all the codes of the CodeSystem that names that URL as its `valueSet`
+    (http://hl7.org/fhir/R4/codesystem-definitions.html#CodeSystem.valueSet)."""
+    found = find("ValueSet", canonical)
+    url, _, version = canonical.partition("|")
+    system = _by_value_set().get(url) if found is None else None
+    if system is None or version not in ("", system.get("version", "")):
+        return found
+    include = {"system": system["url"], **({"version": system["version"]}
+                                           if "version" in system else {})}
+    implicit = {"resourceType": "ValueSet", "url": url, "version": system.get("version"),
+                "name": system.get("name"), "status": system.get("status"),
+                "compose": {"include": [include]}}
+    return {key: value for key, value in implicit.items() if value is not None}
+
+
 def versions(kind: str, url: str) -> list[str]:
     """The versions of a canonical URL the registry holds."""
     return [r["version"] for r in _by_url(kind).get(url, []) if "version" in r]
@@ -97,6 +123,8 @@ class Concept:
     definition: str | None = None
     designations: tuple[dict, ...] = ()
     properties: tuple[tuple[str, str], ...] = ()  # (property code, value as text)
+    # (property code, value[x] name, value) as the CodeSystem gives them: what $lookup returns
+    typed_properties: tuple[tuple[str, str, object], ...] = ()
     abstract: bool = False  # notSelectable: not for use in data (abstract=true to allow)
     inactive: bool = False
 
@@ -119,13 +147,17 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _property_value(prop: dict) -> str | None:
+def _property_value(prop: dict) -> tuple[str, object] | None:
+    """The `value[x]` of a concept property: its name and value."""
     for key, value in prop.items():
-        if key.startswith("value") and not isinstance(value, dict | list):
-            return _text(value)
-        if key == "valueCoding" and isinstance(value, dict):
-            return _text(value.get("code"))
+        if key.startswith("value") and (not isinstance(value, dict | list) or (
+                key == "valueCoding" and isinstance(value, dict))):
+            return key, value
     return None
+
+
+def _as_text(value: object) -> str:
+    return _text(value.get("code") if isinstance(value, dict) else value)
 
 
 @dataclass
@@ -225,10 +257,11 @@ def index_code_system(code_system: dict) -> CodeSystemIndex:
             continue
         code = raw["code"]
         parts = [raw, *extra.get(code, [])]
-        properties = tuple((p["code"], value) for part in parts
-                           for p in part.get("property") or []
-                           if isinstance(p, dict) and isinstance(p.get("code"), str)
-                           and (value := _property_value(p)) is not None)
+        typed = tuple((p["code"], *value) for part in parts
+                      for p in part.get("property") or []
+                      if isinstance(p, dict) and isinstance(p.get("code"), str)
+                      and (value := _property_value(p)) is not None)
+        properties = tuple((name, _as_text(value)) for name, _, value in typed)
         by_role = [(roles.get(name, name), value) for name, value in properties]
         built.concepts[code] = Concept(
             code=code,
@@ -237,6 +270,7 @@ def index_code_system(code_system: dict) -> CodeSystemIndex:
             designations=tuple(d for part in parts for d in part.get("designation") or []
                                if isinstance(d, dict)),
             properties=properties,
+            typed_properties=typed,
             abstract=("notSelectable", "true") in by_role,
             inactive=("inactive", "true") in by_role
             or any(role == "status" and value in _INACTIVE_STATUSES for role, value in by_role),

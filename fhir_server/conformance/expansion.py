@@ -5,29 +5,54 @@ draws on a code system held only outside (SNOMED CT, LOINC, `content: not-presen
 expanded here: the answer says why, rather than guessing."""
 
 import re
+import re._parser as regex_parser  # type: ignore[import-not-found]  # the parser of `re`
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
     Concept,
     code_system,
-    find,
+    find_value_set,
     per_registry,
     versions,
 )
 
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
-# Regexes of filters come from resources clients may send: refuse the shapes that backtrack
-# catastrophically (a quantified group holding a quantifier) and very long ones.
-_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+# The work one expansion may do, in concepts examined (a code system's once per include and
+# per filter, each enumerated or imported concept): a POSTed ValueSet of thousands of
+# includes would otherwise hold a worker for minutes.
+MAX_EXPANSION_WORK = 500_000
+_work: ContextVar[list[int] | None] = ContextVar("expansion_work", default=None)
+# Regexes of filters come from resources clients may send, and `re` cannot be stopped once
+# it runs (it holds the GIL: one bad pattern stops the whole server). Refused: very long
+# patterns, a repeat inside a repeat or an alternation inside one (exponential backtracking:
+# `(a+)+`, `(.|.)*`), and more than a few unbounded repeats (polynomial: `.*.*.*.*.*x`).
 _MAX_PATTERN = 256
+_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
+_UNBOUNDED_FROM = 16  # a repeat allowing more than this many counts as unbounded
+_MAX_UNBOUNDED = 3
 
 
 class CannotExpand(Exception):
     """The ValueSet cannot be expanded from what the server holds; the message says why."""
+
+
+class TooCostly(CannotExpand):
+    """The expansion would take more than MAX_EXPANSION_WORK: the whole of it is refused."""
+
+
+def _spend(concepts: int) -> None:
+    spent = _work.get()
+    if spent is not None:
+        spent[0] += concepts
+        if spent[0] > MAX_EXPANSION_WORK:
+            raise TooCostly(f"expanding it takes more than {MAX_EXPANSION_WORK:,} concept "
+                            "checks, too costly here")
 
 
 @dataclass(frozen=True)
@@ -97,13 +122,46 @@ def _held(system: str, version: str | None) -> CodeSystemIndex:
     return index
 
 
+def _subpatterns(value: object) -> Iterator[Any]:
+    """The parsed subpatterns inside the argument of one parsed regex node."""
+    if isinstance(value, regex_parser.SubPattern):
+        yield value
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _subpatterns(item)
+
+
+def _backtracks(parsed: Any) -> bool:
+    """Whether a parsed regex has a shape that backtracks catastrophically (see above)."""
+    unbounded = 0
+    pending = [(parsed, False)]
+    while pending:
+        subpattern, in_repeat = pending.pop()
+        for op, argument in subpattern:
+            if str(op) in _REPEATS and argument[1] > 1:
+                if in_repeat:
+                    return True
+                unbounded += argument[1] > _UNBOUNDED_FROM
+                pending.append((argument[2], True))
+            elif str(op) == "BRANCH" and in_repeat:
+                return True
+            else:
+                pending += [(child, in_repeat) for child in _subpatterns(argument)]
+    return unbounded > _MAX_UNBOUNDED
+
+
 def _pattern(value: str) -> re.Pattern[str]:
-    if len(value) > _MAX_PATTERN or _NESTED_QUANTIFIER.search(value):
-        raise CannotExpand(f"the regex filter '{value[:80]}' is too complex to evaluate here")
+    too_complex = CannotExpand(f"the regex filter '{value[:80]}' is too complex to evaluate "
+                               "here")
+    if len(value) > _MAX_PATTERN:
+        raise too_complex
     try:
-        return re.compile(value)
+        parsed, compiled = regex_parser.parse(value), re.compile(value)
     except re.error as bad:
         raise CannotExpand(f"the regex filter '{value[:80]}' is invalid: {bad}") from None
+    if _backtracks(parsed):
+        raise too_complex
+    return compiled
 
 
 def _concept_filter(index: CodeSystemIndex, op: str, value: str) -> set[str]:
@@ -158,8 +216,10 @@ def _property_filter(index: CodeSystemIndex, name: str, op: str, value: str) -> 
 
 
 def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
+    _spend(len(index.concepts))
     codes = set(index.concepts)
     for rule in filters:
+        _spend(len(index.concepts))
         if not isinstance(rule, dict) or not all(
             isinstance(rule.get(key), str) for key in ("property", "op", "value")
         ):
@@ -175,6 +235,7 @@ def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
 def _listed(system: str, version: str | None, concepts: list) -> Selection:
     """An enumeration: the codes as listed, completed from the code system where held."""
     index = code_system(f"{system}|{version}" if version else system)
+    _spend(len(concepts))
     selected: Selection = {}
     for listed in concepts:
         if not isinstance(listed, dict) or not isinstance(listed.get("code"), str):
@@ -217,6 +278,7 @@ def _component(component: object) -> Selection:
             reason = imported.reason if imported else "it is not a canonical URL"
             raise CannotExpand(f"the imported value set {canonical} cannot be expanded: "
                                f"{reason}")
+        _spend(len(imported.concepts))
         keys = {(c.system, c.code): c for c in imported.concepts}
         selected = keys if selected is None else {k: v for k, v in selected.items() if k in keys}
     if selected is None:
@@ -267,8 +329,13 @@ def expand_resource(value_set: dict) -> Expansion:
     if canonical and canonical in outer:
         return Expansion(None, f"the value set {url} imports itself")
     token = _importing.set((*outer, canonical))
+    budget = None if outer else _work.set([0])  # one budget for an expansion and its imports
     try:
         return Expansion(_composed(value_set))
+    except TooCostly as refused:
+        if outer:
+            raise  # the outermost expansion refuses; an import's failure is not cached
+        return Expansion(None, str(refused))
     except CannotExpand as refused:
         try:
             return Expansion(_stored_expansion(value_set))
@@ -276,12 +343,14 @@ def expand_resource(value_set: dict) -> Expansion:
             return Expansion(None, str(refused))
     finally:
         _importing.reset(token)
+        if budget is not None:
+            _work.reset(budget)
 
 
 @per_registry
 def expansion(canonical: str) -> Expansion:
     """The expansion of the ValueSet with a canonical URL (`url|version`) in the registry."""
-    value_set = find("ValueSet", canonical)
+    value_set = find_value_set(canonical)
     if value_set is None:
         return Expansion(None, f"the value set {canonical} is not known to this server")
     return expand_resource(value_set)

@@ -22,18 +22,19 @@ NATIVE = {
     "dom-2": "a contained resource contains no resources: checked on each one",
     "ref-1": "a local reference (#id) names a contained resource: checked on each Reference"
     " (the most frequent data type; 0.4 ms each with fhirpathpy)",
+    "bdl-3": "entry.request exactly in batch/transaction/history: bundle_rules.py, one pass"
+    " (0.3-0.5 ms per entry in fhirpathpy, seconds for a Bundle of thousands)",
+    "bdl-4": "entry.response exactly in responses and history: bundle_rules.py",
+    "bdl-7": "fullUrl unique in a Bundle (but for versions and history): bundle_rules.py",
+    "txt-1": "only basic XHTML in a narrative (htmlChecks(), which fhirpathpy lacks):"
+    " narrative.py",
+    "txt-2": "a narrative has content (htmlChecks()): narrative.py, as a warning",
+    "dom-3": "every contained resource is referenced (or refers to its container): the local"
+    " references are gathered during the walk (fhirpathpy runs descendants() for each"
+    " contained resource, too slow for large resources)",
 }
 # Constraints not evaluated, and why.
 SKIPPED = {
-    "dom-3": "every contained resource is referenced: walks the whole resource (descendants())"
-    " for each one, too slow for large resources",
-    "bdl-3": "entry.request only in batch/transaction/history: walks every entry, 0.3-0.5 ms"
-    " each in fhirpathpy (seconds for a Bundle of thousands); batch and transaction"
-    " processing reads entry.request itself",
-    "bdl-4": "entry.response only in responses and history: as slow as bdl-3",
-    "bdl-7": "fullUrl unique in a Bundle: as slow as bdl-3",
-    "txt-1": "htmlChecks() is not a FHIRPath function fhirpathpy knows",
-    "txt-2": "htmlChecks() is not a FHIRPath function fhirpathpy knows",
     "ctm-1": "resolve() needs the referenced resource, which validation does not read",
     "que-7": "`answer is Boolean`: fhirpathpy does not take a FHIR boolean for a System"
     " Boolean, so valid answers fail (official example Questionnaire-bb)",

@@ -32,6 +32,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A contained resource must not contain resources, at {path} (dom-2)",
         "Tài nguyên được nhúng (contained) không được chứa tài nguyên khác, tại {path} (dom-2)",
     ),
+    "contained-unreferenced": (
+        "The contained resource {path} is not referenced from the resource that contains it, "
+        "nor does it refer to that resource (dom-3)",
+        "Tài nguyên được nhúng (contained) {path} không được tham chiếu từ tài nguyên chứa nó, "
+        "cũng không tham chiếu tới tài nguyên đó (dom-3)",
+    ),
     "too-deep": (
         "{path} is nested deeper than {max} elements",
         "{path} lồng sâu quá {max} cấp phần tử",
@@ -95,6 +101,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         " array has an extension at its position",
         "{expression} là null: FHIR JSON chỉ cho phép null trong mảng kiểu nguyên thủy, tại vị "
         "trí mà mảng _ có extension",
+    ),
+    "invalid-narrative": (
+        "Invalid narrative at {expression}: {problem}",
+        "Phần tường thuật (narrative) tại {expression} không hợp lệ: {problem}",
     ),
     "invalid-primitive": (
         "Invalid {type} {value} at {expression}: {problem}",

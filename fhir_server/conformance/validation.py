@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from fhir_server.conformance.bundle_rules import bundle_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
 from fhir_server.conformance.messages import issue, problem_vi
+from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
 from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.profile_validation import profile_issues
@@ -29,6 +31,8 @@ from fhir_server.conformance.structure import (
 from fhir_server.conformance.terminology import RequiredBinding
 from fhir_server.errors import InvalidResource, Issue
 
+# Primitive types whose values may name a contained resource (`#id`), as dom-3 reads them.
+_LOCAL_REFERENCE_TYPES = frozenset({"canonical", "uri", "url"})
 # Objects nested deeper are not walked, and then no invariant is evaluated (fhirpathpy
 # recurses); the API refuses JSON nested deeper than 64 arrays and objects anyway.
 MAX_DEPTH = 64
@@ -84,6 +88,12 @@ class _Walk:
         # FHIRPath location, resource).
         self.pending: list[tuple[tuple[Invariant, ...], object, str, str, _Resource]] = []
         self.too_deep = False
+        # dom-3: the contained resources seen (frame, location), the local references `#id`
+        # found under each root (by id()), and the contained resources that refer to their
+        # container (`#`).
+        self.contained: list[tuple[_Resource, str]] = []
+        self.local_targets: dict[int, set[str]] = {}
+        self.refer_to_container: set[int] = set()
 
     def report(self, message_id: str, code: str, location: str, **params: Any) -> None:
         self.issues.append(issue(message_id, code, location, **params))
@@ -99,7 +109,20 @@ class _Walk:
                     if is_violated(invariant, value, type_path, owner.value, owner.root):
                         self.report("invariant", "invariant", expression,
                                     key=invariant.key, human=invariant.human)
+            self.unreferenced_contained()
         return self.issues
+
+    def unreferenced_contained(self) -> None:
+        """dom-3: a contained resource is referenced from elsewhere in the resource that
+        contains it (`#id`, as a Reference, canonical or uri) or refers to it (`#`)
+        (http://hl7.org/fhir/R4/references.html#contained)."""
+        for frame, path in self.contained:
+            if id(frame.value) in self.refer_to_container:
+                continue
+            targets = self.local_targets.get(id(frame.root), set())
+            contained_id = frame.value.get("id")  # a malformed one is reported by the walk
+            if not isinstance(contained_id, str) or contained_id not in targets:
+                self.report("contained-unreferenced", "invariant", path, path=path)
 
     def resource(self, value: dict, path: str, container: _Resource | None, depth: int,
                  expected: str = "Resource") -> None:
@@ -119,6 +142,8 @@ class _Walk:
             if "contained" in value:
                 self.report("contained-contains", "invariant", f"{path}.contained", path=path)
             frame = _Resource(value, container.root, container.contained_ids)
+            if container.value is container.root:  # a nested one is refused by dom-2 alone
+                self.contained.append((frame, path))
         self.children.append(_Visit(value, definition_tree(resource_type), path,
                                     (resource_type, resource_type), frame, False, depth))
 
@@ -163,12 +188,15 @@ class _Walk:
             self.issues += extension_issues(value, path, *at.holder)
         elif node.path == "Reference":
             self.local_reference(value.get("reference"), path, at.resource)
+        elif node.path == "Bundle":
+            self.issues += bundle_issues(value, path)
         self.invariants(node.invariants, value, node.path, path, at.resource)
         self.stack.extend(reversed(self.children))
 
     def local_reference(self, reference: object, path: str, resource: _Resource) -> None:
         """ref-1: a reference `#id` names a resource contained in the root resource; `#`
         alone is the container itself (http://hl7.org/fhir/R4/references.html#contained)."""
+        self.local_target(reference, resource)
         if (
             isinstance(reference, str)
             and reference.startswith("#")
@@ -177,6 +205,15 @@ class _Walk:
         ):
             self.report("reference-not-contained", "invariant", f"{path}.reference",
                         reference=shown(reference), path=path)
+
+    def local_target(self, value: object, resource: _Resource) -> None:
+        """Note a local reference (`#id`, or `#` for the container) for dom-3."""
+        if not (isinstance(value, str) and value.startswith("#")):
+            return
+        if value == "#":
+            self.refer_to_container.add(id(resource.value))
+        else:
+            self.local_targets.setdefault(id(resource.root), set()).add(value[1:])
 
     def unknown(self, key: str, node: Node, path: str) -> None:
         for name, (element, names) in node.choices.items():
@@ -247,6 +284,10 @@ class _Walk:
                             vi={"problem": problem_vi(problem)})
             elif prop.binding is not None:
                 self.bound(prop.binding, value, expression)
+            elif prop.type == "xhtml":
+                self.narrative(value, expression, at.value.get("status") == "empty")
+            if prop.type in _LOCAL_REFERENCE_TYPES:
+                self.local_target(value, at.resource)
             self.invariants(prop.element.invariants, value, prop.type, expression, at.resource)
         if extra is None:
             return
@@ -284,6 +325,15 @@ class _Walk:
                 self.resource(item, location, at.resource if prop.contained else None,
                               at.depth + 1, prop.type)
             self.invariants(element.invariants, item, prop.type, location, at.resource)
+
+    def narrative(self, div: object, expression: str, said_empty: bool) -> None:
+        """An XHTML div: well-formed, one <div>, txt-1 and txt-2 (but for a narrative of
+        status `empty`) (http://hl7.org/fhir/R4/narrative.html#xhtml)."""
+        found = narrative_problem(div, said_empty) if isinstance(div, str) else None
+        if found is not None:
+            severity, code, problem = found
+            self.report("invalid-narrative", code, expression, expression=expression,
+                        problem=problem, severity=severity)
 
     def bound(self, required: RequiredBinding, value: object, expression: str) -> None:
         """A required binding (http://hl7.org/fhir/R4/terminologies.html#required)."""

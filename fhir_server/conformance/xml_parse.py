@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.narrative import check_xhtml
 from fhir_server.conformance.structure import BACKBONE, PRIMITIVE, RESOURCE, Node, Property
 from fhir_server.conformance.structure import definition_tree as _tree
 from fhir_server.conformance.xml_rules import (
@@ -19,7 +20,6 @@ from fhir_server.conformance.xml_rules import (
     NS_SEPARATOR,
     XHTML_NS,
     XSI_NS,
-    check_xhtml,
     element_order,
     is_blank,
     is_xhtml,

@@ -13,7 +13,7 @@ from xml.parsers import expat
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.primitives import primitive_type
 from fhir_server.conformance.structure import Node
-from fhir_server.errors import BadRequest, FhirError, InvalidResource
+from fhir_server.errors import BadRequest, InvalidResource
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -148,26 +148,3 @@ def _attribute_text(text: str, location: str) -> str:
 
 def _article(name: str) -> str:
     return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
-
-
-def check_xhtml(text: str, location: str) -> None:
-    """A narrative `div` must be a well-formed XHTML element on its own, declaring the XHTML
-    namespace itself (http://hl7.org/fhir/R4/narrative.html#xhtml)."""
-    parser = safe_parser()
-    roots: list[str] = []
-
-    def start(tag: str, _: dict) -> None:
-        if not roots:
-            roots.append(tag)
-
-    parser.StartElementHandler = start
-    try:
-        parser.Parse(text.encode("utf-8", "surrogatepass"), True)
-    except (expat.ExpatError, FhirError) as error:
-        raise InvalidResource(
-            f"{location} is not well-formed XHTML: {error}", expression=location
-        ) from None
-    if roots != [f"{XHTML_NS}{NS_SEPARATOR}div"]:
-        raise InvalidResource(
-            f'{location} must be a <div xmlns="{XHTML_NS}"> element', expression=location
-        )

@@ -6,11 +6,11 @@ the narrative `div` written exactly as its JSON string."""
 from collections.abc import Collection
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.narrative import check_xhtml
 from fhir_server.conformance.structure import BACKBONE, PRIMITIVE, RESOURCE, Node, Property
 from fhir_server.conformance.structure import definition_tree as _tree
 from fhir_server.conformance.xml_rules import (
     FHIR_NS,
-    check_xhtml,
     element_order,
     is_xhtml,
     xml_attributes,

@@ -14,6 +14,7 @@ from fhir_server.errors import BadRequest
 from fhir_server.services.terminology import (
     code_system_index,
     expanded,
+    unknown_code,
     value_set_expansion,
 )
 from fhir_server.services.terminology_input import TerminologyInput
@@ -103,8 +104,7 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
             continue
         concept = index.find(coding["code"])
         if concept is None:
-            verdicts.append(Verdict(False, f"Unknown code '{coding['code']}' in the code "
-                                           f"system {index.url}"))
+            verdicts.append(Verdict(False, unknown_code(index, coding["code"])))
         else:
             verdicts.append(_judge(expanded_concept(index, concept), coding.get("display"),
                                    options, ""))

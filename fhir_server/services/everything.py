@@ -245,7 +245,8 @@ class Everything:
         for kind in request.types[type_index:]:
             if await self.store.find(kind, self._filter(request, kind, ""), 1, projection=["_id"]):
                 return True
-        return bool(await self._referenced(request))
+        # A reference may dangle or name a resource `_since` leaves out: look for one served.
+        return bool((await self._referenced_page(request, "", 1))[0])
 
     async def _referenced(self, request: EverythingRequest) -> list[tuple[str, str]]:
         """(type, id) of the resources the compartment's resources reference, of types that
@@ -273,7 +274,8 @@ class Everything:
         self, request: EverythingRequest, after: str, room: int
     ) -> tuple[list[tuple[str, CurrentVersion]], bool, dict]:
         """Up to `room` referenced resources after `after` (the last `Type/id` served), in
-        (type, id) order, and whether another one follows; dangling references are skipped."""
+        (type, id) order, and whether another one follows; dangling references, and those not
+        updated since `_since`, are skipped."""
         pending = [ref for ref in await self._referenced(request) if "/".join(ref) > after]
         found: list[tuple[str, CurrentVersion]] = []
         while pending and len(found) <= room:
@@ -282,9 +284,10 @@ class Everything:
             for kind, resource_id in chunk:
                 by_type.setdefault(kind, []).append(resource_id)
             for kind, ids in by_type.items():
-                documents = await self.store.find(
-                    kind, {"_id": {"$in": ids}}, len(ids), projection=_UNREAD
-                )
+                wanted: dict = {"_id": {"$in": ids}}
+                if request.since is not None:  # `_since` holds for them too
+                    wanted["lastUpdated"] = {"$gte": request.since}
+                documents = await self.store.find(kind, wanted, len(ids), projection=_UNREAD)
                 found += [(kind, d) for d in documents]
             found.sort(key=lambda item: (item[0], item[1].id))
         more = len(found) > room

@@ -12,6 +12,7 @@ from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 from fhir_server.errors import BadRequest, Issue
+from fhir_server.services.offloading import run_sized
 from fhir_server.services.resources import ResourceService
 
 MODES = ("create", "update", "delete", "profile")
@@ -114,5 +115,6 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
     issues = _mode_issues(request, resource_type, resource_id, resource)
     if request.mode != "delete":
         extra = (request.profile,) if request.profile else ()
-        issues += service.policy.issues(resource, extra)
+        # Off the event loop when the body is large, as a write's validation is.
+        issues += await run_sized(service.policy.issues, resource, extra)
     return issues or [issue("validate.ok", "informational", severity="information")]

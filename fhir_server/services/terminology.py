@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
     code_system,
-    find,
+    find_value_set,
     index_code_system,
 )
 from fhir_server.conformance.expansion import ExpandedConcept, Expansion, expand_resource, expansion
@@ -38,7 +38,7 @@ def value_set_expansion(given: TerminologyInput, instance: dict | None,
         raise BadRequest(f"{operation} needs the 'url' of a ValueSet (or a 'valueSet')",
                          expression="url")
     canonical = _versioned(url, given.one("valueSetVersion"))
-    found = find("ValueSet", canonical)
+    found = find_value_set(canonical)
     if found is None:
         raise NotFound(f"ValueSet {canonical} is not known to this server")
     return found, expansion(canonical)
@@ -67,6 +67,15 @@ def code_system_index(given: TerminologyInput, instance: dict | None, system: st
     return found
 
 
+def unknown_code(index: CodeSystemIndex, code: str) -> str:
+    """Why a code is not found in a code system: unknown, or not held here (SNOMED CT is held
+    with content `not-present`: its codes exist, just not here)."""
+    if index.content == "complete":
+        return f"Unknown code '{code}' in the code system {index.url}"
+    return (f"The code '{code}' cannot be checked here: the code system {index.url} is held "
+            f"with content '{index.content}', not all of its codes")
+
+
 def lookup(given: TerminologyInput) -> dict:
     """The name and version of the code system, and the display, designations and
     properties of a code (`system` and `code`, or `coding`)."""
@@ -79,7 +88,7 @@ def lookup(given: TerminologyInput) -> dict:
                               "$lookup")
     concept = index.find(code)
     if concept is None:
-        raise NotFound(f"'{code}' is not a code of {system}")
+        raise NotFound(unknown_code(index, code))
     parameters = [{"name": "name", "valueString": index.resource.get("name", system)}]
     if index.version:
         parameters.append({"name": "version", "valueString": index.version})
@@ -94,12 +103,15 @@ def lookup(given: TerminologyInput) -> dict:
         parts.append({"name": "value", "valueString": str(designation.get("value", ""))})
         parameters.append({"name": "designation", "part": parts})
     wanted = {value for key, value in given.pairs if key == "property"}
-    hierarchy = [("parent", p) for p in sorted(index.parents.get(concept.code, ()))]
-    hierarchy += [("child", c) for c in sorted(index.children.get(concept.code, ()))]
-    for name, value in dict.fromkeys([*concept.properties, *hierarchy]):
-        if not wanted or name in wanted:
+    # Values keep the type the CodeSystem gives them; the hierarchy is of codes.
+    hierarchy = [("parent", "valueCode", p) for p in sorted(index.parents.get(concept.code, ()))]
+    hierarchy += [("child", "valueCode", c) for c in sorted(index.children.get(concept.code, ()))]
+    shown: list[tuple[str, str, object]] = []
+    for name, kind, value in [*concept.typed_properties, *hierarchy]:
+        if (not wanted or name in wanted) and (name, kind, value) not in shown:
+            shown.append((name, kind, value))
             parameters.append({"name": "property", "part": [
-                {"name": "code", "valueCode": name}, {"name": "value", "valueString": value}]})
+                {"name": "code", "valueCode": name}, {"name": "value", kind: value}]})
     return {"resourceType": "Parameters", "parameter": parameters}
 
 
@@ -147,6 +159,8 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
     if used:
         expansion_["parameter"] = used
-    expansion_["contains"] = contains[offset : offset + min(count, MAX_EXPANSION)]
+    page = contains[offset : offset + min(count, MAX_EXPANSION)]
+    if page:  # FHIR JSON has no empty arrays (http://hl7.org/fhir/R4/json.html)
+        expansion_["contains"] = page
     kept = {k: value_set[k] for k in ("url", "version", "name", "status") if k in value_set}
     return {"resourceType": "ValueSet", **kept, "expansion": expansion_}

@@ -5,6 +5,7 @@ In a query string `coding` may be given as `system|code`."""
 
 from dataclasses import dataclass, field
 
+from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest
 from fhir_server.services.parameters import parameter_pairs
 
@@ -66,9 +67,13 @@ class TerminologyInput:
         return found
 
     def resource(self, name: str, resource_type: str) -> dict | None:
+        """A resource given in the request (`valueSet`, `codeSystem`, `conceptMap`), valid
+        against the base R4 definition: the operations read it as one."""
         found = self._complex(name)
         if found is not None and found.get("resourceType") != resource_type:
             raise BadRequest(f"'{name}' must be a {resource_type} resource", expression=name)
+        if found is not None:
+            validate_resource(found)  # 400 with the issues
         return found
 
 

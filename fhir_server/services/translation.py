@@ -4,6 +4,8 @@ every ConceptMap of the registry, narrowed by `source`/`target` value sets and
 `targetsystem`; `reverse` maps from target to source. A code a group does not map follows
 the group's `unmapped` rule (http://hl7.org/fhir/R4/conceptmap.html#unmapped)."""
 
+import json
+
 from fhir_server.conformance.code_systems import find
 from fhir_server.conformance.definitions import registry
 from fhir_server.errors import BadRequest, NotFound
@@ -69,8 +71,42 @@ def _match(equivalence: str, system: str | None, version: str | None, code: str 
     return {"name": "match", "part": parts}
 
 
+class _GroupIndex:
+    """The elements of each group by source code and by target code, built once per
+    invocation: looking each code up by scanning every element made a large ConceptMap
+    and a CodeableConcept of many codings quadratic."""
+
+    def __init__(self) -> None:
+        self._by_source: dict[int, dict[str, list[dict]]] = {}
+        self._by_target: dict[int, dict[str, list[tuple[dict, dict]]]] = {}
+
+    def sources(self, group: dict, code: str) -> list[dict]:
+        found = self._by_source.get(id(group))
+        if found is None:
+            found = self._by_source[id(group)] = {}
+            for element in _elements(group):
+                if isinstance(element.get("code"), str):
+                    found.setdefault(element["code"], []).append(element)
+        return found.get(code, [])
+
+    def targets(self, group: dict, code: str) -> list[tuple[dict, dict]]:
+        """(element, target) of each target with that code."""
+        found = self._by_target.get(id(group))
+        if found is None:
+            found = self._by_target[id(group)] = {}
+            for element in _elements(group):
+                for target in element.get("target") or []:
+                    if isinstance(target.get("code"), str):
+                        found.setdefault(target["code"], []).append((element, target))
+        return found.get(code, [])
+
+
+def _elements(group: dict) -> list[dict]:
+    return [e for e in group.get("element") or [] if isinstance(e, dict)]
+
+
 def _unmapped(group: dict, code: str, source: str | None, seen: set[str],
-              target_system: str | None) -> list[dict]:
+              target_system: str | None, index: _GroupIndex) -> list[dict]:
     """The matches of a code the group has no element for
     (http://hl7.org/fhir/R4/conceptmap-definitions.html#ConceptMap.group.unmapped)."""
     rule = group.get("unmapped")
@@ -87,11 +123,12 @@ def _unmapped(group: dict, code: str, source: str | None, seen: set[str],
         rule.get("url"), str) else None
     if other is None:
         return []
-    return _forward(other, {"system": group.get("source"), "code": code}, target_system, seen)
+    return _forward(other, {"system": group.get("source"), "code": code}, target_system, seen,
+                    index)
 
 
 def _forward(concept_map: dict, coding: dict, target_system: str | None,
-             seen: set[str]) -> list[dict]:
+             seen: set[str], index: _GroupIndex) -> list[dict]:
     """Source → target matches of one ConceptMap (its `other-map`s followed once each)."""
     url = concept_map.get("url")
     if url in seen:
@@ -104,32 +141,31 @@ def _forward(concept_map: dict, coding: dict, target_system: str | None,
                 or (coding.get("version") and group.get("sourceVersion")
                     not in (None, coding["version"]))):
             continue
-        elements = [e for e in group.get("element") or [] if e.get("code") == coding["code"]]
+        elements = index.sources(group, coding["code"])
         for element in elements:
             for target in element.get("target") or []:
                 matches.append(_match(target.get("equivalence", "equivalent"),
                                       group.get("target"), group.get("targetVersion"),
                                       target.get("code"), target.get("display"), url))
         if not elements:
-            matches += _unmapped(group, coding["code"], url, seen, target_system)
+            matches += _unmapped(group, coding["code"], url, seen, target_system, index)
     return matches
 
 
-def _backward(concept_map: dict, coding: dict, target_system: str | None) -> list[dict]:
+def _backward(concept_map: dict, coding: dict, target_system: str | None,
+              index: _GroupIndex) -> list[dict]:
     """Target → source matches of one ConceptMap (`reverse=true`)."""
     matches = []
     for group in concept_map.get("group") or []:
         if (group.get("target") != coding["system"]
                 or (target_system and group.get("source") != target_system)):
             continue
-        for element in group.get("element") or []:
-            for target in element.get("target") or []:
-                if target.get("code") == coding["code"]:
-                    equivalence = target.get("equivalence", "equivalent")
-                    matches.append(_match(_REVERSED.get(equivalence, equivalence),
-                                          group.get("source"), group.get("sourceVersion"),
-                                          element.get("code"), element.get("display"),
-                                          concept_map.get("url")))
+        for element, target in index.targets(group, coding["code"]):
+            equivalence = target.get("equivalence", "equivalent")
+            matches.append(_match(_REVERSED.get(equivalence, equivalence),
+                                  group.get("source"), group.get("sourceVersion"),
+                                  element.get("code"), element.get("display"),
+                                  concept_map.get("url")))
     return matches
 
 
@@ -138,11 +174,17 @@ def translate(given: TerminologyInput, instance: dict | None = None) -> dict:
     codings = _codings(given)
     reverse, target_system = given.flag("reverse"), given.one("targetsystem")
     matches: list[dict] = []
+    shown: set[str] = set()  # each match once (a list lookup made many matches quadratic)
+    index = _GroupIndex()
     for concept_map in _concept_maps(given, instance):
         for coding in codings:
-            found = (_backward(concept_map, coding, target_system) if reverse
-                     else _forward(concept_map, coding, target_system, set()))
-            matches += [m for m in found if m not in matches]
+            found = (_backward(concept_map, coding, target_system, index) if reverse
+                     else _forward(concept_map, coding, target_system, set(), index))
+            for match in found:
+                key = json.dumps(match, sort_keys=True)
+                if key not in shown:
+                    shown.add(key)
+                    matches.append(match)
     result = any(m["part"][0]["valueCode"] not in _NO_MATCH for m in matches)
     parameters: list[dict] = [{"name": "result", "valueBoolean": result}]
     if not result:

@@ -7,6 +7,7 @@ import json
 import pytest
 from bundle_helpers import post_entry, transaction, urn
 from helpers import (
+    FHIR_HEADERS,
     assert_outcome,
     created,
     media_type,
@@ -227,11 +228,15 @@ def test_unsupported_media_types_are_415_and_406(client):
 
 
 def test_a_resource_xml_cannot_carry_is_406_and_json_still_works(client):
-    # The JSON narrative is not checked as XHTML when stored; XML cannot embed it.
-    stored = created(client, new_patient(text={"status": "generated", "div": "<div>a<b</div>"}))
+    # A control character is a valid FHIR string in JSON; XML 1.0 cannot carry it. (A
+    # narrative that is not well-formed XHTML is refused when written: 400.)
+    stored = created(client, new_patient(name=[{"text": "An\u0007"}]))
     response = client.get(f"/Patient/{stored['id']}", headers={"Accept": FHIR_XML})
-    _assert_xml_outcome(response, 406, "Patient.text.div is not well-formed XHTML")
+    _assert_xml_outcome(response, 406, "Patient.name[0].text holds a character XML cannot")
     assert client.get(f"/Patient/{stored['id']}").json() == stored
+    refused = client.post("/Patient", json=new_patient(text={
+        "status": "generated", "div": "<div>a<b</div>"}), headers=FHIR_HEADERS)
+    assert refused.status_code == 400
 
 
 def test_an_error_xml_cannot_carry_still_reaches_the_client_as_json(client):

@@ -64,6 +64,19 @@ def test_what_cannot_be_expanded_says_why(name, reason):
     assert expand(vs_url(name)) is None
 
 
+@pytest.mark.parametrize(("pattern", "refused"), [
+    ("(a+)+$", True), ("(.|.)*Z", True), ("(?:a*)*", True), ("((ab|a))*c", True),
+    (".*.*.*.*x", True), ("[A-Z]{3}", False), ("(?:x|y){1,30}", False), ("^[0-9]+$", False),
+    ("[A-Z]+-[0-9]+", False), ("male|female", False), (r"\d{3}-\d{4}", False),
+])
+def test_regex_filters_that_backtrack_catastrophically_are_refused(pattern, refused):
+    value_set = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": "http://hl7.org/fhir/administrative-gender", "filter": [
+            {"property": "code", "op": "regex", "value": pattern}]}]}}
+    result = expand_resource(value_set)
+    assert (result.concepts is None and "too complex" in result.reason) is refused
+
+
 def test_validation_contract_leaves_abstract_codes_out_and_keeps_flags():
     allowed = expand(vs_url("all"))
     assert allowed is not None and "chronic" not in allowed[DISEASE]

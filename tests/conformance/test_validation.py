@@ -194,6 +194,8 @@ def test_contained_resources_are_validated():
             {"resourceType": "NoSuchType", "id": "n"},
             {"resourceType": "Organization", "id": "o1", "name": "BV", "bogus": 1},
         ],
+        "subject": {"reference": "#p1"},
+        "serviceProvider": {"reference": "#o1"},
     }
     assert _found(resource) == {
         ("code-invalid", ("Encounter.contained[0].gender",)),

@@ -60,7 +60,8 @@ def disease_system(version: str = "1.0.0", extra: tuple[dict, ...] = ()) -> dict
 def value_set(name: str, *include: dict, exclude: tuple[dict, ...] = (), **compose) -> dict:
     return {"resourceType": "ValueSet", "url": f"{BASE}/ValueSet/{name}", "name": name,
             "status": "active",
-            "compose": {"include": list(include), "exclude": list(exclude), **compose}}
+            "compose": {"include": list(include), **({"exclude": list(exclude)} if exclude else {}),
+                        **compose}}
 
 
 def vs_url(name: str) -> str:

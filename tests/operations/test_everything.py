@@ -267,6 +267,25 @@ def test_since_keeps_what_changed_after_it(client):
         keys["chi"], keys["old"], keys["kept"], new.json()["id"]}
 
 
+def test_since_holds_for_the_referenced_resources_too(client):
+    # Before, `_since` filtered the compartment only: the practitioner an updated reading
+    # names came along although unchanged since, and a page could end empty.
+    keys = load(client, {"dung": {"resourceType": "Patient", "name": [{"family": "Vũ"}]},
+                         "lan": {"resourceType": "Practitioner", "name": [{"family": "Lan"}]},
+                         "pulse": _observation("dung", "8867-4", performer=[ref("lan")])})
+    pulse = client.get(f"/Observation/{keys['pulse']}").json()
+    pulse["valueQuantity"] = {"value": 72, "unit": "/min"}
+    response = client.put(f"/Observation/{keys['pulse']}", json=pulse, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    since = response.json()["meta"]["lastUpdated"]
+    for count in ("1", "50"):
+        entries = _entries(_pages(client, f"/Patient/{keys['dung']}/$everything",
+                                  {"_since": since, "_count": count}))
+        assert [e["resource"]["id"] for e in entries] == [keys["pulse"]]
+    everything = _entries(_pages(client, f"/Patient/{keys['dung']}/$everything"))
+    assert keys["lan"] in {e["resource"]["id"] for e in everything}
+
+
 def test_encounter_everything(client, ids):
     entries = _everything(client, ids, "stay", kind="Encounter")
     assert _once(ids, entries) == {"stay", "o_bp", "mr_2024", "an", "hoa", "ward", "bachmai",

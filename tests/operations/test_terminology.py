@@ -29,7 +29,7 @@ def test_lookup_of_an_unknown_code_or_system_is_404_and_without_code_400(client)
     unknown_code = client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM,
                                                              "code": "nam"})
     assert unknown_code.status_code == 404
-    assert "'nam' is not a code" in unknown_code.json()["issue"][0]["diagnostics"]
+    assert "Unknown code 'nam'" in unknown_code.json()["issue"][0]["diagnostics"]
     unknown_system = client.get("/CodeSystem/$lookup", params={"system": "http://x.vn/cs",
                                                                "code": "a"})
     assert unknown_system.status_code == 404
@@ -66,3 +66,65 @@ def test_terminology_operations_need_read_scope_and_are_in_the_capability_statem
     headers = {"Authorization": f"Bearer {issuer.token(scope='user/Patient.rs')}"}
     refused = client.get("/ValueSet/$expand", params={"url": GENDER_SET}, headers=headers)
     assert refused.status_code == 403
+
+
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+
+
+def test_the_implicit_value_set_of_a_code_system_expands_and_validates(client):
+    # R4's CodeSystem restful-interaction names the value set of all its codes, which R4
+    # does not publish as a ValueSet resource: before, both operations answered 404.
+    url = "http://hl7.org/fhir/ValueSet/restful-interaction"
+    expanded = client.get("/ValueSet/$expand", params={"url": url})
+    assert expanded.status_code == 200, expanded.text
+    codes = {c["code"] for c in expanded.json()["expansion"]["contains"]}
+    assert {"read", "search-type", "transaction"} <= codes
+    checked = client.get("/ValueSet/$validate-code", params={
+        "url": url, "system": RESTFUL_INTERACTION, "code": "read"})
+    assert checked.json()["parameter"][0] == {"name": "result", "valueBoolean": True}
+    assert client.get("/ValueSet/$expand", params={"url": f"{url}|9.9"}).status_code == 404
+
+
+def test_metadata_in_terminology_mode_is_the_terminology_capabilities(client):
+    # Before, mode=terminology was ignored: a CapabilityStatement came back, which terminology
+    # clients (the FHIR validator's -tx) do not take.
+    response = client.get("/metadata", params={"mode": "terminology"})
+    assert response.status_code == 200, response.text
+    capabilities = response.json()
+    assert capabilities["resourceType"] == "TerminologyCapabilities"
+    systems = {s["uri"]: s for s in capabilities["codeSystem"]}
+    assert {"code": "4.0.1"} in systems[GENDER_SYSTEM]["version"]
+    assert "http://snomed.info/sct" not in systems  # held as content not-present only
+    checked = client.post("/TerminologyCapabilities/$validate", json=capabilities,
+                          headers={"Content-Type": "application/fhir+json"})
+    assert [i["severity"] for i in checked.json()["issue"]] == ["information"], checked.text
+    assert client.get("/metadata").json()["resourceType"] == "CapabilityStatement"
+    xml = client.get("/metadata", params={"mode": "terminology"},
+                     headers={"Accept": "application/fhir+xml"})
+    assert xml.status_code == 200 and xml.text.startswith("<TerminologyCapabilities")
+
+
+def test_a_code_of_a_system_held_without_its_codes_is_not_called_unknown(client):
+    # SNOMED CT is held as a CodeSystem with content not-present: before, its real codes were
+    # reported as "not a code of" / "Unknown code" in it.
+    snomed = "http://snomed.info/sct"
+    looked_up = client.get("/CodeSystem/$lookup", params={"system": snomed, "code": "38341003"})
+    assert looked_up.status_code == 404
+    assert "cannot be checked here" in looked_up.json()["issue"][0]["diagnostics"]
+    checked = client.get("/CodeSystem/$validate-code", params={"url": snomed,
+                                                               "code": "38341003"}).json()
+    assert checked["parameter"][0] == {"name": "result", "valueBoolean": False}
+    assert "content 'not-present'" in checked["parameter"][1]["valueString"]
+
+
+def test_an_empty_expansion_page_is_valid_fhir(client):
+    # Before, `contains: []` came back: FHIR JSON has no empty arrays, and the server's own
+    # validation refused the answer it gave.
+    for params in ({"count": "0"}, {"offset": "10"}, {"filter": "không-có"}):
+        response = client.get("/ValueSet/$expand", params={"url": GENDER_SET, **params})
+        assert response.status_code == 200, response.text
+        expanded = response.json()
+        assert "contains" not in expanded["expansion"]
+        checked = client.post("/ValueSet/$validate", json=expanded,
+                              headers={"Content-Type": "application/fhir+json"})
+        assert [i["severity"] for i in checked.json()["issue"]] == ["information"], checked.text

@@ -2,6 +2,8 @@
 inactive and abstract flags, instance level and a POSTed ValueSet
 (http://hl7.org/fhir/R4/valueset-operation-expand.html)."""
 
+import time
+
 import pytest
 from api.helpers import FHIR_HEADERS, created
 
@@ -78,6 +80,27 @@ def test_expand_refuses_what_it_cannot_expand_with_the_reason(client):
                                                    "activeOnly": "1"}).status_code == 400
 
 
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+def _display_regex(pattern: str) -> dict:
+    return {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": {
+        "resourceType": "ValueSet", "status": "active", "compose": {"include": [
+            {"system": ACT_CODE, "filter": [
+                {"property": "display", "op": "regex", "value": pattern}]}]}}}]}
+
+
+@pytest.mark.parametrize("pattern", ["(.|.)*Z", "(ab|a)*c", "((a|a))*b", ".*.*.*.*.*.*Z"])
+def test_a_regex_filter_that_would_backtrack_for_ever_is_refused_at_once(client, pattern):
+    # Before, matching the long displays of ActCode took hours and stopped the server.
+    refused = client.post("/ValueSet/$expand", json=_display_regex(pattern),
+                          headers=FHIR_HEADERS, timeout=10)
+    assert refused.status_code == 400 and "too complex" in refused.text
+    matching = client.post("/ValueSet/$expand", json=_display_regex("[a-z ]*ZZZ[a-z]*"),
+                           headers=FHIR_HEADERS)
+    assert matching.status_code == 200 and matching.json()["expansion"]["total"] == 0
+
+
 def test_lookup_with_language_designations_and_hierarchy(client):
     response = client.get("/CodeSystem/$lookup", params={"system": DISEASE, "code": "viral",
                                                          "displayLanguage": "vi"})
@@ -92,6 +115,22 @@ def test_lookup_with_language_designations_and_hierarchy(client):
                       ).status_code == 200
 
 
+def test_lookup_gives_properties_in_the_type_the_code_system_gives_them(client):
+    def properties(code: str, *wanted: str) -> list[dict]:
+        response = client.get("/CodeSystem/$lookup", params={
+            "system": DISEASE, "code": code, "property": list(wanted)})
+        assert response.status_code == 200, response.text
+        return [{part["name"]: part for part in p["part"]}["value"]
+                for p in response.json()["parameter"] if p["name"] == "property"]
+
+    # Before, every value came as valueString ("true" for a boolean).
+    assert properties("chronic", "notSelectable") == [{"name": "value", "valueBoolean": True}]
+    assert properties("diabetes", "parent", "severity") == [
+        {"name": "value", "valueCode": "chronic"}, {"name": "value", "valueCode": "medium"}]
+    assert properties("viral", "child") == [{"name": "value", "valueCode": "covid"},
+                                            {"name": "value", "valueCode": "dengue"}]
+
+
 def test_the_capability_statement_lists_the_terminology_operations(client):
     resources = {r["type"]: r for r in client.get("/metadata").json()["rest"][0]["resource"]}
     core = "http://hl7.org/fhir/OperationDefinition/"
@@ -101,3 +140,20 @@ def test_the_capability_statement_lists_the_terminology_operations(client):
         resources["ValueSet"]["operation"]
     assert {"name": "translate", "definition": core + "ConceptMap-translate"} in \
         resources["ConceptMap"]["operation"]
+
+
+def test_an_expansion_that_would_take_minutes_is_refused_as_too_costly(client):
+    # Thousands of includes of the same code system: before, one such request held the
+    # server (every other client) for minutes.
+    include = {"system": ACT_CODE, "filter": [{"property": "concept", "op": "is-not-a",
+                                               "value": "AMB"}]}
+    body = {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": {
+        "resourceType": "ValueSet", "status": "active",
+        "compose": {"include": [include] * 5000}}}]}
+    started = time.monotonic()
+    refused = client.post("/ValueSet/$expand", json=body, headers=FHIR_HEADERS, timeout=30)
+    assert refused.status_code == 400 and "too costly" in refused.text
+    assert time.monotonic() - started < 5
+    one = {**body, "parameter": [{"name": "valueSet", "resource": {
+        "resourceType": "ValueSet", "status": "active", "compose": {"include": [include]}}}]}
+    assert client.post("/ValueSet/$expand", json=one, headers=FHIR_HEADERS).status_code == 200

@@ -1,0 +1,52 @@
+"""The Bundle invariants over all its entries, checked natively in one pass (with fhirpathpy
+each costs 0.3-0.5 ms per entry, seconds for a Bundle of thousands): bdl-3 (`entry.request`
+exactly in batch, transaction and history), bdl-4 (`entry.response` exactly in their
+responses and history) and bdl-7 (`fullUrl` unique, but for versions and in history)
+(http://hl7.org/fhir/R4/bundle.html#invariants)."""
+
+from fhir_server.conformance.messages import issue
+from fhir_server.errors import Issue
+
+_WITH_REQUEST = frozenset({"batch", "transaction", "history"})
+_WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
+RULES = {
+    "bdl-3": "entry.request mandatory for batch/transaction/history, otherwise prohibited",
+    "bdl-4": "entry.response mandatory for batch-response/transaction-response/history, "
+             "otherwise prohibited",
+    "bdl-7": "FullUrl must be unique in a bundle, or else entries with the same fullUrl must "
+             "have different meta.versionId (except in history bundles)",
+}
+
+
+def _version(entry: dict) -> object:
+    resource = entry.get("resource")
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    return meta.get("versionId") if isinstance(meta, dict) else None
+
+
+def bundle_issues(bundle: dict, path: str) -> list[Issue]:
+    """The bdl-3, bdl-4 and bdl-7 issues of a Bundle, each at the entry that breaks it."""
+    kind, entries = bundle.get("type"), bundle.get("entry")
+    if not isinstance(kind, str) or not isinstance(entries, list):
+        return []  # a missing type or malformed entries are reported by the walk
+    found: list[Issue] = []
+    seen: set[tuple[str, str]] = set()
+
+    def broken(key: str, where: str) -> None:
+        found.append(issue("invariant", "invariant", where, key=key, human=RULES[key]))
+
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        where = f"{path}.entry[{index}]"
+        if ("request" in entry) != (kind in _WITH_REQUEST):
+            broken("bdl-3", where)
+        if ("response" in entry) != (kind in _WITH_RESPONSE):
+            broken("bdl-4", where)
+        full_url = entry.get("fullUrl")
+        if kind != "history" and isinstance(full_url, str):
+            key = (full_url, str(_version(entry)))
+            if key in seen:
+                broken("bdl-7", f"{where}.fullUrl")
+            seen.add(key)
+    return found

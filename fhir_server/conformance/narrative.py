@@ -1,0 +1,90 @@
+"""The narrative `div` (http://hl7.org/fhir/R4/narrative.html#xhtml): a well-formed XHTML
+`<div>` declaring the XHTML namespace, holding only the basic formatting elements R4 allows
+(txt-1: no scripts, forms, frames, objects, head/body, event attributes) and some content
+(txt-2). The same reading serves FHIR XML, which needs the first two to carry it."""
+
+from dataclasses import dataclass, field
+from xml.parsers import expat
+
+from fhir_server.conformance.xml_rules import NS_SEPARATOR, XHTML_NS, is_blank, safe_parser
+from fhir_server.errors import FhirError, InvalidResource
+
+_DIV = f"{XHTML_NS}{NS_SEPARATOR}div"
+# The elements txt-1 allows (those the FHIR validator's htmlChecks() accepts).
+_ALLOWED_ELEMENTS = frozenset({
+    "p", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "b", "em", "i",
+    "strong", "small", "big", "tt", "dfn", "q", "var", "abbr", "acronym", "cite",
+    "blockquote", "hr", "address", "bdo", "kbd", "sub", "sup", "ul", "ol", "li", "dl", "dt",
+    "dd", "pre", "table", "caption", "colgroup", "col", "thead", "tr", "tfoot", "tbody", "th",
+    "td", "code", "samp", "img", "map", "area",
+})
+_SCRIPT_SCHEMES = ("javascript:", "vbscript:")
+
+
+@dataclass
+class XhtmlReading:
+    """What one parse of a div found."""
+
+    error: str | None = None  # not well-formed
+    root: str | None = None  # namespace and name of the first element
+    forbidden: list[str] = field(default_factory=list)  # what txt-1 refuses
+    has_content: bool = False  # text or an image (txt-2)
+
+
+def read_xhtml(text: str) -> XhtmlReading:
+    reading = XhtmlReading()
+    parser = safe_parser()
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        namespace, _, name = tag.rpartition(NS_SEPARATOR)
+        reading.root = reading.root or tag
+        if namespace != XHTML_NS or name not in _ALLOWED_ELEMENTS:
+            reading.forbidden.append(f"the element <{name}>")
+        reading.has_content |= name == "img"
+        for attribute, value in attributes.items():
+            local = attribute.rpartition(NS_SEPARATOR)[2]
+            if local.lower().startswith("on") or value.strip().lower().startswith(
+                    _SCRIPT_SCHEMES):
+                reading.forbidden.append(f"the attribute {local} of <{name}>")
+
+    def characters(data: str) -> None:
+        reading.has_content |= not is_blank(data)
+
+    parser.StartElementHandler = start
+    parser.CharacterDataHandler = characters
+    try:
+        parser.Parse(text.encode("utf-8", "surrogatepass"), True)
+    except (expat.ExpatError, FhirError) as error:
+        reading.error = str(error)
+    return reading
+
+
+def check_xhtml(text: str, location: str) -> None:
+    """Raise unless the div is a well-formed `<div>` of the XHTML namespace (what FHIR XML
+    needs to carry it)."""
+    reading = read_xhtml(text)
+    if reading.error is not None:
+        raise InvalidResource(f"{location} is not well-formed XHTML: {reading.error}",
+                              expression=location)
+    if reading.root != _DIV:
+        raise InvalidResource(f'{location} must be a <div xmlns="{XHTML_NS}"> element',
+                              expression=location)
+
+
+def narrative_problem(text: str, said_empty: bool = False) -> tuple[str, str, str] | None:
+    """(severity, issue code, why) the div is not an acceptable narrative, or None. An empty
+    div (txt-2) is only a warning (four official R4 examples have one), and none when the
+    narrative's status says it is `empty`."""
+    reading = read_xhtml(text)
+    if reading.error is not None:
+        return "error", "value", f"not well-formed XHTML: {reading.error}"
+    if reading.root != _DIV:
+        return "error", "value", f'a narrative is one <div xmlns="{XHTML_NS}"> element'
+    if reading.forbidden:
+        return "error", "invariant", (
+            f"{reading.forbidden[0]} is not allowed in a narrative: only basic formatting, "
+            "no scripts, forms, frames, objects or event attributes (txt-1)")
+    if not reading.has_content and not said_empty:
+        return "warning", "invariant", ("a narrative should have some non-whitespace content "
+                                        "or an image (txt-2)")
+    return None
