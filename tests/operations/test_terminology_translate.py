@@ -1,7 +1,6 @@
 """`ConceptMap/$translate` through HTTP, GET and POST
 (http://hl7.org/fhir/R4/conceptmap-operation-translate.html)."""
 
-import time
 
 import pytest
 from api.helpers import FHIR_HEADERS, created
@@ -130,18 +129,17 @@ def test_a_malformed_posted_concept_map_is_400_naming_the_element(client, group,
                for issue in response.json()["issue"]), response.text
 
 
-def test_a_large_concept_map_and_many_codings_translate_in_linear_time(client):
+def test_a_large_concept_map_and_many_codings_translate(client):
     # Before, each coding scanned every element and each match was looked for among the
-    # matches so far: 10,000 of each took 6 s of the event loop (minutes at 16 MiB).
+    # matches so far: 10,000 of each took 6 s of the event loop (minutes at 16 MiB). How
+    # long it takes now is for a benchmark to say; this checks the answer at that size.
     size = 10_000
     elements = [{"code": f"c{i}", "target": [{"code": f"T{i}", "equivalence": "equivalent"}]}
                 for i in range(size)]
     concept_map = {"resourceType": "ConceptMap", "url": CONCEPT_MAP["url"], "status": "active",
                    "group": [{"source": LOCAL, "target": ICD10, "element": elements}]}
     concept = {"coding": [{"system": LOCAL, "code": f"c{i}"} for i in range(size)]}
-    started = time.monotonic()
     response = client.post("/ConceptMap/$translate", json=_translate_with(concept_map, concept),
                            headers=FHIR_HEADERS, timeout=60)
     result, matches, _ = translated(response)
     assert result and len(matches) == size and matches[-1] == ("equivalent", ICD10, f"T{size-1}")
-    assert time.monotonic() - started < 5  # 6 s before, on an idle machine
