@@ -1,7 +1,6 @@
 """Validation as a client meets it over HTTP: a write that breaks a rule of R4 is refused with
 an OperationOutcome naming the element, and `$validate` reports the same."""
 
-
 import pytest
 
 FHIR_HEADERS = {"Content-Type": "application/fhir+json"}
