@@ -64,7 +64,7 @@ class SearchRequest:
     elements: list[str] | None = None
     total: str | None = None
     cursor: str | None = None
-    # `_format` and `_pretty` as given: not the search's, but its links keep the format.
+    # `_format` and `_pretty` as given: no part of the search, but its links keep them.
     presentation: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -89,7 +89,7 @@ class SearchRequest:
             params.append(("_elements", ",".join(self.elements)))
         if self.count is not None:
             params.append(("_count", str(self.count)))
-        return params + self.presentation
+        return params
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:

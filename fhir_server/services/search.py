@@ -73,7 +73,7 @@ class SearchService:
             query = {"$and": [query, _in_compartment(compartment, resource_type)]}
             path = f"{compartment}/{resource_type}"
         total = await self._total(request, resource_type, query)
-        kept = used + request.result_parameters()
+        kept = used + request.result_parameters() + request.presentation
         if request.counts_only:
             return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
         count = self.default_count if request.count is None else request.count
