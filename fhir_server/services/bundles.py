@@ -13,7 +13,6 @@ from fhir_server.errors import (
     Forbidden,
     Issue,
     MultipleMatches,
-    NotFound,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -200,14 +199,17 @@ class BundleProcessor:
         permissions: Permissions,
         store: ResourceStore | None = None,
     ) -> dict:
-        """GET entries: read, vread and type search."""
+        """GET entries: read, vread, type search, and instance or type history."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
+        if entry.history:
+            history = await self.service.history(base, params, kind, entry.resource_id,
+                                                 permissions)
+            return {"resource": history, "response": {"status": "200 OK"}}
         if entry.vid is not None:
-            if entry.resource_id is None:  # e.g. Type/_search/_history/1
-                raise NotFound(f"{kind}/_history/{entry.vid} names no {kind}")
+            assert entry.resource_id is not None, "parse_entry: a version names its resource"
             version = await self.service.vread(kind, entry.resource_id, entry.vid, store)
-        elif entry.resource_id and entry.query is None:
+        elif entry.resource_id:
             version = await self.service.read(kind, entry.resource_id, store)
         else:
             return {
@@ -227,7 +229,7 @@ def _check_permission(entry: Entry, permissions: Permissions) -> None:
     """The scope an entry's interaction needs (SMART: c create, r read, u update, d delete,
     s search)."""
     if entry.method in ("GET", "HEAD"):
-        permission = "r" if entry.resource_id and entry.query is None else "s"
+        permission = "r" if entry.resource_id else "s"  # of one resource, or of a type
     else:
         permission = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}[entry.method]
     if not permissions.allows(entry.resource_type, permission):

@@ -179,3 +179,46 @@ def test_batch_bundle_must_be_a_bundle_of_requests(client):
     assert_outcome(submit(client, collection), 400)
     assert_outcome(submit(client, {**batch(), "entry": {"resource": new_patient(value)}}), 400)
     assert _patients_with(client, value) == []
+
+
+def test_request_urls_that_name_no_interaction_fail_and_touch_nothing(client, server):
+    """An entry's url is taken as a whole: `DELETE Patient/1/x` is not a delete of Patient/1,
+    `POST Patient/$validate` or `POST Patient/1` no create, `PUT Patient/1/_history/1` no
+    update; an operation in an entry is 501, the others 400."""
+    kept = created(client, new_patient())
+    value = unique_cccd()
+    response = submit(client, batch(
+        delete_entry(f"Patient/{kept['id']}/extra"),
+        {"resource": new_patient(value), "request": {"method": "POST", "url": "Patient/$validate"}},
+        {"resource": new_patient(value), "request": {"method": "POST",
+                                                     "url": f"Patient/{kept['id']}"}},
+        put_entry({**kept, "gender": "female"}, url=f"Patient/{kept['id']}/_history/1"),
+        get_entry(f"Patient/{kept['id']}/$everything"),
+    ))
+    entries = response_bundle(response, "batch-response", 5)
+    statuses = ["400 Bad Request", "501 Not Implemented", "400 Bad Request", "400 Bad Request",
+                "501 Not Implemented"]
+    for entry, status in zip(entries, statuses, strict=True):
+        _failed(entry, status)
+    assert client.get(f"/Patient/{kept['id']}").json() == kept
+    assert _patients_with(client, value) == []
+
+
+def test_get_entries_with_parameters_and_history(client, server):
+    """`Patient/1?_format=json` reads Patient/1 (not a search of every Patient), and
+    `Patient/1/_history` and `Patient/_history` are histories."""
+    patient = created(client, new_patient())
+    updated = client.put(f"/Patient/{patient['id']}", json={**patient, "gender": "female"},
+                         headers={"Content-Type": "application/fhir+json"}).json()
+    response = submit(client, batch(
+        get_entry(f"Patient/{patient['id']}?_format=json"),
+        get_entry(f"Patient/{patient['id']}/_history"),
+        get_entry("Patient/_history?_count=1"),
+    ))
+    read, instance_history, type_history = response_bundle(response, "batch-response", 3)
+    assert read["resource"] == updated, read
+    assert instance_history["response"]["status"] == "200 OK"
+    assert instance_history["resource"]["type"] == "history"
+    assert [e["resource"] for e in instance_history["resource"]["entry"]] == [updated, patient]
+    assert type_history["resource"]["type"] == "history"
+    assert [e["resource"]["id"] for e in type_history["resource"]["entry"]] == [patient["id"]]
