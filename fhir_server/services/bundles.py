@@ -242,11 +242,11 @@ def _check_permission(entry: Entry, permissions: Permissions) -> None:
 def _check_distinct_targets(entries: list[Entry]) -> None:
     seen: set[str] = set()
     for entry in entries:
-        keys = []
+        keys = set()  # an entry's fullUrl may be its own `Type/id`: that is no second use
         if entry.full_url:
-            keys.append(entry.full_url)
+            keys.add(entry.full_url)
         if entry.resource_id and entry.method in ("PUT", "PATCH", "DELETE"):
-            keys.append(f"{entry.resource_type}/{entry.resource_id}")
+            keys.add(f"{entry.resource_type}/{entry.resource_id}")
         for key in keys:
             if key in seen:
                 raise BadRequest(

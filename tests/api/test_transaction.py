@@ -418,3 +418,14 @@ def test_too_many_entries_is_413(client, server):
     response = client.post("", content=body, headers={"Content-Type": "application/fhir+json"})
     assert_outcome(response, 413)
     assert _patients_with(client, value) == []
+
+
+@pytest.mark.parametrize("full_url", ["Patient/{id}", "{base}/Patient/{id}"])
+def test_an_entry_whose_full_url_is_its_own_target_is_no_duplicate(client, server, full_url):
+    """A PUT entry whose fullUrl names the resource it updates (relative, as sloppy
+    clients send it, or absolute) uses that resource once, not twice."""
+    patient_id = f"tx-{uuid.uuid4().hex[:12]}"
+    patient = {**new_patient(), "id": patient_id}
+    entry = put_entry(patient, full_url=full_url.format(id=patient_id, base=server.base))
+    (written,) = response_bundle(submit(client, transaction(entry)), "transaction-response", 1)
+    assert check_written(written, server.base, "Patient", "201 Created") == patient_id
