@@ -7,6 +7,7 @@ from fhir_server.api.dependencies import WriteCall, return_preference
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse, http_date
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import Version
 
 
@@ -15,7 +16,10 @@ def version_headers(version: Version) -> dict[str, str]:
 
 
 def resource_response(request: Request, version: Version) -> FhirResponse:
-    return FhirResponse(request, version.resource, 200, version_headers(version))
+    """read and vread, shaped by `_summary` and `_elements`."""
+    assert version.resource is not None, "read and vread refuse deletions"
+    resource = subset_read(version.resource, list(request.query_params.multi_items()))
+    return FhirResponse(request, resource, 200, version_headers(version))
 
 
 def write_response(call: WriteCall, result: WriteResult) -> Response:

@@ -22,6 +22,7 @@ from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import rewrite_references
 from fhir_server.services.resources import ResourceService, check_writable
+from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import format_instant, new_id
 from fhir_server.storage.resources import ResourceStore
 
@@ -218,9 +219,10 @@ class BundleProcessor:
                 ),
                 "response": {"status": "200 OK"},
             }
+        assert version.resource is not None, "read and vread refuse deletions"
         return {
             "fullUrl": f"{base}/{version.relative_url}",
-            "resource": version.resource,
+            "resource": subset_read(version.resource, params),
             "response": {"status": "200 OK", "etag": version.etag},
         }
 

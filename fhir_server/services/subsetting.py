@@ -6,6 +6,7 @@ from typing import Any
 
 from fhir_server.conformance.summary import ElementInfo, children, mandatory_keys
 from fhir_server.errors import BadRequest
+from fhir_server.search.request import SUMMARY_MODES
 
 IDENTITY = frozenset({"resourceType", "id", "meta"})
 SUBSETTED = {
@@ -53,6 +54,22 @@ def subset(resource: dict, summary: str | None, elements: list[str] | None) -> d
     if kept != resource:
         _tag_subsetted(kept)
     return kept
+
+
+def subset_read(resource: dict, params: list[tuple[str, str]]) -> dict:
+    """`resource` as a read or vread with `_summary` or `_elements` asks for it: these apply
+    to reads as to search results (http://hl7.org/fhir/R4/search.html#summary); the last
+    `_summary` counts, and every `_elements`."""
+    summaries = [value for name, value in params if name == "_summary"]
+    listed = [value for name, value in params if name == "_elements"]
+    if not summaries and not listed:
+        return resource
+    summary = summaries[-1] if summaries else None
+    if summary is not None and summary not in SUMMARY_MODES:
+        raise BadRequest(f"_summary must be one of {', '.join(SUMMARY_MODES)}, not '{summary}'",
+                         expression="_summary")
+    elements = [item.strip() for value in listed for item in value.split(",") if item.strip()]
+    return subset(resource, summary, elements if listed else None)
 
 
 def _only(resource: dict, keys: set[str] | frozenset[str]) -> dict:

@@ -206,7 +206,7 @@ def test_request_urls_that_name_no_interaction_fail_and_touch_nothing(client, se
 
 def test_get_entries_with_parameters_and_history(client, server):
     """`Patient/1?_format=json` reads Patient/1 (not a search of every Patient), and
-    `Patient/1/_history` and `Patient/_history` are histories."""
+    `Patient/1/_history` and `Patient/_history` are histories; `_elements` shapes a read."""
     patient = created(client, new_patient())
     updated = client.put(f"/Patient/{patient['id']}", json={**patient, "gender": "female"},
                          headers={"Content-Type": "application/fhir+json"}).json()
@@ -214,11 +214,13 @@ def test_get_entries_with_parameters_and_history(client, server):
         get_entry(f"Patient/{patient['id']}?_format=json"),
         get_entry(f"Patient/{patient['id']}/_history"),
         get_entry("Patient/_history?_count=1"),
+        get_entry(f"Patient/{patient['id']}?_elements=gender"),
     ))
-    read, instance_history, type_history = response_bundle(response, "batch-response", 3)
+    read, instance_history, type_history, shaped = response_bundle(response, "batch-response", 4)
     assert read["resource"] == updated, read
     assert instance_history["response"]["status"] == "200 OK"
     assert instance_history["resource"]["type"] == "history"
     assert [e["resource"] for e in instance_history["resource"]["entry"]] == [updated, patient]
     assert type_history["resource"]["type"] == "history"
     assert [e["resource"]["id"] for e in type_history["resource"]["entry"]] == [patient["id"]]
+    assert set(shaped["resource"]) == {"resourceType", "id", "meta", "gender"}, shaped
