@@ -18,6 +18,7 @@ from fhir_server.api.dependencies import (
 from fhir_server.api.media import JSON_PATCH, FhirResponse, accepts_fhir, bundle_response
 from fhir_server.api.results import (
     delete_response,
+    not_modified,
     resource_response,
     version_headers,
     write_response,
@@ -121,6 +122,8 @@ async def read(resource_type: str, resource_id: str, service: Service, request: 
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not accepts_fhir(request):
         # A Binary is served as its own content when FHIR is not asked for (binary.html#rest).
+        if (unchanged := not_modified(request, version)) is not None:
+            return unchanged
         binary = version.resource
         assert binary is not None, "read() refuses deletions"
         return Response(

@@ -1,5 +1,8 @@
 """Turning service results into responses with the headers the spec requires."""
 
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -15,11 +18,39 @@ def version_headers(version: Version) -> dict[str, str]:
     return {"ETag": version.etag, "Last-Modified": http_date(version.last_updated)}
 
 
-def resource_response(request: Request, version: Version) -> FhirResponse:
-    """read and vread, shaped by `_summary` and `_elements`."""
+def resource_response(request: Request, version: Version) -> Response:
+    """read and vread, shaped by `_summary` and `_elements`; 304 Not Modified when the
+    client's copy is this version (http://hl7.org/fhir/R4/http.html#cread)."""
+    if (unchanged := not_modified(request, version)) is not None:
+        return unchanged
     assert version.resource is not None, "read and vread refuse deletions"
     resource = subset_read(version.resource, list(request.query_params.multi_items()))
     return FhirResponse(request, resource, 200, version_headers(version))
+
+
+def not_modified(request: Request, version: Version) -> Response | None:
+    """304 Not Modified, headers and no body, when the client has this version already
+    (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent."""
+    if _client_has(request, version):
+        return Response(status_code=304, headers=version_headers(version))
+    return None
+
+
+def _client_has(request: Request, version: Version) -> bool:
+    """If-None-Match names this version (or is `*`); else, without If-None-Match,
+    If-Modified-Since is not before the version's Last-Modified (RFC 9110 §13.2.2)."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or f'"{version.vid}"' in tags
+    try:
+        since = parsedate_to_datetime(request.headers.get("if-modified-since", ""))
+    except (TypeError, ValueError):  # absent or no HTTP-date: ignored, as RFC 9110 asks
+        return False
+    if since.tzinfo is None:  # "-0000": UTC
+        since = since.replace(tzinfo=UTC)
+    # Last-Modified has whole seconds: the client echoes it back without the milliseconds.
+    return version.last_updated.replace(microsecond=0) <= since
 
 
 def write_response(call: WriteCall, result: WriteResult) -> Response:

@@ -82,7 +82,7 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         "readHistory": True,
         "updateCreate": "update" in interactions,
         "conditionalCreate": "create" in interactions,
-        "conditionalRead": "not-supported",
+        "conditionalRead": "full-support",
         "conditionalUpdate": "update" in interactions,
         "conditionalDelete": "single" if "delete" in interactions else "not-supported",
         "referencePolicy": ["literal", "logical"],

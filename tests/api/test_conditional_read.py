@@ -27,3 +27,42 @@ def test_read_and_vread_with_elements_and_summary(client):
         assert client.get(path, params={"_summary": "false"}).json() == patient
     assert client.get(f"/Patient/{patient['id']}").json() == patient
     assert_outcome(client.get(f"/Patient/{patient['id']}", params={"_summary": "yes"}), 400)
+
+
+def test_if_none_match_with_the_current_etag_is_304(client):
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    for tag in ('W/"1"', '"1"', 'W/"7", W/"1"', "*"):
+        response = client.get(path, headers={"If-None-Match": tag})
+        assert response.status_code == 304, (tag, response.text)
+        assert response.content == b""
+        assert response.headers["ETag"] == 'W/"1"'
+        assert "Last-Modified" in response.headers
+    changed = client.put(path, json={**patient, "gender": "female"},
+                         headers={"Content-Type": "application/fhir+json"})
+    assert changed.status_code == 200, changed.text
+    response = client.get(path, headers={"If-None-Match": 'W/"1"'})
+    assert response.status_code == 200
+    assert response.json() == changed.json()
+
+
+def test_if_modified_since_the_last_modified_is_304_and_before_it_is_200(client):
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    last_modified = client.get(path).headers["Last-Modified"]
+    response = client.get(path, headers={"If-Modified-Since": last_modified})
+    assert response.status_code == 304, response.text
+    assert response.content == b""
+    response = client.get(path, headers={"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"})
+    assert response.status_code == 200
+    assert response.json() == patient
+    assert client.get(path, headers={"If-Modified-Since": "not a date"}).status_code == 200
+    # If-None-Match decides when both are sent.
+    both = {"If-None-Match": 'W/"9"', "If-Modified-Since": last_modified}
+    assert client.get(path, headers=both).status_code == 200
+
+
+def test_the_capability_statement_claims_conditional_read(client):
+    statement = client.get("/metadata").json()
+    patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert patient["conditionalRead"] == "full-support"
