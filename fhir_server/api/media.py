@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -40,6 +41,7 @@ _SPOKEN = (
     "and XML (xml, application/fhir+xml, application/xml, text/xml)"
 )
 _ACCEPT_ANY = ("*/*", "application/*")
+_QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
 
 
 def _media_type(header: str) -> str:
@@ -61,12 +63,28 @@ def response_media_type(request: Request) -> str:
     accept = request.headers.get("accept", "")
     if not accept.strip():
         return FHIR_JSON
-    for media in (_media_type(part) for part in accept.split(",")):
+    for media in _by_preference(accept):
         if media in _ACCEPT_ANY:
             return FHIR_JSON
         if media in _MEDIA_TYPES:
             return _MEDIA_TYPES[media]
     raise NotAcceptable(f"Cannot answer in '{accept}'; this server speaks {_SPOKEN}")
+
+
+def _by_preference(accept: str) -> list[str]:
+    """The media ranges of an Accept header, highest `q` first and in the order given among
+    equals, without those of q=0, "not acceptable" (RFC 9110 §12.5.1); a `q` that is not a
+    number counts as 1."""
+    ranked = []
+    for position, part in enumerate(accept.split(",")):
+        quality = 1.0
+        for parameter in part.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q" and _QUALITY.fullmatch(value.strip()):
+                quality = float(value)
+        if quality > 0:
+            ranked.append((-quality, position, _media_type(part)))
+    return [media for _, _, media in sorted(ranked)]
 
 
 def accepts_fhir(request: Request) -> bool:

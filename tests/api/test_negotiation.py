@@ -66,7 +66,10 @@ def test_format_overrides_accept(client, patient):
     [
         ("application/json", "application/json"),
         ("application/fhir+json", "application/fhir+json"),
-        ("application/fhir+json;q=0.9, application/fhir+xml", "application/fhir+json"),
+        ("application/fhir+json, application/fhir+xml", "application/fhir+json"),
+        ("application/fhir+xml;q=0.5, application/fhir+json;q=0.9", "application/fhir+json"),
+        ("application/fhir+xml;q=0, application/fhir+json;q=0.1", "application/fhir+json"),
+        ("text/html, application/fhir+json;q=0.2, */*;q=0.1", "application/fhir+json"),
         ("*/*", "application/fhir+json"),
     ],
 )
@@ -88,6 +91,17 @@ def test_a_utf8_body_is_sent_unescaped(client, patient):
 def test_an_unsupported_format_is_406(client, patient, fmt):
     response = client.get(f"/Patient/{patient['id']}", params={"_format": fmt})
     assert_outcome(response, 406)
+
+
+def test_accept_prefers_the_highest_quality(client, patient):
+    """RFC 9110 §12.5.1: q decides, not the order; q=0 is "not acceptable"."""
+    for accept in ("application/fhir+json;q=0.9, application/fhir+xml",
+                   "application/fhir+json;q=0, application/fhir+xml;q=0.001"):
+        response = client.get(f"/Patient/{patient['id']}", headers={"Accept": accept})
+        assert response.status_code == 200, accept
+        assert media_type(response) == "application/fhir+xml", accept
+    refused = client.get(f"/Patient/{patient['id']}", headers={"Accept": "*/*;q=0"})
+    assert_outcome(refused, 406)
 
 
 @pytest.mark.parametrize("accept", ["text/turtle", "text/html"])
