@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
-from fhir_server.errors import BadRequest, NotFound, NotImplementedFeature, PreconditionFailed
+from fhir_server.errors import BadRequest, Issue, NotFound, PreconditionFailed
 
 # Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -121,9 +121,11 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
 def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | None]:
     """What request.url's path names, with the id and version in it."""
     if parts[0] in ("metadata", "_history") or any(p.startswith("$") for p in parts):
-        raise NotImplementedFeature(
-            f"{where}: capabilities, system history and operations are not supported in a "
-            "Bundle entry; call them directly", expression=f"{where}.request.url")
+        # 400 as HAPI answers an operation it cannot run there, with code not-supported.
+        unsupported = (f"{where}: capabilities, system history and operations are not "
+                       "supported in a Bundle entry; call them directly")
+        raise BadRequest(unsupported, issues=[
+            Issue(unsupported, "not-supported", expression=(f"{where}.request.url",))])
     match parts:
         case [_]:
             return "type", None, None
