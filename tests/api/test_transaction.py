@@ -429,3 +429,18 @@ def test_an_entry_whose_full_url_is_its_own_target_is_no_duplicate(client, serve
     entry = put_entry(patient, full_url=full_url.format(id=patient_id, base=server.base))
     (written,) = response_bundle(submit(client, transaction(entry)), "transaction-response", 1)
     assert check_written(written, server.base, "Patient", "201 Created") == patient_id
+
+
+def test_a_urn_uuid_reference_to_no_entry_fails_the_transaction(client):
+    """A `urn:uuid:` reference means an entry of the Bundle; one that no entry has as
+    fullUrl (a typo, a forgotten entry) would be stored pointing nowhere: 400, nothing
+    stored."""
+    value = unique_cccd()
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        post_entry(new_patient(value), urn()),
+        post_entry(encounter(urn())),
+    ))
+    outcome_names_entry(assert_outcome(response, 400), 1)
+    assert _patients_with(client, value) == []
+    assert history_snapshot(client) == before
