@@ -37,7 +37,7 @@ _SCOPES = (
 )
 
 
-@router.get("/metadata")
+@router.api_route("/metadata", methods=["GET", "HEAD"])
 async def metadata(base: Base, request: Request):
     """capabilities (http://hl7.org/fhir/R4/http.html#capabilities). The statement changes
     only with the definitions, which are loaded at start-up: each rendering is kept."""

@@ -82,7 +82,10 @@ async def search_compartment(
     return await _search(request, service, base, params, prefer, resource_type, compartment)
 
 
-@router.get("/{resource_type}/{resource_id}/_history/{vid}", dependencies=[require("vread")])
+# HEAD answers as GET without the body (uvicorn leaves it out): RFC 9110 §9.3.2, and a
+# cheap check of a resource's current ETag.
+@router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=["GET", "HEAD"],
+                  dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
     return resource_response(request, await service.vread(resource_type, resource_id, vid))
 
@@ -117,7 +120,8 @@ async def _search(
     return await bundle_response(request, bundle)
 
 
-@router.get("/{resource_type}/{resource_id}", dependencies=[require("read")])
+@router.api_route("/{resource_type}/{resource_id}", methods=["GET", "HEAD"],
+                  dependencies=[require("read")])
 async def read(resource_type: str, resource_id: str, service: Service, request: Request):
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not accepts_fhir(request):

@@ -66,3 +66,15 @@ def test_the_capability_statement_claims_conditional_read(client):
     statement = client.get("/metadata").json()
     patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     assert patient["conditionalRead"] == "full-support"
+
+
+def test_head_answers_the_headers_of_a_read_without_a_body(client):
+    patient = created(client, new_patient())
+    for path in (f"/Patient/{patient['id']}", f"/Patient/{patient['id']}/_history/1"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == 200, head.text
+        assert head.content == b""
+        for name in ("ETag", "Last-Modified", "Content-Type"):
+            assert head.headers[name] == got.headers[name], name
+    assert client.head("/Patient/no-such-patient").status_code == 404
+    assert client.head("/metadata").status_code == 200
