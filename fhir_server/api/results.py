@@ -1,6 +1,6 @@
 """Turning service results into responses with the headers the spec requires."""
 
-from datetime import UTC
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from fastapi import Request
@@ -31,26 +31,17 @@ def resource_response(request: Request, version: Version) -> Response:
 def not_modified(request: Request, version: Version) -> Response | None:
     """304 Not Modified, headers and no body, when the client has this version already
     (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent."""
-    if _client_has(request, version):
+    if version.known_to_client(request.headers.get("if-none-match"),
+                               _if_modified_since(request)):
         return Response(status_code=304, headers=version_headers(version))
     return None
 
 
-def _client_has(request: Request, version: Version) -> bool:
-    """If-None-Match names this version (or is `*`); else, without If-None-Match,
-    If-Modified-Since is not before the version's Last-Modified (RFC 9110 §13.2.2)."""
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or f'"{version.vid}"' in tags
+def _if_modified_since(request: Request) -> datetime | None:
     try:
-        since = parsedate_to_datetime(request.headers.get("if-modified-since", ""))
+        return parsedate_to_datetime(request.headers.get("if-modified-since", ""))
     except (TypeError, ValueError):  # absent or no HTTP-date: ignored, as RFC 9110 asks
-        return False
-    if since.tzinfo is None:  # "-0000": UTC
-        since = since.replace(tzinfo=UTC)
-    # Last-Modified has whole seconds: the client echoes it back without the milliseconds.
-    return version.last_updated.replace(microsecond=0) <= since
+        return None
 
 
 def write_response(call: WriteCall, result: WriteResult) -> Response:

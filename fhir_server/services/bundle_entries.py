@@ -6,6 +6,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
@@ -42,6 +43,9 @@ class Entry:
     resource: object = None
     if_none_exist: str | None = None
     if_match: int | None = None
+    # Conditional read (bundle.html#Bundle.entry.request.ifNoneMatch): 304 when they hold.
+    if_none_match: str | None = None
+    if_modified_since: datetime | None = None
     assigned_id: str | None = field(default=None)
     history: bool = False  # `Type/_history` or `Type/id/_history`
 
@@ -102,6 +106,9 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         resource=raw.get("resource"),
         if_none_exist=request.get("ifNoneExist"),
         if_match=parse_if_match(request.get("ifMatch"), f"{where}.request.ifMatch"),
+        if_none_match=request.get("ifNoneMatch"),
+        if_modified_since=_instant(request.get("ifModifiedSince"),
+                                   f"{where}.request.ifModifiedSince"),
     )
     shape, entry.resource_id, entry.vid = _url_shape(parts, where)
     if method not in _METHODS_BY_SHAPE[shape]:
@@ -116,6 +123,20 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
             expression=f"{where}.request.url",
         )
     return entry
+
+
+def _instant(value: str | None, expression: str) -> datetime | None:
+    """Bundle.entry.request.ifModifiedSince: a FHIR instant, with its time zone."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in value:
+        raise BadRequest(f"'{value}' is no FHIR instant (like 2024-05-02T08:30:00+07:00)",
+                         expression=expression)
+    return moment
 
 
 def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | None]:

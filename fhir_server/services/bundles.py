@@ -219,6 +219,8 @@ class BundleProcessor:
                 ),
                 "response": {"status": "200 OK"},
             }
+        if version.known_to_client(entry.if_none_match, entry.if_modified_since):
+            return {"response": {"status": "304 Not Modified", "etag": version.etag}}
         assert version.resource is not None, "read and vread refuse deletions"
         return {
             "fullUrl": f"{base}/{version.relative_url}",

@@ -223,3 +223,25 @@ def test_get_entries_with_parameters_and_history(client, server):
     assert type_history["resource"]["type"] == "history"
     assert [e["resource"]["id"] for e in type_history["resource"]["entry"]] == [patient["id"]]
     assert set(shaped["resource"]) == {"resourceType", "id", "meta", "gender"}, shaped
+
+
+def test_read_entries_with_if_none_match_or_if_modified_since_answer_304(client):
+    """Bundle.entry.request.ifNoneMatch and ifModifiedSince (an instant) make a read
+    conditional, as the headers do (http.html#cread)."""
+    patient = created(client, new_patient())
+    path = f"Patient/{patient['id']}"
+
+    def conditional_read(**condition: str) -> dict:
+        entry = get_entry(path)
+        entry["request"].update(condition)
+        (answer,) = response_bundle(submit(client, batch(entry)), "batch-response", 1)
+        return answer
+
+    assert conditional_read(ifNoneMatch='W/"1"') == {
+        "response": {"status": "304 Not Modified", "etag": 'W/"1"'}}
+    assert conditional_read(ifNoneMatch='W/"2"')["resource"] == patient
+    last_updated = patient["meta"]["lastUpdated"]
+    assert conditional_read(ifModifiedSince=last_updated)["response"]["status"] == (
+        "304 Not Modified")
+    assert conditional_read(ifModifiedSince="2000-01-01T00:00:00Z")["resource"] == patient
+    _failed(conditional_read(ifModifiedSince="2000-01-01"), "400 Bad Request")
