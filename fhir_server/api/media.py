@@ -41,6 +41,7 @@ _SPOKEN = (
     "and XML (xml, application/fhir+xml, application/xml, text/xml)"
 )
 _ACCEPT_ANY = ("*/*", "application/*")
+R4_VERSIONS = ("4.0", "4.0.1")
 _QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
 
 
@@ -53,8 +54,10 @@ def response_media_type(request: Request) -> str:
     (http://hl7.org/fhir/R4/http.html#mime-type); 406 for others."""
     requested = request.query_params.get("_format")
     if requested is not None:
-        media = _FORMAT_ALIASES.get(requested.strip().lower().replace(" ", "+"))
-        if media is None:
+        # A `+` left unescaped in the query arrives as a space.
+        requested_range = requested.strip().replace(" ", "+")
+        media = _FORMAT_ALIASES.get(_media_type(requested_range))
+        if media is None or not _is_r4(requested_range):
             raise NotAcceptable(
                 f"_format '{requested}' is not supported; this server speaks {_SPOKEN}",
                 expression="_format",
@@ -82,9 +85,20 @@ def _by_preference(accept: str) -> list[str]:
             name, _, value = parameter.partition("=")
             if name.strip().lower() == "q" and _QUALITY.fullmatch(value.strip()):
                 quality = float(value)
-        if quality > 0:
+        if quality > 0 and _is_r4(part):
             ranked.append((-quality, position, _media_type(part)))
     return [media for _, _, media in sorted(ranked)]
+
+
+def _is_r4(media_range: str) -> bool:
+    """Whether a media type's `fhirVersion` parameter, if it has one, names R4: a client
+    asking for or sending another version is refused, 406 or 415
+    (http://hl7.org/fhir/R4/http.html#version-parameter)."""
+    for parameter in media_range.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "fhirversion":
+            return value.strip().strip('"') in R4_VERSIONS
+    return True
 
 
 def accepts_fhir(request: Request) -> bool:
@@ -229,6 +243,11 @@ async def json_body(
         raise UnsupportedMediaType(
             f"Content-Type '{content_type or '(none)'}' is not accepted here; "
             f"send {' or '.join(accepted)}"
+        )
+    if not _is_r4(request.headers.get("content-type", "")):
+        raise UnsupportedMediaType(
+            f"This server speaks FHIR R4 (fhirVersion {R4_VERSIONS[0]}), not "
+            f"'{request.headers['content-type']}'"
         )
     raw = await read_body(request, max_bytes)
     if not raw.strip():

@@ -104,6 +104,38 @@ def test_accept_prefers_the_highest_quality(client, patient):
     assert_outcome(refused, 406)
 
 
+@pytest.mark.parametrize(("fmt", "expected"), [
+    ("application/fhir+json;fhirVersion=4.0", "application/fhir+json"),
+    ("application/fhir+xml; fhirVersion=4.0.1", "application/fhir+xml"),
+    ("application/fhir+json; charset=utf-8", "application/fhir+json"),
+])
+def test_format_with_media_type_parameters(client, patient, fmt, expected):
+    """`_format` takes a media type as Accept does, with its parameters
+    (http.html#version-parameter)."""
+    response = client.get(f"/Patient/{patient['id']}", params={"_format": fmt})
+    assert response.status_code == 200, response.text
+    assert media_type(response) == expected
+
+
+def test_another_fhir_version_is_406_or_415(client, patient):
+    """This server speaks R4: asking for (406) or sending (415) another fhirVersion is
+    refused; a range for R4 further down the Accept header is taken."""
+    path = f"/Patient/{patient['id']}"
+    stu3 = "application/fhir+json;fhirVersion=3.0"
+    assert_outcome(client.get(path, headers={"Accept": stu3}), 406)
+    assert_outcome(client.get(path, params={"_format": stu3}), 406)
+    response = client.get(path, headers={"Accept": f"{stu3}, application/fhir+json;q=0.5"})
+    assert response.status_code == 200
+    before = type_snapshot(client, "Patient")
+    sent = client.post("/Patient", content=json.dumps(new_patient()),
+                       headers={"Content-Type": stu3})
+    assert_outcome(sent, 415)
+    assert type_snapshot(client, "Patient") == before
+    r4 = client.post("/Patient", content=json.dumps(new_patient()),
+                     headers={"Content-Type": "application/fhir+json; fhirVersion=4.0"})
+    assert r4.status_code == 201, r4.text
+
+
 @pytest.mark.parametrize("accept", ["text/turtle", "text/html"])
 def test_accept_only_unsupported_types_is_406(client, patient, accept):
     response = client.get(f"/Patient/{patient['id']}", headers={"Accept": accept})
