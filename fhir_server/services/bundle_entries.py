@@ -134,8 +134,8 @@ def _instant(value: str | None, expression: str) -> datetime | None:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None or "T" not in value:
-        raise BadRequest(f"'{value}' is no FHIR instant (like 2024-05-02T08:30:00+07:00)",
-                         expression=expression)
+        raise BadRequest(f"{expression} '{value}' is no FHIR instant (like "
+                         "2024-05-02T08:30:00+07:00)", expression=expression)
     return moment
 
 
