@@ -12,7 +12,10 @@ from fhir_server.api.dependencies import Base
 from fhir_server.api.media import negotiated, read_body, render
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.conformance import definitions
-from fhir_server.conformance.capability import capability_statement
+from fhir_server.conformance.capability import (
+    capability_statement,
+    terminology_capabilities,
+)
 from fhir_server.errors import PayloadTooLarge
 from fhir_server.services.authentication import token_issuer
 from fhir_server.services.token_service import (
@@ -42,14 +45,21 @@ async def metadata(base: Base, request: Request):
     """capabilities (http://hl7.org/fhir/R4/http.html#capabilities). The statement changes
     only with the definitions, which are loaded at start-up: each rendering is kept."""
     media, pretty = negotiated(request)
-    body = _capabilities(base, media, pretty, id(definitions.registry()))
+    # mode=terminology asks for the TerminologyCapabilities; full and normative (the parts
+    # of the statement that are normative: all of it) for the CapabilityStatement.
+    terminology = request.query_params.get("mode") == "terminology"
+    body = _capabilities(base, media, pretty, terminology, id(definitions.registry()))
     return Response(body, media_type=f"{media}; charset=utf-8")
 
 
 @functools.lru_cache(maxsize=64)  # bounded: `base` follows the request's Host header
-def _capabilities(base: str, media: str, pretty: bool, _registry: int) -> bytes:
-    statement = capability_statement(base, version("fhir-exchange-server"), _STARTED,
-                                     DESCRIPTORS)
+def _capabilities(base: str, media: str, pretty: bool, terminology: bool,
+                  _registry: int) -> bytes:
+    software = version("fhir-exchange-server")
+    if terminology:
+        statement = terminology_capabilities(base, software, _STARTED)
+    else:
+        statement = capability_statement(base, software, _STARTED, DESCRIPTORS)
     return render(statement, media, pretty, 200)[0]
 
 

@@ -155,3 +155,34 @@ def capability_statement(
             }
         ],
     }
+
+
+# CodeSystems whose codes this server knows, so that $lookup and $validate-code answer.
+_KNOWN_CONTENT = ("complete", "fragment")
+
+
+def terminology_capabilities(base: str, software_version: str, published: str) -> dict:
+    """`metadata?mode=terminology` (http://hl7.org/fhir/R4/capabilitystatement.html): the
+    TerminologyCapabilities naming the code systems of the loaded packages, each with its
+    versions; what a terminology client such as the FHIR validator asks a server first."""
+    versions: dict[str, list[str]] = {}
+    for code_system in registry().all("CodeSystem"):
+        url = code_system.get("url")
+        if isinstance(url, str) and code_system.get("content") in _KNOWN_CONTENT:
+            listed = versions.setdefault(url, [])
+            version = code_system.get("version")
+            if isinstance(version, str) and version not in listed:
+                listed.append(version)
+    return {
+        "resourceType": "TerminologyCapabilities",
+        "status": "active",
+        "date": published,
+        "publisher": "FHIR exchange server",
+        "kind": "instance",
+        "software": {"name": "fhir-exchange-server", "version": software_version},
+        "implementation": {"description": "FHIR R4 health data exchange server", "url": base},
+        "codeSystem": [
+            {"uri": url, **({"version": [{"code": v} for v in listed]} if listed else {})}
+            for url, listed in sorted(versions.items())
+        ],
+    }

@@ -265,3 +265,22 @@ def test_metadata_answers_json_when_asked(client):
     assert response.status_code == 200
     assert media_type(response) == "application/json"
     assert_outcome(client.get("/metadata", params={"_format": "ttl"}), 406)
+
+
+def test_metadata_mode_terminology_is_terminology_capabilities(client):
+    """`metadata?mode=terminology` (capabilitystatement.html): the code systems the server
+    knows, as a terminology client such as the FHIR validator asks for them."""
+    response = client.get("/metadata", params={"mode": "terminology"})
+    assert response.status_code == 200, response.text
+    capabilities = response.json()
+    assert capabilities["resourceType"] == "TerminologyCapabilities"
+    assert capabilities["status"] == "active" and capabilities["kind"] == "instance"
+    known = {system["uri"]: system for system in capabilities["codeSystem"]}
+    assert {"code": "4.0.1"} in known["http://hl7.org/fhir/administrative-gender"]["version"]
+    checked = client.post("/TerminologyCapabilities/$validate", json=capabilities,
+                          headers={"Content-Type": "application/fhir+json"}).json()
+    assert not [i for i in checked["issue"] if i["severity"] in ("error", "fatal")], checked
+    xml = client.get("/metadata", params={"mode": "terminology", "_format": "xml"})
+    assert xml.status_code == 200 and b"<TerminologyCapabilities" in xml.content
+    full = client.get("/metadata", params={"mode": "full"}).json()
+    assert full["resourceType"] == "CapabilityStatement"
