@@ -56,19 +56,7 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     if choice == "minimal":
         return Response(status_code=status, headers=headers)
     if choice == "OperationOutcome":
-        language = outcome_language(call.request)
-        action = "created" if result.created else ("matched" if not result.changed else "updated")
-        outcome = {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {
-                    "severity": "information",
-                    "code": "informational",
-                    "diagnostics": f"{version.versioned_url} {action}",
-                },
-                *(warning.to_fhir(language) for warning in result.warnings),
-            ],
-        }
+        outcome = result.outcome(outcome_language(call.request))
         return FhirResponse(call.request, outcome, status, headers)
     return FhirResponse(call.request, version.resource, status, headers)
 

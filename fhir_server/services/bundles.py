@@ -357,7 +357,9 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
     }
     if return_preference == "representation":
         response["resource"] = version.resource
-    if result.warnings:  # Bundle.entry.response.outcome: hints and warnings
+    if return_preference == "OperationOutcome":
+        response["response"]["outcome"] = result.outcome(language)
+    elif result.warnings:  # Bundle.entry.response.outcome: hints and warnings
         issues = [warning.to_fhir(language) for warning in result.warnings]
         response["response"]["outcome"] = {"resourceType": "OperationOutcome", "issue": issues}
     return response

@@ -41,6 +41,14 @@ class WriteResult:
     changed: bool = True
     warnings: tuple[Issue, ...] = ()  # what the client should know, e.g. unknown profiles
 
+    def outcome(self, language: str) -> dict:
+        """The OperationOutcome `Prefer: return=OperationOutcome` asks for: what was done,
+        then the warnings (http://hl7.org/fhir/R4/http.html#ops)."""
+        action = "created" if self.created else ("matched" if not self.changed else "updated")
+        done = Issue(f"{self.version.versioned_url} {action}", "informational", "information")
+        return {"resourceType": "OperationOutcome",
+                "issue": [issue.to_fhir(language) for issue in (done, *self.warnings)]}
+
 
 def check_body(resource_type: str, body: object) -> dict:
     if not isinstance(body, dict):

@@ -245,3 +245,17 @@ def test_read_entries_with_if_none_match_or_if_modified_since_answer_304(client)
         "304 Not Modified")
     assert conditional_read(ifModifiedSince="2000-01-01T00:00:00Z")["resource"] == patient
     _failed(conditional_read(ifModifiedSince="2000-01-01"), "400 Bad Request")
+
+
+def test_prefer_return_operation_outcome_in_a_batch(client, server):
+    """`Prefer: return=OperationOutcome` applies to each entry: no resource, an outcome in
+    Bundle.entry.response.outcome saying what was done (http.html#transaction-response)."""
+    value = unique_cccd()
+    response = submit(client, batch(post_entry(new_patient(value))),
+                      Prefer="return=OperationOutcome")
+    (entry,) = response_bundle(response, "batch-response", 1)
+    patient_id = check_written(entry, server.base, "Patient", "201 Created", with_resource=False)
+    outcome = entry["response"]["outcome"]
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "information", outcome
+    assert f"Patient/{patient_id}/_history/1" in outcome["issue"][0]["diagnostics"]
