@@ -86,7 +86,9 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         "conditionalUpdate": "update" in interactions,
         "conditionalDelete": "single" if "delete" in interactions else "not-supported",
         "referencePolicy": ["literal", "logical"],
-        "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
+        # `Type:*`, every reference parameter; a bare `*` would claim `_include=*`.
+        "searchInclude": [f"{resource_type}:*"] + [f"{resource_type}:{code}"
+                                                  for code in references],
         "searchRevInclude": rev_includes,
         "searchParam": params,
     } | ({"operation": offered} if offered else {}) | (

@@ -284,3 +284,14 @@ def test_metadata_mode_terminology_is_terminology_capabilities(client):
     assert xml.status_code == 200 and b"<TerminologyCapabilities" in xml.content
     full = client.get("/metadata", params={"mode": "full"}).json()
     assert full["resourceType"] == "CapabilityStatement"
+
+
+def test_every_search_include_the_statement_lists_is_accepted(client):
+    """CapabilityStatement.rest.resource.searchInclude lists `_include` values: each of
+    them, the wildcard included, is a search the server answers."""
+    encounter = next(r for r in client.get("/metadata").json()["rest"][0]["resource"]
+                     if r["type"] == "Encounter")
+    assert "Encounter:*" in encounter["searchInclude"]
+    for value in encounter["searchInclude"]:
+        response = client.get("/Encounter", params={"_include": value, "_count": "1"})
+        assert response.status_code == 200, (value, response.text)
