@@ -201,3 +201,12 @@ def test_an_unknown_prefer_return_is_ignored_or_refused_before_writing(client):
 
 def test_an_invalid_count_is_400(client):
     assert_outcome(client.get("/Patient", params={"_count": "nhiều"}), 400, expression="_count")
+
+
+def test_a_405_names_the_methods_the_url_allows(client):
+    """RFC 9110 §15.5.6: a 405 response carries Allow, every method the URL takes."""
+    response = client.post("/Patient/1", json={"resourceType": "Patient"}, headers=FHIR_HEADERS)
+    assert_outcome(response, 405)
+    allowed = {method.strip() for method in response.headers["Allow"].split(",")}
+    assert allowed >= {"GET", "HEAD", "PUT", "PATCH", "DELETE"}, allowed
+    assert "POST" not in allowed
