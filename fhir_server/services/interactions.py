@@ -95,8 +95,10 @@ async def find_matches(
     compiler = Compiler(store.project, check_searchable=check_searchable)
     criteria, used = await compiler.compile(resource_type, request.criteria, strict=True)
     if not used:
-        raise PreconditionFailed(
-            "Conditional request without search criteria: it would match every resource"
+        # 400, not 412: 412 says "several matches", and this request is malformed.
+        raise BadRequest(
+            f"Conditional criteria '{query}' have no search parameter with a value: "
+            "they would match every resource"
         )
     return await store.find(resource_type, criteria, limit)
 
