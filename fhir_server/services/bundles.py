@@ -200,7 +200,16 @@ class BundleProcessor:
         permissions: Permissions,
         store: ResourceStore | None = None,
     ) -> dict:
-        """GET entries: read, vread, type search, and instance or type history."""
+        """GET and HEAD entries; HEAD answers as GET without the resource."""
+        answer = await self._get(base, entry, permissions, store)
+        if entry.method == "HEAD":
+            answer.pop("resource", None)
+        return answer
+
+    async def _get(
+        self, base: str, entry: Entry, permissions: Permissions, store: ResourceStore | None
+    ) -> dict:
+        """read, vread, type search, and instance or type history."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
         if entry.history:
@@ -225,7 +234,8 @@ class BundleProcessor:
         return {
             "fullUrl": f"{base}/{version.relative_url}",
             "resource": subset_read(version.resource, params),
-            "response": {"status": "200 OK", "etag": version.etag},
+            "response": {"status": "200 OK", "etag": version.etag,
+                         "lastModified": format_instant(version.last_updated)},
         }
 
 

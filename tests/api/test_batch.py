@@ -259,3 +259,13 @@ def test_prefer_return_operation_outcome_in_a_batch(client, server):
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["severity"] == "information", outcome
     assert f"Patient/{patient_id}/_history/1" in outcome["issue"][0]["diagnostics"]
+
+
+def test_head_entries_answer_as_get_without_the_resource(client, server):
+    patient = created(client, new_patient())
+    entry = {"request": {"method": "HEAD", "url": f"Patient/{patient['id']}"}}
+    (answer,) = response_bundle(submit(client, batch(entry)), "batch-response", 1)
+    assert answer["response"]["status"] == "200 OK"
+    assert answer["response"]["etag"] == 'W/"1"'
+    assert answer["response"]["lastModified"] == patient["meta"]["lastUpdated"]
+    assert "resource" not in answer, answer
