@@ -211,6 +211,15 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def raw_content_type(request: Request) -> str | None:
+    """The Content-Type of a body that is no FHIR resource (nor JSON Patch), which a Binary
+    create or update takes as the Binary's content (binary.html#rest); None for FHIR."""
+    declared = request.headers.get("content-type", "")
+    media = _media_type(declared)
+    fhir = JSON_MEDIA_TYPES + XML_MEDIA_TYPES + (JSON_PATCH, *_MEDIA_TYPES)
+    return declared.strip() if media and media not in fhir else None
+
+
 async def form_body(request: Request, max_bytes: int) -> list[tuple[str, str]]:
     """An `application/x-www-form-urlencoded` body (POST _search, the token endpoint),
     within the same size limit as any other body."""

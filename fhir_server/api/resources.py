@@ -15,7 +15,14 @@ from fhir_server.api.dependencies import (
     Write,
     WriteCall,
 )
-from fhir_server.api.media import JSON_PATCH, FhirResponse, accepts_fhir, bundle_response
+from fhir_server.api.media import (
+    JSON_PATCH,
+    FhirResponse,
+    accepts_fhir,
+    bundle_response,
+    raw_content_type,
+    read_body,
+)
 from fhir_server.api.results import (
     delete_response,
     not_modified,
@@ -139,18 +146,32 @@ async def read(resource_type: str, resource_id: str, service: Service, request: 
     return resource_response(request, version)
 
 
+async def _resource(resource_type: str, call: WriteCall, resource_id: str | None = None
+                    ) -> object:
+    """The resource a create or update sends. A Binary may come as its own content, in any
+    other media type: the Binary is made of it (http://hl7.org/fhir/R4/binary.html#rest)."""
+    content_type = raw_content_type(call.request) if resource_type == "Binary" else None
+    if content_type is None:
+        return await call.body()
+    content = await read_body(call.request, call.settings.max_body_bytes)
+    binary = {"resourceType": "Binary", "contentType": content_type,
+              "data": base64.b64encode(content).decode()}
+    return {**binary, "id": resource_id} if resource_id else binary
+
+
 @router.post("/{resource_type}", dependencies=[require("create")])
 async def create(resource_type: str, call: Write):
     check_type(resource_type)
     if_none_exist = call.request.headers.get("if-none-exist")
-    result = await call.service.create(resource_type, await call.body(), if_none_exist)
+    body = await _resource(resource_type, call)
+    result = await call.service.create(resource_type, body, if_none_exist)
     return write_response(call, result)
 
 
 @router.put("/{resource_type}/{resource_id}", dependencies=[require("update")])
 async def update(resource_type: str, resource_id: str, call: Write):
     check_type(resource_type)
-    body = await call.body()
+    body = await _resource(resource_type, call, resource_id)
     return write_response(
         call, await call.service.update(resource_type, resource_id, body, call.if_match)
     )

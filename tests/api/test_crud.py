@@ -314,3 +314,26 @@ def test_binary_is_served_as_fhir_json_or_as_its_own_content(client):
     assert media_type(raw) == "text/plain"
     assert raw.content == data
     assert raw.headers["etag"] == 'W/"1"'
+
+
+def test_a_binary_is_created_and_updated_from_its_own_content(client, server):
+    """binary.html#rest: a body in another media type than FHIR's is the Binary's content."""
+    png = b"\x89PNG\r\n\x1a\n-not-really-an-image"
+    response = client.post("/Binary", content=png, headers={"Content-Type": "image/png"})
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert stored["contentType"] == "image/png"
+    assert base64.b64decode(stored["data"]) == png
+    path = f"/Binary/{stored['id']}"
+    assert client.get(path, headers={"Accept": "image/png"}).content == png
+    pdf = b"%PDF-1.4 tai lieu"
+    updated = client.put(path, content=pdf, headers={"Content-Type": "application/pdf"})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["meta"]["versionId"] == "2"
+    raw = client.get(path, headers={"Accept": "application/pdf"})
+    assert raw.content == pdf and media_type(raw) == "application/pdf"
+    created_by_put = client.put(f"/Binary/tai-lieu-{uuid.uuid4().hex[:8]}", content=pdf,
+                                headers={"Content-Type": "application/pdf"})
+    assert created_by_put.status_code == 201, created_by_put.text
+    refused = client.post("/Patient", content=png, headers={"Content-Type": "image/png"})
+    assert_outcome(refused, 415)
