@@ -192,6 +192,10 @@ async def conditional_update(
                             if_match)
     if body.get("id"):
         return await update(store, resource_type, body["id"], body, policy, if_match)
+    if if_match is not None:  # a version of nothing, as update() refuses it
+        raise PreconditionFailed(
+            f"If-Match expects version {if_match}, but no {resource_type} matches '{query}'"
+        )
     return await create(store, resource_type, body, policy)
 
 

@@ -129,6 +129,16 @@ def test_conditional_criteria_without_a_value_are_400_and_change_nothing(client)
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
 
 
+def test_conditional_update_with_if_match_and_no_match_is_412_and_creates_nothing(client):
+    """If-Match names a version of the matched resource: with no match there is none, as
+    for an update by id of an unknown resource."""
+    value = unique_cccd()
+    response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},
+                          json=new_patient(value), headers={**FHIR_HEADERS, "If-Match": 'W/"1"'})
+    assert_outcome(response, 412)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+
+
 def test_conditional_delete_of_one_match_deletes_it(client):
     value = unique_cccd()
     first = created(client, new_patient(value))
