@@ -16,12 +16,14 @@ from fhir_server.errors import (
     MultipleMatches,
     NotFound,
     PreconditionFailed,
+    Unprocessable,
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import check_searchable
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.offloading import run_sized
+from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
     Version,
     new_id,
@@ -159,6 +161,12 @@ async def update(
             f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
             expression=f"{resource_type}.id",
         )
+    if is_subsetted(body):
+        # search.html#summary: the tag is there so that a part never overwrites the whole.
+        raise Unprocessable(
+            f"{resource_type}/{resource_id} was sent with the SUBSETTED tag: it is a part of "
+            "a resource (_summary or _elements) and would overwrite the whole; read it whole "
+            "and send that", expression=f"{resource_type}.meta.tag")
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)

@@ -119,11 +119,18 @@ def _summary_item(item: Any, kind: str, info: ElementInfo, key: str) -> Any:
     return item
 
 
+def is_subsetted(resource: dict) -> bool:
+    """Whether a resource carries the SUBSETTED tag: it is a part of a resource."""
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, dict) else None
+    return isinstance(tags, list) and any(
+        isinstance(tag, dict) and tag.get("system") == SUBSETTED["system"]
+        and tag.get("code") == SUBSETTED["code"]
+        for tag in tags
+    )
+
+
 def _tag_subsetted(resource: dict) -> None:
     """Mark a subset so it is never used to overwrite the whole resource."""
-    tags = resource.setdefault("meta", {}).setdefault("tag", [])
-    if not any(
-        tag.get("system") == SUBSETTED["system"] and tag.get("code") == SUBSETTED["code"]
-        for tag in tags
-    ):
-        tags.append(dict(SUBSETTED))
+    if not is_subsetted(resource):
+        resource.setdefault("meta", {}).setdefault("tag", []).append(dict(SUBSETTED))

@@ -78,3 +78,14 @@ def test_head_answers_the_headers_of_a_read_without_a_body(client):
             assert head.headers[name] == got.headers[name], name
     assert client.head("/Patient/no-such-patient").status_code == 404
     assert client.head("/metadata").status_code == 200
+
+
+def test_a_subsetted_read_put_back_is_422_and_changes_nothing(client):
+    """search.html#summary: the SUBSETTED tag keeps a part from overwriting the whole."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    part = client.get(path, params={"_elements": "gender"}).json()
+    response = client.put(path, json={**part, "gender": "female"},
+                          headers={"Content-Type": "application/fhir+json"})
+    assert_outcome(response, 422)
+    assert client.get(path).json() == patient
