@@ -224,6 +224,9 @@ async def patch(
         raise BadRequest("A JSON Patch document must be an array of operations")
     try:
         patched = jsonpatch.JsonPatch(operations).apply(current.resource)
+    except jsonpatch.JsonPatchTestFailed as failure:
+        # http.html#patch: "a failing JSON Patch test interaction ... 422 Unprocessable Entity"
+        raise Unprocessable(f"The JSON Patch test failed: {failure}") from None
     except (
         jsonpatch.JsonPatchException,
         jsonpatch.JsonPointerException,

@@ -259,6 +259,16 @@ def test_patch_that_cannot_be_applied_is_400(client):
     _assert_unchanged(client, first)
 
 
+def test_patch_whose_test_operation_fails_is_422_and_changes_nothing(client):
+    """http.html#patch: a failing JSON Patch `test` is 422 Unprocessable Entity."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    operations = [{"op": "test", "path": "/gender", "value": "female"},
+                  {"op": "replace", "path": "/active", "value": False}]
+    assert_outcome(patch(client, path, operations), 422)
+    _assert_unchanged(client, first)
+
+
 def test_patch_with_a_fhir_json_content_type_is_415(client):
     first = created(client, new_patient())
     response = client.patch(f"/Patient/{first['id']}", headers=FHIR_HEADERS,
