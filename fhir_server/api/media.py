@@ -216,8 +216,8 @@ def raw_content_type(request: Request) -> str | None:
     create or update takes as the Binary's content (binary.html#rest); None for FHIR."""
     declared = request.headers.get("content-type", "")
     media = _media_type(declared)
-    fhir = JSON_MEDIA_TYPES + XML_MEDIA_TYPES + (JSON_PATCH, *_MEDIA_TYPES)
-    return declared.strip() if media and media not in fhir else None
+    is_fhir = media in _MEDIA_TYPES or media == JSON_PATCH
+    return declared.strip() if media and not is_fhir else None
 
 
 async def form_body(request: Request, max_bytes: int) -> list[tuple[str, str]]:
