@@ -36,6 +36,9 @@ from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.resources import ResourceService, check_type
 
 router = APIRouter()
+# Every GET also answers HEAD, with GET's headers and no body (uvicorn leaves it out): RFC
+# 9110 §9.3.2; a cheap check of a resource's current ETag.
+READS = ["GET", "HEAD"]
 
 
 def _criteria(request: Request) -> str:
@@ -49,14 +52,16 @@ def _criteria(request: Request) -> str:
     return str(request.url.query)
 
 
-@router.get("/{resource_type}/_history", dependencies=[require("history-type")])
+@router.api_route("/{resource_type}/_history", methods=READS,
+                  dependencies=[require("history-type")])
 async def type_history(
     resource_type: str, service: Service, base: Base, params: QueryParams, request: Request
 ):
     return await bundle_response(request, await service.history(base, params, resource_type))
 
 
-@router.get("/{resource_type}/{resource_id}/_history", dependencies=[require("history-instance")])
+@router.api_route("/{resource_type}/{resource_id}/_history", methods=READS,
+                  dependencies=[require("history-instance")])
 async def instance_history(
     resource_type: str,
     resource_id: str,
@@ -70,8 +75,9 @@ async def instance_history(
     )
 
 
-@router.get(
-    "/{compartment_type}/{compartment_id}/{resource_type}", dependencies=[require("search-type")]
+@router.api_route(
+    "/{compartment_type}/{compartment_id}/{resource_type}", methods=READS,
+    dependencies=[require("search-type")]
 )
 async def search_compartment(
     compartment_type: str,
@@ -89,15 +95,13 @@ async def search_compartment(
     return await _search(request, service, base, params, prefer, resource_type, compartment)
 
 
-# HEAD answers as GET without the body (uvicorn leaves it out): RFC 9110 §9.3.2, and a
-# cheap check of a resource's current ETag.
-@router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=["GET", "HEAD"],
+@router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=READS,
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
     return resource_response(request, await service.vread(resource_type, resource_id, vid))
 
 
-@router.get("/{resource_type}", dependencies=[require("search-type")])
+@router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
 @router.post("/{resource_type}/_search", dependencies=[require("search-type")])
 async def search_type(
     resource_type: str,
@@ -127,7 +131,7 @@ async def _search(
     return await bundle_response(request, bundle)
 
 
-@router.api_route("/{resource_type}/{resource_id}", methods=["GET", "HEAD"],
+@router.api_route("/{resource_type}/{resource_id}", methods=READS,
                   dependencies=[require("read")])
 async def read(resource_type: str, resource_id: str, service: Service, request: Request):
     version = await service.read(resource_type, resource_id)

@@ -77,7 +77,10 @@ def test_head_answers_the_headers_of_a_read_without_a_body(client):
         for name in ("ETag", "Last-Modified", "Content-Type"):
             assert head.headers[name] == got.headers[name], name
     assert client.head("/Patient/no-such-patient").status_code == 404
-    assert client.head("/metadata").status_code == 200
+    for path in ("/metadata", "/Patient", f"/Patient/{patient['id']}/_history",
+                 "/Patient/_history", "/_history", f"/Patient/{patient['id']}/Encounter"):
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
 
 
 def test_a_subsetted_read_put_back_is_422_and_changes_nothing(client):
