@@ -214,7 +214,7 @@ class BundleProcessor:
         params = parse_query(entry.query or "")
         if entry.history:
             history = await self.service.history(base, params, kind, entry.resource_id,
-                                                 permissions)
+                                                 permissions, store)
             return {"resource": history, "response": {"status": "200 OK"}}
         if entry.vid is not None:
             assert entry.resource_id is not None, "parse_entry: a version names its resource"

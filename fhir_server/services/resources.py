@@ -224,9 +224,12 @@ class ResourceService:
         resource_type: str | None = None,
         resource_id: str | None = None,
         permissions: Permissions = ALL,
+        store: ResourceStore | None = None,
     ) -> dict:
         """history at instance, type or system level, newest first, with _since, _count and
-        keyset paging (http://hl7.org/fhir/R4/http.html#history)."""
+        keyset paging (http://hl7.org/fhir/R4/http.html#history); `store` is given inside a
+        transaction, so the history has the transaction's writes."""
+        store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()
         everything = [t for t in stored if t not in READ_ONLY_TYPES]
@@ -234,7 +237,8 @@ class ResourceService:
         types = [t for t in types if permissions.allows(t, "s") or resource_id is not None]
         if resource_id is not None:
             assert resource_type is not None, "an instance's history names its type"
-            await self._check_exists(resource_type, resource_id)
+            if await store.current(resource_type, resource_id) is None:
+                raise NotFound(f"{resource_type}/{resource_id} is not known")
         count = self.page_size(params)
         since_param = _date_param(params, "_since")
         since, until = (since_param.low if since_param else None), None
@@ -246,7 +250,7 @@ class ResourceService:
                 )
             # The versions current at some time in the period: those stored in it, and the
             # one that was current when it began.
-            began = await self.database.store().version_time_at(
+            began = await store.version_time_at(
                 resource_type, resource_id, period.low
             )
             start = began or period.low
@@ -260,8 +264,7 @@ class ResourceService:
             except (KeyError, TypeError, ValueError):
                 raise BadRequest("The paging cursor does not belong to this history",
                                  expression="_cursor") from None
-        found = await self.database.store().history(types, resource_id, (since, until), after,
-                                                    count + 1)
+        found = await store.history(types, resource_id, (since, until), after, count + 1)
         versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
         next_cursor = None
         if len(found) > count and versions:
@@ -273,13 +276,8 @@ class ResourceService:
         kept = [(n, v) for n, v in params if n in ("_since", "_at", "_count")]
         total = None
         if resource_type is not None and resource_id is not None:
-            total = await self.database.store().count_versions(resource_type, resource_id,
-                                                               (since, until))
+            total = await store.count_versions(resource_type, resource_id, (since, until))
         return history_bundle(base, versions, page_links(base, path, kept, next_cursor), total)
-
-    async def _check_exists(self, resource_type: str, resource_id: str) -> None:
-        if await self.database.store().current(resource_type, resource_id) is None:
-            raise NotFound(f"{resource_type}/{resource_id} is not known")
 
     async def search(
         self,

@@ -444,3 +444,15 @@ def test_a_urn_uuid_reference_to_no_entry_fails_the_transaction(client):
     outcome_names_entry(assert_outcome(response, 400), 1)
     assert _patients_with(client, value) == []
     assert history_snapshot(client) == before
+
+
+def test_a_history_entry_sees_what_the_transaction_wrote(client, server):
+    """GET entries run last, inside the transaction (http.html#trules): the history of a
+    resource the transaction creates has that version."""
+    patient_id = f"tx-{uuid.uuid4().hex[:12]}"
+    patient = {**new_patient(), "id": patient_id}
+    response = submit(client, transaction(put_entry(patient),
+                                          get_entry(f"Patient/{patient_id}/_history")))
+    written, history = response_bundle(response, "transaction-response", 2)
+    assert history["response"]["status"] == "200 OK", history
+    assert [e["resource"] for e in history["resource"]["entry"]] == [written["resource"]]
