@@ -42,6 +42,7 @@ _SPOKEN = (
     "and XML (xml, application/fhir+xml, application/xml, text/xml)"
 )
 _ACCEPT_ANY = ("*/*", "application/*")
+_FHIR_ONLY = (FHIR_JSON, FHIR_XML, "application/json+fhir", "application/xml+fhir")
 R4_VERSIONS = ("4.0", "4.0.1")
 _QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
 
@@ -102,12 +103,13 @@ def _is_r4(media_range: str) -> bool:
     return True
 
 
-def accepts_fhir(request: Request) -> bool:
-    try:
-        response_media_type(request)
-    except NotAcceptable:
-        return False
-    return True
+def asks_for_fhir(request: Request) -> bool:
+    """Whether a request names a FHIR format: by `_format`, or by a FHIR media type in Accept
+    (not `*/*`, nor plain JSON or XML). A Binary read that does not is answered with the
+    Binary's own content (http://hl7.org/fhir/R4/binary.html#rest)."""
+    if request.query_params.get("_format") is not None:
+        return True
+    return any(media in _FHIR_ONLY for media in _by_preference(request.headers.get("accept", "")))
 
 
 class FhirResponse(Response):

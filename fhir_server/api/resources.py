@@ -18,7 +18,7 @@ from fhir_server.api.dependencies import (
 from fhir_server.api.media import (
     JSON_PATCH,
     FhirResponse,
-    accepts_fhir,
+    asks_for_fhir,
     bundle_response,
     raw_content_type,
     read_body,
@@ -135,8 +135,7 @@ async def _search(
                   dependencies=[require("read")])
 async def read(resource_type: str, resource_id: str, service: Service, request: Request):
     version = await service.read(resource_type, resource_id)
-    if resource_type == "Binary" and not accepts_fhir(request):
-        # A Binary is served as its own content when FHIR is not asked for (binary.html#rest).
+    if resource_type == "Binary" and not asks_for_fhir(request):
         if (unchanged := not_modified(request, version)) is not None:
             return unchanged
         binary = version.resource

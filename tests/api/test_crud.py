@@ -324,6 +324,13 @@ def test_binary_is_served_as_fhir_json_or_as_its_own_content(client):
     assert media_type(raw) == "text/plain"
     assert raw.content == data
     assert raw.headers["etag"] == 'W/"1"'
+    # binary.html#rest: only a FHIR media type named explicitly (or _format) gets the
+    # resource; */*, as curl sends, or plain JSON get the content.
+    for accept in ("*/*", "application/json", "text/html, */*;q=0.8"):
+        native = client.get(path, headers={"Accept": accept})
+        assert native.content == data and media_type(native) == "text/plain", accept
+    as_xml = client.get(path, params={"_format": "xml"}, headers={"Accept": "*/*"})
+    assert media_type(as_xml) == "application/fhir+xml"
 
 
 def test_a_binary_is_created_and_updated_from_its_own_content(client, server):
