@@ -210,11 +210,15 @@ async def _patch(
 
 
 @router.delete("/{resource_type}/{resource_id}", dependencies=[require("delete")])
-async def delete(resource_type: str, resource_id: str, service: Service, if_match: IfMatch):
-    return delete_response(await service.delete(resource_type, resource_id, if_match))
+async def delete(resource_type: str, resource_id: str, service: Service, if_match: IfMatch,
+                 prefer: Prefer, request: Request):
+    result = await service.delete(resource_type, resource_id, if_match)
+    return delete_response(request, prefer, result)
 
 
 @router.delete("/{resource_type}", dependencies=[require("delete")])
-async def conditional_delete(resource_type: str, service: Service, request: Request):
+async def conditional_delete(resource_type: str, service: Service, prefer: Prefer,
+                             request: Request):
     check_type(resource_type)
-    return delete_response(await service.conditional_delete(resource_type, _criteria(request)))
+    result = await service.conditional_delete(resource_type, _criteria(request))
+    return delete_response(request, prefer, result)

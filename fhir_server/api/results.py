@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from fhir_server.api.dependencies import WriteCall, return_preference
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse, http_date
+from fhir_server.errors import Issue
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import Version
@@ -61,6 +62,15 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     return FhirResponse(call.request, version.resource, status, headers)
 
 
-def delete_response(result: WriteResult | None) -> Response:
+def delete_response(request: Request, prefer: dict[str, str], result: WriteResult | None
+                    ) -> Response:
+    """delete: 204, or 200 with an OperationOutcome when `Prefer: return=OperationOutcome`
+    asks for one (http://hl7.org/fhir/R4/http.html#delete); None: nothing was there."""
     headers = {"ETag": result.version.etag} if result else {}
-    return Response(status_code=204, headers=headers)
+    if return_preference(prefer) != "OperationOutcome":
+        return Response(status_code=204, headers=headers)
+    language = outcome_language(request)
+    nothing = Issue("Nothing to delete: no current resource", "informational", "information")
+    outcome = result.outcome(language) if result else {
+        "resourceType": "OperationOutcome", "issue": [nothing.to_fhir(language)]}
+    return FhirResponse(request, outcome, 200, headers)

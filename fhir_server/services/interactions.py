@@ -46,7 +46,10 @@ class WriteResult:
     def outcome(self, language: str) -> dict:
         """The OperationOutcome `Prefer: return=OperationOutcome` asks for: what was done,
         then the warnings (http://hl7.org/fhir/R4/http.html#ops)."""
-        action = "created" if self.created else ("matched" if not self.changed else "updated")
+        if self.version.deleted:
+            action = "deleted"
+        else:
+            action = "created" if self.created else ("matched" if not self.changed else "updated")
         done = Issue(f"{self.version.versioned_url} {action}", "informational", "information")
         return {"resourceType": "OperationOutcome",
                 "issue": [issue.to_fhir(language) for issue in (done, *self.warnings)]}

@@ -354,3 +354,20 @@ def test_a_binary_is_created_and_updated_from_its_own_content(client, server):
     assert created_by_put.status_code == 201, created_by_put.text
     refused = client.post("/Patient", content=png, headers={"Content-Type": "image/png"})
     assert_outcome(refused, 415)
+
+
+def test_delete_with_prefer_operation_outcome_is_200_with_an_outcome(client):
+    """http.html#delete: 200 with a payload or 204 without; Prefer asks for the payload."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    prefer = {"Prefer": "return=OperationOutcome"}
+    response = client.delete(path, headers=prefer)
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == 'W/"2"'
+    issue = response.json()["issue"][0]
+    assert issue["severity"] == "information"
+    assert f"Patient/{patient['id']}/_history/2 deleted" in issue["diagnostics"]
+    again = client.delete(path, headers=prefer)
+    assert again.status_code == 200 and again.json()["resourceType"] == "OperationOutcome"
+    assert client.delete(path).status_code == 204
+    assert client.get(path).status_code == 410
