@@ -355,7 +355,10 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
         return {"response": {"status": "204 No Content"}}
     version = result.version
     if version.deleted:
-        return {"response": {"status": "204 No Content", "etag": version.etag}}
+        deleted: dict = {"status": "204 No Content", "etag": version.etag}
+        if return_preference == "OperationOutcome":
+            deleted["outcome"] = result.outcome(language)
+        return {"response": deleted}
     response: dict = {
         "fullUrl": f"{base}/{version.relative_url}",
         "response": {

@@ -251,9 +251,12 @@ def test_prefer_return_operation_outcome_in_a_batch(client, server):
     """`Prefer: return=OperationOutcome` applies to each entry: no resource, an outcome in
     Bundle.entry.response.outcome saying what was done (http.html#transaction-response)."""
     value = unique_cccd()
-    response = submit(client, batch(post_entry(new_patient(value))),
+    doomed = created(client, new_patient())
+    response = submit(client, batch(post_entry(new_patient(value)),
+                                    delete_entry(f"Patient/{doomed['id']}")),
                       Prefer="return=OperationOutcome")
-    (entry,) = response_bundle(response, "batch-response", 1)
+    entry, deletion = response_bundle(response, "batch-response", 2)
+    assert "_history/2 deleted" in deletion["response"]["outcome"]["issue"][0]["diagnostics"]
     patient_id = check_written(entry, server.base, "Patient", "201 Created", with_resource=False)
     outcome = entry["response"]["outcome"]
     assert outcome["resourceType"] == "OperationOutcome"
