@@ -85,7 +85,7 @@ async def negotiate(request: Request) -> None:
     """Refuse (406) a request for a format we cannot send before doing any work; a Binary
     read may ask for the Binary's own content type."""
     is_binary_read = (
-        request.method == "GET"
+        request.method in ("GET", "HEAD")
         and request.path_params.get("resource_type") == "Binary"
         and "resource_id" in request.path_params
     )

@@ -5,6 +5,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
 from fhir_server.api.asgi import HttpMiddleware, StatusWatch
@@ -16,6 +17,7 @@ from fhir_server.storage.database import DatabaseUnreachable, unavailable
 log = logging.getLogger(__name__)
 
 _HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -38,7 +40,10 @@ def install_error_handlers(app: FastAPI) -> None:
             else str(error.detail)
         )
         issue = Issue(diagnostics, _HTTP_ISSUE_CODES.get(error.status_code, "processing"))
-        return FhirResponse(request, _outcome(issue), error.status_code)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # RFC 9110 §15.5.6: say which methods the URL takes
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return FhirResponse(request, _outcome(issue), error.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_error(request: Request, error: RequestValidationError) -> FhirResponse:
@@ -69,6 +74,16 @@ class LastResort(HttpMiddleware):
                 raise
             issue = Issue("Internal server error; it has been logged", "exception")
             await FhirResponse(request, _outcome(issue), 500)(scope, receive, send)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers at the request's path (Starlette's own Allow names
+    only those of the first route whose path matches)."""
+    return [
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in request.app.routes)
+    ]
 
 
 def _response(request: Request, error: FhirError) -> FhirResponse:

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import re
+import zlib
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
@@ -40,6 +42,9 @@ _SPOKEN = (
     "and XML (xml, application/fhir+xml, application/xml, text/xml)"
 )
 _ACCEPT_ANY = ("*/*", "application/*")
+_FHIR_ONLY = (FHIR_JSON, FHIR_XML, "application/json+fhir", "application/xml+fhir")
+R4_VERSIONS = ("4.0", "4.0.1")
+_QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
 
 
 def _media_type(header: str) -> str:
@@ -51,8 +56,10 @@ def response_media_type(request: Request) -> str:
     (http://hl7.org/fhir/R4/http.html#mime-type); 406 for others."""
     requested = request.query_params.get("_format")
     if requested is not None:
-        media = _FORMAT_ALIASES.get(requested.strip().lower().replace(" ", "+"))
-        if media is None:
+        # A `+` left unescaped in the query arrives as a space.
+        requested_range = requested.strip().replace(" ", "+")
+        media = _FORMAT_ALIASES.get(_media_type(requested_range))
+        if media is None or not _is_r4(requested_range):
             raise NotAcceptable(
                 f"_format '{requested}' is not supported; this server speaks {_SPOKEN}",
                 expression="_format",
@@ -61,7 +68,7 @@ def response_media_type(request: Request) -> str:
     accept = request.headers.get("accept", "")
     if not accept.strip():
         return FHIR_JSON
-    for media in (_media_type(part) for part in accept.split(",")):
+    for media in _by_preference(accept):
         if media in _ACCEPT_ANY:
             return FHIR_JSON
         if media in _MEDIA_TYPES:
@@ -69,12 +76,40 @@ def response_media_type(request: Request) -> str:
     raise NotAcceptable(f"Cannot answer in '{accept}'; this server speaks {_SPOKEN}")
 
 
-def accepts_fhir(request: Request) -> bool:
-    try:
-        response_media_type(request)
-    except NotAcceptable:
-        return False
+def _by_preference(accept: str) -> list[str]:
+    """The media ranges of an Accept header, highest `q` first and in the order given among
+    equals, without those of q=0, "not acceptable" (RFC 9110 §12.5.1); a `q` that is not a
+    number counts as 1."""
+    ranked = []
+    for position, part in enumerate(accept.split(",")):
+        quality = 1.0
+        for parameter in part.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q" and _QUALITY.fullmatch(value.strip()):
+                quality = float(value)
+        if quality > 0 and _is_r4(part):
+            ranked.append((-quality, position, _media_type(part)))
+    return [media for _, _, media in sorted(ranked)]
+
+
+def _is_r4(media_range: str) -> bool:
+    """Whether a media type's `fhirVersion` parameter, if it has one, names R4: a client
+    asking for or sending another version is refused, 406 or 415
+    (http://hl7.org/fhir/R4/http.html#version-parameter)."""
+    for parameter in media_range.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "fhirversion":
+            return value.strip().strip('"') in R4_VERSIONS
     return True
+
+
+def asks_for_fhir(request: Request) -> bool:
+    """Whether a request names a FHIR format: by `_format`, or by a FHIR media type in Accept
+    (not `*/*`, nor plain JSON or XML). A Binary read that does not is answered with the
+    Binary's own content (http://hl7.org/fhir/R4/binary.html#rest)."""
+    if request.query_params.get("_format") is not None:
+        return True
+    return any(media in _FHIR_ONLY for media in _by_preference(request.headers.get("accept", "")))
 
 
 class FhirResponse(Response):
@@ -167,6 +202,14 @@ async def utf8_url(request: Request) -> None:
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request's body, at most `max_bytes`, also once decoded from the gzip content
+    coding that clients such as HAPI's GZipContentInterceptor send (RFC 9110 §8.4); another
+    coding is 415 (§15.5.16)."""
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("identity", "gzip", "x-gzip"):
+        raise UnsupportedMediaType(
+            f"Content-Encoding '{coding}' is not accepted; send the body as it is or gzipped"
+        )
     declared = request.headers.get("content-length")
     if declared and declared.isdecimal() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")
@@ -176,7 +219,36 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    return body if coding == "identity" else await run_sized(_gunzip, body, max_bytes)
+
+
+def _gunzip(compressed: bytes, max_bytes: int) -> bytes:
+    """Every gzip member of a body, decoded; 413 once more than `max_bytes` come out, so a
+    small body that inflates to gigabytes is stopped early."""
+    out, rest = bytearray(), compressed
+    while rest:
+        member = zlib.decompressobj(wbits=31)
+        try:
+            out += member.decompress(rest, max_bytes + 1 - len(out))
+        except zlib.error as bad:
+            raise BadRequest(f"The gzipped body cannot be decoded: {bad}") from None
+        if len(out) > max_bytes:
+            raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes "
+                                  "once decoded")
+        if not member.eof:
+            raise BadRequest("The gzipped body is cut short")
+        rest = member.unused_data
+    return bytes(out)
+
+
+def raw_content_type(request: Request) -> str | None:
+    """The Content-Type of a body that is no FHIR resource (nor JSON Patch), which a Binary
+    create or update takes as the Binary's content (binary.html#rest); None for FHIR."""
+    declared = request.headers.get("content-type", "")
+    media = _media_type(declared)
+    is_fhir = media in _MEDIA_TYPES or media == JSON_PATCH
+    return declared.strip() if media and not is_fhir else None
 
 
 async def form_body(request: Request, max_bytes: int) -> list[tuple[str, str]]:
@@ -211,6 +283,11 @@ async def json_body(
         raise UnsupportedMediaType(
             f"Content-Type '{content_type or '(none)'}' is not accepted here; "
             f"send {' or '.join(accepted)}"
+        )
+    if not _is_r4(request.headers.get("content-type", "")):
+        raise UnsupportedMediaType(
+            f"This server speaks FHIR R4 (fhirVersion {R4_VERSIONS[0]}), not "
+            f"'{request.headers['content-type']}'"
         )
     raw = await read_body(request, max_bytes)
     if not raw.strip():

@@ -38,7 +38,7 @@ _SCOPES = (
 )
 
 
-@router.get("/metadata")
+@router.api_route("/metadata", methods=["GET", "HEAD"])
 async def metadata(base: Base, request: Request):
     """capabilities (http://hl7.org/fhir/R4/http.html#capabilities): the CapabilityStatement,
     or with `mode=terminology` the TerminologyCapabilities. Both change only with the

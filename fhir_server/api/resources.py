@@ -15,9 +15,17 @@ from fhir_server.api.dependencies import (
     Write,
     WriteCall,
 )
-from fhir_server.api.media import JSON_PATCH, FhirResponse, accepts_fhir, bundle_response
+from fhir_server.api.media import (
+    JSON_PATCH,
+    FhirResponse,
+    asks_for_fhir,
+    bundle_response,
+    raw_content_type,
+    read_body,
+)
 from fhir_server.api.results import (
     delete_response,
+    not_modified,
     resource_response,
     version_headers,
     write_response,
@@ -28,6 +36,9 @@ from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.resources import ResourceService, check_type
 
 router = APIRouter()
+# Every GET also answers HEAD, with GET's headers and no body (uvicorn leaves it out): RFC
+# 9110 §9.3.2; a cheap check of a resource's current ETag.
+READS = ["GET", "HEAD"]
 
 
 def _criteria(request: Request) -> str:
@@ -41,14 +52,16 @@ def _criteria(request: Request) -> str:
     return str(request.url.query)
 
 
-@router.get("/{resource_type}/_history", dependencies=[require("history-type")])
+@router.api_route("/{resource_type}/_history", methods=READS,
+                  dependencies=[require("history-type")])
 async def type_history(
     resource_type: str, service: Service, base: Base, params: QueryParams, request: Request
 ):
     return await bundle_response(request, await service.history(base, params, resource_type))
 
 
-@router.get("/{resource_type}/{resource_id}/_history", dependencies=[require("history-instance")])
+@router.api_route("/{resource_type}/{resource_id}/_history", methods=READS,
+                  dependencies=[require("history-instance")])
 async def instance_history(
     resource_type: str,
     resource_id: str,
@@ -62,8 +75,9 @@ async def instance_history(
     )
 
 
-@router.get(
-    "/{compartment_type}/{compartment_id}/{resource_type}", dependencies=[require("search-type")]
+@router.api_route(
+    "/{compartment_type}/{compartment_id}/{resource_type}", methods=READS,
+    dependencies=[require("search-type")]
 )
 @router.post(
     "/{compartment_type}/{compartment_id}/{resource_type}/_search",
@@ -85,12 +99,13 @@ async def search_compartment(
     return await _search(request, service, base, params, prefer, resource_type, compartment)
 
 
-@router.get("/{resource_type}/{resource_id}/_history/{vid}", dependencies=[require("vread")])
+@router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=READS,
+                  dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
     return resource_response(request, await service.vread(resource_type, resource_id, vid))
 
 
-@router.get("/{resource_type}", dependencies=[require("search-type")])
+@router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
 @router.post("/{resource_type}/_search", dependencies=[require("search-type")])
 async def search_type(
     resource_type: str,
@@ -120,11 +135,13 @@ async def _search(
     return await bundle_response(request, bundle)
 
 
-@router.get("/{resource_type}/{resource_id}", dependencies=[require("read")])
+@router.api_route("/{resource_type}/{resource_id}", methods=READS,
+                  dependencies=[require("read")])
 async def read(resource_type: str, resource_id: str, service: Service, request: Request):
     version = await service.read(resource_type, resource_id)
-    if resource_type == "Binary" and not accepts_fhir(request):
-        # A Binary is served as its own content when FHIR is not asked for (binary.html#rest).
+    if resource_type == "Binary" and not asks_for_fhir(request):
+        if (unchanged := not_modified(request, version)) is not None:
+            return unchanged
         binary = version.resource
         assert binary is not None, "read() refuses deletions"
         return Response(
@@ -136,18 +153,32 @@ async def read(resource_type: str, resource_id: str, service: Service, request: 
     return resource_response(request, version)
 
 
+async def _resource(resource_type: str, call: WriteCall, resource_id: str | None = None
+                    ) -> object:
+    """The resource a create or update sends. A Binary may come as its own content, in any
+    other media type: the Binary is made of it (http://hl7.org/fhir/R4/binary.html#rest)."""
+    content_type = raw_content_type(call.request) if resource_type == "Binary" else None
+    if content_type is None:
+        return await call.body()
+    content = await read_body(call.request, call.settings.max_body_bytes)
+    binary = {"resourceType": "Binary", "contentType": content_type,
+              "data": base64.b64encode(content).decode()}
+    return {**binary, "id": resource_id} if resource_id else binary
+
+
 @router.post("/{resource_type}", dependencies=[require("create")])
 async def create(resource_type: str, call: Write):
     check_type(resource_type)
     if_none_exist = call.request.headers.get("if-none-exist")
-    result = await call.service.create(resource_type, await call.body(), if_none_exist)
+    body = await _resource(resource_type, call)
+    result = await call.service.create(resource_type, body, if_none_exist)
     return write_response(call, result)
 
 
 @router.put("/{resource_type}/{resource_id}", dependencies=[require("update")])
 async def update(resource_type: str, resource_id: str, call: Write):
     check_type(resource_type)
-    body = await call.body()
+    body = await _resource(resource_type, call, resource_id)
     return write_response(
         call, await call.service.update(resource_type, resource_id, body, call.if_match)
     )
@@ -183,11 +214,15 @@ async def _patch(
 
 
 @router.delete("/{resource_type}/{resource_id}", dependencies=[require("delete")])
-async def delete(resource_type: str, resource_id: str, service: Service, if_match: IfMatch):
-    return delete_response(await service.delete(resource_type, resource_id, if_match))
+async def delete(resource_type: str, resource_id: str, service: Service, if_match: IfMatch,
+                 prefer: Prefer, request: Request):
+    result = await service.delete(resource_type, resource_id, if_match)
+    return delete_response(request, prefer, result)
 
 
 @router.delete("/{resource_type}", dependencies=[require("delete")])
-async def conditional_delete(resource_type: str, service: Service, request: Request):
+async def conditional_delete(resource_type: str, service: Service, prefer: Prefer,
+                             request: Request):
     check_type(resource_type)
-    return delete_response(await service.conditional_delete(resource_type, _criteria(request)))
+    result = await service.conditional_delete(resource_type, _criteria(request))
+    return delete_response(request, prefer, result)

@@ -1,12 +1,17 @@
 """Turning service results into responses with the headers the spec requires."""
 
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
 from fastapi import Request
 from fastapi.responses import Response
 
 from fhir_server.api.dependencies import WriteCall, return_preference
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse, http_date
+from fhir_server.errors import Issue
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import Version
 
 
@@ -14,8 +19,30 @@ def version_headers(version: Version) -> dict[str, str]:
     return {"ETag": version.etag, "Last-Modified": http_date(version.last_updated)}
 
 
-def resource_response(request: Request, version: Version) -> FhirResponse:
-    return FhirResponse(request, version.resource, 200, version_headers(version))
+def resource_response(request: Request, version: Version) -> Response:
+    """read and vread, shaped by `_summary` and `_elements`; 304 Not Modified when the
+    client's copy is this version (http://hl7.org/fhir/R4/http.html#cread)."""
+    if (unchanged := not_modified(request, version)) is not None:
+        return unchanged
+    assert version.resource is not None, "read and vread refuse deletions"
+    resource = subset_read(version.resource, list(request.query_params.multi_items()))
+    return FhirResponse(request, resource, 200, version_headers(version))
+
+
+def not_modified(request: Request, version: Version) -> Response | None:
+    """304 Not Modified, headers and no body, when the client has this version already
+    (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent."""
+    if version.known_to_client(request.headers.get("if-none-match"),
+                               _if_modified_since(request)):
+        return Response(status_code=304, headers=version_headers(version))
+    return None
+
+
+def _if_modified_since(request: Request) -> datetime | None:
+    try:
+        return parsedate_to_datetime(request.headers.get("if-modified-since", ""))
+    except (TypeError, ValueError):  # absent or no HTTP-date: ignored, as RFC 9110 asks
+        return None
 
 
 def write_response(call: WriteCall, result: WriteResult) -> Response:
@@ -30,23 +57,20 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     if choice == "minimal":
         return Response(status_code=status, headers=headers)
     if choice == "OperationOutcome":
-        language = outcome_language(call.request)
-        action = "created" if result.created else ("matched" if not result.changed else "updated")
-        outcome = {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {
-                    "severity": "information",
-                    "code": "informational",
-                    "diagnostics": f"{version.versioned_url} {action}",
-                },
-                *(warning.to_fhir(language) for warning in result.warnings),
-            ],
-        }
+        outcome = result.outcome(outcome_language(call.request))
         return FhirResponse(call.request, outcome, status, headers)
     return FhirResponse(call.request, version.resource, status, headers)
 
 
-def delete_response(result: WriteResult | None) -> Response:
+def delete_response(request: Request, prefer: dict[str, str], result: WriteResult | None
+                    ) -> Response:
+    """delete: 204, or 200 with an OperationOutcome when `Prefer: return=OperationOutcome`
+    asks for one (http://hl7.org/fhir/R4/http.html#delete); None: nothing was there."""
     headers = {"ETag": result.version.etag} if result else {}
-    return Response(status_code=204, headers=headers)
+    if return_preference(prefer) != "OperationOutcome":
+        return Response(status_code=204, headers=headers)
+    language = outcome_language(request)
+    nothing = Issue("Nothing to delete: no current resource", "informational", "information")
+    outcome = result.outcome(language) if result else {
+        "resourceType": "OperationOutcome", "issue": [nothing.to_fhir(language)]}
+    return FhirResponse(request, outcome, 200, headers)

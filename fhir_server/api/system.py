@@ -12,6 +12,7 @@ from fhir_server.api.dependencies import (
 )
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import bundle_response
+from fhir_server.api.resources import READS
 from fhir_server.api.security import Caller
 
 router = APIRouter()
@@ -30,7 +31,7 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     return await bundle_response(call.request, response)
 
 
-@router.get("/_history")
+@router.api_route("/_history", methods=READS)
 async def system_history(
     service: Service, base: Base, params: QueryParams, request: Request, caller: Caller
 ):

@@ -82,11 +82,13 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         "readHistory": True,
         "updateCreate": "update" in interactions,
         "conditionalCreate": "create" in interactions,
-        "conditionalRead": "not-supported",
+        "conditionalRead": "full-support",
         "conditionalUpdate": "update" in interactions,
         "conditionalDelete": "single" if "delete" in interactions else "not-supported",
         "referencePolicy": ["literal", "logical"],
-        "searchInclude": ["*"] + [f"{resource_type}:{code}" for code in references],
+        # `Type:*`, every reference parameter; a bare `*` would claim `_include=*`.
+        "searchInclude": [f"{resource_type}:*"] + [f"{resource_type}:{code}"
+                                                  for code in references],
         "searchRevInclude": rev_includes,
         "searchParam": params,
     } | ({"operation": offered} if offered else {}) | (

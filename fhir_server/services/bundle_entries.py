@@ -6,13 +6,25 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
-from fhir_server.errors import BadRequest, NotFound, PreconditionFailed
+from fhir_server.errors import BadRequest, Issue, NotFound, PreconditionFailed
 
 # Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_READS = frozenset(("GET", "HEAD"))
+# The methods each shape of request.url takes (http.html#summary): anything else, such as a
+# POST to `Patient/1` or a DELETE of `Patient/1/x`, is refused rather than taken for another
+# interaction on the resource its first segments name.
+_METHODS_BY_SHAPE = {
+    "type": frozenset(ORDER),
+    "search": _READS,
+    "history": _READS,
+    "instance": frozenset(("GET", "HEAD", "PUT", "PATCH", "DELETE")),
+    "version": _READS,
+}
 # Bundle.entry.request's string elements (bundle.html#Bundle.entry.request).
 _REQUEST_STRINGS = ("method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist")
 _VERSION_ID = re.compile(r"[0-9]{1,20}")
@@ -31,7 +43,11 @@ class Entry:
     resource: object = None
     if_none_exist: str | None = None
     if_match: int | None = None
+    # Conditional read (bundle.html#Bundle.entry.request.ifNoneMatch): 304 when they hold.
+    if_none_match: str | None = None
+    if_modified_since: datetime | None = None
     assigned_id: str | None = field(default=None)
+    history: bool = False  # `Type/_history` or `Type/id/_history`
 
     @property
     def location(self) -> str:
@@ -90,14 +106,15 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         resource=raw.get("resource"),
         if_none_exist=request.get("ifNoneExist"),
         if_match=parse_if_match(request.get("ifMatch"), f"{where}.request.ifMatch"),
+        if_none_match=request.get("ifNoneMatch"),
+        if_modified_since=_instant(request.get("ifModifiedSince"),
+                                   f"{where}.request.ifModifiedSince"),
     )
-    if len(parts) >= 2 and parts[1] not in ("_history", "_search"):
-        entry.resource_id = parts[1]
-    if len(parts) == 4 and parts[2] == "_history":
-        if not _VERSION_ID.fullmatch(parts[3]):  # "²" is a digit to str.isdigit, not to int
-            raise NotFound(f"{where}: version '{parts[3]}' is not known",
-                           expression=f"{where}.request.url")
-        entry.vid = parts[3]
+    shape, entry.resource_id, entry.vid = _url_shape(parts, where)
+    if method not in _METHODS_BY_SHAPE[shape]:
+        raise BadRequest(f"{where}: {method} {url} is no FHIR interaction",
+                         expression=f"{where}.request.url")
+    entry.history = shape == "history"
     if method in ("POST", "PUT") and not isinstance(entry.resource, dict):
         raise BadRequest(f"{where} ({method}) has no resource", expression=f"{where}.resource")
     if method in ("PUT", "DELETE", "PATCH") and not (entry.resource_id or entry.query):
@@ -106,6 +123,48 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
             expression=f"{where}.request.url",
         )
     return entry
+
+
+def _instant(value: str | None, expression: str) -> datetime | None:
+    """Bundle.entry.request.ifModifiedSince: a FHIR instant, with its time zone."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or "T" not in value:
+        raise BadRequest(f"{expression} '{value}' is no FHIR instant (like "
+                         "2024-05-02T08:30:00+07:00)", expression=expression)
+    return moment
+
+
+def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | None]:
+    """What request.url's path names, with the id and version in it."""
+    if parts[0] in ("metadata", "_history") or any(p.startswith("$") for p in parts):
+        # 400 as HAPI answers an operation it cannot run there, with code not-supported.
+        unsupported = (f"{where}: capabilities, system history and operations are not "
+                       "supported in a Bundle entry; call them directly")
+        raise BadRequest(unsupported, issues=[
+            Issue(unsupported, "not-supported", expression=(f"{where}.request.url",))])
+    match parts:
+        case [_]:
+            return "type", None, None
+        case [_, "_search"]:
+            return "search", None, None
+        case [_, "_history"]:
+            return "history", None, None
+        case [_, resource_id]:
+            return "instance", resource_id, None
+        case [_, resource_id, "_history"]:
+            return "history", resource_id, None
+        case [_, resource_id, "_history", vid]:
+            if not _VERSION_ID.fullmatch(vid):  # "²" is a digit to str.isdigit, not to int
+                raise NotFound(f"{where}: version '{vid}' is not known",
+                               expression=f"{where}.request.url")
+            return "version", resource_id, vid
+    raise BadRequest(f"{where}: request.url '{'/'.join(parts)}' is no FHIR interaction",
+                     expression=f"{where}.request.url")
 
 
 def patch_operations(entry: Entry, max_depth: int) -> object:

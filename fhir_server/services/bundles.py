@@ -13,7 +13,6 @@ from fhir_server.errors import (
     Forbidden,
     Issue,
     MultipleMatches,
-    NotFound,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -23,6 +22,7 @@ from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import rewrite_references
 from fhir_server.services.resources import ResourceService, check_writable
+from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import format_instant, new_id
 from fhir_server.storage.resources import ResourceStore
 
@@ -200,14 +200,26 @@ class BundleProcessor:
         permissions: Permissions,
         store: ResourceStore | None = None,
     ) -> dict:
-        """GET entries: read, vread and type search."""
+        """GET and HEAD entries; HEAD answers as GET without the resource."""
+        answer = await self._get(base, entry, permissions, store)
+        if entry.method == "HEAD":
+            answer.pop("resource", None)
+        return answer
+
+    async def _get(
+        self, base: str, entry: Entry, permissions: Permissions, store: ResourceStore | None
+    ) -> dict:
+        """read, vread, type search, and instance or type history."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
+        if entry.history:
+            history = await self.service.history(base, params, kind, entry.resource_id,
+                                                 permissions, store)
+            return {"resource": history, "response": {"status": "200 OK"}}
         if entry.vid is not None:
-            if entry.resource_id is None:  # e.g. Type/_search/_history/1
-                raise NotFound(f"{kind}/_history/{entry.vid} names no {kind}")
+            assert entry.resource_id is not None, "parse_entry: a version names its resource"
             version = await self.service.vread(kind, entry.resource_id, entry.vid, store)
-        elif entry.resource_id and entry.query is None:
+        elif entry.resource_id:
             version = await self.service.read(kind, entry.resource_id, store)
         else:
             return {
@@ -216,10 +228,14 @@ class BundleProcessor:
                 ),
                 "response": {"status": "200 OK"},
             }
+        if version.known_to_client(entry.if_none_match, entry.if_modified_since):
+            return {"response": {"status": "304 Not Modified", "etag": version.etag}}
+        assert version.resource is not None, "read and vread refuse deletions"
         return {
             "fullUrl": f"{base}/{version.relative_url}",
-            "resource": version.resource,
-            "response": {"status": "200 OK", "etag": version.etag},
+            "resource": subset_read(version.resource, params),
+            "response": {"status": "200 OK", "etag": version.etag,
+                         "lastModified": format_instant(version.last_updated)},
         }
 
 
@@ -227,7 +243,7 @@ def _check_permission(entry: Entry, permissions: Permissions) -> None:
     """The scope an entry's interaction needs (SMART: c create, r read, u update, d delete,
     s search)."""
     if entry.method in ("GET", "HEAD"):
-        permission = "r" if entry.resource_id and entry.query is None else "s"
+        permission = "r" if entry.resource_id else "s"  # of one resource, or of a type
     else:
         permission = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}[entry.method]
     if not permissions.allows(entry.resource_type, permission):
@@ -240,11 +256,11 @@ def _check_permission(entry: Entry, permissions: Permissions) -> None:
 def _check_distinct_targets(entries: list[Entry]) -> None:
     seen: set[str] = set()
     for entry in entries:
-        keys = []
+        keys = set()  # an entry's fullUrl may be its own `Type/id`: that is no second use
         if entry.full_url:
-            keys.append(entry.full_url)
+            keys.add(entry.full_url)
         if entry.resource_id and entry.method in ("PUT", "PATCH", "DELETE"):
-            keys.append(f"{entry.resource_type}/{entry.resource_id}")
+            keys.add(f"{entry.resource_type}/{entry.resource_id}")
         for key in keys:
             if key in seen:
                 raise BadRequest(
@@ -339,7 +355,10 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
         return {"response": {"status": "204 No Content"}}
     version = result.version
     if version.deleted:
-        return {"response": {"status": "204 No Content", "etag": version.etag}}
+        deleted: dict = {"status": "204 No Content", "etag": version.etag}
+        if return_preference == "OperationOutcome":
+            deleted["outcome"] = result.outcome(language)
+        return {"response": deleted}
     response: dict = {
         "fullUrl": f"{base}/{version.relative_url}",
         "response": {
@@ -351,7 +370,9 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
     }
     if return_preference == "representation":
         response["resource"] = version.resource
-    if result.warnings:  # Bundle.entry.response.outcome: hints and warnings
+    if return_preference == "OperationOutcome":
+        response["response"]["outcome"] = result.outcome(language)
+    elif result.warnings:  # Bundle.entry.response.outcome: hints and warnings
         issues = [warning.to_fhir(language) for warning in result.warnings]
         response["response"]["outcome"] = {"resourceType": "OperationOutcome", "issue": issues}
     return response

@@ -16,12 +16,14 @@ from fhir_server.errors import (
     MultipleMatches,
     NotFound,
     PreconditionFailed,
+    Unprocessable,
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import check_searchable
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.offloading import run_sized
+from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
     Version,
     new_id,
@@ -40,6 +42,17 @@ class WriteResult:
     # False when nothing was written: a conditional create that matched, an idempotent delete.
     changed: bool = True
     warnings: tuple[Issue, ...] = ()  # what the client should know, e.g. unknown profiles
+
+    def outcome(self, language: str) -> dict:
+        """The OperationOutcome `Prefer: return=OperationOutcome` asks for: what was done,
+        then the warnings (http://hl7.org/fhir/R4/http.html#ops)."""
+        if self.version.deleted:
+            action = "deleted"
+        else:
+            action = "created" if self.created else ("matched" if not self.changed else "updated")
+        done = Issue(f"{self.version.versioned_url} {action}", "informational", "information")
+        return {"resourceType": "OperationOutcome",
+                "issue": [issue.to_fhir(language) for issue in (done, *self.warnings)]}
 
 
 def check_body(resource_type: str, body: object) -> dict:
@@ -87,8 +100,10 @@ async def find_matches(
     compiler = Compiler(store.project, check_searchable=check_searchable)
     criteria, used = await compiler.compile(resource_type, request.criteria, strict=True)
     if not used:
-        raise PreconditionFailed(
-            "Conditional request without search criteria: it would match every resource"
+        # 400, not 412: 412 says "several matches", and this request is malformed.
+        raise BadRequest(
+            f"Conditional criteria '{query}' have no search parameter with a value: "
+            "they would match every resource"
         )
     return await store.find(resource_type, criteria, limit)
 
@@ -149,6 +164,12 @@ async def update(
             f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
             expression=f"{resource_type}.id",
         )
+    if is_subsetted(body):
+        # search.html#summary: the tag is there so that a part never overwrites the whole.
+        raise Unprocessable(
+            f"{resource_type}/{resource_id} was sent with the SUBSETTED tag: it is a part of "
+            "a resource (_summary or _elements) and would overwrite the whole; read it whole "
+            "and send that", expression=f"{resource_type}.meta.tag")
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
@@ -182,6 +203,10 @@ async def conditional_update(
                             if_match)
     if body.get("id"):
         return await update(store, resource_type, body["id"], body, policy, if_match)
+    if if_match is not None:  # a version of nothing, as update() refuses it
+        raise PreconditionFailed(
+            f"If-Match expects version {if_match}, but no {resource_type} matches '{query}'"
+        )
     return await create(store, resource_type, body, policy)
 
 
@@ -202,6 +227,9 @@ async def patch(
         raise BadRequest("A JSON Patch document must be an array of operations")
     try:
         patched = jsonpatch.JsonPatch(operations).apply(current.resource)
+    except jsonpatch.JsonPatchTestFailed as failure:
+        # http.html#patch: "a failing JSON Patch test interaction ... 422 Unprocessable Entity"
+        raise Unprocessable(f"The JSON Patch test failed: {failure}") from None
     except (
         jsonpatch.JsonPatchException,
         jsonpatch.JsonPointerException,

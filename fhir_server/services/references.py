@@ -3,6 +3,8 @@
 
 from collections.abc import Awaitable, Callable
 
+from fhir_server.errors import BadRequest
+
 
 def references_in(node: object) -> list[dict]:
     """Every element holding a `reference` string, anywhere in a resource."""
@@ -31,13 +33,19 @@ async def rewrite_references(
     resolve_conditional: Callable[[str], Awaitable[str]],
 ) -> None:
     """Replace references to bundle fullUrls by the ids assigned to them, and conditional
-    references by the one resource they match; also inside the narrative."""
+    references by the one resource they match; also inside the narrative. A `urn:uuid:`
+    reference to no entry is 400."""
     for element in references_in(resource):
         reference = element["reference"]
         if reference in assigned:
             element["reference"] = assigned[reference]
         elif is_conditional_reference(reference):
             element["reference"] = await resolve_conditional(reference)
+        elif reference.startswith("urn:uuid:"):
+            # Such a reference means an entry of the Bundle: stored as it is, it would point
+            # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
+            raise BadRequest(f"Reference '{reference}' names no entry of this transaction: "
+                             "no entry that creates or updates a resource has it as fullUrl")
     div = resource.get("text", {}).get("div") if isinstance(resource.get("text"), dict) else None
     if isinstance(div, str):
         for full_url, target in assigned.items():

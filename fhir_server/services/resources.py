@@ -225,9 +225,12 @@ class ResourceService:
         resource_type: str | None = None,
         resource_id: str | None = None,
         permissions: Permissions = ALL,
+        store: ResourceStore | None = None,
     ) -> dict:
         """history at instance, type or system level, newest first, with _since, _at, _count and
-        keyset paging (http://hl7.org/fhir/R4/http.html#history)."""
+        keyset paging (http://hl7.org/fhir/R4/http.html#history); `store` is given inside a
+        transaction, so the history has the transaction's writes."""
+        store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()
         everything = [t for t in stored if t not in READ_ONLY_TYPES]
@@ -235,7 +238,8 @@ class ResourceService:
         types = [t for t in types if permissions.allows(t, "s") or resource_id is not None]
         if resource_id is not None:
             assert resource_type is not None, "an instance's history names its type"
-            await self._check_exists(resource_type, resource_id)
+            if await store.current(resource_type, resource_id) is None:
+                raise NotFound(f"{resource_type}/{resource_id} is not known")
         count = self.page_size(params)
         since = _date_param(params, "_since")
         # `_at`: the versions current at some time in its period, those stored in it and the
@@ -252,7 +256,7 @@ class ResourceService:
             except (KeyError, TypeError, ValueError):
                 raise BadRequest("The paging cursor does not belong to this history",
                                  expression="_cursor") from None
-        found = await self.database.store().history(types, resource_id, span, after, count + 1)
+        found = await store.history(types, resource_id, span, after, count + 1)
         versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
         next_cursor = None
         if len(found) > count and versions:
@@ -264,12 +268,8 @@ class ResourceService:
         kept = [(n, v) for n, v in params if n in ("_since", "_at", "_count")]
         total = None
         if resource_type is not None and resource_id is not None:
-            total = await self.database.store().count_versions(resource_type, resource_id, span)
+            total = await store.count_versions(resource_type, resource_id, span)
         return history_bundle(base, versions, page_links(base, path, kept, next_cursor), total)
-
-    async def _check_exists(self, resource_type: str, resource_id: str) -> None:
-        if await self.database.store().current(resource_type, resource_id) is None:
-            raise NotFound(f"{resource_type}/{resource_id} is not known")
 
     async def search(
         self,

@@ -6,6 +6,7 @@ from typing import Any
 
 from fhir_server.conformance.summary import ElementInfo, children, mandatory_keys
 from fhir_server.errors import BadRequest
+from fhir_server.search.request import SUMMARY_MODES
 
 IDENTITY = frozenset({"resourceType", "id", "meta"})
 # System and code only: a display would have to be the CodeSystem's ("subsetted"), and
@@ -56,6 +57,22 @@ def subset(resource: dict, summary: str | None, elements: list[str] | None) -> d
     return kept
 
 
+def subset_read(resource: dict, params: list[tuple[str, str]]) -> dict:
+    """`resource` as a read or vread with `_summary` or `_elements` asks for it: these apply
+    to reads as to search results (http://hl7.org/fhir/R4/search.html#summary); the last
+    `_summary` counts, and every `_elements`."""
+    summaries = [value for name, value in params if name == "_summary"]
+    listed = [value for name, value in params if name == "_elements"]
+    if not summaries and not listed:
+        return resource
+    summary = summaries[-1] if summaries else None
+    if summary is not None and summary not in SUMMARY_MODES:
+        raise BadRequest(f"_summary must be one of {', '.join(SUMMARY_MODES)}, not '{summary}'",
+                         expression="_summary")
+    elements = [item.strip() for value in listed for item in value.split(",") if item.strip()]
+    return subset(resource, summary, elements if listed else None)
+
+
 def _only(resource: dict, keys: set[str] | frozenset[str]) -> dict:
     return {key: value for key, value in resource.items() if key in keys}
 
@@ -103,11 +120,18 @@ def _summary_item(item: Any, kind: str, info: ElementInfo, key: str) -> Any:
     return item
 
 
+def is_subsetted(resource: dict) -> bool:
+    """Whether a resource carries the SUBSETTED tag: it is a part of a resource."""
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, dict) else None
+    return isinstance(tags, list) and any(
+        isinstance(tag, dict) and tag.get("system") == SUBSETTED["system"]
+        and tag.get("code") == SUBSETTED["code"]
+        for tag in tags
+    )
+
+
 def _tag_subsetted(resource: dict) -> None:
     """Mark a subset so it is never used to overwrite the whole resource."""
-    tags = resource.setdefault("meta", {}).setdefault("tag", [])
-    if not any(
-        tag.get("system") == SUBSETTED["system"] and tag.get("code") == SUBSETTED["code"]
-        for tag in tags
-    ):
-        tags.append(dict(SUBSETTED))
+    if not is_subsetted(resource):
+        resource.setdefault("meta", {}).setdefault("tag", []).append(dict(SUBSETTED))

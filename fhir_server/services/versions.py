@@ -30,6 +30,20 @@ class Version:
     def etag(self) -> str:
         return f'W/"{self.vid}"'
 
+    def known_to_client(self, if_none_match: str | None, if_modified_since: datetime | None
+                        ) -> bool:
+        """Conditional read (http://hl7.org/fhir/R4/http.html#cread): If-None-Match names
+        this version (or is `*`); else, without it, If-Modified-Since is not before this
+        version's lastUpdated to the second, as Last-Modified has it (RFC 9110 §13.2.2)."""
+        if if_none_match is not None:
+            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+            return "*" in tags or f'"{self.vid}"' in tags
+        if if_modified_since is None:
+            return False
+        if if_modified_since.tzinfo is None:  # an HTTP-date with "-0000": UTC
+            if_modified_since = if_modified_since.replace(tzinfo=UTC)
+        return self.last_updated.replace(microsecond=0) <= if_modified_since
+
     @property
     def relative_url(self) -> str:
         return f"{self.resource_type}/{self.id}"

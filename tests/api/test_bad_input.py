@@ -1,5 +1,6 @@
 """Bad input gets a 4xx OperationOutcome saying what and where, and changes nothing."""
 
+import gzip
 import json
 
 import pytest
@@ -9,6 +10,7 @@ from helpers import (
     created,
     new_patient,
     type_snapshot,
+    unique_cccd,
 )
 
 ENCOUNTER = {
@@ -201,3 +203,35 @@ def test_an_unknown_prefer_return_is_ignored_or_refused_before_writing(client):
 
 def test_an_invalid_count_is_400(client):
     assert_outcome(client.get("/Patient", params={"_count": "nhiều"}), 400, expression="_count")
+
+
+def test_a_405_names_the_methods_the_url_allows(client):
+    """RFC 9110 §15.5.6: a 405 response carries Allow, every method the URL takes."""
+    response = client.post("/Patient/1", json={"resourceType": "Patient"}, headers=FHIR_HEADERS)
+    assert_outcome(response, 405)
+    allowed = {method.strip() for method in response.headers["Allow"].split(",")}
+    assert allowed >= {"GET", "HEAD", "PUT", "PATCH", "DELETE"}, allowed
+    assert "POST" not in allowed
+
+
+def test_a_gzipped_body_is_decoded(client):
+    """Content-Encoding: gzip (HAPI's GZipContentInterceptor sends it) is decoded."""
+    value = unique_cccd()
+    body = gzip.compress(json.dumps(new_patient(value)).encode())
+    response = client.post("/Patient", content=body,
+                           headers={**FHIR_HEADERS, "Content-Encoding": "gzip"})
+    assert response.status_code == 201, response.text
+    assert response.json()["identifier"][0]["value"] == value
+
+
+def test_an_undecodable_or_oversized_coded_body_is_refused_and_stores_nothing(client, server):
+    before = type_snapshot(client, "Patient")
+    patient = json.dumps(new_patient()).encode()
+    bomb = gzip.compress(b" " * (server.settings.max_body_bytes + 1))
+    for coding, body, status in (("br", patient, 415), ("gzip", patient, 400),
+                                 ("gzip", gzip.compress(patient)[:-12], 400),
+                                 ("gzip", bomb, 413)):
+        response = client.post("/Patient", content=body,
+                               headers={**FHIR_HEADERS, "Content-Encoding": coding})
+        assert_outcome(response, status)
+    assert type_snapshot(client, "Patient") == before

@@ -179,3 +179,96 @@ def test_batch_bundle_must_be_a_bundle_of_requests(client):
     assert_outcome(submit(client, collection), 400)
     assert_outcome(submit(client, {**batch(), "entry": {"resource": new_patient(value)}}), 400)
     assert _patients_with(client, value) == []
+
+
+def test_request_urls_that_name_no_interaction_fail_and_touch_nothing(client, server):
+    """An entry's url is taken as a whole: `DELETE Patient/1/x` is not a delete of Patient/1,
+    `POST Patient/$validate` or `POST Patient/1` no create, `PUT Patient/1/_history/1` no
+    update: 400, an operation with the issue code not-supported."""
+    kept = created(client, new_patient())
+    value = unique_cccd()
+    response = submit(client, batch(
+        delete_entry(f"Patient/{kept['id']}/extra"),
+        {"resource": new_patient(value), "request": {"method": "POST", "url": "Patient/$validate"}},
+        {"resource": new_patient(value), "request": {"method": "POST",
+                                                     "url": f"Patient/{kept['id']}"}},
+        put_entry({**kept, "gender": "female"}, url=f"Patient/{kept['id']}/_history/1"),
+        get_entry(f"Patient/{kept['id']}/$everything"),
+    ))
+    entries = response_bundle(response, "batch-response", 5)
+    codes = ["invalid", "not-supported", "invalid", "invalid", "not-supported"]
+    for entry, code in zip(entries, codes, strict=True):
+        assert _failed(entry, "400 Bad Request")["issue"][0]["code"] == code, entry
+    assert client.get(f"/Patient/{kept['id']}").json() == kept
+    assert _patients_with(client, value) == []
+
+
+def test_get_entries_with_parameters_and_history(client, server):
+    """`Patient/1?_format=json` reads Patient/1 (not a search of every Patient), and
+    `Patient/1/_history` and `Patient/_history` are histories; `_elements` shapes a read."""
+    patient = created(client, new_patient())
+    updated = client.put(f"/Patient/{patient['id']}", json={**patient, "gender": "female"},
+                         headers={"Content-Type": "application/fhir+json"}).json()
+    response = submit(client, batch(
+        get_entry(f"Patient/{patient['id']}?_format=json"),
+        get_entry(f"Patient/{patient['id']}/_history"),
+        get_entry("Patient/_history?_count=1"),
+        get_entry(f"Patient/{patient['id']}?_elements=gender"),
+    ))
+    read, instance_history, type_history, shaped = response_bundle(response, "batch-response", 4)
+    assert read["resource"] == updated, read
+    assert instance_history["response"]["status"] == "200 OK"
+    assert instance_history["resource"]["type"] == "history"
+    assert [e["resource"] for e in instance_history["resource"]["entry"]] == [updated, patient]
+    assert type_history["resource"]["type"] == "history"
+    assert [e["resource"]["id"] for e in type_history["resource"]["entry"]] == [patient["id"]]
+    assert set(shaped["resource"]) == {"resourceType", "id", "meta", "gender"}, shaped
+
+
+def test_read_entries_with_if_none_match_or_if_modified_since_answer_304(client):
+    """Bundle.entry.request.ifNoneMatch and ifModifiedSince (an instant) make a read
+    conditional, as the headers do (http.html#cread)."""
+    patient = created(client, new_patient())
+    path = f"Patient/{patient['id']}"
+
+    def conditional_read(**condition: str) -> dict:
+        entry = get_entry(path)
+        entry["request"].update(condition)
+        (answer,) = response_bundle(submit(client, batch(entry)), "batch-response", 1)
+        return answer
+
+    assert conditional_read(ifNoneMatch='W/"1"') == {
+        "response": {"status": "304 Not Modified", "etag": 'W/"1"'}}
+    assert conditional_read(ifNoneMatch='W/"2"')["resource"] == patient
+    last_updated = patient["meta"]["lastUpdated"]
+    assert conditional_read(ifModifiedSince=last_updated)["response"]["status"] == (
+        "304 Not Modified")
+    assert conditional_read(ifModifiedSince="2000-01-01T00:00:00Z")["resource"] == patient
+    _failed(conditional_read(ifModifiedSince="2000-01-01"), "400 Bad Request")
+
+
+def test_prefer_return_operation_outcome_in_a_batch(client, server):
+    """`Prefer: return=OperationOutcome` applies to each entry: no resource, an outcome in
+    Bundle.entry.response.outcome saying what was done (http.html#transaction-response)."""
+    value = unique_cccd()
+    doomed = created(client, new_patient())
+    response = submit(client, batch(post_entry(new_patient(value)),
+                                    delete_entry(f"Patient/{doomed['id']}")),
+                      Prefer="return=OperationOutcome")
+    entry, deletion = response_bundle(response, "batch-response", 2)
+    assert "_history/2 deleted" in deletion["response"]["outcome"]["issue"][0]["diagnostics"]
+    patient_id = check_written(entry, server.base, "Patient", "201 Created", with_resource=False)
+    outcome = entry["response"]["outcome"]
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "information", outcome
+    assert f"Patient/{patient_id}/_history/1" in outcome["issue"][0]["diagnostics"]
+
+
+def test_head_entries_answer_as_get_without_the_resource(client, server):
+    patient = created(client, new_patient())
+    entry = {"request": {"method": "HEAD", "url": f"Patient/{patient['id']}"}}
+    (answer,) = response_bundle(submit(client, batch(entry)), "batch-response", 1)
+    assert answer["response"]["status"] == "200 OK"
+    assert answer["response"]["etag"] == 'W/"1"'
+    assert answer["response"]["lastModified"] == patient["meta"]["lastUpdated"]
+    assert "resource" not in answer, answer

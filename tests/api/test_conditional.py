@@ -117,6 +117,28 @@ def test_put_on_the_type_without_criteria_is_400(client):
     assert_outcome(response, 400)
 
 
+def test_conditional_criteria_without_a_value_are_400_and_change_nothing(client):
+    """`If-None-Exist: identifier` or `PUT Patient?identifier=` name no value to match: a
+    malformed request (400), not "several matches" (412)."""
+    value = unique_cccd()
+    for criteria in ("identifier", "identifier=", "_count=1"):
+        response = create(client, new_patient(value), **{"If-None-Exist": criteria})
+        assert_outcome(response, 400)
+    response = client.put("/Patient?identifier=", json=new_patient(value), headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+
+
+def test_conditional_update_with_if_match_and_no_match_is_412_and_creates_nothing(client):
+    """If-Match names a version of the matched resource: with no match there is none, as
+    for an update by id of an unknown resource."""
+    value = unique_cccd()
+    response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},
+                          json=new_patient(value), headers={**FHIR_HEADERS, "If-Match": 'W/"1"'})
+    assert_outcome(response, 412)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+
+
 def test_conditional_delete_of_one_match_deletes_it(client):
     value = unique_cccd()
     first = created(client, new_patient(value))

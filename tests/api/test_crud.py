@@ -259,6 +259,16 @@ def test_patch_that_cannot_be_applied_is_400(client):
     _assert_unchanged(client, first)
 
 
+def test_patch_whose_test_operation_fails_is_422_and_changes_nothing(client):
+    """http.html#patch: a failing JSON Patch `test` is 422 Unprocessable Entity."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    operations = [{"op": "test", "path": "/gender", "value": "female"},
+                  {"op": "replace", "path": "/active", "value": False}]
+    assert_outcome(patch(client, path, operations), 422)
+    _assert_unchanged(client, first)
+
+
 def test_patch_with_a_fhir_json_content_type_is_415(client):
     first = created(client, new_patient())
     response = client.patch(f"/Patient/{first['id']}", headers=FHIR_HEADERS,
@@ -314,3 +324,50 @@ def test_binary_is_served_as_fhir_json_or_as_its_own_content(client):
     assert media_type(raw) == "text/plain"
     assert raw.content == data
     assert raw.headers["etag"] == 'W/"1"'
+    # binary.html#rest: only a FHIR media type named explicitly (or _format) gets the
+    # resource; */*, as curl sends, or plain JSON get the content.
+    for accept in ("*/*", "application/json", "text/html, */*;q=0.8"):
+        native = client.get(path, headers={"Accept": accept})
+        assert native.content == data and media_type(native) == "text/plain", accept
+    as_xml = client.get(path, params={"_format": "xml"}, headers={"Accept": "*/*"})
+    assert media_type(as_xml) == "application/fhir+xml"
+
+
+def test_a_binary_is_created_and_updated_from_its_own_content(client, server):
+    """binary.html#rest: a body in another media type than FHIR's is the Binary's content."""
+    png = b"\x89PNG\r\n\x1a\n-not-really-an-image"
+    response = client.post("/Binary", content=png, headers={"Content-Type": "image/png"})
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert stored["contentType"] == "image/png"
+    assert base64.b64decode(stored["data"]) == png
+    path = f"/Binary/{stored['id']}"
+    assert client.get(path, headers={"Accept": "image/png"}).content == png
+    pdf = b"%PDF-1.4 tai lieu"
+    updated = client.put(path, content=pdf, headers={"Content-Type": "application/pdf"})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["meta"]["versionId"] == "2"
+    raw = client.get(path, headers={"Accept": "application/pdf"})
+    assert raw.content == pdf and media_type(raw) == "application/pdf"
+    created_by_put = client.put(f"/Binary/tai-lieu-{uuid.uuid4().hex[:8]}", content=pdf,
+                                headers={"Content-Type": "application/pdf"})
+    assert created_by_put.status_code == 201, created_by_put.text
+    refused = client.post("/Patient", content=png, headers={"Content-Type": "image/png"})
+    assert_outcome(refused, 415)
+
+
+def test_delete_with_prefer_operation_outcome_is_200_with_an_outcome(client):
+    """http.html#delete: 200 with a payload or 204 without; Prefer asks for the payload."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    prefer = {"Prefer": "return=OperationOutcome"}
+    response = client.delete(path, headers=prefer)
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == 'W/"2"'
+    issue = response.json()["issue"][0]
+    assert issue["severity"] == "information"
+    assert f"Patient/{patient['id']}/_history/2 deleted" in issue["diagnostics"]
+    again = client.delete(path, headers=prefer)
+    assert again.status_code == 200 and again.json()["resourceType"] == "OperationOutcome"
+    assert client.delete(path).status_code == 204
+    assert client.get(path).status_code == 410

@@ -66,7 +66,10 @@ def test_format_overrides_accept(client, patient):
     [
         ("application/json", "application/json"),
         ("application/fhir+json", "application/fhir+json"),
-        ("application/fhir+json;q=0.9, application/fhir+xml", "application/fhir+json"),
+        ("application/fhir+json, application/fhir+xml", "application/fhir+json"),
+        ("application/fhir+xml;q=0.5, application/fhir+json;q=0.9", "application/fhir+json"),
+        ("application/fhir+xml;q=0, application/fhir+json;q=0.1", "application/fhir+json"),
+        ("text/html, application/fhir+json;q=0.2, */*;q=0.1", "application/fhir+json"),
         ("*/*", "application/fhir+json"),
     ],
 )
@@ -88,6 +91,49 @@ def test_a_utf8_body_is_sent_unescaped(client, patient):
 def test_an_unsupported_format_is_406(client, patient, fmt):
     response = client.get(f"/Patient/{patient['id']}", params={"_format": fmt})
     assert_outcome(response, 406)
+
+
+def test_accept_prefers_the_highest_quality(client, patient):
+    """RFC 9110 §12.5.1: q decides, not the order; q=0 is "not acceptable"."""
+    for accept in ("application/fhir+json;q=0.9, application/fhir+xml",
+                   "application/fhir+json;q=0, application/fhir+xml;q=0.001"):
+        response = client.get(f"/Patient/{patient['id']}", headers={"Accept": accept})
+        assert response.status_code == 200, accept
+        assert media_type(response) == "application/fhir+xml", accept
+    refused = client.get(f"/Patient/{patient['id']}", headers={"Accept": "*/*;q=0"})
+    assert_outcome(refused, 406)
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [
+    ("application/fhir+json;fhirVersion=4.0", "application/fhir+json"),
+    ("application/fhir+xml; fhirVersion=4.0.1", "application/fhir+xml"),
+    ("application/fhir+json; charset=utf-8", "application/fhir+json"),
+])
+def test_format_with_media_type_parameters(client, patient, fmt, expected):
+    """`_format` takes a media type as Accept does, with its parameters
+    (http.html#version-parameter)."""
+    response = client.get(f"/Patient/{patient['id']}", params={"_format": fmt})
+    assert response.status_code == 200, response.text
+    assert media_type(response) == expected
+
+
+def test_another_fhir_version_is_406_or_415(client, patient):
+    """This server speaks R4: asking for (406) or sending (415) another fhirVersion is
+    refused; a range for R4 further down the Accept header is taken."""
+    path = f"/Patient/{patient['id']}"
+    stu3 = "application/fhir+json;fhirVersion=3.0"
+    assert_outcome(client.get(path, headers={"Accept": stu3}), 406)
+    assert_outcome(client.get(path, params={"_format": stu3}), 406)
+    response = client.get(path, headers={"Accept": f"{stu3}, application/fhir+json;q=0.5"})
+    assert response.status_code == 200
+    before = type_snapshot(client, "Patient")
+    sent = client.post("/Patient", content=json.dumps(new_patient()),
+                       headers={"Content-Type": stu3})
+    assert_outcome(sent, 415)
+    assert type_snapshot(client, "Patient") == before
+    r4 = client.post("/Patient", content=json.dumps(new_patient()),
+                     headers={"Content-Type": "application/fhir+json; fhirVersion=4.0"})
+    assert r4.status_code == 201, r4.text
 
 
 @pytest.mark.parametrize("accept", ["text/turtle", "text/html"])
@@ -219,3 +265,33 @@ def test_metadata_answers_json_when_asked(client):
     assert response.status_code == 200
     assert media_type(response) == "application/json"
     assert_outcome(client.get("/metadata", params={"_format": "ttl"}), 406)
+
+
+def test_metadata_mode_terminology_is_terminology_capabilities(client):
+    """`metadata?mode=terminology` (capabilitystatement.html): the code systems the server
+    knows, as a terminology client such as the FHIR validator asks for them."""
+    response = client.get("/metadata", params={"mode": "terminology"})
+    assert response.status_code == 200, response.text
+    capabilities = response.json()
+    assert capabilities["resourceType"] == "TerminologyCapabilities"
+    assert capabilities["status"] == "active" and capabilities["kind"] == "instance"
+    known = {system["uri"]: system for system in capabilities["codeSystem"]}
+    assert {"code": "4.0.1"} in known["http://hl7.org/fhir/administrative-gender"]["version"]
+    checked = client.post("/TerminologyCapabilities/$validate", json=capabilities,
+                          headers={"Content-Type": "application/fhir+json"}).json()
+    assert not [i for i in checked["issue"] if i["severity"] in ("error", "fatal")], checked
+    xml = client.get("/metadata", params={"mode": "terminology", "_format": "xml"})
+    assert xml.status_code == 200 and b"<TerminologyCapabilities" in xml.content
+    full = client.get("/metadata", params={"mode": "full"}).json()
+    assert full["resourceType"] == "CapabilityStatement"
+
+
+def test_every_search_include_the_statement_lists_is_accepted(client):
+    """CapabilityStatement.rest.resource.searchInclude lists `_include` values: each of
+    them, the wildcard included, is a search the server answers."""
+    encounter = next(r for r in client.get("/metadata").json()["rest"][0]["resource"]
+                     if r["type"] == "Encounter")
+    assert "Encounter:*" in encounter["searchInclude"]
+    for value in encounter["searchInclude"]:
+        response = client.get("/Encounter", params={"_include": value, "_count": "1"})
+        assert response.status_code == 200, (value, response.text)

@@ -1,0 +1,94 @@
+"""read and vread shaped by `_summary` and `_elements`
+(http://hl7.org/fhir/R4/search.html#summary), and conditional read with If-None-Match and
+If-Modified-Since (http://hl7.org/fhir/R4/http.html#cread)."""
+
+from helpers import assert_outcome, created, new_patient
+
+SUBSETTED = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+
+
+def _subsetted(resource: dict) -> bool:
+    return any(tag.get("system") == SUBSETTED and tag.get("code") == "SUBSETTED"
+               for tag in resource.get("meta", {}).get("tag", []))
+
+
+def test_read_and_vread_with_elements_and_summary(client):
+    patient = created(client, new_patient(text={
+        "status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">An</div>'}))
+    for path in (f"/Patient/{patient['id']}", f"/Patient/{patient['id']}/_history/1"):
+        shaped = client.get(path, params={"_elements": "gender"}).json()
+        assert set(shaped) == {"resourceType", "id", "meta", "gender"}, shaped
+        assert _subsetted(shaped)
+        summary = client.get(path, params={"_summary": "true"}).json()
+        assert "text" not in summary and summary["name"] == patient["name"], summary
+        assert _subsetted(summary)
+        text = client.get(path, params={"_summary": "text"}).json()
+        assert set(text) == {"resourceType", "id", "meta", "text"}, text
+        assert client.get(path, params={"_summary": "false"}).json() == patient
+    assert client.get(f"/Patient/{patient['id']}").json() == patient
+    assert_outcome(client.get(f"/Patient/{patient['id']}", params={"_summary": "yes"}), 400)
+
+
+def test_if_none_match_with_the_current_etag_is_304(client):
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    for tag in ('W/"1"', '"1"', 'W/"7", W/"1"', "*"):
+        response = client.get(path, headers={"If-None-Match": tag})
+        assert response.status_code == 304, (tag, response.text)
+        assert response.content == b""
+        assert response.headers["ETag"] == 'W/"1"'
+        assert "Last-Modified" in response.headers
+    changed = client.put(path, json={**patient, "gender": "female"},
+                         headers={"Content-Type": "application/fhir+json"})
+    assert changed.status_code == 200, changed.text
+    response = client.get(path, headers={"If-None-Match": 'W/"1"'})
+    assert response.status_code == 200
+    assert response.json() == changed.json()
+
+
+def test_if_modified_since_the_last_modified_is_304_and_before_it_is_200(client):
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    last_modified = client.get(path).headers["Last-Modified"]
+    response = client.get(path, headers={"If-Modified-Since": last_modified})
+    assert response.status_code == 304, response.text
+    assert response.content == b""
+    response = client.get(path, headers={"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"})
+    assert response.status_code == 200
+    assert response.json() == patient
+    assert client.get(path, headers={"If-Modified-Since": "not a date"}).status_code == 200
+    # If-None-Match decides when both are sent.
+    both = {"If-None-Match": 'W/"9"', "If-Modified-Since": last_modified}
+    assert client.get(path, headers=both).status_code == 200
+
+
+def test_the_capability_statement_claims_conditional_read(client):
+    statement = client.get("/metadata").json()
+    patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert patient["conditionalRead"] == "full-support"
+
+
+def test_head_answers_the_headers_of_a_read_without_a_body(client):
+    patient = created(client, new_patient())
+    for path in (f"/Patient/{patient['id']}", f"/Patient/{patient['id']}/_history/1"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == 200, head.text
+        assert head.content == b""
+        for name in ("ETag", "Last-Modified", "Content-Type"):
+            assert head.headers[name] == got.headers[name], name
+    assert client.head("/Patient/no-such-patient").status_code == 404
+    for path in ("/metadata", "/Patient", f"/Patient/{patient['id']}/_history",
+                 "/Patient/_history", "/_history", f"/Patient/{patient['id']}/Encounter"):
+        head = client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+
+
+def test_a_subsetted_read_put_back_is_422_and_changes_nothing(client):
+    """search.html#summary: the SUBSETTED tag keeps a part from overwriting the whole."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    part = client.get(path, params={"_elements": "gender"}).json()
+    response = client.put(path, json={**part, "gender": "female"},
+                          headers={"Content-Type": "application/fhir+json"})
+    assert_outcome(response, 422)
+    assert client.get(path).json() == patient
