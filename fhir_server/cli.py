@@ -220,7 +220,8 @@ async def _verify(args: argparse.Namespace) -> int:
     print(
         f"{outcome.resources} resources, {outcome.signatures} signatures checked: "
         f"{outcome.passed} passed, {outcome.signatures - outcome.passed} did not; "
-        f"{outcome.skipped} Provenances of versions not in the export skipped"
+        f"{outcome.skipped} Provenances of versions not in the export skipped, "
+        f"{outcome.unsigned} without a signature ignored"
     )
     return 0 if outcome.ok else 1
 

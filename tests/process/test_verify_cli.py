@@ -83,6 +83,27 @@ def test_untouched_export_verifies(cli, tmp_path, export, signing_service):
     assert "1 Provenances of versions not in the export skipped" in summary, summary
 
 
+def test_an_unsigned_provenance_beside_the_export_is_ignored(cli, tmp_path, export,
+                                                           signing_service):
+    """Anyone allowed to write Provenance can add one without a signature: it must not make
+    a signed export fail, nor cover a resource by itself."""
+    encounter = reference(export["Encounter"][0])
+    unsigned = {"resourceType": "Provenance", "id": "khong-chu-ky",
+                "target": [{"reference": encounter}], "recorded": "2026-01-01T00:00:00Z",
+                "agent": [{"who": {"display": "Ai đó"}}]}
+    directory = write(tmp_path / "export",
+                      export | {"Provenance": [*export["Provenance"], unsigned]})
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 without a signature ignored" in result.stdout.strip().splitlines()[-1]
+    signed = [p for p in export["Provenance"]
+              if [t["reference"] for t in p["target"]] != [encounter]]
+    directory = write(tmp_path / "alone", export | {"Provenance": [*signed, unsigned]})
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    failures = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failures == [f"FAILED {encounter}: no signature in the export verifies it"], failures
+
+
 def test_changed_meta_and_text_still_verify(cli, tmp_path, export, signing_service):
     patients = [{**p, "meta": {**p["meta"], "source": "http://benhvien.example.vn"},
                  "text": {"status": "generated",
