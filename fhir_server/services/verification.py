@@ -136,12 +136,14 @@ class ProvenanceVerification:
             (None, f"{TOTAL_FAILED} target: {target} is designated by no signature")
             for target in self.unsigned_targets
         ]
-        return unsigned + [
+        # The signatures' own failures first: a target is often undesignated only because
+        # its signature could not be read.
+        return [
             (result.index, f"{result.report.indication} {check.name}: {check.reason}")
             for result in self.results
             for check in result.report.checks
             if check.passed is False or (check.passed is None and check.sub_indication)
-        ]
+        ] + unsigned
 
     def reasons(self) -> list[str]:
         return [
