@@ -132,18 +132,19 @@ class ProvenanceVerification:
         """(signature index, reason) of every failed or undecided check."""
         if not self.results:
             return [(None, "The Provenance carries no signature")]
-        unsigned = [
+        unsigned: list[tuple[int | None, str]] = [
             (None, f"{TOTAL_FAILED} target: {target} is designated by no signature")
             for target in self.unsigned_targets
         ]
         # The signatures' own failures first: a target is often undesignated only because
         # its signature could not be read.
-        return [
+        signed: list[tuple[int | None, str]] = [
             (result.index, f"{result.report.indication} {check.name}: {check.reason}")
             for result in self.results
             for check in result.report.checks
             if check.passed is False or (check.passed is None and check.sub_indication)
-        ] + unsigned
+        ]
+        return signed + unsigned
 
     def reasons(self) -> list[str]:
         return [
