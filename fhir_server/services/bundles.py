@@ -20,7 +20,7 @@ from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import ORDER, Entry, parse_entry, patch_operations
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
-from fhir_server.services.references import rewrite_references
+from fhir_server.services.references import reference_base, rewrite_references
 from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import format_instant, new_id
@@ -163,7 +163,8 @@ class BundleProcessor:
                         )
                         continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
-                        await rewrite_references(entry.resource, assigned, resolve)
+                        await rewrite_references(entry.resource, assigned, resolve,
+                                                 reference_base(entry.full_url, base))
                     result = await _write(store, entry, self.service.policy, self.max_depth)
                     _check_identity(entry, result, assigned, written)
                 except FhirError as error:

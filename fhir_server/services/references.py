@@ -1,9 +1,21 @@
 """Reference rewriting for transactions (http://hl7.org/fhir/R4/http.html#trules):
 `urn:uuid:` and other fullUrls of created entries, and conditional references."""
 
+import re
 from collections.abc import Awaitable, Callable
 
 from fhir_server.errors import BadRequest
+
+_RELATIVE = re.compile(r"[A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+# A RESTful fullUrl: the service base it names, then `Type/id` (bundle.html#references).
+_RESTFUL = re.compile(r"(?P<base>https?://.+)/[A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+
+
+def reference_base(full_url: str | None, server_base: str) -> str:
+    """What a relative reference in an entry is relative to (R4 bundle.html#references): the
+    service base of the entry's fullUrl when that is a RESTful URL, else this server's."""
+    restful = _RESTFUL.fullmatch(full_url or "")
+    return restful["base"] if restful else server_base
 
 
 def references_in(node: object) -> list[dict]:
@@ -31,14 +43,19 @@ async def rewrite_references(
     resource: dict,
     assigned: dict[str, str],
     resolve_conditional: Callable[[str], Awaitable[str]],
+    base: str,
 ) -> None:
-    """Replace references to bundle fullUrls by the ids assigned to them, and conditional
-    references by the one resource they match; also inside the narrative. A `urn:uuid:`
-    reference to no entry is 400."""
+    """Replace references to bundle fullUrls by the ids assigned to them (a relative one
+    read against `base`, see `reference_base`), and conditional references by the one
+    resource they match; also inside the narrative. A `urn:uuid:` reference to no entry is
+    400."""
     for element in references_in(resource):
         reference = element["reference"]
+        absolute = f"{base}/{reference}" if _RELATIVE.fullmatch(reference) else None
         if reference in assigned:
             element["reference"] = assigned[reference]
+        elif absolute in assigned:
+            element["reference"] = assigned[absolute]
         elif is_conditional_reference(reference):
             element["reference"] = await resolve_conditional(reference)
         elif reference.startswith("urn:uuid:"):
