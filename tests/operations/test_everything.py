@@ -14,23 +14,18 @@ date and his health insurance; his sister Bình with one reading. Tests that wri
 patients of their own.
 """
 
-import threading
 from collections import Counter
 
 import pytest
-from api.helpers import FHIR_HEADERS, assert_outcome, next_link
-from search.helpers import LOINC, load, ref
+from api.helpers import FHIR_HEADERS, assert_outcome
+from search.helpers import load, ref
 from security.helpers import fhir_client
+
+from operations.everything_helpers import everything_pages, observation, page_entries
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ATC = "http://www.whocc.no/atc"
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
-
-
-def _observation(subject: str, code: str, when: dict | None = None, **more) -> dict:
-    return {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": LOINC, "code": code}]}, "subject": ref(subject),
-            **(when or {}), **more}
 
 
 DATA = {
@@ -51,13 +46,13 @@ DATA = {
              "period": {"start": "2024-03-15T08:00:00+07:00", "end": "2024-03-20T10:00:00+07:00"},
              "participant": [{"individual": ref("hoa")}],
              "location": [{"location": ref("ward")}], "serviceProvider": ref("bachmai")},
-    "o_2019": _observation("an", "2339-0", {"effectiveDateTime": "2019-05-01"},
+    "o_2019": observation("an", "2339-0", {"effectiveDateTime": "2019-05-01"},
                            performer=[ref("minh")]),
-    "o_bp": _observation("an", "85354-9", {"effectiveDateTime": "2024-03-15T09:00:00+07:00"},
+    "o_bp": observation("an", "85354-9", {"effectiveDateTime": "2024-03-15T09:00:00+07:00"},
                          encounter=ref("stay"), performer=[ref("hoa")]),
-    "o_weight": _observation("an", "29463-7", {"effectivePeriod": {"start": "2024-01-01",
+    "o_weight": observation("an", "29463-7", {"effectivePeriod": {"start": "2024-01-01",
                                                                   "end": "2024-12-31"}}),
-    "o_nodate": _observation("an", "8302-2"),
+    "o_nodate": observation("an", "8302-2"),
     "condition": {"resourceType": "Condition", "subject": ref("an"),
                   "code": {"coding": [{"system": ICD10, "code": "E11"}]},
                   "onsetDateTime": "2024-03-10"},
@@ -75,7 +70,7 @@ DATA = {
                 "code": {"text": "Dị ứng penicillin"}},
     "coverage": {"resourceType": "Coverage", "status": "active", "beneficiary": ref("an"),
                  "payor": [ref("bhxh")]},
-    "o_binh": _observation("binh", "8867-4", {"effectiveDateTime": "2024-05-02"},
+    "o_binh": observation("binh", "8867-4", {"effectiveDateTime": "2024-05-02"},
                            performer=[ref("hoa")]),
 }
 AN_RECORD = {"an", "stay", "o_2019", "o_bp", "o_weight", "o_nodate", "condition", "mr_2024",
@@ -96,32 +91,8 @@ def _keys(ids: dict[str, str], entries: list[dict]) -> Counter:
                    for e in entries)
 
 
-def _pages(http, url: str, params=None, method: str = "GET", body: dict | None = None):
-    """Every page of an $everything answer, following `next`; each checked to be a non-empty
-    searchset (the only empty answer allowed is a first page with nothing at all)."""
-    if method == "POST":
-        response = http.post(url, json=body, headers=FHIR_HEADERS)
-    else:
-        response = http.get(url, params=params)
-    assert response.status_code == 200, response.text
-    pages = [response.json()]
-    while (link := next_link(pages[-1])) is not None:
-        assert len(pages) < 200, "paging does not end"
-        response = http.get(link)
-        assert response.status_code == 200, response.text
-        pages.append(response.json())
-    for page in pages:
-        assert page["resourceType"] == "Bundle" and page["type"] == "searchset", page
-        assert page.get("entry") or len(pages) == 1, f"an empty page: {page}"
-    return pages
-
-
-def _entries(pages: list[dict]) -> list[dict]:
-    return [entry for page in pages for entry in page.get("entry", [])]
-
-
 def _everything(http, ids, key: str = "an", params=None, kind: str = "Patient") -> list[dict]:
-    return _entries(_pages(http, f"/{kind}/{ids[key]}/$everything", params))
+    return page_entries(everything_pages(http, f"/{kind}/{ids[key]}/$everything", params))
 
 
 def _once(ids, entries) -> set[str]:
@@ -145,11 +116,11 @@ def test_everything_is_the_record_and_what_it_references_once(client, ids):
 
 @pytest.mark.parametrize("count", [1, 4, 7, 16, 17, 100])
 def test_count_pages_without_repeats_or_empty_pages(client, ids, count):
-    pages = _pages(client, f"/Patient/{ids['an']}/$everything", {"_count": str(count)})
+    pages = everything_pages(client, f"/Patient/{ids['an']}/$everything", {"_count": str(count)})
     total = len(AN_RECORD | AN_REFERENCED)
     assert [len(p["entry"]) for p in pages] == [count] * (total // count) + (
         [total % count] if total % count else [])
-    assert _once(ids, _entries(pages)) == AN_RECORD | AN_REFERENCED
+    assert _once(ids, page_entries(pages)) == AN_RECORD | AN_REFERENCED
 
 
 @pytest.mark.parametrize("count", ["0", "-1", "zwei", "1.5"])
@@ -231,11 +202,11 @@ def test_post_with_a_parameters_body_is_the_same_as_get(client, ids):
         {"name": "_type", "valueCode": "Observation,MedicationRequest,Practitioner"},
         {"name": "_count", "valueInteger": 2},
     ]}
-    posted = _pages(client, f"/Patient/{ids['an']}/$everything", method="POST", body=body)
+    posted = everything_pages(client, f"/Patient/{ids['an']}/$everything", method="POST", body=body)
     assert [len(p["entry"]) for p in posted] == [2, 2, 1]
     got = _everything(client, ids, params={"start": "2024-01-01", "end": "2024-12-31",
                                            "_type": "Observation,MedicationRequest,Practitioner"})
-    assert _once(ids, _entries(posted)) == _once(ids, got) == {
+    assert _once(ids, page_entries(posted)) == _once(ids, got) == {
         "o_bp", "o_weight", "o_nodate", "mr_2024", "hoa"}
 
 
@@ -245,47 +216,6 @@ def test_post_without_parameters_is_a_400(client, ids):
     assert_outcome(response, 400)
 
 
-def test_since_keeps_what_changed_after_it(client):
-    keys = load(client, {"chi": {"resourceType": "Patient", "name": [{"family": "Đỗ"}]},
-                         "old": _observation("chi", "8867-4", {"effectiveDateTime": "2024-01-02"}),
-                         "kept": _observation("chi", "8310-5",
-                                              {"effectiveDateTime": "2024-01-02"})})
-    changed = client.get(f"/Observation/{keys['old']}").json()
-    changed["valueQuantity"] = {"value": 80, "unit": "/min"}
-    response = client.put(f"/Observation/{keys['old']}", json=changed, headers=FHIR_HEADERS)
-    assert response.status_code == 200, response.text
-    since = response.json()["meta"]["lastUpdated"]
-    fresh = {k: v for k, v in changed.items() if k not in ("id", "meta")}
-    new = client.post("/Observation", json=fresh, headers=FHIR_HEADERS)
-    assert new.status_code == 201, new.text
-    entries = _entries(_pages(client, f"/Patient/{keys['chi']}/$everything",
-                              {"_since": since}))
-    assert {e["resource"]["id"] for e in entries} == {keys["old"], new.json()["id"]}
-    everything = _entries(_pages(client, f"/Patient/{keys['chi']}/$everything",
-                                 {"_since": "2000-01-01T00:00:00Z"}))
-    assert {e["resource"]["id"] for e in everything} == {
-        keys["chi"], keys["old"], keys["kept"], new.json()["id"]}
-
-
-def test_since_holds_for_the_referenced_resources_too(client):
-    # Before, `_since` filtered the compartment only: the practitioner an updated reading
-    # names came along although unchanged since, and a page could end empty.
-    keys = load(client, {"dung": {"resourceType": "Patient", "name": [{"family": "Vũ"}]},
-                         "lan": {"resourceType": "Practitioner", "name": [{"family": "Lan"}]},
-                         "pulse": _observation("dung", "8867-4", performer=[ref("lan")])})
-    pulse = client.get(f"/Observation/{keys['pulse']}").json()
-    pulse["valueQuantity"] = {"value": 72, "unit": "/min"}
-    response = client.put(f"/Observation/{keys['pulse']}", json=pulse, headers=FHIR_HEADERS)
-    assert response.status_code == 200, response.text
-    since = response.json()["meta"]["lastUpdated"]
-    for count in ("1", "50"):
-        entries = _entries(_pages(client, f"/Patient/{keys['dung']}/$everything",
-                                  {"_since": since, "_count": count}))
-        assert [e["resource"]["id"] for e in entries] == [keys["pulse"]]
-    everything = _entries(_pages(client, f"/Patient/{keys['dung']}/$everything"))
-    assert keys["lan"] in {e["resource"]["id"] for e in everything}
-
-
 def test_encounter_everything(client, ids):
     entries = _everything(client, ids, "stay", kind="Encounter")
     assert _once(ids, entries) == {"stay", "o_bp", "mr_2024", "an", "hoa", "ward", "bachmai",
@@ -293,9 +223,9 @@ def test_encounter_everything(client, ids):
     matched = {k for k in _once(ids, [e for e in entries if e["search"]["mode"] == "match"])}
     assert matched == {"stay", "o_bp", "mr_2024"}
     assert entries[0]["resource"]["id"] == ids["stay"]
-    paged = _pages(client, f"/Encounter/{ids['stay']}/$everything", {"_count": "3"})
+    paged = everything_pages(client, f"/Encounter/{ids['stay']}/$everything", {"_count": "3"})
     assert [len(p["entry"]) for p in paged] == [3, 3, 2]
-    assert _once(ids, _entries(paged)) == _once(ids, entries)
+    assert _once(ids, page_entries(paged)) == _once(ids, entries)
     assert _once(ids, _everything(client, ids, "stay", {"_type": "Observation,Patient"},
                                   "Encounter")) == {"o_bp", "an"}
 
@@ -316,14 +246,14 @@ def test_patient_everything_without_an_id_is_every_patients_record(client, ids):
     per_patient: Counter = Counter()
     matched, referenced = set(), set()
     for patient in patients:
-        for entry in _entries(_pages(client, f"/Patient/{patient}/$everything")):
+        for entry in page_entries(everything_pages(client, f"/Patient/{patient}/$everything")):
             key = (entry["resource"]["resourceType"], entry["resource"]["id"])
             (matched if entry["search"]["mode"] == "match" else referenced).add(key)
             per_patient[key] += 1
-    pages = _pages(client, "/Patient/$everything", {"_count": "7"})
+    pages = everything_pages(client, "/Patient/$everything", {"_count": "7"})
     assert len(pages) > 2
     assert all(len(page["entry"]) == 7 for page in pages[:-1])
-    entries = _entries(pages)
+    entries = page_entries(pages)
     keys = Counter((e["resource"]["resourceType"], e["resource"]["id"]) for e in entries)
     assert all(n == 1 for n in keys.values()), keys
     assert set(keys) == matched | referenced
@@ -360,99 +290,3 @@ def test_scopes_filter_what_is_served(server, issuer, ids):
         assert_outcome(http.get("/Patient/khong-co-ai/$everything"), 403)
     with fhir_client(server.base, issuer.token(scope="user/*.rs")) as http:
         assert _once(ids, _everything(http, ids)) == AN_RECORD | AN_REFERENCED
-
-
-def _signed_versions(entries: list[dict]) -> Counter:
-    """How many Provenances of the page target each `Type/id/_history/n`."""
-    return Counter(target["reference"] for e in entries
-                   if e["resource"]["resourceType"] == "Provenance"
-                   for target in e["resource"].get("target", []))
-
-
-def test_include_provenance_brings_the_provenance_of_each_served_version(client):
-    keys = load(client, {"giang": {"resourceType": "Patient", "name": [{"family": "Hồ"}]},
-                         "doctor": {"resourceType": "Practitioner", "name": [{"family": "Đinh"}]},
-                         "reading": _observation("giang", "8867-4",
-                                                 {"effectiveDateTime": "2024-02-02"},
-                                                 performer=[ref("doctor")])})
-    for beats in (71, 73):  # versions 2 and 3, each with its own Provenance
-        reading = client.get(f"/Observation/{keys['reading']}").json()
-        reading["valueQuantity"] = {"value": beats, "unit": "/min"}
-        response = client.put(f"/Observation/{keys['reading']}", json=reading,
-                              headers=FHIR_HEADERS)
-        assert response.status_code == 200, response.text
-    for count in ("100", "1"):
-        pages = _pages(client, f"/Patient/{keys['giang']}/$everything",
-                       {"includeProvenance": "true", "_count": count})
-        entries = _entries(pages)
-        served = [e for e in entries if e["resource"]["resourceType"] != "Provenance"]
-        assert len(served) == 3
-        versions = {f"{e['resource']['resourceType']}/{e['resource']['id']}/_history/"
-                    f"{e['resource']['meta']['versionId']}" for e in served}
-        assert f"Observation/{keys['reading']}/_history/3" in versions
-        assert _signed_versions(entries) == dict.fromkeys(versions, 1)
-        for page in pages:  # each page carries the Provenances of its own resources
-            page_served = [e for e in page["entry"]
-                           if e["resource"]["resourceType"] != "Provenance"]
-            assert len(page["entry"]) == 2 * len(page_served)
-            assert all(e["search"]["mode"] == "include" for e in page["entry"]
-                       if e["resource"]["resourceType"] == "Provenance")
-    assert_outcome(client.get(f"/Patient/{keys['giang']}/$everything",
-                              params={"includeProvenance": "ja"}), 400)
-
-
-def test_paging_while_observations_are_written(server, client, issuer):
-    """A writer adds readings to the record while a reader pages through it: every reading
-    that existed before the first page comes exactly once, none twice, no page is empty.
-    The reader waits for a new write after pages 1, 4 and 7, so writes fall between pages."""
-    data = {"dung": {"resourceType": "Patient", "name": [{"family": "Bùi"}]}}
-    data |= {f"r{i}": _observation("dung", "8867-4", {"effectiveDateTime": f"2024-04-{i:02d}"},
-                                   valueQuantity={"value": 60 + i, "unit": "/min"})
-             for i in range(1, 29)}
-    keys = load(client, data)
-    before = set(keys.values())
-    written: list[str] = []
-    failures: list[str] = []
-    each_write = threading.Semaphore(0)
-    stop = threading.Event()
-
-    def write() -> None:
-        with fhir_client(server.base, issuer.token()) as http:
-            while not stop.is_set() and len(written) < 200:
-                response = http.post("/Observation", json={
-                    "resourceType": "Observation", "status": "final",
-                    "code": {"coding": [{"system": LOINC, "code": "8867-4"}]},
-                    "subject": {"reference": f"Patient/{keys['dung']}"},
-                    "valueQuantity": {"value": 90, "unit": "/min"}}, headers=FHIR_HEADERS)
-                if response.status_code != 201:
-                    failures.append(response.text)
-                    return
-                written.append(response.json()["id"])
-                each_write.release()
-
-    seen: list[str] = []
-    url, params, pages = f"/Patient/{keys['dung']}/$everything", {"_count": "3"}, 0
-    writer = threading.Thread(target=write)
-    try:
-        while url is not None:
-            response = client.get(url, params=params)
-            assert response.status_code == 200, response.text
-            bundle = response.json()
-            assert bundle.get("entry"), f"an empty page: {bundle}"
-            seen += [e["resource"]["id"] for e in bundle["entry"]]
-            url, params, pages = next_link(bundle), None, pages + 1
-            if pages == 1:
-                writer.start()
-            if pages in (1, 4, 7):
-                while each_write.acquire(blocking=False):
-                    pass  # writes before now do not count
-                assert each_write.acquire(timeout=60), failures
-    finally:
-        stop.set()
-        if writer.is_alive():
-            writer.join(120)
-    assert not failures, failures
-    assert len(seen) == len(set(seen)), Counter(seen).most_common(3)
-    assert before <= set(seen)
-    assert set(seen) <= before | set(written)
-    assert pages >= 10
