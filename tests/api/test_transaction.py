@@ -420,32 +420,6 @@ def test_too_many_entries_is_413(client, server):
     assert _patients_with(client, value) == []
 
 
-@pytest.mark.parametrize("full_url", ["Patient/{id}", "{base}/Patient/{id}"])
-def test_an_entry_whose_full_url_is_its_own_target_is_no_duplicate(client, server, full_url):
-    """A PUT entry whose fullUrl names the resource it updates (relative, as sloppy
-    clients send it, or absolute) uses that resource once, not twice."""
-    patient_id = f"tx-{uuid.uuid4().hex[:12]}"
-    patient = {**new_patient(), "id": patient_id}
-    entry = put_entry(patient, full_url=full_url.format(id=patient_id, base=server.base))
-    (written,) = response_bundle(submit(client, transaction(entry)), "transaction-response", 1)
-    assert check_written(written, server.base, "Patient", "201 Created") == patient_id
-
-
-def test_a_urn_uuid_reference_to_no_entry_fails_the_transaction(client):
-    """A `urn:uuid:` reference means an entry of the Bundle; one that no entry has as
-    fullUrl (a typo, a forgotten entry) would be stored pointing nowhere: 400, nothing
-    stored."""
-    value = unique_cccd()
-    before = history_snapshot(client)
-    response = submit(client, transaction(
-        post_entry(new_patient(value), urn()),
-        post_entry(encounter(urn())),
-    ))
-    outcome_names_entry(assert_outcome(response, 400), 1)
-    assert _patients_with(client, value) == []
-    assert history_snapshot(client) == before
-
-
 def test_a_history_entry_sees_what_the_transaction_wrote(client, server):
     """GET entries run last, inside the transaction (http.html#trules): the history of a
     resource the transaction creates has that version."""

@@ -1,10 +1,25 @@
-"""How a transaction resolves references to its own entries (R4 bundle.html#references):
-a relative `Type/id` is read against the service base of the referring entry's fullUrl when
-that is a RESTful URL, else against this server's base, and then names the entry with that
-fullUrl."""
+"""How a transaction resolves fullUrls and references to its own entries (R4
+bundle.html#references): a relative `Type/id` is read against the service base of the
+referring entry's fullUrl when that is a RESTful URL, else against this server's base, and
+then names the entry with that fullUrl; a `urn:uuid:` naming no entry is 400; a fullUrl
+naming the entry's own target is no duplicate."""
 
-from bundle_helpers import encounter, post_entry, response_bundle, submit, transaction, urn
-from helpers import new_patient
+import uuid
+
+import pytest
+from bundle_helpers import (
+    check_written,
+    encounter,
+    history_snapshot,
+    outcome_names_entry,
+    post_entry,
+    put_entry,
+    response_bundle,
+    submit,
+    transaction,
+    urn,
+)
+from helpers import CCCD, assert_outcome, new_patient, search_ids, unique_cccd
 
 
 def _created_ids(entries: list[dict]) -> list[str]:
@@ -36,3 +51,29 @@ def test_a_relative_reference_is_read_against_the_referring_entrys_base(client):
     patient_id, encounter_id = _created_ids(response_bundle(response, "transaction-response", 2))
     stored = client.get(f"/Encounter/{encounter_id}").json()
     assert stored["subject"]["reference"] == f"Patient/{patient_id}"
+
+
+@pytest.mark.parametrize("full_url", ["Patient/{id}", "{base}/Patient/{id}"])
+def test_an_entry_whose_full_url_is_its_own_target_is_no_duplicate(client, server, full_url):
+    """A PUT entry whose fullUrl names the resource it updates (relative, as sloppy
+    clients send it, or absolute) uses that resource once, not twice."""
+    patient_id = f"tx-{uuid.uuid4().hex[:12]}"
+    patient = {**new_patient(), "id": patient_id}
+    entry = put_entry(patient, full_url=full_url.format(id=patient_id, base=server.base))
+    (written,) = response_bundle(submit(client, transaction(entry)), "transaction-response", 1)
+    assert check_written(written, server.base, "Patient", "201 Created") == patient_id
+
+
+def test_a_urn_uuid_reference_to_no_entry_fails_the_transaction(client):
+    """A `urn:uuid:` reference means an entry of the Bundle; one that no entry has as
+    fullUrl (a typo, a forgotten entry) would be stored pointing nowhere: 400, nothing
+    stored."""
+    value = unique_cccd()
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        post_entry(new_patient(value), urn()),
+        post_entry(encounter(urn())),
+    ))
+    outcome_names_entry(assert_outcome(response, 400), 1)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+    assert history_snapshot(client) == before
