@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_server.conformance.registry import is_supported
+from fhir_server.package_commands import install_package, list_packages, package_directory
 from fhir_server.settings import Settings
 
 DEMO_USER, DEMO_NAME = "001085012345", "Nguyễn Văn An"
@@ -226,51 +227,6 @@ async def _verify(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
-def _packages(settings: Settings) -> Path:
-    from fhir_server.conformance.packages import installation_directory
-
-    return installation_directory(settings.packages, settings.data_dir)
-
-
-def _install_package(args: argparse.Namespace) -> int:
-    from fhir_server.conformance.package_install import install
-    from fhir_server.conformance.packages import PackageError
-
-    directory = _packages(_settings(args))
-    if not args.source.exists():
-        print(f"{args.source} is not a file or directory", file=sys.stderr)
-        return 2
-    try:
-        done = install(args.source, directory)
-    except PackageError as error:
-        print(f"cannot install {args.source}: {error}", file=sys.stderr)
-        return 1
-    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(done.definitions.items()))
-    print(f"installed {done.package.label} into {done.path} ({counts or 'no definitions'})")
-    for label in done.replaced:
-        print(f"  replaced {label}")
-    for url, reason in sorted(done.profile_errors.items()):
-        print(f"  profile {url} cannot be used: {reason}")
-    for url, warnings in sorted(done.profile_warnings.items()):
-        print(f"  profile {url}: {'; '.join(warnings)}")
-    print("restart the server to use it")
-    return 0
-
-
-def _list_packages(args: argparse.Namespace) -> int:
-    from fhir_server.conformance.packages import PackageError, installed_packages
-
-    try:
-        packages = installed_packages(_packages(_settings(args)))
-    except PackageError as error:
-        print(f"the installed packages are not usable: {error}", file=sys.stderr)
-        return 1
-    for package in packages:
-        needs = ", ".join(f"{k}#{v}" for k, v in package.dependencies.items()) or "nothing"
-        print(f"{package.label}  {package.location}  (needs {needs})")
-    return 0
-
-
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -282,7 +238,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     try:
-        load(_packages(settings))
+        load(package_directory(settings))
     except PackageError as error:
         print(f"cannot start: the installed packages are not usable: {error}", file=sys.stderr)
         return 2
@@ -435,9 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         return _token(args)
     if args.command == "package":
-        return _install_package(args) if args.package_command == "install" else _list_packages(
-            args
-        )
+        if args.package_command == "install":
+            return install_package(_settings(args), args.source)
+        return list_packages(_settings(args))
     commands = {
         "load": _load,
         "reindex": _reindex,
