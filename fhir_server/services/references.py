@@ -1,21 +1,21 @@
 """Reference rewriting for transactions (http://hl7.org/fhir/R4/http.html#trules):
 `urn:uuid:` and other fullUrls of created entries, and conditional references."""
 
-import re
 from collections.abc import Awaitable, Callable
 
 from fhir_server.errors import BadRequest
-
-_RELATIVE = re.compile(r"[A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
-# A RESTful fullUrl: the service base it names, then `Type/id` (bundle.html#references).
-_RESTFUL = re.compile(r"(?P<base>https?://.+)/[A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+from fhir_server.search.types.reference import LOCAL_REFERENCE
 
 
 def reference_base(full_url: str | None, server_base: str) -> str:
     """What a relative reference in an entry is relative to (R4 bundle.html#references): the
-    service base of the entry's fullUrl when that is a RESTful URL, else this server's."""
-    restful = _RESTFUL.fullmatch(full_url or "")
-    return restful["base"] if restful else server_base
+    service base of the entry's fullUrl when that is a RESTful URL (`base/Type/id`), else
+    this server's."""
+    if full_url and full_url.startswith(("http://", "https://")):
+        base, *local = full_url.rsplit("/", 2)
+        if len(local) == 2 and LOCAL_REFERENCE.match("/".join(local)):
+            return base
+    return server_base
 
 
 def references_in(node: object) -> list[dict]:
@@ -51,7 +51,7 @@ async def rewrite_references(
     400."""
     for element in references_in(resource):
         reference = element["reference"]
-        absolute = f"{base}/{reference}" if _RELATIVE.fullmatch(reference) else None
+        absolute = f"{base}/{reference}" if LOCAL_REFERENCE.match(reference) else None
         if reference in assigned:
             element["reference"] = assigned[reference]
         elif absolute in assigned:
