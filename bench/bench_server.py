@@ -70,22 +70,40 @@ def running_server(mongo_uri: str, database: str, sign_writes: bool = True,
          "--workers", str(workers), *dev],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_until_it_answers(process, f"http://127.0.0.1:{port}/fhir")
+        _wait_until_it_answers(process, f"http://127.0.0.1:{port}/fhir", port, workers)
         yield process, f"http://127.0.0.1:{port}/fhir"
     finally:
         process.terminate()
         process.wait(30)
 
 
-def _wait_until_it_answers(process: subprocess.Popen, base: str) -> None:
+def _wait_until_it_answers(process: subprocess.Popen, base: str, port: int,
+                           workers: int) -> None:
+    """Until every worker listens: kept-alive connections opened while only the first one
+    did would all stay with it, and the figures would be those of one process."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"{base}/metadata").status_code == 200:
+            if (httpx.get(f"{base}/metadata").status_code == 200
+                    and _listening_sockets(port) >= workers):
                 return
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise RuntimeError("server did not start")
+
+
+def _listening_sockets(port: int) -> int:
+    """How many sockets listen on `port` here (Linux: one per worker, as each has its own
+    SO_REUSEPORT socket); elsewhere `workers` is taken on trust."""
+    try:
+        with open("/proc/net/tcp", encoding="ascii") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+    except OSError:
+        return sys.maxsize
+    listening = "0A"
+    return sum(1 for row in rows
+               if int(row[1].rsplit(":", 1)[1], 16) == port and row[3] == listening)
 
 
 async def post_all(url: str, bodies: list[dict], concurrency: int, person: bool = False,

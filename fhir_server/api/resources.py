@@ -138,6 +138,13 @@ async def _search(
 @router.api_route("/{resource_type}/{resource_id}", methods=READS,
                   dependencies=[require("read")])
 async def read(resource_type: str, resource_id: str, service: Service, request: Request):
+    return await read_response(request, service, resource_type, resource_id)
+
+
+async def read_response(request: Request, service: ResourceService, resource_type: str,
+                        resource_id: str) -> Response:
+    """The read's answer, once the request is authorised (api/direct_read.py answers most
+    reads without the route)."""
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not asks_for_fhir(request):
         if (unchanged := not_modified(request, version)) is not None:

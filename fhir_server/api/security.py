@@ -41,14 +41,17 @@ Caller = Annotated[Principal, Depends(authenticate)]
 def require(interaction: str):
     """A route dependency: the token's scopes must allow `interaction` on the type in the
     path (403 otherwise)."""
-    permission = INTERACTION_PERMISSION[interaction]
-
     async def check(request: Request, principal: Caller) -> Principal:
-        resource_type = request.path_params.get("resource_type", "*")
-        check_scopes(principal, resource_type, permission, f"{interaction} on {resource_type}")
+        check_interaction(principal, interaction, request.path_params.get("resource_type", "*"))
         return principal
 
     return Depends(check)
+
+
+def check_interaction(principal: Principal, interaction: str, resource_type: str) -> None:
+    """403 unless the token's scopes allow `interaction` on `resource_type`."""
+    check_scopes(principal, resource_type, INTERACTION_PERMISSION[interaction],
+                 f"{interaction} on {resource_type}")
 
 
 def check_scopes(principal: Principal, resource_type: str, permission: str, what: str) -> None:
