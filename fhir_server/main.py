@@ -17,7 +17,7 @@ from fhir_server.api.audit import install_audit
 from fhir_server.api.client_address import trusted_networks
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.dev_csc import start_dev_csc
-from fhir_server.api.direct_read import install_direct_read
+from fhir_server.api.direct_routes import install_direct_routes
 from fhir_server.api.errors import install_error_handlers
 from fhir_server.api.limits import install_request_limits
 from fhir_server.api.media import utf8_url
@@ -297,5 +297,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Operations before the interactions: `Patient/$everything` is no read.
     app.include_router(operations.router, prefix="/fhir", dependencies=[Depends(authenticate)])
     app.include_router(resources.router, prefix="/fhir", dependencies=authenticated)
-    install_direct_read(app)
+    install_direct_routes(app)
     return app

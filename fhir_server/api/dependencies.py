@@ -93,7 +93,7 @@ async def negotiate(request: Request) -> None:
         response_media_type(request)
 
 
-async def _search_params(request: Request) -> list[tuple[str, str]]:
+async def search_parameters(request: Request) -> list[tuple[str, str]]:
     """Query parameters, plus the form body of `POST [type]/_search`."""
     settings = request.app.state.settings
     params = list(request.query_params.multi_items())
@@ -120,7 +120,7 @@ Base = Annotated[str, Depends(request_base)]
 Prefer = Annotated[dict[str, str], Depends(preferences)]
 IfMatch = Annotated[int | None, Depends(_if_match)]
 QueryParams = Annotated[list[tuple[str, str]], Depends(_params)]
-SearchParams = Annotated[list[tuple[str, str]], Depends(_search_params)]
+SearchParams = Annotated[list[tuple[str, str]], Depends(search_parameters)]
 
 
 class WriteCall:

@@ -14,6 +14,9 @@ from fhir_server.api.dependencies import (
     Service,
     Write,
     WriteCall,
+    preferences,
+    request_base,
+    search_parameters,
 )
 from fhir_server.api.media import (
     JSON_PATCH,
@@ -119,6 +122,15 @@ async def search_type(
     return await _search(request, service, base, params, prefer, resource_type)
 
 
+async def search_type_response(request: Request, service: ResourceService, resource_type: str
+                               ) -> Response:
+    """search-type's answer, once the request is authorised (api/direct_routes.py answers
+    searches by GET without the route)."""
+    return await _search(request, service, await request_base(request),
+                         await search_parameters(request), await preferences(request),
+                         resource_type)
+
+
 async def _search(
     request: Request,
     service: ResourceService,
@@ -143,8 +155,8 @@ async def read(resource_type: str, resource_id: str, service: Service, request: 
 
 async def read_response(request: Request, service: ResourceService, resource_type: str,
                         resource_id: str) -> Response:
-    """The read's answer, once the request is authorised (api/direct_read.py answers most
-    reads without the route)."""
+    """The read's answer, once the request is authorised (api/direct_routes.py answers
+    most reads without the route)."""
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not asks_for_fhir(request):
         if (unchanged := not_modified(request, version)) is not None:
