@@ -281,12 +281,15 @@ async def measure(calls: list[Callable[[], Awaitable[Timings]]], concurrency: in
 
 
 async def compare(client, db, base: str, urls: list[str], concurrency: int, pages: int = 1) -> list:
-    """Server and raw timings of the searches (raw runs them once before, to warm up)."""
+    """Server and raw timings of the searches; each side runs them once before, to warm up
+    (MongoDB's cache, and the server's: a worker's first search of a type compiles its
+    search parameters)."""
     plans = [await make_plan(db, base, url) for url in urls]
     raw_calls = [partial(raw_search, db, plan, pages) for plan in plans]
+    server_calls = [partial(server_search, client, f"{base}/{url}", pages) for url in urls]
     await measure(raw_calls, concurrency)
-    server = await measure([partial(server_search, client, f"{base}/{url}", pages)
-                            for url in urls], concurrency)
+    await measure(server_calls, concurrency)
+    server = await measure(server_calls, concurrency)
     return [server, await measure(raw_calls, concurrency)]
 
 
