@@ -18,11 +18,17 @@ log = logging.getLogger(__name__)
 
 _HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+_READS = ("GET", "HEAD")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, error: FhirError) -> FhirResponse:
+        if error.status == 405 and "Allow" not in error.headers:
+            # A write the service refuses (a read-only or append-only type): what the URL
+            # still takes is its reads (RFC 9110 §15.5.6).
+            reads = [method for method in _allowed_methods(request) if method in _READS]
+            return _response(request, error, {"Allow": ", ".join(reads)})
         return _response(request, error)
 
     @app.exception_handler(DatabaseUnreachable)
@@ -86,9 +92,11 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
-def _response(request: Request, error: FhirError) -> FhirResponse:
+def _response(request: Request, error: FhirError,
+              headers: dict[str, str] | None = None) -> FhirResponse:
     language = outcome_language(request)
-    return FhirResponse(request, error.operation_outcome(language), error.status, error.headers)
+    return FhirResponse(request, error.operation_outcome(language), error.status,
+                        {**error.headers, **(headers or {})})
 
 
 def _outcome(issue: Issue) -> dict:

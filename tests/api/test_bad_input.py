@@ -235,3 +235,21 @@ def test_an_undecodable_or_oversized_coded_body_is_refused_and_stores_nothing(cl
                                headers={**FHIR_HEADERS, "Content-Encoding": coding})
         assert_outcome(response, status)
     assert type_snapshot(client, "Patient") == before
+
+
+def test_a_405_from_a_read_only_type_names_its_reads(client):
+    """AuditEvents are written by the server only: a write is 405, and Allow says what the
+    URL still takes."""
+    for method, path in (("PUT", "/AuditEvent/x1"), ("DELETE", "/AuditEvent/x1"),
+                         ("POST", "/AuditEvent")):
+        response = client.request(method, path, json={"resourceType": "AuditEvent", "id": "x1"},
+                                  headers=FHIR_HEADERS)
+        assert_outcome(response, 405)
+        assert response.headers["Allow"] == "GET, HEAD", (method, path)
+
+
+def test_a_405_from_an_operation_names_the_methods_it_is_invoked_with(client):
+    response = client.post("/Provenance/x1/$verify", json={"resourceType": "Parameters"},
+                           headers=FHIR_HEADERS)
+    assert_outcome(response, 405)
+    assert response.headers["Allow"] == "GET"

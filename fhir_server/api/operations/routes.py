@@ -33,7 +33,8 @@ async def _invoke(
     if descriptor.negotiated:
         await negotiate(request)
     if request.method not in descriptor.methods:
-        raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}")
+        raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}",
+                               headers={"Allow": ", ".join(descriptor.methods)})
     permission = INTERACTION_PERMISSION.get(descriptor.interaction)
     if permission:
         where = resource_type or "the system"
