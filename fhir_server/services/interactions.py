@@ -164,18 +164,22 @@ async def update(
             f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
             expression=f"{resource_type}.id",
         )
-    if is_subsetted(body):
-        # search.html#summary: the tag is there so that a part never overwrites the whole.
-        raise Unprocessable(
-            f"{resource_type}/{resource_id} was sent with the SUBSETTED tag: it is a part of "
-            "a resource (_summary or _elements) and would overwrite the whole; read it whole "
-            "and send that", expression=f"{resource_type}.meta.tag")
+    _refuse_subsetted(resource_type, resource_id, body, "was sent")
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
     version = await _write(store, resource_type, resource_id, body, current, "PUT")
     created = current is None or current.deleted
     return WriteResult(version, created=created, warnings=warnings)
+
+
+def _refuse_subsetted(resource_type: str, resource_id: str, resource: dict, how: str) -> None:
+    if is_subsetted(resource):
+        # search.html#summary: the tag is there so that a part never overwrites the whole.
+        raise Unprocessable(
+            f"{resource_type}/{resource_id} {how} with the SUBSETTED tag: it is a part of a "
+            "resource (_summary or _elements) and would overwrite the whole; read it whole "
+            "and send that", expression=f"{resource_type}.meta.tag")
 
 
 async def conditional_update(
@@ -239,6 +243,7 @@ async def patch(
         raise BadRequest(f"The JSON Patch cannot be applied: {failure}") from None
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
+    _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
     warnings = await run_sized(policy.check, patched)
     version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
     return WriteResult(version, warnings=warnings)

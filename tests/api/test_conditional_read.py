@@ -92,3 +92,16 @@ def test_a_subsetted_read_put_back_is_422_and_changes_nothing(client):
                           headers={"Content-Type": "application/fhir+json"})
     assert_outcome(response, 422)
     assert client.get(path).json() == patient
+
+
+def test_a_patch_that_adds_the_subsetted_tag_is_422_and_changes_nothing(client):
+    """Nor may a patch mark the whole as a part: its next reader would take it for one."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    tag = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+           "code": "SUBSETTED"}
+    operations = [{"op": "add", "path": "/meta/tag", "value": [tag]}]
+    response = client.patch(path, json=operations,
+                            headers={"Content-Type": "application/json-patch+json"})
+    assert_outcome(response, 422, expression="Patient.meta.tag")
+    assert client.get(path).json() == patient
