@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from fhir_server.conformance.code_systems import find_value_set
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
@@ -30,12 +31,16 @@ class Match(Protocol):
     @property
     def search(self) -> dict[str, list]: ...
 
+    @property
+    def resource(self) -> dict | None: ...
+
 
 # resource type, filter, fields to return, at most how many versions → matches
 Lookup = Callable[[str, dict, list[str], int], Awaitable[Sequence[Match]]]
 # A chain or _has matching more resources than this is refused rather than run slowly.
 MAX_SUBSEARCH_MATCHES = 10_000
 MAX_VALUE_LENGTH = 2048
+MAX_STORED_VERSIONS = 100  # of one ValueSet url, looked at for `:in`
 
 
 class UnknownParameter(LookupError):
@@ -82,12 +87,34 @@ class Compiler:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {resource_type}")
         if dot:
             return await self._chain(parameter, modifier or None, chained, name, value)
+        value_sets = {}
+        if parameter.type == "token" and modifier in ("in", "not-in"):
+            value_sets = await self._stored_value_sets(value)
         try:
-            return self._simple(parameter, modifier or None, value)
+            return self._simple(parameter, modifier or None, value, value_sets)
         except ValueError as bad:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
 
-    def _simple(self, parameter: SearchParameter, modifier: str | None, value: str) -> dict:
+    async def _stored_value_sets(self, value: str) -> dict[str, dict]:
+        """The ValueSets stored through the API that an `:in`/`:not-in` value names (`url`
+        or `url|version`) and the server has no definition of, by canonical. Without a
+        version, the one stored last."""
+        found = {}
+        for item in split_escaped(value, ",", keep_escapes=True):
+            canonical = unescape(item)
+            if not canonical or find_value_set(canonical) is not None:
+                continue
+            url, _, version = canonical.partition("|")
+            stored = await self.lookup("ValueSet", {"search.url": url}, ["resource"],
+                                       MAX_STORED_VERSIONS)
+            candidates = [match.resource for match in stored if match.resource is not None
+                          and version in ("", match.resource.get("version"))]
+            if candidates:
+                found[canonical] = max(candidates, key=lambda v: v["meta"]["lastUpdated"])
+        return found
+
+    def _simple(self, parameter: SearchParameter, modifier: str | None, value: str,
+                value_sets: dict[str, dict] | None = None) -> dict:
         module = TYPE_MODULES[parameter.type]
         field = TOP_LEVEL_PARAMETERS.get(parameter.code, f"search.{parameter.code}")
         if (
@@ -100,7 +127,7 @@ class Compiler:
             if value not in ("true", "false"):
                 raise ValueError("':missing' takes true or false")
             return missing_filter(parameter, field, value == "true")
-        criterion = Criterion(field, parameter, modifier, self.base_url)
+        criterion = Criterion(field, parameter, modifier, self.base_url, value_sets or {})
         # Each alternative keeps its escapes for the type module, which splits it further. An
         # empty one is left out: as a string prefix it would match every value.
         items = [item for item in split_escaped(value, ",", keep_escapes=True) if item]

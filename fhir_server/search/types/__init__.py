@@ -3,12 +3,13 @@ values an expression selects into `search.<code>` entries, `compile_value(criter
 turns one search value (one of a comma list, its `\\` escapes kept for the module to split
 by and undo, see values.py) into a MongoDB filter on them (DESIGN.md §3)."""
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
 
 from fhir_server.conformance.search_parameters import SearchParameter
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Criterion:
     """One `code[:modifier]=value` of a query, as the type modules need it."""
 
@@ -16,3 +17,6 @@ class Criterion:
     parameter: SearchParameter
     modifier: str | None
     base_url: str | None = None  # absolute references to this server count as relative
+    # `:in`/`:not-in`: ValueSets stored through the API that it names, by canonical.
+    value_sets: Mapping[str, dict] = dataclasses.field(default_factory=dict, compare=False,
+                                                       hash=False)

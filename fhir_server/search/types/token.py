@@ -8,9 +8,10 @@ without a system), `t:<folded text>` (for `:text`) and `ot:<type system>|<type c
 """
 
 import re
+from collections.abc import Mapping
 
 from fhir_server.conformance.code_systems import code_system
-from fhir_server.conformance.expansion import expansion
+from fhir_server.conformance.expansion import expand_resource, expansion
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
@@ -117,11 +118,13 @@ def matching(field: str, keys: list[str | re.Pattern], negated: bool = False) ->
     return {field: {"$nin" if negated else "$in": keys}}
 
 
-def _value_set_keys(url: str) -> list[str]:
-    """`:in`/`:not-in`: the codes of the ValueSet's expansion (abstract ones too)."""
-    concepts = expansion(url).concepts
+def _value_set_keys(url: str, stored: Mapping[str, dict]) -> list[str]:
+    """`:in`/`:not-in`: the codes of the ValueSet's expansion (abstract ones too), one of
+    the server's definitions or else one stored through the API."""
+    result = expand_resource(stored[url]) if url in stored else expansion(url)
+    concepts = result.concepts
     if concepts is None:
-        raise ValueError(f"ValueSet '{url}' cannot be expanded here: {expansion(url).reason}")
+        raise ValueError(f"ValueSet '{url}' cannot be expanded here: {result.reason}")
     keys = []
     for concept in concepts:
         keys += [f"sc:{concept.system}|{concept.code}", f"n:{concept.code}"]
@@ -153,7 +156,7 @@ def compile_value(criterion: Criterion, value: str) -> dict:
             raise ValueError("':of-type' takes type-system|type-code|value")
         return {field: "ot:" + "|".join(split_escaped(value, "|"))}
     if modifier in ("in", "not-in"):
-        keys = _value_set_keys(unescape(value))
+        keys = _value_set_keys(unescape(value), criterion.value_sets)
         return {field: {"$in" if modifier == "in" else "$nin": keys}}
     if modifier in ("above", "below"):
         return {field: {"$in": _subsumed_keys(value, modifier)}}
