@@ -40,7 +40,7 @@ Lookup = Callable[[str, dict, list[str], int], Awaitable[Sequence[Match]]]
 # A chain or _has matching more resources than this is refused rather than run slowly.
 MAX_SUBSEARCH_MATCHES = 10_000
 MAX_VALUE_LENGTH = 2048
-MAX_STORED_VERSIONS = 100  # of one ValueSet url, looked at for `:in`
+MAX_STORED_VALUE_SETS = 1000  # looked at for the urls of one `:in` value
 
 
 class UnknownParameter(LookupError):
@@ -99,16 +99,19 @@ class Compiler:
         """The ValueSets stored through the API that an `:in`/`:not-in` value names (`url`
         or `url|version`) and the server has no definition of, by canonical. Without a
         version, the one stored last."""
+        wanted = [canonical for item in split_escaped(value, ",", keep_escapes=True)
+                  if (canonical := unescape(item)) and find_value_set(canonical) is None]
+        if not wanted:
+            return {}
+        urls = sorted({canonical.partition("|")[0] for canonical in wanted})
+        stored = [match.resource for match in await self.lookup(
+            "ValueSet", {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
+            if match.resource is not None]
         found = {}
-        for item in split_escaped(value, ",", keep_escapes=True):
-            canonical = unescape(item)
-            if not canonical or find_value_set(canonical) is not None:
-                continue
+        for canonical in wanted:
             url, _, version = canonical.partition("|")
-            stored = await self.lookup("ValueSet", {"search.url": url}, ["resource"],
-                                       MAX_STORED_VERSIONS)
-            candidates = [match.resource for match in stored if match.resource is not None
-                          and version in ("", match.resource.get("version"))]
+            candidates = [value_set for value_set in stored if value_set.get("url") == url
+                          and version in ("", value_set.get("version"))]
             if candidates:
                 found[canonical] = max(candidates, key=lambda v: v["meta"]["lastUpdated"])
         return found
