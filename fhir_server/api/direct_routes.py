@@ -14,7 +14,13 @@ from starlette.types import Receive, Scope, Send
 
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.media import utf8_url
-from fhir_server.api.resources import read, read_response, search_type, search_type_response
+from fhir_server.api.resources import (
+    READS,
+    read,
+    read_response,
+    search_type,
+    search_type_response,
+)
 from fhir_server.api.security import authenticate, check_interaction
 from fhir_server.conformance.registry import is_supported
 from fhir_server.services.resources import ResourceService
@@ -55,7 +61,7 @@ class DirectRoutes(BaseRoute):
     on to FastAPI's routes."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+        if scope["type"] == "http" and scope["method"] in READS:
             for shortcut in _SHORTCUTS:
                 found = shortcut.path.fullmatch(scope["path"])
                 if found is None:

@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
+from fhir_server.api.resources import READS
 from fhir_server.errors import FhirError, Issue
 from fhir_server.storage.database import DatabaseUnreachable, unavailable
 
@@ -18,7 +19,6 @@ log = logging.getLogger(__name__)
 
 _HTTP_ISSUE_CODES = {404: "not-found", 405: "not-supported"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-_READS = ("GET", "HEAD")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -27,7 +27,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status == 405 and "Allow" not in error.headers:
             # A write the service refuses (a read-only or append-only type): what the URL
             # still takes is its reads (RFC 9110 §15.5.6).
-            reads = [method for method in _allowed_methods(request) if method in _READS]
+            reads = [method for method in _allowed_methods(request) if method in READS]
             return _response(request, error, {"Allow": ", ".join(reads)})
         return _response(request, error)
 
