@@ -1,17 +1,16 @@
 """Content negotiation and request bodies (http://hl7.org/fhir/R4/http.html#mime-type)."""
 
 import asyncio
-import json
 import re
 import zlib
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
 
-import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_server.conformance import json_numbers
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
 from fhir_server.errors import (
@@ -158,18 +157,7 @@ def render(content: dict, media: str, pretty: bool, status_code: int) -> tuple[b
                     f"{unwritable.diagnostics}, so it cannot be sent as XML; ask for {FHIR_JSON}"
                 ) from None
             media = FHIR_JSON
-    if not pretty:
-        try:
-            return orjson.dumps(content), media  # several times faster than json.dumps
-        except orjson.JSONEncodeError:  # an integer beyond 64 bits: json writes any
-            pass
-    body = json.dumps(
-        content,
-        ensure_ascii=False,
-        indent=2 if pretty else None,
-        separators=None if pretty else (",", ":"),
-    )
-    return body.encode(), media
+    return json_numbers.dumps(content, pretty), media
 
 
 def http_date(moment: datetime) -> str:
@@ -310,7 +298,7 @@ async def json_body(
 def _parse(raw: bytes, body_format: str) -> object:
     if body_format == "XML":
         return xml_to_resource(raw)
-    document = json.loads(raw)
+    document = json_numbers.loads(raw)
     if (where := lone_surrogate(document, raw)) is not None:
         raise BadRequest(f"The JSON body has a lone surrogate (an escape like \\ud800 that is "
                          f"no Unicode character) at {where}", expression=where)

@@ -4,10 +4,11 @@ minValue[x]/maxValue[x], the types of a choice, the target types of a Reference
 (http://hl7.org/fhir/R4/references.html), and membership of a value in a value set, which
 slicing uses too."""
 
-import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
+from fhir_server.conformance import json_numbers
 from fhir_server.conformance.primitives import shown
 from fhir_server.conformance.profile_bindings import binding, is_member
 
@@ -30,10 +31,10 @@ def contains(value: object, pattern: object) -> bool:
 
 def _same(value: object, expected: object) -> bool:
     """Equality of JSON primitives: a boolean is not the number 1."""
-    return type(value) is type(expected) and value == expected or (
-        isinstance(value, int | float) and isinstance(expected, int | float)
-        and not isinstance(value, bool) and not isinstance(expected, bool) and value == expected
-    )
+    if type(value) is type(expected) and value == expected:
+        return True
+    number, wanted = _number(value), _number(expected)
+    return number is not None and number == wanted
 
 
 def equals(value: object, fixed: object) -> bool:
@@ -74,7 +75,7 @@ def member_of_binding(value: object, _: str, value_set: str) -> bool:
 def shown_value(value: object) -> str:
     """A value in a message: short JSON for objects (the pattern a user must match)."""
     if isinstance(value, dict | list):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = json_numbers.dumps(value).decode()
         return text if len(text) <= 160 else text[:156] + "...}"
     return shown(value)
 
@@ -89,11 +90,16 @@ def _comparable(value: object, type_code: str) -> object | None:
     Quantity.value."""
     if isinstance(value, dict):
         value = value.get("value")
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        return value if type_code != "Quantity" else None
+    return _number(value)
+
+
+def _number(value: object) -> Decimal | None:
+    """A JSON number as a Decimal, so that `0.10` sent equals `0.1` in a profile."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
-    if isinstance(value, int | float) or (isinstance(value, str) and type_code != "Quantity"):
-        return value
-    return None
+    return json_numbers.as_decimal(value)
 
 
 def out_of_range(value: object, limit: tuple[str, object], below: bool) -> bool:

@@ -4,12 +4,13 @@ by the parser and the writer: which properties are XML attributes (ElementDefini
 XHTML (`representation` xhtml: Narrative.div), the order of elements, primitive values as
 attribute text, and an expat parser that refuses DTDs and entities."""
 
-import json
 import math
 import re
+from decimal import Decimal
 from functools import cache
 from xml.parsers import expat
 
+from fhir_server.conformance import json_numbers
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.primitives import primitive_type
 from fhir_server.conformance.structure import Node
@@ -100,8 +101,8 @@ def element_order(node: Node) -> dict[str, int]:
 
 def json_value(text: str, type_code: str, location: str) -> object:
     """A `value` attribute as its JSON value (http://hl7.org/fhir/R4/json.html#primitive):
-    decimals as the server's JSON reader reads the same literal ("1.50" as 1.5, "100" as
-    100), so a resource is the same whichever format it came in."""
+    decimals as the server's JSON reader reads the same literal ("1.50" keeps its
+    precision, "100" is 100), so a resource is the same whichever format it came in."""
     rules = primitive_type(type_code)
     if rules.json_kind == "string":
         return text
@@ -113,7 +114,7 @@ def json_value(text: str, type_code: str, location: str) -> object:
         return text == "true"
     if rules.matches(text):
         try:
-            return int(text) if rules.json_kind == "integer" else json.loads(text)
+            return int(text) if rules.json_kind == "integer" else json_numbers.loads(text)
         except ValueError:
             pass  # more digits than Python converts
     raise InvalidResource(f"{location}: {text[:60]!r} is not {_article(type_code)}",
@@ -127,8 +128,8 @@ def xml_value(value: object, type_code: str, location: str) -> str:
         return "true" if value else "false"
     if type(value) is int and kind in ("integer", "number"):
         return str(value)
-    if type(value) is float and kind == "number" and math.isfinite(value):
-        return json.dumps(value)  # as the JSON response writes it: 1.5, 1e-05
+    if isinstance(value, float | Decimal) and kind == "number" and math.isfinite(value):
+        return json_numbers.dumps(value).decode()  # as the JSON response writes it
     if kind == "string" and isinstance(value, str):
         return _attribute_text(value, location)
     raise InvalidResource(f"{location}: {value!r:.60} is not {_article(type_code)}",

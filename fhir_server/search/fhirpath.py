@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from fhir_server.conformance.definitions import registry
 
@@ -34,7 +35,7 @@ SYSTEM_TYPES = {"Boolean": "boolean", "String": "string", "Integer": "integer",
 JSON_CLASSES: dict[str, tuple[type, ...]] = dict.fromkeys(
     ("integer", "positiveInt", "unsignedInt"), (int,)
 )
-JSON_CLASSES |= {"boolean": (bool,), "decimal": (int, float)}
+JSON_CLASSES |= {"boolean": (bool,), "decimal": (int, float, Decimal)}
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
 LITERALS = {"true": True, "false": False}
@@ -187,7 +188,7 @@ def _distinct(nodes: list[Node]) -> list[Node]:
         value = node.value
         json_value = isinstance(value, dict | list)
         key = (node.type, json_value or value.__class__ is bool,
-               json.dumps(value, sort_keys=True) if json_value else value)
+               json.dumps(value, sort_keys=True, default=float) if json_value else value)
         if key not in seen:
             seen.add(key)
             kept.append(node)

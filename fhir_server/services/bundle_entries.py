@@ -3,12 +3,12 @@ method, url and conditions (http://hl7.org/fhir/R4/bundle.html#Bundle.entry.requ
 the JSON Patch a PATCH entry carries (http://hl7.org/fhir/R4/http.html#patch)."""
 
 import base64
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from fhir_server.conformance import json_numbers
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.errors import BadRequest, Issue, NotFound, PreconditionFailed
 
@@ -185,7 +185,7 @@ def patch_operations(entry: Entry, max_depth: int) -> object:
                           "levels", expression=f"{entry.location}.resource.data")
     try:
         text = base64.b64decode(data if isinstance(data, str) else "-", validate=True)
-        operations = json.loads(text)
+        operations = json_numbers.loads(text)
     except RecursionError:
         raise too_deep from None
     except ValueError as bad:

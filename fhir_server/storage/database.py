@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from fhir_server.errors import ServiceUnavailable
+from fhir_server.storage.decimals import DECIMALS
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.metrics import CommandCounter
 from fhir_server.storage.resources import ResourceStore, UnpreparedType
@@ -54,6 +55,7 @@ class Database:
             uri,
             tz_aware=True,
             uuidRepresentation="standard",
+            type_registry=DECIMALS,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             event_listeners=[CommandCounter()],  # round trips, for /metrics

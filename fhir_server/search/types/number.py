@@ -50,7 +50,7 @@ def compile_number(prefix: str, number: Decimal) -> dict:
 
 
 def numeric(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     return float(value)
 

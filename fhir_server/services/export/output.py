@@ -6,11 +6,11 @@ file being written when a worker died is closed at its last saved length (only t
 ever served) and a new file is begun, so nothing is lost and nothing is written twice.
 """
 
-import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from fhir_server.conformance import json_numbers
 from fhir_server.services.metrics import EXPORTED_RESOURCES
 from fhir_server.services.versions import format_instant
 from fhir_server.storage.export_files import ExportFiles, PartWriter
@@ -55,7 +55,7 @@ class Progress:
 
 
 def ndjson_line(resource: dict) -> bytes:
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return json_numbers.dumps(resource) + b"\n"
 
 
 def deletion_line(kind: str, resource_id: str, deleted_at: datetime, base: str) -> bytes:

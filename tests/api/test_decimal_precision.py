@@ -1,0 +1,132 @@
+"""Decimals keep the precision they were sent with (http://hl7.org/fhir/R4/datatypes.html#decimal:
+0.010 is not 0.01): `13.50` is stored and answered as `13.50`, in JSON and XML, through
+create, read, history, search Bundles, PATCH, transactions and bulk export, and the
+signature over it still verifies."""
+
+import base64
+import re
+
+import pytest
+from helpers import FHIR_HEADERS, JSON_PATCH, new_patient
+from provenance.helpers import joserfc_verify, provenance_of, versioned
+
+# Written as a client writes them: trailing zeros, more digits than a double holds.
+DIGITS = ["13.50", "1400.00", "0.10", "-3.50", "0.123456789012345678901", "100.0000000001"]
+
+
+def _observation_text(patient_id: str, values: list[str]) -> str:
+    components = ",".join(
+        f'{{"code":{{"text":"c{i}"}},"valueQuantity":{{"value":{value},"unit":"mg"}}}}'
+        for i, value in enumerate(values)
+    )
+    return (
+        '{"resourceType":"Observation","status":"final","code":{"text":"precision"},'
+        f'"subject":{{"reference":"Patient/{patient_id}"}},"component":[{components}]}}'
+    )
+
+
+def _numbers(text: str) -> list[str]:
+    """The literal `value`s of a JSON body, in order."""
+    return re.findall(r'"value":\s*(-?[0-9][0-9.eE+-]*)', text)
+
+
+@pytest.fixture(scope="module")
+def patient_id(client) -> str:
+    response = client.post("/Patient", json=new_patient(), headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.fixture(scope="module")
+def observation(client, patient_id) -> dict:
+    response = client.post("/Observation", content=_observation_text(patient_id, DIGITS),
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    assert _numbers(response.text) == DIGITS
+    return response.json()
+
+
+def test_read_vread_and_history_answer_the_digits_sent(client, observation):
+    path = f"/Observation/{observation['id']}"
+    for url in (path, f"{path}/_history/1", f"{path}/_history", f"{path}?_pretty=true"):
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        assert _numbers(response.text) == DIGITS, url
+
+
+def test_search_matches_by_value_and_the_bundle_keeps_the_digits(client, observation):
+    for query in ("13.5", "13.50", "1400"):
+        response = client.get("/Observation", params={"component-value-quantity": query,
+                                                       "_id": observation["id"]})
+        assert response.status_code == 200, response.text
+        assert response.json()["total"] == 1, query
+        assert _numbers(response.text) == DIGITS
+    response = client.get("/Observation", params={"component-value-quantity": "gt13.51",
+                                                   "_id": observation["id"]})
+    assert response.json()["total"] == 1  # 1400.00 and 100.0000000001
+    response = client.get("/Observation", params={"component-value-quantity": "gt1400.001",
+                                                   "_id": observation["id"]})
+    assert response.json()["total"] == 0
+
+
+def test_xml_writes_and_reads_the_digits(client, observation, patient_id):
+    response = client.get(f"/Observation/{observation['id']}",
+                          headers={"Accept": "application/fhir+xml"})
+    assert re.findall(r'<value value="([^"]+)"/>', response.text) == DIGITS
+    xml = response.text.replace(f'<id value="{observation["id"]}"/>', "")
+    created = client.post("/Observation", content=xml.encode(),
+                          headers={"Content-Type": "application/fhir+xml"})
+    assert created.status_code == 201, created.text
+    assert _numbers(client.get(f"/Observation/{created.json()['id']}").text) == DIGITS
+
+
+def test_patch_and_transaction_keep_the_digits(client, patient_id, observation):
+    patch = b'[{"op":"replace","path":"/component/0/valueQuantity/value","value":2.50}]'
+    response = client.patch(f"/Observation/{observation['id']}", content=patch,
+                            headers={"Content-Type": JSON_PATCH})
+    assert response.status_code == 200, response.text
+    assert _numbers(response.text) == ["2.50", *DIGITS[1:]]
+
+    entry = _observation_text(patient_id, ["7.250", "0.0"])
+    bundle = (
+        '{"resourceType":"Bundle","type":"transaction","entry":[{"resource":' + entry
+        + ',"request":{"method":"POST","url":"Observation"}}]}'
+    )
+    response = client.post("", content=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    location = response.json()["entry"][0]["response"]["location"]
+    stored = client.get(location.split("/_history")[0])
+    assert _numbers(stored.text) == ["7.250", "0.0"]
+
+
+def test_the_signature_over_a_decimal_verifies(client, observation):
+    """The signed bytes are JCS (numbers as doubles), so the digits sent change nothing: a
+    verifier that reads `13.50` as the double 13.5 checks the server's signature."""
+    stored = client.get(f"/Observation/{observation['id']}").json()
+    provenance = provenance_of(client, versioned(stored))
+    joserfc_verify(provenance["signature"][0], stored)
+
+
+def test_a_decimal_beyond_decimal128_is_kept_as_its_double(client, patient_id):
+    digits = "1." + "1" * 40
+    response = client.post("/Observation", content=_observation_text(patient_id, [digits]),
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    stored = client.get(f"/Observation/{response.json()['id']}")
+    assert float(_numbers(stored.text)[0]) == float(digits)
+
+
+def test_base64_of_a_patch_in_a_bundle_keeps_the_digits(client, observation):
+    patch = base64.b64encode(
+        b'[{"op":"replace","path":"/component/1/valueQuantity/value","value":9.90}]').decode()
+    bundle = {
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [{
+            "resource": {"resourceType": "Binary", "contentType": JSON_PATCH, "data": patch},
+            "request": {"method": "PATCH", "url": f"Observation/{observation['id']}"},
+        }],
+    }
+    response = client.post("", json=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    stored = client.get(f"/Observation/{observation['id']}")
+    assert _numbers(stored.text)[1] == "9.90"
