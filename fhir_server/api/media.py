@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from fastapi import Request
 from fastapi.responses import Response
 
-from fhir_server.conformance import json_numbers
+from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
 from fhir_server.errors import (
@@ -157,7 +157,7 @@ def render(content: dict, media: str, pretty: bool, status_code: int) -> tuple[b
                     f"{unwritable.diagnostics}, so it cannot be sent as XML; ask for {FHIR_JSON}"
                 ) from None
             media = FHIR_JSON
-    return json_numbers.dumps(content, pretty), media
+    return json_format.dumps(content, pretty), media
 
 
 def http_date(moment: datetime) -> str:
@@ -298,7 +298,7 @@ async def json_body(
 def _parse(raw: bytes, body_format: str) -> object:
     if body_format == "XML":
         return xml_to_resource(raw)
-    document = json_numbers.loads(raw)
+    document = json_format.loads(raw)
     if (where := lone_surrogate(document, raw)) is not None:
         raise BadRequest(f"The JSON body has a lone surrogate (an escape like \\ud800 that is "
                          f"no Unicode character) at {where}", expression=where)

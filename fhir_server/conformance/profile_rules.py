@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from decimal import Decimal
 
-from fhir_server.conformance import json_numbers
+from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import shown
 from fhir_server.conformance.profile_bindings import binding, is_member
 
@@ -75,7 +75,7 @@ def member_of_binding(value: object, _: str, value_set: str) -> bool:
 def shown_value(value: object) -> str:
     """A value in a message: short JSON for objects (the pattern a user must match)."""
     if isinstance(value, dict | list):
-        text = json_numbers.dumps(value).decode()
+        text = json_format.dumps(value).decode()
         return text if len(text) <= 160 else text[:156] + "...}"
     return shown(value)
 
@@ -99,7 +99,7 @@ def _number(value: object) -> Decimal | None:
     """A JSON number as a Decimal, so that `0.10` sent equals `0.1` in a profile."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
-    return json_numbers.as_decimal(value)
+    return json_format.as_decimal(value)
 
 
 def out_of_range(value: object, limit: tuple[str, object], below: bool) -> bool:

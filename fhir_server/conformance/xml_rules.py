@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import cache
 from xml.parsers import expat
 
-from fhir_server.conformance import json_numbers
+from fhir_server.conformance import json_format
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.primitives import primitive_type
 from fhir_server.conformance.structure import Node
@@ -114,7 +114,7 @@ def json_value(text: str, type_code: str, location: str) -> object:
         return text == "true"
     if rules.matches(text):
         try:
-            return int(text) if rules.json_kind == "integer" else json_numbers.loads(text)
+            return int(text) if rules.json_kind == "integer" else json_format.loads(text)
         except ValueError:
             pass  # more digits than Python converts
     raise InvalidResource(f"{location}: {text[:60]!r} is not {_article(type_code)}",
@@ -129,7 +129,7 @@ def xml_value(value: object, type_code: str, location: str) -> str:
     if type(value) is int and kind in ("integer", "number"):
         return str(value)
     if isinstance(value, float | Decimal) and kind == "number" and math.isfinite(value):
-        return json_numbers.dumps(value).decode()  # as the JSON response writes it
+        return json_format.dumps(value).decode()  # as the JSON response writes it
     if kind == "string" and isinstance(value, str):
         return _attribute_text(value, location)
     raise InvalidResource(f"{location}: {value!r:.60} is not {_article(type_code)}",

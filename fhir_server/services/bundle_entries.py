@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from fhir_server.conformance import json_numbers
+from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.errors import BadRequest, Issue, NotFound, PreconditionFailed
 
@@ -29,6 +29,8 @@ _METHODS_BY_SHAPE = {
 _REQUEST_STRINGS = ("method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist")
 _VERSION_ID = re.compile(r"[0-9]{1,20}")
 _LARGEST_VERSION = 2**63 - 1
+# `If-Match: *`: whichever version is current, as long as one is (RFC 9110 §13.1.1).
+ANY_VERSION = -1
 
 
 @dataclass
@@ -61,9 +63,12 @@ class Entry:
 
 
 def parse_if_match(value: str | None, expression: str | None = None) -> int | None:
-    """`W/"3"` → 3 (http.html#concurrency); `expression` names where it was given."""
+    """`W/"3"` → 3 (http.html#concurrency), `*` → ANY_VERSION; `expression` names where it
+    was given."""
     if value is None:
         return None
+    if isinstance(value, str) and value.strip() == "*":
+        return ANY_VERSION
     digits = value.strip().removeprefix("W/").strip('"') if isinstance(value, str) else ""
     if not _VERSION_ID.fullmatch(digits):
         raise BadRequest(f"If-Match must be a version ETag like W/\"3\", not '{value}'",
@@ -185,7 +190,7 @@ def patch_operations(entry: Entry, max_depth: int) -> object:
                           "levels", expression=f"{entry.location}.resource.data")
     try:
         text = base64.b64decode(data if isinstance(data, str) else "-", validate=True)
-        operations = json_numbers.loads(text)
+        operations = json_format.loads(text)
     except RecursionError:
         raise too_deep from None
     except ValueError as bad:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from fhir_server.conformance import json_numbers
+from fhir_server.conformance import json_format
 from fhir_server.errors import BadRequest
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
@@ -50,7 +50,7 @@ def as_resource(document: object, where: str) -> dict:
 
 def parse_line(line: str, where: str) -> dict:
     try:
-        return as_resource(json_numbers.loads(line), where)
+        return as_resource(json_format.loads(line), where)
     except ValueError as bad:
         raise BadRequest(f"{where} is not JSON: {bad}") from None
 
@@ -74,7 +74,8 @@ def json_documents(path: Path) -> Iterator[tuple[str, dict]]:
     after the other (e.g. the pages of a search saved to one file)."""
     with _open(path) as file:
         text = file.read()
-    decoder = json.JSONDecoder(parse_float=json_numbers.parse_number)
+    decoder = json.JSONDecoder(parse_float=json_format.parse_number,
+                               object_pairs_hook=json_format.unique_members)
     position, line = _skip_whitespace(text, 0), 1
     while position < len(text):
         try:

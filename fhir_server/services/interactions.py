@@ -21,6 +21,7 @@ from fhir_server.errors import (
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import check_searchable
+from fhir_server.services.bundle_entries import ANY_VERSION
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.subsetting import is_subsetted
@@ -116,6 +117,11 @@ def _check_if_match(
     resource_type: str, resource_id: str, current: CurrentVersion | None, if_match: int | None
 ) -> None:
     if if_match is None:
+        return
+    if if_match == ANY_VERSION:
+        if current is None or current.deleted:
+            raise PreconditionFailed(f"If-Match: * expects {resource_type}/{resource_id} to "
+                                     "exist, and it does not")
         return
     if current is None or current.vid != if_match:
         found = f"version {current.vid}" if current else "no resource"

@@ -165,6 +165,25 @@ def test_if_match_on_a_resource_that_does_not_exist_is_412_and_creates_nothing(c
     assert_outcome(client.get(f"/Patient/{new_id}"), 404)
 
 
+def test_if_match_star_writes_only_a_resource_that_exists(client):
+    """`If-Match: *` (RFC 9110 §13.1.1): whichever version is current, if there is one; so a
+    PUT with it never creates, and it fails once the resource is deleted."""
+    any_version = {"If-Match": "*"}
+    new_id = f"star-{uuid.uuid4().hex[:16]}"
+    assert_outcome(put(client, {**new_patient(), "id": new_id}, **any_version), 412)
+    assert_outcome(client.get(f"/Patient/{new_id}"), 404)
+
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    assert put(client, {**first, "active": False}, **any_version).headers["etag"] == 'W/"2"'
+    patched = patch(client, path, [{"op": "replace", "path": "/active", "value": True}],
+                    **any_version)
+    assert patched.headers["etag"] == 'W/"3"'
+    assert client.delete(path, headers=any_version).status_code == 204
+    assert_outcome(put(client, first, **any_version), 412)
+    assert_outcome(client.get(path), 410)
+
+
 def test_a_malformed_if_match_is_400_and_changes_nothing(client):
     first = created(client, new_patient())
     response = put(client, {**first, "gender": "female"}, **{"If-Match": "version-1"})

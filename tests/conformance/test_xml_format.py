@@ -12,7 +12,7 @@ from conformance.test_official_examples_valid import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhir_server.conformance import json_numbers
+from fhir_server.conformance import json_format
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
 from fhir_server.errors import BadRequest, InvalidResource
@@ -40,7 +40,7 @@ def _refused(data: bytes, error: type = InvalidResource) -> str:
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda path: path.name)
 def test_official_example_round_trips(path: Path):
     """Down to the digits of each decimal (1400.00 stays 1400.00)."""
-    resource = json_numbers.loads(path.read_text(encoding="utf-8"))
+    resource = json_format.loads(path.read_text(encoding="utf-8"))
     assert _as_written(xml_to_resource(resource_to_xml(resource))) == _as_written(resource)
 
 
@@ -51,7 +51,7 @@ def _as_written(value: object) -> object:
     if isinstance(value, list):
         return [_as_written(item) for item in value]
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return json_numbers.dumps(value)
+        return json_format.dumps(value)
     return value
 
 
@@ -112,8 +112,8 @@ def test_json_types_follow_the_primitive_type():
         resource = xml_to_resource(observation.format(written).encode())
         # The value the server's JSON reader gives the same literal: a resource is the
         # same whichever format it came in.
-        assert resource["valueQuantity"]["value"] == json_numbers.loads(written)
-        assert type(resource["valueQuantity"]["value"]) is type(json_numbers.loads(written))
+        assert resource["valueQuantity"]["value"] == json_format.loads(written)
+        assert type(resource["valueQuantity"]["value"]) is type(json_format.loads(written))
         assert resource["referenceRange"][0]["low"]["value"] == 100
     patient = xml_to_resource(_patient(
         '<active value="false"/><multipleBirthInteger value="-2"/>'

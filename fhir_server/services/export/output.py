@@ -10,7 +10,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from fhir_server.conformance import json_numbers
+from fhir_server.conformance import json_format
 from fhir_server.services.metrics import EXPORTED_RESOURCES
 from fhir_server.services.versions import format_instant
 from fhir_server.storage.export_files import ExportFiles, PartWriter
@@ -55,7 +55,7 @@ class Progress:
 
 
 def ndjson_line(resource: dict) -> bytes:
-    return json_numbers.dumps(resource) + b"\n"
+    return json_format.dumps(resource) + b"\n"
 
 
 def deletion_line(kind: str, resource_id: str, deleted_at: datetime, base: str) -> bytes:

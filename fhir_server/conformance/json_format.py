@@ -1,13 +1,18 @@
-"""FHIR decimals keep the precision they were written with: `0.010` is not `0.01`
+"""FHIR JSON as the server reads and writes it (http://hl7.org/fhir/R4/json.html).
+
+Decimals keep the precision they were written with: `0.010` is not `0.01`
 (http://hl7.org/fhir/R4/datatypes.html#decimal), so `13.50` is answered as `13.50`.
 
 A JSON number that a float writes back the same way stays a float (`7.2`, `6.0`); any other
 (`13.50`, `1400.00`, more digits than a double holds) is parsed as a `Decimal`, which
 MongoDB stores as a Decimal128 and the JSON writers write as it came.
+
+An object that names a property twice is refused: readers differ on which value counts.
 """
 
 import json
 import math
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -23,9 +28,20 @@ def parse_number(text: str) -> float | Decimal:
     return Decimal(text)
 
 
+def unique_members(members: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook`: an object naming a property twice is refused (ValueError), not
+    read as its last value, which a signer or another reader may not have taken."""
+    document = dict(members)
+    if len(document) != len(members):
+        counts = Counter(name for name, _ in members)
+        twice = next(name for name, count in counts.items() if count > 1)
+        raise ValueError(f"an object has the property {twice!r} twice")
+    return document
+
+
 def loads(text: str | bytes) -> Any:
-    """JSON, its decimals as `parse_number` reads them."""
-    return json.loads(text, parse_float=parse_number)
+    """JSON, its decimals as `parse_number` reads them, a repeated property refused."""
+    return json.loads(text, parse_float=parse_number, object_pairs_hook=unique_members)
 
 
 def decimal_text(value: Decimal) -> str:

@@ -1,0 +1,77 @@
+"""JSON numbers keep the digits they were written with (conformance/json_format.py), also
+through BSON (storage/decimals.py): `13.50` is answered as `13.50`, `7.2` as `7.2`."""
+
+import json
+from decimal import Decimal
+
+import bson
+import pytest
+from bson.codec_options import CodecOptions
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fhir_server.conformance import json_format
+from fhir_server.storage.decimals import DECIMALS
+
+# FHIR's decimal (http://hl7.org/fhir/R4/datatypes.html#decimal) without an exponent.
+PLAIN_DECIMALS = st.from_regex(r"-?(0|[1-9][0-9]{0,20})\.[0-9]{1,20}", fullmatch=True)
+# ... and with one, within the range of a double.
+EXPONENT_DECIMALS = st.from_regex(r"-?[1-9][0-9]{0,15}(\.[0-9]{1,15})?[eE][+-]?[0-9]{1,2}",
+                                  fullmatch=True)
+_WITH_DECIMALS = CodecOptions(type_registry=DECIMALS)
+
+
+def _through_bson(value: object) -> object:
+    document = bson.decode(bson.encode({"v": value}, codec_options=_WITH_DECIMALS),
+                           codec_options=_WITH_DECIMALS)
+    return document["v"]
+
+
+@given(PLAIN_DECIMALS)
+def test_a_decimal_is_written_back_as_it_came(text):
+    assert json_format.dumps(json_format.loads(text)).decode() == text
+    assert json_format.dumps({"value": json_format.loads(text)}, pretty=True).decode() == (
+        '{\n  "value": ' + text + "\n}")
+
+
+@given(PLAIN_DECIMALS)
+def test_mongodb_keeps_the_digits_of_up_to_34(text):
+    if len(text.lstrip("-").replace(".", "").lstrip("0")) <= 34:
+        assert json_format.dumps(_through_bson(json_format.loads(text))).decode() == text
+
+
+@given(EXPONENT_DECIMALS)
+def test_a_decimal_with_an_exponent_keeps_its_value_and_digits(text):
+    value = json_format.loads(text)
+    written = json_format.dumps(value).decode()
+    assert Decimal(written) == Decimal(text) or float(written) == float(text)
+    assert json_format.dumps(_through_bson(value)).decode() == written
+
+
+def test_beyond_decimal128_mongodb_keeps_the_nearest_double():
+    text = "1." + "3" * 40
+    assert _through_bson(json_format.loads(text)) == float(text)
+
+
+def test_numbers_equal_in_value_compare_equal_whatever_their_digits():
+    assert json_format.as_decimal(json_format.loads("0.10")) == json_format.as_decimal(0.1)
+    assert json_format.as_decimal(json_format.loads("1400.00")) == json_format.as_decimal(1400)
+    assert json_format.as_decimal(0.1) != json_format.as_decimal(0.1000001)
+
+
+def test_integers_and_short_floats_stay_python_numbers():
+    assert json_format.loads('[100, 7.2, 6.0, -0.0, 1e+25]') == [100, 7.2, 6.0, -0.0, 1e25]
+    assert all(type(v) is not Decimal for v in json_format.loads('[100, 7.2, 6.0, 1e+25]'))
+    assert json_format.loads("1e400") == float("inf")  # refused later as not finite
+
+
+@given(st.lists(st.text(max_size=3), min_size=1, max_size=8), st.data())
+def test_an_object_naming_a_property_twice_is_refused_wherever_it_is(names, data):
+    twice = data.draw(st.sampled_from(names))
+    members = ",".join(f"{json.dumps(name)}:{index}" for index, name in enumerate(names))
+    text = '{"a":[{"b":{' + members + "," + json.dumps(twice) + ":0}}]}"
+    with pytest.raises(ValueError, match="twice"):
+        json_format.loads(text)
+    unique = '{"a":[{"b":{' + ",".join(
+        f"{json.dumps(name)}:0" for name in dict.fromkeys(names)) + "}}]}"
+    assert json_format.loads(unique) == json.loads(unique)
