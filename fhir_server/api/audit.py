@@ -11,6 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.client_address import client_address
 from fhir_server.api.dependencies import server_origin
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.services.audit import Access, RequestAudit, current_request
 
 # route function → FHIR interaction (http://hl7.org/fhir/R4/valueset-type-restful-interaction.html)
@@ -40,7 +41,7 @@ _INTERACTIONS = {
 }
 
 
-_CREATED = re.compile(r"/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})/_history/\d+$")
+_CREATED = re.compile(rf"/([A-Z][A-Za-z]+/{ID_REGEX})/_history/\d+$")
 
 
 def _interaction(request: Request) -> str | None:

@@ -22,6 +22,7 @@ from fhir_server.api.resources import (
     search_type_response,
 )
 from fhir_server.api.security import authenticate, check_interaction
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.registry import is_supported
 from fhir_server.services.resources import ResourceService
 
@@ -50,7 +51,7 @@ _SHORTCUTS = (
     # `$operation` are none, so those paths go on to their routes. A Binary's read may
     # answer in the Binary's own media type: its route does that.
     _Shortcut(re.compile(r"/fhir/(?!Binary/)(?P<resource_type>[A-Z][A-Za-z]+)"
-                         r"/(?P<resource_id>[A-Za-z0-9\-.]{1,64})"), read, "read", _read),
+                         rf"/(?P<resource_id>{ID_REGEX})"), read, "read", _read),
     _Shortcut(re.compile(r"/fhir/(?P<resource_type>[A-Z][A-Za-z]+)"), search_type,
               "search-type", _search),
 )

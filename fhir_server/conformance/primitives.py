@@ -14,6 +14,9 @@ from functools import cache
 from fhir_server.conformance.definitions import registry
 
 REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
+#: A FHIR id (datatypes.html#id), to build the patterns of references and URLs from; the
+#: tests check it against the regex of the `id` StructureDefinition.
+ID_REGEX = r"[A-Za-z0-9\-.]{1,64}"
 # The JSON type of each primitive (json.html#primitive); every other primitive is a string.
 _JSON_KINDS = {
     "boolean": "boolean",

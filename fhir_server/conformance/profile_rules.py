@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from fhir_server.conformance import json_format
-from fhir_server.conformance.primitives import shown
+from fhir_server.conformance.primitives import ID_REGEX, shown
 from fhir_server.conformance.profile_bindings import binding, is_member
 
 # A literal reference: [base/]Type/id[/_history/vid] (http://hl7.org/fhir/R4/references.html#literal).
-_LITERAL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[^/]+)?$")
+_LITERAL = re.compile(rf"(?:^|/)([A-Z][A-Za-z]+)/{ID_REGEX}(?:/_history/[^/]+)?$")
 
 
 def contains(value: object, pattern: object) -> bool:

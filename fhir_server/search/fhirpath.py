@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.primitives import ID_REGEX
 
 FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 # Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
@@ -267,9 +268,8 @@ def _resolves_to(expr: _Expr, target: str) -> _Expr:
         return _EMPTY
     if [branch.type for branch in expr.branches] != ["Reference"]:
         raise UnsupportedExpression("resolve() needs a single Reference input")
-    resource_id = r"[A-Za-z0-9\-.]{1,64}"
     pattern = re.compile(
-        rf"(?:https?://[^?#\s]*/)?{target}/{resource_id}(?:/_history/{resource_id})?"
+        rf"(?:https?://[^?#\s]*/)?{target}/{ID_REGEX}(?:/_history/{ID_REGEX})?"
     )
     prev = expr.branches[0].run
 

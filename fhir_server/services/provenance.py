@@ -16,6 +16,7 @@ from datetime import datetime
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
@@ -60,7 +61,7 @@ AUTHOR_AGENT = {
 }
 #: A literal reference's trailing `Type/id`, after any base URL, before any `_history/n`.
 _LITERAL_REFERENCE = re.compile(
-    r"(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?"
+    rf"(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_REGEX})(?:/_history/[^/]+)?"
 )
 _ACTIVITY_DISPLAY = {"CREATE": "create", "UPDATE": "revise", "DELETE": "delete"}
 

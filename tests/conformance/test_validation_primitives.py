@@ -2,10 +2,13 @@
 types' StructureDefinitions (http://hl7.org/fhir/R4/json.html#primitive)."""
 
 import math
+import re
 
 import pytest
 from conformance.test_validation_rules import EXTENSION, OBSERVATION, _issues
 
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.primitives import ID_REGEX, REGEX
 from fhir_server.conformance.validation import validate_resource
 
 
@@ -87,3 +90,12 @@ def test_values_are_shown_short():
     assert len(issue.diagnostics) < 200
 
 
+
+
+def test_the_id_regex_the_server_builds_patterns_from_is_the_definitions():
+    definition = registry().structure_definition("id")
+    [element] = [e for e in definition["snapshot"]["element"] if e["id"] == "id.value"]
+    [regex] = [x["valueString"] for t in element["type"] for x in t.get("extension", [])
+               if x["url"] == REGEX]
+    for text in ("a", "A-9.z", "x" * 64, "x" * 65, "", "a_b", "a/b", "Ä", "a b"):
+        assert bool(re.fullmatch(ID_REGEX, text)) == bool(re.fullmatch(regex, text)), text

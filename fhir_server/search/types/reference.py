@@ -7,6 +7,7 @@ absolute URL, `#contained`), and `i:` + the token entries of `Reference.identifi
 
 import re
 
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
@@ -15,8 +16,8 @@ from fhir_server.search.values import unescape
 
 MODIFIERS = ("identifier", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
-LOCAL_REFERENCE = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+LOCAL_REFERENCE = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})$")
+_ID = re.compile(ID_REGEX)
 
 
 def _keys(reference: object) -> list[str]:
