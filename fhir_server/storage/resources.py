@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import bson
+from bson.raw_bson import RawBSONDocument
 from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -276,7 +278,10 @@ class ResourceStore:
     async def explain(self, resource_type: str, query: dict, sort: list[tuple[str, int]]) -> dict:
         """The winning plan MongoDB chooses for a search (for tests and diagnostics)."""
         cursor = self.db[resource_type].find({**query, "deleted": False}).sort(sort).limit(10)
-        return (await cursor.explain())["queryPlanner"]["winningPlan"]
+        plan = (await cursor.explain())["queryPlanner"]["winningPlan"]
+        # Beside a type registry (storage/decimals.py), pymongo leaves the inner documents of
+        # a command's reply raw.
+        return bson.decode(plan.raw) if isinstance(plan, RawBSONDocument) else plan
 
     async def acquire_guard(self, key: str) -> None:
         """Serialise transactions that use the same key (e.g. a conditional-create query).
