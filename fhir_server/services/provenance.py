@@ -77,6 +77,11 @@ class Hospital:
     def identifier(self) -> dict:
         return {"system": TAX_CODE_SYSTEM, "value": self.tax_code}
 
+    def organization(self) -> dict:
+        """The hospital as an Organization resource (e.g. the author of a document)."""
+        return {"resourceType": "Organization", "identifier": [self.identifier],
+                "active": True, "name": self.name}
+
 
 class ProvenanceRecorder:
     def __init__(

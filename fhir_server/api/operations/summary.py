@@ -1,0 +1,44 @@
+"""`Patient/[id]/$summary` and `Patient/$summary?identifier=system|value` (IPS 2.0.0,
+http://hl7.org/fhir/uv/ips/OperationDefinition-summary.html): the patient's International
+Patient Summary, a `document` Bundle made on request (services/patient_summary.py)."""
+
+from fastapi.responses import Response
+
+from fhir_server.api.media import bundle_response
+from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.errors import BadRequest
+from fhir_server.services.patient_summary import IPS_COMPOSITION, PatientSummary
+from fhir_server.services.versions import utc_now
+
+_DEFINITION = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
+_PARAMETERS = ("identifier", "profile")
+
+
+async def summary(call: OperationCall) -> Response:
+    values: dict[str, str] = {}
+    for name, value in await call.parameters():
+        if name not in _PARAMETERS:
+            if await call.strict():
+                raise BadRequest(f"$summary has no parameter '{name}'", expression=name)
+            continue
+        if name in values:
+            raise BadRequest(f"$summary takes one {name}", expression=name)
+        values[name] = value
+    if values.get("profile", IPS_COMPOSITION) != IPS_COMPOSITION:
+        raise BadRequest(f"This server makes summaries of the IPS profile {IPS_COMPOSITION} "
+                         f"only, not {values['profile']}", expression="profile")
+    if call.resource_id is not None and "identifier" in values:
+        raise BadRequest("Name the patient by the id in the path or by identifier, not both",
+                         expression="identifier")
+    service = call.service
+    summariser = PatientSummary(service.database.store(), call.base, call.caller.scopes,
+                                service.provenance.hospital.organization())
+    patient = await summariser.patient(call.resource_id, values.get("identifier"))
+    return await bundle_response(call.request, await summariser.document(patient, utc_now()))
+
+
+OPERATIONS = tuple(
+    Operation(OperationDescriptor("summary", _DEFINITION, level, ("Patient",)), summary)
+    for level in (TYPE, INSTANCE)
+)

@@ -1,0 +1,296 @@
+"""`Patient/$summary` (IPS 2.0.0, http://hl7.org/fhir/uv/ips/OperationDefinition/summary): an
+International Patient Summary of the record, made on request: a `document` Bundle with an IPS
+Composition first, then the Patient, the resources of each section and what they refer to.
+
+Section codes and which sections are required come from the IPS Composition profile; which
+records fill a section (active problems, allergies that are not refuted, ...) is the
+server's clinical choice below. A required section with nothing to show gets an
+`emptyReason`: `unavailable` (the record holds none) or `withheld` (the token may not read
+that type). Nothing is stored: each call summarises the record as it is then.
+"""
+
+import html
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.registry import is_supported
+from fhir_server.conformance.search_parameters import compartment_parameters, search_parameters
+from fhir_server.errors import (
+    BadRequest,
+    Forbidden,
+    Gone,
+    NotFound,
+    NotImplementedFeature,
+    Unprocessable,
+)
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.types.reference import local_references
+from fhir_server.services.versions import format_instant
+from fhir_server.storage.records import CurrentVersion
+from fhir_server.storage.resources import ResourceStore
+
+IPS_COMPOSITION = "http://hl7.org/fhir/uv/ips/StructureDefinition/Composition-uv-ips"
+_EMPTY_REASONS = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+# The most recently updated records of one type a summary holds; more are left out.
+MAX_PER_TYPE = 500
+_UNREAD = {"sort": 0, "compartments": 0, "indexVersion": 0}
+_ENDED = {"inactive", "remission", "resolved"}
+_NOT_TRUE = {"entered-in-error", "refuted"}
+_NOT_CURRENT = {"entered-in-error", "cancelled", "stopped", "completed", "not-taken", "revoked",
+                "draft", "unknown"}
+_UNDONE = {"entered-in-error", "not-done", "cancelled"}
+
+
+def _code(resource: dict, element: str) -> str | None:
+    """The first coding's code of a CodeableConcept element."""
+    concept = resource.get(element)
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if isinstance(codings, list) and codings and isinstance(codings[0], dict):
+        code = codings[0].get("code")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def _categories(resource: dict) -> set[object]:
+    return {
+        coding.get("code")
+        for category in resource.get("category") or []
+        if isinstance(category, dict)
+        for coding in category.get("coding") or []
+        if isinstance(coding, dict)
+    }
+
+
+def _current_condition(resource: dict) -> bool:
+    return (_code(resource, "clinicalStatus") not in _ENDED
+            and _code(resource, "verificationStatus") not in _NOT_TRUE)
+
+
+def _past_condition(resource: dict) -> bool:
+    return (_code(resource, "clinicalStatus") in _ENDED
+            and _code(resource, "verificationStatus") not in _NOT_TRUE)
+
+
+def _status_not(statuses: set[str]) -> Callable[[dict], bool]:
+    return lambda resource: resource.get("status") not in statuses
+
+
+def _observation_of(*categories: str) -> Callable[[dict], bool]:
+    return lambda resource: (bool(_categories(resource) & set(categories))
+                             and resource.get("status") not in _UNDONE)
+
+
+@dataclass(frozen=True)
+class SectionRule:
+    slice: str  # of Composition.section in the IPS Composition profile
+    title: str
+    sources: tuple[tuple[str, Callable[[dict], bool]], ...]  # resource type, which to keep
+
+
+SECTIONS = (
+    SectionRule("sectionProblems", "Active Problems", (("Condition", _current_condition),)),
+    SectionRule("sectionAllergies", "Allergies and Intolerances", (
+        ("AllergyIntolerance", _current_condition),)),
+    SectionRule("sectionMedications", "Medication Summary", (
+        ("MedicationStatement", _status_not(_NOT_CURRENT - {"unknown"})),
+        ("MedicationRequest", _status_not(_NOT_CURRENT)))),
+    SectionRule("sectionImmunizations", "Immunizations", (
+        ("Immunization", _status_not({"entered-in-error"})),)),
+    SectionRule("sectionResults", "Results", (
+        ("Observation", _observation_of("laboratory", "imaging")),
+        ("DiagnosticReport", _status_not(_UNDONE)))),
+    SectionRule("sectionProceduresHx", "History of Procedures", (
+        ("Procedure", _status_not(_UNDONE)),)),
+    SectionRule("sectionMedicalDevices", "Medical Devices", (
+        ("DeviceUseStatement", _status_not({"entered-in-error"})),)),
+    SectionRule("sectionVitalSigns", "Vital Signs", (
+        ("Observation", _observation_of("vital-signs")),)),
+    SectionRule("sectionPastProblems", "History of Past Problems", (
+        ("Condition", _past_condition),)),
+    SectionRule("sectionPlanOfCare", "Plan of Care", (
+        ("CarePlan", _status_not({"entered-in-error", "revoked", "completed"})),)),
+    SectionRule("sectionSocialHistory", "Social History", (
+        ("Observation", _observation_of("social-history")),)),
+)
+
+
+@cache
+def _profile_elements() -> dict[str, dict]:
+    profile = registry().structure_definition(IPS_COMPOSITION)
+    if profile is None:  # the IPS package was left out of this server's definitions
+        raise NotImplementedFeature(f"$summary needs the profile {IPS_COMPOSITION}, which "
+                                    "this server does not have")
+    return {element["id"]: element for element in profile["snapshot"]["element"]}
+
+
+def section_codes() -> dict[str, tuple[dict, bool]]:
+    """IPS Composition section slice → (its LOINC coding, whether it is required)."""
+    elements = _profile_elements()
+    codes = {}
+    for rule in SECTIONS:
+        prefix = f"Composition.section:{rule.slice}"
+        coding = elements[f"{prefix}.code"]["patternCodeableConcept"]["coding"][0]
+        codes[rule.slice] = (coding, elements[prefix]["min"] > 0)
+    return codes
+
+
+def _shown(resource: dict) -> tuple[str, str, str]:
+    """What, when and status of a record, for a section's table."""
+    what: object = "-"
+    for element in ("code", "medicationCodeableConcept", "vaccineCode", "type"):
+        concept = resource.get(element)
+        if isinstance(concept, dict):
+            codings = [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+            what = concept.get("text") or next(
+                (c.get("display") or c.get("code") for c in codings), what)
+            break
+    else:
+        reference = resource.get("medicationReference") or {}
+        what = reference.get("display") or reference.get("reference") or what
+    when = next((str(resource[e]) for e in ("onsetDateTime", "effectiveDateTime",
+                 "occurrenceDateTime", "performedDateTime", "authoredOn", "recordedDate",
+                 "issued", "date") if e in resource), "")
+    status = resource.get("status") or _code(resource, "clinicalStatus") or ""
+    return str(what), when, str(status)
+
+
+def _narrative(rows: list[tuple[str, str, str]], empty: str) -> dict:
+    if not rows:
+        body = f"<p>{html.escape(empty)}</p>"
+    else:
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            for row in rows)
+        body = f"<table><tr><th>Item</th><th>Date</th><th>Status</th></tr>{cells}</table>"
+    return {"status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{body}</div>'}
+
+
+@dataclass
+class PatientSummary:
+    store: ResourceStore
+    base: str
+    permissions: Permissions
+    author: dict  # the Organization the document comes from (this server's hospital)
+
+    async def patient(self, patient_id: str | None, identifier: str | None) -> CurrentVersion:
+        """The Patient summarised: by id (404 unknown, 410 deleted), or the one Patient with
+        an identifier (`system|value`; 404 none, 422 several)."""
+        if patient_id is not None:
+            # With its search entries, whose references the summary follows.
+            found = await self.store.find("Patient", {"_id": patient_id}, 1, _UNREAD)
+            if found:
+                return found[0]
+            if await self.store.current("Patient", patient_id) is None:
+                raise NotFound(f"Patient/{patient_id} is not known")
+            raise Gone(f"Patient/{patient_id} was deleted")
+        if identifier is None:
+            raise BadRequest("Patient/$summary needs the patient's id in the path, or an "
+                             "identifier", expression="identifier")
+        if not self.permissions.allows("Patient", "s"):
+            raise Forbidden("The token's scopes do not allow searching Patient by identifier")
+        query, _ = await Compiler(self.store.project, self.base).compile(
+            "Patient", [("identifier", identifier)], strict=True)
+        found = await self.store.find("Patient", query, 2, _UNREAD)
+        if not found:
+            raise NotFound(f"No Patient has the identifier '{identifier}'")
+        if len(found) > 1:
+            raise Unprocessable(f"Several patients have the identifier '{identifier}': name "
+                                "one by its id (Patient/[id]/$summary)")
+        return found[0]
+
+    async def document(self, patient: CurrentVersion, now: datetime) -> dict:
+        patient_reference = f"Patient/{patient.id}"
+        records: dict[str, list[CurrentVersion]] = {}
+        sections, included = [], [("Patient", patient)]
+        seen = {("Patient", patient.id)}  # an Observation may be a result and a vital sign
+        for rule in SECTIONS:
+            coding, required = section_codes()[rule.slice]
+            kept, withheld = [], False
+            for kind, keep in rule.sources:
+                if not self.permissions.allows(kind, "r"):
+                    withheld = True
+                    continue
+                if kind not in records:
+                    records[kind] = await self.store.find(
+                        kind, {"compartments": patient_reference}, MAX_PER_TYPE, _UNREAD,
+                        [("lastUpdated", -1), ("_id", 1)])
+                kept += [(kind, r) for r in records[kind] if keep(r.resource or {})]
+            if kept or required:
+                sections.append(_section(rule, coding, kept, withheld))
+                for kind, record in kept:
+                    if (kind, record.id) not in seen:
+                        seen.add((kind, record.id))
+                        included.append((kind, record))
+        included += await self._referenced(included)
+        return self._bundle(patient_reference, sections, included, now)
+
+    async def _referenced(
+        self, included: list[tuple[str, CurrentVersion]]
+    ) -> list[tuple[str, CurrentVersion]]:
+        """Resources outside the Patient compartment the included ones refer to
+        (Medication, Practitioner, Organization, ...), as far as the token may read them."""
+        members = {"Patient", *compartment_parameters("Patient")}
+        wanted: dict[str, set[str]] = {}
+        for kind, record in included:
+            codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
+            entries = [entry for code in codes for entry in record.search.get(code, [])]
+            for target, target_id in local_references(entries, self.base):
+                if (target not in members and is_supported(target)
+                        and self.permissions.allows(target, "r")):
+                    wanted.setdefault(target, set()).add(target_id)
+        found = []
+        for target, ids in sorted(wanted.items()):
+            documents = await self.store.find(target, {"_id": {"$in": sorted(ids)}}, len(ids),
+                                              _UNREAD)
+            found += [(target, document) for document in documents]
+        return found
+
+    def _bundle(self, patient_reference: str, sections: list[dict],
+                included: list[tuple[str, CurrentVersion]], now: datetime) -> dict:
+        author_url = f"urn:uuid:{uuid.uuid4()}"
+        composition = {
+            "resourceType": "Composition",
+            "id": str(uuid.uuid4()),
+            "text": _narrative([], "International Patient Summary of the record held here."),
+            "status": "final",
+            "type": _profile_elements()["Composition.type"]["patternCodeableConcept"],
+            "subject": {"reference": patient_reference},
+            "date": format_instant(now),
+            "author": [{"reference": author_url}],
+            "title": "International Patient Summary",
+            "section": sections,
+        }
+        entries = [
+            {"fullUrl": f"urn:uuid:{composition['id']}", "resource": composition},
+            *({"fullUrl": f"{self.base}/{kind}/{record.id}", "resource": record.resource}
+              for kind, record in included),
+            {"fullUrl": author_url, "resource": self.author},
+        ]
+        return {
+            "resourceType": "Bundle",
+            "id": str(uuid.uuid4()),
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+            "type": "document",
+            "timestamp": format_instant(now),
+            "entry": entries,
+        }
+
+
+def _section(rule: SectionRule, coding: dict, kept: list[tuple[str, CurrentVersion]],
+             withheld: bool) -> dict:
+    section: dict = {"title": rule.title, "code": {"coding": [coding]}}
+    if kept:
+        section["text"] = _narrative([_shown(r.resource or {}) for _, r in kept], "")
+        section["entry"] = [{"reference": f"{kind}/{r.id}"} for kind, r in kept]
+        return section
+    reason = "withheld" if withheld else "unavailable"
+    section["text"] = _narrative([], "Not shared with this client." if withheld
+                                 else "No information held in this record.")
+    section["emptyReason"] = {"coding": [{"system": _EMPTY_REASONS, "code": reason}]}
+    return section

@@ -1,0 +1,228 @@
+"""`Patient/[id]/$summary` and `Patient/$summary?identifier=` (IPS 2.0.0): a `document` Bundle
+whose first entry is an IPS Composition about the patient, with the three required sections
+always there (empty ones with an emptyReason), each section's entries and everything they
+refer to in the Bundle, and only what the record says is current where the section asks for
+it; the token's scopes withhold sections, never leak them.
+
+Data set: patient Lan, treated at Bạch Mai: diabetes (active), a resolved appendicitis, a
+refuted penicillin allergy and an active peanut allergy, metformin (active, by reference to a
+Medication) and an old stopped prescription, a lab result and a blood pressure, a completed
+procedure; her brother Tuấn has an active condition of his own.
+"""
+
+import uuid
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome
+from search.helpers import load, ref
+from security.helpers import fhir_client
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+IPS_COMPOSITION = "http://hl7.org/fhir/uv/ips/StructureDefinition/Composition-uv-ips"
+SYSTEM = "http://benhvien-bachmai.vn/fhir/sid/mrn"
+REQUIRED = {"11450-4", "48765-2", "10160-0"}
+
+
+def _coded(system: str, code: str, text: str | None = None) -> dict:
+    concept: dict = {"coding": [{"system": system, "code": code}]}
+    if text:
+        concept["text"] = text
+    return concept
+
+
+def _observation(category: str, code: str, value: float) -> dict:
+    return {"resourceType": "Observation", "status": "final", "subject": ref("lan"),
+            "category": [_coded(OBSERVATION_CATEGORY, category)],
+            "code": _coded(LOINC, code), "effectiveDateTime": "2024-05-02",
+            "valueQuantity": {"value": value, "unit": "mg/dL"}}
+
+
+def _allergy(code: str, text: str, clinical: str, verification: str) -> dict:
+    return {"resourceType": "AllergyIntolerance", "patient": ref("lan"),
+            "code": _coded(SNOMED, code, text),
+            "clinicalStatus": _coded(ALLERGY_CLINICAL, clinical),
+            "verificationStatus": _coded(ALLERGY_VERIFICATION, verification)}
+
+
+def _condition(patient: str, code: str, text: str, clinical: str) -> dict:
+    return {"resourceType": "Condition", "subject": ref(patient),
+            "code": _coded(SNOMED, code, text), "clinicalStatus": _coded(CLINICAL, clinical),
+            "onsetDateTime": "2020-01-10"}
+
+
+@pytest.fixture(scope="module")
+def mrn() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="module")
+def ids(client, mrn) -> dict[str, str]:
+    return load(client, {
+        "bachmai": {"resourceType": "Organization", "name": "Bệnh viện Bạch Mai"},
+        "hoa": {"resourceType": "Practitioner", "name": [{"family": "Lê", "given": ["Hoa"]}]},
+        "metformin": {"resourceType": "Medication", "code": _coded(SNOMED, "109081006",
+                                                                   "Metformin")},
+        "lan": {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": mrn}],
+                "name": [{"family": "Nguyễn", "given": ["Thị", "Lan"]}], "gender": "female",
+                "birthDate": "1978-02-01", "managingOrganization": ref("bachmai")},
+        "tuan": {"resourceType": "Patient", "name": [{"family": "Nguyễn", "given": ["Tuấn"]}]},
+        "diabetes": _condition("lan", "44054006", "Đái tháo đường típ 2", "active"),
+        "appendicitis": _condition("lan", "74400008", "Viêm ruột thừa", "resolved"),
+        "tuan_asthma": _condition("tuan", "195967001", "Hen phế quản", "active"),
+        "peanut": _allergy("91935009", "Dị ứng đậu phộng", "active", "confirmed"),
+        "penicillin": _allergy("91936005", "Dị ứng penicillin", "active", "refuted"),
+        "metformin_now": {"resourceType": "MedicationRequest", "status": "active",
+                          "intent": "order", "subject": ref("lan"),
+                          "medicationReference": ref("metformin"), "requester": ref("hoa"),
+                          "authoredOn": "2024-05-01"},
+        "old_drug": {"resourceType": "MedicationRequest", "status": "stopped", "intent": "order",
+                     "subject": ref("lan"),
+                     "medicationCodeableConcept": _coded(SNOMED, "387517004", "Paracetamol")},
+        "glucose": _observation("laboratory", "2339-0", 7.5),
+        "pressure": _observation("vital-signs", "8480-6", 130),
+        "appendectomy": {"resourceType": "Procedure", "status": "completed",
+                         "subject": ref("lan"), "code": _coded(SNOMED, "80146002",
+                                                               "Cắt ruột thừa"),
+                         "performedDateTime": "2020-01-11"},
+    })
+
+
+def _summary(client, path: str, **params) -> dict:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "document"
+    assert bundle["identifier"]["value"].startswith("urn:uuid:") and bundle["timestamp"]
+    return bundle
+
+
+def _sections(bundle: dict) -> dict[str, dict]:
+    composition = bundle["entry"][0]["resource"]
+    return {s["code"]["coding"][0]["code"]: s for s in composition["section"]}
+
+
+def _entry_ids(section: dict) -> set[str]:
+    return {e["reference"] for e in section.get("entry", [])}
+
+
+def test_the_summary_is_a_document_about_the_patient_with_the_current_record(client, ids):
+    bundle = _summary(client, f"/Patient/{ids['lan']}/$summary")
+    composition = bundle["entry"][0]["resource"]
+    assert composition["resourceType"] == "Composition" and composition["status"] == "final"
+    assert composition["type"]["coding"] == [{"system": LOINC, "code": "60591-5"}]
+    assert composition["subject"] == {"reference": f"Patient/{ids['lan']}"}
+    sections = _sections(bundle)
+    assert _entry_ids(sections["11450-4"]) == {f"Condition/{ids['diabetes']}"}
+    assert _entry_ids(sections["11348-0"]) == {f"Condition/{ids['appendicitis']}"}
+    assert _entry_ids(sections["48765-2"]) == {f"AllergyIntolerance/{ids['peanut']}"}
+    assert _entry_ids(sections["10160-0"]) == {f"MedicationRequest/{ids['metformin_now']}"}
+    assert _entry_ids(sections["30954-2"]) == {f"Observation/{ids['glucose']}"}
+    assert _entry_ids(sections["8716-3"]) == {f"Observation/{ids['pressure']}"}
+    assert _entry_ids(sections["47519-4"]) == {f"Procedure/{ids['appendectomy']}"}
+    assert "11369-6" not in sections  # optional and empty: left out
+    for section in sections.values():
+        assert section["title"] and section["text"]["div"].startswith("<div xmlns=")
+    assert "Đái tháo đường típ 2" in sections["11450-4"]["text"]["div"]
+    as_xml = client.get(f"/Patient/{ids['lan']}/$summary",
+                        headers={"Accept": "application/fhir+xml"})
+    assert as_xml.status_code == 200 and "<Composition>" in as_xml.text
+
+
+def test_every_reference_of_the_document_resolves_inside_it(client, ids, server):
+    bundle = _summary(client, f"/Patient/{ids['lan']}/$summary")
+    full_urls = {entry["fullUrl"] for entry in bundle["entry"]}
+    assert len(full_urls) == len(bundle["entry"])
+    expected = {f"Patient/{ids['lan']}", f"Medication/{ids['metformin']}",
+                f"Practitioner/{ids['hoa']}", f"Organization/{ids['bachmai']}"}
+    assert {f"{server.base}/{e}" for e in expected} <= full_urls
+    composition = bundle["entry"][0]["resource"]
+    [author] = composition["author"]
+    assert author["reference"] in full_urls
+    for section in composition["section"]:
+        for entry in section.get("entry", []):
+            assert f"{server.base}/{entry['reference']}" in full_urls
+    assert f"{server.base}/Condition/{ids['tuan_asthma']}" not in full_urls
+
+
+def test_the_document_validates_as_a_bundle_and_its_composition_as_ips(client, ids):
+    bundle = _summary(client, f"/Patient/{ids['lan']}/$summary")
+    response = client.post("/Bundle/$validate", json=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    errors = [i for i in response.json()["issue"] if i["severity"] in ("error", "fatal")]
+    assert errors == []
+    composition = bundle["entry"][0]["resource"]
+    response = client.post("/Composition/$validate", params={"profile": IPS_COMPOSITION},
+                           json=composition, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    errors = [i for i in response.json()["issue"] if i["severity"] in ("error", "fatal")]
+    assert errors == []
+
+
+def test_a_patient_is_found_by_identifier_and_the_answer_is_the_same(client, ids, mrn):
+    by_id = _sections(_summary(client, f"/Patient/{ids['lan']}/$summary"))
+    by_identifier = _summary(client, "/Patient/$summary", identifier=f"{SYSTEM}|{mrn}")
+    assert by_identifier["entry"][0]["resource"]["subject"] == {
+        "reference": f"Patient/{ids['lan']}"}
+    assert {code: _entry_ids(s) for code, s in _sections(by_identifier).items()} == {
+        code: _entry_ids(s) for code, s in by_id.items()}
+    posted = client.post("/Patient/$summary", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters",
+        "parameter": [{"name": "identifier", "valueString": f"{SYSTEM}|{mrn}"}]})
+    assert posted.status_code == 200, posted.text
+
+
+def test_required_sections_of_an_empty_record_say_why_they_are_empty(client, ids):
+    sections = _sections(_summary(client, f"/Patient/{ids['tuan']}/$summary"))
+    assert _entry_ids(sections["11450-4"]) == {f"Condition/{ids['tuan_asthma']}"}
+    for code in REQUIRED - {"11450-4"}:
+        assert sections[code]["emptyReason"]["coding"][0]["code"] == "unavailable"
+        assert "entry" not in sections[code]
+    assert set(sections) == REQUIRED
+
+
+def test_sections_the_token_may_not_read_are_withheld(server, issuer, ids):
+    scopes = "user/Patient.rs user/Condition.rs"
+    with fhir_client(server.base, issuer.token(scopes)) as limited:
+        bundle = _summary(limited, f"/Patient/{ids['lan']}/$summary")
+    sections = _sections(bundle)
+    assert sections["48765-2"]["emptyReason"]["coding"][0]["code"] == "withheld"
+    assert sections["10160-0"]["emptyReason"]["coding"][0]["code"] == "withheld"
+    kinds = {entry["resource"]["resourceType"] for entry in bundle["entry"]}
+    assert kinds == {"Composition", "Patient", "Condition", "Organization"}
+    # the Organization is the document's author, not the patient's managing organization
+    assert not any(e["fullUrl"].endswith(f"Organization/{ids['bachmai']}")
+                   for e in bundle["entry"])
+
+
+@pytest.mark.parametrize(("path", "params", "status"), [
+    ("/Patient/$summary", {}, 400),
+    ("/Patient/$summary", {"identifier": f"{SYSTEM}|nobody"}, 404),
+    ("/Patient/unknown-patient/$summary", {}, 404),
+    ("/Patient/$summary", {"identifier": "a|b", "profile": "http://example.org/Other"}, 400),
+])
+def test_bad_requests_say_what_is_wrong(client, path, params, status):
+    assert_outcome(client.get(path, params=params), status)
+
+
+def test_several_patients_with_the_identifier_is_422_and_a_deleted_one_410(client):
+    value = uuid.uuid4().hex[:12]
+    patient = {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": value}]}
+    first = client.post("/Patient", json=patient, headers=FHIR_HEADERS).json()
+    client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert_outcome(client.get("/Patient/$summary", params={"identifier": f"{SYSTEM}|{value}"}),
+                   422)
+    assert client.delete(f"/Patient/{first['id']}").status_code == 204
+    assert_outcome(client.get(f"/Patient/{first['id']}/$summary"), 410)
+
+
+def test_the_capability_statement_lists_the_operation(client):
+    statement = client.get("/metadata").json()
+    [patient] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    assert {"name": "summary",
+            "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
+            } in patient["operation"]
