@@ -18,8 +18,7 @@ from functools import cache
 
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.registry import is_supported
-from fhir_server.conformance.search_parameters import compartment_parameters, search_parameters
+from fhir_server.conformance.search_parameters import compartment_parameters
 from fhir_server.errors import (
     BadRequest,
     Forbidden,
@@ -29,7 +28,7 @@ from fhir_server.errors import (
     Unprocessable,
 )
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.types.reference import local_references
+from fhir_server.services.documents import MAX_RESOURCES, DocumentAssembly, document_bundle
 from fhir_server.services.versions import format_instant
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
@@ -173,28 +172,33 @@ def _narrative(rows: list[tuple[str, str, str]], empty: str) -> dict:
 
 @dataclass
 class PatientSummary:
-    store: ResourceStore
-    base: str
-    permissions: Permissions
+    assembly: DocumentAssembly
     author: dict  # the Organization the document comes from (this server's hospital)
+
+    @property
+    def store(self) -> ResourceStore:
+        return self.assembly.store
+
+    @property
+    def permissions(self) -> Permissions:
+        return self.assembly.permissions
 
     async def patient(self, patient_id: str | None, identifier: str | None) -> CurrentVersion:
         """The Patient summarised: by id (404 unknown, 410 deleted), or the one Patient with
         an identifier (`system|value`; 404 none, 422 several)."""
         if patient_id is not None:
-            # With its search entries, whose references the summary follows.
-            found = await self.store.find("Patient", {"_id": patient_id}, 1, _UNREAD)
-            if found:
-                return found[0]
-            if await self.store.current("Patient", patient_id) is None:
+            record = await self.store.current("Patient", patient_id)
+            if record is None:
                 raise NotFound(f"Patient/{patient_id} is not known")
-            raise Gone(f"Patient/{patient_id} was deleted")
+            if record.deleted:
+                raise Gone(f"Patient/{patient_id} was deleted")
+            return record
         if identifier is None:
             raise BadRequest("Patient/$summary needs the patient's id in the path, or an "
                              "identifier", expression="identifier")
         if not self.permissions.allows("Patient", "s"):
             raise Forbidden("The token's scopes do not allow searching Patient by identifier")
-        query, _ = await Compiler(self.store.project, self.base).compile(
+        query, _ = await Compiler(self.store.project, self.assembly.base).compile(
             "Patient", [("identifier", identifier)], strict=True)
         found = await self.store.find("Patient", query, 2, _UNREAD)
         if not found:
@@ -227,32 +231,10 @@ class PatientSummary:
                     if (kind, record.id) not in seen:
                         seen.add((kind, record.id))
                         included.append((kind, record))
-        included += await self._referenced(included)
-        return self._bundle(patient_reference, sections, included, now)
-
-    async def _referenced(
-        self, included: list[tuple[str, CurrentVersion]]
-    ) -> list[tuple[str, CurrentVersion]]:
-        """Resources outside the Patient compartment the included ones refer to
-        (Medication, Practitioner, Organization, ...), as far as the token may read them."""
+        # Outside the patient's compartment only: another patient's record is no part of it.
         members = {"Patient", *compartment_parameters("Patient")}
-        wanted: dict[str, set[str]] = {}
-        for kind, record in included:
-            codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
-            entries = [entry for code in codes for entry in record.search.get(code, [])]
-            for target, target_id in local_references(entries, self.base):
-                if (target not in members and is_supported(target)
-                        and self.permissions.allows(target, "r")):
-                    wanted.setdefault(target, set()).add(target_id)
-        found = []
-        for target, ids in sorted(wanted.items()):
-            documents = await self.store.find(target, {"_id": {"$in": sorted(ids)}}, len(ids),
-                                              _UNREAD)
-            found += [(target, document) for document in documents]
-        return found
-
-    def _bundle(self, patient_reference: str, sections: list[dict],
-                included: list[tuple[str, CurrentVersion]], now: datetime) -> dict:
+        included += await self.assembly.referenced(
+            included, lambda kind: kind not in members, rounds=MAX_RESOURCES)
         author_url = f"urn:uuid:{uuid.uuid4()}"
         composition = {
             "resourceType": "Composition",
@@ -266,20 +248,12 @@ class PatientSummary:
             "title": "International Patient Summary",
             "section": sections,
         }
-        entries = [
+        return document_bundle([
             {"fullUrl": f"urn:uuid:{composition['id']}", "resource": composition},
-            *({"fullUrl": f"{self.base}/{kind}/{record.id}", "resource": record.resource}
+            *(self.assembly.entry(kind, record.resource or {}, record.id)
               for kind, record in included),
             {"fullUrl": author_url, "resource": self.author},
-        ]
-        return {
-            "resourceType": "Bundle",
-            "id": str(uuid.uuid4()),
-            "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
-            "type": "document",
-            "timestamp": format_instant(now),
-            "entry": entries,
-        }
+        ], now)
 
 
 def _section(rule: SectionRule, coding: dict, kept: list[tuple[str, CurrentVersion]],

@@ -3,6 +3,7 @@ answering its operation; registering it here routes it, checks its scopes, audit
 lists it in the CapabilityStatement."""
 
 from fhir_server.api.operations import (
+    document,
     everything,
     export,
     reindex,
@@ -17,6 +18,7 @@ from fhir_server.api.operations.base import Operation
 from fhir_server.conformance.operations import OperationDescriptor
 
 OPERATIONS: tuple[Operation, ...] = (
+    *document.OPERATIONS,
     *everything.OPERATIONS,
     *export.OPERATIONS,
     *reindex.OPERATIONS,

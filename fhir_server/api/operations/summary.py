@@ -8,6 +8,7 @@ from fhir_server.api.media import bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.errors import BadRequest
+from fhir_server.services.documents import DocumentAssembly
 from fhir_server.services.patient_summary import IPS_COMPOSITION, PatientSummary
 from fhir_server.services.versions import utc_now
 
@@ -32,8 +33,8 @@ async def summary(call: OperationCall) -> Response:
         raise BadRequest("Name the patient by the id in the path or by identifier, not both",
                          expression="identifier")
     service = call.service
-    summariser = PatientSummary(service.database.store(), call.base, call.caller.scopes,
-                                service.provenance.hospital.organization())
+    assembly = DocumentAssembly(service.database.store(), call.base, call.caller.scopes)
+    summariser = PatientSummary(assembly, service.provenance.hospital.organization())
     patient = await summariser.patient(call.resource_id, values.get("identifier"))
     return await bundle_response(call.request, await summariser.document(patient, utc_now()))
 

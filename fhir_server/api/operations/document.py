@@ -1,0 +1,59 @@
+"""`Composition/[id]/$document` and `Composition/$document?id=` (R4
+http://hl7.org/fhir/R4/composition-operation-document.html): the document Bundle of a stored
+Composition, made on request (services/documents.py)."""
+
+from fastapi.responses import Response
+
+from fhir_server.api.media import bundle_response
+from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.errors import BadRequest, NotImplementedFeature
+from fhir_server.services.documents import DocumentAssembly
+from fhir_server.services.versions import utc_now
+
+_PARAMETERS = ("id", "persist", "graph")
+
+
+async def document(call: OperationCall) -> Response:
+    values: dict[str, str] = {}
+    for name, value in await call.parameters():
+        if name not in _PARAMETERS:
+            if await call.strict():
+                raise BadRequest(f"$document has no parameter '{name}'", expression=name)
+            continue
+        if name in values:
+            raise BadRequest(f"$document takes one {name}", expression=name)
+        values[name] = value
+    if values.get("persist", "false") not in ("true", "false"):
+        raise BadRequest("persist takes true or false", expression="persist")
+    if values.get("persist") == "true":
+        raise NotImplementedFeature("This server makes documents on request and does not "
+                                    "store them (persist=false)", expression="persist")
+    if "graph" in values:
+        raise NotImplementedFeature("This server does not build documents from a "
+                                    "GraphDefinition", expression="graph")
+    composition_id = call.resource_id or _local_id(values.get("id"), call.base)
+    assembly = DocumentAssembly(call.service.database.store(), call.base, call.caller.scopes)
+    composition = await assembly.composition(composition_id)
+    return await bundle_response(call.request, await assembly.document(composition, utc_now()))
+
+
+def _local_id(given: str | None, base: str) -> str:
+    """The `id` parameter: an id, or the URL of a Composition on this server."""
+    if given is None:
+        raise BadRequest("Composition/$document needs the Composition's id in the path or as "
+                         "the id parameter", expression="id")
+    if given.startswith(("http://", "https://")):
+        prefix = f"{base}/Composition/"
+        if not given.startswith(prefix):
+            raise NotImplementedFeature("This server makes documents of its own Compositions "
+                                        f"only, not {given}", expression="id")
+        given = given[len(prefix):]
+    return given
+
+
+OPERATIONS = tuple(
+    Operation(OperationDescriptor("document", "http://hl7.org/fhir/OperationDefinition/"
+                                  "Composition-document", level, ("Composition",)), document)
+    for level in (TYPE, INSTANCE)
+)

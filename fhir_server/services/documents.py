@@ -1,0 +1,116 @@
+"""FHIR documents (http://hl7.org/fhir/R4/documents.html): a `document` Bundle of a
+Composition and the resources it refers to, and `Composition/$document`
+(http://hl7.org/fhir/R4/composition-operation-document.html), which makes one from a stored
+Composition. `Patient/$summary` (services/patient_summary.py) builds its documents here too.
+
+A document stands on its own: the resources its Composition refers to are in it, and those
+they refer to in turn, up to MAX_RESOURCES; only what the token may read, so a reference the
+caller may not follow stays unresolved rather than leak."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.registry import is_supported
+from fhir_server.errors import Forbidden, Gone, NotFound
+from fhir_server.search.types.reference import local_references
+from fhir_server.services.versions import format_instant
+from fhir_server.storage.records import CurrentVersion
+from fhir_server.storage.resources import ResourceStore
+
+# The resources one document holds besides its Composition; references beyond are left
+# unresolved.
+MAX_RESOURCES = 1000
+_UNREAD = {"sort": 0, "compartments": 0, "indexVersion": 0}
+Record = tuple[str, CurrentVersion]  # resource type, stored version
+
+
+def references_in(value: object) -> list[str]:
+    """Every `Reference.reference` in a resource, at any depth (contained ones aside)."""
+    found: list[str] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            reference = item.get("reference")
+            if isinstance(reference, str):
+                found.append(reference)
+            pending += [v for k, v in item.items() if k != "contained"]
+        elif isinstance(item, list):
+            pending += item
+    return found
+
+
+@dataclass
+class DocumentAssembly:
+    store: ResourceStore
+    base: str
+    permissions: Permissions
+
+    async def referenced(self, records: list[Record], follow: Callable[[str], bool],
+                         rounds: int) -> list[Record]:
+        """The stored resources `records` refer to, of the types `follow` takes and the token
+        may read, then those these refer to, for `rounds` rounds; each once, none of
+        `records`, at most MAX_RESOURCES. Dangling references are skipped."""
+        seen = {(kind, record.id) for kind, record in records}
+        found: list[Record] = []
+        frontier = records
+        for _ in range(rounds):
+            wanted: dict[str, set[str]] = {}
+            for _, record in frontier:
+                for target, target_id in local_references(
+                        references_in(record.resource), self.base):
+                    if ((target, target_id) not in seen and is_supported(target)
+                            and follow(target) and self.permissions.allows(target, "r")):
+                        wanted.setdefault(target, set()).add(target_id)
+            frontier = []
+            for target, ids in sorted(wanted.items()):
+                room = MAX_RESOURCES - len(found) - len(frontier)
+                if room <= 0:
+                    break
+                documents = await self.store.find(
+                    target, {"_id": {"$in": sorted(ids)}}, min(len(ids), room), _UNREAD)
+                frontier += [(target, document) for document in documents]
+            seen |= {(kind, record.id) for kind, record in frontier}
+            found += frontier
+            if not frontier:
+                break
+        return found
+
+    async def composition(self, composition_id: str) -> CurrentVersion:
+        """A stored Composition: 404 unknown, 410 deleted, 403 without read scope."""
+        if not self.permissions.allows("Composition", "r"):
+            raise Forbidden("The token's scopes do not allow reading Composition")
+        record = await self.store.current("Composition", composition_id)
+        if record is None:
+            raise NotFound(f"Composition/{composition_id} is not known")
+        if record.deleted:
+            raise Gone(f"Composition/{composition_id} was deleted")
+        return record
+
+    async def document(self, composition: CurrentVersion, now: datetime) -> dict:
+        """`Composition/$document`: the Composition, then what it refers to, directly or
+        not (subject, encounter, authors, attesters, custodian, section entries, ...)."""
+        included = await self.referenced([("Composition", composition)], lambda _: True,
+                                         rounds=MAX_RESOURCES)
+        entries = [self.entry("Composition", composition.resource or {}, composition.id)]
+        entries += [self.entry(kind, record.resource or {}, record.id)
+                    for kind, record in included]
+        return document_bundle(entries, now)
+
+    def entry(self, kind: str, resource: dict, resource_id: str) -> dict:
+        return {"fullUrl": f"{self.base}/{kind}/{resource_id}", "resource": resource}
+
+
+def document_bundle(entries: list[dict], now: datetime) -> dict:
+    """A `document` Bundle of entries, the Composition first (bundle.html#document)."""
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+        "type": "document",
+        "timestamp": format_instant(now),
+        "entry": entries,
+    }

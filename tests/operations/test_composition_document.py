@@ -1,0 +1,114 @@
+"""`Composition/[id]/$document` and `Composition/$document?id=` (R4
+composition-operation-document): a `document` Bundle, the stored Composition first, then
+every resource it refers to directly or through others (subject, encounter, author,
+attester, custodian, section entries, nested sections, what those refer to), each once;
+references the token may not follow stay unresolved; nothing is stored.
+
+Data set: a discharge summary (Giấy ra viện) of patient Hùng's stay at Bạch Mai, written by
+doctor Hoa and attested by the hospital, with a section holding his diagnosis and a nested
+section holding a lab result that names the laboratory (an Organization, reached only
+through the Observation).
+"""
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome
+from search.helpers import load, ref
+from security.helpers import fhir_client
+
+LOINC = "http://loinc.org"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, {
+        "bachmai": {"resourceType": "Organization", "name": "Bệnh viện Bạch Mai"},
+        "lab": {"resourceType": "Organization", "name": "Khoa Xét nghiệm"},
+        "hoa": {"resourceType": "Practitioner", "name": [{"family": "Lê", "given": ["Hoa"]}]},
+        "hung": {"resourceType": "Patient", "name": [{"family": "Phạm", "given": ["Hùng"]}],
+                 "managingOrganization": ref("bachmai")},
+        "stay": {"resourceType": "Encounter", "status": "finished",
+                 "class": {"system": ACT_CODE, "code": "IMP"}, "subject": ref("hung"),
+                 "serviceProvider": ref("bachmai")},
+        "diagnosis": {"resourceType": "Condition", "subject": ref("hung"),
+                      "code": {"text": "Viêm phổi"}},
+        "crp": {"resourceType": "Observation", "status": "final", "subject": ref("hung"),
+                "code": {"coding": [{"system": LOINC, "code": "1988-5"}]},
+                "performer": [ref("lab")], "valueQuantity": {"value": 48.5, "unit": "mg/L"}},
+        "discharge": {
+            "resourceType": "Composition", "status": "final",
+            "type": {"coding": [{"system": LOINC, "code": "18842-5"}]},
+            "subject": ref("hung"), "encounter": ref("stay"), "date": "2024-06-01",
+            "author": [ref("hoa")], "title": "Giấy ra viện", "custodian": ref("bachmai"),
+            "attester": [{"mode": "legal", "party": ref("bachmai")}],
+            "section": [{"title": "Chẩn đoán", "entry": [ref("diagnosis")],
+                         "section": [{"title": "Xét nghiệm", "entry": [ref("crp")]}]}],
+        },
+    })
+
+
+def _document(http, path: str, **params) -> dict:
+    response = http.get(path, params=params)
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["type"] == "document" and bundle["timestamp"]
+    assert bundle["identifier"]["value"].startswith("urn:uuid:")
+    return bundle
+
+
+def _held(bundle: dict, server) -> list[str]:
+    return [entry["fullUrl"].removeprefix(f"{server.base}/") for entry in bundle["entry"]]
+
+
+def test_the_document_holds_the_composition_first_and_everything_it_refers_to(client, ids,
+                                                                               server):
+    bundle = _document(client, f"/Composition/{ids['discharge']}/$document")
+    held = _held(bundle, server)
+    assert held[0] == f"Composition/{ids['discharge']}"
+    expected = {"Patient/hung", "Encounter/stay", "Practitioner/hoa", "Organization/bachmai",
+                "Condition/diagnosis", "Observation/crp", "Organization/lab"}
+    assert sorted(held[1:]) == sorted(
+        f"{e.split('/')[0]}/{ids[e.split('/')[1]]}" for e in expected)
+    assert bundle["entry"][0]["resource"]["title"] == "Giấy ra viện"
+    stored = client.get("/Bundle", params={"type": "document"})
+    assert stored.status_code == 200 and not stored.json().get("entry")  # nothing persisted
+
+
+def test_the_id_parameter_names_the_composition_by_id_or_by_this_servers_url(client, ids,
+                                                                              server):
+    by_path = _held(_document(client, f"/Composition/{ids['discharge']}/$document"), server)
+    for given in (ids["discharge"], f"{server.base}/Composition/{ids['discharge']}"):
+        assert _held(_document(client, "/Composition/$document", id=given), server) == by_path
+    posted = client.post("/Composition/$document", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [{"name": "id", "valueUri": ids["discharge"]}]})
+    assert posted.status_code == 200, posted.text
+
+
+def test_references_the_token_may_not_follow_stay_unresolved(server, issuer, ids):
+    with fhir_client(server.base, issuer.token("user/Composition.r user/Patient.r")) as http:
+        held = _held(_document(http, f"/Composition/{ids['discharge']}/$document"), server)
+    assert held == [f"Composition/{ids['discharge']}", f"Patient/{ids['hung']}"]
+    with fhir_client(server.base, issuer.token("user/Patient.r")) as http:
+        assert_outcome(http.get(f"/Composition/{ids['discharge']}/$document"), 403)
+
+
+@pytest.mark.parametrize(("path", "params", "status"), [
+    ("/Composition/$document", {}, 400),
+    ("/Composition/unknown-composition/$document", {}, 404),
+    ("/Composition/$document", {"id": "https://other.example/fhir/Composition/1"}, 501),
+    ("/Composition/$document", {"id": "x", "persist": "maybe"}, 400),
+    ("/Composition/$document", {"id": "x", "persist": "true"}, 501),
+    ("/Composition/$document", {"id": "x", "graph": "http://example.org/g"}, 501),
+])
+def test_what_cannot_be_done_is_said(client, path, params, status):
+    assert_outcome(client.get(path, params=params), status)
+
+
+def test_a_deleted_composition_is_410(client, ids):
+    created = client.post("/Composition", headers=FHIR_HEADERS, json={
+        "resourceType": "Composition", "status": "preliminary",
+        "type": {"coding": [{"system": LOINC, "code": "18842-5"}]},
+        "subject": {"reference": f"Patient/{ids['hung']}"}, "date": "2024-06-02",
+        "author": [{"reference": f"Practitioner/{ids['hoa']}"}], "title": "Nháp"}).json()
+    assert client.delete(f"/Composition/{created['id']}").status_code == 204
+    assert_outcome(client.get(f"/Composition/{created['id']}/$document"), 410)
