@@ -1,0 +1,141 @@
+"""`Observation/$lastn` (http://hl7.org/fhir/R4/observation-operation-lastn.html): the most
+recent `max` Observations of each code, for each subject, among those an Observation search
+matches.
+
+As the operation says: the search must name a subject (`patient` or `subject`) and a
+`category` or a parameter on a code; Observations are grouped per subject by code, codes
+with the same system and code being the same, a code's other codings making their groups one
+(transitively), text-only codes grouped by their text; each group newest first by effective
+date, `max` of them plus any tied with the last; observations without an effective date
+come last.
+"""
+
+from dataclasses import dataclass
+from functools import cache, partial
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.search_parameters import search_parameters
+from fhir_server.errors import BadRequest
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.request import parse_request
+from fhir_server.services.access import require_search
+from fhir_server.services.bundle_assembly import page_links, searchset_bundle
+from fhir_server.services.versions import Version
+from fhir_server.storage.records import CurrentVersion
+from fhir_server.storage.resources import ResourceStore
+
+# Observations one `$lastn` may group; a search matching more is refused (narrow it down).
+MAX_MATCHES = 10_000
+_SUBJECT_PARAMETERS = frozenset({"patient", "subject"})
+_UNREAD = {"search": 0, "compartments": 0, "indexVersion": 0}
+
+
+@cache
+def _code_parameters() -> frozenset[str]:
+    """Observation's search parameters on a code element (code, component-code,
+    code-value-quantity, ...), read from their expressions."""
+    return frozenset(
+        code for code, parameter in search_parameters("Observation").items()
+        if ".code" in parameter.expression
+        or any("code" in component.expression for component in parameter.components)
+    )
+
+
+def parse_max(value: str | None) -> int:
+    if value is None:
+        return 1
+    if not value.isdecimal() or int(value) == 0:
+        raise BadRequest(f"max must be a positive integer, not '{value}'", expression="max")
+    return int(value)
+
+
+@dataclass
+class LastN:
+    store: ResourceStore
+    base: str
+    permissions: Permissions
+    max_count: int
+
+    async def search(self, params: list[tuple[str, str]], most_recent: int) -> dict:
+        request = parse_request("Observation", params, self.max_count)
+        names = {name.split(":")[0].split(".")[0] for name, _ in request.criteria}
+        if not names & _SUBJECT_PARAMETERS:
+            raise BadRequest("$lastn needs the subject: a patient or subject parameter",
+                             expression="patient")
+        if "category" not in names and not names & _code_parameters():
+            raise BadRequest("$lastn needs a category or a code parameter (code, "
+                             "component-code, code-value-quantity, ...)", expression="category")
+        compiler = Compiler(self.store.project, self.base,
+                            partial(require_search, self.permissions))
+        query, used = await compiler.compile("Observation", request.criteria, strict=True)
+        found = await self.store.find("Observation", query, MAX_MATCHES + 1, _UNREAD,
+                                      [("sort.date.d", -1), ("_id", 1)])
+        if len(found) > MAX_MATCHES:
+            raise BadRequest(f"$lastn matches more than {MAX_MATCHES} Observations: narrow it "
+                             "down (a date, a code)")
+        kept = [Version.from_current("Observation", record)
+                for record in _most_recent(found, most_recent)]
+        links = page_links(self.base, "Observation/$lastn",
+                           [*used, ("max", str(most_recent))], None)
+        return searchset_bundle(self.base, [(version, "match") for version in kept], links,
+                                len(kept))
+
+
+def _most_recent(records: list[CurrentVersion], most_recent: int) -> list[CurrentVersion]:
+    """Of records newest first, those among the `most_recent` of their group, ties kept."""
+    groups = _CodeGroups()
+    keys = [(_subject(record), groups.add(_code_keys(record.resource or {})))
+            for record in records]
+    taken: dict[tuple[str, int], list[object]] = {}
+    kept = []
+    for record, (subject, group) in zip(records, keys, strict=True):
+        key = (subject, groups.find(group))
+        dates = taken.setdefault(key, [])
+        effective = record.sort.get("date", {}).get("d")
+        if len(dates) < most_recent or (effective is not None and effective == dates[-1]):
+            dates.append(effective)
+            kept.append(record)
+    return kept
+
+
+def _subject(record: CurrentVersion) -> str:
+    subject = (record.resource or {}).get("subject")
+    reference = subject.get("reference") if isinstance(subject, dict) else None
+    return reference if isinstance(reference, str) else ""
+
+
+def _code_keys(resource: dict) -> list[str]:
+    """`system|code` of each coding of Observation.code; its text when it has no coding."""
+    code = resource.get("code")
+    if not isinstance(code, dict):
+        return []
+    keys = [f"{coding.get('system', '')}|{coding['code']}"
+            for coding in code.get("coding") or []
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str)]
+    text = code.get("text")
+    return keys or ([f"text:{text}"] if isinstance(text, str) else [])
+
+
+class _CodeGroups:
+    """Union-find over code keys: observations sharing any coding are one group."""
+
+    def __init__(self) -> None:
+        self._parent: list[int] = []
+        self._index: dict[str, int] = {}
+
+    def add(self, keys: list[str]) -> int:
+        """The group of an observation with these code keys (its own if it has none)."""
+        group = len(self._parent)
+        self._parent.append(group)
+        for key in keys:
+            if key in self._index:
+                self._parent[self.find(self._index[key])] = self.find(group)
+            else:
+                self._index[key] = group
+        return group
+
+    def find(self, group: int) -> int:
+        while self._parent[group] != group:
+            self._parent[group] = self._parent[self._parent[group]]
+            group = self._parent[group]
+        return group
