@@ -13,9 +13,11 @@ _OTHER_VALUES = ("valueBoolean", "valueInteger", "valuePositiveInt", "valueUnsig
                  "valueDecimal")
 
 
-def parameter_pairs(body: object, operation: str) -> list[tuple[str, str]]:
+def parameter_pairs(body: object, operation: str,
+                    resources: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """The (name, value) pairs of a `Parameters` body, as if given in a query string:
-    references as their `reference`, other primitives as their JSON string form."""
+    references as their `reference`, other primitives as their JSON string form; the
+    resource-valued parameters named in `resources` left out (see `resource_parameter`)."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise BadRequest(f"The body of a POST {operation} must be a Parameters resource")
     pairs = []
@@ -24,6 +26,8 @@ def parameter_pairs(body: object, operation: str) -> list[tuple[str, str]]:
         name = parameter.get("name") if isinstance(parameter, dict) else None
         if not isinstance(name, str) or not name:
             raise BadRequest(f"{where} has no name", expression=where)
+        if name in resources:
+            continue
         value = next((parameter[k] for k in _STRING_VALUES if k in parameter), None)
         if value is None:
             other = next((parameter[k] for k in _OTHER_VALUES if k in parameter), None)
@@ -38,3 +42,17 @@ def parameter_pairs(body: object, operation: str) -> list[tuple[str, str]]:
             )
         pairs.append((name, value))
     return pairs
+
+
+def resource_parameter(body: dict, name: str, operation: str) -> dict | None:
+    """The resource of a `Parameters` body's one parameter `name` (`parameter.resource`)."""
+    found = [(index, parameter) for index, parameter in enumerate(body.get("parameter") or [])
+             if isinstance(parameter, dict) and parameter.get("name") == name]
+    if not found:
+        return None
+    index, parameter = found[-1]
+    if len(found) > 1 or not isinstance(parameter.get("resource"), dict):
+        where = f"Parameters.parameter[{index}]"
+        raise BadRequest(f"{where}: {operation} takes one {name}, in parameter.resource",
+                         expression=where)
+    return parameter["resource"]

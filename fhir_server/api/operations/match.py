@@ -1,0 +1,29 @@
+"""`Patient/$match` (http://hl7.org/fhir/R4/patient-operation-match.html): stored patients
+who may be the one described, graded (services/patient_match.py)."""
+
+from fastapi.responses import Response
+
+from fhir_server.api.media import bundle_response
+from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.operations import TYPE, OperationDescriptor
+from fhir_server.errors import BadRequest
+from fhir_server.services.parameters import parameter_pairs, resource_parameter
+from fhir_server.services.patient_match import PatientMatch, parse_match
+
+
+async def match(call: OperationCall) -> Response:
+    body = await call.body()
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise BadRequest("The body of Patient/$match is a Parameters resource with the Patient "
+                         "as its resource parameter")
+    request = parse_match(resource_parameter(body, "resource", "$match"),
+                          parameter_pairs(body, "$match", resources=("resource",)))
+    matcher = PatientMatch(call.service.database.store(), call.base, call.caller.scopes)
+    return await bundle_response(call.request, await matcher.matches(request))
+
+
+OPERATIONS = (
+    Operation(OperationDescriptor("match", "http://hl7.org/fhir/OperationDefinition/"
+                                  "Patient-match", TYPE, ("Patient",),
+                                  interaction="search-type", methods=("POST",)), match),
+)

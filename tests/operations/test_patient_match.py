@@ -1,0 +1,122 @@
+"""`Patient/$match` (R4 patient-operation-match): stored patients who may be the one
+described, best first, each with a score and a match grade; an identifier in common is
+certain (also through the two VN Core guides' aliased systems), demographics probable or
+possible, names compared without accents; a different birth date or personal ID rules out.
+
+Data set: Nguyễn Văn An, CCCD on file, born 1985-03-12, phone 0912 345 678; Nguyễn Văn
+Ân, born the same day but no CCCD (a namesake up to the accent); Trần Văn An, born 1990.
+"""
+
+import uuid
+
+import pytest
+from api.helpers import CCCD, FHIR_HEADERS, assert_outcome, unique_cccd
+from security.helpers import fhir_client
+
+MOH_NATIONAL_ID = "http://fhir.ehealth.gov.vn/core/sid/national_id"  # the other guide's CCCD
+MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
+
+
+def _patient(family: str, given: str, birth_date: str, **extra) -> dict:
+    return {"resourceType": "Patient", "name": [{"family": family, "given": ["Văn", given]}],
+            "gender": "male", "birthDate": birth_date, **extra}
+
+
+@pytest.fixture(scope="module")
+def people(client) -> dict[str, tuple[str, str]]:
+    """key → (id, CCCD)."""
+    family = f"Nguyễn{uuid.uuid4().hex[:6]}"  # this module's own family, apart from others'
+    stored = {}
+    for key, patient, cccd in (
+        ("an", _patient(family, "An", "1985-03-12",
+                        telecom=[{"system": "phone", "value": "0912 345 678"}]), unique_cccd()),
+        ("an_namesake", _patient(family, "Ân", "1985-03-12"), None),
+        ("an_younger", _patient(family, "An", "1990-01-01"), None),
+    ):
+        if cccd:
+            patient["identifier"] = [{"system": CCCD, "value": cccd}]
+        response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+        assert response.status_code == 201, response.text
+        stored[key] = (response.json()["id"], cccd or "")
+    stored["family"] = (family, "")
+    return stored
+
+
+def _match(http, patient: dict, **parameters) -> list[tuple[str, float, str]]:
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": patient},
+        *({"name": name, ("valueBoolean" if isinstance(value, bool) else "valueInteger"): value}
+          for name, value in parameters.items())]}
+    response = http.post("/Patient/$match", json=body, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["type"] == "searchset"
+    found = []
+    for entry in bundle.get("entry", []):
+        [grade] = [e["valueCode"] for e in entry["search"]["extension"] if e["url"] == MATCH_GRADE]
+        found.append((entry["resource"]["id"], entry["search"]["score"], grade))
+    assert [score for _, score, _ in found] == sorted((s for _, s, _ in found), reverse=True)
+    return found
+
+
+def test_a_shared_identifier_is_certain_also_under_the_aliased_system(client, people):
+    an_id, cccd = people["an"]
+    for system in (CCCD, MOH_NATIONAL_ID):
+        found = _match(client, {"resourceType": "Patient",
+                                "identifier": [{"system": system, "value": cccd}]})
+        assert found == [(an_id, 1.0, "certain")]
+
+
+def test_demographics_grade_candidates_without_accents_and_rule_out_other_births(client,
+                                                                                 people):
+    family = people["family"][0]
+    found = _match(client, _patient(family.upper(), "AN", "1985-03-12",
+                                    telecom=[{"system": "phone", "value": "+84 912 345 678"}]))
+    # An: family, given, birth date, gender and phone; his namesake all but the phone.
+    assert found[:2] == [(people["an"][0], 1.0, "probable"),
+                         (people["an_namesake"][0], 0.9, "probable")]
+    assert people["an_younger"][0] not in [i for i, _, _ in found]
+
+
+def test_only_certain_matches_and_count(client, people):
+    family = people["family"][0]
+    described = _patient(family, "An", "1985-03-12")
+    assert _match(client, described, onlyCertainMatches=True) == []
+    assert len(_match(client, described, count=1)) == 1
+    an_id, cccd = people["an"]
+    described["identifier"] = [{"system": CCCD, "value": cccd}]
+    assert _match(client, described, onlyCertainMatches=True) == [(an_id, 1.0, "certain")]
+
+
+def test_another_personal_id_rules_a_candidate_out(client, people):
+    family = people["family"][0]
+    described = _patient(family, "An", "1985-03-12",
+                         identifier=[{"system": CCCD, "value": unique_cccd()}])
+    found = [i for i, _, _ in _match(client, described)]
+    assert people["an"][0] not in found
+    assert people["an_namesake"][0] in found  # no CCCD on file: still a candidate
+
+
+@pytest.mark.parametrize("body", [
+    {"resourceType": "Patient"},
+    {"resourceType": "Parameters", "parameter": []},
+    {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Observation"}}]},
+    {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "gender": "male"}}]},
+    {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient",
+                                          "identifier": [{"system": "s", "value": "v"}]}},
+        {"name": "count", "valueInteger": 0}]},
+])
+def test_what_cannot_be_matched_is_400(client, body):
+    assert_outcome(client.post("/Patient/$match", json=body, headers=FHIR_HEADERS), 400)
+
+
+def test_it_is_post_only_and_needs_search_scope(server, issuer, client):
+    assert client.get("/Patient/$match").status_code == 405
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient",
+                                          "identifier": [{"system": "s", "value": "v"}]}}]}
+    with fhir_client(server.base, issuer.token("user/Patient.r")) as http:
+        assert_outcome(http.post("/Patient/$match", json=body, headers=FHIR_HEADERS), 403)
