@@ -115,6 +115,29 @@ def lookup(given: TerminologyInput) -> dict:
     return {"resourceType": "Parameters", "parameter": parameters}
 
 
+def subsumes(given: TerminologyInput, instance: dict | None) -> dict:
+    """How code A relates to code B in one code system's hierarchy (`codeA`/`codeB` with
+    `system`, or `codingA`/`codingB`): equivalent, subsumes, subsumed-by or not-subsumed."""
+    codings = [given.coding(name) or {} for name in ("codingA", "codingB")]
+    codes = [given.one(name) or coding.get("code") for name, coding in zip(
+        ("codeA", "codeB"), codings, strict=True)]
+    systems = {coding["system"] for coding in codings if "system" in coding}
+    system = given.one("system") or (instance or {}).get("url") or next(iter(systems), None)
+    code_a, code_b = codes
+    if not isinstance(code_a, str) or not isinstance(code_b, str):
+        raise BadRequest("$subsumes needs codeA and codeB, or codingA and codingB")
+    if systems - {system}:
+        raise BadRequest("$subsumes compares codes of one code system: codingA and codingB "
+                         f"name {', '.join(sorted(systems))}")
+    index = code_system_index(given, instance, system, given.one("version"), "$subsumes")
+    a, b = index.find(code_a), index.find(code_b)
+    if a is None or b is None:
+        raise NotFound(unknown_code(index, code_a if a is None else code_b))
+    outcome = ("equivalent" if a.code == b.code else "subsumes" if index.subsumes(a.code, b.code)
+               else "subsumed-by" if index.subsumes(b.code, a.code) else "not-subsumed")
+    return {"resourceType": "Parameters", "parameter": [{"name": "outcome", "valueCode": outcome}]}
+
+
 def _contains(concept: ExpandedConcept, language: str | None, designations: bool) -> dict:
     entry: dict = {"system": concept.system}
     if concept.version:
