@@ -2,7 +2,8 @@
 composition-operation-document): a `document` Bundle, the stored Composition first, then
 every resource it refers to directly or through others (subject, encounter, author,
 attester, custodian, section entries, nested sections, what those refer to), each once;
-references the token may not follow stay unresolved; nothing is stored.
+references the token may not follow stay unresolved; stored as a Bundle only when asked
+(`persist=true`).
 
 Data set: a discharge summary (Giấy ra viện) of patient Hùng's stay at Bạch Mai, written by
 doctor Hoa and attested by the hospital, with a section holding his diagnosis and a nested
@@ -56,13 +57,21 @@ def _document(http, path: str, **params) -> dict:
     return bundle
 
 
+def _stored_documents(client) -> int:
+    response = client.get("/Bundle", params={"type": "document", "_summary": "count"})
+    assert response.status_code == 200, response.text
+    return response.json()["total"]
+
+
 def _held(bundle: dict, server) -> list[str]:
     return [entry["fullUrl"].removeprefix(f"{server.base}/") for entry in bundle["entry"]]
 
 
 def test_the_document_holds_the_composition_first_and_everything_it_refers_to(client, ids,
                                                                                server):
+    stored_before = _stored_documents(client)
     bundle = _document(client, f"/Composition/{ids['discharge']}/$document")
+    assert _stored_documents(client) == stored_before  # made, not stored
     held = _held(bundle, server)
     assert held[0] == f"Composition/{ids['discharge']}"
     expected = {"Patient/hung", "Encounter/stay", "Practitioner/hoa", "Organization/bachmai",
@@ -70,8 +79,6 @@ def test_the_document_holds_the_composition_first_and_everything_it_refers_to(cl
     assert sorted(held[1:]) == sorted(
         f"{e.split('/')[0]}/{ids[e.split('/')[1]]}" for e in expected)
     assert bundle["entry"][0]["resource"]["title"] == "Giấy ra viện"
-    stored = client.get("/Bundle", params={"type": "document"})
-    assert stored.status_code == 200 and not stored.json().get("entry")  # nothing persisted
 
 
 def test_the_id_parameter_names_the_composition_by_id_or_by_this_servers_url(client, ids,
@@ -97,11 +104,27 @@ def test_references_the_token_may_not_follow_stay_unresolved(server, issuer, ids
     ("/Composition/unknown-composition/$document", {}, 404),
     ("/Composition/$document", {"id": "https://other.example/fhir/Composition/1"}, 501),
     ("/Composition/$document", {"id": "x", "persist": "maybe"}, 400),
-    ("/Composition/$document", {"id": "x", "persist": "true"}, 501),
+    ("/Composition/$document", {"id": "x", "persist": "true"}, 404),
     ("/Composition/$document", {"id": "x", "graph": "http://example.org/g"}, 501),
 ])
 def test_what_cannot_be_done_is_said(client, path, params, status):
     assert_outcome(client.get(path, params=params), status)
+
+
+def test_persist_stores_the_document_as_a_bundle(client, ids, server, issuer):
+    response = client.get(f"/Composition/{ids['discharge']}/$document",
+                          params={"persist": "true"})
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert response.headers["location"] == (
+        f"{server.base}/Bundle/{stored['id']}/_history/1")
+    assert client.get(f"/Bundle/{stored['id']}").json()["entry"] == stored["entry"]
+    found = client.get("/Bundle", params={"type": "document", "_id": stored["id"]}).json()
+    assert found["total"] == 1
+    with fhir_client(server.base, issuer.token("user/*.rs")) as reader:
+        refused = reader.get(f"/Composition/{ids['discharge']}/$document",
+                             params={"persist": "true"})
+    assert_outcome(refused, 403)
 
 
 def test_a_deleted_composition_is_410(client, ids):

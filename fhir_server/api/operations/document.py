@@ -4,10 +4,11 @@ Composition, made on request (services/documents.py)."""
 
 from fastapi.responses import Response
 
-from fhir_server.api.media import bundle_response
+from fhir_server.api.media import FhirResponse, bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.api.results import version_headers
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
-from fhir_server.errors import BadRequest, NotImplementedFeature
+from fhir_server.errors import BadRequest, Forbidden, NotImplementedFeature
 from fhir_server.services.documents import DocumentAssembly
 from fhir_server.services.versions import utc_now
 
@@ -26,16 +27,22 @@ async def document(call: OperationCall) -> Response:
         values[name] = value
     if values.get("persist", "false") not in ("true", "false"):
         raise BadRequest("persist takes true or false", expression="persist")
-    if values.get("persist") == "true":
-        raise NotImplementedFeature("This server makes documents on request and does not "
-                                    "store them (persist=false)", expression="persist")
     if "graph" in values:
         raise NotImplementedFeature("This server does not build documents from a "
                                     "GraphDefinition", expression="graph")
     composition_id = call.resource_id or _local_id(values.get("id"), call.base)
     assembly = DocumentAssembly(call.service.database.store(), call.base, call.caller.scopes)
     composition = await assembly.composition(composition_id)
-    return await bundle_response(call.request, await assembly.document(composition, utc_now()))
+    document = await assembly.document(composition, utc_now())
+    if values.get("persist") != "true":
+        return await bundle_response(call.request, document)
+    # Stored as any Bundle is created (create scope, validation, signed Provenance).
+    if not call.caller.scopes.allows("Bundle", "c"):
+        raise Forbidden("persist=true stores the document as a Bundle: the token's scopes do "
+                        "not allow creating Bundle")
+    version = (await call.service.create("Bundle", document, None)).version
+    headers = {**version_headers(version), "Location": f"{call.base}/{version.versioned_url}"}
+    return FhirResponse(call.request, version.resource, 201, headers)
 
 
 def _local_id(given: str | None, base: str) -> str:
