@@ -263,6 +263,22 @@ class ResourceStore:
         )
         return result.modified_count
 
+    async def meta_in_use(self, resource_type: str, limit: int) -> dict[str, list]:
+        """`meta.profile`, `meta.tag` and `meta.security` values of the current versions, each
+        distinct value once (at most `limit` of each); found through their search indexes."""
+        found = {}
+        for element, code in (("profile", "_profile"), ("tag", "_tag"), ("security", "_security")):
+            field = f"resource.meta.{element}"
+            pipeline: list[dict[str, Any]] = [
+                {"$match": {"deleted": False, f"search.{code}": {"$exists": True}}},
+                {"$unwind": f"${field}"},
+                {"$group": {"_id": f"${field}"}},
+                {"$limit": limit},
+            ]
+            cursor = await self.db[resource_type].aggregate(pipeline, session=self.session)
+            found[element] = [row["_id"] async for row in cursor]
+        return found
+
     async def count(self, resource_type: str, query: dict, max_time_ms: int | None = None) -> int:
         """How many current, non-deleted documents match; raises TimeoutError past
         `max_time_ms`."""

@@ -1,0 +1,55 @@
+"""`$meta` (system, type and instance level), `$meta-add` and `$meta-delete` (instance level)
+on every type (http://hl7.org/fhir/R4/resource-operation-meta.html): the profiles, tags and
+security labels in use, and those of one resource changed in place (services/meta_tags.py)."""
+
+from fhir_server.api.media import FhirResponse
+from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.operations import (
+    EVERY_TYPE,
+    INSTANCE,
+    SYSTEM,
+    TYPE,
+    OperationDescriptor,
+)
+from fhir_server.services import meta_tags
+from fhir_server.services.resources import check_type
+
+_CORE = "http://hl7.org/fhir/OperationDefinition/Resource"
+
+
+async def meta(call: OperationCall) -> FhirResponse:
+    store = call.service.database.store()
+    if call.resource_type and call.resource_id:
+        found = await meta_tags.resource_meta(store, call.resource_type, call.resource_id)
+    else:
+        stored = await call.service.database.stored_types()
+        types = ([check_type(call.resource_type)] if call.resource_type
+                 else [t for t in stored if call.caller.scopes.allows(t, "r")])
+        found = await meta_tags.meta_in_use(store, [t for t in types if t in stored])
+    return FhirResponse(call.request, meta_tags.as_parameters(found))
+
+
+async def meta_add(call: OperationCall) -> FhirResponse:
+    return await _change(call, add=True)
+
+
+async def meta_delete(call: OperationCall) -> FhirResponse:
+    return await _change(call, add=False)
+
+
+async def _change(call: OperationCall, add: bool) -> FhirResponse:
+    change = meta_tags.meta_input(await call.body(), f"${call.descriptor.name}")
+    changed = await meta_tags.change_meta(call.service.database.store(),
+                                          call.resource_type or "", call.resource_id or "",
+                                          change, add)
+    return FhirResponse(call.request, meta_tags.as_parameters(changed))
+
+
+OPERATIONS = (
+    *(Operation(OperationDescriptor("meta", f"{_CORE}-meta", level, EVERY_TYPE), meta)
+      for level in (SYSTEM, TYPE, INSTANCE)),
+    Operation(OperationDescriptor("meta-add", f"{_CORE}-meta-add", INSTANCE, EVERY_TYPE,
+                                  interaction="update", methods=("POST",)), meta_add),
+    Operation(OperationDescriptor("meta-delete", f"{_CORE}-meta-delete", INSTANCE, EVERY_TYPE,
+                                  interaction="update", methods=("POST",)), meta_delete),
+)

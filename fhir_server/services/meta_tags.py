@@ -1,0 +1,135 @@
+"""`$meta`, `$meta-add` and `$meta-delete` (http://hl7.org/fhir/R4/resource-operation-meta.html
+and the two after it): the profiles, tags and security labels in use, and those of one
+resource changed in place.
+
+As the operations say, a change makes no new version: meta does not change what the resource
+means, and security labels govern access to versions already stored. The signed content
+leaves `meta` out (README "Signature contract"), so every signature still verifies; the
+resource's search entries (`_tag`, `_profile`, `_security`) are rebuilt with it.
+"""
+
+from typing import NamedTuple
+
+from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
+from fhir_server.errors import (
+    BadRequest,
+    Conflict,
+    Gone,
+    MethodNotAllowed,
+    NotFound,
+    Unprocessable,
+)
+from fhir_server.search.index import build_search_index
+from fhir_server.services.subsetting import is_subsetted
+from fhir_server.storage.resources import ResourceStore
+
+ELEMENTS = ("profile", "tag", "security")
+# Distinct values of one element listed per resource type by `$meta` at type or system level.
+MAX_LISTED = 1000
+
+
+def meta_input(body: object, operation: str) -> dict:
+    """The `meta` (a Meta) of a POSTed Parameters."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise BadRequest(f"{operation} takes a Parameters resource with a meta parameter")
+    metas = [p.get("valueMeta") for p in body.get("parameter") or []
+             if isinstance(p, dict) and p.get("name") == "meta"]
+    if len(metas) != 1 or not isinstance(metas[0], dict):
+        raise BadRequest(f"{operation} takes one meta parameter, a valueMeta",
+                         expression="Parameters.parameter")
+    meta = metas[0]
+    for element in ELEMENTS:
+        values = meta.get(element, [])
+        valid = isinstance(values, list) and all(
+            isinstance(v, str) if element == "profile"
+            else isinstance(v, dict) and isinstance(v.get("code"), str) for v in values)
+        if not valid:
+            kind = "canonical URLs" if element == "profile" else "Codings with a code"
+            raise BadRequest(f"meta.{element} must be a list of {kind}",
+                             expression=f"Meta.{element}")
+    return meta
+
+
+def _key(value: object) -> object:
+    """Identity in a set: a profile by URL, a tag or label by system and code."""
+    return (value.get("system"), value.get("code")) if isinstance(value, dict) else value
+
+
+def changed(meta: dict, change: dict, add: bool) -> dict:
+    """`meta` with the profiles, tags and security labels of `change` added (each once) or
+    removed; the other elements (versionId, lastUpdated, ...) as they are."""
+    result = dict(meta)
+    for element in ELEMENTS:
+        values = list(meta.get(element) or [])
+        given = change.get(element) or []
+        if add:
+            keys = {_key(value) for value in values}
+            for value in given:
+                if _key(value) not in keys:
+                    keys.add(_key(value))
+                    values.append(value)
+        else:
+            removed = {_key(value) for value in given}
+            values = [value for value in values if _key(value) not in removed]
+        if values:
+            result[element] = values
+        else:
+            result.pop(element, None)
+    return result
+
+
+def as_parameters(meta: dict) -> dict:
+    """The operations' output: `return`, a Meta of profiles, tags and security labels."""
+    shown = {element: meta[element] for element in ELEMENTS if meta.get(element)}
+    return {"resourceType": "Parameters", "parameter": [{"name": "return", "valueMeta": shown}]}
+
+
+async def resource_meta(store: ResourceStore, resource_type: str, resource_id: str) -> dict:
+    return (await _current(store, resource_type, resource_id)).resource["meta"]
+
+
+async def change_meta(store: ResourceStore, resource_type: str, resource_id: str,
+                      change: dict, add: bool) -> dict:
+    """The resource's meta after adding or removing `change`'s, stored in place."""
+    if resource_type in (*APPEND_ONLY_TYPES, *READ_ONLY_TYPES):
+        raise MethodNotAllowed(f"{resource_type} resources are never changed once stored",
+                               headers={"Allow": "GET, HEAD"})
+    record = await _current(store, resource_type, resource_id)
+    resource = record.resource
+    meta = changed(resource["meta"], change, add)
+    if meta == resource["meta"]:
+        return meta  # nothing to add or to delete
+    updated = {**resource, "meta": meta}
+    if is_subsetted(updated) and not is_subsetted(resource):
+        raise Unprocessable("The SUBSETTED tag marks a part of a resource (_summary or "
+                            "_elements); a stored resource is whole", expression="Meta.tag")
+    fields = {"resource": updated, **build_search_index(resource_type, updated)}
+    if not await store.set_fields(resource_type, resource_id, record.vid, fields):
+        raise Conflict(f"{resource_type}/{resource_id} changed while its meta was being "
+                       "changed: try again")
+    return meta
+
+
+async def meta_in_use(store: ResourceStore, resource_types: list[str]) -> dict:
+    """The profiles, tags and security labels the current versions of these types carry."""
+    found: dict[str, dict] = {element: {} for element in ELEMENTS}
+    for resource_type in resource_types:
+        values = await store.meta_in_use(resource_type, MAX_LISTED)
+        for element in ELEMENTS:
+            for value in values[element]:
+                found[element].setdefault(_key(value), value)
+    return {element: list(found[element].values()) for element in ELEMENTS}
+
+
+class _Current(NamedTuple):
+    vid: int
+    resource: dict
+
+
+async def _current(store: ResourceStore, resource_type: str, resource_id: str) -> _Current:
+    record = await store.current(resource_type, resource_id)
+    if record is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    if record.deleted or record.resource is None:
+        raise Gone(f"{resource_type}/{resource_id} was deleted")
+    return _Current(record.vid, record.resource)

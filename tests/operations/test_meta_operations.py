@@ -1,0 +1,122 @@
+"""`$meta`, `$meta-add` and `$meta-delete` (R4 resource-operation-meta, -meta-add,
+-meta-delete): profiles, tags and security labels listed per resource, type and server, and
+changed on one resource in place: no new version, search finds the new ones and not the
+removed ones, tags are sets by system and code, and the write's signature still verifies."""
+
+import uuid
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
+from provenance.helpers import joserfc_verify, provenance_of, versioned
+from security.helpers import fhir_client
+
+TAGS = "http://benhvien-bachmai.vn/fhir/CodeSystem/nhan"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+PROFILE = "http://fhir.hl7.org.vn/core/StructureDefinition/vn-core-patient"
+
+
+def _parameters(**meta) -> dict:
+    return {"resourceType": "Parameters", "parameter": [{"name": "meta", "valueMeta": meta}]}
+
+
+def _returned(response) -> dict:
+    assert response.status_code == 200, response.text
+    [parameter] = response.json()["parameter"]
+    assert parameter["name"] == "return"
+    return parameter["valueMeta"]
+
+
+def _codes(meta: dict, element: str) -> set[str]:
+    return {coding["code"] for coding in meta.get(element, [])}
+
+
+@pytest.fixture
+def tag() -> str:
+    return f"cap-cuu-{uuid.uuid4().hex[:8]}"
+
+
+def test_add_and_delete_change_meta_in_place_and_search_follows(client, tag):
+    patient = created(client, new_patient(meta={"tag": [{"system": TAGS, "code": "old"}]}))
+    path = f"/Patient/{patient['id']}"
+    assert _codes(_returned(client.get(f"{path}/$meta")), "tag") == {"old"}
+    added = _returned(client.post(f"{path}/$meta-add", headers=FHIR_HEADERS, json=_parameters(
+        tag=[{"system": TAGS, "code": tag, "display": "Cấp cứu"}],
+        security=[{"system": CONFIDENTIALITY, "code": "R"}], profile=[PROFILE])))
+    assert _codes(added, "tag") == {"old", tag}
+    assert _codes(added, "security") == {"R"} and added["profile"] == [PROFILE]
+    # the same tag again, with another display: a set, no second copy
+    again = _returned(client.post(f"{path}/$meta-add", headers=FHIR_HEADERS, json=_parameters(
+        tag=[{"system": TAGS, "code": tag, "display": "khác"}])))
+    assert [c["code"] for c in again["tag"]].count(tag) == 1
+
+    read = client.get(path)
+    assert read.headers["etag"] == 'W/"1"'
+    assert read.json()["meta"]["versionId"] == "1"
+    assert _codes(read.json()["meta"], "tag") == {"old", tag}
+    assert client.get(f"{path}/_history").json()["total"] == 1
+    assert _ids(client, _tag=f"{TAGS}|{tag}") == [patient["id"]]
+    assert _ids(client, _security=f"{CONFIDENTIALITY}|R", _id=patient["id"]) == [patient["id"]]
+
+    deleted = _returned(client.post(f"{path}/$meta-delete", headers=FHIR_HEADERS,
+                                    json=_parameters(tag=[{"system": TAGS, "code": "old"}])))
+    assert _codes(deleted, "tag") == {tag}
+    assert _ids(client, _tag=f"{TAGS}|old", _id=patient["id"]) == []
+
+
+def _ids(client, **params) -> list[str]:
+    response = client.get("/Patient", params=params)
+    assert response.status_code == 200, response.text
+    return [entry["resource"]["id"] for entry in response.json().get("entry", [])]
+
+
+def test_the_signature_of_the_version_still_verifies(client, tag):
+    patient = created(client, new_patient())
+    client.post(f"/Patient/{patient['id']}/$meta-add", headers=FHIR_HEADERS,
+                json=_parameters(tag=[{"system": TAGS, "code": tag}]))
+    stored = client.get(f"/Patient/{patient['id']}").json()
+    assert _codes(stored["meta"], "tag") == {tag}
+    provenance = provenance_of(client, versioned(stored))
+    joserfc_verify(provenance["signature"][0], stored)
+
+
+def test_type_and_system_level_list_what_is_in_use(client, tag):
+    created(client, new_patient(meta={"tag": [{"system": TAGS, "code": tag}]}))
+    assert tag in _codes(_returned(client.get("/Patient/$meta")), "tag")
+    assert tag in _codes(_returned(client.get("/$meta")), "tag")
+    assert tag not in _codes(_returned(client.get("/Practitioner/$meta")), "tag")
+
+
+@pytest.mark.parametrize("body", [
+    {"resourceType": "Patient"},
+    {"resourceType": "Parameters", "parameter": []},
+    _parameters(tag=[{"system": TAGS}]),
+    _parameters(profile=[{"url": PROFILE}]),
+])
+def test_bad_input_is_400_and_changes_nothing(client, body):
+    patient = created(client, new_patient())
+    response = client.post(f"/Patient/{patient['id']}/$meta-add", json=body,
+                           headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+    assert client.get(f"/Patient/{patient['id']}").json() == patient
+
+
+def test_what_may_not_be_changed_is_refused(client, server, issuer):
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    subsetted = _parameters(tag=[{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                                  "code": "SUBSETTED"}])
+    assert_outcome(client.post(f"{path}/$meta-add", json=subsetted, headers=FHIR_HEADERS), 422)
+    [provenance] = client.get("/Provenance", params={"target": f"Patient/{patient['id']}"}
+                              ).json()["entry"]
+    assert_outcome(client.post(f"/Provenance/{provenance['resource']['id']}/$meta-add",
+                               json=_parameters(tag=[{"system": TAGS, "code": "x"}]),
+                               headers=FHIR_HEADERS), 405)
+    assert client.get(f"{path}/$meta-add").status_code == 405
+    assert_outcome(client.post("/Patient/unknown-patient/$meta-add", headers=FHIR_HEADERS,
+                               json=_parameters(tag=[{"system": TAGS, "code": "x"}])), 404)
+    with fhir_client(server.base, issuer.token("user/Patient.rs")) as reader:
+        assert _returned(reader.get(f"{path}/$meta")) == {}
+        assert_outcome(reader.post(f"{path}/$meta-add", headers=FHIR_HEADERS,
+                                   json=_parameters(tag=[{"system": TAGS, "code": "x"}])), 403)
+    assert client.delete(path).status_code == 204
+    assert_outcome(client.get(f"{path}/$meta"), 410)
