@@ -80,7 +80,8 @@ class DirectRoutes(BaseRoute):
         await utf8_url(request)
         principal = await authenticate(request)
         await negotiate(request)
-        check_interaction(principal, shortcut.interaction, params["resource_type"])
+        request.state.compartment = check_interaction(principal, shortcut.interaction,
+                                                      params["resource_type"])
         response = await shortcut.answer(request, request.app.state.service, params)
         await response(scope, receive, send)
 

@@ -70,7 +70,8 @@ async def smart_configuration(base: Base):
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "scopes_supported": list(_SCOPES),
-            "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+            "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2",
+                             "permission-patient"],
         }
     )
 

@@ -33,8 +33,8 @@ from fhir_server.api.results import (
     version_headers,
     write_response,
 )
-from fhir_server.api.security import require
-from fhir_server.errors import BadRequest
+from fhir_server.api.security import require, restricted_to
+from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.resources import ResourceService, check_type
 
@@ -141,6 +141,11 @@ async def _search(
     compartment: str | None = None,
 ) -> FhirResponse:
     strict = prefer.get("handling") == "strict"
+    if (restricted := restricted_to(request)) is not None:
+        if compartment not in (None, restricted):
+            raise Forbidden(f"The token's patient/ scopes allow searching {restricted} only, "
+                            f"not {compartment}")
+        compartment = restricted
     bundle = await service.search(
         base, resource_type, params, strict, compartment, request.state.principal.scopes
     )
@@ -157,6 +162,12 @@ async def read_response(request: Request, service: ResourceService, resource_typ
                         resource_id: str) -> Response:
     """The read's answer, once the request is authorised (api/direct_routes.py answers
     most reads without the route)."""
+    restricted = restricted_to(request)
+    # Before the read: whether another patient's resource exists is not the caller's to know.
+    if restricted is not None and not await service.in_compartment(resource_type, resource_id,
+                                                                   restricted):
+        raise Forbidden(f"The token's patient/ scopes allow reading {restricted} and its "
+                        f"compartment only, not {resource_type}/{resource_id}")
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not asks_for_fhir(request):
         if (unchanged := not_modified(request, version)) is not None:

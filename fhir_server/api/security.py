@@ -14,6 +14,8 @@ from fhir_server.auth.tokens import Principal
 from fhir_server.errors import Forbidden
 from fhir_server.services.access import current_permissions, current_principal
 
+# What `patient/` scopes grant, within the compartment of the token's patient.
+PATIENT_INTERACTIONS = frozenset({"read", "search-type"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -42,16 +44,30 @@ def require(interaction: str):
     """A route dependency: the token's scopes must allow `interaction` on the type in the
     path (403 otherwise)."""
     async def check(request: Request, principal: Caller) -> Principal:
-        check_interaction(principal, interaction, request.path_params.get("resource_type", "*"))
+        request.state.compartment = check_interaction(
+            principal, interaction, request.path_params.get("resource_type", "*"))
         return principal
 
     return Depends(check)
 
 
-def check_interaction(principal: Principal, interaction: str, resource_type: str) -> None:
-    """403 unless the token's scopes allow `interaction` on `resource_type`."""
-    check_scopes(principal, resource_type, INTERACTION_PERMISSION[interaction],
-                 f"{interaction} on {resource_type}")
+def check_interaction(principal: Principal, interaction: str, resource_type: str
+                      ) -> str | None:
+    """403 unless the token's scopes allow `interaction` on `resource_type`; the compartment
+    (`Patient/<id>`) the answer must keep to when only `patient/` scopes allow it, which they
+    do for reads by id and searches only, and with a `patient` claim in the token."""
+    permission = INTERACTION_PERMISSION[interaction]
+    if (not principal.scopes.allows(resource_type, permission)
+            and interaction in PATIENT_INTERACTIONS and principal.patient is not None
+            and principal.scopes.patient_allows(resource_type, permission)):
+        return f"Patient/{principal.patient}"
+    check_scopes(principal, resource_type, permission, f"{interaction} on {resource_type}")
+    return None
+
+
+def restricted_to(request: Request) -> str | None:
+    """The compartment `check_interaction` limited the request to, if any."""
+    return getattr(request.state, "compartment", None)
 
 
 def check_scopes(principal: Principal, resource_type: str, permission: str, what: str) -> None:

@@ -41,8 +41,8 @@ _RESOURCE_SCOPE = re.compile(
     r"\.(?P<permissions>read|write|\*|c?r?u?d?s?)"
 )
 
-#: Contexts this server can honour. `patient/` scopes restrict access to the launch patient's
-#: compartment, and this server has no launch context to name that patient: they grant nothing.
+#: Contexts whose scopes grant access to every resource of a type. `patient/` scopes grant
+#: only what is in the compartment of the token's `patient`: `patient_allows`.
 _GRANTING_CONTEXTS = ("user", "system")
 
 
@@ -85,15 +85,20 @@ def _check_permission(permission: str) -> None:
 
 
 class Permissions:
-    """What a set of `user/` and `system/` scopes allows, regardless of the context
-    (`patient/` scopes grant nothing here, see `_GRANTING_CONTEXTS`)."""
+    """What a set of `user/` and `system/` scopes allows, regardless of the context, and
+    apart from it what `patient/` scopes allow within a patient's compartment."""
 
     def __init__(self, scopes: Iterable[Scope] = ()):
         grants: dict[tuple[str, str], frozenset[str]] = {}
+        patient: dict[str, frozenset[str]] = {}
         for scope in scopes:
             if scope.context in _GRANTING_CONTEXTS and scope.permissions:
                 key = (scope.context, scope.resource_type)
                 grants[key] = grants.get(key, frozenset()) | scope.permissions
+            elif scope.context == "patient" and scope.permissions:
+                patient[scope.resource_type] = (
+                    patient.get(scope.resource_type, frozenset()) | scope.permissions)
+        self._patient = patient
         self._grants = grants
         self._by_type: dict[str, frozenset[str]] = {}
         for (_, resource_type), letters in grants.items():
@@ -108,6 +113,12 @@ class Permissions:
         """Whether `permission` (one letter of `cruds`) is granted on `resource_type`."""
         _check_permission(permission)
         return any(permission in self._by_type.get(name, ()) for name in (resource_type, "*"))
+
+    def patient_allows(self, resource_type: str, permission: str) -> bool:
+        """Whether `patient/` scopes grant `permission` on `resource_type` (within the
+        compartment of the token's patient only)."""
+        _check_permission(permission)
+        return any(permission in self._patient.get(name, ()) for name in (resource_type, "*"))
 
     def allowed_types(self, permission: str, candidates: Iterable[str]) -> list[str]:
         """The candidate resource types on which `permission` is granted, in order."""

@@ -13,6 +13,7 @@ public key cannot be turned into an HMAC secret.
 
 import asyncio
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ import jwt
 
 from fhir_server.auth.personal_id import validate_personal_id
 from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.errors import Unauthorized
 
 #: The key type (and EC curve) each accepted JWS algorithm needs (RFC 7518 §3.1, §6.1).
@@ -67,6 +69,8 @@ class Principal:
     name: str | None
     scopes: Permissions
     scope_text: str
+    # The launch patient (SMART's `patient` claim): the compartment `patient/` scopes open.
+    patient: str | None = None
 
     @property
     def who(self) -> str:
@@ -345,6 +349,7 @@ def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:
         who = personal_id
     subject = claims.get("sub")
     name = claims.get("name")
+    patient = claims.get("patient")
     return Principal(
         issuer=issuer.issuer,
         subject=subject if isinstance(subject, str) else who,
@@ -353,6 +358,7 @@ def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:
         name=name if isinstance(name, str) else None,
         scopes=Permissions.from_text(scope_text),
         scope_text=scope_text,
+        patient=patient if isinstance(patient, str) and re.fullmatch(ID_REGEX, patient) else None,
     )
 
 

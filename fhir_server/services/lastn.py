@@ -27,7 +27,8 @@ from fhir_server.storage.resources import ResourceStore
 # Observations one `$lastn` may group; a search matching more is refused (narrow it down).
 MAX_MATCHES = 10_000
 _SUBJECT_PARAMETERS = frozenset({"patient", "subject"})
-_UNREAD = {"search": 0, "compartments": 0, "indexVersion": 0}
+_UNREAD = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
+_GROUPING = ["resource.code", "resource.subject", "sort.date"]
 
 
 @cache
@@ -68,13 +69,17 @@ class LastN:
         compiler = Compiler(self.store.project, self.base,
                             partial(require_search, self.permissions))
         query, used = await compiler.compile("Observation", request.criteria, strict=True)
-        found = await self.store.find("Observation", query, MAX_MATCHES + 1, _UNREAD,
+        # What the grouping reads, of every match; then the whole of those kept.
+        found = await self.store.find("Observation", query, MAX_MATCHES + 1, _GROUPING,
                                       [("sort.date.d", -1), ("_id", 1)])
         if len(found) > MAX_MATCHES:
             raise BadRequest(f"$lastn matches more than {MAX_MATCHES} Observations: narrow it "
                              "down (a date, a code)")
-        kept = [Version.from_current("Observation", record)
-                for record in _most_recent(found, most_recent)]
+        chosen = [record.id for record in _most_recent(found, most_recent)]
+        whole = {record.id: record for record in await self.store.find(
+            "Observation", {"_id": {"$in": chosen}}, len(chosen), _UNREAD)}
+        kept = [Version.from_current("Observation", whole[record_id])
+                for record_id in chosen if record_id in whole]
         links = page_links(self.base, "Observation/$lastn",
                            [*used, ("max", str(most_recent))], None)
         return searchset_bundle(self.base, [(version, "match") for version in kept], links,

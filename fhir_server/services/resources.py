@@ -97,6 +97,14 @@ class ResourceService:
             f"being made ({SIGNING_ROUNDS} times): try again"
         )
 
+    async def in_compartment(self, resource_type: str, resource_id: str, compartment: str
+                             ) -> bool:
+        """Whether the current version of a resource is in a compartment (`Patient/1`)."""
+        found = await self.database.store().find(
+            check_type(resource_type), {"_id": resource_id, "compartments": compartment}, 1,
+            projection=["_id"])
+        return bool(found)
+
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None
     ) -> Version:

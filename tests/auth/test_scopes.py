@@ -89,10 +89,14 @@ def test_a_wildcard_covers_every_type():
     assert permissions.allowed_types("r", TYPES) == TYPES
 
 
-def test_patient_scopes_grant_nothing_without_a_launch_context():
-    permissions = Permissions.from_text("patient/*.cruds patient/Patient.read")
-    assert not any(permissions.allows(t, p) for t in TYPES for p in PERMISSIONS)
-    assert permissions.text() == ""
+def test_patient_scopes_grant_only_within_a_patients_compartment():
+    permissions = Permissions.from_text("patient/*.rs patient/Patient.write user/Encounter.r")
+    assert not any(permissions.allows(t, p) for t in TYPES if t != "Encounter"
+                   for p in PERMISSIONS)
+    assert permissions.text() == "user/Encounter.r"
+    assert permissions.patient_allows("Observation", "s")
+    assert permissions.patient_allows("Patient", "u") and permissions.patient_allows("Patient", "r")
+    assert not permissions.patient_allows("Observation", "u")
 
 
 def test_a_permission_is_one_letter_of_cruds():

@@ -1,5 +1,6 @@
 """SMART scopes over HTTP: each interaction needs its permission letter on its resource type
-(v2 `cruds`, v1 `read`/`write`/`*`; `patient/` grants nothing here), 403 OperationOutcome
+(v2 `cruds`, v1 `read`/`write`/`*`; `patient/` grants nothing without the token's patient:
+test_patient_scopes.py), 403 OperationOutcome
 otherwise, and a 403 changes nothing. Includes never leak a type the token may not read;
 chains, `_has` and conditional criteria never search a type the token may not search;
 system history shows only searchable types; transactions are all-or-nothing, batches

@@ -1,0 +1,108 @@
+"""SMART `patient/` scopes with the token's `patient` claim (the launch patient): reads by id
+and searches of that patient's compartment, and nothing else. Another patient's record is
+403 whether it exists or not, searches keep to the compartment (also by POST and as a
+compartment search), includes and other interactions are not granted; without the claim,
+`patient/` scopes grant nothing; `user/` scopes beside them are not narrowed.
+
+Data set: patients Thu (the token's) and Hải, one blood pressure each, Thu's encounter, and
+the doctor who saw her.
+"""
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome
+from search.helpers import load, ref
+from security.helpers import fhir_client
+
+LOINC = "http://loinc.org"
+
+
+def _pressure(patient: str) -> dict:
+    return {"resourceType": "Observation", "status": "final", "subject": ref(patient),
+            "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
+            "performer": [ref("doctor")]}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, {
+        "doctor": {"resourceType": "Practitioner", "name": [{"family": "Trịnh"}]},
+        "thu": {"resourceType": "Patient", "name": [{"family": "Lý", "given": ["Thu"]}]},
+        "hai": {"resourceType": "Patient", "name": [{"family": "Lý", "given": ["Hải"]}]},
+        "thu_bp": _pressure("thu"),
+        "hai_bp": _pressure("hai"),
+        "thu_visit": {"resourceType": "Encounter", "status": "finished", "subject": ref("thu"),
+                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                "code": "AMB"}},
+    })
+
+
+@pytest.fixture
+def thu(server, issuer, ids):
+    """A client whose token's patient is Thu, with patient/ scopes only."""
+    with fhir_client(server.base, issuer.token("patient/*.rs", patient=ids["thu"])) as http:
+        yield http
+
+
+def _ids(response) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {entry["resource"]["id"] for entry in response.json().get("entry", [])}
+
+
+def test_reads_by_id_within_the_compartment_only(thu, ids):
+    for path in (f"Patient/{ids['thu']}", f"Observation/{ids['thu_bp']}",
+                 f"Encounter/{ids['thu_visit']}"):
+        assert thu.get(f"/{path}").status_code == 200, path
+        assert thu.head(f"/{path}").status_code == 200, path
+    for path in (f"Patient/{ids['hai']}", f"Observation/{ids['hai_bp']}",
+                 "Observation/does-not-exist", f"Practitioner/{ids['doctor']}"):
+        assert_outcome(thu.get(f"/{path}"), 403)
+
+
+def test_searches_keep_to_the_compartment(thu, ids):
+    assert _ids(thu.get("/Observation")) == {ids["thu_bp"]}
+    assert _ids(thu.get("/Observation", params={"code": f"{LOINC}|85354-9"})) == {ids["thu_bp"]}
+    assert _ids(thu.get("/Patient", params={"family": "Lý"})) == {ids["thu"]}
+    assert _ids(thu.post("/Observation/_search", data={"code": "85354-9"})) == {ids["thu_bp"]}
+    assert _ids(thu.get(f"/Patient/{ids['thu']}/Observation")) == {ids["thu_bp"]}
+    assert_outcome(thu.get(f"/Patient/{ids['hai']}/Observation"), 403)
+    included = thu.get("/Observation", params={"_include": "Observation:performer"}).json()
+    assert [e["search"]["mode"] for e in included["entry"]] == ["match"]
+
+
+def test_nothing_but_reads_and_searches_is_granted(thu, ids):
+    observation = f"/Observation/{ids['thu_bp']}"
+    for response in (
+        thu.get(f"{observation}/_history"),
+        thu.get(f"{observation}/_history/1"),
+        thu.get("/Observation/_history"),
+        thu.get(f"/Patient/{ids['thu']}/$everything"),
+        thu.post("/Observation", json=_pressure("thu") | {"subject": {
+            "reference": f"Patient/{ids['thu']}"}, "performer": []}, headers=FHIR_HEADERS),
+        thu.delete(observation),
+        thu.get("/Observation", params={"subject:Patient.family": "Lý"}),
+    ):
+        assert_outcome(response, 403)
+    assert thu.get(observation).json()["meta"]["versionId"] == "1"
+
+
+def test_patient_scopes_need_the_claim_and_their_types(server, issuer, ids):
+    with fhir_client(server.base, issuer.token("patient/*.rs")) as unclaimed:
+        assert_outcome(unclaimed.get(f"/Patient/{ids['thu']}"), 403)
+        assert_outcome(unclaimed.get("/Observation"), 403)
+    token = issuer.token("patient/Observation.rs", patient=ids["thu"])
+    with fhir_client(server.base, token) as observations_only:
+        assert observations_only.get(f"/Observation/{ids['thu_bp']}").status_code == 200
+        assert_outcome(observations_only.get(f"/Patient/{ids['thu']}"), 403)
+
+
+def test_user_scopes_beside_them_are_not_narrowed(server, issuer, ids):
+    token = issuer.token("patient/*.rs user/Observation.rs", patient=ids["thu"])
+    with fhir_client(server.base, token) as http:
+        assert {ids["thu_bp"], ids["hai_bp"]} <= _ids(http.get("/Observation"))
+        assert http.get(f"/Observation/{ids['hai_bp']}").status_code == 200
+        assert_outcome(http.get(f"/Patient/{ids['hai']}"), 403)
+
+
+def test_smart_configuration_says_patient_scopes_are_honoured(client):
+    config = client.get("/.well-known/smart-configuration").json()
+    assert "permission-patient" in config["capabilities"]
