@@ -11,6 +11,7 @@ the doctor who saw her.
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome
 from search.helpers import load, ref
+
 from security.helpers import fhir_client
 
 LOINC = "http://loinc.org"
