@@ -14,9 +14,10 @@ from datetime import datetime
 
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import is_supported
-from fhir_server.errors import Forbidden, Gone, NotFound
+from fhir_server.errors import Forbidden
 from fhir_server.search.types.reference import local_references
-from fhir_server.services.versions import format_instant
+from fhir_server.services.references import references_in
+from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
@@ -25,22 +26,6 @@ from fhir_server.storage.resources import ResourceStore
 MAX_RESOURCES = 1000
 _UNREAD = {"sort": 0, "compartments": 0, "indexVersion": 0}
 Record = tuple[str, CurrentVersion]  # resource type, stored version
-
-
-def references_in(value: object) -> list[str]:
-    """Every `Reference.reference` in a resource, at any depth (contained ones aside)."""
-    found: list[str] = []
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            reference = item.get("reference")
-            if isinstance(reference, str):
-                found.append(reference)
-            pending += [v for k, v in item.items() if k != "contained"]
-        elif isinstance(item, list):
-            pending += item
-    return found
 
 
 @dataclass
@@ -60,8 +45,8 @@ class DocumentAssembly:
         for _ in range(rounds):
             wanted: dict[str, set[str]] = {}
             for _, record in frontier:
-                for target, target_id in local_references(
-                        references_in(record.resource), self.base):
+                written = [element["reference"] for element in references_in(record.resource)]
+                for target, target_id in local_references(written, self.base):
                     if ((target, target_id) not in seen and is_supported(target)
                             and follow(target) and self.permissions.allows(target, "r")):
                         wanted.setdefault(target, set()).add(target_id)
@@ -83,12 +68,7 @@ class DocumentAssembly:
         """A stored Composition: 404 unknown, 410 deleted, 403 without read scope."""
         if not self.permissions.allows("Composition", "r"):
             raise Forbidden("The token's scopes do not allow reading Composition")
-        record = await self.store.current("Composition", composition_id)
-        if record is None:
-            raise NotFound(f"Composition/{composition_id} is not known")
-        if record.deleted:
-            raise Gone(f"Composition/{composition_id} was deleted")
-        return record
+        return await stored_current(self.store, "Composition", composition_id)
 
     async def document(self, composition: CurrentVersion, now: datetime) -> dict:
         """`Composition/$document`: the Composition, then what it refers to, directly or

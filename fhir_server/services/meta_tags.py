@@ -8,19 +8,16 @@ leaves `meta` out (README "Signature contract"), so every signature still verifi
 resource's search entries (`_tag`, `_profile`, `_security`) are rebuilt with it.
 """
 
-from typing import NamedTuple
-
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 from fhir_server.errors import (
     BadRequest,
     Conflict,
-    Gone,
     MethodNotAllowed,
-    NotFound,
     Unprocessable,
 )
 from fhir_server.search.index import build_search_index
 from fhir_server.services.subsetting import is_subsetted
+from fhir_server.services.versions import stored_current
 from fhir_server.storage.resources import ResourceStore
 
 ELEMENTS = ("profile", "tag", "security")
@@ -85,7 +82,8 @@ def as_parameters(meta: dict) -> dict:
 
 
 async def resource_meta(store: ResourceStore, resource_type: str, resource_id: str) -> dict:
-    return (await _current(store, resource_type, resource_id)).resource["meta"]
+    record = await stored_current(store, resource_type, resource_id)
+    return (record.resource or {})["meta"]
 
 
 async def change_meta(store: ResourceStore, resource_type: str, resource_id: str,
@@ -94,8 +92,8 @@ async def change_meta(store: ResourceStore, resource_type: str, resource_id: str
     if resource_type in (*APPEND_ONLY_TYPES, *READ_ONLY_TYPES):
         raise MethodNotAllowed(f"{resource_type} resources are never changed once stored",
                                headers={"Allow": "GET, HEAD"})
-    record = await _current(store, resource_type, resource_id)
-    resource = record.resource
+    record = await stored_current(store, resource_type, resource_id)
+    resource = record.resource or {}
     meta = changed(resource["meta"], change, add)
     if meta == resource["meta"]:
         return meta  # nothing to add or to delete
@@ -119,17 +117,3 @@ async def meta_in_use(store: ResourceStore, resource_types: list[str]) -> dict:
             for value in values[element]:
                 found[element].setdefault(_key(value), value)
     return {element: list(found[element].values()) for element in ELEMENTS}
-
-
-class _Current(NamedTuple):
-    vid: int
-    resource: dict
-
-
-async def _current(store: ResourceStore, resource_type: str, resource_id: str) -> _Current:
-    record = await store.current(resource_type, resource_id)
-    if record is None:
-        raise NotFound(f"{resource_type}/{resource_id} is not known")
-    if record.deleted or record.resource is None:
-        raise Gone(f"{resource_type}/{resource_id} was deleted")
-    return _Current(record.vid, record.resource)

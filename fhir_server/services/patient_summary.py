@@ -22,14 +22,13 @@ from fhir_server.conformance.search_parameters import compartment_parameters
 from fhir_server.errors import (
     BadRequest,
     Forbidden,
-    Gone,
     NotFound,
     NotImplementedFeature,
     Unprocessable,
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.services.documents import MAX_RESOURCES, DocumentAssembly, document_bundle
-from fhir_server.services.versions import format_instant
+from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
@@ -187,12 +186,7 @@ class PatientSummary:
         """The Patient summarised: by id (404 unknown, 410 deleted), or the one Patient with
         an identifier (`system|value`; 404 none, 422 several)."""
         if patient_id is not None:
-            record = await self.store.current("Patient", patient_id)
-            if record is None:
-                raise NotFound(f"Patient/{patient_id} is not known")
-            if record.deleted:
-                raise Gone(f"Patient/{patient_id} was deleted")
-            return record
+            return await stored_current(self.store, "Patient", patient_id)
         if identifier is None:
             raise BadRequest("Patient/$summary needs the patient's id in the path, or an "
                              "identifier", expression="identifier")

@@ -7,8 +7,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from fhir_server.errors import Gone, NotFound
 from fhir_server.search.index import build_search_index
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
+from fhir_server.storage.resources import ResourceStore
 
 
 @dataclass(frozen=True)
@@ -173,3 +175,14 @@ def storage_documents(version: Version) -> tuple[dict, dict]:
         "resource": version.resource,
     }
     return current, history
+
+
+async def stored_current(store: ResourceStore, resource_type: str, resource_id: str
+                         ) -> CurrentVersion:
+    """The current version of a resource: 404 unknown, 410 deleted."""
+    record = await store.current(resource_type, resource_id)
+    if record is None:
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+    if record.deleted or record.resource is None:
+        raise Gone(f"{resource_type}/{resource_id} was deleted")
+    return record

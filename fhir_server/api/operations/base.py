@@ -10,6 +10,7 @@ from fhir_server.api.dependencies import preferences, request_base
 from fhir_server.api.media import json_body
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.operations import OperationDescriptor
+from fhir_server.errors import BadRequest
 from fhir_server.services.parameters import parameter_pairs
 from fhir_server.services.resources import ResourceService
 
@@ -51,6 +52,22 @@ class OperationCall:
         if self.request.method == "POST":
             pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}")
         return pairs
+
+
+    async def single_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The parameters `names`, each given at most once (400 otherwise); any other is
+        ignored, or 400 with `Prefer: handling=strict`."""
+        values: dict[str, str] = {}
+        for name, value in await self.parameters():
+            if name not in names:
+                if await self.strict():
+                    raise BadRequest(f"${self.descriptor.name} has no parameter '{name}'",
+                                     expression=name)
+                continue
+            if name in values:
+                raise BadRequest(f"${self.descriptor.name} takes one {name}", expression=name)
+            values[name] = value
+        return values
 
 
 Handler = Callable[[OperationCall], Awaitable[Response]]

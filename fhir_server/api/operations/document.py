@@ -16,15 +16,7 @@ _PARAMETERS = ("id", "persist", "graph")
 
 
 async def document(call: OperationCall) -> Response:
-    values: dict[str, str] = {}
-    for name, value in await call.parameters():
-        if name not in _PARAMETERS:
-            if await call.strict():
-                raise BadRequest(f"$document has no parameter '{name}'", expression=name)
-            continue
-        if name in values:
-            raise BadRequest(f"$document takes one {name}", expression=name)
-        values[name] = value
+    values = await call.single_parameters(_PARAMETERS)
     if values.get("persist", "false") not in ("true", "false"):
         raise BadRequest("persist takes true or false", expression="persist")
     if "graph" in values:

@@ -17,15 +17,7 @@ _PARAMETERS = ("identifier", "profile")
 
 
 async def summary(call: OperationCall) -> Response:
-    values: dict[str, str] = {}
-    for name, value in await call.parameters():
-        if name not in _PARAMETERS:
-            if await call.strict():
-                raise BadRequest(f"$summary has no parameter '{name}'", expression=name)
-            continue
-        if name in values:
-            raise BadRequest(f"$summary takes one {name}", expression=name)
-        values[name] = value
+    values = await call.single_parameters(_PARAMETERS)
     if values.get("profile", IPS_COMPOSITION) != IPS_COMPOSITION:
         raise BadRequest(f"This server makes summaries of the IPS profile {IPS_COMPOSITION} "
                          f"only, not {values['profile']}", expression="profile")
