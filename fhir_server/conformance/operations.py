@@ -21,12 +21,14 @@ class OperationDescriptor:
     # False where the operation answers an unacceptable `Accept` itself (the bulk kick-off's
     # 400, IG v2) instead of the usual 406.
     negotiated: bool = True
+    excluded_types: tuple[str, ...] = ()  # of an operation on EVERY_TYPE, those it is not on
 
     def applies_to(self, level: str, resource_type: str | None) -> bool:
         return self.level == level and (level == SYSTEM or self.defined_on(resource_type))
 
     def defined_on(self, resource_type: str | None) -> bool:
-        return resource_type in self.resource_types or self.resource_types == EVERY_TYPE
+        return resource_type in self.resource_types or (
+            self.resource_types == EVERY_TYPE and resource_type not in self.excluded_types)
 
 
 def capability_operations(

@@ -8,11 +8,9 @@ leaves `meta` out (README "Signature contract"), so every signature still verifi
 resource's search entries (`_tag`, `_profile`, `_security`) are rebuilt with it.
 """
 
-from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 from fhir_server.errors import (
     BadRequest,
     Conflict,
-    MethodNotAllowed,
     Unprocessable,
 )
 from fhir_server.search.index import build_search_index
@@ -89,9 +87,6 @@ async def resource_meta(store: ResourceStore, resource_type: str, resource_id: s
 async def change_meta(store: ResourceStore, resource_type: str, resource_id: str,
                       change: dict, add: bool) -> dict:
     """The resource's meta after adding or removing `change`'s, stored in place."""
-    if resource_type in (*APPEND_ONLY_TYPES, *READ_ONLY_TYPES):
-        raise MethodNotAllowed(f"{resource_type} resources are never changed once stored",
-                               headers={"Allow": "GET, HEAD"})
     record = await stored_current(store, resource_type, resource_id)
     resource = record.resource or {}
     meta = changed(resource["meta"], change, add)

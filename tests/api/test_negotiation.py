@@ -253,8 +253,10 @@ def test_metadata_lists_the_signature_operations(client):
     rest = client.get("/metadata").json()["rest"][0]
     resources = {r["type"]: r for r in rest["resource"]}
     names = {t: [o["name"] for o in r.get("operation", [])] for t, r in resources.items()}
-    # $reindex and $validate are offered on every type; $verify only on Provenance.
-    assert sorted(names["Provenance"]) == ["reindex", "validate", "verify"]
+    # $meta, $reindex and $validate are offered on every type, $verify only on Provenance,
+    # $meta-add and $meta-delete on every type but those never changed.
+    assert sorted(names["Provenance"]) == ["meta", "reindex", "validate", "verify"]
+    assert "meta-add" in names["Patient"] and "meta-add" not in names["AuditEvent"]
     assert [t for t, n in names.items() if "verify" in n] == ["Provenance"]
     assert "verify-signature" in {o["name"] for o in rest["operation"]}
     assert "verify-signature" not in {n for found in names.values() for n in found}

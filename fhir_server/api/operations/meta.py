@@ -11,10 +11,13 @@ from fhir_server.conformance.operations import (
     TYPE,
     OperationDescriptor,
 )
+from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 from fhir_server.services import meta_tags
 from fhir_server.services.resources import check_type
 
 _CORE = "http://hl7.org/fhir/OperationDefinition/Resource"
+# Records never changed once made: their meta neither.
+UNCHANGEABLE_TYPES = (*APPEND_ONLY_TYPES, *READ_ONLY_TYPES)
 
 
 async def meta(call: OperationCall) -> FhirResponse:
@@ -48,8 +51,8 @@ async def _change(call: OperationCall, add: bool) -> FhirResponse:
 OPERATIONS = (
     *(Operation(OperationDescriptor("meta", f"{_CORE}-meta", level, EVERY_TYPE), meta)
       for level in (SYSTEM, TYPE, INSTANCE)),
-    Operation(OperationDescriptor("meta-add", f"{_CORE}-meta-add", INSTANCE, EVERY_TYPE,
-                                  interaction="update", methods=("POST",)), meta_add),
-    Operation(OperationDescriptor("meta-delete", f"{_CORE}-meta-delete", INSTANCE, EVERY_TYPE,
-                                  interaction="update", methods=("POST",)), meta_delete),
+    *(Operation(OperationDescriptor(name, f"{_CORE}-{name}", INSTANCE, EVERY_TYPE,
+                                    interaction="update", methods=("POST",),
+                                    excluded_types=UNCHANGEABLE_TYPES), answer)
+      for name, answer in (("meta-add", meta_add), ("meta-delete", meta_delete))),
 )
