@@ -19,8 +19,10 @@ from fhir_server.services.versions import stored_current
 from fhir_server.storage.resources import ResourceStore
 
 ELEMENTS = ("profile", "tag", "security")
-# Distinct values of one element listed per resource type by `$meta` at type or system level.
+# `$meta` at type or system level: the distinct values of one element listed per resource
+# type, and the resources of a type read for them (a bound on the work of one request).
 MAX_LISTED = 1000
+MAX_SCANNED = 100_000
 
 
 def meta_input(body: object, operation: str) -> dict:
@@ -107,7 +109,7 @@ async def meta_in_use(store: ResourceStore, resource_types: list[str]) -> dict:
     """The profiles, tags and security labels the current versions of these types carry."""
     found: dict[str, dict] = {element: {} for element in ELEMENTS}
     for resource_type in resource_types:
-        values = await store.meta_in_use(resource_type, MAX_LISTED)
+        values = await store.meta_in_use(resource_type, MAX_LISTED, MAX_SCANNED)
         for element in ELEMENTS:
             for value in values[element]:
                 found[element].setdefault(_key(value), value)

@@ -263,14 +263,16 @@ class ResourceStore:
         )
         return result.modified_count
 
-    async def meta_in_use(self, resource_type: str, limit: int) -> dict[str, list]:
+    async def meta_in_use(self, resource_type: str, limit: int, scanned: int) -> dict[str, list]:
         """`meta.profile`, `meta.tag` and `meta.security` values of the current versions, each
-        distinct value once (at most `limit` of each); found through their search indexes."""
+        distinct value once (at most `limit` of each, from at most `scanned` resources);
+        found through their search indexes."""
         found = {}
         for element, code in (("profile", "_profile"), ("tag", "_tag"), ("security", "_security")):
             field = f"resource.meta.{element}"
             pipeline: list[dict[str, Any]] = [
                 {"$match": {"deleted": False, f"search.{code}": {"$exists": True}}},
+                {"$limit": scanned},
                 {"$unwind": f"${field}"},
                 {"$group": {"_id": f"${field}"}},
                 {"$limit": limit},
