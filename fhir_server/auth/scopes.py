@@ -120,6 +120,17 @@ class Permissions:
         _check_permission(permission)
         return any(permission in self._patient.get(name, ()) for name in (resource_type, "*"))
 
+    def within_compartment(self, member_types: Iterable[str]) -> "Permissions":
+        """These permissions with what `patient/` scopes grant on `member_types` granted
+        outright: for a request that reaches nothing but the launch patient's compartment."""
+        promoted = [
+            Scope("user", resource_type, letters)
+            for resource_type in member_types
+            if (letters := self._patient.get(resource_type, frozenset())
+                | self._patient.get("*", frozenset()))
+        ]
+        return Permissions([*self.scopes(), *promoted])
+
     def allowed_types(self, permission: str, candidates: Iterable[str]) -> list[str]:
         """The candidate resource types on which `permission` is granted, in order."""
         return [name for name in candidates if self.allows(name, permission)]

@@ -22,6 +22,9 @@ class OperationDescriptor:
     # 400, IG v2) instead of the usual 406.
     negotiated: bool = True
     excluded_types: tuple[str, ...] = ()  # of an operation on EVERY_TYPE, those it is not on
+    # Whether a token's launch patient may invoke it on their own Patient with `patient/`
+    # scopes (it then reads their compartment only).
+    launch_patient: bool = False
 
     def applies_to(self, level: str, resource_type: str | None) -> bool:
         return self.level == level and (level == SYSTEM or self.defined_on(resource_type))

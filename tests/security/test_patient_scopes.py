@@ -1,5 +1,6 @@
 """SMART `patient/` scopes with the token's `patient` claim (the launch patient): reads by id
-and searches of that patient's compartment, and nothing else. Another patient's record is
+and searches of that patient's compartment, `$everything` and `$summary` on that patient,
+and nothing else. Another patient's record is
 403 whether it exists or not, searches keep to the compartment (also by POST and as a
 compartment search), includes and other interactions are not granted; without the claim,
 `patient/` scopes grant nothing; `user/` scopes beside them are not narrowed.
@@ -15,10 +16,12 @@ from search.helpers import load, ref
 from security.helpers import fhir_client
 
 LOINC = "http://loinc.org"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 def _pressure(patient: str) -> dict:
     return {"resourceType": "Observation", "status": "final", "subject": ref(patient),
+            "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs"}]}],
             "code": {"coding": [{"system": LOINC, "code": "85354-9"}]},
             "performer": [ref("doctor")]}
 
@@ -76,7 +79,10 @@ def test_nothing_but_reads_and_searches_is_granted(thu, ids):
         thu.get(f"{observation}/_history"),
         thu.get(f"{observation}/_history/1"),
         thu.get("/Observation/_history"),
-        thu.get(f"/Patient/{ids['thu']}/$everything"),
+        thu.get(f"/Patient/{ids['hai']}/$everything"),
+        thu.get("/Patient/$everything"),
+        thu.get(f"/Patient/{ids['hai']}/$summary"),
+        thu.get(f"/Encounter/{ids['thu_visit']}/$everything"),
         thu.post("/Observation", json=_pressure("thu") | {"subject": {
             "reference": f"Patient/{ids['thu']}"}, "performer": []}, headers=FHIR_HEADERS),
         thu.delete(observation),
@@ -84,6 +90,16 @@ def test_nothing_but_reads_and_searches_is_granted(thu, ids):
     ):
         assert_outcome(response, 403)
     assert thu.get(observation).json()["meta"]["versionId"] == "1"
+
+
+def test_everything_and_summary_of_the_launch_patient_hold_their_compartment_only(thu, ids):
+    everything = _ids(thu.get(f"/Patient/{ids['thu']}/$everything"))
+    assert everything == {ids["thu"], ids["thu_bp"], ids["thu_visit"]}  # not the doctor
+    summary = thu.get(f"/Patient/{ids['thu']}/$summary")
+    assert summary.status_code == 200, summary.text
+    held = {entry["resource"].get("id") for entry in summary.json()["entry"]}
+    assert {ids["thu"], ids["thu_bp"]} <= held
+    assert not held & {ids["hai"], ids["hai_bp"], ids["doctor"]}
 
 
 def test_patient_scopes_need_the_claim_and_their_types(server, issuer, ids):

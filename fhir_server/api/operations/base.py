@@ -29,10 +29,10 @@ class OperationCall:
     @classmethod
     async def of(
         cls, request: Request, descriptor: OperationDescriptor, resource_type: str | None,
-        resource_id: str | None,
+        resource_id: str | None, caller: Principal,
     ) -> "OperationCall":
         base = await request_base(request)
-        return cls(request, descriptor, request.state.principal, base, resource_type, resource_id)
+        return cls(request, descriptor, caller, base, resource_type, resource_id)
 
     @property
     def service(self) -> ResourceService:

@@ -30,7 +30,8 @@ async def everything(call: OperationCall) -> FhirResponse:
 
 OPERATIONS = (
     Operation(
-        OperationDescriptor("everything", f"{_CORE}/Patient-everything", INSTANCE, ("Patient",)),
+        OperationDescriptor("everything", f"{_CORE}/Patient-everything", INSTANCE, ("Patient",),
+                            launch_patient=True),
         everything,
     ),
     Operation(

@@ -2,6 +2,8 @@
 `/{type}/{id}/$name`, by GET or POST as each operation allows. Included before the other
 routers, so that `Patient/$everything` is no read."""
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -10,7 +12,9 @@ from fhir_server.api.dependencies import negotiate
 from fhir_server.api.operations.base import OperationCall
 from fhir_server.api.security import check_scopes
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
-from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
+from fhir_server.auth.tokens import Principal
+from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE, OperationDescriptor
+from fhir_server.conformance.search_parameters import compartment_parameters
 from fhir_server.errors import MethodNotAllowed, NotFound
 from fhir_server.services.resources import check_type
 
@@ -35,15 +39,27 @@ async def _invoke(
     if request.method not in descriptor.methods:
         raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}",
                                headers={"Allow": ", ".join(descriptor.methods)})
+    caller = request.state.principal
     permission = INTERACTION_PERMISSION.get(descriptor.interaction)
-    if permission:
+    if permission and _on_launch_patient(caller, descriptor, permission, resource_id):
+        caller = replace(caller, scopes=caller.scopes.within_compartment(
+            ["Patient", *compartment_parameters("Patient")]))
+    elif permission:
         where = resource_type or "the system"
-        check_scopes(request.state.principal, resource_type or "*", permission,
-                     f"${name} on {where}")
+        check_scopes(caller, resource_type or "*", permission, f"${name} on {where}")
     request.state.interaction = descriptor.audit_subtype
     return await operation.handle(
-        await OperationCall.of(request, descriptor, resource_type, resource_id)
+        await OperationCall.of(request, descriptor, resource_type, resource_id, caller)
     )
+
+
+def _on_launch_patient(caller: Principal, descriptor: OperationDescriptor, permission: str,
+                       resource_id: str | None) -> bool:
+    """Whether only `patient/` scopes allow the call, made on the token's own patient."""
+    return (descriptor.launch_patient and resource_id is not None
+            and resource_id == caller.patient
+            and not caller.scopes.allows("Patient", permission)
+            and caller.scopes.patient_allows("Patient", permission))
 
 
 @router.api_route("/${name}", methods=_METHODS)

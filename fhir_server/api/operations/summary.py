@@ -32,6 +32,7 @@ async def summary(call: OperationCall) -> Response:
 
 
 OPERATIONS = tuple(
-    Operation(OperationDescriptor("summary", _DEFINITION, level, ("Patient",)), summary)
+    Operation(OperationDescriptor("summary", _DEFINITION, level, ("Patient",),
+                                  launch_patient=level == INSTANCE), summary)
     for level in (TYPE, INSTANCE)
 )
