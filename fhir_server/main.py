@@ -39,6 +39,7 @@ from fhir_server.services.demo import load_demo_data
 from fhir_server.services.dev_signing import DevSigningService, development_directory
 from fhir_server.services.export import ExportService
 from fhir_server.services.health import readiness_of
+from fhir_server.services.launch_patient import PersonalRecords
 from fhir_server.services.offloading import share_the_interpreter_often
 from fhir_server.services.package_publication import publish_packages
 from fhir_server.services.provenance import Hospital, ProvenanceRecorder
@@ -140,6 +141,7 @@ async def _start_security(app: FastAPI, settings: Settings, database: Database) 
     app.state.tokens = TokenService(clients, server_key, settings.access_token_lifetime)
     trusted_networks(settings.trusted_proxies)  # a bad FHIR_TRUSTED_PROXIES stops the start
     app.state.audit = AuditTrail(database, settings.data_dir)
+    app.state.personal_records = PersonalRecords(database)
 
 
 async def _reindex_stale(database: Database) -> None:

@@ -1,6 +1,7 @@
 """Authentication and authorisation of FHIR requests (SMART App Launch 2.x scopes), the
 security headers of every response, and the audit record of every request."""
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -31,6 +32,11 @@ async def authenticate(request: Request) -> Principal:
     principal = await request.app.state.authenticator.authenticate(
         request.headers.get("authorization"), await request_base(request)
     )
+    if (principal.patient is None and principal.personal_id is not None
+            and principal.scopes.has_patient_grants):
+        # A person's own login: their record is their launch patient.
+        own = await request.app.state.personal_records.patient_of(principal.personal_id)
+        principal = replace(principal, patient=own)
     request.state.principal = principal
     current_permissions.set(principal.scopes)
     current_principal.set(principal)

@@ -114,6 +114,10 @@ class Permissions:
         _check_permission(permission)
         return any(permission in self._by_type.get(name, ()) for name in (resource_type, "*"))
 
+    @property
+    def has_patient_grants(self) -> bool:
+        return bool(self._patient)
+
     def patient_allows(self, resource_type: str, permission: str) -> bool:
         """Whether `patient/` scopes grant `permission` on `resource_type` (within the
         compartment of the token's patient only)."""

@@ -10,13 +10,14 @@ the doctor who saw her.
 """
 
 import pytest
-from api.helpers import FHIR_HEADERS, assert_outcome
+from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient, unique_cccd
 from search.helpers import load, ref
 
 from security.helpers import fhir_client
 
 LOINC = "http://loinc.org"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+MOH_NATIONAL_ID = "http://fhir.ehealth.gov.vn/core/sid/national_id"  # the other guide's CCCD
 
 
 def _pressure(patient: str) -> dict:
@@ -110,6 +111,22 @@ def test_patient_scopes_need_the_claim_and_their_types(server, issuer, ids):
     with fhir_client(server.base, token) as observations_only:
         assert observations_only.get(f"/Observation/{ids['thu_bp']}").status_code == 200
         assert_outcome(observations_only.get(f"/Patient/{ids['thu']}"), 403)
+
+
+def test_a_persons_own_login_opens_their_own_record(client, server, issuer, ids):
+    """No `patient` claim: the one Patient whose CCCD is the person's personal ID (either
+    guide's system) is theirs; none, or two, and nothing is granted."""
+    own, shared, nobody = unique_cccd(), unique_cccd(), unique_cccd()
+    mine = created(client, new_patient(own, system=MOH_NATIONAL_ID))
+    for _ in range(2):
+        created(client, new_patient(shared))
+    with fhir_client(server.base, issuer.token("patient/*.rs", subject=own)) as http:
+        assert http.get(f"/Patient/{mine['id']}").status_code == 200
+        assert _ids(http.get("/Patient")) == {mine["id"]}
+        assert_outcome(http.get(f"/Patient/{ids['thu']}"), 403)
+    for person in (shared, nobody):
+        with fhir_client(server.base, issuer.token("patient/*.rs", subject=person)) as http:
+            assert_outcome(http.get("/Patient"), 403)
 
 
 def test_user_scopes_beside_them_are_not_narrowed(server, issuer, ids):

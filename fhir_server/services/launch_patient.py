@@ -1,0 +1,37 @@
+"""The launch patient of a person's token that names none: a VNeID login of the patient
+themself. With `patient/` scopes and no `patient` claim, the person's own record is the one
+Patient whose CCCD (either VN Core guide's system) is the token's personal ID; none, or
+several (duplicates awaiting a merge), and the scopes grant nothing."""
+
+import time
+from collections import OrderedDict
+
+from fhir_server.conformance.identifiers import CCCD_SYSTEM
+from fhir_server.search.compiler import Compiler
+from fhir_server.storage.database import Database
+
+# How long a lookup is remembered (a new or merged record is seen within it), and how many.
+REMEMBER_SECONDS = 60
+_REMEMBERED = 10_000
+
+
+class PersonalRecords:
+    def __init__(self, database: Database):
+        self.database = database
+        self._found: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+
+    async def patient_of(self, personal_id: str) -> str | None:
+        """The id of the one Patient with this CCCD, or None."""
+        now = time.monotonic()
+        if (known := self._found.get(personal_id)) is not None and known[0] > now:
+            return known[1]
+        store = self.database.store()
+        query, _ = await Compiler(store.project).compile(
+            "Patient", [("identifier", f"{CCCD_SYSTEM}|{personal_id}")], strict=True)
+        found = await store.find("Patient", query, 2, projection=["_id"])
+        patient = found[0].id if len(found) == 1 else None
+        self._found[personal_id] = (now + REMEMBER_SECONDS, patient)
+        self._found.move_to_end(personal_id)
+        if len(self._found) > _REMEMBERED:
+            self._found.popitem(last=False)
+        return patient
