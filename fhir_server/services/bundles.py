@@ -20,7 +20,11 @@ from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import ORDER, Entry, parse_entry, patch_operations
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
-from fhir_server.services.references import reference_base, rewrite_references
+from fhir_server.services.references import (
+    reference_base,
+    references_in,
+    rewrite_references,
+)
 from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import format_instant, new_id
@@ -121,8 +125,10 @@ class BundleProcessor:
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
+            within = _bundle_local_urls(raw_entries)
             responses = [
-                await self._batch_entry(base, i, raw, return_preference, permissions, language)
+                await self._batch_entry(base, i, raw, return_preference, permissions, language,
+                                        within)
                 for i, raw in enumerate(raw_entries)
             ]
         return {
@@ -178,10 +184,11 @@ class BundleProcessor:
 
     async def _batch_entry(
         self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions,
-        language: str,
+        language: str, within: frozenset[str],
     ) -> dict:
         try:
             entry = parse_entry(index, raw, base)
+            _check_independent(entry, within)
             _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
                 return await self._read_entry(base, entry, permissions)
@@ -238,6 +245,27 @@ class BundleProcessor:
             "response": {"status": "200 OK", "etag": version.etag,
                          "lastModified": format_instant(version.last_updated)},
         }
+
+
+def _bundle_local_urls(raw_entries: list) -> frozenset[str]:
+    """The `urn:` fullUrls of a Bundle's entries: names that resolve inside it only."""
+    return frozenset(
+        raw["fullUrl"] for raw in raw_entries
+        if isinstance(raw, dict) and isinstance(raw.get("fullUrl"), str)
+        and raw["fullUrl"].startswith("urn:")
+    )
+
+
+def _check_independent(entry: Entry, within: frozenset[str]) -> None:
+    """A batch entry may not refer to another by its `urn:` fullUrl: a batch's entries are
+    independent (http://hl7.org/fhir/R4/http.html#brules, which servers SHALL check), and
+    stored as is the reference would resolve nowhere."""
+    for element in references_in(entry.resource):
+        if element["reference"] in within - {entry.full_url}:
+            raise BadRequest(
+                f"{entry.location} refers to {element['reference']}, another entry of the "
+                "batch: the entries of a batch are independent; send a transaction to link "
+                "them", expression=f"{entry.location}.resource")
 
 
 def _check_permission(entry: Entry, permissions: Permissions) -> None:

@@ -15,6 +15,8 @@ from bundle_helpers import (
     put_entry,
     response_bundle,
     submit,
+    transaction,
+    urn,
 )
 from helpers import CCCD, assert_outcome, created, new_patient, search_ids, unique_cccd
 
@@ -272,3 +274,20 @@ def test_head_entries_answer_as_get_without_the_resource(client, server):
     assert answer["response"]["etag"] == 'W/"1"'
     assert answer["response"]["lastModified"] == patient["meta"]["lastUpdated"]
     assert "resource" not in answer, answer
+
+
+def test_an_entry_referring_to_another_by_its_urn_fails_alone(client):
+    """A batch's entries are independent (http.html#brules): one that refers to another by
+    its `urn:` fullUrl is 400, and nothing is stored with a reference that resolves nowhere;
+    the same entries in a transaction are linked."""
+    value = unique_cccd()
+    patient_url = urn()
+    entries = (post_entry(new_patient(value), full_url=patient_url),
+               post_entry(encounter(patient_url), full_url=urn()))
+    first, second = response_bundle(submit(client, batch(*entries)), "batch-response", 2)
+    assert first["response"]["status"].startswith("201")
+    assert "another entry of the batch" in _failed(second, "400 Bad Request")["issue"][0][
+        "diagnostics"]
+    assert search_ids(client, "Encounter", subject=patient_url) == []
+    linked = response_bundle(submit(client, transaction(*entries)), "transaction-response", 2)
+    assert all(entry["response"]["status"].startswith("201") for entry in linked)
