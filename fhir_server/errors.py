@@ -133,6 +133,12 @@ class Unprocessable(FhirError):
     code = "processing"
 
 
+class NotSupported(BadRequest):
+    """A well-formed request for something this server does not do."""
+
+    code = "not-supported"
+
+
 class NotImplementedFeature(FhirError):
     status = 501
     code = "not-supported"

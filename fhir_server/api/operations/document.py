@@ -8,7 +8,7 @@ from fhir_server.api.media import FhirResponse, bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.api.results import version_headers
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
-from fhir_server.errors import BadRequest, Forbidden, NotImplementedFeature
+from fhir_server.errors import BadRequest, Forbidden, NotSupported
 from fhir_server.services.documents import DocumentAssembly
 from fhir_server.services.versions import utc_now
 
@@ -20,7 +20,7 @@ async def document(call: OperationCall) -> Response:
     if values.get("persist", "false") not in ("true", "false"):
         raise BadRequest("persist takes true or false", expression="persist")
     if "graph" in values:
-        raise NotImplementedFeature("This server does not build documents from a "
+        raise NotSupported("This server does not build documents from a "
                                     "GraphDefinition", expression="graph")
     composition_id = call.resource_id or _local_id(values.get("id"), call.base)
     assembly = DocumentAssembly(call.service.database.store(), call.base, call.caller.scopes)
@@ -45,7 +45,7 @@ def _local_id(given: str | None, base: str) -> str:
     if given.startswith(("http://", "https://")):
         prefix = f"{base}/Composition/"
         if not given.startswith(prefix):
-            raise NotImplementedFeature("This server makes documents of its own Compositions "
+            raise NotSupported("This server makes documents of its own Compositions "
                                         f"only, not {given}", expression="id")
         given = given[len(prefix):]
     return given
