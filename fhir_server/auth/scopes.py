@@ -84,6 +84,12 @@ def _check_permission(permission: str) -> None:
         raise ValueError(f"permission must be one letter of {PERMISSIONS!r}, not {permission!r}")
 
 
+def _granted(grants: dict[str, frozenset[str]], resource_type: str, permission: str) -> bool:
+    """Whether `grants` (type or `*` → letters) hold `permission` on `resource_type`."""
+    _check_permission(permission)
+    return any(permission in grants.get(name, ()) for name in (resource_type, "*"))
+
+
 class Permissions:
     """What a set of `user/` and `system/` scopes allows, regardless of the context, and
     apart from it what `patient/` scopes allow within a patient's compartment."""
@@ -111,8 +117,7 @@ class Permissions:
 
     def allows(self, resource_type: str, permission: str) -> bool:
         """Whether `permission` (one letter of `cruds`) is granted on `resource_type`."""
-        _check_permission(permission)
-        return any(permission in self._by_type.get(name, ()) for name in (resource_type, "*"))
+        return _granted(self._by_type, resource_type, permission)
 
     @property
     def has_patient_grants(self) -> bool:
@@ -121,8 +126,7 @@ class Permissions:
     def patient_allows(self, resource_type: str, permission: str) -> bool:
         """Whether `patient/` scopes grant `permission` on `resource_type` (within the
         compartment of the token's patient only)."""
-        _check_permission(permission)
-        return any(permission in self._patient.get(name, ()) for name in (resource_type, "*"))
+        return _granted(self._patient, resource_type, permission)
 
     def within_compartment(self, member_types: Iterable[str]) -> "Permissions":
         """These permissions with what `patient/` scopes grant on `member_types` granted

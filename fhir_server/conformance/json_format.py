@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -49,6 +49,11 @@ def decimal_text(value: Decimal) -> str:
     exponent only for one that had a positive one (`1E+3`)."""
     exponent = value.as_tuple().exponent
     return str(value) if isinstance(exponent, int) and exponent > 0 else format(value, "f")
+
+
+def is_number(value: object) -> TypeGuard[int | float | Decimal]:
+    """A JSON number as the readers give it (a boolean is none)."""
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def as_decimal(value: int | float | Decimal) -> Decimal:

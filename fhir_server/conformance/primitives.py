@@ -8,10 +8,10 @@ import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.json_format import is_number
 
 REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
 #: A FHIR id (datatypes.html#id), to build the patterns of references and URLs from; the
@@ -128,7 +128,7 @@ class PrimitiveType:
                 return f"expected {_FORMATS[self.name]}"
             return None
         if self.json_kind == "number":
-            if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            if not is_number(value):
                 return "a decimal is a JSON number"
             if isinstance(value, int) and not _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
                 # MongoDB stores integers of 64 bits at most; with an exponent it is a double.

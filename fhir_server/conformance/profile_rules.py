@@ -97,9 +97,7 @@ def _comparable(value: object, type_code: str) -> object | None:
 
 def _number(value: object) -> Decimal | None:
     """A JSON number as a Decimal, so that `0.10` sent equals `0.1` in a profile."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return None
-    return json_format.as_decimal(value)
+    return json_format.as_decimal(value) if json_format.is_number(value) else None
 
 
 def out_of_range(value: object, limit: tuple[str, object], below: bool) -> bool:

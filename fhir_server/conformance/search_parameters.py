@@ -108,6 +108,12 @@ def compartment_parameters(compartment_type: str) -> dict[str, tuple[str, ...]]:
     return {}
 
 
+def compartment_members(compartment_type: str) -> frozenset[str]:
+    """The types a compartment of `compartment_type` holds: its focal type and those its
+    CompartmentDefinition names."""
+    return frozenset({compartment_type, *compartment_parameters(compartment_type)})
+
+
 def patient_compartment() -> dict[str, tuple[str, ...]]:
     """resource type → the parameters that put a resource in a Patient's compartment."""
     return compartment_parameters("Patient")

@@ -19,12 +19,11 @@ from fhir_server.search.types.reference import local_references
 from fhir_server.services.references import references_in
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
-from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 # The resources one document holds besides its Composition; references beyond are left
 # unresolved.
 MAX_RESOURCES = 1000
-_UNREAD = {"sort": 0, "compartments": 0, "indexVersion": 0}
 Record = tuple[str, CurrentVersion]  # resource type, stored version
 
 
@@ -56,7 +55,7 @@ class DocumentAssembly:
                 if room <= 0:
                     break
                 documents = await self.store.find(
-                    target, {"_id": {"$in": sorted(ids)}}, min(len(ids), room), _UNREAD)
+                    target, {"_id": {"$in": sorted(ids)}}, min(len(ids), room), WITHOUT_INDEX)
                 frontier += [(target, document) for document in documents]
             seen |= {(kind, record.id) for kind, record in frontier}
             found += frontier

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import is_supported
-from fhir_server.conformance.search_parameters import compartment_parameters, search_parameters
+from fhir_server.conformance.search_parameters import compartment_members, search_parameters
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import missing_filter
 from fhir_server.search.types.date import parse_date
@@ -23,7 +23,7 @@ from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
-from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 # Records about records: only when `_type` names them (Provenance also by includeProvenance).
 ASSOCIATED_TYPES = ("Provenance", "AuditEvent")
@@ -86,8 +86,8 @@ def parse_everything(
         values[name] = f"{values[name]},{value}" if name == "_type" and name in values else value
     if not permissions.allows(compartment_type, "r"):
         raise Forbidden(f"The token's scopes do not allow reading {compartment_type}")
-    others = set(compartment_parameters(compartment_type)) - {compartment_type}
-    members = [compartment_type, *sorted(others)]
+    members = [compartment_type, *sorted(compartment_members(compartment_type)
+                                         - {compartment_type})]
     sources = [t for t in members if t not in ASSOCIATED_TYPES and permissions.allows(t, "r")]
     types, referenced_types = sources, None
     if "_type" in values:
@@ -229,7 +229,7 @@ class Everything:
             start = after if index == type_index else ""
             wanted = request.count - len(found)
             documents = await self.store.find(
-                kind, self._filter(request, kind, start), wanted + 1, projection=_UNREAD
+                kind, self._filter(request, kind, start), wanted + 1, projection=WITHOUT_INDEX
             )
             if len(documents) > wanted:
                 found += [(kind, d) for d in documents[:wanted]]
@@ -253,7 +253,7 @@ class Everything:
         are in no compartment of this kind and that the token may read, in order."""
         if request.referenced_types == frozenset():
             return []  # `_type` names compartment types only
-        members = {request.compartment_type, *compartment_parameters(request.compartment_type)}
+        members = compartment_members(request.compartment_type)
         wanted: set[tuple[str, str]] = set()
         for kind in request.sources:
             codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
@@ -287,7 +287,7 @@ class Everything:
                 wanted: dict = {"_id": {"$in": ids}}
                 if request.since is not None:  # `_since` holds for them too
                     wanted["lastUpdated"] = {"$gte": request.since}
-                documents = await self.store.find(kind, wanted, len(ids), projection=_UNREAD)
+                documents = await self.store.find(kind, wanted, len(ids), projection=WITHOUT_INDEX)
                 found += [(kind, d) for d in documents]
             found.sort(key=lambda item: (item[0], item[1].id))
         more = len(found) > room
@@ -307,7 +307,7 @@ class Everything:
         targets = sorted({version.split("/_history/")[0] for version in versions})
         documents = await self.store.find(
             "Provenance", {"search.target": {"$in": targets}}, _MAX_PROVENANCE,
-            projection=_UNREAD,
+            projection=WITHOUT_INDEX,
         )
         served = {d.id for kind, d in found if kind == "Provenance"}
         return [
@@ -320,8 +320,6 @@ class Everything:
         ]
 
 
-# Derived search fields are not part of the answer.
-_UNREAD = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
 # Bounds on the work of one page: the distinct references gathered per type, and the
 # Provenances looked up for a page (one or two per resource).
 _MAX_REFERENCED = 100_000

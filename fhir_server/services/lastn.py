@@ -22,12 +22,11 @@ from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
-from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 # Observations one `$lastn` may group; a search matching more is refused (narrow it down).
 MAX_MATCHES = 10_000
 _SUBJECT_PARAMETERS = frozenset({"patient", "subject"})
-_UNREAD = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
 _GROUPING = ["resource.code", "resource.subject", "sort.date"]
 
 
@@ -77,7 +76,7 @@ class LastN:
                              "down (a date, a code)")
         chosen = [record.id for record in _most_recent(found, most_recent)]
         whole = {record.id: record for record in await self.store.find(
-            "Observation", {"_id": {"$in": chosen}}, len(chosen), _UNREAD)}
+            "Observation", {"_id": {"$in": chosen}}, len(chosen), WITHOUT_INDEX)}
         kept = [Version.from_current("Observation", whole[record_id])
                 for record_id in chosen if record_id in whole]
         links = page_links(self.base, "Observation/$lastn",

@@ -22,7 +22,7 @@ from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import searchset_bundle
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
-from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 # Candidates looked at for one request; the best `count` of them are answered.
@@ -30,7 +30,6 @@ MAX_CANDIDATES = 200
 DEFAULT_COUNT = 10
 _WEIGHTS = {"family": 0.3, "given": 0.2, "birthDate": 0.3, "gender": 0.1, "phone": 0.1}
 _GRADES = ((0.8, "probable"), (0.5, "possible"))
-_UNREAD = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ class PatientMatch:
         queries = [(await compiler.compile("Patient", criteria, strict=True))[0]
                    for criteria in searches]
         candidates = await self.store.find("Patient", {"$or": queries}, MAX_CANDIDATES,
-                                           _UNREAD)
+                                           WITHOUT_INDEX)
         graded = [(graded, record) for record in candidates
                   if (graded := grade(request.patient, record.resource or {})) is not None]
         graded.sort(key=lambda item: (-item[0][0], item[1].id))

@@ -18,7 +18,7 @@ from functools import cache
 
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.search_parameters import compartment_parameters
+from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import (
     BadRequest,
     Forbidden,
@@ -30,13 +30,12 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.services.documents import MAX_RESOURCES, DocumentAssembly, document_bundle
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
-from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 IPS_COMPOSITION = "http://hl7.org/fhir/uv/ips/StructureDefinition/Composition-uv-ips"
 _EMPTY_REASONS = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 # The most recently updated records of one type a summary holds; more are left out.
 MAX_PER_TYPE = 500
-_UNREAD = {"sort": 0, "compartments": 0, "indexVersion": 0}
 _ENDED = {"inactive", "remission", "resolved"}
 _NOT_TRUE = {"entered-in-error", "refuted"}
 _NOT_CURRENT = {"entered-in-error", "cancelled", "stopped", "completed", "not-taken", "revoked",
@@ -194,7 +193,7 @@ class PatientSummary:
             raise Forbidden("The token's scopes do not allow searching Patient by identifier")
         query, _ = await Compiler(self.store.project, self.assembly.base).compile(
             "Patient", [("identifier", identifier)], strict=True)
-        found = await self.store.find("Patient", query, 2, _UNREAD)
+        found = await self.store.find("Patient", query, 2, WITHOUT_INDEX)
         if not found:
             raise NotFound(f"No Patient has the identifier '{identifier}'")
         if len(found) > 1:
@@ -216,7 +215,7 @@ class PatientSummary:
                     continue
                 if kind not in records:
                     records[kind] = await self.store.find(
-                        kind, {"compartments": patient_reference}, MAX_PER_TYPE, _UNREAD,
+                        kind, {"compartments": patient_reference}, MAX_PER_TYPE, WITHOUT_INDEX,
                         [("lastUpdated", -1), ("_id", 1)])
                 kept += [(kind, r) for r in records[kind] if keep(r.resource or {})]
             if kept or required:
@@ -226,7 +225,7 @@ class PatientSummary:
                         seen.add((kind, record.id))
                         included.append((kind, record))
         # Outside the patient's compartment only: another patient's record is no part of it.
-        members = {"Patient", *compartment_parameters("Patient")}
+        members = compartment_members("Patient")
         included += await self.assembly.referenced(
             included, lambda kind: kind not in members, rounds=MAX_RESOURCES)
         author_url = f"urn:uuid:{uuid.uuid4()}"

@@ -9,7 +9,7 @@ from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import (
     COMPARTMENT_TYPES,
-    compartment_parameters,
+    compartment_members,
     search_parameters,
 )
 from fhir_server.errors import BadRequest, NotFound
@@ -312,6 +312,6 @@ def _in_compartment(compartment: str, resource_type: str) -> dict:
         raise NotFound(
             f"'{kind}' is not a compartment type; those are {', '.join(COMPARTMENT_TYPES)}"
         )
-    if resource_type != kind and resource_type not in compartment_parameters(kind):
+    if resource_type not in compartment_members(kind):
         raise BadRequest(f"{resource_type} resources are not in the {kind} compartment")
     return {"compartments": compartment}

@@ -46,9 +46,9 @@ class UnpreparedType(Exception):
 # MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
 _TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
-# A resource by id is wanted for its version, never for its search index: the index's
-# entries, often larger than the resource, were most of the BSON a read decoded.
-_WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
+# A resource is read for its version, not for its search index (derived fields, often larger
+# than the resource, that would be most of the BSON decoded): the projection for that.
+WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
 
 
 @contextmanager
@@ -105,7 +105,7 @@ class ResourceStore:
                   if self._pending.current(resource_type, resource_id) is None]
         if len(wanted) < 2:
             return
-        cursor = self.db[resource_type].find({"_id": {"$in": wanted}}, _WITHOUT_INDEX,
+        cursor = self.db[resource_type].find({"_id": {"$in": wanted}}, WITHOUT_INDEX,
                                              session=self.session)
         found = {document["_id"]: document async for document in cursor}
         await self.chains.restore(found.values())
@@ -119,7 +119,7 @@ class ResourceStore:
             # Used once: a later lookup may follow a write of this resource.
             document = self._read_ahead.pop((resource_type, resource_id))
             return None if document is None else CurrentVersion.from_document(document)
-        document = await self.db[resource_type].find_one({"_id": resource_id}, _WITHOUT_INDEX,
+        document = await self.db[resource_type].find_one({"_id": resource_id}, WITHOUT_INDEX,
                                                          session=self.session)
         if document is None:
             return None

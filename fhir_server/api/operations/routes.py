@@ -14,7 +14,7 @@ from fhir_server.api.security import check_scopes
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE, OperationDescriptor
-from fhir_server.conformance.search_parameters import compartment_parameters
+from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import MethodNotAllowed, NotFound
 from fhir_server.services.resources import check_type
 
@@ -43,7 +43,7 @@ async def _invoke(
     permission = INTERACTION_PERMISSION.get(descriptor.interaction)
     if permission and _on_launch_patient(caller, descriptor, permission, resource_id):
         caller = replace(caller, scopes=caller.scopes.within_compartment(
-            ["Patient", *compartment_parameters("Patient")]))
+            compartment_members("Patient")))
     elif permission:
         where = resource_type or "the system"
         check_scopes(caller, resource_type or "*", permission, f"${name} on {where}")

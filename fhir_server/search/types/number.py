@@ -5,6 +5,7 @@ it. Entries are `{"v": <number>}`; quantity entries add system and code."""
 import math
 from decimal import Decimal, InvalidOperation
 
+from fhir_server.conformance.json_format import is_number
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.date import split_prefix
@@ -50,9 +51,7 @@ def compile_number(prefix: str, number: Decimal) -> dict:
 
 
 def numeric(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return None
-    return float(value)
+    return float(value) if is_number(value) else None
 
 
 def index(nodes: list[Node]) -> list[dict]:
