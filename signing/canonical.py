@@ -22,6 +22,12 @@ UNSIGNED_ELEMENTS = frozenset({"id", "meta", "text"})
 #: ``Signature.targetFormat``: FHIR JSON canonicalised by JCS (RFC 8785) without the unsigned
 #: elements; FHIR R4's own canonicalisation URIs name none that omits id, meta and text together.
 TARGET_FORMAT = 'application/fhir+json;canonicalization="urn:ietf:rfc:8785";omit="id meta text"'
+#: What a document Bundle's own signature leaves out: the signature itself (it is enveloped),
+#: and the id and meta a server that stores the document assigns anew.
+DOCUMENT_UNSIGNED_ELEMENTS = frozenset({"id", "meta", "signature"})
+DOCUMENT_TARGET_FORMAT = (
+    'application/fhir+json;canonicalization="urn:ietf:rfc:8785";omit="id meta signature"'
+)
 
 
 #: Integers Python keeps exactly but an IEEE 754 double does not always (I-JSON, RFC 7493 §2.2).
@@ -36,8 +42,11 @@ class NotCanonicalisable(ValueError):
     """
 
 
-def signed_content(resource: dict[str, Any]) -> bytes:
-    """RFC 8785 canonical UTF-8 JSON of `resource` without ``id``, ``meta`` and ``text``.
+def signed_content(
+    resource: dict[str, Any], unsigned: frozenset[str] = UNSIGNED_ELEMENTS
+) -> bytes:
+    """RFC 8785 canonical UTF-8 JSON of `resource` without its `unsigned` top-level elements
+    (``id``, ``meta`` and ``text`` unless told otherwise).
 
     ``Decimal`` values (from ``json.loads(..., parse_float=Decimal)``) and integers beyond
     ±(2**53 − 1) (FHIR's official Observation-decimal example has 10**18) are taken as the
@@ -46,7 +55,7 @@ def signed_content(resource: dict[str, Any]) -> bytes:
     """
     if not isinstance(resource, dict):
         raise NotCanonicalisable("a resource must be a JSON object")
-    content = {key: value for key, value in resource.items() if key not in UNSIGNED_ELEMENTS}
+    content = {key: value for key, value in resource.items() if key not in unsigned}
     try:
         return rfc8785.dumps(_as_json_numbers(content))
     except rfc8785.CanonicalizationError as error:

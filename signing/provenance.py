@@ -77,9 +77,8 @@ RevocationCheck = Callable[[x509.Certificate, x509.Certificate], bool | None]
 def build_signature_header(
     target: str, chain: Sequence[x509.Certificate], kid: str, alg: str, signed_at: datetime
 ) -> dict[str, Any]:
-    """The protected header for signing `target` (``<Type>/<id>/_history/<n>``) at `signed_at`."""
-    if not TARGET.fullmatch(target):
-        raise ValueError(f"target must be <Type>/<id>/_history/<version>, not {target!r}")
+    """The protected header for signing `target` at `signed_at`: ``sigD`` designates it (a
+    version ``<Type>/<id>/_history/<n>``, or a document's identifier URI)."""
     if not chain:
         raise ValueError("the signer's certificate chain is empty")
     leaf_der = chain[0].public_bytes(serialization.Encoding.DER)
@@ -111,6 +110,11 @@ async def sign_resources(
 ) -> list[str]:
     """:func:`sign_resource` of each (resource, target), all digests signed in one call."""
     prepared = [_signing_input(resource, target, signer, signed_at) for resource, target in items]
+    return await sign_prepared(prepared, signer)
+
+
+async def sign_prepared(prepared: Sequence[tuple[str, bytes]], signer: DigestSigner) -> list[str]:
+    """``Signature.data`` of each (encoded header, JWS signing input), in one signer call."""
     if not prepared:
         return []
     signatures = await signer.sign_digests([hashlib.sha256(data).digest() for _, data in prepared])
@@ -151,13 +155,29 @@ def verify_resource(
     target: str,
     anchors: Sequence[x509.Certificate],
     expected_personal_id: str | None = None,
+    **options: Any,
+) -> VerificationReport:
+    """Check `signature_data` (``Signature.data``) over `resource` as version `target`;
+    `options` and the rest as :func:`verify_detached`."""
+    return verify_detached(signature_data, target, lambda: _content(resource, target), anchors,
+                           expected_personal_id, **options)
+
+
+def verify_detached(
+    signature_data: str,
+    target: str,
+    content: Callable[[], tuple[bytes, str]],
+    anchors: Sequence[x509.Certificate],
+    expected_personal_id: str | None = None,
     *,
     expected_organization_id: str | None = None,
     allowed_algs: Collection[str] = SUPPORTED_ALGS,
     revocation: RevocationCheck | None = None,
     validation_time: datetime | None = None,
 ) -> VerificationReport:
-    """Check `signature_data` (``Signature.data``) over `resource` as version `target`.
+    """Check `signature_data` (``Signature.data``) over a signed object: ``sigD`` must
+    designate `target`, and `content` gives (the signed bytes, how they were made) or raises
+    ValueError.
 
     `anchors` are the trusted root (or issuing) certificates. Identity: with
     `expected_organization_id` the certificate must be the seal ``UID=MST:<that tax code>``;
@@ -200,7 +220,7 @@ def verify_resource(
     alg = _run(record, "algorithm", lambda: _algorithm(header, leaf_key, allowed_algs))
     _run(record, "crit", lambda: _check_crit(header))
     _run(record, "target", lambda: _check_target(header, target))
-    payload = _run(record, "content", lambda: _content(resource, target))
+    payload = _run(record, "content", content)
     if alg and payload is not None:
         _run(record, "signature", lambda: _verify(header_b64, payload, signature, leaf_key, alg))
     path, anchor = find_anchor(chain, list(anchors))

@@ -41,7 +41,8 @@ from fhir_server.services.versions import (
 )
 from fhir_server.storage.records import HistoryVersion
 from fhir_server.storage.resources import ResourceStore
-from signing.canonical import TARGET_FORMAT
+from signing.canonical import DOCUMENT_TARGET_FORMAT, TARGET_FORMAT
+from signing.documents import sign_document
 from signing.provenance import format_signing_time, sign_resources
 
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
@@ -49,6 +50,12 @@ AUTHOR_SIGNATURE = {
     "system": "urn:iso-astm:E1762-95:2013",
     "code": "1.2.840.10065.1.12.1.1",
     "display": "Author's Signature",
+}
+# The hospital's seal on a document it assembled: it attests the content is its record's.
+VERIFICATION_SIGNATURE = {
+    "system": "urn:iso-astm:E1762-95:2013",
+    "code": "1.2.840.10065.1.12.1.5",
+    "display": "Verification Signature",
 }
 AUTHOR_AGENT = {
     "coding": [
@@ -142,6 +149,22 @@ class ProvenanceRecorder:
                 )
             )
         await store.insert_versions("Provenance", documents)
+
+    async def seal_document(self, store: ResourceStore, bundle: dict) -> dict:
+        """`bundle`, a document the server assembled, with the hospital seal's
+        `Bundle.signature` (README "Signature contract"); unsigned when no seal is configured
+        or writes are not signed."""
+        seal = self.signers.seal
+        if seal is None or not self.sign_writes:
+            return bundle
+        signed_at = utc_now()
+        with signing_latency("seal"):
+            data = await sign_document(bundle, seal, signed_at)
+        who, _ = await self._parties(store, None)
+        return bundle | {"signature": {
+            "type": [VERIFICATION_SIGNATURE], "when": format_signing_time(signed_at), "who": who,
+            "targetFormat": DOCUMENT_TARGET_FORMAT, "sigFormat": JOSE, "data": data,
+        }}
 
     async def check_countersignature(self, store: ResourceStore, provenance: dict) -> None:
         """A client's signed Provenance must verify against the versions stored here."""

@@ -20,6 +20,7 @@ from fhir_server.services.search import ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.verification import (
     sent_versions,
+    signed_document_input,
     stored_versions,
     verify_signature_input,
 )
@@ -210,9 +211,13 @@ class ResourceService:
         return verification.to_parameters(f"Provenance/{provenance_id}")
 
     async def verify_signature(self, parameters: object) -> dict:
-        """`$verify-signature`: a Provenance checked against the resources sent with it."""
-        provenance, resources = verify_signature_input(parameters)
+        """`$verify-signature`: a Provenance checked against the resources sent with it, or a
+        document Bundle's own signature."""
         verifier = self.provenance.verifier
+        document = signed_document_input(parameters)
+        if document is not None:
+            return verifier.verify_document(document).to_parameters()
+        provenance, resources = verify_signature_input(parameters)
         verification = await verifier.verify(provenance, sent_versions(provenance, resources))
         return verification.to_parameters()
 

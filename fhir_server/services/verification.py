@@ -20,6 +20,7 @@ from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest, Issue, Unprocessable
 from fhir_server.storage.resources import ResourceStore
+from signing.documents import verify_document
 from signing.jws import parse_detached
 from signing.provenance import TARGET, verify_resource
 from signing.report import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, Check, VerificationReport
@@ -78,6 +79,22 @@ def is_deletion(provenance: dict) -> bool:
     return any(isinstance(c, dict) and c.get("code") == "DELETE" for c in codings)
 
 
+def signed_document_input(parameters: object) -> dict | None:
+    """The document Bundle of a `$verify-signature` Parameters body that checks one (its
+    `document` parameter), None when it checks a Provenance; 400 if malformed."""
+    given = parameters.get("parameter") if isinstance(parameters, dict) else None
+    named = [p for p in given if isinstance(p, dict)] if isinstance(given, list) else []
+    if not any(p.get("name") == "document" for p in named):
+        return None
+    documents = [p.get("resource") for p in named]
+    if len(named) != 1 or named[0].get("name") != "document" or not isinstance(documents[0], dict) \
+            or documents[0].get("resourceType") != "Bundle":
+        raise BadRequest("$verify-signature checks either a 'provenance' (with its 'resource's) "
+                         "or one 'document' holding a Bundle", expression="Parameters.parameter")
+    validate_resource(documents[0])
+    return documents[0]
+
+
 def verify_signature_input(parameters: object) -> tuple[dict, list[dict]]:
     """(provenance, resources) of a `$verify-signature` Parameters body; 400 if malformed."""
     if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
@@ -120,6 +137,7 @@ class ProvenanceVerification:
     # Targets no signature designates: a signature over one version must not lend its
     # verdict to other targets listed beside it.
     unsigned_targets: tuple[str, ...] = ()
+    subject: str = "The Provenance"  # what was to carry the signatures
 
     @property
     def indication(self) -> str:
@@ -131,7 +149,7 @@ class ProvenanceVerification:
     def failures(self) -> list[tuple[int | None, str]]:
         """(signature index, reason) of every failed or undecided check."""
         if not self.results:
-            return [(None, "The Provenance carries no signature")]
+            return [(None, f"{self.subject} carries no signature")]
         unsigned: list[tuple[int | None, str]] = [
             (None, f"{TOTAL_FAILED} target: {target} is designated by no signature")
             for target in self.unsigned_targets
@@ -210,6 +228,30 @@ class SignatureVerifier:
         resource = await load(target)
         if resource is None:
             return _failed(index, "content", f"{target} is not available to check against")
+        return self._verified(index, signature, target, lambda person, organization: (
+            verify_resource(signature["data"], resource, target, self.anchors, person,
+                            expected_organization_id=organization)))
+
+    def verify_document(self, bundle: dict) -> ProvenanceVerification:
+        """A document's own signature (`Bundle.signature`) checked against the Bundle."""
+        signature = bundle.get("signature")
+        if signature is None:
+            return ProvenanceVerification([], subject="The Bundle")
+        if not isinstance(signature, dict) or signature.get("sigFormat") != JOSE:
+            return ProvenanceVerification([_failed(0, "format", f"sigFormat must be {JOSE}")])
+        identifier = bundle.get("identifier")
+        target = identifier.get("value") if isinstance(identifier, dict) else None
+        return ProvenanceVerification([self._verified(0, signature, target, lambda person, org: (
+            verify_document(signature.get("data", ""), bundle, self.anchors, person,
+                            expected_organization_id=org)))])
+
+    @staticmethod
+    def _verified(
+        index: int, signature: dict, target: str | None,
+        check: Callable[[str | None, str | None], VerificationReport],
+    ) -> SignatureResult:
+        """`check` (personal ID, organisation tax code) for the identity `Signature.who` names;
+        `Signature.when` must then be the signed time."""
         personal_id, organization_id = expected_identity(signature)
         if personal_id is None and organization_id is None:
             return _failed(
@@ -218,14 +260,7 @@ class SignatureVerifier:
                 f"Signature.who carries no identifier of system {CCCD_SYSTEM} (a person) or "
                 f"{TAX_CODE_SYSTEM} (an organisation): the certificate cannot be matched to it",
             )
-        report = verify_resource(
-            signature["data"],
-            resource,
-            target,
-            self.anchors,
-            personal_id,
-            expected_organization_id=organization_id,
-        )
+        report = check(personal_id, organization_id)
         return SignatureResult(index, target, _with_when_checked(report, signature.get("when")))
 
 

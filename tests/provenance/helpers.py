@@ -33,9 +33,10 @@ UNSIGNED = ("id", "meta", "text")
 
 # ---------------------------------------------------------------- signed bytes, JWS
 
-def signed_bytes(resource: dict) -> bytes:
-    """RFC 8785 of the version without id, meta and text (the rfc8785 package, not ours)."""
-    return rfc8785.dumps({k: v for k, v in resource.items() if k not in UNSIGNED})
+def signed_bytes(resource: dict, unsigned: tuple[str, ...] = UNSIGNED) -> bytes:
+    """RFC 8785 of the version without id, meta and text, or without the `unsigned` elements
+    given (the rfc8785 package, not ours)."""
+    return rfc8785.dumps({k: v for k, v in resource.items() if k not in unsigned})
 
 
 def compact_jws(signature: dict) -> str:
@@ -89,15 +90,17 @@ def leaf_jwk(signature: dict):
         pem, "RSA" if isinstance(public, rsa.RSAPublicKey) else "EC")
 
 
-def joserfc_verify(signature: dict, resource: dict) -> dict:
-    """Verify `Signature.data` over `resource` with joserfc and the x5c leaf's key; return
-    the protected header. Raises (joserfc's BadSignatureError) when it does not verify."""
+def joserfc_verify(signature: dict, resource: dict, unsigned: tuple[str, ...] = UNSIGNED) -> dict:
+    """Verify `Signature.data` over `resource` (without its `unsigned` elements) with joserfc
+    and the x5c leaf's key; return the protected header. Raises (joserfc's BadSignatureError)
+    when it does not verify."""
     key = leaf_jwk(signature)
     header = jws_header(signature)
+    payload = signed_bytes(resource, unsigned)
     verified = joserfc_jws.deserialize_compact(
         compact_jws(signature), key, algorithms=[header["alg"]], registry=joserfc_registry(),
-        payload=signed_bytes(resource))
-    assert verified.payload == signed_bytes(resource)
+        payload=payload)
+    assert verified.payload == payload
     return verified.headers()
 
 

@@ -25,7 +25,8 @@ async def document(call: OperationCall) -> Response:
     composition_id = call.resource_id or _local_id(values.get("id"), call.base)
     assembly = DocumentAssembly(call.service.database.store(), call.base, call.caller.scopes)
     composition = await assembly.composition(composition_id)
-    document = await assembly.document(composition, utc_now())
+    document = await call.service.provenance.seal_document(
+        assembly.store, await assembly.document(composition, utc_now()))
     if values.get("persist") != "true":
         return await bundle_response(call.request, document)
     # Stored as any Bundle is created (create scope, validation, signed Provenance).

@@ -28,7 +28,9 @@ async def summary(call: OperationCall) -> Response:
     assembly = DocumentAssembly(service.database.store(), call.base, call.caller.scopes)
     summariser = PatientSummary(assembly, service.provenance.hospital.organization())
     patient = await summariser.patient(call.resource_id, values.get("identifier"))
-    return await bundle_response(call.request, await summariser.document(patient, utc_now()))
+    document = await summariser.document(patient, utc_now())
+    return await bundle_response(
+        call.request, await service.provenance.seal_document(assembly.store, document))
 
 
 OPERATIONS = tuple(
