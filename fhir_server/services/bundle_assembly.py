@@ -44,7 +44,8 @@ def _bundle(bundle_type: str, entries: list[dict], links: list[dict], total: int
     }
     if total is not None:
         bundle["total"] = total
-    return bundle | {"link": links, "entry": entries}
+    # JSON has no empty arrays in FHIR (json.html): no matches is no `entry`.
+    return bundle | {"link": links} | ({"entry": entries} if entries else {})
 
 
 def history_bundle(

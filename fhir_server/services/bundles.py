@@ -12,7 +12,6 @@ from fhir_server.errors import (
     FhirError,
     Forbidden,
     Issue,
-    MultipleMatches,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -131,12 +130,8 @@ class BundleProcessor:
                                         within)
                 for i, raw in enumerate(raw_entries)
             ]
-        return {
-            "resourceType": "Bundle",
-            "id": new_id(),
-            "type": f"{kind}-response",
-            "entry": responses,
-        }
+        response: dict = {"resourceType": "Bundle", "id": new_id(), "type": f"{kind}-response"}
+        return response | ({"entry": responses} if responses else {})
 
     async def _transaction(
         self, base: str, entries: list[Entry], return_preference: str, permissions: Permissions,
@@ -361,15 +356,11 @@ async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, s
         elif entry.method == "PUT":
             resource = entry.resource
             assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
-            matches = await interactions.find_matches(store, entry.resource_type, entry.criteria)
-            if len(matches) > 1:
-                raise _in_entry(
-                    entry,
-                    MultipleMatches(
-                        f"Conditional update '{entry.query}' matches more than one resource"
-                    ),
-                )
-            target_id = matches[0].id if matches else resource.get("id") or new_id()
+            try:
+                target_id = await interactions.conditional_update_target(
+                    store, entry.resource_type, entry.criteria, resource.get("id")) or new_id()
+            except FhirError as error:
+                raise _in_entry(entry, error) from None
             entry.resource_id = target_id
             resource["id"] = target_id
             entry.query = None

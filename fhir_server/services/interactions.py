@@ -11,6 +11,7 @@ import jsonpatch
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.errors import (
     BadRequest,
+    Conflict,
     Issue,
     MethodNotAllowed,
     MultipleMatches,
@@ -199,25 +200,45 @@ async def conditional_update(
     """Conditional update (http.html#cond-update): 0 matches create, 1 updates, more → 412."""
     body = check_body(resource_type, body)
     await store.acquire_guard(_guard_key(resource_type, query))
-    matches = await find_matches(store, resource_type, query)
-    if len(matches) > 1:
-        raise MultipleMatches(f"Conditional update '{query}' matches more than one {resource_type}")
-    if matches:
-        match_id = matches[0].id
-        if body.get("id") not in (None, match_id):
-            raise BadRequest(
-                f"The body's id '{body['id']}' differs from the matched resource '{match_id}'",
-                expression=f"{resource_type}.id",
-            )
-        return await update(store, resource_type, match_id, {**body, "id": match_id}, policy,
+    target_id = await conditional_update_target(store, resource_type, query, body.get("id"))
+    if target_id is not None:
+        return await update(store, resource_type, target_id, {**body, "id": target_id}, policy,
                             if_match)
-    if body.get("id"):
-        return await update(store, resource_type, body["id"], body, policy, if_match)
     if if_match is not None:  # a version of nothing, as update() refuses it
         raise PreconditionFailed(
             f"If-Match expects version {if_match}, but no {resource_type} matches '{query}'"
         )
     return await create(store, resource_type, body, policy)
+
+
+async def conditional_update_target(
+    store: ResourceStore, resource_type: str, query: str, body_id: object
+) -> str | None:
+    """The id a conditional update writes: the one match's (the body's id, if any, must be
+    it), else the body's id when no resource has it (update as create); None: create with
+    a new id. More than one match is 412; no match and a body id naming an existing resource
+    is 409, as R5 spells out (http.html#cond-update): the criteria did not select it."""
+    matches = await find_matches(store, resource_type, query)
+    if len(matches) > 1:
+        raise MultipleMatches(f"Conditional update '{query}' matches more than one {resource_type}")
+    if matches:
+        if body_id not in (None, matches[0].id):
+            raise BadRequest(
+                f"The body's id '{body_id}' differs from the matched resource '{matches[0].id}'",
+                expression=f"{resource_type}.id",
+            )
+        return matches[0].id
+    if not body_id:
+        return None
+    existing = await store.current(resource_type, str(body_id))
+    if existing is not None and not existing.deleted:
+        raise Conflict(
+            f"No {resource_type} matches '{query}', but the body's id names "
+            f"{resource_type}/{body_id}, which exists: a conditional update does not "
+            "overwrite a resource its criteria did not match",
+            expression=f"{resource_type}.id",
+        )
+    return str(body_id)
 
 
 async def patch(

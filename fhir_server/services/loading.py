@@ -64,7 +64,7 @@ class LoadReport:
 
     def add(self, response_bundle: dict, origins: list[Origin]) -> None:
         """The batch-response or transaction-response of entries from `origins`."""
-        for origin, entry in zip(origins, response_bundle["entry"], strict=True):
+        for origin, entry in zip(origins, response_bundle.get("entry", []), strict=True):
             response = entry["response"]
             status, outcome = response["status"], response.get("outcome")
             self.statuses[status] += 1

@@ -112,6 +112,27 @@ def test_conditional_update_with_several_matches_is_412(client):
         assert client.get(f"/Patient/{resource_id}").json()["gender"] == "male"
 
 
+def test_conditional_update_without_a_match_never_overwrites_the_id_in_the_body(client):
+    """No match, and the body's id names an existing, unrelated resource: 409, nothing
+    changed (R5 http.html#cond-update; R4 treats no match as a create, never an overwrite).
+    An id nothing has is update-as-create, by PUT and in a transaction alike."""
+    unrelated = created(client, new_patient(unique_cccd()))
+    value = unique_cccd()
+    body = new_patient(value, gender="other") | {"id": unrelated["id"]}
+    response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"}, json=body,
+                          headers=FHIR_HEADERS)
+    assert_outcome(response, 409)
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": body, "request": {"method": "PUT", "url": f"Patient?{_criteria(value)}"}}]}
+    assert_outcome(client.post("", json=transaction, headers=FHIR_HEADERS), 409)
+    assert client.get(f"/Patient/{unrelated['id']}").json() == unrelated
+    fresh_id = f"cu-{value}"
+    response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},
+                          json=body | {"id": fresh_id}, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == [fresh_id]
+
+
 def test_put_on_the_type_without_criteria_is_400(client):
     response = client.put("/Patient", json=new_patient(), headers=FHIR_HEADERS)
     assert_outcome(response, 400)

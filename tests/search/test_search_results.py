@@ -226,6 +226,22 @@ def test_count_zero_answers_the_total_as_summary_count_does(client, ids):
     assert ("_count", "0") in query_of(self_link(bundle))
 
 
+@pytest.mark.parametrize("path, params", [
+    ("/Patient", {"family": "khong-co-ai"}),
+    ("/Patient", {"family": "nguyen", "_count": "0"}),
+    ("/Patient", {"family": "nguyen", "_summary": "count"}),
+    ("/Patient/no-such-patient/Encounter", {}),
+])
+def test_a_bundle_without_entries_has_no_entry_array(client, ids, path, params):
+    """FHIR JSON has no empty arrays (json.html): the server's own validator refuses
+    `"entry": []` from a client, so its searchsets must not send one."""
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    assert "entry" not in response.json()
+    validated = client.post("/Bundle/$validate", json=response.json(), headers=FHIR_HEADERS)
+    assert [i for i in validated.json()["issue"] if i["severity"] == "error"] == []
+
+
 def test_summary_true_keeps_summary_elements_and_marks_them_subsetted(client, ids):
     [an] = matches(search(client, "/Patient", {"_id": ids["an"], "_summary": "true"}))
     assert {"identifier", "name", "gender", "birthDate", "managingOrganization"} <= set(an)
