@@ -34,7 +34,7 @@ from fhir_server.api.results import (
     write_response,
 )
 from fhir_server.api.security import require, restricted_to
-from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.resources import ResourceService, check_type
 
@@ -183,6 +183,20 @@ async def read_response(request: Request, service: ResourceService, resource_typ
     return resource_response(request, version)
 
 
+# A type's own endpoints, not ids ("_" is no id character): other methods there are 405.
+_TYPE_ENDPOINTS = {"_history": "GET, HEAD", "_search": "POST"}
+
+
+def _instance_id(resource_type: str, resource_id: str) -> str:
+    """`resource_id` of a write to [type]/[id], once [type] is known."""
+    check_type(resource_type)
+    if resource_id in _TYPE_ENDPOINTS:
+        allowed = _TYPE_ENDPOINTS[resource_id]
+        raise MethodNotAllowed(f"{resource_type}/{resource_id} takes {allowed} only",
+                               headers={"Allow": allowed})
+    return resource_id
+
+
 async def _resource(resource_type: str, call: WriteCall, resource_id: str | None = None
                     ) -> object:
     """The resource a create or update sends. A Binary may come as its own content, in any
@@ -207,7 +221,7 @@ async def create(resource_type: str, call: Write):
 
 @router.put("/{resource_type}/{resource_id}", dependencies=[require("update")])
 async def update(resource_type: str, resource_id: str, call: Write):
-    check_type(resource_type)
+    _instance_id(resource_type, resource_id)
     body = await _resource(resource_type, call, resource_id)
     return write_response(
         call, await call.service.update(resource_type, resource_id, body, call.if_match)
@@ -226,7 +240,7 @@ async def conditional_update(resource_type: str, call: Write):
 
 @router.patch("/{resource_type}/{resource_id}", dependencies=[require("patch")])
 async def patch(resource_type: str, resource_id: str, call: Write):
-    return await _patch(resource_type, resource_id, None, call)
+    return await _patch(resource_type, _instance_id(resource_type, resource_id), None, call)
 
 
 @router.patch("/{resource_type}", dependencies=[require("patch")])
@@ -246,7 +260,8 @@ async def _patch(
 @router.delete("/{resource_type}/{resource_id}", dependencies=[require("delete")])
 async def delete(resource_type: str, resource_id: str, service: Service, if_match: IfMatch,
                  prefer: Prefer, request: Request):
-    result = await service.delete(resource_type, resource_id, if_match)
+    result = await service.delete(resource_type, _instance_id(resource_type, resource_id),
+                                  if_match)
     return delete_response(request, prefer, result)
 
 

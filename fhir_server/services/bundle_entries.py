@@ -31,6 +31,8 @@ _VERSION_ID = re.compile(r"[0-9]{1,20}")
 _LARGEST_VERSION = 2**63 - 1
 # `If-Match: *`: whichever version is current, as long as one is (RFC 9110 §13.1.1).
 ANY_VERSION = -1
+# The `Type/id` a RESTful fullUrl ends with (bundle.html#bundle-unique).
+_RESTFUL_FULL_URL = re.compile(r"(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})")
 
 
 @dataclass
@@ -122,12 +124,30 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
     entry.history = shape == "history"
     if method in ("POST", "PUT") and not isinstance(entry.resource, dict):
         raise BadRequest(f"{where} ({method}) has no resource", expression=f"{where}.resource")
+    _check_full_url(entry, where)
     if method in ("PUT", "DELETE", "PATCH") and not (entry.resource_id or entry.query):
         raise BadRequest(
             f"{where}: {method} needs [type]/[id] or [type]?[criteria]",
             expression=f"{where}.request.url",
         )
     return entry
+
+
+def _check_full_url(entry: Entry, where: str) -> None:
+    """A RESTful fullUrl "SHALL NOT disagree with the id in the resource" (bundle.html,
+    Bundle.entry.fullUrl): 400 when it names another type or id than the resource has."""
+    resource, full_url = entry.resource, entry.full_url
+    if not isinstance(resource, dict) or not full_url or full_url.startswith("urn:"):
+        return
+    named = _RESTFUL_FULL_URL.fullmatch(urlsplit(full_url).path)
+    if named is None or "id" not in resource:
+        return
+    if (named["type"], named["id"]) != (resource.get("resourceType"), resource["id"]):
+        raise BadRequest(
+            f"{where}.fullUrl '{full_url}' names {named['type']}/{named['id']}, but the resource "
+            f"is {resource.get('resourceType')}/{resource['id']}",
+            expression=f"{where}.fullUrl",
+        )
 
 
 def _instant(value: str | None, expression: str) -> datetime | None:

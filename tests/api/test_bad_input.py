@@ -281,3 +281,25 @@ def test_a_405_from_an_operation_names_the_methods_it_is_invoked_with(client):
                            headers=FHIR_HEADERS)
     assert_outcome(response, 405)
     assert response.headers["Allow"] == "GET"
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("DELETE", "/Patient/_history", "GET, HEAD"),
+    ("PUT", "/Patient/_history", "GET, HEAD"),
+    ("PATCH", "/Patient/_history", "GET, HEAD"),
+    ("DELETE", "/Patient/_search", "POST"),
+    ("PUT", "/Patient/_search", "POST"),
+    ("POST", "/metadata", "GET, HEAD"),
+    ("DELETE", "/metadata", "GET, HEAD"),
+    ("POST", "/_history", "GET, HEAD"),
+])
+def test_a_write_to_a_search_or_history_endpoint_is_405_not_a_write(client, method, path,
+                                                                     allowed):
+    """`_history` and `_search` are endpoints, not ids ("_" is no id character): DELETE
+    /Patient/_history was a 204 "deletion" of a Patient with that id."""
+    before = type_snapshot(client, "Patient")
+    response = client.request(method, path, json={"resourceType": "Patient"},
+                              headers=FHIR_HEADERS)
+    assert_outcome(response, 405)
+    assert response.headers["Allow"] == allowed
+    assert type_snapshot(client, "Patient") == before

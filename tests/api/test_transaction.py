@@ -430,3 +430,16 @@ def test_a_history_entry_sees_what_the_transaction_wrote(client, server):
     written, history = response_bundle(response, "transaction-response", 2)
     assert history["response"]["status"] == "200 OK", history
     assert [e["resource"] for e in history["resource"]["entry"]] == [written["resource"]]
+
+
+@pytest.mark.parametrize("full_url", ["Patient/other-id", "http://example.org/fhir/Patient/other-id",
+                                      "http://example.org/fhir/Observation/fu-1"])
+def test_a_full_url_that_disagrees_with_the_resource_id_is_rejected(client, full_url):
+    """Bundle.entry.fullUrl "SHALL NOT disagree with the id in the resource" (bundle.html)."""
+    value = unique_cccd()
+    before = history_snapshot(client)
+    resource = new_patient(value) | {"id": "fu-1"}
+    response = submit(client, transaction({"fullUrl": full_url, "resource": resource,
+                                           "request": {"method": "PUT", "url": "Patient/fu-1"}}))
+    outcome_names_entry(assert_outcome(response, 400), 0)
+    assert history_snapshot(client) == before
