@@ -164,8 +164,8 @@ async def read_response(request: Request, service: ResourceService, resource_typ
     most reads without the route)."""
     restricted = restricted_to(request)
     # Before the read: whether another patient's resource exists is not the caller's to know.
-    if restricted is not None and not await service.in_compartment(resource_type, resource_id,
-                                                                   restricted):
+    if restricted is not None and not await service.in_compartment(
+            resource_type, resource_id, restricted, await request_base(request)):
         raise Forbidden(f"The token's patient/ scopes allow reading {restricted} and its "
                         f"compartment only, not {resource_type}/{resource_id}")
     version = await service.read(resource_type, resource_id)

@@ -5,7 +5,7 @@ compartments (Patient, Encounter, RelatedPerson, Practitioner, Device) the resou
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -48,8 +48,9 @@ TYPE_MODULES = {
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
 # 6: no `s:` token entry beside `sc:`; 7: no `missing` list; 8: composites without the
-# token entries only modifiers use; 9: no empty `search.<code>` arrays; 10: Timing dates
-_EXTRACTION_REVISION = "10"
+# token entries only modifiers use; 9: no empty `search.<code>` arrays; 10: Timing dates;
+# 11: compartments of absolute references too
+_EXTRACTION_REVISION = "11"
 
 
 @cache
@@ -152,17 +153,31 @@ def _compartment_parameters(resource_type: str) -> dict[str, frozenset[str]]:
 
 def compartments_of(resource_type: str, resource: dict, search: dict) -> list[str]:
     """`Patient/1`, `Encounter/7`, ...: the compartments a resource is in, by the parameters
-    of the CompartmentDefinitions; the focal resource of a compartment is in its own."""
+    of the CompartmentDefinitions; the focal resource of a compartment is in its own. An
+    absolute reference (`https://host/fhir/Patient/1`) is kept whole: whether it names this
+    server depends on the base a request uses, so `compartment_filter` matches it then."""
     found = set()
     for code, compartment_types in _compartment_parameters(resource_type).items():
+        entries = search.get(code, [])
         found |= {
             f"{kind}/{target_id}"
-            for kind, target_id in reference.local_references(search.get(code, []))
+            for kind, target_id in reference.local_references(entries)
             if kind in compartment_types
         }
+        found |= {entry for entry, kind in reference.absolute_references(entries)
+                  if kind in compartment_types}
     if resource_type in COMPARTMENT_TYPES and isinstance(resource.get("id"), str):
         found.add(f"{resource_type}/{resource['id']}")
     return sorted(found)
+
+
+def compartment_filter(compartment_type: str, ids: Sequence[str] | None, base: str) -> dict:
+    """A filter on `compartments`: resources in the `compartment_type` compartment of one of
+    `ids` (None: of any), by a relative reference or an absolute one under `base`."""
+    prefixes = (f"{compartment_type}/", f"{base.rstrip('/')}/{compartment_type}/")
+    if ids is None:  # `Patient/` up to the next character, under each prefix
+        return {"$or": [{"compartments": {"$gte": p, "$lt": p[:-1] + "0"}} for p in prefixes]}
+    return {"compartments": {"$in": [prefix + i for i in ids for prefix in prefixes]}}
 
 
 def index_plan(resource_type: str) -> list[list[tuple[str, int | str]]] | None:

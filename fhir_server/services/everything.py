@@ -17,6 +17,7 @@ from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import compartment_members, search_parameters
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import missing_filter
+from fhir_server.search.index import compartment_filter
 from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
@@ -196,12 +197,8 @@ class Everything:
 
     def _filter(self, request: EverythingRequest, resource_type: str, after: str) -> dict:
         clauses: list[dict] = [{"_id": {"$gt": after}}]
-        if request.compartment_id is not None:
-            clauses.append({"compartments": f"{request.compartment_type}/"
-                            f"{request.compartment_id}"})
-        else:  # every compartment of the type: `Patient/` up to the next character
-            prefix = f"{request.compartment_type}/"
-            clauses.append({"compartments": {"$gte": prefix, "$lt": prefix[:-1] + "0"}})
+        ids = None if request.compartment_id is None else [request.compartment_id]
+        clauses.append(compartment_filter(request.compartment_type, ids, self.base))
         if request.since is not None:
             clauses.append({"lastUpdated": {"$gte": request.since}})
         care_date = care_date_parameter(resource_type)

@@ -27,6 +27,7 @@ from fhir_server.errors import (
     Unprocessable,
 )
 from fhir_server.search.compiler import Compiler
+from fhir_server.search.index import compartment_filter
 from fhir_server.services.documents import MAX_RESOURCES, DocumentAssembly, document_bundle
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
@@ -215,7 +216,8 @@ class PatientSummary:
                     continue
                 if kind not in records:
                     records[kind] = await self.store.find(
-                        kind, {"compartments": patient_reference}, MAX_PER_TYPE, WITHOUT_INDEX,
+                        kind, compartment_filter("Patient", [patient.id], self.assembly.base),
+                        MAX_PER_TYPE, WITHOUT_INDEX,
                         [("lastUpdated", -1), ("_id", 1)])
                 kept += [(kind, r) for r in records[kind] if keep(r.resource or {})]
             if kept or required:

@@ -7,6 +7,7 @@ from typing import TypeVar
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
+from fhir_server.search.index import compartment_filter
 from fhir_server.search.types.date import DateRange, parse_date
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal
@@ -105,11 +106,13 @@ class ResourceService:
             f"being made ({SIGNING_ROUNDS} times): try again"
         )
 
-    async def in_compartment(self, resource_type: str, resource_id: str, compartment: str
-                             ) -> bool:
+    async def in_compartment(self, resource_type: str, resource_id: str, compartment: str,
+                             base: str) -> bool:
         """Whether the current version of a resource is in a compartment (`Patient/1`)."""
+        kind, _, compartment_id = compartment.partition("/")
         found = await self.database.store().find(
-            check_type(resource_type), {"_id": resource_id, "compartments": compartment}, 1,
+            check_type(resource_type),
+            {"_id": resource_id} | compartment_filter(kind, [compartment_id], base), 1,
             projection=["_id"])
         return bool(found)
 

@@ -15,6 +15,7 @@ from fhir_server.conformance.search_parameters import (
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
+from fhir_server.search.index import compartment_filter
 from fhir_server.search.request import Include, SearchRequest, parse_request
 from fhir_server.search.types.reference import (
     canonical_urls,
@@ -70,7 +71,7 @@ class SearchService:
         query, used = await compiler.compile(resource_type, request.criteria, strict)
         path = resource_type
         if compartment is not None:
-            query = {"$and": [query, _in_compartment(compartment, resource_type)]}
+            query = {"$and": [query, _in_compartment(compartment, resource_type, self.base)]}
             path = f"{compartment}/{resource_type}"
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters() + request.presentation
@@ -303,7 +304,7 @@ def _reference_codes(rule: Include) -> list[str]:
     ]
 
 
-def _in_compartment(compartment: str, resource_type: str) -> dict:
+def _in_compartment(compartment: str, resource_type: str, base: str) -> dict:
     """Compartment search `Patient/123/Encounter`, `Encounter/7/Observation`, ...
     (http://hl7.org/fhir/R4/compartmentdefinition.html); one type at a time (`Patient/123/*`,
     every type at once, is not served)."""
@@ -314,4 +315,4 @@ def _in_compartment(compartment: str, resource_type: str) -> dict:
         )
     if resource_type not in compartment_members(kind):
         raise BadRequest(f"{resource_type} resources are not in the {kind} compartment")
-    return {"compartments": compartment}
+    return compartment_filter(kind, [compartment.partition("/")[2]], base)

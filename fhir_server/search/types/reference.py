@@ -17,6 +17,7 @@ from fhir_server.search.values import unescape
 MODIFIERS = ("identifier", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
 LOCAL_REFERENCE = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})$")
+_ABSOLUTE_REFERENCE = re.compile(rf"^https?://[^?#]*/([A-Z][A-Za-z]+)/{ID_REGEX}$")
 _ID = re.compile(ID_REGEX)
 
 
@@ -53,6 +54,12 @@ def local_references(entries: list[str], base: str | None = None) -> list[tuple[
     prefix = (base or "").rstrip("/") + "/"
     relative = [e[len(prefix) :] if base and e.startswith(prefix) else e for e in entries]
     return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, relative) if m]
+
+
+def absolute_references(entries: list[str]) -> list[tuple[str, str]]:
+    """(entry, type) of the entries that are RESTful absolute URLs (`https://host/fhir/Patient/1`),
+    on this server or another."""
+    return [(e, m[1]) for e in entries if (m := _ABSOLUTE_REFERENCE.match(e))]
 
 
 def is_canonical_resource(resource_type: str) -> bool:

@@ -21,6 +21,7 @@ from functools import partial
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.search_parameters import patient_compartment
 from fhir_server.search.compiler import Compiler
+from fhir_server.search.index import compartment_filter
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import LOCAL_REFERENCE
@@ -154,11 +155,7 @@ class ExportRun:
         """The compartments and `_typeFilter` of a type, as a filter on current versions."""
         clauses: list[dict] = []
         if self.request.level != SYSTEM:
-            patients = self.request.patients
-            if patients is None:
-                clauses.append({"compartments": {"$gte": "Patient/", "$lt": "Patient0"}})
-            else:
-                clauses.append({"compartments": {"$in": [f"Patient/{p}" for p in patients]}})
+            clauses.append(compartment_filter("Patient", self.request.patients, self.base))
         queries = self.request.type_filters.get(kind)
         if queries:
             check = partial(require_search, self.permissions)
