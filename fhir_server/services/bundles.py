@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 from http import HTTPStatus
+from urllib.parse import urlencode
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import is_supported
@@ -333,40 +334,66 @@ def _check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str
 
 
 async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:
-    """fullUrl → `Type/id` for every entry that creates or updates a resource. Conditional
+    """fullUrl → `Type/id` for every entry that creates or updates a resource, the entries
+    without a condition first. A condition (ifNoneExist, a conditional URL) that names another
+    entry by its fullUrl is given that entry's `Type/id` first (http.html#trules: "all matching
+    links"), so a transaction sent twice matches what it made the first time. Conditional
     creates with the same condition and no stored match make one resource: the first makes
     it, the others match it, so all their fullUrls are given its id."""
     assigned: dict[str, str] = {}
+    for entry in entries:
+        if entry.method == "POST" and not entry.if_none_exist:
+            entry.assigned_id = new_id()
+            _assign(assigned, entry, entry.assigned_id)
+        elif entry.method == "PUT" and entry.resource_id:
+            _assign(assigned, entry, entry.resource_id)
     conditional_creates: dict[tuple[str, str], str] = {}
     for entry in entries:
-        target_id = None
-        if entry.method == "POST":
+        if entry.method == "POST" and entry.if_none_exist:
+            entry.if_none_exist = _linked(entry.if_none_exist, assigned)
             target_id = entry.assigned_id = new_id()
-            if entry.if_none_exist:
-                condition = (entry.resource_type, entry.if_none_exist)
-                matches = await interactions.find_matches(
-                    store, entry.resource_type, entry.if_none_exist
-                )
-                if len(matches) == 1:
-                    target_id = matches[0].id
-                elif not matches:
-                    target_id = conditional_creates.setdefault(condition, target_id)
-        elif entry.method == "PUT" and entry.resource_id:
-            target_id = entry.resource_id
-        elif entry.method == "PUT":
+            condition = (entry.resource_type, entry.if_none_exist)
+            matches = await interactions.find_matches(
+                store, entry.resource_type, entry.if_none_exist
+            )
+            if len(matches) == 1:
+                target_id = matches[0].id
+            elif not matches:
+                target_id = conditional_creates.setdefault(condition, target_id)
+            _assign(assigned, entry, target_id)
+        elif entry.method == "PUT" and not entry.resource_id:
             resource = entry.resource
             assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
             try:
                 target_id = await interactions.conditional_update_target(
-                    store, entry.resource_type, entry.criteria, resource.get("id")) or new_id()
+                    store, entry.resource_type, _linked(entry.criteria, assigned),
+                    resource.get("id")) or new_id()
             except FhirError as error:
                 raise _in_entry(entry, error) from None
             entry.resource_id = target_id
             resource["id"] = target_id
             entry.query = None
-        if target_id and entry.full_url:
-            assigned[entry.full_url] = f"{entry.resource_type}/{target_id}"
+            _assign(assigned, entry, target_id)
+    for entry in entries:  # conditional PATCH and DELETE, and searches
+        if entry.query is not None:
+            entry.query = _linked(entry.query, assigned)
     return assigned
+
+
+def _assign(assigned: dict[str, str], entry: Entry, target_id: str) -> None:
+    if entry.full_url:
+        assigned[entry.full_url] = f"{entry.resource_type}/{target_id}"
+
+
+def _linked(query: str, assigned: dict[str, str]) -> str:
+    """`query` with each value (or comma-separated part of one) that is an entry's fullUrl
+    replaced by the `Type/id` it was given."""
+    def link(value: str) -> str:
+        return ",".join(assigned.get(part, part) for part in value.split(","))
+
+    pairs = parse_query(query)
+    linked = [(name, link(value)) for name, value in pairs]
+    return query if linked == pairs else urlencode(linked)
 
 
 def _write_response(base: str, result: WriteResult | None, return_preference: str,

@@ -77,3 +77,36 @@ def test_a_urn_uuid_reference_to_no_entry_fails_the_transaction(client):
     outcome_names_entry(assert_outcome(response, 400), 1)
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
     assert history_snapshot(client) == before
+
+
+def _replayable(value: str, patient_url: str) -> dict:
+    """A patient (found again by CCCD), and what refers to it in conditions: an encounter
+    created once (ifNoneExist), one updated in place (conditional PUT), and a search."""
+    created = encounter(patient_url, identifier=[{"system": "urn:probe", "value": "created"}])
+    updated = encounter(patient_url, identifier=[{"system": "urn:probe", "value": "updated"}])
+    return transaction(
+        post_entry(new_patient(value), patient_url, if_none_exist=f"identifier={CCCD}|{value}"),
+        post_entry(created, urn(),
+                   if_none_exist=f"subject={patient_url}&identifier=urn:probe|created"),
+        put_entry(updated, f"Encounter?subject={patient_url}&identifier=urn:probe|updated"),
+        {"request": {"method": "GET", "url": f"Encounter?subject={patient_url}"}},
+    )
+
+
+def test_conditions_naming_an_entry_by_its_full_url_are_given_its_id(client):
+    """http.html#trules: servers SHALL replace all matching links in the Bundle, the
+    conditional URLs and ifNoneExist too; so the same transaction sent twice makes nothing
+    new the second time (it was making a new encounter each time)."""
+    value = unique_cccd()
+    patient_url = urn()
+    first = response_bundle(submit(client, _replayable(value, patient_url)),
+                            "transaction-response", 4)
+    patient_id = _created_ids(first[:1])[0]
+    encounters = search_ids(client, "Encounter", subject=f"Patient/{patient_id}")
+    assert len(encounters) == 2
+    assert first[3]["resource"]["total"] == 2
+    second = response_bundle(submit(client, _replayable(value, patient_url)),
+                             "transaction-response", 4)
+    assert [e["response"]["status"] for e in second[:3]] == ["200 OK", "200 OK", "200 OK"]
+    assert _created_ids(second[:3]) == _created_ids(first[:3])
+    assert search_ids(client, "Encounter", subject=f"Patient/{patient_id}") == encounters

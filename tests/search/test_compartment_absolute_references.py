@@ -11,7 +11,6 @@ server's absolute URL, one by another server's URL with her id.
 import pytest
 from api.helpers import FHIR_HEADERS
 from search.helpers import load
-
 from security.helpers import fhir_client
 
 LOINC = "http://loinc.org"
