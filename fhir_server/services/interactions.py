@@ -25,6 +25,7 @@ from fhir_server.services.access import check_searchable
 from fhir_server.services.bundle_entries import ANY_VERSION
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.offloading import run_sized
+from fhir_server.services.references import is_conditional_reference, references_in
 from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
     Version,
@@ -141,6 +142,7 @@ async def create(
 ) -> WriteResult:
     """create, and conditional create with If-None-Exist (http.html#ccreate)."""
     body = check_body(resource_type, body)
+    await resolve_conditional_references(store, body)
     warnings = await run_sized(policy.check, body)
     if if_none_exist is not None:
         # Concurrent identical conditional creates serialise on this guard: never two.
@@ -166,6 +168,7 @@ async def update(
 ) -> WriteResult:
     """update, and update-as-create with a client-assigned id (http.html#update)."""
     body = check_body(resource_type, body)
+    await resolve_conditional_references(store, body)
     if body.get("id") != resource_id:
         raise BadRequest(
             f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
@@ -271,9 +274,20 @@ async def patch(
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
     _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
+    await resolve_conditional_references(store, patched)
     warnings = await run_sized(policy.check, patched)
     version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
     return WriteResult(version, warnings=warnings)
+
+
+async def resolve_conditional_references(store: ResourceStore, resource: dict) -> None:
+    """Each conditional reference (`Patient?identifier=s|v`) becomes the one resource it
+    matches, in any write as in a transaction (http.html#trules); a search URL is no literal
+    reference and is never stored as one. None or several matches fail the write."""
+    for element in references_in(resource):
+        if is_conditional_reference(element["reference"]):
+            kind, _, query = element["reference"].partition("?")
+            element["reference"] = f"{kind}/{await resolve_single(store, kind, query)}"
 
 
 async def resolve_single(store: ResourceStore, resource_type: str, query: str) -> str:

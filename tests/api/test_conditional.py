@@ -279,3 +279,26 @@ def test_search_by_post_with_a_form_body(client):
     empty = client.post("/Patient/_search", data={"identifier": f"{CCCD}|{unique_cccd()}"})
     assert empty.status_code == 200
     assert empty.json().get("entry", []) == []
+
+
+def test_a_conditional_reference_in_a_plain_write_or_batch_is_resolved(client):
+    """`subject: Patient?identifier=s|v` names a search, not a resource: outside a transaction
+    too it becomes the one Patient it matches (it was stored as the search URL), and no
+    match or several fail the write with nothing stored."""
+    value = unique_cccd()
+    patient = created(client, new_patient(value))
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "cân nặng"},
+                   "subject": {"reference": f"Patient?{_criteria(value)}"}}
+    stored = created(client, observation)
+    assert stored["subject"]["reference"] == f"Patient/{patient['id']}"
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": observation, "request": {"method": "POST", "url": "Observation"}}]}
+    response = client.post("", json=batch, headers=FHIR_HEADERS)
+    [entry] = response.json()["entry"]
+    location = entry["response"]["location"].split("/_history/")[0]
+    assert client.get(location).json()["subject"]["reference"] == f"Patient/{patient['id']}"
+    missing = observation | {"subject": {"reference": f"Patient?{_criteria(unique_cccd())}"}}
+    assert_outcome(client.post("/Observation", json=missing, headers=FHIR_HEADERS), 404)
+    created(client, new_patient(value))
+    assert_outcome(client.post("/Observation", json=observation, headers=FHIR_HEADERS), 412)
+    assert len(search_ids(client, "Observation", subject=f"Patient/{patient['id']}")) == 2
