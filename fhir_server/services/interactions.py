@@ -61,9 +61,12 @@ class WriteResult:
 def check_body(resource_type: str, body: object) -> dict:
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object (a FHIR resource)")
-    if body.get("resourceType") != resource_type:
+    if "resourceType" not in body:
+        raise BadRequest(f"The body has no resourceType: send the {resource_type} with it",
+                         expression="resourceType")
+    if body["resourceType"] != resource_type:
         raise BadRequest(
-            f"resourceType '{body.get('resourceType')}' does not match the URL's '{resource_type}'",
+            f"resourceType '{body['resourceType']}' does not match the URL's '{resource_type}'",
             expression="resourceType",
         )
     return body
@@ -170,8 +173,9 @@ async def update(
     body = check_body(resource_type, body)
     await resolve_conditional_references(store, body)
     if body.get("id") != resource_id:
+        given = "has no id" if "id" not in body else f"has the id '{body['id']}'"
         raise BadRequest(
-            f"The body's id '{body.get('id')}' must equal the id in the URL '{resource_id}'",
+            f"The body {given}: it must have the id in the URL, '{resource_id}'",
             expression=f"{resource_type}.id",
         )
     _refuse_subsetted(resource_type, resource_id, body, "was sent")

@@ -292,7 +292,8 @@ class ResourceService:
         total = None
         if resource_type is not None and resource_id is not None:
             total = await store.count_versions(resource_type, resource_id, span)
-        return history_bundle(base, versions, page_links(base, path, kept, next_cursor), total)
+        links = page_links(base, path, kept, next_cursor, cursor)
+        return history_bundle(base, versions, links, total)
 
     async def search(
         self,

@@ -72,6 +72,18 @@ def test_instance_history_pages_with_count(client):
     assert [e["response"]["etag"] for e in entries] == ['W/"4"', 'W/"3"', 'W/"2"', 'W/"1"']
 
 
+def test_the_self_link_of_a_later_history_page_is_that_page(client):
+    """Each page names itself: following its self link again gives that page, not the
+    first (it was the first page's URL on every page)."""
+    resource_id, _ = _patient_with_versions(client)
+    first = client.get(f"/Patient/{resource_id}/_history", params={"_count": "2"}).json()
+    second = client.get(next_link(first)).json()
+    [self_url] = [link["url"] for link in second["link"] if link["relation"] == "self"]
+    assert self_url == next_link(first)
+    again = client.get(self_url).json()
+    assert [e["response"]["etag"] for e in again["entry"]] == ['W/"2"', 'W/"1"']
+
+
 def test_instance_history_count_of_one_pages_through_all_versions(client):
     resource_id, _ = _patient_with_versions(client)
     entries, pages = all_pages(client, f"/Patient/{resource_id}/_history", {"_count": "1"})
