@@ -230,6 +230,10 @@ def _gunzip(compressed: bytes, max_bytes: int) -> bytes:
     return bytes(out)
 
 
+def sends_json_patch(request: Request) -> bool:
+    return _media_type(request.headers.get("content-type", "")) == JSON_PATCH
+
+
 def raw_content_type(request: Request) -> str | None:
     """The Content-Type of a body that is no FHIR resource (nor JSON Patch), which a Binary
     create or update takes as the Binary's content (binary.html#rest); None for FHIR."""

@@ -19,12 +19,14 @@ from fhir_server.api.dependencies import (
     search_parameters,
 )
 from fhir_server.api.media import (
+    JSON_MEDIA_TYPES,
     JSON_PATCH,
     FhirResponse,
     asks_for_fhir,
     bundle_response,
     raw_content_type,
     read_body,
+    sends_json_patch,
 )
 from fhir_server.api.results import (
     delete_response,
@@ -34,8 +36,9 @@ from fhir_server.api.results import (
     write_response,
 )
 from fhir_server.api.security import require, restricted_to
-from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed
+from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, UnsupportedMediaType
 from fhir_server.search.request import RESULT_PARAMETERS
+from fhir_server.services.fhirpath_patch import is_fhirpath_patch
 from fhir_server.services.resources import ResourceService, check_type
 
 router = APIRouter()
@@ -252,7 +255,11 @@ async def _patch(
     resource_type: str, resource_id: str | None, query: str | None, call: WriteCall
 ) -> Response:
     check_type(resource_type)
-    operations = await call.body(media_types=(JSON_PATCH,))
+    # JSON Patch, or FHIRPath Patch: a Parameters resource in FHIR JSON or XML.
+    operations = await call.body(media_types=(JSON_PATCH, *JSON_MEDIA_TYPES))
+    if not sends_json_patch(call.request) and not is_fhirpath_patch(operations):
+        raise UnsupportedMediaType(f"A PATCH in FHIR JSON or XML is a FHIRPath Patch (a "
+                                   f"Parameters resource); send a JSON Patch as {JSON_PATCH}")
     result = await call.service.patch(resource_type, resource_id, query, operations, call.if_match)
     return write_response(call, result)
 

@@ -142,7 +142,8 @@ def capability_statement(
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "application/json", "application/fhir+xml", "json",
                    "xml"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json",
+                        "application/fhir+xml"],
         "rest": [
             {
                 "mode": "server",

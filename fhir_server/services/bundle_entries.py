@@ -193,16 +193,19 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
 
 
 def patch_operations(entry: Entry, max_depth: int) -> object:
-    """PATCH entries carry a JSON Patch as a Binary resource (http.html#patch), held to the
-    limits of a JSON body."""
+    """PATCH entries carry a FHIRPath Patch as a Parameters resource, or a JSON Patch as a
+    Binary resource (http.html#patch), held to the limits of a JSON body."""
     binary = entry.resource
+    if isinstance(binary, dict) and binary.get("resourceType") == "Parameters":
+        return binary
     if not (
         isinstance(binary, dict)
         and binary.get("resourceType") == "Binary"
         and binary.get("contentType") == "application/json-patch+json"
     ):
         raise BadRequest(
-            f"{entry.location}: PATCH needs a Binary with contentType application/json-patch+json",
+            f"{entry.location}: PATCH needs a Parameters (FHIRPath Patch) or a Binary with "
+            "contentType application/json-patch+json",
             expression=f"{entry.location}.resource",
         )
     data = binary.get("data", "")

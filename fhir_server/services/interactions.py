@@ -24,6 +24,7 @@ from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import check_searchable
 from fhir_server.services.bundle_entries import ANY_VERSION
 from fhir_server.services.conformance_policy import ConformancePolicy
+from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.references import is_conditional_reference, references_in
 from fhir_server.services.subsetting import is_subsetted
@@ -256,15 +257,33 @@ async def patch(
     policy: ConformancePolicy,
     if_match: int | None = None,
 ) -> WriteResult:
-    """JSON Patch (http.html#patch): the result must still be a valid resource."""
+    """JSON Patch, or FHIRPath Patch given as a Parameters resource (http.html#patch): the
+    result must still be a valid resource."""
     current = await store.current(resource_type, resource_id)
     if current is None or current.deleted:
         raise NotFound(f"{resource_type}/{resource_id} does not exist")
     _check_if_match(resource_type, resource_id, current, if_match)
+    assert current.resource is not None, "a deletion is refused above"
+    if is_fhirpath_patch(operations):
+        assert isinstance(operations, dict), "is_fhirpath_patch: a Parameters resource"
+        patched = apply_fhirpath_patch(current.resource, operations)
+    else:
+        patched = _json_patched(current.resource, operations)
+    if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
+        raise BadRequest("A patch may not change the resource's id or resourceType")
+    _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
+    await resolve_conditional_references(store, patched)
+    warnings = await run_sized(policy.check, patched)
+    version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
+    return WriteResult(version, warnings=warnings)
+
+
+def _json_patched(resource: dict, operations: object) -> dict:
     if not isinstance(operations, list):
-        raise BadRequest("A JSON Patch document must be an array of operations")
+        raise BadRequest("A JSON Patch document must be an array of operations; a FHIRPath "
+                         "Patch is a Parameters resource")
     try:
-        patched = jsonpatch.JsonPatch(operations).apply(current.resource)
+        patched = jsonpatch.JsonPatch(operations).apply(resource)
     except jsonpatch.JsonPatchTestFailed as failure:
         # http.html#patch: "a failing JSON Patch test interaction ... 422 Unprocessable Entity"
         raise Unprocessable(f"The JSON Patch test failed: {failure}") from None
@@ -275,13 +294,9 @@ async def patch(
         KeyError,
     ) as failure:
         raise BadRequest(f"The JSON Patch cannot be applied: {failure}") from None
-    if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
-        raise BadRequest("A patch may not change the resource's id or resourceType")
-    _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
-    await resolve_conditional_references(store, patched)
-    warnings = await run_sized(policy.check, patched)
-    version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
-    return WriteResult(version, warnings=warnings)
+    if not isinstance(patched, dict):
+        raise BadRequest("The JSON Patch replaces the whole resource with something else")
+    return patched
 
 
 async def resolve_conditional_references(store: ResourceStore, resource: dict) -> None:

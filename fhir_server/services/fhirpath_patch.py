@@ -1,0 +1,311 @@
+"""FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html): a `Parameters` resource whose
+`operation` parameters each add, insert, delete, replace or move content, at an element
+found by a FHIRPath `path`, applied in order to a copy of the resource.
+
+Paths are the FHIRPath subset the search parameters use (`search/fhirpath.py`): members,
+choice elements, `[n]`, `where(element = 'literal')`, `as`, `and`. A `value` is a `value[x]`
+or, for an element no data type describes (a BackboneElement), `part`s named by its children;
+which children repeat is read from the StructureDefinitions. A path that does not resolve to
+what its operation needs is 422, as a failing JSON Patch test is (http.html#patch); a
+malformed operation is 400.
+"""
+
+import copy
+from collections.abc import Callable
+from functools import partial
+
+from fhir_server.conformance.structure import Node, Property, definition_tree
+from fhir_server.errors import BadRequest, Unprocessable
+from fhir_server.search.fhirpath import UnsupportedExpression, compile_path
+
+_PARTS = {"add": ("path", "name", "value"), "insert": ("path", "value", "index"),
+          "delete": ("path",), "replace": ("path", "value"),
+          "move": ("path", "source", "destination")}
+# Where an element is: (the object holding it, its JSON name, its place in the array or None).
+Location = tuple[dict, str, int | None]
+
+
+def is_fhirpath_patch(body: object) -> bool:
+    return isinstance(body, dict) and body.get("resourceType") == "Parameters"
+
+
+def apply_fhirpath_patch(resource: dict, parameters: dict) -> dict:
+    """`resource` patched by the operations of `parameters`; the input is left as it was."""
+    patched = copy.deepcopy(resource)
+    given = parameters.get("parameter")
+    if not isinstance(given, list) or not given:
+        raise BadRequest("A FHIRPath Patch holds at least one 'operation' parameter",
+                         expression="Parameters.parameter")
+    for index, parameter in enumerate(given):
+        where = f"Parameters.parameter[{index}]"
+        if not isinstance(parameter, dict) or parameter.get("name") != "operation":
+            raise BadRequest(f"{where} is not an 'operation'", expression=where)
+        kind, parts = _parts(parameter, where)
+        _OPERATIONS[kind](_Patch(patched, parts, where))
+    return patched
+
+
+def _parts(parameter: dict, where: str) -> tuple[str, dict[str, dict]]:
+    parts: dict[str, dict] = {}
+    for part in parameter.get("part") or []:
+        name = part.get("name") if isinstance(part, dict) else None
+        if not isinstance(name, str) or name in parts:
+            raise BadRequest(f"{where}: each part has a name, given once", expression=where)
+        parts[name] = part
+    kind = parts.get("type", {}).get("valueCode")
+    if kind not in _PARTS:
+        raise BadRequest(f"{where}: type must be one of {', '.join(_PARTS)}, not {kind!r}",
+                         expression=where)
+    needed = set(_PARTS[kind]) | {"type"}
+    if set(parts) != needed:
+        raise BadRequest(f"{where}: a {kind} operation has the parts {', '.join(sorted(needed))}",
+                         expression=where)
+    return kind, parts
+
+
+class _Patch:
+    """One operation on the resource being patched."""
+
+    def __init__(self, resource: dict, parts: dict[str, dict], where: str):
+        self.resource, self.parts, self.where = resource, parts, where
+        self.path = self._string("path")
+
+    def _string(self, name: str) -> str:
+        value = next((v for k, v in self.parts[name].items() if k.startswith("value")), None)
+        if not isinstance(value, str) or not value:
+            raise BadRequest(f"{self.where}: {name} must be a string", expression=self.where)
+        return value
+
+    def integer(self, name: str) -> int:
+        value = self.parts[name].get("valueInteger")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadRequest(f"{self.where}: {name} must be a valueInteger of 0 or more",
+                             expression=self.where)
+        return value
+
+    def fail(self, reason: str) -> Unprocessable:
+        return Unprocessable(f"{self.where}: path '{self.path}' {reason}", expression=self.where)
+
+    def found(self, path: str | None = None) -> list:
+        try:
+            evaluate = compile_path(path or self.path, self.resource["resourceType"])
+        except UnsupportedExpression as error:
+            raise BadRequest(f"{self.where}: path '{path or self.path}' is not FHIRPath this "
+                             f"server evaluates: {error}", expression=self.where) from None
+        return [node.value for node in evaluate(self.resource)]
+
+    def one(self, path: str | None = None) -> object:
+        found = self.found(path)
+        if len(found) != 1:
+            raise self.fail(f"finds {len(found)} elements, not one")
+        return found[0]
+
+    def locate(self) -> Location | None:
+        """Where the one element the path finds is; None when it finds nothing."""
+        found = self.found()
+        if len(found) > 1:
+            raise self.fail(f"finds {len(found)} elements, not one")
+        if not found:
+            return None
+        if isinstance(found[0], dict):
+            return _holder(self.resource, found[0]) or _refuse(self)
+        # A primitive has no identity: read it as `parent.name` or `parent.name[n]`.
+        parent_path, name, position = _last_step(self)
+        parent = self.one(parent_path)
+        if not isinstance(parent, dict) or name not in parent:
+            raise self.fail("finds a value whose element cannot be changed")
+        if position is None and isinstance(parent[name], list):
+            position = next(i for i, v in enumerate(parent[name]) if v == found[0])
+        return parent, name, position
+
+    def element_list(self) -> tuple[dict, str, list]:
+        """The parent and JSON name of the repeating element the path names, and its items."""
+        parent_path, name, position = _last_step(self)
+        parent = self.one(parent_path)
+        items = parent.get(name, []) if isinstance(parent, dict) else None
+        if position is not None or not isinstance(items, list):
+            raise self.fail("names no repeating element")
+        return parent, name, items  # type: ignore[return-value]
+
+    def value(self, node_of: Callable[[], Node | None]) -> object:
+        """The operation's value; `node_of` gives the definition of the element it goes in,
+        needed only for a value given as parts."""
+        return _value(self.parts["value"], node_of, self.where)
+
+    def structure(self, path: str) -> Node:
+        """The definition tree of the elements `path` finds."""
+        steps = [s for s in _steps(path)[1:] if "(" not in s]
+        node = definition_tree(self.resource["resourceType"])
+        for step in steps:
+            property_ = node.properties.get(step.partition("[")[0])
+            child = _child_node(property_) if property_ else None
+            if child is None:
+                raise BadRequest(f"{self.where}: path '{path}' does not name an element with "
+                                 "children here", expression=self.where)
+            node = child
+        return node
+
+
+def _add(patch: _Patch) -> None:
+    target = patch.one()
+    if not isinstance(target, dict):
+        raise patch.fail("finds a primitive value, which has no elements to add to")
+    name = patch._string("name")
+    node = patch.structure(patch.path)
+    key, property_ = _json_name(node, name, patch.parts["value"])
+    if property_ is None:
+        raise BadRequest(f"{patch.where}: {name} is not an element of {node.path}",
+                         expression=patch.where)
+    value = patch.value(partial(_child_node, property_))
+    if property_.element.repeats:
+        target.setdefault(key, []).append(value)
+    elif key in target:
+        raise patch.fail(f"already has {key}, which does not repeat: replace it instead")
+    else:
+        target[key] = value
+
+
+def _insert(patch: _Patch) -> None:
+    parent, name, items = patch.element_list()
+    index = patch.integer("index")
+    if index > len(items):
+        raise patch.fail(f"has {len(items)} items: there is no index {index} to insert at")
+    items.insert(index, patch.value(lambda: patch.structure(patch.path)))
+    parent[name] = items
+
+
+def _delete(patch: _Patch) -> None:
+    location = patch.locate()
+    if location is None:
+        return  # fhirpatch.html: deleting nothing is no error
+    holder, key, position = location
+    if position is None:
+        holder.pop(key)
+        holder.pop(f"_{key}", None)
+        return
+    holder[key].pop(position)
+    shadow = holder.get(f"_{key}")
+    if isinstance(shadow, list) and len(shadow) > position:
+        shadow.pop(position)
+    for name in (key, f"_{key}"):
+        if holder.get(name) == []:  # FHIR JSON has no empty arrays
+            holder.pop(name)
+
+
+def _replace(patch: _Patch) -> None:
+    location = patch.locate()
+    if location is None:
+        raise patch.fail("finds nothing to replace")
+    holder, key, position = location
+    value = patch.value(lambda: patch.structure(patch.path))
+    if position is None:
+        holder[key] = value
+    else:
+        holder[key][position] = value
+
+
+def _move(patch: _Patch) -> None:
+    _, _, items = patch.element_list()
+    source, destination = patch.integer("source"), patch.integer("destination")
+    if source >= len(items) or destination >= len(items):
+        raise patch.fail(f"has {len(items)} items: cannot move {source} to {destination}")
+    items.insert(destination, items.pop(source))
+
+
+_OPERATIONS: dict[str, Callable[[_Patch], None]] = {
+    "add": _add, "insert": _insert, "delete": _delete, "replace": _replace, "move": _move}
+
+
+def _steps(path: str) -> list[str]:
+    """The top-level steps of a path, split at dots outside parentheses and quotes."""
+    steps, current, depth, quoted = [], "", 0, False
+    for char in path:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "()":
+            depth += 1 if char == "(" else -1
+        if char == "." and depth == 0 and not quoted:
+            steps.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*steps, current.strip()]
+
+
+def _last_step(patch: _Patch) -> tuple[str, str, int | None]:
+    """(parent path, JSON name, index) of a path ending in `name` or `name[n]`."""
+    steps = _steps(patch.path)
+    name, _, index = steps[-1].partition("[")
+    if len(steps) < 2 or not name.isidentifier() or (index and not index[:-1].isdecimal()):
+        raise patch.fail("does not end in an element name (or name[n])")
+    return ".".join(steps[:-1]), name, int(index[:-1]) if index else None
+
+
+def _holder(tree: object, target: dict) -> Location | None:
+    """Where the object `target` (by identity) sits in `tree`."""
+    stack = [tree]
+    while stack:
+        current = stack.pop()
+        items = current.items() if isinstance(current, dict) else ()
+        for key, value in items:
+            if value is target:
+                return current, key, None  # type: ignore[return-value]
+            if isinstance(value, list):
+                for position, item in enumerate(value):
+                    if item is target:
+                        return current, key, position  # type: ignore[return-value]
+                    stack.append(item)
+            else:
+                stack.append(value)
+    return None
+
+
+def _refuse(patch: _Patch) -> Location:
+    raise patch.fail("finds the resource itself, which cannot be deleted or replaced")
+
+
+def _child_node(property_: Property | None) -> Node | None:
+    """The definition of the children of a property's values (None for a primitive)."""
+    if property_ is None:
+        return None
+    if property_.node is not None:
+        return property_.node
+    try:
+        return definition_tree(property_.type) if property_.kind != "primitive" else None
+    except KeyError:
+        return None
+
+
+def _json_name(node: Node, name: str, value_part: dict) -> tuple[str, Property | None]:
+    """The JSON name of element `name` for the value given: `deceased` with a valueBoolean is
+    `deceasedBoolean` (http://hl7.org/fhir/R4/formats.html#choice)."""
+    if name in node.choices:
+        given = next((k for k in value_part if k.startswith("value") and k != "value"), "")
+        key = name + given.removeprefix("value")
+        return key, node.properties.get(key)
+    return name, node.properties.get(name)
+
+
+def _value(part: dict, node_of: Callable[[], Node | None], where: str) -> object:
+    """A part's value: its `value[x]`, or an object of its named `part`s, whose element's
+    definition `node_of` gives."""
+    given = [k for k in part if k.startswith("value")]
+    if len(given) == 1 and "part" not in part:
+        return part[given[0]]
+    children = part.get("part")
+    if given or not isinstance(children, list) or not children:
+        raise BadRequest(f"{where}: a value is one value[x] or parts naming its elements",
+                         expression=where)
+    node = node_of()
+    result: dict = {}
+    for child in children:
+        name = child.get("name") if isinstance(child, dict) else None
+        if not isinstance(name, str):
+            raise BadRequest(f"{where}: each part of a value has a name", expression=where)
+        key, child_property = _json_name(node, name, child) if node else (name, None)
+        value = _value(child, partial(_child_node, child_property), where)
+        if child_property is not None and child_property.element.repeats:
+            result.setdefault(key, []).append(value)
+        else:
+            result[key] = value
+    return result

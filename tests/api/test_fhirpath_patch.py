@@ -1,0 +1,181 @@
+"""FHIRPath Patch (http://hl7.org/fhir/R4/fhirpatch.html, http.html#patch): PATCH with a
+Parameters resource (FHIR JSON or XML, alone or in a transaction) adds, inserts, deletes,
+replaces and moves content at FHIRPath paths; the result is validated as any write; a path
+that does not find what its operation needs is 422 and a malformed patch 400, changing
+nothing; any operation of any shape is 200, 400 or 422, never 500.
+"""
+
+import pytest
+from helpers import FHIR_HEADERS, assert_outcome, created, new_patient, unique_cccd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+MRN = "http://benhvien-bachmai.vn/fhir/sid/mrn"
+XML_HEADERS = {"Content-Type": "application/fhir+xml", "Accept": "application/fhir+json"}
+
+
+def _operation(kind: str, path: str, **parts) -> dict:
+    found = [{"name": "type", "valueCode": kind}, {"name": "path", "valueString": path}]
+    for name, value in parts.items():
+        if name == "value" and isinstance(value, list):
+            found.append({"name": "value", "part": value})
+        elif name in ("index", "source", "destination"):
+            found.append({"name": name, "valueInteger": value})
+        elif name == "name":
+            found.append({"name": "name", "valueString": value})
+        else:
+            found.append({"name": "value", **value})
+    return {"name": "operation", "part": found}
+
+
+def _patch(client, resource: dict, *operations: dict, **headers):
+    body = {"resourceType": "Parameters", "parameter": list(operations)}
+    return client.patch(f"/Patient/{resource['id']}", json=body,
+                        headers={**FHIR_HEADERS, **headers})
+
+
+def _patched(client, resource: dict, *operations: dict) -> dict:
+    response = _patch(client, resource, *operations)
+    assert response.status_code == 200, response.text
+    assert client.get(f"/Patient/{resource['id']}").json() == response.json()
+    return response.json()
+
+
+@pytest.fixture
+def patient(client) -> dict:
+    patient = new_patient(unique_cccd())
+    patient["identifier"].append({"system": MRN, "value": "BM-1"})
+    return created(client, patient)
+
+
+def test_add_sets_an_element_or_appends_to_a_repeating_one(client, patient):
+    patient = {k: v for k, v in patient.items()}
+    result = _patched(client, patient,
+                      _operation("add", "Patient", name="deceased",
+                                 value={"valueBoolean": False}),
+                      _operation("add", "Patient", name="identifier",
+                                 value={"valueIdentifier": {"system": MRN, "value": "BM-2"}}))
+    assert result["deceasedBoolean"] is False
+    assert result["identifier"][-1] == {"system": MRN, "value": "BM-2"}
+    assert result["meta"]["versionId"] == "2"
+
+
+def test_add_a_backbone_element_given_as_parts(client, patient):
+    contact = [{"name": "name", "valueHumanName": {"family": "Nguyễn", "given": ["Bình"]}},
+               {"name": "telecom", "valueContactPoint": {"system": "phone", "value": "0912"}},
+               {"name": "gender", "valueCode": "female"}]
+    result = _patched(client, patient,
+                      _operation("add", "Patient", name="contact", value=contact))
+    assert result["contact"] == [{"name": {"family": "Nguyễn", "given": ["Bình"]},
+                                  "telecom": [{"system": "phone", "value": "0912"}],
+                                  "gender": "female"}]
+
+
+def test_insert_and_move_reorder_a_list(client, patient):
+    first = {"system": MRN, "value": "BM-0"}
+    result = _patched(client, patient,
+                      _operation("insert", "Patient.identifier", index=0,
+                                 value={"valueIdentifier": first}))
+    assert result["identifier"][0] == first
+    before = result["identifier"]
+    result = _patched(client, result, _operation("move", "Patient.identifier", source=0,
+                                                 destination=2))
+    assert result["identifier"] == [before[1], before[2], before[0]]
+
+
+def test_replace_a_primitive_an_indexed_item_and_a_where_match(client, patient):
+    result = _patched(
+        client, patient,
+        _operation("replace", "Patient.birthDate", value={"valueDate": "1990-02-03"}),
+        _operation("replace", "Patient.name[0].family", value={"valueString": "Trần"}),
+        _operation("replace", f"Patient.identifier.where(system = '{MRN}')",
+                   value={"valueIdentifier": {"system": MRN, "value": "BM-9"}}))
+    assert result["birthDate"] == "1990-02-03"
+    assert result["name"][0]["family"] == "Trần"
+    assert result["identifier"][1] == {"system": MRN, "value": "BM-9"}
+
+
+def test_delete_removes_the_element_and_an_emptied_list(client, patient):
+    result = _patched(client, patient,
+                      _operation("delete", "Patient.birthDate"),
+                      _operation("delete", f"Patient.identifier.where(system = '{MRN}')"),
+                      _operation("delete", "Patient.name[0].given[1]"),
+                      _operation("delete", "Patient.address"),
+                      _operation("delete", "Patient.photo"))  # nothing: no error
+    assert "birthDate" not in result and "address" not in result
+    assert [i["system"] for i in result["identifier"]] == [patient["identifier"][0]["system"]]
+    assert result["name"][0]["given"] == patient["name"][0]["given"][:1]
+
+
+def test_xml_and_transaction_entries_take_it_too(client, patient):
+    xml = ('<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="operation"/>'
+           '<part><name value="type"/><valueCode value="replace"/></part>'
+           '<part><name value="path"/><valueString value="Patient.gender"/></part>'
+           '<part><name value="value"/><valueCode value="female"/></part>'
+           '</parameter></Parameters>')
+    response = client.patch(f"/Patient/{patient['id']}", content=xml.encode(),
+                            headers=XML_HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json()["gender"] == "female"
+    body = {"resourceType": "Parameters", "parameter": [
+        _operation("replace", "Patient.gender", value={"valueCode": "other"})]}
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": body, "request": {"method": "PATCH", "url": f"Patient/{patient['id']}"}}]}
+    response = client.post("", json=transaction, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    assert client.get(f"/Patient/{patient['id']}").json()["gender"] == "other"
+
+
+@pytest.mark.parametrize(("operation", "status"), [
+    (_operation("replace", "Patient.photo", value={"valueString": "x"}), 422),
+    (_operation("replace", "Patient.identifier", value={"valueString": "x"}), 422),
+    (_operation("add", "Patient", name="gender", value={"valueCode": "male"}), 422),
+    (_operation("insert", "Patient.identifier", index=9, value={"valueString": "x"}), 422),
+    (_operation("move", "Patient.identifier", source=0, destination=5), 422),
+    (_operation("add", "Patient", name="colour", value={"valueString": "x"}), 400),
+    (_operation("replace", "Patient.gender", value={"valueCode": "unknown-gender"}), 400),
+    (_operation("replace", "Patient.name.descendants()", value={"valueString": "x"}), 400),
+    (_operation("frobnicate", "Patient.gender", value={"valueCode": "male"}), 400),
+    (_operation("delete", "Patient.gender", value={"valueCode": "male"}), 400),
+    ({"name": "not-an-operation"}, 400),
+])
+def test_what_cannot_be_applied_is_refused_and_changes_nothing(client, patient, operation,
+                                                              status):
+    assert_outcome(_patch(client, patient, operation), status)
+    assert client.get(f"/Patient/{patient['id']}").json() == patient
+
+
+PATHS = st.sampled_from(["Patient", "Patient.name", "Patient.name[0]", "Patient.name.given",
+                         "Patient.identifier.where(system = 'x')", "Patient.gender",
+                         "Patient.birthDate", "Patient.contact", "Patient.x", "Patient..name",
+                         "Patient.name[", "(", "'", ""])
+VALUES = st.one_of(
+    st.fixed_dictionaries({"valueString": st.text(max_size=5)}),
+    st.fixed_dictionaries({"valueInteger": st.integers()}),
+    st.fixed_dictionaries({"valueCode": st.sampled_from(["male", "x"])}),
+    st.fixed_dictionaries({"part": st.lists(st.fixed_dictionaries(
+        {"name": st.sampled_from(["family", "given", "name", "x"]),
+         "valueString": st.text(max_size=3)}), max_size=3)}),
+    st.just({}),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["add", "insert", "delete", "replace", "move"]), path=PATHS,
+       value=VALUES, number=st.integers(-1, 3), name=st.sampled_from(["given", "gender", "x"]))
+def test_any_operation_is_applied_or_refused_never_500(client, patient, kind, path, value,
+                                                        number, name):
+    given_parts = {"value": {"name": "value", **value},
+                   "name": {"name": "name", "valueString": name},
+                   **{n: {"name": n, "valueInteger": number}
+                      for n in ("index", "source", "destination")}}
+    needed = {"add": ("name", "value"), "insert": ("index", "value"), "delete": (),
+              "replace": ("value",), "move": ("source", "destination")}[kind]
+    parts = [{"name": "type", "valueCode": kind}, {"name": "path", "valueString": path},
+             *(given_parts[n] for n in needed)]
+    before = client.get(f"/Patient/{patient['id']}").json()  # earlier examples patched it
+    response = _patch(client, patient, {"name": "operation", "part": parts})
+    assert response.status_code in (200, 400, 422), response.text
+    if response.status_code != 200:
+        assert client.get(f"/Patient/{patient['id']}").json() == before
