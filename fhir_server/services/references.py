@@ -3,8 +3,11 @@
 
 from collections.abc import Awaitable, Callable
 
+from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.types.reference import LOCAL_REFERENCE
+
+_URI_TYPES = frozenset({"uri", "url", "canonical", "uuid", "oid"})
 
 
 def reference_base(full_url: str | None, server_base: str) -> str:
@@ -63,6 +66,11 @@ async def rewrite_references(
             # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
             raise BadRequest(f"Reference '{reference}' names no entry of this transaction: "
                              "no entry that creates or updates a resource has it as fullUrl")
+    # "all matching links ... in url elements" too: Attachment.url, valueUri, valueUrl, ...
+    for container, place in places_of_types(resource, _URI_TYPES):
+        target = assigned.get(container[place])  # type: ignore[index]
+        if target is not None:
+            container[place] = target  # type: ignore[index]
     div = resource.get("text", {}).get("div") if isinstance(resource.get("text"), dict) else None
     if isinstance(div, str):
         for full_url, target in assigned.items():

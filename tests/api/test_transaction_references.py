@@ -110,3 +110,24 @@ def test_conditions_naming_an_entry_by_its_full_url_are_given_its_id(client):
     assert [e["response"]["status"] for e in second[:3]] == ["200 OK", "200 OK", "200 OK"]
     assert _created_ids(second[:3]) == _created_ids(first[:3])
     assert search_ids(client, "Encounter", subject=f"Patient/{patient_id}") == encounters
+
+
+def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not(client):
+    """http.html#trules: "all matching links ... in url elements" (Attachment.url, valueUri):
+    an Identifier.value equal to a fullUrl is a string, and stays as it is."""
+    patient_url = urn()
+    document = {"resourceType": "DocumentReference", "status": "current",
+                "identifier": [{"system": "urn:ietf:rfc:3986", "value": patient_url}],
+                "subject": {"reference": patient_url},
+                "content": [{"attachment": {"contentType": "application/fhir+json",
+                                            "url": patient_url}}],
+                "extension": [{"url": "http://example.org/fhir/StructureDefinition/about",
+                               "valueUri": patient_url}]}
+    entries = response_bundle(submit(client, transaction(
+        post_entry(new_patient(), patient_url), post_entry(document, urn()))),
+        "transaction-response", 2)
+    patient_id, document_id = _created_ids(entries)
+    stored = client.get(f"/DocumentReference/{document_id}").json()
+    assert stored["content"][0]["attachment"]["url"] == f"Patient/{patient_id}"
+    assert stored["extension"][0]["valueUri"] == f"Patient/{patient_id}"
+    assert stored["identifier"][0]["value"] == patient_url
