@@ -30,6 +30,7 @@ _INTERACTIONS = {
     "type_history": "history-type",
     "instance_history": "history-instance",
     "system_history": "history-system",
+    "search_system": "search-system",
     "batch_or_transaction": "transaction",
     "system_operation": "operation",
     "type_operation": "operation",
@@ -79,7 +80,7 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         address=client_address(request),
         entities=_entities(request, location),
         query=getattr(request.state, "audit_query", None)
-        or (request.url.query if interaction == "search-type" else None),
+        or (request.url.query if interaction in ("search-type", "search-system") else None),
         source=server_origin(request),
         request_id=request_id,
     )

@@ -5,7 +5,9 @@ from fastapi import APIRouter, Request
 from fhir_server.api.dependencies import (
     Base,
     Bundles,
+    Prefer,
     QueryParams,
+    SearchParams,
     Service,
     Write,
     return_preference,
@@ -29,6 +31,18 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
                                      caller.scopes, outcome_language(call.request))
     return await bundle_response(call.request, response)
+
+
+@router.api_route("", methods=READS)
+@router.api_route("/", methods=READS)
+@router.post("/_search")
+async def search_system(service: Service, base: Base, params: SearchParams, prefer: Prefer,
+                        request: Request, caller: Caller):
+    """search-system over `_type`, or every type the token may search
+    (http://hl7.org/fhir/R4/search.html#searchcontexts)."""
+    strict = prefer.get("handling") == "strict"
+    bundle = await service.search_system(base, params, strict, caller.scopes)
+    return await bundle_response(request, bundle)
 
 
 @router.api_route("/_history", methods=READS)

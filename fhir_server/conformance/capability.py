@@ -40,6 +40,14 @@ def type_interactions(resource_type: str) -> tuple[str, ...]:
 
 
 @cache
+def _system_parameters() -> list[dict]:
+    shared = set.intersection(*(set(search_parameters(t)) for t in resource_types()))
+    patient = search_parameters("Patient")
+    return [{"name": code, "definition": patient[code].url, "type": patient[code].type}
+            for code in sorted(shared)]
+
+
+@cache
 def _rev_includes() -> dict[str, list[str]]:
     """target type → the `Source:param` reference parameters that may point at it."""
     found: dict[str, list[str]] = {}
@@ -153,7 +161,10 @@ def capability_statement(
                     {"code": "transaction"},
                     {"code": "batch"},
                     {"code": "history-system"},
+                    {"code": "search-system"},
                 ],
+                # What every type has (Resource's); with `_type`, what all the types named do.
+                "searchParam": _system_parameters(),
                 "operation": capability_operations(operations, None),
             }
         ],

@@ -52,6 +52,7 @@ _ACTIONS = {
     "history-instance": "R",
     "history-type": "E",
     "history-system": "E",
+    "search-system": "E",
     "transaction": "E",
     "batch": "E",
     "operation": "E",

@@ -24,13 +24,11 @@ def page_links(
     """`self` with the parameters actually used (and the cursor of this page, when it is not
     the first), and `next` carrying the cursor of the next page."""
     query = urlencode([*params, ("_cursor", cursor)] if cursor else params)
-    links = [{"relation": "self", "url": f"{base}/{path}" + (f"?{query}" if query else "")}]
+    url = f"{base}/{path}" if path else base  # a system-level search is at the base itself
+    links = [{"relation": "self", "url": url + (f"?{query}" if query else "")}]
     if next_cursor:
         links.append(
-            {
-                "relation": "next",
-                "url": f"{base}/{path}?{urlencode([*params, ('_cursor', next_cursor)])}",
-            }
+            {"relation": "next", "url": f"{url}?{urlencode([*params, ('_cursor', next_cursor)])}"}
         )
     return links
 

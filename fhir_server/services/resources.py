@@ -19,6 +19,7 @@ from fhir_server.services.interactions import WriteResult
 from fhir_server.services.provenance import ProvenanceRecorder
 from fhir_server.services.search import ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
+from fhir_server.services.system_search import SystemSearch
 from fhir_server.services.verification import (
     sent_versions,
     signed_document_input,
@@ -317,6 +318,17 @@ class ResourceService:
             self.response_limits,
         )
         return await searcher.search(check_type(resource_type), params, strict, compartment)
+
+
+    async def search_system(self, base: str, params: list[tuple[str, str]], strict: bool,
+                            permissions: Permissions) -> dict:
+        """search-system: several types, or every type the token may search."""
+        async def search_type(kind: str, type_params: list[tuple[str, str]]) -> dict:
+            return await self.search(base, kind, type_params, strict, permissions=permissions)
+
+        searcher = SystemSearch(search_type, self.cursors, self.default_count, self.max_count,
+                                base)
+        return await searcher.search(params, await self.database.stored_types(), permissions)
 
 
 def _last_value(params: list[tuple[str, str]], name: str) -> str | None:

@@ -1,0 +1,176 @@
+"""search-system (http://hl7.org/fhir/R4/search.html#searchcontexts, http.html#search):
+`GET [base]?_type=Patient,Practitioner&name=an`, `POST [base]/_search`.
+
+The types are those `_type` names (each must be searchable with the token's scopes), else
+every stored type the token may search but the audit trail. Each type is searched as
+search-type searches it, and the page holds the matches of one type after another (grouped
+by type, `_sort` within each), with the includes that apply to that type. A filtering
+parameter must be defined for every type searched: left out for some, it would give all of
+that type. The cursor names the type reached and that type's own cursor.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
+from fhir_server.conformance.search_parameters import search_parameters
+from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.search.request import RESULT_PARAMETERS
+from fhir_server.services.bundle_assembly import page_links
+from fhir_server.services.cursors import CursorCodec
+
+# search-type of one type: (type, parameters) → its searchset Bundle.
+SearchType = Callable[[str, list[tuple[str, str]]], Awaitable[dict]]
+# Parameters every type has beside its own (Resource's), and those of the search itself.
+_OWN_PARAMETERS = RESULT_PARAMETERS | {"_type"}
+
+
+@dataclass
+class SystemSearch:
+    search_type: SearchType
+    cursors: CursorCodec
+    default_count: int
+    max_count: int
+    base: str
+
+    async def search(self, params: list[tuple[str, str]], stored: list[str],
+                     permissions: Permissions) -> dict:
+        types = _types(params, stored, permissions)
+        criteria = [(n, v) for n, v in params if n not in ("_type", "_cursor", "_count")]
+        _check_defined(criteria, types)
+        count = _count(params, self.default_count, self.max_count)
+        position = self._position(params)
+        if count == 0 or ("_summary", "count") in params:
+            return await self._totals(types, criteria)
+        entries: list[dict] = []
+        matched, totals = 0, []
+        index, type_cursor = position
+        next_position: tuple[int, str | None] | None = None
+        while index < len(types) and matched < count:
+            kind = types[index]
+            page = await self.search_type(kind, [
+                *_for_type(criteria, kind), ("_count", str(max(1, count - matched))),
+                *((("_cursor", type_cursor),) if type_cursor else ())])
+            found = page.get("entry", [])
+            entries += found
+            matched += sum(1 for e in found if e.get("search", {}).get("mode") == "match")
+            totals.append(page.get("total"))
+            following = _next_cursor(page)
+            if following is not None:
+                next_position = (index, following)
+                break
+            index, type_cursor = index + 1, None
+            if matched >= count:
+                next_position = await self._first_with_matches(types, index, criteria)
+                break
+        kept = [(n, v) for n, v in params if n not in ("_cursor",)]
+        cursor = self.cursors.encode({"s": list(next_position)}) if next_position else None
+        current = next((v for n, v in params if n == "_cursor"), None)
+        bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
+        if ("_total", "accurate") in params:
+            bundle["total"] = (await self._totals(types, criteria))["total"]
+        elif position == (0, None) and next_position is None and None not in totals:
+            bundle["total"] = sum(t for t in totals if t is not None)  # one page: all of it
+        bundle["link"] = page_links(self.base, "", kept, cursor, current)
+        return bundle | ({"entry": entries} if entries else {})
+
+    async def _first_with_matches(self, types: list[str], index: int,
+                                  criteria: list[tuple[str, str]]) -> tuple[int, None] | None:
+        """Where the next page starts: the next type with a match (no empty last page)."""
+        for later in range(index, len(types)):
+            probe = await self.search_type(types[later], [
+                *_for_type(criteria, types[later]), ("_count", "1"), ("_total", "none")])
+            if probe.get("entry"):
+                return later, None
+        return None
+
+    async def _totals(self, types: list[str], criteria: list[tuple[str, str]]) -> dict:
+        """`_summary=count` or `_count=0`: the matches of every type, counted."""
+        total = 0
+        for kind in types:
+            page = await self.search_type(kind, [*_for_type(criteria, kind),
+                                                 ("_summary", "count")])
+            total += page.get("total", 0)
+        links = page_links(self.base, "", criteria, None)
+        return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
+
+    def _position(self, params: list[tuple[str, str]]) -> tuple[int, str | None]:
+        cursor = next((v for n, v in params if n == "_cursor"), None)
+        if cursor is None:
+            return 0, None
+        try:
+            index, type_cursor = self.cursors.decode(cursor)["s"]
+            if isinstance(index, int) and isinstance(type_cursor, str | None):
+                return index, type_cursor
+        except (KeyError, TypeError, ValueError):
+            pass
+        raise BadRequest("The paging cursor does not belong to this search",
+                         expression="_cursor")
+
+
+def _types(params: list[tuple[str, str]], stored: list[str],
+           permissions: Permissions) -> list[str]:
+    named = [t.strip() for n, v in params if n == "_type" for t in v.split(",") if t.strip()]
+    if not named:
+        return [t for t in stored if t not in READ_ONLY_TYPES and permissions.allows(t, "s")]
+    unknown = [t for t in named if not is_supported(t)]
+    if unknown:
+        raise BadRequest(f"_type names {', '.join(unknown)}, which this server does not "
+                         "store", expression="_type")
+    refused = [t for t in named if not permissions.allows(t, "s")]
+    if refused:
+        raise Forbidden(f"The token's scopes do not allow searching {', '.join(refused)}")
+    return sorted(set(named), key=named.index)
+
+
+def _check_defined(criteria: list[tuple[str, str]], types: list[str]) -> None:
+    for name, _ in criteria:
+        code = name.split(":")[0].split(".")[0]
+        if name in _OWN_PARAMETERS or code.startswith("_has") or code in _OWN_PARAMETERS:
+            continue
+        lacking = [t for t in types if code not in search_parameters(t)]
+        if lacking:
+            raise BadRequest(
+                f"{code} is not a search parameter of {', '.join(lacking[:5])}: searching "
+                "several types takes only parameters every one of them has (name the types "
+                "with _type)", expression=name)
+
+
+def _for_type(criteria: list[tuple[str, str]], kind: str) -> list[tuple[str, str]]:
+    """The criteria, with only the `_include`s whose source is `kind` (others name another
+    type's references) and the `_revinclude`s that can point at `kind`."""
+    kept = []
+    for name, value in criteria:
+        if name.startswith("_include"):
+            value = ",".join(v for v in value.split(",") if v.split(":")[0] in (kind, "*"))
+        elif name.startswith("_revinclude"):
+            value = ",".join(v for v in value.split(",") if _targets(v, kind))
+        if value or not name.startswith(("_include", "_revinclude")):
+            kept.append((name, value))
+    return kept
+
+
+def _targets(revinclude: str, kind: str) -> bool:
+    source, _, rest = revinclude.partition(":")
+    code, _, target = rest.partition(":")
+    parameter = search_parameters(source).get(code)
+    return parameter is not None and kind in parameter.targets and target in ("", kind)
+
+
+def _count(params: list[tuple[str, str]], default: int, largest: int) -> int:
+    counts = [v for n, v in params if n == "_count"]
+    if not counts:
+        return default
+    if not counts[-1].isdecimal():
+        raise BadRequest(f"_count must be a non-negative integer, not '{counts[-1]}'",
+                         expression="_count")
+    return min(int(counts[-1]), largest)
+
+
+def _next_cursor(bundle: dict) -> str | None:
+    for link in bundle.get("link", []):
+        if link.get("relation") == "next":
+            return dict(parse_qsl(urlsplit(link["url"]).query)).get("_cursor")
+    return None

@@ -1,0 +1,126 @@
+"""search-system (http://hl7.org/fhir/R4/search.html#searchcontexts): `GET [base]?...` and
+`POST [base]/_search` over the types `_type` names, or every type the token may search:
+matches grouped by type, pages that neither repeat nor skip and end without an empty page,
+totals, includes that apply to each type, parameters every searched type must have, and the
+token's scopes.
+
+Data set: a tag of this module's own on two Patients, a Practitioner and an Observation of
+one of the patients (so `_tag` finds exactly these), and a Practitioner named like a patient.
+"""
+
+import uuid
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome, next_link
+from search.helpers import load, ref
+from security.helpers import fhir_client
+
+TAG_SYSTEM = "http://benhvien-bachmai.vn/fhir/tag"
+
+
+@pytest.fixture(scope="module")
+def tag() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def ids(client, tag) -> dict[str, str]:
+    meta = {"tag": [{"system": TAG_SYSTEM, "code": tag}]}
+    return load(client, {
+        "mai": {"resourceType": "Patient", "meta": meta,
+                "name": [{"family": f"Hoàng{tag}", "given": ["Mai"]}]},
+        "lan": {"resourceType": "Patient", "meta": meta,
+                "name": [{"family": f"Vũ{tag}", "given": ["Lan"]}]},
+        "hoang": {"resourceType": "Practitioner", "meta": meta,
+                  "name": [{"family": f"Hoàng{tag}", "given": ["Minh"]}]},
+        "weight": {"resourceType": "Observation", "meta": meta, "status": "final",
+                   "code": {"text": "cân nặng"}, "subject": ref("mai"),
+                   "valueQuantity": {"value": 50, "unit": "kg"}},
+    })
+
+
+def _found(bundle: dict) -> list[tuple[str, str]]:
+    return [(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle.get("entry", [])
+            if e["search"]["mode"] == "match"]
+
+
+def _pages(client, params: dict) -> list[dict]:
+    response = client.get("", params=params)
+    assert response.status_code == 200, response.text
+    pages = [response.json()]
+    while (url := next_link(pages[-1])) is not None:
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+    return pages
+
+
+def test_every_type_by_a_parameter_all_types_have(client, ids, tag):
+    response = client.get("", params={"_tag": f"{TAG_SYSTEM}|{tag}"})
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["type"] == "searchset" and bundle["total"] == 4
+    assert sorted(_found(bundle)) == sorted([
+        ("Observation", ids["weight"]), ("Patient", ids["mai"]), ("Patient", ids["lan"]),
+        ("Practitioner", ids["hoang"])])
+    kinds = [kind for kind, _ in _found(bundle)]
+    assert kinds == sorted(kinds), "grouped by type"
+    assert bundle["link"][0]["url"].split("?")[0] == client.base_url.__str__().rstrip("/")
+
+
+def test_type_names_the_types_and_allows_their_shared_parameters(client, ids, tag):
+    bundle = client.get("", params={"_type": "Patient,Practitioner",
+                                    "family": f"Hoàng{tag}"}).json()
+    assert sorted(_found(bundle)) == sorted([("Patient", ids["mai"]),
+                                             ("Practitioner", ids["hoang"])])
+    posted = client.post("/_search", data={"_type": "Patient,Practitioner",
+                                           "family": f"Hoàng{tag}"})
+    assert posted.status_code == 200, posted.text
+    assert sorted(_found(posted.json())) == sorted(_found(bundle))
+
+
+@pytest.mark.parametrize("count", ["1", "2", "3"])
+def test_pages_across_types_neither_repeat_nor_skip(client, ids, tag, count):
+    pages = _pages(client, {"_tag": f"{TAG_SYSTEM}|{tag}", "_count": count})
+    found = [match for page in pages for match in _found(page)]
+    assert len(found) == len(set(found)) == 4
+    assert all(_found(page) for page in pages), "no empty page"
+    assert len(pages) == -(-4 // int(count))
+
+
+def test_counts_and_includes(client, ids, tag):
+    params = {"_tag": f"{TAG_SYSTEM}|{tag}"}
+    assert client.get("", params=params | {"_summary": "count"}).json()["total"] == 4
+    paged = client.get("", params=params | {"_count": "1", "_total": "accurate"}).json()
+    assert paged["total"] == 4 and len(_found(paged)) == 1
+    bundle = client.get("", params=params | {"_type": "Observation,Practitioner",
+                                             "_include": "Observation:subject"}).json()
+    included = [(e["resource"]["resourceType"], e["resource"]["id"])
+                for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert included == [("Patient", ids["mai"])]
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({"family": "x"}, 400),  # not a parameter of every type
+    ({"_type": "Patient,Observation", "family": "x"}, 400),
+    ({"_type": "Patient,Khong"}, 400),
+    ({"_id": "x", "_count": "nhiều"}, 400),
+    ({"_id": "x", "_cursor": "not-a-cursor"}, 400),
+])
+def test_what_cannot_be_searched_is_400(client, ids, params, status):
+    assert_outcome(client.get("", params=params), status)
+
+
+def test_the_token_decides_the_types(server, issuer, ids, tag):
+    with fhir_client(server.base, issuer.token("user/Patient.rs")) as http:
+        bundle = http.get("", params={"_tag": f"{TAG_SYSTEM}|{tag}"}).json()
+        assert {kind for kind, _ in _found(bundle)} == {"Patient"}
+        assert_outcome(http.get("", params={"_type": "Observation", "_id": ids["weight"]}), 403)
+
+
+def test_capabilities_declare_it(client):
+    rest = client.get("/metadata").json()["rest"][0]
+    assert {"code": "search-system"} in rest["interaction"]
+    assert {p["name"] for p in rest["searchParam"]} >= {"_id", "_lastUpdated", "_tag"}
+    assert client.get("", headers=FHIR_HEADERS, params={"_id": "khong-co"}).json().get(
+        "entry") is None
