@@ -36,6 +36,7 @@ from fhir_server.api.results import (
     write_response,
 )
 from fhir_server.api.security import require, restricted_to
+from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, UnsupportedMediaType
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
@@ -105,6 +106,31 @@ async def search_compartment(
     return await _search(request, service, base, params, prefer, resource_type, compartment)
 
 
+async def _search(
+    request: Request,
+    service: ResourceService,
+    base: str,
+    params: list[tuple[str, str]],
+    prefer: dict[str, str],
+    resource_type: str,
+    compartment: str | None = None,
+) -> FhirResponse:
+    strict = prefer.get("handling") == "strict"
+    if (restricted := restricted_to(request)) is not None:
+        if compartment not in (None, restricted):
+            raise Forbidden(f"The token's patient/ scopes allow searching {restricted} only, "
+                            f"not {compartment}")
+        compartment = restricted
+    scopes = request.state.principal.scopes
+    if resource_type == "*" and compartment is not None:  # `Patient/123/*`: every type
+        if restricted is not None:  # the launch patient's compartment: patient/ grants hold
+            scopes = scopes.within_compartment(compartment_members("Patient"))
+        bundle = await service.search_system(base, params, strict, scopes, compartment)
+    else:
+        bundle = await service.search(base, resource_type, params, strict, compartment, scopes)
+    return await bundle_response(request, bundle)
+
+
 @router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=READS,
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
@@ -134,25 +160,6 @@ async def search_type_response(request: Request, service: ResourceService, resou
                          resource_type)
 
 
-async def _search(
-    request: Request,
-    service: ResourceService,
-    base: str,
-    params: list[tuple[str, str]],
-    prefer: dict[str, str],
-    resource_type: str,
-    compartment: str | None = None,
-) -> FhirResponse:
-    strict = prefer.get("handling") == "strict"
-    if (restricted := restricted_to(request)) is not None:
-        if compartment not in (None, restricted):
-            raise Forbidden(f"The token's patient/ scopes allow searching {restricted} only, "
-                            f"not {compartment}")
-        compartment = restricted
-    bundle = await service.search(
-        base, resource_type, params, strict, compartment, request.state.principal.scopes
-    )
-    return await bundle_response(request, bundle)
 
 
 @router.api_route("/{resource_type}/{resource_id}", methods=READS,

@@ -321,13 +321,14 @@ class ResourceService:
 
 
     async def search_system(self, base: str, params: list[tuple[str, str]], strict: bool,
-                            permissions: Permissions) -> dict:
-        """search-system: several types, or every type the token may search."""
+                            permissions: Permissions, compartment: str | None = None) -> dict:
+        """search-system: several types, or every type the token may search; with a
+        `compartment`, those of its types (`Patient/123/*`)."""
         async def search_type(kind: str, type_params: list[tuple[str, str]]) -> dict:
-            return await self.search(base, kind, type_params, strict, permissions=permissions)
+            return await self.search(base, kind, type_params, strict, compartment, permissions)
 
         searcher = SystemSearch(search_type, self.cursors, self.default_count, self.max_count,
-                                base)
+                                base, compartment)
         return await searcher.search(params, await self.database.stored_types(), permissions)
 
 

@@ -1,5 +1,6 @@
 """search-system (http://hl7.org/fhir/R4/search.html#searchcontexts, http.html#search):
-`GET [base]?_type=Patient,Practitioner&name=an`, `POST [base]/_search`.
+`GET [base]?_type=Patient,Practitioner&name=an`, `POST [base]/_search`; and the search of
+every type of a compartment, `GET Patient/123/*` (compartmentdefinition.html).
 
 The types are those `_type` names (each must be searchable with the token's scopes), else
 every stored type the token may search but the audit trail. Each type is searched as
@@ -15,8 +16,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
-from fhir_server.conformance.search_parameters import search_parameters
-from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.conformance.search_parameters import (
+    COMPARTMENT_TYPES,
+    compartment_members,
+    search_parameters,
+)
+from fhir_server.errors import BadRequest, Forbidden, NotFound
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.bundle_assembly import page_links
 from fhir_server.services.cursors import CursorCodec
@@ -34,10 +39,19 @@ class SystemSearch:
     default_count: int
     max_count: int
     base: str
+    compartment: str | None = None  # `Patient/123`: `Patient/123/*`, its types only
 
     async def search(self, params: list[tuple[str, str]], stored: list[str],
                      permissions: Permissions) -> dict:
-        types = _types(params, stored, permissions)
+        members = None
+        if self.compartment is not None:
+            kind = self.compartment.partition("/")[0]
+            if kind not in COMPARTMENT_TYPES:
+                raise NotFound(f"'{kind}' is not a compartment type; those are "
+                               f"{', '.join(COMPARTMENT_TYPES)}")
+            members = compartment_members(kind)
+            stored = [t for t in stored if t in members]
+        types = _types(params, stored, permissions, members)
         criteria = [(n, v) for n, v in params if n not in ("_type", "_cursor", "_count")]
         _check_defined(criteria, types)
         count = _count(params, self.default_count, self.max_count)
@@ -73,8 +87,12 @@ class SystemSearch:
             bundle["total"] = (await self._totals(types, criteria))["total"]
         elif position == (0, None) and next_position is None and None not in totals:
             bundle["total"] = sum(t for t in totals if t is not None)  # one page: all of it
-        bundle["link"] = page_links(self.base, "", kept, cursor, current)
+        bundle["link"] = page_links(self.base, self._path, kept, cursor, current)
         return bundle | ({"entry": entries} if entries else {})
+
+    @property
+    def _path(self) -> str:
+        return f"{self.compartment}/*" if self.compartment else ""
 
     async def _first_with_matches(self, types: list[str], index: int,
                                   criteria: list[tuple[str, str]]) -> tuple[int, None] | None:
@@ -93,7 +111,7 @@ class SystemSearch:
             page = await self.search_type(kind, [*_for_type(criteria, kind),
                                                  ("_summary", "count")])
             total += page.get("total", 0)
-        links = page_links(self.base, "", criteria, None)
+        links = page_links(self.base, self._path, criteria, None)
         return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
 
     def _position(self, params: list[tuple[str, str]]) -> tuple[int, str | None]:
@@ -110,15 +128,15 @@ class SystemSearch:
                          expression="_cursor")
 
 
-def _types(params: list[tuple[str, str]], stored: list[str],
-           permissions: Permissions) -> list[str]:
+def _types(params: list[tuple[str, str]], stored: list[str], permissions: Permissions,
+           members: frozenset[str] | None) -> list[str]:
     named = [t.strip() for n, v in params if n == "_type" for t in v.split(",") if t.strip()]
     if not named:
         return [t for t in stored if t not in READ_ONLY_TYPES and permissions.allows(t, "s")]
-    unknown = [t for t in named if not is_supported(t)]
+    unknown = [t for t in named if not is_supported(t) or (members and t not in members)]
     if unknown:
         raise BadRequest(f"_type names {', '.join(unknown)}, which this server does not "
-                         "store", expression="_type")
+                         "store here", expression="_type")
     refused = [t for t in named if not permissions.allows(t, "s")]
     if refused:
         raise Forbidden(f"The token's scopes do not allow searching {', '.join(refused)}")

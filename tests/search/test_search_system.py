@@ -124,3 +124,26 @@ def test_capabilities_declare_it(client):
     assert {p["name"] for p in rest["searchParam"]} >= {"_id", "_lastUpdated", "_tag"}
     assert client.get("", headers=FHIR_HEADERS, params={"_id": "khong-co"}).json().get(
         "entry") is None
+
+
+def test_every_type_of_a_compartment(client, server, issuer, ids, tag):
+    """`Patient/[id]/*` (compartmentdefinition.html): the compartment's resources of every
+    type, narrowed by `_type` and the parameters they share; a patient/ token gets its own."""
+    bundle = client.get(f"/Patient/{ids['mai']}/*").json()
+    # The signed Provenances of her record are in her compartment too (Provenance.patient).
+    assert sorted(m for m in _found(bundle) if m[0] != "Provenance") == [
+        ("Observation", ids["weight"]), ("Patient", ids["mai"])]
+    assert {m[0] for m in _found(bundle)} == {"Observation", "Patient", "Provenance"}
+    assert bundle["link"][0]["url"].endswith(f"/Patient/{ids['mai']}/*")
+    only = client.get(f"/Patient/{ids['mai']}/*", params={"_type": "Observation"}).json()
+    assert _found(only) == [("Observation", ids["weight"])]
+    assert _found(client.get(f"/Patient/{ids['lan']}/*",
+                             params={"_tag": f"{TAG_SYSTEM}|{tag}"}).json()) == [
+        ("Patient", ids["lan"])]  # her Provenances do not carry the tag
+    assert_outcome(client.get(f"/Patient/{ids['mai']}/*", params={"_type": "Practitioner"}),
+                   400)
+    assert_outcome(client.get(f"/Khong/{ids['mai']}/*"), 404)
+    with fhir_client(server.base, issuer.token("patient/*.rs", patient=ids["lan"])) as http:
+        assert_outcome(http.get(f"/Patient/{ids['mai']}/*"), 403)
+        own = http.get(f"/Patient/{ids['lan']}/*", params={"_type": "Patient,Observation"})
+        assert _found(own.json()) == [("Patient", ids["lan"])]
