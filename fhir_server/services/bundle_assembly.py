@@ -33,7 +33,7 @@ def page_links(
     return links
 
 
-def _bundle(bundle_type: str, entries: list[dict], links: list[dict], total: int | None) -> dict:
+def bundle_of(bundle_type: str, entries: list[dict], links: list[dict], total: int | None) -> dict:
     bundle: dict = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -63,14 +63,14 @@ def history_bundle(
             "lastModified": format_instant(version.last_updated),
         }
         entries.append(entry)
-    return _bundle("history", entries, links, total)
+    return bundle_of("history", entries, links, total)
 
 
 def searchset_bundle(
     base: str, entries: list[tuple[Version, str]], links: list[dict], total: int | None = None
 ) -> dict:
     """A searchset; each entry's search mode is `match` or `include`."""
-    return _bundle(
+    return bundle_of(
         "searchset",
         [
             {

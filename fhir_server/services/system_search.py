@@ -23,7 +23,7 @@ from fhir_server.conformance.search_parameters import (
 )
 from fhir_server.errors import BadRequest, Forbidden, NotFound
 from fhir_server.search.request import RESULT_PARAMETERS
-from fhir_server.services.bundle_assembly import page_links
+from fhir_server.services.bundle_assembly import bundle_of, page_links
 from fhir_server.services.cursors import CursorCodec
 
 # search-type of one type: (type, parameters) → its searchset Bundle.
@@ -52,7 +52,8 @@ class SystemSearch:
             members = compartment_members(kind)
             stored = [t for t in stored if t in members]
         types = _types(params, stored, permissions, members)
-        criteria = [(n, v) for n, v in params if n not in ("_type", "_cursor", "_count")]
+        criteria = [(n, v) for n, v in params
+                    if n not in ("_type", "_cursor", "_count", "_total")]
         _check_defined(criteria, types)
         count = _count(params, self.default_count, self.max_count)
         position = self._position(params)
@@ -82,13 +83,13 @@ class SystemSearch:
         kept = [(n, v) for n, v in params if n not in ("_cursor",)]
         cursor = self.cursors.encode({"s": list(next_position)}) if next_position else None
         current = next((v for n, v in params if n == "_cursor"), None)
-        bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
+        total = None
         if ("_total", "accurate") in params:
-            bundle["total"] = (await self._totals(types, criteria))["total"]
+            total = (await self._totals(types, criteria))["total"]
         elif position == (0, None) and next_position is None and None not in totals:
-            bundle["total"] = sum(t for t in totals if t is not None)  # one page: all of it
-        bundle["link"] = page_links(self.base, self._path, kept, cursor, current)
-        return bundle | ({"entry": entries} if entries else {})
+            total = sum(t for t in totals if t is not None)  # one page: all there is
+        links = page_links(self.base, self._path, kept, cursor, current)
+        return bundle_of("searchset", entries, links, total)
 
     @property
     def _path(self) -> str:
@@ -111,8 +112,8 @@ class SystemSearch:
             page = await self.search_type(kind, [*_for_type(criteria, kind),
                                                  ("_summary", "count")])
             total += page.get("total", 0)
-        links = page_links(self.base, self._path, criteria, None)
-        return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
+        return bundle_of("searchset", [], page_links(self.base, self._path, criteria, None),
+                         total)
 
     def _position(self, params: list[tuple[str, str]]) -> tuple[int, str | None]:
         cursor = next((v for n, v in params if n == "_cursor"), None)
@@ -161,11 +162,11 @@ def _for_type(criteria: list[tuple[str, str]], kind: str) -> list[tuple[str, str
     type's references) and the `_revinclude`s that can point at `kind`."""
     kept = []
     for name, value in criteria:
-        if name.startswith("_include"):
+        if name == "_include":
             value = ",".join(v for v in value.split(",") if v.split(":")[0] in (kind, "*"))
-        elif name.startswith("_revinclude"):
+        elif name == "_revinclude":
             value = ",".join(v for v in value.split(",") if _targets(v, kind))
-        if value or not name.startswith(("_include", "_revinclude")):
+        if value or name not in ("_include", "_revinclude"):
             kept.append((name, value))
     return kept
 
