@@ -53,12 +53,15 @@ async def rewrite_references(
     resource they match; also inside the narrative. A `urn:uuid:` reference to no entry is
     400."""
     for element in references_in(resource):
-        reference = element["reference"]
+        # A version-specific reference stays one (http.html#trules): `Patient/tmp/_history/1`
+        # follows the entry `Patient/tmp` to its id and keeps its version.
+        reference, history, version = element["reference"].partition("/_history/")
         absolute = f"{base}/{reference}" if LOCAL_REFERENCE.match(reference) else None
-        if reference in assigned:
-            element["reference"] = assigned[reference]
-        elif absolute in assigned:
-            element["reference"] = assigned[absolute]
+        target = assigned.get(reference) or assigned.get(absolute or "")
+        if target is not None:
+            element["reference"] = target + history + version
+        elif history:
+            continue
         elif is_conditional_reference(reference):
             element["reference"] = await resolve_conditional(reference)
         elif reference.startswith("urn:uuid:"):

@@ -131,3 +131,17 @@ def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not
     assert stored["content"][0]["attachment"]["url"] == f"Patient/{patient_id}"
     assert stored["extension"][0]["valueUri"] == f"Patient/{patient_id}"
     assert stored["identifier"][0]["value"] == patient_url
+
+
+def test_a_version_specific_reference_to_an_entry_follows_it_and_keeps_its_version(client,
+                                                                                   server):
+    """http.html#trules: "Version-specific references should remain as version-specific
+    references after the references have been updated"; it was stored pointing nowhere."""
+    response = submit(client, transaction(
+        post_entry(new_patient(), f"{server.base}/Patient/tam-thoi"),
+        post_entry(encounter("Patient/tam-thoi/_history/1"), urn()),
+    ))
+    patient_id, encounter_id = _created_ids(response_bundle(response, "transaction-response", 2))
+    stored = client.get(f"/Encounter/{encounter_id}").json()
+    assert stored["subject"]["reference"] == f"Patient/{patient_id}/_history/1"
+    assert client.get(f"/{stored['subject']['reference']}").status_code == 200
