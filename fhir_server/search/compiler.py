@@ -60,8 +60,9 @@ class Compiler:
         """The filter for the AND of the criteria, and the criteria it used."""
         clauses, used = [], []
         for name, value in criteria:
-            if not any(split_escaped(value, ",", keep_escapes=True)):
-                continue  # `name=` (or `name=,`) with no value: ignored, as production servers do
+            if not any(v.strip() for v in split_escaped(value, ",", keep_escapes=True)):
+                continue  # `name=` (or `name=,`, `name=%20`) with no value: ignored, as
+                # production servers do
             if len(value) > MAX_VALUE_LENGTH or "\x00" in value:
                 raise BadRequest(
                     f"The value of '{name}' is longer than {MAX_VALUE_LENGTH} characters "
@@ -132,8 +133,8 @@ class Compiler:
             return missing_filter(parameter, field, value == "true")
         criterion = Criterion(field, parameter, modifier, self.base_url, value_sets or {})
         # Each alternative keeps its escapes for the type module, which splits it further. An
-        # empty one is left out: as a string prefix it would match every value.
-        items = [item for item in split_escaped(value, ",", keep_escapes=True) if item]
+        # empty (or blank) one is left out: as a string prefix it would match every value.
+        items = [item for item in split_escaped(value, ",", keep_escapes=True) if item.strip()]
         alternatives = [self._one(criterion, item) for item in items]
         if len(alternatives) == 1:
             return alternatives[0]

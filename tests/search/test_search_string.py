@@ -269,3 +269,12 @@ def test_a_missing_name_is_found_with_missing(client, ids):
     assert found(client, "/Patient", {"family:missing": "true"}) == expected(ids, {"no_name"})
     assert found(client, "/Patient", {"address:missing": "false"}) == expected(
         ids, {"nguyen_anh", "dang", "truong", "huynh_nfd", "pham", "le", "vo"})
+
+
+@pytest.mark.parametrize("blank", [" ", "  ,", "\t"])
+def test_a_blank_value_is_no_value_and_is_ignored(client, ids, blank):
+    """`name=%20` names no text: ignored as `name=` is, not a prefix every name has."""
+    everyone = found(client, "/Patient", {"_id:missing": "false"})
+    assert found(client, "/Patient", {"name": blank}) == everyone
+    assert found(client, "/Patient", {"name": f"{blank},đặng"}) == found(
+        client, "/Patient", {"name": "đặng"})
