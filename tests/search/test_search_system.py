@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, next_link
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from search.helpers import load, ref
 from security.helpers import fhir_client
 
@@ -147,3 +149,17 @@ def test_every_type_of_a_compartment(client, server, issuer, ids, tag):
         assert_outcome(http.get(f"/Patient/{ids['mai']}/*"), 403)
         own = http.get(f"/Patient/{ids['lan']}/*", params={"_type": "Patient,Observation"})
         assert _found(own.json()) == [("Patient", ids["lan"])]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=st.lists(st.tuples(
+    st.sampled_from(["_type", "_count", "_cursor", "_include", "_revinclude", "_sort",
+                     "_summary", "_total", "_elements", "_id", "_tag", "_lastUpdated",
+                     "family", "_has:Observation:subject:status", "_include:iterate"]),
+    st.sampled_from(["", ",", "Patient", "Patient,Observation", "*", "Observation:subject",
+                     "Provenance:target", "-_lastUpdated", "count", "accurate", "0", "-1",
+                     "ge2020", "x", "id,meta", "Khong", "final"])), max_size=4))
+def test_any_parameters_are_answered_or_refused_never_500(client, ids, params):
+    for path in ("", f"/Patient/{ids['mai']}/*"):
+        response = client.get(path, params=params)
+        assert response.status_code in (200, 400, 403), (path, params, response.text)
