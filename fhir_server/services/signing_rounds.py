@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 from cryptography import x509
 
+from fhir_server.errors import ServiceUnavailable
 from fhir_server.services.metrics import signing_latency
+from signing.csc import CscError
 from signing.keys import DigestSigner
 
 
@@ -45,8 +47,11 @@ class PresignedSigner:
 
     async def fetch(self, digests: list[bytes]) -> None:
         """Sign `digests` with the real signer (one request to the signing service)."""
-        with signing_latency("remote"):
-            signatures = await self.signer.sign_digests(digests)
+        try:
+            with signing_latency("remote"):
+                signatures = await self.signer.sign_digests(digests)
+        except CscError as error:
+            raise ServiceUnavailable(f"The signing service did not sign: {error}") from None
         if len(signatures) != len(digests):
             raise ValueError(f"the signer returned {len(signatures)} signatures for {len(digests)}")
         self._signed.update(zip(digests, signatures, strict=True))

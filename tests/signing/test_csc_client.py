@@ -284,3 +284,24 @@ def test_transport_failures(exception, error):
     with pytest.raises(CscError) as raised:
         run(client.list_credentials(PERSONAL_ID))
     assert raised.value.error == error and raised.value.status is None
+
+
+@pytest.mark.parametrize("dropped", [httpx.ReadError(""), httpx.RemoteProtocolError("closed"),
+                                     httpx.WriteError("reset")])
+def test_a_connection_dropped_as_the_request_went_out_is_tried_once_more(rssp, dropped):
+    """A kept-alive connection the service closed just then (uvicorn and httpx both keep
+    idle connections 5 s) failed a write in CI; the call goes out once more, and a second
+    failure is the service's."""
+    failures = [dropped]
+
+    def flaky(request):
+        if failures:
+            raise failures.pop()
+        return rssp.handle(request)
+
+    client = CscClient(BASE, httpx.AsyncClient(transport=httpx.MockTransport(flaky)), "t")
+    assert run(client.list_credentials(PERSONAL_ID)) == ["cred-1"]
+    failures += [dropped, dropped]
+    with pytest.raises(CscError) as raised:
+        run(client.list_credentials(PERSONAL_ID))
+    assert raised.value.error == "unreachable"
