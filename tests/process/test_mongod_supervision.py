@@ -18,7 +18,9 @@ FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhi
 # A request sent before the watchdog noticed waits for the server selection timeout (5 s)
 # at most: far below the 30 s (reads) and 120 s (writes) an unsupervised server took.
 FAST = 8.0
-RECOVERY = 30.0
+# How long to wait for the restarts before giving up: three mongod starts on a loaded
+# 2-core CI machine took longer than 30 s once.
+RECOVERY = 90.0
 # The workers of `serve` (two or more on several cores) each look every 0.5 s whether the
 # mongod their parent supervises is down or back; the probes' connections reach any of them.
 SETTLE = 1.0

@@ -42,9 +42,10 @@ def failing(signing_service) -> Iterator[FailingSigner]:
 
 @pytest.fixture(scope="module")
 def person(mongo_uri, request, tmp_path_factory, issuer, failing) -> Iterator[httpx.Client]:
-    with own_server(mongo_uri, request, tmp_path_factory, issuer, csc_url=failing.url) as running:
-        with fhir_client(running.base, issuer.token()) as http:
-            yield http
+    with (own_server(mongo_uri, request, tmp_path_factory, issuer,
+                     csc_url=failing.url) as running,
+          fhir_client(running.base, issuer.token()) as http):
+        yield http
 
 
 def test_a_failed_signature_is_503_and_stores_nothing_then_the_write_succeeds(person, failing):
