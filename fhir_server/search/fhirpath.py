@@ -305,9 +305,15 @@ def _index(expr: _Expr, position: int) -> _Expr:
 
 
 def _tokenize(expression: str) -> list[str]:
-    if not re.fullmatch(rf"(?:{TOKEN.pattern})*\s*", expression):
+    """The tokens, one greedy match after another: linear in the length (a fullmatch of
+    `(?:TOKEN)*` backtracks exponentially over `aaaa…a!`, and patch paths come from clients)."""
+    tokens, position = [], 0
+    while (match := TOKEN.match(expression, position)) is not None:
+        tokens.append(next(group for group in match.groups() if group))
+        position = match.end()
+    if expression[position:].strip():
         raise UnsupportedExpression(f"unsupported syntax in {expression!r}")
-    return [next(group for group in groups if group) for groups in TOKEN.findall(expression)]
+    return tokens
 
 
 class _Parser:

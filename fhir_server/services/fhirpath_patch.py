@@ -17,10 +17,12 @@ from functools import partial
 from fhir_server.conformance.structure import Node, Property, definition_tree
 from fhir_server.errors import BadRequest, Unprocessable
 from fhir_server.search.fhirpath import UnsupportedExpression, compile_path
+from fhir_server.services.parameters import check_parameters_shape
 
 _PARTS = {"add": ("path", "name", "value"), "insert": ("path", "value", "index"),
           "delete": ("path",), "replace": ("path", "value"),
           "move": ("path", "source", "destination")}
+MAX_PATH_LENGTH = 2000  # of a path or a name: a search parameter's longest is 400 or so
 # Where an element is: (the object holding it, its JSON name, its place in the array or None).
 Location = tuple[dict, str, int | None]
 
@@ -32,6 +34,7 @@ def is_fhirpath_patch(body: object) -> bool:
 def apply_fhirpath_patch(resource: dict, parameters: dict) -> dict:
     """`resource` patched by the operations of `parameters`; the input is left as it was."""
     patched = copy.deepcopy(resource)
+    check_parameters_shape(parameters)
     given = parameters.get("parameter")
     if not isinstance(given, list) or not given:
         raise BadRequest("A FHIRPath Patch holds at least one 'operation' parameter",
@@ -53,7 +56,7 @@ def _parts(parameter: dict, where: str) -> tuple[str, dict[str, dict]]:
             raise BadRequest(f"{where}: each part has a name, given once", expression=where)
         parts[name] = part
     kind = parts.get("type", {}).get("valueCode")
-    if kind not in _PARTS:
+    if not isinstance(kind, str) or kind not in _PARTS:
         raise BadRequest(f"{where}: type must be one of {', '.join(_PARTS)}, not {kind!r}",
                          expression=where)
     needed = set(_PARTS[kind]) | {"type"}
@@ -72,8 +75,9 @@ class _Patch:
 
     def _string(self, name: str) -> str:
         value = next((v for k, v in self.parts[name].items() if k.startswith("value")), None)
-        if not isinstance(value, str) or not value:
-            raise BadRequest(f"{self.where}: {name} must be a string", expression=self.where)
+        if not isinstance(value, str) or not value or len(value) > MAX_PATH_LENGTH:
+            raise BadRequest(f"{self.where}: {name} must be a string of at most "
+                             f"{MAX_PATH_LENGTH} characters", expression=self.where)
         return value
 
     def integer(self, name: str) -> int:

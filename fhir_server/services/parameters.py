@@ -13,6 +13,24 @@ _OTHER_VALUES = ("valueBoolean", "valueInteger", "valuePositiveInt", "valueUnsig
                  "valueDecimal")
 
 
+def check_parameters_shape(body: object) -> None:
+    """400 unless a `Parameters` body's `parameter` (and every `part`) is an array of objects
+    each with a string `name`: what every operation reads it as (R4 parameters.html)."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        return
+    stack: list[tuple[str, object]] = [("Parameters.parameter", body.get("parameter", []))]
+    while stack:
+        where, items = stack.pop()
+        if not isinstance(items, list):
+            raise BadRequest(f"{where} must be an array of parameters", expression=where)
+        for index, item in enumerate(items):
+            place = f"{where}[{index}]"
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise BadRequest(f"{place} must be an object with a name", expression=place)
+            if "part" in item:
+                stack.append((f"{place}.part", item["part"]))
+
+
 def parameter_pairs(body: object, operation: str,
                     resources: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """The (name, value) pairs of a `Parameters` body, as if given in a query string:

@@ -14,7 +14,7 @@ from search.fhirpath_helpers import EXAMPLES, refers_to, values
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.search_parameters import search_parameters
-from fhir_server.search.fhirpath import compile_path
+from fhir_server.search.fhirpath import UnsupportedExpression, compile_path
 
 ROOT = Path(__file__).resolve().parents[2]
 # The official AuditEvent examples, which ../shared lacks (see data/README.md).
@@ -291,3 +291,13 @@ def test_random_audit_events_never_raise_and_agree_with_fhirpathpy(audit_event):
         ours = values(expression, "AuditEvent", audit_event)
         theirs = [v for v in expected(audit_event, expression) if isinstance(v, shape)]
         assert canonical(ours) == canonical(theirs), expression
+
+
+@pytest.mark.parametrize("expression", ["a" * 64 + "!", "Patient." + "name." * 300 + "#",
+                                        "x" * 3000 + "("])
+def test_unsupported_syntax_is_refused_in_linear_time(expression):
+    """FHIRPath Patch paths come from clients: `aaaa…a!` made the tokenizer's fullmatch of
+    `(?:token)*` backtrack exponentially (22 letters held the server 2 s, each one more
+    doubled it); tokens are now matched one after another."""
+    with pytest.raises(UnsupportedExpression):
+        compile_path(expression, "Patient")

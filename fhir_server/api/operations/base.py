@@ -11,7 +11,7 @@ from fhir_server.api.media import json_body
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.operations import OperationDescriptor
 from fhir_server.errors import BadRequest
-from fhir_server.services.parameters import parameter_pairs
+from fhir_server.services.parameters import check_parameters_shape, parameter_pairs
 from fhir_server.services.resources import ResourceService
 
 
@@ -44,7 +44,9 @@ class OperationCall:
 
     async def body(self) -> object:
         settings = self.request.app.state.settings
-        return await json_body(self.request, settings.max_body_bytes, settings.max_json_depth)
+        body = await json_body(self.request, settings.max_body_bytes, settings.max_json_depth)
+        check_parameters_shape(body)
+        return body
 
     async def parameters(self) -> list[tuple[str, str]]:
         """The query's parameters, plus those of a POSTed `Parameters` resource."""
