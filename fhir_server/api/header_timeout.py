@@ -13,6 +13,7 @@ body as the next request, where HTTP lets a server ignore the upgrade and answer
 as sent (RFC 9110 §7.8)."""
 
 import asyncio
+import json
 
 import h11
 import httptools
@@ -26,7 +27,28 @@ _HEADER_LINE_EXTRA = 4  # ": " and CRLF around a header's name and value
 
 
 class HeadTooLarge(Exception):
-    """Raised from a parser callback: llhttp stops, and uvicorn answers 400 and closes."""
+    """Raised from a parser callback: llhttp stops, and the head is refused (414 or 431)."""
+
+
+# What a head the parser refuses is answered, by what was too large (None: malformed).
+_REFUSALS = {
+    None: (400, "Bad Request", "structure", "The request line or headers are not valid HTTP/1.1"),
+    "url": (414, "URI Too Long", "too-long",
+            f"The URL is longer than {MAX_HEAD_BYTES} bytes: send the search by POST to "
+            "[type]/_search with a form body"),
+    "head": (431, "Request Header Fields Too Large", "too-long",
+             f"The request line and headers are longer than {MAX_HEAD_BYTES} bytes"),
+}
+
+
+def _refusal(too_large: str | None) -> bytes:
+    """A closing answer with an OperationOutcome, as every FHIR error is answered."""
+    status, reason, code, diagnostics = _REFUSALS[too_large]
+    body = json.dumps({"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": code, "diagnostics": diagnostics}]}).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/fhir+json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
+    return head.encode("ascii") + body
 
 
 class _HeadDeadline:
@@ -39,6 +61,7 @@ class _HeadDeadline:
 
     header_timeout = 30.0
     stall_timeout = 60.0
+    _too_large: str | None = None  # "url" or "head" when that made the parser stop
     _deadline: asyncio.TimerHandle | None = None
     _stalled: asyncio.TimerHandle | None = None
     loop: asyncio.AbstractEventLoop
@@ -69,6 +92,13 @@ class _HeadDeadline:
 
     def _waiting_for_client(self) -> bool:
         raise NotImplementedError
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a head its parser refuses, with the right status and an
+        OperationOutcome instead of its plain-text 400."""
+        self.logger.warning("%s", msg)  # type: ignore[attr-defined]
+        self.transport.write(_refusal(self._too_large))
+        self.transport.close()
 
     def _watch(self) -> None:
         if not self._waiting_for_client():
@@ -131,14 +161,13 @@ class HeadDeadlineProtocol(_HeadDeadline, HttpToolsProtocol):
             return
         self._unheard_bytes = 0 if self._heard else self._unheard_bytes + len(data)
         if self._unheard_bytes > MAX_HEAD_BYTES:
+            self._too_large = "head"
             self._refuse()
             return
         self._watch()
 
     def _refuse(self) -> None:
-        message = "Invalid HTTP request received."
-        self.logger.warning(message)
-        self.send_400_response(message)
+        self.send_400_response("Invalid HTTP request received.")
 
     def on_message_begin(self) -> None:
         self._heard, self._request_done, self._switching = True, False, False
@@ -147,12 +176,12 @@ class HeadDeadlineProtocol(_HeadDeadline, HttpToolsProtocol):
 
     def on_url(self, url: bytes) -> None:
         self._heard = True
-        self._count(len(url))
+        self._count(len(url), "url")
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._heard = True
-        self._count(len(name) + len(value) + _HEADER_LINE_EXTRA)
+        self._count(len(name) + len(value) + _HEADER_LINE_EXTRA, "head")
         if self._in_head:  # not a trailer, which the request's scope does not carry
             super().on_header(name, value)
 
@@ -172,9 +201,10 @@ class HeadDeadlineProtocol(_HeadDeadline, HttpToolsProtocol):
         if not self._switching:
             super().on_message_complete()
 
-    def _count(self, size: int) -> None:
+    def _count(self, size: int, part: str) -> None:
         self._head_bytes += size
         if self._head_bytes > MAX_HEAD_BYTES:
+            self._too_large = part
             raise HeadTooLarge
 
     def _waiting_for_client(self) -> bool:

@@ -4,6 +4,7 @@ FHIR_HEADER_TIMEOUT_SECONDS after they began, however it trickles them; a reques
 served is never cut, and kept-alive connections keep working."""
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -135,7 +136,7 @@ def test_a_head_over_16_kib_is_refused_and_one_under_it_served(port, pieces):
             if served:
                 assert _response(connection).startswith(b"HTTP/1.1 200")
             else:
-                assert _read_until_closed(connection).startswith(b"HTTP/1.1 400")
+                _assert_refused(_read_until_closed(connection), 431)
 
 
 def test_a_request_asking_to_switch_protocols_is_answered_as_sent(port):
@@ -167,14 +168,36 @@ def test_a_header_line_without_end_is_refused_at_once(port):
                 time.sleep(0.001)
         except OSError:
             pass  # refused and closed meanwhile
-        assert _read_until_closed(connection).startswith(b"HTTP/1.1 400")
+        _assert_refused(_read_until_closed(connection), 431)
 
 
 def test_the_separators_of_many_small_headers_count(port):
     head = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"a:b\r\n" * 4000 + b"\r\n"  # 20 KB
     with _connect(port) as connection:
         connection.sendall(head)
-        assert _read_until_closed(connection).startswith(b"HTTP/1.1 400")
+        _assert_refused(_read_until_closed(connection), 431)
+
+
+@pytest.mark.parametrize(("head", "status"), [
+    (b"GET /?q=" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),  # TLS to plain HTTP
+])
+def test_a_head_the_parser_refuses_is_answered_with_an_operation_outcome(port, head, status):
+    """A URL too long is 414 (RFC 9110 §15.5.15), a malformed head 400; each with an
+    OperationOutcome, as FHIR clients read every error, not uvicorn's plain text."""
+    with _connect(port) as connection:
+        connection.sendall(head)
+        _assert_refused(_read_until_closed(connection), status)
+
+
+def _assert_refused(answer: bytes, status: int) -> None:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % status), answer[:200]
+    assert b"content-type: application/fhir+json" in head.lower()
+    outcome = json.loads(body)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["severity"] == "error"
 
 
 def test_a_blank_line_after_a_response_does_not_hold_the_connection(port):
