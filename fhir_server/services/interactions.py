@@ -302,7 +302,11 @@ def _json_patched(resource: dict, operations: object) -> dict:
 async def resolve_conditional_references(store: ResourceStore, resource: dict) -> None:
     """Each conditional reference (`Patient?identifier=s|v`) becomes the one resource it
     matches, in any write as in a transaction (http.html#trules); a search URL is no literal
-    reference and is never stored as one. None or several matches fail the write."""
+    reference and is never stored as one. None or several matches fail the write. A Bundle
+    stored as a resource keeps its entries as they were sent (a transaction kept for the
+    record is not run)."""
+    if resource.get("resourceType") == "Bundle":
+        return
     for element in references_in(resource):
         if is_conditional_reference(element["reference"]):
             kind, _, query = element["reference"].partition("?")

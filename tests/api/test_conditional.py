@@ -302,3 +302,15 @@ def test_a_conditional_reference_in_a_plain_write_or_batch_is_resolved(client):
     created(client, new_patient(value))
     assert_outcome(client.post("/Observation", json=observation, headers=FHIR_HEADERS), 412)
     assert len(search_ids(client, "Observation", subject=f"Patient/{patient['id']}")) == 2
+
+
+def test_a_stored_bundle_keeps_the_conditional_references_of_its_entries(client):
+    """A transaction Bundle kept as a record (POST /Bundle) is not run: its entries stay as
+    sent, conditional references included."""
+    reference = f"Patient?{_criteria(unique_cccd())}"
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": {"resourceType": "Observation", "status": "final",
+                     "code": {"text": "cân nặng"}, "subject": {"reference": reference}},
+        "request": {"method": "POST", "url": "Observation"}}]}
+    stored = created(client, bundle)
+    assert stored["entry"][0]["resource"]["subject"]["reference"] == reference
