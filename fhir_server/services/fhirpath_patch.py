@@ -118,7 +118,9 @@ class _Patch:
         parent = self.one(parent_path)
         if not isinstance(parent, dict) or name not in parent:
             raise self.fail("finds a value whose element cannot be changed")
-        if position is None and isinstance(parent[name], list):
+        if not isinstance(parent[name], list):
+            return parent, name, None  # `gender` or `gender[0]`: the one value
+        if position is None:
             position = next(i for i, v in enumerate(parent[name]) if v == found[0])
         return parent, name, position
 

@@ -101,8 +101,9 @@ def test_delete_removes_the_element_and_an_emptied_list(client, patient):
                       _operation("delete", f"Patient.identifier.where(system = '{MRN}')"),
                       _operation("delete", "Patient.name[0].given[1]"),
                       _operation("delete", "Patient.address"),
-                      _operation("delete", "Patient.photo"))  # nothing: no error
-    assert "birthDate" not in result and "address" not in result
+                      _operation("delete", "Patient.photo"),  # nothing: no error
+                      _operation("delete", "Patient.gender[0]"))  # a single value
+    assert "birthDate" not in result and "address" not in result and "gender" not in result
     assert [i["system"] for i in result["identifier"]] == [patient["identifier"][0]["system"]]
     assert result["name"][0]["given"] == patient["name"][0]["given"][:1]
 
@@ -148,6 +149,7 @@ def test_what_cannot_be_applied_is_refused_and_changes_nothing(client, patient, 
 PATHS = st.sampled_from(["Patient", "Patient.name", "Patient.name[0]", "Patient.name.given",
                          "Patient.identifier.where(system = 'x')", "Patient.gender",
                          "Patient.birthDate", "Patient.contact", "Patient.x", "Patient..name",
+                         "Patient.gender[0]", "Patient.name[0].given[5]", "Patient.name[3]",
                          "Patient.name[", "(", "'", ""])
 VALUES = st.one_of(
     st.fixed_dictionaries({"valueString": st.text(max_size=5)}),
