@@ -306,8 +306,8 @@ def _reference_codes(rule: Include) -> list[str]:
 
 def _in_compartment(compartment: str, resource_type: str, base: str) -> dict:
     """Compartment search `Patient/123/Encounter`, `Encounter/7/Observation`, ...
-    (http://hl7.org/fhir/R4/compartmentdefinition.html); one type at a time (`Patient/123/*`,
-    every type at once, is not served)."""
+    (http://hl7.org/fhir/R4/compartmentdefinition.html), one type at a time (`Patient/123/*`
+    searches each type through services/system_search.py)."""
     kind = compartment.partition("/")[0]
     if kind not in COMPARTMENT_TYPES:
         raise NotFound(
