@@ -140,8 +140,12 @@ class _Patch:
 
     def structure(self, path: str) -> Node:
         """The definition tree of the elements `path` finds."""
-        steps = [s for s in _steps(path)[1:] if "(" not in s]
-        node = definition_tree(self.resource["resourceType"])
+        kind = self.resource["resourceType"]
+        steps = _steps(path)
+        if steps[0] in (kind, "Resource", "DomainResource"):  # else relative to the resource
+            steps = steps[1:]
+        steps = [s for s in steps if "(" not in s]
+        node = definition_tree(kind)
         for step in steps:
             property_ = node.properties.get(step.partition("[")[0])
             child = _child_node(property_) if property_ else None
@@ -241,8 +245,10 @@ def _steps(path: str) -> list[str]:
 def _last_step(patch: _Patch) -> tuple[str, str, int | None]:
     """(parent path, JSON name, index) of a path ending in `name` or `name[n]`."""
     steps = _steps(patch.path)
+    if len(steps) == 1:  # `gender`: an element of the resource itself
+        steps = [patch.resource["resourceType"], *steps]
     name, _, index = steps[-1].partition("[")
-    if len(steps) < 2 or not name.isidentifier() or (index and not index[:-1].isdecimal()):
+    if not name.isidentifier() or (index and not index[:-1].isdecimal()):
         raise patch.fail("does not end in an element name (or name[n])")
     return ".".join(steps[:-1]), name, int(index[:-1]) if index else None
 

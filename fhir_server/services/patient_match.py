@@ -15,6 +15,7 @@ from functools import partial
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM
+from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.types.string import fold
@@ -43,6 +44,7 @@ def parse_match(patient: object, pairs: list[tuple[str, str]]) -> MatchRequest:
     if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
         raise BadRequest("Patient/$match needs a Patient as its resource parameter",
                          expression="resource")
+    validate_resource(patient)  # the R4 structure (a `name` that is no array is 400)
     values = dict(pairs)
     only_certain = values.get("onlyCertainMatches", "false")
     if only_certain not in ("true", "false"):

@@ -223,9 +223,9 @@ class SearchService:
             if rule.target_type in (None, kind) and is_canonical_resource(kind)
             and isinstance(url := (d.resource or {}).get("url"), str)
         ]
-        if not targets:
-            return []
         clauses = [{f"search.{code}": {"$in": targets}} for code in _reference_codes(rule)]
+        if not targets or not clauses:  # `Practitioner:*`: a type with no reference parameter
+            return []
         documents = await reads.find(self.store, rule.source_type, {"$or": clauses})
         return [(rule.source_type, d) for d in documents]
 

@@ -78,8 +78,10 @@ class TerminologyInput:
 
 
 def _is_coding(value: object) -> bool:
+    # A member given is a string: FHIR JSON has no null (json.html).
     return isinstance(value, dict) and all(
-        isinstance(value.get(key), str | None) for key in ("system", "code", "version", "display")
+        key not in value or isinstance(value[key], str)
+        for key in ("system", "code", "version", "display")
     ) and bool(value.get("code"))
 
 

@@ -60,6 +60,14 @@ def test_add_sets_an_element_or_appends_to_a_repeating_one(client, patient):
     assert result["meta"]["versionId"] == "2"
 
 
+def test_a_path_may_leave_out_the_resource_type(client, patient):
+    """FHIRPath evaluates `name[0]` against the resource itself, as `Patient.name[0]`."""
+    result = _patched(client, patient,
+                      _operation("add", "name[0]", name="prefix", value={"valueString": "Bà"}),
+                      _operation("replace", "gender", value={"valueCode": "female"}))
+    assert result["name"][0]["prefix"] == ["Bà"] and result["gender"] == "female"
+
+
 def test_add_a_backbone_element_given_as_parts(client, patient):
     contact = [{"name": "name", "valueHumanName": {"family": "Nguyễn", "given": ["Bình"]}},
                {"name": "telecom", "valueContactPoint": {"system": "phone", "value": "0912"}},
@@ -150,6 +158,7 @@ PATHS = st.sampled_from(["Patient", "Patient.name", "Patient.name[0]", "Patient.
                          "Patient.identifier.where(system = 'x')", "Patient.gender",
                          "Patient.birthDate", "Patient.contact", "Patient.x", "Patient..name",
                          "Patient.gender[0]", "Patient.name[0].given[5]", "Patient.name[3]",
+                         "contact", "name[0]", "gender",
                          "Patient.name[", "(", "'", ""])
 VALUES = st.one_of(
     st.fixed_dictionaries({"valueString": st.text(max_size=5)}),

@@ -103,6 +103,10 @@ def _ids(resources: list[dict]) -> list[str]:
                       ("_include:iterate", "Encounter:service-provider")], {"an"},
          {"e1", "e3", "bach_mai"}),
         ("/Encounter", [("_id", "{e5}"), ("_include", "Encounter:subject")], {"e5"}, set()),
+        # A revinclude from a type with no reference parameter includes nothing (was 500).
+        ("/Patient", [("_id", "{an}"), ("_revinclude", "ValueSet:*")], {"an"}, set()),
+        ("/Patient", [("_id", "{an}"), ("_revinclude:iterate", "Practitioner:*")], {"an"},
+         set()),
         # A resource that is both a match and an include appears once, as a match.
         ("/Patient", [("family", "nguyen"), ("_include", "Patient:link")], {"an", "chi"},
          set()),
