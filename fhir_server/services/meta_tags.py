@@ -8,6 +8,7 @@ leaves `meta` out (README "Signature contract"), so every signature still verifi
 resource's search entries (`_tag`, `_profile`, `_security`) are rebuilt with it.
 """
 
+from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import (
     BadRequest,
     Conflict,
@@ -29,6 +30,10 @@ def meta_input(body: object, operation: str) -> dict:
     """The `meta` (a Meta) of a POSTed Parameters."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise BadRequest(f"{operation} takes a Parameters resource with a meta parameter")
+    # The Meta goes into stored resources without their validation: it is checked as R4
+    # (Coding members and their types, canonical profiles) here, or a later read could not
+    # be written back.
+    validate_resource(body)
     metas = [p.get("valueMeta") for p in body.get("parameter") or []
              if isinstance(p, dict) and p.get("name") == "meta"]
     if len(metas) != 1 or not isinstance(metas[0], dict):

@@ -91,12 +91,18 @@ def test_type_and_system_level_list_what_is_in_use(client, tag):
     {"resourceType": "Parameters", "parameter": []},
     _parameters(tag=[{"system": TAGS}]),
     _parameters(profile=[{"url": PROFILE}]),
+    # Not R4 Codings or canonicals: stored, they made the resource unwritable as read.
+    _parameters(tag=[{"code": "z", "system": 5}]),
+    _parameters(tag=[{"code": "z", "foo": "bar"}]),
+    _parameters(security=[{"code": "z", "system": ["a"]}]),
+    _parameters(profile=[""]),
 ])
 def test_bad_input_is_400_and_changes_nothing(client, body):
     patient = created(client, new_patient())
-    response = client.post(f"/Patient/{patient['id']}/$meta-add", json=body,
-                           headers=FHIR_HEADERS)
-    assert_outcome(response, 400)
+    for operation in ("$meta-add", "$meta-delete"):
+        response = client.post(f"/Patient/{patient['id']}/{operation}", json=body,
+                               headers=FHIR_HEADERS)
+        assert_outcome(response, 400)
     assert client.get(f"/Patient/{patient['id']}").json() == patient
 
 
