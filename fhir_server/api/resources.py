@@ -1,6 +1,7 @@
 """Type- and instance-level interactions: /fhir/{type}[/{id}[/_history[/{vid}]]]."""
 
 import base64
+import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -188,9 +189,23 @@ async def read_response(request: Request, service: ResourceService, resource_typ
             base64.b64decode(binary.get("data", "")),
             200,
             version_headers(version),
-            media_type=binary.get("contentType", "application/octet-stream"),
+            media_type=_raw_media_type(binary.get("contentType")),
         )
     return resource_response(request, version)
+
+
+# A media type as HTTP carries it (RFC 9110 §8.3): token/token, then parameters of visible
+# ASCII; a stored Binary.contentType may be any FHIR code, which a header may not hold.
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+                         r"(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=[\x21-\x7e]+)*")
+
+
+def _raw_media_type(content_type: object) -> str:
+    """The Content-Type of a Binary's raw content: its contentType when a header can carry
+    it, else application/octet-stream (it was a 500, or no answer at all)."""
+    if isinstance(content_type, str) and _MEDIA_TYPE.fullmatch(content_type):
+        return content_type
+    return "application/octet-stream"
 
 
 # A type's own endpoints, not ids ("_" is no id character): other methods there are 405.

@@ -5,6 +5,7 @@ import base64
 import uuid
 from datetime import timedelta
 
+import pytest
 from helpers import (
     FHIR_HEADERS,
     assert_outcome,
@@ -350,6 +351,23 @@ def test_binary_is_served_as_fhir_json_or_as_its_own_content(client):
         assert native.content == data and media_type(native) == "text/plain", accept
     as_xml = client.get(path, params={"_format": "xml"}, headers={"Accept": "*/*"})
     assert media_type(as_xml) == "application/fhir+xml"
+
+
+@pytest.mark.parametrize("content_type", ["văn bản/thuần", "text/plain\u007f", "text/\u0001x",
+                                          "not a media type"])
+def test_a_binary_whose_content_type_no_header_can_carry_is_served_as_octets(client,
+                                                                              content_type):
+    """Binary.contentType is a FHIR code, which may hold what an HTTP header may not: its
+    content is served as application/octet-stream (it was a 500, or no answer)."""
+    sent = {"resourceType": "Binary", "contentType": content_type, "data": "AQID"}
+    response = create(client, sent)
+    assert response.status_code == 201, response.text
+    path = f"/Binary/{response.json()['id']}"
+    for method in ("GET", "HEAD"):
+        raw = client.request(method, path, headers={"Accept": "*/*"})
+        assert raw.status_code == 200, (method, raw.text)
+        assert media_type(raw) == "application/octet-stream"
+        assert raw.content == (b"\x01\x02\x03" if method == "GET" else b"")
 
 
 def test_a_binary_is_created_and_updated_from_its_own_content(client, server):
