@@ -13,19 +13,42 @@ An object that names a property twice is refused: readers differ on which value 
 import json
 import math
 from collections import Counter
-from decimal import Decimal
+from decimal import (
+    Context,
+    Decimal,
+    DecimalException,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+)
 from typing import Any, TypeGuard
 
 import orjson
 
+# What a BSON Decimal128 holds (IEEE 754-2008 decimal128), the context bson itself uses: a
+# number it would have to round (even a trailing zero away), or whose exponent is out of
+# range, raises.
+_DECIMAL128 = Context(prec=34, Emin=-6143, Emax=6144, clamp=1,
+                      traps=[InvalidOperation, Overflow, Inexact, Rounded])
+
 
 def parse_number(text: str) -> float | Decimal:
     """`parse_float` for `json.loads`: the float when it reads back as `text`, else the
-    exact Decimal (an overflow stays the infinite float, for the checks that refuse it)."""
+    exact Decimal (an overflow stays the infinite float, for the checks that refuse it).
+    A number that no Decimal128 holds exactly (more than 34 significant digits, or an
+    exponent beyond its range, e.g. `1e-7000`) is refused with ValueError: stored, it would
+    silently become another number (FHIR asks for 18 digits)."""
     value = float(text)
     if not math.isfinite(value) or orjson.dumps(value) == text.encode():
         return value
-    return Decimal(text)
+    exact = Decimal(text)
+    try:
+        _DECIMAL128.create_decimal(exact)
+    except DecimalException:
+        raise ValueError(f"the decimal {text[:40]} has more than 34 significant digits or an "
+                         "exponent beyond ±6143: it cannot be kept exactly") from None
+    return exact
 
 
 def unique_members(members: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """FHIR decimals in MongoDB: a `Decimal` (a JSON number a float would not write back as it
 came, e.g. `13.50`) is stored as a Decimal128, which keeps its digits, and read back as a
-`Decimal`. One of more than 34 digits, beyond Decimal128, is stored as the nearest double."""
+`Decimal`. The JSON reader refuses a number beyond Decimal128 (conformance/json_format.py);
+one that reaches storage by another way is stored as the nearest double, never an error."""
 
 from decimal import Decimal, DecimalException
 

@@ -7,7 +7,7 @@ import base64
 import re
 
 import pytest
-from helpers import FHIR_HEADERS, JSON_PATCH, new_patient
+from helpers import FHIR_HEADERS, JSON_PATCH, assert_outcome, new_patient
 from provenance.helpers import joserfc_verify, provenance_of, versioned
 
 # Written as a client writes them: trailing zeros, more digits than a double holds.
@@ -107,13 +107,19 @@ def test_the_signature_over_a_decimal_verifies(client, observation):
     joserfc_verify(provenance["signature"][0], stored)
 
 
-def test_a_decimal_beyond_decimal128_is_kept_as_its_double(client, patient_id):
-    digits = "1." + "1" * 40
+@pytest.mark.parametrize("digits", ["1." + "1" * 40, "1e-7000", "1e-100000000",
+                                    "123456789012345678901234567890.123456789"])
+def test_a_decimal_no_decimal128_holds_is_refused(client, patient_id, digits):
+    """It was stored as the nearest double (1e-7000 as 0.0) while the 201 showed it as
+    sent, and 1e-100000000 made a 100 MB response: 400, nothing stored."""
+    before = client.get("/Observation", params={"subject": f"Patient/{patient_id}",
+                                                "_summary": "count"}).json()["total"]
     response = client.post("/Observation", content=_observation_text(patient_id, [digits]),
                            headers=FHIR_HEADERS)
-    assert response.status_code == 201, response.text
-    stored = client.get(f"/Observation/{response.json()['id']}")
-    assert float(_numbers(stored.text)[0]) == float(digits)
+    assert_outcome(response, 400)
+    assert "cannot be kept exactly" in response.text
+    assert client.get("/Observation", params={"subject": f"Patient/{patient_id}",
+                                              "_summary": "count"}).json()["total"] == before
 
 
 def test_base64_of_a_patch_in_a_bundle_keeps_the_digits(client, observation):

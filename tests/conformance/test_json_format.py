@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from fhir_server.conformance import json_format
 from fhir_server.storage.decimals import DECIMALS
 
-# FHIR's decimal (http://hl7.org/fhir/R4/datatypes.html#decimal) without an exponent.
-PLAIN_DECIMALS = st.from_regex(r"-?(0|[1-9][0-9]{0,20})\.[0-9]{1,20}", fullmatch=True)
+# FHIR's decimal (http://hl7.org/fhir/R4/datatypes.html#decimal) without an exponent, of
+# at most 34 digits (what a Decimal128 holds; more are refused, below).
+PLAIN_DECIMALS = st.from_regex(r"-?(0|[1-9][0-9]{0,16})\.[0-9]{1,17}", fullmatch=True)
+TOO_PRECISE = st.from_regex(r"-?[1-9][0-9]{17,30}\.[0-9]{17,30}", fullmatch=True)
 # ... and with one, within the range of a double.
 EXPONENT_DECIMALS = st.from_regex(r"-?[1-9][0-9]{0,15}(\.[0-9]{1,15})?[eE][+-]?[0-9]{1,2}",
                                   fullmatch=True)
@@ -36,8 +38,17 @@ def test_a_decimal_is_written_back_as_it_came(text):
 
 @given(PLAIN_DECIMALS)
 def test_mongodb_keeps_the_digits_of_up_to_34(text):
-    if len(text.lstrip("-").replace(".", "").lstrip("0")) <= 34:
-        assert json_format.dumps(_through_bson(json_format.loads(text))).decode() == text
+    assert json_format.dumps(_through_bson(json_format.loads(text))).decode() == text
+
+
+@given(TOO_PRECISE)
+def test_a_decimal_no_decimal128_holds_is_refused_not_rounded(text):
+    """Stored, it became the nearest double (or 0.0 for 1e-7000) while the response showed
+    it as sent: refused instead, as FHIR asks for 18 digits only."""
+    with pytest.raises(ValueError, match="cannot be kept exactly"):
+        json_format.loads(text)
+    with pytest.raises(ValueError, match="cannot be kept exactly"):
+        json_format.loads('{"value": 1e-7000}')
 
 
 @given(EXPONENT_DECIMALS)
@@ -49,8 +60,10 @@ def test_a_decimal_with_an_exponent_keeps_its_value_and_digits(text):
 
 
 def test_beyond_decimal128_mongodb_keeps_the_nearest_double():
+    """The reader refuses such a number; one that reaches storage by another way is kept as
+    its nearest double, never an error."""
     text = "1." + "3" * 40
-    assert _through_bson(json_format.loads(text)) == float(text)
+    assert _through_bson(Decimal(text)) == float(text)
 
 
 def test_numbers_equal_in_value_compare_equal_whatever_their_digits():
