@@ -112,7 +112,10 @@ def asks_for_fhir(request: Request) -> bool:
 
 
 class FhirResponse(Response):
-    """A FHIR resource in the negotiated media type, JSON or XML."""
+    """A FHIR resource in the negotiated media type, JSON or XML. `written`: the answer of
+    a write already stored, which goes as JSON if XML cannot carry it (RFC 9110 §12.1 lets a
+    server disregard Accept): a 406 would tell the client the write failed, and a retry
+    would store it twice."""
 
     def __init__(
         self,
@@ -120,20 +123,22 @@ class FhirResponse(Response):
         content: dict | None,
         status_code: int = 200,
         headers: dict[str, str] | None = None,
+        written: bool = False,
     ):
         media, pretty = negotiated(request)
         body = b""
         if content is not None:
-            body, media = render(content, media, pretty, status_code)
+            body, media = render(content, media, pretty, status_code, written)
         super().__init__(body, status_code, headers, media_type=f"{media}; charset=utf-8")
 
 
-async def bundle_response(request: Request, bundle: dict) -> FhirResponse:
+async def bundle_response(request: Request, bundle: dict, written: bool = False
+                          ) -> FhirResponse:
     """A Bundle answer (search, history, batch); one of many entries is rendered off the
     event loop, as JSON or XML of thousands of entries takes a good part of a second."""
     if len(bundle.get("entry", ())) < LARGE_BUNDLE_ENTRIES:
-        return FhirResponse(request, bundle)
-    return await asyncio.to_thread(FhirResponse, request, bundle)
+        return FhirResponse(request, bundle, written=written)
+    return await asyncio.to_thread(FhirResponse, request, bundle, written=written)
 
 
 def negotiated(request: Request) -> tuple[str, bool]:
@@ -145,14 +150,16 @@ def negotiated(request: Request) -> tuple[str, bool]:
     return media, request.query_params.get("_pretty") == "true"
 
 
-def render(content: dict, media: str, pretty: bool, status_code: int) -> tuple[bytes, str]:
+def render(content: dict, media: str, pretty: bool, status_code: int, written: bool = False
+           ) -> tuple[bytes, str]:
     """The body in the negotiated media type, and that type: a resource XML cannot carry
-    (a control character, a div that is not XHTML) is 406, an error goes as JSON then."""
+    (a control character, a div that is not XHTML) is 406; an error, or the answer of a
+    write already stored, goes as JSON then."""
     if media in XML_MEDIA_TYPES:
         try:
             return resource_to_xml(content, pretty), media
         except InvalidResource as unwritable:
-            if status_code < 400:
+            if status_code < 400 and not written:
                 raise NotAcceptable(
                     f"{unwritable.diagnostics}, so it cannot be sent as XML; ask for {FHIR_JSON}"
                 ) from None

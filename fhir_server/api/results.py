@@ -59,7 +59,7 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     if choice == "OperationOutcome":
         outcome = result.outcome(outcome_language(call.request))
         return FhirResponse(call.request, outcome, status, headers)
-    return FhirResponse(call.request, version.resource, status, headers)
+    return FhirResponse(call.request, version.resource, status, headers, written=True)
 
 
 def delete_response(request: Request, prefer: dict[str, str], result: WriteResult | None

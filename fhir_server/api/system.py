@@ -30,7 +30,7 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
         call.request.state.interaction = bundle["type"]
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
                                      caller.scopes, outcome_language(call.request))
-    return await bundle_response(call.request, response)
+    return await bundle_response(call.request, response, written=True)
 
 
 @router.api_route("", methods=READS)

@@ -240,6 +240,25 @@ def test_a_resource_xml_cannot_carry_is_406_and_json_still_works(client):
     assert refused.status_code == 400
 
 
+def test_a_stored_write_xml_cannot_carry_is_answered_in_json_not_406(client):
+    """A create or transaction asking for XML whose resource holds a control character was
+    stored, then answered 406 without Location: a client retrying stored it twice. The write
+    is answered as what it is, in JSON (RFC 9110 §12.1 lets a server disregard Accept)."""
+    patient = new_patient(name=[{"text": "Bình\u0001"}])
+    response = client.post("/Patient", json=patient, headers={
+        "Content-Type": "application/fhir+json", "Accept": FHIR_XML})
+    assert response.status_code == 201, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    assert client.get(response.headers["location"]).json()["name"] == patient["name"]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": patient, "request": {"method": "POST", "url": "Patient"}}]}
+    answered = client.post("", json=bundle, headers={"Content-Type": "application/fhir+json",
+                                                     "Accept": FHIR_XML,
+                                                     "Prefer": "return=representation"})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["entry"][0]["response"]["status"] == "201 Created"
+
+
 def test_an_error_xml_cannot_carry_still_reaches_the_client_as_json(client):
     # The unknown type is quoted in the diagnostics, control character and all.
     response = client.get("/Pat%01ient/x", headers={"Accept": FHIR_XML})
