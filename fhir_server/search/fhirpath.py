@@ -1,15 +1,13 @@
 """Compile the FHIRPath subset of the R4 search-parameter expressions into Python closures.
 
-Index extraction runs on every write, so each SearchParameter expression
-(http://hl7.org/fhir/R4/searchparameter.html) is parsed once, typed against the
-StructureDefinitions and turned into closures over the resource JSON. The subset of
-http://hl7.org/fhirpath/ : paths flattening arrays (#path-selection), a leading type name
-filtering the context (`Resource.` matches any resource), choice elements and `X as T` (applied
-per item, like `ofType(T)`), `|` (#union-collections), parentheses, `where()`, `exists()`,
-`=`/`!=` against a string or boolean literal, `and` and, in `where()`, `resolve() is T`: the
-Reference's `reference` is `[base/]T/id[/_history/n]` or `#id` of a contained T
-(http://hl7.org/fhir/R4/references.html); `as(T)`, the indexer `[n]` and `%resource`. Anything
-else raises UnsupportedExpression when compiling. Values not of the JSON shape of their type
+Index extraction runs on every write, so each SearchParameter expression is parsed once, typed
+against the StructureDefinitions and turned into closures over the resource JSON. The subset of
+http://hl7.org/fhirpath/ : paths flattening arrays, a leading type name filtering the context
+(`Resource.` matches any resource), choice elements and `X as T` (per item, like `ofType(T)`),
+`|`, parentheses, `where()`, `exists()`, `=`/`!=` against a string or boolean literal, `and`
+and, in `where()`, `resolve() is T` (the `reference` is `[base/]T/id[/_history/n]` or `#id` of
+a contained T); `as(T)`, the indexer `[n]` and `%resource`. Anything else raises
+UnsupportedExpression when compiling. Values not of the JSON shape of their type
 (http://hl7.org/fhir/R4/json.html) are skipped, never an error.
 """
 
@@ -25,18 +23,17 @@ from fhir_server.conformance.primitives import ID_REGEX
 
 FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 # Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
-SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"}}
-SUBTYPES |= {"integer": {"positiveInt", "unsignedInt"}}
-SUBTYPES |= {"Quantity": {"Age", "Count", "Distance", "Duration"}}
+SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"},
+            "integer": {"positiveInt", "unsignedInt"},
+            "Quantity": {"Age", "Count", "Distance", "Duration"}}
 # FHIRPath system types (http://hl7.org/fhirpath/#types) → the FHIR primitives they map to.
 SYSTEM_TYPES = {"Boolean": "boolean", "String": "string", "Integer": "integer",
                 "Decimal": "decimal", "Date": "date", "DateTime": "dateTime", "Time": "time"}
 # JSON classes of the non-string primitives (http://hl7.org/fhir/R4/json.html); other
 # primitives are strings, other types objects.
-JSON_CLASSES: dict[str, tuple[type, ...]] = dict.fromkeys(
-    ("integer", "positiveInt", "unsignedInt"), (int,)
-)
-JSON_CLASSES |= {"boolean": (bool,), "decimal": (int, float, Decimal)}
+JSON_CLASSES: dict[str, tuple[type, ...]] = {
+    "integer": (int,), "positiveInt": (int,), "unsignedInt": (int,), "boolean": (bool,),
+    "decimal": (int, float, Decimal)}
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
 LITERALS = {"true": True, "false": False}
@@ -305,8 +302,8 @@ def _index(expr: _Expr, position: int) -> _Expr:
 
 
 def _tokenize(expression: str) -> list[str]:
-    """The tokens, one greedy match after another: linear in the length (a fullmatch of
-    `(?:TOKEN)*` backtracks exponentially over `aaaa…a!`, and patch paths come from clients)."""
+    """One greedy match after another, in linear time: a fullmatch of `(?:TOKEN)*`
+    backtracks exponentially over `aaaa…a!`, and FHIRPath Patch paths come from clients."""
     tokens, position = [], 0
     while (match := TOKEN.match(expression, position)) is not None:
         tokens.append(next(group for group in match.groups() if group))
@@ -438,12 +435,9 @@ class _Parser:
 @functools.cache
 def compile_path(expression: str, resource_type: str) -> Callable[..., list[Node]]:
     """Compile `expression` for resources of `resource_type`; call the result with the JSON.
-
-    `resource_type` may also be an element path such as `Group.characteristic` (a composite
-    parameter's expression): its component expressions (`code`, `value`) then compile for the
-    items that expression yields, called with the item and the resource it is in, which
-    `%resource` stands for. Raises UnsupportedExpression.
-    """
+    `resource_type` may also be an element path such as `Group.characteristic` (a composite's
+    expression): its components (`code`, `value`) compile for the items it yields, called with
+    the item and its resource (`%resource`). Raises UnsupportedExpression."""
     parser = _Parser(expression, _context(resource_type))
     collect = _collect(parser.and_(parser.root))
     parser.take(lambda token: not token)  # the end
