@@ -142,14 +142,17 @@ class CscClient:
     async def _call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            try:
-                response = await self.http.post(f"{self.base_url}/{method}", json=body,
-                                                headers=headers)
-            except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
-                # A kept-alive connection the service closed as the request went out: once
-                # more on a new one (every call here may be repeated: signing has no state).
-                response = await self.http.post(f"{self.base_url}/{method}", json=body,
-                                                headers=headers)
+            for attempt in range(2):
+                try:
+                    response = await self.http.post(f"{self.base_url}/{method}", json=body,
+                                                    headers=headers)
+                    break
+                except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+                    # A kept-alive connection the service closed as the request went out:
+                    # once more on a new one (every call here may be repeated: signing has
+                    # no state).
+                    if attempt:
+                        raise
         except httpx.TimeoutException:
             raise CscError("timeout", f"{method}: the signing service did not answer") from None
         except httpx.HTTPError as error:

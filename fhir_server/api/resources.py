@@ -161,8 +161,6 @@ async def search_type_response(request: Request, service: ResourceService, resou
                          resource_type)
 
 
-
-
 @router.api_route("/{resource_type}/{resource_id}", methods=READS,
                   dependencies=[require("read")])
 async def read(resource_type: str, resource_id: str, service: Service, request: Request):

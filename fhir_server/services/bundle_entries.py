@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.errors import BadRequest, Issue, NotFound, PreconditionFailed
+from fhir_server.search.types.reference import LOCAL_REFERENCE
 
 # Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -31,8 +32,6 @@ _VERSION_ID = re.compile(r"[0-9]{1,20}")
 _LARGEST_VERSION = 2**63 - 1
 # `If-Match: *`: whichever version is current, as long as one is (RFC 9110 §13.1.1).
 ANY_VERSION = -1
-# The `Type/id` a RESTful fullUrl ends with (bundle.html#bundle-unique).
-_RESTFUL_FULL_URL = re.compile(r"(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})")
 
 
 @dataclass
@@ -139,13 +138,14 @@ def _check_full_url(entry: Entry, where: str) -> None:
     resource, full_url = entry.resource, entry.full_url
     if not isinstance(resource, dict) or not full_url or full_url.startswith("urn:"):
         return
-    named = _RESTFUL_FULL_URL.fullmatch(urlsplit(full_url).path)
+    # The `Type/id` a RESTful fullUrl ends with (bundle.html#bundle-unique).
+    named = LOCAL_REFERENCE.match("/".join(urlsplit(full_url).path.rsplit("/", 2)[-2:]))
     if named is None or "id" not in resource:
         return
-    if (named["type"], named["id"]) != (resource.get("resourceType"), resource["id"]):
+    if (named[1], named[2]) != (resource.get("resourceType"), resource["id"]):
         raise BadRequest(
-            f"{where}.fullUrl '{full_url}' names {named['type']}/{named['id']}, but the resource "
-            f"is {resource.get('resourceType')}/{resource['id']}",
+            f"{where}.fullUrl '{full_url}' names {named[0]}, but the resource is "
+            f"{resource.get('resourceType')}/{resource['id']}",
             expression=f"{where}.fullUrl",
         )
 

@@ -148,10 +148,6 @@ class BundleProcessor:
             for kind, ids in _targets_by_type(attempt).items():
                 await store.read_ahead(kind, ids)
 
-            async def resolve(reference: str) -> str:
-                kind, _, query = reference.partition("?")
-                return f"{kind}/{await interactions.resolve_single(store, kind, query)}"
-
             responses: dict[int, dict] = {}
             written: dict[str, str] = {}  # `Type/id` → the entry that wrote it
             for entry in attempt:
@@ -165,8 +161,8 @@ class BundleProcessor:
                         )
                         continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
-                        await rewrite_references(entry.resource, assigned, resolve,
-                                                 reference_base(entry.full_url, base))
+                        rewrite_references(entry.resource, assigned,
+                                           reference_base(entry.full_url, base))
                     result = await _write(store, entry, self.service.policy, self.max_depth)
                     _check_identity(entry, result, assigned, written)
                 except FhirError as error:

@@ -71,9 +71,9 @@ class _Patch:
 
     def __init__(self, resource: dict, parts: dict[str, dict], where: str):
         self.resource, self.parts, self.where = resource, parts, where
-        self.path = self._string("path")
+        self.path = self.string("path")
 
-    def _string(self, name: str) -> str:
+    def string(self, name: str) -> str:
         value = next((v for k, v in self.parts[name].items() if k.startswith("value")), None)
         if not isinstance(value, str) or not value or len(value) > MAX_PATH_LENGTH:
             raise BadRequest(f"{self.where}: {name} must be a string of at most "
@@ -160,7 +160,7 @@ def _add(patch: _Patch) -> None:
     target = patch.one()
     if not isinstance(target, dict):
         raise patch.fail("finds a primitive value, which has no elements to add to")
-    name = patch._string("name")
+    name = patch.string("name")
     node = patch.structure(patch.path)
     key, property_ = _json_name(node, name, patch.parts["value"])
     if property_ is None:

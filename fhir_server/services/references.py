@@ -1,7 +1,5 @@
 """Reference rewriting for transactions (http://hl7.org/fhir/R4/http.html#trules):
-`urn:uuid:` and other fullUrls of created entries, and conditional references."""
-
-from collections.abc import Awaitable, Callable
+`urn:uuid:` and other fullUrls of created entries; which references are conditional."""
 
 from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
@@ -42,16 +40,11 @@ def is_conditional_reference(reference: str) -> bool:
     return "?" in reference and head.isalpha() and "/" not in head
 
 
-async def rewrite_references(
-    resource: dict,
-    assigned: dict[str, str],
-    resolve_conditional: Callable[[str], Awaitable[str]],
-    base: str,
-) -> None:
+def rewrite_references(resource: dict, assigned: dict[str, str], base: str) -> None:
     """Replace references to bundle fullUrls by the ids assigned to them (a relative one
-    read against `base`, see `reference_base`), and conditional references by the one
-    resource they match; also inside the narrative. A `urn:uuid:` reference to no entry is
-    400."""
+    read against `base`, see `reference_base`), also in uri elements and inside the
+    narrative. A `urn:uuid:` reference to no entry is 400. (Conditional references are
+    resolved by every write itself, `interactions.resolve_conditional_references`.)"""
     for element in references_in(resource):
         # A version-specific reference stays one (http.html#trules): `Patient/tmp/_history/1`
         # follows the entry `Patient/tmp` to its id and keeps its version.
@@ -60,11 +53,7 @@ async def rewrite_references(
         target = assigned.get(reference) or assigned.get(absolute or "")
         if target is not None:
             element["reference"] = target + history + version
-        elif history:
-            continue
-        elif is_conditional_reference(reference):
-            element["reference"] = await resolve_conditional(reference)
-        elif reference.startswith("urn:uuid:"):
+        elif not history and reference.startswith("urn:uuid:"):
             # Such a reference means an entry of the Bundle: stored as it is, it would point
             # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
             raise BadRequest(f"Reference '{reference}' names no entry of this transaction: "

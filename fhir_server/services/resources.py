@@ -319,7 +319,6 @@ class ResourceService:
         )
         return await searcher.search(check_type(resource_type), params, strict, compartment)
 
-
     async def search_system(self, base: str, params: list[tuple[str, str]], strict: bool,
                             permissions: Permissions, compartment: str | None = None) -> dict:
         """search-system: several types, or every type the token may search; with a

@@ -55,7 +55,6 @@ class OperationCall:
             pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}")
         return pairs
 
-
     async def single_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
         """The parameters `names`, each given at most once (400 otherwise); any other is
         ignored, or 400 with `Prefer: handling=strict`."""

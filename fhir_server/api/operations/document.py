@@ -20,8 +20,8 @@ async def document(call: OperationCall) -> Response:
     if values.get("persist", "false") not in ("true", "false"):
         raise BadRequest("persist takes true or false", expression="persist")
     if "graph" in values:
-        raise NotSupported("This server does not build documents from a "
-                                    "GraphDefinition", expression="graph")
+        raise NotSupported("This server does not build documents from a GraphDefinition",
+                           expression="graph")
     composition_id = call.resource_id or _local_id(values.get("id"), call.base)
     assembly = DocumentAssembly(call.service.database.store(), call.base, call.caller.scopes)
     composition = await assembly.composition(composition_id)
@@ -46,8 +46,8 @@ def _local_id(given: str | None, base: str) -> str:
     if given.startswith(("http://", "https://")):
         prefix = f"{base}/Composition/"
         if not given.startswith(prefix):
-            raise NotSupported("This server makes documents of its own Compositions "
-                                        f"only, not {given}", expression="id")
+            raise NotSupported(f"This server makes documents of its own Compositions only, "
+                               f"not {given}", expression="id")
         given = given[len(prefix):]
     return given
 
