@@ -57,11 +57,9 @@ def _codings(value: object, type_code: str) -> Iterator[tuple[int | None, object
 
 
 def binding_issues(bound: Binding, value: object, type_code: str, expression: str, *,
-                   complete: bool = True, profile: str | None = None,
-                   element_id: str | None = None) -> list[Issue]:
-    """What is wrong with one value of an element bound to `bound`; `complete`: a required
-    binding also needs a code of the value set (the base validation checks only the codes of
-    the value set's systems, as the R4 examples need)."""
+                   profile: str | None = None, element_id: str | None = None) -> list[Issue]:
+    """What is wrong with one value of an element bound to `bound`: a required binding
+    needs a code of the value set, besides no wrong code of its systems."""
     rule: dict[str, Any] = {"profile": profile, "element_id": element_id,
                             "value_set": bound.value_set}
     if bound.strength not in CHECKED:
@@ -84,7 +82,7 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
             if (code not in codes if system is None
                 else system in allowed and code not in allowed[system])
         ]
-        if complete and not issues and not any(is_member(allowed, s, c) for s, c in found):
+        if not issues and not any(is_member(allowed, s, c) for s, c in found):
             issues.append(issue("no-code-in-value-set", "code-invalid", expression, **rule))
         return issues
     if any(is_member(allowed, system, code) for system, code in found):

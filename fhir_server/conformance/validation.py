@@ -338,8 +338,7 @@ class _Walk:
     def bound(self, required: RequiredBinding, value: object, expression: str) -> None:
         """A required binding (http://hl7.org/fhir/R4/terminologies.html#required)."""
         compiled = Binding("required", required.value_set, required.allowed)
-        self.issues += binding_issues(compiled, value, required.element_type, expression,
-                                      complete=False)
+        self.issues += binding_issues(compiled, value, required.element_type, expression)
 
     def invariants(self, invariants: tuple[Invariant, ...], value: object, type_path: str,
                    expression: str, resource: _Resource) -> None:

@@ -242,8 +242,17 @@ def test_contained_must_be_a_resource():
         ({"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "clinicalStatus": {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                         "code": "cured"}]}}, "Condition.clinicalStatus"),
+        # A CodeableConcept needs a coding of the value set: another system's, or text
+        # alone, leaves the status unknown to every reader
+        # (http://hl7.org/fhir/R4/terminologies.html#required).
+        ({"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "clinicalStatus": {
+            "coding": [{"system": "http://example.org/other", "code": "active"}]}},
+         "Condition.clinicalStatus"),
+        ({"resourceType": "Condition", "subject": {"reference": "Patient/1"},
+          "clinicalStatus": {"text": "active"}}, "Condition.clinicalStatus"),
     ],
-    ids=["in-a-data-type", "in-a-choice-type", "in-a-content-reference", "codeable-concept"],
+    ids=["in-a-data-type", "in-a-choice-type", "in-a-content-reference", "codeable-concept",
+         "other-system-only", "text-only"],
 )
 def test_required_bindings(resource, expression):
     [issue] = _issues(resource)
@@ -261,6 +270,7 @@ def test_malformed_codings_are_structure_issues_not_crashes():
                    "clinicalStatus": {"coding": [{"system": ["x"], "code": {"a": 1}}]}}) == {
         ("structure", "Condition.clinicalStatus.coding[0].system"),
         ("value", "Condition.clinicalStatus.coding[0].code"),
+        ("code-invalid", "Condition.clinicalStatus"),
     }
 
 
