@@ -340,9 +340,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Suffix of a profile rule's diagnostics, naming the rule.
+# Suffix of a profile rule's diagnostics, naming the rule (the profile alone for a problem
+# of the whole profile).
 _RULE = (" (profile {profile}, element {element_id})",
          " (hồ sơ (profile) {profile}, phần tử {element_id})")
+_PROFILE = (" (profile {profile})", " (hồ sơ (profile) {profile})")
 # Problems of primitive values (primitives.py), from English into Vietnamese: whole
 # sentences first, then the words of format descriptions.
 _PROBLEMS_VI = (
@@ -387,7 +389,8 @@ def issue(message_id: str, issue_code: str, location: str | None = None, /, *,
     english = MESSAGES[message_id][0].format(**params)
     vietnamese = MESSAGES[message_id][1].format(**{**params, **(vi or {})})
     if profile is not None:
-        english += _RULE[0].format(profile=profile, element_id=element_id)
-        vietnamese += _RULE[1].format(profile=profile, element_id=element_id)
+        suffix = _PROFILE if element_id is None else _RULE
+        english += suffix[0].format(profile=profile, element_id=element_id)
+        vietnamese += suffix[1].format(profile=profile, element_id=element_id)
     return Issue(english, issue_code, severity, (location,) if location else (), profile,
                  element_id, message_id, vietnamese)

@@ -191,7 +191,8 @@ class _Run:
         url = profile.url
         # The element's location: the JSON name of the values, when there are some.
         location = items[0].location if items else f"{where}.{rules.stem}"
-        if rules.check_min and count < rules.min:
+        missing = rules.check_min and count < rules.min
+        if missing:
             self.report("profile-missing" if count == 0 else "profile-min", "required",
                         location, url, rules, min=rules.min, count=count)
         if rules.check_max and rules.max is not None and count > rules.max:
@@ -201,6 +202,10 @@ class _Run:
             self.item(rules, item, profile, resource)
         if rules.slicing is not None and items:
             self.slices(rules, items, location, profile, resource)
+        elif rules.slicing is not None and count == 0 and not missing:
+            # An optional element is still required by a slice of min 1 (a main diagnosis).
+            for piece in rules.slicing.slices:
+                self.slice_count(piece, 0, location, url)
 
     def item(self, rules: Rules, item: _Item, profile: CompiledProfile,
              resource: dict) -> None:
@@ -307,14 +312,18 @@ class _Run:
             last = index if last is None else max(last, index)
         for index, piece in enumerate(slicing.slices):
             mine = [item for item, found in zip(items, assigned, strict=True) if found == index]
-            if len(mine) < piece.min:
-                self.report("slice-min", "required", location, url, piece, count=len(mine),
-                            slice=piece.slice_name, min=piece.min)
-            if piece.max is not None and len(mine) > piece.max:
-                self.report("slice-max", "structure", location, url, piece, count=len(mine),
-                            slice=piece.slice_name, max=piece.max)
+            self.slice_count(piece, len(mine), location, url)
             for item in mine:
                 self.item(piece, item, profile, resource)
+
+    def slice_count(self, piece: Rules, count: int, location: str, url: str) -> None:
+        """A slice's cardinality, given how many values it holds."""
+        if count < piece.min:
+            self.report("slice-min", "required", location, url, piece, count=count,
+                        slice=piece.slice_name, min=piece.min)
+        if piece.max is not None and count > piece.max:
+            self.report("slice-max", "structure", location, url, piece, count=count,
+                        slice=piece.slice_name, max=piece.max)
 
 
 def profile_issues(resource: dict, profile_url: str) -> list[Issue]:

@@ -14,8 +14,8 @@ def unknown_profiles(resource: dict) -> list[Issue]:
     kind = resource.get("resourceType")
     return [
         Issue(
-            f"Profile {url} is not known to this server: the {kind} was validated against "
-            "the base R4 definition only and stored with meta.profile as sent",
+            f"Profile {url} is not known to this server: the {kind} was checked against the "
+            "base R4 definition only, and its meta.profile claim is kept as sent",
             code="not-supported",
             severity="warning",
             expression=(f"{kind}.meta.profile[{index}]",),

@@ -145,7 +145,10 @@ class _Builder:
 
     def _slice(self, sliced_id: str, slice_name: str) -> str:
         """The id of a slice (or re-slice `a/b`) of an element, created from the sliced
-        element's definition after its existing slices when new."""
+        element's definition after its existing slices when new. A slice is optional unless
+        the differential says otherwise, as the IG Publisher's snapshots have it: the sliced
+        element's `min` counts all its slices together (two type slices of a 1..1
+        `value[x]` each 1..1 would need both types at once)."""
         slice_id = f"{sliced_id}:{slice_name}"
         if self._index(slice_id) is not None:
             return slice_id
@@ -155,7 +158,7 @@ class _Builder:
         if origin is None:
             raise SnapshotError(f"{slice_id}: re-slices {origin_id}, which is not a slice")
         new = {k: copy.deepcopy(v) for k, v in self.elements[origin].items() if k != "slicing"}
-        new |= {"id": slice_id, "sliceName": slice_name}
+        new |= {"id": slice_id, "sliceName": slice_name, "min": 0}
         end = origin + 1
         while end < len(self.elements) and _within(self.elements[end]["id"], origin_id):
             end += 1

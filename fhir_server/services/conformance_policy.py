@@ -8,7 +8,7 @@ profile or an identifier rule is a 422 (http://hl7.org/fhir/R4/http.html#update:
 applicable FHIR profiles or server business rules")."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
@@ -39,8 +39,10 @@ def _is_error(issue: Issue) -> bool:
 
 def _is_profile_flaw(issue: Issue) -> bool:
     """A warning about the profile itself (a discriminator it cannot use, ...), not about the
-    resource: `$validate` and `fhir-server package install` report those."""
-    return issue.code == "processing" and issue.profile is not None and not _is_error(issue)
+    resource: `$validate` and `fhir-server package install` report those. That a profile
+    could not be used at all the client is told, as for an unknown one."""
+    return (issue.code == "processing" and issue.profile is not None and not _is_error(issue)
+            and issue.message_id != "profile-no-snapshot")
 
 
 @dataclass(frozen=True)
@@ -98,4 +100,19 @@ class ConformancePolicy:
         structural = [issue for issue in found if _is_error(issue) and issue.profile is None]
         if not structural:
             found += identifier_issues(resource)
+        asked = {*self.required_profiles.get(str(resource.get("resourceType")), ()),
+                 *extra_profiles}
+        found = [_claim_not_checked(issue) if issue.message_id == "profile-no-snapshot"
+                 and issue.profile not in asked else issue for issue in found]
         return found + unknown_profiles(resource), structural
+
+
+def _claim_not_checked(issue: Issue) -> Issue:
+    """A profile the resource only claims, held but unusable (its base is missing, say): as
+    for a claimed profile the server does not know, the claim is kept and the client
+    warned; the hospital's required profiles and `$validate`'s `profile` stay errors."""
+    note = "; the resource was checked without it, and its meta.profile claim is kept as sent"
+    note_vi = ("; tài nguyên được kiểm tra không theo hồ sơ này, và meta.profile được giữ "
+               "nguyên như đã gửi")
+    return replace(issue, severity="warning", diagnostics=issue.diagnostics + note,
+                   diagnostics_vi=(issue.diagnostics_vi or issue.diagnostics) + note_vi)

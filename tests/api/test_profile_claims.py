@@ -60,3 +60,22 @@ def test_a_known_profile_is_enforced(client):
     error = response.json()["issue"][0]
     assert error["severity"] == "error" and error["expression"] == ["Observation.subject"]
     assert KNOWN in error["diagnostics"]
+
+
+# Held, but unusable: its base, IPS 1.0's Observation-results-uv-ips, is not in IPS 2.0.0.
+UNUSABLE = "http://fhir.ehealth.gov.vn/core/StructureDefinition/vn-core-observation-lab-code"
+
+
+def test_a_claimed_profile_that_cannot_be_used_is_a_warning_as_an_unknown_one_is(client):
+    claimed = _vital_sign(meta={"profile": [UNUSABLE]})
+    response = client.post("/Observation", json=claimed,
+                           headers={**FHIR_HEADERS, "Prefer": "return=OperationOutcome"})
+    assert response.status_code == 201, response.text
+    [warning] = [i for i in response.json()["issue"] if i["severity"] == "warning"]
+    assert warning["code"] == "processing" and UNUSABLE in warning["diagnostics"]
+    assert "Observation-results-uv-ips" in warning["diagnostics"]
+    assert "element None" not in warning["diagnostics"]
+    # Asked for by name, it cannot be checked: an error.
+    checked = client.post(f"/Observation/$validate?profile={UNUSABLE}", json=_vital_sign(),
+                          headers=FHIR_HEADERS)
+    assert "error" in [i["severity"] for i in checked.json()["issue"]], checked.text

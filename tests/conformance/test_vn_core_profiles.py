@@ -93,6 +93,31 @@ def test_encounter_needs_its_chief_complaint_diagnosis():
     assert errors[0].code == "required"
 
 
+def test_encounter_without_any_diagnosis_lacks_its_chief_complaint():
+    """The slice is 1..1 on an optional element: absent, it is still required."""
+    errors = _errors(_broken(ENCOUNTER, lambda e: e.pop("diagnosis")), "vn-core-encounter")
+    assert [(e.element_id, e.code) for e in errors] == [
+        ("Encounter.diagnosis:ChiefComplaint_CDBenhChinh", "required")]
+
+
+MEDICATION_REQUEST = {
+    "resourceType": "MedicationRequest", "status": "active", "intent": "order",
+    "subject": {"reference": "Patient/p1"}, "encounter": {"reference": "Encounter/e1"},
+    "requester": {"reference": "Practitioner/d1"},
+    "performer": {"reference": "Organization/o1"},
+}
+
+
+@pytest.mark.parametrize("medication", [
+    {"medicationReference": {"reference": "Medication/m1"}},
+    {"medicationCodeableConcept": {"text": "Paracetamol 500 mg"}},
+], ids=["reference", "codeable-concept"])
+def test_medication_request_type_slices_take_either_type(medication):
+    """medication[x] is 0..1 of one type, sliced by type with no min: each slice is optional
+    (as the IG Publisher's snapshots make it), or no prescription could conform."""
+    assert _errors({**MEDICATION_REQUEST, **medication}, "vn-core-medication-request") == []
+
+
 def test_condition_needs_its_encounter_and_fixed_category():
     errors = _errors(_broken(CONDITION, lambda c: c.pop("encounter")),
                      "vn-core-condition-encounter-diagnosis")
