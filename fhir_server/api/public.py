@@ -71,7 +71,7 @@ async def smart_configuration(base: Base):
             "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "scopes_supported": list(_SCOPES),
             "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2",
-                             "permission-patient"],
+                             "permission-patient", "permission-user"],
         }
     )
 
@@ -93,6 +93,13 @@ async def _token_body(request: Request, max_bytes: int) -> bytes:
         return await read_body(request, max_bytes)
     except PayloadTooLarge:
         raise invalid_request(f"the request body is larger than {max_bytes} bytes") from None
+
+
+@router.api_route("/auth/token", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"])
+async def token_by_another_method() -> JSONResponse:
+    """RFC 6749 §3.2: the token endpoint takes POST only."""
+    refused = invalid_request("the token endpoint takes POST only")
+    return JSONResponse(refused.body(), 405, headers={**_NO_STORE, "Allow": "POST"})
 
 
 @router.post("/auth/token")

@@ -133,6 +133,9 @@ class TokenService:
         or OAuthError."""
         _check_request(form)
         client = await self._authenticate(form["client_assertion"], token_url)
+        if form.get("client_id") not in (None, client["_id"]):
+            # RFC 7521 §4.2: a client_id sent besides the assertion MUST identify its client.
+            raise _invalid_client("client_id names another client than the client_assertion")
         scope = _granted(form["scope"], client["scope"])
         lifetime = min(self.lifetime, 3600)
         token = mint_token(
@@ -180,6 +183,9 @@ class TokenService:
             raise _invalid_client(f"client_assertion refused: {bad}") from None
         if claims["sub"] != client_id:
             raise _invalid_client("client_assertion sub must equal iss (the client_id)")
+        if not isinstance(claims["exp"], int | float) or isinstance(claims["exp"], bool):
+            # RFC 7519 §4.1.4: a NumericDate; PyJWT also takes a string of digits.
+            raise _invalid_client("client_assertion exp must be a number (NumericDate)")
         if claims["exp"] > time.time() + MAX_ASSERTION_LIFETIME + LEEWAY:
             raise _invalid_client("client_assertion exp is more than 5 minutes ahead")
         expires = datetime.fromtimestamp(claims["exp"] + LEEWAY, UTC)

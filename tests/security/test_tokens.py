@@ -252,7 +252,13 @@ def test_metadata_and_smart_configuration_need_no_token(server, authorization):
     assert "client_credentials" in config["grant_types_supported"]
     assert "permission-v2" in config["capabilities"]
     assert "client-confidential-asymmetric" in config["capabilities"]
+    # user/ scopes are granted and enforced: the capability says so.
+    assert "permission-user" in config["capabilities"]
     assert {"system/*.rs", "user/*.rs"} <= set(config["scopes_supported"])
+    # The token endpoint takes POST only (RFC 6749 §3.2), with no bearer token asked for.
+    by_get = httpx.get(config["token_endpoint"], timeout=30)
+    assert (by_get.status_code, by_get.headers["allow"]) == (405, "POST"), by_get.text
+    assert by_get.json()["error"] == "invalid_request"
 
     keys = httpx.get(config["jwks_uri"], timeout=30)
     assert keys.status_code == 200, keys.text
