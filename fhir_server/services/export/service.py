@@ -211,18 +211,23 @@ class ExportService:
     # --- status, cancel, files ------------------------------------------------------------
 
     async def job(self, job_id: str, principal: Principal) -> ExportJob:
-        """A job of the caller's (404 for anyone else, once cancelled, and once expired); the
-        token must still cover every type exported (403 otherwise)."""
-        job = await self.jobs.find(job_id)
-        if job is None or job.owner != owner_of(principal) or job.expired(utc_now()):
-            raise NotFound(f"No export job {job_id}")
-        if job.status == CANCELLED:
-            raise NotFound(f"Export job {job_id} was cancelled and its files deleted")
+        """A job of the caller's (see `_owned`); the token must still cover every type
+        exported (403 otherwise)."""
+        job = await self._owned(job_id, principal)
         request = ExportRequest.from_document(job.parameters)
         types = request.types + ([PROVENANCE] if request.associated else [])
         refused = [t for t in types if not principal.scopes.allows(t, "r")]
         if refused:
             raise Forbidden(f"The token's scopes do not cover the exported {', '.join(refused)}")
+        return job
+
+    async def _owned(self, job_id: str, principal: Principal) -> ExportJob:
+        """A job of the caller's: 404 for anyone else, once cancelled, and once expired."""
+        job = await self.jobs.find(job_id)
+        if job is None or job.owner != owner_of(principal) or job.expired(utc_now()):
+            raise NotFound(f"No export job {job_id}")
+        if job.status == CANCELLED:
+            raise NotFound(f"Export job {job_id} was cancelled and its files deleted")
         return job
 
     async def cancel(self, job_id: str, principal: Principal) -> None:
@@ -235,7 +240,9 @@ class ExportService:
         await self.jobs.drop_items(job_id)
 
     async def download(self, job_id: str, name: str, principal: Principal) -> Download:
-        job = await self.job(job_id, principal)
+        """One file of a job of the caller's, with a token that reads its type (a narrower
+        token than the export's still fetches the files it covers)."""
+        job = await self._owned(job_id, principal)
         progress = Progress.from_document(job.progress)
         part = next((p for p in progress.parts if p.name == name), None)
         if job.status != COMPLETED or part is None:
