@@ -118,6 +118,8 @@ BAD_PARAMETERS = [
     ({"_typeFilter": "status=finished"}, "_typeFilter"),
     ({"_typeFilter": "Patient?gender=male", "_type": "Encounter"}, "_typeFilter"),
     ({"_elements": "Patient.name.given"}, "_elements"),
+    ({"_elements": "Patient.nmae"}, "_elements"),  # no such element: ids only, silently
+    ({"_elements": "colour", "_type": "Patient,Encounter"}, "_elements"),
     ({"patient": "Patient/123"}, "patient"),  # system level
     ({"organizeOutputBy": "Patient"}, "organizeOutputBy"),
     ({"_colour": "blue"}, "_colour"),
