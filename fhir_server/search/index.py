@@ -49,8 +49,8 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
 # 6: no `s:` token entry beside `sc:`; 7: no `missing` list; 8: composites without the
 # token entries only modifiers use; 9: no empty `search.<code>` arrays; 10: Timing dates;
-# 11: compartments of absolute references too
-_EXTRACTION_REVISION = "11"
+# 11: compartments of absolute references too; 12: leap seconds (second 60) indexed
+_EXTRACTION_REVISION = "12"
 
 
 @cache

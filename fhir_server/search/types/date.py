@@ -82,6 +82,10 @@ def parse_date(text: str, require_timezone: bool = True) -> DateRange:
             raise ValueError(f"'{text}' has a timezone offset beyond ±14:00")
         offset = sign * timedelta(hours=hours, minutes=minutes)
     fraction = part["fraction"] or ""
+    if part["second"] == "60":
+        # A leap second (R4's regex allows 60), which Python's calendar has not: it is the
+        # last millisecond of its minute, so the value is indexed and found on its day.
+        part["second"], fraction = "59", ".999"
     local = datetime(
         int(part["year"]),
         int(part["month"] or 1),
