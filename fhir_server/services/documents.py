@@ -33,11 +33,12 @@ class DocumentAssembly:
     base: str
     permissions: Permissions
 
-    async def referenced(self, records: list[Record], follow: Callable[[str], bool],
+    async def referenced(self, records: list[Record], within: Callable[[str], dict | None],
                          rounds: int) -> list[Record]:
-        """The stored resources `records` refer to, of the types `follow` takes and the token
-        may read, then those these refer to, for `rounds` rounds; each once, none of
-        `records`, at most MAX_RESOURCES. Dangling references are skipped."""
+        """The stored resources `records` refer to that the token may read and that match
+        the filter `within` gives for their type (None: that type is not followed), then
+        those these refer to, for `rounds` rounds; each once, none of `records`, at most
+        MAX_RESOURCES. Dangling references are skipped."""
         seen = {(kind, record.id) for kind, record in records}
         found: list[Record] = []
         frontier = records
@@ -47,15 +48,17 @@ class DocumentAssembly:
                 written = [element["reference"] for element in references_in(record.resource)]
                 for target, target_id in local_references(written, self.base):
                     if ((target, target_id) not in seen and is_supported(target)
-                            and follow(target) and self.permissions.allows(target, "r")):
+                            and within(target) is not None
+                            and self.permissions.allows(target, "r")):
                         wanted.setdefault(target, set()).add(target_id)
             frontier = []
             for target, ids in sorted(wanted.items()):
                 room = MAX_RESOURCES - len(found) - len(frontier)
                 if room <= 0:
                     break
-                documents = await self.store.find(
-                    target, {"_id": {"$in": sorted(ids)}}, min(len(ids), room), WITHOUT_INDEX)
+                query = {"_id": {"$in": sorted(ids)}, **(within(target) or {})}
+                documents = await self.store.find(target, query, min(len(ids), room),
+                                                  WITHOUT_INDEX)
                 frontier += [(target, document) for document in documents]
             seen |= {(kind, record.id) for kind, record in frontier}
             found += frontier
@@ -72,7 +75,7 @@ class DocumentAssembly:
     async def document(self, composition: CurrentVersion, now: datetime) -> dict:
         """`Composition/$document`: the Composition, then what it refers to, directly or
         not (subject, encounter, authors, attesters, custodian, section entries, ...)."""
-        included = await self.referenced([("Composition", composition)], lambda _: True,
+        included = await self.referenced([("Composition", composition)], lambda _: {},
                                          rounds=MAX_RESOURCES)
         entries = [self.entry("Composition", composition.resource or {}, composition.id)]
         entries += [self.entry(kind, record.resource or {}, record.id)

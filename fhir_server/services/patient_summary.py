@@ -204,6 +204,7 @@ class PatientSummary:
 
     async def document(self, patient: CurrentVersion, now: datetime) -> dict:
         patient_reference = f"Patient/{patient.id}"
+        own = compartment_filter("Patient", [patient.id], self.assembly.base)
         records: dict[str, list[CurrentVersion]] = {}
         sections, included = [], [("Patient", patient)]
         seen = {("Patient", patient.id)}  # an Observation may be a result and a vital sign
@@ -216,9 +217,7 @@ class PatientSummary:
                     continue
                 if kind not in records:
                     records[kind] = await self.store.find(
-                        kind, compartment_filter("Patient", [patient.id], self.assembly.base),
-                        MAX_PER_TYPE, WITHOUT_INDEX,
-                        [("lastUpdated", -1), ("_id", 1)])
+                        kind, own, MAX_PER_TYPE, WITHOUT_INDEX, [("lastUpdated", -1), ("_id", 1)])
                 kept += [(kind, r) for r in records[kind] if keep(r.resource or {})]
             if kept or required:
                 sections.append(_section(rule, coding, kept, withheld))
@@ -226,10 +225,11 @@ class PatientSummary:
                     if (kind, record.id) not in seen:
                         seen.add((kind, record.id))
                         included.append((kind, record))
-        # Outside the patient's compartment only: another patient's record is no part of it.
+        # Of a type patients' records hold, only this patient's (the Encounters the entries
+        # refer to, say): another patient's record is no part of it.
         members = compartment_members("Patient")
         included += await self.assembly.referenced(
-            included, lambda kind: kind not in members, rounds=MAX_RESOURCES)
+            included, lambda kind: own if kind in members else {}, rounds=MAX_RESOURCES)
         author_url = f"urn:uuid:{uuid.uuid4()}"
         composition = {
             "resourceType": "Composition",

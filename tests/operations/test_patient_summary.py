@@ -71,7 +71,15 @@ def ids(client, mrn) -> dict[str, str]:
                 "name": [{"family": "Nguyễn", "given": ["Thị", "Lan"]}], "gender": "female",
                 "birthDate": "1978-02-01", "managingOrganization": ref("bachmai")},
         "tuan": {"resourceType": "Patient", "name": [{"family": "Nguyễn", "given": ["Tuấn"]}]},
-        "diabetes": _condition("lan", "44054006", "Đái tháo đường típ 2", "active"),
+        "lan_visit": {"resourceType": "Encounter", "status": "finished", "subject": ref("lan"),
+                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                "code": "AMB"}},
+        "tuan_visit": {"resourceType": "Encounter", "status": "finished",
+                       "subject": ref("tuan"),
+                       "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                 "code": "AMB"}},
+        "diabetes": {**_condition("lan", "44054006", "Đái tháo đường típ 2", "active"),
+                     "encounter": ref("lan_visit")},
         "appendicitis": _condition("lan", "74400008", "Viêm ruột thừa", "resolved"),
         "tuan_asthma": _condition("tuan", "195967001", "Hen phế quản", "active"),
         "peanut": _allergy("91935009", "Dị ứng đậu phộng", "active", "confirmed"),
@@ -88,7 +96,9 @@ def ids(client, mrn) -> dict[str, str]:
         "appendectomy": {"resourceType": "Procedure", "status": "completed",
                          "subject": ref("lan"), "code": _coded(SNOMED, "80146002",
                                                                "Cắt ruột thừa"),
-                         "performedDateTime": "2020-01-11"},
+                         "performedDateTime": "2020-01-11",
+                         # Mistakenly another patient's visit: not hers to show.
+                         "encounter": ref("tuan_visit")},
     })
 
 
@@ -146,7 +156,26 @@ def test_every_reference_of_the_document_resolves_inside_it(client, ids, server)
     for section in composition["section"]:
         for entry in section.get("entry", []):
             assert f"{server.base}/{entry['reference']}" in full_urls
-    assert f"{server.base}/Condition/{ids['tuan_asthma']}" not in full_urls
+    # Her records' own references too (her Encounter), but nothing of her brother's.
+    assert f"{server.base}/Encounter/{ids['lan_visit']}" in full_urls
+    others = {f"{server.base}/{kind}/{ids[name]}" for kind, name in (
+        ("Condition", "tuan_asthma"), ("Encounter", "tuan_visit"), ("Patient", "tuan"))}
+    assert not others & full_urls
+    for entry in bundle["entry"]:
+        for reference in _references(entry["resource"]):
+            assert (reference.startswith("urn:uuid:") or f"{server.base}/{reference}"
+                    in full_urls | others), (entry["fullUrl"], reference)
+
+
+def _references(value) -> list[str]:
+    """Every Reference.reference in a resource."""
+    if isinstance(value, list):
+        return [r for item in value for r in _references(item)]
+    if not isinstance(value, dict):
+        return []
+    own = [value["reference"]] if isinstance(value.get("reference"), str) else []
+    return own + [r for key, item in value.items() if key != "reference"
+                  for r in _references(item)]
 
 
 def test_the_document_validates_as_a_bundle_and_its_composition_as_ips(client, ids):
