@@ -127,6 +127,14 @@ def test_persist_stores_the_document_as_a_bundle(client, ids, server, issuer):
     assert_outcome(refused, 403)
 
 
+def test_persist_by_post_without_a_body(client, ids):
+    """Its parameters all in the URL, as operations that change state are invoked."""
+    response = client.post(f"/Composition/{ids['discharge']}/$document",
+                           params={"persist": "true"})
+    assert response.status_code == 201, response.text
+    assert response.json()["type"] == "document"
+
+
 def test_a_deleted_composition_is_410(client, ids):
     created = client.post("/Composition", headers=FHIR_HEADERS, json={
         "resourceType": "Composition", "status": "preliminary",

@@ -51,9 +51,16 @@ class OperationCall:
     async def parameters(self) -> list[tuple[str, str]]:
         """The query's parameters, plus those of a POSTed `Parameters` resource."""
         pairs = list(self.request.query_params.multi_items())
-        if self.request.method == "POST":
+        if self.request.method == "POST" and not self._without_body():
             pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}")
         return pairs
+
+    def _without_body(self) -> bool:
+        """A POST that sends no body at all: its parameters are all in the URL (as clients
+        invoke an operation that changes state, `$document?persist=true`)."""
+        headers = self.request.headers
+        return (headers.get("content-length", "0") == "0"
+                and "transfer-encoding" not in headers and "content-type" not in headers)
 
     async def single_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
         """The parameters `names`, each given at most once (400 otherwise); any other is
