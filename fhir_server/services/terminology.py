@@ -1,6 +1,7 @@
 """Terminology operations on the CodeSystems and ValueSets of the registry (or one stored in
-the database, at instance level): `CodeSystem/$lookup`
-(http://hl7.org/fhir/R4/codesystem-operation-lookup.html) and `ValueSet/$expand`
+the database: at instance level, or by a canonical URL the registry does not hold):
+`CodeSystem/$lookup` (http://hl7.org/fhir/R4/codesystem-operation-lookup.html) and
+`ValueSet/$expand`
 (http://hl7.org/fhir/R4/valueset-operation-expand.html); the ValueSet and CodeSystem an
 invocation names, for these and `$validate-code` (`code_validation.py`)."""
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
     code_system,
+    find,
     find_value_set,
     index_code_system,
 )
@@ -17,13 +19,32 @@ from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search.types.string import fold
 from fhir_server.services.terminology_input import TerminologyInput
 from fhir_server.services.versions import format_instant
+from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 # Codes one expansion lists at most without `count` (a client pages with `offset`).
 MAX_EXPANSION = 1000
+# Stored versions of one canonical URL looked at, the last stored first.
+_MAX_STORED = 20
 
 
 def _versioned(url: str, version: str | None) -> str:
     return f"{url}|{version}" if version else url
+
+
+def held(kind: str, canonical: str) -> bool:
+    """Whether the registry holds the ValueSet, CodeSystem or ConceptMap of a canonical."""
+    return (find_value_set(canonical) if kind == "ValueSet" else find(kind, canonical)) is not None
+
+
+async def stored_terminology(store: ResourceStore, kind: str, url: str,
+                             version: str | None) -> dict | None:
+    """The ValueSet, CodeSystem or ConceptMap of a canonical URL (and version) stored through
+    the API, the last stored."""
+    stored = await store.find(kind, {"search.url": url}, _MAX_STORED, WITHOUT_INDEX,
+                              [("lastUpdated", -1), ("_id", 1)])
+    return next((record.resource for record in stored if record.resource is not None
+                 and record.resource.get("url") == url
+                 and version in (None, record.resource.get("version"))), None)
 
 
 def value_set_expansion(given: TerminologyInput, instance: dict | None,
@@ -76,16 +97,16 @@ def unknown_code(index: CodeSystemIndex, code: str) -> str:
             f"with content '{index.content}', not all of its codes")
 
 
-def lookup(given: TerminologyInput) -> dict:
-    """The name and version of the code system, and the display, designations and
-    properties of a code (`system` and `code`, or `coding`)."""
+def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
+    """The name and version of the code system (`instance`: one stored here), and the
+    display, designations and properties of a code (`system` and `code`, or `coding`)."""
     coding = given.coding() or {}
     system, code = given.one("system") or coding.get("system"), given.one("code") or coding.get(
         "code")
     if not system or not code:
         raise BadRequest("$lookup needs 'system' and 'code', or a 'coding' with both")
-    index = code_system_index(given, None, system, given.one("version") or coding.get("version"),
-                              "$lookup")
+    index = code_system_index(given, instance, system,
+                              given.one("version") or coding.get("version"), "$lookup")
     concept = index.find(code)
     if concept is None:
         raise NotFound(unknown_code(index, code))

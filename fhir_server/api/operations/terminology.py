@@ -6,7 +6,13 @@ reads of its invocation."""
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
-from fhir_server.services.terminology import expand_value_set, lookup, subsumes
+from fhir_server.services.terminology import (
+    expand_value_set,
+    held,
+    lookup,
+    stored_terminology,
+    subsumes,
+)
 from fhir_server.services.terminology_input import TerminologyInput, read_input
 
 CORE = "http://hl7.org/fhir/OperationDefinition"
@@ -19,24 +25,44 @@ async def terminology_input(call: OperationCall) -> TerminologyInput:
                       body)
 
 
-async def instance(call: OperationCall) -> dict | None:
-    """The stored resource an instance-level invocation is on (404 unknown, 410 deleted)."""
-    if call.resource_id is None or call.resource_type is None:
+# Of a type-level invocation: the parameters naming the canonical URL it works on, and its
+# version.
+_CANONICAL = {"ValueSet": (("url",), "valueSetVersion"),
+              "CodeSystem": (("url", "system"), "version"),
+              "ConceptMap": (("url",), "conceptMapVersion")}
+
+
+async def instance(call: OperationCall, given: TerminologyInput | None = None) -> dict | None:
+    """The stored resource the invocation is on: the instance (404 unknown, 410 deleted); at
+    type level (with `given`), one stored through the API whose canonical URL it names and
+    the registry does not hold, the last stored (as `:in` search takes them); else None."""
+    kind = call.resource_type
+    if call.resource_id is not None and kind is not None:
+        return (await call.service.read(kind, call.resource_id)).resource
+    if given is None or kind not in _CANONICAL:
         return None
-    return (await call.service.read(call.resource_type, call.resource_id)).resource
+    names, version_name = _CANONICAL[kind]
+    url = next((value for name in names if (value := given.one(name))), None)
+    url = url or (given.coding() or {}).get("system")
+    version = given.one(version_name)
+    if not isinstance(url, str) or held(kind, f"{url}|{version}" if version else url):
+        return None
+    return await stored_terminology(call.service.database.store(), kind, url, version)
 
 
 async def lookup_code(call: OperationCall) -> FhirResponse:
-    return FhirResponse(call.request, lookup(await terminology_input(call)))
+    given = await terminology_input(call)
+    return FhirResponse(call.request, lookup(given, await instance(call, given)))
 
 
 async def subsumes_codes(call: OperationCall) -> FhirResponse:
-    return FhirResponse(call.request, subsumes(await terminology_input(call), await instance(call)))
+    given = await terminology_input(call)
+    return FhirResponse(call.request, subsumes(given, await instance(call, given)))
 
 
 async def expand_value_set_operation(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
-    return FhirResponse(call.request, expand_value_set(given, await instance(call)))
+    return FhirResponse(call.request, expand_value_set(given, await instance(call, given)))
 
 
 OPERATIONS = (

@@ -10,7 +10,7 @@ from fhir_server.services.translation import translate
 
 async def translate_code(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
-    return FhirResponse(call.request, translate(given, await instance(call)))
+    return FhirResponse(call.request, translate(given, await instance(call, given)))
 
 
 OPERATIONS = tuple(

@@ -13,7 +13,7 @@ async def validate_code(call: OperationCall) -> FhirResponse:
     validate = (validate_in_code_system if call.resource_type == "CodeSystem"
                 else validate_in_value_set)
     given = await terminology_input(call)
-    return FhirResponse(call.request, validate(given, await instance(call)))
+    return FhirResponse(call.request, validate(given, await instance(call, given)))
 
 
 OPERATIONS = tuple(

@@ -1,0 +1,83 @@
+"""Terminology stored through the API is used by its canonical URL, as the server's own is
+(the operations' `url`: "the server must know the value set (e.g. it is defined explicitly in
+the server's value sets...)"): a hospital uploads its local code system, value set and map
+and validates, looks up and translates against them by URL. With a version, that version;
+without, the one stored last."""
+
+import uuid
+
+import pytest
+from api.helpers import FHIR_HEADERS
+
+GENDER = "http://hl7.org/fhir/administrative-gender"
+
+
+@pytest.fixture(scope="module")
+def urls(client) -> dict[str, str]:
+    base = f"http://benhvien.vn/fhir/{uuid.uuid4().hex[:8]}"
+    found = {"cs": f"{base}/CodeSystem/khoa", "vs": f"{base}/ValueSet/gioi",
+             "cm": f"{base}/ConceptMap/khoa"}
+    for version, extra in (("1", []), ("2", [{"code": "nhi", "display": "Khoa nhi"}])):
+        stored = [
+            {"resourceType": "CodeSystem", "url": found["cs"], "version": version,
+             "status": "active", "content": "complete", "hierarchyMeaning": "is-a",
+             "concept": [{"code": "noi", "display": "Khối nội",
+                          "concept": [{"code": "tim-mach", "display": "Tim mạch"}]}, *extra]},
+            {"resourceType": "ValueSet", "url": found["vs"], "version": version,
+             "status": "active", "compose": {"include": [{"system": GENDER, "concept": [
+                 {"code": "female"}, *([{"code": "male"}] if extra else [])]}]}},
+            {"resourceType": "ConceptMap", "url": found["cm"], "version": version,
+             "status": "active", "group": [{"source": found["cs"], "target": GENDER, "element": [
+                 {"code": "noi", "target": [{"code": "other", "equivalence": "wider"}]}]}]},
+        ]
+        for resource in stored:
+            response = client.post(f"/{resource['resourceType']}", json=resource,
+                                   headers=FHIR_HEADERS)
+            assert response.status_code == 201, response.text
+    return found
+
+
+def _parameters(response) -> dict:
+    assert response.status_code == 200, response.text
+    return {p["name"]: p for p in response.json()["parameter"]}
+
+
+def test_lookup_and_validate_code_by_the_code_system_url(client, urls):
+    found = _parameters(client.get("/CodeSystem/$lookup",
+                                   params={"system": urls["cs"], "code": "tim-mach"}))
+    assert found["display"]["valueString"] == "Tim mạch"
+    assert found["version"]["valueString"] == "2"  # the one stored last
+    valid = _parameters(client.get("/CodeSystem/$validate-code",
+                                   params={"url": urls["cs"], "code": "nhi"}))
+    assert valid["result"]["valueBoolean"] is True
+    old = _parameters(client.get("/CodeSystem/$validate-code",
+                                 params={"url": urls["cs"], "code": "nhi", "version": "1"}))
+    assert old["result"]["valueBoolean"] is False
+    subsumes = _parameters(client.get("/CodeSystem/$subsumes", params={
+        "system": urls["cs"], "codeA": "noi", "codeB": "tim-mach"}))
+    assert subsumes["outcome"]["valueCode"] == "subsumes"
+
+
+def test_expand_and_validate_code_by_the_value_set_url(client, urls):
+    expanded = client.get("/ValueSet/$expand", params={"url": urls["vs"]})
+    assert expanded.status_code == 200, expanded.text
+    assert {c["code"] for c in expanded.json()["expansion"]["contains"]} == {"female", "male"}
+    first = client.get("/ValueSet/$expand", params={"url": urls["vs"], "valueSetVersion": "1"})
+    assert {c["code"] for c in first.json()["expansion"]["contains"]} == {"female"}
+    valid = _parameters(client.get("/ValueSet/$validate-code", params={
+        "url": urls["vs"], "system": GENDER, "code": "male"}))
+    assert valid["result"]["valueBoolean"] is True
+
+
+def test_translate_by_the_concept_map_url(client, urls):
+    found = _parameters(client.get("/ConceptMap/$translate", params={
+        "url": urls["cm"], "system": urls["cs"], "code": "noi"}))
+    assert found["result"]["valueBoolean"] is True
+
+
+def test_an_unknown_url_or_version_is_still_404(client, urls):
+    assert client.get("/ValueSet/$expand", params={
+        "url": urls["vs"], "valueSetVersion": "9"}).status_code == 404
+    assert client.get("/ValueSet/$expand", params={
+        "url": urls["vs"] + "-khac"}).status_code == 404
+
