@@ -233,7 +233,10 @@ def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
 
 
 def _listed(system: str, version: str | None, concepts: list) -> Selection:
-    """An enumeration: the codes as listed, completed from the code system where held."""
+    """An enumeration: the codes as listed, completed from the code system where held. A
+    code a complete code system does not have is no concept (valueset.html#compose: the
+    listed codes are "concepts in the code system") and is left out, or a typo in a value
+    set would widen its binding."""
     index = code_system(f"{system}|{version}" if version else system)
     _spend(len(concepts))
     selected: Selection = {}
@@ -249,7 +252,7 @@ def _listed(system: str, version: str | None, concepts: list) -> Selection:
             selected[(system, code)] = ExpandedConcept(
                 system, code, entry.version, display, entry.abstract, entry.inactive,
                 designations + entry.designations, entry.language)
-        else:
+        elif index is None or index.content != "complete":
             selected[(system, code)] = ExpandedConcept(system, code, version,
                                                        listed.get("display"),
                                                        designations=designations)

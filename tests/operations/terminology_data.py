@@ -82,8 +82,10 @@ VALUE_SETS = [
     value_set("d-codes", _filter("code", "regex", "d.*")),
     value_set("graded", _filter("severity", "exists", "true")),
     value_set("listed", _filter("concept", "in", "dengue,covid")),
+    # "khong-co" is no code of the (complete) code system: left out.
     value_set("enumerated", {"system": DISEASE, "concept": [
-        {"code": "dengue", "display": "Sốt Dengue"}, {"code": "chronic"}]}),
+        {"code": "dengue", "display": "Sốt Dengue"}, {"code": "chronic"},
+        {"code": "khong-co"}]}),
     value_set("imported", {"valueSet": [vs_url("infections")]},
               {"system": GENDER, "concept": [{"code": "female"}]},
               exclude=({"system": DISEASE, "concept": [{"code": "covid"}]},)),
