@@ -113,9 +113,10 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
     parameters = [{"name": "name", "valueString": index.resource.get("name", system)}]
     if index.version:
         parameters.append({"name": "version", "valueString": index.version})
-    display = concept.display_in(given.one("displayLanguage"), index.language)
-    if display:
-        parameters.append({"name": "display", "valueString": display})
+    # `display` is 1..1 (OperationDefinition CodeSystem-lookup): a concept without one is
+    # shown by its code, as tx.fhir.org does.
+    display = concept.display_in(given.one("displayLanguage"), index.language) or concept.code
+    parameters.append({"name": "display", "valueString": display})
     for designation in concept.designations:
         parts = [{"name": "language", "valueCode": designation["language"]}
                  ] if "language" in designation else []

@@ -25,6 +25,13 @@ def test_lookup_gives_the_system_name_and_the_display(client):
     assert _values(posted.json())["display"] == "Male"
 
 
+def test_lookup_of_a_code_without_display_names_it_by_its_code(client):
+    """`display` is 1..1 in the OperationDefinition: v3-ActCode's HGHT has none."""
+    response = client.get("/CodeSystem/$lookup", params={
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HGHT"})
+    assert _values(response.json())["display"] == "HGHT", response.text
+
+
 def test_lookup_of_an_unknown_code_or_system_is_404_and_without_code_400(client):
     unknown_code = client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM,
                                                              "code": "nam"})
