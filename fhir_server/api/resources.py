@@ -135,7 +135,22 @@ async def _search(
 @router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=READS,
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
-    return resource_response(request, await service.vread(resource_type, resource_id, vid))
+    restricted = restricted_to(request)
+    base = await request_base(request)
+    # As a read first: whether another patient's resource exists is not the caller's to know.
+    if restricted is not None and not await service.in_compartment(
+            resource_type, resource_id, restricted, base):
+        raise _outside(restricted, f"{resource_type}/{resource_id}")
+    version = await service.vread(resource_type, resource_id, vid)
+    # An older version may have been another patient's (a subject since corrected).
+    if restricted is not None and not service.holds(restricted, version, base):
+        raise _outside(restricted, f"{resource_type}/{resource_id}/_history/{vid}")
+    return resource_response(request, version)
+
+
+def _outside(compartment: str, what: str) -> Forbidden:
+    return Forbidden(f"The token's patient/ scopes allow reading {compartment} and its "
+                     f"compartment only, not {what}")
 
 
 @router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
@@ -175,8 +190,7 @@ async def read_response(request: Request, service: ResourceService, resource_typ
     # Before the read: whether another patient's resource exists is not the caller's to know.
     if restricted is not None and not await service.in_compartment(
             resource_type, resource_id, restricted, await request_base(request)):
-        raise Forbidden(f"The token's patient/ scopes allow reading {restricted} and its "
-                        f"compartment only, not {resource_type}/{resource_id}")
+        raise _outside(restricted, f"{resource_type}/{resource_id}")
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not asks_for_fhir(request):
         if (unchanged := not_modified(request, version)) is not None:

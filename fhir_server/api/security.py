@@ -16,7 +16,7 @@ from fhir_server.errors import Forbidden
 from fhir_server.services.access import current_permissions, current_principal
 
 # What `patient/` scopes grant, within the compartment of the token's patient.
-PATIENT_INTERACTIONS = frozenset({"read", "search-type"})
+PATIENT_INTERACTIONS = frozenset({"read", "vread", "search-type"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -61,7 +61,8 @@ def check_interaction(principal: Principal, interaction: str, resource_type: str
                       ) -> str | None:
     """403 unless the token's scopes allow `interaction` on `resource_type`; the compartment
     (`Patient/<id>`) the answer must keep to when only `patient/` scopes allow it, which they
-    do for reads by id and searches only, and with a `patient` claim in the token."""
+    do for reads and vreads by id and searches only, and with a `patient` claim in the
+    token."""
     permission = INTERACTION_PERMISSION[interaction]
     if (not principal.scopes.allows(resource_type, permission)
             and interaction in PATIENT_INTERACTIONS and principal.patient is not None

@@ -7,7 +7,7 @@ from typing import TypeVar
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
-from fhir_server.search.index import compartment_filter
+from fhir_server.search.index import build_search_index, compartment_filter
 from fhir_server.search.types.date import DateRange, parse_date
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal
@@ -116,6 +116,14 @@ class ResourceService:
             {"_id": resource_id} | compartment_filter(kind, [compartment_id], base), 1,
             projection=["_id"])
         return bool(found)
+
+    @staticmethod
+    def holds(compartment: str, version: Version, base: str) -> bool:
+        """Whether a version (an older one: its resource as it was then) is in a compartment
+        (`Patient/1`), by a relative reference or an absolute one under `base`."""
+        assert version.resource is not None, "a deletion is in no compartment"
+        found = build_search_index(version.resource_type, version.resource)["compartments"]
+        return compartment in found or f"{base.rstrip('/')}/{compartment}" in found
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None

@@ -1,7 +1,6 @@
-"""SMART `patient/` scopes with the token's `patient` claim (the launch patient): reads by id
-and searches of that patient's compartment, `$everything` and `$summary` on that patient,
-and nothing else. Another patient's record is
-403 whether it exists or not, searches keep to the compartment (also by POST and as a
+"""SMART `patient/` scopes with the token's `patient` claim (the launch patient): reads and
+vreads by id and searches of that patient's compartment, `$everything` and `$summary` on
+that patient, and nothing else. Another patient's record is 403 whether it exists or not, searches keep to the compartment (also by POST and as a
 compartment search), includes and other interactions are not granted; without the claim,
 `patient/` scopes grant nothing; `user/` scopes beside them are not narrowed.
 
@@ -74,11 +73,29 @@ def test_searches_keep_to_the_compartment(thu, ids):
     assert [e["search"]["mode"] for e in included["entry"]] == ["match"]
 
 
+def test_vreads_of_versions_within_the_compartment_only(client, thu, ids):
+    """SMART's `r` is read and vread; a version is read as it was: an Observation filed
+    under Hải and then corrected to Thu is hers from its second version only."""
+    assert thu.get(f"/Observation/{ids['thu_bp']}/_history/1").status_code == 200
+    for path in (f"Observation/{ids['hai_bp']}/_history/1", "Observation/khong-co/_history/1"):
+        assert_outcome(thu.get(f"/{path}"), 403)
+    misfiled = {key: value for key, value in _pressure("hai").items() if key != "performer"}
+    misfiled = created(client, misfiled | {"subject": {"reference": f"Patient/{ids['hai']}"}})
+    path = f"/Observation/{misfiled['id']}"
+    try:
+        corrected = client.put(path, headers=FHIR_HEADERS, json=misfiled | {
+            "subject": {"reference": f"Patient/{ids['thu']}"}})
+        assert corrected.status_code == 200, corrected.text
+        assert thu.get(f"{path}/_history/2").status_code == 200
+        assert_outcome(thu.get(f"{path}/_history/1"), 403)
+    finally:  # the other tests' data set stays as it was
+        client.delete(path)
+
+
 def test_nothing_but_reads_and_searches_is_granted(thu, ids):
     observation = f"/Observation/{ids['thu_bp']}"
     for response in (
         thu.get(f"{observation}/_history"),
-        thu.get(f"{observation}/_history/1"),
         thu.get("/Observation/_history"),
         thu.get(f"/Patient/{ids['hai']}/$everything"),
         thu.get("/Patient/$everything"),
