@@ -1,7 +1,8 @@
 """SMART `patient/` scopes with the token's `patient` claim (the launch patient): reads and
 vreads by id and searches of that patient's compartment, `$everything` and `$summary` on
-that patient, and nothing else. Another patient's record is 403 whether it exists or not, searches keep to the compartment (also by POST and as a
-compartment search), includes and other interactions are not granted; without the claim,
+that patient, and nothing else. Another patient's record is 403 whether it exists or not,
+searches keep to the compartment (also by POST and as a compartment search), includes and
+other interactions are not granted; without the claim,
 `patient/` scopes grant nothing; `user/` scopes beside them are not narrowed.
 
 Data set: patients Thu (the token's) and Hải, one blood pressure each, Thu's encounter, and
