@@ -135,22 +135,14 @@ async def _search(
 @router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=READS,
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
-    restricted = restricted_to(request)
+    if (restricted := restricted_to(request)) is None:
+        return resource_response(request, await service.vread(resource_type, resource_id, vid))
     base = await request_base(request)
-    # As a read first: whether another patient's resource exists is not the caller's to know.
-    if restricted is not None and not await service.in_compartment(
-            resource_type, resource_id, restricted, base):
-        raise _outside(restricted, f"{resource_type}/{resource_id}")
+    await service.check_within(restricted, resource_type, resource_id, base)
     version = await service.vread(resource_type, resource_id, vid)
-    # An older version may have been another patient's (a subject since corrected).
-    if restricted is not None and not service.holds(restricted, version, base):
-        raise _outside(restricted, f"{resource_type}/{resource_id}/_history/{vid}")
+    service.check_version_within(restricted, version, base)
     return resource_response(request, version)
 
-
-def _outside(compartment: str, what: str) -> Forbidden:
-    return Forbidden(f"The token's patient/ scopes allow reading {compartment} and its "
-                     f"compartment only, not {what}")
 
 
 @router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
@@ -186,11 +178,9 @@ async def read_response(request: Request, service: ResourceService, resource_typ
                         resource_id: str) -> Response:
     """The read's answer, once the request is authorised (api/direct_routes.py answers
     most reads without the route)."""
-    restricted = restricted_to(request)
-    # Before the read: whether another patient's resource exists is not the caller's to know.
-    if restricted is not None and not await service.in_compartment(
-            resource_type, resource_id, restricted, await request_base(request)):
-        raise _outside(restricted, f"{resource_type}/{resource_id}")
+    if (restricted := restricted_to(request)) is not None:
+        await service.check_within(restricted, resource_type, resource_id,
+                                   await request_base(request))
     version = await service.read(resource_type, resource_id)
     if resource_type == "Binary" and not asks_for_fhir(request):
         if (unchanged := not_modified(request, version)) is not None:

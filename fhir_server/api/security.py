@@ -13,10 +13,12 @@ from fhir_server.api.dependencies import request_base
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import Forbidden
-from fhir_server.services.access import current_permissions, current_principal
+from fhir_server.services.access import (
+    current_permissions,
+    current_principal,
+    patient_compartment,
+)
 
-# What `patient/` scopes grant, within the compartment of the token's patient.
-PATIENT_INTERACTIONS = frozenset({"read", "vread", "search-type"})
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -60,15 +62,11 @@ def require(interaction: str):
 def check_interaction(principal: Principal, interaction: str, resource_type: str
                       ) -> str | None:
     """403 unless the token's scopes allow `interaction` on `resource_type`; the compartment
-    (`Patient/<id>`) the answer must keep to when only `patient/` scopes allow it, which they
-    do for reads and vreads by id and searches only, and with a `patient` claim in the
-    token."""
-    permission = INTERACTION_PERMISSION[interaction]
-    if (not principal.scopes.allows(resource_type, permission)
-            and interaction in PATIENT_INTERACTIONS and principal.patient is not None
-            and principal.scopes.patient_allows(resource_type, permission)):
-        return f"Patient/{principal.patient}"
-    check_scopes(principal, resource_type, permission, f"{interaction} on {resource_type}")
+    the answer must keep to when only `patient/` scopes allow it (`patient_compartment`)."""
+    if (compartment := patient_compartment(principal, interaction, resource_type)) is not None:
+        return compartment
+    check_scopes(principal, resource_type, INTERACTION_PERMISSION[interaction],
+                 f"{interaction} on {resource_type}")
     return None
 
 

@@ -17,6 +17,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
+from fhir_server.services.access import current_principal, patient_compartment
 from fhir_server.services.bundle_entries import ORDER, Entry, parse_entry, patch_operations
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
@@ -152,12 +153,12 @@ class BundleProcessor:
             written: dict[str, str] = {}  # `Type/id` → the entry that wrote it
             for entry in attempt:
                 try:
-                    _check_permission(entry, permissions)
+                    compartment = _check_permission(entry, permissions)
                     if entry.method in ("GET", "HEAD"):
                         # Reads run last, inside the transaction: they see its writes, and a
                         # failing read rolls everything back like any other entry.
                         responses[entry.index] = await self._read_entry(
-                            base, entry, permissions, store
+                            base, entry, permissions, compartment, store
                         )
                         continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
@@ -181,9 +182,9 @@ class BundleProcessor:
         try:
             entry = parse_entry(index, raw, base)
             _check_independent(entry, within)
-            _check_permission(entry, permissions)
+            compartment = _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
-                return await self._read_entry(base, entry, permissions)
+                return await self._read_entry(base, entry, permissions, compartment)
             policy = self.service.policy
             result = await self.service.transaction(
                 lambda store: _write(store, entry, policy, self.max_depth)
@@ -198,17 +199,18 @@ class BundleProcessor:
         base: str,
         entry: Entry,
         permissions: Permissions,
+        compartment: str | None,
         store: ResourceStore | None = None,
     ) -> dict:
-        """GET and HEAD entries; HEAD answers as GET without the resource."""
-        answer = await self._get(base, entry, permissions, store)
+        """GET and HEAD entries, kept to `compartment` if given; HEAD answers as GET without
+        the resource."""
+        answer = await self._get(base, entry, permissions, compartment, store)
         if entry.method == "HEAD":
             answer.pop("resource", None)
         return answer
 
-    async def _get(
-        self, base: str, entry: Entry, permissions: Permissions, store: ResourceStore | None
-    ) -> dict:
+    async def _get(self, base: str, entry: Entry, permissions: Permissions,
+                   compartment: str | None, store: ResourceStore | None) -> dict:
         """read, vread, type search, and instance or type history."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
@@ -216,15 +218,19 @@ class BundleProcessor:
             history = await self.service.history(base, params, kind, entry.resource_id,
                                                  permissions, store)
             return {"resource": history, "response": {"status": "200 OK"}}
+        if entry.resource_id and compartment is not None:
+            await self.service.check_within(compartment, kind, entry.resource_id, base)
         if entry.vid is not None:
             assert entry.resource_id is not None, "parse_entry: a version names its resource"
             version = await self.service.vread(kind, entry.resource_id, entry.vid, store)
+            if compartment is not None:
+                self.service.check_version_within(compartment, version, base)
         elif entry.resource_id:
             version = await self.service.read(kind, entry.resource_id, store)
         else:
             return {
                 "resource": await self.service.search(
-                    base, kind, params, False, permissions=permissions, store=store
+                    base, kind, params, False, compartment, permissions, store=store
                 ),
                 "response": {"status": "200 OK"},
             }
@@ -260,18 +266,28 @@ def _check_independent(entry: Entry, within: frozenset[str]) -> None:
                 "them", expression=f"{entry.location}.resource")
 
 
-def _check_permission(entry: Entry, permissions: Permissions) -> None:
+def _check_permission(entry: Entry, permissions: Permissions) -> str | None:
     """The scope an entry's interaction needs (SMART: c create, r read, u update, d delete,
-    s search)."""
+    s search); the compartment a read or search keeps to when only `patient/` scopes allow
+    it, as the same request would on its own (SMART: batches are judged by their
+    requests)."""
     if entry.method in ("GET", "HEAD"):
         permission = "r" if entry.resource_id else "s"  # of one resource, or of a type
     else:
         permission = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}[entry.method]
-    if not permissions.allows(entry.resource_type, permission):
-        raise Forbidden(
-            f"{entry.location}: the token's scopes do not allow {entry.method} on "
-            f"{entry.resource_type}"
-        )
+    if permissions.allows(entry.resource_type, permission):
+        return None
+    principal = current_principal.get()
+    if principal is not None and entry.method in ("GET", "HEAD") and not entry.history:
+        interaction = ("vread" if entry.vid is not None else "read" if entry.resource_id
+                       else "search-type")
+        if (compartment := patient_compartment(principal, interaction,
+                                               entry.resource_type)) is not None:
+            return compartment
+    raise Forbidden(
+        f"{entry.location}: the token's scopes do not allow {entry.method} on "
+        f"{entry.resource_type}"
+    )
 
 
 def _check_distinct_targets(entries: list[Entry]) -> None:

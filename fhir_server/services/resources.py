@@ -10,7 +10,7 @@ from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, Not
 from fhir_server.search.index import build_search_index, compartment_filter
 from fhir_server.search.types.date import DateRange, parse_date
 from fhir_server.services import interactions
-from fhir_server.services.access import current_principal
+from fhir_server.services.access import current_principal, outside_compartment
 from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
@@ -117,13 +117,22 @@ class ResourceService:
             projection=["_id"])
         return bool(found)
 
+    async def check_within(self, compartment: str, resource_type: str, resource_id: str,
+                           base: str) -> None:
+        """403 unless the current version of a resource is in the compartment a token keeps
+        to; before a read, as whether another patient's resource exists is not the caller's
+        to know."""
+        if not await self.in_compartment(resource_type, resource_id, compartment, base):
+            raise outside_compartment(compartment, f"{resource_type}/{resource_id}")
+
     @staticmethod
-    def holds(compartment: str, version: Version, base: str) -> bool:
-        """Whether a version (an older one: its resource as it was then) is in a compartment
-        (`Patient/1`), by a relative reference or an absolute one under `base`."""
+    def check_version_within(compartment: str, version: Version, base: str) -> None:
+        """403 unless a version, as it was then, is in the compartment: an older one may have
+        been another patient's (a subject since corrected)."""
         assert version.resource is not None, "a deletion is in no compartment"
         found = build_search_index(version.resource_type, version.resource)["compartments"]
-        return compartment in found or f"{base.rstrip('/')}/{compartment}" in found
+        if compartment not in found and f"{base.rstrip('/')}/{compartment}" not in found:
+            raise outside_compartment(compartment, version.versioned_url)
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None

@@ -93,6 +93,29 @@ def test_vreads_of_versions_within_the_compartment_only(client, thu, ids):
         client.delete(path)
 
 
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_batch_entries_are_judged_as_the_same_requests_alone(thu, ids, kind):
+    """SMART: batches and transactions are judged by the requests within them."""
+    urls = [f"Patient/{ids['thu']}", f"Observation/{ids['thu_bp']}/_history/1",
+            "Observation", f"Observation?patient={ids['hai']}", f"Observation/{ids['hai_bp']}",
+            f"Observation/{ids['thu_bp']}/_history"]
+    bundle = {"resourceType": "Bundle", "type": kind, "entry": [
+        {"request": {"method": "GET", "url": url}} for url in urls]}
+    response = thu.post("", json=bundle, headers=FHIR_HEADERS)
+    if kind == "transaction":  # one entry refused refuses them all
+        assert_outcome(response, 403)
+        bundle["entry"] = bundle["entry"][:3]
+        response = thu.post("", json=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    entries = response.json()["entry"]
+    statuses = [entry["response"]["status"][:3] for entry in entries]
+    assert statuses == ["200", "200", "200", "200", "403", "403"][:len(entries)]
+    searched = {e["resource"]["id"] for e in entries[2]["resource"].get("entry", [])}
+    assert searched == {ids["thu_bp"]}
+    if kind == "batch":
+        assert "entry" not in entries[3]["resource"]  # Hải's, narrowed to Thu's: none
+
+
 def test_nothing_but_reads_and_searches_is_granted(thu, ids):
     observation = f"/Observation/{ids['thu_bp']}"
     for response in (
