@@ -200,8 +200,16 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
         "total": len(contains),
         "offset": offset,
     }
-    used: list[dict] = [{"name": "displayLanguage", "valueCode": language}] if language else []
+    # "SHOULD include all of the parameters that affect the $expand operation", and the
+    # version of each code system with one (a SHALL): ValueSet.expansion.parameter.
+    used: list[dict] = [{"name": "version", "valueUri": uri} for uri in sorted(
+        {f"{c.system}|{c.version}" for c in concepts if c.version})]
+    used += [{"name": "displayLanguage", "valueCode": language}] if language else []
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
+    used += [{"name": "includeDesignations", "valueBoolean": True}] if designations else []
+    used += [{"name": "filter", "valueString": given.one("filter")}] if wanted else []
+    used += [{"name": name, "valueInteger": given.number(name, 0)}
+             for name in ("offset", "count") if given.one(name) is not None]
     if used:
         expansion_["parameter"] = used
     page = contains[offset : offset + min(count, MAX_EXPANSION)]

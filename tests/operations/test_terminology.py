@@ -57,6 +57,16 @@ def test_expand_lists_codes_with_displays_filtered_and_paged(client):
     page = client.get("/ValueSet/$expand", params={"url": MARITAL_SET, "offset": "2",
                                                    "count": "3"}).json()["expansion"]
     assert page["offset"] == 2 and len(page["contains"]) == 3 and page["total"] > 5
+    # The parameters that made it, and the version of the code system (a SHALL).
+    used = {(p["name"], next(v for k, v in p.items() if k.startswith("value")))
+            for p in page["parameter"]}
+    assert {("offset", 2), ("count", 3)} <= used
+    assert sorted(value for name, value in used if name == "version") == [
+        "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus|2018-08-12",
+        "http://terminology.hl7.org/CodeSystem/v3-NullFlavor|2018-08-12"], used
+    gender = {(p["name"], p.get("valueUri") or p.get("valueString"))
+              for p in filtered.json()["expansion"]["parameter"]}
+    assert gender == {("version", f"{GENDER_SYSTEM}|4.0.1"), ("filter", "MÀL")}
 
 
 def test_expand_refusals(client):
