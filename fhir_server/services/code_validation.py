@@ -77,6 +77,8 @@ def _judge(concept: ExpandedConcept, display: str | None, options: _Options,
 
 def _answer(verdicts: list[Verdict]) -> dict:
     """Parameters `result`, `message`, `display`: true when any coding is valid."""
+    if not verdicts:
+        verdicts = [Verdict(False, "The codeableConcept has text only: no code to check")]
     valid = [v for v in verdicts if v.valid]
     shown = valid or verdicts
     messages = [v.message for v in shown if v.message]

@@ -28,7 +28,13 @@ _MAX_STORED = 20
 
 
 def _versioned(url: str, version: str | None) -> str:
-    return f"{url}|{version}" if version else url
+    """`url|version`; a URL naming its version already must name the same one (400)."""
+    if not version:
+        return url
+    _, bar, named = url.partition("|")
+    if bar and named != version:
+        raise BadRequest(f"{url} names version {named}, and the version parameter {version}")
+    return url if bar else f"{url}|{version}"
 
 
 def held(kind: str, canonical: str) -> bool:

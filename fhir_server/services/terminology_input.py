@@ -61,8 +61,10 @@ class TerminologyInput:
         if found is None:
             return None
         codings = found.get("coding")
+        if codings is None and isinstance(found.get("text"), str):
+            return found  # text only: valid FHIR, with no code to check
         if not isinstance(codings, list) or not codings or not all(map(_is_coding, codings)):
-            raise BadRequest("'codeableConcept' needs at least one valid coding",
+            raise BadRequest("'codeableConcept' needs valid codings, or text only",
                              expression="codeableConcept")
         return found
 

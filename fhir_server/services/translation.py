@@ -26,7 +26,7 @@ def _codings(given: TerminologyInput) -> list[dict]:
         raise BadRequest("$translate needs exactly one of 'code' (with 'system'), 'coding' "
                          "and 'codeableConcept'")
     codings = ([{"system": given.one("system"), "code": code, "version": given.one("version")}]
-               if code is not None else [coding] if coding else (concept or {})["coding"])
+               if code is not None else [coding] if coding else (concept or {}).get("coding", []))
     if not all(c.get("system") for c in codings):
         raise BadRequest("$translate needs the system of the code to translate",
                          expression="system")

@@ -69,6 +69,13 @@ def test_expand_lists_codes_with_displays_filtered_and_paged(client):
     assert gender == {("version", f"{GENDER_SYSTEM}|4.0.1"), ("filter", "MÀL")}
 
 
+def test_a_version_in_the_url_and_as_a_parameter(client):
+    both = {"url": f"{GENDER_SET}|4.0.1", "valueSetVersion": "4.0.1"}
+    assert client.get("/ValueSet/$expand", params=both).status_code == 200
+    other = {"url": f"{GENDER_SET}|4.0.1", "valueSetVersion": "3.0.2"}
+    assert client.get("/ValueSet/$expand", params=other).status_code == 400
+
+
 def test_expand_refusals(client):
     assert client.get("/ValueSet/$expand").status_code == 400
     assert client.get("/ValueSet/$expand", params={"url": "http://x.vn/vs"}).status_code == 404

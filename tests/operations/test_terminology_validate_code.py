@@ -135,6 +135,19 @@ def test_value_set_validate_code_by_post(client):
     assert out(inline)["result"] is True
 
 
+def test_a_text_only_codeable_concept_is_no_code_of_the_value_set(client):
+    """Valid FHIR, with nothing to check: result false, saying so (not a 400)."""
+    found = post(client, "/ValueSet/$validate-code",
+                 {"name": "url", "valueUri": vs_url("infections")},
+                 {"name": "codeableConcept", "valueCodeableConcept": {"text": "sốt xuất huyết"}})
+    assert out(found) == {"result": False,
+                          "message": "The codeableConcept has text only: no code to check"}
+    no_text = post(client, "/ValueSet/$validate-code",
+                   {"name": "url", "valueUri": vs_url("infections")},
+                   {"name": "codeableConcept", "valueCodeableConcept": {"coding": []}})
+    assert no_text.status_code == 400, no_text.text
+
+
 def test_value_set_validate_code_on_a_stored_instance(client):
     stored = created(client, {"resourceType": "ValueSet", "status": "active",
                               "url": "http://example.vn/vs/stored", "compose": {"include": [
