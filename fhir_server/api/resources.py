@@ -78,9 +78,10 @@ async def instance_history(
     params: QueryParams,
     request: Request,
 ):
-    return await bundle_response(
-        request, await service.history(base, params, resource_type, resource_id)
-    )
+    if (restricted := restricted_to(request)) is not None:
+        await service.check_within(restricted, resource_type, resource_id, base)
+    return await bundle_response(request, await service.history(
+        base, params, resource_type, resource_id, compartment=restricted))
 
 
 @router.api_route(

@@ -10,7 +10,7 @@ from fhir_server.auth.tokens import Principal
 from fhir_server.errors import Forbidden
 
 # What `patient/` scopes grant, within the compartment of the token's patient.
-PATIENT_INTERACTIONS = frozenset({"read", "vread", "search-type"})
+PATIENT_INTERACTIONS = frozenset({"read", "vread", "history-instance", "search-type"})
 
 current_permissions: ContextVar[Permissions] = ContextVar("current_permissions", default=ALL)
 # None: the server itself writes (demo data, `fhir-server load`), under the hospital's seal.
@@ -30,8 +30,9 @@ def check_searchable(resource_type: str) -> None:
 def patient_compartment(principal: Principal, interaction: str, resource_type: str
                         ) -> str | None:
     """The compartment (`Patient/<id>`) an interaction must keep to when only the token's
-    `patient/` scopes allow it, which they do for reads and vreads by id and searches, with
-    a `patient` claim in the token; None when they do not (other scopes may)."""
+    `patient/` scopes allow it, which they do for reads, vreads and histories by id and
+    searches, with a `patient` claim in the token; None when they do not (other scopes
+    may)."""
     permission = INTERACTION_PERMISSION[interaction]
     if (not principal.scopes.allows(resource_type, permission)
             and interaction in PATIENT_INTERACTIONS and principal.patient is not None

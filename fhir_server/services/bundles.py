@@ -214,12 +214,12 @@ class BundleProcessor:
         """read, vread, type search, and instance or type history."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
-        if entry.history:
-            history = await self.service.history(base, params, kind, entry.resource_id,
-                                                 permissions, store)
-            return {"resource": history, "response": {"status": "200 OK"}}
         if entry.resource_id and compartment is not None:
             await self.service.check_within(compartment, kind, entry.resource_id, base)
+        if entry.history:
+            history = await self.service.history(base, params, kind, entry.resource_id,
+                                                 permissions, store, compartment)
+            return {"resource": history, "response": {"status": "200 OK"}}
         if entry.vid is not None:
             assert entry.resource_id is not None, "parse_entry: a version names its resource"
             version = await self.service.vread(kind, entry.resource_id, entry.vid, store)
@@ -278,9 +278,11 @@ def _check_permission(entry: Entry, permissions: Permissions) -> str | None:
     if permissions.allows(entry.resource_type, permission):
         return None
     principal = current_principal.get()
-    if principal is not None and entry.method in ("GET", "HEAD") and not entry.history:
-        interaction = ("vread" if entry.vid is not None else "read" if entry.resource_id
-                       else "search-type")
+    if principal is not None and entry.method in ("GET", "HEAD"):
+        interaction = ("history-type" if entry.history and not entry.resource_id
+                       else "history-instance" if entry.history
+                       else "vread" if entry.vid is not None
+                       else "read" if entry.resource_id else "search-type")
         if (compartment := patient_compartment(principal, interaction,
                                                entry.resource_type)) is not None:
             return compartment

@@ -129,9 +129,7 @@ class ResourceService:
     def check_version_within(compartment: str, version: Version, base: str) -> None:
         """403 unless a version, as it was then, is in the compartment: an older one may have
         been another patient's (a subject since corrected)."""
-        assert version.resource is not None, "a deletion is in no compartment"
-        found = build_search_index(version.resource_type, version.resource)["compartments"]
-        if compartment not in found and f"{base.rstrip('/')}/{compartment}" not in found:
+        if not _holds(compartment, version, base):
             raise outside_compartment(compartment, version.versioned_url)
 
     async def read(
@@ -267,10 +265,12 @@ class ResourceService:
         resource_id: str | None = None,
         permissions: Permissions = ALL,
         store: ResourceStore | None = None,
+        compartment: str | None = None,
     ) -> dict:
         """history at instance, type or system level, newest first, with _since, _at, _count and
         keyset paging (http://hl7.org/fhir/R4/http.html#history); `store` is given inside a
-        transaction, so the history has the transaction's writes."""
+        transaction, so the history has the transaction's writes. With `compartment` (a
+        token's patient/ scopes), the versions that were in it only, and no total."""
         store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()
@@ -299,6 +299,8 @@ class ResourceService:
                                  expression="_cursor") from None
         found = await store.history(types, resource_id, span, after, count + 1)
         versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
+        if compartment is not None:  # deletions show no one's data
+            versions = [v for v in versions if v.deleted or _holds(compartment, v, base)]
         next_cursor = None
         if len(found) > count and versions:
             last = found[count - 1]
@@ -308,7 +310,7 @@ class ResourceService:
         path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
         kept = [(n, v) for n, v in params if n in ("_since", "_at", "_count")]
         total = None
-        if resource_type is not None and resource_id is not None:
+        if resource_type is not None and resource_id is not None and compartment is None:
             total = await store.count_versions(resource_type, resource_id, span)
         links = page_links(base, path, kept, next_cursor, cursor)
         return history_bundle(base, versions, links, total)
@@ -361,3 +363,11 @@ def _date_param(params: list[tuple[str, str]], name: str) -> DateRange | None:
         return parse_date(value)
     except ValueError as bad:
         raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None
+
+
+def _holds(compartment: str, version: Version, base: str) -> bool:
+    """Whether a version, as it was then, is in a compartment (`Patient/1`), by a relative
+    reference or an absolute one under `base`."""
+    assert version.resource is not None, "a deletion is in no compartment"
+    found = build_search_index(version.resource_type, version.resource)["compartments"]
+    return compartment in found or f"{base.rstrip('/')}/{compartment}" in found
