@@ -143,6 +143,15 @@ class Concept:
         return [value for code, value in self.properties if code == property_code]
 
 
+def is_display_of(display: str, own: str | None, designations: tuple[dict, ...]) -> bool:
+    """Whether a display is the concept's own or one of its designations (any language),
+    case and runs of whitespace aside."""
+    def normal(text: str) -> str:
+        return " ".join(text.split()).casefold()
+    known = [own or ""] + [str(d.get("value", "")) for d in designations]
+    return normal(display) in {normal(text) for text in known}
+
+
 def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 

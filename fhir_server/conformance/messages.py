@@ -133,6 +133,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: '{code}' không phải là mã của hệ mã {system} trong tập giá trị bắt buộc "
         "{value_set}",
     ),
+    "wrong-display": (
+        "{expression}: '{display}' is not a display of {system}#{concept_code} (it is "
+        "'{expected}')",
+        "{expression}: '{display}' không phải là tên hiển thị của mã {system}#{concept_code} (tên "
+        "đúng là '{expected}')",
+    ),
     "no-code-in-value-set": (
         "{expression}: no code from the required value set {value_set}",
         "{expression}: không có mã nào thuộc tập giá trị bắt buộc {value_set}",

@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from fhir_server.conformance.bundle_rules import bundle_issues
+from fhir_server.conformance.code_systems import code_system, is_display_of
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
@@ -321,6 +322,8 @@ class _Walk:
                                             at.resource, True, at.depth + 1))
                 if prop.binding is not None:
                     self.bound(prop.binding, item, location)
+                if prop.type == "Coding":
+                    self.display(item, location)
             else:
                 self.resource(item, location, at.resource if prop.contained else None,
                               at.depth + 1, prop.type)
@@ -339,6 +342,21 @@ class _Walk:
         """A required binding (http://hl7.org/fhir/R4/terminologies.html#required)."""
         compiled = Binding("required", required.value_set, required.allowed)
         self.issues += binding_issues(compiled, value, required.element_type, expression)
+
+    def display(self, coding: dict, expression: str) -> None:
+        """A Coding's display, when its code system is held in full, is one of the code's
+        displays (a warning, as the HL7 validator gives: a wrong name for a right code)."""
+        system, code, display = (coding.get(key) for key in ("system", "code", "display"))
+        if not (isinstance(system, str) and isinstance(code, str) and isinstance(display, str)):
+            return
+        version = coding.get("version")
+        index = code_system(f"{system}|{version}" if isinstance(version, str) else system)
+        concept = index.find(code) if index is not None and index.content == "complete" else None
+        if concept is not None and not is_display_of(display, concept.display,
+                                                     concept.designations):
+            self.report("wrong-display", "invalid", f"{expression}.display", severity="warning",
+                        expression=f"{expression}.display", display=display,
+                        concept_code=code, system=system, expected=concept.display or code)
 
     def invariants(self, invariants: tuple[Invariant, ...], value: object, type_path: str,
                    expression: str, resource: _Resource) -> None:

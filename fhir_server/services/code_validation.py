@@ -8,7 +8,7 @@ ValueSet leaves them out (`compose.inactive: false`)."""
 
 from dataclasses import dataclass
 
-from fhir_server.conformance.code_systems import code_system
+from fhir_server.conformance.code_systems import code_system, is_display_of
 from fhir_server.conformance.expansion import ExpandedConcept, expanded_concept
 from fhir_server.errors import BadRequest
 from fhir_server.services.terminology import (
@@ -42,10 +42,6 @@ def _codings(given: TerminologyInput, system: str | None, version: str | None) -
     return list((concept or {}).get("coding", []))
 
 
-def _normal(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
 @dataclass(frozen=True)
 class _Options:
     """`displayLanguage` and `abstract` of an invocation, read (and checked) once."""
@@ -68,8 +64,7 @@ def _judge(concept: ExpandedConcept, display: str | None, options: _Options,
     warnings = []
     if concept.inactive:
         warnings.append(f"The code '{concept.code}' is inactive in {concept.system}")
-    known = [concept.display or ""] + [str(d.get("value", "")) for d in concept.designations]
-    if display and _normal(display) not in {_normal(text) for text in known}:
+    if display and not is_display_of(display, concept.display, concept.designations):
         warnings.append(f"The display '{display}' is not a display of the code "
                         f"'{concept.code}' of {concept.system}{where} (it is '{best}')")
     return Verdict(True, "; ".join(warnings) or None, best)

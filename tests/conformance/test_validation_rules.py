@@ -453,3 +453,4 @@ def test_deeply_nested_json_values_are_shown_without_recursion():
         value = [value]
     assert _found({"resourceType": "Patient", "name": [value]}) == {
         ("structure", "Patient.name[0]")}
+
