@@ -154,12 +154,37 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
         tests = []
         for kind, steps in usable:
             located, at = _located(kind, steps, by_id, raw)
-            test = Test(kind, located, _expected(kind, located, at, raw))
-            if test not in tests:  # two discriminators found in one ancestor's pattern
+            test = _test(kind, steps, located, _expected(kind, located, at, raw))
+            if test not in tests:
                 tests.append(test)
         slicing.tests.append(tuple(tests))
     slicing.lookup = _lookup(slicing.tests)
     return slicing
+
+
+def _test(kind: str, steps: tuple[str, ...], located: tuple[str, ...],
+          expected: object) -> Test:
+    """A discriminator's test. Found in an ancestor's fixed or pattern value (`use` for
+    `use.coding.code`), it tests the values that value has at the rest of the path, not
+    all of it: the discriminator alone assigns a slice, whose other rules (a display the
+    pattern also gives) are then checked as rules (profiling.html#discriminator)."""
+    if located == steps or not isinstance(expected, tuple) or expected[0] not in _VALUE_KINDS:
+        return Test(kind, located, expected)
+    at_path = _project(expected[1], steps[len(located):])
+    return Test(kind, steps, ("values", tuple(at_path))) if at_path else Test(
+        kind, located, expected)
+
+
+def _project(value: object, steps: tuple[str, ...]) -> list[object]:
+    """The values a (fixed or pattern) value has at a path of names, arrays flattened."""
+    current = [value]
+    for step in steps:
+        found: list[object] = []
+        for item in current:
+            child = item.get(step) if isinstance(item, dict) else None
+            found += child if isinstance(child, list) else [] if child is None else [child]
+        current = found
+    return current
 
 
 def _lookup(tests: list[tuple[Test, ...]]) -> tuple[tuple[str, ...], dict] | None:
@@ -218,6 +243,9 @@ def matches(test: Test, value: object, type_code: str,
         return bool(found) and not profiles or any(
             conforms(item, url) for item, _ in found for url in profiles)
     how, expected = test.expected if isinstance(test.expected, tuple) else ("", None)
+    if how == "values":  # each value the slice's pattern has at the path
+        return all(any(item == one or contains(item, one) for item, _ in found)
+                   for one in expected)
     if how == "fixed":
         return any(item == expected for item, _ in found)
     if how == "pattern":

@@ -86,11 +86,30 @@ def test_patient_cccd_slice_fixes_use():
 
 
 def test_encounter_needs_its_chief_complaint_diagnosis():
-    encounter = _broken(ENCOUNTER, lambda e: e["diagnosis"][0]["use"]["coding"][0].update(
-        code="DD", display="Discharge diagnosis"))
+    encounter = _broken(ENCOUNTER, lambda e: e["diagnosis"][0]["use"].update(
+        coding=[{"system": ROLE, "code": "DD", "display": "Discharge diagnosis"}],
+        text="Discharge diagnosis"))
     errors = _errors(encounter, "vn-core-encounter")
     assert [e.element_id for e in errors] == ["Encounter.diagnosis:ChiefComplaint_CDBenhChinh"]
     assert errors[0].code == "required"
+
+
+def test_diagnoses_are_assigned_to_slices_by_the_discriminator_alone():
+    """Sliced by use.coding.system and .code: two chief complaints with a rank and no
+    display are that slice's (profiling.html#discriminator), which then finds them too
+    many, ranked, and unlike its pattern; not "no chief complaint"."""
+    diagnosis = {"condition": {"reference": "Condition/c1"}, "rank": 1,
+                 "use": {"coding": [{"system": ROLE, "code": "CC"}]}}
+    encounter = {**ENCOUNTER, "diagnosis": [diagnosis, diagnosis]}
+    found = {(e.code, e.element_id.rpartition(":")[2], e.expression[0])
+             for e in _errors(encounter, "vn-core-encounter")}
+    assert found == {
+        ("structure", "ChiefComplaint_CDBenhChinh", "Encounter.diagnosis"),
+        *(("structure", "ChiefComplaint_CDBenhChinh.rank", f"Encounter.diagnosis[{i}].rank")
+          for i in (0, 1)),
+        *(("value", "ChiefComplaint_CDBenhChinh.use", f"Encounter.diagnosis[{i}].use")
+          for i in (0, 1)),
+    }
 
 
 def test_encounter_without_any_diagnosis_lacks_its_chief_complaint():
