@@ -133,6 +133,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: '{code}' không phải là mã của hệ mã {system} trong tập giá trị bắt buộc "
         "{value_set}",
     ),
+    "address-unit-outside": (
+        "{expression}: the administrative unit {unit} is not within {larger}, which the "
+        "address also names",
+        "{expression}: đơn vị hành chính {unit} không thuộc {larger}, mà địa chỉ cũng ghi",
+    ),
     "wrong-display": (
         "{expression}: '{display}' is not a display of {system}#{concept_code} (it is "
         "'{expected}')",

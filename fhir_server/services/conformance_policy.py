@@ -1,7 +1,8 @@
 """What a resource must conform to before it is stored: the base R4 definition, the profiles
 it claims in `meta.profile` that the server knows, the profiles the hospital requires for
-its type (`FHIR_REQUIRED_PROFILES`), and the formats of Vietnamese identifier systems
-(http://hl7.org/fhir/R4/validation.html, http://hl7.org/fhir/R4/profiling.html).
+its type (`FHIR_REQUIRED_PROFILES`), the formats of Vietnamese identifier systems and the
+nesting of Vietnamese administrative addresses (http://hl7.org/fhir/R4/validation.html,
+http://hl7.org/fhir/R4/profiling.html).
 
 A base-structure error is a 400, as before; a resource that is valid FHIR but breaks a
 profile or an identifier rule is a 422 (http://hl7.org/fhir/R4/http.html#update: "violated
@@ -10,6 +11,7 @@ applicable FHIR profiles or server business rules")."""
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from fhir_server.conformance.admin_addresses import address_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
 from fhir_server.conformance.profiles import unknown_profiles
@@ -99,7 +101,7 @@ class ConformancePolicy:
         found = validation_issues(resource, self.profiles_for(resource, extra_profiles))
         structural = [issue for issue in found if _is_error(issue) and issue.profile is None]
         if not structural:
-            found += identifier_issues(resource)
+            found += identifier_issues(resource) + address_issues(resource)
         asked = {*self.required_profiles.get(str(resource.get("resourceType")), ()),
                  *extra_profiles}
         found = [_claim_not_checked(issue) if issue.message_id == "profile-no-snapshot"

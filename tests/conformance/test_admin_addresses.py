@@ -1,0 +1,54 @@
+"""The nesting of a Vietnamese administrative address (VN Core's
+`extension-administrative-address`): a commune named under another province than its own is
+a warning, wherever the Address is; units that nest, and partial addresses, are not."""
+
+import pytest
+
+from fhir_server.conformance.admin_addresses import (
+    ADMINISTRATIVE_ADDRESS,
+    UNITS,
+    address_issues,
+)
+
+HANOI, HCMC = "01", "79"
+HOAN_KIEM = "00070"  # Phường Hoàn Kiếm, Hà Nội (2025-07-01)
+
+
+def _address(**parts: str) -> dict:
+    return {"text": "địa chỉ", "extension": [{"url": ADMINISTRATIVE_ADDRESS, "extension": [
+        {"url": part, "valueCodeableConcept": {"coding": [{"system": UNITS, "code": code}]}}
+        for part, code in parts.items()]}]}
+
+
+@pytest.mark.parametrize(("parts", "warned"), [
+    ({"state": HANOI, "ward": HOAN_KIEM}, False),
+    ({"city": HANOI, "ward": HOAN_KIEM}, False),
+    ({"ward": HOAN_KIEM}, False),
+    ({"state": HCMC}, False),
+    ({"state": HCMC, "ward": HOAN_KIEM}, True),
+    ({"ward": HOAN_KIEM, "state": HCMC}, True),  # the order of the parts does not matter
+])
+def test_a_commune_outside_the_province_named_is_a_warning(parts, warned):
+    issues = address_issues({"resourceType": "Patient", "address": [_address(**parts)]})
+    assert [(i.severity, i.code, i.message_id) for i in issues] == (
+        [("warning", "business-rule", "address-unit-outside")] if warned else [])
+    if warned:
+        assert "00070 (Phường Hoàn Kiếm)" in issues[0].diagnostics
+        assert issues[0].expression[0].startswith("Patient.address[0].extension[0].extension[")
+
+
+def test_addresses_anywhere_in_a_resource_are_checked():
+    organization = {"resourceType": "Organization", "contact": [
+        {"address": _address(state=HCMC, ward=HOAN_KIEM)}]}
+    [found] = address_issues(organization)
+    assert found.expression == ("Organization.contact[0].address.extension[0].extension[1]",)
+
+
+def test_the_write_is_stored_and_the_client_warned(client):
+    patient = {"resourceType": "Patient", "name": [{"text": "Nguyễn Thị Nhung"}],
+               "address": [_address(state=HCMC, ward=HOAN_KIEM)]}
+    response = client.post("/Patient", json=patient, headers={
+        "Content-Type": "application/fhir+json", "Prefer": "return=OperationOutcome"})
+    assert response.status_code == 201, response.text
+    warnings = [i for i in response.json()["issue"] if i["severity"] == "warning"]
+    assert [i["code"] for i in warnings] == ["business-rule"], warnings
