@@ -21,6 +21,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.values import split_escaped
 from fhir_server.services.access import check_searchable
 from fhir_server.services.bundle_entries import ANY_VERSION
 from fhir_server.services.conformance_policy import ConformancePolicy
@@ -115,8 +116,20 @@ async def find_matches(
     return await store.find(resource_type, criteria, limit)
 
 
-def _guard_key(resource_type: str, query: str) -> str:
-    return f"{resource_type}?{'&'.join(sorted(query.split('&')))}"
+async def _acquire_guards(store: ResourceStore, resource_type: str, query: str) -> None:
+    """Serialise the conditional writes whose criteria could match one new resource: one
+    guard per criterion value, keyed by its parameter and its code without a system, so
+    `identifier=s|v`, `identifier=v` and `identifier=s%7Cv` take the same guard (keyed on
+    the query's text they did not, and raced to make one patient twice). Criteria that
+    merely share a value wait for each other, which costs only time."""
+    keys = set()
+    for name, value in parse_query(query.split("?", 1)[1] if "?" in query else query):
+        parameter = name.split(":", 1)[0]
+        for one in split_escaped(value, ",", keep_escapes=True):
+            code = split_escaped(one, "|", keep_escapes=True)[-1]
+            keys.add(f"{resource_type}?{parameter}={code}")
+    for key in sorted(keys):  # one order: two writes never each hold what the other wants
+        await store.acquire_guard(key)
 
 
 def _check_if_match(
@@ -149,8 +162,8 @@ async def create(
     await resolve_conditional_references(store, body)
     warnings = await run_sized(policy.check, body)
     if if_none_exist is not None:
-        # Concurrent identical conditional creates serialise on this guard: never two.
-        await store.acquire_guard(_guard_key(resource_type, if_none_exist))
+        # Concurrent conditional creates of one resource serialise here: never two.
+        await _acquire_guards(store, resource_type, if_none_exist)
         matches = await find_matches(store, resource_type, if_none_exist)
         if len(matches) > 1:
             raise MultipleMatches(
@@ -207,7 +220,7 @@ async def conditional_update(
 ) -> WriteResult:
     """Conditional update (http.html#cond-update): 0 matches create, 1 updates, more → 412."""
     body = check_body(resource_type, body)
-    await store.acquire_guard(_guard_key(resource_type, query))
+    await _acquire_guards(store, resource_type, query)
     target_id = await conditional_update_target(store, resource_type, query, body.get("id"))
     if target_id is not None:
         return await update(store, resource_type, target_id, {**body, "id": target_id}, policy,

@@ -78,6 +78,26 @@ def test_twenty_concurrent_identical_conditional_creates_make_one_resource(clien
     assert ids == set(found)
 
 
+def test_concurrent_conditional_creates_spelled_differently_make_one_resource(client, server):
+    """`system|value`, the value alone and `%7C` for `|` match the same new patient: they
+    serialise as identical criteria do (keyed on the query's text, they made several)."""
+    value = unique_cccd()
+    spellings = [f"identifier={CCCD}|{value}", f"identifier={value}",
+                 f"identifier={CCCD}%7C{value}"]
+
+    def attempt(index: int) -> tuple[int, str]:
+        with httpx.Client(base_url=server.base, timeout=120, headers=client.headers) as own:
+            response = own.post("/Patient", json=new_patient(value), headers={
+                **FHIR_HEADERS, "If-None-Exist": spellings[index % len(spellings)]})
+            return response.status_code, response.json().get("id", response.text)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(attempt, range(12)))
+    assert sorted(status for status, _ in results) == [200] * 11 + [201], results
+    found = search_ids(client, "Patient", identifier=value)
+    assert len(found) == 1 and {resource_id for _, resource_id in results} == set(found)
+
+
 def test_conditional_update_without_a_match_creates(client, server):
     value = unique_cccd()
     response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},

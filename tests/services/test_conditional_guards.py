@@ -1,0 +1,40 @@
+"""The guards that serialise conditional writes (services/interactions.py): criteria that
+could match one new resource take a common guard, however they are spelled, so concurrent
+conditional creates never make it twice. A race is too rare to show in a test run; the keys
+are what decides it."""
+
+import asyncio
+
+import pytest
+
+from fhir_server.services.interactions import _acquire_guards
+
+
+class _RecordingStore:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def acquire_guard(self, key: str) -> None:
+        self.keys.append(key)
+
+
+def _keys(query: str) -> list[str]:
+    store = _RecordingStore()
+    asyncio.run(_acquire_guards(store, "Patient", query))  # type: ignore[arg-type]
+    return store.keys
+
+
+@pytest.mark.parametrize("spelling", [
+    "identifier=http://x.vn/cccd|001085012345",
+    "identifier=001085012345",
+    "identifier=http://x.vn/cccd%7C001085012345",
+    "Patient?identifier=|001085012345",
+    "identifier:of-type=http://t|NI|001085012345",
+])
+def test_spellings_of_one_identifier_take_one_guard(spelling):
+    assert _keys(spelling) == ["Patient?identifier=001085012345"]
+
+
+def test_each_criterion_and_each_value_is_guarded_in_one_order():
+    assert _keys("name=An&identifier=b,a") == [
+        "Patient?identifier=a", "Patient?identifier=b", "Patient?name=An"]
