@@ -18,7 +18,12 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DocumentTooLarge, ExecutionTimeout, OperationFailure
+from pymongo.errors import (
+    BulkWriteError,
+    DocumentTooLarge,
+    ExecutionTimeout,
+    OperationFailure,
+)
 
 from fhir_server.errors import Conflict, PayloadTooLarge
 from fhir_server.storage.history_documents import stub, with_resources
@@ -58,12 +63,22 @@ def _within_document_limit(resource_type: str) -> Iterator[None]:
     try:
         yield
     except (DocumentTooLarge, OperationFailure) as failure:
-        if isinstance(failure, OperationFailure) and failure.code not in _TOO_LARGE_CODES:
+        if isinstance(failure, OperationFailure) and not _is_too_large(failure):
             raise
         raise PayloadTooLarge(
             f"The {resource_type} is too large to store: with its search index it is over "
             "MongoDB's 16 MiB document limit"
         ) from None
+
+
+def _is_too_large(failure: OperationFailure) -> bool:
+    """MongoDB refused a document over its limit: a command error, or in a bulk insert (a
+    document the driver let through, just over 16 MiB) a write error of each document."""
+    if failure.code in _TOO_LARGE_CODES:
+        return True
+    errors = (failure.details or {}).get("writeErrors") if isinstance(
+        failure, BulkWriteError) else None
+    return bool(errors) and all("too large" in str(error.get("errmsg")) for error in errors)
 
 
 class ResourceStore:

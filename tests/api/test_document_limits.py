@@ -68,6 +68,16 @@ def test_a_large_resource_in_a_transaction_is_413(roomy):
     assert_outcome(response, 413)
 
 
+@pytest.mark.slow
+def test_a_raw_binary_just_over_the_limit_once_stored_is_413(client):
+    """12 MiB of bytes, within the 16 MiB body limit, are 16 MiB and a few hundred bytes
+    stored as base64: MongoDB's own refusal of the insert (not the driver's) is 413 too."""
+    response = client.post("/Binary", content=b"\x89PNG" * (3 * 1024 * 1024),
+                           headers={"Content-Type": "application/octet-stream"})
+    outcome = assert_outcome(response, 413)
+    assert "MongoDB" in outcome["issue"][0]["diagnostics"], outcome
+
+
 # ---------------------------------------------------------------- numbers beyond 64 bits
 
 @pytest.mark.parametrize("value, status", [(10**25, 400), (-(10**25), 400), (2**63, 400),
