@@ -78,7 +78,8 @@ def _is_too_large(failure: OperationFailure) -> bool:
         return True
     errors = (failure.details or {}).get("writeErrors") if isinstance(
         failure, BulkWriteError) else None
-    return bool(errors) and all("too large" in str(error.get("errmsg")) for error in errors)
+    return isinstance(errors, list) and bool(errors) and all(
+        "too large" in str(error.get("errmsg")) for error in errors)
 
 
 class ResourceStore:
