@@ -5,6 +5,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
@@ -74,6 +75,14 @@ class LastResort(HttpMiddleware):
         watched = StatusWatch(send)
         try:
             await self.app(scope, receive, watched)
+        except ClientDisconnect:
+            # The client went before its body ended: nothing of the request was done, and no
+            # server fault (a 500 here filled the log and the audit trail with false ones).
+            # The answer reaches no one; it is what the request's AuditEvent records.
+            if watched.status is None:
+                issue = Issue("The client closed the connection before the request body "
+                              "ended", "incomplete")
+                await FhirResponse(request, _outcome(issue), 400)(scope, receive, send)
         except Exception:
             log.exception("Unhandled error on %s %s", request.method, request.url.path)
             if watched.status is not None:  # too late for another response

@@ -4,6 +4,7 @@ BALP-shaped AuditEvent (written in the background, so the tests poll), searchabl
 through the API."""
 
 import base64
+import socket
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -348,3 +349,18 @@ def test_reading_the_trail_needs_audit_event_scopes(server, issuer, recorded, sc
             assert_forbidden(response)
     if search == 200:
         assert [e["resource"]["id"] for e in many.json()["entry"]] == [recorded["id"]]
+
+
+def test_a_client_gone_mid_body_is_audited_as_its_failure_not_the_servers(server, person):
+    """A 400 (`incomplete`) in its AuditEvent, outcome 4: a 500 there (outcome 8) let anyone
+    who opens a connection fill the trail and the log with false server failures."""
+    host, port = server.base.split("//")[1].split("/")[0].split(":")
+    body = b'{"resourceType": "Patient", "name": [{"text": "An"}]}'
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /fhir/Patient HTTP/1.1\r\nHost: x\r\n"
+                     + f"Authorization: {person.http.headers['authorization']}\r\n".encode()
+                     + b"Content-Type: application/fhir+json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:20])
+        time.sleep(0.5)
+    event = the_event(person.http, **{"agent:identifier": person.agent, "subtype": "create"})
+    assert (event["outcome"], event["outcomeDesc"]) == ("4", "HTTP 400"), event
