@@ -42,6 +42,7 @@ from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, Unsuppor
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
 from fhir_server.services.resources import ResourceService, check_type
+from fhir_server.services.versions import Version
 
 router = APIRouter()
 # Every GET also answers HEAD, with GET's headers and no body (uvicorn leaves it out): RFC
@@ -137,12 +138,12 @@ async def _search(
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
     if (restricted := restricted_to(request)) is None:
-        return resource_response(request, await service.vread(resource_type, resource_id, vid))
+        return _answer(request, await service.vread(resource_type, resource_id, vid))
     base = await request_base(request)
     await service.check_within(restricted, resource_type, resource_id, base)
     version = await service.vread(resource_type, resource_id, vid)
     service.check_version_within(restricted, version, base)
-    return resource_response(request, version)
+    return _answer(request, version)
 
 
 
@@ -182,25 +183,36 @@ async def read_response(request: Request, service: ResourceService, resource_typ
     if (restricted := restricted_to(request)) is not None:
         await service.check_within(restricted, resource_type, resource_id,
                                    await request_base(request))
-    version = await service.read(resource_type, resource_id)
-    if resource_type == "Binary" and not asks_for_fhir(request):
-        if (unchanged := not_modified(request, version)) is not None:
-            return unchanged
-        binary = version.resource
-        assert binary is not None, "read() refuses deletions"
-        return Response(
-            base64.b64decode(binary.get("data", "")),
-            200,
-            version_headers(version),
-            media_type=_raw_media_type(binary.get("contentType")),
-        )
-    return resource_response(request, version)
+    return _answer(request, await service.read(resource_type, resource_id))
+
+
+def _answer(request: Request, version: Version) -> Response:
+    """A read's or vread's answer: a Binary as its own content unless the client asks for
+    FHIR (http://hl7.org/fhir/R4/binary.html#rest), with the reference of its security
+    context in `X-Security-Context`; any other resource as FHIR."""
+    if version.resource_type != "Binary" or asks_for_fhir(request):
+        return resource_response(request, version)
+    if (unchanged := not_modified(request, version)) is not None:
+        return unchanged
+    binary = version.resource
+    assert binary is not None, "read() and vread() refuse deletions"
+    headers = version_headers(version)
+    context = (binary.get("securityContext") or {}).get("reference")
+    if isinstance(context, str) and _HEADER_SAFE.fullmatch(context):
+        headers["X-Security-Context"] = context
+    return Response(base64.b64decode(binary.get("data", "")), 200, headers,
+                    media_type=_raw_media_type(binary.get("contentType")))
 
 
 # A media type as HTTP carries it (RFC 9110 §8.3): token/token, then parameters of visible
 # ASCII; a stored Binary.contentType may be any FHIR code, which a header may not hold.
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
                          r"(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=[\x21-\x7e]+)*")
+
+
+# A header value of visible ASCII and spaces (RFC 9110 §5.5), as a stored reference may
+# not be.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 def _raw_media_type(content_type: object) -> str:
@@ -233,8 +245,12 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
     if content_type is None:
         return await call.body()
     content = await read_body(call.request, call.settings.max_body_bytes)
-    binary = {"resourceType": "Binary", "contentType": content_type,
-              "data": base64.b64encode(content).decode()}
+    binary: dict = {"resourceType": "Binary", "contentType": content_type}
+    # The reference the Binary takes its access rules from (binary.html#rest), validated
+    # with the rest of the Binary.
+    if (context := call.request.headers.get("x-security-context")) is not None:
+        binary["securityContext"] = {"reference": context}
+    binary["data"] = base64.b64encode(content).decode()
     return {**binary, "id": resource_id} if resource_id else binary
 
 

@@ -393,6 +393,22 @@ def test_a_binary_is_created_and_updated_from_its_own_content(client, server):
     assert_outcome(refused, 415)
 
 
+def test_a_binarys_versions_and_security_context_travel_with_its_content(client):
+    """A vread is raw content as a read is, and `X-Security-Context` sets and gives the
+    reference the Binary takes its access rules from (binary.html#rest)."""
+    patient = created(client, new_patient())
+    context = {"X-Security-Context": f"Patient/{patient['id']}"}
+    stored = client.post("/Binary", content=b"anh-1", headers={
+        "Content-Type": "image/png", **context}).json()
+    assert stored["securityContext"] == {"reference": f"Patient/{patient['id']}"}
+    path = f"/Binary/{stored['id']}"
+    client.put(path, content=b"anh-2", headers={"Content-Type": "image/png", **context})
+    first = client.get(f"{path}/_history/1", headers={"Accept": "image/png"})
+    assert (first.content, media_type(first)) == (b"anh-1", "image/png")
+    assert first.headers["X-Security-Context"] == f"Patient/{patient['id']}"
+    assert client.get(f"{path}/_history/1").json()["resourceType"] == "Binary"  # FHIR asked
+
+
 def test_delete_with_prefer_operation_outcome_is_200_with_an_outcome(client):
     """http.html#delete: 200 with a payload or 204 without; Prefer asks for the payload."""
     patient = created(client, new_patient())
