@@ -8,6 +8,7 @@ from starlette.datastructures import URL
 from starlette.requests import HTTPConnection
 
 from fhir_server.api.media import JSON_MEDIA_TYPES, form_body, json_body, response_media_type
+from fhir_server.errors import BadRequest
 from fhir_server.search.request import check_parameter_counts
 from fhir_server.services.bundle_entries import parse_if_match
 from fhir_server.services.bundles import BundleProcessor
@@ -77,10 +78,6 @@ async def _if_match(request: Request) -> int | None:
     return parse_if_match(request.headers.get("if-match"))
 
 
-async def _params(request: Request) -> list[tuple[str, str]]:
-    return list(request.query_params.multi_items())
-
-
 async def negotiate(request: Request) -> None:
     """Refuse (406) a request for a format we cannot send before doing any work; a Binary
     read may ask for the Binary's own content type."""
@@ -107,6 +104,23 @@ async def search_parameters(request: Request) -> list[tuple[str, str]]:
     return params
 
 
+# What a history interaction takes (http://hl7.org/fhir/R4/http.html#history), with paging
+# and the result format.
+_HISTORY_PARAMETERS = frozenset({"_since", "_at", "_count", "_cursor", "_format", "_pretty"})
+
+
+async def history_parameters(request: Request) -> list[tuple[str, str]]:
+    """Query parameters of a history: another one is 400 with `Prefer: handling=strict` (a
+    client asking for `_list` must not get the whole history unfiltered), else ignored."""
+    params = list(request.query_params.multi_items())
+    if (await preferences(request)).get("handling") == "strict":
+        for name, _ in params:
+            if name not in _HISTORY_PARAMETERS:
+                raise BadRequest(f"History takes _since, _at and _count, not '{name}'",
+                                 expression=name)
+    return params
+
+
 def return_preference(prefer: dict[str, str]) -> str:
     """`Prefer: return=`; an unknown value is ignored, as RFC 7240 asks."""
     choice = prefer.get("return")
@@ -119,8 +133,8 @@ ServerSettings = Annotated[Settings, Depends(_settings)]
 Base = Annotated[str, Depends(request_base)]
 Prefer = Annotated[dict[str, str], Depends(preferences)]
 IfMatch = Annotated[int | None, Depends(_if_match)]
-QueryParams = Annotated[list[tuple[str, str]], Depends(_params)]
 SearchParams = Annotated[list[tuple[str, str]], Depends(search_parameters)]
+HistoryParams = Annotated[list[tuple[str, str]], Depends(history_parameters)]
 
 
 class WriteCall:

@@ -8,9 +8,9 @@ from fastapi.responses import Response
 
 from fhir_server.api.dependencies import (
     Base,
+    HistoryParams,
     IfMatch,
     Prefer,
-    QueryParams,
     SearchParams,
     Service,
     Write,
@@ -64,7 +64,7 @@ def _criteria(request: Request) -> str:
 @router.api_route("/{resource_type}/_history", methods=READS,
                   dependencies=[require("history-type")])
 async def type_history(
-    resource_type: str, service: Service, base: Base, params: QueryParams, request: Request
+    resource_type: str, service: Service, base: Base, params: HistoryParams, request: Request
 ):
     return await bundle_response(request, await service.history(base, params, resource_type))
 
@@ -76,7 +76,7 @@ async def instance_history(
     resource_id: str,
     service: Service,
     base: Base,
-    params: QueryParams,
+    params: HistoryParams,
     request: Request,
 ):
     if (restricted := restricted_to(request)) is not None:

@@ -5,8 +5,8 @@ from fastapi import APIRouter, Request
 from fhir_server.api.dependencies import (
     Base,
     Bundles,
+    HistoryParams,
     Prefer,
-    QueryParams,
     SearchParams,
     Service,
     Write,
@@ -47,7 +47,7 @@ async def search_system(service: Service, base: Base, params: SearchParams, pref
 
 @router.api_route("/_history", methods=READS)
 async def system_history(
-    service: Service, base: Base, params: QueryParams, request: Request, caller: Caller
+    service: Service, base: Base, params: HistoryParams, request: Request, caller: Caller
 ):
     """history-system over the types the token may search."""
     return await bundle_response(

@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from helpers import (
     all_pages,
     assert_outcome,
@@ -269,3 +270,15 @@ def test_system_history_since(client):
     assert resources == [after]
     assert before not in resources
     assert without_meta(resources[0])["name"][0]["family"] == "Nguyễn"
+
+
+@pytest.mark.parametrize("path", ["/Patient/_history", "/_history", "/Patient/x/_history"])
+def test_an_unknown_parameter_is_400_in_strict_handling_and_ignored_else(client, path):
+    """`_list` filters nothing here: a client that asks for strictness is told so
+    (search.html#errors), not given the whole history."""
+    strict = client.get(path, params={"_list": "abc"}, headers={"Prefer": "handling=strict"})
+    assert_outcome(strict, 400, expression="_list")
+    known = client.get("/Patient/_history", params={"_count": "1", "_since": "2020-01-01"},
+                       headers={"Prefer": "handling=strict"})
+    assert known.status_code == 200, known.text
+    assert client.get("/Patient/_history", params={"_list": "abc"}).status_code == 200
