@@ -81,14 +81,9 @@ def changed(meta: dict, change: dict, add: bool) -> dict:
 
 
 def as_parameters(meta: dict) -> dict:
-    """The operations' output: `return`, a Meta of profiles, tags and security labels."""
-    shown = {element: meta[element] for element in ELEMENTS if meta.get(element)}
-    return {"resourceType": "Parameters", "parameter": [{"name": "return", "valueMeta": shown}]}
-
-
-async def resource_meta(store: ResourceStore, resource_type: str, resource_id: str) -> dict:
-    record = await stored_current(store, resource_type, resource_id)
-    return (record.resource or {})["meta"]
+    """The operations' output: `return`, a Meta: one resource's whole, or the profiles, tags
+    and security labels in use."""
+    return {"resourceType": "Parameters", "parameter": [{"name": "return", "valueMeta": meta}]}
 
 
 async def change_meta(store: ResourceStore, resource_type: str, resource_id: str,
@@ -118,4 +113,4 @@ async def meta_in_use(store: ResourceStore, resource_types: list[str]) -> dict:
         for element in ELEMENTS:
             for value in values[element]:
                 found[element].setdefault(_key(value), value)
-    return {element: list(found[element].values()) for element in ELEMENTS}
+    return {element: list(values.values()) for element, values in found.items() if values}

@@ -21,14 +21,15 @@ UNCHANGEABLE_TYPES = (*APPEND_ONLY_TYPES, *READ_ONLY_TYPES)
 
 
 async def meta(call: OperationCall) -> FhirResponse:
-    store = call.service.database.store()
     if call.resource_type and call.resource_id:
-        found = await meta_tags.resource_meta(store, call.resource_type, call.resource_id)
-    else:
-        stored = await call.service.database.stored_types()
-        types = ([check_type(call.resource_type)] if call.resource_type
-                 else [t for t in stored if call.caller.scopes.allows(t, "r")])
-        found = await meta_tags.meta_in_use(store, [t for t in types if t in stored])
+        # The resource's Meta as a read shows it (versionId and lastUpdated included).
+        read = await call.service.read(call.resource_type, call.resource_id)
+        return FhirResponse(call.request, meta_tags.as_parameters((read.resource or {})["meta"]))
+    stored = await call.service.database.stored_types()
+    types = ([check_type(call.resource_type)] if call.resource_type
+             else [t for t in stored if call.caller.scopes.allows(t, "r")])
+    found = await meta_tags.meta_in_use(call.service.database.store(),
+                                        [t for t in types if t in stored])
     return FhirResponse(call.request, meta_tags.as_parameters(found))
 
 
