@@ -25,6 +25,8 @@ class OperationDescriptor:
     # Whether a token's launch patient may invoke it on their own Patient with `patient/`
     # scopes (it then reads their compartment only).
     launch_patient: bool = False
+    # Whether it may be invoked on one version too: `[type]/[id]/_history/[vid]/$name`.
+    versions: bool = False
 
     def applies_to(self, level: str, resource_type: str | None) -> bool:
         return self.level == level and (level == SYSTEM or self.defined_on(resource_type))

@@ -12,6 +12,8 @@ from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import (
     BadRequest,
     Conflict,
+    Gone,
+    NotFound,
     Unprocessable,
 )
 from fhir_server.search.index import build_search_index
@@ -87,9 +89,12 @@ def as_parameters(meta: dict) -> dict:
 
 
 async def change_meta(store: ResourceStore, resource_type: str, resource_id: str,
-                      change: dict, add: bool) -> dict:
-    """The resource's meta after adding or removing `change`'s, stored in place."""
+                      change: dict, add: bool, vid: str | None = None) -> dict:
+    """The resource's meta (or that of its version `vid`) after adding or removing
+    `change`'s, stored in place."""
     record = await stored_current(store, resource_type, resource_id)
+    if vid is not None and vid != str(record.vid):
+        return await _change_past_meta(store, resource_type, resource_id, vid, change, add)
     resource = record.resource or {}
     meta = changed(resource["meta"], change, add)
     if meta == resource["meta"]:
@@ -114,3 +119,21 @@ async def meta_in_use(store: ResourceStore, resource_types: list[str]) -> dict:
             for value in values[element]:
                 found[element].setdefault(_key(value), value)
     return {element: list(values.values()) for element, values in found.items() if values}
+
+
+async def _change_past_meta(store: ResourceStore, resource_type: str, resource_id: str,
+                            vid: str, change: dict, add: bool) -> dict:
+    """A past version's meta changed in its history document (no search index: searches
+    see current versions only): labelling what an old version held."""
+    version = (await store.version(resource_type, resource_id, int(vid))
+               if vid.isdecimal() else None)
+    if version is None:
+        raise NotFound(f"{resource_type}/{resource_id}/_history/{vid} is not known")
+    if version.resource is None:
+        raise Gone(f"{resource_type}/{resource_id}/_history/{vid} is a deletion")
+    meta = changed(version.resource["meta"], change, add)
+    if is_subsetted({"meta": meta}) and not is_subsetted(version.resource):
+        raise Unprocessable("The SUBSETTED tag marks a part of a resource (_summary or "
+                            "_elements); a stored version is whole", expression="Meta.tag")
+    await store.set_version_meta(resource_type, resource_id, int(vid), meta)
+    return meta

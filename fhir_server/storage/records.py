@@ -47,7 +47,8 @@ class CurrentVersion:
 
 @dataclass(frozen=True, slots=True)
 class HistoryVersion:
-    """A document of `<Type>_history`: one version of a resource, never changed."""
+    """A document of `<Type>_history`: one version of a resource, never changed but for its
+    meta (`$meta-add`/`$meta-delete` on the version)."""
 
     id: str
     vid: int

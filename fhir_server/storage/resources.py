@@ -279,6 +279,13 @@ class ResourceStore:
         )
         return result.modified_count
 
+    async def set_version_meta(self, resource_type: str, resource_id: str, vid: int,
+                               meta: dict) -> None:
+        """Replace the meta of a past version, in its history document."""
+        await self.db[f"{resource_type}_history"].update_one(
+            {"id": resource_id, "vid": vid, "resource": {"$exists": True}},
+            {"$set": {"resource.meta": meta}}, session=self.session)
+
     async def meta_in_use(self, resource_type: str, limit: int, scanned: int) -> dict[str, list]:
         """`meta.profile`, `meta.tag` and `meta.security` values of the current versions, each
         distinct value once (at most `limit` of each, from at most `scanned` resources);

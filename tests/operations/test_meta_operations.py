@@ -127,3 +127,31 @@ def test_what_may_not_be_changed_is_refused(client, server, issuer):
                                    json=_parameters(tag=[{"system": TAGS, "code": "x"}])), 403)
     assert client.delete(path).status_code == 204
     assert_outcome(client.get(f"{path}/$meta"), 410)
+
+
+def test_a_version_has_its_own_meta_read_and_changed_in_place(client, tag):
+    """R4 names `[base]/[Resource]/[id]/_history/[vid]/$meta` (and -add, -delete): a label
+    on what an old version held, which neither the current version nor search sees."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    client.put(path, json={**patient, "gender": "other"}, headers=FHIR_HEADERS)
+    first = f"{path}/_history/1"
+    assert _returned(client.get(f"{first}/$meta"))["versionId"] == "1"
+    added = _returned(client.post(f"{first}/$meta-add", headers=FHIR_HEADERS,
+                                  json=_parameters(security=[{"system": CONFIDENTIALITY,
+                                                              "code": "R"}])))
+    assert _codes(added, "security") == {"R"} and added["versionId"] == "1"
+    assert _codes(client.get(first).json()["meta"], "security") == {"R"}
+    assert "security" not in client.get(path).json()["meta"]  # the current version: not it
+    removed = _returned(client.post(f"{first}/$meta-delete", headers=FHIR_HEADERS,
+                                    json=_parameters(security=[{"system": CONFIDENTIALITY,
+                                                                "code": "R"}])))
+    assert "security" not in removed
+    # The current version by its number is the resource itself.
+    current = _returned(client.post(f"{path}/_history/2/$meta-add", headers=FHIR_HEADERS,
+                                    json=_parameters(tag=[{"system": TAGS, "code": tag}])))
+    assert _codes(client.get(path).json()["meta"], "tag") == _codes(current, "tag") == {tag}
+    assert_outcome(client.get(f"{path}/_history/9/$meta"), 404)
+    assert_outcome(client.post(f"{path}/_history/9/$meta-add", headers=FHIR_HEADERS,
+                               json=_parameters(tag=[{"system": TAGS, "code": tag}])), 404)
+    assert_outcome(client.get(f"{path}/_history/1/$everything"), 404)  # no version level

@@ -25,14 +25,15 @@ class OperationCall:
     base: str
     resource_type: str | None
     resource_id: str | None
+    version_id: str | None = None  # of `[type]/[id]/_history/[vid]/$name`
 
     @classmethod
     async def of(
         cls, request: Request, descriptor: OperationDescriptor, resource_type: str | None,
-        resource_id: str | None, caller: Principal,
+        resource_id: str | None, caller: Principal, version_id: str | None = None,
     ) -> "OperationCall":
         base = await request_base(request)
-        return cls(request, descriptor, caller, base, resource_type, resource_id)
+        return cls(request, descriptor, caller, base, resource_type, resource_id, version_id)
 
     @property
     def service(self) -> ResourceService:

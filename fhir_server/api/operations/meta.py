@@ -1,6 +1,7 @@
-"""`$meta` (system, type and instance level), `$meta-add` and `$meta-delete` (instance level)
-on every type (http://hl7.org/fhir/R4/resource-operation-meta.html): the profiles, tags and
-security labels in use, and those of one resource changed in place (services/meta_tags.py)."""
+"""`$meta` (system, type and instance level), `$meta-add` and `$meta-delete` (instance level,
+also on one version: `[type]/[id]/_history/[vid]/$meta`) on every type
+(http://hl7.org/fhir/R4/resource-operation-meta.html): the profiles, tags and security labels
+in use, and those of one resource (or version) changed in place (services/meta_tags.py)."""
 
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
@@ -22,8 +23,10 @@ UNCHANGEABLE_TYPES = (*APPEND_ONLY_TYPES, *READ_ONLY_TYPES)
 
 async def meta(call: OperationCall) -> FhirResponse:
     if call.resource_type and call.resource_id:
-        # The resource's Meta as a read shows it (versionId and lastUpdated included).
-        read = await call.service.read(call.resource_type, call.resource_id)
+        # The resource's Meta as a read (or vread) shows it, versionId and lastUpdated too.
+        read = await (call.service.read(call.resource_type, call.resource_id)
+                      if call.version_id is None else
+                      call.service.vread(call.resource_type, call.resource_id, call.version_id))
         return FhirResponse(call.request, meta_tags.as_parameters((read.resource or {})["meta"]))
     stored = await call.service.database.stored_types()
     types = ([check_type(call.resource_type)] if call.resource_type
@@ -45,15 +48,16 @@ async def _change(call: OperationCall, add: bool) -> FhirResponse:
     change = meta_tags.meta_input(await call.body(), f"${call.descriptor.name}")
     changed = await meta_tags.change_meta(call.service.database.store(),
                                           call.resource_type or "", call.resource_id or "",
-                                          change, add)
+                                          change, add, call.version_id)
     return FhirResponse(call.request, meta_tags.as_parameters(changed))
 
 
 OPERATIONS = (
-    *(Operation(OperationDescriptor("meta", f"{_CORE}-meta", level, EVERY_TYPE), meta)
+    *(Operation(OperationDescriptor("meta", f"{_CORE}-meta", level, EVERY_TYPE,
+                                    versions=level == INSTANCE), meta)
       for level in (SYSTEM, TYPE, INSTANCE)),
     *(Operation(OperationDescriptor(name, f"{_CORE}-{name}", INSTANCE, EVERY_TYPE,
                                     interaction="update", methods=("POST",),
-                                    excluded_types=UNCHANGEABLE_TYPES), answer)
+                                    excluded_types=UNCHANGEABLE_TYPES, versions=True), answer)
       for name, answer in (("meta-add", meta_add), ("meta-delete", meta_delete))),
 )

@@ -1,5 +1,6 @@
-"""The routes of every registered operation: `/$name`, `/{type}/$name` and
-`/{type}/{id}/$name`, by GET or POST as each operation allows. Included before the other
+"""The routes of every registered operation: `/$name`, `/{type}/$name`,
+`/{type}/{id}/$name` and, for those that take a version, `/{type}/{id}/_history/{vid}/$name`,
+by GET or POST as each operation allows. Included before the other
 routers, so that `Patient/$everything` is no read."""
 
 from dataclasses import replace
@@ -24,13 +25,14 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 async def _invoke(
     request: Request, level: str, name: str, resource_type: str | None = None,
-    resource_id: str | None = None,
+    resource_id: str | None = None, version_id: str | None = None,
 ) -> Response:
     if resource_type is not None:
         check_type(resource_type)
     operation = operations.find(level, name, resource_type)
-    if operation is None:
+    if operation is None or (version_id is not None and not operation.descriptor.versions):
         where = f" on {resource_type}" if resource_type else ""
+        where += " versions" if version_id is not None else ""
         raise NotFound(f"This server has no operation ${name} at {level} level{where}; "
                        "the CapabilityStatement (/metadata) lists those it has")
     descriptor = operation.descriptor
@@ -49,7 +51,8 @@ async def _invoke(
         check_scopes(caller, resource_type or "*", permission, f"${name} on {where}")
     request.state.interaction = descriptor.audit_subtype
     return await operation.handle(
-        await OperationCall.of(request, descriptor, resource_type, resource_id, caller)
+        await OperationCall.of(request, descriptor, resource_type, resource_id, caller,
+                               version_id)
     )
 
 
@@ -77,3 +80,10 @@ async def instance_operation(
     resource_type: str, resource_id: str, name: str, request: Request
 ) -> Response:
     return await _invoke(request, INSTANCE, name, resource_type, resource_id)
+
+
+@router.api_route("/{resource_type}/{resource_id}/_history/{version_id}/${name}", methods=_METHODS)
+async def version_operation(
+    resource_type: str, resource_id: str, version_id: str, name: str, request: Request
+) -> Response:
+    return await _invoke(request, INSTANCE, name, resource_type, resource_id, version_id)
