@@ -38,3 +38,10 @@ def test_spellings_of_one_identifier_take_one_guard(spelling):
 def test_each_criterion_and_each_value_is_guarded_in_one_order():
     assert _keys("name=An&identifier=b,a") == [
         "Patient?identifier=a", "Patient?identifier=b", "Patient?name=An"]
+
+
+def test_criteria_of_many_values_take_the_types_one_guard():
+    """A bound on the writes of one request: 1,000 ORed identifiers are one guard, not
+    1,000 (and they still serialise with every other conditional write of many values)."""
+    values = ",".join(f"v{i}" for i in range(1000))
+    assert _keys(f"identifier={values}") == ["Patient?"]
