@@ -113,12 +113,18 @@ async def history_parameters(request: Request) -> list[tuple[str, str]]:
     """Query parameters of a history: another one is 400 with `Prefer: handling=strict` (a
     client asking for `_list` must not get the whole history unfiltered), else ignored."""
     params = list(request.query_params.multi_items())
-    if (await preferences(request)).get("handling") == "strict":
+    if strict_handling(await preferences(request)):
         for name, _ in params:
             if name not in _HISTORY_PARAMETERS:
                 raise BadRequest(f"History takes _since, _at and _count, not '{name}'",
                                  expression=name)
     return params
+
+
+def strict_handling(prefer: dict[str, str]) -> bool:
+    """`Prefer: handling=strict`: unknown or unsupported parameters are errors (search.html
+    #errors); lenient handling, the default, ignores them."""
+    return prefer.get("handling") == "strict"
 
 
 def return_preference(prefer: dict[str, str]) -> str:

@@ -18,6 +18,7 @@ from fhir_server.api.dependencies import (
     preferences,
     request_base,
     search_parameters,
+    strict_handling,
 )
 from fhir_server.api.media import (
     JSON_MEDIA_TYPES,
@@ -118,7 +119,7 @@ async def _search(
     resource_type: str,
     compartment: str | None = None,
 ) -> FhirResponse:
-    strict = prefer.get("handling") == "strict"
+    strict = strict_handling(prefer)
     if (restricted := restricted_to(request)) is not None:
         if compartment not in (None, restricted):
             raise Forbidden(f"The token's patient/ scopes allow searching {restricted} only, "
@@ -144,7 +145,6 @@ async def vread(resource_type: str, resource_id: str, vid: str, service: Service
     version = await service.vread(resource_type, resource_id, vid)
     service.check_version_within(restricted, version, base)
     return _answer(request, version)
-
 
 
 @router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
@@ -210,8 +210,7 @@ _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-
                          r"(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=[\x21-\x7e]+)*")
 
 
-# A header value of visible ASCII and spaces (RFC 9110 §5.5), as a stored reference may
-# not be.
+# A header value of visible ASCII (RFC 9110 §5.5), as a stored reference may not be.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 

@@ -11,6 +11,7 @@ from fhir_server.api.dependencies import (
     Service,
     Write,
     return_preference,
+    strict_handling,
 )
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import bundle_response
@@ -40,8 +41,7 @@ async def search_system(service: Service, base: Base, params: SearchParams, pref
                         request: Request, caller: Caller):
     """search-system over `_type`, or every type the token may search
     (http://hl7.org/fhir/R4/search.html#searchcontexts)."""
-    strict = prefer.get("handling") == "strict"
-    bundle = await service.search_system(base, params, strict, caller.scopes)
+    bundle = await service.search_system(base, params, strict_handling(prefer), caller.scopes)
     return await bundle_response(request, bundle)
 
 

@@ -171,6 +171,15 @@ def compartments_of(resource_type: str, resource: dict, search: dict) -> list[st
     return sorted(found)
 
 
+def resource_compartments(resource_type: str, resource: dict) -> list[str]:
+    """`compartments_of` a resource without the rest of its search index (an older version,
+    whose index is not stored): only the parameters that define compartments are read."""
+    extractors = _extractors(resource_type)
+    search = {code: extractors[code].entries(resource)
+              for code in _compartment_parameters(resource_type) if code in extractors}
+    return compartments_of(resource_type, resource, search)
+
+
 def compartment_filter(compartment_type: str, ids: Sequence[str] | None, base: str) -> dict:
     """A filter on `compartments`: resources in the `compartment_type` compartment of one of
     `ids` (None: of any), by a relative reference or an absolute one under `base`."""

@@ -12,13 +12,11 @@ from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import (
     BadRequest,
     Conflict,
-    Gone,
-    NotFound,
     Unprocessable,
 )
 from fhir_server.search.index import build_search_index
 from fhir_server.services.subsetting import is_subsetted
-from fhir_server.services.versions import stored_current
+from fhir_server.services.versions import stored_current, stored_version
 from fhir_server.storage.resources import ResourceStore
 
 ELEMENTS = ("profile", "tag", "security")
@@ -100,9 +98,7 @@ async def change_meta(store: ResourceStore, resource_type: str, resource_id: str
     if meta == resource["meta"]:
         return meta  # nothing to add or to delete
     updated = {**resource, "meta": meta}
-    if is_subsetted(updated) and not is_subsetted(resource):
-        raise Unprocessable("The SUBSETTED tag marks a part of a resource (_summary or "
-                            "_elements); a stored resource is whole", expression="Meta.tag")
+    _refuse_subsetted(updated, resource)
     fields = {"resource": updated, **build_search_index(resource_type, updated)}
     if not await store.set_fields(resource_type, resource_id, record.vid, fields):
         raise Conflict(f"{resource_type}/{resource_id} changed while its meta was being "
@@ -125,15 +121,15 @@ async def _change_past_meta(store: ResourceStore, resource_type: str, resource_i
                             vid: str, change: dict, add: bool) -> dict:
     """A past version's meta changed in its history document (no search index: searches
     see current versions only): labelling what an old version held."""
-    version = (await store.version(resource_type, resource_id, int(vid))
-               if vid.isdecimal() else None)
-    if version is None:
-        raise NotFound(f"{resource_type}/{resource_id}/_history/{vid} is not known")
-    if version.resource is None:
-        raise Gone(f"{resource_type}/{resource_id}/_history/{vid} is a deletion")
-    meta = changed(version.resource["meta"], change, add)
-    if is_subsetted({"meta": meta}) and not is_subsetted(version.resource):
-        raise Unprocessable("The SUBSETTED tag marks a part of a resource (_summary or "
-                            "_elements); a stored version is whole", expression="Meta.tag")
-    await store.set_version_meta(resource_type, resource_id, int(vid), meta)
+    version = await stored_version(store, resource_type, resource_id, vid)
+    resource = version.resource or {}
+    meta = changed(resource["meta"], change, add)
+    _refuse_subsetted({**resource, "meta": meta}, resource)
+    await store.set_version_meta(resource_type, resource_id, version.vid, meta)
     return meta
+
+
+def _refuse_subsetted(updated: dict, stored: dict) -> None:
+    if is_subsetted(updated) and not is_subsetted(stored):
+        raise Unprocessable("The SUBSETTED tag marks a part of a resource (_summary or "
+                            "_elements); a stored resource is whole", expression="Meta.tag")

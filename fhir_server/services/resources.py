@@ -7,7 +7,7 @@ from typing import TypeVar
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
-from fhir_server.search.index import build_search_index, compartment_filter
+from fhir_server.search.index import compartment_filter, resource_compartments
 from fhir_server.search.types.date import DateRange, parse_date
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal, outside_compartment
@@ -26,7 +26,7 @@ from fhir_server.services.verification import (
     stored_versions,
     verify_signature_input,
 )
-from fhir_server.services.versions import Version, repeatable_unit, restart_unit
+from fhir_server.services.versions import Version, repeatable_unit, restart_unit, stored_version
 from fhir_server.storage.database import Database
 from fhir_server.storage.history_spans import HistorySpan
 from fhir_server.storage.resources import ResourceStore
@@ -150,18 +150,9 @@ class ResourceService:
         self, resource_type: str, resource_id: str, vid: str, store: ResourceStore | None = None
     ) -> Version:
         """vread (http://hl7.org/fhir/R4/http.html#vread)."""
-        if not vid.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
-            raise NotFound(f"Version '{vid}' of {resource_type}/{resource_id} is not known")
-        store = store or self.database.store()
-        document = await store.version(
-            check_type(resource_type), resource_id, int(vid)
-        )
-        if document is None:
-            raise NotFound(f"{resource_type}/{resource_id}/_history/{vid} is not known")
-        version = Version.from_history(resource_type, document)
-        if version.deleted:
-            raise Gone(f"{resource_type}/{resource_id}/_history/{vid} is a deletion")
-        return version
+        document = await stored_version(store or self.database.store(),
+                                        check_type(resource_type), resource_id, vid)
+        return Version.from_history(resource_type, document)
 
     async def create(
         self, resource_type: str, body: object, if_none_exist: str | None
@@ -369,5 +360,5 @@ def _holds(compartment: str, version: Version, base: str) -> bool:
     """Whether a version, as it was then, is in a compartment (`Patient/1`), by a relative
     reference or an absolute one under `base`."""
     assert version.resource is not None, "a deletion is in no compartment"
-    found = build_search_index(version.resource_type, version.resource)["compartments"]
+    found = resource_compartments(version.resource_type, version.resource)
     return compartment in found or f"{base.rstrip('/')}/{compartment}" in found

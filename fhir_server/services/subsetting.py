@@ -48,7 +48,7 @@ def subset(resource: dict, summary: str | None, elements: list[str] | None) -> d
         # not", so the type's top-level mandatory elements come along. Modifier elements do
         # not: the spec asks clients to list them ("Clients SHOULD list all mandatory and
         # modifier elements").
-        kept = _only(resource, IDENTITY | mandatory_keys(kind) | _requested_keys(kind, elements))
+        kept = _only(resource, IDENTITY | mandatory_keys(kind) | requested_keys(kind, elements))
     else:
         kept = resource
     kept = copy.deepcopy(kept)
@@ -77,7 +77,7 @@ def _only(resource: dict, keys: set[str] | frozenset[str]) -> dict:
     return {key: value for key, value in resource.items() if key in keys}
 
 
-def _requested_keys(kind: str, names: list[str]) -> set[str]:
+def requested_keys(kind: str, names: list[str]) -> set[str]:
     """The JSON properties of the named top-level elements, each with its `_name` companion.
     An element is named by its name (`deceased` for `deceased[x]`) or, leniently, by one of
     its JSON property names (`deceasedBoolean`). Names that are not elements are ignored."""

@@ -177,6 +177,19 @@ def storage_documents(version: Version) -> tuple[dict, dict]:
     return current, history
 
 
+async def stored_version(store: ResourceStore, resource_type: str, resource_id: str,
+                         vid: str) -> HistoryVersion:
+    """One version of a resource: 404 unknown (or not a version number), 410 a deletion."""
+    if not vid.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
+        raise NotFound(f"Version '{vid}' of {resource_type}/{resource_id} is not known")
+    record = await store.version(resource_type, resource_id, int(vid))
+    if record is None:
+        raise NotFound(f"{resource_type}/{resource_id}/_history/{vid} is not known")
+    if record.deleted or record.resource is None:
+        raise Gone(f"{resource_type}/{resource_id}/_history/{vid} is a deletion")
+    return record
+
+
 async def stored_current(store: ResourceStore, resource_type: str, resource_id: str
                          ) -> CurrentVersion:
     """The current version of a resource: 404 unknown, 410 deleted."""

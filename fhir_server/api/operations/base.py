@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import Response
 
-from fhir_server.api.dependencies import preferences, request_base
+from fhir_server.api.dependencies import preferences, request_base, strict_handling
 from fhir_server.api.media import json_body
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.operations import OperationDescriptor
@@ -41,7 +41,7 @@ class OperationCall:
 
     async def strict(self) -> bool:
         """`Prefer: handling=strict`: unknown parameters are errors, not ignored."""
-        return (await preferences(self.request)).get("handling") == "strict"
+        return strict_handling(await preferences(self.request))
 
     async def body(self) -> object:
         settings = self.request.app.state.settings

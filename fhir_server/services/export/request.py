@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, resource_types
 from fhir_server.conformance.search_parameters import patient_compartment
-from fhir_server.conformance.summary import children
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.search.types.date import parse_date
+from fhir_server.services.subsetting import requested_keys
 
 SYSTEM, PATIENT, GROUP = "system", "patient", "group"
 NDJSON_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
@@ -167,20 +167,14 @@ def _elements(params, types: list[str], check: _Checker) -> list[str] | None:
                           "_elements")
         elif match[1] is not None and match[1] not in types:
             check.problem(f"_elements: '{item}': {match[1]} is not exported", "_elements")
-        elif not any(_is_element(kind, match[2]) for kind in ([match[1]] if match[1] else types)):
+        elif not any(requested_keys(kind, [match[2]])
+                     for kind in ([match[1]] if match[1] else types)):
             # A typo would export resources with nothing but their ids.
             check.problem(f"_elements: '{item}' names no element of "
                           f"{match[1] or 'any exported type'}", "_elements")
         else:
             kept.append(item)
     return kept or None
-
-
-def _is_element(resource_type: str, name: str) -> bool:
-    """A top-level element by its name (`deceased`) or a JSON name of it (`deceasedBoolean`),
-    as `subsetting` takes them."""
-    return any(name == info.name or name in info.keys
-               for info in children(resource_type).values())
 
 
 def _associated(params, check: _Checker) -> str | None:
