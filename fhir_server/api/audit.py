@@ -80,10 +80,16 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         address=client_address(request),
         entities=_entities(request, location),
         query=getattr(request.state, "audit_query", None)
-        or (request.url.query if interaction in ("search-type", "search-system") else None),
+        or (_query_string(request) if interaction in ("search-type", "search-system") else None),
         source=server_origin(request),
         request_id=request_id,
     )
+
+
+def _query_string(request: Request) -> str:
+    """The query as sent (percent-encoded), without building the whole URL as `request.url`
+    does for every search."""
+    return request.scope.get("query_string", b"").decode(errors="replace")
 
 
 def _interaction_now(request: Request) -> str:
