@@ -57,8 +57,9 @@ def history_bundle(
         url = version.resource_type if version.method == "POST" else version.relative_url
         entry["request"] = {"method": version.method, "url": url}
         entry["response"] = {
-            # An update that made the resource (update-as-create) answered 201.
-            "status": _RESPONSE_STATUS["POST" if version.vid == 1 else version.method],
+            # An update that made the resource (update-as-create, also after a deletion)
+            # answered 201.
+            "status": _RESPONSE_STATUS["POST" if version.created else version.method],
             "etag": version.etag,
             "lastModified": format_instant(version.last_updated),
         }

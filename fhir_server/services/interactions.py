@@ -90,7 +90,8 @@ async def _write(
     last_updated = next_timestamp(previous.last_updated if previous else None)
     vid = previous.vid + 1 if previous else 1
     resource = stamp(body, resource_id, vid, last_updated) if body is not None else None
-    version = Version(resource_type, resource_id, vid, last_updated, resource, method)
+    recreated = previous is not None and previous.deleted and resource is not None
+    version = Version(resource_type, resource_id, vid, last_updated, resource, method, recreated)
     await store.write_version(resource_type, *await run_sized(storage_documents, version))
     return version
 

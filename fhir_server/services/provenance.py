@@ -282,7 +282,7 @@ def _versioned(kind: str, version: HistoryVersion) -> str:
 def _activity(version: HistoryVersion) -> str:
     if version.deleted:
         return "DELETE"
-    return "CREATE" if version.method == "POST" or version.vid == 1 else "UPDATE"
+    return "CREATE" if version.vid == 1 or version.recreated else "UPDATE"
 
 
 async def _reference(store: ResourceStore, kind: str, identifier: dict) -> dict:

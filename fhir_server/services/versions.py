@@ -23,10 +23,16 @@ class Version:
     last_updated: datetime
     resource: dict | None
     method: str = "PUT"
+    recreated: bool = False  # made the resource again after its deletion
 
     @property
     def deleted(self) -> bool:
         return self.resource is None
+
+    @property
+    def created(self) -> bool:
+        """This version made the resource: its first, or the first after a deletion."""
+        return self.vid == 1 or self.recreated
 
     @property
     def etag(self) -> str:
@@ -73,6 +79,7 @@ class Version:
             version.last_updated,
             None if version.deleted else version.resource,
             version.method,
+            version.recreated,
         )
 
 
@@ -174,6 +181,8 @@ def storage_documents(version: Version) -> tuple[dict, dict]:
         "method": version.method,
         "resource": version.resource,
     }
+    if version.recreated:  # kept only where it says something: vid 1 is always a creation
+        history["recreated"] = True
     return current, history
 
 

@@ -58,6 +58,7 @@ class HistoryVersion:
     resource: dict | None  # the FHIR JSON; None for a deletion
     object_id: str = ""  # the document's ObjectId, as a string: history's paging key
     resource_type: str = ""  # set by reads across types (`ResourceStore.history`) only
+    recreated: bool = False  # made the resource again after its deletion
 
     @classmethod
     def from_document(cls, document: dict) -> "HistoryVersion":
@@ -71,4 +72,5 @@ class HistoryVersion:
             document["resource"],
             "" if object_id is None else object_id_text(object_id),
             document.get("resourceType", ""),
+            document.get("recreated", False),
         )

@@ -152,6 +152,25 @@ def test_an_update_as_create_is_201_in_history(client):
         ("PUT", "201 Created")]
 
 
+def test_a_resource_made_again_after_its_deletion_is_201_and_a_creation(client):
+    """A PUT on a deleted resource creates it again: its history entry says 201, as the PUT
+    answered, and its Provenance records a creation, not a revision."""
+    patient = {**new_patient(), "id": str(uuid.uuid4())}
+    assert put(client, patient).status_code == 201
+    assert client.delete(f"/Patient/{patient['id']}").status_code == 204
+    assert put(client, patient).status_code == 201
+    assert put(client, {**patient, "gender": "other"}).status_code == 200
+    entries = client.get(f"/Patient/{patient['id']}/_history").json()["entry"]
+    assert [(e["request"]["method"], e["response"]["status"]) for e in entries] == [
+        ("PUT", "200 OK"), ("PUT", "201 Created"), ("DELETE", "204 No Content"),
+        ("PUT", "201 Created")]
+    provenances = client.get("/Provenance", params={"target": f"Patient/{patient['id']}"})
+    activities = {p["resource"]["target"][0]["reference"].rpartition("/")[2]:
+                  p["resource"]["activity"]["coding"][0]["code"]
+                  for p in provenances.json()["entry"]}
+    assert activities == {"1": "CREATE", "2": "DELETE", "3": "CREATE", "4": "UPDATE"}
+
+
 def test_at_for_a_type_and_the_system_keeps_what_was_current_then(client):
     """`_at` at type and system level: per resource, the versions current at some time in
     the period; a resource deleted before it or created after it is not there."""
