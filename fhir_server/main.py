@@ -29,7 +29,7 @@ from fhir_server.auth.personal_id import mask_personal_ids
 from fhir_server.conformance import definitions
 from fhir_server.conformance.packages import installation_directory
 from fhir_server.embedded_mongo import EmbeddedMongo
-from fhir_server.search.index import index_plan
+from fhir_server.search.index import index_plan, use_timezone
 from fhir_server.services.audit import AuditTrail
 from fhir_server.services.authentication import Authenticator
 from fhir_server.services.bundles import BundleProcessor
@@ -156,6 +156,7 @@ async def services_for(settings: Settings):
     if settings.mongodb_uri is None:
         raise ValueError("services_for needs settings.mongodb_uri")
     definitions.load(installation_directory(settings.packages, settings.data_dir))
+    use_timezone(settings.timezone)  # before anything is indexed or searched
     database = Database(settings.mongodb_uri, settings.database, index_plan,
                         settings.mongodb_server_selection_timeout)
     try:

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
         True,
         description="Store the definitions of the installed packages as resources (in the "
         "background after start-up), so that clients can read and search them.",
+    )
+    timezone: str = Field(
+        "Asia/Ho_Chi_Minh",
+        description="The server's local time zone (IANA name): dates and times without a "
+        "timezone, stored or searched, are read in it (R4 search: \"the servers local time "
+        "zone should be assumed\"). Changing it re-indexes the stored dates at the next start.",
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body (413).")
     max_json_depth: int = Field(64, description="Deepest JSON nesting accepted in a body.")
@@ -183,3 +190,13 @@ class Settings(BaseSettings):
         description="JSON list of PEM files of CA certificates that signatures must chain to "
         "(the national root CA); with --dev the development root is added.",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ValueError, KeyError, OSError) as error:  # ZoneInfoNotFoundError: a KeyError
+            raise ValueError(f"not a time zone the time zone database holds: {name!r} "
+                             "(an IANA name such as Asia/Ho_Chi_Minh or UTC)") from error
+        return name

@@ -49,18 +49,28 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
 # 6: no `s:` token entry beside `sc:`; 7: no `missing` list; 8: composites without the
 # token entries only modifiers use; 9: no empty `search.<code>` arrays; 10: Timing dates;
-# 11: compartments of absolute references too; 12: leap seconds (second 60) indexed
-_EXTRACTION_REVISION = "12"
+# 11: compartments of absolute references too; 12: leap seconds (second 60) indexed;
+# 13: dates without a timezone in the server's local time zone (was UTC)
+_EXTRACTION_REVISION = "13"
 
 
 @cache
 def index_version() -> str:
-    """Identifies the definitions and extraction code the stored entries came from."""
-    digest = hashlib.sha256(_EXTRACTION_REVISION.encode())
+    """Identifies the definitions, extraction code and local time zone the stored entries
+    came from."""
+    digest = hashlib.sha256(f"{_EXTRACTION_REVISION} {date.local_timezone()}".encode())
     for kind in ("SearchParameter", "CompartmentDefinition"):
         for definition in sorted(registry().all(kind), key=lambda d: d["url"]):
             digest.update(json.dumps(definition, sort_keys=True).encode())
     return digest.hexdigest()[:16]
+
+
+def use_timezone(name: str) -> None:
+    """Index and search dates without a timezone in the IANA zone `name` (FHIR_TIMEZONE); the
+    entries stored under another zone become stale (`index_version`), so `$reindex` and the
+    re-indexing at start-up rewrite them."""
+    date.set_local_timezone(name)
+    index_version.cache_clear()
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,22 @@
 """Date parsing and prefix semantics (http://hl7.org/fhir/R4/search.html#date)."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from fhir_server.search.types.date import compile_date, parse_date, split_prefix
+from fhir_server.search.index import index_version, use_timezone
+from fhir_server.search.types.date import (
+    DEFAULT_TIMEZONE,
+    compile_date,
+    local_timezone,
+    parse_date,
+    split_prefix,
+)
+from fhir_server.settings import Settings
 
 instants = st.datetimes(
     min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
@@ -16,11 +26,12 @@ instants = st.datetimes(
 @pytest.mark.parametrize(
     ("text", "low", "high"),
     [
-        ("2024", "2024-01-01T00:00:00+00:00", "2024-12-31T23:59:59.999000+00:00"),
-        ("2024-02", "2024-02-01T00:00:00+00:00", "2024-02-29T23:59:59.999000+00:00"),
-        ("2023-12", "2023-12-01T00:00:00+00:00", "2023-12-31T23:59:59.999000+00:00"),
-        ("2024-03-15", "2024-03-15T00:00:00+00:00", "2024-03-15T23:59:59.999000+00:00"),
-        ("2024-03-15T10:30", "2024-03-15T10:30:00+00:00", "2024-03-15T10:30:59.999000+00:00"),
+        # Without a timezone: the server's, Vietnam's by default (UTC+7 since 1975).
+        ("2024", "2023-12-31T17:00:00+00:00", "2024-12-31T16:59:59.999000+00:00"),
+        ("2024-02", "2024-01-31T17:00:00+00:00", "2024-02-29T16:59:59.999000+00:00"),
+        ("2023-12", "2023-11-30T17:00:00+00:00", "2023-12-31T16:59:59.999000+00:00"),
+        ("2024-03-15", "2024-03-14T17:00:00+00:00", "2024-03-15T16:59:59.999000+00:00"),
+        ("2024-03-15T10:30", "2024-03-15T03:30:00+00:00", "2024-03-15T03:30:59.999000+00:00"),
         ("2024-03-15T10:30:00+07:00", "2024-03-15T03:30:00+00:00",
          "2024-03-15T03:30:00.999000+00:00"),
         ("2024-03-15T10:30:00.250Z", "2024-03-15T10:30:00.250000+00:00",
@@ -33,8 +44,44 @@ instants = st.datetimes(
     ],
 )
 def test_a_date_covers_the_range_of_its_precision(text, low, high):
+    assert local_timezone() == DEFAULT_TIMEZONE == "Asia/Ho_Chi_Minh"
     parsed = parse_date(text)
     assert (parsed.low.isoformat(), parsed.high.isoformat()) == (low, high)
+
+
+@pytest.fixture
+def zone():
+    """Switch the server's local time zone; the default is restored after the test."""
+    yield use_timezone
+    use_timezone(DEFAULT_TIMEZONE)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "low", "high"),
+    [
+        ("UTC", "2024-03-15", "2024-03-15T00:00:00+00:00", "2024-03-15T23:59:59.999000+00:00"),
+        # The day clocks go forward lasts 23 hours, the day they go back 25.
+        ("Europe/Berlin", "2024-03-31", "2024-03-30T23:00:00+00:00",
+         "2024-03-31T21:59:59.999000+00:00"),
+        ("Europe/Berlin", "2024-10-27", "2024-10-26T22:00:00+00:00",
+         "2024-10-27T22:59:59.999000+00:00"),
+        ("Europe/Berlin", "2024-10-27T12:00:00Z", "2024-10-27T12:00:00+00:00",
+         "2024-10-27T12:00:00.999000+00:00"),
+    ],
+)
+def test_values_without_a_timezone_are_read_in_the_configured_zone(zone, name, text, low, high):
+    before = index_version()
+    zone(name)
+    parsed = parse_date(text)
+    assert (parsed.low.isoformat(), parsed.high.isoformat()) == (low, high)
+    assert index_version() != before  # entries indexed under the other zone are stale
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "+07:00", "", "../../etc/passwd"])
+def test_an_unknown_time_zone_is_refused_by_the_settings(name):
+    with pytest.raises(ValidationError, match="time zone"):
+        Settings(timezone=name)
+    assert Settings(timezone="UTC").timezone == "UTC"
 
 
 @pytest.mark.parametrize(
@@ -79,8 +126,9 @@ def test_prefixes_on_points_follow_the_spec(target, search):
 
 
 @given(target=instants)
-def test_day_precision_eq_matches_every_instant_of_that_day(target):
-    day = parse_date(target.strftime("%Y-%m-%d"))
+def test_day_precision_eq_matches_every_instant_of_that_local_day(target):
+    local = target.astimezone(ZoneInfo(local_timezone()))
+    day = parse_date(local.strftime("%Y-%m-%d"))
     assert _matches(compile_date("lo", "hi", "eq", day), target)
-    next_day = parse_date((target + timedelta(days=1)).strftime("%Y-%m-%d"))
+    next_day = parse_date((local + timedelta(days=1)).strftime("%Y-%m-%d"))
     assert not _matches(compile_date("lo", "hi", "eq", next_day), target)

@@ -10,7 +10,8 @@ Data set:
   other offsets, at day precision, and one with an occurredPeriod (not a `when` value).
 - DocumentReferences `date` (instant) with milliseconds and across the new year in +07:00.
 - Encounters `date` (period): closed, open-ended (ongoing), without start, none.
-Day values without an offset are taken as UTC days (the server's time zone is UTC here).
+Values without an offset, stored or searched, are read in the server's local time zone
+(FHIR_TIMEZONE, Vietnam's by default: +07:00).
 """
 
 import time
@@ -133,10 +134,11 @@ def test_missing_birthdate(client, ids):
         ("2024-03-01T04:30:00Z", {"pv_d"}),
         ("2024-02-29T23:30:00-05:00", {"pv_d"}),
         ("2024-03-01T10:00:30Z", {"pv_e"}),
-        # A time without a timezone is UTC, this server's timezone (not a 400).
-        ("2024-03-01T10:00:00", {"pv_b"}),
-        ("2024-03-01T03:00:00", {"pv_a"}),
-        ("gt2024-03-01T10:00:00", {"pv_c", "pv_e"}),
+        # A time without a timezone is in the server's time zone, +07:00 (not a 400).
+        ("2024-03-01T10:00:00", {"pv_a"}),
+        ("2024-03-01T17:00:00", {"pv_b"}),
+        ("2024-03-01T03:00:00", set()),
+        ("gt2024-03-01T10:00:00", {"pv_b", "pv_c", "pv_d", "pv_e"}),
         # Minute precision covers the whole minute.
         ("2024-03-01T10:00Z", {"pv_b", "pv_e"}),
         ("2024-03-01T17:00+07:00", {"pv_b", "pv_e"}),
@@ -165,10 +167,13 @@ def test_provenance_when_at_second_and_minute_precision_with_offsets(client, ids
         ("2024-03-01T08:15:30+07:00", {"d1", "d2"}),
         ("2024-03-01T01:15:30.250Z", {"d1"}),
         ("2024-03-01T01:15:30.251Z", set()),
-        ("2024", {"d1", "d2"}),
-        ("2023", {"d3"}),
+        # 2023-12-31T23:59:59Z is 06:59:59 on New Year's Day in Vietnam.
+        ("2024", {"d1", "d2", "d3"}),
+        ("2023", set()),
+        ("2024-01-01", {"d3"}),
         ("2024-01-01T06:59:59+07:00", {"d3"}),
-        ("lt2024", {"d3"}),
+        ("lt2024", set()),
+        ("lt2024-01-01T00:00:00Z", {"d3"}),
         ("ge2024-01-01T00:00:00Z", {"d1", "d2"}),
         ("gt2024-03-01T01:15:30Z", set()),
         ("gt2024-03-01T01:15:29Z", {"d1", "d2"}),
@@ -221,7 +226,7 @@ def test_last_updated_gt_and_lt(client, ids):
     assert found(client, "/Patient", {"_lastUpdated": f"gt{last}"}) == set()
     assert found(client, "/Patient", [("_lastUpdated", f"gt{first}"),
                                       ("_lastUpdated", f"lt{last}")]) == set()
-    # Without a timezone, as many clients send it: UTC.
+    # Without a timezone, as many clients send it: the server's time zone.
     assert found(client, "/Patient", {"_lastUpdated": "lt2999-01-01T00:00:00"}) == everyone
     assert found(client, "/Patient", {"_lastUpdated": "gt2999-01-01T00:00:00"}) == set()
 

@@ -6,6 +6,7 @@ A date of any precision is the range of instants it covers; prefixes compare ran
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
@@ -30,6 +31,27 @@ class DateRange:
 
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+# The server's local time zone, in which values without a timezone are read (Vietnam's,
+# unless FHIR_TIMEZONE says otherwise: `fhir_server.search.index.use_timezone`).
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+@dataclass
+class _LocalTime:
+    zone: ZoneInfo
+
+
+_local = _LocalTime(ZoneInfo(DEFAULT_TIMEZONE))
+
+
+def set_local_timezone(name: str) -> None:
+    """Read values without a timezone in the IANA zone `name` from now on (the settings
+    checked that the time zone database holds it)."""
+    _local.zone = ZoneInfo(name)
+
+
+def local_timezone() -> str:
+    return _local.zone.key
 
 
 def _utc(local: datetime, offset: timedelta) -> datetime:
@@ -63,10 +85,12 @@ def _end(low: datetime, part: dict[str, str | None], fraction: str) -> datetime 
 def parse_date(text: str, require_timezone: bool = True) -> DateRange:
     """Parse a FHIR date, dateTime or instant; raise ValueError when it is not one.
 
-    Values without a timezone are taken as UTC; a time with seconds needs one unless
-    `require_timezone` is false, as for search values, where the timezone is optional
-    (http://hl7.org/fhir/R4/search.html#date: "the server's local time zone should be
-    assumed"; this server's is UTC).
+    Values without a timezone are read in the server's local time zone
+    (http://hl7.org/fhir/R4/search.html#date: "Where both search parameters and resource
+    element date times do not have time zones, the servers local time zone should be
+    assumed"), so that `date=2025-07-01` is the day a Vietnamese user means, and a stored
+    date (a birthDate) is that day too. A time with seconds needs a timezone unless
+    `require_timezone` is false, as for search values, where it is optional.
     """
     match = _DATE.fullmatch(text)
     if not match:
@@ -74,8 +98,10 @@ def parse_date(text: str, require_timezone: bool = True) -> DateRange:
     part = match.groupdict()
     if require_timezone and part["tz"] is None and part["second"] is not None:
         raise ValueError(f"'{text}' has a time but no timezone")
-    offset = timedelta(0)
-    if part["tz"] and part["tz"] != "Z":
+    offset: timedelta | None = timedelta(0)
+    if part["tz"] is None:
+        offset = None  # the local zone's, once the local time is known
+    elif part["tz"] != "Z":
         sign = 1 if part["tz"][0] == "+" else -1
         hours, minutes = map(int, part["tz"][1:].split(":"))
         if hours > 14 or minutes > 59:
@@ -95,10 +121,17 @@ def parse_date(text: str, require_timezone: bool = True) -> DateRange:
         int(part["second"] or 0),
         int((fraction[1:] + "000000")[:6]) if fraction else 0,
     )
-    low = _utc(local, offset)
+    low = _utc(local, _local_offset(local) if offset is None else offset)
     end = _end(local, part, fraction)
-    high = LATEST if end is None else max(EARLIEST + _ONE_MS, _utc(end, offset)) - _ONE_MS
+    if end is not None:
+        end = _utc(end, _local_offset(end) if offset is None else offset)
+    high = LATEST if end is None else max(EARLIEST + _ONE_MS, end) - _ONE_MS
     return DateRange(low, max(low, high))
+
+
+def _local_offset(local: datetime) -> timedelta:
+    """The local zone's UTC offset at a local time (the earlier one of a repeated hour)."""
+    return _local.zone.utcoffset(local) or timedelta(0)
 
 
 def split_prefix(value: str) -> tuple[str, str]:
