@@ -23,11 +23,16 @@ def _flag(package: Package) -> str:
     return f"package_published:{package.label}"
 
 
+# Besides what the registry reads, the OperationDefinitions of the operations a package
+# defines (IPS's $summary, this server's own $verify, $verify-signature and $reindex).
+PUBLISHED_TYPES = DEFINITION_TYPES | {"OperationDefinition"}
+
+
 def _published(package: Package) -> list[dict]:
     """The package's definitions as it publishes them (the registry keeps a copy trimmed of
     documentation)."""
     return [resource for resource in package_resources(package.location)
-            if resource["resourceType"] in DEFINITION_TYPES and resource.get("id")]
+            if resource["resourceType"] in PUBLISHED_TYPES and resource.get("id")]
 
 
 def _dependents(package: Package, packages: list[Package]) -> int:

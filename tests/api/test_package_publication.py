@@ -54,3 +54,25 @@ def test_an_ips_profile_with_many_warnings_is_published(publishing):
     url = "http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips"
     bundle = _wait_for(publishing, "/StructureDefinition", {"url": url})
     assert [entry["resource"]["type"] for entry in bundle["entry"]] == ["Bundle"]
+
+
+@pytest.mark.parametrize("definition", ["Provenance-verify", "verify-signature", "reindex"])
+def test_the_operations_of_the_capability_statement_have_readable_definitions(publishing,
+                                                                               definition):
+    """The server's own operations are defined by OperationDefinitions it stores like a
+    package's: found by the canonical the CapabilityStatement names, and read by id."""
+    declared = {operation["definition"]
+                for rest in publishing.get("/metadata").json()["rest"]
+                for kind in [rest, *rest["resource"]] for operation in kind.get("operation", [])}
+    url = f"urn:fhir-exchange-server:OperationDefinition/{definition}"
+    assert url in declared
+    [entry] = _wait_for(publishing, "/OperationDefinition", {"url": url})["entry"]
+    operation = publishing.get(f"/OperationDefinition/{definition}").json()
+    assert operation == entry["resource"] and operation["url"] == url
+    assert f"${operation['code']}" in {"$verify", "$verify-signature", "$reindex"}
+
+
+def test_an_implementation_guides_operation_definition_is_published(publishing):
+    url = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
+    [entry] = _wait_for(publishing, "/OperationDefinition", {"url": url})["entry"]
+    assert entry["resource"]["code"] == "summary"

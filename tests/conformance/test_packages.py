@@ -28,8 +28,8 @@ from profiles.build_packages import tgz_bytes, write_index
 GENDER = "http://hl7.org/fhir/administrative-gender"
 IPS = "http://hl7.org/fhir/uv/ips/StructureDefinition/"
 VN_CORE = "http://fhir.ehealth.gov.vn/core/StructureDefinition/"
-SHIPPED = ["hl7.terminology.r4", "hl7.fhir.uv.extensions.r4", "hl7.fhir.uv.ips",
-           "hl7.fhir.vn.core"]
+SHIPPED = ["fhir-exchange-server.operations", "hl7.terminology.r4",
+           "hl7.fhir.uv.extensions.r4", "hl7.fhir.uv.ips", "hl7.fhir.vn.core"]
 
 
 def package_files(name: str, version: str = "1.0.0", dependencies: dict | None = None,
