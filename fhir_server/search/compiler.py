@@ -81,6 +81,8 @@ class Compiler:
     async def clause(self, resource_type: str, name: str, value: str) -> dict:
         if name.startswith("_has:"):
             return await self._reverse_chain(resource_type, name, value)
+        if name.partition(":")[0] == "_list":
+            return await self._in_lists(resource_type, name, value)
         head, dot, chained = name.partition(".")
         code, _, modifier = head.partition(":")
         parameter = search_parameters(resource_type).get(code)
@@ -217,6 +219,24 @@ class Compiler:
         for document in documents:
             urls |= reference.canonical_urls(document.search.get(code, []), self.base_url)
         return {"$or": [found, {"search.url": {"$in": sorted(urls)}}]} if urls else found
+
+    async def _in_lists(self, resource_type: str, name: str, value: str) -> dict:
+        """`_list=42`: the resources List/42 holds (`List.entry.item`), of any of the Lists
+        named (http://hl7.org/fhir/R4/search.html#list). A List not found (or deleted) holds
+        nothing; functional lists (`$current-problems`) are not kept here."""
+        if name != "_list":
+            raise BadRequest(f"'{name}': _list takes no modifier", expression=name)
+        ids = [unescape(item) for item in split_escaped(value, ",", keep_escapes=True)]
+        if functional := [list_id for list_id in ids if list_id.startswith("$")]:
+            raise BadRequest(f"_list: functional lists such as '{functional[0]}' are not "
+                             "supported; name a List by its id", expression=name)
+        self.check_searchable("List")
+        lists = await self._matching("List", {"_id": {"$in": ids}}, ["search.item"], name)
+        held = {item_id for found in lists
+                for kind, item_id in reference.local_references(found.search.get("item", []),
+                                                                self.base_url)
+                if kind == resource_type}
+        return {"_id": {"$in": sorted(held)}}
 
     async def _matching(
         self, kind: str, inner: dict, fields: list[str], name: str

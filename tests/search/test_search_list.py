@@ -1,0 +1,59 @@
+"""`_list` (http://hl7.org/fhir/R4/search.html#list): the resources a List holds.
+
+Data set: three Patients; List `ward` holds the first two and an Observation, List `other`
+the third; a List deleted after it was made; an Observation of the first Patient.
+"""
+
+import pytest
+from api.helpers import assert_outcome
+from search.helpers import assert_bad_parameter, expected, found, load, ref
+from security.helpers import fhir_client
+
+VITALS = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
+
+
+def _list(*items: str) -> dict:
+    return {"resourceType": "List", "status": "current", "mode": "working",
+            "entry": [{"item": ref(item)} for item in items]}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    data = {key: {"resourceType": "Patient", "name": [{"family": key}]}
+            for key in ("an", "binh", "chi")}
+    data["pulse"] = {"resourceType": "Observation", "status": "final", "code": VITALS,
+                     "subject": ref("an")}
+    data |= {"ward": _list("an", "binh", "pulse"), "other": _list("chi"),
+             "gone": _list("chi")}
+    loaded = load(client, data)
+    assert client.delete(f"/List/{loaded['gone']}").status_code == 204
+    return loaded
+
+
+@pytest.mark.parametrize(("lists", "keys"), [
+    ("{ward}", {"an", "binh"}),
+    ("{other}", {"chi"}),
+    ("{ward},{other}", {"an", "binh", "chi"}),  # any of the Lists
+    ("{gone}", set()),  # deleted: holds nothing
+    ("no-such-list", set()),
+])
+def test_list_finds_what_the_list_holds_of_the_type(client, ids, lists, keys):
+    assert found(client, "/Patient", {"_list": lists.format(**ids)}) == expected(ids, keys)
+
+
+def test_list_combines_with_other_parameters(client, ids):
+    both = [("_list", ids["ward"]), ("_list", ids["other"])]
+    assert found(client, "/Patient", both) == set()  # in both Lists: none
+    assert found(client, "/Patient", {"_list": ids["ward"], "family": "binh"}) == {ids["binh"]}
+    assert found(client, "/Observation", {"_list": ids["ward"]}) == {ids["pulse"]}
+
+
+@pytest.mark.parametrize("params", [{"_list": "$current-problems"}, {"_list:missing": "true"}])
+def test_what_list_cannot_do_is_a_400_naming_it(client, ids, params):
+    assert_bad_parameter(client.get("/Patient", params=params), "_list")
+
+
+def test_list_needs_a_scope_to_read_lists(server, issuer, ids):
+    with fhir_client(server.base, issuer.token("user/Patient.rs")) as http:
+        assert found(http, "/Patient", {"family": "an"}) >= {ids["an"]}
+        assert_outcome(http.get("/Patient", params={"_list": ids["ward"]}), 403)
