@@ -94,10 +94,9 @@ def test_install_a_tgz_then_a_directory_of_another_version_and_list_them(cli, tm
     listed = cli("package", "list", "--data-dir", data)
     assert listed.returncode == 0, listed.stderr
     labels = [line.split()[0] for line in listed.stdout.splitlines()]
-    assert labels == ["fhir-exchange-server.operations#1.0.0", "hl7.terminology.r4#7.0.1",
-                      "hl7.fhir.uv.extensions.r4#5.3.0-ballot-tc1",
+    assert labels == ["hl7.terminology.r4#7.0.1", "hl7.fhir.uv.extensions.r4#5.3.0-ballot-tc1",
                       "hl7.fhir.uv.ips#2.0.0", "example.ethnicity#0.2.0",
-                      "hl7.fhir.vn.core#1.0.0"]
+                      "fhir-exchange-server.operations#1.0.0", "hl7.fhir.vn.core#1.0.0"]
 
 
 def test_a_package_search_parameter_is_searchable_and_reindex_finds_older_data(
