@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
-from fhir_server.errors import BadRequest, Issue, NotFound, PreconditionFailed
+from fhir_server.errors import BadRequest, FhirError, Issue, NotFound, PreconditionFailed
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 
 # Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
@@ -224,3 +224,26 @@ def patch_operations(entry: Entry, max_depth: int) -> object:
         raise BadRequest(f"{entry.location}: the JSON Patch has a lone surrogate at {where}",
                          expression=f"{entry.location}.resource.data")
     return operations
+
+
+def in_entry(entry: Entry, error: FhirError) -> FhirError:
+    """The same error, with its diagnostics and expressions placed in the Bundle entry."""
+
+    def place(expression: str) -> str:
+        head, dot, rest = expression.partition(".")
+        if head == entry.resource_type and dot:
+            return f"{entry.location}.resource.{rest}"
+        return (
+            f"{entry.location}.{expression}" if not expression.startswith("Bundle") else expression
+        )
+
+    issues = [
+        Issue(
+            f"{entry.location} ({entry.method} {entry.resource_type}): {issue.diagnostics}",
+            issue.code,
+            issue.severity,
+            tuple(place(e) for e in issue.expression) or (entry.location,),
+        )
+        for issue in error.issues
+    ]
+    return type(error)(issues[0].diagnostics, issues=issues, headers=error.headers)

@@ -3,22 +3,26 @@
 import copy
 import dataclasses
 from http import HTTPStatus
-from urllib.parse import urlencode
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import (
     BadRequest,
-    Conflict,
     FhirError,
     Forbidden,
-    Issue,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal, patient_compartment
-from fhir_server.services.bundle_entries import ORDER, Entry, parse_entry, patch_operations
+from fhir_server.services.bundle_entries import (
+    ORDER,
+    Entry,
+    in_entry,
+    parse_entry,
+    patch_operations,
+)
+from fhir_server.services.bundle_identities import assign_ids, check_identity
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import (
@@ -60,29 +64,6 @@ async def _write(
     if entry.resource_id:
         return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
     return await interactions.conditional_delete(store, kind, entry.criteria)
-
-
-def _in_entry(entry: Entry, error: FhirError) -> FhirError:
-    """The same error, with its diagnostics and expressions placed in the Bundle entry."""
-
-    def place(expression: str) -> str:
-        head, dot, rest = expression.partition(".")
-        if head == entry.resource_type and dot:
-            return f"{entry.location}.resource.{rest}"
-        return (
-            f"{entry.location}.{expression}" if not expression.startswith("Bundle") else expression
-        )
-
-    issues = [
-        Issue(
-            f"{entry.location} ({entry.method} {entry.resource_type}): {issue.diagnostics}",
-            issue.code,
-            issue.severity,
-            tuple(place(e) for e in issue.expression) or (entry.location,),
-        )
-        for issue in error.issues
-    ]
-    return type(error)(issues[0].diagnostics, issues=issues, headers=error.headers)
 
 
 def _status(code: int) -> str:
@@ -145,7 +126,7 @@ class BundleProcessor:
         async def work(store: ResourceStore) -> dict[int, dict]:
             # A conflicting concurrent transaction makes MongoDB run this again: start afresh.
             attempt = [dataclasses.replace(e, resource=copy.deepcopy(e.resource)) for e in ordered]
-            assigned = await _assign_ids(store, attempt)
+            assigned = await assign_ids(store, attempt)
             for kind, ids in _targets_by_type(attempt).items():
                 await store.read_ahead(kind, ids)
 
@@ -165,9 +146,9 @@ class BundleProcessor:
                         rewrite_references(entry.resource, assigned,
                                            reference_base(entry.full_url, base))
                     result = await _write(store, entry, self.service.policy, self.max_depth)
-                    _check_identity(entry, result, assigned, written)
+                    check_identity(entry, result, assigned, written)
                 except FhirError as error:
-                    raise _in_entry(entry, error) from None
+                    raise in_entry(entry, error) from None
                 responses[entry.index] = _write_response(base, result, return_preference,
                                                          language)
             return responses
@@ -318,96 +299,6 @@ def _targets_by_type(entries: list[Entry]) -> dict[str, list[str]]:
         ):
             targets.setdefault(entry.resource_type, []).append(entry.resource_id)
     return targets
-
-
-def _check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str, str],
-                    written: dict[str, str]) -> None:
-    """What an entry wrote is what the transaction's references to it were given, and no
-    other entry wrote it too: identities resolved only now (a conditional create matching
-    a resource made earlier in the transaction, a conditional patch or delete) must not
-    overlap either (http://hl7.org/fhir/R4/http.html#trules)."""
-    if result is None:
-        return
-    target = f"{entry.resource_type}/{result.version.id}"
-    expected = assigned.get(entry.full_url or "", target)
-    if expected != target:
-        raise Conflict(
-            f"{entry.location}: resolves to {target} when the transaction is written, but its "
-            f"fullUrl was resolved to {expected} before; send the entries' conditions alike "
-            "or as one entry"
-        )
-    if not result.changed:
-        return
-    if target in written:
-        raise BadRequest(
-            f"{entry.location} writes {target}, as {written[target]} does: the resources of "
-            "a transaction's entries must be distinct",
-            expression=entry.location,
-        )
-    written[target] = entry.location
-
-
-async def _assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:
-    """fullUrl → `Type/id` for every entry that creates or updates a resource, the entries
-    without a condition first. A condition (ifNoneExist, a conditional URL) that names another
-    entry by its fullUrl is given that entry's `Type/id` first (http.html#trules: "all matching
-    links"), so a transaction sent twice matches what it made the first time. Conditional
-    creates with the same condition and no stored match make one resource: the first makes
-    it, the others match it, so all their fullUrls are given its id."""
-    assigned: dict[str, str] = {}
-    for entry in entries:
-        if entry.method == "POST" and not entry.if_none_exist:
-            entry.assigned_id = new_id()
-            _assign(assigned, entry, entry.assigned_id)
-        elif entry.method == "PUT" and entry.resource_id:
-            _assign(assigned, entry, entry.resource_id)
-    conditional_creates: dict[tuple[str, str], str] = {}
-    for entry in entries:
-        if entry.method == "POST" and entry.if_none_exist:
-            entry.if_none_exist = _linked(entry.if_none_exist, assigned)
-            target_id = entry.assigned_id = new_id()
-            condition = (entry.resource_type, entry.if_none_exist)
-            matches = await interactions.find_matches(
-                store, entry.resource_type, entry.if_none_exist
-            )
-            if len(matches) == 1:
-                target_id = matches[0].id
-            elif not matches:
-                target_id = conditional_creates.setdefault(condition, target_id)
-            _assign(assigned, entry, target_id)
-        elif entry.method == "PUT" and not entry.resource_id:
-            resource = entry.resource
-            assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
-            try:
-                target_id = await interactions.conditional_update_target(
-                    store, entry.resource_type, _linked(entry.criteria, assigned),
-                    resource.get("id")) or new_id()
-            except FhirError as error:
-                raise _in_entry(entry, error) from None
-            entry.resource_id = target_id
-            resource["id"] = target_id
-            entry.query = None
-            _assign(assigned, entry, target_id)
-    for entry in entries:  # conditional PATCH and DELETE, and searches
-        if entry.query is not None:
-            entry.query = _linked(entry.query, assigned)
-    return assigned
-
-
-def _assign(assigned: dict[str, str], entry: Entry, target_id: str) -> None:
-    if entry.full_url:
-        assigned[entry.full_url] = f"{entry.resource_type}/{target_id}"
-
-
-def _linked(query: str, assigned: dict[str, str]) -> str:
-    """`query` with each value (or comma-separated part of one) that is an entry's fullUrl
-    replaced by the `Type/id` it was given."""
-    def link(value: str) -> str:
-        return ",".join(assigned.get(part, part) for part in value.split(","))
-
-    pairs = parse_query(query)
-    linked = [(name, link(value)) for name, value in pairs]
-    return query if linked == pairs else urlencode(linked)
 
 
 def _write_response(base: str, result: WriteResult | None, return_preference: str,

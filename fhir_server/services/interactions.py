@@ -4,6 +4,7 @@ Each function takes the `ResourceStore` of a running transaction, so a single re
 every entry of a transaction Bundle share one implementation.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import jsonpatch
@@ -97,9 +98,11 @@ async def _write(
 
 
 async def find_matches(
-    store: ResourceStore, resource_type: str, query: str, limit: int = 2
+    store: ResourceStore, resource_type: str, query: str, limit: int = 2,
+    excluding: Collection[str] = (),
 ) -> list[CurrentVersion]:
-    """Current resources matching conditional criteria (`identifier=s|v&...`)."""
+    """Current resources matching conditional criteria (`identifier=s|v&...`), but those
+    `excluding` names (`Type/id`: what a transaction deletes before it creates)."""
     if "?" in query:
         query_type, query = query.split("?", 1)
         if query_type and query_type != resource_type:
@@ -114,7 +117,8 @@ async def find_matches(
             f"Conditional criteria '{query}' have no search parameter with a value: "
             "they would match every resource"
         )
-    return await store.find(resource_type, criteria, limit)
+    found = await store.find(resource_type, criteria, limit + len(excluding))
+    return [match for match in found if f"{resource_type}/{match.id}" not in excluding][:limit]
 
 
 # Guards one conditional write takes at most; criteria with more values (a long OR) take the
@@ -241,13 +245,15 @@ async def conditional_update(
 
 
 async def conditional_update_target(
-    store: ResourceStore, resource_type: str, query: str, body_id: object
+    store: ResourceStore, resource_type: str, query: str, body_id: object,
+    excluding: Collection[str] = (),
 ) -> str | None:
     """The id a conditional update writes: the one match's (the body's id, if any, must be
     it), else the body's id when no resource has it (update as create); None: create with
     a new id. More than one match is 412; no match and a body id naming an existing resource
-    is 409, as R5 spells out (http.html#cond-update): the criteria did not select it."""
-    matches = await find_matches(store, resource_type, query)
+    is 409, as R5 spells out (http.html#cond-update): the criteria did not select it.
+    Resources `excluding` names (`Type/id`) count as gone: a transaction deletes them first."""
+    matches = await find_matches(store, resource_type, query, excluding=excluding)
     if len(matches) > 1:
         raise MultipleMatches(f"Conditional update '{query}' matches more than one {resource_type}")
     if matches:
@@ -260,7 +266,8 @@ async def conditional_update_target(
     if not body_id:
         return None
     existing = await store.current(resource_type, str(body_id))
-    if existing is not None and not existing.deleted:
+    if existing is not None and not existing.deleted and (
+            f"{resource_type}/{body_id}" not in excluding):
         raise Conflict(
             f"No {resource_type} matches '{query}', but the body's id names "
             f"{resource_type}/{body_id}, which exists: a conditional update does not "

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from bundle_helpers import (
     check_written,
+    delete_entry,
     encounter,
     history_snapshot,
     outcome_names_entry,
@@ -19,7 +20,7 @@ from bundle_helpers import (
     transaction,
     urn,
 )
-from helpers import CCCD, assert_outcome, new_patient, search_ids, unique_cccd
+from helpers import CCCD, FHIR_HEADERS, assert_outcome, new_patient, search_ids, unique_cccd
 
 
 def _created_ids(entries: list[dict]) -> list[str]:
@@ -135,3 +136,34 @@ def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not
     assert stored["content"][0]["attachment"]["url"] == f"Patient/{patient_id}"
     assert stored["extension"][0]["valueUri"] == f"Patient/{patient_id}"
     assert stored["identifier"][0]["value"] == patient_url
+
+
+@pytest.mark.parametrize("deleting", ["Patient/{id}", "Patient?identifier={system}|{value}"])
+@pytest.mark.parametrize("replacing", ["create", "update"])
+def test_deleting_a_resource_and_writing_its_replacement_by_the_same_condition(
+        client, deleting, replacing):
+    """DELETEs run first (http.html#trules: "Process any DELETE interactions" before POST and
+    PUT), so a condition naming what a DELETE of the transaction removes matches nothing:
+    the replacement is created, and the entry naming its fullUrl refers to it."""
+    cccd = unique_cccd()
+    old = client.post("/Patient", json=new_patient(cccd), headers=FHIR_HEADERS).json()
+    condition = f"identifier={CCCD}|{cccd}"
+    full_url = urn()
+    if replacing == "create":
+        write = post_entry(new_patient(cccd), full_url, if_none_exist=condition)
+    else:
+        write = put_entry(new_patient(cccd), f"Patient?{condition}", full_url=full_url)
+    response = submit(client, transaction(
+        delete_entry(deleting.format(id=old["id"], system=CCCD, value=cccd)),
+        write,
+        post_entry(encounter(full_url), urn()),
+    ))
+    deleted, written, visit = response_bundle(response, "transaction-response", 3)
+    assert deleted["response"]["status"].startswith("204")
+    assert written["response"]["status"] == "201 Created"
+    replacement_id, encounter_id = _created_ids([written, visit])
+    assert replacement_id != old["id"]
+    assert client.get(f"/Patient/{old['id']}").status_code == 410
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{cccd}") == [replacement_id]
+    stored = client.get(f"/Encounter/{encounter_id}").json()
+    assert stored["subject"]["reference"] == f"Patient/{replacement_id}"

@@ -1,0 +1,126 @@
+"""Who a transaction's entries are (http://hl7.org/fhir/R4/http.html#trules): the `Type/id`
+each create and conditional write is given before the transaction runs, so that references
+to their fullUrls can be rewritten, and the check that each entry then wrote what it was
+given."""
+
+from urllib.parse import urlencode
+
+from fhir_server.errors import BadRequest, Conflict, FhirError
+from fhir_server.search.request import parse_query
+from fhir_server.services import interactions
+from fhir_server.services.bundle_entries import Entry, in_entry
+from fhir_server.services.interactions import WriteResult
+from fhir_server.services.versions import new_id
+from fhir_server.storage.resources import ResourceStore
+
+
+def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str, str],
+                    written: dict[str, str]) -> None:
+    """What an entry wrote is what the transaction's references to it were given, and no
+    other entry wrote it too: identities resolved only now (a conditional create matching
+    a resource made earlier in the transaction, a conditional patch or delete) must not
+    overlap either (http://hl7.org/fhir/R4/http.html#trules)."""
+    if result is None:
+        return
+    target = f"{entry.resource_type}/{result.version.id}"
+    expected = assigned.get(entry.full_url or "", target)
+    if expected != target:
+        raise Conflict(
+            f"{entry.location}: resolves to {target} when the transaction is written, but its "
+            f"fullUrl was resolved to {expected} before; send the entries' conditions alike "
+            "or as one entry"
+        )
+    if not result.changed:
+        return
+    if target in written:
+        raise BadRequest(
+            f"{entry.location} writes {target}, as {written[target]} does: the resources of "
+            "a transaction's entries must be distinct",
+            expression=entry.location,
+        )
+    written[target] = entry.location
+
+
+async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:
+    """fullUrl → `Type/id` for every entry that creates or updates a resource, the entries
+    without a condition first. A condition (ifNoneExist, a conditional URL) that names another
+    entry by its fullUrl is given that entry's `Type/id` first (http.html#trules: "all matching
+    links"), so a transaction sent twice matches what it made the first time. Conditional
+    creates with the same condition and no stored match make one resource: the first makes
+    it, the others match it, so all their fullUrls are given its id."""
+    assigned: dict[str, str] = {}
+    deleted = await _deleted_first(store, entries)
+    for entry in entries:
+        if entry.method == "POST" and not entry.if_none_exist:
+            entry.assigned_id = new_id()
+            _assign(assigned, entry, entry.assigned_id)
+        elif entry.method == "PUT" and entry.resource_id:
+            _assign(assigned, entry, entry.resource_id)
+    conditional_creates: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        if entry.method == "POST" and entry.if_none_exist:
+            entry.if_none_exist = _linked(entry.if_none_exist, assigned)
+            target_id = entry.assigned_id = new_id()
+            condition = (entry.resource_type, entry.if_none_exist)
+            matches = await interactions.find_matches(
+                store, entry.resource_type, entry.if_none_exist, excluding=deleted
+            )
+            if len(matches) == 1:
+                target_id = matches[0].id
+            elif not matches:
+                target_id = conditional_creates.setdefault(condition, target_id)
+            _assign(assigned, entry, target_id)
+        elif entry.method == "PUT" and not entry.resource_id:
+            resource = entry.resource
+            assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
+            try:
+                target_id = await interactions.conditional_update_target(
+                    store, entry.resource_type, _linked(entry.criteria, assigned),
+                    resource.get("id"), excluding=deleted) or new_id()
+            except FhirError as error:
+                raise in_entry(entry, error) from None
+            entry.resource_id = target_id
+            resource["id"] = target_id
+            entry.query = None
+            _assign(assigned, entry, target_id)
+    for entry in entries:  # conditional PATCH and DELETE, and searches
+        if entry.query is not None:
+            entry.query = _linked(entry.query, assigned)
+    return assigned
+
+
+async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozenset[str]:
+    """`Type/id` of what the transaction's DELETEs remove. They run before its creates and
+    updates (http.html#trules), so the conditions of those must not match them: delete a
+    resource and create its replacement with `ifNoneExist` on the same identifier."""
+    deleted = set()
+    for entry in entries:
+        if entry.method != "DELETE":
+            continue
+        if entry.resource_id:
+            deleted.add(f"{entry.resource_type}/{entry.resource_id}")
+            continue
+        try:
+            matches = await interactions.find_matches(store, entry.resource_type,
+                                                      entry.criteria)
+        except FhirError as error:
+            raise in_entry(entry, error) from None
+        if len(matches) == 1:  # several: the DELETE itself is refused (412)
+            deleted.add(f"{entry.resource_type}/{matches[0].id}")
+    return frozenset(deleted)
+
+
+def _assign(assigned: dict[str, str], entry: Entry, target_id: str) -> None:
+    if entry.full_url:
+        assigned[entry.full_url] = f"{entry.resource_type}/{target_id}"
+
+
+def _linked(query: str, assigned: dict[str, str]) -> str:
+    """`query` with each value (or comma-separated part of one) that is an entry's fullUrl
+    replaced by the `Type/id` it was given."""
+    def link(value: str) -> str:
+        return ",".join(assigned.get(part, part) for part in value.split(","))
+
+    pairs = parse_query(query)
+    linked = [(name, link(value)) for name, value in pairs]
+    return query if linked == pairs else urlencode(linked)
