@@ -32,6 +32,10 @@ _VERSION_ID = re.compile(r"[0-9]{1,20}")
 _LARGEST_VERSION = 2**63 - 1
 # `If-Match: *`: whichever version is current, as long as one is (RFC 9110 §13.1.1).
 ANY_VERSION = -1
+# `If-None-Match: *` on a PUT: only if no version is current, a create-only update
+# (RFC 9110 §13.1.2: "the condition is false if the origin server has a current
+# representation for the target resource").
+NO_CURRENT_VERSION = -2
 
 
 @dataclass
@@ -226,8 +230,14 @@ def patch_operations(entry: Entry, max_depth: int) -> object:
     return operations
 
 
+# Headers that describe the entry's resource, not the Bundle endpoint the response is of.
+_RESOURCE_HEADERS = frozenset(("etag", "last-modified", "location", "content-location"))
+
+
 def in_entry(entry: Entry, error: FhirError) -> FhirError:
-    """The same error, with its diagnostics and expressions placed in the Bundle entry."""
+    """The same error, with its diagnostics and expressions placed in the Bundle entry, and
+    without the headers that describe the entry's resource (a 410's ETag), which would say
+    something false of `POST [base]` (RFC 9110 §8.8.3)."""
 
     def place(expression: str) -> str:
         head, dot, rest = expression.partition(".")
@@ -246,4 +256,6 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
         )
         for issue in error.issues
     ]
-    return type(error)(issues[0].diagnostics, issues=issues, headers=error.headers)
+    headers = {name: value for name, value in error.headers.items()
+               if name.lower() not in _RESOURCE_HEADERS}
+    return type(error)(issues[0].diagnostics, issues=issues, headers=headers)

@@ -13,6 +13,7 @@ from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.errors import (
     BadRequest,
     Conflict,
+    Gone,
     Issue,
     MethodNotAllowed,
     MultipleMatches,
@@ -24,7 +25,7 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.search.values import split_escaped
 from fhir_server.services.access import check_searchable
-from fhir_server.services.bundle_entries import ANY_VERSION
+from fhir_server.services.bundle_entries import ANY_VERSION, NO_CURRENT_VERSION
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from fhir_server.services.offloading import run_sized
@@ -148,6 +149,11 @@ def _check_if_match(
     resource_type: str, resource_id: str, current: CurrentVersion | None, if_match: int | None
 ) -> None:
     if if_match is None:
+        return
+    if if_match == NO_CURRENT_VERSION:
+        if current is not None and not current.deleted:
+            raise PreconditionFailed(f"If-None-Match: * expects no {resource_type}/{resource_id}"
+                                     f", and version {current.vid} exists")
         return
     if if_match == ANY_VERSION:
         if current is None or current.deleted:
@@ -288,8 +294,10 @@ async def patch(
     """JSON Patch, or FHIRPath Patch given as a Parameters resource (http.html#patch): the
     result must still be a valid resource."""
     current = await store.current(resource_type, resource_id)
-    if current is None or current.deleted:
+    if current is None:
         raise NotFound(f"{resource_type}/{resource_id} does not exist")
+    if current.deleted:  # as a read of it answers
+        raise Gone(f"{resource_type}/{resource_id} was deleted")
     _check_if_match(resource_type, resource_id, current, if_match)
     assert current.resource is not None, "a deletion is refused above"
     if is_fhirpath_patch(operations):

@@ -1,0 +1,45 @@
+"""Preconditions and statuses of writes beyond If-Match (RFC 9110 §13, R4 http.html): a
+create-only PUT (`If-None-Match: *`), a PATCH of a deleted resource, and the headers of a
+failed transaction."""
+
+import uuid
+
+from api.helpers import assert_outcome, created, new_patient, patch, put
+from bundle_helpers import delete_entry, get_entry, submit, transaction
+
+GENDER = [{"op": "replace", "path": "/gender", "value": "female"}]
+
+
+def test_a_put_with_if_none_match_star_creates_only(client):
+    """RFC 9110 §13.1.2: with `If-None-Match: *` a PUT must not replace a current resource
+    (412); where there is none, it creates it."""
+    patient = {**new_patient(), "id": str(uuid.uuid4())}
+    assert put(client, patient, **{"If-None-Match": "*"}).status_code == 201
+    again = put(client, {**patient, "gender": "other"}, **{"If-None-Match": "*"})
+    assert_outcome(again, 412)
+    assert client.get(f"/Patient/{patient['id']}").json()["gender"] == patient["gender"]
+    assert client.delete(f"/Patient/{patient['id']}").status_code == 204
+    recreated = put(client, patient, **{"If-None-Match": "*"})  # a deletion is no resource
+    assert recreated.status_code == 201, recreated.text
+    both = put(client, patient, **{"If-None-Match": "*", "If-Match": 'W/"3"'})
+    assert_outcome(both, 400)
+
+
+def test_a_patch_of_a_deleted_resource_is_410_as_its_read(client):
+    patient = created(client, new_patient())
+    assert client.delete(f"/Patient/{patient['id']}").status_code == 204
+    assert client.get(f"/Patient/{patient['id']}").status_code == 410
+    assert_outcome(patch(client, f"/Patient/{patient['id']}", GENDER), 410)
+    assert_outcome(patch(client, f"/Patient/{uuid.uuid4()}", GENDER), 404)
+
+
+def test_a_failed_transaction_answers_without_the_etag_of_an_entrys_resource(client):
+    """An entry's 410 carries its resource's ETag; the transaction's response is about
+    `POST [base]`, so that ETag would describe the wrong thing."""
+    patient = created(client, new_patient())
+    response = submit(client, transaction(get_entry(f"Patient/{patient['id']}"),
+                                          delete_entry(f"Patient/{patient['id']}")))
+    outcome = assert_outcome(response, 410)
+    assert "etag" not in response.headers and "last-modified" not in response.headers
+    assert "Bundle.entry[0]" in outcome["issue"][0]["diagnostics"]
+    assert client.get(f"/Patient/{patient['id']}").status_code == 200  # rolled back
