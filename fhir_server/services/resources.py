@@ -338,7 +338,8 @@ class ResourceService:
 
         searcher = SystemSearch(search_type, self.cursors, self.default_count, self.max_count,
                                 base, compartment)
-        return await searcher.search(params, await self.database.stored_types(), permissions)
+        return await searcher.search(params, await self.database.stored_types(), permissions,
+                                     strict)
 
 
 def _last_value(params: list[tuple[str, str]], name: str) -> str | None:

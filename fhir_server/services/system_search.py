@@ -42,7 +42,7 @@ class SystemSearch:
     compartment: str | None = None  # `Patient/123`: `Patient/123/*`, its types only
 
     async def search(self, params: list[tuple[str, str]], stored: list[str],
-                     permissions: Permissions) -> dict:
+                     permissions: Permissions, strict: bool) -> dict:
         members = None
         if self.compartment is not None:
             kind = self.compartment.partition("/")[0]
@@ -52,9 +52,10 @@ class SystemSearch:
             members = compartment_members(kind)
             stored = [t for t in stored if t in members]
         types = _types(params, stored, permissions, members)
+        unknown = _unknown(params, types, strict)
+        params = [(n, v) for n, v in params if n not in unknown]
         criteria = [(n, v) for n, v in params
                     if n not in ("_type", "_cursor", "_count", "_total")]
-        _check_defined(criteria, types)
         count = _count(params, self.default_count, self.max_count)
         position = self._position(params)
         if count == 0 or ("_summary", "count") in params:
@@ -144,17 +145,26 @@ def _types(params: list[tuple[str, str]], stored: list[str], permissions: Permis
     return sorted(set(named), key=named.index)
 
 
-def _check_defined(criteria: list[tuple[str, str]], types: list[str]) -> None:
-    for name, _ in criteria:
+def _unknown(params: list[tuple[str, str]], types: list[str], strict: bool) -> set[str]:
+    """The parameters no searched type has, which a lenient search ignores as a search of
+    one type does (a strict one refuses them). One that some types have and others lack is
+    400 either way: ignored, it would answer every resource of the types that lack it."""
+    unknown = set()
+    for name, _ in params:
         code = name.split(":")[0].split(".")[0]
         if name in _OWN_PARAMETERS or code.startswith("_has") or code in _OWN_PARAMETERS:
             continue
         lacking = [t for t in types if code not in search_parameters(t)]
-        if lacking:
-            raise BadRequest(
-                f"{code} is not a search parameter of {', '.join(lacking[:5])}: searching "
-                "several types takes only parameters every one of them has (name the types "
-                "with _type)", expression=name)
+        if not lacking:
+            continue
+        if len(lacking) == len(types) and not strict:
+            unknown.add(name)
+            continue
+        raise BadRequest(
+            f"{code} is not a search parameter of {', '.join(lacking[:5])}: searching "
+            "several types takes only parameters every one of them has (name the types "
+            "with _type)", expression=name)
+    return unknown
 
 
 def _for_type(criteria: list[tuple[str, str]], kind: str) -> list[tuple[str, str]]:

@@ -113,6 +113,25 @@ def test_what_cannot_be_searched_is_400(client, ids, params, status):
     assert_outcome(client.get("", params=params), status)
 
 
+@pytest.mark.parametrize(("types", "keys"), [
+    (None, {"mai", "lan", "hoang", "weight"}),
+    ("Patient", {"mai", "lan"}),
+    ("Patient,Practitioner", {"mai", "lan", "hoang"}),
+])
+def test_a_parameter_no_searched_type_has_is_ignored_unless_strict(client, ids, tag, types,
+                                                                   keys):
+    """As a search of one type ignores a parameter it does not know (http.html: "servers
+    SHOULD ignore unknown or unsupported parameters"), unless Prefer: handling=strict."""
+    params = {"_tag": f"{TAG_SYSTEM}|{tag}", "khong-biet": "1", "_contained": "true"}
+    if types:
+        params["_type"] = types
+    bundle = client.get("", params=params).json()
+    assert {resource_id for _, resource_id in _found(bundle)} == {ids[key] for key in keys}
+    assert "khong-biet" not in bundle["link"][0]["url"]  # self: what the search used
+    strict = client.get("", params=params, headers={"Prefer": "handling=strict"})
+    assert_outcome(strict, 400)
+
+
 def test_the_token_decides_the_types(server, issuer, ids, tag):
     with fhir_client(server.base, issuer.token("user/Patient.rs")) as http:
         bundle = http.get("", params={"_tag": f"{TAG_SYSTEM}|{tag}"}).json()
