@@ -14,8 +14,9 @@ from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.conformance import definitions
 from fhir_server.conformance.capability import capability_statement
 from fhir_server.conformance.terminology_capabilities import terminology_capabilities
-from fhir_server.errors import PayloadTooLarge
+from fhir_server.errors import BadRequest, PayloadTooLarge
 from fhir_server.services.authentication import token_issuer
+from fhir_server.services.subsetting import subset_read
 from fhir_server.services.token_service import (
     ASSERTION_ALGORITHMS,
     OAuthError,
@@ -44,18 +45,38 @@ async def metadata(base: Base, request: Request):
     or with `mode=terminology` the TerminologyCapabilities. Both change only with the
     definitions, which are loaded at start-up: each rendering is kept."""
     media, pretty = negotiated(request)
-    terminology = request.query_params.get("mode") == "terminology"
+    mode = request.query_params.get("mode", "full")
+    if mode not in _MODES:
+        raise BadRequest(f"mode must be one of {', '.join(_MODES)}, not '{mode}'",
+                         expression="mode")
+    terminology = mode == "terminology"
+    params = request.query_params.multi_items()
+    if any(name in ("_summary", "_elements") for name, _ in params):
+        # Asked for a part (a client polling for the version, say): not kept.
+        statement = subset_read(_statement(base, terminology, id(definitions.registry())),
+                                params)
+        return Response(render(statement, media, pretty, 200)[0],
+                        media_type=f"{media}; charset=utf-8")
     body = _capabilities(base, media, pretty, terminology, id(definitions.registry()))
     return Response(body, media_type=f"{media}; charset=utf-8")
+
+
+# http://hl7.org/fhir/R4/valueset-capability-statement-kind.html names `full` and
+# `normative` (the normative part, which here is the whole); `terminology` is R4's own.
+_MODES = ("full", "normative", "terminology")
 
 
 @functools.lru_cache(maxsize=64)  # bounded: `base` follows the request's Host header
 def _capabilities(base: str, media: str, pretty: bool, terminology: bool,
                   _registry: int) -> bytes:
+    return render(_statement(base, terminology, _registry), media, pretty, 200)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _statement(base: str, terminology: bool, _registry: int) -> dict:
     software = version("fhir-exchange-server")
-    statement = (terminology_capabilities(base, software, _STARTED) if terminology
-                 else capability_statement(base, software, _STARTED, DESCRIPTORS))
-    return render(statement, media, pretty, 200)[0]
+    return (terminology_capabilities(base, software, _STARTED) if terminology
+            else capability_statement(base, software, _STARTED, DESCRIPTORS))
 
 
 @router.get("/.well-known/smart-configuration")

@@ -288,6 +288,21 @@ def test_metadata_mode_terminology_is_terminology_capabilities(client):
     assert full["resourceType"] == "CapabilityStatement"
 
 
+def test_metadata_takes_summary_and_elements_and_refuses_an_unknown_mode(client):
+    """A client polling for the server's version asks for a part of a statement of about a
+    megabyte; `_summary` and `_elements` subset it as any read (SUBSETTED tag)."""
+    whole = client.get("/metadata").json()
+    summary = client.get("/metadata", params={"_summary": "true"}).json()
+    assert summary["software"] == whole["software"] and summary["fhirVersion"] == "4.0.1"
+    assert "rest" in whole and len(str(summary)) < len(str(whole)) / 10
+    assert summary["meta"]["tag"][0]["code"] == "SUBSETTED"
+    elements = client.get("/metadata", params={"_elements": "software,format"}).json()
+    assert set(elements) >= {"software", "format", "status", "kind"} and "rest" not in elements
+    assert client.get("/metadata").json() == whole  # the kept statement is not changed
+    assert_outcome(client.get("/metadata", params={"mode": "everything"}), 400)
+    assert client.get("/metadata", params={"mode": "normative"}).json() == whole
+
+
 def test_every_search_include_the_statement_lists_is_accepted(client):
     """CapabilityStatement.rest.resource.searchInclude lists `_include` values: each of
     them, the wildcard included, is a search the server answers."""
