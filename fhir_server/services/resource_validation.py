@@ -99,6 +99,11 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
                    request: ValidateRequest) -> list[Issue]:
     """The issues of the resource given (or, at instance level, the stored one); one
     information issue when there are none."""
+    if request.mode in ("update", "delete") and resource_id is None:
+        # Resource-validate: "Modes update and delete can only be used when the operation
+        # is invoked at the resource instance level."
+        raise BadRequest(f"$validate mode '{request.mode}' is for an existing resource: "
+                         f"[base]/{resource_type}/[id]/$validate", expression="mode")
     if request.profile is not None:
         _check_profile(request.profile, resource_type)
     resource = request.resource

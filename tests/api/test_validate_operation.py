@@ -1,7 +1,8 @@
 """`$validate` (http://hl7.org/fhir/R4/resource-operation-validate.html): type and instance
 level, GET and POST, `mode` and `profile`; 200 with the issues, nothing stored."""
 
-from api.helpers import FHIR_HEADERS, created, new_patient
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
 from api.vn_core import VN_CORE_PATIENT, vn_core_patient, without_name_text
 
 
@@ -91,6 +92,15 @@ def test_mode_delete_checks_the_stored_resource_can_go(client):
                                  params={"mode": "delete"}))
     assert issue["severity"] == "information"
     assert client.get(f"/Patient/{stored['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["update", "delete"])
+def test_update_and_delete_modes_are_for_an_instance(client, mode):
+    """Resource-validate: "Modes update and delete can only be used when the operation is
+    invoked at the resource instance level"."""
+    body = _parameters({**new_patient(), "id": "abc"}, mode=mode)
+    response = client.post("/Patient/$validate", json=body, headers=FHIR_HEADERS)
+    assert_outcome(response, 400, expression="mode")
 
 
 def test_an_unknown_profile_or_mode_is_400(client):

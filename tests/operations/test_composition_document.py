@@ -111,6 +111,14 @@ def test_what_cannot_be_done_is_said(client, path, params, status):
     assert_outcome(client.get(path, params=params), status)
 
 
+def test_the_id_parameter_is_not_for_a_particular_composition(client, ids):
+    """Composition-document: "GET [base]/Composition/[id]/$document?id=[id] is not
+    allowed"."""
+    response = client.get(f"/Composition/{ids['discharge']}/$document",
+                          params={"id": ids["discharge"]})
+    assert_outcome(response, 400, expression="id")
+
+
 def test_persist_stores_the_document_as_a_bundle(client, ids, server, issuer):
     response = client.get(f"/Composition/{ids['discharge']}/$document",
                           params={"persist": "true"})

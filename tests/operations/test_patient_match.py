@@ -88,6 +88,15 @@ def test_only_certain_matches_and_count(client, people):
     assert _match(client, described, onlyCertainMatches=True) == [(an_id, 1.0, "certain")]
 
 
+def test_the_patient_may_be_posted_as_it_is(client, people):
+    """Patient-match: "(e.g. POST a patient record to Patient/$match)"."""
+    an_id, cccd = people["an"]
+    described = {"resourceType": "Patient", "identifier": [{"system": CCCD, "value": cccd}]}
+    response = client.post("/Patient/$match", json=described, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    assert [entry["resource"]["id"] for entry in response.json()["entry"]][:1] == [an_id]
+
+
 def test_another_personal_id_rules_a_candidate_out(client, people):
     family = people["family"][0]
     described = _patient(family, "An", "1985-03-12",

@@ -143,6 +143,14 @@ def test_the_summary_is_a_document_about_the_patient_with_the_current_record(cli
     assert as_xml.status_code == 200 and "<Composition>" in as_xml.text
 
 
+def test_the_installed_ips_version_may_be_asked_for(client, ids):
+    """IPS 2.0.0's OperationDefinition: "A specific version may be requested using a
+    canonical reference (e.g. ...Composition-uv-ips|2.0.0)"."""
+    versioned = _summary(client, f"/Patient/{ids['lan']}/$summary",
+                         profile=f"{IPS_COMPOSITION}|2.0.0")
+    assert versioned["entry"][0]["resource"]["resourceType"] == "Composition"
+
+
 def test_every_reference_of_the_document_resolves_inside_it(client, ids, server):
     bundle = _summary(client, f"/Patient/{ids['lan']}/$summary")
     full_urls = {entry["fullUrl"] for entry in bundle["entry"]}
@@ -233,6 +241,7 @@ def test_sections_the_token_may_not_read_are_withheld(server, issuer, ids):
     ("/Patient/$summary", {"identifier": f"{SYSTEM}|nobody"}, 404),
     ("/Patient/unknown-patient/$summary", {}, 404),
     ("/Patient/$summary", {"identifier": "a|b", "profile": "http://example.org/Other"}, 400),
+    ("/Patient/$summary", {"identifier": "a|b", "profile": f"{IPS_COMPOSITION}|1.1.0"}, 400),
 ])
 def test_bad_requests_say_what_is_wrong(client, path, params, status):
     assert_outcome(client.get(path, params=params), status)

@@ -22,6 +22,11 @@ async def document(call: OperationCall) -> Response:
     if "graph" in values:
         raise NotSupported("This server does not build documents from a GraphDefinition",
                            expression="graph")
+    if call.resource_id is not None and "id" in values:
+        # Composition-document: "the id parameter SHALL NOT be used if the operation is
+        # requested on a particular composition".
+        raise BadRequest("Name the Composition by the id in the path or by the id parameter, "
+                         "not both", expression="id")
     composition_id = call.resource_id or _local_id(values.get("id"), call.base)
     assembly = DocumentAssembly(call.service.database.store(), call.base, call.caller.scopes)
     composition = await assembly.composition(composition_id)

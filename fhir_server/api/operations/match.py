@@ -13,9 +13,13 @@ from fhir_server.services.patient_match import PatientMatch, parse_match
 
 async def match(call: OperationCall) -> Response:
     body = await call.body()
+    if isinstance(body, dict) and body.get("resourceType") == "Patient":
+        # Patient-match: "(e.g. POST a patient record to Patient/$match)", as HAPI takes it.
+        body = {"resourceType": "Parameters", "parameter": [{"name": "resource",
+                                                             "resource": body}]}
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
-        raise BadRequest("The body of Patient/$match is a Parameters resource with the Patient "
-                         "as its resource parameter")
+        raise BadRequest("The body of Patient/$match is the Patient, or a Parameters resource "
+                         "with the Patient as its resource parameter")
     request = parse_match(resource_parameter(body, "resource", "$match"),
                           parameter_pairs(body, "$match", resources=("resource",)))
     matcher = PatientMatch(call.service.database.store(), call.base, call.caller.scopes)

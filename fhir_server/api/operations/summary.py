@@ -6,6 +6,7 @@ from fastapi.responses import Response
 
 from fhir_server.api.media import bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.errors import BadRequest
 from fhir_server.services.documents import DocumentAssembly
@@ -18,9 +19,14 @@ _PARAMETERS = ("identifier", "profile")
 
 async def summary(call: OperationCall) -> Response:
     values = await call.single_parameters(_PARAMETERS)
-    if values.get("profile", IPS_COMPOSITION) != IPS_COMPOSITION:
-        raise BadRequest(f"This server makes summaries of the IPS profile {IPS_COMPOSITION} "
-                         f"only, not {values['profile']}", expression="profile")
+    # "A specific version may be requested using a canonical reference (e.g.
+    # ...Composition-uv-ips|2.0.0)": the installed one's.
+    url, _, version = values.get("profile", IPS_COMPOSITION).partition("|")
+    made = registry().resolve(IPS_COMPOSITION) or {}
+    if url != IPS_COMPOSITION or version not in ("", made.get("version")):
+        raise BadRequest(f"This server makes summaries of the IPS profile {IPS_COMPOSITION}"
+                         f"|{made.get('version')} only, not {values['profile']}",
+                         expression="profile")
     if call.resource_id is not None and "identifier" in values:
         raise BadRequest("Name the patient by the id in the path or by identifier, not both",
                          expression="identifier")
