@@ -164,6 +164,10 @@ class TokenService:
             raise _invalid_client(
                 f"client_assertion must be signed with one of {', '.join(ASSERTION_ALGORITHMS)}"
             )
+        # SMART Backend Services: `typ` "Fixed value: JWT" (one left out is taken as JWT,
+        # as RFC 7519 §5.1 makes it optional).
+        if str(header.get("typ", "JWT")).upper() != "JWT":
+            raise _invalid_client(f"client_assertion typ must be JWT, not {header['typ']!r}")
         client_id = unverified.get("iss")
         client = await self.clients.client(client_id) if isinstance(client_id, str) else None
         if client is None:

@@ -115,6 +115,8 @@ BAD_PARAMETERS = [
     ({"_typeFilter": "Encounter?status=finished&_sort=date"}, "_typeFilter"),
     ({"_typeFilter": "Encounter?colour=blue"}, "_typeFilter"),
     ({"_typeFilter": "Encounter?date=notadate"}, "_typeFilter"),
+    ({"_typeFilter": "Encounter?status:not"}, "_typeFilter"),  # no `=`: no value
+    ({"_typeFilter": "Encounter?class="}, "_typeFilter"),
     ({"_typeFilter": "status=finished"}, "_typeFilter"),
     ({"_typeFilter": "Patient?gender=male", "_type": "Encounter"}, "_typeFilter"),
     ({"_elements": "Patient.name.given"}, "_elements"),

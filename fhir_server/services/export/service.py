@@ -192,6 +192,12 @@ class ExportService:
             kept = []
             for query in queries:
                 criteria = parse_request(kind, parse_query(query), 1).criteria
+                if empty := [name for name, value in criteria if not value.strip()]:
+                    # `status:cancelled` with no `=`: a search would ignore it; a filter
+                    # that filters nothing is no filter the client asked for.
+                    add_problem(request, strict, f"_typeFilter {kind}?{query}: '{empty[0]}' "
+                                "has no value", "_typeFilter")
+                    continue
                 try:
                     _, used = await compiler.compile(kind, criteria, strict)
                 except BadRequest as bad:
