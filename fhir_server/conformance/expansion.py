@@ -6,7 +6,8 @@ expanded here: the answer says why, rather than guessing."""
 
 import re
 import re._parser as regex_parser  # type: ignore[import-not-found]  # the parser of `re`
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,10 +18,15 @@ from fhir_server.conformance.code_systems import (
     Concept,
     code_system,
     find_value_set,
+    index_code_system,
     per_registry,
     versions,
 )
 
+# CodeSystems stored through the API that the ValueSets expanded in this context draw on,
+# by `url` and `url|version` (`stored_code_systems`).
+_stored: ContextVar[dict[str, CodeSystemIndex] | None] = ContextVar("stored_code_systems",
+                                                                    default=None)
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
 # The work one expansion may do, in concepts examined (a code system's once per include and
@@ -106,9 +112,41 @@ def expanded_concept(index: CodeSystemIndex, concept: Concept) -> ExpandedConcep
                            index.language)
 
 
+@contextmanager
+def stored_code_systems(resources: Iterable[dict]) -> Iterator[None]:
+    """Expansions in this context may also draw on these CodeSystems (stored through the
+    API, which the registry does not hold)."""
+    indexes: dict[str, CodeSystemIndex] = {}
+    for resource in resources:
+        index = index_code_system(resource)
+        indexes.setdefault(index.url, index)  # the first given (the last stored) by url
+        if index.version:
+            indexes[f"{index.url}|{index.version}"] = index
+    token = _stored.set(indexes)
+    try:
+        yield
+    finally:
+        _stored.reset(token)
+
+
+def drawn_on(value_set: dict) -> set[tuple[str, str | None]]:
+    """The code systems (url, version) a ValueSet's compose names directly."""
+    compose = value_set.get("compose")
+    if not isinstance(compose, dict):
+        return set()
+    return {(component["system"], component.get("version"))
+            for part in ("include", "exclude") for component in compose.get(part) or ()
+            if isinstance(component, dict) and isinstance(component.get("system"), str)}
+
+
+def _code_system(system: str, version: str | None) -> CodeSystemIndex | None:
+    canonical = f"{system}|{version}" if version else system
+    return code_system(canonical) or (_stored.get() or {}).get(canonical)
+
+
 def _held(system: str, version: str | None) -> CodeSystemIndex:
     """A code system held in full, or CannotExpand saying what is missing."""
-    index = code_system(f"{system}|{version}" if version else system)
+    index = _code_system(system, version)
     if index is None:
         held = versions("CodeSystem", system)
         if version and held:
@@ -237,7 +275,7 @@ def _listed(system: str, version: str | None, concepts: list) -> Selection:
     code a complete code system does not have is no concept (valueset.html#compose: the
     listed codes are "concepts in the code system") and is left out, or a typo in a value
     set would widen its binding."""
-    index = code_system(f"{system}|{version}" if version else system)
+    index = _code_system(system, version)
     _spend(len(concepts))
     selected: Selection = {}
     for listed in concepts:

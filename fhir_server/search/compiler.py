@@ -6,11 +6,12 @@ Nothing from the query string reaches MongoDB but strings and numbers our parser
 on fields named by the registry.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from fhir_server.conformance.code_systems import find_value_set
+from fhir_server.conformance.code_systems import code_system, find_value_set
+from fhir_server.conformance.expansion import drawn_on, stored_code_systems
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
@@ -90,11 +91,14 @@ class Compiler:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {resource_type}")
         if dot:
             return await self._chain(parameter, modifier or None, chained, name, value)
-        value_sets = {}
+        value_sets: dict[str, dict] = {}
+        code_systems: list[dict] = []
         if parameter.type == "token" and modifier in ("in", "not-in"):
             value_sets = await self._stored_value_sets(value)
+            code_systems = await self._stored_code_systems(value_sets.values())
         try:
-            return self._simple(parameter, modifier or None, value, value_sets)
+            with stored_code_systems(code_systems):
+                return self._simple(parameter, modifier or None, value, value_sets)
         except ValueError as bad:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
 
@@ -118,6 +122,19 @@ class Compiler:
             if candidates:
                 found[canonical] = max(candidates, key=lambda v: v["meta"]["lastUpdated"])
         return found
+
+    async def _stored_code_systems(self, value_sets: Iterable[dict]) -> list[dict]:
+        """The CodeSystems stored through the API that stored ValueSets draw on and the
+        registry does not hold, the last stored first."""
+        urls = sorted({system for value_set in value_sets for system, _ in drawn_on(value_set)
+                       if code_system(system) is None})
+        if not urls:
+            return []
+        stored = [match.resource for match in await self.lookup(
+            "CodeSystem", {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
+            if match.resource is not None]
+        return sorted(stored, key=lambda resource: resource["meta"]["lastUpdated"],
+                      reverse=True)
 
     def _simple(self, parameter: SearchParameter, modifier: str | None, value: str,
                 value_sets: dict[str, dict] | None = None) -> dict:

@@ -81,3 +81,41 @@ def test_an_unknown_url_or_version_is_still_404(client, urls):
     assert client.get("/ValueSet/$expand", params={
         "url": urls["vs"] + "-khac"}).status_code == 404
 
+
+
+@pytest.fixture(scope="module")
+def departments(client, urls) -> dict[str, str]:
+    """A ValueSet over the stored code system: all of it, and its medical departments only
+    (an is-a filter), and an Observation coded in it."""
+    found = {"all": f"{urls['cs']}-tat-ca", "medical": f"{urls['cs']}-khoi-noi"}
+    for url, include in ((found["all"], {"system": urls["cs"]}),
+                         (found["medical"], {"system": urls["cs"], "filter": [
+                             {"property": "concept", "op": "is-a", "value": "noi"}]})):
+        value_set = {"resourceType": "ValueSet", "url": url, "status": "active",
+                     "compose": {"include": [include]}}
+        response = client.post("/ValueSet", json=value_set, headers=FHIR_HEADERS)
+        assert response.status_code == 201, response.text
+        found[f"{url}#id"] = response.json()["id"]
+    observation = {"resourceType": "Observation", "status": "final",
+                   "code": {"coding": [{"system": urls["cs"], "code": "tim-mach"}]}}
+    response = client.post("/Observation", json=observation, headers=FHIR_HEADERS)
+    found["observation"] = response.json()["id"]
+    return found
+
+
+def test_a_value_set_over_a_stored_code_system_expands_and_validates(client, urls,
+                                                                      departments):
+    """The stored code system is complete and held here: a ValueSet over it expands like
+    one over the server's own (it was 400, "not held here")."""
+    expansion = client.get("/ValueSet/$expand", params={"url": departments["all"]})
+    assert expansion.status_code == 200, expansion.text
+    codes = {c["code"] for c in expansion.json()["expansion"]["contains"]}
+    assert codes == {"noi", "tim-mach", "nhi"}  # version 2, the one stored last
+    medical = client.get(f"/ValueSet/{departments[departments['medical'] + '#id']}/$expand")
+    assert {c["code"] for c in medical.json()["expansion"]["contains"]} == {"noi", "tim-mach"}
+    for code, result in (("tim-mach", True), ("nhi", False)):
+        checked = _parameters(client.get("/ValueSet/$validate-code", params={
+            "url": departments["medical"], "system": urls["cs"], "code": code}))
+        assert checked["result"]["valueBoolean"] is result, code
+    found = client.get("/Observation", params={"code:in": departments["medical"]}).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [departments["observation"]]

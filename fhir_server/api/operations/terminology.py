@@ -5,11 +5,13 @@ reads of its invocation."""
 
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.expansion import stored_code_systems
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.services.terminology import (
     expand_value_set,
     held,
     lookup,
+    stored_code_systems_of,
     stored_terminology,
     subsumes,
 )
@@ -60,9 +62,19 @@ async def subsumes_codes(call: OperationCall) -> FhirResponse:
     return FhirResponse(call.request, subsumes(given, await instance(call, given)))
 
 
+async def drawn_on_stored(call: OperationCall, given: TerminologyInput,
+                          value_set: dict | None) -> list[dict]:
+    """The CodeSystems stored through the API that the ValueSet an invocation works on (a
+    stored one, or one sent as `valueSet`) draws on, for `stored_code_systems`."""
+    sources = [v for v in (value_set, given.resource("valueSet", "ValueSet")) if v is not None]
+    return await stored_code_systems_of(call.service.database.store(), sources)
+
+
 async def expand_value_set_operation(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
-    return FhirResponse(call.request, expand_value_set(given, await instance(call, given)))
+    value_set = await instance(call, given)
+    with stored_code_systems(await drawn_on_stored(call, given, value_set)):
+        return FhirResponse(call.request, expand_value_set(given, value_set))
 
 
 OPERATIONS = (

@@ -4,7 +4,13 @@ http://hl7.org/fhir/R4/valueset-operation-validate-code.html)."""
 
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
-from fhir_server.api.operations.terminology import CORE, instance, terminology_input
+from fhir_server.api.operations.terminology import (
+    CORE,
+    drawn_on_stored,
+    instance,
+    terminology_input,
+)
+from fhir_server.conformance.expansion import stored_code_systems
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.services.code_validation import validate_in_code_system, validate_in_value_set
 
@@ -13,7 +19,11 @@ async def validate_code(call: OperationCall) -> FhirResponse:
     validate = (validate_in_code_system if call.resource_type == "CodeSystem"
                 else validate_in_value_set)
     given = await terminology_input(call)
-    return FhirResponse(call.request, validate(given, await instance(call, given)))
+    resource = await instance(call, given)
+    drawn_on = ([] if call.resource_type == "CodeSystem"
+                else await drawn_on_stored(call, given, resource))
+    with stored_code_systems(drawn_on):
+        return FhirResponse(call.request, validate(given, resource))
 
 
 OPERATIONS = tuple(
