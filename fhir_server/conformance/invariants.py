@@ -8,12 +8,15 @@ on an object holding none of them they give what they give on `{}`, computed onc
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
+
+from fhir_server.conformance.ordering import period_out_of_order, range_out_of_order
 
 # Constraints the validation walk checks itself, faster and with better messages.
 NATIVE = {
@@ -32,6 +35,12 @@ NATIVE = {
     "dom-3": "every contained resource is referenced (or refers to its container): the local"
     " references are gathered during the walk (fhirpathpy runs descendants() for each"
     " contained resource, too slow for large resources)",
+}
+# Constraints evaluated here instead of by fhirpathpy, which gets them wrong (ordering.py):
+# key → whether the value violates it.
+EVALUATED_HERE: dict[str, Callable[[object], bool]] = {
+    "per-1": period_out_of_order,
+    "rng-2": range_out_of_order,
 }
 # Constraints not evaluated, and why.
 SKIPPED = {
@@ -134,6 +143,8 @@ def is_violated(invariant: Invariant, value: object, type_path: str, resource: d
                 root: dict) -> bool:
     """True when the invariant evaluates to false on `value` (an instance of the element or
     type at `type_path`); an expression fhirpathpy cannot evaluate counts as satisfied."""
+    if (here := EVALUATED_HERE.get(invariant.key)) is not None:
+        return here(value)
     if (
         invariant.names is not None
         and isinstance(value, dict)

@@ -1,0 +1,81 @@
+"""per-1 (a Period's start is not after its end) and rng-2 (a Range's low is not above its
+high), evaluated here: fhirpathpy compares dateTimes as text (`10:00+07:00` after
+`03:30Z`) and cannot compare Quantities at all, so it refused valid cross-zone Periods,
+passed reversed ones, and never checked a Range.
+
+The comparisons follow FHIRPath (http://hl7.org/fhirpath/#comparison): dateTimes are
+compared component by component from the year down, in UTC when both have a time; when
+their precisions differ and the common components are equal, the result is unknown, and so
+is a comparison of Quantities in different units (no UCUM conversion here): unknown is no
+violation.
+"""
+
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+_DATE_TIME = re.compile(
+    r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?"
+    r"(Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+
+
+def _components(text: object, in_utc: bool) -> tuple[Decimal, ...] | None:
+    """Year, month, day, hour, minute, second as far as given; the time moved to UTC when
+    `in_utc` and it has a timezone. None: not a date or dateTime."""
+    match = _DATE_TIME.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    parts = [part for part in match.groups()[:6] if part is not None]
+    zone = match.group(7)
+    if in_utc and zone and len(parts) >= 5:
+        whole = Decimal(parts[5]) if len(parts) == 6 else Decimal(0)
+        try:
+            year, month, day, hour, minute = map(int, parts[:5])
+            moment = datetime(year, month, day, hour, minute)
+            if zone != "Z":
+                sign = 1 if zone[0] == "+" else -1
+                moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+        except (ValueError, OverflowError):
+            return None
+        shifted = [moment.year, moment.month, moment.day, moment.hour, moment.minute]
+        return tuple(Decimal(value) for value in shifted) + ((whole,) if len(parts) == 6 else ())
+    return tuple(Decimal(part) for part in parts)
+
+
+def _after(start: object, end: object) -> bool:
+    """Whether `start` is certainly after `end` (FHIRPath `start <= end` is false)."""
+    both_timed = all(isinstance(v, str) and "T" in v for v in (start, end))
+    first, second = _components(start, both_timed), _components(end, both_timed)
+    if first is None or second is None:
+        return False
+    for one, other in zip(first, second, strict=False):
+        if one != other:
+            return one > other
+    return False  # equal as far as both go: equal, or unknown at different precisions
+
+
+def period_out_of_order(period: object) -> bool:
+    """per-1: `start.hasValue().not() or end.hasValue().not() or (start <= end)` is false."""
+    return isinstance(period, dict) and _after(period.get("start"), period.get("end"))
+
+
+def _amount(quantity: object) -> tuple[Decimal, tuple] | None:
+    if not isinstance(quantity, dict) or quantity.get("value") is None:
+        return None
+    try:
+        value = Decimal(str(quantity["value"]))
+    except (InvalidOperation, ValueError):
+        return None
+    unit = (quantity.get("system"), quantity.get("code") or quantity.get("unit"))
+    return value, unit
+
+
+def range_out_of_order(quantity_range: object) -> bool:
+    """rng-2: `low.empty() or high.empty() or (low <= high)` is false."""
+    if not isinstance(quantity_range, dict):
+        return False
+    low, high = _amount(quantity_range.get("low")), _amount(quantity_range.get("high"))
+    if low is None or high is None:
+        return False
+    return low[1] == high[1] and low[0] > high[0]
