@@ -2,9 +2,13 @@
 each costs 0.3-0.5 ms per entry, seconds for a Bundle of thousands): bdl-3 (`entry.request`
 exactly in batch, transaction and history), bdl-4 (`entry.response` exactly in their
 responses and history) and bdl-7 (`fullUrl` unique, but for versions and in history)
-(http://hl7.org/fhir/R4/bundle.html#invariants)."""
+(http://hl7.org/fhir/R4/bundle.html#invariants); and, as a warning, a RESTful fullUrl that
+disagrees with its resource's type and id."""
+
+import re
 
 from fhir_server.conformance.messages import issue
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.errors import Issue
 
 _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
@@ -16,6 +20,20 @@ RULES = {
     "bdl-7": "FullUrl must be unique in a bundle, or else entries with the same fullUrl must "
              "have different meta.versionId (except in history bundles)",
 }
+
+
+# A RESTful fullUrl: `[base]/Type/id`, or a version of it.
+_RESTFUL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/({ID_REGEX})(?:/_history/[^/]+)?")
+
+
+def _disagreeing(full_url: str, resource: object) -> tuple[str, str] | None:
+    """(`Type/id` the fullUrl names, `Type/id` of the resource) when they differ."""
+    named = _RESTFUL.fullmatch(full_url) if not full_url.startswith("urn:") else None
+    if named is None or not isinstance(resource, dict) or not isinstance(resource.get("id"),
+                                                                           str):
+        return None
+    own = (resource.get("resourceType"), resource["id"])
+    return None if named.groups() == own else ("/".join(named.groups()), "/".join(map(str, own)))
 
 
 def _version(entry: dict) -> object:
@@ -49,4 +67,9 @@ def bundle_issues(bundle: dict, path: str) -> list[Issue]:
             if key in seen:
                 broken("bdl-7", f"{where}.fullUrl")
             seen.add(key)
+        if isinstance(full_url, str) and (pair := _disagreeing(full_url, entry.get("resource"))):
+            # A warning: three official examples (Bundle-lri-example, ...) disagree so.
+            found.append(issue("full-url-disagrees", "invalid", f"{where}.fullUrl",
+                               severity="warning", path=where, full_url=full_url,
+                               named=pair[0], resource=pair[1]))
     return found

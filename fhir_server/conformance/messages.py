@@ -167,6 +167,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: không thể khai triển tập giá trị {value_set} (ràng buộc {strength}) trên "
         "máy chủ này: mã chưa được kiểm tra",
     ),
+    "full-url-disagrees": (
+        "{path}: the fullUrl {full_url} names {named}, but the entry's resource is {resource} "
+        "(Bundle.entry.fullUrl: \"SHALL NOT disagree with the id in the resource\")",
+        "{path}: fullUrl {full_url} chỉ đến {named}, nhưng tài nguyên của mục là {resource} "
+        "(Bundle.entry.fullUrl không được khác với id của tài nguyên)",
+    ),
     # Extensions (http://hl7.org/fhir/R4/extensibility.html).
     "extension-value-and-nested": (
         "Extension at {path} has both a value[x] and nested extensions: it has one or the "

@@ -106,3 +106,20 @@ def test_ordinary_and_empty_narratives_are_accepted(client):
     said_empty = _narrated(f"<div {XHTML}/>", status="empty")
     checked = client.post("/Patient/$validate", json=said_empty, headers=FHIR_HEADERS)
     assert [i["severity"] for i in checked.json()["issue"]] == ["information"]
+
+
+def test_a_restful_full_url_disagreeing_with_its_resource_is_warned_of(client):
+    """Bundle.entry.fullUrl "SHALL NOT disagree with the id in the resource": a warning (three
+    official examples disagree so), at the entry's fullUrl."""
+    def entry(full_url: str, resource_id: str) -> dict:
+        return {"fullUrl": full_url, "resource": {"resourceType": "Patient", "id": resource_id}}
+
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        entry("http://benhvien.vn/fhir/Patient/1", "2"),
+        entry("http://benhvien.vn/fhir/Patient/3", "3"),
+        entry("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0", "4")]}
+    outcome = client.post("/Bundle/$validate", json=bundle, headers=FHIR_HEADERS).json()
+    warned = [i for i in outcome["issue"] if "fullUrl" in i["diagnostics"]]
+    assert [(i["severity"], i["expression"]) for i in warned] == [
+        ("warning", ["Bundle.entry[0].fullUrl"])]
+    assert "Patient/2" in warned[0]["diagnostics"]
