@@ -27,6 +27,8 @@ class XhtmlReading:
 
     error: str | None = None  # not well-formed
     root: str | None = None  # namespace and name of the first element
+    outside: str | None = None  # an XML declaration, comment or instruction beside the div
+    depth: int = 0  # of the element being read
     forbidden: list[str] = field(default_factory=list)  # what txt-1 refuses
     has_content: bool = False  # text or an image (txt-2)
 
@@ -38,6 +40,7 @@ def read_xhtml(text: str) -> XhtmlReading:
     def start(tag: str, attributes: dict[str, str]) -> None:
         namespace, _, name = tag.rpartition(NS_SEPARATOR)
         reading.root = reading.root or tag
+        reading.depth += 1
         if namespace != XHTML_NS or name not in _ALLOWED_ELEMENTS:
             reading.forbidden.append(f"the element <{name}>")
         reading.has_content |= name == "img"
@@ -50,8 +53,21 @@ def read_xhtml(text: str) -> XhtmlReading:
     def characters(data: str) -> None:
         reading.has_content |= not is_blank(data)
 
+    def end(_: str) -> None:
+        reading.depth -= 1
+
+    def beside(what: str) -> None:
+        # The div is an element of the resource, not a document: an XML declaration, or a
+        # comment or instruction outside it, would end up inside the XML of the resource.
+        if reading.depth == 0:
+            reading.outside = reading.outside or what
+
     parser.StartElementHandler = start
+    parser.EndElementHandler = end
     parser.CharacterDataHandler = characters
+    parser.XmlDeclHandler = lambda *_: beside("an XML declaration")
+    parser.CommentHandler = lambda _: beside("a comment")
+    parser.ProcessingInstructionHandler = lambda *_: beside("a processing instruction")
     try:
         parser.Parse(text.encode("utf-8", "surrogatepass"), True)
     except (expat.ExpatError, FhirError) as error:
@@ -66,8 +82,9 @@ def check_xhtml(text: str, location: str) -> None:
     if reading.error is not None:
         raise InvalidResource(f"{location} is not well-formed XHTML: {reading.error}",
                               expression=location)
-    if reading.root != _DIV:
-        raise InvalidResource(f'{location} must be a <div xmlns="{XHTML_NS}"> element',
+    if reading.root != _DIV or reading.outside:
+        beside = f", not {reading.outside} beside it" if reading.outside else ""
+        raise InvalidResource(f'{location} must be a <div xmlns="{XHTML_NS}"> element{beside}',
                               expression=location)
 
 
@@ -78,8 +95,9 @@ def narrative_problem(text: str, said_empty: bool = False) -> tuple[str, str, st
     reading = read_xhtml(text)
     if reading.error is not None:
         return "error", "value", f"not well-formed XHTML: {reading.error}"
-    if reading.root != _DIV:
-        return "error", "value", f'a narrative is one <div xmlns="{XHTML_NS}"> element'
+    if reading.root != _DIV or reading.outside:
+        beside = f", not {reading.outside} beside it" if reading.outside else ""
+        return "error", "value", f'a narrative is one <div xmlns="{XHTML_NS}"> element{beside}'
     if reading.forbidden:
         return "error", "invariant", (
             f"{reading.forbidden[0]} is not allowed in a narrative: only basic formatting, "

@@ -126,8 +126,9 @@ def xml_value(value: object, type_code: str, location: str) -> str:
     kind = primitive_type(type_code).json_kind
     if kind == "boolean" and type(value) is bool:
         return "true" if value else "false"
-    if type(value) is int and kind in ("integer", "number"):
-        return str(value)
+    # Any int but a bool: MongoDB gives a whole number beyond 32 bits back as bson's Int64.
+    if isinstance(value, int) and not isinstance(value, bool) and kind in ("integer", "number"):
+        return str(int(value))
     if isinstance(value, float | Decimal) and kind == "number" and math.isfinite(value):
         return json_format.dumps(value).decode()  # as the JSON response writes it
     if kind == "string" and isinstance(value, str):

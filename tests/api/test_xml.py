@@ -88,6 +88,37 @@ def test_a_decimal_is_the_same_whichever_format_it_came_in(client):
     assert without_meta(_xml(from_xml)) == without_meta(from_json.json())
 
 
+@pytest.mark.parametrize("value", [2147483648, 3000000000, 10**18])
+def test_a_whole_decimal_beyond_32_bits_is_read_as_xml(client, value):
+    """MongoDB gives such a number back as a 64-bit integer: still a decimal to write (it was
+    406, and so was every XML page holding it; official example Observation-decimal)."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "lớn"},
+                   "valueQuantity": {"value": value}}
+    stored = created(client, observation)
+    response = client.get(f"/Observation/{stored['id']}", params={"_format": "xml"})
+    assert response.status_code == 200, response.text
+    assert f'<value value="{value}"/>'.encode() in response.content
+    assert _xml(response)["valueQuantity"] == {"value": value}
+
+
+@pytest.mark.parametrize("div", [
+    '<?xml version="1.0"?><div xmlns="http://www.w3.org/1999/xhtml">a</div>',
+    '<!-- trước --><div xmlns="http://www.w3.org/1999/xhtml">a</div>',
+    '<div xmlns="http://www.w3.org/1999/xhtml">a</div><?php echo 1 ?>',
+])
+def test_a_narrative_is_one_div_with_nothing_beside_it(client, div):
+    """An XML declaration or a comment beside the div was stored, and then broke every XML
+    answer holding the resource (the server refused its own output)."""
+    patient = {"resourceType": "Patient", "text": {"status": "generated", "div": div}}
+    response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert_outcome(response, 400)
+    inner = {"status": "generated",
+             "div": '<div xmlns="http://www.w3.org/1999/xhtml">a<!-- ghi chú --></div>'}
+    stored = created(client, {"resourceType": "Patient", "text": inner})
+    as_xml = client.get(f"/Patient/{stored['id']}", params={"_format": "xml"})
+    assert _xml(as_xml)["text"] == inner
+
+
 def test_update_vread_and_history_in_xml(client):
     stored = created(client, _patient())
     changed = {**stored, "gender": "other"}
