@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import NamedTuple
 
 #: Province codes (Circular 07/2016/TT-BCA, appendix; the General Statistics Office codes
 #: of the 63 provinces before 1 July 2025, which numbers issued until then keep).
@@ -66,54 +67,70 @@ def is_female(value: str) -> bool:
     return int(value[3]) % 2 == 1
 
 
-def validate_personal_id(value: str, today: date | None = None) -> str:
-    """Return `value` if it is a well-formed personal identification number, else raise
-    ValueError saying which rule it breaks."""
+class Problem(NamedTuple):
+    """How a value breaks a format rule, in English and in Vietnamese."""
+
+    en: str
+    vi: str
+
+
+def _personal_id_problem(value: object, today: date | None = None) -> Problem | None:
     if not isinstance(value, str) or len(value) != 12 or not value.isascii() or not value.isdigit():
-        raise ValueError("a personal identification number is exactly 12 ASCII digits")
+        return Problem("a personal identification number is exactly 12 ASCII digits",
+                       "số định danh cá nhân gồm đúng 12 chữ số")
     if value[:3] not in PROVINCE_CODES:
-        raise ValueError(f"{value[:3]} (digits 1-3) is not a province code")
+        return Problem(f"{value[:3]} (digits 1-3) is not a province code",
+                       f"{value[:3]} (chữ số 1-3) không phải là mã tỉnh")
     today = today or datetime.now(UTC).astimezone(VIETNAM_TIME).date()
     year = birth_year(value)
     if year > today.year:
-        raise ValueError(
+        return Problem(
             f"century code {value[3]} with year {value[4:6]} (digits 4-6) means born in {year},"
-            " which is in the future"
-        )
+            " which is in the future",
+            f"mã thế kỷ {value[3]} với năm {value[4:6]} (chữ số 4-6) nghĩa là sinh năm {year}, "
+            "năm chưa tới")
+    return None
+
+
+def validate_personal_id(value: str, today: date | None = None) -> str:
+    """Return `value` if it is a well-formed personal identification number, else raise
+    ValueError saying which rule it breaks."""
+    if (problem := _personal_id_problem(value, today)) is not None:
+        raise ValueError(problem.en)
     return value
 
 
-def personal_id_problem(value: str) -> str | None:
-    try:
-        validate_personal_id(value)
-    except ValueError as broken:
-        return str(broken)
-    return None
+def personal_id_problem(value: str) -> Problem | None:
+    return _personal_id_problem(value)
 
 
-def cmnd_problem(value: str) -> str | None:
-    return None if _CMND.fullmatch(value) else f"it has {_length(value)}"
+def cmnd_problem(value: str) -> Problem | None:
+    return None if _CMND.fullmatch(value) else _length(value)
 
 
-def bhxh_problem(value: str) -> str | None:
-    return None if _BHXH.fullmatch(value) else f"it has {_length(value)}"
+def bhxh_problem(value: str) -> Problem | None:
+    return None if _BHXH.fullmatch(value) else _length(value)
 
 
-def bhyt_card_problem(value: str) -> str | None:
+def bhyt_card_problem(value: str) -> Problem | None:
     """The 15-character card (Decision 1351/QĐ-BHXH): beneficiary group code, benefit level
     1-5, the pre-2025 province code, then the 10-digit BHXH code."""
     if not _BHYT_CARD.fullmatch(value):
-        return "a 15-character card is 2 letters and 13 digits"
+        return Problem("a 15-character card is 2 letters and 13 digits",
+                       "mã thẻ 15 ký tự gồm 2 chữ cái và 13 chữ số")
     if value[:2] not in BHYT_GROUP_CODES:
-        return f"'{value[:2]}' is not a beneficiary group code (Decision 1351/QĐ-BHXH)"
+        return Problem(f"'{value[:2]}' is not a beneficiary group code (Decision 1351/QĐ-BHXH)",
+                       f"'{value[:2]}' không phải là mã đối tượng (Quyết định 1351/QĐ-BHXH)")
     if value[2] not in "12345":
-        return f"benefit level {value[2]} (character 3) is not 1-5"
+        return Problem(f"benefit level {value[2]} (character 3) is not 1-5",
+                       f"mức hưởng {value[2]} (ký tự 3) không thuộc 1-5")
     if "0" + value[3:5] not in PROVINCE_CODES:
-        return f"{value[3:5]} (characters 4-5) is not a province code"
+        return Problem(f"{value[3:5]} (characters 4-5) is not a province code",
+                       f"{value[3:5]} (ký tự 4-5) không phải là mã tỉnh")
     return None
 
 
-def bhyt_problem(value: str) -> str | None:
+def bhyt_problem(value: str) -> Problem | None:
     """A BHYT number in one of the forms in use since 2025: the 12-digit personal
     identification number, the 10-digit BHXH code (cards since Decision 1666/QĐ-BHXH,
     2020), or the older 15-character card."""
@@ -123,23 +140,29 @@ def bhyt_problem(value: str) -> str | None:
         return bhxh_problem(value)
     if len(value) == 15:
         return bhyt_card_problem(value)
-    return f"it has {len(value)} characters, not 10, 12 or 15"
+    return Problem(f"it has {len(value)} characters, not 10, 12 or 15",
+                   f"có {len(value)} ký tự, không phải 10, 12 hay 15")
 
 
-def vietnamese_passport_problem(value: str) -> str | None:
+def vietnamese_passport_problem(value: str) -> Problem | None:
     if _VIETNAMESE_PASSPORT.fullmatch(value):
         return None
     if len(value) != 8:
-        return f"it has {len(value)} characters, not 8"
+        return Problem(f"it has {len(value)} characters, not 8",
+                       f"có {len(value)} ký tự, không phải 8")
     if not ("A" <= value[0] <= "Z"):
-        return f"{value[0]!r} (character 1) is not a capital letter"
-    return "characters 2-8 are not all digits"
+        return Problem(f"{value[0]!r} (character 1) is not a capital letter",
+                       f"{value[0]!r} (ký tự 1) không phải chữ cái in hoa")
+    return Problem("characters 2-8 are not all digits", "ký tự 2-8 không phải đều là chữ số")
 
 
-def _length(value: str) -> str:
+def _length(value: str) -> Problem:
     if value.isascii() and value.isdigit():
-        return f"{len(value)} digits"
-    return f"{len(value)} characters, not only digits" if value else "no characters"
+        return Problem(f"it has {len(value)} digits", f"có {len(value)} chữ số")
+    if value:
+        return Problem(f"it has {len(value)} characters, not only digits",
+                       f"có {len(value)} ký tự, không chỉ chữ số")
+    return Problem("it has no characters", "không có ký tự nào")
 
 
 @dataclass(frozen=True)
@@ -148,7 +171,7 @@ class FormatRule:
     breaks the rule, None when it follows it."""
 
     description: str  # completes "<value> is not ..."
-    problem: Callable[[str], str | None]
+    problem: Callable[[str], Problem | None]
     description_vi: str  # the same in Vietnamese
 
 

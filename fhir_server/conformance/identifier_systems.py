@@ -143,8 +143,8 @@ def _value_issues(identifier: dict, location: str) -> list[Issue]:
         return []
     expression = f"{location}.value"
     return [issue("identifier-format", "value", expression, label=entry.label,
-                  value=shown(value), description=entry.rule.description, problem=problem,
-                  vi={"description": entry.rule.description_vi})]
+                  value=shown(value), description=entry.rule.description, problem=problem.en,
+                  vi={"description": entry.rule.description_vi, "problem": problem.vi})]
 
 
 @dataclass(frozen=True, slots=True)

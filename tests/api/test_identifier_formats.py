@@ -54,5 +54,21 @@ def test_vietnamese_message_for_a_malformed_cccd(client):
     assert response.json()["issue"][0]["diagnostics"] != english
 
 
+@pytest.mark.parametrize(("value", "vietnamese"), [
+    ("999085012345", "999 (chữ số 1-3) không phải là mã tỉnh"),
+    ("001885012345", "năm chưa tới"),  # century code 8: born in 2385
+    ("DN6790123456789", "mức hưởng 6 (ký tự 3) không thuộc 1-5"),
+    ("ZZ4790123456789", "'ZZ' không phải là mã đối tượng"),
+    ("12345", "có 5 ký tự, không phải 10, 12 hay 15"),
+])
+def test_what_is_wrong_with_a_number_is_said_in_vietnamese_too(client, value, vietnamese):
+    """The whole message, the rule the value breaks included, in the client's language."""
+    system = CCCD if len(value) == 12 and value.isdigit() else BHYT
+    response = create(client, new_patient(value, system=system), **{"Accept-Language": "vi"})
+    assert response.status_code == 422, response.text
+    diagnostics = response.json()["issue"][0]["diagnostics"]
+    assert vietnamese in diagnostics, diagnostics
+
+
 def test_a_new_patient_cccd_helper_value_is_well_formed(client):
     assert create(client, new_patient(unique_cccd())).status_code == 201
