@@ -167,6 +167,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: không thể khai triển tập giá trị {value_set} (ràng buộc {strength}) trên "
         "máy chủ này: mã chưa được kiểm tra",
     ),
+    "reference-target-base": (
+        "{expression}: a reference to a {type}, but {element} allows only {allowed}",
+        "{expression}: tham chiếu tới {type}, nhưng {element} chỉ cho phép {allowed}",
+    ),
+    "reference-type-disagrees": (
+        "{path}: the reference names a {named}, but Reference.type says {declared} (they SHALL "
+        "be consistent)",
+        "{path}: tham chiếu chỉ đến {named}, nhưng Reference.type là {declared} (hai giá trị "
+        "phải khớp nhau)",
+    ),
     "full-url-disagrees": (
         "{path}: the fullUrl {full_url} names {named}, but the entry's resource is {resource} "
         "(Bundle.entry.fullUrl: \"SHALL NOT disagree with the id in the resource\")",

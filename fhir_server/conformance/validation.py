@@ -21,6 +21,7 @@ from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
 from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.profile_validation import profile_issues
+from fhir_server.conformance.reference_targets import allowed_targets, literal_type, type_name
 from fhir_server.conformance.structure import (
     COMPLEX,
     PRIMITIVE,
@@ -189,6 +190,7 @@ class _Walk:
             self.issues += extension_issues(value, path, *at.holder)
         elif node.path == "Reference":
             self.local_reference(value.get("reference"), path, at.resource)
+            self.reference_target(value, path, at)
         elif node.path == "Bundle":
             self.issues += bundle_issues(value, path)
         self.invariants(node.invariants, value, node.path, path, at.resource)
@@ -206,6 +208,26 @@ class _Walk:
         ):
             self.report("reference-not-contained", "invariant", f"{path}.reference",
                         reference=shown(reference), path=path)
+
+    def reference_target(self, reference: dict, path: str, at: _Visit) -> None:
+        """The type a Reference names is one its element may refer to (targetProfile), and
+        its `reference` and `type` agree: warnings, as four official examples refer to other
+        types (DeviceMetric-example's parent is a DeviceDefinition); a profile's target
+        rules are errors (profile_validation.py)."""
+        named = literal_type(reference.get("reference"), at.resource.root)
+        declared = type_name(reference.get("type"))
+        if named not in _resource_types():
+            named = None  # a URL of something else than a FHIR resource
+        if named and declared and named != declared:
+            self.issues.append(issue("reference-type-disagrees", "invalid", path,
+                                     severity="warning", path=path, named=named,
+                                     declared=declared))
+        kind = named or declared
+        allowed = allowed_targets(at.holder[0]) if kind else None
+        if kind and allowed is not None and kind not in allowed:
+            self.issues.append(issue("reference-target-base", "invalid", path,
+                                     severity="warning", type=kind, element=at.holder[0],
+                                     allowed=", ".join(sorted(allowed))))
 
     def local_target(self, value: object, resource: _Resource) -> None:
         """Note a local reference (`#id`, or `#` for the container) for dom-3."""

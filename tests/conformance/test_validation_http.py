@@ -123,3 +123,24 @@ def test_a_restful_full_url_disagreeing_with_its_resource_is_warned_of(client):
     assert [(i["severity"], i["expression"]) for i in warned] == [
         ("warning", ["Bundle.entry[0].fullUrl"])]
     assert "Patient/2" in warned[0]["diagnostics"]
+
+
+def test_a_reference_to_a_type_its_element_does_not_allow_is_warned_of(client):
+    """Observation.subject refers to a Patient, Group, Device or Location (targetProfile);
+    `Reference.type` agrees with the reference. Warnings: four official examples refer to
+    other types."""
+    def warnings(subject: dict) -> list[str]:
+        observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                       "subject": subject}
+        outcome = client.post("/Observation/$validate", json=observation,
+                              headers=FHIR_HEADERS).json()
+        return [i["diagnostics"] for i in outcome["issue"] if i["severity"] == "warning"
+                and i.get("expression") == ["Observation.subject"]]
+
+    assert "allows only Device, Group, Location, Patient" in warnings(
+        {"reference": "Medication/1"})[0]
+    assert warnings({"reference": "Patient/1"}) == []
+    assert warnings({"reference": "https://benhvien.vn/fhir/Group/7"}) == []
+    assert "Reference.type says Group" in warnings({"reference": "Patient/1",
+                                                     "type": "Group"})[0]
+    assert warnings({"identifier": {"value": "1"}, "type": "Medication"})

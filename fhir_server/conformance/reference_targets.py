@@ -1,0 +1,54 @@
+"""The types a Reference may point to (ElementDefinition.type.targetProfile of the base
+definitions), and the check that a literal reference names one of them: `Medication/1` as
+an Observation's subject, which R4 limits to Patient, Group, Device and Location, is an
+error, as the FHIR validator reports it
+(http://hl7.org/fhir/R4/references.html#Reference, Reference.type: "the type ... SHALL be
+consistent with the reference")."""
+
+import re
+
+from fhir_server.conformance.code_systems import per_registry
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.snapshots import ProfileError
+
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+# `Type/id`, `Type/id/_history/v`, or the same after a base URL.
+_LITERAL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/{ID_REGEX}(?:/_history/[^/]+)?")
+
+
+@per_registry
+def allowed_targets(element_path: str) -> frozenset[str] | None:
+    """The resource types the Reference of a base element may name (`Observation.subject`
+    → Patient, Group, Device, Location); None when any may (Resource, or no targetProfile)
+    or the element is not found."""
+    try:
+        elements = registry().snapshot(CORE + element_path.split(".")[0])
+    except (KeyError, ProfileError):
+        return None
+    element = next((e for e in elements if e.get("path") == element_path), None)
+    if element is None:
+        return None
+    targets = [profile for entry in element.get("type", ()) if entry.get("code") == "Reference"
+               for profile in entry.get("targetProfile", ())]
+    names = {target.rsplit("/", 1)[-1] for target in targets if target.startswith(CORE)}
+    if not names or "Resource" in names or len(names) != len(targets):
+        return None  # any type, or one named by a profile this check does not read
+    return frozenset(names)
+
+
+def literal_type(reference: object, root: dict) -> str | None:
+    """The resource type a literal reference names: `Type/id`, absolute or not, or `#id` of
+    a resource contained in `root`; None when it does not say (urn:uuid:, a search URL)."""
+    if not isinstance(reference, str):
+        return None
+    if reference.startswith("#"):
+        return next((r.get("resourceType") for r in root.get("contained") or ()
+                     if isinstance(r, dict) and r.get("id") == reference[1:]), None)
+    match = _LITERAL.fullmatch(reference)
+    return match.group(1) if match else None
+
+
+def type_name(declared: object) -> str | None:
+    """`Reference.type` (a type name, or the URL of its StructureDefinition) as a type name."""
+    return declared.rsplit("/", 1)[-1] if isinstance(declared, str) else None
