@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from pymongo import MongoClient
 
 from fhir_server.api.dev_csc import create_dev_csc_app
 from fhir_server.auth.keys import SigningKey, mint_token
@@ -78,8 +79,19 @@ class RunningServer(ThreadedServer):
 
 
 def database_name(request) -> str:
+    """A database of its own for the fixture or test asking, dropped when that ends: mongod
+    keeps a file open per collection and index, and the suite's thousands of databases
+    exhausted its 20,000 descriptors (every later connection was refused)."""
     module = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])
-    return f"t_{module[:40]}_{uuid.uuid4().hex[:8]}"
+    name = f"t_{module[:40]}_{uuid.uuid4().hex[:8]}"
+    uri = request.getfixturevalue("mongo_uri")
+
+    def drop() -> None:
+        with MongoClient(uri) as client:
+            client.drop_database(name)
+
+    request.addfinalizer(drop)  # after the fixture's own teardown: its server has stopped
+    return name
 
 
 # A stand-in for a VNeID broker: the servers under test trust it.
