@@ -62,9 +62,17 @@ def unique_members(members: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+def _no_constant(name: str) -> Any:
+    """`parse_constant`: Python's json reads NaN and Infinity, which JSON has not (RFC 8259
+    §6: "Numeric values that cannot be represented ... such as Infinity and NaN are not
+    permitted")."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def loads(text: str | bytes) -> Any:
     """JSON, its decimals as `parse_number` reads them, a repeated property refused."""
-    return json.loads(text, parse_float=parse_number, object_pairs_hook=unique_members)
+    return json.loads(text, parse_float=parse_number, object_pairs_hook=unique_members,
+                      parse_constant=_no_constant)
 
 
 def decimal_text(value: Decimal) -> str:

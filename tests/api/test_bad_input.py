@@ -39,6 +39,16 @@ def test_malformed_json_is_400(client, unchanged):
     assert_outcome(_post(client, "/Patient", '{"resourceType": "Patient", "active": tru'), 400)
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_no_json(client, unchanged, constant):
+    """RFC 8259 §6: JSON has no NaN or Infinity (Python's json reads them; it was a 400 naming
+    an invalid decimal 'nan' the client never sent)."""
+    body = '{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, ' \
+           f'"valueQuantity": {{"value": {constant}}}}}'
+    outcome = assert_outcome(_post(client, "/Observation", body), 400)
+    assert "not valid JSON" in outcome["issue"][0]["diagnostics"]
+
+
 def test_empty_body_is_400(client, unchanged):
     assert_outcome(_post(client, "/Patient", b""), 400)
 
