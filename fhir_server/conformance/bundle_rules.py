@@ -5,10 +5,8 @@ responses and history) and bdl-7 (`fullUrl` unique, but for versions and in hist
 (http://hl7.org/fhir/R4/bundle.html#invariants); and, as a warning, a RESTful fullUrl that
 disagrees with its resource's type and id."""
 
-import re
-
 from fhir_server.conformance.messages import issue
-from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.reference_targets import named_resource
 from fhir_server.errors import Issue
 
 _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
@@ -22,18 +20,14 @@ RULES = {
 }
 
 
-# A RESTful fullUrl: `[base]/Type/id`, or a version of it.
-_RESTFUL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/({ID_REGEX})(?:/_history/[^/]+)?")
-
-
 def _disagreeing(full_url: str, resource: object) -> tuple[str, str] | None:
-    """(`Type/id` the fullUrl names, `Type/id` of the resource) when they differ."""
-    named = _RESTFUL.fullmatch(full_url) if not full_url.startswith("urn:") else None
+    """(`Type/id` the RESTful fullUrl names, `Type/id` of the resource) when they differ."""
+    named = named_resource(full_url)
     if named is None or not isinstance(resource, dict) or not isinstance(resource.get("id"),
                                                                            str):
         return None
     own = (resource.get("resourceType"), resource["id"])
-    return None if named.groups() == own else ("/".join(named.groups()), "/".join(map(str, own)))
+    return None if named == own else ("/".join(named), "/".join(map(str, own)))
 
 
 def _version(entry: dict) -> object:

@@ -75,6 +75,15 @@ def read_xhtml(text: str) -> XhtmlReading:
     return reading
 
 
+def _not_one_div(reading: XhtmlReading) -> str | None:
+    """What a div must be, when it is something else (another element, or a declaration,
+    comment or instruction beside it)."""
+    if reading.root == _DIV and not reading.outside:
+        return None
+    beside = f", not {reading.outside} beside it" if reading.outside else ""
+    return f'<div xmlns="{XHTML_NS}"> element{beside}'
+
+
 def check_xhtml(text: str, location: str) -> None:
     """Raise unless the div is a well-formed `<div>` of the XHTML namespace (what FHIR XML
     needs to carry it)."""
@@ -82,10 +91,8 @@ def check_xhtml(text: str, location: str) -> None:
     if reading.error is not None:
         raise InvalidResource(f"{location} is not well-formed XHTML: {reading.error}",
                               expression=location)
-    if reading.root != _DIV or reading.outside:
-        beside = f", not {reading.outside} beside it" if reading.outside else ""
-        raise InvalidResource(f'{location} must be a <div xmlns="{XHTML_NS}"> element{beside}',
-                              expression=location)
+    if (shape := _not_one_div(reading)) is not None:
+        raise InvalidResource(f"{location} must be a {shape}", expression=location)
 
 
 def narrative_problem(text: str, said_empty: bool = False) -> tuple[str, str, str] | None:
@@ -95,9 +102,8 @@ def narrative_problem(text: str, said_empty: bool = False) -> tuple[str, str, st
     reading = read_xhtml(text)
     if reading.error is not None:
         return "error", "value", f"not well-formed XHTML: {reading.error}"
-    if reading.root != _DIV or reading.outside:
-        beside = f", not {reading.outside} beside it" if reading.outside else ""
-        return "error", "value", f'a narrative is one <div xmlns="{XHTML_NS}"> element{beside}'
+    if (shape := _not_one_div(reading)) is not None:
+        return "error", "value", f"a narrative is one {shape}"
     if reading.forbidden:
         return "error", "invariant", (
             f"{reading.forbidden[0]} is not allowed in a narrative: only basic formatting, "

@@ -14,7 +14,7 @@ from fhir_server.conformance.snapshots import ProfileError
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 # `Type/id`, `Type/id/_history/v`, or the same after a base URL.
-_LITERAL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/{ID_REGEX}(?:/_history/[^/]+)?")
+_LITERAL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/({ID_REGEX})(?:/_history/[^/]+)?")
 
 
 @per_registry
@@ -45,8 +45,14 @@ def literal_type(reference: object, root: dict) -> str | None:
     if reference.startswith("#"):
         return next((r.get("resourceType") for r in root.get("contained") or ()
                      if isinstance(r, dict) and r.get("id") == reference[1:]), None)
-    match = _LITERAL.fullmatch(reference)
-    return match.group(1) if match else None
+    named = named_resource(reference)
+    return named[0] if named else None
+
+
+def named_resource(url: str) -> tuple[str, str] | None:
+    """(type, id) of a RESTful reference or fullUrl (`[base/]Type/id[/_history/v]`)."""
+    match = _LITERAL.fullmatch(url)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def type_name(declared: object) -> str | None:

@@ -216,7 +216,7 @@ class _Walk:
         rules are errors (profile_validation.py)."""
         named = literal_type(reference.get("reference"), at.resource.root)
         declared = type_name(reference.get("type"))
-        if named not in _resource_types():
+        if named is not None and named not in _resource_types():
             named = None  # a URL of something else than a FHIR resource
         if named and declared and named != declared:
             self.issues.append(issue("reference-type-disagrees", "invalid", path,

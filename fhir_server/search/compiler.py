@@ -95,7 +95,7 @@ class Compiler:
         code_systems: list[dict] = []
         if parameter.type == "token" and modifier in ("in", "not-in"):
             value_sets = await self._stored_value_sets(value)
-            code_systems = await self._stored_code_systems(value_sets.values())
+            code_systems = await stored_code_systems_drawn_on(self.lookup, value_sets.values())
         try:
             with stored_code_systems(code_systems):
                 return self._simple(parameter, modifier or None, value, value_sets)
@@ -122,19 +122,6 @@ class Compiler:
             if candidates:
                 found[canonical] = max(candidates, key=lambda v: v["meta"]["lastUpdated"])
         return found
-
-    async def _stored_code_systems(self, value_sets: Iterable[dict]) -> list[dict]:
-        """The CodeSystems stored through the API that stored ValueSets draw on and the
-        registry does not hold, the last stored first."""
-        urls = sorted({system for value_set in value_sets for system, _ in drawn_on(value_set)
-                       if code_system(system) is None})
-        if not urls:
-            return []
-        stored = [match.resource for match in await self.lookup(
-            "CodeSystem", {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
-            if match.resource is not None]
-        return sorted(stored, key=lambda resource: resource["meta"]["lastUpdated"],
-                      reverse=True)
 
     def _simple(self, parameter: SearchParameter, modifier: str | None, value: str,
                 value_sets: dict[str, dict] | None = None) -> dict:
@@ -266,6 +253,21 @@ class Compiler:
                 expression=name,
             )
         return documents
+
+
+async def stored_code_systems_drawn_on(lookup: Lookup, value_sets: Iterable[dict]) -> list[dict]:
+    """The CodeSystems stored through the API that ValueSets draw on and the registry does
+    not hold (a hospital's own, with a ValueSet over it), the last stored first, for
+    `expansion.stored_code_systems`."""
+    urls = sorted({system for value_set in value_sets
+                   for system, version in drawn_on(value_set)
+                   if code_system(f"{system}|{version}" if version else system) is None})
+    if not urls:
+        return []
+    stored = [match.resource for match in await lookup(
+        "CodeSystem", {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
+        if match.resource is not None]
+    return sorted(stored, key=lambda resource: resource["meta"]["lastUpdated"], reverse=True)
 
 
 def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dict:

@@ -17,7 +17,6 @@ from fhir_server.conformance.code_systems import (
 from fhir_server.conformance.expansion import (
     ExpandedConcept,
     Expansion,
-    drawn_on,
     expand_resource,
     expansion,
 )
@@ -57,19 +56,6 @@ async def stored_terminology(store: ResourceStore, kind: str, url: str,
     return next((record.resource for record in stored if record.resource is not None
                  and record.resource.get("url") == url
                  and version in (None, record.resource.get("version"))), None)
-
-
-async def stored_code_systems_of(store: ResourceStore, value_sets: list[dict]) -> list[dict]:
-    """The CodeSystems stored through the API that the ValueSets draw on and the registry
-    does not hold (a hospital's own, with a ValueSet over it), the last stored of each."""
-    found = []
-    for value_set in value_sets:
-        for system, version in sorted(drawn_on(value_set), key=str):
-            if held("CodeSystem", _versioned(system, version)):
-                continue
-            if (stored := await stored_terminology(store, "CodeSystem", system, version)):
-                found.append(stored)
-    return found
 
 
 def value_set_expansion(given: TerminologyInput, instance: dict | None,

@@ -7,11 +7,11 @@ from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.expansion import stored_code_systems
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.search.compiler import stored_code_systems_drawn_on
 from fhir_server.services.terminology import (
     expand_value_set,
     held,
     lookup,
-    stored_code_systems_of,
     stored_terminology,
     subsumes,
 )
@@ -67,7 +67,7 @@ async def drawn_on_stored(call: OperationCall, given: TerminologyInput,
     """The CodeSystems stored through the API that the ValueSet an invocation works on (a
     stored one, or one sent as `valueSet`) draws on, for `stored_code_systems`."""
     sources = [v for v in (value_set, given.resource("valueSet", "ValueSet")) if v is not None]
-    return await stored_code_systems_of(call.service.database.store(), sources)
+    return await stored_code_systems_drawn_on(call.service.database.store().project, sources)
 
 
 async def expand_value_set_operation(call: OperationCall) -> FhirResponse:

@@ -121,11 +121,12 @@ def parse_date(text: str, require_timezone: bool = True) -> DateRange:
         int(part["second"] or 0),
         int((fraction[1:] + "000000")[:6]) if fraction else 0,
     )
-    low = _utc(local, _local_offset(local) if offset is None else offset)
+    def in_utc(moment: datetime) -> datetime:
+        return _utc(moment, _local_offset(moment) if offset is None else offset)
+
+    low = in_utc(local)
     end = _end(local, part, fraction)
-    if end is not None:
-        end = _utc(end, _local_offset(end) if offset is None else offset)
-    high = LATEST if end is None else max(EARLIEST + _ONE_MS, end) - _ONE_MS
+    high = LATEST if end is None else max(EARLIEST + _ONE_MS, in_utc(end)) - _ONE_MS
     return DateRange(low, max(low, high))
 
 
