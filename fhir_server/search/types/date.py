@@ -77,7 +77,9 @@ def _end(low: datetime, part: dict[str, str | None], fraction: str) -> datetime 
             return low + timedelta(days=1)
         if part["second"] is None:
             return low + timedelta(minutes=1)
-        return low + timedelta(seconds=1) if not fraction else low + _ONE_MS
+        # `.5` is a tenth of a second, `.50` a hundredth; the index holds milliseconds.
+        digits = min(len(fraction) - 1, 3) if fraction else 0
+        return low + timedelta(milliseconds=10 ** (3 - digits))
     except (OverflowError, ValueError):
         return None
 
