@@ -40,7 +40,8 @@ _SPOKEN = (
     "JSON (json, application/fhir+json, application/json) "
     "and XML (xml, application/fhir+xml, application/xml, text/xml)"
 )
-_ACCEPT_ANY = ("*/*", "application/*")
+# Media ranges with a wildcard, and what this server answers them with (text/* can only be XML).
+_WILDCARD_RANGES = {"*/*": FHIR_JSON, "application/*": FHIR_JSON, "text/*": "text/xml"}
 _FHIR_ONLY = (FHIR_JSON, FHIR_XML, "application/json+fhir", "application/xml+fhir")
 R4_VERSIONS = ("4.0", "4.0.1")
 _QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
@@ -68,8 +69,8 @@ def response_media_type(request: Request) -> str:
     if not accept.strip():
         return FHIR_JSON
     for media in _by_preference(accept):
-        if media in _ACCEPT_ANY:
-            return FHIR_JSON
+        if media in _WILDCARD_RANGES:
+            return _WILDCARD_RANGES[media]
         if media in _MEDIA_TYPES:
             return _MEDIA_TYPES[media]
     raise NotAcceptable(f"Cannot answer in '{accept}'; this server speaks {_SPOKEN}")

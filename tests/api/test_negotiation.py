@@ -104,6 +104,14 @@ def test_accept_prefers_the_highest_quality(client, patient):
     assert_outcome(refused, 406)
 
 
+def test_any_text_type_is_answered_in_xml(client, patient):
+    """text/* admits text/xml, the one text type FHIR has (RFC 9110 §12.5.1 media ranges)."""
+    response = client.get(f"/Patient/{patient['id']}", headers={"Accept": "text/*"})
+    assert response.status_code == 200
+    assert media_type(response) == "text/xml"
+    assert "<Patient" in response.text
+
+
 @pytest.mark.parametrize(("fmt", "expected"), [
     ("application/fhir+json;fhirVersion=4.0", "application/fhir+json"),
     ("application/fhir+xml; fhirVersion=4.0.1", "application/fhir+xml"),

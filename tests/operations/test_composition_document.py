@@ -104,7 +104,8 @@ def test_references_the_token_may_not_follow_stay_unresolved(server, issuer, ids
     ("/Composition/unknown-composition/$document", {}, 404),
     ("/Composition/$document", {"id": "https://other.example/fhir/Composition/1"}, 400),
     ("/Composition/$document", {"id": "x", "persist": "maybe"}, 400),
-    ("/Composition/$document", {"id": "x", "persist": "true"}, 404),
+    # Storing needs POST (GET is safe), whether or not the Composition exists.
+    ("/Composition/$document", {"id": "x", "persist": "true"}, 405),
     ("/Composition/$document", {"id": "x", "graph": "http://example.org/g"}, 400),
 ])
 def test_what_cannot_be_done_is_said(client, path, params, status):
@@ -120,8 +121,8 @@ def test_the_id_parameter_is_not_for_a_particular_composition(client, ids):
 
 
 def test_persist_stores_the_document_as_a_bundle(client, ids, server, issuer):
-    response = client.get(f"/Composition/{ids['discharge']}/$document",
-                          params={"persist": "true"})
+    response = client.post(f"/Composition/{ids['discharge']}/$document",
+                           params={"persist": "true"})
     assert response.status_code == 201, response.text
     stored = response.json()
     assert response.headers["location"] == (
@@ -130,9 +131,19 @@ def test_persist_stores_the_document_as_a_bundle(client, ids, server, issuer):
     found = client.get("/Bundle", params={"type": "document", "_id": stored["id"]}).json()
     assert found["total"] == 1
     with fhir_client(server.base, issuer.token("user/*.rs")) as reader:
-        refused = reader.get(f"/Composition/{ids['discharge']}/$document",
-                             params={"persist": "true"})
+        refused = reader.post(f"/Composition/{ids['discharge']}/$document",
+                              params={"persist": "true"})
     assert_outcome(refused, 403)
+
+
+def test_persist_by_get_is_405_and_stores_nothing(client, ids):
+    before = client.get("/Bundle", params={"type": "document", "_summary": "count"}).json()
+    response = client.get(f"/Composition/{ids['discharge']}/$document",
+                          params={"persist": "true"})
+    assert_outcome(response, 405)
+    assert response.headers["allow"] == "POST"
+    after = client.get("/Bundle", params={"type": "document", "_summary": "count"}).json()
+    assert after["total"] == before["total"]
 
 
 def test_persist_by_post_without_a_body(client, ids):

@@ -99,7 +99,7 @@ def test_any_change_to_the_content_fails_the_seal(client, document, change):
 
 
 def test_a_document_stored_with_persist_keeps_a_seal_that_verifies(client, ids):
-    response = client.get(f"/Composition/{ids['note']}/$document", params={"persist": "true"})
+    response = client.post(f"/Composition/{ids['note']}/$document", params={"persist": "true"})
     assert response.status_code == 201, response.text
     stored = client.get(response.headers["Location"].split("/_history/")[0]).json()
     assert stored["meta"]["versionId"] == "1"

@@ -8,7 +8,7 @@ from fhir_server.api.media import FhirResponse, bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.api.results import version_headers
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
-from fhir_server.errors import BadRequest, Forbidden, NotSupported
+from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, NotSupported
 from fhir_server.services.documents import DocumentAssembly
 from fhir_server.services.versions import utc_now
 
@@ -19,6 +19,10 @@ async def document(call: OperationCall) -> Response:
     values = await call.single_parameters(_PARAMETERS)
     if values.get("persist", "false") not in ("true", "false"):
         raise BadRequest("persist takes true or false", expression="persist")
+    if values.get("persist") == "true" and call.request.method in ("GET", "HEAD"):
+        # GET is safe (RFC 9110 §9.2.1): storing the document needs POST.
+        raise MethodNotAllowed("persist=true stores the document as a Bundle: invoke "
+                               "$document with POST", headers={"Allow": "POST"})
     if "graph" in values:
         raise NotSupported("This server does not build documents from a GraphDefinition",
                            expression="graph")
