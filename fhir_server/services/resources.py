@@ -1,6 +1,7 @@
 """The REST interactions on resources: each write runs in its own transaction."""
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import TypeVar
 
@@ -87,21 +88,27 @@ class ResourceService:
         principal = current_principal.get()
         presigned = await self.provenance.remote_signer(principal)
 
+        written: list[str] = []  # `Type/id` of what the last run of the unit wrote
+
         async def signed_work(store: ResourceStore) -> T:
             restart_unit()  # also when MongoDB retries the callback
             result = await work(store)
+            written[:] = [f"{kind}/{version.id}" for kind, version in store.written]
             await self.provenance.record(store, principal, presigned)
             await audit_write(store)  # the write's audit record commits with it
             return result
 
         with repeatable_unit():
-            for signing_round in range(SIGNING_ROUNDS + 1):
-                try:
-                    return await self.database.in_transaction(signed_work)
-                except SignaturesNeeded as needed:
-                    if signing_round == SIGNING_ROUNDS:
-                        break
-                    await needed.signer.fetch(needed.digests)
+            async with AsyncExitStack() as turn:
+                for signing_round in range(SIGNING_ROUNDS + 1):
+                    try:
+                        return await self.database.in_transaction(signed_work)
+                    except SignaturesNeeded as needed:
+                        if signing_round == SIGNING_ROUNDS:
+                            break
+                        if signing_round == 0:
+                            await turn.enter_async_context(self.database.write_turns.turn(written))
+                        await needed.signer.fetch(needed.digests)
         raise Conflict(
             "The resources this request writes kept changing while their signatures were "
             f"being made ({SIGNING_ROUNDS} times): try again"

@@ -6,7 +6,9 @@ sign twice. So the unit of work first runs to learn what to sign (the transactio
 abandoned), the digests are signed outside it, and the unit runs again in a new transaction
 that finds its signatures ready. The unit writes the same versions each time (its clock and
 ids are fixed, `versions.repeatable_unit`); if another writer changed what it reads in
-between, the digests differ and another round follows.
+between, the digests differ and another round follows. Writers of the same resource take
+turns from the signing on (`storage.write_turns`), so that they do not keep invalidating
+each other's signatures.
 """
 
 from collections.abc import Sequence

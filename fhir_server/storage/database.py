@@ -16,6 +16,7 @@ from fhir_server.storage.metrics import CommandCounter
 from fhir_server.storage.resources import ResourceStore, UnpreparedType
 from fhir_server.storage.signature_chains import SignatureChains
 from fhir_server.storage.single_versions import SINGLE_VERSION_TYPES
+from fhir_server.storage.write_turns import WriteTurns
 
 T = TypeVar("T")
 
@@ -68,6 +69,7 @@ class Database:
         self.index_plan = index_plan
         self.prepared: set[str] = set()
         self.chains = SignatureChains(self.db)
+        self.write_turns = WriteTurns(self.db["write_turns"])
         self._preparing = asyncio.Lock()
         # Why the database is known to be down (the embedded mongod is being restarted),
         # so that requests fail at once rather than after a server selection timeout.

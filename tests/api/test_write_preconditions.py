@@ -1,9 +1,11 @@
 """Preconditions and statuses of writes beyond If-Match (RFC 9110 §13, R4 http.html): a
 create-only PUT (`If-None-Match: *`), a PATCH of a deleted resource, and the headers of a
-failed transaction."""
+failed transaction; concurrent updates of one resource without a precondition."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from api.helpers import assert_outcome, created, new_patient, patch, put
 from bundle_helpers import delete_entry, get_entry, submit, transaction
 
@@ -43,3 +45,22 @@ def test_a_failed_transaction_answers_without_the_etag_of_an_entrys_resource(cli
     assert "etag" not in response.headers and "last-modified" not in response.headers
     assert "Bundle.entry[0]" in outcome["issue"][0]["diagnostics"]
     assert client.get(f"/Patient/{patient['id']}").status_code == 200  # rolled back
+
+
+def test_concurrent_updates_without_if_match_all_succeed_in_turn(client, server):
+    """Without If-Match, last writer wins (R4 http.html#update): each PUT is a new version,
+    none is refused because another writer's signature was being made meanwhile."""
+    patient = created(client, new_patient())
+    writers, rounds = 6, 6
+
+    def write(writer: int) -> list[int]:
+        with httpx.Client(base_url=server.base, timeout=120, headers=client.headers) as own:
+            return [put(own, {**patient, "birthDate": f"19{writer}{n}-01-01"}).status_code
+                    for n in range(rounds)]
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        statuses = [status for written in pool.map(write, range(writers)) for status in written]
+    assert statuses == [200] * writers * rounds
+    history = client.get(f"/Patient/{patient['id']}/_history", params={"_count": 100}).json()
+    assert sorted(int(entry["resource"]["meta"]["versionId"]) for entry in history["entry"]) == (
+        list(range(1, writers * rounds + 2)))

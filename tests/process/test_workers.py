@@ -3,6 +3,7 @@ their parent started; stopping or killing the parent takes them all down."""
 
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -121,6 +122,17 @@ def test_two_workers_share_the_data_and_one_mongod_and_stop_together(spawn, mong
         again = through[first].get(location)
         assert again.status_code == 200
         assert (again.json()["gender"], again.json()["meta"]["versionId"]) == ("female", "2")
+        # Writers of one resource in both workers take turns (storage.write_turns): none
+        # is refused because the other's signature was being made meanwhile.
+        def update(worker: int, writer: int) -> list[int]:
+            return [through[worker].put(location, json={**again.json(),
+                                                        "birthDate": f"19{writer}{n}-01-01"}
+                                        ).status_code for n in range(5)]
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = pool.map(update, [first, first, second, second], range(4))
+            assert [status for written in statuses for status in written] == [200] * 20
+        assert through[second].get(location).json()["meta"]["versionId"] == "22"
 
     assert sorted(_workers(server.process.pid)) == sorted(workers)  # none was replaced
     assert len(mongods(data)) == 1
