@@ -51,8 +51,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # token entries only modifiers use; 9: no empty `search.<code>` arrays; 10: Timing dates;
 # 11: compartments of absolute references too; 12: leap seconds (second 60) indexed;
 # 13: dates without a timezone in the server's local time zone (was UTC); 14: a fraction
-# of a second covers what its digits name (`.5` a tenth of a second, was a millisecond)
-_EXTRACTION_REVISION = "14"
+# of a second covers what its digits name (`.5` a tenth of a second, was a millisecond);
+# 15: UCUM quantities also in base units
+_EXTRACTION_REVISION = "15"
 
 
 @cache

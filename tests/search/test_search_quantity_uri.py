@@ -6,8 +6,9 @@ unit only (no system, no code), and one without length; documents whose attachme
 form a small tree under one host, another host, an OID, and one without a URL; patients
 with two profiles / one / none and two meta.source values.
 
-Searches with units never depend on unit conversion: the server "may choose" to compare
-canonical units, so no expectation here would change if it did.
+A search in UCUM units compares values in base units ("the server SHOULD compare in
+canonical units"): 2 h is found as 120 min and as 7200 s; without a system, `||unit` compares
+the values as written.
 """
 
 import pytest
@@ -88,6 +89,14 @@ def ids(client) -> dict[str, str]:
         (f"le30|{UCUM}|min", {"l15", "l30"}),
         (f"lt40|{UCUM}|min", {"l15", "l30"}),
         (f"30|{UCUM}|h", set()),
+        (f"120|{UCUM}|min", {"l120", "l2h"}),
+        (f"2|{UCUM}|h", {"l120", "l2h"}),
+        (f"7200|{UCUM}|s", {"l120", "l2h"}),
+        (f"1800|{UCUM}|s", {"l30"}),
+        (f"ge1.5|{UCUM}|h", {"l120", "l2h"}),
+        (f"lt0.5|{UCUM}|h", {"l15"}),
+        (f"ap2|{UCUM}|h", {"l120", "l2h"}),
+        (f"30|{UCUM}|kg", set()),
         ("30|http://example.org/units|min", set()),
         ("30||min", THIRTY),
         ("2||h", {"l2h"}),

@@ -3,6 +3,7 @@ stands for the range its precision implies (`100` is [99.5, 100.5)); prefixes co
 it. Entries are `{"v": <number>}`; quantity entries add system and code."""
 
 import math
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from fhir_server.conformance.json_format import is_number
@@ -27,16 +28,22 @@ def parse_number(text: str) -> Decimal:
     return number
 
 
-def compile_number(prefix: str, number: Decimal) -> dict:
-    """A filter on `v` for one prefixed number."""
+def _unscaled(value: float) -> float:
+    return value
+
+
+def compile_number(prefix: str, number: Decimal,
+                   scale: Callable[[float], float] = _unscaled) -> dict:
+    """A filter on `v` for one prefixed number; `scale` maps the number and the bounds of
+    its range to the units of the indexed values (an increasing map)."""
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)  # parse_number refuses NaN and infinities
     half = Decimal(5).scaleb(exponent - 1)
-    low, high = float(number - half), float(number + half)
     value = float(number)
-    if prefix == "ap":
-        slack = max(abs(value) / 10, high - value)
-        return {"v": {"$gte": value - slack, "$lte": value + slack}}
+    slack = max(abs(value) / 10, float(half))
+    low, high, near_low, near_high, value = (
+        scale(bound) for bound in
+        (float(number - half), float(number + half), value - slack, value + slack, value))
     conditions: dict[str, dict] = {
         "eq": {"v": {"$gte": low, "$lt": high}},
         "ne": {"$or": [{"v": {"$lt": low}}, {"v": {"$gte": high}}]},
@@ -46,6 +53,7 @@ def compile_number(prefix: str, number: Decimal) -> dict:
         "eb": {"v": {"$lt": value}},
         "ge": {"v": {"$gte": value}},
         "le": {"v": {"$lte": value}},
+        "ap": {"v": {"$gte": near_low, "$lte": near_high}},
     }
     return conditions[prefix]
 

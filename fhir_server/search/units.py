@@ -1,0 +1,60 @@
+"""UCUM quantities in their base units, so that quantity search compares values across
+commensurable units (http://hl7.org/fhir/R4/search.html#quantity: "if a system of units is
+used, the server SHOULD compare in canonical units"): `1 g` is found by `ge900|UCUM|mg`.
+
+UCUM expressions are read by `ucumvert` (its grammar of UCUM) into `pint` units, whose base
+units are SI's. A unit converts as an affine map (Celsius has an offset); logarithmic units
+(pH, decibels) and unknown codes have no base form and are compared by their code only.
+"""
+
+import math
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+UCUM = "http://unitsofmeasure.org"
+
+
+@dataclass(frozen=True)
+class BaseForm:
+    """How values in one UCUM unit are written in base units."""
+
+    key: str  # the base units, with any arbitrary units ([IU]) the code holds
+    to_base: Callable[[float], float]
+
+
+@cache
+def _registry() -> Any:
+    from ucumvert import PintUcumRegistry  # half a second to load: only when first needed
+
+    return PintUcumRegistry()
+
+
+@cache
+def _arbitrary_units() -> tuple[str, ...]:
+    """UCUM's arbitrary units ([IU], [arb'U], ...): commensurable with nothing but
+    themselves, although pint makes them dimensionless."""
+    essence = files("ucumvert").joinpath("vendor/ucum-essence.xml").read_bytes()
+    units = ElementTree.fromstring(essence).iterfind(".//{*}unit")
+    return tuple(unit.get("Code", "") for unit in units if unit.get("isArbitrary") == "yes")
+
+
+@cache
+def base_form(code: str) -> BaseForm | None:
+    """The base form of a UCUM code; None when it has none here."""
+    registry = _registry()
+    try:
+        unit = registry.from_ucum(code).units
+        zero, one, ten = (registry.Quantity(value, unit).to_base_units() for value in (0, 1, 10))
+    except Exception:  # ucumvert's and pint's errors for codes they cannot read
+        return None
+    offset, scale = float(zero.magnitude), float(one.magnitude - zero.magnitude)
+    if scale <= 0 or not math.isclose(float(ten.magnitude), offset + 10 * scale, rel_tol=1e-9):
+        return None  # not an affine map: a logarithmic unit
+    arbitrary = sorted(symbol for symbol in _arbitrary_units() if symbol in code)
+    key = " ".join([f"{one.units:~D}" or "1", *arbitrary])
+    # To 12 significant digits: 5.4 mg and 0.0054 g must be the same number in kg.
+    return BaseForm(key, lambda value: float(f"{offset + value * scale:.12g}"))

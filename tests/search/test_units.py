@@ -1,0 +1,53 @@
+"""UCUM units in base units (search/units.py), by which quantity search compares values
+(http://hl7.org/fhir/R4/search.html#quantity)."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fhir_server.search.units import base_form
+
+
+@pytest.mark.parametrize(("code", "value", "same_as"), [
+    ("mg", 5400, ("g", 5.4)),
+    ("g", 1, ("kg", 0.001)),
+    ("[lb_av]", 1, ("g", 453.59237)),
+    ("mg/dL", 100, ("g/L", 1)),
+    ("mmol/L", 5.5, ("umol/mL", 5.5)),
+    ("Cel", 37, ("K", 310.15)),
+    ("[degF]", 98.6, ("Cel", 37)),
+    ("mm[Hg]", 760, ("kPa", 101.325)),
+    ("{beats}/min", 60, ("/s", 1)),
+    ("10*9/L", 4.5, ("10*3/uL", 4.5)),
+    ("%", 50, ("1", 0.5)),
+])
+def test_commensurable_units_give_one_value(code, value, same_as):
+    mine, theirs = base_form(code), base_form(same_as[0])
+    assert mine is not None and theirs is not None
+    assert mine.key == theirs.key
+    assert math.isclose(mine.to_base(value), theirs.to_base(same_as[1]), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    ("mg", "mL"), ("[IU]/L", "/L"), ("[IU]/L", "[arb'U]/L"), ("mmol/L", "mg/dL"), ("h", "m"),
+])
+def test_units_of_other_kinds_stay_apart(one, other):
+    first, second = base_form(one), base_form(other)
+    assert first is not None and second is not None
+    assert first.key != second.key
+
+
+@pytest.mark.parametrize("code", ["[pH]", "dB", "B[SPL]", "not-a-unit", "mg/", "", "{}"])
+def test_logarithmic_and_unknown_units_have_no_base_form(code):
+    assert base_form(code) is None
+
+
+@given(st.decimals(min_value=-10**9, max_value=10**9, allow_nan=False, places=3))
+def test_the_same_amount_in_milligrams_and_grams_is_one_number(amount):
+    """Rounded to 12 significant digits, so that `ge` and `le` hold at equality across
+    units."""
+    milligrams, grams = base_form("mg"), base_form("g")
+    assert milligrams is not None and grams is not None
+    assert milligrams.to_base(float(amount)) == grams.to_base(float(amount / 1000))
