@@ -73,10 +73,14 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
         elif entry.method == "PUT" and not entry.resource_id:
             resource = entry.resource
             assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
+            criteria = _linked(entry.criteria, assigned)
             try:
+                # As a conditional update outside a transaction: concurrent ones with the
+                # same criteria serialise here, so that only one of them creates.
+                await interactions.acquire_guards(store, entry.resource_type, criteria)
                 target_id = await interactions.conditional_update_target(
-                    store, entry.resource_type, _linked(entry.criteria, assigned),
-                    resource.get("id"), excluding=deleted) or new_id()
+                    store, entry.resource_type, criteria, resource.get("id"),
+                    excluding=deleted) or new_id()
             except FhirError as error:
                 raise in_entry(entry, error) from None
             entry.resource_id = target_id

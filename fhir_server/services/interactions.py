@@ -127,7 +127,7 @@ async def find_matches(
 _MAX_GUARDS = 16
 
 
-async def _acquire_guards(store: ResourceStore, resource_type: str, query: str) -> None:
+async def acquire_guards(store: ResourceStore, resource_type: str, query: str) -> None:
     """Serialise the conditional writes whose criteria could match one new resource: one
     guard per criterion value, keyed by its parameter and its code without a system, so
     `identifier=s|v`, `identifier=v` and `identifier=s%7Cv` take the same guard (keyed on
@@ -181,7 +181,7 @@ async def create(
     warnings = await run_sized(policy.check, body)
     if if_none_exist is not None:
         # Concurrent conditional creates of one resource serialise here: never two.
-        await _acquire_guards(store, resource_type, if_none_exist)
+        await acquire_guards(store, resource_type, if_none_exist)
         matches = await find_matches(store, resource_type, if_none_exist)
         if len(matches) > 1:
             raise MultipleMatches(
@@ -238,7 +238,7 @@ async def conditional_update(
 ) -> WriteResult:
     """Conditional update (http.html#cond-update): 0 matches create, 1 updates, more → 412."""
     body = check_body(resource_type, body)
-    await _acquire_guards(store, resource_type, query)
+    await acquire_guards(store, resource_type, query)
     target_id = await conditional_update_target(store, resource_type, query, body.get("id"))
     if target_id is not None:
         return await update(store, resource_type, target_id, {**body, "id": target_id}, policy,

@@ -98,6 +98,26 @@ def test_concurrent_conditional_creates_spelled_differently_make_one_resource(cl
     assert len(found) == 1 and {resource_id for _, resource_id in results} == set(found)
 
 
+def test_concurrent_conditional_updates_in_transactions_make_one_resource(client, server):
+    """`PUT Patient?identifier=...` entries of concurrent transactions serialise as direct
+    conditional updates do: one creates, the others update it."""
+    value = unique_cccd()
+
+    def attempt(_: int) -> str:
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": new_patient(value),
+            "request": {"method": "PUT", "url": f"Patient?{_criteria(value)}"}}]}
+        with httpx.Client(base_url=server.base, timeout=120, headers=client.headers) as own:
+            response = own.post("/", json=bundle, headers=FHIR_HEADERS)
+            assert response.status_code == 200, response.text
+            return response.json()["entry"][0]["response"]["status"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(attempt, range(6)))
+    assert statuses == ["200 OK"] * 5 + ["201 Created"], statuses
+    assert len(search_ids(client, "Patient", identifier=value)) == 1
+
+
 def test_conditional_update_without_a_match_creates(client, server):
     value = unique_cccd()
     response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from fhir_server.services.interactions import _acquire_guards
+from fhir_server.services.interactions import acquire_guards
 
 
 class _RecordingStore:
@@ -20,7 +20,7 @@ class _RecordingStore:
 
 def _keys(query: str) -> list[str]:
     store = _RecordingStore()
-    asyncio.run(_acquire_guards(store, "Patient", query))  # type: ignore[arg-type]
+    asyncio.run(acquire_guards(store, "Patient", query))  # type: ignore[arg-type]
     return store.keys
 
 
