@@ -306,7 +306,9 @@ class ResourceService:
                 {"t": last.last_updated.isoformat(), "o": last.object_id}
             )
         path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
-        kept = [(n, v) for n, v in params if n in ("_since", "_at", "_count")]
+        # Its pages keep the period, page size and format (`_format`, `_pretty`) asked for.
+        kept = [(n, v) for n, v in params
+                if n in ("_since", "_at", "_count", "_format", "_pretty")]
         total = None
         if resource_type is not None and resource_id is not None and compartment is None:
             total = await store.count_versions(resource_type, resource_id, span)

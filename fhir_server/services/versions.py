@@ -42,7 +42,9 @@ class Version:
                         ) -> bool:
         """Conditional read (http://hl7.org/fhir/R4/http.html#cread): If-None-Match names
         this version (or is `*`); else, without it, If-Modified-Since is not before this
-        version's lastUpdated to the second, as Last-Modified has it (RFC 9110 §13.2.2)."""
+        version's lastUpdated to the second, as Last-Modified has it (RFC 9110 §13.2.2). A
+        date later than now is invalid, and ignored (RFC 9110 §13.1.3): a client with a
+        skewed clock would get 304 for data it never had."""
         if if_none_match is not None:
             tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
             return "*" in tags or f'"{self.vid}"' in tags
@@ -50,6 +52,8 @@ class Version:
             return False
         if if_modified_since.tzinfo is None:  # an HTTP-date with "-0000": UTC
             if_modified_since = if_modified_since.replace(tzinfo=UTC)
+        if if_modified_since > datetime.now(UTC):
+            return False
         return self.last_updated.replace(microsecond=0) <= if_modified_since
 
     @property

@@ -57,6 +57,9 @@ def test_if_modified_since_the_last_modified_is_304_and_before_it_is_200(client)
     assert response.status_code == 200
     assert response.json() == patient
     assert client.get(path, headers={"If-Modified-Since": "not a date"}).status_code == 200
+    # A date later than now is invalid (RFC 9110 §13.1.3): ignored.
+    future = {"If-Modified-Since": "Fri, 04 Dec 2099 00:00:00 GMT"}
+    assert client.get(path, headers=future).status_code == 200
     # If-None-Match decides when both are sent.
     both = {"If-None-Match": 'W/"9"', "If-Modified-Since": last_modified}
     assert client.get(path, headers=both).status_code == 200

@@ -85,6 +85,19 @@ def test_the_self_link_of_a_later_history_page_is_that_page(client):
     assert [e["response"]["etag"] for e in again["entry"]] == ['W/"2"', 'W/"1"']
 
 
+def test_history_pages_keep_the_format_asked_for(client):
+    """A client that asked for XML by `_format` gets every page it follows in XML."""
+    resource_id, _ = _patient_with_versions(client)
+    first = client.get(f"/Patient/{resource_id}/_history",
+                       params={"_count": "2", "_format": "json", "_pretty": "true"}).json()
+    for relation in ("self", "next"):
+        [url] = [link["url"] for link in first["link"] if link["relation"] == relation]
+        assert parse_qs(urlsplit(url).query)["_format"] == ["json"], url
+        assert parse_qs(urlsplit(url).query)["_pretty"] == ["true"], url
+    second = client.get(next_link(first).replace("_format=json", "_format=xml"))
+    assert second.status_code == 200 and second.text.startswith("<Bundle"), second.text[:80]
+
+
 def test_instance_history_count_of_one_pages_through_all_versions(client):
     resource_id, _ = _patient_with_versions(client)
     entries, pages = all_pages(client, f"/Patient/{resource_id}/_history", {"_count": "1"})
