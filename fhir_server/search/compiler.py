@@ -170,6 +170,10 @@ class Compiler:
         (http://hl7.org/fhir/R4/search.html#chaining)."""
         if parameter.type != "reference":
             raise BadRequest(f"'{name}': only reference parameters can be chained", expression=name)
+        if target_type and parameter.targets and target_type not in parameter.targets:
+            raise BadRequest(f"'{name}': '{parameter.code}' refers to "
+                             f"{', '.join(sorted(parameter.targets))}, not {target_type}",
+                             expression=name)
         types = [target_type] if target_type else list(parameter.targets)
         next_code = chained.partition(".")[0].partition(":")[0]
         types = [t for t in types if is_supported(t) and next_code in search_parameters(t)]

@@ -222,6 +222,9 @@ def test_reverse_chains(client, ids, path, params, keys):
         ("_has:NotAType:patient:status", "finished", "_has"),
         ("_has:Encounter:no-such-param:status", "finished", "_has"),
         ("subject:Observation", "123", "subject"),
+        # A chain through a type the reference cannot point to (Encounter.subject: Patient,
+        # Group) is refused as the plain `:Observation` is, not answered with nothing.
+        ("subject:Observation.code", "x", "subject"),
     ],
 )
 def test_malformed_chains_and_reverse_chains_are_a_400(client, ids, name, value, expected_name):
