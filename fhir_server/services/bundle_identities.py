@@ -10,6 +10,7 @@ from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import Entry, in_entry
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.references import reference_base, version_specific_targets
 from fhir_server.services.versions import new_id
 from fhir_server.storage.resources import ResourceStore
 
@@ -128,3 +129,28 @@ def _linked(query: str, assigned: dict[str, str]) -> str:
     pairs = parse_query(query)
     linked = [(name, link(value)) for name, value in pairs]
     return query if linked == pairs else urlencode(linked)
+
+
+async def written_versions(store: ResourceStore, entries: list[Entry],
+                           assigned: dict[str, str], base: str) -> dict[str, int]:
+    """`Type/id` → the version the transaction leaves of each entry that a version-specific
+    reference names (`urn:uuid:.../_history/7`): such references are "re-assigned"
+    (http.html#trules), so they name the version written. Read before any entry is written;
+    nothing is read when no reference is version-specific."""
+    wanted = version_specific_targets(
+        [(entry.resource, reference_base(entry.full_url, base)) for entry in entries], assigned)
+    versions = {}
+    for entry in entries:
+        target = assigned.get(entry.full_url or "")
+        if target not in wanted or entry.method not in ("POST", "PUT"):
+            continue
+        if entry.method == "POST" and not entry.if_none_exist:
+            versions[target] = 1  # a new id
+            continue
+        kind, _, resource_id = target.partition("/")
+        current = await store.current(kind, resource_id)
+        if entry.method == "POST":  # a conditional create: what it matched, or new
+            versions[target] = current.vid if current and not current.deleted else 1
+        else:
+            versions[target] = current.vid + 1 if current else 1
+    return versions

@@ -22,7 +22,7 @@ from fhir_server.services.bundle_entries import (
     parse_entry,
     patch_operations,
 )
-from fhir_server.services.bundle_identities import assign_ids, check_identity
+from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import (
@@ -129,6 +129,7 @@ class BundleProcessor:
             assigned = await assign_ids(store, attempt)
             for kind, ids in _targets_by_type(attempt).items():
                 await store.read_ahead(kind, ids)
+            versions = await written_versions(store, attempt, assigned, base)
 
             responses: dict[int, dict] = {}
             written: dict[str, str] = {}  # `Type/id` → the entry that wrote it
@@ -144,7 +145,7 @@ class BundleProcessor:
                         continue
                     if isinstance(entry.resource, dict) and entry.method != "PATCH":
                         rewrite_references(entry.resource, assigned,
-                                           reference_base(entry.full_url, base))
+                                           reference_base(entry.full_url, base), versions)
                     result = await _write(store, entry, self.service.policy, self.max_depth)
                     check_identity(entry, result, assigned, written)
                 except FhirError as error:

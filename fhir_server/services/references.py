@@ -5,7 +5,9 @@ from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 
-_URI_TYPES = frozenset({"uri", "url", "canonical", "uuid", "oid"})
+# Elements whose values name entries by fullUrl; "Elements of type canonical are not
+# replaced" (http.html#trules): a canonical names a definition, not a stored resource.
+_URI_TYPES = frozenset({"uri", "url", "uuid", "oid"})
 
 
 def reference_base(full_url: str | None, server_base: str) -> str:
@@ -40,19 +42,36 @@ def is_conditional_reference(reference: str) -> bool:
     return "?" in reference and head.isalpha() and "/" not in head
 
 
-def rewrite_references(resource: dict, assigned: dict[str, str], base: str) -> None:
+def _entry_named(reference: str, assigned: dict[str, str], base: str) -> str | None:
+    """The `Type/id` given to the entry a reference (without `/_history/n`) names."""
+    absolute = f"{base}/{reference}" if LOCAL_REFERENCE.match(reference) else None
+    return assigned.get(reference) or assigned.get(absolute or "")
+
+
+def version_specific_targets(resources: list[tuple[object, str]],
+                             assigned: dict[str, str]) -> set[str]:
+    """`Type/id` of the entries some version-specific reference names, in resources each
+    with the base its relative references are read against."""
+    return {target for resource, base in resources for element in references_in(resource)
+            if "/_history/" in element["reference"]
+            and (target := _entry_named(element["reference"].partition("/_history/")[0],
+                                        assigned, base))}
+
+
+def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
+                       versions: dict[str, int]) -> None:
     """Replace references to bundle fullUrls by the ids assigned to them (a relative one
     read against `base`, see `reference_base`), also in uri elements and inside the
     narrative. A `urn:uuid:` reference to no entry is 400. (Conditional references are
     resolved by every write itself, `interactions.resolve_conditional_references`.)"""
     for element in references_in(resource):
-        # A version-specific reference stays one (http.html#trules): `Patient/tmp/_history/1`
-        # follows the entry `Patient/tmp` to its id and keeps its version.
+        # A version-specific reference stays one (http.html#trules), with its version
+        # "re-assigned": `Patient/tmp/_history/7` names the version the entry writes.
         reference, history, version = element["reference"].partition("/_history/")
-        absolute = f"{base}/{reference}" if LOCAL_REFERENCE.match(reference) else None
-        target = assigned.get(reference) or assigned.get(absolute or "")
+        target = _entry_named(reference, assigned, base)
         if target is not None:
-            element["reference"] = target + history + version
+            element["reference"] = target + history + (
+                str(versions[target]) if history and target in versions else version)
         elif not history and reference.startswith("urn:uuid:"):
             # Such a reference means an entry of the Bundle: stored as it is, it would point
             # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
@@ -60,6 +79,8 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str) -> N
                              "no entry that creates or updates a resource has it as fullUrl")
     # "all matching links ... in url elements" too: Attachment.url, valueUri, valueUrl, ...
     for container, place in places_of_types(resource, _URI_TYPES):
+        if place == "url" and "resourceType" in container:
+            continue  # a resource's own canonical URL (ValueSet.url) is no link to an entry
         target = assigned.get(container[place])  # type: ignore[index]
         if target is not None:
             container[place] = target  # type: ignore[index]

@@ -28,21 +28,36 @@ def _created_ids(entries: list[dict]) -> list[str]:
             for entry in entries]
 
 
-@pytest.mark.parametrize("history", ["", "/_history/1"])
-def test_a_relative_reference_names_the_entry_with_this_servers_full_url(client, server,
-                                                                          history):
+@pytest.mark.parametrize(("history", "stored_history"),
+                         [("", ""), ("/_history/1", "/_history/1"), ("/_history/7", "/_history/1")])
+def test_a_relative_reference_names_the_entry_with_this_servers_full_url(
+        client, server, history, stored_history):
     """A POST entry with fullUrl `{base}/Patient/temp` gets a new id; `Patient/temp` in an
     entry with a `urn:uuid:` fullUrl means that entry, and follows it to its new id. A
-    version-specific one stays version-specific (http.html#trules); it was stored pointing
-    nowhere."""
+    version-specific one stays version-specific, naming the version written: "a client can
+    use arbitrarily chosen version references since they will all be re-assigned"
+    (http.html#trules)."""
     response = submit(client, transaction(
         post_entry(new_patient(), f"{server.base}/Patient/tam-thoi"),
         post_entry(encounter(f"Patient/tam-thoi{history}"), urn()),
     ))
     patient_id, encounter_id = _created_ids(response_bundle(response, "transaction-response", 2))
     stored = client.get(f"/Encounter/{encounter_id}").json()
-    assert stored["subject"]["reference"] == f"Patient/{patient_id}{history}"
+    assert stored["subject"]["reference"] == f"Patient/{patient_id}{stored_history}"
     assert client.get(f"/{stored['subject']['reference']}").status_code == 200
+
+
+def test_a_version_specific_reference_to_an_update_names_the_version_it_writes(client):
+    patient = client.post("/Patient", json=new_patient(), headers=FHIR_HEADERS).json()
+    full_url = urn()
+    response = submit(client, transaction(
+        put_entry({**patient, "gender": "other"}, f"Patient/{patient['id']}", full_url=full_url),
+        post_entry(encounter(f"{full_url}/_history/99"), urn()),
+    ))
+    _, encounter_id = _created_ids(response_bundle(response, "transaction-response", 2))
+    stored = client.get(f"/Encounter/{encounter_id}").json()
+    assert stored["subject"]["reference"] == f"Patient/{patient['id']}/_history/2"
+    assert client.get(f"/{stored['subject']['reference']}").json()["gender"] == "other"
 
 
 def test_a_relative_reference_is_read_against_the_referring_entrys_base(client):
@@ -136,6 +151,28 @@ def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not
     assert stored["content"][0]["attachment"]["url"] == f"Patient/{patient_id}"
     assert stored["extension"][0]["valueUri"] == f"Patient/{patient_id}"
     assert stored["identifier"][0]["value"] == patient_url
+
+
+def test_canonical_urls_are_not_replaced(client):
+    """http.html#trules: "Elements of type canonical are not replaced"; nor is a resource's
+    own canonical URL, though a fullUrl equal to it is the usual convention in IG bundles."""
+    questionnaire_id = f"q-{uuid.uuid4()}"
+    canonical = f"http://example.org/fhir/Questionnaire/{questionnaire_id}"
+    questionnaire = {"resourceType": "Questionnaire", "id": questionnaire_id,
+                     "url": canonical, "status": "active"}
+    answers = {"resourceType": "QuestionnaireResponse", "status": "completed",
+               "questionnaire": canonical,
+               "extension": [{"url": "http://example.org/fhir/StructureDefinition/form",
+                              "valueCanonical": canonical}]}
+    entries = response_bundle(submit(client, transaction(
+        put_entry(questionnaire, f"Questionnaire/{questionnaire_id}", full_url=canonical),
+        post_entry(answers, urn()))), "transaction-response", 2)
+    stored = client.get(f"/Questionnaire/{questionnaire_id}").json()
+    assert stored["url"] == canonical
+    answers_id = _created_ids(entries)[1]
+    stored_answers = client.get(f"/QuestionnaireResponse/{answers_id}").json()
+    assert stored_answers["questionnaire"] == canonical
+    assert stored_answers["extension"][0]["valueCanonical"] == canonical
 
 
 @pytest.mark.parametrize("deleting", ["Patient/{id}", "Patient?identifier={system}|{value}"])
