@@ -25,6 +25,7 @@ _METHODS_BY_SHAPE = {
     "history": _READS,
     "instance": frozenset(("GET", "HEAD", "PUT", "PATCH", "DELETE")),
     "version": _READS,
+    "compartment": _READS,
 }
 # Bundle.entry.request's string elements (bundle.html#Bundle.entry.request).
 _REQUEST_STRINGS = ("method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist")
@@ -55,6 +56,7 @@ class Entry:
     if_modified_since: datetime | None = None
     assigned_id: str | None = field(default=None)
     history: bool = False  # `Type/_history` or `Type/id/_history`
+    compartment: str | None = None  # `Patient/123` of a compartment search (`Patient/123/Type`)
 
     @property
     def location(self) -> str:
@@ -121,6 +123,9 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
                                    f"{where}.request.ifModifiedSince"),
     )
     shape, entry.resource_id, entry.vid = _url_shape(parts, where)
+    if shape == "compartment":  # `Patient/123/Observation`: a search of Observation
+        entry.compartment, entry.resource_type, entry.resource_id = (
+            f"{parts[0]}/{parts[1]}", parts[2], None)
     if method not in _METHODS_BY_SHAPE[shape]:
         raise BadRequest(f"{where}: {method} {url} is no FHIR interaction",
                          expression=f"{where}.request.url")
@@ -187,6 +192,8 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
             return "instance", resource_id, None
         case [_, resource_id, "_history"]:
             return "history", resource_id, None
+        case [_, resource_id, kind] if kind[:1].isupper():
+            return "compartment", resource_id, None
         case [_, resource_id, "_history", vid]:
             if not _VERSION_ID.fullmatch(vid):  # "²" is a digit to str.isdigit, not to int
                 raise NotFound(f"{where}: version '{vid}' is not known",

@@ -196,6 +196,11 @@ class BundleProcessor:
         """read, vread, type search, and instance or type history."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
+        if entry.compartment is not None:
+            if compartment not in (None, entry.compartment):
+                raise Forbidden(f"{entry.location}: the token's patient/ scopes allow "
+                                f"searching {compartment} only, not {entry.compartment}")
+            compartment = entry.compartment
         if entry.resource_id and compartment is not None:
             await self.service.check_within(compartment, kind, entry.resource_id, base)
         if entry.history:

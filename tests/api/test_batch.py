@@ -227,6 +227,25 @@ def test_get_entries_with_parameters_and_history(client, server):
     assert set(shaped["resource"]) == {"resourceType", "id", "meta", "gender"}, shaped
 
 
+def test_compartment_search_entries(client, server):
+    """`Patient/[id]/Encounter` is a search (http.html#transaction: any read or search),
+    as it is on its own (search.html#compartments)."""
+    patient, other = created(client, new_patient()), created(client, new_patient())
+    mine = created(client, encounter(f"Patient/{patient['id']}"))
+    created(client, encounter(f"Patient/{other['id']}"))
+    response = submit(client, batch(
+        get_entry(f"Patient/{patient['id']}/Encounter"),
+        get_entry(f"Patient/{patient['id']}/Encounter?status=cancelled"),
+        get_entry(f"Patient/{patient['id']}/NoSuchType"),
+    ))
+    found, none, unknown = response_bundle(response, "batch-response", 3)
+    assert found["resource"]["type"] == "searchset", found
+    assert [e["resource"]["id"] for e in found["resource"]["entry"]] == [mine["id"]]
+    assert none["resource"]["total"] == 0
+    direct = client.get(f"/Patient/{patient['id']}/NoSuchType")
+    assert unknown["response"]["status"].startswith(str(direct.status_code)), unknown
+
+
 def test_read_entries_with_if_none_match_or_if_modified_since_answer_304(client):
     """Bundle.entry.request.ifNoneMatch and ifModifiedSince (an instant) make a read
     conditional, as the headers do (http.html#cread)."""
