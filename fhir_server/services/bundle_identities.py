@@ -98,20 +98,28 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
     """`Type/id` of what the transaction's DELETEs remove. They run before its creates and
     updates (http.html#trules), so the conditions of those must not match them: delete a
     resource and create its replacement with `ifNoneExist` on the same identifier."""
-    deleted = set()
+    deleted: dict[str, Entry] = {}
     for entry in entries:
         if entry.method != "DELETE":
             continue
+        target = None
         if entry.resource_id:
-            deleted.add(f"{entry.resource_type}/{entry.resource_id}")
-            continue
-        try:
-            matches = await interactions.find_matches(store, entry.resource_type,
-                                                      entry.criteria)
-        except FhirError as error:
-            raise in_entry(entry, error) from None
-        if len(matches) == 1:  # several: the DELETE itself is refused (412)
-            deleted.add(f"{entry.resource_type}/{matches[0].id}")
+            target = f"{entry.resource_type}/{entry.resource_id}"
+        else:
+            try:
+                matches = await interactions.find_matches(store, entry.resource_type,
+                                                          entry.criteria)
+            except FhirError as error:
+                raise in_entry(entry, error) from None
+            if len(matches) == 1:  # several: the DELETE itself is refused (412)
+                target = f"{entry.resource_type}/{matches[0].id}"
+        if target in deleted:
+            # "If any resource identities (including resolved identities from conditional
+            # update/delete) overlap in steps 1-3, then the transaction SHALL fail."
+            raise BadRequest(f"{entry.location} deletes {target}, as "
+                             f"{deleted[target].location} does", expression=entry.location)
+        if target is not None:
+            deleted[target] = entry
     return frozenset(deleted)
 
 

@@ -319,7 +319,8 @@ def test_failing_last_entry_stores_nothing(client, case):
     assert client.get(f"/Patient/{target['id']}").json() == target
 
 
-@pytest.mark.parametrize("case", ["same-full-url", "same-put-target", "put-and-delete"])
+@pytest.mark.parametrize("case", ["same-full-url", "same-put-target", "put-and-delete",
+                                  "delete-and-conditional-delete"])
 def test_two_entries_for_the_same_resource_are_rejected(client, case):
     value = unique_cccd()
     target = created(client, new_patient())
@@ -330,6 +331,9 @@ def test_two_entries_for_the_same_resource_are_rejected(client, case):
                           post_entry(new_patient(unique_cccd()), full_url)),
         "same-put-target": (put_entry(changed), put_entry({**changed, "gender": "other"})),
         "put-and-delete": (put_entry(changed), delete_entry(f"Patient/{target['id']}")),
+        # Resolved identities overlap too (http.html#trules: "SHALL fail").
+        "delete-and-conditional-delete": (delete_entry(f"Patient/{target['id']}"),
+                                          delete_entry(f"Patient?_id={target['id']}")),
     }[case]
     before = history_snapshot(client)
     response = submit(client, transaction(post_entry(new_patient(value)), first, second))
