@@ -57,6 +57,9 @@ class Entry:
     assigned_id: str | None = field(default=None)
     history: bool = False  # `Type/_history` or `Type/id/_history`
     compartment: str | None = None  # `Patient/123` of a compartment search (`Patient/123/Type`)
+    # A conditional PUT's criteria once its target is resolved (`resource_id`), checked
+    # again when it is written: the transaction's creates come before it.
+    resolved_criteria: str | None = None
 
     @property
     def location(self) -> str:

@@ -86,7 +86,7 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
                 raise in_entry(entry, error) from None
             entry.resource_id = target_id
             resource["id"] = target_id
-            entry.query = None
+            entry.query, entry.resolved_criteria = None, criteria
             _assign(assigned, entry, target_id)
     for entry in entries:  # conditional PATCH and DELETE, and searches
         if entry.query is not None:

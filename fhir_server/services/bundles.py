@@ -26,6 +26,7 @@ from fhir_server.services.bundle_identities import assign_ids, check_identity, w
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import (
+    has_conditional_references,
     reference_base,
     references_in,
     rewrite_references,
@@ -47,6 +48,8 @@ async def _write(
             resource_id=entry.assigned_id,
         )
     if entry.method == "PUT":
+        if entry.resolved_criteria is not None:
+            await _check_still_one_match(store, entry)
         if entry.resource_id:
             return await interactions.update(
                 store, kind, entry.resource_id, entry.resource, policy, entry.if_match
@@ -64,6 +67,21 @@ async def _write(
     if entry.resource_id:
         return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
     return await interactions.conditional_delete(store, kind, entry.criteria)
+
+
+async def _check_still_one_match(store: ResourceStore, entry: Entry) -> None:
+    """A conditional PUT resolved before the transaction ran; its POSTs, written since
+    (http.html#trules: "Process any POST" before "any PUT"), must not match its criteria:
+    two entries would then be one resource, which "SHALL fail"."""
+    assert entry.resolved_criteria is not None and entry.resource_id is not None
+    matches = await interactions.find_matches(store, entry.resource_type,
+                                              entry.resolved_criteria)
+    others = [match.id for match in matches if match.id != entry.resource_id]
+    if others:
+        raise BadRequest(
+            f"{entry.location}: its criteria '{entry.resolved_criteria}' also match "
+            f"{entry.resource_type}/{others[0]}, which this transaction creates: two entries "
+            "would be one resource", expression=entry.location)
 
 
 def _status(code: int) -> str:
@@ -121,7 +139,7 @@ class BundleProcessor:
         language: str,
     ) -> list[dict]:
         _check_distinct_targets(entries)
-        ordered = sorted(entries, key=lambda e: ORDER[e.method])
+        ordered = sorted(entries, key=_processing_order)
 
         async def work(store: ResourceStore) -> dict[int, dict]:
             # A conflicting concurrent transaction makes MongoDB run this again: start afresh.
@@ -277,6 +295,15 @@ def _check_permission(entry: Entry, permissions: Permissions) -> str | None:
         f"{entry.location}: the token's scopes do not allow {entry.method} on "
         f"{entry.resource_type}"
     )
+
+
+def _processing_order(entry: Entry) -> tuple[int, bool, bool]:
+    """DELETE, POST, PUT/PATCH, GET (http.html#trules); within a step, plain creates before
+    conditional ones, and entries with conditional references last: the result "SHALL NOT
+    depend on the order of the resources" in the Bundle, so a conditional create or
+    reference finds what the same step creates whichever entry comes first."""
+    return (ORDER[entry.method], entry.method == "POST" and bool(entry.if_none_exist),
+            has_conditional_references(entry.resource))
 
 
 def _check_distinct_targets(entries: list[Entry]) -> None:

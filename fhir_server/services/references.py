@@ -58,6 +58,11 @@ def version_specific_targets(resources: list[tuple[object, str]],
                                         assigned, base))}
 
 
+def has_conditional_references(resource: object) -> bool:
+    return any(is_conditional_reference(element["reference"])
+               for element in references_in(resource))
+
+
 def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
                        versions: dict[str, int]) -> None:
     """Replace references to bundle fullUrls by the ids assigned to them (a relative one

@@ -1,0 +1,72 @@
+"""A transaction's outcome does not depend on the order of its entries (http.html#trules:
+"SHALL NOT depend on the order of the resources in the transaction"): DELETE, POST,
+PUT/PATCH, GET; within a step plain creates before conditional ones and entries with
+conditional references last, and identities resolved before the transaction checked again
+when written."""
+
+import pytest
+from bundle_helpers import (
+    encounter,
+    history_snapshot,
+    identifier_query,
+    post_entry,
+    put_entry,
+    response_bundle,
+    submit,
+    transaction,
+)
+from helpers import CCCD, assert_outcome, new_patient, search_ids, unique_cccd
+
+
+def _patients_with(client, value: str) -> list[str]:
+    return search_ids(client, "Patient", identifier=f"{CCCD}|{value}")
+
+
+def _in_order(first: dict, second: dict, reverse: bool) -> dict:
+    return transaction(*((second, first) if reverse else (first, second)))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_conditional_update_matching_a_create_of_the_transaction_fails(client, reverse):
+    """POSTs come before PUTs: the PUT's criteria then match what the POST made, two
+    entries for one resource, which "SHALL fail" (it made two patients)."""
+    value = unique_cccd()
+    before = history_snapshot(client)
+    response = submit(client, _in_order(
+        post_entry(new_patient(value)),
+        put_entry(new_patient(value), f"Patient?{identifier_query(value)}"), reverse))
+    assert_outcome(response, 400)
+    assert _patients_with(client, value) == []
+    assert history_snapshot(client) == before
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_conditional_create_finds_a_create_of_the_transaction(client, reverse):
+    """Plain creates run before conditional ones: the conditional create matches the
+    patient the other entry makes, whichever comes first (it made two, or failed)."""
+    value = unique_cccd()
+    response = submit(client, _in_order(
+        post_entry(new_patient(value)),
+        post_entry(new_patient(value), if_none_exist=identifier_query(value)), reverse))
+    entries = response_bundle(response, "transaction-response", 2)
+    plain, conditional = (entries[1], entries[0]) if reverse else entries
+    assert plain["response"]["status"] == "201 Created"
+    assert conditional["response"]["status"] == "200 OK"
+    assert conditional["response"]["location"] == plain["response"]["location"]
+    assert len(_patients_with(client, value)) == 1
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_conditional_reference_finds_a_create_of_the_transaction(client, reverse):
+    """Entries with conditional references are written after the others of their step,
+    so `Patient?identifier=...` finds the patient created beside it (404 when the
+    encounter came first)."""
+    value = unique_cccd()
+    response = submit(client, _in_order(
+        post_entry(new_patient(value)),
+        post_entry(encounter(f"Patient?{identifier_query(value)}")), reverse))
+    entries = response_bundle(response, "transaction-response", 2)
+    patient, visit = (entries[1], entries[0]) if reverse else entries
+    [patient_id] = _patients_with(client, value)
+    assert f"/Patient/{patient_id}/_history/1" in patient["response"]["location"]
+    assert visit["resource"]["subject"]["reference"] == f"Patient/{patient_id}"
