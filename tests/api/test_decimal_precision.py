@@ -69,6 +69,21 @@ def test_search_matches_by_value_and_the_bundle_keeps_the_digits(client, observa
     assert response.json()["total"] == 0
 
 
+@pytest.mark.parametrize("value", [*DIGITS, "66.899999999999991", "1000000000000000000",
+                                   "1.000000000000000000E-245"])
+def test_a_value_with_more_digits_than_a_double_is_found_by_itself(client, patient_id, value):
+    """Its range of precision rounds to one double: it still holds the value (it was
+    empty, and `ne` matched instead)."""
+    response = client.post("/Observation", content=_observation_text(patient_id, [value]),
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    observation_id = response.json()["id"]
+    for prefix, total in (("", 1), ("eq", 1), ("ne", 0), ("ge", 1), ("le", 1)):
+        found = client.get("/Observation", params={"component-value-quantity": prefix + value,
+                                                   "_id": observation_id}).json()
+        assert found["total"] == total, (prefix, value)
+
+
 def test_xml_writes_and_reads_the_digits(client, observation, patient_id):
     response = client.get(f"/Observation/{observation['id']}",
                           headers={"Accept": "application/fhir+xml"})

@@ -2,11 +2,13 @@
 (http://hl7.org/fhir/R4/search.html#quantity)."""
 
 import math
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fhir_server.search.types.number import compile_number
 from fhir_server.search.units import base_form
 
 
@@ -51,3 +53,15 @@ def test_the_same_amount_in_milligrams_and_grams_is_one_number(amount):
     milligrams, grams = base_form("mg"), base_form("g")
     assert milligrams is not None and grams is not None
     assert milligrams.to_base(float(amount)) == grams.to_base(float(amount / 1000))
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=Decimal("-1e300"),
+                   max_value=Decimal("1e300")), st.sampled_from([None, "mg", "Cel", "[lb_av]"]))
+def test_a_searched_number_s_range_holds_the_number_itself(number, code):
+    """Whatever its digits (more than a double or the base units' 12 hold), `eq` matches
+    the value as indexed, which is rounded alike."""
+    base = base_form(code) if code else None
+    scale = base.to_base if base else float
+    condition = compile_number("eq", number, scale)["v"]
+    indexed = scale(float(number))
+    assert condition["$gte"] <= indexed < condition["$lt"]

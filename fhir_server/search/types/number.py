@@ -44,6 +44,11 @@ def compile_number(prefix: str, number: Decimal,
     low, high, near_low, near_high, value = (
         scale(bound) for bound in
         (float(number - half), float(number + half), value - slack, value + slack, value))
+    if high <= value:
+        # Digits beyond a double's (66.899999999999991), or beyond the 12 of base units:
+        # the bounds round to the value, which the range must still hold (the indexed
+        # values are rounded alike).
+        high = math.nextafter(value, math.inf)
     conditions: dict[str, dict] = {
         "eq": {"v": {"$gte": low, "$lt": high}},
         "ne": {"$or": [{"v": {"$lt": low}}, {"v": {"$gte": high}}]},
