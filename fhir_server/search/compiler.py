@@ -182,19 +182,26 @@ class Compiler:
                 f"'{name}': no target type of '{parameter.code}' has a "
                 f"search parameter '{next_code}'"
             )
-        references, canonicals = [], []
+        references: list[str] = []
+        canonicals: list[tuple[str, str | None]] = []
         for kind in types:
             self.check_searchable(kind)
             inner = await self.clause(kind, chained, value)
-            # A canonical reference (`Measure.library`) names its target by `url`.
+            # A canonical reference (`Measure.library`) names its target by `url|version`.
             canonical = reference.is_canonical_resource(kind)
-            fields = ["_id", "search.url"] if canonical else ["_id"]
+            fields = ["_id", "search.url", "search.version"] if canonical else ["_id"]
             documents = await self._matching(kind, inner, fields, name)
             references += [f"{kind}/{document.id}" for document in documents]
-            canonicals += [url for d in documents for url in d.search.get("url", [])]
+            if canonical:
+                canonicals += [target for document in documents
+                               for target in reference.canonical_identity(document.search)]
         if self.base_url:
             references += [f"{self.base_url.rstrip('/')}/{r}" for r in references]
-        return {f"search.{parameter.code}": {"$in": references + canonicals}}
+        field = f"search.{parameter.code}"
+        literal = {field: {"$in": references}}
+        if not canonicals:
+            return literal
+        return {"$or": [literal, reference.referring_to_canonicals(field, canonicals)]}
 
     async def _reverse_chain(self, resource_type: str, name: str, value: str) -> dict:
         """`_has:Encounter:patient:status=finished`: the resources that matching Encounters
@@ -222,11 +229,11 @@ class Compiler:
         found = {"_id": {"$in": sorted(ids)}}
         if not reference.is_canonical_resource(resource_type):
             return found
-        # Or referred to by canonical URL: by their `url`.
+        # Or referred to by canonical URL: by their `url` (and `version`).
         urls: set[str] = set()
         for document in documents:
             urls |= reference.canonical_urls(document.search.get(code, []), self.base_url)
-        return {"$or": [found, {"search.url": {"$in": sorted(urls)}}]} if urls else found
+        return {"$or": [found, reference.canonical_targets(urls)]} if urls else found
 
     async def _in_lists(self, resource_type: str, name: str, value: str) -> dict:
         """`_list=42`: the resources List/42 holds (`List.entry.item`), of any of the Lists

@@ -18,9 +18,11 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.search.index import compartment_filter
 from fhir_server.search.request import Include, SearchRequest, parse_request
 from fhir_server.search.types.reference import (
+    canonical_targets,
     canonical_urls,
     is_canonical_resource,
     local_references,
+    referring_to_canonicals,
 )
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
@@ -209,21 +211,24 @@ class SearchService:
             found += [(target, d) for d in documents]
         # A canonical reference (`Measure.library`) names its target by `url`.
         for target in _canonical_targets(rule, codes) if canonicals else []:
-            query = {"search.url": {"$in": sorted(canonicals)}}
+            query = canonical_targets(canonicals)
             found += [(target, d) for d in await reads.find(self.store, target, query)]
         return found
 
     async def _reverse(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         targets = [f"{kind}/{d.id}" for kind, d in frontier if rule.target_type in (None, kind)]
         targets += [f"{self.base.rstrip('/')}/{target}" for target in targets]
-        # Resources referred to by canonical URL are also referred to by their `url`.
-        targets += [
-            url
+        # Resources referred to by canonical URL are also referred to by `url|version`.
+        canonicals = [
+            (url, version if isinstance(version := resource.get("version"), str) else None)
             for kind, d in frontier
             if rule.target_type in (None, kind) and is_canonical_resource(kind)
-            and isinstance(url := (d.resource or {}).get("url"), str)
+            and isinstance(url := (resource := d.resource or {}).get("url"), str)
         ]
         clauses = [{f"search.{code}": {"$in": targets}} for code in _reference_codes(rule)]
+        if canonicals:
+            clauses += [referring_to_canonicals(f"search.{code}", canonicals)
+                        for code in _reference_codes(rule)]
         if not targets or not clauses:  # `Practitioner:*`: a type with no reference parameter
             return []
         documents = await reads.find(self.store, rule.source_type, {"$or": clauses})

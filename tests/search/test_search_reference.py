@@ -248,7 +248,15 @@ CANONICAL = {
              "name": "KhamSangLoc", "status": "active"},
     "answers": {"resourceType": "QuestionnaireResponse", "status": "completed",
                 "questionnaire": f"{FORM_URL}|2.0"},
+    # An earlier version of the form, answers pinned to it, and answers naming no version.
+    "old_form": {"resourceType": "Questionnaire", "url": FORM_URL, "version": "1.0",
+                 "name": "SangLocCu", "status": "retired"},
+    "old_answers": {"resourceType": "QuestionnaireResponse", "status": "completed",
+                    "questionnaire": f"{FORM_URL}|1.0"},
+    "any_answers": {"resourceType": "QuestionnaireResponse", "status": "completed",
+                    "questionnaire": FORM_URL},
 }
+ALL_ANSWERS = {"answers", "old_answers", "any_answers"}
 
 
 @pytest.fixture(scope="module")
@@ -262,18 +270,35 @@ def canonical_ids(client) -> dict[str, str]:
         ("/Measure", {"_include": "Measure:depends-on"}, {"measure", "library"}),
         ("/Measure", {"_include": "Measure:depends-on:Library"}, {"measure", "library"}),
         ("/QuestionnaireResponse", {"_include": "QuestionnaireResponse:questionnaire"},
+         ALL_ANSWERS | {"form", "old_form"}),
+        # `url|version` names that version only; a bare url every version.
+        ("/QuestionnaireResponse", {"_id": "{answers}",
+                                    "_include": "QuestionnaireResponse:questionnaire"},
          {"answers", "form"}),
+        ("/QuestionnaireResponse", {"_id": "{old_answers}",
+                                    "_include": "QuestionnaireResponse:questionnaire"},
+         {"old_answers", "old_form"}),
+        ("/QuestionnaireResponse", {"_id": "{any_answers}",
+                                    "_include": "QuestionnaireResponse:questionnaire"},
+         {"any_answers", "form", "old_form"}),
+        ("/Questionnaire", {"_id": "{old_form}",
+                            "_revinclude": "QuestionnaireResponse:questionnaire"},
+         {"old_form", "old_answers", "any_answers"}),
+        ("/Questionnaire", {"_has:QuestionnaireResponse:questionnaire:_id": "{old_answers}"},
+         {"old_form"}),
+        ("/Questionnaire", {"_has:QuestionnaireResponse:questionnaire:_id": "{any_answers}"},
+         {"form", "old_form"}),
         ("/Library", {"_id": "{library},{other_library}", "_revinclude": "Measure:depends-on"},
          {"library", "other_library", "measure"}),
         ("/Questionnaire", {"_id": "{form}",
                             "_revinclude": "QuestionnaireResponse:questionnaire"},
-         {"form", "answers"}),
+         {"form", "answers", "any_answers"}),
     ],
 )
 def test_include_and_revinclude_follow_canonical_references(client, canonical_ids, path,
                                                             params, keys):
-    """`_include` and `_revinclude` follow a canonical reference to the resource with that
-    `url` (with or without `|version`)."""
+    """`_include`, `_revinclude` and `_has` follow a canonical reference to the resource with
+    that `url`, and that `version` when the reference names one."""
     params = {name: fill(value, canonical_ids) for name, value in params.items()}
     response = client.get(path, params=params)
     assert response.status_code == 200, response.text
@@ -286,7 +311,12 @@ def test_include_and_revinclude_follow_canonical_references(client, canonical_id
     [
         ("/Measure", {"depends-on:Library.name": "TiemChung"}, {"measure"}),
         ("/Measure", {"depends-on:Library.name": "Khac"}, set()),
-        ("/QuestionnaireResponse", {"questionnaire.name": "KhamSangLoc"}, {"answers"}),
+        ("/QuestionnaireResponse", {"questionnaire.name": "KhamSangLoc"},
+         {"answers", "any_answers"}),
+        ("/QuestionnaireResponse", {"questionnaire.version": "1.0"},
+         {"old_answers", "any_answers"}),
+        ("/QuestionnaireResponse", {"questionnaire:Questionnaire.status": "retired"},
+         {"old_answers", "any_answers"}),
         ("/Library", {"_has:Measure:depends-on:status": "active"}, {"library"}),
         ("/Library", {"_has:Measure:depends-on:status": "draft"}, set()),
     ],

@@ -11,7 +11,7 @@ from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
-from fhir_server.search.types.token import code_keys, matching, value_keys
+from fhir_server.search.types.token import code_keys, codes, matching, value_keys
 from fhir_server.search.values import unescape
 
 MODIFIERS = ("identifier", "missing")
@@ -71,13 +71,45 @@ def is_canonical_resource(resource_type: str) -> bool:
 
 def canonical_urls(entries: list[str], base: str | None = None) -> set[str]:
     """The entries that may be canonical URLs (`Measure.library`): absolute, and not a
-    literal reference to a resource here."""
+    literal reference to a resource here; `url|version` without the bare `url` indexed
+    beside it."""
     here = (base or "").rstrip("/") + "/"
-    return {
+    found = {
         entry
         for entry in entries
         if ":" in entry and not entry.startswith("i:") and not (base and entry.startswith(here))
     }
+    return {url for url in found if "|" in url or not any(o.startswith(f"{url}|") for o in found)}
+
+
+def canonical_targets(canonicals: set[str]) -> dict:
+    """The filter on canonical resources (by their `url` and `version` entries) that
+    canonical references name: `url|version` that version only, a bare `url` every version
+    (R4 leaves which one to the server)."""
+    clauses: list[dict] = [
+        {"search.url": {"$in": sorted(url for url in canonicals if "|" not in url)}}]
+    for canonical in sorted(url for url in canonicals if "|" in url):
+        url, _, version = canonical.partition("|")
+        clauses.append({"search.url": url, "search.version": code_keys(None, version)[0]})
+    return {"$or": clauses}
+
+
+def referring_to_canonicals(field: str, targets: list[tuple[str, str | None]]) -> dict:
+    """The filter on a reference parameter's entries (`field`) for canonical references
+    naming these resources (url, version): pinned to that version, or to none. A pinned
+    reference is indexed with its bare url too, so the bare url counts only where no
+    entry pins that url."""
+    versioned = sorted({f"{url}|{version}" for url, version in targets if version})
+    bare = sorted({url for url, _ in targets})
+    pinned = re.compile("^(?:" + "|".join(map(re.escape, bare)) + r")\|")
+    return {"$or": [{field: {"$in": versioned}},
+                    {"$and": [{field: {"$in": bare}}, {field: {"$not": pinned}}]}]}
+
+
+def canonical_identity(search: dict[str, list]) -> list[tuple[str, str | None]]:
+    """(url, version) of a canonical resource from its `url` and `version` entries."""
+    version = next(iter(codes(search.get("version", []))), None)
+    return [(url, version) for url in search.get("url", [])]
 
 
 def references_to(criterion: Criterion, value: str) -> list[str]:

@@ -32,6 +32,11 @@ def code_keys(system: object, code: object) -> list[str]:
     return [f"c:{code}", f"n:{code}"]
 
 
+def codes(entries: list[str]) -> list[str]:
+    """The codes a token parameter's entries hold (those `code_keys` made)."""
+    return [entry[2:] for entry in entries if entry.startswith("c:")]
+
+
 def _text_keys(*texts: object) -> list[str]:
     return [f"t:{fold(text)}" for text in texts if isinstance(text, str) and text.strip()]
 
