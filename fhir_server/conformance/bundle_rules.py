@@ -1,9 +1,12 @@
 """The Bundle invariants over all its entries, checked natively in one pass (with fhirpathpy
-each costs 0.3-0.5 ms per entry, seconds for a Bundle of thousands): bdl-3 (`entry.request`
-exactly in batch, transaction and history), bdl-4 (`entry.response` exactly in their
-responses and history) and bdl-7 (`fullUrl` unique, but for versions and in history)
+each costs 0.3-0.5 ms per entry, seconds for a Bundle of thousands): bdl-2 (`entry.search`
+only in a searchset), bdl-3 (`entry.request` exactly in batch, transaction and history),
+bdl-4 (`entry.response` exactly in their responses and history), bdl-7 (`fullUrl` unique,
+but for versions and in history) and bdl-8 (no `/_history/` in a `fullUrl`)
 (http://hl7.org/fhir/R4/bundle.html#invariants); and, as a warning, a RESTful fullUrl that
 disagrees with its resource's type and id."""
+
+from collections.abc import Collection
 
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.reference_targets import named_resource
@@ -12,11 +15,13 @@ from fhir_server.errors import Issue
 _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
 _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
 RULES = {
+    "bdl-2": "entry.search only when a search",
     "bdl-3": "entry.request mandatory for batch/transaction/history, otherwise prohibited",
     "bdl-4": "entry.response mandatory for batch-response/transaction-response/history, "
              "otherwise prohibited",
     "bdl-7": "FullUrl must be unique in a bundle, or else entries with the same fullUrl must "
              "have different meta.versionId (except in history bundles)",
+    "bdl-8": "fullUrl cannot be a version specific reference",
 }
 
 
@@ -36,8 +41,9 @@ def _version(entry: dict) -> object:
     return meta.get("versionId") if isinstance(meta, dict) else None
 
 
-def bundle_issues(bundle: dict, path: str) -> list[Issue]:
-    """The bdl-3, bdl-4 and bdl-7 issues of a Bundle, each at the entry that breaks it."""
+def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> list[Issue]:
+    """The bdl-2, -3, -4, -7 and -8 issues of a Bundle (those of `rules`), each at the entry
+    that breaks it."""
     kind, entries = bundle.get("type"), bundle.get("entry")
     if not isinstance(kind, str) or not isinstance(entries, list):
         return []  # a missing type or malformed entries are reported by the walk
@@ -45,7 +51,8 @@ def bundle_issues(bundle: dict, path: str) -> list[Issue]:
     seen: set[tuple[str, str]] = set()
 
     def broken(key: str, where: str) -> None:
-        found.append(issue("invariant", "invariant", where, key=key, human=RULES[key]))
+        if key in rules:
+            found.append(issue("invariant", "invariant", where, key=key, human=RULES[key]))
 
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -55,7 +62,11 @@ def bundle_issues(bundle: dict, path: str) -> list[Issue]:
             broken("bdl-3", where)
         if ("response" in entry) != (kind in _WITH_RESPONSE):
             broken("bdl-4", where)
+        if "search" in entry and kind != "searchset":
+            broken("bdl-2", where)
         full_url = entry.get("fullUrl")
+        if isinstance(full_url, str) and "/_history/" in full_url:
+            broken("bdl-8", f"{where}.fullUrl")
         if kind != "history" and isinstance(full_url, str):
             key = (full_url, str(_version(entry)))
             if key in seen:

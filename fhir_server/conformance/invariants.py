@@ -29,6 +29,8 @@ NATIVE = {
     " (0.3-0.5 ms per entry in fhirpathpy, seconds for a Bundle of thousands)",
     "bdl-4": "entry.response exactly in responses and history: bundle_rules.py",
     "bdl-7": "fullUrl unique in a Bundle (but for versions and history): bundle_rules.py",
+    "bdl-2": "entry.search only in a searchset: bundle_rules.py",
+    "bdl-8": "no version-specific fullUrl: bundle_rules.py",
     "txt-1": "only basic XHTML in a narrative (htmlChecks(), which fhirpathpy lacks):"
     " narrative.py",
     "txt-2": "a narrative has content (htmlChecks()): narrative.py, as a warning",

@@ -5,6 +5,7 @@ import dataclasses
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
+from fhir_server.conformance.bundle_rules import bundle_issues
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import (
     BadRequest,
@@ -35,6 +36,8 @@ from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import format_instant, new_id
 from fhir_server.storage.resources import ResourceStore
+
+_RUN_RULES = frozenset({"bdl-2", "bdl-4", "bdl-7", "bdl-8"})
 
 
 async def _write(
@@ -120,17 +123,26 @@ class BundleProcessor:
                 f"{self.max_entries}",
                 expression="Bundle.entry",
             )
+        # Its own invariants (duplicate fullUrls, entries with a response or search part),
+        # which validation checks on every Bundle stored, hold for one sent to be run too;
+        # an entry without a request fails on its own (bdl-3), in a batch alone.
+        if broken := [found for found in bundle_issues(bundle, "Bundle", _RUN_RULES)
+                      if found.severity == "error"]:
+            raise BadRequest(broken[0].diagnostics, issues=broken)
         if kind == "transaction":
             entries = [parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
             within = _bundle_local_urls(raw_entries)
-            responses = [
-                await self._batch_entry(base, i, raw, return_preference, permissions, language,
-                                        within)
-                for i, raw in enumerate(raw_entries)
-            ]
+            # Run in the order of a transaction (http.html#brules), answered in request order.
+            answered = {
+                i: await self._batch_entry(base, i, raw_entries[i], return_preference,
+                                           permissions, language, within)
+                for i in sorted(range(len(raw_entries)),
+                                key=lambda i: ORDER.get(_method_of(raw_entries[i]), 0))
+            }
+            responses = [answered[i] for i in range(len(raw_entries))]
         response: dict = {"resourceType": "Bundle", "id": new_id(), "type": f"{kind}-response"}
         return response | ({"entry": responses} if responses else {})
 
@@ -295,6 +307,13 @@ def _check_permission(entry: Entry, permissions: Permissions) -> str | None:
         f"{entry.location}: the token's scopes do not allow {entry.method} on "
         f"{entry.resource_type}"
     )
+
+
+def _method_of(raw: object) -> str:
+    """A raw entry's request.method, if it has one (the entry is checked when it runs)."""
+    request = raw.get("request") if isinstance(raw, dict) else None
+    method = request.get("method") if isinstance(request, dict) else None
+    return method if isinstance(method, str) else ""
 
 
 def _processing_order(entry: Entry) -> tuple[int, bool, bool]:

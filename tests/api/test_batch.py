@@ -246,6 +246,20 @@ def test_compartment_search_entries(client, server):
     assert unknown["response"]["status"].startswith(str(direct.status_code)), unknown
 
 
+def test_entries_run_in_the_order_of_a_transaction_and_answer_in_request_order(client):
+    """http.html#brules: servers execute a batch "in the same order as that specified ...
+    for transactions": the search placed first sees the create placed after it."""
+    value = unique_cccd()
+    response = submit(client, batch(
+        get_entry(f"Patient?{identifier_query(value)}"),
+        post_entry(new_patient(value)),
+    ))
+    searched, posted = response_bundle(response, "batch-response", 2)
+    assert posted["response"]["status"] == "201 Created"
+    assert [e["resource"]["id"] for e in searched["resource"]["entry"]] == (
+        _patients_with(client, value))
+
+
 def test_read_entries_with_if_none_match_or_if_modified_since_answer_304(client):
     """Bundle.entry.request.ifNoneMatch and ifModifiedSince (an instant) make a read
     conditional, as the headers do (http.html#cread)."""

@@ -32,7 +32,7 @@ def _entry(full_url: str, **extra) -> dict:
             **extra}
 
 
-def test_bundle_entry_rules_bdl_3_4_7(client):
+def test_bundle_entry_rules_bdl_2_3_4_7_8(client):
     def refused(bundle: dict, expression: str, key: str) -> None:
         response = client.post("/Bundle", json=bundle, headers=FHIR_HEADERS)
         assert response.status_code == 400, response.text
@@ -59,6 +59,31 @@ def test_bundle_entry_rules_bdl_3_4_7(client):
         _entry("Basic/1", request={"method": "PUT", "url": "Basic/1"}, response={"status": "200"})
         for _ in range(2)]}
     assert client.post("/Bundle", json=history, headers=FHIR_HEADERS).status_code == 201
+    refused({"resourceType": "Bundle", "type": "collection", "entry": [
+        _entry("urn:uuid:1", search={"mode": "match"})]}, "Bundle.entry[0]", "bdl-2")
+    refused({"resourceType": "Bundle", "type": "collection",
+             "entry": [_entry("http://example.org/fhir/Basic/1/_history/1")]},
+            "Bundle.entry[0].fullUrl", "bdl-8")
+
+
+@pytest.mark.parametrize(("entries", "expression", "key"), [
+    ([_entry("urn:uuid:1"), _entry("urn:uuid:1")], "Bundle.entry[1].fullUrl", "bdl-7"),
+    ([_entry("urn:uuid:1", search={"mode": "match"})], "Bundle.entry[0]", "bdl-2"),
+    ([_entry("urn:uuid:1", response={"status": "201"})], "Bundle.entry[0]", "bdl-4"),
+    ([_entry("http://example.org/fhir/Basic/1/_history/1")], "Bundle.entry[0].fullUrl",
+     "bdl-8"),
+])
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_a_batch_or_transaction_breaking_a_bundle_rule_is_400_and_runs_nothing(
+        client, entries, expression, key, kind):
+    code = f"bdl-{kind}-{key}"
+    posted = [{**entry, "resource": {**entry["resource"], "code": {"text": code}},
+               "request": {"method": "POST", "url": "Basic"}} for entry in entries]
+    response = client.post("", json={"resourceType": "Bundle", "type": kind, "entry": posted},
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 400, response.text
+    assert key in _issue_at(response, expression)["diagnostics"]
+    assert client.get("/Basic", params={"code:text": code}).json()["total"] == 0
 
 
 def test_a_contained_resource_with_a_malformed_id_is_400_not_500(client):
