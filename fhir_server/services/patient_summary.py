@@ -244,7 +244,10 @@ class PatientSummary:
             "section": sections,
         }
         return document_bundle([
-            {"fullUrl": f"urn:uuid:{composition['id']}", "resource": composition},
+            # A RESTful fullUrl, as the entries have: its relative references (`Patient/1`)
+            # then resolve within the Bundle (bundle.html#references).
+            {"fullUrl": f"{self.assembly.base}/Composition/{composition['id']}",
+             "resource": composition},
             *(self.assembly.entry(kind, record.resource or {}, record.id)
               for kind, record in included),
             {"fullUrl": author_url, "resource": self.author},

@@ -159,6 +159,9 @@ def test_every_reference_of_the_document_resolves_inside_it(client, ids, server)
                 f"Practitioner/{ids['hoa']}", f"Organization/{ids['bachmai']}"}
     assert {f"{server.base}/{e}" for e in expected} <= full_urls
     composition = bundle["entry"][0]["resource"]
+    # A RESTful fullUrl, so that its relative references resolve in the Bundle
+    # (bundle.html#references); with a urn:uuid one they could not.
+    assert bundle["entry"][0]["fullUrl"] == f"{server.base}/Composition/{composition['id']}"
     [author] = composition["author"]
     assert author["reference"] in full_urls
     for section in composition["section"]:
