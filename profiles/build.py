@@ -5,8 +5,9 @@
 
 writes `profiles/` (every StructureDefinition with its snapshot, every SearchParameter and
 CompartmentDefinition) and `terminology/` (every CodeSystem, ValueSet, ConceptMap and
-NamingSystem), keeping only what the server reads at run time: documentation (definitions,
-comments, mappings, designations) is dropped, so the files are a fraction of the package.
+NamingSystem), keeping only what the server reads at run time: documentation (element
+definitions, comments, mappings) is dropped, so the files are a fraction of the package; a
+code's definition and designations stay ($lookup answers with them).
 """
 
 import argparse
@@ -69,7 +70,8 @@ def structure_definition(definition: dict) -> dict:
 def _concepts(concepts: list[dict]) -> list[dict]:
     kept = []
     for concept in concepts:
-        entry = {k: concept[k] for k in ("code", "display", "property") if k in concept}
+        entry = {k: concept[k] for k in ("code", "display", "definition", "designation",
+                                         "property") if k in concept}
         if "concept" in concept:
             entry["concept"] = _concepts(concept["concept"])
         kept.append(entry)

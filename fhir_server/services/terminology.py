@@ -137,7 +137,9 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
         parameters.append({"name": "designation", "part": parts})
     wanted = {value for key, value in given.pairs if key == "property"}
     # Values keep the type the CodeSystem gives them; the hierarchy is of codes.
-    hierarchy = [("parent", "valueCode", p) for p in sorted(index.parents.get(concept.code, ()))]
+    # The code's definition is a property all code systems have (CodeSystem-lookup).
+    hierarchy = [("definition", "valueString", concept.definition)] if concept.definition else []
+    hierarchy += [("parent", "valueCode", p) for p in sorted(index.parents.get(concept.code, ()))]
     hierarchy += [("child", "valueCode", c) for c in sorted(index.children.get(concept.code, ()))]
     shown: list[tuple[str, str, object]] = []
     for name, kind, value in [*concept.typed_properties, *hierarchy]:

@@ -8,7 +8,7 @@ MARITAL_SET = "http://hl7.org/fhir/ValueSet/marital-status"
 
 
 def _values(parameters: dict) -> dict[str, str]:
-    return {p["name"]: p["valueString"] for p in parameters["parameter"]}
+    return {p["name"]: p["valueString"] for p in parameters["parameter"] if "valueString" in p}
 
 
 def test_lookup_gives_the_system_name_and_the_display(client):
@@ -23,6 +23,20 @@ def test_lookup_gives_the_system_name_and_the_display(client):
     posted = client.post("/CodeSystem/$lookup", json=body,
                          headers={"Content-Type": "application/fhir+json"})
     assert _values(posted.json())["display"] == "Male"
+
+
+def test_lookup_gives_the_definition_of_a_code_of_r4(client):
+    """`definition` is a property every code system has (CodeSystem-lookup); R4's own code
+    systems keep their definitions (they were dropped from the shipped copy)."""
+    response = client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM,
+                                                         "code": "other"})
+    properties = {part["name"]: part for p in response.json()["parameter"]
+                  if p["name"] == "property" for part in p["part"]}
+    assert properties["code"] == {"name": "code", "valueCode": "definition"}
+    assert properties["value"] == {"name": "value", "valueString": "Other."}
+    only_parent = client.get("/CodeSystem/$lookup", params={
+        "system": GENDER_SYSTEM, "code": "other", "property": "parent"}).json()
+    assert not [p for p in only_parent["parameter"] if p["name"] == "property"]
 
 
 def test_lookup_of_a_code_without_display_names_it_by_its_code(client):
