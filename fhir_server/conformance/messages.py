@@ -155,6 +155,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "(extensible) {value_set}, trong khi tập này có mã của {system}: hãy dùng một mã trong "
         "đó",
     ),
+    "extensible-code-mapped": (
+        "{expression}: '{code}' of {system} is not in the extensible value set {value_set}; "
+        "it maps to {mapped} there ({concept_map}, e.g. by ConceptMap/$translate): use that",
+        "{expression}: mã '{code}' của hệ mã {system} không thuộc tập giá trị mở rộng được "
+        "(extensible) {value_set}; mã này tương ứng với {mapped} trong tập đó ({concept_map}, "
+        "tra bằng ConceptMap/$translate): hãy dùng mã đó",
+    ),
     "extensible-no-code": (
         "{expression}: no code from the extensible value set {value_set} (a code of another "
         "system, or text only)",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from fhir_server.conformance.concept_maps import mapped_into
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.terminology import expand
 from fhir_server.errors import Issue
@@ -92,8 +93,14 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
     wrong = [(system or only, code) for system, code in found
              if system in allowed or (system is None and only)]
     if wrong:
+        system, code = wrong[0]
+        if system and (mapped := mapped_into(system, code, allowed)):
+            # A code of another version of the system (an old province): name its successor.
+            return [issue("extensible-code-mapped", "code-invalid", expression, code=code,
+                          system=system, mapped=", ".join(sorted({m.code for m in mapped})),
+                          concept_map=mapped[0].concept_map, **rule)]
         return [issue("extensible-code-of-included-system", "code-invalid", expression,
-                      code=wrong[0][1], system=wrong[0][0], **rule)]
+                      code=code, system=system, **rule)]
     return [issue("extensible-no-code", "code-invalid", expression, severity="warning",
                   **rule)]
 

@@ -3,6 +3,7 @@
 a warning, wherever the Address is; units that nest, and partial addresses, are not."""
 
 import pytest
+from api.vn_core import VN_CORE_PATIENT, vn_core_patient
 
 from fhir_server.conformance.admin_addresses import (
     ADMINISTRATIVE_ADDRESS,
@@ -52,3 +53,19 @@ def test_the_write_is_stored_and_the_client_warned(client):
     assert response.status_code == 201, response.text
     warnings = [i for i in response.json()["issue"] if i["severity"] == "warning"]
     assert [i["code"] for i in warnings] == ["business-rule"], warnings
+
+
+def test_an_old_province_is_refused_with_the_unit_it_is_now_part_of(client):
+    """`77` (Bà Rịa–Vũng Tàu) is a province of the list before 1 July 2025 (version
+    2025-06-30), merged into `79`: the refusal names 79 and the ConceptMap that says so."""
+    address = _address(state="77")
+    coding = address["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]
+    coding["version"] = "2025-06-30"
+    patient = vn_core_patient(address=[{**address, "country": "VN"}])
+    response = client.post("/Patient/$validate", json=patient,
+                           params={"profile": VN_CORE_PATIENT},
+                           headers={"Content-Type": "application/fhir+json"})
+    issues = [i for i in response.json()["issue"] if "'77'" in i["diagnostics"]]
+    assert len(issues) == 1, response.text
+    assert "maps to 79" in issues[0]["diagnostics"]
+    assert "vn-administrative-units-2025" in issues[0]["diagnostics"]
