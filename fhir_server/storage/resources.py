@@ -175,6 +175,8 @@ class ResourceStore:
         """
         await self._ready(resource_type)
         single = resource_type in SINGLE_VERSION_TYPES
+        if single and history["method"] != "POST":  # its history is its current document
+            current = {**current, "method": history["method"]}
         if current["vid"] == 1 and self.session is not None:
             self._pending.add(resource_type, current, None if single else stub(history))
             self.written.append((resource_type, HistoryVersion.from_document(history)))

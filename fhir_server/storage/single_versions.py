@@ -17,7 +17,7 @@ from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 
 SINGLE_VERSION_TYPES = frozenset(READ_ONLY_TYPES + APPEND_ONLY_TYPES)
 # What history needs of such a type's current document (`as_history`).
-READ_AS_HISTORY = {"lastUpdated": 1, "resource": 1}
+READ_AS_HISTORY = {"lastUpdated": 1, "resource": 1, "method": 1}
 
 # A paging position on a resource id rather than on a history document's ObjectId.
 _RESOURCE_ID = "="
@@ -25,8 +25,10 @@ _RESOURCE_ID = "="
 
 def as_history(document: dict) -> dict:
     """A current document (at least `_id`, `lastUpdated`, `resource`) as the history
-    document of its one version; its `_id` stays the resource id."""
-    return {**document, "id": document["_id"], "vid": 1, "deleted": False, "method": "POST"}
+    document of its one version; its `_id` stays the resource id. It holds a `method` only
+    when that was not POST (a Provenance PUT with the id its client chose)."""
+    return {**document, "id": document["_id"], "vid": 1, "deleted": False,
+            "method": document.get("method", "POST")}
 
 
 def object_id_text(key: object) -> str:

@@ -6,6 +6,7 @@ test_document_limits.py.)"""
 
 import base64
 import json
+import uuid
 
 import pytest
 from helpers import (
@@ -308,6 +309,22 @@ def test_provenance_advertises_no_interaction_that_answers_405(client):
     response = client.put(f"/Provenance/{provenance['resource']['id']}",
                           json=provenance["resource"], headers=FHIR_HEADERS)
     assert response.status_code in (400, 405), response.text
+
+
+def test_a_provenance_created_by_put_shows_put_in_its_history(client):
+    """Provenance keeps no history documents (one version each): its history entry still
+    says how it was made (it said POST for a PUT)."""
+    target = created(client, new_patient())
+    provenance_id = f"prov-{uuid.uuid4()}"
+    provenance = {"resourceType": "Provenance", "id": provenance_id,
+                  "target": [{"reference": f"Patient/{target['id']}"}],
+                  "recorded": "2025-07-01T08:00:00+07:00",
+                  "agent": [{"who": {"display": "Khoa Nội"}}]}
+    response = client.put(f"/Provenance/{provenance_id}", json=provenance, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    [entry] = client.get(f"/Provenance/{provenance_id}/_history").json()["entry"]
+    assert entry["request"] == {"method": "PUT", "url": f"Provenance/{provenance_id}"}
+    assert entry["response"]["status"] == "201 Created"
 
 
 def test_audit_events_advertise_reading_only(client):
