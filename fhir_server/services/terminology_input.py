@@ -10,6 +10,7 @@ from fhir_server.errors import BadRequest
 from fhir_server.services.parameters import parameter_pairs
 
 _COMPLEX = ("valueCoding", "valueCodeableConcept", "resource")
+_LARGEST_INTEGER = 2**31 - 1  # FHIR's integer (datatypes.html#integer)
 
 
 @dataclass
@@ -34,9 +35,9 @@ class TerminologyInput:
         value = self.one(name)
         if value is None:
             return default
-        if not value.isdecimal():
-            raise BadRequest(f"'{name}' must be a non-negative integer, not '{value}'",
-                             expression=name)
+        if not value.isdecimal() or int(value) > _LARGEST_INTEGER:
+            raise BadRequest(f"'{name}' must be a non-negative integer (at most "
+                             f"{_LARGEST_INTEGER}), not '{value}'", expression=name)
         return int(value)
 
     def _complex(self, name: str) -> dict | None:

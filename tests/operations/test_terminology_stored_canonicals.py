@@ -75,6 +75,32 @@ def test_translate_by_the_concept_map_url(client, urls):
     assert found["result"]["valueBoolean"] is True
 
 
+def test_a_url_with_its_version_names_that_version(client, urls):
+    """A canonical `url|version` (references.html#canonical) is the url and that version,
+    of the server's own terminology and of what was stored (404 and result=false before)."""
+    gender = _parameters(client.get("/CodeSystem/$validate-code", params={
+        "url": f"{GENDER}|4.0.1", "code": "male"}))
+    assert gender["result"]["valueBoolean"] is True
+    first = client.get("/ValueSet/$expand", params={"url": f"{urls['vs']}|1"})
+    assert first.status_code == 200, first.text
+    assert {c["code"] for c in first.json()["expansion"]["contains"]} == {"female"}
+    old = _parameters(client.get("/CodeSystem/$validate-code", params={
+        "url": f"{urls['cs']}|1", "code": "nhi"}))
+    assert old["result"]["valueBoolean"] is False
+    mapped = _parameters(client.get("/ConceptMap/$translate", params={
+        "url": f"{urls['cm']}|2", "system": urls["cs"], "code": "noi"}))
+    assert mapped["result"]["valueBoolean"] is True
+    both = client.get("/ValueSet/$expand", params={"url": f"{urls['vs']}|1",
+                                                   "valueSetVersion": "2"})
+    assert both.status_code == 400, both.text
+
+
+def test_paging_beyond_a_fhir_integer_is_400(client, urls):
+    response = client.get("/ValueSet/$expand", params={"url": urls["vs"],
+                                                       "offset": str(2**31)})
+    assert response.status_code == 400, response.text
+
+
 def test_an_unknown_url_or_version_is_still_404(client, urls):
     assert client.get("/ValueSet/$expand", params={
         "url": urls["vs"], "valueSetVersion": "9"}).status_code == 404

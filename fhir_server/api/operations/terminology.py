@@ -7,6 +7,7 @@ from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.expansion import stored_code_systems
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import stored_code_systems_drawn_on
 from fhir_server.services.terminology import (
     expand_value_set,
@@ -20,18 +21,35 @@ from fhir_server.services.terminology_input import TerminologyInput, read_input
 CORE = "http://hl7.org/fhir/OperationDefinition"
 
 
-async def terminology_input(call: OperationCall) -> TerminologyInput:
-    """The query's parameters and those of a POSTed `Parameters`, complex ones included."""
-    body = await call.body() if call.request.method == "POST" else None
-    return read_input(f"${call.descriptor.name}", list(call.request.query_params.multi_items()),
-                      body)
-
-
 # Of a type-level invocation: the parameters naming the canonical URL it works on, and its
 # version.
 _CANONICAL = {"ValueSet": (("url",), "valueSetVersion"),
               "CodeSystem": (("url", "system"), "version"),
               "ConceptMap": (("url",), "conceptMapVersion")}
+
+
+async def terminology_input(call: OperationCall) -> TerminologyInput:
+    """The query's parameters and those of a POSTed `Parameters`, complex ones included; a
+    `url|version` canonical (references.html#canonical) is read as the url and its version
+    parameter."""
+    body = await call.body() if call.request.method == "POST" else None
+    given = read_input(f"${call.descriptor.name}",
+                       list(call.request.query_params.multi_items()), body)
+    if call.resource_type in _CANONICAL:
+        _split_version(given, _CANONICAL[call.resource_type][1])
+    return given
+
+
+def _split_version(given: TerminologyInput, version_name: str) -> None:
+    url = given.one("url")
+    if url is None or "|" not in url:
+        return
+    url, _, version = url.partition("|")
+    if given.one(version_name) not in (None, version):
+        raise BadRequest(f"'url' names version {version}, and '{version_name}' another",
+                         expression=version_name)
+    given.pairs = [pair for pair in given.pairs if pair[0] not in ("url", version_name)]
+    given.pairs += [("url", url), (version_name, version)]
 
 
 async def instance(call: OperationCall, given: TerminologyInput | None = None) -> dict | None:
