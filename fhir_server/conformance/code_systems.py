@@ -258,8 +258,10 @@ def index_code_system(code_system: dict) -> CodeSystemIndex:
                 extra.setdefault(concept["code"], []).append(concept)
                 pending += concept.get("concept") or []
     built = CodeSystemIndex(code_system)
+    # Depth first in the order written (a stack, so pushed in reverse): expansions list
+    # concepts in their code system's order.
     pending_nested: list[tuple[dict, str | None]] = [
-        (c, None) for c in code_system.get("concept") or []]
+        (c, None) for c in reversed(code_system.get("concept") or [])]
     while pending_nested:
         raw, parent = pending_nested.pop()
         if not isinstance(raw, dict) or not isinstance(raw.get("code"), str):
@@ -290,7 +292,7 @@ def index_code_system(code_system: dict) -> CodeSystemIndex:
         for general, specific in related:
             built.parents.setdefault(specific, set()).add(general)
             built.children.setdefault(general, set()).add(specific)
-        pending_nested += [(child, code) for child in raw.get("concept") or []]
+        pending_nested += [(child, code) for child in reversed(raw.get("concept") or [])]
     return built
 
 

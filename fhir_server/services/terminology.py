@@ -200,7 +200,9 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     active_only, designations = given.flag("activeOnly"), given.flag("includeDesignations")
     wanted = fold(given.one("filter") or "")
     contains = []
-    for concept in sorted(concepts, key=lambda c: (c.system, c.code)):
+    # In the order of the compose and of the code systems ("Typically, the order of an
+    # expansion follows that defined in the compose element": answer lists keep theirs).
+    for concept in concepts:
         display = concept.display_in(language)
         if (active_only and concept.inactive) or not (
                 wanted in fold(concept.code) or (display and wanted in fold(display))):

@@ -63,11 +63,17 @@ def test_expand_lists_codes_with_displays_filtered_and_paged(client):
     whole = client.get("/ValueSet/$expand", params={"url": GENDER_SET}).json()
     assert whole["resourceType"] == "ValueSet" and whole["url"] == GENDER_SET
     codes = [(c["code"], c["display"]) for c in whole["expansion"]["contains"]]
-    assert codes == [("female", "Female"), ("male", "Male"), ("other", "Other"),
+    # In the code system's order (valueset.html: the expansion follows the compose).
+    assert codes == [("male", "Male"), ("female", "Female"), ("other", "Other"),
                      ("unknown", "Unknown")]
     assert whole["expansion"]["total"] == 4
     filtered = client.get("/ValueSet/$expand", params={"url": GENDER_SET, "filter": "MÀL"})
-    assert [c["code"] for c in filtered.json()["expansion"]["contains"]] == ["female", "male"]
+    assert [c["code"] for c in filtered.json()["expansion"]["contains"]] == ["male", "female"]
+    # An enumeration in its own order: request-priority lists routine, urgent, asap, stat.
+    priority = client.get("/ValueSet/$expand", params={
+        "url": "http://hl7.org/fhir/ValueSet/request-priority"}).json()
+    assert [c["code"] for c in priority["expansion"]["contains"]] == [
+        "routine", "urgent", "asap", "stat"]
     page = client.get("/ValueSet/$expand", params={"url": MARITAL_SET, "offset": "2",
                                                    "count": "3"}).json()["expansion"]
     assert page["offset"] == 2 and len(page["contains"]) == 3 and page["total"] > 5
