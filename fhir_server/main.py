@@ -292,7 +292,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)  # around even the limits: refused requests are measured too
     negotiated = [Depends(negotiate)]
     app.include_router(health.router)  # outside /fhir: no token, no AuditEvent
-    app.include_router(public.router, prefix="/fhir", dependencies=negotiated)
+    # Not negotiated as FHIR: SMART discovery, the JWKS and the token endpoint answer JSON
+    # whatever the Accept header (SMART conformance.html); /metadata negotiates itself.
+    app.include_router(public.router, prefix="/fhir")
     # Bulk export first: `Patient/$export` is no read. Its files are NDJSON, not negotiated.
     app.include_router(export.router, prefix="/fhir", dependencies=[Depends(authenticate)])
     authenticated = [Depends(authenticate), *negotiated]

@@ -5,10 +5,10 @@ import functools
 from datetime import UTC, datetime
 from importlib.metadata import version
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from fhir_server.api.dependencies import Base
+from fhir_server.api.dependencies import Base, negotiate
 from fhir_server.api.media import negotiated, read_body, render
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.conformance import definitions
@@ -39,7 +39,7 @@ _SCOPES = (
 )
 
 
-@router.api_route("/metadata", methods=["GET", "HEAD"])
+@router.api_route("/metadata", methods=["GET", "HEAD"], dependencies=[Depends(negotiate)])
 async def metadata(base: Base, request: Request):
     """capabilities (http://hl7.org/fhir/R4/http.html#capabilities): the CapabilityStatement,
     or with `mode=terminology` the TerminologyCapabilities. Both change only with the
@@ -84,13 +84,17 @@ async def smart_configuration(base: Base):
     """SMART discovery (http://hl7.org/fhir/smart-app-launch/conformance.html)."""
     return JSONResponse(
         {
-            "issuer": token_issuer(base),
+            # No `issuer`: "Required if the server's capabilities include
+            # sso-openid-connect; otherwise, omitted" (this server issues no id_token).
             "jwks_uri": f"{base}/auth/jwks",
             "token_endpoint": f"{base}/auth/token",
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
             "scopes_supported": list(_SCOPES),
+            # REQUIRED, with S256 and never plain; of the VNeID authorization server that
+            # issues the tokens of persons (no authorization endpoint here).
+            "code_challenge_methods_supported": ["S256"],
             "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2",
                              "permission-patient", "permission-user"],
         }

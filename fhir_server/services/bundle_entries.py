@@ -251,8 +251,8 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
 
     def place(expression: str) -> str:
         head, dot, rest = expression.partition(".")
-        if head == entry.resource_type and dot:
-            return f"{entry.location}.resource.{rest}"
+        if head == entry.resource_type:  # the entry's resource, or an element of it
+            return f"{entry.location}.resource{dot}{rest}"
         return (
             f"{entry.location}.{expression}" if not expression.startswith("Bundle") else expression
         )

@@ -169,3 +169,16 @@ def test_a_reference_to_a_type_its_element_does_not_allow_is_warned_of(client):
     assert "Reference.type says Group" in warnings({"reference": "Patient/1",
                                                      "type": "Group"})[0]
     assert warnings({"identifier": {"value": "1"}, "type": "Medication"})
+
+
+def test_a_resource_rule_broken_in_a_transaction_is_placed_at_the_entry_resource(client):
+    """app-2 ("either start and end are specified, or neither") is about the Appointment
+    itself: in a Bundle entry that is `Bundle.entry[0].resource` (was `...Appointment`)."""
+    appointment = {"resourceType": "Appointment", "status": "proposed",
+                   "start": "2025-07-01T08:00:00+07:00",
+                   "participant": [{"status": "needs-action", "actor": {"display": "BS An"}}]}
+    response = client.post("", json={"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": appointment, "request": {"method": "POST", "url": "Appointment"}}]},
+        headers=FHIR_HEADERS)
+    assert response.status_code == 400, response.text
+    assert "app-2" in _issue_at(response, "Bundle.entry[0].resource")["diagnostics"]

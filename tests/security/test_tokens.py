@@ -255,6 +255,14 @@ def test_metadata_and_smart_configuration_need_no_token(server, authorization):
     # user/ scopes are granted and enforced: the capability says so.
     assert "permission-user" in config["capabilities"]
     assert {"system/*.rs", "user/*.rs"} <= set(config["scopes_supported"])
+    # REQUIRED with S256, never plain; `issuer` only with sso-openid-connect (SMART 2.x).
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    assert "issuer" not in config and "sso-openid-connect" not in config["capabilities"]
+    # JSON "regardless of Accept headers provided in the request".
+    for accept in ("text/html,application/xhtml+xml", "text/plain", "application/fhir+xml"):
+        again = httpx.get(f"{server.base}/.well-known/smart-configuration",
+                          headers={"Accept": accept}, timeout=30)
+        assert again.status_code == 200 and again.json() == config, accept
     # The token endpoint takes POST only (RFC 6749 §3.2), with no bearer token asked for.
     by_get = httpx.get(config["token_endpoint"], timeout=30)
     assert (by_get.status_code, by_get.headers["allow"]) == (405, "POST"), by_get.text
