@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 # Longer than a signing request normally takes; after it another writer may take the turn.
 LEASE = timedelta(seconds=30)
@@ -36,16 +36,32 @@ class WriteTurns:
         """Hold the turn to write these resources (`Type/id`); taken in one order, so two
         writers of overlapping sets cannot wait for each other forever."""
         holder = uuid.uuid4().hex
+        keys = sorted(set(resources))
         taken: list[str] = []
         try:
-            for key in sorted(set(resources)):
-                if not await self._take(key, holder):
-                    break
-                taken.append(key)
+            if await self._take_all(keys, holder):
+                taken = keys
+            else:  # contended: one by one, in order, waiting for each
+                for key in keys:
+                    if not await self._take(key, holder):
+                        break
+                    taken.append(key)
             yield
         finally:
             if taken:
                 await self.collection.delete_many({"_id": {"$in": taken}, "holder": holder})
+
+    async def _take_all(self, keys: list[str], holder: str) -> bool:
+        """Take every lease in one round trip (the usual case: nobody else writes them);
+        if any is held (or expired but not yet taken over), take none."""
+        until = datetime.now(UTC) + LEASE
+        try:
+            await self.collection.insert_many(
+                [{"_id": key, "holder": holder, "until": until} for key in keys], ordered=False)
+            return True
+        except BulkWriteError:
+            await self.collection.delete_many({"_id": {"$in": keys}, "holder": holder})
+            return False
 
     async def _take(self, key: str, holder: str) -> bool:
         deadline = time.monotonic() + WAIT_SECONDS
