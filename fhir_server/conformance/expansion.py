@@ -85,6 +85,7 @@ class Expansion:
 
     concepts: tuple[ExpandedConcept, ...] | None
     reason: str = ""
+    too_costly: bool = False  # refused for its size, not for what the server lacks
 
     @cached_property
     def _by_key(self) -> dict[tuple[str, str], ExpandedConcept]:
@@ -376,7 +377,7 @@ def expand_resource(value_set: dict) -> Expansion:
     except TooCostly as refused:
         if outer:
             raise  # the outermost expansion refuses; an import's failure is not cached
-        return Expansion(None, str(refused))
+        return Expansion(None, str(refused), too_costly=True)
     except CannotExpand as refused:
         try:
             return Expansion(_stored_expansion(value_set))

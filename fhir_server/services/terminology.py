@@ -20,7 +20,7 @@ from fhir_server.conformance.expansion import (
     expand_resource,
     expansion,
 )
-from fhir_server.errors import BadRequest, NotFound
+from fhir_server.errors import BadRequest, Issue, NotFound
 from fhir_server.search.types.string import fold
 from fhir_server.services.terminology_input import TerminologyInput
 from fhir_server.services.versions import format_instant
@@ -79,8 +79,11 @@ def value_set_expansion(given: TerminologyInput, instance: dict | None,
 def expanded(value_set: dict, result: Expansion) -> tuple[ExpandedConcept, ...]:
     """The concepts of an expansion, or 400 saying why it cannot be made here."""
     if result.concepts is None:
-        raise BadRequest(f"ValueSet {value_set.get('url', '(without url)')} cannot be expanded "
-                         f"here: {result.reason}")
+        message = (f"ValueSet {value_set.get('url', '(without url)')} cannot be expanded "
+                   f"here: {result.reason}")
+        # too-costly, as $expand allows, so that a client can degrade gracefully.
+        raise BadRequest(message, issues=[Issue(message, "too-costly")]
+                         ) if result.too_costly else BadRequest(message)
     return result.concepts
 
 

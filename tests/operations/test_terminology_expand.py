@@ -151,6 +151,8 @@ def test_an_expansion_that_would_take_minutes_is_refused_as_too_costly(client):
         "compose": {"include": [include] * 5000}}}]}
     refused = client.post("/ValueSet/$expand", json=body, headers=FHIR_HEADERS, timeout=30)
     assert refused.status_code == 400 and "too costly" in refused.text
+    # The issue code $expand names for it ("OperationOutcome with code too-costly").
+    assert refused.json()["issue"][0]["code"] == "too-costly"
     one = {**body, "parameter": [{"name": "valueSet", "resource": {
         "resourceType": "ValueSet", "status": "active", "compose": {"include": [include]}}}]}
     assert client.post("/ValueSet/$expand", json=one, headers=FHIR_HEADERS).status_code == 200
