@@ -195,10 +195,12 @@ class CodeSystemIndex:
         return self.resource.get("language")
 
     def find(self, code: str) -> Concept | None:
-        """The concept with a code (ignoring case where the system is not case sensitive)."""
+        """The concept with a code (ignoring case unless the system says it is case
+        sensitive: "If this value is missing ... accept codes in any case",
+        CodeSystem.caseSensitive)."""
         if code in self.concepts:
             return self.concepts[code]
-        if self.resource.get("caseSensitive") is False:
+        if self.resource.get("caseSensitive") is not True:
             return next((c for k, c in self.concepts.items() if k.lower() == code.lower()), None)
         return None
 

@@ -2,7 +2,7 @@
 (http://hl7.org/fhir/R4/codesystem-operation-validate-code.html,
 http://hl7.org/fhir/R4/valueset-operation-validate-code.html): whether a code, Coding or
 CodeableConcept is valid, with a `message` for errors and warnings (a display that is not
-the code's is a warning) and the code's `display`. Abstract (notSelectable) concepts are
+the code's makes it invalid) and the code's `display`. Abstract (notSelectable) concepts are
 not valid unless `abstract=true`; inactive ones are valid with a warning, unless the
 ValueSet leaves them out (`compose.inactive: false`)."""
 
@@ -61,13 +61,25 @@ def _judge(concept: ExpandedConcept, display: str | None, options: _Options,
     if concept.abstract and not options.abstract:
         return Verdict(False, f"The code '{concept.code}' is abstract in {concept.system}: "
                               "not for use in data (abstract=true allows it)", best)
-    warnings = []
+    if display and not _is_display(display, concept):
+        # Invalid, as tx.fhir.org and the HL7 validator judge it: "True if the concept
+        # details supplied are valid", and the display is one of them.
+        return Verdict(False, f"The display '{display}' is not a display of the code "
+                              f"'{concept.code}' of {concept.system}{where} (it is '{best}')",
+                       best)
     if concept.inactive:
-        warnings.append(f"The code '{concept.code}' is inactive in {concept.system}")
-    if display and not is_display_of(display, concept.display, concept.designations):
-        warnings.append(f"The display '{display}' is not a display of the code "
-                        f"'{concept.code}' of {concept.system}{where} (it is '{best}')")
-    return Verdict(True, "; ".join(warnings) or None, best)
+        return Verdict(True, f"The code '{concept.code}' is inactive in {concept.system}", best)
+    return Verdict(True, None, best)
+
+
+def _is_display(display: str, concept: ExpandedConcept) -> bool:
+    """One of the concept's displays: its own (which a value set may override), its
+    designations, or its code system's display."""
+    if is_display_of(display, concept.display, concept.designations):
+        return True
+    index = code_system(concept.system)
+    held = index.find(concept.code) if index is not None else None
+    return held is not None and is_display_of(display, held.display, held.designations)
 
 
 def _answer(verdicts: list[Verdict]) -> dict:
@@ -102,6 +114,9 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
         concept = index.find(coding["code"])
         if concept is None:
             verdicts.append(Verdict(False, unknown_code(index, coding["code"])))
+        elif coding.get("version") not in (None, index.version):
+            verdicts.append(Verdict(False, f"The coding names version {coding['version']} of "
+                                           f"{index.url}; held here: {index.version}"))
         else:
             verdicts.append(_judge(expanded_concept(index, concept), coding.get("display"),
                                    options, ""))
@@ -114,6 +129,13 @@ def _not_in_value_set(coding: dict, url: str) -> Verdict:
     if index is not None and index.content == "complete" and index.find(code) is None:
         return Verdict(False, f"Unknown code '{code}' in the code system {system}")
     return Verdict(False, f"The code '{code}' of {system} is not in the value set {url}")
+
+
+def _as_held(system: str, code: str) -> str:
+    """The code as its code system writes it (`abc` is `ABC` where case does not count)."""
+    index = code_system(system)
+    concept = index.find(code) if index is not None else None
+    return concept.code if concept is not None else code
 
 
 def validate_in_value_set(given: TerminologyInput, instance: dict | None = None) -> dict:
@@ -130,7 +152,7 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
         if not coding.get("system"):
             verdicts.append(Verdict(False, f"The coding '{coding['code']}' has no system"))
             continue
-        concept = result.get(coding["system"], coding["code"])
+        concept = result.get(coding["system"], _as_held(coding["system"], coding["code"]))
         if concept is None:
             verdicts.append(_not_in_value_set(coding, url))
         elif coding.get("version") and concept.version not in (None, coding["version"]):

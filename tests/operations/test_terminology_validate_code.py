@@ -61,7 +61,10 @@ def test_abstract_inactive_and_display_rules(client):
     assert retired["result"] is True and "inactive" in retired["message"]
     wrong = out(client.get("/CodeSystem/$validate-code", params={
         "url": DISEASE, "code": "dengue", "display": "Sốt rét"}))
-    assert wrong["result"] is True and "'Sốt rét' is not a display" in wrong["message"]
+    # A wrong display makes the code invalid, as tx.fhir.org judges it ("True if the concept
+    # details supplied are valid"); its right display is given.
+    assert wrong["result"] is False and "'Sốt rét' is not a display" in wrong["message"]
+    assert wrong["display"] == "Dengue fever"
     vietnamese = out(client.get("/CodeSystem/$validate-code", params={
         "url": DISEASE, "code": "dengue", "display": "sốt xuất huyết  dengue"}))
     assert vietnamese == {"result": True, "display": "Dengue fever"}
@@ -112,8 +115,8 @@ def test_value_set_validate_code_by_get(client):
     assert "Unknown code" in check("infections", system=DISEASE, code="zzz")["message"]
     assert check("active", system=DISEASE, code="hypertension")["result"] is False
     assert check("imported", system=GENDER, code="female")["result"] is True
-    warned = check("imported", system=DISEASE, code="viral", display="Virus")
-    assert warned["result"] is True and "'Virus' is not a display" in warned["message"]
+    wrong = check("imported", system=DISEASE, code="viral", display="Virus")
+    assert wrong["result"] is False and "'Virus' is not a display" in wrong["message"]
     assert check("enumerated", system=DISEASE, code="chronic")["result"] is False
     core = out(client.get("/ValueSet/$validate-code", params={
         "url": "http://hl7.org/fhir/ValueSet/administrative-gender", "system": GENDER,
@@ -174,3 +177,32 @@ def test_value_set_validate_code_refusals(client):
     assert "not-present" in external.json()["issue"][0]["diagnostics"]
     assert client.get("/ValueSet/$validate-code", params={
         **base, "system": DISEASE, "code": "dengue", "abstract": "maybe"}).status_code == 400
+
+
+def test_case_version_and_display_of_the_code_system(client):
+    """A code system that does not say it is case sensitive takes codes in any case
+    (CodeSystem.caseSensitive: "accept codes in any case"), in a value set too; a coding's
+    version must be the one held; a value set's own display does not make its code
+    system's display wrong."""
+    v2_0164 = "http://terminology.hl7.org/CodeSystem/v2-0164"
+    lower = out(client.get("/CodeSystem/$validate-code", params={"url": v2_0164, "code": "ap"}))
+    assert lower["result"] is True
+    in_set = out(client.post("/ValueSet/$validate-code", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "valueSet", "resource": {"resourceType": "ValueSet", "status": "active",
+                                              "compose": {"include": [{"system": v2_0164}]}}},
+            {"name": "coding", "valueCoding": {"system": v2_0164, "code": "ap"}}]}))
+    assert in_set["result"] is True
+    other_version = out(client.post("/CodeSystem/$validate-code", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [{"name": "coding", "valueCoding": {
+            "system": GENDER, "version": "9.9", "code": "male"}}]}))
+    assert other_version["result"] is False and "9.9" in other_version["message"]
+    renamed = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": GENDER, "concept": [{"code": "male", "display": "Nam"}]}]}}
+    for display in ("Nam", "Male"):
+        checked = out(client.post("/ValueSet/$validate-code", headers=FHIR_HEADERS, json={
+            "resourceType": "Parameters", "parameter": [
+                {"name": "valueSet", "resource": renamed},
+                {"name": "coding", "valueCoding": {"system": GENDER, "code": "male",
+                                                   "display": display}}]}))
+        assert checked["result"] is True, (display, checked)
