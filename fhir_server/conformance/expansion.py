@@ -277,6 +277,11 @@ def _listed(system: str, version: str | None, concepts: list) -> Selection:
     listed codes are "concepts in the code system") and is left out, or a typo in a value
     set would widen its binding."""
     index = _code_system(system, version)
+    if index is None and version and (held := versions("CodeSystem", system)):
+        # "When a server cannot correctly expand a value set because ... it has the wrong
+        # version ... then it SHALL return an error" ($expand): its codes go unchecked.
+        raise CannotExpand(f"version {version} of the code system {system} is not held here "
+                           f"(held: {', '.join(held)})")
     _spend(len(concepts))
     selected: Selection = {}
     for listed in concepts:

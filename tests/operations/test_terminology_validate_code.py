@@ -206,3 +206,16 @@ def test_case_version_and_display_of_the_code_system(client):
                 {"name": "coding", "valueCoding": {"system": GENDER, "code": "male",
                                                    "display": display}}]}))
         assert checked["result"] is True, (display, checked)
+
+
+def test_a_value_set_pinning_a_version_not_held_cannot_be_checked(client):
+    """$expand: "When a server cannot correctly expand a value set because ... it has the
+    wrong version ... then it SHALL return an error": a made-up code was valid."""
+    pinned = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": GENDER, "version": "3.0.1",
+         "concept": [{"code": "male"}, {"code": "bogus"}]}]}}
+    response = client.post("/ValueSet/$validate-code", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "valueSet", "resource": pinned},
+            {"name": "coding", "valueCoding": {"system": GENDER, "code": "bogus"}}]})
+    assert response.status_code == 400 and "3.0.1" in response.text, response.text
