@@ -24,8 +24,11 @@ from fhir_server.conformance.code_systems import (
 )
 
 # CodeSystems stored through the API that the ValueSets expanded in this context draw on,
-# by `url` and `url|version` (`stored_code_systems`).
+# and ValueSets stored through the API they import, by `url` and `url|version`
+# (`using_stored`).
 _stored: ContextVar[dict[str, CodeSystemIndex] | None] = ContextVar("stored_code_systems",
+                                                                    default=None)
+_stored_value_sets: ContextVar[dict[str, dict] | None] = ContextVar("stored_value_sets",
                                                                     default=None)
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
@@ -114,20 +117,48 @@ def expanded_concept(index: CodeSystemIndex, concept: Concept) -> ExpandedConcep
 
 
 @contextmanager
-def stored_code_systems(resources: Iterable[dict]) -> Iterator[None]:
-    """Expansions in this context may also draw on these CodeSystems (stored through the
-    API, which the registry does not hold)."""
+def using_stored(resources: Iterable[dict]) -> Iterator[None]:
+    """Expansions in this context may also draw on these CodeSystems and import these
+    ValueSets (stored through the API, which the registry does not hold); of one url, the
+    first given (the last stored) stands for it without a version."""
     indexes: dict[str, CodeSystemIndex] = {}
+    value_sets: dict[str, dict] = {}
     for resource in resources:
+        if resource.get("resourceType") == "ValueSet":
+            url, version = resource.get("url"), resource.get("version")
+            if isinstance(url, str):
+                value_sets.setdefault(url, resource)
+                if version:
+                    value_sets[f"{url}|{version}"] = resource
+            continue
         index = index_code_system(resource)
-        indexes.setdefault(index.url, index)  # the first given (the last stored) by url
+        indexes.setdefault(index.url, index)
         if index.version:
             indexes[f"{index.url}|{index.version}"] = index
-    token = _stored.set(indexes)
+    tokens = _stored.set(indexes), _stored_value_sets.set(value_sets)
     try:
         yield
     finally:
-        _stored.reset(token)
+        _stored.reset(tokens[0])
+        _stored_value_sets.reset(tokens[1])
+
+
+def imports(value_set: dict) -> set[str]:
+    """The canonical URLs of the value sets a ValueSet's compose imports."""
+    compose = value_set.get("compose")
+    if not isinstance(compose, dict):
+        return set()
+    return {canonical for part in ("include", "exclude") for component in compose.get(part) or ()
+            if isinstance(component, dict)
+            for canonical in component.get("valueSet") or () if isinstance(canonical, str)}
+
+
+def _imported(canonical: str) -> Expansion:
+    """An imported value set's expansion: the registry's, else one stored through the API."""
+    stored = (_stored_value_sets.get() or {}).get(canonical)
+    if stored is not None and find_value_set(canonical) is None:
+        return expand_resource(stored)
+    return expansion(canonical)
 
 
 def drawn_on(value_set: dict) -> set[tuple[str, str | None]]:
@@ -320,7 +351,7 @@ def _component(component: object) -> Selection:
         raise CannotExpand("an include or exclude is not an object")
     selected = _system_part(component) if isinstance(component.get("system"), str) else None
     for canonical in component.get("valueSet") or []:
-        imported = expansion(canonical) if isinstance(canonical, str) else None
+        imported = _imported(canonical) if isinstance(canonical, str) else None
         if imported is None or imported.concepts is None:
             reason = imported.reason if imported else "it is not a canonical URL"
             raise CannotExpand(f"the imported value set {canonical} cannot be expanded: "

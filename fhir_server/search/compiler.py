@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fhir_server.conformance.code_systems import code_system, find_value_set
-from fhir_server.conformance.expansion import drawn_on, stored_code_systems
+from fhir_server.conformance.expansion import drawn_on, imports, using_stored
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
@@ -92,12 +92,12 @@ class Compiler:
         if dot:
             return await self._chain(parameter, modifier or None, chained, name, value)
         value_sets: dict[str, dict] = {}
-        code_systems: list[dict] = []
+        stored: list[dict] = []
         if parameter.type == "token" and modifier in ("in", "not-in"):
             value_sets = await self._stored_value_sets(value)
-            code_systems = await stored_code_systems_drawn_on(self.lookup, value_sets.values())
+            stored = await stored_terminology_drawn_on(self.lookup, value_sets.values())
         try:
-            with stored_code_systems(code_systems):
+            with using_stored(stored):
                 return self._simple(parameter, modifier or None, value, value_sets)
         except ValueError as bad:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
@@ -266,17 +266,38 @@ class Compiler:
         return documents
 
 
-async def stored_code_systems_drawn_on(lookup: Lookup, value_sets: Iterable[dict]) -> list[dict]:
-    """The CodeSystems stored through the API that ValueSets draw on and the registry does
-    not hold (a hospital's own, with a ValueSet over it), the last stored first, for
-    `expansion.stored_code_systems`."""
-    urls = sorted({system for value_set in value_sets
+# How deep imports of stored ValueSets are followed (each level is one query).
+_IMPORT_LEVELS = 8
+
+
+async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]) -> list[dict]:
+    """What ValueSets need that the registry does not hold and was stored through the API
+    (a hospital's own code system, a value set importing another): the ValueSets they import
+    (and those these import), then the CodeSystems all of them draw on, the last stored
+    first, for `expansion.using_stored`."""
+    wanted = list(value_sets)
+    imported: list[dict] = []
+    seen: set[str] = set()
+    for _ in range(_IMPORT_LEVELS):
+        urls = sorted({canonical.partition("|")[0] for value_set in wanted
+                       for canonical in imports(value_set)
+                       if find_value_set(canonical) is None} - seen)
+        if not urls:
+            break
+        seen.update(urls)
+        wanted = await _last_stored_first(lookup, "ValueSet", urls)
+        imported += wanted
+    urls = sorted({system for value_set in [*value_sets, *imported]
                    for system, version in drawn_on(value_set)
                    if code_system(f"{system}|{version}" if version else system) is None})
+    return [*imported, *await _last_stored_first(lookup, "CodeSystem", urls)]
+
+
+async def _last_stored_first(lookup: Lookup, kind: str, urls: list[str]) -> list[dict]:
     if not urls:
         return []
     stored = [match.resource for match in await lookup(
-        "CodeSystem", {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
+        kind, {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
         if match.resource is not None]
     return sorted(stored, key=lambda resource: resource["meta"]["lastUpdated"], reverse=True)
 

@@ -145,3 +145,21 @@ def test_a_value_set_over_a_stored_code_system_expands_and_validates(client, url
         assert checked["result"]["valueBoolean"] is result, code
     found = client.get("/Observation", params={"code:in": departments["medical"]}).json()
     assert [e["resource"]["id"] for e in found.get("entry", [])] == [departments["observation"]]
+
+
+def test_a_stored_value_set_imports_another_stored_one(client, urls, departments):
+    """include.valueSet "Selects the concepts found in this value set": one stored through
+    the API is imported like the server's own (400 "not known to this server" before), in
+    $expand, $validate-code and :in search."""
+    importing = f"{urls['cs']}-nhap-{uuid.uuid4().hex[:6]}"
+    value_set = {"resourceType": "ValueSet", "url": importing, "status": "active",
+                 "compose": {"include": [{"valueSet": [departments["medical"]]}]}}
+    assert client.post("/ValueSet", json=value_set, headers=FHIR_HEADERS).status_code == 201
+    expansion = client.get("/ValueSet/$expand", params={"url": importing})
+    assert expansion.status_code == 200, expansion.text
+    assert [c["code"] for c in expansion.json()["expansion"]["contains"]] == ["noi", "tim-mach"]
+    checked = _parameters(client.get("/ValueSet/$validate-code", params={
+        "url": importing, "system": urls["cs"], "code": "nhi"}))
+    assert checked["result"]["valueBoolean"] is False
+    found = client.get("/Observation", params={"code:in": importing}).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [departments["observation"]]

@@ -5,10 +5,10 @@ reads of its invocation."""
 
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
-from fhir_server.conformance.expansion import stored_code_systems
+from fhir_server.conformance.expansion import using_stored
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.errors import BadRequest
-from fhir_server.search.compiler import stored_code_systems_drawn_on
+from fhir_server.search.compiler import stored_terminology_drawn_on
 from fhir_server.services.terminology import (
     expand_value_set,
     held,
@@ -82,16 +82,17 @@ async def subsumes_codes(call: OperationCall) -> FhirResponse:
 
 async def drawn_on_stored(call: OperationCall, given: TerminologyInput,
                           value_set: dict | None) -> list[dict]:
-    """The CodeSystems stored through the API that the ValueSet an invocation works on (a
-    stored one, or one sent as `valueSet`) draws on, for `stored_code_systems`."""
+    """What the ValueSet an invocation works on (a stored one, or one sent as `valueSet`)
+    needs of what was stored through the API: the ValueSets it imports, the CodeSystems it
+    draws on; for `expansion.using_stored`."""
     sources = [v for v in (value_set, given.resource("valueSet", "ValueSet")) if v is not None]
-    return await stored_code_systems_drawn_on(call.service.database.store().project, sources)
+    return await stored_terminology_drawn_on(call.service.database.store().project, sources)
 
 
 async def expand_value_set_operation(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
     value_set = await instance(call, given)
-    with stored_code_systems(await drawn_on_stored(call, given, value_set)):
+    with using_stored(await drawn_on_stored(call, given, value_set)):
         return FhirResponse(call.request, expand_value_set(given, value_set))
 
 

@@ -10,7 +10,7 @@ from fhir_server.api.operations.terminology import (
     instance,
     terminology_input,
 )
-from fhir_server.conformance.expansion import stored_code_systems
+from fhir_server.conformance.expansion import using_stored
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.services.code_validation import validate_in_code_system, validate_in_value_set
 
@@ -22,7 +22,7 @@ async def validate_code(call: OperationCall) -> FhirResponse:
     resource = await instance(call, given)
     drawn_on = ([] if call.resource_type == "CodeSystem"
                 else await drawn_on_stored(call, given, resource))
-    with stored_code_systems(drawn_on):
+    with using_stored(drawn_on):
         return FhirResponse(call.request, validate(given, resource))
 
 
