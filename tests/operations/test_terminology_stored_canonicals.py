@@ -163,3 +163,17 @@ def test_a_stored_value_set_imports_another_stored_one(client, urls, departments
     assert checked["result"]["valueBoolean"] is False
     found = client.get("/Observation", params={"code:in": importing}).json()
     assert [e["resource"]["id"] for e in found.get("entry", [])] == [departments["observation"]]
+
+
+def test_a_stored_code_system_is_found_by_the_codings_given(client, urls):
+    """$subsumes' codingA/codingB and $validate-code's codeableConcept name the stored code
+    system as system=/url= do (404 before)."""
+    subsumes = _parameters(client.get("/CodeSystem/$subsumes", params={
+        "codingA": f"{urls['cs']}|noi", "codingB": f"{urls['cs']}|tim-mach"}))
+    assert subsumes["outcome"]["valueCode"] == "subsumes"
+    checked = _parameters(client.post("/CodeSystem/$validate-code", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [{"name": "codeableConcept",
+                                                     "valueCodeableConcept": {"coding": [
+                                                         {"system": urls["cs"],
+                                                          "code": "tim-mach"}]}}]}))
+    assert checked["result"]["valueBoolean"] is True

@@ -63,11 +63,19 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
         return None
     names, version_name = _CANONICAL[kind]
     url = next((value for name in names if (value := given.one(name))), None)
-    url = url or (given.coding() or {}).get("system")
+    url = url or _coded_system(given)
     version = given.one(version_name)
     if not isinstance(url, str) or held(kind, f"{url}|{version}" if version else url):
         return None
     return await stored_terminology(call.service.database.store(), kind, url, version)
+
+
+def _coded_system(given: TerminologyInput) -> str | None:
+    """The system of the Coding (`coding`, $subsumes' `codingA`) or CodeableConcept given."""
+    codings = [given.coding(name) for name in ("coding", "codingA")]
+    codings += (given.codeable_concept() or {}).get("coding", [])
+    return next((system for coding in codings if coding
+                 and isinstance(system := coding.get("system"), str)), None)
 
 
 async def lookup_code(call: OperationCall) -> FhirResponse:
