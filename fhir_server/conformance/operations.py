@@ -3,6 +3,9 @@ its name, levels, types, the interaction whose scopes it needs and its Operation
 Routing, authorisation, audit and the CapabilityStatement all read these descriptors."""
 
 from dataclasses import dataclass
+from functools import cache
+
+from fhir_server.conformance.definitions import registry
 
 SYSTEM, TYPE, INSTANCE = "system", "type", "instance"
 EVERY_TYPE = ("*",)  # an operation defined on every resource type
@@ -49,3 +52,13 @@ def capability_operations(
             entries.setdefault(operation.name, {"name": operation.name,
                                                 "definition": operation.definition})
     return list(entries.values())
+
+
+@cache  # keyed by definitions only
+def primitive_inputs(definition: str) -> dict[str, str]:
+    """name → FHIR primitive type of the input parameters an OperationDefinition declares
+    (`start`: `date`, `mode`: `code`); none for a definition not held."""
+    found = registry().resolve(definition) or {}
+    return {parameter["name"]: parameter["type"] for parameter in found.get("parameter") or []
+            if parameter.get("use") == "in" and isinstance(parameter.get("type"), str)
+            and parameter["type"][:1].islower() and isinstance(parameter.get("name"), str)}

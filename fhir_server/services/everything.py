@@ -91,8 +91,8 @@ def parse_everything(
                                          - {compartment_type})]
     sources = [t for t in members if t not in ASSOCIATED_TYPES and permissions.allows(t, "r")]
     types, referenced_types = sources, None
-    if "_type" in values:
-        asked = [t.strip() for t in values["_type"].split(",") if t.strip()]
+    asked = [t.strip() for t in values.get("_type", "").split(",") if t.strip()]
+    if asked:  # `_type=` with no type: "In the absence of any specified types", all of them
         unknown = [t for t in asked if not is_supported(t)]
         if unknown:
             raise BadRequest(

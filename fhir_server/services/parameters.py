@@ -1,6 +1,8 @@
 """Operation input (http://hl7.org/fhir/R4/operations.html#request): a query string, or a
 `Parameters` resource POSTed, read as the same (name, value) pairs."""
 
+from collections.abc import Mapping
+
 from fhir_server.errors import BadRequest
 
 # Parameters.parameter.value[x] of the primitive types an operation's input is given in.
@@ -31,11 +33,13 @@ def check_parameters_shape(body: object) -> None:
                 stack.append((f"{place}.part", item["part"]))
 
 
-def parameter_pairs(body: object, operation: str,
-                    resources: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+def parameter_pairs(body: object, operation: str, resources: tuple[str, ...] = (),
+                    declared: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """The (name, value) pairs of a `Parameters` body, as if given in a query string:
     references as their `reference`, other primitives as their JSON string form; the
-    resource-valued parameters named in `resources` left out (see `resource_parameter`)."""
+    resource-valued parameters named in `resources` left out (see `resource_parameter`). A
+    parameter of a primitive type `declared` (name → type, from its OperationDefinition) must
+    come as that type's value[x]: `start` (a date) as valueInteger is 400."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         raise BadRequest(f"The body of a POST {operation} must be a Parameters resource")
     pairs = []
@@ -46,6 +50,7 @@ def parameter_pairs(body: object, operation: str,
             raise BadRequest(f"{where} has no name", expression=where)
         if name in resources:
             continue
+        _check_declared_type(parameter, name, (declared or {}).get(name), where)
         value = next((parameter[k] for k in _STRING_VALUES if k in parameter), None)
         if value is None:
             other = next((parameter[k] for k in _OTHER_VALUES if k in parameter), None)
@@ -60,6 +65,14 @@ def parameter_pairs(body: object, operation: str,
             )
         pairs.append((name, value))
     return pairs
+
+
+def _check_declared_type(parameter: dict, name: str, declared: str | None, where: str) -> None:
+    given = next((key for key in parameter if key.startswith("value")), None)
+    expected = f"value{declared[:1].upper()}{declared[1:]}" if declared else None
+    if expected and given and given != expected:
+        raise BadRequest(f"{where} ({name}) is a {declared}: it takes {expected}, not {given}",
+                         expression=where)
 
 
 def resource_parameter(body: dict, name: str, operation: str) -> dict | None:

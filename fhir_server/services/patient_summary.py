@@ -187,7 +187,7 @@ class PatientSummary:
         an identifier (`system|value`; 404 none, 422 several)."""
         if patient_id is not None:
             return await stored_current(self.store, "Patient", patient_id)
-        if identifier is None:
+        if not identifier or not identifier.rpartition("|")[2]:  # absent, or with no value
             raise BadRequest("Patient/$summary needs the patient's id in the path, or an "
                              "identifier", expression="identifier")
         if not self.permissions.allows("Patient", "s"):

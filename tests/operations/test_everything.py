@@ -210,6 +210,22 @@ def test_post_with_a_parameters_body_is_the_same_as_get(client, ids):
         "o_bp", "o_weight", "o_nodate", "mr_2024", "hoa"}
 
 
+def test_an_empty_type_is_every_type(client, ids):
+    """"In the absence of any specified types, the server returns all resource types"."""
+    assert _once(ids, _everything(client, ids, params={"_type": ""})) == _once(
+        ids, _everything(client, ids))
+
+
+@pytest.mark.parametrize("parameter", [{"name": "start", "valueInteger": 2024},
+                                       {"name": "_count", "valueString": "2"}])
+def test_a_parameter_of_another_type_than_declared_is_a_400(client, ids, parameter):
+    """Patient-everything declares start a date and _count an integer: a valueInteger start
+    was read as a year."""
+    response = client.post(f"/Patient/{ids['an']}/$everything", headers=FHIR_HEADERS,
+                           json={"resourceType": "Parameters", "parameter": [parameter]})
+    assert_outcome(response, 400)
+
+
 def test_post_without_parameters_is_a_400(client, ids):
     response = client.post(f"/Patient/{ids['an']}/$everything",
                            json={"resourceType": "Patient"}, headers=FHIR_HEADERS)

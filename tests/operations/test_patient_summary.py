@@ -241,6 +241,10 @@ def test_sections_the_token_may_not_read_are_withheld(server, issuer, ids):
 
 @pytest.mark.parametrize(("path", "params", "status"), [
     ("/Patient/$summary", {}, 400),
+    # An identifier with no value names no patient (it matched them all: 422).
+    ("/Patient/$summary", {"identifier": ""}, 400),
+    ("/Patient/$summary", {"identifier": "|"}, 400),
+    ("/Patient/$summary", {"identifier": f"{SYSTEM}|"}, 400),
     ("/Patient/$summary", {"identifier": f"{SYSTEM}|nobody"}, 404),
     ("/Patient/unknown-patient/$summary", {}, 404),
     ("/Patient/$summary", {"identifier": "a|b", "profile": "http://example.org/Other"}, 400),

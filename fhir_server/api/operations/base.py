@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from fhir_server.api.dependencies import preferences, request_base, strict_handling
 from fhir_server.api.media import json_body
 from fhir_server.auth.tokens import Principal
-from fhir_server.conformance.operations import OperationDescriptor
+from fhir_server.conformance.operations import OperationDescriptor, primitive_inputs
 from fhir_server.errors import BadRequest
 from fhir_server.services.parameters import check_parameters_shape, parameter_pairs
 from fhir_server.services.resources import ResourceService
@@ -53,7 +53,8 @@ class OperationCall:
         """The query's parameters, plus those of a POSTed `Parameters` resource."""
         pairs = list(self.request.query_params.multi_items())
         if self.request.method == "POST" and not self._without_body():
-            pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}")
+            pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}",
+                                     declared=primitive_inputs(self.descriptor.definition))
         return pairs
 
     def _without_body(self) -> bool:
