@@ -310,7 +310,7 @@ class TokenVerifier:
     def _decode(self, token: str, key: Any, algorithm: str) -> dict:
         """Signature, then `exp` (required), `nbf`, `iat` with the leeway, then `aud`."""
         try:
-            return jwt.decode(
+            claims: dict = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
@@ -320,6 +320,12 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise _refuse(_claim_error(error)) from None
+        for name in ("exp", "nbf", "iat"):
+            # A NumericDate is a JSON number (RFC 7519 §2); PyJWT takes "9999999999" too.
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise _refuse(f"the {name} claim must be a number of seconds (a NumericDate)")
+        return claims
 
 
 async def _key_or_none(key_set: _KeySet, kid: str) -> dict | None:

@@ -293,6 +293,17 @@ def test_expired_and_not_yet_valid(broker):
     assert "no exp claim" in refusal(check, broker_token(exp=None))
 
 
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+def test_times_must_be_numbers(broker, name):
+    """RFC 7519 §2: a NumericDate is a JSON number; PyJWT read "9999999999" as one, and the
+    verified-token cache then compared a string with a float."""
+    now = int(time.time())
+    value = {"exp": now + 600, "nbf": now - 60, "iat": now - 60}[name]
+    check = verifier(broker)
+    assert "NumericDate" in refusal(check, broker_token(**{name: str(value)}))
+    refusal(check, broker_token(**{name: True}))  # refused, whichever check sees it first
+
+
 def test_wrong_or_missing_audience(broker):
     check = verifier(broker)
     assert "audience (aud) is not this server" in refusal(check, broker_token(aud="urn:nope"))

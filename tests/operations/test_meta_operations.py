@@ -86,6 +86,18 @@ def test_type_and_system_level_list_what_is_in_use(client, tag):
     assert tag not in _codes(_returned(client.get("/Practitioner/$meta")), "tag")
 
 
+def test_meta_by_post_reads_its_body(client):
+    """$meta takes no parameters: a body that is not JSON or not a Parameters is 400 (a
+    malformed one was ignored), an empty Parameters reads the meta."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}/$meta"
+    assert_outcome(client.post(path, content=b"{", headers=FHIR_HEADERS), 400)
+    assert_outcome(client.post(path, json={"resourceType": "Patient"}, headers=FHIR_HEADERS),
+                   400)
+    answered = client.post(path, json={"resourceType": "Parameters"}, headers=FHIR_HEADERS)
+    assert answered.status_code == 200, answered.text
+
+
 @pytest.mark.parametrize("body", [
     {"resourceType": "Patient"},
     {"resourceType": "Parameters", "parameter": []},

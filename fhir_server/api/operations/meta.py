@@ -22,6 +22,7 @@ UNCHANGEABLE_TYPES = (*APPEND_ONLY_TYPES, *READ_ONLY_TYPES)
 
 
 async def meta(call: OperationCall) -> FhirResponse:
+    await call.single_parameters(())  # it takes none: a body that is not Parameters is 400
     if call.resource_type and call.resource_id:
         # The resource's Meta as a read (or vread) shows it, versionId and lastUpdated too.
         read = await (call.service.read(call.resource_type, call.resource_id)
