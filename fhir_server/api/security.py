@@ -18,6 +18,7 @@ from fhir_server.services.access import (
     current_principal,
     patient_compartment,
 )
+from fhir_server.services.resources import check_type
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -78,6 +79,8 @@ def restricted_to(request: Request) -> str | None:
 def check_scopes(principal: Principal, resource_type: str, permission: str, what: str) -> None:
     """403 unless the token's scopes grant `permission` on `resource_type`."""
     if not principal.scopes.allows(resource_type, permission):
+        if resource_type != "*":
+            check_type(resource_type)  # a type this server has not is 404 whatever the scopes
         raise Forbidden(
             f"The token's scopes ({principal.scope_text or 'none'}) do not allow {what}"
         )

@@ -165,6 +165,15 @@ def test_include_leaves_out_types_the_token_may_not_read(server, issuer, visit, 
     assert _types(response.json()) == ["Encounter"], response.json()
 
 
+def test_a_type_the_server_has_not_is_404_whatever_the_scopes(server, issuer):
+    """R4 http.html: 404 "resource type not supported"; with scopes not covering it, it was
+    403 insufficient_scope (and 404 with `user/*`)."""
+    for scope in ("user/Observation.rs", "user/*.rs"):
+        with scoped(server, issuer, scope) as http:
+            for path in ("/Foo/1", "/Foo"):
+                assert http.get(path).status_code == 404, (scope, path)
+
+
 def test_include_iterate_and_compartment_search_leak_nothing(server, issuer, visit):
     with scoped(server, issuer, "user/Encounter.rs") as http:
         iterate = http.get("/Encounter", params={"_id": visit["encounter"],
