@@ -100,7 +100,11 @@ def read_input(operation: str, query: list[tuple[str, str]], body: object | None
     primitive = []
     for parameter in body.get("parameter", []):
         kind = next((k for k in _COMPLEX if isinstance(parameter, dict) and k in parameter), None)
-        if kind is None:
+        if kind is None and isinstance(parameter, dict) and "part" in parameter:
+            # A parameter of parts ($translate's `dependency`): read by its operation.
+            found.complex.setdefault(str(parameter.get("name")), []).append(
+                {"part": parameter["part"]})
+        elif kind is None:
             primitive.append(parameter)
         elif not isinstance(parameter[kind], dict) or not isinstance(parameter.get("name"), str):
             raise BadRequest(f"The parameter '{parameter.get('name')}' has an invalid {kind}")

@@ -2,7 +2,9 @@
 matches of a code in one ConceptMap (by `url`, instance or a `conceptMap` resource) or in
 every ConceptMap of the registry, narrowed by `source`/`target` value sets and
 `targetsystem`; `reverse` maps from target to source. A code a group does not map follows
-the group's `unmapped` rule (http://hl7.org/fhir/R4/conceptmap.html#unmapped)."""
+the group's `unmapped` rule (http://hl7.org/fhir/R4/conceptmap.html#unmapped). A target that
+`dependsOn` other elements applies only when the `dependency` parameters give them those
+values; its `product`s are part of its match."""
 
 import json
 
@@ -18,6 +20,7 @@ _NO_MATCH = frozenset({"unmatched", "disjoint"})
 # `unmapped` (R4 gives no equivalence): the code itself is the same concept; a fixed
 # fallback code only overlaps it.
 _UNMAPPED_EQUIVALENCE = {"provided": "equal", "fixed": "inexact"}
+Dependencies = frozenset[tuple[str, str | None, str]]  # (element, system, code) given
 
 
 def _codings(given: TerminologyInput) -> list[dict]:
@@ -106,7 +109,8 @@ def _elements(group: dict) -> list[dict]:
 
 
 def _unmapped(group: dict, code: str, source: str | None, seen: set[str],
-              target_system: str | None, index: _GroupIndex) -> list[dict]:
+              target_system: str | None, index: _GroupIndex,
+              dependencies: Dependencies) -> list[dict]:
     """The matches of a code the group has no element for
     (http://hl7.org/fhir/R4/conceptmap-definitions.html#ConceptMap.group.unmapped)."""
     rule = group.get("unmapped")
@@ -124,11 +128,44 @@ def _unmapped(group: dict, code: str, source: str | None, seen: set[str],
     if other is None:
         return []
     return _forward(other, {"system": group.get("source"), "code": code}, target_system, seen,
-                    index)
+                    index, dependencies)
+
+
+def _dependencies(given: TerminologyInput) -> Dependencies:
+    """The `dependency` parameters: (element, system, code) of each coding of each."""
+    found = set()
+    for dependency in given.complex.get("dependency", []):
+        parts = {part.get("name"): part for part in dependency.get("part") or []
+                 if isinstance(part, dict)}
+        element = parts.get("element", {}).get("valueUri")
+        concept = parts.get("concept", {}).get("valueCodeableConcept") or {}
+        found |= {(element, coding.get("system"), coding["code"])
+                  for coding in concept.get("coding") or []
+                  if isinstance(element, str) and isinstance(coding, dict)
+                  and isinstance(coding.get("code"), str)}
+    return frozenset(found)
+
+
+def _applies(target: dict, dependencies: Dependencies) -> bool:
+    """ConceptMap.group.element.target.dependsOn: "This mapping is only applicable if the
+    specified element can be resolved, and it has the specified value"."""
+    return all((d.get("property"), d.get("system"), d.get("value")) in dependencies
+               or (d.get("property"), None, d.get("value")) in dependencies
+               for d in target.get("dependsOn") or [] if isinstance(d, dict))
+
+
+def _products(target: dict) -> list[dict]:
+    """The match's `product` parts: the other elements the mapping sets."""
+    return [{"name": "product", "part": [
+        {"name": "element", "valueUri": product.get("property")},
+        {"name": "concept", "valueCoding": {k: v for k, v in (
+            ("system", product.get("system")), ("code", product.get("value")),
+            ("display", product.get("display"))) if v}}]}
+        for product in target.get("product") or [] if isinstance(product, dict)]
 
 
 def _forward(concept_map: dict, coding: dict, target_system: str | None,
-             seen: set[str], index: _GroupIndex) -> list[dict]:
+             seen: set[str], index: _GroupIndex, dependencies: Dependencies) -> list[dict]:
     """Source → target matches of one ConceptMap (its `other-map`s followed once each)."""
     url = concept_map.get("url")
     if url in seen:
@@ -144,11 +181,16 @@ def _forward(concept_map: dict, coding: dict, target_system: str | None,
         elements = index.sources(group, coding["code"])
         for element in elements:
             for target in element.get("target") or []:
-                matches.append(_match(target.get("equivalence", "equivalent"),
-                                      group.get("target"), group.get("targetVersion"),
-                                      target.get("code"), target.get("display"), url))
+                if not _applies(target, dependencies):
+                    continue
+                match = _match(target.get("equivalence", "equivalent"), group.get("target"),
+                               group.get("targetVersion"), target.get("code"),
+                               target.get("display"), url)
+                match["part"] += _products(target)
+                matches.append(match)
         if not elements:
-            matches += _unmapped(group, coding["code"], url, seen, target_system, index)
+            matches += _unmapped(group, coding["code"], url, seen, target_system, index,
+                                 dependencies)
     return matches
 
 
@@ -175,11 +217,12 @@ def translate(given: TerminologyInput, instance: dict | None = None) -> dict:
     reverse, target_system = given.flag("reverse"), given.one("targetsystem")
     matches: list[dict] = []
     shown: set[str] = set()  # each match once (a list lookup made many matches quadratic)
-    index = _GroupIndex()
+    index, dependencies = _GroupIndex(), _dependencies(given)
     for concept_map in _concept_maps(given, instance):
         for coding in codings:
             found = (_backward(concept_map, coding, target_system, index) if reverse
-                     else _forward(concept_map, coding, target_system, set(), index))
+                     else _forward(concept_map, coding, target_system, set(), index,
+                                   dependencies))
             for match in found:
                 key = json.dumps(match, sort_keys=True)
                 if key not in shown:

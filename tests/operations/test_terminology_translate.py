@@ -143,3 +143,28 @@ def test_a_large_concept_map_and_many_codings_translate(client):
                            headers=FHIR_HEADERS, timeout=60)
     result, matches, _ = translated(response)
     assert result and len(matches) == size and matches[-1] == ("equivalent", ICD10, f"T{size-1}")
+
+
+def test_a_mapping_that_depends_on_another_element_needs_it(client):
+    """ConceptMap example2 maps example1#code to code2 only where the element .../example
+    has example3#some-code (dependsOn: "only applicable if the specified element ... has the
+    specified value"): without that dependency it is no match (it was returned as one)."""
+    example = {"url": "http://hl7.org/fhir/ConceptMap/example2",
+               "system": "http://example.org/fhir/example1", "code": "code"}
+
+    def codes(parameters: list[dict]) -> list[str]:
+        answer = client.post("/ConceptMap/$translate", headers=FHIR_HEADERS, json={
+            "resourceType": "Parameters", "parameter": [
+                {"name": name, "valueUri" if name != "code" else "valueCode": value}
+                for name, value in example.items()] + parameters})
+        assert answer.status_code == 200, answer.text
+        return [part["valueCoding"]["code"] for match in answer.json()["parameter"]
+                if match["name"] == "match" for part in match["part"]
+                if part["name"] == "concept"]
+
+    dependency = {"name": "dependency", "part": [
+        {"name": "element", "valueUri": "http://example.org/fhir/property-value/example"},
+        {"name": "concept", "valueCodeableConcept": {"coding": [
+            {"system": "http://example.org/fhir/example3", "code": "some-code"}]}}]}
+    assert "code2" not in codes([])
+    assert codes([dependency]) == ["code2"]
