@@ -171,8 +171,12 @@ def subsumes(given: TerminologyInput, instance: dict | None) -> dict:
     a, b = index.find(code_a), index.find(code_b)
     if a is None or b is None:
         raise NotFound(unknown_code(index, code_a if a is None else code_b))
-    outcome = ("equivalent" if a.code == b.code else "subsumes" if index.subsumes(a.code, b.code)
-               else "subsumed-by" if index.subsumes(b.code, a.code) else "not-subsumed")
+    # Only an is-a hierarchy (or none said) is subsumption: `grouped-by`, `part-of` and
+    # `classified-with` nest concepts with "no particular relationship" of that kind.
+    is_a = index.resource.get("hierarchyMeaning", "is-a") == "is-a"
+    outcome = ("equivalent" if a.code == b.code
+               else "subsumes" if is_a and index.subsumes(a.code, b.code)
+               else "subsumed-by" if is_a and index.subsumes(b.code, a.code) else "not-subsumed")
     return {"resourceType": "Parameters", "parameter": [{"name": "outcome", "valueCode": outcome}]}
 
 

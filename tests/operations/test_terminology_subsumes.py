@@ -60,3 +60,16 @@ def test_codings_of_two_systems_are_400(client):
         {"name": "codingA", "valueCoding": {"system": CLINICAL, "code": "active"}},
         {"name": "codingB", "valueCoding": {"system": "http://other.example", "code": "x"}}]}
     assert_outcome(client.post("/CodeSystem/$subsumes", json=body, headers=FHIR_HEADERS), 400)
+
+
+def test_a_grouping_hierarchy_subsumes_nothing(client):
+    """hierarchyMeaning grouped-by: "No particular relationship between the concepts can be
+    assumed" (it answered subsumes for a group and its member)."""
+    grouped = {"resourceType": "CodeSystem", "status": "active", "content": "complete",
+               "url": "http://benhvien.vn/CodeSystem/nhom", "hierarchyMeaning": "grouped-by",
+               "concept": [{"code": "nhom-1", "concept": [{"code": "x"}]}]}
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "codeSystem", "resource": grouped},
+        {"name": "codeA", "valueCode": "nhom-1"}, {"name": "codeB", "valueCode": "x"}]}
+    assert _outcome(client.post("/CodeSystem/$subsumes", json=body,
+                                headers=FHIR_HEADERS)) == "not-subsumed"
