@@ -8,7 +8,9 @@ from fhir_server.conformance.definitions import registry
 
 # The $expand parameters `services/terminology.py` reads.
 _EXPANSION_PARAMETERS = ("url", "valueSet", "valueSetVersion", "filter", "count", "offset",
-                         "activeOnly", "includeDesignations", "displayLanguage")
+                         "activeOnly", "includeDesignations", "displayLanguage",
+                         "exclude-system", "system-version", "check-system-version",
+                         "force-system-version")
 
 
 def _code_systems() -> list[dict]:

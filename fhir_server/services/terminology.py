@@ -197,12 +197,37 @@ def _contains(concept: ExpandedConcept, language: str | None, designations: bool
     return entry
 
 
+_SYSTEM_VERSION_PARAMETERS = ("exclude-system", "system-version", "check-system-version",
+                              "force-system-version")
+
+
+def _with_system_versions(given: TerminologyInput, concepts: tuple[ExpandedConcept, ...]
+                          ) -> tuple[ExpandedConcept, ...]:
+    """$expand's code system version parameters (`system|version` each): `exclude-system`
+    leaves a system (that version) out; `system-version`, `check-system-version` and
+    `force-system-version` name the version to use, and as only the versions held here can
+    be used, one the expansion did not use is an error."""
+    excluded = [value for key, value in given.pairs if key == "exclude-system"]
+    concepts = tuple(c for c in concepts if not any(
+        c.system == system and version in ("", c.version)
+        for system, _, version in (value.partition("|") for value in excluded)))
+    for name in _SYSTEM_VERSION_PARAMETERS[1:]:
+        for value in (value for key, value in given.pairs if key == name):
+            system, _, version = value.partition("|")
+            used = {c.version for c in concepts if c.system == system and c.version}
+            if version and used - {version}:
+                raise BadRequest(f"{name}: the expansion uses version {', '.join(sorted(used))}"
+                                 f" of {system}, not {version} (the one held here)",
+                                 expression=name)
+    return concepts
+
+
 def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> dict:
     """The ValueSet expanded, narrowed by `filter` (code or display, folded as string search
-    folds Vietnamese: accents and case ignored) and `activeOnly`, displays in
+    folds Vietnamese: accents and case ignored), `activeOnly` and `exclude-system`, displays in
     `displayLanguage`, paged by `offset` and `count`."""
     value_set, result = value_set_expansion(given, instance, "$expand")
-    concepts = expanded(value_set, result)
+    concepts = _with_system_versions(given, expanded(value_set, result))
     language = given.one("displayLanguage")
     active_only, designations = given.flag("activeOnly"), given.flag("includeDesignations")
     wanted = fold(given.one("filter") or "")
@@ -230,6 +255,8 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
     used += [{"name": "includeDesignations", "valueBoolean": True}] if designations else []
     used += [{"name": "filter", "valueString": given.one("filter")}] if wanted else []
+    used += [{"name": name, "valueUri": value} for name, value in given.pairs
+             if name in _SYSTEM_VERSION_PARAMETERS]
     used += [{"name": name, "valueInteger": given.number(name, 0)}
              for name in ("offset", "count") if given.one(name) is not None]
     if used:

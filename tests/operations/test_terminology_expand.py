@@ -156,3 +156,25 @@ def test_an_expansion_that_would_take_minutes_is_refused_as_too_costly(client):
     one = {**body, "parameter": [{"name": "valueSet", "resource": {
         "resourceType": "ValueSet", "status": "active", "compose": {"include": [include]}}}]}
     assert client.post("/ValueSet/$expand", json=one, headers=FHIR_HEADERS).status_code == 200
+
+
+def test_code_system_version_parameters(client):
+    """exclude-system leaves a system out; system-version and check-system-version name the
+    version to use, and another than the one held is an error (they were ignored)."""
+    marital = "http://hl7.org/fhir/ValueSet/marital-status"
+    null_flavor = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+    whole = client.get("/ValueSet/$expand", params={"url": marital}).json()["expansion"]
+    kept = client.get("/ValueSet/$expand", params={"url": marital,
+                                                   "exclude-system": null_flavor})
+    assert kept.status_code == 200, kept.text
+    codes = [c["system"] for c in kept.json()["expansion"]["contains"]]
+    assert null_flavor not in codes and len(codes) < whole["total"]
+    assert {"name": "exclude-system", "valueUri": null_flavor} in kept.json()["expansion"][
+        "parameter"]
+    for name in ("system-version", "check-system-version"):
+        other = client.get("/ValueSet/$expand", params={"url": marital,
+                                                        name: f"{null_flavor}|1.0"})
+        assert other.status_code == 400, (name, other.text)
+        held = client.get("/ValueSet/$expand", params={"url": marital,
+                                                       name: f"{null_flavor}|2018-08-12"})
+        assert held.status_code == 200, (name, held.text)
