@@ -144,6 +144,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: '{display}' không phải là tên hiển thị của mã {system}#{concept_code} (tên "
         "đúng là '{expected}')",
     ),
+    "ucum-invalid": (
+        "{expression}: '{unit}' is not a UCUM unit (http://unitsofmeasure.org: e.g. 'ug' for "
+        "micrograms, 'meq' for milliequivalents, '/h' for per hour)",
+        "{expression}: '{unit}' không phải là đơn vị UCUM (http://unitsofmeasure.org: ví dụ "
+        "'ug' là microgam, 'meq' là mili đương lượng, '/h' là mỗi giờ)",
+    ),
     "no-code-in-value-set": (
         "{expression}: no code from the required value set {value_set}",
         "{expression}: không có mã nào thuộc tập giá trị bắt buộc {value_set}",

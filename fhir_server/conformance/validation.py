@@ -31,6 +31,7 @@ from fhir_server.conformance.structure import (
     definition_tree,
 )
 from fhir_server.conformance.terminology import RequiredBinding
+from fhir_server.conformance.units import QUANTITY_TYPES, UCUM, is_ucum
 from fhir_server.errors import InvalidResource, Issue
 
 # Primitive types whose values may name a contained resource (`#id`), as dom-3 reads them.
@@ -346,6 +347,8 @@ class _Walk:
                     self.bound(prop.binding, item, location)
                 if prop.type == "Coding":
                     self.display(item, location)
+                elif prop.type in QUANTITY_TYPES and item.get("system") == UCUM:
+                    self.ucum_code(item.get("code"), location)
             else:
                 self.resource(item, location, at.resource if prop.contained else None,
                               at.depth + 1, prop.type)
@@ -379,6 +382,12 @@ class _Walk:
             self.report("wrong-display", "invalid", f"{expression}.display", severity="warning",
                         expression=f"{expression}.display", display=display,
                         concept_code=code, system=system, expected=concept.display or code)
+
+    def ucum_code(self, code: object, expression: str) -> None:
+        """A UCUM Quantity's code is a UCUM expression (a warning: `mcg` is `ug`)."""
+        if isinstance(code, str) and is_ucum(code) is False:
+            self.report("ucum-invalid", "code-invalid", f"{expression}.code", severity="warning",
+                        expression=f"{expression}.code", unit=code)
 
     def invariants(self, invariants: tuple[Invariant, ...], value: object, type_path: str,
                    expression: str, resource: _Resource) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from fhir_server.conformance.code_systems import code_system, is_display_of
 from fhir_server.conformance.expansion import ExpandedConcept, expanded_concept
+from fhir_server.conformance.units import UCUM, is_ucum
 from fhir_server.errors import BadRequest
 from fhir_server.services.terminology import (
     code_system_index,
@@ -103,6 +104,8 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
     url, version = given.one("url"), given.one("version")
     codings = _codings(given, url or (instance or {}).get("url"), version)
     system = url or next((c.get("system") for c in codings if c.get("system")), None)
+    if system == UCUM and instance is None:
+        return _answer([_ucum_verdict(coding) for coding in codings])
     index = code_system_index(given, instance, system, version, "$validate-code")
     options = _Options.of(given)
     verdicts = []
@@ -121,6 +124,21 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
             verdicts.append(_judge(expanded_concept(index, concept), coding.get("display"),
                                    options, ""))
     return _answer(verdicts)
+
+
+def _ucum_verdict(coding: dict) -> Verdict:
+    """UCUM is a grammar, not a list: a code is valid when it parses (its display is the
+    code itself)."""
+    code = coding["code"]
+    if coding.get("system") not in (None, UCUM):
+        return Verdict(False, f"The coding of {coding['system']} is not of the code system "
+                              f"{UCUM}")
+    valid = is_ucum(code)
+    if valid is None:
+        return Verdict(True, f"'{code}' is a UCUM expression whose units are not converted "
+                             "here", code)
+    return Verdict(True, None, code) if valid else Verdict(
+        False, f"'{code}' is not a valid UCUM expression", None)
 
 
 def _not_in_value_set(coding: dict, url: str) -> Verdict:

@@ -1,4 +1,4 @@
-"""UCUM units in base units (search/units.py), by which quantity search compares values
+"""UCUM units in base units (conformance/units.py), by which quantity search compares values
 (http://hl7.org/fhir/R4/search.html#quantity)."""
 
 import math
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fhir_server.conformance.units import UCUM, base_form, is_ucum
 from fhir_server.search.types.number import compile_number
-from fhir_server.search.units import base_form
 
 
 @pytest.mark.parametrize(("code", "value", "same_as"), [
@@ -65,3 +65,34 @@ def test_a_searched_number_s_range_holds_the_number_itself(number, code):
     condition = compile_number("eq", number, scale)["v"]
     indexed = scale(float(number))
     assert condition["$gte"] <= indexed < condition["$lt"]
+
+
+@pytest.mark.parametrize(("code", "valid"), [
+    ("mg", True), ("mL/h", True), ("10*3/uL", True), ("{# of fetuses}", True),
+    ("%{Negative Control}", True), ("[pH]", None),
+    ("mcg", False), ("mEq", False), ("ml/hr", False), ("TAB", False), ("", False),
+])
+def test_ucum_expressions_are_read_by_the_grammar(code, valid):
+    assert is_ucum(code) is valid
+
+
+@pytest.mark.parametrize(("code", "status", "result"), [
+    ("mg/dL", 200, True), ("mcg", 200, False), ("[pH]", 200, True)])
+def test_validate_code_on_ucum_reads_the_grammar(client, code, status, result):
+    """UCUM is held as its grammar (it was 404 'not known to this server')."""
+    response = client.get("/CodeSystem/$validate-code", params={
+        "url": UCUM, "code": code})
+    assert response.status_code == status, response.text
+    [found] = [p["valueBoolean"] for p in response.json()["parameter"] if p["name"] == "result"]
+    assert found is result
+
+
+def test_a_quantity_in_no_ucum_unit_is_stored_with_a_warning(client):
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "B12"},
+                   "valueQuantity": {"value": 500, "system": UCUM, "code": "mcg"}}
+    response = client.post("/Observation", json=observation, headers={
+        "Content-Type": "application/fhir+json", "Prefer": "return=OperationOutcome"})
+    assert response.status_code == 201, response.text
+    [warning] = [i for i in response.json()["issue"] if "UCUM" in i["diagnostics"]]
+    assert warning["severity"] == "warning"
+    assert warning["expression"] == ["Observation.valueQuantity.code"]

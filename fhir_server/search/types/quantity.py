@@ -1,14 +1,14 @@
 """Quantity search parameters (http://hl7.org/fhir/R4/search.html#quantity):
 `[prefix]number|system|code`, where the code also matches the human unit when no system is
 given. Entries are `{"v", "s", "c"}`, one per code and one per differing unit; a UCUM
-quantity also has one in base units (`search.units`), marked `base`, which a search in UCUM
+quantity also has one in base units (`conformance.units`), marked `base`, which a search in UCUM
 units is compared with."""
 
+from fhir_server.conformance.units import UCUM, base_form
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion, number
 from fhir_server.search.types.date import split_prefix
 from fhir_server.search.types.number import compile_number, numeric, parse_number
-from fhir_server.search.units import UCUM, base_form
 from fhir_server.search.values import split_escaped
 
 MODIFIERS = ("missing",)

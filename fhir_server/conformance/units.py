@@ -8,6 +8,7 @@ units are SI's. A unit converts as an affine map (Celsius has an offset); logari
 """
 
 import math
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,28 @@ def _arbitrary_units() -> tuple[str, ...]:
     essence = files("ucumvert").joinpath("vendor/ucum-essence.xml").read_bytes()
     units = ElementTree.fromstring(essence).iterfind(".//{*}unit")
     return tuple(unit.get("Code", "") for unit in units if unit.get("isArbitrary") == "yes")
+
+
+# Quantity and the types that are Quantities (http://hl7.org/fhir/R4/datatypes.html#quantity).
+QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "MoneyQuantity",
+                            "SimpleQuantity"})
+_ANNOTATION = re.compile(r"\{[^{}]*\}")
+
+
+@cache
+def is_ucum(code: str) -> bool | None:
+    """Whether a code is a UCUM expression; None where the grammar read it but the units
+    could not be made (special units such as [pH]). Annotations are taken with any text
+    (HL7's UCUM value set has `{# of fetuses}`, with spaces UCUM's grammar leaves out)."""
+    from ucumvert import InvalidUcumError
+
+    try:
+        _registry().from_ucum(_ANNOTATION.sub("{a}", code))
+    except InvalidUcumError:
+        return False
+    except Exception:  # ucumvert's and pint's errors beyond the grammar
+        return None
+    return True
 
 
 @cache
