@@ -6,7 +6,7 @@ Everything is cached until the registry changes."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import cached_property, wraps
 from typing import ParamSpec, TypeVar
 
 from fhir_server.conformance.definitions import registry
@@ -201,8 +201,17 @@ class CodeSystemIndex:
         if code in self.concepts:
             return self.concepts[code]
         if self.resource.get("caseSensitive") is not True:
-            return next((c for k, c in self.concepts.items() if k.lower() == code.lower()), None)
+            return self._by_folded_code.get(code.casefold())
         return None
+
+    @cached_property
+    def _by_folded_code(self) -> dict[str, Concept]:
+        """Concepts by their code case-folded (the first of codes differing by case only):
+        a lookup in any case is one dict access, not a scan of the code system."""
+        folded: dict[str, Concept] = {}
+        for code, concept in self.concepts.items():
+            folded.setdefault(code.casefold(), concept)
+        return folded
 
     def descendants(self, code: str) -> set[str]:
         return _closure(code, self.children)

@@ -170,7 +170,7 @@ def parse_request(
     request = SearchRequest(resource_type)
     for name, value in params:
         if name == "_count":
-            if not value.isdecimal():
+            if not (value.isascii() and value.isdecimal()):
                 raise BadRequest(
                     f"_count must be a non-negative integer, not '{value}'", expression="_count"
                 )

@@ -8,8 +8,12 @@ ValueSet leaves them out (`compose.inactive: false`)."""
 
 from dataclasses import dataclass
 
-from fhir_server.conformance.code_systems import code_system, is_display_of
-from fhir_server.conformance.expansion import ExpandedConcept, expanded_concept
+from fhir_server.conformance.code_systems import CodeSystemIndex, is_display_of
+from fhir_server.conformance.expansion import (
+    ExpandedConcept,
+    expanded_concept,
+    held_code_system,
+)
 from fhir_server.conformance.units import UCUM, is_ucum
 from fhir_server.errors import BadRequest
 from fhir_server.services.terminology import (
@@ -78,7 +82,7 @@ def _is_display(display: str, concept: ExpandedConcept) -> bool:
     designations, or its code system's display."""
     if is_display_of(display, concept.display, concept.designations):
         return True
-    index = code_system(concept.system)
+    index = held_code_system(concept.system)
     held = index.find(concept.code) if index is not None else None
     return held is not None and is_display_of(display, held.display, held.designations)
 
@@ -114,16 +118,25 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
             verdicts.append(Verdict(False, f"The coding of {coding['system']} is not of the "
                                            f"code system {index.url}"))
             continue
-        concept = index.find(coding["code"])
-        if concept is None:
-            verdicts.append(Verdict(False, unknown_code(index, coding["code"])))
-        elif coding.get("version") not in (None, index.version):
+        named = _version_named(index, coding.get("version"))
+        if named is None:
             verdicts.append(Verdict(False, f"The coding names version {coding['version']} of "
-                                           f"{index.url}; held here: {index.version}"))
+                                           f"{index.url}, which is not held here"))
+            continue
+        concept = named.find(coding["code"])
+        if concept is None:
+            verdicts.append(Verdict(False, unknown_code(named, coding["code"])))
         else:
-            verdicts.append(_judge(expanded_concept(index, concept), coding.get("display"),
+            verdicts.append(_judge(expanded_concept(named, concept), coding.get("display"),
                                    options, ""))
     return _answer(verdicts)
+
+
+def _version_named(index: CodeSystemIndex, version: str | None) -> CodeSystemIndex | None:
+    """The code system in the version a coding names (none named: the one given)."""
+    if version in (None, index.version):
+        return index
+    return held_code_system(index.url, version)
 
 
 def _ucum_verdict(coding: dict) -> Verdict:
@@ -143,7 +156,7 @@ def _ucum_verdict(coding: dict) -> Verdict:
 
 def _not_in_value_set(coding: dict, url: str) -> Verdict:
     system, code = coding["system"], coding["code"]
-    index = code_system(system)
+    index = held_code_system(system)
     if index is not None and index.content == "complete" and index.find(code) is None:
         return Verdict(False, f"Unknown code '{code}' in the code system {system}")
     return Verdict(False, f"The code '{code}' of {system} is not in the value set {url}")
@@ -151,7 +164,7 @@ def _not_in_value_set(coding: dict, url: str) -> Verdict:
 
 def _as_held(system: str, code: str) -> str:
     """The code as its code system writes it (`abc` is `ABC` where case does not count)."""
-    index = code_system(system)
+    index = held_code_system(system)
     concept = index.find(code) if index is not None else None
     return concept.code if concept is not None else code
 

@@ -109,7 +109,7 @@ def parse_everything(
     if provenance == "true" and not permissions.allows("Provenance", "r"):
         raise Forbidden("The token's scopes do not allow reading Provenance")
     count = values.get("_count", str(default_count))
-    if not count.isdecimal() or int(count) == 0:
+    if not (count.isascii() and count.isdecimal()) or int(count) == 0:
         raise BadRequest(f"_count must be a positive integer, not '{count}'", expression="_count")
     return EverythingRequest(
         compartment_type,

@@ -44,7 +44,7 @@ def _code_parameters() -> frozenset[str]:
 def parse_max(value: str | None) -> int:
     if value is None:
         return 1
-    if not value.isdecimal() or int(value) == 0:
+    if not (value.isascii() and value.isdecimal()) or int(value) == 0:
         raise BadRequest(f"max must be a positive integer, not '{value}'", expression="max")
     return int(value)
 

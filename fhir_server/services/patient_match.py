@@ -51,7 +51,7 @@ def parse_match(patient: object, pairs: list[tuple[str, str]]) -> MatchRequest:
         raise BadRequest("onlyCertainMatches takes true or false",
                          expression="onlyCertainMatches")
     count = values.get("count", str(DEFAULT_COUNT))
-    if not count.isdecimal() or int(count) == 0:
+    if not (count.isascii() and count.isdecimal()) or int(count) == 0:
         raise BadRequest(f"count must be a positive integer, not '{count}'", expression="count")
     return MatchRequest(patient, only_certain == "true", min(int(count), MAX_CANDIDATES))
 

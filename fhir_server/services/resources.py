@@ -249,7 +249,7 @@ class ResourceService:
         counts = [value for name, value in params if name == "_count"]
         if not counts:
             return self.default_count
-        if not counts[-1].isdecimal():
+        if not (counts[-1].isascii() and counts[-1].isdecimal()):
             raise BadRequest(
                 f"_count must be a non-negative integer, not '{counts[-1]}'", expression="_count"
             )

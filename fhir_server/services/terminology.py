@@ -167,7 +167,9 @@ def subsumes(given: TerminologyInput, instance: dict | None) -> dict:
     if systems - {system}:
         raise BadRequest("$subsumes compares codes of one code system: codingA and codingB "
                          f"name {', '.join(sorted(systems))}")
-    index = code_system_index(given, instance, system, given.one("version"), "$subsumes")
+    version = given.one("version") or next(
+        (coding["version"] for coding in codings if coding.get("version")), None)
+    index = code_system_index(given, instance, system, version, "$subsumes")
     a, b = index.find(code_a), index.find(code_b)
     if a is None or b is None:
         raise NotFound(unknown_code(index, code_a if a is None else code_b))
@@ -201,25 +203,53 @@ _SYSTEM_VERSION_PARAMETERS = ("exclude-system", "system-version", "check-system-
                               "force-system-version")
 
 
-def _with_system_versions(given: TerminologyInput, concepts: tuple[ExpandedConcept, ...]
-                          ) -> tuple[ExpandedConcept, ...]:
-    """$expand's code system version parameters (`system|version` each): `exclude-system`
-    leaves a system (that version) out; `system-version`, `check-system-version` and
-    `force-system-version` name the version to use, and as only the versions held here can
-    be used, one the expansion did not use is an error."""
-    excluded = [value for key, value in given.pairs if key == "exclude-system"]
-    concepts = tuple(c for c in concepts if not any(
-        c.system == system and version in ("", c.version)
-        for system, _, version in (value.partition("|") for value in excluded)))
-    for name in _SYSTEM_VERSION_PARAMETERS[1:]:
-        for value in (value for key, value in given.pairs if key == name):
-            system, _, version = value.partition("|")
-            used = {c.version for c in concepts if c.system == system and c.version}
-            if version and used - {version}:
-                raise BadRequest(f"{name}: the expansion uses version {', '.join(sorted(used))}"
-                                 f" of {system}, not {version} (the one held here)",
-                                 expression=name)
-    return concepts
+def _system_versions(given: TerminologyInput, name: str) -> list[tuple[str, str]]:
+    """(system, version) of each `name` parameter (`system|version`)."""
+    return [(system, version) for key, value in given.pairs if key == name
+            for system, _, version in [value.partition("|")]]
+
+
+def _versions_applied(given: TerminologyInput, value_set: dict, result: Expansion
+                      ) -> Expansion:
+    """$expand's code system versions: `check-system-version` is an error where the value set
+    names another version; `system-version` is the version of a system it names without
+    one, `force-system-version` of every include of the system."""
+    compose = value_set.get("compose")
+    parts = [component for part in ("include", "exclude")
+             for component in (compose or {}).get(part) or () if isinstance(component, dict)]
+    for system, version in _system_versions(given, "check-system-version"):
+        named = {named for c in parts if c.get("system") == system
+                 and isinstance(named := c.get("version"), str)}
+        if named - {version}:
+            raise BadRequest(f"check-system-version: the value set names version "
+                             f"{', '.join(sorted(named))} of {system}, not {version}",
+                             expression="check-system-version")
+    chosen = {system: version for system, version in _system_versions(given, "system-version")}
+    forced = dict(_system_versions(given, "force-system-version"))
+    changed = [_with_version(component, chosen, forced) for component in parts]
+    if changed == parts:
+        return result
+    includes = changed[:len((compose or {}).get("include") or ())]
+    excludes = changed[len(includes):]
+    return expand_resource({**value_set, "compose": {**(compose or {}), "include": includes,
+                                                     **({"exclude": excludes} if excludes
+                                                        else {})}})
+
+
+def _with_version(component: dict, chosen: dict[str, str], forced: dict[str, str]) -> dict:
+    system = component.get("system")
+    if not isinstance(system, str):
+        return component
+    version = forced.get(system) or component.get("version") or chosen.get(system)
+    return {**component, "version": version} if version else component
+
+
+def _excluding_systems(given: TerminologyInput, concepts: tuple[ExpandedConcept, ...]
+                       ) -> tuple[ExpandedConcept, ...]:
+    """`exclude-system`: the concepts of that system (that version) left out."""
+    excluded = _system_versions(given, "exclude-system")
+    return tuple(c for c in concepts if not any(
+        c.system == system and version in ("", c.version) for system, version in excluded))
 
 
 def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> dict:
@@ -227,7 +257,8 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     folds Vietnamese: accents and case ignored), `activeOnly` and `exclude-system`, displays in
     `displayLanguage`, paged by `offset` and `count`."""
     value_set, result = value_set_expansion(given, instance, "$expand")
-    concepts = _with_system_versions(given, expanded(value_set, result))
+    result = _versions_applied(given, value_set, result)
+    concepts = _excluding_systems(given, expanded(value_set, result))
     language = given.one("displayLanguage")
     active_only, designations = given.flag("activeOnly"), given.flag("includeDesignations")
     wanted = fold(given.one("filter") or "")

@@ -35,7 +35,7 @@ class TerminologyInput:
         value = self.one(name)
         if value is None:
             return default
-        if not value.isdecimal() or int(value) > _LARGEST_INTEGER:
+        if not (value.isascii() and value.isdecimal()) or int(value) > _LARGEST_INTEGER:
             raise BadRequest(f"'{name}' must be a non-negative integer (at most "
                              f"{_LARGEST_INTEGER}), not '{value}'", expression=name)
         return int(value)

@@ -95,10 +95,11 @@ def test_a_url_with_its_version_names_that_version(client, urls):
     assert both.status_code == 400, both.text
 
 
-def test_paging_beyond_a_fhir_integer_is_400(client, urls):
-    response = client.get("/ValueSet/$expand", params={"url": urls["vs"],
-                                                       "offset": str(2**31)})
+@pytest.mark.parametrize("offset", [str(2**31), "１"])  # beyond an integer; a fullwidth 1
+def test_paging_beyond_a_fhir_integer_or_in_other_digits_is_400(client, urls, offset):
+    response = client.get("/ValueSet/$expand", params={"url": urls["vs"], "offset": offset})
     assert response.status_code == 400, response.text
+    assert client.get("/Patient", params={"_count": "１０"}).status_code == 400
 
 
 def test_an_unknown_url_or_version_is_still_404(client, urls):
@@ -177,3 +178,27 @@ def test_a_stored_code_system_is_found_by_the_codings_given(client, urls):
                                                          {"system": urls["cs"],
                                                           "code": "tim-mach"}]}}]}))
     assert checked["result"]["valueBoolean"] is True
+
+
+def test_versions_case_and_displays_of_a_stored_code_system(client, urls):
+    """A coding names the version it checks against (version 1 of the stored system has no
+    'nhi'; it said 'held here: 2'); a stored system that is not case sensitive takes any
+    case in a value set too; a value set's display does not make the system's wrong."""
+    v1 = _parameters(client.post("/CodeSystem/$validate-code", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [{"name": "coding", "valueCoding": {
+            "system": urls["cs"], "version": "1", "code": "noi"}}]}))
+    assert v1["result"]["valueBoolean"] is True
+    insensitive = {"resourceType": "CodeSystem", "url": f"{urls['cs']}-ci", "status": "active",
+                   "content": "complete", "caseSensitive": False,
+                   "concept": [{"code": "ABC", "display": "Mã ABC"}]}
+    assert client.post("/CodeSystem", json=insensitive, headers=FHIR_HEADERS).status_code == 201
+    renamed = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": insensitive["url"], "concept": [{"code": "ABC", "display": "Tên khác"}]}]}}
+    for code, display in (("abc", None), ("ABC", "Mã ABC"), ("ABC", "Tên khác")):
+        coding = {"system": insensitive["url"], "code": code} | (
+            {"display": display} if display else {})
+        checked = _parameters(client.post("/ValueSet/$validate-code", headers=FHIR_HEADERS,
+                                          json={"resourceType": "Parameters", "parameter": [
+                                              {"name": "valueSet", "resource": renamed},
+                                              {"name": "coding", "valueCoding": coding}]}))
+        assert checked["result"]["valueBoolean"] is True, (code, display, checked)

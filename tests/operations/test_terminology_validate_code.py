@@ -219,3 +219,13 @@ def test_a_value_set_pinning_a_version_not_held_cannot_be_checked(client):
             {"name": "valueSet", "resource": pinned},
             {"name": "coding", "valueCoding": {"system": GENDER, "code": "bogus"}}]})
     assert response.status_code == 400 and "3.0.1" in response.text, response.text
+
+
+def test_a_code_listed_in_another_case_is_one_concept(client):
+    """v2-0164 is not case sensitive: `ap` and `AP` listed are its one concept AP."""
+    listed = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v2-0164",
+         "concept": [{"code": "ap"}, {"code": "AP"}]}]}}
+    expanded = client.post("/ValueSet/$expand", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": listed}]})
+    assert [c["code"] for c in expanded.json()["expansion"]["contains"]] == ["AP"]

@@ -64,7 +64,9 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
     names, version_name = _CANONICAL[kind]
     url = next((value for name in names if (value := given.one(name))), None)
     url = url or _coded_system(given)
-    version = given.one(version_name)
+    # Of a code system, the version its coding names when no version parameter does.
+    version = given.one(version_name) or (
+        (given.coding() or {}).get("version") if kind == "CodeSystem" else None)
     if not isinstance(url, str) or held(kind, f"{url}|{version}" if version else url):
         return None
     return await stored_terminology(call.service.database.store(), kind, url, version)
