@@ -19,6 +19,7 @@ from fhir_server.conformance.expansion import (
     Expansion,
     expand_resource,
     expansion,
+    held_code_system,
 )
 from fhir_server.errors import BadRequest, Issue, NotFound
 from fhir_server.search.types.string import fold
@@ -226,6 +227,10 @@ def _versions_applied(given: TerminologyInput, value_set: dict, result: Expansio
                              expression="check-system-version")
     chosen = {system: version for system, version in _system_versions(given, "system-version")}
     forced = dict(_system_versions(given, "force-system-version"))
+    for system, version in {**chosen, **forced}.items():
+        if held_code_system(system, version) is None:
+            raise BadRequest(f"version {version} of the code system {system} is not held here",
+                             expression="system-version")
     changed = [_with_version(component, chosen, forced) for component in parts]
     if changed == parts:
         return result
