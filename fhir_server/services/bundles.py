@@ -317,12 +317,17 @@ def _method_of(raw: object) -> str:
 
 
 def _processing_order(entry: Entry) -> tuple[int, bool, bool]:
-    """DELETE, POST, PUT/PATCH, GET (http.html#trules); within a step, plain creates before
-    conditional ones, and entries with conditional references last: the result "SHALL NOT
-    depend on the order of the resources" in the Bundle, so a conditional create or
-    reference finds what the same step creates whichever entry comes first."""
-    return (ORDER[entry.method], entry.method == "POST" and bool(entry.if_none_exist),
-            has_conditional_references(entry.resource))
+    """DELETE, POST, PUT/PATCH, GET (http.html#trules), so that the result "SHALL NOT depend
+    on the order of the resources" in the Bundle: within a step plain writes before
+    conditional ones (a conditional create or update then finds what the step's plain
+    writes make), and writes with conditional references after every other write ("Resolve
+    any conditional references" comes after them: a reference finds a patient created or
+    updated beside it)."""
+    deferred = entry.method != "GET" and entry.method != "HEAD" and (
+        has_conditional_references(entry.resource))
+    conditional = bool(entry.if_none_exist) if entry.method == "POST" else (
+        entry.resource_id is None and entry.method != "GET" and entry.method != "HEAD")
+    return (ORDER["PUT"] if deferred else ORDER[entry.method], deferred, conditional)
 
 
 def _check_distinct_targets(entries: list[Entry]) -> None:

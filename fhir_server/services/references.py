@@ -84,8 +84,10 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
                              "no entry that creates or updates a resource has it as fullUrl")
     # "all matching links ... in url elements" too: Attachment.url, valueUri, valueUrl, ...
     for container, place in places_of_types(resource, _URI_TYPES):
-        if place == "url" and "resourceType" in container:
-            continue  # a resource's own canonical URL (ValueSet.url) is no link to an entry
+        if place == "system" or (place == "url" and "resourceType" in container):
+            # A code or identifier system (Coding.system, include.system) names a namespace,
+            # and a resource's own canonical URL (ValueSet.url) itself: no link to an entry.
+            continue
         target = assigned.get(container[place])  # type: ignore[index]
         if target is not None:
             container[place] = target  # type: ignore[index]

@@ -100,14 +100,18 @@ class ResourceService:
 
         with repeatable_unit():
             async with AsyncExitStack() as turn:
+                held: set[str] = set()
                 for signing_round in range(SIGNING_ROUNDS + 1):
                     try:
                         return await self.database.in_transaction(signed_work)
                     except SignaturesNeeded as needed:
                         if signing_round == SIGNING_ROUNDS:
                             break
-                        if signing_round == 0:
-                            await turn.enter_async_context(self.database.write_turns.turn(written))
+                        # The turn of what this round writes; a later round may write
+                        # another resource (a conditional update that now finds one).
+                        if new := set(written) - held:
+                            held |= new
+                            await turn.enter_async_context(self.database.write_turns.turn(new))
                         await needed.signer.fetch(needed.digests)
         raise Conflict(
             "The resources this request writes kept changing while their signatures were "

@@ -118,6 +118,22 @@ def test_concurrent_conditional_updates_in_transactions_make_one_resource(client
     assert len(search_ids(client, "Patient", identifier=value)) == 1
 
 
+def test_concurrent_conditional_updates_creating_one_resource_all_succeed(client, server):
+    """The losers of the race update what the winner created: their turn to write covers
+    that resource too (a 409 'kept changing' came 2 times in 10 rounds of 8)."""
+    value = unique_cccd()
+
+    def attempt(_: int) -> int:
+        with httpx.Client(base_url=server.base, timeout=120, headers=client.headers) as own:
+            return own.put(f"/Patient?{_criteria(value)}", json=new_patient(value),
+                           headers=FHIR_HEADERS).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(attempt, range(8)))
+    assert statuses == [200] * 7 + [201], statuses
+    assert len(search_ids(client, "Patient", identifier=value)) == 1
+
+
 def test_conditional_update_without_a_match_creates(client, server):
     value = unique_cccd()
     response = client.put("/Patient", params={"identifier": f"{CCCD}|{value}"},

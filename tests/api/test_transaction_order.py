@@ -70,3 +70,20 @@ def test_a_conditional_reference_finds_a_create_of_the_transaction(client, rever
     [patient_id] = _patients_with(client, value)
     assert f"/Patient/{patient_id}/_history/1" in patient["response"]["location"]
     assert visit["resource"]["subject"]["reference"] == f"Patient/{patient_id}"
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("writing", ["conditional-create", "put"])
+def test_a_conditional_reference_is_resolved_after_the_writes(client, reverse, writing):
+    """"Resolve any conditional references" is the last step: a patient made by a
+    conditional create or by a PUT is found whichever entry comes first (404 before)."""
+    value = unique_cccd()
+    patient = {**new_patient(value), "id": f"p-{value}"}
+    write = (post_entry(new_patient(value), if_none_exist=identifier_query(value))
+             if writing == "conditional-create" else put_entry(patient))
+    response = submit(client, _in_order(
+        write, post_entry(encounter(f"Patient?{identifier_query(value)}")), reverse))
+    entries = response_bundle(response, "transaction-response", 2)
+    visit = entries[0] if reverse else entries[1]
+    [patient_id] = _patients_with(client, value)
+    assert visit["resource"]["subject"]["reference"] == f"Patient/{patient_id}"

@@ -163,7 +163,10 @@ def test_canonical_urls_are_not_replaced(client):
     answers = {"resourceType": "QuestionnaireResponse", "status": "completed",
                "questionnaire": canonical,
                "extension": [{"url": "http://example.org/fhir/StructureDefinition/form",
-                              "valueCanonical": canonical}]}
+                              "valueCanonical": canonical}],
+               # A Coding.system is a namespace, not a link: kept too.
+               "item": [{"linkId": "1", "answer": [{"valueCoding": {
+                   "system": canonical, "code": "x"}}]}]}
     entries = response_bundle(submit(client, transaction(
         put_entry(questionnaire, f"Questionnaire/{questionnaire_id}", full_url=canonical),
         post_entry(answers, urn()))), "transaction-response", 2)
@@ -173,6 +176,7 @@ def test_canonical_urls_are_not_replaced(client):
     stored_answers = client.get(f"/QuestionnaireResponse/{answers_id}").json()
     assert stored_answers["questionnaire"] == canonical
     assert stored_answers["extension"][0]["valueCanonical"] == canonical
+    assert stored_answers["item"][0]["answer"][0]["valueCoding"]["system"] == canonical
 
 
 @pytest.mark.parametrize("deleting", ["Patient/{id}", "Patient?identifier={system}|{value}"])
