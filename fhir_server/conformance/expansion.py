@@ -6,8 +6,7 @@ expanded here: the answer says why, rather than guessing."""
 
 import re
 import re._parser as regex_parser  # type: ignore[import-not-found]  # the parser of `re`
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,20 +15,12 @@ from typing import Any
 from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
     Concept,
-    code_system,
     find_value_set,
-    index_code_system,
     per_registry,
     versions,
 )
+from fhir_server.conformance.held_terminology import held_code_system, stored_value_set
 
-# CodeSystems stored through the API that the ValueSets expanded in this context draw on,
-# and ValueSets stored through the API they import, by `url` and `url|version`
-# (`using_stored`).
-_stored: ContextVar[dict[str, CodeSystemIndex] | None] = ContextVar("stored_code_systems",
-                                                                    default=None)
-_stored_value_sets: ContextVar[dict[str, dict] | None] = ContextVar("stored_value_sets",
-                                                                    default=None)
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
 # The work one expansion may do, in concepts examined (a code system's once per include and
@@ -50,9 +41,19 @@ _MAX_UNBOUNDED = 3
 class CannotExpand(Exception):
     """The ValueSet cannot be expanded from what the server holds; the message says why."""
 
+    issue_code = "invalid"  # of the OperationOutcome that refuses it
+
 
 class TooCostly(CannotExpand):
     """The expansion would take more than MAX_EXPANSION_WORK: the whole of it is refused."""
+
+    issue_code = "too-costly"  # as $expand names it, so that a client degrades gracefully
+
+
+class NotHeld(CannotExpand):
+    """A code system it needs is not held here (in full)."""
+
+    issue_code = "not-supported"
 
 
 def _spend(concepts: int) -> None:
@@ -88,7 +89,7 @@ class Expansion:
 
     concepts: tuple[ExpandedConcept, ...] | None
     reason: str = ""
-    too_costly: bool = False  # refused for its size, not for what the server lacks
+    issue_code: str = "invalid"  # of a refusal: too-costly, not-supported or invalid
 
     @cached_property
     def _by_key(self) -> dict[tuple[str, str], ExpandedConcept]:
@@ -116,66 +117,12 @@ def expanded_concept(index: CodeSystemIndex, concept: Concept) -> ExpandedConcep
                            index.language)
 
 
-@contextmanager
-def using_stored(resources: Iterable[dict]) -> Iterator[None]:
-    """Expansions in this context may also draw on these CodeSystems and import these
-    ValueSets (stored through the API, which the registry does not hold); of one url, the
-    first given (the last stored) stands for it without a version."""
-    indexes: dict[str, CodeSystemIndex] = {}
-    value_sets: dict[str, dict] = {}
-    for resource in resources:
-        if resource.get("resourceType") == "ValueSet":
-            url, version = resource.get("url"), resource.get("version")
-            if isinstance(url, str):
-                value_sets.setdefault(url, resource)
-                if version:
-                    value_sets[f"{url}|{version}"] = resource
-            continue
-        index = index_code_system(resource)
-        indexes.setdefault(index.url, index)
-        if index.version:
-            indexes[f"{index.url}|{index.version}"] = index
-    tokens = _stored.set(indexes), _stored_value_sets.set(value_sets)
-    try:
-        yield
-    finally:
-        _stored.reset(tokens[0])
-        _stored_value_sets.reset(tokens[1])
-
-
-def imports(value_set: dict) -> set[str]:
-    """The canonical URLs of the value sets a ValueSet's compose imports."""
-    compose = value_set.get("compose")
-    if not isinstance(compose, dict):
-        return set()
-    return {canonical for part in ("include", "exclude") for component in compose.get(part) or ()
-            if isinstance(component, dict)
-            for canonical in component.get("valueSet") or () if isinstance(canonical, str)}
-
-
 def _imported(canonical: str) -> Expansion:
     """An imported value set's expansion: the registry's, else one stored through the API."""
-    stored = (_stored_value_sets.get() or {}).get(canonical)
+    stored = stored_value_set(canonical)
     if stored is not None and find_value_set(canonical) is None:
         return expand_resource(stored)
     return expansion(canonical)
-
-
-def drawn_on(value_set: dict) -> set[tuple[str, str | None]]:
-    """The code systems (url, version) a ValueSet's compose names directly."""
-    compose = value_set.get("compose")
-    if not isinstance(compose, dict):
-        return set()
-    return {(component["system"], component.get("version"))
-            for part in ("include", "exclude") for component in compose.get(part) or ()
-            if isinstance(component, dict) and isinstance(component.get("system"), str)}
-
-
-def held_code_system(system: str, version: str | None = None) -> CodeSystemIndex | None:
-    """A code system held here: the registry's, or one stored through the API that this
-    context uses (`using_stored`)."""
-    canonical = f"{system}|{version}" if version else system
-    return code_system(canonical) or (_stored.get() or {}).get(canonical)
 
 
 def _held(system: str, version: str | None) -> CodeSystemIndex:
@@ -184,13 +131,13 @@ def _held(system: str, version: str | None) -> CodeSystemIndex:
     if index is None:
         held = versions("CodeSystem", system)
         if version and held:
-            raise CannotExpand(f"version {version} of the code system {system} is not held "
-                               f"here (held: {', '.join(held)})")
-        raise CannotExpand(f"the code system {system} is not held here (an external "
-                           "terminology server is needed)")
+            raise NotHeld(f"version {version} of the code system {system} is not held "
+                          f"here (held: {', '.join(held)})")
+        raise NotHeld(f"the code system {system} is not held here (an external "
+                      "terminology server is needed)")
     if index.content != "complete":
-        raise CannotExpand(f"the code system {system} is held here with content "
-                           f"'{index.content}', not all of its codes")
+        raise NotHeld(f"the code system {system} is held here with content "
+                      f"'{index.content}', not all of its codes")
     return index
 
 
@@ -424,12 +371,12 @@ def expand_resource(value_set: dict) -> Expansion:
     except TooCostly as refused:
         if outer:
             raise  # the outermost expansion refuses; an import's failure is not cached
-        return Expansion(None, str(refused), too_costly=True)
+        return Expansion(None, str(refused), refused.issue_code)
     except CannotExpand as refused:
         try:
             return Expansion(_stored_expansion(value_set))
         except CannotExpand:
-            return Expansion(None, str(refused))
+            return Expansion(None, str(refused), refused.issue_code)
     finally:
         _importing.reset(token)
         if budget is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fhir_server.conformance.code_systems import code_system, find_value_set
-from fhir_server.conformance.expansion import drawn_on, imports, using_stored
+from fhir_server.conformance.held_terminology import drawn_on, imports, using_stored
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest

@@ -9,11 +9,8 @@ ValueSet leaves them out (`compose.inactive: false`)."""
 from dataclasses import dataclass
 
 from fhir_server.conformance.code_systems import CodeSystemIndex, is_display_of
-from fhir_server.conformance.expansion import (
-    ExpandedConcept,
-    expanded_concept,
-    held_code_system,
-)
+from fhir_server.conformance.expansion import ExpandedConcept, expanded_concept
+from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.units import UCUM, is_ucum
 from fhir_server.errors import BadRequest
 from fhir_server.services.terminology import (

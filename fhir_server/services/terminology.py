@@ -19,8 +19,8 @@ from fhir_server.conformance.expansion import (
     Expansion,
     expand_resource,
     expansion,
-    held_code_system,
 )
+from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.errors import BadRequest, Issue, NotFound
 from fhir_server.search.types.string import fold
 from fhir_server.services.terminology_input import TerminologyInput
@@ -82,9 +82,8 @@ def expanded(value_set: dict, result: Expansion) -> tuple[ExpandedConcept, ...]:
     if result.concepts is None:
         message = (f"ValueSet {value_set.get('url', '(without url)')} cannot be expanded "
                    f"here: {result.reason}")
-        # too-costly, as $expand allows, so that a client can degrade gracefully.
-        raise BadRequest(message, issues=[Issue(message, "too-costly")]
-                         ) if result.too_costly else BadRequest(message)
+        # too-costly as $expand names it, not-supported for what is not held here.
+        raise BadRequest(message, issues=[Issue(message, result.issue_code)])
     return result.concepts
 
 

@@ -153,6 +153,12 @@ def test_an_expansion_that_would_take_minutes_is_refused_as_too_costly(client):
     assert refused.status_code == 400 and "too costly" in refused.text
     # The issue code $expand names for it ("OperationOutcome with code too-costly").
     assert refused.json()["issue"][0]["code"] == "too-costly"
+    # A code system not held here is not-supported (a terminology server is needed).
+    snomed = client.post("/ValueSet/$expand", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": {
+            "resourceType": "ValueSet", "status": "active",
+            "compose": {"include": [{"system": "http://snomed.info/sct"}]}}}]})
+    assert snomed.status_code == 400 and snomed.json()["issue"][0]["code"] == "not-supported"
     one = {**body, "parameter": [{"name": "valueSet", "resource": {
         "resourceType": "ValueSet", "status": "active", "compose": {"include": [include]}}}]}
     assert client.post("/ValueSet/$expand", json=one, headers=FHIR_HEADERS).status_code == 200

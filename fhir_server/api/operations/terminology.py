@@ -5,7 +5,7 @@ reads of its invocation."""
 
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
-from fhir_server.conformance.expansion import using_stored
+from fhir_server.conformance.held_terminology import using_stored
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import stored_terminology_drawn_on

@@ -10,7 +10,7 @@ from fhir_server.api.operations.terminology import (
     instance,
     terminology_input,
 )
-from fhir_server.conformance.expansion import using_stored
+from fhir_server.conformance.held_terminology import using_stored
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.services.code_validation import validate_in_code_system, validate_in_value_set
 

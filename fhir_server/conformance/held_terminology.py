@@ -1,0 +1,77 @@
+"""Terminology stored through the API that the expansions of one request may use, besides
+the registry's: the CodeSystems a value set draws on and the ValueSets it imports, fetched
+by the caller (`search.compiler.stored_terminology_drawn_on`) and set for the request with
+`using_stored`; and what a ValueSet's compose names of them."""
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from fhir_server.conformance.code_systems import CodeSystemIndex, code_system, index_code_system
+
+# CodeSystems stored through the API that the ValueSets expanded in this context draw on,
+# and ValueSets stored through the API they import, by `url` and `url|version`
+# (`using_stored`).
+_stored: ContextVar[dict[str, CodeSystemIndex] | None] = ContextVar("stored_code_systems",
+                                                                    default=None)
+_stored_value_sets: ContextVar[dict[str, dict] | None] = ContextVar("stored_value_sets",
+                                                                    default=None)
+
+
+@contextmanager
+def using_stored(resources: Iterable[dict]) -> Iterator[None]:
+    """Expansions in this context may also draw on these CodeSystems and import these
+    ValueSets (stored through the API, which the registry does not hold); of one url, the
+    first given (the last stored) stands for it without a version."""
+    indexes: dict[str, CodeSystemIndex] = {}
+    value_sets: dict[str, dict] = {}
+    for resource in resources:
+        if resource.get("resourceType") == "ValueSet":
+            url, version = resource.get("url"), resource.get("version")
+            if isinstance(url, str):
+                value_sets.setdefault(url, resource)
+                if version:
+                    value_sets[f"{url}|{version}"] = resource
+            continue
+        index = index_code_system(resource)
+        indexes.setdefault(index.url, index)
+        if index.version:
+            indexes[f"{index.url}|{index.version}"] = index
+    tokens = _stored.set(indexes), _stored_value_sets.set(value_sets)
+    try:
+        yield
+    finally:
+        _stored.reset(tokens[0])
+        _stored_value_sets.reset(tokens[1])
+
+
+def imports(value_set: dict) -> set[str]:
+    """The canonical URLs of the value sets a ValueSet's compose imports."""
+    compose = value_set.get("compose")
+    if not isinstance(compose, dict):
+        return set()
+    return {canonical for part in ("include", "exclude") for component in compose.get(part) or ()
+            if isinstance(component, dict)
+            for canonical in component.get("valueSet") or () if isinstance(canonical, str)}
+
+
+def drawn_on(value_set: dict) -> set[tuple[str, str | None]]:
+    """The code systems (url, version) a ValueSet's compose names directly."""
+    compose = value_set.get("compose")
+    if not isinstance(compose, dict):
+        return set()
+    return {(component["system"], component.get("version"))
+            for part in ("include", "exclude") for component in compose.get(part) or ()
+            if isinstance(component, dict) and isinstance(component.get("system"), str)}
+
+
+def held_code_system(system: str, version: str | None = None) -> CodeSystemIndex | None:
+    """A code system held here: the registry's, or one stored through the API that this
+    context uses (`using_stored`)."""
+    canonical = f"{system}|{version}" if version else system
+    return code_system(canonical) or (_stored.get() or {}).get(canonical)
+
+
+def stored_value_set(canonical: str) -> dict | None:
+    """A ValueSet stored through the API that this context uses, by `url` or `url|version`."""
+    return (_stored_value_sets.get() or {}).get(canonical)
