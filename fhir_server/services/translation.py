@@ -138,11 +138,14 @@ def _dependencies(given: TerminologyInput) -> Dependencies:
         parts = {part.get("name"): part for part in dependency.get("part") or []
                  if isinstance(part, dict)}
         element = parts.get("element", {}).get("valueUri")
-        concept = parts.get("concept", {}).get("valueCodeableConcept") or {}
-        found |= {(element, coding.get("system"), coding["code"])
-                  for coding in concept.get("coding") or []
-                  if isinstance(element, str) and isinstance(coding, dict)
-                  and isinstance(coding.get("code"), str)}
+        concept = parts.get("concept", {}).get("valueCodeableConcept")
+        codings = concept.get("coding") if isinstance(concept, dict) else None
+        if not isinstance(element, str) or not isinstance(codings, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("code"), str) for c in codings):
+            raise BadRequest("A dependency has an element (valueUri) and a concept "
+                             "(valueCodeableConcept with coded codings)",
+                             expression="dependency")
+        found |= {(element, coding.get("system"), coding["code"]) for coding in codings}
     return frozenset(found)
 
 

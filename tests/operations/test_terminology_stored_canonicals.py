@@ -202,3 +202,12 @@ def test_versions_case_and_displays_of_a_stored_code_system(client, urls):
                                               {"name": "valueSet", "resource": renamed},
                                               {"name": "coding", "valueCoding": coding}]}))
         assert checked["result"]["valueBoolean"] is True, (code, display, checked)
+
+
+def test_an_instance_named_again_must_be_itself(client, urls, departments):
+    """ValueSet/[id]/$expand with another url or version names two value sets: 400 (the
+    instance was expanded, the parameter ignored)."""
+    path = f"/ValueSet/{departments[departments['medical'] + '#id']}/$expand"
+    assert client.get(path, params={"url": departments["medical"]}).status_code == 200
+    for params in ({"url": urls["vs"]}, {"valueSetVersion": "9"}):
+        assert client.get(path, params=params).status_code == 400, params

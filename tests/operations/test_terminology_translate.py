@@ -168,3 +168,9 @@ def test_a_mapping_that_depends_on_another_element_needs_it(client):
             {"system": "http://example.org/fhir/example3", "code": "some-code"}]}}]}
     assert "code2" not in codes([])
     assert codes([dependency]) == ["code2"]
+    malformed = client.post("/ConceptMap/$translate", headers=FHIR_HEADERS, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "system", "valueUri": example["system"]},
+            {"name": "code", "valueCode": "code"},
+            {"name": "dependency", "part": [{"name": "element", "valueString": "x"}]}]})
+    assert malformed.status_code == 400, malformed.text

@@ -58,7 +58,10 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
     the registry does not hold, the last stored (as `:in` search takes them); else None."""
     kind = call.resource_type
     if call.resource_id is not None and kind is not None:
-        return (await call.service.read(kind, call.resource_id)).resource
+        found = (await call.service.read(kind, call.resource_id)).resource or {}
+        if given is not None and kind in _CANONICAL:
+            _check_names(given, found, *_CANONICAL[kind])
+        return found
     if given is None or kind not in _CANONICAL:
         return None
     names, version_name = _CANONICAL[kind]
@@ -70,6 +73,16 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
     if not isinstance(url, str) or held(kind, f"{url}|{version}" if version else url):
         return None
     return await stored_terminology(call.service.database.store(), kind, url, version)
+
+
+def _check_names(given: TerminologyInput, found: dict, names: tuple[str, ...],
+                 version_name: str) -> None:
+    """At instance level, a `url` or version given must be the instance's own (400: the
+    request names two resources)."""
+    for name, own in ((names[0], found.get("url")), (version_name, found.get("version"))):
+        if (value := given.one(name)) is not None and value != own:
+            raise BadRequest(f"'{name}' is {value}, and {found.get('resourceType')}/"
+                             f"{found.get('id')} has {own}: name one resource", expression=name)
 
 
 def _coded_system(given: TerminologyInput) -> str | None:
