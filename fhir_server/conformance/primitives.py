@@ -97,6 +97,11 @@ def lone_surrogate(document: object, raw: bytes) -> str | None:
     return None
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: `str.isdecimal` also takes `１` and `٣`, which `int` reads as 1 and 3."""
+    return text.isascii() and text.isdecimal()
+
+
 def shown(value: object) -> str:
     """A value as a message shows it: its repr, cut when long; arrays and objects (of any
     depth) as [...] and {...}."""

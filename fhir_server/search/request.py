@@ -5,6 +5,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.errors import BadRequest
@@ -170,7 +171,7 @@ def parse_request(
     request = SearchRequest(resource_type)
     for name, value in params:
         if name == "_count":
-            if not (value.isascii() and value.isdecimal()):
+            if not is_digits(value):
                 raise BadRequest(
                     f"_count must be a non-negative integer, not '{value}'", expression="_count"
                 )

@@ -323,10 +323,10 @@ def _processing_order(entry: Entry) -> tuple[int, bool, bool]:
     writes make), and writes with conditional references after every other write ("Resolve
     any conditional references" comes after them: a reference finds a patient created or
     updated beside it)."""
-    deferred = entry.method != "GET" and entry.method != "HEAD" and (
-        has_conditional_references(entry.resource))
-    conditional = bool(entry.if_none_exist) if entry.method == "POST" else (
-        entry.resource_id is None and entry.method != "GET" and entry.method != "HEAD")
+    writes = entry.method not in ("GET", "HEAD")
+    deferred = writes and has_conditional_references(entry.resource)
+    conditional = (bool(entry.if_none_exist) if entry.method == "POST"
+                   else writes and entry.resource_id is None)
     return (ORDER["PUT"] if deferred else ORDER[entry.method], deferred, conditional)
 
 

@@ -22,6 +22,7 @@ from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.parameters import positive_integer
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -108,9 +109,7 @@ def parse_everything(
         raise BadRequest("includeProvenance takes true or false", expression="includeProvenance")
     if provenance == "true" and not permissions.allows("Provenance", "r"):
         raise Forbidden("The token's scopes do not allow reading Provenance")
-    count = values.get("_count", str(default_count))
-    if not (count.isascii() and count.isdecimal()) or int(count) == 0:
-        raise BadRequest(f"_count must be a positive integer, not '{count}'", expression="_count")
+    count = positive_integer(values.get("_count", str(default_count)), "_count")
     return EverythingRequest(
         compartment_type,
         compartment_id,
@@ -120,7 +119,7 @@ def parse_everything(
         tuple(types),
         tuple(sources),
         referenced_types,
-        min(int(count), max_count),
+        min(count, max_count),
         provenance == "true",
         next((value for name, value in params if name == "_cursor"), None),
         [(name, value) for name, value in params if name in allowed],

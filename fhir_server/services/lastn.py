@@ -20,6 +20,7 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_request
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
+from fhir_server.services.parameters import positive_integer
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -44,9 +45,7 @@ def _code_parameters() -> frozenset[str]:
 def parse_max(value: str | None) -> int:
     if value is None:
         return 1
-    if not (value.isascii() and value.isdecimal()) or int(value) == 0:
-        raise BadRequest(f"max must be a positive integer, not '{value}'", expression="max")
-    return int(value)
+    return positive_integer(value, "max")
 
 
 @dataclass

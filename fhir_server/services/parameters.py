@@ -3,6 +3,7 @@
 
 from collections.abc import Mapping
 
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.errors import BadRequest
 
 # Parameters.parameter.value[x] of the primitive types an operation's input is given in.
@@ -73,6 +74,13 @@ def _check_declared_type(parameter: dict, name: str, declared: str | None, where
     if expected and given and given != expected:
         raise BadRequest(f"{where} ({name}) is a {declared}: it takes {expected}, not {given}",
                          expression=where)
+
+
+def positive_integer(value: str, name: str) -> int:
+    """An operation's count-like parameter (`_count`, `max`); 400 unless a positive integer."""
+    if not is_digits(value) or int(value) == 0:
+        raise BadRequest(f"{name} must be a positive integer, not '{value}'", expression=name)
+    return int(value)
 
 
 def resource_parameter(body: dict, name: str, operation: str) -> dict | None:

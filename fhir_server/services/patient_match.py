@@ -21,6 +21,7 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.search.types.string import fold
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import searchset_bundle
+from fhir_server.services.parameters import positive_integer
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -50,10 +51,8 @@ def parse_match(patient: object, pairs: list[tuple[str, str]]) -> MatchRequest:
     if only_certain not in ("true", "false"):
         raise BadRequest("onlyCertainMatches takes true or false",
                          expression="onlyCertainMatches")
-    count = values.get("count", str(DEFAULT_COUNT))
-    if not (count.isascii() and count.isdecimal()) or int(count) == 0:
-        raise BadRequest(f"count must be a positive integer, not '{count}'", expression="count")
-    return MatchRequest(patient, only_certain == "true", min(int(count), MAX_CANDIDATES))
+    count = positive_integer(values.get("count", str(DEFAULT_COUNT)), "count")
+    return MatchRequest(patient, only_certain == "true", min(count, MAX_CANDIDATES))
 
 
 def _identifiers(patient: dict) -> set[tuple[str, str]]:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.index import compartment_filter, resource_compartments
@@ -253,7 +254,7 @@ class ResourceService:
         counts = [value for name, value in params if name == "_count"]
         if not counts:
             return self.default_count
-        if not (counts[-1].isascii() and counts[-1].isdecimal()):
+        if not is_digits(counts[-1]):
             raise BadRequest(
                 f"_count must be a non-negative integer, not '{counts[-1]}'", expression="_count"
             )

@@ -5,6 +5,7 @@ In a query string `coding` may be given as `system|code`."""
 
 from dataclasses import dataclass, field
 
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest
 from fhir_server.services.parameters import parameter_pairs
@@ -35,7 +36,7 @@ class TerminologyInput:
         value = self.one(name)
         if value is None:
             return default
-        if not (value.isascii() and value.isdecimal()) or int(value) > _LARGEST_INTEGER:
+        if not is_digits(value) or int(value) > _LARGEST_INTEGER:
             raise BadRequest(f"'{name}' must be a non-negative integer (at most "
                              f"{_LARGEST_INTEGER}), not '{value}'", expression=name)
         return int(value)

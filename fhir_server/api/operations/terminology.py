@@ -60,7 +60,8 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
     if call.resource_id is not None and kind is not None:
         found = (await call.service.read(kind, call.resource_id)).resource or {}
         if given is not None and kind in _CANONICAL:
-            _check_names(given, found, *_CANONICAL[kind])
+            names, version_name = _CANONICAL[kind]
+            _check_names(given, found, names[0], version_name)
         return found
     if given is None or kind not in _CANONICAL:
         return None
@@ -75,11 +76,11 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
     return await stored_terminology(call.service.database.store(), kind, url, version)
 
 
-def _check_names(given: TerminologyInput, found: dict, names: tuple[str, ...],
+def _check_names(given: TerminologyInput, found: dict, url_name: str,
                  version_name: str) -> None:
     """At instance level, a `url` or version given must be the instance's own (400: the
     request names two resources)."""
-    for name, own in ((names[0], found.get("url")), (version_name, found.get("version"))):
+    for name, own in ((url_name, found.get("url")), (version_name, found.get("version"))):
         if (value := given.one(name)) is not None and value != own:
             raise BadRequest(f"'{name}' is {value}, and {found.get('resourceType')}/"
                              f"{found.get('id')} has {own}: name one resource", expression=name)
