@@ -3,6 +3,7 @@
 Tests talk to the server over real HTTP (uvicorn on a loopback port) with httpx.
 """
 
+import asyncio
 import re
 import socket
 import threading
@@ -28,6 +29,15 @@ def mongo_uri(tmp_path_factory) -> Iterator[str]:
     mongo = EmbeddedMongo(tmp_path_factory.mktemp("mongo-data"))
     yield mongo.start()
     mongo.stop()
+
+
+@pytest.fixture(scope="module")
+def loop():
+    """One event loop per module, for tests below the HTTP API: the async MongoDB client is
+    bound to the loop it ran on."""
+    running = asyncio.new_event_loop()
+    yield running
+    running.close()
 
 
 def _free_port() -> int:

@@ -10,10 +10,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from fhir_server.errors import ServiceUnavailable
+from fhir_server.storage.coalesced_reads import CoalescedReads
 from fhir_server.storage.decimals import DECIMALS
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.metrics import CommandCounter
-from fhir_server.storage.resources import ResourceStore, UnpreparedType
+from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore, UnpreparedType
 from fhir_server.storage.signature_chains import SignatureChains
 from fhir_server.storage.single_versions import SINGLE_VERSION_TYPES
 from fhir_server.storage.write_turns import WriteTurns
@@ -70,6 +71,7 @@ class Database:
         self.prepared: set[str] = set()
         self.chains = SignatureChains(self.db)
         self.write_turns = WriteTurns(self.db["write_turns"])
+        self._reads: dict[str, CoalescedReads] = {}  # by collection
         self._preparing = asyncio.Lock()
         # Why the database is known to be down (the embedded mongod is being restarted),
         # so that requests fail at once rather than after a server selection timeout.
@@ -118,7 +120,15 @@ class Database:
 
     def store(self) -> ResourceStore:
         """A store outside any transaction."""
-        return ResourceStore(self.db, None, self.prepared, self.chains, self.prepare_type)
+        return ResourceStore(self.db, None, self.prepared, self.chains, self.prepare_type,
+                             self._read_by_id)
+
+    async def _read_by_id(self, resource_type: str, resource_id: str) -> dict | None:
+        reads = self._reads.get(resource_type)
+        if reads is None:
+            reads = self._reads[resource_type] = CoalescedReads(self.db, resource_type,
+                                                                WITHOUT_INDEX)
+        return await reads.find(resource_id)
 
     async def in_transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
         """Run `work` in one multi-document transaction, retried on transient conflicts.

@@ -90,12 +90,16 @@ class ResourceStore:
         prepared: set[str],
         chains: SignatureChains,
         prepare: Callable[[str], Awaitable[None]] | None = None,
+        read_by_id: Callable[[str, str], Awaitable[dict | None]] | None = None,
     ):
         self.db = db
         self.chains = chains  # stored once, put back into the signatures read
         self.session = session
         self.prepared = prepared  # types whose collections and indexes are made
         self.prepare = prepare  # makes them, outside a transaction
+        # Outside a transaction: a current document by id, read together with other
+        # requests' reads of that moment (`coalesced_reads`).
+        self._read_by_id = read_by_id
         # (type, version) of every version `write_version` stored in this unit of work, in
         # order: what the services sign before the transaction commits.
         self.written: list[tuple[str, HistoryVersion]] = []
@@ -135,8 +139,11 @@ class ResourceStore:
             # Used once: a later lookup may follow a write of this resource.
             document = self._read_ahead.pop((resource_type, resource_id))
             return None if document is None else CurrentVersion.from_document(document)
-        document = await self.db[resource_type].find_one({"_id": resource_id}, WITHOUT_INDEX,
-                                                         session=self.session)
+        if self._read_by_id is not None:
+            document = await self._read_by_id(resource_type, resource_id)
+        else:
+            document = await self.db[resource_type].find_one(
+                {"_id": resource_id}, WITHOUT_INDEX, session=self.session)
         if document is None:
             return None
         await self.chains.restore((document,))

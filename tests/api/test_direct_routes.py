@@ -4,6 +4,7 @@ do: the same checks, in the same order. A vread goes through FastAPI with the re
 checks, and `POST [type]/_search` with the search's, so each is compared with those."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -87,3 +88,26 @@ def test_paths_like_a_read_or_a_search_go_on_to_their_routes(client):
                               "data": "eGluIGNow6Bv"})
     content = client.get(f"/Binary/{binary['id']}", headers={"Accept": "text/plain"})
     assert (content.status_code, content.content) == (200, "xin chào".encode())
+
+
+def test_concurrent_reads_each_get_their_own_resource_and_the_latest_version(client):
+    """Reads that wait together share one MongoDB query (storage/coalesced_reads.py): each
+    still answers with its own resource, and a read sent after an update returns it."""
+    patients = [created(client, new_patient()) for _ in range(6)]
+    ids = [patient["id"] for patient in patients] * 8
+
+    def read(resource_id: str) -> tuple[str, str, str]:
+        response = client.get(f"/Patient/{resource_id}")
+        assert response.status_code == 200, response.text
+        return resource_id, response.json()["id"], response.headers["etag"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(read, ids))
+        assert all(asked == answered for asked, answered, _ in answers)
+        assert {etag for *_, etag in answers} == {'W/"1"'}
+        readers = [pool.submit(read, resource_id) for resource_id in ids]  # still reading
+        updated = client.put(f"/Patient/{ids[0]}", json={**patients[0], "gender": "female"})
+        assert updated.status_code == 200, updated.text
+        after = client.get(f"/Patient/{ids[0]}")
+        assert after.headers["etag"] == 'W/"2"' and after.json()["gender"] == "female"
+        assert all(reader.result()[0] == reader.result()[1] for reader in readers)
