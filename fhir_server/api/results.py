@@ -39,8 +39,10 @@ def not_modified(request: Request, version: Version) -> Response | None:
 
 
 def _if_modified_since(request: Request) -> datetime | None:
+    if (value := request.headers.get("if-modified-since")) is None:
+        return None
     try:
-        return parsedate_to_datetime(request.headers.get("if-modified-since", ""))
+        return parsedate_to_datetime(value)
     except (TypeError, ValueError):  # absent or no HTTP-date: ignored, as RFC 9110 asks
         return None
 

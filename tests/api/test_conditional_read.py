@@ -2,7 +2,14 @@
 (http://hl7.org/fhir/R4/search.html#summary), and conditional read with If-None-Match and
 If-Modified-Since (http://hl7.org/fhir/R4/http.html#cread)."""
 
+from datetime import UTC, datetime, timedelta, timezone
+from email.utils import format_datetime, parsedate_to_datetime
+
 from helpers import assert_outcome, created, new_patient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fhir_server.api.media import http_date
 
 SUBSETTED = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 
@@ -108,3 +115,16 @@ def test_a_patch_that_adds_the_subsetted_tag_is_422_and_changes_nothing(client):
                             headers={"Content-Type": "application/json-patch+json"})
     assert_outcome(response, 422, expression="Patient.meta.tag")
     assert client.get(path).json() == patient
+
+
+@settings(max_examples=300)
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)),
+                                               timezone(timedelta(hours=-13, minutes=-30))])))
+def test_last_modified_is_an_imf_fixdate_of_the_instant_in_gmt(moment):
+    """`Last-Modified` and `Expires` as RFC 9110 writes them (English names in any locale),
+    which clients parse back to the same second."""
+    written = http_date(moment)
+    assert written == format_datetime(moment.astimezone(UTC), usegmt=True)
+    if moment.astimezone(UTC).year >= 1000:  # parsers read `0099` as 1999, as RFC 5322 asks
+        assert parsedate_to_datetime(written) == moment.replace(microsecond=0)
