@@ -129,10 +129,9 @@ def new_id() -> str:
 
 
 def format_instant(moment: datetime) -> str:
-    """FHIR instant with millisecond precision, the precision MongoDB stores."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    """FHIR instant with millisecond precision, the precision MongoDB stores (the year in
+    four digits, which strftime's `%Y` leaves out before 1000)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def utc_now() -> datetime:

@@ -117,7 +117,7 @@ def test_a_patch_that_adds_the_subsetted_tag_is_422_and_changes_nothing(client):
     assert client.get(path).json() == patient
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)),
                                                timezone(timedelta(hours=-13, minutes=-30))])))
