@@ -12,7 +12,7 @@ from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.dependencies import request_base
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
-from fhir_server.errors import Forbidden
+from fhir_server.errors import BadRequest, Forbidden, bearer_challenge
 from fhir_server.services.access import (
     current_permissions,
     current_principal,
@@ -32,8 +32,12 @@ SECURITY_HEADERS = {
 
 async def authenticate(request: Request) -> Principal:
     """The caller, from the bearer token (401 without a valid one)."""
+    authorizations = request.headers.getlist("authorization")
+    if len(authorizations) > 1:  # which one to believe? (RFC 6750 §3.1 invalid_request)
+        raise BadRequest(f"The request has {len(authorizations)} Authorization headers; send "
+                         "one, with one bearer token", headers=bearer_challenge("invalid_request"))
     principal = await request.app.state.authenticator.authenticate(
-        request.headers.get("authorization"), await request_base(request)
+        authorizations[0] if authorizations else None, await request_base(request)
     )
     if (principal.patient is None and principal.personal_id is not None
             and principal.scopes.has_patient_grants):
