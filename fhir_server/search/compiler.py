@@ -15,6 +15,7 @@ from fhir_server.conformance.held_terminology import drawn_on, imports, using_st
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
+from fhir_server.search.fhirpath import UnsupportedExpression, result_types
 from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
 from fhir_server.search.types import Criterion, near, reference
 from fhir_server.search.types.date import EARLIEST, compile_date, parse_date, split_prefix
@@ -91,6 +92,10 @@ class Compiler:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {resource_type}")
         if dot:
             return await self._chain(parameter, modifier or None, chained, name, value)
+        if modifier == "of-type" and parameter.type == "token" and not _has_identifiers(
+                parameter, resource_type):
+            raise BadRequest(f"':of-type' searches identifiers by their type; '{code}' of "
+                             f"{resource_type} has no Identifier", expression=name)
         value_sets: dict[str, dict] = {}
         stored: list[dict] = []
         if parameter.type == "token" and modifier in ("in", "not-in"):
@@ -324,3 +329,12 @@ def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dic
     if parameter.type == "special":
         return near.present(field)
     return {field: {"$gte": ""}}
+
+
+def _has_identifiers(parameter: SearchParameter, resource_type: str) -> bool:
+    """Whether a token parameter indexes Identifiers on this type (what `:of-type` reads);
+    true when its expression is beyond the compiled subset, which decides nothing."""
+    try:
+        return "Identifier" in result_types(parameter.expression, resource_type)
+    except UnsupportedExpression:
+        return True

@@ -433,6 +433,15 @@ class _Parser:
 
 
 @functools.cache
+def result_types(expression: str, resource_type: str) -> frozenset[str]:
+    """The FHIR types of what `expression` yields on `resource_type` (`Identifier` for
+    `Patient.identifier`); raises UnsupportedExpression as `compile_path` does."""
+    parser = _Parser(expression, _context(resource_type))
+    return frozenset(branch.type for branch in parser.and_(parser.root).branches
+                     if branch.type is not None)
+
+
+@functools.cache
 def compile_path(expression: str, resource_type: str) -> Callable[..., list[Node]]:
     """Compile `expression` for resources of `resource_type`; call the result with the JSON.
     `resource_type` may also be an element path such as `Group.characteristic` (a composite's

@@ -257,6 +257,9 @@ def test_encounter_tokens_and_value_sets(client, ids, params, keys):
         ("/Encounter", "class:not-in", "http://example.org/fhir/ValueSet/does-not-exist"),
         ("/Patient", "gender:in", "http://hl7.org/fhir/ValueSet/no-such-value-set"),
         ("/Patient", "identifier:of-type", f"{V2_0203}|MR"),
+        # `:of-type` reads an Identifier's type: a code or a CodeableConcept has none.
+        ("/Patient", "gender:of-type", f"{V2_0203}|MR|female"),
+        ("/Encounter", "class:of-type", f"{V2_0203}|MR|AMB"),
         ("/Patient", "active:missing", "maybe"),
         # Token modifiers that mean nothing on an id were ignored: _id:text=x searched _id=x.
         ("/Patient", "_id:text", "t1"),
