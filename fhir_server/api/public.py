@@ -14,7 +14,7 @@ from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.conformance import definitions
 from fhir_server.conformance.capability import capability_statement
 from fhir_server.conformance.terminology_capabilities import terminology_capabilities
-from fhir_server.errors import BadRequest, PayloadTooLarge
+from fhir_server.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from fhir_server.services.authentication import token_issuer
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.token_service import (
@@ -99,6 +99,14 @@ async def smart_configuration(base: Base):
                              "permission-patient", "permission-user"],
         }
     )
+
+
+@router.api_route("/.well-known/smart-configuration", methods=["POST", "PUT", "PATCH", "DELETE"])
+async def smart_configuration_by_another_method() -> None:
+    """Discovery is read only: 405 naming GET and HEAD, where the resource routes would take
+    `.well-known` for a resource type (404, or an Allow naming their own methods)."""
+    raise MethodNotAllowed("SMART discovery is read with GET or HEAD",
+                           headers={"Allow": "GET, HEAD"})
 
 
 @router.get("/auth/jwks")

@@ -302,6 +302,8 @@ def test_a_405_from_an_operation_names_the_methods_it_is_invoked_with(client):
     ("POST", "/metadata", "GET, HEAD"),
     ("DELETE", "/metadata", "GET, HEAD"),
     ("POST", "/_history", "GET, HEAD"),
+    ("POST", "/.well-known/smart-configuration", "GET, HEAD"),
+    ("DELETE", "/.well-known/smart-configuration", "GET, HEAD"),
 ])
 def test_a_write_to_a_search_or_history_endpoint_is_405_not_a_write(client, method, path,
                                                                      allowed):
