@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import orjson
+
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.primitives import ID_REGEX
 
@@ -186,11 +188,21 @@ def _distinct(nodes: list[Node]) -> list[Node]:
         value = node.value
         json_value = isinstance(value, dict | list)
         key = (node.type, json_value or value.__class__ is bool,
-               json.dumps(value, sort_keys=True, default=float) if json_value else value)
+               _canonical(value) if json_value else value)
         if key not in seen:
             seen.add(key)
             kept.append(node)
     return kept
+
+
+def _canonical(value: dict | list) -> bytes:
+    """JSON with sorted keys, the same text for equal values: by orjson (several times the
+    standard library's speed), or the standard library for what orjson refuses (integers
+    beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=float)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, sort_keys=True, default=float).encode()
 
 
 def _collect(expr: _Expr) -> Callable[[list, dict], list[Node]]:
