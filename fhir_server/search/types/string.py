@@ -5,6 +5,7 @@ Each part of a value (HumanName family, given..., Address city, line...) is inde
 text, for `:exact`. Both live in the one `search.<code>` array, so one index serves all.
 """
 
+import functools
 import re
 import unicodedata
 
@@ -39,11 +40,23 @@ _PARTS = {
 MODIFIERS = ("exact", "contains", "missing")
 
 
+# Texts up to this long are folded once and remembered: codes' displays, names and
+# addresses repeat across resources (every AuditEvent has the same few displays).
+_REMEMBERED_LENGTH = 200
+
+
 def fold(text: str) -> str:
     """Case- and accent-insensitive form: Vietnamese `Nguyễn Thị Ánh` → `nguyen thi anh`."""
+    return _remembered_fold(text) if len(text) <= _REMEMBERED_LENGTH else _fold(text)
+
+
+def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.casefold().translate(_UNDECOMPOSED))
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _SPACES.sub(" ", bare.casefold()).strip()
+
+
+_remembered_fold = functools.lru_cache(maxsize=16384)(_fold)
 
 
 def _texts(node: Node) -> list[str]:
