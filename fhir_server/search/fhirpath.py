@@ -188,7 +188,7 @@ def _distinct(nodes: list[Node]) -> list[Node]:
         value = node.value
         json_value = isinstance(value, dict | list)
         key = (node.type, json_value or value.__class__ is bool,
-               _canonical(value) if json_value else value)
+               _canonical(value) if isinstance(value, dict | list) else value)
         if key not in seen:
             seen.add(key)
             kept.append(node)
