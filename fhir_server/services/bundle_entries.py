@@ -56,7 +56,8 @@ class Entry:
     if_modified_since: datetime | None = None
     assigned_id: str | None = field(default=None)
     history: bool = False  # `Type/_history` or `Type/id/_history`
-    compartment: str | None = None  # `Patient/123` of a compartment search (`Patient/123/Type`)
+    # `Patient/123` of a compartment search (`Patient/123/Type`, or `Patient/123/*`: every type)
+    compartment: str | None = None
     # A conditional PUT's criteria once its target is resolved (`resource_id`), checked
     # again when it is written: the transaction's creates come before it.
     resolved_criteria: str | None = None
@@ -195,7 +196,7 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
             return "instance", resource_id, None
         case [_, resource_id, "_history"]:
             return "history", resource_id, None
-        case [_, resource_id, kind] if kind[:1].isupper():
+        case [_, resource_id, kind] if kind[:1].isupper() or kind == "*":
             return "compartment", resource_id, None
         case [_, resource_id, "_history", vid]:
             if not _VERSION_ID.fullmatch(vid):  # "²" is a digit to str.isdigit, not to int

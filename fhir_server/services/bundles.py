@@ -7,6 +7,7 @@ from http import HTTPStatus
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.bundle_rules import bundle_issues
 from fhir_server.conformance.registry import is_supported
+from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import (
     BadRequest,
     FhirError,
@@ -226,6 +227,7 @@ class BundleProcessor:
         """read, vread, type search, and instance or type history."""
         kind = entry.resource_type
         params = parse_query(entry.query or "")
+        restricted = compartment
         if entry.compartment is not None:
             if compartment not in (None, entry.compartment):
                 raise Forbidden(f"{entry.location}: the token's patient/ scopes allow "
@@ -244,6 +246,12 @@ class BundleProcessor:
                 self.service.check_version_within(compartment, version, base)
         elif entry.resource_id:
             version = await self.service.read(kind, entry.resource_id, store)
+        elif kind == "*":  # `Patient/123/*`: the compartment's every type
+            if restricted is not None:  # the launch patient's: patient/ grants hold in it
+                permissions = permissions.within_compartment(compartment_members("Patient"))
+            return {"resource": await self.service.search_system(
+                base, params, False, permissions, compartment, store),
+                "response": {"status": "200 OK"}}
         else:
             return {
                 "resource": await self.service.search(

@@ -344,11 +344,13 @@ class ResourceService:
         return await searcher.search(check_type(resource_type), params, strict, compartment)
 
     async def search_system(self, base: str, params: list[tuple[str, str]], strict: bool,
-                            permissions: Permissions, compartment: str | None = None) -> dict:
+                            permissions: Permissions, compartment: str | None = None,
+                            store: ResourceStore | None = None) -> dict:
         """search-system: several types, or every type the token may search; with a
-        `compartment`, those of its types (`Patient/123/*`)."""
+        `compartment`, those of its types (`Patient/123/*`); in a transaction's `store`."""
         async def search_type(kind: str, type_params: list[tuple[str, str]]) -> dict:
-            return await self.search(base, kind, type_params, strict, compartment, permissions)
+            return await self.search(base, kind, type_params, strict, compartment, permissions,
+                                     store=store)
 
         searcher = SystemSearch(search_type, self.cursors, self.default_count, self.max_count,
                                 base, compartment)

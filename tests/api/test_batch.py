@@ -246,6 +246,26 @@ def test_compartment_search_entries(client, server):
     assert unknown["response"]["status"].startswith(str(direct.status_code)), unknown
 
 
+def test_a_compartment_search_of_every_type_is_an_entry_too(client):
+    """`Patient/[id]/*` searches every type of the compartment, in a batch or a transaction
+    as on its own, and `_type` narrows it likewise."""
+    patient, other = created(client, new_patient()), created(client, new_patient())
+    mine = created(client, encounter(f"Patient/{patient['id']}"))
+    created(client, encounter(f"Patient/{other['id']}"))
+    compartment = f"Patient/{patient['id']}"
+    direct = client.get(f"/{compartment}/*").json()
+    for kind in ("batch", "transaction"):
+        everything, encounters = response_bundle(submit(client, {
+            **batch(get_entry(f"{compartment}/*"), get_entry(f"{compartment}/*?_type=Encounter")),
+            "type": kind}), f"{kind}-response", 2)
+        ids = {(e["resource"]["resourceType"], e["resource"]["id"])
+               for e in everything["resource"]["entry"]}
+        assert ids == {(e["resource"]["resourceType"], e["resource"]["id"])
+                       for e in direct["entry"]}
+        assert ("Encounter", mine["id"]) in ids and ("Patient", patient["id"]) in ids
+        assert [e["resource"]["id"] for e in encounters["resource"]["entry"]] == [mine["id"]]
+
+
 def test_entries_run_in_the_order_of_a_transaction_and_answer_in_request_order(client):
     """http.html#brules: servers execute a batch "in the same order as that specified ...
     for transactions": the search placed first sees the create placed after it."""

@@ -122,6 +122,22 @@ def test_batch_entries_are_judged_as_the_same_requests_alone(thu, ids, kind):
         assert "entry" not in entries[3]["resource"]  # Hải's, narrowed to Thu's: none
 
 
+def test_the_launch_patients_compartment_of_every_type_as_a_batch_entry(thu, ids):
+    """`Patient/[id]/*` in a batch answers as on its own: the launch patient's compartment,
+    and 403 for another patient's."""
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"Patient/{ids[who]}/*"}} for who in ("thu", "hai")]}
+    response = thu.post("", json=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    own, other = response.json()["entry"]
+    direct = thu.get(f"/Patient/{ids['thu']}/*")
+    assert direct.status_code == 200, direct.text
+    assert _ids(direct) == {e["resource"]["id"] for e in own["resource"]["entry"]}
+    assert ids["thu_bp"] in _ids(direct)
+    assert thu.get(f"/Patient/{ids['hai']}/*").status_code == 403
+    assert other["response"]["status"][:3] == "403"
+
+
 def test_nothing_but_reads_and_searches_is_granted(thu, ids):
     observation = f"/Observation/{ids['thu_bp']}"
     for response in (
