@@ -22,6 +22,7 @@ from fhir_server.api.errors import install_error_handlers
 from fhir_server.api.limits import install_request_limits
 from fhir_server.api.media import utf8_url
 from fhir_server.api.metrics import install_metrics
+from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.api.operations import routes as operations
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
@@ -89,8 +90,9 @@ async def lifespan(app: FastAPI):
             reindexing = (asyncio.create_task(_reindex_stale(service.database))
                           if primary else None)
             publishing = (
-                asyncio.create_task(publish_packages(service.database, processor,
-                                                     definitions.registry().packages))
+                asyncio.create_task(publish_packages(
+                    service.database, processor, definitions.registry().packages,
+                    {operation.definition for operation in DESCRIPTORS}))
                 if settings.publish_packages and primary else None
             )
             app.state.audit.start()

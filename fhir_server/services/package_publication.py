@@ -8,8 +8,11 @@ load`: validated, and signed by the server's seal. A definition the base validat
 is logged and left out; it still serves validation from the registry."""
 
 import asyncio
+import hashlib
 import logging
+from collections.abc import Iterable
 
+from fhir_server.conformance.definitions import CORE_LABEL, registry
 from fhir_server.conformance.packages import DEFINITION_TYPES, Package, package_resources
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.loading import load_resources
@@ -40,9 +43,11 @@ def _dependents(package: Package, packages: list[Package]) -> int:
 
 
 async def publish_packages(database: Database, processor: BundleProcessor,
-                           packages: list[Package]) -> None:
-    """Store the definitions of every package not stored before (restarts resume: a package
-    counts as stored once all of its batches were submitted)."""
+                           packages: list[Package], operations: Iterable[str] = ()) -> None:
+    """Store the R4 core OperationDefinitions of the `operations` (canonical URLs) this
+    server runs, then the definitions of every package not stored before (restarts resume: a
+    package counts as stored once all of its batches were submitted)."""
+    await _publish_core_operations(database, processor, operations)
     pending = [package for package in packages if not await database.flag(_flag(package))]
     # Background work: validation and indexing of definitions (THO's largest CodeSystems
     # run to megabytes) leave the event loop to the clients.
@@ -56,3 +61,23 @@ async def publish_packages(database: Database, processor: BundleProcessor,
             log.warning("package %s: not stored: %s", package.label, failure)
         await database.set_flag(_flag(package))
         log.info("package %s stored as resources: %s", package.label, report.summary())
+
+
+async def _publish_core_operations(database: Database, processor: BundleProcessor,
+                                   urls: Iterable[str]) -> None:
+    """R4's own OperationDefinitions of the operations the CapabilityStatement names
+    (`GET /OperationDefinition/Patient-everything`, as HAPI serves them), so that a client
+    resolves each `operation.definition` here; those of the packages are stored with them.
+    Stored again when the set of operations changes."""
+    held = {url: registry().resolve(url) for url in sorted(set(urls))}
+    core = {url: definition for url, definition in held.items() if definition is not None
+            and definition["resourceType"] == "OperationDefinition"
+            and registry().package_of(definition) == CORE_LABEL}
+    flag = "core_operations_published:" + hashlib.sha256(" ".join(core).encode()).hexdigest()[:16]
+    if not core or await database.flag(flag):
+        return
+    report = await load_resources(processor, [dict(d) for d in core.values()], CORE_LABEL)
+    for failure in report.failures:
+        log.warning("R4 core OperationDefinition not stored: %s", failure)
+    await database.set_flag(flag)
+    log.info("R4 core OperationDefinitions stored as resources: %s", report.summary())

@@ -72,6 +72,22 @@ def test_the_operations_of_the_capability_statement_have_readable_definitions(pu
     assert f"${operation['code']}" in {"$verify", "$verify-signature", "$reindex"}
 
 
+def test_the_core_operations_of_the_capability_statement_resolve_here(publishing):
+    """Every R4 operation the CapabilityStatement names ($everything, $expand, $validate,
+    ...) has its OperationDefinition stored: found by that canonical, read by its R4 id."""
+    declared = sorted({operation["definition"]
+                       for rest in publishing.get("/metadata").json()["rest"]
+                       for kind in [rest, *rest["resource"]]
+                       for operation in kind.get("operation", [])
+                       if operation["definition"].startswith("http://hl7.org/fhir/Operation")})
+    assert "http://hl7.org/fhir/OperationDefinition/Patient-everything" in declared
+    for url in declared:
+        [entry] = _wait_for(publishing, "/OperationDefinition", {"url": url})["entry"]
+        definition = entry["resource"]
+        assert definition["url"] == url and url.endswith(f"/{definition['id']}")
+        assert publishing.get(f"/OperationDefinition/{definition['id']}").json() == definition
+
+
 def test_an_implementation_guides_operation_definition_is_published(publishing):
     url = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
     [entry] = _wait_for(publishing, "/OperationDefinition", {"url": url})["entry"]
