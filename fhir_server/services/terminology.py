@@ -182,7 +182,24 @@ def subsumes(given: TerminologyInput, instance: dict | None) -> dict:
     return {"resourceType": "Parameters", "parameter": [{"name": "outcome", "valueCode": outcome}]}
 
 
-def _contains(concept: ExpandedConcept, language: str | None, designations: bool) -> dict:
+def _designated(designation: dict, wanted: list[str]) -> bool:
+    """Whether a designation is one `designation` asks for (none asked: every one): a
+    `urn:ietf:bcp:47|vi` (or bare `vi`) names its language, any other `system|code` its use."""
+    if not wanted:
+        return True
+    use = designation.get("use")
+    use = use if isinstance(use, dict) else {}
+    for token in wanted:
+        system, _, code = token.rpartition("|")
+        if system in ("", _LANGUAGES) and designation.get("language") == code:
+            return True
+        if system != _LANGUAGES and use.get("code") == code and system in ("", use.get("system")):
+            return True
+    return False
+
+
+def _contains(concept: ExpandedConcept, language: str | None, designations: bool,
+              wanted: list[str]) -> dict:
     entry: dict = {"system": concept.system}
     if concept.version:
         entry["version"] = concept.version
@@ -194,11 +211,12 @@ def _contains(concept: ExpandedConcept, language: str | None, designations: bool
         entry["abstract"] = True
     if concept.inactive:
         entry["inactive"] = True
-    if designations and concept.designations:
-        entry["designation"] = list(concept.designations)
+    if designations and (chosen := [d for d in concept.designations if _designated(d, wanted)]):
+        entry["designation"] = chosen
     return entry
 
 
+_LANGUAGES = "urn:ietf:bcp:47"  # a designation's language, as `designation` names it
 _SYSTEM_VERSION_PARAMETERS = ("exclude-system", "system-version", "check-system-version",
                               "force-system-version")
 
@@ -264,7 +282,9 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     result = _versions_applied(given, value_set, result)
     concepts = _excluding_systems(given, expanded(value_set, result))
     language = given.one("displayLanguage")
-    active_only, designations = given.flag("activeOnly"), given.flag("includeDesignations")
+    asked = [value for name, value in given.pairs if name == "designation"]
+    active_only = given.flag("activeOnly")
+    designations = given.flag("includeDesignations") or bool(asked)
     wanted = fold(given.one("filter") or "")
     contains = []
     # In the order of the compose and of the code systems ("Typically, the order of an
@@ -274,7 +294,7 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
         if (active_only and concept.inactive) or not (
                 wanted in fold(concept.code) or (display and wanted in fold(display))):
             continue
-        contains.append(_contains(concept, language, designations))
+        contains.append(_contains(concept, language, designations, asked))
     offset = given.number("offset", 0)
     count = given.number("count", MAX_EXPANSION)
     expansion_: dict = {
@@ -289,6 +309,7 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     used += [{"name": "displayLanguage", "valueCode": language}] if language else []
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
     used += [{"name": "includeDesignations", "valueBoolean": True}] if designations else []
+    used += [{"name": "designation", "valueString": token} for token in asked]
     used += [{"name": "filter", "valueString": given.one("filter")}] if wanted else []
     used += [{"name": name, "valueUri": value} for name, value in given.pairs
              if name in _SYSTEM_VERSION_PARAMETERS]
@@ -299,5 +320,10 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     page = contains[offset : offset + min(count, MAX_EXPANSION)]
     if page:  # FHIR JSON has no empty arrays (http://hl7.org/fhir/R4/json.html)
         expansion_["contains"] = page
-    kept = {k: value_set[k] for k in ("url", "version", "name", "status") if k in value_set}
+    if given.flag("includeDefinition"):  # the value set's definition (compose, ...) too
+        expansion_.setdefault("parameter", []).append(
+            {"name": "includeDefinition", "valueBoolean": True})
+        kept = {k: v for k, v in value_set.items() if k not in ("resourceType", "expansion")}
+    else:
+        kept = {k: value_set[k] for k in ("url", "version", "name", "status") if k in value_set}
     return {"resourceType": "ValueSet", **kept, "expansion": expansion_}

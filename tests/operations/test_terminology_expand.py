@@ -6,6 +6,7 @@ inactive and abstract flags, instance level and a POSTed ValueSet
 import pytest
 from api.helpers import FHIR_HEADERS, created
 
+from fhir_server.conformance.definitions import registry
 from operations.terminology_data import DISEASE, all_terminology, installed, vs_url
 
 
@@ -43,6 +44,39 @@ def test_expand_in_vietnamese_and_filtered_on_the_vietnamese_display(client):
     designations = contains(client.get("/ValueSet/$expand", params={
         "url": vs_url("infections"), "includeDesignations": "true"}))
     assert designations["viral"]["designation"] == [{"language": "vi", "value": "Nhiễm virus"}]
+
+
+def test_designation_names_the_languages_or_uses_wanted(client):
+    """`designation` (a language as `urn:ietf:bcp:47|vi`, or a use as system|code) picks the
+    designations an expansion carries; asking for one includes them."""
+    def viral(*tokens: str) -> dict:
+        response = client.get("/ValueSet/$expand", params=[
+            ("url", vs_url("infections")), *(("designation", token) for token in tokens)])
+        for token in tokens:
+            assert {"name": "designation", "valueString": token} in (
+                response.json()["expansion"]["parameter"])
+        return contains(response)["viral"]
+
+    vietnamese = [{"language": "vi", "value": "Nhiễm virus"}]
+    assert viral("urn:ietf:bcp:47|vi")["designation"] == vietnamese
+    assert viral("vi")["designation"] == vietnamese
+    assert "designation" not in viral("urn:ietf:bcp:47|en")
+    assert "designation" not in viral("http://snomed.info/sct|900000000000013009")
+    assert viral("urn:ietf:bcp:47|en", "urn:ietf:bcp:47|vi")["designation"] == vietnamese
+
+
+def test_include_definition_returns_the_value_sets_compose(client):
+    url = vs_url("imported")
+    plain = client.get("/ValueSet/$expand", params={"url": url}).json()
+    assert "compose" not in plain
+    full = client.get("/ValueSet/$expand", params={"url": url, "includeDefinition": "true"})
+    assert full.status_code == 200, full.text
+    assert full.json()["url"] == url
+    assert full.json()["compose"] == registry().resolve(url)["compose"]
+    assert {"name": "includeDefinition", "valueBoolean": True} in (
+        full.json()["expansion"]["parameter"])
+    assert set(contains(full)) == set(contains(client.get("/ValueSet/$expand",
+                                                          params={"url": url})))
 
 
 def test_expand_a_posted_value_set_and_a_stored_one(client):
