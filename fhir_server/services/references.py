@@ -6,8 +6,10 @@ from fhir_server.errors import BadRequest
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 
 # Elements whose values name entries by fullUrl; "Elements of type canonical are not
-# replaced" (http.html#trules): a canonical names a definition, not a stored resource.
-_URI_TYPES = frozenset({"uri", "url", "uuid", "oid"})
+# replaced" (http.html#trules): a canonical names a definition, not a stored resource. Nor
+# are uuid and oid elements, which the rule also lists: a `Patient/123` put there would
+# be no uuid or oid, and the resource would be refused.
+_URI_TYPES = frozenset({"uri", "url"})
 
 
 def reference_base(full_url: str | None, server_base: str) -> str:

@@ -134,7 +134,7 @@ def test_conditions_naming_an_entry_by_its_full_url_are_given_its_id(client):
 
 def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not(client):
     """http.html#trules: "all matching links ... in url elements" (Attachment.url, valueUri):
-    an Identifier.value equal to a fullUrl is a string, and stays as it is."""
+    an Identifier.value equal to a fullUrl is a string, and stays as it is, as does a uuid."""
     patient_url = urn()
     document = {"resourceType": "DocumentReference", "status": "current",
                 "identifier": [{"system": "urn:ietf:rfc:3986", "value": patient_url}],
@@ -142,7 +142,9 @@ def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not
                 "content": [{"attachment": {"contentType": "application/fhir+json",
                                             "url": patient_url}}],
                 "extension": [{"url": "http://example.org/fhir/StructureDefinition/about",
-                               "valueUri": patient_url}]}
+                               "valueUri": patient_url},
+                              {"url": "http://example.org/fhir/StructureDefinition/uuid",
+                               "valueUuid": patient_url}]}
     entries = response_bundle(submit(client, transaction(
         post_entry(new_patient(), patient_url), post_entry(document, urn()))),
         "transaction-response", 2)
@@ -151,6 +153,9 @@ def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not
     assert stored["content"][0]["attachment"]["url"] == f"Patient/{patient_id}"
     assert stored["extension"][0]["valueUri"] == f"Patient/{patient_id}"
     assert stored["identifier"][0]["value"] == patient_url
+    # A uuid element keeps its uuid: `Patient/...` there would be no uuid (it was, and the
+    # transaction was refused).
+    assert stored["extension"][1]["valueUuid"] == patient_url
 
 
 def test_canonical_urls_are_not_replaced(client):
