@@ -31,6 +31,8 @@ from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 MAX_EXPANSION = 1000
 # Stored versions of one canonical URL looked at, the last stored first.
 _MAX_STORED = 20
+# Stored ConceptMaps from (or to) one code system a `$translate` without `url` looks at.
+_MAX_STORED_MAPS = 100
 
 
 def _versioned(url: str, version: str | None) -> str:
@@ -57,6 +59,17 @@ async def stored_terminology(store: ResourceStore, kind: str, url: str,
     return next((record.resource for record in stored if record.resource is not None
                  and record.resource.get("url") == url
                  and version in (None, record.resource.get("version"))), None)
+
+
+async def stored_concept_maps(store: ResourceStore, systems: list[str],
+                              reverse: bool) -> list[dict]:
+    """The ConceptMaps stored through the API with a group from one of `systems` (to one of
+    them, `reverse`): what `$translate` without a `url` searches besides the server's own.
+    The most recently stored first, at most _MAX_STORED_MAPS."""
+    field = "search.target-system" if reverse else "search.source-system"
+    stored = await store.find("ConceptMap", {field: {"$in": systems}}, _MAX_STORED_MAPS,
+                              WITHOUT_INDEX, [("lastUpdated", -1), ("_id", 1)])
+    return [record.resource for record in stored if record.resource is not None]
 
 
 def value_set_expansion(given: TerminologyInput, instance: dict | None,

@@ -1,6 +1,7 @@
 """`ConceptMap/$translate` (http://hl7.org/fhir/R4/conceptmap-operation-translate.html): the
 matches of a code in one ConceptMap (by `url`, instance or a `conceptMap` resource) or in
-every ConceptMap of the registry, narrowed by `source`/`target` value sets and
+every ConceptMap of the registry and those stored through the API that map the code's system
+(`stored_concept_maps`), narrowed by `source`/`target` value sets and
 `targetsystem`; `reverse` maps from target to source. A code a group does not map follows
 the group's `unmapped` rule (http://hl7.org/fhir/R4/conceptmap.html#unmapped). A target that
 `dependsOn` other elements applies only when the `dependency` parameters give them those
@@ -41,7 +42,18 @@ def _canonical(resource: dict, side: str) -> str | None:
     return value.split("|")[0] if isinstance(value, str) else None
 
 
-def _concept_maps(given: TerminologyInput, instance: dict | None) -> list[dict]:
+def names_one_map(given: TerminologyInput, instance: dict | None) -> bool:
+    """Whether the invocation names the ConceptMap to use (else every one applies)."""
+    return bool(instance or given.resource("conceptMap", "ConceptMap") or given.one("url"))
+
+
+def coded_systems(given: TerminologyInput) -> list[str]:
+    """The systems of the codes to translate."""
+    return sorted({coding["system"] for coding in _codings(given)})
+
+
+def _concept_maps(given: TerminologyInput, instance: dict | None,
+                  stored: list[dict]) -> list[dict]:
     """The ConceptMaps to use; with `source`/`target` only those between those value sets."""
     given_map = instance or given.resource("conceptMap", "ConceptMap")
     if given_map is not None:
@@ -57,7 +69,7 @@ def _concept_maps(given: TerminologyInput, instance: dict | None) -> list[dict]:
     source, target = given.one("source"), given.one("target")
     if reverse:
         source, target = target, source
-    return [m for m in registry().all("ConceptMap")
+    return [m for m in [*registry().all("ConceptMap"), *stored]
             if (not source or _canonical(m, "source") == source.split("|")[0])
             and (not target or _canonical(m, "target") == target.split("|")[0])]
 
@@ -214,14 +226,16 @@ def _backward(concept_map: dict, coding: dict, target_system: str | None,
     return matches
 
 
-def translate(given: TerminologyInput, instance: dict | None = None) -> dict:
-    """Parameters `result` (a match other than unmatched/disjoint), `message`, `match`."""
+def translate(given: TerminologyInput, instance: dict | None = None,
+              stored: list[dict] | None = None) -> dict:
+    """Parameters `result` (a match other than unmatched/disjoint), `message`, `match`;
+    `stored`: ConceptMaps stored through the API to search besides the registry's."""
     codings = _codings(given)
     reverse, target_system = given.flag("reverse"), given.one("targetsystem")
     matches: list[dict] = []
     shown: set[str] = set()  # each match once (a list lookup made many matches quadratic)
     index, dependencies = _GroupIndex(), _dependencies(given)
-    for concept_map in _concept_maps(given, instance):
+    for concept_map in _concept_maps(given, instance, stored or []):
         for coding in codings:
             found = (_backward(concept_map, coding, target_system, index) if reverse
                      else _forward(concept_map, coding, target_system, set(), index,

@@ -92,6 +92,32 @@ def test_translate_on_a_stored_concept_map(client):
     assert parameters[1]["part"][2] == {"name": "source", "valueUri": "http://example.vn/cm/stored"}
 
 
+def test_translate_without_url_searches_the_concept_maps_stored_here(client):
+    """A hospital's own ConceptMap, stored through the API, serves `$translate` by code as
+    the server's own do: forward, and with `reverse` from its target."""
+    lab = "http://benhvien.example.vn/fhir/CodeSystem/xet-nghiem"
+    loinc = "http://loinc.org"
+    stored = created(client, {
+        "resourceType": "ConceptMap", "status": "active",
+        "url": "http://benhvien.example.vn/fhir/ConceptMap/xet-nghiem-loinc",
+        "group": [{"source": lab, "target": loinc, "element": [
+            {"code": "GLU", "target": [{"code": "2345-7", "equivalence": "equivalent"}]}]}]})
+
+    def matches(**params: str) -> list[tuple]:
+        response = client.get("/ConceptMap/$translate", params=params)
+        assert response.status_code == 200, response.text
+        found = []
+        for match in (p for p in response.json()["parameter"] if p["name"] == "match"):
+            parts = {part["name"]: part for part in match["part"]}
+            found.append((parts["concept"]["valueCoding"]["code"], parts["source"]["valueUri"]))
+        return found
+
+    assert matches(system=lab, code="GLU") == [("2345-7", stored["url"])]
+    assert matches(system=loinc, code="2345-7", reverse="true") == [("GLU", stored["url"])]
+    assert matches(system=lab, code="GLU", target="http://example.vn/vs/other") == []
+    assert matches(system=DISEASE, code="dengue", targetsystem=loinc) == []
+
+
 def test_translate_refusals(client):
     assert client.get("/ConceptMap/$translate", params={"system": DISEASE}).status_code == 400
     assert client.get("/ConceptMap/$translate", params={"code": "dengue"}).status_code == 400
