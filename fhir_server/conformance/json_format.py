@@ -100,6 +100,16 @@ def orjson_default(value: object) -> orjson.Fragment:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def canonical_json(value: dict | list) -> bytes:
+    """JSON with sorted keys, the same text for equal values (FHIRPath's equality of objects,
+    a set of matches without duplicates): by orjson, or the standard library for what orjson
+    refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=float)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, sort_keys=True, default=float).encode()
+
+
 def dumps(value: Any, pretty: bool = False) -> bytes:
     """UTF-8 JSON, compact or indented by two spaces, decimals as they came. By orjson,
     several times faster than the standard library, which writes what orjson refuses:

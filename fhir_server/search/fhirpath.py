@@ -12,18 +12,15 @@ UnsupportedExpression when compiling. Values not of the JSON shape of their type
 """
 
 import functools
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-import orjson
-
-from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.json_format import canonical_json
 from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.search.fhirpath_elements import UnsupportedExpression, children
 
-FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 # Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
 SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"},
             "integer": {"positiveInt", "unsignedInt"},
@@ -36,15 +33,10 @@ SYSTEM_TYPES = {"Boolean": "boolean", "String": "string", "Integer": "integer",
 JSON_CLASSES: dict[str, tuple[type, ...]] = {
     "integer": (int,), "positiveInt": (int,), "unsignedInt": (int,), "boolean": (bool,),
     "decimal": (int, float, Decimal)}
-BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
 LITERALS = {"true": True, "false": False}
 TOKEN = re.compile(r"\s*(?:('[^'\\]*')|(!=|\[\d+\]|[().|=])|(%?[A-Za-z_]\w*))")
 CONTEXT = re.compile(r"[A-Z][A-Za-z]*(\.[a-z][A-Za-z]*)*")
-
-
-class UnsupportedExpression(ValueError):
-    """The expression is outside the supported subset or names an unknown element."""
 
 
 @dataclass(slots=True)  # not frozen: that __init__ costs 2.7 times more, tens per write
@@ -79,60 +71,12 @@ class _Expr:
 _EMPTY = _Expr(())
 
 
-@functools.cache
-def _definitions(type_name: str) -> dict[str, dict]:
-    """Snapshot elements of a resource's or data type's StructureDefinition by path ({} if
-    there is none)."""
-    definition = registry().structure_definition(type_name)
-    elements = definition["snapshot"]["element"] if definition else []
-    return {element["path"]: element for element in elements}
-
-
-def _is_resource(type_name: str) -> bool:
-    definition = registry().structure_definition(type_name)
-    return definition is not None and definition["kind"] == "resource"
-
-
-def _single(definitions: dict[str, dict], path: str, key: str) -> tuple[str, str, str]:
-    """The element at a non-choice `path`, following a `contentReference`. System types carry
-    their FHIR type in an extension; the R4 snapshots type `Resource.id` as string, the spec
-    as `id`."""
-    definition = definitions[path]
-    if "contentReference" in definition:
-        return _single(definitions, definition["contentReference"].lstrip("#"), key)
-    (entry,) = definition["type"]
-    fhir_type = next(
-        (e["valueUrl"] for e in entry.get("extension", ()) if e["url"] == FHIR_TYPE_EXTENSION),
-        entry["code"],
-    )
-    if path.count(".") == 1 and path.endswith(".id") and _is_resource(path.split(".")[0]):
-        fhir_type = "id"
-    return key, fhir_type, path if fhir_type in BACKBONE_TYPES else fhir_type
-
-
-def _children(scope: str | None, name: str) -> list[tuple[str, str, str]]:
-    """Where a step `name` from `scope` leads: (JSON key, FHIR type, scope of its children: the
-    path of a backbone element, else the type), one per type for a choice element
-    (http://hl7.org/fhir/R4/formats.html#choice)."""
-    if scope and scope[0].islower():
-        # A primitive is a JSON string, number or boolean here: it has no members to step to.
-        raise UnsupportedExpression(f"a step .{name} from the primitive type {scope}")
-    definitions = _definitions(scope.split(".")[0]) if scope else {}
-    path = f"{scope}.{name}"
-    if path in definitions:
-        return [_single(definitions, path, name)]
-    if f"{path}[x]" in definitions:
-        types = [entry["code"] for entry in definitions[f"{path}[x]"]["type"]]
-        return [(name + t[0].upper() + t[1:], t, t) for t in types]
-    raise UnsupportedExpression(f"unknown element {path}")
-
-
 def _context(resource_type: str) -> _Branch:
     """The input of an expression: a resource, or an element path (for composite components)."""
     if not CONTEXT.fullmatch(resource_type):
         raise UnsupportedExpression(f"not a resource type or element path: {resource_type!r}")
     parent, _, name = resource_type.rpartition(".")
-    elements = _children(parent, name) if parent else [(name, name, name)]
+    elements = children(parent, name) if parent else [(name, name, name)]
     if len(elements) != 1:
         raise UnsupportedExpression(f"choice element as a context: {resource_type}")
     return _Branch(_identity, *elements[0][1:])
@@ -165,7 +109,7 @@ def _member(expr: _Expr, name: str) -> _Expr:
     """`expr.name`, typed per branch."""
     if expr.distinct:
         raise UnsupportedExpression(f"path step .{name} after a union")
-    steps = [(b, e) for b in expr.branches for e in _children(b.scope, name)]
+    steps = [(b, e) for b in expr.branches for e in children(b.scope, name)]
     return _Expr(tuple(_Branch(_step(b.run, e), e[1], e[2]) for b, e in steps))
 
 
@@ -188,21 +132,11 @@ def _distinct(nodes: list[Node]) -> list[Node]:
         value = node.value
         json_value = isinstance(value, dict | list)
         key = (node.type, json_value or value.__class__ is bool,
-               _canonical(value) if isinstance(value, dict | list) else value)
+               canonical_json(value) if isinstance(value, dict | list) else value)
         if key not in seen:
             seen.add(key)
             kept.append(node)
     return kept
-
-
-def _canonical(value: dict | list) -> bytes:
-    """JSON with sorted keys, the same text for equal values: by orjson (several times the
-    standard library's speed), or the standard library for what orjson refuses (integers
-    beyond 64 bits)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=float)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, sort_keys=True, default=float).encode()
 
 
 def _collect(expr: _Expr) -> Callable[[list, dict], list[Node]]:

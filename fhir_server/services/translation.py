@@ -7,10 +7,9 @@ the group's `unmapped` rule (http://hl7.org/fhir/R4/conceptmap.html#unmapped). A
 `dependsOn` other elements applies only when the `dependency` parameters give them those
 values; its `product`s are part of its match."""
 
-import json
-
 from fhir_server.conformance.code_systems import find
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.json_format import canonical_json
 from fhir_server.errors import BadRequest, NotFound
 from fhir_server.services.terminology_input import TerminologyInput
 
@@ -233,7 +232,7 @@ def translate(given: TerminologyInput, instance: dict | None = None,
     codings = _codings(given)
     reverse, target_system = given.flag("reverse"), given.one("targetsystem")
     matches: list[dict] = []
-    shown: set[str] = set()  # each match once (a list lookup made many matches quadratic)
+    shown: set[bytes] = set()  # each match once (a list lookup made many matches quadratic)
     index, dependencies = _GroupIndex(), _dependencies(given)
     for concept_map in _concept_maps(given, instance, stored or []):
         for coding in codings:
@@ -241,7 +240,7 @@ def translate(given: TerminologyInput, instance: dict | None = None,
                      else _forward(concept_map, coding, target_system, set(), index,
                                    dependencies))
             for match in found:
-                key = json.dumps(match, sort_keys=True)
+                key = canonical_json(match)
                 if key not in shown:
                     shown.add(key)
                     matches.append(match)

@@ -1,0 +1,62 @@
+"""What a FHIRPath step leads to in R4's element definitions: the JSON key, FHIR type and
+scope of the elements a member name selects (one per type of a choice element), for
+`search.fhirpath`'s compiler."""
+
+import functools
+
+from fhir_server.conformance.definitions import registry
+
+FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
+
+
+class UnsupportedExpression(ValueError):
+    """The expression is outside the supported subset or names an unknown element."""
+
+
+@functools.cache
+def _definitions(type_name: str) -> dict[str, dict]:
+    """Snapshot elements of a resource's or data type's StructureDefinition by path ({} if
+    there is none)."""
+    definition = registry().structure_definition(type_name)
+    elements = definition["snapshot"]["element"] if definition else []
+    return {element["path"]: element for element in elements}
+
+
+def _is_resource(type_name: str) -> bool:
+    definition = registry().structure_definition(type_name)
+    return definition is not None and definition["kind"] == "resource"
+
+
+def _single(definitions: dict[str, dict], path: str, key: str) -> tuple[str, str, str]:
+    """The element at a non-choice `path`, following a `contentReference`. System types carry
+    their FHIR type in an extension; the R4 snapshots type `Resource.id` as string, the spec
+    as `id`."""
+    definition = definitions[path]
+    if "contentReference" in definition:
+        return _single(definitions, definition["contentReference"].lstrip("#"), key)
+    (entry,) = definition["type"]
+    fhir_type = next(
+        (e["valueUrl"] for e in entry.get("extension", ()) if e["url"] == FHIR_TYPE_EXTENSION),
+        entry["code"],
+    )
+    if path.count(".") == 1 and path.endswith(".id") and _is_resource(path.split(".")[0]):
+        fhir_type = "id"
+    return key, fhir_type, path if fhir_type in BACKBONE_TYPES else fhir_type
+
+
+def children(scope: str | None, name: str) -> list[tuple[str, str, str]]:
+    """Where a step `name` from `scope` leads: (JSON key, FHIR type, scope of its children: the
+    path of a backbone element, else the type), one per type for a choice element
+    (http://hl7.org/fhir/R4/formats.html#choice)."""
+    if scope and scope[0].islower():
+        # A primitive is a JSON string, number or boolean here: it has no members to step to.
+        raise UnsupportedExpression(f"a step .{name} from the primitive type {scope}")
+    definitions = _definitions(scope.split(".")[0]) if scope else {}
+    path = f"{scope}.{name}"
+    if path in definitions:
+        return [_single(definitions, path, name)]
+    if f"{path}[x]" in definitions:
+        types = [entry["code"] for entry in definitions[f"{path}[x]"]["type"]]
+        return [(name + t[0].upper() + t[1:], t, t) for t in types]
+    raise UnsupportedExpression(f"unknown element {path}")
