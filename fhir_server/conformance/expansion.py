@@ -19,7 +19,11 @@ from fhir_server.conformance.code_systems import (
     per_registry,
     versions,
 )
-from fhir_server.conformance.held_terminology import held_code_system, stored_value_set
+from fhir_server.conformance.held_terminology import (
+    MAX_IMPORT_DEPTH,
+    held_code_system,
+    stored_value_set,
+)
 
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
 _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
@@ -118,7 +122,12 @@ def expanded_concept(index: CodeSystemIndex, concept: Concept) -> ExpandedConcep
 
 
 def _imported(canonical: str) -> Expansion:
-    """An imported value set's expansion: the registry's, else one stored through the API."""
+    """An imported value set's expansion: the registry's, else one stored through the API.
+    Imports nest at most MAX_IMPORT_DEPTH deep (too costly beyond: each level of stored
+    ValueSets is one more query, `search.compiler.stored_terminology_drawn_on`)."""
+    if len(_importing.get()) > MAX_IMPORT_DEPTH:
+        raise TooCostly(f"its imports nest deeper than {MAX_IMPORT_DEPTH} value sets "
+                        f"(at {canonical})")
     stored = stored_value_set(canonical)
     if stored is not None and find_value_set(canonical) is None:
         return expand_resource(stored)

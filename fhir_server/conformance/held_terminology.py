@@ -9,6 +9,9 @@ from contextvars import ContextVar
 
 from fhir_server.conformance.code_systems import CodeSystemIndex, code_system, index_code_system
 
+# How deep value sets import value sets: what is fetched of those stored through the API,
+# and what an expansion follows (too costly beyond).
+MAX_IMPORT_DEPTH = 8
 # CodeSystems stored through the API that the ValueSets expanded in this context draw on,
 # and ValueSets stored through the API they import, by `url` and `url|version`
 # (`using_stored`).

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fhir_server.conformance.code_systems import code_system, find_value_set
-from fhir_server.conformance.held_terminology import drawn_on, imports, using_stored
+from fhir_server.conformance.held_terminology import (
+    MAX_IMPORT_DEPTH,
+    drawn_on,
+    imports,
+    using_stored,
+)
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
@@ -271,9 +276,6 @@ class Compiler:
         return documents
 
 
-# How deep imports of stored ValueSets are followed (each level is one query).
-_IMPORT_LEVELS = 8
-
 
 async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]) -> list[dict]:
     """What ValueSets need that the registry does not hold and was stored through the API
@@ -283,7 +285,7 @@ async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]
     wanted = list(value_sets)
     imported: list[dict] = []
     seen: set[str] = set()
-    for _ in range(_IMPORT_LEVELS):
+    for _ in range(MAX_IMPORT_DEPTH):  # each level one query
         urls = sorted({canonical.partition("|")[0] for value_set in wanted
                        for canonical in imports(value_set)
                        if find_value_set(canonical) is None} - seen)

@@ -211,3 +211,24 @@ def test_an_instance_named_again_must_be_itself(client, urls, departments):
     assert client.get(path, params={"url": departments["medical"]}).status_code == 200
     for params in ({"url": urls["vs"]}, {"valueSetVersion": "9"}):
         assert client.get(path, params=params).status_code == 400, params
+
+
+def test_imports_nest_eight_value_sets_deep_and_deeper_is_too_costly(client, urls):
+    """A chain of stored ValueSets importing each other expands up to 8 imports deep; one
+    more is refused as too costly, saying so (it said the ninth was "not known")."""
+    base = f"{urls['vs']}-chain-{uuid.uuid4().hex[:6]}"
+    chain = [f"{base}-{n}" for n in range(10)]
+    for n, url in enumerate(chain):
+        compose = ({"include": [{"valueSet": [chain[n + 1]]}]} if n + 1 < len(chain)
+                   else {"include": [{"system": GENDER, "concept": [{"code": "female"}]}]})
+        response = client.post("/ValueSet", json={"resourceType": "ValueSet", "url": url,
+                                                  "status": "active", "compose": compose},
+                               headers=FHIR_HEADERS)
+        assert response.status_code == 201, response.text
+    eight_deep = client.get("/ValueSet/$expand", params={"url": chain[1]})
+    assert eight_deep.status_code == 200, eight_deep.text
+    assert [c["code"] for c in eight_deep.json()["expansion"]["contains"]] == ["female"]
+    nine_deep = client.get("/ValueSet/$expand", params={"url": chain[0]})
+    assert nine_deep.status_code == 400, nine_deep.text
+    [issue] = nine_deep.json()["issue"]
+    assert issue["code"] == "too-costly" and "deeper than 8" in issue["diagnostics"], issue
