@@ -48,24 +48,25 @@ def using_stored(resources: Iterable[dict]) -> Iterator[None]:
         _stored_value_sets.reset(tokens[1])
 
 
-def imports(value_set: dict) -> set[str]:
-    """The canonical URLs of the value sets a ValueSet's compose imports."""
+def _components(value_set: dict) -> list[dict]:
+    """The includes and excludes of a ValueSet's compose."""
     compose = value_set.get("compose")
     if not isinstance(compose, dict):
-        return set()
-    return {canonical for part in ("include", "exclude") for component in compose.get(part) or ()
-            if isinstance(component, dict)
+        return []
+    return [component for part in ("include", "exclude") for component in compose.get(part) or ()
+            if isinstance(component, dict)]
+
+
+def imports(value_set: dict) -> set[str]:
+    """The canonical URLs of the value sets a ValueSet's compose imports."""
+    return {canonical for component in _components(value_set)
             for canonical in component.get("valueSet") or () if isinstance(canonical, str)}
 
 
 def drawn_on(value_set: dict) -> set[tuple[str, str | None]]:
     """The code systems (url, version) a ValueSet's compose names directly."""
-    compose = value_set.get("compose")
-    if not isinstance(compose, dict):
-        return set()
     return {(component["system"], component.get("version"))
-            for part in ("include", "exclude") for component in compose.get(part) or ()
-            if isinstance(component, dict) and isinstance(component.get("system"), str)}
+            for component in _components(value_set) if isinstance(component.get("system"), str)}
 
 
 def held_code_system(system: str, version: str | None = None) -> CodeSystemIndex | None:

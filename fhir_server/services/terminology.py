@@ -323,6 +323,9 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
     used += [{"name": "includeDesignations", "valueBoolean": True}] if designations else []
     used += [{"name": "designation", "valueString": token} for token in asked]
+    # With the value set's definition (compose, ...) besides the expansion.
+    include_definition = given.flag("includeDefinition")
+    used += [{"name": "includeDefinition", "valueBoolean": True}] if include_definition else []
     used += [{"name": "filter", "valueString": given.one("filter")}] if wanted else []
     used += [{"name": name, "valueUri": value} for name, value in given.pairs
              if name in _SYSTEM_VERSION_PARAMETERS]
@@ -333,9 +336,7 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     page = contains[offset : offset + min(count, MAX_EXPANSION)]
     if page:  # FHIR JSON has no empty arrays (http://hl7.org/fhir/R4/json.html)
         expansion_["contains"] = page
-    if given.flag("includeDefinition"):  # the value set's definition (compose, ...) too
-        expansion_.setdefault("parameter", []).append(
-            {"name": "includeDefinition", "valueBoolean": True})
+    if include_definition:
         kept = {k: v for k, v in value_set.items() if k not in ("resourceType", "expansion")}
     else:
         kept = {k: value_set[k] for k in ("url", "version", "name", "status") if k in value_set}

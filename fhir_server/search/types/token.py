@@ -99,7 +99,7 @@ def index(nodes: list[Node]) -> list[str]:
 
 def sort_range(entries: list[str]) -> tuple[str, str] | None:
     """The values `_sort` orders by, ascending and descending."""
-    values = [entry[2:] for entry in entries if entry.startswith("c:")]
+    values = codes(entries)
     return (min(values), max(values)) if values else None
 
 
