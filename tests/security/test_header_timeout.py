@@ -87,7 +87,9 @@ def test_a_connection_that_sends_nothing_is_closed(port):
     with _connect(port) as connection:
         answer = _read_until_closed(connection)
     assert answer.startswith(b"HTTP/1.1 408"), answer
-    assert TIMEOUT <= time.monotonic() - started < TIMEOUT + 2
+    # uvloop arms a timer from the time its loop iteration began, so it may fire a few
+    # milliseconds short of the deadline by the test's clock (0.9998 s once for 1 s).
+    assert TIMEOUT - 0.1 <= time.monotonic() - started < TIMEOUT + 2
 
 
 def test_headers_trickled_byte_by_byte_are_cut_off(port):
