@@ -1,7 +1,6 @@
 """The application: create_app(settings) and the lifespan that owns MongoDB and services."""
 
 import asyncio
-import gc
 import logging
 import secrets
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import Depends, FastAPI
 
-from fhir_server import running_server
+from fhir_server import audit_drainer, running_server
 from fhir_server.api import export, health, public, resources, system
 from fhir_server.api.audit import install_audit
 from fhir_server.api.client_address import trusted_networks
@@ -27,6 +26,7 @@ from fhir_server.api.operations import routes as operations
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.personal_id import mask_personal_ids
+from fhir_server.collector import collector_tuned_for_serving
 from fhir_server.conformance import definitions
 from fhir_server.conformance.packages import installation_directory
 from fhir_server.embedded_mongo import EmbeddedMongo
@@ -57,8 +57,6 @@ from signing.certificates import load_trust_anchors, organization_id_of
 from signing.csc import CscClient
 from signing.keys import LocalSigner
 
-# The collector's thresholds while serving (Python's default: 700, 10, 10), see `lifespan`.
-_SERVING_GC_THRESHOLDS = (20_000, 20, 20)
 log = logging.getLogger("fhir_server")
 
 
@@ -97,6 +95,9 @@ async def lifespan(app: FastAPI):
                     {operation.definition for operation in DESCRIPTORS}))
                 if settings.publish_packages and primary else None
             )
+            # The primary starts the audit drainer; every process spools (and stands by).
+            drainer = (audit_drainer.start(settings.model_copy(update={"mongodb_uri": uri}))
+                       if primary and settings.audit_drain_process else None)
             app.state.audit.start()
             app.state.exports = ExportService(service.database, settings)
             await app.state.exports.start()  # the bulk export workers
@@ -111,24 +112,10 @@ async def lifespan(app: FastAPI):
                 embedded.supervise(service.database.report_outage) if embedded is not None
                 else running_server.follow_outages(settings.data_dir,
                                                    service.database.report_outage))
-            # What start-up loaded (definitions, indexes of them: ~300,000 objects) lives as
-            # long as the process: out of the collector's sight, a full collection no longer
-            # walks it all (a read by id served 14% more requests/s). Thawed at the end: an
-            # application stopped in a process that goes on (tests) leaves no garbage frozen.
-            # And the youngest generation is collected after 20,000 allocations, not 700 (the
-            # older ones after 20 of the younger's, not 10): a request allocates thousands of
-            # short-lived objects that reference counting frees, and each collection walked
-            # them (a read by id: 0.52 ms of CPU instead of 0.57, bench/read.py, four runs
-            # of each).
-            gc.collect()
-            gc.freeze()
-            thresholds = gc.get_threshold()
-            gc.set_threshold(*_SERVING_GC_THRESHOLDS)
             try:
-                yield
+                with collector_tuned_for_serving():
+                    yield
             finally:
-                gc.set_threshold(*thresholds)
-                gc.unfreeze()
                 watchdog.cancel()
                 running_server.clear(settings.data_dir)
                 if reindexing is not None:
@@ -137,6 +124,8 @@ async def lifespan(app: FastAPI):
                     publishing.cancel()
                 await app.state.exports.stop()
                 await app.state.audit.stop()
+                if drainer is not None:  # its last drain takes what this one spooled
+                    await asyncio.to_thread(audit_drainer.stop, drainer)
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
@@ -152,7 +141,8 @@ async def _start_security(app: FastAPI, settings: Settings, database: Database) 
     await clients.prepare()
     app.state.tokens = TokenService(clients, server_key, settings.access_token_lifetime)
     trusted_networks(settings.trusted_proxies)  # a bad FHIR_TRUSTED_PROXIES stops the start
-    app.state.audit = AuditTrail(database, settings.data_dir)
+    app.state.audit = AuditTrail(database, settings.data_dir,
+                                 standby=settings.audit_drain_process)
     app.state.personal_records = PersonalRecords(database)
 
 

@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         "X-Forwarded-For header names the client address (audit, rate limits); from any "
         'other peer the header is ignored, e.g. ["10.0.0.0/8", "127.0.0.1"].',
     )
+    audit_drain_process: bool = Field(
+        True,
+        description="Store the audit spool's AuditEvents in MongoDB from a process of its own, "
+        "which the primary server process starts (false: the server processes do it).",
+    )
     export_file_max_bytes: int = Field(
         256 * 1024 * 1024, description="Bulk export: output files are split at this size."
     )

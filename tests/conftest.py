@@ -134,8 +134,8 @@ def test_settings(mongo_uri: str, database: str, data_dir, issuer: Issuer,
                   signing: "SigningService", **extra) -> Settings:
     """Settings of a test server: its own database, the test issuer trusted, persons signing
     through the development CSC service and clients under its seal, no rate limit in the way
-    of fast test loops, no package definitions stored in the background (both have tests of
-    their own)."""
+    of fast test loops, no package definitions stored in the background, the audit spool
+    drained in the server's own process (each has tests of its own)."""
     return Settings(mongodb_uri=mongo_uri, database=database, data_dir=data_dir,
                     trusted_issuers=[issuer.trusted()], audiences=[TEST_AUDIENCE],
                     rate_limit_per_minute=10**7, csc_url=signing.url, csc_token=signing.token,
@@ -143,6 +143,7 @@ def test_settings(mongo_uri: str, database: str, data_dir, issuer: Issuer,
                     trust_anchors=[signing.anchor_path], organization_name=SEAL_NAME,
                     organization_tax_code=SEAL_TAX_CODE,
                     **{"publish_packages": False, "rate_limit_per_address_per_minute": 0,
+                       "audit_drain_process": False,
                        **extra})
 
 

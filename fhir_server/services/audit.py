@@ -39,6 +39,7 @@ REQUEST_ID_SYSTEM = "urn:fhir-exchange-server:request-id"
 _BATCH = 500
 _RETRY_SECONDS = (0.5, 30)  # first and longest wait before storing again after a failure
 _STOP_SECONDS = 5
+_STANDBY_SECONDS = 2  # between a standby process's looks at whether anybody drains
 _LARGE_SPOOL_BYTES = 1024**3  # undrained bytes beyond which the drainer warns (every 10 min)
 # action codes (http://hl7.org/fhir/R4/valueset-audit-event-action.html) per interaction
 _ACTIONS = {
@@ -204,8 +205,11 @@ def _documents(event: dict, now: datetime) -> tuple[dict, dict]:
 class AuditTrail:
     """The spool of this server's AuditEvents, and the task that drains it to MongoDB."""
 
-    def __init__(self, database: Database, data_dir: Path):
+    def __init__(self, database: Database, data_dir: Path, standby: bool = False):
+        """`standby`: the audit drainer process drains the spool (`fhir_server.audit_drainer`);
+        this process only while none does, and lets go of the spool after each drain."""
         self.database = database
+        self.standby = standby
         self.spool = AuditSpool(data_dir / "audit-spool")
         self._appended = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -215,14 +219,13 @@ class AuditTrail:
         self._warned_at = -600.0
         self._draining = False  # this process holds the spool's drainer lock
 
-    def start(self) -> None:
+    def start(self, append: bool = True) -> None:
         """Open a new spool segment; fsync and drain in the background (also what earlier
-        processes left behind)."""
-        self.spool.open()
-        self._tasks = [
-            asyncio.create_task(self._sync_forever()),
-            asyncio.create_task(self._drain_forever()),
-        ]
+        processes left behind). `append=False`: drain only (the audit drainer process)."""
+        if append:
+            self.spool.open()
+            self._tasks.append(asyncio.create_task(self._sync_forever()))
+        self._tasks.append(asyncio.create_task(self._drain_forever()))
 
     async def stop(self) -> None:
         """fsync the spool and drain what MongoDB takes within a few seconds; the rest is
@@ -292,6 +295,9 @@ class AuditTrail:
 
     async def _drain_once(self) -> None:
         """Store one batch, or wait for events to be appended."""
+        if self.standby:
+            await self._drain_if_unattended()
+            return
         self._draining = self.spool.become_drainer()
         if not self._draining:  # another process drains; take over if it stops
             await asyncio.sleep(2)
@@ -316,6 +322,18 @@ class AuditTrail:
             return
         while (batch := await self._in_thread(self.spool.pending, _BATCH)).offsets:
             await self._store(batch)
+
+    async def _drain_if_unattended(self) -> None:
+        """Standby: now and then, drain what is pending if no other process drains, then
+        let go of the spool, for the drainer process to take it back once it runs again."""
+        await asyncio.sleep(_STANDBY_SECONDS)
+        try:
+            self._draining = self.spool.become_drainer()
+            if self._draining:
+                await self._drain_all()
+        finally:
+            self.spool.resign()
+            self._draining = False
 
     async def _in_thread(self, function: Callable[..., T], *args: object) -> T:
         """Run blocking spool work in a thread that `stop` waits for, even after the task

@@ -138,9 +138,7 @@ class AuditSpool:
                 self._unsynced.append(self._fd)
                 self._fd = None
             self.sync()
-        if self._drainer_fd is not None:
-            os.close(self._drainer_fd)
-            self._drainer_fd = None
+        self.resign()
 
     def _sync_directory(self) -> None:
         """New and deleted segment names must survive a power loss too."""
@@ -162,6 +160,12 @@ class AuditSpool:
                 return False
             self._drainer_fd = fd
         return True
+
+    def resign(self) -> None:
+        """Let another process drain the spool."""
+        if self._drainer_fd is not None:
+            os.close(self._drainer_fd)
+            self._drainer_fd = None
 
     def _segments(self) -> list[Path]:
         return sorted(self.directory.glob(f"*{_SUFFIX}"))

@@ -15,6 +15,7 @@ from api.helpers import FHIR_HEADERS
 from fhir_server.search.index import index_plan
 from fhir_server.services import audit
 from fhir_server.services.audit import REQUEST_ID_SYSTEM, Access, AuditTrail
+from fhir_server.storage.audit_spool import AuditSpool
 from fhir_server.storage.database import Database
 from security.helpers import (
     bundle,
@@ -257,3 +258,38 @@ def test_shutdown_lets_a_commit_in_flight_finish_before_the_final_drain(server, 
     asyncio.run(record_then_stop_while_committing())
     started = calls.index("commit started")
     assert calls[started + 1] == "commit ended", calls
+
+
+def test_a_standby_trail_drains_only_while_no_other_process_does(server, client, tmp_path,
+                                                                  monkeypatch):
+    """What a server process does beside the audit drainer process (fhir_server/audit_drainer):
+    it leaves the spool to the holder of the drainer lock, drains while nobody holds it, and
+    lets go of it again."""
+    monkeypatch.setattr(audit, "_STANDBY_SECONDS", 0.1)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def stored_within(event_id: str, seconds: float) -> bool:
+        return bool(await asyncio.to_thread(wait_until, lambda: _stored(client, event_id),
+                                            seconds))
+
+    async def standby_beside_a_drainer() -> None:
+        database = Database(server.settings.mongodb_uri, server.settings.database, index_plan)
+        (tmp_path / "audit-spool").mkdir()
+        drainer = AuditSpool(tmp_path / "audit-spool")  # as the drainer process holds it
+        assert drainer.become_drainer()
+        trail = AuditTrail(database, tmp_path, standby=True)
+        trail.start()
+        try:
+            trail.record(_access("standby"), first)
+            assert not await stored_within(first, 1.5), "drained beside the drainer"
+            drainer.resign()  # the drainer died
+            assert await stored_within(first, POLL_SECONDS)
+            assert await asyncio.to_thread(wait_until, drainer.become_drainer, POLL_SECONDS)
+            trail.record(_access("standby"), second)  # the drainer is back
+            assert not await stored_within(second, 1.5), "the standby kept the spool"
+        finally:
+            drainer.resign()
+            await trail.stop()
+            await database.close()
+
+    asyncio.run(standby_beside_a_drainer())

@@ -1,0 +1,89 @@
+"""`fhir-server serve` stores its AuditEvents in MongoDB from a process of its own, the audit
+drainer: the process answering requests does not, and no event is lost when the drainer dies
+(the server drains in its place) or when the server stops."""
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+from process_issuer import bearer
+
+FHIR_JSON = {"Accept": "application/fhir+json"}
+
+
+def _drainers(data_dir: Path) -> list[int]:
+    """The processes holding the audit spool's drainer lock open."""
+    lock = str((data_dir / "audit-spool" / "drainer.lock").resolve())
+    holders = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+        except OSError:  # ended meanwhile, or not ours to look into
+            continue
+        if lock in links:
+            holders.append(int(proc.name))
+    return holders
+
+
+def _children(pid: int) -> set[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return {int(child) for task in tasks.iterdir()
+            for child in (task / "children").read_text().split()}
+
+
+def _audited_searches(http: httpx.Client, count: int) -> list[str]:
+    """The request ids (= AuditEvent ids) of `count` searches."""
+    ids = []
+    for _ in range(count):
+        response = http.get("/Patient", params={"_count": "1"})
+        assert response.status_code == 200, response.text
+        ids.append(response.headers["X-Request-Id"])
+    return ids
+
+
+def _stored(http: httpx.Client, event_ids: list[str]) -> bool:
+    found = http.get("/AuditEvent", params={"_id": ",".join(event_ids), "_summary": "count"})
+    return found.status_code == 200 and found.json()["total"] == len(event_ids)
+
+
+@pytest.mark.slow
+def test_the_audit_drainer_stores_events_and_its_death_loses_none(spawn, eventually, mongods,
+                                                                  tmp_path):
+    data = tmp_path / "data"
+    server = spawn(data, "--workers", "1")
+    server.wait_ready()
+    with httpx.Client(base_url=server.base, headers={**FHIR_JSON, **bearer()},
+                      timeout=30) as http:
+        first = _audited_searches(http, 5)
+        assert eventually(lambda: _stored(http, first), 30), first
+        (drainer,) = _drainers(data)
+        assert drainer != server.process.pid
+        assert drainer in _children(server.process.pid)
+
+        os.kill(drainer, signal.SIGKILL)
+        after = _audited_searches(http, 5)
+        # The server process drains in the drainer's place.
+        assert eventually(lambda: _stored(http, after), 30), after
+        assert eventually(lambda: _drainers(data) in ([], [server.process.pid]), 10)
+
+    assert server.stop() in (0, -signal.SIGTERM)
+    assert eventually(lambda: mongods(data) == [], 30)
+    assert _drainers(data) == []
+
+
+@pytest.mark.slow
+def test_what_is_spooled_when_the_server_stops_is_stored_by_then(spawn, eventually, tmp_path):
+    data = tmp_path / "data"
+    server = spawn(data, "--workers", "1")
+    server.wait_ready()
+    with httpx.Client(base_url=server.base, headers={**FHIR_JSON, **bearer()},
+                      timeout=30) as http:
+        assert eventually(lambda: len(_drainers(data)) == 1, 30)
+        _audited_searches(http, 20)
+    assert server.stop() in (0, -signal.SIGTERM)
+    # Stored segments are deleted: the drainer's last drain took everything.
+    assert sorted(p.name for p in (data / "audit-spool").glob("*.jsonl")) == []
