@@ -13,3 +13,10 @@ def proc_files(name: str) -> Iterator[tuple[int, bytes]]:
             yield int(proc.name), (proc / name).read_bytes()
         except OSError:  # ended meanwhile
             continue
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid`."""
+    # Fields after the command name, which is in parentheses: state, ppid, ...
+    return [child for child, stat in proc_files("stat")
+            if int(stat.rsplit(b")", 1)[1].split()[1]) == pid]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from proc_table import children
 from process_issuer import bearer
 
 FHIR_JSON = {"Accept": "application/fhir+json"}
@@ -27,12 +28,6 @@ def _drainers(data_dir: Path) -> list[int]:
         if lock in links:
             holders.append(int(proc.name))
     return holders
-
-
-def _children(pid: int) -> set[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    return {int(child) for task in tasks.iterdir()
-            for child in (task / "children").read_text().split()}
 
 
 def _audited_searches(http: httpx.Client, count: int) -> list[str]:
@@ -62,7 +57,7 @@ def test_the_audit_drainer_stores_events_and_its_death_loses_none(spawn, eventua
         assert eventually(lambda: _stored(http, first), 30), first
         (drainer,) = _drainers(data)
         assert drainer != server.process.pid
-        assert drainer in _children(server.process.pid)
+        assert drainer in children(server.process.pid)
 
         os.kill(drainer, signal.SIGKILL)
         after = _audited_searches(http, 5)

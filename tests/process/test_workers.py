@@ -8,6 +8,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
+import proc_table
 import pytest
 from api.helpers import unique_cccd
 from proc_table import proc_files
@@ -19,16 +20,9 @@ FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhi
              **bearer()}
 
 
-def _children(pid: int) -> list[int]:
-    """The live child processes of `pid`, from /proc."""
-    # Fields after the command name, which is in parentheses: state, ppid, ...
-    return [child for child, stat in proc_files("stat")
-            if int(stat.rsplit(b")", 1)[1].split()[1]) == pid]
-
-
 def _workers(pid: int) -> list[int]:
     """The server worker processes of the `fhir-server serve` process `pid`."""
-    children = set(_children(pid))
+    children = set(proc_table.children(pid))
     return [child for child, command in proc_files("cmdline")
             if child in children and b"spawn_main" in command]
 
