@@ -257,14 +257,14 @@ class AuditTrail:
         the last batch was stored just now)."""
         if not self._tasks:
             return CheckResult(False, "the audit trail has not started")
+        if self.standby and not self._draining:
+            # What the drainer process does, as the spool shows it.
+            oldest = _recorded(await self._in_thread(self.spool.oldest_pending))
+            stored_at = await self._in_thread(self.spool.last_commit)
+            return _lag_check(oldest, stored_at is not None and time.time() - stored_at < 5)
         if not self._draining:
             return CheckResult(True, "drained by another server process on this data directory")
-        if self._oldest is None:
-            return CheckResult(True, "drained")
-        lag = (datetime.now(UTC) - self._oldest).total_seconds()
-        if lag <= READY_LAG_SECONDS or time.monotonic() - self._stored_at < 5:
-            return CheckResult(True, f"draining, oldest waiting event {lag:.0f} s old")
-        return CheckResult(False, f"AuditEvents wait {lag:.0f} s for MongoDB (spooled, not lost)")
+        return _lag_check(self._oldest, time.monotonic() - self._stored_at < 5)
 
     async def _sync_forever(self) -> None:
         delay = SYNC_SECONDS
@@ -304,7 +304,7 @@ class AuditTrail:
             return
         self._appended.clear()  # before reading: an append from now on wakes the wait below
         batch = await self._in_thread(self.spool.pending, _BATCH)
-        self._oldest = _recorded(batch)
+        self._oldest = _recorded(batch.records[0] if batch.records else None)
         self._warn_if_large(batch)
         if batch.offsets:
             await self._store(batch)
@@ -370,10 +370,21 @@ class AuditTrail:
                       batch.undrained_bytes // 2**20)
 
 
-def _recorded(batch: SpoolBatch) -> datetime | None:
-    if not batch.records:
+def _recorded(record: dict | None) -> datetime | None:
+    if record is None:
         return None
     try:
-        return datetime.fromisoformat(batch.records[0]["recorded"])
+        return datetime.fromisoformat(record["recorded"])
     except (KeyError, TypeError, ValueError):
         return datetime.now(UTC)
+
+
+def _lag_check(oldest: datetime | None, stored_recently: bool) -> CheckResult:
+    """Ready unless the oldest waiting event (recorded at `oldest`) waited longer than
+    READY_LAG_SECONDS and no batch was stored just now."""
+    if oldest is None:
+        return CheckResult(True, "drained")
+    lag = (datetime.now(UTC) - oldest).total_seconds()
+    if lag <= READY_LAG_SECONDS or stored_recently:
+        return CheckResult(True, f"draining, oldest waiting event {lag:.0f} s old")
+    return CheckResult(False, f"AuditEvents wait {lag:.0f} s for MongoDB (spooled, not lost)")

@@ -201,6 +201,30 @@ class AuditSpool:
                 batch.offsets[segment.name] = end
         return batch
 
+    def oldest_pending(self) -> dict | None:
+        """The first record not yet drained, for a process that does not drain to see how
+        long events wait (quietly: an unreadable record is the drainer's to report)."""
+        offsets = self._offsets()
+        for segment in self._segments():
+            try:
+                with segment.open("rb") as file:
+                    file.seek(offsets.get(segment.name, 0))
+                    line = file.readline()
+            except FileNotFoundError:  # drained and deleted meanwhile
+                continue
+            with contextlib.suppress(orjson.JSONDecodeError):
+                record = orjson.loads(line) if line.endswith(b"\n") else None
+                if isinstance(record, dict):
+                    return record
+        return None
+
+    def last_commit(self) -> float | None:
+        """When records were last drained (`time.time()`), if ever."""
+        try:
+            return (self.directory / _OFFSETS).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def undrained_bytes(self) -> int:
         """Bytes in every segment after its drained offset (for monitoring; blocking)."""
         offsets, total = self._offsets(), 0

@@ -264,13 +264,22 @@ def test_a_standby_trail_drains_only_while_no_other_process_does(server, client,
                                                                   monkeypatch):
     """What a server process does beside the audit drainer process (fhir_server/audit_drainer):
     it leaves the spool to the holder of the drainer lock, drains while nobody holds it, and
-    lets go of it again."""
+    lets go of it again. Its readiness check reads from the spool how long events wait."""
     monkeypatch.setattr(audit, "_STANDBY_SECONDS", 0.1)
+    monkeypatch.setattr(audit, "READY_LAG_SECONDS", 0)
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
 
     async def stored_within(event_id: str, seconds: float) -> bool:
         return bool(await asyncio.to_thread(wait_until, lambda: _stored(client, event_id),
                                             seconds))
+
+    async def ready_within(trail: AuditTrail, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not (await trail.spool_check()).ok:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
 
     async def standby_beside_a_drainer() -> None:
         database = Database(server.settings.mongodb_uri, server.settings.database, index_plan)
@@ -282,8 +291,11 @@ def test_a_standby_trail_drains_only_while_no_other_process_does(server, client,
         try:
             trail.record(_access("standby"), first)
             assert not await stored_within(first, 1.5), "drained beside the drainer"
+            waiting = await trail.spool_check()
+            assert not waiting.ok and "AuditEvents wait" in waiting.detail, waiting
             drainer.resign()  # the drainer died
             assert await stored_within(first, POLL_SECONDS)
+            assert await ready_within(trail, POLL_SECONDS)
             assert await asyncio.to_thread(wait_until, drainer.become_drainer, POLL_SECONDS)
             trail.record(_access("standby"), second)  # the drainer is back
             assert not await stored_within(second, 1.5), "the standby kept the spool"
