@@ -46,14 +46,15 @@ def _service(chain) -> tuple[CscClient, list[str]]:
 
 
 def test_a_credential_is_not_reused_past_its_certificate(tmp_path):
-    """The person's certificate ends in a second: a write a little later must not be signed
+    """The person's certificate ends in seconds: a write a little later must not be signed
     with it from the cache (its signature would fail validity-at-signing-time); the service
-    is asked again, and with no valid credential the write is refused (503)."""
+    is asked again, and with no valid credential the write is refused (503). (Five seconds:
+    X.509 times are whole seconds, and a loaded machine took one to the first signer.)"""
     authority = DevCertificateAuthority.create()
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = authority.issue("Nguyễn Văn An", PERSONAL_ID, key.public_key(),
                            not_before=datetime.now(UTC) - timedelta(days=1),
-                           lifetime=timedelta(days=1, seconds=1))
+                           lifetime=timedelta(days=1, seconds=5))
     client, calls = _service(authority.chain_for(leaf))
     directory = SignerDirectory(seal=None, remote=client)
 
