@@ -276,7 +276,6 @@ class Compiler:
         return documents
 
 
-
 async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]) -> list[dict]:
     """What ValueSets need that the registry does not hold and was stored through the API
     (a hospital's own code system, a value set importing another): the ValueSets they import

@@ -33,6 +33,7 @@ MAX_EXPANSION = 1000
 _MAX_STORED = 20
 # Stored ConceptMaps from (or to) one code system a `$translate` without `url` looks at.
 _MAX_STORED_MAPS = 100
+_LANGUAGES = "urn:ietf:bcp:47"  # a designation's language, as `designation` names it
 
 
 def _versioned(url: str, version: str | None) -> str:
@@ -229,7 +230,6 @@ def _contains(concept: ExpandedConcept, language: str | None, designations: bool
     return entry
 
 
-_LANGUAGES = "urn:ietf:bcp:47"  # a designation's language, as `designation` names it
 _SYSTEM_VERSION_PARAMETERS = ("exclude-system", "system-version", "check-system-version",
                               "force-system-version")
 
