@@ -22,7 +22,7 @@ from provenance.helpers import (
 )
 from signing.canonical import signed_content
 from signing.dev_ca import DevCertificateAuthority
-from signing.jws import encode_header, signing_input
+from signing.jws import encode_header, parse_detached, signing_input
 from signing.keys import LocalSigner
 from signing.provenance import build_signature_header, sign_resource
 
@@ -48,10 +48,10 @@ def patient(client) -> dict:
     return created(client, new_patient())
 
 
-def countersignature(target: str, data: str, who: str = DOCTOR,
-                     signed_at: datetime | None = None) -> dict:
-    """A client Provenance: `who` verified version `target`, signature `data`."""
-    when = (signed_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def countersignature(target: str, data: str, who: str = DOCTOR) -> dict:
+    """A client Provenance: `who` verified version `target`, signature `data`, signed when its
+    JWS's `sigT` says (one clock reading: a second boundary must not split the two)."""
+    when = parse_detached(base64.b64decode(data).decode("ascii"))[0]["sigT"]
     person = {"identifier": {"system": CCCD_SYSTEM, "value": who}, "display": DOCTOR_NAME}
     return {
         "resourceType": "Provenance",
