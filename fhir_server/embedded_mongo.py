@@ -145,6 +145,10 @@ class EmbeddedMongo:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=die_with_parent,
+            # Out of the server's process group: a Ctrl-C in its terminal stops the server,
+            # whose shutdown still writes to MongoDB (the audit spool's last drain) before it
+            # stops mongod itself.
+            process_group=0,
         )
 
     def _become_primary(self, process: subprocess.Popen) -> None:

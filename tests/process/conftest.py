@@ -89,7 +89,8 @@ def run_cli(*args: object, cwd: Path, timeout: float = 120) -> subprocess.Comple
 
 
 class ServerProcess:
-    """`fhir-server serve` in a subprocess, its output kept in files."""
+    """`fhir-server serve` in a subprocess leading a process group of its own (as in a
+    terminal), its output kept in files."""
 
     def __init__(self, workdir: Path, data_dir: Path, args: tuple[str, ...],
                  port: int | None = None, env: dict[str, str] | None = None):
@@ -104,7 +105,8 @@ class ServerProcess:
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(command, cwd=workdir,
                                             env=clean_env(args) | (env or {}),
-                                            stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+                                            stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                            process_group=0)
 
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace")
@@ -132,6 +134,14 @@ class ServerProcess:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             raise AssertionError(f"server still running {timeout}s after signal {sig}") from None
+
+    def interrupt(self, timeout: float = STOP_TIMEOUT) -> int:
+        """Ctrl-C in the server's terminal: SIGINT to its whole process group. The exit code."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"server still running {timeout}s after Ctrl-C") from None
 
     def kill(self) -> None:
         if self.process.poll() is None:
