@@ -3,7 +3,8 @@ deadline for what the client owes, the request line and headers of each request 
 times out only idle keep-alive connections, so a client sending its headers a byte at a
 time, slowloris, would hold a connection for ever), and a bound on their size; and a
 deadline for a response the client takes none of (uvicorn would wait for it for ever,
-holding the response and its task).
+holding the response and its task). Both write each response in one piece
+(api/coalesced_writes.py).
 
 httptools (llhttp) serves: reads by id were served 1,368 a second where h11 served 1,085
 (bench/read.py, one process), the pure-Python parser and response writer being most of it.
@@ -19,6 +20,8 @@ import h11
 import httptools
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from fhir_server.api.coalesced_writes import CoalescedWrites
 
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 # As h11 and Node.js allow; a larger head is answered 400 (uvicorn's "Invalid HTTP request").
@@ -118,7 +121,7 @@ class _HeadDeadline:
             self.transport.close()
 
 
-class H11HeadDeadlineProtocol(_HeadDeadline, H11Protocol):
+class H11HeadDeadlineProtocol(_HeadDeadline, CoalescedWrites, H11Protocol):
     """h11 bounds a head to 16 KiB itself."""
 
     def data_received(self, data: bytes) -> None:
@@ -130,7 +133,7 @@ class H11HeadDeadlineProtocol(_HeadDeadline, H11Protocol):
         return not serving and self.conn.their_state is not h11.DONE
 
 
-class HeadDeadlineProtocol(_HeadDeadline, HttpToolsProtocol):
+class HeadDeadlineProtocol(_HeadDeadline, CoalescedWrites, HttpToolsProtocol):
     """On httptools, with the size of a head (and of trailers) counted as it comes. llhttp
     gives a header line to Python only once it ends, so bytes that reach no parser callback
     (a header line, a chunk-size line or blank lines, sent without end) count too."""
