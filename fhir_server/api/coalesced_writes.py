@@ -6,7 +6,7 @@ sent at the end of that turn instead: a read by id cost 0.330 ms of server CPU i
 so what waits in memory stays small and the transport's flow control keeps working."""
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 # Writes buffered beyond this size are sent at once.
 FLUSH_BYTES = 64 * 1024
@@ -98,7 +98,9 @@ class CoalescedWrites:
     CoalescingTransport."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.Transport) and not isinstance(
-                transport, CoalescingTransport):  # a protocol switch hands on the wrapper
-            transport = CoalescingTransport(transport, asyncio.get_running_loop())
+        # uvloop's transports are not asyncio.Transport subclasses; a switch of protocols
+        # (to h11) hands on the wrapper itself.
+        if not isinstance(transport, CoalescingTransport):
+            transport = CoalescingTransport(cast(asyncio.Transport, transport),
+                                            asyncio.get_running_loop())
         super().connection_made(transport)  # type: ignore[misc]

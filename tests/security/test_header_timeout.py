@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
+from fhir_server.api.coalesced_writes import CoalescingTransport
 from fhir_server.api.header_timeout import MAX_HEAD_BYTES, with_client_deadlines
 from security.helpers import raw_response
 
@@ -157,6 +158,37 @@ def test_a_request_asking_to_switch_protocols_is_answered_as_sent(port):
         started = time.monotonic()
         assert _read_until_closed(connection).startswith(b"HTTP/1.1 408")
         assert time.monotonic() - started < TIMEOUT + 2
+
+
+@pytest.fixture
+def socket_writes(monkeypatch) -> list[bytes]:
+    """What each of the protocol's writes to its socket's transport carried."""
+    writes: list[bytes] = []
+    flush = CoalescingTransport.flush
+
+    def recorded(transport: CoalescingTransport) -> None:
+        writes.append(b"".join(transport._pending))
+        flush(transport)
+
+    monkeypatch.setattr(CoalescingTransport, "flush", recorded)
+    return writes
+
+
+@pytest.mark.parametrize("upgrade", [False, True], ids=["httptools", "h11"])
+def test_each_response_reaches_the_socket_in_one_write(port, socket_writes, upgrade):
+    """Its head and body together: one send() and one TCP segment, not one each (uvicorn
+    writes them apart), on the server's event loop and after a switch to h11 too."""
+    head = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+    if upgrade:
+        head += b"Connection: Upgrade\r\nUpgrade: h2c\r\n"
+    with _connect(port) as connection:
+        for _ in range(2):
+            connection.sendall(head + b"\r\nhi")
+            assert _exchange(connection) == (200, b"hi")
+    responses = [w for w in socket_writes if w]
+    assert len(responses) == 2, responses
+    assert all(w.startswith(b"HTTP/1.1 200 OK\r\n") and w.endswith(b"\r\n\r\nhi")
+               for w in responses), responses
 
 
 def test_a_header_line_without_end_is_refused_at_once(port):
