@@ -15,6 +15,7 @@ import sys
 from multiprocessing.process import BaseProcess
 
 from fhir_server.collector import collector_tuned_for_serving
+from fhir_server.restart_backoff import RestartBackoff
 from fhir_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,17 +23,55 @@ log = logging.getLogger(__name__)
 _STOP_SECONDS = 15
 
 
-def start(settings: Settings) -> BaseProcess:
-    """The drainer of `settings` (with its `mongodb_uri`), started. Call it from the thread
-    that lives as long as the server: the drainer is killed when that thread ends."""
+class Drainer:
+    """The audit drainer of this server, started again when it dies (the server processes
+    drain in its place meanwhile, on their event loops): at once, then ever later while it
+    keeps dying (RestartBackoff). Create it on the thread that lives as long as the server,
+    as a drainer dies with the thread that started it."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._process = _start(settings)
+        self._watch = asyncio.create_task(self._restart_when_dead())
+
+    async def stop(self) -> None:
+        """SIGTERM: it drains what it can within a few seconds, then exits."""
+        self._watch.cancel()
+        await asyncio.gather(self._watch, return_exceptions=True)
+        await asyncio.to_thread(_stop, self._process)
+
+    async def _restart_when_dead(self) -> None:
+        backoff = RestartBackoff()
+        while True:
+            await _ended(self._process)
+            log.error("the audit drainer (pid %s) exited with code %s; the server processes "
+                      "drain until another runs", self._process.pid, self._process.exitcode)
+            if delay := backoff.delay():
+                log.warning("the audit drainer keeps dying: next start in %.0f s", delay)
+                await asyncio.sleep(delay)
+            self._process = _start(self._settings)
+
+
+def _start(settings: Settings) -> BaseProcess:
     process = multiprocessing.get_context("spawn").Process(
         target=_main, args=(settings, os.getpid()), name="fhir-server audit drainer")
     process.start()
     return process
 
 
-def stop(process: BaseProcess) -> None:
-    """SIGTERM: it drains what it can within a few seconds, then exits (blocking)."""
+async def _ended(process: BaseProcess) -> None:
+    """Once `process` has ended (its sentinel becomes readable), reaped."""
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    loop.add_reader(process.sentinel, ended.set)
+    try:
+        await ended.wait()
+    finally:
+        loop.remove_reader(process.sentinel)
+    process.join()
+
+
+def _stop(process: BaseProcess) -> None:
     process.terminate()
     process.join(_STOP_SECONDS)
     if process.is_alive():

@@ -27,14 +27,12 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
+from fhir_server.restart_backoff import RestartBackoff
+
 REPLICA_SET = "rs0"
 INSTANCE_FILE = "instance.json"
 # How often the watchdog looks whether mongod still runs.
 WATCH_INTERVAL = 0.5
-# Restarts of a mongod that keeps dying wait 1, 2, 4 ... seconds, at most this long; one that
-# ran for STABLE_SECONDS before dying is restarted at once.
-MAX_RESTART_DELAY = 30.0
-STABLE_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +224,9 @@ class EmbeddedMongo:
     async def supervise(self, report: Callable[[str | None], None]) -> None:
         """Restart mongod whenever it dies, until cancelled. `report(reason)` is called when
         it is found dead and `report(None)` once it is primary again, so that requests
-        meanwhile get 503 at once. A mongod that keeps dying is restarted after 1, 2, 4 ...
-        up to MAX_RESTART_DELAY seconds."""
-        delay, started = 0.0, float("-inf")  # a first death is restarted at once
+        meanwhile get 503 at once. A mongod that keeps dying is restarted ever later
+        (RestartBackoff)."""
+        backoff = RestartBackoff()
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
             process = self.process
@@ -239,13 +237,10 @@ class EmbeddedMongo:
             report("its mongod stopped and is being restarted")
             log.error("embedded mongod (pid %s) exited with code %s; restarting it on port %s",
                       process.pid, process.returncode, self.port)
-            if time.monotonic() - started >= STABLE_SECONDS:
-                delay = 0.0
             while True:
-                if delay:
+                if delay := backoff.delay():
                     log.warning("mongod keeps dying: next restart in %.0f s", delay)
                     await asyncio.sleep(delay)
-                delay = min(max(2 * delay, 1.0), MAX_RESTART_DELAY)
                 started = time.monotonic()
                 try:
                     await asyncio.to_thread(self.restart)

@@ -96,7 +96,7 @@ async def lifespan(app: FastAPI):
                 if settings.publish_packages and primary else None
             )
             # The primary starts the audit drainer; every process spools (and stands by).
-            drainer = (audit_drainer.start(settings.model_copy(update={"mongodb_uri": uri}))
+            drainer = (audit_drainer.Drainer(settings.model_copy(update={"mongodb_uri": uri}))
                        if primary and settings.audit_drain_process else None)
             app.state.audit.start()
             app.state.exports = ExportService(service.database, settings)
@@ -125,7 +125,7 @@ async def lifespan(app: FastAPI):
                 await app.state.exports.stop()
                 await app.state.audit.stop()
                 if drainer is not None:  # its last drain takes what this one spooled
-                    await asyncio.to_thread(audit_drainer.stop, drainer)
+                    await drainer.stop()
     finally:
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)

@@ -1,8 +1,8 @@
 """One socket write per response: uvicorn writes a response's status line and headers, then
 its body, each straight to the socket (a send() system call each, and a TCP segment each,
 which wakes the client twice). Writes made during one turn of the event loop are joined and
-sent at the end of that turn instead: a read by id cost 0.330 ms of server CPU instead of
-0.346 (bench/read.py, one worker). A large write (a streamed export file) is sent at once,
+sent at the end of that turn instead: a read by id costs 0.326-0.328 ms of server CPU instead
+of 0.345-0.346 (bench/read.py, one worker). A large write (a streamed export file) is sent at once,
 so what waits in memory stays small and the transport's flow control keeps working."""
 
 import asyncio
