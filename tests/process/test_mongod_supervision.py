@@ -132,5 +132,6 @@ def test_a_mongod_that_keeps_dying_is_restarted_with_growing_delays(spawn, mongo
     output = server.output()
     assert "mongod keeps dying: next restart in 1 s" in output, output
     assert "mongod keeps dying: next restart in 2 s" in output, output
+    time.sleep(SETTLE)  # the worker that said ready heard first; the others within SETTLE
     read = httpx.get(f"{server.base}/Patient/{patient['id']}", headers=FHIR_JSON, timeout=30)
     assert read.status_code == 200 and read.json() == patient
