@@ -24,10 +24,10 @@ _STOP_SECONDS = 15
 
 
 class Drainer:
-    """The audit drainer of this server, started again when it dies (the server processes
-    drain in its place meanwhile, on their event loops): at once, then ever later while it
-    keeps dying (RestartBackoff). Create it on the thread that lives as long as the server,
-    as a drainer dies with the thread that started it."""
+    """The audit drainer of this server, started again when it dies, unless a SIGTERM
+    stopped it (the server processes drain in its place meanwhile, on their event loops): at
+    once, then ever later while it keeps dying (RestartBackoff). Create it on the thread that
+    lives as long as the server, as a drainer dies with the thread that started it."""
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -44,6 +44,10 @@ class Drainer:
         backoff = RestartBackoff()
         while True:
             await _ended(self._process)
+            # Stopped as asked: a service manager's SIGTERM to the whole process group (the
+            # server is stopping too) ends it with 0, or before its handler is set, -SIGTERM.
+            if self._process.exitcode in (0, -signal.SIGTERM):
+                return
             log.error("the audit drainer (pid %s) exited with code %s; the server processes "
                       "drain until another runs", self._process.pid, self._process.exitcode)
             if delay := backoff.delay():

@@ -40,6 +40,7 @@ _BATCH = 500
 _RETRY_SECONDS = (0.5, 30)  # first and longest wait before storing again after a failure
 _STOP_SECONDS = 5
 _STANDBY_SECONDS = 2  # between a standby process's looks at whether anybody drains
+_CLOSING_POLL_SECONDS = 0.1  # the drainer's, at shutdown, at whether a segment is still open
 _LARGE_SPOOL_BYTES = 1024**3  # undrained bytes beyond which the drainer warns (every 10 min)
 # action codes (http://hl7.org/fhir/R4/valueset-audit-event-action.html) per interaction
 _ACTIONS = {
@@ -218,10 +219,12 @@ class AuditTrail:
         self._stored_at = 0.0  # monotonic time of the last successful drain
         self._warned_at = -600.0
         self._draining = False  # this process holds the spool's drainer lock
+        self._appending = True  # False: the audit drainer process, which only drains
 
     def start(self, append: bool = True) -> None:
         """Open a new spool segment; fsync and drain in the background (also what earlier
         processes left behind). `append=False`: drain only (the audit drainer process)."""
+        self._appending = append
         if append:
             self.spool.open()
             self._tasks.append(asyncio.create_task(self._sync_forever()))
@@ -235,8 +238,9 @@ class AuditTrail:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # A cancelled task's thread runs on: the final drain must not race its commit.
         await asyncio.gather(*self._spool_work, return_exceptions=True)
+        last_drain = self._drain_all() if self._appending else self._drain_until_closed()
         try:
-            await asyncio.wait_for(self._drain_all(), _STOP_SECONDS)
+            await asyncio.wait_for(last_drain, _STOP_SECONDS)
         except Exception:
             log.warning("audit spool not fully drained at shutdown; the next start drains it")
         await asyncio.to_thread(self.spool.close)
@@ -322,6 +326,18 @@ class AuditTrail:
             return
         while (batch := await self._in_thread(self.spool.pending, _BATCH)).offsets:
             await self._store(batch)
+
+    async def _drain_until_closed(self) -> None:
+        """The audit drainer's last drain. Stopped together with the server processes (a
+        service manager's SIGTERM to their process group), it also takes what they spool
+        until they close their segments, then deletes those."""
+        if not self.spool.become_drainer():
+            return
+        await self._drain_all()
+        while await self._in_thread(self.spool.being_written):
+            await asyncio.sleep(_CLOSING_POLL_SECONDS)
+            await self._drain_all()
+        await self._in_thread(self.spool.commit, SpoolBatch())
 
     async def _drain_if_unattended(self) -> None:
         """Standby: now and then, drain what is pending if no other process drains, then

@@ -253,6 +253,10 @@ class AuditSpool:
         else:
             log.error("audit spool %s: unreadable record skipped: %r", segment.name, line[:200])
 
+    def being_written(self) -> bool:
+        """Whether any process still holds a segment open to write (blocking)."""
+        return any(self._written_now(segment) for segment in self._segments())
+
     def _written_now(self, segment: Path) -> bool:
         """Whether a process (this one or another) still holds the segment open to write."""
         try:

@@ -135,13 +135,14 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"server still running {timeout}s after signal {sig}") from None
 
-    def interrupt(self, timeout: float = STOP_TIMEOUT) -> int:
-        """Ctrl-C in the server's terminal: SIGINT to its whole process group. The exit code."""
-        os.killpg(self.process.pid, signal.SIGINT)
+    def stop_group(self, sig: int, timeout: float = STOP_TIMEOUT) -> int:
+        """`sig` to the server's whole process group, as a terminal sends SIGINT on Ctrl-C and
+        a service manager SIGTERM. The exit code."""
+        os.killpg(self.process.pid, sig)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"server still running {timeout}s after Ctrl-C") from None
+            raise AssertionError(f"server still running {timeout}s after {sig!r}") from None
 
     def kill(self) -> None:
         if self.process.poll() is None:
