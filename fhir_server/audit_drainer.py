@@ -2,9 +2,9 @@
 (services/audit.py), so that building their search indexes, about a quarter of the CPU of a
 read by id, is not done by the processes answering requests, and never holds up their event
 loops. The primary server process of a data directory starts it (FHIR_AUDIT_DRAIN_PROCESS),
-and stops it when it stops itself; it dies with that process. Every server process stands by:
-it drains while no drainer does (this one died, or has not started yet), and leaves the spool
-to it again after."""
+starts it again if it dies, and stops it when it stops itself; it dies with that process.
+Every server process stands by: it drains while no drainer does (this one died, or has not
+started yet), and leaves the spool to it again after."""
 
 import asyncio
 import logging

@@ -130,19 +130,19 @@ class ServerProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
         """Send `sig` and return the exit code; fail if it takes longer than `timeout`."""
         self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"server still running {timeout}s after signal {sig}") from None
+        return self._exit_code(sig, timeout)
 
     def stop_group(self, sig: int, timeout: float = STOP_TIMEOUT) -> int:
         """`sig` to the server's whole process group, as a terminal sends SIGINT on Ctrl-C and
         a service manager SIGTERM. The exit code."""
         os.killpg(self.process.pid, sig)
+        return self._exit_code(sig, timeout)
+
+    def _exit_code(self, sig: int, timeout: float) -> int:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"server still running {timeout}s after {sig!r}") from None
+            raise AssertionError(f"server still running {timeout}s after signal {sig}") from None
 
     def kill(self) -> None:
         if self.process.poll() is None:
