@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ SERVER_ENV = {
 
 
 PERSON = "001085012345"
+LOG_LINES = 200  # of the server's log, printed when a benchmark fails
 
 
 def bearer(person: bool = False) -> dict[str, str]:
@@ -58,7 +60,8 @@ def running_server(mongo_uri: str, database: str, sign_writes: bool = True,
     (`--dev`: demo data is loaded too), or
     not at all without `sign_writes`; `extra_env` adds settings; `workers` server processes
     (one by default, so that figures compare across machines). The installed packages are
-    not stored as resources: that background work would skew every figure."""
+    not stored as resources: that background work would skew every figure. The server's log
+    (warnings and errors) is printed if the block fails."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -66,17 +69,31 @@ def running_server(mongo_uri: str, database: str, sign_writes: bool = True,
            "FHIR_LOG_LEVEL": "WARNING", "FHIR_SIGN_WRITES": str(sign_writes).lower(),
            "FHIR_PUBLISH_PACKAGES": "false", **SERVER_ENV, **(extra_env or {})}
     dev = ["--dev", "--data-dir", data_dir] if data_dir else []
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port),
-         "--workers", str(workers), *dev],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_until_it_answers(process, f"http://127.0.0.1:{port}/fhir", port, workers)
-        _wait_until_idle(process.pid)
-        yield process, f"http://127.0.0.1:{port}/fhir"
-    finally:
-        process.terminate()
-        process.wait(30)
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*_server_command(), "serve", "--port", str(port), "--workers", str(workers), *dev],
+            env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            _wait_until_it_answers(process, f"http://127.0.0.1:{port}/fhir", port, workers)
+            _wait_until_idle(process.pid)
+            yield process, f"http://127.0.0.1:{port}/fhir"
+        except BaseException:
+            log.seek(0)
+            tail = log.read().decode(errors="replace").splitlines()[-LOG_LINES:]
+            print("the server's log, last lines:", *tail, sep="\n", file=sys.stderr)
+            raise
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def _server_command() -> list[str]:
+    """`fhir-server`, or with FHIR_BENCH_PROFILE=FILE set, `fhir-server` under the CPU-time
+    profiler writing to FILE (`cpu_profile.py`)."""
+    profile = os.environ.get("FHIR_BENCH_PROFILE")
+    if profile:
+        return [sys.executable, str(Path(__file__).with_name("cpu_profile.py")), "--out", profile]
+    return [sys.executable, "-m", "fhir_server.cli"]
 
 
 def _wait_until_it_answers(process: subprocess.Popen, base: str, port: int,
