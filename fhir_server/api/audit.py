@@ -11,6 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.client_address import client_address
 from fhir_server.api.dependencies import server_origin
+from fhir_server.api.request_state import state_value
 from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.services.audit import Access, RequestAudit, current_request
 
@@ -55,7 +56,7 @@ def _interaction(request: Request) -> str | None:
 def _entities(request: Request, location: str) -> tuple[str, ...]:
     """The resource a request was about; for a create, the one it made (its Location)."""
     # A route may name what it was about (a bulk export job, one of its files).
-    if named := getattr(request.state, "audit_entity", None):
+    if named := state_value(request, "audit_entity"):
         return (named,)
     if created := _CREATED.search(location):
         return (created[1],)
@@ -70,7 +71,7 @@ def _entities(request: Request, location: str) -> tuple[str, ...]:
 
 def _access(request: Request, request_id: str, location: str, status: int | None,
             interaction: str) -> Access:
-    principal = getattr(request.state, "principal", None)
+    principal = state_value(request, "principal")
     return Access(
         interaction=interaction,
         status=status,
@@ -79,7 +80,7 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         name=principal.name if principal else None,
         address=client_address(request),
         entities=_entities(request, location),
-        query=getattr(request.state, "audit_query", None)
+        query=state_value(request, "audit_query")
         or (_query_string(request) if interaction in ("search-type", "search-system") else None),
         source=server_origin(request),
         request_id=request_id,
@@ -94,7 +95,7 @@ def _query_string(request: Request) -> str:
 
 def _interaction_now(request: Request) -> str:
     # A route may know better (a Bundle POST is a batch or a transaction).
-    return getattr(request.state, "interaction", None) or _interaction(request) or "operation"
+    return state_value(request, "interaction") or _interaction(request) or "operation"
 
 
 class AuditMiddleware(HttpMiddleware):
@@ -143,7 +144,7 @@ def _record(request: Request, request_id: str, audited: RequestAudit, location: 
     """Spool the request's AuditEvent, unless its write's transaction stored it. A failed
     request whose write transaction may have committed all the same spools it under the
     same id: the drainer keeps whichever was stored first."""
-    interaction = getattr(request.state, "interaction", None) or _interaction(request)
+    interaction = state_value(request, "interaction") or _interaction(request)
     trail = getattr(request.app.state, "audit", None)
     if interaction is None or trail is None:
         return

@@ -10,6 +10,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.dependencies import request_base
+from fhir_server.api.request_state import state_value
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import BadRequest, Forbidden, bearer_challenge
@@ -77,7 +78,7 @@ def check_interaction(principal: Principal, interaction: str, resource_type: str
 
 def restricted_to(request: Request) -> str | None:
     """The compartment `check_interaction` limited the request to, if any."""
-    return getattr(request.state, "compartment", None)
+    return state_value(request, "compartment")
 
 
 def check_scopes(principal: Principal, resource_type: str, permission: str, what: str) -> None:
