@@ -105,12 +105,40 @@ def _step(prev: Run, element: tuple[str, str, str]) -> Run:
     return run
 
 
-def _member(expr: _Expr, name: str) -> _Expr:
-    """`expr.name`, typed per branch."""
+def _member(expr: _Expr, name: str, memos: list["_Memo"]) -> _Expr:
+    """`expr.name`, typed per branch; a choice element's branches share their input's run
+    (a memo, added to `memos`)."""
     if expr.distinct:
         raise UnsupportedExpression(f"path step .{name} after a union")
-    steps = [(b, e) for b in expr.branches for e in children(b.scope, name)]
-    return _Expr(tuple(_Branch(_step(b.run, e), e[1], e[2]) for b, e in steps))
+    branches = []
+    for branch in expr.branches:
+        elements = children(branch.scope, name)
+        prev = branch.run
+        if len(elements) > 1:
+            memos.append(prev := _Memo(prev))
+        branches += [_Branch(_step(prev, e), e[1], e[2]) for e in elements]
+    return _Expr(tuple(branches))
+
+
+class _Memo:
+    """A run that the several branches of a choice element (`Extension.value` has about
+    fifty) evaluate in turn on the same input: it runs once for all of them instead of once
+    per type. `compile_path`'s evaluation forgets the result when it ends, so that no
+    resource is kept."""
+
+    __slots__ = ("run", "last")
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.last: tuple[list, dict, list] | None = None
+
+    def __call__(self, items: list, root: dict) -> list:
+        cached = self.last  # one read: another thread may evaluate the expression meanwhile
+        if cached is not None and cached[0] is items and cached[1] is root:
+            return cached[2]
+        result = self.run(items, root)
+        self.last = (items, root, result)
+        return result
 
 
 def _as(expr: _Expr, type_name: str) -> _Expr:
@@ -266,6 +294,7 @@ class _Parser:
     def __init__(self, expression: str, context: _Branch):
         self.expression, self.tokens, self.position = expression, _tokenize(expression), 0
         self.root = _Expr((context,))
+        self.memos: list[_Memo] = []
         is_resource = context.type == context.scope
         self.type_names = {context.type, "Resource", "DomainResource"} if is_resource else set()
 
@@ -349,7 +378,7 @@ class _Parser:
 
     def invocation(self, this: _Expr, name: str) -> _Expr:
         if not self.accept("("):
-            return _member(this, name)
+            return _member(this, name, self.memos)
         if name == "where":
             return self.where(this)
         if name == "as":  # the function form of `as T`
@@ -397,9 +426,15 @@ def compile_path(expression: str, resource_type: str) -> Callable[..., list[Node
     collect = _collect(parser.and_(parser.root))
     parser.take(lambda token: not token)  # the end
 
+    memos = parser.memos
+
     def evaluate(value: object, resource: dict | None = None) -> list[Node]:
         if not isinstance(value, dict):
             return []
-        return collect([value], value if resource is None else resource)
+        try:
+            return collect([value], value if resource is None else resource)
+        finally:
+            for memo in memos:
+                memo.last = None
 
     return evaluate

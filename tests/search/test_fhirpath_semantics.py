@@ -1,7 +1,9 @@
 """The FHIRPath subset compiler (fhir_server.search.fhirpath) on its own terms: the FHIR type
 of each node, choice elements, `resolve() is Type`, and the expressions it refuses."""
 
+import gc
 import json
+import weakref
 
 import pytest
 from hypothesis import given
@@ -118,6 +120,40 @@ def test_choice_elements_are_typed_by_their_json_key():
         Node({"text": "x"}, "CodeableConcept"),
         Node(True, "boolean"),
     ]
+
+
+class _CountedReads(dict):
+    """A resource that counts how often each of its elements is read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads: dict[str, int] = {}
+
+    def get(self, key, default=None):
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return super().get(key, default)
+
+
+def test_the_types_of_a_choice_element_share_one_evaluation_of_its_parent():
+    url = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName"
+    patient = _CountedReads(resourceType="Patient", extension=[
+        {"url": url, "valueString": "Trần"}, {"url": "http://x/other", "valueCode": "a"}])
+    evaluate = compile_path(f"Patient.extension.where(url='{url}').value", "Patient")
+    assert evaluate(patient) == [Node("Trần", "string")]
+    # Extension.value has about fifty types; the extensions are read once, not once each.
+    assert patient.reads["extension"] == 1
+    assert evaluate(patient) == [Node("Trần", "string")]
+    assert patient.reads["extension"] == 2
+
+
+def test_an_evaluation_keeps_no_reference_to_the_resource():
+    evaluate = compile_path("Patient.extension.value", "Patient")
+    patient = _CountedReads(extension=[{"url": "http://x/a", "valueBoolean": True}])
+    assert evaluate(patient) == [Node(True, "boolean")]
+    evaluated = weakref.ref(patient)
+    del patient
+    gc.collect()
+    assert evaluated() is None
 
 
 @pytest.mark.parametrize(
