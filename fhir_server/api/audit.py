@@ -84,6 +84,7 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         or (_query_string(request) if interaction in ("search-type", "search-system") else None),
         source=server_origin(request),
         request_id=request_id,
+        failure=state_value(request, "failure"),
     )
 
 

@@ -83,8 +83,10 @@ class LastResort(HttpMiddleware):
                 issue = Issue("The client closed the connection before the request body "
                               "ended", "incomplete")
                 await FhirResponse(request, _outcome(issue), 400)(scope, receive, send)
-        except Exception:
+        except Exception as error:
             log.exception("Unhandled error on %s %s", request.method, request.url.path)
+            # The AuditEvent names the error's type: the trail outlives the log.
+            request.state.failure = type(error).__name__
             if watched.status is not None:  # too late for another response
                 raise
             issue = Issue("Internal server error; it has been logged", "exception")

@@ -80,11 +80,20 @@ class Access:
     query: str | None  # search parameters, for searches
     source: str  # this server (its base URL)
     request_id: str | None = None  # the X-Request-Id of the response
+    failure: str | None = None  # the type of the error that made it a 500
 
 
 def _outcome(status: int | None) -> str:
     """0 success, 4 minor failure (refused request), 8 serious failure (server error)."""
     return "0" if status is None or status < 400 else "4" if status < 500 else "8"
+
+
+def _outcome_description(access: Access) -> str:
+    """`committed`, or the HTTP status with the type of the server's error, if any
+    (`HTTP 500: OperationFailure`)."""
+    if access.status is None:
+        return "committed"
+    return f"HTTP {access.status}" + (f": {access.failure}" if access.failure else "")
 
 
 def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
@@ -123,7 +132,7 @@ def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
         "action": action,
         "recorded": recorded.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "outcome": _outcome(access.status),
-        "outcomeDesc": "committed" if access.status is None else f"HTTP {access.status}",
+        "outcomeDesc": _outcome_description(access),
         "agent": [agent],
         "source": {
             "observer": {"display": access.source},

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from api.helpers import CCCD, FHIR_HEADERS, JSON_PATCH, parse_instant
 
+from fhir_server.services.resources import ResourceService
 from security.helpers import (
     AUDIT_TYPE_SYSTEM,
     assert_forbidden,
@@ -349,6 +350,23 @@ def test_reading_the_trail_needs_audit_event_scopes(server, issuer, recorded, sc
             assert_forbidden(response)
     if search == 200:
         assert [e["resource"]["id"] for e in many.json()["entry"]] == [recorded["id"]]
+
+
+def test_a_server_error_is_a_bare_500_whose_event_names_the_error_type(server, person,
+                                                                       monkeypatch):
+    """The client learns nothing of the error; the AuditEvent (outcome 8) names its type, for
+    whoever looks into the failure once the log is gone."""
+    async def failing_read(*args, **kwargs):
+        raise RuntimeError("a detail for the log only")
+
+    monkeypatch.setattr(ResourceService, "read", failing_read)
+    response = person.http.get(f"/Patient/{uuid.uuid4()}")
+    assert response.status_code == 500, response.text
+    assert [issue["code"] for issue in response.json()["issue"]] == ["exception"]
+    assert "detail" not in response.text
+    monkeypatch.undo()
+    event = the_event(person.http, _id=response.headers["X-Request-Id"])
+    assert (event["outcome"], event["outcomeDesc"]) == ("8", "HTTP 500: RuntimeError"), event
 
 
 def test_a_client_gone_mid_body_is_audited_as_its_failure_not_the_servers(server, person):
