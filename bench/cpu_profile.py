@@ -35,12 +35,30 @@ class Sampler:
         self.stacks: Counter[str] = Counter()
         self.samples = 0
         self.names: dict[tuple[CodeType, int], str] = {}  # formatted frames
+        # While a sample is being taken, Python code may run inside it (a finalizer that the
+        # collector calls when `write` allocates), and the signal comes again: that nested
+        # sample is dropped. Recorded, it changed `stacks` while `write` iterated over them,
+        # and the RuntimeError surfaced in the server's code as a 500.
+        self.sampling = False
 
     def start(self) -> None:
         signal.signal(signal.SIGPROF, self.sample)
         signal.setitimer(signal.ITIMER_PROF, INTERVAL, INTERVAL)
 
+    def stop(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        self.write()
+
     def sample(self, _signum: int, frame: FrameType | None) -> None:
+        if self.sampling:
+            return
+        self.sampling = True
+        try:
+            self._record(frame)
+        finally:
+            self.sampling = False
+
+    def _record(self, frame: FrameType | None) -> None:
         frames = []
         while frame is not None:
             key = (frame.f_code, frame.f_lineno)
@@ -55,9 +73,11 @@ class Sampler:
             self.write()
 
     def write(self) -> None:
-        snapshot = list(self.stacks.items())  # a nested sample may add a stack meanwhile
-        with open(self.out, "w", encoding="utf-8") as out:
-            out.writelines(f"{stack} {count}\n" for stack, count in snapshot)
+        try:
+            with open(self.out, "w", encoding="utf-8") as out:
+                out.writelines(f"{stack} {count}\n" for stack, count in self.stacks.items())
+        except OSError as error:  # raised here, it would fail whatever the server was doing
+            print(f"cpu_profile: cannot write {self.out}: {error}", file=sys.stderr)
 
 
 def _name(code: CodeType, line: int) -> str:
@@ -104,7 +124,7 @@ def main() -> None:
     try:
         runpy.run_module("fhir_server.cli", run_name="__main__")
     finally:
-        sampler.write()
+        sampler.stop()
 
 
 if __name__ == "__main__":
