@@ -47,6 +47,7 @@ class Sampler:
 
     def stop(self) -> None:
         signal.setitimer(signal.ITIMER_PROF, 0)
+        self.sampling = True  # a SIGPROF already pending must not record during the write
         self.write()
 
     def sample(self, _signum: int, frame: FrameType | None) -> None:
