@@ -4,6 +4,7 @@ Each function takes the `ResourceStore` of a running transaction, so a single re
 every entry of a transaction Bundle share one implementation.
 """
 
+import copy
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from fhir_server.services.access import check_searchable
 from fhir_server.services.bundle_entries import ANY_VERSION, NO_CURRENT_VERSION
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
+from fhir_server.services.meta_tags import with_kept_labels
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.references import is_conditional_reference, references_in
 from fhir_server.services.subsetting import is_subsetted
@@ -35,6 +37,7 @@ from fhir_server.services.versions import (
     Version,
     new_id,
     next_timestamp,
+    same_content,
     stamp,
     storage_documents,
 )
@@ -46,7 +49,8 @@ from fhir_server.storage.resources import ResourceStore
 class WriteResult:
     version: Version
     created: bool = False
-    # False when nothing was written: a conditional create that matched, an idempotent delete.
+    # False when nothing was written: a conditional create that matched, an update sending
+    # what is stored already, an idempotent delete.
     changed: bool = True
     warnings: tuple[Issue, ...] = ()  # what the client should know, e.g. unknown profiles
 
@@ -55,8 +59,10 @@ class WriteResult:
         then the warnings (http://hl7.org/fhir/R4/http.html#ops)."""
         if self.version.deleted:
             action = "deleted"
+        elif self.created:
+            action = "created"
         else:
-            action = "created" if self.created else ("matched" if not self.changed else "updated")
+            action = "updated" if self.changed else "matched: nothing was written"
         done = Issue(f"{self.version.versioned_url} {action}", "informational", "information")
         return {"resourceType": "OperationOutcome",
                 "issue": [issue.to_fhir(language) for issue in (done, *self.warnings)]}
@@ -107,7 +113,9 @@ async def find_matches(
     if "?" in query:
         query_type, query = query.split("?", 1)
         if query_type and query_type != resource_type:
-            raise BadRequest(f"Conditional criteria for {query_type} used on {resource_type}")
+            raise BadRequest(f"Conditional criteria for {query_type} used on {resource_type}: "
+                             f"send the search parameters alone ('identifier=...') or after "
+                             f"'{resource_type}?'")
     check_searchable(resource_type)
     request = parse_request(resource_type, parse_query(query), max_count=limit)
     compiler = Compiler(store.project, check_searchable=check_searchable)
@@ -214,6 +222,13 @@ async def update(
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
+    # (An append-only type's resource is never updated: _write refuses even the same.)
+    if current is not None and current.resource is not None and (
+            resource_type not in APPEND_ONLY_TYPES):
+        body = with_kept_labels(body, current.resource)
+        if same_content(body, current.resource):  # no new version of the same (as HAPI)
+            return WriteResult(Version.from_current(resource_type, current), changed=False,
+                               warnings=warnings)
     version = await _write(store, resource_type, resource_id, body, current, "PUT")
     created = current is None or current.deleted
     return WriteResult(version, created=created, warnings=warnings)
@@ -310,26 +325,34 @@ async def patch(
     _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
     await resolve_conditional_references(store, patched)
     warnings = await run_sized(policy.check, patched)
+    if same_content(patched, current.resource):  # a patch changing nothing: no version
+        return WriteResult(Version.from_current(resource_type, current), changed=False,
+                           warnings=warnings)
     version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
     return WriteResult(version, warnings=warnings)
 
 
 def _json_patched(resource: dict, operations: object) -> dict:
+    """The resource after a JSON Patch, applied operation by operation so that an error
+    names the one at fault: a malformed operation is 400; one that does not fit the
+    resource, a failing `test` among them, 422 (http.html#patch, as FHIRPath Patch)."""
     if not isinstance(operations, list):
         raise BadRequest("A JSON Patch document must be an array of operations; a FHIRPath "
                          "Patch is a Parameters resource")
-    try:
-        patched = jsonpatch.JsonPatch(operations).apply(resource)
-    except jsonpatch.JsonPatchTestFailed as failure:
-        # http.html#patch: "a failing JSON Patch test interaction ... 422 Unprocessable Entity"
-        raise Unprocessable(f"The JSON Patch test failed: {failure}") from None
-    except (
-        jsonpatch.JsonPatchException,
-        jsonpatch.JsonPointerException,
-        TypeError,
-        KeyError,
-    ) as failure:
-        raise BadRequest(f"The JSON Patch cannot be applied: {failure}") from None
+    patched: object = copy.deepcopy(resource)
+    for index, operation in enumerate(operations):
+        where = f"The JSON Patch's operation {index + 1}"
+        try:
+            patched = jsonpatch.JsonPatch([operation]).apply(patched, in_place=True)
+        except (jsonpatch.InvalidJsonPatch, TypeError, KeyError, AttributeError) as bad:
+            raise BadRequest(f"{where} is malformed: {bad}") from None
+        except jsonpatch.JsonPatchTestFailed:
+            raise Unprocessable(f"{where} tests {operation.get('path')!r}, and the resource "
+                                "holds another value there") from None
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+            # jsonpointer's message shows the whole document: the path tells enough.
+            raise Unprocessable(f"{where} ({operation.get('op')} {operation.get('path')!r}) "
+                                "names a place the resource does not have") from None
     if not isinstance(patched, dict):
         raise BadRequest("The JSON Patch replaces the whole resource with something else")
     return patched

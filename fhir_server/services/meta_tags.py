@@ -80,6 +80,18 @@ def changed(meta: dict, change: dict, add: bool) -> dict:
     return result
 
 
+def with_kept_labels(body: dict, previous: dict | None) -> dict:
+    """An update's body with the tags and security labels of the version it replaces that it
+    does not have itself: they describe the resource, not one version of its content, and a
+    client that sends its own content back without them (or without knowing of them) must not
+    drop a confidentiality label. `$meta-delete` removes them (HAPI's "tag retention")."""
+    kept = {element: (previous or {}).get("meta", {}).get(element)
+            for element in ("tag", "security")}
+    if not any(kept.values()):
+        return body
+    return {**body, "meta": changed(body.get("meta") or {}, kept, add=True)}
+
+
 def as_parameters(meta: dict) -> dict:
     """The operations' output: `return`, a Meta: one resource's whole, or the profiles, tags
     and security labels in use."""

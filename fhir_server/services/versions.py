@@ -7,6 +7,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
+from fhir_server.conformance.json_format import orjson_default
 from fhir_server.errors import Gone, NotFound
 from fhir_server.search.index import build_search_index
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
@@ -164,6 +167,23 @@ def stamp(body: dict, resource_id: str, vid: int, last_updated: datetime) -> dic
     return {"resourceType": body["resourceType"], "id": resource_id, "meta": meta} | {
         key: value for key, value in body.items() if key not in ("resourceType", "id", "meta")
     }
+
+
+def same_content(stamped: dict, stored: dict) -> bool:
+    """Whether a new version would hold what the stored one does: all but its versionId and
+    lastUpdated, decimals compared by their digits (`1.0` is not `1`)."""
+    new = _comparable(stamped)
+    return new is not None and new == _comparable(stored)
+
+
+def _comparable(resource: dict) -> bytes | None:
+    meta = {k: v for k, v in resource.get("meta", {}).items()
+            if k not in ("versionId", "lastUpdated")}
+    try:
+        return orjson.dumps({**resource, "meta": meta}, default=orjson_default,
+                            option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: compared as different
+        return None
 
 
 def storage_documents(version: Version) -> tuple[dict, dict]:

@@ -124,7 +124,7 @@ def test_a_resource_changed_while_being_signed_is_signed_again(person, slow_sign
     before = slow_signing.sign_requests
     slow_signing.before_signing = interfere
     try:
-        response = person.put(url, json={**patient, "gender": "male"}, headers=FHIR_HEADERS)
+        response = person.put(url, json={**patient, "gender": "other"}, headers=FHIR_HEADERS)
         racer[0].join()
     finally:
         slow_signing.before_signing = lambda: None
