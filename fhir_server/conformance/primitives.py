@@ -53,6 +53,9 @@ _SHOWN_LENGTH = 60
 # string (datatypes.html#string), and neither UTF-8 nor BSON can encode it.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# datatypes.html#string: no character below U+0020 but tab, LF and CR. XML 1.0 cannot carry
+# one, so a resource holding one could not be read, searched or exported as XML.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def shape_excess(document: object, max_depth: int,
@@ -143,6 +146,9 @@ class PrimitiveType:
             return f"{_article(self.name)} is a JSON string"
         if not value:
             return "a string must not be empty (leave the element out instead)"
+        if (control := _CONTROL.search(value)) is not None:
+            return (f"a control character (U+{ord(control.group()):04X}) is no FHIR text: only "
+                    "tab, LF and CR may come below U+0020")
         if self.max_length is not None and len(value) > self.max_length:
             return f"longer than {self.max_length} characters"
         if not self.matches(value):

@@ -142,7 +142,8 @@ def _attribute_text(text: str, location: str) -> str:
     references, since attribute normalisation would turn it into spaces."""
     if _NOT_XML.search(text):
         raise InvalidResource(
-            f"{location} holds a character XML cannot carry (a control character)",
+            f"{location} holds a character XML cannot carry (a control character, U+FFFE or "
+            "U+FFFF)",
             expression=location,
         )
     return text.translate(_ATTRIBUTE_ESCAPES)

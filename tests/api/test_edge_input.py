@@ -71,6 +71,25 @@ def test_dates_outside_the_calendar_are_400(client, value):
     assert_outcome(create(client, new_patient(birthDate=value)), 400, expression="birthDate")
 
 
+# ---------------------------------------------------------------- control characters
+
+@pytest.mark.parametrize("escape", ["\\u0000", "\\u0007", "\\b", "\\u001f"])
+def test_a_control_character_in_a_string_is_400(client, escape):
+    """datatypes.html#string: nothing below U+0020 but tab, LF and CR, which XML could not
+    carry: stored, it would make every XML page holding the resource fail."""
+    body = '{"resourceType": "Patient", "name": [{"family": "a' + escape + 'b"}]}'
+    response = client.post("/Patient", content=body, headers=FHIR_HEADERS)
+    assert_outcome(response, 400, expression="Patient.name[0].family")
+
+
+def test_tab_newline_and_carriage_return_are_text(client):
+    patient = created(client, new_patient(name=[{"text": "Nguyễn\tVăn\r\nAn"}]))
+    response = client.get(f"/Patient/{patient['id']}", params={"_format": "xml"})
+    assert response.status_code == 200, response.text
+    assert client.get(f"/Patient/{patient['id']}").json()["name"][0]["text"] == (
+        "Nguyễn\tVăn\r\nAn")
+
+
 # ---------------------------------------------------------------- lone surrogates
 
 def test_a_lone_surrogate_in_a_body_is_400(client):

@@ -9,6 +9,7 @@ from bundle_helpers import post_entry, transaction, urn
 from helpers import (
     FHIR_HEADERS,
     assert_outcome,
+    create,
     created,
     media_type,
     new_patient,
@@ -260,9 +261,11 @@ def test_unsupported_media_types_are_415_and_406(client):
 
 
 def test_a_resource_xml_cannot_carry_is_406_and_json_still_works(client):
-    # A control character is a valid FHIR string in JSON; XML 1.0 cannot carry it. (A
-    # narrative that is not well-formed XHTML is refused when written: 400.)
-    stored = created(client, new_patient(name=[{"text": "An\u0007"}]))
+    # U+FFFF is a valid FHIR string in JSON; XML 1.0 cannot carry it. (A control character,
+    # which XML cannot carry either, and a narrative that is not well-formed XHTML are
+    # refused when written: 400.)
+    assert create(client, new_patient(name=[{"text": "An\u0007"}])).status_code == 400
+    stored = created(client, new_patient(name=[{"text": "An\uffff"}]))
     response = client.get(f"/Patient/{stored['id']}", headers={"Accept": FHIR_XML})
     _assert_xml_outcome(response, 406, "Patient.name[0].text holds a character XML cannot")
     assert client.get(f"/Patient/{stored['id']}").json() == stored
@@ -272,10 +275,11 @@ def test_a_resource_xml_cannot_carry_is_406_and_json_still_works(client):
 
 
 def test_a_stored_write_xml_cannot_carry_is_answered_in_json_not_406(client):
-    """A create or transaction asking for XML whose resource holds a control character was
-    stored, then answered 406 without Location: a client retrying stored it twice. The write
-    is answered as what it is, in JSON (RFC 9110 §12.1 lets a server disregard Accept)."""
-    patient = new_patient(name=[{"text": "Bình\u0001"}])
+    """A create or transaction asking for XML whose resource holds a character XML cannot
+    carry was stored, then answered 406 without Location: a client retrying stored it twice.
+    The write is answered as what it is, in JSON (RFC 9110 §12.1 lets a server disregard
+    Accept)."""
+    patient = new_patient(name=[{"text": "Bình\ufffe"}])
     response = client.post("/Patient", json=patient, headers={
         "Content-Type": "application/fhir+json", "Accept": FHIR_XML})
     assert response.status_code == 201, response.text
