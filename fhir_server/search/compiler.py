@@ -6,6 +6,7 @@ Nothing from the query string reaches MongoDB but strings and numbers our parser
 on fields named by the registry.
 """
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,13 +18,19 @@ from fhir_server.conformance.held_terminology import (
     imports,
     using_stored,
 )
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
 from fhir_server.search.fhirpath import UnsupportedExpression, result_types
 from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
 from fhir_server.search.types import Criterion, near, reference
-from fhir_server.search.types.date import EARLIEST, compile_date, parse_date, split_prefix
+from fhir_server.search.types.date import (
+    EARLIEST,
+    compile_date,
+    parse_date_parameter,
+    split_prefix,
+)
 from fhir_server.search.types.token import NEGATING
 from fhir_server.search.values import split_escaped, unescape
 
@@ -48,6 +55,7 @@ Lookup = Callable[[str, dict, list[str], int], Awaitable[Sequence[Match]]]
 MAX_SUBSEARCH_MATCHES = 10_000
 MAX_VALUE_LENGTH = 2048
 MAX_STORED_VALUE_SETS = 1000  # looked at for the urls of one `:in` value
+_VALUE_SET_REFERENCE = re.compile(f"ValueSet/({ID_REGEX})")
 
 
 class UnknownParameter(LookupError):
@@ -113,18 +121,24 @@ class Compiler:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
 
     async def _stored_value_sets(self, value: str) -> dict[str, dict]:
-        """The ValueSets stored through the API that an `:in`/`:not-in` value names (`url`
-        or `url|version`) and the server has no definition of, by canonical. Without a
-        version, the one stored last."""
+        """The ValueSets stored through the API that an `:in`/`:not-in` value names, by the
+        value naming them: by a literal reference (`ValueSet/id`, or absolute under this
+        server's base), or by canonical (`url` or `url|version`; without a version the one
+        stored last) when the server has no definition of it (search.html#token: "the
+        reference may be literal ... or logical")."""
         wanted = [canonical for item in split_escaped(value, ",", keep_escapes=True)
                   if (canonical := unescape(item)) and find_value_set(canonical) is None]
+        literal = {item: match.group(1) for item in wanted
+                   if (match := _VALUE_SET_REFERENCE.fullmatch(
+                       item.removeprefix(f"{self.base_url}/" if self.base_url else "")))}
+        wanted = [item for item in wanted if item not in literal]
+        found = await self._value_sets_by_id(literal)
         if not wanted:
-            return {}
+            return found
         urls = sorted({canonical.partition("|")[0] for canonical in wanted})
         stored = [match.resource for match in await self.lookup(
             "ValueSet", {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
             if match.resource is not None]
-        found = {}
         for canonical in wanted:
             url, _, version = canonical.partition("|")
             candidates = [value_set for value_set in stored if value_set.get("url") == url
@@ -132,6 +146,15 @@ class Compiler:
             if candidates:
                 found[canonical] = max(candidates, key=lambda v: v["meta"]["lastUpdated"])
         return found
+
+    async def _value_sets_by_id(self, literal: dict[str, str]) -> dict[str, dict]:
+        """reference → the stored ValueSet of that id, for those that exist."""
+        if not literal:
+            return {}
+        stored = {match.id: match.resource for match in await self.lookup(
+            "ValueSet", {"_id": {"$in": sorted(set(literal.values()))}}, ["resource"],
+            MAX_STORED_VALUE_SETS) if match.resource is not None}
+        return {item: stored[id_] for item, id_ in literal.items() if id_ in stored}
 
     def _simple(self, parameter: SearchParameter, modifier: str | None, value: str,
                 value_sets: dict[str, dict] | None = None) -> dict:
@@ -164,7 +187,7 @@ class Compiler:
             return {"_id": {"$ne": value}} if criterion.modifier == "not" else {"_id": value}
         if criterion.field == "lastUpdated":
             prefix, text = split_prefix(value)
-            search = parse_date(text, require_timezone=False)
+            search = parse_date_parameter(text, require_timezone=False)
             return compile_date("lastUpdated", "lastUpdated", prefix, search)
         return TYPE_MODULES[criterion.parameter.type].compile_value(criterion, value)
 

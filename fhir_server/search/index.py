@@ -52,8 +52,8 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 11: compartments of absolute references too; 12: leap seconds (second 60) indexed;
 # 13: dates without a timezone in the server's local time zone (was UTC); 14: a fraction
 # of a second covers what its digits name (`.5` a tenth of a second, was a millisecond);
-# 15: UCUM quantities also in base units
-_EXTRACTION_REVISION = "15"
+# 15: UCUM quantities also in base units; 16: no date entries of string values
+_EXTRACTION_REVISION = "16"
 
 
 @cache

@@ -22,6 +22,12 @@ def sort_fields(keys: list[SortKey]) -> list[tuple[str, int]]:
     return fields
 
 
+def reversed_order(fields: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The sort that reads the rows backwards (MongoDB's nulls included: they come first
+    ascending, last descending)."""
+    return [(field, -direction) for field, direction in fields]
+
+
 class Row(Protocol):
     """What paging reads of a current version (storage's `CurrentVersion`): the fields
     `sort_fields` sorts on."""

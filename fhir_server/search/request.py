@@ -27,8 +27,11 @@ RESULT_PARAMETERS = frozenset(
         "_revinclude",
         "_include:iterate",
         "_revinclude:iterate",
+        "_include:recurse",
+        "_revinclude:recurse",
     }
 )
+_RECURSE = {"_include:recurse": "_include:iterate", "_revinclude:recurse": "_revinclude:iterate"}
 # `_include`/`_revinclude` rules of one search at most: each is a query per page.
 MAX_INCLUDE_RULES = 20
 SORTABLE_TYPES = frozenset({"string", "token", "date", "reference", "quantity", "number", "uri"})
@@ -123,10 +126,13 @@ def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _sort_keys(resource_type: str, value: str) -> list[SortKey]:
-    keys = []
+def _sort_keys(resource_type: str, value: str, earlier: list[SortKey]) -> list[SortKey]:
+    """`earlier` (a `_sort` given before) followed by this one's keys; an empty value or item
+    is no key, as an empty value of a filter is no filter, and a key given again adds
+    nothing."""
+    keys = list(earlier)
     parameters = search_parameters(resource_type)
-    for item in value.split(","):
+    for item in filter(None, value.split(",")):
         code = item.removeprefix("-")
         parameter = parameters.get(code)
         if parameter is None or parameter.type not in SORTABLE_TYPES:
@@ -134,8 +140,19 @@ def _sort_keys(resource_type: str, value: str) -> list[SortKey]:
                 f"_sort: '{code}' is not a sortable search parameter of {resource_type}",
                 expression="_sort",
             )
-        keys.append(SortKey(code, item.startswith("-")))
+        if code not in {key.code for key in keys}:
+            keys.append(SortKey(code, item.startswith("-")))
     return keys
+
+
+def _elements(value: str, earlier: list[str]) -> list[str]:
+    """The element names of `_elements` after those of an earlier one, each once."""
+    names = list(earlier)
+    for item in value.split(","):
+        name = item.strip()
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def _include(name: str, value: str, reverse: bool, resource_type: str) -> Include:
@@ -170,6 +187,8 @@ def parse_request(
 ) -> SearchRequest:
     request = SearchRequest(resource_type)
     for name, value in params:
+        if name in _RECURSE:  # STU3's name of :iterate, which clients (and HAPI) still use
+            name = _RECURSE[name]
         if name == "_count":
             if not is_digits(value):
                 raise BadRequest(
@@ -177,7 +196,7 @@ def parse_request(
                 )
             request.count = min(int(value), max_count)
         elif name == "_sort":
-            request.sort = _sort_keys(resource_type, value)
+            request.sort = _sort_keys(resource_type, value, request.sort)
         elif name.startswith("_include") or name.startswith("_revinclude"):
             if name not in RESULT_PARAMETERS:
                 raise BadRequest(f"Unknown modifier in '{name}'", expression=name)
@@ -196,7 +215,7 @@ def parse_request(
         elif name == "_total":
             request.total = _one_of(name, value, TOTAL_MODES)
         elif name == "_elements":
-            request.elements = [e.strip() for e in value.split(",") if e.strip()]
+            request.elements = _elements(value, request.elements or [])
         elif name == "_cursor":
             request.cursor = value
         elif name in ("_format", "_pretty"):

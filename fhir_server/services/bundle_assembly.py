@@ -20,16 +20,27 @@ def page_links(
     params: list[tuple[str, str]],
     next_cursor: str | None,
     cursor: str | None = None,
+    previous_cursor: str | None = None,
 ) -> list[dict]:
     """`self` with the parameters actually used (and the cursor of this page, when it is not
-    the first), and `next` carrying the cursor of the next page."""
-    query = urlencode([*params, ("_cursor", cursor)] if cursor else params)
+    the first); on a later page `first`, and `previous` where the search can go back; `next`
+    carrying the cursor of the next page (search.html#paging)."""
     url = f"{base}/{path}" if path else base  # a system-level search is at the base itself
-    links = [{"relation": "self", "url": url + (f"?{query}" if query else "")}]
+
+    def at(page_cursor: str | None) -> str:
+        # `:`, `,` and `/` may stand in a query (RFC 3986 §3.4): `_include=Patient:link`
+        # stays as the client wrote it.
+        query = urlencode([*params, ("_cursor", page_cursor)] if page_cursor else params,
+                          safe=":,/")
+        return url + (f"?{query}" if query else "")
+
+    links = [{"relation": "self", "url": at(cursor)}]
+    if cursor:
+        links.append({"relation": "first", "url": at(None)})
+    if previous_cursor:
+        links.append({"relation": "previous", "url": at(previous_cursor)})
     if next_cursor:
-        links.append(
-            {"relation": "next", "url": f"{url}?{urlencode([*params, ('_cursor', next_cursor)])}"}
-        )
+        links.append({"relation": "next", "url": at(next_cursor)})
     return links
 
 

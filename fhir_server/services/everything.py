@@ -18,7 +18,7 @@ from fhir_server.conformance.search_parameters import compartment_members, searc
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import missing_filter
 from fhir_server.search.index import compartment_filter
-from fhir_server.search.types.date import parse_date
+from fhir_server.search.types.date import parse_date_parameter
 from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
@@ -130,7 +130,7 @@ def _date(values: dict[str, str], name: str, low: bool) -> datetime | None:
     if name not in values:
         return None
     try:
-        covered = parse_date(values[name])
+        covered = parse_date_parameter(values[name])
     except ValueError as bad:
         raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None
     return covered.low if low else covered.high

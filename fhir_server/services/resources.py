@@ -10,7 +10,7 @@ from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.index import compartment_filter, resource_compartments
-from fhir_server.search.types.date import DateRange, parse_date
+from fhir_server.search.types.date import DateRange, parse_date_parameter
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal, outside_compartment
 from fhir_server.services.audit import audit_write
@@ -368,7 +368,7 @@ def _date_param(params: list[tuple[str, str]], name: str) -> DateRange | None:
     if value is None:
         return None
     try:
-        return parse_date(value)
+        return parse_date_parameter(value)
     except ValueError as bad:
         raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None
 

@@ -81,24 +81,31 @@ class SearchService:
             return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
         count = self.default_count if request.count is None else request.count
         fields = paging.sort_fields(request.sort)
-        page_query = query
+        page_query, backward = query, False
         if request.cursor:
-            page_query = {"$and": [query, self._resume(request.cursor, fields)]}
+            resumed, backward = self._resume(request.cursor, fields)
+            page_query = {"$and": [query, resumed]}
+        # A `previous` page is read backwards from the first row of the page after it.
+        order = paging.reversed_order(fields) if backward else fields
         reading = _reading(_reference_codes_of(request.includes), [f for f, _ in fields])
         documents = await self.store.find(
-            resource_type, page_query, count + 1, projection=reading, sort=fields
+            resource_type, page_query, count + 1, projection=reading, sort=order
         )
-        matches = documents[:count]
-        next_cursor = None
-        if len(documents) > count and matches:
+        more = len(documents) > count
+        matches = documents[:count][::-1] if backward else documents[:count]
+        next_cursor = previous_cursor = None
+        if matches and (more or backward):
             next_cursor = self.cursors.encode({"k": paging.position(matches[-1], fields)})
+        if matches and (more if backward else request.cursor):
+            previous_cursor = self.cursors.encode(
+                {"k": paging.position(matches[0], fields), "b": 1})
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
         room = max(0, self.limits.max_resources - len(matches))
         included, left_out = await self._included(
             request, [(resource_type, d) for d in matches], room
         )
-        links = page_links(self.base, path, kept, next_cursor, request.cursor)
+        links = page_links(self.base, path, kept, next_cursor, request.cursor, previous_cursor)
         bundle = searchset_bundle(
             self.base,
             [self._entry(request, resource_type, d, "match") for d in matches]
@@ -110,10 +117,14 @@ class SearchService:
             bundle.setdefault("entry", []).append(_warning_entry(left_out))
         return bundle
 
-    def _resume(self, cursor: str, fields: list[tuple[str, int]]) -> dict:
+    def _resume(self, cursor: str, fields: list[tuple[str, int]]) -> tuple[dict, bool]:
+        """The filter of the rows after the cursor's position, or (a `previous` link's
+        cursor) before it; and whether it is before."""
         position = self.cursors.decode(cursor)
+        backward = position.get("b") == 1
         try:
-            return paging.after(fields, position["k"])
+            order = paging.reversed_order(fields) if backward else fields
+            return paging.after(order, position["k"]), backward
         except (KeyError, TypeError, ValueError):
             raise BadRequest(
                 "The paging cursor does not belong to this search", expression="_cursor"

@@ -80,8 +80,9 @@ def _only(resource: dict, keys: set[str] | frozenset[str]) -> dict:
 def requested_keys(kind: str, names: list[str]) -> set[str]:
     """The JSON properties of the named top-level elements, each with its `_name` companion.
     An element is named by its name (`deceased` for `deceased[x]`) or, leniently, by one of
-    its JSON property names (`deceasedBoolean`). Names that are not elements are ignored."""
-    wanted = set(names)
+    its JSON property names (`deceasedBoolean`) or its path (`Patient.name`, as HAPI takes
+    it). Names that are not elements are ignored."""
+    wanted = {name.removeprefix(f"{kind}.") for name in names}
     return {
         key
         for key, info in children(kind).items()

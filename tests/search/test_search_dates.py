@@ -208,6 +208,16 @@ def test_encounter_date_is_its_period_and_open_ends_are_unbounded(client, ids, v
     assert found(client, "/Encounter", {"date": value}) == expected(ids, keys)
 
 
+def test_a_timezone_plus_sent_unencoded_is_read_as_the_plus_it_was(client, ids):
+    """A `+` in a query string is a space (application/x-www-form-urlencoded): a client that
+    forgets to encode the one of `+07:00` still means that offset (HAPI reads it so)."""
+    raw = client.get("/Provenance?when=2024-03-01T10:00:00+07:00")
+    assert raw.status_code == 200, raw.text
+    assert {e["resource"]["id"] for e in raw.json().get("entry", [])} == {ids["pv_a"]}
+    history = client.get(f"/Patient/{ids['late']}/_history?_since=2000-01-01T00:00:00+07:00")
+    assert history.status_code == 200, history.text
+
+
 def test_ap_on_a_period_includes_an_overlapping_one(client, ids):
     result = found(client, "/Encounter", {"date": "ap2024-03-03"})
     assert expected(ids, {"en_closed"}) <= result
@@ -301,3 +311,17 @@ def test_a_timing_is_searched_by_its_outer_limits(client, timing_ids, value, key
 def test_a_timing_without_events_or_bounds_has_no_date(client, timing_ids):
     missing = found(client, "/CarePlan", {"activity-date:missing": "true"})
     assert missing == expected(timing_ids, {"t_none"})
+
+
+def test_a_string_choice_that_reads_as_a_date_is_no_date(client):
+    """CarePlan.activity.detail.scheduled[x] is Timing, Period or string: the date
+    parameter indexes the first two (search.html#date), not text like CarePlan/f001's
+    scheduledString, however much it looks like a date."""
+    plan = {"resourceType": "CarePlan", "status": "active", "intent": "plan",
+            "subject": {"display": "Trần Thị Bình"},
+            "activity": [{"detail": {"status": "scheduled",
+                                     "scheduledString": "2011-06-27T09:30:10+01:00"}}]}
+    plan_id = load(client, {"text_plan": plan})["text_plan"]
+    assert not found(client, "/CarePlan", {"_id": plan_id, "activity-date": "2011-06-27"})
+    assert found(client, "/CarePlan", {"_id": plan_id, "activity-date:missing": "true"}) == {
+        plan_id}

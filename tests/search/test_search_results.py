@@ -8,7 +8,7 @@ birth date; Chi links to An; An has a narrative and non-summary elements); encou
 """
 
 import time
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, next_link
@@ -151,6 +151,18 @@ def test_include_without_iterate_does_not_follow_included_resources(client, ids)
     assert set(_ids(included(bundle))) == expected(ids, {"e1", "e3"})
 
 
+def test_recurse_is_the_older_name_of_iterate(client, ids):
+    """STU3's `:recurse` became R4's `:iterate`; clients still send it (HAPI takes it)."""
+    params = [("_id", ids["an"]), ("_revinclude", "Encounter:subject")]
+    iterate = search(client, "/Patient", params + [("_include:iterate",
+                                                    "Encounter:service-provider")])
+    recurse = search(client, "/Patient", params + [("_include:recurse",
+                                                    "Encounter:service-provider")])
+    assert set(_ids(included(recurse))) == set(_ids(included(iterate)))
+    assert expected(ids, {"bach_mai"}) <= set(_ids(included(recurse)))
+    assert "_include:iterate=Encounter:service-provider" in unquote(self_link(recurse))
+
+
 def _birth_order(client, ids, sort: str) -> list[str]:
     params = {"birthdate": "ge1900", "_sort": sort}
     return ordered_ids(client, "/Patient", params)
@@ -170,6 +182,17 @@ def test_sort_by_two_keys(client, ids):
     assert order == [ids[k] for k in ("binh", "an", "chi", "em", "dung")]
     order = ordered_ids(client, "/Patient", {"_sort": "-family,birthdate"})
     assert order == [ids[k] for k in ("dung", "em", "chi", "an", "binh")]
+
+
+def test_sort_given_twice_sorts_by_both_and_an_empty_one_by_nothing(client, ids):
+    twice = [("_sort", "-birthdate"), ("_sort", "family"), ("_sort", "-birthdate")]
+    by_birth = ordered_ids(client, "/Patient", {"_sort": "-birthdate,family"})
+    assert ordered_ids(client, "/Patient", twice) == by_birth
+    assert by_birth != ordered_ids(client, "/Patient", {"_sort": "family"})
+    assert ordered_ids(client, "/Patient", {"_sort": "family,,-birthdate"}) == ordered_ids(
+        client, "/Patient", {"_sort": "family,-birthdate"})
+    unsorted = search(client, "/Patient", {"_id": ids["an"], "_sort": ""})
+    assert _ids(matches(unsorted)) == [ids["an"]]
 
 
 def test_sort_by_id_descending_over_pages(client, ids):
@@ -259,6 +282,13 @@ def test_summary_data_drops_only_the_narrative(client, ids):
     assert {"identifier", "name", "maritalStatus", "communication"} <= set(an)
 
 
+def test_elements_given_twice_or_by_path_keep_all_they_name(client, ids):
+    params = [("_id", ids["an"]), ("_elements", "Patient.identifier"), ("_elements", "name")]
+    [an] = matches(search(client, "/Patient", params))
+    assert {"identifier", "name"} <= set(an)
+    assert "gender" not in an and "address" not in an
+
+
 def test_elements_keeps_only_the_listed_elements(client, ids):
     bundle = search(client, "/Patient", {"_id": ids["an"], "_elements": "identifier,name"})
     [an] = matches(bundle)
@@ -296,6 +326,17 @@ def test_post_search_gives_the_same_result_as_get(client, ids, params):
     assert self_link(post[0]).split("?")[0].endswith("/Patient")
 
 
+def test_post_search_with_its_parameters_in_the_url_and_no_body(client, ids):
+    """http.html#search: the parameters of a POST search may all be in the URL; clients then
+    send no body and no Content-Type."""
+    params = [("family", "nguyen"), ("_sort", "birthdate")]
+    response = client.post(f"/Patient/_search?{urlencode(params)}")
+    assert response.status_code == 200, response.text
+    assert _entries(response.json()) == _entries(paged(client, "/Patient", params)[0])
+    with_body = client.post(f"/Patient/_search?{urlencode(params)}", content=b"family=x")
+    assert with_body.status_code == 415, with_body.text
+
+
 def _entries(bundle: dict) -> list[tuple[str, str, str]]:
     return [(e["resource"]["resourceType"], e["resource"]["id"], e["search"]["mode"])
             for e in bundle.get("entry", [])]
@@ -330,6 +371,29 @@ def test_paging_links_keep_the_format_asked_for(client, ids):
     assert link is not None
     assert {("_format", "json"), ("_pretty", "true")} <= set(query_of(link))
     assert ("_format", "json") in query_of(self_link(first.json()))
+
+
+def _link(bundle: dict, relation: str) -> str | None:
+    return next((link["url"] for link in bundle["link"] if link["relation"] == relation), None)
+
+
+@pytest.mark.parametrize("sort", ["birthdate", "-birthdate", "family,-_id", "-_lastUpdated"])
+def test_previous_links_walk_the_pages_back_and_first_leads_to_the_start(client, ids, sort):
+    """search.html#paging names first, previous and next. Walking back from the last page
+    by `previous` gives the pages `next` gave, in reverse (keys missing on some resources,
+    as em's birthDate, included); the first page has neither first nor previous."""
+    pages = paged(client, "/Patient", {"_sort": sort, "_count": "2"})
+    assert len(pages) >= 3
+    assert _link(pages[0], "previous") is None and _link(pages[0], "first") is None
+    back = [pages[-1]]
+    while (url := _link(back[-1], "previous")) is not None:
+        assert len(back) <= len(pages)
+        back.append(search(client, url))
+    assert [_ids(matches(p)) for p in back[::-1]] == [_ids(matches(p)) for p in pages]
+    # A page reached backwards goes forward again, to the page after it.
+    assert _ids(matches(search(client, next_link(back[1])))) == _ids(matches(back[0]))
+    first = search(client, _link(pages[-1], "first"))
+    assert _ids(matches(first)) == _ids(matches(pages[0]))
 
 
 def test_a_tampered_cursor_is_a_400(client, ids):

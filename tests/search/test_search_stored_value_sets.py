@@ -61,3 +61,17 @@ def test_a_deleted_value_set_is_no_longer_searched_by(client, family):
     assert client.get("/Patient", params={"family": family, "gender:in": url}).status_code == 200
     assert client.delete(f"/ValueSet/{stored['id']}").status_code in (200, 204)
     assert_outcome(client.get("/Patient", params={"gender:in": url}), 400)
+
+
+def test_a_value_set_is_also_named_by_a_literal_reference(client, server, family, patients):
+    """search.html#token: the value of `:in` "may be literal (to an address where the value
+    set can be found) or logical (a reference to ValueSet.url)": `ValueSet/id`, or that
+    address absolute on this server."""
+    stored = created(client, {**_value_set("3.0", ["male"]), "url": f"{URL}-nam"})
+    for reference in (f"ValueSet/{stored['id']}", f"{server.base}/ValueSet/{stored['id']}"):
+        assert found(client, "/Patient", {"family": family, "gender:in": reference}) == {
+            patients["male"]}, reference
+        assert found(client, "/Patient", {"family": family, "gender:not-in": reference}) == {
+            patients["female"], patients["other"]}, reference
+    assert_outcome(client.get("/Patient", params={"gender:in": "ValueSet/khong-co"}), 400,
+                   expression="gender:in")

@@ -58,6 +58,8 @@ def test_below_and_above_in_the_hierarchy(client, conditions):
     ("not-in", vs_url("cycle-a"), "imports itself"),
     ("below", "http://x.vn/cs|a", "not known"),
     ("below", f"{DISEASE}|zika", "is not a code"),
+    # SNOMED CT is held without its codes: a real concept, whose descendants are unknown.
+    ("below", "http://snomed.info/sct|27113001", "content 'not-present'"),
     ("above", "dengue", "system|code"),
 ])
 def test_what_cannot_be_evaluated_is_400(client, modifier, value, says):

@@ -84,6 +84,12 @@ def _end(low: datetime, part: dict[str, str | None], fraction: str) -> datetime 
         return None
 
 
+def parse_date_parameter(text: str, require_timezone: bool = True) -> DateRange:
+    """`parse_date` of a value from a URL, where a timezone's `+` sent unencoded arrives as
+    a space (`T10:00:00 07:00`): taken as the `+` it was, as HAPI takes it."""
+    return parse_date(text.strip().replace(" ", "+"), require_timezone)
+
+
 def parse_date(text: str, require_timezone: bool = True) -> DateRange:
     """Parse a FHIR date, dateTime or instant; raise ValueError when it is not one.
 
@@ -199,7 +205,9 @@ def _timing(timing: dict) -> DateRange | None:
 def _range(node: Node) -> DateRange | None:
     value = node.value
     try:
-        if isinstance(value, str):
+        if isinstance(value, str) and node.type != "string":
+            # A string choice (CarePlan's scheduledString) is text, even one that reads as a
+            # date: the date types are date, dateTime, instant, Period and Timing.
             return parse_date(value)
         if isinstance(value, dict) and ("start" in value or "end" in value):
             return _period(value)
@@ -224,7 +232,7 @@ def sort_range(entries: list[dict]) -> tuple[datetime, datetime] | None:
 def compile_value(criterion: Criterion, value: str) -> dict:
     prefix, text = split_prefix(value)
     try:
-        search = parse_date(text, require_timezone=False)
+        search = parse_date_parameter(text, require_timezone=False)
     except ValueError as bad:
         raise ValueError(f"{bad}; expected [prefix]date like ge2024-03-01") from None
     return {criterion.field: {"$elemMatch": compile_date("lo", "hi", prefix, search)}}

@@ -147,6 +147,9 @@ def _subsumed_keys(value: str, modifier: str) -> list[str]:
     if index is None:
         raise ValueError(f"the code system {system} is not known to this server")
     if code not in index.concepts:
+        if index.content != "complete":  # SNOMED CT, LOINC, ...: held without their codes
+            raise ValueError(f"':{modifier}' cannot be answered here: the code system {system} "
+                             f"is held with content '{index.content}', without its hierarchy")
         raise ValueError(f"'{code}' is not a code of {system}")
     related = index.descendants(code) if modifier == "below" else index.ancestors(code)
     return sorted(f"sc:{system}|{c}" for c in related | {code})

@@ -16,7 +16,7 @@ from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, reso
 from fhir_server.conformance.search_parameters import patient_compartment
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.request import parse_query, parse_request
-from fhir_server.search.types.date import parse_date
+from fhir_server.search.types.date import parse_date_parameter
 from fhir_server.services.subsetting import requested_keys
 
 SYSTEM, PATIENT, GROUP = "system", "patient", "group"
@@ -97,10 +97,8 @@ def _instant(params: list[tuple[str, str]], name: str, check: _Checker) -> datet
     text = _last(params, name)
     if text is None:
         return None
-    # A `+` of a timezone offset sent unencoded arrives as a space.
-    text = text.strip().replace(" ", "+")
     try:
-        return parse_date(text).low
+        return parse_date_parameter(text).low
     except ValueError as bad:
         # Name the value, unless the parser's message already does.
         detail = str(bad) if text in str(bad) else f"'{text}': {bad}"
