@@ -14,6 +14,7 @@ from fhir_server import audit_drainer, running_server
 from fhir_server.api import export, health, public, resources, system
 from fhir_server.api.audit import install_audit
 from fhir_server.api.client_address import trusted_networks
+from fhir_server.api.cors import install_cors
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.dev_csc import start_dev_csc
 from fhir_server.api.direct_routes import install_direct_routes
@@ -291,6 +292,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_security_headers(app)
     # Added last, so it runs first: before authentication and the audit trail.
     install_request_limits(app)
+    install_cors(app)  # a preflight is answered before the limits, and counts for none
     install_metrics(app)  # around even the limits: refused requests are measured too
     negotiated = [Depends(negotiate)]
     app.include_router(health.router)  # outside /fhir: no token, no AuditEvent

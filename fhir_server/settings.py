@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         1200, description="Requests per minute per person or client before 429."
     )
+    cors_origins: list[str] = Field(
+        [],
+        description="JSON list of the origins whose browser apps may call the API (CORS, "
+        'which FHIR asks servers to support), e.g. ["https://ehr.benhvien.vn"]; ["*"] for '
+        "any. Empty: no CORS headers.",
+    )
     trusted_proxies: list[str] = Field(
         [],
         description="JSON list of IP addresses or CIDR networks of reverse proxies whose "

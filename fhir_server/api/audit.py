@@ -99,6 +99,9 @@ def _interaction_now(request: Request) -> str:
     return state_value(request, "interaction") or _interaction(request) or "operation"
 
 
+_MAX_CORRELATION_ID = 200
+
+
 class AuditMiddleware(HttpMiddleware):
     """A pure ASGI middleware (no task or response wrapping per request, unlike
     `@app.middleware`): the request's RequestAudit in `current_request` while the app runs,
@@ -120,6 +123,8 @@ class AuditMiddleware(HttpMiddleware):
             if message["type"] == "http.response.start" and not recorded:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-Id"] = request_id
+                if (correlation := _client_request_id(request)) is not None:
+                    headers["X-Correlation-Id"] = correlation
                 recorded = True
                 _record(request, request_id, audited, headers.get("location", ""),
                         message["status"])
@@ -134,6 +139,16 @@ class AuditMiddleware(HttpMiddleware):
             raise
         finally:
             current_request.reset(token)
+
+
+def _client_request_id(request: Request) -> str | None:
+    """The client's own X-Request-Id, which the server's replaces: http.html#custom asks for
+    it back as X-Correlation-Id. Only a plausible one (printable ASCII, not too long) is
+    echoed."""
+    sent = request.headers.get("x-request-id")
+    if sent and len(sent) <= _MAX_CORRELATION_ID and sent.isascii() and sent.isprintable():
+        return sent
+    return None
 
 
 def install_audit(app: FastAPI) -> None:

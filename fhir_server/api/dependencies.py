@@ -1,5 +1,6 @@
 """Dependencies shared by the routes, as `Annotated` aliases."""
 
+from collections import Counter
 from functools import lru_cache
 from typing import Annotated
 
@@ -118,8 +119,15 @@ _HISTORY_PARAMETERS = frozenset({"_since", "_at", "_count", "_cursor", "_format"
 
 async def history_parameters(request: Request) -> list[tuple[str, str]]:
     """Query parameters of a history: another one is 400 with `Prefer: handling=strict` (a
-    client asking for `_list` must not get the whole history unfiltered), else ignored."""
+    client asking for `_list` must not get the whole history unfiltered), else ignored. One
+    of _since, _at and _count given twice is 400: they "SHALL NOT appear more than once", and
+    which of the two to use would be a guess."""
     params = list(request.query_params.multi_items())
+    given = Counter(name for name, _ in params)
+    for name in ("_since", "_at", "_count"):
+        if given[name] > 1:
+            raise BadRequest(f"History takes {name} once, not {given[name]} times",
+                             expression=name)
     if strict_handling(await preferences(request)):
         for name, _ in params:
             if name not in _HISTORY_PARAMETERS:

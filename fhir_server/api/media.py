@@ -25,7 +25,8 @@ from fhir_server.services.offloading import input_size, run_sized
 LARGE_BUNDLE_ENTRIES = 100
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
-JSON_MEDIA_TYPES = (FHIR_JSON, "application/json")
+# Besides FHIR's own, the generic types http.html#mime-type names, answered in kind.
+JSON_MEDIA_TYPES = (FHIR_JSON, "application/json", "text/json")
 XML_MEDIA_TYPES = (FHIR_XML, "application/xml", "text/xml")
 JSON_PATCH = "application/json-patch+json"
 # Media types a client may ask for (also the DSTU2 names), and the one answered.
@@ -36,7 +37,7 @@ _MEDIA_TYPES = {
 }
 _FORMAT_ALIASES = {"json": FHIR_JSON, "xml": FHIR_XML, **_MEDIA_TYPES}
 _SPOKEN = (
-    "JSON (json, application/fhir+json, application/json) "
+    "JSON (json, application/fhir+json, application/json, text/json) "
     "and XML (xml, application/fhir+xml, application/xml, text/xml)"
 )
 # Media ranges with a wildcard, and what this server answers them with (text/* can only be XML).
@@ -261,9 +262,12 @@ def raw_content_type(request: Request) -> str | None:
 
 async def form_body(request: Request, max_bytes: int) -> list[tuple[str, str]]:
     """An `application/x-www-form-urlencoded` body (POST _search, the token endpoint),
-    within the same size limit as any other body."""
+    within the same size limit as any other body. No body and no Content-Type is no
+    parameter: a POST search may have them all in its URL (http.html#search)."""
     content_type = _media_type(request.headers.get("content-type", ""))
     if content_type != "application/x-www-form-urlencoded":
+        if not content_type and not await read_body(request, max_bytes):
+            return []
         raise UnsupportedMediaType(
             f"Content-Type '{content_type or '(none)'}' is not accepted here; "
             "send application/x-www-form-urlencoded"

@@ -2,6 +2,7 @@
 this server's public keys and the token endpoint of SMART Backend Services."""
 
 import functools
+import hashlib
 from datetime import UTC, datetime
 from importlib.metadata import version
 
@@ -51,14 +52,21 @@ async def metadata(base: Base, request: Request):
                          expression="mode")
     terminology = mode == "terminology"
     params = request.query_params.multi_items()
+    cors = bool(request.app.state.settings.cors_origins)
     if any(name in ("_summary", "_elements") for name, _ in params):
         # Asked for a part (a client polling for the version, say): not kept.
-        statement = subset_read(_statement(base, terminology, id(definitions.registry())),
-                                params)
-        return Response(render(statement, media, pretty, 200)[0],
-                        media_type=f"{media}; charset=utf-8")
-    body = _capabilities(base, media, pretty, terminology, id(definitions.registry()))
-    return Response(body, media_type=f"{media}; charset=utf-8")
+        statement = subset_read(
+            _statement(base, terminology, id(definitions.registry()), cors), params)
+        body, etag = _tagged(render(statement, media, pretty, 200)[0])
+    else:
+        body, etag = _capabilities(base, media, pretty, terminology,
+                                   id(definitions.registry()), cors)
+    # http.html#capabilities: an ETag, which changes with the statement; a client that has
+    # this one gets 304, as a conditional read of a resource does.
+    sent = request.headers.get("if-none-match") or ""
+    if etag in {tag.strip() for tag in sent.split(",")}:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type=f"{media}; charset=utf-8", headers={"ETag": etag})
 
 
 # http://hl7.org/fhir/R4/valueset-capability-statement-kind.html names `full` and
@@ -68,15 +76,21 @@ _MODES = ("full", "normative", "terminology")
 
 @functools.lru_cache(maxsize=64)  # bounded: `base` follows the request's Host header
 def _capabilities(base: str, media: str, pretty: bool, terminology: bool,
-                  _registry: int) -> bytes:
-    return render(_statement(base, terminology, _registry), media, pretty, 200)[0]
+                  _registry: int, cors: bool) -> tuple[bytes, str]:
+    return _tagged(render(_statement(base, terminology, _registry, cors), media, pretty,
+                          200)[0])
+
+
+def _tagged(body: bytes) -> tuple[bytes, str]:
+    """The body and its (strong) entity tag: a digest of these very bytes."""
+    return body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 @functools.lru_cache(maxsize=16)
-def _statement(base: str, terminology: bool, _registry: int) -> dict:
+def _statement(base: str, terminology: bool, _registry: int, cors: bool) -> dict:
     software = version("fhir-exchange-server")
     return (terminology_capabilities(base, software, _STARTED) if terminology
-            else capability_statement(base, software, _STARTED, DESCRIPTORS))
+            else capability_statement(base, software, _STARTED, DESCRIPTORS, cors))
 
 
 @router.get("/.well-known/smart-configuration")

@@ -103,10 +103,10 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         {"supportedProfile": profiles} if profiles else {})
 
 
-def _security(base: str) -> dict:
+def _security(base: str, cors: bool) -> dict:
     """SMART on FHIR (http://hl7.org/fhir/smart-app-launch/conformance.html)."""
     return {
-        "cors": False,
+        "cors": cors,
         "service": [
             {
                 "coding": [
@@ -137,7 +137,10 @@ def capability_statement(
     software_version: str,
     published: str,
     operations: tuple[OperationDescriptor, ...],
+    cors: bool = False,
 ) -> dict:
+    """The server's CapabilityStatement; `cors`: whether browser apps of other origins may
+    call it (FHIR_CORS_ORIGINS)."""
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -155,7 +158,7 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "security": _security(base),
+                "security": _security(base, cors),
                 "resource": _resources(operations),
                 "interaction": [
                     {"code": "transaction"},

@@ -254,6 +254,8 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
         head, dot, rest = expression.partition(".")
         if head == entry.resource_type:  # the entry's resource, or an element of it
             return f"{entry.location}.resource{dot}{rest}"
+        if expression == "resourceType":  # the body's, as check_body names it
+            return f"{entry.location}.resource.resourceType"
         return (
             f"{entry.location}.{expression}" if not expression.startswith("Bundle") else expression
         )

@@ -78,6 +78,21 @@ def test_the_capability_statement_claims_conditional_read(client):
     assert patient["conditionalRead"] == "full-support"
 
 
+def test_the_capability_statement_has_an_etag_for_conditional_reads(client):
+    """http.html#capabilities: "An ETag header SHOULD be returned", changing with the
+    statement; each rendering (JSON, XML, a part) has its own."""
+    full = client.get("/metadata")
+    etag = full.headers["ETag"]
+    assert client.get("/metadata").headers["ETag"] == etag
+    again = client.get("/metadata", headers={"If-None-Match": f'"x", {etag}'})
+    assert (again.status_code, again.content, again.headers["ETag"]) == (304, b"", etag)
+    xml = client.get("/metadata", params={"_format": "xml"})
+    part = client.get("/metadata", params={"_elements": "fhirVersion"})
+    assert len({etag, xml.headers["ETag"], part.headers["ETag"]}) == 3
+    assert client.get("/metadata", headers={"If-None-Match": xml.headers["ETag"]}).json() == (
+        full.json())
+
+
 def test_head_answers_the_headers_of_a_read_without_a_body(client):
     patient = created(client, new_patient())
     for path in (f"/Patient/{patient['id']}", f"/Patient/{patient['id']}/_history/1"):

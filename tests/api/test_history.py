@@ -314,3 +314,13 @@ def test_an_unknown_parameter_is_400_in_strict_handling_and_ignored_else(client,
                        headers={"Prefer": "handling=strict"})
     assert known.status_code == 200, known.text
     assert client.get("/Patient/_history", params={"_list": "abc"}).status_code == 200
+
+
+@pytest.mark.parametrize("name,values", [("_since", ("2020-01-01", "2021-01-01")),
+                                         ("_count", ("2", "3")),
+                                         ("_at", ("2024", "2025"))])
+def test_a_history_parameter_given_twice_is_400(client, name, values):
+    """http.html#history: _count, _since, _at "SHALL NOT appear more than once"; which one
+    the client meant would be a guess."""
+    params = [(name, value) for value in values]
+    assert_outcome(client.get("/Patient/_history", params=params), 400, expression=name)

@@ -65,6 +65,7 @@ def test_format_overrides_accept(client, patient):
     ("accept", "expected"),
     [
         ("application/json", "application/json"),
+        ("text/json", "text/json"),  # a generic type http.html#mime-type names
         ("application/fhir+json", "application/fhir+json"),
         ("application/fhir+json, application/fhir+xml", "application/fhir+json"),
         ("application/fhir+xml;q=0.5, application/fhir+json;q=0.9", "application/fhir+json"),
@@ -105,7 +106,7 @@ def test_accept_prefers_the_highest_quality(client, patient):
 
 
 def test_any_text_type_is_answered_in_xml(client, patient):
-    """text/* admits text/xml, the one text type FHIR has (RFC 9110 §12.5.1 media ranges)."""
+    """text/* (RFC 9110 §12.5.1 media ranges) admits text/xml and text/json: XML it is."""
     response = client.get(f"/Patient/{patient['id']}", headers={"Accept": "text/*"})
     assert response.status_code == 200
     assert media_type(response) == "text/xml"

@@ -167,3 +167,17 @@ def test_a_version_has_its_own_meta_read_and_changed_in_place(client, tag):
     assert_outcome(client.post(f"{path}/_history/9/$meta-add", headers=FHIR_HEADERS,
                                json=_parameters(tag=[{"system": TAGS, "code": tag}])), 404)
     assert_outcome(client.get(f"{path}/_history/1/$everything"), 404)  # no version level
+
+
+def test_head_answers_wherever_get_does(client):
+    """http.html#head: a HEAD request is allowed anywhere a GET is; it gets GET's headers and
+    no body. Where only POST invokes the operation, it is 405 as a GET is."""
+    patient = created(client, new_patient())
+    for path in ("/Patient/$meta", f"/Patient/{patient['id']}/$meta"):
+        get, head = client.get(path), client.head(path)
+        assert get.status_code == head.status_code == 200, head.text
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
+    refused = client.head(f"/Patient/{patient['id']}/$meta-add")
+    assert refused.status_code == 405
+    assert "POST" in refused.headers["allow"]

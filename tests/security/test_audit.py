@@ -382,3 +382,17 @@ def test_a_client_gone_mid_body_is_audited_as_its_failure_not_the_servers(server
         time.sleep(0.5)
     event = the_event(person.http, **{"agent:identifier": person.agent, "subtype": "create"})
     assert (event["outcome"], event["outcomeDesc"]) == ("4", "HTTP 400"), event
+
+
+def test_the_clients_request_id_comes_back_as_the_correlation_id(person):
+    """http.html#custom: the server's X-Request-Id (its AuditEvent's id) replaces the
+    client's, which comes back as X-Correlation-Id; a header that is no plausible id does
+    not."""
+    mine, path = f"his-bachmai-{uuid.uuid4()}", f"/Patient/{uuid.uuid4()}"
+    response = person.http.get(path, headers={"X-Request-Id": mine})
+    assert response.headers["X-Correlation-Id"] == mine
+    assert response.headers["X-Request-Id"] != mine
+    the_event(person.http, _id=response.headers["X-Request-Id"])
+    assert "X-Correlation-Id" not in person.http.get(path).headers
+    too_long = person.http.get(path, headers={"X-Request-Id": "x" * 201})
+    assert "X-Correlation-Id" not in too_long.headers

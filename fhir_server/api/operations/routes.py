@@ -1,6 +1,6 @@
 """The routes of every registered operation: `/$name`, `/{type}/$name`,
 `/{type}/{id}/$name` and, for those that take a version, `/{type}/{id}/_history/{vid}/$name`,
-by GET or POST as each operation allows. Included before the other
+by GET (and HEAD) or POST as each operation allows. Included before the other
 routers, so that `Patient/$everything` is no read."""
 
 from dataclasses import replace
@@ -20,7 +20,7 @@ from fhir_server.errors import MethodNotAllowed, NotFound
 from fhir_server.services.resources import check_type
 
 router = APIRouter()
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 async def _invoke(
@@ -38,7 +38,9 @@ async def _invoke(
     descriptor = operation.descriptor
     if descriptor.negotiated:
         await negotiate(request)
-    if request.method not in descriptor.methods:
+    # HEAD wherever GET is (http.html#head), with GET's headers and no body (uvicorn's part).
+    method = "GET" if request.method == "HEAD" else request.method
+    if method not in descriptor.methods:
         raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}",
                                headers={"Allow": ", ".join(descriptor.methods)})
     caller = request.state.principal
