@@ -9,6 +9,7 @@ units are SI's. A unit converts as an affine map (Celsius has an offset); logari
 
 import math
 import re
+import threading
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,11 +28,19 @@ class BaseForm:
     to_base: Callable[[float], float]
 
 
+# ucumvert and pint are not thread-safe: threads making the registry or reading codes at
+# once (the event loop and the threads large resources are indexed in) made each other's
+# codes fail, and the failures were cached for the life of the process (`mg` no UCUM, no
+# base form). Each cache miss below holds this lock.
+_PINT = threading.RLock()
+
+
 @cache
 def _registry() -> Any:
     from ucumvert import PintUcumRegistry  # half a second to load: only when first needed
 
-    return PintUcumRegistry()
+    with _PINT:
+        return PintUcumRegistry()
 
 
 @cache
@@ -56,28 +65,32 @@ def is_ucum(code: str) -> bool | None:
     (HL7's UCUM value set has `{# of fetuses}`, with spaces UCUM's grammar leaves out)."""
     from ucumvert import InvalidUcumError
 
-    try:
-        _registry().from_ucum(_ANNOTATION.sub("{a}", code))
-    except InvalidUcumError:
-        return False
-    except Exception:  # ucumvert's and pint's errors beyond the grammar
-        return None
+    with _PINT:
+        try:
+            _registry().from_ucum(_ANNOTATION.sub("{a}", code))
+        except InvalidUcumError:
+            return False
+        except Exception:  # ucumvert's and pint's errors beyond the grammar
+            return None
     return True
 
 
 @cache
 def base_form(code: str) -> BaseForm | None:
     """The base form of a UCUM code; None when it has none here."""
-    registry = _registry()
-    try:
-        unit = registry.from_ucum(code).units
-        zero, one, ten = (registry.Quantity(value, unit).to_base_units() for value in (0, 1, 10))
-    except Exception:  # ucumvert's and pint's errors for codes they cannot read
-        return None
+    with _PINT:
+        registry = _registry()
+        try:
+            unit = registry.from_ucum(code).units
+            zero, one, ten = (registry.Quantity(value, unit).to_base_units()
+                              for value in (0, 1, 10))
+        except Exception:  # ucumvert's and pint's errors for codes they cannot read
+            return None
+        units = f"{one.units:~D}"
     offset, scale = float(zero.magnitude), float(one.magnitude - zero.magnitude)
     if scale <= 0 or not math.isclose(float(ten.magnitude), offset + 10 * scale, rel_tol=1e-9):
         return None  # not an affine map: a logarithmic unit
     arbitrary = sorted(symbol for symbol in _arbitrary_units() if symbol in code)
-    key = " ".join([f"{one.units:~D}" or "1", *arbitrary])
+    key = " ".join([units or "1", *arbitrary])
     # To 12 significant digits: 5.4 mg and 0.0054 g must be the same number in kg.
     return BaseForm(key, lambda value: float(f"{offset + value * scale:.12g}"))

@@ -2,6 +2,8 @@
 (http://hl7.org/fhir/R4/search.html#quantity)."""
 
 import math
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -96,3 +98,29 @@ def test_a_quantity_in_no_ucum_unit_is_stored_with_a_warning(client):
     [warning] = [i for i in response.json()["issue"] if "UCUM" in i["diagnostics"]]
     assert warning["severity"] == "warning"
     assert warning["expression"] == ["Observation.valueQuantity.code"]
+
+
+_CONCURRENT_FIRST_USE = """
+import sys, threading
+from fhir_server.conformance.units import base_form, is_ucum
+codes = ["mg", "g", "kg", "Cel", "K", "[degF]", "[lb_av]", "mmol/L", "mm[Hg]", "kPa", "%",
+         "/s", "{beats}/min", "10*9/L", "10*3/uL", "mg/dL", "g/L"]
+start = threading.Barrier(6)
+def read(shift):
+    start.wait()
+    for code in codes[shift:] + codes[:shift]:
+        base_form(code), is_ucum(code)
+threads = [threading.Thread(target=read, args=(shift,)) for shift in range(6)]
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
+print(sorted(code for code in codes if base_form(code) is None or is_ucum(code) is not True))
+"""
+
+
+def test_threads_reading_units_at_once_in_a_new_process_all_get_them():
+    """ucumvert and pint are not thread-safe: threads making the registry and reading codes
+    at once (the event loop and the threads large resources are indexed in) made each
+    other's codes fail, and the failures stayed cached (`mg` no UCUM unit) until restart."""
+    ran = subprocess.run([sys.executable, "-c", _CONCURRENT_FIRST_USE], capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert ran.stdout.strip() == "[]", ran.stdout + ran.stderr
