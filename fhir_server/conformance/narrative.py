@@ -19,6 +19,16 @@ _ALLOWED_ELEMENTS = frozenset({
     "td", "code", "samp", "img", "map", "area",
 })
 _SCRIPT_SCHEMES = ("javascript:", "vbscript:")
+# What a browser's URL parser (WHATWG URL standard) drops before it reads the scheme: C0
+# controls and spaces around the URL, ASCII tabs and newlines anywhere (`java&#9;script:`).
+_URL_TRIMMED = "".join(map(chr, range(0x21)))
+_URL_DROPPED = str.maketrans("", "", "\t\n\r")
+
+
+def _runs_script(value: str) -> bool:
+    """Whether an attribute's value is a URL a browser would run as script."""
+    url = value.strip(_URL_TRIMMED).translate(_URL_DROPPED).lower()
+    return url.startswith(_SCRIPT_SCHEMES)
 
 
 @dataclass
@@ -46,8 +56,7 @@ def read_xhtml(text: str) -> XhtmlReading:
         reading.has_content |= name == "img"
         for attribute, value in attributes.items():
             local = attribute.rpartition(NS_SEPARATOR)[2]
-            if local.lower().startswith("on") or value.strip().lower().startswith(
-                    _SCRIPT_SCHEMES):
+            if local.lower().startswith("on") or _runs_script(value):
                 reading.forbidden.append(f"the attribute {local} of <{name}>")
 
     def characters(data: str) -> None:

@@ -108,6 +108,10 @@ def _narrated(div: str, status: str = "generated") -> dict:
     (f"<div {XHTML}><script>alert(1)</script>x</div>", "invariant", "<script>"),
     (f'<div {XHTML}><img src="x.png" onerror="alert(1)"/></div>', "invariant", "onerror"),
     (f'<div {XHTML}><a href="javascript:alert(1)">x</a></div>', "invariant", "href"),
+    # A browser drops tabs and newlines from a URL, and what surrounds it: script all the same.
+    (f'<div {XHTML}><a href="java&#9;script:alert(1)">x</a></div>', "invariant", "href"),
+    (f'<div {XHTML}><a href="&#x20;jav&#x0A;ascript:alert(1)">x</a></div>', "invariant", "href"),
+    (f'<div {XHTML}><img src=" VB&#13;Script:x"/></div>', "invariant", "src"),
     (f'<div {XHTML}><iframe src="https://e.vn"/>x</div>', "invariant", "<iframe>"),
 ])
 def test_a_narrative_that_is_not_safe_basic_xhtml_is_refused(client, div, code, said):
