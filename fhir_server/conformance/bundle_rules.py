@@ -4,7 +4,9 @@ only in a searchset), bdl-3 (`entry.request` exactly in batch, transaction and h
 bdl-4 (`entry.response` exactly in their responses and history), bdl-7 (`fullUrl` unique,
 but for versions and in history) and bdl-8 (no `/_history/` in a `fullUrl`)
 (http://hl7.org/fhir/R4/bundle.html#invariants); and, as a warning, a RESTful fullUrl that
-disagrees with its resource's type and id."""
+disagrees with its resource's type and id. In a document, a `urn:uuid:`/`urn:oid:` reference
+names one of its entries: nothing outside the Bundle can resolve it (bundle.html#references),
+and a document holds what it refers to (documents.html)."""
 
 from collections.abc import Collection
 
@@ -13,6 +15,7 @@ from fhir_server.conformance.reference_targets import named_resource
 from fhir_server.errors import Issue
 
 _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
+_URN_PREFIXES = ("urn:uuid:", "urn:oid:")
 _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
 RULES = {
     "bdl-2": "entry.search only when a search",
@@ -77,4 +80,27 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
             found.append(issue("full-url-disagrees", "invalid", f"{where}.fullUrl",
                                severity="warning", path=where, full_url=full_url,
                                named=pair[0], resource=pair[1]))
+    if kind == "document":
+        found += _unresolved_urns(entries, path)
+    return found
+
+
+def _unresolved_urns(entries: list, path: str) -> list[Issue]:
+    full_urls = {entry.get("fullUrl") for entry in entries if isinstance(entry, dict)}
+    found = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            continue
+        pending = [(entry.get("resource"), f"{path}.entry[{index}].resource")]
+        while pending:
+            node, where = pending.pop()
+            if isinstance(node, dict):
+                reference = node.get("reference")
+                if (isinstance(reference, str) and reference.startswith(_URN_PREFIXES)
+                        and reference not in full_urls):
+                    found.append(issue("urn-unresolved", "not-found", f"{where}.reference",
+                                       reference=reference))
+                pending += [(child, f"{where}.{key}") for key, child in node.items()]
+            elif isinstance(node, list):
+                pending += [(child, f"{where}[{i}]") for i, child in enumerate(node)]
     return found

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
+from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.errors import Issue
 
 # Contexts every element matches.
@@ -20,9 +21,11 @@ class ExtensionDefinition:
     whether it nests extensions, and where it may be used."""
 
     url: str
-    values: frozenset[str]  # valueAddress, ...; empty for a complex extension
+    values: dict[str, str]  # JSON name → type code (valueAddress: Address); {}: complex
     nested: bool
     contexts: tuple[tuple[str, str], ...]  # (type, expression)
+    modifier: bool  # a modifier extension (Extension.isModifier): sent as modifierExtension
+    value_set: str | None  # of the value's required binding (data-absent-reason's codes)
 
 
 def _element(definition: dict, element_id: str) -> dict | None:
@@ -34,16 +37,19 @@ def _compiled(url: str) -> ExtensionDefinition:
     definition = registry().by_url[url]
     value = _element(definition, "Extension.value[x]") or {}
     nested = _element(definition, "Extension.extension") or {}
-    values = frozenset(
-        "value" + entry["code"][0].upper() + entry["code"][1:]
+    values = {
+        "value" + entry["code"][0].upper() + entry["code"][1:]: entry["code"]
         for entry in value.get("type", ())
         if value.get("max") != "0"
-    )
+    }
+    bound = value.get("binding") or {}
     return ExtensionDefinition(
         url=url,
         values=values,
         nested=nested.get("max") != "0",
         contexts=tuple((c["type"], c["expression"]) for c in definition.get("context", ())),
+        modifier=bool((_element(definition, "Extension") or {}).get("isModifier")),
+        value_set=bound.get("valueSet") if bound.get("strength") == "required" else None,
     )
 
 
@@ -90,10 +96,20 @@ def extension_issues(extension: dict, path: str, element_path: str,
     if not values and not nested:
         return [issue("extension-empty", "invariant", path, path=path)]
     definition = extension_definition(extension.get("url"))
+    as_modifier = path.rpartition(".")[2].startswith("modifierExtension")
     if definition is None:
-        return []
+        # A warning, not an error: R4's own examples (Basic/referral) carry such ones.
+        return [issue("extension-modifier-unknown", "extension", path, severity="warning",
+                      url=extension.get("url"), path=path)] if as_modifier else []
     issues = []
     where: dict[str, Any] = {"url": definition.url, "path": path}
+    if as_modifier != definition.modifier:
+        # extensibility.html#modifierExtension: a modifier is one "if and only if" defined so.
+        issues.append(issue(
+            "extension-modifier-mismatch", "structure", path,
+            defined="is defined as a modifier extension" if definition.modifier
+            else "is not defined as a modifier extension",
+            sent="a modifierExtension" if as_modifier else "an extension", **where))
     if values and values[0] not in definition.values:
         issues.append(
             issue("extension-value-type", "structure", f"{path}.{values[0]}", value=values[0],
@@ -102,6 +118,11 @@ def extension_issues(extension: dict, path: str, element_path: str,
             issue("extension-no-value", "structure", f"{path}.{values[0]}", value=values[0],
                   **where)
         )
+    elif values and definition.value_set is not None:
+        # The extension's own binding, which the element Extension.value[x] does not have.
+        issues += binding_issues(binding("required", definition.value_set),
+                                 extension[values[0]], definition.values[values[0]],
+                                 f"{path}.{values[0]}")
     if nested and not definition.nested:
         issues.append(issue("extension-not-nested", "structure", f"{path}.extension", **where))
     if not _context_matches(definition, element_path, type_code):

@@ -112,9 +112,16 @@ def bhxh_problem(value: str) -> Problem | None:
     return None if _BHXH.fullmatch(value) else _length(value)
 
 
+# The card issuers beside the provinces: the social insurance agencies of the Ministry of
+# National Defence (97) and of the People's Public Security (98), which issue the cards of
+# the QN, CA and CY groups.
+_BHYT_AGENCY_CODES = frozenset({"97", "98"})
+
+
 def bhyt_card_problem(value: str) -> Problem | None:
     """The 15-character card (Decision 1351/QĐ-BHXH): beneficiary group code, benefit level
-    1-5, the pre-2025 province code, then the 10-digit BHXH code."""
+    1-5, the code of the issuer (a pre-2025 province, or the social insurance of the army or
+    the police), then the 10-digit BHXH code."""
     if not _BHYT_CARD.fullmatch(value):
         return Problem("a 15-character card is 2 letters and 13 digits",
                        "mã thẻ 15 ký tự gồm 2 chữ cái và 13 chữ số")
@@ -124,7 +131,7 @@ def bhyt_card_problem(value: str) -> Problem | None:
     if value[2] not in "12345":
         return Problem(f"benefit level {value[2]} (character 3) is not 1-5",
                        f"mức hưởng {value[2]} (ký tự 3) không thuộc 1-5")
-    if "0" + value[3:5] not in PROVINCE_CODES:
+    if "0" + value[3:5] not in PROVINCE_CODES and value[3:5] not in _BHYT_AGENCY_CODES:
         return Problem(f"{value[3:5]} (characters 4-5) is not a province code",
                        f"{value[3:5]} (ký tự 4-5) không phải là mã tỉnh")
     return None

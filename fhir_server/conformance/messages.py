@@ -32,6 +32,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A contained resource must not contain resources, at {path} (dom-2)",
         "Tài nguyên được nhúng (contained) không được chứa tài nguyên khác, tại {path} (dom-2)",
     ),
+    "reference-malformed": (
+        "'{value}' is no relative reference [type]/[id] of a FHIR resource type, nor an "
+        "absolute URL (references.html#literal)",
+        "'{value}' không phải là tham chiếu tương đối [type]/[id] tới một loại tài nguyên "
+        "FHIR, cũng không phải URL tuyệt đối (references.html#literal)",
+    ),
+    "urn-unresolved": (
+        "{reference} names no entry of the document: a urn: reference resolves only within "
+        "its Bundle (bundle.html#references)",
+        "{reference} không chỉ tới mục nào của tài liệu: tham chiếu urn: chỉ được phân giải "
+        "bên trong Bundle chứa nó (bundle.html#references)",
+    ),
+    "contained-id-twice": (
+        "The contained resources {first} and {path} have the same id '{id}': a local "
+        "reference #{id} must name one resource (references.html#contained)",
+        "Các tài nguyên được nhúng (contained) {first} và {path} có cùng id '{id}': tham chiếu "
+        "cục bộ #{id} phải chỉ tới một tài nguyên (references.html#contained)",
+    ),
     "contained-unreferenced": (
         "The contained resource {path} is not referenced from the resource that contains it, "
         "nor does it refer to that resource (dom-3)",
@@ -218,6 +236,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "extension-not-nested": (
         "Extension {url} at {path} takes a value, not nested extensions",
         "Extension {url} tại {path} nhận một giá trị, không nhận extension lồng nhau",
+    ),
+    "extension-modifier-unknown": (
+        "The modifier extension {url} at {path} is not known to this server: it changes the "
+        "meaning of what holds it, and nothing here can tell how (extensibility.html"
+        "#modifierExtension)",
+        "Phần mở rộng sửa đổi (modifierExtension) {url} tại {path} không được máy chủ này biết: "
+        "nó thay đổi ý nghĩa của phần tử chứa nó, và không thể xác định thay đổi thế nào",
+    ),
+    "extension-modifier-mismatch": (
+        "Extension {url} at {path} {defined}, but it is sent as {sent}",
+        "Phần mở rộng {url} tại {path} {defined}, nhưng được gửi dưới dạng {sent}",
     ),
     "extension-context": (
         "Extension {url} at {path} is defined for {contexts}, not {element} ({type})",

@@ -13,6 +13,7 @@ A profile that cannot be used at all (unknown, or no snapshot can be made) is an
 the resource is validated against it: nothing of it can be checked, so conformance to it
 cannot be claimed; for a profile named by an element's type, a warning."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -35,7 +36,7 @@ from fhir_server.conformance.profile_rules import (
     shown_value,
 )
 from fhir_server.conformance.profile_tree import CompiledProfile, compiled_profile
-from fhir_server.conformance.slicing import matches
+from fhir_server.conformance.slicing import Test, follow, matches
 from fhir_server.conformance.structure import RESOURCE
 from fhir_server.errors import Issue
 
@@ -109,6 +110,25 @@ def _problem(key: tuple, code: str, location: str, severity: str) -> Issue:
     found = dict(params)
     return issue(message_id, code, location, severity=severity, profile=url,
                  element_id=found.get("element"), **found)
+
+
+def _profiled_values(tests: tuple[Test, ...], items: list[_Item]
+                     ) -> Iterator[tuple[dict, str, str]]:
+    """(resource, its location, profile) for each resource at a `profile` discriminator of
+    the items whose type is the one the profile constrains."""
+    for item in items:
+        for test in (test for test in tests if test.kind == "profile"):
+            for value, kind in follow(item.value, item.type, test.steps):
+                for url in test.expected:  # type: ignore[attr-defined]
+                    if isinstance(value, dict) and _profile_type(url) == kind:
+                        yield value, ".".join((item.expression, *test.steps)), url
+
+
+def _profile_type(url: str) -> str | None:
+    try:
+        return compiled_profile(url).type
+    except ProfileUnavailable:
+        return None
 
 
 def _strings(value: object, names: tuple[str, ...]) -> tuple | None:
@@ -310,11 +330,26 @@ class _Run:
                             slice=slicing.slices[index].slice_name,
                             previous=slicing.slices[last].slice_name)
             last = index if last is None else max(last, index)
+        left = [item for item, found in zip(items, assigned, strict=True) if found is None]
         for index, piece in enumerate(slicing.slices):
             mine = [item for item, found in zip(items, assigned, strict=True) if found == index]
             self.slice_count(piece, len(mine), location, url)
+            if len(mine) < piece.min and slicing.lookup is None:
+                self.why_not_in(slicing.tests[index], left)
             for item in mine:
                 self.item(piece, item, profile, resource)
+
+    def why_not_in(self, tests: tuple[Test, ...], left: list[_Item]) -> None:
+        """For a slice short of values that its profile discriminator tells apart (IPS's
+        `patient` entry): the errors of the first value left out whose type the profile
+        constrains, at their own locations; "0 values match" alone says nothing to act on."""
+        for value, where, url in _profiled_values(tests, left):
+            saved, self.issues = self.issues, []
+            self.apply(url, _Item(value, None, where, None, value["resourceType"]), value, True)
+            errors = [i for i in self.issues if i.severity == "error"]
+            self.issues = saved + errors
+            if errors:
+                return
 
     def slice_count(self, piece: Rules, count: int, location: str, url: str) -> None:
         """A slice's cardinality, given how many values it holds."""

@@ -7,19 +7,36 @@ from fhir_server.errors import Issue
 
 
 def unknown_profiles(resource: dict) -> list[Issue]:
+    """A warning for each claimed profile the registry does not hold, and for each claim of
+    a version (`url|1.0`) checked against another one, the version held."""
     meta = resource.get("meta")
     profiles = meta.get("profile") if isinstance(meta, dict) else None
     if not isinstance(profiles, list):
         return []
     kind = resource.get("resourceType")
-    return [
-        Issue(
-            f"Profile {url} is not known to this server: the {kind} was checked against the "
-            "base R4 definition only, and its meta.profile claim is kept as sent",
-            code="not-supported",
-            severity="warning",
-            expression=(f"{kind}.meta.profile[{index}]",),
-        )
-        for index, url in enumerate(profiles)
-        if isinstance(url, str) and registry().structure_definition(url) is None
-    ]
+    issues = []
+    for index, url in enumerate(profiles):
+        if not isinstance(url, str):
+            continue
+        if registry().structure_definition(url) is None:
+            said = (f"Profile {url} is not known to this server: the {kind} was checked "
+                    "against the base R4 definition only")
+        elif (held := other_version_held(url)) is not None:
+            said = (f"Profile {url}: this server holds version {held} of it, not the one "
+                    f"claimed; the {kind} was checked against version {held}")
+        else:
+            continue
+        issues.append(Issue(f"{said}, and its meta.profile claim is kept as sent",
+                            code="not-supported", severity="warning",
+                            expression=(f"{kind}.meta.profile[{index}]",)))
+    return issues
+
+
+def other_version_held(url: str) -> str | None:
+    """For a canonical naming a version (`url|2.0.0`) that the registry does not hold but
+    holds another version of: that version (what the registry resolves the URL to)."""
+    _, bar, version = url.partition("|")
+    definition = registry().structure_definition(url) if bar else None
+    if definition is None or definition.get("version") == version:
+        return None
+    return str(definition.get("version", "(none)"))

@@ -6,6 +6,7 @@ error, as the FHIR validator reports it
 consistent with the reference")."""
 
 import re
+from collections.abc import Collection
 
 from fhir_server.conformance.code_systems import per_registry
 from fhir_server.conformance.definitions import registry
@@ -15,6 +16,10 @@ from fhir_server.conformance.snapshots import ProfileError
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 # `Type/id`, `Type/id/_history/v`, or the same after a base URL.
 _LITERAL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/({ID_REGEX})(?:/_history/[^/]+)?")
+_RELATIVE = re.compile(rf"([A-Z][A-Za-z]+)/{ID_REGEX}(?:/_history/{ID_REGEX})?")
+# What a reference is when it is no relative one: a URL or URN (a scheme), a contained
+# resource (`#`), or a conditional reference that a write resolves (`Type?criteria`).
+_NOT_RELATIVE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|#|[^?]*\?")
 
 
 @per_registry
@@ -47,6 +52,15 @@ def literal_type(reference: object, root: dict) -> str | None:
                      if isinstance(r, dict) and r.get("id") == reference[1:]), None)
     named = named_resource(reference)
     return named[0] if named else None
+
+
+def malformed_relative(reference: object, resource_types: Collection[str]) -> bool:
+    """Whether a literal reference is relative but no `[type]/[id]` of a resource type
+    (references.html#literal): `Practitioner/a b`, `Foo/1`."""
+    if not isinstance(reference, str) or _NOT_RELATIVE.match(reference):
+        return False
+    match = _RELATIVE.fullmatch(reference)
+    return match is None or match.group(1) not in resource_types
 
 
 def named_resource(url: str) -> tuple[str, str] | None:

@@ -16,12 +16,18 @@ from fhir_server.conformance.code_systems import code_system, is_display_of
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
+from fhir_server.conformance.issue_lists import capped, errors_first
 from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
 from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.profile_validation import profile_issues
-from fhir_server.conformance.reference_targets import allowed_targets, literal_type, type_name
+from fhir_server.conformance.reference_targets import (
+    allowed_targets,
+    literal_type,
+    malformed_relative,
+    type_name,
+)
 from fhir_server.conformance.structure import (
     COMPLEX,
     PRIMITIVE,
@@ -112,18 +118,25 @@ class _Walk:
                     if is_violated(invariant, value, type_path, owner.value, owner.root):
                         self.report("invariant", "invariant", expression,
                                     key=invariant.key, human=invariant.human)
-            self.unreferenced_contained()
+            self.check_contained()
         return self.issues
 
-    def unreferenced_contained(self) -> None:
+    def check_contained(self) -> None:
         """dom-3: a contained resource is referenced from elsewhere in the resource that
         contains it (`#id`, as a Reference, canonical or uri) or refers to it (`#`)
-        (http://hl7.org/fhir/R4/references.html#contained)."""
+        (http://hl7.org/fhir/R4/references.html#contained). An id names one of them only.
+        """
+        first_with: dict[tuple[int, object], str] = {}
         for frame, path in self.contained:
+            contained_id = frame.value.get("id")  # a malformed one is reported by the walk
+            if isinstance(contained_id, str):
+                first = first_with.setdefault((id(frame.root), contained_id), path)
+                if first != path:
+                    self.report("contained-id-twice", "structure", f"{path}.id", path=path,
+                                first=first, id=contained_id)
             if id(frame.value) in self.refer_to_container:
                 continue
             targets = self.local_targets.get(id(frame.root), set())
-            contained_id = frame.value.get("id")  # a malformed one is reported by the walk
             if not isinstance(contained_id, str) or contained_id not in targets:
                 self.report("contained-unreferenced", "invariant", path, path=path)
 
@@ -215,6 +228,9 @@ class _Walk:
         its `reference` and `type` agree: warnings, as four official examples refer to other
         types (DeviceMetric-example's parent is a DeviceDefinition); a profile's target
         rules are errors (profile_validation.py)."""
+        if malformed_relative(reference.get("reference"), _resource_types()):
+            self.issues.append(issue("reference-malformed", "value", f"{path}.reference",
+                                     severity="warning", value=reference["reference"]))
         named = literal_type(reference.get("reference"), at.resource.root)
         declared = type_name(reference.get("type"))
         if named is not None and named not in _resource_types():
@@ -393,26 +409,6 @@ class _Walk:
                    expression: str, resource: _Resource) -> None:
         if invariants:
             self.pending.append((invariants, value, type_path, expression, resource))
-
-
-# Issues one OperationOutcome lists at most.
-MAX_ISSUES = 100
-
-
-def errors_first(issues: list[Issue]) -> list[Issue]:
-    return sorted(issues, key=lambda found: found.severity not in ("fatal", "error"))
-
-
-def capped(issues: list[Issue]) -> list[Issue]:
-    """Errors, then the rest; at most MAX_ISSUES and a last one saying how many more (a body
-    of 20,000 bad items does not give 20,000 issues). The last one is information: cutting
-    a list of warnings short makes no error of them."""
-    ordered = errors_first(issues)
-    if len(ordered) <= MAX_ISSUES:
-        return ordered
-    left = len(ordered) - MAX_ISSUES
-    return [*ordered[:MAX_ISSUES],
-            issue("too-many-issues", "too-costly", severity="information", left=left)]
 
 
 def validation_issues(resource: dict, profiles: Iterable[str] = ()) -> list[Issue]:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from fhir_server.conformance.admin_addresses import address_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
+from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.profiles import unknown_profiles
-from fhir_server.conformance.validation import capped, validation_issues
+from fhir_server.conformance.validation import validation_issues
 from fhir_server.errors import InvalidResource, Issue, Unprocessable
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
+from fhir_server.conformance.profiles import other_version_held
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.services.offloading import run_sized
@@ -71,6 +72,10 @@ def _check_profile(url: str, resource_type: str) -> None:
     if definition is None:
         raise BadRequest(f"Profile {url} is not known to this server: it cannot validate "
                          "against it (GET /StructureDefinition?url=... lists those it has)")
+    if (held := other_version_held(url)) is not None:
+        raise BadRequest(f"Profile {url} is not known to this server in that version (it "
+                         f"holds version {held}): it cannot validate against it",
+                         expression="profile")
     if definition["type"] != resource_type:
         raise BadRequest(f"Profile {url} constrains {definition['type']}, not {resource_type}")
 
@@ -114,9 +119,12 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
         stored = (await service.read(resource_type, resource_id)).resource  # 404, 410
         resource = resource if resource is not None else stored
     assert resource is not None, "read() refuses deletions"
-    if resource.get("resourceType") != resource_type:
-        raise BadRequest(f"$validate on {resource_type} was given a "
-                         f"{resource.get('resourceType')!r}")
+    given = resource.get("resourceType")
+    if given != resource_type:
+        what = (f"a {given}" if isinstance(given, str) else "a body without a resourceType"
+                if given is None else f"resourceType {given!r}, which is no type name")
+        raise BadRequest(f"$validate on {resource_type} was given {what}: send a "
+                         f"{resource_type}", expression="resourceType")
     issues = _mode_issues(request, resource_type, resource_id, resource)
     if request.mode != "delete":
         extra = (request.profile,) if request.profile else ()

@@ -5,6 +5,8 @@ import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
 from api.vn_core import VN_CORE_PATIENT, vn_core_patient, without_name_text
 
+from fhir_server.conformance.definitions import registry
+
 
 def _parameters(resource: dict | None = None, **values: str) -> dict:
     parameters = [{"name": "resource", "resource": resource}] if resource else []
@@ -110,6 +112,28 @@ def test_an_unknown_profile_or_mode_is_400(client):
     bad_mode = client.post("/Patient/$validate", params={"mode": "destroy"},
                            json=new_patient(), headers=FHIR_HEADERS)
     assert bad_mode.status_code == 400
+
+
+def test_a_profile_version_the_server_does_not_hold_is_no_other_version(client):
+    """`profile=url|9.9.9` is not checked against the version held, as if it were asked
+    for (400); a meta.profile claim of it is checked against that one, with a warning
+    saying so, as for a profile not held at all."""
+    version = registry().structure_definition(VN_CORE_PATIENT)["version"]
+    pinned = f"{VN_CORE_PATIENT}|9.9.9"
+    refused = client.post("/Patient/$validate", params={"profile": pinned},
+                          json=vn_core_patient(), headers=FHIR_HEADERS)
+    assert_outcome(refused, 400, expression="profile")
+    assert version in refused.json()["issue"][0]["diagnostics"]
+    ok = client.post("/Patient/$validate", params={"profile": f"{VN_CORE_PATIENT}|{version}"},
+                     json=vn_core_patient(), headers=FHIR_HEADERS)
+    assert ok.status_code == 200, ok.text
+    claimed = {**vn_core_patient(), "meta": {"profile": [pinned]}}
+    [warning] = [i for i in _issues(client.post("/Patient/$validate", json=claimed,
+                                                headers=FHIR_HEADERS))
+                 if i["code"] == "not-supported"]
+    assert warning["severity"] == "warning" and warning["expression"] == [
+        "Patient.meta.profile[0]"]
+    assert f"version {version}" in warning["diagnostics"]
 
 
 def test_a_profile_of_another_type_is_400(client):

@@ -30,6 +30,8 @@ VN_PASSPORT = "http://hl7.org/fhir/sid/passport-VNM"
 VN_CORE_SOURCES = Path(__file__).resolve().parents[3] / "shared" / "fhir-packages" / (
     "vn-core-moh/resources")
 PROVINCES_2 = sorted(code[1:] for code in PROVINCE_CODES)
+# A card's issuer: a province, or the social insurance of the army (97) or the police (98).
+CARD_ISSUERS = [*PROVINCES_2, "97", "98"]
 
 BHYT_FORMS = ("in any of the three forms (a 12-digit personal identification number, a "
               "10-digit BHXH code, or a 15-character card: beneficiary group code, benefit "
@@ -259,7 +261,12 @@ digits = st.text(alphabet="0123456789", min_size=10, max_size=10)
 def bhyt_cards(draw) -> str:
     group = draw(st.sampled_from(sorted(BHYT_GROUP_CODES)))
     level = draw(st.integers(1, 5))
-    return f"{group}{level}{draw(st.sampled_from(PROVINCES_2))}{draw(digits)}"
+    return f"{group}{level}{draw(st.sampled_from(CARD_ISSUERS))}{draw(digits)}"
+
+
+@pytest.mark.parametrize("card", ["QN5971233124834", "CA5981234567890", "HT3790123456789"])
+def test_cards_of_the_army_and_police_social_insurance_are_valid(card):
+    assert bhyt_problem(card) is None
 
 
 @given(bhyt_cards())
@@ -272,7 +279,7 @@ def test_every_well_formed_card_is_valid(card):
 def test_a_changed_card_character_is_valid_only_if_still_well_formed(card, index, char):
     changed = card[:index] + char + card[index + 1:]
     well_formed = (changed[:2] in BHYT_GROUP_CODES and changed[2] in "12345"
-                   and changed[3:5] in PROVINCES_2 and re.fullmatch("[0-9]{10}", changed[5:]))
+                   and changed[3:5] in CARD_ISSUERS and re.fullmatch("[0-9]{10}", changed[5:]))
     assert (bhyt_problem(changed) is None) == bool(well_formed)
 
 

@@ -63,13 +63,26 @@ def test_ips_example_is_valid_against_its_profiles(name: str):
 
 def test_an_ips_bundle_with_a_wrong_entry_is_refused_at_that_entry():
     bundle = json.loads(json.dumps(EXAMPLES["package/example/Bundle-bundle-minimal.json"]))
-    patient = next(entry["resource"] for entry in bundle["entry"]
-                   if entry["resource"]["resourceType"] == "Patient")
-    del patient["name"]  # IPS Patient.name is 1..*
-    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
-    bundle["entry"].append({"fullUrl": "urn:uuid:0b9e6b84-3b79-4c40-a4c4-1a0b0c7c7c7c",
-                            "resource": patient})
+    entry = next(entry for entry in bundle["entry"]
+                 if entry["resource"]["resourceType"] == "Patient")
+    del entry["resource"]["name"]  # IPS Patient.name is 1..*
+    bundle["entry"] = [e for e in bundle["entry"] if e is not entry] + [entry]  # last
     errors = [i for i in validation_issues(bundle, bundle["meta"]["profile"])
               if i.severity == "error"]
-    assert [(i.element_id, i.profile.rsplit("/", 1)[1]) for i in errors] == [
-        ("Bundle.entry:patient", "Bundle-uv-ips")]
+    # The slice it missed, and why: what an integrator can act on.
+    last = len(bundle["entry"]) - 1
+    assert [(i.element_id, i.profile.rsplit("/", 1)[1], i.expression) for i in errors] == [
+        ("Bundle.entry:patient", "Bundle-uv-ips", ("Bundle.entry",)),
+        ("Patient.name", "Patient-uv-ips", (f"Bundle.entry[{last}].resource.name",))]
+
+
+def test_a_urn_reference_of_a_document_names_one_of_its_entries():
+    """bundle.html#references: a urn:uuid: reference resolves only within its Bundle, and a
+    document holds what it refers to."""
+    bundle = json.loads(json.dumps(EXAMPLES["package/example/Bundle-bundle-minimal.json"]))
+    index, composition = next((i, e["resource"]) for i, e in enumerate(bundle["entry"])
+                              if e["resource"]["resourceType"] == "Composition")
+    composition["subject"]["reference"] = "urn:uuid:00000000-0000-0000-0000-000000000000"
+    errors = [i for i in validation_issues(bundle, []) if i.severity == "error"]
+    assert [(i.code, i.expression) for i in errors] == [
+        ("not-found", (f"Bundle.entry[{index}].resource.subject.reference",))]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from fhir_server.conformance.invariants import NATIVE, SKIPPED
-from fhir_server.conformance.validation import MAX_DEPTH, MAX_ISSUES, validate_resource
+from fhir_server.conformance.issue_lists import MAX_ISSUES
+from fhir_server.conformance.validation import MAX_DEPTH, validate_resource, validation_issues
 from fhir_server.errors import InvalidResource, Issue
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples-all"
@@ -188,6 +189,17 @@ def test_contained_resources_contain_no_resources():
         ("invariant", "Patient.contained[0].contained")}
 
 
+def test_contained_resources_have_distinct_ids():
+    """references.html#contained: `#p1` must name one resource."""
+    issues = _issues({"resourceType": "Patient", "contained": [
+        {"resourceType": "Practitioner", "id": "p1", "name": [{"family": "Trần"}]},
+        {"resourceType": "Organization", "id": "p1", "name": "BV"}],
+        "generalPractitioner": [{"reference": "#p1"}]})
+    assert [(i.code, i.expression) for i in issues] == [
+        ("structure", ("Patient.contained[1].id",))]
+    assert "Patient.contained[0]" in issues[0].diagnostics
+
+
 def test_contained_resources_are_referenced_dom_3():
     organization = {"resourceType": "Organization", "id": "o", "name": "BV"}
     [issue] = _issues({"resourceType": "Patient", "contained": [organization]})
@@ -276,6 +288,65 @@ def test_extension_out_of_its_context_is_only_a_warning():
 def test_modifier_extensions_are_extensions():
     assert _found({"resourceType": "Patient", "modifierExtension": [{"url": EXTENSION}]}) == {
         ("invariant", "Patient.modifierExtension[0]")}
+
+
+@pytest.mark.parametrize(("reference", "malformed"), [
+    ("Practitioner/a b", True), ("Foo/1", True), ("Practitioner/" + "a" * 65, True),
+    ("Practitioner/bs-01", False), ("Practitioner/bs-01/_history/2", False),
+    ("https://benhvien.vn/fhir/Practitioner/bs-01", False), ("urn:uuid:" + "0" * 32, False),
+    ("Practitioner?identifier=http://benhvien.vn/sid|01", False),
+])
+def test_a_relative_reference_names_a_type_and_an_id(reference, malformed):
+    """references.html#literal: a relative reference is [type]/[id]; anything else is
+    worth a warning (the HL7 validator's), not a refusal."""
+    issues = validation_issues({"resourceType": "Patient", "generalPractitioner": [
+        {"reference": reference}]})
+    warned = [(i.severity, i.expression) for i in issues if "relative reference" in
+              i.diagnostics]
+    assert warned == ([("warning", ("Patient.generalPractitioner[0].reference",))]
+                      if malformed else [])
+
+
+DO_NOT_PERFORM = "http://hl7.org/fhir/StructureDefinition/request-doNotPerform"
+ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def test_an_extension_value_keeps_to_the_extensions_required_binding():
+    """data-absent-reason binds its valueCode (required) to its value set: the element
+    Extension.value[x] itself has no binding."""
+    def birth_date_absent(code: str) -> dict:
+        return {"resourceType": "Patient", "_birthDate": {"extension": [
+            {"url": ABSENT_REASON, "valueCode": code}]}}
+    validate_resource(birth_date_absent("unknown"))
+    assert _found(birth_date_absent("khong-ro")) == {
+        ("code-invalid", "Patient._birthDate.extension[0].valueCode")}
+
+
+def test_a_modifier_extension_not_known_is_a_warning():
+    """It may reverse the meaning of what holds it, and nothing here knows how; a warning,
+    as R4's own Basic/referral example carries three of them."""
+    unknown = {"url": "http://benhvien.vn/fhir/StructureDefinition/khong-dung",
+               "valueBoolean": True}
+    validate_resource({"resourceType": "Patient", "modifierExtension": [unknown]})
+    [issue] = _issues({"resourceType": "Patient", "modifierExtension": [unknown], "foo": 1}
+                      )[1:]
+    assert (issue.severity, issue.code, issue.expression) == (
+        "warning", "extension", ("Patient.modifierExtension[0]",))
+
+
+@pytest.mark.parametrize(("key", "url", "value", "said"), [
+    ("modifierExtension", BIRTH_PLACE, {"valueAddress": {"city": "Huế"}}, "is not defined"),
+    ("extension", DO_NOT_PERFORM, {"valueBoolean": True}, "is defined as a modifier"),
+])
+def test_an_extension_is_a_modifier_exactly_when_defined_so(key, url, value, said):
+    """extensibility.html#modifierExtension: a modifier extension goes in modifierExtension,
+    and only one does."""
+    holder = {"resourceType": "NutritionOrder", "status": "active", "intent": "order",
+              "patient": {"reference": "Patient/p"}, "dateTime": "2025-07-01",
+              key: [{"url": url, **value}]}
+    [issue] = [i for i in _issues(holder) if i.severity == "error"]
+    assert (issue.code, issue.expression) == ("structure", (f"NutritionOrder.{key}[0]",))
+    assert said in issue.diagnostics
 
 
 # --- ele-1 and invariants -------------------------------------------------------------
