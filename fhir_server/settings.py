@@ -120,7 +120,8 @@ class Settings(BaseSettings):
         [], description="Accepted token audiences besides the base URL (JSON list)."
     )
     access_token_lifetime: int = Field(
-        3600, description="Seconds a backend-services access token is valid (at most 3600)."
+        300, description="Seconds a backend-services access token is valid (at most 3600; "
+        "SMART Backend Services recommends 300, and no token is revoked before it expires)."
     )
     rate_limit_per_minute: int = Field(
         1200, description="Requests per minute per person or client before 429."

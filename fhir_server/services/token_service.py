@@ -39,7 +39,7 @@ class OAuthError(Exception):
         return {"error": self.error, "error_description": self.description}
 
 
-def _invalid_client(description: str) -> OAuthError:
+def invalid_client(description: str) -> OAuthError:
     return OAuthError("invalid_client", description, 401)
 
 
@@ -103,11 +103,11 @@ def _granted(requested: str, registered: str) -> str:
 
 
 def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
-    """The key of a JWKS that the assertion's `kid` (any, without one) and `alg` name."""
+    """The key of a JWKS that the assertion's `kid` and `alg` name."""
     kid = header.get("kid")
     candidates = keys.get("keys") if isinstance(keys, dict) else None
     for candidate in candidates if isinstance(candidates, list) else []:
-        if isinstance(candidate, dict) and (kid is None or candidate.get("kid") == kid):
+        if isinstance(candidate, dict) and candidate.get("kid") == kid:
             try:
                 return jwt.PyJWK(candidate, algorithm=header["alg"])
             except jwt.PyJWTError:
@@ -135,7 +135,7 @@ class TokenService:
         client = await self._authenticate(form["client_assertion"], token_url)
         if form.get("client_id") not in (None, client["_id"]):
             # RFC 7521 §4.2: a client_id sent besides the assertion MUST identify its client.
-            raise _invalid_client("client_id names another client than the client_assertion")
+            raise invalid_client("client_id names another client than the client_assertion")
         scope = _granted(form["scope"], client["scope"])
         lifetime = min(self.lifetime, 3600)
         token = mint_token(
@@ -159,19 +159,19 @@ class TokenService:
             header = jwt.get_unverified_header(assertion)
             unverified = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError:
-            raise _invalid_client("client_assertion is not a JWT") from None
+            raise invalid_client("client_assertion is not a JWT") from None
         if header.get("alg") not in ASSERTION_ALGORITHMS:
-            raise _invalid_client(
+            raise invalid_client(
                 f"client_assertion must be signed with one of {', '.join(ASSERTION_ALGORITHMS)}"
             )
         # SMART Backend Services: `typ` "Fixed value: JWT" (one left out is taken as JWT,
         # as RFC 7519 §5.1 makes it optional).
         if str(header.get("typ", "JWT")).upper() != "JWT":
-            raise _invalid_client(f"client_assertion typ must be JWT, not {header['typ']!r}")
+            raise invalid_client(f"client_assertion typ must be JWT, not {header['typ']!r}")
         client_id = unverified.get("iss")
         client = await self.clients.client(client_id) if isinstance(client_id, str) else None
         if client is None:
-            raise _invalid_client("unknown client")
+            raise invalid_client("unknown client")
         key = await self._key(client, header)
         try:
             claims = jwt.decode(
@@ -184,26 +184,30 @@ class TokenService:
                 options={"require": ["iss", "sub", "aud", "exp", "jti"]},
             )
         except jwt.PyJWTError as bad:
-            raise _invalid_client(f"client_assertion refused: {bad}") from None
+            raise invalid_client(f"client_assertion refused: {bad}") from None
         if claims["sub"] != client_id:
-            raise _invalid_client("client_assertion sub must equal iss (the client_id)")
+            raise invalid_client("client_assertion sub must equal iss (the client_id)")
         if not isinstance(claims["exp"], int | float) or isinstance(claims["exp"], bool):
             # RFC 7519 §4.1.4: a NumericDate; PyJWT also takes a string of digits.
-            raise _invalid_client("client_assertion exp must be a number (NumericDate)")
+            raise invalid_client("client_assertion exp must be a number (NumericDate)")
         if claims["exp"] > time.time() + MAX_ASSERTION_LIFETIME + LEEWAY:
-            raise _invalid_client("client_assertion exp is more than 5 minutes ahead")
+            raise invalid_client("client_assertion exp is more than 5 minutes ahead")
         expires = datetime.fromtimestamp(claims["exp"] + LEEWAY, UTC)
         if not await self.clients.use_assertion(client_id, str(claims["jti"]), expires):
-            raise _invalid_client("client_assertion jti was already used")
+            raise invalid_client("client_assertion jti was already used")
         return client
 
     async def _key(self, client: dict, header: dict) -> jwt.PyJWK:
         """The client's key for the assertion: a `jku` header SHALL match the JWKS URL the
         client registered (http://hl7.org/fhir/smart-app-launch/backend-services.html#authentication-jwt-header-values);
         without one, the registered JWKS or JWKS URL."""
+        if not isinstance(header.get("kid"), str):
+            # client-confidential-asymmetric.html: the header's kid is required.
+            raise invalid_client("the client_assertion's header has no kid: name the key "
+                                  "of the client's JWK Set that signed it")
         jku = header.get("jku")
         if jku is not None and jku != client.get("jwks_url"):
-            raise _invalid_client("the assertion's jku is not the JWKS URL the client registered")
+            raise invalid_client("the assertion's jku is not the JWKS URL the client registered")
         if jku is None and client.get("jwks"):
             key = _matching_key(client["jwks"], header)
         else:
@@ -212,7 +216,7 @@ class TokenService:
             if key is None and self._may_refetch(url):  # a new key the cache predates?
                 key = _matching_key(await self._fetch_jwks(url, JWKS_MIN_REFETCH_SECONDS), header)
         if key is None:
-            raise _invalid_client("no key of the client matches the assertion's kid and alg")
+            raise invalid_client("no key of the client matches the assertion's kid and alg")
         return key
 
     def _may_refetch(self, url: str) -> bool:
@@ -238,6 +242,6 @@ class TokenService:
             response.raise_for_status()
             jwks = response.json()
         except (httpx.HTTPError, ValueError):
-            raise _invalid_client("the client's JWKS could not be fetched") from None
+            raise invalid_client("the client's JWKS could not be fetched") from None
         self._jwks[url] = (time.monotonic(), jwks)
         return jwks

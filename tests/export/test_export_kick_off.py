@@ -91,7 +91,7 @@ def test_kick_off_needs_a_token(server, data):
 
 
 @pytest.mark.parametrize("output_format", ["application/fhir+ndjson", "application/ndjson",
-                                           "ndjson"])
+                                           "ndjson", "Application/FHIR+NDJSON"])
 def test_the_three_ndjson_output_formats_are_accepted(client, data, output_format):
     status = started(client, params={"_outputFormat": output_format, "_type": "Patient"})
     assert client.delete(status).status_code == 202

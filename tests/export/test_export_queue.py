@@ -32,6 +32,11 @@ def test_too_many_unfinished_exports_get_429(client):
     assert response.status_code == 429, response.text
     assert int(response.headers["retry-after"]) > 0
     assert response.json()["resourceType"] == "OperationOutcome"
+    # A kick-off that can never succeed is told so, not asked to come back later.
+    for bad in ({"_type": "Foo"}, {"_outputFormat": "text/csv"}, {"_since": "yesterday"},
+                {"_typeFilter": "Patient?khong-co=1"}):
+        refused = kick_off(client, params=bad)
+        assert refused.status_code == 400, (bad, refused.text)
     assert client.delete(statuses.pop()).status_code == 202
     statuses.append(started(client))
     for status in statuses:

@@ -261,6 +261,15 @@ def _refusal(case: str, server, client: Client) -> httpx.Response:
                                                 headers={"kid": key.kid}))
     if case == "unknown kid":
         return request_token(server, key.assertion(client.id, url, kid="khoa-khac"))
+    if case == "no kid":  # client-confidential-asymmetric.html: the header's kid is required
+        payload = {"iss": client.id, "sub": client.id, "aud": url, "exp": _now() + 200,
+                   "jti": str(uuid.uuid4())}
+        return request_token(server, jwt.encode(payload, key.private_key, algorithm=key.alg,
+                                                headers={"typ": "JWT"}))
+    if case == "HTTP Basic authentication":
+        return httpx.post(url, content=urlencode(_form(key.assertion(client.id, url))),
+                          headers={"Content-Type": "application/x-www-form-urlencoded",
+                                   "Authorization": "Basic c3lzLWFsbDp4"}, timeout=30)
     if case == "not a JWT":
         return request_token(server, "khong-phai-jwt")
     if case == "no assertion":
@@ -346,6 +355,8 @@ REFUSALS = {
     "alg none": (401, "invalid_client"),
     "RS256 instead of RS384": (401, "invalid_client"),
     "unknown kid": (401, "invalid_client"),
+    "no kid": (401, "invalid_client"),
+    "HTTP Basic authentication": (401, "invalid_client"),
     "not a JWT": (401, "invalid_client"),
     "no assertion": (400, "invalid_request"),
     "wrong grant_type": (400, "unsupported_grant_type"),
@@ -381,6 +392,8 @@ def test_token_request_refused_with_the_oauth_error(server, rs_client, case):
     assert isinstance(body.get("error_description"), str), body
     assert "access_token" not in body
     assert "no-store" in response.headers.get("cache-control", "")
+    if case == "HTTP Basic authentication":  # RFC 6749 §5.2: a challenge of its scheme
+        assert response.headers["www-authenticate"].startswith("Basic realm=")
 
 
 def test_exp_within_five_minutes_is_accepted(server, rs_client):

@@ -109,8 +109,10 @@ def _instant(params: list[tuple[str, str]], name: str, check: _Checker) -> datet
 def _output_format(params: list[tuple[str, str]], check: _Checker) -> None:
     """Only NDJSON is made: another `_outputFormat` is refused, or ignored leniently."""
     output_format = _last(params, "_outputFormat")
-    # `application/fhir+ndjson` sent unencoded arrives with a space for its `+`.
-    if output_format is not None and output_format.strip().replace(" ", "+") not in NDJSON_FORMATS:
+    # `application/fhir+ndjson` sent unencoded arrives with a space for its `+`; a media
+    # type's names are case-insensitive (RFC 9110 §8.3.1).
+    if output_format is not None and (
+            output_format.strip().replace(" ", "+").lower() not in NDJSON_FORMATS):
         check.problem(f"_outputFormat: '{output_format}' is not supported (supported: "
                       + ", ".join(NDJSON_FORMATS) + ")", "_outputFormat")
 

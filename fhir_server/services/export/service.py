@@ -93,19 +93,22 @@ class ExportService:
     ) -> str:
         """Validate a kick-off and queue its job; returns the job id."""
         owner = owner_of(principal)
-        # A cheap early refusal; `insert_within` below holds the limit under concurrency.
-        if await self.jobs.count_unfinished(owner) >= self.settings.export_max_jobs:
-            raise self._too_many()
+        # The parameters first: a request that can never succeed is 400, not a 429 that
+        # would have the client retry it.
         request = parse_kick_off(
             level, params, strict, principal.scopes, self.settings.max_page_size
         )
+        await self._check_type_filters(request, strict, principal, base)
+        # A cheap early refusal before reading a Group's members; `insert_within` below
+        # holds the limit under concurrency.
+        if await self.jobs.count_unfinished(owner) >= self.settings.export_max_jobs:
+            raise self._too_many()
         if level == GROUP:
             assert group_id is not None, "a Group export is an operation on one Group"
             request.group_id = group_id
             request.patients = await self._members(principal, group_id, request, strict, base)
         elif request.patients:
             request.patients = await self._existing_patients(request, strict)
-        await self._check_type_filters(request, strict, principal, base)
         now = utc_now()
         job_id = uuid.uuid4().hex
         job = ExportJob(
