@@ -104,7 +104,11 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
     """CodeSystem/$validate-code: is the code a (selectable) concept of the code system?"""
     url, version = given.one("url"), given.one("version")
     codings = _codings(given, url or (instance or {}).get("url"), version)
-    system = url or next((c.get("system") for c in codings if c.get("system")), None)
+    # Without a url, the codings' system this server holds ("true if one of the coding
+    # values is in the code system"): a codeableConcept may list a foreign one first.
+    systems = [c["system"] for c in codings if isinstance(c.get("system"), str)]
+    system = url or next((s for s in systems if held_code_system(s) is not None),
+                         systems[0] if systems else None)
     if system == UCUM and instance is None:
         return _answer([_ucum_verdict(coding) for coding in codings])
     index = code_system_index(given, instance, system, version, "$validate-code")

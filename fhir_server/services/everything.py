@@ -136,14 +136,29 @@ def _date(values: dict[str, str], name: str, low: bool) -> datetime | None:
     return covered.low if low else covered.high
 
 
-def care_date_parameter(resource_type: str) -> str | None:
-    """The date parameter `start`/`end` compare with for a type, if it has one."""
+def care_date_parameters(resource_type: str) -> list[str]:
+    """The date parameters that may carry a type's care date, in order of preference: a
+    resource's care date is the first of them it has (a ServiceRequest's `occurrence`, else
+    its `authored`; a DiagnosticReport's `date`, else `issued`)."""
     parameters = search_parameters(resource_type)
-    return next(
-        (code for code in CARE_DATE_PARAMETERS
-         if code in parameters and parameters[code].type == "date"),
-        None,
-    )
+    return [code for code in CARE_DATE_PARAMETERS
+            if code in parameters and parameters[code].type == "date"]
+
+
+def _care_date_within(resource_type: str, care_dates: list[str],
+                      request: EverythingRequest) -> dict:
+    """Resources whose care date (the first of `care_dates` they have) overlaps `start` to
+    `end`; those with none cannot be placed in time, and stay in."""
+    overlap: dict = {}
+    if request.start is not None:
+        overlap["hi"] = {"$gte": request.start}
+    if request.end is not None:
+        overlap["lo"] = {"$lte": request.end}
+    parameters = search_parameters(resource_type)
+    lacking = [missing_filter(parameters[code], f"search.{code}", True) for code in care_dates]
+    by_first = [{"$and": [*lacking[:index], {f"search.{code}": {"$elemMatch": overlap}}]}
+                for index, code in enumerate(care_dates)]
+    return {"$or": [*by_first, {"$and": lacking}]}
 
 
 @dataclass
@@ -200,17 +215,9 @@ class Everything:
         clauses.append(compartment_filter(request.compartment_type, ids, self.base))
         if request.since is not None:
             clauses.append({"lastUpdated": {"$gte": request.since}})
-        care_date = care_date_parameter(resource_type)
-        if care_date and (request.start or request.end) and resource_type != "Patient":
-            overlap: dict = {}
-            if request.start is not None:
-                overlap["hi"] = {"$gte": request.start}
-            if request.end is not None:
-                overlap["lo"] = {"$lte": request.end}
-            # Resources without a care date cannot be placed in time: they stay in.
-            field = f"search.{care_date}"
-            without = missing_filter(search_parameters(resource_type)[care_date], field, True)
-            clauses.append({"$or": [{field: {"$elemMatch": overlap}}, without]})
+        care_dates = care_date_parameters(resource_type)
+        if care_dates and (request.start or request.end) and resource_type != "Patient":
+            clauses.append(_care_date_within(resource_type, care_dates, request))
         return {"$and": clauses}
 
     async def _compartment_page(
@@ -245,10 +252,9 @@ class Everything:
         return bool((await self._referenced_page(request, "", 1))[0])
 
     async def _referenced(self, request: EverythingRequest) -> list[tuple[str, str]]:
-        """(type, id) of the resources the compartment's resources reference, of types that
-        are in no compartment of this kind and that the token may read, in order."""
-        if request.referenced_types == frozenset():
-            return []  # `_type` names compartment types only
+        """(type, id) of the resources the compartment's resources reference that the token
+        may read, in order: of types in no compartment of this kind, and of the others
+        (`_referenced_page` keeps those in no compartment: a Specimen without subject)."""
         members = compartment_members(request.compartment_type)
         wanted: set[tuple[str, str]] = set()
         for kind in request.sources:
@@ -261,8 +267,9 @@ class Everything:
             wanted |= {
                 (target, target_id)
                 for target, target_id in local_references(entries, self.base)
-                if target not in members and self.permissions.allows(target, "r")
-                and (request.referenced_types is None or target in request.referenced_types)
+                if self.permissions.allows(target, "r") and (
+                    request.referenced_types is None or target in request.referenced_types
+                    or (target in members and target in request.types))
             }
         return sorted(wanted)
 
@@ -273,6 +280,7 @@ class Everything:
         (type, id) order, and whether another one follows; dangling references, and those not
         updated since `_since`, are skipped."""
         pending = [ref for ref in await self._referenced(request) if "/".join(ref) > after]
+        members = compartment_members(request.compartment_type)
         found: list[tuple[str, CurrentVersion]] = []
         while pending and len(found) <= room:
             chunk, pending = pending[: room + 1], pending[room + 1 :]
@@ -281,6 +289,9 @@ class Everything:
                 by_type.setdefault(kind, []).append(resource_id)
             for kind, ids in by_type.items():
                 wanted: dict = {"_id": {"$in": ids}}
+                if kind in members:  # another's record is no part of it; this one's served
+                    wanted["$nor"] = [compartment_filter(request.compartment_type, None,
+                                                         self.base)]
                 if request.since is not None:  # `_since` holds for them too
                     wanted["lastUpdated"] = {"$gte": request.since}
                 documents = await self.store.find(kind, wanted, len(ids), projection=WITHOUT_INDEX)

@@ -35,6 +35,7 @@ from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 IPS_COMPOSITION = "http://hl7.org/fhir/uv/ips/StructureDefinition/Composition-uv-ips"
 _EMPTY_REASONS = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 # The most recently updated records of one type a summary holds; more are left out.
 MAX_PER_TYPE = 500
 _ENDED = {"inactive", "remission", "resolved"}
@@ -225,11 +226,18 @@ class PatientSummary:
                     if (kind, record.id) not in seen:
                         seen.add((kind, record.id))
                         included.append((kind, record))
-        # Of a type patients' records hold, only this patient's (the Encounters the entries
-        # refer to, say): another patient's record is no part of it.
+        # Of a type patients' records hold, this patient's (the Encounters the entries refer
+        # to, say) and those of no patient (a Procedure with no subject): another patient's
+        # record is no part of it. No other Patient (one `link` names): an IPS has one.
         members = compartment_members("Patient")
-        included += await self.assembly.referenced(
-            included, lambda kind: own if kind in members else {}, rounds=MAX_RESOURCES)
+        nobodys = {"$nor": [compartment_filter("Patient", None, self.assembly.base)]}
+
+        def within(kind: str) -> dict | None:
+            if kind == "Patient":
+                return None
+            return {"$or": [own, nobodys]} if kind in members else {}
+
+        included += await self.assembly.referenced(included, within, rounds=MAX_RESOURCES)
         author_url = f"urn:uuid:{uuid.uuid4()}"
         composition = {
             "resourceType": "Composition",
@@ -248,10 +256,19 @@ class PatientSummary:
             # then resolve within the Bundle (bundle.html#references).
             {"fullUrl": f"{self.assembly.base}/Composition/{composition['id']}",
              "resource": composition},
-            *(self.assembly.entry(kind, record.resource or {}, record.id)
+            *(self.assembly.entry(kind, _summarised(kind, record.resource or {}), record.id)
               for kind, record in included),
             {"fullUrl": author_url, "resource": self.author},
         ], now)
+
+
+def _summarised(kind: str, resource: dict) -> dict:
+    """A resource as the summary shows it: a Patient whose birth date is not known says so
+    (Patient-uv-ips: birthDate 1..1, "populate if known"; data-absent-reason otherwise)."""
+    if kind != "Patient" or "birthDate" in resource or "_birthDate" in resource:
+        return resource
+    absent = {"url": _ABSENT_REASON, "valueCode": "unknown"}
+    return {**resource, "_birthDate": {"extension": [absent]}}
 
 
 def _section(rule: SectionRule, coding: dict, kept: list[tuple[str, CurrentVersion]],

@@ -53,22 +53,25 @@ def coded_systems(given: TerminologyInput) -> list[str]:
 
 def _concept_maps(given: TerminologyInput, instance: dict | None,
                   stored: list[dict]) -> list[dict]:
-    """The ConceptMaps to use; with `source`/`target` only those between those value sets."""
-    given_map = instance or given.resource("conceptMap", "ConceptMap")
-    if given_map is not None:
-        return [given_map]
+    """The ConceptMaps to use (the one named, or all); with `source`/`target` only those
+    between those value sets, also when one is named: a map into another value set has no
+    translation into the one asked for."""
+    named = instance or given.resource("conceptMap", "ConceptMap")
     url = given.one("url")
-    if url:
+    if named is not None:
+        maps = [named]
+    elif url:
         version = given.one("conceptMapVersion")
         found = find("ConceptMap", f"{url}|{version}" if version else url)
         if found is None:
             raise NotFound(f"ConceptMap {url} is not known to this server")
-        return [found]
-    reverse = given.flag("reverse")
+        maps = [found]
+    else:
+        maps = [*registry().all("ConceptMap"), *stored]
     source, target = given.one("source"), given.one("target")
-    if reverse:
+    if given.flag("reverse"):
         source, target = target, source
-    return [m for m in [*registry().all("ConceptMap"), *stored]
+    return [m for m in maps
             if (not source or _canonical(m, "source") == source.split("|")[0])
             and (not target or _canonical(m, "target") == target.split("|")[0])]
 

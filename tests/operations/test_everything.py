@@ -160,6 +160,45 @@ def test_start_and_end_select_care_dates(client, ids, params, record, referenced
         record
 
 
+def test_a_care_date_is_the_first_date_a_resource_has(client):
+    """A ServiceRequest ordered (authoredOn) in 2017 with no occurrence, a DiagnosticReport
+    issued in 2009 with no effective date: each has a care date, and is left out of 2013; a
+    ServiceRequest to occur in 2013 is in, whenever it was ordered."""
+    chi = {"resourceType": "Patient", "name": [{"family": "Lê", "given": ["Chi"]}]}
+    ids = load(client, {"chi": chi})
+    subject = {"reference": f"Patient/{ids['chi']}"}
+    request = {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+               "subject": subject, "code": {"text": "Siêu âm bụng"}}
+    ids |= load(client, {
+        "ordered": {**request, "authoredOn": "2017-03-05"},
+        "to_occur": {**request, "authoredOn": "2017-03-05", "occurrenceDateTime": "2013-04-01"},
+        "issued": {"resourceType": "DiagnosticReport", "status": "final", "subject": subject,
+                   "code": {"text": "Xét nghiệm máu"}, "issued": "2009-08-10T08:25:44+07:00"},
+    })
+    entries = page_entries(everything_pages(client, f"/Patient/{ids['chi']}/$everything",
+                                            {"start": "2013-01-01", "end": "2013-12-31"}))
+    assert sorted(e["resource"]["id"] for e in entries) == sorted([ids["chi"], ids["to_occur"]])
+
+
+def test_what_the_record_refers_to_in_no_patients_compartment_comes_too(client):
+    """Patient-everything: "any resource referenced from those". A Specimen without subject
+    (of a type patients' records hold) is in no patient's record: it comes; another
+    patient's Specimen does not."""
+    ids = load(client, {"dao": {"resourceType": "Patient", "name": [{"family": "Đào"}]},
+                        "other": {"resourceType": "Patient", "name": [{"family": "Khác"}]},
+                        "unowned": {"resourceType": "Specimen", "type": {"text": "Máu"}}})
+    ids |= load(client, {"theirs": {"resourceType": "Specimen", "type": {"text": "Máu"},
+                                    "subject": {"reference": f"Patient/{ids['other']}"}}})
+    ids |= load(client, {"order": {
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "code": {"text": "Đường huyết"}, "subject": {"reference": f"Patient/{ids['dao']}"},
+        "specimen": [{"reference": f"Specimen/{ids[key]}"} for key in ("unowned", "theirs")]}})
+    entries = page_entries(everything_pages(client, f"/Patient/{ids['dao']}/$everything"))
+    served = {(e["resource"]["id"], e["search"]["mode"]) for e in entries}
+    assert served == {(ids["dao"], "match"), (ids["order"], "match"),
+                      (ids["unowned"], "include")}
+
+
 @pytest.mark.parametrize("params", [{"start": "2024-13-01"}, {"end": "gestern"},
                                     {"_since": "2024-01-01T10:00:00"}, {"start": "ge2024"}])
 def test_a_bad_date_is_a_400(client, ids, params):
@@ -304,5 +343,20 @@ def test_scopes_filter_what_is_served(server, issuer, ids):
         assert_outcome(http.get(f"/Patient/{ids['an']}/$everything"), 403)
         assert_outcome(http.get("/Patient/$everything"), 403)
         assert_outcome(http.get("/Patient/khong-co-ai/$everything"), 403)
+    # Read without search: one patient's record, but not every patient's, as a search.
+    with fhir_client(server.base, issuer.token(scope="user/Patient.r")) as http:
+        assert http.get(f"/Patient/{ids['an']}/$everything").status_code == 200
+        assert_outcome(http.get("/Patient/$everything"), 403)
     with fhir_client(server.base, issuer.token(scope="user/*.rs")) as http:
         assert _once(ids, _everything(http, ids)) == AN_RECORD | AN_REFERENCED
+
+
+def test_format_and_pretty_are_no_unknown_parameters_of_an_operation(client, ids):
+    """http.html: `_format` and `_pretty` apply to every interaction, operations too; strict
+    handling refuses unknown parameters only."""
+    strict = {"Prefer": "handling=strict"}
+    for path in (f"/Patient/{ids['an']}/$everything", "/Patient/$meta"):
+        response = client.get(path, params={"_format": "json", "_pretty": "true"},
+                              headers=strict)
+        assert response.status_code == 200, response.text
+        assert_outcome(client.get(path, params={"khong-co": "1"}, headers=strict), 400)

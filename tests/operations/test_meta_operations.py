@@ -181,3 +181,14 @@ def test_head_answers_wherever_get_does(client):
     refused = client.head(f"/Patient/{patient['id']}/$meta-add")
     assert refused.status_code == 405
     assert "POST" in refused.headers["allow"]
+
+
+def test_system_meta_answers_for_the_types_the_token_may_read(server, issuer, client, tag):
+    """A token that may read Patient only gets Patient's tags from `/$meta`, not a 403 for
+    not reading every type."""
+    created(client, new_patient(meta={"tag": [{"system": TAGS, "code": tag}]}))
+    created(client, {"resourceType": "Organization", "name": "Bệnh viện Huế",
+                     "meta": {"tag": [{"system": TAGS, "code": f"{tag}-org"}]}})
+    with fhir_client(server.base, issuer.token(scope="user/Patient.rs")) as http:
+        found = _codes(_returned(http.get("/$meta")), "tag")
+    assert tag in found and f"{tag}-org" not in found

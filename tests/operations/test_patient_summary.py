@@ -203,6 +203,43 @@ def test_the_document_validates_as_a_bundle_and_its_composition_as_ips(client, i
     assert errors == []
 
 
+def test_an_ips_of_a_linked_patient_without_birth_date_validates_as_bundle_uv_ips(client):
+    """Bundle-uv-ips holds one Patient: a Patient the summarised one `link`s to (the same
+    person's other record, which links back, so is in its compartment) stays out; an
+    unknown birth date says so (Patient-uv-ips: birthDate 1..1); a resource the record refers
+    to that is in no patient's compartment (a Specimen without subject) comes in."""
+    ids = load(client, {"thu": {"resourceType": "Patient", "name": [{"family": "Đỗ",
+                                                                      "given": ["Thu"]}]}})
+    ids |= load(client, {
+        "thu_old": {"resourceType": "Patient", "name": [{"family": "Đỗ", "given": ["Thu"]}],
+                    "link": [{"other": {"reference": f"Patient/{ids['thu']}"},
+                              "type": "seealso"}]},
+        "sample": {"resourceType": "Specimen", "type": {"text": "Mô ruột thừa"}},
+    })
+    client.put(f"/Patient/{ids['thu']}", headers=FHIR_HEADERS, json={
+        "resourceType": "Patient", "id": ids["thu"],
+        "name": [{"family": "Đỗ", "given": ["Thu"]}],
+        "link": [{"other": {"reference": f"Patient/{ids['thu_old']}"}, "type": "seealso"}]})
+    ids |= load(client, {"after": {
+        "resourceType": "Condition", "subject": {"reference": f"Patient/{ids['thu']}"},
+        "code": _coded(SNOMED, "74400008", "Viêm ruột thừa"),
+        "clinicalStatus": _coded(CLINICAL, "resolved"),
+        "evidence": [{"detail": [{"reference": f"Specimen/{ids['sample']}"}]}]}})
+    bundle = _summary(client, f"/Patient/{ids['thu']}/$summary")
+    held = {(e["resource"]["resourceType"], e["resource"].get("id")) for e in bundle["entry"]}
+    assert ("Specimen", ids["sample"]) in held
+    assert [i for kind, i in held if kind == "Patient"] == [ids["thu"]]
+    patient = next(e["resource"] for e in bundle["entry"]
+                   if e["resource"]["resourceType"] == "Patient")
+    assert patient["_birthDate"]["extension"][0]["valueCode"] == "unknown"
+    response = client.post("/Bundle/$validate", json=bundle, headers=FHIR_HEADERS,
+                           params={"profile": "http://hl7.org/fhir/uv/ips/StructureDefinition/"
+                                              "Bundle-uv-ips"})
+    assert response.status_code == 200, response.text
+    errors = [i for i in response.json()["issue"] if i["severity"] in ("error", "fatal")]
+    assert errors == []
+
+
 def test_a_patient_is_found_by_identifier_and_the_answer_is_the_same(client, ids, mrn):
     by_id = _sections(_summary(client, f"/Patient/{ids['lan']}/$summary"))
     by_identifier = _summary(client, "/Patient/$summary", identifier=f"{SYSTEM}|{mrn}")

@@ -44,6 +44,18 @@ def test_translate_a_code_by_get(client):
     assert only_icd[1] == [("equivalent", ICD10, "A90")]
 
 
+def test_the_map_named_by_url_is_one_into_the_target_asked_for(client):
+    """`target`: "the value set in which a translation is sought"; the map named translates
+    into another, so it has no translation into that one."""
+    named = {"url": CONCEPT_MAP["url"], "system": DISEASE, "code": "dengue"}
+    into = translated(client.get("/ConceptMap/$translate", params={
+        **named, "target": CONCEPT_MAP["targetUri"]}))
+    assert into[0] is True
+    elsewhere = translated(client.get("/ConceptMap/$translate", params={
+        **named, "target": "http://benhvien.example.vn/fhir/ValueSet/khac"}))
+    assert elsewhere[:2] == (False, [])
+
+
 def test_unmapped_fixed_and_unmatched(client):
     _, matches, _ = translated(client.get("/ConceptMap/$translate", params={
         "system": DISEASE, "code": "bacterial", "targetsystem": ICD10}))

@@ -81,6 +81,17 @@ def test_code_system_validate_code_by_post_with_coding_and_codeable_concept(clie
     assert out(either) == {"result": True, "display": "Viral infection"}
 
 
+def test_a_codeable_concept_is_checked_in_the_code_system_held_whatever_its_order(client):
+    """Without url: "true if one of the coding values is in the code system"; a coding of
+    a system not held here, listed first, does not make it 404."""
+    gender = "http://hl7.org/fhir/administrative-gender"
+    concept = {"coding": [{"system": "urn:oid:1.2.3.4", "code": "q"},
+                          {"system": gender, "code": "male"}]}
+    answer = post(client, "/CodeSystem/$validate-code",
+                  {"name": "codeableConcept", "valueCodeableConcept": concept})
+    assert out(answer)["result"] is True
+
+
 def test_code_system_validate_code_on_a_stored_instance(client):
     stored = created(client, {**disease_system("3.0.0"), "url": "http://example.vn/cs/stored"})
     path = f"/CodeSystem/{stored['id']}/$validate-code"

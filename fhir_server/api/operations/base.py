@@ -14,6 +14,9 @@ from fhir_server.errors import BadRequest
 from fhir_server.services.parameters import check_parameters_shape, parameter_pairs
 from fhir_server.services.resources import ResourceService
 
+# What the response's format takes, never an operation's parameter.
+_PRESENTATION = frozenset({"_format", "_pretty"})
+
 
 @dataclass
 class OperationCall:
@@ -50,8 +53,11 @@ class OperationCall:
         return body
 
     async def parameters(self) -> list[tuple[str, str]]:
-        """The query's parameters, plus those of a POSTed `Parameters` resource."""
-        pairs = list(self.request.query_params.multi_items())
+        """The query's parameters, plus those of a POSTed `Parameters` resource; not
+        `_format` and `_pretty`, which every interaction takes (http.html#parameters) and
+        negotiation has read."""
+        pairs = [(name, value) for name, value in self.request.query_params.multi_items()
+                 if name not in _PRESENTATION]
         if self.request.method == "POST" and not self._without_body():
             pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}",
                                      declared=primitive_inputs(self.descriptor.definition))

@@ -35,7 +35,9 @@ OPERATIONS = (
         everything,
     ),
     Operation(
-        OperationDescriptor("everything", f"{_CORE}/Patient-everything", TYPE, ("Patient",)),
+        # Without an id it lists every patient, as a search does: it needs search scope.
+        OperationDescriptor("everything", f"{_CORE}/Patient-everything", TYPE, ("Patient",),
+                            interaction="search-type"),
         everything,
     ),
     Operation(

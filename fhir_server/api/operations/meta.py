@@ -54,7 +54,10 @@ async def _change(call: OperationCall, add: bool) -> FhirResponse:
 
 
 OPERATIONS = (
+    # At system level it answers for the types the token may read (`meta` filters them), as
+    # a system search does: no scope on `*` is needed.
     *(Operation(OperationDescriptor("meta", f"{_CORE}-meta", level, EVERY_TYPE,
+                                    interaction="search-system" if level == SYSTEM else "read",
                                     versions=level == INSTANCE), meta)
       for level in (SYSTEM, TYPE, INSTANCE)),
     *(Operation(OperationDescriptor(name, f"{_CORE}-{name}", INSTANCE, EVERY_TYPE,
