@@ -227,7 +227,11 @@ class SignatureVerifier:
             )
         resource = await load(target)
         if resource is None:
-            return _failed(index, "content", f"{target} is not available to check against")
+            # ETSI EN 319 102-1: signed data not found leaves the signature INDETERMINATE,
+            # not failed; it does designate the target.
+            missing = Check("content", None, f"{target} is not available to check against",
+                            sub_indication="SIGNED_DATA_NOT_FOUND")
+            return SignatureResult(index, target, VerificationReport((missing,)))
         return self._verified(index, signature, target, lambda person, organization: (
             verify_resource(signature["data"], resource, target, self.anchors, person,
                             expected_organization_id=organization)))

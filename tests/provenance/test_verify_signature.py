@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from provenance.helpers import (
     assert_failed,
     assert_passed,
+    checks,
     indication,
     provenance_of,
+    signature_parts,
     verify_signature,
     versioned,
 )
@@ -102,11 +104,18 @@ def test_signature_when_must_be_the_signing_time(client, signed, when, passes):
         assert_failed(parameters, "format")
 
 
-def test_without_the_target_version_fails(client, signed):
+def test_without_the_target_version_it_is_indeterminate(client, signed):
+    """ETSI EN 319 102-1: signed data not found is INDETERMINATE (SIGNED_DATA_NOT_FOUND),
+    not a failure of the signature; and it does designate its target."""
     patient, provenance = signed
-    assert_failed(verify_signature(client, provenance), "content")
     wrong_version = {**patient, "meta": {**patient["meta"], "versionId": "2"}}
-    assert_failed(verify_signature(client, provenance, wrong_version), "content")
+    for parameters in (verify_signature(client, provenance),
+                       verify_signature(client, provenance, wrong_version)):
+        assert indication(parameters) == "INDETERMINATE", parameters
+        assert checks(parameters)["content"] == "not-evaluated"
+        [part] = signature_parts(parameters)
+        assert {"name": "subIndication", "valueCode": "SIGNED_DATA_NOT_FOUND"} in part["part"]
+        assert "designated by no signature" not in str(parameters)
 
 
 def test_a_deletion_verifies_without_content(client):
@@ -254,9 +263,13 @@ PROPERTY = settings(max_examples=15, deadline=None,
 @PROPERTY
 @given(data=st.data())
 def test_any_change_to_a_signed_element_fails(client, signed, data):
+    """A changed resourceType makes it another resource: the signed one is then not found
+    (INDETERMINATE), never passed."""
     patient, provenance = signed
     changed = data.draw(signed_changes(patient))
-    assert indication(verify_signature(client, provenance, changed)) == "TOTAL-FAILED"
+    expected = ("TOTAL-FAILED" if changed["resourceType"] == patient["resourceType"]
+                else "INDETERMINATE")
+    assert indication(verify_signature(client, provenance, changed)) == expected
 
 
 @PROPERTY
