@@ -56,6 +56,10 @@ def _arbitrary_units() -> tuple[str, ...]:
 QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "MoneyQuantity",
                             "SimpleQuantity"})
 _ANNOTATION = re.compile(r"\{[^{}]*\}")
+# A number of four digits or more in a code (`10*1000000000`, `kg99999`): pint would compute
+# its power exactly, an integer of up to a billion digits, for seconds to hours on the event
+# loop. No unit of care needs one; such a code is compared by its code only.
+_HUGE_NUMBER = re.compile(r"[0-9]{4,}")
 
 
 @cache
@@ -78,17 +82,20 @@ def is_ucum(code: str) -> bool | None:
 @cache
 def base_form(code: str) -> BaseForm | None:
     """The base form of a UCUM code; None when it has none here."""
+    if _HUGE_NUMBER.search(_ANNOTATION.sub("", code)):
+        return None
     with _PINT:
         registry = _registry()
         try:
             unit = registry.from_ucum(code).units
             zero, one, ten = (registry.Quantity(value, unit).to_base_units()
                               for value in (0, 1, 10))
-        except Exception:  # ucumvert's and pint's errors for codes they cannot read
-            return None
+            offset, scale = float(zero.magnitude), float(one.magnitude - zero.magnitude)
+            tenfold = float(ten.magnitude)
+        except Exception:  # ucumvert's and pint's errors for codes they cannot read, and
+            return None  # a factor beyond a float (`10*400`: OverflowError)
         units = f"{one.units:~D}"
-    offset, scale = float(zero.magnitude), float(one.magnitude - zero.magnitude)
-    if scale <= 0 or not math.isclose(float(ten.magnitude), offset + 10 * scale, rel_tol=1e-9):
+    if scale <= 0 or not math.isclose(tenfold, offset + 10 * scale, rel_tol=1e-9):
         return None  # not an affine map: a logarithmic unit
     arbitrary = sorted(symbol for symbol in _arbitrary_units() if symbol in code)
     key = " ".join([units or "1", *arbitrary])

@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import logging
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -36,7 +37,10 @@ from fhir_server.services.references import (
 from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import format_instant, new_id
+from fhir_server.storage.database import DatabaseUnreachable
 from fhir_server.storage.resources import ResourceStore
+
+log = logging.getLogger(__name__)
 
 _RUN_RULES = frozenset({"bdl-2", "bdl-4", "bdl-7", "bdl-8"})
 
@@ -206,6 +210,15 @@ class BundleProcessor:
         except FhirError as error:
             outcome = error.operation_outcome(language)
             return {"response": {"status": _status(error.status), "outcome": outcome}}
+        except DatabaseUnreachable:
+            raise  # 503 for the request: no other entry can be answered either
+        except Exception:
+            # A failure of the server's own stays in its entry (http.html#brules): the
+            # client still learns what the other entries, some already written, did.
+            log.exception("batch entry %s failed", index)
+            failed = FhirError("Internal server error; it has been logged")  # status 500
+            return {"response": {"status": _status(failed.status),
+                                 "outcome": failed.operation_outcome(language)}}
 
     async def _read_entry(
         self,

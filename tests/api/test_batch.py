@@ -344,3 +344,25 @@ def test_an_entry_referring_to_another_by_its_urn_fails_alone(client):
     assert search_ids(client, "Encounter", subject=patient_url) == []
     linked = response_bundle(submit(client, transaction(*entries)), "transaction-response", 2)
     assert all(entry["response"]["status"].startswith("201") for entry in linked)
+
+
+def test_an_entry_the_server_fails_on_is_a_500_of_that_entry_alone(client, monkeypatch):
+    """http.html#brules: a batch's entries succeed or fail on their own, a failure of the
+    server's own too: the client still learns that the Patient before it was written."""
+    from fhir_server.services import bundles
+
+    real_write = bundles._write
+
+    async def failing_on_observations(store, entry, policy, max_depth):
+        if entry.resource_type == "Observation":
+            raise RuntimeError("a detail for the log only")
+        return await real_write(store, entry, policy, max_depth)
+
+    monkeypatch.setattr(bundles, "_write", failing_on_observations)
+    value = unique_cccd()
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    response = submit(client, batch(post_entry(new_patient(value)), post_entry(observation)))
+    written, failed = response_bundle(response, "batch-response", 2)
+    assert written["response"]["status"].startswith("201")
+    assert "detail" not in str(_failed(failed, "500 Internal Server Error"))
+    assert len(_patients_with(client, value)) == 1

@@ -124,3 +124,11 @@ def test_threads_reading_units_at_once_in_a_new_process_all_get_them():
     ran = subprocess.run([sys.executable, "-c", _CONCURRENT_FIRST_USE], capture_output=True,
                          text=True, timeout=120, check=True)
     assert ran.stdout.strip() == "[]", ran.stdout + ran.stderr
+
+
+@pytest.mark.parametrize("code", ["10*400", "10*308", "10^999", "10*1000000000", "kg99999",
+                                  "10*999.m"])
+def test_a_power_no_float_holds_has_no_base_form(code):
+    """pint computes powers exactly: `10*1000000000` held the event loop (and every client)
+    for hours, `10*400` overflowed a float into a 500. Such a code is compared as written."""
+    assert base_form(code) is None
