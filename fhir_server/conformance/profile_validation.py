@@ -192,12 +192,9 @@ class _Run:
         if key not in self.conformance:
             saved, self.issues = self.issues, []
             kind = value.get("resourceType", "") if isinstance(value, dict) else ""
-            try:
-                profile_type = compiled_profile(url).type
-            except ProfileUnavailable:
-                profile_type = ""
             resource = value if kind and isinstance(value, dict) else self.resource
-            self.apply(url, _Item(value, None, "", None, kind or profile_type), resource, True)
+            self.apply(url, _Item(value, None, "", None, kind or _profile_type(url) or ""),
+                       resource, True)
             self.conformance[key] = not any(i.severity == "error" for i in self.issues)
             self.issues = saved
         return self.conformance[key]

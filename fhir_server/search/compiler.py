@@ -6,7 +6,6 @@ Nothing from the query string reaches MongoDB but strings and numbers our parser
 on fields named by the registry.
 """
 
-import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,7 +17,6 @@ from fhir_server.conformance.held_terminology import (
     imports,
     using_stored,
 )
-from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
 from fhir_server.errors import BadRequest
@@ -55,7 +53,6 @@ Lookup = Callable[[str, dict, list[str], int], Awaitable[Sequence[Match]]]
 MAX_SUBSEARCH_MATCHES = 10_000
 MAX_VALUE_LENGTH = 2048
 MAX_STORED_VALUE_SETS = 1000  # looked at for the urls of one `:in` value
-_VALUE_SET_REFERENCE = re.compile(f"ValueSet/({ID_REGEX})")
 
 
 class UnknownParameter(LookupError):
@@ -128,9 +125,9 @@ class Compiler:
         reference may be literal ... or logical")."""
         wanted = [canonical for item in split_escaped(value, ",", keep_escapes=True)
                   if (canonical := unescape(item)) and find_value_set(canonical) is None]
-        literal = {item: match.group(1) for item in wanted
-                   if (match := _VALUE_SET_REFERENCE.fullmatch(
-                       item.removeprefix(f"{self.base_url}/" if self.base_url else "")))}
+        literal = {item: target_id for item in wanted
+                   for kind, target_id in reference.local_references([item], self.base_url)
+                   if kind == "ValueSet"}
         wanted = [item for item in wanted if item not in literal]
         found = await self._value_sets_by_id(literal)
         if not wanted:

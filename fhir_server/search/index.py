@@ -201,6 +201,12 @@ def compartment_filter(compartment_type: str, ids: Sequence[str] | None, base: s
     return {"compartments": {"$in": [prefix + i for i in ids for prefix in prefixes]}}
 
 
+def outside_compartments(compartment_type: str, base: str) -> dict:
+    """A filter on `compartments`: resources in no compartment of `compartment_type` (a
+    Specimen without subject is in no patient's)."""
+    return {"$nor": [compartment_filter(compartment_type, None, base)]}
+
+
 def index_plan(resource_type: str) -> list[list[tuple[str, int | str]]] | None:
     """The search indexes of a resource type; None for a name that is not one."""
     return index_keys(resource_type) if is_supported(resource_type) else None

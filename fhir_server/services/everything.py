@@ -17,7 +17,7 @@ from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import compartment_members, search_parameters
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import missing_filter
-from fhir_server.search.index import compartment_filter
+from fhir_server.search.index import compartment_filter, outside_compartments
 from fhir_server.search.types.date import parse_date_parameter
 from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
@@ -290,8 +290,7 @@ class Everything:
             for kind, ids in by_type.items():
                 wanted: dict = {"_id": {"$in": ids}}
                 if kind in members:  # another's record is no part of it; this one's served
-                    wanted["$nor"] = [compartment_filter(request.compartment_type, None,
-                                                         self.base)]
+                    wanted |= outside_compartments(request.compartment_type, self.base)
                 if request.since is not None:  # `_since` holds for them too
                     wanted["lastUpdated"] = {"$gte": request.since}
                 documents = await self.store.find(kind, wanted, len(ids), projection=WITHOUT_INDEX)

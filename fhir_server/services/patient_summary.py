@@ -27,7 +27,7 @@ from fhir_server.errors import (
     Unprocessable,
 )
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.index import compartment_filter
+from fhir_server.search.index import compartment_filter, outside_compartments
 from fhir_server.services.documents import MAX_RESOURCES, DocumentAssembly, document_bundle
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
@@ -230,7 +230,7 @@ class PatientSummary:
         # to, say) and those of no patient (a Procedure with no subject): another patient's
         # record is no part of it. No other Patient (one `link` names): an IPS has one.
         members = compartment_members("Patient")
-        nobodys = {"$nor": [compartment_filter("Patient", None, self.assembly.base)]}
+        nobodys = outside_compartments("Patient", self.assembly.base)
 
         def within(kind: str) -> dict | None:
             if kind == "Patient":

@@ -4,6 +4,7 @@ import gzip
 import json
 
 import pytest
+from bundle_helpers import submit, transaction
 from helpers import (
     FHIR_HEADERS,
     assert_outcome,
@@ -315,3 +316,13 @@ def test_a_write_to_a_search_or_history_endpoint_is_405_not_a_write(client, meth
     assert_outcome(response, 405)
     assert response.headers["Allow"] == allowed
     assert type_snapshot(client, "Patient") == before
+
+
+def test_an_entry_whose_resource_is_of_another_type_names_that_resource(client):
+    """The expression is a path into the content (operationoutcome.html): the entry's
+    resource's resourceType, not the entry's."""
+    entry = {"resource": new_patient(), "request": {"method": "POST", "url": "Observation"}}
+    response = submit(client, transaction(entry))
+    outcome = assert_outcome(response, 400)
+    expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
+    assert expressions == ["Bundle.entry[0].resource.resourceType"], outcome

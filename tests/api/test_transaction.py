@@ -447,13 +447,3 @@ def test_a_full_url_that_disagrees_with_the_resource_id_is_rejected(client, full
                                            "request": {"method": "PUT", "url": "Patient/fu-1"}}))
     outcome_names_entry(assert_outcome(response, 400), 0)
     assert history_snapshot(client) == before
-
-
-def test_an_entry_whose_resource_is_of_another_type_names_that_resource(client):
-    """The expression is a path into the content (operationoutcome.html): the entry's
-    resource's resourceType, not the entry's."""
-    entry = {"resource": new_patient(), "request": {"method": "POST", "url": "Observation"}}
-    response = submit(client, transaction(entry))
-    outcome = assert_outcome(response, 400)
-    expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
-    assert expressions == ["Bundle.entry[0].resource.resourceType"], outcome

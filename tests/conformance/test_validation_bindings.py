@@ -5,7 +5,7 @@ hold is an error, and so is a CodeableConcept with no coding of the value set at
 not enforced; malformed codings are structure issues, not crashes."""
 
 import pytest
-from conformance.test_validation_rules import OBSERVATION, _found, _issues
+from validation_helpers import OBSERVATION, found_of, issues_of
 
 from fhir_server.conformance.validation import validate_resource
 
@@ -32,7 +32,7 @@ from fhir_server.conformance.validation import validate_resource
          "other-system-only", "text-only"],
 )
 def test_required_bindings(resource, expression):
-    [issue] = _issues(resource)
+    [issue] = issues_of(resource)
     assert (issue.code, issue.expression) == ("code-invalid", (expression,))
     assert "required value set" in issue.diagnostics
 
@@ -43,7 +43,7 @@ def test_extensible_bindings_are_not_enforced():
 
 
 def test_malformed_codings_are_structure_issues_not_crashes():
-    assert _found({"resourceType": "Condition", "subject": {"reference": "Patient/1"},
+    assert found_of({"resourceType": "Condition", "subject": {"reference": "Patient/1"},
                    "clinicalStatus": {"coding": [{"system": ["x"], "code": {"a": 1}}]}}) == {
         ("structure", "Condition.clinicalStatus.coding[0].system"),
         ("value", "Condition.clinicalStatus.coding[0].code"),

@@ -5,7 +5,7 @@ import math
 import re
 
 import pytest
-from conformance.test_validation_rules import EXTENSION, OBSERVATION, _issues
+from validation_helpers import EXTENSION, OBSERVATION, issues_of
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.primitives import ID_REGEX, REGEX
@@ -74,19 +74,19 @@ def test_valid_primitive(type_path, value):
 @pytest.mark.parametrize(("type_path", "value"), INVALID,
                          ids=[f"{t}-{v!r}"[:40] for t, v in INVALID])
 def test_invalid_primitive(type_path, value):
-    issues = _issues(_with(type_path, value))
+    issues = issues_of(_with(type_path, value))
     assert [issue.code for issue in issues] == ["value"]
     assert issues[0].diagnostics.startswith(f"Invalid {type_path} ")
 
 
 def test_base64_check_is_linear_on_long_invalid_values():
     # The spec's regex backtracks exponentially on this (minutes for 20 groups).
-    [issue] = _issues(_with("base64Binary", "QUJD  " * 100_000 + "!"))
+    [issue] = issues_of(_with("base64Binary", "QUJD  " * 100_000 + "!"))
     assert issue.expression == ("Patient.photo[0].data",)
 
 
 def test_values_are_shown_short():
-    [issue] = _issues({"resourceType": "Patient", "birthDate": "x" * 10_000})
+    [issue] = issues_of({"resourceType": "Patient", "birthDate": "x" * 10_000})
     assert len(issue.diagnostics) < 200
 
 

@@ -5,27 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
+from validation_helpers import EXTENSION, OBSERVATION, found_of, issues_of
 
 from fhir_server.conformance.invariants import NATIVE, SKIPPED
 from fhir_server.conformance.issue_lists import MAX_ISSUES
-from fhir_server.conformance.validation import MAX_DEPTH, validate_resource, validation_issues
-from fhir_server.errors import InvalidResource, Issue
+from fhir_server.conformance.validation import MAX_DEPTH, validate_resource
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples-all"
-OBSERVATION = {"resourceType": "Observation", "status": "final", "code": {"text": "Hb"}}
-EXTENSION = "http://example.org/fhir/StructureDefinition/x"
-BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
-
-
-def _issues(resource: dict) -> list[Issue]:
-    with pytest.raises(InvalidResource) as raised:
-        validate_resource(resource)
-    return raised.value.issues
-
-
-def _found(resource: dict) -> set[tuple[str, str]]:
-    """(code, expression) of every issue."""
-    return {(issue.code, issue.expression[0]) for issue in _issues(resource)}
 
 
 def _example(name: str) -> dict:
@@ -46,7 +32,7 @@ def _example(name: str) -> dict:
     ],
 )
 def test_messages(resource, message):
-    [issue] = _issues(resource)
+    [issue] = issues_of(resource)
     assert issue.diagnostics == message
     assert issue.severity == "error"
 
@@ -54,7 +40,7 @@ def test_messages(resource, message):
 # --- unknown elements, choice types, primitive `_x` objects ---------------------------
 
 def test_unknown_element_deep_inside_a_data_type():
-    assert _found({"resourceType": "Patient", "contact": [
+    assert found_of({"resourceType": "Patient", "contact": [
         {"name": {"family": "Le", "period": {"start": "2020", "until": "2021"}}}]}) == {
         ("structure", "Patient.contact[0].name.period.until")}
 
@@ -65,18 +51,18 @@ def test_choice_type_of_a_listed_type_is_accepted():
 
 
 def test_choice_type_not_listed_is_unknown_and_the_message_lists_the_types():
-    [issue] = _issues({**OBSERVATION, "valueMoney": {"value": 1}})
+    [issue] = issues_of({**OBSERVATION, "valueMoney": {"value": 1}})
     assert (issue.code, issue.expression) == ("structure", ("Observation.valueMoney",))
     assert "Observation.value[x] takes valueQuantity, valueCodeableConcept" in issue.diagnostics
 
 
 def test_choice_type_value_is_checked_as_its_type():
-    assert _found({**OBSERVATION, "valueBoolean": "true"}) == {
+    assert found_of({**OBSERVATION, "valueBoolean": "true"}) == {
         ("value", "Observation.valueBoolean")}
 
 
 def test_two_types_of_one_choice():
-    assert _found({**OBSERVATION, "valueString": "a", "valueBoolean": True}) == {
+    assert found_of({**OBSERVATION, "valueString": "a", "valueBoolean": True}) == {
         ("structure", "Observation.valueBoolean")}
 
 
@@ -89,18 +75,18 @@ def test_primitive_extension_object_holds_id_and_extensions():
 
 
 def test_primitive_extension_object_with_anything_else():
-    assert _found({"resourceType": "Patient", "birthDate": "1990-01-01",
+    assert found_of({"resourceType": "Patient", "birthDate": "1990-01-01",
                    "_birthDate": {"value": "1990"}}) == {
         ("structure", "Patient._birthDate.value")}
 
 
 def test_primitive_extension_object_without_value_needs_an_extension():
-    assert _found({"resourceType": "Patient", "_birthDate": {"id": "b"}}) == {
+    assert found_of({"resourceType": "Patient", "_birthDate": {"id": "b"}}) == {
         ("invariant", "Patient._birthDate")}
 
 
 def test_underscore_of_a_non_primitive_is_unknown():
-    assert _found({"resourceType": "Patient", "_name": [{"id": "x"}]}) == {
+    assert found_of({"resourceType": "Patient", "_name": [{"id": "x"}]}) == {
         ("structure", "Patient._name")}
 
 
@@ -123,7 +109,7 @@ def test_arrays_of_primitives_align_with_nulls():
     ids=["null-without-extension", "both-null", "misaligned", "object-for-array", "null"],
 )
 def test_primitive_arrays_and_nulls(name, expression):
-    assert _found({"resourceType": "Patient", "name": [name]}) == {("structure", expression)}
+    assert found_of({"resourceType": "Patient", "name": [name]}) == {("structure", expression)}
 
 
 # --- cardinality ----------------------------------------------------------------------
@@ -147,7 +133,7 @@ def test_primitive_arrays_and_nulls(name, expression):
          "min-1", "min-1-in-backbone", "min-1-in-data-type"],
 )
 def test_cardinality(resource, found):
-    assert _found(resource) == {found}
+    assert found_of(resource) == {found}
 
 
 def test_required_element_present_only_as_an_extension():
@@ -158,13 +144,13 @@ def test_required_element_present_only_as_an_extension():
 def test_missing_required_choice_is_named_without_x():
     resource = _example("RiskEvidenceSynthesis-example.json")
     resource["sampleSize"] = {}
-    assert ("invariant", "RiskEvidenceSynthesis.sampleSize") in _found(resource)
+    assert ("invariant", "RiskEvidenceSynthesis.sampleSize") in found_of(resource)
 
 
 # --- resource types, the id, contained resources ---------------------------------------
 
 def test_bundle_entries_are_validated_as_their_own_types():
-    assert _found({"resourceType": "Bundle", "type": "collection", "entry": [
+    assert found_of({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Patient", "gender": "x"}},
         {"resource": {"resourceType": "Nope"}},
         {"resource": {**OBSERVATION, "status": None}},
@@ -176,13 +162,13 @@ def test_bundle_entries_are_validated_as_their_own_types():
 
 
 def test_parameters_resources_are_validated_as_their_own_types():
-    assert _found({"resourceType": "Parameters", "parameter": [
+    assert found_of({"resourceType": "Parameters", "parameter": [
         {"name": "p", "resource": {"resourceType": "Patient", "foo": 1}}]}) == {
         ("structure", "Parameters.parameter[0].resource.foo")}
 
 
 def test_contained_resources_contain_no_resources():
-    assert _found({"resourceType": "Patient", "contained": [
+    assert found_of({"resourceType": "Patient", "contained": [
         {"resourceType": "Organization", "id": "o", "name": "BV", "contained": [
             {"resourceType": "Organization", "id": "p", "name": "Khoa"}]}],
         "managingOrganization": {"reference": "#o"}}) == {
@@ -191,7 +177,7 @@ def test_contained_resources_contain_no_resources():
 
 def test_contained_resources_have_distinct_ids():
     """references.html#contained: `#p1` must name one resource."""
-    issues = _issues({"resourceType": "Patient", "contained": [
+    issues = issues_of({"resourceType": "Patient", "contained": [
         {"resourceType": "Practitioner", "id": "p1", "name": [{"family": "Trần"}]},
         {"resourceType": "Organization", "id": "p1", "name": "BV"}],
         "generalPractitioner": [{"reference": "#p1"}]})
@@ -202,7 +188,7 @@ def test_contained_resources_have_distinct_ids():
 
 def test_contained_resources_are_referenced_dom_3():
     organization = {"resourceType": "Organization", "id": "o", "name": "BV"}
-    [issue] = _issues({"resourceType": "Patient", "contained": [organization]})
+    [issue] = issues_of({"resourceType": "Patient", "contained": [organization]})
     assert (issue.code, issue.expression) == ("invariant", ("Patient.contained[0]",))
     assert "dom-3" in issue.diagnostics
     # Referenced as a Reference, from another contained resource, as a canonical or uri.
@@ -225,128 +211,19 @@ def test_contained_resources_are_referenced_dom_3():
         {"resource": {"resourceType": "Patient", "contained": [organization],
                       "managingOrganization": {"reference": "#o"}}},
         {"resource": {"resourceType": "Patient", "contained": [organization]}}]}
-    assert _found(bundled) == {("invariant", "Bundle.entry[1].resource.contained[0]")}
+    assert found_of(bundled) == {("invariant", "Bundle.entry[1].resource.contained[0]")}
 
 
 def test_resource_type_must_be_a_string():
-    [issue] = _issues({"resourceType": ["Patient"]})
+    [issue] = issues_of({"resourceType": ["Patient"]})
     assert issue.expression == ("resourceType",)
 
 
 def test_contained_must_be_a_resource():
-    assert _found({"resourceType": "Patient", "contained": [{"id": "x"}, "Patient"]}) == {
+    assert found_of({"resourceType": "Patient", "contained": [{"id": "x"}, "Patient"]}) == {
         ("structure", "Patient.contained[0].resourceType"),
         ("structure", "Patient.contained[1]"),
     }
-
-
-# --- extensions (http://hl7.org/fhir/R4/extensibility.html) ---------------------------
-
-@pytest.mark.parametrize(
-    ("extension", "found"),
-    [
-        ({"url": EXTENSION}, ("invariant", "Patient.extension[0]")),
-        ({"url": EXTENSION, "valueString": "a", "extension": [{"url": "b", "valueCode": "c"}]},
-         ("invariant", "Patient.extension[0]")),
-        ({"url": EXTENSION, "valueString": "a", "valueCode": "b"},
-         ("structure", "Patient.extension[0].valueCode")),
-        ({"url": BIRTH_PLACE, "valueString": "Hà Nội"},
-         ("structure", "Patient.extension[0].valueString")),
-        ({"url": BIRTH_PLACE, "extension": [{"url": "city", "valueString": "Huế"}]},
-         ("structure", "Patient.extension[0].extension")),
-        ({"url": 3, "valueString": "a"}, ("value", "Patient.extension[0].url")),
-    ],
-    ids=["no-value", "value-and-extensions", "two-values", "wrong-value-type",
-         "nested-in-a-simple-extension", "url-not-a-string"],
-)
-def test_extensions(extension, found):
-    assert _found({"resourceType": "Patient", "extension": [extension]}) == {found}
-
-
-def test_defined_extension_with_its_value_type():
-    validate_resource({"resourceType": "Patient", "extension": [
-        {"url": BIRTH_PLACE, "valueAddress": {"city": "Hà Nội"}}]})
-
-
-def test_complex_extension_takes_no_value():
-    url = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
-    [issue] = _issues({"resourceType": "Patient", "extension": [{"url": url,
-                                                                "valueCode": "VN"}]})
-    assert issue.expression == ("Patient.extension[0].valueCode",)
-    assert "nested extensions" in issue.diagnostics
-
-
-def test_extension_out_of_its_context_is_only_a_warning():
-    misplaced = {**OBSERVATION, "extension": [
-        {"url": BIRTH_PLACE, "valueAddress": {"city": "Huế"}}]}
-    validate_resource(misplaced)
-    issues = _issues({**misplaced, "foo": 1})
-    assert [(i.severity, i.expression) for i in issues] == [
-        ("error", ("Observation.foo",)), ("warning", ("Observation.extension[0]",))]
-
-
-def test_modifier_extensions_are_extensions():
-    assert _found({"resourceType": "Patient", "modifierExtension": [{"url": EXTENSION}]}) == {
-        ("invariant", "Patient.modifierExtension[0]")}
-
-
-@pytest.mark.parametrize(("reference", "malformed"), [
-    ("Practitioner/a b", True), ("Foo/1", True), ("Practitioner/" + "a" * 65, True),
-    ("Practitioner/bs-01", False), ("Practitioner/bs-01/_history/2", False),
-    ("https://benhvien.vn/fhir/Practitioner/bs-01", False), ("urn:uuid:" + "0" * 32, False),
-    ("Practitioner?identifier=http://benhvien.vn/sid|01", False),
-])
-def test_a_relative_reference_names_a_type_and_an_id(reference, malformed):
-    """references.html#literal: a relative reference is [type]/[id]; anything else is
-    worth a warning (the HL7 validator's), not a refusal."""
-    issues = validation_issues({"resourceType": "Patient", "generalPractitioner": [
-        {"reference": reference}]})
-    warned = [(i.severity, i.expression) for i in issues if "relative reference" in
-              i.diagnostics]
-    assert warned == ([("warning", ("Patient.generalPractitioner[0].reference",))]
-                      if malformed else [])
-
-
-DO_NOT_PERFORM = "http://hl7.org/fhir/StructureDefinition/request-doNotPerform"
-ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
-
-
-def test_an_extension_value_keeps_to_the_extensions_required_binding():
-    """data-absent-reason binds its valueCode (required) to its value set: the element
-    Extension.value[x] itself has no binding."""
-    def birth_date_absent(code: str) -> dict:
-        return {"resourceType": "Patient", "_birthDate": {"extension": [
-            {"url": ABSENT_REASON, "valueCode": code}]}}
-    validate_resource(birth_date_absent("unknown"))
-    assert _found(birth_date_absent("khong-ro")) == {
-        ("code-invalid", "Patient._birthDate.extension[0].valueCode")}
-
-
-def test_a_modifier_extension_not_known_is_a_warning():
-    """It may reverse the meaning of what holds it, and nothing here knows how; a warning,
-    as R4's own Basic/referral example carries three of them."""
-    unknown = {"url": "http://benhvien.vn/fhir/StructureDefinition/khong-dung",
-               "valueBoolean": True}
-    validate_resource({"resourceType": "Patient", "modifierExtension": [unknown]})
-    [issue] = _issues({"resourceType": "Patient", "modifierExtension": [unknown], "foo": 1}
-                      )[1:]
-    assert (issue.severity, issue.code, issue.expression) == (
-        "warning", "extension", ("Patient.modifierExtension[0]",))
-
-
-@pytest.mark.parametrize(("key", "url", "value", "said"), [
-    ("modifierExtension", BIRTH_PLACE, {"valueAddress": {"city": "Huế"}}, "is not defined"),
-    ("extension", DO_NOT_PERFORM, {"valueBoolean": True}, "is defined as a modifier"),
-])
-def test_an_extension_is_a_modifier_exactly_when_defined_so(key, url, value, said):
-    """extensibility.html#modifierExtension: a modifier extension goes in modifierExtension,
-    and only one does."""
-    holder = {"resourceType": "NutritionOrder", "status": "active", "intent": "order",
-              "patient": {"reference": "Patient/p"}, "dateTime": "2025-07-01",
-              key: [{"url": url, **value}]}
-    [issue] = [i for i in _issues(holder) if i.severity == "error"]
-    assert (issue.code, issue.expression) == ("structure", (f"NutritionOrder.{key}[0]",))
-    assert said in issue.diagnostics
 
 
 # --- ele-1 and invariants -------------------------------------------------------------
@@ -360,7 +237,7 @@ def test_an_extension_is_a_modifier_exactly_when_defined_so(key, url, value, sai
     ],
 )
 def test_ele_1_every_element_has_a_value_or_children(resource, expression):
-    assert ("invariant", expression) in _found(resource)
+    assert ("invariant", expression) in found_of(resource)
 
 
 @pytest.mark.parametrize(
@@ -393,7 +270,7 @@ def test_ele_1_every_element_has_a_value_or_children(resource, expression):
     ],
 )
 def test_invariants(resource, key, expression):
-    issues = _issues(resource)
+    issues = issues_of(resource)
     assert [(i.code, i.expression) for i in issues] == [("invariant", (expression,))]
     assert key in issues[0].diagnostics
 
@@ -409,7 +286,7 @@ def test_invariants_see_the_resource_of_a_bundle_entry():
     code = {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}
     observation = {**OBSERVATION, "code": code, "valueString": "x",
                    "component": [{"code": code, "valueString": "y"}]}
-    assert _found({"resourceType": "Bundle", "type": "collection",
+    assert found_of({"resourceType": "Bundle", "type": "collection",
                    "entry": [{"resource": observation}]}) == {
         ("invariant", "Bundle.entry[0].resource")}
 
@@ -428,16 +305,16 @@ def test_native_and_skipped_invariants_are_documented():
 def test_r4_only_types_are_validated(name):
     validate_resource(_example(name))
     resource = {**_example(name), "bogus": True}
-    assert _found(resource) == {("structure", f"{resource['resourceType']}.bogus")}
+    assert found_of(resource) == {("structure", f"{resource['resourceType']}.bogus")}
 
 
 def test_r4_only_type_rules():
-    assert _found({"resourceType": "MedicinalProduct", "name": [{"namePart": [
+    assert found_of({"resourceType": "MedicinalProduct", "name": [{"namePart": [
         {"part": "Amoxicillin"}]}]}) == {
         ("required", "MedicinalProduct.name[0].productName"),
         ("required", "MedicinalProduct.name[0].namePart[0].type"),
     }
-    assert {expression for _, expression in _found(
+    assert {expression for _, expression in found_of(
         {"resourceType": "EffectEvidenceSynthesis", "status": "draft"})} == {
         "EffectEvidenceSynthesis.population", "EffectEvidenceSynthesis.exposure",
         "EffectEvidenceSynthesis.exposureAlternative", "EffectEvidenceSynthesis.outcome"}
@@ -446,7 +323,7 @@ def test_r4_only_type_rules():
 def test_where_r4_and_r4b_differ_r4_wins():
     # R4 Evidence needs exposureBackground; R4B replaced it with variableDefinition.
     validate_resource(_example("Evidence-example.json"))
-    assert _found({"resourceType": "Evidence", "status": "draft", "variableDefinition": [
+    assert found_of({"resourceType": "Evidence", "status": "draft", "variableDefinition": [
         {"variableRole": {"text": "population"}}]}) == {
         ("structure", "Evidence.variableDefinition"),
         ("required", "Evidence.exposureBackground"),
@@ -459,14 +336,14 @@ def test_deep_nesting_is_bounded_not_a_recursion_error():
     item = {"linkId": "leaf", "type": "display"}
     for level in range(5000):
         item = {"linkId": str(level), "type": "group", "item": [item]}
-    issues = _issues({"resourceType": "Questionnaire", "status": "draft", "item": [item]})
+    issues = issues_of({"resourceType": "Questionnaire", "status": "draft", "item": [item]})
     assert [issue.code for issue in issues] == ["structure"]
     assert f"deeper than {MAX_DEPTH}" in issues[0].diagnostics
 
 
 def test_huge_arrays_give_a_bounded_outcome():
     names = [{"family": "Le"}, {"family": 1}] * 20_000
-    issues = _issues({"resourceType": "Patient", "name": names})
+    issues = issues_of({"resourceType": "Patient", "name": names})
     assert len(issues) == MAX_ISSUES + 1
     assert issues[MAX_ISSUES - 1].expression == (f"Patient.name[{2 * MAX_ISSUES - 1}].family",)
     assert issues[-1].diagnostics == f"... and {20_000 - MAX_ISSUES} more issues"
@@ -476,6 +353,6 @@ def test_deeply_nested_json_values_are_shown_without_recursion():
     value: object = []
     for _ in range(10_000):
         value = [value]
-    assert _found({"resourceType": "Patient", "name": [value]}) == {
+    assert found_of({"resourceType": "Patient", "name": [value]}) == {
         ("structure", "Patient.name[0]")}
 

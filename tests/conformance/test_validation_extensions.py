@@ -1,0 +1,116 @@
+"""validate_resource on extensions (http://hl7.org/fhir/R4/extensibility.html) and on the
+form of references: each rule on a body that breaks it, with the issue's code and FHIRPath
+expression."""
+
+import pytest
+from validation_helpers import BIRTH_PLACE, EXTENSION, OBSERVATION, found_of, issues_of
+
+from fhir_server.conformance.validation import validate_resource, validation_issues
+
+# --- extensions (http://hl7.org/fhir/R4/extensibility.html) ---------------------------
+
+@pytest.mark.parametrize(
+    ("extension", "found"),
+    [
+        ({"url": EXTENSION}, ("invariant", "Patient.extension[0]")),
+        ({"url": EXTENSION, "valueString": "a", "extension": [{"url": "b", "valueCode": "c"}]},
+         ("invariant", "Patient.extension[0]")),
+        ({"url": EXTENSION, "valueString": "a", "valueCode": "b"},
+         ("structure", "Patient.extension[0].valueCode")),
+        ({"url": BIRTH_PLACE, "valueString": "Hà Nội"},
+         ("structure", "Patient.extension[0].valueString")),
+        ({"url": BIRTH_PLACE, "extension": [{"url": "city", "valueString": "Huế"}]},
+         ("structure", "Patient.extension[0].extension")),
+        ({"url": 3, "valueString": "a"}, ("value", "Patient.extension[0].url")),
+    ],
+    ids=["no-value", "value-and-extensions", "two-values", "wrong-value-type",
+         "nested-in-a-simple-extension", "url-not-a-string"],
+)
+def test_extensions(extension, found):
+    assert found_of({"resourceType": "Patient", "extension": [extension]}) == {found}
+
+
+def test_defined_extension_with_its_value_type():
+    validate_resource({"resourceType": "Patient", "extension": [
+        {"url": BIRTH_PLACE, "valueAddress": {"city": "Hà Nội"}}]})
+
+
+def test_complex_extension_takes_no_value():
+    url = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
+    [issue] = issues_of({"resourceType": "Patient", "extension": [{"url": url,
+                                                                "valueCode": "VN"}]})
+    assert issue.expression == ("Patient.extension[0].valueCode",)
+    assert "nested extensions" in issue.diagnostics
+
+
+def test_extension_out_of_its_context_is_only_a_warning():
+    misplaced = {**OBSERVATION, "extension": [
+        {"url": BIRTH_PLACE, "valueAddress": {"city": "Huế"}}]}
+    validate_resource(misplaced)
+    issues = issues_of({**misplaced, "foo": 1})
+    assert [(i.severity, i.expression) for i in issues] == [
+        ("error", ("Observation.foo",)), ("warning", ("Observation.extension[0]",))]
+
+
+def test_modifier_extensions_are_extensions():
+    assert found_of({"resourceType": "Patient", "modifierExtension": [{"url": EXTENSION}]}) == {
+        ("invariant", "Patient.modifierExtension[0]")}
+
+
+@pytest.mark.parametrize(("reference", "malformed"), [
+    ("Practitioner/a b", True), ("Foo/1", True), ("Practitioner/" + "a" * 65, True),
+    ("Practitioner/bs-01", False), ("Practitioner/bs-01/_history/2", False),
+    ("https://benhvien.vn/fhir/Practitioner/bs-01", False), ("urn:uuid:" + "0" * 32, False),
+    ("Practitioner?identifier=http://benhvien.vn/sid|01", False),
+])
+def test_a_relative_reference_names_a_type_and_an_id(reference, malformed):
+    """references.html#literal: a relative reference is [type]/[id]; anything else is
+    worth a warning (the HL7 validator's), not a refusal."""
+    issues = validation_issues({"resourceType": "Patient", "generalPractitioner": [
+        {"reference": reference}]})
+    warned = [(i.severity, i.expression) for i in issues if "relative reference" in
+              i.diagnostics]
+    assert warned == ([("warning", ("Patient.generalPractitioner[0].reference",))]
+                      if malformed else [])
+
+
+DO_NOT_PERFORM = "http://hl7.org/fhir/StructureDefinition/request-doNotPerform"
+ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def test_an_extension_value_keeps_to_the_extensions_required_binding():
+    """data-absent-reason binds its valueCode (required) to its value set: the element
+    Extension.value[x] itself has no binding."""
+    def birth_date_absent(code: str) -> dict:
+        return {"resourceType": "Patient", "_birthDate": {"extension": [
+            {"url": ABSENT_REASON, "valueCode": code}]}}
+    validate_resource(birth_date_absent("unknown"))
+    assert found_of(birth_date_absent("khong-ro")) == {
+        ("code-invalid", "Patient._birthDate.extension[0].valueCode")}
+
+
+def test_a_modifier_extension_not_known_is_a_warning():
+    """It may reverse the meaning of what holds it, and nothing here knows how; a warning,
+    as R4's own Basic/referral example carries three of them."""
+    unknown = {"url": "http://benhvien.vn/fhir/StructureDefinition/khong-dung",
+               "valueBoolean": True}
+    validate_resource({"resourceType": "Patient", "modifierExtension": [unknown]})
+    [issue] = issues_of({"resourceType": "Patient", "modifierExtension": [unknown], "foo": 1}
+                      )[1:]
+    assert (issue.severity, issue.code, issue.expression) == (
+        "warning", "extension", ("Patient.modifierExtension[0]",))
+
+
+@pytest.mark.parametrize(("key", "url", "value", "said"), [
+    ("modifierExtension", BIRTH_PLACE, {"valueAddress": {"city": "Huế"}}, "is not defined"),
+    ("extension", DO_NOT_PERFORM, {"valueBoolean": True}, "is defined as a modifier"),
+])
+def test_an_extension_is_a_modifier_exactly_when_defined_so(key, url, value, said):
+    """extensibility.html#modifierExtension: a modifier extension goes in modifierExtension,
+    and only one does."""
+    holder = {"resourceType": "NutritionOrder", "status": "active", "intent": "order",
+              "patient": {"reference": "Patient/p"}, "dateTime": "2025-07-01",
+              key: [{"url": url, **value}]}
+    [issue] = [i for i in issues_of(holder) if i.severity == "error"]
+    assert (issue.code, issue.expression) == ("structure", (f"NutritionOrder.{key}[0]",))
+    assert said in issue.diagnostics
