@@ -147,6 +147,24 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
     assert mongods(data) == []
 
 
+def test_unreachable_mongodb_is_one_line_and_no_server(spawn, tmp_path):
+    """A configured MongoDB that does not answer: exit 1 with one line naming it, no
+    traceback, and no port left listening."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]  # nothing listens once the socket closes
+    for uri in (f"mongodb://127.0.0.1:{dead_port}/", "mongodb://[::1"):
+        server = spawn(tmp_path / "data", env={"FHIR_MONGODB_URI": uri})
+        assert server.process.wait(60) == 1, server.output()
+        output = server.output()
+        assert "Traceback" not in output, output
+        assert "FHIR_MONGODB_URI" in output, output
+        expected = f"127.0.0.1:{dead_port}" if "127" in uri else "not a usable MongoDB URI"
+        assert expected in output, output
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", server.port)) != 0
+
+
 def _write_json(path, document) -> str:
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     return str(path)
