@@ -15,6 +15,7 @@ from fhir_server.api.dependencies import (
 )
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import bundle_response
+from fhir_server.api.operations.in_bundles import entry_operations
 from fhir_server.api.resources import READS
 from fhir_server.api.security import Caller
 
@@ -30,7 +31,8 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     if isinstance(bundle, dict) and bundle.get("type") in ("batch", "transaction"):
         call.request.state.interaction = bundle["type"]
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
-                                     caller.scopes, outcome_language(call.request))
+                                     caller.scopes, outcome_language(call.request),
+                                     entry_operations(call.request))
     return await bundle_response(call.request, response, written=True)
 
 

@@ -26,6 +26,7 @@ _METHODS_BY_SHAPE = {
     "instance": frozenset(("GET", "HEAD", "PUT", "PATCH", "DELETE")),
     "version": _READS,
     "compartment": _READS,
+    "operation": frozenset(ORDER),  # the operation answers a method it does not take
 }
 # Bundle.entry.request's string elements (bundle.html#Bundle.entry.request).
 _REQUEST_STRINGS = ("method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist")
@@ -61,6 +62,8 @@ class Entry:
     # A conditional PUT's criteria once its target is resolved (`resource_id`), checked
     # again when it is written: the transaction's creates come before it.
     resolved_criteria: str | None = None
+    # The path segments of an operation's URL (`Patient/1/$everything`), which the API runs.
+    operation: tuple[str, ...] | None = None
 
     @property
     def location(self) -> str:
@@ -127,6 +130,9 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
                                    f"{where}.request.ifModifiedSince"),
     )
     shape, entry.resource_id, entry.vid = _url_shape(parts, where)
+    if shape == "operation":  # its input and methods are the operation's to check
+        entry.operation = tuple(parts)
+        return entry
     if shape == "compartment":  # `Patient/123/Observation`: a search of Observation
         entry.compartment, entry.resource_type, entry.resource_id = (
             f"{parts[0]}/{parts[1]}", parts[2], None)
@@ -179,10 +185,12 @@ def _instant(value: str | None, expression: str) -> datetime | None:
 
 def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | None]:
     """What request.url's path names, with the id and version in it."""
+    if parts[-1].startswith("$") and not any(p.startswith("$") for p in parts[:-1]):
+        return "operation", None, None
     if parts[0] in ("metadata", "_history") or any(p.startswith("$") for p in parts):
-        # 400 as HAPI answers an operation it cannot run there, with code not-supported.
-        unsupported = (f"{where}: capabilities, system history and operations are not "
-                       "supported in a Bundle entry; call them directly")
+        # 400 as HAPI answers an interaction it cannot run there, with code not-supported.
+        unsupported = (f"{where}: capabilities and system history are not supported in a "
+                       "Bundle entry; call them directly")
         raise BadRequest(unsupported, issues=[
             Issue(unsupported, "not-supported", expression=(f"{where}.request.url",))])
     match parts:

@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -13,6 +14,7 @@ from fhir_server.errors import (
     BadRequest,
     FhirError,
     Forbidden,
+    Issue,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -43,6 +45,10 @@ from fhir_server.storage.resources import ResourceStore
 log = logging.getLogger(__name__)
 
 _RUN_RULES = frozenset({"bdl-2", "bdl-4", "bdl-7", "bdl-8"})
+
+# Runs an operation entry (`Patient/1/$everything`) as a request of its own by the same
+# client and answers its Bundle.entry (resource and response); the API layer provides it.
+OperationRunner = Callable[[Entry], Awaitable[dict]]
 
 
 async def _write(
@@ -109,9 +115,11 @@ class BundleProcessor:
         return_preference: str,
         permissions: Permissions = ALL,
         language: str = "en",
+        operations: OperationRunner | None = None,
     ) -> dict:
         """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
-        for its own interaction; entry outcomes are in `language` (en, vi)."""
+        for its own interaction; entry outcomes are in `language` (en, vi). A batch's
+        operation entries run through `operations` (none: 400 not-supported)."""
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise BadRequest("POST to the base URL takes a Bundle", expression="resourceType")
         kind = bundle.get("type")
@@ -136,6 +144,10 @@ class BundleProcessor:
             raise BadRequest(broken[0].diagnostics, issues=broken)
         if kind == "transaction":
             entries = [parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
+            for entry in entries:
+                if entry.operation is not None:
+                    # Its writes would not be the transaction's, nor undone with it.
+                    raise _not_supported(entry, "in a transaction; send it in a batch")
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
@@ -143,7 +155,7 @@ class BundleProcessor:
             # Run in the order of a transaction (http.html#brules), answered in request order.
             answered = {
                 i: await self._batch_entry(base, i, raw_entries[i], return_preference,
-                                           permissions, language, within)
+                                           permissions, language, within, operations)
                 for i in sorted(range(len(raw_entries)),
                                 key=lambda i: ORDER.get(_method_of(raw_entries[i]), 0))
             }
@@ -194,11 +206,15 @@ class BundleProcessor:
 
     async def _batch_entry(
         self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions,
-        language: str, within: frozenset[str],
+        language: str, within: frozenset[str], operations: OperationRunner | None,
     ) -> dict:
         try:
             entry = parse_entry(index, raw, base)
             _check_independent(entry, within)
+            if entry.operation is not None:
+                if operations is None:
+                    raise _not_supported(entry, "here; call it directly")
+                return await operations(entry)  # which checks the token's scopes itself
             compartment = _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
                 return await self._read_entry(base, entry, permissions, compartment)
@@ -281,6 +297,13 @@ class BundleProcessor:
             "response": {"status": "200 OK", "etag": version.etag,
                          "lastModified": format_instant(version.last_updated)},
         }
+
+
+def _not_supported(entry: Entry, where: str) -> BadRequest:
+    """400 not-supported, as HAPI answers an operation it cannot run in a Bundle."""
+    message = f"{entry.location}: an operation is not supported {where}"
+    return BadRequest(message, issues=[
+        Issue(message, "not-supported", expression=(f"{entry.location}.request.url",))])
 
 
 def _bundle_local_urls(raw_entries: list) -> frozenset[str]:

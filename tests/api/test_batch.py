@@ -185,17 +185,18 @@ def test_batch_bundle_must_be_a_bundle_of_requests(client):
 
 def test_request_urls_that_name_no_interaction_fail_and_touch_nothing(client, server):
     """An entry's url is taken as a whole: `DELETE Patient/1/x` is not a delete of Patient/1,
-    `POST Patient/$validate` or `POST Patient/1` no create, `PUT Patient/1/_history/1` no
-    update: 400, an operation with the issue code not-supported."""
+    `POST Patient/1` no create, `PUT Patient/1/_history/1` no update: 400; capabilities and
+    an operation's name inside a path, with the issue code not-supported."""
     kept = created(client, new_patient())
     value = unique_cccd()
     response = submit(client, batch(
         delete_entry(f"Patient/{kept['id']}/extra"),
-        {"resource": new_patient(value), "request": {"method": "POST", "url": "Patient/$validate"}},
+        {"resource": new_patient(value), "request": {"method": "POST",
+                                                     "url": "Patient/$validate/x"}},
         {"resource": new_patient(value), "request": {"method": "POST",
                                                      "url": f"Patient/{kept['id']}"}},
         put_entry({**kept, "gender": "female"}, url=f"Patient/{kept['id']}/_history/1"),
-        get_entry(f"Patient/{kept['id']}/$everything"),
+        get_entry("metadata"),
     ))
     entries = response_bundle(response, "batch-response", 5)
     codes = ["invalid", "not-supported", "invalid", "invalid", "not-supported"]

@@ -23,7 +23,7 @@ router = APIRouter()
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
-async def _invoke(
+async def invoke(
     request: Request, level: str, name: str, resource_type: str | None = None,
     resource_id: str | None = None, version_id: str | None = None,
 ) -> Response:
@@ -69,23 +69,23 @@ def _on_launch_patient(caller: Principal, descriptor: OperationDescriptor, permi
 
 @router.api_route("/${name}", methods=_METHODS)
 async def system_operation(name: str, request: Request) -> Response:
-    return await _invoke(request, SYSTEM, name)
+    return await invoke(request, SYSTEM, name)
 
 
 @router.api_route("/{resource_type}/${name}", methods=_METHODS)
 async def type_operation(resource_type: str, name: str, request: Request) -> Response:
-    return await _invoke(request, TYPE, name, resource_type)
+    return await invoke(request, TYPE, name, resource_type)
 
 
 @router.api_route("/{resource_type}/{resource_id}/${name}", methods=_METHODS)
 async def instance_operation(
     resource_type: str, resource_id: str, name: str, request: Request
 ) -> Response:
-    return await _invoke(request, INSTANCE, name, resource_type, resource_id)
+    return await invoke(request, INSTANCE, name, resource_type, resource_id)
 
 
 @router.api_route("/{resource_type}/{resource_id}/_history/{version_id}/${name}", methods=_METHODS)
 async def version_operation(
     resource_type: str, resource_id: str, version_id: str, name: str, request: Request
 ) -> Response:
-    return await _invoke(request, INSTANCE, name, resource_type, resource_id, version_id)
+    return await invoke(request, INSTANCE, name, resource_type, resource_id, version_id)

@@ -1,0 +1,105 @@
+"""Operations named by the entries of a batch Bundle (`GET Patient/1/$everything`, `POST
+Patient/$validate`): R4 lets a batch mix interactions with "operations framework" calls
+(http://hl7.org/fhir/R4/http.html#transaction). Each runs as a request of its own by the
+same client would: the same token and its scopes, base URL and preferences, the entry's
+resource as the body; only the entry's answer is FHIR JSON whatever the client asked for."""
+
+from http import HTTPStatus
+
+from fastapi import Request
+
+from fhir_server.api.operations.routes import invoke
+from fhir_server.conformance import json_format
+from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
+from fhir_server.errors import BadRequest
+from fhir_server.services.bundle_entries import Entry
+from fhir_server.services.bundles import OperationRunner
+
+# The parent request's headers that do not apply to an entry: its body's, its conditions
+# (an entry has its own), and the response's format (an entry's resource is JSON).
+_NOT_INHERITED = frozenset((
+    b"content-length", b"content-type", b"transfer-encoding", b"accept", b"accept-encoding",
+    b"if-match", b"if-none-match", b"if-modified-since", b"if-none-exist",
+))
+_FHIR_JSON = b"application/fhir+json"
+# What the response's format takes, which an entry's answer does not follow.
+_PRESENTATION = ("_format=", "_pretty=")
+# Response headers an entry's response carries (Bundle.entry.response).
+_ENTRY_HEADERS = {"location": "location", "content-location": "location", "etag": "etag",
+                  "last-modified": "lastModified"}
+
+
+def entry_operations(request: Request) -> OperationRunner:
+    """The runner of the operation entries of the batch `request` carries."""
+
+    async def run(entry: Entry) -> dict:
+        assert entry.operation is not None, "only operation entries come here"
+        level, name, resource_type, resource_id, version_id = _route(entry)
+        response = await invoke(_entry_request(request, entry), level, name, resource_type,
+                                resource_id, version_id)
+        answer: dict = {"response": {"status": f"{response.status_code} "
+                                               f"{HTTPStatus(response.status_code).phrase}"}}
+        for header, element in _ENTRY_HEADERS.items():
+            if header in response.headers and element not in answer["response"]:
+                answer["response"][element] = response.headers[header]
+        if response.body and entry.method != "HEAD":
+            content = json_format.loads(bytes(response.body))
+            if response.status_code >= 400:  # an error's OperationOutcome
+                answer["response"]["outcome"] = content
+            else:
+                answer["resource"] = content
+        return answer
+
+    return run
+
+
+def _route(entry: Entry) -> tuple[str, str, str | None, str | None, str | None]:
+    """Level, name, type, id and version of the operation the entry's url names."""
+    assert entry.operation is not None, "only operation entries come here"
+    *path, operation = entry.operation
+    name = operation.removeprefix("$")
+    match path:
+        case []:
+            return SYSTEM, name, None, None, None
+        case [resource_type]:
+            return TYPE, name, resource_type, None, None
+        case [resource_type, resource_id]:
+            return INSTANCE, name, resource_type, resource_id, None
+        case [resource_type, resource_id, "_history", version_id]:
+            return INSTANCE, name, resource_type, resource_id, version_id
+    raise BadRequest(f"{entry.location}: request.url '{'/'.join(entry.operation)}' names no "
+                     "operation", expression=f"{entry.location}.request.url")
+
+
+def _entry_request(parent: Request, entry: Entry) -> Request:
+    """The request the entry would be, made by the client that sent the batch."""
+    assert entry.operation is not None, "only operation entries come here"
+    body = json_format.dumps(entry.resource) if entry.resource is not None else b""
+    headers = [(key, value) for key, value in parent.scope["headers"]
+               if key not in _NOT_INHERITED]
+    headers.append((b"accept", _FHIR_JSON))
+    if body:
+        headers += [(b"content-type", _FHIR_JSON), (b"content-length", str(len(body)).encode())]
+    query = "&".join(item for item in (entry.query or "").split("&")
+                     if item and not item.startswith(_PRESENTATION))
+    path = f"{parent.scope.get('root_path', '')}/fhir/{'/'.join(entry.operation)}"
+    scope = {
+        **parent.scope,
+        "method": entry.method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": headers,
+        # Its own state: what the operation records (its interaction) is not the batch's.
+        "state": dict(parent.scope.get("state", {})),
+    }
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(scope, receive)
