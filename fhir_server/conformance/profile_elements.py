@@ -144,6 +144,11 @@ def _type_profiles(element: dict) -> dict[str, tuple[str, ...]]:
     return found
 
 
+def _target_profiles(element: dict) -> frozenset[str]:
+    return frozenset(canonical(url) for entry in element.get("type", ())
+                     for url in entry.get("targetProfile", ()))
+
+
 def _target_types(element: dict) -> frozenset[str] | None:
     """The resource types a Reference may point to, None for any."""
     types = set()
@@ -239,7 +244,10 @@ def compile_rules(element: dict, base: dict | None, slice_of: Rules | None) -> R
             "Resource" in base_types and set(types) != {"Resource"}) else None),
         type_profiles=({} if _type_profiles(element) == _type_profiles(base)
                        else _type_profiles(element)),
-        target_types=(None if _target_types(element) == _target_types(base)
+        # A profile's own targets are its rule even when they are the base's types
+        # (`Reference(vn-core-encounter)` where the base says `Reference(Encounter)`): the
+        # base only warns of a wrong target type.
+        target_types=(None if _target_profiles(element) == _target_profiles(base)
                       else _target_types(element)),
         fixed=fixed[1] if fixed else MISSING,
         pattern=pattern[1] if pattern else MISSING,

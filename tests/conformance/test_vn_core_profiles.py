@@ -147,6 +147,17 @@ def test_condition_needs_its_encounter_and_fixed_category():
     assert error.element_id == "Condition.category" and error.code == "value"
 
 
+def test_a_target_profile_of_the_base_type_is_the_profile_rule():
+    """`Condition.encounter` is `Reference(Encounter)` in R4 and `Reference(vn-core-encounter)`
+    in the profile: a reference to a Patient is the profile's error, not only the base's
+    warning."""
+    wrong = _broken(CONDITION, lambda c: c.update(encounter={"reference": "Patient/p1"}))
+    [error] = _errors(wrong, "vn-core-condition-encounter-diagnosis")
+    assert error.expression == ("Condition.encounter",) and error.code == "structure"
+    assert error.profile == VN + "vn-core-condition-encounter-diagnosis"
+    assert "allows only Encounter" in error.diagnostics
+
+
 def test_birth_weight_fixes_status_and_value_type():
     preliminary = _broken(BIRTH_WEIGHT, lambda o: o.update(status="preliminary"))
     [error] = _errors(preliminary, "observation-birth-weight")
