@@ -180,6 +180,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "(extensible) {value_set}, trong khi tập này có mã của {system}: hãy dùng một mã trong "
         "đó",
     ),
+    "coding-of-another-version": (
+        "{expression}: '{code}' of version {version} of {system} is not in the value set "
+        "{value_set}, which takes the codes of version {current}",
+        "{expression}: mã '{code}' của phiên bản {version} của hệ mã {system} không thuộc tập "
+        "giá trị {value_set}, tập này dùng các mã của phiên bản {current}",
+    ),
+    "coding-of-another-version-mapped": (
+        "{expression}: '{code}' of version {version} of {system} is not in the value set "
+        "{value_set}, which takes the codes of version {current}; it maps to {mapped} there "
+        "({concept_map}, e.g. by ConceptMap/$translate): use that",
+        "{expression}: mã '{code}' của phiên bản {version} của hệ mã {system} không thuộc tập "
+        "giá trị {value_set}, tập này dùng các mã của phiên bản {current}; mã này tương ứng "
+        "với {mapped} trong tập đó ({concept_map}, tra bằng ConceptMap/$translate): hãy dùng "
+        "mã đó",
+    ),
     "extensible-code-mapped": (
         "{expression}: '{code}' of {system} is not in the extensible value set {value_set}; "
         "it maps to {mapped} there ({concept_map}, e.g. by ConceptMap/$translate): use that",

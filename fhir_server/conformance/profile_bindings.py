@@ -9,11 +9,13 @@ it is an error; another system, or text only, a warning); preferred and example:
 A value set this server cannot expand is a warning, never an error."""
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from fhir_server.conformance.concept_maps import mapped_into
+from fhir_server.conformance.expansion import expansion
+from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.terminology import expand
 from fhir_server.errors import Issue
@@ -31,6 +33,8 @@ class Binding:
     strength: str
     value_set: str  # canonical URL without |version
     allowed: dict[str, frozenset[str]] | None
+    # system → the versions of it the expansion takes its codes from (those it knows)
+    versions: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def codes(self) -> frozenset[str]:
@@ -40,21 +44,39 @@ class Binding:
 @cache  # keyed by definitions only
 def binding(strength: str, value_set: str) -> Binding:
     """The compiled binding of a strength and a value set canonical."""
-    return Binding(strength, value_set.split("|")[0], expand(value_set))
+    versions: dict[str, set[str]] = {}
+    for concept in expansion(value_set).concepts or ():
+        if concept.version:
+            versions.setdefault(concept.system, set()).add(concept.version)
+    return Binding(strength, value_set.split("|")[0], expand(value_set),
+                   {system: frozenset(held) for system, held in versions.items()})
 
 
-def _codings(value: object, type_code: str) -> Iterator[tuple[int | None, object, object]]:
-    """(index in CodeableConcept.coding or None, system, code) of each coded value: the
-    system of a bare code (code, string, uri) is None, the value set's own."""
+def _codings(value: object, type_code: str) -> Iterator[tuple[object, object, object]]:
+    """(system, code, version) of each coded value: the system of a bare code (code,
+    string, uri) is None, the value set's own."""
     if type_code in ("code", "string", "uri"):
-        yield None, None, value
+        yield None, value, None
     elif isinstance(value, dict) and type_code in ("Coding", "Quantity"):
         if "code" in value:
-            yield None, value.get("system"), value["code"]
+            yield value.get("system"), value["code"], value.get("version")
     elif isinstance(value, dict) and isinstance(value.get("coding"), list):
-        for index, coding in enumerate(value["coding"]):
+        for coding in value["coding"]:
             if isinstance(coding, dict) and "code" in coding:
-                yield index, coding.get("system"), coding["code"]
+                yield coding.get("system"), coding["code"], coding.get("version")
+
+
+def _of_another_version(bound: Binding, system: str | None, version: object) -> bool:
+    """Whether a coding names a version of its system, held here with its codes, other than
+    the one the value set uses: `80` of the pre-2025 administrative units (Long An) is not
+    `80` of the current ones (Tây Ninh). A version held without codes (a guide's stub of a
+    code system) says nothing of them."""
+    if system is None or not isinstance(version, str) or system not in bound.versions:
+        return False
+    if version in bound.versions[system]:
+        return False
+    held = held_code_system(system, version)
+    return held is not None and bool(held.concepts)
 
 
 def binding_issues(bound: Binding, value: object, type_code: str, expression: str, *,
@@ -69,10 +91,15 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
         return [issue("value-set-not-expandable", "not-supported", expression,
                       severity="warning", strength=bound.strength, **rule)]
     allowed, codes = bound.allowed, bound.codes
-    found = [
-        (system, code) for _, system, code in _codings(value, type_code)
-        if isinstance(code, str) and (system is None or isinstance(system, str))
-    ]
+    found, stale = [], []
+    for system, code, version in _codings(value, type_code):
+        if isinstance(code, str) and (system is None or isinstance(system, str)):
+            if _of_another_version(bound, system, version):
+                stale.append((system, code, version))
+            else:
+                found.append((system, code))
+    if stale and not any(is_member(allowed, s, c) for s, c in found):
+        return [_stale_issue(bound, *stale[0], expression, rule)]
     if bound.strength == "required":
         issues = [
             issue("code-not-in-value-set", "code-invalid", expression, code=code, **rule)
@@ -103,6 +130,20 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
                       code=code, system=system, **rule)]
     return [issue("extensible-no-code", "code-invalid", expression, severity="warning",
                   **rule)]
+
+
+def _stale_issue(bound: Binding, system: str, code: str, version: str, expression: str,
+                 rule: dict[str, Any]) -> Issue:
+    """A code of another version of a system the value set uses, with its successor if a
+    ConceptMap held here names one."""
+    assert bound.allowed is not None, "only an expanded binding has members"
+    details = {"code": code, "system": system, "version": version,
+               "current": ", ".join(sorted(bound.versions[system])), **rule}
+    if mapped := mapped_into(system, code, bound.allowed):
+        return issue("coding-of-another-version-mapped", "code-invalid", expression,
+                     mapped=", ".join(sorted({m.code for m in mapped})),
+                     concept_map=mapped[0].concept_map, **details)
+    return issue("coding-of-another-version", "code-invalid", expression, **details)
 
 
 def is_member(allowed: dict[str, frozenset[str]], system: str | None, code: str) -> bool:

@@ -69,3 +69,27 @@ def test_an_old_province_is_refused_with_the_unit_it_is_now_part_of(client):
     assert len(issues) == 1, response.text
     assert "maps to 79" in issues[0]["diagnostics"]
     assert "vn-administrative-units-2025" in issues[0]["diagnostics"]
+
+
+@pytest.mark.parametrize(("version", "refused"), [
+    ("2025-06-30", True),  # 80 was Long An, merged into Tây Ninh (now 80)
+    ("2025-07-01", False),
+    ("1.0", False),  # the guide's stub of the code system: no codes, says nothing of them
+    (None, False),
+])
+def test_a_code_is_read_in_the_version_the_coding_names(client, version, refused):
+    address = _address(state="80")
+    coding = address["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]
+    if version:
+        coding["version"] = version
+    patient = vn_core_patient(address=[{**address, "country": "VN"}])
+    response = client.post("/Patient/$validate", json=patient,
+                           params={"profile": VN_CORE_PATIENT},
+                           headers={"Content-Type": "application/fhir+json"})
+    errors = [i for i in response.json()["issue"]
+              if i["severity"] == "error" and "'80'" in i["diagnostics"]]
+    assert len(errors) == refused, response.text
+    if refused:
+        assert errors[0]["code"] == "code-invalid"
+        assert "version 2025-06-30" in errors[0]["diagnostics"]
+        assert "version 2025-07-01" in errors[0]["diagnostics"]
