@@ -84,6 +84,18 @@ def _observation_of(*categories: str) -> Callable[[dict], bool]:
                              and resource.get("status") not in _UNDONE)
 
 
+def _social_history(resource: dict) -> bool:
+    """An Observation of category social-history, or one the section's entry slices name by
+    its code (IPS tobacco and alcohol use, which need no category: VN Core's smoking status
+    has category `survey`)."""
+    codes = {(coding.get("system"), coding.get("code"))
+             for coding in (resource.get("code") or {}).get("coding") or []
+             if isinstance(coding, dict)}
+    return resource.get("status") not in _UNDONE and (
+        "social-history" in _categories(resource)
+        or bool(codes & _entry_codes("sectionSocialHistory")))
+
+
 @dataclass(frozen=True)
 class SectionRule:
     slice: str  # of Composition.section in the IPS Composition profile
@@ -114,7 +126,7 @@ SECTIONS = (
     SectionRule("sectionPlanOfCare", "Plan of Care", (
         ("CarePlan", _status_not({"entered-in-error", "revoked", "completed"})),)),
     SectionRule("sectionSocialHistory", "Social History", (
-        ("Observation", _observation_of("social-history")),)),
+        ("Observation", _social_history),)),
 )
 
 
@@ -125,6 +137,25 @@ def _profile_elements() -> dict[str, dict]:
         raise NotImplementedFeature(f"$summary needs the profile {IPS_COMPOSITION}, which "
                                     "this server does not have")
     return {element["id"]: element for element in profile["snapshot"]["element"]}
+
+
+@cache
+def _entry_codes(section: str) -> frozenset[tuple[str, str]]:
+    """(system, code) of the `Observation.code` patterns of the profiles a section's entry
+    slices take (`smokingTobaccoUse`: Observation-tobaccouse-uv-ips, LOINC 72166-2)."""
+    prefix = f"Composition.section:{section}.entry:"
+    codes = set()
+    for element_id, element in _profile_elements().items():
+        if not element_id.startswith(prefix):
+            continue
+        for kind in element.get("type") or ():
+            for url in kind.get("targetProfile") or ():
+                profile = registry().structure_definition(url) or {"snapshot": {"element": []}}
+                for target in profile["snapshot"]["element"]:
+                    if target["id"] == "Observation.code":
+                        codes |= {(coding["system"], coding["code"]) for coding in
+                                  (target.get("patternCodeableConcept") or {}).get("coding", ())}
+    return frozenset(codes)
 
 
 def section_codes() -> dict[str, tuple[dict, bool]]:
@@ -154,6 +185,10 @@ def _shown(resource: dict) -> tuple[str, str, str]:
     when = next((str(resource[e]) for e in ("onsetDateTime", "effectiveDateTime",
                  "occurrenceDateTime", "performedDateTime", "authoredOn", "recordedDate",
                  "issued", "date") if e in resource), "")
+    for element in ("onsetPeriod", "effectivePeriod", "performedPeriod"):
+        period = resource.get(element)
+        if not when and isinstance(period, dict):
+            when = f"{period.get('start', '')} - {period.get('end', '')}".strip(" -")
     status = resource.get("status") or _code(resource, "clinicalStatus") or ""
     return str(what), when, str(status)
 

@@ -143,6 +143,32 @@ def test_the_summary_is_a_document_about_the_patient_with_the_current_record(cli
     assert as_xml.status_code == 200 and "<Composition>" in as_xml.text
 
 
+def test_tobacco_use_is_social_history_by_its_code_and_periods_are_dated(client):
+    """IPS's tobacco-use Observation has no category (VN Core's has `survey`): the Social
+    History section's entry slice names it by its code, LOINC 72166-2. A period is shown in
+    the section's table by its start and end."""
+    loaded = load(client, {
+        "minh": {"resourceType": "Patient", "name": [{"family": "Phạm", "given": ["Minh"]}]},
+        "smoking": {"resourceType": "Observation", "status": "final", "subject": ref("minh"),
+                    "code": _coded(LOINC, "72166-2"), "effectiveDateTime": "2025-08-01",
+                    "valueCodeableConcept": _coded(SNOMED, "8517006", "Đã bỏ thuốc lá")},
+        "survey_smoking": {"resourceType": "Observation", "status": "final",
+                           "subject": ref("minh"), "code": _coded(LOINC, "72166-2"),
+                           "category": [_coded(OBSERVATION_CATEGORY, "survey")],
+                           "effectiveDateTime": "2025-08-02",
+                           "valueCodeableConcept": _coded(SNOMED, "266919005")},
+        "pulse": _observation("survey", "8867-4", 72) | {"subject": ref("minh")},
+        "aspirin": {"resourceType": "MedicationStatement", "status": "active",
+                    "subject": ref("minh"),
+                    "medicationCodeableConcept": _coded(SNOMED, "387458008", "Aspirin"),
+                    "effectivePeriod": {"start": "2025-08-01", "end": "2025-09-01"}},
+    })
+    sections = _sections(_summary(client, f"/Patient/{loaded['minh']}/$summary"))
+    assert _entry_ids(sections["29762-2"]) == {f"Observation/{loaded['smoking']}",
+                                               f"Observation/{loaded['survey_smoking']}"}
+    assert "<td>2025-08-01 - 2025-09-01</td>" in sections["10160-0"]["text"]["div"]
+
+
 def test_the_installed_ips_version_may_be_asked_for(client, ids):
     """IPS 2.0.0's OperationDefinition: "A specific version may be requested using a
     canonical reference (e.g. ...Composition-uv-ips|2.0.0)"."""
