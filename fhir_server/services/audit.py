@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
+from fhir_server.services.background import cancel_all
 from fhir_server.services.health import CheckResult
 from fhir_server.services.versions import Version, stamp, storage_documents, utc_now
 from fhir_server.storage.audit_spool import AuditSpool, SpoolBatch
@@ -242,9 +243,7 @@ class AuditTrail:
     async def stop(self) -> None:
         """fsync the spool and drain what MongoDB takes within a few seconds; the rest is
         drained at the next start."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         # A cancelled task's thread runs on: the final drain must not race its commit.
         await asyncio.gather(*self._spool_work, return_exceptions=True)
         last_drain = self._drain_all() if self._appending else self._drain_until_closed()

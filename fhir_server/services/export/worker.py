@@ -13,6 +13,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from fhir_server.errors import FhirError
+from fhir_server.services.background import cancel_all
 from fhir_server.services.export.output import Output, Progress
 from fhir_server.services.export.run import ExportRun
 from fhir_server.services.versions import utc_now
@@ -63,9 +64,7 @@ class ExportWorkers:
             self._tasks.append(asyncio.create_task(self._clean_up_forever()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         self._tasks = []
 
     def wake(self, due: datetime) -> None:
