@@ -212,7 +212,7 @@ async def provenance_recorder(settings: Settings):
             remote = CscClient(csc_url, http, csc_token) if csc_url else None
             hospital = Hospital(settings.organization_name, settings.organization_tax_code)
             yield ProvenanceRecorder(
-                SignerDirectory(seal, remote),
+                SignerDirectory(seal, remote, anchors),
                 SignatureVerifier(anchors),
                 hospital,
                 settings.sign_writes,

@@ -35,7 +35,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from signing.certificates import personal_id_of, validity_problems
+from signing.certificates import (
+    chain_problems,
+    key_usage_problems,
+    personal_id_of,
+    validity_problems,
+)
 from signing.jws import ecdsa_der_to_jws
 from signing.keys import PublicKey, jwk_thumbprint
 
@@ -65,6 +70,9 @@ class CredentialInfo:
     chain: list[x509.Certificate]  # leaf first
     key_algorithms: list[str]  # OIDs
     key_length: int | None
+    # What the service says of the key and the certificate (§11.5 `key.status`, `cert.status`):
+    # why the credential must not sign, if it says so.
+    withdrawn: str | None = None
 
 
 class CscClient:
@@ -105,6 +113,9 @@ class CscClient:
             raise CscError("invalid_response", f"cert.certificates: {error}") from None
         algorithms = key.get("algo")
         length = key.get("len")
+        withdrawn = next((f"its {part} is {status}" for part, status, usable in (
+            ("key", key.get("status"), "enabled"), ("certificate", cert.get("status"), "valid"))
+            if status is not None and status != usable), None)
         return CredentialInfo(
             credential_id,
             chain,
@@ -112,6 +123,7 @@ class CscClient:
             if isinstance(algorithms, list)
             else [],
             length if isinstance(length, int) else None,
+            withdrawn,
         )
 
     async def sign_hash(
@@ -188,25 +200,36 @@ class RemoteSigner:
 
     @classmethod
     async def for_user(
-        cls, client: CscClient, user_id: str, display_name: str | None = None
+        cls, client: CscClient, user_id: str, display_name: str | None = None,
+        anchors: list[x509.Certificate] | None = None,
     ) -> RemoteSigner:
         """The first credential of `user_id`, a personal ID, whose certificate names that
-        personal ID (``UID=CCCD:``) and is valid now (`display_name` goes as ``clientData``).
-        A person may hold several credentials (an expired one, another role's); signing with
-        one that names someone else would attribute the write to them."""
+        personal ID (``UID=CCCD:``), is valid now, allows non-repudiation, chains to one of
+        `anchors` (if given) and that the service does not say is disabled or revoked
+        (`display_name` goes as ``clientData``). A person may hold several credentials (an
+        expired one, another role's); signing with one that names someone else would
+        attribute the write to them, and one the verifier does not trust makes a signature
+        that does not pass."""
         credential_ids = await client.list_credentials(user_id, display_name)
         if not credential_ids:
             raise CscError("no_credential", f"the signing service has no credential for {user_id}")
         now = datetime.now(UTC)
+        refusals = []
         for credential_id in credential_ids[:_MAX_CREDENTIALS]:
             info = await client.credential_info(credential_id)
             leaf = info.chain[0]
-            if personal_id_of(leaf) == user_id and not validity_problems([leaf], now):
+            problems = (
+                ([f"it names {personal_id_of(leaf)}"] if personal_id_of(leaf) != user_id else [])
+                + validity_problems([leaf], now) + key_usage_problems(leaf)
+                + ([info.withdrawn] if info.withdrawn else [])
+                + (chain_problems(info.chain, anchors) if anchors is not None else []))
+            if not problems:
                 return cls(client, info.credential_id, info.chain)
+            refusals.append(f"{credential_id}: {problems[0]}")
         raise CscError(
             "no_credential",
-            f"no credential of {user_id} has a certificate naming UID=CCCD:{user_id} that is "
-            "valid now",
+            f"no credential of {user_id} can sign (a certificate naming UID=CCCD:{user_id}, "
+            f"valid now, trusted, allowing non-repudiation): {'; '.join(refusals)}",
         )
 
     async def sign_digests(self, digests: Sequence[bytes]) -> list[bytes]:

@@ -66,14 +66,12 @@ def _codings(value: object, type_code: str) -> Iterator[tuple[object, object, ob
                 yield coding.get("system"), coding["code"], coding.get("version")
 
 
-def _of_another_version(bound: Binding, system: str | None, version: object) -> bool:
+def _of_another_version(bound: Binding, system: str, version: str) -> bool:
     """Whether a coding names a version of its system, held here with its codes, other than
     the one the value set uses: `80` of the pre-2025 administrative units (Long An) is not
     `80` of the current ones (Tây Ninh). A version held without codes (a guide's stub of a
     code system) says nothing of them."""
-    if system is None or not isinstance(version, str) or system not in bound.versions:
-        return False
-    if version in bound.versions[system]:
+    if system not in bound.versions or version in bound.versions[system]:
         return False
     held = held_code_system(system, version)
     return held is not None and bool(held.concepts)
@@ -91,10 +89,12 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
         return [issue("value-set-not-expandable", "not-supported", expression,
                       severity="warning", strength=bound.strength, **rule)]
     allowed, codes = bound.allowed, bound.codes
-    found, stale = [], []
+    found: list[tuple[str | None, str]] = []
+    stale: list[tuple[str, str, str]] = []  # codes of another version than the value set's
     for system, code, version in _codings(value, type_code):
         if isinstance(code, str) and (system is None or isinstance(system, str)):
-            if _of_another_version(bound, system, version):
+            if system is not None and isinstance(version, str) and _of_another_version(
+                    bound, system, version):
                 stale.append((system, code, version))
             else:
                 found.append((system, code))

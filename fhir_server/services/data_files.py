@@ -14,17 +14,21 @@ from fhir_server.errors import BadRequest
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 DATA_SUFFIXES = (*NDJSON_SUFFIXES, ".json")  # each also gzipped (`.gz`)
+# The Bulk Data manifest bulk clients keep beside the files they downloaded: no resource.
+_MANIFEST = "manifest.json"
 _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 def data_files(paths: Iterable[Path]) -> list[Path]:
-    """The files named, and the NDJSON and JSON files under the directories named, sorted."""
+    """The files named, and the NDJSON and JSON files under the directories named (but a
+    Bulk Data `manifest.json`), sorted."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             files += sorted(
                 p for p in path.rglob("*")
                 if p.is_file() and p.name.removesuffix(".gz").endswith(DATA_SUFFIXES)
+                and p.name != _MANIFEST
             )
         else:
             files.append(path)

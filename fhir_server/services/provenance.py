@@ -22,6 +22,7 @@ from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.metrics import signing_latency
+from fhir_server.services.provenance_claims import check_claims
 from fhir_server.services.signers import SignerDirectory
 from fhir_server.services.signing_rounds import PresignedSigner
 from fhir_server.services.verification import (
@@ -172,6 +173,7 @@ class ProvenanceRecorder:
         (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
         for index, signature in enumerate(provenance["signature"]):
             await _check_who_reference(store, provenance, index, signature)
+        await check_claims(store, provenance)
 
     def _provenance(
         self,
@@ -223,9 +225,11 @@ class ProvenanceRecorder:
             return hospital, None
         if principal.personal_id is not None:
             identifier = {"system": CCCD_SYSTEM, "value": principal.personal_id}
-            person = await _reference(store, "Practitioner", identifier)
-            if "reference" not in person:
-                person = await _reference(store, "Patient", identifier)
+            practitioners = await _carrying(store, "Practitioner", identifier)
+            # A Patient only when no Practitioner carries the CCCD: with two (one of them
+            # someone else's), which is the signer is not for the server to guess.
+            matches = practitioners or await _carrying(store, "Patient", identifier)
+            person = _reference_to(matches, identifier)
             return person | ({"display": principal.name} if principal.name else {}), hospital
         if principal.client_id is not None:
             identifier = {"system": CLIENT_ID_SYSTEM, "value": principal.client_id}
@@ -287,9 +291,16 @@ def _activity(version: HistoryVersion) -> str:
 
 async def _reference(store: ResourceStore, kind: str, identifier: dict) -> dict:
     """`identifier`, with a literal reference to the one `kind` that carries it, if any."""
+    return _reference_to(await _carrying(store, kind, identifier), identifier)
+
+
+async def _carrying(store: ResourceStore, kind: str, identifier: dict) -> list[str]:
+    """`Type/id` of (at most two of) the `kind` resources that carry `identifier`."""
     query = f"identifier={identifier['system']}|{identifier['value']}"
     request = parse_request(kind, parse_query(query), max_count=2)
     criteria, _ = await Compiler(store.project).compile(kind, request.criteria, strict=True)
-    matches = await store.find(kind, criteria, 2)
-    found = {"reference": f"{kind}/{matches[0].id}"} if len(matches) == 1 else {}
-    return found | {"identifier": identifier}
+    return [f"{kind}/{match.id}" for match in await store.find(kind, criteria, 2)]
+
+
+def _reference_to(matches: list[str], identifier: dict) -> dict:
+    return ({"reference": matches[0]} if len(matches) == 1 else {}) | {"identifier": identifier}

@@ -5,6 +5,8 @@ clients and the server itself, the hospital's organisation seal."""
 import time
 from datetime import UTC, datetime
 
+from cryptography import x509
+
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import ServiceUnavailable
 from signing.csc import CscClient, CscError, RemoteSigner
@@ -18,9 +20,11 @@ CREDENTIAL_CACHE_SECONDS = 3600.0
 class SignerDirectory:
     """The signer for each caller: persons sign remotely, everyone else under the seal."""
 
-    def __init__(self, seal: DigestSigner | None, remote: CscClient | None):
+    def __init__(self, seal: DigestSigner | None, remote: CscClient | None,
+                 anchors: list[x509.Certificate] | None = None):
         self.seal = seal
         self.remote = remote
+        self.anchors = anchors  # a person's certificate must chain to one (None: any)
         self._credentials: dict[str, tuple[RemoteSigner, float]] = {}
 
     async def signer_for(self, principal: Principal | None) -> DigestSigner:
@@ -41,7 +45,8 @@ class SignerDirectory:
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         try:
-            signer = await RemoteSigner.for_user(self.remote, personal_id, principal.name)
+            signer = await RemoteSigner.for_user(self.remote, personal_id, principal.name,
+                                                 self.anchors)
         except CscError as error:
             raise ServiceUnavailable(
                 f"The signing service gave no signing credential for the caller: {error}"

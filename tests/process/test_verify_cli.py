@@ -127,6 +127,51 @@ def test_an_edited_resource_fails_naming_it(cli, tmp_path, export, signing_servi
     assert not any(reference(export["Encounter"][0]) in line for line in failures)
 
 
+def test_a_stored_bundle_is_verified_like_any_resource(cli, client, tmp_path, export,
+                                                       signing_service):
+    """A Bundle stored as a resource (a collection, a persisted document) is signed like any
+    other: edited, it fails. Only a `_since` export's deletion Bundles are no record."""
+    stored = _created(client, {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:9d1c6ad4-4c1e-4bde-9f0b-0b0e1c3a7d21",
+         "resource": {"resourceType": "Basic", "code": {"text": "ghi chú"}}}]})
+    signed = _provenances(client, f"Bundle/{stored['id']}")
+    deletion = {"resourceType": "Bundle", "id": "xoa", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": "Patient/da-xoa"}}]}
+    data = export | {"Bundle": [stored, deletion], "Provenance": [*export["Provenance"], *signed]}
+    result = cli("verify", write(tmp_path / "export", data), "--trust", signing_service.anchor_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("4 resources"), result.stdout
+    edited = json.loads(json.dumps(stored))
+    edited["entry"][0]["resource"]["code"]["text"] = "đã sửa"
+    result = cli("verify", write(tmp_path / "edited", data | {"Bundle": [edited, deletion]}),
+                 "--trust", signing_service.anchor_path)
+    assert result.returncode != 0, result.stdout
+    assert f"{reference(stored)}" in result.stdout, result.stdout
+
+
+def test_a_manifest_and_signatures_of_versions_not_exported_are_no_failure(
+        cli, tmp_path, export, signing_service):
+    """The Bulk Data manifest kept beside the files is no resource; a Provenance signing the
+    current version and an older one (not exported) verifies what the export holds, as a
+    Provenance of the older version alone is skipped."""
+    updated = export["Patient"][1]
+    both = [p for p in export["Provenance"]
+            if p["target"][0]["reference"].startswith(f"Patient/{updated['id']}/")]
+    assert len(both) == 2
+    combined = {"resourceType": "Provenance", "id": "ca-hai",
+                "target": [t for p in both for t in p["target"]],
+                "recorded": both[0]["recorded"], "agent": both[0]["agent"],
+                "signature": [s for p in both for s in p["signature"]]}
+    directory = write(tmp_path / "export",
+                      export | {"Provenance": [*export["Provenance"], combined]})
+    (directory / "manifest.json").write_text(json.dumps({
+        "transactionTime": "2026-12-05T00:00:00Z", "request": "x", "requiresAccessToken": True,
+        "output": [], "error": []}), encoding="utf-8")
+    result = cli("verify", directory, "--trust", signing_service.anchor_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout
+
+
 def test_without_trust_anchor_nothing_is_trusted(cli, tmp_path, export, signing_service):
     directory = write(tmp_path / "export", export)
     result = cli("verify", directory)

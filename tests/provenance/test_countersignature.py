@@ -114,11 +114,48 @@ def test_second_signature_on_the_same_version_by_another_person(client, patient,
     nurse = authority.new_signer("Đỗ Thu Hà", nurse_id)
     sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
     second = countersignature(target, sign_resource(patient, target, nurse, datetime.now(UTC)),
-                              who=nurse_id)["signature"][0]
-    sent["signature"].append(second)
+                              who=nurse_id)
+    sent["signature"] += second["signature"]
+    # Each signer must be an agent (R4 Provenance.signature: "The signer should match a
+    # Provenance.agent"): the nurse's signature alone names nobody the Provenance lists.
+    response = post(client, sent)
+    assert_outcome(response, 422)
+    assert response.json()["issue"][0]["expression"] == ["Provenance.signature[1].who"]
+    sent["agent"] += second["agent"]
     response = post(client, sent)
     assert response.status_code == 201, response.text
     assert_passed(verify(client, response.json()["id"]))
+
+
+def _copied(client, patient: dict) -> dict:
+    """The server's own Provenance of the patient's version, to be posted again as the
+    client's: its signature is genuine."""
+    [original] = provenances_of(client, f"Patient/{patient['id']}")
+    return {k: v for k, v in original.items() if k not in ("id", "meta")}
+
+
+@pytest.mark.parametrize("claim", ["another agent", "a deletion", "a time to come"])
+def test_a_genuine_signature_copied_under_other_claims_is_refused(client, db, patient, claim):
+    """A signature binds its signer to the version's content, not to what the Provenance
+    around it says: copied into a Provenance that names another agent, a deletion that never
+    happened or a recording time to come, it is refused and nothing is stored."""
+    copied = _copied(client, patient)
+    if claim == "another agent":
+        copied["agent"][0]["who"] = {"identifier": {"system": CCCD_SYSTEM, "value": DOCTOR},
+                                     "display": DOCTOR_NAME}
+        expression = "Provenance.signature[0].who"
+    elif claim == "a deletion":
+        copied["activity"]["coding"][0].update(code="DELETE", display="delete")
+        expression = "Provenance.target[0]"
+    else:
+        copied["recorded"] = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+        expression = "Provenance.recorded"
+    counts = provenance_count(db)
+    response = post(client, copied)
+    assert_outcome(response, 422)
+    assert response.json()["issue"][0]["expression"] == [expression]
+    assert provenance_count(db) == counts
+    assert response.json()["issue"][0]["diagnostics"]
 
 
 def _content_differs(patient, target, doctor, authority):

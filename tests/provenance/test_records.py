@@ -213,6 +213,21 @@ def test_who_references_the_callers_practitioner(client, person_client):
                             "display": TOKEN_NAME}
 
 
+def test_two_practitioners_with_the_callers_id_are_no_reference(client, person_client):
+    """Another Practitioner carrying the caller's CCCD (anyone may write one): which is the
+    signer is not guessed, and no Patient with the ID stands in for either."""
+    doctor = personal_id(1976)
+    for given in ("Minh", "Mạo Danh"):
+        created(client, {"resourceType": "Practitioner",
+                         "identifier": [{"system": CCCD_SYSTEM, "value": doctor}],
+                         "name": [{"family": "Lê", "given": [given]}]})
+    created(client, new_patient(doctor))
+    written = created(person_client(doctor), new_patient())
+    (agent,) = provenance_of(client, versioned(written))["agent"]
+    assert agent["who"] == {"identifier": {"system": CCCD_SYSTEM, "value": doctor},
+                            "display": TOKEN_NAME}
+
+
 def test_who_references_the_callers_patient_without_practitioner(client, person_client):
     citizen = personal_id(2001, female=True)
     own_record = created(client, new_patient(citizen))

@@ -21,6 +21,7 @@ from signing.csc import (
     CscError,
     RemoteSigner,
 )
+from signing.dev_ca import DevCertificateAuthority
 from signing.keys import jwk_thumbprint
 from signing.provenance import sign_resources, verify_resource
 
@@ -41,6 +42,8 @@ class FakeRssp:
         self.chain = ca.chain_for(ca.issue("Nguyễn Văn An", PERSONAL_ID, key.public_key()))
         # credential ID -> its chain, in the order credentials/list names them
         self.credentials = {"cred-1": self.chain}
+        # credential ID -> (key.status, cert.status) where not (enabled, valid)
+        self.statuses: dict[str, tuple[str, str]] = {}
         self.requests: list[httpx.Request] = []
         self.override: dict[str, httpx.Response] = {}
 
@@ -55,11 +58,13 @@ class FakeRssp:
         if method == "credentials/info":
             chain = self.credentials[body["credentialID"]]
             der = [c.public_bytes(serialization.Encoding.DER) for c in chain]
+            key_status, cert_status = self.statuses.get(body["credentialID"],
+                                                        ("enabled", "valid"))
             return httpx.Response(
                 200,
                 json={
-                    "key": {"status": "enabled", "algo": ["1.2.840.113549.1.1.1"], "len": 2048},
-                    "cert": {"status": "valid", "certificates": [b64(d) for d in der]},
+                    "key": {"status": key_status, "algo": ["1.2.840.113549.1.1.1"], "len": 2048},
+                    "cert": {"status": cert_status, "certificates": [b64(d) for d in der]},
                     "auth": {"mode": "implicit"},
                     "multisign": 1000,
                 },
@@ -186,6 +191,27 @@ def test_the_credential_naming_the_user_and_valid_now_is_chosen(rssp, ca, now):
                         "cred-expired": ca.chain_for(expired), "cred-1": rssp.chain}
     signer = signer_for(rssp)
     assert signer.credential_id == "cred-1" and signer.chain == rssp.chain
+
+
+def test_credentials_withdrawn_or_untrusted_are_passed_over(rssp, ca):
+    """A credential the service says is revoked or disabled, or whose chain ends at no anchor
+    the server trusts, would sign writes whose signatures do not pass: the next one signs,
+    and with none left the refusal says why each was passed over."""
+    stranger = DevCertificateAuthority.create()
+    untrusted = stranger.chain_for(stranger.issue("Nguyễn Văn An", PERSONAL_ID,
+                                                  rssp.key.public_key()))
+    rssp.credentials = {"cred-revoked": rssp.chain, "cred-disabled": rssp.chain,
+                        "cred-untrusted": untrusted, "cred-1": rssp.chain}
+    rssp.statuses = {"cred-revoked": ("enabled", "revoked"),
+                     "cred-disabled": ("disabled", "valid")}
+    signer = run(RemoteSigner.for_user(rssp.client(), PERSONAL_ID, anchors=ca.anchors))
+    assert signer.credential_id == "cred-1"
+    del rssp.credentials["cred-1"]
+    with pytest.raises(CscError) as raised:
+        run(RemoteSigner.for_user(rssp.client(), PERSONAL_ID, anchors=ca.anchors))
+    assert raised.value.error == "no_credential"
+    for reason in ("certificate is revoked", "key is disabled", "cred-untrusted"):
+        assert reason in raised.value.description, raised.value.description
 
 
 def test_no_credential_naming_the_user_is_refused(rssp, ca):
