@@ -106,6 +106,8 @@ class Permissions:
                     patient.get(scope.resource_type, frozenset()) | scope.permissions)
         self._patient = patient
         self._grants = grants
+        # type → the letters `within_compartment` granted that no scope grants outright
+        self._compartment_only: dict[str, frozenset[str]] = {}
         self._by_type: dict[str, frozenset[str]] = {}
         for (_, resource_type), letters in grants.items():
             self._by_type[resource_type] = self._by_type.get(resource_type, frozenset()) | letters
@@ -137,7 +139,19 @@ class Permissions:
             if (letters := self._patient.get(resource_type, frozenset())
                 | self._patient.get("*", frozenset()))
         ]
-        return Permissions([*self.scopes(), *promoted])
+        within = Permissions([*self.scopes(), *promoted])
+        within._compartment_only = {
+            scope.resource_type: frozenset(p for p in scope.permissions
+                                           if not self.allows(scope.resource_type, p))
+            for scope in promoted}
+        return within
+
+    def allows_outside_compartment(self, resource_type: str, permission: str) -> bool:
+        """Whether `permission` on `resource_type` holds beyond the compartment: not granted
+        by `within_compartment` alone (a resource of a compartment's type that is in no
+        patient's compartment is not the launch patient's to read)."""
+        return (self.allows(resource_type, permission)
+                and permission not in self._compartment_only.get(resource_type, ()))
 
     def allowed_types(self, permission: str, candidates: Iterable[str]) -> list[str]:
         """The candidate resource types on which `permission` is granted, in order."""

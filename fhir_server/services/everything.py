@@ -187,7 +187,7 @@ class Everything:
             )
             found += referenced
         if request.include_provenance:
-            found += await self._provenance_of(found)
+            found += await self._provenance_of(request, found)
         entries = [
             (Version.from_current(kind, document), mode.get((kind, document.id), "include"))
             for kind, document in found
@@ -267,7 +267,11 @@ class Everything:
             wanted |= {
                 (target, target_id)
                 for target, target_id in local_references(entries, self.base)
+                # Of a member type, one outside every compartment: only for a token whose
+                # grant on it is not the launch patient's compartment alone.
                 if self.permissions.allows(target, "r") and (
+                    target not in members
+                    or self.permissions.allows_outside_compartment(target, "r")) and (
                     request.referenced_types is None or target in request.referenced_types
                     or (target in members and target in request.types))
             }
@@ -302,19 +306,24 @@ class Everything:
         return found, more, {"e": [_REFERENCED, 0, last]}
 
     async def _provenance_of(
-        self, found: list[tuple[str, CurrentVersion]]
+        self, request: EverythingRequest, found: list[tuple[str, CurrentVersion]]
     ) -> list[tuple[str, CurrentVersion]]:
         """The Provenance that signs the served version of each resource (its target is
-        `Type/id/_history/n`), so the page verifies offline (README "Signature contract")."""
+        `Type/id/_history/n`), so the page verifies offline (README "Signature contract");
+        for a token that may read Provenances in the compartment only, those in it (a
+        signer's record, with their personal ID, is not the launch patient's)."""
         versions = {f"{kind}/{d.id}/_history/{d.vid}" for kind, d in found
                     if kind != "Provenance"}
         if not versions:
             return []
         targets = sorted({version.split("/_history/")[0] for version in versions})
-        documents = await self.store.find(
-            "Provenance", {"search.target": {"$in": targets}}, _MAX_PROVENANCE,
-            projection=WITHOUT_INDEX,
-        )
+        wanted: dict = {"search.target": {"$in": targets}}
+        if not self.permissions.allows_outside_compartment("Provenance", "r"):
+            ids = None if request.compartment_id is None else [request.compartment_id]
+            wanted = {"$and": [wanted, compartment_filter(request.compartment_type, ids,
+                                                          self.base)]}
+        documents = await self.store.find("Provenance", wanted, _MAX_PROVENANCE,
+                                          projection=WITHOUT_INDEX)
         served = {d.id for kind, d in found if kind == "Provenance"}
         return [
             ("Provenance", d)

@@ -169,6 +169,17 @@ def section_codes() -> dict[str, tuple[dict, bool]]:
     return codes
 
 
+def _about(resource: dict, patient: set[str]) -> bool:
+    """Whether a record is about the patient (its `subject` or `patient`), not one they are
+    only in the compartment of (the asserter of another's Condition, the performer of
+    another's Observation)."""
+    for element in ("subject", "patient"):
+        reference = resource.get(element)
+        if isinstance(reference, dict):
+            return reference.get("reference") in patient
+    return False
+
+
 def _shown(resource: dict) -> tuple[str, str, str]:
     """What, when and status of a record, for a section's table."""
     what: object = "-"
@@ -241,6 +252,7 @@ class PatientSummary:
     async def document(self, patient: CurrentVersion, now: datetime) -> dict:
         patient_reference = f"Patient/{patient.id}"
         own = compartment_filter("Patient", [patient.id], self.assembly.base)
+        about = {patient_reference, f"{self.assembly.base}/{patient_reference}"}
         records: dict[str, list[CurrentVersion]] = {}
         sections, included = [], [("Patient", patient)]
         seen = {("Patient", patient.id)}  # an Observation may be a result and a vital sign
@@ -254,7 +266,8 @@ class PatientSummary:
                 if kind not in records:
                     records[kind] = await self.store.find(
                         kind, own, MAX_PER_TYPE, WITHOUT_INDEX, [("lastUpdated", -1), ("_id", 1)])
-                kept += [(kind, r) for r in records[kind] if keep(r.resource or {})]
+                kept += [(kind, r) for r in records[kind]
+                         if _about(r.resource or {}, about) and keep(r.resource or {})]
             if kept or required:
                 sections.append(_section(rule, coding, kept, withheld))
                 for kind, record in kept:
@@ -270,7 +283,12 @@ class PatientSummary:
         def within(kind: str) -> dict | None:
             if kind == "Patient":
                 return None
-            return {"$or": [own, nobodys]} if kind in members else {}
+            if kind not in members:
+                return {}
+            # No patient's record is the launch patient's to read, when that is all a
+            # patient/ token grants on the type.
+            return ({"$or": [own, nobodys]}
+                    if self.permissions.allows_outside_compartment(kind, "r") else own)
 
         included += await self.assembly.referenced(included, within, rounds=MAX_RESOURCES)
         author_url = f"urn:uuid:{uuid.uuid4()}"

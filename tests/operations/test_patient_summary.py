@@ -169,6 +169,27 @@ def test_tobacco_use_is_social_history_by_its_code_and_periods_are_dated(client)
     assert "<td>2025-08-01 - 2025-09-01</td>" in sections["10160-0"]["text"]["div"]
 
 
+def test_a_record_the_patient_only_took_part_in_is_not_theirs(client):
+    """A Condition Lan asserted about her mother and an Observation she performed on her are
+    in Lan's compartment (asserter, performer), but about her mother: not in Lan's summary."""
+    loaded = load(client, {
+        "lan": {"resourceType": "Patient", "name": [{"family": "Đỗ", "given": ["Lan"]}]},
+        "mother": {"resourceType": "Patient", "name": [{"family": "Đỗ", "given": ["Mai"]}]},
+    })
+    lan, mother = (f"Patient/{loaded[key]}" for key in ("lan", "mother"))
+    loaded |= load(client, {
+        "asserted": {**_condition("lan", "38341003", "Tăng huyết áp", "active"),
+                     "subject": {"reference": mother}, "asserter": {"reference": lan}},
+        "performed": {**_observation("vital-signs", "8310-5", 39.5),
+                      "subject": {"reference": mother}, "performer": [{"reference": lan}]},
+        "own": {**_condition("lan", "44054006", "Đái tháo đường", "active"),
+                "subject": {"reference": lan}},
+    })
+    sections = _sections(_summary(client, f"/{lan}/$summary"))
+    assert _entry_ids(sections["11450-4"]) == {f"Condition/{loaded['own']}"}
+    assert "8716-3" not in sections
+
+
 def test_the_installed_ips_version_may_be_asked_for(client, ids):
     """IPS 2.0.0's OperationDefinition: "A specific version may be requested using a
     canonical reference (e.g. ...Composition-uv-ips|2.0.0)"."""

@@ -166,6 +166,41 @@ def test_everything_and_summary_of_the_launch_patient_hold_their_compartment_onl
     assert not held & {ids["hai"], ids["hai_bp"], ids["doctor"]}
 
 
+def test_everything_of_the_launch_patient_serves_nothing_outside_the_compartment(
+        client, server, issuer):
+    """What the record refers to that is of a compartment's type but in no patient's
+    compartment (a Specimen without subject, a Procedure of a patient elsewhere) is served
+    to a `user/` token, not to the launch patient's: it is not theirs to read by id either.
+    Nor are the signers' Provenances (their personal IDs), which are in no compartment."""
+    ids = load(client, {"lan": {"resourceType": "Patient", "name": [{"family": "Vũ"}]},
+                        "unowned": {"resourceType": "Specimen", "type": {"text": "Máu"}},
+                        "elsewhere": {"resourceType": "Procedure", "status": "completed",
+                                      "subject": {"reference":
+                                                  "https://benhvien.example.vn/fhir/Patient/7"}}})
+    ids |= load(client, {"order": {
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "code": {"text": "Đường huyết"}, "subject": {"reference": f"Patient/{ids['lan']}"},
+        "specimen": [{"reference": f"Specimen/{ids['unowned']}"}]}, "pulse": {
+        "resourceType": "Observation", "status": "final", "code": {"text": "Mạch"},
+        "subject": {"reference": f"Patient/{ids['lan']}"},
+        "partOf": [{"reference": f"Procedure/{ids['elsewhere']}"}]}})
+    path = f"/Patient/{ids['lan']}/$everything"
+    with_user = _ids(client.get(path))
+    assert {ids["unowned"], ids["elsewhere"]} <= with_user
+    with fhir_client(server.base, issuer.token("patient/*.rs", patient=ids["lan"])) as lan:
+        assert _ids(lan.get(path)) == {ids["lan"], ids["order"], ids["pulse"]}
+        for leaked in (f"Specimen/{ids['unowned']}", f"Procedure/{ids['elsewhere']}"):
+            assert_outcome(lan.get(f"/{leaked}"), 403)
+        # Only the Provenance in her compartment: the one of her Patient resource (its
+        # `patient` parameter), which she may read by id too.
+        with_provenance = lan.get(path, params={"includeProvenance": "true"}).json()
+        provenances = [e["resource"] for e in with_provenance["entry"]
+                       if e["resource"]["resourceType"] == "Provenance"]
+        assert [p["target"][0]["reference"].split("/_history/")[0] for p in provenances] == [
+            f"Patient/{ids['lan']}"]
+        assert lan.get(f"/Provenance/{provenances[0]['id']}").status_code == 200
+
+
 def test_patient_scopes_need_the_claim_and_their_types(server, issuer, ids):
     with fhir_client(server.base, issuer.token("patient/*.rs")) as unclaimed:
         assert_outcome(unclaimed.get(f"/Patient/{ids['thu']}"), 403)
