@@ -24,6 +24,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.types.string import fold
 from fhir_server.search.values import split_escaped
 from fhir_server.services.access import check_searchable
 from fhir_server.services.bundle_entries import ANY_VERSION, NO_CURRENT_VERSION
@@ -137,16 +138,16 @@ _MAX_GUARDS = 16
 
 async def acquire_guards(store: ResourceStore, resource_type: str, query: str) -> None:
     """Serialise the conditional writes whose criteria could match one new resource: one
-    guard per criterion value, keyed by its parameter and its code without a system, so
-    `identifier=s|v`, `identifier=v` and `identifier=s%7Cv` take the same guard (keyed on
-    the query's text they did not, and raced to make one patient twice). Criteria that
-    merely share a value wait for each other, which costs only time."""
+    guard per criterion value, keyed by its code without a system, case and accents folded,
+    whatever the parameter: `identifier=s|v`, `identifier=v` and `identifier=s%7Cv` take the
+    same guard (keyed on the query's text they did not, and raced to make one patient
+    twice), and so do `family=Lý`, `family=ly` and `name=LY`, which match the same names.
+    Criteria that merely share a value wait for each other, which costs only time."""
     keys = set()
-    for name, value in parse_query(query.split("?", 1)[1] if "?" in query else query):
-        parameter = name.split(":", 1)[0]
+    for _, value in parse_query(query.split("?", 1)[1] if "?" in query else query):
         for one in split_escaped(value, ",", keep_escapes=True):
             code = split_escaped(one, "|", keep_escapes=True)[-1]
-            keys.add(f"{resource_type}?{parameter}={code}")
+            keys.add(f"{resource_type}?{fold(code)}")
     if len(keys) > _MAX_GUARDS:  # a bound on the writes one request makes: one for the type
         keys = {f"{resource_type}?"}
     for key in sorted(keys):  # one order: two writes never each hold what the other wants
