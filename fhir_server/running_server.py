@@ -11,6 +11,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fhir_server.conformance.packages import installation_directory
 from fhir_server.settings import Settings
 
 _RECORD = "server.json"
@@ -27,6 +29,8 @@ _RECORD = "server.json"
 _OUTAGE = "mongod-outage"
 _OUTAGE_POLL_SECONDS = 0.5
 _WORKER = "FHIR_SERVER_WORKER_OF_EMBEDDED_MONGOD"
+# The copy of the installed packages the workers of a running server read, by its pid.
+_SNAPSHOT = "packages-serving-"
 # A worker's exit status when it could not start (as uvicorn's).
 STARTUP_FAILURE = 3
 _RESTART_SECONDS = 0.5  # before restarting a worker that died; doubled while it keeps dying
@@ -117,18 +121,41 @@ def serve_workers(settings: Settings, workers: int, host: str, port: int,
         outages(None)  # that of a server killed during an outage
         threading.Thread(target=asyncio.run, args=(embedded.supervise(outages),),
                          daemon=True).start()
+    snapshot = _package_snapshot(settings)
     try:
         if settings.dev:
             asyncio.run(_prepare_development(settings))
         os.environ.update(_environment(settings))
+        if snapshot is not None:
+            os.environ["FHIR_PACKAGES"] = str(snapshot)
         if embedded is not None:
             os.environ[_WORKER] = "1"
         return _supervise(workers, (host, port, uvicorn_options))
     finally:
         for sock in claim:
             sock.close()
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
         if embedded is not None:
             embedded.stop()
+
+
+def _package_snapshot(settings: Settings) -> Path | None:
+    """A copy of the installed packages, which the workers read: a worker reads them as it
+    starts, and one started to replace another must read what the others did, not a package
+    installed since (that is for the server's next start). Snapshots left by a server that
+    was killed are removed."""
+    installed = installation_directory(settings.packages, settings.data_dir)
+    for stale in Path(settings.data_dir).glob(f"{_SNAPSHOT}*"):
+        owner = stale.name.removeprefix(_SNAPSHOT)
+        if not (owner.isdigit() and Path(f"/proc/{owner}").exists()):
+            shutil.rmtree(stale, ignore_errors=True)
+    if not installed.is_dir():
+        return None
+    snapshot = Path(settings.data_dir) / f"{_SNAPSHOT}{os.getpid()}"
+    shutil.rmtree(snapshot, ignore_errors=True)
+    shutil.copytree(installed, snapshot)
+    return snapshot
 
 
 def _claim_port(host: str, port: int) -> list[socket.socket]:

@@ -20,3 +20,10 @@ def children(pid: int) -> list[int]:
     # Fields after the command name, which is in parentheses: state, ppid, ...
     return [child for child, stat in proc_files("stat")
             if int(stat.rsplit(b")", 1)[1].split()[1]) == pid]
+
+
+def workers(pid: int) -> list[int]:
+    """The server worker processes of the `fhir-server serve` process `pid`."""
+    spawned = set(children(pid))
+    return [child for child, command in proc_files("cmdline")
+            if child in spawned and b"spawn_main" in command]

@@ -4,10 +4,13 @@ was installed are found after `$reindex`, and a package missing a dependency sto
 with a clear message."""
 
 import json
+import os
 import signal
 from pathlib import Path
 
 import httpx
+import pytest
+from proc_table import workers
 from process_issuer import bearer
 
 from profiles.build_packages import tgz_bytes
@@ -132,3 +135,50 @@ def test_a_package_missing_a_dependency_stops_start_up_naming_it(spawn, tmp_path
     assert server.process.wait(60) == 2
     assert ("cannot start: the installed packages are not usable: example.ethnicity#0.1.0 "
             "needs example.gone#3.0, which is not installed") in server.output()
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/metadata", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _search_codes(base: str) -> set[str]:
+    statement = httpx.get(f"{base}/metadata", timeout=30).json()
+    (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    return {parameter["name"] for parameter in patient["searchParam"]}
+
+
+@pytest.mark.slow
+def test_workers_read_the_packages_of_the_servers_start_even_when_replaced(
+        cli, spawn, eventually, tmp_path):
+    """Installing a package is for the server's next start: a worker started to replace one
+    that died reads the packages its siblings read, or the same search would be answered
+    differently by each (and resources it writes indexed for parameters theirs lack)."""
+    data = tmp_path / "data"
+    assert cli("package", "install", _package(tmp_path), "--data-dir", data).returncode == 0
+    server = spawn(data, "--workers", "2")
+    server.wait_ready()
+    assert eventually(lambda: len(workers(server.process.pid)) == 2, 30), server.output()
+    codes = _search_codes(server.base)
+    assert "ethnic-group" in codes
+    renamed = {**SEARCH_PARAMETER, "code": "ethnicity-later", "version": "0.2.0",
+               "url": "http://example.org/fhir/SearchParameter/patient-ethnicity-later"}
+    later = tmp_path / "later.tgz"
+    later.write_bytes(tgz_bytes({
+        "package/package.json": json.dumps({"name": "example.later", "version": "0.1.0",
+                                            "dependencies": {"hl7.fhir.r4.core": "4.0.1"}}
+                                           ).encode(),
+        "package/SearchParameter-later.json": json.dumps(renamed).encode()}))
+    assert cli("package", "install", later, "--data-dir", data).returncode == 0
+    killed = workers(server.process.pid)
+    for worker in killed:
+        os.kill(worker, signal.SIGKILL)
+    assert eventually(lambda: len(set(workers(server.process.pid)) - set(killed)) == 2, 60), (
+        server.output())
+    assert eventually(lambda: _answers(server.base), 60), server.output()
+    # New connections land on either worker: each answers with the packages of the start.
+    assert all(_search_codes(server.base) == codes for _ in range(8))
+    assert server.stop() in TERMINATED
+    assert not list(data.glob("packages-serving-*"))  # the workers' copy goes with them

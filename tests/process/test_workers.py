@@ -11,7 +11,6 @@ import httpx
 import proc_table
 import pytest
 from api.helpers import unique_cccd
-from proc_table import proc_files
 from process_issuer import bearer
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
@@ -20,11 +19,7 @@ FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhi
              **bearer()}
 
 
-def _workers(pid: int) -> list[int]:
-    """The server worker processes of the `fhir-server serve` process `pid`."""
-    children = set(proc_table.children(pid))
-    return [child for child, command in proc_files("cmdline")
-            if child in children and b"spawn_main" in command]
+_workers = proc_table.workers
 
 
 def _alive(pid: int) -> bool:
