@@ -214,8 +214,9 @@ def _supervise(workers: int, arguments: tuple) -> int:
                 started_at[index] = time.monotonic()
     for process in processes:
         process.terminate()  # uvicorn's graceful shutdown
+    deadline = time.monotonic() + _STOP_SECONDS  # for all of them together
     for process in processes:
-        process.join(_STOP_SECONDS)
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():  # a request that does not end: stop waiting for it
             log.error("worker %s still running %s s after SIGTERM: killed", process.pid,
                       _STOP_SECONDS)
