@@ -18,11 +18,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fhir_server.conformance.packages import installation_directory
-from fhir_server.settings import Settings
+from fhir_server.settings import STARTED_AT_VARIABLE, Settings
 
 _RECORD = "server.json"
 # While the mongod serve_workers supervises is down: the reason, for its workers to read.
@@ -126,6 +127,7 @@ def serve_workers(settings: Settings, workers: int, host: str, port: int,
         if settings.dev:
             asyncio.run(_prepare_development(settings))
         os.environ.update(_environment(settings))
+        os.environ[STARTED_AT_VARIABLE] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if snapshot is not None:
             os.environ["FHIR_PACKAGES"] = str(snapshot)
         if embedded is not None:

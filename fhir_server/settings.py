@@ -7,6 +7,11 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The instant `serve` started, given to its worker processes: each publishes it as the date
+# of the CapabilityStatement, so that all serve one statement (one ETag), also a worker
+# started later to replace another.
+STARTED_AT_VARIABLE = "FHIR_SERVER_STARTED_AT"
+
 
 class Settings(BaseSettings):
     """Every setting can be given as an environment variable FHIR_<NAME>."""

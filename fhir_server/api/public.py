@@ -3,6 +3,7 @@ this server's public keys and the token endpoint of SMART Backend Services."""
 
 import functools
 import hashlib
+import os
 from datetime import UTC, datetime
 from importlib.metadata import version
 
@@ -25,9 +26,11 @@ from fhir_server.services.token_service import (
     invalid_request,
     token_form,
 )
+from fhir_server.settings import STARTED_AT_VARIABLE
 
 router = APIRouter()
-_STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_STARTED = os.environ.get(STARTED_AT_VARIABLE) or datetime.now(UTC).strftime(
+    "%Y-%m-%dT%H:%M:%SZ")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _SCOPES = (
     "system/*.cruds",

@@ -144,14 +144,18 @@ def _answers(base: str) -> bool:
         return False
 
 
+def _metadata(base: str) -> dict:
+    return httpx.get(f"{base}/metadata", timeout=30).json()
+
+
 def _search_codes(base: str) -> set[str]:
-    statement = httpx.get(f"{base}/metadata", timeout=30).json()
+    statement = _metadata(base)
     (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
     return {parameter["name"] for parameter in patient["searchParam"]}
 
 
 @pytest.mark.slow
-def test_workers_read_the_packages_of_the_servers_start_even_when_replaced(
+def test_replaced_workers_read_the_packages_and_date_of_the_servers_start(
         cli, spawn, eventually, tmp_path):
     """Installing a package is for the server's next start: a worker started to replace one
     that died reads the packages its siblings read, or the same search would be answered
@@ -163,6 +167,7 @@ def test_workers_read_the_packages_of_the_servers_start_even_when_replaced(
     assert eventually(lambda: len(workers(server.process.pid)) == 2, 30), server.output()
     codes = _search_codes(server.base)
     assert "ethnic-group" in codes
+    published = _metadata(server.base)["date"]
     renamed = {**SEARCH_PARAMETER, "code": "ethnicity-later", "version": "0.2.0",
                "url": "http://example.org/fhir/SearchParameter/patient-ethnicity-later"}
     later = tmp_path / "later.tgz"
@@ -178,7 +183,9 @@ def test_workers_read_the_packages_of_the_servers_start_even_when_replaced(
     assert eventually(lambda: len(set(workers(server.process.pid)) - set(killed)) == 2, 60), (
         server.output())
     assert eventually(lambda: _answers(server.base), 60), server.output()
-    # New connections land on either worker: each answers with the packages of the start.
+    # New connections land on either worker: each answers with the packages of the start,
+    # and one statement (its date, so its ETag, is the server's start, not the worker's).
     assert all(_search_codes(server.base) == codes for _ in range(8))
+    assert {_metadata(server.base)["date"] for _ in range(8)} == {published}
     assert server.stop() in TERMINATED
     assert not list(data.glob("packages-serving-*"))  # the workers' copy goes with them
