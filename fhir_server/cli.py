@@ -235,12 +235,20 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
     from fhir_server.running_server import serve_workers
+    from fhir_server.services.conformance_policy import (
+        ConformancePolicy,
+        ProfileConfigurationError,
+    )
 
     settings = _settings(args)
     try:
         load(package_directory(settings))
+        ConformancePolicy.configured(settings.required_profiles)
     except PackageError as error:
         print(f"cannot start: the installed packages are not usable: {error}", file=sys.stderr)
+        return 2
+    except ProfileConfigurationError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
         return 2
     if settings.mongodb_uri is not None:
         _check_reachable(str(settings.mongodb_uri))

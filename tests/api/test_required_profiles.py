@@ -90,6 +90,11 @@ def test_a_declared_known_profile_is_checked_on_an_ordinary_server(client):
 @pytest.mark.parametrize(("required", "named"), [
     ({"Patient": ["http://example.org/no-such"]}, "http://example.org/no-such"),
     ({"Observation": [VN_CORE_PATIENT]}, "constrains Patient, not Observation"),
+    # Installed, but its base (IPS 1.0.0's Observation-results-uv-ips) is not: required,
+    # it would refuse every Observation.
+    ({"Observation": ["http://fhir.ehealth.gov.vn/core/StructureDefinition/"
+                      "vn-core-observation-lab-code"]},
+     "vn-core-observation-lab-code \\(for Observation\\) cannot be used: .*Observation-results"),
 ])
 def test_a_required_profile_the_server_cannot_check_is_a_start_up_error(required, named):
     with pytest.raises(ProfileConfigurationError, match=named):

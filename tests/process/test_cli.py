@@ -170,6 +170,18 @@ def test_unreachable_mongodb_is_one_line_and_no_server(spawn, tmp_path):
             assert probe.connect_ex(("127.0.0.1", server.port)) != 0
 
 
+@pytest.mark.parametrize("profile", ["vn-core-observation-lab-code", "no-such-profile"])
+def test_a_required_profile_that_cannot_be_checked_stops_start_up(spawn, tmp_path, profile):
+    """Required, a profile the server cannot use (its base is not installed) would refuse
+    every write of the type: the server does not start, saying why in one line."""
+    url = f"http://fhir.ehealth.gov.vn/core/StructureDefinition/{profile}"
+    server = spawn(tmp_path / "data",
+                   env={"FHIR_REQUIRED_PROFILES": json.dumps({"Observation": [url]})})
+    assert server.process.wait(60) == 2, server.output()
+    assert "Traceback" not in server.output(), server.output()
+    assert f"cannot start: FHIR_REQUIRED_PROFILES: profile {url}" in server.output()
+
+
 def _write_json(path, document) -> str:
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     return str(path)
