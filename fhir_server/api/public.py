@@ -56,15 +56,19 @@ async def metadata(base: Base, request: Request):
                          expression="mode")
     terminology = mode == "terminology"
     params = request.query_params.multi_items()
-    cors = bool(request.app.state.settings.cors_origins)
+    settings = request.app.state.settings
+    cors = bool(settings.cors_origins)
+    # A type whose writes must conform to one profile has it as its base profile.
+    required = tuple(sorted((kind, urls[0]) for kind, urls in settings.required_profiles.items()
+                            if len(urls) == 1))
     if any(name in ("_summary", "_elements") for name, _ in params):
         # Asked for a part (a client polling for the version, say): not kept.
         statement = subset_read(
-            _statement(base, terminology, id(definitions.registry()), cors), params)
+            _statement(base, terminology, id(definitions.registry()), cors, required), params)
         body, etag = _tagged(render(statement, media, pretty, 200)[0])
     else:
         body, etag = _capabilities(base, media, pretty, terminology,
-                                   id(definitions.registry()), cors)
+                                   id(definitions.registry()), cors, required)
     # http.html#capabilities: an ETag, which changes with the statement; a client that has
     # this one gets 304, as a conditional read of a resource does.
     sent = request.headers.get("if-none-match") or ""
@@ -80,9 +84,10 @@ _MODES = ("full", "normative", "terminology")
 
 @functools.lru_cache(maxsize=64)  # bounded: `base` follows the request's Host header
 def _capabilities(base: str, media: str, pretty: bool, terminology: bool,
-                  _registry: int, cors: bool) -> tuple[bytes, str]:
-    return _tagged(render(_statement(base, terminology, _registry, cors), media, pretty,
-                          200)[0])
+                  _registry: int, cors: bool, required: tuple[tuple[str, str], ...]
+                  ) -> tuple[bytes, str]:
+    return _tagged(render(_statement(base, terminology, _registry, cors, required), media,
+                          pretty, 200)[0])
 
 
 def _tagged(body: bytes) -> tuple[bytes, str]:
@@ -91,10 +96,11 @@ def _tagged(body: bytes) -> tuple[bytes, str]:
 
 
 @functools.lru_cache(maxsize=16)
-def _statement(base: str, terminology: bool, _registry: int, cors: bool) -> dict:
+def _statement(base: str, terminology: bool, _registry: int, cors: bool,
+               required: tuple[tuple[str, str], ...]) -> dict:
     software = version("fhir-exchange-server")
     return (terminology_capabilities(base, software, _STARTED) if terminology
-            else capability_statement(base, software, _STARTED, DESCRIPTORS, cors))
+            else capability_statement(base, software, _STARTED, DESCRIPTORS, cors, required))
 
 
 @router.get("/.well-known/smart-configuration")

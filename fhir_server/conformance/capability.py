@@ -5,6 +5,8 @@ from functools import cache
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.operations import OperationDescriptor, capability_operations
+from fhir_server.conformance.profile_elements import ProfileUnavailable
+from fhir_server.conformance.profile_tree import compiled_profile
 from fhir_server.conformance.registry import (
     APPEND_ONLY_TYPES,
     FHIR_VERSION,
@@ -12,6 +14,7 @@ from fhir_server.conformance.registry import (
     resource_types,
 )
 from fhir_server.conformance.search_parameters import search_parameters
+from fhir_server.conformance.snapshots import ProfileError
 
 # Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/).
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
@@ -62,13 +65,24 @@ def _rev_includes() -> dict[str, list[str]]:
 @cache
 def _supported_profiles() -> dict[str, list[str]]:
     """type → the canonical URLs of the profiles of it the registry holds (the R4 core's and
-    the installed packages'): what `meta.profile` and `$validate` check against."""
+    the installed packages') and can use: what `meta.profile` and `$validate` check against.
+    One that cannot be used (its base is not installed, its rules contradict) is not
+    supported: compiling them all once takes about 0.4 s."""
     found: dict[str, list[str]] = {}
     for definition in registry().all("StructureDefinition"):
         if (definition.get("derivation") == "constraint" and definition.get("kind") == "resource"
-                and registry().resolve(definition["url"]) is definition):
+                and registry().resolve(definition["url"]) is definition
+                and _usable(definition["url"])):
             found.setdefault(definition["type"], []).append(definition["url"])
     return {kind: sorted(urls) for kind, urls in found.items()}
+
+
+def _usable(url: str) -> bool:
+    try:
+        compiled_profile(url)
+    except (ProfileUnavailable, ProfileError):
+        return False
+    return True
 
 
 def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -> dict:
@@ -138,9 +152,16 @@ def capability_statement(
     published: str,
     operations: tuple[OperationDescriptor, ...],
     cors: bool = False,
+    required: tuple[tuple[str, str], ...] = (),
 ) -> dict:
     """The server's CapabilityStatement; `cors`: whether browser apps of other origins may
-    call it (FHIR_CORS_ORIGINS)."""
+    call it (FHIR_CORS_ORIGINS); `required`: (type, profile) of the types whose writes must
+    conform to one profile (FHIR_REQUIRED_PROFILES), which is then their `profile`, "the
+    base system profile for all uses of resource"."""
+    base_profiles = dict(required)
+    resources = [entry | {"profile": base_profiles[entry["type"]]}
+                 if entry["type"] in base_profiles else entry
+                 for entry in _resources(operations)]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -159,7 +180,7 @@ def capability_statement(
             {
                 "mode": "server",
                 "security": _security(base, cors),
-                "resource": _resources(operations),
+                "resource": resources,
                 "interaction": [
                     {"code": "transaction"},
                     {"code": "batch"},

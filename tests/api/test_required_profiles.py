@@ -112,3 +112,19 @@ def test_batch_entry_outcomes_follow_accept_language(strict):
     outcome = vietnamese["entry"][0]["response"]["outcome"]
     assert outcome["issue"][0]["expression"] == english["issue"][0]["expression"]
     assert outcome["issue"][0]["diagnostics"] != english["issue"][0]["diagnostics"]
+
+
+def test_the_capability_statement_names_the_required_profile(strict, client):
+    """R4 `CapabilityStatement.rest.resource.profile`: "the base system profile for all uses
+    of resource" — the one every Patient must conform to here; the base definition on a
+    server that requires none. A profile the server cannot use is not offered as supported."""
+    def entry(http, kind: str) -> dict:
+        statement = http.get("/metadata").json()
+        (found,) = [r for r in statement["rest"][0]["resource"] if r["type"] == kind]
+        return found
+
+    assert entry(strict, "Patient")["profile"] == VN_CORE_PATIENT
+    assert entry(client, "Patient")["profile"] == "http://hl7.org/fhir/StructureDefinition/Patient"
+    supported = entry(client, "Observation")["supportedProfile"]
+    assert not [url for url in supported if url.endswith("vn-core-observation-lab-code")]
+    assert VN_CORE_PATIENT in entry(client, "Patient")["supportedProfile"]
