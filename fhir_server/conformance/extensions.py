@@ -11,6 +11,7 @@ from fhir_server.conformance.messages import issue
 from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.errors import Issue
 
+_CORE = "hl7.fhir.r4.core#"  # the package of R4's own definitions
 # Contexts every element matches.
 _ANY_ELEMENT = frozenset({"Element", "Base"})
 
@@ -25,7 +26,13 @@ class ExtensionDefinition:
     nested: bool
     contexts: tuple[tuple[str, str], ...]  # (type, expression)
     modifier: bool  # a modifier extension (Extension.isModifier): sent as modifierExtension
-    value_set: str | None  # of the value's required binding (data-absent-reason's codes)
+    # Defined by an implementation guide, not by R4: a guide whose definitions and profiles
+    # disagree (VN Core's ethnicity is a modifier by its definition, a plain extension by its
+    # Patient profile) does not get writes refused for it
+    by_guide: bool
+    # The value's binding, when one that is checked (required: data-absent-reason's codes;
+    # extensible: VN Core's ethnicity): (strength, value set)
+    value_binding: tuple[str, str] | None
 
 
 def _element(definition: dict, element_id: str) -> dict | None:
@@ -43,13 +50,17 @@ def _compiled(url: str) -> ExtensionDefinition:
         if value.get("max") != "0"
     }
     bound = value.get("binding") or {}
+    root = _element(definition, "Extension") or {}  # isModifier is said of the whole
     return ExtensionDefinition(
         url=url,
         values=values,
         nested=nested.get("max") != "0",
         contexts=tuple((c["type"], c["expression"]) for c in definition.get("context", ())),
-        modifier=bool((_element(definition, "Extension") or {}).get("isModifier")),
-        value_set=bound.get("valueSet") if bound.get("strength") == "required" else None,
+        modifier=bool(root.get("isModifier")),
+        by_guide=not (registry().package_of(definition) or _CORE).startswith(_CORE),
+        value_binding=((bound["strength"], bound["valueSet"])
+                       if bound.get("strength") in ("required", "extensible")
+                       and isinstance(bound.get("valueSet"), str) else None),
     )
 
 
@@ -105,11 +116,13 @@ def extension_issues(extension: dict, path: str, element_path: str,
     where: dict[str, Any] = {"url": definition.url, "path": path}
     if as_modifier != definition.modifier:
         # extensibility.html#modifierExtension: a modifier is one "if and only if" defined so.
-        issues.append(issue(
-            "extension-modifier-mismatch", "structure", path,
-            defined="is defined as a modifier extension" if definition.modifier
-            else "is not defined as a modifier extension",
-            sent="a modifierExtension" if as_modifier else "an extension", **where))
+        placement = {"defined": "is defined as a modifier extension" if definition.modifier
+                     else "is not defined as a modifier extension",
+                     "sent": "a modifierExtension" if as_modifier else "an extension"}
+        issues.append(
+            issue("extension-modifier-flawed", "processing", path, severity="warning",
+                  **placement, **where) if definition.by_guide else
+            issue("extension-modifier-mismatch", "structure", path, **placement, **where))
     if values and values[0] not in definition.values:
         issues.append(
             issue("extension-value-type", "structure", f"{path}.{values[0]}", value=values[0],
@@ -118,9 +131,9 @@ def extension_issues(extension: dict, path: str, element_path: str,
             issue("extension-no-value", "structure", f"{path}.{values[0]}", value=values[0],
                   **where)
         )
-    elif values and definition.value_set is not None:
+    elif values and definition.value_binding is not None:
         # The extension's own binding, which the element Extension.value[x] does not have.
-        issues += binding_issues(binding("required", definition.value_set),
+        issues += binding_issues(binding(*definition.value_binding),
                                  extension[values[0]], definition.values[values[0]],
                                  f"{path}.{values[0]}")
     if nested and not definition.nested:

@@ -264,6 +264,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Extension {url} at {path} {defined}, but it is sent as {sent}",
         "Phần mở rộng {url} tại {path} {defined}, nhưng được gửi dưới dạng {sent}",
     ),
+    "extension-modifier-flawed": (
+        "Extension {url} at {path} {defined}, but it is sent as {sent}: its guide defines it "
+        "so, and it is taken as sent (a guide whose profiles place it otherwise is in error)",
+        "Phần mở rộng {url} tại {path} {defined}, nhưng được gửi dưới dạng {sent}: hướng dẫn "
+        "triển khai định nghĩa như vậy, và phần mở rộng được nhận như đã gửi (hướng dẫn có "
+        "hồ sơ đặt nó chỗ khác là có lỗi)",
+    ),
     "extension-context": (
         "Extension {url} at {path} is defined for {contexts}, not {element} ({type})",
         "Extension {url} tại {path} được định nghĩa cho {contexts}, không dùng cho {element} "

@@ -114,3 +114,25 @@ def test_an_extension_is_a_modifier_exactly_when_defined_so(key, url, value, sai
     [issue] = [i for i in issues_of(holder) if i.severity == "error"]
     assert (issue.code, issue.expression) == ("structure", (f"NutritionOrder.{key}[0]",))
     assert said in issue.diagnostics
+
+
+def test_a_guide_whose_profile_places_its_modifier_extension_as_plain_is_not_refused():
+    """VN Core's ethnicity extension is a modifier by its definition, while VN Core's Patient
+    profile slices Patient.extension with it: the guide contradicts itself, and a hospital's
+    write is not refused for that. The extension is taken where the profile puts it, with a
+    warning naming the contradiction (R4's own modifier extensions stay errors, above)."""
+    race = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-race"
+    kinh = {"coding": [{"system": "http://fhir.ehealth.gov.vn/core/CodeSystem/vn-core-race",
+                        "code": "01", "display": "Kinh"}]}
+    patient = {"resourceType": "Patient",
+               "extension": [{"url": race, "valueCodeableConcept": kinh}]}
+    issues = validation_issues(patient)
+    assert not [i for i in issues if i.severity in ("error", "fatal")], issues
+    [flaw] = [i for i in issues if i.message_id == "extension-modifier-flawed"]
+    assert (flaw.severity, flaw.code, flaw.expression) == (
+        "warning", "processing", ("Patient.extension[0]",))
+    # Its extensible binding holds: a code of the ethnicity system the value set lacks.
+    kinh["coding"][0].update(code="77", display="Không có")
+    [error] = [i for i in validation_issues(patient) if i.severity == "error"]
+    assert (error.code, error.expression) == (
+        "code-invalid", ("Patient.extension[0].valueCodeableConcept",))
