@@ -163,6 +163,20 @@ def _not_in_value_set(coding: dict, url: str) -> Verdict:
     return Verdict(False, f"The code '{code}' of {system} is not in the value set {url}")
 
 
+def _systems_outside(value_set: dict, codings: list[dict]) -> list[str]:
+    """The codings' systems, if none is one the value set's `compose.include` names and it
+    imports no other value set (which could hold any system); else nothing."""
+    includes = (value_set.get("compose") or {}).get("include") or []
+    if any(not isinstance(include, dict) or "valueSet" in include or "system" not in include
+           for include in includes):
+        return []
+    named = {include["system"] for include in includes}
+    systems = [coding.get("system") for coding in codings]
+    if not systems or any(not system or system in named for system in systems):
+        return []
+    return [str(system) for system in systems]
+
+
 def _as_held(system: str, code: str) -> str:
     """The code as its code system writes it (`abc` is `ABC` where case does not count)."""
     index = held_code_system(system)
@@ -176,8 +190,12 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
     if given.one("code") is not None and not given.one("system"):
         raise BadRequest("$validate-code needs the 'system' of the 'code'", expression="system")
     value_set, result = value_set_expansion(given, instance, "$validate-code")
-    expanded(value_set, result)
     url = value_set.get("url", "(the value set given)")
+    if result.concepts is None and (outside := _systems_outside(value_set, codings)):
+        # Not expandable here (SNOMED CT is not held), but no code of these systems is in it.
+        return _answer([Verdict(False, f"The value set {url} includes no code of {system}")
+                        for system in outside])
+    expanded(value_set, result)
     options = _Options.of(given)
     verdicts = []
     for coding in codings:

@@ -186,6 +186,12 @@ def test_value_set_validate_code_refusals(client):
         "url": vs_url("snomed"), "system": "http://snomed.info/sct", "code": "22298006"})
     assert external.status_code == 400
     assert "not-present" in external.json()["issue"][0]["diagnostics"]
+    # The same value set cannot be expanded here, but a code of a system it does not include
+    # is certainly not in it.
+    elsewhere = out(client.get("/ValueSet/$validate-code", params={
+        "url": vs_url("snomed"), "system": "http://hl7.org/fhir/sid/icd-10", "code": "J18.9"}))
+    assert elsewhere["result"] is False
+    assert "includes no code of http://hl7.org/fhir/sid/icd-10" in elsewhere["message"]
     assert client.get("/ValueSet/$validate-code", params={
         **base, "system": DISEASE, "code": "dengue", "abstract": "maybe"}).status_code == 400
 
