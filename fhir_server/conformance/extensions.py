@@ -116,9 +116,10 @@ def extension_issues(extension: dict, path: str, element_path: str,
     where: dict[str, Any] = {"url": definition.url, "path": path}
     if as_modifier != definition.modifier:
         # extensibility.html#modifierExtension: a modifier is one "if and only if" defined so.
-        placement = {"defined": "is defined as a modifier extension" if definition.modifier
-                     else "is not defined as a modifier extension",
-                     "sent": "a modifierExtension" if as_modifier else "an extension"}
+        placement: dict[str, Any] = {
+            "defined": "is defined as a modifier extension" if definition.modifier
+            else "is not defined as a modifier extension",
+            "sent": "a modifierExtension" if as_modifier else "an extension"}
         issues.append(
             issue("extension-modifier-flawed", "processing", path, severity="warning",
                   **placement, **where) if definition.by_guide else

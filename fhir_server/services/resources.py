@@ -8,7 +8,7 @@ from typing import TypeVar
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
-from fhir_server.errors import BadRequest, Conflict, Gone, MethodNotAllowed, NotFound
+from fhir_server.errors import BadRequest, Conflict, Forbidden, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.index import compartment_filter, resource_compartments
 from fhir_server.search.types.date import DateRange, parse_date_parameter
 from fhir_server.services import interactions
@@ -231,10 +231,17 @@ class ResourceService:
             lambda store: interactions.conditional_delete(store, resource_type, query)
         )
 
-    async def verify_provenance(self, provenance_id: str) -> dict:
-        """`Provenance/{id}/$verify`: each signature checked against the stored targets."""
+    async def verify_provenance(self, provenance_id: str, permissions: Permissions) -> dict:
+        """`Provenance/{id}/$verify`: each signature checked against the stored targets, for
+        a caller who may read them (the report tells of their content: its size, whether it
+        is intact)."""
         provenance = (await self.read("Provenance", provenance_id)).resource
         assert provenance is not None, "read() refuses deletions"
+        kinds = {str(target.get("reference", "")).split("/")[0]
+                 for target in provenance.get("target") or [] if isinstance(target, dict)}
+        if unreadable := sorted(kind for kind in kinds if not permissions.allows(kind, "r")):
+            raise Forbidden(f"$verify checks the Provenance's targets, and the token's scopes "
+                            f"do not allow reading {', '.join(unreadable)}")
         verifier = self.provenance.verifier
         verification = await verifier.verify(provenance, stored_versions(self.database.store()))
         return verification.to_parameters(f"Provenance/{provenance_id}")

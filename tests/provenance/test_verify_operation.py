@@ -3,7 +3,7 @@ stored target version — which is tampered with here directly in MongoDB."""
 
 import pytest
 from api.helpers import assert_outcome, created, new_patient, put
-from security.helpers import TEST_PERSON
+from security.helpers import TEST_PERSON, fhir_client
 
 from provenance.helpers import (
     CCCD_SYSTEM,
@@ -113,3 +113,14 @@ def test_tampered_provenance_when_fails(client, db, written):
     db["Provenance"].update_one({"_id": provenance["id"]},
                                 {"$set": {"resource.signature.0.when": "2020-01-01T00:00:00Z"}})
     assert_failed(verify(client, provenance["id"]), "format")
+
+
+def test_verify_needs_read_scope_on_the_targets(server, issuer, written):
+    """The report tells of the target's content (its size, whether it is intact): a token
+    that may read Provenances but not Patients learns nothing of a Patient through it."""
+    _, provenance = written
+    with fhir_client(server.base, issuer.token("user/Provenance.rs")) as provenances_only:
+        assert provenances_only.get(f"/Provenance/{provenance['id']}").status_code == 200
+        response = provenances_only.get(f"/Provenance/{provenance['id']}/$verify")
+    assert_outcome(response, 403)
+    assert "Patient" in response.json()["issue"][0]["diagnostics"]

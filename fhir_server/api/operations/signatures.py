@@ -12,7 +12,8 @@ _VERIFY_SIGNATURE = "urn:fhir-exchange-server:OperationDefinition/verify-signatu
 
 
 async def verify_provenance(call: OperationCall) -> FhirResponse:
-    return FhirResponse(call.request, await call.service.verify_provenance(call.resource_id or ""))
+    return FhirResponse(call.request, await call.service.verify_provenance(
+        call.resource_id or "", call.caller.scopes))
 
 
 async def verify_signature(call: OperationCall) -> FhirResponse:
