@@ -17,7 +17,10 @@ path the signer supplies in ``x5c`` (leaf first), evaluated at the signing time:
   is a CA (basicConstraints cA, pathLenConstraint, keyCertSign); no critical extension this
   module does not process (e.g. nameConstraints) — such certificates are refused.
 - :func:`validity_problems`: every certificate of the path is valid at the given time.
-- :func:`key_usage_problems`: the leaf allows digitalSignature and nonRepudiation.
+- :func:`key_usage_problems`: the leaf allows digitalSignature and nonRepudiation, and, if it
+  restricts its purposes (extendedKeyUsage), one of them is signing what it signs (not only
+  TLS, say: RFC 5280 §4.2.1.12, "the certificate ... will only be used for one of the
+  purposes indicated").
 
 The path is checked by hand rather than with ``cryptography.x509.verification``: that
 verifier applies the CA/Browser Forum (TLS) profile, builds its own path and reports one opaque
@@ -65,6 +68,18 @@ _PROCESSED_EXTENSIONS = frozenset(
     }
 )
 _STRONG_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
+# extendedKeyUsage purposes under which a certificate signs records: any purpose, document
+# signing (RFC 9336), S/MIME (e-mail protection: signing content), client authentication
+# (personal eID certificates carry it beside signing), and the document signing purposes of
+# Microsoft and Adobe that signing certificates issued for Office and PDF name.
+_SIGNING_PURPOSES = frozenset({
+    x509.ObjectIdentifier("2.5.29.37.0"),
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"),
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.3.4"),
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.3.2"),
+    x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12"),
+    x509.ObjectIdentifier("1.2.840.113583.1.1.5"),
+})
 
 
 def __getattr__(name: str):
@@ -197,7 +212,17 @@ def key_usage_problems(leaf: x509.Certificate) -> list[str]:
         )
         if not allowed
     ]
-    return [f"the signer's keyUsage does not allow {', '.join(missing)}"] if missing else []
+    if missing:
+        return [f"the signer's keyUsage does not allow {', '.join(missing)}"]
+    try:
+        purposes = _extension(leaf, x509.ExtendedKeyUsage)
+    except ValueError as error:
+        return [f"malformed certificate: {error}"]
+    if purposes is not None and not set(purposes) & _SIGNING_PURPOSES:
+        named = ", ".join(getattr(purpose, "_name", purpose.dotted_string)
+                          for purpose in purposes)
+        return [f"the signer's extendedKeyUsage allows {named} only, not signing"]
+    return []
 
 
 def _label(cert: x509.Certificate, position: int) -> str:

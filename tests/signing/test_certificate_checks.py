@@ -7,7 +7,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import (
     ExtensionPolicy,
     PolicyBuilder,
@@ -202,6 +202,23 @@ def test_key_usage(ca, key):
     ]
     encipher = _issue(ca, key, usage=(_usage(key_encipherment=True), True))
     assert "digitalSignature, nonRepudiation" in key_usage_problems(encipher)[0]
+
+
+@pytest.mark.parametrize(("purposes", "refused"), [
+    ([ExtendedKeyUsageOID.SERVER_AUTH], True),  # a TLS server's certificate
+    ([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CODE_SIGNING], True),
+    ([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION], False),
+    ([x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")], False),  # document signing, RFC 9336
+    ([ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE], False),
+])
+def test_extended_key_usage_must_allow_signing(ca, key, purposes, refused):
+    """RFC 5280 §4.2.1.12: a certificate that lists its purposes is for those only."""
+    signing = (_usage(digital_signature=True, content_commitment=True), True)
+    leaf = _issue(ca, key, usage=signing, extra=(x509.ExtendedKeyUsage(purposes), False))
+    problems = key_usage_problems(leaf)
+    assert bool(problems) == refused, problems
+    if refused:
+        assert "extendedKeyUsage" in problems[0] and "serverAuth" in problems[0]
 
 
 def test_issuers_must_be_cas(ca, key, leaf):
