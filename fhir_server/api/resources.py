@@ -124,6 +124,10 @@ async def _search(
         if compartment not in (None, restricted):
             raise Forbidden(f"The token's patient/ scopes allow searching {restricted} only, "
                             f"not {compartment}")
+        if resource_type != "*" and resource_type not in compartment_members("Patient"):
+            # An authorisation refusal, as a read of one of them is (not a malformed search).
+            raise Forbidden(f"The token's patient/ scopes allow searching the compartment of "
+                            f"{restricted} only, and {resource_type} resources are not in it")
         compartment = restricted
     scopes = request.state.principal.scopes
     if resource_type == "*" and compartment is not None:  # `Patient/123/*`: every type

@@ -74,6 +74,14 @@ def test_searches_keep_to_the_compartment(thu, ids):
     assert [e["search"]["mode"] for e in included["entry"]] == ["match"]
 
 
+def test_a_search_of_a_type_outside_the_compartment_is_forbidden(thu):
+    """As a read of one is: the token may not, which is no malformed search (400)."""
+    for path in ("/Practitioner", "/Medication?_id=x"):
+        response = thu.get(path)
+        assert_outcome(response, 403)
+        assert "not in it" in response.json()["issue"][0]["diagnostics"]
+
+
 def test_vreads_and_histories_of_versions_within_the_compartment_only(client, thu, ids):
     """SMART's `r` is read, vread and instance history; a version is read as it was: an
     Observation filed under Hải and then corrected to Thu is hers from its second version
