@@ -97,7 +97,8 @@ def parse_everything(
         unknown = [t for t in asked if not is_supported(t)]
         if unknown:
             raise BadRequest(
-                f"_type: {', '.join(unknown)} are not resource types", expression="_type"
+                f"_type names {', '.join(unknown)}: not a resource type this server stores",
+                expression="_type"
             )
         refused = [t for t in asked if not permissions.allows(t, "r")]
         if refused:

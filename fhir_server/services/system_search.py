@@ -135,10 +135,14 @@ def _types(params: list[tuple[str, str]], stored: list[str], permissions: Permis
     named = [t.strip() for n, v in params if n == "_type" for t in v.split(",") if t.strip()]
     if not named:
         return [t for t in stored if t not in READ_ONLY_TYPES and permissions.allows(t, "s")]
-    unknown = [t for t in named if not is_supported(t) or (members and t not in members)]
+    unknown = [t for t in named if not is_supported(t)]
     if unknown:
-        raise BadRequest(f"_type names {', '.join(unknown)}, which this server does not "
-                         "store here", expression="_type")
+        raise BadRequest(f"_type names {', '.join(unknown)}: not a resource type this server "
+                         "stores", expression="_type")
+    outside = [t for t in named if members and t not in members]
+    if outside:
+        raise BadRequest(f"_type names {', '.join(outside)}, whose resources are not in the "
+                         "compartment searched", expression="_type")
     refused = [t for t in named if not permissions.allows(t, "s")]
     if refused:
         raise Forbidden(f"The token's scopes do not allow searching {', '.join(refused)}")

@@ -161,8 +161,9 @@ def test_every_type_of_a_compartment(client, server, issuer, ids, tag):
     assert _found(client.get(f"/Patient/{ids['lan']}/*",
                              params={"_tag": f"{TAG_SYSTEM}|{tag}"}).json()) == [
         ("Patient", ids["lan"])]  # her Provenances do not carry the tag
-    assert_outcome(client.get(f"/Patient/{ids['mai']}/*", params={"_type": "Practitioner"}),
-                   400)
+    outside = client.get(f"/Patient/{ids['mai']}/*", params={"_type": "Practitioner"})
+    assert_outcome(outside, 400)
+    assert "not in the compartment" in outside.json()["issue"][0]["diagnostics"]
     assert_outcome(client.get(f"/Khong/{ids['mai']}/*"), 404)
     with fhir_client(server.base, issuer.token("patient/*.rs", patient=ids["lan"])) as http:
         assert_outcome(http.get(f"/Patient/{ids['mai']}/*"), 403)
