@@ -18,8 +18,13 @@ current_principal: ContextVar[Principal | None] = ContextVar("current_principal"
 
 
 def require_search(permissions: Permissions, resource_type: str) -> None:
-    if not permissions.allows(resource_type, "s"):
-        raise Forbidden(f"The token's scopes do not allow searching {resource_type}")
+    if permissions.allows(resource_type, "s"):
+        return
+    if permissions.patient_allows(resource_type, "s"):
+        # A chain, `_has` or `_list` reads beyond the compartment a patient/ grant keeps to.
+        raise Forbidden(f"The token's patient/ scopes allow searching {resource_type} in the "
+                        "patient's compartment only, not through a chain, _has or _list")
+    raise Forbidden(f"The token's scopes do not allow searching {resource_type}")
 
 
 def check_searchable(resource_type: str) -> None:

@@ -162,6 +162,10 @@ def test_nothing_but_reads_and_searches_is_granted(thu, ids):
     ):
         assert_outcome(response, 403)
     assert thu.get(observation).json()["meta"]["versionId"] == "1"
+    # A chain reads beyond the compartment: the refusal says so, not that Patient may not
+    # be searched at all.
+    chained = thu.get("/Observation", params={"subject:Patient.family": "Lý"}).json()
+    assert "not through a chain, _has or _list" in chained["issue"][0]["diagnostics"]
 
 
 def test_everything_and_summary_of_the_launch_patient_hold_their_compartment_only(thu, ids):
