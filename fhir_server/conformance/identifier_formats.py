@@ -125,6 +125,10 @@ def bhyt_card_problem(value: str) -> Problem | None:
     if not _BHYT_CARD.fullmatch(value):
         return Problem("a 15-character card is 2 letters and 13 digits",
                        "mã thẻ 15 ký tự gồm 2 chữ cái và 13 chữ số")
+    if value[:2] not in BHYT_GROUP_CODES and value[:2].upper() in BHYT_GROUP_CODES:
+        return Problem(f"'{value[:2]}' is in lower case: group codes are written "
+                       f"'{value[:2].upper()}'", f"'{value[:2]}' viết thường: mã đối tượng "
+                       f"được viết in hoa, '{value[:2].upper()}'")
     if value[:2] not in BHYT_GROUP_CODES:
         return Problem(f"'{value[:2]}' is not a beneficiary group code (Decision 1351/QĐ-BHXH)",
                        f"'{value[:2]}' không phải là mã đối tượng (Quyết định 1351/QĐ-BHXH)")

@@ -46,25 +46,29 @@ class IdentifierSystem:
     canonical: str
     aliases: tuple[str, ...] = ()
     rule: FormatRule | None = None
+    label_vi: str = ""  # as Vietnamese messages name it (those of systems with a rule)
 
 
 IDENTIFIER_SYSTEMS: tuple[IdentifierSystem, ...] = (
     # Số định danh cá nhân, on the CCCD card. MoH: NamingSystem national-id (thẻ căn cước
     # công dân), Patient slice TheCCCD.
-    IdentifierSystem("CCCD number", CCCD_SYSTEM, (MOH + "national_id",), PERSONAL_ID),
+    IdentifierSystem("CCCD number", CCCD_SYSTEM, (MOH + "national_id",), PERSONAL_ID,
+                     "số định danh cá nhân (CCCD)"),
     # Chứng minh nhân dân, the old identity card. MoH names it citizen_id: NamingSystem
     # citizen-id ("số CMTND"), Patient slice SoCMT.
-    IdentifierSystem("CMND number", MOH + "citizen_id", (), CMND),
+    IdentifierSystem("CMND number", MOH + "citizen_id", (), CMND, "số CMND"),
     # Thẻ bảo hiểm y tế. MoH: NamingSystem insurance_number, Patient slice TheBHYT.
-    IdentifierSystem("BHYT number", COMMUNITY + "bhyt", (MOH + "insurance_number",), BHYT),
+    IdentifierSystem("BHYT number", COMMUNITY + "bhyt", (MOH + "insurance_number",), BHYT,
+                     "số thẻ BHYT"),
     # Mã số bảo hiểm xã hội: named by neither guide's sources; the community guide's
     # naming (sid/bhyt, sid/cccd, sid/mst) is assumed.
-    IdentifierSystem("BHXH code", COMMUNITY + "bhxh", (), BHXH),
+    IdentifierSystem("BHXH code", COMMUNITY + "bhxh", (), BHXH, "mã số BHXH"),
     # Any country's passport (MoH: Patient slice SoHoChieu): the issuer is not known.
     IdentifierSystem("passport number", MOH + "passport_number"),
     # Vietnamese passports (HL7 Terminology, NamingSystem passportNumNS-VNM).
     IdentifierSystem("Vietnamese passport number", "http://hl7.org/fhir/sid/passport-VNM",
-                     ("urn:oid:2.16.840.1.113883.4.330.704",), VIETNAMESE_PASSPORT),
+                     ("urn:oid:2.16.840.1.113883.4.330.704",), VIETNAMESE_PASSPORT,
+                     "số hộ chiếu Việt Nam"),
     # Giấy phép lái xe: NamingSystem `driver-license-number`, Patient slice BangLaiXe
     # `driver_license_number`.
     IdentifierSystem("driving licence number", MOH + "driver-license-number",
@@ -144,7 +148,8 @@ def _value_issues(identifier: dict, location: str) -> list[Issue]:
     expression = f"{location}.value"
     return [issue("identifier-format", "value", expression, label=entry.label,
                   value=shown(value), description=entry.rule.description, problem=problem.en,
-                  vi={"description": entry.rule.description_vi, "problem": problem.vi})]
+                  vi={"description": entry.rule.description_vi, "problem": problem.vi,
+                      "label": entry.label_vi or entry.label})]
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,9 @@ def test_what_is_wrong_with_a_number_is_said_in_vietnamese_too(client, value, vi
     assert response.status_code == 422, response.text
     diagnostics = response.json()["issue"][0]["diagnostics"]
     assert vietnamese in diagnostics, diagnostics
+    # The kind of number named in Vietnamese too, not as "CCCD number".
+    assert "number" not in diagnostics, diagnostics
+    assert ("số định danh cá nhân (CCCD)" if system == CCCD else "số thẻ BHYT") in diagnostics
 
 
 def test_a_new_patient_cccd_helper_value_is_well_formed(client):

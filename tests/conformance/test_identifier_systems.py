@@ -166,6 +166,9 @@ def test_valid_values(system, value):
     (BHYT, "DN40101234",
      f"BHYT number 'DN40101234' at Patient.identifier[0].value is not {BHYT_FORMS}: it has "
      "10 characters, not only digits"),
+    (BHYT, "dn4797912345678",
+     f"BHYT number 'dn4797912345678' at Patient.identifier[0].value is not {BHYT_FORMS}: "
+     "'dn' is in lower case: group codes are written 'DN'"),
     (BHYT, "4010123456789",
      f"BHYT number '4010123456789' at Patient.identifier[0].value is not {BHYT_FORMS}: it has "
      "13 characters, not 10, 12 or 15"),
