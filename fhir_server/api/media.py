@@ -307,7 +307,7 @@ async def json_body(
     body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
     input_size.set(len(raw))  # what comes next on this body runs off the loop if large
     try:
-        document = await run_sized(_parse, raw, body_format)
+        document = await run_sized(_parse, raw, body_format, max_depth)
     except RecursionError:
         raise BadRequest(f"The JSON body is nested deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as bad:
@@ -319,9 +319,9 @@ async def json_body(
     return document
 
 
-def _parse(raw: bytes, body_format: str) -> object:
+def _parse(raw: bytes, body_format: str, max_depth: int) -> object:
     if body_format == "XML":
-        return xml_to_resource(raw)
+        return xml_to_resource(raw, max_depth)
     document = json_format.loads(raw)
     if (where := lone_surrogate(document, raw)) is not None:
         raise BadRequest(f"The JSON body has a lone surrogate (an escape like \\ud800 that is "

@@ -69,16 +69,20 @@ class _Xhtml:
 _Frame = _Object | _Holder | _Xhtml
 
 
-def xml_to_resource(data: bytes) -> dict:
+def xml_to_resource(data: bytes, max_depth: int | None = None) -> dict:
     """The FHIR JSON of a FHIR XML resource (http://hl7.org/fhir/R4/xml.html). Malformed XML
     is a BadRequest, XML that is not FHIR an InvalidResource, both naming the element and its
-    line; DTDs and entities are refused. The result is not validated."""
-    return _Reader(data).read()
+    line; DTDs and entities are refused. The result is not validated. Elements nested deeper
+    than `max_depth` are refused as they are read: each is at least one level of the JSON,
+    and reading them all first took memory growing with the square of the depth (each open
+    element's location is as long as its path)."""
+    return _Reader(data, max_depth).read()
 
 
 class _Reader:
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, max_depth: int | None = None):
         self.data = data
+        self.max_depth = max_depth
         self.parser = safe_parser()
         self.parser.StartElementHandler = self._start
         self.parser.EndElementHandler = self._end
@@ -104,6 +108,12 @@ class _Reader:
         assert self.result is not None, "expat requires a root element"
         return self.result
 
+    def _push(self, frame: _Frame) -> None:
+        if self.max_depth is not None and len(self.stack) >= self.max_depth:
+            raise BadRequest(f"The XML body is nested deeper than {self.max_depth} levels "
+                             f"(line {self.parser.CurrentLineNumber})")
+        self.stack.append(frame)
+
     def _error(self, message: str, location: str) -> FhirError:
         return InvalidResource(
             f"{message} (line {self.parser.CurrentLineNumber})", expression=location
@@ -128,7 +138,7 @@ class _Reader:
             raise self._error(f"<{name}> is not a FHIR resource type", location)
         frame = _Object(_tree(name), location, name, None)
         self._attributes(frame, attributes)
-        self.stack.append(frame)
+        self._push(frame)
 
     def _start_element(
         self, parent: _Object, namespace: str, name: str, attributes: dict[str, str]
@@ -157,7 +167,7 @@ class _Reader:
             node = prop.node if prop.kind == BACKBONE and prop.node else _tree(prop.type)
             frame = _Object(node, location, name, prop)
             self._attributes(frame, attributes)
-        self.stack.append(frame)
+        self._push(frame)
 
     def _end(self, _: str) -> None:
         frame = self.stack[-1]
