@@ -178,7 +178,8 @@ async def services_for(settings: Settings):
                 ResponseLimits(settings.max_response_resources, settings.max_include_iterations),
             )
             yield service, BundleProcessor(service, settings.max_bundle_entries,
-                                           settings.max_json_depth)
+                                           settings.max_json_depth,
+                                           settings.max_batch_response_resources)
     finally:
         await database.close()
 

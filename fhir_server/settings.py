@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         description="Most resources in one search page, matches and _include/_revinclude "
         "together; the rest of the included ones are left out, with a warning in the Bundle.",
     )
+    max_batch_response_resources: int = Field(
+        10_000,
+        description="Most resources the read entries of one batch or transaction answer with "
+        "together; an entry beyond is 413 in its entry (a transaction: 413).",
+    )
     max_include_iterations: int = Field(
         3, description="Rounds of _include:iterate / _revinclude:iterate after the first."
     )

@@ -30,6 +30,7 @@ from fhir_server.services.bundle_entries import (
 from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.read_budget import ReadBudget, charge, read_budget
 from fhir_server.services.references import (
     has_conditional_references,
     reference_base,
@@ -103,10 +104,12 @@ def _status(code: int) -> str:
 
 
 class BundleProcessor:
-    def __init__(self, service: ResourceService, max_entries: int, max_depth: int = 64):
+    def __init__(self, service: ResourceService, max_entries: int, max_depth: int = 64,
+                 max_read_resources: int = 10_000):
         self.service = service
         self.max_entries = max_entries
         self.max_depth = max_depth  # of a JSON Patch in a Binary, as of any JSON body
+        self.max_read_resources = max_read_resources  # the read entries' answers together
 
     async def process(
         self,
@@ -120,6 +123,16 @@ class BundleProcessor:
         """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
         for its own interaction; entry outcomes are in `language` (en, vi). A batch's
         operation entries run through `operations` (none: 400 not-supported)."""
+        budget = read_budget.set(ReadBudget(self.max_read_resources))
+        try:
+            return await self._process(base, bundle, return_preference, permissions, language,
+                                       operations)
+        finally:
+            read_budget.reset(budget)
+
+    async def _process(self, base: str, bundle: object, return_preference: str,
+                       permissions: Permissions, language: str,
+                       operations: OperationRunner | None) -> dict:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise BadRequest("POST to the base URL takes a Bundle", expression="resourceType")
         kind = bundle.get("type")
@@ -214,7 +227,8 @@ class BundleProcessor:
             if entry.operation is not None:
                 if operations is None:
                     raise _not_supported(entry, "here; call it directly")
-                return await operations(entry)  # which checks the token's scopes itself
+                # It checks the token's scopes itself.
+                return charge(await operations(entry), entry.location)
             compartment = _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
                 return await self._read_entry(base, entry, permissions, compartment)
@@ -249,7 +263,7 @@ class BundleProcessor:
         answer = await self._get(base, entry, permissions, compartment, store)
         if entry.method == "HEAD":
             answer.pop("resource", None)
-        return answer
+        return charge(answer, entry.location)
 
     async def _get(self, base: str, entry: Entry, permissions: Permissions,
                    compartment: str | None, store: ResourceStore | None) -> dict:

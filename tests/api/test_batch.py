@@ -367,3 +367,33 @@ def test_an_entry_the_server_fails_on_is_a_500_of_that_entry_alone(client, monke
     assert written["response"]["status"].startswith("201")
     assert "detail" not in str(_failed(failed, "500 Internal Server Error"))
     assert len(_patients_with(client, value)) == 1
+
+
+def test_read_entries_answer_with_a_bounded_number_of_resources_together(client, monkeypatch):
+    """A page is bounded; a batch of many pages is too (FHIR_MAX_BATCH_RESPONSE_RESOURCES,
+    here 5): the entries that would pass it fail alone with 413, the others are answered, and
+    so are the writes beside them. A transaction passing it fails whole."""
+    from fhir_server.services import bundles
+    from fhir_server.services.read_budget import ReadBudget
+
+    monkeypatch.setattr(bundles, "ReadBudget", lambda limit: ReadBudget(5))
+    value = unique_cccd()
+    patients = [created(client, new_patient()) for _ in range(3)]
+    ids = ",".join(p["id"] for p in patients)
+    response = submit(client, batch(
+        get_entry(f"Patient?_id={ids}"),  # 3
+        get_entry(f"Patient/{patients[0]['id']}"),  # 1
+        get_entry(f"Patient?_id={ids}"),  # 3 more: past 5
+        post_entry(new_patient(value)),
+        get_entry(f"Patient/{patients[1]['id']}"),  # 1: still within
+    ))
+    searched, read, refused, written, last = response_bundle(response, "batch-response", 5)
+    assert len(searched["resource"]["entry"]) == 3 and read["resource"]["id"] == patients[0]["id"]
+    outcome = _failed(refused, "413 Request Entity Too Large")
+    assert outcome["issue"][0]["code"] == "too-costly"
+    assert outcome["issue"][0]["expression"] == ["Bundle.entry[2]"]
+    assert written["response"]["status"].startswith("201")
+    assert last["resource"]["id"] == patients[1]["id"]
+    assert len(_patients_with(client, value)) == 1
+    whole = submit(client, transaction(*(get_entry(f"Patient?_id={ids}") for _ in range(2))))
+    assert_outcome(whole, 413)
