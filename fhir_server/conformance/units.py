@@ -62,16 +62,33 @@ _ANNOTATION = re.compile(r"\{[^{}]*\}")
 _HUGE_NUMBER = re.compile(r"[0-9]{4,}")
 
 
-@cache
+# Longer than any unit of care, once its annotations are left out: such a code is no UCUM
+# unit here. Reading one costs about 0.2 ms a character, on the event loop for searches.
+_LONGEST_CODE = 128
+
+
+def _bare(code: str) -> str:
+    """The code with each annotation's text left out: annotations mean nothing to the unit
+    (`{# of fetuses}` is 1), so codes that differ only in them are read once, not once for
+    each annotation a client makes up."""
+    return _ANNOTATION.sub("{a}", code)
+
+
 def is_ucum(code: str) -> bool | None:
     """Whether a code is a UCUM expression; None where the grammar read it but the units
     could not be made (special units such as [pH]). Annotations are taken with any text
     (HL7's UCUM value set has `{# of fetuses}`, with spaces UCUM's grammar leaves out)."""
+    bare = _bare(code)
+    return False if len(bare) > _LONGEST_CODE else _is_ucum(bare)
+
+
+@cache
+def _is_ucum(bare: str) -> bool | None:
     from ucumvert import InvalidUcumError
 
     with _PINT:
         try:
-            _registry().from_ucum(_ANNOTATION.sub("{a}", code))
+            _registry().from_ucum(bare)
         except InvalidUcumError:
             return False
         except Exception:  # ucumvert's and pint's errors beyond the grammar
@@ -79,11 +96,16 @@ def is_ucum(code: str) -> bool | None:
     return True
 
 
-@cache
 def base_form(code: str) -> BaseForm | None:
     """The base form of a UCUM code; None when it has none here."""
-    if _HUGE_NUMBER.search(_ANNOTATION.sub("", code)):
+    bare = _bare(code)
+    if len(bare) > _LONGEST_CODE or _HUGE_NUMBER.search(_ANNOTATION.sub("", code)):
         return None
+    return _base_form(bare)
+
+
+@cache
+def _base_form(code: str) -> BaseForm | None:
     with _PINT:
         registry = _registry()
         try:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_server.conformance.units import UCUM, base_form, is_ucum
+from fhir_server.conformance.units import UCUM, _base_form, base_form, is_ucum
 from fhir_server.search.types.number import compile_number
 
 
@@ -132,3 +132,17 @@ def test_a_power_no_float_holds_has_no_base_form(code):
     """pint computes powers exactly: `10*1000000000` held the event loop (and every client)
     for hours, `10*400` overflowed a float into a 500. Such a code is compared as written."""
     assert base_form(code) is None
+
+
+def test_annotations_and_length_bound_what_reading_units_costs():
+    """Codes that differ only in their annotations are one unit, read once: a search of
+    1,200 made-up annotations froze every client for seconds while each was parsed. A code
+    longer than any unit (annotations left out) is no UCUM unit, and is not parsed."""
+    assert base_form("kg.m2/s3{a}").key == base_form("kg.m2/s3{một ghi chú}").key
+    before = _base_form.cache_info().currsize
+    for n in range(200):
+        assert base_form(f"mg/dL{{mẫu {n}}}").key == base_form("mg/dL").key
+    assert _base_form.cache_info().currsize <= before + 1
+    assert base_form("m." * 700 + "m") is None
+    assert is_ucum("m." * 700 + "m") is False
+    assert is_ucum("mg{" + "x" * 500 + "}") is True  # a long annotation is still one unit
