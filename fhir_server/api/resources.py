@@ -143,12 +143,12 @@ async def _search(
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
     if (restricted := restricted_to(request)) is None:
-        return _answer(request, await service.vread(resource_type, resource_id, vid))
+        return await _answer(request, await service.vread(resource_type, resource_id, vid))
     base = await request_base(request)
     await service.check_within(restricted, resource_type, resource_id, base)
     version = await service.vread(resource_type, resource_id, vid)
     service.check_version_within(restricted, version, base)
-    return _answer(request, version)
+    return await _answer(request, version)
 
 
 @router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
@@ -187,15 +187,15 @@ async def read_response(request: Request, service: ResourceService, resource_typ
     if (restricted := restricted_to(request)) is not None:
         await service.check_within(restricted, resource_type, resource_id,
                                    await request_base(request))
-    return _answer(request, await service.read(resource_type, resource_id))
+    return await _answer(request, await service.read(resource_type, resource_id))
 
 
-def _answer(request: Request, version: Version) -> Response:
+async def _answer(request: Request, version: Version) -> Response:
     """A read's or vread's answer: a Binary as its own content unless the client asks for
     FHIR (http://hl7.org/fhir/R4/binary.html#rest), with the reference of its security
     context in `X-Security-Context`; any other resource as FHIR."""
     if version.resource_type != "Binary" or asks_for_fhir(request):
-        return resource_response(request, version)
+        return await resource_response(request, version)
     if (unchanged := not_modified(request, version)) is not None:
         return unchanged
     binary = version.resource

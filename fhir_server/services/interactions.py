@@ -31,7 +31,7 @@ from fhir_server.services.bundle_entries import ANY_VERSION, NO_CURRENT_VERSION
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from fhir_server.services.meta_tags import with_kept_labels
-from fhir_server.services.offloading import run_sized
+from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
 from fhir_server.services.references import is_conditional_reference, references_in
 from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
@@ -316,21 +316,27 @@ async def patch(
         raise Gone(f"{resource_type}/{resource_id} was deleted")
     _check_if_match(resource_type, resource_id, current, if_match)
     assert current.resource is not None, "a deletion is refused above"
-    if is_fhirpath_patch(operations):
-        assert isinstance(operations, dict), "is_fhirpath_patch: a Parameters resource"
-        patched = apply_fhirpath_patch(current.resource, operations)
-    else:
-        patched = _json_patched(current.resource, operations)
+    # What costs here is the stored resource, copied, patched, validated and compared, not
+    # the patch: a tiny patch of a 10 MB resource held the event loop for seconds.
+    input_size.set(max(input_size.get(), LARGE_INPUT_BYTES))
+    patched = await run_sized(_patched, current.resource, operations)
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
     _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
     await resolve_conditional_references(store, patched)
     warnings = await run_sized(policy.check, patched)
-    if same_content(patched, current.resource):  # a patch changing nothing: no version
+    if await run_sized(same_content, patched, current.resource):  # changing nothing
         return WriteResult(Version.from_current(resource_type, current), changed=False,
                            warnings=warnings)
     version = await _write(store, resource_type, resource_id, patched, current, "PATCH")
     return WriteResult(version, warnings=warnings)
+
+
+def _patched(resource: dict, operations: object) -> dict:
+    if is_fhirpath_patch(operations):
+        assert isinstance(operations, dict), "is_fhirpath_patch: a Parameters resource"
+        return apply_fhirpath_patch(resource, operations)
+    return _json_patched(resource, operations)
 
 
 def _json_patched(resource: dict, operations: object) -> dict:
