@@ -141,6 +141,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "... and {left} more issues",
         "... và {left} vấn đề khác",
     ),
+    "validation-stopped": (
+        "Validation stopped after {count} errors; the rest of the resource was not checked",
+        "Việc kiểm tra dừng lại sau {count} lỗi; phần còn lại của tài nguyên chưa được kiểm tra",
+    ),
+    "issues-dropped": (
+        "... and {left} more warnings and notes, not kept",
+        "... và {left} cảnh báo và ghi chú khác, không được giữ lại",
+    ),
     # Bindings (http://hl7.org/fhir/R4/terminologies.html#strength).
     "code-not-in-value-set": (
         "{expression}: '{code}' is not in the required value set {value_set}",

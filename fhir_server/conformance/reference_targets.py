@@ -72,3 +72,15 @@ def named_resource(url: str) -> tuple[str, str] | None:
 def type_name(declared: object) -> str | None:
     """`Reference.type` (a type name, or the URL of its StructureDefinition) as a type name."""
     return declared.rsplit("/", 1)[-1] if isinstance(declared, str) else None
+
+
+def contained_ids(resource: dict) -> frozenset[str]:
+    """The ids of a resource's contained resources: what a local reference `#id` may name."""
+    contained = resource.get("contained")
+    if not isinstance(contained, list):
+        return frozenset()
+    return frozenset(
+        item["id"]
+        for item in contained
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    )

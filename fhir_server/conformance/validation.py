@@ -16,7 +16,7 @@ from fhir_server.conformance.code_systems import code_system, is_display_of
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
-from fhir_server.conformance.issue_lists import capped, errors_first
+from fhir_server.conformance.issue_lists import capped, errors_first, trimmed
 from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
@@ -24,6 +24,7 @@ from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.profile_validation import profile_issues
 from fhir_server.conformance.reference_targets import (
     allowed_targets,
+    contained_ids,
     literal_type,
     malformed_relative,
     type_name,
@@ -75,15 +76,8 @@ def _resource_types() -> frozenset[str]:
     return frozenset(registry().resource_types)
 
 
-def _contained_ids(resource: dict) -> frozenset[str]:
-    contained = resource.get("contained")
-    if not isinstance(contained, list):
-        return frozenset()
-    return frozenset(
-        item["id"]
-        for item in contained
-        if isinstance(item, dict) and isinstance(item.get("id"), str)
-    )
+# Issues one validation holds while it walks a resource (capped() later reports MAX_ISSUES).
+_MOST_KEPT = 1000
 
 
 class _Walk:
@@ -97,12 +91,22 @@ class _Walk:
         # FHIRPath location, resource).
         self.pending: list[tuple[tuple[Invariant, ...], object, str, str, _Resource]] = []
         self.too_deep = False
+        self.stopped = False  # at _MOST_KEPT errors
+        self.dropped = 0  # warnings and notes beyond _MOST_KEPT
         # dom-3: the contained resources seen (frame, location), the local references `#id`
         # found under each root (by id()), and the contained resources that refer to their
         # container (`#`).
         self.contained: list[tuple[_Resource, str]] = []
         self.local_targets: dict[int, set[str]] = {}
         self.refer_to_container: set[int] = set()
+
+    def trimmed(self) -> bool:
+        """Hold at most _MOST_KEPT issues, errors first: a body of a million bad elements
+        made a million issues, in two languages (a 12 MB body took 700 MB). True when the
+        errors alone fill it: the walk stops there, the resource being refused anyway."""
+        self.issues, dropped, self.stopped = trimmed(self.issues, _MOST_KEPT)
+        self.dropped += dropped
+        return self.stopped
 
     def report(self, message_id: str, code: str, location: str, **params: Any) -> None:
         self.issues.append(issue(message_id, code, location, **params))
@@ -112,7 +116,15 @@ class _Walk:
         self.stack.extend(self.children)
         while self.stack:
             self.visit(self.stack.pop())
-        if not self.too_deep:
+            if len(self.issues) > _MOST_KEPT and self.trimmed():
+                break
+        if self.dropped:
+            self.report("issues-dropped", "informational", resource_type,
+                        severity="information", left=self.dropped)
+        if self.stopped:
+            self.report("validation-stopped", "too-costly", resource_type,
+                        severity="information", count=_MOST_KEPT)
+        elif not self.too_deep:
             for invariants, value, type_path, expression, owner in self.pending:
                 for invariant in invariants:
                     if is_violated(invariant, value, type_path, owner.value, owner.root):
@@ -153,7 +165,7 @@ class _Walk:
                         value=shown(resource_type), path=path, wanted=expected)
             return
         if container is None:
-            frame = _Resource(value, value, _contained_ids(value))
+            frame = _Resource(value, value, contained_ids(value))
         else:
             if "contained" in value:
                 self.report("contained-contains", "invariant", f"{path}.contained", path=path)
