@@ -51,6 +51,17 @@ def parse_number(text: str) -> float | Decimal:
     return exact
 
 
+def parse_integer(text: str) -> int:
+    """`parse_int` for `json.loads`: a number without fraction of more than 34 digits is
+    refused as a decimal of them is (and before Python's own limit of 4,300 digits answers
+    with advice on its interpreter's settings)."""
+    digits = len(text) - text.startswith("-")
+    if digits > _DECIMAL128.prec:
+        raise ValueError(f"the number {text[:40]}... has {digits} digits, more than the 34 "
+                         "significant digits a number is kept with exactly")
+    return int(text)
+
+
 def unique_members(members: list[tuple[str, Any]]) -> dict[str, Any]:
     """`object_pairs_hook`: an object naming a property twice is refused (ValueError), not
     read as its last value, which a signer or another reader may not have taken."""
@@ -71,8 +82,8 @@ def _no_constant(name: str) -> Any:
 
 def loads(text: str | bytes) -> Any:
     """JSON, its decimals as `parse_number` reads them, a repeated property refused."""
-    return json.loads(text, parse_float=parse_number, object_pairs_hook=unique_members,
-                      parse_constant=_no_constant)
+    return json.loads(text, parse_float=parse_number, parse_int=parse_integer,
+                      object_pairs_hook=unique_members, parse_constant=_no_constant)
 
 
 def decimal_text(value: Decimal) -> str:

@@ -79,6 +79,7 @@ def json_documents(path: Path) -> Iterator[tuple[str, dict]]:
     with _open(path) as file:
         text = file.read()
     decoder = json.JSONDecoder(parse_float=json_format.parse_number,
+                               parse_int=json_format.parse_integer,
                                object_pairs_hook=json_format.unique_members)
     position, line = _skip_whitespace(text, 0), 1
     while position < len(text):

@@ -51,6 +51,16 @@ def test_a_decimal_no_decimal128_holds_is_refused_not_rounded(text):
         json_format.loads('{"value": 1e-7000}')
 
 
+@given(st.integers(min_value=35, max_value=20_000), st.booleans())
+def test_an_integer_of_more_than_34_digits_is_refused_saying_why(digits, negative):
+    """Not with Python's advice on `sys.set_int_max_str_digits()` past 4,300 digits."""
+    number = "-" * negative + "9" * digits
+    with pytest.raises(ValueError, match=f"has {digits} digits, more than the 34") as refused:
+        json_format.loads(f'{{"value": {number}}}')
+    assert "sys." not in str(refused.value)
+    assert json_format.loads('{"value": ' + "-" * negative + "9" * 34 + "}")["value"]
+
+
 @given(EXPONENT_DECIMALS)
 def test_a_decimal_with_an_exponent_keeps_its_value_and_digits(text):
     value = json_format.loads(text)
