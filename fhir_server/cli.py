@@ -272,6 +272,7 @@ def _serve(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "log_level": os.environ.get("FHIR_LOG_LEVEL", "INFO").lower(),  # WARNING: no access log
         "timeout_keep_alive": settings.keep_alive_seconds,
+        "limit_concurrency": settings.max_connections,
         # The client address is ours to work out (FHIR_TRUSTED_PROXIES): uvicorn would take
         # X-Forwarded-For from any local peer.
         "proxy_headers": False,

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         description="`fhir-server serve`: a client that has taken in nothing of a response "
         "this long (the send buffer stayed full) is disconnected.",
     )
+    max_connections: int = Field(
+        4096,
+        description="Connections (and requests in progress) one server process holds at once; "
+        "beyond, a new connection is answered 503 and closed, rather than the process running "
+        "out of file descriptors and resetting everyone's.",
+    )
     keep_alive_seconds: int = Field(
         5, description="`fhir-server serve`: idle keep-alive connections are closed after this."
     )

@@ -5,6 +5,7 @@ import json
 import re
 import signal
 import socket
+import time
 import uuid
 
 import httpx
@@ -180,6 +181,36 @@ def test_a_required_profile_that_cannot_be_checked_stops_start_up(spawn, tmp_pat
     assert server.process.wait(60) == 2, server.output()
     assert "Traceback" not in server.output(), server.output()
     assert f"cannot start: FHIR_REQUIRED_PROFILES: profile {url}" in server.output()
+
+
+def _status_on(sock: socket.socket, port: int) -> int:
+    """Send a GET /health/live (a few bytes back) on an open connection, kept alive; its
+    status."""
+    sock.sendall(f"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    sock.settimeout(30)
+    head = sock.recv(65536).split(b"\r\n", 1)[0]
+    return int(head.split()[1])
+
+
+def test_connections_beyond_the_limit_are_503_not_a_starved_process(spawn, tmp_path):
+    """FHIR_MAX_CONNECTIONS: a flood of connections (28,000 used up the 20,000 descriptors
+    of the process, and everyone's were reset) is answered 503 while the process holds that
+    many, and served again once they close."""
+    server = spawn(tmp_path / "data", "--workers", "1", env={"FHIR_MAX_CONNECTIONS": "3"})
+    server.wait_ready()
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+    try:
+        assert [_status_on(sock, server.port) for sock in held] == [200, 200]
+        with socket.create_connection(("127.0.0.1", server.port)) as extra:
+            assert _status_on(extra, server.port) == 503
+        for _ in range(50):  # until the server has seen that one close
+            if _status_on(held[0], server.port) == 200:
+                break
+            time.sleep(0.1)
+        assert _status_on(held[1], server.port) == 200
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def _write_json(path, document) -> str:
