@@ -12,6 +12,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 
+from fhir_server.conformance.code_systems import per_registry
 from fhir_server.conformance.definitions import CORE_LABEL, registry
 from fhir_server.conformance.packages import DEFINITION_TYPES, Package, package_resources
 from fhir_server.services.bundles import BundleProcessor
@@ -23,7 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def _flag(package: Package) -> str:
-    return f"package_published:{package.label}"
+    # v2: definitions of one id in two packages each stored (under ids of their own); the
+    # others' stored again change nothing, which makes no new version.
+    return f"package_published:v2:{package.label}"
 
 
 # Besides what the registry reads, the OperationDefinitions of the operations a package
@@ -33,9 +36,34 @@ PUBLISHED_TYPES = DEFINITION_TYPES | {"OperationDefinition"}
 
 def _published(package: Package) -> list[dict]:
     """The package's definitions as it publishes them (the registry keeps a copy trimmed of
-    documentation)."""
-    return [resource for resource in package_resources(package.location)
+    documentation). One whose id another package's definition of another canonical URL has
+    (HL7's terminology and extensions packages both hold a CodeSystem/certainty-rating, of
+    two URLs) gets an id of its own: each package's publication replaced the other's, and
+    one URL was then found no more."""
+    claimed = _ids_claimed()
+    return [_with_own_id(resource, package, claimed)
+            for resource in package_resources(package.location)
             if resource["resourceType"] in PUBLISHED_TYPES and resource.get("id")]
+
+
+@per_registry
+def _ids_claimed() -> dict[tuple[str, str], str]:
+    """(type, id) → the first package, in dependency order, whose definition has it."""
+    claimed: dict[tuple[str, str], str] = {}
+    for package in registry().packages:
+        for definition in package.definitions():
+            if isinstance(definition.get("id"), str):
+                claimed.setdefault((definition["resourceType"], definition["id"]), package.label)
+    return claimed
+
+
+def _with_own_id(resource: dict, package: Package,
+                 claimed: dict[tuple[str, str], str]) -> dict:
+    owner = claimed.get((resource["resourceType"], resource["id"]), package.label)
+    if owner == package.label:
+        return resource
+    suffix = hashlib.sha256(package.name.encode()).hexdigest()[:8]
+    return resource | {"id": f"{resource['id'][:55]}-{suffix}"}
 
 
 def _dependents(package: Package, packages: list[Package]) -> int:

@@ -92,3 +92,14 @@ def test_an_implementation_guides_operation_definition_is_published(publishing):
     url = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
     [entry] = _wait_for(publishing, "/OperationDefinition", {"url": url})["entry"]
     assert entry["resource"]["code"] == "summary"
+
+
+def test_definitions_of_one_id_in_two_packages_are_both_found_by_url(publishing):
+    """HL7's terminology and extensions packages both have a CodeSystem/certainty-rating, of
+    two canonical URLs: each is stored (one under an id of its own) and found by its URL;
+    before, each package's publication replaced the other's."""
+    for url in ("http://terminology.hl7.org/CodeSystem/certainty-rating",
+                "http://hl7.org/fhir/certainty-rating"):
+        [entry] = _wait_for(publishing, "/CodeSystem", {"url": url})["entry"]
+        assert entry["resource"]["url"] == url
+        assert entry["resource"]["id"].startswith("certainty-rating")
