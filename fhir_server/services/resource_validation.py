@@ -71,13 +71,15 @@ def _check_profile(url: str, resource_type: str) -> None:
     definition = registry().structure_definition(url)
     if definition is None:
         raise BadRequest(f"Profile {url} is not known to this server: it cannot validate "
-                         "against it (GET /StructureDefinition?url=... lists those it has)")
+                         "against it (GET /StructureDefinition?url=... lists those it has)",
+                         expression="profile")
     if (held := other_version_held(url)) is not None:
         raise BadRequest(f"Profile {url} is not known to this server in that version (it "
                          f"holds version {held}): it cannot validate against it",
                          expression="profile")
     if definition["type"] != resource_type:
-        raise BadRequest(f"Profile {url} constrains {definition['type']}, not {resource_type}")
+        raise BadRequest(f"Profile {url} constrains {definition['type']}, not {resource_type}",
+                         expression="profile")
 
 
 def _mode_issues(request: ValidateRequest, resource_type: str, resource_id: str | None,

@@ -109,6 +109,7 @@ def test_an_unknown_profile_or_mode_is_400(client):
     unknown = client.post("/Patient/$validate", params={"profile": "http://example.org/nope"},
                           json=new_patient(), headers=FHIR_HEADERS)
     assert unknown.status_code == 400 and "http://example.org/nope" in unknown.text
+    assert unknown.json()["issue"][0]["expression"] == ["profile"]
     bad_mode = client.post("/Patient/$validate", params={"mode": "destroy"},
                            json=new_patient(), headers=FHIR_HEADERS)
     assert bad_mode.status_code == 400
@@ -140,7 +141,7 @@ def test_a_profile_of_another_type_is_400(client):
     response = client.post("/Observation/$validate", params={"profile": VN_CORE_PATIENT},
                            json={"resourceType": "Observation", "status": "final",
                                  "code": {"text": "x"}}, headers=FHIR_HEADERS)
-    assert response.status_code == 400
+    assert_outcome(response, 400, expression="profile")
 
 
 def test_type_level_get_without_a_resource_is_400(client):
