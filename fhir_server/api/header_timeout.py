@@ -23,7 +23,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from fhir_server.api.coalesced_writes import CoalescedWrites
 
-_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+# With an OperationOutcome, as the 408 of a body not received in time has (api/limits.py).
+_TIMED_OUT_OUTCOME = (
+    b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"timeout",'
+    b'"diagnostics":"The request head was not received in time"}]}')
+_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/fhir+json\r\n"
+              b"Content-Length: " + str(len(_TIMED_OUT_OUTCOME)).encode()
+              + b"\r\nConnection: close\r\n\r\n" + _TIMED_OUT_OUTCOME)
 # As h11 and Node.js allow; a larger head is answered 400 (uvicorn's "Invalid HTTP request").
 MAX_HEAD_BYTES = 16 * 1024
 _HEADER_LINE_EXTRA = 4  # ": " and CRLF around a header's name and value
@@ -55,7 +61,7 @@ def _refusal(too_large: str | None) -> bytes:
 
 
 class _HeadDeadline:
-    """Closes a connection, after a bare 408, whose client has not sent a complete request
+    """Closes a connection, after a 408, whose client has not sent a complete request
     head `header_timeout` seconds after it began (a new connection, or the first bytes of
     the next request on a kept-alive one), or that still sends a body nobody reads any more
     (after an early 413 or 408). The body of a request being served has its own deadline

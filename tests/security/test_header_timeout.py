@@ -1,5 +1,6 @@
 """Slow request heads (issue 14): `fhir-server serve` runs uvicorn with a protocol that
-disconnects (after a bare 408) a client whose request line and headers are not complete
+disconnects (after a 408 with an OperationOutcome) a client whose request line and headers
+are not complete
 FHIR_HEADER_TIMEOUT_SECONDS after they began, however it trickles them; a request being
 served is never cut, and kept-alive connections keep working."""
 
@@ -88,6 +89,9 @@ def test_a_connection_that_sends_nothing_is_closed(port):
     with _connect(port) as connection:
         answer = _read_until_closed(connection)
     assert answer.startswith(b"HTTP/1.1 408"), answer
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"content-type: application/fhir+json" in head.lower(), head
+    assert json.loads(body)["issue"][0]["code"] == "timeout"
     # uvloop arms a timer from the time its loop iteration began, so it may fire a few
     # milliseconds short of the deadline by the test's clock (0.9998 s once for 1 s).
     assert TIMEOUT - 0.1 <= time.monotonic() - started < TIMEOUT + 2
