@@ -114,9 +114,10 @@ def json_value(text: str, type_code: str, location: str) -> object:
         return text == "true"
     if rules.matches(text):
         try:
-            return int(text) if rules.json_kind == "integer" else json_format.loads(text)
-        except ValueError:
-            pass  # more digits than Python converts
+            return (json_format.parse_integer(text) if rules.json_kind == "integer"
+                    else json_format.loads(text))
+        except ValueError as beyond:  # a number no Decimal128 (or Python) holds exactly
+            raise InvalidResource(f"{location}: {beyond}", expression=location) from None
     raise InvalidResource(f"{location}: {text[:60]!r} is not {_article(type_code)}",
                           expression=location)
 

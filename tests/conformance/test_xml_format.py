@@ -458,3 +458,15 @@ def test_elements_nested_beyond_the_limit_are_refused_while_read():
         tracemalloc.stop()
     assert "(line 1)" in refused.value.diagnostics
     assert peak < 20 * len(body), peak  # the body and little more, not depth² of paths
+
+
+@pytest.mark.parametrize("digits", ["1." + "1" * 60, "9" * 10_000])
+def test_a_number_beyond_what_is_kept_exactly_says_so_in_xml_too(digits):
+    """It is a decimal, not 'not a decimal': the same refusal as in JSON."""
+    body = ('<Observation xmlns="http://hl7.org/fhir"><status value="final"/><code><text '
+            f'value="x"/></code><valueQuantity><value value="{digits}"/></valueQuantity>'
+            '</Observation>').encode()
+    with pytest.raises(InvalidResource, match="digits") as refused:
+        xml_to_resource(body)
+    assert "is not a decimal" not in refused.value.diagnostics
+    assert "sys." not in refused.value.diagnostics
