@@ -102,8 +102,9 @@ class SearchService:
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
         room = max(0, self.limits.max_resources - len(matches))
+        withheld: list[str] = []  # types of included resources the token may not read
         included, left_out = await self._included(
-            request, [(resource_type, d) for d in matches], room
+            request, [(resource_type, d) for d in matches], room, withheld
         )
         links = page_links(self.base, path, kept, next_cursor, request.cursor, previous_cursor)
         bundle = searchset_bundle(
@@ -115,6 +116,11 @@ class SearchService:
         )
         if left_out:
             bundle.setdefault("entry", []).append(_warning_entry(left_out))
+        if withheld:
+            # Said, not counted: how many would tell of resources the token may not see.
+            bundle.setdefault("entry", []).append(_warning_entry(
+                "Included resources of types the token's scopes do not allow reading "
+                f"({', '.join(sorted(set(withheld)))}) were left out", "suppressed"))
         return bundle
 
     def _resume(self, cursor: str, fields: list[tuple[str, int]]) -> tuple[dict, bool]:
@@ -156,11 +162,11 @@ class SearchService:
         return Version(kind, version.id, version.vid, version.last_updated, resource), mode
 
     async def _included(
-        self, request: SearchRequest, matches: list[Found], room: int
+        self, request: SearchRequest, matches: list[Found], room: int, withheld: list[str]
     ) -> tuple[list[Found], str | None]:
         """`_include` and `_revinclude`, and their `:iterate` forms on what they brought in
         (http://hl7.org/fhir/R4/search.html#include): at most `room` resources, and why
-        some were left out, if they were."""
+        some were left out, if they were; the types the token may not read, in `withheld`."""
         seen = {(kind, d.id) for kind, d in matches}
         included: list[Found] = []
         frontier = matches
@@ -184,7 +190,8 @@ class SearchService:
             frontier = []
             for kind, document in found:
                 if not self.permissions.allows(kind, "r"):
-                    continue  # never leak a type the token may not read through an include
+                    withheld.append(kind)  # never leak a type the token may not read
+                    continue
                 if (kind, document.id) not in seen:
                     seen.add((kind, document.id))
                     frontier.append((kind, document))
@@ -267,12 +274,12 @@ class Reads:
         return documents
 
 
-def _warning_entry(diagnostics: str) -> dict:
+def _warning_entry(diagnostics: str, code: str = "too-costly") -> dict:
     """A searchset entry saying the page is incomplete
     (http://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode)."""
     outcome = {
         "resourceType": "OperationOutcome",
-        "issue": [{"severity": "warning", "code": "too-costly", "diagnostics": diagnostics}],
+        "issue": [{"severity": "warning", "code": code, "diagnostics": diagnostics}],
     }
     return {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": outcome,
             "search": {"mode": "outcome"}}

@@ -71,7 +71,9 @@ def test_searches_keep_to_the_compartment(thu, ids):
     assert _ids(thu.get(f"/Patient/{ids['thu']}/Observation")) == {ids["thu_bp"]}
     assert_outcome(thu.get(f"/Patient/{ids['hai']}/Observation"), 403)
     included = thu.get("/Observation", params={"_include": "Observation:performer"}).json()
-    assert [e["search"]["mode"] for e in included["entry"]] == ["match"]
+    assert [e["search"]["mode"] for e in included["entry"]] == ["match", "outcome"]
+    [issue] = included["entry"][1]["resource"]["issue"]
+    assert issue["code"] == "suppressed" and "Practitioner" in issue["diagnostics"]
 
 
 def test_a_search_of_a_type_outside_the_compartment_is_forbidden(thu):

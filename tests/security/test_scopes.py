@@ -148,7 +148,17 @@ def visit(client) -> dict:
 
 
 def _types(bundle_json: dict) -> list[str]:
-    return [entry["resource"]["resourceType"] for entry in bundle_json.get("entry", [])]
+    """The types of the page's resources (not its outcome entries)."""
+    return [entry["resource"]["resourceType"] for entry in bundle_json.get("entry", [])
+            if entry["search"]["mode"] != "outcome"]
+
+
+def _says_some_were_withheld(bundle_json: dict) -> bool:
+    """Whether the page says that included resources the token may not read were left out
+    (an outcome entry, `suppressed`), without saying which."""
+    return any(entry["search"]["mode"] == "outcome"
+               and entry["resource"]["issue"][0]["code"] == "suppressed"
+               for entry in bundle_json.get("entry", []))
 
 
 @pytest.mark.parametrize("include", ["Encounter:subject", "Encounter:subject:Patient",
@@ -163,6 +173,8 @@ def test_include_leaves_out_types_the_token_may_not_read(server, issuer, visit, 
         response = http.get("/Encounter", params=params)
     assert response.status_code == 200, response.text
     assert _types(response.json()) == ["Encounter"], response.json()
+    assert _says_some_were_withheld(response.json())
+    assert not _says_some_were_withheld(both.json())
 
 
 def test_a_type_the_server_has_not_is_404_whatever_the_scopes(server, issuer):
@@ -183,6 +195,7 @@ def test_include_iterate_and_compartment_search_leak_nothing(server, issuer, vis
     for response in (iterate, compartment):
         assert response.status_code == 200, response.text
         assert _types(response.json()) == ["Encounter"], response.json()
+        assert _says_some_were_withheld(response.json())
 
 
 def test_revinclude_leaves_out_types_the_token_may_not_read(server, issuer, visit):
@@ -194,6 +207,7 @@ def test_revinclude_leaves_out_types_the_token_may_not_read(server, issuer, visi
         response = http.get("/Patient", params=params)
     assert response.status_code == 200, response.text
     assert _types(response.json()) == ["Patient"], response.json()
+    assert _says_some_were_withheld(response.json())
     assert visit["encounter"] not in response.text
 
 
