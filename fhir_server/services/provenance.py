@@ -9,27 +9,22 @@ clients write themselves are not given a Provenance of their own; those carrying
 are stored only when every signature verifies.
 """
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.auth.tokens import Principal
-from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, TAX_CODE_SYSTEM
-from fhir_server.conformance.primitives import ID_REGEX
-from fhir_server.conformance.registry import is_supported
-from fhir_server.errors import Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
+from fhir_server.services.access import current_principal
 from fhir_server.services.metrics import signing_latency
-from fhir_server.services.provenance_claims import check_claims
+from fhir_server.services.provenance_claims import check_claims, check_readable_targets
 from fhir_server.services.signers import SignerDirectory
 from fhir_server.services.signing_rounds import PresignedSigner
 from fhir_server.services.verification import (
     JOSE,
     SignatureVerifier,
     deleted_version,
-    expected_identity,
     stored_versions,
 )
 from fhir_server.services.versions import (
@@ -68,9 +63,6 @@ AUTHOR_AGENT = {
     ]
 }
 #: A literal reference's trailing `Type/id`, after any base URL, before any `_history/n`.
-_LITERAL_REFERENCE = re.compile(
-    rf"(?:.*/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_REGEX})(?:/_history/[^/]+)?"
-)
 _ACTIVITY_DISPLAY = {"CREATE": "create", "UPDATE": "revise", "DELETE": "delete"}
 
 
@@ -168,12 +160,11 @@ class ProvenanceRecorder:
         }}
 
     async def check_countersignature(self, store: ResourceStore, provenance: dict) -> None:
-        """A client's signed Provenance must verify against the versions stored here."""
-
+        """A client's signed Provenance must verify against the versions stored here, and
+        claim nothing its signatures do not bind (services/provenance_claims.py)."""
+        check_readable_targets(provenance)
         (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
-        for index, signature in enumerate(provenance["signature"]):
-            await _check_who_reference(store, provenance, index, signature)
-        await check_claims(store, provenance)
+        await check_claims(store, provenance, current_principal.get())
 
     def _provenance(
         self,
@@ -236,47 +227,6 @@ class ProvenanceRecorder:
         else:
             identifier = {"system": principal.issuer, "value": principal.subject}
         return {"identifier": identifier, "display": identifier["value"]}, hospital
-
-
-async def _check_who_reference(
-    store: ResourceStore, provenance: dict, index: int, signature: dict
-) -> None:
-    """A signer named by a reference must be the one the certificate was matched against:
-    the resource `Signature.who` references must carry that identifier (the person's CCCD,
-    or the seal's tax code), whatever the form of the reference (relative, versioned,
-    absolute, contained). A reference this server cannot resolve is refused: it would name
-    someone the signature does not bind."""
-    who = signature.get("who")
-    reference = who.get("reference") if isinstance(who, dict) else None
-    if not isinstance(reference, str):
-        return
-    personal_id, tax_code = expected_identity(signature)
-    wanted = (CCCD_SYSTEM, personal_id) if personal_id is not None else (TAX_CODE_SYSTEM, tax_code)
-    carried = await _referenced(store, provenance, reference)
-    identifiers = carried.get("identifier") if isinstance(carried, dict) else None
-    if not any(
-        isinstance(i, dict) and (canonical_system(str(i.get("system"))), i.get("value")) == wanted
-        for i in identifiers or []
-    ):
-        raise Unprocessable(
-            f"Signature.who references {reference}, which does not carry the identifier "
-            f"{wanted[0]}|{wanted[1]} the signature was checked against",
-            expression=f"Provenance.signature[{index}].who",
-        )
-
-
-async def _referenced(store: ResourceStore, provenance: dict, reference: str) -> dict | None:
-    """The resource a reference names: one the Provenance contains (`#id`), else the current
-    one on this server with the reference's trailing `Type/id` (with or without `_history`);
-    None when there is none."""
-    if reference.startswith("#"):
-        contained = (r for r in provenance.get("contained") or [] if isinstance(r, dict))
-        return next((r for r in contained if r.get("id") == reference[1:]), None)
-    match = _LITERAL_REFERENCE.fullmatch(reference)
-    if match is None or not is_supported(match["type"]):
-        return None
-    current = await store.current(match["type"], match["id"])
-    return current.resource if current is not None else None
 
 
 def _versioned(kind: str, version: HistoryVersion) -> str:

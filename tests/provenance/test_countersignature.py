@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient, put, search_ids
 from fhir.resources.R4B.provenance import Provenance
-from security.helpers import bundle, personal_id, post_entry, put_entry
+from security.helpers import bundle, fhir_client, personal_id, post_entry, put_entry
 
 from provenance.helpers import (
     CCCD_SYSTEM,
@@ -134,8 +134,10 @@ def _copied(client, patient: dict) -> dict:
     return {k: v for k, v in original.items() if k not in ("id", "meta")}
 
 
-@pytest.mark.parametrize("claim", ["another agent", "a deletion", "a time to come"])
-def test_a_genuine_signature_copied_under_other_claims_is_refused(client, db, patient, claim):
+@pytest.mark.parametrize("claim", ["another agent", "a deletion", "a time to come",
+                                   "another agent's reference"])
+def test_a_genuine_signature_copied_under_other_claims_is_refused(client, db, patient, claim,
+                                                                  colleague):
     """A signature binds its signer to the version's content, not to what the Provenance
     around it says: copied into a Provenance that names another agent, a deletion that never
     happened or a recording time to come, it is refused and nothing is stored."""
@@ -147,6 +149,10 @@ def test_a_genuine_signature_copied_under_other_claims_is_refused(client, db, pa
     elif claim == "a deletion":
         copied["activity"]["coding"][0].update(code="DELETE", display="delete")
         expression = "Provenance.target[0]"
+    elif claim == "another agent's reference":  # the signer's ID, another's resource
+        copied["agent"][0]["who"] = {**copied["agent"][0]["who"],
+                                     "reference": f"Practitioner/{colleague['id']}"}
+        expression = "Provenance.agent[0].who"
     else:
         copied["recorded"] = (datetime.now(UTC) + timedelta(days=30)).isoformat()
         expression = "Provenance.recorded"
@@ -156,6 +162,55 @@ def test_a_genuine_signature_copied_under_other_claims_is_refused(client, db, pa
     assert response.json()["issue"][0]["expression"] == [expression]
     assert provenance_count(db) == counts
     assert response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_deletions_signature_is_no_update(client, db):
+    """The signature of a deletion copied under the activity UPDATE (or CREATE) says a
+    version was written that never was: refused, as a DELETE of a written one is."""
+    patient = created(client, new_patient())
+    assert client.delete(f"/Patient/{patient['id']}").status_code in (200, 204)
+    [deletion] = [p for p in provenances_of(client, f"Patient/{patient['id']}")
+                  if p["activity"]["coding"][0]["code"] == "DELETE"]
+    copied = {k: v for k, v in deletion.items() if k not in ("id", "meta")}
+    copied["activity"]["coding"][0].update(code="UPDATE", display="revise")
+    counts = provenance_count(db)
+    response = post(client, copied)
+    assert_outcome(response, 422)
+    assert response.json()["issue"][0]["expression"] == ["Provenance.target[0]"]
+    assert provenance_count(db) == counts
+
+
+def test_a_seal_signer_is_the_organisation_or_the_client_posting(client, db, patient,
+                                                                 signing_service):
+    """A seal's certificate names the hospital only: `Signature.who` naming a backend client
+    (as the server writes for one) is a claim only that client may make; anyone may name
+    the hospital itself."""
+    seal = signing_service.service.seal_signer(SEAL_NAME, "0100000000")
+    target = versioned(patient)
+    hospital = {"identifier": {"system": "http://fhir.hl7.org.vn/core/sid/mst",
+                               "value": "0100000000"}}
+    someone = {"identifier": {"system": "urn:fhir-exchange-server:client-id",
+                              "value": "evil-client"}}
+    counts = provenance_count(db)
+    for who, status in ((someone, 422), (hospital, 201)):
+        sent = countersignature(target, sign_resource(patient, target, seal,
+                                                      datetime.now(UTC)))
+        sent["signature"][0]["who"] = sent["agent"][0]["who"] = who
+        sent["signature"][0]["onBehalfOf"] = sent["agent"][0]["onBehalfOf"] = hospital
+        assert post(client, sent).status_code == status, who
+    assert provenance_count(db) == (counts[0] + 1, counts[1])
+
+
+def test_posting_a_signed_provenance_needs_read_scope_on_its_targets(server, issuer,
+                                                                     patient, doctor):
+    """Whether it verifies tells of the target (that the version exists, is the one
+    signed): a token that may only create Provenances learns nothing of a Patient by it."""
+    target = versioned(patient)
+    sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
+    with fhir_client(server.base, issuer.token("user/Provenance.c")) as provenance_only:
+        response = post(provenance_only, sent)
+    assert_outcome(response, 403)
+    assert "Patient" in response.json()["issue"][0]["diagnostics"]
 
 
 def _content_differs(patient, target, doctor, authority):
@@ -374,21 +429,28 @@ def test_who_referencing_another_person_in_any_form_is_refused(server, client, d
     sent["signature"][0]["who"] = sent["agent"][0]["who"] = who
     counts = provenance_count(db)
     outcome = assert_outcome(post(client, sent), 422)
-    assert "Signature.who references" in outcome["issue"][0]["diagnostics"], outcome
+    assert "signature[0].who references" in outcome["issue"][0]["diagnostics"], outcome
     assert provenance_count(db) == counts
 
 
-def test_who_referencing_the_signers_own_practitioner_in_any_form_passes(server, client,
-                                                                         patient, doctor):
+def test_who_referencing_the_signers_own_practitioner_passes_relatively_only(
+        server, client, patient, doctor):
+    """A relative reference, in any version that carries the signer's ID, resolves here; an
+    absolute one is refused whatever server it names: `http://another.example/fhir/
+    Practitioner/{id}` was checked against the Practitioner with that id here."""
     practitioner = created(client, {"resourceType": "Practitioner",
                                     "identifier": [{"system": CCCD_SYSTEM, "value": DOCTOR}]})
     target = versioned(patient)
-    for reference in (f"Practitioner/{practitioner['id']}/_history/1",
-                      f"{server.base}/Practitioner/{practitioner['id']}"):
+    for reference, status in ((f"Practitioner/{practitioner['id']}/_history/1", 201),
+                              (f"Practitioner/{practitioner['id']}", 201),
+                              (f"{server.base}/Practitioner/{practitioner['id']}", 422),
+                              (f"http://another.example/fhir/Practitioner/{practitioner['id']}",
+                               422)):
         sent = countersignature(target, sign_resource(patient, target, doctor,
                                                       datetime.now(UTC)))
         sent["signature"][0]["who"]["reference"] = reference
-        assert post(client, sent).status_code == 201
+        sent["agent"][0]["who"]["reference"] = reference
+        assert post(client, sent).status_code == status, reference
 
 
 def test_seal_signature_cannot_name_a_person_as_its_signer(client, db, patient, colleague,
@@ -406,5 +468,5 @@ def test_seal_signature_cannot_name_a_person_as_its_signer(client, db, patient, 
     sent["signature"][0]["onBehalfOf"] = sent["agent"][0]["onBehalfOf"] = hospital
     counts = provenance_count(db)
     outcome = assert_outcome(post(client, sent), 422)
-    assert "Signature.who references" in outcome["issue"][0]["diagnostics"], outcome
+    assert "signature[0].who references" in outcome["issue"][0]["diagnostics"], outcome
     assert provenance_count(db) == counts
