@@ -34,11 +34,13 @@ class DocumentAssembly:
     permissions: Permissions
 
     async def referenced(self, records: list[Record], within: Callable[[str], dict | None],
-                         rounds: int) -> list[Record]:
-        """The stored resources `records` refer to that the token may read and that match
-        the filter `within` gives for their type (None: that type is not followed), then
-        those these refer to, for `rounds` rounds; each once, none of `records`, at most
-        MAX_RESOURCES. Dangling references are skipped."""
+                         rounds: int,
+                         keep: Callable[[str, dict], bool] = lambda kind, resource: True
+                         ) -> list[Record]:
+        """The stored resources `records` refer to that the token may read, that match the
+        filter `within` gives for their type (None: that type is not followed) and that
+        `keep(type, resource)`, then those these refer to, for `rounds` rounds; each once,
+        none of `records`, at most MAX_RESOURCES. Dangling references are skipped."""
         seen = {(kind, record.id) for kind, record in records}
         found: list[Record] = []
         frontier = records
@@ -59,7 +61,8 @@ class DocumentAssembly:
                 query = {"_id": {"$in": sorted(ids)}, **(within(target) or {})}
                 documents = await self.store.find(target, query, min(len(ids), room),
                                                   WITHOUT_INDEX)
-                frontier += [(target, document) for document in documents]
+                frontier += [(target, document) for document in documents
+                             if keep(target, document.resource or {})]
             seen |= {(kind, record.id) for kind, record in frontier}
             found += frontier
             if not frontier:

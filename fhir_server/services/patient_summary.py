@@ -169,15 +169,15 @@ def section_codes() -> dict[str, tuple[dict, bool]]:
     return codes
 
 
-def _about(resource: dict, patient: set[str]) -> bool:
+def _about(resource: dict, patient: set[str], unnamed: bool = False) -> bool:
     """Whether a record is about the patient (its `subject` or `patient`), not one they are
     only in the compartment of (the asserter of another's Condition, the performer of
-    another's Observation)."""
+    another's Observation); `unnamed`: what a record naming no subject counts as."""
     for element in ("subject", "patient"):
         reference = resource.get(element)
         if isinstance(reference, dict):
             return reference.get("reference") in patient
-    return False
+    return unnamed
 
 
 def _shown(resource: dict) -> tuple[str, str, str]:
@@ -290,7 +290,12 @@ class PatientSummary:
             return ({"$or": [own, nobodys]}
                     if self.permissions.allows_outside_compartment(kind, "r") else own)
 
-        included += await self.assembly.referenced(included, within, rounds=MAX_RESOURCES)
+        # A record this patient is only in the compartment of (the performer of another's
+        # Observation, which one of theirs refers to) is the other's: not in their summary.
+        included += await self.assembly.referenced(
+            included, within, rounds=MAX_RESOURCES,
+            keep=lambda kind, resource: kind not in members or _about(resource, about,
+                                                                      unnamed=True))
         author_url = f"urn:uuid:{uuid.uuid4()}"
         composition = {
             "resourceType": "Composition",

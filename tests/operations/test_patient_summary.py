@@ -185,9 +185,16 @@ def test_a_record_the_patient_only_took_part_in_is_not_theirs(client):
         "own": {**_condition("lan", "44054006", "Đái tháo đường", "active"),
                 "subject": {"reference": lan}},
     })
-    sections = _sections(_summary(client, f"/{lan}/$summary"))
+    loaded |= load(client, {"pulse": {  # hers, referring to her mother's
+        **_observation("vital-signs", "8867-4", 88), "subject": {"reference": lan},
+        "derivedFrom": [{"reference": f"Observation/{loaded['performed']}"}]}})
+    bundle = _summary(client, f"/{lan}/$summary")
+    sections = _sections(bundle)
     assert _entry_ids(sections["11450-4"]) == {f"Condition/{loaded['own']}"}
-    assert "8716-3" not in sections
+    assert _entry_ids(sections["8716-3"]) == {f"Observation/{loaded['pulse']}"}
+    # Nor does the mother's record come in as what Lan's refers to.
+    held = {entry["resource"].get("id") for entry in bundle["entry"]}
+    assert loaded["performed"] not in held and loaded["asserted"] not in held
 
 
 def test_the_installed_ips_version_may_be_asked_for(client, ids):
