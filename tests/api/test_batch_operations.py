@@ -2,6 +2,9 @@
 interactions "or using the operations framework"): each entry answers as the operation
 called on its own by the same client, and fails alone; a transaction refuses them."""
 
+import gzip
+import json
+
 import httpx
 from bundle_helpers import batch, get_entry, post_entry, response_bundle, submit, transaction
 from helpers import CCCD, created, new_patient, search_ids, unique_cccd
@@ -92,3 +95,14 @@ def test_a_transaction_refuses_operations_and_writes_nothing(client, server):
     assert "batch" in issue["diagnostics"]
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
     assert "tag" not in client.get(f"/Patient/{patient['id']}").json().get("meta", {})
+
+
+def test_an_operation_entry_of_a_gzipped_batch_reads_its_own_body(client):
+    """The batch's body was gzipped, the entry's resource is not: it was 400 'cannot be
+    decoded' (the entry inherited Content-Encoding)."""
+    body = json.dumps(batch(_operation_entry("Patient/$validate", new_patient()))).encode()
+    response = client.post("", content=gzip.compress(body), headers={
+        "Content-Type": "application/fhir+json", "Content-Encoding": "gzip"})
+    [entry] = response_bundle(response, "batch-response", 1)
+    assert entry["response"]["status"] == "200 OK", entry
+    assert entry["resource"]["resourceType"] == "OperationOutcome"

@@ -18,8 +18,8 @@ from fhir_server.services.bundles import OperationRunner
 # The parent request's headers that do not apply to an entry: its body's, its conditions
 # (an entry has its own), and the response's format (an entry's resource is JSON).
 _NOT_INHERITED = frozenset((
-    b"content-length", b"content-type", b"transfer-encoding", b"accept", b"accept-encoding",
-    b"if-match", b"if-none-match", b"if-modified-since", b"if-none-exist",
+    b"content-length", b"content-type", b"content-encoding", b"transfer-encoding", b"accept",
+    b"accept-encoding", b"if-match", b"if-none-match", b"if-modified-since", b"if-none-exist",
 ))
 _FHIR_JSON = b"application/fhir+json"
 # What the response's format takes, which an entry's answer does not follow.
