@@ -126,8 +126,8 @@ class AuditMiddleware(HttpMiddleware):
                 if (correlation := _client_request_id(request)) is not None:
                     headers["X-Correlation-Id"] = correlation
                 recorded = True
-                _record(request, request_id, audited, headers.get("location", ""),
-                        message["status"])
+                record_request(request, request_id, headers.get("location", ""),
+                               message["status"], audited.event_id, audited.in_transaction)
             await send(message)
 
         token = current_request.set(audited)
@@ -135,7 +135,9 @@ class AuditMiddleware(HttpMiddleware):
             await self.app(scope, receive, audited_send)
         except Exception:
             if not recorded:
-                _record(request, request_id, audited, "", 500)  # made outside this middleware
+                # A failure made outside this middleware.
+                record_request(request, request_id, "", 500, audited.event_id,
+                               audited.in_transaction)
             raise
         finally:
             current_request.reset(token)
@@ -155,15 +157,17 @@ def install_audit(app: FastAPI) -> None:
     app.add_middleware(AuditMiddleware)
 
 
-def _record(request: Request, request_id: str, audited: RequestAudit, location: str,
-            status: int) -> None:
-    """Spool the request's AuditEvent, unless its write's transaction stored it. A failed
-    request whose write transaction may have committed all the same spools it under the
-    same id: the drainer keeps whichever was stored first."""
+def record_request(request: Request, request_id: str, location: str, status: int,
+                   event_id: str | None = None, stored: bool = False) -> None:
+    """Spool the request's AuditEvent (id `event_id`, else its request id), unless its
+    write's transaction stored it (`stored`). A failed request whose write transaction may
+    have committed all the same spools it under the same id: the drainer keeps whichever
+    was stored first."""
     interaction = state_value(request, "interaction") or _interaction(request)
     trail = getattr(request.app.state, "audit", None)
     if interaction is None or trail is None:
         return
-    if audited.in_transaction and status < 400:
+    if stored and status < 400:
         return
-    trail.record(_access(request, request_id, location, status, interaction), audited.event_id)
+    trail.record(_access(request, request_id, location, status, interaction),
+                 event_id or request_id)

@@ -199,6 +199,27 @@ def test_batch_is_audited_as_a_batch_and_its_writes(client, person):
     check_event(write, "create", "C", "0", since, person.id)
 
 
+def test_operation_entries_of_a_batch_are_audited_as_the_calls_alone(client, person, patient):
+    """Each operation entry leaves the AuditEvent the call alone would: what it was about
+    and its outcome (a `$meta-delete` removing a label, another patient's `$everything`
+    refused), beside the batch's own."""
+    since = datetime.now(UTC)
+    reference = f"Patient/{patient['id']}"
+    removal = {"resourceType": "Parameters", "parameter": [{"name": "meta", "valueMeta": {
+        "tag": [{"system": "urn:test:audit", "code": "x"}]}}]}
+    response = person.http.post("", json=bundle(
+        "batch",
+        {"request": {"method": "POST", "url": f"{reference}/$meta-delete"}, "resource": removal},
+        {"request": {"method": "GET", "url": "Patient/no-such-patient/$everything"}},
+    ), headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    found = _operation_events(client, person.agent, 2)
+    outcomes = sorted((_entities(e), e["outcome"]) for e in found)
+    assert outcomes == sorted([(["Patient/no-such-patient"], "4"), ([reference], "0")]), outcomes
+    for event in found:
+        check_event(event, "operation", "E", event["outcome"], since, person.id)
+
+
 def _operation_events(http: httpx.Client, agent: str, count: int) -> list[dict]:
     """The `operation` AuditEvents of `agent`, once there are `count` of them."""
     found = wait_until(lambda: [e for e in [events(http, **{"agent:identifier": agent,

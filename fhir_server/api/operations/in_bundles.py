@@ -4,14 +4,16 @@ Patient/$validate`): R4 lets a batch mix interactions with "operations framework
 same client would: the same token and its scopes, base URL and preferences, the entry's
 resource as the body; only the entry's answer is FHIR JSON whatever the client asked for."""
 
+import uuid
 from http import HTTPStatus
 
 from fastapi import Request
 
+from fhir_server.api.audit import record_request
 from fhir_server.api.operations.routes import invoke
 from fhir_server.conformance import json_format
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, FhirError
 from fhir_server.services.bundle_entries import Entry
 from fhir_server.services.bundles import OperationRunner
 
@@ -35,8 +37,17 @@ def entry_operations(request: Request) -> OperationRunner:
     async def run(entry: Entry) -> dict:
         assert entry.operation is not None, "only operation entries come here"
         level, name, resource_type, resource_id, version_id = _route(entry)
-        response = await invoke(_entry_request(request, entry), level, name, resource_type,
-                                resource_id, version_id)
+        sub = _entry_request(request, entry, resource_type, resource_id)
+        # Its own AuditEvent, as the call alone would leave (what it was about, its outcome):
+        # the batch's names neither.
+        event_id = str(uuid.uuid4())
+        try:
+            response = await invoke(sub, level, name, resource_type, resource_id, version_id)
+        except FhirError as error:
+            record_request(sub, event_id, "", error.status)
+            raise
+        record_request(sub, event_id, response.headers.get("location", ""),
+                       response.status_code)
         answer: dict = {"response": {"status": f"{response.status_code} "
                                                f"{HTTPStatus(response.status_code).phrase}"}}
         for header, element in _ENTRY_HEADERS.items():
@@ -71,7 +82,8 @@ def _route(entry: Entry) -> tuple[str, str, str | None, str | None, str | None]:
                      "operation", expression=f"{entry.location}.request.url")
 
 
-def _entry_request(parent: Request, entry: Entry) -> Request:
+def _entry_request(parent: Request, entry: Entry, resource_type: str | None,
+                   resource_id: str | None) -> Request:
     """The request the entry would be, made by the client that sent the batch."""
     assert entry.operation is not None, "only operation entries come here"
     body = json_format.dumps(entry.resource) if entry.resource is not None else b""
@@ -90,6 +102,9 @@ def _entry_request(parent: Request, entry: Entry) -> Request:
         "raw_path": path.encode(),
         "query_string": query.encode(),
         "headers": headers,
+        # What the route would have matched, for the entry's AuditEvent.
+        "path_params": {key: value for key, value in (("resource_type", resource_type),
+                                                      ("resource_id", resource_id)) if value},
         # Its own state: what the operation records (its interaction) is not the batch's.
         "state": dict(parent.scope.get("state", {})),
     }
