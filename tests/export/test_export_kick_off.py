@@ -288,6 +288,19 @@ def test_unknown_patient_is_refused_unless_lenient(client, data):
     assert any("is not known" in message for message in warnings(client, lenient))
 
 
+def test_a_token_that_may_not_read_patients_learns_not_whether_one_exists(server, issuer,
+                                                                        data):
+    """With Observation scope only, an unknown `patient` id and a real one are both
+    accepted (the export holds nothing of the unknown one): a 400 for the unknown one only
+    told which Patient ids exist."""
+    with token_client(server, issuer, "user/Observation.rs") as observations_only:
+        for patient_id in (data["patient"]["id"], str(uuid.uuid4())):
+            body = {"resourceType": "Parameters", "parameter": [
+                {"name": "patient", "valueReference": {"reference": f"Patient/{patient_id}"}}]}
+            response = kick_off(observations_only, "Patient/$export", body=body)
+            assert response.status_code == 202, response.text
+
+
 def test_types_outside_the_patient_compartment_at_patient_level(client, data):
     params = {"_type": "Organization"}
     outcome_400(kick_off(client, "Patient/$export", params=params), "_type")
