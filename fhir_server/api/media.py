@@ -216,7 +216,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
             f"Content-Encoding '{coding}' is not accepted; send the body as it is or gzipped"
         )
     declared = request.headers.get("content-length")
-    if declared and declared.isdecimal() and int(declared) > max_bytes:
+    if declared and declared.isdecimal() and (len(declared) > 19 or int(declared) > max_bytes):
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -100,9 +100,14 @@ def lone_surrogate(document: object, raw: bytes) -> str | None:
     return None
 
 
+# The most digits of a count, offset or version number: 19 make every 64-bit integer.
+_MOST_DIGITS = 19
+
+
 def is_digits(text: str) -> bool:
-    """ASCII digits only: `str.isdecimal` also takes `１` and `٣`, which `int` reads as 1 and 3."""
-    return text.isascii() and text.isdecimal()
+    """A count-like number: ASCII digits only (`str.isdecimal` also takes `１` and `٣`, which
+    `int` reads as 1 and 3), at most 19 of them (`int` refuses over 4,300, as a 500)."""
+    return len(text) <= _MOST_DIGITS and text.isascii() and text.isdecimal()
 
 
 def shown(value: object) -> str:

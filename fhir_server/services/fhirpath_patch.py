@@ -14,6 +14,7 @@ import copy
 from collections.abc import Callable
 from functools import partial
 
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.structure import Node, Property, definition_tree
 from fhir_server.errors import BadRequest, Unprocessable
 from fhir_server.search.fhirpath import UnsupportedExpression, compile_path
@@ -248,7 +249,7 @@ def _last_step(patch: _Patch) -> tuple[str, str, int | None]:
     if len(steps) == 1:  # `gender`: an element of the resource itself
         steps = [patch.resource["resourceType"], *steps]
     name, _, index = steps[-1].partition("[")
-    if not name.isidentifier() or (index and not index[:-1].isdecimal()):
+    if not name.isidentifier() or (index and not is_digits(index[:-1])):
         raise patch.fail("does not end in an element name (or name[n])")
     return ".".join(steps[:-1]), name, int(index[:-1]) if index else None
 

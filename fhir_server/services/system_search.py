@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.conformance.search_parameters import (
     COMPARTMENT_TYPES,
@@ -196,7 +197,7 @@ def _count(params: list[tuple[str, str]], default: int, largest: int) -> int:
     counts = [v for n, v in params if n == "_count"]
     if not counts:
         return default
-    if not counts[-1].isdecimal():
+    if not is_digits(counts[-1]):
         raise BadRequest(f"_count must be a non-negative integer, not '{counts[-1]}'",
                          expression="_count")
     return min(int(counts[-1]), largest)

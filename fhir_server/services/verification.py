@@ -17,6 +17,7 @@ from cryptography import x509
 
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest, Issue, Unprocessable
 from fhir_server.storage.resources import ResourceStore
@@ -43,7 +44,7 @@ def stored_versions(store: ResourceStore) -> VersionLoader:
 
     async def load(target: str) -> dict | None:
         kind, resource_id, _, vid = target.split("/")
-        version = await store.version(kind, resource_id, int(vid)) if vid.isdecimal() else None
+        version = await store.version(kind, resource_id, int(vid)) if is_digits(vid) else None
         if version is None:
             return None
         return deleted_version(kind) if version.deleted else version.resource

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from fhir_server.conformance.json_format import orjson_default
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.errors import Gone, NotFound
 from fhir_server.search.index import build_search_index
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
@@ -212,7 +213,7 @@ def storage_documents(version: Version) -> tuple[dict, dict]:
 async def stored_version(store: ResourceStore, resource_type: str, resource_id: str,
                          vid: str) -> HistoryVersion:
     """One version of a resource: 404 unknown (or not a version number), 410 a deletion."""
-    if not vid.isdecimal():  # not isdigit(): "²" is a digit that int() refuses
+    if not is_digits(vid):  # not isdigit(): "²" is a digit that int() refuses
         raise NotFound(f"Version '{vid}' of {resource_type}/{resource_id} is not known")
     record = await store.version(resource_type, resource_id, int(vid))
     if record is None:

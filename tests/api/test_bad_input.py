@@ -326,3 +326,31 @@ def test_an_entry_whose_resource_is_of_another_type_names_that_resource(client):
     outcome = assert_outcome(response, 400)
     expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
     assert expressions == ["Bundle.entry[0].resource.resourceType"], outcome
+
+
+_HUGE = "9" * 5000  # past Python's 4,300 digits, which int() refused as a 500
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/Patient", {"_count": _HUGE}),
+    ("", {"_type": "Patient", "_count": _HUGE}),
+    ("/Patient/_history", {"_count": _HUGE}),
+    ("/Patient/x/_history/" + _HUGE, {}),
+    ("/Patient/x/$everything", {"_count": _HUGE}),
+    ("/Observation/$lastn", {"max": _HUGE}),
+    ("/ValueSet/$expand", {"url": "http://hl7.org/fhir/ValueSet/administrative-gender",
+                           "count": _HUGE}),
+    ("/ValueSet/$expand", {"url": "http://hl7.org/fhir/ValueSet/administrative-gender",
+                           "offset": _HUGE}),
+])
+def test_a_number_of_thousands_of_digits_in_a_parameter_is_a_client_error(client, path,
+                                                                           params):
+    response = client.get(path, params=params)
+    assert 400 <= response.status_code < 500, response.text[:300]
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_conditional_criteria_with_a_huge_count_are_a_client_error(client, unchanged):
+    response = client.post("/Patient", json={"resourceType": "Patient"}, headers={
+        "Content-Type": "application/fhir+json", "If-None-Exist": f"_count={_HUGE}"})
+    assert 400 <= response.status_code < 500, response.text[:300]
