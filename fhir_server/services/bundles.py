@@ -30,7 +30,7 @@ from fhir_server.services.bundle_entries import (
 from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
-from fhir_server.services.read_budget import ReadBudget, charge, read_budget
+from fhir_server.services.read_budget import ReadBudget, charge, charge_operation, read_budget
 from fhir_server.services.references import (
     has_conditional_references,
     reference_base,
@@ -227,7 +227,7 @@ class BundleProcessor:
             if entry.operation is not None:
                 if operations is None:
                     raise _not_supported(entry, "here; call it directly")
-                # It checks the token's scopes itself.
+                charge_operation(entry.location)  # it checks the token's scopes itself
                 return charge(await operations(entry), entry.location)
             compartment = _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):

@@ -7,11 +7,24 @@ from dataclasses import dataclass
 
 from fhir_server.errors import PayloadTooLarge
 
+# Operation entries one Bundle may hold: each may cost what a request does (5,000 `$expand`
+# entries held every client for 25 s and took 3.4 GB).
+MOST_OPERATIONS = 100
+
 
 @dataclass
 class ReadBudget:
     limit: int
     spent: int = 0
+    operations: int = 0
+
+    def charge_operation(self, where: str) -> None:
+        """413 for an operation entry past the MOST_OPERATIONS of one Bundle."""
+        self.operations += 1
+        if self.operations > MOST_OPERATIONS:
+            raise PayloadTooLarge(
+                f"{where}: one Bundle runs at most {MOST_OPERATIONS} operations; send the "
+                "others in another", expression=where)
 
     def charge(self, answer: dict, where: str) -> None:
         """Count the resources an entry answers with (a Bundle's entries, or one); 413 once
@@ -31,6 +44,12 @@ class ReadBudget:
 
 # The budget of the Bundle being processed (each request runs in a task of its own).
 read_budget: ContextVar[ReadBudget | None] = ContextVar("read_budget", default=None)
+
+
+def charge_operation(where: str) -> None:
+    """Count an operation entry against the budget of the Bundle being processed, if any."""
+    if (budget := read_budget.get()) is not None:
+        budget.charge_operation(where)
 
 
 def charge(answer: dict, where: str) -> dict:

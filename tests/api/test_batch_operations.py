@@ -106,3 +106,17 @@ def test_an_operation_entry_of_a_gzipped_batch_reads_its_own_body(client):
     [entry] = response_bundle(response, "batch-response", 1)
     assert entry["response"]["status"] == "200 OK", entry
     assert entry["resource"]["resourceType"] == "OperationOutcome"
+
+
+def test_a_batch_runs_a_bounded_number_of_operations(client, monkeypatch):
+    """Each operation may cost what a request does: past the bound (100, here 2), an
+    operation entry is 413 in its entry and the others are answered."""
+    from fhir_server.services import read_budget
+
+    monkeypatch.setattr(read_budget, "MOST_OPERATIONS", 2)
+    entries = response_bundle(submit(client, batch(
+        *(_operation_entry("Patient/$validate", new_patient()) for _ in range(3)),
+        get_entry("Patient?_count=1"),
+    )), "batch-response", 4)
+    assert [e["response"]["status"][:3] for e in entries] == ["200", "200", "413", "200"]
+    assert entries[2]["response"]["outcome"]["issue"][0]["code"] == "too-costly"
