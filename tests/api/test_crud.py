@@ -292,6 +292,23 @@ def test_a_malformed_patch_is_400_and_one_that_does_not_fit_the_resource_422(cli
     _assert_unchanged(client, first)
 
 
+def test_a_patch_that_copies_the_resource_into_itself_over_and_over_is_refused(client):
+    """Copies multiply what a patch body holds (23 copies of the resource into itself, a 1 KB
+    patch, took the server past 3 GB): what copies add together is bounded (the resource's
+    size, at least 1 MB), beyond 413 and nothing changed; a copy of a part is fine."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    doubling = [{"op": "add", "path": "/extension", "value": [
+        {"url": "http://example.org/x", "valueString": "x" * 1000}]}]
+    doubling += [{"op": "copy", "from": "/extension/0", "path": "/extension/-"}
+                 for _ in range(2000)]  # 2 MB of copies of a 1 KB patch
+    assert_outcome(patch(client, path, doubling), 413)
+    _assert_unchanged(client, first)
+    one = patch(client, path, [{"op": "copy", "from": "/name/0", "path": "/name/1"}])
+    assert one.status_code == 200, one.text
+    assert one.json()["name"][1] == first["name"][0]
+
+
 def test_patch_whose_test_operation_fails_is_422_and_changes_nothing(client):
     """http.html#patch: a failing JSON Patch `test` is 422 Unprocessable Entity."""
     first = created(client, new_patient())
