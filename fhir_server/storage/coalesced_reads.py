@@ -51,16 +51,26 @@ class CoalescedReads:
                     continue
                 for resource_id, futures in batch.items():
                     document = found.get(resource_id)
-                    for index, future in enumerate(futures):
+                    # Readers may change what they get (signature chains put back): each
+                    # other reader of the same one gets a copy, made in a worker thread (8
+                    # readers of a 10 MB resource held the event loop for seconds).
+                    copies = ([] if document is None or len(futures) == 1 else
+                              await asyncio.to_thread(_copies, document, len(futures) - 1))
+                    for future, answer in zip(futures, [document, *copies], strict=False):
                         if not future.done():
-                            # Readers may change what they get (signature chains put back).
-                            future.set_result(document if index == 0
-                                              else copy.deepcopy(document))
+                            future.set_result(answer)
+                    for future in futures[1 + len(copies):]:  # none found: none for each
+                        if not future.done():
+                            future.set_result(None)
         finally:
             self._sender = None
             if self._waiting:  # stopped (cancelled) with reads still waiting
                 _fail(self._waiting.values(), asyncio.CancelledError())
                 self._waiting.clear()
+
+
+def _copies(document: dict, count: int) -> list[dict]:
+    return [copy.deepcopy(document) for _ in range(count)]
 
 
 def _fail(waiting: Iterable[list[asyncio.Future[dict | None]]], error: BaseException) -> None:
