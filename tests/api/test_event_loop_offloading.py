@@ -62,6 +62,15 @@ def test_an_xml_read_is_written_off_the_loop(client, threads_of):
     assert _off_the_loop(seen), seen
 
 
+def test_a_search_answered_in_xml_is_written_off_the_loop(client, threads_of):
+    created(client, new_patient())
+    seen = threads_of(media, "resource_to_xml")
+    response = client.get("/Patient", params={"_count": "2"},
+                          headers={"Accept": "application/fhir+xml"})
+    assert response.status_code == 200 and "<Bundle" in response.text, response.text[:200]
+    assert _off_the_loop(seen), seen
+
+
 def test_validate_of_a_stored_resource_runs_off_the_loop(client, threads_of):
     patient = created(client, new_patient())
     seen = threads_of(ConformancePolicy, "issues")
