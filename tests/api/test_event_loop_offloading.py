@@ -10,6 +10,7 @@ from helpers import FHIR_HEADERS, created, new_patient
 from fhir_server.api import media
 from fhir_server.services import interactions
 from fhir_server.services.conformance_policy import ConformancePolicy
+from signing import provenance as signing_provenance
 
 
 @pytest.fixture
@@ -59,6 +60,12 @@ def test_an_xml_read_is_written_off_the_loop(client, threads_of):
     response = client.get(f"/Patient/{patient['id']}",
                           headers={"Accept": "application/fhir+xml"})
     assert response.status_code == 200 and response.text.startswith("<"), response.text
+    assert _off_the_loop(seen), seen
+
+
+def test_a_write_is_canonicalised_for_its_signature_off_the_loop(client, threads_of):
+    seen = threads_of(signing_provenance, "_signing_input")
+    created(client, new_patient())
     assert _off_the_loop(seen), seen
 
 
