@@ -12,6 +12,7 @@ import re
 import threading
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -101,10 +102,32 @@ def base_form(code: str) -> BaseForm | None:
     bare = _bare(code)
     if len(bare) > _LONGEST_CODE or _HUGE_NUMBER.search(_ANNOTATION.sub("", code)):
         return None
-    return _base_form(bare)
+    if bare not in _READ:
+        _READ[bare] = _base_form(bare)
+    return _READ[bare]
 
 
-@cache
+# What each code read so far is (reading one takes 1 to 50 ms of CPU).
+_READ: dict[str, BaseForm | None] = {}
+# Codes not read before that one search may have read: the values of a search are read on
+# the event loop, and 416 made-up codes in one 64 KB search held every client for 8.6 s.
+MOST_NEW_CODES_PER_SEARCH = 32
+_new_codes_read: ContextVar[list[int] | None] = ContextVar("ucum_new_codes", default=None)
+
+
+def searched_base_form(code: str) -> BaseForm | None:
+    """`base_form` of a searched value; past the search's MOST_NEW_CODES_PER_SEARCH codes
+    not read before, None (the value compared as written) rather than read."""
+    if _bare(code) in _READ:
+        return base_form(code)
+    count = _new_codes_read.get()
+    if count is None:  # the first of this search (of this request's task)
+        count = [0]
+        _new_codes_read.set(count)
+    count[0] += 1
+    return base_form(code) if count[0] <= MOST_NEW_CODES_PER_SEARCH else None
+
+
 def _base_form(code: str) -> BaseForm | None:
     with _PINT:
         registry = _registry()

@@ -4,7 +4,7 @@ given. Entries are `{"v", "s", "c"}`, one per code and one per differing unit; a
 quantity also has one in base units (`conformance.units`), marked `base`, which a search in UCUM
 units is compared with."""
 
-from fhir_server.conformance.units import UCUM, base_form
+from fhir_server.conformance.units import UCUM, base_form, searched_base_form
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion, number
 from fhir_server.search.types.date import split_prefix
@@ -44,7 +44,7 @@ def compile_value(criterion: Criterion, value: str) -> dict:
         raise ValueError("a quantity is [prefix]number, or [prefix]number|system|code")
     prefix, text = split_prefix(parts[0])
     system, code = parts[1:] if len(parts) == 3 else ("", "")
-    if system == UCUM and code and (base := base_form(code)):
+    if system == UCUM and code and (base := searched_base_form(code)):
         condition = compile_number(prefix, parse_number(text), base.to_base)
         return {criterion.field: {"$elemMatch": {"$and": [condition, {"c": base.key,
                                                                       "base": True}]}}}
