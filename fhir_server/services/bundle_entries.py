@@ -189,8 +189,9 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
         return "operation", None, None
     if parts[0] in ("metadata", "_history") or any(p.startswith("$") for p in parts):
         # 400 as HAPI answers an interaction it cannot run there, with code not-supported.
-        unsupported = (f"{where}: capabilities and system history are not supported in a "
-                       "Bundle entry; call them directly")
+        unsupported = (f"{where}: {'/'.join(parts)} is not supported in a Bundle entry "
+                       "(capabilities, system history, an operation's path beyond its name "
+                       "such as $export-status/...); call it directly")
         raise BadRequest(unsupported, issues=[
             Issue(unsupported, "not-supported", expression=(f"{where}.request.url",))])
     match parts:

@@ -202,6 +202,9 @@ def test_request_urls_that_name_no_interaction_fail_and_touch_nothing(client, se
     codes = ["invalid", "not-supported", "invalid", "invalid", "not-supported"]
     for entry, code in zip(entries, codes, strict=True):
         assert _failed(entry, "400 Bad Request")["issue"][0]["code"] == code, entry
+    # The refusal names what was asked, not something else.
+    assert "Patient/$validate/x" in _failed(entries[1], "400 Bad Request")["issue"][0][
+        "diagnostics"]
     assert client.get(f"/Patient/{kept['id']}").json() == kept
     assert _patients_with(client, value) == []
 
