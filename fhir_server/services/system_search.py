@@ -60,7 +60,8 @@ class SystemSearch:
         count = _count(params, self.default_count, self.max_count)
         position = self._position(params)
         if count == 0 or ("_summary", "count") in params:
-            return await self._totals(types, criteria)
+            shown = [(n, v) for n, v in params if n not in ("_cursor",)]  # for the self link
+            return await self._totals(types, criteria, shown)
         entries: list[dict] = []
         matched, totals = 0, []
         index, type_cursor = position
@@ -107,15 +108,18 @@ class SystemSearch:
                 return later, None
         return None
 
-    async def _totals(self, types: list[str], criteria: list[tuple[str, str]]) -> dict:
-        """`_summary=count` or `_count=0`: the matches of every type, counted."""
+    async def _totals(self, types: list[str], criteria: list[tuple[str, str]],
+                      shown: list[tuple[str, str]] | None = None) -> dict:
+        """`_summary=count` or `_count=0`: the matches of every type, counted; `shown`, the
+        parameters the self link lists (`_type` among them)."""
         total = 0
         for kind in types:
             page = await self.search_type(kind, [*_for_type(criteria, kind),
                                                  ("_summary", "count")])
             total += page.get("total", 0)
-        return bundle_of("searchset", [], page_links(self.base, self._path, criteria, None),
-                         total)
+        return bundle_of("searchset", [], page_links(self.base, self._path,
+                                                     criteria if shown is None else shown,
+                                                     None), total)
 
     def _position(self, params: list[tuple[str, str]]) -> tuple[int, str | None]:
         cursor = next((v for n, v in params if n == "_cursor"), None)

@@ -147,6 +147,15 @@ def test_capabilities_declare_it(client):
         "entry") is None
 
 
+def test_a_count_of_several_types_links_itself_with_its_types(client, ids, tag):
+    """The self link lists the parameters used (search.html#self), `_type` too."""
+    bundle = client.get("", params={"_type": "Patient,Practitioner", "_summary": "count",
+                                    "_tag": f"{TAG_SYSTEM}|{tag}"}).json()
+    self_link = next(link["url"] for link in bundle["link"] if link["relation"] == "self")
+    assert "_type=Patient,Practitioner" in self_link, self_link
+    assert "_summary=count" in self_link, self_link
+
+
 def test_every_type_of_a_compartment(client, server, issuer, ids, tag):
     """`Patient/[id]/*` (compartmentdefinition.html): the compartment's resources of every
     type, narrowed by `_type` and the parameters they share; a patient/ token gets its own."""
