@@ -13,6 +13,7 @@ from typing import Any
 from fhir_server.conformance.registry import is_supported
 from fhir_server.package_commands import install_package, list_packages, package_directory
 from fhir_server.settings import Settings
+from fhir_server.storage.reachability import MongoUnreachable, check_reachable
 
 DEMO_USER, DEMO_NAME = "001085012345", "Nguyễn Văn An"
 
@@ -251,7 +252,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"cannot start: {error}", file=sys.stderr)
         return 2
     if settings.mongodb_uri is not None:
-        _check_reachable(str(settings.mongodb_uri))
+        check_reachable(str(settings.mongodb_uri))
     if settings.base_url is None:
         settings.base_url = f"http://{args.host}:{args.port}/fhir"
     if settings.dev:
@@ -283,36 +284,6 @@ def _serve(args: argparse.Namespace) -> int:
     http = with_client_deadlines(settings.header_timeout_seconds, settings.response_stall_seconds)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, http=http, **options)
     return 0
-
-
-class MongoUnreachable(Exception):
-    """The configured MongoDB cannot be used (the message says why)."""
-
-
-def _check_reachable(uri: str, timeout_ms: int = 5000) -> None:
-    """Raise MongoUnreachable unless a primary at `uri` answers a ping: checked before a
-    command starts, so that a wrong URI or a cluster that is down is one line, not a
-    traceback of the application's start-up."""
-    from pymongo import MongoClient
-    from pymongo.errors import ConfigurationError, PyMongoError
-    from pymongo.uri_parser import parse_uri
-
-    try:
-        hosts = ", ".join(f"{host}:{port}" for host, port in parse_uri(uri)["nodelist"])
-        client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
-                                          connectTimeoutMS=timeout_ms)
-    except (ConfigurationError, ValueError) as error:
-        raise MongoUnreachable(f"not a usable MongoDB URI: {error}") from None
-    try:
-        client.admin.command("ping")
-    except PyMongoError as error:
-        # The first part names the cause; the rest is the driver's topology description.
-        cause = str(error).partition(", Timeout:")[0].partition(" (configured timeouts")[0]
-        raise MongoUnreachable(
-            f"no MongoDB primary at {hosts} answered within {timeout_ms / 1000:g} s: {cause}"
-        ) from None
-    finally:
-        client.close()
 
 
 def _dev_token(
@@ -380,7 +351,7 @@ async def _mongodb(args: argparse.Namespace):
     settings = _settings(args)
     embedded = None
     if settings.mongodb_uri is not None:
-        await asyncio.to_thread(_check_reachable, str(settings.mongodb_uri))
+        await asyncio.to_thread(check_reachable, str(settings.mongodb_uri))
     else:
         settings.mongodb_uri = running_instance_uri(settings.data_dir)
     if settings.mongodb_uri is None:
