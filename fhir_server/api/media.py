@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fhir_server.conformance import json_format
-from fhir_server.conformance.primitives import lone_surrogate, shape_excess
+from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
 from fhir_server.errors import (
     BadRequest,
@@ -219,7 +219,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
             f"Content-Encoding '{coding}' is not accepted; send the body as it is or gzipped"
         )
     declared = request.headers.get("content-length")
-    if declared and declared.isdecimal() and (len(declared) > 19 or int(declared) > max_bytes):
+    if declared and declared.isdecimal() and (not is_digits(declared) or int(declared) > max_bytes):
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

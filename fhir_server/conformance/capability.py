@@ -5,8 +5,7 @@ from functools import cache
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.operations import OperationDescriptor, capability_operations
-from fhir_server.conformance.profile_elements import ProfileUnavailable
-from fhir_server.conformance.profile_tree import compiled_profile
+from fhir_server.conformance.profile_tree import profile_problem
 from fhir_server.conformance.registry import (
     APPEND_ONLY_TYPES,
     FHIR_VERSION,
@@ -14,7 +13,6 @@ from fhir_server.conformance.registry import (
     resource_types,
 )
 from fhir_server.conformance.search_parameters import search_parameters
-from fhir_server.conformance.snapshots import ProfileError
 
 # Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/).
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
@@ -72,17 +70,9 @@ def _supported_profiles() -> dict[str, list[str]]:
     for definition in registry().all("StructureDefinition"):
         if (definition.get("derivation") == "constraint" and definition.get("kind") == "resource"
                 and registry().resolve(definition["url"]) is definition
-                and _usable(definition["url"])):
+                and profile_problem(definition["url"]) is None):
             found.setdefault(definition["type"], []).append(definition["url"])
     return {kind: sorted(urls) for kind, urls in found.items()}
-
-
-def _usable(url: str) -> bool:
-    try:
-        compiled_profile(url)
-    except (ProfileUnavailable, ProfileError):
-        return False
-    return True
 
 
 def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -> dict:

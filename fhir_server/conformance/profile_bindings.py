@@ -17,7 +17,6 @@ from fhir_server.conformance.concept_maps import mapped_into
 from fhir_server.conformance.expansion import expansion
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.messages import issue
-from fhir_server.conformance.terminology import expand
 from fhir_server.errors import Issue
 
 # Strengths that are checked.
@@ -44,11 +43,12 @@ class Binding:
 @cache  # keyed by definitions only
 def binding(strength: str, value_set: str) -> Binding:
     """The compiled binding of a strength and a value set canonical."""
+    expanded = expansion(value_set)
     versions: dict[str, set[str]] = {}
-    for concept in expansion(value_set).concepts or ():
+    for concept in expanded.concepts or ():
         if concept.version:
             versions.setdefault(concept.system, set()).add(concept.version)
-    return Binding(strength, value_set.split("|")[0], expand(value_set),
+    return Binding(strength, value_set.split("|")[0], expanded.codes() or None,
                    {system: frozenset(held) for system, held in versions.items()})
 
 

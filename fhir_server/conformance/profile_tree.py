@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from functools import cache
 
 from fhir_server.conformance.profile_elements import (
+    ProfileUnavailable,
     Rules,
     base_element,
     compile_rules,
     profile_snapshot,
 )
 from fhir_server.conformance.slicing import compile_slicing
+from fhir_server.conformance.snapshots import ProfileError
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,16 @@ def _prune(rules: Rules) -> None:
         _prune(piece)
     rules.children = [child for child in rules.children if child.adds_rules()]
     rules.compute_per_value()
+
+
+def profile_problem(url: str) -> str | None:
+    """Why a profile of the registry cannot be used (its base is not installed, its rules
+    contradict), or None when it can."""
+    try:
+        compiled_profile(url)
+    except (ProfileUnavailable, ProfileError) as error:
+        return str(error)
+    return None
 
 
 @cache  # keyed by canonical URLs of the registry; raises ProfileUnavailable (not cached)

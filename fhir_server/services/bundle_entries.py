@@ -189,11 +189,9 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
         return "operation", None, None
     if parts[0] in ("metadata", "_history") or any(p.startswith("$") for p in parts):
         # 400 as HAPI answers an interaction it cannot run there, with code not-supported.
-        unsupported = (f"{where}: {'/'.join(parts)} is not supported in a Bundle entry "
-                       "(capabilities, system history, an operation's path beyond its name "
-                       "such as $export-status/...); call it directly")
-        raise BadRequest(unsupported, issues=[
-            Issue(unsupported, "not-supported", expression=(f"{where}.request.url",))])
+        raise not_supported(where, f"{'/'.join(parts)} is not supported in a Bundle entry "
+                            "(capabilities, system history, an operation's path beyond its "
+                            "name such as $export-status/...); call it directly")
     match parts:
         case [_]:
             return "type", None, None
@@ -214,6 +212,14 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
             return "version", resource_id, vid
     raise BadRequest(f"{where}: request.url '{'/'.join(parts)}' is no FHIR interaction",
                      expression=f"{where}.request.url")
+
+
+def not_supported(where: str, message: str) -> BadRequest:
+    """400 not-supported at the entry's request.url, as HAPI answers what it cannot run in a
+    Bundle entry."""
+    diagnostics = f"{where}: {message}"
+    return BadRequest(diagnostics, issues=[
+        Issue(diagnostics, "not-supported", expression=(f"{where}.request.url",))])
 
 
 def patch_operations(entry: Entry, max_depth: int) -> object:

@@ -14,7 +14,6 @@ from fhir_server.errors import (
     BadRequest,
     FhirError,
     Forbidden,
-    Issue,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -24,6 +23,7 @@ from fhir_server.services.bundle_entries import (
     ORDER,
     Entry,
     in_entry,
+    not_supported,
     parse_entry,
     patch_operations,
 )
@@ -160,7 +160,9 @@ class BundleProcessor:
             for entry in entries:
                 if entry.operation is not None:
                     # Its writes would not be the transaction's, nor undone with it.
-                    raise _not_supported(entry, "in a transaction; send it in a batch")
+                    raise not_supported(entry.location,
+                                        "an operation is not supported in a transaction; "
+                                        "send it in a batch")
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
@@ -226,7 +228,8 @@ class BundleProcessor:
             _check_independent(entry, within)
             if entry.operation is not None:
                 if operations is None:
-                    raise _not_supported(entry, "here; call it directly")
+                    raise not_supported(entry.location,
+                                        "an operation is not supported here; call it directly")
                 charge_operation(entry.location)  # it checks the token's scopes itself
                 return charge(await operations(entry), entry.location)
             compartment = _check_permission(entry, permissions)
@@ -311,13 +314,6 @@ class BundleProcessor:
             "response": {"status": "200 OK", "etag": version.etag,
                          "lastModified": format_instant(version.last_updated)},
         }
-
-
-def _not_supported(entry: Entry, where: str) -> BadRequest:
-    """400 not-supported, as HAPI answers an operation it cannot run in a Bundle."""
-    message = f"{entry.location}: an operation is not supported {where}"
-    return BadRequest(message, issues=[
-        Issue(message, "not-supported", expression=(f"{entry.location}.request.url",))])
 
 
 def _bundle_local_urls(raw_entries: list) -> frozenset[str]:

@@ -15,10 +15,8 @@ from fhir_server.conformance.admin_addresses import address_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
 from fhir_server.conformance.issue_lists import capped
-from fhir_server.conformance.profile_elements import ProfileUnavailable
-from fhir_server.conformance.profile_tree import compiled_profile
+from fhir_server.conformance.profile_tree import profile_problem
 from fhir_server.conformance.profiles import unknown_profiles
-from fhir_server.conformance.snapshots import ProfileError
 from fhir_server.conformance.validation import validation_issues
 from fhir_server.errors import InvalidResource, Issue, Unprocessable
 
@@ -75,14 +73,12 @@ class ConformancePolicy:
                         f"FHIR_REQUIRED_PROFILES: profile {url} constrains "
                         f"{definition['type']}, not {resource_type}"
                     )
-                try:
-                    compiled_profile(url)
-                except (ProfileUnavailable, ProfileError) as error:
+                if (problem := profile_problem(url)) is not None:
                     # Required, it would refuse every write of the type, for the profile's
                     # fault: not the server's to start so.
                     raise ProfileConfigurationError(
                         f"FHIR_REQUIRED_PROFILES: profile {url} (for {resource_type}) cannot be "
-                        f"used: {error}") from None
+                        f"used: {problem}")
         return cls({kind: tuple(urls) for kind, urls in required.items()})
 
     def profiles_for(self, resource: dict, extra: tuple[str, ...] = ()) -> tuple[str, ...]:

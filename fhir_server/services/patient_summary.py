@@ -91,9 +91,9 @@ def _social_history(resource: dict) -> bool:
     codes = {(coding.get("system"), coding.get("code"))
              for coding in (resource.get("code") or {}).get("coding") or []
              if isinstance(coding, dict)}
-    return resource.get("status") not in _UNDONE and (
-        "social-history" in _categories(resource)
-        or bool(codes & _entry_codes("sectionSocialHistory")))
+    return _observation_of("social-history")(resource) or (
+        resource.get("status") not in _UNDONE
+        and bool(codes & _entry_codes("sectionSocialHistory")))
 
 
 @dataclass(frozen=True)
