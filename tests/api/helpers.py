@@ -80,6 +80,14 @@ def patch(client: httpx.Client, path: str, operations: list, **headers: str) -> 
     return client.patch(path, json=operations, headers={"Content-Type": JSON_PATCH, **headers})
 
 
+def assert_unchanged(client: httpx.Client, original: dict) -> None:
+    """The Patient is still `original`, its first version."""
+    read = client.get(f"/Patient/{original['id']}")
+    assert read.status_code == 200
+    assert read.json() == original
+    assert read.headers["etag"] == 'W/"1"'
+
+
 def without_meta(resource: dict) -> dict:
     """The resource minus the server-assigned id and meta.versionId/lastUpdated."""
     stripped = copy.deepcopy(resource)

@@ -8,12 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient, put, search_ids
 from fhir.resources.R4B.provenance import Provenance
-from security.helpers import bundle, fhir_client, personal_id, post_entry, put_entry
+from security.helpers import bundle, personal_id, post_entry, put_entry
 
+from provenance.countersigning import (
+    DOCTOR,
+    DOCTOR_NAME,
+    countersignature,
+    post,
+    provenance_count,
+)
 from provenance.helpers import (
     CCCD_SYSTEM,
     SEAL_NAME,
-    TARGET_FORMAT,
     assert_passed,
     provenances_of,
     search,
@@ -22,48 +28,9 @@ from provenance.helpers import (
 )
 from signing.canonical import signed_content
 from signing.dev_ca import DevCertificateAuthority
-from signing.jws import encode_header, parse_detached, signing_input
+from signing.jws import encode_header, signing_input
 from signing.keys import LocalSigner
 from signing.provenance import build_signature_header, sign_resource
-
-DOCTOR = personal_id(1970)
-DOCTOR_NAME = "Phạm Thị Lan"
-VERIFICATION_SIGNATURE = {"system": "urn:iso-astm:E1762-95:2013",
-                          "code": "1.2.840.10065.1.12.1.5", "display": "Verification Signature"}
-
-
-@pytest.fixture(scope="module")
-def authority(signing_service) -> DevCertificateAuthority:
-    """The development CA the servers trust (its root is `signing_service.anchor_path`)."""
-    return DevCertificateAuthority.load_or_create(signing_service.service.directory)
-
-
-@pytest.fixture(scope="module")
-def doctor(authority) -> LocalSigner:
-    return authority.new_signer(DOCTOR_NAME, DOCTOR)
-
-
-@pytest.fixture
-def patient(client) -> dict:
-    return created(client, new_patient())
-
-
-def countersignature(target: str, data: str, who: str = DOCTOR) -> dict:
-    """A client Provenance: `who` verified version `target`, signature `data`, signed when its
-    JWS's `sigT` says (one clock reading: a second boundary must not split the two)."""
-    when = parse_detached(base64.b64decode(data).decode("ascii"))[0]["sigT"]
-    person = {"identifier": {"system": CCCD_SYSTEM, "value": who}, "display": DOCTOR_NAME}
-    return {
-        "resourceType": "Provenance",
-        "target": [{"reference": target}],
-        "recorded": when,
-        "agent": [{"type": {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-            "code": "verifier"}]}, "who": person}],
-        "signature": [{"type": [VERIFICATION_SIGNATURE], "when": when, "who": person,
-                       "targetFormat": TARGET_FORMAT, "sigFormat": "application/jose",
-                       "data": data}],
-    }
 
 
 def forged(resource: dict, target: str, signer: LocalSigner, edit=None,
@@ -79,14 +46,6 @@ def forged(resource: dict, target: str, signer: LocalSigner, edit=None,
         signature = signer.sign(signing_input(header_b64, signed_content(resource)))
     encoded = base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")
     return base64.b64encode(f"{header_b64}..{encoded}".encode("ascii")).decode("ascii")
-
-
-def provenance_count(db) -> tuple[int, int]:
-    return db["Provenance"].count_documents({}), db["Provenance_history"].count_documents({})
-
-
-def post(client, provenance: dict):
-    return client.post("/Provenance", json=provenance, headers=FHIR_HEADERS)
 
 
 def test_valid_countersignature_is_stored(client, db, patient, doctor):
@@ -125,92 +84,6 @@ def test_second_signature_on_the_same_version_by_another_person(client, patient,
     response = post(client, sent)
     assert response.status_code == 201, response.text
     assert_passed(verify(client, response.json()["id"]))
-
-
-def _copied(client, patient: dict) -> dict:
-    """The server's own Provenance of the patient's version, to be posted again as the
-    client's: its signature is genuine."""
-    [original] = provenances_of(client, f"Patient/{patient['id']}")
-    return {k: v for k, v in original.items() if k not in ("id", "meta")}
-
-
-@pytest.mark.parametrize("claim", ["another agent", "a deletion", "a time to come",
-                                   "another agent's reference"])
-def test_a_genuine_signature_copied_under_other_claims_is_refused(client, db, patient, claim,
-                                                                  colleague):
-    """A signature binds its signer to the version's content, not to what the Provenance
-    around it says: copied into a Provenance that names another agent, a deletion that never
-    happened or a recording time to come, it is refused and nothing is stored."""
-    copied = _copied(client, patient)
-    if claim == "another agent":
-        copied["agent"][0]["who"] = {"identifier": {"system": CCCD_SYSTEM, "value": DOCTOR},
-                                     "display": DOCTOR_NAME}
-        expression = "Provenance.signature[0].who"
-    elif claim == "a deletion":
-        copied["activity"]["coding"][0].update(code="DELETE", display="delete")
-        expression = "Provenance.target[0]"
-    elif claim == "another agent's reference":  # the signer's ID, another's resource
-        copied["agent"][0]["who"] = {**copied["agent"][0]["who"],
-                                     "reference": f"Practitioner/{colleague['id']}"}
-        expression = "Provenance.agent[0].who"
-    else:
-        copied["recorded"] = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-        expression = "Provenance.recorded"
-    counts = provenance_count(db)
-    response = post(client, copied)
-    assert_outcome(response, 422)
-    assert response.json()["issue"][0]["expression"] == [expression]
-    assert provenance_count(db) == counts
-    assert response.json()["issue"][0]["diagnostics"]
-
-
-def test_a_deletions_signature_is_no_update(client, db):
-    """The signature of a deletion copied under the activity UPDATE (or CREATE) says a
-    version was written that never was: refused, as a DELETE of a written one is."""
-    patient = created(client, new_patient())
-    assert client.delete(f"/Patient/{patient['id']}").status_code in (200, 204)
-    [deletion] = [p for p in provenances_of(client, f"Patient/{patient['id']}")
-                  if p["activity"]["coding"][0]["code"] == "DELETE"]
-    copied = {k: v for k, v in deletion.items() if k not in ("id", "meta")}
-    copied["activity"]["coding"][0].update(code="UPDATE", display="revise")
-    counts = provenance_count(db)
-    response = post(client, copied)
-    assert_outcome(response, 422)
-    assert response.json()["issue"][0]["expression"] == ["Provenance.target[0]"]
-    assert provenance_count(db) == counts
-
-
-def test_a_seal_signer_is_the_organisation_or_the_client_posting(client, db, patient,
-                                                                 signing_service):
-    """A seal's certificate names the hospital only: `Signature.who` naming a backend client
-    (as the server writes for one) is a claim only that client may make; anyone may name
-    the hospital itself."""
-    seal = signing_service.service.seal_signer(SEAL_NAME, "0100000000")
-    target = versioned(patient)
-    hospital = {"identifier": {"system": "http://fhir.hl7.org.vn/core/sid/mst",
-                               "value": "0100000000"}}
-    someone = {"identifier": {"system": "urn:fhir-exchange-server:client-id",
-                              "value": "evil-client"}}
-    counts = provenance_count(db)
-    for who, status in ((someone, 422), (hospital, 201)):
-        sent = countersignature(target, sign_resource(patient, target, seal,
-                                                      datetime.now(UTC)))
-        sent["signature"][0]["who"] = sent["agent"][0]["who"] = who
-        sent["signature"][0]["onBehalfOf"] = sent["agent"][0]["onBehalfOf"] = hospital
-        assert post(client, sent).status_code == status, who
-    assert provenance_count(db) == (counts[0] + 1, counts[1])
-
-
-def test_posting_a_signed_provenance_needs_read_scope_on_its_targets(server, issuer,
-                                                                     patient, doctor):
-    """Whether it verifies tells of the target (that the version exists, is the one
-    signed): a token that may only create Provenances learns nothing of a Patient by it."""
-    target = versioned(patient)
-    sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
-    with fhir_client(server.base, issuer.token("user/Provenance.c")) as provenance_only:
-        response = post(provenance_only, sent)
-    assert_outcome(response, 403)
-    assert "Patient" in response.json()["issue"][0]["diagnostics"]
 
 
 def _content_differs(patient, target, doctor, authority):
@@ -404,15 +277,6 @@ def test_who_referencing_another_person_is_refused(client, db, patient, doctor):
     counts = provenance_count(db)
     assert_outcome(post(client, sent), 422)
     assert provenance_count(db) == counts
-
-
-@pytest.fixture(scope="module")
-def colleague(client) -> dict:
-    """A Practitioner with a personal ID of their own: not the doctor who signs."""
-    return created(client, {
-        "resourceType": "Practitioner",
-        "identifier": [{"system": CCCD_SYSTEM, "value": personal_id(1966)}],
-        "name": [{"family": "Vũ", "given": ["Quang", "Huy"]}]})
 
 
 @pytest.mark.parametrize("form", ["versioned", "absolute"])

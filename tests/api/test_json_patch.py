@@ -1,0 +1,96 @@
+"""JSON Patch over HTTP (http://hl7.org/fhir/R4/http.html#patch): a new version, or a
+clear refusal that changes nothing."""
+
+from helpers import FHIR_HEADERS, assert_outcome, assert_unchanged, created, new_patient, patch
+
+
+def test_patch_applies_a_json_patch_as_a_new_version(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    operations = [
+        {"op": "replace", "path": "/gender", "value": "female"},
+        {"op": "add", "path": "/telecom", "value": [{"system": "phone", "value": "0912345678"}]},
+    ]
+    response = patch(client, path, operations, **{"If-Match": 'W/"1"'})
+    assert response.status_code == 200, response.text
+    assert response.headers["etag"] == 'W/"2"'
+    body = response.json()
+    assert body["gender"] == "female"
+    assert body["telecom"] == [{"system": "phone", "value": "0912345678"}]
+    assert body["meta"]["versionId"] == "2"
+    assert body["name"] == first["name"]
+    assert client.get(path).json() == body
+
+
+def test_patch_that_makes_the_resource_invalid_is_400_and_changes_nothing(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    response = patch(client, path, [{"op": "replace", "path": "/gender", "value": "xx"}])
+    assert_outcome(response, 400)
+    assert_unchanged(client, first)
+
+
+def test_patch_changing_the_id_is_400(client):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    assert_outcome(patch(client, path, [{"op": "replace", "path": "/id", "value": "khac"}]), 400)
+    assert_unchanged(client, first)
+    assert client.get("/Patient/khac").status_code == 404
+
+
+def test_a_malformed_patch_is_400_and_one_that_does_not_fit_the_resource_422(client):
+    """As for FHIRPath Patch: a JSON Patch that names what the resource does not have cannot
+    be processed (RFC 5789 §2.2), and the message names the operation, not Python's
+    internals or the resource."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    fits = {"op": "replace", "path": "/active", "value": False}
+    for misfit in ({"op": "remove", "path": "/deceasedBoolean"},
+                   {"op": "add", "path": "/contact/0/name", "value": {"text": "Bình"}}):
+        response = patch(client, path, [fits, misfit])
+        assert_outcome(response, 422)
+        [issue] = response.json()["issue"]
+        assert "operation 2" in issue["diagnostics"]
+        assert misfit["path"] in issue["diagnostics"]
+        assert "Nguyễn" not in issue["diagnostics"] and "class" not in issue["diagnostics"]
+    assert_outcome(patch(client, path, {"op": "replace", "path": "/active"}), 400)
+    assert_outcome(patch(client, path, [{"op": "bogus", "path": "/active"}]), 400)
+    assert_outcome(patch(client, path, [{"op": "replace", "value": False}]), 400)
+    assert_unchanged(client, first)
+
+
+def test_a_patch_that_copies_the_resource_into_itself_over_and_over_is_refused(client):
+    """Copies multiply what a patch body holds (23 copies of the resource into itself, a 1 KB
+    patch, took the server past 3 GB): what copies add together is bounded (the resource's
+    size, at least 1 MB), beyond 413 and nothing changed; a copy of a part is fine."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    doubling = [{"op": "add", "path": "/extension", "value": [
+        {"url": "http://example.org/x", "valueString": "x" * 1000}]}]
+    doubling += [{"op": "copy", "from": "/extension/0", "path": "/extension/-"}
+                 for _ in range(2000)]  # 2 MB of copies of a 1 KB patch
+    assert_outcome(patch(client, path, doubling), 413)
+    assert_unchanged(client, first)
+    one = patch(client, path, [{"op": "copy", "from": "/name/0", "path": "/name/1"}])
+    assert one.status_code == 200, one.text
+    assert one.json()["name"][1] == first["name"][0]
+
+
+def test_patch_whose_test_operation_fails_is_422_and_changes_nothing(client):
+    """http.html#patch: a failing JSON Patch `test` is 422 Unprocessable Entity."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    operations = [{"op": "test", "path": "/gender", "value": "female"},
+                  {"op": "replace", "path": "/active", "value": False}]
+    response = patch(client, path, operations)
+    assert_outcome(response, 422)
+    assert "class" not in response.text
+    assert_unchanged(client, first)
+
+
+def test_patch_with_a_fhir_json_content_type_is_415(client):
+    first = created(client, new_patient())
+    response = client.patch(f"/Patient/{first['id']}", headers=FHIR_HEADERS,
+                            json=[{"op": "replace", "path": "/active", "value": False}])
+    assert_outcome(response, 415)
+    assert_unchanged(client, first)
