@@ -175,11 +175,13 @@ async def services_for(settings: Settings):
                 settings.max_page_size,
                 recorder,
                 ConformancePolicy.configured(settings.required_profiles),
-                ResponseLimits(settings.max_response_resources, settings.max_include_iterations),
+                ResponseLimits(settings.max_response_resources, settings.max_include_iterations,
+                               settings.max_response_bytes),
             )
             yield service, BundleProcessor(service, settings.max_bundle_entries,
                                            settings.max_json_depth,
-                                           settings.max_batch_response_resources)
+                                           settings.max_batch_response_resources,
+                                           settings.max_response_bytes)
     finally:
         await database.close()
 

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         description="Most resources the read entries of one batch or transaction answer with "
         "together; an entry beyond is 413 in its entry (a transaction: 413).",
     )
+    max_response_bytes: int = Field(
+        64 * 2**20,
+        description="Most bytes of resources (their stored size) one search page holds, and "
+        "the read entries of one batch or transaction answer with together: a page ends "
+        "early (its next link goes on from there) and leaves further included ones out, with "
+        "a warning; a batch entry beyond is 413 in its entry (a transaction: 413). One "
+        "resource is answered whatever its size.",
+    )
     max_include_iterations: int = Field(
         3, description="Rounds of _include:iterate / _revinclude:iterate after the first."
     )

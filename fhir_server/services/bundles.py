@@ -30,7 +30,13 @@ from fhir_server.services.bundle_entries import (
 from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.interactions import WriteResult
-from fhir_server.services.read_budget import ReadBudget, charge, charge_operation, read_budget
+from fhir_server.services.read_budget import (
+    ReadBudget,
+    charge,
+    charge_operation,
+    check_room,
+    read_budget,
+)
 from fhir_server.services.references import (
     has_conditional_references,
     reference_base,
@@ -105,11 +111,12 @@ def _status(code: int) -> str:
 
 class BundleProcessor:
     def __init__(self, service: ResourceService, max_entries: int, max_depth: int = 64,
-                 max_read_resources: int = 10_000):
+                 max_read_resources: int = 10_000, max_read_bytes: int = 64 * 2**20):
         self.service = service
         self.max_entries = max_entries
         self.max_depth = max_depth  # of a JSON Patch in a Binary, as of any JSON body
         self.max_read_resources = max_read_resources  # the read entries' answers together
+        self.max_read_bytes = max_read_bytes
 
     async def process(
         self,
@@ -123,7 +130,7 @@ class BundleProcessor:
         """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
         for its own interaction; entry outcomes are in `language` (en, vi). A batch's
         operation entries run through `operations` (none: 400 not-supported)."""
-        budget = read_budget.set(ReadBudget(self.max_read_resources))
+        budget = read_budget.set(ReadBudget(self.max_read_resources, self.max_read_bytes))
         try:
             return await self._process(base, bundle, return_preference, permissions, language,
                                        operations)
@@ -231,6 +238,7 @@ class BundleProcessor:
                     raise not_supported(entry.location,
                                         "an operation is not supported here; call it directly")
                 charge_operation(entry.location)  # it checks the token's scopes itself
+                check_room(entry.location)
                 return charge(await operations(entry), entry.location)
             compartment = _check_permission(entry, permissions)
             if entry.method in ("GET", "HEAD"):
@@ -263,6 +271,7 @@ class BundleProcessor:
     ) -> dict:
         """GET and HEAD entries, kept to `compartment` if given; HEAD answers as GET without
         the resource."""
+        check_room(entry.location)
         answer = await self._get(base, entry, permissions, compartment, store)
         if entry.method == "HEAD":
             answer.pop("resource", None)

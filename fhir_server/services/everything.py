@@ -168,6 +168,10 @@ class Everything:
     cursors: CursorCodec
     base: str
     permissions: Permissions
+    max_bytes: int = 64 * 2**20  # of the resources of a page (FHIR_MAX_RESPONSE_BYTES)
+
+    def __post_init__(self) -> None:
+        self.bytes_left = self.max_bytes
 
     async def page(self, request: EverythingRequest) -> dict:
         """One `searchset` page of the operation's result."""
@@ -232,9 +236,11 @@ class Everything:
             kind = request.types[index]
             start = after if index == type_index else ""
             wanted = request.count - len(found)
-            documents = await self.store.find(
-                kind, self._filter(request, kind, start), wanted + 1, projection=WITHOUT_INDEX
-            )
+            documents, cut = await self._read(kind, self._filter(request, kind, start), wanted + 1)
+            if cut:  # the page is full of bytes: it goes on from the last one it holds
+                found += [(kind, d) for d in documents]
+                return found, True, {"e": [_COMPARTMENT, index,
+                                           documents[-1].id if documents else start]}
             if len(documents) > wanted:
                 found += [(kind, d) for d in documents[:wanted]]
                 return found, True, {"e": [_COMPARTMENT, index, found[-1][1].id]}
@@ -287,7 +293,8 @@ class Everything:
         pending = [ref for ref in await self._referenced(request) if "/".join(ref) > after]
         members = compartment_members(request.compartment_type)
         found: list[tuple[str, CurrentVersion]] = []
-        while pending and len(found) <= room:
+        cut = False
+        while pending and len(found) <= room and not cut:
             chunk, pending = pending[: room + 1], pending[room + 1 :]
             by_type: dict[str, list[str]] = {}
             for kind, resource_id in chunk:
@@ -298,13 +305,28 @@ class Everything:
                     wanted |= outside_compartments(request.compartment_type, self.base)
                 if request.since is not None:  # `_since` holds for them too
                     wanted["lastUpdated"] = {"$gte": request.since}
-                documents = await self.store.find(kind, wanted, len(ids), projection=WITHOUT_INDEX)
+                documents, cut = await self._read(kind, wanted, len(ids))
                 found += [(kind, d) for d in documents]
+                if cut:  # what was read is the (type, id) order's first: the page ends there
+                    break
             found.sort(key=lambda item: (item[0], item[1].id))
-        more = len(found) > room
+        more = cut or len(found) > room
         found = found[:room]
         last = f"{found[-1][0]}/{found[-1][1].id}" if found else after
         return found, more, {"e": [_REFERENCED, 0, last]}
+
+    async def _read(self, kind: str, query: dict, limit: int) -> tuple[list[CurrentVersion], bool]:
+        """Up to `limit` matching resources, in id order, within the bytes the page has left
+        (the page's first whatever its size), and whether some were left out for them."""
+        first = self.bytes_left == self.max_bytes
+        if self.bytes_left <= 0:
+            return [], True
+        documents, size, cut = await self.store.find_within(kind, query, limit, self.bytes_left,
+                                                            _SHOWN)
+        if size > self.bytes_left and not first:
+            return [], True
+        self.bytes_left -= size
+        return documents, cut
 
     async def _provenance_of(
         self, request: EverythingRequest, found: list[tuple[str, CurrentVersion]]
@@ -339,4 +361,6 @@ class Everything:
 # Bounds on the work of one page: the distinct references gathered per type, and the
 # Provenances looked up for a page (one or two per resource).
 _MAX_REFERENCED = 100_000
+# What a page shows of a resource (an inclusion projection: `find_within` adds its size).
+_SHOWN = {"vid": 1, "lastUpdated": 1, "deleted": 1, "resource": 1}
 _MAX_PROVENANCE = 10_000

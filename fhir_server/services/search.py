@@ -41,11 +41,13 @@ Found = tuple[str, CurrentVersion]
 @dataclass(frozen=True)
 class ResponseLimits:
     """How much one searchset page may hold, so that a page (and eight at once) stays within
-    bounded memory: FHIR_MAX_RESPONSE_RESOURCES (matches and included resources together)
-    and FHIR_MAX_INCLUDE_ITERATIONS (rounds of `:iterate` after the first)."""
+    bounded memory: FHIR_MAX_RESPONSE_RESOURCES (matches and included resources together),
+    FHIR_MAX_INCLUDE_ITERATIONS (rounds of `:iterate` after the first) and
+    FHIR_MAX_RESPONSE_BYTES (the stored size of all its resources)."""
 
     max_resources: int = 2000
     include_iterations: int = 3
+    max_bytes: int = 64 * 2**20
 
 
 @dataclass
@@ -88,10 +90,10 @@ class SearchService:
         # A `previous` page is read backwards from the first row of the page after it.
         order = paging.reversed_order(fields) if backward else fields
         reading = _reading(_reference_codes_of(request.includes), [f for f, _ in fields])
-        documents = await self.store.find(
-            resource_type, page_query, count + 1, projection=reading, sort=order
+        documents, size, cut = await self.store.find_within(
+            resource_type, page_query, count + 1, self.limits.max_bytes, reading, order
         )
-        more = len(documents) > count
+        more = cut or len(documents) > count
         matches = documents[:count][::-1] if backward else documents[:count]
         next_cursor = previous_cursor = None
         if matches and (more or backward):
@@ -101,7 +103,8 @@ class SearchService:
                 {"k": paging.position(matches[0], fields), "b": 1})
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
-        room = max(0, self.limits.max_resources - len(matches))
+        room = Room(max(0, self.limits.max_resources - len(matches)),
+                    self.limits.max_bytes - size)
         withheld: list[str] = []  # types of included resources the token may not read
         included, left_out = await self._included(
             request, [(resource_type, d) for d in matches], room, withheld
@@ -162,11 +165,11 @@ class SearchService:
         return Version(kind, version.id, version.vid, version.last_updated, resource), mode
 
     async def _included(
-        self, request: SearchRequest, matches: list[Found], room: int, withheld: list[str]
+        self, request: SearchRequest, matches: list[Found], room: "Room", withheld: list[str]
     ) -> tuple[list[Found], str | None]:
         """`_include` and `_revinclude`, and their `:iterate` forms on what they brought in
-        (http://hl7.org/fhir/R4/search.html#include): at most `room` resources, and why
-        some were left out, if they were; the types the token may not read, in `withheld`."""
+        (http://hl7.org/fhir/R4/search.html#include): what fits in `room`, and why some
+        were left out, if they were; the types the token may not read, in `withheld`."""
         seen = {(kind, d.id) for kind, d in matches}
         included: list[Found] = []
         frontier = matches
@@ -179,7 +182,8 @@ class SearchService:
                 return included, None
             # What the next round follows from these: their references, for _include:iterate.
             follows = [r for r in request.includes if r.iterate and round_number + 1 < rounds]
-            reads = Reads(room - len(included) + 1, _reading(_reference_codes_of(follows), []))
+            reads = Reads(room.resources - len(included) + 1, room,
+                          _reading(_reference_codes_of(follows), []))
             found: list[Found] = []
             for rule in request.includes:
                 if rule in rules:
@@ -195,11 +199,12 @@ class SearchService:
                 if (kind, document.id) not in seen:
                     seen.add((kind, document.id))
                     frontier.append((kind, document))
-            if len(included) + len(frontier) > room or reads.capped:
-                included += frontier[: room - len(included)]
+            if len(included) + len(frontier) > room.resources or reads.capped:
+                included += frontier[: room.resources - len(included)]
                 return included, (
                     f"Included resources were left out: a page holds at most "
-                    f"{self.limits.max_resources} resources; ask for a smaller _count"
+                    f"{self.limits.max_resources} resources, of {self.limits.max_bytes} bytes "
+                    "together; ask for a smaller _count"
                 )
             included += frontier
         if frontier and any(r.iterate for r in request.includes + request.revincludes):
@@ -253,24 +258,39 @@ class SearchService:
         return [(rule.source_type, d) for d in documents]
 
 
+@dataclass
+class Room:
+    """What a page has left for included resources: how many, and their bytes."""
+
+    resources: int
+    bytes: int
+
+
 class Reads:
     """The reads of one include round: `budget` documents at most over all its rules (one
-    more than there is room for, so that a full page is noticed), with the fields
-    `projection` names only."""
+    more than there is room for, so that a full page is noticed), of the bytes left in the
+    page's `room` (which they use up), with the fields `projection` names only."""
 
-    def __init__(self, budget: int, projection: dict):
+    def __init__(self, budget: int, room: Room, projection: dict):
         self.left = max(1, budget)
+        self.room = room
+        self.full = False  # a read stopped at the bytes left
         self.projection = projection
 
     @property
     def capped(self) -> bool:
-        return self.left <= 0
+        return self.left <= 0 or self.full
 
     async def find(self, store: ResourceStore, kind: str, query: dict) -> list[CurrentVersion]:
-        if self.capped:
+        if self.capped or self.room.bytes <= 0:
+            self.full = True
             return []
-        documents = await store.find(kind, query, self.left, projection=self.projection)
+        documents, size, self.full = await store.find_within(
+            kind, query, self.left, self.room.bytes, self.projection)
+        if size > self.room.bytes:  # the first, read whatever its size: too large here
+            documents, size, self.full = [], 0, True
         self.left -= len(documents)
+        self.room.bytes -= size
         return documents
 
 

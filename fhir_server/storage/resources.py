@@ -51,6 +51,7 @@ class UnpreparedType(Exception):
 # MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
 _TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
+_SIZE = "_resourceBytes"  # the stored size of `resource`, projected by `find_within`
 # A resource is read for its version, not for its search index (derived fields, often larger
 # than the resource, that would be most of the BSON decoded): the projection for that.
 WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
@@ -252,6 +253,42 @@ class ResourceStore:
             {**query, "deleted": False}, projection, session=self.session
         )
         documents = await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
+        return await self._versions(documents)
+
+    async def find_within(
+        self,
+        resource_type: str,
+        query: dict,
+        limit: int,
+        max_bytes: int,
+        projection: dict,
+        sort: list[tuple[str, int]] | None = None,
+    ) -> tuple[list[CurrentVersion], int, bool]:
+        """As `find`, read one by one until the resources' stored size (BSON, about their
+        JSON's) would pass `max_bytes` (the first is read whatever its size): the versions,
+        their size, and whether more were left unread for that. A page of large resources
+        (inline attachments) stays in bounded memory however many it may hold."""
+        await self.flush()
+        cursor = self.db[resource_type].find(
+            {**query, "deleted": False}, {**projection, _SIZE: {"$bsonSize": "$resource"}},
+            session=self.session,
+        )
+        documents: list[dict] = []
+        size = 0
+        try:
+            async for document in cursor.sort(sort or [("_id", 1)]).limit(limit):
+                grown = size + (document.pop(_SIZE, None) or 0)
+                if documents and grown > max_bytes:
+                    break
+                documents.append(document)
+                size = grown
+            else:
+                return await self._versions(documents), size, False
+        finally:
+            await cursor.close()
+        return await self._versions(documents), size, True
+
+    async def _versions(self, documents: list[dict]) -> list[CurrentVersion]:
         await self.chains.restore(documents)
         return [CurrentVersion.from_document(document) for document in documents]
 

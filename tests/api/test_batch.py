@@ -379,7 +379,7 @@ def test_read_entries_answer_with_a_bounded_number_of_resources_together(client,
     from fhir_server.services import bundles
     from fhir_server.services.read_budget import ReadBudget
 
-    monkeypatch.setattr(bundles, "ReadBudget", lambda limit: ReadBudget(5))
+    monkeypatch.setattr(bundles, "ReadBudget", lambda limit, byte_limit: ReadBudget(5, byte_limit))
     value = unique_cccd()
     patients = [created(client, new_patient()) for _ in range(3)]
     ids = ",".join(p["id"] for p in patients)

@@ -24,7 +24,8 @@ async def everything(call: OperationCall) -> FhirResponse:
         service.max_count,
         await call.strict(),
     )
-    searcher = Everything(service.database.store(), service.cursors, call.base, call.caller.scopes)
+    searcher = Everything(service.database.store(), service.cursors, call.base, call.caller.scopes,
+                          service.response_limits.max_bytes)
     return await bundle_response(call.request, await searcher.page(request))
 
 
