@@ -317,8 +317,8 @@ async def delete(resource_type: str, resource_id: str, service: Service, if_matc
 
 
 @router.delete("/{resource_type}", dependencies=[require("delete")])
-async def conditional_delete(resource_type: str, service: Service, prefer: Prefer,
-                             request: Request):
+async def conditional_delete(resource_type: str, service: Service, if_match: IfMatch,
+                             prefer: Prefer, request: Request):
     check_type(resource_type)
-    result = await service.conditional_delete(resource_type, _criteria(request))
+    result = await service.conditional_delete(resource_type, _criteria(request), if_match)
     return delete_response(request, prefer, result)

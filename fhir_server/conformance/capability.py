@@ -32,12 +32,20 @@ _TYPE_INTERACTIONS = (
 
 def type_interactions(resource_type: str) -> tuple[str, ...]:
     """What clients may do with a type: the rules the services enforce with 405 (AuditEvent
-    is written by the server only; a Provenance, once made, is never changed)."""
+    is written by the server only; a Provenance, once made, is never changed: its `update`
+    creates only, so that a loader keeping another server's ids can PUT it)."""
     if resource_type in READ_ONLY_TYPES:
         return _READ_INTERACTIONS
     if resource_type in APPEND_ONLY_TYPES:
-        return (*_READ_INTERACTIONS, "create")
+        return (*_READ_INTERACTIONS, "create", "update")
     return _TYPE_INTERACTIONS
+
+
+# What an interaction of an append-only type does.
+_APPEND_ONLY_NOTES = {
+    "update": "Creates only (update as create, or a conditional update with no match); "
+                      "an existing one is never changed (405)",
+}
 
 
 @cache
@@ -89,7 +97,12 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
-        "interaction": [{"code": code} for code in interactions],
+        "interaction": [
+            {"code": code} | ({"documentation": _APPEND_ONLY_NOTES[code]}
+                              if resource_type in APPEND_ONLY_TYPES and code in _APPEND_ONLY_NOTES
+                              else {})
+            for code in interactions
+        ],
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": "update" in interactions,

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import search_parameters
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, NotSupported
 
 SUMMARY_MODES = ("true", "text", "data", "count", "false")
 TOTAL_MODES = ("none", "estimate", "accurate")
@@ -177,6 +177,9 @@ def _include(name: str, value: str, reverse: bool, resource_type: str) -> Includ
         )
     if target is not None and not is_supported(target):
         raise BadRequest(f"{name}: '{target}' is not a supported type", expression=name)
+    if target is not None and parameter is not None and target not in (parameter.targets or (target,)):
+        raise BadRequest(f"{name}: {source}:{code} refers to {', '.join(parameter.targets)}, "
+                         f"never to {target}", expression=name)
     return Include(source, code, target, name.endswith(":iterate"))
 
 
@@ -220,10 +223,17 @@ def parse_request(
             request.cursor = value
         elif name in ("_format", "_pretty"):
             request.presentation.append((name, value))
+        elif name == "_query":
+            # Refused whatever the handling: run as a plain search it would answer more.
+            raise NotSupported(f"_query: this server defines no named query '{value}'",
+                               expression="_query")
         elif name not in RESULT_PARAMETERS:
             request.criteria.append((name, value))
     if request.elements is not None and request.summary in ("true", "text", "data"):
         raise BadRequest(
             f"_summary={request.summary} and _elements cannot be combined", expression="_elements"
         )
+    if request.summary == "text" and (request.includes or request.revincludes):
+        raise BadRequest("_summary=text cannot be mixed with _include or _revinclude "
+                         "(search.html#summary)", expression="_summary")
     return request

@@ -87,7 +87,7 @@ async def _write(
         )
     if entry.resource_id:
         return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
-    return await interactions.conditional_delete(store, kind, entry.criteria)
+    return await interactions.conditional_delete(store, kind, entry.criteria, entry.if_match)
 
 
 async def _check_still_one_match(store: ResourceStore, entry: Entry) -> None:

@@ -314,6 +314,9 @@ async def patch(
 ) -> WriteResult:
     """JSON Patch, or FHIRPath Patch given as a Parameters resource (http.html#patch): the
     result must still be a valid resource."""
+    if resource_type in APPEND_ONLY_TYPES:  # even a patch that would change nothing
+        raise MethodNotAllowed(f"{resource_type} resources are append-only: they cannot be "
+                               "patched")
     current = await store.current(resource_type, resource_id)
     if current is None:
         raise NotFound(f"{resource_type}/{resource_id} does not exist")
@@ -419,12 +422,17 @@ async def delete(
 
 
 async def conditional_delete(
-    store: ResourceStore, resource_type: str, query: str
+    store: ResourceStore, resource_type: str, query: str, if_match: int | None = None
 ) -> WriteResult | None:
-    """Conditional delete (http.html#cdelete): one match is deleted, several → 412."""
+    """Conditional delete (http.html#cdelete): one match is deleted (if at the version
+    `if_match` names), several → 412."""
     matches = await find_matches(store, resource_type, query)
     if len(matches) > 1:
         raise MultipleMatches(f"Conditional delete '{query}' matches more than one {resource_type}")
-    if not matches:
-        return None
-    return await delete(store, resource_type, matches[0].id)
+    if matches:
+        return await delete(store, resource_type, matches[0].id, if_match)
+    if if_match not in (None, NO_CURRENT_VERSION):  # a version of nothing
+        raise PreconditionFailed(
+            f"If-Match expects version {if_match}, but no {resource_type} matches '{query}'"
+        )
+    return None

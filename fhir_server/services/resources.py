@@ -225,10 +225,11 @@ class ResourceService:
             lambda store: interactions.delete(store, resource_type, resource_id, if_match)
         )
 
-    async def conditional_delete(self, resource_type: str, query: str) -> WriteResult | None:
+    async def conditional_delete(self, resource_type: str, query: str,
+                                 if_match: int | None = None) -> WriteResult | None:
         check_writable(resource_type)
         return await self.transaction(
-            lambda store: interactions.conditional_delete(store, resource_type, query)
+            lambda store: interactions.conditional_delete(store, resource_type, query, if_match)
         )
 
     async def verify_provenance(self, provenance_id: str, permissions: Permissions) -> dict:

@@ -233,6 +233,30 @@ def test_conditional_delete_with_several_matches_is_412(client):
         assert client.get(f"/Patient/{resource_id}").status_code == 200
 
 
+def test_conditional_delete_honours_if_match(client):
+    """A client that read version 1 deletes nothing once another wrote version 2 (RFC 9110
+    §13.1.1: If-Match is evaluated before the method), directly and in Bundle entries."""
+    value = unique_cccd()
+    patient = created(client, new_patient(value))
+    criteria = {"identifier": f"{CCCD}|{value}"}
+    assert_outcome(client.delete("/Patient", params=criteria, headers={"If-Match": 'W/"9"'}),
+                   412)
+    entry = {"request": {"method": "DELETE", "url": f"Patient?identifier={CCCD}|{value}",
+                         "ifMatch": 'W/"9"'}}
+    for kind in ("batch", "transaction"):
+        response = client.post("", json={"resourceType": "Bundle", "type": kind,
+                                         "entry": [entry]}, headers=FHIR_HEADERS)
+        status = (response.status_code if kind == "transaction"
+                  else int(response.json()["entry"][0]["response"]["status"][:3]))
+        assert status == 412, response.text
+    assert client.get(f"/Patient/{patient['id']}").status_code == 200
+    deleted = client.delete("/Patient", params=criteria, headers={"If-Match": 'W/"1"'})
+    assert deleted.status_code == 204
+    assert_outcome(client.get(f"/Patient/{patient['id']}"), 410)
+    assert_outcome(client.delete("/Patient", params=criteria, headers={"If-Match": 'W/"1"'}),
+                   412)
+
+
 def test_conditional_patch_changes_the_one_match(client):
     value = unique_cccd()
     first = created(client, new_patient(value))

@@ -30,8 +30,8 @@ def _with_identifier_parameter() -> set[str]:
 
 WITHOUT_IDENTIFIER = {"Binary", "Provenance", "AuditEvent"}
 READ_ONLY = {"AuditEvent": {"read", "vread", "history-instance", "history-type", "search-type"},
-             # append-only: no update (405 on an existing one), patch or delete
-             "Provenance": INTERACTIONS - {"update", "patch", "delete"}}
+             # append-only: no patch or delete; update creates only (405 on an existing one)
+             "Provenance": INTERACTIONS - {"patch", "delete"}}
 
 
 @pytest.fixture(scope="module")

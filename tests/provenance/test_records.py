@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from api.helpers import create, created, new_patient, patch, put
+from api.helpers import assert_outcome, create, created, new_patient, patch, put
 from cryptography.hazmat.primitives import serialization
 from fhir.resources.R4B.provenance import Provenance
 from joserfc.errors import BadSignatureError
@@ -271,3 +271,14 @@ def test_server_provenance_cannot_be_rewritten(client):
     stored = client.get(f"/Provenance/{provenance['id']}").json()
     assert stored["activity"] == provenance["activity"]
     assert stored["agent"] == provenance["agent"]
+
+
+@pytest.mark.parametrize("operations", [[], [{"op": "add", "path": "/reason", "value": []}]])
+def test_a_provenance_cannot_be_patched_even_to_the_same(client, operations):
+    """Append-only, as the CapabilityStatement says (no `patch` interaction): a patch that
+    would change nothing is refused too, not answered as a success."""
+    patient = created(client, new_patient())
+    provenance = provenance_of(client, versioned(patient))
+    response = patch(client, f"/Provenance/{provenance['id']}", operations)
+    assert_outcome(response, 405)
+    assert client.get(f"/Provenance/{provenance['id']}").json() == provenance

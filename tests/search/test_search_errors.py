@@ -128,3 +128,20 @@ def test_an_error_does_not_leak_internals(client, ids):
     outcome = assert_bad_parameter(response, "birthdate")
     text = str(outcome).lower()
     assert "traceback" not in text and "pymongo" not in text and "bson" not in text
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        # "_query ... Servers SHALL refuse a query they do not recognise" (search.html#query),
+        # lenient or not: run as a plain search it would answer more than was asked.
+        ({"_query": "current-patients"}, "_query"),
+        # "the _include and _revinclude parameters cannot be mixed with _summary=text".
+        ({"_summary": "text", "_revinclude": "Encounter:subject"}, "_summary"),
+        # Patient.organization refers to an Organization only: no Patient is ever included.
+        ({"_include": "Patient:organization:Patient"}, "_include"),
+    ],
+)
+def test_result_parameters_that_cannot_be_honoured_are_a_400(client, ids, params, name):
+    assert_bad_parameter(client.get("/Patient", params=params), name)
+    assert_bad_parameter(client.get("/Patient", params=params, headers=LENIENT), name)
