@@ -177,7 +177,8 @@ def _include(name: str, value: str, reverse: bool, resource_type: str) -> Includ
         )
     if target is not None and not is_supported(target):
         raise BadRequest(f"{name}: '{target}' is not a supported type", expression=name)
-    if target is not None and parameter is not None and target not in (parameter.targets or (target,)):
+    if target is not None and parameter is not None and parameter.targets and (
+            target not in parameter.targets):
         raise BadRequest(f"{name}: {source}:{code} refers to {', '.join(parameter.targets)}, "
                          f"never to {target}", expression=name)
     return Include(source, code, target, name.endswith(":iterate"))
