@@ -22,7 +22,7 @@ from fhir_server.conformance.search_parameters import SearchParameter, search_pa
 from fhir_server.errors import BadRequest
 from fhir_server.search.fhirpath import UnsupportedExpression, result_types
 from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
-from fhir_server.search.types import Criterion, near, reference
+from fhir_server.search.types import Criterion, near, quantity, reference
 from fhir_server.search.types.date import (
     EARLIEST,
     compile_date,
@@ -336,15 +336,17 @@ def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dic
     2dsphere index leaves such documents out, so `near:missing=true` reads the collection."""
     if field in ("_id", "lastUpdated"):
         return {"_id": {"$exists": not missing}}
+    ranged = parameter.type == "date" or (
+        parameter.type == "quantity" and quantity.takes_ranges(parameter.expression))
     if missing:
-        subfield = {"date": "lo", "number": "v", "quantity": "v", "composite": "c0"}
-        if parameter.type in subfield:
-            return {f"{field}.{subfield[parameter.type]}": {"$exists": False}}
+        subfield = {"number": "v", "quantity": "v", "composite": "c0"}
+        if ranged or parameter.type in subfield:
+            return {f"{field}.{'lo' if ranged else subfield[parameter.type]}": {"$exists": False}}
         return {field: {"$in": [None, []]}}
     if parameter.type == "date":
         return {f"{field}.lo": {"$gte": EARLIEST}}
     if parameter.type in ("number", "quantity"):
-        return {f"{field}.v": {"$gte": float("-inf")}}
+        return {f"{field}.{'lo' if ranged else 'v'}": {"$gte": float("-inf")}}
     if parameter.type == "composite":
         return {f"{field}.c0": {"$gte": ""}}
     if parameter.type == "special":

@@ -52,8 +52,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 11: compartments of absolute references too; 12: leap seconds (second 60) indexed;
 # 13: dates without a timezone in the server's local time zone (was UTC); 14: a fraction
 # of a second covers what its digits name (`.5` a tenth of a second, was a millisecond);
-# 15: UCUM quantities also in base units; 16: no date entries of string values
-_EXTRACTION_REVISION = "16"
+# 15: UCUM quantities also in base units; 16: no date entries of string values; 17: Range
+# values of quantity parameters
+_EXTRACTION_REVISION = "17"
 
 
 @cache
@@ -88,6 +89,8 @@ class Extractor:
         nodes = self.extract(resource)
         if self.implicit_system:
             nodes = [_with_system(node, self.implicit_system) for node in nodes]
+        if self.parameter.type == "quantity":
+            return quantity.index(nodes, quantity.takes_ranges(self.parameter.expression))
         return TYPE_MODULES[self.parameter.type].index(nodes)
 
 
@@ -220,7 +223,8 @@ def index_keys(resource_type: str) -> list[list[tuple[str, int | str]]]:
         field = f"search.{code}"
         if code in TOP_LEVEL_PARAMETERS:
             continue
-        if parameter.type == "date":
+        if parameter.type == "date" or (
+                parameter.type == "quantity" and quantity.takes_ranges(parameter.expression)):
             # `lo` leads for eq/lt/le/sa, `hi` alone serves gt/ge/eb.
             keys += [[(f"{field}.lo", 1), (f"{field}.hi", 1)], [(f"{field}.hi", 1)]]
         elif parameter.type in ("number", "quantity"):

@@ -10,6 +10,7 @@ from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.fhirpath import result_types
 from fhir_server.search.index import index_keys, index_plan
+from fhir_server.search.types import quantity
 from fhir_server.storage.database import Database
 
 # The types served first and a clinical sample of the others (every type's parameters are
@@ -95,7 +96,16 @@ def database(mongo_uri, loop):
 # One entry per parameter type, in the stored shape (README "Storage layout").
 _LONG_AGO = datetime(1000, 1, 1, tzinfo=UTC)
 _ENTRIES = {"date": {"lo": _LONG_AGO, "hi": _LONG_AGO}, "number": {"v": 1.0},
-            "quantity": {"v": 1.0}, "composite": {"c0": ["x"]}}
+            "quantity": {"v": 1.0}, "quantity range": {"lo": 1.0, "hi": 1.0},
+            "composite": {"c0": ["x"]}}
+
+
+def _shape(parameter) -> str:
+    """The kind of entry a parameter's values have: a quantity that may be a Range has
+    ranges."""
+    if parameter.type == "quantity" and quantity.takes_ranges(parameter.expression):
+        return "quantity range"
+    return parameter.type
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +117,7 @@ def valued(mongo_uri, loop):
         await db.client.drop_database(db.db.name)
         for kind in RESOURCE_TYPES:
             await db.prepare_type(kind)
-            search = {code: [_ENTRIES.get(parameter.type, "x")]
+            search = {code: [_ENTRIES.get(_shape(parameter), "x")]
                       for code, parameter in search_parameters(kind).items()
                       if parameter.type != "special"}
             await db.db[kind].insert_many(

@@ -64,9 +64,37 @@ PATIENTS = {
 THIRTY = {"l30", "l30_unit_only"}
 
 
+def _condition(**onset: dict) -> dict:
+    return {"resourceType": "Condition", "subject": {"display": "Nguyễn Văn An"}} | {
+        f"onset{kind}": value for kind, value in onset.items()}
+
+
+def _years(low: float | None, high: float | None) -> dict:
+    return {end: _ucum(value, "a") for end, value in (("low", low), ("high", high))
+            if value is not None}
+
+
+def _value_set(ages: dict) -> dict:
+    return {"resourceType": "ValueSet", "status": "active", "useContext": [{
+        "code": {"system": "http://terminology.hl7.org/CodeSystem/usage-context-type",
+                 "code": "age"},
+        "valueRange": ages}]}
+
+
+# Quantity parameters whose values may be Ranges (`Condition.onset.as(Age) |
+# Condition.onset.as(Range)`): "the target is explicitly a range" (search.html#prefix).
+ONSETS = {
+    "age15": _condition(Age=_ucum(15, "a")),
+    "range10_20": _condition(Range=_years(10, 20)),
+    "from50": _condition(Range=_years(50, None)),
+    "upto5": _condition(Range=_years(None, 5)),
+}
+VALUE_SETS = {"vs_adult": _value_set(_years(18, 65)), "vs_child": _value_set(_years(0, 12))}
+
+
 @pytest.fixture(scope="module")
 def ids(client) -> dict[str, str]:
-    return load(client, ENCOUNTERS | DOCUMENTS | PATIENTS)
+    return load(client, ENCOUNTERS | DOCUMENTS | PATIENTS | ONSETS | VALUE_SETS)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +141,33 @@ def test_length_missing_and_and(client, ids):
     assert found(client, "/Encounter", {"length:missing": "true"}) == expected(ids, {"l_none"})
     assert found(client, "/Encounter", [("length", "gt20"), ("length", "lt100")]) == expected(
         ids, {"l30", "l30_unit_only", "l45"})
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"),
+    [
+        (f"15|{UCUM}|a", {"age15"}),  # [14.5, 15.5) contains no range
+        (f"gt15|{UCUM}|a", {"range10_20", "from50"}),  # part of it above 15
+        (f"ge20|{UCUM}|a", {"range10_20", "from50"}),
+        (f"lt12|{UCUM}|a", {"range10_20", "upto5"}),
+        (f"sa20|{UCUM}|a", {"from50"}),  # all of it above 20
+        (f"eb10|{UCUM}|a", {"upto5"}),
+        (f"ne15|{UCUM}|a", {"range10_20", "from50", "upto5"}),
+        (f"gt180|{UCUM}|mo", {"range10_20", "from50"}),  # in base units: 15 a is 180 mo
+        ("gt15", {"range10_20", "from50"}),  # as written
+    ],
+)
+def test_ranges_are_compared_as_ranges(client, ids, value, keys):
+    assert found(client, "/Condition", {"onset-age": value}) == expected(ids, keys)
+
+
+def test_a_range_is_a_value_of_its_parameter(client, ids):
+    assert found(client, "/Condition", {"onset-age:missing": "true"}) == set()
+    assert found(client, "/Condition", {"onset-age:missing": "false"}) == expected(ids, ONSETS)
+    assert found(client, "/ValueSet", {"context-quantity": f"lt10|{UCUM}|a"}) == expected(
+        ids, {"vs_child"})
+    assert found(client, "/ValueSet", {"context-type-quantity": f"age$gt30|{UCUM}|a"}) == (
+        expected(ids, {"vs_adult"}))
 
 
 @pytest.mark.parametrize(

@@ -47,20 +47,23 @@ def index(parameter: SearchParameter, resource_type: str, resource: dict) -> lis
     entries = []
     for context in _contexts(parameter, resource_type):
         components = [
-            (c.type, compile_path(c.expression, context)) for c in parameter.components
+            (c.type, c.expression, compile_path(c.expression, context))
+            for c in parameter.components
         ]
         for node in compile_path(context, resource_type)(resource):
-            parts = [
-                _COMPONENT_MODULES[kind].index(extract(node.value, resource))
-                if kind in _COMPONENT_MODULES
-                else []
-                for kind, extract in components
-            ]
+            parts = [_component_entries(kind, expression, extract(node.value, resource))
+                     for kind, expression, extract in components]
             if all(parts):
                 entries.append({f"c{i}": _searched(kind, part)
-                                for i, ((kind, _), part) in enumerate(zip(components, parts,
-                                                                          strict=True))})
+                                for i, ((kind, _, _), part) in enumerate(zip(components, parts,
+                                                                             strict=True))})
     return entries
+
+
+def _component_entries(kind: str, expression: str, nodes: list) -> list:
+    if kind == "quantity":
+        return quantity.index(nodes, quantity.takes_ranges(expression))
+    return _COMPONENT_MODULES[kind].index(nodes) if kind in _COMPONENT_MODULES else []
 
 
 def _searched(kind: str, entries: list) -> list:

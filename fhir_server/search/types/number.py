@@ -36,6 +36,46 @@ def compile_number(prefix: str, number: Decimal,
                    scale: Callable[[float], float] = _unscaled) -> dict:
     """A filter on `v` for one prefixed number; `scale` maps the number and the bounds of
     its range to the units of the indexed values (an increasing map)."""
+    low, high, near_low, near_high, value = _bounds(number, scale)
+    conditions: dict[str, dict] = {
+        "eq": {"v": {"$gte": low, "$lt": high}},
+        "ne": {"$or": [{"v": {"$lt": low}}, {"v": {"$gte": high}}]},
+        "gt": {"v": {"$gt": value}},
+        "sa": {"v": {"$gt": value}},
+        "lt": {"v": {"$lt": value}},
+        "eb": {"v": {"$lt": value}},
+        "ge": {"v": {"$gte": value}},
+        "le": {"v": {"$lte": value}},
+        "ap": {"v": {"$gte": near_low, "$lte": near_high}},
+    }
+    return conditions[prefix]
+
+
+def compile_range(prefix: str, number: Decimal,
+                  scale: Callable[[float], float] = _unscaled) -> dict:
+    """The filter of `compile_number` on a range entry `{lo, hi}` (a Range; an open end is
+    infinite): "the target is explicitly a range" (search.html#prefix), so `eq` holds when
+    the search value's range contains it, `gt` when part of it lies above the value,
+    `sa` when all of it does, and so on."""
+    low, high, near_low, near_high, value = _bounds(number, scale)
+    conditions: dict[str, dict] = {
+        "eq": {"lo": {"$gte": low}, "hi": {"$lt": high}},
+        "ne": {"$or": [{"lo": {"$lt": low}}, {"hi": {"$gte": high}}]},
+        "gt": {"hi": {"$gt": value}},
+        "sa": {"lo": {"$gt": value}},
+        "lt": {"lo": {"$lt": value}},
+        "eb": {"hi": {"$lt": value}},
+        "ge": {"hi": {"$gte": value}},
+        "le": {"lo": {"$lte": value}},
+        "ap": {"lo": {"$lte": near_high}, "hi": {"$gte": near_low}},
+    }
+    return conditions[prefix]
+
+
+def _bounds(number: Decimal, scale: Callable[[float], float]
+            ) -> tuple[float, float, float, float, float]:
+    """The range a number's precision implies, the range `ap` takes, and the number: each
+    scaled."""
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)  # parse_number refuses NaN and infinities
     half = Decimal(5).scaleb(exponent - 1)
@@ -49,18 +89,7 @@ def compile_number(prefix: str, number: Decimal,
         # the bounds round to the value, which the range must still hold (the indexed
         # values are rounded alike).
         high = math.nextafter(value, math.inf)
-    conditions: dict[str, dict] = {
-        "eq": {"v": {"$gte": low, "$lt": high}},
-        "ne": {"$or": [{"v": {"$lt": low}}, {"v": {"$gte": high}}]},
-        "gt": {"v": {"$gt": value}},
-        "sa": {"v": {"$gt": value}},
-        "lt": {"v": {"$lt": value}},
-        "eb": {"v": {"$lt": value}},
-        "ge": {"v": {"$gte": value}},
-        "le": {"v": {"$lte": value}},
-        "ap": {"v": {"$gte": near_low, "$lte": near_high}},
-    }
-    return conditions[prefix]
+    return low, high, near_low, near_high, value
 
 
 def numeric(value: object) -> float | None:

@@ -2,40 +2,82 @@
 `[prefix]number|system|code`, where the code also matches the human unit when no system is
 given. Entries are `{"v", "s", "c"}`, one per code and one per differing unit; a UCUM
 quantity also has one in base units (`conformance.units`), marked `base`, which a search in UCUM
-units is compared with."""
+units is compared with. The entries of a parameter whose values may be Ranges
+(`Condition.onset.as(Range)`) have `{"lo", "hi"}` (a point: both its value) for `v`."""
+
+import math
+from collections.abc import Callable
+from decimal import Decimal
 
 from fhir_server.conformance.units import UCUM, base_form, searched_base_form
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion, number
 from fhir_server.search.types.date import split_prefix
-from fhir_server.search.types.number import compile_number, numeric, parse_number
+from fhir_server.search.types.number import compile_number, compile_range, numeric, parse_number
 from fhir_server.search.values import split_escaped
 
 MODIFIERS = ("missing",)
-__all__ = ["MODIFIERS", "index", "sort_range", "compile_value"]
+__all__ = ["MODIFIERS", "index", "sort_range", "compile_value", "takes_ranges"]
 
 
-def _entries(quantity: object) -> list[dict]:
+def _entries(quantity: object, ranges: bool) -> list[dict]:
     if not isinstance(quantity, dict) or (value := numeric(quantity.get("value"))) is None:
         return []
+    if ranges:  # a point, as the range it is
+        return _in_units(quantity, {"lo": value, "hi": value},
+                         lambda convert: {"lo": convert(value), "hi": convert(value)})
+    return _in_units(quantity, {"v": value}, lambda convert: {"v": convert(value)})
+
+
+def _range_entries(bounds: object) -> list[dict]:
+    """A Range's entries `{lo, hi}`, an open end infinite, in the units of its bounds."""
+    if not isinstance(bounds, dict):
+        return []
+    ends: list[dict] = [end if isinstance(end := bounds.get(name), dict) else {}
+                        for name in ("low", "high")]
+    low, high = (numeric(end.get("value")) for end in ends)
+    if low is None and high is None:
+        return []
+    lo, hi = -math.inf if low is None else low, math.inf if high is None else high
+    return _in_units(ends[0] if low is not None else ends[1], {"lo": lo, "hi": hi},
+                     lambda convert: {"lo": convert(lo), "hi": convert(hi)})
+
+
+def _in_units(quantity: dict, values: dict, in_base: Callable[[Callable], dict]) -> list[dict]:
+    """`values` by the quantity's system and code, by its unit when that differs, and in
+    base units (`in_base`, given the conversion) for a UCUM code."""
     system = quantity.get("system") if isinstance(quantity.get("system"), str) else None
     code = quantity.get("code")
-    entries = [{"v": value, "s": system, "c": code}]
+    entries = [{**values, "s": system, "c": code}]
     unit = quantity.get("unit")
     if isinstance(unit, str) and unit != code:
-        entries.append({"v": value, "s": None, "c": unit})
+        entries.append({**values, "s": None, "c": unit})
     if system == UCUM and isinstance(code, str) and (base := base_form(code)):
-        entries.append({"v": base.to_base(value), "s": UCUM, "c": base.key, "base": True})
+        entries.append({**in_base(base.to_base), "s": UCUM, "c": base.key, "base": True})
     return entries
 
 
-def index(nodes: list[Node]) -> list[dict]:
-    return [entry for node in nodes for entry in _entries(node.value)]
+def index(nodes: list[Node], ranges: bool = False) -> list[dict]:
+    """The entries of the values; with `ranges` (a parameter that `takes_ranges`), each a
+    range `{lo, hi}`."""
+    return [entry for node in nodes
+            for entry in (_range_entries(node.value) if node.type == "Range"
+                          else _entries(node.value, ranges))]
 
 
 def sort_range(entries: list[dict]) -> tuple[float, float] | None:
-    """Sorted by the values as written, in whatever units."""
-    return number.sort_range([entry for entry in entries if "base" not in entry])
+    """Sorted by the values as written, in whatever units (a range by its finite ends)."""
+    values = [{"v": value} for entry in entries if "base" not in entry
+              for value in (entry.get("v"), entry.get("lo"), entry.get("hi"))
+              if value is not None and math.isfinite(value)]
+    return number.sort_range(values)
+
+
+def takes_ranges(expression: str) -> bool:
+    """Whether a parameter's (or component's) values may be Ranges
+    (`Condition.onset.as(Age) | Condition.onset.as(Range)`): its entries are all ranges,
+    compared as such (a point is the range of one value)."""
+    return "Range" in expression
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
@@ -44,15 +86,21 @@ def compile_value(criterion: Criterion, value: str) -> dict:
         raise ValueError("a quantity is [prefix]number, or [prefix]number|system|code")
     prefix, text = split_prefix(parts[0])
     system, code = parts[1:] if len(parts) == 3 else ("", "")
+    ranges = takes_ranges(criterion.parameter.expression)
     if system == UCUM and code and (base := searched_base_form(code)):
-        condition = compile_number(prefix, parse_number(text), base.to_base)
+        condition = _compiled(prefix, parse_number(text), ranges, base.to_base)
         return {criterion.field: {"$elemMatch": {"$and": [condition, {"c": base.key,
                                                                       "base": True}]}}}
     # Values as written: any entry but those in base units.
-    condition = {"$and": [compile_number(prefix, parse_number(text)),
+    condition = {"$and": [_compiled(prefix, parse_number(text), ranges),
                           {"base": {"$exists": False}}]}
     if code:
         condition = {"$and": [condition, {"c": code}]}
     if system:
         condition = {"$and": [condition, {"s": system}]}
     return {criterion.field: {"$elemMatch": condition}}
+
+
+def _compiled(prefix: str, value: Decimal, ranges: bool, *scale: Callable[[float], float]
+              ) -> dict:
+    return (compile_range if ranges else compile_number)(prefix, value, *scale)
