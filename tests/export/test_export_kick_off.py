@@ -317,6 +317,19 @@ def test_read_scopes_decide_what_is_exported(server, issuer, data):
         assert kick_off(http).status_code == 403
 
 
+def test_an_export_takes_search_as_well_as_read(server, issuer, data):
+    """An export is a bulk search: a token that may read Encounters by id only (`.r`)
+    exports none, as `GET Encounter?...` gives it none (403)."""
+    with token_client(server, issuer,
+                      "system/Patient.rs system/Encounter.r system/Provenance.r") as http:
+        assert http.get("/Encounter").status_code == 403
+        body = export(http)
+        assert {item["type"] for item in body["output"]} == {"Patient"}
+        assert kick_off(http, params={"_type": "Encounter"}).status_code == 403
+        assert kick_off(http, params={"_type": "Patient", "includeAssociatedData":
+                                      "LatestProvenanceResources"}).status_code == 403
+
+
 def test_capability_statement_declares_the_export_operations(server):
     statement = httpx.get(f"{server.base}/metadata").json()
     assert f"{BULK}/CapabilityStatement/bulk-data" in statement["instantiates"]

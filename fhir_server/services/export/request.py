@@ -117,6 +117,13 @@ def _output_format(params: list[tuple[str, str]], check: _Checker) -> None:
                       + ", ".join(NDJSON_FORMATS) + ")", "_outputFormat")
 
 
+def may_export(permissions: Permissions, kind: str) -> bool:
+    """Whether the scopes let a client export `kind`: an export is a search of it, so it
+    takes search as well as read (`system/Observation.rs`, SMART's `.read`); a token that
+    may only read by id gets no more through `$export` than through `GET Observation?`."""
+    return permissions.allows(kind, "r") and permissions.allows(kind, "s")
+
+
 def exportable_types(level: str) -> list[str]:
     """What an export of this level may hold: every type (but the audit trail, unless asked
     for by name) at system level; the Patient compartment's types otherwise."""
@@ -130,9 +137,10 @@ def _types(level: str, params, permissions: Permissions, check: _Checker) -> lis
     asked = [t for t in _values(params, "_type") if t]
     if not asked:
         defaults = [t for t in allowed if t not in READ_ONLY_TYPES]
-        types = permissions.allowed_types("r", defaults)
+        types = [kind for kind in defaults if may_export(permissions, kind)]
         if not types:
-            raise Forbidden("The token's scopes allow reading none of the exportable types")
+            raise Forbidden("The token's scopes allow reading and searching none of the "
+                            "exportable types")
         return types
     types = []
     # Types outside the Patient compartment are an error only when they are all that was
@@ -148,8 +156,8 @@ def _types(level: str, params, permissions: Permissions, check: _Checker) -> lis
         elif kind not in allowed:
             check.warnings.append(f"_type: {kind} resources are not in the Patient compartment;"
                                   " left out")
-        elif not permissions.allows(kind, "r"):
-            raise Forbidden(f"The token's scopes do not allow reading {kind}")
+        elif not may_export(permissions, kind):
+            raise Forbidden(f"The token's scopes do not allow reading and searching {kind}")
         else:
             types.append(kind)
     return types
@@ -267,9 +275,9 @@ def parse_kick_off(
     request.elements = _elements(params, request.types, check)
     request.patients = _patients(level, params, check)
     request.associated = _associated(params, check)
-    if request.associated and not permissions.allows(PROVENANCE, "r"):
-        raise Forbidden("includeAssociatedData: the token's scopes do not allow reading "
-                        "Provenance")
+    if request.associated and not may_export(permissions, PROVENANCE):
+        raise Forbidden("includeAssociatedData: the token's scopes do not allow reading and "
+                        "searching Provenance")
     request.type_filters = _type_filters(params, request.types, max_count, check)
     request.warnings = check.warnings
     return request

@@ -41,6 +41,7 @@ from fhir_server.services.export.request import (
     RELEVANT,
     SYSTEM,
     ExportRequest,
+    may_export,
 )
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version, storage_documents
@@ -85,7 +86,7 @@ def plan(request: ExportRequest, permissions: Permissions) -> list[Phase]:
     scanned = list(output)
     if mode and not request.associated:  # the default of Patient and Group exports
         compartment = [k for k in patient_compartment() if k not in (PROVENANCE, "AuditEvent")]
-        scanned += [k for k in permissions.allowed_types("r", compartment) if k not in output]
+        scanned += [k for k in compartment if may_export(permissions, k) and k not in output]
     phases = [Phase("error")] if request.warnings else []
     phases += [Phase("scan", kind, kind in output) for kind in scanned]
     if request.since is not None:

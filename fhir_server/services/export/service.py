@@ -24,6 +24,7 @@ from fhir_server.services.export.request import (
     PROVENANCE,
     ExportRequest,
     add_problem,
+    may_export,
     parse_kick_off,
 )
 from fhir_server.services.export.run import plan
@@ -231,7 +232,7 @@ class ExportService:
         job = await self._owned(job_id, principal)
         request = ExportRequest.from_document(job.parameters)
         types = request.types + ([PROVENANCE] if request.associated else [])
-        refused = [t for t in types if not principal.scopes.allows(t, "r")]
+        refused = [t for t in types if not may_export(principal.scopes, t)]
         if refused:
             raise Forbidden(f"The token's scopes do not cover the exported {', '.join(refused)}")
         return job
@@ -263,8 +264,9 @@ class ExportService:
         if job.status != COMPLETED or part is None:
             raise NotFound(f"Export job {job_id} has no file {name}")
         assert job.expires_at is not None, "a completed job has its expiry"
-        if part.kind != ERROR and not principal.scopes.allows(part.resource, "r"):
-            raise Forbidden(f"The token's scopes do not allow reading {part.resource}")
+        if part.kind != ERROR and not may_export(principal.scopes, part.resource):
+            raise Forbidden(f"The token's scopes do not allow reading and searching "
+                            f"{part.resource}")
         try:
             read = self.files.read(job_id, name)
         except (FileNotFoundError, ValueError):
