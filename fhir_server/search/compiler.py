@@ -111,11 +111,21 @@ class Compiler:
         if parameter.type == "token" and modifier in ("in", "not-in"):
             value_sets = await self._stored_value_sets(value)
             stored = await stored_terminology_drawn_on(self.lookup, value_sets.values())
+        elif parameter.type == "token" and modifier in ("above", "below"):
+            stored = await self._stored_code_systems(value)
         try:
             with using_stored(stored):
                 return self._simple(parameter, modifier or None, value, value_sets)
         except ValueError as bad:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
+
+    async def _stored_code_systems(self, value: str) -> list[dict]:
+        """The CodeSystems stored through the API (the last stored first) of the systems an
+        `:above`/`:below` value names that the registry does not hold."""
+        systems = sorted({parts[0] for item in split_escaped(value, ",", keep_escapes=True)
+                          if len(parts := split_escaped(item, "|", 1)) == 2
+                          and code_system(parts[0]) is None})
+        return await _last_stored_first(self.lookup, "CodeSystem", systems)
 
     async def _stored_value_sets(self, value: str) -> dict[str, dict]:
         """The ValueSets stored through the API that an `:in`/`:not-in` value names, by the

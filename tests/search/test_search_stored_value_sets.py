@@ -75,3 +75,15 @@ def test_a_value_set_is_also_named_by_a_literal_reference(client, server, family
             patients["female"], patients["other"]}, reference
     assert_outcome(client.get("/Patient", params={"gender:in": "ValueSet/khong-co"}), 400,
                    expression="gender:in")
+
+
+def test_a_canonical_url_with_a_version_finds_that_version(client, patients):
+    """search.html#uri: a `|version` on a canonical URL is a search on the version too."""
+    def versions(value: str) -> set[str]:
+        response = client.get("/ValueSet", params={"url": value})
+        assert response.status_code == 200, response.text
+        return {e["resource"]["version"] for e in response.json().get("entry", [])}
+
+    assert versions(URL) == {"1.0", "2.0"}
+    assert versions(f"{URL}|1.0") == {"1.0"}
+    assert versions(f"{URL}|3.0") == set()

@@ -66,3 +66,57 @@ def test_what_cannot_be_evaluated_is_400(client, modifier, value, says):
     response = client.get("/Condition", params={f"code:{modifier}": value})
     assert response.status_code == 400
     assert says in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.fixture(scope="module")
+def hospital_codes(client) -> tuple[str, dict[str, str]]:
+    """A hospital's own CodeSystem, stored through the API (the server holds no definition
+    of it), and a Condition for each of its codes."""
+    system = f"http://benhvien.example.vn/fhir/CodeSystem/benh-{uuid.uuid4().hex[:8]}"
+    created(client, {"resourceType": "CodeSystem", "url": system, "status": "active",
+                     "content": "complete", "concept": [
+                         {"code": "truyen-nhiem", "concept": [
+                             {"code": "sot-xuat-huyet"}, {"code": "cum"}]},
+                         {"code": "man-tinh", "concept": [{"code": "tieu-duong"}]}]})
+    ids = {created(client, {"resourceType": "Condition", "subject": {"reference": "Patient/p1"},
+                            "code": {"coding": [{"system": system, "code": code}]}})["id"]: code
+           for code in ("truyen-nhiem", "sot-xuat-huyet", "cum", "tieu-duong")}
+    return system, ids
+
+
+def test_below_and_above_in_a_code_system_stored_through_the_api(client, hospital_codes):
+    system, ids = hospital_codes
+
+    def codes(**params) -> set[str]:
+        response = client.get("/Condition", params={**params, "_count": "50"})
+        assert response.status_code == 200, response.text
+        return {ids[e["resource"]["id"]] for e in response.json().get("entry", [])}
+
+    assert codes(**{"code:below": f"{system}|truyen-nhiem"}) == {
+        "truyen-nhiem", "sot-xuat-huyet", "cum"}
+    assert codes(**{"code:above": f"{system}|cum"}) == {"truyen-nhiem", "cum"}
+
+
+def test_below_on_a_mime_type_finds_its_subtypes_and_parameters(client):
+    """search.html#mimetypes: `contenttype:below=text/xml` finds `text/xml` with any
+    parameters (`; charset=UTF-8`); `text` every text type. The plain search matches the
+    code as written."""
+    tag = uuid.uuid4().hex
+    ids = {created(client, {
+        "resourceType": "DocumentReference", "status": "current",
+        "meta": {"tag": [{"system": "urn:test", "code": tag}]},
+        "content": [{"attachment": {"contentType": kind, "url": "http://x.vn/d"}}]})["id"]: kind
+        for kind in ("text/xml; charset=UTF-8", "text/xml", "text/xml-external-parsed-entity",
+                     "text/plain", "application/xml")}
+
+    def kinds(name: str, value: str) -> set[str]:
+        response = client.get("/DocumentReference", params={"_tag": f"urn:test|{tag}",
+                                                            name: value})
+        assert response.status_code == 200, response.text
+        return {ids[e["resource"]["id"]] for e in response.json().get("entry", [])}
+
+    assert kinds("contenttype:below", "text/xml") == {"text/xml; charset=UTF-8", "text/xml"}
+    assert kinds("contenttype:below", "text") == {"text/xml; charset=UTF-8", "text/xml",
+                                                  "text/xml-external-parsed-entity",
+                                                  "text/plain"}
+    assert kinds("contenttype", "text/xml") == {"text/xml"}

@@ -10,9 +10,10 @@ without a system), `t:<folded text>` (for `:text`) and `ot:<type system>|<type c
 import re
 from collections.abc import Mapping
 
-from fhir_server.conformance.code_systems import code_system
 from fhir_server.conformance.expansion import expand_resource, expansion
+from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.identifier_systems import canonical_system
+from fhir_server.conformance.search_parameters import SearchParameter
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.string import fold
@@ -138,12 +139,13 @@ def _value_set_keys(url: str, stored: Mapping[str, dict]) -> list[str]:
 
 def _subsumed_keys(value: str, modifier: str) -> list[str]:
     """`:below` (the code and its descendants) or `:above` (the code and its ancestors) in
-    the hierarchy of a code system the server holds (http://hl7.org/fhir/R4/search.html#token)."""
+    the hierarchy of a code system the server holds, or one stored through the API that the
+    request uses (http://hl7.org/fhir/R4/search.html#token)."""
     parts = split_escaped(value, "|", 1)
     if len(parts) != 2 or not all(parts):
-        raise ValueError(f"':{modifier}' takes system|code")
+        raise ValueError(f"':{modifier}' takes system|code (or, on a MIME type, the type)")
     system, code = parts
-    index = code_system(system)
+    index = held_code_system(system)
     if index is None:
         raise ValueError(f"the code system {system} is not known to this server")
     if code not in index.concepts:
@@ -153,6 +155,22 @@ def _subsumed_keys(value: str, modifier: str) -> list[str]:
         raise ValueError(f"'{code}' is not a code of {system}")
     related = index.descendants(code) if modifier == "below" else index.ancestors(code)
     return sorted(f"sc:{system}|{c}" for c in related | {code})
+
+
+def is_mime_type(parameter: SearchParameter) -> bool:
+    """Whether a parameter searches MIME types: R4's `Attachment.contentType` and
+    `Binary.contentType`, codes of BCP 13."""
+    return parameter.expression.endswith(".contentType")
+
+
+def _mime_types_below(value: str) -> str:
+    """`contenttype:below=text/xml` (search.html#mimetypes): that type with any parameters
+    (`text/xml; charset=UTF-8`); `text` (or `text/`): every text type. An anchored prefix,
+    which the parameter's index serves."""
+    kind = value.rstrip("/")
+    if "/" in kind:
+        return "^c:" + re.escape(kind) + r"(\s*;|$)"
+    return "^c:" + re.escape(kind) + "/"
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
@@ -166,6 +184,8 @@ def compile_value(criterion: Criterion, value: str) -> dict:
     if modifier in ("in", "not-in"):
         keys = _value_set_keys(unescape(value), criterion.value_sets)
         return {field: {"$in" if modifier == "in" else "$nin": keys}}
+    if modifier == "below" and is_mime_type(criterion.parameter) and "|" not in value:
+        return {field: {"$regex": _mime_types_below(unescape(value))}}
     if modifier in ("above", "below"):
         return {field: {"$in": _subsumed_keys(value, modifier)}}
     return matching(field, value_keys(value), negated=modifier == "not")

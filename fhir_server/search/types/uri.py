@@ -3,9 +3,11 @@
 
 import re
 
+from fhir_server.conformance.search_parameters import SearchParameter
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
-from fhir_server.search.values import unescape
+from fhir_server.search.types.reference import is_canonical_resource
+from fhir_server.search.values import split_escaped, unescape
 
 MODIFIERS = ("below", "above", "missing")
 
@@ -27,7 +29,21 @@ def _prefixes(uri: str) -> list[str]:
     return sorted(cut for cut in cuts if cut)
 
 
+def _names_canonical_resources(parameter: SearchParameter) -> bool:
+    """`url` of ValueSet, CodeSystem, Questionnaire, ...: their canonical URL."""
+    return parameter.code == "url" and all(
+        is_canonical_resource(branch.strip().split(".")[0])
+        for branch in parameter.expression.split("|"))
+
+
 def compile_value(criterion: Criterion, value: str) -> dict:
+    parts = split_escaped(value, "|")
+    if (criterion.modifier is None and len(parts) == 2
+            and _names_canonical_resources(criterion.parameter)):
+        # `url=http://.../ValueSet/x|1.0`: "SHOULD support automatically detecting a
+        # |[version] portion ... as a search on the version" (search.html#uri).
+        url, version = parts
+        return {"$and": [{criterion.field: url}, {"search.version": f"c:{version}"}]}
     value = unescape(value)
     if criterion.modifier == "below":
         return {criterion.field: {"$regex": "^" + re.escape(value)}}
