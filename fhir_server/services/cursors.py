@@ -1,11 +1,20 @@
-"""Opaque, tamper-evident paging cursors: base64url JSON plus an HMAC-SHA256 tag."""
+"""Opaque, tamper-evident paging cursors: the position JSON, encrypted and authenticated
+(AES-GCM). Encrypted because a position holds the sort values of the last row (a family
+name, a birth date), which a link must not show to the logs and proxies it passes; bound
+to a `context` (the search it pages) so that a cursor pasted into another search is refused
+rather than answered with a wrong page."""
 
 import base64
 import hashlib
-import hmac
 import json
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fhir_server.errors import BadRequest
+
+_NONCE_BYTES = 12
 
 
 def _b64(data: bytes) -> str:
@@ -18,23 +27,24 @@ def _unb64(text: str) -> bytes:
 
 class CursorCodec:
     def __init__(self, key: bytes):
-        self._key = key
+        self._cipher = AESGCM(hashlib.sha256(b"fhir paging cursor\0" + key).digest())
 
-    def _tag(self, payload: bytes) -> str:
-        return _b64(hmac.new(self._key, payload, hashlib.sha256).digest()[:16])
-
-    def encode(self, position: dict) -> str:
+    def encode(self, position: dict, context: str = "") -> str:
         payload = json.dumps(position, separators=(",", ":")).encode()
-        return f"{_b64(payload)}.{self._tag(payload)}"
+        nonce = os.urandom(_NONCE_BYTES)
+        return _b64(nonce + self._cipher.encrypt(nonce, payload, context.encode()))
 
-    def decode(self, cursor: str) -> dict:
+    def decode(self, cursor: str, context: str = "") -> dict:
         try:
-            body, tag = cursor.split(".")
-            payload = _unb64(body)
-            if hmac.compare_digest(tag, self._tag(payload)):
-                position = json.loads(payload)
-                if isinstance(position, dict):
-                    return position
-        except (ValueError, UnicodeDecodeError):
+            sealed = _unb64(cursor)
+            if _b64(sealed) != cursor:  # another text of the same bytes: not ours
+                raise ValueError(cursor)
+            payload = self._cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:],
+                                           context.encode())
+            position = json.loads(payload)
+            if isinstance(position, dict):
+                return position
+        except (ValueError, UnicodeDecodeError, InvalidTag):
             pass
-        raise BadRequest("The paging cursor is invalid or was altered", expression="_cursor")
+        raise BadRequest("The paging cursor is invalid, was altered, or belongs to another "
+                         "search", expression="_cursor")

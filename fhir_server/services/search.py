@@ -1,6 +1,7 @@
 """search-type and compartment search (http://hl7.org/fhir/R4/search.html): compile the
 criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, count, subset."""
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
@@ -79,13 +80,16 @@ class SearchService:
             path = f"{compartment}/{resource_type}"
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters() + request.presentation
+        # What the cursors of this search's pages belong to: its rows, in its order.
+        search_context = json.dumps([path, sorted(used),
+                                     [[key.code, key.descending] for key in request.sort]])
         if request.counts_only:
             return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
         count = self.default_count if request.count is None else request.count
         fields = paging.sort_fields(request.sort)
         page_query, backward = query, False
         if request.cursor:
-            resumed, backward = self._resume(request.cursor, fields)
+            resumed, backward = self._resume(request.cursor, fields, search_context)
             page_query = {"$and": [query, resumed]}
         # A `previous` page is read backwards from the first row of the page after it.
         order = paging.reversed_order(fields) if backward else fields
@@ -97,10 +101,11 @@ class SearchService:
         matches = documents[:count][::-1] if backward else documents[:count]
         next_cursor = previous_cursor = None
         if matches and (more or backward):
-            next_cursor = self.cursors.encode({"k": paging.position(matches[-1], fields)})
+            next_cursor = self.cursors.encode({"k": paging.position(matches[-1], fields)},
+                                              search_context)
         if matches and (more if backward else request.cursor):
             previous_cursor = self.cursors.encode(
-                {"k": paging.position(matches[0], fields), "b": 1})
+                {"k": paging.position(matches[0], fields), "b": 1}, search_context)
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
         room = Room(max(0, self.limits.max_resources - len(matches)),
@@ -126,10 +131,11 @@ class SearchService:
                 f"({', '.join(sorted(set(withheld)))}) were left out", "suppressed"))
         return bundle
 
-    def _resume(self, cursor: str, fields: list[tuple[str, int]]) -> tuple[dict, bool]:
+    def _resume(self, cursor: str, fields: list[tuple[str, int]], context: str
+                ) -> tuple[dict, bool]:
         """The filter of the rows after the cursor's position, or (a `previous` link's
         cursor) before it; and whether it is before."""
-        position = self.cursors.decode(cursor)
+        position = self.cursors.decode(cursor, context)
         backward = position.get("b") == 1
         try:
             order = paging.reversed_order(fields) if backward else fields

@@ -9,6 +9,7 @@ for the same in birthdate order.
 """
 
 import uuid
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from api.helpers import next_link, put
@@ -112,3 +113,19 @@ def test_default_order_under_inserts(client, tagged):
 
     seen = _walk(client, {"_tag": f"{TAGS}|{tag}", "_count": "3"}, insert)
     _check(seen, original)
+
+
+def test_a_cursor_belongs_to_its_search(client, tagged):
+    """A `next` link's cursor pasted into a search in another order, or with other criteria,
+    is a 400, not a page of that search resumed at a position that means nothing to it."""
+    tag = tagged[0]
+    page = search(client, "/Patient", {"_tag": f"{TAGS}|{tag}", "_sort": "birthdate",
+                                       "_count": "3"})
+    cursor = dict(parse_qsl(urlsplit(next_link(page)).query))["_cursor"]
+    assert search(client, "/Patient", {"_tag": f"{TAGS}|{tag}", "_sort": "birthdate",
+                                       "_cursor": cursor})["entry"]
+    for other in ({"_sort": "-birthdate"}, {"_sort": "family"}, {"gender": "male"}):
+        response = client.get("/Patient", params={"_tag": f"{TAGS}|{tag}", "_sort": "birthdate",
+                                                  **other, "_cursor": cursor})
+        assert response.status_code == 400, (other, response.text)
+        assert "another search" in response.json()["issue"][0]["diagnostics"]
