@@ -29,6 +29,13 @@ from fhir_server.services.bundle_entries import (
 )
 from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
 from fhir_server.services.conformance_policy import ConformancePolicy
+from fhir_server.services.entry_independence import (
+    bundle_local_urls,
+    check_distinct_targets,
+    check_independent,
+    written_more_than_once,
+    written_target,
+)
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.read_budget import (
     ReadBudget,
@@ -40,7 +47,6 @@ from fhir_server.services.read_budget import (
 from fhir_server.services.references import (
     has_conditional_references,
     reference_base,
-    references_in,
     rewrite_references,
 )
 from fhir_server.services.resources import ResourceService, check_writable
@@ -173,11 +179,12 @@ class BundleProcessor:
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
-            within = _bundle_local_urls(raw_entries)
+            within = bundle_local_urls(raw_entries)
+            shared = written_more_than_once(raw_entries, base)
             # Run in the order of a transaction (http.html#brules), answered in request order.
             answered = {
                 i: await self._batch_entry(base, i, raw_entries[i], return_preference,
-                                           permissions, language, within, operations)
+                                           permissions, language, within, shared, operations)
                 for i in sorted(range(len(raw_entries)),
                                 key=lambda i: ORDER.get(_method_of(raw_entries[i]), 0))
             }
@@ -189,7 +196,7 @@ class BundleProcessor:
         self, base: str, entries: list[Entry], return_preference: str, permissions: Permissions,
         language: str,
     ) -> list[dict]:
-        _check_distinct_targets(entries)
+        check_distinct_targets(entries)
         ordered = sorted(entries, key=_processing_order)
 
         async def work(store: ResourceStore) -> dict[int, dict]:
@@ -228,11 +235,17 @@ class BundleProcessor:
 
     async def _batch_entry(
         self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions,
-        language: str, within: frozenset[str], operations: OperationRunner | None,
+        language: str, within: frozenset[str], shared: frozenset[str],
+        operations: OperationRunner | None,
     ) -> dict:
         try:
             entry = parse_entry(index, raw, base)
-            _check_independent(entry, within)
+            check_independent(entry, within)
+            if (target := written_target(entry)) in shared:
+                raise BadRequest(
+                    f"{entry.location}: {target} is written by more than one entry of the "
+                    "batch, whose entries are independent (the order they would run in is "
+                    "not theirs); send a transaction, or one of them", expression=entry.location)
             if entry.operation is not None:
                 if operations is None:
                     raise not_supported(entry.location,
@@ -325,27 +338,6 @@ class BundleProcessor:
         }
 
 
-def _bundle_local_urls(raw_entries: list) -> frozenset[str]:
-    """The `urn:` fullUrls of a Bundle's entries: names that resolve inside it only."""
-    return frozenset(
-        raw["fullUrl"] for raw in raw_entries
-        if isinstance(raw, dict) and isinstance(raw.get("fullUrl"), str)
-        and raw["fullUrl"].startswith("urn:")
-    )
-
-
-def _check_independent(entry: Entry, within: frozenset[str]) -> None:
-    """A batch entry may not refer to another by its `urn:` fullUrl: a batch's entries are
-    independent (http://hl7.org/fhir/R4/http.html#brules, which servers SHALL check), and
-    stored as is the reference would resolve nowhere."""
-    for element in references_in(entry.resource):
-        if element["reference"] in within - {entry.full_url}:
-            raise BadRequest(
-                f"{entry.location} refers to {element['reference']}, another entry of the "
-                "batch: the entries of a batch are independent; send a transaction to link "
-                "them", expression=f"{entry.location}.resource")
-
-
 def _check_permission(entry: Entry, permissions: Permissions) -> str | None:
     """The scope an entry's interaction needs (SMART: c create, r read, u update, d delete,
     s search); the compartment a read or search keeps to when only `patient/` scopes allow
@@ -391,23 +383,6 @@ def _processing_order(entry: Entry) -> tuple[int, bool, bool]:
     conditional = (bool(entry.if_none_exist) if entry.method == "POST"
                    else writes and entry.resource_id is None)
     return (ORDER["PUT"] if deferred else ORDER[entry.method], deferred, conditional)
-
-
-def _check_distinct_targets(entries: list[Entry]) -> None:
-    seen: set[str] = set()
-    for entry in entries:
-        keys = set()  # an entry's fullUrl may be its own `Type/id`: that is no second use
-        if entry.full_url:
-            keys.add(entry.full_url)
-        if entry.resource_id and entry.method in ("PUT", "PATCH", "DELETE"):
-            keys.add(f"{entry.resource_type}/{entry.resource_id}")
-        for key in keys:
-            if key in seen:
-                raise BadRequest(
-                    f"{entry.location}: '{key}' appears twice in the transaction",
-                    expression=entry.location,
-                )
-            seen.add(key)
 
 
 def _targets_by_type(entries: list[Entry]) -> dict[str, list[str]]:

@@ -400,3 +400,23 @@ def test_read_entries_answer_with_a_bounded_number_of_resources_together(client,
     assert len(_patients_with(client, value)) == 1
     whole = submit(client, transaction(*(get_entry(f"Patient?_id={ids}") for _ in range(2))))
     assert_outcome(whole, 413)
+
+
+def test_entries_writing_the_same_resource_are_refused(client):
+    """http.html#brules: a batch's entries are independent, "Servers SHALL validate that
+    this is the case". PUT then DELETE of one Patient ran as DELETE then PUT (the order of
+    a transaction), so the DELETE reported 204 and the Patient lived on; now neither runs.
+    Another entry beside them is answered as usual."""
+    patient = created(client, new_patient())
+    target = f"Patient/{patient['id']}"
+    response = submit(client, batch(
+        put_entry({**patient, "gender": "female"}),
+        delete_entry(target),
+        get_entry(target),
+    ))
+    updated, deleted, read = response_bundle(response, "batch-response", 3)
+    for refused in (updated, deleted):
+        outcome = _failed(refused, "400 Bad Request")
+        assert target in outcome["issue"][0]["diagnostics"], outcome
+    assert read["resource"]["meta"]["versionId"] == patient["meta"]["versionId"]
+    assert client.get(f"/{target}").json() == patient
