@@ -12,7 +12,8 @@ from starlette.types import Receive, Scope, Send
 from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
-from fhir_server.api.resources import READS
+from fhir_server.api.resources import READS, TYPE_ENDPOINTS
+from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import FhirError, Issue
 from fhir_server.storage.database import DatabaseUnreachable, unavailable
 
@@ -96,6 +97,11 @@ class LastResort(HttpMiddleware):
 def _allowed_methods(request: Request) -> list[str]:
     """The methods some route answers at the request's path (Starlette's own Allow names
     only those of the first route whose path matches)."""
+    parts = request.url.path.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-1] in TYPE_ENDPOINTS and is_supported(parts[-2]):
+        # `[type]/_history` is no instance of the type (no FHIR id holds `_`), whose PUT and
+        # DELETE routes would match it and then refuse it.
+        return TYPE_ENDPOINTS[parts[-1]].split(", ")
     return [
         method for method in _METHODS
         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL

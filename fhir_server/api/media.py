@@ -93,15 +93,21 @@ def _by_preference(accept: str) -> list[str]:
     return [media for _, _, media in sorted(ranked)]
 
 
+def _parameter(media_range: str, wanted: str) -> str | None:
+    """The value of a media type's parameter (`fhirVersion`, `charset`), if it has one."""
+    for parameter in media_range.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == wanted:
+            return value.strip().strip('"')
+    return None
+
+
 def _is_r4(media_range: str) -> bool:
     """Whether a media type's `fhirVersion` parameter, if it has one, names R4: a client
     asking for or sending another version is refused, 406 or 415
     (http://hl7.org/fhir/R4/http.html#version-parameter)."""
-    for parameter in media_range.split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "fhirversion":
-            return value.strip().strip('"') in R4_VERSIONS
-    return True
+    version = _parameter(media_range, "fhirversion")
+    return version is None or version in R4_VERSIONS
 
 
 def asks_for_fhir(request: Request) -> bool:
@@ -304,6 +310,12 @@ async def json_body(
             f"This server speaks FHIR R4 (fhirVersion {R4_VERSIONS[0]}), not "
             f"'{request.headers['content-type']}'"
         )
+    charset = _parameter(request.headers.get("content-type", ""), "charset")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        # "FHIR uses UTF-8 for all request and response bodies" (http.html#mime-type):
+        # read as UTF-8 whatever the label, a Latin-1 body was "not valid JSON".
+        raise UnsupportedMediaType(f"The body is declared charset={charset}; FHIR bodies are "
+                                   "UTF-8 (send charset=utf-8, or no charset)")
     raw = await read_body(request, max_bytes)
     if not raw.strip():
         raise BadRequest("The request body is empty")

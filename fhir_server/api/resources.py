@@ -227,14 +227,14 @@ def _raw_media_type(content_type: object) -> str:
 
 
 # A type's own endpoints, not ids ("_" is no id character): other methods there are 405.
-_TYPE_ENDPOINTS = {"_history": "GET, HEAD", "_search": "POST"}
+TYPE_ENDPOINTS = {"_history": "GET, HEAD", "_search": "POST"}
 
 
 def _instance_id(resource_type: str, resource_id: str) -> str:
     """`resource_id` of a write to [type]/[id], once [type] is known."""
     check_type(resource_type)
-    if resource_id in _TYPE_ENDPOINTS:
-        allowed = _TYPE_ENDPOINTS[resource_id]
+    if resource_id in TYPE_ENDPOINTS:
+        allowed = TYPE_ENDPOINTS[resource_id]
         raise MethodNotAllowed(f"{resource_type}/{resource_id} takes {allowed} only",
                                headers={"Allow": allowed})
     return resource_id

@@ -42,11 +42,15 @@ def test_create_returns_201_with_location_etag_last_modified_and_the_stored_body
     assert abs(last_updated - modified) < timedelta(seconds=1)
 
 
-def test_create_ignores_a_client_supplied_id(client):
-    sent = new_patient(id="chosen-by-client")
+@pytest.mark.parametrize("chosen", ["chosen-by-client", "not a valid id!", 42])
+def test_create_ignores_a_client_supplied_id(client, chosen):
+    """http.html#create: "If an id is provided, the server SHALL ignore it", well-formed or
+    not."""
+    sent = new_patient(id=chosen)
     body = created(client, sent)
-    assert body["id"] != "chosen-by-client"
-    assert client.get("/Patient/chosen-by-client").status_code == 404
+    assert body["id"] != chosen
+    if chosen == "chosen-by-client":
+        assert client.get("/Patient/chosen-by-client").status_code == 404
     read = client.get(f"/Patient/{body['id']}")
     assert read.status_code == 200
     assert read.json()["name"] == sent["name"]

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from helpers import (
+    CCCD,
     assert_outcome,
     created,
     media_type,
@@ -176,9 +177,24 @@ def test_create_without_content_type_is_415(client):
     assert search_ids(client, "Patient", identifier=value) == []
 
 
+@pytest.mark.parametrize("charset", ["iso-8859-1", "utf-16", '"windows-1258"'])
+def test_a_body_in_another_charset_is_415_and_stores_nothing(client, charset):
+    """FHIR bodies are UTF-8 (http.html#mime-type): one declared otherwise is no FHIR body,
+    not one read as UTF-8 whatever its label."""
+    value = unique_cccd()
+    body = json.dumps({"resourceType": "Patient", "identifier": [{"system": CCCD, "value": value}],
+                       "name": [{"family": "Café"}]}, ensure_ascii=False).encode("latin-1")
+    response = client.post("/Patient", content=body, headers={
+        "Content-Type": f"application/fhir+json; charset={charset}"})
+    outcome = assert_outcome(response, 415)
+    assert charset.strip('"') in outcome["issue"][0]["diagnostics"]
+    assert search_ids(client, "Patient", identifier=value) == []
+
+
 @pytest.mark.parametrize("content_type", ["application/json", "application/fhir+json",
                                           "application/fhir+json; charset=utf-8",
-                                          "application/json;charset=UTF-8"])
+                                          "application/json;charset=UTF-8",
+                                          'application/fhir+json; charset="utf8"'])
 def test_create_accepts_both_json_content_types(client, content_type):
     value = unique_cccd()
     body = json.dumps(new_patient(value), ensure_ascii=False).encode()
