@@ -376,7 +376,9 @@ def _date_param(params: list[tuple[str, str]], name: str) -> DateRange | None:
     if value is None:
         return None
     try:
-        return parse_date_parameter(value)
+        # `_since` is an instant; `_at` a date(Time) read as search reads dates, without a
+        # timezone in the server's (http.html#history).
+        return parse_date_parameter(value, require_timezone=name == "_since")
     except ValueError as bad:
         raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None
 

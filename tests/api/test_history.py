@@ -2,7 +2,7 @@
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -155,6 +155,10 @@ def test_at_keeps_the_versions_current_during_the_period(client):
     year = at(str(stored[0].year))  # every version of the year, the first included
     assert _version_ids(year) == ["3", "2", "1"] and year["total"] == 3
     assert "_at=" in year["link"][0]["url"]
+    # A time without a timezone is in the server's, as in search (FHIR_TIMEZONE, +07:00).
+    local = (stored[1] + (stored[2] - stored[1]) / 2).astimezone(timezone(timedelta(hours=7)))
+    assert _version_ids(at(local.replace(tzinfo=None).isoformat(timespec="milliseconds"))) == [
+        "2"]
 
 
 def test_an_update_as_create_is_201_in_history(client):
