@@ -17,6 +17,16 @@ _ANY_ELEMENT = frozenset({"Element", "Base"})
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One nested extension a complex extension defines (`Extension.extension:code`): its
+    value[x] types (JSON names) and how many it may hold."""
+
+    values: dict[str, str]
+    most: int | None  # None: unbounded
+    least: int
+
+
+@dataclass(frozen=True, slots=True)
 class ExtensionDefinition:
     """What an extension StructureDefinition allows: its value[x] types (JSON names),
     whether it nests extensions, and where it may be used."""
@@ -33,10 +43,33 @@ class ExtensionDefinition:
     # The value's binding, when one that is checked (required: data-absent-reason's codes;
     # extensible: VN Core's ethnicity): (strength, value set)
     value_binding: tuple[str, str] | None
+    parts: dict[str, Part]  # a complex extension's nested ones, by their url
 
 
 def _element(definition: dict, element_id: str) -> dict | None:
     return next((e for e in definition["snapshot"]["element"] if e["id"] == element_id), None)
+
+
+def _value_types(value: dict) -> dict[str, str]:
+    """The JSON names of an element `value[x]`'s types (valueAddress: Address)."""
+    return {"value" + entry["code"][0].upper() + entry["code"][1:]: entry["code"]
+            for entry in value.get("type", ()) if value.get("max") != "0"}
+
+
+def _parts(definition: dict) -> dict[str, Part]:
+    """The slices of `Extension.extension` (a complex extension's parts), by the url each
+    fixes."""
+    parts = {}
+    for element in definition["snapshot"]["element"]:
+        head, _, name = element["id"].partition(":")
+        if head != "Extension.extension" or not name or "." in name:
+            continue
+        url = (_element(definition, f"{element['id']}.url") or {}).get("fixedUri", name)
+        value = _element(definition, f"{element['id']}.value[x]") or {}
+        most = element.get("max", "*")
+        parts[url] = Part(_value_types(value), None if most == "*" else int(most),
+                          int(element.get("min", 0)))
+    return parts
 
 
 @cache  # keyed by canonical URLs of the registry only
@@ -44,11 +77,7 @@ def _compiled(url: str) -> ExtensionDefinition:
     definition = registry().by_url[url]
     value = _element(definition, "Extension.value[x]") or {}
     nested = _element(definition, "Extension.extension") or {}
-    values = {
-        "value" + entry["code"][0].upper() + entry["code"][1:]: entry["code"]
-        for entry in value.get("type", ())
-        if value.get("max") != "0"
-    }
+    values = _value_types(value)
     bound = value.get("binding") or {}
     root = _element(definition, "Extension") or {}  # isModifier is said of the whole
     return ExtensionDefinition(
@@ -61,6 +90,7 @@ def _compiled(url: str) -> ExtensionDefinition:
         value_binding=((bound["strength"], bound["valueSet"])
                        if bound.get("strength") in ("required", "extensible")
                        and isinstance(bound.get("valueSet"), str) else None),
+        parts=_parts(definition),
     )
 
 
@@ -139,8 +169,45 @@ def extension_issues(extension: dict, path: str, element_path: str,
                                  f"{path}.{values[0]}")
     if nested and not definition.nested:
         issues.append(issue("extension-not-nested", "structure", f"{path}.extension", **where))
+    elif nested and definition.parts:
+        issues += _part_issues(definition, extension["extension"], path)
     if not _context_matches(definition, element_path, type_code):
         contexts = ", ".join(expression for _, expression in definition.contexts)
         issues.append(issue("extension-context", "structure", path, severity="warning",
                             contexts=contexts, element=element_path, type=type_code, **where))
+    return issues
+
+
+def _part_issues(definition: ExtensionDefinition, nested: object, path: str) -> list[Issue]:
+    """The parts of a complex extension against its definition: each one's value type, and
+    how many of each (the parts it does not define are open slicing's, checked no further)."""
+    if not isinstance(nested, list):
+        return []  # the array's own shape is the structure check's
+    issues = []
+    seen: dict[str, int] = {}
+    for index, part in enumerate(nested):
+        url = part.get("url") if isinstance(part, dict) else None
+        if not isinstance(url, str) or url not in definition.parts:
+            continue
+        seen[url] = seen.get(url, 0) + 1
+        allowed = definition.parts[url].values
+        where = f"{path}.extension[{index}]"
+        values = [key for key in part if key.startswith("value")]
+        if values and values[0] not in allowed:
+            part_url = f"{definition.url}#{url}"
+            issues.append(
+                issue("extension-value-type", "structure", f"{where}.{values[0]}",
+                      value=values[0], allowed=", ".join(sorted(allowed)), url=part_url,
+                      path=where)
+                if allowed else
+                issue("extension-no-value", "structure", f"{where}.{values[0]}",
+                      value=values[0], url=part_url, path=where))
+    for url, part_definition in definition.parts.items():
+        count = seen.get(url, 0)
+        if count < part_definition.least or (
+                part_definition.most is not None and count > part_definition.most):
+            most = "*" if part_definition.most is None else part_definition.most
+            issues.append(issue("extension-part-count", "structure", f"{path}.extension",
+                                url=definition.url, part=url, count=count,
+                                least=part_definition.least, most=most, path=path))
     return issues

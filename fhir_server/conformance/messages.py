@@ -257,6 +257,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Extension {url} at {path} takes nested extensions, no value, not {value}",
         "Extension {url} tại {path} chỉ nhận extension lồng nhau, không nhận giá trị {value}",
     ),
+    "extension-part-count": (
+        "Extension {url} at {path} holds {count} nested '{part}' extensions; its definition "
+        "allows {least}..{most}",
+        "Extension {url} tại {path} có {count} extension lồng nhau '{part}'; định nghĩa của nó "
+        "cho phép {least}..{most}",
+    ),
     "extension-not-nested": (
         "Extension {url} at {path} takes a value, not nested extensions",
         "Extension {url} tại {path} nhận một giá trị, không nhận extension lồng nhau",

@@ -43,6 +43,36 @@ def test_complex_extension_takes_no_value():
     assert "nested extensions" in issue.diagnostics
 
 
+NATIONALITY = "http://hl7.org/fhir/StructureDefinition/patient-nationality"
+VIETNAM = {"coding": [{"system": "urn:iso:std:iso:3166", "code": "VN"}]}
+
+
+@pytest.mark.parametrize(
+    ("parts", "found"),
+    [
+        ([{"url": "code", "valueString": "VN"}],
+         ("structure", "Patient.extension[0].extension[0].valueString")),
+        ([{"url": "period", "valueCodeableConcept": VIETNAM}],
+         ("structure", "Patient.extension[0].extension[0].valueCodeableConcept")),
+        ([{"url": "code", "valueCodeableConcept": VIETNAM}] * 2,
+         ("structure", "Patient.extension[0].extension")),
+    ],
+    ids=["string-for-codeable-concept", "codeable-concept-for-period", "code-twice"],
+)
+def test_the_parts_of_a_complex_extension_follow_its_definition(parts, found):
+    """patient-nationality defines `code` (0..1 CodeableConcept) and `period` (0..1 Period):
+    its parts are checked as a simple extension's value is."""
+    assert found_of({"resourceType": "Patient",
+                     "extension": [{"url": NATIONALITY, "extension": parts}]}) == {found}
+
+
+def test_a_complex_extension_with_its_parts_and_others():
+    validate_resource({"resourceType": "Patient", "extension": [{"url": NATIONALITY, "extension": [
+        {"url": "code", "valueCodeableConcept": VIETNAM},
+        {"url": "period", "valuePeriod": {"start": "2020-01-01"}},
+        {"url": "http://example.org/not-a-part", "valueString": "open slicing"}]}]})
+
+
 def test_extension_out_of_its_context_is_only_a_warning():
     misplaced = {**OBSERVATION, "extension": [
         {"url": BIRTH_PLACE, "valueAddress": {"city": "Huế"}}]}

@@ -186,3 +186,17 @@ def test_a_resource_rule_broken_in_a_transaction_is_placed_at_the_entry_resource
         headers=FHIR_HEADERS)
     assert response.status_code == 400, response.text
     assert "app-2" in _issue_at(response, "Bundle.entry[0].resource")["diagnostics"]
+
+
+def test_a_part_of_a_complex_extension_with_the_wrong_value_is_refused(client):
+    """patient-nationality's `code` takes a CodeableConcept: a string there was stored (201)
+    and `$validate` found nothing."""
+    patient = {"resourceType": "Patient", "extension": [{
+        "url": "http://hl7.org/fhir/StructureDefinition/patient-nationality",
+        "extension": [{"url": "code", "valueString": "VN"}]}]}
+    refused = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert refused.status_code == 400, refused.text
+    where = "Patient.extension[0].extension[0].valueString"
+    assert "valueCodeableConcept" in _issue_at(refused, where)["diagnostics"]
+    checked = client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS)
+    assert _issue_at(checked, where)["severity"] == "error"
