@@ -165,6 +165,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "address also names",
         "{expression}: đơn vị hành chính {unit} không thuộc {larger}, mà địa chỉ cũng ghi",
     ),
+    "unknown-code": (
+        "{expression}: '{concept_code}' is not a code of {system} (version {version}, held "
+        "here in full)",
+        "{expression}: '{concept_code}' không phải là mã của {system} (phiên bản {version}, "
+        "máy chủ có đầy đủ)",
+    ),
     "wrong-display": (
         "{expression}: '{display}' is not a display of {system}#{concept_code} (it is "
         "'{expected}')",

@@ -374,7 +374,7 @@ class _Walk:
                 if prop.binding is not None:
                     self.bound(prop.binding, item, location)
                 if prop.type == "Coding":
-                    self.display(item, location)
+                    self.coding(item, location)
                 elif prop.type in QUANTITY_TYPES and item.get("system") == UCUM:
                     self.ucum_code(item.get("code"), location)
             else:
@@ -396,17 +396,24 @@ class _Walk:
         compiled = Binding("required", required.value_set, required.allowed)
         self.issues += binding_issues(compiled, value, required.element_type, expression)
 
-    def display(self, coding: dict, expression: str) -> None:
-        """A Coding's display, when its code system is held in full, is one of the code's
-        displays (a warning, as the HL7 validator gives: a wrong name for a right code)."""
+    def coding(self, coding: dict, expression: str) -> None:
+        """A Coding of a code system held in full: its code is one of the system's, and its
+        display one of the code's displays (warnings, as the HL7 validator gives: a code
+        the system does not define, a wrong name for a right code)."""
         system, code, display = (coding.get(key) for key in ("system", "code", "display"))
-        if not (isinstance(system, str) and isinstance(code, str) and isinstance(display, str)):
+        if not (isinstance(system, str) and isinstance(code, str)):
             return
         version = coding.get("version")
         index = code_system(f"{system}|{version}" if isinstance(version, str) else system)
-        concept = index.find(code) if index is not None and index.content == "complete" else None
-        if concept is not None and not is_display_of(display, concept.display,
-                                                     concept.designations):
+        if index is None or index.content != "complete":
+            return
+        concept = index.find(code)
+        if concept is None:
+            self.report("unknown-code", "code-invalid", f"{expression}.code", severity="warning",
+                        expression=f"{expression}.code", concept_code=code, system=system,
+                        version=index.version or "")
+        elif isinstance(display, str) and not is_display_of(display, concept.display,
+                                                            concept.designations):
             self.report("wrong-display", "invalid", f"{expression}.display", severity="warning",
                         expression=f"{expression}.display", display=display,
                         concept_code=code, system=system, expected=concept.display or code)

@@ -22,10 +22,11 @@ def _found(resource: dict, url: str) -> list[tuple]:
 
 
 def _one(definition: dict, good: dict, bad: dict) -> tuple:
-    """The issue of `bad` against the profile; `good` has none."""
+    """The issue of `bad` against the profile (a base one, such as a code its system does
+    not define, aside); `good` has none."""
     with registered(definition) as [url]:
         assert _found(good, url) == []
-        [found] = _found(bad, url)
+        [found] = [issue for issue in _found(bad, url) if issue[3] == url]
         return found
 
 
