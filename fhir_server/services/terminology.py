@@ -21,7 +21,7 @@ from fhir_server.conformance.expansion import (
     expansion,
 )
 from fhir_server.conformance.held_terminology import held_code_system
-from fhir_server.errors import BadRequest, Issue, NotFound
+from fhir_server.errors import BadRequest, Issue, NotFound, NotSupported
 from fhir_server.search.types.string import fold
 from fhir_server.services.terminology_input import TerminologyInput
 from fhir_server.services.versions import format_instant
@@ -86,9 +86,23 @@ def value_set_expansion(given: TerminologyInput, instance: dict | None,
                          expression="url")
     canonical = _versioned(url, given.one("valueSetVersion"))
     found = find_value_set(canonical)
+    if found is None and (system := _implicitly_of(url)) is not None:
+        raise NotSupported(f"ValueSet {url} is one {system} defines implicitly (all its codes, or "
+                           "those under a concept), and this server holds that code system "
+                           "without its codes", expression="url")
     if found is None:
         raise NotFound(f"ValueSet {canonical} is not known to this server")
     return found, expansion(canonical)
+
+
+def _implicitly_of(url: str) -> str | None:
+    """The code system whose implicit value set the URL names (loinc.html#implicit,
+    snomedct.html#implicit: `http://loinc.org/vs`, `http://snomed.info/sct?fhir_vs=isa/...`)."""
+    if url == "http://loinc.org/vs" or url.startswith("http://loinc.org/vs/"):
+        return "http://loinc.org"
+    if url.startswith("http://snomed.info/sct") and "?fhir_vs" in url:
+        return "http://snomed.info/sct"
+    return None
 
 
 def expanded(value_set: dict, result: Expansion) -> tuple[ExpandedConcept, ...]:
@@ -329,11 +343,16 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     used += [{"name": "filter", "valueString": given.one("filter")}] if wanted else []
     used += [{"name": name, "valueUri": value} for name, value in given.pairs
              if name in _SYSTEM_VERSION_PARAMETERS]
-    used += [{"name": name, "valueInteger": given.number(name, 0)}
-             for name in ("offset", "count") if given.one(name) is not None]
+    # The page as served: a `count` beyond MAX_EXPANSION, or none on a larger value set, is
+    # served as MAX_EXPANSION codes, which the parameters say (the client pages on).
+    count = min(count, MAX_EXPANSION)
+    if (given.one("count") is not None or given.one("offset") is not None
+            or len(contains) > offset + count):
+        used += [{"name": "offset", "valueInteger": offset},
+                 {"name": "count", "valueInteger": count}]
     if used:
         expansion_["parameter"] = used
-    page = contains[offset : offset + min(count, MAX_EXPANSION)]
+    page = contains[offset : offset + count]
     if page:  # FHIR JSON has no empty arrays (http://hl7.org/fhir/R4/json.html)
         expansion_["contains"] = page
     if include_definition:

@@ -113,6 +113,29 @@ def test_expand_refuses_what_it_cannot_expand_with_the_reason(client):
                                                    "activeOnly": "1"}).status_code == 400
 
 
+@pytest.mark.parametrize("url", ["http://loinc.org/vs", "http://loinc.org/vs/LL715-4",
+                                 "http://snomed.info/sct?fhir_vs",
+                                 "http://snomed.info/sct?fhir_vs=isa/404684003"])
+def test_an_implicit_value_set_of_a_code_system_held_without_codes_is_not_supported(client,
+                                                                                    url):
+    """loinc.html and snomedct.html define these value sets: they exist, and cannot be
+    expanded here (not-supported, as observation-codes), not "unknown" (404)."""
+    response = client.get("/ValueSet/$expand", params={"url": url})
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["code"] == "not-supported"
+
+
+def test_a_page_served_shorter_than_asked_says_so(client):
+    """v3-ActCode has more codes than one page serves (1,000): the parameters name the
+    count served, without a count asked for and with a larger one."""
+    for params in ({}, {"count": "5000"}):
+        expansion = client.get("/ValueSet/$expand", params={
+            "url": "http://terminology.hl7.org/ValueSet/v3-ActCode", **params}).json()["expansion"]
+        used = {(p["name"], p.get("valueInteger")) for p in expansion["parameter"]}
+        assert {("offset", 0), ("count", 1000)} <= used, used
+        assert len(expansion["contains"]) == 1000 < expansion["total"]
+
+
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 

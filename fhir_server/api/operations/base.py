@@ -58,17 +58,17 @@ class OperationCall:
         negotiation has read."""
         pairs = [(name, value) for name, value in self.request.query_params.multi_items()
                  if name not in _PRESENTATION]
-        if self.request.method == "POST" and not self._without_body():
+        if self.request.method == "POST" and not self.without_body():
             pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}",
                                      declared=primitive_inputs(self.descriptor.definition))
         return pairs
 
-    def _without_body(self) -> bool:
-        """A POST that sends no body at all: its parameters are all in the URL (as clients
-        invoke an operation that changes state, `$document?persist=true`)."""
+    def without_body(self) -> bool:
+        """A POST that sends no body at all (whatever Content-Type it names): its parameters
+        are all in the URL (as clients invoke an operation that changes state,
+        `$document?persist=true`, or `$validate?mode=delete`)."""
         headers = self.request.headers
-        return (headers.get("content-length", "0") == "0"
-                and "transfer-encoding" not in headers and "content-type" not in headers)
+        return headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
 
     async def single_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
         """The parameters `names`, each given at most once (400 otherwise); any other is

@@ -11,7 +11,7 @@ _DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
 
 async def validate_resource(call: OperationCall) -> FhirResponse:
-    body = await call.body() if call.request.method == "POST" else None
+    body = await call.body() if call.request.method == "POST" and not call.without_body() else None
     request = parse_validate(list(call.request.query_params.multi_items()), body)
     issues = await validate(call.service, call.resource_type or "", call.resource_id, request)
     language = outcome_language(call.request)
