@@ -12,6 +12,8 @@ from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.errors import Issue
 
 _CORE = "hl7.fhir.r4.core#"  # the package of R4's own definitions
+# The namespace of the extensions R4 and the HL7 extensions pack define.
+_CORE_EXTENSIONS = "http://hl7.org/fhir/StructureDefinition/"
 # Contexts every element matches.
 _ANY_ELEMENT = frozenset({"Element", "Base"})
 
@@ -140,8 +142,15 @@ def extension_issues(extension: dict, path: str, element_path: str,
     as_modifier = path.rpartition(".")[2].startswith("modifierExtension")
     if definition is None:
         # A warning, not an error: R4's own examples (Basic/referral) carry such ones.
-        return [issue("extension-modifier-unknown", "extension", path, severity="warning",
-                      url=extension.get("url"), path=path)] if as_modifier else []
+        if as_modifier:
+            return [issue("extension-modifier-unknown", "extension", path, severity="warning",
+                          url=extension.get("url"), path=path)]
+        if str(extension.get("url")).startswith(_CORE_EXTENSIONS):
+            # Every extension of that namespace is held here (R4's, the extensions pack's):
+            # one not found is most likely misspelled, and its data would be lost on readers.
+            return [issue("extension-unknown-core", "extension", f"{path}.url",
+                          severity="warning", url=extension.get("url"), path=path)]
+        return []
     issues = []
     where: dict[str, Any] = {"url": definition.url, "path": path}
     if as_modifier != definition.modifier:

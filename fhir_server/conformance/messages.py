@@ -165,6 +165,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "address also names",
         "{expression}: đơn vị hành chính {unit} không thuộc {larger}, mà địa chỉ cũng ghi",
     ),
+    "relative-system": (
+        "{expression}: '{system}' is no absolute URI; a system is a URL (http://loinc.org), "
+        "an OID or UUID (urn:oid:..., urn:uuid:...) that names it for everyone",
+        "{expression}: '{system}' không phải là URI tuyệt đối; hệ thống mã phải là URL "
+        "(http://loinc.org) hoặc OID/UUID (urn:oid:..., urn:uuid:...)",
+    ),
     "unknown-code": (
         "{expression}: '{concept_code}' is not a code of {system} (version {version}, held "
         "here in full)",
@@ -272,6 +278,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "extension-not-nested": (
         "Extension {url} at {path} takes a value, not nested extensions",
         "Extension {url} tại {path} nhận một giá trị, không nhận extension lồng nhau",
+    ),
+    "extension-unknown-core": (
+        "Extension {url} at {path} is in the namespace of R4's own extensions, but neither R4 "
+        "nor the HL7 extensions pack defines it (misspelled?); readers will not know it",
+        "Extension {url} tại {path} thuộc không gian tên của các extension của R4, nhưng cả R4 "
+        "lẫn gói extension của HL7 đều không định nghĩa nó (viết sai?)",
     ),
     "extension-modifier-unknown": (
         "The modifier extension {url} at {path} is not known to this server: it changes the "

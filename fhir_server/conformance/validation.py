@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from fhir_server.conformance.bundle_rules import bundle_issues
-from fhir_server.conformance.code_systems import code_system, is_display_of
+from fhir_server.conformance.coded_values import coded_value_issues, required_binding_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
@@ -20,7 +20,6 @@ from fhir_server.conformance.issue_lists import capped, errors_first, trimmed
 from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
-from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.profile_validation import profile_issues
 from fhir_server.conformance.reference_targets import (
     allowed_targets,
@@ -37,8 +36,6 @@ from fhir_server.conformance.structure import (
     Property,
     definition_tree,
 )
-from fhir_server.conformance.terminology import RequiredBinding
-from fhir_server.conformance.units import QUANTITY_TYPES, UCUM, is_ucum
 from fhir_server.errors import InvalidResource, Issue
 
 # Primitive types whose values may name a contained resource (`#id`), as dom-3 reads them.
@@ -335,7 +332,7 @@ class _Walk:
                             value=shown(value), expression=expression, problem=problem,
                             vi={"problem": problem_vi(problem)})
             elif prop.binding is not None:
-                self.bound(prop.binding, value, expression)
+                self.issues += required_binding_issues(prop.binding, value, expression)
             elif prop.type == "xhtml":
                 self.narrative(value, expression, at.value.get("status") == "empty")
             if prop.type in _LOCAL_REFERENCE_TYPES:
@@ -371,12 +368,7 @@ class _Walk:
                 holder = at.holder if prop.type == "Extension" else (element.path, prop.type)
                 self.children.append(_Visit(item, definition_tree(prop.type), location, holder,
                                             at.resource, True, at.depth + 1))
-                if prop.binding is not None:
-                    self.bound(prop.binding, item, location)
-                if prop.type == "Coding":
-                    self.coding(item, location)
-                elif prop.type in QUANTITY_TYPES and item.get("system") == UCUM:
-                    self.ucum_code(item.get("code"), location)
+                self.issues += coded_value_issues(prop.type, prop.binding, item, location)
             else:
                 self.resource(item, location, at.resource if prop.contained else None,
                               at.depth + 1, prop.type)
@@ -390,39 +382,6 @@ class _Walk:
             severity, code, problem = found
             self.report("invalid-narrative", code, expression, expression=expression,
                         problem=problem, severity=severity)
-
-    def bound(self, required: RequiredBinding, value: object, expression: str) -> None:
-        """A required binding (http://hl7.org/fhir/R4/terminologies.html#required)."""
-        compiled = Binding("required", required.value_set, required.allowed)
-        self.issues += binding_issues(compiled, value, required.element_type, expression)
-
-    def coding(self, coding: dict, expression: str) -> None:
-        """A Coding of a code system held in full: its code is one of the system's, and its
-        display one of the code's displays (warnings, as the HL7 validator gives: a code
-        the system does not define, a wrong name for a right code)."""
-        system, code, display = (coding.get(key) for key in ("system", "code", "display"))
-        if not (isinstance(system, str) and isinstance(code, str)):
-            return
-        version = coding.get("version")
-        index = code_system(f"{system}|{version}" if isinstance(version, str) else system)
-        if index is None or index.content != "complete":
-            return
-        concept = index.find(code)
-        if concept is None:
-            self.report("unknown-code", "code-invalid", f"{expression}.code", severity="warning",
-                        expression=f"{expression}.code", concept_code=code, system=system,
-                        version=index.version or "")
-        elif isinstance(display, str) and not is_display_of(display, concept.display,
-                                                            concept.designations):
-            self.report("wrong-display", "invalid", f"{expression}.display", severity="warning",
-                        expression=f"{expression}.display", display=display,
-                        concept_code=code, system=system, expected=concept.display or code)
-
-    def ucum_code(self, code: object, expression: str) -> None:
-        """A UCUM Quantity's code is a UCUM expression (a warning: `mcg` is `ug`)."""
-        if isinstance(code, str) and is_ucum(code) is False:
-            self.report("ucum-invalid", "code-invalid", f"{expression}.code", severity="warning",
-                        expression=f"{expression}.code", unit=code)
 
     def invariants(self, invariants: tuple[Invariant, ...], value: object, type_path: str,
                    expression: str, resource: _Resource) -> None:

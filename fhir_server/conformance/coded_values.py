@@ -1,0 +1,78 @@
+"""The checks of coded values besides their structure: a required binding, the system of a
+Coding or Identifier, a Coding's code and display in a code system held in full, a UCUM
+Quantity's unit (http://hl7.org/fhir/R4/terminologies.html, datatypes.html#Coding)."""
+
+import re
+
+from fhir_server.conformance.code_systems import code_system, is_display_of
+from fhir_server.conformance.messages import issue
+from fhir_server.conformance.profile_bindings import Binding, binding_issues
+from fhir_server.conformance.terminology import RequiredBinding
+from fhir_server.conformance.units import QUANTITY_TYPES, UCUM, is_ucum
+from fhir_server.errors import Issue
+
+# A URI with a scheme (RFC 3986 §3.1): `http://loinc.org`, `urn:oid:2.16.840.1.113883`.
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def coded_value_issues(type_code: str, required: RequiredBinding | None, value: dict,
+                       expression: str) -> list[Issue]:
+    """The problems of one value of a complex type at `expression` (its element bound
+    `required`ly or not)."""
+    issues = required_binding_issues(required, value, expression) if required else []
+    if type_code in ("Coding", "Identifier"):
+        issues += _system_issues(value.get("system"), expression)
+    if type_code == "Coding":
+        issues += _coding_issues(value, expression)
+    elif type_code in QUANTITY_TYPES and value.get("system") == UCUM:
+        issues += _ucum_issues(value.get("code"), expression)
+    return issues
+
+
+def required_binding_issues(required: RequiredBinding, value: object,
+                            expression: str) -> list[Issue]:
+    """A value of an element bound `required`ly, a code or a coded type
+    (http://hl7.org/fhir/R4/terminologies.html#required)."""
+    compiled = Binding("required", required.value_set, required.allowed)
+    return binding_issues(compiled, value, required.element_type, expression)
+
+
+def _system_issues(system: object, expression: str) -> list[Issue]:
+    """A Coding's or Identifier's system is an absolute URI: `loinc` names nothing anyone
+    else can resolve (the HL7 validator's TERMINOLOGY_TX_SYSTEM_RELATIVE, an error)."""
+    if isinstance(system, str) and system and not _ABSOLUTE_URI.match(system):
+        return [issue("relative-system", "value", f"{expression}.system",
+                      expression=f"{expression}.system", system=system)]
+    return []
+
+
+def _coding_issues(coding: dict, expression: str) -> list[Issue]:
+    """A Coding of a code system held in full: its code is one of the system's, and its
+    display one of the code's displays (warnings, as the HL7 validator gives: a code the
+    system does not define, a wrong name for a right code)."""
+    system, code, display = (coding.get(key) for key in ("system", "code", "display"))
+    if not (isinstance(system, str) and isinstance(code, str)):
+        return []
+    version = coding.get("version")
+    index = code_system(f"{system}|{version}" if isinstance(version, str) else system)
+    if index is None or index.content != "complete":
+        return []
+    concept = index.find(code)
+    if concept is None:
+        return [issue("unknown-code", "code-invalid", f"{expression}.code", severity="warning",
+                      expression=f"{expression}.code", concept_code=code, system=system,
+                      version=index.version or "")]
+    if isinstance(display, str) and not is_display_of(display, concept.display,
+                                                      concept.designations):
+        return [issue("wrong-display", "invalid", f"{expression}.display", severity="warning",
+                      expression=f"{expression}.display", display=display, concept_code=code,
+                      system=system, expected=concept.display or code)]
+    return []
+
+
+def _ucum_issues(code: object, expression: str) -> list[Issue]:
+    """A UCUM Quantity's code is a UCUM expression (a warning: `mcg` is `ug`)."""
+    if isinstance(code, str) and is_ucum(code) is False:
+        return [issue("ucum-invalid", "code-invalid", f"{expression}.code", severity="warning",
+                      expression=f"{expression}.code", unit=code)]
+    return []
