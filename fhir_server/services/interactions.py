@@ -191,7 +191,9 @@ async def create(
 ) -> WriteResult:
     """create, and conditional create with If-None-Exist (http.html#ccreate)."""
     body = check_body(resource_type, body)
-    if resource_id is None:  # "If an id is provided, the server SHALL ignore it": even a bad one
+    if resource_id is None and isinstance(body.get("id"), str):
+        # "If an id is provided, the server SHALL ignore it", a malformed one too (a JSON
+        # null or number is no id at all, but bad FHIR JSON).
         body = {name: value for name, value in body.items() if name != "id"}
     await resolve_conditional_references(store, body)
     warnings = await run_sized(policy.check, body)

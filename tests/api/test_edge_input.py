@@ -333,10 +333,17 @@ def _interactions(client, resource_type: str) -> set[str]:
     return {i["code"] for i in entry["interaction"]}
 
 
-def test_provenance_advertises_no_interaction_that_answers_405(client):
+def test_provenance_advertises_what_it_answers(client):
+    """Append-only: no patch or delete; `update` creates only (a loader keeping another
+    server's ids PUTs them), which its documentation says, and an existing one is 405."""
     advertised = _interactions(client, "Provenance")
-    assert {"read", "create", "search-type"} <= advertised
-    assert not advertised & {"update", "patch", "delete"}
+    assert {"read", "create", "search-type", "update"} <= advertised
+    assert not advertised & {"patch", "delete"}
+    rest = client.get("/metadata").json()["rest"][0]
+    [provenance_type] = [r for r in rest["resource"] if r["type"] == "Provenance"]
+    [update] = [i for i in provenance_type["interaction"] if i["code"] == "update"]
+    assert "Creates only" in update["documentation"]
+    assert provenance_type["updateCreate"] is True
     target = created(client, new_patient())
     [provenance] = client.get("/Provenance", params={"target": f"Patient/{target['id']}"}
                               ).json()["entry"]
