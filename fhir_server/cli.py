@@ -278,11 +278,13 @@ def _serve(args: argparse.Namespace) -> int:
         # X-Forwarded-For from any local peer.
         "proxy_headers": False,
         "server_header": False,  # no `server: uvicorn`: what runs here is nobody's business
+        "date_header": False,  # the app dates each response as it starts (api/dates.py)
     }
     if args.workers > 1:
         return serve_workers(settings, args.workers, args.host, args.port, **options)
     http = with_client_deadlines(settings.header_timeout_seconds, settings.response_stall_seconds)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, http=http, **options)
+    uvicorn.run(create_app(settings, dated=True), host=args.host, port=args.port, http=http,
+                **options)
     return 0
 
 

@@ -24,6 +24,7 @@ from fhir_server.api.media import utf8_url
 from fhir_server.api.metrics import install_metrics
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.api.operations import routes as operations
+from fhir_server.api.dates import install_date_header
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.personal_id import mask_personal_ids
@@ -280,7 +281,9 @@ class _MaskedRecordFactory:
         return record
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, dated: bool = False) -> FastAPI:
+    """The app; `dated`: it sends each response's `Date` itself, the server must not
+    (uvicorn's `date_header=False`, as `fhir-server serve` runs it)."""
     app = FastAPI(
         title="FHIR R4 exchange server",
         lifespan=lifespan,
@@ -297,6 +300,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_request_limits(app)
     install_cors(app)  # a preflight is answered before the limits, and counts for none
     install_metrics(app)  # around even the limits: refused requests are measured too
+    if dated:
+        install_date_header(app)
     negotiated = [Depends(negotiate)]
     app.include_router(health.router)  # outside /fhir: no token, no AuditEvent
     # Not negotiated as FHIR: SMART discovery, the JWKS and the token endpoint answer JSON

@@ -285,7 +285,7 @@ def _worker(host: str, port: int, uvicorn_options: dict[str, Any], supervisor: i
     settings = Settings()
     sock = _bound_socket(host, port)
     http = with_client_deadlines(settings.header_timeout_seconds, settings.response_stall_seconds)
-    config = uvicorn.Config(create_app(settings), host=host, port=port, http=http,
+    config = uvicorn.Config(create_app(settings, dated=True), host=host, port=port, http=http,
                             **uvicorn_options)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])

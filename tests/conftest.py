@@ -52,9 +52,10 @@ class ThreadedServer:
     def __init__(self):
         self.port = _free_port()
 
-    def start(self, app, lifespan: str) -> None:
+    def start(self, app, lifespan: str, date_header: bool = True) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan=lifespan, proxy_headers=False)
+                                lifespan=lifespan, proxy_headers=False,
+                                date_header=date_header)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -84,7 +85,8 @@ class RunningServer(ThreadedServer):
         return f"http://127.0.0.1:{self.port}/fhir"
 
     def __enter__(self) -> "RunningServer":
-        self.start(create_app(self.settings), lifespan="on")
+        # As `fhir-server serve` runs it: the app dates its responses.
+        self.start(create_app(self.settings, dated=True), lifespan="on", date_header=False)
         return self
 
 
