@@ -15,6 +15,7 @@ from fhir_server.api import export, health, public, resources, system
 from fhir_server.api.audit import install_audit
 from fhir_server.api.client_address import trusted_networks
 from fhir_server.api.cors import install_cors
+from fhir_server.api.dates import install_date_header
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.dev_csc import start_dev_csc
 from fhir_server.api.direct_routes import install_direct_routes
@@ -24,7 +25,6 @@ from fhir_server.api.media import utf8_url
 from fhir_server.api.metrics import install_metrics
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.api.operations import routes as operations
-from fhir_server.api.dates import install_date_header
 from fhir_server.api.security import authenticate, install_security_headers
 from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.personal_id import mask_personal_ids
