@@ -11,7 +11,8 @@ import math
 import re
 import threading
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -77,13 +78,21 @@ def _bare(code: str) -> str:
 
 def is_ucum(code: str) -> bool | None:
     """Whether a code is a UCUM expression; None where the grammar read it but the units
-    could not be made (special units such as [pH]). Annotations are taken with any text
-    (HL7's UCUM value set has `{# of fetuses}`, with spaces UCUM's grammar leaves out)."""
+    could not be made (special units such as [pH]), or where it may not be read now (see
+    `_may_read_new`). Annotations are taken with any text (HL7's UCUM value set has
+    `{# of fetuses}`, with spaces UCUM's grammar leaves out)."""
     bare = _bare(code)
-    return False if len(bare) > _LONGEST_CODE else _is_ucum(bare)
+    if len(bare) > _LONGEST_CODE:
+        return False
+    if bare in _CHECKED:
+        return _CHECKED[bare]
+    if not _may_read_new():
+        return None
+    valid = _is_ucum(bare)
+    _remember(_CHECKED, bare, valid)
+    return valid
 
 
-@cache
 def _is_ucum(bare: str) -> bool | None:
     from ucumvert import InvalidUcumError
 
@@ -102,30 +111,79 @@ def base_form(code: str) -> BaseForm | None:
     bare = _bare(code)
     if len(bare) > _LONGEST_CODE or _HUGE_NUMBER.search(_ANNOTATION.sub("", code)):
         return None
-    if bare not in _READ:
-        _READ[bare] = _base_form(bare)
-    return _READ[bare]
+    if bare in _READ:
+        return _READ[bare]
+    if not _may_read_new():
+        return None
+    found = _base_form(bare)
+    _remember(_READ, bare, found)
+    return found
 
 
-# What each code read so far is (reading one takes 1 to 50 ms of CPU).
+# What each code read so far is (reading one takes 1 to 50 ms of CPU), and whether each
+# code checked so far is UCUM; each of at most _MOST_REMEMBERED codes, so that made-up codes
+# sent without end cost bounded memory (the others are read again when met).
 _READ: dict[str, BaseForm | None] = {}
+_CHECKED: dict[str, bool | None] = {}
+_MOST_REMEMBERED = 100_000
 # Codes not read before that one search may have read: the values of a search are read on
 # the event loop, and 416 made-up codes in one 64 KB search held every client for 8.6 s.
 MOST_NEW_CODES_PER_SEARCH = 32
+# Codes not read before that one piece of work (validating or indexing a write, in a worker
+# thread) reads; the others have no base form and are not checked (a 64 KB write of 295
+# made-up codes held the event loop for 14 s).
+MOST_NEW_CODES_PER_WORK = 256
 _new_codes_read: ContextVar[list[int] | None] = ContextVar("ucum_new_codes", default=None)
+# Set while work that may be done again in a worker thread runs on the event loop (see
+# `offloading.run_sized`): a code not read before is not read there, but `UnitsNotRead`.
+reading_off_loop_only: ContextVar[bool] = ContextVar("ucum_off_loop", default=False)
+
+
+class UnitsNotRead(Exception):
+    """A UCUM code not read before, met on the event loop where reading it could hold every
+    client: the work is to be done again in a worker thread."""
+
+
+def _remember(cache: dict, bare: str, value: object) -> None:
+    if len(cache) < _MOST_REMEMBERED:
+        cache[bare] = value
+
+
+@contextmanager
+def new_codes_counted() -> Iterator[None]:
+    """Count the codes not read before that the work in this block reads (a search, the
+    validation or index of a write), each such piece of work against its own bound; a
+    block within another (a chain's inner search) counts against the outer one's."""
+    if _new_codes_read.get() is not None:
+        yield
+        return
+    token = _new_codes_read.set([0])
+    try:
+        yield
+    finally:
+        _new_codes_read.reset(token)
+
+
+def _may_read_new() -> bool:
+    """Whether a code not read before may be read here: never on the event loop in work
+    that a worker thread can do again (raises UnitsNotRead), else up to
+    MOST_NEW_CODES_PER_WORK of them in counted work (`new_codes_counted`)."""
+    if reading_off_loop_only.get():
+        raise UnitsNotRead()
+    count = _new_codes_read.get()
+    if count is None:  # uncounted: one code a request ($validate-code)
+        return True
+    count[0] += 1
+    return count[0] <= MOST_NEW_CODES_PER_WORK
 
 
 def searched_base_form(code: str) -> BaseForm | None:
     """`base_form` of a searched value; past the search's MOST_NEW_CODES_PER_SEARCH codes
     not read before, None (the value compared as written) rather than read."""
-    if _bare(code) in _READ:
-        return base_form(code)
     count = _new_codes_read.get()
-    if count is None:  # the first of this search (of this request's task)
-        count = [0]
-        _new_codes_read.set(count)
-    count[0] += 1
-    return base_form(code) if count[0] <= MOST_NEW_CODES_PER_SEARCH else None
+    if _bare(code) in _READ or count is None or count[0] < MOST_NEW_CODES_PER_SEARCH:
+        return base_form(code)
+    return None
 
 
 def _base_form(code: str) -> BaseForm | None:

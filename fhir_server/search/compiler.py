@@ -19,6 +19,7 @@ from fhir_server.conformance.held_terminology import (
 )
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
+from fhir_server.conformance.units import new_codes_counted
 from fhir_server.errors import BadRequest
 from fhir_server.search.fhirpath import UnsupportedExpression, result_types
 from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
@@ -69,7 +70,15 @@ class Compiler:
     async def compile(
         self, resource_type: str, criteria: list[tuple[str, str]], strict: bool
     ) -> tuple[dict, list[tuple[str, str]]]:
-        """The filter for the AND of the criteria, and the criteria it used."""
+        """The filter for the AND of the criteria, and the criteria it used; the UCUM codes
+        not read before that its values name counted against one bound (inner searches'
+        too)."""
+        with new_codes_counted():
+            return await self._compile(resource_type, criteria, strict)
+
+    async def _compile(
+        self, resource_type: str, criteria: list[tuple[str, str]], strict: bool
+    ) -> tuple[dict, list[tuple[str, str]]]:
         clauses, used = [], []
         for name, value in criteria:
             if not any(v.strip() for v in split_escaped(value, ",", keep_escapes=True)):

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
+from fhir_server.conformance.units import UnitsNotRead, new_codes_counted, reading_off_loop_only
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -28,8 +30,21 @@ def share_the_interpreter_often() -> None:
 
 
 async def run_sized(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`work(*args)`, in a worker thread when the current input is large (`input_size`).
-    The thread sees the caller's context variables."""
-    if input_size.get() >= LARGE_INPUT_BYTES:
-        return await asyncio.to_thread(work, *args, **kwargs)
-    return work(*args, **kwargs)
+    """`work(*args)`, in a worker thread when the current input is large (`input_size`), or
+    when it meets a UCUM code not read before (reading one takes up to 50 ms: done again in
+    a thread, the work holds no other client). The thread sees the caller's context
+    variables. `work` must change nothing it was given."""
+    if input_size.get() < LARGE_INPUT_BYTES:
+        inline = reading_off_loop_only.set(True)
+        try:
+            return work(*args, **kwargs)
+        except UnitsNotRead:
+            pass
+        finally:
+            reading_off_loop_only.reset(inline)
+
+    def counted() -> T:
+        with new_codes_counted():
+            return work(*args, **kwargs)
+
+    return await asyncio.to_thread(counted)
