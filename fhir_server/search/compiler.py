@@ -115,6 +115,10 @@ class Compiler:
                 parameter, resource_type):
             raise BadRequest(f"':of-type' searches identifiers by their type; '{code}' of "
                              f"{resource_type} has no Identifier", expression=name)
+        if modifier == "identifier" and _only_canonical(parameter, resource_type):
+            raise BadRequest(f"':identifier' searches the identifier of a Reference; '{code}' "
+                             f"of {resource_type} is a canonical URL, which has none",
+                             expression=name)
         value_sets: dict[str, dict] = {}
         stored: list[dict] = []
         if parameter.type == "token" and modifier in ("in", "not-in"):
@@ -371,6 +375,16 @@ def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dic
     if parameter.type == "special":
         return near.present(field)
     return {field: {"$gte": ""}}
+
+
+def _only_canonical(parameter: SearchParameter, resource_type: str) -> bool:
+    """Whether a reference parameter's values on this type are all canonical URLs (no
+    Reference, so no `Reference.identifier` for `:identifier` to search)."""
+    try:
+        types = result_types(parameter.expression, resource_type)
+    except UnsupportedExpression:
+        return False
+    return bool(types) and types <= {"canonical", "uri"}
 
 
 def _has_identifiers(parameter: SearchParameter, resource_type: str) -> bool:

@@ -93,6 +93,8 @@ def test_strict_handling_accepts_known_parameters(client, ids):
         ("/Encounter", "length:exact", "30"),
         ("/Encounter", "status:FOO", "finished"),
         ("/Encounter", "subject:missing:not", "true"),
+        # a canonical URL has no identifier (QuestionnaireResponse.questionnaire)
+        ("/QuestionnaireResponse", "questionnaire:identifier", "http://x|1"),
     ],
 )
 def test_an_unknown_or_inapplicable_modifier_is_a_400(client, ids, path, name, value):
