@@ -114,7 +114,7 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         # `Type:*`, every reference parameter; a bare `*` would claim `_include=*`.
         "searchInclude": [f"{resource_type}:*"] + [f"{resource_type}:{code}"
                                                   for code in references],
-        "searchRevInclude": rev_includes,
+        "searchRevInclude": ["*", *rev_includes],  # `*`: every stored type referring
         "searchParam": params,
     } | ({"operation": offered} if offered else {}) | (
         {"supportedProfile": profiles} if profiles else {})

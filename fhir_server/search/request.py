@@ -43,6 +43,10 @@ class SortKey:
     descending: bool
 
 
+# The source of `_revinclude=*`: every type (the search service names the stored ones).
+ANY_SOURCE = "*"
+
+
 @dataclass(frozen=True)
 class Include:
     """`_include=Source:param[:Target]`, or the same for `_revinclude`."""
@@ -53,6 +57,8 @@ class Include:
     iterate: bool
 
     def text(self) -> str:
+        if self.source_type == ANY_SOURCE:
+            return ANY_SOURCE
         return ":".join(p for p in (self.source_type, self.code, self.target_type) if p)
 
 
@@ -156,9 +162,11 @@ def _elements(value: str, earlier: list[str]) -> list[str]:
 
 
 def _include(name: str, value: str, reverse: bool, resource_type: str) -> Include:
-    if value == "*" and name == "_include":
+    if value == "*" and not reverse:
         # Every reference of the matches, as the CapabilityStatement's searchInclude `*` says.
         value = f"{resource_type}:*"
+    elif value == "*":  # every stored resource that refers to one of them
+        return Include(ANY_SOURCE, "*", None, name.endswith(":iterate"))
     parts = value.split(":")
     if len(parts) not in (2, 3) or not is_supported(parts[0]):
         raise BadRequest(

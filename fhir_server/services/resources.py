@@ -348,6 +348,7 @@ class ResourceService:
             base,
             permissions,
             self.response_limits,
+            self.database.stored_types,
         )
         return await searcher.search(check_type(resource_type), params, strict, compartment)
 

@@ -3,11 +3,12 @@ criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, cou
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from fhir_server.auth.scopes import ALL, Permissions
-from fhir_server.conformance.registry import is_supported
+from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.conformance.search_parameters import (
     COMPARTMENT_TYPES,
     compartment_members,
@@ -17,7 +18,7 @@ from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.index import compartment_filter
-from fhir_server.search.request import Include, SearchRequest, parse_request
+from fhir_server.search.request import ANY_SOURCE, Include, SearchRequest, parse_request
 from fhir_server.search.types.reference import (
     canonical_targets,
     canonical_urls,
@@ -37,6 +38,10 @@ from fhir_server.storage.resources import ResourceStore
 ESTIMATE_MILLISECONDS = 1000
 
 Found = tuple[str, CurrentVersion]
+
+
+async def _no_types() -> list[str]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class SearchService:
     base: str  # this server's base URL: for links, and references written absolutely
     permissions: Permissions = ALL  # the caller's: no included or chained type beyond them
     limits: ResponseLimits = field(default_factory=ResponseLimits)
+    # The types with stored resources (for `_revinclude=*`).
+    stored_types: Callable[[], Awaitable[list[str]]] = _no_types
 
     async def search(
         self,
@@ -245,6 +252,20 @@ class SearchService:
         return found
 
     async def _reverse(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
+        if rule.source_type != ANY_SOURCE:
+            return await self._referring(rule, frontier, reads)
+        # `_revinclude=*`: each stored type the token may read, but the audit trail (every
+        # read of a patient refers to it).
+        found = []
+        for kind in await self.stored_types():
+            if kind not in READ_ONLY_TYPES and self.permissions.allows(kind, "r"):
+                found += await self._referring(replace(rule, source_type=kind), frontier, reads)
+        return found
+
+    async def _referring(self, rule: Include, frontier: list[Found], reads: "Reads"
+                         ) -> list[Found]:
+        """The resources of `rule.source_type` referring to the frontier by its parameter
+        (`*`: any reference parameter of that type)."""
         targets = [f"{kind}/{d.id}" for kind, d in frontier if rule.target_type in (None, kind)]
         targets += [f"{self.base.rstrip('/')}/{target}" for target in targets]
         # Resources referred to by canonical URL are also referred to by `url|version`.

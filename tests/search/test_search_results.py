@@ -8,7 +8,7 @@ birth date; Chi links to An; An has a narrative and non-summary elements); encou
 """
 
 import time
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, next_link
@@ -107,6 +107,12 @@ def _ids(resources: list[dict]) -> list[str]:
         ("/Patient", [("_id", "{an}"), ("_revinclude", "ValueSet:*")], {"an"}, set()),
         ("/Patient", [("_id", "{an}"), ("_revinclude:iterate", "Practitioner:*")], {"an"},
          set()),
+        # `*`: every stored type's resources that refer to a match (Encounters by subject,
+        # Provenances by target), the audit trail aside.
+        ("/Patient", [("_id", "{an}"), ("_revinclude", "*")], {"an"},
+         {"e1", "e3", "prov_an", "chi"}),
+        ("/Organization", [("_id", "{bach_mai}"), ("_revinclude", "*")], {"bach_mai"},
+         {"an", "chi", "e1", "prov_e1"}),
         # A resource that is both a match and an include appears once, as a match.
         ("/Patient", [("family", "nguyen"), ("_include", "Patient:link")], {"an", "chi"},
          set()),
@@ -415,3 +421,8 @@ def test_a_tampered_cursor_is_a_400(client, ids):
 
 def test_found_is_exact_for_all_patients(client, ids):
     assert found(client, "/Patient") == expected(ids, PATIENTS)
+
+
+def test_revinclude_of_any_type_keeps_its_star_in_the_self_link(client, ids):
+    bundle = search(client, "/Patient", [("_id", ids["an"]), ("_revinclude", "*")])
+    assert ("_revinclude", "*") in parse_qsl(urlsplit(self_link(bundle)).query)
