@@ -139,9 +139,9 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
             continue
         broken = False
         for rules, raw in slices:
-            located, at = _located(kind, steps, by_id, raw)
-            if _expected(kind, located, at, raw) is MISSING:
+            if _slice_test(kind, steps, by_id, raw) is None:
                 broken = True
+                at = _located(kind, steps, by_id, raw)[1]
                 message = "discriminator-no-element" if at is None else "discriminator-no-value"
                 slicing.problems.append((message, "processing", {
                     **where, "path": path, "kind": kind, "slice": rules.slice_name}))
@@ -151,15 +151,50 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
     if not usable:
         slicing.problems.append(("slicing-not-checked", "processing", where))
     for _, raw in slices:
-        tests = []
+        tests: list[Test] = []
         for kind, steps in usable:
-            located, at = _located(kind, steps, by_id, raw)
-            test = _test(kind, steps, located, _expected(kind, located, at, raw))
-            if test not in tests:
+            test = _slice_test(kind, steps, by_id, raw)
+            if test is not None and test not in tests:
                 tests.append(test)
         slicing.tests.append(tuple(tests))
     slicing.lookup = _lookup(slicing.tests)
     return slicing
+
+
+def _slice_test(kind: str, steps: tuple[str, ...], by_id: dict[str, dict],
+                slice_element: dict) -> Test | None:
+    """A slice's test for one discriminator; None when the profile gives it no value."""
+    located, at = _located(kind, steps, by_id, slice_element)
+    expected = _expected(kind, located, at, slice_element)
+    if expected is not MISSING:
+        return _test(kind, steps, located, expected)
+    if kind in _VALUE_KINDS and (values := _resliced_values(by_id, slice_element["id"],
+                                                             steps)):
+        return Test(kind, steps, ("values", values))
+    return None
+
+
+def _resliced_values(by_id: dict[str, dict], slice_id: str,
+                     steps: tuple[str, ...]) -> tuple[object, ...]:
+    """The fixed or pattern values that the required re-slices of an element on the path
+    give at the rest of it: R4's `bp` slices `component` by `code.coding.code`, whose values
+    sit in `component:SystolicBP.code.coding:SBPCode.code` (a coding 1..1 of its own). A
+    value of the slice holds each of them."""
+    values: list[object] = []
+    for end in range(1, len(steps)):
+        on_path = _element_at(by_id, slice_id, steps[:end])
+        if on_path is None:
+            continue
+        prefix = on_path["id"] + ":"
+        for reslice_id, reslice in by_id.items():
+            if not reslice_id.startswith(prefix) or "." in reslice_id[len(prefix):] or (
+                    reslice.get("min", 0) < 1):
+                continue
+            found = _expected("value", steps[end:], _element_at(by_id, reslice_id, steps[end:]),
+                              reslice)
+            if isinstance(found, tuple) and found[0] in ("fixed", "pattern"):
+                values.append(found[1])
+    return tuple(values)
 
 
 def _test(kind: str, steps: tuple[str, ...], located: tuple[str, ...],

@@ -2,6 +2,10 @@
 kind of discriminator, the rules open/closed/openAtEnd, ordered slices, slice cardinality and
 rules, extension slices told apart by url, and profiles whose slicing is in error."""
 
+import copy
+import json
+from pathlib import Path
+
 import pytest
 from profile_builders import build, child, registered, slice_of
 
@@ -158,3 +162,25 @@ def test_extension_slices_are_told_apart_by_url():
     assert _found({"resourceType": "Patient", "extension": [other, place]}, profile) == []
     assert _found({"resourceType": "Patient", "extension": [other]}, profile) == [
         ("error", "required", "Patient.extension", "Patient.extension:birthPlace")]
+
+
+BP = "http://hl7.org/fhir/StructureDefinition/bp"
+
+
+def _official(name: str) -> dict:
+    path = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples-all" / name
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_a_discriminator_valued_in_a_reslice_assigns_the_slices():
+    """R4's `bp` slices `component` by `code.coding.code` and `code.coding.system`, whose
+    values sit in each slice's own coding slice (`component:SystolicBP.code.coding:SBPCode`):
+    the official blood pressure example conforms, and one with two diastolic components and
+    no systolic does not (it was taken, the slicing reported "in error" and skipped)."""
+    example = _official("Observation-blood-pressure.json")
+    assert [i for i in validation_issues(example, [BP]) if i.severity == "error"] == []
+    diastolic = example["component"][1]
+    broken = {**example, "component": [diastolic, copy.deepcopy(diastolic)]}
+    errors = [i.diagnostics for i in validation_issues(broken, [BP]) if i.severity == "error"]
+    assert any("SystolicBP" in message for message in errors), errors
+    assert any("DiastolicBP" in message for message in errors), errors
