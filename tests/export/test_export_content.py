@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from api.helpers import parse_instant
 from bulk_helpers import (
     create,
     encounter,
@@ -249,6 +250,16 @@ def test_since_exports_changes_and_deletions(client, data):
                                    "_typeFilter": f"Encounter?patient={someone['id']}"})
     # As of now, only the untouched encounter was last changed before `_until`.
     assert ids(client, until)["Encounter"] == [visits[3]["id"]]
+    # The Provenance that comes along (a Patient export's default) changed since too: not
+    # that of the versions before `_since` (the IG: "changed after the supplied time").
+    compartment = resources(client, export(client, "Patient/$export", params={
+        "_since": since, "_type": "Encounter,Provenance",
+        "_typeFilter": f"Encounter?patient={someone['id']}"}))
+    recorded = [p["meta"]["lastUpdated"] for p in compartment["Provenance"]]
+    assert recorded and all(parse_instant(at) >= parse_instant(since) for at in recorded)
+    targets = {t["reference"].split("/_history/")[0] for p in compartment["Provenance"]
+               for t in p["target"]}
+    assert f"Encounter/{changed['id']}" in targets
 
 
 def test_latest_provenance_exports_verify_offline(client, signing_service, tmp_path):
