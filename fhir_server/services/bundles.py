@@ -51,6 +51,7 @@ from fhir_server.services.references import (
 )
 from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.subsetting import subset_read
+from fhir_server.services.transaction_outcomes import with_other_entries_checked
 from fhir_server.services.versions import format_instant, new_id
 from fhir_server.storage.database import DatabaseUnreachable
 from fhir_server.storage.resources import ResourceStore
@@ -198,6 +199,7 @@ class BundleProcessor:
     ) -> list[dict]:
         check_distinct_targets(entries)
         ordered = sorted(entries, key=_processing_order)
+        failed: list[int] = []  # the entry the transaction failed at
 
         async def work(store: ResourceStore) -> dict[int, dict]:
             # A conflicting concurrent transaction makes MongoDB run this again: start afresh.
@@ -225,12 +227,19 @@ class BundleProcessor:
                     result = await _write(store, entry, self.service.policy, self.max_depth)
                     check_identity(entry, result, assigned, written)
                 except FhirError as error:
+                    failed[:] = [entry.index]
                     raise in_entry(entry, error) from None
                 responses[entry.index] = _write_response(base, result, return_preference,
                                                          language)
             return responses
 
-        responses = await self.service.transaction(work)
+        try:
+            responses = await self.service.transaction(work)
+        except FhirError as error:
+            if not failed:
+                raise
+            raise await with_other_entries_checked(error, failed[0], entries,
+                                                   self.service.policy) from None
         return [responses[entry.index] for entry in entries]
 
     async def _batch_entry(
