@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fhir_server.conformance import units
 from fhir_server.conformance.units import UCUM, base_form, is_ucum
-from fhir_server.search.types.number import compile_number
+from fhir_server.search.types.number import compile_number, compile_range
 
 
 @pytest.mark.parametrize(("code", "value", "same_as"), [
@@ -207,3 +207,24 @@ def test_work_reads_a_bounded_number_of_codes_not_read_before(monkeypatch):
         for code in made_up:
             base_form(code)
     assert len(read) == units.MOST_NEW_CODES_PER_WORK
+
+
+def _holds(condition: dict, entry: dict) -> bool:
+    """A MongoDB filter of compile_number/compile_range, evaluated on one entry."""
+    if "$or" in condition:
+        return any(_holds(part, entry) for part in condition["$or"])
+    operators = {"$gt": float.__gt__, "$gte": float.__ge__, "$lt": float.__lt__,
+                 "$lte": float.__le__}
+    return all(operators[op](entry[name], bound) for name, spec in condition.items()
+               for op, bound in spec.items())
+
+
+@given(value=st.floats(min_value=-1e6, max_value=1e6),
+       searched=st.decimals(min_value=-10**6, max_value=10**6, places=3, allow_nan=False),
+       prefix=st.sampled_from(["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]))
+def test_a_point_is_the_range_of_one_value(value, searched, prefix):
+    """Range entries (`Condition.onset.as(Range)`) are compared as ranges, and a point of
+    such a parameter is the range [v, v]: every prefix treats it as the point it is."""
+    point = compile_number(prefix, searched)
+    as_range = compile_range(prefix, searched)
+    assert _holds(point, {"v": value}) == _holds(as_range, {"lo": value, "hi": value})
