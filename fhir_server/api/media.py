@@ -67,8 +67,11 @@ def response_media_type(request: Request) -> str:
             )
         return media
     accept = request.headers.get("accept", "")
-    if not accept.strip():
-        return FHIR_JSON
+    if accept.strip() in ("", "*/*"):
+        # Any format will do: the one the client wrote its body in (FHIR XML in, XML out,
+        # as HAPI answers), else JSON.
+        sent = _media_type(request.headers.get("content-type", ""))
+        return FHIR_XML if sent in XML_MEDIA_TYPES + ("application/xml+fhir",) else FHIR_JSON
     for media in _by_preference(accept):
         if media in _WILDCARD_RANGES:
             return _WILDCARD_RANGES[media]

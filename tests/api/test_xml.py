@@ -299,3 +299,17 @@ def test_an_error_xml_cannot_carry_still_reaches_the_client_as_json(client):
     response = client.get("/Pat%01ient/x", headers={"Accept": FHIR_XML})
     assert_outcome(response, 404)
     assert media_type(response) == "application/fhir+json"
+
+
+@pytest.mark.parametrize("accept", ["*/*", ""])
+def test_a_body_in_xml_is_answered_in_xml_when_any_format_will_do(client, accept):
+    """With no `_format` and an Accept of anything (curl's `*/*`) or none, the answer comes
+    in the format the body was sent in, as HAPI answers; JSON for a body in JSON."""
+    value = unique_cccd()
+    response = client.post("/Patient", content=resource_to_xml(new_patient(value)),
+                           headers={"Content-Type": FHIR_XML, "Accept": accept})
+    assert response.status_code == 201, response.text
+    assert media_type(response) == FHIR_XML
+    assert xml_to_resource(response.content)["identifier"][0]["value"] == value
+    as_json = client.post("/Patient", json=new_patient(), headers={"Accept": accept})
+    assert media_type(as_json) == "application/fhir+json"
