@@ -4,13 +4,11 @@ value sets (recursive, cycle-safe), over the CodeSystems of the registry. A Valu
 draws on a code system held only outside (SNOMED CT, LOINC, `content: not-present`) cannot be
 expanded here: the answer says why, rather than guessing."""
 
-import re
-import re._parser as regex_parser  # type: ignore[import-not-found]  # the parser of `re`
-from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+
+import re2  # type: ignore[import-untyped]
 
 from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
@@ -32,14 +30,11 @@ _importing: ContextVar[tuple[str, ...]] = ContextVar("importing", default=())
 # includes would otherwise hold a worker for minutes.
 MAX_EXPANSION_WORK = 500_000
 _work: ContextVar[list[int] | None] = ContextVar("expansion_work", default=None)
-# Regexes of filters come from resources clients may send, and `re` cannot be stopped once
-# it runs (it holds the GIL: one bad pattern stops the whole server). Refused: very long
-# patterns, a repeat inside a repeat or an alternation inside one (exponential backtracking:
-# `(a+)+`, `(.|.)*`), and more than a few unbounded repeats (polynomial: `.*.*.*.*.*x`).
+# Regexes of filters come from resources clients may send, and `re` backtracks: `(a?){26}a{26}`
+# held the whole server (it keeps the GIL) for seconds, each character more twice as long,
+# whatever shapes a check let through. RE2 matches in time linear in the text, and has no
+# backreferences nor lookaround to refuse; a pattern stays short.
 _MAX_PATTERN = 256
-_REPEATS = frozenset({"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"})
-_UNBOUNDED_FROM = 16  # a repeat allowing more than this many counts as unbounded
-_MAX_UNBOUNDED = 3
 
 
 class CannotExpand(Exception):
@@ -150,46 +145,15 @@ def _held(system: str, version: str | None) -> CodeSystemIndex:
     return index
 
 
-def _subpatterns(value: object) -> Iterator[Any]:
-    """The parsed subpatterns inside the argument of one parsed regex node."""
-    if isinstance(value, regex_parser.SubPattern):
-        yield value
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _subpatterns(item)
-
-
-def _backtracks(parsed: Any) -> bool:
-    """Whether a parsed regex has a shape that backtracks catastrophically (see above)."""
-    unbounded = 0
-    pending = [(parsed, False)]
-    while pending:
-        subpattern, in_repeat = pending.pop()
-        for op, argument in subpattern:
-            if str(op) in _REPEATS and argument[1] > 1:
-                if in_repeat:
-                    return True
-                unbounded += argument[1] > _UNBOUNDED_FROM
-                pending.append((argument[2], True))
-            elif str(op) == "BRANCH" and in_repeat:
-                return True
-            else:
-                pending += [(child, in_repeat) for child in _subpatterns(argument)]
-    return unbounded > _MAX_UNBOUNDED
-
-
-def _pattern(value: str) -> re.Pattern[str]:
-    too_complex = CannotExpand(f"the regex filter '{value[:80]}' is too complex to evaluate "
-                               "here")
+def _pattern(value: str) -> "re2._Regexp":
     if len(value) > _MAX_PATTERN:
-        raise too_complex
+        raise CannotExpand(f"the regex filter '{value[:80]}' is longer than {_MAX_PATTERN} "
+                           "characters")
     try:
-        parsed, compiled = regex_parser.parse(value), re.compile(value)
-    except re.error as bad:
-        raise CannotExpand(f"the regex filter '{value[:80]}' is invalid: {bad}") from None
-    if _backtracks(parsed):
-        raise too_complex
-    return compiled
+        return re2.compile(value)
+    except re2.error as bad:
+        raise CannotExpand(f"the regex filter '{value[:80]}' is invalid or uses what RE2 has "
+                           f"not (backreferences, lookaround): {bad}") from None
 
 
 def _concept_filter(index: CodeSystemIndex, op: str, value: str) -> set[str]:

@@ -97,7 +97,7 @@ VALUE_SETS = [
     value_set("active", {"system": DISEASE}, inactive=False),
     value_set("snomed", {"system": SNOMED, "filter": [
         {"property": "concept", "op": "is-a", "value": "404684003"}]}),
-    value_set("backtracking", _filter("code", "regex", "(a+)+$")),
+    value_set("lookaround", _filter("code", "regex", "(?=d)dengue")),
     {"resourceType": "ValueSet", "url": vs_url("pre-expanded"), "status": "active",
      "expansion": {"timestamp": "2024-01-01T00:00:00Z", "total": 1, "contains": [
          {"system": SNOMED, "code": "38341003", "display": "Hypertensive disorder"}]}},

@@ -146,15 +146,15 @@ def _display_regex(pattern: str) -> dict:
                 {"property": "display", "op": "regex", "value": pattern}]}]}}}]}
 
 
-@pytest.mark.parametrize("pattern", ["(.|.)*Z", "(ab|a)*c", "((a|a))*b", ".*.*.*.*.*.*Z"])
-def test_a_regex_filter_that_would_backtrack_for_ever_is_refused_at_once(client, pattern):
-    # Before, matching the long displays of ActCode took hours and stopped the server.
-    refused = client.post("/ValueSet/$expand", json=_display_regex(pattern),
-                          headers=FHIR_HEADERS, timeout=10)
-    assert refused.status_code == 400 and "too complex" in refused.text
-    matching = client.post("/ValueSet/$expand", json=_display_regex("[a-z ]*ZZZ[a-z]*"),
-                           headers=FHIR_HEADERS)
-    assert matching.status_code == 200 and matching.json()["expansion"]["total"] == 0
+@pytest.mark.parametrize("pattern", ["(.|.)*Z", "(ab|a)*c", "((a|a))*b", ".*.*.*.*.*.*Z",
+                                     "(a?){26}a{26}", "(a{0,16}){10}b"])
+def test_a_regex_filter_that_would_backtrack_for_ever_is_answered_at_once(client, pattern):
+    """Matching ActCode's long displays with `re` took hours and stopped the server (a
+    check of the pattern's shape let `(a?){26}a{26}` through: 3.5 s, twice as long per
+    character more). RE2 matches in linear time: the answer comes at once."""
+    response = client.post("/ValueSet/$expand", json=_display_regex(pattern),
+                           headers=FHIR_HEADERS, timeout=10)
+    assert response.status_code == 200 and response.json()["expansion"]["total"] == 0
 
 
 def test_lookup_with_language_designations_and_hierarchy(client):
