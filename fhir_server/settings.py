@@ -86,7 +86,7 @@ class Settings(BaseSettings):
         "together; an entry beyond is 413 in its entry (a transaction: 413).",
     )
     max_response_bytes: int = Field(
-        64 * 2**20,
+        32 * 2**20,
         description="Most bytes of resources (their stored size) one search page holds, and "
         "the read entries of one batch or transaction answer with together: a page ends "
         "early (its next link goes on from there) and leaves further included ones out, with "

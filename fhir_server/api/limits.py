@@ -16,6 +16,7 @@ from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.client_address import client_address
 from fhir_server.api.media import FHIR_JSON, FhirResponse
 from fhir_server.api.security import SECURITY_HEADERS
+from fhir_server.conformance.unit_reading import new_codes_counted
 from fhir_server.errors import BadRequest, FhirError, RequestTimeout
 from fhir_server.search.request import check_parameter_counts
 from fhir_server.services.rate_limiting import TokenBuckets
@@ -34,7 +35,8 @@ def _query_pairs(scope: Scope, settings: Settings) -> list[tuple[str, str]]:
 class RequestLimits(HttpMiddleware):
     """The limits of FHIR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE, FHIR_MAX_PARAMETERS,
     FHIR_MAX_PARAMETER_REPEATS and FHIR_BODY_TIMEOUT_SECONDS on every request under /fhir
-    (health checks and the docs are outside it)."""
+    (health checks and the docs are outside it), and of the UCUM codes not read before it
+    may read."""
 
     prefix = "/fhir"
 
@@ -65,7 +67,8 @@ class RequestLimits(HttpMiddleware):
             return
         watched = StatusWatch(send)
         timed = _body_deadline(receive, scope, self.settings.body_timeout_seconds)
-        await self.app(scope, timed, watched)
+        with new_codes_counted():  # the UCUM codes it may read (conformance/unit_reading.py)
+            await self.app(scope, timed, watched)
         if scope.get(_TIMED_OUT) and watched.status is None:  # nobody answered the request
             await _refuse(_late(self.settings), send)
 

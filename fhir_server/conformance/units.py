@@ -11,13 +11,17 @@ import math
 import re
 import threading
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from typing import Any
+
+from fhir_server.conformance.unit_reading import (
+    MOST_NEW_CODES_PER_REQUEST,
+    MOST_NEW_CODES_PER_SEARCH,
+    may_read_new,
+)
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -79,14 +83,14 @@ def _bare(code: str) -> str:
 def is_ucum(code: str) -> bool | None:
     """Whether a code is a UCUM expression; None where the grammar read it but the units
     could not be made (special units such as [pH]), or where it may not be read now (see
-    `_may_read_new`). Annotations are taken with any text (HL7's UCUM value set has
+    `unit_reading.may_read_new`). Annotations are taken with any text (HL7's UCUM value set has
     `{# of fetuses}`, with spaces UCUM's grammar leaves out)."""
     bare = _bare(code)
     if len(bare) > _LONGEST_CODE:
         return False
     if bare in _CHECKED:
         return _CHECKED[bare]
-    if not _may_read_new():
+    if not may_read_new():
         return None
     valid = _is_ucum(bare)
     _remember(_CHECKED, bare, valid)
@@ -106,14 +110,15 @@ def _is_ucum(bare: str) -> bool | None:
     return True
 
 
-def base_form(code: str) -> BaseForm | None:
-    """The base form of a UCUM code; None when it has none here."""
+def base_form(code: str, most: int = MOST_NEW_CODES_PER_REQUEST) -> BaseForm | None:
+    """The base form of a UCUM code; None when it has none here (or may not be read now:
+    past `most` codes not read before in this request)."""
     bare = _bare(code)
     if len(bare) > _LONGEST_CODE or _HUGE_NUMBER.search(_ANNOTATION.sub("", code)):
         return None
     if bare in _READ:
         return _READ[bare]
-    if not _may_read_new():
+    if not may_read_new(most):
         return None
     found = _base_form(bare)
     _remember(_READ, bare, found)
@@ -126,22 +131,6 @@ def base_form(code: str) -> BaseForm | None:
 _READ: dict[str, BaseForm | None] = {}
 _CHECKED: dict[str, bool | None] = {}
 _MOST_REMEMBERED = 100_000
-# Codes not read before that one search may have read: the values of a search are read on
-# the event loop, and 416 made-up codes in one 64 KB search held every client for 8.6 s.
-MOST_NEW_CODES_PER_SEARCH = 32
-# Codes not read before that one piece of work (validating or indexing a write, in a worker
-# thread) reads; the others have no base form and are not checked (a 64 KB write of 295
-# made-up codes held the event loop for 14 s).
-MOST_NEW_CODES_PER_WORK = 256
-_new_codes_read: ContextVar[list[int] | None] = ContextVar("ucum_new_codes", default=None)
-# Set while work that may be done again in a worker thread runs on the event loop (see
-# `offloading.run_sized`): a code not read before is not read there, but `UnitsNotRead`.
-reading_off_loop_only: ContextVar[bool] = ContextVar("ucum_off_loop", default=False)
-
-
-class UnitsNotRead(Exception):
-    """A UCUM code not read before, met on the event loop where reading it could hold every
-    client: the work is to be done again in a worker thread."""
 
 
 def _remember(cache: dict, bare: str, value: object) -> None:
@@ -149,41 +138,25 @@ def _remember(cache: dict, bare: str, value: object) -> None:
         cache[bare] = value
 
 
-@contextmanager
-def new_codes_counted() -> Iterator[None]:
-    """Count the codes not read before that the work in this block reads (a search, the
-    validation or index of a write), each such piece of work against its own bound; a
-    block within another (a chain's inner search) counts against the outer one's."""
-    if _new_codes_read.get() is not None:
-        yield
-        return
-    token = _new_codes_read.set([0])
-    try:
-        yield
-    finally:
-        _new_codes_read.reset(token)
-
-
-def _may_read_new() -> bool:
-    """Whether a code not read before may be read here: never on the event loop in work
-    that a worker thread can do again (raises UnitsNotRead), else up to
-    MOST_NEW_CODES_PER_WORK of them in counted work (`new_codes_counted`)."""
-    if reading_off_loop_only.get():
-        raise UnitsNotRead()
-    count = _new_codes_read.get()
-    if count is None:  # uncounted: one code a request ($validate-code)
-        return True
-    count[0] += 1
-    return count[0] <= MOST_NEW_CODES_PER_WORK
-
-
 def searched_base_form(code: str) -> BaseForm | None:
-    """`base_form` of a searched value; past the search's MOST_NEW_CODES_PER_SEARCH codes
-    not read before, None (the value compared as written) rather than read."""
-    count = _new_codes_read.get()
-    if _bare(code) in _READ or count is None or count[0] < MOST_NEW_CODES_PER_SEARCH:
-        return base_form(code)
-    return None
+    """`base_form` of a searched value, of the codes read so far only: the search's codes
+    not read before were read, as many as it may, off the event loop (`read_searched`);
+    the others are compared as written."""
+    bare = _bare(code)
+    return _READ.get(bare) if len(bare) <= _LONGEST_CODE else None
+
+
+def unread(codes: list[str]) -> list[str]:
+    """The codes not read before (nor too long to be units)."""
+    return [code for code in codes
+            if (bare := _bare(code)) not in _READ and len(bare) <= _LONGEST_CODE]
+
+
+def read_searched(codes: list[str]) -> None:
+    """Read the searched codes not read before, as many as the request may
+    (MOST_NEW_CODES_PER_SEARCH): in the units thread (`unit_reading.in_units_thread`)."""
+    for code in unread(codes):
+        base_form(code, MOST_NEW_CODES_PER_SEARCH)
 
 
 def _base_form(code: str) -> BaseForm | None:

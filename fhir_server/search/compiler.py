@@ -19,7 +19,8 @@ from fhir_server.conformance.held_terminology import (
 )
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
-from fhir_server.conformance.units import new_codes_counted
+from fhir_server.conformance.unit_reading import in_units_thread, new_codes_counted
+from fhir_server.conformance.units import read_searched, unread
 from fhir_server.errors import BadRequest
 from fhir_server.search.fhirpath import UnsupportedExpression, result_types
 from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
@@ -74,6 +75,9 @@ class Compiler:
         not read before that its values name counted against one bound (inner searches'
         too)."""
         with new_codes_counted():
+            units = [code for _, value in criteria for code in quantity.searched_units(value)]
+            if unread(units):  # read off the event loop (conformance/unit_reading.py)
+                await in_units_thread(read_searched, units)
             return await self._compile(resource_type, criteria, strict)
 
     async def _compile(

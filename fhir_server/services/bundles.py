@@ -50,6 +50,7 @@ from fhir_server.services.references import (
     rewrite_references,
 )
 from fhir_server.services.resources import ResourceService, check_writable
+from fhir_server.services.search import MOST_RESPONSE_BYTES
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.transaction_outcomes import with_other_entries_checked
 from fhir_server.services.versions import format_instant, new_id
@@ -118,7 +119,7 @@ def _status(code: int) -> str:
 
 class BundleProcessor:
     def __init__(self, service: ResourceService, max_entries: int, max_depth: int = 64,
-                 max_read_resources: int = 10_000, max_read_bytes: int = 64 * 2**20):
+                 max_read_resources: int = 10_000, max_read_bytes: int = MOST_RESPONSE_BYTES):
         self.service = service
         self.max_entries = max_entries
         self.max_depth = max_depth  # of a JSON Patch in a Binary, as of any JSON body

@@ -23,6 +23,7 @@ from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.parameters import positive_integer
+from fhir_server.services.search import MOST_RESPONSE_BYTES
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -168,7 +169,7 @@ class Everything:
     cursors: CursorCodec
     base: str
     permissions: Permissions
-    max_bytes: int = 64 * 2**20  # of the resources of a page (FHIR_MAX_RESPONSE_BYTES)
+    max_bytes: int = MOST_RESPONSE_BYTES  # of the resources of a page
 
     def __post_init__(self) -> None:
         self.bytes_left = self.max_bytes

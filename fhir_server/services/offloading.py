@@ -9,7 +9,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
-from fhir_server.conformance.units import UnitsNotRead, new_codes_counted, reading_off_loop_only
+from fhir_server.conformance.unit_reading import UnitsNotRead, in_units_thread, reading_forbidden
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,21 +30,17 @@ def share_the_interpreter_often() -> None:
 
 
 async def run_sized(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`work(*args)`, in a worker thread when the current input is large (`input_size`), or
-    when it meets a UCUM code not read before (reading one takes up to 50 ms: done again in
-    a thread, the work holds no other client). The thread sees the caller's context
-    variables. `work` must change nothing it was given."""
-    if input_size.get() < LARGE_INPUT_BYTES:
-        inline = reading_off_loop_only.set(True)
-        try:
-            return work(*args, **kwargs)
-        except UnitsNotRead:
-            pass
-        finally:
-            reading_off_loop_only.reset(inline)
-
-    def counted() -> T:
-        with new_codes_counted():
-            return work(*args, **kwargs)
-
-    return await asyncio.to_thread(counted)
+    """`work(*args)`, in a worker thread when the current input is large (`input_size`); in
+    the units thread when it meets a UCUM code not read before (done again there, the work
+    holds neither the event loop nor the shared threads while codes are read). A thread
+    sees the caller's context variables. `work` must change nothing it was given."""
+    forbidden = reading_forbidden.set(True)
+    try:
+        if input_size.get() >= LARGE_INPUT_BYTES:
+            return await asyncio.to_thread(work, *args, **kwargs)
+        return work(*args, **kwargs)
+    except UnitsNotRead:
+        pass
+    finally:
+        reading_forbidden.reset(forbidden)
+    return await in_units_thread(work, *args, **kwargs)

@@ -34,6 +34,9 @@ from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
+# FHIR_MAX_RESPONSE_BYTES unless set: twenty clients that never read a page of large
+# resources held 1.8 GB at 64 MiB a page.
+MOST_RESPONSE_BYTES = 32 * 2**20
 # `_total=estimate` gives up counting after this long.
 ESTIMATE_MILLISECONDS = 1000
 
@@ -53,7 +56,7 @@ class ResponseLimits:
 
     max_resources: int = 2000
     include_iterations: int = 3
-    max_bytes: int = 64 * 2**20
+    max_bytes: int = MOST_RESPONSE_BYTES
 
 
 @dataclass

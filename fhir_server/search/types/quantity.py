@@ -17,7 +17,7 @@ from fhir_server.search.types.number import compile_number, compile_range, numer
 from fhir_server.search.values import split_escaped
 
 MODIFIERS = ("missing",)
-__all__ = ["MODIFIERS", "index", "sort_range", "compile_value", "takes_ranges"]
+__all__ = ["MODIFIERS", "index", "sort_range", "compile_value", "takes_ranges", "searched_units"]
 
 
 def _entries(quantity: object, ranges: bool) -> list[dict]:
@@ -71,6 +71,18 @@ def sort_range(entries: list[dict]) -> tuple[float, float] | None:
               for value in (entry.get("v"), entry.get("lo"), entry.get("hi"))
               if value is not None and math.isfinite(value)]
     return number.sort_range(values)
+
+
+def searched_units(value: str) -> list[str]:
+    """The UCUM codes a search value names (`5.4|http://unitsofmeasure.org|mg`, in a comma
+    list, or a composite's `$` part), to be read before the search is compiled."""
+    codes = []
+    for item in split_escaped(value, ",", keep_escapes=True):
+        for part in split_escaped(item, "$", keep_escapes=True):
+            pieces = split_escaped(part, "|")
+            if len(pieces) == 3 and pieces[1] == UCUM and pieces[2]:
+                codes.append(pieces[2])
+    return codes
 
 
 def takes_ranges(expression: str) -> bool:
