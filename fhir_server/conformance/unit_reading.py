@@ -17,9 +17,11 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# Codes not read before that one request's searches may have read, and its writes.
+# Codes not read before that one request's searches may have read, and its writes: the
+# units thread is every request's, and six writes of 250 made-up codes each kept a write
+# with one new code waiting 31 s behind them at 1,000 a request.
 MOST_NEW_CODES_PER_SEARCH = 32
-MOST_NEW_CODES_PER_REQUEST = 1000
+MOST_NEW_CODES_PER_REQUEST = 128
 
 _new_codes_read: ContextVar[list[int] | None] = ContextVar("ucum_new_codes", default=None)
 # Set while work runs where reading a code would hold others (the event loop, the shared

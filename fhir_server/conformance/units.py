@@ -163,8 +163,11 @@ def _base_form(code: str) -> BaseForm | None:
     with _PINT:
         registry = _registry()
         try:
-            unit = registry.from_ucum(code).units
-            zero, one, ten = (registry.Quantity(value, unit).to_base_units()
+            # A number in the unit (`mg/(24.h)`, `10.mg`) is the quantity's magnitude: a
+            # value in it is that many times the number, in the units left (mg/h, mg).
+            read = registry.from_ucum(code)
+            factor, unit = read.magnitude, read.units
+            zero, one, ten = (registry.Quantity(value * factor, unit).to_base_units()
                               for value in (0, 1, 10))
             offset, scale = float(zero.magnitude), float(one.magnitude - zero.magnitude)
             tenfold = float(ten.magnitude)

@@ -53,7 +53,7 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 13: dates without a timezone in the server's local time zone (was UTC); 14: a fraction
 # of a second covers what its digits name (`.5` a tenth of a second, was a millisecond);
 # 15: UCUM quantities also in base units; 16: no date entries of string values; 17: Range
-# values of quantity parameters
+# values of quantity parameters, and a number in a UCUM unit kept (mg/(24.h) was mg/h)
 _EXTRACTION_REVISION = "17"
 
 

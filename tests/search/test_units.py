@@ -29,6 +29,10 @@ from fhir_server.search.types.number import compile_number, compile_range
     ("{beats}/min", 60, ("/s", 1)),
     ("10*9/L", 4.5, ("10*3/uL", 4.5)),
     ("%", 50, ("1", 0.5)),
+    # A number in the unit is part of it: 100 mg per 24 hours is 100 mg a day, not an hour.
+    ("mg/(24.h)", 100, ("mg/d", 100)),
+    ("mg/(24.h)", 100, ("g/d", 0.1)),
+    ("10.mg", 1, ("mg", 10)),
 ])
 def test_commensurable_units_give_one_value(code, value, same_as):
     mine, theirs = base_form(code), base_form(same_as[0])
