@@ -21,6 +21,7 @@ from fhir_server.errors import BadRequest, FhirError, RequestTimeout
 from fhir_server.search.request import check_parameter_counts
 from fhir_server.services.rate_limiting import TokenBuckets
 from fhir_server.settings import Settings
+from fhir_server.storage.pages_in_flight import held_by_request
 
 
 def _query_pairs(scope: Scope, settings: Settings) -> list[tuple[str, str]]:
@@ -67,7 +68,9 @@ class RequestLimits(HttpMiddleware):
             return
         watched = StatusWatch(send)
         timed = _body_deadline(receive, scope, self.settings.body_timeout_seconds)
-        with new_codes_counted():  # the UCUM codes it may read (conformance/unit_reading.py)
+        # The UCUM codes it may read (conformance/unit_reading.py), and the bytes of search
+        # pages it holds until its response is sent (storage/pages_in_flight.py).
+        with new_codes_counted(), held_by_request():
             await self.app(scope, timed, watched)
         if scope.get(_TIMED_OUT) and watched.status is None:  # nobody answered the request
             await _refuse(_late(self.settings), send)

@@ -28,6 +28,7 @@ from pymongo.errors import (
 )
 
 from fhir_server.errors import Conflict, PayloadTooLarge
+from fhir_server.storage import pages_in_flight
 from fhir_server.storage.history_documents import stub, with_resources
 from fhir_server.storage.history_spans import HistorySpan, history_collection, span_stages
 from fhir_server.storage.pending_inserts import PendingInserts
@@ -269,9 +270,10 @@ class ResourceStore:
     ) -> tuple[list[CurrentVersion], int, bool]:
         """As `find`, read one by one until the documents' size (BSON, about their JSON's)
         would pass `max_bytes` (the first is read whatever its size): the versions, their
-        size, and whether more were left unread for that. A page of large resources (inline
-        attachments) stays in bounded memory however many it may hold, and is decoded off
-        the event loop (a 13 MB document takes it about 0.1 s)."""
+        size, and whether more were left unread for that (or for the pages every request
+        holds together, `pages_in_flight`). A page of large resources (inline attachments)
+        stays in bounded memory however many it may hold, and is decoded off the event loop
+        (a 13 MB document takes it about 0.1 s)."""
         await self.flush()
         collection = self.db[resource_type]
         raw = collection.codec_options.with_options(document_class=RawBSONDocument)
@@ -282,7 +284,8 @@ class ResourceStore:
         try:
             async for document in cursor.sort(sort or [("_id", 1)]).limit(limit):
                 grown = size + len(document.raw)
-                if read and grown > max_bytes:
+                if read and grown > max_bytes or not pages_in_flight.take(len(document.raw),
+                                                                          not read):
                     cut = True
                     break
                 read.append(document)

@@ -138,3 +138,17 @@ def test_a_page_of_large_resources_is_decoded_off_the_event_loop(http, binaries,
     assert on_loop == []
     small = http.get("/Patient", params={"_count": "1"})
     assert small.status_code == 200 and on_loop  # a small page is decoded where it is read
+
+
+def test_pages_in_flight_together_are_bounded(http, binaries, monkeypatch):
+    """Twenty clients that never read a page of large resources held 1.6 GB: past what the
+    requests of the process hold together (here 1.5 MiB), a page ends at its first resource
+    and pages on; what a request held is given back when it ends."""
+    from fhir_server.storage import pages_in_flight
+
+    monkeypatch.setattr(pages_in_flight, "MOST_BYTES", 3 * 2**19)
+    params = {"_id": ",".join(binaries), "_count": "10"}
+    entries, pages = all_pages(http, "/Binary", params)
+    assert sorted(e["resource"]["id"] for e in entries) == sorted(binaries)
+    assert pages == 5  # one Binary a page: each page alone passes the bound
+    assert pages_in_flight._held_in_all[0] == 0
