@@ -33,43 +33,38 @@ def _unscaled(value: float) -> float:
 
 
 def compile_number(prefix: str, number: Decimal,
-                   scale: Callable[[float], float] = _unscaled) -> dict:
-    """A filter on `v` for one prefixed number; `scale` maps the number and the bounds of
-    its range to the units of the indexed values (an increasing map)."""
+                   scale: Callable[[float], float] = _unscaled,
+                   ends: tuple[str, str] = ("v", "v")) -> dict:
+    """A filter for one prefixed number on entries whose value is in `v`, or whose range
+    is in `ends` (a Range's `{lo, hi}`, an open end infinite: "the target is explicitly a
+    range", search.html#prefix, so `eq` holds when the search value's range contains it,
+    `gt` when part of it lies above the value, `sa` when all of it does); `scale` maps the
+    number and the bounds of its range to the units of the indexed values (an increasing
+    map). A point is the range of one value: both forms are one table."""
     low, high, near_low, near_high, value = _bounds(number, scale)
+    lo, hi = ends
+
+    def both(at_lo: dict, at_hi: dict) -> dict:
+        return {lo: {**at_lo, **at_hi}} if lo == hi else {lo: at_lo, hi: at_hi}
+
     conditions: dict[str, dict] = {
-        "eq": {"v": {"$gte": low, "$lt": high}},
-        "ne": {"$or": [{"v": {"$lt": low}}, {"v": {"$gte": high}}]},
-        "gt": {"v": {"$gt": value}},
-        "sa": {"v": {"$gt": value}},
-        "lt": {"v": {"$lt": value}},
-        "eb": {"v": {"$lt": value}},
-        "ge": {"v": {"$gte": value}},
-        "le": {"v": {"$lte": value}},
-        "ap": {"v": {"$gte": near_low, "$lte": near_high}},
+        "eq": both({"$gte": low}, {"$lt": high}),
+        "ne": {"$or": [{lo: {"$lt": low}}, {hi: {"$gte": high}}]},
+        "gt": {hi: {"$gt": value}},
+        "sa": {lo: {"$gt": value}},
+        "lt": {lo: {"$lt": value}},
+        "eb": {hi: {"$lt": value}},
+        "ge": {hi: {"$gte": value}},
+        "le": {lo: {"$lte": value}},
+        "ap": both({"$lte": near_high}, {"$gte": near_low}),
     }
     return conditions[prefix]
 
 
 def compile_range(prefix: str, number: Decimal,
                   scale: Callable[[float], float] = _unscaled) -> dict:
-    """The filter of `compile_number` on a range entry `{lo, hi}` (a Range; an open end is
-    infinite): "the target is explicitly a range" (search.html#prefix), so `eq` holds when
-    the search value's range contains it, `gt` when part of it lies above the value,
-    `sa` when all of it does, and so on."""
-    low, high, near_low, near_high, value = _bounds(number, scale)
-    conditions: dict[str, dict] = {
-        "eq": {"lo": {"$gte": low}, "hi": {"$lt": high}},
-        "ne": {"$or": [{"lo": {"$lt": low}}, {"hi": {"$gte": high}}]},
-        "gt": {"hi": {"$gt": value}},
-        "sa": {"lo": {"$gt": value}},
-        "lt": {"lo": {"$lt": value}},
-        "eb": {"hi": {"$lt": value}},
-        "ge": {"hi": {"$gte": value}},
-        "le": {"lo": {"$lte": value}},
-        "ap": {"lo": {"$lte": near_high}, "hi": {"$gte": near_low}},
-    }
-    return conditions[prefix]
+    """`compile_number` on range entries `{lo, hi}`."""
+    return compile_number(prefix, number, scale, ("lo", "hi"))
 
 
 def _bounds(number: Decimal, scale: Callable[[float], float]
