@@ -23,7 +23,12 @@ from fhir_server.conformance.unit_reading import in_units_thread, new_codes_coun
 from fhir_server.conformance.units import read_searched, unread
 from fhir_server.errors import BadRequest
 from fhir_server.search.fhirpath import UnsupportedExpression, result_types
-from fhir_server.search.index import TOP_LEVEL_PARAMETERS, TYPE_MODULES
+from fhir_server.search.index import (
+    TOP_LEVEL_PARAMETERS,
+    TYPE_MODULES,
+    has_range_entries,
+    indexes_bare_codes,
+)
 from fhir_server.search.types import Criterion, near, quantity, reference
 from fhir_server.search.types.date import (
     EARLIEST,
@@ -132,7 +137,8 @@ class Compiler:
             stored = await self._stored_code_systems(value)
         try:
             with using_stored(stored):
-                return self._simple(parameter, modifier or None, value, value_sets)
+                return self._simple(parameter, modifier or None, value, value_sets,
+                                    indexes_bare_codes(resource_type, parameter))
         except ValueError as bad:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
 
@@ -181,7 +187,7 @@ class Compiler:
         return {item: stored[id_] for item, id_ in literal.items() if id_ in stored}
 
     def _simple(self, parameter: SearchParameter, modifier: str | None, value: str,
-                value_sets: dict[str, dict] | None = None) -> dict:
+                value_sets: dict[str, dict], bare_codes: bool) -> dict:
         module = TYPE_MODULES[parameter.type]
         field = TOP_LEVEL_PARAMETERS.get(parameter.code, f"search.{parameter.code}")
         if (
@@ -194,7 +200,7 @@ class Compiler:
             if value not in ("true", "false"):
                 raise ValueError("':missing' takes true or false")
             return missing_filter(parameter, field, value == "true")
-        criterion = Criterion(field, parameter, modifier, self.base_url, value_sets or {})
+        criterion = Criterion(field, parameter, modifier, self.base_url, value_sets, bare_codes)
         # Each alternative keeps its escapes for the type module, which splits it further. An
         # empty (or blank) one is left out: as a string prefix it would match every value.
         items = [item for item in split_escaped(value, ",", keep_escapes=True) if item.strip()]
@@ -363,10 +369,9 @@ def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dic
     2dsphere index leaves such documents out, so `near:missing=true` reads the collection."""
     if field in ("_id", "lastUpdated"):
         return {"_id": {"$exists": not missing}}
-    ranged = parameter.type == "date" or (
-        parameter.type == "quantity" and quantity.takes_ranges(parameter.expression))
+    ranged = has_range_entries(parameter)
     if missing:
-        subfield = {"number": "v", "quantity": "v", "composite": "c0"}
+        subfield = {"quantity": "v", "composite": "c0"}
         if ranged or parameter.type in subfield:
             return {f"{field}.{'lo' if ranged else subfield[parameter.type]}": {"$exists": False}}
         return {field: {"$in": [None, []]}}

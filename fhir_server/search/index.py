@@ -18,7 +18,7 @@ from fhir_server.conformance.search_parameters import (
     search_parameters,
 )
 from fhir_server.conformance.terminology import implicit_system
-from fhir_server.search.fhirpath import Node, UnsupportedExpression, compile_path
+from fhir_server.search.fhirpath import Node, UnsupportedExpression, compile_path, result_types
 from fhir_server.search.types import (
     composite,
     date,
@@ -54,7 +54,7 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # of a second covers what its digits name (`.5` a tenth of a second, was a millisecond);
 # 15: UCUM quantities also in base units; 16: no date entries of string values; 17: Range
 # values of quantity parameters, and a number in a UCUM unit kept (mg/(24.h) was mg/h)
-_EXTRACTION_REVISION = "17"
+_EXTRACTION_REVISION = "18"
 
 
 @cache
@@ -108,6 +108,20 @@ def _implicit_system(resource_type: str, parameter: SearchParameter) -> str | No
         if head == resource_type:
             return implicit_system(resource_type, path)
     return None
+
+
+@cache
+def indexes_bare_codes(resource_type: str, parameter: SearchParameter) -> bool:
+    """Whether a token parameter indexes codes of primitive elements (`code`, `string`,
+    `boolean`, ...) with no system to index them under on this type. A Coding or
+    Identifier without a system has none either, but it is in no ValueSet: only such codes
+    are found by their code alone by `:in`."""
+    try:
+        types = result_types(parameter.expression, resource_type)
+    except UnsupportedExpression:
+        return True
+    return (any(kind[:1].islower() for kind in types)
+            and _implicit_system(resource_type, parameter) is None)
 
 
 @cache
@@ -215,6 +229,13 @@ def index_plan(resource_type: str) -> list[list[tuple[str, int | str]]] | None:
     return index_keys(resource_type) if is_supported(resource_type) else None
 
 
+def has_range_entries(parameter: SearchParameter) -> bool:
+    """Whether a parameter's entries are ranges `{lo, hi}` (dates, numbers, quantities that
+    may be Ranges) rather than values `{v}`."""
+    return parameter.type in ("date", "number") or (
+        parameter.type == "quantity" and quantity.takes_ranges(parameter.expression))
+
+
 def index_keys(resource_type: str) -> list[list[tuple[str, int | str]]]:
     """The MongoDB index of every supported parameter of a type (DESIGN.md §2): one on the
     entry array, or on the range fields for dates and numbers."""
@@ -223,11 +244,10 @@ def index_keys(resource_type: str) -> list[list[tuple[str, int | str]]]:
         field = f"search.{code}"
         if code in TOP_LEVEL_PARAMETERS:
             continue
-        if parameter.type == "date" or (
-                parameter.type == "quantity" and quantity.takes_ranges(parameter.expression)):
+        if has_range_entries(parameter):
             # `lo` leads for eq/lt/le/sa, `hi` alone serves gt/ge/eb.
             keys += [[(f"{field}.lo", 1), (f"{field}.hi", 1)], [(f"{field}.hi", 1)]]
-        elif parameter.type in ("number", "quantity"):
+        elif parameter.type == "quantity":
             keys.append([(f"{field}.v", 1)])
         elif parameter.type == "special":
             keys.append(near.index_key(field))

@@ -95,7 +95,7 @@ def database(mongo_uri, loop):
 
 # One entry per parameter type, in the stored shape (README "Storage layout").
 _LONG_AGO = datetime(1000, 1, 1, tzinfo=UTC)
-_ENTRIES = {"date": {"lo": _LONG_AGO, "hi": _LONG_AGO}, "number": {"v": 1.0},
+_ENTRIES = {"date": {"lo": _LONG_AGO, "hi": _LONG_AGO}, "number": {"lo": 1.0, "hi": 1.0},
             "quantity": {"v": 1.0}, "quantity range": {"lo": 1.0, "hi": 1.0},
             "composite": {"c0": ["x"]}}
 

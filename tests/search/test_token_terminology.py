@@ -16,15 +16,17 @@ def terminology():
 
 @pytest.fixture(scope="module")
 def conditions(client) -> dict[str, str]:
-    """code → id of a Condition with that disease code (one tag per test run)."""
+    """label → id of a Condition with that disease code (one tag per test run); "no system"
+    has the code dengue in a Coding without a system."""
     tag = uuid.uuid4().hex
+    codings = {code: {"system": DISEASE, "code": code}
+               for code in ("dengue", "covid", "viral", "diabetes", "hypertension")}
     ids = {}
-    for code in ("dengue", "covid", "viral", "diabetes", "hypertension"):
+    for label, coding in (codings | {"no system": {"code": "dengue"}}).items():
         condition = created(client, {
             "resourceType": "Condition", "meta": {"tag": [{"system": "urn:test", "code": tag}]},
-            "code": {"coding": [{"system": DISEASE, "code": code}]},
-            "subject": {"reference": "Patient/p1"}})
-        ids[condition["id"]] = code
+            "code": {"coding": [coding]}, "subject": {"reference": "Patient/p1"}})
+        ids[condition["id"]] = label
     return {"tag": tag, **ids}
 
 
@@ -38,9 +40,24 @@ def found(client, conditions, **params) -> set[str]:
 def test_in_and_not_in_a_value_set(client, conditions):
     assert found(client, conditions, **{"code:in": vs_url("infections")}) == {
         "dengue", "covid", "viral"}
+    # A Coding without a system is in no ValueSet, whatever its code.
     assert found(client, conditions, **{"code:not-in": vs_url("infections")}) == {
-        "diabetes", "hypertension"}
+        "diabetes", "hypertension", "no system"}
     assert found(client, conditions, **{"code:in": vs_url("imported")}) == {"dengue", "viral"}
+
+
+def test_in_finds_an_element_of_type_code_by_its_code(client):
+    """`ConceptMap.group.element.code` is a `code` with its system elsewhere
+    (`group.source`): its codes are in a ValueSet by the code alone."""
+    concept_map = created(client, {
+        "resourceType": "ConceptMap", "status": "draft", "url": f"urn:uuid:{uuid.uuid4()}",
+        "group": [{"source": DISEASE, "element": [{"code": "dengue", "target": [
+            {"code": "A90", "equivalence": "equivalent"}]}]}]})
+    for modifier, wanted in (("in", True), ("not-in", False)):
+        response = client.get("/ConceptMap", params={
+            f"source-code:{modifier}": vs_url("infections"), "url": concept_map["url"]})
+        assert response.status_code == 200, response.text
+        assert bool(response.json().get("entry")) is wanted, modifier
 
 
 def test_below_and_above_in_the_hierarchy(client, conditions):

@@ -20,3 +20,6 @@ class Criterion:
     # `:in`/`:not-in`: ValueSets stored through the API that it names, by canonical.
     value_sets: Mapping[str, dict] = dataclasses.field(default_factory=dict, compare=False,
                                                        hash=False)
+    # `:in`/`:not-in`: whether a code without a system may be in a ValueSet (that of a
+    # primitive `code` element with no implicit system; index.indexes_bare_codes).
+    bare_codes: bool = True

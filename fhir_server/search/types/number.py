@@ -1,9 +1,11 @@
 """Number search parameters (http://hl7.org/fhir/R4/search.html#number): a search value
 stands for the range its precision implies (`100` is [99.5, 100.5)); prefixes compare with
-it. Entries are `{"v": <number>}`; quantity entries add system and code."""
+it. Entries are ranges `{"lo", "hi"}`: a value is the range of one number, a Range
+(`RiskAssessment.prediction.probability` is a decimal or a Range) its ends, an open end
+infinite."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 
 from fhir_server.conformance.json_format import is_number
@@ -51,9 +53,11 @@ def compile_number(prefix: str, number: Decimal,
         "eq": both({"$gte": low}, {"$lt": high}),
         "ne": {"$or": [{lo: {"$lt": low}}, {hi: {"$gte": high}}]},
         "gt": {hi: {"$gt": value}},
-        "sa": {lo: {"$gt": value}},
+        # Beyond the search value's range, which the target's must not overlap (`sa 100`
+        # is not met by 100.2: both lie in [99.5, 100.5))
+        "sa": {lo: {"$gte": high}},
         "lt": {lo: {"$lt": value}},
-        "eb": {hi: {"$lt": value}},
+        "eb": {hi: {"$lt": low}},
         "ge": {hi: {"$gte": value}},
         "le": {lo: {"$lte": value}},
         "ap": both({"$lte": near_high}, {"$gte": near_low}),
@@ -91,16 +95,38 @@ def numeric(value: object) -> float | None:
     return float(value) if is_number(value) else None
 
 
+def range_ends(bounds: object) -> tuple[float, float] | None:
+    """A Range's ends, an open end infinite; None when it has neither."""
+    if not isinstance(bounds, dict):
+        return None
+    low, high = (numeric(end.get("value")) if isinstance(end := bounds.get(name), dict)
+                 else None for name in ("low", "high"))
+    if low is None and high is None:
+        return None
+    return -math.inf if low is None else low, math.inf if high is None else high
+
+
 def index(nodes: list[Node]) -> list[dict]:
-    values = {value for node in nodes if (value := numeric(node.value)) is not None}
-    return [{"v": value} for value in sorted(values)]
+    ranges = set()
+    for node in nodes:
+        value = numeric(node.value)
+        ends = range_ends(node.value) if node.type == "Range" else (
+            None if value is None else (value, value))
+        if ends is not None:
+            ranges.add(ends)
+    return [{"lo": lo, "hi": hi} for lo, hi in sorted(ranges)]
+
+
+def span(values: Iterable[float]) -> tuple[float, float] | None:
+    """The least and greatest of the finite `values` (what `_sort` orders by)."""
+    finite = [value for value in values if math.isfinite(value)]
+    return (min(finite), max(finite)) if finite else None
 
 
 def sort_range(entries: list[dict]) -> tuple[float, float] | None:
-    values = [entry["v"] for entry in entries]
-    return (min(values), max(values)) if values else None
+    return span(end for entry in entries for end in (entry["lo"], entry["hi"]))
 
 
 def compile_value(criterion: Criterion, value: str) -> dict:
     prefix, text = split_prefix(value)
-    return {criterion.field: {"$elemMatch": compile_number(prefix, parse_number(text))}}
+    return {criterion.field: {"$elemMatch": compile_range(prefix, parse_number(text))}}

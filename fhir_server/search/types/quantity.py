@@ -31,15 +31,13 @@ def _entries(quantity: object, ranges: bool) -> list[dict]:
 
 def _range_entries(bounds: object) -> list[dict]:
     """A Range's entries `{lo, hi}`, an open end infinite, in the units of its bounds."""
-    if not isinstance(bounds, dict):
+    ends = number.range_ends(bounds)
+    if ends is None:
         return []
-    ends: list[dict] = [end if isinstance(end := bounds.get(name), dict) else {}
-                        for name in ("low", "high")]
-    low, high = (numeric(end.get("value")) for end in ends)
-    if low is None and high is None:
-        return []
-    lo, hi = -math.inf if low is None else low, math.inf if high is None else high
-    return _in_units(ends[0] if low is not None else ends[1], {"lo": lo, "hi": hi},
+    assert isinstance(bounds, dict)  # range_ends found ends in it
+    lo, hi = ends
+    unit_holder = bounds["low"] if math.isfinite(lo) else bounds["high"]
+    return _in_units(unit_holder, {"lo": lo, "hi": hi},
                      lambda convert: {"lo": convert(lo), "hi": convert(hi)})
 
 
@@ -67,10 +65,9 @@ def index(nodes: list[Node], ranges: bool = False) -> list[dict]:
 
 def sort_range(entries: list[dict]) -> tuple[float, float] | None:
     """Sorted by the values as written, in whatever units (a range by its finite ends)."""
-    values = [{"v": value} for entry in entries if "base" not in entry
-              for value in (entry.get("v"), entry.get("lo"), entry.get("hi"))
-              if value is not None and math.isfinite(value)]
-    return number.sort_range(values)
+    return number.span(value for entry in entries if "base" not in entry
+                       for value in (entry.get("v"), entry.get("lo"), entry.get("hi"))
+                       if value is not None)
 
 
 def searched_units(value: str) -> list[str]:

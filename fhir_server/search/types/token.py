@@ -124,16 +124,19 @@ def matching(field: str, keys: list[str | re.Pattern], negated: bool = False) ->
     return {field: {"$nin" if negated else "$in": keys}}
 
 
-def _value_set_keys(url: str, stored: Mapping[str, dict]) -> list[str]:
+def _value_set_keys(url: str, stored: Mapping[str, dict], bare_codes: bool) -> list[str]:
     """`:in`/`:not-in`: the codes of the ValueSet's expansion (abstract ones too), one of
-    the server's definitions or else one stored through the API."""
+    the server's definitions or else one stored through the API; with `bare_codes`, also
+    each code without a system."""
     result = expand_resource(stored[url]) if url in stored else expansion(url)
     concepts = result.concepts
     if concepts is None:
         raise ValueError(f"ValueSet '{url}' cannot be expanded here: {result.reason}")
     keys = []
     for concept in concepts:
-        keys += [f"sc:{concept.system}|{concept.code}", f"n:{concept.code}"]
+        keys += [f"sc:{concept.system}|{concept.code}"]
+        if bare_codes:
+            keys.append(f"n:{concept.code}")
     return sorted(set(keys))
 
 
@@ -182,7 +185,7 @@ def compile_value(criterion: Criterion, value: str) -> dict:
             raise ValueError("':of-type' takes type-system|type-code|value")
         return {field: "ot:" + "|".join(split_escaped(value, "|"))}
     if modifier in ("in", "not-in"):
-        keys = _value_set_keys(unescape(value), criterion.value_sets)
+        keys = _value_set_keys(unescape(value), criterion.value_sets, criterion.bare_codes)
         return {field: {"$in" if modifier == "in" else "$nin": keys}}
     if modifier == "below" and is_mime_type(criterion.parameter) and "|" not in value:
         return {field: {"$regex": _mime_types_below(unescape(value))}}

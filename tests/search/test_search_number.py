@@ -1,0 +1,93 @@
+"""Number search, and the precision of numbers on quantities
+(http://hl7.org/fhir/R4/search.html#number, #prefix): a search value stands for the range its
+significant figures imply (`0.5` is [0.45, 0.55)), and `sa`/`eb` find targets wholly above or
+below that range. `RiskAssessment.prediction.probability` is a decimal or a Range: a Range
+is compared as a range ("the target is explicitly a range"), an open end infinite.
+"""
+
+import uuid
+
+import pytest
+from search.helpers import UCUM, expected, found, load, ordered_ids
+
+TAG = f"urn:test|{uuid.uuid4().hex}"
+_META = {"tag": [{"system": "urn:test", "code": TAG.partition("|")[2]}]}
+
+
+def _risk(**probability) -> dict:
+    prediction = [{f"probability{kind}": value for kind, value in probability.items()}]
+    return {"resourceType": "RiskAssessment", "meta": _META, "status": "final",
+            "subject": {"reference": "Patient/p1"}} | ({"prediction": prediction}
+                                                       if probability else {})
+
+
+def _ends(low: float | None, high: float | None) -> dict:
+    return {end: {"value": value} for end, value in (("low", low), ("high", high))
+            if value is not None}
+
+
+def _weight(value: float) -> dict:
+    return {"resourceType": "Observation", "meta": _META, "status": "final",
+            "code": {"text": "weight"},
+            "valueQuantity": {"value": value, "system": UCUM, "code": "kg", "unit": "kg"}}
+
+
+RISKS = {
+    "p0.3": _risk(Decimal=0.3),
+    "p0.52": _risk(Decimal=0.52),
+    "p0.7": _risk(Decimal=0.7),
+    "r0.4-0.8": _risk(Range=_ends(0.4, 0.8)),
+    "r0.9-": _risk(Range=_ends(0.9, None)),
+    "none": _risk(),
+}
+WEIGHTS = {f"w{value}": _weight(value) for value in (99.4, 99.7, 100, 100.2, 100.6)}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, RISKS | WEIGHTS)
+
+
+@pytest.mark.parametrize(("value", "keys"), [
+    ("0.5", {"p0.52"}),  # [0.45, 0.55) holds 0.52, not a Range reaching beyond it
+    ("0.52", {"p0.52"}),
+    ("gt0.5", {"p0.52", "p0.7", "r0.4-0.8", "r0.9-"}),
+    ("ge0.8", {"r0.4-0.8", "r0.9-"}),
+    ("lt0.5", {"p0.3", "r0.4-0.8"}),
+    ("sa0.5", {"p0.7", "r0.9-"}),  # 0.52 is in 0.5's range, the Range reaches below it
+    ("eb0.5", {"p0.3"}),
+    ("ne0.7", {"p0.3", "p0.52", "r0.4-0.8", "r0.9-"}),
+    ("0.3,0.7", {"p0.3", "p0.7"}),
+])
+def test_probability_decimal_or_range(client, ids, value, keys):
+    assert found(client, "/RiskAssessment", {"probability": value, "_tag": TAG}) == (
+        expected(ids, keys))
+
+
+def test_a_range_is_a_value_for_missing_and_sort(client, ids):
+    assert found(client, "/RiskAssessment", {"probability:missing": "true", "_tag": TAG}) == (
+        expected(ids, {"none"}))
+    assert found(client, "/RiskAssessment", {"probability:missing": "false", "_tag": TAG}) == (
+        expected(ids, set(RISKS) - {"none"}))
+    # Ascending by the least value (a Range's low end), descending by the greatest (its
+    # high end); none first ascending, as MongoDB orders a missing value.
+    ascending = ["none", "p0.3", "r0.4-0.8", "p0.52", "p0.7", "r0.9-"]
+    descending = ["r0.9-", "r0.4-0.8", "p0.7", "p0.52", "p0.3", "none"]
+    for sort, order in (("probability", ascending), ("-probability", descending)):
+        assert ordered_ids(client, "/RiskAssessment", {"_sort": sort, "_tag": TAG}) == [
+            ids[key] for key in order], sort
+
+
+@pytest.mark.parametrize(("value", "keys"), [
+    ("100", {"w99.7", "w100", "w100.2"}),  # [99.5, 100.5)
+    ("sa100", {"w100.6"}),
+    ("eb100", {"w99.4"}),
+    ("gt100", {"w100.2", "w100.6"}),
+    ("lt100", {"w99.4", "w99.7"}),
+    (f"sa100|{UCUM}|kg", {"w100.6"}),
+    (f"eb100000|{UCUM}|g", {"w99.4", "w99.7"}),  # [99,999.5, 100,000.5) g
+])
+def test_quantity_prefixes_use_the_precision_of_the_value(client, ids, value, keys):
+    assert found(client, "/Observation", {"value-quantity": value, "_tag": TAG}) == (
+        expected(ids, keys))
+
