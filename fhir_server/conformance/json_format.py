@@ -86,11 +86,19 @@ def loads(text: str | bytes) -> Any:
                       object_pairs_hook=unique_members, parse_constant=_no_constant)
 
 
+#: The smallest power of ten written out in full (`0.000...`); one below it keeps its
+#: exponent (`1E-22`): `1E-6000` written out would be 6 KB of zeros.
+_SMALLEST_WRITTEN_OUT = -20
+
+
 def decimal_text(value: Decimal) -> str:
     """The JSON number of a Decimal, its digits as they came: `13.50`, `0.0000001`; with an
-    exponent only for one that had a positive one (`1E+3`)."""
+    exponent for one that had a positive one (`1E+3`) or whose leading digit is below
+    10^-20 (`1E-22`, `1.000E-245`)."""
     exponent = value.as_tuple().exponent
-    return str(value) if isinstance(exponent, int) and exponent > 0 else format(value, "f")
+    if isinstance(exponent, int) and (exponent > 0 or value.adjusted() < _SMALLEST_WRITTEN_OUT):
+        return str(value)
+    return format(value, "f")
 
 
 def is_number(value: object) -> TypeGuard[int | float | Decimal]:

@@ -91,6 +91,8 @@ class Extractor:
             nodes = [_with_system(node, self.implicit_system) for node in nodes]
         if self.parameter.type == "quantity":
             return quantity.index(nodes, quantity.takes_ranges(self.parameter.expression))
+        if self.parameter.type == "reference":
+            return reference.index(nodes, self.parameter.targets)
         return TYPE_MODULES[self.parameter.type].index(nodes)
 
 

@@ -10,8 +10,10 @@ import pytest
 from helpers import FHIR_HEADERS, JSON_PATCH, assert_outcome, new_patient
 from provenance.helpers import joserfc_verify, provenance_of, versioned
 
-# Written as a client writes them: trailing zeros, more digits than a double holds.
-DIGITS = ["13.50", "1400.00", "0.10", "-3.50", "0.123456789012345678901", "100.0000000001"]
+# Written as a client writes them: trailing zeros, more digits than a double holds, an
+# exponent (R4's Observation-decimal example: 1E-22, -1.000000000000000000E+245).
+DIGITS = ["13.50", "1400.00", "0.10", "-3.50", "0.123456789012345678901", "100.0000000001",
+          "0.0000001", "1E-22", "-1.000000000000000000E+245"]
 
 
 def _observation_text(patient_id: str, values: list[str]) -> str:
@@ -82,6 +84,16 @@ def test_a_value_with_more_digits_than_a_double_is_found_by_itself(client, patie
         found = client.get("/Observation", params={"component-value-quantity": prefix + value,
                                                    "_id": observation_id}).json()
         assert found["total"] == total, (prefix, value)
+
+
+def test_a_tiny_decimal_keeps_its_exponent(client, patient_id):
+    """Written out in full, 1E-6000 was 6 KB of zeros in every answer holding it."""
+    response = client.post("/Observation", content=_observation_text(patient_id, ["1E-6000"]),
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    read = client.get(f"/Observation/{response.json()['id']}")
+    assert _numbers(read.text) == ["1E-6000"]
+    assert len(read.content) < 1000
 
 
 def test_xml_writes_and_reads_the_digits(client, observation, patient_id):

@@ -323,3 +323,18 @@ def test_include_and_revinclude_follow_canonical_references(client, canonical_id
 )
 def test_chains_follow_canonical_references(client, canonical_ids, path, params, keys):
     assert found(client, path, params) == expected(canonical_ids, keys)
+
+
+def test_a_bare_id_finds_a_reference_to_a_type_the_parameter_does_not_name(client, ids):
+    """R4's Observation-clinical-gender example has an Encounter as `performer`, which names
+    no Encounter among its targets: stored with a warning, it is found by `performer=<id>`
+    (search.html#reference: the id of the resource referred to) as by `Encounter/<id>`."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "performer": [{"reference": f"Encounter/{ids['enc1']}"}]}
+    created = client.post("/Observation", json=observation, headers=FHIR_HEADERS)
+    assert created.status_code == 201, created.text
+    observation_id = created.json()["id"]
+    for value, wanted in ((ids["enc1"], True), (f"Encounter/{ids['enc1']}", True),
+                          (f"Patient/{ids['enc1']}", False), (ids["enc2"], False)):
+        found_ids = found(client, "/Observation", {"performer": value, "_id": observation_id})
+        assert (found_ids == {observation_id}) is wanted, value

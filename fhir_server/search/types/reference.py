@@ -1,8 +1,11 @@
 """Reference search parameters (http://hl7.org/fhir/R4/search.html#reference).
 
 Entries are strings: the literal reference without its `/_history/n` (`Patient/123`, an
-absolute URL, `#contained`), and `i:` + the token entries of `Reference.identifier` for the
-`:identifier` modifier. Chains are compiled by the query compiler into `$in` of references.
+absolute URL, `#contained`), `i:` + the token entries of `Reference.identifier` for the
+`:identifier` modifier, and `*/<id>` for a relative reference to a type the parameter does
+not name as a target (official examples refer to an Encounter as an Observation's
+performer): a search by the bare id finds it too. Chains are compiled by the query compiler
+into `$in` of references.
 """
 
 import re
@@ -39,12 +42,18 @@ def _keys(reference: object) -> list[str]:
     return keys
 
 
-def index(nodes: list[Node]) -> list[str]:
-    return sorted({key for node in nodes for key in _keys(node.value)})
+_OFF_TARGET = "*/"
+
+
+def index(nodes: list[Node], targets: tuple[str, ...] = ()) -> list[str]:
+    """The entries of the references; `targets`, the types the parameter refers to."""
+    keys = {key for node in nodes for key in _keys(node.value)}
+    return sorted(keys | {_OFF_TARGET + match[2] for key in keys
+                          if (match := LOCAL_REFERENCE.match(key)) and match[1] not in targets})
 
 
 def sort_range(entries: list[str]) -> tuple[str, str] | None:
-    values = [entry for entry in entries if not entry.startswith("i:")]
+    values = [entry for entry in entries if not entry.startswith(("i:", _OFF_TARGET))]
     return (min(values), max(values)) if values else None
 
 
@@ -133,6 +142,8 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
     else:
         types = [target_type] if target_type else list(criterion.parameter.targets)
         relative = [f"{kind}/{value}" for kind in types]
+        if not target_type:
+            relative.append(_OFF_TARGET + value)
     absolute = [f"{base}/{r}" for r in relative if base and LOCAL_REFERENCE.match(r)]
     return relative + absolute
 
