@@ -4,6 +4,7 @@ with their displays, designations (by language), properties, hierarchy (nested c
 canonical URL and version (`url|version`); supplements merged into the system they extend.
 Everything is cached until the registry changes."""
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, wraps
@@ -145,9 +146,10 @@ class Concept:
 
 def is_display_of(display: str, own: str | None, designations: tuple[dict, ...]) -> bool:
     """Whether a display is the concept's own or one of its designations (any language),
-    case and runs of whitespace aside."""
+    case, runs of whitespace and Unicode normalisation aside (`Phường` typed decomposed,
+    as macOS keyboards and some sources write it, is the same text)."""
     def normal(text: str) -> str:
-        return " ".join(text.split()).casefold()
+        return unicodedata.normalize("NFC", " ".join(text.split()).casefold())
     known = [own or ""] + [str(d.get("value", "")) for d in designations]
     return normal(display) in {normal(text) for text in known}
 

@@ -4,7 +4,7 @@ the JSON Patch a PATCH entry carries (http://hl7.org/fhir/R4/http.html#patch).""
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -275,13 +275,11 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
             f"{entry.location}.{expression}" if not expression.startswith("Bundle") else expression
         )
 
+    where = f"{entry.location} ({entry.method} {entry.resource_type}): "
     issues = [
-        Issue(
-            f"{entry.location} ({entry.method} {entry.resource_type}): {issue.diagnostics}",
-            issue.code,
-            issue.severity,
-            tuple(place(e) for e in issue.expression) or (entry.location,),
-        )
+        replace(issue, diagnostics=where + issue.diagnostics,
+                diagnostics_vi=issue.diagnostics_vi and where + issue.diagnostics_vi,
+                expression=tuple(place(e) for e in issue.expression) or (entry.location,))
         for issue in error.issues
     ]
     headers = {name: value for name, value in error.headers.items()

@@ -73,5 +73,18 @@ def test_what_is_wrong_with_a_number_is_said_in_vietnamese_too(client, value, vi
     assert ("số định danh cá nhân (CCCD)" if system == CCCD else "số thẻ BHYT") in diagnostics
 
 
+def test_a_refused_transaction_says_so_in_vietnamese(client):
+    """Its entries' issues kept their Vietnamese through being placed in the Bundle (a
+    batch's entry outcomes had it; the transaction's OperationOutcome was English)."""
+    response = submit(client, transaction(post_entry(new_patient()),
+                                          post_entry(_with_bhyt("XX1"))),
+                      **{"Accept-Language": "vi"})
+    assert response.status_code == 422, response.text
+    issue = response.json()["issue"][0]
+    assert issue["diagnostics"].startswith("Bundle.entry[1] (POST Patient): ")
+    assert "số thẻ BHYT" in issue["diagnostics"], issue
+    assert issue["expression"][0].startswith("Bundle.entry[1].resource.identifier["), issue
+
+
 def test_a_new_patient_cccd_helper_value_is_well_formed(client):
     assert create(client, new_patient(unique_cccd())).status_code == 201

@@ -2,6 +2,8 @@
 (http://hl7.org/fhir/R4/codesystem-operation-validate-code.html,
 http://hl7.org/fhir/R4/valueset-operation-validate-code.html)."""
 
+import unicodedata
+
 import pytest
 from api.helpers import FHIR_HEADERS, created
 
@@ -68,6 +70,11 @@ def test_abstract_inactive_and_display_rules(client):
     vietnamese = out(client.get("/CodeSystem/$validate-code", params={
         "url": DISEASE, "code": "dengue", "display": "sốt xuất huyết  dengue"}))
     assert vietnamese == {"result": True, "display": "Dengue fever"}
+    # Typed decomposed (NFD: o + horn + grave), as macOS keyboards write it: the same text.
+    decomposed = unicodedata.normalize("NFD", "Sốt xuất huyết Dengue")
+    assert decomposed != "Sốt xuất huyết Dengue"
+    assert out(client.get("/CodeSystem/$validate-code", params={
+        "url": DISEASE, "code": "dengue", "display": decomposed}))["result"] is True
 
 
 def test_code_system_validate_code_by_post_with_coding_and_codeable_concept(client):
