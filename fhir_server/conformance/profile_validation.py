@@ -266,8 +266,12 @@ class _Run:
         elif targets and not any(self.conforms(value, target) for target in targets):
             self.report("value-not-conformant", "structure", where, url, rules,
                         targets=", ".join(targets))
+        # A choice's value by the type it has (`$this.ofType(dateTime)` of IPS's ips-1 is
+        # empty on an untyped "2020", which then passed).
+        type_path = item.type if rules.type_path.endswith("[x]") and item.type else (
+            rules.type_path)
         for invariant, severity in rules.invariants:
-            if _violated(invariant, value, rules.type_path, resource, self.resource):
+            if _violated(invariant, value, type_path, resource, self.resource):
                 self.report("invariant" if severity == "error" else "profile-invariant-warning",
                             "invariant", where, url, rules, severity, key=invariant.key,
                             human=invariant.human)

@@ -86,3 +86,18 @@ def test_a_urn_reference_of_a_document_names_one_of_its_entries():
     errors = [i for i in validation_issues(bundle, []) if i.severity == "error"]
     assert [(i.code, i.expression) for i in errors] == [
         ("not-found", (f"Bundle.entry[{index}].resource.subject.reference",))]
+
+
+@pytest.mark.parametrize(("effective", "refused"), [
+    ("2020", True), ("2020-03", True), ("2020-03-04", False), ("2020-03-04T10:00:00Z", False)])
+def test_a_choice_element_invariant_sees_the_type_of_its_value(effective, refused):
+    """ips-1 on `Observation.effective[x]` (`$this.ofType(dateTime)` ... at least a day):
+    evaluated on the untyped "2020", ofType() was empty and the year passed."""
+    observation = json.loads(json.dumps(
+        EXAMPLES["package/example/Observation-ips-example-imaging-1.json"]))
+    observation.pop("effectivePeriod", None)
+    observation["effectiveDateTime"] = effective
+    errors = [i for i in validation_issues(observation, observation["meta"]["profile"])
+              if i.severity == "error"]
+    assert [("ips-1" in i.diagnostics, i.expression) for i in errors] == (
+        [(True, ("Observation.effectiveDateTime",))] if refused else [])
