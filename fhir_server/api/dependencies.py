@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 from fhir_server.api.media import JSON_MEDIA_TYPES, form_body, json_body, response_media_type
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import check_parameter_counts
-from fhir_server.services.bundle_entries import NO_CURRENT_VERSION, parse_if_match
+from fhir_server.services.bundle_entries import write_precondition
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.resources import ResourceService
 from fhir_server.settings import Settings
@@ -76,14 +76,10 @@ async def preferences(request: Request) -> dict[str, str]:
 
 
 async def _if_match(request: Request) -> int | None:
-    """The version a write expects (If-Match), or, for a PUT with `If-None-Match: *`, that
-    there is none (412 instead of overwriting)."""
-    if_match = parse_if_match(request.headers.get("if-match"))
-    if request.method != "PUT" or request.headers.get("if-none-match", "").strip() != "*":
-        return if_match
-    if if_match is not None:
-        raise BadRequest("If-Match and If-None-Match: * cannot both hold: send one")
-    return NO_CURRENT_VERSION
+    """The version a write expects (If-Match), or, with `If-None-Match: *`, that there is
+    none (412 instead of overwriting)."""
+    return write_precondition(request.method, request.headers.get("if-match"),
+                              request.headers.get("if-none-match"))
 
 
 async def negotiate(request: Request) -> None:

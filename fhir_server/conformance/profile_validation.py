@@ -362,10 +362,12 @@ class _Run:
                         slice=piece.slice_name, max=piece.max)
 
 
-def profile_issues(resource: dict, profile_url: str) -> list[Issue]:
+def profile_issues(resource: dict, profile_url: str, location: str | None = None
+                   ) -> list[Issue]:
     """Issues of a resource, structurally valid against its base type, against one profile
-    (http://hl7.org/fhir/R4/validation.html#profile)."""
+    (http://hl7.org/fhir/R4/validation.html#profile); `location`, where the resource is (a
+    Bundle's entry), if not at the root."""
     run = _Run(resource)
-    kind = resource.get("resourceType", "")
-    run.apply(profile_url, _Item(resource, None, str(kind), None, str(kind)), resource, False)
+    kind = str(resource.get("resourceType", ""))
+    run.apply(profile_url, _Item(resource, None, location or kind, None, kind), resource, False)
     return run.issues

@@ -6,14 +6,49 @@ from fhir_server.conformance.definitions import registry
 from fhir_server.errors import Issue
 
 
-def unknown_profiles(resource: dict) -> list[Issue]:
-    """A warning for each claimed profile the registry does not hold, and for each claim of
-    a version (`url|1.0`) checked against another one, the version held."""
+def declared_profiles(resource: dict) -> tuple[str, ...]:
+    """The `meta.profile` canonicals of a resource that the registry holds."""
+    return tuple(url for url in _claims(resource)
+                 if isinstance(url, str) and registry().structure_definition(url) is not None)
+
+
+def _claims(resource: dict) -> list:
     meta = resource.get("meta")
     profiles = meta.get("profile") if isinstance(meta, dict) else None
-    if not isinstance(profiles, list):
-        return []
+    return profiles if isinstance(profiles, list) else []
+
+
+def nested_resources(resource: dict) -> list[tuple[str, dict]]:
+    """(FHIRPath location, resource) of each resource within `resource`, at any depth: the
+    entries of a Bundle, contained resources, a Parameters' resources, a Bundle in a
+    Bundle's entry and its own entries."""
+    found: list[tuple[str, dict]] = []
+
+    def walk(value: object, location: str) -> None:
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{location}[{index}]")
+        elif isinstance(value, dict):
+            if "resourceType" in value:
+                found.append((location, value))
+            children(value, location)
+
+    def children(value: dict, location: str) -> None:
+        for name, item in value.items():
+            if isinstance(item, dict | list):
+                walk(item, f"{location}.{name}")
+
+    children(resource, str(resource.get("resourceType")))
+    return found
+
+
+def unknown_profiles(resource: dict, location: str | None = None) -> list[Issue]:
+    """A warning for each claimed profile the registry does not hold, and for each claim of
+    a version (`url|1.0`) checked against another one, the version held; `location`, where
+    the resource is (a Bundle's entry), if not at the root."""
+    profiles = _claims(resource)
     kind = resource.get("resourceType")
+    where = location or kind
     issues = []
     for index, url in enumerate(profiles):
         if not isinstance(url, str):
@@ -28,7 +63,7 @@ def unknown_profiles(resource: dict) -> list[Issue]:
             continue
         issues.append(Issue(f"{said}, and its meta.profile claim is kept as sent",
                             code="not-supported", severity="warning",
-                            expression=(f"{kind}.meta.profile[{index}]",)))
+                            expression=(f"{where}.meta.profile[{index}]",)))
     return issues
 
 

@@ -21,6 +21,7 @@ from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
 from fhir_server.conformance.profile_validation import profile_issues
+from fhir_server.conformance.profiles import declared_profiles, nested_resources, unknown_profiles
 from fhir_server.conformance.reference_targets import (
     allowed_targets,
     contained_ids,
@@ -402,7 +403,13 @@ def validation_issues(resource: dict, profiles: Iterable[str] = ()) -> list[Issu
     if not any(found.severity in ("fatal", "error") for found in issues):
         for url in dict.fromkeys(profiles):
             issues += profile_issues(resource, url)
-    return errors_first(issues)
+        # What the resources within it claim (a document's entries, contained ones), as the
+        # HL7 validator checks them; a claim the enclosing profile applies too is one issue.
+        for location, nested in nested_resources(resource):
+            for url in declared_profiles(nested):
+                issues += profile_issues(nested, url, location)
+            issues += unknown_profiles(nested, location)
+    return errors_first(list(dict.fromkeys(issues)))
 
 
 def validate_resource(resource: dict, profiles: Iterable[str] = ()) -> None:

@@ -92,6 +92,29 @@ def parse_if_match(value: str | None, expression: str | None = None) -> int | No
     return int(digits)
 
 
+_WRITES = frozenset({"PUT", "PATCH", "DELETE"})
+
+
+def write_precondition(method: str, if_match: str | None, if_none_match: str | None,
+                       expression: str | None = None) -> int | None:
+    """The version a write expects (If-Match), or, with `If-None-Match: *`, that there is
+    none: a create-only PUT, a PATCH or DELETE of nothing current (412 where one is, RFC
+    9110 §13.1.2). If-None-Match with entity-tags is taken on reads only (400 on a write,
+    rather than writing anyway); `expression` names where the conditions were given."""
+    expected = parse_if_match(if_match, expression and f"{expression}.ifMatch")
+    if method not in _WRITES or if_none_match is None:
+        return expected
+    where = expression and f"{expression}.ifNoneMatch"
+    if if_none_match.strip() != "*":
+        raise BadRequest(f"If-None-Match on a {method} takes '*' (no current version) only, "
+                         f"not '{if_none_match}': send If-Match with the version expected",
+                         expression=where)
+    if expected is not None:
+        raise BadRequest("If-Match and If-None-Match: * cannot both hold: send one",
+                         expression=where)
+    return NO_CURRENT_VERSION
+
+
 def parse_entry(index: int, raw: object, base: str) -> Entry:
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
@@ -124,8 +147,9 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         full_url=raw.get("fullUrl"),
         resource=raw.get("resource"),
         if_none_exist=request.get("ifNoneExist"),
-        if_match=parse_if_match(request.get("ifMatch"), f"{where}.request.ifMatch"),
-        if_none_match=request.get("ifNoneMatch"),
+        if_match=write_precondition(method, request.get("ifMatch"), request.get("ifNoneMatch"),
+                                    f"{where}.request"),
+        if_none_match=None if method in _WRITES else request.get("ifNoneMatch"),
         if_modified_since=_instant(request.get("ifModifiedSince"),
                                    f"{where}.request.ifModifiedSince"),
     )

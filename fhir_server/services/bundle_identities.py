@@ -46,9 +46,10 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
     """fullUrl → `Type/id` for every entry that creates or updates a resource, the entries
     without a condition first. A condition (ifNoneExist, a conditional URL) that names another
     entry by its fullUrl is given that entry's `Type/id` first (http.html#trules: "all matching
-    links"), so a transaction sent twice matches what it made the first time. Conditional
-    creates with the same condition and no stored match make one resource: the first makes
-    it, the others match it, so all their fullUrls are given its id."""
+    links"), whatever the entries' order, so a transaction sent twice matches what it made the
+    first time. Conditional creates with the same condition and no stored match make one
+    resource: the first makes it, the others match it, so all their fullUrls are given its
+    id."""
     assigned: dict[str, str] = {}
     deleted = await _deleted_first(store, entries)
     for entry in entries:
@@ -58,8 +59,9 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
         elif entry.method == "PUT" and entry.resource_id:
             _assign(assigned, entry, entry.resource_id)
     conditional_creates: dict[tuple[str, str], str] = {}
-    for entry in entries:
-        if entry.method == "POST" and entry.if_none_exist:
+    for entry in _named_ones_first(entries):
+        if entry.method == "POST":
+            assert entry.if_none_exist is not None  # _named_ones_first: conditional writes
             entry.if_none_exist = _linked(entry.if_none_exist, assigned)
             target_id = entry.assigned_id = new_id()
             condition = (entry.resource_type, entry.if_none_exist)
@@ -71,27 +73,59 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
             elif not matches:
                 target_id = conditional_creates.setdefault(condition, target_id)
             _assign(assigned, entry, target_id)
-        elif entry.method == "PUT" and not entry.resource_id:
-            resource = entry.resource
-            assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
-            criteria = _linked(entry.criteria, assigned)
-            try:
-                # As a conditional update outside a transaction: concurrent ones with the
-                # same criteria serialise here, so that only one of them creates.
-                await interactions.acquire_guards(store, entry.resource_type, criteria)
-                target_id = await interactions.conditional_update_target(
-                    store, entry.resource_type, criteria, resource.get("id"),
-                    excluding=deleted) or new_id()
-            except FhirError as error:
-                raise in_entry(entry, error) from None
-            entry.resource_id = target_id
-            resource["id"] = target_id
-            entry.query, entry.resolved_criteria = None, criteria
-            _assign(assigned, entry, target_id)
+        else:
+            await _conditional_update_target(store, entry, assigned, deleted)
     for entry in entries:  # conditional PATCH and DELETE, and searches
         if entry.query is not None:
             entry.query = _linked(entry.query, assigned)
     return assigned
+
+
+def _named_ones_first(entries: list[Entry]) -> list[Entry]:
+    """The conditional creates and updates, in the order given, but each after the others
+    whose fullUrl its condition names (a cycle of such names is taken in the order given)."""
+    pending = [entry for entry in entries if _condition(entry) is not None]
+    unresolved = {entry.full_url for entry in pending if entry.full_url}
+    ordered = []
+    while pending:
+        entry = next((entry for entry in pending
+                      if not (_full_urls_named(entry) & (unresolved - {entry.full_url}))),
+                     pending[0])
+        pending.remove(entry)
+        unresolved.discard(entry.full_url)
+        ordered.append(entry)
+    return ordered
+
+
+def _condition(entry: Entry) -> str | None:
+    if entry.method == "POST":
+        return entry.if_none_exist or None
+    return entry.criteria if entry.method == "PUT" and not entry.resource_id else None
+
+
+def _full_urls_named(entry: Entry) -> set[str]:
+    return {part for _, value in parse_query(_condition(entry) or "")
+            for part in value.split(",")}
+
+
+async def _conditional_update_target(store: ResourceStore, entry: Entry,
+                                     assigned: dict[str, str], deleted: frozenset[str]) -> None:
+    resource = entry.resource
+    assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
+    criteria = _linked(entry.criteria, assigned)
+    try:
+        # As a conditional update outside a transaction: concurrent ones with the same
+        # criteria serialise here, so that only one of them creates.
+        await interactions.acquire_guards(store, entry.resource_type, criteria)
+        target_id = await interactions.conditional_update_target(
+            store, entry.resource_type, criteria, resource.get("id"),
+            excluding=deleted) or new_id()
+    except FhirError as error:
+        raise in_entry(entry, error) from None
+    entry.resource_id = target_id
+    resource["id"] = target_id
+    entry.query, entry.resolved_criteria = None, criteria
+    _assign(assigned, entry, target_id)
 
 
 async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozenset[str]:

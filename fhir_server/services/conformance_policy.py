@@ -16,25 +16,13 @@ from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
 from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.profile_tree import profile_problem
-from fhir_server.conformance.profiles import unknown_profiles
+from fhir_server.conformance.profiles import declared_profiles, unknown_profiles
 from fhir_server.conformance.validation import validation_issues
 from fhir_server.errors import InvalidResource, Issue, Unprocessable
 
 
 class ProfileConfigurationError(ValueError):
     """FHIR_REQUIRED_PROFILES names a profile the server cannot check."""
-
-
-def declared_profiles(resource: dict) -> tuple[str, ...]:
-    """The `meta.profile` canonicals of a resource that the registry holds."""
-    meta = resource.get("meta")
-    claimed = meta.get("profile") if isinstance(meta, dict) else None
-    if not isinstance(claimed, list):
-        return ()
-    return tuple(
-        url for url in claimed
-        if isinstance(url, str) and registry().structure_definition(url) is not None
-    )
 
 
 def _is_error(issue: Issue) -> bool:

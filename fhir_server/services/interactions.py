@@ -395,9 +395,7 @@ async def resolve_conditional_references(store: ResourceStore, resource: dict) -
     matches, in any write as in a transaction (http.html#trules); a search URL is no literal
     reference and is never stored as one. None or several matches fail the write. A Bundle
     stored as a resource keeps its entries as they were sent (a transaction kept for the
-    record is not run)."""
-    if resource.get("resourceType") == "Bundle":
-        return
+    record is not run): `references_in` finds none in it."""
     for element in references_in(resource):
         if is_conditional_reference(element["reference"]):
             kind, _, query = element["reference"].partition("?")

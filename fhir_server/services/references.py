@@ -24,12 +24,16 @@ def reference_base(full_url: str | None, server_base: str) -> str:
 
 
 def references_in(node: object) -> list[dict]:
-    """Every element holding a `reference` string, anywhere in a resource."""
+    """Every element holding a `reference` string, anywhere in a resource but in a Bundle:
+    a Bundle's references are read within it (bundle.html#references: a document's
+    `urn:uuid:` names its own entry), and one written as a resource is stored as sent."""
     found: list[dict] = []
     stack = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, dict):
+            if current.get("resourceType") == "Bundle":
+                continue
             if isinstance(current.get("reference"), str):
                 found.append(current)
             stack.extend(current.values())
@@ -70,7 +74,10 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
     """Replace references to bundle fullUrls by the ids assigned to them (a relative one
     read against `base`, see `reference_base`), also in uri elements and inside the
     narrative. A `urn:uuid:` reference to no entry is 400. (Conditional references are
-    resolved by every write itself, `interactions.resolve_conditional_references`.)"""
+    resolved by every write itself, `interactions.resolve_conditional_references`.) A
+    Bundle is written as sent: its fullUrls and references are its own."""
+    if resource.get("resourceType") == "Bundle":
+        return
     for element in references_in(resource):
         # A version-specific reference stays one (http.html#trules), with its version
         # "re-assigned": `Patient/tmp/_history/7` names the version the entry writes.

@@ -79,3 +79,40 @@ def test_a_claimed_profile_that_cannot_be_used_is_a_warning_as_an_unknown_one_is
     checked = client.post(f"/Observation/$validate?profile={UNUSABLE}", json=_vital_sign(),
                           headers=FHIR_HEADERS)
     assert "error" in [i["severity"] for i in checked.json()["issue"]], checked.text
+
+
+def _without_subject() -> dict:
+    claimed = _vital_sign(id="hr")
+    del claimed["subject"]
+    return claimed
+
+
+def test_the_claims_of_the_resources_within_one_are_enforced(client):
+    """A Bundle's entries and contained resources are checked against the profiles they
+    claim, as the HL7 validator checks them: a document of another hospital whose vital
+    sign lacks its subject was stored."""
+    collection = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:6a3f3c4e-2b1d-4f7e-9a51-1c2d3e4f5a6b",
+         "resource": _without_subject()}]}
+    response = client.post("/Bundle", json=collection, headers=FHIR_HEADERS)
+    assert response.status_code == 422, response.text
+    error = response.json()["issue"][0]
+    assert error["expression"] == ["Bundle.entry[0].resource.subject"], error
+    assert KNOWN in error["diagnostics"]
+
+    report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "x"},
+              "contained": [_without_subject()], "result": [{"reference": "#hr"}]}
+    response = client.post("/DiagnosticReport/$validate", json=report, headers=FHIR_HEADERS)
+    errors = [i for i in response.json()["issue"] if i["severity"] == "error"]
+    assert [i["expression"] for i in errors] == [["DiagnosticReport.contained[0].subject"]]
+
+
+def test_an_unknown_profile_within_a_resource_is_a_warning_where_it_is_claimed(client):
+    report = {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "x"},
+              "contained": [new_patient(id="p", meta={"profile": [US_CORE]})],
+              "subject": {"reference": "#p"}}
+    response = client.post("/DiagnosticReport", json=report,
+                           headers={**FHIR_HEADERS, "Prefer": "return=OperationOutcome"})
+    assert response.status_code == 201, response.text
+    [warning] = [i for i in response.json()["issue"] if i["severity"] == "warning"]
+    assert warning["expression"] == ["DiagnosticReport.contained[0].meta.profile[0]"]

@@ -213,3 +213,64 @@ def test_deleting_a_resource_and_writing_its_replacement_by_the_same_condition(
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{cccd}") == [replacement_id]
     stored = client.get(f"/Encounter/{encounter_id}").json()
     assert stored["subject"]["reference"] == f"Patient/{replacement_id}"
+
+
+def _document(patient_url: str) -> dict:
+    """A document Bundle whose Composition refers to its own Patient entry by urn:uuid."""
+    return {"resourceType": "Bundle", "type": "document", "timestamp": "2026-01-01T00:00:00Z",
+            "identifier": {"system": "urn:test:documents", "value": str(uuid.uuid4())},
+            "entry": [
+                {"fullUrl": urn(), "resource": {
+                    "resourceType": "Composition", "status": "final", "type": {"text": "note"},
+                    "date": "2026-01-01", "title": "Tóm tắt", "subject": {"reference": patient_url},
+                    "author": [{"reference": patient_url}]}},
+                {"fullUrl": patient_url, "resource": new_patient()}]}
+
+
+@pytest.mark.parametrize("also_an_entry", [False, True])
+def test_a_document_written_by_a_transaction_keeps_its_own_references(client, also_an_entry):
+    """bundle.html#references: a document's urn:uuid: names its own entry. The transaction
+    refused it (no entry of the transaction has that fullUrl), or, when one had, rewrote the
+    document's references and fullUrl to the Patient the transaction created."""
+    patient_url = urn()
+    document = _document(patient_url)
+    entries = [post_entry(document)]
+    if also_an_entry:
+        entries.append(post_entry(new_patient(), full_url=patient_url))
+    response = submit(client, transaction(*entries))
+    stored_at = response_bundle(response, "transaction-response", len(entries))[0]
+    stored = client.get(stored_at["response"]["location"].split("/_history/")[0]).json()
+    assert stored["entry"] == document["entry"]
+
+
+def _upsert_pair(order: str, identifier: str, patient_url: str) -> dict:
+    """A Patient upserted by identifier and an Encounter of it made once, by a condition
+    naming the Patient's fullUrl; entries in `order`."""
+    patient = new_patient()
+    patient_entry = (put_entry(patient, f"Patient?identifier={CCCD}|"
+                                        f"{patient['identifier'][0]['value']}",
+                               full_url=patient_url) if "put" in order
+                     else post_entry(patient, full_url=patient_url,
+                                     if_none_exist=f"identifier={CCCD}|"
+                                                   f"{patient['identifier'][0]['value']}"))
+    visit = encounter(patient_url) | {"identifier": [{"system": "urn:test:visits",
+                                                      "value": identifier}]}
+    encounter_entry = (put_entry(visit, f"Encounter?subject={patient_url}")
+                       if "encounter put" in order
+                       else post_entry(visit, if_none_exist=f"subject={patient_url}"))
+    entries = [patient_entry, encounter_entry]
+    return transaction(*(entries[::-1] if order.startswith("encounter") else entries))
+
+
+@pytest.mark.parametrize("order", ["patient put, encounter post", "encounter post, patient put",
+                                   "encounter put, patient put", "encounter post, patient post"])
+def test_a_condition_naming_an_entry_matches_what_it_resolves_to_in_any_order(client, order):
+    """Sent three times, the transaction makes one Encounter: its condition names the
+    Patient entry's fullUrl, which is given the Patient it resolves to before the condition
+    is matched, whether that entry is a conditional PUT or comes later (each resend made
+    another Encounter)."""
+    identifier, patient_url = str(uuid.uuid4()), urn()
+    body = _upsert_pair(order, identifier, patient_url)
+    for _ in range(3):
+        response_bundle(submit(client, body), "transaction-response", 2)
+    assert len(search_ids(client, "Encounter", identifier=f"urn:test:visits|{identifier}")) == 1

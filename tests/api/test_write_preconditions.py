@@ -27,6 +27,30 @@ def test_a_put_with_if_none_match_star_creates_only(client):
     assert_outcome(both, 400)
 
 
+def test_if_none_match_star_keeps_a_patch_or_delete_from_a_current_resource(client):
+    """The condition is false where a current representation exists: PATCH and DELETE went
+    ahead. An entity-tag in If-None-Match is taken on reads only: 400, not a write anyway."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    assert_outcome(patch(client, path, GENDER, **{"If-None-Match": "*"}), 412)
+    assert_outcome(client.delete(path, headers={"If-None-Match": "*"}), 412)
+    assert_outcome(put(client, patient, **{"If-None-Match": 'W/"1"'}), 400)
+    assert client.get(path).json() == patient  # nothing written
+
+
+def test_a_bundle_entrys_if_none_match_star_guards_its_put(client):
+    """bundle.html#Bundle.entry.request.ifNoneMatch carries the header's meaning: a
+    create-only PUT entry of a current resource is 412 (the transaction rolled back) where
+    it overwrote it."""
+    patient = created(client, new_patient())
+    entry = {"resource": {**patient, "gender": "other"},
+             "request": {"method": "PUT", "url": f"Patient/{patient['id']}", "ifNoneMatch": "*"}}
+    assert_outcome(submit(client, transaction(entry)), 412)
+    answered = submit(client, {"resourceType": "Bundle", "type": "batch", "entry": [entry]})
+    assert answered.json()["entry"][0]["response"]["status"].startswith("412")
+    assert client.get(f"/Patient/{patient['id']}").json() == patient
+
+
 def test_a_patch_of_a_deleted_resource_is_410_as_its_read(client):
     patient = created(client, new_patient())
     assert client.delete(f"/Patient/{patient['id']}").status_code == 204
