@@ -111,12 +111,21 @@ def _member(expr: _Expr, name: str, memos: list["_Memo"]) -> _Expr:
     if expr.distinct:
         raise UnsupportedExpression(f"path step .{name} after a union")
     branches = []
+    unknown: UnsupportedExpression | None = None
     for branch in expr.branches:
-        elements = children(branch.scope, name)
+        try:
+            elements = children(branch.scope, name)
+        except UnsupportedExpression as error:
+            # A choice's types each a branch: `Observation.value.unit` steps into the
+            # Quantity one, the others have no such member (no values there).
+            unknown = error
+            continue
         prev = branch.run
         if len(elements) > 1:
             memos.append(prev := _Memo(prev))
         branches += [_Branch(_step(prev, e), e[1], e[2]) for e in elements]
+    if unknown is not None and not branches:
+        raise unknown
     return _Expr(tuple(branches))
 
 

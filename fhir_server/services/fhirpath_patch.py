@@ -117,6 +117,8 @@ class _Patch:
         # A primitive has no identity: read it as `parent.name` or `parent.name[n]`.
         parent_path, name, position = _last_step(self)
         parent = self.one(parent_path)
+        if isinstance(parent, dict) and name not in parent:
+            name = self.choice_key(parent, parent_path, name)
         if not isinstance(parent, dict) or name not in parent:
             raise self.fail("finds a value whose element cannot be changed")
         if not isinstance(parent[name], list):
@@ -124,6 +126,14 @@ class _Patch:
         if position is None:
             position = next(i for i, v in enumerate(parent[name]) if v == found[0])
         return parent, name, position
+
+    def choice_key(self, parent: dict, parent_path: str, name: str) -> str:
+        """The JSON name `parent` holds a choice element `name` by (`deceased` is
+        `deceasedBoolean`), else `name`."""
+        if name not in self.structure(parent_path).choices:
+            return name
+        return next((key for key in parent if key.startswith(name)
+                     and key[len(name):][:1].isupper()), name)
 
     def element_list(self) -> tuple[dict, str, list]:
         """The parent and JSON name of the repeating element the path names, and its items."""
@@ -209,10 +219,29 @@ def _replace(patch: _Patch) -> None:
         raise patch.fail("finds nothing to replace")
     holder, key, position = location
     value = patch.value(lambda: patch.structure(patch.path))
-    if position is None:
-        holder[key] = value
-    else:
+    if position is not None:
         holder[key][position] = value
+        return
+    chosen = _chosen_key(patch, key)
+    if chosen != key:  # `Observation.value` (a valueQuantity) replaced by a valueString
+        holder.pop(key)
+        holder.pop(f"_{key}", None)
+    holder[chosen] = value
+
+
+def _chosen_key(patch: _Patch, key: str) -> str:
+    """The JSON name a replaced choice element takes from its new value's type: the path
+    names `value`, which is `valueQuantity` in the resource, and the value is a valueString.
+    Any other element keeps its name."""
+    try:
+        _, name, _ = _last_step(patch)
+    except Unprocessable:  # `(Observation.value as Quantity)`: its type is the one named
+        return key
+    given = next((k for k in patch.parts["value"] if k.startswith("value") and k != "value"),
+                 None)
+    if name == key or not key.startswith(name) or given is None:
+        return key
+    return name + given.removeprefix("value")
 
 
 def _move(patch: _Patch) -> None:

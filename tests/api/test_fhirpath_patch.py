@@ -103,6 +103,30 @@ def test_replace_a_primitive_an_indexed_item_and_a_where_match(client, patient):
     assert result["identifier"][1] == {"system": MRN, "value": "BM-9"}
 
 
+def test_replace_a_choice_element_by_a_value_of_another_type(client, patient):
+    """`Patient.deceased` names deceasedBoolean; replaced by a valueDateTime it becomes
+    deceasedDateTime (the old JSON name was kept, and the patch refused)."""
+    with_flag = _patched(client, patient, _operation("add", "Patient", name="deceased",
+                                                     value={"valueBoolean": False}))
+    result = _patched(client, with_flag, _operation(
+        "replace", "Patient.deceased", value={"valueDateTime": "2026-01-02"}))
+    assert result["deceasedDateTime"] == "2026-01-02" and "deceasedBoolean" not in result
+
+
+def test_a_path_steps_through_a_choice_element_to_its_type_in_the_resource(client):
+    """`Observation.value.unit` is the unit of the valueQuantity there (it was 'unknown
+    element CodeableConcept.unit': only the first of value[x]'s types was tried)."""
+    observation = created(client, {
+        "resourceType": "Observation", "status": "final", "code": {"text": "cân nặng"},
+        "valueQuantity": {"value": 70, "unit": "kg"}})
+    body = {"resourceType": "Parameters", "parameter": [
+        _operation("replace", "Observation.value.unit", value={"valueString": "kilogram"}),
+        _operation("delete", "Observation.value.value")]}
+    response = client.patch(f"/Observation/{observation['id']}", json=body, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json()["valueQuantity"] == {"unit": "kilogram"}
+
+
 def test_delete_removes_the_element_and_an_emptied_list(client, patient):
     result = _patched(client, patient,
                       _operation("delete", "Patient.birthDate"),
