@@ -26,6 +26,7 @@ from fhir_server.api.metrics import install_metrics
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.api.operations import routes as operations
 from fhir_server.api.security import authenticate, install_security_headers
+from fhir_server.api.trailing_slash import install_trailing_slash
 from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.personal_id import mask_personal_ids
 from fhir_server.collector import collector_tuned_for_serving
@@ -290,6 +291,7 @@ def create_app(settings: Settings | None = None, dated: bool = False) -> FastAPI
         docs_url="/docs",
         openapi_url="/openapi.json",
         dependencies=[Depends(utf8_url)],  # before authentication: a malformed URL is 400
+        redirect_slashes=False,  # trailing_slash.py instead
     )
     app.state.settings = settings or Settings()
     _mask_personal_ids_in_logs()
@@ -300,6 +302,7 @@ def create_app(settings: Settings | None = None, dated: bool = False) -> FastAPI
     install_request_limits(app)
     install_cors(app)  # a preflight is answered before the limits, and counts for none
     install_metrics(app)  # around even the limits: refused requests are measured too
+    install_trailing_slash(app)  # first: every layer sees the one path
     if dated:
         install_date_header(app)
     negotiated = [Depends(negotiate)]

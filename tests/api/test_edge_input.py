@@ -8,6 +8,7 @@ import base64
 import json
 import uuid
 
+import httpx
 import pytest
 from helpers import (
     FHIR_HEADERS,
@@ -426,3 +427,15 @@ def test_queries_of_operations_and_history_at_the_edges_are_answered(client, las
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert_outcome(response, response.status_code)
+
+
+def test_a_trailing_slash_names_the_same_endpoint(client, server):
+    """`[base]/Patient/` is `[base]/Patient`: it was a bare 307 to a URL built from the
+    client's Host header (any host, before authentication), and a POST was never run."""
+    created = client.post("/Patient/", json=new_patient(), headers=FHIR_HEADERS)
+    assert created.status_code == 201, created.text
+    patient_id = created.json()["id"]
+    assert client.get(f"/Patient/{patient_id}/").json()["id"] == patient_id
+    anonymous = httpx.get(f"{server.base}/Patient/", headers={"Host": "evil.example"})
+    assert anonymous.status_code == 401
+    assert "location" not in anonymous.headers
