@@ -32,6 +32,17 @@ RESULT_PARAMETERS = frozenset(
     }
 )
 _RECURSE = {"_include:recurse": "_include:iterate", "_revinclude:recurse": "_revinclude:iterate"}
+# R4's parameters this server does not run (search.html#all): refused whatever the
+# handling, since a search that left one out would answer more than was asked: every
+# Patient for `_text=...`. `_contained=false` is what every search does.
+_NOT_RUN = {
+    "_query": "this server defines no named query",
+    "_text": "there is no full-text index of narratives",
+    "_content": "there is no full-text index of resources",
+    "_filter": "the _filter language is not supported: use search parameters",
+    "_contained": "contained resources are not searched as resources",
+    "_containedType": "contained resources are not searched as resources",
+}
 # `_include`/`_revinclude` rules of one search at most: each is a query per page.
 MAX_INCLUDE_RULES = 20
 SORTABLE_TYPES = frozenset({"string", "token", "date", "reference", "quantity", "number", "uri"})
@@ -232,10 +243,9 @@ def parse_request(
             request.cursor = value
         elif name in ("_format", "_pretty"):
             request.presentation.append((name, value))
-        elif name == "_query":
-            # Refused whatever the handling: run as a plain search it would answer more.
-            raise NotSupported(f"_query: this server defines no named query '{value}'",
-                               expression="_query")
+        elif (base := name.partition(":")[0]) in _NOT_RUN and not (
+                name == "_contained" and value == "false"):
+            raise NotSupported(f"{name}={value}: {_NOT_RUN[base]}", expression=name)
         elif name not in RESULT_PARAMETERS:
             request.criteria.append((name, value))
     if request.elements is not None and request.summary in ("true", "text", "data"):
