@@ -69,8 +69,8 @@ async def preferences(request: Request) -> dict[str, str]:
     not part of its name or value."""
     found = {}
     for part in ",".join(request.headers.getlist("prefer")).split(","):
-        name, _, value = part.split(";", 1)[0].strip().partition("=")
-        if name:
+        name, _, value = part.split(";", 1)[0].partition("=")
+        if name := name.strip():  # `handling = strict`: RFC 7240 §2 allows space by the `=`
             found[name.lower()] = value.strip().strip('"')
     return found
 

@@ -32,7 +32,8 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
         call.request.state.interaction = bundle["type"]
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
                                      caller.scopes, outcome_language(call.request),
-                                     entry_operations(call.request))
+                                     entry_operations(call.request),
+                                     strict_handling(call.prefer))
     return await bundle_response(call.request, response, written=True)
 
 

@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -64,6 +65,9 @@ _RUN_RULES = frozenset({"bdl-2", "bdl-4", "bdl-7", "bdl-8"})
 # Runs an operation entry (`Patient/1/$everything`) as a request of its own by the same
 # client and answers its Bundle.entry (resource and response); the API layer provides it.
 OperationRunner = Callable[[Entry], Awaitable[dict]]
+
+# The request's `Prefer: handling` for the searches of its entries.
+_strict_searches: ContextVar[bool] = ContextVar("strict_searches", default=False)
 
 
 async def _write(
@@ -134,15 +138,20 @@ class BundleProcessor:
         permissions: Permissions = ALL,
         language: str = "en",
         operations: OperationRunner | None = None,
+        strict: bool = False,
     ) -> dict:
         """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
         for its own interaction; entry outcomes are in `language` (en, vi). A batch's
-        operation entries run through `operations` (none: 400 not-supported)."""
+        operation entries run through `operations` (none: 400 not-supported). With
+        `strict` (`Prefer: handling=strict`), searches refuse unknown parameters, as the
+        same requests on their own would."""
         budget = read_budget.set(ReadBudget(self.max_read_resources, self.max_read_bytes))
+        handling = _strict_searches.set(strict)
         try:
             return await self._process(base, bundle, return_preference, permissions, language,
                                        operations)
         finally:
+            _strict_searches.reset(handling)
             read_budget.reset(budget)
 
     async def _process(self, base: str, bundle: object, return_preference: str,
@@ -328,13 +337,13 @@ class BundleProcessor:
             if restricted is not None:  # the launch patient's: patient/ grants hold in it
                 permissions = permissions.within_compartment(compartment_members("Patient"))
             return {"resource": await self.service.search_system(
-                base, params, False, permissions, compartment, store),
+                base, params, _strict_searches.get(), permissions, compartment, store),
                 "response": {"status": "200 OK"}}
         else:
             return {
                 "resource": await self.service.search(
-                    base, kind, params, False, compartment, permissions, store=store
-                ),
+                    base, kind, params, _strict_searches.get(), compartment, permissions,
+                    store=store),
                 "response": {"status": "200 OK"},
             }
         if version.known_to_client(entry.if_none_match, entry.if_modified_since):

@@ -323,6 +323,18 @@ def test_prefer_return_operation_outcome_in_a_batch(client, server):
     assert f"Patient/{patient_id}/_history/1" in outcome["issue"][0]["diagnostics"]
 
 
+def test_prefer_handling_strict_holds_for_the_searches_of_a_batch(client):
+    """A search entry answers as the same request on its own: an unknown parameter is 400
+    under `handling=strict` (it was ignored, the search unfiltered), ignored without."""
+    entry = get_entry("Patient?x-unknown=1&_count=1")
+    (strict,) = response_bundle(submit(client, batch(entry), Prefer="handling=strict"),
+                                "batch-response", 1)
+    assert strict["response"]["status"].startswith("400")
+    assert "x-unknown" in strict["response"]["outcome"]["issue"][0]["diagnostics"]
+    (lenient,) = response_bundle(submit(client, batch(entry)), "batch-response", 1)
+    assert lenient["response"]["status"] == "200 OK"
+
+
 def test_head_entries_answer_as_get_without_the_resource(client, server):
     patient = created(client, new_patient())
     entry = {"request": {"method": "HEAD", "url": f"Patient/{patient['id']}"}}

@@ -66,6 +66,9 @@ def test_unknown_parameters_are_ignored_by_default(client, ids, params, keys):
 )
 def test_strict_handling_refuses_unknown_parameters(client, ids, params, name):
     assert_bad_parameter(client.get("/Patient", params=params, headers=STRICT), name)
+    # RFC 7240 §2: `preference = token [ BWS "=" BWS word ]` (it was read as lenient).
+    spaced = {"Prefer": "return=minimal, handling = strict"}
+    assert_bad_parameter(client.get("/Patient", params=params, headers=spaced), name)
 
 
 def test_strict_handling_accepts_known_parameters(client, ids):
