@@ -12,7 +12,7 @@ from fhir_server.conformance.registry import (
     READ_ONLY_TYPES,
     resource_types,
 )
-from fhir_server.conformance.search_parameters import search_parameters
+from fhir_server.conformance.search_parameters import COMPARTMENT_TYPES, search_parameters
 
 # Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/).
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
@@ -193,6 +193,15 @@ def capability_statement(
                 # What every type has (Resource's); with `_type`, what all the types named do.
                 "searchParam": _system_parameters(),
                 "operation": capability_operations(operations, None),
+                "compartment": _compartments(),
             }
         ],
     }
+
+
+@cache
+def _compartments() -> list[str]:
+    """The CompartmentDefinitions of the compartments searched here (`Patient/1/*`)."""
+    urls = {definition.get("code"): definition["url"]
+            for definition in registry().all("CompartmentDefinition") if "url" in definition}
+    return [urls[kind] for kind in COMPARTMENT_TYPES if kind in urls]

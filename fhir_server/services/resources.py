@@ -319,8 +319,9 @@ class ResourceService:
                 {"t": last.last_updated.isoformat(), "o": last.object_id}
             )
         path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
-        # Its pages keep the period, page size and format (`_format`, `_pretty`) asked for.
-        kept = [(n, v) for n, v in params
+        # Its pages keep the period and format (`_format`, `_pretty`) asked for, and the page
+        # size used (search.html#count: `_count=5000` is 1000 here, as the links say).
+        kept = [(n, str(count) if n == "_count" else v) for n, v in params
                 if n in ("_since", "_at", "_count", "_format", "_pretty")]
         total = None
         if resource_type is not None and resource_id is not None and compartment is None:

@@ -98,6 +98,14 @@ def test_history_pages_keep_the_format_asked_for(client):
     assert second.status_code == 200 and second.text.startswith("<Bundle"), second.text[:80]
 
 
+def test_history_links_state_the_page_size_used(client):
+    """search.html#count: a `_count` beyond the server's largest page is that page, and the
+    links say so (they repeated `_count=5000`)."""
+    page = client.get("/Patient/_history", params={"_count": "5000"}).json()
+    [self_url] = [link["url"] for link in page["link"] if link["relation"] == "self"]
+    assert parse_qs(urlsplit(self_url).query)["_count"] == ["1000"], self_url
+
+
 def test_instance_history_count_of_one_pages_through_all_versions(client):
     resource_id, _ = _patient_with_versions(client)
     entries, pages = all_pages(client, f"/Patient/{resource_id}/_history", {"_count": "1"})

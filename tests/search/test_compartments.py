@@ -265,3 +265,14 @@ def test_an_update_moves_a_resource_between_compartments(client, ids):
 
     assert client.delete(f"/Observation/{moved}").status_code in (200, 204)
     assert found(client, f"/Encounter/{ids['visit']}/Observation", code) == set()
+
+
+def test_the_capability_statement_names_the_compartments_searched(client):
+    """CapabilityStatement.rest.compartment: each compartment a `[type]/[id]/*` search
+    answers, by its CompartmentDefinition."""
+    declared = client.get("/metadata").json()["rest"][0]["compartment"]
+    assert declared == [f"http://hl7.org/fhir/CompartmentDefinition/{name}" for name in (
+        "patient", "encounter", "relatedPerson", "practitioner", "device")]
+    for kind in ("Patient", "Encounter", "RelatedPerson", "Practitioner", "Device"):
+        response = client.get(f"/{kind}/nobody/*", params={"_summary": "count"})
+        assert response.status_code == 200, (kind, response.text)
