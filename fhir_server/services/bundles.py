@@ -8,13 +8,15 @@ from contextvars import ContextVar
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
-from fhir_server.conformance.bundle_rules import bundle_issues
+from fhir_server.conformance.envelopes import by_entry, envelope_errors
+from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import (
     BadRequest,
     FhirError,
     Forbidden,
+    InvalidResource,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -59,8 +61,6 @@ from fhir_server.storage.database import DatabaseUnreachable
 from fhir_server.storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
-
-_RUN_RULES = frozenset({"bdl-2", "bdl-4", "bdl-7", "bdl-8"})
 
 # Runs an operation entry (`Patient/1/$everything`) as a request of its own by the same
 # client and answers its Bundle.entry (resource and response); the API layer provides it.
@@ -173,12 +173,11 @@ class BundleProcessor:
                 f"{self.max_entries}",
                 expression="Bundle.entry",
             )
-        # Its own invariants (duplicate fullUrls, entries with a response or search part),
-        # which validation checks on every Bundle stored, hold for one sent to be run too;
-        # an entry without a request fails on its own (bdl-3), in a batch alone.
-        if broken := [found for found in bundle_issues(bundle, "Bundle", _RUN_RULES)
-                      if found.severity == "error"]:
-            raise BadRequest(broken[0].diagnostics, issues=broken)
+        broken, refused = by_entry(envelope_errors(bundle))
+        if kind == "transaction":
+            broken += [found for issues in refused.values() for found in issues]
+        if broken:
+            raise InvalidResource(broken[0].diagnostics, issues=capped(broken))
         if kind == "transaction":
             entries = [parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
             for entry in entries:
@@ -194,8 +193,9 @@ class BundleProcessor:
             shared = written_more_than_once(raw_entries, base)
             # Run in the order of a transaction (http.html#brules), answered in request order.
             answered = {
-                i: await self._batch_entry(base, i, raw_entries[i], return_preference,
-                                           permissions, language, within, shared, operations)
+                i: _refused(refused[i], language) if i in refused else await self._batch_entry(
+                    base, i, raw_entries[i], return_preference, permissions, language, within,
+                    shared, operations)
                 for i in sorted(range(len(raw_entries)),
                                 key=lambda i: ORDER.get(_method_of(raw_entries[i]), 0))
             }
@@ -355,6 +355,13 @@ class BundleProcessor:
             "response": {"status": "200 OK", "etag": version.etag,
                          "lastModified": format_instant(version.last_updated)},
         }
+
+
+def _refused(issues: list, language: str) -> dict:
+    """The response of a batch entry that breaks R4's rules on Bundle entries."""
+    error = InvalidResource(issues[0].diagnostics, issues=capped(issues))
+    return {"response": {"status": _status(error.status),
+                         "outcome": error.operation_outcome(language)}}
 
 
 def _check_permission(entry: Entry, permissions: Permissions) -> str | None:
