@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from prometheus_client import Counter, Gauge, Histogram
 
 from fhir_server.services.audit import AuditTrail
+from fhir_server.storage.database import DatabaseUnreachable
 from fhir_server.storage.export_jobs import (
     CANCELLED,
     COMPLETED,
@@ -39,7 +40,16 @@ EXPORT_JOBS = Gauge(
     "fhir_export_jobs", "Bulk export jobs kept in MongoDB, by status.", ["status"],
     multiprocess_mode="mostrecent",
 )
+MONGODB_ANSWERED = Gauge(
+    "fhir_mongodb_answered_scrape",
+    "1 when MongoDB answered the scrape's reading of the export jobs within a second, else 0 "
+    "(the fhir_export_jobs then keep the last values read).",
+    multiprocess_mode="mostrecent",
+)
 _STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED)
+# A scrape is answered within Prometheus's timeout (10 s by default) while MongoDB is down,
+# when the metrics matter most.
+_JOBS_READ_SECONDS = 1.0
 
 
 @contextmanager
@@ -54,7 +64,13 @@ async def read_gauges(audit: AuditTrail | None, jobs: ExportJobStore | None) -> 
     """Set the gauges that are read from the spool and MongoDB rather than counted."""
     if audit is not None:
         AUDIT_SPOOL_BYTES.set(await asyncio.to_thread(audit.spool.undrained_bytes))
-    if jobs is not None:
-        counts = await export_jobs_by_status(jobs)
-        for status in _STATUSES:
-            EXPORT_JOBS.labels(status).set(counts.get(status, 0))
+    if jobs is None:
+        return
+    try:
+        counts = await asyncio.wait_for(export_jobs_by_status(jobs), _JOBS_READ_SECONDS)
+    except (TimeoutError, DatabaseUnreachable):
+        MONGODB_ANSWERED.set(0)
+        return
+    MONGODB_ANSWERED.set(1)
+    for status in _STATUSES:
+        EXPORT_JOBS.labels(status).set(counts.get(status, 0))

@@ -135,3 +135,26 @@ def test_a_mongod_that_keeps_dying_is_restarted_with_growing_delays(spawn, mongo
     time.sleep(SETTLE)  # the worker that said ready heard first; the others within SETTLE
     read = httpx.get(f"{server.base}/Patient/{patient['id']}", headers=FHIR_JSON, timeout=30)
     assert read.status_code == 200 and read.json() == patient
+
+
+def test_metrics_are_answered_at_once_while_mongod_hangs(spawn, mongods, tmp_path):
+    """A scrape reads the export jobs from MongoDB: with the mongod stopped (SIGSTOP) it
+    waited for the server selection timeout and answered 503, past Prometheus's 10 s scrape
+    timeout, when the metrics matter most."""
+    data = tmp_path / "data"
+    server = spawn(data, "--dev", env={"FHIR_METRICS": "public"})
+    server.wait_ready()
+    metrics = f"{server.base.removesuffix('/fhir')}/metrics"
+    assert "fhir_mongodb_answered_scrape 1.0" in httpx.get(metrics, timeout=30).text
+    pid = _only_mongod(mongods, data)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        response = httpx.get(metrics, timeout=30)
+        took = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert response.status_code == 200, response.text
+    assert took < 3.0, took
+    assert "fhir_mongodb_answered_scrape 0.0" in response.text
+    assert "fhir_audit_spool_undrained_bytes" in response.text
