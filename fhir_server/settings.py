@@ -35,7 +35,8 @@ class Settings(BaseSettings):
         "besides the shipped ones (`fhir-server package install`). Unset: DATA_DIR/packages.",
     )
     base_url: str | None = Field(
-        None, description="Public FHIR base URL; by default derived from each request."
+        None, description="Public FHIR base URL, and the audience tokens must name. "
+        "`serve`: http://HOST:PORT/fhir (a wildcard HOST: this machine's name)."
     )
     dev: bool = Field(False, description="Development mode: demo data, local issuers.")
     required_profiles: dict[str, list[str]] = Field(

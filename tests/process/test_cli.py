@@ -92,6 +92,16 @@ def test_dev_server_loads_demo_data_and_stops_cleanly_on_sigterm(spawn, mongods,
     assert mongods(data) == []
 
 
+def test_a_server_bound_to_every_address_names_this_machine_in_its_urls(spawn, tmp_path):
+    """`--host 0.0.0.0` put `http://0.0.0.0:PORT/fhir`, where no client can connect, in
+    every Location and link."""
+    server = spawn(tmp_path / "data", "--dev", "--host", "0.0.0.0", "--workers", "1")
+    server.wait_ready()
+    public = f"http://{socket.gethostname()}:{server.port}/fhir"
+    assert f"at {public}" in server.stdout()
+    assert _read(server.base, "metadata").json()["implementation"]["url"] == public
+
+
 def test_restart_keeps_the_data_and_loads_the_demo_once(spawn, mongods, tmp_path):
     data = tmp_path / "data"
     first = spawn(data, "--dev")
