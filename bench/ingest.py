@@ -16,6 +16,7 @@ import copy
 import itertools
 import json
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -135,7 +136,7 @@ STORED_BASELINE = "raw insert_many of the stored documents"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundles", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
@@ -151,8 +152,9 @@ def main() -> None:
     resources = sum(len(b["entry"]) for b in bundles)
     mongo = None
     uri = args.mongodb_uri
+    scratch = Path(tempfile.mkdtemp(prefix="bench-ingest-"))  # removed at the end
     if uri is None:
-        mongo = EmbeddedMongo(Path(tempfile.mkdtemp(prefix="bench-ingest-")))
+        mongo = EmbeddedMongo(scratch / "mongo")
         uri = mongo.start()
     runs = {  # label: (sign_writes, person)
         "server, signing off": (False, False),
@@ -163,7 +165,7 @@ def main() -> None:
     per_resource: dict[str, dict[str, int]] = {}
     try:
         for number, (label, (sign_writes, person)) in enumerate(runs.items()):
-            data_dir = tempfile.mkdtemp(prefix="bench-ingest-data-")
+            data_dir = str(scratch / f"data-{number}")
             database = f"bench_ingest_{os.getpid()}_{number}"
             with running_server(uri, database, sign_writes, data_dir) as (_, base):
                 before = stored_bytes(uri, database)  # the demo data of --dev
@@ -178,6 +180,7 @@ def main() -> None:
     finally:
         if mongo is not None:
             mongo.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"mix={args.mix} bundles={args.bundles} resources={resources} "
           f"concurrency={args.concurrency}")
     raw_rate = resources / seconds["raw PyMongo insert_many"]

@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from fhir_server.conformance.registry import is_supported
 from fhir_server.package_commands import install_package, list_packages, package_directory
 from fhir_server.settings import Settings
@@ -230,6 +232,12 @@ async def _verify(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Checked before the imports below, whose metrics open their files there.
+    multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiprocess_dir is not None and not Path(multiprocess_dir).is_dir():
+        print(f"cannot start: PROMETHEUS_MULTIPROC_DIR: {multiprocess_dir} is no directory "
+              "(make it, empty, before the server starts)", file=sys.stderr)
+        return 2
     import uvicorn
 
     from fhir_server.api.header_timeout import with_client_deadlines
@@ -417,6 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     except MongoUnreachable as error:
         print(f"cannot start: {error} (FHIR_MONGODB_URI)", file=sys.stderr)
         return 1
+    except ValidationError as error:  # of the settings: one line each, not a traceback
+        for problem in error.errors():
+            names = ".".join(str(part) for part in problem["loc"])
+            print(f"cannot start: FHIR_{names.upper()}: {problem['msg']}", file=sys.stderr)
+        return 2
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """Server settings, read from FHIR_* environment variables."""
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -237,3 +238,13 @@ class Settings(BaseSettings):
             raise ValueError(f"not a time zone the time zone database holds: {name!r} "
                              "(an IANA name such as Asia/Ho_Chi_Minh or UTC)") from error
         return name
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is no IP address or CIDR network") from None
+        return proxies

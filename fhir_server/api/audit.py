@@ -33,6 +33,7 @@ _INTERACTIONS = {
     "system_history": "history-system",
     "search_system": "search-system",
     "batch_or_transaction": "transaction",
+    "metadata": "capabilities",
     "system_operation": "operation",
     "type_operation": "operation",
     "instance_operation": "operation",

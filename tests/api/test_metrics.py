@@ -167,3 +167,12 @@ def test_a_transactions_round_trips_do_not_grow_with_its_entries(metered, http):
     # collection (with their Provenances): not a few round trips per entry.
     few, many = (_transaction_round_trips(metered, http, n) for n in (3, 30))
     assert many - few < 10, (few, many)
+
+
+def test_metadata_is_counted_as_capabilities(metered, http):
+    """Its restful-interaction code (it was "operation", as an $export kick-off is). Last in
+    the module: the AuditEvent of the anonymous /metadata would count in the one above."""
+    before = scrape(metered)
+    assert http.get("/metadata").status_code == 200
+    assert moved(before, scrape(metered), "fhir_requests_total") == {
+        requests("capabilities", "none", 200): 1}

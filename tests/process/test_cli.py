@@ -163,6 +163,24 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
     assert mongods(data) == []
 
 
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("FHIR_METRICS", "private", "FHIR_METRICS: Input should be 'off' or 'public'"),
+    ("FHIR_TRUSTED_PROXIES", '["not-an-ip"]', "'not-an-ip' is no IP address"),
+    ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/metrics", "/nonexistent/metrics is no directory"),
+])
+def test_a_bad_setting_is_one_line_before_anything_starts(spawn, mongods, tmp_path, name,
+                                                          value, says):
+    """A traceback before (or after the embedded mongod had started), it is a line naming
+    the setting, exit 2, as the other settings' errors are."""
+    data = tmp_path / "data"
+    server = spawn(data, env={name: value})
+    assert server.process.wait(60) == 2, server.output()
+    output = server.output()
+    assert "Traceback" not in output and f"cannot start: {name}" in output, output
+    assert says in output, output
+    assert mongods(data) == []
+
+
 def test_unreachable_mongodb_is_one_line_and_no_server(spawn, tmp_path):
     """A configured MongoDB that does not answer: exit 1 with one line naming it, no
     traceback, and no port left listening."""
