@@ -363,3 +363,20 @@ def expansion(canonical: str) -> Expansion:
     if value_set is None:
         return Expansion(None, f"the value set {canonical} is not known to this server")
     return expand_resource(value_set)
+
+
+def expand_for_system(value_set: dict, system: str) -> Expansion:
+    """The codes of one code system a ValueSet holds, when the whole cannot be expanded here
+    (vaccine-code's SNOMED CT filter beside its list of CVX codes): its includes and
+    excludes of that system decide them, if it imports no value set (which could hold any
+    code). None (with the reason) when those cannot be expanded either."""
+    compose = value_set.get("compose")
+    if not isinstance(compose, dict):
+        return Expansion(None, "it has no compose")
+    parts = {kind: compose.get(kind) or [] for kind in ("include", "exclude")}
+    if any(not isinstance(part, dict) or part.get("valueSet")
+           for kinds in parts.values() for part in kinds):
+        return Expansion(None, "it imports other value sets, which could hold any code")
+    own = {kind: [part for part in kinds if part.get("system") == system]
+           for kind, kinds in parts.items()}
+    return expand_resource({"resourceType": "ValueSet", "compose": {**compose, **own}})

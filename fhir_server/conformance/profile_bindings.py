@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from fhir_server.conformance.code_systems import find_value_set
 from fhir_server.conformance.concept_maps import mapped_into
-from fhir_server.conformance.expansion import expansion
+from fhir_server.conformance.expansion import expand_for_system, expansion
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.messages import issue
 from fhir_server.errors import Issue
@@ -34,6 +35,9 @@ class Binding:
     allowed: dict[str, frozenset[str]] | None
     # system → the versions of it the expansion takes its codes from (those it knows)
     versions: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Not expandable as a whole: system → its codes in the value set, for each system whose
+    # part can be expanded (`expand_for_system`)
+    parts: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def codes(self) -> frozenset[str]:
@@ -49,7 +53,19 @@ def binding(strength: str, value_set: str) -> Binding:
         if concept.version:
             versions.setdefault(concept.system, set()).add(concept.version)
     return Binding(strength, value_set.split("|")[0], expanded.codes() or None,
-                   {system: frozenset(held) for system, held in versions.items()})
+                   {system: frozenset(held) for system, held in versions.items()},
+                   {} if expanded.concepts is not None else _parts(value_set))
+
+
+def _parts(canonical: str) -> dict[str, frozenset[str]]:
+    value_set = find_value_set(canonical) or {}
+    compose = value_set.get("compose")
+    includes = compose.get("include") if isinstance(compose, dict) else None
+    systems = {include["system"] for include in includes or ()
+               if isinstance(include, dict) and isinstance(include.get("system"), str)}
+    parts = {system: expand_for_system(value_set, system) for system in sorted(systems)}
+    return {system: frozenset(part.codes().get(system, ())) for system, part in parts.items()
+            if part.concepts is not None}
 
 
 def _codings(value: object, type_code: str) -> Iterator[tuple[object, object, object]]:
@@ -86,8 +102,7 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
     if bound.strength not in CHECKED:
         return []
     if bound.allowed is None:
-        return [issue("value-set-not-expandable", "not-supported", expression,
-                      severity="warning", strength=bound.strength, **rule)]
+        return _partly_expandable(bound, value, type_code, expression, rule)
     allowed, codes = bound.allowed, bound.codes
     found: list[tuple[str | None, str]] = []
     stale: list[tuple[str, str, str]] = []  # codes of another version than the value set's
@@ -130,6 +145,24 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
                       code=code, system=system, **rule)]
     return [issue("extensible-no-code", "code-invalid", expression, severity="warning",
                   **rule)]
+
+
+def _partly_expandable(bound: Binding, value: object, type_code: str, expression: str,
+                       rule: dict[str, Any]) -> list[Issue]:
+    """A value set not expandable as a whole: a coding of a system whose part of it is known
+    is decided by that part (an unknown occupation code of VN Core's 4069 list beside a
+    system held without codes); else a warning that the code is not checked."""
+    decided = [(system, code) for system, code, _ in _codings(value, type_code)
+               if isinstance(system, str) and system in bound.parts and isinstance(code, str)]
+    if not decided:
+        return [issue("value-set-not-expandable", "not-supported", expression,
+                      severity="warning", strength=bound.strength, **rule)]
+    if any(code in bound.parts[system] for system, code in decided):
+        return []
+    system, code = decided[0]
+    message = ("coding-not-in-value-set" if bound.strength == "required"
+               else "extensible-code-of-included-system")
+    return [issue(message, "code-invalid", expression, code=code, system=system, **rule)]
 
 
 def _stale_issue(bound: Binding, system: str, code: str, version: str, expression: str,

@@ -9,7 +9,11 @@ ValueSet leaves them out (`compose.inactive: false`)."""
 from dataclasses import dataclass
 
 from fhir_server.conformance.code_systems import CodeSystemIndex, is_display_of
-from fhir_server.conformance.expansion import ExpandedConcept, expanded_concept
+from fhir_server.conformance.expansion import (
+    ExpandedConcept,
+    expand_for_system,
+    expanded_concept,
+)
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.units import UCUM, is_ucum
 from fhir_server.errors import BadRequest
@@ -163,20 +167,6 @@ def _not_in_value_set(coding: dict, url: str) -> Verdict:
     return Verdict(False, f"The code '{code}' of {system} is not in the value set {url}")
 
 
-def _systems_outside(value_set: dict, codings: list[dict]) -> list[str]:
-    """The codings' systems, if none is one the value set's `compose.include` names and it
-    imports no other value set (which could hold any system); else nothing."""
-    includes = (value_set.get("compose") or {}).get("include") or []
-    if any(not isinstance(include, dict) or "valueSet" in include or "system" not in include
-           for include in includes):
-        return []
-    named = {include["system"] for include in includes}
-    systems = [coding.get("system") for coding in codings]
-    if not systems or any(not system or system in named for system in systems):
-        return []
-    return [str(system) for system in systems]
-
-
 def _as_held(system: str, code: str) -> str:
     """The code as its code system writes it (`abc` is `ABC` where case does not count)."""
     index = held_code_system(system)
@@ -191,18 +181,23 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
         raise BadRequest("$validate-code needs the 'system' of the 'code'", expression="system")
     value_set, result = value_set_expansion(given, instance, "$validate-code")
     url = value_set.get("url", "(the value set given)")
-    if result.concepts is None and (outside := _systems_outside(value_set, codings)):
-        # Not expandable here (SNOMED CT is not held), but no code of these systems is in it.
-        return _answer([Verdict(False, f"The value set {url} includes no code of {system}")
-                        for system in outside])
-    expanded(value_set, result)
     options = _Options.of(given)
     verdicts = []
     for coding in codings:
         if not coding.get("system"):
             verdicts.append(Verdict(False, f"The coding '{coding['code']}' has no system"))
             continue
-        concept = result.get(coding["system"], _as_held(coding["system"], coding["code"]))
+        # Not expandable as a whole here (a SNOMED CT filter beside a list of CVX codes), its
+        # part of the coding's system may be: that decides.
+        part = result if result.concepts is not None else expand_for_system(
+            value_set, coding["system"])
+        if part.concepts is None:
+            expanded(value_set, result)  # 400, saying why
+        if not part.concepts and result.concepts is None:
+            verdicts.append(Verdict(False, f"The value set {url} includes no code of "
+                                           f"{coding['system']}"))
+            continue
+        concept = part.get(coding["system"], _as_held(coding["system"], coding["code"]))
         if concept is None:
             verdicts.append(_not_in_value_set(coding, url))
         elif coding.get("version") and concept.version not in (None, coding["version"]):

@@ -253,3 +253,26 @@ def test_a_code_listed_in_another_case_is_one_concept(client):
     expanded = client.post("/ValueSet/$expand", headers=FHIR_HEADERS, json={
         "resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": listed}]})
     assert [c["code"] for c in expanded.json()["expansion"]["contains"]] == ["AP"]
+
+
+VN_CORE = "http://fhir.ehealth.gov.vn/core"
+OCCUPATIONS = f"{VN_CORE}/CodeSystem/vn-core-occupation-4069"
+
+
+@pytest.mark.parametrize(("code", "valid"), [("01", True), ("ZZ", False)])
+def test_a_value_set_partly_held_decides_the_codes_of_its_held_part(client, code, valid):
+    """VN Core's vn-core-occupation includes the whole 4069 list (held here) and a code
+    system held without codes: the whole cannot be expanded, but a 4069 code is in it or
+    not (it was 400 either way)."""
+    found = out(client.get("/ValueSet/$validate-code", params={
+        "url": f"{VN_CORE}/ValueSet/vn-core-occupation", "system": OCCUPATIONS, "code": code}))
+    assert found["result"] is valid, found
+    patient = {"resourceType": "Patient", "extension": [{
+        "url": f"{VN_CORE}/StructureDefinition/extension-occupation",
+        "valueCodeableConcept": {"coding": [{"system": OCCUPATIONS, "code": code}]}}]}
+    issues = client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS).json()["issue"]
+    # The extensible binding: a code of an included system that is not in it is an error
+    # (it was one warning that the value set cannot be expanded, given twice).
+    errors = [i for i in issues if i["severity"] == "error"]
+    assert bool(errors) is not valid, issues
+    assert not any("cannot be expanded" in i["diagnostics"] for i in issues), issues
