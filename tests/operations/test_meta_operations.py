@@ -4,6 +4,7 @@ changed on one resource in place: no new version, search finds the new ones and 
 removed ones, tags are sets by system and code, and the write's signature still verifies."""
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
@@ -192,3 +193,24 @@ def test_system_meta_answers_for_the_types_the_token_may_read(server, issuer, cl
     with fhir_client(server.base, issuer.token(scope="user/Patient.rs")) as http:
         found = _codes(_returned(http.get("/$meta")), "tag")
     assert tag in found and f"{tag}-org" not in found
+
+
+def test_concurrent_changes_each_keep_their_tag(client, server):
+    """Twenty $meta-add at once, each a tag of its own, then ten $meta-delete at once: each
+    read the meta and wrote its own back, so most of them were lost while all answered 200."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+
+    def change(operation: str, code: str) -> int:
+        token = client.headers["Authorization"].removeprefix("Bearer ")
+        with fhir_client(server.base, token) as own:
+            body = _parameters(tag=[{"system": TAGS, "code": code}])
+            return own.post(f"{path}/${operation}", json=body, headers=FHIR_HEADERS).status_code
+
+    codes = [f"t{n}" for n in range(20)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        assert set(pool.map(lambda code: change("meta-add", code), codes)) == {200}
+    assert _codes(client.get(path).json()["meta"], "tag") == set(codes)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        assert set(pool.map(lambda code: change("meta-delete", code), codes[:10])) == {200}
+    assert _codes(client.get(path).json()["meta"], "tag") == set(codes[10:])

@@ -47,9 +47,12 @@ async def meta_delete(call: OperationCall) -> FhirResponse:
 
 async def _change(call: OperationCall, add: bool) -> FhirResponse:
     change = meta_tags.meta_input(await call.body(), f"${call.descriptor.name}")
-    changed = await meta_tags.change_meta(call.service.database.store(),
-                                          call.resource_type or "", call.resource_id or "",
-                                          change, add, call.version_id)
+    # In a transaction: two changes at once each read the meta and wrote theirs back, and
+    # one was lost; MongoDB now runs the second again on the first's result.
+    changed = await call.service.database.in_transaction(
+        lambda store: meta_tags.change_meta(store, call.resource_type or "",
+                                            call.resource_id or "", change, add,
+                                            call.version_id))
     return FhirResponse(call.request, meta_tags.as_parameters(changed))
 
 
