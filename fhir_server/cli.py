@@ -5,7 +5,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -244,7 +243,7 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.conformance.definitions import load
     from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
-    from fhir_server.running_server import serve_workers
+    from fhir_server.running_server import default_base_url, serve_workers
     from fhir_server.services.conformance_policy import (
         ConformancePolicy,
         ProfileConfigurationError,
@@ -263,7 +262,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.mongodb_uri is not None:
         check_reachable(str(settings.mongodb_uri))
     if settings.base_url is None:
-        settings.base_url = f"http://{_public_host(args.host)}:{args.port}/fhir"
+        settings.base_url = default_base_url(args.host, args.port)
     if settings.dev:
         base = settings.base_url
         token = _dev_token(settings.data_dir, DEMO_USER, DEMO_NAME, "user/*.cruds", base, 8 * 3600)
@@ -295,15 +294,6 @@ def _serve(args: argparse.Namespace) -> int:
     uvicorn.run(create_app(settings, dated=True), host=args.host, port=args.port, http=http,
                 **options)
     return 0
-
-
-def _public_host(host: str) -> str:
-    """The host of the base URL for a server bound to `host`: for all addresses
-    (`0.0.0.0`, `::`), which no client can connect to, this machine's name; an IPv6
-    address in brackets. Behind a proxy, FHIR_BASE_URL names the public one."""
-    if host in ("0.0.0.0", "::", ""):
-        return socket.gethostname()
-    return f"[{host}]" if ":" in host else host
 
 
 def _dev_token(

@@ -85,6 +85,17 @@ def clear(data_dir: Path) -> None:
         pass
 
 
+def default_base_url(host: str, port: int) -> str:
+    """The base URL of a server bound to `host`, without FHIR_BASE_URL: for all addresses
+    (`0.0.0.0`, `::`), which no client can connect to, this machine's name; an IPv6 address
+    in brackets. Behind a proxy, FHIR_BASE_URL names the public one."""
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/fhir"
+
+
 def running_base_url(data_dir: Path) -> str | None:
     """The base URL of a live server process on `data_dir`, if one recorded it."""
     try:

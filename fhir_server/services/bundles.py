@@ -193,7 +193,8 @@ class BundleProcessor:
             shared = written_more_than_once(raw_entries, base)
             # Run in the order of a transaction (http.html#brules), answered in request order.
             answered = {
-                i: _refused(refused[i], language) if i in refused else await self._batch_entry(
+                i: _failed(InvalidResource(refused[i][0].diagnostics, issues=capped(refused[i])),
+                           language) if i in refused else await self._batch_entry(
                     base, i, raw_entries[i], return_preference, permissions, language, within,
                     shared, operations)
                 for i in sorted(range(len(raw_entries)),
@@ -281,17 +282,14 @@ class BundleProcessor:
             )
             return _write_response(base, result, return_preference, language)
         except FhirError as error:
-            outcome = error.operation_outcome(language)
-            return {"response": {"status": _status(error.status), "outcome": outcome}}
+            return _failed(error, language)
         except DatabaseUnreachable:
             raise  # 503 for the request: no other entry can be answered either
         except Exception:
             # A failure of the server's own stays in its entry (http.html#brules): the
             # client still learns what the other entries, some already written, did.
             log.exception("batch entry %s failed", index)
-            failed = FhirError("Internal server error; it has been logged")  # status 500
-            return {"response": {"status": _status(failed.status),
-                                 "outcome": failed.operation_outcome(language)}}
+            return _failed(FhirError("Internal server error; it has been logged"), language)
 
     async def _read_entry(
         self,
@@ -357,9 +355,8 @@ class BundleProcessor:
         }
 
 
-def _refused(issues: list, language: str) -> dict:
-    """The response of a batch entry that breaks R4's rules on Bundle entries."""
-    error = InvalidResource(issues[0].diagnostics, issues=capped(issues))
+def _failed(error: FhirError, language: str) -> dict:
+    """The response of a batch entry that failed."""
     return {"response": {"status": _status(error.status),
                          "outcome": error.operation_outcome(language)}}
 
