@@ -313,6 +313,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{label} {value} at {expression} is not {description}: {problem}",
         "Giá trị {value} ({label}) tại {expression} không phải là {description}: {problem}",
     ),
+    "personal-id-sex": (
+        "The personal ID {value} at {expression} is a {other}'s (its 4th digit), and the "
+        "resource's gender is {gender}: one of them is mistyped",
+        "Số định danh cá nhân {value} tại {expression} là của người {other} (chữ số thứ 4), "
+        "còn giới tính của tài nguyên là {gender}: một trong hai bị nhập sai",
+    ),
+    "personal-id-birth-year": (
+        "The personal ID {value} at {expression} is of a person born in {year} (its 4th to "
+        "6th digits), and the resource's birthDate is {birth_date}: one of them is mistyped",
+        "Số định danh cá nhân {value} tại {expression} là của người sinh năm {year} (chữ số "
+        "thứ 4-6), còn ngày sinh của tài nguyên là {birth_date}: một trong hai bị nhập sai",
+    ),
     # $validate (http://hl7.org/fhir/R4/resource-operation-validate.html).
     "validate.ok": (
         "No issues detected during validation",

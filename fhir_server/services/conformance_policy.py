@@ -15,6 +15,7 @@ from fhir_server.conformance.admin_addresses import address_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
 from fhir_server.conformance.issue_lists import capped
+from fhir_server.conformance.personal_id_checks import personal_id_issues
 from fhir_server.conformance.profile_tree import profile_problem
 from fhir_server.conformance.profiles import declared_profiles, unknown_profiles
 from fhir_server.conformance.validation import validation_issues
@@ -97,7 +98,8 @@ class ConformancePolicy:
         found = validation_issues(resource, self.profiles_for(resource, extra_profiles))
         structural = [issue for issue in found if _is_error(issue) and issue.profile is None]
         if not structural:
-            found += identifier_issues(resource) + address_issues(resource)
+            found += (identifier_issues(resource) + personal_id_issues(resource)
+                      + address_issues(resource))
         asked = {*self.required_profiles.get(str(resource.get("resourceType")), ()),
                  *extra_profiles}
         found = [_claim_not_checked(issue) if issue.message_id == "profile-no-snapshot"

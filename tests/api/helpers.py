@@ -32,14 +32,20 @@ def unique_system() -> str:
 
 
 def new_patient(value: str | None = None, system: str = CCCD, **extra) -> dict:
-    """A realistic Vietnamese Patient with one identifier."""
+    """A realistic Vietnamese Patient with one identifier; with a CCCD number, of the sex and
+    birth year its digits give (the server warns of a number that disagrees)."""
+    value = value or unique_cccd()
+    gender, born = "male", 1985
+    if system == CCCD and len(value) == 12 and value.isdigit():
+        gender = "female" if int(value[3]) % 2 else "male"
+        born = 1900 + 100 * (int(value[3]) // 2) + int(value[4:6])
     patient = {
         "resourceType": "Patient",
-        "identifier": [{"system": system, "value": value or unique_cccd()}],
+        "identifier": [{"system": system, "value": value}],
         "active": True,
         "name": [{"use": "official", "family": "Nguyễn", "given": ["Văn", "An"]}],
-        "gender": "male",
-        "birthDate": "1985-03-12",
+        "gender": gender,
+        "birthDate": f"{born}-03-12",
         "address": [
             {"line": ["12 Phố Huế"], "district": "Hai Bà Trưng", "city": "Hà Nội",
              "country": "VN"}

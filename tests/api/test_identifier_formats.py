@@ -88,3 +88,35 @@ def test_a_refused_transaction_says_so_in_vietnamese(client):
 
 def test_a_new_patient_cccd_helper_value_is_well_formed(client):
     assert create(client, new_patient(unique_cccd())).status_code == 201
+
+
+@pytest.mark.parametrize(("gender", "born", "warned"), [
+    ("male", "1985-03-12", set()),
+    ("female", "1985-03-12", {"personal-id-sex"}),
+    ("male", "1958-03-12", {"personal-id-birth-year"}),
+    ("female", "2085", {"personal-id-sex", "personal-id-birth-year"}),
+    ("unknown", None, set()),
+])
+def test_a_personal_id_disagreeing_with_the_patient_is_a_warning(client, gender, born,
+                                                                  warned):
+    """Its 4th digit gives the sex and century, the 5th and 6th the birth year: a number
+    that disagrees has one of them mistyped. Stored, with a warning saying which."""
+    value = "001085" + unique_cccd()[6:]  # a man born in 1985
+    patient = new_patient(value, gender=gender, birthDate=born)
+    if born is None:
+        del patient["birthDate"]
+    response = create(client, patient, Prefer="return=OperationOutcome")
+    assert response.status_code == 201, response.text
+    warnings = [i for i in response.json()["issue"] if i["severity"] == "warning"]
+    assert {message_id(i) for i in warnings} == warned, warnings
+    assert all(i["code"] == "business-rule" and i["expression"] == [
+        "Patient.identifier[0].value"] for i in warnings), warnings
+    vietnamese = create(client, {**patient, "identifier": [
+        {"system": CCCD, "value": "001085" + unique_cccd()[6:]}]},
+        Prefer="return=OperationOutcome", **{"Accept-Language": "vi"}).json()["issue"]
+    assert all("Số định danh cá nhân" in i["diagnostics"] for i in vietnamese
+               if i["severity"] == "warning")
+
+
+def message_id(issue: dict) -> str:
+    return next(e["valueString"] for e in issue["extension"] if e["url"].endswith("message-id"))
