@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -10,7 +10,13 @@ from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import BadRequest, Conflict, Forbidden, Gone, MethodNotAllowed, NotFound
 from fhir_server.search.index import compartment_filter, resource_compartments
-from fhir_server.search.types.date import DateRange, parse_date_parameter
+from fhir_server.search.types.date import (
+    EARLIEST,
+    LATEST,
+    DateRange,
+    parse_date_parameter,
+    split_prefix,
+)
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal, outside_compartment
 from fhir_server.services.audit import audit_write
@@ -377,12 +383,21 @@ def _date_param(params: list[tuple[str, str]], name: str) -> DateRange | None:
     value = _last_value(params, name)
     if value is None:
         return None
+    # `_at` is read as search reads dates (http.html#history: "see Search notes about date
+    # searches"): without a timezone in the server's, and `ge2026-01-01` is from then on.
+    prefix, text = split_prefix(value) if name == "_at" else ("eq", value)
+    if prefix not in ("eq", "ge", "gt", "le", "lt"):
+        raise BadRequest(f"Invalid {name}: a period takes the prefixes eq, ge, gt, le and lt",
+                         expression=name)
     try:
-        # `_since` is an instant; `_at` a date(Time) read as search reads dates, without a
-        # timezone in the server's (http.html#history).
-        return parse_date_parameter(value, require_timezone=name == "_since")
+        period = parse_date_parameter(text, require_timezone=name == "_since")
     except ValueError as bad:
         raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None
+    instant = timedelta(milliseconds=1)  # of the instants stored; none beyond the calendar
+    after = period.high + instant if period.high < LATEST else LATEST
+    before = period.low - instant if period.low > EARLIEST else EARLIEST
+    return {"eq": period, "ge": DateRange(period.low, LATEST), "gt": DateRange(after, LATEST),
+            "le": DateRange(EARLIEST, period.high), "lt": DateRange(EARLIEST, before)}[prefix]
 
 
 def _holds(compartment: str, version: Version, base: str) -> bool:

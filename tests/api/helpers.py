@@ -7,6 +7,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from fhir_server.conformance.identifier_formats import PROVINCE_CODES
+
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
@@ -14,16 +16,19 @@ BHYT = "http://fhir.hl7.org.vn/core/sid/bhyt"
 FHIR_HEADERS = {"Content-Type": FHIR_JSON}
 
 
-_PROVINCES = ("001", "031", "048", "079", "092", "038", "040", "022")
+# Every province code a CCCD number may begin with.
+_PROVINCES = tuple(PROVINCE_CODES)
 
 
-def unique_cccd() -> str:
+def unique_cccd(male: bool | None = None) -> str:
     """A well-formed 12-digit citizen identity number (province, century/sex digit, birth
-    year, serial) that no other test uses."""
+    year, serial) that no other test uses; a man's (born 1900-1999) with `male`."""
     number = uuid.uuid4().int
-    province = _PROVINCES[number % len(_PROVINCES)]
-    century = (number // 8) % 2  # born 1900-1999, male or female
-    return f"{province}{century}{(number // 16) % 100:02d}{(number // 1600) % 10**6:06d}"
+    number, province = divmod(number, len(_PROVINCES))
+    number, century = divmod(number, 2)  # born 1900-1999, male or female
+    number, year = divmod(number, 100)
+    serial = number % 10**6
+    return f"{_PROVINCES[province]}{0 if male else century}{year:02d}{serial:06d}"
 
 
 def unique_system() -> str:
@@ -32,19 +37,18 @@ def unique_system() -> str:
 
 
 def new_patient(value: str | None = None, system: str = CCCD, **extra) -> dict:
-    """A realistic Vietnamese Patient with one identifier; with a CCCD number, of the sex and
-    birth year its digits give (the server warns of a number that disagrees)."""
-    value = value or unique_cccd()
-    gender, born = "male", 1985
+    """A realistic Vietnamese Patient with one identifier: a man, with a CCCD number of the
+    birth year it gives (the server warns of a number that disagrees with the Patient)."""
+    value = value or unique_cccd(male=True)
+    born = 1985
     if system == CCCD and len(value) == 12 and value.isdigit():
-        gender = "female" if int(value[3]) % 2 else "male"
         born = 1900 + 100 * (int(value[3]) // 2) + int(value[4:6])
     patient = {
         "resourceType": "Patient",
         "identifier": [{"system": system, "value": value}],
         "active": True,
         "name": [{"use": "official", "family": "Nguyễn", "given": ["Văn", "An"]}],
-        "gender": gender,
+        "gender": "male",
         "birthDate": f"{born}-03-12",
         "address": [
             {"line": ["12 Phố Huế"], "district": "Hai Bà Trưng", "city": "Hà Nội",

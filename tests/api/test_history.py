@@ -163,6 +163,14 @@ def test_at_keeps_the_versions_current_during_the_period(client):
     year = at(str(stored[0].year))  # every version of the year, the first included
     assert _version_ids(year) == ["3", "2", "1"] and year["total"] == 3
     assert "_at=" in year["link"][0]["url"]
+    # Prefixed as a date search is: from then on, or up to then (ge was a 400).
+    instant = between.isoformat(timespec="milliseconds")
+    assert _version_ids(at(f"ge{instant}")) == ["3", "2"]
+    assert _version_ids(at(f"le{instant}")) == ["2", "1"]
+    assert _version_ids(at(f"lt{stored[1].isoformat(timespec='milliseconds')}")) == ["1"]
+    assert client.get(path, params={"_at": f"ne{instant}"}).status_code == 400
+    # At the calendar's ends: what is current then, and nothing before year 1 (no 500).
+    assert _version_ids(at("gt9999-12-31")) == ["3"] and _version_ids(at("lt0001-01-01")) == []
     # A time without a timezone is in the server's, as in search (FHIR_TIMEZONE, +07:00).
     local = (stored[1] + (stored[2] - stored[1]) / 2).astimezone(timezone(timedelta(hours=7)))
     assert _version_ids(at(local.replace(tzinfo=None).isoformat(timespec="milliseconds"))) == [
