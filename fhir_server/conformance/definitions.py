@@ -44,6 +44,18 @@ CORE = "http://hl7.org/fhir/StructureDefinition/"
 CORE_LABEL = f"{CORE_PACKAGE}#4.0.1"
 
 
+# The server's own terminology beside R4's: the administrative units of 2025 (versions
+# 2025-06-30 and 2025-07-01 of VN Core's code system, their value sets and ConceptMap).
+OWN_TERMINOLOGY = "vn-administrative-units.json"
+
+
+def own_terminology() -> list[dict]:
+    """Those resources, as stored in the package data."""
+    document = json.loads(resources.files("terminology").joinpath(OWN_TERMINOLOGY)
+                          .read_text(encoding="utf-8"))
+    return [entry["resource"] for entry in document["entry"]]
+
+
 def _resources_in(directory: Traversable) -> Iterator[dict]:
     for item in sorted(directory.iterdir(), key=lambda i: i.name):
         if not item.name.endswith(".json"):

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 from fhir_server.conformance.code_systems import per_registry
-from fhir_server.conformance.definitions import CORE_LABEL, registry
+from fhir_server.conformance.definitions import CORE_LABEL, own_terminology, registry
 from fhir_server.conformance.packages import DEFINITION_TYPES, Package, package_resources
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.loading import load_resources
@@ -76,6 +76,7 @@ async def publish_packages(database: Database, processor: BundleProcessor,
     server runs, then the definitions of every package not stored before (restarts resume: a
     package counts as stored once all of its batches were submitted)."""
     await _publish_core_operations(database, processor, operations)
+    await _publish_own_terminology(database, processor)
     pending = [package for package in packages if not await database.flag(_flag(package))]
     # Background work: validation and indexing of definitions (THO's largest CodeSystems
     # run to megabytes) leave the event loop to the clients.
@@ -109,3 +110,20 @@ async def _publish_core_operations(database: Database, processor: BundleProcesso
         log.warning("R4 core OperationDefinition not stored: %s", failure)
     await database.set_flag(flag)
     log.info("R4 core OperationDefinitions stored as resources: %s", report.summary())
+
+
+async def _publish_own_terminology(database: Database, processor: BundleProcessor) -> None:
+    """The server's own code systems, value sets and ConceptMap (the administrative units of
+    2025, of which VN Core publishes a stub without codes), readable and searchable as the
+    packages' are: `CodeSystem?url=...&version=2025-07-01`, and the ConceptMap the errors of
+    a pre-reform province name. Stored again when they change."""
+    definitions = await asyncio.to_thread(own_terminology)
+    digest = hashlib.sha256(repr(definitions).encode()).hexdigest()[:16]
+    flag = f"own_terminology_published:{digest}"
+    if await database.flag(flag):
+        return
+    report = await load_resources(processor, definitions, "fhir-exchange-server.terminology")
+    for failure in report.failures:
+        log.warning("the server's own terminology: not stored: %s", failure)
+    await database.set_flag(flag)
+    log.info("the server's own terminology stored as resources: %s", report.summary())

@@ -103,3 +103,16 @@ def test_definitions_of_one_id_in_two_packages_are_both_found_by_url(publishing)
         [entry] = _wait_for(publishing, "/CodeSystem", {"url": url})["entry"]
         assert entry["resource"]["url"] == url
         assert entry["resource"]["id"].startswith("certainty-rating")
+
+
+def test_the_administrative_units_of_2025_are_readable(publishing):
+    """The server's own code systems of the 2025 reform (VN Core publishes a stub without
+    codes) and the ConceptMap its errors about a pre-reform province name."""
+    url = "http://fhir.ehealth.gov.vn/core/CodeSystem/vn-core-administrative-address"
+    bundle = _wait_for(publishing, "/CodeSystem", {"url": url, "version": "2025-07-01"})
+    [system] = [entry["resource"] for entry in bundle["entry"]]
+    assert system["content"] == "complete"
+    assert {"code": "01", "display": "Thành phố Hà Nội"}.items() <= next(
+        c for c in system["concept"] if c["code"] == "01").items()
+    concept_map = "urn:fhir-exchange-server:ConceptMap/vn-administrative-units-2025"
+    assert _wait_for(publishing, "/ConceptMap", {"url": concept_map})["entry"]
