@@ -51,15 +51,18 @@ def parse_number(text: str) -> float | Decimal:
     return exact
 
 
-def parse_integer(text: str) -> int:
+def parse_integer(text: str) -> int | Decimal:
     """`parse_int` for `json.loads`: a number without fraction of more than 34 digits is
     refused as a decimal of them is (and before Python's own limit of 4,300 digits answers
-    with advice on its interpreter's settings)."""
+    with advice on its interpreter's settings); one beyond the 64 bits MongoDB stores an
+    integer in is read as the decimal it can only be in FHIR (no integer type goes beyond
+    32 bits), kept exactly as a Decimal128."""
     digits = len(text) - text.startswith("-")
     if digits > _DECIMAL128.prec:
         raise ValueError(f"the number {text[:40]}... has {digits} digits, more than the 34 "
                          "significant digits a number is kept with exactly")
-    return int(text)
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else Decimal(text)
 
 
 def unique_members(members: list[tuple[str, Any]]) -> dict[str, Any]:

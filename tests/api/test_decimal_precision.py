@@ -96,6 +96,20 @@ def test_a_tiny_decimal_keeps_its_exponent(client, patient_id):
     assert len(read.content) < 1000
 
 
+def test_a_decimal_written_as_a_large_integer_is_kept(client, patient_id):
+    """20 digits without a fraction fit a Decimal128 (34 digits) but not MongoDB's 64-bit
+    integer: it was refused unless written with an exponent."""
+    digits = "12345678901234567890"
+    response = client.post("/Observation", content=_observation_text(patient_id, [digits]),
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    read = client.get(f"/Observation/{response.json()['id']}")
+    assert _numbers(read.text) == [digits]
+    found = client.get("/Observation", params={"component-value-quantity": "ge1e19",
+                                               "_id": response.json()["id"]}).json()
+    assert found["total"] == 1
+
+
 def test_xml_writes_and_reads_the_digits(client, observation, patient_id):
     response = client.get(f"/Observation/{observation['id']}",
                           headers={"Accept": "application/fhir+xml"})
