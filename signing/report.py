@@ -31,6 +31,9 @@ FAILING_CHECKS = {
     "identity": "SIG_CONSTRAINTS_FAILURE",
     "target": "FORMAT_FAILURE",
     "content": "FORMAT_FAILURE",
+    # What the Provenance says of the signature that it does not bind: its signer an agent,
+    # its activity what the target is, its format the one verified.
+    "claims": "SIG_CONSTRAINTS_FAILURE",
 }
 #: Checks whose failure (or absence of an answer) leaves the signature INDETERMINATE.
 TRUST_CHECKS = {

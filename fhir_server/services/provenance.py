@@ -40,6 +40,7 @@ from fhir_server.storage.resources import ResourceStore
 from signing.canonical import DOCUMENT_TARGET_FORMAT, TARGET_FORMAT
 from signing.documents import sign_document
 from signing.provenance import format_signing_time, sign_resources
+from signing.report import TOTAL_FAILED
 
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 AUTHOR_SIGNATURE = {
@@ -114,6 +115,8 @@ class ProvenanceRecorder:
         for kind, version in store.written:
             if kind == "Provenance" and version.resource and version.resource.get("signature"):
                 await self.check_countersignature(store, version.resource)
+            elif kind == "Bundle" and version.resource:
+                self.check_document_signature(version.resource)
         if not targets or not self.sign_writes:
             return
         signer = presigned or await self.signers.signer_for(principal)
@@ -159,12 +162,26 @@ class ProvenanceRecorder:
             "targetFormat": DOCUMENT_TARGET_FORMAT, "sigFormat": JOSE, "data": data,
         }}
 
+    def check_document_signature(self, bundle: dict) -> None:
+        """A Bundle whose own JOSE signature (a document's seal, README "Signature contract")
+        is proven false (TOTAL-FAILED: another content, a broken signature) is refused, as a
+        Provenance's would be; one this server cannot decide (another issuer's chain) or of
+        another format (XML-DSig, an image of a signature) is kept as sent."""
+        signature = bundle.get("signature")
+        if not isinstance(signature, dict) or signature.get("sigFormat") != JOSE:
+            return
+        verification = self.verifier.verify_document(bundle)
+        if verification.indication == TOTAL_FAILED:
+            verification.require_passed()
+
     async def check_countersignature(self, store: ResourceStore, provenance: dict) -> None:
         """A client's signed Provenance must verify against the versions stored here, and
         claim nothing its signatures do not bind (services/provenance_claims.py)."""
         check_readable_targets(provenance)
-        (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
+        # Its claims first: they name the element at fault (verification checks the signer
+        # and activity too, for Provenances read from elsewhere).
         await check_claims(store, provenance, current_principal.get())
+        (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
 
     def _provenance(
         self,

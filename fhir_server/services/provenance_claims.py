@@ -18,6 +18,7 @@ from fhir_server.services.verification import (
     deleted_version,
     expected_identity,
     is_deletion,
+    same_party,
     stored_versions,
 )
 from fhir_server.services.versions import utc_now
@@ -50,7 +51,7 @@ async def check_claims(store: ResourceStore, provenance: dict, poster: Principal
         where = f"Provenance.signature[{index}].who"
         await _check_reference(store, provenance, signature, signature.get("who"), where)
         _check_seal_signer(signature, poster, where)
-        matching = [i for i, who in enumerate(agents) if _same_party(signature.get("who"), who)]
+        matching = [i for i, who in enumerate(agents) if same_party(signature.get("who"), who)]
         if not matching:
             # R4 Provenance.signature: "The signer should match a Provenance.agent."
             raise Unprocessable(f"{where} names no agent of the Provenance as it names the "
@@ -143,28 +144,6 @@ async def _check_activity(store: ResourceStore, provenance: dict) -> None:
             raise Unprocessable(
                 f"The activity is {said}, but {reference} is {'no' if deletion else 'a'} "
                 "deletion", expression=f"Provenance.target[{index}]")
-
-
-def _same_party(signer: object, agent: object) -> bool:
-    """Whether two References name one party: what both give agrees (the literal reference,
-    and the identifier, its systems compared as aliases of one system), and they share at
-    least one of them."""
-    if not isinstance(signer, dict) or not isinstance(agent, dict):
-        return False
-    compared = False
-    for ours, theirs in ((signer.get("reference"), agent.get("reference")),
-                         (_key(signer.get("identifier")), _key(agent.get("identifier")))):
-        if ours is not None and theirs is not None:
-            if ours != theirs:
-                return False
-            compared = True
-    return compared
-
-
-def _key(identifier: object) -> tuple[str, object] | None:
-    if not isinstance(identifier, dict) or not isinstance(identifier.get("system"), str):
-        return None
-    return canonical_system(identifier["system"]), identifier.get("value")
 
 
 def _identifier(reference: object) -> dict:

@@ -21,6 +21,7 @@ from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest, Issue, Unprocessable
 from fhir_server.storage.resources import ResourceStore
+from signing.canonical import TARGET_FORMAT
 from signing.documents import verify_document
 from signing.jws import parse_detached
 from signing.provenance import TARGET, verify_resource
@@ -139,6 +140,7 @@ class ProvenanceVerification:
     # verdict to other targets listed beside it.
     unsigned_targets: tuple[str, ...] = ()
     subject: str = "The Provenance"  # what was to carry the signatures
+    element: str = "Provenance.signature[{}]"  # where, given a signature's index
 
     @property
     def indication(self) -> str:
@@ -190,7 +192,7 @@ class ProvenanceVerification:
             Issue(
                 f"The signature does not verify ({self.indication}): {reason}",
                 "processing",
-                expression=() if index is None else (f"Provenance.signature[{index}]",),
+                expression=() if index is None else (self.element.format(index),),
             )
             for index, reason in self.failures()
         ]
@@ -204,11 +206,16 @@ class SignatureVerifier:
         self.anchors = anchors
 
     async def verify(self, provenance: dict, load: VersionLoader) -> ProvenanceVerification:
+        """Each signature against its target, and what the Provenance claims of it that the
+        signature does not bind (its signer, activity and format), as POST checks them."""
         signatures = provenance.get("signature") or []
         targets = _version_targets(provenance)
         results = []
         for index, signature in enumerate(signatures):
-            results.append(await self._verify_one(index, signature, targets, load))
+            result = await self._verify_one(index, signature, targets, load)
+            if result.report.indication == TOTAL_PASSED:
+                result = await _claims_checked(result, provenance, signature, load)
+            results.append(result)
         signed = {result.target for result in results}
         unsigned = tuple(t for t in _targets(provenance) if t not in signed)
         return ProvenanceVerification(results, unsigned)
@@ -240,13 +247,17 @@ class SignatureVerifier:
     def verify_document(self, bundle: dict) -> ProvenanceVerification:
         """A document's own signature (`Bundle.signature`) checked against the Bundle."""
         signature = bundle.get("signature")
+        def of_bundle(results: list[SignatureResult]) -> ProvenanceVerification:
+            return ProvenanceVerification(results, subject="The Bundle",
+                                          element="Bundle.signature")
+
         if signature is None:
-            return ProvenanceVerification([], subject="The Bundle")
+            return of_bundle([])
         if not isinstance(signature, dict) or signature.get("sigFormat") != JOSE:
-            return ProvenanceVerification([_failed(0, "format", f"sigFormat must be {JOSE}")])
+            return of_bundle([_failed(0, "format", f"sigFormat must be {JOSE}")])
         identifier = bundle.get("identifier")
         target = identifier.get("value") if isinstance(identifier, dict) else None
-        return ProvenanceVerification([self._verified(0, signature, target, lambda person, org: (
+        return of_bundle([self._verified(0, signature, target, lambda person, org: (
             verify_document(signature.get("data", ""), bundle, self.anchors, person,
                             expected_organization_id=org)))])
 
@@ -267,6 +278,62 @@ class SignatureVerifier:
             )
         report = check(personal_id, organization_id)
         return SignatureResult(index, target, _with_when_checked(report, signature.get("when")))
+
+
+async def _claims_checked(result: SignatureResult, provenance: dict, signature: dict,
+                          load: VersionLoader) -> SignatureResult:
+    """`result` failed when the Provenance says what its signature does not bind: a signer
+    none of its agents is (who authored it), a format other than the one verified, or an
+    activity the target is not (DELETE of a version with content, CREATE or UPDATE of a
+    deletion)."""
+    agents = [agent.get("who") for agent in provenance.get("agent") or []
+              if isinstance(agent, dict)]
+    problem: tuple[str, str] | None = None
+    if not any(same_party(signature.get("who"), agent) for agent in agents):
+        problem = ("claims", "Signature.who names none of the Provenance's agents: the signer "
+                            "is not the one the Provenance says acted")
+    elif signature.get("targetFormat", TARGET_FORMAT) != TARGET_FORMAT:
+        problem = ("claims", f"targetFormat {signature.get('targetFormat')!r} is not the form "
+                             f"signed, {TARGET_FORMAT}")
+    elif (activity := _activity(provenance)) is not None and result.target is not None:
+        deleted = await load(result.target) == deleted_version(result.target.split("/")[0])
+        if deleted != (activity == "DELETE"):
+            problem = ("claims", f"the activity is {activity}, but {result.target} is "
+                                   f"{'a deletion' if deleted else 'a version with content'}")
+    if problem is None:
+        return result
+    checks = (*result.report.checks, Check(problem[0], False, problem[1]))
+    return replace(result, report=replace(result.report, checks=checks))
+
+
+def _activity(provenance: dict) -> str | None:
+    """CREATE, UPDATE or DELETE (v3-DataOperation), the activities that say what the target
+    is; None for another (a verification says nothing of it)."""
+    codes = {coding.get("code") for coding in
+             (provenance.get("activity") or {}).get("coding") or [] if isinstance(coding, dict)}
+    return next((code for code in ("DELETE", "UPDATE", "CREATE") if code in codes), None)
+
+
+def same_party(signer: object, agent: object) -> bool:
+    """Whether two References name one party: what both give agrees (the literal reference,
+    and the identifier, its systems compared as aliases of one system), and they share at
+    least one of them."""
+    if not isinstance(signer, dict) or not isinstance(agent, dict):
+        return False
+    compared = False
+    for ours, theirs in ((signer.get("reference"), agent.get("reference")),
+                         (_key(signer.get("identifier")), _key(agent.get("identifier")))):
+        if ours is not None and theirs is not None:
+            if ours != theirs:
+                return False
+            compared = True
+    return compared
+
+
+def _key(identifier: object) -> tuple[str, object] | None:
+    if not isinstance(identifier, dict) or not isinstance(identifier.get("system"), str):
+        return None
+    return canonical_system(identifier["system"]), identifier.get("value")
 
 
 def expected_identity(signature: dict) -> tuple[str | None, str | None]:

@@ -339,3 +339,30 @@ def test_a_changed_copy_of_a_version_fails(cli, tmp_path, everything_pages, sign
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"FAILED {reference(changed)}: " in result.stdout, result.stdout
     assert "differs from another copy" in result.stdout, result.stdout
+
+
+def test_a_provenance_naming_another_agent_fails(cli, tmp_path, export, signing_service):
+    """The signature binds the signer, not the agent the Provenance names as the one who
+    acted: swapped for another person, the export passed."""
+    swapped = [json.loads(json.dumps(p)) for p in export["Provenance"]]
+    swapped[0]["agent"][0]["who"] = {"identifier": {"system": CCCD, "value": unique_cccd()},
+                                     "display": "Người khác"}
+    result = cli("verify", write(tmp_path / "export", export | {"Provenance": swapped}),
+                 "--trust", signing_service.anchor_path)
+    assert result.returncode != 0, result.stdout
+    assert "claims" in result.stdout and "agents" in result.stdout, result.stdout
+
+
+def test_a_deletion_shown_as_an_empty_resource_fails(cli, client, tmp_path, signing_service):
+    """A deletion signs the resource type alone, which is also an empty resource's content:
+    its Provenance beside an empty version of the deleted one passed, bringing it back."""
+    patient = _created(client, _patient("Lê", ["Văn", "Tám"]))
+    assert client.delete(f"/Patient/{patient['id']}").status_code in (200, 204)
+    [deletion] = [p for p in _provenances(client, f"Patient/{patient['id']}")
+                  if p["activity"]["coding"][0]["code"] == "DELETE"]
+    empty = {"resourceType": "Patient", "id": patient["id"], "meta": {"versionId": "2"}}
+    result = cli("verify", write(tmp_path / "export", {"Patient": [empty],
+                                                       "Provenance": [deletion]}),
+                 "--trust", signing_service.anchor_path)
+    assert result.returncode != 0, result.stdout
+    assert "the activity is DELETE" in result.stdout, result.stdout

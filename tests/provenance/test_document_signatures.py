@@ -107,6 +107,19 @@ def test_a_document_stored_with_persist_keeps_a_seal_that_verifies(client, ids):
     assert_passed(_verify_document(client, stored))
 
 
+def test_a_document_whose_seal_is_false_is_not_stored(client, document):
+    """A client storing a document that carries the hospital seal over other content: the
+    seal is proven false, and the Bundle refused (422), as a Provenance whose signature
+    fails is; unchanged, it is stored."""
+    forged = {k: v for k, v in copy.deepcopy(document).items() if k not in ("id", "meta")}
+    forged["entry"][0]["resource"]["title"] = "Giấy ra viện (đã sửa)"
+    response = client.post("/Bundle", json=forged, headers=FHIR_HEADERS)
+    outcome = assert_outcome(response, 422)
+    assert outcome["issue"][0]["expression"] == ["Bundle.signature"], outcome
+    genuine = {k: v for k, v in document.items() if k not in ("id", "meta")}
+    assert client.post("/Bundle", json=genuine, headers=FHIR_HEADERS).status_code == 201
+
+
 def test_the_patient_summary_is_sealed(client, ids):
     response = client.get(f"/Patient/{ids['binh']}/$summary")
     assert response.status_code == 200, response.text

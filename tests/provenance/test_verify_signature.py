@@ -128,6 +128,25 @@ def test_a_deletion_verifies_without_content(client):
                                    {**patient, "meta": {"versionId": "2"}}), "signature")
 
 
+@pytest.mark.parametrize("claim", ["agent", "targetFormat", "activity"])
+def test_what_the_provenance_says_beside_its_signature_is_checked(client, signed, claim):
+    """The signature binds its signer to the content only: a Provenance naming another
+    agent as the one who acted, another form of what was signed, or a deletion of a version
+    with content, around a genuine signature, passed."""
+    patient, provenance = signed
+    changed = copy.deepcopy(provenance)
+    if claim == "agent":
+        changed["agent"][0]["who"] = {
+            "identifier": {"system": "http://fhir.hl7.org.vn/core/sid/cccd",
+                           "value": "079190000123"}, "display": "Trần Thị Bình"}
+    elif claim == "targetFormat":
+        changed["signature"][0]["targetFormat"] = (
+            'application/fhir+json;canonicalization="urn:ietf:rfc:8785";omit="id meta"')
+    else:
+        changed["activity"]["coding"][0].update(code="DELETE", display="delete")
+    assert_failed(verify_signature(client, changed, patient), "claims")
+
+
 def _names_in(form: str) -> dict:
     """A Patient named "Nguyễn Thị Hương" in that Unicode normalisation form."""
     assert unicodedata.normalize("NFC", "Nguyễn") != unicodedata.normalize("NFD", "Nguyễn")

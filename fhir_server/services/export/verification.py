@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fhir_server.services.data_files import data_files, read_resources
-from fhir_server.services.verification import SignatureVerifier, deleted_version, is_deletion
+from fhir_server.services.verification import (
+    JOSE,
+    SignatureVerifier,
+    deleted_version,
+    is_deletion,
+)
 from signing.provenance import TARGET
 from signing.report import TOTAL_PASSED
 
@@ -63,6 +68,7 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier) -> Expo
                 outcome.failures.append(f"{reference}: {where} differs from another copy")
             continue
         outcome.resources += 1
+        outcome.failures += _document_failures(resource, reference or where, verifier)
         if reference is None:
             outcome.failures.append(f"{where}: a resource without id and versionId")
         elif reference in targeted:
@@ -108,6 +114,18 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier) -> Expo
     return outcome
 
 
+def _document_failures(resource: dict, name: str, verifier: SignatureVerifier) -> list[str]:
+    """A stored Bundle's own JOSE signature (a document's seal) must pass as well: its
+    Provenance vouches that the Bundle was stored as it is, not that what it says it is."""
+    signature = resource.get("signature") if resource.get("resourceType") == "Bundle" else None
+    if not isinstance(signature, dict) or signature.get("sigFormat") != JOSE:
+        return []
+    verification = verifier.verify_document(resource)
+    if verification.indication == TOTAL_PASSED:
+        return []
+    return [f"{name}: Bundle.signature {reason}" for reason in verification.reasons()]
+
+
 def _deletions(resource: dict) -> bool:
     """A Bundle of a `_since` export's `deleted` file: a transaction of DELETE requests only
     (Bulk Data: "request.method DELETE"), no record of its own. Any other Bundle (a stored
@@ -137,11 +155,14 @@ def _versioned(resource: dict) -> str | None:
 
 
 def _with_deletions(provenance: dict, load):
-    """A deletion's target is not in the files: its signature covers no content."""
+    """A deletion's target is not in the files: its signature covers no content. One that is
+    there has content, which a deletion's signature does not vouch for (verification fails
+    the DELETE activity of a version with content)."""
     if not is_deletion(provenance):
         return load
 
     async def load_deleted(target: str) -> dict | None:
-        return deleted_version(target.split("/")[0])
+        found = await load(target)
+        return deleted_version(target.split("/")[0]) if found is None else found
 
     return load_deleted
