@@ -59,11 +59,33 @@ async def check_claims(store: ResourceStore, provenance: dict, poster: Principal
         for agent in matching:  # a reference the agent adds must name the signer too
             await _check_reference(store, provenance, signature, agents[agent],
                                    f"Provenance.agent[{agent}].who")
+    _check_unsigned_agents(provenance, agents, poster)
     await _check_activity(store, provenance)
     recorded = provenance.get("recorded")  # an instant, as validation required
     if isinstance(recorded, str) and datetime.fromisoformat(recorded) > utc_now() + _CLOCK_SKEW:
         raise Unprocessable(f"Provenance.recorded {recorded} is a time to come",
                             expression="Provenance.recorded")
+
+
+def _check_unsigned_agents(provenance: dict, agents: list, poster: Principal | None) -> None:
+    """An agent no signature binds is the poster's own claim: it may name the poster (a
+    client recording that it entered the countersignature), no one else. Another user
+    adding themselves as author beside a genuine signature was stored and verified."""
+    if poster is None:  # the server itself, loading data
+        return
+    signers = [signature.get("who") for signature in provenance.get("signature") or []
+               if isinstance(signature, dict)]
+    own = [{"identifier": {"system": system, "value": value}}
+           for system, value in ((CCCD_SYSTEM, poster.personal_id),
+                                 (CLIENT_ID_SYSTEM, poster.client_id)) if value]
+    for index, who in enumerate(agents):
+        if any(same_party(signer, who) for signer in signers):
+            continue
+        if not any(same_party(mine, who) for mine in own):
+            raise Unprocessable(
+                f"Provenance.agent[{index}] is no signer of the Provenance, nor the one posting "
+                "it: a signed Provenance names no one its signatures do not bind",
+                expression=f"Provenance.agent[{index}].who")
 
 
 def _check_seal_signer(signature: dict, poster: Principal | None, where: str) -> None:

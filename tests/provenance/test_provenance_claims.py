@@ -56,6 +56,21 @@ def test_a_genuine_signature_copied_under_other_claims_is_refused(client, db, pa
     assert response.json()["issue"][0]["diagnostics"]
 
 
+def test_an_agent_no_signature_binds_must_be_the_poster(client, db, patient):
+    """Another user re-posting a genuine signature with themselves added as its author: the
+    record said they authored what only the signer signed, and it verified."""
+    copied = _copied(client, patient)
+    signer_agent = copied["agent"][0]
+    copied["agent"] = [{"type": signer_agent["type"], "who": {
+        "identifier": {"system": CCCD_SYSTEM, "value": DOCTOR}, "display": DOCTOR_NAME}},
+        signer_agent]
+    counts = provenance_count(db)
+    response = post(client, copied)
+    assert_outcome(response, 422)
+    assert response.json()["issue"][0]["expression"] == ["Provenance.agent[0].who"]
+    assert provenance_count(db) == counts
+
+
 def test_a_deletions_signature_is_no_update(client, db):
     """The signature of a deletion copied under the activity UPDATE (or CREATE) says a
     version was written that never was: refused, as a DELETE of a written one is."""
