@@ -125,6 +125,7 @@ BAD_PARAMETERS = [
     ({"patient": "Patient/123"}, "patient"),  # system level
     ({"organizeOutputBy": "Patient"}, "organizeOutputBy"),
     ({"_colour": "blue"}, "_colour"),
+    ({"_since": "2024-03-01T08:00Z"}, "_since"),  # an instant has seconds
 ]
 LENIENT = "respond-async, handling=lenient"
 
@@ -341,3 +342,33 @@ def test_capability_statement_declares_the_export_operations(server):
         by_type["Patient"])
     assert {"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"} in (
         by_type["Group"])
+
+
+@pytest.mark.parametrize("reference", ["http://other.example.org/fhir/Patient/{id}",
+                                       "MyPatient/{id}", "urn:uuid:Patient/{id}"])
+def test_a_patient_of_another_server_is_no_patient_here(client, data, reference):
+    """Only `Patient/<id>` (or this server's absolute URL of it) names a Patient here: any
+    string ending in `Patient/<id>` was taken for the local one."""
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueReference": {
+            "reference": reference.format(id=data["patient"]["id"])}}]}
+    outcome_400(kick_off(client, "Patient/$export", body=body), "patient")
+
+
+def test_a_group_defined_by_characteristics_is_refused(client, data):
+    """Its members would be computed from characteristics this server does not evaluate: an
+    empty export read as 'no such patients'."""
+    group = create(client, {"resourceType": "Group", "type": "person", "actual": False,
+                            "characteristic": [{"code": {"text": "gender"}, "exclude": False,
+                                                "valueBoolean": True}]})
+    outcome_400(kick_off(client, f"Group/{group['id']}/$export"), "group")
+
+
+@pytest.mark.parametrize(("params", "parameter"), [
+    # max 1: the export depended on the order of the two
+    ([("_since", "2024-01-01T00:00:00Z"), ("_since", "2020-01-01T00:00:00Z")], "_since"),
+    ([("_type", "")], "_type"),  # exported every type
+])
+def test_a_repeated_since_or_an_empty_type_is_refused(client, data, no_job_queued, params,
+                                                       parameter):
+    outcome_400(kick_off(client, params=params), parameter)

@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from fhir_server.auth.scopes import Permissions
+from fhir_server.conformance.primitives import primitive_type
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, resource_types
 from fhir_server.conformance.search_parameters import patient_compartment
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.search.types.date import parse_date_parameter
+from fhir_server.search.types.reference import LOCAL_REFERENCE
 from fhir_server.services.subsetting import requested_keys
 
 SYSTEM, PATIENT, GROUP = "system", "patient", "group"
@@ -88,14 +90,22 @@ def _values(params: list[tuple[str, str]], name: str) -> list[str]:
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def _last(params: list[tuple[str, str]], name: str) -> str | None:
+def _last(params: list[tuple[str, str]], name: str, check: _Checker) -> str | None:
+    """The value of a parameter given at most once (the IG's `max = "1"`): a repetition
+    would make the export depend on the order of the parameters."""
     values = [value for key, value in params if key == name]
+    if len(values) > 1:
+        check.problem(f"{name} is given {len(values)} times; it takes one value", name)
     return values[-1] if values else None
 
 
 def _instant(params: list[tuple[str, str]], name: str, check: _Checker) -> datetime | None:
-    text = _last(params, name)
+    text = _last(params, name, check)
     if text is None:
+        return None
+    # `+07:00` sent unencoded arrives as ` 07:00`.
+    if (problem := primitive_type("instant").problem(text.replace(" ", "+"))) is not None:
+        check.problem(f"{name}: '{text}' is not a FHIR instant: {problem}", name)
         return None
     try:
         return parse_date_parameter(text).low
@@ -108,7 +118,7 @@ def _instant(params: list[tuple[str, str]], name: str, check: _Checker) -> datet
 
 def _output_format(params: list[tuple[str, str]], check: _Checker) -> None:
     """Only NDJSON is made: another `_outputFormat` is refused, or ignored leniently."""
-    output_format = _last(params, "_outputFormat")
+    output_format = _last(params, "_outputFormat", check)
     # `application/fhir+ndjson` sent unencoded arrives with a space for its `+`; a media
     # type's names are case-insensitive (RFC 9110 §8.3.1).
     if output_format is not None and (
@@ -135,6 +145,8 @@ def exportable_types(level: str) -> list[str]:
 def _types(level: str, params, permissions: Permissions, check: _Checker) -> list[str]:
     allowed = exportable_types(level)
     asked = [t for t in _values(params, "_type") if t]
+    if not asked and any(name == "_type" for name, _ in params):
+        check.problem("_type names no resource type", "_type")
     if not asked:
         defaults = [t for t in allowed if t not in READ_ONLY_TYPES]
         types = [kind for kind in defaults if may_export(permissions, kind)]
@@ -195,7 +207,7 @@ def _associated(params, check: _Checker) -> str | None:
     return LATEST if LATEST in values else None
 
 
-def _patients(level: str, params, check: _Checker) -> list[str] | None:
+def _patients(level: str, params, check: _Checker, base: str | None) -> list[str] | None:
     references = [v for v in _values(params, "patient") if v]
     if not references:
         return None
@@ -205,11 +217,15 @@ def _patients(level: str, params, check: _Checker) -> list[str] | None:
         return None
     ids = []
     for reference in references:
-        resource_id = reference.rsplit("/_history/", 1)[0].rpartition("Patient/")[2]
-        if "/" in resource_id or not resource_id:
-            check.problem(f"patient: '{reference}' is not a reference to a Patient", "patient")
+        # `Patient/1` (a version of it too), or absolute under this server's base: another
+        # server's Patient of the same id is not this one.
+        local = reference.rsplit("/_history/", 1)[0].removeprefix(f"{base}/" if base else "")
+        match = LOCAL_REFERENCE.fullmatch(local)
+        if match is None or match[1] != "Patient":
+            check.problem(f"patient: '{reference}' is not a reference to a Patient here",
+                          "patient")
         else:
-            ids.append(resource_id)
+            ids.append(match[2])
     return list(dict.fromkeys(ids))
 
 
@@ -247,6 +263,7 @@ def parse_kick_off(
     strict: bool,
     permissions: Permissions,
     max_count: int,
+    base: str | None = None,
 ) -> ExportRequest:
     """The export a kick-off asks for; raises BadRequest (400) for what it cannot honour when
     `strict`, else keeps warnings, and Forbidden (403) for what the token may not read."""
@@ -273,7 +290,7 @@ def parse_kick_off(
         request.until = None
     request.types = _types(level, params, permissions, check)
     request.elements = _elements(params, request.types, check)
-    request.patients = _patients(level, params, check)
+    request.patients = _patients(level, params, check, base)
     request.associated = _associated(params, check)
     if request.associated and not may_export(permissions, PROVENANCE):
         raise Forbidden("includeAssociatedData: the token's scopes do not allow reading and "

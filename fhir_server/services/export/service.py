@@ -97,7 +97,7 @@ class ExportService:
         # The parameters first: a request that can never succeed is 400, not a 429 that
         # would have the client retry it.
         request = parse_kick_off(
-            level, params, strict, principal.scopes, self.settings.max_page_size
+            level, params, strict, principal.scopes, self.settings.max_page_size, base
         )
         await self._check_type_filters(request, strict, principal, base)
         # A cheap early refusal before reading a Group's members; `insert_within` below
@@ -153,6 +153,12 @@ class ExportService:
         if group is None or group.deleted:
             raise NotFound(f"Group/{group_id} is not known")
         assert group.resource is not None, "a version not deleted has its resource"
+        if group.resource.get("actual") is False:
+            # Members by characteristics: this server does not evaluate them, and an empty
+            # export would read as "no such patients".
+            add_problem(request, strict, f"Group/{group_id} is not an actual group (its "
+                        "members are defined by characteristics, which this server does not "
+                        "evaluate)", "group")
         members = []
         now = utc_now()
         for member in group.resource.get("member", []):
@@ -167,6 +173,10 @@ class ExportService:
                 request.warnings.append(f"Group member '{reference}' is not a Patient here; "
                                         "left out")
         members = list(dict.fromkeys(members))
+        unknown = await self._unknown(members, principal)
+        request.warnings += [f"Group member 'Patient/{member}' is not known here; left out"
+                             for member in members if member in unknown]
+        members = [member for member in members if member not in unknown]
         if request.patients is None:
             return members
         for outsider in (p for p in request.patients if p not in members):
@@ -174,21 +184,24 @@ class ExportService:
                         f"Group/{group_id}", "patient")
         return [p for p in members if p in request.patients]
 
+    async def _unknown(self, ids: list[str], principal: Principal) -> set[str]:
+        """Of these Patient ids, those that name no current Patient here; none for a token
+        that may not read Patients: whether one exists is not its to learn (the export holds
+        nothing of one that does not)."""
+        if not ids or not principal.scopes.allows("Patient", "r"):
+            return set()
+        found = await self.database.store().project(
+            "Patient", {"_id": {"$in": ids}, "deleted": False}, ["_id"], len(ids) + 1)
+        return set(ids) - {patient.id for patient in found}
+
     async def _existing_patients(self, request: ExportRequest, strict: bool,
                                  principal: Principal) -> list[str]:
-        """The `patient` ids that exist, the others refused (strict) or warned of; for a
-        token that may not read Patients, as given: whether one exists is not its to learn
-        (the export holds nothing of one that does not)."""
+        """The `patient` ids that exist, the others refused (strict) or warned of."""
         wanted = request.patients or []
-        if not principal.scopes.allows("Patient", "r"):
-            return wanted
-        found = await self.database.store().project(
-            "Patient", {"_id": {"$in": wanted}}, ["_id"], len(wanted) + 1
-        )
-        known = {patient.id for patient in found}
-        for missing in (p for p in wanted if p not in known):
-            add_problem(request, strict, f"patient: Patient/{missing} is not known", "patient")
-        return [p for p in wanted if p in known]
+        missing = await self._unknown(wanted, principal)
+        for patient in (p for p in wanted if p in missing):
+            add_problem(request, strict, f"patient: Patient/{patient} is not known", "patient")
+        return [p for p in wanted if p not in missing]
 
     async def _check_type_filters(
         self, request: ExportRequest, strict: bool, principal: Principal, base: str
