@@ -86,7 +86,8 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
 
 
 def _unresolved_urns(entries: list, path: str) -> list[Issue]:
-    full_urls = {entry.get("fullUrl") for entry in entries if isinstance(entry, dict)}
+    full_urls = {entry["fullUrl"] for entry in entries
+                 if isinstance(entry, dict) and isinstance(entry.get("fullUrl"), str)}
     found = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):

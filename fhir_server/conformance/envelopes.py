@@ -18,16 +18,19 @@ _ANY_REQUEST = {"method": "GET", "url": "Bundle"}
 _IN_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
 
 
-def envelope_errors(bundle: dict) -> list[Issue]:
+def envelope_errors(bundle: dict) -> tuple[list[Issue], dict[int, list[Issue]]]:
+    """The errors of the Bundle as a whole (the run's invariants among them: bdl-7's
+    duplicate fullUrls are no one entry's), and those within each entry by its index (a
+    batch answers those in that entry's response)."""
     errors = [found for found in bundle_issues(bundle, "Bundle", _RUN_RULES)
               if found.severity == "error"]
     if errors:
-        return errors
+        return errors, {}
     entries = bundle.get("entry")
     envelope = bundle if not isinstance(entries, list) else {
         **bundle, "entry": [_without_resource(entry) for entry in entries]}
-    return [found for found in validation_issues(envelope)
-            if found.severity in ("error", "fatal")]
+    return _by_entry([found for found in validation_issues(envelope)
+                      if found.severity in ("error", "fatal")])
 
 
 def _without_resource(entry: object) -> object:
@@ -37,9 +40,7 @@ def _without_resource(entry: object) -> object:
     return bare if "request" in bare else {**bare, "request": _ANY_REQUEST}
 
 
-def by_entry(errors: list[Issue]) -> tuple[list[Issue], dict[int, list[Issue]]]:
-    """The errors of the Bundle itself, and those within each entry by its index (a batch
-    answers those in that entry's response)."""
+def _by_entry(errors: list[Issue]) -> tuple[list[Issue], dict[int, list[Issue]]]:
     whole: list[Issue] = []
     entries: dict[int, list[Issue]] = {}
     for found in errors:

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
-from fhir_server.conformance.envelopes import by_entry, envelope_errors
+from fhir_server.conformance.envelopes import envelope_errors
 from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import compartment_members
@@ -173,7 +173,7 @@ class BundleProcessor:
                 f"{self.max_entries}",
                 expression="Bundle.entry",
             )
-        broken, refused = by_entry(envelope_errors(bundle))
+        broken, refused = envelope_errors(bundle)
         if kind == "transaction":
             broken += [found for issues in refused.values() for found in issues]
         if broken:

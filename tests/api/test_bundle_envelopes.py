@@ -52,3 +52,11 @@ def test_an_entry_breaking_the_rules_of_entries_fails_as_a_malformed_one(client,
     first, second = response.json()["entry"]
     assert first["response"]["status"].startswith("201")
     assert second["response"]["status"].startswith("400"), second
+
+
+def test_a_document_with_a_full_url_of_the_wrong_json_type_is_400(client):
+    """A list as fullUrl was hashed among the document's fullUrls: 500."""
+    document = {"resourceType": "Bundle", "type": "document", "timestamp": "2026-01-01T00:00:00Z",
+                "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:1b2c"},
+                "entry": [{"fullUrl": ["urn:uuid:x"], "resource": new_patient()}]}
+    assert_outcome(client.post("/Bundle", json=document, headers=FHIR_HEADERS), 400)
