@@ -3,6 +3,7 @@ each create and conditional write is given before the transaction runs, so that 
 to their fullUrls can be rewritten, and the check that each entry then wrote what it was
 given."""
 
+import heapq
 from urllib.parse import urlencode
 
 from fhir_server.errors import BadRequest, Conflict, FhirError
@@ -83,17 +84,37 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
 
 def _named_ones_first(entries: list[Entry]) -> list[Entry]:
     """The conditional creates and updates, in the order given, but each after the others
-    whose fullUrl its condition names (a cycle of such names is taken in the order given)."""
+    whose fullUrl its condition names (a cycle of such names is taken in the order given).
+    Linear in the entries and the names (a topological order): 2,000 entries each naming the
+    next held the event loop for a minute when each step looked at all of them."""
     pending = [entry for entry in entries if _condition(entry) is not None]
-    unresolved = {entry.full_url for entry in pending if entry.full_url}
-    ordered = []
-    while pending:
-        entry = next((entry for entry in pending
-                      if not (_full_urls_named(entry) & (unresolved - {entry.full_url}))),
-                     pending[0])
-        pending.remove(entry)
-        unresolved.discard(entry.full_url)
-        ordered.append(entry)
+    by_url = {entry.full_url: index for index, entry in enumerate(pending) if entry.full_url}
+    waiting = [0] * len(pending)  # how many of the entries an entry names are still to come
+    dependents: list[list[int]] = [[] for _ in pending]
+    for index, entry in enumerate(pending):
+        for named in {by_url[url] for url in _full_urls_named(entry) if url in by_url} - {index}:
+            waiting[index] += 1
+            dependents[named].append(index)
+    ready = [index for index, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
+    taken = [False] * len(pending)
+    ordered: list[Entry] = []
+    first_untaken = 0
+    while len(ordered) < len(pending):
+        if ready:
+            index = heapq.heappop(ready)
+            if taken[index]:
+                continue
+        else:  # a cycle: its first entry in the order given
+            while taken[first_untaken]:
+                first_untaken += 1
+            index = first_untaken
+        taken[index] = True
+        ordered.append(pending[index])
+        for dependent in dependents[index]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0 and not taken[dependent]:
+                heapq.heappush(ready, dependent)
     return ordered
 
 
