@@ -296,12 +296,28 @@ def _tokenize(expression: str) -> list[str]:
     return tokens
 
 
+# Parentheses nested deeper than any expression of the definitions: each level is a few
+# frames of the recursive descent, and a path of a client's (FHIRPath Patch) with 200 of
+# them ran out of stack (500).
+MAX_NESTING = 32
+
+
+def _check_nesting(tokens: list[str], expression: str) -> None:
+    depth = 0
+    for token in tokens:
+        depth += (token == "(") - (token == ")")
+        if depth > MAX_NESTING:
+            raise UnsupportedExpression(f"parentheses nested more than {MAX_NESTING} deep in "
+                                        f"{expression[:80]!r}")
+
+
 class _Parser:
     """Recursive descent that compiles while it parses; each rule gets the input (`$this`) of
     its terms. Precedence: http://hl7.org/fhirpath/#operator-precedence."""
 
     def __init__(self, expression: str, context: _Branch):
         self.expression, self.tokens, self.position = expression, _tokenize(expression), 0
+        _check_nesting(self.tokens, expression)
         self.root = _Expr((context,))
         self.memos: list[_Memo] = []
         is_resource = context.type == context.scope

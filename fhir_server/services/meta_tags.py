@@ -8,6 +8,7 @@ leaves `meta` out (README "Signature contract"), so every signature still verifi
 resource's search entries (`_tag`, `_profile`, `_security`) are rebuilt with it.
 """
 
+from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import (
     BadRequest,
@@ -103,7 +104,8 @@ async def change_meta(store: ResourceStore, resource_type: str, resource_id: str
     """The resource's meta (or that of its version `vid`) after adding or removing
     `change`'s, stored in place."""
     record = await stored_current(store, resource_type, resource_id)
-    if vid is not None and vid != str(record.vid):
+    # By number: `_history/01` names the current version as `_history/1` does.
+    if vid is not None and not (is_digits(vid) and int(vid) == record.vid):
         return await _change_past_meta(store, resource_type, resource_id, vid, change, add)
     resource = record.resource or {}
     meta = changed(resource["meta"], change, add)

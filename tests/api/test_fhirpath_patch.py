@@ -127,6 +127,14 @@ def test_a_path_steps_through_a_choice_element_to_its_type_in_the_resource(clien
     assert response.json()["valueQuantity"] == {"unit": "kilogram"}
 
 
+def test_a_path_nested_too_deep_is_400(client, patient):
+    """200 parentheses around a path ran the parser out of stack: 500."""
+    path = "(" * 200 + "Patient.name" + ")" * 200 + ".family"
+    response = _patch(client, patient, _operation("replace", path, value={"valueString": "Q"}))
+    assert_outcome(response, 400)
+    assert "nested" in response.json()["issue"][0]["diagnostics"]
+
+
 def test_delete_removes_the_element_and_an_emptied_list(client, patient):
     result = _patched(client, patient,
                       _operation("delete", "Patient.birthDate"),

@@ -164,6 +164,10 @@ def test_a_version_has_its_own_meta_read_and_changed_in_place(client, tag):
     current = _returned(client.post(f"{path}/_history/2/$meta-add", headers=FHIR_HEADERS,
                                     json=_parameters(tag=[{"system": TAGS, "code": tag}])))
     assert _codes(client.get(path).json()["meta"], "tag") == _codes(current, "tag") == {tag}
+    # Written with a leading zero, the same version: the label was answered and not kept.
+    client.post(f"{path}/_history/02/$meta-add", headers=FHIR_HEADERS,
+                json=_parameters(security=[{"system": CONFIDENTIALITY, "code": "R"}]))
+    assert _codes(client.get(path).json()["meta"], "security") == {"R"}
     assert_outcome(client.get(f"{path}/_history/9/$meta"), 404)
     assert_outcome(client.post(f"{path}/_history/9/$meta-add", headers=FHIR_HEADERS,
                                json=_parameters(tag=[{"system": TAGS, "code": tag}])), 404)
