@@ -180,6 +180,7 @@ def _add(patch: _Patch) -> None:
     value = patch.value(partial(_child_node, property_))
     if property_.element.repeats:
         target.setdefault(key, []).append(value)
+        _shadow_at(target, key, lambda shadow: shadow.append(None), added=1)
     elif key in target:
         raise patch.fail(f"already has {key}, which does not repeat: replace it instead")
     else:
@@ -193,6 +194,7 @@ def _insert(patch: _Patch) -> None:
         raise patch.fail(f"has {len(items)} items: there is no index {index} to insert at")
     items.insert(index, patch.value(lambda: patch.structure(patch.path)))
     parent[name] = items
+    _shadow_at(parent, name, lambda shadow: shadow.insert(index, None), added=1)
 
 
 def _delete(patch: _Patch) -> None:
@@ -245,11 +247,25 @@ def _chosen_key(patch: _Patch, key: str) -> str:
 
 
 def _move(patch: _Patch) -> None:
-    _, _, items = patch.element_list()
+    parent, name, items = patch.element_list()
     source, destination = patch.integer("source"), patch.integer("destination")
     if source >= len(items) or destination >= len(items):
         raise patch.fail(f"has {len(items)} items: cannot move {source} to {destination}")
     items.insert(destination, items.pop(source))
+    _shadow_at(parent, name, lambda shadow: shadow.insert(destination, shadow.pop(source)),
+               added=0)
+
+
+def _shadow_at(parent: dict, name: str, change: Callable[[list], None], added: int) -> None:
+    """A repeating primitive's `_name` (ids and extensions, item by item: json.html
+    #primitive) changed as its values were (`added` items more), so that each stays with
+    its value; one shorter than the values was is padded with null first."""
+    shadow = parent.get(f"_{name}")
+    if not isinstance(shadow, list):
+        return
+    shadow += [None] * (len(parent[name]) - added - len(shadow))
+    change(shadow)
+    del shadow[len(parent[name]):]
 
 
 _OPERATIONS: dict[str, Callable[[_Patch], None]] = {

@@ -135,6 +135,25 @@ def test_a_path_nested_too_deep_is_400(client, patient):
     assert "nested" in response.json()["issue"][0]["diagnostics"]
 
 
+def test_a_primitive_keeps_its_extension_through_move_insert_and_add(client):
+    """`_given[i]` belongs to `given[i]` (json.html#primitive): a move reordered the values
+    and not their extensions (they went to other names), insert and add were refused."""
+    def mark(text: str) -> dict:
+        return {"extension": [{"url": "http://example.org/ghi-chu", "valueString": text}]}
+
+    patient = created(client, new_patient(name=[{"family": "Lê", "given": ["A", "B", "C"],
+                                                 "_given": [mark("a"), None, mark("c")]}]))
+    result = _patched(client, patient,
+                      _operation("move", "Patient.name[0].given", source=0, destination=2),
+                      _operation("insert", "Patient.name[0].given", index=0,
+                                 value={"valueString": "X"}),
+                      _operation("add", "Patient.name[0]", name="given",
+                                 value={"valueString": "Z"}))
+    name = result["name"][0]
+    assert name["given"] == ["X", "B", "C", "A", "Z"]
+    assert name["_given"] == [None, None, mark("c"), mark("a"), None]
+
+
 def test_delete_removes_the_element_and_an_emptied_list(client, patient):
     result = _patched(client, patient,
                       _operation("delete", "Patient.birthDate"),
