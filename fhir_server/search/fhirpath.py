@@ -20,6 +20,7 @@ from decimal import Decimal
 from fhir_server.conformance.json_format import canonical_json
 from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.search.fhirpath_elements import UnsupportedExpression, children
+from fhir_server.search.fhirpath_tokens import tokenize
 
 # Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
 SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"},
@@ -35,7 +36,6 @@ JSON_CLASSES: dict[str, tuple[type, ...]] = {
     "decimal": (int, float, Decimal)}
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
 LITERALS = {"true": True, "false": False}
-TOKEN = re.compile(r"\s*(?:('[^'\\]*')|(!=|\[\d+\]|[().|=])|(%?[A-Za-z_]\w*))")
 CONTEXT = re.compile(r"[A-Z][A-Za-z]*(\.[a-z][A-Za-z]*)*")
 
 
@@ -284,40 +284,12 @@ def _index(expr: _Expr, position: int) -> _Expr:
     return _Expr((_Branch(run, branch.type, branch.scope),))
 
 
-def _tokenize(expression: str) -> list[str]:
-    """One greedy match after another, in linear time: a fullmatch of `(?:TOKEN)*`
-    backtracks exponentially over `aaaa…a!`, and FHIRPath Patch paths come from clients."""
-    tokens, position = [], 0
-    while (match := TOKEN.match(expression, position)) is not None:
-        tokens.append(next(group for group in match.groups() if group))
-        position = match.end()
-    if expression[position:].strip():
-        raise UnsupportedExpression(f"unsupported syntax in {expression!r}")
-    return tokens
-
-
-# Parentheses nested deeper than any expression of the definitions: each level is a few
-# frames of the recursive descent, and a path of a client's (FHIRPath Patch) with 200 of
-# them ran out of stack (500).
-MAX_NESTING = 32
-
-
-def _check_nesting(tokens: list[str], expression: str) -> None:
-    depth = 0
-    for token in tokens:
-        depth += (token == "(") - (token == ")")
-        if depth > MAX_NESTING:
-            raise UnsupportedExpression(f"parentheses nested more than {MAX_NESTING} deep in "
-                                        f"{expression[:80]!r}")
-
-
 class _Parser:
     """Recursive descent that compiles while it parses; each rule gets the input (`$this`) of
     its terms. Precedence: http://hl7.org/fhirpath/#operator-precedence."""
 
     def __init__(self, expression: str, context: _Branch):
-        self.expression, self.tokens, self.position = expression, _tokenize(expression), 0
-        _check_nesting(self.tokens, expression)
+        self.expression, self.tokens, self.position = expression, tokenize(expression), 0
         self.root = _Expr((context,))
         self.memos: list[_Memo] = []
         is_resource = context.type == context.scope

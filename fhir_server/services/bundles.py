@@ -232,7 +232,7 @@ class BundleProcessor:
                             base, entry, permissions, compartment, store
                         )
                         continue
-                    if isinstance(entry.resource, dict) and entry.method != "PATCH":
+                    if isinstance(entry.resource, dict):  # a PATCH's operations too
                         rewrite_references(entry.resource, assigned,
                                            reference_base(entry.full_url, base), versions)
                     result = await _write(store, entry, self.service.policy, self.max_depth)

@@ -1,6 +1,9 @@
 """Reference rewriting for transactions (http://hl7.org/fhir/R4/http.html#trules):
 `urn:uuid:` and other fullUrls of created entries; which references are conditional."""
 
+import base64
+
+from fhir_server.conformance import json_format
 from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.types.reference import LOCAL_REFERENCE
@@ -78,19 +81,10 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
     Bundle is written as sent: its fullUrls and references are its own."""
     if resource.get("resourceType") == "Bundle":
         return
-    for element in references_in(resource):
-        # A version-specific reference stays one (http.html#trules), with its version
-        # "re-assigned": `Patient/tmp/_history/7` names the version the entry writes.
-        reference, history, version = element["reference"].partition("/_history/")
-        target = _entry_named(reference, assigned, base)
-        if target is not None:
-            element["reference"] = target + history + (
-                str(versions[target]) if history and target in versions else version)
-        elif not history and reference.startswith("urn:uuid:"):
-            # Such a reference means an entry of the Bundle: stored as it is, it would point
-            # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
-            raise BadRequest(f"Reference '{reference}' names no entry of this transaction: "
-                             "no entry that creates or updates a resource has it as fullUrl")
+    if resource.get("resourceType") == "Binary":  # a PATCH entry's JSON Patch
+        _rewrite_json_patch(resource, assigned, base, versions)
+        return
+    _rewrite_reference_elements(resource, assigned, base, versions)
     # "all matching links ... in url elements" too: Attachment.url, valueUri, valueUrl, ...
     for container, place in places_of_types(resource, _URI_TYPES):
         if place == "system" or (place == "url" and "resourceType" in container):
@@ -106,3 +100,33 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
             if full_url in div:
                 div = div.replace(f'"{full_url}"', f'"{target}"')
         resource["text"]["div"] = div
+
+
+def _rewrite_json_patch(binary: dict, assigned: dict[str, str], base: str,
+                        versions: dict[str, int]) -> None:
+    """The references a JSON Patch's values hold (`{"op": "add", "path": "/subject",
+    "value": {"reference": "urn:uuid:..."}}`), as a resource's; one that cannot be read is
+    left to the PATCH to refuse."""
+    try:
+        operations = json_format.loads(base64.b64decode(binary["data"], validate=True))
+    except (KeyError, TypeError, ValueError, RecursionError):
+        return
+    _rewrite_reference_elements(operations, assigned, base, versions)
+    binary["data"] = base64.b64encode(json_format.dumps(operations)).decode("ascii")
+
+
+def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: str,
+                                versions: dict[str, int]) -> None:
+    for element in references_in(node):
+        # A version-specific reference stays one (http.html#trules), with its version
+        # "re-assigned": `Patient/tmp/_history/7` names the version the entry writes.
+        reference, history, version = element["reference"].partition("/_history/")
+        target = _entry_named(reference, assigned, base)
+        if target is not None:
+            element["reference"] = target + history + (
+                str(versions[target]) if history and target in versions else version)
+        elif not history and reference.startswith("urn:uuid:"):
+            # Such a reference means an entry of the Bundle: stored as it is, it would point
+            # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
+            raise BadRequest(f"Reference '{reference}' names no entry of this transaction: "
+                             "no entry that creates or updates a resource has it as fullUrl")

@@ -13,6 +13,7 @@ from bundle_helpers import (
     encounter,
     history_snapshot,
     outcome_names_entry,
+    patch_entry,
     post_entry,
     put_entry,
     response_bundle,
@@ -274,3 +275,28 @@ def test_a_condition_naming_an_entry_matches_what_it_resolves_to_in_any_order(cl
     for _ in range(3):
         response_bundle(submit(client, body), "transaction-response", 2)
     assert len(search_ids(client, "Encounter", identifier=f"urn:test:visits|{identifier}")) == 1
+
+
+@pytest.mark.parametrize("kind", ["FHIRPath Patch", "JSON Patch"])
+def test_a_patch_entry_refers_to_another_entry_by_its_full_url(client, kind):
+    """http.html#trules: references to an entry's fullUrl are replaced wherever they are,
+    a PATCH's values too (the urn:uuid: was stored, pointing nowhere)."""
+    target = client.post("/Patient", json=new_patient(), headers=FHIR_HEADERS).json()
+    full_url = urn()
+    practitioner = {"resourceType": "Practitioner", "name": [{"family": "Trần"}]}
+    link = {"reference": full_url}
+    if kind == "FHIRPath Patch":
+        body = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+            {"name": "type", "valueCode": "add"}, {"name": "path", "valueString": "Patient"},
+            {"name": "name", "valueString": "generalPractitioner"},
+            {"name": "value", "valueReference": link}]}]}
+        patch = {"resource": body, "request": {"method": "PATCH",
+                                               "url": f"Patient/{target['id']}"}}
+    else:
+        patch = patch_entry(f"Patient/{target['id']}",
+                            [{"op": "add", "path": "/generalPractitioner", "value": [link]}])
+    response = submit(client, transaction(post_entry(practitioner, full_url=full_url), patch))
+    entries = response_bundle(response, "transaction-response", 2)
+    made = entries[0]["response"]["location"].split("/_history/")[0].split("/fhir/")[1]
+    stored = client.get(f"/Patient/{target['id']}").json()
+    assert [gp["reference"] for gp in stored["generalPractitioner"]] == [made]
