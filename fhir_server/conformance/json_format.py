@@ -35,12 +35,16 @@ _DECIMAL128 = Context(prec=34, Emin=-6143, Emax=6144, clamp=1,
 
 def parse_number(text: str) -> float | Decimal:
     """`parse_float` for `json.loads`: the float when it reads back as `text`, else the
-    exact Decimal (an overflow stays the infinite float, for the checks that refuse it).
+    exact Decimal; beyond a double's range (`1E309`) refused with ValueError.
     A number that no Decimal128 holds exactly (more than 34 significant digits, or an
     exponent beyond its range, e.g. `1e-7000`) is refused with ValueError: stored, it would
     silently become another number (FHIR asks for 18 digits)."""
     value = float(text)
-    if not math.isfinite(value) or orjson.dumps(value) == text.encode():
+    if not math.isfinite(value):
+        # A Decimal128 would hold 1E309, but search compares doubles: refused, named.
+        raise ValueError(f"the decimal {text[:40]} is beyond ±1.8E308, the largest numbers "
+                         "this server compares")
+    if orjson.dumps(value) == text.encode():
         return value
     exact = Decimal(text)
     try:

@@ -11,7 +11,11 @@ from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import Entry, in_entry
 from fhir_server.services.interactions import WriteResult
-from fhir_server.services.references import reference_base, version_specific_targets
+from fhir_server.services.references import (
+    full_url_key,
+    reference_base,
+    version_specific_targets,
+)
 from fhir_server.services.versions import new_id
 from fhir_server.storage.resources import ResourceStore
 
@@ -25,7 +29,7 @@ def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str,
     if result is None:
         return
     target = f"{entry.resource_type}/{result.version.id}"
-    expected = assigned.get(entry.full_url or "", target)
+    expected = assigned.get(full_url_key(entry.full_url or ""), target)
     if expected != target:
         raise Conflict(
             f"{entry.location}: resolves to {target} when the transaction is written, but its "
@@ -88,7 +92,8 @@ def _named_ones_first(entries: list[Entry]) -> list[Entry]:
     Linear in the entries and the names (a topological order): 2,000 entries each naming the
     next held the event loop for a minute when each step looked at all of them."""
     pending = [entry for entry in entries if _condition(entry) is not None]
-    by_url = {entry.full_url: index for index, entry in enumerate(pending) if entry.full_url}
+    by_url = {full_url_key(entry.full_url): index for index, entry in enumerate(pending)
+              if entry.full_url}
     waiting = [0] * len(pending)  # how many of the entries an entry names are still to come
     dependents: list[list[int]] = [[] for _ in pending]
     for index, entry in enumerate(pending):
@@ -125,7 +130,7 @@ def _condition(entry: Entry) -> str | None:
 
 
 def _full_urls_named(entry: Entry) -> set[str]:
-    return {part for _, value in parse_query(_condition(entry) or "")
+    return {full_url_key(part) for _, value in parse_query(_condition(entry) or "")
             for part in value.split(",")}
 
 
@@ -180,14 +185,14 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
 
 def _assign(assigned: dict[str, str], entry: Entry, target_id: str) -> None:
     if entry.full_url:
-        assigned[entry.full_url] = f"{entry.resource_type}/{target_id}"
+        assigned[full_url_key(entry.full_url)] = f"{entry.resource_type}/{target_id}"
 
 
 def _linked(query: str, assigned: dict[str, str]) -> str:
     """`query` with each value (or comma-separated part of one) that is an entry's fullUrl
     replaced by the `Type/id` it was given."""
     def link(value: str) -> str:
-        return ",".join(assigned.get(part, part) for part in value.split(","))
+        return ",".join(assigned.get(full_url_key(part), part) for part in value.split(","))
 
     pairs = parse_query(query)
     linked = [(name, link(value)) for name, value in pairs]
@@ -204,7 +209,7 @@ async def written_versions(store: ResourceStore, entries: list[Entry],
         [(entry.resource, reference_base(entry.full_url, base)) for entry in entries], assigned)
     versions = {}
     for entry in entries:
-        target = assigned.get(entry.full_url or "")
+        target = assigned.get(full_url_key(entry.full_url or ""))
         if target not in wanted or entry.method not in ("POST", "PUT"):
             continue
         if entry.method == "POST" and not entry.if_none_exist:

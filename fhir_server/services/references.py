@@ -51,10 +51,19 @@ def is_conditional_reference(reference: str) -> bool:
     return "?" in reference and head.isalpha() and "/" not in head
 
 
+_URN_SCHEMES = ("urn:uuid:", "urn:oid:")
+
+
+def full_url_key(url: str) -> str:
+    """A fullUrl as entries are known by: a URN without the case its scheme and a UUID's hex
+    may be written in (RFC 8141, RFC 4122: `URN:UUID:F7...` is `urn:uuid:f7...`)."""
+    return url.lower() if url[:9].lower().startswith(_URN_SCHEMES) else url
+
+
 def _entry_named(reference: str, assigned: dict[str, str], base: str) -> str | None:
     """The `Type/id` given to the entry a reference (without `/_history/n`) names."""
     absolute = f"{base}/{reference}" if LOCAL_REFERENCE.match(reference) else None
-    return assigned.get(reference) or assigned.get(absolute or "")
+    return assigned.get(full_url_key(reference)) or assigned.get(absolute or "")
 
 
 def version_specific_targets(resources: list[tuple[object, str]],
@@ -91,7 +100,8 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
             # A code or identifier system (Coding.system, include.system) names a namespace,
             # and a resource's own canonical URL (ValueSet.url) itself: no link to an entry.
             continue
-        target = assigned.get(container[place])  # type: ignore[index]
+        value = container[place]  # type: ignore[index]
+        target = assigned.get(full_url_key(value)) if isinstance(value, str) else None
         if target is not None:
             container[place] = target  # type: ignore[index]
     div = resource.get("text", {}).get("div") if isinstance(resource.get("text"), dict) else None
@@ -125,7 +135,7 @@ def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: st
         if target is not None:
             element["reference"] = target + history + (
                 str(versions[target]) if history and target in versions else version)
-        elif not history and reference.startswith("urn:uuid:"):
+        elif not history and full_url_key(reference).startswith(_URN_SCHEMES):
             # Such a reference means an entry of the Bundle: stored as it is, it would point
             # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
             raise BadRequest(f"Reference '{reference}' names no entry of this transaction: "

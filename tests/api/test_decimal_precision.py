@@ -110,6 +110,28 @@ def test_a_decimal_written_as_a_large_integer_is_kept(client, patient_id):
     assert found["total"] == 1
 
 
+@pytest.mark.parametrize(("digits", "found_by", "not_by"), [
+    ("1E-400", "gt0", "le0"), ("-1E-400", "lt0", "ge0")])
+def test_a_decimal_below_the_smallest_double_is_no_zero_to_search(client, patient_id, digits,
+                                                                  found_by, not_by):
+    """A Decimal128 goes down to 1E-6176, a double to about 5E-324: indexed as 0, it was
+    missed by gt0 and found by le0."""
+    response = client.post("/Observation", content=_observation_text(patient_id, [digits]),
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    observation_id = response.json()["id"]
+    for prefix, total in ((found_by, 1), (not_by, 0)):
+        found = client.get("/Observation", params={"component-value-quantity": prefix,
+                                                   "_id": observation_id}).json()
+        assert found["total"] == total, prefix
+
+
+def test_a_decimal_beyond_a_double_is_refused_naming_it(client, patient_id):
+    response = client.post("/Observation", content=_observation_text(patient_id, ["1E309"]),
+                           headers=FHIR_HEADERS)
+    assert "1E309" in assert_outcome(response, 400)["issue"][0]["diagnostics"]
+
+
 def test_xml_writes_and_reads_the_digits(client, observation, patient_id):
     response = client.get(f"/Observation/{observation['id']}",
                           headers={"Accept": "application/fhir+xml"})

@@ -300,3 +300,25 @@ def test_a_patch_entry_refers_to_another_entry_by_its_full_url(client, kind):
     made = entries[0]["response"]["location"].split("/_history/")[0].split("/fhir/")[1]
     stored = client.get(f"/Patient/{target['id']}").json()
     assert [gp["reference"] for gp in stored["generalPractitioner"]] == [made]
+
+
+@pytest.mark.parametrize("spelling", [str.upper, lambda url: "URN:uuid:" + url[9:],
+                                      lambda url: url[:9] + url[9:].upper()])
+def test_a_urn_is_matched_whatever_its_case(client, spelling):
+    """RFC 8141: the scheme and the NID are case-insensitive; RFC 4122: so is a UUID's hex.
+    `URN:UUID:...` was stored unresolved, `urn:uuid:F7...` refused as naming no entry."""
+    full_url = urn()
+    visit = encounter(spelling(full_url))
+    response = submit(client, transaction(post_entry(new_patient(), full_url=full_url),
+                                          post_entry(visit)))
+    patient_entry, visit_entry = response_bundle(response, "transaction-response", 2)
+    made = patient_entry["response"]["location"].split("/_history/")[0].split("/fhir/")[1]
+    stored = client.get(visit_entry["response"]["location"].split("/_history/")[0]).json()
+    assert stored["subject"]["reference"] == made
+
+
+def test_a_urn_oid_naming_no_entry_is_400(client):
+    """Like a urn:uuid: one, it can only mean an entry of the Bundle: stored, it pointed
+    nowhere for good."""
+    response = submit(client, transaction(post_entry(encounter("urn:oid:1.2.3.999"))))
+    assert_outcome(response, 400)

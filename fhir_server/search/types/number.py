@@ -92,7 +92,14 @@ def _bounds(number: Decimal, scale: Callable[[float], float]
 
 
 def numeric(value: object) -> float | None:
-    return float(value) if is_number(value) else None
+    """The double a JSON number is indexed as; one too small for a double (a Decimal128 goes
+    down to 1E-6176) as the smallest of its sign, not 0, which `gt0` would miss."""
+    if not is_number(value):
+        return None
+    number = float(value)
+    if number == 0 and value != 0:
+        return math.copysign(math.ulp(0.0), number)
+    return number
 
 
 def range_ends(bounds: object) -> tuple[float, float] | None:
