@@ -178,10 +178,13 @@ class ProvenanceRecorder:
         """A client's signed Provenance must verify against the versions stored here, and
         claim nothing its signatures do not bind (services/provenance_claims.py)."""
         check_readable_targets(provenance)
-        # Its claims first: they name the element at fault (verification checks the signer
-        # and activity too, for Provenances read from elsewhere).
+        verification = await self.verifier.verify(provenance, stored_versions(store))
+        if verification.failed_checks() - {"claims"}:
+            verification.require_passed()  # the signatures themselves
+        # Then what the Provenance claims beside them, naming the element at fault
+        # (verification checks the signer and activity too, and reports them less precisely).
         await check_claims(store, provenance, current_principal.get())
-        (await self.verifier.verify(provenance, stored_versions(store))).require_passed()
+        verification.require_passed()
 
     def _provenance(
         self,

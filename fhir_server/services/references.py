@@ -121,8 +121,13 @@ def _rewrite_json_patch(binary: dict, assigned: dict[str, str], base: str,
         operations = json_format.loads(base64.b64decode(binary["data"], validate=True))
     except (KeyError, TypeError, ValueError, RecursionError):
         return
+    if not references_in(operations):
+        return  # as sent, byte for byte
     _rewrite_reference_elements(operations, assigned, base, versions)
-    binary["data"] = base64.b64encode(json_format.dumps(operations)).decode("ascii")
+    try:
+        binary["data"] = base64.b64encode(json_format.dumps(operations)).decode("ascii")
+    except UnicodeEncodeError:  # a lone surrogate: the PATCH refuses the patch as sent
+        return
 
 
 def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: str,

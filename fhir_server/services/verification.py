@@ -167,6 +167,11 @@ class ProvenanceVerification:
         ]
         return signed + unsigned
 
+    def failed_checks(self) -> set[str]:
+        """The names of the checks that failed or could not be decided."""
+        return {check.name for result in self.results for check in result.report.checks
+                if check.passed is False or (check.passed is None and check.sub_indication)}
+
     def reasons(self) -> list[str]:
         return [
             reason if index is None else f"signature[{index}] {reason}"
