@@ -96,10 +96,12 @@ def _named_ones_first(entries: list[Entry]) -> list[Entry]:
               if entry.full_url}
     waiting = [0] * len(pending)  # how many of the entries an entry names are still to come
     dependents: list[list[int]] = [[] for _ in pending]
+    names: list[list[int]] = [[] for _ in pending]
     for index, entry in enumerate(pending):
         for named in {by_url[url] for url in _full_urls_named(entry) if url in by_url} - {index}:
             waiting[index] += 1
             dependents[named].append(index)
+            names[index].append(named)
     ready = [index for index, count in enumerate(waiting) if count == 0]
     heapq.heapify(ready)
     taken = [False] * len(pending)
@@ -110,10 +112,10 @@ def _named_ones_first(entries: list[Entry]) -> list[Entry]:
             index = heapq.heappop(ready)
             if taken[index]:
                 continue
-        else:  # a cycle: its first entry in the order given
+        else:  # a cycle, or entries waiting for one: an entry of the cycle goes first
             while taken[first_untaken]:
                 first_untaken += 1
-            index = first_untaken
+            index = _in_a_cycle(first_untaken, names, taken)
         taken[index] = True
         ordered.append(pending[index])
         for dependent in dependents[index]:
@@ -121,6 +123,17 @@ def _named_ones_first(entries: list[Entry]) -> list[Entry]:
             if waiting[dependent] == 0 and not taken[dependent]:
                 heapq.heappush(ready, dependent)
     return ordered
+
+
+def _in_a_cycle(start: int, names: list[list[int]], taken: list[bool]) -> int:
+    """An entry of the cycle that `start`, waiting, waits for: names followed among the
+    entries not taken until one comes again."""
+    seen: set[int] = set()
+    index = start
+    while index not in seen:
+        seen.add(index)
+        index = next(named for named in names[index] if not taken[named])
+    return index
 
 
 def _condition(entry: Entry) -> str | None:
