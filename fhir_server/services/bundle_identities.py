@@ -88,52 +88,78 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
 
 def _named_ones_first(entries: list[Entry]) -> list[Entry]:
     """The conditional creates and updates, in the order given, but each after the others
-    whose fullUrl its condition names (a cycle of such names is taken in the order given).
-    Linear in the entries and the names (a topological order): 2,000 entries each naming the
-    next held the event loop for a minute when each step looked at all of them."""
+    whose fullUrl its condition names; entries that name each other round a cycle come
+    together, in the order given. Linear in the entries and the names (a topological order
+    of the cycles): 2,000 entries each naming the next held the event loop for a minute
+    when each step looked at all of them."""
     pending = [entry for entry in entries if _condition(entry) is not None]
     by_url = {full_url_key(entry.full_url): index for index, entry in enumerate(pending)
               if entry.full_url}
-    waiting = [0] * len(pending)  # how many of the entries an entry names are still to come
-    dependents: list[list[int]] = [[] for _ in pending]
-    names: list[list[int]] = [[] for _ in pending]
-    for index, entry in enumerate(pending):
-        for named in {by_url[url] for url in _full_urls_named(entry) if url in by_url} - {index}:
-            waiting[index] += 1
-            dependents[named].append(index)
-            names[index].append(named)
-    ready = [index for index, count in enumerate(waiting) if count == 0]
+    names = [sorted({by_url[url] for url in _full_urls_named(entry) if url in by_url} - {index})
+             for index, entry in enumerate(pending)]
+    cycles = _cycles(names)  # every entry in one: most alone
+    cycle_of = {index: number for number, cycle in enumerate(cycles) for index in cycle}
+    waiting = [0] * len(cycles)  # the other cycles a cycle names that are still to come
+    dependents: list[set[int]] = [set() for _ in cycles]
+    for index, named in enumerate(names):
+        for other in (cycle_of[other] for other in named):
+            if other != cycle_of[index] and cycle_of[index] not in dependents[other]:
+                dependents[other].add(cycle_of[index])
+                waiting[cycle_of[index]] += 1
+    ready = [(min(cycle), number) for number, cycle in enumerate(cycles) if not waiting[number]]
     heapq.heapify(ready)
-    taken = [False] * len(pending)
     ordered: list[Entry] = []
-    first_untaken = 0
-    while len(ordered) < len(pending):
-        if ready:
-            index = heapq.heappop(ready)
-            if taken[index]:
-                continue
-        else:  # a cycle, or entries waiting for one: an entry of the cycle goes first
-            while taken[first_untaken]:
-                first_untaken += 1
-            index = _in_a_cycle(first_untaken, names, taken)
-        taken[index] = True
-        ordered.append(pending[index])
-        for dependent in dependents[index]:
+    while ready:
+        _, number = heapq.heappop(ready)
+        ordered += [pending[index] for index in sorted(cycles[number])]
+        for dependent in dependents[number]:
             waiting[dependent] -= 1
-            if waiting[dependent] == 0 and not taken[dependent]:
-                heapq.heappush(ready, dependent)
+            if not waiting[dependent]:
+                heapq.heappush(ready, (min(cycles[dependent]), dependent))
     return ordered
 
 
-def _in_a_cycle(start: int, names: list[list[int]], taken: list[bool]) -> int:
-    """An entry of the cycle that `start`, waiting, waits for: names followed among the
-    entries not taken until one comes again."""
-    seen: set[int] = set()
-    index = start
-    while index not in seen:
-        seen.add(index)
-        index = next(named for named in names[index] if not taken[named])
-    return index
+def _cycles(names: list[list[int]]) -> list[list[int]]:
+    """The strongly connected components of the graph of names (Tarjan's algorithm, with a
+    stack of its own: a chain of 5,000 would exceed Python's recursion limit)."""
+    order = [-1] * len(names)
+    low = [0] * len(names)
+    on_stack = [False] * len(names)
+    stack: list[int] = []
+    found: list[list[int]] = []
+    counter = 0
+    for root in range(len(names)):
+        if order[root] != -1:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                order[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack[node] = True
+            if child < len(names[node]):
+                work.append((node, child + 1))
+                other = names[node][child]
+                if order[other] == -1:
+                    work.append((other, 0))
+                elif on_stack[other]:
+                    low[node] = min(low[node], order[other])
+                continue
+            if work:  # back in the node that named this one
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == order[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    component.append(member)
+                    if member == node:
+                        break
+                found.append(component)
+    return found
 
 
 def _condition(entry: Entry) -> str | None:
