@@ -326,22 +326,24 @@ def _token(args: argparse.Namespace) -> int:
 
 
 async def _register_client(args: argparse.Namespace) -> int:
-    from fhir_server.auth.scopes import parse_scopes
+    from fhir_server.auth.client_keys import registration_problem
     from fhir_server.search.index import index_plan
     from fhir_server.storage.clients import ClientStore
     from fhir_server.storage.database import Database
 
-    if not parse_scopes(args.scope):
-        print(f"--scope '{args.scope}' names no resource scope", file=sys.stderr)
-        return 2
-    client = {"_id": args.client_id, "scope": args.scope}
+    client: dict[str, Any] = {"_id": args.client_id, "scope": args.scope}
     if args.jwks_file:
-        client["jwks"] = json.loads(args.jwks_file.read_text(encoding="utf-8"))
-        if not client["jwks"].get("keys"):
-            print(f"{args.jwks_file} is not a JWKS with keys", file=sys.stderr)
+        try:
+            client["jwks"] = json.loads(args.jwks_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            print(f"{args.jwks_file}: not a readable JSON JWKS: {error}", file=sys.stderr)
             return 2
     else:
         client["jwks_url"] = args.jwks_url
+    if problem := registration_problem(args.client_id, args.scope, client.get("jwks"),
+                                       client.get("jwks_url")):
+        print(f"cannot register the client: {problem}", file=sys.stderr)
+        return 2
     async with _mongodb(args) as settings:
         database = Database(str(settings.mongodb_uri), settings.database, index_plan)
         try:

@@ -194,6 +194,40 @@ def test_register_refuses_a_scope_without_resources(server, work, scope):
     assert result.returncode == 2, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(("problem", "key", "says"), [
+    ("a private key", {"kty": "EC", "crv": "P-384", "kid": "k1", "x": "AA", "y": "AA",
+                       "d": "AA"}, "private"),
+    ("a secret key", {"kty": "oct", "kid": "k1", "k": "c2VjcmV0"}, "private"),
+    ("no kid", {"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}, "no kid"),
+    ("RSA of 1024 bits", {"kty": "RSA", "kid": "k1", "e": "AQAB",
+                          "n": "w" + "A" * 170}, "1024 bits"),
+])
+def test_register_refuses_keys_a_client_should_not_have(server, work, problem, key, says):
+    """SMART client-confidential-asymmetric: public EC or RSA keys (≥ 2,048 bits) with a
+    kid. A private key was stored in MongoDB, a keyless one registered a client that could
+    never authenticate."""
+    path = work / f"{uuid.uuid4().hex}.jwks.json"
+    path.write_text(json.dumps({"keys": [key]}), encoding="utf-8")
+    result = run_cli(server, work, "client", "register", "--data-dir", work / "data",
+                     "--client-id", "khoa-sai", "--jwks-file", path, "--scope", "system/*.rs")
+    assert result.returncode == 2, (problem, result.stdout + result.stderr)
+    assert says in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--scope", "user/*.rs", "system/ scopes only"),
+    ("--client-id", "a b", "without spaces"),
+    ("--jwks-url", "file:///etc/passwd", "no http(s) URL"),
+])
+def test_register_refuses_what_a_backend_client_cannot_use(server, work, option, value, says):
+    args = {"--client-id": "his-2", "--scope": "system/*.rs",
+            "--jwks-url": "https://his.example/jwks.json"} | {option: value}
+    result = run_cli(server, work, "client", "register", "--data-dir", work / "data",
+                     *[item for pair in args.items() for item in pair])
+    assert result.returncode == 2 and says in result.stderr, result.stdout + result.stderr
+
+
 def test_register_refuses_a_jwks_without_keys(server, work):
     path = work / "empty.jwks.json"
     path.write_text('{"keys": []}', encoding="utf-8")
