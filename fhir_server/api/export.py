@@ -11,6 +11,7 @@ from fhir_server.api.dependencies import Base
 from fhir_server.api.file_responses import entity_tag, file_response
 from fhir_server.api.media import FhirResponse, http_date
 from fhir_server.api.security import Caller
+from fhir_server.errors import MethodNotAllowed
 from fhir_server.services.export.service import (
     ExportService,
     file_path,
@@ -38,7 +39,7 @@ def outcome(diagnostics: str, severity: str = "information", code: str = "inform
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-@router.get("/$export-status/{job_id}")
+@router.api_route("/$export-status/{job_id}", methods=["GET", "HEAD"])
 async def export_status(job_id: str, request: Request, exports: Exports, caller: Caller,
                         base: Base):
     """Status request: 202 with X-Progress and Retry-After while running, 200 with the
@@ -64,6 +65,14 @@ async def cancel_export(job_id: str, request: Request, exports: Exports, caller:
     request.state.audit_entity = f"{base}/{status_path(job_id)}"
     await exports.cancel(job_id, caller)
     return FhirResponse(request, outcome(f"Export job {job_id} cancelled, files deleted"), 202)
+
+
+@router.api_route("/$export-status/{job_id}", methods=["POST", "PUT", "PATCH"])
+async def export_status_other(job_id: str):
+    """A status URL is read, or deleted to cancel (Bulk Data IG); any other method is 405
+    with what it takes (it fell to the routes of `[type]/[id]`: 404, and an Allow of theirs)."""
+    raise MethodNotAllowed(f"$export-status/{job_id} takes GET, HEAD and DELETE",
+                           headers={"Allow": "GET, HEAD, DELETE"})
 
 
 @router.api_route("/$export-file/{job_id}/{name}", methods=["GET", "HEAD"])

@@ -62,6 +62,19 @@ def test_complete_status_is_the_manifest(client, server, done):
         assert item["url"].startswith(f"{server.base}/$export-file/")
 
 
+def test_a_status_url_answers_head_and_names_its_methods(client, done):
+    """HEAD answers as GET does (it was 404, as PUT: the routes of [type]/[id] took them);
+    a method a status URL does not take is 405 naming those it does (RFC 9110 §10.2.1)."""
+    status, _ = done
+    head = client.head(status)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"].startswith("application/json")
+    for method in ("PUT", "POST", "PATCH"):
+        refused = client.request(method, status, json={})
+        assert refused.status_code == 405, (method, refused.text)
+        assert refused.headers["allow"] == "GET, HEAD, DELETE"
+
+
 def test_files_are_streamed_ndjson(client, done):
     _, body = done
     for item in body["output"]:
