@@ -15,6 +15,7 @@ packages, the first in dependency order keeps it. Every package resource is also
 as `url|version`.
 """
 
+import hashlib
 import json
 import logging
 import threading
@@ -49,11 +50,12 @@ CORE_LABEL = f"{CORE_PACKAGE}#4.0.1"
 OWN_TERMINOLOGY = "vn-administrative-units.json"
 
 
-def own_terminology() -> list[dict]:
-    """Those resources, as stored in the package data."""
-    document = json.loads(resources.files("terminology").joinpath(OWN_TERMINOLOGY)
-                          .read_text(encoding="utf-8"))
-    return [entry["resource"] for entry in document["entry"]]
+def own_terminology() -> tuple[str, list[dict]]:
+    """Those resources, as stored in the package data, and a digest of them (what the
+    publication of a version of them is known by)."""
+    data = resources.files("terminology").joinpath(OWN_TERMINOLOGY).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return digest, [entry["resource"] for entry in json.loads(data)["entry"]]
 
 
 def _resources_in(directory: Traversable) -> Iterator[dict]:

@@ -18,30 +18,6 @@ def _claims(resource: dict) -> list:
     return profiles if isinstance(profiles, list) else []
 
 
-def nested_resources(resource: dict) -> list[tuple[str, dict]]:
-    """(FHIRPath location, resource) of each resource within `resource`, at any depth: the
-    entries of a Bundle, contained resources, a Parameters' resources, a Bundle in a
-    Bundle's entry and its own entries."""
-    found: list[tuple[str, dict]] = []
-
-    def walk(value: object, location: str) -> None:
-        if isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, f"{location}[{index}]")
-        elif isinstance(value, dict):
-            if "resourceType" in value:
-                found.append((location, value))
-            children(value, location)
-
-    def children(value: dict, location: str) -> None:
-        for name, item in value.items():
-            if isinstance(item, dict | list):
-                walk(item, f"{location}.{name}")
-
-    children(resource, str(resource.get("resourceType")))
-    return found
-
-
 def unknown_profiles(resource: dict, location: str | None = None) -> list[Issue]:
     """A warning for each claimed profile the registry does not hold, and for each claim of
     a version (`url|1.0`) checked against another one, the version held; `location`, where

@@ -21,7 +21,7 @@ from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.narrative import narrative_problem
 from fhir_server.conformance.primitives import primitive_type, shown
 from fhir_server.conformance.profile_validation import profile_issues
-from fhir_server.conformance.profiles import declared_profiles, nested_resources, unknown_profiles
+from fhir_server.conformance.profiles import declared_profiles, unknown_profiles
 from fhir_server.conformance.reference_targets import (
     allowed_targets,
     contained_ids,
@@ -97,6 +97,9 @@ class _Walk:
         self.contained: list[tuple[_Resource, str]] = []
         self.local_targets: dict[int, set[str]] = {}
         self.refer_to_container: set[int] = set()
+        # (location, resource) of the resources within the one validated: their own
+        # meta.profile claims are checked too.
+        self.nested: list[tuple[str, dict]] = []
 
     def trimmed(self) -> bool:
         """Hold at most _MOST_KEPT issues, errors first: a body of a million bad elements
@@ -162,6 +165,8 @@ class _Walk:
                         else "resource-type-expected", "structure", f"{path}.resourceType",
                         value=shown(resource_type), path=path, wanted=expected)
             return
+        if depth:
+            self.nested.append((path, value))
         if container is None:
             frame = _Resource(value, value, contained_ids(value))
         else:
@@ -399,13 +404,14 @@ def validation_issues(resource: dict, profiles: Iterable[str] = ()) -> list[Issu
     resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
     if not isinstance(resource_type, str) or resource_type not in _resource_types():
         return [issue("not-a-resource", "structure", "resourceType", value=shown(resource_type))]
-    issues = _Walk().run(resource, resource_type)
+    walk = _Walk()
+    issues = walk.run(resource, resource_type)
     if not any(found.severity in ("fatal", "error") for found in issues):
         for url in dict.fromkeys(profiles):
             issues += profile_issues(resource, url)
         # What the resources within it claim (a document's entries, contained ones), as the
         # HL7 validator checks them; a claim the enclosing profile applies too is one issue.
-        for location, nested in nested_resources(resource):
+        for location, nested in walk.nested:
             for url in declared_profiles(nested):
                 issues += profile_issues(nested, url, location)
             issues += unknown_profiles(nested, location)

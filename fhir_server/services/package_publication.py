@@ -117,8 +117,7 @@ async def _publish_own_terminology(database: Database, processor: BundleProcesso
     2025, of which VN Core publishes a stub without codes), readable and searchable as the
     packages' are: `CodeSystem?url=...&version=2025-07-01`, and the ConceptMap the errors of
     a pre-reform province name. Stored again when they change."""
-    definitions = await asyncio.to_thread(own_terminology)
-    digest = hashlib.sha256(repr(definitions).encode()).hexdigest()[:16]
+    digest, definitions = await asyncio.to_thread(own_terminology)
     flag = f"own_terminology_published:{digest}"
     if await database.flag(flag):
         return

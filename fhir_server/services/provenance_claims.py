@@ -15,9 +15,9 @@ from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import Forbidden, Unprocessable
 from fhir_server.services.access import current_permissions
 from fhir_server.services.verification import (
+    data_operation,
     deleted_version,
     expected_identity,
-    is_deletion,
     same_party,
     stored_versions,
 )
@@ -153,11 +153,10 @@ async def _referenced(store: ResourceStore, provenance: dict, reference: str) ->
 
 async def _check_activity(store: ResourceStore, provenance: dict) -> None:
     """A DELETE activity targets deletions only, a CREATE or UPDATE none."""
-    codes = {coding.get("code") for coding in
-             (provenance.get("activity") or {}).get("coding") or [] if isinstance(coding, dict)}
-    if not codes & {"CREATE", "UPDATE", "DELETE"}:
+    activity = data_operation(provenance)
+    if activity is None:
         return  # another activity (a verification, say) says nothing of what the target is
-    deletion = is_deletion(provenance)
+    deletion = activity == "DELETE"
     load = stored_versions(store)
     for index, target in enumerate(provenance.get("target") or []):
         reference = target["reference"]  # a version: the signatures' check required it

@@ -217,16 +217,14 @@ class SignatureVerifier:
         targets = _version_targets(provenance)
         results = []
         for index, signature in enumerate(signatures):
-            result = await self._verify_one(index, signature, targets, load)
-            if result.report.indication == TOTAL_PASSED:
-                result = await _claims_checked(result, provenance, signature, load)
-            results.append(result)
+            results.append(await self._verify_one(index, signature, targets, load, provenance))
         signed = {result.target for result in results}
         unsigned = tuple(t for t in _targets(provenance) if t not in signed)
         return ProvenanceVerification(results, unsigned)
 
     async def _verify_one(
-        self, index: int, signature: dict, targets: list[str], load: VersionLoader
+        self, index: int, signature: dict, targets: list[str], load: VersionLoader,
+        provenance: dict,
     ) -> SignatureResult:
         if not isinstance(signature, dict) or signature.get("sigFormat") != JOSE:
             return _failed(index, "format", f"sigFormat must be {JOSE}")
@@ -245,9 +243,12 @@ class SignatureVerifier:
             missing = Check("content", None, f"{target} is not available to check against",
                             sub_indication="SIGNED_DATA_NOT_FOUND")
             return SignatureResult(index, target, VerificationReport((missing,)))
-        return self._verified(index, signature, target, lambda person, organization: (
+        result = self._verified(index, signature, target, lambda person, organization: (
             verify_resource(signature["data"], resource, target, self.anchors, person,
                             expected_organization_id=organization)))
+        if result.report.indication != TOTAL_PASSED:
+            return result
+        return _claims_checked(result, provenance, signature, resource)
 
     def verify_document(self, bundle: dict) -> ProvenanceVerification:
         """A document's own signature (`Bundle.signature`) checked against the Bundle."""
@@ -285,33 +286,33 @@ class SignatureVerifier:
         return SignatureResult(index, target, _with_when_checked(report, signature.get("when")))
 
 
-async def _claims_checked(result: SignatureResult, provenance: dict, signature: dict,
-                          load: VersionLoader) -> SignatureResult:
-    """`result` failed when the Provenance says what its signature does not bind: a signer
-    none of its agents is (who authored it), a format other than the one verified, or an
-    activity the target is not (DELETE of a version with content, CREATE or UPDATE of a
-    deletion)."""
+def _claims_checked(result: SignatureResult, provenance: dict, signature: dict,
+                    signed: dict) -> SignatureResult:
+    """`result` (of `signed`, the target version) failed when the Provenance says what its
+    signature does not bind: a signer none of its agents is (who authored it), a format
+    other than the one verified, or an activity the target is not (DELETE of a version with
+    content, CREATE or UPDATE of a deletion)."""
     agents = [agent.get("who") for agent in provenance.get("agent") or []
               if isinstance(agent, dict)]
-    problem: tuple[str, str] | None = None
+    problem = None
     if not any(same_party(signature.get("who"), agent) for agent in agents):
-        problem = ("claims", "Signature.who names none of the Provenance's agents: the signer "
-                            "is not the one the Provenance says acted")
+        problem = ("Signature.who names none of the Provenance's agents: the signer is not "
+                   "the one the Provenance says acted")
     elif signature.get("targetFormat", TARGET_FORMAT) != TARGET_FORMAT:
-        problem = ("claims", f"targetFormat {signature.get('targetFormat')!r} is not the form "
-                             f"signed, {TARGET_FORMAT}")
-    elif (activity := _activity(provenance)) is not None and result.target is not None:
-        deleted = await load(result.target) == deleted_version(result.target.split("/")[0])
+        problem = (f"targetFormat {signature.get('targetFormat')!r} is not the form signed, "
+                   f"{TARGET_FORMAT}")
+    elif (activity := data_operation(provenance)) is not None and result.target is not None:
+        deleted = signed == deleted_version(result.target.split("/")[0])
         if deleted != (activity == "DELETE"):
-            problem = ("claims", f"the activity is {activity}, but {result.target} is "
-                                   f"{'a deletion' if deleted else 'a version with content'}")
+            problem = (f"the activity is {activity}, but {result.target} is "
+                       f"{'a deletion' if deleted else 'a version with content'}")
     if problem is None:
         return result
-    checks = (*result.report.checks, Check(problem[0], False, problem[1]))
+    checks = (*result.report.checks, Check("claims", False, problem))
     return replace(result, report=replace(result.report, checks=checks))
 
 
-def _activity(provenance: dict) -> str | None:
+def data_operation(provenance: dict) -> str | None:
     """CREATE, UPDATE or DELETE (v3-DataOperation), the activities that say what the target
     is; None for another (a verification says nothing of it)."""
     codes = {coding.get("code") for coding in
