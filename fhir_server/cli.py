@@ -16,6 +16,7 @@ from fhir_server.conformance.registry import is_supported
 from fhir_server.package_commands import install_package, list_packages, package_directory
 from fhir_server.settings import Settings
 from fhir_server.storage.reachability import MongoUnreachable, check_reachable
+from fhir_server.token_command import dev_token, print_token
 
 DEMO_USER, DEMO_NAME = "001085012345", "Nguyễn Văn An"
 
@@ -124,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
         "else FHIR_BASE_URL, else http://127.0.0.1:8080/fhir)",
     )
     token.add_argument("--lifetime", type=int, default=3600, help="seconds")
+    token.add_argument("--patient", help="the launch patient's id (SMART `patient` claim), "
+                       "to which patient/ scopes keep (default: the Patient holding --sub)")
 
     client = commands.add_parser(
         "client",
@@ -265,7 +268,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.base_url = default_base_url(args.host, args.port)
     if settings.dev:
         base = settings.base_url
-        token = _dev_token(settings.data_dir, DEMO_USER, DEMO_NAME, "user/*.cruds", base, 8 * 3600)
+        token = dev_token(settings.data_dir, DEMO_USER, DEMO_NAME, "user/*.cruds", base, 8 * 3600)
         print(
             f"FHIR R4 server (development mode) at {base}\n"
             f"A token for {DEMO_NAME} ({DEMO_USER}), scopes user/*.cruds, valid 8 hours:\n"
@@ -293,35 +296,6 @@ def _serve(args: argparse.Namespace) -> int:
     http = with_client_deadlines(settings.header_timeout_seconds, settings.response_stall_seconds)
     uvicorn.run(create_app(settings, dated=True), host=args.host, port=args.port, http=http,
                 **options)
-    return 0
-
-
-def _dev_token(
-    data_dir: Path, subject: str, name: str | None, scope: str, audience: str, lifetime: int
-) -> str:
-    from fhir_server.auth.keys import SigningKey, mint_token
-    from fhir_server.services.authentication import DEV_ISSUER, dev_key_path
-
-    key = SigningKey.load_or_create(dev_key_path(data_dir))
-    return mint_token(key, DEV_ISSUER, audience, subject, scope, lifetime, name=name)
-
-
-def _token(args: argparse.Namespace) -> int:
-    from fhir_server.auth.personal_id import validate_personal_id
-    from fhir_server.running_server import running_base_url
-
-    settings = _settings(args)
-    try:
-        validate_personal_id(args.sub)
-    except ValueError as bad:
-        print(f"--sub: {bad}", file=sys.stderr)
-        return 2
-    audience = args.aud or running_base_url(settings.data_dir)
-    if audience is None:
-        audience = settings.base_url or "http://127.0.0.1:8080/fhir"
-        print(f"no server is running on {settings.data_dir}: the token is for {audience} "
-              "(--aud names another server)", file=sys.stderr)
-    print(_dev_token(settings.data_dir, args.sub, args.name, args.scope, audience, args.lifetime))
     return 0
 
 
@@ -428,7 +402,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "token":
-        return _token(args)
+        return print_token(args, _settings(args))
     if args.command == "package":
         if args.package_command == "install":
             return install_package(_settings(args), args.source)

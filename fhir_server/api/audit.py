@@ -44,6 +44,10 @@ _INTERACTIONS = {
 }
 
 
+# Interactions whose query the AuditEvent records: searches, and operations by GET
+# (`$lastn?patient=...`, `$everything?_since=...`).
+_QUERIED = frozenset({"search-type", "search-system", "operation"})
+
 _CREATED = re.compile(rf"/([A-Z][A-Za-z]+/{ID_REGEX})/_history/\d+$")
 
 
@@ -82,7 +86,7 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         address=client_address(request),
         entities=_entities(request, location),
         query=state_value(request, "audit_query")
-        or (_query_string(request) if interaction in ("search-type", "search-system") else None),
+        or (_query_string(request) if interaction in _QUERIED else None),
         source=server_origin(request),
         request_id=request_id,
         failure=state_value(request, "failure"),
@@ -113,9 +117,10 @@ class AuditMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
         request_id = str(uuid.uuid4())
+        trail = getattr(request.app.state, "audit", None)
         audited = RequestAudit(
             lambda: _access(request, request_id, "", None, _interaction_now(request)),
-            request_id,
+            request_id, record=trail.record if trail is not None else None,
         )
         recorded = False
 

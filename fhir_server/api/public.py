@@ -37,6 +37,10 @@ _SCOPES = (
     "system/*.rs",
     "user/*.cruds",
     "user/*.rs",
+    # Within the compartment of the token's patient (its `patient` claim, or the person's
+    # own record for a VNeID login): read and search only.
+    "patient/*.rs",
+    "patient/*.read",
     "system/*.read",
     "system/*.write",
     "user/*.read",

@@ -11,7 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 from fhir_server.api.asgi import HttpMiddleware
 from fhir_server.api.dependencies import request_base
 from fhir_server.api.request_state import state_value
-from fhir_server.auth.scopes import INTERACTION_PERMISSION
+from fhir_server.auth.scopes import ANSWERED_WITH_STORED_CONTENT, INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import BadRequest, Forbidden, bearer_challenge
 from fhir_server.services.access import (
@@ -71,9 +71,20 @@ def check_interaction(principal: Principal, interaction: str, resource_type: str
     the answer must keep to when only `patient/` scopes allow it (`patient_compartment`)."""
     if (compartment := patient_compartment(principal, interaction, resource_type)) is not None:
         return compartment
-    check_scopes(principal, resource_type, INTERACTION_PERMISSION[interaction],
-                 f"{interaction} on {resource_type}")
+    check_interaction_scopes(principal, interaction, resource_type,
+                             f"{interaction} on {resource_type}")
     return None
+
+
+def check_interaction_scopes(principal: Principal, interaction: str, resource_type: str,
+                             what: str) -> None:
+    """403 unless the token's scopes grant what `interaction` needs on `resource_type`: its
+    permission, and read too when it answers with the stored content."""
+    check_scopes(principal, resource_type, INTERACTION_PERMISSION[interaction], what)
+    if interaction in ANSWERED_WITH_STORED_CONTENT:
+        check_scopes(principal, resource_type, "r",
+                     f"{what}, which answers with the stored resource: read (r) is needed "
+                     "as well as update (u)")
 
 
 def restricted_to(request: Request) -> str | None:
@@ -86,8 +97,13 @@ def check_scopes(principal: Principal, resource_type: str, permission: str, what
     if not principal.scopes.allows(resource_type, permission):
         if resource_type != "*":
             check_type(resource_type)  # a type this server has not is 404 whatever the scopes
+        why = ""
+        if (principal.patient is None and principal.personal_id is not None
+                and principal.scopes.has_patient_grants):
+            why = ("; its patient/ scopes grant nothing, since no Patient, or more than one, "
+                   "holds the token's personal ID as its current CCCD")
         raise Forbidden(
-            f"The token's scopes ({principal.scope_text or 'none'}) do not allow {what}"
+            f"The token's scopes ({principal.scope_text or 'none'}) do not allow {what}{why}"
         )
 
 

@@ -33,6 +33,11 @@ INTERACTION_PERMISSION = {
     "delete": "d",
 }
 
+#: Interactions answered with the stored resource as they changed it rather than with what
+#: the client sent (a patch, `$meta-add`): they need read as well, or an update-only token
+#: would read any record by an empty patch (and test guessed values with JSON Patch `test`).
+ANSWERED_WITH_STORED_CONTENT = frozenset({"patch"})
+
 _V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
 _V1_WORDS = {frozenset(letters): word for word, letters in _V1_PERMISSIONS.items()}
 

@@ -25,6 +25,7 @@ from typing import TypeVar
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
 from fhir_server.services.background import cancel_all
 from fhir_server.services.health import CheckResult
+from fhir_server.services.queried_patients import queried_patients
 from fhir_server.services.versions import Version, stamp, storage_documents, utc_now
 from fhir_server.storage.audit_spool import AuditSpool, SpoolBatch
 from fhir_server.storage.database import Database
@@ -97,6 +98,15 @@ def _outcome_description(access: Access) -> str:
     return f"HTTP {access.status}" + (f": {access.failure}" if access.failure else "")
 
 
+# A patient a query names (BALP PatientQuery's `patient` entity): a person in the patient role.
+_QUERIED_PATIENT = {
+    "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
+             "display": "Person"},
+    "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
+             "display": "Patient"},
+}
+
+
 def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
     action = _ACTIONS.get(access.interaction, "E")
     role = ("AUT", "author (originator)") if action in "CUD" else ("IRCP", "information recipient")
@@ -148,6 +158,10 @@ def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
     }
     entities: list[dict] = [{"what": {"reference": entity}} for entity in access.entities]
     if access.query:
+        searched = next((e for e in access.entities if "/" not in e), None)
+        entities += [_QUERIED_PATIENT | {"what": {"reference": patient}}
+                     for patient in queried_patients(access.query, searched)
+                     if patient not in access.entities]
         entities.append(
             {
                 "type": {
@@ -175,9 +189,21 @@ class RequestAudit:
     describe: Callable[[], Access]  # who, what and from where, as far as known by now
     event_id: str  # of the request's AuditEvent; also its X-Request-Id
     in_transaction: bool = False  # that event was stored in a write's transaction
+    record: Callable[[Access], None] | None = None  # spools another event of the request
 
 
 current_request: ContextVar[RequestAudit | None] = ContextVar("audit_request", default=None)
+
+
+def audit_read_entry(interaction: str, entities: tuple[str, ...], query: str | None,
+                     status: int) -> None:
+    """Spool the AuditEvent of a read or search a batch or transaction entry made, as its
+    own request would have left one (the request's event names the Bundle's request only)."""
+    request = current_request.get()
+    if request is None or request.record is None:
+        return
+    request.record(replace(request.describe(), interaction=interaction, entities=entities,
+                           query=query, status=status))
 
 
 async def audit_write(store: ResourceStore) -> None:

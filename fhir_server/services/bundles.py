@@ -21,7 +21,6 @@ from fhir_server.errors import (
 )
 from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
-from fhir_server.services.access import current_principal, patient_compartment
 from fhir_server.services.bundle_entries import (
     ORDER,
     Entry,
@@ -32,6 +31,7 @@ from fhir_server.services.bundle_entries import (
 )
 from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
 from fhir_server.services.conformance_policy import ConformancePolicy
+from fhir_server.services.entry_access import READS, answered_status, audit_read, check_permission
 from fhir_server.services.entry_independence import (
     bundle_local_urls,
     check_distinct_targets,
@@ -224,8 +224,8 @@ class BundleProcessor:
             written: dict[str, str] = {}  # `Type/id` → the entry that wrote it
             for entry in attempt:
                 try:
-                    compartment = _check_permission(entry, permissions)
-                    if entry.method in ("GET", "HEAD"):
+                    compartment = check_permission(entry, permissions)
+                    if entry.method in READS:
                         # Reads run last, inside the transaction: they see its writes, and a
                         # failing read rolls everything back like any other entry.
                         responses[entry.index] = await self._read_entry(
@@ -249,8 +249,15 @@ class BundleProcessor:
         except FhirError as error:
             if not failed:
                 raise
+            if (failing := entries[failed[0]]).method in READS:
+                audit_read(failing, error.status)
             raise await with_other_entries_checked(error, failed[0], entries,
                                                    self.service.policy) from None
+        # Audited once committed: MongoDB may run `work` again, and a rolled-back
+        # transaction's reads answered nothing.
+        for entry in entries:
+            if entry.method in READS:
+                audit_read(entry, answered_status(responses[entry.index]))
         return [responses[entry.index] for entry in entries]
 
     async def _batch_entry(
@@ -273,9 +280,9 @@ class BundleProcessor:
                 charge_operation(entry.location)  # it checks the token's scopes itself
                 check_room(entry.location)
                 return charge(await operations(entry), entry.location)
-            compartment = _check_permission(entry, permissions)
-            if entry.method in ("GET", "HEAD"):
-                return await self._read_entry(base, entry, permissions, compartment)
+            if entry.method in READS:
+                return await self._audited_read(base, entry, permissions)
+            check_permission(entry, permissions)
             policy = self.service.policy
             result = await self.service.transaction(
                 lambda store: _write(store, entry, policy, self.max_depth)
@@ -290,6 +297,17 @@ class BundleProcessor:
             # client still learns what the other entries, some already written, did.
             log.exception("batch entry %s failed", index)
             return _failed(FhirError("Internal server error; it has been logged"), language)
+
+    async def _audited_read(self, base: str, entry: Entry, permissions: Permissions) -> dict:
+        """A batch's GET or HEAD entry, and its AuditEvent, refused or not."""
+        try:
+            answer = await self._read_entry(base, entry, permissions,
+                                            check_permission(entry, permissions))
+        except FhirError as error:
+            audit_read(entry, error.status)
+            raise
+        audit_read(entry, answered_status(answer))
+        return answer
 
     async def _read_entry(
         self,
@@ -359,32 +377,6 @@ def _failed(error: FhirError, language: str) -> dict:
     """The response of a batch entry that failed."""
     return {"response": {"status": _status(error.status),
                          "outcome": error.operation_outcome(language)}}
-
-
-def _check_permission(entry: Entry, permissions: Permissions) -> str | None:
-    """The scope an entry's interaction needs (SMART: c create, r read, u update, d delete,
-    s search); the compartment a read or search keeps to when only `patient/` scopes allow
-    it, as the same request would on its own (SMART: batches are judged by their
-    requests)."""
-    if entry.method in ("GET", "HEAD"):
-        permission = "r" if entry.resource_id else "s"  # of one resource, or of a type
-    else:
-        permission = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}[entry.method]
-    if permissions.allows(entry.resource_type, permission):
-        return None
-    principal = current_principal.get()
-    if principal is not None and entry.method in ("GET", "HEAD"):
-        interaction = ("history-type" if entry.history and not entry.resource_id
-                       else "history-instance" if entry.history
-                       else "vread" if entry.vid is not None
-                       else "read" if entry.resource_id else "search-type")
-        if (compartment := patient_compartment(principal, interaction,
-                                               entry.resource_type)) is not None:
-            return compartment
-    raise Forbidden(
-        f"{entry.location}: the token's scopes do not allow {entry.method} on "
-        f"{entry.resource_type}"
-    )
 
 
 def _method_of(raw: object) -> str:

@@ -1,11 +1,14 @@
 """The launch patient of a person's token that names none: a VNeID login of the patient
 themself. With `patient/` scopes and no `patient` claim, the person's own record is the one
-Patient whose CCCD (either VN Core guide's system) is the token's personal ID; none, or
-several (duplicates awaiting a merge), and the scopes grant nothing."""
+Patient whose CCCD (either VN Core guide's system) is the token's personal ID, held now
+(not `use: old`, its period not ended); none, or several (duplicates awaiting a merge), and
+the scopes grant nothing."""
 
 import time
 from collections import OrderedDict
+from datetime import UTC, datetime
 
+from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM
 from fhir_server.search.compiler import Compiler
 from fhir_server.storage.database import Database
@@ -28,10 +31,31 @@ class PersonalRecords:
         store = self.database.store()
         query, _ = await Compiler(store.project).compile(
             "Patient", [("identifier", f"{CCCD_SYSTEM}|{personal_id}")], strict=True)
-        found = await store.find("Patient", query, 2, projection=["_id"])
+        found = [version for version in await store.find("Patient", query, 3,
+                                                          projection=["_id", "resource"])
+                 if _holds_now(version.resource or {}, personal_id)]
         patient = found[0].id if len(found) == 1 else None
         self._found[personal_id] = (now + REMEMBER_SECONDS, patient)
         self._found.move_to_end(personal_id)
         if len(self._found) > _REMEMBERED:
             self._found.popitem(last=False)
         return patient
+
+
+def _holds_now(patient: dict, personal_id: str) -> bool:
+    """Whether the Patient holds the CCCD as its own now: not one marked `old` or whose
+    period has ended (a corrected, mistyped number may be another person's)."""
+    today = datetime.now(UTC).date().isoformat()
+    return any(
+        isinstance(identifier, dict) and identifier.get("value") == personal_id
+        and canonical_system(str(identifier.get("system", ""))) == CCCD_SYSTEM
+        and identifier.get("use") != "old"
+        and _not_ended(str((identifier.get("period") or {}).get("end") or "9999"), today)
+        for identifier in patient.get("identifier") or ())
+
+
+def _not_ended(end: str, today: str) -> bool:
+    """A period's end (a year, month, day or instant) is today or later, compared to its
+    precision: an end of `2026` holds all of 2026."""
+    day = end[:10]
+    return day >= today[:len(day)]

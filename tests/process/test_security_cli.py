@@ -81,6 +81,15 @@ def test_dev_tokens_work_with_dev_only(spawn, cli, tmp_path):
     refused = _create(dev.base, minted)
     assert refused.status_code == 403, refused.text
     assert refused.json()["resourceType"] == "OperationOutcome"
+
+    # --patient: the launch patient, to which patient/ scopes keep.
+    some = [entry["resource"]["id"] for entry in found.json()["entry"]][:2]
+    launched = _minted(cli("token", "--data-dir", data, "--sub", "079203001234",
+                           "--scope", "patient/*.rs", "--patient", some[1], "--aud", dev.base))
+    own = _search(dev.base, launched)
+    assert [entry["resource"]["id"] for entry in own.json()["entry"]] == [some[1]], own.text
+    bad = cli("token", "--data-dir", data, "--sub", "079203001234", "--patient", "a/b")
+    assert bad.returncode == 2 and "--patient" in bad.stderr, bad.stderr
     assert dev.stop() in TERMINATED
 
     # The same data dir and port, without --dev: the development issuer is not trusted.

@@ -9,6 +9,8 @@ Data set: patients Thu (the token's) and Hải, one blood pressure each, Thu's e
 the doctor who saw her.
 """
 
+from datetime import UTC, datetime
+
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient, unique_cccd
 from search.helpers import load, ref
@@ -238,7 +240,27 @@ def test_a_persons_own_login_opens_their_own_record(client, server, issuer, ids)
         assert_outcome(http.get(f"/Patient/{ids['thu']}"), 403)
     for person in (shared, nobody):
         with fhir_client(server.base, issuer.token("patient/*.rs", subject=person)) as http:
-            assert_outcome(http.get("/Patient"), 403)
+            refusal = assert_outcome(http.get("/Patient"), 403)
+            assert "no Patient, or more than one, holds the token's personal ID" in str(
+                refusal), refusal
+
+
+@pytest.mark.parametrize("no_longer", [{"use": "old"}, {"period": {"end": "2025-06-30"}},
+                                       {"period": {"end": "2025"}}])
+def test_a_cccd_the_record_no_longer_holds_opens_nothing(client, server, issuer, no_longer):
+    """A number marked old, or whose period has ended (a corrected typo may be another
+    person's), is not the person's own record; one ending this year still is."""
+    number = unique_cccd()
+    former = new_patient(number)
+    former["identifier"][0].update(no_longer)
+    created(client, former)
+    with fhir_client(server.base, issuer.token("patient/*.rs", subject=number)) as http:
+        assert_outcome(http.get("/Patient"), 403)
+    current = new_patient(number := unique_cccd())
+    current["identifier"][0]["period"] = {"end": str(datetime.now(UTC).year)}
+    mine = created(client, current)
+    with fhir_client(server.base, issuer.token("patient/*.rs", subject=number)) as http:
+        assert _ids(http.get("/Patient")) == {mine["id"]}
 
 
 def test_user_scopes_beside_them_are_not_narrowed(server, issuer, ids):
@@ -252,3 +274,4 @@ def test_user_scopes_beside_them_are_not_narrowed(server, issuer, ids):
 def test_smart_configuration_says_patient_scopes_are_honoured(client):
     config = client.get("/.well-known/smart-configuration").json()
     assert "permission-patient" in config["capabilities"]
+    assert {"patient/*.rs", "patient/*.read"} <= set(config["scopes_supported"])

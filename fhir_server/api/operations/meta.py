@@ -64,7 +64,7 @@ OPERATIONS = (
                                     versions=level == INSTANCE), meta)
       for level in (SYSTEM, TYPE, INSTANCE)),
     *(Operation(OperationDescriptor(name, f"{_CORE}-{name}", INSTANCE, EVERY_TYPE,
-                                    interaction="update", methods=("POST",),
+                                    interaction="patch", methods=("POST",),
                                     excluded_types=UNCHANGEABLE_TYPES, versions=True), answer)
       for name, answer in (("meta-add", meta_add), ("meta-delete", meta_delete))),
 )

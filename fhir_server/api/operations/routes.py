@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from fhir_server.api import operations
 from fhir_server.api.dependencies import negotiate
 from fhir_server.api.operations.base import OperationCall
-from fhir_server.api.security import check_scopes
+from fhir_server.api.security import check_interaction_scopes
 from fhir_server.auth.scopes import INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE, OperationDescriptor
@@ -50,7 +50,8 @@ async def invoke(
             compartment_members("Patient")))
     elif permission:
         where = resource_type or "the system"
-        check_scopes(caller, resource_type or "*", permission, f"${name} on {where}")
+        check_interaction_scopes(caller, descriptor.interaction, resource_type or "*",
+                                 f"${name} on {where}")
     request.state.interaction = descriptor.audit_subtype
     return await operation.handle(
         await OperationCall.of(request, descriptor, resource_type, resource_id, caller,

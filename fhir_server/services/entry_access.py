@@ -1,0 +1,61 @@
+"""Who may run a batch or transaction entry, and the audit of the entries that read: each
+is an interaction of its own (http://hl7.org/fhir/R4/http.html#brules), judged by the token's
+scopes as the same request alone would be (SMART), and leaving the AuditEvent it would."""
+
+from fhir_server.auth.scopes import Permissions
+from fhir_server.errors import Forbidden
+from fhir_server.services.access import current_principal, patient_compartment
+from fhir_server.services.audit import audit_read_entry
+from fhir_server.services.bundle_entries import Entry
+
+READS = ("GET", "HEAD")
+_WRITE_PERMISSIONS = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
+
+
+def check_permission(entry: Entry, permissions: Permissions) -> str | None:
+    """403 unless the scope an entry's interaction needs is granted (SMART: c create, r read,
+    u update, d delete, s search); the compartment a read or search keeps to when only
+    `patient/` scopes allow it."""
+    if entry.method in READS:
+        permission = "r" if entry.resource_id else "s"  # of one resource, or of a type
+    else:
+        permission = _WRITE_PERMISSIONS[entry.method]
+    if entry.method == "PATCH" and not permissions.allows(entry.resource_type, "r"):
+        raise Forbidden(f"{entry.location}: the token's scopes do not allow reading "
+                        f"{entry.resource_type}, which a PATCH answers with (read (r) is "
+                        "needed as well as update (u))")
+    if permissions.allows(entry.resource_type, permission):
+        return None
+    principal = current_principal.get()
+    if principal is not None and entry.method in READS:
+        compartment = patient_compartment(principal, read_interaction(entry),
+                                          entry.resource_type)
+        if compartment is not None:
+            return compartment
+    raise Forbidden(
+        f"{entry.location}: the token's scopes do not allow {entry.method} on "
+        f"{entry.resource_type}"
+    )
+
+
+def read_interaction(entry: Entry) -> str:
+    """The FHIR interaction of a GET or HEAD entry."""
+    return ("history-type" if entry.history and not entry.resource_id
+            else "history-instance" if entry.history
+            else "vread" if entry.vid is not None
+            else "read" if entry.resource_id else "search-type")
+
+
+def audit_read(entry: Entry, status: int) -> None:
+    """The AuditEvent of a read or search entry answered (or refused) with `status`, naming
+    what it read as the same request alone would: the batch's own event names none of it."""
+    interaction = read_interaction(entry)
+    about = (f"{entry.resource_type}/{entry.resource_id}" if entry.resource_id
+             else entry.compartment or entry.resource_type)
+    query = entry.query if interaction == "search-type" else None
+    audit_read_entry(interaction, (about,) if about != "*" else (), query or None, status)
+
+
+def answered_status(answer: dict) -> int:
+    """The status code of an entry's answer (`"200 OK"` → 200)."""
+    return int(answer["response"]["status"][:3])
