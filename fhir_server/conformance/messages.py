@@ -154,6 +154,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: '{code}' is not in the required value set {value_set}",
         "{expression}: '{code}' không thuộc tập giá trị bắt buộc {value_set}",
     ),
+    "system-not-in-value-set": (
+        "{expression}: the required value set {value_set} takes codes of {systems} only, not "
+        "of {system}",
+        "{expression}: tập giá trị bắt buộc {value_set} chỉ nhận mã của {systems}, không nhận "
+        "mã của {system}",
+    ),
     "coding-not-in-value-set": (
         "{expression}: '{code}' is not a code of {system} in the required value set "
         "{value_set}",

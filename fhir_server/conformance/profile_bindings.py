@@ -38,6 +38,9 @@ class Binding:
     # Not expandable as a whole: system → its codes in the value set, for each system whose
     # part can be expanded (`expand_for_system`)
     parts: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Not expandable as a whole: the only systems its codes can be of (its compose includes
+    # each by system, none by value set alone); None when that is not known.
+    systems: frozenset[str] | None = None
 
     @property
     def codes(self) -> frozenset[str]:
@@ -52,17 +55,31 @@ def binding(strength: str, value_set: str) -> Binding:
     for concept in expanded.concepts or ():
         if concept.version:
             versions.setdefault(concept.system, set()).add(concept.version)
+    whole = expanded.concepts is not None
     return Binding(strength, value_set.split("|")[0], expanded.codes() or None,
                    {system: frozenset(held) for system, held in versions.items()},
-                   {} if expanded.concepts is not None else _parts(value_set))
+                   {} if whole else _parts(value_set), None if whole else _systems(value_set))
 
 
-def _parts(canonical: str) -> dict[str, frozenset[str]]:
+def _includes(canonical: str) -> tuple[dict, list]:
     value_set = find_value_set(canonical) or {}
     compose = value_set.get("compose")
     includes = compose.get("include") if isinstance(compose, dict) else None
-    systems = {include["system"] for include in includes or ()
-               if isinstance(include, dict) and isinstance(include.get("system"), str)}
+    return value_set, [i for i in includes or () if isinstance(i, dict)]
+
+
+def _systems(canonical: str) -> frozenset[str] | None:
+    _, includes = _includes(canonical)
+    systems = [include.get("system") for include in includes]
+    if not includes or not all(isinstance(system, str) for system in systems):
+        return None
+    return frozenset(str(system) for system in systems)
+
+
+def _parts(canonical: str) -> dict[str, frozenset[str]]:
+    value_set, includes = _includes(canonical)
+    systems = {include["system"] for include in includes
+               if isinstance(include.get("system"), str)}
     parts = {system: expand_for_system(value_set, system) for system in sorted(systems)}
     return {system: frozenset(part.codes().get(system, ())) for system, part in parts.items()
             if part.concepts is not None}
@@ -152,8 +169,18 @@ def _partly_expandable(bound: Binding, value: object, type_code: str, expression
     """A value set not expandable as a whole: a coding of a system whose part of it is known
     is decided by that part (an unknown occupation code of VN Core's 4069 list beside a
     system held without codes); else a warning that the code is not checked."""
-    decided = [(system, code) for system, code, _ in _codings(value, type_code)
-               if isinstance(system, str) and system in bound.parts and isinstance(code, str)]
+    codings = [(system, code) for system, code, _ in _codings(value, type_code)
+               if isinstance(code, str)]
+    decided = [(system, code) for system, code in codings
+               if isinstance(system, str) and system in bound.parts]
+    if (not decided and codings and bound.systems is not None
+            and all(isinstance(s, str) and s not in bound.systems for s, _ in codings)):
+        # Of systems the value set cannot hold, whatever their codes.
+        if bound.strength == "extensible":
+            return [issue("extensible-no-code", "code-invalid", expression, severity="warning",
+                          **rule)]
+        return [issue("system-not-in-value-set", "code-invalid", expression,
+                      system=codings[0][0], systems=", ".join(sorted(bound.systems)), **rule)]
     if not decided:
         return [issue("value-set-not-expandable", "not-supported", expression,
                       severity="warning", strength=bound.strength, **rule)]

@@ -48,8 +48,10 @@ def literal_type(reference: object, root: dict) -> str | None:
     if not isinstance(reference, str):
         return None
     if reference.startswith("#"):
-        return next((r.get("resourceType") for r in root.get("contained") or ()
-                     if isinstance(r, dict) and r.get("id") == reference[1:]), None)
+        contained = root.get("contained")
+        return next((r.get("resourceType") for r in contained
+                     if isinstance(r, dict) and r.get("id") == reference[1:]),
+                    None) if isinstance(contained, list) else None
     named = named_resource(reference)
     return named[0] if named else None
 

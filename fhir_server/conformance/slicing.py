@@ -129,6 +129,12 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
         discriminators = (("value", "url"),)  # extensions are always sliced by url
     slicing = Slicing(discriminators, bool(found.get("ordered", False)),
                       found.get("rules", "open"), [rules for rules, _ in slices])
+    if not discriminators and not found and element.get("max") == "1" and len(slices) == 1:
+        # One slice of a single-valued element that declares no slicing (VN Core's
+        # `Condition.code:conditionCode`): the one value can only be that slice's, whose
+        # rules (its required binding) then apply to it.
+        slicing.tests.append(())
+        return slicing
     where = {"element": element.get("id", element["path"])}
     usable: list[tuple[str, tuple[str, ...]]] = []
     for kind, path in discriminators:

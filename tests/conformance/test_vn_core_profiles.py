@@ -172,3 +172,18 @@ def test_a_broken_vn_core_profile_is_an_error_naming_why():
     [error] = _errors(BIRTH_WEIGHT, "observation-hepatitisB-virus-status")
     assert error.code == "processing"
     assert "valueCodeableConcept" in error.diagnostics
+
+
+@pytest.mark.parametrize("system", ["http://benhvien.vn/ma-benh",
+                                    "http://terminology.hl7.org/CodeSystem/icd10"])
+def test_a_diagnosis_code_of_a_system_the_required_value_set_lacks_is_an_error(system):
+    """`Condition.code:conditionCode`, the one slice of a single-valued element that declares
+    no slicing, binds the diagnosis (MA_BENH) to vn-core-condition-code, ICD-10 or SNOMED CT:
+    neither can be expanded here, but a code of another system is outside it all the same."""
+    local = _broken(CONDITION, lambda c: c["code"]["coding"][0].update(system=system,
+                                                                       code="THA"))
+    [error] = _errors(local, "vn-core-condition-encounter-diagnosis")
+    assert error.expression == ("Condition.code",) and error.code == "code-invalid"
+    assert "takes codes of http://hl7.org/fhir/sid/icd-10, http://snomed.info/sct only" in (
+        error.diagnostics)
+    assert _errors(CONDITION, "vn-core-condition-encounter-diagnosis") == []
