@@ -30,6 +30,10 @@ class OperationDescriptor:
     launch_patient: bool = False
     # Whether it may be invoked on one version too: `[type]/[id]/_history/[vid]/$name`.
     versions: bool = False
+    # Whether its handler refuses unknown parameters itself under `Prefer: handling=strict`
+    # (those taking search parameters, or parameters of this server's own); else the router
+    # does, by the inputs its OperationDefinition declares.
+    checks_own_parameters: bool = False
 
     def applies_to(self, level: str, resource_type: str | None) -> bool:
         return self.level == level and (level == SYSTEM or self.defined_on(resource_type))
@@ -52,6 +56,17 @@ def capability_operations(
             entries.setdefault(operation.name, {"name": operation.name,
                                                 "definition": operation.definition})
     return list(entries.values())
+
+
+@cache  # keyed by definitions only
+def input_names(definition: str) -> frozenset[str] | None:
+    """The names of the input parameters an OperationDefinition declares; None for a
+    definition not held."""
+    found = registry().resolve(definition)
+    if found is None:
+        return None
+    return frozenset(parameter["name"] for parameter in found.get("parameter") or []
+                     if parameter.get("use") == "in" and isinstance(parameter.get("name"), str))
 
 
 @cache  # keyed by definitions only

@@ -55,7 +55,10 @@ class LastN:
     permissions: Permissions
     max_count: int
 
-    async def search(self, params: list[tuple[str, str]], most_recent: int) -> dict:
+    async def search(self, params: list[tuple[str, str]], most_recent: int,
+                     strict: bool = False) -> dict:
+        """The `most_recent` Observations of each code; an unknown parameter is ignored as
+        by a search of the type, or 400 with `strict` (`Prefer: handling=strict`)."""
         request = parse_request("Observation", params, self.max_count)
         names = {name.split(":")[0].split(".")[0] for name, _ in request.criteria}
         if not names & _SUBJECT_PARAMETERS:
@@ -66,7 +69,7 @@ class LastN:
                              "component-code, code-value-quantity, ...)", expression="category")
         compiler = Compiler(self.store.project, self.base,
                             partial(require_search, self.permissions))
-        query, used = await compiler.compile("Observation", request.criteria, strict=True)
+        query, used = await compiler.compile("Observation", request.criteria, strict=strict)
         # What the grouping reads, of every match; then the whole of those kept.
         found = await self.store.find("Observation", query, MAX_MATCHES + 1, _GROUPING,
                                       [("sort.date.d", -1), ("_id", 1)])

@@ -107,7 +107,6 @@ def test_a_code_parameter_may_replace_the_category_and_other_criteria_filter(cli
     {"patient": "x"},  # no category or code
     {"patient": "x", "category": "laboratory", "max": "0"},
     {"patient": "x", "category": "laboratory", "max": "two"},
-    {"patient": "x", "category": "laboratory", "no-such-parameter": "1"},
 ])
 def test_an_incomplete_or_malformed_request_is_400(client, params):
     assert_outcome(client.get("/Observation/$lastn", params=params), 400)

@@ -1,7 +1,7 @@
 """An operation as the router sees it: its descriptor and the function that answers it."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -9,11 +9,16 @@ from fastapi.responses import Response
 from fhir_server.api.dependencies import preferences, request_base, strict_handling
 from fhir_server.api.media import json_body
 from fhir_server.auth.tokens import Principal
-from fhir_server.conformance.operations import OperationDescriptor, primitive_inputs
+from fhir_server.conformance.operations import (
+    OperationDescriptor,
+    input_names,
+    primitive_inputs,
+)
 from fhir_server.errors import BadRequest
 from fhir_server.services.parameters import check_parameters_shape, parameter_pairs
 from fhir_server.services.resources import ResourceService
 
+_UNREAD = object()
 # What the response's format takes, never an operation's parameter.
 _PRESENTATION = frozenset({"_format", "_pretty"})
 
@@ -29,6 +34,8 @@ class OperationCall:
     resource_type: str | None
     resource_id: str | None
     version_id: str | None = None  # of `[type]/[id]/_history/[vid]/$name`
+    # The body once read (a request's stream is read once): the router may look at it first.
+    _body: object = field(default=_UNREAD, init=False, repr=False)
 
     @classmethod
     async def of(
@@ -47,10 +54,13 @@ class OperationCall:
         return strict_handling(await preferences(self.request))
 
     async def body(self) -> object:
-        settings = self.request.app.state.settings
-        body = await json_body(self.request, settings.max_body_bytes, settings.max_json_depth)
-        check_parameters_shape(body)
-        return body
+        if self._body is _UNREAD:
+            settings = self.request.app.state.settings
+            body = await json_body(self.request, settings.max_body_bytes,
+                                   settings.max_json_depth)
+            check_parameters_shape(body)
+            self._body = body
+        return self._body
 
     async def parameters(self) -> list[tuple[str, str]]:
         """The query's parameters, plus those of a POSTed `Parameters` resource; not
@@ -69,6 +79,24 @@ class OperationCall:
         `$document?persist=true`, or `$validate?mode=delete`)."""
         headers = self.request.headers
         return headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+
+    async def refuse_unknown_parameters(self) -> None:
+        """With `Prefer: handling=strict`, 400 for a parameter (in the query, or of a POSTed
+        `Parameters`) that the operation's definition does not declare (search.html#errors:
+        "return an error for any unknown or unsupported parameter")."""
+        declared = input_names(self.descriptor.definition)
+        if declared is None or not await self.strict():
+            return
+        names = [name for name in self.request.query_params if name not in _PRESENTATION]
+        if self.request.method == "POST" and not self.without_body():
+            body = await self.body()
+            if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+                names += [p["name"] for p in body.get("parameter") or ()
+                          if isinstance(p, dict) and isinstance(p.get("name"), str)]
+        for name in names:
+            if name not in declared:
+                raise BadRequest(f"${self.descriptor.name} has no parameter '{name}' (it takes "
+                                 f"{', '.join(sorted(declared)) or 'none'})", expression=name)
 
     async def single_parameters(self, names: tuple[str, ...]) -> dict[str, str]:
         """The parameters `names`, each given at most once (400 otherwise); any other is

@@ -63,6 +63,7 @@ def _local_id(given: str | None, base: str) -> str:
 
 OPERATIONS = tuple(
     Operation(OperationDescriptor("document", "http://hl7.org/fhir/OperationDefinition/"
-                                  "Composition-document", level, ("Composition",)), document)
+                                  "Composition-document", level, ("Composition",),
+                                  checks_own_parameters=True), document)
     for level in (TYPE, INSTANCE)
 )

@@ -32,18 +32,18 @@ async def everything(call: OperationCall) -> FhirResponse:
 OPERATIONS = (
     Operation(
         OperationDescriptor("everything", f"{_CORE}/Patient-everything", INSTANCE, ("Patient",),
-                            launch_patient=True),
+                            launch_patient=True, checks_own_parameters=True),
         everything,
     ),
     Operation(
         # Without an id it lists every patient, as a search does: it needs search scope.
         OperationDescriptor("everything", f"{_CORE}/Patient-everything", TYPE, ("Patient",),
-                            interaction="search-type"),
+                            interaction="search-type", checks_own_parameters=True),
         everything,
     ),
     Operation(
         OperationDescriptor("everything", f"{_CORE}/Encounter-everything", INSTANCE,
-                            ("Encounter",)),
+                            ("Encounter",), checks_own_parameters=True),
         everything,
     ),
 )

@@ -55,7 +55,8 @@ def _strict(prefer: dict[str, str]) -> bool:
 def _export(level: str, resource_types: tuple[str, ...], definition: str) -> Operation:
     # The export itself holds only the types the token may read (services/export).
     descriptor = OperationDescriptor("export", f"{_BULK_DATA}/{definition}", level,
-                                     resource_types, interaction="none", negotiated=False)
+                                     resource_types, interaction="none", negotiated=False,
+                                     checks_own_parameters=True)
     return Operation(descriptor, kick_off_export)
 
 

@@ -15,11 +15,13 @@ async def lastn(call: OperationCall) -> Response:
     service = call.service
     searcher = LastN(service.database.store(), call.base, call.caller.scopes, service.max_count)
     criteria = [(name, value) for name, value in params if name != "max"]
-    return await bundle_response(call.request, await searcher.search(criteria, most_recent))
+    return await bundle_response(call.request, await searcher.search(criteria, most_recent,
+                                                                  await call.strict()))
 
 
 OPERATIONS = (
     Operation(OperationDescriptor("lastn", "http://hl7.org/fhir/OperationDefinition/"
                                   "Observation-lastn", TYPE, ("Observation",),
-                                  interaction="search-type"), lastn),
+                                  interaction="search-type", checks_own_parameters=True),
+              lastn),
 )

@@ -61,7 +61,8 @@ OPERATIONS = (
     # a system search does: no scope on `*` is needed.
     *(Operation(OperationDescriptor("meta", f"{_CORE}-meta", level, EVERY_TYPE,
                                     interaction="search-system" if level == SYSTEM else "read",
-                                    versions=level == INSTANCE), meta)
+                                    versions=level == INSTANCE, checks_own_parameters=True),
+                meta)
       for level in (SYSTEM, TYPE, INSTANCE)),
     *(Operation(OperationDescriptor(name, f"{_CORE}-{name}", INSTANCE, EVERY_TYPE,
                                     interaction="patch", methods=("POST",),

@@ -53,10 +53,11 @@ async def invoke(
         check_interaction_scopes(caller, descriptor.interaction, resource_type or "*",
                                  f"${name} on {where}")
     request.state.interaction = descriptor.audit_subtype
-    return await operation.handle(
-        await OperationCall.of(request, descriptor, resource_type, resource_id, caller,
-                               version_id)
-    )
+    call = await OperationCall.of(request, descriptor, resource_type, resource_id, caller,
+                                  version_id)
+    if not descriptor.checks_own_parameters:
+        await call.refuse_unknown_parameters()
+    return await operation.handle(call)
 
 
 def _on_launch_patient(caller: Principal, descriptor: OperationDescriptor, permission: str,

@@ -12,6 +12,7 @@ _VERIFY_SIGNATURE = "urn:fhir-exchange-server:OperationDefinition/verify-signatu
 
 
 async def verify_provenance(call: OperationCall) -> FhirResponse:
+    await call.single_parameters(())  # it takes none: a body that is not Parameters is 400
     return FhirResponse(call.request, await call.service.verify_provenance(
         call.resource_id or "", call.caller.scopes))
 
@@ -22,7 +23,8 @@ async def verify_signature(call: OperationCall) -> FhirResponse:
 
 OPERATIONS = (
     Operation(
-        OperationDescriptor("verify", _VERIFY, INSTANCE, ("Provenance",), methods=("GET",)),
+        OperationDescriptor("verify", _VERIFY, INSTANCE, ("Provenance",),
+                            checks_own_parameters=True),
         verify_provenance,
     ),
     Operation(

@@ -41,6 +41,7 @@ async def summary(call: OperationCall) -> Response:
 
 OPERATIONS = tuple(
     Operation(OperationDescriptor("summary", _DEFINITION, level, ("Patient",),
-                                  launch_patient=level == INSTANCE), summary)
+                                  launch_patient=level == INSTANCE,
+                                  checks_own_parameters=True), summary)
     for level in (TYPE, INSTANCE)
 )
