@@ -36,13 +36,19 @@ _MEDIA_TYPES = {
     "application/json+fhir": FHIR_JSON,
     "application/xml+fhir": FHIR_XML,
 }
+_LEGACY = {"application/json+fhir": FHIR_JSON, "application/xml+fhir": FHIR_XML}
 _FORMAT_ALIASES = {"json": FHIR_JSON, "xml": FHIR_XML, **_MEDIA_TYPES}
 _SPOKEN = (
     "JSON (json, application/fhir+json, application/json, text/json) "
     "and XML (xml, application/fhir+xml, application/xml, text/xml)"
 )
-# Media ranges with a wildcard, and what this server answers them with (text/* can only be XML).
-_WILDCARD_RANGES = {"*/*": FHIR_JSON, "application/*": FHIR_JSON, "text/*": "text/xml"}
+# Media ranges with a wildcard, and the types this server answers them with, first preferred.
+_WILDCARD_RANGES = {
+    "*/*": (FHIR_JSON, FHIR_XML, "application/json", "application/xml", "text/xml",
+            "text/json"),
+    "application/*": (FHIR_JSON, FHIR_XML, "application/json", "application/xml"),
+    "text/*": ("text/xml", "text/json"),
+}
 _FHIR_ONLY = (FHIR_JSON, FHIR_XML, "application/json+fhir", "application/xml+fhir")
 R4_VERSIONS = ("4.0", "4.0.1")
 _QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
@@ -66,34 +72,47 @@ def response_media_type(request: Request) -> str:
                 expression="_format",
             )
         return media
-    accept = request.headers.get("accept", "")
+    # Several Accept lines are one list (RFC 9110 §5.3).
+    accept = ", ".join(request.headers.getlist("accept"))
     if accept.strip() in ("", "*/*"):
         # Any format will do: the one the client wrote its body in (FHIR XML in, XML out,
         # as HAPI answers), else JSON.
         sent = _media_type(request.headers.get("content-type", ""))
         return FHIR_XML if sent in XML_MEDIA_TYPES + ("application/xml+fhir",) else FHIR_JSON
-    for media in _by_preference(accept):
-        if media in _WILDCARD_RANGES:
-            return _WILDCARD_RANGES[media]
-        if media in _MEDIA_TYPES:
-            return _MEDIA_TYPES[media]
+    ranges = _ranges(accept)
+    for _, _, media in sorted((-quality, position, media)
+                              for media, (quality, position) in ranges.items() if quality > 0):
+        for candidate in _WILDCARD_RANGES.get(media, (media,)):
+            answered = _MEDIA_TYPES.get(candidate)
+            # A more specific range may weigh the candidate otherwise (`*/*` with
+            # `application/fhir+json;q=0` is not JSON): RFC 9110 §12.5.1.
+            if answered is not None and _weight(ranges, candidate) == ranges[media][0]:
+                return answered
     raise NotAcceptable(f"Cannot answer in '{accept}'; this server speaks {_SPOKEN}")
 
 
-def _by_preference(accept: str) -> list[str]:
-    """The media ranges of an Accept header, highest `q` first and in the order given among
-    equals, without those of q=0, "not acceptable" (RFC 9110 §12.5.1); a `q` that is not a
-    number counts as 1."""
-    ranked = []
+def _ranges(accept: str) -> dict[str, tuple[float, int]]:
+    """The media ranges of an Accept header (R4 ones), each with its `q` (one that is not a
+    number counts as 1) and position, the first of a range given twice."""
+    ranges: dict[str, tuple[float, int]] = {}
     for position, part in enumerate(accept.split(",")):
         quality = 1.0
         for parameter in part.split(";")[1:]:
             name, _, value = parameter.partition("=")
             if name.strip().lower() == "q" and _QUALITY.fullmatch(value.strip()):
                 quality = float(value)
-        if quality > 0 and _is_r4(part):
-            ranked.append((-quality, position, _media_type(part)))
-    return [media for _, _, media in sorted(ranked)]
+        if _is_r4(part):
+            ranges.setdefault(_media_type(part), (quality, position))
+    return ranges
+
+
+def _weight(ranges: dict[str, tuple[float, int]], media: str) -> float:
+    """The `q` of a media type: that of the most specific range matching it, 0 for none
+    ("not acceptable": RFC 9110 §12.5.1)."""
+    for matching in (media, media.split("/")[0] + "/*", "*/*"):
+        if matching in ranges:
+            return ranges[matching][0]
+    return 0.0
 
 
 def _parameter(media_range: str, wanted: str) -> str | None:
@@ -119,7 +138,8 @@ def asks_for_fhir(request: Request) -> bool:
     Binary's own content (http://hl7.org/fhir/R4/binary.html#rest)."""
     if request.query_params.get("_format") is not None:
         return True
-    return any(media in _FHIR_ONLY for media in _by_preference(request.headers.get("accept", "")))
+    ranges = _ranges(", ".join(request.headers.getlist("accept")))
+    return any(media in _FHIR_ONLY for media, (quality, _) in ranges.items() if quality > 0)
 
 
 class FhirResponse(Response):
@@ -303,6 +323,9 @@ async def json_body(
     (http://hl7.org/fhir/R4/xml.html); the depth limit applies to the converted JSON."""
     accepted = media_types + XML_MEDIA_TYPES if FHIR_JSON in media_types else media_types
     content_type = _media_type(request.headers.get("content-type", ""))
+    # DSTU2's names, which older clients still send, as Accept takes them.
+    content_type = _LEGACY.get(content_type, content_type) if FHIR_JSON in accepted else (
+        content_type)
     if content_type not in accepted:
         raise UnsupportedMediaType(
             f"Content-Type '{content_type or '(none)'}' is not accepted here; "

@@ -38,8 +38,9 @@ async def resource_response(request: Request, version: Version) -> Response:
 def not_modified(request: Request, version: Version) -> Response | None:
     """304 Not Modified, headers and no body, when the client has this version already
     (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent."""
-    if version.known_to_client(request.headers.get("if-none-match"),
-                               _if_modified_since(request)):
+    # Several If-None-Match lines are one list of entity-tags (RFC 9110 §5.3).
+    tags = ", ".join(request.headers.getlist("if-none-match")) or None
+    if version.known_to_client(tags, _if_modified_since(request)):
         return Response(status_code=304, headers=version_headers(version))
     return None
 

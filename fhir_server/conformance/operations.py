@@ -34,6 +34,9 @@ class OperationDescriptor:
     # (those taking search parameters, or parameters of this server's own); else the router
     # does, by the inputs its OperationDefinition declares.
     checks_own_parameters: bool = False
+    # Whether a GET of it changes nothing, so that a HEAD may be answered as one (a bulk
+    # export kick-off starts a job: a HEAD, a safe method, must not).
+    safe: bool = True
 
     def applies_to(self, level: str, resource_type: str | None) -> bool:
         return self.level == level and (level == SYSTEM or self.defined_on(resource_type))

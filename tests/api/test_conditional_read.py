@@ -45,6 +45,9 @@ def test_if_none_match_with_the_current_etag_is_304(client):
         assert response.content == b""
         assert response.headers["ETag"] == 'W/"1"'
         assert "Last-Modified" in response.headers
+    # Two If-None-Match lines are one list (RFC 9110 §5.3).
+    two_lines = client.get(path, headers=[("If-None-Match", 'W/"7"'), ("If-None-Match", 'W/"1"')])
+    assert two_lines.status_code == 304, two_lines.text
     changed = client.put(path, json={**patient, "gender": "female"},
                          headers={"Content-Type": "application/fhir+json"})
     assert changed.status_code == 200, changed.text

@@ -222,6 +222,12 @@ def test_delete_of_an_unknown_id_is_204(client):
     assert client.delete(f"/Patient/{uuid.uuid4()}").status_code == 204
 
 
+@pytest.mark.parametrize("bad_id", ["bad%20id!", "a_b", "x" * 65])
+def test_delete_of_an_id_no_resource_can_have_is_400(client, bad_id):
+    """As a read (404) or a PUT (400) of it, not 204 as for a valid id that is unknown."""
+    assert_outcome(client.delete(f"/Patient/{bad_id}"), 400)
+
+
 def test_put_after_delete_recreates_with_the_next_version(client, server):
     first = created(client, new_patient())
     path = f"/Patient/{first['id']}"

@@ -3,6 +3,7 @@ CapabilityStatement (http://hl7.org/fhir/R4/http.html#capabilities)."""
 
 import json
 
+import httpx
 import pytest
 from helpers import (
     CCCD,
@@ -106,6 +107,29 @@ def test_accept_prefers_the_highest_quality(client, patient):
     assert_outcome(refused, 406)
 
 
+@pytest.mark.parametrize("accept", [
+    "application/fhir+json;q=0, */*",
+    "application/fhir+json;q=0, application/json;q=0, text/json;q=0, */*",
+    "application/fhir+json;q=0.0, application/*",
+    "application/*;q=0.2, application/fhir+json;q=0.1",
+])
+def test_a_more_specific_range_weighs_a_type_a_wildcard_covers(client, patient, accept):
+    """RFC 9110 §12.5.1: the most specific range gives a type its q, so a wildcard does not
+    bring back JSON the client weighed 0 (or less than XML)."""
+    response = client.get(f"/Patient/{patient['id']}", headers={"Accept": accept})
+    assert response.status_code == 200, accept
+    assert media_type(response) in ("application/fhir+xml", "application/xml"), accept
+
+
+def test_accept_sent_on_two_lines_is_one_list(server, issuer, patient):
+    """RFC 9110 §5.3: several lines of one field are its values joined by commas."""
+    headers = [("Authorization", f"Bearer {issuer.token()}"), ("Accept", "text/html"),
+               ("Accept", "application/fhir+xml")]
+    response = httpx.get(f"{server.base}/Patient/{patient['id']}", headers=headers)
+    assert response.status_code == 200, response.text
+    assert media_type(response) == "application/fhir+xml"
+
+
 def test_any_text_type_is_answered_in_xml(client, patient):
     """text/* (RFC 9110 §12.5.1 media ranges) admits text/xml and text/json: XML it is."""
     response = client.get(f"/Patient/{patient['id']}", headers={"Accept": "text/*"})
@@ -194,7 +218,8 @@ def test_a_body_in_another_charset_is_415_and_stores_nothing(client, charset):
 @pytest.mark.parametrize("content_type", ["application/json", "application/fhir+json",
                                           "application/fhir+json; charset=utf-8",
                                           "application/json;charset=UTF-8",
-                                          'application/fhir+json; charset="utf8"'])
+                                          'application/fhir+json; charset="utf8"',
+                                          "application/json+fhir"])  # DSTU2's name
 def test_create_accepts_both_json_content_types(client, content_type):
     value = unique_cccd()
     body = json.dumps(new_patient(value), ensure_ascii=False).encode()

@@ -372,3 +372,12 @@ def test_a_group_defined_by_characteristics_is_refused(client, data):
 def test_a_repeated_since_or_an_empty_type_is_refused(client, data, no_job_queued, params,
                                                        parameter):
     outcome_400(kick_off(client, params=params), parameter)
+
+
+@pytest.mark.parametrize("path", ["/$export", "/Patient/$export"])
+def test_head_starts_no_export(client, data, no_job_queued, path):
+    """A kick-off by GET starts a job; HEAD is a safe method (RFC 9110 §9.2.1), so a monitor
+    probing the URL must not export the database: 405, naming the methods that kick off."""
+    response = client.head(path, headers=KICK_OFF)
+    assert response.status_code == 405, response.status_code
+    assert response.headers["allow"] == "GET, POST"

@@ -56,7 +56,7 @@ def _export(level: str, resource_types: tuple[str, ...], definition: str) -> Ope
     # The export itself holds only the types the token may read (services/export).
     descriptor = OperationDescriptor("export", f"{_BULK_DATA}/{definition}", level,
                                      resource_types, interaction="none", negotiated=False,
-                                     checks_own_parameters=True)
+                                     checks_own_parameters=True, safe=False)
     return Operation(descriptor, kick_off_export)
 
 

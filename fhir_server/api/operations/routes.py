@@ -38,8 +38,9 @@ async def invoke(
     descriptor = operation.descriptor
     if descriptor.negotiated:
         await negotiate(request)
-    # HEAD wherever GET is (http.html#head), with GET's headers and no body (uvicorn's part).
-    method = "GET" if request.method == "HEAD" else request.method
+    # HEAD wherever GET is (http.html#head), with GET's headers and no body (uvicorn's part),
+    # but where GET starts work: HEAD is a safe method (RFC 9110 §9.2.1).
+    method = "GET" if request.method == "HEAD" and descriptor.safe else request.method
     if method not in descriptor.methods:
         raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}",
                                headers={"Allow": ", ".join(descriptor.methods)})
