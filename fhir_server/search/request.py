@@ -54,7 +54,7 @@ class SortKey:
     descending: bool
 
 
-# The source of `_revinclude=*`: every type (the search service names the stored ones).
+# The source of `_revinclude=*` and `_include:iterate=*`: every type.
 ANY_SOURCE = "*"
 
 
@@ -173,6 +173,9 @@ def _elements(value: str, earlier: list[str]) -> list[str]:
 
 
 def _include(name: str, value: str, reverse: bool, resource_type: str) -> Include:
+    if value == "*" and name.endswith(":iterate"):
+        # Every reference of whatever was brought in, of any type, round after round.
+        return Include(ANY_SOURCE, "*", None, True)
     if value == "*" and not reverse:
         # Every reference of the matches, as the CapabilityStatement's searchInclude `*` says.
         value = f"{resource_type}:*"

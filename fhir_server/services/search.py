@@ -5,10 +5,10 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import cache, partial
 
 from fhir_server.auth.scopes import ALL, Permissions
-from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
+from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, resource_types
 from fhir_server.conformance.search_parameters import (
     COMPARTMENT_TYPES,
     compartment_members,
@@ -232,25 +232,26 @@ class SearchService:
         return included, None
 
     async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
-        codes = _reference_codes(rule)
         wanted: dict[str, set[str]] = {}
-        canonicals: set[str] = set()
+        canonicals: dict[str, set[str]] = {}  # target type → the canonical URLs naming it
         for kind, document in frontier:
-            if kind != rule.source_type:
+            if rule.source_type not in (ANY_SOURCE, kind):
                 continue
-            for code in codes:
+            for code in _reference_codes(rule, kind):
                 entries = document.search.get(code, [])
                 for target, target_id in local_references(entries, self.base):
                     if is_supported(target) and rule.target_type in (None, target):
                         wanted.setdefault(target, set()).add(target_id)
-                canonicals |= canonical_urls(entries, self.base)
+                # A canonical reference (`Measure.library`) names its target by `url`.
+                if urls := canonical_urls(entries, self.base):
+                    for target in _canonical_targets(rule, kind, code):
+                        canonicals.setdefault(target, set()).update(urls)
         found = []
         for target, ids in wanted.items():
             documents = await reads.find(self.store, target, {"_id": {"$in": sorted(ids)}})
             found += [(target, d) for d in documents]
-        # A canonical reference (`Measure.library`) names its target by `url`.
-        for target in _canonical_targets(rule, codes) if canonicals else []:
-            query = canonical_targets(canonicals)
+        for target, urls in canonicals.items():
+            query = canonical_targets(urls)
             found += [(target, d) for d in await reads.find(self.store, target, query)]
         return found
 
@@ -350,13 +351,11 @@ def _reading(search_codes: set[str], sort_fields: list[str]) -> dict:
     }
 
 
-def _canonical_targets(rule: Include, codes: list[str]) -> list[str]:
-    """The types the rule's parameters may refer to by canonical URL."""
-    parameters = search_parameters(rule.source_type)
-    targets = {target for code in codes for target in parameters[code].targets}
+def _canonical_targets(rule: Include, source: str, code: str) -> list[str]:
+    """The types a reference parameter of `source` may refer to by canonical URL."""
     return sorted(
         target
-        for target in targets
+        for target in search_parameters(source)[code].targets
         if rule.target_type in (None, target)
         and is_supported(target)
         and is_canonical_resource(target)
@@ -367,14 +366,26 @@ def _reference_codes_of(rules: list[Include]) -> set[str]:
     return {code for rule in rules for code in _reference_codes(rule)}
 
 
-def _reference_codes(rule: Include) -> list[str]:
+def _reference_codes(rule: Include, kind: str | None = None) -> list[str] | frozenset[str]:
+    """The reference parameters a rule follows out of resources of `kind`; with no kind,
+    out of any resource it applies to."""
     if rule.code != "*":
         return [rule.code]
-    return [
-        code
-        for code, parameter in search_parameters(rule.source_type).items()
-        if parameter.type == "reference"
-    ]
+    source = kind if rule.source_type == ANY_SOURCE and kind else rule.source_type
+    return _any_reference_codes() if source == ANY_SOURCE else _reference_codes_on(source)
+
+
+@cache
+def _reference_codes_on(resource_type: str) -> list[str]:
+    return [code for code, parameter in search_parameters(resource_type).items()
+            if parameter.type == "reference"]
+
+
+@cache
+def _any_reference_codes() -> frozenset[str]:
+    """The reference parameters of every type (what `_include:iterate=*` may follow)."""
+    return frozenset(code for resource_type in resource_types()
+                     for code in _reference_codes_on(resource_type))
 
 
 def _in_compartment(compartment: str, resource_type: str, base: str) -> dict:

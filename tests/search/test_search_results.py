@@ -113,6 +113,10 @@ def _ids(resources: list[dict]) -> list[str]:
          {"e1", "e3", "prov_an", "chi"}),
         ("/Organization", [("_id", "{bach_mai}"), ("_revinclude", "*")], {"bach_mai"},
          {"an", "chi", "e1", "prov_e1"}),
+        # `_include:iterate=*`: every reference of what was brought in, whatever its type
+        # (the Patient's organization, the Encounter's subject), not the searched type's only.
+        ("/Provenance", [("_id", "{prov_an}"), ("_include:iterate", "*")], {"prov_an"},
+         {"an", "e2", "cho_ray", "bach_mai", "binh"}),
         # A resource that is both a match and an include appears once, as a match.
         ("/Patient", [("family", "nguyen"), ("_include", "Patient:link")], {"an", "chi"},
          set()),
