@@ -4,6 +4,8 @@ units an address names must nest, a commune within its province (and district, b
 ward of Hà Nội under province 79 (Hồ Chí Minh City) conforms to it; the code system holds
 the hierarchy, and the mismatch is reported as a warning."""
 
+from dataclasses import replace
+
 from fhir_server.conformance.code_systems import CodeSystemIndex, code_system
 from fhir_server.conformance.messages import issue
 from fhir_server.errors import Issue
@@ -18,18 +20,54 @@ _LEVELS = (("state", "city"), ("district",), ("ward",))
 def address_issues(resource: dict) -> list[Issue]:
     """A warning for every administrative address of a resource (wherever an Address is)
     that names a unit outside the larger unit it also names."""
-    issues: list[Issue] = []
-    pending: list[tuple[object, str]] = [(resource, str(resource.get("resourceType")))]
+    return [found for extension, path, _ in _administrative_addresses(resource)
+            for found in _nesting_issues(extension, path)]
+
+
+def with_historical_units(resource: dict, issues: list[Issue]) -> list[Issue]:
+    """`issues` with the errors of units of the pre-2025 version (abolished on 1 July 2025:
+    "use the current unit") made warnings in an address the resource marks as no longer in
+    use (`use: old`, or a period ended before then): a past address is kept as it was, and
+    rewriting it into today's units would falsify it; the binding is extensible."""
+    historical = tuple(f"{path}." for _, path, address in _administrative_addresses(resource)
+                       if _historical(address))
+    return [replace(found, severity="warning", diagnostics=found.diagnostics + _KEPT[0],
+                    diagnostics_vi=(found.diagnostics_vi or found.diagnostics) + _KEPT[1])
+            if found.message_id in _STALE_UNIT and found.severity == "error"
+            and any(e.startswith(historical) for e in found.expression) else found
+            for found in issues] if historical else issues
+
+
+_STALE_UNIT = ("coding-of-another-version", "coding-of-another-version-mapped")
+_KEPT = ("; kept, as the address is marked as no longer in use (use: old, or its period "
+         "ended before 1 July 2025)",
+         "; vẫn được giữ vì địa chỉ đã đánh dấu không còn dùng (use: old, hoặc period kết "
+         "thúc trước 01/07/2025)")
+_REORGANISED = "2025-07-01"
+
+
+def _historical(address: dict) -> bool:
+    period = address.get("period")
+    end = period.get("end") if isinstance(period, dict) else None
+    return address.get("use") == "old" or (isinstance(end, str) and end[:10] < _REORGANISED)
+
+
+def _administrative_addresses(resource: dict) -> list[tuple[dict, str, dict]]:
+    """(the extension, its path, the element holding it: an Address) of each administrative
+    address of a resource."""
+    found = []
+    pending: list[tuple[object, str, dict]] = [(resource, str(resource.get("resourceType")),
+                                                resource)]
     while pending:
-        value, path = pending.pop()
+        value, path, holder = pending.pop()
         if isinstance(value, list):
-            pending += [(item, f"{path}[{index}]") for index, item in enumerate(value)]
+            pending += [(item, f"{path}[{index}]", holder) for index, item in enumerate(value)]
         elif isinstance(value, dict):
             if value.get("url") == ADMINISTRATIVE_ADDRESS:
-                issues += _nesting_issues(value, path)
-            pending += [(item, f"{path}.{key}") for key, item in value.items()
+                found.append((value, path, holder))
+            pending += [(item, f"{path}.{key}", value) for key, item in value.items()
                         if isinstance(item, dict | list)]
-    return issues
+    return found
 
 
 def _nesting_issues(extension: dict, path: str) -> list[Issue]:
