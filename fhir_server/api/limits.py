@@ -66,7 +66,7 @@ class RequestLimits(HttpMiddleware):
         except FhirError as refused:
             await _refuse(refused, send)
             return
-        watched = StatusWatch(send)
+        watched = StatusWatch(_paced(send))
         timed = _body_deadline(receive, scope, self.settings.body_timeout_seconds)
         # The UCUM codes it may read (conformance/unit_reading.py), and the bytes of search
         # pages it holds until its response is sent (storage/pages_in_flight.py).
@@ -74,6 +74,29 @@ class RequestLimits(HttpMiddleware):
             await self.app(scope, timed, watched)
         if scope.get(_TIMED_OUT) and watched.status is None:  # nobody answered the request
             await _refuse(_late(self.settings), send)
+
+
+# A larger body goes out in pieces of this size, each once the client has taken in what
+# the last left in the send buffer (uvicorn waits for the transport to drain before a send).
+BODY_PIECE = 256 * 1024
+
+
+def _paced(send: Send) -> Send:
+    """`send` with a large body in pieces: sent whole, a 32 MiB page went into the
+    transport's buffer at once, the request ended and gave back its share of the pages in
+    flight, and clients that never read held a page each beyond that bound (150 of them
+    2.4 GB). Paced, the request holds its page until the client takes it (or is dropped)."""
+    async def paced(message: Message) -> None:
+        body = message.get("body", b"") if message["type"] == "http.response.body" else b""
+        if len(body) <= BODY_PIECE:
+            await send(message)
+            return
+        more = message.get("more_body", False)
+        for start in range(0, len(body), BODY_PIECE):
+            end = start + BODY_PIECE
+            await send({"type": "http.response.body", "body": body[start:end],
+                        "more_body": more or end < len(body)})
+    return paced
 
 
 # Set in the ASGI scope when the body deadline passed.
