@@ -18,6 +18,8 @@ import json
 
 import h11
 import httptools
+from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
+from uvicorn.protocols.http import h11_impl, httptools_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -30,6 +32,20 @@ _TIMED_OUT_OUTCOME = (
 _TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/fhir+json\r\n"
               b"Content-Length: " + str(len(_TIMED_OUT_OUTCOME)).encode()
               + b"\r\nConnection: close\r\n\r\n" + _TIMED_OUT_OUTCOME)
+_BUSY_OUTCOME = (
+    b'{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient",'
+    b'"diagnostics":"The server is at its limit of connections at once; retry shortly"}]}')
+
+
+async def _busy(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    """The answer past the connection limit: an OperationOutcome with Retry-After."""
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", b"application/fhir+json"),
+        (b"content-length", str(len(_BUSY_OUTCOME)).encode()),
+        (b"retry-after", b"1"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": _BUSY_OUTCOME, "more_body": False})
+
+
 # As h11 and Node.js allow; a larger head is answered 400 (uvicorn's "Invalid HTTP request").
 MAX_HEAD_BYTES = 16 * 1024
 _HEADER_LINE_EXTRA = 4  # ": " and CRLF around a header's name and value
@@ -242,7 +258,11 @@ class HeadDeadlineProtocol(_HeadDeadline, CoalescedWrites, HttpToolsProtocol):
 
 def with_client_deadlines(head_seconds: float,
                           stall_seconds: float) -> type[HeadDeadlineProtocol]:
-    """The protocol class to give uvicorn (`http=`), with these deadlines."""
+    """The protocol class to give uvicorn (`http=`), with these deadlines; past the
+    connection limit (FHIR_MAX_CONNECTIONS) it answers FHIR's 503."""
+    # uvicorn's protocols look their 503 app up in their modules: a bare text 503 there gave
+    # clients nothing to act on (RFC 9110 §15.6.4: Retry-After).
+    httptools_impl.service_unavailable = h11_impl.service_unavailable = _busy
     deadlines = {"header_timeout": head_seconds, "stall_timeout": stall_seconds}
     fallback = type("H11HeadDeadlineProtocol", (H11HeadDeadlineProtocol,), deadlines)
     return type("HeadDeadlineProtocol", (HeadDeadlineProtocol,),

@@ -214,10 +214,15 @@ def test_a_required_profile_that_cannot_be_checked_stops_start_up(spawn, tmp_pat
 def _status_on(sock: socket.socket, port: int) -> int:
     """Send a GET /health/live (a few bytes back) on an open connection, kept alive; its
     status, 0 if the server closed the connection instead."""
+    head = _answer_on(sock, port).split(b"\r\n", 1)[0]
+    return int(head.split()[1]) if head else 0
+
+
+def _answer_on(sock: socket.socket, port: int) -> bytes:
+    """What the server first sends back to a GET /health/live on an open connection."""
     sock.sendall(f"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     sock.settimeout(30)
-    head = sock.recv(65536).split(b"\r\n", 1)[0]
-    return int(head.split()[1]) if head else 0
+    return sock.recv(65536)
 
 
 def test_connections_beyond_the_limit_are_503_not_a_starved_process(spawn, tmp_path):
@@ -230,7 +235,11 @@ def test_connections_beyond_the_limit_are_503_not_a_starved_process(spawn, tmp_p
     try:
         held += [_served_connection(server.port), _served_connection(server.port)]
         with socket.create_connection(("127.0.0.1", server.port)) as extra:
-            assert _status_on(extra, server.port) == 503  # uvicorn then closes it
+            busy = _answer_on(extra, server.port)  # uvicorn then closes it
+            # FHIR's 503, which a client can act on (it was a bare text one).
+            assert busy.startswith(b"HTTP/1.1 503"), busy
+            assert b"\r\nretry-after: 1\r\n" in busy.lower(), busy
+            assert b'"resourceType":"OperationOutcome"' in busy, busy
         held.pop().close()
         _served_connection(server.port).close()  # once the server has seen those two close
     finally:
