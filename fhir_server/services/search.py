@@ -203,7 +203,7 @@ class SearchService:
             found: list[Found] = []
             for rule in request.includes:
                 if rule in rules:
-                    found += await self._forward(rule, frontier, reads)
+                    found += await self._forward(rule, frontier, reads, seen)
             for rule in request.revincludes:
                 if rule in rules:
                     found += await self._reverse(rule, frontier, reads)
@@ -231,7 +231,10 @@ class SearchService:
             )
         return included, None
 
-    async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
+    async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads",
+                       seen: set[tuple[str, str]]) -> list[Found]:
+        """What the frontier's references name, but those already on the page: they would
+        use up the round's reads (and the page seemed full with room left)."""
         wanted: dict[str, set[str]] = {}
         canonicals: dict[str, set[str]] = {}  # target type → the canonical URLs naming it
         for kind, document in frontier:
@@ -240,7 +243,8 @@ class SearchService:
             for code in _reference_codes(rule, kind):
                 entries = document.search.get(code, [])
                 for target, target_id in local_references(entries, self.base):
-                    if is_supported(target) and rule.target_type in (None, target):
+                    if (is_supported(target) and rule.target_type in (None, target)
+                            and (target, target_id) not in seen):
                         wanted.setdefault(target, set()).add(target_id)
                 # A canonical reference (`Measure.library`) names its target by `url`.
                 if urls := canonical_urls(entries, self.base):

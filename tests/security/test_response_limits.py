@@ -77,3 +77,30 @@ def test_too_many_include_rules_are_400(http):
     response = http.get("/Patient", params={"_id": str(uuid.uuid4()), "_revinclude": rules})
     assert response.status_code == 400, response.text
     assert "_revinclude" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_includes_already_on_the_page_leave_room_for_those_that_fit(
+        mongo_uri, request, tmp_path_factory, issuer):
+    """A chain of ten Observations, each a member of the one before: their `has-member`
+    references mostly name matches already on the page. Those are not read again, so the
+    one that is not (the eleventh) fits a page of twelve, with no warning (before, the
+    nine re-reads used up the round's reads and the page was called full)."""
+    code = f"urn:test:{uuid.uuid4().hex[:8]}"
+    with own_server(mongo_uri, request, tmp_path_factory, issuer, sign_writes=False,
+                    max_response_resources=12) as running, \
+            fhir_client(running.base, issuer.token()) as http:
+        ids = [f"chain-{uuid.uuid4().hex[:8]}-{i}" for i in range(11)]
+        for i, resource_id in enumerate(ids):
+            observation = {"resourceType": "Observation", "id": resource_id,
+                           "status": "final", "code": {"coding": [
+                               {"system": code, "code": "matched" if i < 10 else "other"}]}}
+            if i + 1 < len(ids):
+                observation["hasMember"] = [{"reference": f"Observation/{ids[i + 1]}"}]
+            response = http.put(f"/Observation/{resource_id}", json=observation,
+                                headers=FHIR_HEADERS)
+            assert response.status_code == 201, response.text
+        page = http.get("/Observation", params={
+            "code": f"{code}|matched", "_count": "10",
+            "_include:iterate": "Observation:has-member"}).json()
+    modes = {e["resource"]["id"]: e["search"]["mode"] for e in page["entry"]}
+    assert modes == {**{i: "match" for i in ids[:10]}, ids[10]: "include"}, modes
