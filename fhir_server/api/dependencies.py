@@ -8,7 +8,14 @@ from fastapi import Depends, Request
 from starlette.datastructures import URL
 from starlette.requests import HTTPConnection
 
-from fhir_server.api.media import JSON_MEDIA_TYPES, form_body, json_body, response_media_type
+from fhir_server.api.media import (
+    FORM_PRESENTATION,
+    JSON_MEDIA_TYPES,
+    PRESENTATION,
+    form_body,
+    json_body,
+    response_media_type,
+)
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import check_parameter_counts
 from fhir_server.services.bundle_entries import write_precondition
@@ -100,11 +107,18 @@ async def search_parameters(request: Request) -> list[tuple[str, str]]:
     params = list(request.query_params.multi_items())
     if request.method == "POST":
         # A search is a few parameters: parsing megabytes of them would hold the server.
-        params += await form_body(
+        form = await form_body(
             request, min(settings.max_body_bytes, settings.max_search_form_bytes)
         )
+        params += form
         # The query string alone was counted by api/limits.py; now both together.
         check_parameter_counts(params, settings.max_parameters, settings.max_parameter_repeats)
+        # `_format` and `_pretty` in the form shape the answer as in the query (its links
+        # carry them on to the next pages): 406 now for a format that cannot be sent.
+        if presentation := {n: v for n, v in form if n in PRESENTATION and n not in
+                            request.query_params}:
+            request.scope.setdefault("state", {})[FORM_PRESENTATION] = presentation
+            response_media_type(request)
     return params
 
 

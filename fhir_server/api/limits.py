@@ -4,7 +4,6 @@ A pure ASGI middleware, so a refused request costs a few microseconds and no aud
 a flood must not fill the audit trail (uvicorn's access log still shows each one)."""
 
 import asyncio
-import json
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
@@ -14,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.client_address import client_address
-from fhir_server.api.media import FHIR_JSON, FhirResponse
+from fhir_server.api.media import FhirResponse, negotiated, render
 from fhir_server.api.security import SECURITY_HEADERS
 from fhir_server.conformance.unit_reading import new_codes_counted
 from fhir_server.errors import BadRequest, FhirError, RequestTimeout
@@ -64,7 +63,7 @@ class RequestLimits(HttpMiddleware):
                 self.settings.max_parameter_repeats,
             )
         except FhirError as refused:
-            await _refuse(refused, send)
+            await _refuse(refused, scope, send)
             return
         watched = StatusWatch(_paced(send))
         timed = _body_deadline(receive, scope, self.settings.body_timeout_seconds)
@@ -73,7 +72,7 @@ class RequestLimits(HttpMiddleware):
         with new_codes_counted(), held_by_request():
             await self.app(scope, timed, watched)
         if scope.get(_TIMED_OUT) and watched.status is None:  # nobody answered the request
-            await _refuse(_late(self.settings), send)
+            await _refuse(_late(self.settings), scope, send)
 
 
 # A larger body goes out in pieces of this size, each once the client has taken in what
@@ -151,13 +150,14 @@ def install_request_limits(app: FastAPI) -> None:
         return FhirResponse(request, late.operation_outcome(), late.status, late.headers)
 
 
-async def _refuse(error: FhirError, send: Send) -> None:
-    """Answer with the error's OperationOutcome, the way api/errors.py would."""
-    body = json.dumps(error.operation_outcome(), ensure_ascii=False).encode()
+async def _refuse(error: FhirError, scope: Scope, send: Send) -> None:
+    """Answer with the error's OperationOutcome, the way api/errors.py would: in the format
+    the client asked for (XML to an XML client)."""
+    body, media = render(error.operation_outcome(), *negotiated(Request(scope)), error.status)
     headers = {
         **SECURITY_HEADERS,
         **error.headers,
-        "Content-Type": f"{FHIR_JSON}; charset=utf-8",
+        "Content-Type": f"{media}; charset=utf-8",
         "Content-Length": str(len(body)),
     }
     await send(

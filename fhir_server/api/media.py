@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
@@ -21,9 +22,11 @@ from fhir_server.errors import (
     UnsupportedMediaType,
 )
 from fhir_server.services.offloading import input_size, run_sized
+from fhir_server.storage import pages_in_flight
 
 # Bundles with this many entries are rendered in a worker thread (`bundle_response`).
 LARGE_BUNDLE_ENTRIES = 100
+LARGE_PAGE_BYTES = 2**20  # or pages holding this many bytes of resources
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 # Besides FHIR's own, the generic types http.html#mime-type names, answered in kind.
@@ -61,7 +64,7 @@ def _media_type(header: str) -> str:
 def response_media_type(request: Request) -> str:
     """The FHIR media type to answer with, JSON or XML, from `_format` or `Accept`
     (http://hl7.org/fhir/R4/http.html#mime-type); 406 for others."""
-    requested = request.query_params.get("_format")
+    requested = _presentation(request, "_format")
     if requested is not None:
         # A `+` left unescaped in the query arrives as a space.
         requested_range = requested.strip().replace(" ", "+")
@@ -165,10 +168,12 @@ class FhirResponse(Response):
 
 async def bundle_response(request: Request, bundle: dict, written: bool = False
                           ) -> FhirResponse:
-    """A Bundle answer (search, history, batch); one of many entries, or any in XML (three
-    large patients took 4.6 s to write so), is rendered off the event loop, as JSON or XML
-    of thousands of entries takes a good part of a second."""
+    """A Bundle answer (search, history, batch); one of many entries or of large resources
+    (a page of 27 attachments of 33 MB), or any in XML (three large patients took 4.6 s to
+    write so), is rendered off the event loop, as JSON or XML of thousands of entries takes a
+    good part of a second."""
     if (len(bundle.get("entry", ())) < LARGE_BUNDLE_ENTRIES
+            and pages_in_flight.held_now() < LARGE_PAGE_BYTES
             and negotiated(request)[0] not in XML_MEDIA_TYPES):
         return FhirResponse(request, bundle, written=written)
     return await asyncio.to_thread(FhirResponse, request, bundle, written=written)
@@ -180,7 +185,20 @@ def negotiated(request: Request) -> tuple[str, bool]:
         media = response_media_type(request)
     except NotAcceptable:
         media = FHIR_JSON  # errors are still sent, in the default type
-    return media, request.query_params.get("_pretty") == "true"
+    return media, _presentation(request, "_pretty") == "true"
+
+
+# What the response's format takes (`_format`, `_pretty`): from the query, or from the form
+# of a `POST [type]/_search`, which api/dependencies.py keeps in the request's state.
+PRESENTATION = ("_format", "_pretty")
+FORM_PRESENTATION = "form_presentation"
+
+
+def _presentation(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    if value is None and (form := state_value(request, FORM_PRESENTATION)):
+        value = form.get(name)
+    return value
 
 
 def render(content: dict, media: str, pretty: bool, status_code: int, written: bool = False

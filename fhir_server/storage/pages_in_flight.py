@@ -29,6 +29,12 @@ def held_by_request() -> Iterator[None]:
         _held_in_all[0] -= held[0]
 
 
+def held_now() -> int:
+    """The page bytes the current request holds (0 outside a request)."""
+    held = _held.get()
+    return held[0] if held is not None else 0
+
+
 def take(size: int, first: bool) -> bool:
     """Whether a page may hold `size` more bytes (`first`: its first resource, which it
     holds whatever the others hold), counted against the request's share."""

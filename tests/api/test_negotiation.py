@@ -362,3 +362,16 @@ def test_every_search_include_the_statement_lists_is_accepted(client):
     for value in encounter["searchInclude"]:
         response = client.get("/Encounter", params={"_include": value, "_count": "1"})
         assert response.status_code == 200, (value, response.text)
+
+
+def test_format_and_pretty_in_a_search_form_shape_the_answer_as_its_links_do(client, patient):
+    """`POST [type]/_search` carries the search's parameters, `_format` and `_pretty` among
+    them: page 1 came back as JSON while its links (and so page 2) said XML."""
+    form = {"_id": patient["id"], "_format": "xml", "_pretty": "true", "_count": "1"}
+    response = client.post("/Patient/_search", data=form)
+    assert response.status_code == 200, response.text
+    assert media_type(response) == "application/fhir+xml"
+    assert "\n  " in response.text and "<Bundle" in response.text
+    assert "_format=xml" in response.text  # the self link, as before
+    refused = client.post("/Patient/_search", data={"_id": patient["id"], "_format": "bogus"})
+    assert_outcome(refused, 406)

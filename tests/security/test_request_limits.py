@@ -87,6 +87,17 @@ def test_too_many_parameters_are_400(http):
     assert f"More than {MAX_PARAMETERS} parameters" in outcome["issue"][0]["diagnostics"]
 
 
+def test_a_refusal_before_routing_comes_in_the_format_asked_for(http):
+    """Counted before anything else, and answered as any error: XML to an XML client."""
+    params = [(f"p{n}", "x") for n in range(MAX_PARAMETERS + 1)]
+    for asked in ({"headers": {"Accept": "application/fhir+xml"}},
+                  {"params": [*params[:-1], ("_format", "xml")]}):
+        response = http.get("/Patient", **({"params": params} | asked))
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"].startswith("application/fhir+xml")
+        assert "<OperationOutcome" in response.text, response.text
+
+
 def test_thousands_of_parameters_are_refused_at_once_even_without_a_token(bounded):
     """Counted before authentication, before parsing what the parameters mean."""
     query = urlencode([("given", f"ten{n}") for n in range(1500)])

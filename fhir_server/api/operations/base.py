@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fhir_server.api.dependencies import preferences, request_base, strict_handling
-from fhir_server.api.media import json_body
+from fhir_server.api.media import PRESENTATION, json_body
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.operations import (
     OperationDescriptor,
@@ -19,8 +19,6 @@ from fhir_server.services.parameters import check_parameters_shape, parameter_pa
 from fhir_server.services.resources import ResourceService
 
 _UNREAD = object()
-# What the response's format takes, never an operation's parameter.
-_PRESENTATION = frozenset({"_format", "_pretty"})
 
 
 @dataclass
@@ -67,7 +65,7 @@ class OperationCall:
         `_format` and `_pretty`, which every interaction takes (http.html#parameters) and
         negotiation has read."""
         pairs = [(name, value) for name, value in self.request.query_params.multi_items()
-                 if name not in _PRESENTATION]
+                 if name not in PRESENTATION]
         if self.request.method == "POST" and not self.without_body():
             pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}",
                                      declared=primitive_inputs(self.descriptor.definition))
@@ -87,7 +85,7 @@ class OperationCall:
         declared = input_names(self.descriptor.definition)
         if declared is None or not await self.strict():
             return
-        names = [name for name in self.request.query_params if name not in _PRESENTATION]
+        names = [name for name in self.request.query_params if name not in PRESENTATION]
         if self.request.method == "POST" and not self.without_body():
             body = await self.body()
             if isinstance(body, dict) and body.get("resourceType") == "Parameters":
