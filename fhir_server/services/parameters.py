@@ -21,6 +21,7 @@ def check_parameters_shape(body: object) -> None:
     each with a string `name`: what every operation reads it as (R4 parameters.html)."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
         return
+    _check_elements(body, _PARAMETERS_ELEMENTS, "Parameters")
     stack: list[tuple[str, object]] = [("Parameters.parameter", body.get("parameter", []))]
     while stack:
         where, items = stack.pop()
@@ -30,8 +31,33 @@ def check_parameters_shape(body: object) -> None:
             place = f"{where}[{index}]"
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 raise BadRequest(f"{place} must be an object with a name", expression=place)
+            _check_elements(item, _PARAMETER_ELEMENTS, place)
+            held = [key for key in item if key in ("resource", "part") or _is_value(key)]
+            if len(held) > 1:
+                raise BadRequest(f"{place} has {' and '.join(held)}: a parameter has one and "
+                                 "only one of value[x], resource and part (inv-1)",
+                                 expression=place)
             if "part" in item:
                 stack.append((f"{place}.part", item["part"]))
+
+
+_PARAMETERS_ELEMENTS = frozenset({"resourceType", "id", "meta", "implicitRules", "language",
+                                  "parameter"})
+_PARAMETER_ELEMENTS = frozenset({"id", "extension", "modifierExtension", "name", "resource",
+                                 "part"})
+
+
+def _is_value(key: str) -> bool:
+    return key.startswith("value") and key[5:6].isupper()
+
+
+def _check_elements(element: dict, known: frozenset[str], where: str) -> None:
+    """400 for an element R4 does not define there (a primitive's `_name` companion aside)."""
+    for key in element:
+        if key not in known and not _is_value(key) and not (
+                key.startswith("_") and (key[1:] in known or _is_value(key[1:]))):
+            raise BadRequest(f"Unknown element '{key}' in {where}",
+                             expression=f"{where}.{key}")
 
 
 def parameter_pairs(body: object, operation: str, resources: tuple[str, ...] = (),

@@ -84,7 +84,8 @@ def test_the_document_holds_the_composition_first_and_everything_it_refers_to(cl
 def test_the_id_parameter_names_the_composition_by_id_or_by_this_servers_url(client, ids,
                                                                               server):
     by_path = _held(_document(client, f"/Composition/{ids['discharge']}/$document"), server)
-    for given in (ids["discharge"], f"{server.base}/Composition/{ids['discharge']}"):
+    for given in (ids["discharge"], f"{server.base}/Composition/{ids['discharge']}",
+                  f"Composition/{ids['discharge']}"):
         assert _held(_document(client, "/Composition/$document", id=given), server) == by_path
     posted = client.post("/Composition/$document", headers=FHIR_HEADERS, json={
         "resourceType": "Parameters", "parameter": [{"name": "id", "valueUri": ids["discharge"]}]})
@@ -107,6 +108,9 @@ def test_references_the_token_may_not_follow_stay_unresolved(server, issuer, ids
     # Storing needs POST (GET is safe), whether or not the Composition exists.
     ("/Composition/$document", {"id": "x", "persist": "true"}, 405),
     ("/Composition/$document", {"id": "x", "graph": "http://example.org/g"}, 400),
+    # A version of it, and what is no id of a Composition at all.
+    ("/Composition/$document", {"id": "Composition/x/_history/1"}, 400),
+    ("/Composition/$document", {"id": "urn:uuid:1234"}, 400),
 ])
 def test_what_cannot_be_done_is_said(client, path, params, status):
     assert_outcome(client.get(path, params=params), status)

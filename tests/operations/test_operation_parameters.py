@@ -1,6 +1,8 @@
 """Every operation's POSTed `Parameters` is read alike: a `parameter` (or `part`) that is no
-array of named objects is 400 naming where, for every operation the CapabilityStatement
-declares, never a server error (`"parameter": 5` was a 500 on twenty of them)."""
+array of named objects, or that holds more than one of value[x], resource and part (inv-1),
+or an element R4 does not define, is 400 naming where, for every operation the
+CapabilityStatement declares, never a server error (`"parameter": 5` was a 500 on twenty of
+them)."""
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient
@@ -12,6 +14,15 @@ MALFORMED = [
     {"resourceType": "Parameters", "parameter": [{"valueString": "no name"}]},
     {"resourceType": "Parameters", "parameter": [{"name": "x", "part": 5}]},
     {"resourceType": "Parameters", "parameter": [{"name": "x", "part": [{"name": 5}]}]},
+    # inv-1: one and only one of value[x], resource and part
+    {"resourceType": "Parameters", "parameter": [{"name": "x", "valueUri": "u", "valueCode": "c"}]},
+    {"resourceType": "Parameters", "parameter": [
+        {"name": "x", "valueString": "s", "resource": {"resourceType": "Patient"}}]},
+    {"resourceType": "Parameters", "parameter": [{"name": "x", "valueString": "s",
+                                                  "part": [{"name": "y", "valueString": "t"}]}]},
+    # elements R4 does not define there
+    {"resourceType": "Parameters", "bogus": 1, "parameter": [{"name": "x", "valueString": "s"}]},
+    {"resourceType": "Parameters", "parameter": [{"name": "x", "valueString": "s", "bogus": 1}]},
 ]
 
 

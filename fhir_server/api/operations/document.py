@@ -2,17 +2,21 @@
 http://hl7.org/fhir/R4/composition-operation-document.html): the document Bundle of a stored
 Composition, made on request (services/documents.py)."""
 
+import re
+
 from fastapi.responses import Response
 
 from fhir_server.api.media import FhirResponse, bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.api.results import version_headers
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, NotSupported
 from fhir_server.services.documents import DocumentAssembly
 from fhir_server.services.versions import utc_now
 
 _PARAMETERS = ("id", "persist", "graph")
+_ID = re.compile(ID_REGEX)
 
 
 async def document(call: OperationCall) -> Response:
@@ -48,7 +52,8 @@ async def document(call: OperationCall) -> Response:
 
 
 def _local_id(given: str | None, base: str) -> str:
-    """The `id` parameter: an id, or the URL of a Composition on this server."""
+    """The `id` parameter: an id, `Composition/[id]`, or the URL of a Composition on this
+    server (R4: "either a simple id, or a full URL"); a version of it is not supported."""
     if given is None:
         raise BadRequest("Composition/$document needs the Composition's id in the path or as "
                          "the id parameter", expression="id")
@@ -58,6 +63,12 @@ def _local_id(given: str | None, base: str) -> str:
             raise NotSupported(f"This server makes documents of its own Compositions only, "
                                f"not {given}", expression="id")
         given = given[len(prefix):]
+    given = given.removeprefix("Composition/")
+    if "/_history/" in given:
+        raise NotSupported("This server makes documents of the current version of a "
+                           f"Composition, not of {given}", expression="id")
+    if not _ID.fullmatch(given):
+        raise BadRequest(f"id takes a Composition's id or URL, not '{given}'", expression="id")
     return given
 
 
