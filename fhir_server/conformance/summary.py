@@ -87,3 +87,24 @@ def children(resource_type: str, parent_path: str | None = None) -> Mapping[str,
 def mandatory_keys(resource_type: str) -> frozenset[str]:
     """The JSON properties of the top-level elements with `min >= 1`."""
     return frozenset(key for key, info in children(resource_type).items() if info.mandatory)
+
+
+@cache
+def attachment_urls(resource_type: str) -> tuple[str, ...]:
+    """The dotted JSON paths of the `url` of every Attachment element of a type, where its
+    content may be held elsewhere (`content.attachment.url` of DocumentReference,
+    `presentedForm.url` of DiagnosticReport, `photo.url` of Patient)."""
+    found: list[str] = []
+    pending: list[tuple[str | None, str, int]] = [(None, "", 0)]
+    while pending:
+        parent, prefix, depth = pending.pop()
+        for key, info in children(resource_type, parent).items():
+            if info.keys[key] == "Attachment" and not key.startswith("_"):
+                found.append(f"{prefix}{key}.url")
+            elif info.backbone and depth < _ATTACHMENT_DEPTH and info.keys[key] in BACKBONE_TYPES:
+                pending.append((info.backbone, f"{prefix}{key}.", depth + 1))
+    return tuple(sorted(found))
+
+
+# Nesting followed (a `contentReference` such as Questionnaire.item.item recurses for ever).
+_ATTACHMENT_DEPTH = 4

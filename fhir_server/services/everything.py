@@ -15,6 +15,7 @@ from datetime import datetime
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import compartment_members, search_parameters
+from fhir_server.conformance.summary import attachment_urls
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import missing_filter
 from fhir_server.search.index import compartment_filter, outside_compartments
@@ -267,10 +268,13 @@ class Everything:
         wanted: set[tuple[str, str]] = set()
         for kind in request.sources:
             codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
-            # MongoDB gathers the distinct references: not every document comes over.
+            # MongoDB gathers the distinct references: not every document comes over. And
+            # the Binaries attachments hold their content in (Patient-everything: "including
+            # binaries and attachments").
             entries = await self.store.distinct_entries(
-                kind, self._filter(request, kind, ""), [f"search.{code}" for code in codes],
-                _MAX_REFERENCED,
+                kind, self._filter(request, kind, ""),
+                [f"search.{code}" for code in codes]
+                + [f"resource.{path}" for path in attachment_urls(kind)], _MAX_REFERENCED,
             )
             wanted |= {
                 (target, target_id)

@@ -303,12 +303,15 @@ class ResourceStore:
     async def distinct_entries(
         self, resource_type: str, query: dict, fields: list[str], limit: int
     ) -> list[str]:
-        """The distinct string entries of the array `fields` (e.g. `search.subject`) over the
-        current, non-deleted documents matching a filter."""
+        """The distinct string entries of the arrays (or single values) at `fields` (e.g.
+        `search.subject`, `resource.content.attachment.url`) over the current, non-deleted
+        documents matching a filter."""
         if not fields:
             return []
         await self.flush()
-        merged = {"$concatArrays": [{"$ifNull": [f"${field}", []]} for field in fields]}
+        merged = {"$concatArrays": [
+            {"$cond": [{"$isArray": f"${field}"}, f"${field}", {"$ifNull": [[f"${field}"], []]}]}
+            for field in fields]}
         pipeline: list[dict[str, Any]] = [
             {"$match": {**query, "deleted": False}},
             {"$project": {"_id": 0, "entry": merged}},

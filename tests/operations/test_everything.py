@@ -199,6 +199,30 @@ def test_what_the_record_refers_to_in_no_patients_compartment_comes_too(client):
                       (ids["unowned"], "include")}
 
 
+def test_the_binaries_attachments_hold_their_content_in_come_too(client, server):
+    """Patient-everything: "including binaries and attachments". A document's content and a
+    report's presented form, by relative or absolute URL; an attachment elsewhere does not
+    come, nor a Binary no attachment names."""
+    ids = load(client, {"dao": {"resourceType": "Patient", "name": [{"family": "Đào"}]},
+                        **{key: {"resourceType": "Binary", "contentType": "text/plain",
+                                 "data": "aGVsbG8="} for key in ("letter", "scan", "loose")}})
+    ids |= load(client, {
+        "summary": {"resourceType": "DocumentReference", "status": "current",
+                    "subject": {"reference": f"Patient/{ids['dao']}"}, "content": [
+                        {"attachment": {"url": f"Binary/{ids['letter']}"}},
+                        {"attachment": {"url": "https://elsewhere.example/Binary/x"}}]},
+        "report": {"resourceType": "DiagnosticReport", "status": "final",
+                   "code": {"text": "X-quang"}, "subject": {"reference": f"Patient/{ids['dao']}"},
+                   "presentedForm": [{"url": f"{server.base}/Binary/{ids['scan']}"}]}})
+    entries = page_entries(everything_pages(client, f"/Patient/{ids['dao']}/$everything"))
+    served = {(e["resource"]["resourceType"], e["resource"]["id"], e["search"]["mode"])
+              for e in entries}
+    assert served == {("Patient", ids["dao"], "match"),
+                      ("DocumentReference", ids["summary"], "match"),
+                      ("DiagnosticReport", ids["report"], "match"),
+                      ("Binary", ids["letter"], "include"), ("Binary", ids["scan"], "include")}
+
+
 @pytest.mark.parametrize("params", [{"start": "2024-13-01"}, {"end": "gestern"},
                                     {"_since": "2024-01-01T10:00:00"}, {"start": "ge2024"}])
 def test_a_bad_date_is_a_400(client, ids, params):
