@@ -14,6 +14,8 @@ from fhir_server.conformance.expansion import (
     expand_for_system,
     expanded_concept,
 )
+from fhir_server.conformance.grammar_systems import NAMES as GRAMMARS
+from fhir_server.conformance.grammar_systems import grammar_code, includes_whole
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.units import UCUM, is_ucum
 from fhir_server.errors import BadRequest
@@ -113,8 +115,8 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
     systems = [c["system"] for c in codings if isinstance(c.get("system"), str)]
     system = url or next((s for s in systems if held_code_system(s) is not None),
                          systems[0] if systems else None)
-    if system == UCUM and instance is None:
-        return _answer([_ucum_verdict(coding) for coding in codings])
+    if system in GRAMMARS and instance is None and held_code_system(system) is None:
+        return _answer([_grammar_verdict(coding, system) for coding in codings])
     index = code_system_index(given, instance, system, version, "$validate-code")
     options = _Options.of(given)
     verdicts = []
@@ -144,19 +146,18 @@ def _version_named(index: CodeSystemIndex, version: str | None) -> CodeSystemInd
     return held_code_system(index.url, version)
 
 
-def _ucum_verdict(coding: dict) -> Verdict:
-    """UCUM is a grammar, not a list: a code is valid when it parses (its display is the
-    code itself)."""
+def _grammar_verdict(coding: dict, system: str) -> Verdict:
+    """UCUM, BCP-47 and MIME types are grammars, not lists: a code is valid when it parses
+    (its display is the code itself)."""
     code = coding["code"]
-    if coding.get("system") not in (None, UCUM):
+    if coding.get("system") not in (None, system):
         return Verdict(False, f"The coding of {coding['system']} is not of the code system "
-                              f"{UCUM}")
-    valid = is_ucum(code)
-    if valid is None:
+                              f"{system}")
+    if system == UCUM and is_ucum(code) is None:
         return Verdict(True, f"'{code}' is a UCUM expression whose units are not converted "
                              "here", code)
-    return Verdict(True, None, code) if valid else Verdict(
-        False, f"'{code}' is not a valid UCUM expression", None)
+    return Verdict(True, None, code) if grammar_code(system, code) else Verdict(
+        False, f"'{code}' is not a valid code of {GRAMMARS[system]} ({system})", None)
 
 
 def _not_in_value_set(coding: dict, url: str) -> Verdict:
@@ -191,6 +192,10 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
         # part of the coding's system may be: that decides.
         part = result if result.concepts is not None else expand_for_system(
             value_set, coding["system"])
+        if part.concepts is None and includes_whole(value_set, coding["system"]) and (
+                coding["system"] in GRAMMARS):
+            verdicts.append(_grammar_verdict(coding, coding["system"]))
+            continue
         if part.concepts is None:
             expanded(value_set, result)  # 400, saying why
         if not part.concepts and result.concepts is None:

@@ -20,6 +20,8 @@ from fhir_server.conformance.expansion import (
     expand_resource,
     expansion,
 )
+from fhir_server.conformance.grammar_systems import NAMES as GRAMMARS
+from fhir_server.conformance.grammar_systems import grammar_code
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.errors import BadRequest, Issue, NotFound, NotSupported
 from fhir_server.search.types.string import fold
@@ -147,6 +149,14 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
         "code")
     if not system or not code:
         raise BadRequest("$lookup needs 'system' and 'code', or a 'coding' with both")
+    if (instance is None and system in GRAMMARS and given.resource("codeSystem", "CodeSystem")
+            is None and code_system(system) is None):
+        # A grammar: the code is one when it parses, shown as itself.
+        if not grammar_code(system, code):
+            raise NotFound(f"'{code}' is not a valid code of {GRAMMARS[system]} ({system})")
+        return {"resourceType": "Parameters", "parameter": [
+            {"name": "name", "valueString": GRAMMARS[system]},
+            {"name": "display", "valueString": code}]}
     index = code_system_index(given, instance, system,
                               given.one("version") or coding.get("version"), "$lookup")
     concept = index.find(code)
