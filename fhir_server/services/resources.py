@@ -138,10 +138,23 @@ class ResourceService:
     async def check_within(self, compartment: str, resource_type: str, resource_id: str,
                            base: str) -> None:
         """403 unless the current version of a resource is in the compartment a token keeps
-        to; before a read, as whether another patient's resource exists is not the caller's
-        to know."""
-        if not await self.in_compartment(resource_type, resource_id, compartment, base):
+        to, or the resource was when it was deleted (its owner then learns it is gone, 410,
+        and reads its history); before a read, as whether another patient's resource exists
+        is not the caller's to know."""
+        if not (await self.in_compartment(resource_type, resource_id, compartment, base)
+                or await self._deleted_within(compartment, resource_type, resource_id, base)):
             raise outside_compartment(compartment, f"{resource_type}/{resource_id}")
+
+    async def _deleted_within(self, compartment: str, resource_type: str, resource_id: str,
+                              base: str) -> bool:
+        current = await self.database.store().current(resource_type, resource_id)
+        if current is None:
+            return False
+        deletion = Version.from_current(resource_type, current)
+        if not deletion.deleted or deletion.vid < 2:
+            return False
+        before = await self.vread(resource_type, resource_id, str(deletion.vid - 1))
+        return _holds(compartment, before, base)
 
     @staticmethod
     def check_version_within(compartment: str, version: Version, base: str) -> None:

@@ -227,6 +227,23 @@ def test_patient_scopes_need_the_claim_and_their_types(server, issuer, ids):
         assert_outcome(observations_only.get(f"/Patient/{ids['thu']}"), 403)
 
 
+def test_a_deleted_record_of_ones_own_is_gone_and_anothers_forbidden(client, server, issuer,
+                                                                     ids):
+    """The patient learns their own deleted record is gone (410) and reads its history, as
+    a reader of everything would; another patient's deleted one stays 403 (it was 403 both)."""
+    mine, theirs = (created(client, {
+        "resourceType": "Observation", "status": "final", "code": {"text": "Mạch"},
+        "subject": {"reference": f"Patient/{ids[who]}"}})["id"] for who in ("thu", "hai"))
+    for observation in (mine, theirs):
+        assert client.delete(f"/Observation/{observation}").status_code == 204
+    with fhir_client(server.base, issuer.token("patient/*.rs", patient=ids["thu"])) as http:
+        assert_outcome(http.get(f"/Observation/{mine}"), 410)
+        history = http.get(f"/Observation/{mine}/_history").json()
+        assert [e["request"]["method"] for e in history["entry"]] == ["DELETE", "POST"]
+        assert_outcome(http.get(f"/Observation/{theirs}"), 403)
+        assert_outcome(http.get(f"/Observation/{theirs}/_history"), 403)
+
+
 def test_a_persons_own_login_opens_their_own_record(client, server, issuer, ids):
     """No `patient` claim: the one Patient whose CCCD is the person's personal ID (either
     guide's system) is theirs; none, or two, and nothing is granted."""
