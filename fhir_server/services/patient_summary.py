@@ -13,7 +13,7 @@ import html
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 
 from fhir_server.auth.scopes import Permissions
@@ -79,6 +79,28 @@ def _status_not(statuses: set[str]) -> Callable[[dict], bool]:
     return lambda resource: resource.get("status") not in statuses
 
 
+def _supply_lasting(dispense: dict) -> bool:
+    """A dispense whose supply lasts until today or later: handed over (or prepared) that
+    many days ago at most, by its `daysSupply` in days; one under way counts."""
+    status = dispense.get("status")
+    if status in ("preparation", "in-progress", "on-hold"):
+        return True
+    supply = dispense.get("daysSupply")
+    days = supply.get("value") if isinstance(supply, dict) else None
+    given = dispense.get("whenHandedOver") or dispense.get("whenPrepared")
+    if status != "completed" or not isinstance(days, int | float) or not isinstance(given, str):
+        return False
+    if not (isinstance(supply, dict) and supply.get("code", "d") == "d"):
+        return False
+    try:
+        handed = date.fromisoformat(given[:10])
+    except ValueError:
+        return False
+    # A hundred years either way: a made-up supply must not overflow the date.
+    lasting = max(min(float(days), 36_500.0), -36_500.0)
+    return handed + timedelta(days=lasting) >= date.today()
+
+
 def _observation_of(*categories: str) -> Callable[[dict], bool]:
     return lambda resource: (bool(_categories(resource) & set(categories))
                              and resource.get("status") not in _UNDONE)
@@ -109,7 +131,10 @@ SECTIONS = (
         ("AllergyIntolerance", _current_condition),)),
     SectionRule("sectionMedications", "Medication Summary", (
         ("MedicationStatement", _status_not(_NOT_CURRENT - {"unknown"})),
-        ("MedicationRequest", _status_not(_NOT_CURRENT)))),
+        ("MedicationRequest", _status_not(_NOT_CURRENT)),
+        # IPS 2.0.0 takes these too: one being given, and a supply the patient still takes.
+        ("MedicationAdministration", lambda resource: resource.get("status") == "in-progress"),
+        ("MedicationDispense", _supply_lasting))),
     SectionRule("sectionImmunizations", "Immunizations", (
         ("Immunization", _status_not({"entered-in-error"})),)),
     SectionRule("sectionResults", "Results", (

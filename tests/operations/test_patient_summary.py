@@ -11,6 +11,7 @@ procedure; her brother Tuấn has an active condition of his own.
 """
 
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome
@@ -167,6 +168,31 @@ def test_tobacco_use_is_social_history_by_its_code_and_periods_are_dated(client)
     assert _entry_ids(sections["29762-2"]) == {f"Observation/{loaded['smoking']}",
                                                f"Observation/{loaded['survey_smoking']}"}
     assert "<td>2025-08-01 - 2025-09-01</td>" in sections["10160-0"]["text"]["div"]
+
+
+def test_a_supply_the_patient_still_takes_is_in_the_medication_summary(client):
+    """IPS 2.0.0's medication section takes MedicationDispense and -Administration too: a
+    discharge prescription completed when dispensed, whose seven days' supply still lasts,
+    is the patient's current medication; one whose supply ran out is not."""
+    today = date.today()
+    def dispense(handed: date) -> dict:
+        return {"resourceType": "MedicationDispense", "status": "completed",
+                "subject": ref("ha"), "whenHandedOver": handed.isoformat(),
+                "medicationCodeableConcept": _coded(SNOMED, "386864001", "Amlodipin"),
+                "daysSupply": {"value": 7, "unit": "ngày",
+                               "system": "http://unitsofmeasure.org", "code": "d"}}
+    loaded = load(client, {
+        "ha": {"resourceType": "Patient", "name": [{"family": "Lê", "given": ["Hà"]}]},
+        "lasting": dispense(today - timedelta(days=2)),
+        "ran_out": dispense(today - timedelta(days=30)),
+        "drip": {"resourceType": "MedicationAdministration", "status": "in-progress",
+                 "subject": ref("ha"), "effectiveDateTime": today.isoformat(),
+                 "medicationCodeableConcept": _coded(SNOMED, "387458008", "Aspirin")},
+    })
+    sections = _sections(_summary(client, f"/Patient/{loaded['ha']}/$summary"))
+    assert _entry_ids(sections["10160-0"]) == {
+        f"MedicationDispense/{loaded['lasting']}",
+        f"MedicationAdministration/{loaded['drip']}"}
 
 
 def test_a_record_the_patient_only_took_part_in_is_not_theirs(client):
