@@ -37,10 +37,6 @@ _SCOPES = (
     "system/*.rs",
     "user/*.cruds",
     "user/*.rs",
-    # Within the compartment of the token's patient (its `patient` claim, or the person's
-    # own record for a VNeID login): read and search only.
-    "patient/*.rs",
-    "patient/*.read",
     "system/*.read",
     "system/*.write",
     "user/*.read",
@@ -107,7 +103,7 @@ def _statement(base: str, terminology: bool, _registry: int, cors: bool,
             else capability_statement(base, software, _STARTED, DESCRIPTORS, cors, required))
 
 
-@router.get("/.well-known/smart-configuration")
+@router.api_route("/.well-known/smart-configuration", methods=["GET", "HEAD"])
 async def smart_configuration(base: Base):
     """SMART discovery (http://hl7.org/fhir/smart-app-launch/conformance.html)."""
     return JSONResponse(
@@ -137,7 +133,7 @@ async def smart_configuration_by_another_method() -> None:
                            headers={"Allow": "GET, HEAD"})
 
 
-@router.get("/auth/jwks")
+@router.api_route("/auth/jwks", methods=["GET", "HEAD"])
 async def jwks(request: Request):
     """The keys this server signs its access tokens with."""
     return JSONResponse(request.app.state.authenticator.server_key.public_jwks())

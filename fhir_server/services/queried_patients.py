@@ -20,6 +20,8 @@ def queried_patients(query: str, searched_type: str | None) -> list[str]:
     `subject=Patient/123`, `patient=https://host/fhir/Patient/123`, lists too); on Patient
     itself, by `_id` as well."""
     found: dict[str, None] = {}
+    if query.startswith("/"):  # the path of an operation, and its parameters
+        query = query.partition("?")[2]
     for name, value in parse_qsl(query, keep_blank_values=False):
         bare_allowed = name == "patient" or name == "subject:Patient" or (
             searched_type == "Patient" and name == "_id")

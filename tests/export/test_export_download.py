@@ -160,3 +160,15 @@ def test_head_sends_the_headers_only(client, url, whole):
     zipped = client.head(url, headers={**PLAIN, "Accept-Encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip"
     assert "content-length" not in zipped.headers
+
+
+def test_if_none_match_with_the_files_etag_is_304(client, url, whole, body):
+    """A client that has the file already need not fetch it again (RFC 9110 §13.1.2)."""
+    etag = client.get(url, headers=PLAIN).headers["etag"]
+    for tags in (etag, f'W/{etag}, "other"', "*"):
+        response = client.get(url, headers={**PLAIN, "If-None-Match": tags})
+        assert response.status_code == 304 and response.content == b"", tags
+        assert response.headers["etag"] == etag
+    other_file = client.get(body["error"][0]["url"], headers=PLAIN).headers["etag"]
+    response = client.get(url, headers={**PLAIN, "If-None-Match": other_file})
+    assert response.status_code == 200 and response.content == whole

@@ -123,3 +123,19 @@ def test_a_search_naming_no_patient_names_none(client, server, issuer):
     assert reader.http.get("/Observation?code=8867-4&performer=Practitioner/x").status_code == 200
     (event,) = reader.events(client, 1, subtype="search-type")
     assert _about(event) == ["Observation"], event
+
+
+def test_an_export_keeps_its_parameters_and_patients_in_the_trail(client, server, issuer,
+                                                                  patient):
+    """The job is gone a day later: its AuditEvent says what was exported, a POSTed
+    Parameters' too, and names the patients asked for."""
+    reader = Reader(server, issuer, "user/*.rs")
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "patient", "valueReference": {"reference": patient}},
+        {"name": "_type", "valueString": "Observation"}]}
+    response = reader.http.post("/Patient/$export", json=body, headers={
+        **FHIR_HEADERS, "Accept": "application/fhir+json", "Prefer": "respond-async"})
+    assert response.status_code == 202, response.text
+    (event,) = reader.events(client, 1, patient=patient.split("/")[1])
+    assert _query(event) == (f"/fhir/Patient/$export?patient={patient.replace('/', '%2F')}"
+                             "&_type=Observation"), event

@@ -3,6 +3,8 @@ export.html): `$export` at system level, `Patient/$export` for all patients and
 `Group/{id}/$export` for a Group's members, by GET or POST; 202 with the status URL in
 `Content-Location`. Status, cancel and files: fhir_server/api/export.py."""
 
+from urllib.parse import urlencode
+
 from fhir_server.api.dependencies import preferences
 from fhir_server.api.export import outcome
 from fhir_server.api.media import FhirResponse
@@ -31,12 +33,16 @@ async def kick_off_export(call: OperationCall) -> FhirResponse:
                 for part in request.headers.get("accept", "").split(",")}
     if not accepted & _FHIR_JSON_RANGES:
         raise BadRequest("A Bulk Data kick-off needs the header 'Accept: application/fhir+json'")
+    parameters = await call.parameters()  # of the query and of a POSTed Parameters
+    # The audit trail keeps what was exported (the job is gone a day later), and whose.
+    request.state.audit_query = request.url.path + (
+        f"?{urlencode(parameters)}" if parameters else "")
     # The kick-off URL as sent: a POST may carry parameters in its query string too.
     request_url = call.base + request.url.path.removeprefix("/fhir")
     if query:
         request_url += f"?{query}"
     job_id = await request.app.state.exports.kick_off(
-        call.caller, _LEVELS[call.descriptor.level], call.resource_id, await call.parameters(),
+        call.caller, _LEVELS[call.descriptor.level], call.resource_id, parameters,
         _strict(prefer), call.base, request_url,
     )
     location = f"{call.base}/{status_path(job_id)}"
