@@ -6,6 +6,7 @@ import hashlib
 import os
 from datetime import UTC, datetime
 from importlib.metadata import version
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -13,6 +14,8 @@ from fastapi.responses import JSONResponse, Response
 from fhir_server.api.dependencies import Base, negotiate
 from fhir_server.api.media import negotiated, read_body, render
 from fhir_server.api.operations import DESCRIPTORS
+from fhir_server.auth.scopes import Permissions
+from fhir_server.auth.tokens import Principal
 from fhir_server.conformance import definitions
 from fhir_server.conformance.capability import capability_statement
 from fhir_server.conformance.terminology_capabilities import terminology_capabilities
@@ -22,6 +25,7 @@ from fhir_server.services.subsetting import subset_read
 from fhir_server.services.token_service import (
     ASSERTION_ALGORITHMS,
     OAuthError,
+    claimed_client,
     invalid_client,
     invalid_request,
     token_form,
@@ -175,9 +179,18 @@ async def token(base: Base, request: Request):
             **_NO_STORE, "WWW-Authenticate": f'{scheme} realm="{base}/auth/token"'})
     try:
         form = token_form(await _token_body(request, limit))
+        # The trail names the client the assertion claims to be, and what it asked for
+        # (never the assertion); a token granted, the client as its agent.
+        request.state.audit_query = urlencode(
+            {"client": claimed_client(form) or ""} | {
+                name: form[name] for name in ("grant_type", "scope") if name in form})
         answer = await request.app.state.tokens.client_credentials(
             form, f"{base}/auth/token", token_issuer(base), base
         )
     except OAuthError as refused:
         return JSONResponse(refused.body(), refused.status, headers=_NO_STORE)
+    client = claimed_client(form) or ""
+    request.state.principal = Principal(
+        token_issuer(base), client, None, client, None,
+        Permissions.from_text(answer["scope"]), answer["scope"])
     return JSONResponse(answer, headers=_NO_STORE)

@@ -47,6 +47,16 @@ def invalid_request(description: str) -> OAuthError:
     return OAuthError("invalid_request", description)
 
 
+def claimed_client(form: dict[str, str]) -> str | None:
+    """The client a token request's assertion says it is from (its `iss`), unverified."""
+    try:
+        claimed = jwt.decode(form.get("client_assertion", ""),
+                             options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        return None
+    return claimed if isinstance(claimed, str) else None
+
+
 def token_form(body: bytes) -> dict[str, str]:
     """The parameters of an `application/x-www-form-urlencoded` token request; each may be
     sent only once (https://www.rfc-editor.org/rfc/rfc6749#section-3.2)."""

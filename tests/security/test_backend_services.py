@@ -2,6 +2,7 @@
 (JWKS file or URL) trade a private_key_jwt assertion for a short-lived access token at
 POST [base]/auth/token; every bad assertion or request gets the OAuth error JSON."""
 
+import base64
 import json
 import os
 import subprocess
@@ -177,6 +178,36 @@ def test_client_reads_are_audited_under_the_client_id(server, rs_client):
     who = entries[0]["resource"]["agent"][0]["who"]
     assert who["identifier"] == {"system": CLIENT_ID_SYSTEM, "value": rs_client.id}, who
     assert CCCD not in json.dumps(who)
+
+
+def test_token_requests_are_audited_with_the_client_and_what_it_asked(server, client,
+                                                                        work):
+    """A granted token's event names the client as its agent; a refused one's, the client
+    the assertion claims to be; both, the scope asked for (never the assertion)."""
+    asking = Client(f"kiem-toan-{uuid.uuid4().hex[:6]}", ClientKey("ES384"))
+    assert register(server, work, asking.id, "system/*.rs", key=asking.key).returncode == 0
+    assertion = asking.key.assertion(asking.id, token_url(server))
+    assert request_token(server, assertion, "system/Patient.rs").status_code == 200
+    assert request_token(server, assertion, "system/Patient.rs").status_code == 401  # replay
+
+    def events() -> list[dict]:
+        response = client.get("/AuditEvent", params={"subtype": "operation", "_count": "500",
+                                                     "date": "ge2020"})
+        return [e["resource"] for e in response.json().get("entry", []) if asking.id in
+                base64.b64decode(_query_of(e["resource"])).decode()]
+
+    found = wait_until(lambda: events() if len(events()) == 2 else [], 20)
+    by_outcome = {event["outcome"]: event for event in found}
+    assert set(by_outcome) == {"0", "4"}, found
+    who = by_outcome["0"]["agent"][0]["who"]["identifier"]
+    assert who == {"system": CLIENT_ID_SYSTEM, "value": asking.id}, who
+    for event in found:
+        asked = base64.b64decode(_query_of(event)).decode()
+        assert "scope=system%2FPatient.rs" in asked and assertion not in asked, asked
+
+
+def _query_of(event: dict) -> str:
+    return next((e["query"] for e in event.get("entity", []) if "query" in e), "")
 
 
 def test_registration_replaces_the_scopes(server, work):
