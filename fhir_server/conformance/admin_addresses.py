@@ -24,18 +24,33 @@ def address_issues(resource: dict) -> list[Issue]:
             for found in _nesting_issues(extension, path)]
 
 
-def with_historical_units(resource: dict, issues: list[Issue]) -> list[Issue]:
+def as_of_the_reorganisation(resource: dict, issues: list[Issue]) -> list[Issue]:
     """`issues` with the errors of units of the pre-2025 version (abolished on 1 July 2025:
     "use the current unit") made warnings in an address the resource marks as no longer in
     use (`use: old`, or a period ended before then): a past address is kept as it was, and
-    rewriting it into today's units would falsify it; the binding is extensible."""
-    historical = tuple(f"{path}." for _, path, address in _administrative_addresses(resource)
-                       if _historical(address))
-    return [replace(found, severity="warning", diagnostics=found.diagnostics + _KEPT[0],
-                    diagnostics_vi=(found.diagnostics_vi or found.diagnostics) + _KEPT[1])
-            if found.message_id in _STALE_UNIT and found.severity == "error"
-            and any(e.startswith(historical) for e in found.expression) else found
-            for found in issues] if historical else issues
+    rewriting it into today's units would falsify it; the binding is extensible. In a
+    current address, a district's successor is a province: the advice is to leave it out."""
+    addresses = _administrative_addresses(resource)
+    historical = tuple(f"{path}." for _, path, address in addresses if _historical(address))
+    districts = tuple(f"{path}.extension[{index}]" for extension, path, address in addresses
+                      if not _historical(address)
+                      for index, part in enumerate(extension.get("extension") or [])
+                      if isinstance(part, dict) and part.get("url") == "district")
+    if not historical and not districts:
+        return issues
+    changed = []
+    for found in issues:
+        if found.message_id in _STALE_UNIT and found.severity == "error" and any(
+                e.startswith(historical) for e in found.expression) and historical:
+            found = replace(found, severity="warning", diagnostics=found.diagnostics + _KEPT[0],
+                            diagnostics_vi=(found.diagnostics_vi or found.diagnostics)
+                            + _KEPT[1])
+        elif found.message_id in _MAPPED and districts and any(
+                e.startswith(districts) for e in found.expression):
+            found = replace(found, diagnostics=_NO_DISTRICT[0].format(*found.expression[:1]),
+                            diagnostics_vi=_NO_DISTRICT[1].format(*found.expression[:1]))
+        changed.append(found)
+    return changed
 
 
 _STALE_UNIT = ("coding-of-another-version", "coding-of-another-version-mapped")
@@ -44,6 +59,12 @@ _KEPT = ("; kept, as the address is marked as no longer in use (use: old, or its
          "; vẫn được giữ vì địa chỉ đã đánh dấu không còn dùng (use: old, hoặc period kết "
          "thúc trước 01/07/2025)")
 _REORGANISED = "2025-07-01"
+_MAPPED = ("coding-of-another-version-mapped", "extensible-code-mapped")
+_NO_DISTRICT = (
+    "{}: districts were abolished on 1 July 2025 (local government has two levels, province "
+    "and commune): leave the district part out of a current address",
+    "{}: cấp huyện đã bãi bỏ từ 01/07/2025 (chính quyền địa phương hai cấp, tỉnh và xã): bỏ "
+    "phần district (quận/huyện) khỏi địa chỉ hiện tại")
 
 
 def _historical(address: dict) -> bool:

@@ -11,7 +11,7 @@ applicable FHIR profiles or server business rules")."""
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from fhir_server.conformance.admin_addresses import address_issues, with_historical_units
+from fhir_server.conformance.admin_addresses import address_issues, as_of_the_reorganisation
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
 from fhir_server.conformance.issue_lists import capped
@@ -95,7 +95,7 @@ class ConformancePolicy:
                 ) -> tuple[list[Issue], list[Issue]]:
         """(every issue, the errors against the base definition); identifier rules are
         checked only on a structurally valid resource."""
-        found = with_historical_units(
+        found = as_of_the_reorganisation(
             resource, validation_issues(resource, self.profiles_for(resource, extra_profiles)))
         structural = [issue for issue in found if _is_error(issue) and issue.profile is None]
         if not structural:

@@ -115,3 +115,15 @@ def test_a_past_address_keeps_its_old_units_with_a_warning(client, marked):
     still = vn_core_patient(address=[current, {**old, "country": "VN"}])
     still["meta"] = {"profile": [VN_CORE_PATIENT]}
     assert client.post("/Patient", json=still, headers=headers).status_code == 422
+
+
+def test_a_district_in_a_current_address_is_advised_away(client):
+    """Since 1 July 2025 there is no district level: its successor is a province, and the
+    advice is to leave the part out, not to put the province's code in it."""
+    address = {**_address(state=HANOI, ward=HOAN_KIEM, district="001"), "country": "VN"}
+    response = client.post("/Patient/$validate", json=vn_core_patient(address=[address]),
+                           params={"profile": VN_CORE_PATIENT},
+                           headers={"Content-Type": "application/fhir+json"})
+    [district] = [i for i in response.json()["issue"] if "district" in i["diagnostics"]]
+    assert "leave the district part out" in district["diagnostics"], district
+    assert "maps to" not in district["diagnostics"]
