@@ -11,8 +11,11 @@ from datetime import UTC, datetime
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM
 from fhir_server.search.compiler import Compiler
+from fhir_server.search.types.date import parse_date
 from fhir_server.storage.database import Database
 
+# Records one CCCD may be on (old and corrected ones, duplicates awaiting a merge).
+_MOST_HOLDING = 50
 # How long a lookup is remembered (a new or merged record is seen within it), and how many.
 REMEMBER_SECONDS = 60
 _REMEMBERED = 10_000
@@ -31,10 +34,13 @@ class PersonalRecords:
         store = self.database.store()
         query, _ = await Compiler(store.project).compile(
             "Patient", [("identifier", f"{CCCD_SYSTEM}|{personal_id}")], strict=True)
-        found = [version for version in await store.find("Patient", query, 3,
-                                                          projection=["_id", "resource"])
+        holding = await store.find("Patient", query, _MOST_HOLDING + 1,
+                                   projection=["_id", "resource"])
+        found = [version for version in holding
                  if _holds_now(version.resource or {}, personal_id)]
-        patient = found[0].id if len(found) == 1 else None
+        # One current holder among them all, in whatever order they are read: beyond that
+        # many, which is current cannot be told cheaply, and none is taken.
+        patient = found[0].id if len(found) == 1 and len(holding) <= _MOST_HOLDING else None
         self._found[personal_id] = (now + REMEMBER_SECONDS, patient)
         self._found.move_to_end(personal_id)
         if len(self._found) > _REMEMBERED:
@@ -43,19 +49,28 @@ class PersonalRecords:
 
 
 def _holds_now(patient: dict, personal_id: str) -> bool:
-    """Whether the Patient holds the CCCD as its own now: not one marked `old` or whose
-    period has ended (a corrected, mistyped number may be another person's)."""
-    today = datetime.now(UTC).date().isoformat()
-    return any(
+    """Whether the Patient holds the CCCD as its own now: not one marked `old`, or whose
+    period has not begun or has ended (a corrected, mistyped number may be another
+    person's)."""
+    identifiers = patient.get("identifier")
+    return isinstance(identifiers, list) and any(
         isinstance(identifier, dict) and identifier.get("value") == personal_id
         and canonical_system(str(identifier.get("system", ""))) == CCCD_SYSTEM
-        and identifier.get("use") != "old"
-        and _not_ended(str((identifier.get("period") or {}).get("end") or "9999"), today)
-        for identifier in patient.get("identifier") or ())
+        and identifier.get("use") != "old" and _in_period(identifier.get("period"))
+        for identifier in identifiers)
 
 
-def _not_ended(end: str, today: str) -> bool:
-    """A period's end (a year, month, day or instant) is today or later, compared to its
-    precision: an end of `2026` holds all of 2026."""
-    day = end[:10]
-    return day >= today[:len(day)]
+def _in_period(period: object) -> bool:
+    """Whether now is within a period, each end read at its precision (an end of `2026`
+    holds all of 2026; one of `2026-12-05T17:30:00Z` ends then); an unreadable one is not."""
+    if period is None:
+        return True
+    if not isinstance(period, dict):
+        return False
+    now = datetime.now(UTC)
+    try:
+        start, end = period.get("start"), period.get("end")
+        return ((start is None or parse_date(str(start), require_timezone=False).low <= now)
+                and (end is None or parse_date(str(end), require_timezone=False).high >= now))
+    except ValueError:
+        return False

@@ -9,7 +9,7 @@ Data set: patients Thu (the token's) and Hải, one blood pressure each, Thu's e
 the doctor who saw her.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -263,8 +263,14 @@ def test_a_persons_own_login_opens_their_own_record(client, server, issuer, ids)
                 refusal), refusal
 
 
+_AN_HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+_TOMORROW = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+
+
 @pytest.mark.parametrize("no_longer", [{"use": "old"}, {"period": {"end": "2025-06-30"}},
-                                       {"period": {"end": "2025"}}])
+                                       {"period": {"end": "2025"}},
+                                       {"period": {"end": _AN_HOUR_AGO}},
+                                       {"period": {"start": _TOMORROW}}])
 def test_a_cccd_the_record_no_longer_holds_opens_nothing(client, server, issuer, no_longer):
     """A number marked old, or whose period has ended (a corrected typo may be another
     person's), is not the person's own record; one ending this year still is."""
@@ -279,6 +285,24 @@ def test_a_cccd_the_record_no_longer_holds_opens_nothing(client, server, issuer,
     mine = created(client, current)
     with fhir_client(server.base, issuer.token("patient/*.rs", subject=number)) as http:
         assert _ids(http.get("/Patient")) == {mine["id"]}
+
+
+@pytest.mark.parametrize(("old", "current", "opens"), [(3, 1, True), (2, 2, False)])
+def test_the_current_holder_is_found_among_old_ones_whatever_their_order(
+        client, server, issuer, old, current, opens):
+    """Records holding a CCCD as `old` do not count, however many come first; two current
+    ones are duplicates, and open neither."""
+    number = unique_cccd()
+    for _ in range(old):
+        former = new_patient(number)
+        former["identifier"][0]["use"] = "old"
+        created(client, former)
+    holders = {created(client, new_patient(number))["id"] for _ in range(current)}
+    with fhir_client(server.base, issuer.token("patient/*.rs", subject=number)) as http:
+        if opens:
+            assert _ids(http.get("/Patient")) == holders
+        else:
+            assert_outcome(http.get("/Patient"), 403)
 
 
 def test_user_scopes_beside_them_are_not_narrowed(server, issuer, ids):
