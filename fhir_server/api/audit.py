@@ -121,6 +121,7 @@ class AuditMiddleware(HttpMiddleware):
         audited = RequestAudit(
             lambda: _access(request, request_id, "", None, _interaction_now(request)),
             request_id, record=trail.record if trail is not None else None,
+            request_id=request_id,
         )
         recorded = False
 

@@ -3,6 +3,7 @@
 from collections import Counter
 from functools import lru_cache
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from starlette.datastructures import URL
@@ -111,6 +112,8 @@ async def search_parameters(request: Request) -> list[tuple[str, str]]:
             request, min(settings.max_body_bytes, settings.max_search_form_bytes)
         )
         params += form
+        # Its AuditEvent records the search as if sent in the query (and the patients named).
+        request.scope.setdefault("state", {})["audit_query"] = urlencode(params)
         # The query string alone was counted by api/limits.py; now both together.
         check_parameter_counts(params, settings.max_parameters, settings.max_parameter_repeats)
         # `_format` and `_pretty` in the form shape the answer as in the query (its links

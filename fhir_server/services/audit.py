@@ -190,6 +190,7 @@ class RequestAudit:
     event_id: str  # of the request's AuditEvent; also its X-Request-Id
     in_transaction: bool = False  # that event was stored in a write's transaction
     record: Callable[[Access], None] | None = None  # spools another event of the request
+    request_id: str = ""  # its X-Request-Id, which every event of the request names
 
 
 current_request: ContextVar[RequestAudit | None] = ContextVar("audit_request", default=None)

@@ -23,7 +23,7 @@ def queried_patients(query: str, searched_type: str | None) -> list[str]:
     if query.startswith("/"):  # the path of an operation, and its parameters
         query = query.partition("?")[2]
     for name, value in parse_qsl(query, keep_blank_values=False):
-        bare_allowed = name == "patient" or name == "subject:Patient" or (
+        bare_allowed = name in ("patient", "patient:Patient", "subject:Patient") or (
             searched_type == "Patient" and name == "_id")
         if not (_PATIENT_NAMED.fullmatch(name) or bare_allowed):
             continue

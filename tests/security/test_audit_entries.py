@@ -95,7 +95,7 @@ def test_a_transaction_failing_at_a_read_audits_the_refusal(client, server, issu
 
 
 @pytest.mark.parametrize("query", [
-    "patient={id}", "subject=Patient/{id}", "subject:Patient={id}",
+    "patient={id}", "subject=Patient/{id}", "subject:Patient={id}", "patient:Patient={id}",
     "patient=http://elsewhere.example/fhir/Patient/{id}", "patient=other-one,{id}",
 ])
 def test_a_search_naming_a_patient_is_found_under_that_patient(client, server, issuer,
@@ -139,3 +139,30 @@ def test_an_export_keeps_its_parameters_and_patients_in_the_trail(client, server
     (event,) = reader.events(client, 1, patient=patient.split("/")[1])
     assert _query(event) == (f"/fhir/Patient/$export?patient={patient.replace('/', '%2F')}"
                              "&_type=Observation"), event
+
+
+def test_a_search_by_post_is_recorded_as_by_get(client, server, issuer, patient):
+    """`POST [type]/_search` carries its parameters in the form: recorded all the same."""
+    reader = Reader(server, issuer, "user/*.rs")
+    patient_id = patient.split("/")[1]
+    form = {"patient": patient_id, "code": "8867-4"}
+    assert reader.http.post("/Observation/_search", data=form).status_code == 200
+    (event,) = reader.events(client, 1, patient=patient_id)
+    assert _query(event) == f"patient={patient_id}&code=8867-4", event
+
+
+def test_operation_entries_name_the_batchs_request_even_when_refused(client, server, issuer,
+                                                                     patient):
+    reader = Reader(server, issuer, "user/*.rs")
+    response = reader.http.post("", json=bundle(
+        "batch", get_entry(f"{patient}/$everything"), get_entry(f"{patient}/$no-such-thing")),
+        headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    request_id = response.headers["x-request-id"]
+    events = reader.events(client, 3)
+    subtypes = sorted(_subtype(event) for event in events)
+    assert subtypes == ["batch", "operation", "operation"], events
+    for event in events:
+        named = [e["what"]["identifier"]["value"] for e in event["entity"]
+                 if "identifier" in e.get("what", {})]
+        assert named == [request_id], event

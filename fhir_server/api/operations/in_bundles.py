@@ -15,6 +15,7 @@ from fhir_server.api.operations.routes import invoke
 from fhir_server.conformance import json_format
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
 from fhir_server.errors import BadRequest, FhirError
+from fhir_server.services.audit import current_request
 from fhir_server.services.bundle_entries import Entry
 from fhir_server.services.bundles import OperationRunner
 
@@ -40,8 +41,10 @@ def entry_operations(request: Request) -> OperationRunner:
         level, name, resource_type, resource_id, version_id = _route(entry)
         sub = _entry_request(request, entry, resource_type, resource_id)
         # Its own AuditEvent, as the call alone would leave (what it was about, its outcome):
-        # the batch's names neither.
+        # the batch's names neither. Both name the batch's request id.
         event_id = str(uuid.uuid4())
+        batch = current_request.get()
+        request_id = batch.request_id if batch is not None else event_id
         try:
             # A task of its own: what the call sets in its context (the size of its input,
             # which decides what runs off the event loop) stays its own, and the loop
@@ -49,10 +52,10 @@ def entry_operations(request: Request) -> OperationRunner:
             response = await asyncio.create_task(
                 invoke(sub, level, name, resource_type, resource_id, version_id))
         except FhirError as error:
-            record_request(sub, event_id, "", error.status)
+            record_request(sub, request_id, "", error.status, event_id)
             raise
-        record_request(sub, event_id, response.headers.get("location", ""),
-                       response.status_code)
+        record_request(sub, request_id, response.headers.get("location", ""),
+                       response.status_code, event_id)
         answer: dict = {"response": {"status": f"{response.status_code} "
                                                f"{HTTPStatus(response.status_code).phrase}"}}
         for header, element in _ENTRY_HEADERS.items():
@@ -110,8 +113,10 @@ def _entry_request(parent: Request, entry: Entry, resource_type: str | None,
         # What the route would have matched, for the entry's AuditEvent.
         "path_params": {key: value for key, value in (("resource_type", resource_type),
                                                       ("resource_id", resource_id)) if value},
-        # Its own state: what the operation records (its interaction) is not the batch's.
-        "state": dict(parent.scope.get("state", {})),
+        # Its own state: what the operation records (its interaction) is not the batch's,
+        # even when refused before the operation is found.
+        "state": dict(parent.scope.get("state", {})) | {"interaction": "operation",
+                                                         "audit_query": None},
     }
     sent = False
 
