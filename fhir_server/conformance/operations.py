@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.packages import package_resources
+
+# The package of this server's own OperationDefinitions (`profiles/packages/`).
+OWN_OPERATIONS = "fhir-exchange-server.operations"
 
 SYSTEM, TYPE, INSTANCE = "system", "type", "instance"
 EVERY_TYPE = ("*",)  # an operation defined on every resource type
@@ -63,13 +67,23 @@ def capability_operations(
 
 @cache  # keyed by definitions only
 def input_names(definition: str) -> frozenset[str] | None:
-    """The names of the input parameters an OperationDefinition declares; None for a
-    definition not held."""
-    found = registry().resolve(definition)
+    """The names of the input parameters an OperationDefinition declares (R4's, or one of
+    this server's own); None for a definition not held."""
+    found = registry().resolve(definition) or _own_definitions().get(definition)
     if found is None:
         return None
     return frozenset(parameter["name"] for parameter in found.get("parameter") or []
                      if parameter.get("use") == "in" and isinstance(parameter.get("name"), str))
+
+
+@cache
+def _own_definitions() -> dict[str, dict]:
+    """The OperationDefinitions of this server's own operations, by canonical URL (its
+    package's definitions that the registry does not hold: it holds R4's)."""
+    return {resource["url"]: resource
+            for package in registry().packages if package.name == OWN_OPERATIONS
+            for resource in package_resources(package.location)
+            if resource.get("resourceType") == "OperationDefinition"}
 
 
 @cache  # keyed by definitions only

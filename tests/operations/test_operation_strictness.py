@@ -69,3 +69,10 @@ def test_provenance_verify_takes_post(client):
     assert by_post.json() == by_get.json()
     assert_outcome(client.post(f"/Provenance/{provenance}/$verify", json=patient,
                                headers=FHIR_HEADERS), 400)
+
+
+def test_the_servers_own_operations_are_held_to_their_definitions_too(client):
+    """`$reindex` declares no input (its OperationDefinition is this server's own): under
+    strict handling a parameter is refused before it re-indexes anything."""
+    outcome = assert_outcome(client.post("/Patient/$reindex?bogus=1", headers=STRICT), 400)
+    assert "has no parameter 'bogus' (it takes none)" in outcome["issue"][0]["diagnostics"]
