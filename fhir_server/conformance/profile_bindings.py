@@ -173,14 +173,23 @@ def _partly_expandable(bound: Binding, value: object, type_code: str, expression
                if isinstance(code, str)]
     decided = [(system, code) for system, code in codings
                if isinstance(system, str) and system in bound.parts]
-    if (not decided and codings and bound.systems is not None
-            and all(isinstance(s, str) and s not in bound.systems for s, _ in codings)):
-        # Of systems the value set cannot hold, whatever their codes.
+    # Codes of systems the value set cannot hold, whatever they are; in a Coding or a
+    # CodeableConcept, also no code at all, or one of no system (a bare code of a `code`
+    # element is of the value set's own system).
+    foreign = bool(codings) and all(isinstance(s, str) and s not in (bound.systems or ())
+                                    for s, _ in codings)
+    without = type_code in ("Coding", "CodeableConcept") and all(
+        s not in (bound.systems or ()) for s, _ in codings)
+    if not decided and bound.systems is not None and (foreign or without):
+        # A required binding "SHALL be from the specified value set".
         if bound.strength == "extensible":
             return [issue("extensible-no-code", "code-invalid", expression, severity="warning",
                           **rule)]
+        if not codings:
+            return [issue("no-code-in-value-set", "code-invalid", expression, **rule)]
         return [issue("system-not-in-value-set", "code-invalid", expression,
-                      system=codings[0][0], systems=", ".join(sorted(bound.systems)), **rule)]
+                      system=codings[0][0] or "(no system)",
+                      systems=", ".join(sorted(bound.systems)), **rule)]
     if not decided:
         return [issue("value-set-not-expandable", "not-supported", expression,
                       severity="warning", strength=bound.strength, **rule)]

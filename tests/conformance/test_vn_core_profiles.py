@@ -187,3 +187,16 @@ def test_a_diagnosis_code_of_a_system_the_required_value_set_lacks_is_an_error(s
     assert "takes codes of http://hl7.org/fhir/sid/icd-10, http://snomed.info/sct only" in (
         error.diagnostics)
     assert _errors(CONDITION, "vn-core-condition-encounter-diagnosis") == []
+
+
+@pytest.mark.parametrize("code", [
+    {"text": "Tăng huyết áp"},
+    {"coding": [{"code": "I10"}]},
+    {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10"}], "text": "Tăng huyết áp"},
+], ids=["text-only", "no-system", "no-code"])
+def test_a_diagnosis_without_a_code_of_the_value_set_is_an_error(code):
+    """A required binding "SHALL be from the specified value set": text alone, or a coding
+    without a system or a code, is none of its codes."""
+    [error] = _errors(_broken(CONDITION, lambda c: c.update(code=code)),
+                      "vn-core-condition-encounter-diagnosis")
+    assert error.expression == ("Condition.code",) and error.code == "code-invalid"
