@@ -31,6 +31,13 @@ def install_error_handlers(app: FastAPI) -> None:
             # still takes is its reads (RFC 9110 §15.5.6).
             reads = [method for method in _allowed_methods(request) if method in READS]
             return _response(request, error, {"Allow": ", ".join(reads)})
+        allowed = error.headers.get("Allow", "") if error.status == 405 else ""
+        if request.method in (method.strip() for method in allowed.split(",")):
+            # A 405 naming the very method used (`GET /metadata/x`, `GET /_history/1`): the
+            # method is fine, what it names is not there.
+            issue = Issue(f"No FHIR interaction at {request.method} {request.url.path}",
+                          "not-found")
+            return FhirResponse(request, _outcome(issue), 404)
         return _response(request, error)
 
     @app.exception_handler(DatabaseUnreachable)

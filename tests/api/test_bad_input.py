@@ -318,6 +318,15 @@ def test_a_write_to_a_search_or_history_endpoint_is_405_not_a_write(client, meth
     assert type_snapshot(client, "Patient") == before
 
 
+@pytest.mark.parametrize("path", ["/metadata/foo", "/_history/1", "/metadata/foo/bar"])
+def test_a_read_of_a_path_under_an_endpoint_is_404(client, path):
+    """A 405 whose Allow named the very method used contradicted itself (RFC 9110
+    §15.5.6): the method is fine, what it names is not there."""
+    response = client.get(path)
+    assert_outcome(response, 404)
+    assert "allow" not in response.headers
+
+
 def test_an_entry_whose_resource_is_of_another_type_names_that_resource(client):
     """The expression is a path into the content (operationoutcome.html): the entry's
     resource's resourceType, not the entry's."""
