@@ -24,7 +24,7 @@ from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
 from fhir_server.services.parameters import positive_integer
-from fhir_server.services.search import MOST_RESPONSE_BYTES
+from fhir_server.services.search import MOST_RESPONSE_BYTES, warning_entry
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -61,6 +61,7 @@ class EverythingRequest:
     include_provenance: bool
     cursor: str | None
     kept: list[tuple[str, str]]  # parameters repeated in the page links
+    withheld: tuple[str, ...] = ()  # compartment types the token may not read
 
 
 def parse_everything(
@@ -126,6 +127,8 @@ def parse_everything(
         provenance == "true",
         next((value for name, value in params if name == "_cursor"), None),
         [(name, value) for name, value in params if name in allowed],
+        () if asked else tuple(t for t in members if t not in ASSOCIATED_TYPES
+                               and not permissions.allows(t, "r")),
     )
 
 
@@ -204,7 +207,16 @@ class Everything:
         if request.compartment_id is not None:
             path += f"/{request.compartment_id}"
         links = page_links(self.base, f"{path}/$everything", request.kept, cursor)
-        return searchset_bundle(self.base, entries, links)
+        bundle = searchset_bundle(self.base, entries, links)
+        if request.withheld and not request.cursor:
+            # Said once, on the first page, as a search says of its includes.
+            named = ", ".join(request.withheld[:_MOST_NAMED]) + (
+                f" and {len(request.withheld) - _MOST_NAMED} more"
+                if len(request.withheld) > _MOST_NAMED else "")
+            bundle.setdefault("entry", []).append(warning_entry(
+                f"Resources of types the token's scopes do not allow reading ({named}) were "
+                "left out", "suppressed"))
+        return bundle
 
     def _position(self, cursor: str) -> tuple[str, int, str]:
         position = self.cursors.decode(cursor)
@@ -363,6 +375,8 @@ class Everything:
         ]
 
 
+# Types named in the note of those left out.
+_MOST_NAMED = 10
 # Bounds on the work of one page: the distinct references gathered per type, and the
 # Provenances looked up for a page (one or two per resource).
 _MAX_REFERENCED = 100_000

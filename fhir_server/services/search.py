@@ -133,10 +133,10 @@ class SearchService:
             total,
         )
         if left_out:
-            bundle.setdefault("entry", []).append(_warning_entry(left_out))
+            bundle.setdefault("entry", []).append(warning_entry(left_out))
         if withheld:
             # Said, not counted: how many would tell of resources the token may not see.
-            bundle.setdefault("entry", []).append(_warning_entry(
+            bundle.setdefault("entry", []).append(warning_entry(
                 "Included resources of types the token's scopes do not allow reading "
                 f"({', '.join(sorted(set(withheld)))}) were left out", "suppressed"))
         return bundle
@@ -329,7 +329,7 @@ class Reads:
         return documents
 
 
-def _warning_entry(diagnostics: str, code: str = "too-costly") -> dict:
+def warning_entry(diagnostics: str, code: str = "too-costly") -> dict:
     """A searchset entry saying the page is incomplete
     (http://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode)."""
     outcome = {

@@ -31,4 +31,13 @@ def everything_pages(http, url: str, params=None, method: str = "GET", body: dic
 
 
 def page_entries(pages: list[dict]) -> list[dict]:
-    return [entry for page in pages for entry in page.get("entry", [])]
+    """The resources of the pages (not the notes of what was left out: mode `outcome`)."""
+    return [entry for page in pages for entry in page.get("entry", [])
+            if entry.get("search", {}).get("mode") != "outcome"]
+
+
+def page_outcomes(pages: list[dict]) -> list[str]:
+    """The diagnostics of the pages' notes (mode `outcome`)."""
+    return [issue["diagnostics"] for page in pages for entry in page.get("entry", [])
+            if entry.get("search", {}).get("mode") == "outcome"
+            for issue in entry["resource"]["issue"]]
