@@ -40,7 +40,7 @@ def as_of_the_reorganisation(resource: dict, issues: list[Issue]) -> list[Issue]
         return issues
     changed = []
     for found in issues:
-        if found.message_id in _STALE_UNIT and found.severity == "error" and any(
+        if found.message_id in _MAPPED and found.severity == "error" and any(
                 e.startswith(historical) for e in found.expression) and historical:
             found = replace(found, severity="warning", diagnostics=found.diagnostics + _KEPT[0],
                             diagnostics_vi=(found.diagnostics_vi or found.diagnostics)
@@ -53,12 +53,13 @@ def as_of_the_reorganisation(resource: dict, issues: list[Issue]) -> list[Issue]
     return changed
 
 
-_STALE_UNIT = ("coding-of-another-version", "coding-of-another-version-mapped")
 _KEPT = ("; kept, as the address is marked as no longer in use (use: old, or its period "
          "ended before 1 July 2025)",
          "; vẫn được giữ vì địa chỉ đã đánh dấu không còn dùng (use: old, hoặc period kết "
          "thúc trước 01/07/2025)")
 _REORGANISED = "2025-07-01"
+# A unit of the list before 1 July 2025 (every one maps to current units): named as of
+# that version, or without one. A code of no list is no unit, past or present.
 _MAPPED = ("coding-of-another-version-mapped", "extensible-code-mapped")
 _NO_DISTRICT = (
     "{}: districts were abolished on 1 July 2025 (local government has two levels, province "
