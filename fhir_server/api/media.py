@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_server.api.languages import outcome_language
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
@@ -163,6 +164,9 @@ class FhirResponse(Response):
         body = b""
         if content is not None:
             body, media = render(content, media, pretty, status_code, written)
+            if content.get("resourceType") == "OperationOutcome":
+                # Its messages are in the language Accept-Language chose (RFC 9110 §8.5).
+                headers = {"Content-Language": outcome_language(request), **(headers or {})}
         super().__init__(body, status_code, headers, media_type=f"{media}; charset=utf-8")
 
 
