@@ -23,6 +23,7 @@ from fhir_server.api.dependencies import (
 from fhir_server.api.media import (
     JSON_MEDIA_TYPES,
     JSON_PATCH,
+    PRESENTATION,
     FhirResponse,
     asks_for_fhir,
     bundle_response,
@@ -260,6 +261,12 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
 @router.post("/{resource_type}", dependencies=[require("create")])
 async def create(resource_type: str, call: Write):
     check_type(resource_type)
+    if criteria := [name for name in call.request.query_params if name not in PRESENTATION]:
+        # Some client libraries send a conditional create's criteria in the URL: ignored,
+        # each call made another resource (http.html#ccreate: the If-None-Exist header).
+        raise BadRequest(f"A create takes no parameters in its URL ({', '.join(criteria)}); "
+                         "send the criteria of a conditional create in the If-None-Exist "
+                         "header", expression=criteria[0])
     if_none_exist = call.request.headers.get("if-none-exist")
     body = await _resource(resource_type, call)
     result = await call.service.create(resource_type, body, if_none_exist)
@@ -292,6 +299,7 @@ async def patch(resource_type: str, resource_id: str, call: Write):
 
 @router.patch("/{resource_type}", dependencies=[require("patch")])
 async def conditional_patch(resource_type: str, call: Write):
+    check_type(resource_type)
     return await _patch(resource_type, None, _criteria(call.request), call)
 
 

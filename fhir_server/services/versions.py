@@ -50,8 +50,9 @@ class Version:
         date later than now is invalid, and ignored (RFC 9110 §13.1.3): a client with a
         skewed clock would get 304 for data it never had."""
         if if_none_match is not None:
-            tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-            return "*" in tags or f'"{self.vid}"' in tags
+            # A bare version (`1`, as some clients send) too, as If-Match takes it.
+            tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
+            return "*" in tags or str(self.vid) in tags
         if if_modified_since is None:
             return False
         if if_modified_since.tzinfo is None:  # an HTTP-date with "-0000": UTC

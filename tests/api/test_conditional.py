@@ -36,6 +36,26 @@ def test_conditional_create_without_a_match_creates(client):
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == [response.json()["id"]]
 
 
+def test_criteria_in_a_create_url_are_refused_not_ignored(client):
+    """Some client libraries send a conditional create's criteria in the URL (`POST
+    Patient?identifier=...`): ignored, each call made another duplicate. 400, naming the
+    If-None-Exist header; `_format` and `_pretty` are no criteria."""
+    value = unique_cccd()
+    refused = client.post("/Patient", params={"identifier": f"{CCCD}|{value}"},
+                          json=new_patient(value), headers=FHIR_HEADERS)
+    assert "If-None-Exist" in assert_outcome(refused, 400)["issue"][0]["diagnostics"]
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+    shaped = client.post("/Patient", params={"_pretty": "true"}, json=new_patient(value),
+                         headers=FHIR_HEADERS)
+    assert shaped.status_code == 201, shaped.text
+
+
+def test_metadata_takes_no_conditional_patch(client):
+    response = client.patch("/metadata", json=[], headers={
+        "Content-Type": "application/json-patch+json"})
+    assert_outcome(response, 405)
+
+
 def test_conditional_create_with_one_match_returns_it_and_creates_nothing(client):
     value = unique_cccd()
     first = created(client, new_patient(value))
