@@ -21,6 +21,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
+from fhir_server.services.batch_steps import run_in_steps
 from fhir_server.services.bundle_entries import (
     ORDER,
     Entry,
@@ -191,15 +192,16 @@ class BundleProcessor:
         else:
             within = bundle_local_urls(raw_entries)
             shared = written_more_than_once(raw_entries, base)
-            # Run in the order of a transaction (http.html#brules), answered in request order.
-            answered = {
-                i: _failed(InvalidResource(refused[i][0].diagnostics, issues=capped(refused[i])),
-                           language) if i in refused else await self._batch_entry(
+
+            async def answer(i: int) -> None:
+                answered[i] = _failed(InvalidResource(
+                    refused[i][0].diagnostics, issues=capped(refused[i])), language
+                ) if i in refused else await self._batch_entry(
                     base, i, raw_entries[i], return_preference, permissions, language, within,
                     shared, operations)
-                for i in sorted(range(len(raw_entries)),
-                                key=lambda i: ORDER.get(_method_of(raw_entries[i]), 0))
-            }
+
+            answered: dict[int, dict] = {}
+            await run_in_steps(raw_entries, answer)
             responses = [answered[i] for i in range(len(raw_entries))]
         response: dict = {"resourceType": "Bundle", "id": new_id(), "type": f"{kind}-response"}
         return response | ({"entry": responses} if responses else {})
@@ -377,13 +379,6 @@ def _failed(error: FhirError, language: str) -> dict:
     """The response of a batch entry that failed."""
     return {"response": {"status": _status(error.status),
                          "outcome": error.operation_outcome(language)}}
-
-
-def _method_of(raw: object) -> str:
-    """A raw entry's request.method, if it has one (the entry is checked when it runs)."""
-    request = raw.get("request") if isinstance(raw, dict) else None
-    method = request.get("method") if isinstance(request, dict) else None
-    return method if isinstance(method, str) else ""
 
 
 def _processing_order(entry: Entry) -> tuple[int, bool, bool]:
