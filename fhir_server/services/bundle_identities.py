@@ -4,7 +4,6 @@ to their fullUrls can be rewritten, and the check that each entry then wrote wha
 given."""
 
 import heapq
-from urllib.parse import urlencode
 
 from fhir_server.errors import BadRequest, Conflict, FhirError
 from fhir_server.search.request import parse_query
@@ -13,6 +12,7 @@ from fhir_server.services.bundle_entries import Entry, in_entry
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import (
     full_url_key,
+    linked_query,
     reference_base,
     version_specific_targets,
 )
@@ -67,7 +67,7 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
     for entry in _named_ones_first(entries):
         if entry.method == "POST":
             assert entry.if_none_exist is not None  # _named_ones_first: conditional writes
-            entry.if_none_exist = _linked(entry.if_none_exist, assigned)
+            entry.if_none_exist = linked_query(entry.if_none_exist, assigned)
             target_id = entry.assigned_id = new_id()
             condition = (entry.resource_type, entry.if_none_exist)
             matches = await interactions.find_matches(
@@ -82,7 +82,7 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
             await _conditional_update_target(store, entry, assigned, deleted)
     for entry in entries:  # conditional PATCH and DELETE, and searches
         if entry.query is not None:
-            entry.query = _linked(entry.query, assigned)
+            entry.query = linked_query(entry.query, assigned)
     return assigned
 
 
@@ -177,7 +177,7 @@ async def _conditional_update_target(store: ResourceStore, entry: Entry,
                                      assigned: dict[str, str], deleted: frozenset[str]) -> None:
     resource = entry.resource
     assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
-    criteria = _linked(entry.criteria, assigned)
+    criteria = linked_query(entry.criteria, assigned)
     try:
         # As a conditional update outside a transaction: concurrent ones with the same
         # criteria serialise here, so that only one of them creates.
@@ -225,17 +225,6 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
 def _assign(assigned: dict[str, str], entry: Entry, target_id: str) -> None:
     if entry.full_url:
         assigned[full_url_key(entry.full_url)] = f"{entry.resource_type}/{target_id}"
-
-
-def _linked(query: str, assigned: dict[str, str]) -> str:
-    """`query` with each value (or comma-separated part of one) that is an entry's fullUrl
-    replaced by the `Type/id` it was given."""
-    def link(value: str) -> str:
-        return ",".join(assigned.get(full_url_key(part), part) for part in value.split(","))
-
-    pairs = parse_query(query)
-    linked = [(name, link(value)) for name, value in pairs]
-    return query if linked == pairs else urlencode(linked)
 
 
 async def written_versions(store: ResourceStore, entries: list[Entry],

@@ -2,10 +2,12 @@
 `urn:uuid:` and other fullUrls of created entries; which references are conditional."""
 
 import base64
+from urllib.parse import urlencode
 
 from fhir_server.conformance import json_format
 from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
+from fhir_server.search.request import parse_query
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 
 # Elements whose values name entries by fullUrl; "Elements of type canonical are not
@@ -130,9 +132,25 @@ def _rewrite_json_patch(binary: dict, assigned: dict[str, str], base: str,
         return
 
 
+def linked_query(query: str, assigned: dict[str, str]) -> str:
+    """`query` with each value (or comma-separated part of one) that is an entry's fullUrl
+    replaced by the `Type/id` it was given."""
+    def link(value: str) -> str:
+        return ",".join(assigned.get(full_url_key(part), part) for part in value.split(","))
+
+    pairs = parse_query(query)
+    linked = [(name, link(value)) for name, value in pairs]
+    return query if linked == pairs else urlencode(linked)
+
+
 def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: str,
                                 versions: dict[str, int]) -> None:
     for element in references_in(node):
+        if is_conditional_reference(element["reference"]):
+            # Its criteria may name entries too (`Encounter?subject=urn:uuid:...`).
+            kind, _, query = element["reference"].partition("?")
+            element["reference"] = f"{kind}?{linked_query(query, assigned)}"
+            continue
         # A version-specific reference stays one (http.html#trules), with its version
         # "re-assigned": `Patient/tmp/_history/7` names the version the entry writes.
         reference, history, version = element["reference"].partition("/_history/")

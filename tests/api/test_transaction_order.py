@@ -4,6 +4,8 @@ PUT/PATCH, GET; within a step plain creates before conditional ones and entries 
 conditional references last, and identities resolved before the transaction checked again
 when written."""
 
+import re
+
 import pytest
 from bundle_helpers import (
     encounter,
@@ -87,3 +89,23 @@ def test_a_conditional_reference_is_resolved_after_the_writes(client, reverse, w
     visit = entries[0] if reverse else entries[1]
     [patient_id] = _patients_with(client, value)
     assert visit["resource"]["subject"]["reference"] == f"Patient/{patient_id}"
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_conditional_reference_may_name_an_entry_in_its_criteria(client, reverse):
+    """`Encounter?subject=urn:uuid:...` names the patient the transaction creates: the
+    criteria are read with the entry's id, as those of ifNoneExist are (a false 404 "No
+    Encounter matches")."""
+    value = unique_cccd()
+    patient_url, encounter_url = "urn:uuid:5f0e6c1e-0000-4000-8000-000000000001", (
+        "urn:uuid:5f0e6c1e-0000-4000-8000-000000000002")
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "Mạch"},
+                   "subject": {"reference": patient_url},
+                   "encounter": {"reference": f"Encounter?subject={patient_url}"}}
+    entries = [post_entry(new_patient(value), patient_url),
+               post_entry(encounter(patient_url), encounter_url)]
+    body = transaction(*(entries[::-1] if reverse else entries), post_entry(observation))
+    made = dict(re.search(r"(\w+)/([^/]+)/_history/", e["response"]["location"]).groups()
+                for e in response_bundle(submit(client, body), "transaction-response", 3))
+    stored = client.get(f"/Observation/{made['Observation']}").json()
+    assert stored["encounter"] == {"reference": f"Encounter/{made['Encounter']}"}, stored
