@@ -76,6 +76,10 @@ class Entry:
         return self.query
 
 
+# The methods each condition of Bundle.entry.request applies to (bundle.html).
+_CONDITIONS = {"ifNoneExist": ("POST",), "ifMatch": ("PUT", "PATCH", "DELETE")}
+
+
 def parse_if_match(value: str | None, expression: str | None = None) -> int | None:
     """`W/"3"` → 3 (http.html#concurrency), `*` → ANY_VERSION; `expression` names where it
     was given."""
@@ -133,6 +137,11 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         )
     if url.startswith(base + "/"):
         url = url[len(base) + 1 :]
+    for condition, methods in _CONDITIONS.items():
+        if request.get(condition) is not None and method not in methods:
+            # Ignored, a PUT with ifNoneExist meant as "create unless it exists" overwrote.
+            raise BadRequest(f"{where}.request.{condition} applies to {' and '.join(methods)} "
+                             f"only, not {method}", expression=f"{where}.request.{condition}")
     path, _, query = url.partition("?")
     parts = [p for p in urlsplit(path).path.split("/") if p]
     if not parts:

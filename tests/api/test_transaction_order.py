@@ -2,7 +2,8 @@
 "SHALL NOT depend on the order of the resources in the transaction"): DELETE, POST,
 PUT/PATCH, GET; within a step plain creates before conditional ones and entries with
 conditional references last, and identities resolved before the transaction checked again
-when written."""
+when written. The criteria of a conditional reference may name entries; a condition of
+another method than its entry's is refused."""
 
 import re
 
@@ -17,7 +18,7 @@ from bundle_helpers import (
     submit,
     transaction,
 )
-from helpers import CCCD, assert_outcome, new_patient, search_ids, unique_cccd
+from helpers import CCCD, assert_outcome, created, new_patient, search_ids, unique_cccd
 
 
 def _patients_with(client, value: str) -> list[str]:
@@ -109,3 +110,21 @@ def test_a_conditional_reference_may_name_an_entry_in_its_criteria(client, rever
                 for e in response_bundle(submit(client, body), "transaction-response", 3))
     stored = client.get(f"/Observation/{made['Observation']}").json()
     assert stored["encounter"] == {"reference": f"Encounter/{made['Encounter']}"}, stored
+
+
+@pytest.mark.parametrize(("method", "condition"), [("PUT", "ifNoneExist"),
+                                                   ("POST", "ifMatch"), ("GET", "ifMatch")])
+def test_a_condition_of_another_method_is_refused_not_ignored(client, method, condition):
+    """bundle.html: ifNoneExist is a create's, ifMatch an update's, patch's or delete's.
+    Ignored, a PUT with ifNoneExist meant as "create unless it exists" overwrote."""
+    mine = created(client, new_patient(value := unique_cccd()))
+    before = history_snapshot(client)
+    entry = (put_entry({**mine, "gender": "female"}, f"Patient/{mine['id']}")
+             if method == "PUT" else post_entry(new_patient(unique_cccd())) if method == "POST"
+             else {"request": {"method": "GET", "url": f"Patient/{mine['id']}"}})
+    entry["request"][condition] = (f"identifier={CCCD}|{value}" if condition == "ifNoneExist"
+                                   else 'W/"1"')
+    response = submit(client, transaction(entry))
+    outcome = assert_outcome(response, 400)
+    assert outcome["issue"][0]["expression"] == [f"Bundle.entry[0].request.{condition}"]
+    assert history_snapshot(client) == before
