@@ -304,14 +304,20 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
             return f"{entry.location}.resource{dot}{rest}"
         if expression == "resourceType":  # the body's, as check_body names it
             return f"{entry.location}.resource.resourceType"
-        return (
-            f"{entry.location}.{expression}" if not expression.startswith("Bundle") else expression
-        )
+        if expression.startswith("Bundle"):
+            return expression
+        # A search parameter, a header: a part of the entry's request, its url's if it has
+        # criteria (`Bundle.entry[1].birthdate` was no path of the Bundle).
+        return f"{entry.location}.request" + (".url" if entry.query else "")
+
+    def placed(text: str) -> str:
+        # Once: a refusal made for the entry may name it already.
+        return text if text.startswith(entry.location) else where + text
 
     where = f"{entry.location} ({entry.method} {entry.resource_type}): "
     issues = [
-        replace(issue, diagnostics=where + issue.diagnostics,
-                diagnostics_vi=issue.diagnostics_vi and where + issue.diagnostics_vi,
+        replace(issue, diagnostics=placed(issue.diagnostics),
+                diagnostics_vi=issue.diagnostics_vi and placed(issue.diagnostics_vi),
                 expression=tuple(place(e) for e in issue.expression) or (entry.location,))
         for issue in error.issues
     ]

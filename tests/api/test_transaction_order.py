@@ -128,3 +128,14 @@ def test_a_condition_of_another_method_is_refused_not_ignored(client, method, co
     outcome = assert_outcome(response, 400)
     assert outcome["issue"][0]["expression"] == [f"Bundle.entry[0].request.{condition}"]
     assert history_snapshot(client) == before
+
+
+def test_a_failing_entry_is_named_once_and_by_a_path_of_the_bundle(client):
+    """A bad search value of a GET entry points at the entry's request url
+    (`Bundle.entry[0].birthdate` was no path of the Bundle), and the message names the
+    entry once."""
+    response = submit(client, transaction(
+        {"request": {"method": "GET", "url": "Patient?birthdate=not-a-date"}}))
+    issue = assert_outcome(response, 400)["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[0].request.url"], issue
+    assert issue["diagnostics"].count("Bundle.entry[0]") == 1, issue
