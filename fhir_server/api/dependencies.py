@@ -112,15 +112,16 @@ async def search_parameters(request: Request) -> list[tuple[str, str]]:
             request, min(settings.max_body_bytes, settings.max_search_form_bytes)
         )
         params += form
+        state = request.scope.setdefault("state", {})
         # Its AuditEvent records the search as if sent in the query (and the patients named).
-        request.scope.setdefault("state", {})["audit_query"] = urlencode(params)
+        state["audit_query"] = urlencode(params)
         # The query string alone was counted by api/limits.py; now both together.
         check_parameter_counts(params, settings.max_parameters, settings.max_parameter_repeats)
         # `_format` and `_pretty` in the form shape the answer as in the query (its links
         # carry them on to the next pages): 406 now for a format that cannot be sent.
         if presentation := {n: v for n, v in form if n in PRESENTATION and n not in
                             request.query_params}:
-            request.scope.setdefault("state", {})[FORM_PRESENTATION] = presentation
+            state[FORM_PRESENTATION] = presentation
             response_media_type(request)
     return params
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from fhir_server.api.media import FhirResponse
+from fhir_server.api.media import FhirResponse, field_list
+from fhir_server.services.versions import named_by
 
 # (start, length) → those bytes of the file, in chunks.
 Reader = Callable[[int, int], Iterator[bytes]]
@@ -111,18 +112,12 @@ def _send(request: Request, body: Iterator[bytes], status: int, media_type: str,
     return StreamingResponse(body, status, headers, media_type)
 
 
-def _held_by_client(if_none_match: str, etag: str) -> bool:
-    """Whether If-None-Match names the file's entity-tag (weakly compared) or is `*`."""
-    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()}
-    return "*" in tags or etag.removeprefix("W/") in tags
-
-
 def file_response(request: Request, read: Reader, total: int, media_type: str, etag: str,
                   headers: dict[str, str]) -> Response:
     """A file of `total` bytes as the request asks: one range of its plain bytes (206, or
     416 outside it), even when gzip is also accepted; else whole, gzipped if accepted."""
     common = {**headers, "Accept-Ranges": "bytes", "ETag": etag, "Vary": "Accept-Encoding"}
-    if _held_by_client(", ".join(request.headers.getlist("if-none-match")), etag):
+    if named_by(field_list(request, "if-none-match"), etag.strip('"')):
         return Response(None, 304, common)  # RFC 9110 §13.1.2: the client has it
     asked = request.headers.get("range")
     validator = request.headers.get("if-range")

@@ -35,12 +35,8 @@ JSON_MEDIA_TYPES = (FHIR_JSON, "application/json", "text/json")
 XML_MEDIA_TYPES = (FHIR_XML, "application/xml", "text/xml")
 JSON_PATCH = "application/json-patch+json"
 # Media types a client may ask for (also the DSTU2 names), and the one answered.
-_MEDIA_TYPES = {
-    **{media: media for media in JSON_MEDIA_TYPES + XML_MEDIA_TYPES},
-    "application/json+fhir": FHIR_JSON,
-    "application/xml+fhir": FHIR_XML,
-}
 _LEGACY = {"application/json+fhir": FHIR_JSON, "application/xml+fhir": FHIR_XML}
+_MEDIA_TYPES = {**{media: media for media in JSON_MEDIA_TYPES + XML_MEDIA_TYPES}, **_LEGACY}
 _FORMAT_ALIASES = {"json": FHIR_JSON, "xml": FHIR_XML, **_MEDIA_TYPES}
 _SPOKEN = (
     "JSON (json, application/fhir+json, application/json, text/json) "
@@ -56,6 +52,11 @@ _WILDCARD_RANGES = {
 _FHIR_ONLY = (FHIR_JSON, FHIR_XML, "application/json+fhir", "application/xml+fhir")
 R4_VERSIONS = ("4.0", "4.0.1")
 _QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
+
+
+def field_list(request: Request, name: str) -> str:
+    """A header's value, its several lines joined: one list (RFC 9110 §5.3)."""
+    return ", ".join(request.headers.getlist(name))
 
 
 def _media_type(header: str) -> str:
@@ -76,8 +77,7 @@ def response_media_type(request: Request) -> str:
                 expression="_format",
             )
         return media
-    # Several Accept lines are one list (RFC 9110 §5.3).
-    accept = ", ".join(request.headers.getlist("accept"))
+    accept = field_list(request, "accept")
     if accept.strip() in ("", "*/*"):
         # Any format will do: the one the client wrote its body in (FHIR XML in, XML out,
         # as HAPI answers), else JSON.
@@ -142,7 +142,7 @@ def asks_for_fhir(request: Request) -> bool:
     Binary's own content (http://hl7.org/fhir/R4/binary.html#rest)."""
     if request.query_params.get("_format") is not None:
         return True
-    ranges = _ranges(", ".join(request.headers.getlist("accept")))
+    ranges = _ranges(field_list(request, "accept"))
     return any(media in _FHIR_ONLY for media, (quality, _) in ranges.items() if quality > 0)
 
 

@@ -181,15 +181,14 @@ async def token(base: Base, request: Request):
         form = token_form(await _token_body(request, limit))
         # The trail names the client the assertion claims to be, and what it asked for
         # (never the assertion); a token granted, the client as its agent.
-        request.state.audit_query = urlencode(
-            {"client": claimed_client(form) or ""} | {
-                name: form[name] for name in ("grant_type", "scope") if name in form})
+        client = claimed_client(form) or ""
+        request.state.audit_query = urlencode({"client": client} | {
+            name: form[name] for name in ("grant_type", "scope") if name in form})
         answer = await request.app.state.tokens.client_credentials(
             form, f"{base}/auth/token", token_issuer(base), base
         )
     except OAuthError as refused:
         return JSONResponse(refused.body(), refused.status, headers=_NO_STORE)
-    client = claimed_client(form) or ""
     request.state.principal = Principal(
         token_issuer(base), client, None, client, None,
         Permissions.from_text(answer["scope"]), answer["scope"])

@@ -9,7 +9,13 @@ from fastapi.responses import Response
 
 from fhir_server.api.dependencies import WriteCall, return_preference
 from fhir_server.api.languages import outcome_language
-from fhir_server.api.media import XML_MEDIA_TYPES, FhirResponse, http_date, negotiated
+from fhir_server.api.media import (
+    XML_MEDIA_TYPES,
+    FhirResponse,
+    field_list,
+    http_date,
+    negotiated,
+)
 from fhir_server.errors import Issue
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.subsetting import subset_read
@@ -38,8 +44,7 @@ async def resource_response(request: Request, version: Version) -> Response:
 def not_modified(request: Request, version: Version) -> Response | None:
     """304 Not Modified, headers and no body, when the client has this version already
     (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent."""
-    # Several If-None-Match lines are one list of entity-tags (RFC 9110 §5.3).
-    tags = ", ".join(request.headers.getlist("if-none-match")) or None
+    tags = field_list(request, "if-none-match") or None
     if version.known_to_client(tags, _if_modified_since(request)):
         return Response(status_code=304, headers=version_headers(version))
     return None

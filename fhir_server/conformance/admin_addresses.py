@@ -30,23 +30,26 @@ def as_of_the_reorganisation(resource: dict, issues: list[Issue]) -> list[Issue]
     use (`use: old`, or a period ended before then): a past address is kept as it was, and
     rewriting it into today's units would falsify it; the binding is extensible. In a
     current address, a district's successor is a province: the advice is to leave it out."""
-    addresses = _administrative_addresses(resource)
-    historical = tuple(f"{path}." for _, path, address in addresses if _historical(address))
-    districts = tuple(f"{path}.extension[{index}]" for extension, path, address in addresses
-                      if not _historical(address)
-                      for index, part in enumerate(extension.get("extension") or [])
-                      if isinstance(part, dict) and part.get("url") == "district")
+    historical: list[str] = []
+    districts: list[str] = []
+    for extension, path, address in _administrative_addresses(resource):
+        if _historical(address):
+            historical.append(f"{path}.")
+        else:
+            districts += [f"{path}.extension[{index}]"
+                          for index, part in enumerate(extension.get("extension") or [])
+                          if isinstance(part, dict) and part.get("url") == "district"]
     if not historical and not districts:
         return issues
     changed = []
     for found in issues:
         if found.message_id in _MAPPED and found.severity == "error" and any(
-                e.startswith(historical) for e in found.expression) and historical:
+                e.startswith(tuple(historical)) for e in found.expression):
             found = replace(found, severity="warning", diagnostics=found.diagnostics + _KEPT[0],
                             diagnostics_vi=(found.diagnostics_vi or found.diagnostics)
                             + _KEPT[1])
-        elif found.message_id in _MAPPED and districts and any(
-                e.startswith(districts) for e in found.expression):
+        elif found.message_id in _MAPPED and any(
+                e.startswith(tuple(districts)) for e in found.expression):
             found = replace(found, diagnostics=_NO_DISTRICT[0].format(*found.expression[:1]),
                             diagnostics_vi=_NO_DISTRICT[1].format(*found.expression[:1]))
         changed.append(found)

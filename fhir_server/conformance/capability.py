@@ -12,7 +12,11 @@ from fhir_server.conformance.registry import (
     READ_ONLY_TYPES,
     resource_types,
 )
-from fhir_server.conformance.search_parameters import COMPARTMENT_TYPES, search_parameters
+from fhir_server.conformance.search_parameters import (
+    COMPARTMENT_TYPES,
+    reference_parameters,
+    search_parameters,
+)
 
 # Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/).
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
@@ -89,7 +93,7 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         {"name": code, "definition": p.url, "type": p.type, "documentation": p.description}
         for code, p in parameters.items()
     ]
-    references = [code for code, p in parameters.items() if p.type == "reference"]
+    references = reference_parameters(resource_type)
     rev_includes = _rev_includes().get(resource_type, [])
     offered = capability_operations(operations, resource_type)
     profiles = _supported_profiles().get(resource_type)

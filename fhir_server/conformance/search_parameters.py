@@ -95,6 +95,14 @@ def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
 
 
 @cache
+def reference_parameters(resource_type: str) -> tuple[str, ...]:
+    """The codes of a type's reference parameters (what `_include`s and `$everything`
+    follow)."""
+    return tuple(code for code, parameter in search_parameters(resource_type).items()
+                 if parameter.type == "reference")
+
+
+@cache
 def compartment_parameters(compartment_type: str) -> dict[str, tuple[str, ...]]:
     """resource type → the parameters that put a resource in a compartment of
     `compartment_type` (e.g. Patient: {"Encounter": ("patient",), ...})."""

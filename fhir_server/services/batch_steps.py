@@ -21,18 +21,18 @@ async def run_in_steps(raw_entries: list,
     writes together (`WRITES_AT_ONCE` at a time), then its other entries in request order.
     The first failure that escapes `answer` cancels the writes still running."""
     def step_of(i: int) -> int:
-        return ORDER.get(method_of(raw_entries[i]), 0)
+        return ORDER.get(_method_of(raw_entries[i]), 0)
 
     for _, step in groupby(sorted(range(len(raw_entries)), key=step_of), key=step_of):
         indexes = list(step)
-        await _at_most(WRITES_AT_ONCE, [answer(i) for i in indexes
-                                        if _plain_write(raw_entries[i])])
+        writes = [i for i in indexes if _plain_write(raw_entries[i])]
+        await _at_most(WRITES_AT_ONCE, [answer(i) for i in writes])
         for i in indexes:
-            if not _plain_write(raw_entries[i]):
+            if i not in writes:
                 await answer(i)
 
 
-def method_of(raw: object) -> str:
+def _method_of(raw: object) -> str:
     """A raw entry's request.method, if it has one (the entry is checked when it runs)."""
     request = raw.get("request") if isinstance(raw, dict) else None
     method = request.get("method") if isinstance(request, dict) else None
@@ -43,7 +43,7 @@ def _plain_write(raw: object) -> bool:
     """Whether a raw batch entry is a write, not an operation."""
     request = raw.get("request") if isinstance(raw, dict) else None
     url = request.get("url") if isinstance(request, dict) else None
-    return (method_of(raw) in ("DELETE", "POST", "PUT", "PATCH") and isinstance(url, str)
+    return (_method_of(raw) in ("DELETE", "POST", "PUT", "PATCH") and isinstance(url, str)
             and "$" not in url)
 
 

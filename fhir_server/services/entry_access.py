@@ -2,34 +2,37 @@
 is an interaction of its own (http://hl7.org/fhir/R4/http.html#brules), judged by the token's
 scopes as the same request alone would be (SMART), and leaving the AuditEvent it would."""
 
-from fhir_server.auth.scopes import Permissions
+from fhir_server.auth.scopes import (
+    ANSWERED_WITH_STORED_CONTENT,
+    INTERACTION_PERMISSION,
+    Permissions,
+)
 from fhir_server.errors import Forbidden
 from fhir_server.services.access import current_principal, patient_compartment
 from fhir_server.services.audit import audit_read_entry
 from fhir_server.services.bundle_entries import Entry
 
 READS = ("GET", "HEAD")
-_WRITE_PERMISSIONS = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
+_WRITE_INTERACTIONS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 def check_permission(entry: Entry, permissions: Permissions) -> str | None:
     """403 unless the scope an entry's interaction needs is granted (SMART: c create, r read,
     u update, d delete, s search); the compartment a read or search keeps to when only
     `patient/` scopes allow it."""
-    if entry.method in READS:
-        permission = "r" if entry.resource_id else "s"  # of one resource, or of a type
-    else:
-        permission = _WRITE_PERMISSIONS[entry.method]
-    if entry.method == "PATCH" and not permissions.allows(entry.resource_type, "r"):
+    interaction = (read_interaction(entry) if entry.method in READS
+                   else _WRITE_INTERACTIONS[entry.method])
+    permission = INTERACTION_PERMISSION[interaction]
+    if (interaction in ANSWERED_WITH_STORED_CONTENT
+            and not permissions.allows(entry.resource_type, "r")):
         raise Forbidden(f"{entry.location}: the token's scopes do not allow reading "
-                        f"{entry.resource_type}, which a PATCH answers with (read (r) is "
-                        "needed as well as update (u))")
+                        f"{entry.resource_type}, which a {entry.method} answers with (read "
+                        "(r) is needed as well as update (u))")
     if permissions.allows(entry.resource_type, permission):
         return None
     principal = current_principal.get()
     if principal is not None and entry.method in READS:
-        compartment = patient_compartment(principal, read_interaction(entry),
-                                          entry.resource_type)
+        compartment = patient_compartment(principal, interaction, entry.resource_type)
         if compartment is not None:
             return compartment
     raise Forbidden(

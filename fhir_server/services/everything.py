@@ -14,7 +14,11 @@ from datetime import datetime
 
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import is_supported
-from fhir_server.conformance.search_parameters import compartment_members, search_parameters
+from fhir_server.conformance.search_parameters import (
+    compartment_members,
+    reference_parameters,
+    search_parameters,
+)
 from fhir_server.conformance.summary import attachment_urls
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import missing_filter
@@ -279,13 +283,12 @@ class Everything:
         members = compartment_members(request.compartment_type)
         wanted: set[tuple[str, str]] = set()
         for kind in request.sources:
-            codes = [c for c, p in search_parameters(kind).items() if p.type == "reference"]
             # MongoDB gathers the distinct references: not every document comes over. And
             # the Binaries attachments hold their content in (Patient-everything: "including
             # binaries and attachments").
             entries = await self.store.distinct_entries(
                 kind, self._filter(request, kind, ""),
-                [f"search.{code}" for code in codes]
+                [f"search.{code}" for code in reference_parameters(kind)]
                 + [f"resource.{path}" for path in attachment_urls(kind)], _MAX_REFERENCED,
             )
             wanted |= {

@@ -12,6 +12,7 @@ from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, reso
 from fhir_server.conformance.search_parameters import (
     COMPARTMENT_TYPES,
     compartment_members,
+    reference_parameters,
     search_parameters,
 )
 from fhir_server.errors import BadRequest, NotFound
@@ -370,26 +371,21 @@ def _reference_codes_of(rules: list[Include]) -> set[str]:
     return {code for rule in rules for code in _reference_codes(rule)}
 
 
-def _reference_codes(rule: Include, kind: str | None = None) -> list[str] | frozenset[str]:
+def _reference_codes(rule: Include, kind: str | None = None
+                     ) -> list[str] | tuple[str, ...] | frozenset[str]:
     """The reference parameters a rule follows out of resources of `kind`; with no kind,
     out of any resource it applies to."""
     if rule.code != "*":
         return [rule.code]
     source = kind if rule.source_type == ANY_SOURCE and kind else rule.source_type
-    return _any_reference_codes() if source == ANY_SOURCE else _reference_codes_on(source)
-
-
-@cache
-def _reference_codes_on(resource_type: str) -> list[str]:
-    return [code for code, parameter in search_parameters(resource_type).items()
-            if parameter.type == "reference"]
+    return _any_reference_codes() if source == ANY_SOURCE else reference_parameters(source)
 
 
 @cache
 def _any_reference_codes() -> frozenset[str]:
     """The reference parameters of every type (what `_include:iterate=*` may follow)."""
     return frozenset(code for resource_type in resource_types()
-                     for code in _reference_codes_on(resource_type))
+                     for code in reference_parameters(resource_type))
 
 
 def _in_compartment(compartment: str, resource_type: str, base: str) -> dict:

@@ -17,6 +17,12 @@ from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 
 
+def named_by(if_none_match: str, opaque_tag: str) -> bool:
+    """Whether an If-None-Match list names an entity-tag (weakly compared, quoted or bare
+    as some clients send a version) or is `*`."""
+    tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
+    return "*" in tags or opaque_tag in tags
+
 @dataclass(frozen=True)
 class Version:
     """One version of a resource; `resource` is None for a deletion."""
@@ -50,9 +56,7 @@ class Version:
         date later than now is invalid, and ignored (RFC 9110 §13.1.3): a client with a
         skewed clock would get 304 for data it never had."""
         if if_none_match is not None:
-            # A bare version (`1`, as some clients send) too, as If-Match takes it.
-            tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
-            return "*" in tags or str(self.vid) in tags
+            return named_by(if_none_match, str(self.vid))
         if if_modified_since is None:
             return False
         if if_modified_since.tzinfo is None:  # an HTTP-date with "-0000": UTC

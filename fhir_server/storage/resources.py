@@ -309,8 +309,9 @@ class ResourceStore:
         if not fields:
             return []
         await self.flush()
+        # A single value as a list of one (a missing one as [null], which no string is).
         merged = {"$concatArrays": [
-            {"$cond": [{"$isArray": f"${field}"}, f"${field}", {"$ifNull": [[f"${field}"], []]}]}
+            {"$cond": [{"$isArray": f"${field}"}, f"${field}", [f"${field}"]]}
             for field in fields]}
         pipeline: list[dict[str, Any]] = [
             {"$match": {**query, "deleted": False}},
