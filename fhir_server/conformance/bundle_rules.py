@@ -4,9 +4,12 @@ only in a searchset), bdl-3 (`entry.request` exactly in batch, transaction and h
 bdl-4 (`entry.response` exactly in their responses and history), bdl-7 (`fullUrl` unique,
 but for versions and in history) and bdl-8 (no `/_history/` in a `fullUrl`)
 (http://hl7.org/fhir/R4/bundle.html#invariants); and, as a warning, a RESTful fullUrl that
-disagrees with its resource's type and id. In a document, a `urn:uuid:`/`urn:oid:` reference
-names one of its entries: nothing outside the Bundle can resolve it (bundle.html#references),
-and a document holds what it refers to (documents.html)."""
+disagrees with its resource's type and id. Outside a batch or transaction (whose requests
+create what such a reference names), a `urn:uuid:`/`urn:oid:` reference names one of the
+Bundle's entries: nothing outside the Bundle can resolve it (bundle.html#references); and
+an entry of a document, message or collection that holds a resource has the fullUrl the
+references of the others resolve to (Bundle.entry.fullUrl: "SHALL have a value", but for a
+transaction's POSTs and the results of operations)."""
 
 from collections.abc import Collection
 
@@ -17,6 +20,10 @@ from fhir_server.errors import Issue
 _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
 _URN_PREFIXES = ("urn:uuid:", "urn:oid:")
 _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
+#: The Bundles that are requests to the server's base, whose urns the requests resolve.
+_REQUESTS = frozenset({"batch", "transaction"})
+#: The Bundles whose entries' resources are identified by their fullUrl.
+_IDENTIFIED_ENTRIES = frozenset({"document", "message", "collection"})
 RULES = {
     "bdl-2": "entry.search only when a search",
     "bdl-3": "entry.request mandatory for batch/transaction/history, otherwise prohibited",
@@ -75,14 +82,28 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
             if key in seen:
                 broken("bdl-7", f"{where}.fullUrl")
             seen.add(key)
+        if full_url is None and kind in _IDENTIFIED_ENTRIES and "resource" in entry:
+            found.append(issue("full-url-missing", "required", where, path=where, kind=kind))
         if isinstance(full_url, str) and (pair := _disagreeing(full_url, entry.get("resource"))):
             # A warning: three official examples (Bundle-lri-example, ...) disagree so.
             found.append(issue("full-url-disagrees", "invalid", f"{where}.fullUrl",
                                severity="warning", path=where, full_url=full_url,
                                named=pair[0], resource=pair[1]))
-    if kind == "document":
+    if kind not in _REQUESTS:
         found += _unresolved_urns(entries, path)
     return found
+
+
+def stored_bundle_issues(resource: dict) -> list[Issue]:
+    """A batch or transaction is a request to the server's base (http.html#transaction):
+    stored at /Bundle it sits there unprocessed while its sender may believe its data
+    written, the commonest client mistake. A warning, not a refusal (as HAPI's): R4 lets a
+    server store any Bundle, and seven official examples are such Bundles."""
+    kind = resource.get("type")
+    if resource.get("resourceType") == "Bundle" and kind in _REQUESTS:
+        return [issue("bundle-request-stored", "business-rule", "Bundle.type", kind=kind,
+                      severity="warning")]
+    return []
 
 
 def _unresolved_urns(entries: list, path: str) -> list[Issue]:

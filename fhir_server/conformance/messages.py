@@ -40,10 +40,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "FHIR, cũng không phải URL tuyệt đối (references.html#literal)",
     ),
     "urn-unresolved": (
-        "{reference} names no entry of the document: a urn: reference resolves only within "
+        "{reference} names no entry of the Bundle: a urn: reference resolves only within "
         "its Bundle (bundle.html#references)",
-        "{reference} không chỉ tới mục nào của tài liệu: tham chiếu urn: chỉ được phân giải "
+        "{reference} không chỉ tới mục nào của Bundle: tham chiếu urn: chỉ được phân giải "
         "bên trong Bundle chứa nó (bundle.html#references)",
+    ),
+    "full-url-missing": (
+        "{path} holds a resource but has no fullUrl: every entry of a {kind} Bundle is "
+        "identified by its fullUrl, which the references of the others resolve to "
+        "(Bundle.entry.fullUrl \"SHALL have a value\", but for a transaction's POSTs)",
+        "{path} chứa một tài nguyên nhưng không có fullUrl: mỗi mục của Bundle {kind} được "
+        "định danh bằng fullUrl của nó, nơi các tham chiếu của những mục khác trỏ tới "
+        "(Bundle.entry.fullUrl bắt buộc có giá trị, trừ các yêu cầu POST của transaction)",
+    ),
+    "bundle-request-stored": (
+        "A Bundle of type {kind} is a request: it is stored as a resource and nothing in it "
+        "is run; POST it to the server's base URL to have its entries processed "
+        "(http.html#transaction)",
+        "Bundle loại {kind} là một yêu cầu: nó được lưu như một tài nguyên và không mục nào "
+        "được thực hiện; hãy gửi (POST) nó tới URL gốc của máy chủ để các mục được xử lý "
+        "(http.html#transaction)",
     ),
     "contained-id-twice": (
         "The contained resources {first} and {path} have the same id '{id}': a local "

@@ -53,8 +53,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 13: dates without a timezone in the server's local time zone (was UTC); 14: a fraction
 # of a second covers what its digits name (`.5` a tenth of a second, was a millisecond);
 # 15: UCUM quantities also in base units; 16: no date entries of string values; 17: Range
-# values of quantity parameters, and a number in a UCUM unit kept (mg/(24.h) was mg/h)
-_EXTRACTION_REVISION = "18"
+# values of quantity parameters, and a number in a UCUM unit kept (mg/(24.h) was mg/h);
+# 18: number ranges; 19: a resource as a reference's value (Bundle's composition, message)
+_EXTRACTION_REVISION = "19"
 
 
 @cache

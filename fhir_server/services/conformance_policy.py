@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from fhir_server.conformance.admin_addresses import address_issues, as_of_the_reorganisation
+from fhir_server.conformance.bundle_rules import stored_bundle_issues
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.identifier_systems import identifier_issues
 from fhir_server.conformance.issue_lists import capped
@@ -100,7 +101,7 @@ class ConformancePolicy:
         structural = [issue for issue in found if _is_error(issue) and issue.profile is None]
         if not structural:
             found += (identifier_issues(resource) + personal_id_issues(resource)
-                      + address_issues(resource))
+                      + address_issues(resource) + stored_bundle_issues(resource))
         asked = {*self.required_profiles.get(str(resource.get("resourceType")), ()),
                  *extra_profiles}
         found = [_claim_not_checked(issue) if issue.message_id == "profile-no-snapshot"

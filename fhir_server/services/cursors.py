@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fhir_server.errors import BadRequest
 
 _NONCE_BYTES = 12
+#: Parameters that shape a page, not the rows it pages through.
+_PAGE_SHAPE = frozenset({"_count", "_format", "_pretty"})
 
 
 def _b64(data: bytes) -> str:
@@ -23,6 +25,12 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def paging_context(path: str, params: list[tuple[str, str]]) -> str:
+    """What the cursors of a history's or an operation's pages belong to: its path (the
+    instance, type or patient) and the parameters that choose its rows."""
+    return json.dumps([path, sorted((n, v) for n, v in params if n not in _PAGE_SHAPE)])
 
 
 class CursorCodec:

@@ -4,8 +4,9 @@ Composition and the resources it refers to, and `Composition/$document`
 Composition. `Patient/$summary` (services/patient_summary.py) builds its documents here too.
 
 A document stands on its own: the resources its Composition refers to are in it, and those
-they refer to in turn, up to MAX_RESOURCES; only what the token may read, so a reference the
-caller may not follow stays unresolved rather than leak."""
+they refer to in turn, up to MAX_RESOURCES. A document is whole or not made: when the token
+may not read a type the document refers to, `$document` is refused (a sealed document
+missing its subject or its entries would pass for the record)."""
 
 import uuid
 from collections.abc import Callable
@@ -35,12 +36,13 @@ class DocumentAssembly:
 
     async def referenced(self, records: list[Record], within: Callable[[str], dict | None],
                          rounds: int,
-                         keep: Callable[[str, dict], bool] = lambda kind, resource: True
-                         ) -> list[Record]:
+                         keep: Callable[[str, dict], bool] = lambda kind, resource: True,
+                         withheld: set[str] | None = None) -> list[Record]:
         """The stored resources `records` refer to that the token may read, that match the
         filter `within` gives for their type (None: that type is not followed) and that
         `keep(type, resource)`, then those these refer to, for `rounds` rounds; each once,
-        none of `records`, at most MAX_RESOURCES. Dangling references are skipped."""
+        none of `records`, at most MAX_RESOURCES. Dangling references are skipped; the types
+        referred to that the token may not read go into `withheld`."""
         seen = {(kind, record.id) for kind, record in records}
         found: list[Record] = []
         frontier = records
@@ -49,10 +51,13 @@ class DocumentAssembly:
             for _, record in frontier:
                 written = [element["reference"] for element in references_in(record.resource)]
                 for target, target_id in local_references(written, self.base):
-                    if ((target, target_id) not in seen and is_supported(target)
-                            and within(target) is not None
-                            and self.permissions.allows(target, "r")):
+                    if ((target, target_id) in seen or not is_supported(target)
+                            or within(target) is None):
+                        continue
+                    if self.permissions.allows(target, "r"):
                         wanted.setdefault(target, set()).add(target_id)
+                    elif withheld is not None:
+                        withheld.add(target)
             frontier = []
             for target, ids in sorted(wanted.items()):
                 room = MAX_RESOURCES - len(found) - len(frontier)
@@ -78,8 +83,13 @@ class DocumentAssembly:
     async def document(self, composition: CurrentVersion, now: datetime) -> dict:
         """`Composition/$document`: the Composition, then what it refers to, directly or
         not (subject, encounter, authors, attesters, custodian, section entries, ...)."""
+        withheld: set[str] = set()
         included = await self.referenced([("Composition", composition)], lambda _: {},
-                                         rounds=MAX_RESOURCES)
+                                         rounds=MAX_RESOURCES, withheld=withheld)
+        if withheld:
+            raise Forbidden(
+                f"The document refers to {', '.join(sorted(withheld))}, which the token's "
+                "scopes do not allow reading: a document is made whole or not at all")
         entries = [self.entry("Composition", composition.resource or {}, composition.id)]
         entries += [self.entry(kind, record.resource or {}, record.id)
                     for kind, record in included]

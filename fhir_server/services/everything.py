@@ -26,7 +26,7 @@ from fhir_server.search.index import compartment_filter, outside_compartments
 from fhir_server.search.types.date import parse_date_parameter
 from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
-from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.parameters import positive_integer
 from fhir_server.services.search import MOST_RESPONSE_BYTES, warning_entry
 from fhir_server.services.versions import Version
@@ -184,9 +184,14 @@ class Everything:
 
     async def page(self, request: EverythingRequest) -> dict:
         """One `searchset` page of the operation's result."""
+        path = request.compartment_type
+        if request.compartment_id is not None:
+            path += f"/{request.compartment_id}"
+        path += "/$everything"
+        context = paging_context(path, request.kept)
         phase, type_index, after = _COMPARTMENT, 0, ""
         if request.cursor:
-            phase, type_index, after = self._position(request.cursor)
+            phase, type_index, after = self._position(request.cursor, context)
         found: list[tuple[str, CurrentVersion]] = []
         mode = {}
         more = False
@@ -206,11 +211,8 @@ class Everything:
             (Version.from_current(kind, document), mode.get((kind, document.id), "include"))
             for kind, document in found
         ]
-        cursor = self.cursors.encode(next_position) if more else None
-        path = request.compartment_type
-        if request.compartment_id is not None:
-            path += f"/{request.compartment_id}"
-        links = page_links(self.base, f"{path}/$everything", request.kept, cursor)
+        cursor = self.cursors.encode(next_position, context) if more else None
+        links = page_links(self.base, path, request.kept, cursor)
         bundle = searchset_bundle(self.base, entries, links)
         if request.withheld and not request.cursor:
             # Said once, on the first page, as a search says of its includes.
@@ -222,8 +224,8 @@ class Everything:
                 "left out", "suppressed"))
         return bundle
 
-    def _position(self, cursor: str) -> tuple[str, int, str]:
-        position = self.cursors.decode(cursor)
+    def _position(self, cursor: str, context: str) -> tuple[str, int, str]:
+        position = self.cursors.decode(cursor, context)
         try:
             phase, type_index, after = position["e"]
             if phase in (_COMPARTMENT, _REFERENCED) and isinstance(type_index, int):

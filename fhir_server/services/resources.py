@@ -22,7 +22,7 @@ from fhir_server.services.access import current_principal, outside_compartment
 from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
-from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.provenance import ProvenanceRecorder
 from fhir_server.services.search import ResponseLimits, SearchService
@@ -319,9 +319,15 @@ class ResourceService:
         span = HistorySpan(since.low if since else None, period.high if period else None,
                            period.low if period else None)
         cursor = _last_value(params, "_cursor")
+        path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
+        # Its pages keep the period and format (`_format`, `_pretty`) asked for, and the page
+        # size used (search.html#count: `_count=5000` is 1000 here, as the links say).
+        kept = [(n, str(count) if n == "_count" else v) for n, v in params
+                if n in ("_since", "_at", "_count", "_format", "_pretty")]
+        context = paging_context(path, kept)
         after = None
         if cursor:
-            position = self.cursors.decode(cursor)
+            position = self.cursors.decode(cursor, context)
             try:
                 after = (datetime.fromisoformat(position["t"]), position["o"])
             except (KeyError, TypeError, ValueError):
@@ -335,13 +341,8 @@ class ResourceService:
         if len(found) > count and versions:
             last = found[count - 1]
             next_cursor = self.cursors.encode(
-                {"t": last.last_updated.isoformat(), "o": last.object_id}
+                {"t": last.last_updated.isoformat(), "o": last.object_id}, context
             )
-        path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
-        # Its pages keep the period and format (`_format`, `_pretty`) asked for, and the page
-        # size used (search.html#count: `_count=5000` is 1000 here, as the links say).
-        kept = [(n, str(count) if n == "_count" else v) for n, v in params
-                if n in ("_since", "_at", "_count", "_format", "_pretty")]
         total = None
         if resource_type is not None and resource_id is not None and compartment is None:
             total = await store.count_versions(resource_type, resource_id, span)

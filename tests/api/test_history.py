@@ -243,6 +243,22 @@ def test_a_search_cursor_given_to_history_is_400(client):
         assert "_cursor" in str(assert_outcome(response, 400))
 
 
+def test_a_history_cursor_pages_only_the_history_it_came_from(client):
+    """Pasted into another instance's, the type's or the system's history, or one of
+    another `_since`, it answered a wrong page (another instance's: none of its versions)."""
+    patient_id, _ = _patient_with_versions(client)
+    other_id, _ = _patient_with_versions(client)
+    page = client.get(f"/Patient/{patient_id}/_history", params={"_count": "1"}).json()
+    cursor = parse_qs(urlsplit(next_link(page)).query)["_cursor"][0]
+    assert client.get(f"/Patient/{patient_id}/_history",
+                      params={"_count": "2", "_cursor": cursor}).status_code == 200
+    for path, params in [(f"/Patient/{other_id}/_history", {}), ("/Patient/_history", {}),
+                         ("/_history", {}),
+                         (f"/Patient/{patient_id}/_history", {"_since": "2020-01-01"})]:
+        response = client.get(path, params={**params, "_cursor": cursor})
+        assert "_cursor" in str(assert_outcome(response, 400)), path
+
+
 def test_malformed_since_is_400(client):
     first = created(client, new_patient())
     response = client.get(f"/Patient/{first['id']}/_history", params={"_since": "hôm qua"})

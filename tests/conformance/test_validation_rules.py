@@ -151,9 +151,9 @@ def test_missing_required_choice_is_named_without_x():
 
 def test_bundle_entries_are_validated_as_their_own_types():
     assert found_of({"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "Patient", "gender": "x"}},
-        {"resource": {"resourceType": "Nope"}},
-        {"resource": {**OBSERVATION, "status": None}},
+        {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient", "gender": "x"}},
+        {"fullUrl": "urn:uuid:2", "resource": {"resourceType": "Nope"}},
+        {"fullUrl": "urn:uuid:3", "resource": {**OBSERVATION, "status": None}},
     ]}) == {
         ("code-invalid", "Bundle.entry[0].resource.gender"),
         ("structure", "Bundle.entry[1].resource.resourceType"),
@@ -208,9 +208,11 @@ def test_contained_resources_are_referenced_dom_3():
          "code": {"text": "BMI"}, "subject": {"reference": "#"}}]})
     # Each resource of a Bundle is its own container.
     bundled = {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "Patient", "contained": [organization],
-                      "managingOrganization": {"reference": "#o"}}},
-        {"resource": {"resourceType": "Patient", "contained": [organization]}}]}
+        {"fullUrl": "urn:uuid:1", "resource": {
+            "resourceType": "Patient", "contained": [organization],
+            "managingOrganization": {"reference": "#o"}}},
+        {"fullUrl": "urn:uuid:2",
+         "resource": {"resourceType": "Patient", "contained": [organization]}}]}
     assert found_of(bundled) == {("invariant", "Bundle.entry[1].resource.contained[0]")}
 
 
@@ -287,7 +289,7 @@ def test_invariants_see_the_resource_of_a_bundle_entry():
     observation = {**OBSERVATION, "code": code, "valueString": "x",
                    "component": [{"code": code, "valueString": "y"}]}
     assert found_of({"resourceType": "Bundle", "type": "collection",
-                   "entry": [{"resource": observation}]}) == {
+                   "entry": [{"fullUrl": "urn:uuid:1", "resource": observation}]}) == {
         ("invariant", "Bundle.entry[0].resource")}
 
 

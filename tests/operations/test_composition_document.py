@@ -2,8 +2,8 @@
 composition-operation-document): a `document` Bundle, the stored Composition first, then
 every resource it refers to directly or through others (subject, encounter, author,
 attester, custodian, section entries, nested sections, what those refer to), each once;
-references the token may not follow stay unresolved; stored as a Bundle only when asked
-(`persist=true`).
+refused whole when the token may not read all of it; stored as a Bundle only when asked
+(`persist=true`), and then found by Bundle's `composition` parameter.
 
 Data set: a discharge summary (Giấy ra viện) of patient Hùng's stay at Bạch Mai, written by
 doctor Hoa and attested by the hospital, with a section holding his diagnosis and a nested
@@ -92,10 +92,19 @@ def test_the_id_parameter_names_the_composition_by_id_or_by_this_servers_url(cli
     assert posted.status_code == 200, posted.text
 
 
-def test_references_the_token_may_not_follow_stay_unresolved(server, issuer, ids):
-    with fhir_client(server.base, issuer.token("user/Composition.r user/Patient.r")) as http:
-        held = _held(_document(http, f"/Composition/{ids['discharge']}/$document"), server)
-    assert held == [f"Composition/{ids['discharge']}", f"Patient/{ids['hung']}"]
+def test_a_document_the_token_may_not_read_all_of_is_refused(client, server, issuer, ids):
+    """It was sealed and could be stored with the Composition and its Patient alone: a
+    discharge summary without its diagnosis passed for the record."""
+    before = _stored_documents(client)
+    scopes = "user/Composition.r user/Patient.r user/Bundle.c"
+    with fhir_client(server.base, issuer.token(scopes)) as http:
+        refused = http.get(f"/Composition/{ids['discharge']}/$document")
+        assert_outcome(refused, 403)
+        for kind in ("Condition", "Encounter", "Organization", "Practitioner"):
+            assert kind in refused.json()["issue"][0]["diagnostics"]
+        assert_outcome(http.post(f"/Composition/{ids['discharge']}/$document",
+                                 params={"persist": "true"}), 403)
+    assert _stored_documents(client) == before
     with fhir_client(server.base, issuer.token("user/Patient.r")) as http:
         assert_outcome(http.get(f"/Composition/{ids['discharge']}/$document"), 403)
 
@@ -134,6 +143,14 @@ def test_persist_stores_the_document_as_a_bundle(client, ids, server, issuer):
     assert client.get(f"/Bundle/{stored['id']}").json()["entry"] == stored["entry"]
     found = client.get("/Bundle", params={"type": "document", "_id": stored["id"]}).json()
     assert found["total"] == 1
+    # Bundle's `composition` (`Bundle.entry[0].resource`) names its Composition, and chains.
+    for name, value in [("composition", f"Composition/{ids['discharge']}"),
+                        ("composition.subject", f"Patient/{ids['hung']}"),
+                        ("composition:missing", "false")]:
+        found = client.get("/Bundle", params={name: value, "_id": stored["id"]}).json()
+        assert found.get("total") == 1, (name, found)
+    assert client.get("/Bundle", params={"message:missing": "false", "_id": stored["id"]}
+                      ).json()["total"] == 0
     with fhir_client(server.base, issuer.token("user/*.rs")) as reader:
         refused = reader.post(f"/Composition/{ids['discharge']}/$document",
                               params={"persist": "true"})

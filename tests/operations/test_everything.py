@@ -128,6 +128,20 @@ def test_count_pages_without_repeats_or_empty_pages(client, ids, count):
     assert _once(ids, page_entries(pages)) == AN_RECORD | AN_REFERENCED
 
 
+def test_a_cursor_pages_only_the_record_it_came_from(client, ids):
+    """Pasted into another patient's `$everything`, or one of other `_type`s, it answered a
+    page of that record from the first's position."""
+    first = client.get(f"/Patient/{ids['an']}/$everything", params={"_count": "2"}).json()
+    url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    cursor = url.partition("_cursor=")[2].partition("&")[0]
+    assert client.get(url).status_code == 200
+    for path, params in [(f"/Patient/{ids['binh']}/$everything", {"_count": "2"}),
+                         (f"/Patient/{ids['an']}/$everything",
+                          {"_count": "2", "_type": "Observation"})]:
+        response = client.get(path, params={**params, "_cursor": cursor})
+        assert "_cursor" in str(assert_outcome(response, 400)), params
+
+
 @pytest.mark.parametrize("count", ["0", "-1", "zwei", "1.5"])
 def test_a_bad_count_is_a_400(client, ids, count):
     assert_outcome(client.get(f"/Patient/{ids['an']}/$everything", params={"_count": count}),

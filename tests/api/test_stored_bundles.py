@@ -1,0 +1,72 @@
+"""Bundles stored as resources at `/Bundle` (R4 bundle.html): documents, messages and
+collections are; a batch or transaction is a request to the base and is refused there; the
+entries of a stored Bundle are identified by their fullUrls, which its `urn:` references
+resolve to; Bundle's `message` parameter finds a message by its MessageHeader."""
+
+import uuid
+
+import pytest
+from helpers import FHIR_HEADERS, assert_outcome, new_patient, search_ids, unique_cccd
+
+UUID_URN = "urn:uuid:{}"
+
+
+def _urn() -> str:
+    return UUID_URN.format(uuid.uuid4())
+
+
+def _message(focus: str, entries: list[dict]) -> dict:
+    header = {"resourceType": "MessageHeader", "id": uuid.uuid4().hex,
+              "eventCoding": {"system": "http://example.org/events", "code": "admit"},
+              "source": {"endpoint": "https://benhvien.example.vn/fhir"},
+              "focus": [{"reference": focus}]}
+    return {"resourceType": "Bundle", "type": "message", "timestamp": "2026-01-01T00:00:00Z",
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": _urn()},
+            "entry": [{"fullUrl": _urn(), "resource": header}, *entries]}
+
+
+@pytest.mark.parametrize("kind", ["transaction", "batch"])
+def test_a_request_bundle_written_to_bundle_is_stored_with_a_warning_and_not_run(client,
+                                                                               kind):
+    """It was stored (201) without a word while nothing in it was run: the commonest client
+    mistake. R4 lets a server store it (seven official examples are such Bundles)."""
+    value = unique_cccd()
+    bundle = {"resourceType": "Bundle", "type": kind,
+              "entry": [{"fullUrl": _urn(), "resource": new_patient(value),
+                         "request": {"method": "POST", "url": "Patient"}}]}
+    prefer = {**FHIR_HEADERS, "Prefer": "return=OperationOutcome"}
+    bundle_id = str(uuid.uuid4())
+    for response in (client.post("/Bundle", json=bundle, headers=prefer),
+                     client.put(f"/Bundle/{bundle_id}", json={**bundle, "id": bundle_id},
+                                headers=prefer)):
+        assert response.status_code == 201, response.text
+        warnings = [issue for issue in response.json()["issue"]
+                    if issue["code"] == "business-rule"]
+        assert [issue["severity"] for issue in warnings] == ["warning"]
+        assert "base URL" in warnings[0]["diagnostics"]
+        assert warnings[0]["expression"] == ["Bundle.type"]
+    assert search_ids(client, "Patient", identifier=value) == []
+
+
+def test_a_message_entry_without_full_url_is_400(client):
+    patient = {"resource": new_patient()}
+    message = _message("Patient/x", [patient])
+    assert_outcome(client.post("/Bundle", json=message, headers=FHIR_HEADERS), 400,
+                   expression="Bundle.entry[1]")
+
+
+def test_a_urn_reference_naming_no_entry_of_a_message_is_400(client):
+    """A `urn:uuid:` resolves only within its Bundle (bundle.html#references): a document's
+    was refused already, a message's was stored dangling."""
+    patient_urn = _urn()
+    message = _message(_urn(), [{"fullUrl": patient_urn, "resource": new_patient()}])
+    assert_outcome(client.post("/Bundle", json=message, headers=FHIR_HEADERS), 400,
+                   expression="Bundle.entry[0].resource.focus[0].reference")
+    resolved = _message(patient_urn, [{"fullUrl": patient_urn, "resource": new_patient()}])
+    stored = client.post("/Bundle", json=resolved, headers=FHIR_HEADERS)
+    assert stored.status_code == 201, stored.text
+    header_id = resolved["entry"][0]["resource"]["id"]
+    for name, value in [("message", f"MessageHeader/{header_id}"), ("message:missing", "false")]:
+        assert search_ids(client, "Bundle", **{name: value, "_id": stored.json()["id"]}) == [
+            stored.json()["id"]], name
+    assert search_ids(client, "Bundle", composition="MessageHeader/" + header_id) == []
