@@ -1,7 +1,8 @@
-"""per-1 (a Period's start is not after its end) and rng-2 (a Range's low is not above its
-high), evaluated here: fhirpathpy compares dateTimes as text (`10:00+07:00` after
-`03:30Z`) and cannot compare Quantities at all, so it refused valid cross-zone Periods,
-passed reversed ones, and never checked a Range.
+"""per-1 (a Period's start is not after its end), mdd-1 and inv-1 (a dispense not handed over
+before it was prepared, a task not modified before it was authored) and rng-2 (a Range's low
+is not above its high), evaluated here: fhirpathpy compares dateTimes as text (`10:00+07:00`
+after `03:30Z`) and cannot compare Quantities at all, so it refused valid cross-zone
+Periods, passed reversed ones, and never checked a Range.
 
 The comparisons follow FHIRPath (http://hl7.org/fhirpath/#comparison): dateTimes are
 compared component by component from the year down, in UTC when both have a time; when
@@ -11,6 +12,7 @@ violation.
 """
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -55,9 +57,11 @@ def _after(start: object, end: object) -> bool:
     return False  # equal as far as both go: equal, or unknown at different precisions
 
 
-def period_out_of_order(period: object) -> bool:
-    """per-1: `start.hasValue().not() or end.hasValue().not() or (start <= end)` is false."""
-    return isinstance(period, dict) and _after(period.get("start"), period.get("end"))
+def out_of_order(earlier: str, later: str) -> Callable[[object], bool]:
+    """Whether an object's `earlier` element is after its `later` one: per-1
+    (`start <= end`), mdd-1 (`whenHandedOver >= whenPrepared`), inv-1
+    (`lastModified >= authoredOn`), each true when either is absent."""
+    return lambda value: isinstance(value, dict) and _after(value.get(earlier), value.get(later))
 
 
 def _amount(quantity: object) -> tuple[Decimal, tuple] | None:
@@ -79,3 +83,14 @@ def range_out_of_order(quantity_range: object) -> bool:
     if low is None or high is None:
         return False
     return low[1] == high[1] and low[0] > high[0]
+
+
+def probability_above_certainty(prediction: object) -> bool:
+    """ras-2: `probability is decimal implies (probability as decimal) <= 100` is false
+    (fhirpathpy answers it with nothing, neither true nor false)."""
+    if not isinstance(prediction, dict):
+        return False
+    try:
+        return Decimal(str(prediction.get("probabilityDecimal"))) > 100
+    except (InvalidOperation, ValueError):
+        return False

@@ -1,6 +1,7 @@
-"""per-1 and rng-2 compare times and quantities, not text (fhirpathpy compared the text of
-dateTimes and could not compare Quantities): a Period written in two timezones is in order
-when its instants are, and a Range whose low is above its high is refused."""
+"""per-1, mdd-1, Task's inv-1 and rng-2 compare times and quantities, not text (fhirpathpy
+compared the text of dateTimes and could not compare Quantities): a Period written in two
+timezones is in order when its instants are, and a Range whose low is above its high is
+refused."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,10 @@ from api.helpers import FHIR_HEADERS, assert_outcome
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_server.conformance.ordering import period_out_of_order, range_out_of_order
+from fhir_server.conformance import ordering
+from fhir_server.conformance.ordering import range_out_of_order
+
+period_out_of_order = ordering.out_of_order("start", "end")
 
 AMBULATORY = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}
 moments = st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2100, 1, 1),
@@ -78,3 +82,27 @@ def test_writes_are_judged_by_instants_and_quantities(client):
     outcome = assert_outcome(client.post("/Observation", json=observation,
                                          headers=FHIR_HEADERS), 400)
     assert "rng-2" in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(("resource", "key", "earlier", "later"), [
+    ({"resourceType": "MedicationDispense", "status": "completed",
+      "medicationCodeableConcept": {"text": "Paracetamol 500 mg"}},
+     "mdd-1", "whenPrepared", "whenHandedOver"),
+    ({"resourceType": "Task", "status": "completed", "intent": "order"},
+     "inv-1", "authoredOn", "lastModified"),
+])
+def test_dispenses_and_tasks_are_judged_by_instants(client, resource, key, earlier, later):
+    """mdd-1 and inv-1 compared the text: handed over at 05:00Z after being prepared at
+    10:00+07:00 (03:00Z) was refused, handed over at 09:00+07:00 (02:00Z) after 03:00Z
+    stored, and `.5Z` was before `Z`. Task's inv-1 is not Parameters' inv-1."""
+    kind = resource["resourceType"]
+    for first, second in [("2024-01-01T10:00:00+07:00", "2024-01-01T05:00:00Z"),
+                          ("2024-01-01T10:00:00Z", "2024-01-01T10:00:00.5Z")]:
+        response = client.post(f"/{kind}", json={**resource, earlier: first, later: second},
+                               headers=FHIR_HEADERS)
+        assert response.status_code == 201, response.text
+    reversed_times = {**resource, earlier: "2024-01-01T03:00:00Z",
+                      later: "2024-01-01T09:00:00+07:00"}
+    outcome = assert_outcome(client.post(f"/{kind}", json=reversed_times,
+                                         headers=FHIR_HEADERS), 400)
+    assert key in outcome["issue"][0]["diagnostics"]

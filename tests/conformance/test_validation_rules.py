@@ -269,6 +269,18 @@ def test_ele_1_every_element_has_a_value_or_children(resource, expression):
             {"resourceType": "Organization", "id": "o", "name": "BV",
              "meta": {"versionId": "1"}}],
           "managingOrganization": {"reference": "#o"}}, "dom-4", "Patient"),
+        # Nothing is not true: `repeats = true or initial.count() <= 1` without `repeats`,
+        # `code.exists() or abstract = true` without `abstract`, were passed.
+        ({"resourceType": "Questionnaire", "status": "active", "item": [
+            {"linkId": "1", "type": "string",
+             "initial": [{"valueString": "a"}, {"valueString": "b"}]}]}, "que-13",
+         "Questionnaire.item[0]"),
+        ({"resourceType": "ValueSet", "status": "active", "expansion": {
+            "timestamp": "2024-01-01T00:00:00Z", "contains": [{"display": "x"}]}}, "vsd-9",
+         "ValueSet.expansion.contains[0]"),
+        ({"resourceType": "RiskAssessment", "status": "final", "subject": {
+            "reference": "Patient/1"}, "prediction": [{"probabilityDecimal": 100.5}]}, "ras-2",
+         "RiskAssessment.prediction[0]"),
     ],
 )
 def test_invariants(resource, key, expression):
