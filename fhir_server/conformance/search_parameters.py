@@ -2,7 +2,6 @@
 registry (http://hl7.org/fhir/R4/searchparameter.html), and the five compartments
 (http://hl7.org/fhir/R4/compartmentdefinition.html)."""
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -18,9 +17,6 @@ SUPPORTED_TYPES = (
 SPECIAL_PARAMETERS = ("near",)
 # The compartment types of R4 (http://hl7.org/fhir/R4/compartmentdefinition.html).
 COMPARTMENT_TYPES = ("Patient", "Encounter", "RelatedPerson", "Practitioner", "Device")
-# FHIR's `extension(url)` (http://hl7.org/fhir/R4/fhirpath.html#functions), which package
-# parameters use: a shortcut for `extension.where(url = url)`.
-_EXTENSION_FUNCTION = re.compile(r"(?<![\w'])extension\(('[^']*')\)")
 
 
 @dataclass(frozen=True)
@@ -78,8 +74,7 @@ def _by_type() -> dict[str, dict[str, SearchParameter]]:
             type=definition["type"],
             url=definition["url"],
             description=definition.get("description", "").split("\n")[0].strip(),
-            expression=_EXTENSION_FUNCTION.sub(r"extension.where(url=\1)",
-                                               definition["expression"]),
+            expression=definition["expression"],
             targets=tuple(definition.get("target", ())),
             components=_components(definition, by_url),
         )

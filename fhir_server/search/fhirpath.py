@@ -6,7 +6,9 @@ http://hl7.org/fhirpath/ : paths flattening arrays, a leading type name filterin
 (`Resource.` matches any resource), choice elements and `X as T` (per item, like `ofType(T)`),
 `|`, parentheses, `where()`, `exists()`, `=`/`!=` against a string or boolean literal, `and`
 and, in `where()`, `resolve() is T` (the `reference` is `[base/]T/id[/_history/n]` or `#id` of
-a contained T); `as(T)`, the indexer `[n]` and `%resource`. Anything else raises
+a contained T); `as(T)`, the indexer `[n]`, `first()`, `last()`, FHIR's `extension(url)`
+(http://hl7.org/fhir/R4/fhirpath.html#functions: `extension.where(url = url)`) and
+`%resource`. Anything else raises
 UnsupportedExpression when compiling. Values not of the JSON shape of their type
 (http://hl7.org/fhir/R4/json.html) are skipped, never an error.
 """
@@ -279,7 +281,7 @@ def _index(expr: _Expr, position: int) -> _Expr:
 
     def run(items: list, root: dict) -> list:
         found = prev(items, root)
-        return found[position : position + 1]
+        return found[position:][:1]  # -1 too: `last()`
 
     return _Expr((_Branch(run, branch.type, branch.scope),))
 
@@ -382,6 +384,11 @@ class _Parser:
             type_name = self.identifier()
             self.expect(")")
             return _as(this, type_name)
+        if name in ("first", "last"):
+            self.expect(")")
+            return _index(this, 0 if name == "first" else -1)
+        if name == "extension":
+            return self.extension(this)
         if name not in ("exists", "resolve"):
             raise UnsupportedExpression(f"function {name}() in {self.expression!r}")
         self.expect(")")
@@ -390,6 +397,18 @@ class _Parser:
             return _boolean(lambda items, root: [any(run(items, root) for run in runs)])
         self.expect("is")
         return _resolves_to(this, self.identifier())
+
+    def extension(self, this: _Expr) -> _Expr:
+        """`extension(url)`: the extensions of that url."""
+        url = self.literal()
+        self.expect(")")
+        extensions = _member(this, "extension", self.memos)
+        branches = []
+        for branch in extensions.branches:
+            item = _Expr((_Branch(_identity, branch.type, branch.scope),))
+            has_url = _equals(_member(item, "url", self.memos), url, negate=False)
+            branches.append(_where(branch, _collect(has_url)))
+        return _Expr(tuple(branches), extensions.distinct)
 
     def where(self, this: _Expr) -> _Expr:
         """The criteria are compiled once per input branch, with that branch's type."""

@@ -3,7 +3,8 @@
 found by a FHIRPath `path`, applied in order to a copy of the resource.
 
 Paths are the FHIRPath subset the search parameters use (`search/fhirpath.py`): members,
-choice elements, `[n]`, `where(element = 'literal')`, `as`, `and`. A `value` is a `value[x]`
+choice elements, `[n]`, `first()`, `last()`, `extension('url')`, `where(element =
+'literal')`, `as`, `and`. A `value` is a `value[x]`
 or, for an element no data type describes (a BackboneElement), `part`s named by its children;
 which children repeat is read from the StructureDefinitions. A path that does not resolve to
 what its operation needs is 422, as a failing JSON Patch test is (http.html#patch); a
@@ -36,11 +37,8 @@ def apply_fhirpath_patch(resource: dict, parameters: dict) -> dict:
     """`resource` patched by the operations of `parameters`; the input is left as it was."""
     patched = copy.deepcopy(resource)
     check_parameters_shape(parameters)
-    given = parameters.get("parameter")
-    if not isinstance(given, list) or not given:
-        raise BadRequest("A FHIRPath Patch holds at least one 'operation' parameter",
-                         expression="Parameters.parameter")
-    for index, parameter in enumerate(given):
+    # No operation changes nothing, as an empty JSON Patch (the official "No Difference").
+    for index, parameter in enumerate(parameters.get("parameter") or []):
         where = f"Parameters.parameter[{index}]"
         if not isinstance(parameter, dict) or parameter.get("name") != "operation":
             raise BadRequest(f"{where} is not an 'operation'", expression=where)
@@ -125,7 +123,7 @@ class _Patch:
             return parent, name, None  # `gender` or `gender[0]`: the one value
         if position is None:
             position = next(i for i, v in enumerate(parent[name]) if v == found[0])
-        return parent, name, position
+        return parent, name, position % len(parent[name])
 
     def choice_key(self, parent: dict, parent_path: str, name: str) -> str:
         """The JSON name `parent` holds a choice element `name` by (`deceased` is
@@ -205,14 +203,29 @@ def _delete(patch: _Patch) -> None:
     if position is None:
         holder.pop(key)
         holder.pop(f"_{key}", None)
-        return
-    holder[key].pop(position)
-    shadow = holder.get(f"_{key}")
-    if isinstance(shadow, list) and len(shadow) > position:
-        shadow.pop(position)
-    for name in (key, f"_{key}"):
-        if holder.get(name) == []:  # FHIR JSON has no empty arrays
-            holder.pop(name)
+    else:
+        holder[key].pop(position)
+        shadow = holder.get(f"_{key}")
+        if isinstance(shadow, list) and len(shadow) > position:
+            shadow.pop(position)
+    _prune(patch.resource)
+
+
+def _prune(tree: dict) -> bool:
+    """Drop the objects and arrays a deletion left empty (`contact[0].name` once its only
+    `text` is gone: the official "Delete Nested Primitive #2"), as FHIR JSON has none;
+    whether `tree` itself is left empty. A primitive's `_name` array keeps its nulls."""
+    for key in list(tree):
+        value = tree[key]
+        if isinstance(value, dict) and _prune(value):
+            tree.pop(key)
+        elif isinstance(value, list):
+            if not key.startswith("_"):
+                value[:] = [item for item in value
+                            if not (isinstance(item, dict) and _prune(item))]
+            if not value:
+                tree.pop(key)
+    return not tree
 
 
 def _replace(patch: _Patch) -> None:
@@ -288,15 +301,22 @@ def _steps(path: str) -> list[str]:
     return [*steps, current.strip()]
 
 
+_SELECTORS = {"first()": 0, "last()": -1}
+
+
 def _last_step(patch: _Patch) -> tuple[str, str, int | None]:
-    """(parent path, JSON name, index) of a path ending in `name` or `name[n]`."""
+    """(parent path, JSON name, index: -1 the last) of a path ending in `name`, `name[n]`,
+    `name.first()` or `name.last()`."""
     steps = _steps(patch.path)
+    selected = _SELECTORS.get(steps.pop()) if len(steps) > 1 and steps[-1] in _SELECTORS else None
     if len(steps) == 1:  # `gender`: an element of the resource itself
         steps = [patch.resource["resourceType"], *steps]
     name, _, index = steps[-1].partition("[")
-    if not name.isidentifier() or (index and not is_digits(index[:-1])):
-        raise patch.fail("does not end in an element name (or name[n])")
-    return ".".join(steps[:-1]), name, int(index[:-1]) if index else None
+    if (not name.isidentifier() or (index and not is_digits(index[:-1]))
+            or (index and selected is not None)):
+        raise patch.fail("does not end in an element name (or name[n], name.first(), "
+                         "name.last())")
+    return ".".join(steps[:-1]), name, int(index[:-1]) if index else selected
 
 
 def _holder(tree: object, target: dict) -> Location | None:

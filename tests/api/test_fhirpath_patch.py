@@ -167,6 +167,42 @@ def test_delete_removes_the_element_and_an_emptied_list(client, patient):
     assert result["name"][0]["given"] == patient["name"][0]["given"][:1]
 
 
+def test_delete_drops_the_elements_it_leaves_empty(client):
+    """Deleting a contact's only name part left `name: {}`, refused (ele-1): the official
+    "Delete Nested Primitive #2" drops the emptied name."""
+    contact = {"name": {"text": "Nguyễn Thị Mai"}, "relationship": [{"text": "vợ"}],
+               "telecom": [{"system": "phone", "value": "0912345678"}]}
+    patient = created(client, {**new_patient(unique_cccd()), "contact": [contact]})
+    result = _patched(client, patient, _operation("delete", "Patient.contact.name.text"),
+                      _operation("delete", "Patient.contact.relationship.text"))
+    assert result["contact"] == [{"telecom": contact["telecom"]}]
+
+
+def test_a_patch_of_no_operations_changes_nothing(client, patient):
+    """The official "No Difference": 200, no new version (it was 400)."""
+    response = client.patch(f"/Patient/{patient['id']}", json={"resourceType": "Parameters"},
+                            headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json()["meta"]["versionId"] == patient["meta"]["versionId"]
+
+
+def test_first_last_and_extension_url_name_elements(client):
+    """`first()`, `last()` and FHIR's `extension(url)` were refused as FHIRPath this server
+    does not evaluate."""
+    ethnicity = "http://fhir.hl7.org.vn/core/StructureDefinition/vn-ext-ethnicity"
+    note = "http://example.org/fhir/StructureDefinition/note"
+    patient = created(client, {**new_patient(unique_cccd()), "extension": [
+        {"url": note, "valueString": "a"}, {"url": ethnicity, "valueCoding": {
+            "system": "http://fhir.hl7.org.vn/core/CodeSystem/vn-ethnicity", "code": "01"}}]})
+    given = patient["name"][0]["given"]
+    result = _patched(client, patient,
+                      _operation("replace", "Patient.name.first().given.last()",
+                                 value={"valueString": "Minh"}),
+                      _operation("delete", f"Patient.extension('{note}')"))
+    assert result["name"][0]["given"] == [*given[:-1], "Minh"]
+    assert [extension["url"] for extension in result["extension"]] == [ethnicity]
+
+
 def test_xml_and_transaction_entries_take_it_too(client, patient):
     xml = ('<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="operation"/>'
            '<part><name value="type"/><valueCode value="replace"/></part>'

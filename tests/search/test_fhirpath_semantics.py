@@ -215,12 +215,26 @@ def test_the_indexer_takes_one_item_of_the_collection_so_far():
     assert values("Patient.name[1].given", "Patient", patient) == ["c"]
     assert values("Patient.name.given[2]", "Patient", patient) == ["c"]
     assert values("Patient.name[2]", "Patient", patient) == []
+    assert values("Patient.name.given.first()", "Patient", patient) == ["a"]
+    assert values("Patient.name.last().given", "Patient", patient) == ["c"]
+    assert values("Patient.name[2].given.last()", "Patient", patient) == []
+
+
+def test_the_extension_function_is_extension_where_url():
+    """FHIR's `extension(url)` (fhirpath.html#functions), which package search parameters
+    and FHIRPath Patch paths use."""
+    patient = {"resourceType": "Patient", "extension": [
+        {"url": "http://a", "valueString": "x"}, {"url": "http://b", "valueCode": "y"},
+        {"url": "http://a", "valueString": "z"}]}
+    assert values("Patient.extension('http://a').value", "Patient", patient) == ["x", "z"]
+    assert values("Patient.extension('http://c')", "Patient", patient) == []
 
 
 @pytest.mark.parametrize(
     "expression",
     [
-        "Patient.name.first()",
+        "Patient.name.single()",
+        "Patient.extension(url)",
         "(Patient.name | Patient.address)[0]",
         "Patient.deceased[0]",
         "Patient.name[x]",
