@@ -9,8 +9,10 @@ create what such a reference names), a `urn:uuid:`/`urn:oid:` reference names on
 Bundle's entries: nothing outside the Bundle can resolve it (bundle.html#references); and
 an entry of a document, message or collection that holds a resource has the fullUrl the
 references of the others resolve to (Bundle.entry.fullUrl: "SHALL have a value", but for a
-transaction's POSTs and the results of operations)."""
+transaction's POSTs and the results of operations), an absolute URI ("The Absolute URL for
+the resource")."""
 
+import re
 from collections.abc import Collection
 
 from fhir_server.conformance.messages import issue
@@ -19,6 +21,7 @@ from fhir_server.errors import Issue
 
 _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
 _URN_PREFIXES = ("urn:uuid:", "urn:oid:")
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a scheme (RFC 3986 §3.1)
 _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
 #: The Bundles that are requests to the server's base, whose urns the requests resolve.
 _REQUESTS = frozenset({"batch", "transaction"})
@@ -84,6 +87,10 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
             seen.add(key)
         if full_url is None and kind in _IDENTIFIED_ENTRIES and "resource" in entry:
             found.append(issue("full-url-missing", "required", where, path=where, kind=kind))
+        elif (isinstance(full_url, str) and kind not in _REQUESTS
+              and not _ABSOLUTE_URI.match(full_url)):
+            found.append(issue("full-url-relative", "value", f"{where}.fullUrl",
+                               full_url=full_url))
         if isinstance(full_url, str) and (pair := _disagreeing(full_url, entry.get("resource"))):
             # A warning: three official examples (Bundle-lri-example, ...) disagree so.
             found.append(issue("full-url-disagrees", "invalid", f"{where}.fullUrl",

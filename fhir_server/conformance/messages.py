@@ -53,6 +53,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "định danh bằng fullUrl của nó, nơi các tham chiếu của những mục khác trỏ tới "
         "(Bundle.entry.fullUrl bắt buộc có giá trị, trừ các yêu cầu POST của transaction)",
     ),
+    "full-url-relative": (
+        "{expression} '{full_url}' is no absolute URI: a fullUrl is \"the absolute URL for the "
+        "resource\" (a server's URL, or urn:uuid:/urn:oid:), which references resolve to",
+        "{expression} '{full_url}' không phải URI tuyệt đối: fullUrl là URL tuyệt đối của tài "
+        "nguyên (URL của một máy chủ, hoặc urn:uuid:/urn:oid:), nơi các tham chiếu trỏ tới",
+    ),
     "bundle-request-stored": (
         "A Bundle of type {kind} is a request: it is stored as a resource and nothing in it "
         "is run; POST it to the server's base URL to have its entries processed "

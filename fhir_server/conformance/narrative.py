@@ -41,6 +41,9 @@ class XhtmlReading:
     depth: int = 0  # of the element being read
     forbidden: list[str] = field(default_factory=list)  # what txt-1 refuses
     has_content: bool = False  # text or an image (txt-2)
+    # The contained resources its images and links show (`<img src="#photo">`), which
+    # references them as a Reference would (dom-3, as the HL7 validator counts them).
+    local_references: set[str] = field(default_factory=set)
 
 
 def read_xhtml(text: str) -> XhtmlReading:
@@ -58,6 +61,8 @@ def read_xhtml(text: str) -> XhtmlReading:
             local = attribute.rpartition(NS_SEPARATOR)[2]
             if local.lower().startswith("on") or _runs_script(value):
                 reading.forbidden.append(f"the attribute {local} of <{name}>")
+            elif local in ("src", "href") and value.startswith("#") and len(value) > 1:
+                reading.local_references.add(value)
 
     def characters(data: str) -> None:
         reading.has_content |= not is_blank(data)
@@ -104,11 +109,11 @@ def check_xhtml(text: str, location: str) -> None:
         raise InvalidResource(f"{location} must be a {shape}", expression=location)
 
 
-def narrative_problem(text: str, said_empty: bool = False) -> tuple[str, str, str] | None:
-    """(severity, issue code, why) the div is not an acceptable narrative, or None. An empty
-    div (txt-2) is only a warning (four official R4 examples have one), and none when the
-    narrative's status says it is `empty`."""
-    reading = read_xhtml(text)
+def narrative_problem(reading: XhtmlReading, said_empty: bool = False
+                      ) -> tuple[str, str, str] | None:
+    """(severity, issue code, why) the div read is not an acceptable narrative, or None. An
+    empty div (txt-2) is only a warning (four official R4 examples have one), and none when
+    the narrative's status says it is `empty`."""
     if reading.error is not None:
         return "error", "value", f"not well-formed XHTML: {reading.error}"
     if (shape := _not_one_div(reading)) is not None:

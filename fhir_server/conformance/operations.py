@@ -29,6 +29,9 @@ class OperationDescriptor:
     # 400, IG v2) instead of the usual 406.
     negotiated: bool = True
     excluded_types: tuple[str, ...] = ()  # of an operation on EVERY_TYPE, those it is not on
+    # Types the server does not store that it is invoked on all the same (`Parameters/
+    # $validate`: checking an operation's body).
+    unstored_types: tuple[str, ...] = ()
     # Whether a token's launch patient may invoke it on their own Patient with `patient/`
     # scopes (it then reads their compartment only).
     launch_patient: bool = False

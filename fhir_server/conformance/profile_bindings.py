@@ -147,8 +147,11 @@ def binding_issues(bound: Binding, value: object, type_code: str, expression: st
         return issues
     if any(is_member(allowed, system, code) for system, code in found):
         return []
-    # A bare code stands for a code of the value set's only system, if it has one.
-    only = next(iter(allowed)) if len(allowed) == 1 else None
+    # A bare code (a `code` element) stands for a code of the value set's only system, if it
+    # has one; a Coding without a system means nothing defined (Coding.system is 0..1), so it
+    # is only not in the value set, which an extensible binding allows (a warning).
+    bare = type_code in ("code", "string", "uri")
+    only = next(iter(allowed)) if len(allowed) == 1 and bare else None
     wrong = [(system or only, code) for system, code in found
              if system in allowed or (system is None and only)]
     if wrong:

@@ -18,7 +18,7 @@ from fhir_server.conformance.extensions import extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
 from fhir_server.conformance.issue_lists import capped, errors_first, trimmed
 from fhir_server.conformance.messages import issue, problem_vi
-from fhir_server.conformance.narrative import narrative_problem
+from fhir_server.conformance.narrative import narrative_problem, read_xhtml
 from fhir_server.conformance.primitives import primitive_type, shown
 from fhir_server.conformance.profile_validation import profile_issues
 from fhir_server.conformance.profiles import declared_profiles, unknown_profiles
@@ -340,7 +340,8 @@ class _Walk:
             elif prop.binding is not None:
                 self.issues += required_binding_issues(prop.binding, value, expression)
             elif prop.type == "xhtml":
-                self.narrative(value, expression, at.value.get("status") == "empty")
+                self.narrative(value, expression, at.value.get("status") == "empty",
+                               at.resource)
             if prop.type in _LOCAL_REFERENCE_TYPES:
                 self.local_target(value, at.resource)
             self.invariants(prop.element.invariants, value, prop.type, expression, at.resource)
@@ -380,10 +381,17 @@ class _Walk:
                               at.depth + 1, prop.type)
             self.invariants(element.invariants, item, prop.type, location, at.resource)
 
-    def narrative(self, div: object, expression: str, said_empty: bool) -> None:
+    def narrative(self, div: object, expression: str, said_empty: bool,
+                  resource: _Resource) -> None:
         """An XHTML div: well-formed, one <div>, txt-1 and txt-2 (but for a narrative of
-        status `empty`) (http://hl7.org/fhir/R4/narrative.html#xhtml)."""
-        found = narrative_problem(div, said_empty) if isinstance(div, str) else None
+        status `empty`) (http://hl7.org/fhir/R4/narrative.html#xhtml); its `#id` images and
+        links reference contained resources."""
+        if not isinstance(div, str):
+            return
+        reading = read_xhtml(div)
+        for reference in reading.local_references:
+            self.local_target(reference, resource)
+        found = narrative_problem(reading, said_empty)
         if found is not None:
             severity, code, problem = found
             self.report("invalid-narrative", code, expression, expression=expression,

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, TAX_CODE_SYSTEM
+from fhir_server.errors import Issue, Unprocessable
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
 from fhir_server.services.access import current_principal
@@ -167,12 +168,16 @@ class ProvenanceRecorder:
         is proven false (TOTAL-FAILED: another content, a broken signature) is refused, as a
         Provenance's would be; one this server cannot decide (another issuer's chain) or of
         another format (XML-DSig, an image of a signature) is kept as sent."""
+        if issues := self.document_signature_issues(bundle):
+            raise Unprocessable(issues[0].diagnostics, issues=issues)
+
+    def document_signature_issues(self, bundle: dict) -> list[Issue]:
+        """What `check_document_signature` refuses a Bundle for, as `$validate` says it."""
         signature = bundle.get("signature")
         if not isinstance(signature, dict) or signature.get("sigFormat") != JOSE:
-            return
+            return []
         verification = self.verifier.verify_document(bundle)
-        if verification.indication == TOTAL_FAILED:
-            verification.require_passed()
+        return verification.issues() if verification.indication == TOTAL_FAILED else []
 
     async def check_countersignature(self, store: ResourceStore, provenance: dict) -> None:
         """A client's signed Provenance must verify against the versions stored here, and

@@ -7,6 +7,7 @@ claims, FHIR_REQUIRED_PROFILES of its type, identifier formats), plus the `profi
 """
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
@@ -34,12 +35,24 @@ def _single(pairs: list[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def parse_validate(query: list[tuple[str, str]], body: object | None) -> ValidateRequest:
+def _is_input(body: object, resource_type: str) -> TypeGuard[dict]:
+    """Whether a body is the operation's input Parameters rather than the resource: on
+    Parameters itself, only when its `resource` is a Parameters."""
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        return False
+    given = body.get("parameter")
+    return resource_type != "Parameters" or isinstance(given, list) and any(
+        isinstance(p, dict) and p.get("name") == "resource" and isinstance(p.get("resource"), dict)
+        and p["resource"].get("resourceType") == "Parameters" for p in given)
+
+
+def parse_validate(query: list[tuple[str, str]], body: object | None,
+                   resource_type: str) -> ValidateRequest:
     """The operation's input: `mode` and `profile` from the query or a POSTed Parameters,
     the resource as Parameters' `resource` or as the body itself."""
     pairs = list(query)
     resource = None
-    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+    if _is_input(body, resource_type):
         for index, parameter in enumerate(body.get("parameter") or []):
             where = f"Parameters.parameter[{index}]"
             if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
@@ -70,9 +83,11 @@ def parse_validate(query: list[tuple[str, str]], body: object | None) -> Validat
 def _check_profile(url: str, resource_type: str) -> None:
     definition = registry().structure_definition(url)
     if definition is None:
-        raise BadRequest(f"Profile {url} is not known to this server: it cannot validate "
-                         "against it (GET /StructureDefinition?url=... lists those it has)",
-                         expression="profile")
+        raise BadRequest(f"Profile {url} is not installed on this server: it validates "
+                         "against the profiles of installed packages only (fhir-server package "
+                         "install; the CapabilityStatement lists them as supportedProfile), "
+                         "and a StructureDefinition stored through the API is data, not one "
+                         "of them", expression="profile")
     if (held := other_version_held(url)) is not None:
         raise BadRequest(f"Profile {url} is not known to this server in that version (it "
                          f"holds version {held}): it cannot validate against it",
@@ -134,4 +149,6 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
         extra = (request.profile,) if request.profile else ()
         # Off the event loop when the body is large, as a write's validation is.
         issues += await run_sized(service.policy.issues, resource, extra)
+        if resource_type == "Bundle":  # a document's seal proven false, as a write refuses
+            issues += service.provenance.document_signature_issues(resource)
     return issues or [issue("validate.ok", "informational", severity="information")]

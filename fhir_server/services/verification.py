@@ -189,11 +189,11 @@ class ProvenanceVerification:
         parameters += [_signature_parameter(result) for result in self.results]
         return {"resourceType": "Parameters", "parameter": parameters}
 
-    def require_passed(self) -> None:
-        """422 naming every failed check unless every signature is TOTAL-PASSED."""
+    def issues(self) -> list[Issue]:
+        """An error naming each failed check; none when every signature is TOTAL-PASSED."""
         if self.indication == TOTAL_PASSED:
-            return
-        issues = [
+            return []
+        return [
             Issue(
                 f"The signature does not verify ({self.indication}): {reason}",
                 "processing",
@@ -201,7 +201,11 @@ class ProvenanceVerification:
             )
             for index, reason in self.failures()
         ]
-        raise Unprocessable(issues[0].diagnostics, issues=issues)
+
+    def require_passed(self) -> None:
+        """422 naming every failed check unless every signature is TOTAL-PASSED."""
+        if issues := self.issues():
+            raise Unprocessable(issues[0].diagnostics, issues=issues)
 
 
 class SignatureVerifier:

@@ -70,3 +70,14 @@ def test_a_urn_reference_naming_no_entry_of_a_message_is_400(client):
         assert search_ids(client, "Bundle", **{name: value, "_id": stored.json()["id"]}) == [
             stored.json()["id"]], name
     assert search_ids(client, "Bundle", composition="MessageHeader/" + header_id) == []
+
+
+def test_a_relative_full_url_is_400(client):
+    """The HL7 validator's `bundle-duplicate-id`: `Patient/1` as a collection's fullUrl was
+    stored without a word; a fullUrl is "the absolute URL for the resource"."""
+    collection = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"fullUrl": "Patient/1", "resource": new_patient()}]}
+    assert_outcome(client.post("/Bundle", json=collection, headers=FHIR_HEADERS), 400,
+                   expression="Bundle.entry[0].fullUrl")
+    collection["entry"][0]["fullUrl"] = _urn()
+    assert client.post("/Bundle", json=collection, headers=FHIR_HEADERS).status_code == 201

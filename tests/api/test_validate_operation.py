@@ -185,3 +185,18 @@ def test_more_warnings_than_an_outcome_lists_are_still_no_error(client):
     assert "30 more" in issues[-1]["diagnostics"]
     response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
     assert response.status_code == 201, response.text
+
+
+def test_parameters_are_validated_too_though_never_stored(client):
+    """`Parameters/$validate` was 404 (Parameters is not stored): how a client checks an
+    operation's body, bare or as the `resource` of the operation's own Parameters."""
+    attachment = {"resourceType": "Parameters", "parameter": [
+        {"name": "file", "valueAttachment": {"contentType": "text/plain", "data": "not base64!"}}]}
+    for body in (attachment, _parameters(attachment)):
+        issues = _issues(client.post("/Parameters/$validate", json=body, headers=FHIR_HEADERS))
+        [error] = [i for i in issues if i["severity"] == "error"]
+        assert error["expression"] == ["Parameters.parameter[0].valueAttachment.data"], issues
+    valid = {"resourceType": "Parameters", "parameter": [{"name": "n", "valueInteger": 1}]}
+    [issue] = _issues(client.post("/Parameters/$validate", json=valid, headers=FHIR_HEADERS))
+    assert issue["severity"] == "information"
+    assert_outcome(client.post("/Parameters", json=valid, headers=FHIR_HEADERS), 404)

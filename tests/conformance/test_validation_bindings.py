@@ -78,3 +78,20 @@ def test_a_relative_system_is_refused(resource, expression):
     assert found_of(resource) == {("value", expression)}
     validate_resource({**OBSERVATION, "code": {"coding": [
         {"system": "urn:oid:2.16.840.1.113883.6.1", "code": "718-7"}]}})
+
+
+@pytest.mark.parametrize(("coding", "error"), [
+    ({"code": "editableDropdown"}, False),
+    ({"system": "http://hl7.org/fhir/questionnaire-item-control", "code": "editableDropdown"},
+     True),
+])
+def test_an_extensible_binding_judges_a_coding_by_its_system(coding, error):
+    """A Coding without a system was taken for a code of the value set's only system, an
+    error naming a system the data never had (the HL7 validator's `q_val_fail`: warnings
+    only); one of that system that it does not define stays an error."""
+    item_control = {"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl",
+                    "valueCodeableConcept": {"coding": [coding]}}
+    issues = validation_issues({"resourceType": "Questionnaire", "status": "draft", "item": [
+        {"linkId": "1", "type": "choice", "text": "x", "extension": [item_control]}]})
+    severities = {i.severity for i in issues if i.code == "code-invalid"}
+    assert severities == ({"error", "warning"} if error else {"warning"}), issues

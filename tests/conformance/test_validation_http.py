@@ -50,13 +50,14 @@ def test_bundle_entry_rules_bdl_2_3_4_7_8(client):
     refused({"resourceType": "Bundle", "type": "collection", "entry": [
         _entry("urn:uuid:1", response={"status": "201"})]}, "Bundle.entry[0]", "bdl-4")
     # The same fullUrl in two versions is allowed, and anything in a history.
-    versions = [{**_entry("Basic/1"), "resource": {
+    versions = [{**_entry("https://benhvien.example.vn/fhir/Basic/1"), "resource": {
         "resourceType": "Basic", "code": {"text": "x"}, "meta": {"versionId": v}}}
         for v in ("1", "2")]
     allowed = {"resourceType": "Bundle", "type": "collection", "entry": versions}
     assert client.post("/Bundle", json=allowed, headers=FHIR_HEADERS).status_code == 201
     history = {"resourceType": "Bundle", "type": "history", "entry": [
-        _entry("Basic/1", request={"method": "PUT", "url": "Basic/1"}, response={"status": "200"})
+        _entry("https://benhvien.example.vn/fhir/Basic/1",
+               request={"method": "PUT", "url": "Basic/1"}, response={"status": "200"})
         for _ in range(2)]}
     assert client.post("/Bundle", json=history, headers=FHIR_HEADERS).status_code == 201
     refused({"resourceType": "Bundle", "type": "collection", "entry": [

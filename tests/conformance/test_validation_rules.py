@@ -186,6 +186,21 @@ def test_contained_resources_have_distinct_ids():
     assert "Patient.contained[0]" in issues[0].diagnostics
 
 
+@pytest.mark.parametrize("element", ['<img src="#photo"/>', '<a href="#photo">ảnh</a>'])
+def test_an_image_or_link_of_the_narrative_references_a_contained_resource(element):
+    """The HL7 validator's `binary-ref-internal`: a contained Binary only the narrative shows
+    was refused (dom-3)."""
+    binary = {"resourceType": "Binary", "id": "photo", "contentType": "image/png",
+              "data": "iVBORw0KGgo="}
+    div = f'<div xmlns="http://www.w3.org/1999/xhtml"><p>Ảnh chụp X-quang</p>{element}</div>'
+    validate_resource({"resourceType": "Patient", "contained": [binary],
+                       "text": {"status": "generated", "div": div}})
+    other = div.replace("#photo", "#other")
+    assert ("invariant", "Patient.contained[0]") in found_of(
+        {"resourceType": "Patient", "contained": [binary],
+         "text": {"status": "generated", "div": other}})
+
+
 def test_contained_resources_are_referenced_dom_3():
     organization = {"resourceType": "Organization", "id": "o", "name": "BV"}
     [issue] = issues_of({"resourceType": "Patient", "contained": [organization]})

@@ -118,6 +118,13 @@ def test_a_document_whose_seal_is_false_is_not_stored(client, document):
     assert outcome["issue"][0]["expression"] == ["Bundle.signature"], outcome
     genuine = {k: v for k, v in document.items() if k not in ("id", "meta")}
     assert client.post("/Bundle", json=genuine, headers=FHIR_HEADERS).status_code == 201
+    # `$validate` says so as the write does: it answered "No issues detected".
+    checked = client.post("/Bundle/$validate", json=forged, headers=FHIR_HEADERS)
+    assert checked.status_code == 200, checked.text
+    errors = [i for i in checked.json()["issue"] if i["severity"] == "error"]
+    assert [i["expression"] for i in errors] == [["Bundle.signature"]], errors
+    passed = client.post("/Bundle/$validate", json=genuine, headers=FHIR_HEADERS).json()
+    assert not [i for i in passed["issue"] if i["severity"] == "error"], passed
 
 
 def test_the_patient_summary_is_sealed(client, ids):

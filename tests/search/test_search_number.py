@@ -22,8 +22,9 @@ def _risk(**probability) -> dict:
 
 
 def _ends(low: float | None, high: float | None) -> dict:
-    return {end: {"value": value} for end, value in (("low", low), ("high", high))
-            if value is not None}
+    """A probability Range: its ends are percentages (ras-1)."""
+    return {end: {"value": value, "system": UCUM, "code": "%"}
+            for end, value in (("low", low), ("high", high)) if value is not None}
 
 
 def _weight(value: float) -> dict:

@@ -27,9 +27,10 @@ async def invoke(
     request: Request, level: str, name: str, resource_type: str | None = None,
     resource_id: str | None = None, version_id: str | None = None,
 ) -> Response:
-    if resource_type is not None:
-        check_type(resource_type)
     operation = operations.find(level, name, resource_type)
+    if resource_type is not None and (
+            operation is None or resource_type not in operation.descriptor.unstored_types):
+        check_type(resource_type)
     if operation is None or (version_id is not None and not operation.descriptor.versions):
         where = f" on {resource_type}" if resource_type else ""
         where += " versions" if version_id is not None else ""

@@ -5,6 +5,7 @@ from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.operations import EVERY_TYPE, INSTANCE, TYPE, OperationDescriptor
+from fhir_server.conformance.registry import NOT_STORED_TYPES
 from fhir_server.services.resource_validation import parse_validate, validate
 
 _DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
@@ -12,14 +13,18 @@ _DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
 async def validate_resource(call: OperationCall) -> FhirResponse:
     body = await call.body() if call.request.method == "POST" and not call.without_body() else None
-    request = parse_validate(list(call.request.query_params.multi_items()), body)
-    issues = await validate(call.service, call.resource_type or "", call.resource_id, request)
+    resource_type = call.resource_type or ""
+    request = parse_validate(list(call.request.query_params.multi_items()), body, resource_type)
+    issues = await validate(call.service, resource_type, call.resource_id, request)
     language = outcome_language(call.request)
     return FhirResponse(call.request, {"resourceType": "OperationOutcome",
                                        "issue": [issue.to_fhir(language) for issue in issues]})
 
 
-OPERATIONS = tuple(
-    Operation(OperationDescriptor("validate", _DEFINITION, level, EVERY_TYPE), validate_resource)
-    for level in (TYPE, INSTANCE)
+OPERATIONS = (
+    # At type level on Parameters too, never stored: how a client checks an operation's body.
+    Operation(OperationDescriptor("validate", _DEFINITION, TYPE, EVERY_TYPE,
+                                  unstored_types=tuple(NOT_STORED_TYPES)), validate_resource),
+    Operation(OperationDescriptor("validate", _DEFINITION, INSTANCE, EVERY_TYPE),
+              validate_resource),
 )
