@@ -361,14 +361,16 @@ async def _services(args: argparse.Namespace):
 
 async def _load(args: argparse.Namespace) -> int:
     from fhir_server.services.data_files import data_files
-    from fhir_server.services.loading import LoadReport, load_file
+    from fhir_server.services.loading import Loading
 
-    total = LoadReport()
     async with _services(args) as (_, processor):
+        loading = Loading(processor)
         for path in data_files(args.paths):
-            report = await load_file(processor, path, base="")
+            report = await loading.load_file(path)
             print(f"{path}: {report.summary()}", flush=True)
-            total.merge(report)
+        if loading.deferred:
+            print("retrying what failed, now that the rest is loaded", flush=True)
+        total = await loading.finish()
     print(f"\n{total.table()}")
     return 0 if total.ok else 1
 

@@ -4,7 +4,7 @@ Synthea's) as batches that keep the resources' ids, reported per resource type."
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fhir_server.errors import BadRequest, FhirError
@@ -61,22 +61,17 @@ class LoadReport:
     statuses: Counter = field(default_factory=Counter)  # HTTP status of the entries
     failures: list[Failure] = field(default_factory=list)
     warnings: Counter = field(default_factory=Counter)  # (resource type, diagnostics) → count
+    retrying: int = 0  # entries failed once, tried again after the rest
 
-    def add(self, response_bundle: dict, origins: list[Origin]) -> None:
-        """The batch-response or transaction-response of entries from `origins`."""
-        for origin, entry in zip(origins, response_bundle.get("entry", []), strict=True):
-            response = entry["response"]
-            status, outcome = response["status"], response.get("outcome")
+    def succeed(self, origin: Origin, status: str, outcome: object) -> None:
+        self.statuses[status] += 1
+        self.loaded[origin.resource_type] += 1
+        for text in _diagnostics(outcome, ("warning",)):
+            self.warnings[origin.resource_type, text] += 1
+
+    def fail(self, origin: Origin, reason: str, status: str | None = None) -> None:
+        if status is not None:
             self.statuses[status] += 1
-            if status.startswith("2"):
-                self.loaded[origin.resource_type] += 1
-                for text in _diagnostics(outcome, ("warning",)):
-                    self.warnings[origin.resource_type, text] += 1
-            else:
-                reason = "; ".join(_diagnostics(outcome, ("fatal", "error")))
-                self.fail(origin, f"{status} {reason}".strip())
-
-    def fail(self, origin: Origin, reason: str) -> None:
         self.failed[origin.resource_type] += 1
         self.failures.append(Failure(origin, reason))
 
@@ -101,8 +96,9 @@ class LoadReport:
         return [str(failure) for failure in self.failures]
 
     def summary(self) -> str:
+        retrying = f", {self.retrying} to retry after the rest" if self.retrying else ""
         return (f"{self.loaded.total()} loaded, {self.failed.total()} failed, "
-                f"{self.warnings.total()} warnings")
+                f"{self.warnings.total()} warnings{retrying}")
 
     def table(self) -> str:
         """The report as text: a row per resource type, then the failures and warnings."""
@@ -129,11 +125,17 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class Batch:
-    """A batch or transaction Bundle to load, where its entries come from, and where it does."""
+    """A batch or transaction Bundle to load, where its entries come from, and where it does;
+    once it failed, why: a reason per entry, or one for a Bundle refused whole."""
 
     bundle: dict
     origins: list[Origin]
     location: str
+    failures: tuple[tuple[str | None, str], ...] = ()  # (status, reason)
+
+    @property
+    def refused_whole(self) -> bool:
+        return len(self.failures) == 1 and self.failures[0][0] is None
 
 
 def _as_batch(items: list[tuple[dict, Origin]], location: str) -> Batch:
@@ -197,36 +199,93 @@ def _batches(path: Path, report: LoadReport) -> Iterator[Batch]:
             )
 
 
-async def _load_batches(processor: BundleProcessor, batches: Iterator[Batch], base: str,
-                        report: LoadReport) -> None:
-    """Submit each batch; a refused Bundle (e.g. a failing transaction) is reported and the
-    next one is still loaded."""
-    for batch in batches:
+async def _submit(processor: BundleProcessor, batch: Batch, base: str,
+                  report: LoadReport) -> Batch | None:
+    """Load a batch; what failed comes back as a batch of its own (a refused Bundle whole)."""
+    try:
+        response = await processor.process(base, batch.bundle, "minimal")
+    except FhirError as error:
+        return replace(batch, failures=((None, f"{error.status} {error}"),))
+    failed = []
+    for entry, origin, answer in zip(batch.bundle["entry"], batch.origins,
+                                     response.get("entry", []), strict=True):
+        status, outcome = answer["response"]["status"], answer["response"].get("outcome")
+        if status.startswith("2"):
+            report.succeed(origin, status, outcome)
+        else:
+            reason = "; ".join(_diagnostics(outcome, ("fatal", "error")))
+            failed.append((entry, origin, (status, f"{status} {reason}".strip())))
+    if not failed:
+        return None
+    return Batch({**batch.bundle, "entry": [entry for entry, _, _ in failed]},
+                 [origin for _, origin, _ in failed], batch.location,
+                 tuple(failure for _, _, failure in failed))
+
+
+def _entries(batches: list[Batch]) -> int:
+    return sum(len(batch.origins) for batch in batches)
+
+
+class Loading:
+    """One load of many files. A resource may refer to one a later file holds (Synthea's
+    conditional references `Organization?identifier=...` to its organizations file, a
+    Provenance to the definitions it signs): what fails is tried again once everything else
+    is loaded, and again while that loads more; what still fails is reported."""
+
+    def __init__(self, processor: BundleProcessor, base: str = ""):
+        self.processor, self.base = processor, base
+        self.report = LoadReport()
+        self.deferred: list[Batch] = []
+
+    async def load(self, batches: Iterator[Batch], report: LoadReport) -> None:
+        for batch in batches:
+            if (failed := await _submit(self.processor, batch, self.base, report)) is not None:
+                self.deferred.append(failed)
+                report.retrying += len(failed.origins)
+
+    async def load_file(self, path: Path) -> LoadReport:
+        """Load every Bundle of the file; its report, of what loaded at once."""
+        report = LoadReport()
         try:
-            response = await processor.process(base, batch.bundle, "minimal")
-        except FhirError as error:
-            report.refuse(batch, f"{error.status} {error}")
-            continue
-        report.add(response, batch.origins)
+            await self.load(_batches(path, report), report)
+        except (BadRequest, OSError, EOFError, UnicodeDecodeError) as error:  # EOF: cut gzip
+            report.fail(Origin(str(path), UNKNOWN_TYPE), str(error))
+        self.report.merge(report)
+        return report
+
+    async def finish(self) -> LoadReport:
+        """Retry what failed while a round loads something; the report of the whole load."""
+        deferred, self.deferred = self.deferred, []
+        while deferred:
+            again = [failed for batch in deferred
+                     if (failed := await _submit(self.processor, batch, self.base,
+                                                 self.report)) is not None]
+            progress, deferred = _entries(again) < _entries(deferred), again
+            if not progress:
+                break
+        for batch in deferred:
+            if batch.refused_whole:
+                self.report.refuse(batch, batch.failures[0][1])
+                continue
+            for origin, (status, reason) in zip(batch.origins, batch.failures, strict=True):
+                self.report.fail(origin, reason, status)
+        return self.report
 
 
 async def load_file(processor: BundleProcessor, path: Path, base: str) -> LoadReport:
     """Load every Bundle of the file."""
-    report = LoadReport()
-    try:
-        await _load_batches(processor, _batches(path, report), base, report)
-    except (BadRequest, OSError, EOFError, UnicodeDecodeError) as error:  # EOF: cut gzip
-        report.fail(Origin(str(path), UNKNOWN_TYPE), str(error))
-    return report
+    loading = Loading(processor, base)
+    await loading.load_file(path)
+    return await loading.finish()
 
 
 async def load_resources(processor: BundleProcessor, resources: list[dict], location: str,
                          base: str = "") -> LoadReport:
     """Load resources (each keeping its id) in batches of NDJSON_BATCH entries."""
-    report = LoadReport()
+    loading = Loading(processor, base)
     items = [(resource, Origin(f"{location} {resource['resourceType']}/{resource.get('id')}",
                                resource["resourceType"])) for resource in resources]
     batches = (_as_batch(items[start:start + NDJSON_BATCH], location)
                for start in range(0, len(items), NDJSON_BATCH))
-    await _load_batches(processor, batches, base, report)
-    return report
+    await loading.load(batches, loading.report)
+    return await loading.finish()
