@@ -15,6 +15,7 @@ from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
+from fhir_server.conformance.xml_rules import in_fhir_namespace
 from fhir_server.errors import (
     BadRequest,
     InvalidResource,
@@ -306,11 +307,12 @@ def sends_json_patch(request: Request) -> bool:
 
 
 def raw_content_type(request: Request) -> str | None:
-    """The Content-Type of a body that is no FHIR resource (nor JSON Patch), which a Binary
-    create or update takes as the Binary's content (binary.html#rest); None for FHIR."""
+    """The Content-Type of a body that may be no FHIR resource (nor JSON Patch), which a
+    Binary create or update takes as the Binary's content (binary.html#rest); None for FHIR.
+    Plain JSON and XML may be either (`holds_fhir`)."""
     declared = request.headers.get("content-type", "")
-    media = _media_type(declared)
-    is_fhir = media in _MEDIA_TYPES or media == JSON_PATCH
+    media = _LEGACY.get(_media_type(declared), _media_type(declared))
+    is_fhir = media in _FHIR_ONLY or media == JSON_PATCH
     return declared.strip() if media and not is_fhir else None
 
 
@@ -339,10 +341,12 @@ async def json_body(
     max_bytes: int,
     max_depth: int,
     media_types: tuple[str, ...] = JSON_MEDIA_TYPES,
+    read: bytes | None = None,
 ) -> object:
-    """The request's body as JSON, after checking its media type, size and nesting depth.
-    Where FHIR JSON is accepted, so is FHIR XML, converted to FHIR JSON
-    (http://hl7.org/fhir/R4/xml.html); the depth limit applies to the converted JSON."""
+    """The request's body as JSON, after checking its media type, size and nesting depth
+    (`read`: the body, read already). Where FHIR JSON is accepted, so is FHIR XML, converted
+    to FHIR JSON (http://hl7.org/fhir/R4/xml.html); the depth limit applies to the converted
+    JSON."""
     accepted = media_types + XML_MEDIA_TYPES if FHIR_JSON in media_types else media_types
     content_type = _media_type(request.headers.get("content-type", ""))
     # DSTU2's names, which older clients still send, as Accept takes them.
@@ -364,13 +368,28 @@ async def json_body(
         # read as UTF-8 whatever the label, a Latin-1 body was "not valid JSON".
         raise UnsupportedMediaType(f"The body is declared charset={charset}; FHIR bodies are "
                                    "UTF-8 (send charset=utf-8, or no charset)")
-    raw = await read_body(request, max_bytes)
+    raw = await read_body(request, max_bytes) if read is None else read
     if not raw.strip():
         raise BadRequest("The request body is empty")
     body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
     input_size.set(len(raw))  # what comes next on this body runs off the loop if large
     return await run_sized(_read, raw, body_format, max_depth,
                            request.app.state.settings.max_array_elements)
+
+
+def holds_fhir(content_type: str, raw: bytes) -> bool:
+    """Whether a Binary's body in plain JSON or XML (`application/xml`, a CDA document; or
+    `application/json`) is a FHIR resource after all: a JSON object naming its resourceType,
+    an XML document whose root is in the FHIR namespace. Other bodies of those types are the
+    Binary's content (binary.html#rest), as HAPI reads them."""
+    media = _media_type(content_type)
+    if media in XML_MEDIA_TYPES:
+        return in_fhir_namespace(raw)
+    try:
+        document = json_format.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(document, dict) and "resourceType" in document
 
 
 # Bodies of this size or more are read (parsed and their shape checked) two at a time: the

@@ -27,6 +27,7 @@ from fhir_server.api.media import (
     FhirResponse,
     asks_for_fhir,
     bundle_response,
+    holds_fhir,
     raw_content_type,
     read_body,
     sends_json_patch,
@@ -249,6 +250,8 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
     if content_type is None:
         return await call.body()
     content = await read_body(call.request, call.settings.max_body_bytes)
+    if holds_fhir(content_type, content):
+        return await call.parsed(content)
     binary: dict = {"resourceType": "Binary", "contentType": content_type}
     # The reference the Binary takes its access rules from (binary.html#rest), validated
     # with the rest of the Binary.

@@ -54,8 +54,9 @@ _SHOWN_LENGTH = 60
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # datatypes.html#string: no character below U+0020 but tab, LF and CR. XML 1.0 cannot carry
-# one, so a resource holding one could not be read, searched or exported as XML.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# one, nor the noncharacters U+FFFE and U+FFFF: a resource holding one could not be read,
+# searched or exported as XML (and every XML page it fell on would fail).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def shape_excess(document: object, max_depth: int,
@@ -152,8 +153,9 @@ class PrimitiveType:
         if not value:
             return "a string must not be empty (leave the element out instead)"
         if (control := _CONTROL.search(value)) is not None:
-            return (f"a control character (U+{ord(control.group()):04X}) is no FHIR text: only "
-                    "tab, LF and CR may come below U+0020")
+            return (f"the character U+{ord(control.group()):04X} is no FHIR text: only tab, "
+                    "LF and CR may come below U+0020, and U+FFFE and U+FFFF are no characters "
+                    "XML can carry")
         if self.max_length is not None and len(value) > self.max_length:
             return f"longer than {self.max_length} characters"
         if not self.matches(value):

@@ -14,7 +14,7 @@ from fhir_server.conformance import json_format
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.primitives import primitive_type
 from fhir_server.conformance.structure import Node
-from fhir_server.errors import BadRequest, InvalidResource
+from fhir_server.errors import BadRequest, FhirError, InvalidResource
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -53,6 +53,27 @@ def safe_parser() -> expat.XMLParserType:
     parser.ExternalEntityRefHandler = _refuse_external
     parser.buffer_text = True
     return parser
+
+
+class _RootFound(Exception):
+    pass
+
+
+def in_fhir_namespace(raw: bytes) -> bool:
+    """Whether an XML document's root element is in the FHIR namespace (read no further)."""
+    parser = safe_parser()
+
+    def start(tag: str, _: dict) -> None:
+        raise _RootFound(tag.partition(NS_SEPARATOR)[0] == FHIR_NS)
+
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(raw, True)
+    except _RootFound as found:
+        return bool(found.args[0])
+    except (expat.ExpatError, FhirError):  # not well-formed, or a DTD: no FHIR either way
+        return False
+    return False
 
 
 def is_blank(text: str) -> bool:

@@ -2,6 +2,7 @@
 (http://hl7.org/fhir/R4/http.html); JSON Patch in test_json_patch.py."""
 
 import base64
+import json
 import uuid
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -336,6 +337,26 @@ def test_a_binary_is_created_and_updated_from_its_own_content(client, server):
     assert created_by_put.status_code == 201, created_by_put.text
     refused = client.post("/Patient", content=png, headers={"Content-Type": "image/png"})
     assert_outcome(refused, 415)
+
+
+@pytest.mark.parametrize("content_type", ["application/xml", "text/xml", "application/json"])
+def test_a_binary_in_plain_xml_or_json_is_its_content_unless_it_is_fhir(client, content_type):
+    """A CDA document sent as `application/xml` was read as FHIR XML (400, "expected
+    http://hl7.org/fhir"), raw JSON as a resource without a resourceType; a FHIR Binary sent
+    with those types is still one."""
+    raw = (b'<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><title>Giay ra vien'
+           b'</title></ClinicalDocument>' if "xml" in content_type else b'{"so_bhyt": "1"}')
+    response = client.post("/Binary", content=raw, headers={"Content-Type": content_type})
+    assert response.status_code == 201, response.text
+    stored = response.json()
+    assert (stored["contentType"], base64.b64decode(stored["data"])) == (content_type, raw)
+    as_fhir = {"resourceType": "Binary", "contentType": "text/plain", "data": "eGlu"}
+    body = (f'<Binary xmlns="http://hl7.org/fhir"><contentType value="text/plain"/>'
+            f'<data value="eGlu"/></Binary>'.encode() if "xml" in content_type
+            else json.dumps(as_fhir).encode())
+    response = client.post("/Binary", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 201, response.text
+    assert (response.json()["contentType"], response.json()["data"]) == ("text/plain", "eGlu")
 
 
 def test_a_binarys_versions_and_security_context_travel_with_its_content(client):

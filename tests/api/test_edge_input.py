@@ -88,10 +88,12 @@ def test_a_unit_of_a_huge_power_is_stored_and_searched_as_written(client, code):
 
 # ---------------------------------------------------------------- control characters
 
-@pytest.mark.parametrize("escape", ["\\u0000", "\\u0007", "\\b", "\\u001f"])
+@pytest.mark.parametrize("escape", ["\\u0000", "\\u0007", "\\b", "\\u001f", "\\ufffe",
+                                    "\\uffff"])
 def test_a_control_character_in_a_string_is_400(client, escape):
     """datatypes.html#string: nothing below U+0020 but tab, LF and CR, which XML could not
-    carry: stored, it would make every XML page holding the resource fail."""
+    carry, nor U+FFFE and U+FFFF (stored, they made every XML search page and history
+    holding the resource 406)."""
     body = '{"resourceType": "Patient", "name": [{"family": "a' + escape + 'b"}]}'
     response = client.post("/Patient", content=body, headers=FHIR_HEADERS)
     assert_outcome(response, 400, expression="Patient.name[0].family")

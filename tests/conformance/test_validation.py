@@ -22,7 +22,7 @@ MARITAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 ENCOUNTER = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}
 CODE = re.compile(r"[^\s]+(\s[^\s]+)*", re.ASCII)  # http://hl7.org/fhir/R4/datatypes.html#code
 # datatypes.html#string: no text holds a character below U+0020 but tab, LF and CR.
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _examples() -> list[Path]:
