@@ -161,7 +161,9 @@ def _concept_filter(index: CodeSystemIndex, op: str, value: str) -> set[str]:
     every = set(index.concepts)
     if op in ("is-a", "descendent-of", "is-not-a", "generalizes"):
         if value not in index.concepts:
-            return every if op == "is-not-a" else set()
+            # A typo would make the binding silently empty (or everything): tx.fhir.org and
+            # HAPI refuse it too.
+            raise CannotExpand(f"the filter '{op} {value}' names no code of {index.url}")
         subtree = index.descendants(value) | ({value} if op != "descendent-of" else set())
         if op == "generalizes":
             return index.ancestors(value) | {value}
@@ -207,6 +209,21 @@ def _property_filter(index: CodeSystemIndex, name: str, op: str, value: str) -> 
     raise CannotExpand(f"the filter op '{op}' is not supported on the property '{name}'")
 
 
+# Properties every code system has (codesystem-concept-properties.html), and what a filter
+# reads of each concept besides its declared properties.
+_IMPLICIT_PROPERTIES = frozenset({"display", "parent", "child", "inactive", "deprecated",
+                                  "notSelectable", "status", "definition"})
+
+
+def _known_property(index: CodeSystemIndex, name: str) -> bool:
+    """Whether a filter's property is one the code system defines (a property or a filter),
+    one every code system has, or one its concepts carry all the same."""
+    declared = {entry.get("code") for key in ("property", "filter")
+                for entry in index.resource.get(key) or [] if isinstance(entry, dict)}
+    return (name in declared or name in _IMPLICIT_PROPERTIES
+            or any(concept.values(name) for concept in index.concepts.values()))
+
+
 def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
     _spend(len(index.concepts))
     codes = set(index.concepts)
@@ -219,8 +236,11 @@ def _filtered(index: CodeSystemIndex, filters: list) -> set[str]:
         name, op, value = rule["property"], rule["op"], rule["value"]
         if name in ("concept", "code"):
             codes &= _concept_filter(index, op, value)
-        else:
+        elif _known_property(index, name):
             codes &= _property_filter(index, name, op, value)
+        else:  # ValueSet.compose.include.filter.property: "defined in the code system"
+            raise CannotExpand(f"the code system {index.url} defines no property or filter "
+                               f"'{name}'")
     return codes
 
 

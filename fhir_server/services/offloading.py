@@ -44,3 +44,13 @@ async def run_sized(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
     finally:
         reading_forbidden.reset(forbidden)
     return await in_units_thread(work, *args, **kwargs)
+
+
+async def run_off_the_loop(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`run_sized` in a worker thread whatever the input's size: for work whose cost its
+    input does not tell (an expansion within its budget may take seconds)."""
+    token = input_size.set(max(input_size.get(), LARGE_INPUT_BYTES))
+    try:
+        return await run_sized(work, *args, **kwargs)
+    finally:
+        input_size.reset(token)

@@ -144,6 +144,7 @@ def unknown_code(index: CodeSystemIndex, code: str) -> str:
 def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
     """The name and version of the code system (`instance`: one stored here), and the
     display, designations and properties of a code (`system` and `code`, or `coding`)."""
+    given.at_most_one_of("code", "coding")
     coding = given.coding() or {}
     system, code = given.one("system") or coding.get("system"), given.one("code") or coding.get(
         "code")
@@ -180,6 +181,8 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
     # Values keep the type the CodeSystem gives them; the hierarchy is of codes.
     # The code's definition is a property all code systems have (CodeSystem-lookup).
     hierarchy = [("definition", "valueString", concept.definition)] if concept.definition else []
+    # `inactive`, a property every code system has (codesystem-concept-properties.html).
+    hierarchy += [("inactive", "valueBoolean", concept.inactive)]
     hierarchy += [("parent", "valueCode", p) for p in sorted(index.parents.get(concept.code, ()))]
     hierarchy += [("child", "valueCode", c) for c in sorted(index.children.get(concept.code, ()))]
     shown: list[tuple[str, str, object]] = []
@@ -194,6 +197,8 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
 def subsumes(given: TerminologyInput, instance: dict | None) -> dict:
     """How code A relates to code B in one code system's hierarchy (`codeA`/`codeB` with
     `system`, or `codingA`/`codingB`): equivalent, subsumes, subsumed-by or not-subsumed."""
+    given.at_most_one_of("codeA", "codingA")
+    given.at_most_one_of("codeB", "codingB")
     codings = [given.coding(name) or {} for name in ("codingA", "codingB")]
     codes = [given.one(name) or coding.get("code") for name, coding in zip(
         ("codeA", "codeB"), codings, strict=True)]
@@ -315,12 +320,15 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     """The ValueSet expanded, narrowed by `filter` (code or display, folded as string search
     folds Vietnamese: accents and case ignored), `activeOnly` and `exclude-system`, displays in
     `displayLanguage`, paged by `offset` and `count`."""
+    given.at_most_one_of("url", "valueSet")
     value_set, result = value_set_expansion(given, instance, "$expand")
     result = _versions_applied(given, value_set, result)
     concepts = _excluding_systems(given, expanded(value_set, result))
     language = given.one("displayLanguage")
     asked = [value for name, value in given.pairs if name == "designation"]
     active_only = given.flag("activeOnly")
+    # For a user interface: no abstract (not selectable) codes, those for grouping only.
+    for_ui = given.flag("excludeNotForUI")
     designations = given.flag("includeDesignations") or bool(asked)
     wanted = fold(given.one("filter") or "")
     contains = []
@@ -328,7 +336,7 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     # expansion follows that defined in the compose element": answer lists keep theirs).
     for concept in concepts:
         display = concept.display_in(language)
-        if (active_only and concept.inactive) or not (
+        if (active_only and concept.inactive) or (for_ui and concept.abstract) or not (
                 wanted in fold(concept.code) or (display and wanted in fold(display))):
             continue
         contains.append(_contains(concept, language, designations, asked))
@@ -345,6 +353,7 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
         {f"{c.system}|{c.version}" for c in concepts if c.version})]
     used += [{"name": "displayLanguage", "valueCode": language}] if language else []
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
+    used += [{"name": "excludeNotForUI", "valueBoolean": True}] if for_ui else []
     used += [{"name": "includeDesignations", "valueBoolean": True}] if designations else []
     used += [{"name": "designation", "valueString": token} for token in asked]
     # With the value set's definition (compose, ...) besides the expansion.

@@ -26,6 +26,15 @@ class TerminologyInput:
             raise BadRequest(f"'{name}' is given more than once", expression=name)
         return values[0] if values else None
 
+    def at_most_one_of(self, *names: str) -> None:
+        """400 when the request gives more than one of these alternatives (a code and a
+        coding): answering with one of them would leave the other unread."""
+        given = [name for name in names if any(key == name for key, _ in self.pairs)
+                 or self.complex.get(name)]
+        if len(given) > 1:
+            raise BadRequest(f"{self.operation} takes one of {' and '.join(given)}, not both",
+                             expression=given[1])
+
     def flag(self, name: str) -> bool:
         value = self.one(name)
         if value not in (None, "true", "false"):

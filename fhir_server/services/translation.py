@@ -46,6 +46,16 @@ def names_one_map(given: TerminologyInput, instance: dict | None) -> bool:
     return bool(instance or given.resource("conceptMap", "ConceptMap") or given.one("url"))
 
 
+def other_maps(concept_maps: list[dict]) -> list[str]:
+    """The canonical URLs the `other-map` rules of these ConceptMaps name, that the server's
+    own do not hold (http://hl7.org/fhir/R4/conceptmap.html#unmapped)."""
+    return sorted({rule["url"] for concept_map in concept_maps
+                   for group in concept_map.get("group") or [] if isinstance(group, dict)
+                   if isinstance(rule := group.get("unmapped"), dict)
+                   and rule.get("mode") == "other-map" and isinstance(rule.get("url"), str)
+                   and find("ConceptMap", rule["url"]) is None})
+
+
 def coded_systems(given: TerminologyInput) -> list[str]:
     """The systems of the codes to translate."""
     return sorted({coding["system"] for coding in _codings(given)})
@@ -93,9 +103,13 @@ class _GroupIndex:
     invocation: looking each code up by scanning every element made a large ConceptMap
     and a CodeableConcept of many codings quadratic."""
 
-    def __init__(self) -> None:
+    def __init__(self, stored: list[dict]) -> None:
         self._by_source: dict[int, dict[str, list[dict]]] = {}
         self._by_target: dict[int, dict[str, list[tuple[dict, dict]]]] = {}
+        # ConceptMaps stored through the API by url, the most recent of each, for `other-map`.
+        self.stored: dict[str, dict] = {}
+        for concept_map in stored:
+            self.stored.setdefault(str(concept_map.get("url")), concept_map)
 
     def sources(self, group: dict, code: str) -> list[dict]:
         found = self._by_source.get(id(group))
@@ -137,8 +151,8 @@ def _unmapped(group: dict, code: str, source: str | None, seen: set[str],
     if mode == "fixed" and rule.get("code"):
         return [_match(_UNMAPPED_EQUIVALENCE["fixed"], target, group.get("targetVersion"),
                        rule["code"], rule.get("display"), source)]
-    other = find("ConceptMap", rule["url"]) if mode == "other-map" and isinstance(
-        rule.get("url"), str) else None
+    url = rule.get("url") if mode == "other-map" else None
+    other = (find("ConceptMap", url) or index.stored.get(url)) if isinstance(url, str) else None
     if other is None:
         return []
     return _forward(other, {"system": group.get("source"), "code": code}, target_system, seen,
@@ -236,7 +250,7 @@ def translate(given: TerminologyInput, instance: dict | None = None,
     reverse, target_system = given.flag("reverse"), given.one("targetsystem")
     matches: list[dict] = []
     shown: set[bytes] = set()  # each match once (a list lookup made many matches quadratic)
-    index, dependencies = _GroupIndex(), _dependencies(given)
+    index, dependencies = _GroupIndex(stored or []), _dependencies(given)
     for concept_map in _concept_maps(given, instance, stored or []):
         for coding in codings:
             found = (_backward(concept_map, coding, target_system, index) if reverse

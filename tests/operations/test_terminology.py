@@ -25,15 +25,16 @@ def test_lookup_gives_the_system_name_and_the_display(client):
     assert _values(posted.json())["display"] == "Male"
 
 
-def test_lookup_gives_the_definition_of_a_code_of_r4(client):
-    """`definition` is a property every code system has (CodeSystem-lookup); R4's own code
-    systems keep their definitions (they were dropped from the shipped copy)."""
+def test_lookup_gives_the_definition_and_activity_of_a_code_of_r4(client):
+    """`definition` and `inactive` are properties every code system has (CodeSystem-lookup,
+    codesystem-concept-properties.html); R4's own code systems keep their definitions (they
+    were dropped from the shipped copy)."""
     response = client.get("/CodeSystem/$lookup", params={"system": GENDER_SYSTEM,
                                                          "code": "other"})
-    properties = {part["name"]: part for p in response.json()["parameter"]
-                  if p["name"] == "property" for part in p["part"]}
-    assert properties["code"] == {"name": "code", "valueCode": "definition"}
-    assert properties["value"] == {"name": "value", "valueString": "Other."}
+    properties = {parts[0]["valueCode"]: parts[1] for p in response.json()["parameter"]
+                  if p["name"] == "property" for parts in [p["part"]]}
+    assert properties["definition"] == {"name": "value", "valueString": "Other."}
+    assert properties["inactive"] == {"name": "value", "valueBoolean": False}
     only_parent = client.get("/CodeSystem/$lookup", params={
         "system": GENDER_SYSTEM, "code": "other", "property": "parent"}).json()
     assert not [p for p in only_parent["parameter"] if p["name"] == "property"]

@@ -9,6 +9,7 @@ from fhir_server.conformance.held_terminology import using_stored
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import stored_terminology_drawn_on
+from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.services.terminology import (
     expand_value_set,
     held,
@@ -117,7 +118,10 @@ async def expand_value_set_operation(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
     value_set = await instance(call, given)
     with using_stored(await drawn_on_stored(call, given, value_set)):
-        return FhirResponse(call.request, expand_value_set(given, value_set))
+        # In a worker thread: an expansion within its budget may still take seconds (a
+        # POSTed ValueSet of many regex filters), which on the loop held every other client.
+        expansion = await run_off_the_loop(expand_value_set, given, value_set)
+    return FhirResponse(call.request, expansion)
 
 
 OPERATIONS = (

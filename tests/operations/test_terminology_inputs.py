@@ -1,0 +1,125 @@
+"""What a terminology operation makes of what it is given (probe BC): one of two alternative
+inputs, never both silently; a filter naming a property or a code the code system does not
+have is refused, not an empty binding; `excludeNotForUI` leaves out abstract codes; an
+`other-map` rule follows a ConceptMap stored through the API; `$lookup` says whether a code
+is inactive."""
+
+import uuid
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome
+
+
+@pytest.fixture(scope="module")
+def system(client) -> str:
+    """A department code system: `noi` (internal medicine, abstract, a grouping) over
+    `tim-mach` (cardiology) and `tieu-hoa-cu` (retired), with a `khoi` property."""
+    url = f"urn:bv:cs:khoa-{uuid.uuid4().hex[:8]}"
+    code_system = {
+        "resourceType": "CodeSystem", "url": url, "status": "active", "content": "complete",
+        "property": [{"code": "khoi", "type": "string"},
+                     {"code": "notSelectable", "type": "boolean"},
+                     {"code": "status", "type": "code"}],
+        "concept": [{"code": "noi", "display": "Khối Nội",
+                     "property": [{"code": "notSelectable", "valueBoolean": True}],
+                     "concept": [
+                         {"code": "tim-mach", "display": "Tim mạch",
+                          "property": [{"code": "khoi", "valueString": "noi"}]},
+                         {"code": "tieu-hoa-cu", "display": "Tiêu hoá (cũ)",
+                          "property": [{"code": "status", "valueCode": "retired"}]}]}]}
+    response = client.post("/CodeSystem", json=code_system, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    return url
+
+
+def _value_set(system: str, **include) -> dict:
+    return {"resourceType": "ValueSet", "status": "active",
+            "compose": {"include": [{"system": system, **include}]}}
+
+
+def _expand(client, value_set: dict, *extra: dict):
+    body = {"resourceType": "Parameters",
+            "parameter": [{"name": "valueSet", "resource": value_set}, *extra]}
+    return client.post("/ValueSet/$expand", json=body, headers=FHIR_HEADERS)
+
+
+def _codes(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [c["code"] for c in response.json()["expansion"].get("contains", [])]
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/CodeSystem/$lookup", {"system": "{system}", "code": "noi",
+                             "coding": "{system}|tim-mach"}),
+    ("/CodeSystem/$subsumes", {"system": "{system}", "codeA": "noi",
+                               "codingA": "{system}|tim-mach", "codeB": "tim-mach"}),
+])
+def test_two_alternative_inputs_are_400_not_one_of_them(client, system, path, params):
+    """One was answered and the other left unread ($validate-code already refused)."""
+    given = {name: value.format(system=system) for name, value in params.items()}
+    assert_outcome(client.get(path, params=given), 400)
+
+
+def test_expand_takes_a_url_or_a_value_set_not_both(client, system):
+    response = _expand(client, _value_set(system),
+                       {"name": "url", "valueUri": "http://hl7.org/fhir/ValueSet/gender"})
+    assert_outcome(response, 400)
+
+
+@pytest.mark.parametrize("rule", [
+    {"property": "khoii", "op": "=", "value": "noi"},  # a typo of `khoi`
+    {"property": "concept", "op": "is-a", "value": "noi-khoa"},  # no such code
+])
+def test_a_filter_the_code_system_cannot_answer_is_400_not_an_empty_binding(client, system,
+                                                                               rule):
+    assert_outcome(_expand(client, _value_set(system, filter=[rule])), 400)
+    assert _codes(_expand(client, _value_set(system, filter=[
+        {"property": "khoi", "op": "=", "value": "noi"}]))) == ["tim-mach"]
+
+
+def test_exclude_not_for_ui_leaves_out_abstract_codes(client, system):
+    every = _codes(_expand(client, _value_set(system)))
+    assert "noi" in every
+    for_ui = _expand(client, _value_set(system),
+                     {"name": "excludeNotForUI", "valueBoolean": True})
+    assert _codes(for_ui) == [code for code in every if code != "noi"]
+    assert {"name": "excludeNotForUI", "valueBoolean": True} in (
+        for_ui.json()["expansion"]["parameter"])
+
+
+def test_lookup_says_whether_a_code_is_inactive(client, system):
+    for code, inactive in (("tim-mach", False), ("tieu-hoa-cu", True)):
+        response = client.get("/CodeSystem/$lookup", params={
+            "system": system, "code": code, "property": "inactive"})
+        assert response.status_code == 200, response.text
+        [found] = [p["part"] for p in response.json()["parameter"] if p["name"] == "property"]
+        assert found == [{"name": "code", "valueCode": "inactive"},
+                         {"name": "value", "valueBoolean": inactive}]
+
+
+def test_other_map_follows_a_concept_map_stored_through_the_api(client):
+    """conceptmap.html#unmapped: `other-map` uses "the map identified by the canonical URL";
+    one stored through the API was not looked for ("No mapping found")."""
+    suffix = uuid.uuid4().hex[:8]
+    source, target = f"urn:bv:cs:cu-{suffix}", f"urn:bv:cs:moi-{suffix}"
+    fallback, first = f"urn:bv:cm:du-phong-{suffix}", f"urn:bv:cm:chinh-{suffix}"
+    maps = [
+        {"url": fallback, "group": [{"source": source, "target": target, "element": [
+            {"code": "zz", "target": [{"code": "ZZ-moi", "equivalence": "equivalent"}]}]}]},
+        {"url": first, "group": [{"source": source, "target": target, "element": [
+            {"code": "aa", "target": [{"code": "AA-moi", "equivalence": "equivalent"}]}],
+            "unmapped": {"mode": "other-map", "url": fallback}}]},
+    ]
+    for concept_map in maps:
+        response = client.post("/ConceptMap", json={"resourceType": "ConceptMap",
+                                                    "status": "active", **concept_map},
+                               headers=FHIR_HEADERS)
+        assert response.status_code == 201, response.text
+    response = client.get("/ConceptMap/$translate", params={
+        "url": first, "system": source, "code": "zz"})
+    assert response.status_code == 200, response.text
+    parameters = response.json()["parameter"]
+    assert parameters[0] == {"name": "result", "valueBoolean": True}, parameters
+    concepts = [part["valueCoding"]["code"] for p in parameters if p["name"] == "match"
+                for part in p["part"] if part["name"] == "concept"]
+    assert concepts == ["ZZ-moi"]
