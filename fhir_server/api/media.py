@@ -387,7 +387,7 @@ def holds_fhir(content_type: str, raw: bytes) -> bool:
         return in_fhir_namespace(raw)
     try:
         document = json_format.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep for FHIR too
         return False
     return isinstance(document, dict) and "resourceType" in document
 

@@ -257,7 +257,8 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
     # with the rest of the Binary.
     if (context := call.request.headers.get("x-security-context")) is not None:
         binary["securityContext"] = {"reference": context}
-    binary["data"] = base64.b64encode(content).decode()
+    if content:  # an empty body is a Binary without data (Binary.data is 0..1)
+        binary["data"] = base64.b64encode(content).decode()
     return {**binary, "id": resource_id} if resource_id else binary
 
 

@@ -123,6 +123,8 @@ def _unresolved_urns(entries: list, path: str) -> list[Issue]:
         pending = [(entry.get("resource"), f"{path}.entry[{index}].resource")]
         while pending:
             node, where = pending.pop()
+            if isinstance(node, dict) and node.get("resourceType") == "Bundle":
+                continue  # a Bundle within: its urns name its own entries, checked with it
             if isinstance(node, dict):
                 reference = node.get("reference")
                 if (isinstance(reference, str) and reference.startswith(_URN_PREFIXES)

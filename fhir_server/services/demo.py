@@ -13,8 +13,14 @@ _LOADED_FLAG = "demo_data_loaded"
 
 
 async def load_demo_data(database: Database, processor: BundleProcessor) -> bool:
-    """Load the demo Bundle unless it was loaded before; True when it was loaded now."""
+    """Load the demo Bundle unless it was loaded before, or the data dir holds patients
+    already (`fhir-server load` filled it: the demo's would mix with them); True when it
+    was loaded now."""
     if await database.flag(_LOADED_FLAG):
+        return False
+    if await database.holds_any("Patient"):
+        log.info("demo data not loaded: the database holds patients already")
+        await database.set_flag(_LOADED_FLAG)
         return False
     demo_bundle = Path(str(files("examples") / "demo" / "demo-bundle.json"))
     report = await load_file(processor, demo_bundle, base="")

@@ -153,7 +153,10 @@ class _Patch:
         steps = _steps(path)
         if steps[0] in (kind, "Resource", "DomainResource"):  # else relative to the resource
             steps = steps[1:]
-        steps = [s for s in steps if "(" not in s]
+        # Functions select among the elements a step names (`where()`, `first()`), but for
+        # `extension('url')`, which names the extensions too.
+        steps = ["extension" if s.startswith("extension(") else s for s in steps
+                 if "(" not in s or s.startswith("extension(")]
         node = definition_tree(kind)
         for step in steps:
             property_ = node.properties.get(step.partition("[")[0])

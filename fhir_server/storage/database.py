@@ -157,6 +157,10 @@ class Database:
                 except UnpreparedType as unprepared:
                     await self.prepare_type(unprepared.resource_type)
 
+    async def holds_any(self, resource_type: str) -> bool:
+        """Whether a resource of the type is stored, current or deleted."""
+        return await self.db[resource_type].find_one({}, {"_id": 1}) is not None
+
     async def flag(self, name: str) -> bool:
         return await self.db["server_settings"].find_one({"_id": name}) is not None
 

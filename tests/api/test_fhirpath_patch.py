@@ -198,8 +198,11 @@ def test_first_last_and_extension_url_name_elements(client):
     result = _patched(client, patient,
                       _operation("replace", "Patient.name.first().given.last()",
                                  value={"valueString": "Minh"}),
-                      _operation("delete", f"Patient.extension('{note}')"))
+                      _operation("replace", f"Patient.extension('{note}').value",
+                                 value={"valueString": "b"}))
     assert result["name"][0]["given"] == [*given[:-1], "Minh"]
+    assert result["extension"][0] == {"url": note, "valueString": "b"}
+    result = _patched(client, result, _operation("delete", f"Patient.extension('{note}')"))
     assert [extension["url"] for extension in result["extension"]] == [ethnicity]
 
 

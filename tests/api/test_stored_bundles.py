@@ -81,3 +81,26 @@ def test_a_relative_full_url_is_400(client):
                    expression="Bundle.entry[0].fullUrl")
     collection["entry"][0]["fullUrl"] = _urn()
     assert client.post("/Bundle", json=collection, headers=FHIR_HEADERS).status_code == 201
+
+
+def test_a_bundle_within_a_bundle_resolves_its_own_urns(client):
+    """A document's `urn:uuid:` references were looked for among the fullUrls of the
+    collection holding it (the IPS `bundle-minimal` in a collection was 400)."""
+    patient_urn = _urn()
+    document = {"resourceType": "Bundle", "type": "document",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "identifier": {"system": "urn:ietf:rfc:3986", "value": _urn()},
+                "entry": [{"fullUrl": _urn(), "resource": {
+                    "resourceType": "Composition", "status": "final", "date": "2026-01-01",
+                    "type": {"text": "Tóm tắt bệnh án"}, "title": "Tóm tắt",
+                    "subject": {"reference": patient_urn},
+                    "author": [{"reference": patient_urn}]}},
+                    {"fullUrl": patient_urn, "resource": new_patient()}]}
+    collection = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"fullUrl": _urn(), "resource": document}]}
+    response = client.post("/Bundle", json=collection, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    dangling = {**collection, "entry": [{"fullUrl": _urn(), "resource": {
+        **document, "entry": document["entry"][:1]}}]}
+    assert_outcome(client.post("/Bundle", json=dangling, headers=FHIR_HEADERS), 400,
+                   expression="Bundle.entry[0].resource.entry[0].resource.subject.reference")

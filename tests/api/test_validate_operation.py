@@ -196,6 +196,12 @@ def test_parameters_are_validated_too_though_never_stored(client):
         issues = _issues(client.post("/Parameters/$validate", json=body, headers=FHIR_HEADERS))
         [error] = [i for i in issues if i["severity"] == "error"]
         assert error["expression"] == ["Parameters.parameter[0].valueAttachment.data"], issues
+    # Its own faults are findings, as a Patient's are, not a 400 of the operation's input.
+    faulty = {"resourceType": "Parameters", "colour": "x", "parameter": [
+        {"valueString": "no name"}]}
+    issues = _issues(client.post("/Parameters/$validate", json=faulty, headers=FHIR_HEADERS))
+    assert {"Parameters.colour", "Parameters.parameter[0].name"} <= {
+        e for i in issues if i["severity"] == "error" for e in i["expression"]}, issues
     valid = {"resourceType": "Parameters", "parameter": [{"name": "n", "valueInteger": 1}]}
     [issue] = _issues(client.post("/Parameters/$validate", json=valid, headers=FHIR_HEADERS))
     assert issue["severity"] == "information"

@@ -5,7 +5,6 @@ search, history, operations and errors, by Accept or `_format`."""
 import json
 
 import pytest
-from pymongo import MongoClient
 from bundle_helpers import post_entry, transaction, urn
 from helpers import (
     FHIR_HEADERS,
@@ -19,6 +18,7 @@ from helpers import (
     unique_cccd,
     without_meta,
 )
+from pymongo import MongoClient
 
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
 

@@ -127,6 +127,21 @@ def test_restart_keeps_the_data_and_loads_the_demo_once(spawn, mongods, tmp_path
     assert mongods(data) == []
 
 
+def test_the_demo_is_not_mixed_into_data_loaded_before(cli, spawn, mongods, tmp_path):
+    """`fhir-server load` into a new data dir, then `serve --dev`: the demo's patients,
+    encounters and documents were added to the loaded ones."""
+    data, files = tmp_path / "data", tmp_path / "files"
+    files.mkdir()
+    (files / "patient.json").write_text(json.dumps(_patient(unique_cccd())))
+    loaded = cli("load", "--dev", "--data-dir", data, files, timeout=300)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    server = spawn(data, "--dev")
+    server.wait_ready()
+    assert _patient_count(server.base) == 1
+    assert server.stop() in TERMINATED
+    assert mongods(data) == []
+
+
 def test_sigkill_of_the_server_takes_its_mongod_down(spawn, mongods, eventually, tmp_path):
     data = tmp_path / "data"
     server = spawn(data)

@@ -56,7 +56,9 @@ class OperationCall:
             settings = self.request.app.state.settings
             body = await json_body(self.request, settings.max_body_bytes,
                                    settings.max_json_depth)
-            check_parameters_shape(body)
+            if self.resource_type not in self.descriptor.unstored_types:
+                # Not on `Parameters/$validate`, whose body is the data it checks.
+                check_parameters_shape(body)
             self._body = body
         return self._body
 
