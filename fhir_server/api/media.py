@@ -15,7 +15,7 @@ from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
-from fhir_server.conformance.xml_rules import in_fhir_namespace
+from fhir_server.conformance.xml_rules import in_fhir_namespace, nested_too_deep
 from fhir_server.errors import (
     BadRequest,
     InvalidResource,
@@ -242,7 +242,8 @@ def _check_shape(document: object, max_depth: int, max_elements: int, body_forma
     stored: a Patient with thousands of names costs seconds)."""
     match shape_excess(document, max_depth, max_elements):
         case ("depth", _):
-            raise BadRequest(f"The {body_format} body is nested deeper than {max_depth} levels")
+            raise BadRequest(nested_too_deep(max_depth) if body_format == "XML"
+                             else f"The JSON body is nested deeper than {max_depth} levels")
         case ("elements", length):
             raise PayloadTooLarge(
                 f"An array in the body has {length} elements; at most {max_elements} "

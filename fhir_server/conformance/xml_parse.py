@@ -24,11 +24,13 @@ from fhir_server.conformance.xml_rules import (
     is_blank,
     is_xhtml,
     json_value,
+    nested_too_deep,
     safe_parser,
     xml_attributes,
 )
 from fhir_server.errors import BadRequest, FhirError, InvalidResource
 
+_XML_NS = "http://www.w3.org/XML/1998/namespace"
 _UTF8 = "FHIR XML is UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type)"
 # The end of a start or end tag from its `<`: attribute values may hold `>`.
 _TAG = re.compile(rb"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
@@ -110,7 +112,7 @@ class _Reader:
 
     def _push(self, frame: _Frame) -> None:
         if self.max_depth is not None and len(self.stack) >= self.max_depth:
-            raise BadRequest(f"The XML body is nested deeper than {self.max_depth} levels "
+            raise BadRequest(f"{nested_too_deep(self.max_depth)} "
                              f"(line {self.parser.CurrentLineNumber})")
         self.stack.append(frame)
 
@@ -227,16 +229,19 @@ class _Reader:
         """`value` of a primitive, and the properties the definition makes attributes."""
         allowed = xml_attributes(frame.node)
         for key, text in attributes.items():
-            location = f"{frame.location}.{key}"
             if key.startswith(XSI_NS + NS_SEPARATOR):
                 continue
+            location = frame.location if NS_SEPARATOR in key else f"{frame.location}.{key}"
             if key == "value" and frame.prop is not None and frame.prop.kind == PRIMITIVE:
                 frame.value = self._value(text, frame.prop.type, frame.location)
             elif key in allowed:
                 prop = frame.node.properties[key]
                 frame.fields[key] = [(self._value(text, prop.type, location), None)]
             else:
-                attribute = key.replace(NS_SEPARATOR, ":")
+                namespace, _, name = key.rpartition(NS_SEPARATOR)
+                # As written (`xml:lang`), or by its namespace: expat's own form is neither.
+                attribute = (f"xml:{name}" if namespace == _XML_NS
+                             else f"{{{namespace}}}{name}" if namespace else name)
                 raise self._error(
                     f"Attribute {attribute!r} is not allowed on {frame.location}", location
                 )

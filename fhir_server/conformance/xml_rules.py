@@ -55,6 +55,13 @@ def safe_parser() -> expat.XMLParserType:
     return parser
 
 
+def nested_too_deep(max_depth: int) -> str:
+    """Why an XML body deeper than the JSON depth limit is refused: the limit counts levels
+    of its JSON form, where a repeating element is an array and its item."""
+    return (f"The XML body nests deeper than the {max_depth} levels its JSON form may have "
+            "(each repeating element is two: an array and its item)")
+
+
 class _RootFound(Exception):
     pass
 

@@ -244,7 +244,7 @@ def test_xml_nested_deeper_than_the_json_limit_is_400(client):
         extension = {"url": "http://example.org/node", "extension": [extension]}
     body = resource_to_xml({"resourceType": "Patient", "extension": [extension]})
     response = client.post("/Patient", content=body, headers=XML_HEADERS)
-    _assert_xml_outcome(response, 400, "The XML body is nested deeper than")
+    _assert_xml_outcome(response, 400, "The XML body nests deeper than the")
 
 
 def test_unsupported_media_types_are_415_and_406(client):

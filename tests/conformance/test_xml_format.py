@@ -204,6 +204,10 @@ def test_xsi_schema_location_comments_and_processing_instructions_are_ignored():
     (_patient('<name><id value="n1"/></name>'), "Unknown element <id> in Patient.name[0]"),
     (_patient('<active value="true" extra="1"/>'), "'extra' is not allowed on Patient.active"),
     (_patient('<name value="x"/>'), "'value' is not allowed on Patient.name[0]"),
+    # Named as written, or by namespace: it read 'http://www.w3.org/XML/1998/namespace:lang'.
+    (f'<Patient {FHIR} xml:lang="vi"/>'.encode(), "Attribute 'xml:lang' is not allowed on "
+                                                  "Patient "),
+    (_patient('<active xmlns:f="urn:f" f:value="true"/>'), "'{urn:f}value' is not allowed"),
     (_patient("<active>true</active>"), "Text is not allowed in Patient.active"),
     (_patient('<gender value="male"/><gender value="female"/>'),
      "Patient.gender appears more than once (max 1)"),

@@ -19,7 +19,7 @@ def test_elements_nested_beyond_the_limit_are_refused_while_read():
     xml_to_resource(body[:63] + b'<valueString value="x"/></extension></Patient>')  # warm
     tracemalloc.start()
     try:
-        with pytest.raises(BadRequest, match="nested deeper than 64 levels") as refused:
+        with pytest.raises(BadRequest, match="nests deeper than the 64 levels") as refused:
             xml_to_resource(body, max_depth=64)
         _, peak = tracemalloc.get_traced_memory()
     finally:
