@@ -180,9 +180,11 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
     wanted = {value for key, value in given.pairs if key == "property"}
     # Values keep the type the CodeSystem gives them; the hierarchy is of codes.
     # The code's definition is a property all code systems have (CodeSystem-lookup).
-    hierarchy = [("definition", "valueString", concept.definition)] if concept.definition else []
-    # `inactive`, a property every code system has (codesystem-concept-properties.html).
-    hierarchy += [("inactive", "valueBoolean", concept.inactive)]
+    # So is `inactive` (codesystem-concept-properties.html).
+    hierarchy: list[tuple[str, str, object]] = [
+        ("inactive", "valueBoolean", concept.inactive)]
+    if concept.definition:
+        hierarchy.insert(0, ("definition", "valueString", concept.definition))
     hierarchy += [("parent", "valueCode", p) for p in sorted(index.parents.get(concept.code, ()))]
     hierarchy += [("child", "valueCode", c) for c in sorted(index.children.get(concept.code, ()))]
     shown: list[tuple[str, str, object]] = []
