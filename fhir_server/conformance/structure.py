@@ -105,6 +105,19 @@ def _binding(element: dict, type_code: str) -> RequiredBinding | None:
     )
 
 
+def _type_profile_invariants(element: dict) -> tuple[Invariant, ...]:
+    """The invariants of the data-type profiles an element's types name (SimpleQuantity's
+    sqty-1, no comparator, on `Observation.referenceRange.low` and 89 others: the snapshot
+    repeats it on three only)."""
+    found: list[Invariant] = []
+    for entry in element.get("type", ()):
+        for url in entry.get("profile", ()):
+            profile = registry().structure_definition(url)
+            if profile is not None and profile.get("type") == entry.get("code") != "Extension":
+                found += element_invariants(profile["snapshot"]["element"][0])
+    return tuple(found)
+
+
 def _max(text: str) -> int | None:
     return None if text == "*" else int(text)
 
@@ -123,7 +136,8 @@ def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
         min=element.get("min", 0),
         max=_max(element.get("max", "*")),
         repeats=element.get("base", element).get("max", "*") != "1",
-        invariants=() if node else element_invariants(element),
+        invariants=() if node else tuple(dict.fromkeys(
+            element_invariants(element) + _type_profile_invariants(element))),
     )
     if compiled.min > 0:
         parent.required.append(compiled)

@@ -293,6 +293,11 @@ def test_ele_1_every_element_has_a_value_or_children(resource, expression):
         ({"resourceType": "ValueSet", "status": "active", "expansion": {
             "timestamp": "2024-01-01T00:00:00Z", "contains": [{"display": "x"}]}}, "vsd-9",
          "ValueSet.expansion.contains[0]"),
+        # A data-type profile's invariant: SimpleQuantity's, which the snapshot of
+        # referenceRange.low does not repeat.
+        ({**OBSERVATION, "referenceRange": [{"low": {"value": 1, "comparator": "<",
+                                                    "unit": "mg"}}]}, "sqty-1",
+         "Observation.referenceRange[0].low"),
         ({"resourceType": "RiskAssessment", "status": "final", "subject": {
             "reference": "Patient/1"}, "prediction": [{"probabilityDecimal": 100.5}]}, "ras-2",
          "RiskAssessment.prediction[0]"),
