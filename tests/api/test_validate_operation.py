@@ -206,3 +206,17 @@ def test_parameters_are_validated_too_though_never_stored(client):
     [issue] = _issues(client.post("/Parameters/$validate", json=valid, headers=FHIR_HEADERS))
     assert issue["severity"] == "information"
     assert_outcome(client.post("/Parameters", json=valid, headers=FHIR_HEADERS), 404)
+
+
+@pytest.mark.parametrize("xml", ['<foo value="1"/>', '<active value="yes"/>'])
+def test_xml_that_is_no_valid_fhir_is_a_finding_not_a_400(client, xml):
+    """The same content in JSON is a 200 listing the issue; in XML it was a 400."""
+    body = f'<Patient xmlns="http://hl7.org/fhir">{xml}</Patient>'
+    response = client.post("/Patient/$validate", content=body,
+                           headers={"Content-Type": "application/fhir+xml",
+                                    "Accept": "application/fhir+json"})
+    [error] = [i for i in _issues(response) if i["severity"] == "error"]
+    assert error["expression"][0].startswith("Patient."), error
+    malformed = client.post("/Patient/$validate", content="<Patient", headers={
+        "Content-Type": "application/fhir+xml", "Accept": "application/fhir+json"})
+    assert_outcome(malformed, 400)

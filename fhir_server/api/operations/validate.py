@@ -6,17 +6,28 @@ from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.operations import EVERY_TYPE, INSTANCE, TYPE, OperationDescriptor
 from fhir_server.conformance.registry import NOT_STORED_TYPES
+from fhir_server.errors import InvalidResource, Issue
 from fhir_server.services.resource_validation import parse_validate, validate
 
 _DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
 
 async def validate_resource(call: OperationCall) -> FhirResponse:
-    body = await call.body() if call.request.method == "POST" and not call.without_body() else None
+    language = outcome_language(call.request)
+    try:
+        body = (await call.body() if call.request.method == "POST" and not call.without_body()
+                else None)
+    except InvalidResource as unread:
+        # Well-formed XML that is no valid FHIR (an unknown element, `value="yes"` for a
+        # boolean): a finding of the validation, as in JSON, not a refusal of the request.
+        return _outcome(call, unread.issues, language)
     resource_type = call.resource_type or ""
     request = parse_validate(list(call.request.query_params.multi_items()), body, resource_type)
     issues = await validate(call.service, resource_type, call.resource_id, request)
-    language = outcome_language(call.request)
+    return _outcome(call, issues, language)
+
+
+def _outcome(call: OperationCall, issues: list[Issue], language: str) -> FhirResponse:
     return FhirResponse(call.request, {"resourceType": "OperationOutcome",
                                        "issue": [issue.to_fhir(language) for issue in issues]})
 
