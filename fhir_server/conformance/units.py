@@ -2,21 +2,20 @@
 commensurable units (http://hl7.org/fhir/R4/search.html#quantity: "if a system of units is
 used, the server SHOULD compare in canonical units"): `1 g` is found by `ge900|UCUM|mg`.
 
-UCUM expressions are read by `ucumvert` (its grammar of UCUM) into `pint` units, whose base
-units are SI's. A unit converts as an affine map (Celsius has an offset); logarithmic units
-(pH, decibels) and unknown codes have no base form and are compared by their code only.
+Whether a code is UCUM is read by `ucumvert` (its grammar of UCUM, with `pint`); its base
+form comes from UCUM's own definitions (`ucum_essence.py`): pint's differ for about twenty
+units. A unit converts as an affine map (Celsius has an offset); logarithmic units (pH,
+decibels) and unknown codes have no base form and are compared by their code only.
 """
 
-import math
 import re
 import threading
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Any
 
+from fhir_server.conformance.ucum_essence import NotConvertible, canonical
 from fhir_server.conformance.unit_reading import (
     MOST_NEW_CODES_PER_REQUEST,
     MOST_NEW_CODES_PER_SEARCH,
@@ -47,15 +46,6 @@ def _registry() -> Any:
 
     with _PINT:
         return PintUcumRegistry()
-
-
-@cache
-def _arbitrary_units() -> tuple[str, ...]:
-    """UCUM's arbitrary units ([IU], [arb'U], ...): commensurable with nothing but
-    themselves, although pint makes them dimensionless."""
-    essence = files("ucumvert").joinpath("vendor/ucum-essence.xml").read_bytes()
-    units = ElementTree.fromstring(essence).iterfind(".//{*}unit")
-    return tuple(unit.get("Code", "") for unit in units if unit.get("isArbitrary") == "yes")
 
 
 # Quantity and the types that are Quantities (http://hl7.org/fhir/R4/datatypes.html#quantity).
@@ -160,23 +150,10 @@ def read_searched(codes: list[str]) -> None:
 
 
 def _base_form(code: str) -> BaseForm | None:
-    with _PINT:
-        registry = _registry()
-        try:
-            # A number in the unit (`mg/(24.h)`, `10.mg`) is the quantity's magnitude: a
-            # value in it is that many times the number, in the units left (mg/h, mg).
-            read = registry.from_ucum(code)
-            factor, unit = read.magnitude, read.units
-            zero, one, ten = (registry.Quantity(value * factor, unit).to_base_units()
-                              for value in (0, 1, 10))
-            offset, scale = float(zero.magnitude), float(one.magnitude - zero.magnitude)
-            tenfold = float(ten.magnitude)
-        except Exception:  # ucumvert's and pint's errors for codes they cannot read, and
-            return None  # a factor beyond a float (`10*400`: OverflowError)
-        units = f"{one.units:~D}"
-    if scale <= 0 or not math.isclose(tenfold, offset + 10 * scale, rel_tol=1e-9):
-        return None  # not an affine map: a logarithmic unit
-    arbitrary = sorted(symbol for symbol in _arbitrary_units() if symbol in code)
-    key = " ".join([units or "1", *arbitrary])
-    # To 12 significant digits: 5.4 mg and 0.0054 g must be the same number in kg.
-    return BaseForm(key, lambda value: float(f"{offset + value * scale:.12g}"))
+    try:
+        found = canonical(code)
+    except NotConvertible:
+        return None
+    # To 12 significant digits: 5.4 mg and 0.0054 g must be the same number in g.
+    return BaseForm(found.key(),
+                    lambda value: float(f"{found.factor * value + found.offset:.12g}"))

@@ -54,8 +54,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # of a second covers what its digits name (`.5` a tenth of a second, was a millisecond);
 # 15: UCUM quantities also in base units; 16: no date entries of string values; 17: Range
 # values of quantity parameters, and a number in a UCUM unit kept (mg/(24.h) was mg/h);
-# 18: number ranges; 19: a resource as a reference's value (Bundle's composition, message)
-_EXTRACTION_REVISION = "19"
+# 18: number ranges; 19: a resource as a reference's value (Bundle's composition, message);
+# 20: UCUM base forms from UCUM's own definitions (pint's differed for about twenty units)
+_EXTRACTION_REVISION = "20"
 
 
 @cache

@@ -25,7 +25,7 @@ from fhir_server.search.types.number import compile_number, compile_range
     ("mmol/L", 5.5, ("umol/mL", 5.5)),
     ("Cel", 37, ("K", 310.15)),
     ("[degF]", 98.6, ("Cel", 37)),
-    ("mm[Hg]", 760, ("kPa", 101.325)),
+    ("mm[Hg]", 760, ("kPa", 101.32472)),  # UCUM's m[Hg] is 133.3220 kPa, not 1 atm/760
     ("{beats}/min", 60, ("/s", 1)),
     ("10*9/L", 4.5, ("10*3/uL", 4.5)),
     ("%", 50, ("1", 0.5)),
@@ -33,6 +33,18 @@ from fhir_server.search.types.number import compile_number, compile_range
     ("mg/(24.h)", 100, ("mg/d", 100)),
     ("mg/(24.h)", 100, ("g/d", 0.1)),
     ("10.mg", 1, ("mg", 10)),
+    # Where pint's definitions were not UCUM's (the UCUM functional tests, probe BF).
+    ("[Cal]", 1, ("kcal", 1)),
+    ("'", 60, ("deg", 1)),
+    ("g%", 14, ("g/dL", 14)),
+    ("[iU]", 5, ("[IU]", 5)),
+    ("Bq", 2, ("/s", 2)),
+    ("G", 1, ("T", 0.0001)),
+    ("[LPF]", 1, ("1", 100)),
+    ("{score}", 5, ("1", 5)),
+    ("{}", 5, ("1", 5)),  # an empty annotation is unity too (UCUM's grammar takes it)
+    ("[cft_i]", 1, ("[in_i]3", 1728)),
+    ("/[pi].A/m", 1, ("A/m", 1 / math.pi)),
 ])
 def test_commensurable_units_give_one_value(code, value, same_as):
     mine, theirs = base_form(code), base_form(same_as[0])
@@ -43,6 +55,7 @@ def test_commensurable_units_give_one_value(code, value, same_as):
 
 @pytest.mark.parametrize(("one", "other"), [
     ("mg", "mL"), ("[IU]/L", "/L"), ("[IU]/L", "[arb'U]/L"), ("mmol/L", "mg/dL"), ("h", "m"),
+    ("G", "Oe"), ("'", "s"),
 ])
 def test_units_of_other_kinds_stay_apart(one, other):
     first, second = base_form(one), base_form(other)
@@ -50,7 +63,7 @@ def test_units_of_other_kinds_stay_apart(one, other):
     assert first.key != second.key
 
 
-@pytest.mark.parametrize("code", ["[pH]", "dB", "B[SPL]", "not-a-unit", "mg/", "", "{}"])
+@pytest.mark.parametrize("code", ["[pH]", "dB", "B[SPL]", "not-a-unit", "mg/", ""])
 def test_logarithmic_and_unknown_units_have_no_base_form(code):
     assert base_form(code) is None
 
@@ -252,3 +265,22 @@ def test_a_point_is_the_range_of_one_value(value, searched, prefix):
     point = compile_number(prefix, searched)
     as_range = compile_range(prefix, searched)
     assert _holds(point, {"v": value}) == _holds(as_range, {"lo": value, "hi": value})
+
+
+@pytest.mark.parametrize(("stored", "searched"), [
+    ((14, "g%"), f"14|{UCUM}|g/dL"),
+    ((1, "[Cal]"), f"1|{UCUM}|kcal"),
+    ((2, "Bq"), f"2|{UCUM}|/s"),
+])
+def test_a_search_finds_a_quantity_in_the_unit_ucum_defines_it_by(client, stored, searched):
+    """pint took `g%` for a mass, `[Cal]` for 4.184 J and `Bq` for no frequency: these were
+    never found (probe BF, the UCUM functional tests)."""
+    value, code = stored
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "valueQuantity": {"value": value, "system": UCUM, "code": code}}
+    created = client.post("/Observation", json=observation,
+                          headers={"Content-Type": "application/fhir+json"})
+    assert created.status_code == 201, created.text
+    found = client.get("/Observation", params={"value-quantity": searched,
+                                               "_id": created.json()["id"]})
+    assert len(found.json().get("entry", [])) == 1, found.text
