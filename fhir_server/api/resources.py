@@ -44,6 +44,7 @@ from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, UnsupportedMediaType
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
+from fhir_server.services.offloading import input_size, run_sized
 from fhir_server.services.resources import ResourceService, check_type
 from fhir_server.services.versions import Version
 
@@ -250,7 +251,8 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
     if content_type is None:
         return await call.body()
     content = await read_body(call.request, call.settings.max_body_bytes)
-    if holds_fhir(content_type, content):
+    input_size.set(len(content))  # telling FHIR from content parses it: off the loop if large
+    if await run_sized(holds_fhir, content_type, content):
         return await call.parsed(content)
     binary: dict = {"resourceType": "Binary", "contentType": content_type}
     # The reference the Binary takes its access rules from (binary.html#rest), validated
