@@ -2,6 +2,7 @@
 defines (http://hl7.org/fhir/R4/extensibility.html#extension,
 http://hl7.org/fhir/R4/defining-extensions.html#context)."""
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -14,6 +15,9 @@ from fhir_server.errors import Issue
 _CORE = "hl7.fhir.r4.core#"  # the package of R4's own definitions
 # The namespace of the extensions R4 and the HL7 extensions pack define.
 _CORE_EXTENSIONS = "http://hl7.org/fhir/StructureDefinition/"
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a scheme (RFC 3986 §3.1)
+# An extension within an extension (a complex extension's part, named relatively).
+_NESTED = re.compile(r"(?:^|\.)(?:modifierE|e)xtension\[\d+\]\.(?:modifierE|e)xtension\[\d+\]$")
 # Contexts every element matches.
 _ANY_ELEMENT = frozenset({"Element", "Base"})
 
@@ -138,7 +142,12 @@ def extension_issues(extension: dict, path: str, element_path: str,
         return [issue("extension-value-and-nested", "invariant", path, path=path)]
     if not values and not nested:
         return [issue("extension-empty", "invariant", path, path=path)]
-    definition = extension_definition(extension.get("url"))
+    url = extension.get("url")
+    if isinstance(url, str) and not _ABSOLUTE.match(url) and not _NESTED.search(path):
+        # Extension.url: "SHALL be a URI for the Structure Definition"; only the parts of a
+        # complex extension have names relative to it.
+        return [issue("extension-url-relative", "value", f"{path}.url", url=url, path=path)]
+    definition = extension_definition(url)
     as_modifier = path.rpartition(".")[2].startswith("modifierExtension")
     if definition is None:
         # A warning, not an error: R4's own examples (Basic/referral) carry such ones.

@@ -279,6 +279,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "(Bundle.entry.fullUrl không được khác với id của tài nguyên)",
     ),
     # Extensions (http://hl7.org/fhir/R4/extensibility.html).
+    "extension-url-relative": (
+        "{path}.url '{url}' is no absolute URI: an extension is named by the canonical URL of "
+        "its definition; only the parts of a complex extension are named relatively",
+        "{path}.url '{url}' không phải URI tuyệt đối: một extension được định danh bằng URL "
+        "chính tắc của định nghĩa của nó; chỉ các phần của một extension phức hợp mới dùng tên "
+        "tương đối",
+    ),
     "extension-value-and-nested": (
         "Extension at {path} has both a value[x] and nested extensions: it has one or the "
         "other (ext-1)",

@@ -177,3 +177,19 @@ def test_an_unknown_extension_of_the_core_namespace_is_a_warning():
     assert found == [("warning", "extension", ("Patient.extension[0].url",))]
     assert validation_issues({"resourceType": "Patient", "extension": [
         {"url": EXTENSION, "valueString": "x"}]}) == []
+
+
+@pytest.mark.parametrize(("resource", "refused"), [
+    ({"resourceType": "Patient", "extension": [{"url": "something", "valueString": "x"}]},
+     "Patient.extension[0].url"),
+    ({"resourceType": "Patient", "_birthDate": {"extension": [
+        {"url": "gio-sinh", "valueString": "x"}]}}, "Patient._birthDate.extension[0].url"),
+    # A complex extension's parts are named relatively to it.
+    ({"resourceType": "Patient", "extension": [{"url": "http://example.org/ext/dia-chi",
+                                                "extension": [{"url": "tinh",
+                                                               "valueString": "79"}]}]}, None),
+])
+def test_an_extension_is_named_by_an_absolute_url(resource, refused):
+    """The HL7 validator's `patient-extension-bad`: `url="something"` was stored silently."""
+    errors = [i.expression[0] for i in validation_issues(resource) if i.severity == "error"]
+    assert errors == ([refused] if refused else []), errors
