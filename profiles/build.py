@@ -6,8 +6,9 @@
 writes `profiles/` (every StructureDefinition with its snapshot, every SearchParameter and
 CompartmentDefinition) and `terminology/` (every CodeSystem, ValueSet, ConceptMap and
 NamingSystem), keeping only what the server reads at run time: documentation (element
-definitions, comments, mappings) is dropped, so the files are a fraction of the package; a
-code's definition and designations stay ($lookup answers with them).
+definitions, comments, mappings) is dropped, so the files are a fraction of the package (but
+for element definitions that require an absolute URI); a code's definition and designations
+stay ($lookup answers with them).
 """
 
 import argparse
@@ -38,8 +39,15 @@ _TYPE_EXTENSIONS = ("http://hl7.org/fhir/StructureDefinition/regex",
                     "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type")
 
 
+# Of its documentation, a definition saying the value is an absolute URI (ValueSet.url,
+# compose.include.system and 37 others): validation holds values to it.
+_ABSOLUTE_DEFINITION = "An absolute URI"
+
+
 def _element(element: dict) -> dict:
     kept = {k: element[k] for k in _ELEMENT_KEYS if k in element}
+    if element.get("definition", "").startswith(_ABSOLUTE_DEFINITION):
+        kept["definition"] = element["definition"]
     kept |= {k: v for k, v in element.items() if k.startswith(_ELEMENT_PREFIXES)}
     if "constraint" in kept:
         kept["constraint"] = [

@@ -12,16 +12,15 @@ references of the others resolve to (Bundle.entry.fullUrl: "SHALL have a value",
 transaction's POSTs and the results of operations), an absolute URI ("The Absolute URL for
 the resource")."""
 
-import re
 from collections.abc import Collection
 
 from fhir_server.conformance.messages import issue
+from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.reference_targets import named_resource
 from fhir_server.errors import Issue
 
 _WITH_REQUEST = frozenset({"batch", "transaction", "history"})
 _URN_PREFIXES = ("urn:uuid:", "urn:oid:")
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a scheme (RFC 3986 §3.1)
 _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"})
 #: The Bundles that are requests to the server's base, whose urns the requests resolve.
 _REQUESTS = frozenset({"batch", "transaction"})
@@ -88,7 +87,7 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
         if full_url is None and kind in _IDENTIFIED_ENTRIES and "resource" in entry:
             found.append(issue("full-url-missing", "required", where, path=where, kind=kind))
         elif (isinstance(full_url, str) and kind not in _REQUESTS
-              and not _ABSOLUTE_URI.match(full_url)):
+              and not ABSOLUTE_URI.match(full_url)):
             found.append(issue("full-url-relative", "value", f"{where}.fullUrl",
                                full_url=full_url))
         if isinstance(full_url, str) and (pair := _disagreeing(full_url, entry.get("resource"))):

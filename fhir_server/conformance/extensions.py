@@ -9,13 +9,13 @@ from typing import Any
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
+from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.errors import Issue
 
 _CORE = "hl7.fhir.r4.core#"  # the package of R4's own definitions
 # The namespace of the extensions R4 and the HL7 extensions pack define.
 _CORE_EXTENSIONS = "http://hl7.org/fhir/StructureDefinition/"
-_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # a scheme (RFC 3986 §3.1)
 # An extension within an extension (a complex extension's part, named relatively).
 _NESTED = re.compile(r"(?:^|\.)(?:modifierE|e)xtension\[\d+\]\.(?:modifierE|e)xtension\[\d+\]$")
 # Contexts every element matches.
@@ -143,7 +143,7 @@ def extension_issues(extension: dict, path: str, element_path: str,
     if not values and not nested:
         return [issue("extension-empty", "invariant", path, path=path)]
     url = extension.get("url")
-    if isinstance(url, str) and not _ABSOLUTE.match(url) and not _NESTED.search(path):
+    if isinstance(url, str) and not ABSOLUTE_URI.match(url) and not _NESTED.search(path):
         # Extension.url: "SHALL be a URI for the Structure Definition"; only the parts of a
         # complex extension have names relative to it.
         return [issue("extension-url-relative", "value", f"{path}.url", url=url, path=path)]

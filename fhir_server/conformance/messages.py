@@ -279,6 +279,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "(Bundle.entry.fullUrl không được khác với id của tài nguyên)",
     ),
     # Extensions (http://hl7.org/fhir/R4/extensibility.html).
+    "uri-relative": (
+        "{expression}: {value} is no absolute URI, as the element's definition requires (a "
+        "canonical URL, or a urn:)",
+        "{expression}: {value} không phải URI tuyệt đối như định nghĩa của phần tử yêu cầu "
+        "(một URL chính tắc, hoặc urn:)",
+    ),
     "extension-url-relative": (
         "{path}.url '{url}' is no absolute URI: an extension is named by the canonical URL of "
         "its definition; only the parts of a complex extension are named relatively",

@@ -49,6 +49,8 @@ _FORMATS = {
     "unsignedInt": "0 to 2147483647",
 }
 _SHOWN_LENGTH = 60
+# An absolute URI begins with its scheme (RFC 3986 §3.1: `http:`, `urn:`).
+ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 # JSON's `"\ud800"` escape decodes to a lone surrogate: no Unicode character, so no FHIR
 # string (datatypes.html#string), and neither UTF-8 nor BSON can encode it.
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -34,6 +34,8 @@ class Element:
     max: int | None  # None for *
     repeats: bool  # a JSON array: the base definition's max is not 1 (json.html#arrays)
     invariants: tuple[Invariant, ...]
+    # Defined as "An absolute URI ..." (ValueSet.url, compose.include.system, and 37 others).
+    absolute: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -138,6 +140,7 @@ def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
         repeats=element.get("base", element).get("max", "*") != "1",
         invariants=() if node else tuple(dict.fromkeys(
             element_invariants(element) + _type_profile_invariants(element))),
+        absolute=element.get("definition", "").startswith("An absolute URI"),
     )
     if compiled.min > 0:
         parent.required.append(compiled)

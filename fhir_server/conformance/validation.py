@@ -19,7 +19,7 @@ from fhir_server.conformance.invariants import Invariant, is_violated
 from fhir_server.conformance.issue_lists import capped, errors_first, trimmed
 from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.narrative import narrative_problem, read_xhtml
-from fhir_server.conformance.primitives import primitive_type, shown
+from fhir_server.conformance.primitives import ABSOLUTE_URI, primitive_type, shown
 from fhir_server.conformance.profile_validation import profile_issues
 from fhir_server.conformance.profiles import declared_profiles, unknown_profiles
 from fhir_server.conformance.reference_targets import (
@@ -76,6 +76,9 @@ def _resource_types() -> frozenset[str]:
 
 # Issues one validation holds while it walks a resource (capped() later reports MAX_ISSUES).
 _MOST_KEPT = 1000
+# Elements defined as absolute URIs that published guides fill with plain names: a warning
+# (IPS 2.0.0's logical model names its mapping 'ISO-27269_International_Patient_Summary').
+_NAMED_LOOSELY = frozenset({"StructureDefinition.mapping.uri"})
 
 
 class _Walk:
@@ -344,6 +347,11 @@ class _Walk:
                                at.resource)
             if prop.type in _LOCAL_REFERENCE_TYPES:
                 self.local_target(value, at.resource)
+            if (prop.element.absolute and isinstance(value, str) and problem is None
+                    and not ABSOLUTE_URI.match(value)):
+                self.report("uri-relative", "value", expression, expression=expression,
+                            value=shown(value), severity=(
+                                "warning" if prop.element.path in _NAMED_LOOSELY else "error"))
             self.invariants(prop.element.invariants, value, prop.type, expression, at.resource)
         if extra is None:
             return

@@ -71,10 +71,16 @@ def test_a_code_its_system_does_not_define_is_a_warning(coding, expression):
      "Observation.code.coding[0].system"),
     ({"resourceType": "Patient", "identifier": [{"system": "CCCD", "value": "001090012345"}]},
      "Patient.identifier[0].system"),
+    # Elements defined as "An absolute URI ..." (the HL7 validator's vs-canonical-bad).
+    ({"resourceType": "ValueSet", "status": "active", "url": "ValueSet/khoa"},
+     "ValueSet.url"),
+    ({"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": "#khoa"}]}}, "ValueSet.compose.include[0].system"),
 ])
 def test_a_relative_system_is_refused(resource, expression):
     """A Coding's or Identifier's system is an absolute URI (the HL7 validator's
-    TERMINOLOGY_TX_SYSTEM_RELATIVE); `urn:oid:` and `urn:uuid:` are."""
+    TERMINOLOGY_TX_SYSTEM_RELATIVE), as is what R4 defines as one; `urn:oid:` and
+    `urn:uuid:` are."""
     assert found_of(resource) == {("value", expression)}
     validate_resource({**OBSERVATION, "code": {"coding": [
         {"system": "urn:oid:2.16.840.1.113883.6.1", "code": "718-7"}]}})
