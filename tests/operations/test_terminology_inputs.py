@@ -123,3 +123,31 @@ def test_other_map_follows_a_concept_map_stored_through_the_api(client):
     concepts = [part["valueCoding"]["code"] for p in parameters if p["name"] == "match"
                 for part in p["part"] if part["name"] == "concept"]
     assert concepts == ["ZZ-moi"]
+
+
+def test_displays_follow_accept_language_without_display_language(client):
+    """`Accept-Language: vi` was ignored: English displays though Vietnamese designations
+    were there (R5's $expand reads the header; `displayLanguage` still wins)."""
+    url = f"urn:bv:cs:gioi-{uuid.uuid4().hex[:8]}"
+    code_system = {"resourceType": "CodeSystem", "url": url, "status": "active",
+                   "content": "complete", "concept": [
+                       {"code": "f", "display": "Female",
+                        "designation": [{"language": "vi", "value": "Nữ"}]}]}
+    assert client.post("/CodeSystem", json=code_system,
+                       headers=FHIR_HEADERS).status_code == 201
+    value_set = _value_set(url)
+
+    def display(language: str | None, *extra: dict) -> str:
+        body = {"resourceType": "Parameters",
+                "parameter": [{"name": "valueSet", "resource": value_set}, *extra]}
+        headers = {**FHIR_HEADERS, **({"Accept-Language": language} if language else {})}
+        response = client.post("/ValueSet/$expand", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()["expansion"]["contains"][0]["display"]
+
+    assert display(None) == "Female"
+    assert display("vi-VN,vi;q=0.9,en;q=0.5") == "Nữ"
+    assert display("vi", {"name": "displayLanguage", "valueCode": "en"}) == "Female"
+    looked_up = client.get("/CodeSystem/$lookup", params={"system": url, "code": "f"},
+                           headers={"Accept-Language": "vi"}).json()
+    assert {"name": "display", "valueString": "Nữ"} in looked_up["parameter"]

@@ -3,6 +3,8 @@
 (http://hl7.org/fhir/R4/terminology-service.html), and what every terminology operation
 reads of its invocation."""
 
+from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
+from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.held_terminology import using_stored
@@ -95,8 +97,17 @@ def _coded_system(given: TerminologyInput) -> str | None:
                  and isinstance(system := coding.get("system"), str)), None)
 
 
+def displays_in_asked_language(call: OperationCall, given: TerminologyInput) -> None:
+    """Without `displayLanguage`, displays in the language `Accept-Language` prefers of those
+    the server speaks (Vietnamese: its designations), as R5's $expand reads the header."""
+    language = outcome_language(call.request)
+    if given.one("displayLanguage") is None and language != DEFAULT_LANGUAGE:
+        given.pairs.append(("displayLanguage", language))
+
+
 async def lookup_code(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
+    displays_in_asked_language(call, given)
     return FhirResponse(call.request, lookup(given, await instance(call, given)))
 
 
@@ -116,6 +127,7 @@ async def drawn_on_stored(call: OperationCall, given: TerminologyInput,
 
 async def expand_value_set_operation(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
+    displays_in_asked_language(call, given)
     value_set = await instance(call, given)
     with using_stored(await drawn_on_stored(call, given, value_set)):
         # In a worker thread: an expansion within its budget may still take seconds (a
