@@ -181,6 +181,8 @@ def _property_values(index: CodeSystemIndex, concept: Concept, name: str) -> lis
     if name == "display":
         return [concept.display] if concept.display else []
     found = concept.values(name)
+    if name == "inactive" and not found:  # as `$lookup` says it: a retired concept is one
+        found = ["true" if concept.inactive else "false"]
     # The hierarchy counts whether it is nested or given by parent/child properties.
     if name == "parent":
         found += sorted(index.parents.get(concept.code, ()))

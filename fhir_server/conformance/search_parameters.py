@@ -97,6 +97,12 @@ def reference_parameters(resource_type: str) -> tuple[str, ...]:
                  if parameter.type == "reference")
 
 
+# Beyond R4's CompartmentDefinitions: a Device by its `patient` is in that Patient's
+# compartment (an implant is the patient's record), as HAPI FHIR (8.0) and Microsoft's server
+# put it and ONC (g)(10) tests expect; R4 leaves Device out.
+_ADDED_MEMBERS = {"Patient": {"Device": ("patient",)}}
+
+
 @cache
 def compartment_parameters(compartment_type: str) -> dict[str, tuple[str, ...]]:
     """resource type → the parameters that put a resource in a compartment of
@@ -107,7 +113,7 @@ def compartment_parameters(compartment_type: str) -> dict[str, tuple[str, ...]]:
                 entry["code"]: tuple(entry.get("param", ()))
                 for entry in definition["resource"]
                 if is_supported(entry["code"]) and entry.get("param")
-            }
+            } | _ADDED_MEMBERS.get(compartment_type, {})
     return {}
 
 

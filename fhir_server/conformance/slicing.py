@@ -127,9 +127,17 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
     if not discriminators and element["path"].rsplit(".", 1)[-1] in ("extension",
                                                                       "modifierExtension"):
         discriminators = (("value", "url"),)  # extensions are always sliced by url
+    single = not discriminators and not found and element.get("max") == "1" and len(slices) == 1
+    if not discriminators and not single and slices and all(
+            _slice_test("pattern", (), by_id, raw) is not None for _, raw in slices):
+        # No discriminator, but each slice fixes or binds its whole value (VN Core's
+        # `Observation.code.coding:requireCoding`, a patternCoding): a value is in the slice
+        # it matches, as the HL7 validator tests each value against each slice. Unchecked,
+        # an adult's body weight passed as a birth weight.
+        discriminators = (("pattern", "$this"),)
     slicing = Slicing(discriminators, bool(found.get("ordered", False)),
                       found.get("rules", "open"), [rules for rules, _ in slices])
-    if not discriminators and not found and element.get("max") == "1" and len(slices) == 1:
+    if single:
         # One slice of a single-valued element that declares no slicing (VN Core's
         # `Condition.code:conditionCode`): the one value can only be that slice's, whose
         # rules (its required binding) then apply to it.

@@ -17,7 +17,7 @@ import math
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 
 _NS = "{http://unitsofmeasure.org/ucum-essence}"
@@ -101,7 +101,9 @@ def canonical(code: str) -> Canonical:
     return _canonical(code, 0)
 
 
-@cache
+# Codes read, bounded: searches may name any number of made-up codes (units.py remembers
+# 100,000 base forms; this cache holds what they are made of).
+@lru_cache(maxsize=10_000)
 def _canonical(code: str, depth: int) -> Canonical:
     if depth > _MOST_DEPTH:
         raise NotConvertible("defined too deep")
@@ -184,6 +186,8 @@ class _Parser:
         elif token.startswith("{"):
             return _UNITY
         elif token.isdigit() and token.isascii():
+            if not int(token):
+                raise NotConvertible("0 is no unit: every value in it would be 0")
             found = Canonical(float(token), ())
         elif token and token not in "./()":
             found = self._annotatable(token)

@@ -55,7 +55,8 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 15: UCUM quantities also in base units; 16: no date entries of string values; 17: Range
 # values of quantity parameters, and a number in a UCUM unit kept (mg/(24.h) was mg/h);
 # 18: number ranges; 19: a resource as a reference's value (Bundle's composition, message);
-# 20: UCUM base forms from UCUM's own definitions (pint's differed for about twenty units)
+# 20: UCUM base forms from UCUM's own definitions (pint's differed for about twenty units),
+# and Devices in their patient's compartment
 _EXTRACTION_REVISION = "20"
 
 

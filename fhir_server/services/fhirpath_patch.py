@@ -214,6 +214,14 @@ def _delete(patch: _Patch) -> None:
     _prune(patch.resource)
 
 
+_EXTENSIONS = ("extension", "modifierExtension")
+
+
+def _bare_extension(item: object) -> bool:
+    """An extension left with its url alone: its value was deleted, and it says nothing."""
+    return isinstance(item, dict) and set(item) <= {"url", "id"}
+
+
 def _prune(tree: dict) -> bool:
     """Drop the objects and arrays a deletion left empty (`contact[0].name` once its only
     `text` is gone: the official "Delete Nested Primitive #2"), as FHIR JSON has none;
@@ -225,7 +233,8 @@ def _prune(tree: dict) -> bool:
         elif isinstance(value, list):
             if not key.startswith("_"):
                 value[:] = [item for item in value
-                            if not (isinstance(item, dict) and _prune(item))]
+                            if not (isinstance(item, dict) and _prune(item))
+                            and not (key in _EXTENSIONS and _bare_extension(item))]
             if not value:
                 tree.pop(key)
     return not tree

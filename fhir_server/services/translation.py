@@ -108,6 +108,10 @@ class _GroupIndex:
         self._by_target: dict[int, dict[str, list[tuple[dict, dict]]]] = {}
         # ConceptMaps stored through the API by url, the most recent of each, for `other-map`.
         self.stored: dict[str, dict] = {}
+        # The matches of a code in a map an `other-map` rule names, once per invocation: maps
+        # naming each other group by group made the paths through them grow as groups^maps
+        # (five maps of 25 groups held the server 3.7 s).
+        self.followed: dict[tuple[str, str, str, str | None], list[dict]] = {}
         for concept_map in stored:
             self.stored.setdefault(str(concept_map.get("url")), concept_map)
 
@@ -155,8 +159,12 @@ def _unmapped(group: dict, code: str, source: str | None, seen: set[str],
     other = (find("ConceptMap", url) or index.stored.get(url)) if isinstance(url, str) else None
     if other is None:
         return []
-    return _forward(other, {"system": group.get("source"), "code": code}, target_system, seen,
-                    index, dependencies)
+    key = (str(url), str(group.get("source")), code, target_system)
+    if key not in index.followed:
+        index.followed[key] = []  # a map reached again through itself adds nothing
+        index.followed[key] = _forward(other, {"system": group.get("source"), "code": code},
+                                       target_system, seen, index, dependencies)
+    return index.followed[key]
 
 
 def _dependencies(given: TerminologyInput) -> Dependencies:

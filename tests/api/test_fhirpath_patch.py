@@ -280,3 +280,13 @@ def test_any_operation_is_applied_or_refused_never_500(client, patient, kind, pa
     assert response.status_code in (200, 400, 422), response.text
     if response.status_code != 200:
         assert client.get(f"/Patient/{patient['id']}").json() == before
+
+
+def test_deleting_an_extensions_value_drops_the_extension(client):
+    """An extension left with its url alone breaks ext-1: it was refused (400) where the
+    deletion meant the extension to go (probe BH)."""
+    note = "http://example.org/fhir/StructureDefinition/ghi-chu"
+    patient = created(client, {**new_patient(unique_cccd()), "extension": [
+        {"url": note, "valueString": "tạm"}]})
+    result = _patched(client, patient, _operation("delete", f"Patient.extension('{note}').value"))
+    assert "extension" not in result

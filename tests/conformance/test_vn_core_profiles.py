@@ -168,6 +168,17 @@ def test_birth_weight_fixes_status_and_value_type():
                _errors(as_text, "observation-birth-weight"))
 
 
+def test_a_slice_without_a_discriminator_takes_the_values_its_pattern_matches():
+    """`Observation.code.coding:requireCoding` (a patternCoding, LOINC 8339-4) is a slice of
+    no declared slicing: an adult's body weight (29463-7) passed as a birth weight, with a
+    warning that the slices were not checked (probe BG)."""
+    adult = _broken(BIRTH_WEIGHT, lambda o: o.update(code={"coding": [
+        {"system": "http://loinc.org", "code": "29463-7", "display": "Body weight"}]}))
+    errors = _errors(adult, "observation-birth-weight")
+    assert [e.expression for e in errors] == [("Observation.code.coding",)], errors
+    assert "requireCoding" in errors[0].diagnostics
+
+
 def test_a_broken_vn_core_profile_is_an_error_naming_why():
     [error] = _errors(BIRTH_WEIGHT, "observation-hepatitisB-virus-status")
     assert error.code == "processing"

@@ -77,9 +77,13 @@ DATA = {
                  "payor": [ref("bhxh")]},
     "o_binh": observation("binh", "8867-4", {"effectiveDateTime": "2024-05-02"},
                            performer=[ref("hoa")]),
+    # In the patient's compartment by `patient`, as HAPI FHIR and Microsoft's server put a
+    # Device (R4's CompartmentDefinition leaves it out).
+    "pacemaker": {"resourceType": "Device", "patient": ref("an"),
+                  "deviceName": [{"name": "Máy tạo nhịp tim", "type": "user-friendly-name"}]},
 }
 AN_RECORD = {"an", "stay", "o_2019", "o_bp", "o_weight", "o_nodate", "condition", "mr_2024",
-             "mr_2019", "allergy", "coverage"}
+             "mr_2019", "allergy", "coverage", "pacemaker"}
 AN_REFERENCED = {"hoa", "minh", "bachmai", "bhxh", "ward", "metformin"}
 
 
@@ -158,17 +162,17 @@ def test_a_bad_count_is_a_400(client, ids, count):
          AN_RECORD - {"o_2019", "mr_2019"}, AN_REFERENCED - {"minh"}),
         # no start: everything up to the end
         ({"end": "2023-12-31"},
-         {"an", "o_2019", "mr_2019", "o_nodate", "allergy", "coverage"},
+         {"an", "o_2019", "mr_2019", "o_nodate", "allergy", "coverage", "pacemaker"},
          {"minh", "bachmai", "bhxh"}),
         # no end: everything from the start on; the weight's period overlaps March
         ({"start": "2024-03-12"},
          AN_RECORD - {"o_2019", "mr_2019", "condition"}, AN_REFERENCED - {"minh"}),
         ({"start": "2024-03-17", "end": "2024-03-18"},
-         {"an", "stay", "o_weight", "o_nodate", "allergy", "coverage"},
+         {"an", "stay", "o_weight", "o_nodate", "allergy", "coverage", "pacemaker"},
          {"hoa", "bachmai", "bhxh", "ward"}),
         ({"start": "2024-03", "end": "2024-03"},
          AN_RECORD - {"o_2019", "mr_2019"}, AN_REFERENCED - {"minh"}),
-        ({"start": "2025", "end": "2026"}, {"an", "o_nodate", "allergy", "coverage"},
+        ({"start": "2025", "end": "2026"}, {"an", "o_nodate", "allergy", "coverage", "pacemaker"},
          {"bachmai", "bhxh"}),
     ],
 )

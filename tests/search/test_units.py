@@ -284,3 +284,23 @@ def test_a_search_finds_a_quantity_in_the_unit_ucum_defines_it_by(client, stored
     found = client.get("/Observation", params={"value-quantity": searched,
                                                "_id": created.json()["id"]})
     assert len(found.json().get("entry", [])) == 1, found.text
+
+
+@pytest.mark.parametrize("code", ["0", "00", "(0)", "0{a}", "0.mg"])
+def test_a_unit_of_zero_has_no_base_form(code):
+    """Its factor 0 made every value in it 0 (and 0 × infinity NaN): `0|UCUM|1` found
+    values of any size (probe BH)."""
+    assert base_form(code) is None
+
+
+def test_a_value_beyond_a_float_in_base_units_is_compared_as_written(client):
+    """1.7e308 kg is 1.7e311 g: it was indexed as infinity, and no search found it."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "valueQuantity": {"value": 1.7e308, "system": UCUM, "code": "kg"}}
+    created = client.post("/Observation", json=observation,
+                          headers={"Content-Type": "application/fhir+json"})
+    assert created.status_code == 201, created.text
+    for searched in (f"gt1e308|{UCUM}|kg", f"1.7e308|{UCUM}|kg"):
+        found = client.get("/Observation", params={"value-quantity": searched,
+                                                   "_id": created.json()["id"]})
+        assert len(found.json().get("entry", [])) == 1, (searched, found.text)

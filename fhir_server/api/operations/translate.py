@@ -5,6 +5,7 @@ from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.api.operations.terminology import CORE, instance, terminology_input
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.services.terminology import stored_concept_maps, stored_terminology
 from fhir_server.services.translation import (
     coded_systems,
@@ -14,7 +15,7 @@ from fhir_server.services.translation import (
 )
 
 # How many `other-map` links are followed to maps stored through the API.
-_OTHER_MAP_DEPTH = 4
+_OTHER_MAP_DEPTH = 8
 
 
 async def translate_code(call: OperationCall) -> FhirResponse:
@@ -33,7 +34,9 @@ async def translate_code(call: OperationCall) -> FhirResponse:
         if not named:
             break
         stored += named
-    return FhirResponse(call.request, translate(given, concept_map, stored))
+    # In a worker thread: a translation through many maps may take long.
+    return FhirResponse(call.request,
+                        await run_off_the_loop(translate, given, concept_map, stored))
 
 
 OPERATIONS = tuple(

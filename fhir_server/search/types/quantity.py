@@ -51,7 +51,10 @@ def _in_units(quantity: dict, values: dict, in_base: Callable[[Callable], dict])
     if isinstance(unit, str) and unit != code:
         entries.append({**values, "s": None, "c": unit})
     if system == UCUM and isinstance(code, str) and (base := base_form(code)):
-        entries.append({**in_base(base.to_base), "s": UCUM, "c": base.key, "base": True})
+        converted = in_base(base.to_base)
+        # A value beyond a float once in base units (1.7e308 kg) is compared as written.
+        if all(math.isfinite(converted[k]) or not math.isfinite(v) for k, v in values.items()):
+            entries.append({**converted, "s": UCUM, "c": base.key, "base": True})
     return entries
 
 
@@ -96,12 +99,15 @@ def compile_value(criterion: Criterion, value: str) -> dict:
     prefix, text = split_prefix(parts[0])
     system, code = parts[1:] if len(parts) == 3 else ("", "")
     ranges = takes_ranges(criterion.parameter.expression)
-    if system == UCUM and code and (base := searched_base_form(code)):
-        condition = _compiled(prefix, parse_number(text), ranges, base.to_base)
+    number = parse_number(text)
+    base = searched_base_form(code) if system == UCUM and code else None
+    # A value beyond a float in base units is compared as written, as it was indexed.
+    if base is not None and math.isfinite(base.to_base(float(number))):
+        condition = _compiled(prefix, number, ranges, base.to_base)
         return {criterion.field: {"$elemMatch": {"$and": [condition, {"c": base.key,
                                                                       "base": True}]}}}
     # Values as written: any entry but those in base units.
-    condition = {"$and": [_compiled(prefix, parse_number(text), ranges),
+    condition = {"$and": [_compiled(prefix, number, ranges),
                           {"base": {"$exists": False}}]}
     if code:
         condition = {"$and": [condition, {"c": code}]}
