@@ -7,8 +7,7 @@ http://hl7.org/fhirpath/ : paths flattening arrays, a leading type name filterin
 `|`, parentheses, `where()`, `exists()`, `=`/`!=` against a string or boolean literal, `and`
 and, in `where()`, `resolve() is T` (the `reference` is `[base/]T/id[/_history/n]` or `#id` of
 a contained T); `as(T)`, the indexer `[n]`, `first()`, `last()`, FHIR's `extension(url)`
-(http://hl7.org/fhir/R4/fhirpath.html#functions: `extension.where(url = url)`) and
-`%resource`. Anything else raises
+(fhirpath.html#functions: `extension.where(url = url)`) and `%resource`. Anything else raises
 UnsupportedExpression when compiling. Values not of the JSON shape of their type
 (http://hl7.org/fhir/R4/json.html) are skipped, never an error.
 """
@@ -17,25 +16,18 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 from fhir_server.conformance.json_format import canonical_json
 from fhir_server.conformance.primitives import ID_REGEX
-from fhir_server.search.fhirpath_elements import UnsupportedExpression, children
+from fhir_server.search.fhirpath_elements import (
+    JSON_CLASSES,
+    SUBTYPES,
+    SYSTEM_TYPES,
+    UnsupportedExpression,
+    children,
+)
 from fhir_server.search.fhirpath_tokens import tokenize
 
-# Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
-SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"},
-            "integer": {"positiveInt", "unsignedInt"},
-            "Quantity": {"Age", "Count", "Distance", "Duration"}}
-# FHIRPath system types (http://hl7.org/fhirpath/#types) → the FHIR primitives they map to.
-SYSTEM_TYPES = {"Boolean": "boolean", "String": "string", "Integer": "integer",
-                "Decimal": "decimal", "Date": "date", "DateTime": "dateTime", "Time": "time"}
-# JSON classes of the non-string primitives (http://hl7.org/fhir/R4/json.html); other
-# primitives are strings, other types objects.
-JSON_CLASSES: dict[str, tuple[type, ...]] = {
-    "integer": (int,), "positiveInt": (int,), "unsignedInt": (int,), "boolean": (bool,),
-    "decimal": (int, float, Decimal)}
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
 LITERALS = {"true": True, "false": False}
 CONTEXT = re.compile(r"[A-Z][A-Za-z]*(\.[a-z][A-Za-z]*)*")
@@ -272,6 +264,11 @@ def _resolves_to(expr: _Expr, target: str) -> _Expr:
     return _boolean(run)
 
 
+def _each(branch: _Branch) -> _Expr:
+    """`$this` of a function's criteria: each item of the branch, of its type."""
+    return _Expr((_Branch(_identity, branch.type, branch.scope),))
+
+
 def _index(expr: _Expr, position: int) -> _Expr:
     """`expr[n]` (http://hl7.org/fhirpath/#index-integer-collection) over one branch."""
     if len(expr.branches) != 1 or expr.distinct:
@@ -403,20 +400,16 @@ class _Parser:
         url = self.literal()
         self.expect(")")
         extensions = _member(this, "extension", self.memos)
-        branches = []
-        for branch in extensions.branches:
-            item = _Expr((_Branch(_identity, branch.type, branch.scope),))
-            has_url = _equals(_member(item, "url", self.memos), url, negate=False)
-            branches.append(_where(branch, _collect(has_url)))
-        return _Expr(tuple(branches), extensions.distinct)
+        return _Expr(tuple(_where(branch, _collect(_equals(
+            _member(_each(branch), "url", self.memos), url, negate=False)))
+            for branch in extensions.branches), extensions.distinct)
 
     def where(self, this: _Expr) -> _Expr:
         """The criteria are compiled once per input branch, with that branch's type."""
         start, branches = self.position, []
         for branch in this.branches:
             self.position = start
-            item = _Expr((_Branch(_identity, branch.type, branch.scope),))
-            branches.append(_where(branch, _collect(self.and_(item))))
+            branches.append(_where(branch, _collect(self.and_(_each(branch)))))
         if not this.branches:
             self.and_(_EMPTY)
         self.expect(")")

@@ -3,11 +3,24 @@ scope of the elements a member name selects (one per type of a choice element), 
 `search.fhirpath`'s compiler."""
 
 import functools
+from decimal import Decimal
 
 from fhir_server.conformance.definitions import registry
 
 FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
+# Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
+SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"},
+            "integer": {"positiveInt", "unsignedInt"},
+            "Quantity": {"Age", "Count", "Distance", "Duration"}}
+# FHIRPath system types (http://hl7.org/fhirpath/#types) → the FHIR primitives they map to.
+SYSTEM_TYPES = {"Boolean": "boolean", "String": "string", "Integer": "integer",
+                "Decimal": "decimal", "Date": "date", "DateTime": "dateTime", "Time": "time"}
+# JSON classes of the non-string primitives (http://hl7.org/fhir/R4/json.html); other
+# primitives are strings, other types objects.
+JSON_CLASSES: dict[str, tuple[type, ...]] = {
+    "integer": (int,), "positiveInt": (int,), "unsignedInt": (int,), "boolean": (bool,),
+    "decimal": (int, float, Decimal)}
 
 
 class UnsupportedExpression(ValueError):
