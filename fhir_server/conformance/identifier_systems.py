@@ -14,6 +14,7 @@ listed. Its NamingSystem `provider-code` declares the URI of `provider-medical-l
 `sid/provider-code`.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -97,6 +98,19 @@ def canonical_system(system: str) -> str:
     """The canonical URI of an identifier system; a URI the table does not know, unchanged."""
     entry = _BY_URI.get(system)
     return system if entry is None else entry.canonical
+
+
+_BHYT_SYSTEM, _BHXH_SYSTEM = COMMUNITY + "bhyt", COMMUNITY + "bhxh"
+_BHYT_CARD = re.compile(r"[A-Z]{2}[1-5][0-9]{2}([0-9]{10})")
+
+
+def equivalent_identifiers(system: str, value: str) -> list[tuple[str, str]]:
+    """The identifiers one also is (canonical systems): a 15-character BHYT card holds its
+    holder's 10-digit BHXH code, which since 2025 is a BHYT number of its own (Decision
+    1666/QĐ-BHXH), so that a card is found by that code, and a code by the holder's cards."""
+    if canonical_system(system) == _BHYT_SYSTEM and (card := _BHYT_CARD.fullmatch(value)):
+        return [(_BHYT_SYSTEM, card[1]), (_BHXH_SYSTEM, card[1])]
+    return []
 
 
 def aliases(system: str) -> tuple[str, ...]:

@@ -1,11 +1,14 @@
 """Identifier formats on write: a malformed value in a known Vietnamese system is a 422
 naming the rule, and nothing is stored; the three BHYT forms in use since 2025 are taken."""
 
+import uuid
+
 import pytest
 from api.bundle_helpers import post_entry, submit, transaction
-from api.helpers import BHYT, CCCD, create, new_patient, unique_cccd
+from api.helpers import BHYT, CCCD, create, created, new_patient, search_ids, unique_cccd
 
 MOH_BHYT = "http://fhir.ehealth.gov.vn/core/sid/insurance_number"
+BHXH = "http://fhir.hl7.org.vn/core/sid/bhxh"
 
 
 def _with_bhyt(value: str, system: str = BHYT) -> dict:
@@ -21,6 +24,21 @@ def _with_bhyt(value: str, system: str = BHYT) -> dict:
 ])
 def test_the_three_bhyt_forms_are_stored(client, value):
     assert create(client, _with_bhyt(value)).status_code == 201
+
+
+def test_a_bhyt_card_and_its_bhxh_code_find_each_other(client):
+    """A card stored as DN4 79 + code was not found by its holder's 10-digit BHXH code, which
+    since 2025 is a BHYT number of its own (probe BG); nor a code by the card."""
+    code = str(uuid.uuid4().int)[:10]
+    card = created(client, _with_bhyt(f"DN479{code}", MOH_BHYT))
+    by_code = created(client, _with_bhyt(code))
+    assert set(search_ids(client, "Patient", identifier=f"{BHYT}|{code}")) == {
+        card["id"], by_code["id"]}
+    assert set(search_ids(client, "Patient", identifier=f"{MOH_BHYT}|HT379{code}")) == {
+        card["id"], by_code["id"]}
+    assert search_ids(client, "Patient", identifier=f"{BHXH}|{code}") == [card["id"]]
+    assert set(search_ids(client, "Patient", identifier=f"{BHYT}|DN479{code}")) == {
+        card["id"], by_code["id"]}
 
 
 @pytest.mark.parametrize(("system", "value"), [

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from fhir_server.conformance.expansion import expand_resource, expansion
 from fhir_server.conformance.held_terminology import held_code_system
-from fhir_server.conformance.identifier_systems import canonical_system
+from fhir_server.conformance.identifier_systems import canonical_system, equivalent_identifiers
 from fhir_server.conformance.search_parameters import SearchParameter
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
@@ -29,7 +29,9 @@ def code_keys(system: object, code: object) -> list[str]:
     if not isinstance(code, str) or not code:
         return [f"s:{system}"] if isinstance(system, str) and system else []
     if isinstance(system, str) and system:
-        return [f"c:{code}", f"sc:{system}|{code}"]
+        return [f"c:{code}", f"sc:{system}|{code}", *(
+            key for other, value in equivalent_identifiers(system, code)
+            for key in (f"c:{value}", f"sc:{other}|{value}"))]
     return [f"c:{code}", f"n:{code}"]
 
 
@@ -114,7 +116,11 @@ def value_keys(value: str, prefix: str = "") -> list[str | re.Pattern]:
         if not system:
             raise ValueError("'|' alone names neither a system nor a code")
         return [f"{prefix}s:{system}", re.compile(f"^{re.escape(f'{prefix}sc:{system}|')}")]
-    return [f"{prefix}sc:{system}|{code}" if system else f"{prefix}n:{code}"]
+    if not system:
+        return [f"{prefix}n:{code}"]
+    # A BHYT card finds the records of its holder's BHXH code too (`equivalent_identifiers`).
+    same = [(system, code), *equivalent_identifiers(system, code)[:1]]
+    return [f"{prefix}sc:{other}|{value}" for other, value in same]
 
 
 def matching(field: str, keys: list[str | re.Pattern], negated: bool = False) -> dict:
