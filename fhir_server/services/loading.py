@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from fhir_server.conformance import json_format
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.data_files import (
@@ -155,12 +156,18 @@ def _as_batch(items: list[tuple[dict, Origin]], location: str) -> Batch:
 
 
 def _ndjson_batches(path: Path, report: LoadReport) -> Iterator[Batch]:
-    """Batches of NDJSON_BATCH lines; a line that is not a resource is a failure of its own."""
+    """Batches of NDJSON_BATCH lines; a line that is not a resource is a failure of its own,
+    but a file whose first line is JSON of no resource is no FHIR data at all (the
+    `log.ndjson` a Bulk Data client writes beside what it downloaded): skipped, said once."""
     batch: list[tuple[dict, Origin]] = []
-    for where, line in ndjson_lines(path):
+    for number, (where, line) in enumerate(ndjson_lines(path)):
         try:
             resource = parse_line(line, where)
         except BadRequest as error:
+            if number == 0 and _is_json_object(line):
+                report.warnings[UNKNOWN_TYPE, f"{path}: not FHIR NDJSON (its first line is "
+                                              "no resource), skipped"] += 1
+                return
             report.fail(Origin(where, UNKNOWN_TYPE), str(error))
             continue
         batch.append((resource, Origin(where, resource["resourceType"])))
@@ -169,6 +176,13 @@ def _ndjson_batches(path: Path, report: LoadReport) -> Iterator[Batch]:
             batch = []
     if batch:
         yield _as_batch(batch, str(path))
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json_format.loads(line), dict)
+    except ValueError:
+        return False
 
 
 def _entry_origins(bundle: dict, where: str) -> list[Origin]:

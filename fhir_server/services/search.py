@@ -137,10 +137,25 @@ class SearchService:
             bundle.setdefault("entry", []).append(warning_entry(left_out))
         if withheld:
             # Said, not counted: how many would tell of resources the token may not see.
-            bundle.setdefault("entry", []).append(warning_entry(
-                "Included resources of types the token's scopes do not allow reading "
-                f"({', '.join(sorted(set(withheld)))}) were left out", "suppressed"))
+            bundle.setdefault("entry", []).append(warning_entry(self._withheld(withheld),
+                                                                "suppressed"))
         return bundle
+
+    def _withheld(self, withheld: list[str]) -> str:
+        """Why included resources were left out: types the token may not read, or those its
+        `patient/` scopes let it read in its patient's compartment only, by search or read,
+        never as includes."""
+        kinds = sorted(set(withheld))
+        own = [kind for kind in kinds if self.permissions.patient_allows(kind, "r")]
+        said = []
+        if others := [kind for kind in kinds if kind not in own]:
+            said.append("Included resources of types the token's scopes do not allow reading "
+                        f"({', '.join(others)}) were left out")
+        if own:
+            said.append(f"Included {', '.join(own)} resources were left out: the token's "
+                        "patient/ scopes grant reading its patient's compartment by read and "
+                        "search, not through _include or _revinclude")
+        return "; ".join(said)
 
     def _resume(self, cursor: str, fields: list[tuple[str, int]], context: str
                 ) -> tuple[dict, bool]:

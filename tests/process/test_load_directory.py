@@ -195,6 +195,10 @@ def test_conditional_references_to_a_later_file_load_on_a_retry(cli, spawn, mong
     practitioner = {"resourceType": "Practitioner", "id": "bs-1",
                     "identifier": [{"system": "http://example.vn", "value": "bs-1"}]}
     (directory / "Z-practitioner.json").write_text(json.dumps(practitioner))
+    # The log a Bulk Data client writes beside its download: no FHIR, skipped (it failed
+    # each of its lines, and the load).
+    (directory / "log.ndjson").write_text('{"eventId": "kickoff", "exportId": 1}\n'
+                                          '{"eventId": "export_complete"}\n')
     data = tmp_path / "data"
     result = cli("load", "--data-dir", data, directory, timeout=LOAD_TIMEOUT)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -203,6 +207,7 @@ def test_conditional_references_to_a_later_file_load_on_a_retry(cli, spawn, mong
     assert report["Condition"][:2] == (1, 0), result.stdout
     assert [line for line in _failures(result.stdout) if "kb-bad" in line or ":4:" in line]
     assert len(_failures(result.stdout)) == 1, result.stdout
+    assert "log.ndjson: not FHIR NDJSON" in result.stdout
     assert mongods(data) == []
 
     server = spawn(data)

@@ -77,6 +77,12 @@ def test_searches_keep_to_the_compartment(thu, ids):
     assert [e["search"]["mode"] for e in included["entry"]] == ["match", "outcome"]
     [issue] = included["entry"][1]["resource"]["issue"]
     assert issue["code"] == "suppressed" and "Practitioner" in issue["diagnostics"]
+    # A type the token reads in the compartment is left out as an include too, and the
+    # outcome says why, not that the token may not read it (probe BI).
+    revincluded = thu.get("/Patient", params={"_revinclude": "Observation:subject"}).json()
+    [issue] = revincluded["entry"][-1]["resource"]["issue"]
+    assert "Observation" in issue["diagnostics"] and "patient/ scopes" in issue["diagnostics"]
+    assert "do not allow reading" not in issue["diagnostics"]
 
 
 def test_a_search_of_a_type_outside_the_compartment_is_forbidden(thu):

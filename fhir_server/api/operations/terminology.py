@@ -3,6 +3,9 @@
 (http://hl7.org/fhir/R4/terminology-service.html), and what every terminology operation
 reads of its invocation."""
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
@@ -22,6 +25,7 @@ from fhir_server.services.terminology import (
 from fhir_server.services.terminology_input import TerminologyInput, read_input
 
 CORE = "http://hl7.org/fhir/OperationDefinition"
+T = TypeVar("T")
 
 
 # Of a type-level invocation: the parameters naming the canonical URL it works on, and its
@@ -108,12 +112,22 @@ def displays_in_asked_language(call: OperationCall, given: TerminologyInput) -> 
 async def lookup_code(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
     displays_in_asked_language(call, given)
-    return FhirResponse(call.request, lookup(given, await instance(call, given)))
+    # Indexing a stored code system of 100,000 concepts takes a second: off the loop.
+    found = await instance(call, given)
+    return FhirResponse(call.request, await run_off_the_loop(lookup, given, found))
 
 
 async def subsumes_codes(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
-    return FhirResponse(call.request, subsumes(given, await instance(call, given)))
+    found = await instance(call, given)
+    return FhirResponse(call.request, await run_off_the_loop(subsumes, given, found))
+
+
+def drawing_on(stored: list[dict], work: Callable[..., T], *args: object) -> T:
+    """`work(*args)` with the terminology stored through the API that it draws on
+    (`using_stored`, whose indexes cost as much as the work): in the thread it runs in."""
+    with using_stored(stored):
+        return work(*args)
 
 
 async def drawn_on_stored(call: OperationCall, given: TerminologyInput,
@@ -129,11 +143,11 @@ async def expand_value_set_operation(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
     displays_in_asked_language(call, given)
     value_set = await instance(call, given)
-    with using_stored(await drawn_on_stored(call, given, value_set)):
-        # In a worker thread: an expansion within its budget may still take seconds (a
-        # POSTed ValueSet of many regex filters), which on the loop held every other client.
-        expansion = await run_off_the_loop(expand_value_set, given, value_set)
-    return FhirResponse(call.request, expansion)
+    stored = await drawn_on_stored(call, given, value_set)
+    # In a worker thread: an expansion within its budget may still take seconds (a POSTed
+    # ValueSet of many regex filters), which on the loop held every other client.
+    return FhirResponse(call.request, await run_off_the_loop(
+        drawing_on, stored, expand_value_set, given, value_set))
 
 
 OPERATIONS = (

@@ -6,11 +6,11 @@ from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.api.operations.terminology import (
     CORE,
+    drawing_on,
     drawn_on_stored,
     instance,
     terminology_input,
 )
-from fhir_server.conformance.held_terminology import using_stored
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.services.code_validation import validate_in_code_system, validate_in_value_set
 from fhir_server.services.offloading import run_off_the_loop
@@ -23,9 +23,9 @@ async def validate_code(call: OperationCall) -> FhirResponse:
     resource = await instance(call, given)
     drawn_on = ([] if call.resource_type == "CodeSystem"
                 else await drawn_on_stored(call, given, resource))
-    with using_stored(drawn_on):
-        # In a worker thread, as `$expand`: checking a code may expand a costly value set.
-        return FhirResponse(call.request, await run_off_the_loop(validate, given, resource))
+    # In a worker thread, as `$expand`: checking a code may expand a costly value set.
+    return FhirResponse(call.request, await run_off_the_loop(
+        drawing_on, drawn_on, validate, given, resource))
 
 
 OPERATIONS = tuple(
