@@ -8,9 +8,10 @@ on fields named by the registry.
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from fhir_server.conformance.code_systems import code_system, find_value_set
+from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.conformance.held_terminology import (
     MAX_IMPORT_DEPTH,
     drawn_on,
@@ -60,6 +61,8 @@ Lookup = Callable[[str, dict, list[str], int], Awaitable[Sequence[Match]]]
 MAX_SUBSEARCH_MATCHES = 10_000
 MAX_VALUE_LENGTH = 2048
 MAX_STORED_VALUE_SETS = 1000  # looked at for the urls of one `:in` value
+# Token modifiers that expand value sets or walk code system hierarchies.
+_TERMINOLOGY_MODIFIERS = ("in", "not-in", "above", "below")
 
 
 class UnknownParameter(LookupError):
@@ -135,12 +138,21 @@ class Compiler:
             stored = await stored_terminology_drawn_on(self.lookup, value_sets.values())
         elif parameter.type == "token" and modifier in ("above", "below"):
             stored = await self._stored_code_systems(value)
+        arguments = (stored, parameter, modifier or None, value, value_sets,
+                     indexes_bare_codes(resource_type, parameter))
         try:
-            with using_stored(stored):
-                return self._simple(parameter, modifier or None, value, value_sets,
-                                    indexes_bare_codes(resource_type, parameter))
+            if parameter.type == "token" and modifier in _TERMINOLOGY_MODIFIERS:
+                # An expansion, or the hierarchy of a large stored code system, may take a
+                # second: not on the event loop (`conformance/costly_work.py`).
+                return await in_costly_thread(self._drawing_on, *arguments)
+            return self._drawing_on(*arguments)
         except ValueError as bad:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
+
+    def _drawing_on(self, stored: list[dict], *arguments: Any) -> dict:
+        """`_simple`, with the terminology stored through the API it draws on."""
+        with using_stored(stored):
+            return self._simple(*arguments)
 
     async def _stored_code_systems(self, value: str) -> list[dict]:
         """The CodeSystems stored through the API (the last stored first) of the systems an

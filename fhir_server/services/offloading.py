@@ -4,14 +4,12 @@ few milliseconds, where a call on the loop itself would hold every other request
 ends (validating and indexing a 16 MiB resource takes seconds)."""
 
 import asyncio
-import contextvars
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
-from functools import partial
 from typing import ParamSpec, TypeVar
 
+from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.conformance.unit_reading import UnitsNotRead, in_units_thread, reading_forbidden
 
 P = ParamSpec("P")
@@ -49,20 +47,12 @@ async def run_sized(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
     return await in_units_thread(work, *args, **kwargs)
 
 
-# Threads of their own for work whose cost its input does not tell (terminology: an expansion
-# within its budget may take seconds): in the shared threads, twenty such requests held the
-# writes that sign there (26-47 s for a 1 KB update); here they wait for each other.
-_COSTLY_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="costly")
-
-
 async def run_off_the_loop(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`work(*args)` in one of the costly work's threads, with the caller's context; in the
-    units thread when it meets a UCUM code not read before, as `run_sized`."""
+    """`work(*args)` in a thread for costly work (`conformance/costly_work.py`); in the units
+    thread when it meets a UCUM code not read before, as `run_sized`."""
     forbidden = reading_forbidden.set(True)
     try:
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            _COSTLY_THREADS, partial(context.run, work, *args, **kwargs))
+        return await in_costly_thread(work, *args, **kwargs)
     except UnitsNotRead:
         pass
     finally:
