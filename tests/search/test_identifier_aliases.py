@@ -34,7 +34,9 @@ RESOURCES = {
         _identifier(MOH + "driver_license_number", "790123456789")]},
     "community": {"resourceType": "Patient", "identifier": [
         _identifier(CCCD, "001085000021", "NI"),
-        _identifier(BHYT, "0123456789", "SB")]},
+        # Another holder's BHXH code than the MoH patient's card holds (the same digits
+        # would be the same person: a card is found by its holder's code).
+        _identifier(BHYT, "0198765432", "SB")]},
     # The same value under a hospital's own system: not a CCCD.
     "mrn": {"resourceType": "Patient", "identifier": [
         _identifier(HOSPITAL_MRN, "079193000011", "MR")]},
@@ -59,7 +61,7 @@ def ids(client) -> dict[str, str]:
     ("/Patient", {"identifier": f"{MOH_CCCD}|079193000011"}, {"moh"}),
     ("/Patient", {"identifier": f"{MOH_CCCD}|001085000021"}, {"community"}),
     ("/Patient", {"identifier": f"{BHYT}|HC4790123456789"}, {"moh"}),
-    ("/Patient", {"identifier": f"{MOH_BHYT}|0123456789"}, {"community"}),
+    ("/Patient", {"identifier": f"{MOH_BHYT}|0198765432"}, {"community"}),
     ("/Patient", {"identifier": f"{MOH}driver-license-number|790123456789"}, {"moh"}),
     ("/Organization", {"identifier": f"{FACILITY}|79002"}, {"hospital"}),
     ("/Coverage", {"identifier": f"{MOH_BHYT}|HC4790123456789"}, {"coverage"}),
@@ -68,7 +70,7 @@ def ids(client) -> dict[str, str]:
     ("/Patient", {"identifier": f"{MOH_CCCD}|"}, {"moh", "community"}),
     ("/Patient", {"identifier": "079193000011"}, {"moh", "mrn"}),
     ("/Patient", {"identifier": "|079193000011"}, set()),
-    ("/Patient", {"identifier": f"{CCCD}|079193000011,{MOH_BHYT}|0123456789"},
+    ("/Patient", {"identifier": f"{CCCD}|079193000011,{MOH_BHYT}|0198765432"},
      {"moh", "community"}),
     ("/Patient", {"identifier:of-type": f"{V2_0203}|NI|079193000011"}, {"moh"}),
     ("/Patient", {"identifier:not": f"{CCCD}|079193000011"}, {"community", "mrn"}),
