@@ -3,9 +3,10 @@ the registry's: the CodeSystems a value set draws on and the ValueSets it import
 by the caller (`search.compiler.stored_terminology_drawn_on`) and set for the request with
 `using_stored`; and what a ValueSet's compose names of them."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from fhir_server.conformance.code_systems import CodeSystemIndex, code_system, index_code_system
 
@@ -20,6 +21,8 @@ _stored: ContextVar[dict[str, CodeSystemIndex] | None] = ContextVar("stored_code
 _stored_value_sets: ContextVar[dict[str, dict] | None] = ContextVar("stored_value_sets",
                                                                     default=None)
 
+
+T = TypeVar("T")
 
 @contextmanager
 def using_stored(resources: Iterable[dict]) -> Iterator[None]:
@@ -46,6 +49,13 @@ def using_stored(resources: Iterable[dict]) -> Iterator[None]:
     finally:
         _stored.reset(tokens[0])
         _stored_value_sets.reset(tokens[1])
+
+
+def drawing_on(stored: Iterable[dict], work: Callable[..., T], *args: object) -> T:
+    """`work(*args)` `using_stored` these resources: a function to hand to another thread,
+    where their indexes, which cost as much as the work, are made too."""
+    with using_stored(stored):
+        return work(*args)
 
 
 def _components(value_set: dict) -> list[dict]:

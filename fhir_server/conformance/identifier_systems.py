@@ -105,10 +105,10 @@ _BHYT_CARD = re.compile(r"[A-Z]{2}[1-5][0-9]{2}([0-9]{10})")
 
 
 def equivalent_identifiers(system: str, value: str) -> list[tuple[str, str]]:
-    """The identifiers one also is (canonical systems): a 15-character BHYT card holds its
-    holder's 10-digit BHXH code, which since 2025 is a BHYT number of its own (Decision
+    """The identifiers one of a canonical `system` also is: a 15-character BHYT card holds
+    its holder's 10-digit BHXH code, which since 2025 is a BHYT number of its own (Decision
     1666/QĐ-BHXH), so that a card is found by that code, and a code by the holder's cards."""
-    if canonical_system(system) == _BHYT_SYSTEM and (card := _BHYT_CARD.fullmatch(value)):
+    if system == _BHYT_SYSTEM and (card := _BHYT_CARD.fullmatch(value)):
         return [(_BHYT_SYSTEM, card[1]), (_BHXH_SYSTEM, card[1])]
     return []
 

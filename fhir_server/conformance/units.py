@@ -35,8 +35,8 @@ class BaseForm:
 
 # ucumvert and pint are not thread-safe: threads making the registry or reading codes at
 # once (the event loop and the threads large resources are indexed in) made each other's
-# codes fail, and the failures were cached for the life of the process (`mg` no UCUM, no
-# base form). Each cache miss below holds this lock.
+# codes fail, and the failures were cached for the life of the process (`mg` no UCUM).
+# Reading a code with them (`is_ucum`) holds this lock; base forms need neither.
 _PINT = threading.RLock()
 
 

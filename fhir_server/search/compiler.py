@@ -8,15 +8,16 @@ on fields named by the registry.
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Protocol
 
 from fhir_server.conformance.code_systems import code_system, find_value_set
 from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.conformance.held_terminology import (
     MAX_IMPORT_DEPTH,
+    drawing_on,
     drawn_on,
     imports,
-    using_stored,
 )
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
@@ -138,21 +139,16 @@ class Compiler:
             stored = await stored_terminology_drawn_on(self.lookup, value_sets.values())
         elif parameter.type == "token" and modifier in ("above", "below"):
             stored = await self._stored_code_systems(value)
-        arguments = (stored, parameter, modifier or None, value, value_sets,
-                     indexes_bare_codes(resource_type, parameter))
+        simple = partial(self._simple, parameter, modifier or None, value, value_sets,
+                         indexes_bare_codes(resource_type, parameter))
         try:
             if parameter.type == "token" and modifier in _TERMINOLOGY_MODIFIERS:
                 # An expansion, or the hierarchy of a large stored code system, may take a
                 # second: not on the event loop (`conformance/costly_work.py`).
-                return await in_costly_thread(self._drawing_on, *arguments)
-            return self._drawing_on(*arguments)
+                return await in_costly_thread(drawing_on, stored, simple)
+            return drawing_on(stored, simple)
         except ValueError as bad:
             raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
-
-    def _drawing_on(self, stored: list[dict], *arguments: Any) -> dict:
-        """`_simple`, with the terminology stored through the API it draws on."""
-        with using_stored(stored):
-            return self._simple(*arguments)
 
     async def _stored_code_systems(self, value: str) -> list[dict]:
         """The CodeSystems stored through the API (the last stored first) of the systems an

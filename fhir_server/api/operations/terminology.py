@@ -3,14 +3,11 @@
 (http://hl7.org/fhir/R4/terminology-service.html), and what every terminology operation
 reads of its invocation."""
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
-from fhir_server.conformance.held_terminology import using_stored
+from fhir_server.conformance.held_terminology import drawing_on
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import stored_terminology_drawn_on
@@ -25,7 +22,6 @@ from fhir_server.services.terminology import (
 from fhir_server.services.terminology_input import TerminologyInput, read_input
 
 CORE = "http://hl7.org/fhir/OperationDefinition"
-T = TypeVar("T")
 
 
 # Of a type-level invocation: the parameters naming the canonical URL it works on, and its
@@ -122,12 +118,6 @@ async def subsumes_codes(call: OperationCall) -> FhirResponse:
     found = await instance(call, given)
     return FhirResponse(call.request, await run_off_the_loop(subsumes, given, found))
 
-
-def drawing_on(stored: list[dict], work: Callable[..., T], *args: object) -> T:
-    """`work(*args)` with the terminology stored through the API that it draws on
-    (`using_stored`, whose indexes cost as much as the work): in the thread it runs in."""
-    with using_stored(stored):
-        return work(*args)
 
 
 async def drawn_on_stored(call: OperationCall, given: TerminologyInput,

@@ -6,11 +6,11 @@ from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.api.operations.terminology import (
     CORE,
-    drawing_on,
     drawn_on_stored,
     instance,
     terminology_input,
 )
+from fhir_server.conformance.held_terminology import drawing_on
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
 from fhir_server.services.code_validation import validate_in_code_system, validate_in_value_set
 from fhir_server.services.offloading import run_off_the_loop

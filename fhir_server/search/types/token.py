@@ -29,9 +29,9 @@ def code_keys(system: object, code: object) -> list[str]:
     if not isinstance(code, str) or not code:
         return [f"s:{system}"] if isinstance(system, str) and system else []
     if isinstance(system, str) and system:
-        return [f"c:{code}", f"sc:{system}|{code}", *(
-            key for other, value in equivalent_identifiers(system, code)
-            for key in (f"c:{value}", f"sc:{other}|{value}"))]
+        same = [(system, code), *equivalent_identifiers(system, code)]
+        return list(dict.fromkeys(key for other, value in same
+                                  for key in (f"c:{value}", f"sc:{other}|{value}")))
     return [f"c:{code}", f"n:{code}"]
 
 
@@ -118,8 +118,10 @@ def value_keys(value: str, prefix: str = "") -> list[str | re.Pattern]:
         return [f"{prefix}s:{system}", re.compile(f"^{re.escape(f'{prefix}sc:{system}|')}")]
     if not system:
         return [f"{prefix}n:{code}"]
-    # A BHYT card finds the records of its holder's BHXH code too (`equivalent_identifiers`).
-    same = [(system, code), *equivalent_identifiers(system, code)[:1]]
+    # A BHYT card finds the records of its holder's code in that system too
+    # (`equivalent_identifiers`).
+    same = [(system, code), *((other, value) for other, value
+                              in equivalent_identifiers(system, code) if other == system)]
     return [f"{prefix}sc:{other}|{value}" for other, value in same]
 
 
