@@ -10,6 +10,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from fhir_server.errors import ServiceUnavailable
+from fhir_server.storage.coalesced_finds import CoalescedFinds
 from fhir_server.storage.coalesced_reads import CoalescedReads
 from fhir_server.storage.decimals import DECIMALS
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
@@ -72,6 +73,7 @@ class Database:
         self.chains = SignatureChains(self.db)
         self.write_turns = WriteTurns(self.db["write_turns"])
         self._reads: dict[str, CoalescedReads] = {}  # by collection
+        self._finds = CoalescedFinds(self.db)
         self._preparing = asyncio.Lock()
         # Why the database is known to be down (the embedded mongod is being restarted),
         # so that requests fail at once rather than after a server selection timeout.
@@ -121,7 +123,7 @@ class Database:
     def store(self) -> ResourceStore:
         """A store outside any transaction."""
         return ResourceStore(self.db, None, self.prepared, self.chains, self.prepare_type,
-                             self._read_by_id)
+                             self._read_by_id, self._finds.find)
 
     async def _read_by_id(self, resource_type: str, resource_id: str) -> dict | None:
         reads = self._reads.get(resource_type)

@@ -35,10 +35,26 @@ def held_now() -> int:
     return held[0] if held is not None else 0
 
 
-def take(size: int, first: bool) -> bool:
+class PageBudget:
+    """One page's bytes: its first document whatever its size, then up to `max_bytes`,
+    within what the process's pages may hold together. Counted against the request that
+    made it, wherever the page is read (a task reading pages of several requests at once,
+    `coalesced_finds`)."""
+
+    def __init__(self, max_bytes: int):
+        self._left, self._held = max_bytes, _held.get()
+
+    def keeps(self, size: int, first: bool) -> bool:
+        """Whether the page takes a document of `size` bytes (`first`: its first)."""
+        if not first and size > self._left or not _take(self._held, size, first):
+            return False
+        self._left -= size
+        return True
+
+
+def _take(held: list[int] | None, size: int, first: bool) -> bool:
     """Whether a page may hold `size` more bytes (`first`: its first resource, which it
-    holds whatever the others hold), counted against the request's share."""
-    held = _held.get()
+    holds whatever the others hold), counted against the request's share (`held`)."""
     if held is None:
         return True
     if not first and _held_in_all[0] + size > MOST_BYTES:

@@ -29,6 +29,7 @@ from pymongo.errors import (
 
 from fhir_server.errors import Conflict, PayloadTooLarge
 from fhir_server.storage import pages_in_flight
+from fhir_server.storage.coalesced_finds import Find, Page, keep_all, read_page
 from fhir_server.storage.history_documents import stub, with_resources
 from fhir_server.storage.history_spans import HistorySpan, history_collection, span_stages
 from fhir_server.storage.pending_inserts import PendingInserts
@@ -96,6 +97,7 @@ class ResourceStore:
         chains: SignatureChains,
         prepare: Callable[[str], Awaitable[None]] | None = None,
         read_by_id: Callable[[str, str], Awaitable[dict | None]] | None = None,
+        coalesced_find: Callable[[Find], Awaitable[Page]] | None = None,
     ):
         self.db = db
         self.chains = chains  # stored once, put back into the signatures read
@@ -105,6 +107,7 @@ class ResourceStore:
         # Outside a transaction: a current document by id, read together with other
         # requests' reads of that moment (`coalesced_reads`).
         self._read_by_id = read_by_id
+        self._coalesced_find = coalesced_find  # and searches (`coalesced_finds`)
         # (type, version) of every version `write_version` stored in this unit of work, in
         # order: what the services sign before the transaction commits.
         self.written: list[tuple[str, HistoryVersion]] = []
@@ -252,12 +255,8 @@ class ResourceStore:
     ) -> list[CurrentVersion]:
         """Current, non-deleted versions matching a filter built by `search/`, in `sort`
         order (by id when none is given); fields a `projection` leaves out get defaults."""
-        await self.flush()
-        cursor = self.db[resource_type].find(
-            {**query, "deleted": False}, projection, session=self.session
-        )
-        documents = await cursor.sort(sort or [("_id", 1)]).limit(limit).to_list()
-        return await self._versions(documents)
+        page = await self._page(resource_type, query, limit, projection, sort)
+        return await self._versions(_decoded(page.documents, self.db.codec_options))
 
     async def find_within(
         self,
@@ -274,27 +273,24 @@ class ResourceStore:
         holds together, `pages_in_flight`). A page of large resources (inline attachments)
         stays in bounded memory however many it may hold, and is decoded off the event loop
         (a 13 MB document takes it about 0.1 s)."""
+        budget = pages_in_flight.PageBudget(max_bytes)
+        page = await self._page(resource_type, query, limit, projection, sort, budget.keeps)
+        options = self.db.codec_options
+        documents = (_decoded(page.documents, options) if page.size < _DECODED_ON_THE_LOOP
+                     else await asyncio.to_thread(_decoded, page.documents, options))
+        return await self._versions(documents), page.size, page.cut
+
+    async def _page(self, resource_type: str, query: dict, limit: int,
+                    projection: dict | list | None, sort: list[tuple[str, int]] | None,
+                    keeps: Callable[[int, bool], bool] = keep_all) -> Page:
         await self.flush()
-        collection = self.db[resource_type]
-        raw = collection.codec_options.with_options(document_class=RawBSONDocument)
-        cursor = collection.with_options(codec_options=raw).find(
-            {**query, "deleted": False}, projection, session=self.session)
-        read: list[RawBSONDocument] = []
-        size, cut = 0, False
-        try:
-            async for document in cursor.sort(sort or [("_id", 1)]).limit(limit):
-                grown = size + len(document.raw)
-                if read and grown > max_bytes or not pages_in_flight.take(len(document.raw),
-                                                                          not read):
-                    cut = True
-                    break
-                read.append(document)
-                size = grown
-        finally:
-            await cursor.close()
-        documents = (_decoded(read, collection.codec_options) if size < _DECODED_ON_THE_LOOP
-                     else await asyncio.to_thread(_decoded, read, collection.codec_options))
-        return await self._versions(documents), size, cut
+        if isinstance(projection, list):
+            projection = dict.fromkeys(projection, 1)
+        find = Find(resource_type, {**query, "deleted": False}, projection,
+                    sort or [("_id", 1)], limit, keeps)
+        if self.session is None and self._coalesced_find is not None:
+            return await self._coalesced_find(find)
+        return await read_page(self.db, find, self.session)
 
     async def _versions(self, documents: list[dict]) -> list[CurrentVersion]:
         await self.chains.restore(documents)

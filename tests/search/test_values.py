@@ -68,3 +68,15 @@ def test_token_forms(value, keys):
 def test_a_lone_bar_is_refused():
     with pytest.raises(ValueError):
         value_keys("|")
+
+
+@given(st.text(alphabet=st.sampled_from("ab,|$\\")), st.sampled_from([",", "|", "$", ""]),
+       st.integers(-1, 3), st.booleans())
+def test_values_without_escapes_split_as_those_with_them_do(text, separator, limit, keep):
+    """A value with no `\\` splits as str.split; one with `\\` is read character by
+    character: both ways agree on what they share (the same value, then an escaped `\\`)."""
+    plain = text.replace("\\", "")
+    parts = split_escaped(plain, separator, limit, keep)
+    with_escape = split_escaped(plain + "\\\\", separator, limit, keep)
+    assert with_escape[:-1] == parts[:-1]
+    assert with_escape[-1] == parts[-1] + ("\\\\" if keep else "\\")

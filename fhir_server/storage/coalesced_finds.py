@@ -1,0 +1,213 @@
+"""Searches outside transactions, sent to MongoDB together when several wait at once.
+
+A search's `find` costs the driver about as much CPU as everything else the server does for
+a small search (building the command and its cursor, two tasks per reply), and mongod some
+more. While a `find` is in flight, the searches that arrive meanwhile wait, and go as one
+`aggregate`: each search one `$unionWith` of its own `$match`, `$sort`, `$limit` and
+`$project`. A search that arrives alone goes at once
+as its own `find`; one that waits, waits at most `_WAIT_AT_MOST` (a slow search in flight
+does not hold the others back longer). A search joins only a query not yet sent, so it sees
+every write acknowledged before it started, as its own `find` would.
+
+The union answers its branches in order, each in its sort order and followed by a small
+document of its own that ends it (tagging each document instead cost mongod a rewrite of
+it, and this process a decoding). A page ends early when its documents reach its byte
+budget (`Find.keeps`); the union is then closed, as a `find` would be, and the branches
+after it are sent again without it, so no page's rest is read.
+A union that fails (a command error) is sent again branch by branch: each search gets its
+own answer or error.
+"""
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+from bson.raw_bson import RawBSONDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
+
+# Searches per union: the rest go in the next one.
+_BATCH = 16
+# A cursor's first reply without a limit (MongoDB's default).
+_FIRST_BATCH = 101
+# The longest a search waits for the query in flight before it is sent anyway (seconds).
+_WAIT_AT_MOST = 0.002
+
+
+def keep_all(size: int, first: bool) -> bool:
+    return True
+
+
+@dataclass
+class Find:
+    """One search's query: the current, non-deleted documents it reads, at most `limit`."""
+    collection: str
+    filter: dict
+    projection: Mapping[str, int] | None
+    sort: Sequence[tuple[str, int]]
+    limit: int
+    # Whether the page keeps a document of this many bytes (True: its first): False ends it.
+    keeps: Callable[[int, bool], bool] = keep_all
+
+
+@dataclass
+class Page:
+    documents: list[RawBSONDocument] = field(default_factory=list)
+    size: int = 0  # bytes of BSON
+    cut: bool = False  # ended by `Find.keeps`, with documents left unread
+
+    def take(self, find: Find, document: RawBSONDocument) -> bool:
+        """Add the document unless the page's budget ends it (then it is cut)."""
+        if not find.keeps(len(document.raw), not self.documents):
+            self.cut = True
+            return False
+        self.documents.append(document)
+        self.size += len(document.raw)
+        return True
+
+
+class _OutOfOrder(Exception):
+    """The union answered a branch after a later one (not seen in MongoDB 6 to 8)."""
+
+
+Waiting = tuple[Find, asyncio.Future[Page]]
+
+
+class CoalescedFinds:
+    """The finds of one database, for one event loop."""
+
+    def __init__(self, db: AsyncDatabase):
+        raw = db.codec_options.with_options(document_class=RawBSONDocument)
+        self._db = db.with_options(codec_options=raw)
+        self._queue: list[Waiting] = []
+        self._in_flight = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def find(self, find: Find) -> Page:
+        future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
+        self._queue.append((find, future))
+        if self._in_flight == 0:
+            self._send_queued()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(_WAIT_AT_MOST, self._send_queued)
+        return await future
+
+    def _send_queued(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._queue:
+            return
+        batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+        self._in_flight += 1
+        task = asyncio.create_task(self._send(batch))
+        self._sending.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[Waiting]) -> None:
+        try:
+            await self._answer(batch)
+        finally:
+            self._in_flight -= 1
+            self._send_queued()
+            for _, future in batch:
+                if not future.done():
+                    future.cancel()
+
+    async def _answer(self, batch: list[Waiting]) -> None:
+        while batch := [(find, future) for find, future in batch if not future.done()]:
+            if len(batch) == 1:
+                await _settle(batch[0][1], self._read_one(batch[0][0]))
+                return
+            try:
+                pages = await self._read_union([find for find, _ in batch])
+            except (OperationFailure, _OutOfOrder):
+                for find, future in batch:
+                    await _settle(future, self._read_one(find))
+                return
+            except Exception as error:  # the database unreachable: every search's error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                return
+            for (_, future), page in zip(batch, pages, strict=False):
+                if not future.done():
+                    future.set_result(page)
+            batch = batch[len(pages):]
+
+    async def _read_one(self, find: Find) -> Page:
+        return await read_page(self._db, find)
+
+    async def _read_union(self, finds: list[Find]) -> list[Page]:
+        """The pages of the branches up to the first one cut (or all)."""
+        pipeline: list[dict] = [{"$documents": []}]
+        for branch, find in enumerate(finds):
+            pipeline += [{"$unionWith": {"coll": find.collection, "pipeline": _stages(find)}},
+                         {"$unionWith": {"pipeline": [{"$documents": [_end(branch)]}]}}]
+        pages = [Page()]
+        # All in the first reply if they fit in its 16 MiB, as a find of one page is; one
+        # more than they can be, or mongod keeps the cursor of a full reply open for a getMore.
+        replies = sum(find.limit or _FIRST_BATCH for find in finds) + len(finds) + 1
+        cursor = await self._db.aggregate(pipeline, batchSize=replies)
+        try:
+            async for document in cursor:
+                if len(document.raw) == _END_SIZE and document.raw in _ENDS:
+                    if _ENDS[document.raw] != len(pages) - 1:
+                        raise _OutOfOrder
+                    pages.append(Page())
+                elif not pages[-1].take(finds[len(pages) - 1], document):
+                    return pages
+        finally:
+            await cursor.close()
+        if len(pages) != len(finds) + 1:
+            raise _OutOfOrder
+        return pages[:-1]
+
+
+async def read_page(db: AsyncDatabase, find: Find,
+                    session: AsyncClientSession | None = None) -> Page:
+    """One search's page by a `find` of its own (in the session's transaction, if any)."""
+    raw = db.codec_options.with_options(document_class=RawBSONDocument)
+    collection = db.get_collection(find.collection, codec_options=raw)
+    page = Page()
+    cursor = collection.find(find.filter, find.projection, session=session)
+    try:
+        async for document in cursor.sort(list(find.sort)).limit(find.limit):
+            if not page.take(find, document):
+                break
+    finally:
+        await cursor.close()
+    return page
+
+
+def _stages(find: Find) -> list[dict]:
+    stages: list[dict[str, Any]] = [{"$match": find.filter}, {"$sort": dict(find.sort)}]
+    if find.limit:  # as a find's, 0 is no limit
+        stages.append({"$limit": find.limit})
+    if find.projection:
+        stages.append({"$project": dict(find.projection)})
+    return stages
+
+
+def _end(branch: int) -> dict:
+    return {"_end": branch}
+
+
+# The document after each branch's: a stored document has an `_id`, these alone do not.
+_ENDS = {bson.encode(_end(branch)): branch for branch in range(_BATCH)}
+_END_SIZE = len(next(iter(_ENDS)))
+
+
+async def _settle(future: asyncio.Future[Page], reading) -> None:
+    try:
+        page = await reading
+    except Exception as error:  # the search's own error, as its own find would raise it
+        if not future.done():
+            future.set_exception(error)
+        return
+    if not future.done():
+        future.set_result(page)
