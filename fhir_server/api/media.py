@@ -14,11 +14,12 @@ from fhir_server.api.languages import outcome_language
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
-from fhir_server.conformance.xml_format import resource_to_xml, xml_to_resource
+from fhir_server.conformance.xml_format import read_xml, resource_to_xml
 from fhir_server.conformance.xml_rules import in_fhir_namespace, nested_too_deep
 from fhir_server.errors import (
     BadRequest,
     InvalidResource,
+    Issue,
     NotAcceptable,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -374,8 +375,10 @@ async def json_body(
         raise BadRequest("The request body is empty")
     body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
     input_size.set(len(raw))  # what comes next on this body runs off the loop if large
-    return await run_sized(_read, raw, body_format, max_depth,
-                           request.app.state.settings.max_array_elements)
+    document, disorder = await run_sized(_read, raw, body_format, max_depth,
+                                         request.app.state.settings.max_array_elements)
+    request.state.xml_disorder = disorder  # for $validate to report
+    return document
 
 
 def holds_fhir(content_type: str, raw: bytes) -> bool:
@@ -400,29 +403,32 @@ _LARGE_BODY_BYTES = 1024 * 1024
 _LARGE_BODIES_READ_AT_ONCE = threading.BoundedSemaphore(2)
 
 
-def _read(raw: bytes, body_format: str, max_depth: int, max_array: int) -> object:
+def _read(raw: bytes, body_format: str, max_depth: int, max_array: int
+          ) -> tuple[object, list[Issue]]:
     if len(raw) < _LARGE_BODY_BYTES:
         return _parsed_and_checked(raw, body_format, max_depth, max_array)
     with _LARGE_BODIES_READ_AT_ONCE:  # in a worker thread (run_sized): the loop never waits
         return _parsed_and_checked(raw, body_format, max_depth, max_array)
 
 
-def _parsed_and_checked(raw: bytes, body_format: str, max_depth: int, max_array: int) -> object:
+def _parsed_and_checked(raw: bytes, body_format: str, max_depth: int, max_array: int
+                        ) -> tuple[object, list[Issue]]:
+    """The document, and (in XML) the warnings of its elements out of order."""
     try:
-        document = _parse(raw, body_format, max_depth)
+        document, disorder = _parse(raw, body_format, max_depth)
     except RecursionError:
         raise BadRequest(f"The JSON body is nested deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as bad:
         raise BadRequest(f"The body is not valid JSON: {bad}") from None
     _check_shape(document, max_depth, max_array, body_format)
-    return document
+    return document, disorder
 
 
-def _parse(raw: bytes, body_format: str, max_depth: int) -> object:
+def _parse(raw: bytes, body_format: str, max_depth: int) -> tuple[object, list[Issue]]:
     if body_format == "XML":
-        return xml_to_resource(raw, max_depth)
+        return read_xml(raw, max_depth)
     document = json_format.loads(raw)
     if (where := lone_surrogate(document, raw)) is not None:
         raise BadRequest(f"The JSON body has a lone surrogate (an escape like \\ud800 that is "
                          f"no Unicode character) at {where}", expression=where)
-    return document
+    return document, []

@@ -354,6 +354,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{label} {value} at {expression} is not {description}: {problem}",
         "Giá trị {value} ({label}) tại {expression} không phải là {description}: {problem}",
     ),
+    "xml-element-order": (
+        "<{element}> (line {line}) is out of order: R4 defines it before <{previous}>, and FHIR "
+        "XML keeps the definition's order (http://hl7.org/fhir/R4/xml.html). This server reads "
+        "it in that order; strict parsers and the HL7 validator refuse it",
+        "<{element}> (dòng {line}) sai thứ tự: R4 định nghĩa nó trước <{previous}>, và FHIR XML "
+        "giữ đúng thứ tự của định nghĩa (http://hl7.org/fhir/R4/xml.html). Máy chủ này vẫn đọc "
+        "theo thứ tự đó; các bộ phân tích nghiêm ngặt và trình kiểm tra HL7 sẽ từ chối",
+    ),
     "personal-id-sex": (
         "The personal ID {value} at {expression} is a {other}'s (its 4th digit), and the "
         "resource's gender is {gender}: one of them is mistyped",

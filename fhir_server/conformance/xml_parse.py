@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.messages import issue
 from fhir_server.conformance.narrative import check_xhtml
 from fhir_server.conformance.structure import BACKBONE, PRIMITIVE, RESOURCE, Node, Property
 from fhir_server.conformance.structure import definition_tree as _tree
@@ -28,12 +29,16 @@ from fhir_server.conformance.xml_rules import (
     safe_parser,
     xml_attributes,
 )
-from fhir_server.errors import BadRequest, FhirError, InvalidResource
+from fhir_server.errors import BadRequest, FhirError, InvalidResource, Issue
 
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _UTF8 = "FHIR XML is UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type)"
 # The end of a start or end tag from its `<`: attribute values may hold `>`.
 _TAG = re.compile(rb"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+
+
+# Elements out of order reported of one resource: the rest are like them.
+_MOST_DISORDER = 20
 
 
 @dataclass(slots=True)
@@ -47,6 +52,7 @@ class _Object:
     prop: Property | None  # None for a resource
     fields: dict[str, list] = field(default_factory=dict)  # JSON name → values in order
     value: object = None
+    last_child: str | None = None  # the child element read last: the next may not precede it
 
 
 @dataclass(slots=True)
@@ -78,7 +84,16 @@ def xml_to_resource(data: bytes, max_depth: int | None = None) -> dict:
     than `max_depth` are refused as they are read: each is at least one level of the JSON,
     and reading them all first took memory growing with the square of the depth (each open
     element's location is as long as its path)."""
-    return _Reader(data, max_depth).read()
+    return read_xml(data, max_depth)[0]
+
+
+def read_xml(data: bytes, max_depth: int | None = None) -> tuple[dict, list[Issue]]:
+    """As `xml_to_resource`, with warnings of the elements out of their definition's order
+    (http://hl7.org/fhir/R4/xml.html): read in that order all the same, as HAPI's parser does
+    by default (the Ministry's VN Core sources have such elements); the HL7 validator and
+    strict parsers refuse them."""
+    reader = _Reader(data, max_depth)
+    return reader.read(), reader.disorder
 
 
 class _Reader:
@@ -91,6 +106,7 @@ class _Reader:
         self.parser.CharacterDataHandler = self._text
         self.stack: list[_Frame] = []
         self.result: dict | None = None
+        self.disorder: list[Issue] = []  # the first elements out of order (_check_order)
 
     def read(self) -> dict:
         # expat reads the document as UTF-8 whatever it declares, but detects UTF-16 by its
@@ -149,6 +165,7 @@ class _Reader:
         if prop is None or name in xml_attributes(parent.node):
             location = f"{parent.location}.{name}"
             raise self._error(f"Unknown element <{name}> in {parent.location}", location)
+        self._check_order(parent, name)
         count = len(parent.fields.get(name, ()))
         if count and not prop.element.repeats:
             location = f"{parent.location}.{name}"
@@ -170,6 +187,18 @@ class _Reader:
             frame = _Object(node, location, name, prop)
             self._attributes(frame, attributes)
         self._push(frame)
+
+    def _check_order(self, parent: _Object, name: str) -> None:
+        """Elements come in the order of their definition, a repeating one's all together
+        (http://hl7.org/fhir/R4/xml.html): `<given>` after `<family>` is out of order."""
+        previous, parent.last_child = parent.last_child, name
+        order = element_order(parent.node)
+        if (previous is not None and order[name] < order[previous]
+                and len(self.disorder) < _MOST_DISORDER):
+            self.disorder.append(issue(
+                "xml-element-order", "structure", f"{parent.location}.{name}",
+                severity="warning", element=name, previous=previous,
+                line=self.parser.CurrentLineNumber))
 
     def _end(self, _: str) -> None:
         frame = self.stack[-1]

@@ -7,7 +7,7 @@ attribute text, and an expat parser that refuses DTDs and entities."""
 import math
 import re
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from xml.parsers import expat
 
 from fhir_server.conformance import json_format
@@ -122,6 +122,7 @@ def is_xhtml(type_code: str) -> bool:
 
 
 @cache
+@lru_cache(maxsize=4096)  # by identity: the nodes of the types' and profiles' trees
 def element_order(node: Node) -> dict[str, int]:
     """The position of each property in the definition: XML elements keep this order."""
     return {name: position for position, name in enumerate(node.properties)}

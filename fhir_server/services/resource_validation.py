@@ -6,6 +6,7 @@ The resource is checked as a write would check it (base definition, known `meta.
 claims, FHIR_REQUIRED_PROFILES of its type, identifier formats), plus the `profile` asked for.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -118,9 +119,10 @@ def _mode_issues(request: ValidateRequest, resource_type: str, resource_id: str 
 
 
 async def validate(service: ResourceService, resource_type: str, resource_id: str | None,
-                   request: ValidateRequest) -> list[Issue]:
-    """The issues of the resource given (or, at instance level, the stored one); one
-    information issue when there are none."""
+                   request: ValidateRequest, read_warnings: Sequence[Issue] = ()) -> list[Issue]:
+    """The issues of the resource given (or, at instance level, the stored one), then the
+    warnings of reading its body (`read_warnings`); one information issue when there are
+    none."""
     if request.mode in ("update", "delete") and resource_id is None:
         # Resource-validate: "Modes update and delete can only be used when the operation
         # is invoked at the resource instance level."
@@ -151,4 +153,5 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
         issues += await run_sized(service.policy.issues, resource, extra)
         if resource_type == "Bundle":  # a document's seal proven false, as a write refuses
             issues += service.provenance.document_signature_issues(resource)
+    issues += read_warnings
     return issues or [issue("validate.ok", "informational", severity="information")]

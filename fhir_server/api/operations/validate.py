@@ -4,6 +4,7 @@
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.api.request_state import state_value
 from fhir_server.conformance.operations import EVERY_TYPE, INSTANCE, TYPE, OperationDescriptor
 from fhir_server.conformance.registry import NOT_STORED_TYPES
 from fhir_server.errors import InvalidResource, Issue
@@ -23,7 +24,9 @@ async def validate_resource(call: OperationCall) -> FhirResponse:
         return _outcome(call, unread.issues, language)
     resource_type = call.resource_type or ""
     request = parse_validate(list(call.request.query_params.multi_items()), body, resource_type)
-    issues = await validate(call.service, resource_type, call.resource_id, request)
+    # XML elements out of order were read in order all the same: warnings.
+    disorder = state_value(call.request, "xml_disorder") or []
+    issues = await validate(call.service, resource_type, call.resource_id, request, disorder)
     return _outcome(call, issues, language)
 
 
