@@ -19,6 +19,7 @@ own answer or error.
 """
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +30,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+log = logging.getLogger(__name__)
+
 # Searches per union: the rest go in the next one.
 _BATCH = 16
+# MongoDB's "Unrecognized pipeline stage name".
+_UNKNOWN_STAGE = 40324
 # A cursor's first reply without a limit (MongoDB's default).
 _FIRST_BATCH = 101
 # The longest a search waits for the query in flight before it is sent anyway (seconds).
@@ -86,6 +91,7 @@ class CoalescedFinds:
         self._in_flight = 0
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._unions = True  # False once MongoDB refused one (a version without them)
 
     async def find(self, find: Find) -> Page:
         future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
@@ -120,14 +126,17 @@ class CoalescedFinds:
 
     async def _answer(self, batch: list[Waiting]) -> None:
         while batch := [(find, future) for find, future in batch if not future.done()]:
-            if len(batch) == 1:
-                await _settle(batch[0][1], self._read_one(batch[0][0]))
+            if len(batch) == 1 or not self._unions:
+                await self._each_alone(batch)
                 return
             try:
                 pages = await self._read_union([find for find, _ in batch])
-            except (OperationFailure, _OutOfOrder):
-                for find, future in batch:
-                    await _settle(future, self._read_one(find))
+            except (OperationFailure, _OutOfOrder) as failure:
+                if isinstance(failure, OperationFailure) and failure.code == _UNKNOWN_STAGE:
+                    self._unions = False  # MongoDB before 5.1: no `$documents`
+                    log.warning("MongoDB has no $documents stage (5.1): searches waiting at "
+                                "the same time are sent one by one")
+                await self._each_alone(batch)
                 return
             except Exception as error:  # the database unreachable: every search's error
                 for _, future in batch:
@@ -138,6 +147,10 @@ class CoalescedFinds:
                 if not future.done():
                     future.set_result(page)
             batch = batch[len(pages):]
+
+    async def _each_alone(self, batch: list[Waiting]) -> None:
+        """Each search by a find of its own, at the same time: its own page or error."""
+        await asyncio.gather(*(_settle(future, self._read_one(find)) for find, future in batch))
 
     async def _read_one(self, find: Find) -> Page:
         return await read_page(self._db, find)

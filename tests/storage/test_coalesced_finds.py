@@ -181,3 +181,24 @@ def test_a_union_of_full_pages_is_answered_in_one_reply(loop, database, commands
     pages = _together(loop, CoalescedFinds(database.db), [full] * 4)
     assert [len(page.documents) for page in pages] == [5] * 4
     assert commands.sent - before == {"find": 1, "aggregate": 1}
+
+
+def test_without_unions_in_the_database_each_search_goes_alone(loop, database, commands,
+                                                                 monkeypatch):
+    """MongoDB before 5.1 has no `$documents`: after its first refusal, finds only."""
+    coalesced = CoalescedFinds(database.db)
+    refused = []
+
+    async def refusing(finds: list[Find]) -> list[Page]:
+        refused.append(len(finds))
+        raise OperationFailure("Unrecognized pipeline stage name: '$documents'", 40324)
+
+    monkeypatch.setattr(coalesced, "_read_union", refusing)
+    find = Find("Patient", {"search.name": "n1", "deleted": False}, None, [("_id", 1)], 4)
+    expected = _ids(_each_alone(loop, database, [find])[0])
+    for _ in range(2):
+        before = commands.sent.copy()
+        pages = _together(loop, coalesced, [find] * 6)
+        assert [_ids(page) for page in pages] == [expected] * 6
+        assert commands.sent - before == {"find": 6}
+    assert refused == [5]  # tried once
