@@ -191,10 +191,11 @@ class WriteCall:
         self.prefer = prefer
         self.if_match = if_match
 
-    async def body(self, media_types: tuple[str, ...] = JSON_MEDIA_TYPES) -> object:
-        return await json_body(
-            self.request, self.settings.max_body_bytes, self.settings.max_json_depth, media_types
-        )
+    async def body(self, media_types: tuple[str, ...] = JSON_MEDIA_TYPES,
+                   entries_alone: bool = False) -> object:
+        return await json_body(self.request, self.settings.max_body_bytes,
+                               self.settings.max_json_depth, media_types,
+                               entries_alone=entries_alone)
 
     async def parsed(self, raw: bytes) -> object:
         """A body already read, in the JSON or XML its Content-Type says."""

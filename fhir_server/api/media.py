@@ -4,6 +4,7 @@ import asyncio
 import re
 import threading
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -14,7 +15,7 @@ from fhir_server.api.languages import outcome_language
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
-from fhir_server.conformance.xml_format import read_xml, resource_to_xml
+from fhir_server.conformance.xml_format import read_xml, read_xml_bundle, resource_to_xml
 from fhir_server.conformance.xml_rules import in_fhir_namespace, nested_too_deep
 from fhir_server.errors import (
     BadRequest,
@@ -344,11 +345,14 @@ async def json_body(
     max_depth: int,
     media_types: tuple[str, ...] = JSON_MEDIA_TYPES,
     read: bytes | None = None,
+    entries_alone: bool = False,
 ) -> object:
     """The request's body as JSON, after checking its media type, size and nesting depth
     (`read`: the body, read already). Where FHIR JSON is accepted, so is FHIR XML, converted
     to FHIR JSON (http://hl7.org/fhir/R4/xml.html); the depth limit applies to the converted
-    JSON."""
+    JSON. The warnings of elements out of order are left in `request.state.xml_disorder`;
+    with `entries_alone` (a batch or transaction), the errors of entries whose resource is no
+    valid FHIR XML in `request.state.unreadable_entries`, those entries without it."""
     accepted = media_types + XML_MEDIA_TYPES if FHIR_JSON in media_types else media_types
     content_type = _media_type(request.headers.get("content-type", ""))
     # DSTU2's names, which older clients still send, as Accept takes them.
@@ -375,10 +379,11 @@ async def json_body(
         raise BadRequest("The request body is empty")
     body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
     input_size.set(len(raw))  # what comes next on this body runs off the loop if large
-    document, disorder = await run_sized(_read, raw, body_format, max_depth,
-                                         request.app.state.settings.max_array_elements)
-    request.state.xml_disorder = disorder  # for $validate to report
-    return document
+    body = await run_sized(_read, raw, body_format, max_depth,
+                           request.app.state.settings.max_array_elements, entries_alone)
+    request.state.xml_disorder = body.disorder  # for $validate to report
+    request.state.unreadable_entries = body.unreadable
+    return body.document
 
 
 def holds_fhir(content_type: str, raw: bytes) -> bool:
@@ -403,32 +408,40 @@ _LARGE_BODY_BYTES = 1024 * 1024
 _LARGE_BODIES_READ_AT_ONCE = threading.BoundedSemaphore(2)
 
 
-def _read(raw: bytes, body_format: str, max_depth: int, max_array: int
-          ) -> tuple[object, list[Issue]]:
+@dataclass(frozen=True)
+class ReadBody:
+    document: object
+    disorder: list[Issue]  # XML elements out of order (read in order all the same)
+    unreadable: dict[int, list[Issue]]  # XML batch entries without their resource: why
+
+
+def _read(raw: bytes, body_format: str, max_depth: int, max_array: int,
+          entries_alone: bool) -> ReadBody:
     if len(raw) < _LARGE_BODY_BYTES:
-        return _parsed_and_checked(raw, body_format, max_depth, max_array)
+        return _parsed_and_checked(raw, body_format, max_depth, max_array, entries_alone)
     with _LARGE_BODIES_READ_AT_ONCE:  # in a worker thread (run_sized): the loop never waits
-        return _parsed_and_checked(raw, body_format, max_depth, max_array)
+        return _parsed_and_checked(raw, body_format, max_depth, max_array, entries_alone)
 
 
-def _parsed_and_checked(raw: bytes, body_format: str, max_depth: int, max_array: int
-                        ) -> tuple[object, list[Issue]]:
-    """The document, and (in XML) the warnings of its elements out of order."""
+def _parsed_and_checked(raw: bytes, body_format: str, max_depth: int, max_array: int,
+                        entries_alone: bool) -> ReadBody:
     try:
-        document, disorder = _parse(raw, body_format, max_depth)
+        body = _parse(raw, body_format, max_depth, entries_alone)
     except RecursionError:
         raise BadRequest(f"The JSON body is nested deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as bad:
         raise BadRequest(f"The body is not valid JSON: {bad}") from None
-    _check_shape(document, max_depth, max_array, body_format)
-    return document, disorder
+    _check_shape(body.document, max_depth, max_array, body_format)
+    return body
 
 
-def _parse(raw: bytes, body_format: str, max_depth: int) -> tuple[object, list[Issue]]:
+def _parse(raw: bytes, body_format: str, max_depth: int, entries_alone: bool) -> ReadBody:
+    if body_format == "XML" and entries_alone:
+        return ReadBody(*read_xml_bundle(raw, max_depth))
     if body_format == "XML":
-        return read_xml(raw, max_depth)
+        return ReadBody(*read_xml(raw, max_depth), {})
     document = json_format.loads(raw)
     if (where := lone_surrogate(document, raw)) is not None:
         raise BadRequest(f"The JSON body has a lone surrogate (an escape like \\ud800 that is "
                          f"no Unicode character) at {where}", expression=where)
-    return document, []
+    return ReadBody(document, [], {})

@@ -16,6 +16,7 @@ from fhir_server.api.dependencies import (
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import bundle_response
 from fhir_server.api.operations.in_bundles import entry_operations
+from fhir_server.api.request_state import state_value
 from fhir_server.api.resources import READS
 from fhir_server.api.security import Caller
 
@@ -27,13 +28,14 @@ router = APIRouter()
 async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction); each entry needs
     the scopes of its own interaction."""
-    bundle = await call.body()
+    bundle = await call.body(entries_alone=True)
     if isinstance(bundle, dict) and bundle.get("type") in ("batch", "transaction"):
         call.request.state.interaction = bundle["type"]
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
                                      caller.scopes, outcome_language(call.request),
                                      entry_operations(call.request),
-                                     strict_handling(call.prefer))
+                                     strict_handling(call.prefer),
+                                     state_value(call.request, "unreadable_entries") or {})
     return await bundle_response(call.request, response, written=True)
 
 

@@ -8,6 +8,7 @@ narrative `div` is kept as the exact XHTML text of the source."""
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
@@ -96,17 +97,63 @@ def read_xml(data: bytes, max_depth: int | None = None) -> tuple[dict, list[Issu
     return reader.read(), reader.disorder
 
 
+def read_xml_bundle(data: bytes, max_depth: int | None = None
+                    ) -> tuple[dict, list[Issue], dict[int, list[Issue]]]:
+    """As `read_xml`, for a batch or transaction: an entry whose resource is no valid FHIR XML
+    (an unknown element, a wrong value) is left without its resource, and its errors are
+    given by the entry's index, so that the entry fails alone as it would in JSON."""
+    reader = _Reader(data, max_depth, tolerate_entries=True)
+    return reader.read(), reader.disorder, reader.unreadable
+
+
 class _Reader:
-    def __init__(self, data: bytes, max_depth: int | None = None):
+    def __init__(self, data: bytes, max_depth: int | None = None, tolerate_entries: bool = False):
         self.data = data
         self.max_depth = max_depth
         self.parser = safe_parser()
-        self.parser.StartElementHandler = self._start
-        self.parser.EndElementHandler = self._end
-        self.parser.CharacterDataHandler = self._text
+        handlers = (self._start, self._end, self._text)
+        if tolerate_entries:
+            handlers = (self._tolerant(self._start, 1), self._tolerant(self._end, -1),
+                        self._tolerant(self._text, 0))
+        (self.parser.StartElementHandler, self.parser.EndElementHandler,
+         self.parser.CharacterDataHandler) = handlers
         self.stack: list[_Frame] = []
         self.result: dict | None = None
         self.disorder: list[Issue] = []  # the first elements out of order (_check_order)
+        self.unreadable: dict[int, list[Issue]] = {}  # Bundle.entry index → its errors
+        self._skipped: int | None = None  # elements of an unreadable entry still open
+
+    def _tolerant(self, handle: Callable[..., None], opened: int) -> Callable[..., None]:
+        """`handle`, but an error in a top-level Bundle's entry resource skips that resource
+        to its end: `opened` is what the event does to the elements open (+1 a start tag)."""
+        def handled(*event: object) -> None:
+            if self._skipped is not None:
+                self._skip(opened)
+                return
+            try:
+                handle(*event)
+            except InvalidResource as error:
+                bundle = self.stack[0] if self._in_entry_resource() else None
+                if not isinstance(bundle, _Object):
+                    raise
+                self.unreadable[len(bundle.fields.get("entry", ()))] = error.issues
+                # Open within the resource: those on the stack, and a start tag refused.
+                self._skipped = len(self.stack) - 3 + max(opened, 0)
+                del self.stack[3:]
+        return handled
+
+    def _in_entry_resource(self) -> bool:
+        return (len(self.stack) >= 3 and isinstance(self.stack[0], _Object)
+                and self.stack[0].name == "Bundle" and self.stack[1].name == "entry"
+                and isinstance(self.stack[2], _Holder))
+
+    def _skip(self, opened: int) -> None:
+        assert self._skipped is not None
+        if opened < 0 and self._skipped == 0:  # the end of the entry's `resource`
+            self.stack.pop()
+            self._skipped = None
+        else:
+            self._skipped += opened
 
     def read(self) -> dict:
         # expat reads the document as UTF-8 whatever it declares, but detects UTF-16 by its

@@ -3,7 +3,7 @@
 import copy
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from http import HTTPStatus
 
@@ -17,6 +17,7 @@ from fhir_server.errors import (
     FhirError,
     Forbidden,
     InvalidResource,
+    Issue,
     PayloadTooLarge,
 )
 from fhir_server.search.request import parse_query
@@ -140,24 +141,27 @@ class BundleProcessor:
         language: str = "en",
         operations: OperationRunner | None = None,
         strict: bool = False,
+        unreadable: Mapping[int, list[Issue]] | None = None,
     ) -> dict:
         """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
         for its own interaction; entry outcomes are in `language` (en, vi). A batch's
         operation entries run through `operations` (none: 400 not-supported). With
         `strict` (`Prefer: handling=strict`), searches refuse unknown parameters, as the
-        same requests on their own would."""
+        same requests on their own would. `unreadable`: the errors of entries (by index)
+        whose resource could not be read (XML that is no valid FHIR), left out of them."""
         budget = read_budget.set(ReadBudget(self.max_read_resources, self.max_read_bytes))
         handling = _strict_searches.set(strict)
         try:
             return await self._process(base, bundle, return_preference, permissions, language,
-                                       operations)
+                                       operations, unreadable or {})
         finally:
             _strict_searches.reset(handling)
             read_budget.reset(budget)
 
     async def _process(self, base: str, bundle: object, return_preference: str,
                        permissions: Permissions, language: str,
-                       operations: OperationRunner | None) -> dict:
+                       operations: OperationRunner | None,
+                       unreadable: Mapping[int, list[Issue]]) -> dict:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise BadRequest("POST to the base URL takes a Bundle", expression="resourceType")
         kind = bundle.get("type")
@@ -175,6 +179,7 @@ class BundleProcessor:
                 expression="Bundle.entry",
             )
         broken, refused = envelope_errors(bundle)
+        refused = {**unreadable, **refused}
         if kind == "transaction":
             broken += [found for issues in refused.values() for found in issues]
         if broken:
