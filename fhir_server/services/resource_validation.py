@@ -16,6 +16,7 @@ from fhir_server.conformance.profiles import other_version_held
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
 from fhir_server.errors import BadRequest, Issue
 from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
+from fhir_server.services.questionnaire_check import questionnaire_issues
 from fhir_server.services.resources import ResourceService
 
 MODES = ("create", "update", "delete", "profile")
@@ -153,5 +154,7 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
         issues += await run_sized(service.policy.issues, resource, extra)
         if resource_type == "Bundle":  # a document's seal proven false, as a write refuses
             issues += service.provenance.document_signature_issues(resource)
+        if resource_type == "QuestionnaireResponse":
+            issues += await questionnaire_issues(service.database.store(), resource)
     issues += read_warnings
     return issues or [issue("validate.ok", "informational", severity="information")]

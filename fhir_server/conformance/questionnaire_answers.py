@@ -1,0 +1,258 @@
+"""A QuestionnaireResponse's answers against its Questionnaire
+(http://hl7.org/fhir/R4/questionnaireresponse.html: "the QuestionnaireResponse SHALL conform
+to the Questionnaire"), as the HL7 validator and HAPI's QuestionnaireResponseValidator check
+them: each item's linkId among its Questionnaire item's children, one item per linkId unless
+it repeats, answers of the item's type, within its answerOptions, required items answered,
+no answers to items that are not enabled (enableWhen), an exclusive option alone, and the
+limits of the extensions minValue, maxValue, minLength, maxDecimalPlaces, minOccurs and
+maxOccurs and of maxLength.
+The checks that depend on an answer's data type are in `questionnaire_values`. Not checked:
+answerValueSet membership, a quantity's allowed units, and the `regex` extension (a
+pattern from the data could take the process for minutes).
+"""
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+
+from fhir_server.conformance.messages import issue
+from fhir_server.conformance.questionnaire_values import (
+    EXTENSION,
+    attachment_issues,
+    extension_values,
+    quantity_issues,
+    reference_issues,
+)
+from fhir_server.errors import Issue
+
+_SDC = EXTENSION + "questionnaire-"
+# The answer[x] each item type takes; a choice's answerOptions may add theirs.
+_ANSWERS = {
+    "boolean": ("valueBoolean",), "decimal": ("valueDecimal",), "integer": ("valueInteger",),
+    "date": ("valueDate",), "dateTime": ("valueDateTime",), "time": ("valueTime",),
+    "string": ("valueString",), "text": ("valueString",), "url": ("valueUri",),
+    # R4's answerOption types: the HL7 validator takes any of them for a choice.
+    "choice": ("valueCoding", "valueDate", "valueTime", "valueInteger", "valueString"),
+    "open-choice": ("valueCoding", "valueDate", "valueTime", "valueInteger", "valueString"),
+    "attachment": ("valueAttachment",), "reference": ("valueReference",),
+    "quantity": ("valueQuantity",),
+}
+_WITHOUT_ANSWERS = ("group", "display", "question")
+# QuestionnaireResponse.item.answer.value[x]: another name is the structure's error, not this.
+_VALUES = frozenset(name for names in _ANSWERS.values() for name in names) | {
+    "valueAttachment", "valueReference", "valueQuantity"}
+_ORDERED = ("valueInteger", "valueDecimal", "valueDate", "valueDateTime", "valueTime")
+
+
+def answer_issues(response: Mapping, questionnaire: Mapping) -> list[Issue]:
+    """The errors of `response` against `questionnaire` (both FHIR JSON)."""
+    answers: dict[str, list[dict]] = {}
+    for item in _all_items(response.get("item")):
+        answers.setdefault(str(item.get("linkId")), []).extend(_dicts(item.get("answer")))
+    found: list[Issue] = []
+    _check_items(_dicts(questionnaire.get("item")), _dicts(response.get("item")),
+                 "QuestionnaireResponse", answers, found)
+    return found
+
+
+def _check_items(questions: list[dict], items: list[dict], where: str,
+                 answers: dict[str, list[dict]], found: list[Issue]) -> None:
+    linked = {question.get("linkId"): question for question in questions}
+    for item in items:
+        if item.get("linkId") not in linked:
+            found.append(issue("qr-unknown-link", "structure", where,
+                               link=item.get("linkId")))
+    for question in questions:
+        link = question.get("linkId")
+        given = [(index, item) for index, item in enumerate(items) if item.get("linkId") == link]
+        enabled = _enabled(question, answers)
+        if not given:
+            if enabled and question.get("required") is True and question.get("type") != "display":
+                found.append(issue("qr-required-missing", "required", where, link=link))
+            continue
+        if len(given) > 1 and question.get("repeats") is not True:
+            found.append(issue("qr-one-item", "structure", f"{where}.item[{given[1][0]}]",
+                               link=link))
+        for index, item in given:
+            _check_item(question, item, f"{where}.item[{index}]", enabled, answers, found)
+
+
+def _check_item(question: dict, item: dict, where: str, enabled: bool,
+                answers: dict[str, list[dict]], found: list[Issue]) -> None:
+    kind, link = question.get("type"), question.get("linkId")
+    given = _dicts(item.get("answer"))
+    if not enabled:
+        if given or any(_dicts(child.get("answer")) for child in _all_items(item.get("item"))):
+            found.append(issue("qr-not-enabled", "business-rule", where, link=link))
+        return
+    if kind in _WITHOUT_ANSWERS:
+        if given:
+            found.append(issue("qr-no-answers", "structure", where, kind=kind))
+        if kind == "group":
+            if question.get("required") is True and not _dicts(item.get("item")):
+                found.append(issue("qr-required-group", "required", where, link=link))
+            _check_items(_dicts(question.get("item")), _dicts(item.get("item")), where,
+                         answers, found)
+        return
+    if question.get("required") is True and not given:
+        found.append(issue("qr-required-missing", "required", where, link=link))
+    _check_occurrences(question, len(given), where, found)
+    for index, answer in enumerate(given):
+        at = f"{where}.answer[{index}]"
+        _check_answer(question, answer, given, at, found)
+        _check_items(_dicts(question.get("item")), _dicts(answer.get("item")), at, answers,
+                     found)
+
+
+def _check_occurrences(question: dict, count: int, where: str, found: list[Issue]) -> None:
+    least = _extension(question, _SDC + "minOccurs", "valueInteger")
+    most = _extension(question, _SDC + "maxOccurs", "valueInteger")
+    if most is None and question.get("repeats") is not True:
+        most = 1
+    if isinstance(least, int) and count < least:
+        found.append(issue("qr-too-few", "structure", where, least=least, count=count))
+    if isinstance(most, int) and count > most:
+        found.append(issue("qr-too-many", "structure", where, most=most, count=count))
+
+
+def _check_answer(question: dict, answer: dict, answers: list[dict], where: str,
+                  found: list[Issue]) -> None:
+    key = next((name for name in answer if name in _VALUES), None)
+    if key is None:
+        return
+    options = _dicts(question.get("answerOption"))
+    allowed = _ANSWERS.get(str(question.get("type")), ())
+    if question.get("type") in ("choice", "open-choice"):
+        allowed += tuple(name for option in options for name in option
+                         if name.startswith("value") and name not in allowed)
+    value, at = answer[key], f"{where}.value.ofType({_type_name(key)})"
+    if allowed and key not in allowed:
+        found.append(issue("qr-answer-type", "structure", at, expected=_type_name(allowed[0]),
+                           given=_type_name(key)))
+        return
+    offered = [option[key] for option in options if key in option]
+    if key == "valueCoding" and len(answers) > 1 and any(
+            _same_coding(value, option.get(key)) and _extension(
+                option, _SDC + "optionExclusive", "valueBoolean") is True for option in options):
+        found.append(issue("qr-exclusive", "business-rule", where,
+                           code=f"{_field(value, 'system')}#{_field(value, 'code')}"))
+    if offered and not (key == "valueString" and question.get("type") == "open-choice"):
+        if key == "valueCoding" and not any(_same_coding(value, o) for o in offered):
+            found.append(issue("qr-code-not-offered", "code-invalid", where,
+                               code=f"{_field(value, 'system')}::{_field(value, 'code')}"))
+        elif key != "valueCoding" and value not in offered:
+            found.append(issue("qr-value-not-offered", "code-invalid", at,
+                               kind=_type_name(key), value=value))
+    _check_limits(question, key, value, at, found)
+    if key == "valueAttachment" and isinstance(value, dict):
+        found += attachment_issues(question, value, where)
+    elif key == "valueReference" and isinstance(value, dict):
+        found += reference_issues(question, value, at)
+    elif key == "valueQuantity" and isinstance(value, dict):
+        found += quantity_issues(question, value, at)
+
+
+def _check_limits(question: dict, key: str, value: object, at: str, found: list[Issue]) -> None:
+    if key in _ORDERED:
+        for url, message, beyond in (("minValue", "qr-below-minimum", -1),
+                                     ("maxValue", "qr-above-maximum", 1)):
+            limit = _extension(question, EXTENSION + url, key)
+            if limit is not None and _compare(value, limit) == beyond:
+                found.append(issue(message, "business-rule", at, value=value, limit=limit))
+    number = value.get("value") if key == "valueQuantity" and isinstance(value, dict) else (
+        value if key == "valueDecimal" else None)
+    places = _extension(question, EXTENSION + "maxDecimalPlaces", "valueInteger")
+    if isinstance(number, Decimal | int | float) and isinstance(places, int):
+        exponent = Decimal(str(number)).as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            found.append(issue("qr-decimal-places", "business-rule", at, value=number,
+                               limit=places))
+    if key in ("valueString", "valueUri") and isinstance(value, str):
+        longest = question.get("maxLength")
+        shortest = _extension(question, EXTENSION + "minLength", "valueInteger")
+        if isinstance(shortest, int) and len(value) < shortest:
+            found.append(issue("qr-too-short", "business-rule", at, value=value,
+                               limit=shortest))
+        if isinstance(longest, int) and len(value) > longest:
+            found.append(issue("qr-too-long", "business-rule", at, value=value, limit=longest))
+
+
+def _enabled(question: dict, answers: dict[str, list[dict]]) -> bool:
+    """enableWhen (http://hl7.org/fhir/R4/questionnaire-definitions.html#Questionnaire.item.
+    enableWhen): all hold, or any with enableBehavior `any`; none given: enabled."""
+    conditions = _dicts(question.get("enableWhen"))
+    if not conditions:
+        return True
+    held = [_holds(condition, answers.get(str(condition.get("question")), []))
+            for condition in conditions]
+    return any(held) if question.get("enableBehavior") == "any" else all(held)
+
+
+def _holds(condition: dict, given: list[dict]) -> bool:
+    operator = condition.get("operator")
+    key = next((name for name in condition if name.startswith("answer")), None)
+    if key is None:
+        return False
+    expected = condition[key]
+    if operator == "exists":
+        return bool(given) == (expected is True)
+    values = [answer[f"value{key[len('answer'):]}"] for answer in given
+              if f"value{key[len('answer'):]}" in answer]
+    if operator == "=":
+        return any(_equal(value, expected) for value in values)
+    if operator == "!=":
+        return bool(values) and not any(_equal(value, expected) for value in values)
+    wanted = {">": (1,), "<": (-1,), ">=": (0, 1), "<=": (-1, 0)}.get(str(operator), ())
+    return any(_compare(value, expected) in wanted for value in values)
+
+
+def _equal(value: object, expected: object) -> bool:
+    if isinstance(value, dict) and isinstance(expected, dict):
+        return _same_coding(value, expected)
+    return value == expected
+
+
+def _compare(value: object, limit: object) -> int | None:
+    """-1, 0, 1; None when they cannot be compared. Dates and times as text, as the HL7
+    validator compares them (`2022-06-30` is after a maximum of `2022-06`)."""
+    try:
+        if isinstance(value, str) and isinstance(limit, str):
+            left, right = value, limit
+            return (left > right) - (left < right)
+        number, bound = Decimal(str(value)), Decimal(str(limit))
+    except (InvalidOperation, ValueError):
+        return None
+    return (number > bound) - (number < bound)
+
+
+def _same_coding(value: object, option: object) -> bool:
+    return (isinstance(value, dict) and isinstance(option, dict)
+            and value.get("code") == option.get("code")
+            and value.get("system") == option.get("system"))
+
+
+def _extension(element: dict, url: str, key: str) -> object:
+    return next(iter(extension_values(element, url, key)), None)
+
+
+def _type_name(key: str) -> str:
+    name = key[len("value"):]
+    return name if name[:1].isupper() and name not in (
+        "Boolean", "Decimal", "Integer", "Date", "DateTime", "Time", "String", "Uri") else (
+        name[0].lower() + name[1:])
+
+
+def _field(coding: object, name: str) -> object:
+    return coding.get(name) if isinstance(coding, dict) else None
+
+
+def _dicts(value: object) -> list[dict]:
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
+
+
+def _all_items(items: object) -> Iterator[dict]:
+    """Every item at any depth: under items and under answers."""
+    for item in _dicts(items):
+        yield item
+        yield from _all_items(item.get("item"))
+        for answer in _dicts(item.get("answer")):
+            yield from _all_items(answer.get("item"))

@@ -1,0 +1,120 @@
+"""The checks of a QuestionnaireResponse answer that depend on its value's data type, against
+the extensions of its Questionnaire item: an attachment's `mimeType` and `maxSize`, a
+reference's `questionnaire-referenceResource` types, a quantity's `questionnaire-unitOption`
+units and SDC's `minQuantity` and `maxQuantity` (compared in UCUM base units)."""
+
+import binascii
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.messages import issue
+from fhir_server.conformance.units import UCUM, base_form
+from fhir_server.errors import Issue
+
+EXTENSION = "http://hl7.org/fhir/StructureDefinition/"
+_SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-"
+# A reference: relative `Type/id`, or an absolute URL ending in `Type/id` (`/_history/n`).
+_REFERENCE = re.compile(r"(?:[a-z][a-z0-9+.-]*://[^\s/]+(?:/[^\s/]+)*/)?([A-Za-z]+)/[^\s/]+"
+                        r"(?:/_history/[^\s/]+)?")
+
+
+def extension_values(element: dict, url: str, key: str) -> list:
+    """The `key` values of an element's extensions with `url`, in order."""
+    extensions = element.get("extension")
+    return [extension[key] for extension in extensions if isinstance(extension, dict)
+            and extension.get("url") == url and key in extension] if isinstance(
+        extensions, list) else []
+
+
+def attachment_issues(question: dict, attachment: dict, where: str) -> list[Issue]:
+    found = []
+    allowed = extension_values(question, EXTENSION + "mimeType", "valueCode")
+    given = attachment.get("contentType")
+    if allowed and given not in allowed:
+        found.append(issue("qr-mime-type", "business-rule", where, given=given,
+                           allowed=", ".join(map(str, allowed))))
+    most = next(iter(extension_values(question, EXTENSION + "maxSize", "valueDecimal")), None)
+    size = _size(attachment)
+    if isinstance(most, Decimal | int | float) and size is not None and size > most:
+        found.append(issue("qr-too-large", "business-rule", where, size=size, most=most))
+    return found
+
+
+def _size(attachment: dict) -> int | None:
+    """The attachment's bytes: its data's, else its stated `size`."""
+    data = attachment.get("data")
+    if isinstance(data, str):
+        try:
+            return len(binascii.a2b_base64(data))
+        except binascii.Error:
+            return None
+    size = attachment.get("size")
+    return size if isinstance(size, int) else None
+
+
+def reference_issues(question: dict, reference: dict, where: str) -> list[Issue]:
+    text = reference.get("reference")
+    if not isinstance(text, str) or text.startswith(("#", "urn:")):
+        return []
+    match = _REFERENCE.fullmatch(text)
+    if match is None:
+        return [issue("qr-reference-form", "structure", where, reference=text)]
+    kind = match[1]
+    if kind not in registry().resource_types:
+        return [issue("qr-reference-type", "structure", where, kind=kind, reference=text)]
+    allowed = extension_values(question, f"{EXTENSION}questionnaire-referenceResource",
+                               "valueCode")
+    if allowed and kind not in allowed:
+        return [issue("qr-reference-not-allowed", "business-rule", where, kind=kind,
+                      reference=text, allowed=", ".join(map(str, allowed)))]
+    return []
+
+
+def quantity_issues(question: dict, quantity: dict, where: str) -> list[Issue]:
+    found = []
+    units = [unit for unit in extension_values(
+        question, f"{EXTENSION}questionnaire-unitOption", "valueCoding") if isinstance(unit, dict)]
+    if units and not any((unit.get("system"), unit.get("code"))
+                         == (quantity.get("system"), quantity.get("code")) for unit in units):
+        found.append(issue("qr-unit-not-offered", "code-invalid", where, value=_shown(quantity),
+                           allowed=", ".join(f"{unit.get('code')}" for unit in units)))
+    for name, message, beyond in (("minQuantity", "qr-quantity-below", -1),
+                                  ("maxQuantity", "qr-quantity-above", 1)):
+        for limit in extension_values(question, _SDC + name, "valueQuantity"):
+            if not isinstance(limit, dict):
+                continue
+            order = _compare(quantity, limit)
+            if order is None:
+                found.append(issue("qr-quantity-incomparable", "business-rule", where,
+                                   value=_shown(quantity), limit=_shown(limit)))
+            elif order == beyond:
+                found.append(issue(message, "business-rule", where, value=_shown(quantity),
+                                   limit=_shown(limit)))
+    return found
+
+
+def _compare(quantity: dict, limit: dict) -> int | None:
+    """-1, 0, 1 in UCUM base units; None without UCUM codes, or in units of other kinds."""
+    values = []
+    for side in (quantity, limit):
+        code, value = side.get("code"), side.get("value")
+        form = base_form(code) if side.get("system") == UCUM and isinstance(code, str) else None
+        if form is None or not isinstance(value, Decimal | int | float):
+            return None
+        try:
+            values.append((form.key, form.to_base(float(value))))
+        except (InvalidOperation, OverflowError, ValueError):
+            return None
+    (left_key, left), (right_key, right) = values
+    if left_key != right_key or not (math.isfinite(left) and math.isfinite(right)):
+        return None
+    if math.isclose(left, right, rel_tol=1e-12):
+        return 0
+    return 1 if left > right else -1
+
+
+def _shown(quantity: dict) -> str:
+    return " ".join(str(part) for part in (quantity.get("value"), quantity.get("unit")
+                                           or quantity.get("code")) if part is not None)
