@@ -14,8 +14,9 @@ document of its own that ends it (tagging each document instead cost mongod a re
 it, and this process a decoding). A page ends early when its documents reach its byte
 budget (`Find.keeps`); the union is then closed, as a `find` would be, and the branches
 after it are sent again without it, so no page's rest is read.
-A union that fails (a command error) is sent again branch by branch: each search gets its
-own answer or error.
+A union that fails (a command error, or a command over MongoDB's 16 MiB that searches of
+large filters add up to) is sent again branch by branch: each search gets its own answer or
+error.
 """
 
 import asyncio
@@ -28,7 +29,7 @@ import bson
 from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import DocumentTooLarge, OperationFailure
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class CoalescedFinds:
                 return
             try:
                 pages = await self._read_union([find for find, _ in batch])
-            except (OperationFailure, _OutOfOrder) as failure:
+            except (OperationFailure, DocumentTooLarge, _OutOfOrder) as failure:
                 if isinstance(failure, OperationFailure) and failure.code == _UNKNOWN_STAGE:
                     self._unions = False  # MongoDB before 5.1: no `$documents`
                     log.warning("MongoDB has no $documents stage (5.1): searches waiting at "

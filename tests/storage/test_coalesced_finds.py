@@ -202,3 +202,19 @@ def test_without_unions_in_the_database_each_search_goes_alone(loop, database, c
         assert [_ids(page) for page in pages] == [expected] * 6
         assert commands.sent - before == {"find": 6}
     assert refused == [5]  # tried once
+
+
+def test_searches_whose_filters_together_pass_16_mib_go_alone(loop, database):
+    """Each filter about 6 MB, each search fine alone: their union would be over MongoDB's
+    16 MiB, which the driver refuses before sending it."""
+    def large(n: int) -> Find:
+        ids = [f"P{k:03}" for k in range(n, 60, 7)] + [f"{n}-{k:07}" + "x" * 40
+                                                     for k in range(120_000)]
+        return Find("Patient", {"_id": {"$in": ids}, "deleted": False}, {"vid": 1},
+                    [("_id", 1)], 50)
+
+    batch = [large(n) for n in range(4)]
+    pages = _together(loop, CoalescedFinds(database.db), batch)
+    assert [_ids(page) for page in pages] == [_ids(page) for page in
+                                              _each_alone(loop, database, batch)]
+    assert all(_ids(page) for page in pages)
