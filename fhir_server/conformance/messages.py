@@ -11,11 +11,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from fhir_server.conformance.extension_messages import EXTENSION_MESSAGES
 from fhir_server.conformance.profile_messages import PROFILE_MESSAGES
+from fhir_server.conformance.questionnaire_messages import QUESTIONNAIRE_MESSAGES
 from fhir_server.errors import Issue
 
 # id → (English, Vietnamese)
 MESSAGES: dict[str, tuple[str, str]] = {
+    **QUESTIONNAIRE_MESSAGES,
+    **EXTENSION_MESSAGES,
     # Base validation: the resource and its JSON shape (http://hl7.org/fhir/R4/json.html).
     "not-a-resource": (
         "Not a FHIR resource: unknown resourceType {value}",
@@ -285,197 +289,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: {value} không phải URI tuyệt đối như định nghĩa của phần tử yêu cầu "
         "(một URL chính tắc, hoặc urn:)",
     ),
-    "extension-url-relative": (
-        "{path}.url '{url}' is no absolute URI: an extension is named by the canonical URL of "
-        "its definition; only the parts of a complex extension are named relatively",
-        "{path}.url '{url}' không phải URI tuyệt đối: một extension được định danh bằng URL "
-        "chính tắc của định nghĩa của nó; chỉ các phần của một extension phức hợp mới dùng tên "
-        "tương đối",
-    ),
-    "extension-value-and-nested": (
-        "Extension at {path} has both a value[x] and nested extensions: it has one or the "
-        "other (ext-1)",
-        "Extension tại {path} có cả value[x] lẫn extension lồng nhau: chỉ được có một trong hai"
-        " (ext-1)",
-    ),
-    "extension-empty": (
-        "Extension at {path} has neither a value[x] nor nested extensions (ext-1)",
-        "Extension tại {path} không có value[x] cũng không có extension lồng nhau (ext-1)",
-    ),
-    "extension-value-type": (
-        "Extension {url} at {path} takes {allowed}, not {value}",
-        "Extension {url} tại {path} nhận {allowed}, không nhận {value}",
-    ),
-    "extension-no-value": (
-        "Extension {url} at {path} takes nested extensions, no value, not {value}",
-        "Extension {url} tại {path} chỉ nhận extension lồng nhau, không nhận giá trị {value}",
-    ),
-    "extension-part-count": (
-        "Extension {url} at {path} holds {count} nested '{part}' extensions; its definition "
-        "allows {least}..{most}",
-        "Extension {url} tại {path} có {count} extension lồng nhau '{part}'; định nghĩa của nó "
-        "cho phép {least}..{most}",
-    ),
-    "extension-not-nested": (
-        "Extension {url} at {path} takes a value, not nested extensions",
-        "Extension {url} tại {path} nhận một giá trị, không nhận extension lồng nhau",
-    ),
-    "extension-unknown-core": (
-        "Extension {url} at {path} is in the namespace of R4's own extensions, but neither R4 "
-        "nor the HL7 extensions pack defines it (misspelled?); readers will not know it",
-        "Extension {url} tại {path} thuộc không gian tên của các extension của R4, nhưng cả R4 "
-        "lẫn gói extension của HL7 đều không định nghĩa nó (viết sai?)",
-    ),
-    "extension-modifier-unknown": (
-        "The modifier extension {url} at {path} is not known to this server: it changes the "
-        "meaning of what holds it, and nothing here can tell how (extensibility.html"
-        "#modifierExtension)",
-        "Phần mở rộng sửa đổi (modifierExtension) {url} tại {path} không được máy chủ này biết: "
-        "nó thay đổi ý nghĩa của phần tử chứa nó, và không thể xác định thay đổi thế nào",
-    ),
-    "extension-modifier-mismatch": (
-        "Extension {url} at {path} {defined}, but it is sent as {sent}",
-        "Phần mở rộng {url} tại {path} {defined}, nhưng được gửi dưới dạng {sent}",
-    ),
-    "extension-modifier-flawed": (
-        "Extension {url} at {path} {defined}, but it is sent as {sent}: its guide defines it "
-        "so, and it is taken as sent (a guide whose profiles place it otherwise is in error)",
-        "Phần mở rộng {url} tại {path} {defined}, nhưng được gửi dưới dạng {sent}: hướng dẫn "
-        "triển khai định nghĩa như vậy, và phần mở rộng được nhận như đã gửi (hướng dẫn có "
-        "hồ sơ đặt nó chỗ khác là có lỗi)",
-    ),
-    "extension-context": (
-        "Extension {url} at {path} is defined for {contexts}, not {element} ({type})",
-        "Extension {url} tại {path} được định nghĩa cho {contexts}, không dùng cho {element} "
-        "({type})",
-    ),
     # Identifier formats of Vietnamese systems (identifier_systems.py).
     "identifier-format": (
         "{label} {value} at {expression} is not {description}: {problem}",
         "Giá trị {value} ({label}) tại {expression} không phải là {description}: {problem}",
-    ),
-    "qr-questionnaire-unresolved": (
-        "The questionnaire '{canonical}' could not be resolved (neither contained nor stored "
-        "here), so the answers were not checked against it",
-        "Không tìm thấy bảng câu hỏi '{canonical}' (không nằm trong contained, không lưu tại "
-        "đây), nên các câu trả lời không được kiểm tra theo nó",
-    ),
-    "qr-unknown-link": (
-        "LinkId '{link}' not found in questionnaire (at this level of {expression})",
-        "Không tìm thấy linkId '{link}' trong bảng câu hỏi (ở cấp này của {expression})",
-    ),
-    "qr-required-missing": (
-        "No response answer found for required item '{link}' at {expression}",
-        "Không có câu trả lời cho mục bắt buộc '{link}' tại {expression}",
-    ),
-    "qr-required-group": (
-        "No sub-items found for required group '{link}' at {expression}",
-        "Nhóm bắt buộc '{link}' tại {expression} không có mục con nào",
-    ),
-    "qr-one-item": (
-        "Only one response item with linkId '{link}' is allowed (the question does not "
-        "repeat): {expression}",
-        "Chỉ được có một mục trả lời với linkId '{link}' (câu hỏi không lặp lại): {expression}",
-    ),
-    "qr-not-enabled": (
-        "Item has answer, even though it is not enabled (item id = '{link}'): {expression}",
-        "Mục có câu trả lời dù không được bật theo enableWhen (linkId = '{link}'): "
-        "{expression}",
-    ),
-    "qr-no-answers": (
-        "Items of type {kind} cannot have answers: {expression}",
-        "Mục kiểu {kind} không được có câu trả lời: {expression}",
-    ),
-    "qr-too-few": (
-        "The minimum number of answers is {least} but this has {count} answers: {expression}",
-        "Số câu trả lời tối thiểu là {least} nhưng ở đây có {count}: {expression}",
-    ),
-    "qr-too-many": (
-        "The maximum number of answers is {most} but this has {count} answers: {expression}",
-        "Số câu trả lời tối đa là {most} nhưng ở đây có {count}: {expression}",
-    ),
-    "qr-answer-type": (
-        "Answer value must be of the type {expected} not {given}: {expression}",
-        "Giá trị trả lời phải có kiểu {expected}, không phải {given}: {expression}",
-    ),
-    "qr-code-not-offered": (
-        "The code {code} is not in the set of permitted values (answerOption): {expression}",
-        "Mã {code} không thuộc các giá trị được phép (answerOption): {expression}",
-    ),
-    "qr-value-not-offered": (
-        "The {kind} {value} is not in the set of permitted values (answerOption): {expression}",
-        "Giá trị {kind} {value} không thuộc các giá trị được phép (answerOption): {expression}",
-    ),
-    "qr-below-minimum": (
-        "The value {value} is less than the allowed minimum of {limit}: {expression}",
-        "Giá trị {value} nhỏ hơn mức tối thiểu cho phép {limit}: {expression}",
-    ),
-    "qr-above-maximum": (
-        "The value {value} is greater than the allowed maximum of {limit}: {expression}",
-        "Giá trị {value} lớn hơn mức tối đa cho phép {limit}: {expression}",
-    ),
-    "qr-decimal-places": (
-        "The value {value} has too many decimal places (limit = {limit}): {expression}",
-        "Giá trị {value} có quá nhiều chữ số thập phân (tối đa {limit}): {expression}",
-    ),
-    "qr-too-short": (
-        "The answer '{value}' is shorter than the required minimum length of {limit}: "
-        "{expression}",
-        "Câu trả lời '{value}' ngắn hơn độ dài tối thiểu {limit}: {expression}",
-    ),
-    "qr-too-long": (
-        "The answer '{value}' is longer than the allowed maximum length of {limit}: "
-        "{expression}",
-        "Câu trả lời '{value}' dài hơn độ dài tối đa {limit}: {expression}",
-    ),
-    "qr-exclusive": (
-        "Selected answer {code} is an exclusive option: nothing else may be selected with it "
-        "({expression})",
-        "Câu trả lời {code} là lựa chọn loại trừ: không được chọn thêm gì khác ({expression})",
-    ),
-    "qr-mime-type": (
-        "The mime type {given} is not valid for this answer (allowed = {allowed}): "
-        "{expression}",
-        "Kiểu MIME {given} không hợp lệ cho câu trả lời này (cho phép: {allowed}): "
-        "{expression}",
-    ),
-    "qr-too-large": (
-        "The attachment is too large (allowed = {most}, found = {size} bytes): {expression}",
-        "Tệp đính kèm quá lớn (cho phép {most}, thực tế {size} byte): {expression}",
-    ),
-    "qr-reference-form": (
-        "The reference '{reference}' is not a valid reference: {expression}",
-        "Tham chiếu '{reference}' không hợp lệ: {expression}",
-    ),
-    "qr-reference-type": (
-        "The resource type {kind} in the reference {reference} is not valid: {expression}",
-        "Kiểu tài nguyên {kind} trong tham chiếu {reference} không hợp lệ: {expression}",
-    ),
-    "qr-reference-not-allowed": (
-        "The resource type '{kind}' in the reference {reference} is not allowed (allowed = "
-        "{allowed}): {expression}",
-        "Kiểu tài nguyên '{kind}' trong tham chiếu {reference} không được phép (cho phép: "
-        "{allowed}): {expression}",
-    ),
-    "qr-unit-not-offered": (
-        "The value {value} has a unit that is not one of the unit options (allowed = "
-        "{allowed}): {expression}",
-        "Giá trị {value} có đơn vị không thuộc các lựa chọn đơn vị (cho phép: {allowed}): "
-        "{expression}",
-    ),
-    "qr-quantity-below": (
-        "The quantity {value} is less than the allowed minimum of {limit}: {expression}",
-        "Lượng {value} nhỏ hơn mức tối thiểu cho phép {limit}: {expression}",
-    ),
-    "qr-quantity-above": (
-        "The quantity {value} is greater than the allowed maximum of {limit}: {expression}",
-        "Lượng {value} lớn hơn mức tối đa cho phép {limit}: {expression}",
-    ),
-    "qr-quantity-incomparable": (
-        "The quantity {value} cannot be compared to the allowed limit {limit}: both need UCUM "
-        "codes of the same kind of unit ({expression})",
-        "Không thể so sánh lượng {value} với giới hạn {limit}: cả hai cần mã UCUM cùng loại "
-        "đơn vị ({expression})",
     ),
     "xml-element-order": (
         "<{element}> (line {line}) is out of order: R4 defines it before <{previous}>, and FHIR "
