@@ -78,6 +78,12 @@ class BadRequest(FhirError):
     code = "invalid"
 
 
+class TooCostly(BadRequest):
+    """A request the server will not run as asked: more work than it spends on one."""
+
+    code = "too-costly"
+
+
 class InvalidResource(BadRequest):
     """The body is not a valid FHIR resource (structure, cardinality, codes)."""
 

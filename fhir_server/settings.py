@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         "SMART Backend Services recommends 300, and no token is revoked before it expires)."
     )
     rate_limit_per_minute: int = Field(
-        1200, description="Requests per minute per person or client before 429."
+        1200, description="Requests per minute per person or client before 429; 0: no limit."
     )
     cors_origins: list[str] = Field(
         [],

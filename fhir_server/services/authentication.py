@@ -43,7 +43,8 @@ class Authenticator:
             dev_key = SigningKey.load_or_create(dev_key_path(settings.data_dir))
             self.issuers.append(TrustedIssuer(DEV_ISSUER, jwks=dev_key.public_jwks()))
         self.limiter = TokenBuckets(settings.rate_limit_per_minute,
-                                    path=settings.data_dir / "rate-limits" / "callers")
+                                    path=settings.data_dir / "rate-limits" / "callers"
+                                    ) if settings.rate_limit_per_minute > 0 else None
         # One verifier per base URL: without FHIR_BASE_URL the Host header names the base, so
         # they are few (least recently used dropped) and share the issuers' JWKS caches.
         self._verifiers: OrderedDict[str, TokenVerifier] = OrderedDict()
@@ -76,5 +77,6 @@ class Authenticator:
                 "This request needs an `Authorization: Bearer <token>` header", error=None
             )
         principal = await self._verifier(base).verify(token.strip())
-        self.limiter.check(principal.who or principal.subject)
+        if self.limiter is not None:  # FHIR_RATE_LIMIT_PER_MINUTE=0: no limit
+            self.limiter.check(principal.who or principal.subject)
         return principal

@@ -8,14 +8,12 @@ caller's transaction when there is one (new documents held until needed,
 `pending_inserts`), and reads them back as `CurrentVersion` and `HistoryVersion` records.
 """
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import bson
-from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -29,7 +27,13 @@ from pymongo.errors import (
 
 from fhir_server.errors import Conflict, PayloadTooLarge
 from fhir_server.storage import pages_in_flight
-from fhir_server.storage.coalesced_finds import Find, Page, keep_all, read_page
+from fhir_server.storage.coalesced_finds import (
+    Find,
+    Page,
+    keep_all,
+    read_page,
+    within_command_limit,
+)
 from fhir_server.storage.history_documents import stub, with_resources
 from fhir_server.storage.history_spans import HistorySpan, history_collection, span_stages
 from fhir_server.storage.pending_inserts import PendingInserts
@@ -55,8 +59,6 @@ class UnpreparedType(Exception):
 # MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
 _TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
-# Documents of a search page decoded on the event loop, up to this size together.
-_DECODED_ON_THE_LOOP = 1024 * 1024
 # A resource is read for its version, not for its search index (derived fields, often larger
 # than the resource, that would be most of the BSON decoded): the projection for that.
 WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "indexVersion": 0}
@@ -256,7 +258,7 @@ class ResourceStore:
         """Current, non-deleted versions matching a filter built by `search/`, in `sort`
         order (by id when none is given); fields a `projection` leaves out get defaults."""
         page = await self._page(resource_type, query, limit, projection, sort)
-        return await self._versions(_decoded(page.documents, self.db.codec_options))
+        return await self._versions(await page.decoded(self.db.codec_options))
 
     async def find_within(
         self,
@@ -275,9 +277,7 @@ class ResourceStore:
         (a 13 MB document takes it about 0.1 s)."""
         budget = pages_in_flight.PageBudget(max_bytes)
         page = await self._page(resource_type, query, limit, projection, sort, budget.keeps)
-        options = self.db.codec_options
-        documents = (_decoded(page.documents, options) if page.size < _DECODED_ON_THE_LOOP
-                     else await asyncio.to_thread(_decoded, page.documents, options))
+        documents = await page.decoded(self.db.codec_options)
         return await self._versions(documents), page.size, page.cut
 
     async def _page(self, resource_type: str, query: dict, limit: int,
@@ -364,9 +364,10 @@ class ResourceStore:
         options = {"maxTimeMS": max_time_ms} if max_time_ms else {}
         await self.flush()
         try:
-            return await self.db[resource_type].count_documents(
-                {**query, "deleted": False}, session=self.session, **options
-            )
+            with within_command_limit():
+                return await self.db[resource_type].count_documents(
+                    {**query, "deleted": False}, session=self.session, **options
+                )
         except ExecutionTimeout:
             raise TimeoutError(f"counting {resource_type} took too long") from None
 
@@ -439,7 +440,3 @@ class ResourceStore:
         )
         counted = await cursor.to_list()
         return counted[0]["versions"] if counted else 0
-
-
-def _decoded(documents: list[RawBSONDocument], options: CodecOptions) -> list[dict]:
-    return [bson.decode(document.raw, options) for document in documents]

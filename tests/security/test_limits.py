@@ -255,6 +255,14 @@ def test_sixth_request_in_a_minute_is_429_with_retry_after(throttled, issuer):
     assert httpx.get(f"{throttled.base}/metadata", timeout=30).status_code == 200
 
 
+def test_a_limit_of_0_is_no_limit(mongo_uri, request, tmp_path_factory, issuer):
+    """As FHIR_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=0 says: it was a division by zero (500)."""
+    with (own_server(mongo_uri, request, tmp_path_factory, issuer,
+                     rate_limit_per_minute=0) as running,
+          fhir_client(running.base, issuer.token()) as http):
+        assert [http.get("/Patient").status_code for _ in range(RATE + 2)] == [200] * (RATE + 2)
+
+
 def test_writes_count_towards_the_limit(throttled, issuer):
     someone = personal_id(1969)
     with fhir_client(throttled.base, issuer.token(subject=someone)) as http:

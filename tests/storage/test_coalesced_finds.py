@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.errors import OperationFailure
 
+from fhir_server.errors import TooCostly
 from fhir_server.storage.coalesced_finds import CoalescedFinds, Find, Page, read_page
 from fhir_server.storage.database import Database
 from fhir_server.storage.pages_in_flight import PageBudget
@@ -218,3 +219,14 @@ def test_searches_whose_filters_together_pass_16_mib_go_alone(loop, database):
     assert [_ids(page) for page in pages] == [_ids(page) for page in
                                               _each_alone(loop, database, batch)]
     assert all(_ids(page) for page in pages)
+
+
+def test_a_search_over_16_mib_alone_is_too_costly_and_the_others_are_answered(loop, database):
+    huge = Find("Patient", {"_id": {"$in": [f"{k:08}" + "x" * 60 for k in range(300_000)]},
+                            "deleted": False}, None, [("_id", 1)], 5)
+    small = Find("Patient", {"search.name": "n1", "deleted": False}, None, [("_id", 1)], 5)
+    results = _together(loop, CoalescedFinds(database.db), [small, huge, small, small])
+    assert isinstance(results[1], TooCostly) and results[1].status == 400
+    assert "16 MiB" in results[1].diagnostics and results[1].code == "too-costly"
+    expected = _ids(_each_alone(loop, database, [small])[0])
+    assert [_ids(results[n]) for n in (0, 2, 3)] == [expected] * 3
