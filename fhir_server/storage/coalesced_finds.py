@@ -6,8 +6,10 @@ more. While a `find` is in flight, the searches that arrive meanwhile wait, and 
 `aggregate`: each search one `$unionWith` of its own `$match`, `$sort`, `$limit` and
 `$project`. A search that arrives alone goes at once
 as its own `find`; one that waits, waits at most `_WAIT_AT_MOST` (a slow search in flight
-does not hold the others back longer). A search joins only a query not yet sent, so it sees
-every write acknowledged before it started, as its own `find` would.
+does not hold the others back longer). Only searches narrowed by an equality wait
+(`narrowed`): the others, which may be slow, go alone at once. A search joins only a query
+not yet sent, so it sees every write acknowledged before it started, as its own `find`
+would.
 
 The union answers its branches in order, each in its sort order and followed by a small
 document of its own that ends it (tagging each document instead cost mongod a rewrite of
@@ -37,6 +39,8 @@ from fhir_server.errors import TooCostly
 
 log = logging.getLogger(__name__)
 
+# The values of an `$in` that still narrows a search to an index lookup each.
+_SHORT_IN = 64
 # Searches per union: the rest go in the next one.
 _BATCH = 16
 # MongoDB's "Unrecognized pipeline stage name".
@@ -47,6 +51,26 @@ _DECODED_ON_THE_LOOP = 1024 * 1024
 _FIRST_BATCH = 101
 # The longest a search waits for the query in flight before it is sent anyway (seconds).
 _WAIT_AT_MOST = 0.002
+
+
+def narrowed(query: dict) -> bool:
+    """Whether a filter narrows its search by an equality (or a short `$in`) on a field, as
+    an identifier, a reference, a token or an id does: an index lookup. Only such searches
+    wait for a union, which answers when its slowest branch is done: one scanning a range
+    or the collection (an unanchored `:contains`, a date range alone, a chain matching
+    thousands) goes alone at once, and holds no faster search back."""
+    for name, condition in query.items():
+        if name == "$and" and isinstance(condition, list):
+            if any(isinstance(part, dict) and narrowed(part) for part in condition):
+                return True
+        elif name.startswith("$") or name == "deleted" or condition is None:
+            continue
+        elif not isinstance(condition, dict) or (
+                set(condition) == {"$in"} and isinstance(condition["$in"], list)
+                and len(condition["$in"]) <= _SHORT_IN
+                and all(isinstance(value, str | int) for value in condition["$in"])):
+            return True
+    return False
 
 
 def keep_all(size: int, first: bool) -> bool:
@@ -107,6 +131,8 @@ class CoalescedFinds:
         self._unions = True  # False once MongoDB refused one (a version without them)
 
     async def find(self, find: Find) -> Page:
+        if not narrowed(find.filter):
+            return await read_page(self._db, find)
         future: asyncio.Future[Page] = asyncio.get_running_loop().create_future()
         self._queue.append((find, future))
         if self._in_flight == 0:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pymongo.errors import OperationFailure
 
 from fhir_server.errors import TooCostly
-from fhir_server.storage.coalesced_finds import CoalescedFinds, Find, Page, read_page
+from fhir_server.storage.coalesced_finds import CoalescedFinds, Find, Page, narrowed, read_page
 from fhir_server.storage.database import Database
 from fhir_server.storage.pages_in_flight import PageBudget
 from tests.storage.test_coalesced_reads import FindCounter
@@ -64,6 +64,11 @@ finds = st.builds(
 )
 
 
+def _ids_of(kind: str) -> dict:
+    """A filter narrowed to every document's id: a search that waits for a union."""
+    return {"_id": {"$in": [f"{kind}{n:03}" for n in range(60)]}, "deleted": False}
+
+
 def _ids(page: Page) -> list[str]:
     return [document["_id"] for document in page.documents]
 
@@ -88,8 +93,11 @@ def test_searches_sent_together_read_what_each_reads_alone(loop, database, comma
     before = commands.sent.copy()
     together = _together(loop, coalesced, batch)
     sent = commands.sent - before
-    # The first goes alone at once; those that waited for it, as unions of up to 16.
-    assert sent["find"] + sent["aggregate"] <= 3 and sent["aggregate"] >= (len(batch) > 2)
+    # Searches narrowed by an equality: the first goes alone at once, those that waited for
+    # it as unions of up to 16. The others each alone at once.
+    waiting = sum(narrowed(find.filter) for find in batch)
+    assert sent["find"] + sent["aggregate"] <= len(batch) - waiting + 3
+    assert sent["aggregate"] >= (waiting >= 3)
     assert sent["getMore"] == 0  # each union's pages in its first reply
     alone = _each_alone(loop, database, batch)
     assert [_ids(page) for page in together] == [_ids(page) for page in alone]
@@ -98,11 +106,10 @@ def test_searches_sent_together_read_what_each_reads_alone(loop, database, comma
 
 
 def test_a_page_cut_by_its_budget_ends_there_and_the_others_are_whole(loop, database, commands):
-    everything = Find("Encounter", {"deleted": False}, None, [("_id", 1)], 50)
+    everything = Find("Encounter", _ids_of("E"), None, [("_id", 1)], 50)
 
     def small() -> Find:
-        return Find("Patient", {"deleted": False}, None, [("_id", 1)], 50,
-                    PageBudget(600).keeps)
+        return Find("Patient", _ids_of("P"), None, [("_id", 1)], 50, PageBudget(600).keeps)
 
     batch = [everything, everything, small(), everything, small(), everything]
     before = commands.sent.copy()
@@ -177,7 +184,7 @@ def test_an_unreachable_database_fails_every_waiting_search(loop):
 
 def test_a_union_of_full_pages_is_answered_in_one_reply(loop, database, commands):
     """A reply as long as the union's batch size left its cursor open for a getMore."""
-    full = Find("Encounter", {"deleted": False}, {"vid": 1}, [("_id", 1)], 5)
+    full = Find("Encounter", _ids_of("E"), {"vid": 1}, [("_id", 1)], 5)
     before = commands.sent.copy()
     pages = _together(loop, CoalescedFinds(database.db), [full] * 4)
     assert [len(page.documents) for page in pages] == [5] * 4
@@ -211,8 +218,9 @@ def test_searches_whose_filters_together_pass_16_mib_go_alone(loop, database):
     def large(n: int) -> Find:
         ids = [f"P{k:03}" for k in range(n, 60, 7)] + [f"{n}-{k:07}" + "x" * 40
                                                      for k in range(120_000)]
-        return Find("Patient", {"_id": {"$in": ids}, "deleted": False}, {"vid": 1},
-                    [("_id", 1)], 50)
+        # `vid` narrows it: it waits for a union, as a chain with an identifier would.
+        return Find("Patient", {"vid": 1 + n % 3, "_id": {"$in": ids}, "deleted": False},
+                    {"vid": 1}, [("_id", 1)], 50)
 
     batch = [large(n) for n in range(4)]
     pages = _together(loop, CoalescedFinds(database.db), batch)
@@ -230,3 +238,43 @@ def test_a_search_over_16_mib_alone_is_too_costly_and_the_others_are_answered(lo
     assert "16 MiB" in results[1].diagnostics and results[1].code == "too-costly"
     expected = _ids(_each_alone(loop, database, [small])[0])
     assert [_ids(results[n]) for n in (0, 2, 3)] == [expected] * 3
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ({"search.identifier": "sc:urn:s|1", "deleted": False}, True),
+    ({"$and": [{"search.patient": "Patient/1"}, {"search.date.lo": {"$gte": "2020"}}]}, True),
+    ({"_id": {"$in": ["a", "b"]}}, True),
+    ({"$and": [{"$and": [{"compartments": "Patient/1"}]}, {"$or": [{"_id": {"$gt": "a"}}]}]},
+     True),
+    ({"deleted": False}, False),
+    ({"search.name": {"$regex": "^f:.*lan"}}, False),
+    ({"search.date.lo": {"$gte": "2020"}, "deleted": False}, False),
+    ({"search.subject": {"$in": [f"Patient/{n}" for n in range(65)]}}, False),
+    ({"search.gender": None}, False),
+    ({"$or": [{"search.a": "x"}, {"search.b": "y"}]}, False),
+])
+def test_only_searches_narrowed_by_an_equality_wait_for_a_union(query, expected):
+    assert narrowed(query) is expected
+
+
+def test_a_slow_search_waiting_for_a_union_would_hold_it_goes_alone(loop, database):
+    """A union answers when its slowest branch is done: a search no equality narrows (this
+    one reads every document, and matches none) does not join one."""
+    five_ms = {"$function": {"body": "function() { sleep(5); return false; }", "args": [],
+                             "lang": "js"}}
+    slow = Find("Patient", {"$expr": five_ms, "deleted": False}, None, [("_id", 1)], 2)
+    fast = Find("Encounter", {"_id": "E002"}, None, [("_id", 1)], 1)
+
+    async def scenario() -> tuple:
+        coalesced = CoalescedFinds(database.db)
+        first = asyncio.ensure_future(coalesced.find(fast))  # in flight: the others wait
+        await asyncio.sleep(0)
+        slowly = asyncio.ensure_future(coalesced.find(slow))
+        started = time.perf_counter()
+        pages = await asyncio.gather(*(coalesced.find(fast) for _ in range(4)))
+        waited = time.perf_counter() - started
+        return waited, pages, await slowly, await first
+
+    waited, pages, slow_page, _ = loop.run_until_complete(scenario())
+    assert [_ids(page) for page in pages] == [["E002"]] * 4 and slow_page.documents == []
+    assert waited < 0.15  # the slow search takes about 0.3 s (5 ms for each of 60 documents)
