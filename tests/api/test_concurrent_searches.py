@@ -16,11 +16,13 @@ def records(client) -> str:
     system = unique_system()
     for n in range(6):
         patient = created(client, new_patient(
+            meta={"tag": [{"system": system, "code": "t"}]},
             name=[{"family": f"Trần{n}", "given": ["Thị", "Lan"]}],
             identifier=[{"system": system, "value": f"v{n}"}], birthDate=f"19{60 + n}-0{1 + n}-15"))
         for visit in range(n % 3 + 1):
             created(client, {
                 "resourceType": "Encounter", "status": "finished",
+                "meta": {"tag": [{"system": system, "code": "t"}]},
                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
                           "code": "AMB" if visit % 2 else "IMP"},
                 "identifier": [{"system": system, "value": f"e{n}-{visit}"}],
@@ -30,18 +32,19 @@ def records(client) -> str:
 
 
 def _searches(system: str) -> list[str]:
+    """Narrowed by an equality (a tag, an identifier), as the searches that share queries."""
     return [
         f"Patient?identifier={system}|v{n}" for n in range(6)] + [
-        f"Patient?identifier={system}|&_sort=-birthdate&_count=4",
-        f"Patient?identifier={system}|&_sort=family&_count=2",
-        f"Encounter?identifier={system}|&_sort=date,-_id",
-        f"Encounter?identifier={system}|&class=AMB&_include=Encounter:subject",
+        f"Patient?_tag={system}|t&_sort=-birthdate&_count=4",
+        f"Patient?_tag={system}|t&_sort=family&_count=2",
+        f"Encounter?_tag={system}|t&_sort=date,-_id",
+        f"Encounter?_tag={system}|t&class=AMB&_include=Encounter:subject",
         f"Patient?identifier={system}|v2&_revinclude=Encounter:subject",
         f"Encounter?subject:Patient.identifier={system}|v5&_sort=-date",
-        f"Encounter?identifier={system}|&_count=3",
-        f"Patient?identifier={system}|&_summary=count",
-        f"Patient?identifier={system}|&_elements=birthDate&_sort=birthdate",
-        f"Encounter?identifier={system}|nobody",
+        f"Encounter?_tag={system}|t&_count=3",
+        f"Patient?_tag={system}|t&_summary=count",
+        f"Patient?_tag={system}|t&_elements=birthDate&_sort=birthdate",
+        f"Encounter?_tag={system}|t&identifier={system}|nobody",
     ]
 
 
