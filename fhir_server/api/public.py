@@ -36,15 +36,14 @@ router = APIRouter()
 _STARTED = os.environ.get(STARTED_AT_VARIABLE) or datetime.now(UTC).strftime(
     "%Y-%m-%dT%H:%M:%SZ")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# What a client may ask this token endpoint for (SMART Backend Services: system/ scopes).
+# user/ and patient/ scopes come in the tokens of the trusted issuers (VNeID), whose own
+# discovery lists them: listed here, they were refused (invalid_scope) to whoever asked.
 _SCOPES = (
     "system/*.cruds",
     "system/*.rs",
-    "user/*.cruds",
-    "user/*.rs",
     "system/*.read",
     "system/*.write",
-    "user/*.read",
-    "user/*.write",
 )
 
 

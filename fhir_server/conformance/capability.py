@@ -107,7 +107,8 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
                               else {})
             for code in interactions
         ],
-        "versioning": "versioned-update",
+        # An append-only type's update never meets a version to match (If-Match).
+        "versioning": "versioned" if resource_type in APPEND_ONLY_TYPES else "versioned-update",
         "readHistory": True,
         "updateCreate": "update" in interactions,
         "conditionalCreate": "create" in interactions,
@@ -124,8 +125,11 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
         {"supportedProfile": profiles} if profiles else {})
 
 
-def _security(base: str, cors: bool) -> dict:
-    """SMART on FHIR (http://hl7.org/fhir/smart-app-launch/conformance.html)."""
+def _security(cors: bool) -> dict:
+    """SMART on FHIR (http://hl7.org/fhir/smart-app-launch/conformance.html). The token
+    endpoint is discovered by `.well-known/smart-configuration`: SMART 1's `oauth-uris`
+    extension needs an `authorize` endpoint (1..1), which a backend-services server has not,
+    and without one the statement failed its own validation."""
     return {
         "cors": cors,
         "service": [
@@ -136,12 +140,6 @@ def _security(base: str, cors: bool) -> dict:
                         "code": "SMART-on-FHIR",
                     }
                 ]
-            }
-        ],
-        "extension": [
-            {
-                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                "extension": [{"url": "token", "valueUri": f"{base}/auth/token"}],
             }
         ],
     }
@@ -186,7 +184,7 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "security": _security(base, cors),
+                "security": _security(cors),
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},

@@ -156,7 +156,10 @@ def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
             ],
         },
     }
-    entities: list[dict] = [{"what": {"reference": entity}} for entity in access.entities]
+    # A type-level interaction's entity is its type: `what.type`, as a bare `Patient` is no
+    # literal reference (references.html#literal).
+    entities: list[dict] = [{"what": {"reference" if "/" in entity else "type": entity}}
+                            for entity in access.entities]
     if access.query:
         searched = next((e for e in access.entities if "/" not in e), None)
         entities += [_QUERIED_PATIENT | {"what": {"reference": patient}}

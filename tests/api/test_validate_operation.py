@@ -220,3 +220,11 @@ def test_xml_that_is_no_valid_fhir_is_a_finding_not_a_400(client, xml):
     malformed = client.post("/Patient/$validate", content="<Patient", headers={
         "Content-Type": "application/fhir+xml", "Accept": "application/fhir+json"})
     assert_outcome(malformed, 400)
+
+
+def test_the_servers_own_capability_statement_is_valid(client):
+    """A client or registry storing it (or Inferno validating /metadata first) finds no error:
+    it held SMART 1's oauth-uris without the authorize endpoint its definition requires."""
+    statement = client.get("/metadata").json()
+    outcome = client.post("/CapabilityStatement/$validate", json=statement).json()
+    assert [i for i in outcome["issue"] if i["severity"] in ("error", "fatal")] == [], outcome

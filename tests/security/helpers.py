@@ -322,3 +322,10 @@ def raw_response(connection: socket.socket) -> tuple[int, dict[str, str], bytes]
         assert chunk, body
         body += chunk
     return int(lines[0].split()[1]), headers, body
+
+
+def audited_entities(event: dict) -> list[str]:
+    """An AuditEvent's resources (`Type/id`) or, of a type-level interaction, its type
+    (`what.type`), in order."""
+    return [e["what"].get("reference") or e["what"]["type"] for e in event.get("entity", [])
+            if {"reference", "type"} & set(e.get("what", {}))]

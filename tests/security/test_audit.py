@@ -17,6 +17,7 @@ from fhir_server.services.resources import ResourceService
 from security.helpers import (
     AUDIT_TYPE_SYSTEM,
     assert_forbidden,
+    audited_entities,
     bundle,
     delete_entry,
     fhir_client,
@@ -97,18 +98,13 @@ def check_event(event: dict, subtype: str, action: str, outcome: str, since: dat
     assert event["source"]["observer"], event
 
 
-def _entities(event: dict) -> list[str]:
-    return [e["what"]["reference"] for e in event.get("entity", [])
-            if "reference" in e.get("what", {})]
-
-
 def test_read_is_audited_and_searchable_every_way(client, person, patient):
     since = datetime.now(UTC)
     reference = f"Patient/{patient['id']}"
     assert person.http.get(f"/{reference}").status_code == 200
     event = the_event(client, entity=reference, subtype="read")
     check_event(event, "read", "R", "0", since, person.id)
-    assert reference in _entities(event)
+    assert reference in audited_entities(event)
     found = {
         "agent:identifier": [e["id"] for e in events(client, **{"agent:identifier": person.agent})],
         "date=ge": [e["id"] for e in events(client, entity=reference,
@@ -145,7 +141,7 @@ def test_create_is_audited_with_the_new_resource(client, person):
     reference = f"Patient/{created.json()['id']}"
     event = the_event(client, **{"agent:identifier": person.agent, "subtype": "create"})
     check_event(event, "create", "C", "0", since, person.id)
-    assert reference in _entities(event), event.get("entity")
+    assert reference in audited_entities(event), event.get("entity")
     assert [e["id"] for e in events(client, entity=reference)] == [event["id"]]
 
 
@@ -181,7 +177,7 @@ def test_insufficient_scope_is_audited_with_the_person(server, issuer, client, p
         assert_forbidden(nurse.http.get(f"/Patient/{patient['id']}"))
     event = the_event(client, **{"agent:identifier": nurse.agent, "outcome": "4"})
     check_event(event, "read", "R", "4", since, nurse.id)
-    assert f"Patient/{patient['id']}" in _entities(event)
+    assert f"Patient/{patient['id']}" in audited_entities(event)
     assert events(client, **{"agent:identifier": nurse.agent, "outcome": "0"}) == []
 
 
@@ -214,7 +210,7 @@ def test_operation_entries_of_a_batch_are_audited_as_the_calls_alone(client, per
     ), headers=FHIR_HEADERS)
     assert response.status_code == 200, response.text
     found = _operation_events(client, person.agent, 2)
-    outcomes = sorted((_entities(e), e["outcome"]) for e in found)
+    outcomes = sorted((audited_entities(e), e["outcome"]) for e in found)
     assert outcomes == sorted([(["Patient/no-such-patient"], "4"), ([reference], "0")]), outcomes
     for event in found:
         check_event(event, "operation", "E", event["outcome"], since, person.id)
@@ -250,14 +246,14 @@ def test_operations_are_audited_with_what_they_were_about(client, person, patien
     found = _operation_events(client, person.agent, len(calls))
     for event in found:
         check_event(event, "operation", "E", event["outcome"], since, person.id)
-    outcomes = sorted((_entities(e), e["outcome"]) for e in found)
+    outcomes = sorted((audited_entities(e), e["outcome"]) for e in found)
     assert outcomes == sorted([
         ([reference], "0"), ([provenance_reference], "0"), (["Patient"], "0"), ([], "0"),
         ([reference], "4"),
     ]), outcomes
     for entity in (reference, provenance_reference):
         ids = {e["id"] for e in events(client, entity=entity, subtype="operation")}
-        assert ids == {e["id"] for e in found if entity in _entities(e)}, (entity, ids)
+        assert ids == {e["id"] for e in found if entity in audited_entities(e)}, (entity, ids)
 
 
 def test_refused_operation_is_audited_with_the_person(server, issuer, client, patient):
@@ -270,7 +266,13 @@ def test_refused_operation_is_audited_with_the_person(server, issuer, client, pa
     found = _operation_events(client, nurse.agent, 2)
     for event in found:
         check_event(event, "operation", "E", "4", since, nurse.id)
-    assert sorted(_entities(e) for e in found) == [["Encounter"], [reference]]
+    assert sorted(audited_entities(e) for e in found) == [["Encounter"], [reference]]
+    # A type is no literal reference: the type-level event names it as `what.type`, and is
+    # valid by the server's own validator.
+    (typed,) = [e for e in found if audited_entities(e) == ["Encounter"]]
+    assert typed["entity"][0]["what"] == {"type": "Encounter"}
+    outcome = client.post("/AuditEvent/$validate", json=typed).json()
+    assert [i for i in outcome["issue"] if i["severity"] != "information"] == [], outcome
 
 
 def test_refused_token_request_is_audited(server, client):

@@ -18,6 +18,7 @@ from fhir_server.services.audit import REQUEST_ID_SYSTEM, Access, AuditTrail
 from fhir_server.storage.audit_spool import AuditSpool
 from fhir_server.storage.database import Database
 from security.helpers import (
+    audited_entities,
     bundle,
     fhir_client,
     own_server,
@@ -63,11 +64,6 @@ def _subtypes(event: dict) -> list[str]:
     return [coding["code"] for coding in event["subtype"]]
 
 
-def _references(event: dict) -> list[str]:
-    return [e["what"]["reference"] for e in event.get("entity", [])
-            if "reference" in e.get("what", {})]
-
-
 def test_a_write_is_audited_in_its_transaction_exactly_once(client):
     created = client.post("/Patient", json=patient_resource(), headers=FHIR_HEADERS)
     assert created.status_code == 201, created.text
@@ -76,7 +72,7 @@ def test_a_write_is_audited_in_its_transaction_exactly_once(client):
     event = _stored(client, request_id)
     assert event is not None, "the write's AuditEvent is not there with the write"
     assert _subtypes(event) == ["create"] and event["outcome"] == "0", event
-    assert _references(event) == [f"Patient/{created.json()['id']}"]
+    assert audited_entities(event) == [f"Patient/{created.json()['id']}"]
     assert _request_ids(event) == [request_id]
     # A later request's event is drained from the spool: by then a second one would be too.
     read = client.get(f"/Patient/{created.json()['id']}")
@@ -92,7 +88,7 @@ def test_a_transaction_is_one_event_naming_every_write(client):
     written = [_written(entry) for entry in posted.json()["entry"]]
     event = _stored(client, posted.headers["X-Request-Id"])
     assert event is not None and _subtypes(event) == ["transaction"], event
-    assert sorted(_references(event)) == sorted(written)
+    assert sorted(audited_entities(event)) == sorted(written)
 
 
 def test_a_batch_has_its_own_event_and_one_per_entry_write(client):
@@ -110,7 +106,7 @@ def test_a_batch_has_its_own_event_and_one_per_entry_write(client):
     entry_events = [e for e in events if e["id"] != request_id]
     assert len(events) == 2 and len(entry_events) == 1, events
     assert _subtypes(entry_events[0]) == ["create"]
-    assert _references(entry_events[0]) == [_written(first)]
+    assert audited_entities(entry_events[0]) == [_written(first)]
 
 
 def test_a_failed_write_is_audited_as_a_failure(client):
@@ -198,7 +194,7 @@ def test_spooled_events_survive_an_outage_and_a_restart_exactly_once(
     asyncio.run(_drain(server.settings.mongodb_uri, server.settings.database, tmp_path,
                        all_stored))
     event = _stored(client, ids[0])
-    assert event and _references(event) == [f"Patient/{ids[0]}"] and event["outcome"] == "0"
+    assert event and audited_entities(event) == [f"Patient/{ids[0]}"] and event["outcome"] == "0"
     assert not set(spool.glob("*.jsonl")) & set(left), "drained segments were kept"
 
     for copy in copies:

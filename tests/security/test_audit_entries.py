@@ -11,7 +11,14 @@ import httpx
 import pytest
 from api.helpers import FHIR_HEADERS, created, new_patient
 
-from security.helpers import bundle, fhir_client, get_entry, personal_id, wait_until
+from security.helpers import (
+    audited_entities,
+    bundle,
+    fhir_client,
+    get_entry,
+    personal_id,
+    wait_until,
+)
 
 POLL_SECONDS = 10
 
@@ -44,11 +51,6 @@ def patient(client) -> str:
     return f"Patient/{created(client, new_patient())['id']}"
 
 
-def _about(event: dict) -> list[str]:
-    return [e["what"]["reference"] for e in event.get("entity", [])
-            if "reference" in e.get("what", {})]
-
-
 def _subtype(event: dict) -> str:
     return event["subtype"][0]["code"]
 
@@ -70,8 +72,8 @@ def test_read_and_search_entries_are_audited_as_their_requests(client, server, i
     by_subtype = {_subtype(event): event for event in events}
     assert set(by_subtype) == {kind, "read", "search-type"}, events
     read, search = by_subtype["read"], by_subtype["search-type"]
-    assert _about(read) == [patient] and read["outcome"] == "0" and read["action"] == "R"
-    assert _about(search) == ["Observation", patient], search
+    assert audited_entities(read) == [patient] and read["outcome"] == "0" and read["action"] == "R"
+    assert audited_entities(search) == ["Observation", patient], search
     assert _query(search) == f"subject={patient}&code={marker}"
     assert reader.events(client, 1, patient=patient.split("/")[1], subtype="read") == [read]
 
@@ -82,7 +84,7 @@ def test_refused_read_entries_are_audited_as_refusals(client, server, issuer, pa
                                 headers=FHIR_HEADERS)
     assert response.json()["entry"][0]["response"]["status"].startswith("403"), response.text
     (refused,) = reader.events(client, 1, subtype="read")
-    assert _about(refused) == [patient] and refused["outcome"] == "4", refused
+    assert audited_entities(refused) == [patient] and refused["outcome"] == "4", refused
 
 
 def test_a_transaction_failing_at_a_read_audits_the_refusal(client, server, issuer, patient):
@@ -91,7 +93,7 @@ def test_a_transaction_failing_at_a_read_audits_the_refusal(client, server, issu
                                 headers=FHIR_HEADERS)
     assert response.status_code == 403, response.text
     (refused,) = reader.events(client, 1, subtype="read")
-    assert _about(refused) == [patient] and refused["outcome"] == "4", refused
+    assert audited_entities(refused) == [patient] and refused["outcome"] == "4", refused
 
 
 @pytest.mark.parametrize("query", [
@@ -104,7 +106,7 @@ def test_a_search_naming_a_patient_is_found_under_that_patient(client, server, i
     patient_id = patient.split("/")[1]
     assert reader.http.get(f"/Observation?{query.format(id=patient_id)}").status_code == 200
     (event,) = reader.events(client, 1, patient=patient_id)
-    assert _subtype(event) == "search-type" and patient in _about(event), event
+    assert _subtype(event) == "search-type" and patient in audited_entities(event), event
     (named,) = [e for e in event["entity"] if e.get("what", {}).get("reference") == patient]
     assert named["role"]["code"] == "1" and named["type"]["code"] == "1", named
 
@@ -122,7 +124,7 @@ def test_a_search_naming_no_patient_names_none(client, server, issuer):
     reader = Reader(server, issuer, "user/*.rs")
     assert reader.http.get("/Observation?code=8867-4&performer=Practitioner/x").status_code == 200
     (event,) = reader.events(client, 1, subtype="search-type")
-    assert _about(event) == ["Observation"], event
+    assert audited_entities(event) == ["Observation"], event
 
 
 def test_an_export_keeps_its_parameters_and_patients_in_the_trail(client, server, issuer,
