@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.errors import OperationFailure
+from storage.test_coalesced_reads import FindCounter
 
 from fhir_server.errors import TooCostly
 from fhir_server.storage.coalesced_finds import CoalescedFinds, Find, Page, narrowed, read_page
 from fhir_server.storage.database import Database
 from fhir_server.storage.pages_in_flight import PageBudget
-from tests.storage.test_coalesced_reads import FindCounter
 
 KINDS = ("Patient", "Encounter")
 
