@@ -107,8 +107,8 @@ def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -
                               else {})
             for code in interactions
         ],
-        # An append-only type's update never meets a version to match (If-Match).
-        "versioning": "versioned" if resource_type in APPEND_ONLY_TYPES else "versioned-update",
+        # An append-only or read-only type's update never meets a version to match.
+        "versioning": "versioned-update" if interactions == _TYPE_INTERACTIONS else "versioned",
         "readHistory": True,
         "updateCreate": "update" in interactions,
         "conditionalCreate": "create" in interactions,

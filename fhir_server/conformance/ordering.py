@@ -45,16 +45,24 @@ def _components(text: object, in_utc: bool) -> tuple[Decimal, ...] | None:
     return tuple(Decimal(part) for part in parts)
 
 
+def _compared(first: object, second: object) -> tuple[int, int] | None:
+    """The order (-1, 0, 1) of the first component where two dates or dateTimes differ (in
+    UTC when both have a time), and of their precisions; None: not both dates."""
+    both_timed = all(isinstance(v, str) and "T" in v for v in (first, second))
+    one, other = _components(first, both_timed), _components(second, both_timed)
+    if one is None or other is None:
+        return None
+    for left, right in zip(one, other, strict=False):
+        if left != right:
+            return (1 if left > right else -1), 0
+    return 0, (len(one) > len(other)) - (len(one) < len(other))
+
+
 def _after(start: object, end: object) -> bool:
-    """Whether `start` is certainly after `end` (FHIRPath `start <= end` is false)."""
-    both_timed = all(isinstance(v, str) and "T" in v for v in (start, end))
-    first, second = _components(start, both_timed), _components(end, both_timed)
-    if first is None or second is None:
-        return False
-    for one, other in zip(first, second, strict=False):
-        if one != other:
-            return one > other
-    return False  # equal as far as both go: equal, or unknown at different precisions
+    """Whether `start` is certainly after `end` (FHIRPath `start <= end` is false): equal as
+    far as both go is equal, or unknown at different precisions."""
+    compared = _compared(start, end)
+    return compared is not None and compared[0] == 1
 
 
 def out_of_order(earlier: str, later: str) -> Callable[[object], bool]:
@@ -94,3 +102,12 @@ def probability_above_certainty(prediction: object) -> bool:
         return Decimal(str(prediction.get("probabilityDecimal"))) > 100
     except (InvalidOperation, ValueError):
         return False
+
+
+def compare_moments(first: object, second: object) -> int | None:
+    """-1, 0 or 1 for two dates or dateTimes, compared as `_after` does; where they agree as
+    far as the shorter goes, the longer is the later, as the HL7 validator reads a
+    Questionnaire's limits (`2022-06-30` is past a maximum of `2022-06`). None: not both
+    dates."""
+    compared = _compared(first, second)
+    return None if compared is None else compared[0] or compared[1]

@@ -11,13 +11,20 @@ answerValueSet membership, a quantity's allowed units, and the `regex` extension
 pattern from the data could take the process for minutes).
 """
 
-from collections.abc import Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
+from decimal import Decimal
 
 from fhir_server.conformance.messages import issue
+from fhir_server.conformance.questionnaire_conditions import (
+    Answers,
+    TooCostlyToEvaluate,
+    all_items,
+    dicts,
+)
 from fhir_server.conformance.questionnaire_values import (
     EXTENSION,
     attachment_issues,
+    compare_values,
     extension_values,
     quantity_issues,
     reference_issues,
@@ -45,52 +52,64 @@ _ORDERED = ("valueInteger", "valueDecimal", "valueDate", "valueDateTime", "value
 
 def answer_issues(response: Mapping, questionnaire: Mapping) -> list[Issue]:
     """The errors of `response` against `questionnaire` (both FHIR JSON)."""
-    answers: dict[str, list[dict]] = {}
-    for item in _all_items(response.get("item")):
-        answers.setdefault(str(item.get("linkId")), []).extend(_dicts(item.get("answer")))
     found: list[Issue] = []
-    _check_items(_dicts(questionnaire.get("item")), _dicts(response.get("item")),
-                 "QuestionnaireResponse", answers, found)
+    try:
+        _check_items(dicts(questionnaire.get("item")), dicts(response.get("item")),
+                     "QuestionnaireResponse", Answers(response.get("item")), found)
+    except TooCostlyToEvaluate:
+        found.append(issue("qr-too-costly", "too-costly", "QuestionnaireResponse",
+                           severity="warning"))
     return found
 
 
-def _check_items(questions: list[dict], items: list[dict], where: str,
-                 answers: dict[str, list[dict]], found: list[Issue]) -> None:
-    linked = {question.get("linkId"): question for question in questions}
-    for item in items:
-        if item.get("linkId") not in linked:
-            found.append(issue("qr-unknown-link", "structure", where,
-                               link=item.get("linkId")))
+def _check_items(questions: list[dict], items: list[dict], where: str, answers: Answers,
+                 found: list[Issue]) -> None:
+    given: dict[str, list[tuple[int, dict]]] = {}
+    for index, item in enumerate(items):
+        given.setdefault(_link(item), []).append((index, item))
+    linked = {_link(question) for question in questions}
+    for link in given:
+        if link not in linked:
+            found.append(issue("qr-unknown-link", "structure", where, link=link))
     for question in questions:
-        link = question.get("linkId")
-        given = [(index, item) for index, item in enumerate(items) if item.get("linkId") == link]
-        enabled = _enabled(question, answers)
-        if not given:
+        link = _link(question)
+        these = given.get(link, [])
+        enabled = answers.enable(question)
+        if not these:
             if enabled and question.get("required") is True and question.get("type") != "display":
                 found.append(issue("qr-required-missing", "required", where, link=link))
             continue
-        if len(given) > 1 and question.get("repeats") is not True:
-            found.append(issue("qr-one-item", "structure", f"{where}.item[{given[1][0]}]",
+        if len(these) > 1 and question.get("repeats") is not True:
+            found.append(issue("qr-one-item", "structure", f"{where}.item[{these[1][0]}]",
                                link=link))
-        for index, item in given:
-            _check_item(question, item, f"{where}.item[{index}]", enabled, answers, found)
+        for index, item in these:
+            _check_item(question, item, f"{where}.item[{index}]", enabled,
+                        answers.within(item) if dicts(item.get("item")) or any(
+                            dicts(answer.get("item")) for answer in dicts(item.get("answer")))
+                        else answers, found)
 
 
-def _check_item(question: dict, item: dict, where: str, enabled: bool,
-                answers: dict[str, list[dict]], found: list[Issue]) -> None:
-    kind, link = question.get("type"), question.get("linkId")
-    given = _dicts(item.get("answer"))
+def _link(element: dict) -> str:
+    """A linkId as text: another JSON type is the structure's error, not a key here."""
+    link = element.get("linkId")
+    return link if isinstance(link, str) else repr(link)
+
+
+def _check_item(question: dict, item: dict, where: str, enabled: bool, answers: Answers,
+                found: list[Issue]) -> None:
+    kind, link = question.get("type"), _link(question)
+    given = dicts(item.get("answer"))
     if not enabled:
-        if given or any(_dicts(child.get("answer")) for child in _all_items(item.get("item"))):
+        if given or any(dicts(child.get("answer")) for child in all_items(item.get("item"))):
             found.append(issue("qr-not-enabled", "business-rule", where, link=link))
         return
     if kind in _WITHOUT_ANSWERS:
         if given:
             found.append(issue("qr-no-answers", "structure", where, kind=kind))
         if kind == "group":
-            if question.get("required") is True and not _dicts(item.get("item")):
+            if question.get("required") is True and not dicts(item.get("item")):
                 found.append(issue("qr-required-group", "required", where, link=link))
-            _check_items(_dicts(question.get("item")), _dicts(item.get("item")), where,
+            _check_items(dicts(question.get("item")), dicts(item.get("item")), where,
                          answers, found)
         return
     if question.get("required") is True and not given:
@@ -99,7 +118,7 @@ def _check_item(question: dict, item: dict, where: str, enabled: bool,
     for index, answer in enumerate(given):
         at = f"{where}.answer[{index}]"
         _check_answer(question, answer, given, at, found)
-        _check_items(_dicts(question.get("item")), _dicts(answer.get("item")), at, answers,
+        _check_items(dicts(question.get("item")), dicts(answer.get("item")), at, answers,
                      found)
 
 
@@ -119,7 +138,7 @@ def _check_answer(question: dict, answer: dict, answers: list[dict], where: str,
     key = next((name for name in answer if name in _VALUES), None)
     if key is None:
         return
-    options = _dicts(question.get("answerOption"))
+    options = dicts(question.get("answerOption"))
     allowed = _ANSWERS.get(str(question.get("type")), ())
     if question.get("type") in ("choice", "open-choice"):
         allowed += tuple(name for option in options for name in option
@@ -130,6 +149,10 @@ def _check_answer(question: dict, answer: dict, answers: list[dict], where: str,
                            given=_type_name(key)))
         return
     offered = [option[key] for option in options if key in option]
+    if options and not offered and not (
+            key == "valueString" and question.get("type") == "open-choice"):
+        found.append(issue("qr-no-option-of-type", "code-invalid", where, kind=_type_name(key)))
+        return
     if key == "valueCoding" and len(answers) > 1 and any(
             _same_coding(value, option.get(key)) and _extension(
                 option, _SDC + "optionExclusive", "valueBoolean") is True for option in options):
@@ -156,7 +179,7 @@ def _check_limits(question: dict, key: str, value: object, at: str, found: list[
         for url, message, beyond in (("minValue", "qr-below-minimum", -1),
                                      ("maxValue", "qr-above-maximum", 1)):
             limit = _extension(question, EXTENSION + url, key)
-            if limit is not None and _compare(value, limit) == beyond:
+            if limit is not None and compare_values(value, limit) == beyond:
                 found.append(issue(message, "business-rule", at, value=value, limit=limit))
     number = value.get("value") if key == "valueQuantity" and isinstance(value, dict) else (
         value if key == "valueDecimal" else None)
@@ -174,54 +197,6 @@ def _check_limits(question: dict, key: str, value: object, at: str, found: list[
                                limit=shortest))
         if isinstance(longest, int) and len(value) > longest:
             found.append(issue("qr-too-long", "business-rule", at, value=value, limit=longest))
-
-
-def _enabled(question: dict, answers: dict[str, list[dict]]) -> bool:
-    """enableWhen (http://hl7.org/fhir/R4/questionnaire-definitions.html#Questionnaire.item.
-    enableWhen): all hold, or any with enableBehavior `any`; none given: enabled."""
-    conditions = _dicts(question.get("enableWhen"))
-    if not conditions:
-        return True
-    held = [_holds(condition, answers.get(str(condition.get("question")), []))
-            for condition in conditions]
-    return any(held) if question.get("enableBehavior") == "any" else all(held)
-
-
-def _holds(condition: dict, given: list[dict]) -> bool:
-    operator = condition.get("operator")
-    key = next((name for name in condition if name.startswith("answer")), None)
-    if key is None:
-        return False
-    expected = condition[key]
-    if operator == "exists":
-        return bool(given) == (expected is True)
-    values = [answer[f"value{key[len('answer'):]}"] for answer in given
-              if f"value{key[len('answer'):]}" in answer]
-    if operator == "=":
-        return any(_equal(value, expected) for value in values)
-    if operator == "!=":
-        return bool(values) and not any(_equal(value, expected) for value in values)
-    wanted = {">": (1,), "<": (-1,), ">=": (0, 1), "<=": (-1, 0)}.get(str(operator), ())
-    return any(_compare(value, expected) in wanted for value in values)
-
-
-def _equal(value: object, expected: object) -> bool:
-    if isinstance(value, dict) and isinstance(expected, dict):
-        return _same_coding(value, expected)
-    return value == expected
-
-
-def _compare(value: object, limit: object) -> int | None:
-    """-1, 0, 1; None when they cannot be compared. Dates and times as text, as the HL7
-    validator compares them (`2022-06-30` is after a maximum of `2022-06`)."""
-    try:
-        if isinstance(value, str) and isinstance(limit, str):
-            left, right = value, limit
-            return (left > right) - (left < right)
-        number, bound = Decimal(str(value)), Decimal(str(limit))
-    except (InvalidOperation, ValueError):
-        return None
-    return (number > bound) - (number < bound)
 
 
 def _same_coding(value: object, option: object) -> bool:
@@ -243,16 +218,3 @@ def _type_name(key: str) -> str:
 
 def _field(coding: object, name: str) -> object:
     return coding.get(name) if isinstance(coding, dict) else None
-
-
-def _dicts(value: object) -> list[dict]:
-    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
-
-
-def _all_items(items: object) -> Iterator[dict]:
-    """Every item at any depth: under items and under answers."""
-    for item in _dicts(items):
-        yield item
-        yield from _all_items(item.get("item"))
-        for answer in _dicts(item.get("answer")):
-            yield from _all_items(answer.get("item"))

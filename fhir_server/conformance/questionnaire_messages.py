@@ -126,4 +126,14 @@ QUESTIONNAIRE_MESSAGES: dict[str, tuple[str, str]] = {
         "Không thể so sánh lượng {value} với giới hạn {limit}: cả hai cần mã UCUM cùng loại "
         "đơn vị ({expression})",
     ),
+    "qr-no-option-of-type": (
+        "Option list has no option values of type {kind}: {expression}",
+        "Danh sách lựa chọn (answerOption) không có giá trị kiểu {kind}: {expression}",
+    ),
+    "qr-too-costly": (
+        "The Questionnaire's enableWhen conditions need more than 200,000 comparisons with "
+        "these answers: the answers were checked only in part",
+        "Các điều kiện enableWhen của bảng câu hỏi cần hơn 200.000 phép so sánh với các câu "
+        "trả lời này: các câu trả lời chỉ được kiểm tra một phần",
+    ),
 }

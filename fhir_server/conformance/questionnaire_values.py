@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
+from fhir_server.conformance.ordering import compare_moments
 from fhir_server.conformance.units import UCUM, base_form
 from fhir_server.errors import Issue
 
@@ -85,7 +86,7 @@ def quantity_issues(question: dict, quantity: dict, where: str) -> list[Issue]:
         for limit in extension_values(question, _SDC + name, "valueQuantity"):
             if not isinstance(limit, dict):
                 continue
-            order = _compare(quantity, limit)
+            order = compare_quantities(quantity, limit)
             if order is None:
                 found.append(issue("qr-quantity-incomparable", "business-rule", where,
                                    value=_shown(quantity), limit=_shown(limit)))
@@ -95,8 +96,35 @@ def quantity_issues(question: dict, quantity: dict, where: str) -> list[Issue]:
     return found
 
 
-def _compare(quantity: dict, limit: dict) -> int | None:
-    """-1, 0, 1 in UCUM base units; None without UCUM codes, or in units of other kinds."""
+def compare_values(value: object, other: object) -> int | None:
+    """-1, 0 or 1 for two answer values of one type; None when they cannot be ordered.
+    Numbers by value, dates and dateTimes as instants (`compare_moments`), times and strings
+    as text, quantities in UCUM base units (`compare_quantities`); Codings and booleans are
+    equal (0) or not (None); a Coding without a system matches any of its code."""
+    if isinstance(value, bool) or isinstance(other, bool):
+        return 0 if value is other else None
+    if isinstance(value, dict) and isinstance(other, dict):
+        if "value" in value or "value" in other:
+            return compare_quantities(value, other)
+        same = value.get("code") == other.get("code") and (
+            "system" not in other or value.get("system") == other.get("system"))
+        return 0 if same else None
+    if isinstance(value, str) and isinstance(other, str):
+        moments = compare_moments(value, other)
+        return moments if moments is not None else (value > other) - (value < other)
+    try:
+        number, bound = Decimal(str(value)), Decimal(str(other))
+    except (InvalidOperation, ValueError):
+        return None
+    return (number > bound) - (number < bound) if number.is_finite() and bound.is_finite() else None
+
+
+def compare_quantities(quantity: dict, limit: dict) -> int | None:
+    """-1, 0, 1 in UCUM base units (by value when both have the same unit code and system);
+    None without units, or in units of other kinds."""
+    if (quantity.get("system"), quantity.get("code")) == (limit.get("system"), limit.get("code")
+                                                          ) and quantity.get("code"):
+        return compare_values(quantity.get("value"), limit.get("value"))
     values = []
     for side in (quantity, limit):
         code, value = side.get("code"), side.get("value")

@@ -179,7 +179,8 @@ class BundleProcessor:
                 expression="Bundle.entry",
             )
         broken, refused = envelope_errors(bundle)
-        refused = {**unreadable, **refused}
+        refused = {index: [*unreadable.get(index, []), *refused.get(index, [])]
+                   for index in {*unreadable, *refused}}
         if kind == "transaction":
             broken += [found for issues in refused.values() for found in issues]
         if broken:

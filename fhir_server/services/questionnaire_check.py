@@ -6,7 +6,7 @@ as HAPI and the HL7 validator leave this check to validation."""
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.questionnaire_answers import answer_issues
 from fhir_server.errors import Issue
-from fhir_server.services.offloading import run_sized
+from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.services.terminology import stored_terminology
 from fhir_server.storage.resources import ResourceStore
 
@@ -23,7 +23,8 @@ async def questionnaire_issues(store: ResourceStore, response: dict) -> list[Iss
         return [issue("qr-questionnaire-unresolved", "not-found",
                       "QuestionnaireResponse.questionnaire", severity="warning",
                       canonical=canonical)]
-    return await run_sized(answer_issues, response, questionnaire)
+    # Off the loop whatever the request's size: a stored Questionnaire may be large.
+    return await run_off_the_loop(answer_issues, response, questionnaire)
 
 
 def _contained(response: dict, canonical: str) -> dict | None:

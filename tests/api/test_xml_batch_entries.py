@@ -68,3 +68,15 @@ def test_an_error_outside_the_entries_resources_refuses_the_batch(client):
     response = client.post("/", content=body, headers=HEADERS)
     assert response.status_code == 400
     assert "Unknown element <bogus> in Bundle.entry[1]" in response.text
+
+
+def test_an_entry_with_an_unreadable_resource_and_a_bad_request_reports_both(client):
+    resource = _patient(unique_system(), "x", '<nickname value="B"/>')
+    broken = (f"<entry><resource>{resource}</resource>"
+              '<request><method value="POST"/></request></entry>')
+    response = client.post("/", content=_bundle("batch", broken), headers=HEADERS)
+    assert response.status_code == 200, response.text
+    (answer,) = response.json()["entry"]
+    issues = [issue["diagnostics"] for issue in answer["response"]["outcome"]["issue"]]
+    assert any("Unknown element <nickname>" in text for text in issues), issues
+    assert any("request.url" in text or "url" in text for text in issues[1:]), issues

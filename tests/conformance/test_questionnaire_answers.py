@@ -2,8 +2,10 @@
 checked without raising, and answers picked from a Questionnaire's own options and limits
 are valid while one outside them is one error."""
 
+import time
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,3 +70,94 @@ def test_answers_within_the_options_and_limits_are_valid(codes, data):
         response["item"][1]["answer"] = [{"valueInteger": low - 1 if outside == "low"
                                           else high + 1}]
     assert len(answer_issues(response, questionnaire)) == 1
+
+
+def _errors(response: dict, questionnaire: dict) -> list[str]:
+    return [found.diagnostics for found in answer_issues(response, questionnaire)]
+
+
+def _gated(condition: dict, then: str = "then") -> dict:
+    """A Questionnaire whose item `then` is enabled by `condition` on item `first`."""
+    kind = condition.pop("type")
+    return {"item": [{"linkId": "first", "type": kind},
+                     {"linkId": then, "type": "string",
+                      "enableWhen": [{"question": "first", **condition}]}]}
+
+
+def _answered(first: dict, then: bool = True) -> dict:
+    return {"item": [{"linkId": "first", "answer": [first]}]
+            + ([{"linkId": "then", "answer": [{"valueString": "x"}]}] if then else [])}
+
+
+KG = {"system": "http://unitsofmeasure.org", "code": "kg"}
+
+
+@pytest.mark.parametrize(("condition", "first", "enabled"), [
+    ({"type": "quantity", "operator": ">", "answerQuantity": {"value": 50, **KG}},
+     {"valueQuantity": {"value": 60, **KG}}, True),
+    ({"type": "quantity", "operator": ">", "answerQuantity": {"value": 50, **KG}},
+     {"valueQuantity": {"value": 40000, "system": KG["system"], "code": "g"}}, False),
+    ({"type": "quantity", "operator": "=", "answerQuantity": {"value": 50, **KG}},
+     {"valueQuantity": {"value": 51, **KG}}, False),
+    ({"type": "dateTime", "operator": "<", "answerDateTime": "2026-01-01T08:00:00+07:00"},
+     {"valueDateTime": "2026-01-01T00:30:00Z"}, True),  # 07:30 in Hà Nội
+    ({"type": "dateTime", "operator": ">", "answerDateTime": "2026-01-01T08:00:00+07:00"},
+     {"valueDateTime": "2026-01-01T00:30:00Z"}, False),
+    ({"type": "choice", "operator": "=", "answerCoding": {"code": "y"}},
+     {"valueCoding": {"system": "urn:s", "code": "y"}}, True),  # no system: any system
+    ({"type": "choice", "operator": "=", "answerCoding": {"system": "urn:t", "code": "y"}},
+     {"valueCoding": {"system": "urn:s", "code": "y"}}, False),
+])
+def test_enable_when_compares_by_the_values_type(condition, first, enabled):
+    errors = _errors(_answered(first), _gated(condition))
+    assert errors == ([] if enabled else [
+        "Item has answer, even though it is not enabled (item id = 'then'): "
+        "QuestionnaireResponse.item[1]"])
+
+
+def test_enable_when_in_a_repeating_group_reads_its_own_repetition():
+    questionnaire = {"item": [{"linkId": "g", "type": "group", "repeats": True, "item": [
+        {"linkId": "smokes", "type": "boolean"},
+        {"linkId": "packs", "type": "integer", "required": True, "enableWhen": [
+            {"question": "smokes", "operator": "=", "answerBoolean": True}]}]}]}
+
+    def repetition(smokes: bool, packs: int | None) -> dict:
+        return {"linkId": "g", "item": [{"linkId": "smokes", "answer": [{"valueBoolean": smokes}]}]
+                + ([{"linkId": "packs", "answer": [{"valueInteger": packs}]}] if packs else [])}
+
+    valid = {"item": [repetition(True, 2), repetition(False, None)]}
+    assert _errors(valid, questionnaire) == []
+    invalid = {"item": [repetition(False, 3), repetition(True, None)]}
+    assert _errors(invalid, questionnaire) == [
+        "Item has answer, even though it is not enabled (item id = 'packs'): "
+        "QuestionnaireResponse.item[0].item[1]",
+        "No response answer found for required item 'packs' at QuestionnaireResponse.item[1]"]
+
+
+def test_a_choice_answer_of_a_type_no_option_has_is_an_error():
+    questionnaire = {"item": [{"linkId": "c", "type": "choice", "answerOption": [
+        {"valueCoding": {"system": "urn:s", "code": "a"}}]}]}
+    response = {"item": [{"linkId": "c", "answer": [{"valueString": "a"}]}]}
+    assert _errors(response, questionnaire) == [
+        "Option list has no option values of type string: QuestionnaireResponse.item[0].answer[0]"]
+
+
+def test_link_ids_of_other_json_types_are_checked_without_raising():
+    questionnaire = {"item": [{"linkId": ["a"], "type": "string"}, {"linkId": "b", "type": "group",
+                                                                   "item": [{"linkId": {}}]}]}
+    response = {"item": [{"linkId": ["a"]}, {"linkId": {"x": 1}}, {"linkId": "b", "item": [
+        {"linkId": [{}]}]}]}
+    assert len(_errors(response, questionnaire)) == 2  # two linkIds the Questionnaire lacks
+
+
+def test_thousands_of_conditions_on_thousands_of_answers_stop_early():
+    conditions = [{"question": "first", "operator": "=", "answerInteger": n} for n in range(9000)]
+    questionnaire = {"item": [{"linkId": "first", "type": "integer", "repeats": True},
+                              {"linkId": "then", "type": "string", "enableWhen": conditions,
+                               "enableBehavior": "any"}]}
+    response = {"item": [{"linkId": "first", "answer": [{"valueInteger": -n}
+                                                        for n in range(1, 2700)]}]}
+    started = time.perf_counter()
+    found = answer_issues(response, questionnaire)
+    assert time.perf_counter() - started < 2
+    assert [(issue.severity, issue.code) for issue in found] == [("warning", "too-costly")]
