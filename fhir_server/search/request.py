@@ -216,12 +216,13 @@ def parse_request(
         if name in _RECURSE:  # STU3's name of :iterate, which clients (and HAPI) still use
             name = _RECURSE[name]
         if name == "_count":
-            if not is_digits(value) and not (value.isascii() and value.isdecimal()):
+            if not is_digits(value):
                 raise BadRequest(
+                    f"_count must be at most {max_count} here, not '{value[:30]}...'"
+                    if value.isascii() and value.isdecimal() else
                     f"_count must be a non-negative integer, not '{value}'", expression="_count"
                 )
-            # Past 19 digits, as any count over the page size: that size (as HAPI does).
-            request.count = min(int(value) if is_digits(value) else max_count, max_count)
+            request.count = min(int(value), max_count)
         elif name == "_sort":
             request.sort = _sort_keys(resource_type, value, request.sort)
         elif name.startswith("_include") or name.startswith("_revinclude"):

@@ -227,7 +227,7 @@ def test_sort_by_last_updated(client, ids):
         created[::-1])
 
 
-@pytest.mark.parametrize("count", ["1", "2", "3", "4", "5", "100", "9" * 40])
+@pytest.mark.parametrize("count", ["1", "2", "3", "4", "5", "100"])
 def test_count_pages_return_every_match_once_in_sort_order(client, ids, count):
     pages = paged(client, "/Patient", {"_sort": "family,_id", "_count": count})
     assert all(len(matches(page)) <= int(count) for page in pages)

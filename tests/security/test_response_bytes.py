@@ -119,10 +119,10 @@ def test_everything_pages_by_the_bytes_and_serves_each_resource_once(http, scann
 def test_a_page_of_large_resources_is_decoded_off_the_event_loop(http, binaries, monkeypatch):
     """Decoding a 13 MB document takes the event loop about 0.1 s: a page of megabytes is
     decoded in a worker thread, where no loop runs."""
-    from fhir_server.storage import resources
+    from fhir_server.storage import coalesced_finds
 
     on_loop = []
-    decode = resources._decoded
+    decode = coalesced_finds._decode
 
     def recorded(documents, options):
         try:
@@ -132,7 +132,7 @@ def test_a_page_of_large_resources_is_decoded_off_the_event_loop(http, binaries,
             pass  # a worker thread
         return decode(documents, options)
 
-    monkeypatch.setattr(resources, "_decoded", recorded)
+    monkeypatch.setattr(coalesced_finds, "_decode", recorded)
     page = http.get("/Binary", params={"_id": ",".join(binaries[:2])})
     assert page.status_code == 200 and len(page.json()["entry"]) == 2
     assert on_loop == []
