@@ -7,7 +7,7 @@ no answers to items that are not enabled (enableWhen), an exclusive option alone
 limits of the extensions minValue, maxValue, minLength, maxDecimalPlaces, minOccurs and
 maxOccurs and of maxLength.
 The checks that depend on an answer's data type are in `questionnaire_values`. Not checked:
-answerValueSet membership, a quantity's allowed units, and the `regex` extension (a
+answerValueSet membership, a quantity's unit value set, and the `regex` extension (a
 pattern from the data could take the process for minutes).
 """
 
@@ -23,6 +23,7 @@ from fhir_server.conformance.questionnaire_conditions import (
 )
 from fhir_server.conformance.questionnaire_values import (
     EXTENSION,
+    QUESTIONNAIRE_EXTENSION,
     attachment_issues,
     compare_values,
     extension_values,
@@ -31,7 +32,6 @@ from fhir_server.conformance.questionnaire_values import (
 )
 from fhir_server.errors import Issue
 
-_SDC = EXTENSION + "questionnaire-"
 # The answer[x] each item type takes; a choice's answerOptions may add theirs.
 _ANSWERS = {
     "boolean": ("valueBoolean",), "decimal": ("valueDecimal",), "integer": ("valueInteger",),
@@ -123,8 +123,8 @@ def _check_item(question: dict, item: dict, where: str, enabled: bool, answers: 
 
 
 def _check_occurrences(question: dict, count: int, where: str, found: list[Issue]) -> None:
-    least = _extension(question, _SDC + "minOccurs", "valueInteger")
-    most = _extension(question, _SDC + "maxOccurs", "valueInteger")
+    least = _extension(question, QUESTIONNAIRE_EXTENSION + "minOccurs", "valueInteger")
+    most = _extension(question, QUESTIONNAIRE_EXTENSION + "maxOccurs", "valueInteger")
     if most is None and question.get("repeats") is not True:
         most = 1
     if isinstance(least, int) and count < least:
@@ -149,16 +149,17 @@ def _check_answer(question: dict, answer: dict, answers: list[dict], where: str,
                            given=_type_name(key)))
         return
     offered = [option[key] for option in options if key in option]
-    if options and not offered and not (
-            key == "valueString" and question.get("type") == "open-choice"):
+    free_text = key == "valueString" and question.get("type") == "open-choice"
+    if options and not offered and not free_text:
         found.append(issue("qr-no-option-of-type", "code-invalid", where, kind=_type_name(key)))
         return
+    exclusive = QUESTIONNAIRE_EXTENSION + "optionExclusive"
     if key == "valueCoding" and len(answers) > 1 and any(
-            _same_coding(value, option.get(key)) and _extension(
-                option, _SDC + "optionExclusive", "valueBoolean") is True for option in options):
+            _same_coding(value, option.get(key))
+            and _extension(option, exclusive, "valueBoolean") is True for option in options):
         found.append(issue("qr-exclusive", "business-rule", where,
                            code=f"{_field(value, 'system')}#{_field(value, 'code')}"))
-    if offered and not (key == "valueString" and question.get("type") == "open-choice"):
+    if offered and not free_text:
         if key == "valueCoding" and not any(_same_coding(value, o) for o in offered):
             found.append(issue("qr-code-not-offered", "code-invalid", where,
                                code=f"{_field(value, 'system')}::{_field(value, 'code')}"))

@@ -5,20 +5,18 @@ units and SDC's `minQuantity` and `maxQuantity` (compared in UCUM base units).""
 
 import binascii
 import math
-import re
 from decimal import Decimal, InvalidOperation
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.ordering import compare_moments
+from fhir_server.conformance.reference_targets import named_resource
 from fhir_server.conformance.units import UCUM, base_form
 from fhir_server.errors import Issue
 
 EXTENSION = "http://hl7.org/fhir/StructureDefinition/"
+QUESTIONNAIRE_EXTENSION = EXTENSION + "questionnaire-"  # the core ones of Questionnaire items
 _SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-"
-# A reference: relative `Type/id`, or an absolute URL ending in `Type/id` (`/_history/n`).
-_REFERENCE = re.compile(r"(?:[a-z][a-z0-9+.-]*://[^\s/]+(?:/[^\s/]+)*/)?([A-Za-z]+)/[^\s/]+"
-                        r"(?:/_history/[^\s/]+)?")
 
 
 def extension_values(element: dict, url: str, key: str) -> list:
@@ -59,13 +57,13 @@ def reference_issues(question: dict, reference: dict, where: str) -> list[Issue]
     text = reference.get("reference")
     if not isinstance(text, str) or text.startswith(("#", "urn:")):
         return []
-    match = _REFERENCE.fullmatch(text)
-    if match is None:
+    named = None if any(char.isspace() for char in text) else named_resource(text)
+    if named is None:
         return [issue("qr-reference-form", "structure", where, reference=text)]
-    kind = match[1]
+    kind = named[0]
     if kind not in registry().resource_types:
         return [issue("qr-reference-type", "structure", where, kind=kind, reference=text)]
-    allowed = extension_values(question, f"{EXTENSION}questionnaire-referenceResource",
+    allowed = extension_values(question, QUESTIONNAIRE_EXTENSION + "referenceResource",
                                "valueCode")
     if allowed and kind not in allowed:
         return [issue("qr-reference-not-allowed", "business-rule", where, kind=kind,
@@ -76,7 +74,7 @@ def reference_issues(question: dict, reference: dict, where: str) -> list[Issue]
 def quantity_issues(question: dict, quantity: dict, where: str) -> list[Issue]:
     found = []
     units = [unit for unit in extension_values(
-        question, f"{EXTENSION}questionnaire-unitOption", "valueCoding") if isinstance(unit, dict)]
+        question, QUESTIONNAIRE_EXTENSION + "unitOption", "valueCoding") if isinstance(unit, dict)]
     if units and not any((unit.get("system"), unit.get("code"))
                          == (quantity.get("system"), quantity.get("code")) for unit in units):
         found.append(issue("qr-unit-not-offered", "code-invalid", where, value=_shown(quantity),

@@ -133,8 +133,8 @@ class _Reader:
             try:
                 handle(*event)
             except InvalidResource as error:
-                bundle = self.stack[0] if self._in_entry_resource() else None
-                if not isinstance(bundle, _Object):
+                bundle = self._entry_bundle()
+                if bundle is None:
                     raise
                 self.unreadable[len(bundle.fields.get("entry", ()))] = error.issues
                 # Open within the resource: those on the stack, and a start tag refused.
@@ -142,10 +142,15 @@ class _Reader:
                 del self.stack[3:]
         return handled
 
-    def _in_entry_resource(self) -> bool:
-        return (len(self.stack) >= 3 and isinstance(self.stack[0], _Object)
-                and self.stack[0].name == "Bundle" and self.stack[1].name == "entry"
-                and isinstance(self.stack[2], _Holder))
+    def _entry_bundle(self) -> _Object | None:
+        """The top-level Bundle, when what is read is inside one of its entries' resource."""
+        if len(self.stack) < 3:
+            return None
+        bundle, entry, holder = self.stack[:3]
+        if (isinstance(bundle, _Object) and bundle.name == "Bundle" and entry.name == "entry"
+                and isinstance(holder, _Holder)):
+            return bundle
+        return None
 
     def _skip(self, opened: int) -> None:
         assert self._skipped is not None

@@ -189,10 +189,8 @@ class CoalescedFinds:
 
     async def _each_alone(self, batch: list[Waiting]) -> None:
         """Each search by a find of its own, at the same time: its own page or error."""
-        await asyncio.gather(*(_settle(future, self._read_one(find)) for find, future in batch))
-
-    async def _read_one(self, find: Find) -> Page:
-        return await read_page(self._db, find)
+        await asyncio.gather(*(_settle(future, read_page(self._db, find))
+                               for find, future in batch))
 
     async def _read_union(self, finds: list[Find]) -> list[Page]:
         """The pages of the branches up to the first one cut (or all)."""
