@@ -399,20 +399,13 @@ class AuditTrail:
 
     async def _store(self, batch: SpoolBatch) -> None:
         """Store the batch's events, skipping those already stored (by an earlier drain that
-        stopped before its commit, or by the transaction of the write they record)."""
-        events = {event["id"]: event for event in batch.records}
-
-        async def insert(store: ResourceStore) -> None:
-            stored = await store.project("AuditEvent", {"_id": {"$in": list(events)}}, ["_id"],
-                                         len(events))
-            missing = events.keys() - {version.id for version in stored}
+        stopped before its commit, or by the transaction of the write they record). Not in a
+        transaction: one left open by a killed drainer would hold its events' ids locked
+        against the next drainer for MongoDB's transaction lifetime (60 s and more)."""
+        if batch.records:
             now = utc_now()
-            documents = [_documents(events[event_id], now) for event_id in missing]
-            if documents:
-                await store.insert_versions("AuditEvent", documents)
-
-        if events:
-            await self.database.in_transaction(insert)
+            await self.database.store().insert_versions(
+                "AuditEvent", [_documents(event, now) for event in batch.records])
         await self._in_thread(self.spool.commit, batch)
         self._stored_at = time.monotonic()
 

@@ -26,7 +26,7 @@ async def run_in_steps(raw_entries: list,
     for _, step in groupby(sorted(range(len(raw_entries)), key=step_of), key=step_of):
         indexes = list(step)
         writes = [i for i in indexes if _plain_write(raw_entries[i])]
-        await _at_most(WRITES_AT_ONCE, [answer(i) for i in writes])
+        await _at_most(WRITES_AT_ONCE, answer, writes)
         for i in indexes:
             if i not in writes:
                 await answer(i)
@@ -47,18 +47,20 @@ def _plain_write(raw: object) -> bool:
             and "$" not in url)
 
 
-async def _at_most(limit: int, work: list[Coroutine[Any, Any, None]]) -> None:
-    """Run `work`, `limit` at a time; the first failure cancels the rest."""
+async def _at_most(limit: int, answer: Callable[[int], Coroutine[Any, Any, None]],
+                   indexes: list[int]) -> None:
+    """`answer` each index, `limit` at a time; the first failure cancels the rest (those not
+    started yet are never called)."""
     slots = asyncio.Semaphore(limit)
 
-    async def held(one: Coroutine[Any, Any, None]) -> None:
+    async def held(i: int) -> None:
         async with slots:
-            await one
+            await answer(i)
 
     try:
         async with asyncio.TaskGroup() as group:
-            for one in work:
-                group.create_task(held(one))
+            for i in indexes:
+                group.create_task(held(i))
     except ExceptionGroup as failures:
         # As one by one: the first (MongoDB unreachable: 503 for the request) goes up as it is.
         raise failures.exceptions[0] from None

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+
+from fhir_server.storage.idempotent_inserts import insert_missing
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "queued",
@@ -25,7 +26,6 @@ QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "cancelled",
 )
 UNFINISHED = (QUEUED, RUNNING)
-_DUPLICATE_KEY = 11000
 
 
 class LeaseLost(Exception):
@@ -264,15 +264,7 @@ class ExportJobStore:
     # a range of the `_id` index, in id order, and adding one twice adds nothing.
 
     async def add_items(self, job_id: str, kind: str, ids: list[str]) -> None:
-        if not ids:
-            return
-        try:
-            await self.items.insert_many(
-                [{"_id": f"{job_id}/{kind}/{item}"} for item in ids], ordered=False
-            )
-        except BulkWriteError as error:
-            if any(e["code"] != _DUPLICATE_KEY for e in error.details["writeErrors"]):
-                raise
+        await insert_missing(self.items, [{"_id": f"{job_id}/{kind}/{item}"} for item in ids])
 
     async def items_after(
         self, job_id: str, kind: str, after: str | None, limit: int

@@ -36,6 +36,7 @@ from fhir_server.storage.coalesced_finds import (
 )
 from fhir_server.storage.history_documents import stub, with_resources
 from fhir_server.storage.history_spans import HistorySpan, history_collection, span_stages
+from fhir_server.storage.idempotent_inserts import insert_missing
 from fhir_server.storage.pending_inserts import PendingInserts
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
@@ -223,22 +224,20 @@ class ResourceStore:
         self.written.append((resource_type, HistoryVersion.from_document(history)))
 
     async def insert_versions(self, resource_type: str, documents: list[tuple[dict, dict]]):
-        """Store new resources in bulk (server-written records: AuditEvents, Provenances)."""
+        """Store new resources in bulk (server-written records: AuditEvents, Provenances).
+        Outside a transaction (the audit drainer's AuditEvents), only types with one version,
+        and resources an interrupted earlier attempt stored are skipped."""
         await self._ready(resource_type)
         single = resource_type in SINGLE_VERSION_TYPES
         if self.session is not None:
             for current, history in documents:
                 self._pending.add(resource_type, current, None if single else stub(history))
             return
-        await self.db[resource_type].insert_many(
-            [{**current, "resource": await self.chains.shorten(current["resource"])}
-             for current, _ in documents],
-            session=self.session,
-        )
         if not single:
-            await self.db[f"{resource_type}_history"].insert_many(
-                [stub(d[1]) for d in documents], session=self.session
-            )
+            raise ValueError(f"{resource_type} versions are stored in a transaction")
+        await insert_missing(self.db[resource_type], [
+            {**current, "resource": await self.chains.shorten(current["resource"])}
+            for current, _ in documents])
 
     async def _ready(self, resource_type: str) -> None:
         if resource_type in self.prepared:

@@ -5,6 +5,9 @@ event comes from X-Forwarded-For only behind a trusted proxy."""
 
 import asyncio
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -209,6 +212,50 @@ def test_spooled_events_survive_an_outage_and_a_restart_exactly_once(
     found = client.get("/AuditEvent", params={"_id": ",".join(ids), "_count": "100"}).json()
     assert sorted(e["resource"]["id"] for e in found["entry"]) == sorted(ids)
     for event_id in ids[:3]:
+        assert client.get(f"/AuditEvent/{event_id}/_history").json()["total"] == 1
+
+
+# An audit drainer (fhir_server/audit_drainer.py) killed as soon as MongoDB has taken a batch.
+_DRAINER_KILLED_AFTER_ITS_INSERT = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from pymongo.asynchronous.collection import AsyncCollection
+from fhir_server import audit_drainer
+from fhir_server.settings import Settings
+
+insert_many = AsyncCollection.insert_many
+
+async def insert_then_die(self, *args, **kwargs):
+    result = await insert_many(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+AsyncCollection.insert_many = insert_then_die
+asyncio.run(audit_drainer._drain(Settings(
+    mongodb_uri=sys.argv[1], database=sys.argv[2], data_dir=Path(sys.argv[3]))))
+"""
+
+
+def test_a_drainer_killed_while_storing_holds_up_none_after_it(server, client, tmp_path):
+    """Its events are stored again by the next drainer within seconds, once each: a killed
+    drainer leaves no transaction open to hold their ids locked (for 60 s or more)."""
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    asyncio.run(_spool_without_mongodb(tmp_path, ids))
+    killed = subprocess.run([sys.executable, "-c", _DRAINER_KILLED_AFTER_ITS_INSERT,
+                             server.settings.mongodb_uri, server.settings.database,
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    spool = tmp_path / "audit-spool"
+    left = set(spool.glob("*.jsonl"))
+    assert left, "the killed drainer committed its batch"
+
+    def drained() -> bool:
+        return not set(spool.glob("*.jsonl")) & left and all(
+            _stored(client, event_id) for event_id in ids)
+
+    asyncio.run(_drain(server.settings.mongodb_uri, server.settings.database, tmp_path,
+                       drained))
+    for event_id in ids:
         assert client.get(f"/AuditEvent/{event_id}/_history").json()["total"] == 1
 
 
