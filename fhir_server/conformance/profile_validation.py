@@ -92,11 +92,11 @@ def _count(rules: Rules, holder: dict) -> int:
 
 
 def _violated(invariant: Invariant, value: object, type_path: str, resource: dict,
-              root: dict) -> bool:
+              root: dict, known: dict) -> bool:
     """`is_violated`, with invariants on the presence of children evaluated natively."""
     test = presence_test(invariant.expression) if isinstance(value, dict) else None
     if test is None:
-        return is_violated(invariant, value, type_path, resource, root)
+        return is_violated(invariant, value, type_path, resource, root, known)
     operator, terms = test
     present = present_names(value)  # type: ignore[arg-type]
     results = [(name in present) is exists for name, exists in terms]
@@ -152,6 +152,7 @@ class _Run:
         } if isinstance(contained, list) else {}
         self.reported: set[tuple] = set()  # problems of profiles, reported once
         self.conformance: dict[tuple[int, str], bool] = {}
+        self.invariant_results: dict = {}  # `is_violated`'s
 
     def report(self, message_id: str, code: str, location: str, url: str, rules: Rules,
                severity: str = "error", **params: Any) -> None:
@@ -271,7 +272,8 @@ class _Run:
         type_path = item.type if rules.type_path.endswith("[x]") and item.type else (
             rules.type_path)
         for invariant, severity in rules.invariants:
-            if _violated(invariant, value, type_path, resource, self.resource):
+            if _violated(invariant, value, type_path, resource, self.resource,
+                         self.invariant_results):
                 self.report("invariant" if severity == "error" else "profile-invariant-warning",
                             "invariant", where, url, rules, severity, key=invariant.key,
                             human=invariant.human)

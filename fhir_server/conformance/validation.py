@@ -129,9 +129,11 @@ class _Walk:
             self.report("validation-stopped", "too-costly", resource_type,
                         severity="information", count=_MOST_KEPT)
         elif not self.too_deep:
+            known: dict = {}
             for invariants, value, type_path, expression, owner in self.pending:
                 for invariant in invariants:
-                    if is_violated(invariant, value, type_path, owner.value, owner.root):
+                    if is_violated(invariant, value, type_path, owner.value, owner.root,
+                                   known):
                         self.report("invariant", "invariant", expression,
                                     key=invariant.key, human=invariant.human)
             self.check_contained()
