@@ -27,6 +27,7 @@ from fhir_server.conformance.questionnaire_values import (
     attachment_issues,
     compare_values,
     extension_values,
+    integer,
     quantity_issues,
     reference_issues,
 )
@@ -123,13 +124,13 @@ def _check_item(question: dict, item: dict, where: str, enabled: bool, answers: 
 
 
 def _check_occurrences(question: dict, count: int, where: str, found: list[Issue]) -> None:
-    least = _extension(question, QUESTIONNAIRE_EXTENSION + "minOccurs", "valueInteger")
-    most = _extension(question, QUESTIONNAIRE_EXTENSION + "maxOccurs", "valueInteger")
+    least = integer(_extension(question, QUESTIONNAIRE_EXTENSION + "minOccurs", "valueInteger"))
+    most = integer(_extension(question, QUESTIONNAIRE_EXTENSION + "maxOccurs", "valueInteger"))
     if most is None and question.get("repeats") is not True:
         most = 1
-    if isinstance(least, int) and count < least:
+    if least is not None and count < least:
         found.append(issue("qr-too-few", "structure", where, least=least, count=count))
-    if isinstance(most, int) and count > most:
+    if most is not None and count > most:
         found.append(issue("qr-too-many", "structure", where, most=most, count=count))
 
 
@@ -184,19 +185,19 @@ def _check_limits(question: dict, key: str, value: object, at: str, found: list[
                 found.append(issue(message, "business-rule", at, value=value, limit=limit))
     number = value.get("value") if key == "valueQuantity" and isinstance(value, dict) else (
         value if key == "valueDecimal" else None)
-    places = _extension(question, EXTENSION + "maxDecimalPlaces", "valueInteger")
-    if isinstance(number, Decimal | int | float) and isinstance(places, int):
+    places = integer(_extension(question, EXTENSION + "maxDecimalPlaces", "valueInteger"))
+    if isinstance(number, Decimal | int | float) and places is not None:
         exponent = Decimal(str(number)).as_tuple().exponent
         if isinstance(exponent, int) and -exponent > places:
             found.append(issue("qr-decimal-places", "business-rule", at, value=number,
                                limit=places))
     if key in ("valueString", "valueUri") and isinstance(value, str):
-        longest = question.get("maxLength")
-        shortest = _extension(question, EXTENSION + "minLength", "valueInteger")
-        if isinstance(shortest, int) and len(value) < shortest:
+        longest = integer(question.get("maxLength"))
+        shortest = integer(_extension(question, EXTENSION + "minLength", "valueInteger"))
+        if shortest is not None and len(value) < shortest:
             found.append(issue("qr-too-short", "business-rule", at, value=value,
                                limit=shortest))
-        if isinstance(longest, int) and len(value) > longest:
+        if longest is not None and len(value) > longest:
             found.append(issue("qr-too-long", "business-rule", at, value=value, limit=longest))
 
 

@@ -36,7 +36,8 @@ def attachment_issues(question: dict, attachment: dict, where: str) -> list[Issu
                            allowed=", ".join(map(str, allowed))))
     most = next(iter(extension_values(question, EXTENSION + "maxSize", "valueDecimal")), None)
     size = _size(attachment)
-    if isinstance(most, Decimal | int | float) and size is not None and size > most:
+    if (isinstance(most, Decimal | int | float) and not isinstance(most, bool)
+            and size is not None and size > most):
         found.append(issue("qr-too-large", "business-rule", where, size=size, most=most))
     return found
 
@@ -49,8 +50,13 @@ def _size(attachment: dict) -> int | None:
             return len(binascii.a2b_base64(data))
         except binascii.Error:
             return None
-    size = attachment.get("size")
-    return size if isinstance(size, int) else None
+    return integer(attachment.get("size"))
+
+
+def integer(value: object) -> int | None:
+    """A JSON integer (a limit of a Questionnaire item), not a boolean, which Python counts
+    as one: `maxLength: true` is a structure error, not a maximum of 1."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def reference_issues(question: dict, reference: dict, where: str) -> list[Issue]:
@@ -134,7 +140,10 @@ def compare_quantities(quantity: dict, limit: dict) -> int | None:
         except (InvalidOperation, OverflowError, ValueError):
             return None
     (left_key, left), (right_key, right) = values
-    if left_key != right_key or not (math.isfinite(left) and math.isfinite(right)):
+    # Beyond float's range (1e308 kg in grams) a value is infinite, still larger than any
+    # finite one; two infinities or NaN cannot be ordered.
+    if left_key != right_key or math.isnan(left) or math.isnan(right) or (
+            math.isinf(left) and math.isinf(right)):
         return None
     if math.isclose(left, right, rel_tol=1e-12):
         return 0

@@ -94,7 +94,8 @@ def read_xml(data: bytes, max_depth: int | None = None) -> tuple[dict, list[Issu
     by default (the Ministry's VN Core sources have such elements); the HL7 validator and
     strict parsers refuse them."""
     reader = _Reader(data, max_depth)
-    return reader.read(), reader.disorder
+    resource = reader.read()
+    return resource, reader.order_warnings()
 
 
 def read_xml_bundle(data: bytes, max_depth: int | None = None
@@ -103,7 +104,8 @@ def read_xml_bundle(data: bytes, max_depth: int | None = None
     (an unknown element, a wrong value) is left without its resource, and its errors are
     given by the entry's index, so that the entry fails alone as it would in JSON."""
     reader = _Reader(data, max_depth, tolerate_entries=True)
-    return reader.read(), reader.disorder, reader.unreadable
+    bundle = reader.read()
+    return bundle, reader.order_warnings(), reader.unreadable
 
 
 class _Reader:
@@ -120,6 +122,7 @@ class _Reader:
         self.stack: list[_Frame] = []
         self.result: dict | None = None
         self.disorder: list[Issue] = []  # the first elements out of order (_check_order)
+        self.disorder_dropped = 0  # and how many more
         self.unreadable: dict[int, list[Issue]] = {}  # Bundle.entry index → its errors
         self._skipped: int | None = None  # elements of an unreadable entry still open
 
@@ -217,7 +220,6 @@ class _Reader:
         if prop is None or name in xml_attributes(parent.node):
             location = f"{parent.location}.{name}"
             raise self._error(f"Unknown element <{name}> in {parent.location}", location)
-        self._check_order(parent, name)
         count = len(parent.fields.get(name, ()))
         if count and not prop.element.repeats:
             location = f"{parent.location}.{name}"
@@ -225,6 +227,7 @@ class _Reader:
         location = f"{parent.location}.{name}[{count}]" if prop.element.repeats else (
             f"{parent.location}.{name}"
         )
+        self._check_order(parent, name, location)
         xhtml = prop.kind == PRIMITIVE and is_xhtml(prop.type)
         self._check_namespace(namespace, name, XHTML_NS if xhtml else FHIR_NS, location)
         frame: _Frame
@@ -240,17 +243,25 @@ class _Reader:
             self._attributes(frame, attributes)
         self._push(frame)
 
-    def _check_order(self, parent: _Object, name: str) -> None:
+    def _check_order(self, parent: _Object, name: str, location: str) -> None:
         """Elements come in the order of their definition, a repeating one's all together
         (http://hl7.org/fhir/R4/xml.html): `<given>` after `<family>` is out of order."""
         previous, parent.last_child = parent.last_child, name
         order = element_order(parent.node)
-        if (previous is not None and order[name] < order[previous]
-                and len(self.disorder) < _MOST_DISORDER):
+        if previous is None or order[name] >= order[previous]:
+            return
+        if len(self.disorder) < _MOST_DISORDER:
             self.disorder.append(issue(
-                "xml-element-order", "structure", f"{parent.location}.{name}",
-                severity="warning", element=name, previous=previous,
-                line=self.parser.CurrentLineNumber))
+                "xml-element-order", "structure", location, severity="warning", element=name,
+                previous=previous, line=self.parser.CurrentLineNumber))
+        else:
+            self.disorder_dropped += 1
+
+    def order_warnings(self) -> list[Issue]:
+        """The first elements out of order, and how many more there were."""
+        return self.disorder + ([issue(
+            "issues-dropped", "informational", self.disorder[0].expression[0].split(".")[0],
+            severity="information", left=self.disorder_dropped)] if self.disorder_dropped else [])
 
     def _end(self, _: str) -> None:
         frame = self.stack[-1]

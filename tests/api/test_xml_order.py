@@ -40,6 +40,19 @@ def test_elements_in_order_have_no_warning():
     assert read_xml(_patient(inner))[1] == []
 
 
+def test_a_repeating_element_out_of_order_is_named_with_its_index():
+    inner = '<name><text value="A"/></name><gender value="male"/><name><text value="B"/></name>'
+    assert [issue.expression for issue in read_xml(_patient(inner))[1]] == [("Patient.name[1]",)]
+
+
+def test_past_the_first_twenty_elements_out_of_order_their_count_is_given():
+    inner = "".join(f'<telecom><value value="{k}"/></telecom><name><text value="{k}"/></name>'
+                    for k in range(30))
+    disorder = read_xml(_patient(inner))[1]
+    assert [issue.severity for issue in disorder] == ["warning"] * 20 + ["information"]
+    assert disorder[-1].diagnostics == "... and 10 more warnings and notes, not kept"
+
+
 @pytest.mark.parametrize(("inner", "element", "previous"), OUT_OF_ORDER[:2])
 def test_validate_warns_and_a_write_stores_it_in_order(client, inner, element, previous):
     headers = {"Content-Type": FHIR_XML, "Accept": "application/fhir+json"}

@@ -161,3 +161,31 @@ def test_thousands_of_conditions_on_thousands_of_answers_stop_early():
     found = answer_issues(response, questionnaire)
     assert time.perf_counter() - started < 2
     assert [(issue.severity, issue.code) for issue in found] == [("warning", "too-costly")]
+
+
+_ABOVE = ("The quantity 1E+308 {} is greater than the allowed maximum of 200 kg: "
+          "QuestionnaireResponse.item[0].answer[0].value.ofType(Quantity)")
+
+
+@pytest.mark.parametrize(("value", "code", "errors"), [
+    (Decimal("1e308"), "kg", [_ABOVE.format("kg")]),
+    (Decimal("1e308"), "mg", [_ABOVE.format("mg")]),
+    (Decimal("-1e308"), "mg", []),
+])
+def test_a_quantity_beyond_floats_range_is_still_ordered(value, code, errors):
+    # 1e308 kg is 1e311 g in base units, past a float's range: still more than 200 kg.
+    limit = {"value": 200, "system": KG["system"], "code": "kg", "unit": "kg"}
+    questionnaire = {"item": [{"linkId": "w", "type": "quantity", "extension": [
+        {"url": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-maxQuantity",
+         "valueQuantity": limit}]}]}
+    answer = {"value": value, "system": KG["system"], "code": code, "unit": code}
+    response = {"item": [{"linkId": "w", "answer": [{"valueQuantity": answer}]}]}
+    assert _errors(response, questionnaire) == errors
+
+
+def test_a_boolean_is_no_limit():
+    """`maxLength: true` is a structure error of the Questionnaire, not a maximum of 1."""
+    questionnaire = {"item": [{"linkId": "s", "type": "string", "maxLength": True, "extension": [
+        {"url": "http://hl7.org/fhir/StructureDefinition/minLength", "valueInteger": True}]}]}
+    response = {"item": [{"linkId": "s", "answer": [{"valueString": "abc"}]}]}
+    assert _errors(response, questionnaire) == []
