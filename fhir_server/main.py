@@ -56,6 +56,11 @@ from fhir_server.services.verification import SignatureVerifier
 from fhir_server.settings import Settings
 from fhir_server.storage.clients import ClientStore
 from fhir_server.storage.database import Database
+from fhir_server.storage.session_ledger import (
+    SESSIONS_DIRECTORY,
+    SessionLedger,
+    release_forever,
+)
 from signing.certificates import load_trust_anchors, organization_id_of
 from signing.csc import CscClient
 from signing.keys import LocalSigner
@@ -111,6 +116,9 @@ async def lifespan(app: FastAPI):
             app.state.readiness.add("audit-spool", app.state.audit.spool_check)
             # Our own mongod is restarted when it dies; meanwhile requests get 503 at once.
             # (A worker of `serve --workers N` hears of its parent's mongod.)
+            # Transactions a dead server process left open hold what they wrote: ended.
+            releasing = asyncio.create_task(release_forever(
+                settings.data_dir / SESSIONS_DIRECTORY, service.database.client))
             watchdog = asyncio.create_task(
                 embedded.supervise(service.database.report_outage) if embedded is not None
                 else running_server.follow_outages(settings.data_dir,
@@ -120,6 +128,7 @@ async def lifespan(app: FastAPI):
                     yield
             finally:
                 watchdog.cancel()
+                releasing.cancel()
                 running_server.clear(settings.data_dir)
                 if reindexing is not None:
                     reindexing.cancel()
@@ -164,6 +173,7 @@ async def services_for(settings: Settings):
     use_timezone(settings.timezone)  # before anything is indexed or searched
     database = Database(settings.mongodb_uri, settings.database, index_plan,
                         settings.mongodb_server_selection_timeout)
+    database.ledger = SessionLedger(settings.data_dir / SESSIONS_DIRECTORY)
     try:
         async with provenance_recorder(settings) as recorder:
             await database.prepare()

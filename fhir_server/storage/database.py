@@ -16,6 +16,7 @@ from fhir_server.storage.decimals import DECIMALS
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.metrics import CommandCounter
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore, UnpreparedType
+from fhir_server.storage.session_ledger import SessionLedger
 from fhir_server.storage.signature_chains import SignatureChains
 from fhir_server.storage.single_versions import SINGLE_VERSION_TYPES
 from fhir_server.storage.write_turns import WriteTurns
@@ -78,6 +79,8 @@ class Database:
         # Why the database is known to be down (the embedded mongod is being restarted),
         # so that requests fail at once rather than after a server selection timeout.
         self.outage: str | None = None
+        # Where a server process notes the sessions of its transactions (None: nowhere).
+        self.ledger: SessionLedger | None = None
 
     def report_outage(self, reason: str | None) -> None:
         """Called by whoever watches the database: `reason` while down, None once back."""
@@ -140,6 +143,8 @@ class Database:
         one), prepares the type and runs `work` again.
         """
         async with self.client.start_session() as session:
+            if self.ledger is not None:
+                self.ledger.note(session.session_id)
 
             async def callback(session_) -> T:
                 try:

@@ -1,0 +1,90 @@
+"""The MongoDB sessions a server process runs transactions in, noted in the data directory,
+so that once the process has died another one ends them (`release_dead`). MongoDB keeps a
+dead client's transaction open until its lifetime runs out (transactionLifetimeLimitSeconds,
+60 s by default; a write after one waited 90 s here), holding what it wrote locked: a
+worker killed in the middle of a write held every write of the same resources as long."""
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from bson import Binary
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+log = logging.getLogger(__name__)
+
+SESSIONS_DIRECTORY = "mongo-sessions"  # in the data directory
+RELEASE_SECONDS = 10  # between looks for the sessions of processes that died
+_HOST = socket.gethostname()
+
+
+class SessionLedger:
+    """This process's file of session ids (one per line, as hex): pymongo reuses a few
+    server sessions, so a process notes only a handful."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.path = directory / f"{_HOST}.{os.getpid()}"
+        self._noted: set[bytes] = set()
+
+    def note(self, session_id: Mapping) -> None:
+        """Note the session (`ClientSession.session_id`) before its transaction writes."""
+        lsid = bytes(session_id["id"])
+        if lsid in self._noted:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="ascii") as ledger:
+            ledger.write(uuid.UUID(bytes=lsid).hex + "\n")
+        self._noted.add(lsid)
+
+
+async def release_dead(directory: Path, client: AsyncMongoClient) -> int:
+    """End the sessions (and abort the transactions) of the processes of the data directory
+    that are no longer running; how many sessions were ended."""
+    ended = 0
+    for ledger in await asyncio.to_thread(_ledgers_of_the_dead, directory):
+        lsids = [{"id": Binary.from_uuid(uuid.UUID(line))}
+                 for line in ledger.read_text(encoding="ascii").split()]
+        try:
+            if lsids:
+                await client.admin.command("killSessions", lsids)
+        except PyMongoError as error:  # unreachable: the next look tries again
+            log.warning("could not end the MongoDB sessions of process %s: %s", ledger.name,
+                        error)
+            continue
+        ledger.unlink(missing_ok=True)
+        ended += len(lsids)
+    return ended
+
+
+async def release_forever(directory: Path, client: AsyncMongoClient) -> None:
+    """`release_dead` now, then every RELEASE_SECONDS (a worker of `serve --workers` may die
+    while the others run)."""
+    while True:
+        if ended := await release_dead(directory, client):
+            log.warning("ended %d MongoDB sessions of server processes that died", ended)
+        await asyncio.sleep(RELEASE_SECONDS)
+
+
+def _ledgers_of_the_dead(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    # Of this host only: a process id means nothing on another that shares the directory.
+    return [ledger for ledger in directory.iterdir()
+            if (pid := ledger.name.removeprefix(f"{_HOST}.")).isdigit()
+            and pid != ledger.name and not _running(int(pid))]
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: running
+        return True
+    return True

@@ -1,0 +1,99 @@
+"""A server process killed in the middle of a transaction leaves it open in MongoDB, what it
+wrote locked against every other writer until the transaction's lifetime runs out (60 s by
+default, 90 s measured). The process notes its sessions in the data directory, and the
+others end those of a process that died."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pymongo
+import pytest
+from api.helpers import FHIR_HEADERS
+from pymongo import AsyncMongoClient
+
+from fhir_server.storage.session_ledger import SESSIONS_DIRECTORY, SessionLedger, release_dead
+
+# Writes `_id` into `locked` in a transaction of the server's Database, and dies there.
+_KILLED_IN_A_TRANSACTION = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from fhir_server.search.index import index_plan
+from fhir_server.storage.database import Database
+from fhir_server.storage.session_ledger import SessionLedger
+
+async def main():
+    database = Database(sys.argv[1], sys.argv[2], index_plan)
+    database.ledger = SessionLedger(Path(sys.argv[3]))
+
+    async def write_then_die(store):
+        await store.db["locked"].insert_one({"_id": sys.argv[4]}, session=store.session)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    await database.in_transaction(write_then_die)
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def database(mongo_uri) -> Iterator[str]:
+    name = f"t_session_ledger_{uuid.uuid4().hex[:8]}"
+    yield name
+    with pymongo.MongoClient(mongo_uri) as client:
+        client.drop_database(name)
+
+
+def test_the_transaction_of_a_process_that_died_no_longer_holds_its_writes(
+        mongo_uri, database, tmp_path):
+    key = str(uuid.uuid4())
+    with pymongo.MongoClient(mongo_uri) as client:  # as a resource type's collection exists
+        client[database]["locked"].insert_one({"_id": "another"})
+    killed = subprocess.run([sys.executable, "-c", _KILLED_IN_A_TRANSACTION, mongo_uri,
+                             database, str(tmp_path), key],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert len(list(tmp_path.iterdir())) == 1, "the session was not noted"
+
+    async def write_it_again() -> None:
+        client = AsyncMongoClient(mongo_uri)
+        try:
+            assert await release_dead(tmp_path, client) == 1
+            # Held by the open transaction, this write would wait for a minute or more.
+            with pymongo.timeout(20):
+                await client[database]["locked"].insert_one({"_id": key})
+        finally:
+            await client.close()
+
+    asyncio.run(write_it_again())
+    assert list(tmp_path.iterdir()) == [], "the ledger of the dead process was kept"
+
+
+def test_the_sessions_of_a_running_process_are_left_alone(mongo_uri, tmp_path):
+    ledger = SessionLedger(tmp_path)  # this process's own
+    ledger.note({"id": uuid.uuid4().bytes})
+    ledger.note({"id": uuid.uuid4().bytes})
+
+    async def release() -> int:
+        client = AsyncMongoClient(mongo_uri)
+        try:
+            return await release_dead(tmp_path, client)
+        finally:
+            await client.close()
+
+    assert asyncio.run(release()) == 0
+    assert len(ledger.path.read_text().split()) == 2
+
+
+def test_a_server_notes_the_sessions_its_writes_run_in(server, client):
+    created = client.post("/Patient", json={"resourceType": "Patient", "gender": "female"},
+                          headers=FHIR_HEADERS)
+    assert created.status_code == 201, created.text
+    ledgers = sorted((server.settings.data_dir / SESSIONS_DIRECTORY).iterdir())
+    assert [ledger.name for ledger in ledgers] == [f"{socket.gethostname()}.{os.getpid()}"]
+    assert ledgers[0].read_text().split(), "no session noted"
