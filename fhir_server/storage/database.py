@@ -1,11 +1,13 @@
 """Connecting to MongoDB and running units of work in transactions."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import pymongo
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
@@ -135,6 +137,14 @@ class Database:
                                                                 WITHOUT_INDEX)
         return await reads.find(resource_id)
 
+    @asynccontextmanager
+    async def transaction_session(self) -> AsyncIterator[AsyncClientSession]:
+        """A session to run transactions in, noted in the ledger (`session_ledger`)."""
+        async with self.client.start_session() as session:
+            if self.ledger is not None:
+                self.ledger.note(session.session_id)
+            yield session
+
     async def in_transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
         """Run `work` in one multi-document transaction, retried on transient conflicts.
 
@@ -142,9 +152,7 @@ class Database:
         A first write of a type aborts the transaction (indexes cannot be built inside
         one), prepares the type and runs `work` again.
         """
-        async with self.client.start_session() as session:
-            if self.ledger is not None:
-                self.ledger.note(session.session_id)
+        async with self.transaction_session() as session:
 
             async def callback(session_) -> T:
                 try:

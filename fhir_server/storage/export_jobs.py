@@ -9,6 +9,8 @@ A job leaves this module as an `ExportJob`, never as the document it is stored a
 README's "Storage layout" table).
 """
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -124,7 +126,10 @@ class ExportJob:
 
 
 class ExportJobStore:
-    def __init__(self, db: AsyncDatabase):
+    def __init__(self, db: AsyncDatabase,
+                 transaction_session: Callable[[], AbstractAsyncContextManager[
+                     AsyncClientSession]]):
+        self.transaction_session = transaction_session  # Database.transaction_session
         self.jobs = db["export_jobs"]
         self.items = db["export_items"]
         # One document per owner that every kick-off of that owner writes: see `insert_within`.
@@ -154,7 +159,7 @@ class ExportJobStore:
             await self.jobs.insert_one(job.document(), session=session)
             return True
 
-        async with self.jobs.database.client.start_session() as session:
+        async with self.transaction_session() as session:
             return await session.with_transaction(unit)
 
     async def find(self, job_id: str) -> ExportJob | None:

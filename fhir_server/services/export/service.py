@@ -66,7 +66,7 @@ class ExportService:
     def __init__(self, database: Database, settings: Settings):
         self.database = database
         self.settings = settings
-        self.jobs = ExportJobStore(database.db)
+        self.jobs = ExportJobStore(database.db, database.transaction_session)
         self.files = ExportFiles(settings.data_dir / "exports")
         self.workers = ExportWorkers(
             self.jobs, SnapshotStore(database.db, database.chains), database.store(), self.files,
