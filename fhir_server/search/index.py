@@ -56,8 +56,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # values of quantity parameters, and a number in a UCUM unit kept (mg/(24.h) was mg/h);
 # 18: number ranges; 19: a resource as a reference's value (Bundle's composition, message);
 # 20: UCUM base forms from UCUM's own definitions (pint's differed for about twenty units),
-# Devices in their patient's compartment, and a BHYT card's BHXH code
-_EXTRACTION_REVISION = "20"
+# Devices in their patient's compartment, and a BHYT card's BHXH code; 21: strings sorted
+# in Vietnamese alphabetical order (was their accent-folded form)
+_EXTRACTION_REVISION = "21"
 
 
 @cache

@@ -9,6 +9,7 @@ import functools
 import re
 import unicodedata
 
+from fhir_server.search.collation import vietnamese_sort_key
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.values import unescape
@@ -90,8 +91,10 @@ def index(nodes: list[Node]) -> list[str]:
 
 
 def sort_range(entries: list[str]) -> tuple[str, str] | None:
-    """The values `_sort` orders by, ascending and descending."""
-    values = [entry[2:] for entry in entries if entry.startswith("f:")]
+    """The values `_sort` orders by, ascending and descending: of the exact texts (spaces
+    collapsed), in Vietnamese alphabetical order (`collation.py`)."""
+    values = [vietnamese_sort_key(words) for entry in entries if entry.startswith("e:")
+              if (words := " ".join(entry[2:].split()))]
     return (min(values), max(values)) if values else None
 
 
