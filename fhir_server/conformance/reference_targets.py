@@ -6,7 +6,7 @@ error, as the FHIR validator reports it
 consistent with the reference")."""
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from fhir_server.conformance.code_systems import per_registry
 from fhir_server.conformance.definitions import registry
@@ -42,16 +42,15 @@ def allowed_targets(element_path: str) -> frozenset[str] | None:
     return frozenset(names)
 
 
-def literal_type(reference: object, root: dict) -> str | None:
+def literal_type(reference: object, contained: Mapping[str, object]) -> str | None:
     """The resource type a literal reference names: `Type/id`, absolute or not, or `#id` of
-    a resource contained in `root`; None when it does not say (urn:uuid:, a search URL)."""
+    a resource `contained` (`contained_types` of the root); None when it does not say
+    (urn:uuid:, a search URL)."""
     if not isinstance(reference, str):
         return None
     if reference.startswith("#"):
-        contained = root.get("contained")
-        return next((r.get("resourceType") for r in contained
-                     if isinstance(r, dict) and r.get("id") == reference[1:]),
-                    None) if isinstance(contained, list) else None
+        kind = contained.get(reference[1:])
+        return kind if isinstance(kind, str) else None
     named = named_resource(reference)
     return named[0] if named else None
 
@@ -76,13 +75,14 @@ def type_name(declared: object) -> str | None:
     return declared.rsplit("/", 1)[-1] if isinstance(declared, str) else None
 
 
-def contained_ids(resource: dict) -> frozenset[str]:
-    """The ids of a resource's contained resources: what a local reference `#id` may name."""
+def contained_types(resource: dict) -> dict[str, object]:
+    """id → resourceType of a resource's contained resources: what a local reference `#id`
+    may name (looked up once per reference: thousands of them made validation quadratic)."""
     contained = resource.get("contained")
     if not isinstance(contained, list):
-        return frozenset()
-    return frozenset(
-        item["id"]
-        for item in contained
-        if isinstance(item, dict) and isinstance(item.get("id"), str)
-    )
+        return {}
+    types: dict[str, object] = {}
+    for item in contained:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            types.setdefault(item["id"], item.get("resourceType"))
+    return types

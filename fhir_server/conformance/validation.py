@@ -24,7 +24,7 @@ from fhir_server.conformance.profile_validation import profile_issues
 from fhir_server.conformance.profiles import declared_profiles, unknown_profiles
 from fhir_server.conformance.reference_targets import (
     allowed_targets,
-    contained_ids,
+    contained_types,
     literal_type,
     malformed_relative,
     type_name,
@@ -53,7 +53,7 @@ class _Resource:
 
     value: dict
     root: dict
-    contained_ids: frozenset[str]  # of the root: what a local reference `#id` may name
+    contained: dict[str, object]  # of the root, id → type: what a local reference `#id` names
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +173,11 @@ class _Walk:
         if depth:
             self.nested.append((path, value))
         if container is None:
-            frame = _Resource(value, value, contained_ids(value))
+            frame = _Resource(value, value, contained_types(value))
         else:
             if "contained" in value:
                 self.report("contained-contains", "invariant", f"{path}.contained", path=path)
-            frame = _Resource(value, container.root, container.contained_ids)
+            frame = _Resource(value, container.root, container.contained)
             if container.value is container.root:  # a nested one is refused by dom-2 alone
                 self.contained.append((frame, path))
         self.children.append(_Visit(value, definition_tree(resource_type), path,
@@ -238,7 +238,7 @@ class _Walk:
             isinstance(reference, str)
             and reference.startswith("#")
             and reference[1:]
-            and reference[1:] not in resource.contained_ids
+            and reference[1:] not in resource.contained
         ):
             self.report("reference-not-contained", "invariant", f"{path}.reference",
                         reference=shown(reference), path=path)
@@ -251,7 +251,7 @@ class _Walk:
         if malformed_relative(reference.get("reference"), _resource_types()):
             self.issues.append(issue("reference-malformed", "value", f"{path}.reference",
                                      severity="warning", value=reference["reference"]))
-        named = literal_type(reference.get("reference"), at.resource.root)
+        named = literal_type(reference.get("reference"), at.resource.contained)
         declared = type_name(reference.get("type"))
         if named is not None and named not in _resource_types():
             named = None  # a URL of something else than a FHIR resource

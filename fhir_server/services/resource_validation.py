@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.profiles import other_version_held
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES, READ_ONLY_TYPES
@@ -153,8 +154,8 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
         # Off the event loop when the body is large, as a write's validation is.
         issues += await run_sized(service.policy.issues, resource, extra)
         if resource_type == "Bundle":  # a document's seal proven false, as a write refuses
-            issues += service.provenance.document_signature_issues(resource)
+            issues += await service.provenance.document_signature_issues(resource)
         if resource_type == "QuestionnaireResponse":
             issues += await questionnaire_issues(service.database.store(), resource)
     issues += read_warnings
-    return issues or [issue("validate.ok", "informational", severity="information")]
+    return capped(issues) or [issue("validate.ok", "informational", severity="information")]

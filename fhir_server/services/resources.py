@@ -24,6 +24,7 @@ from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.offloading import run_sized
 from fhir_server.services.provenance import ProvenanceRecorder
 from fhir_server.services.search import ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
@@ -272,7 +273,7 @@ class ResourceService:
         verifier = self.provenance.verifier
         document = signed_document_input(parameters)
         if document is not None:
-            return verifier.verify_document(document).to_parameters()
+            return (await run_sized(verifier.verify_document, document)).to_parameters()
         provenance, resources = verify_signature_input(parameters)
         verification = await verifier.verify(provenance, sent_versions(provenance, resources))
         return verification.to_parameters()

@@ -134,3 +134,28 @@ def test_an_unknown_questionnaire_is_a_warning_and_a_write_stores_the_answers(cl
     assert "Không tìm thấy bảng câu hỏi" in issues[0]["diagnostics"]
     stored = client.post("/QuestionnaireResponse", json=_response(canonical, INVALID))
     assert stored.status_code == 201, stored.text
+
+
+def test_thousands_of_errors_are_listed_as_the_limits_say(client, canonical):
+    """At most 100 issues in the OperationOutcome, then one counting the rest; the check
+    itself stops after 1,000 errors (200,000 unknown linkIds made a 64 MB answer)."""
+    unknown = [{"linkId": f"x{k}", "answer": [{"valueString": "?"}]} for k in range(3000)]
+    answer = client.post("/QuestionnaireResponse/$validate",
+                         json=_response(canonical, [*VALID, *unknown]))
+    assert answer.status_code == 200, answer.text
+    issues = answer.json()["issue"]
+    assert [i["severity"] for i in issues] == ["error"] * 100 + ["information"] * 2, issues[-3:]
+    assert issues[100]["code"] == "too-costly"
+    assert "Validation stopped after 1000 errors" in issues[101]["diagnostics"]
+
+
+def test_answers_among_thousands_of_options(client):
+    options = [{"valueCoding": {"system": "urn:o", "code": f"c{k}"}} for k in range(3000)]
+    url = f"http://example.org/Questionnaire/{uuid.uuid4().hex}"
+    created(client, {"resourceType": "Questionnaire", "url": url, "status": "active",
+                     "item": [{"linkId": "pick", "type": "choice", "repeats": True,
+                               "answerOption": options}]})
+    picked = [{"valueCoding": {"system": "urn:o", "code": f"c{k}"}} for k in range(0, 3000, 2)]
+    stray = {"valueCoding": {"system": "urn:other", "code": "c1"}}
+    errors = _errors(client, _response(url, [{"linkId": "pick", "answer": [*picked, stray]}]))
+    assert len(errors) == 1 and "urn:other::c1" in errors[0], errors

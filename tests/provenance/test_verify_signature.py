@@ -55,6 +55,23 @@ def test_the_signed_version_among_others_passes(client, signed):
     assert_passed(verify_signature(client, provenance, other, patient))
 
 
+def test_copies_of_a_signature_each_pass_and_past_a_hundred_it_is_too_costly(client, signed):
+    """The target is canonicalised once for all its signatures; more than 100 signatures in
+    one Provenance is more work than this server does for one (400 took 23 s)."""
+    patient, provenance = signed
+    copies = {**provenance, "signature": provenance["signature"] * 5}
+    parameters = verify_signature(client, copies, patient)
+    assert_passed(parameters)
+    assert len(signature_parts(parameters)) == 5
+    too_many = {**provenance, "signature": provenance["signature"] * 101}
+    body = {"resourceType": "Parameters",
+            "parameter": [{"name": "provenance", "resource": too_many},
+                          {"name": "resource", "resource": patient}]}
+    response = client.post("/$verify-signature", json=body, headers=FHIR_HEADERS)
+    outcome = assert_outcome(response, 400, "too-costly")
+    assert "at most 100" in outcome["issue"][0]["diagnostics"], outcome
+
+
 @pytest.mark.parametrize("change", [
     lambda p: p.update(gender="female"),
     lambda p: p["name"][0]["given"].append("Bình"),
