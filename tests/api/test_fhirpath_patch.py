@@ -127,6 +127,22 @@ def test_a_path_steps_through_a_choice_element_to_its_type_in_the_resource(clien
     assert response.json()["valueQuantity"] == {"unit": "kilogram"}
 
 
+def test_a_patch_that_would_walk_millions_of_elements_is_too_costly(client):
+    """Each operation searches the resource: 1,000 `where()` replacements on a Patient of
+    3,000 identifiers are refused before any is made, and the Patient stays as it was."""
+    patient = created(client, {**new_patient(unique_cccd()), "identifier": [
+        {"system": MRN, "value": f"BM-{k}"} for k in range(3000)]})
+    operations = [_operation("replace", f"Patient.identifier.where(value='BM-{k}').value",
+                             value={"valueString": f"BM-{k}"}) for k in range(1000)]
+    outcome = assert_outcome(_patch(client, patient, *operations), 400, "too-costly")
+    assert "1000 operations" in outcome["issue"][0]["diagnostics"], outcome
+    assert client.get(f"/Patient/{patient['id']}").json()["meta"]["versionId"] == "1"
+    few = _patched(client, patient, *(
+        _operation("replace", f"Patient.identifier.where(value='BM-{k}').value",
+                   value={"valueString": f"BM-{k}-x"}) for k in range(3)))
+    assert few["meta"]["versionId"] == "2" and few["identifier"][2]["value"] == "BM-2-x"
+
+
 def test_a_path_nested_too_deep_is_400(client, patient):
     """200 parentheses around a path ran the parser out of stack: 500."""
     path = "(" * 200 + "Patient.name" + ")" * 200 + ".family"
