@@ -31,6 +31,9 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     bundle = await call.body(entries_alone=True)
     if isinstance(bundle, dict) and bundle.get("type") in ("batch", "transaction"):
         call.request.state.interaction = bundle["type"]
+        entries = bundle.get("entry")
+        call.request.app.state.authenticator.charge_entries(
+            caller, len(entries) if isinstance(entries, list) else 0)
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
                                      caller.scopes, outcome_language(call.request),
                                      entry_operations(call.request),

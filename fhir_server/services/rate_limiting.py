@@ -28,9 +28,10 @@ class TokenBuckets:
         """The keys whose buckets are not full again yet."""
         return self.table.used_since(time.monotonic() - self.capacity / self.rate)
 
-    def take(self, key: str) -> float:
-        """Take one token from `key`'s bucket: 0 if there was one, else the seconds until
-        there will be."""
+    def take(self, key: str, cost: int = 1) -> float:
+        """Take `cost` tokens (at most a full bucket) from `key`'s bucket: 0 if there were
+        as many, else the seconds until there will be."""
+        cost = min(cost, int(self.capacity)) or 1
         with self.table.locked():
             # Read under the lock: a time read before it could be older than what another
             # process wrote meanwhile, and would pass for one from before a restart.
@@ -39,16 +40,17 @@ class TokenBuckets:
             # A time ahead of the clock was written before the machine restarted: long ago.
             tokens, since = found if found and found[1] <= now else (self.capacity, now)
             tokens = min(self.capacity, tokens + (now - since) * self.rate)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-            self.table.write(index, digest, tokens - 1 if wait == 0 else tokens, now)
+            wait = 0.0 if tokens >= cost else (cost - tokens) / self.rate
+            self.table.write(index, digest, tokens - cost if wait == 0 else tokens, now)
         return wait
 
-    def check(self, key: str, whose: str = "") -> None:
-        """429 with `Retry-After` when `key` has no token left."""
-        wait = self.take(key)
+    def check(self, key: str, whose: str = "", cost: int = 1, what: str = "") -> None:
+        """429 with `Retry-After` when `key` has fewer than `cost` tokens left (`what` says
+        why a request costs more than one)."""
+        wait = self.take(key, cost)
         if wait:
             seconds = max(1, math.ceil(wait))
             raise TooManyRequests(
-                f"More than {self.per_minute} requests a minute{whose}; retry in {seconds} s",
-                headers={"Retry-After": str(seconds)},
+                f"{what}More than {self.per_minute} requests a minute{whose}; retry in "
+                f"{seconds} s", headers={"Retry-After": str(seconds)},
             )

@@ -276,6 +276,25 @@ def test_writes_count_towards_the_limit(throttled, issuer):
         assert _stored(http, value) == 0
 
 
+def test_a_batch_counts_as_many_requests_as_it_has_entries(throttled, issuer):
+    """Each entry is a request's work (a batch of 2,000 creates took 30 s of CPU); a Bundle
+    larger than the burst needs a full bucket."""
+    def batch(entries: int) -> dict:
+        return {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": "Patient?_count=1"}}] * entries}
+
+    with fhir_client(throttled.base, issuer.token(subject=personal_id(1971))) as http:
+        assert http.post("", json=batch(3), headers=FHIR_HEADERS).status_code == 200
+        limited = http.post("", json=batch(3), headers=FHIR_HEADERS)
+        outcome = _outcome(limited, 429)
+        assert "A Bundle of 3 entries counts as 3 requests" in outcome["issue"][0][
+            "diagnostics"], outcome
+        assert http.get("/Patient").status_code == 200  # the one token left
+    with fhir_client(throttled.base, issuer.token(subject=personal_id(1972))) as http:
+        assert http.post("", json=batch(4 * RATE), headers=FHIR_HEADERS).status_code == 200
+        _outcome(http.get("/Patient"), 429)
+
+
 # ------------------------------------------------------------------ logs
 
 class Records(logging.Handler):
