@@ -1,5 +1,6 @@
 """batch and transaction Bundles (http://hl7.org/fhir/R4/http.html#transaction)."""
 
+import asyncio
 import copy
 import dataclasses
 import logging
@@ -42,6 +43,7 @@ from fhir_server.services.entry_independence import (
     written_target,
 )
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.offloading import run_sized
 from fhir_server.services.read_budget import (
     ReadBudget,
     charge,
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 OperationRunner = Callable[[Entry], Awaitable[dict]]
 
 # The request's `Prefer: handling` for the searches of its entries.
+_ENTRIES_BETWEEN_TURNS = 50  # of a transaction, written before other requests get a turn
 _strict_searches: ContextVar[bool] = ContextVar("strict_searches", default=False)
 
 
@@ -178,7 +181,8 @@ class BundleProcessor:
                 f"{self.max_entries}",
                 expression="Bundle.entry",
             )
-        broken, refused = envelope_errors(bundle)
+        # Off the event loop for a large Bundle (5,000 entries held it 0.7 s).
+        broken, refused = await run_sized(envelope_errors, bundle)
         refused = {index: [*unreadable.get(index, []), *refused.get(index, [])]
                    for index in {*unreadable, *refused}}
         if kind == "transaction":
@@ -230,7 +234,11 @@ class BundleProcessor:
 
             responses: dict[int, dict] = {}
             written: dict[str, str] = {}  # `Type/id` → the entry that wrote it
-            for entry in attempt:
+            for position, entry in enumerate(attempt):
+                if position % _ENTRIES_BETWEEN_TURNS == _ENTRIES_BETWEEN_TURNS - 1:
+                    # Writes held until the commit do no I/O: without a turn for the other
+                    # requests, 4,000 entries held the event loop for seconds.
+                    await asyncio.sleep(0)
                 try:
                     compartment = check_permission(entry, permissions)
                     if entry.method in READS:

@@ -9,7 +9,7 @@ clients write themselves are not given a Provenance of their own; those carrying
 are stored only when every signature verifies.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fhir_server.auth.tokens import Principal
@@ -132,20 +132,12 @@ class ProvenanceRecorder:
         who, on_behalf_of = await self._parties(store, principal)
         # After every version it signs: history lists a Provenance before its target.
         last_updated = next_timestamp(max(version.last_updated for _, version in targets))
-        documents = []
+        provenances = []
         for (kind, version), data in zip(targets, signatures, strict=True):
             resource = self._provenance(kind, version, who, on_behalf_of, signed_at, data)
-            provenance_id = new_id()
-            resource = {
-                "resourceType": "Provenance",
-                "id": provenance_id,
-                "meta": {"versionId": "1", "lastUpdated": format_instant(last_updated)},
-            } | resource
-            documents.append(
-                storage_documents(
-                    Version("Provenance", provenance_id, 1, last_updated, resource, "POST")
-                )
-            )
+            provenances.append(Version("Provenance", new_id(), 1, last_updated, resource, "POST"))
+        # Their search indexes off the event loop for a large Bundle (5,000 held it 1 s).
+        documents = await run_sized(_stamped_documents, provenances)
         await store.insert_versions("Provenance", documents)
 
     async def seal_document(self, store: ResourceStore, bundle: dict) -> dict:
@@ -281,3 +273,11 @@ async def _carrying(store: ResourceStore, kind: str, identifier: dict) -> list[s
 
 def _reference_to(matches: list[str], identifier: dict) -> dict:
     return ({"reference": matches[0]} if len(matches) == 1 else {}) | {"identifier": identifier}
+
+
+def _stamped_documents(provenances: list[Version]) -> list[tuple[dict, dict]]:
+    """The storage documents of new Provenances, their id and meta stamped first."""
+    return [storage_documents(replace(version, resource={
+        "resourceType": "Provenance", "id": version.id,
+        "meta": {"versionId": "1", "lastUpdated": format_instant(version.last_updated)},
+    } | (version.resource or {}))) for version in provenances]
