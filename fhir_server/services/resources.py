@@ -31,8 +31,10 @@ from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.system_search import SystemSearch
 from fhir_server.services.verification import (
     sent_versions,
-    signed_document_input,
     stored_versions,
+)
+from fhir_server.services.verify_signature_input import (
+    signed_document_input,
     verify_signature_input,
 )
 from fhir_server.services.versions import Version, repeatable_unit, restart_unit, stored_version
@@ -271,10 +273,11 @@ class ResourceService:
         """`$verify-signature`: a Provenance checked against the resources sent with it, or a
         document Bundle's own signature."""
         verifier = self.provenance.verifier
-        document = signed_document_input(parameters)
+        # Checked as a write would be, off the event loop when large (as the signatures are).
+        document = await run_sized(signed_document_input, parameters)
         if document is not None:
             return (await run_sized(verifier.verify_document, document)).to_parameters()
-        provenance, resources = verify_signature_input(parameters)
+        provenance, resources = await run_sized(verify_signature_input, parameters)
         verification = await verifier.verify(provenance, sent_versions(provenance, resources))
         return verification.to_parameters()
 

@@ -18,8 +18,7 @@ from cryptography import x509
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
 from fhir_server.conformance.primitives import is_digits
-from fhir_server.conformance.validation import validate_resource
-from fhir_server.errors import BadRequest, Issue, TooCostly, Unprocessable
+from fhir_server.errors import Issue, TooCostly, Unprocessable
 from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.storage.resources import ResourceStore
 from signing.canonical import TARGET_FORMAT
@@ -83,51 +82,6 @@ def is_deletion(provenance: dict) -> bool:
     """Whether the Provenance records a delete (v3-DataOperation DELETE)."""
     codings = (provenance.get("activity") or {}).get("coding") or []
     return any(isinstance(c, dict) and c.get("code") == "DELETE" for c in codings)
-
-
-def signed_document_input(parameters: object) -> dict | None:
-    """The document Bundle of a `$verify-signature` Parameters body that checks one (its
-    `document` parameter), None when it checks a Provenance; 400 if malformed."""
-    given = parameters.get("parameter") if isinstance(parameters, dict) else None
-    named = [p for p in given if isinstance(p, dict)] if isinstance(given, list) else []
-    if not any(p.get("name") == "document" for p in named):
-        return None
-    documents = [p.get("resource") for p in named]
-    if len(named) != 1 or named[0].get("name") != "document" or not isinstance(documents[0], dict) \
-            or documents[0].get("resourceType") != "Bundle":
-        raise BadRequest("$verify-signature checks either a 'provenance' (with its 'resource's) "
-                         "or one 'document' holding a Bundle", expression="Parameters.parameter")
-    validate_resource(documents[0])
-    return documents[0]
-
-
-def verify_signature_input(parameters: object) -> tuple[dict, list[dict]]:
-    """(provenance, resources) of a `$verify-signature` Parameters body; 400 if malformed."""
-    if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
-        raise BadRequest("$verify-signature takes a Parameters resource")
-    named: dict[str, list] = {"provenance": [], "resource": []}
-    for parameter in parameters.get("parameter") or []:
-        if isinstance(parameter, dict) and parameter.get("name") in named:
-            named[parameter["name"]].append(parameter.get("resource"))
-    provenances = named["provenance"]
-    if (
-        len(provenances) != 1
-        or not isinstance(provenances[0], dict)
-        or (provenances[0].get("resourceType") != "Provenance")
-    ):
-        raise BadRequest(
-            "$verify-signature needs exactly one 'provenance' parameter holding a Provenance",
-            expression="Parameters.parameter",
-        )
-    # A Provenance that is not valid R4 (a `target` that is no list, ...) is refused as a
-    # write of it would be, rather than half-read.
-    validate_resource(provenances[0])
-    resources = named["resource"]
-    if not all(isinstance(r, dict) and isinstance(r.get("resourceType"), str) for r in resources):
-        raise BadRequest(
-            "Each 'resource' parameter must hold a resource", expression="Parameters.parameter"
-        )
-    return provenances[0], resources
 
 
 @dataclass(frozen=True)
