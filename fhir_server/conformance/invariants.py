@@ -187,7 +187,8 @@ def is_violated(invariant: Invariant, value: object, type_path: str, resource: d
 
 
 def _reads(names: frozenset[str], key: str) -> bool:
-    """Whether an invariant reading `names` reads the object's `key` (`present_names`)."""
+    """Whether an invariant reading `names` reads the object's `key`: the name itself, its
+    primitive's `_key`, or a choice of it (`defaultValueBoolean` of `defaultValue`)."""
     key = key.lstrip("_")
-    return key in names or ((prefix := _PREFIX.match(key)) is not None
-                            and prefix.group() in names)
+    return key in names or any(key.startswith(name) and key[len(name):len(name) + 1].isupper()
+                               for name in names)

@@ -63,8 +63,9 @@ def answer_issues(response: Mapping, questionnaire: Mapping) -> list[Issue]:
         _check_items(dicts(questionnaire.get("item")), dicts(response.get("item")),
                      "QuestionnaireResponse", Answers(response.get("item")), found)
     except TooCostlyToEvaluate:
-        found.append(issue("qr-too-costly", "too-costly", "QuestionnaireResponse",
-                           severity="warning"))
+        # Past MOST_ERRORS too: this note is not one of them.
+        list.append(found, issue("qr-too-costly", "too-costly", "QuestionnaireResponse",
+                                 severity="warning"))
     except _Full:
         return [*found[:MOST_ERRORS], issue("validation-stopped", "too-costly",
                                             "QuestionnaireResponse", severity="information",

@@ -16,12 +16,23 @@ _TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
 _OTHER_MARK = 6  # an accent Vietnamese does not use (ü, å): after the tones
 _SPACE, _PUNCTUATION = "\x20", "\x21"  # before digits (0x30-0x39) and letters (0x41-0x61)
 _LEVELS = "\x01"  # between primary, secondary and tertiary weights: below every weight
+# Latin letters NFD does not split, as CLDR's root sorts them: ø, ł, ð, ħ a letter with a
+# mark (U+0338 here), ß, æ, œ, þ the letters they stand for. Đ is Vietnamese's own letter.
+_UNSPLIT = str.maketrans({"ø": "o\u0338", "Ø": "O\u0338", "ł": "l\u0338", "Ł": "L\u0338",
+                          "ð": "d\u0338", "Ð": "D\u0338", "ħ": "h\u0338", "Ħ": "H\u0338",
+                          "ı": "i", "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE",
+                          "þ": "th", "Þ": "TH"})
+# Characters of a text its key is made of: sorting by them is what HAPI's 200 do, and a key
+# of a megabyte's text (three times its length) made a resource too large to store.
+_SORTED_LENGTH = 256
 
 
 def vietnamese_sort_key(text: str) -> str:
     """Its key: compared as binary strings (MongoDB's order), keys order texts as a
     Vietnamese dictionary does. Other scripts come after Latin letters, in code point order."""
     primary, tones, cases = [], [], []
+    # NFKC first: fullwidth Ａ, the ligature ﬁ and mathematical 𝐀 are the letters they show.
+    text = unicodedata.normalize("NFKC", text[:_SORTED_LENGTH]).translate(_UNSPLIT)
     for base, marks in _clusters(unicodedata.normalize("NFD", text)):
         lower = base.lower()
         letter = unicodedata.normalize(

@@ -89,6 +89,7 @@ class Authenticator:
             return
         more = min(entries, int(self.limiter.capacity)) - 1
         if more > 0:
-            self.limiter.check(principal.who or principal.subject, cost=more,
+            # Refused, the request gives back the token `authenticate` took for it.
+            self.limiter.check(principal.who or principal.subject, cost=more, refund=1,
                                what=f"A Bundle of {entries} entries counts as {entries} "
                                     "requests. ")

@@ -28,9 +28,11 @@ class TokenBuckets:
         """The keys whose buckets are not full again yet."""
         return self.table.used_since(time.monotonic() - self.capacity / self.rate)
 
-    def take(self, key: str, cost: int = 1) -> float:
+    def take(self, key: str, cost: int = 1, refund: int = 0) -> float:
         """Take `cost` tokens (at most a full bucket) from `key`'s bucket: 0 if there were
-        as many, else the seconds until there will be."""
+        as many, else the seconds until there will be. Refused, it gives back `refund`
+        tokens taken for the same request before, and the wait counts them in: a client
+        that waits as long gets through."""
         cost = min(cost, int(self.capacity)) or 1
         with self.table.locked():
             # Read under the lock: a time read before it could be older than what another
@@ -40,14 +42,18 @@ class TokenBuckets:
             # A time ahead of the clock was written before the machine restarted: long ago.
             tokens, since = found if found and found[1] <= now else (self.capacity, now)
             tokens = min(self.capacity, tokens + (now - since) * self.rate)
-            wait = 0.0 if tokens >= cost else (cost - tokens) / self.rate
-            self.table.write(index, digest, tokens - cost if wait == 0 else tokens, now)
-        return wait
+            if tokens >= cost:
+                self.table.write(index, digest, tokens - cost, now)
+                return 0.0
+            tokens = min(self.capacity, tokens + refund)
+            self.table.write(index, digest, tokens, now)
+        return (cost + refund - tokens) / self.rate
 
-    def check(self, key: str, whose: str = "", cost: int = 1, what: str = "") -> None:
+    def check(self, key: str, whose: str = "", cost: int = 1, what: str = "",
+              refund: int = 0) -> None:
         """429 with `Retry-After` when `key` has fewer than `cost` tokens left (`what` says
-        why a request costs more than one)."""
-        wait = self.take(key, cost)
+        why a request costs more than one; `refund`: as `take`)."""
+        wait = self.take(key, cost, refund)
         if wait:
             seconds = max(1, math.ceil(wait))
             raise TooManyRequests(

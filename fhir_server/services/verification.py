@@ -180,7 +180,8 @@ class SignatureVerifier:
         signatures = provenance.get("signature") or []
         if isinstance(signatures, list) and len(signatures) > MAX_SIGNATURES:
             raise TooCostly(f"The Provenance holds {len(signatures)} signatures: this server "
-                            f"checks at most {MAX_SIGNATURES} in one", expression="signature")
+                            f"checks at most {MAX_SIGNATURES} in one",
+                            expression="Provenance.signature")
         targets = _version_targets(provenance)
         designated = [_signed_target(signature.get("data"), targets)
                       if isinstance(signature, dict) else None for signature in signatures]

@@ -5,8 +5,10 @@ dead client's transaction open until its lifetime runs out (transactionLifetimeL
 worker killed in the middle of a write held every write of the same resources as long."""
 
 import asyncio
+import contextlib
 import logging
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Mapping
@@ -31,25 +33,42 @@ class SessionLedger:
         self.directory = directory
         self.path = directory / f"{_HOST}.{os.getpid()}"
         self._noted: set[bytes] = set()
+        self._failed = False  # a note could not be written (logged once)
 
     def note(self, session_id: Mapping) -> None:
-        """Note the session (`ClientSession.session_id`) before its transaction writes."""
+        """Note the session (`ClientSession.session_id`) before its transaction writes. A
+        ledger that cannot be written (a full or read-only disk) costs only its recovery,
+        never the write: logged once."""
         lsid = bytes(session_id["id"])
         if lsid in self._noted:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="ascii") as ledger:
-            ledger.write(uuid.UUID(bytes=lsid).hex + "\n")
         self._noted.add(lsid)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="ascii") as ledger:
+                ledger.write(uuid.UUID(bytes=lsid).hex + "\n")
+        except OSError as error:
+            if not self._failed:
+                log.warning("cannot note MongoDB sessions in %s (%s): if this process dies "
+                            "in a transaction, its writes stay locked for MongoDB's "
+                            "transaction lifetime", self.directory, error)
+            self._failed = True
 
 
 async def release_dead(directory: Path, client: AsyncMongoClient) -> int:
     """End the sessions (and abort the transactions) of the processes of the data directory
-    that are no longer running; how many sessions were ended."""
+    that are no longer running; how many sessions were ended. A ledger that cannot be read
+    (cut short by a crash, not a file) is logged and removed."""
     ended = 0
     for ledger in await asyncio.to_thread(_ledgers_of_the_dead, directory):
-        lsids = [{"id": Binary.from_uuid(uuid.UUID(line))}
-                 for line in ledger.read_text(encoding="ascii").split()]
+        try:
+            lsids = [{"id": Binary.from_uuid(uuid.UUID(line))}
+                     for line in ledger.read_text(encoding="ascii").split()]
+        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+            log.warning("the MongoDB session ledger %s cannot be read (%s): removed", ledger,
+                        error)
+            _remove(ledger)
+            continue
         try:
             if lsids:
                 await client.admin.command("killSessions", lsids)
@@ -57,7 +76,7 @@ async def release_dead(directory: Path, client: AsyncMongoClient) -> int:
             log.warning("could not end the MongoDB sessions of process %s: %s", ledger.name,
                         error)
             continue
-        ledger.unlink(missing_ok=True)
+        _remove(ledger)
         ended += len(lsids)
     return ended
 
@@ -66,9 +85,20 @@ async def release_forever(directory: Path, client: AsyncMongoClient) -> None:
     """`release_dead` now, then every RELEASE_SECONDS (a worker of `serve --workers` may die
     while the others run)."""
     while True:
-        if ended := await release_dead(directory, client):
-            log.warning("ended %d MongoDB sessions of server processes that died", ended)
+        try:
+            if ended := await release_dead(directory, client):
+                log.warning("ended %d MongoDB sessions of server processes that died", ended)
+        except Exception:  # whatever it is, the next look tries again
+            log.exception("looking for the MongoDB sessions of dead server processes failed")
         await asyncio.sleep(RELEASE_SECONDS)
+
+
+def _remove(ledger: Path) -> None:
+    with contextlib.suppress(OSError):
+        if ledger.is_dir():
+            shutil.rmtree(ledger)
+        else:
+            ledger.unlink(missing_ok=True)
 
 
 def _ledgers_of_the_dead(directory: Path) -> list[Path]:

@@ -143,6 +143,14 @@ def test_a_patch_that_would_walk_millions_of_elements_is_too_costly(client):
     assert few["meta"]["versionId"] == "2" and few["identifier"][2]["value"] == "BM-2-x"
 
 
+def test_hundreds_of_operations_on_a_small_resource_are_applied(client, patient):
+    adds = [_operation("add", "Patient", name="identifier",
+                       value={"valueIdentifier": {"system": MRN, "value": f"N-{k}"}})
+            for k in range(500)]
+    result = _patched(client, patient, *adds)
+    assert [i["value"] for i in result["identifier"][-500:]] == [f"N-{k}" for k in range(500)]
+
+
 def test_a_path_nested_too_deep_is_400(client, patient):
     """200 parentheses around a path ran the parser out of stack: 500."""
     path = "(" * 200 + "Patient.name" + ")" * 200 + ".family"

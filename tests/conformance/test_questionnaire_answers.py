@@ -189,3 +189,20 @@ def test_a_boolean_is_no_limit():
         {"url": "http://hl7.org/fhir/StructureDefinition/minLength", "valueInteger": True}]}]}
     response = {"item": [{"linkId": "s", "answer": [{"valueString": "abc"}]}]}
     assert _errors(response, questionnaire) == []
+
+
+def test_too_costly_conditions_after_a_thousand_errors_are_one_more_note(monkeypatch):
+    """The check stops after 1,000 errors; conditions found too costly just then are noted
+    beside them (that note was the 1,001st error, and a 500)."""
+    from fhir_server.conformance import questionnaire_answers as answers
+    from fhir_server.conformance.messages import issue
+
+    def thousand_errors_then_too_costly(questions, items, where, given, found):
+        for index in range(answers.MOST_ERRORS):
+            found.append(issue("qr-unknown-link", "structure", where, link=f"x{index}"))
+        raise answers.TooCostlyToEvaluate
+
+    monkeypatch.setattr(answers, "_check_items", thousand_errors_then_too_costly)
+    found = answers.answer_issues({"item": []}, {"item": []})
+    assert len(found) == answers.MOST_ERRORS + 1
+    assert found[-1].code == "too-costly" and found[-1].severity == "warning"

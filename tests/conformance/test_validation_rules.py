@@ -440,3 +440,21 @@ def test_deeply_nested_json_values_are_shown_without_recursion():
     assert found_of({"resourceType": "Patient", "name": [value]}) == {
         ("structure", "Patient.name[0]")}
 
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_like_elements_that_differ_in_a_choice_are_told_apart(order):
+    """eld-15 reads `defaultValue`, a choice (`defaultValueBoolean` in JSON): two elements that
+    differ only there are judged each on its own, whichever comes first."""
+    elements = [{"id": "Patient.gender", "path": "Patient.gender",
+                 "meaningWhenMissing": "unknown if missing"},
+                {"id": "Patient.active", "path": "Patient.active", "defaultValueBoolean": True,
+                 "meaningWhenMissing": "unknown if missing"}]
+    definition = {"resourceType": "StructureDefinition", "url": "http://example.org/sd/p",
+                  "name": "P", "status": "draft", "kind": "resource", "abstract": False,
+                  "type": "Patient", "derivation": "constraint",
+                  "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+                  "differential": {"element": [elements[i] for i in order]}}
+    breaking = order.index(1)
+    assert {found for found in found_of(definition) if "differential" in found[1]} == {
+        ("invariant", f"StructureDefinition.differential.element[{breaking}]")}

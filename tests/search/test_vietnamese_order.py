@@ -22,6 +22,12 @@ def test_a_vietnamese_dictionarys_order():
     assert sorted(shuffled, key=vietnamese_sort_key) == DICTIONARY
 
 
+def test_latin_letters_of_other_languages_sort_by_the_letters_they_show():
+    assert sorted(["Zoe", "Søren", "Straße", "Ａn", "Ærø", "Łukasz", "Anh", "Soren"],
+                  key=vietnamese_sort_key) == [
+        "Ærø", "Ａn", "Anh", "Łukasz", "Soren", "Søren", "Straße", "Zoe"]
+
+
 WORDS = st.lists(st.tuples(st.sampled_from(ALPHABET), st.sampled_from(TONES), st.booleans()),
                  min_size=1, max_size=6)
 
@@ -54,3 +60,18 @@ def test_sort_by_family_in_vietnamese_order(client):
         found = client.get("/Patient", params={"given": marker, "_sort": sort},
                            headers=FHIR_HEADERS).json()
         assert [e["resource"]["name"][0]["family"] for e in found["entry"]] == order
+
+
+def test_a_name_of_a_million_characters_is_stored_and_sorted(client):
+    """The sort key is made of the first 256 characters: a key of the whole text (three
+    times its length, for each string parameter) made the resource too large to store."""
+    marker = uuid.uuid4().hex[:12]
+    ids = []
+    for family in ("b" * 1_000_000, "a" * 1_000_000):
+        created = client.post("/Patient", headers=FHIR_HEADERS, json={
+            "resourceType": "Patient", "name": [{"family": family, "given": [marker]}]})
+        assert created.status_code == 201, created.text[:500]
+        ids.append(created.json()["id"])
+    found = client.get("/Patient", params={"given": marker, "_sort": "family",
+                                           "_elements": "id"}, headers=FHIR_HEADERS).json()
+    assert [entry["resource"]["id"] for entry in found["entry"]] == ids[::-1]

@@ -112,3 +112,23 @@ def test_a_table_of_another_size_on_the_same_path_leaves_this_one_alone(tmp_path
     for _ in range(59):
         assert running.take("client") == 0
     assert running.take("client") > 0
+
+
+@pytest.mark.parametrize("entries", [2, 10, 30, 45])
+def test_a_bundle_that_waits_as_told_gets_through(clock, entries):
+    """A Bundle costs a token for its request, then one per further entry (at most a full
+    bucket): refused, it gives its request's token back, and `Retry-After` counts it, so a
+    client that retries after that wait is not refused again (it was, for ever, one token
+    short)."""
+    buckets = TokenBuckets(per_minute=30)
+    for _ in range(30):
+        buckets.take("a")
+    clock.now += 2.5  # 1.25 tokens back
+    for _ in range(5):
+        assert buckets.take("a") == 0  # the Bundle's request
+        more = min(entries, 30) - 1
+        wait = buckets.take("a", more, refund=1)
+        if wait == 0:
+            return
+        clock.now += wait
+    pytest.fail("waiting as told never let the Bundle through")

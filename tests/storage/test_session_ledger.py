@@ -97,3 +97,29 @@ def test_a_server_notes_the_sessions_its_writes_run_in(server, client):
     ledgers = sorted((server.settings.data_dir / SESSIONS_DIRECTORY).iterdir())
     assert [ledger.name for ledger in ledgers] == [f"{socket.gethostname()}.{os.getpid()}"]
     assert ledgers[0].read_text().split(), "no session noted"
+
+
+def test_a_ledger_that_cannot_be_written_costs_no_write(tmp_path):
+    blocked = tmp_path / "mongo-sessions"
+    blocked.write_text("a file where the directory should be")
+    SessionLedger(blocked).note({"id": uuid.uuid4().bytes})  # logged, not raised
+
+
+def test_unreadable_ledgers_of_dead_processes_are_removed_and_the_rest_released(
+        mongo_uri, tmp_path):
+    host = socket.gethostname()
+    dead = [999_999_991, 999_999_992, 999_999_993]  # no such processes
+    (tmp_path / f"{host}.{dead[0]}").write_text("not-a-uuid\n")
+    (tmp_path / f"{host}.{dead[1]}").write_bytes(b"\xff\xfe")
+    (tmp_path / f"{host}.{dead[2]}").write_text(uuid.uuid4().hex + "\n")
+    (tmp_path / f"{host}.{dead[0] + 10}").mkdir()
+
+    async def release() -> int:
+        client = AsyncMongoClient(mongo_uri)
+        try:
+            return await release_dead(tmp_path, client)
+        finally:
+            await client.close()
+
+    assert asyncio.run(release()) == 1
+    assert list(tmp_path.iterdir()) == []
