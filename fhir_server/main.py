@@ -116,9 +116,10 @@ async def lifespan(app: FastAPI):
             app.state.readiness.add("audit-spool", app.state.audit.spool_check)
             # Our own mongod is restarted when it dies; meanwhile requests get 503 at once.
             # (A worker of `serve --workers N` hears of its parent's mongod.)
-            # Transactions a dead server process left open hold what they wrote: ended.
+            # Transactions and write turns a dead server process left hold what it wrote.
             releasing = asyncio.create_task(release_forever(
-                settings.data_dir / SESSIONS_DIRECTORY, service.database.client))
+                settings.data_dir / SESSIONS_DIRECTORY, service.database.client,
+                service.database.write_turns.release_of))
             watchdog = asyncio.create_task(
                 embedded.supervise(service.database.report_outage) if embedded is not None
                 else running_server.follow_outages(settings.data_dir,

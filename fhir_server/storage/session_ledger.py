@@ -11,7 +11,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from bson import Binary
@@ -31,7 +31,7 @@ class SessionLedger:
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.path = directory / f"{_HOST}.{os.getpid()}"
+        self.path = directory / this_process()
         self._noted: set[bytes] = set()
         self._failed = False  # a note could not be written (logged once)
 
@@ -55,10 +55,17 @@ class SessionLedger:
             self._failed = True
 
 
-async def release_dead(directory: Path, client: AsyncMongoClient) -> int:
+def this_process() -> str:
+    """`<host>.<pid>`: what a ledger, and a lease a process holds, are named by."""
+    return f"{_HOST}.{os.getpid()}"
+
+
+async def release_dead(directory: Path, client: AsyncMongoClient,
+                       also: Callable[[str], Awaitable[object]] | None = None) -> int:
     """End the sessions (and abort the transactions) of the processes of the data directory
-    that are no longer running; how many sessions were ended. A ledger that cannot be read
-    (cut short by a crash, not a file) is logged and removed."""
+    that are no longer running, then `also(process)` (`this_process` of each: what else it
+    held); how many sessions were ended. A ledger that cannot be read (cut short by a
+    crash, not a file) is logged and removed."""
     ended = 0
     for ledger in await asyncio.to_thread(_ledgers_of_the_dead, directory):
         try:
@@ -72,6 +79,8 @@ async def release_dead(directory: Path, client: AsyncMongoClient) -> int:
         try:
             if lsids:
                 await client.admin.command("killSessions", lsids)
+            if also is not None:
+                await also(ledger.name)
         except PyMongoError as error:  # unreachable: the next look tries again
             log.warning("could not end the MongoDB sessions of process %s: %s", ledger.name,
                         error)
@@ -81,12 +90,13 @@ async def release_dead(directory: Path, client: AsyncMongoClient) -> int:
     return ended
 
 
-async def release_forever(directory: Path, client: AsyncMongoClient) -> None:
+async def release_forever(directory: Path, client: AsyncMongoClient,
+                          also: Callable[[str], Awaitable[object]] | None = None) -> None:
     """`release_dead` now, then every RELEASE_SECONDS (a worker of `serve --workers` may die
     while the others run)."""
     while True:
         try:
-            if ended := await release_dead(directory, client):
+            if ended := await release_dead(directory, client, also):
                 log.warning("ended %d MongoDB sessions of server processes that died", ended)
         except Exception:  # whatever it is, the next look tries again
             log.exception("looking for the MongoDB sessions of dead server processes failed")

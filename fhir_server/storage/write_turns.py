@@ -11,6 +11,7 @@ that); a lease only makes concurrent writers wait instead of failing. So a lease
 
 import asyncio
 import random
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -19,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from fhir_server.storage.session_ledger import this_process
 
 # Longer than a signing request normally takes; after it another writer may take the turn.
 LEASE = timedelta(seconds=30)
@@ -35,7 +38,7 @@ class WriteTurns:
     async def turn(self, resources: Iterable[str]) -> AsyncIterator[None]:
         """Hold the turn to write these resources (`Type/id`); taken in one order, so two
         writers of overlapping sets cannot wait for each other forever."""
-        holder = uuid.uuid4().hex
+        holder = f"{this_process()}.{uuid.uuid4().hex}"
         keys = sorted(set(resources))
         taken: list[str] = []
         try:
@@ -50,6 +53,11 @@ class WriteTurns:
         finally:
             if taken:
                 await self.collection.delete_many({"_id": {"$in": taken}, "holder": holder})
+
+    async def release_of(self, process: str) -> None:
+        """Give up the turns a process that died held (`this_process` of it): they would
+        hold its resources' writers until their lease ran out (30 s)."""
+        await self.collection.delete_many({"holder": {"$regex": f"^{re.escape(process)}\\."}})
 
     async def _take_all(self, keys: list[str], holder: str) -> bool:
         """Take every lease in one round trip (the usual case: nobody else writes them);

@@ -123,3 +123,45 @@ def test_unreadable_ledgers_of_dead_processes_are_removed_and_the_rest_released(
 
     assert asyncio.run(release()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+# Takes the write turn of `Patient/<key>` and dies holding it, with a session noted.
+_KILLED_HOLDING_A_TURN = """
+import asyncio, os, signal, sys, uuid
+from pathlib import Path
+from pymongo import AsyncMongoClient
+from fhir_server.storage.session_ledger import SessionLedger
+from fhir_server.storage.write_turns import WriteTurns
+
+async def main():
+    client = AsyncMongoClient(sys.argv[1])
+    SessionLedger(Path(sys.argv[3])).note({"id": uuid.uuid4().bytes})
+    async with WriteTurns(client[sys.argv[2]]["write_turns"]).turn([sys.argv[4]]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+def test_the_write_turns_of_a_process_that_died_are_given_up(mongo_uri, database, tmp_path):
+    """A turn is a lease of 30 s: held by a dead worker, its resource's writers waited it
+    out (26-28 s in probe BO)."""
+    from fhir_server.storage.write_turns import WriteTurns
+
+    resource = f"Patient/{uuid.uuid4()}"
+    killed = subprocess.run([sys.executable, "-c", _KILLED_HOLDING_A_TURN, mongo_uri,
+                             database, str(tmp_path), resource],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+
+    async def release_then_count() -> tuple[int, int]:
+        client = AsyncMongoClient(mongo_uri)
+        try:
+            turns = client[database]["write_turns"]
+            held = await turns.count_documents({"_id": resource})
+            await release_dead(tmp_path, client, WriteTurns(turns).release_of)
+            return held, await turns.count_documents({"_id": resource})
+        finally:
+            await client.close()
+
+    assert asyncio.run(release_then_count()) == (1, 0)
