@@ -35,7 +35,7 @@ from fhir_server.conformance.questionnaire_values import (
 from fhir_server.errors import Issue
 
 MOST_ERRORS = 1000  # as validation keeps (validation.py's _MOST_KEPT)
-_HASHABLE = (str, int, float, Decimal, bool)
+_HASHABLE = (str, int, float, Decimal, bool, type(None))
 
 # The answer[x] each item type takes; a choice's answerOptions may add theirs.
 _ANSWERS = {
@@ -83,44 +83,40 @@ class _Options:
     options, for each of 8,000 answers, took 37 s)."""
 
     given: bool  # whether it has options at all
-    keys: tuple[str, ...]  # the value[x] names of its options
-    values: dict[str, list]  # value[x] name → the values offered
-    hashable: dict[str, set]  # those of them that hash, for membership
-    codings: frozenset[tuple[object, object]]  # (system, code) of the Codings offered
-    exclusive: frozenset[tuple[object, object]]  # those marked optionExclusive
+    offered: dict[str, set]  # value[x] name → `_value_key` of each value offered
+    exclusive: frozenset[tuple[str, object]]  # (value[x] name, key) of optionExclusive ones
 
     @classmethod
     def of(cls, question: dict) -> "_Options":
-        values: dict[str, list] = {}
+        offered: dict[str, set] = {}
         exclusive = set()
         options = dicts(question.get("answerOption"))
         for option in options:
+            alone = _extension(option, QUESTIONNAIRE_EXTENSION + "optionExclusive",
+                               "valueBoolean") is True
             for name, value in option.items():
                 if name.startswith("value"):
-                    values.setdefault(name, []).append(value)
-            coding = option.get("valueCoding")
-            if isinstance(coding, dict) and _extension(
-                    option, QUESTIONNAIRE_EXTENSION + "optionExclusive", "valueBoolean") is True:
-                exclusive.add(_coding_key(coding))
-        hashable = {name: {value for value in offered if isinstance(value, _HASHABLE)}
-                    for name, offered in values.items()}
-        codings = frozenset(_coding_key(value) for value in values.get("valueCoding", ())
-                            if isinstance(value, dict))
-        return cls(bool(options), tuple(values), values, hashable, codings,
-                   frozenset(exclusive))
+                    offered.setdefault(name, set()).add(_value_key(name, value))
+                    if alone:
+                        exclusive.add((name, _value_key(name, value)))
+        return cls(bool(options), offered, frozenset(exclusive))
 
     def offers(self, key: str, value: object) -> bool:
-        if key == "valueCoding":
-            return isinstance(value, dict) and _coding_key(value) in self.codings
-        if isinstance(value, _HASHABLE):
-            return value in self.hashable.get(key, ())
-        return value in self.values.get(key, ())
+        return _value_key(key, value) in self.offered.get(key, ())
+
+    def excludes_others(self, key: str, value: object) -> bool:
+        return (key, _value_key(key, value)) in self.exclusive
 
 
-def _coding_key(coding: dict) -> tuple[object, object]:
-    key = (coding.get("system"), coding.get("code"))
-    return key if all(isinstance(part, _HASHABLE) or part is None for part in key) else (
-        repr(key[0]), repr(key[1]))
+def _value_key(key: str, value: object) -> object:
+    """What makes an answer the same as an option: a Coding's system and code (not its
+    display), a Reference's `reference` (as the HL7 validator compares them), a primitive's
+    value; any other JSON by its repr."""
+    if key == "valueCoding" and isinstance(value, dict):
+        return ("coding", repr(value.get("system")), repr(value.get("code")))
+    if key == "valueReference" and isinstance(value, dict) and "reference" in value:
+        return ("reference", repr(value.get("reference")))
+    return value if isinstance(value, _HASHABLE) else ("json", repr(value))
 
 
 class _Found(list[Issue]):
@@ -225,21 +221,21 @@ def _check_answer(question: dict, answer: dict, answers: list[dict], where: str,
     options = found.options_of(question)
     allowed = _ANSWERS.get(str(question.get("type")), ())
     if question.get("type") in ("choice", "open-choice"):
-        allowed += tuple(name for name in options.keys if name not in allowed)
+        allowed += tuple(name for name in options.offered if name not in allowed)
     value, at = answer[key], f"{where}.value.ofType({_type_name(key)})"
     if allowed and key not in allowed:
         found.append(issue("qr-answer-type", "structure", at, expected=_type_name(allowed[0]),
                            given=_type_name(key)))
         return
-    offered = key in options.values
+    offered = key in options.offered
     free_text = key == "valueString" and question.get("type") == "open-choice"
     if options.given and not offered and not free_text:
         found.append(issue("qr-no-option-of-type", "code-invalid", where, kind=_type_name(key)))
         return
-    if key == "valueCoding" and len(answers) > 1 and isinstance(value, dict) and _coding_key(
-            value) in options.exclusive:
-        found.append(issue("qr-exclusive", "business-rule", where,
-                           code=f"{_field(value, 'system')}#{_field(value, 'code')}"))
+    if len(answers) > 1 and options.excludes_others(key, value):
+        shown = (f"{_field(value, 'system')}#{_field(value, 'code')}" if key == "valueCoding"
+                 else value)
+        found.append(issue("qr-exclusive", "business-rule", where, code=shown))
     if offered and not free_text and not options.offers(key, value):
         if key == "valueCoding":
             found.append(issue("qr-code-not-offered", "code-invalid", where,

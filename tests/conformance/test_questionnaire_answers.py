@@ -206,3 +206,23 @@ def test_too_costly_conditions_after_a_thousand_errors_are_one_more_note(monkeyp
     found = answers.answer_issues({"item": []}, {"item": []})
     assert len(found) == answers.MOST_ERRORS + 1
     assert found[-1].code == "too-costly" and found[-1].severity == "warning"
+
+
+def test_a_reference_answer_is_an_option_by_its_reference_and_any_option_may_be_exclusive():
+    exclusive = {"url": "http://hl7.org/fhir/StructureDefinition/questionnaire-optionExclusive",
+                 "valueBoolean": True}
+    questionnaire = {"item": [
+        {"linkId": "who", "type": "reference",
+         "answerOption": [{"valueReference": {"reference": "Practitioner/p1"}}]},
+        {"linkId": "pick", "type": "choice", "repeats": True, "answerOption": [
+            {"valueString": "none", "extension": [exclusive]}, {"valueString": "tea"},
+            {"valueString": "coffee"}]}]}
+    answered = {"item": [
+        {"linkId": "who", "answer": [{"valueReference": {"reference": "Practitioner/p1",
+                                                         "display": "BS. Lan"}}]},
+        {"linkId": "pick", "answer": [{"valueString": "tea"}, {"valueString": "coffee"}]}]}
+    assert _errors(answered, questionnaire) == []
+    answered["item"][1]["answer"].append({"valueString": "none"})
+    assert _errors(answered, questionnaire) == [
+        "Selected answer none is an exclusive option: nothing else may be selected with it "
+        "(QuestionnaireResponse.item[1].answer[2])"]
