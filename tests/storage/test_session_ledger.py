@@ -74,19 +74,20 @@ def test_the_transaction_of_a_process_that_died_no_longer_holds_its_writes(
     assert list(tmp_path.iterdir()) == [], "the ledger of the dead process was kept"
 
 
+async def _release(mongo_uri: str, directory) -> int:
+    client = AsyncMongoClient(mongo_uri)
+    try:
+        return await release_dead(directory, client)
+    finally:
+        await client.close()
+
+
 def test_the_sessions_of_a_running_process_are_left_alone(mongo_uri, tmp_path):
     ledger = SessionLedger(tmp_path)  # this process's own
     ledger.note({"id": uuid.uuid4().bytes})
     ledger.note({"id": uuid.uuid4().bytes})
 
-    async def release() -> int:
-        client = AsyncMongoClient(mongo_uri)
-        try:
-            return await release_dead(tmp_path, client)
-        finally:
-            await client.close()
-
-    assert asyncio.run(release()) == 0
+    assert asyncio.run(_release(mongo_uri, tmp_path)) == 0
     assert len(ledger.path.read_text().split()) == 2
 
 
@@ -114,14 +115,7 @@ def test_unreadable_ledgers_of_dead_processes_are_removed_and_the_rest_released(
     (tmp_path / f"{host}.{dead[2]}").write_text(uuid.uuid4().hex + "\n")
     (tmp_path / f"{host}.{dead[0] + 10}").mkdir()
 
-    async def release() -> int:
-        client = AsyncMongoClient(mongo_uri)
-        try:
-            return await release_dead(tmp_path, client)
-        finally:
-            await client.close()
-
-    assert asyncio.run(release()) == 1
+    assert asyncio.run(_release(mongo_uri, tmp_path)) == 1
     assert list(tmp_path.iterdir()) == []
 
 
