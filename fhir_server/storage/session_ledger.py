@@ -123,7 +123,7 @@ def _ledgers_of_the_dead(directory: Path) -> list[Path]:
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # none, or no process id at all
         return False
     except PermissionError:  # another user's: running
         return True

@@ -114,6 +114,7 @@ def test_unreadable_ledgers_of_dead_processes_are_removed_and_the_rest_released(
     (tmp_path / f"{host}.{dead[1]}").write_bytes(b"\xff\xfe")
     (tmp_path / f"{host}.{dead[2]}").write_text(uuid.uuid4().hex + "\n")
     (tmp_path / f"{host}.{dead[0] + 10}").mkdir()
+    (tmp_path / f"{host}.{10**30}").write_text("no process has such an id\n")
 
     assert asyncio.run(_release(mongo_uri, tmp_path)) == 1
     assert list(tmp_path.iterdir()) == []
