@@ -74,7 +74,6 @@ _STRING = re.compile(r"'(?:[^'\\]|\\.)*'")
 _READS_CONTEXT = re.compile(r"\$this|%(?!ucum\b)|(?<![.\w])(?!iif\()[A-Za-z]\w*\(")
 # The names a path starts with (not after a `.`): what it reads of the context.
 _NAME = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
-_PREFIX = re.compile(r"[a-z][a-z0-9]*")
 # JSON values whose repr is what they are (Decimal: a number read with its precision).
 _PRIMITIVES = (str, int, float, bool, Decimal)
 
@@ -98,16 +97,15 @@ def _names(expression: str) -> frozenset[str] | None:
     return names
 
 
-def present_names(value: dict) -> set[str]:
-    """The names an object answers to: its keys, without `_`, and their lower-case prefix
-    (`value` for `valueQuantity`, the JSON name of `value[x]`)."""
-    names = set()
-    for key in value:
-        key = key.lstrip("_")
-        names.add(key)
-        if prefix := _PREFIX.match(key):
-            names.add(prefix.group())
-    return names
+def answers_to(value: dict, name: str) -> bool:
+    """Whether an object holds the element `name`: under that key, its primitive's `_name`,
+    or as a choice of it (`valueQuantity`, `defaultValueBoolean` of `defaultValue`)."""
+    return any(_is_named(key, name) for key in value)
+
+
+def _is_named(key: str, name: str) -> bool:
+    key = key.lstrip("_")
+    return key == name or (key.startswith(name) and key[len(name):len(name) + 1].isupper())
 
 
 def element_invariants(element: dict) -> tuple[Invariant, ...]:
@@ -187,8 +185,5 @@ def is_violated(invariant: Invariant, value: object, type_path: str, resource: d
 
 
 def _reads(names: frozenset[str], key: str) -> bool:
-    """Whether an invariant reading `names` reads the object's `key`: the name itself, its
-    primitive's `_key`, or a choice of it (`defaultValueBoolean` of `defaultValue`)."""
-    key = key.lstrip("_")
-    return key in names or any(key.startswith(name) and key[len(name):len(name) + 1].isupper()
-                               for name in names)
+    """Whether an invariant reading `names` reads the object's `key` (`answers_to`)."""
+    return any(_is_named(key, name) for name in names)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from fhir_server.conformance.invariants import Invariant, is_violated, present_names
+from fhir_server.conformance.invariants import Invariant, answers_to, is_violated
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.profile_bindings import binding_issues
 from fhir_server.conformance.profile_elements import (
@@ -98,8 +98,8 @@ def _violated(invariant: Invariant, value: object, type_path: str, resource: dic
     if test is None:
         return is_violated(invariant, value, type_path, resource, root, known)
     operator, terms = test
-    present = present_names(value)  # type: ignore[arg-type]
-    results = [(name in present) is exists for name, exists in terms]
+    results = [answers_to(value, name) is exists  # type: ignore[arg-type]
+               for name, exists in terms]
     return not (any(results) if operator == "or" else all(results))
 
 

@@ -70,8 +70,8 @@ log = logging.getLogger(__name__)
 # client and answers its Bundle.entry (resource and response); the API layer provides it.
 OperationRunner = Callable[[Entry], Awaitable[dict]]
 
-# The request's `Prefer: handling` for the searches of its entries.
 _ENTRIES_BETWEEN_TURNS = 50  # of a transaction, written before other requests get a turn
+# The request's `Prefer: handling` for the searches of its entries.
 _strict_searches: ContextVar[bool] = ContextVar("strict_searches", default=False)
 
 

@@ -187,17 +187,17 @@ class SignatureVerifier:
                       if isinstance(signature, dict) else None for signature in signatures]
         versions = {target: await load(target)
                     for target in dict.fromkeys(t for t in designated if t is not None)}
-        return await run_off_the_loop(self._verify_all, provenance, designated, versions)
+        return await run_off_the_loop(self._verify_all, provenance, signatures, targets,
+                                      designated, versions)
 
-    def _verify_all(self, provenance: dict, designated: list[str | None],
+    def _verify_all(self, provenance: dict, signatures: list, targets: list[str],
+                    designated: list[str | None],
                     versions: dict[str, dict | None]) -> ProvenanceVerification:
         contents = {target: content_once(resource, target)
                     for target, resource in versions.items() if resource is not None}
-        targets = _version_targets(provenance)
         results = [
             self._verify_one(index, signature, target, targets, versions, contents, provenance)
-            for index, (signature, target) in enumerate(
-                zip(provenance.get("signature") or [], designated, strict=True))]
+            for index, (signature, target) in enumerate(zip(signatures, designated, strict=True))]
         signed = {result.target for result in results}
         unsigned = tuple(t for t in _targets(provenance) if t not in signed)
         return ProvenanceVerification(results, unsigned)
