@@ -21,7 +21,7 @@ from fhir_server.api.resources import (
     search_type,
     search_type_response,
 )
-from fhir_server.api.security import authenticate, check_interaction
+from fhir_server.api.security import authenticate, authorise
 from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.registry import is_supported
 from fhir_server.services.resources import ResourceService
@@ -80,8 +80,7 @@ class DirectRoutes(BaseRoute):
         await utf8_url(request)
         principal = await authenticate(request)
         await negotiate(request)
-        request.state.compartment = check_interaction(principal, shortcut.interaction,
-                                                      params["resource_type"])
+        authorise(request, principal, shortcut.interaction, params["resource_type"])
         response = await shortcut.answer(request, request.app.state.service, params)
         await response(scope, receive, send)
 

@@ -39,13 +39,14 @@ from fhir_server.api.results import (
     version_headers,
     write_response,
 )
-from fhir_server.api.security import require, restricted_to
+from fhir_server.api.security import require, restricted_to, scope_queries_of
 from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, UnsupportedMediaType
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
 from fhir_server.services.offloading import input_size, run_sized
 from fhir_server.services.resources import ResourceService, check_type
+from fhir_server.services.scope_searches import check_version_matches
 from fhir_server.services.versions import Version
 
 router = APIRouter()
@@ -83,10 +84,10 @@ async def instance_history(
     params: HistoryParams,
     request: Request,
 ):
-    if (restricted := restricted_to(request)) is not None:
-        await service.check_within(restricted, resource_type, resource_id, base)
+    await _check_reachable(request, service, resource_type, resource_id)
     return await bundle_response(request, await service.history(
-        base, params, resource_type, resource_id, compartment=restricted))
+        base, params, resource_type, resource_id, compartment=restricted_to(request),
+        scope_queries=scope_queries_of(request)))
 
 
 @router.api_route(
@@ -138,19 +139,24 @@ async def _search(
             scopes = scopes.within_compartment(compartment_members("Patient"))
         bundle = await service.search_system(base, params, strict, scopes, compartment)
     else:
-        bundle = await service.search(base, resource_type, params, strict, compartment, scopes)
+        bundle = await service.search(base, resource_type, params, strict, compartment, scopes,
+                                      scope_queries=scope_queries_of(request))
     return await bundle_response(request, bundle)
 
 
 @router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=READS,
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
-    if (restricted := restricted_to(request)) is None:
+    restricted, queries = restricted_to(request), scope_queries_of(request)
+    if restricted is None and not queries:
         return await _answer(request, await service.vread(resource_type, resource_id, vid))
     base = await request_base(request)
-    await service.check_within(restricted, resource_type, resource_id, base)
+    await _check_reachable(request, service, resource_type, resource_id)
     version = await service.vread(resource_type, resource_id, vid)
-    service.check_version_within(restricted, version, base)
+    if restricted is not None:
+        service.check_version_within(restricted, version, base)
+    if queries:
+        await check_version_matches(service.database.store(), base, version, queries)
     return await _answer(request, version)
 
 
@@ -187,10 +193,21 @@ async def read_response(request: Request, service: ResourceService, resource_typ
                         resource_id: str) -> Response:
     """The read's answer, once the request is authorised (api/direct_routes.py answers
     most reads without the route)."""
+    await _check_reachable(request, service, resource_type, resource_id)
+    return await _answer(request, await service.read(resource_type, resource_id))
+
+
+async def _check_reachable(request: Request, service: ResourceService, resource_type: str,
+                           resource_id: str) -> None:
+    """403 unless the current version of a resource (or the last, when it was deleted) is
+    within what the token's scopes keep the request to: the compartment of its patient, the
+    searches of its granular scopes."""
     if (restricted := restricted_to(request)) is not None:
         await service.check_within(restricted, resource_type, resource_id,
                                    await request_base(request))
-    return await _answer(request, await service.read(resource_type, resource_id))
+    if queries := scope_queries_of(request):
+        await service.check_matching(queries, resource_type, resource_id,
+                                     await request_base(request))
 
 
 async def _answer(request: Request, version: Version) -> Response:

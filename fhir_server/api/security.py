@@ -18,6 +18,7 @@ from fhir_server.services.access import (
     current_permissions,
     current_principal,
     patient_compartment,
+    scope_queries,
 )
 from fhir_server.services.resources import check_type
 
@@ -58,22 +59,24 @@ def require(interaction: str):
     """A route dependency: the token's scopes must allow `interaction` on the type in the
     path (403 otherwise)."""
     async def check(request: Request, principal: Caller) -> Principal:
-        request.state.compartment = check_interaction(
-            principal, interaction, request.path_params.get("resource_type", "*"))
+        authorise(request, principal, interaction,
+                  request.path_params.get("resource_type", "*"))
         return principal
 
     return Depends(check)
 
 
-def check_interaction(principal: Principal, interaction: str, resource_type: str
-                      ) -> str | None:
-    """403 unless the token's scopes allow `interaction` on `resource_type`; the compartment
-    the answer must keep to when only `patient/` scopes allow it (`patient_compartment`)."""
-    if (compartment := patient_compartment(principal, interaction, resource_type)) is not None:
-        return compartment
-    check_interaction_scopes(principal, interaction, resource_type,
-                             f"{interaction} on {resource_type}")
-    return None
+def authorise(request: Request, principal: Principal, interaction: str, resource_type: str
+              ) -> None:
+    """403 unless the token's scopes allow `interaction` on `resource_type`. What the answer
+    must keep to, for `restricted_to` and `scope_queries_of`: the compartment when only
+    `patient/` scopes allow it (`patient_compartment`), the searches of which a resource
+    must match one when only granular scopes do (`scope_queries`)."""
+    request.state.compartment = patient_compartment(principal, interaction, resource_type)
+    request.state.scope_queries = scope_queries(principal, interaction, resource_type)
+    if request.state.compartment is None and not request.state.scope_queries:
+        check_interaction_scopes(principal, interaction, resource_type,
+                                 f"{interaction} on {resource_type}")
 
 
 def check_interaction_scopes(principal: Principal, interaction: str, resource_type: str,
@@ -88,8 +91,14 @@ def check_interaction_scopes(principal: Principal, interaction: str, resource_ty
 
 
 def restricted_to(request: Request) -> str | None:
-    """The compartment `check_interaction` limited the request to, if any."""
+    """The compartment `authorise` limited the request to, if any."""
     return state_value(request, "compartment")
+
+
+def scope_queries_of(request: Request) -> tuple[str, ...]:
+    """The searches `authorise` limited the request to, of which a resource must match one;
+    () for none."""
+    return state_value(request, "scope_queries") or ()
 
 
 def check_scopes(principal: Principal, resource_type: str, permission: str, what: str) -> None:

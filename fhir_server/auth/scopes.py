@@ -6,9 +6,10 @@ Scope syntax (http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.htm
 either v2 letters, a subset of `cruds` in that order, or the v1 words `read` (= `rs`),
 `write` (= `cud`) and `*` (= `cruds`).
 
-Not supported, hence ignored rather than refused: granular scopes with a query
-(`user/Observation.rs?category=...`). Non-resource scopes (`openid`, `fhirUser`, `launch`,
-`offline_access`, ...) and garbled resource scopes are ignored too.
+A granular scope (`patient/Observation.rs?category=laboratory`) grants only the resources its
+search matches; it never `allows` a type outright (`Permissions.queries`). Non-resource
+scopes (`openid`, `fhirUser`, `launch`, `offline_access`, ...) and garbled resource scopes
+are ignored.
 """
 
 import re
@@ -43,7 +44,7 @@ _V1_WORDS = {frozenset(letters): word for word, letters in _V1_PERMISSIONS.items
 
 _RESOURCE_SCOPE = re.compile(
     r"(?P<context>patient|user|system)/(?P<type>\*|[A-Z][A-Za-z]*)"
-    r"\.(?P<permissions>read|write|\*|c?r?u?d?s?)"
+    r"\.(?P<permissions>read|write|\*|c?r?u?d?s?)(?:\?(?P<query>\S+))?"
 )
 
 #: Contexts whose scopes grant access to every resource of a type. `patient/` scopes grant
@@ -58,6 +59,9 @@ class Scope:
     context: str
     resource_type: str
     permissions: frozenset[str]
+    # A granular scope's search, as written (`category=laboratory`): it grants the resources
+    # that match it only.
+    query: str = ""
 
     def text(self, v1: bool = False) -> str:
         """The scope in v2 syntax, or in v1 syntax when asked and its permissions are one v1
@@ -65,7 +69,8 @@ class Scope:
         letters = "".join(p for p in PERMISSIONS if p in self.permissions)
         if v1:
             letters = _V1_WORDS.get(self.permissions, letters)
-        return f"{self.context}/{self.resource_type}.{letters}"
+        search = f"?{self.query}" if self.query else ""
+        return f"{self.context}/{self.resource_type}.{letters}{search}"
 
 
 def parse_scope(token: str) -> Scope | None:
@@ -74,7 +79,7 @@ def parse_scope(token: str) -> Scope | None:
     if match is None or not match["permissions"]:
         return None
     letters = _V1_PERMISSIONS.get(match["permissions"], match["permissions"])
-    return Scope(match["context"], match["type"], frozenset(letters))
+    return Scope(match["context"], match["type"], frozenset(letters), match["query"] or "")
 
 
 def parse_scopes(text: str) -> tuple[Scope, ...]:
@@ -102,8 +107,14 @@ class Permissions:
     def __init__(self, scopes: Iterable[Scope] = ()):
         grants: dict[tuple[str, str], frozenset[str]] = {}
         patient: dict[str, frozenset[str]] = {}
+        # (context, type, query) → letters: what granular scopes grant where their search
+        # matches.
+        granular: dict[tuple[str, str, str], frozenset[str]] = {}
         for scope in scopes:
-            if scope.context in _GRANTING_CONTEXTS and scope.permissions:
+            if scope.query and scope.permissions:
+                searched = (scope.context, scope.resource_type, scope.query)
+                granular[searched] = granular.get(searched, frozenset()) | scope.permissions
+            elif scope.context in _GRANTING_CONTEXTS and scope.permissions:
                 key = (scope.context, scope.resource_type)
                 grants[key] = grants.get(key, frozenset()) | scope.permissions
             elif scope.context == "patient" and scope.permissions:
@@ -111,6 +122,7 @@ class Permissions:
                     patient.get(scope.resource_type, frozenset()) | scope.permissions)
         self._patient = patient
         self._grants = grants
+        self._granular = granular
         # type → the letters `within_compartment` granted that no scope grants outright
         self._compartment_only: dict[str, frozenset[str]] = {}
         self._by_type: dict[str, frozenset[str]] = {}
@@ -128,12 +140,24 @@ class Permissions:
 
     @property
     def has_patient_grants(self) -> bool:
-        return bool(self._patient)
+        return bool(self._patient) or any(key[0] == "patient" for key in self._granular)
 
     def patient_allows(self, resource_type: str, permission: str) -> bool:
         """Whether `patient/` scopes grant `permission` on `resource_type` (within the
         compartment of the token's patient only)."""
         return _granted(self._patient, resource_type, permission)
+
+    def queries(self, resource_type: str, permission: str, patient: bool = False
+                ) -> tuple[str, ...]:
+        """The searches of the granular scopes that grant `permission` on `resource_type`
+        (`category=laboratory`): a resource one of them matches is granted. Those of
+        `user/` and `system/` scopes, or with `patient` those of `patient/` scopes (within
+        the compartment of the token's patient)."""
+        _check_permission(permission)
+        contexts = ("patient",) if patient else _GRANTING_CONTEXTS
+        return tuple(query for (context, name, query), letters in self._granular.items()
+                     if context in contexts and name in (resource_type, "*")
+                     and permission in letters)
 
     def within_compartment(self, member_types: Iterable[str]) -> "Permissions":
         """These permissions with what `patient/` scopes grant on `member_types` granted
@@ -163,12 +187,21 @@ class Permissions:
         return [name for name in candidates if self.allows(name, permission)]
 
     def scopes(self) -> tuple[Scope, ...]:
-        """The granted scopes, merged per context and resource type, leaving out a type's
-        scope when its context's wildcard scope already grants all of it."""
+        """The `user/` and `system/` scopes granted, merged per context, resource type (and
+        search), leaving out a scope when its context's scopes without a search already grant
+        all of it on its type, or on every type."""
+        def covered(context: str, resource_type: str) -> frozenset[str]:
+            return self._grants.get((context, "*"), frozenset()) | (
+                self._grants.get((context, resource_type), frozenset()))
+
         return tuple(
             Scope(context, resource_type, letters)
             for (context, resource_type), letters in self._grants.items()
             if resource_type == "*" or not letters <= self._grants.get((context, "*"), frozenset())
+        ) + tuple(
+            Scope(context, resource_type, letters, query)
+            for (context, resource_type, query), letters in self._granular.items()
+            if context in _GRANTING_CONTEXTS and not letters <= covered(context, resource_type)
         )
 
     def text(self) -> str:
@@ -190,8 +223,9 @@ ALL = Permissions.from_text("system/*.cruds")
 
 
 def _meet(left: Scope, right: Scope) -> Scope | None:
-    """The scope granting what both scopes grant, if anything."""
-    if left.context != right.context:
+    """The scope granting what both scopes grant, if anything: of two searches, the one
+    when the other scope has none, and nothing when they differ."""
+    if left.context != right.context or left.query and right.query and left.query != right.query:
         return None
     if left.resource_type in ("*", right.resource_type):
         resource_type = right.resource_type
@@ -200,7 +234,8 @@ def _meet(left: Scope, right: Scope) -> Scope | None:
     else:
         return None
     letters = left.permissions & right.permissions
-    return Scope(left.context, resource_type, letters) if letters else None
+    query = left.query or right.query
+    return Scope(left.context, resource_type, letters, query) if letters else None
 
 
 def grant(requested: str, registered: str) -> str:
@@ -215,7 +250,7 @@ def grant(requested: str, registered: str) -> str:
         asked = parse_scope(token)
         if asked is None:
             continue
-        v1 = token.rpartition(".")[2] in _V1_PERMISSIONS
+        v1 = token.partition("?")[0].rpartition(".")[2] in _V1_PERMISSIONS
         meets = (_meet(asked, held) for held in allowed)
         # Merged per requested scope: two registered scopes may each grant part of it.
         for scope in Permissions(meet for meet in meets if meet is not None).scopes():

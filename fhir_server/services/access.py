@@ -4,10 +4,22 @@ search scopes as the search itself would; and who they are, for the Provenance t
 each write."""
 
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from fhir_server.auth.scopes import ALL, INTERACTION_PERMISSION, Permissions
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What a request reaches when the token's scopes allow it in part only: the compartment
+    of the token's patient (`patient_compartment`), the searches of which a resource must
+    match one (`scope_queries`)."""
+
+    compartment: str | None = None
+    queries: tuple[str, ...] = ()
+
 
 # What `patient/` scopes grant, within the compartment of the token's patient.
 PATIENT_INTERACTIONS = frozenset({"read", "vread", "history-instance", "search-type"})
@@ -39,14 +51,41 @@ def patient_compartment(principal: Principal, interaction: str, resource_type: s
     searches, with a `patient` claim in the token; None when they do not (other scopes
     may)."""
     permission = INTERACTION_PERMISSION[interaction]
-    if (not principal.scopes.allows(resource_type, permission)
+    scopes = principal.scopes
+    if (not scopes.allows(resource_type, permission)
             and interaction in PATIENT_INTERACTIONS and principal.patient is not None
-            and principal.scopes.patient_allows(resource_type, permission)):
+            and (scopes.patient_allows(resource_type, permission)
+                 or scopes.queries(resource_type, permission, patient=True))):
         return f"Patient/{principal.patient}"
     return None
+
+
+def scope_queries(principal: Principal, interaction: str, resource_type: str
+                  ) -> tuple[str, ...]:
+    """The searches of which a resource must match one for `interaction`, when only granular
+    scopes (`user/Observation.rs?category=laboratory`) allow it, which they do for the
+    interactions `patient/` scopes may; with `patient/` scopes, within the compartment
+    `patient_compartment` names. () when a scope allows it whole, or none allows it."""
+    permission = INTERACTION_PERMISSION[interaction]
+    scopes = principal.scopes
+    if interaction not in PATIENT_INTERACTIONS or scopes.allows(resource_type, permission):
+        return ()
+    if patient_compartment(principal, interaction, resource_type) is not None:
+        if scopes.patient_allows(resource_type, permission):
+            return ()
+        return scopes.queries(resource_type, permission, patient=True)
+    return scopes.queries(resource_type, permission)
 
 
 def outside_compartment(compartment: str, what: str) -> Forbidden:
     """The refusal of a resource (or version) outside the compartment a token keeps to."""
     return Forbidden(f"The token's patient/ scopes allow reading {compartment} and its "
                      f"compartment only, not {what}")
+
+
+def outside_searches(queries: tuple[str, ...], what: str) -> Forbidden:
+    """The refusal of a resource (or version) that none of the searches of the granular
+    scopes allowing its type matches."""
+    searches = " or ".join(f"'{query}'" for query in queries)
+    return Forbidden(f"The token's scopes allow reading {what.partition('/')[0]} resources "
+                     f"that {searches} matches only, not {what}")

@@ -12,16 +12,13 @@ from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.envelopes import envelope_errors
 from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.registry import is_supported
-from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import (
     BadRequest,
     FhirError,
-    Forbidden,
     InvalidResource,
     Issue,
     PayloadTooLarge,
 )
-from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
 from fhir_server.services.batch_steps import run_in_steps
 from fhir_server.services.bundle_entries import (
@@ -42,6 +39,7 @@ from fhir_server.services.entry_independence import (
     written_more_than_once,
     written_target,
 )
+from fhir_server.services.entry_reads import read_entry
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.read_budget import (
@@ -58,7 +56,6 @@ from fhir_server.services.references import (
 )
 from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.search import MOST_RESPONSE_BYTES
-from fhir_server.services.subsetting import subset_read
 from fhir_server.services.transaction_outcomes import with_other_entries_checked
 from fhir_server.services.versions import format_instant, new_id
 from fhir_server.storage.database import DatabaseUnreachable
@@ -240,13 +237,13 @@ class BundleProcessor:
                     # requests, 4,000 entries held the event loop for seconds.
                     await asyncio.sleep(0)
                 try:
-                    compartment = check_permission(entry, permissions)
+                    reach = check_permission(entry, permissions)
                     if entry.method in READS:
                         # Reads run last, inside the transaction: they see its writes, and a
                         # failing read rolls everything back like any other entry.
-                        responses[entry.index] = await self._read_entry(
-                            base, entry, permissions, compartment, store
-                        )
+                        responses[entry.index] = await read_entry(
+                            self.service, base, entry, permissions, reach,
+                            _strict_searches.get(), store)
                         continue
                     if isinstance(entry.resource, dict):  # a PATCH's operations too
                         rewrite_references(entry.resource, assigned,
@@ -317,76 +314,14 @@ class BundleProcessor:
     async def _audited_read(self, base: str, entry: Entry, permissions: Permissions) -> dict:
         """A batch's GET or HEAD entry, and its AuditEvent, refused or not."""
         try:
-            answer = await self._read_entry(base, entry, permissions,
-                                            check_permission(entry, permissions))
+            answer = await read_entry(self.service, base, entry, permissions,
+                                      check_permission(entry, permissions),
+                                      _strict_searches.get())
         except FhirError as error:
             audit_read(entry, error.status)
             raise
         audit_read(entry, answered_status(answer))
         return answer
-
-    async def _read_entry(
-        self,
-        base: str,
-        entry: Entry,
-        permissions: Permissions,
-        compartment: str | None,
-        store: ResourceStore | None = None,
-    ) -> dict:
-        """GET and HEAD entries, kept to `compartment` if given; HEAD answers as GET without
-        the resource."""
-        check_room(entry.location)
-        answer = await self._get(base, entry, permissions, compartment, store)
-        if entry.method == "HEAD":
-            answer.pop("resource", None)
-        return charge(answer, entry.location)
-
-    async def _get(self, base: str, entry: Entry, permissions: Permissions,
-                   compartment: str | None, store: ResourceStore | None) -> dict:
-        """read, vread, type search, and instance or type history."""
-        kind = entry.resource_type
-        params = parse_query(entry.query or "")
-        restricted = compartment
-        if entry.compartment is not None:
-            if compartment not in (None, entry.compartment):
-                raise Forbidden(f"{entry.location}: the token's patient/ scopes allow "
-                                f"searching {compartment} only, not {entry.compartment}")
-            compartment = entry.compartment
-        if entry.resource_id and compartment is not None:
-            await self.service.check_within(compartment, kind, entry.resource_id, base)
-        if entry.history:
-            history = await self.service.history(base, params, kind, entry.resource_id,
-                                                 permissions, store, compartment)
-            return {"resource": history, "response": {"status": "200 OK"}}
-        if entry.vid is not None:
-            assert entry.resource_id is not None, "parse_entry: a version names its resource"
-            version = await self.service.vread(kind, entry.resource_id, entry.vid, store)
-            if compartment is not None:
-                self.service.check_version_within(compartment, version, base)
-        elif entry.resource_id:
-            version = await self.service.read(kind, entry.resource_id, store)
-        elif kind == "*":  # `Patient/123/*`: the compartment's every type
-            if restricted is not None:  # the launch patient's: patient/ grants hold in it
-                permissions = permissions.within_compartment(compartment_members("Patient"))
-            return {"resource": await self.service.search_system(
-                base, params, _strict_searches.get(), permissions, compartment, store),
-                "response": {"status": "200 OK"}}
-        else:
-            return {
-                "resource": await self.service.search(
-                    base, kind, params, _strict_searches.get(), compartment, permissions,
-                    store=store),
-                "response": {"status": "200 OK"},
-            }
-        if version.known_to_client(entry.if_none_match, entry.if_modified_since):
-            return {"response": {"status": "304 Not Modified", "etag": version.etag}}
-        assert version.resource is not None, "read and vread refuse deletions"
-        return {
-            "fullUrl": f"{base}/{version.relative_url}",
-            "resource": subset_read(version.resource, params),
-            "response": {"status": "200 OK", "etag": version.etag,
-                         "lastModified": format_instant(version.last_updated)},
-        }
 
 
 def _failed(error: FhirError, language: str) -> dict:

@@ -8,7 +8,12 @@ from fhir_server.auth.scopes import (
     Permissions,
 )
 from fhir_server.errors import Forbidden
-from fhir_server.services.access import current_principal, patient_compartment
+from fhir_server.services.access import (
+    Reach,
+    current_principal,
+    patient_compartment,
+    scope_queries,
+)
 from fhir_server.services.audit import audit_read_entry
 from fhir_server.services.bundle_entries import Entry
 
@@ -16,10 +21,10 @@ READS = ("GET", "HEAD")
 _WRITE_INTERACTIONS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
-def check_permission(entry: Entry, permissions: Permissions) -> str | None:
+def check_permission(entry: Entry, permissions: Permissions) -> Reach:
     """403 unless the scope an entry's interaction needs is granted (SMART: c create, r read,
-    u update, d delete, s search); the compartment a read or search keeps to when only
-    `patient/` scopes allow it."""
+    u update, d delete, s search); what a read or search reaches when only `patient/` or
+    granular scopes allow it."""
     interaction = (read_interaction(entry) if entry.method in READS
                    else _WRITE_INTERACTIONS[entry.method])
     permission = INTERACTION_PERMISSION[interaction]
@@ -29,12 +34,13 @@ def check_permission(entry: Entry, permissions: Permissions) -> str | None:
                         f"{entry.resource_type}, which a {entry.method} answers with (read "
                         "(r) is needed as well as update (u))")
     if permissions.allows(entry.resource_type, permission):
-        return None
+        return Reach()
     principal = current_principal.get()
     if principal is not None and entry.method in READS:
-        compartment = patient_compartment(principal, interaction, entry.resource_type)
-        if compartment is not None:
-            return compartment
+        reach = Reach(patient_compartment(principal, interaction, entry.resource_type),
+                      scope_queries(principal, interaction, entry.resource_type))
+        if reach.compartment is not None or reach.queries:
+            return reach
     raise Forbidden(
         f"{entry.location}: the token's scopes do not allow {entry.method} on "
         f"{entry.resource_type}"

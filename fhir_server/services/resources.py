@@ -18,7 +18,11 @@ from fhir_server.search.types.date import (
     split_prefix,
 )
 from fhir_server.services import interactions
-from fhir_server.services.access import current_principal, outside_compartment
+from fhir_server.services.access import (
+    current_principal,
+    outside_compartment,
+    outside_searches,
+)
 from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
@@ -26,6 +30,7 @@ from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.provenance import ProvenanceRecorder
+from fhir_server.services.scope_searches import matching_versions, scope_filter
 from fhir_server.services.search import ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.system_search import SystemSearch
@@ -145,19 +150,32 @@ class ResourceService:
         and reads its history); before a read, as whether another patient's resource exists
         is not the caller's to know."""
         if not (await self.in_compartment(resource_type, resource_id, compartment, base)
-                or await self._deleted_within(compartment, resource_type, resource_id, base)):
+                or ((before := await self._before_deletion(resource_type, resource_id))
+                    is not None and _holds(compartment, before, base))):
             raise outside_compartment(compartment, f"{resource_type}/{resource_id}")
 
-    async def _deleted_within(self, compartment: str, resource_type: str, resource_id: str,
-                              base: str) -> bool:
+    async def check_matching(self, queries: tuple[str, ...], resource_type: str,
+                             resource_id: str, base: str) -> None:
+        """403 unless the current version of a resource matches one of the searches of the
+        granular scopes that allow it (`scope_queries`), or did when it was deleted; before
+        a read, as `check_within`."""
+        store = self.database.store()
+        query = await scope_filter(store, base, check_type(resource_type), queries)
+        if not (await store.find(resource_type, {"$and": [{"_id": resource_id}, query]}, 1,
+                                 projection=["_id"])
+                or ((before := await self._before_deletion(resource_type, resource_id))
+                    is not None and (await matching_versions(store, base, [before], queries))[0])):
+            raise outside_searches(queries, f"{resource_type}/{resource_id}")
+
+    async def _before_deletion(self, resource_type: str, resource_id: str) -> Version | None:
+        """The last version of a deleted resource; None when it is not deleted."""
         current = await self.database.store().current(resource_type, resource_id)
         if current is None:
-            return False
+            return None
         deletion = Version.from_current(resource_type, current)
         if not deletion.deleted or deletion.vid < 2:
-            return False
-        before = await self.vread(resource_type, resource_id, str(deletion.vid - 1))
-        return _holds(compartment, before, base)
+            return None
+        return await self.vread(resource_type, resource_id, str(deletion.vid - 1))
 
     @staticmethod
     def check_version_within(compartment: str, version: Version, base: str) -> None:
@@ -300,11 +318,13 @@ class ResourceService:
         permissions: Permissions = ALL,
         store: ResourceStore | None = None,
         compartment: str | None = None,
+        scope_queries: tuple[str, ...] = (),
     ) -> dict:
         """history at instance, type or system level, newest first, with _since, _at, _count and
         keyset paging (http://hl7.org/fhir/R4/http.html#history); `store` is given inside a
         transaction, so the history has the transaction's writes. With `compartment` (a
-        token's patient/ scopes), the versions that were in it only, and no total."""
+        token's patient/ scopes), the versions that were in it only, and no total; with
+        `scope_queries` (granular scopes'), the versions one of them matched only."""
         store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()
@@ -341,6 +361,10 @@ class ResourceService:
         versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
         if compartment is not None:  # deletions show no one's data
             versions = [v for v in versions if v.deleted or _holds(compartment, v, base)]
+        if scope_queries:  # deletions show no one's data
+            shown = await matching_versions(store, base, versions, scope_queries)
+            versions = [v for v, matched in zip(versions, shown, strict=True)
+                        if v.deleted or matched]
         next_cursor = None
         if len(found) > count and versions:
             last = found[count - 1]
@@ -348,7 +372,7 @@ class ResourceService:
                 {"t": last.last_updated.isoformat(), "o": last.object_id}, context
             )
         total = None
-        if resource_type is not None and resource_id is not None and compartment is None:
+        if resource_type and resource_id and compartment is None and not scope_queries:
             total = await store.count_versions(resource_type, resource_id, span)
         links = page_links(base, path, kept, next_cursor, cursor)
         return history_bundle(base, versions, links, total)
@@ -362,20 +386,16 @@ class ResourceService:
         compartment: str | None = None,
         permissions: Permissions = ALL,
         store: ResourceStore | None = None,
+        scope_queries: tuple[str, ...] = (),
     ) -> dict:
         """search-type (http://hl7.org/fhir/R4/search.html), also inside a transaction;
-        `permissions` decide which included and chained types the caller may see."""
-        searcher = SearchService(
-            store or self.database.store(),
-            self.cursors,
-            self.default_count,
-            self.max_count,
-            base,
-            permissions,
-            self.response_limits,
-            self.database.stored_types,
-        )
-        return await searcher.search(check_type(resource_type), params, strict, compartment)
+        `permissions` decide which included and chained types the caller may see, and
+        `scope_queries` (`SearchService.search`) which matches."""
+        searcher = SearchService(store or self.database.store(), self.cursors,
+                                 self.default_count, self.max_count, base, permissions,
+                                 self.response_limits, self.database.stored_types)
+        return await searcher.search(check_type(resource_type), params, strict, compartment,
+                                     scope_queries)
 
     async def search_system(self, base: str, params: list[tuple[str, str]], strict: bool,
                             permissions: Permissions, compartment: str | None = None,

@@ -15,7 +15,7 @@ from fhir_server.conformance.search_parameters import (
     reference_parameters,
     search_parameters,
 )
-from fhir_server.errors import BadRequest, NotFound
+from fhir_server.errors import BadRequest, Forbidden, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.index import compartment_filter
@@ -30,6 +30,7 @@ from fhir_server.search.types.reference import (
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.scope_searches import scope_filter
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
@@ -78,8 +79,11 @@ class SearchService:
         params: list[tuple[str, str]],
         strict: bool,
         compartment: str | None = None,
+        scope_queries: tuple[str, ...] = (),
     ) -> dict:
-        """A searchset page; `compartment` (e.g. `Patient/123`) narrows it to one."""
+        """A searchset page; `compartment` (e.g. `Patient/123`) narrows it to one, and
+        `scope_queries` (of granular scopes, `access.scope_queries`) to what one of them
+        matches."""
         request = parse_request(resource_type, params, self.max_count)
         compiler = Compiler(
             self.store.project, self.base, partial(require_search, self.permissions)
@@ -89,6 +93,9 @@ class SearchService:
         if compartment is not None:
             query = {"$and": [query, _in_compartment(compartment, resource_type, self.base)]}
             path = f"{compartment}/{resource_type}"
+        if scope_queries:
+            query = {"$and": [query, await scope_filter(self.store, self.base, resource_type,
+                                                        scope_queries)]}
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters() + request.presentation
         # What the cursors of this search's pages belong to: its rows, in its order.
@@ -149,7 +156,7 @@ class SearchService:
         own = [kind for kind in kinds if self.permissions.patient_allows(kind, "r")]
         said = []
         if others := [kind for kind in kinds if kind not in own]:
-            said.append("Included resources of types the token's scopes do not allow reading "
+            said.append("Included resources the token's scopes do not allow reading "
                         f"({', '.join(others)}) were left out")
         if own:
             said.append(f"Included {', '.join(own)} resources were left out: the token's "
@@ -224,10 +231,7 @@ class SearchService:
                 if rule in rules:
                     found += await self._reverse(rule, frontier, reads)
             frontier = []
-            for kind, document in found:
-                if not self.permissions.allows(kind, "r"):
-                    withheld.append(kind)  # never leak a type the token may not read
-                    continue
+            for kind, document in await self._readable(found, withheld):
                 if (kind, document.id) not in seen:
                     seen.add((kind, document.id))
                     frontier.append((kind, document))
@@ -246,6 +250,31 @@ class SearchService:
                 "left out"
             )
         return included, None
+
+    async def _readable(self, found: list[Found], withheld: list[str]) -> list[Found]:
+        """What the token may read of `found` (never leak what it may not): resources of a
+        type its scopes allow whole, or that a search of its granular scopes matches
+        (`patient/` scopes grant no includes, see `_withheld`); the types of the rest go in
+        `withheld`."""
+        matching: dict[str, set[str]] = {}  # type allowed in part → the ids allowed
+        for kind in {kind for kind, _ in found if not self.permissions.allows(kind, "r")}:
+            matching[kind] = set()
+            if queries := self.permissions.queries(kind, "r"):
+                ids = sorted({document.id for k, document in found if k == kind})
+                try:
+                    allowed = await scope_filter(self.store, self.base, kind, queries)
+                except Forbidden:  # no search of theirs can run on the type
+                    continue
+                query = {"$and": [{"_id": {"$in": ids}}, allowed]}
+                matches = await self.store.find(kind, query, len(ids), projection=["_id"])
+                matching[kind] = {document.id for document in matches}
+        readable = []
+        for kind, document in found:
+            if kind in matching and document.id not in matching[kind]:
+                withheld.append(kind)
+            else:
+                readable.append((kind, document))
+        return readable
 
     async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads",
                        seen: set[tuple[str, str]]) -> list[Found]:

@@ -57,7 +57,7 @@ def test_v2_and_v1_forms(text, context, resource_type, letters):
         "user/Patient",
         "admin/Patient.rs",  # unknown context
         "User/Patient.rs",
-        "user/Observation.rs?category=laboratory",  # granular scopes are not supported
+        "user/Observation.rs?",  # a granular scope without its search
         "user/Patient.rs\x00",
         "/Patient.rs",
         "user/.rs",
@@ -66,6 +66,35 @@ def test_v2_and_v1_forms(text, context, resource_type, letters):
 )
 def test_other_scopes_are_ignored(text):
     assert parse_scopes(text) == ()
+
+
+def test_a_granular_scope_grants_where_its_search_matches_only():
+    granted = Permissions.from_text(
+        "user/Observation.rs?category=laboratory system/*.r?_tag=a|b "
+        "patient/Condition.rs?category=problem-list-item user/Observation.s?code=1")
+    assert scope("user/Observation.rs?category=laboratory") == Scope(
+        "user", "Observation", frozenset("rs"), "category=laboratory")
+    assert not granted.allows("Observation", "r") and not granted.allows("Observation", "s")
+    assert granted.queries("Observation", "r") == ("category=laboratory", "_tag=a|b")
+    assert granted.queries("Observation", "s") == ("category=laboratory", "code=1")
+    assert granted.queries("Patient", "r") == ("_tag=a|b",)
+    assert granted.queries("Observation", "c") == ()
+    assert granted.queries("Condition", "r") == ("_tag=a|b",)
+    assert granted.queries("Condition", "r", patient=True) == ("category=problem-list-item",)
+    assert not granted.patient_allows("Condition", "r") and granted.has_patient_grants
+
+
+@pytest.mark.parametrize(("text", "normalised"), [
+    ("user/Observation.rs?category=laboratory user/Observation.r?category=laboratory",
+     "user/Observation.rs?category=laboratory"),
+    ("user/Observation.rs?category=laboratory user/Observation.rs", "user/Observation.rs"),
+    ("user/Observation.rs?category=laboratory user/*.r",
+     "user/*.r user/Observation.rs?category=laboratory"),
+    ("user/Observation.r?category=laboratory system/*.rs",
+     "system/*.rs user/Observation.r?category=laboratory"),
+])
+def test_granular_scopes_a_whole_scope_covers_are_left_out(text, normalised):
+    assert Permissions.from_text(text).text() == normalised
 
 
 def test_a_scope_string_keeps_order_and_drops_duplicates():
@@ -162,6 +191,17 @@ def test_interaction_letters():
         ("user/Patient.rs", "system/Patient.rs", ""),
         ("openid system/Observation.rs", "system/Observation.cruds", "system/Observation.rs"),
         ("", "system/*.cruds", ""),
+        ("system/Observation.rs?category=laboratory", "system/*.rs",
+         "system/Observation.rs?category=laboratory"),
+        ("system/Observation.read?category=laboratory", "system/Observation.cruds",
+         "system/Observation.read?category=laboratory"),
+        ("system/*.rs", "system/Observation.r?category=laboratory",
+         "system/Observation.r?category=laboratory"),
+        ("system/Observation.rs?category=laboratory", "system/Observation.rs?category=vital",
+         ""),
+        ("system/Observation.rs?code=1", "system/Observation.rs?code=1",
+         "system/Observation.rs?code=1"),
+        ("system/Observation.cud?code=1", "system/*.rs", ""),
         ("system/*.rs", "", ""),
     ],
 )

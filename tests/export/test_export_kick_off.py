@@ -331,6 +331,31 @@ def test_an_export_takes_search_as_well_as_read(server, issuer, data):
                                       "LatestProvenanceResources"}).status_code == 403
 
 
+def test_granular_scopes_export_what_their_search_matches(client, server, issuer, data):
+    """SMART v2 `system/Encounter.rs?status=finished`: the export holds the Encounters
+    that search matches; its files stay the export's: a token whose search is another
+    does not fetch them, nor one with the type's search only fetch those of a whole export."""
+    someone = data["patient"]["id"]
+    ongoing = create(client, encounter(someone, status="in-progress"))
+    granular = "system/Encounter.rs?status=finished"
+    with token_client(server, issuer, granular) as http:
+        body = export(http, params={"_type": "Encounter"})
+        exported = resources(http, body)["Encounter"]
+        assert {found["status"] for found in exported} == {"finished"}
+        assert data["encounter"]["id"] in {found["id"] for found in exported}
+        assert ongoing["id"] not in {found["id"] for found in exported}
+        # Provenance associated with what is exported is not searched: it needs the whole.
+        assert kick_off(http, params={"_type": "Encounter", "includeAssociatedData":
+                                      "LatestProvenanceResources"}).status_code == 403
+    with token_client(server, issuer, "system/Encounter.rs?status=in-progress") as http:
+        assert http.get(body["output"][0]["url"]).status_code == 403
+    with token_client(server, issuer, "system/Encounter.rs") as http:
+        whole = export(http, params={"_type": "Encounter"})
+        assert ongoing["id"] in {found["id"] for found in resources(http, whole)["Encounter"]}
+    with token_client(server, issuer, granular) as http:
+        assert http.get(whole["output"][0]["url"]).status_code == 403
+
+
 def test_capability_statement_declares_the_export_operations(server):
     statement = httpx.get(f"{server.base}/metadata").json()
     assert f"{BULK}/CapabilityStatement/bulk-data" in statement["instantiates"]

@@ -172,6 +172,21 @@ def get_entry(url: str) -> dict:
     return {"request": {"method": "GET", "url": url}}
 
 
+def read_entries(http: httpx.Client, kind: str, urls: list[str], allowed: int) -> list[dict]:
+    """The answers of a batch or transaction of GETs of `urls`, of which the first `allowed`
+    are granted: a transaction is refused whole (403) for one refused entry, so it is
+    checked so, then sent again with those only."""
+    sent = bundle(kind, *map(get_entry, urls))
+    response = http.post("", json=sent, headers={"Content-Type": FHIR_JSON})
+    if kind == "transaction":
+        assert response.status_code == 403, response.text
+        assert response.json()["resourceType"] == "OperationOutcome"
+        sent["entry"] = sent["entry"][:allowed]
+        response = http.post("", json=sent, headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 200, response.text
+    return response.json()["entry"]
+
+
 def put_entry(resource: dict) -> dict:
     url = f"{resource['resourceType']}/{resource['id']}"
     return {"resource": resource, "request": {"method": "PUT", "url": url}}

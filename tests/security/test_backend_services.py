@@ -329,6 +329,10 @@ def test_without_jku_the_registered_jwks_url_is_used(server, es_client, es_key_s
     ("system/*.*", "system/*.read"),
     ("system/Patient.read system/Observation.rs system/*.read",
      "system/Patient.read system/Observation.rs system/*.read"),
+    # SMART v2 granular scopes: a client asking for less than it may have gets it.
+    ("system/Observation.rs?category=laboratory", "system/Observation.rs?category=laboratory"),
+    ("system/Observation.read?category=laboratory system/*.s",
+     "system/Observation.read?category=laboratory system/*.s"),
 ])
 def test_scopes_are_granted_in_the_syntax_requested(server, rs_client, requested, answered):
     answer = granted(server, rs_client, requested)

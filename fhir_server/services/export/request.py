@@ -127,11 +127,30 @@ def _output_format(params: list[tuple[str, str]], check: _Checker) -> None:
                       + ", ".join(NDJSON_FORMATS) + ")", "_outputFormat")
 
 
+def export_queries(permissions: Permissions, kind: str) -> list[tuple[str, ...]]:
+    """For each of read and search that no scope grants on `kind` whole, the searches of the
+    granular scopes that grant it (`system/Observation.rs?category=laboratory`): an exported
+    resource matches one of each."""
+    return [permissions.queries(kind, letter) for letter in "rs"
+            if not permissions.allows(kind, letter)]
+
+
 def may_export(permissions: Permissions, kind: str) -> bool:
-    """Whether the scopes let a client export `kind`: an export is a search of it, so it
-    takes search as well as read (`system/Observation.rs`, SMART's `.read`); a token that
-    may only read by id gets no more through `$export` than through `GET Observation?`."""
-    return permissions.allows(kind, "r") and permissions.allows(kind, "s")
+    """Whether the scopes let a client export `kind`, or some of it (`export_queries`): an
+    export is a search of it, so it takes search as well as read (`system/Observation.rs`,
+    SMART's `.read`); a token that may only read by id gets no more through `$export` than
+    through `GET Observation?`."""
+    return all(export_queries(permissions, kind))
+
+
+def still_covers(permissions: Permissions, exported: Permissions, kind: str) -> bool:
+    """Whether a token's scopes cover what an export made under `exported` holds of `kind`:
+    read and search of the type whole, or of at least the searches it was exported by."""
+    return may_export(permissions, kind) and all(
+        permissions.allows(kind, letter) or (
+            not exported.allows(kind, letter)
+            and set(exported.queries(kind, letter)) <= set(permissions.queries(kind, letter)))
+        for letter in "rs")
 
 
 def exportable_types(level: str) -> list[str]:
@@ -295,6 +314,11 @@ def parse_kick_off(
     if request.associated and not may_export(permissions, PROVENANCE):
         raise Forbidden("includeAssociatedData: the token's scopes do not allow reading and "
                         "searching Provenance")
+    associating = request.associated or (level != SYSTEM and PROVENANCE in request.types)
+    if associating and export_queries(permissions, PROVENANCE):
+        # They are found by what they sign, not searched: no scope's search would hold.
+        raise Forbidden("The Provenance of exported resources needs scopes reading and "
+                        "searching Provenance whole, not by a search of theirs")
     request.type_filters = _type_filters(params, request.types, max_count, check)
     request.warnings = check.warnings
     return request

@@ -41,8 +41,10 @@ from fhir_server.services.export.request import (
     RELEVANT,
     SYSTEM,
     ExportRequest,
+    export_queries,
     may_export,
 )
+from fhir_server.services.scope_searches import scope_filter
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version, storage_documents
 from fhir_server.storage.export_jobs import ExportJob, ExportJobStore
@@ -166,6 +168,8 @@ class ExportRun:
                 for query in queries
             ]
             clauses.append(compiled[0] if len(compiled) == 1 else {"$or": compiled})
+        for granted in export_queries(self.permissions, kind):  # granular scopes
+            clauses.append(await scope_filter(self.store, self.base, kind, granted))
         return {"$and": clauses} if clauses else {}
 
     def _live(self, kind: str) -> dict:

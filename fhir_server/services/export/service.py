@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from fhir_server.auth.scopes import ALL
+from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import BadRequest, Forbidden, NotFound, TooManyRequests
 from fhir_server.search.compiler import Compiler
@@ -24,8 +24,8 @@ from fhir_server.services.export.request import (
     PROVENANCE,
     ExportRequest,
     add_problem,
-    may_export,
     parse_kick_off,
+    still_covers,
 )
 from fhir_server.services.export.run import plan
 from fhir_server.services.export.worker import ExportWorkers
@@ -245,7 +245,8 @@ class ExportService:
         job = await self._owned(job_id, principal)
         request = ExportRequest.from_document(job.parameters)
         types = request.types + ([PROVENANCE] if request.associated else [])
-        refused = [t for t in types if not may_export(principal.scopes, t)]
+        exported = Permissions.from_text(job.scopes)
+        refused = [t for t in types if not still_covers(principal.scopes, exported, t)]
         if refused:
             raise Forbidden(f"The token's scopes do not cover the exported {', '.join(refused)}")
         return job
@@ -277,7 +278,8 @@ class ExportService:
         if job.status != COMPLETED or part is None:
             raise NotFound(f"Export job {job_id} has no file {name}")
         assert job.expires_at is not None, "a completed job has its expiry"
-        if part.kind != ERROR and not may_export(principal.scopes, part.resource):
+        if part.kind != ERROR and not still_covers(
+                principal.scopes, Permissions.from_text(job.scopes), part.resource):
             raise Forbidden(f"The token's scopes do not allow reading and searching "
                             f"{part.resource}")
         try:

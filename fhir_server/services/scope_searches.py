@@ -1,0 +1,71 @@
+"""Granular SMART scopes (`patient/Observation.rs?category=laboratory`,
+http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html#finer-grained-resource-constraints-using-search-parameters):
+a scope's search, compiled as any search is, is a filter the resources it grants pass."""
+
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+
+from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.request import parse_request
+from fhir_server.services.access import outside_searches
+from fhir_server.services.versions import Version, storage_documents
+from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.unstored_matches import matching
+
+# A scope's search names no page size; any number parses.
+_ANY_COUNT = 2**31
+
+
+async def _compiled(store: ResourceStore, base: str, resource_type: str, query: str) -> dict:
+    params = parse_qsl(query, keep_blank_values=True)
+    request = parse_request(resource_type, params, _ANY_COUNT)
+    if not params or len(request.criteria) != len(params):
+        raise BadRequest("a scope's search takes criteria only, none of _sort, _count, "
+                         "_include, _summary and the like")
+    # The scope's own search is the server's to run: no scope limits what it reads.
+    compiled, _ = await Compiler(store.project, base).compile(
+        resource_type, request.criteria, strict=True)
+    return compiled
+
+
+async def scope_filter(store: ResourceStore, base: str, resource_type: str,
+                       queries: Sequence[str]) -> dict:
+    """The filter of the `resource_type` resources one of the scopes' `queries` matches;
+    403 when none of them is a search this server can run on that type."""
+    clauses, problems = [], []
+    for query in queries:
+        try:
+            clauses.append(await _compiled(store, base, resource_type, query))
+        except BadRequest as error:
+            problems.append(f"'{query}': {error.diagnostics}")
+    if not clauses:
+        raise Forbidden(f"The token's scopes allow {resource_type} resources only where a "
+                        "search of theirs matches, and none is a search of "
+                        f"{resource_type} this server can run ({'; '.join(problems)})")
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+async def matching_versions(store: ResourceStore, base: str, versions: Sequence[Version],
+                            queries: Sequence[str]) -> list[bool]:
+    """Whether one of the scopes' `queries` matches each version (of one type) as it was
+    then: an older one may have matched none (a category since corrected). A deletion
+    matches none."""
+    live = [version for version in versions if version.resource is not None]
+    if not live:
+        return [False] * len(versions)
+    documents = []
+    for version in live:
+        document = storage_documents(version)[0]
+        del document["resource"]  # searches read the index fields only
+        documents.append(document)
+    query = await scope_filter(store, base, live[0].resource_type, queries)
+    passed = iter(await matching(store.db, store.session, documents, query))
+    return [version.resource is not None and next(passed) for version in versions]
+
+
+async def check_version_matches(store: ResourceStore, base: str, version: Version,
+                                queries: tuple[str, ...]) -> None:
+    """403 unless one of the scopes' `queries` matches a version as it was then."""
+    if not (await matching_versions(store, base, [version], queries))[0]:
+        raise outside_searches(queries, version.versioned_url)

@@ -1,0 +1,179 @@
+"""SMART v2 granular scopes (`user/Observation.rs?category=laboratory`,
+http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html#finer-grained-resource-constraints-using-search-parameters):
+reads, vreads, histories and searches see the resources a scope's search matches, as they
+were in each version; includes leave the others out; `patient/` ones keep to the launch
+patient's compartment as well; they grant no writes.
+
+Data set: patients Thu and Hải, a laboratory and a vital-signs Observation each, and Thu's
+report of both results. Every Observation is coded in a system of this module only, so
+searches by it see this data set alone.
+"""
+
+import uuid
+
+import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome, created
+from search.helpers import load, ref
+
+from security.helpers import fhir_client, read_entries
+
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CODES = f"urn:uuid:{uuid.uuid4()}"  # this module's Observations only
+OURS = {"code": f"{CODES}|"}
+LABORATORY = "category=laboratory"
+
+
+def _observation(category: str, patient: str | None = None) -> dict:
+    """In the data set, about `patient`; created alone, about no one."""
+    subject = {"subject": ref(patient)} if patient else {}
+    return {"resourceType": "Observation", "status": "final", **subject,
+            "category": [{"coding": [{"system": CATEGORY, "code": category}]}],
+            "code": {"coding": [{"system": CODES, "code": category}]}}
+
+
+@pytest.fixture(scope="module")
+def ids(client) -> dict[str, str]:
+    return load(client, {
+        "thu": {"resourceType": "Patient", "name": [{"family": "Lý", "given": ["Thu"]}]},
+        "hai": {"resourceType": "Patient", "name": [{"family": "Lý", "given": ["Hải"]}]},
+        "thu_lab": _observation("laboratory", "thu"),
+        "thu_vital": _observation("vital-signs", "thu"),
+        "hai_lab": _observation("laboratory", "hai"),
+        "hai_vital": _observation("vital-signs", "hai"),
+        "report": {"resourceType": "DiagnosticReport", "status": "final",
+                   "subject": ref("thu"), "code": {"text": "Khám tổng quát"},
+                   "result": [ref("thu_lab"), ref("thu_vital")]},
+    })
+
+
+def _client(server, issuer, scope: str, **claims: str):
+    return fhir_client(server.base, issuer.token(scope, **claims))
+
+
+def _found(response) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {entry["resource"]["id"] for entry in response.json().get("entry", [])
+            if entry["search"]["mode"] == "match"}
+
+
+@pytest.mark.parametrize("scope", [
+    f"user/Observation.rs?{LABORATORY}",
+    f"system/Observation.rs?category={CATEGORY}|laboratory",
+    f"user/Observation.read?{LABORATORY}",  # a v1 word, as clients still send
+    f"user/*.rs?{LABORATORY}",
+])
+def test_searches_see_what_the_scopes_search_matches(server, issuer, ids, scope):
+    with _client(server, issuer, scope) as http:
+        labs = {ids["thu_lab"], ids["hai_lab"]}
+        assert _found(http.get("/Observation", params=OURS)) == labs
+        assert _found(http.post("/Observation/_search", data=OURS)) == labs
+        assert _found(http.get(f"/Patient/{ids['thu']}/Observation")) == {ids["thu_lab"]}
+        assert _found(http.get("/Observation", params={
+            "code": f"{CODES}|vital-signs"})) == set()
+        counted = http.get("/Observation", params={**OURS, "_summary": "count"})
+        assert counted.json()["total"] == 2
+        # A type no scope names stays out of reach.
+        assert_outcome(http.get(f"/Patient/{ids['thu']}"), 403)
+
+
+def test_several_scopes_grant_what_any_of_them_matches(server, issuer, ids):
+    scope = f"user/Observation.rs?{LABORATORY} user/Observation.rs?category=vital-signs"
+    with _client(server, issuer, scope) as http:
+        assert len(_found(http.get("/Observation", params=OURS))) == 4
+    # A scope without a search grants the whole type, whatever granular ones say.
+    with _client(server, issuer, f"user/Observation.rs?{LABORATORY} user/Observation.r"
+                 " user/Observation.s") as http:
+        assert len(_found(http.get("/Observation", params=OURS))) == 4
+
+
+def test_reads_of_what_the_search_does_not_match_are_forbidden(server, issuer, ids):
+    with _client(server, issuer, f"user/Observation.rs?{LABORATORY}") as http:
+        assert http.get(f"/Observation/{ids['thu_lab']}").status_code == 200
+        assert http.head(f"/Observation/{ids['hai_lab']}").status_code == 200
+        for path in (f"Observation/{ids['thu_vital']}", "Observation/khong-co"):
+            response = http.get(f"/{path}")
+            assert_outcome(response, 403)
+        assert LABORATORY in response.json()["issue"][0]["diagnostics"]
+
+
+def test_versions_are_judged_as_they_were(client, server, issuer, ids):
+    """A vital sign recorded in error and corrected to a laboratory result is the scope's
+    from its second version only; once deleted, its reader learns it is gone (410)."""
+    first = created(client, _observation("vital-signs"))
+    path = f"/Observation/{first['id']}"
+    corrected = client.put(path, headers=FHIR_HEADERS, json=first | {
+        "category": [{"coding": [{"system": CATEGORY, "code": "laboratory"}]}]})
+    assert corrected.status_code == 200, corrected.text
+    with _client(server, issuer, f"user/Observation.rs?{LABORATORY}") as http:
+        assert http.get(f"{path}/_history/2").status_code == 200
+        assert_outcome(http.get(f"{path}/_history/1"), 403)
+        history = http.get(f"{path}/_history")
+        assert history.status_code == 200, history.text
+        assert [e["resource"]["meta"]["versionId"] for e in history.json()["entry"]] == ["2"]
+        assert "total" not in history.json()  # it would count the version withheld
+        assert client.delete(path).status_code in (200, 204)
+        assert_outcome(http.get(path), 410)
+        assert_outcome(http.get(f"/Observation/{ids['thu_vital']}/_history"), 403)
+    vital = created(client, _observation("vital-signs"))
+    assert client.delete(f"/Observation/{vital['id']}").status_code in (200, 204)
+    with _client(server, issuer, f"user/Observation.rs?{LABORATORY}") as http:
+        assert_outcome(http.get(f"/Observation/{vital['id']}"), 403)
+
+
+def test_includes_leave_out_what_the_search_does_not_match(server, issuer, ids):
+    scope = f"user/DiagnosticReport.rs user/Observation.rs?{LABORATORY}"
+    with _client(server, issuer, scope) as http:
+        response = http.get("/DiagnosticReport", params={
+            "_id": ids["report"], "_include": "DiagnosticReport:result"})
+        assert response.status_code == 200, response.text
+        entries = response.json()["entry"]
+        included = [e["resource"]["id"] for e in entries if e["search"]["mode"] == "include"]
+        assert included == [ids["thu_lab"]]
+        [outcome] = [e["resource"] for e in entries if e["search"]["mode"] == "outcome"]
+        assert "Observation" in outcome["issue"][0]["diagnostics"]
+
+
+def test_patient_scopes_keep_to_the_compartment_and_the_search(server, issuer, ids):
+    with _client(server, issuer, f"patient/Observation.rs?{LABORATORY}",
+                 patient=ids["thu"]) as http:
+        assert _found(http.get("/Observation", params=OURS)) == {ids["thu_lab"]}
+        assert http.get(f"/Observation/{ids['thu_lab']}").status_code == 200
+        for other in ("thu_vital", "hai_lab"):
+            assert_outcome(http.get(f"/Observation/{ids[other]}"), 403)
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_batch_entries_are_judged_as_the_same_requests_alone(server, issuer, ids, kind):
+    urls = [f"Observation?code={CODES}|", f"Observation/{ids['hai_lab']}",
+            f"Observation/{ids['hai_lab']}/_history/1", f"Observation/{ids['thu_vital']}"]
+    with _client(server, issuer, f"user/Observation.rs?{LABORATORY}") as http:
+        entries = read_entries(http, kind, urls, allowed=3)
+    assert [e["response"]["status"][:3] for e in entries] == ["200", "200", "200", "403"][
+        :len(entries)]
+    assert {e["resource"]["id"] for e in entries[0]["resource"]["entry"]} == {
+        ids["thu_lab"], ids["hai_lab"]}
+
+
+def test_granular_scopes_grant_no_writes(server, issuer, ids):
+    """Whether a write stays within a scope's search is not judged here: refused."""
+    scope = f"user/Observation.cruds?{LABORATORY}"
+    with _client(server, issuer, scope) as http:
+        assert_outcome(http.post("/Observation", json=_observation("laboratory"),
+                                 headers=FHIR_HEADERS), 403)
+        assert_outcome(http.delete(f"/Observation/{ids['thu_lab']}"), 403)
+        assert_outcome(http.get("/Observation/_history"), 403)
+        assert http.get(f"/Observation/{ids['thu_lab']}").status_code == 200
+
+
+@pytest.mark.parametrize(("query", "named"), [
+    ("ten-khong-co=1", "ten-khong-co"),
+    ("category=laboratory&_count=5", "_count"),
+    ("_sort=date", "_sort"),
+])
+def test_a_scope_whose_search_cannot_run_grants_nothing(server, issuer, ids, query, named):
+    with _client(server, issuer, f"user/Observation.rs?{query}") as http:
+        for response in (http.get("/Observation", params=OURS),
+                         http.get(f"/Observation/{ids['thu_lab']}")):
+            assert_outcome(response, 403)
+            assert named in response.json()["issue"][0]["diagnostics"] or (
+                "criteria only" in response.json()["issue"][0]["diagnostics"])
