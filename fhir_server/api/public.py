@@ -64,14 +64,10 @@ async def metadata(base: Base, request: Request):
     # A type whose writes must conform to one profile has it as its base profile.
     required = tuple(sorted((kind, urls[0]) for kind, urls in settings.required_profiles.items()
                             if len(urls) == 1))
-    if any(name in ("_summary", "_elements") for name, _ in params):
-        # Asked for a part (a client polling for the version, say): not kept.
-        statement = subset_read(
-            _statement(base, terminology, id(definitions.registry()), cors, required), params)
-        body, etag = _tagged(render(statement, media, pretty, 200)[0])
-    else:
-        body, etag = _capabilities(base, media, pretty, terminology,
-                                   id(definitions.registry()), cors, required)
+    # A part (`_summary=true`: a client polling for the version, say) is kept as well.
+    part = tuple((name, value) for name, value in params if name in ("_summary", "_elements"))
+    body, etag = _capabilities(base, media, pretty, terminology, id(definitions.registry()),
+                               cors, required, part)
     # http.html#capabilities: an ETag, which changes with the statement; a client that has
     # this one gets 304, as a conditional read of a resource does.
     sent = request.headers.get("if-none-match") or ""
@@ -85,12 +81,12 @@ async def metadata(base: Base, request: Request):
 _MODES = ("full", "normative", "terminology")
 
 
-@functools.lru_cache(maxsize=64)  # bounded: `base` follows the request's Host header
+@functools.lru_cache(maxsize=64)  # bounded: `base` and `part` follow what clients send
 def _capabilities(base: str, media: str, pretty: bool, terminology: bool,
-                  _registry: int, cors: bool, required: tuple[tuple[str, str], ...]
-                  ) -> tuple[bytes, str]:
-    return _tagged(render(_statement(base, terminology, _registry, cors, required), media,
-                          pretty, 200)[0])
+                  _registry: int, cors: bool, required: tuple[tuple[str, str], ...],
+                  part: tuple[tuple[str, str], ...]) -> tuple[bytes, str]:
+    statement = _statement(base, terminology, _registry, cors, required)
+    return _tagged(render(subset_read(statement, list(part)), media, pretty, 200)[0])
 
 
 def _tagged(body: bytes) -> tuple[bytes, str]:
