@@ -39,14 +39,15 @@ from fhir_server.api.results import (
     version_headers,
     write_response,
 )
-from fhir_server.api.security import require, restricted_to, scope_queries_of
+from fhir_server.api.security import reach_of, require, restricted_to
 from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, UnsupportedMediaType
 from fhir_server.search.request import RESULT_PARAMETERS
+from fhir_server.services.access import Reach
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
 from fhir_server.services.offloading import input_size, run_sized
+from fhir_server.services.reach import check_reach, check_version_reach
 from fhir_server.services.resources import ResourceService, check_type
-from fhir_server.services.scope_searches import check_version_matches
 from fhir_server.services.versions import Version
 
 router = APIRouter()
@@ -84,10 +85,11 @@ async def instance_history(
     params: HistoryParams,
     request: Request,
 ):
-    await _check_reachable(request, service, resource_type, resource_id)
+    reach = reach_of(request)
+    await check_reach(service, reach, resource_type, resource_id, base)
     return await bundle_response(request, await service.history(
-        base, params, resource_type, resource_id, compartment=restricted_to(request),
-        scope_queries=scope_queries_of(request)))
+        base, params, resource_type, resource_id, compartment=reach.compartment,
+        scope_queries=reach.queries))
 
 
 @router.api_route(
@@ -140,23 +142,19 @@ async def _search(
         bundle = await service.search_system(base, params, strict, scopes, compartment)
     else:
         bundle = await service.search(base, resource_type, params, strict, compartment, scopes,
-                                      scope_queries=scope_queries_of(request))
+                                      scope_queries=reach_of(request).queries)
     return await bundle_response(request, bundle)
 
 
 @router.api_route("/{resource_type}/{resource_id}/_history/{vid}", methods=READS,
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
-    restricted, queries = restricted_to(request), scope_queries_of(request)
-    if restricted is None and not queries:
+    if (reach := reach_of(request)) == Reach():
         return await _answer(request, await service.vread(resource_type, resource_id, vid))
     base = await request_base(request)
-    await _check_reachable(request, service, resource_type, resource_id)
+    await check_reach(service, reach, resource_type, resource_id, base)
     version = await service.vread(resource_type, resource_id, vid)
-    if restricted is not None:
-        service.check_version_within(restricted, version, base)
-    if queries:
-        await check_version_matches(service.database.store(), base, version, queries)
+    await check_version_reach(service, reach, version, base)
     return await _answer(request, version)
 
 
@@ -193,21 +191,10 @@ async def read_response(request: Request, service: ResourceService, resource_typ
                         resource_id: str) -> Response:
     """The read's answer, once the request is authorised (api/direct_routes.py answers
     most reads without the route)."""
-    await _check_reachable(request, service, resource_type, resource_id)
+    if (reach := reach_of(request)) != Reach():
+        await check_reach(service, reach, resource_type, resource_id,
+                          await request_base(request))
     return await _answer(request, await service.read(resource_type, resource_id))
-
-
-async def _check_reachable(request: Request, service: ResourceService, resource_type: str,
-                           resource_id: str) -> None:
-    """403 unless the current version of a resource (or the last, when it was deleted) is
-    within what the token's scopes keep the request to: the compartment of its patient, the
-    searches of its granular scopes."""
-    if (restricted := restricted_to(request)) is not None:
-        await service.check_within(restricted, resource_type, resource_id,
-                                   await request_base(request))
-    if queries := scope_queries_of(request):
-        await service.check_matching(queries, resource_type, resource_id,
-                                     await request_base(request))
 
 
 async def _answer(request: Request, version: Version) -> Response:

@@ -15,6 +15,7 @@ from fhir_server.auth.scopes import ANSWERED_WITH_STORED_CONTENT, INTERACTION_PE
 from fhir_server.auth.tokens import Principal
 from fhir_server.errors import BadRequest, Forbidden, bearer_challenge
 from fhir_server.services.access import (
+    Reach,
     current_permissions,
     current_principal,
     patient_compartment,
@@ -95,10 +96,10 @@ def restricted_to(request: Request) -> str | None:
     return state_value(request, "compartment")
 
 
-def scope_queries_of(request: Request) -> tuple[str, ...]:
-    """The searches `authorise` limited the request to, of which a resource must match one;
-    () for none."""
-    return state_value(request, "scope_queries") or ()
+def reach_of(request: Request) -> Reach:
+    """What `authorise` limited the request to: the compartment, the searches of which a
+    resource must match one."""
+    return Reach(restricted_to(request), state_value(request, "scope_queries") or ())
 
 
 def check_scopes(principal: Principal, resource_type: str, permission: str, what: str) -> None:

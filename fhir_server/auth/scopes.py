@@ -15,6 +15,7 @@ are ignored.
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 #: The v2 permission letters, in the order the v2 syntax requires.
 PERMISSIONS = "cruds"
@@ -222,10 +223,16 @@ class Permissions:
 ALL = Permissions.from_text("system/*.cruds")
 
 
+def _criteria(query: str) -> frozenset[tuple[str, str]]:
+    """A scope's search as its criteria, however encoded, ordered or repeated."""
+    return frozenset(parse_qsl(query, keep_blank_values=True))
+
+
 def _meet(left: Scope, right: Scope) -> Scope | None:
     """The scope granting what both scopes grant, if anything: of two searches, the one
-    when the other scope has none, and nothing when they differ."""
-    if left.context != right.context or left.query and right.query and left.query != right.query:
+    when the other scope has none, and nothing when their criteria differ."""
+    if left.context != right.context or (
+            left.query and right.query and _criteria(left.query) != _criteria(right.query)):
         return None
     if left.resource_type in ("*", right.resource_type):
         resource_type = right.resource_type

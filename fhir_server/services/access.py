@@ -63,18 +63,21 @@ def patient_compartment(principal: Principal, interaction: str, resource_type: s
 def scope_queries(principal: Principal, interaction: str, resource_type: str
                   ) -> tuple[str, ...]:
     """The searches of which a resource must match one for `interaction`, when only granular
-    scopes (`user/Observation.rs?category=laboratory`) allow it, which they do for the
-    interactions `patient/` scopes may; with `patient/` scopes, within the compartment
-    `patient_compartment` names. () when a scope allows it whole, or none allows it."""
+    scopes (`user/Observation.rs?category=laboratory`) allow it, which they do on one type
+    for the interactions `patient/` scopes may. With `patient/` scopes, within the
+    compartment `patient_compartment` names, where the searches of `user/` scopes count
+    too. () when a scope allows it whole (in the compartment), or none allows it."""
     permission = INTERACTION_PERMISSION[interaction]
     scopes = principal.scopes
-    if interaction not in PATIENT_INTERACTIONS or scopes.allows(resource_type, permission):
+    if (interaction not in PATIENT_INTERACTIONS or resource_type == "*"
+            or scopes.allows(resource_type, permission)):
         return ()
+    queries = scopes.queries(resource_type, permission)
     if patient_compartment(principal, interaction, resource_type) is not None:
         if scopes.patient_allows(resource_type, permission):
             return ()
-        return scopes.queries(resource_type, permission, patient=True)
-    return scopes.queries(resource_type, permission)
+        return scopes.queries(resource_type, permission, patient=True) + queries
+    return queries
 
 
 def outside_compartment(compartment: str, what: str) -> Forbidden:
@@ -83,9 +86,18 @@ def outside_compartment(compartment: str, what: str) -> Forbidden:
                      f"compartment only, not {what}")
 
 
-def outside_searches(queries: tuple[str, ...], what: str) -> Forbidden:
-    """The refusal of a resource (or version) that none of the searches of the granular
-    scopes allowing its type matches."""
-    searches = " or ".join(f"'{query}'" for query in queries)
-    return Forbidden(f"The token's scopes allow reading {what.partition('/')[0]} resources "
-                     f"that {searches} matches only, not {what}")
+def shown(query: str) -> str:
+    """A scope's search as a message names it: its start, when long."""
+    return query if len(query) <= 100 else f"{query[:100]}..."
+
+
+def outside_reach(reach: Reach, what: str) -> Forbidden:
+    """The refusal of a resource (or version) beyond what a token's scopes reach: one
+    message whichever part it fails, since which one would tell that it exists."""
+    if not reach.queries:
+        assert reach.compartment is not None, "a reach keeps to a compartment or searches"
+        return outside_compartment(reach.compartment, what)
+    searches = " or ".join(f"'{shown(query)}'" for query in reach.queries)
+    within = f" in the compartment of {reach.compartment}" if reach.compartment else ""
+    return Forbidden(f"The token's scopes allow reading {what.partition('/')[0]} resources"
+                     f"{within} that {searches} matches only, not {what}")

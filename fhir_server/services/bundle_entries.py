@@ -314,7 +314,8 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
         # Once: a refusal made for the entry may name it already.
         return text if text.startswith(entry.location) else where + text
 
-    where = f"{entry.location} ({entry.method} {entry.resource_type}): "
+    target = "/".join(part for part in (entry.resource_type, entry.resource_id) if part)
+    where = f"{entry.location} ({entry.method} {target}): "
     issues = [
         replace(issue, diagnostics=placed(issue.diagnostics),
                 diagnostics_vi=issue.diagnostics_vi and placed(issue.diagnostics_vi),

@@ -8,9 +8,9 @@ from fhir_server.errors import Forbidden
 from fhir_server.search.request import parse_query
 from fhir_server.services.access import Reach
 from fhir_server.services.bundle_entries import Entry
+from fhir_server.services.reach import check_reach, check_version_reach
 from fhir_server.services.read_budget import charge, check_room
 from fhir_server.services.resources import ResourceService
-from fhir_server.services.scope_searches import check_version_matches
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import format_instant
 from fhir_server.storage.resources import ResourceStore
@@ -38,10 +38,8 @@ async def _get(service: ResourceService, base: str, entry: Entry, permissions: P
             raise Forbidden(f"{entry.location}: the token's patient/ scopes allow "
                             f"searching {compartment} only, not {entry.compartment}")
         compartment = entry.compartment
-    if entry.resource_id and compartment is not None:
-        await service.check_within(compartment, kind, entry.resource_id, base)
-    if entry.resource_id and queries:
-        await service.check_matching(queries, kind, entry.resource_id, base)
+    if entry.resource_id:  # no compartment search names one
+        await check_reach(service, reach, kind, entry.resource_id, base)
     if entry.history:
         history = await service.history(base, params, kind, entry.resource_id, permissions,
                                         store, compartment, queries)
@@ -49,11 +47,7 @@ async def _get(service: ResourceService, base: str, entry: Entry, permissions: P
     if entry.vid is not None:
         assert entry.resource_id is not None, "parse_entry: a version names its resource"
         version = await service.vread(kind, entry.resource_id, entry.vid, store)
-        if compartment is not None:
-            service.check_version_within(compartment, version, base)
-        if queries:
-            await check_version_matches(store or service.database.store(), base, version,
-                                        queries)
+        await check_version_reach(service, reach, version, base, store)
     elif entry.resource_id:
         version = await service.read(kind, entry.resource_id, store)
     elif kind == "*":  # `Patient/123/*`: the compartment's every type

@@ -19,9 +19,10 @@ from fhir_server.search.types.date import (
 )
 from fhir_server.services import interactions
 from fhir_server.services.access import (
+    Reach,
     current_principal,
     outside_compartment,
-    outside_searches,
+    outside_reach,
 )
 from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
@@ -165,7 +166,7 @@ class ResourceService:
                                  projection=["_id"])
                 or ((before := await self._before_deletion(resource_type, resource_id))
                     is not None and (await matching_versions(store, base, [before], queries))[0])):
-            raise outside_searches(queries, f"{resource_type}/{resource_id}")
+            raise outside_reach(Reach(queries=queries), f"{resource_type}/{resource_id}")
 
     async def _before_deletion(self, resource_type: str, resource_id: str) -> Version | None:
         """The last version of a deleted resource; None when it is not deleted."""
@@ -178,11 +179,10 @@ class ResourceService:
         return await self.vread(resource_type, resource_id, str(deletion.vid - 1))
 
     @staticmethod
-    def check_version_within(compartment: str, version: Version, base: str) -> None:
-        """403 unless a version, as it was then, is in the compartment: an older one may have
+    def in_compartment_then(compartment: str, version: Version, base: str) -> bool:
+        """Whether a version, as it was then, is in the compartment: an older one may have
         been another patient's (a subject since corrected)."""
-        if not _holds(compartment, version, base):
-            raise outside_compartment(compartment, version.versioned_url)
+        return _holds(compartment, version, base)
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None

@@ -5,11 +5,13 @@ a scope's search, compiled as any search is, is a filter the resources it grants
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
+from fhir_server.auth.scopes import Permissions
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_request
-from fhir_server.services.access import outside_searches
+from fhir_server.services.access import shown
 from fhir_server.services.versions import Version, storage_documents
+from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 from fhir_server.storage.unstored_matches import matching
 
@@ -24,8 +26,11 @@ async def _compiled(store: ResourceStore, base: str, resource_type: str, query: 
         raise BadRequest("a scope's search takes criteria only, none of _sort, _count, "
                          "_include, _summary and the like")
     # The scope's own search is the server's to run: no scope limits what it reads.
-    compiled, _ = await Compiler(store.project, base).compile(
+    compiled, used = await Compiler(store.project, base).compile(
         resource_type, request.criteria, strict=True)
+    if len(used) != len(params) or not compiled:
+        # A search ignores a criterion without a value; a scope would then grant more.
+        raise BadRequest("a scope's search has a criterion without a value")
     return compiled
 
 
@@ -38,7 +43,7 @@ async def scope_filter(store: ResourceStore, base: str, resource_type: str,
         try:
             clauses.append(await _compiled(store, base, resource_type, query))
         except BadRequest as error:
-            problems.append(f"'{query}': {error.diagnostics}")
+            problems.append(f"'{shown(query)}': {error.diagnostics[:200]}")
     if not clauses:
         raise Forbidden(f"The token's scopes allow {resource_type} resources only where a "
                         "search of theirs matches, and none is a search of "
@@ -64,8 +69,30 @@ async def matching_versions(store: ResourceStore, base: str, versions: Sequence[
     return [version.resource is not None and next(passed) for version in versions]
 
 
-async def check_version_matches(store: ResourceStore, base: str, version: Version,
-                                queries: tuple[str, ...]) -> None:
-    """403 unless one of the scopes' `queries` matches a version as it was then."""
-    if not (await matching_versions(store, base, [version], queries))[0]:
-        raise outside_searches(queries, version.versioned_url)
+
+async def readable(store: ResourceStore, base: str, permissions: Permissions,
+                   found: list[tuple[str, CurrentVersion]], withheld: list[str]
+                   ) -> list[tuple[str, CurrentVersion]]:
+    """What a token may read of resources `found` for a search page (never leak what it may
+    not): those of a type its scopes allow whole, or that a search of its granular scopes
+    matches (`patient/` scopes grant no includes); the types of the rest go in
+    `withheld`."""
+    matching: dict[str, set[str]] = {}  # type allowed in part → the ids allowed
+    for kind in {kind for kind, _ in found if not permissions.allows(kind, "r")}:
+        matching[kind] = set()
+        if queries := permissions.queries(kind, "r"):
+            ids = sorted({document.id for k, document in found if k == kind})
+            try:
+                allowed = await scope_filter(store, base, kind, queries)
+            except Forbidden:  # no search of theirs can run on the type
+                continue
+            query = {"$and": [{"_id": {"$in": ids}}, allowed]}
+            matches = await store.find(kind, query, len(ids), projection=["_id"])
+            matching[kind] = {document.id for document in matches}
+    kept = []
+    for kind, document in found:
+        if kind in matching and document.id not in matching[kind]:
+            withheld.append(kind)
+        else:
+            kept.append((kind, document))
+    return kept

@@ -15,7 +15,7 @@ from fhir_server.conformance.search_parameters import (
     reference_parameters,
     search_parameters,
 )
-from fhir_server.errors import BadRequest, Forbidden, NotFound
+from fhir_server.errors import BadRequest, NotFound
 from fhir_server.search import paging
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.index import compartment_filter
@@ -30,7 +30,7 @@ from fhir_server.search.types.reference import (
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
-from fhir_server.services.scope_searches import scope_filter
+from fhir_server.services.scope_searches import readable, scope_filter
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
@@ -149,17 +149,17 @@ class SearchService:
         return bundle
 
     def _withheld(self, withheld: list[str]) -> str:
-        """Why included resources were left out: types the token may not read, or those its
-        `patient/` scopes let it read in its patient's compartment only, by search or read,
-        never as includes."""
+        """Why included resources are left out: types the token may not read (whole), or
+        those its `patient/` scopes let it read in its patient's compartment only, by
+        search or read, never as includes."""
         kinds = sorted(set(withheld))
         own = [kind for kind in kinds if self.permissions.patient_allows(kind, "r")]
         said = []
         if others := [kind for kind in kinds if kind not in own]:
             said.append("Included resources the token's scopes do not allow reading "
-                        f"({', '.join(others)}) were left out")
+                        f"({', '.join(others)}) are left out")
         if own:
-            said.append(f"Included {', '.join(own)} resources were left out: the token's "
+            said.append(f"Included {', '.join(own)} resources are left out: the token's "
                         "patient/ scopes grant reading its patient's compartment by read and "
                         "search, not through _include or _revinclude")
         return "; ".join(said)
@@ -209,6 +209,11 @@ class SearchService:
         """`_include` and `_revinclude`, and their `:iterate` forms on what they brought in
         (http://hl7.org/fhir/R4/search.html#include): what fits in `room`, and why some
         were left out, if they were; the types the token may not read, in `withheld`."""
+        # Said whether or not any is found: said only then, it would tell that resources
+        # the token may not read refer to the matches.
+        withheld += [rule.source_type for rule in request.revincludes
+                     if rule.source_type != ANY_SOURCE
+                     and not self.permissions.allows(rule.source_type, "r")]
         seen = {(kind, d.id) for kind, d in matches}
         included: list[Found] = []
         frontier = matches
@@ -231,7 +236,8 @@ class SearchService:
                 if rule in rules:
                     found += await self._reverse(rule, frontier, reads)
             frontier = []
-            for kind, document in await self._readable(found, withheld):
+            for kind, document in await readable(self.store, self.base, self.permissions,
+                                                 found, withheld):
                 if (kind, document.id) not in seen:
                     seen.add((kind, document.id))
                     frontier.append((kind, document))
@@ -250,31 +256,6 @@ class SearchService:
                 "left out"
             )
         return included, None
-
-    async def _readable(self, found: list[Found], withheld: list[str]) -> list[Found]:
-        """What the token may read of `found` (never leak what it may not): resources of a
-        type its scopes allow whole, or that a search of its granular scopes matches
-        (`patient/` scopes grant no includes, see `_withheld`); the types of the rest go in
-        `withheld`."""
-        matching: dict[str, set[str]] = {}  # type allowed in part → the ids allowed
-        for kind in {kind for kind, _ in found if not self.permissions.allows(kind, "r")}:
-            matching[kind] = set()
-            if queries := self.permissions.queries(kind, "r"):
-                ids = sorted({document.id for k, document in found if k == kind})
-                try:
-                    allowed = await scope_filter(self.store, self.base, kind, queries)
-                except Forbidden:  # no search of theirs can run on the type
-                    continue
-                query = {"$and": [{"_id": {"$in": ids}}, allowed]}
-                matches = await self.store.find(kind, query, len(ids), projection=["_id"])
-                matching[kind] = {document.id for document in matches}
-        readable = []
-        for kind, document in found:
-            if kind in matching and document.id not in matching[kind]:
-                withheld.append(kind)
-            else:
-                readable.append((kind, document))
-        return readable
 
     async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads",
                        seen: set[tuple[str, str]]) -> list[Found]:
@@ -307,11 +288,13 @@ class SearchService:
     async def _reverse(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
         if rule.source_type != ANY_SOURCE:
             return await self._referring(rule, frontier, reads)
-        # `_revinclude=*`: each stored type the token may read, but the audit trail (every
-        # read of a patient refers to it).
+        # `_revinclude=*`: each stored type the token may read (`readable` then keeps what
+        # granular scopes' searches match), but the audit trail (every read of a patient
+        # refers to it).
         found = []
         for kind in await self.stored_types():
-            if kind not in READ_ONLY_TYPES and self.permissions.allows(kind, "r"):
+            if kind not in READ_ONLY_TYPES and (self.permissions.allows(kind, "r")
+                                                or self.permissions.queries(kind, "r")):
                 found += await self._referring(replace(rule, source_type=kind), frontier, reads)
         return found
 

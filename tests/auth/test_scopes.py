@@ -202,6 +202,11 @@ def test_interaction_letters():
         ("system/Observation.rs?code=1", "system/Observation.rs?code=1",
          "system/Observation.rs?code=1"),
         ("system/Observation.cud?code=1", "system/*.rs", ""),
+        # The same criteria however encoded, ordered or repeated: the request's words.
+        ("system/Observation.rs?code=a%7Cb&category=x", "system/Observation.rs?category=x&code=a|b",
+         "system/Observation.rs?code=a%7Cb&category=x"),
+        ("system/Observation.rs?code=1&code=1", "system/Observation.rs?code=1",
+         "system/Observation.rs?code=1&code=1"),
         ("system/*.rs", "", ""),
     ],
 )

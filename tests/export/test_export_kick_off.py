@@ -354,6 +354,12 @@ def test_granular_scopes_export_what_their_search_matches(client, server, issuer
         assert ongoing["id"] in {found["id"] for found in resources(http, whole)["Encounter"]}
     with token_client(server, issuer, granular) as http:
         assert http.get(whole["output"][0]["url"]).status_code == 403
+    # On every type, the types with no such search are left out, or 403 when named.
+    with token_client(server, issuer, "system/*.rs?status=finished") as http:
+        assert kick_off(http, params={"_type": "Patient"}).status_code == 403
+        body = export(http)
+        assert "Encounter" in {item["type"] for item in body["output"]}
+        assert "Patient" not in {item["type"] for item in body["output"]}
 
 
 def test_capability_statement_declares_the_export_operations(server):

@@ -36,6 +36,7 @@ def ids(client) -> dict[str, str]:
     return load(client, {
         "thu": {"resourceType": "Patient", "name": [{"family": "Lý", "given": ["Thu"]}]},
         "hai": {"resourceType": "Patient", "name": [{"family": "Lý", "given": ["Hải"]}]},
+        "an": {"resourceType": "Patient", "name": [{"family": "Lý", "given": ["An"]}]},
         "thu_lab": _observation("laboratory", "thu"),
         "thu_vital": _observation("vital-signs", "thu"),
         "hai_lab": _observation("laboratory", "hai"),
@@ -120,17 +121,40 @@ def test_versions_are_judged_as_they_were(client, server, issuer, ids):
         assert_outcome(http.get(f"/Observation/{vital['id']}"), 403)
 
 
+def _included(response) -> list[str]:
+    return [entry["resource"]["id"] for entry in response.json()["entry"]
+            if entry["search"]["mode"] == "include"]
+
+
 def test_includes_leave_out_what_the_search_does_not_match(server, issuer, ids):
     scope = f"user/DiagnosticReport.rs user/Observation.rs?{LABORATORY}"
     with _client(server, issuer, scope) as http:
         response = http.get("/DiagnosticReport", params={
             "_id": ids["report"], "_include": "DiagnosticReport:result"})
         assert response.status_code == 200, response.text
-        entries = response.json()["entry"]
-        included = [e["resource"]["id"] for e in entries if e["search"]["mode"] == "include"]
-        assert included == [ids["thu_lab"]]
-        [outcome] = [e["resource"] for e in entries if e["search"]["mode"] == "outcome"]
+        assert _included(response) == [ids["thu_lab"]]
+        [outcome] = [e["resource"] for e in response.json()["entry"]
+                     if e["search"]["mode"] == "outcome"]
         assert "Observation" in outcome["issue"][0]["diagnostics"]
+
+
+def test_reverse_includes_say_the_same_whatever_they_leave_out(server, issuer, ids):
+    """The outcome naming a type left out comes whether or not a resource of it was: said
+    only then, it would tell that Hải has Observations the token may not read."""
+    scope = f"user/Patient.rs user/Observation.rs?{LABORATORY}"
+    with _client(server, issuer, scope) as http:
+        outcomes = []
+        for who in ("hai", "an"):
+            response = http.get("/Patient", params={
+                "_id": ids[who], "_revinclude": "Observation:subject"})
+            assert response.status_code == 200, response.text
+            outcomes.append([e["resource"]["issue"] for e in response.json()["entry"]
+                             if e["search"]["mode"] == "outcome"])
+            assert _included(response) == ([ids["hai_lab"]] if who == "hai" else [])
+        assert outcomes[0] == outcomes[1] and outcomes[0]
+        everything = http.get("/Patient", params={"_id": ids["hai"], "_revinclude": "*"})
+        assert everything.status_code == 200, everything.text
+        assert _included(everything) == [ids["hai_lab"]]
 
 
 def test_patient_scopes_keep_to_the_compartment_and_the_search(server, issuer, ids):
@@ -138,8 +162,20 @@ def test_patient_scopes_keep_to_the_compartment_and_the_search(server, issuer, i
                  patient=ids["thu"]) as http:
         assert _found(http.get("/Observation", params=OURS)) == {ids["thu_lab"]}
         assert http.get(f"/Observation/{ids['thu_lab']}").status_code == 200
+        # One refusal for another category and another patient's: which one would tell
+        # that the record exists in the compartment.
+        said = set()
         for other in ("thu_vital", "hai_lab"):
-            assert_outcome(http.get(f"/Observation/{ids[other]}"), 403)
+            response = http.get(f"/Observation/{ids[other]}")
+            assert_outcome(response, 403)
+            said.add(response.json()["issue"][0]["diagnostics"].replace(ids[other], "?"))
+        assert len(said) == 1, said
+    # Within the compartment, a user/ scope's search counts as well.
+    scope = f"patient/Observation.rs?{LABORATORY} user/Observation.rs?category=vital-signs"
+    with _client(server, issuer, scope, patient=ids["thu"]) as http:
+        assert _found(http.get("/Observation", params=OURS)) == {ids["thu_lab"],
+                                                                 ids["thu_vital"]}
+        assert http.get(f"/Observation/{ids['thu_vital']}").status_code == 200
 
 
 @pytest.mark.parametrize("kind", ["batch", "transaction"])
@@ -165,15 +201,24 @@ def test_granular_scopes_grant_no_writes(server, issuer, ids):
         assert http.get(f"/Observation/{ids['thu_lab']}").status_code == 200
 
 
-@pytest.mark.parametrize(("query", "named"), [
+@pytest.mark.parametrize(("query", "said"), [
     ("ten-khong-co=1", "ten-khong-co"),
-    ("category=laboratory&_count=5", "_count"),
-    ("_sort=date", "_sort"),
+    ("category=laboratory&_count=5", "criteria only"),
+    ("_sort=date", "criteria only"),
+    # A search ignores a criterion without a value: a scope would grant the whole type.
+    ("category=", "without a value"),
+    ("=", "without a value"),
+    ("category=,", "without a value"),
+    ("category=%20", "without a value"),
+    ("code:missing=", "without a value"),
+    ("subject.name=", "without a value"),
+    (f"{LABORATORY}&code=", "without a value"),
 ])
-def test_a_scope_whose_search_cannot_run_grants_nothing(server, issuer, ids, query, named):
+def test_a_scope_whose_search_cannot_run_grants_nothing(server, issuer, ids, query, said):
     with _client(server, issuer, f"user/Observation.rs?{query}") as http:
         for response in (http.get("/Observation", params=OURS),
-                         http.get(f"/Observation/{ids['thu_lab']}")):
+                         http.get(f"/Observation/{ids['thu_vital']}")):
             assert_outcome(response, 403)
-            assert named in response.json()["issue"][0]["diagnostics"] or (
-                "criteria only" in response.json()["issue"][0]["diagnostics"])
+            assert said in response.json()["issue"][0]["diagnostics"]
+    with _client(server, issuer, f"user/*.rs?{LABORATORY}") as http:  # not every type's
+        assert_outcome(http.get(f"/Patient/{ids['thu']}/*"), 403)

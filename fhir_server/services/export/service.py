@@ -24,11 +24,13 @@ from fhir_server.services.export.request import (
     PROVENANCE,
     ExportRequest,
     add_problem,
+    export_queries,
     parse_kick_off,
     still_covers,
 )
 from fhir_server.services.export.run import plan
 from fhir_server.services.export.worker import ExportWorkers
+from fhir_server.services.scope_searches import scope_filter
 from fhir_server.services.versions import format_instant, utc_now
 from fhir_server.settings import Settings
 from fhir_server.storage.database import Database
@@ -100,6 +102,7 @@ class ExportService:
             level, params, strict, principal.scopes, self.settings.max_page_size, base
         )
         await self._check_type_filters(request, strict, principal, base)
+        await self._check_scope_searches(request, params, principal, base)
         # A cheap early refusal before reading a Group's members; `insert_within` below
         # holds the limit under concurrency.
         if await self.jobs.count_unfinished(owner) >= self.settings.export_max_jobs:
@@ -202,6 +205,27 @@ class ExportService:
         for patient in (p for p in wanted if p in missing):
             add_problem(request, strict, f"patient: Patient/{patient} is not known", "patient")
         return [p for p in wanted if p not in missing]
+
+    async def _check_scope_searches(self, request: ExportRequest, params: list[tuple[str, str]],
+                                    principal: Principal, base: str) -> None:
+        """Compile the searches of the granular scopes a type is exported by: a type named in
+        `_type` none of whose searches can run is 403 now rather than a failed job later;
+        one the export holds by default is left out."""
+        store = self.database.store()
+        kept = []
+        for kind in request.types:
+            try:
+                for queries in export_queries(principal.scopes, kind):
+                    await scope_filter(store, base, kind, queries)
+            except Forbidden:
+                if any(name == "_type" for name, _ in params):
+                    raise
+                continue
+            kept.append(kind)
+        if not kept:
+            raise Forbidden("The token's scopes allow reading and searching none of the "
+                            "exportable types by a search this server can run on them")
+        request.types = kept
 
     async def _check_type_filters(
         self, request: ExportRequest, strict: bool, principal: Principal, base: str
