@@ -58,7 +58,7 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 20: UCUM base forms from UCUM's own definitions (pint's differed for about twenty units),
 # Devices in their patient's compartment, and a BHYT card's BHXH code; 21: strings sorted
 # in Vietnamese alphabetical order (was their accent-folded form)
-_EXTRACTION_REVISION = "21"
+_EXTRACTION_REVISION = "22"
 
 
 @cache

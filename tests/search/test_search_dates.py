@@ -198,6 +198,13 @@ def test_document_reference_date_is_an_instant(client, ids, value, keys):
         ("lt2023-02", {"en_old", "en_endonly"}),
         ("ge2024-03-06", {"en_open"}),
         ("le2023-01-12", {"en_old", "en_endonly"}),
+        # A Period that starts on the day is on or before it, one that ends on it on or
+        # after it (the range from the search value's far end overlaps it), as HAPI reads
+        # le and ge: a search by the recorded start finds the record.
+        ("le2024-03-01", {"en_closed", "en_old", "en_endonly"}),
+        ("ge2024-03-05", {"en_closed", "en_open"}),
+        ("le2024-03-10T08:00:00+07:00", {"en_closed", "en_open", "en_old", "en_endonly"}),
+        ("ge2023-01-12", {"en_closed", "en_open", "en_old", "en_endonly"}),
         ("sa2024-03-05", {"en_open"}),
         ("sa2024-03-01", {"en_open"}),
         ("eb2024-03-01", {"en_old", "en_endonly"}),

@@ -223,3 +223,32 @@ def test_profile_and_source(client, ids, params, keys):
 )
 def test_a_malformed_quantity_is_a_400_naming_the_parameter(client, ids, value):
     assert_bad_parameter(client.get("/Encounter", params={"length": value}), "length")
+
+
+CURRENCIES = "urn:iso:std:iso:4217"
+
+
+@pytest.fixture(scope="module")
+def invoices(client) -> dict[str, str]:
+    """Invoices of 40.37 in two currencies, and one of 40.37 VND and 55 EUR."""
+    def invoice(net: str, gross: dict | None = None) -> dict:
+        return {"resourceType": "Invoice", "status": "issued",
+                "totalNet": {"value": 40.37, "currency": net},
+                **({"totalGross": gross} if gross else {})}
+
+    return load(client, {"eur": invoice("EUR"), "usd": invoice("USD"),
+                         "vnd": invoice("VND", {"value": 55, "currency": "EUR"})})
+
+
+@pytest.mark.parametrize(("params", "keys"), [
+    ({"totalnet": "40.37"}, {"eur", "usd", "vnd"}),
+    ({"totalnet": f"40.37|{CURRENCIES}|EUR"}, {"eur"}),
+    ({"totalnet": "40.37||USD"}, {"usd"}),
+    ({"totalnet": f"40.37|{CURRENCIES}|JPY"}, set()),
+    ({"totalnet": f"ge40|{CURRENCIES}|VND"}, {"vnd"}),
+    ({"totalgross": f"55|{CURRENCIES}|EUR"}, {"vnd"}),
+])
+def test_money_is_searched_by_its_currency(client, invoices, params, keys):
+    """Money is a quantity whose system is ISO 4217 and whose code is the currency
+    (MoneyQuantity; search.html#quantity), as HAPI indexes it."""
+    assert found(client, "/Invoice", params) == expected(invoices, keys)

@@ -158,8 +158,11 @@ def compile_date(low_field: str, high_field: str, prefix: str, search: DateRange
         "ne": {"$nor": [contained]},
         "gt": {high_field: {"$gt": search.high}},
         "lt": {low_field: {"$lt": search.low}},
-        "ge": {"$or": [{high_field: {"$gt": search.high}}, contained]},
-        "le": {"$or": [{low_field: {"$lt": search.low}}, contained]},
+        # The range from the search value's far end on overlaps the target: a Period that
+        # starts on the day searched is on or before it (HAPI's reading; R4's table, read
+        # from the near end, left out a record searched by its own start).
+        "ge": {high_field: {"$gte": search.low}},
+        "le": {low_field: {"$lte": search.high}},
         "sa": {low_field: {"$gt": search.high}},
         "eb": {high_field: {"$lt": search.low}},
     }

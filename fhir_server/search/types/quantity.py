@@ -17,6 +17,7 @@ from fhir_server.search.types.number import compile_number, compile_range, numer
 from fhir_server.search.values import split_escaped
 
 MODIFIERS = ("missing",)
+CURRENCIES = "urn:iso:std:iso:4217"  # Money's system: ISO 4217, the currency its code
 __all__ = ["MODIFIERS", "index", "sort_range", "compile_value", "takes_ranges", "searched_units"]
 
 
@@ -46,6 +47,8 @@ def _in_units(quantity: dict, values: dict, in_base: Callable[[Callable], dict])
     base units (`in_base`, given the conversion) for a UCUM code."""
     system = quantity.get("system") if isinstance(quantity.get("system"), str) else None
     code = quantity.get("code")
+    if isinstance(quantity.get("currency"), str):  # Money: ISO 4217's code (MoneyQuantity)
+        system, code = CURRENCIES, quantity["currency"]
     entries = [{**values, "s": system, "c": code}]
     unit = quantity.get("unit")
     if isinstance(unit, str) and unit != code:

@@ -222,7 +222,7 @@ class ExportService:
                     raise
                 continue
             kept.append(kind)
-        if not kept:
+        if request.types and not kept:
             raise Forbidden("The token's scopes allow reading and searching none of the "
                             "exportable types by a search this server can run on them")
         request.types = kept
