@@ -76,8 +76,10 @@ def authorise(request: Request, principal: Principal, interaction: str, resource
     request.state.compartment = patient_compartment(principal, interaction, resource_type)
     request.state.scope_queries = scope_queries(principal, interaction, resource_type)
     if request.state.compartment is None and not request.state.scope_queries:
-        check_interaction_scopes(principal, interaction, resource_type,
-                                 f"{interaction} on {resource_type}")
+        what = (f"{interaction} on {resource_type}" if resource_type != "*" else
+                f"{interaction} on every type (a scope on every type grants it: "
+                f"user/*.{INTERACTION_PERMISSION[interaction]})")
+        check_interaction_scopes(principal, interaction, resource_type, what)
 
 
 def check_interaction_scopes(principal: Principal, interaction: str, resource_type: str,

@@ -157,11 +157,12 @@ class SearchService:
         said = []
         if others := [kind for kind in kinds if kind not in own]:
             said.append("Included resources the token's scopes do not allow reading "
-                        f"({', '.join(others)}) are left out")
+                        f"({', '.join(others)}: the types, or some of them) are left out, if "
+                        "there are any")
         if own:
-            said.append(f"Included {', '.join(own)} resources are left out: the token's "
-                        "patient/ scopes grant reading its patient's compartment by read and "
-                        "search, not through _include or _revinclude")
+            said.append(f"Included {', '.join(own)} resources are left out, if there are "
+                        "any: the token's patient/ scopes grant reading its patient's "
+                        "compartment by read and search, not through _include or _revinclude")
         return "; ".join(said)
 
     def _resume(self, cursor: str, fields: list[tuple[str, int]], context: str
@@ -214,6 +215,10 @@ class SearchService:
         withheld += [rule.source_type for rule in request.revincludes
                      if rule.source_type != ANY_SOURCE
                      and not self.permissions.allows(rule.source_type, "r")]
+        if any(rule.source_type == ANY_SOURCE for rule in request.revincludes):
+            withheld += [kind for kind in await self.stored_types()  # what `*` reads in part
+                         if not self.permissions.allows(kind, "r")
+                         and self.permissions.queries(kind, "r")]
         seen = {(kind, d.id) for kind, d in matches}
         included: list[Found] = []
         frontier = matches

@@ -357,9 +357,14 @@ def test_granular_scopes_export_what_their_search_matches(client, server, issuer
     # On every type, the types with no such search are left out, or 403 when named.
     with token_client(server, issuer, "system/*.rs?status=finished") as http:
         assert kick_off(http, params={"_type": "Patient"}).status_code == 403
-        body = export(http)
-        assert "Encounter" in {item["type"] for item in body["output"]}
-        assert "Patient" not in {item["type"] for item in body["output"]}
+        for path in ("$export", "Patient/$export"):
+            body = export(http, path)
+            assert "Encounter" in {item["type"] for item in body["output"]}, path
+            # Patient has no status; Provenance at Patient level is found by what it signs.
+            assert not {"Patient", "Provenance"} & {item["type"] for item in body["output"]}
+        refused = kick_off(http, "Patient/$export", params={"_type": "Encounter,Provenance"})
+        assert refused.status_code == 403
+        assert "Provenance" in refused.json()["issue"][0]["diagnostics"]
 
 
 def test_capability_statement_declares_the_export_operations(server):

@@ -143,15 +143,15 @@ def test_reverse_includes_say_the_same_whatever_they_leave_out(server, issuer, i
     only then, it would tell that Hải has Observations the token may not read."""
     scope = f"user/Patient.rs user/Observation.rs?{LABORATORY}"
     with _client(server, issuer, scope) as http:
-        outcomes = []
-        for who in ("hai", "an"):
-            response = http.get("/Patient", params={
-                "_id": ids[who], "_revinclude": "Observation:subject"})
-            assert response.status_code == 200, response.text
-            outcomes.append([e["resource"]["issue"] for e in response.json()["entry"]
-                             if e["search"]["mode"] == "outcome"])
-            assert _included(response) == ([ids["hai_lab"]] if who == "hai" else [])
-        assert outcomes[0] == outcomes[1] and outcomes[0]
+        for rule in ("Observation:subject", "*"):
+            outcomes = []
+            for who in ("hai", "an"):
+                response = http.get("/Patient", params={"_id": ids[who], "_revinclude": rule})
+                assert response.status_code == 200, response.text
+                outcomes.append([e["resource"]["issue"] for e in response.json()["entry"]
+                                 if e["search"]["mode"] == "outcome"])
+                assert _included(response) == ([ids["hai_lab"]] if who == "hai" else [])
+            assert outcomes[0] == outcomes[1] and outcomes[0], rule
         everything = http.get("/Patient", params={"_id": ids["hai"], "_revinclude": "*"})
         assert everything.status_code == 200, everything.text
         assert _included(everything) == [ids["hai_lab"]]

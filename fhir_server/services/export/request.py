@@ -194,6 +194,22 @@ def _types(level: str, params, permissions: Permissions, check: _Checker) -> lis
     return types
 
 
+def _keep_searched_provenance_out(request: ExportRequest, level: str, params) -> None:
+    """The Provenance of exported resources (`includeAssociatedData`, or Provenance at
+    Patient or Group level) is found by what it signs, not searched: no scope's search
+    would hold. For a token that reads Provenance only by a search, it is 403 when asked
+    for, and left out of the types exported by default."""
+    why = ("needs scopes reading and searching Provenance whole, not by a search of theirs: "
+           "it is found by what it signs")
+    if request.associated:
+        raise Forbidden(f"includeAssociatedData: the Provenance of exported resources {why}")
+    if level != SYSTEM and PROVENANCE in request.types:
+        if any(name == "_type" for name, _ in params):
+            raise Forbidden(f"_type: Provenance in a {level.capitalize()} export, the "
+                            f"Provenance of the exported resources, {why}")
+        request.types.remove(PROVENANCE)
+
+
 def _elements(params, types: list[str], check: _Checker) -> list[str] | None:
     items = [item for item in _values(params, "_elements") if item]
     if not items:
@@ -314,11 +330,8 @@ def parse_kick_off(
     if request.associated and not may_export(permissions, PROVENANCE):
         raise Forbidden("includeAssociatedData: the token's scopes do not allow reading and "
                         "searching Provenance")
-    associating = request.associated or (level != SYSTEM and PROVENANCE in request.types)
-    if associating and export_queries(permissions, PROVENANCE):
-        # They are found by what they sign, not searched: no scope's search would hold.
-        raise Forbidden("The Provenance of exported resources needs scopes reading and "
-                        "searching Provenance whole, not by a search of theirs")
+    if export_queries(permissions, PROVENANCE):
+        _keep_searched_provenance_out(request, level, params)
     request.type_filters = _type_filters(params, request.types, max_count, check)
     request.warnings = check.warnings
     return request
