@@ -206,6 +206,13 @@ def compartments_of(resource_type: str, resource: dict, search: dict) -> list[st
     return sorted(found)
 
 
+def parameter_entries(resource_type: str, code: str, resource: dict) -> list:
+    """The index entries of one search parameter of a resource, as searches find them; none
+    for a parameter the type has not."""
+    extractor = _extractors(resource_type).get(code)
+    return extractor.entries(resource) if extractor is not None else []
+
+
 def resource_compartments(resource_type: str, resource: dict) -> list[str]:
     """`compartments_of` a resource without the rest of its search index (an older version,
     whose index is not stored): only the parameters that define compartments are read."""

@@ -2,13 +2,18 @@
 patients who may be the one described, graded `certain`, `probable` or `possible`, best first.
 
 Candidates are those sharing an identifier, or a family name or phone number with the same
-birth date. A shared identifier (same system, or one the two VN Core guides alias, and
-value) is certain. Otherwise the demographics are weighed, names compared without case or
-accents (`Nguyễn` is `nguyen`): family name 0.3, a given name 0.2, birth date 0.3, gender
-0.1, phone 0.1; probable from 0.8, possible from 0.5. A different birth date, gender or
-personal ID number (CCCD) rules a candidate out.
+birth date. A shared identifier (as a search finds it: a system the two VN Core guides
+alias, a BHYT card's holder number) is certain, unless the birth date or gender contradicts
+it (possible then: a mistyped number may be another person's). Otherwise the demographics
+are weighed, names compared without case or accents (`Nguyễn` is `nguyen`): family name
+0.3, the personal name 0.2 (the last word of the given names, the Vietnamese tên: middle
+names such as Văn and Thị tell little; a different one takes 0.2 off), birth date 0.3 (0.1
+when one is less precise and agrees), gender 0.1, phone 0.1; probable from 0.8, possible
+from 0.5. A different birth date, gender or personal ID number (CCCD) rules a candidate out.
+A name given as `text` alone is read in Vietnamese order: family name first.
 """
 
+import re
 from dataclasses import dataclass
 from functools import partial
 
@@ -18,6 +23,7 @@ from fhir_server.conformance.identifiers import CCCD_SYSTEM
 from fhir_server.conformance.validation import validate_resource
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
+from fhir_server.search.index import parameter_entries
 from fhir_server.search.types.string import fold
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import searchset_bundle
@@ -32,6 +38,7 @@ MAX_CANDIDATES = 200
 DEFAULT_COUNT = 10
 _WEIGHTS = {"family": 0.3, "given": 0.2, "birthDate": 0.3, "gender": 0.1, "phone": 0.1}
 _GRADES = ((0.8, "probable"), (0.5, "possible"))
+_LESS_PRECISE = 0.1  # a birth year against a birth date in it
 
 
 @dataclass(frozen=True)
@@ -61,53 +68,99 @@ def _identifiers(patient: dict) -> set[tuple[str, str]]:
             and isinstance(i.get("value"), str)}
 
 
-def _names(patient: dict, part: str) -> set[str]:
-    found = set()
-    for name in patient.get("name") or []:
-        if not isinstance(name, dict):
-            continue
-        texts = name.get(part) if part == "given" else [name.get(part)]
-        found |= {fold(text) for text in texts or [] if isinstance(text, str) and text.strip()}
-    return found
+def _identifier_keys(patient: dict) -> set[str]:
+    """The identifiers as a search finds them: by canonical system, a BHYT card also as its
+    holder's BHYT number and BHXH code."""
+    return {key for key in parameter_entries("Patient", "identifier", patient)
+            if key.startswith("sc:")}
+
+
+def _name_words(name: object) -> tuple[str | None, list[str]]:
+    """A HumanName's family name and given-name words, folded; one with `text` alone is
+    read in Vietnamese order (`Trần Thị Hồng Nhung`: family name first)."""
+    if not isinstance(name, dict):
+        return None, []
+    given = [fold(word) for text in name.get("given") or [] if isinstance(text, str)
+             for word in text.split()]
+    family = name.get("family")
+    if isinstance(family, str) and family.strip():
+        return fold(family), given
+    text = name.get("text")
+    words = [fold(word) for word in text.split()] if isinstance(text, str) else []
+    if not given and len(words) > 1:
+        return words[0], words[1:]
+    return None, given
+
+
+def _families(patient: dict) -> set[str]:
+    return {family for name in patient.get("name") or []
+            if (family := _name_words(name)[0]) is not None}
+
+
+def _personal_names(patient: dict) -> set[str]:
+    """The last word of each name's given names (the tên)."""
+    return {given[-1] for name in patient.get("name") or []
+            if (given := _name_words(name)[1])}
 
 
 def _phones(patient: dict) -> set[str]:
+    """Phone numbers without the country or trunk prefix (their last 9 digits)."""
     return {"".join(c for c in t["value"] if c.isdigit())[-9:]
             for t in patient.get("telecom") or []
             if isinstance(t, dict) and t.get("system") == "phone"
             and isinstance(t.get("value"), str)}
 
 
-def _criteria(patient: dict) -> list[list[tuple[str, str]]]:
-    """Searches whose union holds every candidate."""
-    searches = [[("identifier", f"{system}|{value}")] for system, value in _identifiers(patient)]
+def _written_as(phone: str) -> dict:
+    """The filter of a phone index entry (`c:<value>`) holding a number however it was
+    written: `0912345678`, `0912 345 678`, `+84 912 345 678`, `84-912-345-678`."""
+    digits = r"\D*".join(re.escape(digit) for digit in phone)
+    return {"search.phone": {"$regex": rf"^c:\D*(?:(?:84|0)\D*)?{digits}\D*$"}}
+
+
+def _criteria(patient: dict) -> list[tuple[list[tuple[str, str]], dict]]:
+    """Searches, each with a filter to add to it, whose union holds every candidate."""
+    searches: list[tuple[list[tuple[str, str]], dict]] = [
+        ([("identifier", f"{system}|{value}")], {}) for system, value in _identifiers(patient)]
     birth_date = patient.get("birthDate")
     if isinstance(birth_date, str):
-        searches += [[("family", family), ("birthdate", birth_date)]
-                     for family in _names(patient, "family")]
-        searches += [[("phone", phone), ("birthdate", birth_date)]
+        searches += [([("family", family), ("birthdate", birth_date)], {})
+                     for family in _families(patient)]
+        searches += [([("birthdate", birth_date)], _written_as(phone))
                      for phone in _phones(patient) if phone]
     return searches
+
+
+def _birth_dates(wanted: object, stored: object) -> float | None:
+    """What the birth dates add: 0.3 when the same, 0.1 when one is less precise and they
+    agree, None when they differ (0 when one is not known)."""
+    if not isinstance(wanted, str) or not isinstance(stored, str):
+        return 0.0
+    if wanted == stored:
+        return _WEIGHTS["birthDate"]
+    return _LESS_PRECISE if stored.startswith(wanted) or wanted.startswith(stored) else None
 
 
 def grade(wanted: dict, candidate: dict) -> tuple[float, str] | None:
     """(score, match grade) of a stored Patient against the one described; None when it
     cannot be that patient."""
+    birth = _birth_dates(wanted.get("birthDate"), candidate.get("birthDate"))
+    gender_differs = ("gender" in wanted and "gender" in candidate
+                      and wanted["gender"] != candidate["gender"])
+    if _identifier_keys(wanted) & _identifier_keys(candidate):
+        return (1.0, "certain") if birth is not None and not gender_differs else (
+            0.5, "possible")
     mine, theirs = _identifiers(wanted), _identifiers(candidate)
-    if mine & theirs:
-        return 1.0, "certain"
     cccd = canonical_system(CCCD_SYSTEM)
     if any(s == cccd for s, _ in mine) and any(s == cccd for s, _ in theirs):
         return None  # both have a personal ID number, and not the same one
-    score = 0.0
-    for element in ("birthDate", "gender"):
-        if element in wanted and element in candidate:
-            if wanted[element] != candidate[element]:
-                return None
-            score += _WEIGHTS[element]
-    for part in ("family", "given"):
-        if _names(wanted, part) & _names(candidate, part):
-            score += _WEIGHTS[part]
+    if birth is None or gender_differs:
+        return None
+    score = birth + (_WEIGHTS["gender"] if "gender" in wanted and "gender" in candidate else 0)
+    if _families(wanted) & _families(candidate):
+        score += _WEIGHTS["family"]
+    if (wanted_names := _personal_names(wanted)) and (stored := _personal_names(candidate)):
+        score += _WEIGHTS["given"] if wanted_names & stored else -_WEIGHTS["given"]
     if _phones(wanted) & _phones(candidate):
         score += _WEIGHTS["phone"]
     score = round(score, 2)
@@ -128,8 +181,9 @@ class PatientMatch:
                              expression="resource")
         compiler = Compiler(self.store.project, self.base,
                             partial(require_search, self.permissions))
-        queries = [(await compiler.compile("Patient", criteria, strict=True))[0]
-                   for criteria in searches]
+        queries = [{"$and": [(await compiler.compile("Patient", criteria, strict=True))[0],
+                             written]}
+                   for criteria, written in searches]
         candidates = await self.store.find("Patient", {"$or": queries}, MAX_CANDIDATES,
                                            WITHOUT_INDEX)
         graded = [(graded, record) for record in candidates

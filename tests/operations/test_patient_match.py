@@ -3,14 +3,15 @@ described, best first, each with a score and a match grade; an identifier in com
 certain (also through the two VN Core guides' aliased systems), demographics probable or
 possible, names compared without accents; a different birth date or personal ID rules out.
 
-Data set: Nguyễn Văn An, CCCD on file, born 1985-03-12, phone 0912 345 678; Nguyễn Văn
-Ân, born the same day but no CCCD (a namesake up to the accent); Trần Văn An, born 1990.
+Data set: Nguyễn Văn An, CCCD and BHYT card on file, born 1985-03-12, phone 0912 345 678;
+Nguyễn Văn Ân, born the same day but no CCCD (a namesake up to the accent); Nguyễn Văn
+An, born 1990; Nguyễn Văn Bình, born the same day as An (Văn is a middle name).
 """
 
 import uuid
 
 import pytest
-from api.helpers import CCCD, FHIR_HEADERS, assert_outcome, unique_cccd
+from api.helpers import BHYT, CCCD, FHIR_HEADERS, assert_outcome, unique_cccd
 from security.helpers import fhir_client
 
 MOH_NATIONAL_ID = "http://fhir.ehealth.gov.vn/core/sid/national_id"  # the other guide's CCCD
@@ -27,18 +28,22 @@ def people(client) -> dict[str, tuple[str, str]]:
     """key → (id, CCCD)."""
     family = f"Nguyễn{uuid.uuid4().hex[:6]}"  # this module's own family, apart from others'
     stored = {}
+    bhxh = f"01{uuid.uuid4().int % 10**8:08d}"
     for key, patient, cccd in (
         ("an", _patient(family, "An", "1985-03-12",
                         telecom=[{"system": "phone", "value": "0912 345 678"}]), unique_cccd()),
         ("an_namesake", _patient(family, "Ân", "1985-03-12"), None),
         ("an_younger", _patient(family, "An", "1990-01-01"), None),
+        ("binh", _patient(family, "Bình", "1985-03-12"), None),
     ):
         if cccd:
-            patient["identifier"] = [{"system": CCCD, "value": cccd}]
+            patient["identifier"] = [{"system": CCCD, "value": cccd},
+                                     {"system": BHYT, "value": f"DN401{bhxh}"}]
         response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
         assert response.status_code == 201, response.text
         stored[key] = (response.json()["id"], cccd or "")
     stored["family"] = (family, "")
+    stored["bhxh"] = (bhxh, "")
     return stored
 
 
@@ -76,6 +81,42 @@ def test_demographics_grade_candidates_without_accents_and_rule_out_other_births
     assert found[:2] == [(people["an"][0], 1.0, "probable"),
                          (people["an_namesake"][0], 0.9, "probable")]
     assert people["an_younger"][0] not in [i for i, _, _ in found]
+
+
+def test_a_middle_name_is_no_given_name_in_common(client, people):
+    """Văn and Thị begin most Vietnamese given names: Nguyễn Văn Bình, born the same day, is
+    not Nguyễn Văn An, and a name as text alone reads family name first."""
+    family = people["family"][0]
+    found = _match(client, _patient(family, "An", "1985-03-12"), count=4)
+    assert {(i, grade) for i, _, grade in found[:2]} == {
+        (people["an"][0], "probable"), (people["an_namesake"][0], "probable")}
+    assert found[2:] == [(people["binh"][0], 0.5, "possible")]
+    as_text = {"resourceType": "Patient", "name": [{"text": f"{family} Văn Bình"}],
+               "birthDate": "1985-03-12", "gender": "male"}
+    assert _match(client, as_text, count=1)[0][0] == people["binh"][0]
+
+
+def test_candidates_by_phone_and_by_bhyt_number(client, people):
+    an_id = people["an"][0]
+    by_phone = {"resourceType": "Patient", "birthDate": "1985-03-12", "gender": "male",
+                "telecom": [{"system": "phone", "value": "0912345678"}]}
+    assert _match(client, by_phone) == [(an_id, 0.5, "possible")]
+    mistyped = _patient(people["family"][0] + "x", "An", "1985-03-12", telecom=by_phone["telecom"])
+    assert (an_id, 0.7, "possible") in _match(client, mistyped)
+    for system in (BHYT, "http://fhir.hl7.org.vn/core/sid/bhxh"):  # the card's holder
+        described = {"resourceType": "Patient",
+                     "identifier": [{"system": system, "value": people["bhxh"][0]}]}
+        assert _match(client, described) == [(an_id, 1.0, "certain")], system
+
+
+def test_an_identifier_that_demographics_contradict_is_not_certain(client, people):
+    an_id, cccd = people["an"]
+    described = {"resourceType": "Patient", "identifier": [{"system": CCCD, "value": cccd}],
+                 "birthDate": "1990-01-01"}
+    assert _match(client, described) == [(an_id, 0.5, "possible")]
+    assert _match(client, described, onlyCertainMatches=True) == []
+    described["birthDate"] = "1985"  # a birth year agrees with the date
+    assert _match(client, described) == [(an_id, 1.0, "certain")]
 
 
 def test_only_certain_matches_and_count(client, people):
