@@ -118,11 +118,15 @@ def parse_everything(
     if provenance == "true" and not permissions.allows("Provenance", "r"):
         raise Forbidden("The token's scopes do not allow reading Provenance")
     count = positive_integer(values.get("_count", str(default_count)), "_count")
+    start, end = _date(values, "start", low=True), _date(values, "end", low=False)
+    if start is not None and end is not None and end < start:
+        raise BadRequest("end is before start: no care date is in that range",
+                         expression="end")
     return EverythingRequest(
         compartment_type,
         compartment_id,
-        _date(values, "start", low=True),
-        _date(values, "end", low=False),
+        start,
+        end,
         _date(values, "_since", low=True),
         tuple(types),
         tuple(sources),

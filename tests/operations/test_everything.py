@@ -247,7 +247,8 @@ def test_the_binaries_attachments_hold_their_content_in_come_too(client, server)
 
 
 @pytest.mark.parametrize("params", [{"start": "2024-13-01"}, {"end": "gestern"},
-                                    {"_since": "2024-01-01T10:00:00"}, {"start": "ge2024"}])
+                                    {"_since": "2024-01-01T10:00:00"}, {"start": "ge2024"},
+                                    {"end": "2024-01-01", "start": "2024-06-01"}])
 def test_a_bad_date_is_a_400(client, ids, params):
     response = client.get(f"/Patient/{ids['an']}/$everything", params=params)
     assert_outcome(response, 400, expression=next(iter(params)))
