@@ -69,7 +69,6 @@ async def matching_versions(store: ResourceStore, base: str, versions: Sequence[
     return [version.resource is not None and next(passed) for version in versions]
 
 
-
 async def readable(store: ResourceStore, base: str, permissions: Permissions,
                    found: list[tuple[str, CurrentVersion]], withheld: list[str]
                    ) -> list[tuple[str, CurrentVersion]]:
@@ -77,9 +76,9 @@ async def readable(store: ResourceStore, base: str, permissions: Permissions,
     not): those of a type its scopes allow whole, or that a search of its granular scopes
     matches (`patient/` scopes grant no includes); the types of the rest go in
     `withheld`."""
-    matching: dict[str, set[str]] = {}  # type allowed in part → the ids allowed
+    allowed_ids: dict[str, set[str]] = {}  # type allowed in part → the ids allowed
     for kind in {kind for kind, _ in found if not permissions.allows(kind, "r")}:
-        matching[kind] = set()
+        allowed_ids[kind] = set()
         if queries := permissions.queries(kind, "r"):
             ids = sorted({document.id for k, document in found if k == kind})
             try:
@@ -88,10 +87,10 @@ async def readable(store: ResourceStore, base: str, permissions: Permissions,
                 continue
             query = {"$and": [{"_id": {"$in": ids}}, allowed]}
             matches = await store.find(kind, query, len(ids), projection=["_id"])
-            matching[kind] = {document.id for document in matches}
+            allowed_ids[kind] = {document.id for document in matches}
     kept = []
     for kind, document in found:
-        if kind in matching and document.id not in matching[kind]:
+        if kind in allowed_ids and document.id not in allowed_ids[kind]:
             withheld.append(kind)
         else:
             kept.append((kind, document))
