@@ -21,6 +21,7 @@ from fhir_server.search.request import parse_request
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.parameters import positive_integer
+from fhir_server.services.search import shaped
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -82,9 +83,13 @@ class LastN:
         kept = [Version.from_current("Observation", whole[record_id])
                 for record_id in chosen if record_id in whole]
         links = page_links(self.base, "Observation/$lastn",
-                           [*used, ("max", str(most_recent))], None)
-        return searchset_bundle(self.base, [(version, "match") for version in kept], links,
-                                len(kept))
+                           [*used, ("max", str(most_recent)),
+                            *((name, value) for name, value in request.result_parameters()
+                              if name in ("_summary", "_elements"))], None)
+        if request.counts_only:  # `_summary=count`: the total alone
+            return searchset_bundle(self.base, [], links, len(kept))
+        return searchset_bundle(self.base, [(shaped(request, version), "match")
+                                            for version in kept], links, len(kept))
 
 
 def _most_recent(records: list[CurrentVersion], most_recent: int) -> list[CurrentVersion]:

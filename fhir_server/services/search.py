@@ -196,13 +196,9 @@ class SearchService:
         self, request: SearchRequest, kind: str, document: CurrentVersion, mode: str
     ) -> tuple[Version, str]:
         version = Version.from_current(kind, document)
-        unshaped = request.summary in (None, "false") and request.elements is None
-        if mode == "include" or unshaped:  # _summary and _elements shape the matches only
+        if mode == "include":  # _summary and _elements shape the matches only
             return version, mode
-        if version.resource is None:  # a deletion: nothing to shape (searches find none)
-            return version, mode
-        resource = subset(version.resource, request.summary, request.elements)
-        return Version(kind, version.id, version.vid, version.last_updated, resource), mode
+        return shaped(request, version), mode
 
     async def _included(
         self, request: SearchRequest, matches: list[Found], room: "Room", withheld: list[str]
@@ -324,6 +320,16 @@ class SearchService:
             return []
         documents = await reads.find(self.store, rule.source_type, {"$or": clauses})
         return [(rule.source_type, d) for d in documents]
+
+
+def shaped(request: SearchRequest, version: Version) -> Version:
+    """A match as the search's `_summary` and `_elements` show it."""
+    unshaped = request.summary in (None, "false") and request.elements is None
+    if unshaped or version.resource is None:  # a deletion: nothing to shape
+        return version
+    resource = subset(version.resource, request.summary, request.elements)
+    return Version(version.resource_type, version.id, version.vid, version.last_updated,
+                   resource)
 
 
 @dataclass

@@ -89,6 +89,19 @@ def test_readings_tied_with_the_last_one_kept_are_all_returned(client, ids):
     assert set(found) == _named(ids, "hr_a", "hr_b")
 
 
+def test_summary_and_elements_shape_the_answer_as_a_search_s(client, ids):
+    """$lastn "uses the normal search parameters defined for the Observation resource"."""
+    params = {"patient": ids["mai"], "category": "laboratory"}
+    counted = client.get("/Observation/$lastn", params={**params, "_summary": "count"})
+    assert counted.status_code == 200, counted.text
+    assert counted.json()["total"] == 2 and "entry" not in counted.json()
+    subset = client.get("/Observation/$lastn", params={**params, "_elements": "code"}).json()
+    for entry in subset["entry"]:
+        assert "valueQuantity" not in entry["resource"] and "code" in entry["resource"]
+        assert "SUBSETTED" in {tag["code"] for tag in entry["resource"]["meta"]["tag"]}
+    assert "_elements=code" in subset["link"][0]["url"]
+
+
 def test_a_code_parameter_may_replace_the_category_and_other_criteria_filter(client, ids):
     assert _lastn(client, patient=ids["mai"], code=f"{LOINC}|2339-0", max="2") == [
         ids["glucose_4"], ids["glucose_3"]]
