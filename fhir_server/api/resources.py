@@ -86,10 +86,10 @@ async def instance_history(
     request: Request,
 ):
     reach = reach_of(request)
-    await check_reach(service, reach, resource_type, resource_id, base)
+    scope_query = await check_reach(service, reach, resource_type, resource_id, base)
     return await bundle_response(request, await service.history(
         base, params, resource_type, resource_id, compartment=reach.compartment,
-        scope_queries=reach.queries))
+        scope_query=scope_query))
 
 
 @router.api_route(
@@ -152,9 +152,9 @@ async def vread(resource_type: str, resource_id: str, vid: str, service: Service
     if (reach := reach_of(request)) == Reach():
         return await _answer(request, await service.vread(resource_type, resource_id, vid))
     base = await request_base(request)
-    await check_reach(service, reach, resource_type, resource_id, base)
+    scope_query = await check_reach(service, reach, resource_type, resource_id, base)
     version = await service.vread(resource_type, resource_id, vid)
-    await check_version_reach(service, reach, version, base)
+    await check_version_reach(service, reach, scope_query, version, base)
     return await _answer(request, version)
 
 
@@ -191,7 +191,7 @@ async def read_response(request: Request, service: ResourceService, resource_typ
                         resource_id: str) -> Response:
     """The read's answer, once the request is authorised (api/direct_routes.py answers
     most reads without the route)."""
-    if (reach := reach_of(request)) != Reach():
+    if (reach := reach_of(request)) != Reach():  # most reads: no base URL to work out
         await check_reach(service, reach, resource_type, resource_id,
                           await request_base(request))
     return await _answer(request, await service.read(resource_type, resource_id))

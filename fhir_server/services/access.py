@@ -80,12 +80,6 @@ def scope_queries(principal: Principal, interaction: str, resource_type: str
     return queries
 
 
-def outside_compartment(compartment: str, what: str) -> Forbidden:
-    """The refusal of a resource (or version) outside the compartment a token keeps to."""
-    return Forbidden(f"The token's patient/ scopes allow reading {compartment} and its "
-                     f"compartment only, not {what}")
-
-
 def shown(query: str) -> str:
     """A scope's search as a message names it: its start, when long."""
     return query if len(query) <= 100 else f"{query[:100]}..."
@@ -95,8 +89,8 @@ def outside_reach(reach: Reach, what: str) -> Forbidden:
     """The refusal of a resource (or version) beyond what a token's scopes reach: one
     message whichever part it fails, since which one would tell that it exists."""
     if not reach.queries:
-        assert reach.compartment is not None, "a reach keeps to a compartment or searches"
-        return outside_compartment(reach.compartment, what)
+        return Forbidden(f"The token's patient/ scopes allow reading {reach.compartment} and "
+                         f"its compartment only, not {what}")
     searches = " or ".join(f"'{shown(query)}'" for query in reach.queries)
     within = f" in the compartment of {reach.compartment}" if reach.compartment else ""
     return Forbidden(f"The token's scopes allow reading {what.partition('/')[0]} resources"

@@ -32,22 +32,22 @@ async def _get(service: ResourceService, base: str, entry: Entry, permissions: P
                reach: Reach, strict: bool, store: ResourceStore | None) -> dict:
     kind = entry.resource_type
     params = parse_query(entry.query or "")
-    compartment, queries = reach.compartment, reach.queries
+    compartment, scope_query = reach.compartment, None
     if entry.compartment is not None:
         if compartment not in (None, entry.compartment):
             raise Forbidden(f"{entry.location}: the token's patient/ scopes allow "
                             f"searching {compartment} only, not {entry.compartment}")
         compartment = entry.compartment
     if entry.resource_id:  # no compartment search names one
-        await check_reach(service, reach, kind, entry.resource_id, base)
+        scope_query = await check_reach(service, reach, kind, entry.resource_id, base)
     if entry.history:
         history = await service.history(base, params, kind, entry.resource_id, permissions,
-                                        store, compartment, queries)
+                                        store, compartment, scope_query)
         return {"resource": history, "response": {"status": "200 OK"}}
     if entry.vid is not None:
         assert entry.resource_id is not None, "parse_entry: a version names its resource"
         version = await service.vread(kind, entry.resource_id, entry.vid, store)
-        await check_version_reach(service, reach, version, base, store)
+        await check_version_reach(service, reach, scope_query, version, base, store)
     elif entry.resource_id:
         version = await service.read(kind, entry.resource_id, store)
     elif kind == "*":  # `Patient/123/*`: the compartment's every type
@@ -59,7 +59,7 @@ async def _get(service: ResourceService, base: str, entry: Entry, permissions: P
     else:
         return {
             "resource": await service.search(base, kind, params, strict, compartment,
-                                             permissions, store, queries),
+                                             permissions, store, reach.queries),
             "response": {"status": "200 OK"},
         }
     if version.known_to_client(entry.if_none_match, entry.if_modified_since):

@@ -62,19 +62,6 @@ def parse_match(patient: object, pairs: list[tuple[str, str]]) -> MatchRequest:
     return MatchRequest(patient, only_certain == "true", min(count, MAX_CANDIDATES))
 
 
-def _identifiers(patient: dict) -> set[tuple[str, str]]:
-    return {(canonical_system(i["system"]), i["value"]) for i in patient.get("identifier") or []
-            if isinstance(i, dict) and isinstance(i.get("system"), str)
-            and isinstance(i.get("value"), str)}
-
-
-def _identifier_keys(patient: dict) -> set[str]:
-    """The identifiers as a search finds them: by canonical system, a BHYT card also as its
-    holder's BHYT number and BHXH code."""
-    return {key for key in parameter_entries("Patient", "identifier", patient)
-            if key.startswith("sc:")}
-
-
 def _name_words(name: object) -> tuple[str | None, list[str]]:
     """A HumanName's family name and given-name words, folded; one with `text` alone is
     read in Vietnamese order (`Trần Thị Hồng Nhung`: family name first)."""
@@ -92,23 +79,38 @@ def _name_words(name: object) -> tuple[str | None, list[str]]:
     return None, given
 
 
-def _families(patient: dict) -> set[str]:
-    return {family for name in patient.get("name") or []
-            if (family := _name_words(name)[0]) is not None}
+@dataclass(frozen=True)
+class _Person:
+    """What a Patient is matched by, read once."""
 
+    identifiers: frozenset[tuple[str, str]]  # (canonical system, value)
+    # As a search finds them: a BHYT card also as its holder's BHYT number and BHXH code.
+    identifier_keys: frozenset[str]
+    families: frozenset[str]
+    personal_names: frozenset[str]  # the last word of each name's given names (the tên)
+    phones: frozenset[str]  # without the country or trunk prefix: their last 9 digits
+    birth_date: object
+    gender: object
 
-def _personal_names(patient: dict) -> set[str]:
-    """The last word of each name's given names (the tên)."""
-    return {given[-1] for name in patient.get("name") or []
-            if (given := _name_words(name)[1])}
-
-
-def _phones(patient: dict) -> set[str]:
-    """Phone numbers without the country or trunk prefix (their last 9 digits)."""
-    return {"".join(c for c in t["value"] if c.isdigit())[-9:]
-            for t in patient.get("telecom") or []
-            if isinstance(t, dict) and t.get("system") == "phone"
-            and isinstance(t.get("value"), str)}
+    @classmethod
+    def of(cls, patient: dict) -> "_Person":
+        names = [_name_words(name) for name in patient.get("name") or []]
+        return cls(
+            frozenset((canonical_system(i["system"]), i["value"])
+                      for i in patient.get("identifier") or []
+                      if isinstance(i, dict) and isinstance(i.get("system"), str)
+                      and isinstance(i.get("value"), str)),
+            frozenset(key for key in parameter_entries("Patient", "identifier", patient)
+                      if key.startswith("sc:")),
+            frozenset(family for family, _ in names if family is not None),
+            frozenset(given[-1] for _, given in names if given),
+            frozenset("".join(c for c in t["value"] if c.isdigit())[-9:]
+                      for t in patient.get("telecom") or []
+                      if isinstance(t, dict) and t.get("system") == "phone"
+                      and isinstance(t.get("value"), str)),
+            patient.get("birthDate"),
+            patient.get("gender"),
+        )
 
 
 def _written_as(phone: str) -> dict:
@@ -118,16 +120,15 @@ def _written_as(phone: str) -> dict:
     return {"search.phone": {"$regex": rf"^c:\D*(?:(?:84|0)\D*)?{digits}\D*$"}}
 
 
-def _criteria(patient: dict) -> list[tuple[list[tuple[str, str]], dict]]:
+def _criteria(person: _Person) -> list[tuple[list[tuple[str, str]], dict]]:
     """Searches, each with a filter to add to it, whose union holds every candidate."""
     searches: list[tuple[list[tuple[str, str]], dict]] = [
-        ([("identifier", f"{system}|{value}")], {}) for system, value in _identifiers(patient)]
-    birth_date = patient.get("birthDate")
-    if isinstance(birth_date, str):
+        ([("identifier", f"{system}|{value}")], {}) for system, value in person.identifiers]
+    if isinstance(birth_date := person.birth_date, str):
         searches += [([("family", family), ("birthdate", birth_date)], {})
-                     for family in _families(patient)]
+                     for family in person.families]
         searches += [([("birthdate", birth_date)], _written_as(phone))
-                     for phone in _phones(patient) if phone]
+                     for phone in person.phones if phone]
     return searches
 
 
@@ -141,27 +142,28 @@ def _birth_dates(wanted: object, stored: object) -> float | None:
     return _LESS_PRECISE if stored.startswith(wanted) or wanted.startswith(stored) else None
 
 
-def grade(wanted: dict, candidate: dict) -> tuple[float, str] | None:
+def grade(wanted: _Person, candidate: _Person) -> tuple[float, str] | None:
     """(score, match grade) of a stored Patient against the one described; None when it
     cannot be that patient."""
-    birth = _birth_dates(wanted.get("birthDate"), candidate.get("birthDate"))
-    gender_differs = ("gender" in wanted and "gender" in candidate
-                      and wanted["gender"] != candidate["gender"])
-    if _identifier_keys(wanted) & _identifier_keys(candidate):
+    birth = _birth_dates(wanted.birth_date, candidate.birth_date)
+    both_genders = wanted.gender is not None and candidate.gender is not None
+    gender_differs = both_genders and wanted.gender != candidate.gender
+    if wanted.identifier_keys & candidate.identifier_keys:
         return (1.0, "certain") if birth is not None and not gender_differs else (
             0.5, "possible")
-    mine, theirs = _identifiers(wanted), _identifiers(candidate)
     cccd = canonical_system(CCCD_SYSTEM)
-    if any(s == cccd for s, _ in mine) and any(s == cccd for s, _ in theirs):
+    if (any(s == cccd for s, _ in wanted.identifiers)
+            and any(s == cccd for s, _ in candidate.identifiers)):
         return None  # both have a personal ID number, and not the same one
     if birth is None or gender_differs:
         return None
-    score = birth + (_WEIGHTS["gender"] if "gender" in wanted and "gender" in candidate else 0)
-    if _families(wanted) & _families(candidate):
+    score = birth + (_WEIGHTS["gender"] if both_genders else 0)
+    if wanted.families & candidate.families:
         score += _WEIGHTS["family"]
-    if (wanted_names := _personal_names(wanted)) and (stored := _personal_names(candidate)):
-        score += _WEIGHTS["given"] if wanted_names & stored else -_WEIGHTS["given"]
-    if _phones(wanted) & _phones(candidate):
+    if wanted.personal_names and candidate.personal_names:
+        shared = wanted.personal_names & candidate.personal_names
+        score += _WEIGHTS["given"] if shared else -_WEIGHTS["given"]
+    if wanted.phones & candidate.phones:
         score += _WEIGHTS["phone"]
     score = round(score, 2)
     return next(((score, name) for floor, name in _GRADES if score >= floor), None)
@@ -174,7 +176,8 @@ class PatientMatch:
     permissions: Permissions
 
     async def matches(self, request: MatchRequest) -> dict:
-        searches = _criteria(request.patient)
+        wanted = _Person.of(request.patient)
+        searches = _criteria(wanted)
         if not searches:
             raise BadRequest("Patient/$match needs an identifier (system and value), or a "
                              "family name or phone number with a birth date",
@@ -187,7 +190,8 @@ class PatientMatch:
         candidates = await self.store.find("Patient", {"$or": queries}, MAX_CANDIDATES,
                                            WITHOUT_INDEX)
         graded = [(graded, record) for record in candidates
-                  if (graded := grade(request.patient, record.resource or {})) is not None]
+                  if (graded := grade(wanted, _Person.of(record.resource or {})))
+                  is not None]
         graded.sort(key=lambda item: (-item[0][0], item[1].id))
         if request.only_certain:
             certain = [item for item in graded if item[0][1] == "certain"]

@@ -2,35 +2,32 @@
 (`access.Reach`): the compartment of its patient, the searches of its granular scopes. A
 refusal says the same whichever part it fails."""
 
-from fhir_server.errors import Forbidden
 from fhir_server.services.access import Reach, outside_reach
 from fhir_server.services.resources import ResourceService
-from fhir_server.services.scope_searches import matching_versions, scope_filter
+from fhir_server.services.scope_searches import scope_filter
 from fhir_server.services.versions import Version
 from fhir_server.storage.resources import ResourceStore
 
 
 async def check_reach(service: ResourceService, reach: Reach, resource_type: str,
-                      resource_id: str, base: str) -> None:
+                      resource_id: str, base: str) -> dict | None:
     """403 unless the current version of a resource (or the last, when it was deleted) is
-    within reach; before a read, as whether it exists is not the caller's to know."""
-    if reach.queries:  # a scope whose search cannot run says so: that tells of no resource
-        await scope_filter(service.database.store(), base, resource_type, reach.queries)
-    try:
-        if reach.compartment is not None:
-            await service.check_within(reach.compartment, resource_type, resource_id, base)
-        if reach.queries:
-            await service.check_matching(reach.queries, resource_type, resource_id, base)
-    except Forbidden:
-        raise outside_reach(reach, f"{resource_type}/{resource_id}") from None
+    within reach; before a read, as whether it exists is not the caller's to know. The
+    granular scopes' searches compiled, for `check_version_reach` and histories."""
+    if reach == Reach():  # the scopes allow the type whole
+        return None
+    # A scope whose search cannot run says so first: that tells of no resource.
+    scope_query = (await scope_filter(service.database.store(), base, resource_type,
+                                      reach.queries) if reach.queries else None)
+    if not await service.reachable(reach, scope_query, resource_type, resource_id, base):
+        raise outside_reach(reach, f"{resource_type}/{resource_id}")
+    return scope_query
 
 
-async def check_version_reach(service: ResourceService, reach: Reach, version: Version,
-                              base: str, store: ResourceStore | None = None) -> None:
-    """403 unless a version, as it was then, is within reach: an older one may have been
-    another patient's, or of another category."""
-    if (reach.compartment is not None
-            and not service.in_compartment_then(reach.compartment, version, base)) or (
-            reach.queries and not (await matching_versions(
-                store or service.database.store(), base, [version], reach.queries))[0]):
+async def check_version_reach(service: ResourceService, reach: Reach,
+                              scope_query: dict | None, version: Version, base: str,
+                              store: ResourceStore | None = None) -> None:
+    """403 unless a version, as it was then, is within reach (`scope_query` as
+    `check_reach` compiled it)."""
+    if not await service.version_reachable(reach, scope_query, version, base, store):
         raise outside_reach(reach, version.versioned_url)

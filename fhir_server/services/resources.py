@@ -18,12 +18,7 @@ from fhir_server.search.types.date import (
     split_prefix,
 )
 from fhir_server.services import interactions
-from fhir_server.services.access import (
-    Reach,
-    current_principal,
-    outside_compartment,
-    outside_reach,
-)
+from fhir_server.services.access import Reach, current_principal
 from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
@@ -31,7 +26,7 @@ from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.provenance import ProvenanceRecorder
-from fhir_server.services.scope_searches import matching_versions, scope_filter
+from fhir_server.services.scope_searches import matching_versions
 from fhir_server.services.search import ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.system_search import SystemSearch
@@ -134,39 +129,34 @@ class ResourceService:
             f"being made ({SIGNING_ROUNDS} times): try again"
         )
 
-    async def in_compartment(self, resource_type: str, resource_id: str, compartment: str,
-                             base: str) -> bool:
-        """Whether the current version of a resource is in a compartment (`Patient/1`)."""
-        kind, _, compartment_id = compartment.partition("/")
-        found = await self.database.store().find(
-            check_type(resource_type),
-            {"_id": resource_id} | compartment_filter(kind, [compartment_id], base), 1,
-            projection=["_id"])
-        return bool(found)
-
-    async def check_within(self, compartment: str, resource_type: str, resource_id: str,
-                           base: str) -> None:
-        """403 unless the current version of a resource is in the compartment a token keeps
-        to, or the resource was when it was deleted (its owner then learns it is gone, 410,
-        and reads its history); before a read, as whether another patient's resource exists
-        is not the caller's to know."""
-        if not (await self.in_compartment(resource_type, resource_id, compartment, base)
-                or ((before := await self._before_deletion(resource_type, resource_id))
-                    is not None and _holds(compartment, before, base))):
-            raise outside_compartment(compartment, f"{resource_type}/{resource_id}")
-
-    async def check_matching(self, queries: tuple[str, ...], resource_type: str,
-                             resource_id: str, base: str) -> None:
-        """403 unless the current version of a resource matches one of the searches of the
-        granular scopes that allow it (`scope_queries`), or did when it was deleted; before
-        a read, as `check_within`."""
+    async def reachable(self, reach: Reach, scope_query: dict | None, resource_type: str,
+                        resource_id: str, base: str) -> bool:
+        """Whether the current version of a resource is within what a token's scopes reach:
+        in the compartment of its patient, matching the (compiled) searches of its granular
+        scopes; or was when it was deleted (its reader then learns it is gone, 410, and
+        reads its history)."""
         store = self.database.store()
-        query = await scope_filter(store, base, check_type(resource_type), queries)
-        if not (await store.find(resource_type, {"$and": [{"_id": resource_id}, query]}, 1,
-                                 projection=["_id"])
-                or ((before := await self._before_deletion(resource_type, resource_id))
-                    is not None and (await matching_versions(store, base, [before], queries))[0])):
-            raise outside_reach(Reach(queries=queries), f"{resource_type}/{resource_id}")
+        clauses: list[dict] = [{"_id": resource_id}]
+        if reach.compartment is not None:
+            kind, _, compartment_id = reach.compartment.partition("/")
+            clauses.append(compartment_filter(kind, [compartment_id], base))
+        if scope_query is not None:
+            clauses.append(scope_query)
+        if await store.find(check_type(resource_type), {"$and": clauses}, 1,
+                            projection=["_id"]):
+            return True
+        before = await self._before_deletion(resource_type, resource_id)
+        return before is not None and await self.version_reachable(reach, scope_query, before,
+                                                                   base)
+
+    async def version_reachable(self, reach: Reach, scope_query: dict | None, version: Version,
+                                base: str, store: ResourceStore | None = None) -> bool:
+        """Whether a version, as it was then, is within reach: an older one may have been
+        another patient's (a subject since corrected), or of another category."""
+        if reach.compartment is not None and not _holds(reach.compartment, version, base):
+            return False
+        return scope_query is None or (await matching_versions(
+            store or self.database.store(), [version], scope_query))[0]
 
     async def _before_deletion(self, resource_type: str, resource_id: str) -> Version | None:
         """The last version of a deleted resource; None when it is not deleted."""
@@ -177,12 +167,6 @@ class ResourceService:
         if not deletion.deleted or deletion.vid < 2:
             return None
         return await self.vread(resource_type, resource_id, str(deletion.vid - 1))
-
-    @staticmethod
-    def in_compartment_then(compartment: str, version: Version, base: str) -> bool:
-        """Whether a version, as it was then, is in the compartment: an older one may have
-        been another patient's (a subject since corrected)."""
-        return _holds(compartment, version, base)
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None
@@ -318,13 +302,13 @@ class ResourceService:
         permissions: Permissions = ALL,
         store: ResourceStore | None = None,
         compartment: str | None = None,
-        scope_queries: tuple[str, ...] = (),
+        scope_query: dict | None = None,
     ) -> dict:
         """history at instance, type or system level, newest first, with _since, _at, _count and
         keyset paging (http://hl7.org/fhir/R4/http.html#history); `store` is given inside a
         transaction, so the history has the transaction's writes. With `compartment` (a
         token's patient/ scopes), the versions that were in it only, and no total; with
-        `scope_queries` (granular scopes'), the versions one of them matched only."""
+        `scope_query` (granular scopes' searches, compiled), the versions it matched only."""
         store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()
@@ -361,8 +345,8 @@ class ResourceService:
         versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
         if compartment is not None:  # deletions show no one's data
             versions = [v for v in versions if v.deleted or _holds(compartment, v, base)]
-        if scope_queries:  # deletions show no one's data
-            shown = await matching_versions(store, base, versions, scope_queries)
+        if scope_query is not None:  # deletions show no one's data
+            shown = await matching_versions(store, versions, scope_query)
             versions = [v for v, matched in zip(versions, shown, strict=True)
                         if v.deleted or matched]
         next_cursor = None
@@ -372,7 +356,7 @@ class ResourceService:
                 {"t": last.last_updated.isoformat(), "o": last.object_id}, context
             )
         total = None
-        if resource_type and resource_id and compartment is None and not scope_queries:
+        if resource_type and resource_id and compartment is None and scope_query is None:
             total = await store.count_versions(resource_type, resource_id, span)
         links = page_links(base, path, kept, next_cursor, cursor)
         return history_bundle(base, versions, links, total)

@@ -51,21 +51,18 @@ async def scope_filter(store: ResourceStore, base: str, resource_type: str,
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
-async def matching_versions(store: ResourceStore, base: str, versions: Sequence[Version],
-                            queries: Sequence[str]) -> list[bool]:
-    """Whether one of the scopes' `queries` matches each version (of one type) as it was
+async def matching_versions(store: ResourceStore, versions: Sequence[Version],
+                            scope_query: dict) -> list[bool]:
+    """Whether the (compiled) searches of granular scopes match each version as it was
     then: an older one may have matched none (a category since corrected). A deletion
     matches none."""
-    live = [version for version in versions if version.resource is not None]
-    if not live:
-        return [False] * len(versions)
     documents = []
-    for version in live:
-        document = storage_documents(version)[0]
-        del document["resource"]  # searches read the index fields only
-        documents.append(document)
-    query = await scope_filter(store, base, live[0].resource_type, queries)
-    passed = iter(await matching(store.db, store.session, documents, query))
+    for version in versions:
+        if version.resource is not None:
+            document = storage_documents(version)[0]
+            del document["resource"]  # searches read the index fields only
+            documents.append(document)
+    passed = iter(await matching(store.db, store.session, documents, scope_query))
     return [version.resource is not None and next(passed) for version in versions]
 
 
