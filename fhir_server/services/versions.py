@@ -156,8 +156,11 @@ def _clock() -> datetime:
 
 
 def next_timestamp(previous: datetime | None) -> datetime:
-    """Now, to the millisecond, but always after the previous version of the resource."""
-    now = utc_now()
+    """A version's `lastUpdated`: now, to the millisecond, but always after the previous
+    version of the resource. The clock's now, not a repeatable unit's start (`meta` is not
+    signed): a unit that runs again, after signing or a write conflict, stamps its versions
+    again, so that they become visible (commit) close to the time they carry."""
+    now = _clock()
     if previous is not None and now <= previous:
         return previous + timedelta(milliseconds=1)
     return now

@@ -17,6 +17,7 @@ from fhir_server.storage.coalesced_reads import CoalescedReads
 from fhir_server.storage.decimals import DECIMALS
 from fhir_server.storage.indexes import IndexPlan, ensure_indexes
 from fhir_server.storage.metrics import CommandCounter
+from fhir_server.storage.open_transactions import begin
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore, UnpreparedType
 from fhir_server.storage.session_ledger import SessionLedger
 from fhir_server.storage.signature_chains import SignatureChains
@@ -156,6 +157,8 @@ class Database:
 
             async def callback(session_) -> T:
                 try:
+                    # Listed as open (`$currentOp`) before `work` stamps a version in it.
+                    await begin(self.db, session_)
                     store = ResourceStore(self.db, session_, self.prepared, self.chains)
                     result = await work(store)
                     await store.flush()

@@ -2,6 +2,8 @@
 the job waits out FHIR_EXPORT_SETTLE_SECONDS, so the worker reads only after them) change
 nothing in it. And a job that fails answers its status request with 500."""
 
+import time
+
 import pytest
 from bulk_helpers import (
     FHIR_JSON,
@@ -71,6 +73,21 @@ def test_writes_after_kick_off_do_not_tear_the_export(client):
     now = by_id(after["Encounter"])
     assert late["id"] in now and visits[1]["id"] not in now
     assert now[visits[0]["id"]]["status"] == "cancelled"
+
+
+def test_the_workers_wait_for_transactions_begun_before_the_kick_off(client, server):
+    """A transaction open at kick-off may hold versions stamped before transactionTime (a
+    large Bundle commits seconds after its first stamp): read before it commits, the export
+    and the next one `_since` its transactionTime both missed them."""
+    with MongoClient(server.settings.mongodb_uri) as mongo, mongo.start_session() as session:
+        session.start_transaction()
+        mongo[server.settings.database]["server_settings"].find_one({}, session=session)
+        status = started(client, params={"_type": "Patient"})
+        time.sleep(SETTLE + 1.0)
+        waiting = client.get(status, headers={"Accept": "application/json"})
+        session.abort_transaction()
+    assert waiting.status_code == 202, waiting.text
+    assert wait(client, status).status_code == 200
 
 
 def test_a_failed_export_answers_500(client, server):

@@ -12,6 +12,8 @@ would store them. Each id is decided once, in the window holding it, so nothing 
 twice, and writes while the export runs change nothing in it.
 """
 
+import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,10 +52,15 @@ from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version, storage_documents
 from fhir_server.storage.export_jobs import ExportJob, ExportJobStore
 from fhir_server.storage.export_reads import SnapshotStore
+from fhir_server.storage.open_transactions import open_since
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 
+log = logging.getLogger(__name__)
+
 WINDOW_IDS = 5000  # resources per window at most, whatever their size
+_SETTLE_POLL = 0.05  # seconds between looks at the transactions still open
+_SETTLE_AT_MOST = 120.0  # twice MongoDB's default transaction lifetime limit
 ID_BATCH = 500  # ids looked up at a time (history, deletions, associated Provenance)
 _COUNT_MS = 2000
 
@@ -140,6 +147,7 @@ class ExportRun:
         return self.output.progress
 
     async def run(self) -> None:
+        await self._settled()
         phases = plan(self.request, self.permissions)
         for kind in {p.resource_type for p in phases if p.step in ("scan", "deleted")}:
             self.filters[kind] = await self._membership(kind)
@@ -152,6 +160,20 @@ class ExportRun:
             self.progress.phase += 1
             self.progress.after = None
             await self.save()
+
+    async def _settled(self) -> None:
+        """Wait until the transactions that began by `not_before` (transactionTime and the
+        settle margin for clocks) have committed or aborted: they may hold versions stamped
+        before transactionTime (storage/open_transactions.py). MongoDB aborts a transaction
+        open longer than its lifetime limit (60 s by default), so the wait is bounded."""
+        waited = 0.0
+        while await open_since(self.reader.db, self.job.not_before):
+            if waited >= _SETTLE_AT_MOST:
+                log.warning("export %s: transactions begun before it are still open after "
+                            "%.0f s; exporting without them", self.job.id, waited)
+                return
+            await asyncio.sleep(_SETTLE_POLL)
+            waited += _SETTLE_POLL
 
     # --- filters ------------------------------------------------------------------------
 
