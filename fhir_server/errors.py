@@ -1,6 +1,7 @@
 """Typed errors. Each class knows its HTTP status and OperationOutcome issue code;
 `api/errors.py` is the only place that turns them into HTTP responses."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # OperationOutcome.issue extensions of the HL7 extensions pack (hl7.fhir.uv.extensions.r4):
@@ -28,7 +29,7 @@ class Issue:
         """The issue in FHIR JSON, its diagnostics in `language` (`vi`, `vi-VN`: Vietnamese;
         anything else: English). The failed rule goes into `operationoutcome-authority` as
         `profile#element-id`, the form of Questionnaire.item.definition."""
-        vietnamese = language.split("-")[0].strip().lower() == "vi" and self.diagnostics_vi
+        vietnamese = self.in_vietnamese(language)
         issue: dict[str, object] = {
             "severity": self.severity,
             "code": self.code,
@@ -45,6 +46,20 @@ class Issue:
         if self.expression:
             issue["expression"] = list(self.expression)
         return issue
+
+    def in_vietnamese(self, language: str) -> bool:
+        """Whether `language` asks for Vietnamese and the catalog has this message in it."""
+        return language.split("-")[0].strip().lower() == "vi" and bool(self.diagnostics_vi)
+
+
+def operation_outcome(issues: Sequence[Issue], language: str = "en") -> dict:
+    """An OperationOutcome of the issues, their messages in `language` where the catalog has
+    them; `language: vi` (Resource.language, and the answer's Content-Language) only when
+    one of them is in Vietnamese: the others are English whatever was asked."""
+    outcome: dict = {"resourceType": "OperationOutcome"}
+    if any(issue.in_vietnamese(language) for issue in issues):
+        outcome["language"] = "vi"
+    return outcome | {"issue": [issue.to_fhir(language) for issue in issues]}
 
 
 class FhirError(Exception):
@@ -69,8 +84,7 @@ class FhirError(Exception):
         self.headers = headers or {}
 
     def operation_outcome(self, language: str = "en") -> dict:
-        return {"resourceType": "OperationOutcome",
-                "issue": [issue.to_fhir(language) for issue in self.issues]}
+        return operation_outcome(self.issues, language)
 
 
 class BadRequest(FhirError):

@@ -57,6 +57,13 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def base64_binary(text: str) -> bytes:
+    """The bytes of a FHIR base64Binary (`Signature.data`): standard base64, whose whitespace
+    (the line breaks of MIME-style base64) R4's pattern `(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+`
+    allows; raises binascii.Error for anything else."""
+    return base64.b64decode("".join(text.split()), validate=True)
+
+
 def b64url_decode(text: str) -> bytes:
     """Strict base64url without padding (RFC 7515 §2); raises ValueError otherwise."""
     if "=" in text or not text.isascii():

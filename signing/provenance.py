@@ -51,6 +51,7 @@ from signing.jws import (
     SUPPORTED_ALGS,
     SignatureInvalid,
     b64url_encode,
+    base64_binary,
     check_algorithm,
     check_crit,
     compact_detached,
@@ -204,7 +205,7 @@ def verify_detached(
         return VerificationReport(tuple(checks[name] for name in CHECK_NAMES), **details)
 
     try:
-        compact = base64.b64decode(signature_data, validate=True).decode("ascii")
+        compact = base64_binary(signature_data).decode("ascii")
         header, header_b64, signature = parse_detached(compact)
         chain = _certificates(header)
         leaf_key = chain[0].public_key()

@@ -132,10 +132,10 @@ _HISTORY_PARAMETERS = frozenset({"_since", "_at", "_count", "_cursor", "_format"
 
 
 async def history_parameters(request: Request) -> list[tuple[str, str]]:
-    """Query parameters of a history: another one is 400 with `Prefer: handling=strict` (a
-    client asking for `_list` must not get the whole history unfiltered), else ignored. One
-    of _since, _at and _count given twice is 400: they "SHALL NOT appear more than once", and
-    which of the two to use would be a guess."""
+    """Query parameters of a history: another one is 400 with `Prefer: handling=strict`, else
+    ignored (but `_list`, which the service refuses either way). One of _since, _at and
+    _count given twice is 400: they "SHALL NOT appear more than once", and which of the two
+    to use would be a guess."""
     params = list(request.query_params.multi_items())
     given = Counter(name for name, _ in params)
     for name in ("_since", "_at", "_count"):

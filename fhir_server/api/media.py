@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from fastapi import Request
 from fastapi.responses import Response
 
-from fhir_server.api.languages import outcome_language
+from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
@@ -168,8 +168,10 @@ class FhirResponse(Response):
         if content is not None:
             body, media = render(content, media, pretty, status_code, written)
             if content.get("resourceType") == "OperationOutcome":
-                # Its messages are in the language Accept-Language chose (RFC 9110 §8.5).
-                headers = {"Content-Language": outcome_language(request), **(headers or {})}
+                # The language its messages are in (RFC 9110 §8.5): Vietnamese when
+                # Accept-Language chose it and the catalog had one of them.
+                language = content.get("language", DEFAULT_LANGUAGE)
+                headers = {"Content-Language": language, **(headers or {})}
         super().__init__(body, status_code, headers, media_type=f"{media}; charset=utf-8")
 
 

@@ -41,7 +41,13 @@ from fhir_server.api.results import (
 )
 from fhir_server.api.security import reach_of, require, restricted_to
 from fhir_server.conformance.search_parameters import compartment_members
-from fhir_server.errors import BadRequest, Forbidden, MethodNotAllowed, UnsupportedMediaType
+from fhir_server.errors import (
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    UnsupportedMediaType,
+)
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.access import Reach
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
@@ -54,6 +60,9 @@ router = APIRouter()
 # Every GET also answers HEAD, with GET's headers and no body (uvicorn leaves it out): RFC
 # 9110 §9.3.2; a cheap check of a resource's current ETag.
 READS = ["GET", "HEAD"]
+# `[type]/_search` is for POST; by GET it is answered as `[type]?` is (as HAPI and Firely do),
+# not read as a resource of id `_search`, which no id can be.
+SEARCHES = [*READS, "POST"]
 
 
 def _criteria(request: Request) -> str:
@@ -96,8 +105,8 @@ async def instance_history(
     "/{compartment_type}/{compartment_id}/{resource_type}", methods=READS,
     dependencies=[require("search-type")]
 )
-@router.post(
-    "/{compartment_type}/{compartment_id}/{resource_type}/_search",
+@router.api_route(
+    "/{compartment_type}/{compartment_id}/{resource_type}/_search", methods=SEARCHES,
     dependencies=[require("search-type")],
 )
 async def search_compartment(
@@ -112,6 +121,9 @@ async def search_compartment(
 ):
     """Compartment search, e.g. `Patient/123/Encounter`, by GET or by POST with a form body
     (http://hl7.org/fhir/R4/search.html#compartments)."""
+    if compartment_id == "_history":  # `Patient/_history/1`: no compartment, a version
+        raise NotFound(f"{compartment_type}/_history/{resource_type} names no resource: a "
+                       f"version is read at {compartment_type}/[id]/_history/[vid]")
     compartment = f"{compartment_type}/{compartment_id}"
     return await _search(request, service, base, params, prefer, resource_type, compartment)
 
@@ -159,7 +171,8 @@ async def vread(resource_type: str, resource_id: str, vid: str, service: Service
 
 
 @router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
-@router.post("/{resource_type}/_search", dependencies=[require("search-type")])
+@router.api_route("/{resource_type}/_search", methods=SEARCHES,
+                  dependencies=[require("search-type")])
 async def search_type(
     resource_type: str,
     service: Service,
@@ -234,7 +247,7 @@ def _raw_media_type(content_type: object) -> str:
 
 
 # A type's own endpoints, not ids ("_" is no id character): other methods there are 405.
-TYPE_ENDPOINTS = {"_history": "GET, HEAD", "_search": "POST"}
+TYPE_ENDPOINTS = {"_history": "GET, HEAD", "_search": "GET, HEAD, POST"}
 
 
 def _instance_id(resource_type: str, resource_id: str) -> str:

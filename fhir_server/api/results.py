@@ -16,7 +16,7 @@ from fhir_server.api.media import (
     http_date,
     negotiated,
 )
-from fhir_server.errors import Issue
+from fhir_server.errors import Issue, operation_outcome
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import Version
@@ -85,6 +85,5 @@ def delete_response(request: Request, prefer: dict[str, str], result: WriteResul
         return Response(status_code=204, headers=headers)
     language = outcome_language(request)
     nothing = Issue("Nothing to delete: no current resource", "informational", "information")
-    outcome = result.outcome(language) if result else {
-        "resourceType": "OperationOutcome", "issue": [nothing.to_fhir(language)]}
+    outcome = result.outcome(language) if result else operation_outcome([nothing], language)
     return FhirResponse(request, outcome, 200, headers)

@@ -114,7 +114,15 @@ class SearchRequest:
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
-    return parse_qsl(query, keep_blank_values=True)
+    """The pairs of criteria given as text (`If-None-Exist`, a Bundle entry's URL, a
+    conditional reference); 400 for percent-escapes that are not UTF-8, as in a request's URL
+    (`api/media.utf8_url`): decoded as U+FFFD they would match nothing, and a conditional
+    create would create every time."""
+    try:
+        return parse_qsl(query, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest(f"The criteria '{query[:200]}' have percent-escapes that are not "
+                         "UTF-8") from None
 
 
 def check_parameter_counts(
@@ -248,8 +256,9 @@ def parse_request(
             request.cursor = value
         elif name in ("_format", "_pretty"):
             request.presentation.append((name, value))
-        elif (base := name.partition(":")[0]) in _NOT_RUN and not (
-                name == "_contained" and value == "false"):
+        elif name == "_contained" and value == "false":
+            pass  # R4's default, what every search does: no criterion, even when strict
+        elif (base := name.partition(":")[0]) in _NOT_RUN:
             raise NotSupported(f"{name}={value}: {_NOT_RUN[base]}", expression=name)
         elif name not in RESULT_PARAMETERS:
             request.criteria.append((name, value))

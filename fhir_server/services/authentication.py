@@ -87,9 +87,9 @@ class Authenticator:
         work as a request (a batch of 2,000 creates took 30 s of CPU)."""
         if self.limiter is None:
             return
-        more = min(entries, int(self.limiter.capacity)) - 1
-        if more > 0:
+        cost = min(entries, int(self.limiter.capacity))
+        if cost > 1:
             # Refused, the request gives back the token `authenticate` took for it.
-            self.limiter.check(principal.who or principal.subject, cost=more, refund=1,
-                               what=f"A Bundle of {entries} entries counts as {entries} "
+            self.limiter.check(principal.who or principal.subject, cost=cost - 1, refund=1,
+                               what=f"A Bundle of {entries} entries counts as {cost} "
                                     "requests. ")

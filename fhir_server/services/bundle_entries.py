@@ -6,7 +6,7 @@ import base64
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
@@ -137,13 +137,17 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         )
     if url.startswith(base + "/"):
         url = url[len(base) + 1 :]
+    elif urlsplit(url).scheme in ("http", "https"):
+        raise BadRequest(f"{where}.request.url '{url}' is not on this server ({base}): an "
+                         "entry's url is relative to its base, or absolute within it",
+                         expression=f"{where}.request.url")
     for condition, methods in _CONDITIONS.items():
         if request.get(condition) is not None and method not in methods:
             # Ignored, a PUT with ifNoneExist meant as "create unless it exists" overwrote.
             raise BadRequest(f"{where}.request.{condition} applies to {' and '.join(methods)} "
                              f"only, not {method}", expression=f"{where}.request.{condition}")
     path, _, query = url.partition("?")
-    parts = [p for p in urlsplit(path).path.split("/") if p]
+    parts = _segments(urlsplit(path).path, where)
     if not parts:
         raise BadRequest(
             f"{where}.request.url '{url}' names no resource type", expression=f"{where}.request.url"
@@ -182,6 +186,16 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
             expression=f"{where}.request.url",
         )
     return entry
+
+
+def _segments(path: str, where: str) -> list[str]:
+    """The path's segments, percent-decoded as a request's over HTTP are (`Patient/%63...`
+    names `Patient/c...`); each on its own, so an escaped `/` stays inside its segment."""
+    try:
+        return [unquote(part, errors="strict") for part in path.split("/") if part]
+    except UnicodeDecodeError:
+        raise BadRequest(f"{where}.request.url has percent-escapes that are not UTF-8",
+                         expression=f"{where}.request.url") from None
 
 
 def _check_full_url(entry: Entry, where: str) -> None:

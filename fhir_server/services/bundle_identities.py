@@ -4,9 +4,9 @@ to their fullUrls can be rewritten, and the check that each entry then wrote wha
 given."""
 
 import heapq
+from urllib.parse import parse_qsl
 
 from fhir_server.errors import BadRequest, Conflict, FhirError
-from fhir_server.search.request import parse_query
 from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import Entry, in_entry
 from fhir_server.services.interactions import WriteResult
@@ -169,7 +169,8 @@ def _condition(entry: Entry) -> str | None:
 
 
 def _full_urls_named(entry: Entry) -> set[str]:
-    return {full_url_key(part) for _, value in parse_query(_condition(entry) or "")
+    # Read leniently: the entry's own processing refuses criteria that are not UTF-8.
+    return {full_url_key(part) for _, value in parse_qsl(_condition(entry) or "")
             for part in value.split(",")}
 
 

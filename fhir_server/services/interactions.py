@@ -26,6 +26,7 @@ from fhir_server.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     Unprocessable,
+    operation_outcome,
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_query, parse_request
@@ -72,8 +73,7 @@ class WriteResult:
         else:
             action = "updated" if self.changed else "matched: nothing was written"
         done = Issue(f"{self.version.versioned_url} {action}", "informational", "information")
-        return {"resourceType": "OperationOutcome",
-                "issue": [issue.to_fhir(language) for issue in (done, *self.warnings)]}
+        return operation_outcome([done, *self.warnings], language)
 
 
 def check_body(resource_type: str, body: object) -> dict:
@@ -339,6 +339,8 @@ async def patch(
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
     _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
+    # A patch is an update: it may add tags and labels, and only `$meta-delete` removes them.
+    patched = with_kept_labels(patched, current.resource)
     await resolve_conditional_references(store, patched)
     warnings = await run_sized(policy.check, patched)
     if await run_sized(same_content, patched, current.resource):  # changing nothing

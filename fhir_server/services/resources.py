@@ -8,7 +8,15 @@ from typing import TypeVar
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
-from fhir_server.errors import BadRequest, Conflict, Forbidden, Gone, MethodNotAllowed, NotFound
+from fhir_server.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
+    MethodNotAllowed,
+    NotFound,
+    NotSupported,
+)
 from fhir_server.search.index import compartment_filter, resource_compartments
 from fhir_server.search.types.date import (
     EARLIEST,
@@ -280,7 +288,7 @@ class ResourceService:
         if document is not None:
             return (await run_sized(verifier.verify_document, document)).to_parameters()
         provenance, resources = await run_sized(verify_signature_input, parameters)
-        verification = await verifier.verify(provenance, sent_versions(provenance, resources))
+        verification = await verifier.verify(provenance, sent_versions(resources))
         return verification.to_parameters()
 
     def page_size(self, params: list[tuple[str, str]]) -> int:
@@ -309,6 +317,11 @@ class ResourceService:
         transaction, so the history has the transaction's writes. With `compartment` (a
         token's patient/ scopes), the versions that were in it only, and no total; with
         `scope_query` (granular scopes' searches, compiled), the versions it matched only."""
+        if any(name == "_list" for name, _ in params):
+            # R4's fourth history parameter; ignored, the whole history would answer it.
+            raise NotSupported("History by _list (the versions a List names) is not "
+                               "supported; read the List and its entries' versions instead",
+                               expression="_list")
         store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()

@@ -7,7 +7,6 @@ FHIR side: which target a signature covers, whose identity the certificate must 
 deleted version's signature covers, and how the report reads as `Parameters`.
 """
 
-import base64
 import binascii
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -23,7 +22,7 @@ from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.storage.resources import ResourceStore
 from signing.canonical import TARGET_FORMAT
 from signing.documents import verify_document
-from signing.jws import parse_detached
+from signing.jws import base64_binary, parse_detached
 from signing.provenance import TARGET, content_once, verify_detached
 from signing.report import INDETERMINATE, TOTAL_FAILED, TOTAL_PASSED, Check, VerificationReport
 
@@ -56,11 +55,12 @@ def stored_versions(store: ResourceStore) -> VersionLoader:
     return load
 
 
-def sent_versions(provenance: dict, resources: list[dict]) -> VersionLoader:
+def sent_versions(resources: list[dict]) -> VersionLoader:
     """Targets looked up among `resources` sent with the request: by type, id and
     meta.versionId (a resource without versionId stands for any version). A target with no
-    resource sent is a deletion when the Provenance's activity is DELETE."""
-    deletion = is_deletion(provenance)
+    resource sent is not found, whatever the Provenance's activity says: a DELETE activity,
+    which the signature does not bind, made the signature of an empty resource's creation
+    pass as a deletion's."""
 
     async def load(target: str) -> dict | None:
         kind, resource_id, _, vid = target.split("/")
@@ -73,7 +73,7 @@ def sent_versions(provenance: dict, resources: list[dict]) -> VersionLoader:
                 vid,
             ):
                 return resource
-        return deleted_version(kind) if deletion else None
+        return None
 
     return load
 
@@ -356,7 +356,7 @@ def _signed_target(data: object, targets: list[str]) -> str | None:
     """The target the signature's `sigD` names, if it is one of `targets`; with one target
     and an unreadable header, that target (the full check then reports the problem)."""
     try:
-        header, _, _ = parse_detached(base64.b64decode(str(data), validate=True).decode("ascii"))
+        header, _, _ = parse_detached(base64_binary(str(data)).decode("ascii"))
         named = header["sigD"]["pars"]
     except (ValueError, KeyError, TypeError, binascii.Error):
         return targets[0] if len(targets) == 1 else None

@@ -298,8 +298,8 @@ def test_a_405_from_an_operation_names_the_methods_it_is_invoked_with(client):
     ("PUT", "/Patient/_history", "GET, HEAD"),
     ("PATCH", "/Patient/_history", "GET, HEAD"),
     ("POST", "/Patient/_history", "GET, HEAD"),  # the Allow of Starlette's own 405
-    ("DELETE", "/Patient/_search", "POST"),
-    ("PUT", "/Patient/_search", "POST"),
+    ("DELETE", "/Patient/_search", "GET, HEAD, POST"),
+    ("PUT", "/Patient/_search", "GET, HEAD, POST"),
     ("POST", "/metadata", "GET, HEAD"),
     ("DELETE", "/metadata", "GET, HEAD"),
     ("POST", "/_history", "GET, HEAD"),
@@ -325,6 +325,13 @@ def test_a_read_of_a_path_under_an_endpoint_is_404(client, path):
     response = client.get(path)
     assert_outcome(response, 404)
     assert "allow" not in response.headers
+
+
+def test_a_version_without_its_resource_id_is_404_saying_so(client):
+    """`Patient/_history/1` was read as a compartment search of a type named "1"."""
+    response = client.get("/Patient/_history/1")
+    assert "Patient/[id]/_history/[vid]" in assert_outcome(response, 404)["issue"][0][
+        "diagnostics"]
 
 
 def test_an_entry_whose_resource_is_of_another_type_names_that_resource(client):
@@ -376,3 +383,15 @@ def test_an_outcome_says_its_language(client, asked, language):
                            headers=headers)
     assert response.status_code in (400, 422), response.text
     assert response.headers["content-language"] == language
+    assert response.json().get("language", "en") == language
+
+
+def test_an_outcome_in_english_says_so_whatever_was_asked(client):
+    """A message the catalog has only in English (a 404, a malformed search value) is
+    labelled English, not as the Vietnamese that was asked for."""
+    headers = {**FHIR_HEADERS, "Accept-Language": "vi"}
+    for response in (client.get("/Patient/khong-co", headers=headers),
+                     client.get("/Patient", params={"birthdate": "bad"}, headers=headers)):
+        assert response.status_code in (400, 404), response.text
+        assert response.headers["content-language"] == "en"
+        assert "language" not in response.json()

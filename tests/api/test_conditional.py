@@ -226,6 +226,25 @@ def test_conditional_criteria_without_a_value_are_400_and_change_nothing(client)
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
 
 
+def test_criteria_that_are_not_utf8_are_400_wherever_they_are_sent(client):
+    """`%FF` is refused in a URL's query; in `If-None-Exist` or a Bundle entry it was decoded
+    as U+FFFD and matched nothing, so a conditional create created every time."""
+    value = unique_cccd()
+    for criteria in ("name=%FF", f"identifier={CCCD}|{value}&name=%C3%28"):
+        response = create(client, new_patient(value), **{"If-None-Exist": criteria})
+        assert "not UTF-8" in assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    entries = [{"request": {"method": "GET", "url": "Patient?name=%FF"}},
+               {"resource": new_patient(value),
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": "name=%FF"}}]
+    batch = client.post("/", json={"resourceType": "Bundle", "type": "batch", "entry": entries},
+                        headers=FHIR_HEADERS)
+    assert [e["response"]["status"][:3] for e in batch.json()["entry"]] == ["400", "400"]
+    transaction = client.post("/", json={"resourceType": "Bundle", "type": "transaction",
+                                         "entry": entries[1:]}, headers=FHIR_HEADERS)
+    assert_outcome(transaction, 400)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+
+
 def test_conditional_update_with_if_match_and_no_match_is_412_and_creates_nothing(client):
     """If-Match names a version of the matched resource: with no match there is none, as
     for an update by id of an unknown resource."""
@@ -379,6 +398,17 @@ def test_search_by_post_with_a_form_body(client):
     empty = client.post("/Patient/_search", data={"identifier": f"{CCCD}|{unique_cccd()}"})
     assert empty.status_code == 200
     assert empty.json().get("entry", []) == []
+
+
+def test_search_by_get_on_the_search_endpoint_is_a_search(client):
+    """`GET [type]/_search?...` is answered as `GET [type]?...`, as HAPI and Firely do (it
+    was a 404 read of a resource of id `_search`, which no id can be); in a compartment too."""
+    value = unique_cccd()
+    first = created(client, new_patient(value))
+    for path in ("/Patient/_search", f"/Patient/{first['id']}/Patient/_search"):
+        response = client.get(path, params={"identifier": f"{CCCD}|{value}"})
+        assert response.status_code == 200, response.text
+        assert [e["resource"]["id"] for e in response.json()["entry"]] == [first["id"]]
 
 
 def test_a_conditional_reference_in_a_plain_write_or_batch_is_resolved(client):

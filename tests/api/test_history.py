@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from helpers import (
+    FHIR_HEADERS,
     all_pages,
     assert_outcome,
     created,
@@ -342,14 +343,28 @@ def test_system_history_since(client):
 
 @pytest.mark.parametrize("path", ["/Patient/_history", "/_history", "/Patient/x/_history"])
 def test_an_unknown_parameter_is_400_in_strict_handling_and_ignored_else(client, path):
-    """`_list` filters nothing here: a client that asks for strictness is told so
-    (search.html#errors), not given the whole history."""
-    strict = client.get(path, params={"_list": "abc"}, headers={"Prefer": "handling=strict"})
-    assert_outcome(strict, 400, expression="_list")
+    """A client that asks for strictness is told what filters nothing (search.html#errors)."""
+    strict = client.get(path, params={"_sort": "abc"}, headers={"Prefer": "handling=strict"})
+    assert_outcome(strict, 400, expression="_sort")
     known = client.get("/Patient/_history", params={"_count": "1", "_since": "2020-01-01"},
                        headers={"Prefer": "handling=strict"})
     assert known.status_code == 200, known.text
-    assert client.get("/Patient/_history", params={"_list": "abc"}).status_code == 200
+    assert client.get("/Patient/_history", params={"_sort": "abc"}).status_code == 200
+
+
+def test_history_by_list_is_400_not_supported_whatever_the_handling(client):
+    """R4's `_list` history parameter is not supported: ignored, it answered every version
+    where the client asked for those a List names; in a batch entry too."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}/_history"
+    for response in (client.get(path, params={"_list": "abc"}),
+                     client.get("/_history", params={"_list": "abc"})):
+        assert assert_outcome(response, 400, expression="_list")["issue"][0]["code"] == (
+            "not-supported")
+    batch = client.post("/", json={"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"{path.lstrip('/')}?_list=abc"}}]},
+        headers=FHIR_HEADERS)
+    assert batch.json()["entry"][0]["response"]["status"].startswith("400")
 
 
 @pytest.mark.parametrize("name,values", [("_since", ("2020-01-01", "2021-01-01")),

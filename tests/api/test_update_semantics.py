@@ -4,6 +4,8 @@ own content back must not drop a confidentiality label), and an update sending w
 already makes no version and no Provenance (as HAPI, Microsoft's server and Medplum), nor
 does a patch that changes nothing."""
 
+import base64
+import json
 import uuid
 
 from helpers import FHIR_HEADERS, created, new_patient, patch, put
@@ -47,6 +49,41 @@ def test_an_update_adds_its_own_tags_to_the_kept_ones(client):
     patient = created(client, new_patient(meta={"tag": [{"system": TAGS, "code": "cu"}]}))
     response = put(client, {**patient, "meta": {"tag": [{"system": TAGS, "code": "moi"}]}})
     assert _codes(response.json(), "tag") == ["moi", "cu"]
+
+
+def test_a_patch_cannot_remove_or_downgrade_a_label(client):
+    """A patch is an update: removing `meta.security` or `meta.tag`, or replacing the label's
+    code, keeps what was there (a replaced code is added beside it), by JSON Patch, by
+    FHIRPath Patch and in a transaction."""
+    patient = created(client, new_patient(meta={"security": [RESTRICTED],
+                                                "tag": [{"system": TAGS, "code": "cap-cuu"}]}))
+    path = f"/Patient/{patient['id']}"
+    removal = [{"op": "remove", "path": "/meta/security"}, {"op": "remove", "path": "/meta/tag"},
+               {"op": "add", "path": "/active", "value": False}]
+    fhirpath_removal = {"resourceType": "Parameters", "parameter": [
+        {"name": "operation", "part": [{"name": "type", "valueCode": "delete"},
+                                       {"name": "path", "valueString": "Patient.meta.security"}]}]}
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "resource": {"resourceType": "Binary", "contentType": "application/json-patch+json",
+                     "data": base64.b64encode(json.dumps(
+                         [{"op": "remove", "path": "/meta/security"},
+                          {"op": "add", "path": "/gender", "value": "other"}]).encode()).decode()},
+        "request": {"method": "PATCH", "url": path.lstrip("/")}}]}
+    responses = [
+        patch(client, path, removal),
+        client.patch(path, json=fhirpath_removal, headers=FHIR_HEADERS),
+        patch(client, path, [{"op": "replace", "path": "/meta/security/0/code", "value": "N"},
+                             {"op": "add", "path": "/birthDate", "value": "1970-01-01"}]),
+        client.post("/", json=transaction, headers=FHIR_HEADERS),
+    ]
+    assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+    stored = client.get(path).json()
+    assert stored["meta"]["versionId"] == "4"
+    assert sorted(_codes(stored, "security")) == ["N", "R"]
+    assert _codes(stored, "tag") == ["cap-cuu"]
+    search = client.get("/Patient", params={"_id": patient["id"],
+                                            "_security": f"{CONFIDENTIALITY}|R"}).json()
+    assert search["total"] == 1
 
 
 def test_meta_delete_removes_a_label_for_good(client):

@@ -55,6 +55,16 @@ def test_the_signed_version_among_others_passes(client, signed):
     assert_passed(verify_signature(client, provenance, other, patient))
 
 
+def test_signature_data_in_lines_of_base64_passes(client, signed):
+    """base64Binary allows whitespace (R4's pattern `(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+`): data
+    in MIME-style lines of 76 characters was refused."""
+    patient, provenance = signed
+    lined = copy.deepcopy(provenance)
+    data = lined["signature"][0]["data"]
+    lined["signature"][0]["data"] = "\r\n".join(data[i:i + 76] for i in range(0, len(data), 76))
+    assert_passed(verify_signature(client, lined, patient))
+
+
 def test_copies_of_a_signature_each_pass_and_past_a_hundred_it_is_too_costly(client, signed):
     """The target is canonicalised once for all its signatures; more than 100 signatures in
     one Provenance is more work than this server does for one (400 took 23 s)."""
@@ -135,14 +145,23 @@ def test_without_the_target_version_it_is_indeterminate(client, signed):
         assert "designated by no signature" not in str(parameters)
 
 
-def test_a_deletion_verifies_without_content(client):
+def test_a_deletion_passes_against_the_stored_history_only(client):
+    """A deletion's signature covers the bytes of an empty resource. Sent without its target,
+    a DELETE Provenance cannot be told from an empty resource's CREATE relabelled (the
+    activity is not signed), which passed: `$verify-signature` is INDETERMINATE, and
+    `$verify`, against the history stored here, passes."""
     patient = created(client, new_patient())
     assert client.delete(f"/Patient/{patient['id']}").status_code in (200, 204)
     provenance = provenance_of(client, f"Patient/{patient['id']}/_history/2")
-    assert_passed(verify_signature(client, provenance))
+    assert indication(verify_signature(client, provenance)) == "INDETERMINATE"
+    assert_passed(client.get(f"/Provenance/{provenance['id']}/$verify").json())
     # ... and the deletion's signature is not one over the deleted content.
     assert_failed(verify_signature(client, provenance,
                                    {**patient, "meta": {"versionId": "2"}}), "signature")
+    empty = created(client, {"resourceType": "Patient"})
+    forged = copy.deepcopy(provenance_of(client, versioned(empty)))
+    forged["activity"]["coding"][0].update(code="DELETE", display="delete")
+    assert indication(verify_signature(client, forged)) == "INDETERMINATE"
 
 
 @pytest.mark.parametrize("claim", ["agent", "targetFormat", "activity"])

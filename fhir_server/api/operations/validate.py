@@ -7,7 +7,7 @@ from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance.operations import EVERY_TYPE, INSTANCE, TYPE, OperationDescriptor
 from fhir_server.conformance.registry import NOT_STORED_TYPES
-from fhir_server.errors import InvalidResource, Issue
+from fhir_server.errors import InvalidResource, Issue, operation_outcome
 from fhir_server.services.resource_validation import parse_validate, validate
 
 _DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
@@ -31,8 +31,7 @@ async def validate_resource(call: OperationCall) -> FhirResponse:
 
 
 def _outcome(call: OperationCall, issues: list[Issue], language: str) -> FhirResponse:
-    return FhirResponse(call.request, {"resourceType": "OperationOutcome",
-                                       "issue": [issue.to_fhir(language) for issue in issues]})
+    return FhirResponse(call.request, operation_outcome(issues, language))
 
 
 OPERATIONS = (

@@ -1,0 +1,23 @@
+"""What a batch entry's `request.url` names: read as the same request over HTTP would be
+(http://hl7.org/fhir/R4/bundle.html, Bundle.entry.request.url), relative to this server."""
+
+from bundle_helpers import batch, get_entry, response_bundle, submit
+from helpers import created, new_patient
+
+
+def test_an_entry_path_is_percent_decoded_as_a_request_path_is(client):
+    """`Patient/%63...` names `Patient/c...` over HTTP, and so in an entry; a non-UTF-8
+    escape is the entry's 400, and an escaped `/` no separator."""
+    patient = created(client, new_patient())
+    escaped = "".join(f"%{ord(c):02X}" for c in patient["id"][:3]) + patient["id"][3:]
+    assert client.get(f"/Patient/{escaped}").status_code == 200
+    response = submit(client, batch(get_entry(f"Patient/{escaped}"), get_entry("Patient/%FF"),
+                                    get_entry(f"Patient/{patient['id']}%2F_history")))
+    found, not_utf8, slash = response_bundle(response, "batch-response", 3)
+    assert found["response"]["status"] == "200 OK", found
+    assert found["resource"]["id"] == patient["id"]
+    assert not_utf8["response"]["status"].startswith("400"), not_utf8
+    assert slash["response"]["status"][:1] == "4", slash
+    elsewhere = submit(client, batch(get_entry("http://other.example/fhir/Patient/1")))
+    [other] = response_bundle(elsewhere, "batch-response", 1)
+    assert "is not on this server" in str(other["response"]["outcome"]), other
