@@ -61,6 +61,8 @@ def base64_binary(text: str) -> bytes:
     """The bytes of a FHIR base64Binary (`Signature.data`): standard base64, whose whitespace
     (the line breaks of MIME-style base64) R4's pattern `(\\s*([0-9a-zA-Z\\+/=]){4}\\s*)+`
     allows; raises binascii.Error for anything else."""
+    if not isinstance(text, str):
+        raise binascii.Error("a base64Binary is a JSON string")
     return base64.b64decode("".join(text.split()), validate=True)
 
 

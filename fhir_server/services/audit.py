@@ -26,7 +26,13 @@ from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
 from fhir_server.services.background import cancel_all
 from fhir_server.services.health import CheckResult
 from fhir_server.services.queried_patients import queried_patients
-from fhir_server.services.versions import Version, stamp, storage_documents, utc_now
+from fhir_server.services.versions import (
+    Version,
+    stamp,
+    storage_documents,
+    utc_now,
+    write_time,
+)
 from fhir_server.storage.audit_spool import AuditSpool, SpoolBatch
 from fhir_server.storage.database import Database
 from fhir_server.storage.resources import ResourceStore
@@ -231,7 +237,7 @@ async def audit_write(store: ResourceStore) -> None:
         request.in_transaction = True
         event_id = request.event_id
     written = tuple(dict.fromkeys(f"{kind}/{version.id}" for kind, version in store.written))
-    now = utc_now()
+    now = write_time()  # committed with the versions, it carries their time
     event = audit_event(replace(access, status=None, entities=written), now, event_id)
     await store.insert_versions("AuditEvent", [_documents(event, now)])
 

@@ -2,7 +2,6 @@
 method, url and conditions (http://hl7.org/fhir/R4/bundle.html#Bundle.entry.request), and
 the JSON Patch a PATCH entry carries (http://hl7.org/fhir/R4/http.html#patch)."""
 
-import base64
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -12,6 +11,7 @@ from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.errors import BadRequest, FhirError, Issue, NotFound, PreconditionFailed
 from fhir_server.search.types.reference import LOCAL_REFERENCE
+from signing.jws import base64_binary
 
 # Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -135,9 +135,9 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
             f"{where}.request needs a method ({', '.join(ORDER)}) and a url",
             expression=f"{where}.request",
         )
-    if url.startswith(base + "/"):
+    if url.lower().startswith(base.lower() + "/"):  # a URL's scheme and host have no case
         url = url[len(base) + 1 :]
-    elif urlsplit(url).scheme in ("http", "https"):
+    elif (named := urlsplit(url.partition("?")[0])).scheme or named.netloc:
         raise BadRequest(f"{where}.request.url '{url}' is not on this server ({base}): an "
                          "entry's url is relative to its base, or absolute within it",
                          expression=f"{where}.request.url")
@@ -289,7 +289,7 @@ def patch_operations(entry: Entry, max_depth: int) -> object:
     too_deep = BadRequest(f"{entry.location}: the JSON Patch is nested deeper than {max_depth} "
                           "levels", expression=f"{entry.location}.resource.data")
     try:
-        text = base64.b64decode(data if isinstance(data, str) else "-", validate=True)
+        text = base64_binary(data if isinstance(data, str) else "-")
         operations = json_format.loads(text)
     except RecursionError:
         raise too_deep from None

@@ -9,6 +9,7 @@ from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import parse_query
 from fhir_server.search.types.reference import LOCAL_REFERENCE
+from signing.jws import base64_binary
 
 # Elements whose values name entries by fullUrl; "Elements of type canonical are not
 # replaced" (http.html#trules): a canonical names a definition, not a stored resource. Nor
@@ -120,7 +121,7 @@ def _rewrite_json_patch(binary: dict, assigned: dict[str, str], base: str,
     "value": {"reference": "urn:uuid:..."}}`), as a resource's; one that cannot be read is
     left to the PATCH to refuse."""
     try:
-        operations = json_format.loads(base64.b64decode(binary["data"], validate=True))
+        operations = json_format.loads(base64_binary(binary["data"]))
     except (KeyError, TypeError, ValueError, RecursionError):
         return
     if not references_in(operations):

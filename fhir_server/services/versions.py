@@ -99,11 +99,13 @@ class Version:
 @dataclass
 class _RepeatableUnit:
     """The clock and the ids of one unit of work, the same each time it runs: a unit that
-    must be signed runs once to learn what to sign and again, after signing, to store it."""
+    must be signed runs once to learn what to sign and again, after signing, to store it.
+    `stamped`: when its current run (a transaction attempt) began, its versions' time."""
 
     now: datetime
     ids: list[str] = field(default_factory=list)
     used: int = 0
+    stamped: datetime | None = None
 
 
 _unit: ContextVar[_RepeatableUnit | None] = ContextVar("repeatable_unit", default=None)
@@ -121,10 +123,12 @@ def repeatable_unit() -> Iterator[None]:
 
 
 def restart_unit() -> None:
-    """A new run of the current repeatable unit: `new_id()` starts its sequence again."""
+    """A new run of the current repeatable unit, in a transaction attempt that has begun:
+    `new_id()` starts its sequence again, and `write_time()` is now."""
     unit = _unit.get()
     if unit is not None:
         unit.used = 0
+        unit.stamped = _clock()
 
 
 def new_id() -> str:
@@ -155,12 +159,21 @@ def _clock() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def write_time() -> datetime:
+    """When what a transaction attempt writes happens: the time the attempt began (after
+    its MongoDB transaction began: storage/open_transactions.py), the same for all of it,
+    so that any moment is after all of a transaction or before all of it; now, outside a
+    unit. Not the unit's start (`meta` is not signed): a unit that runs again, after
+    signing or a write conflict, is stamped again, so that what it writes becomes visible
+    (commits) within one attempt of the time it carries."""
+    unit = _unit.get()
+    return unit.stamped if unit is not None and unit.stamped is not None else _clock()
+
+
 def next_timestamp(previous: datetime | None) -> datetime:
-    """A version's `lastUpdated`: now, to the millisecond, but always after the previous
-    version of the resource. The clock's now, not a repeatable unit's start (`meta` is not
-    signed): a unit that runs again, after signing or a write conflict, stamps its versions
-    again, so that they become visible (commit) close to the time they carry."""
-    now = _clock()
+    """A version's `lastUpdated`: `write_time()`, but always after the previous version of
+    the resource."""
+    now = write_time()
     if previous is not None and now <= previous:
         return previous + timedelta(milliseconds=1)
     return now

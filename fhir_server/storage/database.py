@@ -1,6 +1,7 @@
 """Connecting to MongoDB and running units of work in transactions."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -11,7 +12,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
-from fhir_server.errors import ServiceUnavailable
+from fhir_server.errors import Conflict, ServiceUnavailable
 from fhir_server.storage.coalesced_finds import CoalescedFinds
 from fhir_server.storage.coalesced_reads import CoalescedReads
 from fhir_server.storage.decimals import DECIMALS
@@ -32,6 +33,8 @@ T = TypeVar("T")
 DatabaseUnreachable = ConnectionFailure
 # What a client is told to wait before trying again while the database is unreachable.
 RETRY_AFTER_SECONDS = 5
+# How long a transaction is tried again after write conflicts before the request is 409.
+CONFLICTS_FOR_SECONDS = 30.0
 
 
 def unavailable(reason: str = "no MongoDB primary is reachable") -> ServiceUnavailable:
@@ -153,9 +156,20 @@ class Database:
         A first write of a type aborts the transaction (indexes cannot be built inside
         one), prepares the type and runs `work` again.
         """
+        attempts, began = 0, time.monotonic()
         async with self.transaction_session() as session:
 
             async def callback(session_) -> T:
+                nonlocal attempts
+                attempts += 1
+                if attempts > 1 and time.monotonic() - began > CONFLICTS_FOR_SECONDS:
+                    # pymongo would retry for 120 s, then raise the last conflict as a
+                    # NetworkTimeout (a 503 "unreachable"): a Bundle writing a resource that
+                    # others keep changing never gets through while they do.
+                    raise Conflict(
+                        "A resource this request writes kept changing by other writes: its "
+                        f"transaction was tried {attempts - 1} times in "
+                        f"{time.monotonic() - began:.0f} s; try again")
                 try:
                     # Listed as open (`$currentOp`) before `work` stamps a version in it.
                     await begin(self.db, session_)

@@ -328,10 +328,13 @@ def test_a_read_of_a_path_under_an_endpoint_is_404(client, path):
 
 
 def test_a_version_without_its_resource_id_is_404_saying_so(client):
-    """`Patient/_history/1` was read as a compartment search of a type named "1"."""
+    """`Patient/_history/1` was read as a compartment search of a type named "1", and
+    `Patient/_search/Observation` as one of a Patient of id `_search`."""
     response = client.get("/Patient/_history/1")
     assert "Patient/[id]/_history/[vid]" in assert_outcome(response, 404)["issue"][0][
         "diagnostics"]
+    assert "is no id" in assert_outcome(client.get("/Patient/_search/Observation"), 404)[
+        "issue"][0]["diagnostics"]
 
 
 def test_an_entry_whose_resource_is_of_another_type_names_that_resource(client):

@@ -432,3 +432,15 @@ def test_entries_writing_the_same_resource_are_refused(client):
         assert target in outcome["issue"][0]["diagnostics"], outcome
     assert read["resource"]["meta"]["versionId"] == patient["meta"]["versionId"]
     assert client.get(f"/{target}").json() == patient
+
+
+def test_a_patch_entry_in_lines_of_base64_is_applied(client):
+    """Binary.data is a base64Binary, whose whitespace R4 allows (MIME-style lines)."""
+    patient = created(client, new_patient(active=True))
+    entry = patch_entry(f"Patient/{patient['id']}",
+                        [{"op": "replace", "path": "/active", "value": False}])
+    data = entry["resource"]["data"]
+    entry["resource"]["data"] = "\n".join(data[i:i + 20] for i in range(0, len(data), 20))
+    [answer] = response_bundle(submit(client, transaction(entry)), "transaction-response", 1)
+    assert answer["response"]["status"] == "200 OK", answer
+    assert client.get(f"/Patient/{patient['id']}").json()["active"] is False

@@ -5,7 +5,7 @@ from bundle_helpers import batch, get_entry, response_bundle, submit
 from helpers import created, new_patient
 
 
-def test_an_entry_path_is_percent_decoded_as_a_request_path_is(client):
+def test_an_entry_path_is_percent_decoded_as_a_request_path_is(client, server):
     """`Patient/%63...` names `Patient/c...` over HTTP, and so in an entry; a non-UTF-8
     escape is the entry's 400, and an escaped `/` no separator."""
     patient = created(client, new_patient())
@@ -18,6 +18,11 @@ def test_an_entry_path_is_percent_decoded_as_a_request_path_is(client):
     assert found["resource"]["id"] == patient["id"]
     assert not_utf8["response"]["status"].startswith("400"), not_utf8
     assert slash["response"]["status"][:1] == "4", slash
-    elsewhere = submit(client, batch(get_entry("http://other.example/fhir/Patient/1")))
-    [other] = response_bundle(elsewhere, "batch-response", 1)
-    assert "is not on this server" in str(other["response"]["outcome"]), other
+    elsewhere = submit(client, batch(*(get_entry(url) for url in (
+        "http://other.example/fhir/Patient/1", f"ftp://other.example/Patient/{patient['id']}",
+        f"//other.example/Patient/{patient['id']}", "urn:uuid:1234"))))
+    for other in response_bundle(elsewhere, "batch-response", 4):
+        assert "is not on this server" in str(other["response"]["outcome"]), other
+    upper = server.base.replace("http://", "HTTP://", 1) + f"/Patient/{patient['id']}"
+    [here] = response_bundle(submit(client, batch(get_entry(upper))), "batch-response", 1)
+    assert here["response"]["status"] == "200 OK", here

@@ -92,6 +92,10 @@ def test_a_transaction_is_one_event_naming_every_write(client):
     event = _stored(client, posted.headers["X-Request-Id"])
     assert event is not None and _subtypes(event) == ["transaction"], event
     assert sorted(audited_entities(event)) == sorted(written)
+    # It commits with the versions, and carries their time: one time for the whole
+    # transaction (an export's transactionTime is before all of it or after all of it).
+    stamps = {client.get(f"/{path}").json()["meta"]["lastUpdated"] for path in written}
+    assert stamps == {event["meta"]["lastUpdated"]}, (stamps, event["meta"])
 
 
 def test_a_batch_has_its_own_event_and_one_per_entry_write(client):

@@ -14,6 +14,7 @@ twice, and writes while the export runs change nothing in it.
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -166,14 +167,13 @@ class ExportRun:
         settle margin for clocks) have committed or aborted: they may hold versions stamped
         before transactionTime (storage/open_transactions.py). MongoDB aborts a transaction
         open longer than its lifetime limit (60 s by default), so the wait is bounded."""
-        waited = 0.0
+        deadline = time.monotonic() + _SETTLE_AT_MOST
         while await open_since(self.reader.db, self.job.not_before):
-            if waited >= _SETTLE_AT_MOST:
+            if time.monotonic() >= deadline:
                 log.warning("export %s: transactions begun before it are still open after "
-                            "%.0f s; exporting without them", self.job.id, waited)
+                            "%.0f s; exporting without them", self.job.id, _SETTLE_AT_MOST)
                 return
             await asyncio.sleep(_SETTLE_POLL)
-            waited += _SETTLE_POLL
 
     # --- filters ------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""A version is stamped in the transaction attempt that commits it, and that attempt is listed
-as an open transaction (`$currentOp`) from before it stamps anything: a bulk export waits for
-the transactions begun before its transactionTime (storage/open_transactions.py)."""
+"""Transaction attempts: what one writes is stamped with the time it began (one time for all
+of it), it is listed as an open transaction (`$currentOp`) from before it stamps anything (a
+bulk export waits for the transactions begun before its transactionTime:
+storage/open_transactions.py), and write conflicts are retried for a bounded time."""
 
 import asyncio
 import uuid
@@ -10,8 +11,10 @@ import pymongo
 import pytest
 from pymongo.errors import OperationFailure
 
+from fhir_server.errors import Conflict
 from fhir_server.search.index import index_plan
-from fhir_server.services.versions import next_timestamp, repeatable_unit
+from fhir_server.services.versions import next_timestamp, repeatable_unit, restart_unit
+from fhir_server.storage import database as database_module
 from fhir_server.storage.database import Database
 from fhir_server.storage.open_transactions import open_since
 
@@ -34,22 +37,44 @@ def _write_conflict() -> OperationFailure:
     return OperationFailure("WriteConflict", 112, {"errorLabels": ["TransientTransactionError"]})
 
 
-def test_an_attempt_run_again_stamps_its_versions_again(loop, database):
-    """A unit's clock stays at its start (signing needs it), but a version written by the
-    attempt that commits carries that attempt's time: one retried after a conflict (or a
-    wait for signatures) became visible long after the time it carried."""
-    stamps: list[datetime] = []
+def test_an_attempt_stamps_all_it_writes_with_the_time_it_began_and_a_rerun_again(
+        loop, database):
+    """A unit's clock stays at its start (signing needs it), but what the attempt that
+    commits writes carries that attempt's time: one retried after a conflict (or a wait for
+    signatures) became visible long after the time it carried. And one time for the whole
+    attempt: a Bundle's entries stamped as they were processed were cut in two by an
+    export's transactionTime."""
+    stamps: list[tuple[datetime, datetime]] = []
 
     async def work(store) -> None:
-        stamps.append(next_timestamp(None))
+        restart_unit()  # as ResourceService.transaction's work does first
+        first = next_timestamp(None)
+        await asyncio.sleep(PAUSE)
+        stamps.append((first, next_timestamp(None)))
         if len(stamps) == 1:
-            await asyncio.sleep(PAUSE)
             raise _write_conflict()
 
     with repeatable_unit():
         loop.run_until_complete(database.in_transaction(work))
-    assert len(stamps) == 2
-    assert stamps[1] - stamps[0] >= timedelta(seconds=PAUSE)
+    assert [first == last for first, last in stamps] == [True, True]
+    assert stamps[1][0] - stamps[0][0] >= timedelta(seconds=PAUSE)
+
+
+def test_write_conflicts_are_tried_again_for_a_bounded_time_then_409(loop, database,
+                                                                       monkeypatch):
+    """pymongo retries a conflicting transaction for 120 s, then raised the last conflict as
+    a NetworkTimeout, answered 503 "no MongoDB primary is reachable"."""
+    monkeypatch.setattr(database_module, "CONFLICTS_FOR_SECONDS", 2 * PAUSE)
+    attempts = []
+
+    async def work(store) -> None:
+        attempts.append(datetime.now(UTC))
+        await asyncio.sleep(PAUSE)
+        raise _write_conflict()
+
+    with pytest.raises(Conflict, match="kept changing"):
+        loop.run_until_complete(database.in_transaction(work))
+    assert 2 <= len(attempts) <= 4
 
 
 def test_a_transaction_is_listed_as_open_before_its_work_sends_anything(loop, database):
