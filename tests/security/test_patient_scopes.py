@@ -262,13 +262,15 @@ def test_a_persons_own_login_opens_their_own_record(client, server, issuer, ids)
 
 
 _AN_HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-_TOMORROW = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+# A day that has not begun in any timezone: the server reads a date in its own (+07:00), where
+# tomorrow in UTC began at 17:00 UTC.
+_DAY_AFTER_TOMORROW = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
 
 
 @pytest.mark.parametrize("no_longer", [{"use": "old"}, {"period": {"end": "2025-06-30"}},
                                        {"period": {"end": "2025"}},
                                        {"period": {"end": _AN_HOUR_AGO}},
-                                       {"period": {"start": _TOMORROW}}])
+                                       {"period": {"start": _DAY_AFTER_TOMORROW}}])
 def test_a_cccd_the_record_no_longer_holds_opens_nothing(client, server, issuer, no_longer):
     """A number marked old, or whose period has ended (a corrected typo may be another
     person's), is not the person's own record; one ending this year still is."""
