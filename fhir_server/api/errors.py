@@ -14,7 +14,7 @@ from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.resources import READS, TYPE_ENDPOINTS
 from fhir_server.conformance.registry import is_supported
-from fhir_server.errors import FhirError, Issue
+from fhir_server.errors import FhirError, Issue, operation_outcome
 from fhir_server.storage.database import DatabaseUnreachable, unavailable
 
 log = logging.getLogger(__name__)
@@ -124,4 +124,4 @@ def _response(request: Request, error: FhirError,
 
 
 def _outcome(issue: Issue) -> dict:
-    return {"resourceType": "OperationOutcome", "issue": [issue.to_fhir()]}
+    return operation_outcome([issue])

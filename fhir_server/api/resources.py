@@ -40,7 +40,7 @@ from fhir_server.api.results import (
     write_response,
 )
 from fhir_server.api.security import reach_of, require, restricted_to
-from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.primitives import is_id
 from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import (
     BadRequest,
@@ -61,7 +61,6 @@ router = APIRouter()
 # Every GET also answers HEAD, with GET's headers and no body (uvicorn leaves it out): RFC
 # 9110 §9.3.2; a cheap check of a resource's current ETag.
 READS = ["GET", "HEAD"]
-_ID = re.compile(ID_REGEX)
 # `[type]/_search` is for POST; by GET it is answered as `[type]?` is (as HAPI and Firely do),
 # not read as a resource of id `_search`, which no id can be.
 SEARCHES = [*READS, "POST"]
@@ -123,7 +122,7 @@ async def search_compartment(
 ):
     """Compartment search, e.g. `Patient/123/Encounter`, by GET or by POST with a form body
     (http://hl7.org/fhir/R4/search.html#compartments)."""
-    if not _ID.fullmatch(compartment_id):  # `Patient/_history/1`, `Patient/_search/x`
+    if not is_id(compartment_id):  # `Patient/_history/1`, `Patient/_search/x`
         raise NotFound(f"{compartment_type}/{compartment_id}/{resource_type} names no "
                        f"compartment: '{compartment_id}' is no id (a version is read at "
                        f"{compartment_type}/[id]/_history/[vid])")

@@ -13,7 +13,6 @@ public key cannot be turned into an HMAC secret.
 
 import asyncio
 import hashlib
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -25,7 +24,7 @@ import jwt
 
 from fhir_server.auth.personal_id import validate_personal_id
 from fhir_server.auth.scopes import Permissions
-from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.primitives import is_id
 from fhir_server.errors import Unauthorized
 
 #: The key type (and EC curve) each accepted JWS algorithm needs (RFC 7518 §3.1, §6.1).
@@ -364,7 +363,7 @@ def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:
         name=name if isinstance(name, str) else None,
         scopes=Permissions.from_text(scope_text),
         scope_text=scope_text,
-        patient=patient if isinstance(patient, str) and re.fullmatch(ID_REGEX, patient) else None,
+        patient=patient if isinstance(patient, str) and is_id(patient) else None,
     )
 
 

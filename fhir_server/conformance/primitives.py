@@ -107,6 +107,14 @@ def lone_surrogate(document: object, raw: bytes) -> str | None:
 _MOST_DIGITS = 19
 
 
+def is_id(text: str) -> bool:
+    """A FHIR id (http://hl7.org/fhir/R4/datatypes.html#id): `_history`, `_search` are none."""
+    return _ID.fullmatch(text) is not None
+
+
+_ID = re.compile(ID_REGEX)
+
+
 def is_digits(text: str) -> bool:
     """A count-like number: ASCII digits only (`str.isdecimal` also takes `１` and `٣`, which
     `int` reads as 1 and 3), at most 19 of them (`int` refuses over 4,300, as a 500)."""

@@ -18,6 +18,7 @@ from fhir_server.errors import (
     InvalidResource,
     Issue,
     PayloadTooLarge,
+    operation_outcome,
 )
 from fhir_server.services import interactions
 from fhir_server.services.batch_steps import run_in_steps
@@ -379,6 +380,5 @@ def _write_response(base: str, result: WriteResult | None, return_preference: st
     if return_preference == "OperationOutcome":
         response["response"]["outcome"] = result.outcome(language)
     elif result.warnings:  # Bundle.entry.response.outcome: hints and warnings
-        issues = [warning.to_fhir(language) for warning in result.warnings]
-        response["response"]["outcome"] = {"resourceType": "OperationOutcome", "issue": issues}
+        response["response"]["outcome"] = operation_outcome(result.warnings, language)
     return response

@@ -5,7 +5,6 @@ every entry of a transaction Bundle share one implementation.
 """
 
 import copy
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ import jsonpatch
 import jsonpointer
 
 from fhir_server.conformance import json_format
-from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.primitives import is_id
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.errors import (
     BadRequest,
@@ -50,8 +49,6 @@ from fhir_server.services.versions import (
 )
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
-
-_ID = re.compile(ID_REGEX)
 
 
 @dataclass(frozen=True)
@@ -423,7 +420,7 @@ async def delete(
 ) -> WriteResult | None:
     """delete (http.html#delete); None when there was nothing to delete (204 all the same),
     400 for an id no resource can have."""
-    if not _ID.fullmatch(resource_id):
+    if not is_id(resource_id):
         raise BadRequest(f"'{resource_id}' is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-' "
                          "and '.'): no resource has it", expression="id")
     current = await store.current(resource_type, resource_id)

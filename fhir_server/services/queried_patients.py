@@ -6,12 +6,11 @@ looked at my record" (`AuditEvent?patient=...`) finds the searches of their data
 import re
 from urllib.parse import parse_qsl
 
-from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.primitives import ID_REGEX, is_id
 
 # `patient`, and `subject` when it names a Patient; their modifiers are types or :identifier.
 _PATIENT_NAMED = re.compile(r"(patient|subject)(:Patient)?")
 _PATIENT_REFERENCE = re.compile(rf"(?:.*/)?Patient/({ID_REGEX})(?:/_history/[^/]*)?")
-_BARE_ID = re.compile(ID_REGEX)
 _MOST = 20  # patients named in one event: a query can list hundreds
 
 
@@ -30,6 +29,6 @@ def queried_patients(query: str, searched_type: str | None) -> list[str]:
         for one in value.split(","):
             if match := _PATIENT_REFERENCE.fullmatch(one):
                 found[f"Patient/{match[1]}"] = None
-            elif bare_allowed and _BARE_ID.fullmatch(one):
+            elif bare_allowed and is_id(one):
                 found[f"Patient/{one}"] = None
     return list(found)[:_MOST]
