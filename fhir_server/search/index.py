@@ -57,8 +57,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 18: number ranges; 19: a resource as a reference's value (Bundle's composition, message);
 # 20: UCUM base forms from UCUM's own definitions (pint's differed for about twenty units),
 # Devices in their patient's compartment, and a BHYT card's BHXH code; 21: strings sorted
-# in Vietnamese alphabetical order (was their accent-folded form)
-_EXTRACTION_REVISION = "22"
+# in Vietnamese alphabetical order (was their accent-folded form); 23: Bundle's composition
+# and message by their entry's fullUrl (was the resource's `Type/id`)
+_EXTRACTION_REVISION = "23"
 
 
 @cache
@@ -95,6 +96,8 @@ class Extractor:
             nodes = [_with_system(node, self.implicit_system) for node in nodes]
         if self.parameter.type == "quantity":
             return quantity.index(nodes, quantity.takes_ranges(self.parameter.expression))
+        if self.parameter.embedded:
+            return reference.entry_index(nodes, self.parameter.targets)
         if self.parameter.type == "reference":
             return reference.index(nodes, self.parameter.targets)
         return TYPE_MODULES[self.parameter.type].index(nodes)
@@ -136,8 +139,11 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
     for code, parameter in search_parameters(resource_type).items():
         if code in TOP_LEVEL_PARAMETERS:
             continue
+        # A resource in a Bundle entry is read with its entry, which holds its fullUrl.
+        expression = (parameter.expression.removesuffix(".resource") if parameter.embedded
+                      else parameter.expression)
         try:
-            extract = compile_path(parameter.expression, resource_type)
+            extract = compile_path(expression, resource_type)
         except UnsupportedExpression as unsupported:
             # An installed package's expression beyond the compiled subset: the parameter
             # indexes nothing, and writes of the type go on (logged once per type).

@@ -148,14 +148,16 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
                              f"only, not {method}", expression=f"{where}.request.{condition}")
     path, _, query = url.partition("?")
     parts = _segments(urlsplit(path).path, where)
-    if not parts:
+    # search-system, `?_type=Patient,Group&...` or `_search?...`: every type's search.
+    system_search = method in ("GET", "HEAD") and parts in ([], ["_search"])
+    if not parts and not system_search:
         raise BadRequest(
             f"{where}.request.url '{url}' names no resource type", expression=f"{where}.request.url"
         )
     entry = Entry(
         index,
         method,
-        parts[0],
+        "*" if system_search else parts[0],
         query=query or None,
         full_url=raw.get("fullUrl"),
         resource=raw.get("resource"),
@@ -166,6 +168,8 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         if_modified_since=_instant(request.get("ifModifiedSince"),
                                    f"{where}.request.ifModifiedSince"),
     )
+    if system_search:
+        return entry
     shape, entry.resource_id, entry.vid = _url_shape(parts, where)
     if shape == "operation":  # its input and methods are the operation's to check
         entry.operation = tuple(parts)

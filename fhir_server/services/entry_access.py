@@ -27,6 +27,8 @@ def check_permission(entry: Entry, permissions: Permissions) -> Reach:
     granular scopes allow it."""
     interaction = (read_interaction(entry) if entry.method in READS
                    else _WRITE_INTERACTIONS[entry.method])
+    if interaction == "search-system":  # searches the types the scopes allow, as over HTTP
+        return Reach()
     permission = INTERACTION_PERMISSION[interaction]
     if (interaction in ANSWERED_WITH_STORED_CONTENT
             and not permissions.allows(entry.resource_type, "r")):
@@ -49,7 +51,8 @@ def check_permission(entry: Entry, permissions: Permissions) -> Reach:
 
 def read_interaction(entry: Entry) -> str:
     """The FHIR interaction of a GET or HEAD entry."""
-    return ("history-type" if entry.history and not entry.resource_id
+    return ("search-system" if entry.resource_type == "*" and entry.compartment is None
+            else "history-type" if entry.history and not entry.resource_id
             else "history-instance" if entry.history
             else "vread" if entry.vid is not None
             else "read" if entry.resource_id else "search-type")

@@ -20,6 +20,7 @@ from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.conformance.search_parameters import (
     COMPARTMENT_TYPES,
     compartment_members,
+    reference_parameters,
     search_parameters,
 )
 from fhir_server.errors import BadRequest, Forbidden, NotFound
@@ -92,7 +93,7 @@ class SystemSearch:
         elif position == (0, None) and next_position is None and None not in totals:
             total = sum(t for t in totals if t is not None)  # one page: all there is
         links = page_links(self.base, self._path, kept, cursor, current)
-        return bundle_of("searchset", entries, links, total)
+        return bundle_of("searchset", _each_once(entries), links, total)
 
     @property
     def _path(self) -> str:
@@ -191,10 +192,31 @@ def _for_type(criteria: list[tuple[str, str]], kind: str) -> list[tuple[str, str
 
 
 def _targets(revinclude: str, kind: str) -> bool:
+    """Whether `_revinclude=Source:code[:Target]` (or `Source:*`, or `*`) can find resources
+    that refer to one of `kind`."""
+    if revinclude == "*":
+        return True
     source, _, rest = revinclude.partition(":")
     code, _, target = rest.partition(":")
-    parameter = search_parameters(source).get(code)
-    return parameter is not None and kind in parameter.targets and target in ("", kind)
+    parameters = search_parameters(source)
+    codes = reference_parameters(source) if code == "*" and is_supported(source) else (code,)
+    return target in ("", kind) and any(
+        code in parameters and kind in parameters[code].targets for code in codes)
+
+
+def _each_once(entries: list[dict]) -> list[dict]:
+    """The entries of the types searched, each resource once (bdl-7): an include of a
+    resource that one type matched or another type included already is left out."""
+    matched = {e.get("fullUrl") for e in entries if e.get("search", {}).get("mode") == "match"}
+    kept, seen = [], set()
+    for entry in entries:
+        url = entry.get("fullUrl")
+        included = entry.get("search", {}).get("mode") != "match"
+        if url is not None and included and (url in seen or url in matched):
+            continue
+        seen.add(url)
+        kept.append(entry)
+    return kept
 
 
 def _count(params: list[tuple[str, str]], default: int, largest: int) -> int:

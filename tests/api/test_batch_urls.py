@@ -26,3 +26,19 @@ def test_an_entry_path_is_percent_decoded_as_a_request_path_is(client, server):
     upper = server.base.replace("http://", "HTTP://", 1) + f"/Patient/{patient['id']}"
     [here] = response_bundle(submit(client, batch(get_entry(upper))), "batch-response", 1)
     assert here["response"]["status"] == "200 OK", here
+
+
+def test_a_system_search_is_an_entry_as_it_is_a_request(client):
+    """`?_type=...` and `_search?...` are search-system relative to the base, as the
+    CapabilityStatement's `batch` and `search-system` together promise."""
+    patient = created(client, new_patient())
+    query = f"_type=Patient,Practitioner&_id={patient['id']}"
+    alone = client.get(f"?{query}").json()
+    answers = response_bundle(submit(client, batch(get_entry(f"?{query}"),
+                                                   get_entry(f"_search?{query}"))),
+                              "batch-response", 2)
+    for answer in answers:
+        assert answer["response"]["status"] == "200 OK", answer
+        found = answer["resource"]
+        assert found["type"] == "searchset" and found["total"] == alone["total"] == 1
+        assert found["entry"][0]["resource"]["id"] == patient["id"]

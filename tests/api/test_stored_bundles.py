@@ -65,11 +65,11 @@ def test_a_urn_reference_naming_no_entry_of_a_message_is_400(client):
     resolved = _message(patient_urn, [{"fullUrl": patient_urn, "resource": new_patient()}])
     stored = client.post("/Bundle", json=resolved, headers=FHIR_HEADERS)
     assert stored.status_code == 201, stored.text
-    header_id = resolved["entry"][0]["resource"]["id"]
-    for name, value in [("message", f"MessageHeader/{header_id}"), ("message:missing", "false")]:
+    header_url = resolved["entry"][0]["fullUrl"]
+    for name, value in [("message", header_url), ("message:missing", "false")]:
         assert search_ids(client, "Bundle", **{name: value, "_id": stored.json()["id"]}) == [
             stored.json()["id"]], name
-    assert search_ids(client, "Bundle", composition="MessageHeader/" + header_id) == []
+    assert search_ids(client, "Bundle", composition=header_url) == []
 
 
 def test_a_relative_full_url_is_400(client):
@@ -104,3 +104,36 @@ def test_a_bundle_within_a_bundle_resolves_its_own_urns(client):
         **document, "entry": document["entry"][:1]}}]}
     assert_outcome(client.post("/Bundle", json=dangling, headers=FHIR_HEADERS), 400,
                    expression="Bundle.entry[0].resource.entry[0].resource.subject.reference")
+
+
+
+def test_a_bundles_message_is_its_entry_never_a_stored_namesake(client, server):
+    """Bundle's `message` and `composition` are the Bundle's first entry, known by its
+    fullUrl: a chain, `_include`, `_revinclude` or `_has` through them read the stored
+    resource that had the entry's id, another one (maybe another patient's). They reach a
+    stored resource only through a fullUrl that is this server's URL of it."""
+    patient_urn = _urn()
+    message = _message(patient_urn, [{"fullUrl": patient_urn, "resource": new_patient()}])
+    header = message["entry"][0]["resource"]
+    stored = client.post("/Bundle", json=message, headers=FHIR_HEADERS)
+    assert stored.status_code == 201, stored.text
+    bundle_id = stored.json()["id"]
+    namesake = {**header, "focus": [{"reference": "Patient/someone-else"}]}
+    assert client.put(f"/MessageHeader/{header['id']}", json=namesake,
+                      headers=FHIR_HEADERS).status_code == 201
+    assert search_ids(client, "Bundle", **{"message.focus": "Patient/someone-else",
+                                           "_id": bundle_id}) == []
+    assert search_ids(client, "Bundle", message=f"MessageHeader/{header['id']}") == []
+    assert search_ids(client, "MessageHeader", **{"_id": header["id"],
+                                                  "_has:Bundle:message:_id": bundle_id}) == []
+    for path, params in (("/Bundle", {"_id": bundle_id, "_include": "Bundle:message"}),
+                         ("/Bundle", {"_id": bundle_id, "_include": "Bundle:*"}),
+                         ("/MessageHeader", {"_id": header["id"], "_revinclude": "*"})):
+        found = client.get(path, params=params).json()["entry"]
+        included = {e["resource"]["resourceType"] for e in found if e["search"]["mode"] != "match"}
+        assert included <= {"Provenance"}, (params, found)  # the signature of the write
+    # Its fullUrl on this server: the stored MessageHeader it is.
+    message["entry"][0]["fullUrl"] = f"{server.base}/MessageHeader/{header['id']}"
+    here = client.post("/Bundle", json=message, headers=FHIR_HEADERS).json()["id"]
+    assert search_ids(client, "Bundle", **{"message.focus": "Patient/someone-else",
+                                           "_id": here}) == [here]

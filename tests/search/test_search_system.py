@@ -102,6 +102,40 @@ def test_counts_and_includes(client, ids, tag):
     assert included == [("Patient", ids["mai"])]
 
 
+def _included(bundle: dict) -> list[tuple[str, str]]:
+    return [(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]
+            if e["search"]["mode"] == "include"]
+
+
+@pytest.mark.parametrize("revinclude", ["*", "Observation:*", "Observation:subject"])
+def test_revinclude_wildcards_apply_to_each_type_searched(client, ids, revinclude):
+    """`_revinclude=*` and `Type:*` as a search of one type reads them (search.html#include),
+    in search-system and in a compartment's `*`."""
+    for path, params in (("", {"_type": "Patient"}), (f"/Patient/{ids['mai']}/*",
+                                                      {"_type": "Patient"})):
+        bundle = client.get(path, params=params | {"_id": ids["mai"],
+                                                   "_revinclude": revinclude}).json()
+        assert ("Observation", ids["weight"]) in _included(bundle), (path, bundle)
+
+
+def test_a_page_holds_each_resource_once(client, ids, tag):
+    """Bundle rule bdl-7: a resource one type matches is not also included by another, and
+    one two types include is there once."""
+    both = client.get("", params={"_type": "Observation,Patient", "_tag": f"{TAG_SYSTEM}|{tag}",
+                                  "_include": "Observation:subject",
+                                  "_revinclude": "Observation:subject"}).json()
+    urls = [entry["fullUrl"] for entry in both["entry"]]
+    assert len(urls) == len(set(urls)), urls
+    assert sorted(_found(both)) == sorted([("Observation", ids["weight"]),
+                                           ("Patient", ids["mai"]), ("Patient", ids["lan"])])
+    assert _included(both) == []
+    twice = client.get(f"/Patient/{ids['mai']}/*", params={
+        "_type": "Observation,Patient", "_include": "Observation:subject",
+        "_revinclude": "Observation:subject"}).json()
+    urls = [entry["fullUrl"] for entry in twice["entry"]]
+    assert len(urls) == len(set(urls)), urls
+
+
 @pytest.mark.parametrize(("params", "status"), [
     ({"family": "x"}, 400),  # not a parameter of every type
     ({"_type": "Patient,Observation", "family": "x"}, 400),

@@ -45,22 +45,22 @@ def _keys(reference: object) -> list[str]:
 _OFF_TARGET = "*/"
 
 
-def _resource_keys(resource: dict, targets: tuple[str, ...]) -> list[str]:
-    """A resource as the parameter's value (Bundle's `composition` and `message`:
-    `Bundle.entry[0].resource`): found by its `Type/id`, when of a type the parameter names
-    (a document's Composition is no message)."""
-    kind, resource_id = resource.get("resourceType"), resource.get("id")
-    if kind in targets and isinstance(resource_id, str) and _ID.fullmatch(resource_id):
-        return [f"{kind}/{resource_id}"]
-    return []
+def entry_index(entries: list[Node], targets: tuple[str, ...]) -> list[str]:
+    """A Bundle entry's resource as the parameter's value (Bundle's `composition` and
+    `message`: `Bundle.entry[0].resource`), of a type the parameter names: known by the
+    entry's fullUrl, "the absolute URL for the resource" (bundle.html). So chains, includes
+    and `_has` reach a stored resource only when the fullUrl is this server's URL of it
+    (`$document?persist=true` writes such): by its id alone, a `urn:uuid:` entry named
+    whatever stored resource had that id."""
+    return sorted({entry.value["fullUrl"] for entry in entries
+                   if isinstance(entry.value, dict) and isinstance(entry.value.get("fullUrl"), str)
+                   and isinstance(entry.value.get("resource"), dict)
+                   and entry.value["resource"].get("resourceType") in targets})
 
 
 def index(nodes: list[Node], targets: tuple[str, ...] = ()) -> list[str]:
     """The entries of the references; `targets`, the types the parameter refers to."""
-    keys = {key for node in nodes for key in (
-        _resource_keys(node.value, targets)
-        if isinstance(node.value, dict) and "resourceType" in node.value
-        else _keys(node.value))}
+    keys = {key for node in nodes for key in _keys(node.value)}
     return sorted(keys | {_OFF_TARGET + match[2] for key in keys
                           if (match := LOCAL_REFERENCE.match(key)) and match[1] not in targets})
 
