@@ -4,7 +4,7 @@ Quantity's unit (http://hl7.org/fhir/R4/terminologies.html, datatypes.html#Codin
 
 import re
 
-from fhir_server.conformance.code_systems import code_system, is_display_of
+from fhir_server.conformance.code_systems import code_system, find, is_display_of, versions
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.terminology import RequiredBinding
@@ -23,6 +23,7 @@ def coded_value_issues(type_code: str, required: RequiredBinding | None, value: 
     if type_code in ("Coding", "Identifier"):
         issues += _system_issues(value.get("system"), expression)
     if type_code == "Coding":
+        issues += _value_set_as_system(value.get("system"), expression)
         issues += _coding_issues(value, expression)
     elif type_code in QUANTITY_TYPES and value.get("system") == UCUM:
         issues += _ucum_issues(value.get("code"), expression)
@@ -46,6 +47,24 @@ def _system_issues(system: object, expression: str) -> list[Issue]:
     return []
 
 
+def _held_in_full(system: str) -> bool:
+    """Whether the code system is held here with all its codes, in some version (of SNOMED
+    CT or LOINC no version is checked, so one naming a version is not judged either)."""
+    index = code_system(system)
+    return index is not None and index.content == "complete"
+
+
+def _value_set_as_system(system: object, expression: str) -> list[Issue]:
+    """A ValueSet's URL as a Coding's system, a common mistake (the HL7 validator's
+    Terminology_TX_System_ValueSet). A warning, not its error: VN Core's Observation
+    profiles fix `category` to such a system, and their instances must be stored."""
+    if (isinstance(system, str) and code_system(system) is None
+            and find("ValueSet", system) is not None):
+        return [issue("system-is-value-set", "value", f"{expression}.system",
+                      severity="warning", expression=f"{expression}.system", system=system)]
+    return []
+
+
 def _coding_issues(coding: dict, expression: str) -> list[Issue]:
     """A Coding of a code system held in full: its code is one of the system's, and its
     display one of the code's displays (warnings, as the HL7 validator gives: a code the
@@ -55,6 +74,12 @@ def _coding_issues(coding: dict, expression: str) -> list[Issue]:
         return []
     version = coding.get("version")
     index = code_system(f"{system}|{version}" if isinstance(version, str) else system)
+    if index is None and isinstance(version, str) and _held_in_full(system):
+        # The HL7 validator's UNKNOWN_CODESYSTEM_VERSION: the code is not checked at all.
+        held = versions("CodeSystem", system)
+        return [issue("unknown-code-system-version", "not-found", f"{expression}.version",
+                      severity="warning", expression=f"{expression}.version", system=system,
+                      version=version, held=", ".join(held))]
     if index is None or index.content != "complete":
         return []
     concept = index.find(code)

@@ -137,6 +137,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression} has {count} values, fewer than {element} needs (min {min})",
         "{expression} có {count} giá trị, ít hơn mức {element} yêu cầu (tối thiểu {min})",
     ),
+    "bare-element": (
+        "{extra} is not allowed: {expression} is an XML attribute or XHTML in FHIR, with no id "
+        "or extensions of its own (XML could not carry them)",
+        "{extra} không được phép: {expression} là thuộc tính XML hoặc XHTML trong FHIR, không "
+        "có id hay extension riêng (XML không thể mang chúng)",
+    ),
     "extra-count": (
         "{extra} must have as many items as {expression} ({extras}, not {values})",
         "{extra} phải có số phần tử bằng {expression} ({extras}, không phải {values})",
@@ -197,11 +203,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "address also names",
         "{expression}: đơn vị hành chính {unit} không thuộc {larger}, mà địa chỉ cũng ghi",
     ),
+    "system-is-value-set": (
+        "{expression}: '{system}' is a value set, not a code system: a Coding's system names "
+        "the code system that defines its code",
+        "{expression}: '{system}' là một tập giá trị (value set), không phải hệ thống mã: "
+        "system của Coding phải là hệ thống mã định nghĩa mã đó",
+    ),
     "relative-system": (
         "{expression}: '{system}' is no absolute URI; a system is a URL (http://loinc.org), "
         "an OID or UUID (urn:oid:..., urn:uuid:...) that names it for everyone",
         "{expression}: '{system}' không phải là URI tuyệt đối; hệ thống mã phải là URL "
         "(http://loinc.org) hoặc OID/UUID (urn:oid:..., urn:uuid:...)",
+    ),
+    "unknown-code-system-version": (
+        "{expression}: version {version} of {system} is not held here, so its code cannot be "
+        "checked (versions held: {held})",
+        "{expression}: máy chủ không có phiên bản {version} của {system}, nên không kiểm tra "
+        "được mã (các phiên bản hiện có: {held})",
     ),
     "unknown-code": (
         "{expression}: '{concept_code}' is not a code of {system} (version {version}, held "
@@ -334,6 +352,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "validate.server-written": (
         "{type} resources are written by the server only: clients do not create them",
         "Tài nguyên {type} chỉ do máy chủ ghi: máy khách không được tạo",
+    ),
+    "validate.subsetted": (
+        "The resource has the SUBSETTED tag: it is a part of a resource (_summary or "
+        "_elements), which is never stored",
+        "Tài nguyên có thẻ SUBSETTED: đây là một phần của tài nguyên (_summary hoặc "
+        "_elements), không bao giờ được lưu",
     ),
     **PROFILE_MESSAGES,
 }

@@ -18,11 +18,35 @@ _ALLOWED_ELEMENTS = frozenset({
     "dd", "pre", "table", "caption", "colgroup", "col", "thead", "tr", "tfoot", "tbody", "th",
     "td", "code", "samp", "img", "map", "area",
 })
+# The attributes it allows: on any element, and on some (`a.href`), as htmlChecks() lists
+# them (HTML 4's basic formatting, links, images and tables); none of another namespace but
+# `xml:lang`, as R4's fhir-xhtml.xsd has it.
+_ANY_ELEMENT_ATTRIBUTES = frozenset({
+    "title", "style", "class", "id", "ID", "lang", "dir", "accesskey", "tabindex", "span",
+    "width", "align", "valign", "char", "charoff", "abbr", "axis", "headers", "scope",
+    "rowspan", "colspan",
+})
+_ELEMENT_ATTRIBUTES = frozenset({
+    "a.href", "a.name", "a.title", "a.type", "a.rel", "a.rev", "a.charset", "a.hreflang",
+    "a.shape", "a.coords", "a.target", "img.src", "img.alt", "img.border", "img.longdesc",
+    "img.height", "img.width", "img.usemap", "img.ismap", "map.name", "area.shape",
+    "area.coords", "area.href", "area.nohref", "area.alt", "blockquote.cite", "q.cite",
+    "table.summary", "table.width", "table.border", "table.frame", "table.rules",
+    "table.cellspacing", "table.cellpadding", "pre.space", "td.nowrap", "th.nowrap",
+    "ol.start", "ol.type", "ul.type", "li.value", "li.type", "col.span", "colgroup.span",
+})
+_XML_NS = "http://www.w3.org/XML/1998/namespace"
 _SCRIPT_SCHEMES = ("javascript:", "vbscript:")
 # What a browser's URL parser (WHATWG URL standard) drops before it reads the scheme: C0
 # controls and spaces around the URL, ASCII tabs and newlines anywhere (`java&#9;script:`).
 _URL_TRIMMED = "".join(map(chr, range(0x21)))
 _URL_DROPPED = str.maketrans("", "", "\t\n\r")
+
+
+def _allowed_attribute(element: str, namespace: str, name: str) -> bool:
+    if namespace:
+        return namespace == _XML_NS and name == "lang"
+    return name in _ANY_ELEMENT_ATTRIBUTES or f"{element}.{name}" in _ELEMENT_ATTRIBUTES
 
 
 def _runs_script(value: str) -> bool:
@@ -58,9 +82,12 @@ def read_xhtml(text: str) -> XhtmlReading:
             reading.forbidden.append(f"the element <{name}>")
         reading.has_content |= name == "img"
         for attribute, value in attributes.items():
-            local = attribute.rpartition(NS_SEPARATOR)[2]
-            if local.lower().startswith("on") or _runs_script(value):
-                reading.forbidden.append(f"the attribute {local} of <{name}>")
+            space, _, local = attribute.rpartition(NS_SEPARATOR)
+            if local.lower().startswith("on") or not _allowed_attribute(name, space, local):
+                of_namespace = f" of the namespace {space}" if space else ""
+                reading.forbidden.append(f"the attribute {local}{of_namespace} of <{name}>")
+            elif _runs_script(value):
+                reading.forbidden.append(f"a script URL in the attribute {local} of <{name}>")
             elif local in ("src", "href") and value.startswith("#") and len(value) > 1:
                 reading.local_references.add(value)
 

@@ -8,6 +8,7 @@ import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 
 from fhir_server.conformance.definitions import registry
@@ -126,7 +127,8 @@ def shown(value: object) -> str:
     depth) as [...] and {...}."""
     if isinstance(value, list | dict):
         return "[...]" if isinstance(value, list) else "{...}"
-    text = repr(value)
+    # A JSON number as JSON writes it: decimals are read as Decimal, whose repr is Python's.
+    text = str(value) if isinstance(value, Decimal) else repr(value)
     return text if len(text) <= _SHOWN_LENGTH else text[: _SHOWN_LENGTH - 4] + "...'"
 
 

@@ -36,6 +36,9 @@ class Element:
     invariants: tuple[Invariant, ...]
     # Defined as "An absolute URI ..." (ValueSet.url, compose.include.system, and 37 others).
     absolute: bool = False
+    # An XML attribute (Element.id, Extension.url) or the XHTML div: no `_name` object (id,
+    # extensions) in JSON, which FHIR XML could not carry.
+    bare: bool = False
 
 
 @dataclass(eq=False, slots=True)
@@ -141,6 +144,7 @@ def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
         invariants=() if node else tuple(dict.fromkeys(
             element_invariants(element) + _type_profile_invariants(element))),
         absolute=element.get("definition", "").startswith("An absolute URI"),
+        bare="xmlAttr" in element.get("representation", ()) or codes == ["xhtml"],
     )
     if compiled.min > 0:
         parent.required.append(compiled)

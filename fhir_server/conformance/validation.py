@@ -1,7 +1,6 @@
 """Validation of resource bodies before they are stored, against the StructureDefinition
-snapshots of the registry (http://hl7.org/fhir/R4/validation.html): unknown elements,
-cardinality, JSON types and formats of primitives (http://hl7.org/fhir/R4/json.html),
-resource types, required bindings, extensions and invariants.
+snapshots of the registry (validation.html): unknown elements, cardinality, JSON types and
+formats of primitives (json.html), resource types, required bindings, extensions, invariants.
 
 One pass over the JSON with an explicit stack (no recursion), each object checked against
 the compiled tree of its element (`structure.py`): time linear in the size of the body."""
@@ -309,10 +308,15 @@ class _Walk:
     def primitive(self, key: str, prop: Property, value: object, extra: object,
                   at: _Visit) -> None:
         """A primitive element: its JSON values and their `_key` objects (id, extension),
-        aligned by position in arrays, where null stands for a missing half
-        (http://hl7.org/fhir/R4/json.html#primitive)."""
+        aligned by position in arrays, where null stands for a missing half (json.html)."""
         element, expression = prop.element, f"{at.path}.{key}"
         extra_expression = f"{at.path}._{key}"
+        if extra is not None and element.bare:
+            self.report("bare-element", "structure", extra_expression, extra=extra_expression,
+                        expression=expression)
+            extra = None
+            if value is None:
+                return
         absent = value is None and extra is not None
         values = [] if absent else self.items(value, expression, element)
         extras = [] if extra is None else self.items(extra, extra_expression, element)

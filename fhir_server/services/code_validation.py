@@ -161,11 +161,14 @@ def _grammar_verdict(coding: dict, system: str) -> Verdict:
 
 
 def _not_in_value_set(coding: dict, url: str) -> Verdict:
-    system, code = coding["system"], coding["code"]
-    index = held_code_system(system)
+    """Why a code is not in the value set: unknown in the version of its code system it
+    names (the held one without a version), or not among the value set's codes."""
+    system, code, version = coding["system"], coding["code"], coding.get("version")
+    named = f"{system} version {version}" if version else system
+    index = held_code_system(system, version)
     if index is not None and index.content == "complete" and index.find(code) is None:
-        return Verdict(False, f"Unknown code '{code}' in the code system {system}")
-    return Verdict(False, f"The code '{code}' of {system} is not in the value set {url}")
+        return Verdict(False, f"Unknown code '{code}' in the code system {named}")
+    return Verdict(False, f"The code '{code}' of {named} is not in the value set {url}")
 
 
 def _as_held(system: str, code: str) -> str:

@@ -196,6 +196,7 @@ async def create(
         # "If an id is provided, the server SHALL ignore it", a malformed one too (a JSON
         # null or number is no id at all, but bad FHIR JSON).
         body = {name: value for name, value in body.items() if name != "id"}
+    _refuse_subsetted(body, f"The {resource_type} was sent")
     await resolve_conditional_references(store, body)
     warnings = await run_sized(policy.check, body)
     if if_none_exist is not None:
@@ -229,7 +230,7 @@ async def update(
             f"The body {given}: it must have the id in the URL, '{resource_id}'",
             expression=f"{resource_type}.id",
         )
-    _refuse_subsetted(resource_type, resource_id, body, "was sent")
+    _refuse_subsetted(body, f"{resource_type}/{resource_id} was sent")
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
     _check_if_match(resource_type, resource_id, current, if_match)
@@ -245,13 +246,14 @@ async def update(
     return WriteResult(version, created=created, warnings=warnings)
 
 
-def _refuse_subsetted(resource_type: str, resource_id: str, resource: dict, how: str) -> None:
+def _refuse_subsetted(resource: dict, what: str) -> None:
     if is_subsetted(resource):
-        # search.html#summary: the tag is there so that a part never overwrites the whole.
+        # search.html#summary: the tag is there so that a part is never stored as a whole.
         raise Unprocessable(
-            f"{resource_type}/{resource_id} {how} with the SUBSETTED tag: it is a part of a "
-            "resource (_summary or _elements) and would overwrite the whole; read it whole "
-            "and send that", expression=f"{resource_type}.meta.tag")
+            f"{what} with the SUBSETTED tag: it is a part of a resource (_summary or "
+            "_elements), never stored; send the whole resource without the tag (a stored "
+            "resource that carries it loses it by $meta-delete)",
+            expression=f"{resource['resourceType']}.meta.tag")
 
 
 async def conditional_update(
@@ -335,7 +337,7 @@ async def patch(
     patched = await run_sized(_patched, current.resource, operations)
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
-    _refuse_subsetted(resource_type, resource_id, patched, "would be patched")
+    _refuse_subsetted(patched, f"{resource_type}/{resource_id} would be patched")
     # A patch is an update: it may add tags and labels, and only `$meta-delete` removes them.
     patched = with_kept_labels(patched, current.resource)
     await resolve_conditional_references(store, patched)

@@ -19,6 +19,7 @@ from fhir_server.errors import BadRequest, Issue
 from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
 from fhir_server.services.questionnaire_check import questionnaire_issues
 from fhir_server.services.resources import ResourceService
+from fhir_server.services.subsetting import is_subsetted
 
 MODES = ("create", "update", "delete", "profile")
 _MODE_OR_PROFILE_VALUES = ("valueCode", "valueUri", "valueCanonical", "valueString")
@@ -117,6 +118,8 @@ def _mode_issues(request: ValidateRequest, resource_type: str, resource_id: str 
         issues.append(issue("validate.not-changeable", "business-rule", type=resource_type))
     if request.mode == "create" and resource_type in READ_ONLY_TYPES:
         issues.append(issue("validate.server-written", "business-rule", type=resource_type))
+    if request.mode in ("create", "update") and is_subsetted(resource):
+        issues.append(issue("validate.subsetted", "business-rule", "Meta.tag"))
     return issues
 
 
@@ -130,6 +133,14 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
         # is invoked at the resource instance level."
         raise BadRequest(f"$validate mode '{request.mode}' is for an existing resource: "
                          f"[base]/{resource_type}/[id]/$validate", expression="mode")
+    if request.mode == "profile" and (resource_id is None or request.profile is None
+                                      or request.resource is not None):
+        # resource-validation-mode: "The server checks an existing resource (must be
+        # nominated by id, not provided as a parameter) as valid against the nominated
+        # profile."
+        raise BadRequest("$validate mode 'profile' checks a stored resource against a profile: "
+                         f"[base]/{resource_type}/[id]/$validate?mode=profile&profile=[url], "
+                         "with no resource sent", expression="mode")
     if request.profile is not None:
         _check_profile(request.profile, resource_type)
     resource = request.resource

@@ -13,6 +13,7 @@ from fhir_server.conformance.code_systems import (
     find,
     find_value_set,
     index_code_system,
+    versions,
 )
 from fhir_server.conformance.expansion import (
     ExpandedConcept,
@@ -24,6 +25,7 @@ from fhir_server.conformance.grammar_systems import NAMES as GRAMMARS
 from fhir_server.conformance.grammar_systems import grammar_code
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.errors import BadRequest, Issue, NotFound, NotSupported
+from fhir_server.search.types.date import parse_date_parameter
 from fhir_server.search.types.string import fold
 from fhir_server.services.terminology_input import TerminologyInput
 from fhir_server.services.versions import format_instant
@@ -79,6 +81,7 @@ def value_set_expansion(given: TerminologyInput, instance: dict | None,
                         operation: str) -> tuple[dict, Expansion]:
     """The ValueSet an invocation names (the instance, a `valueSet` resource or `url` with
     `valueSetVersion`) and its expansion; 400 without one, 404 for an unknown URL."""
+    moment = _date(given)
     value_set = instance or given.resource("valueSet", "ValueSet")
     if value_set is not None:
         return value_set, expand_resource(value_set)
@@ -86,7 +89,7 @@ def value_set_expansion(given: TerminologyInput, instance: dict | None,
     if not url:
         raise BadRequest(f"{operation} needs the 'url' of a ValueSet (or a 'valueSet')",
                          expression="url")
-    canonical = _versioned(url, given.one("valueSetVersion"))
+    canonical = _versioned(url, given.one("valueSetVersion") or _version_on(url, moment))
     found = find_value_set(canonical)
     if found is None and (system := _implicitly_of(url)) is not None:
         raise NotSupported(f"ValueSet {url} is one {system} defines implicitly (all its codes, or "
@@ -107,6 +110,31 @@ def _implicitly_of(url: str) -> str | None:
     return None
 
 
+def _date(given: TerminologyInput) -> datetime | None:
+    """The start of `date` ($expand, $validate-code), if given; 400 if it is no dateTime."""
+    when = given.one("date")
+    try:
+        return None if when is None else parse_date_parameter(when).low
+    except ValueError as bad:
+        raise BadRequest(f"Invalid date: {bad}", expression="date") from None
+
+
+def _version_on(url: str, moment: datetime | None) -> str | None:
+    """The version of a ValueSet in force at `moment`: of the held versions with a `date`,
+    the last one published by then, else the earliest (the oldest definition known here).
+    None without a moment, or with one version only."""
+    if moment is None:
+        return None
+    dated = sorted((parse_date_parameter(found["date"]).low, version)
+                   for version in versions("ValueSet", url)
+                   if isinstance((found := find("ValueSet", f"{url}|{version}")), dict)
+                   and isinstance(found.get("date"), str))
+    if len(dated) < 2:
+        return None
+    published = [version for date, version in dated if date <= moment]
+    return published[-1] if published else dated[0][1]
+
+
 def expanded(value_set: dict, result: Expansion) -> tuple[ExpandedConcept, ...]:
     """The concepts of an expansion, or 400 saying why it cannot be made here."""
     if result.concepts is None:
@@ -117,6 +145,12 @@ def expanded(value_set: dict, result: Expansion) -> tuple[ExpandedConcept, ...]:
     return result.concepts
 
 
+# How each operation names its code system (CodeSystem/$validate-code has no `system`;
+# $lookup refuses a request without one before it looks).
+_NAMED_BY = {"$subsumes": "'system', or codings with one",
+             "$validate-code": "'url', or a coding with a system"}
+
+
 def code_system_index(given: TerminologyInput, instance: dict | None, system: str | None,
                       version: str | None, operation: str) -> CodeSystemIndex:
     """The CodeSystem an invocation names (the instance, a `codeSystem` resource, or
@@ -125,7 +159,7 @@ def code_system_index(given: TerminologyInput, instance: dict | None, system: st
     if resource is not None:
         return index_code_system(resource)
     if not system:
-        raise BadRequest(f"{operation} needs the code system ('url', 'system' or a coding)")
+        raise BadRequest(f"{operation} needs the code system: {_NAMED_BY[operation]}")
     found = code_system(_versioned(system, version))
     if found is None:
         raise NotFound(f"CodeSystem {_versioned(system, version)} is not known to this server")
@@ -139,6 +173,13 @@ def unknown_code(index: CodeSystemIndex, code: str) -> str:
         return f"Unknown code '{code}' in the code system {index.url}"
     return (f"The code '{code}' cannot be checked here: the code system {index.url} is held "
             f"with content '{index.content}', not all of its codes")
+
+
+def _code_not_found(index: CodeSystemIndex, code: str) -> BadRequest | NotFound:
+    """404 for a code a code system held in full lacks; 400 not-supported for one whose
+    codes are not all held here, as $validate-code and $expand answer."""
+    message = unknown_code(index, code)
+    return NotFound(message) if index.content == "complete" else NotSupported(message)
 
 
 def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
@@ -162,7 +203,7 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
                               given.one("version") or coding.get("version"), "$lookup")
     concept = index.find(code)
     if concept is None:
-        raise NotFound(unknown_code(index, code))
+        raise _code_not_found(index, code)
     parameters = [{"name": "name", "valueString": index.resource.get("name", system)}]
     if index.version:
         parameters.append({"name": "version", "valueString": index.version})
@@ -217,7 +258,7 @@ def subsumes(given: TerminologyInput, instance: dict | None) -> dict:
     index = code_system_index(given, instance, system, version, "$subsumes")
     a, b = index.find(code_a), index.find(code_b)
     if a is None or b is None:
-        raise NotFound(unknown_code(index, code_a if a is None else code_b))
+        raise _code_not_found(index, code_a if a is None else code_b)
     # Only an is-a hierarchy (or none said) is subsumption: `grouped-by`, `part-of` and
     # `classified-with` nest concepts with "no particular relationship" of that kind.
     is_a = index.resource.get("hierarchyMeaning", "is-a") == "is-a"
@@ -353,6 +394,7 @@ def expand_value_set(given: TerminologyInput, instance: dict | None = None) -> d
     # version of each code system with one (a SHALL): ValueSet.expansion.parameter.
     used: list[dict] = [{"name": "version", "valueUri": uri} for uri in sorted(
         {f"{c.system}|{c.version}" for c in concepts if c.version})]
+    used += [{"name": "date", "valueDateTime": date} for date in [given.one("date")] if date]
     used += [{"name": "displayLanguage", "valueCode": language}] if language else []
     used += [{"name": "activeOnly", "valueBoolean": True}] if active_only else []
     used += [{"name": "excludeNotForUI", "valueBoolean": True}] if for_ui else []

@@ -69,6 +69,10 @@ class TerminologyInput:
 
     def codeable_concept(self) -> dict | None:
         found = self._complex("codeableConcept")
+        if found is None and self.one("codeableConcept") is not None:
+            raise BadRequest("'codeableConcept' cannot be written in a URL: POST a Parameters "
+                             "with a valueCodeableConcept, or give 'coding' as system|code",
+                             expression="codeableConcept")
         if found is None:
             return None
         codings = found.get("coding")

@@ -135,6 +135,28 @@ def test_a_patch_that_adds_the_subsetted_tag_is_422_and_changes_nothing(client):
     assert client.get(path).json() == patient
 
 
+def test_a_subsetted_resource_is_never_created_and_validate_says_so(client):
+    """HAPI refuses the tag at create as at update: a part stored as a resource could never
+    be updated (a PUT of what a read returns is refused), and $validate with a mode says
+    what the write would answer."""
+    tagged = {**new_patient(), "meta": {"tag": [{"system": SUBSETTED, "code": "SUBSETTED"}]}}
+    json_headers = {"Content-Type": "application/fhir+json"}
+    before = client.get("/Patient", params={"_summary": "count"}).json()["total"]
+    outcome = assert_outcome(client.post("/Patient", json=tagged, headers=json_headers), 422,
+                             expression="Patient.meta.tag")
+    assert "$meta-delete" in outcome["issue"][0]["diagnostics"]
+    assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
+    patient = created(client, new_patient())
+    for path, body in (("/Patient/$validate?mode=create", tagged),
+                       (f"/Patient/{patient['id']}/$validate?mode=update",
+                        {**tagged, "id": patient["id"]})):
+        issues = client.post(path, json=body, headers=json_headers).json()["issue"]
+        assert [(i["severity"], i["expression"]) for i in issues] == [
+            ("error", ["Meta.tag"])], issues
+    plain = client.post("/Patient/$validate", json=tagged, headers=json_headers).json()
+    assert plain["issue"][0]["severity"] == "information", plain
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=7)),

@@ -228,3 +228,21 @@ def test_the_servers_own_capability_statement_is_valid(client):
     statement = client.get("/metadata").json()
     outcome = client.post("/CapabilityStatement/$validate", json=statement).json()
     assert [i for i in outcome["issue"] if i["severity"] in ("error", "fatal")] == [], outcome
+
+
+def test_mode_profile_checks_a_stored_resource_against_the_profile_named(client):
+    """resource-validation-mode `profile`: "checks an existing resource (must be nominated by
+    id, not provided as a parameter) as valid against the nominated profile"; it was taken
+    as no mode at all."""
+    stored = created(client, new_patient())
+    path = f"/Patient/{stored['id']}/$validate"
+    issues = _issues(client.get(path, params={"mode": "profile", "profile": VN_CORE_PATIENT}))
+    assert any(i["severity"] == "error" for i in issues), issues
+    for request in (client.get(path, params={"mode": "profile"}),
+                    client.post("/Patient/$validate", params={"mode": "profile",
+                                                              "profile": VN_CORE_PATIENT},
+                                json=new_patient(), headers=FHIR_HEADERS),
+                    client.post(path, params={"mode": "profile", "profile": VN_CORE_PATIENT},
+                                json={**new_patient(), "id": stored["id"]},
+                                headers=FHIR_HEADERS)):
+        assert_outcome(request, 400, expression="mode")

@@ -57,8 +57,9 @@ def test_ips_example_is_valid_against_its_profiles(name: str):
     profiles = example["meta"]["profile"]
     issues = validation_issues(example, profiles)
     assert [i.diagnostics for i in issues if i.severity == "error"] == []
-    for issue in issues:
-        assert issue.profile in profiles or issue.profile.startswith("http://hl7.org/fhir/")
+    for issue in issues:  # the base definition's warnings (a code system version) have none
+        assert issue.profile is None or issue.profile in profiles or issue.profile.startswith(
+            "http://hl7.org/fhir/")
 
 
 def test_an_ips_bundle_with_a_wrong_entry_is_refused_at_that_entry():

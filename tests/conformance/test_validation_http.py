@@ -108,12 +108,21 @@ def _narrated(div: str, status: str = "generated") -> dict:
     ("<div>no namespace</div>", "value", "one <div"),
     (f"<div {XHTML}><script>alert(1)</script>x</div>", "invariant", "<script>"),
     (f'<div {XHTML}><img src="x.png" onerror="alert(1)"/></div>', "invariant", "onerror"),
-    (f'<div {XHTML}><a href="javascript:alert(1)">x</a></div>', "invariant", "href"),
+    (f'<div {XHTML}><a href="javascript:alert(1)">x</a></div>', "invariant",
+     "a script URL in the attribute href"),
     # A browser drops tabs and newlines from a URL, and what surrounds it: script all the same.
-    (f'<div {XHTML}><a href="java&#9;script:alert(1)">x</a></div>', "invariant", "href"),
+    (f'<div {XHTML}><a href="java&#9;script:alert(1)">x</a></div>', "invariant",
+     "a script URL in the attribute href"),
     (f'<div {XHTML}><a href="&#x20;jav&#x0A;ascript:alert(1)">x</a></div>', "invariant", "href"),
-    (f'<div {XHTML}><img src=" VB&#13;Script:x"/></div>', "invariant", "src"),
+    (f'<div {XHTML}><img src=" VB&#13;Script:x"/></div>', "invariant",
+     "a script URL in the attribute src"),
     (f'<div {XHTML}><iframe src="https://e.vn"/>x</div>', "invariant", "<iframe>"),
+    # txt-1's basic attributes only (those the HL7 validator lists), none of another namespace
+    # but xml:lang: the XML written of these failed R4's schema.
+    (f'<div {XHTML} xmlns:xlink="http://www.w3.org/1999/xlink"><a xlink:href="https://e.vn">'
+     'x</a></div>', "invariant", "the attribute href of the namespace http://www.w3.org/1999"),
+    (f'<div {XHTML}><p foo="bar">x</p></div>', "invariant", "the attribute foo of <p>"),
+    (f'<div {XHTML}><p data-x="1">x</p></div>', "invariant", "the attribute data-x of <p>"),
 ])
 def test_a_narrative_that_is_not_safe_basic_xhtml_is_refused(client, div, code, said):
     # Before, any string was stored: scripts reached whoever shows the narrative, and one
@@ -127,7 +136,8 @@ def test_a_narrative_that_is_not_safe_basic_xhtml_is_refused(client, div, code, 
 def test_ordinary_and_empty_narratives_are_accepted(client):
     table = (f'<div {XHTML}><p class="x" style="color:red">Nguyễn <b>Văn</b> An</p>'
              '<table border="1"><tr><td colspan="2">1</td></tr></table>'
-             '<a href="https://benhvien.vn/a">a</a><img src="data:image/png;base64,AAAA"/></div>')
+             '<a href="https://benhvien.vn/a">a</a><img src="data:image/png;base64,AAAA"/>'
+             '<p xml:lang="vi" lang="vi" id="p1">Việt</p></div>')
     assert client.post("/Patient", json=_narrated(table), headers=FHIR_HEADERS
                        ).status_code == 201
     empty = client.post("/Patient", json=_narrated(f"<div {XHTML}> </div>"),
@@ -201,3 +211,11 @@ def test_a_part_of_a_complex_extension_with_the_wrong_value_is_refused(client):
     assert "valueCodeableConcept" in _issue_at(refused, where)["diagnostics"]
     checked = client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS)
     assert _issue_at(checked, where)["severity"] == "error"
+
+
+def test_a_number_in_a_message_is_shown_as_json_writes_it(client):
+    """JSON decimals are read as Python Decimals: their repr, `Decimal('1E+2')`, was shown."""
+    response = client.post("/Patient", content=b'{"resourceType": "Patient", '
+                           b'"multipleBirthInteger": 1e2}', headers=FHIR_HEADERS)
+    issue = _issue_at(response, "Patient.multipleBirthInteger")
+    assert "1E+2" in issue["diagnostics"] and "Decimal" not in issue["diagnostics"], issue

@@ -99,3 +99,25 @@ def test_the_id_regex_the_server_builds_patterns_from_is_the_definitions():
                if x["url"] == REGEX]
     for text in ("a", "A-9.z", "x" * 64, "x" * 65, "", "a_b", "a/b", "Ä", "a b"):
         assert bool(re.fullmatch(ID_REGEX, text)) == bool(re.fullmatch(regex, text)), text
+
+
+_EXTENDED = {"extension": [{"url": EXTENSION, "valueString": "x"}]}
+
+
+@pytest.mark.parametrize(("resource", "expression"), [
+    ({"resourceType": "Patient", "extension": [
+        {"url": EXTENSION, "_url": _EXTENDED, "valueString": "a"}]},
+     "Patient.extension[0]._url"),
+    ({"resourceType": "Patient", "name": [{"_id": _EXTENDED, "family": "Lê"}]},
+     "Patient.name[0]._id"),
+    ({"resourceType": "Patient", "text": {
+        "status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>',
+        "_div": {"id": "d"}}}, "Patient.text._div"),
+])
+def test_an_xml_attribute_or_the_div_has_no_underscore_object(resource, expression):
+    """Element.id and Extension.url are XML attributes, and the div XHTML: FHIR XML cannot
+    carry an id or extensions of theirs. Stored, they made every XML page holding the resource
+    a 406 (system history for every client); a resource's own `_id` is an element's."""
+    assert [(i.message_id, i.expression) for i in issues_of(resource)] == [
+        ("bare-element", (expression,))]
+    validate_resource({"resourceType": "Patient", "id": "a", "_id": _EXTENDED})

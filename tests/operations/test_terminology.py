@@ -2,6 +2,8 @@
 (http://hl7.org/fhir/R4/codesystem-operation-lookup.html,
 http://hl7.org/fhir/R4/valueset-operation-expand.html), by GET and POST."""
 
+from functools import partial
+
 GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
 GENDER_SET = "http://hl7.org/fhir/ValueSet/administrative-gender"
 MARITAL_SET = "http://hl7.org/fhir/ValueSet/marital-status"
@@ -155,9 +157,13 @@ def test_a_code_of_a_system_held_without_its_codes_is_not_called_unknown(client)
     # SNOMED CT is held as a CodeSystem with content not-present: before, its real codes were
     # reported as "not a code of" / "Unknown code" in it.
     snomed = "http://snomed.info/sct"
-    looked_up = client.get("/CodeSystem/$lookup", params={"system": snomed, "code": "38341003"})
-    assert looked_up.status_code == 404
-    assert "cannot be checked here" in looked_up.json()["issue"][0]["diagnostics"]
+    # 400 not-supported, as $validate-code and $expand answer: 404 would say it is no code.
+    for operation, params in (("$lookup", {"code": "38341003"}),
+                              ("$subsumes", {"codeA": "38341003", "codeB": "22298006"})):
+        answer = client.get(f"/CodeSystem/{operation}", params={"system": snomed, **params})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["issue"][0]["code"] == "not-supported"
+        assert "cannot be checked here" in answer.json()["issue"][0]["diagnostics"]
     checked = client.get("/CodeSystem/$validate-code", params={"url": snomed,
                                                                "code": "38341003"}).json()
     assert checked["parameter"][0] == {"name": "result", "valueBoolean": False}
@@ -175,3 +181,20 @@ def test_an_empty_expansion_page_is_valid_fhir(client):
         checked = client.post("/ValueSet/$validate", json=expanded,
                               headers={"Content-Type": "application/fhir+json"})
         assert [i["severity"] for i in checked.json()["issue"]] == ["information"], checked.text
+
+
+def test_a_coding_of_a_code_system_version_not_held_is_warned_of(client):
+    """The HL7 validator's UNKNOWN_CODESYSTEM_VERSION: the code was checked against another
+    version without a word, where $validate-code answers false."""
+    marital = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
+    patient = {"resourceType": "Patient", "maritalStatus": {"coding": [
+        {"system": marital, "version": "9.9", "code": "M"}]}}
+    validate = partial(client.post, "/Patient/$validate",
+                       headers={"Content-Type": "application/fhir+json"})
+    issues = validate(json=patient).json()["issue"]
+    assert [(i["severity"], i["code"], i["expression"]) for i in issues] == [
+        ("warning", "not-found", ["Patient.maritalStatus.coding[0].version"])], issues
+    assert "9.9" in issues[0]["diagnostics"]
+    held = {**patient, "maritalStatus": {"coding": [{"system": marital, "code": "M"}]}}
+    issues = validate(json=held).json()["issue"]
+    assert [i["severity"] for i in issues] == ["information"], issues

@@ -184,3 +184,18 @@ def test_a_retired_concept_is_inactive_to_filters_too(client, system):
     out."""
     rule = {"property": "inactive", "op": "=", "value": "true"}
     assert _codes(_expand(client, _value_set(system, filter=[rule]))) == ["tieu-hoa-cu"]
+
+
+@pytest.mark.parametrize(("path", "params", "said"), [
+    # A CodeableConcept has no URL form: the message said none of the three was given.
+    ("/ValueSet/$validate-code", {"url": "http://hl7.org/fhir/ValueSet/administrative-gender",
+                                  "codeableConcept": "http://hl7.org/fhir/administrative-gender|male"},
+     "cannot be written in a URL"),
+    # CodeSystem/$validate-code has no `system`: its message offered one.
+    ("/CodeSystem/$validate-code", {"code": "male"}, "'url', or a coding with a system"),
+    ("/CodeSystem/$subsumes", {"codeA": "male", "codeB": "female"}, "'system', or codings"),
+])
+def test_a_missing_or_misplaced_input_is_named_as_the_operation_takes_it(client, path, params,
+                                                                       said):
+    outcome = assert_outcome(client.get(path, params=params), 400)
+    assert said in outcome["issue"][0]["diagnostics"], outcome
