@@ -71,8 +71,9 @@ def response_media_type(request: Request) -> str:
     (http://hl7.org/fhir/R4/http.html#mime-type); 406 for others."""
     requested = _presentation(request, "_format")
     if requested is not None:
-        # A `+` left unescaped in the query arrives as a space.
-        requested_range = requested.strip().replace(" ", "+")
+        # A `+` left unescaped in the type arrives as a space (not one after a `;`).
+        media_part, semicolon, parameters = requested.strip().partition(";")
+        requested_range = media_part.strip().replace(" ", "+") + semicolon + parameters
         media = _FORMAT_ALIASES.get(_media_type(requested_range))
         if media is None or not _is_r4(requested_range):
             raise NotAcceptable(

@@ -63,6 +63,7 @@ class _Holder:
     location: str
     name: str
     resource: dict | None = None
+    refusal: str | None = None  # why it is refused, told at its end (a batch entry's alone)
 
 
 @dataclass(slots=True)
@@ -140,6 +141,9 @@ class _Reader:
                 if bundle is None:
                     raise
                 self.unreadable[len(bundle.fields.get("entry", ()))] = error.issues
+                if opened < 0 and len(self.stack) == 3:  # refused at its own end tag
+                    self.stack.pop()
+                    return
                 # Open within the resource: those on the stack, and a start tag refused.
                 self._skipped = len(self.stack) - 3 + max(opened, 0)
                 del self.stack[3:]
@@ -234,9 +238,8 @@ class _Reader:
         if xhtml:
             frame = _Xhtml(location, name, self.parser.CurrentByteIndex)
         elif prop.kind == RESOURCE:
-            if attributes:
-                raise self._error(f"{location} takes no attributes", location)
-            frame = _Holder(location, name)
+            frame = _Holder(location, name,
+                            refusal=f"{location} takes no attributes" if attributes else None)
         else:
             node = prop.node if prop.kind == BACKBONE and prop.node else _tree(prop.type)
             frame = _Object(node, location, name, prop)
@@ -268,13 +271,17 @@ class _Reader:
         if isinstance(frame, _Xhtml) and frame.depth:
             frame.depth -= 1
             return
+        if isinstance(frame, _Holder) and (frame.refusal or frame.resource is None):
+            if len(self.stack) != 3:  # a Bundle entry's stays: in a batch, it fails alone
+                self.stack.pop()
+            raise self._error(frame.refusal or f"{frame.location} holds no resource",
+                              frame.location)
         self.stack.pop()
         parent = self.stack[-1] if self.stack else None
         if isinstance(frame, _Xhtml):
             self._add(parent, frame.name, (self._xhtml(frame), None))
         elif isinstance(frame, _Holder):
-            if frame.resource is None:
-                raise self._error(f"{frame.location} holds no resource", frame.location)
+            assert frame.resource is not None, "refused above"
             self._add(parent, frame.name, frame.resource)
         elif frame.prop is None:  # a resource
             resource = {"resourceType": frame.name, **_json_object(frame)}

@@ -158,6 +158,12 @@ def test_another_fhir_version_is_406_or_415(client, patient):
     stu3 = "application/fhir+json;fhirVersion=3.0"
     assert_outcome(client.get(path, headers={"Accept": stu3}), 406)
     assert_outcome(client.get(path, params={"_format": stu3}), 406)
+    # Written as R4 writes it, with a space after `;`: the space was read as a lost `+`.
+    for spaced in ("application/fhir+xml; fhirVersion=3.0",
+                   "application/fhir xml; fhirVersion=3.0"):
+        assert_outcome(client.get(path, params={"_format": spaced}), 406)
+    assert client.get(path, params={"_format": "application/fhir xml; fhirVersion=4.0"}
+                      ).status_code == 200
     response = client.get(path, headers={"Accept": f"{stu3}, application/fhir+json;q=0.5"})
     assert response.status_code == 200
     before = type_snapshot(client, "Patient")

@@ -80,3 +80,26 @@ def test_an_entry_with_an_unreadable_resource_and_a_bad_request_reports_both(cli
     issues = [issue["diagnostics"] for issue in answer["response"]["outcome"]["issue"]]
     assert any("Unknown element <nickname>" in text for text in issues), issues
     assert any("request.url" in text or "url" in text for text in issues[1:]), issues
+
+
+def test_an_empty_or_attributed_resource_element_fails_its_entry_alone(client):
+    """Refused after (`<resource/>`) or before (`<resource x="1">`) its holder was on the
+    reader's stack, the whole batch was 400 where JSON's `"resource": {}` failed alone."""
+    system = unique_system()
+    contained = _patient(system, "c", '<contained><Patient><id value="p"/></Patient>'
+                         '</contained><contained id="x"><Patient><id value="q"/></Patient>'
+                         "</contained>")
+    entries = [_entry(""), _entry(_patient(system, "ok1")),
+               '<entry><resource x="1">' + _patient(system, "x") + "</resource>"
+               '<request><method value="POST"/><url value="Patient"/></request></entry>',
+               _entry(contained), _entry(_patient(system, "ok2"))]
+    response = client.post("/", content=_bundle("batch", *entries), headers=HEADERS)
+    assert response.status_code == 200, response.text
+    answers = response.json()["entry"]
+    assert [answer["response"]["status"][:3] for answer in answers] == [
+        "400", "201", "400", "400", "201"]
+    failed = [answers[n]["response"]["outcome"]["issue"][0]["diagnostics"] for n in (0, 2, 3)]
+    assert "Bundle.entry[0].resource holds no resource" in failed[0]
+    assert "Bundle.entry[2].resource takes no attributes" in failed[1]
+    assert "Bundle.entry[3].resource.contained[1] takes no attributes" in failed[2]
+    assert len(search_ids(client, "Patient", identifier=f"{system}|")) == 2
