@@ -13,6 +13,7 @@ from fhir_server.api.dependencies import request_base
 from fhir_server.api.request_state import state_value
 from fhir_server.auth.scopes import ANSWERED_WITH_STORED_CONTENT, INTERACTION_PERMISSION
 from fhir_server.auth.tokens import Principal
+from fhir_server.conformance.costly_work import costly_caller
 from fhir_server.errors import BadRequest, Forbidden, bearer_challenge
 from fhir_server.services.access import (
     Reach,
@@ -50,6 +51,7 @@ async def authenticate(request: Request) -> Principal:
     request.state.principal = principal
     current_permissions.set(principal.scopes)
     current_principal.set(principal)
+    costly_caller.set(f"{principal.issuer}|{principal.subject}")
     return principal
 
 
