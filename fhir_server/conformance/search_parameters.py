@@ -2,7 +2,6 @@
 registry (http://hl7.org/fhir/R4/searchparameter.html), and the five compartments
 (http://hl7.org/fhir/R4/compartmentdefinition.html)."""
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -38,9 +37,6 @@ class SearchParameter:
     expression: str
     targets: tuple[str, ...] = ()
     components: tuple[Component, ...] = ()
-    # Bundle's `composition` and `message` (`Bundle.entry[0].resource`): the value is a
-    # resource inside the Bundle, known by its entry's fullUrl, not a Reference.
-    embedded: bool = False
 
 
 def _definitions() -> list[dict]:
@@ -81,7 +77,6 @@ def _by_type() -> dict[str, dict[str, SearchParameter]]:
             expression=definition["expression"],
             targets=tuple(definition.get("target", ())),
             components=_components(definition, by_url),
-            embedded=definition["type"] == "reference" and _is_resource(definition["expression"]),
         )
         for resource_type in found:
             if common or resource_type in bases:
@@ -100,18 +95,6 @@ def reference_parameters(resource_type: str) -> tuple[str, ...]:
     follow)."""
     return tuple(code for code, parameter in search_parameters(resource_type).items()
                  if parameter.type == "reference")
-
-
-_INDEXER = re.compile(r"\[\d+\]")
-
-
-def _is_resource(expression: str) -> bool:
-    """Whether the expression is a path to an element of type Resource."""
-    path = _INDEXER.sub("", expression)
-    definition = registry().structure_definition(path.partition(".")[0]) or {}
-    return any(element["path"] == path
-               and [t.get("code") for t in element.get("type", [])] == ["Resource"]
-               for element in definition.get("snapshot", {}).get("element", []))
 
 
 # Beyond R4's CompartmentDefinitions: a Device by its `patient` is in that Patient's

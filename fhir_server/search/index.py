@@ -87,6 +87,9 @@ class Extractor:
     parameter: SearchParameter
     extract: Callable[[dict], list[Node]]
     implicit_system: str | None  # of a bound `code` element, for token `system|code`
+    # Bundle's `composition` and `message` (`Bundle.entry[0].resource`): a resource in a
+    # Bundle entry, extracted with its entry, which holds its fullUrl.
+    of_entries: bool = False
 
     def entries(self, resource: dict) -> list:
         if self.parameter.type == "composite":
@@ -96,7 +99,7 @@ class Extractor:
             nodes = [_with_system(node, self.implicit_system) for node in nodes]
         if self.parameter.type == "quantity":
             return quantity.index(nodes, quantity.takes_ranges(self.parameter.expression))
-        if self.parameter.embedded:
+        if self.of_entries:
             return reference.entry_index(nodes, self.parameter.targets)
         if self.parameter.type == "reference":
             return reference.index(nodes, self.parameter.targets)
@@ -139,11 +142,11 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
     for code, parameter in search_parameters(resource_type).items():
         if code in TOP_LEVEL_PARAMETERS:
             continue
-        # A resource in a Bundle entry is read with its entry, which holds its fullUrl.
-        expression = (parameter.expression.removesuffix(".resource") if parameter.embedded
-                      else parameter.expression)
         try:
-            extract = compile_path(expression, resource_type)
+            of_entries = parameter.type == "reference" and result_types(
+                parameter.expression, resource_type) == {"Resource"}
+            extract = compile_path(parameter.expression.removesuffix(".resource")
+                                   if of_entries else parameter.expression, resource_type)
         except UnsupportedExpression as unsupported:
             # An installed package's expression beyond the compiled subset: the parameter
             # indexes nothing, and writes of the type go on (logged once per type).
@@ -151,7 +154,7 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
                         resource_type, unsupported)
             continue
         extractors[code] = Extractor(resource_type, parameter, extract,
-                                     _implicit_system(resource_type, parameter))
+                                     _implicit_system(resource_type, parameter), of_entries)
     return extractors
 
 
