@@ -142,6 +142,16 @@ class PrimitiveType:
     max_length: int | None
     value_range: tuple[int, int]
 
+    def has_json_kind(self, value: object) -> bool:
+        """Whether `value` is of this type's JSON kind (string, number, ...), valid or not."""
+        if self.json_kind == "boolean":
+            return type(value) is bool
+        if self.json_kind == "integer":
+            return type(value) is int
+        if self.json_kind == "number":
+            return is_number(value)
+        return type(value) is str
+
     def problem(self, value: object) -> str | None:
         """Why `value` is not a valid JSON value of this type, or None."""
         if self.json_kind == "boolean":

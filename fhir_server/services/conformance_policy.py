@@ -19,7 +19,7 @@ from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.personal_id_checks import personal_id_issues
 from fhir_server.conformance.profile_tree import profile_problem
 from fhir_server.conformance.profiles import declared_profiles, unknown_profiles
-from fhir_server.conformance.validation import validation_issues
+from fhir_server.conformance.validation import validation
 from fhir_server.errors import InvalidResource, Issue, Unprocessable
 
 
@@ -95,11 +95,11 @@ class ConformancePolicy:
     def _issues(self, resource: dict, extra_profiles: tuple[str, ...]
                 ) -> tuple[list[Issue], list[Issue]]:
         """(every issue, the errors against the base definition); identifier rules are
-        checked only on a structurally valid resource."""
-        found = as_of_the_reorganisation(
-            resource, validation_issues(resource, self.profiles_for(resource, extra_profiles)))
+        checked unless the resource's structure is broken, as profiles are."""
+        checked = validation(resource, self.profiles_for(resource, extra_profiles))
+        found = as_of_the_reorganisation(resource, checked.issues)
         structural = [issue for issue in found if _is_error(issue) and issue.profile is None]
-        if not structural:
+        if not checked.malformed:
             found += (identifier_issues(resource) + personal_id_issues(resource)
                       + address_issues(resource) + stored_bundle_issues(resource))
         asked = {*self.required_profiles.get(str(resource.get("resourceType")), ()),

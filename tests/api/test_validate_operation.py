@@ -65,6 +65,37 @@ def test_a_declared_meta_profile_is_checked(client):
     assert any(i["severity"] == "error" for i in issues)
 
 
+def test_a_base_error_leaves_the_profile_checked(client):
+    """A bad value (a birth date of no calendar), a profile's rule broken (VN Core's name
+    text) and a CCCD of 11 digits are all reported, as the HL7 validator reports a value and
+    a profile together, on `$validate` and on the write; only a broken structure (an element
+    R4 does not have) leaves the profile and the identifier rules out."""
+    patient = without_name_text(vn_core_patient(meta={"profile": [VN_CORE_PATIENT]},
+                                                birthDate="1985-02-30"))
+    patient["identifier"][0]["value"] = "00108501234"
+    expected = {("Patient.birthDate", None), ("Patient.name[0].text", VN_CORE_PATIENT),
+                ("Patient.identifier[0].value", None)}
+    issues = _issues(client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS))
+    assert {(i["expression"][0], _profile_of(i)) for i in issues
+            if i["severity"] == "error"} == expected
+    refused = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert refused.status_code == 400
+    assert {(i["expression"][0], _profile_of(i)) for i in refused.json()["issue"]
+            if i["severity"] == "error"} == expected
+    issues = _issues(client.post("/Patient/$validate", json={**patient, "nickname": "An"},
+                                 headers=FHIR_HEADERS))
+    assert [i["expression"][0] for i in issues if i["severity"] == "error"] == [
+        "Patient.birthDate", "Patient.nickname"]
+
+
+def _profile_of(issue: dict) -> str | None:
+    """The profile whose rule an issue reports (its `authority` extension), if any."""
+    for extension in issue.get("extension", ()):
+        if extension["url"].endswith("operationoutcome-authority"):
+            return extension["valueUri"].split("#")[0]
+    return None
+
+
 def test_instance_level_get_validates_the_stored_resource(client):
     stored = created(client, new_patient())
     [issue] = _issues(client.get(f"/Patient/{stored['id']}/$validate"))

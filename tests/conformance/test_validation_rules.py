@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from validation_helpers import EXTENSION, OBSERVATION, found_of, issues_of
 
+from fhir_server.conformance.base_validation import MAX_DEPTH
 from fhir_server.conformance.invariants import NATIVE, SKIPPED
 from fhir_server.conformance.issue_lists import MAX_ISSUES
-from fhir_server.conformance.validation import MAX_DEPTH, validate_resource
+from fhir_server.conformance.validation import validate_resource
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-r4" / "examples-all"
 
