@@ -160,6 +160,15 @@ class Permissions:
                      if context in contexts and name in (resource_type, "*")
                      and permission in letters)
 
+    def queries_anywhere(self, resource_type: str, permission: str) -> tuple[str, ...]:
+        """The searches of `user/` and `system/` granular scopes that grant `permission` on
+        `resource_type` beyond any compartment: none when `patient/` scopes grant it on the
+        type too, which keeps those searches to the compartment of the token's patient."""
+        if self.patient_allows(resource_type, permission) or self.queries(
+                resource_type, permission, patient=True):
+            return ()
+        return self.queries(resource_type, permission)
+
     def within_compartment(self, member_types: Iterable[str]) -> "Permissions":
         """These permissions with what `patient/` scopes grant on `member_types` granted
         outright: for a request that reaches nothing but the launch patient's compartment."""

@@ -71,12 +71,12 @@ async def readable(store: ResourceStore, base: str, permissions: Permissions,
                    ) -> list[tuple[str, CurrentVersion]]:
     """What a token may read of resources `found` for a search page (never leak what it may
     not): those of a type its scopes allow whole, or that a search of its granular scopes
-    matches (`patient/` scopes grant no includes); the types of the rest go in
-    `withheld`."""
+    matches (`patient/` scopes grant no includes, nor the granular scopes they keep to the
+    patient's compartment); the types of the rest go in `withheld`."""
     allowed_ids: dict[str, set[str]] = {}  # type allowed in part → the ids allowed
     for kind in {kind for kind, _ in found if not permissions.allows(kind, "r")}:
         allowed_ids[kind] = set()
-        if queries := permissions.queries(kind, "r"):
+        if queries := permissions.queries_anywhere(kind, "r"):
             ids = sorted({document.id for k, document in found if k == kind})
             try:
                 allowed = await scope_filter(store, base, kind, queries)

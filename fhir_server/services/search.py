@@ -214,7 +214,7 @@ class SearchService:
         if any(rule.source_type == ANY_SOURCE for rule in request.revincludes):
             withheld += [kind for kind in await self.stored_types()  # what `*` reads in part
                          if not self.permissions.allows(kind, "r")
-                         and self.permissions.queries(kind, "r")]
+                         and self.permissions.queries_anywhere(kind, "r")]
         seen = {(kind, d.id) for kind, d in matches}
         included: list[Found] = []
         frontier = matches
@@ -295,7 +295,7 @@ class SearchService:
         found = []
         for kind in await self.stored_types():
             if kind not in READ_ONLY_TYPES and (self.permissions.allows(kind, "r")
-                                                or self.permissions.queries(kind, "r")):
+                                                or self.permissions.queries_anywhere(kind, "r")):
                 found += await self._referring(replace(rule, source_type=kind), frontier, reads)
         return found
 

@@ -42,8 +42,9 @@ def warnings(http: httpx.Client, body: dict) -> list[str]:
             if issue["severity"] == "warning"]
 
 
-def token_client(server, issuer, scope: str, subject: str = "001085012345") -> httpx.Client:
-    token = issuer.token(scope=scope, subject=subject)
+def token_client(server, issuer, scope: str, subject: str = "001085012345",
+                 **claims: str) -> httpx.Client:
+    token = issuer.token(scope=scope, subject=subject, **claims)
     return httpx.Client(base_url=server.base, timeout=60,
                         headers={"Authorization": f"Bearer {token}"})
 
@@ -365,6 +366,19 @@ def test_granular_scopes_export_what_their_search_matches(client, server, issuer
         refused = kick_off(http, "Patient/$export", params={"_type": "Encounter,Provenance"})
         assert refused.status_code == 403
         assert "Provenance" in refused.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("patient_scope", ["patient/Encounter.rs", "patient/*.rs"])
+def test_granular_scopes_kept_to_a_compartment_export_nothing(server, issuer, data,
+                                                               patient_scope):
+    """A patient/ scope keeps a user/ scope's search on the type to the launch patient's
+    compartment, which an export is not: the type is not exported, as with the patient/
+    scope alone (a direct search of another patient's Encounters finds none)."""
+    scope = f"{patient_scope} user/Encounter.rs?status=finished"
+    with token_client(server, issuer, scope, patient=data["patient"]["id"]) as http:
+        for path in ("$export", "Patient/$export"):
+            refused = kick_off(http, path, params={"_type": "Encounter"})
+            assert refused.status_code == 403, refused.text
 
 
 def test_capability_statement_declares_the_export_operations(server):

@@ -178,6 +178,25 @@ def test_patient_scopes_keep_to_the_compartment_and_the_search(server, issuer, i
         assert http.get(f"/Observation/{ids['thu_vital']}").status_code == 200
 
 
+@pytest.mark.parametrize("patient_scope", ["patient/Observation.rs", "patient/*.rs"])
+def test_granular_scopes_kept_to_the_compartment_include_nothing(server, issuer, ids,
+                                                                  patient_scope):
+    """A user/ scope's search that a patient/ scope keeps to Thu's compartment lets no
+    Observation of Hải's in through _include or _revinclude, as it lets none be read."""
+    scope = (f"user/Patient.rs user/DiagnosticReport.rs {patient_scope} "
+             "user/Observation.rs?category=vital-signs")
+    with _client(server, issuer, scope, patient=ids["thu"]) as http:
+        assert_outcome(http.get(f"/Observation/{ids['hai_vital']}"), 403)
+        for rule in ("Observation:subject", "*"):
+            response = http.get("/Patient", params={"_id": ids["hai"], "_revinclude": rule})
+            assert response.status_code == 200, response.text
+            assert _included(response) == [], rule
+        response = http.get("/DiagnosticReport", params={
+            "_id": ids["report"], "_include": "DiagnosticReport:result"})
+        assert response.status_code == 200, response.text
+        assert _included(response) == []
+
+
 @pytest.mark.parametrize("kind", ["batch", "transaction"])
 def test_batch_entries_are_judged_as_the_same_requests_alone(server, issuer, ids, kind):
     urls = [f"Observation?code={CODES}|", f"Observation/{ids['hai_lab']}",

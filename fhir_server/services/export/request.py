@@ -130,8 +130,9 @@ def _output_format(params: list[tuple[str, str]], check: _Checker) -> None:
 def export_queries(permissions: Permissions, kind: str) -> list[tuple[str, ...]]:
     """For each of read and search that no scope grants on `kind` whole, the searches of the
     granular scopes that grant it (`system/Observation.rs?category=laboratory`): an exported
-    resource matches one of each."""
-    return [permissions.queries(kind, letter) for letter in "rs"
+    resource matches one of each. Not those `patient/` scopes keep to a compartment: an
+    export is of no patient's compartment (patient/ scopes grant none)."""
+    return [permissions.queries_anywhere(kind, letter) for letter in "rs"
             if not permissions.allows(kind, letter)]
 
 
@@ -149,7 +150,8 @@ def still_covers(permissions: Permissions, exported: Permissions, kind: str) -> 
     return may_export(permissions, kind) and all(
         permissions.allows(kind, letter) or (
             not exported.allows(kind, letter)
-            and set(exported.queries(kind, letter)) <= set(permissions.queries(kind, letter)))
+            and set(exported.queries_anywhere(kind, letter))
+            <= set(permissions.queries_anywhere(kind, letter)))
         for letter in "rs")
 
 
