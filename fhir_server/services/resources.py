@@ -17,7 +17,7 @@ from fhir_server.errors import (
     NotFound,
     NotSupported,
 )
-from fhir_server.search.index import compartment_filter, resource_compartments
+from fhir_server.search.index import compartment_filter
 from fhir_server.search.types.date import (
     EARLIEST,
     LATEST,
@@ -31,10 +31,10 @@ from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.cursors import CursorCodec, paging_context
+from fhir_server.services.history_pages import history_page, reachable, visibility
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.provenance import ProvenanceRecorder
-from fhir_server.services.scope_searches import matching_versions
 from fhir_server.services.search import ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.system_search import SystemSearch
@@ -161,10 +161,8 @@ class ResourceService:
                                 base: str, store: ResourceStore | None = None) -> bool:
         """Whether a version, as it was then, is within reach: an older one may have been
         another patient's (a subject since corrected), or of another category."""
-        if reach.compartment is not None and not _holds(reach.compartment, version, base):
-            return False
-        return scope_query is None or (await matching_versions(
-            store or self.database.store(), [version], scope_query))[0]
+        return (await reachable(store or self.database.store(), base, reach.compartment,
+                                scope_query, [version]))[0]
 
     async def _before_deletion(self, resource_type: str, resource_id: str) -> Version | None:
         """The last version of a deleted resource; None when it is not deleted."""
@@ -354,20 +352,13 @@ class ResourceService:
             except (KeyError, TypeError, ValueError):
                 raise BadRequest("The paging cursor does not belong to this history",
                                  expression="_cursor") from None
-        found = await store.history(types, resource_id, span, after, count + 1)
-        versions = [Version.from_history(v.resource_type, v) for v in found[:count]]
-        if compartment is not None:  # deletions show no one's data
-            versions = [v for v in versions if v.deleted or _holds(compartment, v, base)]
-        if scope_query is not None:  # deletions show no one's data
-            shown = await matching_versions(store, versions, scope_query)
-            versions = [v for v, matched in zip(versions, shown, strict=True)
-                        if v.deleted or matched]
+        versions, next_position = await history_page(
+            store, types, resource_id, span, after, count,
+            visibility(store, base, compartment, scope_query))
         next_cursor = None
-        if len(found) > count and versions:
-            last = found[count - 1]
+        if next_position is not None:
             next_cursor = self.cursors.encode(
-                {"t": last.last_updated.isoformat(), "o": last.object_id}, context
-            )
+                {"t": next_position[0].isoformat(), "o": next_position[1]}, context)
         total = None
         if resource_type and resource_id and compartment is None and scope_query is None:
             total = await store.count_versions(resource_type, resource_id, span)
@@ -433,11 +424,3 @@ def _date_param(params: list[tuple[str, str]], name: str) -> DateRange | None:
     before = period.low - instant if period.low > EARLIEST else EARLIEST
     return {"eq": period, "ge": DateRange(period.low, LATEST), "gt": DateRange(after, LATEST),
             "le": DateRange(EARLIEST, period.high), "lt": DateRange(EARLIEST, before)}[prefix]
-
-
-def _holds(compartment: str, version: Version, base: str) -> bool:
-    """Whether a version, as it was then, is in a compartment (`Patient/1`), by a relative
-    reference or an absolute one under `base`."""
-    assert version.resource is not None, "a deletion is in no compartment"
-    found = resource_compartments(version.resource_type, version.resource)
-    return compartment in found or f"{base.rstrip('/')}/{compartment}" in found

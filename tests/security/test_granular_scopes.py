@@ -121,6 +121,41 @@ def test_versions_are_judged_as_they_were(client, server, issuer, ids):
         assert_outcome(http.get(f"/Observation/{vital['id']}"), 403)
 
 
+def _version_pages(http, path: str, count: int) -> list[list[str]]:
+    """The version ids of each page of a history, following its `next` links."""
+    pages = []
+    response = http.get(path, params={"_count": count})
+    while True:
+        assert response.status_code == 200, response.text
+        pages.append([e["resource"]["meta"]["versionId"]
+                      for e in response.json().get("entry", [])])
+        following = [link["url"] for link in response.json()["link"]
+                     if link["relation"] == "next"]
+        if not following:
+            return pages
+        response = http.get(following[0])
+
+
+@pytest.mark.parametrize("scope", ["patient/*.rs", f"user/Observation.rs?{LABORATORY}"])
+def test_a_history_in_pages_holds_every_version_the_token_sees(client, server, issuer, ids,
+                                                               scope):
+    """Versions 1, 3 and 5 are Thu's laboratory result, 2 and 4 Hải's vital sign: pages of
+    one version hold 5, 3 and 1, none empty (a page filtered down to nothing ended the
+    history, and pages came short). Coded apart, so the data set's searches miss it."""
+    first = created(client, _observation("laboratory") | {
+        "subject": {"reference": f"Patient/{ids['thu']}"}, "code": {"text": "Glucose"}})
+    path = f"/Observation/{first['id']}"
+    for version in range(2, 6):
+        thu = version % 2 == 1
+        body = first | {"subject": {"reference": f"Patient/{ids['thu' if thu else 'hai']}"},
+                        "category": [{"coding": [{"system": CATEGORY, "code": (
+                            "laboratory" if thu else "vital-signs")}]}]}
+        assert client.put(path, headers=FHIR_HEADERS, json=body).status_code == 200
+    with _client(server, issuer, scope, patient=ids["thu"]) as http:
+        assert _version_pages(http, f"{path}/_history", 1) == [["5"], ["3"], ["1"]]
+        assert _version_pages(http, f"{path}/_history", 2) == [["5", "3"], ["1"]]
+
+
 def _included(response) -> list[str]:
     return [entry["resource"]["id"] for entry in response.json()["entry"]
             if entry["search"]["mode"] == "include"]
