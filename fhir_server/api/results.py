@@ -17,6 +17,7 @@ from fhir_server.api.media import (
     negotiated,
 )
 from fhir_server.errors import Issue, operation_outcome
+from fhir_server.services.access import write_answer
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import Version
@@ -67,7 +68,8 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     headers = version_headers(version)
     location = f"{call.base}/{version.versioned_url}"
     headers["Location" if result.created else "Content-Location"] = location
-    choice = return_preference(call.prefer)
+    choice = write_answer(return_preference(call.prefer), call.request.state.principal.scopes,
+                          version.resource_type)
     if choice == "minimal":
         return Response(status_code=status, headers=headers)
     if choice == "OperationOutcome":

@@ -80,6 +80,16 @@ def scope_queries(principal: Principal, interaction: str, resource_type: str
     return queries
 
 
+def write_answer(preference: str, permissions: Permissions, resource_type: str) -> str:
+    """What a write is answered with (`Prefer: return`): not the resource, but as
+    `minimal`, for a token that may write the type but not read it (SMART `.u`, v1
+    `.write`): the stored resource holds what it did not send (the tags and security labels
+    an update keeps)."""
+    if preference == "representation" and not permissions.allows(resource_type, "r"):
+        return "minimal"
+    return preference
+
+
 def shown(query: str) -> str:
     """A scope's search as a message names it: its start, when long."""
     return query if len(query) <= 100 else f"{query[:100]}..."

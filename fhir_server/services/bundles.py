@@ -21,6 +21,7 @@ from fhir_server.errors import (
     operation_outcome,
 )
 from fhir_server.services import interactions
+from fhir_server.services.access import write_answer
 from fhir_server.services.batch_steps import run_in_steps
 from fhir_server.services.bundle_entries import (
     ORDER,
@@ -255,7 +256,7 @@ class BundleProcessor:
                     failed[:] = [entry.index]
                     raise in_entry(entry, error) from None
                 responses[entry.index] = _write_response(base, result, return_preference,
-                                                         language)
+                                                         language, permissions)
             return responses
 
         try:
@@ -301,7 +302,7 @@ class BundleProcessor:
             result = await self.service.transaction(
                 lambda store: _write(store, entry, policy, self.max_depth)
             )
-            return _write_response(base, result, return_preference, language)
+            return _write_response(base, result, return_preference, language, permissions)
         except FhirError as error:
             return _failed(error, language)
         except DatabaseUnreachable:
@@ -357,10 +358,11 @@ def _targets_by_type(entries: list[Entry]) -> dict[str, list[str]]:
 
 
 def _write_response(base: str, result: WriteResult | None, return_preference: str,
-                    language: str) -> dict:
+                    language: str, permissions: Permissions) -> dict:
     if result is None:
         return {"response": {"status": "204 No Content"}}
     version = result.version
+    return_preference = write_answer(return_preference, permissions, version.resource_type)
     if version.deleted:
         deleted: dict = {"status": "204 No Content", "etag": version.etag}
         if return_preference == "OperationOutcome":

@@ -338,6 +338,32 @@ def test_conditional_create_does_not_hand_an_existing_resource_to_a_create_only_
     assert existing["id"] not in shown, (response.status_code, dict(response.headers))
 
 
+@pytest.mark.parametrize("scope", ["user/Patient.u", "user/Patient.write"])
+def test_an_update_only_token_is_not_answered_with_the_stored_tags(server, client, issuer,
+                                                                    scope):
+    """An update keeps the stored tags and security labels; a token that may not read the
+    record is answered without the resource (as `return=minimal`), directly and in a
+    batch, or it would read what it did not send."""
+    stored = _created(client, patient_resource(personal_id()) | {"meta": {
+        "tag": [{"system": "urn:kham", "code": "HIV-CLINIC"}],
+        "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                      "code": "R"}]}})
+    sent = patient_resource(stored["identifier"][0]["value"]) | {"id": stored["id"],
+                                                                 "gender": "female"}
+    with scoped(server, issuer, scope) as http:
+        response = http.put(f"/Patient/{stored['id']}", json=sent, headers=FHIR_HEADERS)
+        assert response.status_code == 200, response.text
+        assert response.content == b"" and response.headers["ETag"].startswith('W/"')
+        batch = http.post("", headers=FHIR_HEADERS, json={
+            "resourceType": "Bundle", "type": "batch", "entry": [{
+                "resource": sent | {"gender": "male"},
+                "request": {"method": "PUT", "url": f"Patient/{stored['id']}"}}]})
+        assert batch.status_code == 200, batch.text
+        [entry] = batch.json()["entry"]
+        assert entry["response"]["status"].startswith("200") and "resource" not in entry
+    assert "HIV-CLINIC" in str(client.get(f"/Patient/{stored['id']}").json()["meta"])
+
+
 # ------------------------------------------------------------------ system history
 
 def _history_types(server, issuer, scope: str) -> list[str]:
