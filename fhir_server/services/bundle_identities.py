@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from fhir_server.errors import BadRequest, Conflict, FhirError
 from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import Entry, in_entry
+from fhir_server.services.conditional_criteria import acquire_guards, find_matches
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import (
     full_url_key,
@@ -70,7 +71,7 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
             entry.if_none_exist = linked_query(entry.if_none_exist, assigned)
             target_id = entry.assigned_id = new_id()
             condition = (entry.resource_type, entry.if_none_exist)
-            matches = await interactions.find_matches(
+            matches = await find_matches(
                 store, entry.resource_type, entry.if_none_exist, excluding=deleted
             )
             if len(matches) == 1:
@@ -182,7 +183,7 @@ async def _conditional_update_target(store: ResourceStore, entry: Entry,
     try:
         # As a conditional update outside a transaction: concurrent ones with the same
         # criteria serialise here, so that only one of them creates.
-        await interactions.acquire_guards(store, entry.resource_type, criteria)
+        await acquire_guards(store, entry.resource_type, criteria)
         target_id = await interactions.conditional_update_target(
             store, entry.resource_type, criteria, resource.get("id"),
             excluding=deleted) or new_id()
@@ -207,7 +208,7 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
             target = f"{entry.resource_type}/{entry.resource_id}"
         else:
             try:
-                matches = await interactions.find_matches(store, entry.resource_type,
+                matches = await find_matches(store, entry.resource_type,
                                                           entry.criteria)
             except FhirError as error:
                 raise in_entry(entry, error) from None

@@ -32,6 +32,7 @@ from fhir_server.services.bundle_entries import (
     patch_operations,
 )
 from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
+from fhir_server.services.conditional_criteria import check_created_matches, find_matches
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.entry_access import READS, answered_status, audit_read, check_permission
 from fhir_server.services.entry_independence import (
@@ -88,9 +89,13 @@ async def _write(
         if entry.resolved_criteria is not None:
             await _check_still_one_match(store, entry)
         if entry.resource_id:
-            return await interactions.update(
+            result = await interactions.update(
                 store, kind, entry.resource_id, entry.resource, policy, entry.if_match
             )
+            if entry.resolved_criteria is not None and result.created:  # it matched nothing
+                await check_created_matches(store, kind, entry.resource_id,
+                                            entry.resolved_criteria)
+            return result
         return await interactions.conditional_update(
             store, kind, entry.criteria, entry.resource, policy, entry.if_match
         )
@@ -111,7 +116,7 @@ async def _check_still_one_match(store: ResourceStore, entry: Entry) -> None:
     (http.html#trules: "Process any POST" before "any PUT"), must not match its criteria:
     two entries would then be one resource, which "SHALL fail"."""
     assert entry.resolved_criteria is not None and entry.resource_id is not None
-    matches = await interactions.find_matches(store, entry.resource_type,
+    matches = await find_matches(store, entry.resource_type,
                                               entry.resolved_criteria)
     others = [match.id for match in matches if match.id != entry.resource_id]
     if others:

@@ -27,12 +27,12 @@ from fhir_server.errors import (
     Unprocessable,
     operation_outcome,
 )
-from fhir_server.search.compiler import Compiler
-from fhir_server.search.request import parse_query, parse_request
-from fhir_server.search.types.string import fold
-from fhir_server.search.values import split_escaped
-from fhir_server.services.access import check_searchable
 from fhir_server.services.bundle_entries import ANY_VERSION, NO_CURRENT_VERSION
+from fhir_server.services.conditional_criteria import (
+    acquire_guards,
+    check_created_matches,
+    find_matches,
+)
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from fhir_server.services.meta_tags import with_kept_labels
@@ -109,57 +109,6 @@ async def _write(
     return version
 
 
-async def find_matches(
-    store: ResourceStore, resource_type: str, query: str, limit: int = 2,
-    excluding: Collection[str] = (),
-) -> list[CurrentVersion]:
-    """Current resources matching conditional criteria (`identifier=s|v&...`), but those
-    `excluding` names (`Type/id`: what a transaction deletes before it creates)."""
-    if "?" in query:
-        query_type, query = query.split("?", 1)
-        if query_type and query_type != resource_type:
-            raise BadRequest(f"Conditional criteria for {query_type} used on {resource_type}: "
-                             f"send the search parameters alone ('identifier=...') or after "
-                             f"'{resource_type}?'")
-    check_searchable(resource_type)
-    request = parse_request(resource_type, parse_query(query), max_count=limit)
-    compiler = Compiler(store.project, check_searchable=check_searchable)
-    criteria, used = await compiler.compile(resource_type, request.criteria, strict=True)
-    if not used:
-        # 400, not 412: 412 says "several matches", and this request is malformed.
-        raise BadRequest(
-            f"Conditional criteria '{query}' have no search parameter with a value: "
-            "they would match every resource"
-        )
-    found = await store.find(resource_type, criteria, limit + len(excluding))
-    return [match for match in found if f"{resource_type}/{match.id}" not in excluding][:limit]
-
-
-# Guards one conditional write takes at most: criteria with more values (a long OR) are
-# refused. (One guard for the type instead did not wait for writes taking a value's guard:
-# 30 of 30 races of a 17-value create with a 1-value one made the resource twice.)
-_MAX_GUARDS = 200
-
-
-async def acquire_guards(store: ResourceStore, resource_type: str, query: str) -> None:
-    """Serialise the conditional writes whose criteria could match one new resource: one
-    guard per criterion value, keyed by its code without a system, case and accents folded,
-    whatever the parameter: `identifier=s|v`, `identifier=v` and `identifier=s%7Cv` take the
-    same guard (keyed on the query's text they did not, and raced to make one patient
-    twice), and so do `family=Lý`, `family=ly` and `name=LY`, which match the same names.
-    Criteria that merely share a value wait for each other, which costs only time."""
-    keys = set()
-    for _, value in parse_query(query.split("?", 1)[1] if "?" in query else query):
-        for one in split_escaped(value, ",", keep_escapes=True):
-            code = split_escaped(one, "|", keep_escapes=True)[-1]
-            keys.add(f"{resource_type}?{fold(code)}")
-    if len(keys) > _MAX_GUARDS:  # a bound on the writes one request makes
-        raise BadRequest(f"Conditional criteria name {len(keys)} values; at most {_MAX_GUARDS}"
-                         " are taken (criteria should name the one resource meant)")
-    for key in sorted(keys):  # one order: two writes never each hold what the other wants
-        await store.acquire_guard(key)
-
-
 def _check_if_match(
     resource_type: str, resource_id: str, current: CurrentVersion | None, if_match: int | None
 ) -> None:
@@ -210,6 +159,8 @@ async def create(
         if matches:
             return WriteResult(Version.from_current(resource_type, matches[0]), changed=False)
     version = await _write(store, resource_type, resource_id or new_id(), body, None, "POST")
+    if if_none_exist is not None:
+        await check_created_matches(store, resource_type, version.id, if_none_exist)
     return WriteResult(version, created=True, warnings=warnings)
 
 
@@ -269,13 +220,17 @@ async def conditional_update(
     await acquire_guards(store, resource_type, query)
     target_id = await conditional_update_target(store, resource_type, query, body.get("id"))
     if target_id is not None:
-        return await update(store, resource_type, target_id, {**body, "id": target_id}, policy,
-                            if_match)
-    if if_match is not None:  # a version of nothing, as update() refuses it
+        result = await update(store, resource_type, target_id, {**body, "id": target_id},
+                              policy, if_match)
+    elif if_match is not None:  # a version of nothing, as update() refuses it
         raise PreconditionFailed(
             f"If-Match expects version {if_match}, but no {resource_type} matches '{query}'"
         )
-    return await create(store, resource_type, body, policy)
+    else:
+        result = await create(store, resource_type, body, policy)
+    if result.created:  # it matched nothing
+        await check_created_matches(store, resource_type, result.version.id, query)
+    return result
 
 
 async def conditional_update_target(

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from fhir_server.errors import BadRequest
-from fhir_server.services.interactions import acquire_guards
+from fhir_server.services.conditional_criteria import acquire_guards
 
 
 class _RecordingStore:

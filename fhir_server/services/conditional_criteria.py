@@ -1,0 +1,88 @@
+"""Conditional criteria (http://hl7.org/fhir/R4/http.html#ccreate, #cond-update): the
+resources they match, the guards that serialise the writes they could race on, and that a
+resource created under them matches them."""
+
+from collections.abc import Collection
+
+from fhir_server.errors import BadRequest
+from fhir_server.search.compiler import Compiler
+from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.types.string import fold
+from fhir_server.search.values import split_escaped
+from fhir_server.services.access import check_searchable
+from fhir_server.storage.records import CurrentVersion
+from fhir_server.storage.resources import ResourceStore
+
+
+async def _compiled(store: ResourceStore, resource_type: str, query: str, limit: int) -> dict:
+    """The filter of conditional criteria (`identifier=s|v&...`, or `Type?...` of this type)."""
+    if "?" in query:
+        query_type, query = query.split("?", 1)
+        if query_type and query_type != resource_type:
+            raise BadRequest(f"Conditional criteria for {query_type} used on {resource_type}: "
+                             f"send the search parameters alone ('identifier=...') or after "
+                             f"'{resource_type}?'")
+    check_searchable(resource_type)
+    request = parse_request(resource_type, parse_query(query), max_count=limit)
+    compiler = Compiler(store.project, check_searchable=check_searchable)
+    criteria, used = await compiler.compile(resource_type, request.criteria, strict=True)
+    if not used:
+        # 400, not 412: 412 says "several matches", and this request is malformed.
+        raise BadRequest(
+            f"Conditional criteria '{query}' have no search parameter with a value: "
+            "they would match every resource"
+        )
+    return criteria
+
+
+async def find_matches(
+    store: ResourceStore, resource_type: str, query: str, limit: int = 2,
+    excluding: Collection[str] = (),
+) -> list[CurrentVersion]:
+    """Current resources matching conditional criteria, but those `excluding` names
+    (`Type/id`: what a transaction deletes before it creates)."""
+    criteria = await _compiled(store, resource_type, query, limit)
+    found = await store.find(resource_type, criteria, limit + len(excluding))
+    return [match for match in found if f"{resource_type}/{match.id}" not in excluding][:limit]
+
+
+async def check_created_matches(store: ResourceStore, resource_type: str, resource_id: str,
+                                query: str) -> None:
+    """400 unless the resource a conditional create (or a conditional update that matched
+    nothing) has just written matches the criteria: else the same request, sent again,
+    would match nothing again and make one more (HAPI refuses it too: "The supplied
+    resource did not satisfy the conditional URL"). Run in the write's transaction, which
+    the refusal undoes."""
+    criteria = await _compiled(store, resource_type, query, 1)
+    if not await store.find(resource_type, {"$and": [{"_id": resource_id}, criteria]}, 1,
+                            projection=["_id"]):
+        raise BadRequest(
+            f"The {resource_type} sent does not match its conditional criteria '{query}': "
+            "created, it would not be found by them, and each retry would create another; "
+            "send a resource with the values the criteria name",
+            expression=resource_type)
+
+
+# Guards one conditional write takes at most: criteria with more values (a long OR) are
+# refused. (One guard for the type instead did not wait for writes taking a value's guard:
+# 30 of 30 races of a 17-value create with a 1-value one made the resource twice.)
+_MAX_GUARDS = 200
+
+
+async def acquire_guards(store: ResourceStore, resource_type: str, query: str) -> None:
+    """Serialise the conditional writes whose criteria could match one new resource: one
+    guard per criterion value, keyed by its code without a system, case and accents folded,
+    whatever the parameter: `identifier=s|v`, `identifier=v` and `identifier=s%7Cv` take the
+    same guard (keyed on the query's text they did not, and raced to make one patient
+    twice), and so do `family=Lý`, `family=ly` and `name=LY`, which match the same names.
+    Criteria that merely share a value wait for each other, which costs only time."""
+    keys = set()
+    for _, value in parse_query(query.split("?", 1)[1] if "?" in query else query):
+        for one in split_escaped(value, ",", keep_escapes=True):
+            code = split_escaped(one, "|", keep_escapes=True)[-1]
+            keys.add(f"{resource_type}?{fold(code)}")
+    if len(keys) > _MAX_GUARDS:  # a bound on the writes one request makes
+        raise BadRequest(f"Conditional criteria name {len(keys)} values; at most {_MAX_GUARDS}"
+                         " are taken (criteria should name the one resource meant)")
+    for key in sorted(keys):  # one order: two writes never each hold what the other wants
+        await store.acquire_guard(key)

@@ -1,0 +1,58 @@
+"""A conditional create, or a conditional update that matches nothing, must create a resource
+its criteria then find: otherwise the same request, retried, matches nothing again and makes
+a duplicate each time. 400 and nothing stored, as HAPI answers ("The supplied resource did
+not satisfy the conditional URL"), directly and in transactions and batches."""
+
+import pytest
+from helpers import CCCD, FHIR_HEADERS, assert_outcome, create, new_patient, search_ids, unique_cccd
+
+
+def _stored(client, value: str) -> list[str]:
+    return search_ids(client, "Patient", identifier=f"{CCCD}|{value}")
+
+
+def _entry(method: str, url: str, resource: dict, **request: str) -> dict:
+    return {"resource": resource, "request": {"method": method, "url": url, **request}}
+
+
+def test_a_direct_conditional_write_whose_body_its_criteria_miss_is_400(client):
+    criteria, other = unique_cccd(), unique_cccd()
+    for _ in range(2):  # a retry makes nothing either
+        refused = create(client, new_patient(other),
+                         **{"If-None-Exist": f"identifier={CCCD}|{criteria}"})
+        assert "conditional criteria" in assert_outcome(refused, 400)["issue"][0][
+            "diagnostics"]
+        refused = client.put("/Patient", params={"identifier": f"{CCCD}|{criteria}"},
+                             json=new_patient(other), headers=FHIR_HEADERS)
+        assert_outcome(refused, 400)
+    assert _stored(client, criteria) == [] and _stored(client, other) == []
+    # `PUT Patient?_id=x` of a body without that id created one with a new id at each call.
+    assert_outcome(client.put("/Patient", params={"_id": f"cm-{other}"},
+                              json=new_patient(other), headers=FHIR_HEADERS), 400)
+    assert _stored(client, other) == []
+
+
+@pytest.mark.parametrize("kind", ["transaction", "batch"])
+def test_a_conditional_entry_whose_body_its_criteria_miss_fails(client, kind):
+    criteria, other = unique_cccd(), unique_cccd()
+    query = f"identifier={CCCD}|{criteria}"
+    for entry in (_entry("POST", "Patient", new_patient(other), ifNoneExist=query),
+                  _entry("PUT", f"Patient?{query}", new_patient(other))):
+        response = client.post("", headers=FHIR_HEADERS, json={
+            "resourceType": "Bundle", "type": kind, "entry": [entry]})
+        if kind == "transaction":
+            assert_outcome(response, 400)
+        else:
+            assert response.status_code == 200, response.text
+            [answer] = response.json()["entry"]
+            assert answer["response"]["status"].startswith("400"), answer
+    assert _stored(client, criteria) == [] and _stored(client, other) == []
+
+
+def test_a_body_its_criteria_find_is_still_created_once(client):
+    value = unique_cccd()
+    query = f"identifier={CCCD}|{value}&gender=male&birthdate=ge1900"
+    for status in (201, 200):
+        response = create(client, new_patient(value), **{"If-None-Exist": query})
+        assert response.status_code == status, response.text
+    assert len(_stored(client, value)) == 1
