@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.auth.scopes import Permissions
-from fhir_server.conformance.registry import is_supported
+from fhir_server.conformance.registry import is_supported, resource_types
 from fhir_server.conformance.search_parameters import (
     compartment_members,
     reference_parameters,
@@ -66,6 +66,9 @@ class EverythingRequest:
     cursor: str | None
     kept: list[tuple[str, str]]  # parameters repeated in the page links
     withheld: tuple[str, ...] = ()  # compartment types the token may not read
+    # Some type is not the token's to read whole: a resource the record refers to may be
+    # left out (the launch patient's Practitioner, Binary, ... for patient/ scopes).
+    references_withheld: bool = False
 
 
 def parse_everything(
@@ -137,6 +140,8 @@ def parse_everything(
         [(name, value) for name, value in params if name in allowed],
         () if asked else tuple(t for t in members if t not in ASSOCIATED_TYPES
                                and not permissions.allows(t, "r")),
+        not asked and not all(permissions.allows_outside_compartment(t, "r")
+                              for t in resource_types()),
     )
 
 
@@ -218,14 +223,10 @@ class Everything:
         cursor = self.cursors.encode(next_position, context) if more else None
         links = page_links(self.base, path, request.kept, cursor)
         bundle = searchset_bundle(self.base, entries, links)
-        if request.withheld and not request.cursor:
-            # Said once, on the first page, as a search says of its includes.
-            named = ", ".join(request.withheld[:_MOST_NAMED]) + (
-                f" and {len(request.withheld) - _MOST_NAMED} more"
-                if len(request.withheld) > _MOST_NAMED else "")
-            bundle.setdefault("entry", []).append(warning_entry(
-                f"Resources of types the token's scopes do not allow reading ({named}) were "
-                "left out", "suppressed"))
+        if not request.cursor and (note := _withheld_note(request)):
+            # Said once, on the first page, as a search says of its includes; whatever was
+            # found, or it would tell of resources the token may not read.
+            bundle.setdefault("entry", []).append(warning_entry(note, "suppressed"))
         return bundle
 
     def _position(self, cursor: str, context: str) -> tuple[str, int, str]:
@@ -382,6 +383,23 @@ class Everything:
                 t.get("reference") in versions for t in (d.resource or {}).get("target", [])
             )
         ]
+
+
+def _withheld_note(request: EverythingRequest) -> str:
+    """Why resources may be missing from the record: its types the token may not read, and
+    the types of the resources it refers to that the token may not read."""
+    said = []
+    if request.withheld:
+        named = ", ".join(request.withheld[:_MOST_NAMED]) + (
+            f" and {len(request.withheld) - _MOST_NAMED} more"
+            if len(request.withheld) > _MOST_NAMED else "")
+        said.append(f"Resources of types the token's scopes do not allow reading ({named}) "
+                    "were left out")
+    if request.references_withheld:
+        said.append("Resources the record refers to are left out, if there are any, where "
+                    "the token's scopes do not allow reading their type (beyond the "
+                    "patient's compartment)")
+    return "; ".join(said)
 
 
 # Types named in the note of those left out.

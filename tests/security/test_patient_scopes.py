@@ -52,8 +52,10 @@ def thu(server, issuer, ids):
 
 
 def _ids(response) -> set[str]:
+    """The ids of the resources served (not of the outcome saying what was left out)."""
     assert response.status_code == 200, response.text
-    return {entry["resource"]["id"] for entry in response.json().get("entry", [])}
+    return {entry["resource"]["id"] for entry in response.json().get("entry", [])
+            if entry["resource"]["resourceType"] != "OperationOutcome"}
 
 
 def test_reads_by_id_within_the_compartment_only(thu, ids):
@@ -172,8 +174,12 @@ def test_nothing_but_reads_and_searches_is_granted(thu, ids):
 
 
 def test_everything_and_summary_of_the_launch_patient_hold_their_compartment_only(thu, ids):
-    everything = _ids(thu.get(f"/Patient/{ids['thu']}/$everything"))
-    assert everything == {ids["thu"], ids["thu_bp"], ids["thu_visit"]}  # not the doctor
+    answer = thu.get(f"/Patient/{ids['thu']}/$everything")
+    assert _ids(answer) == {ids["thu"], ids["thu_bp"], ids["thu_visit"]}  # not the doctor
+    # Said, whether or not the record refers to any: the doctor is left out.
+    [note] = [e["resource"] for e in answer.json()["entry"] if e["search"]["mode"] == "outcome"]
+    assert note["issue"][0]["code"] == "suppressed"
+    assert "refers to" in note["issue"][0]["diagnostics"]
     summary = thu.get(f"/Patient/{ids['thu']}/$summary")
     assert summary.status_code == 200, summary.text
     held = {entry["resource"].get("id") for entry in summary.json()["entry"]}
