@@ -354,7 +354,6 @@ def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:
         who = personal_id
     subject = claims.get("sub")
     name = claims.get("name")
-    patient = claims.get("patient")
     return Principal(
         issuer=issuer.issuer,
         subject=subject if isinstance(subject, str) else who,
@@ -363,8 +362,23 @@ def _principal(issuer: TrustedIssuer, claims: dict) -> Principal:
         name=name if isinstance(name, str) else None,
         scopes=Permissions.from_text(scope_text),
         scope_text=scope_text,
-        patient=patient if isinstance(patient, str) and is_id(patient) else None,
+        patient=_launch_patient(claims),
     )
+
+
+def _launch_patient(claims: dict) -> str | None:
+    """The SMART `patient` claim, "String value with a patient id"
+    (http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html#launch-context-arrives-with-your-access_token):
+    a bare Patient id. One in another form (`Patient/123`, which may name another server's
+    patient too, an id with a space, a number) refuses the token: dropped, the person's own
+    record (by CCCD) would stand in for the patient the app was launched for."""
+    if "patient" not in claims:
+        return None
+    patient = claims["patient"]
+    if not isinstance(patient, str) or not is_id(patient):
+        raise _refuse(f"the patient claim {_shown(patient)} is not a Patient id "
+                      "(SMART: the launch patient's id, 123, not Patient/123)")
+    return patient
 
 
 def _personal_id(claim: str, value: Any) -> str:

@@ -16,7 +16,7 @@ import pytest
 from api.helpers import FHIR_HEADERS, assert_outcome, created, new_patient, unique_cccd
 from search.helpers import load, ref
 
-from security.helpers import fhir_client, read_entries
+from security.helpers import assert_unauthorized, fhir_client, read_entries
 
 LOINC = "http://loinc.org"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -265,6 +265,25 @@ def test_a_persons_own_login_opens_their_own_record(client, server, issuer, ids)
             refusal = assert_outcome(http.get("/Patient"), 403)
             assert "no Patient, or more than one, holds the token's personal ID" in str(
                 refusal), refusal
+
+
+@pytest.mark.parametrize("claim", ["Patient/{hai}", "", "{hai} ", 12345, None])
+def test_a_patient_claim_that_is_no_patient_id_refuses_the_token(client, server, issuer, ids,
+                                                                 claim):
+    """SMART's `patient` claim is the launch patient's id ("String value with a patient
+    id"). In another form, even the reference `Patient/<id>` some EHRs send, the token is
+    refused: dropped, the holder's own record (their CCCD) stood in for the patient the app
+    was launched for (probe CB)."""
+    own = unique_cccd()
+    created(client, new_patient(own))
+    value = claim.format(**ids) if isinstance(claim, str) else claim
+    with fhir_client(server.base, issuer.token("patient/*.rs", subject=own,
+                                               patient=value)) as http:
+        response = http.get("/Patient")
+    outcome = assert_unauthorized(response)
+    assert response.headers["www-authenticate"] == 'Bearer realm="fhir", error="invalid_token"'
+    assert "the patient claim" in outcome["issue"][0]["diagnostics"]
+    assert "is not a Patient id" in outcome["issue"][0]["diagnostics"]
 
 
 _AN_HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
