@@ -152,7 +152,8 @@ async def _start_security(app: FastAPI, settings: Settings, database: Database) 
     app.state.authenticator = Authenticator(settings, server_key)
     clients = ClientStore(database.db)
     await clients.prepare()
-    app.state.tokens = TokenService(clients, server_key, settings.access_token_lifetime)
+    app.state.tokens = TokenService(clients, database, server_key,
+                                  settings.access_token_lifetime)
     trusted_networks(settings.trusted_proxies)  # a bad FHIR_TRUSTED_PROXIES stops the start
     app.state.audit = AuditTrail(database, settings.data_dir,
                                  standby=settings.audit_drain_process)

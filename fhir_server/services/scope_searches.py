@@ -5,7 +5,8 @@ a scope's search, compiled as any search is, is a filter the resources it grants
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
-from fhir_server.auth.scopes import Permissions
+from fhir_server.auth.scopes import Permissions, Scope
+from fhir_server.conformance.registry import resource_types
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_request
@@ -49,6 +50,24 @@ async def scope_filter(store: ResourceStore, base: str, resource_type: str,
                         "search of theirs matches, and none is a search of "
                         f"{resource_type} this server can run ({'; '.join(problems)})")
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+async def search_problem(store: ResourceStore, base: str, scope: Scope) -> str | None:
+    """Why a granular scope would grant nothing, as `scope_filter` refuses its search on
+    every type it names (each type, for `*`); None when it runs on one. The token endpoint
+    grants no such scope (RFC 6749 §3.3: the client learns then, not on every request)."""
+    types = resource_types() if scope.resource_type == "*" else (scope.resource_type,)
+    problems: dict[str, None] = {}
+    for resource_type in types:
+        try:
+            await _compiled(store, base, resource_type, scope.query)
+        except BadRequest as error:
+            problems[error.diagnostics[:200]] = None
+        else:
+            return None
+    first = next(iter(problems))
+    # One reason on every type (`_count=1`) is the reason; else the first type's, say.
+    return first if len(problems) == 1 else f"it runs on no resource type ({first})"
 
 
 async def matching_versions(store: ResourceStore, versions: Sequence[Version],

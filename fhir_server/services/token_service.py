@@ -13,7 +13,9 @@ import jwt
 from fhir_server.auth.keys import SigningKey, mint_token
 from fhir_server.auth.scopes import grant, parse_scope
 from fhir_server.conformance.registry import is_supported
+from fhir_server.services.scope_searches import search_problem
 from fhir_server.storage.clients import ClientStore
+from fhir_server.storage.database import Database
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ("RS384", "ES384")
@@ -97,21 +99,6 @@ def _unsupported(requested: list[str]) -> list[str]:
     return [token for token, name in types if name != "*" and not is_supported(name)]
 
 
-def _granted(requested: str, registered: str) -> str:
-    """The granted scope: a scope naming a resource type this server does not have is
-    ignored like one outside the registration (RFC 6749 §3.3 lets the server grant less; the
-    response's `scope` says what it granted); `invalid_scope` when nothing remains."""
-    tokens = requested.split()
-    unsupported = _unsupported(tokens)
-    scope = grant(" ".join(t for t in tokens if t not in unsupported), registered)
-    if scope:
-        return scope
-    if unsupported:
-        names = ", ".join(unsupported)
-        raise OAuthError("invalid_scope", f"no such resource type on this server: {names}")
-    raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
-
-
 def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
     """The key of a JWKS that the assertion's `kid` and `alg` name."""
     kid = header.get("kid")
@@ -128,6 +115,7 @@ def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
 @dataclass
 class TokenService:
     clients: ClientStore
+    database: Database  # where granular scopes' searches are tried before they are granted
     key: SigningKey
     lifetime: int
     http: httpx.AsyncClient | None = None
@@ -146,7 +134,7 @@ class TokenService:
         if form.get("client_id") not in (None, client["_id"]):
             # RFC 7521 §4.2: a client_id sent besides the assertion MUST identify its client.
             raise invalid_client("client_id names another client than the client_assertion")
-        scope = _granted(form["scope"], client["scope"])
+        scope = await self._granted(form["scope"], client["scope"], audience)
         lifetime = min(self.lifetime, 3600)
         token = mint_token(
             self.key,
@@ -163,6 +151,37 @@ class TokenService:
             "expires_in": lifetime,
             "scope": scope,
         }
+
+    async def _granted(self, requested: str, registered: str, base: str) -> str:
+        """The granted scope: a scope naming a resource type this server does not have, or
+        whose search the API would refuse on every request (`search_problem`: an unknown
+        parameter, `_count`, a criterion without a value), is left out like one outside the
+        registration (RFC 6749 §3.3 lets the server grant less; the response's `scope` says
+        what it granted); `invalid_scope` when nothing remains."""
+        tokens = requested.split()
+        unsupported = _unsupported(tokens)
+        granted = grant(" ".join(t for t in tokens if t not in unsupported), registered)
+        unusable = await self._unusable(granted, base)
+        if scope := " ".join(t for t in granted.split() if t not in unusable):
+            return scope
+        if unsupported:
+            names = ", ".join(unsupported)
+            raise OAuthError("invalid_scope", f"no such resource type on this server: {names}")
+        if unusable:
+            reasons = "; ".join(f"{token}: {problem}" for token, problem in unusable.items())
+            raise OAuthError("invalid_scope", "a scope's search this server cannot run "
+                                              f"grants nothing ({reasons})")
+        raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
+
+    async def _unusable(self, scopes: str, base: str) -> dict[str, str]:
+        """The granular scopes of `scopes` whose search runs on no type they name, with why."""
+        unusable = {}
+        for token in scopes.split():
+            scope = parse_scope(token)
+            if scope is not None and scope.query and (
+                    problem := await search_problem(self.database.store(), base, scope)):
+                unusable[token] = problem
+        return unusable
 
     async def _authenticate(self, assertion: str, token_url: str) -> dict:
         try:

@@ -333,6 +333,8 @@ def test_without_jku_the_registered_jwks_url_is_used(server, es_client, es_key_s
     ("system/Observation.rs?category=laboratory", "system/Observation.rs?category=laboratory"),
     ("system/Observation.read?category=laboratory system/*.s",
      "system/Observation.read?category=laboratory system/*.s"),
+    # A search of `*` is granted when it runs on a type (category: Observation's).
+    ("system/*.rs?category=laboratory", "system/*.rs?category=laboratory"),
 ])
 def test_scopes_are_granted_in_the_syntax_requested(server, rs_client, requested, answered):
     answer = granted(server, rs_client, requested)
@@ -350,3 +352,20 @@ def test_granted_scope_is_the_intersection_in_request_order(server, es_client):
 def test_an_unsupported_type_beside_a_good_scope_is_left_out(server, rs_client):
     answer = granted(server, rs_client, "system/Unknown.read system/Patient.read")
     assert answer["scope"] == "system/Patient.read"
+
+
+@pytest.mark.parametrize("unusable", [
+    "system/Observation.rs?_count=1", "system/Observation.rs?category=",
+    "system/Observation.rs?foo=bar", "system/*.rs?foo=bar", "system/*.rs?_sort=date"])
+def test_a_scope_whose_search_cannot_run_is_not_granted(server, rs_client, unusable):
+    """A granular scope the API would refuse on every request (a result parameter, a
+    criterion without a value, a parameter of no type it names) is left out as an unknown
+    type is; alone, it is `invalid_scope` (RFC 6749 §5.2), not a token that does nothing
+    (probe CB)."""
+    assert granted(server, rs_client, f"{unusable} system/Patient.rs")["scope"] == (
+        "system/Patient.rs")
+    alone = request_token(server, rs_client.key.assertion(rs_client.id, token_url(server)),
+                          unusable)
+    assert alone.status_code == 400, alone.text
+    assert alone.json()["error"] == "invalid_scope"
+    assert unusable in alone.json()["error_description"]
