@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from fhir_server.api.dependencies import Base, negotiate
 from fhir_server.api.media import negotiated, read_body, render
 from fhir_server.api.operations import DESCRIPTORS
+from fhir_server.auth.client_keys import ASSERTION_ALGORITHMS
 from fhir_server.auth.scopes import Permissions
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance import definitions
@@ -23,7 +24,6 @@ from fhir_server.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from fhir_server.services.authentication import token_issuer
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.token_service import (
-    ASSERTION_ALGORITHMS,
     OAuthError,
     claimed_client,
     invalid_client,

@@ -2,15 +2,21 @@
 (http://hl7.org/fhir/smart-app-launch/backend-services.html, client-confidential-asymmetric):
 an id a token can carry, `system/` scopes (no user is behind a client_credentials grant), and
 the public keys it signs its assertions with: EC or RSA of at least 2,048 bits, each with a
-`kid` (the token endpoint finds the key by it), and nothing private (a leak of the database
-would leak the client's signing keys)."""
+`kid` (the token endpoint finds the key by it), nothing private (a leak of the database
+would leak the client's signing keys), and no `use`, `key_ops` or `alg` saying it is for
+anything but verifying the client's assertions (RFC 7517 §4.2-4.4)."""
 
 import base64
 import binascii
 import re
 from urllib.parse import urlsplit
 
+from fhir_server.auth.key_purpose import unfit_for, verifies_signatures
 from fhir_server.auth.scopes import parse_scopes
+
+#: What client assertions may be signed with (client-confidential-asymmetric: the server
+#: supports RS384 or ES384, or both).
+ASSERTION_ALGORITHMS = ("RS384", "ES384")
 
 _CLIENT_ID = re.compile(r"[!-~]{1,255}")  # printable ASCII, no space
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -48,6 +54,10 @@ def _key_problem(key: object) -> str | None:
     if private := [member for member in _PRIVATE_MEMBERS if member in key]:
         return (f"key {kid!r} holds private or secret members ({', '.join(private)}): "
                 "register the public key only")
+    return _type_problem(key, kid) or _purpose_problem(key, kid)
+
+
+def _type_problem(key: dict, kid: str) -> str | None:
     if key.get("kty") == "EC":
         return None if key.get("crv") in _CURVES else f"key {kid!r}: curve {key.get('crv')!r}"
     if key.get("kty") == "RSA":
@@ -60,3 +70,20 @@ def _key_problem(key: object) -> str | None:
             return f"key {kid!r}: RSA of {bits} bits; at least {_SMALLEST_RSA_BITS}"
         return None
     return f"key {kid!r}: kty {key.get('kty')!r}; EC or RSA (ES384, RS384: SMART)"
+
+
+def _purpose_problem(key: dict, kid: str) -> str | None:
+    """A key whose `use`, `key_ops` or `alg` say it verifies no assertion of the client's:
+    the token endpoint would never use it."""
+    if not verifies_signatures(key):
+        said = ", ".join(f"{member} {key[member]!r}" for member in ("use", "key_ops")
+                         if member in key)
+        return f"key {kid!r}: {said}; it must verify signatures (use sig, key_ops verify)"
+    alg = key.get("alg")
+    if alg is None:
+        return None
+    if alg not in ASSERTION_ALGORITHMS:
+        return (f"key {kid!r}: alg {alg!r}; assertions are signed "
+                f"{' or '.join(ASSERTION_ALGORITHMS)} (SMART)")
+    problem = unfit_for(key, alg)
+    return f"key {kid!r} {problem}" if problem else None

@@ -22,18 +22,12 @@ from typing import Any
 import httpx
 import jwt
 
+from fhir_server.auth.key_purpose import KEY_TYPES, unfit_for
 from fhir_server.auth.personal_id import validate_personal_id
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.primitives import is_id
 from fhir_server.errors import Unauthorized
 
-#: The key type (and EC curve) each accepted JWS algorithm needs (RFC 7518 §3.1, §6.1).
-_KEY_TYPES: dict[str, tuple[str, str | None]] = {
-    **{alg: ("RSA", None) for alg in ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")},
-    "ES256": ("EC", "P-256"),
-    "ES384": ("EC", "P-384"),
-    "ES512": ("EC", "P-521"),
-}
 DEFAULT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384")
 JWKS_TTL_SECONDS = 600.0
 JWKS_MIN_REFETCH_SECONDS = 30.0
@@ -180,16 +174,12 @@ def _unverified_claims(token: str) -> dict:
 
 
 def _public_key(jwk: dict, algorithm: str) -> Any:
-    """The verification key of a JWK, if its type fits the algorithm (RFC 7517 §4)."""
+    """The verification key of a JWK, if it is fit for the algorithm (RFC 7517 §4)."""
     kid = _shown(jwk["kid"])
-    kty, crv = _KEY_TYPES[algorithm]
-    if jwk.get("kty") != kty or (crv is not None and jwk.get("crv") != crv):
-        needed = f"an EC key on curve {crv}" if crv else f"an {kty} key"
-        raise _refuse(f"key {kid} does not fit {algorithm}, which needs {needed}")
-    if jwk.get("alg", algorithm) != algorithm or jwk.get("use", "sig") != "sig":
-        raise _refuse(f"key {kid} is not published for {algorithm} signatures")
     if any(member in jwk for member in _PRIVATE_MEMBERS):
         raise _refuse(f"key {kid} is published with private key material and is not trusted")
+    if problem := unfit_for(jwk, algorithm):
+        raise _refuse(f"key {kid} {problem}")
     try:
         return jwt.PyJWK(jwk, algorithm=algorithm).key
     except jwt.PyJWTError:
@@ -243,7 +233,7 @@ class TokenVerifier:
         shared: "TokenVerifier | None" = None,
     ):
         self.algorithms = tuple(algorithms)
-        unsupported = sorted(set(self.algorithms) - _KEY_TYPES.keys())
+        unsupported = sorted(set(self.algorithms) - KEY_TYPES.keys())
         if unsupported:
             raise ValueError(f"only RSA and EC signature algorithms, not {unsupported}")
         if not audiences:

@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl
 import httpx
 import jwt
 
+from fhir_server.auth.client_keys import ASSERTION_ALGORITHMS
+from fhir_server.auth.key_purpose import unfit_for
 from fhir_server.auth.keys import SigningKey, mint_token
 from fhir_server.auth.scopes import grant, parse_scope
 from fhir_server.conformance.registry import is_supported
@@ -18,7 +20,6 @@ from fhir_server.storage.clients import ClientStore
 from fhir_server.storage.database import Database
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ASSERTION_ALGORITHMS = ("RS384", "ES384")
 MAX_ASSERTION_LIFETIME = 300  # seconds between now and the assertion's exp
 LEEWAY = 30
 #: The parameters of a client_credentials request with a private_key_jwt assertion
@@ -100,11 +101,14 @@ def _unsupported(requested: list[str]) -> list[str]:
 
 
 def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
-    """The key of a JWKS that the assertion's `kid` and `alg` name."""
+    """The key of a JWKS that the assertion's `kid` names and that may verify its `alg`
+    (`unfit_for`: a key for encryption, or for another algorithm, verifies nothing; a JWKS
+    URL's keys were never checked at registration)."""
     kid = header.get("kid")
     candidates = keys.get("keys") if isinstance(keys, dict) else None
     for candidate in candidates if isinstance(candidates, list) else []:
-        if isinstance(candidate, dict) and candidate.get("kid") == kid:
+        if (isinstance(candidate, dict) and candidate.get("kid") == kid
+                and unfit_for(candidate, header["alg"]) is None):
             try:
                 return jwt.PyJWK(candidate, algorithm=header["alg"])
             except jwt.PyJWTError:

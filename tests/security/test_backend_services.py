@@ -225,6 +225,9 @@ def test_register_refuses_a_scope_without_resources(server, work, scope):
     assert result.returncode == 2, result.stdout + result.stderr
 
 
+_P384 = {"kty": "EC", "crv": "P-384", "kid": "k1", "x": "AA", "y": "AA"}
+
+
 @pytest.mark.parametrize(("problem", "key", "says"), [
     ("a private key", {"kty": "EC", "crv": "P-384", "kid": "k1", "x": "AA", "y": "AA",
                        "d": "AA"}, "private"),
@@ -232,6 +235,12 @@ def test_register_refuses_a_scope_without_resources(server, work, scope):
     ("no kid", {"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}, "no kid"),
     ("RSA of 1024 bits", {"kty": "RSA", "kid": "k1", "e": "AQAB",
                           "n": "w" + "A" * 170}, "1024 bits"),
+    # RFC 7517 §4.2-4.4: keys that say they verify no ES384 or RS384 assertion (probe CB).
+    ("an encryption key", _P384 | {"use": "enc"}, "use 'enc'"),
+    ("key_ops without verify", _P384 | {"key_ops": ["encrypt"]}, "key_ops ['encrypt']"),
+    ("an algorithm assertions are not signed with", _P384 | {"alg": "ES256"}, "alg 'ES256'"),
+    ("an algorithm of another curve", _P384 | {"alg": "ES384", "crv": "P-256"},
+     "does not fit ES384"),
 ])
 def test_register_refuses_keys_a_client_should_not_have(server, work, problem, key, says):
     """SMART client-confidential-asymmetric: public EC or RSA keys (≥ 2,048 bits) with a

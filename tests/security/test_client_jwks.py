@@ -53,3 +53,19 @@ def test_a_jwks_url_serving_no_jwk_set_is_invalid_client(server, work, document)
                                  "system/Patient.rs")
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("published", [{"use": "enc"}, {"key_ops": ["encrypt"]},
+                                       {"alg": "ES256"}])
+def test_a_key_not_for_verifying_the_assertion_verifies_nothing(server, work, published):
+    """RFC 7517 §4.2-4.4: a key whose `use`, `key_ops` or `alg` say it is not for ES384
+    signatures verifies no assertion; keys at a JWKS URL are never seen at registration
+    (probe CB)."""
+    key = ClientKey("ES384")
+    with JwksServer({"keys": [key.public_jwk | published]}) as served:
+        client = registered(server, work, key, served.url)
+        response = request_token(server, key.assertion(client.id, token_url(server)),
+                                 "system/Patient.rs")
+    assert response.status_code == 401, response.text
+    assert response.json() == {"error": "invalid_client", "error_description":
+                               "no key of the client matches the assertion's kid and alg"}
