@@ -204,20 +204,23 @@ def _segments(path: str, where: str) -> list[str]:
 
 def _check_full_url(entry: Entry, where: str) -> None:
     """A RESTful fullUrl "SHALL NOT disagree with the id in the resource" (bundle.html,
-    Bundle.entry.fullUrl): 400 when it names another type or id than the resource has."""
+    Bundle.entry.fullUrl): 400 when it names another type or id than the resource has. The
+    type is checked without an id too (a create's): references to the fullUrl are given the
+    entry's new `Type/id`, and `Organization/o1` would have become a Patient. (A PATCH's
+    resource is its patch, not the resource its fullUrl names.)"""
     resource, full_url = entry.resource, entry.full_url
-    if not isinstance(resource, dict) or not full_url or full_url.startswith("urn:"):
+    if (entry.method not in ("POST", "PUT") or not isinstance(resource, dict) or not full_url
+            or full_url.startswith("urn:")):
         return
     # The `Type/id` a RESTful fullUrl ends with (bundle.html#bundle-unique).
     named = LOCAL_REFERENCE.match("/".join(urlsplit(full_url).path.rsplit("/", 2)[-2:]))
-    if named is None or "id" not in resource:
+    kind = resource.get("resourceType")
+    if named is None or not isinstance(kind, str):  # no type: the write refuses the body
         return
-    if (named[1], named[2]) != (resource.get("resourceType"), resource["id"]):
-        raise BadRequest(
-            f"{where}.fullUrl '{full_url}' names {named[0]}, but the resource is "
-            f"{resource.get('resourceType')}/{resource['id']}",
-            expression=f"{where}.fullUrl",
-        )
+    if named[1] != kind or named[2] != resource.get("id", named[2]):
+        actual = f"{kind}/{resource['id']}" if "id" in resource else f"a {kind} without id"
+        raise BadRequest(f"{where}.fullUrl '{full_url}' names {named[0]}, but the resource "
+                         f"is {actual}", expression=f"{where}.fullUrl")
 
 
 def _instant(value: str | None, expression: str) -> datetime | None:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from bundle_helpers import (
+    batch,
     check_written,
     delete_entry,
     encounter,
@@ -83,6 +84,31 @@ def test_an_entry_whose_full_url_is_its_own_target_is_no_duplicate(client, serve
     entry = put_entry(patient, full_url=full_url.format(id=patient_id, base=server.base))
     (written,) = response_bundle(submit(client, transaction(entry)), "transaction-response", 1)
     assert check_written(written, server.base, "Patient", "201 Created") == patient_id
+
+
+def test_a_restful_full_url_naming_another_type_is_refused_without_an_id_too(client, server):
+    """A create's fullUrl `[base]/Organization/o1` on a Patient without id: references to
+    `Organization/o1` were given the new Patient's id, and an Encounter's serviceProvider
+    pointed at a Patient. The fullUrl "SHALL NOT disagree" with the resource (bundle.html):
+    400 for the transaction, and in a batch that entry fails alone."""
+    value, patient_url = unique_cccd(), urn()
+    named = f"{server.base}/Organization/o-{uuid.uuid4().hex[:12]}"
+    provider = {"reference": named.removeprefix(f"{server.base}/")}
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        post_entry(new_patient(value), named),
+        post_entry(new_patient(), patient_url),
+        post_entry(encounter(patient_url, serviceProvider=provider)),
+    ))
+    issue = assert_outcome(response, 400)["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[0].fullUrl"], issue
+    assert history_snapshot(client) == before
+    refused, made = response_bundle(submit(client, batch(
+        post_entry(new_patient(value), named), post_entry(new_patient(), urn()))),
+        "batch-response", 2)
+    assert refused["response"]["status"] == "400 Bad Request", refused
+    assert made["response"]["status"] == "201 Created", made
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
 
 
 def test_a_urn_uuid_reference_to_no_entry_fails_the_transaction(client):
