@@ -12,13 +12,12 @@ from starlette.requests import HTTPConnection
 from fhir_server.api.media import (
     FORM_PRESENTATION,
     JSON_MEDIA_TYPES,
-    PRESENTATION,
     form_body,
     json_body,
     response_media_type,
 )
 from fhir_server.errors import BadRequest
-from fhir_server.search.request import check_parameter_counts
+from fhir_server.search.request import PRESENTATION, check_parameter_counts
 from fhir_server.services.bundle_entries import write_precondition
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.resources import ResourceService

@@ -200,7 +200,6 @@ def negotiated(request: Request) -> tuple[str, bool]:
 
 # What the response's format takes (`_format`, `_pretty`): from the query, or from the form
 # of a `POST [type]/_search`, which api/dependencies.py keeps in the request's state.
-PRESENTATION = ("_format", "_pretty")
 FORM_PRESENTATION = "form_presentation"
 
 

@@ -23,7 +23,6 @@ from fhir_server.api.dependencies import (
 from fhir_server.api.media import (
     JSON_MEDIA_TYPES,
     JSON_PATCH,
-    PRESENTATION,
     FhirResponse,
     asks_for_fhir,
     bundle_response,
@@ -51,6 +50,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.request import RESULT_PARAMETERS
 from fhir_server.services.access import Reach
+from fhir_server.services.bundle_entries import check_create_parameters
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
 from fhir_server.services.offloading import input_size, run_sized
 from fhir_server.services.reach import check_reach, check_version_reach
@@ -286,12 +286,7 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
 @router.post("/{resource_type}", dependencies=[require("create")])
 async def create(resource_type: str, call: Write):
     check_type(resource_type)
-    if criteria := [name for name in call.request.query_params if name not in PRESENTATION]:
-        # Some client libraries send a conditional create's criteria in the URL: ignored,
-        # each call made another resource (http.html#ccreate: the If-None-Exist header).
-        raise BadRequest(f"A create takes no parameters in its URL ({', '.join(criteria)}); "
-                         "send the criteria of a conditional create in the If-None-Exist "
-                         "header", expression=criteria[0])
+    check_create_parameters(call.request.query_params, "the If-None-Exist header")
     if_none_exist = call.request.headers.get("if-none-exist")
     body = await _resource(resource_type, call)
     result = await call.service.create(resource_type, body, if_none_exist)

@@ -12,12 +12,13 @@ from fhir_server.errors import BadRequest, NotSupported
 
 SUMMARY_MODES = ("true", "text", "data", "count", "false")
 TOTAL_MODES = ("none", "estimate", "accurate")
+# What shapes the response's format, taken by every interaction (http.html#parameters).
+PRESENTATION = ("_format", "_pretty")
 # Parameters that steer a search rather than filter it.
 RESULT_PARAMETERS = frozenset(
     {
+        *PRESENTATION,
         "_count",
-        "_format",
-        "_pretty",
         "_summary",
         "_elements",
         "_total",
@@ -254,7 +255,7 @@ def parse_request(
             request.elements = _elements(value, request.elements or [])
         elif name == "_cursor":
             request.cursor = value
-        elif name in ("_format", "_pretty"):
+        elif name in PRESENTATION:
             request.presentation.append((name, value))
         elif name == "_contained" and value == "false":
             pass  # R4's default, what every search does: no criterion, even when strict

@@ -3,13 +3,15 @@ method, url and conditions (http://hl7.org/fhir/R4/bundle.html#Bundle.entry.requ
 the JSON Patch a PATCH entry carries (http://hl7.org/fhir/R4/http.html#patch)."""
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
 from fhir_server.errors import BadRequest, FhirError, Issue, NotFound, PreconditionFailed
+from fhir_server.search.request import PRESENTATION
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 from signing.jws import base64_binary
 
@@ -119,6 +121,19 @@ def write_precondition(method: str, if_match: str | None, if_none_match: str | N
     return NO_CURRENT_VERSION
 
 
+def check_create_parameters(names: Iterable[str], condition: str,
+                            expression: str | None = None) -> None:
+    """A create takes no parameters in its URL but `_format` and `_pretty` (http.html#create).
+    Some client libraries send a conditional create's criteria there (`POST
+    Patient?identifier=...`): ignored, each call made another resource, so 400 naming where
+    they go, `condition` (http.html#ccreate); `expression` is where they were, else the first
+    of them."""
+    if criteria := [name for name in names if name not in PRESENTATION]:
+        raise BadRequest(f"A create takes no parameters in its URL ({', '.join(criteria)}); "
+                         f"send the criteria of a conditional create in {condition}",
+                         expression=expression or criteria[0])
+
+
 def parse_entry(index: int, raw: object, base: str) -> Entry:
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
@@ -181,6 +196,9 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         raise BadRequest(f"{where}: {method} {url} is no FHIR interaction",
                          expression=f"{where}.request.url")
     entry.history = shape == "history"
+    if method == "POST":  # as the same request over HTTP is
+        names = [name for name, _ in parse_qsl(query, keep_blank_values=True)]
+        check_create_parameters(names, f"{where}.request.ifNoneExist", f"{where}.request.url")
     if method in ("POST", "PUT") and not isinstance(entry.resource, dict):
         raise BadRequest(f"{where} ({method}) has no resource", expression=f"{where}.resource")
     _check_full_url(entry, where)

@@ -1,8 +1,18 @@
-"""What a batch entry's `request.url` names: read as the same request over HTTP would be
-(http://hl7.org/fhir/R4/bundle.html, Bundle.entry.request.url), relative to this server."""
+"""What a batch or transaction entry's `request.url` names: read as the same request over
+HTTP would be (http://hl7.org/fhir/R4/bundle.html, Bundle.entry.request.url), relative to
+this server."""
 
-from bundle_helpers import batch, get_entry, response_bundle, submit
-from helpers import created, new_patient
+from bundle_helpers import (
+    batch,
+    get_entry,
+    history_snapshot,
+    identifier_query,
+    post_entry,
+    response_bundle,
+    submit,
+    transaction,
+)
+from helpers import CCCD, assert_outcome, created, new_patient, search_ids, unique_cccd
 
 
 def test_an_entry_path_is_percent_decoded_as_a_request_path_is(client, server):
@@ -42,3 +52,24 @@ def test_a_system_search_is_an_entry_as_it_is_a_request(client):
         found = answer["resource"]
         assert found["type"] == "searchset" and found["total"] == alone["total"] == 1
         assert found["entry"][0]["resource"]["id"] == patient["id"]
+
+
+def test_criteria_in_a_create_entry_url_are_refused_as_over_http(client):
+    """`POST Patient?identifier=...` is 400 over HTTP; in an entry the criteria were ignored
+    and each Bundle made another patient. 400 pointing at request.ifNoneExist: the whole
+    transaction, a batch's entry alone; `_format` and `_pretty` are no criteria."""
+    value = unique_cccd()
+    criteria = {"method": "POST", "url": f"Patient?{identifier_query(value)}"}
+    entry = post_entry(new_patient(value)) | {"request": criteria}
+    before = history_snapshot(client)
+    issue = assert_outcome(submit(client, transaction(entry)), 400)["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[0].request.url"], issue
+    assert "Bundle.entry[0].request.ifNoneExist" in issue["diagnostics"], issue
+    assert history_snapshot(client) == before
+    shaped = post_entry(new_patient(value)) | {"request": {"method": "POST",
+                                                           "url": "Patient?_pretty=true"}}
+    refused, made = response_bundle(submit(client, batch(entry, shaped)), "batch-response", 2)
+    assert refused["response"]["status"] == "400 Bad Request", refused
+    assert "ifNoneExist" in str(refused["response"]["outcome"]), refused
+    assert made["response"]["status"] == "201 Created", made
+    assert len(search_ids(client, "Patient", identifier=f"{CCCD}|{value}")) == 1

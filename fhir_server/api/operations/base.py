@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from fhir_server.api.dependencies import preferences, request_base, strict_handling
-from fhir_server.api.media import PRESENTATION, json_body
+from fhir_server.api.media import json_body
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.operations import (
     OperationDescriptor,
@@ -15,6 +15,7 @@ from fhir_server.conformance.operations import (
     primitive_inputs,
 )
 from fhir_server.errors import BadRequest
+from fhir_server.search.request import PRESENTATION
 from fhir_server.services.parameters import check_parameters_shape, parameter_pairs
 from fhir_server.services.resources import ResourceService
 
