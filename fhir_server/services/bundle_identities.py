@@ -22,11 +22,15 @@ from fhir_server.storage.resources import ResourceStore
 
 
 def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str, str],
-                    written: dict[str, str]) -> None:
+                    written: dict[str, Entry]) -> None:
     """What an entry wrote is what the transaction's references to it were given, and no
-    other entry wrote it too: identities resolved only now (a conditional create matching
-    a resource made earlier in the transaction, a conditional patch or delete) must not
-    overlap either (http://hl7.org/fhir/R4/http.html#trules)."""
+    other entry names it too, whether or not either changed it: "If any resource identities
+    (including resolved identities from conditional update/delete) overlap in steps 1-3,
+    then the transaction SHALL fail" (http://hl7.org/fhir/R4/http.html#trules), identities
+    resolved only now (a conditional create's match, a conditional patch or delete) too.
+    Only creates may meet: a conditional create that finds what another create finds or
+    makes asks for no resource of its own (the server "ignores the post" that matched,
+    http.html#ccreate)."""
     if result is None:
         return
     target = f"{entry.resource_type}/{result.version.id}"
@@ -37,15 +41,13 @@ def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str,
             f"fullUrl was resolved to {expected} before; send the entries' conditions alike "
             "or as one entry"
         )
-    if not result.changed:
-        return
-    if target in written:
+    other = written.setdefault(target, entry)
+    if other is not entry and not entry.method == other.method == "POST":
         raise BadRequest(
-            f"{entry.location} writes {target}, as {written[target]} does: the resources of "
+            f"{entry.location} names {target}, as {other.location} does: the resources of "
             "a transaction's entries must be distinct",
             expression=entry.location,
         )
-    written[target] = entry.location
 
 
 async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:

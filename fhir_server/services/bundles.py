@@ -237,7 +237,7 @@ class BundleProcessor:
             versions = await written_versions(store, attempt, assigned, base)
 
             responses: dict[int, dict] = {}
-            written: dict[str, str] = {}  # `Type/id` → the entry that wrote it
+            written: dict[str, Entry] = {}  # `Type/id` → the first entry naming it
             for position, entry in enumerate(attempt):
                 if position % _ENTRIES_BETWEEN_TURNS == _ENTRIES_BETWEEN_TURNS - 1:
                     # Writes held until the commit do no I/O: without a turn for the other

@@ -225,21 +225,6 @@ def test_a_conditional_create_matching_another_entrys_resource_fails_everything(
     assert history_snapshot(client) == before
 
 
-def test_entries_resolving_to_one_resource_when_written_are_rejected(client):
-    """A create and a conditional patch whose condition finds what the create made: two
-    writes of one resource in one transaction (http.html#trules)."""
-    value = unique_cccd()
-    before = history_snapshot(client)
-    response = submit(client, transaction(
-        post_entry(new_patient(value)),
-        patch_entry(f"Patient?{identifier_query(value)}",
-                    [{"op": "replace", "path": "/active", "value": False}]),
-    ))
-    assert_outcome(response, 400)
-    assert _patients_with(client, value) == []
-    assert history_snapshot(client) == before
-
-
 def test_conditional_put_with_urn_full_url_maps_to_the_matched_resource(client, server):
     value, patient_url = unique_cccd(), urn()
     existing = created(client, new_patient(value))
@@ -317,29 +302,6 @@ def test_failing_last_entry_stores_nothing(client, case):
     assert _patients_with(client, value) == []
     assert history_snapshot(client) == before
     assert client.get(f"/Patient/{target['id']}").json() == target
-
-
-@pytest.mark.parametrize("case", ["same-full-url", "same-put-target", "put-and-delete",
-                                  "delete-and-conditional-delete"])
-def test_two_entries_for_the_same_resource_are_rejected(client, case):
-    value = unique_cccd()
-    target = created(client, new_patient())
-    changed = {**target, "gender": "female"}
-    full_url = urn()
-    first, second = {
-        "same-full-url": (post_entry(new_patient(value), full_url),
-                          post_entry(new_patient(unique_cccd()), full_url)),
-        "same-put-target": (put_entry(changed), put_entry({**changed, "gender": "other"})),
-        "put-and-delete": (put_entry(changed), delete_entry(f"Patient/{target['id']}")),
-        # Resolved identities overlap too (http.html#trules: "SHALL fail").
-        "delete-and-conditional-delete": (delete_entry(f"Patient/{target['id']}"),
-                                          delete_entry(f"Patient?_id={target['id']}")),
-    }[case]
-    before = history_snapshot(client)
-    response = submit(client, transaction(post_entry(new_patient(value)), first, second))
-    assert_outcome(response, 400)
-    assert _patients_with(client, value) == []
-    assert history_snapshot(client) == before
 
 
 def test_patch_entry_applies_a_json_patch_binary(client, server):

@@ -1,0 +1,78 @@
+"""A transaction names each resource once (http://hl7.org/fhir/R4/http.html#trules: "If any
+resource identities (including resolved identities from conditional update/delete) overlap
+in steps 1-3, then the transaction SHALL fail"), whether or not an entry changes it; only
+creates may meet, a conditional create finding what another create makes."""
+
+import pytest
+from bundle_helpers import (
+    delete_entry,
+    history_snapshot,
+    identifier_query,
+    patch_entry,
+    post_entry,
+    put_entry,
+    submit,
+    transaction,
+    urn,
+)
+from helpers import CCCD, assert_outcome, created, new_patient, search_ids, unique_cccd
+
+
+def test_entries_resolving_to_one_resource_when_written_are_rejected(client):
+    """A create and a conditional patch whose condition finds what the create made: two
+    writes of one resource in one transaction (http.html#trules)."""
+    value = unique_cccd()
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        post_entry(new_patient(value)),
+        patch_entry(f"Patient?{identifier_query(value)}",
+                    [{"op": "replace", "path": "/active", "value": False}]),
+    ))
+    assert_outcome(response, 400)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+    assert history_snapshot(client) == before
+
+
+@pytest.mark.parametrize("case", ["same-full-url", "same-put-target", "put-and-delete",
+                                  "delete-and-conditional-delete"])
+def test_two_entries_for_the_same_resource_are_rejected(client, case):
+    value = unique_cccd()
+    target = created(client, new_patient())
+    changed = {**target, "gender": "female"}
+    full_url = urn()
+    first, second = {
+        "same-full-url": (post_entry(new_patient(value), full_url),
+                          post_entry(new_patient(unique_cccd()), full_url)),
+        "same-put-target": (put_entry(changed), put_entry({**changed, "gender": "other"})),
+        "put-and-delete": (put_entry(changed), delete_entry(f"Patient/{target['id']}")),
+        # Resolved identities overlap too (http.html#trules: "SHALL fail").
+        "delete-and-conditional-delete": (delete_entry(f"Patient/{target['id']}"),
+                                          delete_entry(f"Patient?_id={target['id']}")),
+    }[case]
+    before = history_snapshot(client)
+    response = submit(client, transaction(post_entry(new_patient(value)), first, second))
+    assert_outcome(response, 400)
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+    assert history_snapshot(client) == before
+
+
+@pytest.mark.parametrize("case", ["unchanged-put", "empty-patch", "matching-conditional-create"])
+def test_an_entry_changing_nothing_still_names_its_resource(client, case):
+    """An entry that leaves its resource as stored, with another resolving to that resource:
+    the overlap was let through, both answered as applied, and the response said the first
+    entry's version was current when the second had written a newer one."""
+    value = unique_cccd()
+    target = created(client, new_patient(value))
+    unchanged = {
+        "unchanged-put": put_entry(target),
+        "empty-patch": {"resource": {"resourceType": "Parameters", "parameter": []},
+                        "request": {"method": "PATCH", "url": f"Patient/{target['id']}"}},
+        "matching-conditional-create": post_entry(new_patient(value), urn(),
+                                                  identifier_query(value)),
+    }[case]
+    changing = put_entry(new_patient(value, gender="female"), f"Patient?_id={target['id']}")
+    before = history_snapshot(client)
+    response = submit(client, transaction(unchanged, changing))
+    assert_outcome(response, 400)
+    assert history_snapshot(client) == before
+    assert client.get(f"/Patient/{target['id']}").json() == target
