@@ -2,6 +2,7 @@
 `urn:uuid:` and other fullUrls of created entries; which references are conditional."""
 
 import base64
+import re
 from urllib.parse import urlencode
 
 from fhir_server.conformance import json_format
@@ -16,6 +17,9 @@ from signing.jws import base64_binary
 # are uuid and oid elements, which the rule also lists: a `Patient/123` put there would
 # be no uuid or oid, and the resource would be refused.
 _URI_TYPES = frozenset({"uri", "url"})
+# A quoted value without spaces in the narrative, as an attribute's (`href="..."`, `src='...'`:
+# XHTML quotes them either way): the places a fullUrl can link from.
+_QUOTED_VALUE = re.compile(r"""(["'])([^"'\s<>]+)\1""")
 
 
 def reference_base(full_url: str | None, server_base: str) -> str:
@@ -109,10 +113,19 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
             container[place] = target  # type: ignore[index]
     div = resource.get("text", {}).get("div") if isinstance(resource.get("text"), dict) else None
     if isinstance(div, str):
-        for full_url, target in assigned.items():
-            if full_url in div:
-                div = div.replace(f'"{full_url}"', f'"{target}"')
-        resource["text"]["div"] = div
+        resource["text"]["div"] = _linked_narrative(div, assigned)
+
+
+def _linked_narrative(div: str, assigned: dict[str, str]) -> str:
+    """The narrative with each quoted fullUrl of an entry (`<a href="urn:uuid:...">`) replaced
+    by the `Type/id` it was given, matched as reference elements are (`full_url_key`: a
+    UUID's hex in either case, RFC 4122)."""
+
+    def link(quoted: re.Match[str]) -> str:
+        quote, value = quoted[1], quoted[2]
+        return f"{quote}{assigned.get(full_url_key(value), value)}{quote}"
+
+    return _QUOTED_VALUE.sub(link, div)
 
 
 def _rewrite_json_patch(binary: dict, assigned: dict[str, str], base: str,

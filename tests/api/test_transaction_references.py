@@ -332,15 +332,20 @@ def test_a_patch_entry_refers_to_another_entry_by_its_full_url(client, kind):
                                       lambda url: url[:9] + url[9:].upper()])
 def test_a_urn_is_matched_whatever_its_case(client, spelling):
     """RFC 8141: the scheme and the NID are case-insensitive; RFC 4122: so is a UUID's hex.
-    `URN:UUID:...` was stored unresolved, `urn:uuid:F7...` refused as naming no entry."""
+    `URN:UUID:...` was stored unresolved, `urn:uuid:F7...` refused as naming no entry; in
+    the narrative, a link in another case or in single quotes (XHTML takes either) was
+    stored pointing at the placeholder."""
     full_url = urn()
-    visit = encounter(spelling(full_url))
+    links = f"<a href='{spelling(full_url)}'>BN</a><img src=\"{spelling(full_url)}\"/>"
+    visit = encounter(spelling(full_url), text={
+        "status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{links}</div>'})
     response = submit(client, transaction(post_entry(new_patient(), full_url=full_url),
                                           post_entry(visit)))
     patient_entry, visit_entry = response_bundle(response, "transaction-response", 2)
     made = patient_entry["response"]["location"].split("/_history/")[0].split("/fhir/")[1]
     stored = client.get(visit_entry["response"]["location"].split("/_history/")[0]).json()
     assert stored["subject"]["reference"] == made
+    assert stored["text"]["div"].endswith(f"<a href='{made}'>BN</a><img src=\"{made}\"/></div>")
 
 
 def test_a_urn_oid_naming_no_entry_is_400(client):
