@@ -119,6 +119,22 @@ def as_decimal(value: int | float | Decimal) -> Decimal:
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
+def json_equal(first: object, second: object) -> bool:
+    """Equality of two JSON values as RFC 6902 §4.6 defines it: numbers "if their values are
+    numerically equal", whatever digits wrote them and whichever reader kept them (`0.10`, a
+    Decimal, is the float `0.1`: Python compares a Decimal with the float's binary value);
+    strings and literals only with their like (`true` is no `1`); objects member by member,
+    arrays item by item."""
+    if is_number(first) and is_number(second):
+        return as_decimal(first) == as_decimal(second)
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(
+            json_equal(value, second[name]) for name, value in first.items())
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(map(json_equal, first, second))
+    return type(first) is type(second) and first == second
+
+
 def orjson_default(value: object) -> orjson.Fragment:
     """`default` for `orjson.dumps`: a Decimal written with its digits."""
     if isinstance(value, Decimal):

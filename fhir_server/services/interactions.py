@@ -4,14 +4,9 @@ Each function takes the `ResourceStore` of a running transaction, so a single re
 every entry of a transaction Bundle share one implementation.
 """
 
-import copy
 from collections.abc import Collection
 from dataclasses import dataclass
 
-import jsonpatch
-import jsonpointer
-
-from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import is_id
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.errors import (
@@ -22,7 +17,6 @@ from fhir_server.errors import (
     MethodNotAllowed,
     MultipleMatches,
     NotFound,
-    PayloadTooLarge,
     PreconditionFailed,
     Unprocessable,
     operation_outcome,
@@ -35,6 +29,7 @@ from fhir_server.services.conditional_criteria import (
 )
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
+from fhir_server.services.json_patch import apply_json_patch
 from fhir_server.services.meta_tags import with_kept_labels
 from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
 from fhir_server.services.references import is_conditional_reference, references_in
@@ -308,46 +303,7 @@ def _patched(resource: dict, operations: object) -> dict:
     if is_fhirpath_patch(operations):
         assert isinstance(operations, dict), "is_fhirpath_patch: a Parameters resource"
         return apply_fhirpath_patch(resource, operations)
-    return _json_patched(resource, operations)
-
-
-_COPY_ALLOWANCE = 1024 * 1024
-
-
-def _json_patched(resource: dict, operations: object) -> dict:
-    """The resource after a JSON Patch, applied operation by operation so that an error
-    names the one at fault: a malformed operation is 400; one that does not fit the
-    resource, a failing `test` among them, 422 (http.html#patch, as FHIRPath Patch)."""
-    if not isinstance(operations, list):
-        raise BadRequest("A JSON Patch document must be an array of operations; a FHIRPath "
-                         "Patch is a Parameters resource")
-    patched: object = copy.deepcopy(resource)
-    # What `copy` operations may add together: as much as the resource held, or 1 MB. Each
-    # copy of the whole resource into itself doubled it: 23 of them (a 1 KB patch) took the
-    # server past 3 GB.
-    room = max(_COPY_ALLOWANCE, len(json_format.dumps(resource)))
-    for index, operation in enumerate(operations):
-        where = f"The JSON Patch's operation {index + 1}"
-        try:
-            if isinstance(operation, dict) and operation.get("op") == "copy":
-                copied = jsonpointer.resolve_pointer(patched, str(operation.get("from")), None)
-                room -= len(json_format.dumps(copied))
-                if room < 0:
-                    raise PayloadTooLarge(f"{where} copies more than the resource holds: "
-                                          "a patch may not grow it so")
-            patched = jsonpatch.JsonPatch([operation]).apply(patched, in_place=True)
-        except (jsonpatch.InvalidJsonPatch, TypeError, KeyError, AttributeError) as bad:
-            raise BadRequest(f"{where} is malformed: {bad}") from None
-        except jsonpatch.JsonPatchTestFailed:
-            raise Unprocessable(f"{where} tests {operation.get('path')!r}, and the resource "
-                                "holds another value there") from None
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
-            # jsonpointer's message shows the whole document: the path tells enough.
-            raise Unprocessable(f"{where} ({operation.get('op')} {operation.get('path')!r}) "
-                                "names a place the resource does not have") from None
-    if not isinstance(patched, dict):
-        raise BadRequest("The JSON Patch replaces the whole resource with something else")
-    return patched
+    return apply_json_patch(resource, operations)
 
 
 async def resolve_conditional_references(store: ResourceStore, resource: dict) -> None:

@@ -46,7 +46,7 @@ def _off_the_loop(seen: list[bool]) -> bool:
 
 def test_a_small_patch_is_applied_and_checked_off_the_loop(client, threads_of):
     patient = created(client, new_patient())
-    seen = threads_of(interactions, "_json_patched")
+    seen = threads_of(interactions, "apply_json_patch")
     response = client.patch(f"/Patient/{patient['id']}",
                             json=[{"op": "replace", "path": "/gender", "value": "female"}],
                             headers={"Content-Type": "application/json-patch+json"})

@@ -1,7 +1,19 @@
 """JSON Patch over HTTP (http://hl7.org/fhir/R4/http.html#patch): a new version, or a
 clear refusal that changes nothing."""
 
-from helpers import FHIR_HEADERS, assert_outcome, assert_unchanged, created, new_patient, patch
+from decimal import Decimal
+
+from helpers import (
+    FHIR_HEADERS,
+    JSON_PATCH,
+    assert_outcome,
+    assert_unchanged,
+    created,
+    new_patient,
+    patch,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 def test_patch_applies_a_json_patch_as_a_new_version(client):
@@ -86,6 +98,50 @@ def test_patch_whose_test_operation_fails_is_422_and_changes_nothing(client):
     assert_outcome(response, 422)
     assert "class" not in response.text
     assert_unchanged(client, first)
+
+
+@st.composite
+def _one_number_written_two_ways(draw) -> tuple[str, str, str]:
+    """(how it was stored, how a client tests it, another number) in the forms FHIR JSON
+    allows (json.html: decimals may have an exponent): `0.1`, `0.10`, `1E-1`, `100e-3`."""
+    sign = draw(st.sampled_from(["", "-"]))
+    digits = str(draw(st.integers(1, 10**15 - 1)))
+    exponent, zeros = draw(st.integers(-15, 15)), draw(st.integers(1, 3))
+    plain = format(Decimal(f"{sign}{digits}E{exponent}"), "f")
+    forms = [plain, f"{plain}{'0' * zeros}" if "." in plain else f"{plain}.{'0' * zeros}",
+             f"{sign}{digits}E{exponent}", f"{sign}{digits}{'0' * zeros}e{exponent - zeros}"]
+    last = int(digits[-1])
+    other = f"{sign}{digits[:-1]}{last + 1 if last < 9 else last - 1}E{exponent}"
+    return draw(st.sampled_from(forms)), draw(st.sampled_from(forms)), other
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(numbers=_one_number_written_two_ways())
+def test_a_test_operation_compares_numbers_by_value_whatever_their_digits(client, numbers):
+    """RFC 6902 §4.6: numbers are equal "if their values are numerically equal". A stored
+    `0.1` failed a test for `0.10` (422), `98.6` one for `98.60`, while `13.50` passed one for
+    `13.5`: the outcome hung on which number the reader kept as a float."""
+    stored, tested, other = numbers
+    body = ('{"resourceType":"Observation","status":"final","code":{"text":"t"},'
+            f'"valueQuantity":{{"value":{stored}}}}}')
+    response = client.post("/Observation", content=body, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    path = f"/Observation/{response.json()['id']}"
+    for value, status in ((tested, 200), (other, 422)):
+        operations = (f'[{{"op":"test","path":"/valueQuantity","value":{{"value":{value}}}}},'
+                      '{"op":"replace","path":"/status","value":"amended"}]')
+        answered = client.patch(path, content=operations, headers={"Content-Type": JSON_PATCH})
+        assert answered.status_code == status, (stored, value, answered.text)
+
+
+def test_a_test_operation_tells_a_boolean_from_a_number(client):
+    """RFC 6902 §4.6: literals are equal only to themselves (Python's `True == 1`)."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    assert_outcome(patch(client, path, [{"op": "test", "path": "/active", "value": 1}]), 422)
+    passed = patch(client, path, [{"op": "test", "path": "/active", "value": True}])
+    assert passed.status_code == 200, passed.text
 
 
 def test_patch_with_a_fhir_json_content_type_is_415(client):

@@ -82,6 +82,19 @@ def test_numbers_equal_in_value_compare_equal_whatever_their_digits():
     assert json_format.as_decimal(0.1) != json_format.as_decimal(0.1000001)
 
 
+def test_json_values_are_equal_as_rfc_6902_compares_them():
+    """Numbers by value (a Decimal `0.10` is the float `0.1`, which Python's `==` denies),
+    literals only to themselves, objects and arrays member by member."""
+    stored, sent = json_format.loads('{"v":[0.1,{"n":1400}]}'), json_format.loads(
+        '{"v":[0.10,{"n":1.4E3}]}')
+    assert json_format.json_equal(stored, sent)
+    assert not json_format.json_equal(stored, json_format.loads('{"v":[0.1,{"n":1401}]}'))
+    assert not json_format.json_equal(True, 1) and not json_format.json_equal(0, False)
+    assert not json_format.json_equal(None, 0) and not json_format.json_equal("1", 1)
+    assert not json_format.json_equal([0.1], [0.1, 0.1])
+    assert not json_format.json_equal({"a": 1}, {"a": 1, "b": 1})
+
+
 def test_integers_and_short_floats_stay_python_numbers():
     assert json_format.loads('[100, 7.2, 6.0, -0.0, 1e+25]') == [100, 7.2, 6.0, -0.0, 1e25]
     assert all(type(v) is not Decimal for v in json_format.loads('[100, 7.2, 6.0, 1e+25]'))
