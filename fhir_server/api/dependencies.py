@@ -18,8 +18,8 @@ from fhir_server.api.media import (
 )
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import PRESENTATION, check_parameter_counts
-from fhir_server.services.bundle_entries import write_precondition
 from fhir_server.services.bundles import BundleProcessor
+from fhir_server.services.preconditions import Precondition, write_precondition
 from fhir_server.services.resources import ResourceService
 from fhir_server.settings import Settings
 
@@ -82,8 +82,8 @@ async def preferences(request: Request) -> dict[str, str]:
     return found
 
 
-async def _if_match(request: Request) -> int | None:
-    """The version a write expects (If-Match), or, with `If-None-Match: *`, that there is
+async def _precondition(request: Request) -> Precondition:
+    """The versions a write expects (If-Match), or, with `If-None-Match: *`, that there is
     none (412 instead of overwriting)."""
     return write_precondition(request.method, request.headers.get("if-match"),
                               request.headers.get("if-none-match"))
@@ -166,7 +166,7 @@ Bundles = Annotated[BundleProcessor, Depends(_bundles)]
 ServerSettings = Annotated[Settings, Depends(_settings)]
 Base = Annotated[str, Depends(request_base)]
 Prefer = Annotated[dict[str, str], Depends(preferences)]
-IfMatch = Annotated[int | None, Depends(_if_match)]
+WritePrecondition = Annotated[Precondition, Depends(_precondition)]
 SearchParams = Annotated[list[tuple[str, str]], Depends(search_parameters)]
 HistoryParams = Annotated[list[tuple[str, str]], Depends(history_parameters)]
 
@@ -181,14 +181,14 @@ class WriteCall:
         settings: ServerSettings,
         base: Base,
         prefer: Prefer,
-        if_match: IfMatch,
+        precondition: WritePrecondition,
     ):
         self.request = request
         self.service = service
         self.settings = settings
         self.base = base
         self.prefer = prefer
-        self.if_match = if_match
+        self.precondition = precondition
 
     async def body(self, media_types: tuple[str, ...] = JSON_MEDIA_TYPES,
                    entries_alone: bool = False) -> object:

@@ -9,12 +9,12 @@ from fastapi.responses import Response
 from fhir_server.api.dependencies import (
     Base,
     HistoryParams,
-    IfMatch,
     Prefer,
     SearchParams,
     Service,
     Write,
     WriteCall,
+    WritePrecondition,
     preferences,
     request_base,
     search_parameters,
@@ -298,7 +298,7 @@ async def update(resource_type: str, resource_id: str, call: Write):
     _instance_id(resource_type, resource_id)
     body = await _resource(resource_type, call, resource_id)
     return write_response(
-        call, await call.service.update(resource_type, resource_id, body, call.if_match)
+        call, await call.service.update(resource_type, resource_id, body, call.precondition)
     )
 
 
@@ -308,7 +308,7 @@ async def conditional_update(resource_type: str, call: Write):
     query = _criteria(call.request)
     body = await call.body()
     return write_response(
-        call, await call.service.conditional_update(resource_type, query, body, call.if_match)
+        call, await call.service.conditional_update(resource_type, query, body, call.precondition)
     )
 
 
@@ -332,21 +332,22 @@ async def _patch(
     if not sends_json_patch(call.request) and not is_fhirpath_patch(operations):
         raise UnsupportedMediaType(f"A PATCH in FHIR JSON or XML is a FHIRPath Patch (a "
                                    f"Parameters resource); send a JSON Patch as {JSON_PATCH}")
-    result = await call.service.patch(resource_type, resource_id, query, operations, call.if_match)
+    result = await call.service.patch(resource_type, resource_id, query, operations,
+                                      call.precondition)
     return write_response(call, result)
 
 
 @router.delete("/{resource_type}/{resource_id}", dependencies=[require("delete")])
-async def delete(resource_type: str, resource_id: str, service: Service, if_match: IfMatch,
-                 prefer: Prefer, request: Request):
+async def delete(resource_type: str, resource_id: str, service: Service,
+                 precondition: WritePrecondition, prefer: Prefer, request: Request):
     result = await service.delete(resource_type, _instance_id(resource_type, resource_id),
-                                  if_match)
+                                  precondition)
     return delete_response(request, prefer, result)
 
 
 @router.delete("/{resource_type}", dependencies=[require("delete")])
-async def conditional_delete(resource_type: str, service: Service, if_match: IfMatch,
+async def conditional_delete(resource_type: str, service: Service, precondition: WritePrecondition,
                              prefer: Prefer, request: Request):
     check_type(resource_type)
-    result = await service.conditional_delete(resource_type, _criteria(request), if_match)
+    result = await service.conditional_delete(resource_type, _criteria(request), precondition)
     return delete_response(request, prefer, result)

@@ -2,7 +2,6 @@
 method, url and conditions (http://hl7.org/fhir/R4/bundle.html#Bundle.entry.request), and
 the JSON Patch a PATCH entry carries (http://hl7.org/fhir/R4/http.html#patch)."""
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -10,9 +9,16 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fhir_server.conformance import json_format
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
-from fhir_server.errors import BadRequest, FhirError, Issue, NotFound, PreconditionFailed
+from fhir_server.errors import BadRequest, FhirError, Issue, NotFound
 from fhir_server.search.request import PRESENTATION
 from fhir_server.search.types.reference import LOCAL_REFERENCE
+from fhir_server.services.preconditions import (
+    UNCONDITIONAL,
+    VERSION_ID,
+    WRITE_METHODS,
+    Precondition,
+    write_precondition,
+)
 from signing.jws import base64_binary
 
 # Transaction processing order (http.html#trules): deletes, creates, updates, then reads.
@@ -32,14 +38,6 @@ _METHODS_BY_SHAPE = {
 }
 # Bundle.entry.request's string elements (bundle.html#Bundle.entry.request).
 _REQUEST_STRINGS = ("method", "url", "ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist")
-_VERSION_ID = re.compile(r"[0-9]{1,20}")
-_LARGEST_VERSION = 2**63 - 1
-# `If-Match: *`: whichever version is current, as long as one is (RFC 9110 §13.1.1).
-ANY_VERSION = -1
-# `If-None-Match: *` on a PUT: only if no version is current, a create-only update
-# (RFC 9110 §13.1.2: "the condition is false if the origin server has a current
-# representation for the target resource").
-NO_CURRENT_VERSION = -2
 
 
 @dataclass
@@ -53,7 +51,7 @@ class Entry:
     full_url: str | None = None
     resource: object = None
     if_none_exist: str | None = None
-    if_match: int | None = None
+    precondition: Precondition = UNCONDITIONAL
     # Conditional read (bundle.html#Bundle.entry.request.ifNoneMatch): 304 when they hold.
     if_none_match: str | None = None
     if_modified_since: datetime | None = None
@@ -80,45 +78,6 @@ class Entry:
 
 # The methods each condition of Bundle.entry.request applies to (bundle.html).
 _CONDITIONS = {"ifNoneExist": ("POST",), "ifMatch": ("PUT", "PATCH", "DELETE")}
-
-
-def parse_if_match(value: str | None, expression: str | None = None) -> int | None:
-    """`W/"3"` → 3 (http.html#concurrency), `*` → ANY_VERSION; `expression` names where it
-    was given."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip() == "*":
-        return ANY_VERSION
-    digits = value.strip().removeprefix("W/").strip('"') if isinstance(value, str) else ""
-    if not _VERSION_ID.fullmatch(digits):
-        raise BadRequest(f"If-Match must be a version ETag like W/\"3\", not '{value}'",
-                         expression=expression)
-    if int(digits) > _LARGEST_VERSION:  # MongoDB stores 64-bit integers: no such version
-        raise PreconditionFailed(f"No version {digits} exists", expression=expression)
-    return int(digits)
-
-
-_WRITES = frozenset({"PUT", "PATCH", "DELETE"})
-
-
-def write_precondition(method: str, if_match: str | None, if_none_match: str | None,
-                       expression: str | None = None) -> int | None:
-    """The version a write expects (If-Match), or, with `If-None-Match: *`, that there is
-    none: a create-only PUT, a PATCH or DELETE of nothing current (412 where one is, RFC
-    9110 §13.1.2). If-None-Match with entity-tags is taken on reads only (400 on a write,
-    rather than writing anyway); `expression` names where the conditions were given."""
-    expected = parse_if_match(if_match, expression and f"{expression}.ifMatch")
-    if method not in _WRITES or if_none_match is None:
-        return expected
-    where = expression and f"{expression}.ifNoneMatch"
-    if if_none_match.strip() != "*":
-        raise BadRequest(f"If-None-Match on a {method} takes '*' (no current version) only, "
-                         f"not '{if_none_match}': send If-Match with the version expected",
-                         expression=where)
-    if expected is not None:
-        raise BadRequest("If-Match and If-None-Match: * cannot both hold: send one",
-                         expression=where)
-    return NO_CURRENT_VERSION
 
 
 def check_create_parameters(names: Iterable[str], condition: str,
@@ -177,9 +136,9 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         full_url=raw.get("fullUrl"),
         resource=raw.get("resource"),
         if_none_exist=request.get("ifNoneExist"),
-        if_match=write_precondition(method, request.get("ifMatch"), request.get("ifNoneMatch"),
-                                    f"{where}.request"),
-        if_none_match=None if method in _WRITES else request.get("ifNoneMatch"),
+        precondition=write_precondition(method, request.get("ifMatch"),
+                                        request.get("ifNoneMatch"), f"{where}.request"),
+        if_none_match=None if method in WRITE_METHODS else request.get("ifNoneMatch"),
         if_modified_since=_instant(request.get("ifModifiedSince"),
                                    f"{where}.request.ifModifiedSince"),
     )
@@ -278,7 +237,7 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
         case [_, resource_id, kind] if kind[:1].isupper() or kind == "*":
             return "compartment", resource_id, None
         case [_, resource_id, "_history", vid]:
-            if not _VERSION_ID.fullmatch(vid):  # "²" is a digit to str.isdigit, not to int
+            if not VERSION_ID.fullmatch(vid):  # "²" is a digit to str.isdigit, not to int
                 raise NotFound(f"{where}: version '{vid}' is not known",
                                expression=f"{where}.request.url")
             return "version", resource_id, vid

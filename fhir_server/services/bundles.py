@@ -90,25 +90,25 @@ async def _write(
             await _check_still_one_match(store, entry)
         if entry.resource_id:
             result = await interactions.update(
-                store, kind, entry.resource_id, entry.resource, policy, entry.if_match
+                store, kind, entry.resource_id, entry.resource, policy, entry.precondition
             )
             if entry.resolved_criteria is not None and result.created:  # it matched nothing
                 await check_created_matches(store, kind, entry.resource_id,
                                             entry.resolved_criteria)
             return result
         return await interactions.conditional_update(
-            store, kind, entry.criteria, entry.resource, policy, entry.if_match
+            store, kind, entry.criteria, entry.resource, policy, entry.precondition
         )
     if entry.method == "PATCH":
         target = entry.resource_id or await interactions.resolve_single(
             store, kind, entry.criteria
         )
         return await interactions.patch(
-            store, kind, target, patch_operations(entry, max_depth), policy, entry.if_match
+            store, kind, target, patch_operations(entry, max_depth), policy, entry.precondition
         )
     if entry.resource_id:
-        return await interactions.delete(store, kind, entry.resource_id, entry.if_match)
-    return await interactions.conditional_delete(store, kind, entry.criteria, entry.if_match)
+        return await interactions.delete(store, kind, entry.resource_id, entry.precondition)
+    return await interactions.conditional_delete(store, kind, entry.criteria, entry.precondition)
 
 
 async def _check_still_one_match(store: ResourceStore, entry: Entry) -> None:

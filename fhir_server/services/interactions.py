@@ -17,11 +17,9 @@ from fhir_server.errors import (
     MethodNotAllowed,
     MultipleMatches,
     NotFound,
-    PreconditionFailed,
     Unprocessable,
     operation_outcome,
 )
-from fhir_server.services.bundle_entries import ANY_VERSION, NO_CURRENT_VERSION
 from fhir_server.services.conditional_criteria import (
     acquire_guards,
     check_created_matches,
@@ -32,6 +30,7 @@ from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpat
 from fhir_server.services.json_patch import apply_json_patch
 from fhir_server.services.meta_tags import with_kept_labels
 from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
+from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
 from fhir_server.services.references import is_conditional_reference, references_in
 from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
@@ -104,26 +103,6 @@ async def _write(
     return version
 
 
-def _check_if_match(
-    resource_type: str, resource_id: str, current: CurrentVersion | None, if_match: int | None
-) -> None:
-    if if_match is None:
-        return
-    if if_match == NO_CURRENT_VERSION:
-        if current is not None and not current.deleted:
-            raise PreconditionFailed(f"If-None-Match: * expects no {resource_type}/{resource_id}"
-                                     f", and version {current.vid} exists")
-        return
-    if if_match == ANY_VERSION:
-        if current is None or current.deleted:
-            raise PreconditionFailed(f"If-Match: * expects {resource_type}/{resource_id} to "
-                                     "exist, and it does not")
-        return
-    if current is None or current.vid != if_match:
-        found = f"version {current.vid}" if current else "no resource"
-        raise PreconditionFailed(
-            f"If-Match expects version {if_match} of {resource_type}/{resource_id}, found {found}"
-        )
 
 
 async def create(
@@ -165,7 +144,7 @@ async def update(
     resource_id: str,
     body: object,
     policy: ConformancePolicy,
-    if_match: int | None = None,
+    precondition: Precondition = UNCONDITIONAL,
 ) -> WriteResult:
     """update, and update-as-create with a client-assigned id (http.html#update)."""
     body = check_body(resource_type, body)
@@ -179,7 +158,7 @@ async def update(
     _refuse_subsetted(body, f"{resource_type}/{resource_id} was sent")
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
-    _check_if_match(resource_type, resource_id, current, if_match)
+    precondition.check(f"{resource_type}/{resource_id}", current)
     # (An append-only type's resource is never updated: _write refuses even the same.)
     if current is not None and current.resource is not None and (
             resource_type not in APPEND_ONLY_TYPES):
@@ -208,7 +187,7 @@ async def conditional_update(
     query: str,
     body: object,
     policy: ConformancePolicy,
-    if_match: int | None = None,
+    precondition: Precondition = UNCONDITIONAL,
 ) -> WriteResult:
     """Conditional update (http.html#cond-update): 0 matches create, 1 updates, more → 412."""
     body = check_body(resource_type, body)
@@ -216,12 +195,9 @@ async def conditional_update(
     target_id = await conditional_update_target(store, resource_type, query, body.get("id"))
     if target_id is not None:
         result = await update(store, resource_type, target_id, {**body, "id": target_id},
-                              policy, if_match)
-    elif if_match is not None:  # a version of nothing, as update() refuses it
-        raise PreconditionFailed(
-            f"If-Match expects version {if_match}, but no {resource_type} matches '{query}'"
-        )
+                              policy, precondition)
     else:
+        precondition.check(f"a {resource_type} matching '{query}'", None)  # creating one
         result = await create(store, resource_type, body, policy)
     if result.created:  # it matched nothing
         await check_created_matches(store, resource_type, result.version.id, query)
@@ -267,7 +243,7 @@ async def patch(
     resource_id: str,
     operations: object,
     policy: ConformancePolicy,
-    if_match: int | None = None,
+    precondition: Precondition = UNCONDITIONAL,
 ) -> WriteResult:
     """JSON Patch, or FHIRPath Patch given as a Parameters resource (http.html#patch): the
     result must still be a valid resource."""
@@ -279,7 +255,7 @@ async def patch(
         raise NotFound(f"{resource_type}/{resource_id} does not exist")
     if current.deleted:  # as a read of it answers
         raise Gone(f"{resource_type}/{resource_id} was deleted")
-    _check_if_match(resource_type, resource_id, current, if_match)
+    precondition.check(f"{resource_type}/{resource_id}", current)
     assert current.resource is not None, "a deletion is refused above"
     # What costs here is the stored resource, copied, patched, validated and compared, not
     # the patch: a tiny patch of a 10 MB resource held the event loop for seconds.
@@ -329,7 +305,8 @@ async def resolve_single(store: ResourceStore, resource_type: str, query: str) -
 
 
 async def delete(
-    store: ResourceStore, resource_type: str, resource_id: str, if_match: int | None = None
+    store: ResourceStore, resource_type: str, resource_id: str,
+    precondition: Precondition = UNCONDITIONAL,
 ) -> WriteResult | None:
     """delete (http.html#delete); None when there was nothing to delete (204 all the same),
     400 for an id no resource can have."""
@@ -337,24 +314,22 @@ async def delete(
         raise BadRequest(f"'{resource_id}' is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-' "
                          "and '.'): no resource has it", expression="id")
     current = await store.current(resource_type, resource_id)
-    _check_if_match(resource_type, resource_id, current, if_match)
+    precondition.check(f"{resource_type}/{resource_id}", current)
     if current is None or current.deleted:
         return None
     return WriteResult(await _write(store, resource_type, resource_id, None, current, "DELETE"))
 
 
 async def conditional_delete(
-    store: ResourceStore, resource_type: str, query: str, if_match: int | None = None
+    store: ResourceStore, resource_type: str, query: str,
+    precondition: Precondition = UNCONDITIONAL,
 ) -> WriteResult | None:
-    """Conditional delete (http.html#cdelete): one match is deleted (if at the version
-    `if_match` names), several → 412."""
+    """Conditional delete (http.html#cdelete): one match is deleted (if `precondition`
+    holds of it), several → 412."""
     matches = await find_matches(store, resource_type, query)
     if len(matches) > 1:
         raise MultipleMatches(f"Conditional delete '{query}' matches more than one {resource_type}")
     if matches:
-        return await delete(store, resource_type, matches[0].id, if_match)
-    if if_match not in (None, NO_CURRENT_VERSION):  # a version of nothing
-        raise PreconditionFailed(
-            f"If-Match expects version {if_match}, but no {resource_type} matches '{query}'"
-        )
+        return await delete(store, resource_type, matches[0].id, precondition)
+    precondition.check(f"a {resource_type} matching '{query}'", None)
     return None

@@ -34,6 +34,7 @@ from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.history_pages import history_page, reachable, visibility
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
+from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
 from fhir_server.services.provenance import ProvenanceRecorder
 from fhir_server.services.search import ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
@@ -206,22 +207,22 @@ class ResourceService:
         )
 
     async def update(
-        self, resource_type: str, resource_id: str, body: object, if_match: int | None
+        self, resource_type: str, resource_id: str, body: object, precondition: Precondition
     ) -> WriteResult:
         check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.update(
-                store, resource_type, resource_id, body, self.policy, if_match
+                store, resource_type, resource_id, body, self.policy, precondition
             )
         )
 
     async def conditional_update(
-        self, resource_type: str, query: str, body: object, if_match: int | None
+        self, resource_type: str, query: str, body: object, precondition: Precondition
     ) -> WriteResult:
         check_writable(resource_type)
         return await self.transaction(
             lambda store: interactions.conditional_update(
-                store, resource_type, query, body, self.policy, if_match
+                store, resource_type, query, body, self.policy, precondition
             )
         )
 
@@ -231,7 +232,7 @@ class ResourceService:
         resource_id: str | None,
         query: str | None,
         operations: object,
-        if_match: int | None,
+        precondition: Precondition,
     ) -> WriteResult:
         check_writable(resource_type)
 
@@ -242,24 +243,24 @@ class ResourceService:
                 assert query is not None, "a patch names an id or search criteria"
                 target = await interactions.resolve_single(store, resource_type, query)
             return await interactions.patch(
-                store, resource_type, target, operations, self.policy, if_match
+                store, resource_type, target, operations, self.policy, precondition
             )
 
         return await self.transaction(work)
 
     async def delete(
-        self, resource_type: str, resource_id: str, if_match: int | None
+        self, resource_type: str, resource_id: str, precondition: Precondition
     ) -> WriteResult | None:
         check_writable(resource_type)
         return await self.transaction(
-            lambda store: interactions.delete(store, resource_type, resource_id, if_match)
+            lambda store: interactions.delete(store, resource_type, resource_id, precondition)
         )
 
     async def conditional_delete(self, resource_type: str, query: str,
-                                 if_match: int | None = None) -> WriteResult | None:
+                                 precondition: Precondition = UNCONDITIONAL) -> WriteResult | None:
         check_writable(resource_type)
         return await self.transaction(
-            lambda store: interactions.conditional_delete(store, resource_type, query, if_match)
+            lambda store: interactions.conditional_delete(store, resource_type, query, precondition)
         )
 
     async def verify_provenance(self, provenance_id: str, permissions: Permissions) -> dict:

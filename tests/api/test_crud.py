@@ -192,6 +192,37 @@ def test_if_match_star_writes_only_a_resource_that_exists(client):
     assert_outcome(client.get(path), 410)
 
 
+def test_if_match_with_a_list_of_etags_writes_when_one_is_the_current_version(client):
+    """RFC 9110 §13.1.1: `If-Match = "*" / #entity-tag`, true when any listed tag matches
+    (weakly, as FHIR's W/ tags; empty list members ignored, §5.6.1). A list was 400, while
+    If-None-Match took one."""
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    updated = put(client, {**first, "active": False}, **{"If-Match": 'W/"0", W/"1"'})
+    assert updated.status_code == 200, updated.text
+    assert updated.headers["etag"] == 'W/"2"'
+    patched = patch(client, path, [{"op": "replace", "path": "/active", "value": True}],
+                    **{"If-Match": 'W/"2",W/"9", ,"7"'})
+    assert patched.status_code == 200, patched.text
+    stale = {"If-Match": 'W/"1", W/"2"'}  # version 3 is current
+    assert "one of versions 1, 2" in assert_outcome(client.delete(path, headers=stale), 412)[
+        "issue"][0]["diagnostics"]
+    assert_outcome(put(client, {**first, "gender": "other"}, **stale), 412)
+    assert client.get(path).headers["etag"] == 'W/"3"'
+    assert client.delete(path, headers={"If-Match": 'W/"1", W/"3"'}).status_code == 204
+
+
+@pytest.mark.parametrize("etags", ['W/"1", version-2', 'W/"1", *', "*, *", ", ,", 'W/"1" W/"2"'])
+def test_an_if_match_list_with_a_malformed_member_is_400_and_changes_nothing(client, etags):
+    first = created(client, new_patient())
+    path = f"/Patient/{first['id']}"
+    assert_outcome(put(client, {**first, "gender": "female"}, **{"If-Match": etags}), 400)
+    assert_outcome(patch(client, path, [{"op": "replace", "path": "/gender", "value": "female"}],
+                         **{"If-Match": etags}), 400)
+    assert_outcome(client.delete(path, headers={"If-Match": etags}), 400)
+    assert_unchanged(client, first)
+
+
 def test_a_malformed_if_match_is_400_and_changes_nothing(client):
     first = created(client, new_patient())
     response = put(client, {**first, "gender": "female"}, **{"If-Match": "version-1"})

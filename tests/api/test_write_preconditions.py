@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from api.helpers import assert_outcome, created, new_patient, patch, put
-from bundle_helpers import delete_entry, get_entry, submit, transaction
+from bundle_helpers import delete_entry, get_entry, patch_entry, submit, transaction
 
 GENDER = [{"op": "replace", "path": "/gender", "value": "female"}]
 
@@ -49,6 +49,23 @@ def test_a_bundle_entrys_if_none_match_star_guards_its_put(client):
     answered = submit(client, {"resourceType": "Bundle", "type": "batch", "entry": [entry]})
     assert answered.json()["entry"][0]["response"]["status"].startswith("412")
     assert client.get(f"/Patient/{patient['id']}").json() == patient
+
+
+def test_a_bundle_entrys_if_match_takes_a_list_as_the_header_does(client):
+    """bundle.html#Bundle.entry.request.ifMatch carries the header's meaning, a list of
+    ETags too: one naming the current version lets the entry write; none, 412."""
+    patient = created(client, new_patient())
+    url = f"Patient/{patient['id']}"
+    entry = {"resource": {**patient, "gender": "other"},
+             "request": {"method": "PUT", "url": url, "ifMatch": 'W/"0", W/"1"'}}
+    written = submit(client, transaction(entry))
+    assert written.status_code == 200, written.text
+    assert written.json()["entry"][0]["response"]["etag"] == 'W/"2"'
+    stale = submit(client, {"resourceType": "Bundle", "type": "batch", "entry": [
+        patch_entry(url, GENDER, if_match='W/"0", W/"1"'),
+        delete_entry(url, if_match='W/"1", W/"x"')]})
+    assert [e["response"]["status"][:3] for e in stale.json()["entry"]] == ["412", "400"]
+    assert client.get(f"/{url}").json()["gender"] == "other"
 
 
 def test_a_patch_of_a_deleted_resource_is_410_as_its_read(client):
