@@ -21,7 +21,7 @@ _JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 def data_files(paths: Iterable[Path]) -> list[Path]:
     """The files named, and the NDJSON and JSON files under the directories named (but a
-    Bulk Data `manifest.json`), sorted."""
+    Bulk Data `manifest.json`, named or not), sorted."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -30,9 +30,20 @@ def data_files(paths: Iterable[Path]) -> list[Path]:
                 if p.is_file() and p.name.removesuffix(".gz").endswith(DATA_SUFFIXES)
                 and p.name != _MANIFEST
             )
-        else:
+        elif path.name != _MANIFEST:
             files.append(path)
     return files
+
+
+def manifests(paths: Iterable[Path]) -> list[Path]:
+    """The Bulk Data `manifest.json` files named, or under the directories named, sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob(_MANIFEST) if p.is_file())
+        elif path.name == _MANIFEST:
+            found.append(path)
+    return found
 
 
 def is_ndjson(path: Path) -> bool:

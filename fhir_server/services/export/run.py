@@ -30,13 +30,13 @@ from fhir_server.search.request import parse_query, parse_request
 from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 from fhir_server.services.access import require_search
+from fhir_server.services.export.attachments import export_line
 from fhir_server.services.export.output import (
     DELETED,
     ERROR,
     OUTPUT,
     Output,
     deletion_line,
-    ndjson_line,
     warning_line,
 )
 from fhir_server.services.export.request import (
@@ -237,7 +237,7 @@ class ExportRun:
                 resource_id = current.id
                 window.seen.add(resource_id)
                 if current.last_updated <= self.moment:
-                    line = ndjson_line(_shaped(current.resource, elements))
+                    line = self._line(current.resource, elements)
                     window.lines.append(line)
                     window.size += len(line)
                     window.written[resource_id] = current.vid
@@ -259,7 +259,7 @@ class ExportRun:
         for start in range(0, len(again), ID_BATCH):
             for version in await self._versions_at(kind, again[start : start + ID_BATCH]):
                 elements = self.request.elements_of(kind)
-                window.lines.append(ndjson_line(_shaped(version.resource, elements)))
+                window.lines.append(self._line(version.resource, elements))
                 window.written[version.id] = version.vid
         if phase.emit:
             self.output.write(OUTPUT, kind, kind, window.lines)
@@ -316,6 +316,13 @@ class ExportRun:
         self.progress.after = ids[-1]
         await self.save()
 
+    def _line(self, resource: dict | None, elements: list[str] | None) -> bytes:
+        """The NDJSON line of a version (never a deletion) as exported: `_elements` applied,
+        Attachment URLs absolute (attachments.py)."""
+        assert resource is not None, "only versions that are not deletions are exported"
+        shaped = subset(resource, None, elements) if elements else resource
+        return export_line(shaped, self.base)
+
     # --- associated Provenance ------------------------------------------------------------
 
     async def _associate(self, kind: str, written: dict[str, int]) -> None:
@@ -353,7 +360,7 @@ class ExportRun:
             for version in await self.reader.versions_at(PROVENANCE, again, self.moment):
                 if not version.deleted:
                     resources.append(version.resource)
-            lines = [ndjson_line(_shaped(resource, elements)) for resource in resources]
+            lines = [self._line(resource, elements) for resource in resources]
             self.output.write(OUTPUT, PROVENANCE, PROVENANCE, lines)
             self.progress.after = ids[-1]
             await self.save()
@@ -361,12 +368,6 @@ class ExportRun:
 
 def _criteria(kind: str, query: str) -> list[tuple[str, str]]:
     return parse_request(kind, parse_query(query), 1).criteria
-
-
-def _shaped(resource: dict | None, elements: list[str] | None) -> dict:
-    """The resource of a version (never a deletion) as exported: `_elements` applied."""
-    assert resource is not None, "only versions that are not deletions are exported"
-    return subset(resource, None, elements) if elements else resource
 
 
 def _recorded(provenance: CurrentVersion) -> tuple:

@@ -7,14 +7,19 @@ Nothing here needs the server or its database: a receiving hospital runs it on t
 downloaded, with the trust anchors it chooses (`fhir-server verify`).
 """
 
+import json
+import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fhir_server.services.data_files import data_files, read_resources
+from fhir_server.services.data_files import data_files, manifests, read_resources
+from fhir_server.services.export.attachments import stored_attachment_urls
 from fhir_server.services.verification import (
     JOSE,
+    ProvenanceVerification,
     SignatureVerifier,
+    VersionLoader,
     deleted_version,
     is_deletion,
 )
@@ -23,6 +28,9 @@ from signing.report import TOTAL_PASSED
 
 #: A fresh pass over the data: (location, resource) of each resource.
 Resources = Callable[[], Iterator[tuple[str, dict]]]
+# A manifest's `request`, the kick-off URL: [base]/$export, [base]/Patient/$export or
+# [base]/Group/[id]/$export, and its parameters.
+_KICK_OFF = re.compile(r"(?P<base>.+?)(?:/Patient|/Group/[^/?#]+)?/\$export(?:\?.*)?", re.DOTALL)
 
 
 @dataclass
@@ -43,13 +51,33 @@ class ExportVerification:
 
 
 async def verify_files(paths: Iterable[Path], verifier: SignatureVerifier) -> ExportVerification:
-    """The NDJSON files and JSON Bundles of `paths` (files, or directories holding them)."""
+    """The NDJSON files and JSON Bundles of `paths` (files, or directories holding them),
+    with the base URLs of the Bulk Data manifests among them."""
+    paths = list(paths)
     files = data_files(paths)
-    return await verify_resources(lambda: read_resources(files), verifier)
+    return await verify_resources(lambda: read_resources(files), verifier,
+                                  export_bases(manifests(paths)))
 
 
-async def verify_resources(read: Resources, verifier: SignatureVerifier) -> ExportVerification:
-    """Two passes, so only the Provenances and the resources they target are held in memory."""
+def export_bases(files: Iterable[Path]) -> list[str]:
+    """The base URLs the exports of these manifests were requested at (their `request`),
+    the base their Attachment URLs were made absolute with (attachments.py)."""
+    bases = []
+    for path in files:
+        try:
+            request = json.loads(path.read_text(encoding="utf-8")).get("request")
+        except (ValueError, AttributeError):  # not a manifest's JSON: it names no base
+            continue
+        if isinstance(request, str) and (kick_off := _KICK_OFF.fullmatch(request)):
+            bases.append(kick_off["base"])
+    return bases
+
+
+async def verify_resources(read: Resources, verifier: SignatureVerifier,
+                           bases: Iterable[str] = ()) -> ExportVerification:
+    """Two passes, so only the Provenances and the resources they target are held in memory.
+    A version whose Attachment URLs an export of one of `bases` made absolute is also
+    checked as stored, which its signature covers."""
     outcome = ExportVerification()
     provenances = _distinct(r for _, r in read() if r.get("resourceType") == "Provenance")
     targeted = {
@@ -58,7 +86,8 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier) -> Expo
         for target in provenance.get("target") or []
         if isinstance(target, dict)
     }
-    exported: dict[str, dict] = {}
+    versions = _Versions(list(bases))
+    exported = versions.exported
     for where, resource in read():
         if resource.get("resourceType") == "Provenance" or _deletions(resource):
             continue
@@ -72,12 +101,9 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier) -> Expo
         if reference is None:
             outcome.failures.append(f"{where}: a resource without id and versionId")
         elif reference in targeted:
-            exported[reference] = resource
+            versions.add(reference, resource)
         else:
             outcome.failures.append(f"{reference}: no Provenance in the export signs it")
-
-    async def load(target: str) -> dict | None:
-        return exported.get(target)
 
     covered: set[str] = set()
     for provenance in provenances:
@@ -88,7 +114,7 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier) -> Expo
         if not any(t in exported for t in targets) and not is_deletion(provenance):
             outcome.skipped += 1
             continue
-        verification = await verifier.verify(provenance, _with_deletions(provenance, load))
+        verification = await versions.verify(verifier, provenance, targets)
         name = f"Provenance/{provenance.get('id')}"
         # A signature of a version the export does not hold (an older one, beside the
         # current one in a multi-target Provenance) is skipped, as a Provenance of older
@@ -112,6 +138,42 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier) -> Expo
         if reference not in covered
     ]
     return outcome
+
+
+@dataclass
+class _Versions:
+    """The versions the export holds, by `Type/id/_history/n`: as exported, and as stored
+    where an export of one of `bases` made their Attachment URLs absolute."""
+
+    bases: list[str]
+    exported: dict[str, dict] = field(default_factory=dict)
+    stored: dict[str, dict] = field(default_factory=dict)
+
+    def add(self, reference: str, resource: dict) -> None:
+        self.exported[reference] = resource
+        stored = stored_attachment_urls(resource, self.bases)
+        if stored is not resource:
+            self.stored[reference] = stored
+
+    async def verify(self, verifier: SignatureVerifier, provenance: dict,
+                     targets: list) -> ProvenanceVerification:
+        """The Provenance's signatures against the versions as exported, each one that fails
+        then against its version as stored, if an export changed it (an Attachment URL
+        already absolute under the base reads back alike, so both are tried)."""
+        verification = await verifier.verify(provenance, self._loader(provenance, {}))
+        if verification.indication == TOTAL_PASSED or not any(t in self.stored for t in targets):
+            return verification
+        again = await verifier.verify(provenance, self._loader(provenance, self.stored))
+        return replace(verification, results=[
+            second if first.report.indication != TOTAL_PASSED
+            and second.report.indication == TOTAL_PASSED else first
+            for first, second in zip(verification.results, again.results, strict=True)])
+
+    def _loader(self, provenance: dict, preferred: dict[str, dict]) -> VersionLoader:
+        async def load(target: str) -> dict | None:
+            return preferred.get(target, self.exported.get(target))
+
+        return _with_deletions(provenance, load)
 
 
 def _document_failures(resource: dict, name: str, verifier: SignatureVerifier) -> list[str]:
