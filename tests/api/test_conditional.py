@@ -255,29 +255,6 @@ def test_conditional_update_with_if_match_and_no_match_is_412_and_creates_nothin
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
 
 
-def test_conditional_writes_take_if_match_lists_and_if_none_match_star_as_direct_ones(client):
-    """The preconditions of a conditional update and delete are those of an update and
-    delete by id: a list of ETags holds when one names the match's current version; with no
-    match, `If-None-Match: *` holds (the update creates: it was 412 "If-Match expects version
-    -2") and If-Match does not."""
-    value = unique_cccd()
-    criteria = {"identifier": f"{CCCD}|{value}"}
-    created_one = client.put("/Patient", params=criteria, json=new_patient(value),
-                             headers={**FHIR_HEADERS, "If-None-Match": "*"})
-    assert created_one.status_code == 201, created_one.text
-    updated = client.put("/Patient", params=criteria, json={**new_patient(value), "active": False},
-                         headers={**FHIR_HEADERS, "If-Match": 'W/"0", W/"1"'})
-    assert updated.status_code == 200, updated.text
-    assert_outcome(client.delete("/Patient", params=criteria,
-                                 headers={"If-Match": 'W/"0", W/"1"'}), 412)
-    assert client.delete("/Patient", params=criteria,
-                         headers={"If-Match": 'W/"1", W/"2"'}).status_code == 204
-    assert_outcome(client.delete("/Patient", params=criteria, headers={"If-Match": "*"}), 412)
-    assert client.delete("/Patient", params=criteria,
-                         headers={"If-None-Match": "*"}).status_code == 204
-    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
-
-
 def test_conditional_delete_of_one_match_deletes_it(client):
     value = unique_cccd()
     first = created(client, new_patient(value))

@@ -6,7 +6,17 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from api.helpers import assert_outcome, created, new_patient, patch, put
+from api.helpers import (
+    CCCD,
+    FHIR_HEADERS,
+    assert_outcome,
+    created,
+    new_patient,
+    patch,
+    put,
+    search_ids,
+    unique_cccd,
+)
 from bundle_helpers import delete_entry, get_entry, patch_entry, submit, transaction
 
 GENDER = [{"op": "replace", "path": "/gender", "value": "female"}]
@@ -105,3 +115,26 @@ def test_concurrent_updates_without_if_match_all_succeed_in_turn(client, server)
     history = client.get(f"/Patient/{patient['id']}/_history", params={"_count": 100}).json()
     assert sorted(int(entry["resource"]["meta"]["versionId"]) for entry in history["entry"]) == (
         list(range(1, writers * rounds + 2)))
+
+
+def test_conditional_writes_take_if_match_lists_and_if_none_match_star_as_direct_ones(client):
+    """The preconditions of a conditional update and delete are those of an update and
+    delete by id: a list of ETags holds when one names the match's current version; with no
+    match, `If-None-Match: *` holds (the update creates: it was 412 "If-Match expects version
+    -2") and If-Match does not."""
+    value = unique_cccd()
+    criteria = {"identifier": f"{CCCD}|{value}"}
+    created_one = client.put("/Patient", params=criteria, json=new_patient(value),
+                             headers={**FHIR_HEADERS, "If-None-Match": "*"})
+    assert created_one.status_code == 201, created_one.text
+    updated = client.put("/Patient", params=criteria, json={**new_patient(value), "active": False},
+                         headers={**FHIR_HEADERS, "If-Match": 'W/"0", W/"1"'})
+    assert updated.status_code == 200, updated.text
+    assert_outcome(client.delete("/Patient", params=criteria,
+                                 headers={"If-Match": 'W/"0", W/"1"'}), 412)
+    assert client.delete("/Patient", params=criteria,
+                         headers={"If-Match": 'W/"1", W/"2"'}).status_code == 204
+    assert_outcome(client.delete("/Patient", params=criteria, headers={"If-Match": "*"}), 412)
+    assert client.delete("/Patient", params=criteria,
+                         headers={"If-None-Match": "*"}).status_code == 204
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
