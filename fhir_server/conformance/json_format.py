@@ -88,7 +88,13 @@ def _no_constant(name: str) -> Any:
 
 
 def loads(text: str | bytes) -> Any:
-    """JSON, its decimals as `parse_number` reads them, a repeated property refused."""
+    """JSON, its decimals as `parse_number` reads them, a repeated property refused. Bytes
+    are UTF-8 (json.html; a leading byte order mark is skipped), strictly: `json.loads`
+    reads bytes as UTF-16 or UTF-32 too, and with `surrogatepass`, so an encoded surrogate
+    (ED A0 80) became a lone surrogate that no later check expected (a 500 at signing).
+    UnicodeDecodeError is a ValueError."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8-sig")
     return json.loads(text, parse_float=parse_number, parse_int=parse_integer,
                       object_pairs_hook=unique_members, parse_constant=_no_constant)
 

@@ -115,6 +115,19 @@ def test_a_lone_surrogate_in_a_body_is_400(client):
     assert_outcome(response, 400)
 
 
+@pytest.mark.parametrize("body", [
+    b'{"resourceType": "Patient", "name": [{"family": "a\xed\xa0\x80b"}]}',  # U+D800 encoded
+    b'{"resourceType": "Patient", "\xed\xbf\xbf": true}',
+    '{"resourceType": "Patient", "active": true}'.encode("utf-16"),
+    '{"resourceType": "Patient", "active": true}'.encode("utf-32"),
+])
+def test_a_body_that_is_no_utf_8_is_400(client, body):
+    """FHIR JSON is UTF-8: a surrogate encoded in it (no UTF-8) was read as a lone surrogate
+    and failed at signing with 500; UTF-16 and UTF-32 were read as JSON."""
+    assert_outcome(client.post("/Patient", content=body, headers=FHIR_HEADERS), 400)
+    assert_outcome(client.post("/Patient/$validate", content=body, headers=FHIR_HEADERS), 400)
+
+
 def test_a_lone_surrogate_in_a_key_is_400(client):
     body = '{"resourceType": "Patient", "\\udfff": true}'
     response = client.post("/Patient", content=body, headers=FHIR_HEADERS)
