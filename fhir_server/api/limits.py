@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhir_server.api.asgi import HttpMiddleware, StatusWatch
+from fhir_server.api.bodies_in_flight import request_bodies
 from fhir_server.api.client_address import client_address
 from fhir_server.api.media import FhirResponse, negotiated, render
 from fhir_server.api.security import SECURITY_HEADERS
@@ -67,10 +68,12 @@ class RequestLimits(HttpMiddleware):
             return
         watched = StatusWatch(_paced(send))
         timed = _body_deadline(receive, scope, self.settings.body_timeout_seconds)
-        # The UCUM codes it may read (conformance/unit_reading.py), and the bytes of search
-        # pages it holds until its response is sent (storage/pages_in_flight.py).
+        # The UCUM codes it may read (conformance/unit_reading.py), the bytes of search
+        # pages it holds until its response is sent (storage/pages_in_flight.py), and of its
+        # body, with the turn of a large one (bodies_in_flight.py).
         with new_codes_counted(), held_by_request():
-            await self.app(scope, timed, watched)
+            async with request_bodies():
+                await self.app(scope, timed, watched)
         if scope.get(_TIMED_OUT) and watched.status is None:  # nobody answered the request
             await _refuse(_late(self.settings), scope, send)
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import re
-import threading
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_server.api.bodies_in_flight import large_body_turn, receive
 from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
@@ -283,9 +283,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         size += len(chunk)
         if size > max_bytes:
             raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")
+        receive(len(chunk))  # held until the request ends (bodies_in_flight.py)
         chunks.append(chunk)
     body = b"".join(chunks)
-    return body if coding == "identity" else await run_sized(_gunzip, body, max_bytes)
+    if coding == "identity":
+        return body
+    decoded = await run_sized(_gunzip, body, max_bytes)
+    receive(len(decoded))
+    return decoded
 
 
 def _gunzip(compressed: bytes, max_bytes: int) -> bytes:
@@ -381,7 +386,8 @@ async def json_body(
         raise BadRequest("The request body is empty")
     body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
     input_size.set(len(raw))  # what comes next on this body runs off the loop if large
-    body = await run_sized(_read, raw, body_format, max_depth,
+    await large_body_turn(len(raw))
+    body = await run_sized(_parsed_and_checked, raw, body_format, max_depth,
                            request.app.state.settings.max_array_elements, entries_alone)
     request.state.xml_disorder = body.disorder  # for $validate to report
     request.state.unreadable_entries = body.unreadable
@@ -403,26 +409,11 @@ def holds_fhir(content_type: str, raw: bytes) -> bool:
     return isinstance(document, dict) and "resourceType" in document
 
 
-# Bodies of this size or more are read (parsed and their shape checked) two at a time: the
-# objects of a body take 10-20 times its bytes until its shape is refused, and sixteen
-# 15 MB bodies of small elements (32 KB each, gzipped) took the server past 3 GB at once.
-_LARGE_BODY_BYTES = 1024 * 1024
-_LARGE_BODIES_READ_AT_ONCE = threading.BoundedSemaphore(2)
-
-
 @dataclass(frozen=True)
 class ReadBody:
     document: object
     disorder: list[Issue]  # XML elements out of order (read in order all the same)
     unreadable: dict[int, list[Issue]]  # XML batch entries without their resource: why
-
-
-def _read(raw: bytes, body_format: str, max_depth: int, max_array: int,
-          entries_alone: bool) -> ReadBody:
-    if len(raw) < _LARGE_BODY_BYTES:
-        return _parsed_and_checked(raw, body_format, max_depth, max_array, entries_alone)
-    with _LARGE_BODIES_READ_AT_ONCE:  # in a worker thread (run_sized): the loop never waits
-        return _parsed_and_checked(raw, body_format, max_depth, max_array, entries_alone)
 
 
 def _parsed_and_checked(raw: bytes, body_format: str, max_depth: int, max_array: int,

@@ -287,10 +287,22 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
 async def create(resource_type: str, call: Write):
     check_type(resource_type)
     check_create_parameters(call.request.query_params, "the If-None-Exist header")
-    if_none_exist = call.request.headers.get("if-none-exist")
+    if_none_exist = _header_text(call.request.headers.get("if-none-exist"))
     body = await _resource(resource_type, call)
     result = await call.service.create(resource_type, body, if_none_exist)
     return write_response(call, result)
+
+
+def _header_text(value: str | None) -> str | None:
+    """A header holding FHIR text (If-None-Exist's criteria) as the UTF-8 clients send when
+    they do not percent-encode it (`Lê`): HTTP reads header bytes as ISO-8859-1, and the
+    criteria then matched nothing and the create made a duplicate."""
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8: as read
+        return value
 
 
 @router.put("/{resource_type}/{resource_id}", dependencies=[require("update")])

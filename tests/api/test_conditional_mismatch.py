@@ -56,3 +56,16 @@ def test_a_body_its_criteria_find_is_still_created_once(client):
         response = create(client, new_patient(value), **{"If-None-Exist": query})
         assert response.status_code == status, response.text
     assert len(_stored(client, value)) == 1
+
+
+def test_criteria_in_raw_utf_8_find_what_they_name(client):
+    """Criteria a client sends unencoded (`Lê`, as UTF-8 bytes in the header) are read as
+    UTF-8: read as ISO-8859-1 they matched nothing, and the create made a duplicate."""
+    value = f"Lê-{unique_cccd()}"
+    patient = new_patient() | {"identifier": [{"system": "urn:ine", "value": value}]}
+    criteria = f"identifier=urn:ine|{value}".encode()
+    for status in (201, 200):
+        response = client.post("/Patient", json=patient,
+                               headers={**FHIR_HEADERS, "If-None-Exist": criteria})
+        assert response.status_code == status, response.text
+    assert len(search_ids(client, "Patient", identifier=f"urn:ine|{value}")) == 1
