@@ -19,7 +19,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from fhir_server.conformance.costly_work import costly_caller
+from fhir_server.conformance.costly_work import CallerTurns, costly_caller
 from fhir_server.errors import ServiceUnavailable
 
 MOST_BYTES = 512 * 2**20
@@ -45,11 +45,11 @@ class _Process:
 
     held: int = 0
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(LARGE_AT_ONCE))
-    callers: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
 
 
 _current: ContextVar[_Request | None] = ContextVar("request_body", default=None)
 _processes: dict[int, _Process] = {}
+_callers = CallerTurns({})
 
 
 def _process() -> _Process:
@@ -94,21 +94,6 @@ async def large_body_turn(size: int) -> None:
     if request is None or size < LARGE_BYTES or request.large:
         return
     request.large = True
-    await request.turns.enter_async_context(_caller_turn(costly_caller.get() or ""))
+    await request.turns.enter_async_context(_callers.turn(costly_caller.get() or ""))
     await request.turns.enter_async_context(_process().slots)
 
-
-@asynccontextmanager
-async def _caller_turn(caller: str) -> AsyncIterator[None]:
-    callers = _process().callers
-    turn, users = callers.get(caller, (asyncio.Lock(), 0))
-    callers[caller] = (turn, users + 1)
-    try:
-        async with turn:
-            yield
-    finally:
-        turn, users = callers[caller]
-        if users > 1:
-            callers[caller] = (turn, users - 1)
-        else:
-            del callers[caller]

@@ -8,8 +8,9 @@ threads, and now leave it the other."""
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import ParamSpec, TypeVar
 
@@ -20,8 +21,34 @@ _THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="costly")
 # Whose work it is (the token's issuer and subject, set when a request is authenticated).
 costly_caller: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "costly_caller", default=None)
-# (event loop, caller) → the turn its works take, and how many of them hold or wait for it.
+
+
+class CallerTurns:
+    """One turn per caller (and event loop): the works of one caller that take it run one
+    after the other; other callers' do not wait for them."""
+
+    def __init__(self, turns: dict[tuple[int, str], tuple[asyncio.Lock, int]]) -> None:
+        # (event loop, caller) → its turn, and how many works hold or wait for it.
+        self._turns = turns
+
+    @asynccontextmanager
+    async def turn(self, caller: str) -> AsyncIterator[None]:
+        key = (id(asyncio.get_running_loop()), caller)
+        turn, users = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (turn, users + 1)
+        try:
+            async with turn:
+                yield
+        finally:
+            users = self._turns[key][1] - 1
+            if users:
+                self._turns[key] = (turn, users)
+            else:
+                del self._turns[key]
+
+
 _TURNS: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
+_TERMINOLOGY_TURNS = CallerTurns(_TURNS)
 
 
 async def in_costly_thread(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -32,15 +59,5 @@ async def in_costly_thread(work: Callable[P, T], *args: P.args, **kwargs: P.kwar
     caller = costly_caller.get()
     if caller is None:
         return await loop.run_in_executor(_THREADS, run)
-    key = (id(loop), caller)
-    turn, users = _TURNS.get(key, (asyncio.Lock(), 0))
-    _TURNS[key] = (turn, users + 1)
-    try:
-        async with turn:
-            return await loop.run_in_executor(_THREADS, run)
-    finally:
-        users = _TURNS[key][1] - 1
-        if users:
-            _TURNS[key] = (turn, users)
-        else:
-            del _TURNS[key]
+    async with _TERMINOLOGY_TURNS.turn(caller):
+        return await loop.run_in_executor(_THREADS, run)
