@@ -27,6 +27,7 @@ from fhir_server.conformance.identifier_formats import (
     PERSONAL_ID,
     VIETNAMESE_PASSPORT,
     FormatRule,
+    bhxh_problem,
 )
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, TAX_CODE_SYSTEM
 from fhir_server.conformance.messages import issue
@@ -105,11 +106,14 @@ _BHYT_CARD = re.compile(r"[A-Z]{2}[1-5][0-9]{2}([0-9]{10})")
 
 
 def equivalent_identifiers(system: str, value: str) -> list[tuple[str, str]]:
-    """The identifiers one of a canonical `system` also is: a 15-character BHYT card holds
-    its holder's 10-digit BHXH code, which since 2025 is a BHYT number of its own (Decision
-    1666/QĐ-BHXH), so that a card is found by that code, and a code by the holder's cards."""
+    """The identifiers one of a canonical `system` also is. Since 2025 the 10-digit BHXH
+    code is a BHYT number of its own (Decision 1666/QĐ-BHXH): a BHYT number of 10 digits
+    is that BHXH code and the reverse, and a 15-character BHYT card holds its holder's code,
+    so that a card is found by that code, and a code by the holder's cards."""
     if system == _BHYT_SYSTEM and (card := _BHYT_CARD.fullmatch(value)):
         return [(_BHYT_SYSTEM, card[1]), (_BHXH_SYSTEM, card[1])]
+    if system in (_BHYT_SYSTEM, _BHXH_SYSTEM) and bhxh_problem(value) is None:
+        return [(_BHXH_SYSTEM if system == _BHYT_SYSTEM else _BHYT_SYSTEM, value)]
     return []
 
 

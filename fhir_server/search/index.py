@@ -58,8 +58,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 20: UCUM base forms from UCUM's own definitions (pint's differed for about twenty units),
 # Devices in their patient's compartment, and a BHYT card's BHXH code; 21: strings sorted
 # in Vietnamese alphabetical order (was their accent-folded form); 23: Bundle's composition
-# and message by their entry's fullUrl (was the resource's `Type/id`)
-_EXTRACTION_REVISION = "23"
+# and message by their entry's fullUrl (was the resource's `Type/id`); 24: a 10-digit BHYT
+# number also as that BHXH code and the reverse, and a card's `:of-type` entries by its code
+_EXTRACTION_REVISION = "24"
 
 
 @cache

@@ -114,10 +114,48 @@ def every_uri(client) -> dict[str, str]:
 @given(st.sampled_from(IDENTIFIER_SYSTEMS), st.data())
 def test_any_alias_finds_every_spelling(client, every_uri, entry, data):
     uri = data.draw(st.sampled_from((entry.canonical, *entry.aliases)))
-    spellings = expected(every_uri, {
-        f"{entry.canonical} as {alias}" for alias in (entry.canonical, *entry.aliases)})
-    others = set(every_uri.values()) - spellings
+    spellings = _spellings(every_uri, entry.canonical)
+    # A BHXH code is a BHYT number of 10 digits (test_every_form_of_one_bhxh_code_...).
+    others = (set(every_uri.values()) - spellings
+              - _spellings(every_uri, LINKED_SYSTEMS.get(entry.canonical, "")))
     assert found(client, "/Patient", {"identifier": f"{uri}|{VALUES[entry.canonical]}"}) == (
         spellings)
     with_system = found(client, "/Patient", {"identifier": f"{uri}|"})
     assert spellings <= with_system and not with_system & others
+
+
+LINKED_SYSTEMS = {COMMUNITY + "bhyt": COMMUNITY + "bhxh", COMMUNITY + "bhxh": COMMUNITY + "bhyt"}
+
+
+def _spellings(every_uri: dict[str, str], canonical: str) -> set[str]:
+    """The Patients written with any URI of the system `canonical`."""
+    return {resource_id for key, resource_id in every_uri.items()
+            if key.startswith(f"{canonical} as ")}
+
+
+BHXH = LINKED_SYSTEMS[BHYT]
+# One BHXH code written in each of its three forms since 2025 (Decision 1666/QĐ-BHXH):
+# a 10-digit BHYT number, the BHXH code, and a card that holds it.
+ONE_CODE = {
+    "bhyt number": {"resourceType": "Patient",
+                    "identifier": [_identifier(MOH_BHYT, "0311223344", "HC")]},
+    "bhxh code": {"resourceType": "Patient", "identifier": [_identifier(BHXH, "0311223344")]},
+    "card": {"resourceType": "Patient",
+             "identifier": [_identifier(BHYT, "DN4790311223344", "HC")]},
+}
+
+
+@pytest.fixture(scope="module")
+def one_code(client) -> dict[str, str]:
+    return load(client, ONE_CODE)
+
+
+@pytest.mark.parametrize(("params", "keys"), [
+    ({"identifier": f"{BHYT}|0311223344"}, {"bhyt number", "bhxh code", "card"}),
+    ({"identifier": f"{BHXH}|0311223344"}, {"bhyt number", "bhxh code", "card"}),
+    ({"identifier": f"{MOH_BHYT}|DN4790311223344"}, {"bhyt number", "bhxh code", "card"}),
+    ({"identifier:of-type": f"{V2_0203}|HC|0311223344"}, {"bhyt number", "card"}),
+    ({"identifier:of-type": f"{V2_0203}|HC|DN4790311223344"}, {"card"}),
+])
+def test_every_form_of_one_bhxh_code_finds_the_others(client, one_code, params, keys):
+    assert found(client, "/Patient", params) == expected(one_code, keys)

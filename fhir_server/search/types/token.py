@@ -58,14 +58,20 @@ def _concept_keys(concept: dict) -> list[str]:
 
 
 def _identifier_keys(identifier: dict) -> list[str]:
-    value = identifier.get("value")
-    keys = code_keys(identifier.get("system"), value)
+    system, value = identifier.get("system"), identifier.get("value")
+    keys = code_keys(system, value)
     kind = identifier.get("type")
     if isinstance(kind, dict):
         keys += _text_keys(kind.get("text"))
+        values = [value] if isinstance(value, str) else []
+        if isinstance(value, str) and isinstance(system, str):
+            # A BHYT card is also of its type by its holder's code.
+            values += [other for _, other in equivalent_identifiers(canonical_system(system),
+                                                                     value)]
         for coding in kind.get("coding") or []:
-            if isinstance(coding, dict) and isinstance(value, str):
-                keys.append(f"ot:{coding.get('system') or ''}|{coding.get('code') or ''}|{value}")
+            if isinstance(coding, dict):
+                keys += [f"ot:{coding.get('system') or ''}|{coding.get('code') or ''}|{each}"
+                         for each in dict.fromkeys(values)]
     return keys
 
 
