@@ -1,10 +1,13 @@
-"""Two threads of their own for work whose cost its input does not tell (terminology: an
+"""Threads of their own for work whose cost its input does not tell (terminology: an
 expansion within its budget may take seconds, and so may translating through maps or
 indexing a large stored code system). On the event loop such work held every client; in
 the threads every request shares, twenty such requests held the writes that sign there
-(26-47 s for a 1 KB update). Here they wait for each other, one caller's in turn: eight
+(26-47 s for a 1 KB update). Here one caller's works wait for each other, in turn: eight
 expansions of one client held another's trivial `$validate-code` 21 s when they took both
-threads, and now leave it the other."""
+threads of two. Four threads, so that a few busy callers leave one to everyone else: with
+two, two callers' expansions held a third's `$validate-code` 3 s (probe CE). With four,
+it took 0.01-0.03 s, and a search on the event loop, which shares the interpreter lock
+with these threads, 0.01-0.02 s (0.01 s idle)."""
 
 import asyncio
 import contextvars
@@ -17,7 +20,8 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="costly")
+THREADS = 4
+_THREADS = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="costly")
 # Whose work it is (the token's issuer and subject, set when a request is authenticated).
 costly_caller: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "costly_caller", default=None)
@@ -52,8 +56,8 @@ _TERMINOLOGY_TURNS = CallerTurns(_TURNS)
 
 
 async def in_costly_thread(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`work(*args)` in one of the two threads, with the caller's context, after the
-    caller's works sent earlier."""
+    """`work(*args)` in one of the threads, with the caller's context, after the caller's
+    works sent earlier."""
     loop = asyncio.get_running_loop()
     run = partial(contextvars.copy_context().run, work, *args, **kwargs)
     caller = costly_caller.get()
