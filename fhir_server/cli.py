@@ -333,6 +333,7 @@ async def _mongodb(args: argparse.Namespace):
     """The settings, their MongoDB the configured one, or the embedded one of the data dir (the
     running server's, or one started for this command)."""
     from fhir_server.embedded_mongo import EmbeddedMongo, running_instance_uri
+    from fhir_server.running_server import running_required_profiles
 
     settings = _settings(args)
     embedded = None
@@ -340,6 +341,9 @@ async def _mongodb(args: argparse.Namespace):
         await asyncio.to_thread(check_reachable, str(settings.mongodb_uri))
     else:
         settings.mongodb_uri = running_instance_uri(settings.data_dir)
+        # What is written into a running server's database conforms as its writes must.
+        if not settings.required_profiles:
+            settings.required_profiles = running_required_profiles(settings.data_dir)
     if settings.mongodb_uri is None:
         embedded = EmbeddedMongo(settings.data_dir)
         settings.mongodb_uri = await asyncio.to_thread(embedded.start)

@@ -110,7 +110,8 @@ async def lifespan(app: FastAPI):
             app.state.exports = ExportService(service.database, settings)
             await app.state.exports.start()  # the bulk export workers
             if settings.base_url and primary:
-                running_server.record(settings.data_dir, settings.base_url)
+                running_server.record(settings.data_dir, settings.base_url,
+                                      settings.required_profiles)
             app.state.readiness = readiness_of(service.database, service.provenance.signers,
                                                settings.sign_writes)
             app.state.readiness.add("audit-spool", app.state.audit.spool_check)

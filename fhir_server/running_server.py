@@ -48,10 +48,13 @@ def _path(data_dir: Path) -> Path:
     return Path(data_dir).resolve() / _RECORD
 
 
-def record(data_dir: Path, base_url: str) -> None:
+def record(data_dir: Path, base_url: str, required_profiles: dict[str, list[str]]) -> None:
+    """The running server's base URL, and the profiles its writes must conform to, which
+    `fhir-server load` into its database obeys too."""
     path = _path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": os.getpid(), "base_url": base_url}), encoding="utf-8")
+    path.write_text(json.dumps({"pid": os.getpid(), "base_url": base_url,
+                                "required_profiles": required_profiles}), encoding="utf-8")
 
 
 def claim_primary(data_dir: Path) -> bool:
@@ -96,15 +99,26 @@ def default_base_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/fhir"
 
 
-def running_base_url(data_dir: Path) -> str | None:
-    """The base URL of a live server process on `data_dir`, if one recorded it."""
+def _running_record(data_dir: Path) -> dict:
+    """What a live server process on `data_dir` recorded; empty if none did."""
     try:
         found = json.loads(_path(data_dir).read_text(encoding="utf-8"))
         os.kill(found["pid"], 0)
     except (OSError, ValueError, KeyError, TypeError):
-        return None
-    base_url = found.get("base_url")
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def running_base_url(data_dir: Path) -> str | None:
+    """The base URL of a live server process on `data_dir`, if one recorded it."""
+    base_url = _running_record(data_dir).get("base_url")
     return base_url if isinstance(base_url, str) else None
+
+
+def running_required_profiles(data_dir: Path) -> dict[str, list[str]]:
+    """FHIR_REQUIRED_PROFILES of a live server process on `data_dir`, if one recorded it."""
+    required = _running_record(data_dir).get("required_profiles")
+    return required if isinstance(required, dict) else {}
 
 
 def serve_workers(settings: Settings, workers: int, host: str, port: int,

@@ -381,3 +381,21 @@ def test_reindex_command_reports_and_then_finds_nothing_stale(cli, mongods, tmp_
     # Written by this release: already indexed with the current definitions.
     assert result.stdout.strip().splitlines() == ["Patient: 0 re-indexed"]
     assert mongods(data) == []
+
+
+def test_load_into_a_running_server_obeys_its_required_profiles(cli, spawn, mongods,
+                                                                 tmp_path):
+    """The loader took FHIR_REQUIRED_PROFILES from its own environment only, so it stored
+    into a running server's database what that server refuses on every write (probe CF)."""
+    data = tmp_path / "data"
+    required = {"Patient": ["http://fhir.ehealth.gov.vn/core/StructureDefinition/vn-core-patient"]}
+    server = spawn(data, env={"FHIR_REQUIRED_PROFILES": json.dumps(required)})
+    server.wait_ready()
+    ndjson = tmp_path / "plain.ndjson"
+    ndjson.write_text(json.dumps(_patient(unique_cccd())) + "\n", encoding="utf-8")
+    result = cli("load", "--data-dir", data, ndjson)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "vn-core-patient" in output, output
+    assert server.stop() in TERMINATED
+    assert mongods(data) == []
