@@ -116,3 +116,21 @@ def test_an_unknown_profile_within_a_resource_is_a_warning_where_it_is_claimed(c
     assert response.status_code == 201, response.text
     [warning] = [i for i in response.json()["issue"] if i["severity"] == "warning"]
     assert warning["expression"] == ["DiagnosticReport.contained[0].meta.profile[0]"]
+
+
+VN_CORE = "http://fhir.ehealth.gov.vn/core/StructureDefinition/"
+
+
+def test_a_fault_the_base_check_found_is_not_reported_again_by_the_profile(client):
+    """A wrong value[x] of an extension and a code outside its binding were each reported
+    twice, by the extension's definition and by the claimed profile (probe CF)."""
+    patient = new_patient(meta={"profile": [VN_CORE + "vn-core-patient"]}, extension=[
+        {"url": VN_CORE + "extension-nationality",
+         "valueCodeableConcept": {"coding": [{"system": "urn:iso:std:iso:3166", "code": "XX"}]}},
+        {"url": VN_CORE + "extension-occupation", "valueString": "Bác sĩ"}])
+    response = client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS)
+    at_extensions = [tuple(i["expression"]) for i in response.json()["issue"]
+                     if i["severity"] == "error" and "discriminator" not in i["diagnostics"]
+                     and "extension" in "".join(i.get("expression", []))]
+    assert sorted(at_extensions) == [("Patient.extension[0].valueCodeableConcept",),
+                                     ("Patient.extension[1].valueString",)], response.text
