@@ -38,6 +38,7 @@ from fhir_server.search.types.date import (
     parse_date_parameter,
     split_prefix,
 )
+from fhir_server.search.types.string import names_no_text
 from fhir_server.search.types.token import NEGATING
 from fhir_server.search.values import split_escaped, unescape
 
@@ -68,6 +69,11 @@ _TERMINOLOGY_MODIFIERS = ("in", "not-in", "above", "below")
 
 class UnknownParameter(LookupError):
     """A parameter this server does not know; ignored unless handling is strict."""
+
+
+class NoValue(Exception):
+    """A criterion none of whose values names anything to search for (`family=%CC%81`, which
+    folds to nothing): ignored as `family=` is, wherever a chain or `_has` finds it."""
 
 
 @dataclass
@@ -108,6 +114,8 @@ class Compiler:
             except UnknownParameter as unknown:
                 if strict:
                     raise BadRequest(str(unknown), expression=name) from None
+                continue
+            except NoValue:
                 continue
             used.append((name, value))
         return ({"$and": clauses} if clauses else {}), used
@@ -209,9 +217,11 @@ class Compiler:
                 raise ValueError("':missing' takes true or false")
             return missing_filter(parameter, field, value == "true")
         criterion = Criterion(field, parameter, modifier, self.base_url, value_sets, bare_codes)
-        # Each alternative keeps its escapes for the type module, which splits it further. An
-        # empty (or blank) one is left out: as a string prefix it would match every value.
-        items = [item for item in split_escaped(value, ",", keep_escapes=True) if item.strip()]
+        # Each alternative keeps its escapes for the type module, which splits it further.
+        items = [item for item in split_escaped(value, ",", keep_escapes=True)
+                 if not _names_nothing(criterion, item)]
+        if not items:
+            raise NoValue
         alternatives = [self._one(criterion, item) for item in items]
         if len(alternatives) == 1:
             return alternatives[0]
@@ -392,6 +402,16 @@ def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dic
     if parameter.type == "special":
         return near.present(field)
     return {field: {"$gte": ""}}
+
+
+def _names_nothing(criterion: Criterion, item: str) -> bool:
+    """Whether an alternative names nothing to search for: a blank one, or, where text is
+    matched folded (strings but `:exact`, token `:text`), one that folds to nothing. Either
+    is left out: as a string prefix it would match every value."""
+    if criterion.modifier == "text" or (criterion.parameter.type == "string"
+                                        and criterion.modifier != "exact"):
+        return names_no_text(item)
+    return not item.strip()
 
 
 def _only_canonical(parameter: SearchParameter, resource_type: str) -> bool:

@@ -9,7 +9,7 @@ excluded), and DocumentReferences that replace or append to two base documents.
 """
 
 import pytest
-from search.helpers import GENDER, expected, fill, found, load, ref
+from search.helpers import GENDER, assert_bad_parameter, expected, fill, found, load, ref
 
 CHARACTERISTICS = "http://fhir.hl7.org.vn/core/CodeSystem/group-characteristic"
 PROVINCES = "http://fhir.hl7.org.vn/core/CodeSystem/province"
@@ -148,3 +148,12 @@ def test_escaped_separators_in_each_component(client, escaped_ids, value, keys):
     splits by them (http://hl7.org/fhir/R4/search.html#escaping)."""
     assert found(client, "/Observation", {"code-value-string": value}) == \
         expected(escaped_ids, keys)
+
+
+@pytest.mark.parametrize("value", ["a\\$b$", "a\\$b$\u0301", "a\\$b$ "])
+def test_a_string_component_naming_no_text_is_a_400(client, escaped_ids, value):
+    """A string part that is empty or folds to nothing (a combining mark alone) names no
+    text: as a prefix it matched every string of the code, where an empty quantity or date
+    part is a 400 too."""
+    response = client.get("/Observation", params={"code-value-string": value})
+    assert_bad_parameter(response, "code-value-string")

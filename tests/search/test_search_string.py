@@ -11,7 +11,7 @@ give the same expected sets.
 import unicodedata
 
 import pytest
-from search.helpers import expected, found, load
+from search.helpers import expected, found, load, query_of, search, self_link
 
 NFD = "NFD"
 
@@ -278,3 +278,21 @@ def test_a_blank_value_is_no_value_and_is_ignored(client, ids, blank):
     assert found(client, "/Patient", {"name": blank}) == everyone
     assert found(client, "/Patient", {"name": f"{blank},đặng"}) == found(
         client, "/Patient", {"name": "đặng"})
+
+
+COMBINING_MARKS = ["\u0301", "\u0300\u0323", " \u0303 "]
+
+
+@pytest.mark.parametrize("marks", COMBINING_MARKS)
+@pytest.mark.parametrize("name", ["family", "name", "name:contains", "address",
+                                  "general-practitioner.name", "phonetic"])
+def test_a_value_folding_to_nothing_is_no_value_and_is_ignored(client, ids, name, marks):
+    """Combining marks alone fold away (`Đặng` is matched as `dang`): such a value names no
+    text, and is ignored as a blank one is, also at the end of a chain, and left out of the
+    self link. As the prefix '' it matched every name (or every patient whose practitioner
+    has one)."""
+    everyone = found(client, "/Patient", {"_id:missing": "false"})
+    bundle = search(client, "/Patient", {name: marks})
+    assert name not in dict(query_of(self_link(bundle)))
+    assert found(client, "/Patient", {name: marks}) == everyone
+    assert found(client, "/Patient", {"family": f"{marks},đặng"}) == expected(ids, {"dang"})

@@ -191,6 +191,10 @@ def test_contact_points(client, ids, params, keys):
         ({"language:text": "TIẾNG VIỆT"}, {"t1"}),
         ({"language:text": "french"}, {"t3"}),
         ({"language:text": "english"}, set()),
+        # Combining marks alone fold to nothing: no text, ignored as `language:text=` is (as
+        # the prefix '' they matched every language with a text).
+        ({"language:text": "\u0301"}, ALL_PATIENTS),
+        ({"language:text": "\u0301,french"}, {"t3"}),
     ],
 )
 def test_codeable_concept_and_text(client, ids, params, keys):

@@ -98,11 +98,27 @@ def sort_range(entries: list[str]) -> tuple[str, str] | None:
     return (min(values), max(values)) if values else None
 
 
+def names_no_text(value: str) -> bool:
+    """Whether a search value (its escapes kept) folds to nothing: blank, or combining marks
+    alone (`%CC%81`), which fold away. As a prefix of the folded texts it would match every
+    one, so the compiler leaves it out as it leaves out `name=`."""
+    return not fold(unescape(value))
+
+
+def folded_search_text(value: str) -> str:
+    """A search value's folded form, matched against the folded entries (`f:`, token `t:`);
+    ValueError for one that `names_no_text` (a composite's string part)."""
+    folded = fold(unescape(value))
+    if not folded:
+        raise ValueError(f"'{value}' names no text: it folds to nothing")
+    return folded
+
+
 def compile_value(criterion: Criterion, value: str) -> dict:
-    field, value = criterion.field, unescape(value)
+    field = criterion.field
     if criterion.modifier == "exact":
-        return {field: "e:" + unicodedata.normalize("NFC", value)}
-    folded = re.escape(fold(value))
+        return {field: "e:" + unicodedata.normalize("NFC", unescape(value))}
+    folded = re.escape(folded_search_text(value))
     if criterion.modifier == "contains":
         return {field: {"$regex": f"^f:.*{folded}"}}
     return {field: {"$regex": f"^f:{folded}"}}

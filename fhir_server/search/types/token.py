@@ -16,7 +16,7 @@ from fhir_server.conformance.identifier_systems import canonical_system, equival
 from fhir_server.conformance.search_parameters import SearchParameter
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
-from fhir_server.search.types.string import fold
+from fhir_server.search.types.string import fold, folded_search_text
 from fhir_server.search.values import split_escaped, unescape
 
 MODIFIERS = ("text", "not", "of-type", "in", "not-in", "above", "below", "missing")
@@ -193,7 +193,7 @@ def _mime_types_below(value: str) -> str:
 def compile_value(criterion: Criterion, value: str) -> dict:
     field, modifier = criterion.field, criterion.modifier
     if modifier == "text":
-        return {field: {"$regex": "^t:" + re.escape(fold(unescape(value)))}}
+        return {field: {"$regex": "^t:" + re.escape(folded_search_text(value))}}
     if modifier == "of-type":
         if len(split_escaped(value, "|")) != 3:
             raise ValueError("':of-type' takes type-system|type-code|value")
