@@ -120,26 +120,31 @@ class Compiler:
             used.append((name, value))
         return ({"$and": clauses} if clauses else {}), used
 
-    async def clause(self, resource_type: str, name: str, value: str) -> dict:
+    async def clause(self, resource_type: str, name: str, value: str,
+                     written: str | None = None) -> dict:
+        """The filter of `name=value`. Errors name the parameter as the request `written` it:
+        a chain's or `_has`'s inner part (`birthdate` of `subject.birthdate`) is compiled by
+        its own name, which the request has not."""
+        written = written or name
         if name.startswith("_has:"):
-            return await self._reverse_chain(resource_type, name, value)
+            return await self._reverse_chain(resource_type, name, value, written)
         if name.partition(":")[0] == "_list":
-            return await self._in_lists(resource_type, name, value)
+            return await self._in_lists(resource_type, name, value, written)
         head, dot, chained = name.partition(".")
         code, _, modifier = head.partition(":")
         parameter = search_parameters(resource_type).get(code)
         if parameter is None:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {resource_type}")
         if dot:
-            return await self._chain(parameter, modifier or None, chained, name, value)
+            return await self._chain(parameter, modifier or None, chained, written, value)
         if modifier == "of-type" and parameter.type == "token" and not _has_identifiers(
                 parameter, resource_type):
-            raise BadRequest(f"':of-type' searches identifiers by their type; '{code}' of "
-                             f"{resource_type} has no Identifier", expression=name)
+            raise BadRequest(f"'{written}': ':of-type' searches identifiers by their type; "
+                             f"'{code}' of {resource_type} has no Identifier", expression=written)
         if modifier == "identifier" and _only_canonical(parameter, resource_type):
-            raise BadRequest(f"':identifier' searches the identifier of a Reference; '{code}' "
-                             f"of {resource_type} is a canonical URL, which has none",
-                             expression=name)
+            raise BadRequest(f"'{written}': ':identifier' searches the identifier of a "
+                             f"Reference; '{code}' of {resource_type} is a canonical URL, "
+                             "which has none", expression=written)
         value_sets: dict[str, dict] = {}
         stored: list[dict] = []
         if parameter.type == "token" and modifier in ("in", "not-in"):
@@ -156,7 +161,7 @@ class Compiler:
                 return await in_costly_thread(drawing_on, stored, simple)
             return drawing_on(stored, simple)
         except ValueError as bad:
-            raise BadRequest(f"Invalid value for '{name}': {bad}", expression=name) from None
+            raise BadRequest(f"Invalid value for '{written}': {bad}", expression=written) from None
 
     async def _stored_code_systems(self, value: str) -> list[dict]:
         """The CodeSystems stored through the API (the last stored first) of the systems an
@@ -244,34 +249,35 @@ class Compiler:
         parameter: SearchParameter,
         target_type: str | None,
         chained: str,
-        name: str,
+        written: str,
         value: str,
     ) -> dict:
         """`subject:Patient.name=x`: the references to the targets matching `name=x`
-        (http://hl7.org/fhir/R4/search.html#chaining)."""
+        (http://hl7.org/fhir/R4/search.html#chaining); errors name the chain as `written`."""
         if parameter.type != "reference":
-            raise BadRequest(f"'{name}': only reference parameters can be chained", expression=name)
+            raise BadRequest(f"'{written}': only reference parameters can be chained",
+                             expression=written)
         if target_type and parameter.targets and target_type not in parameter.targets:
-            raise BadRequest(f"'{name}': '{parameter.code}' refers to "
+            raise BadRequest(f"'{written}': '{parameter.code}' refers to "
                              f"{', '.join(sorted(parameter.targets))}, not {target_type}",
-                             expression=name)
+                             expression=written)
         types = [target_type] if target_type else list(parameter.targets)
         next_code = chained.partition(".")[0].partition(":")[0]
         types = [t for t in types if is_supported(t) and next_code in search_parameters(t)]
         if not types:
             raise UnknownParameter(
-                f"'{name}': no target type of '{parameter.code}' has a "
+                f"'{written}': no target type of '{parameter.code}' has a "
                 f"search parameter '{next_code}'"
             )
         references: list[str] = []
         canonicals: list[tuple[str, str | None]] = []
         for kind in types:
             self.check_searchable(kind)
-            inner = await self.clause(kind, chained, value)
+            inner = await self.clause(kind, chained, value, written)
             # A canonical reference (`Measure.library`) names its target by `url|version`.
             canonical = reference.is_canonical_resource(kind)
             fields = ["_id", "search.url", "search.version"] if canonical else ["_id"]
-            documents = await self._matching(kind, inner, fields, name)
+            documents = await self._matching(kind, inner, fields, written)
             references += [f"{kind}/{document.id}" for document in documents]
             if canonical:
                 canonicals += [target for document in documents
@@ -284,21 +290,22 @@ class Compiler:
             return literal
         return {"$or": [literal, reference.referring_to_canonicals(field, canonicals)]}
 
-    async def _reverse_chain(self, resource_type: str, name: str, value: str) -> dict:
+    async def _reverse_chain(self, resource_type: str, name: str, value: str,
+                             written: str) -> dict:
         """`_has:Encounter:patient:status=finished`: the resources that matching Encounters
         refer to through `patient` (http://hl7.org/fhir/R4/search.html#has)."""
         parts = name.split(":", 3)
         if len(parts) != 4 or not is_supported(parts[1]):
-            raise BadRequest(f"'{name}' must be _has:Type:parameter:criterion", expression=name)
+            raise BadRequest(f"'{written}' must be _has:Type:parameter:criterion",
+                             expression=written)
         _, kind, code, inner_name = parts
         parameter = search_parameters(kind).get(code)
         if parameter is None or parameter.type != "reference":
-            raise BadRequest(
-                f"'{name}': '{code}' is not a reference parameter of {kind}", expression=name
-            )
+            raise BadRequest(f"'{written}': '{code}' is not a reference parameter of {kind}",
+                             expression=written)
         self.check_searchable(kind)
-        inner = await self.clause(kind, inner_name, value)
-        documents = await self._matching(kind, inner, [f"search.{code}"], name)
+        inner = await self.clause(kind, inner_name, value, written)
+        documents = await self._matching(kind, inner, [f"search.{code}"], written)
         ids = {
             target_id
             for document in documents
@@ -316,18 +323,19 @@ class Compiler:
             urls |= reference.canonical_urls(document.search.get(code, []), self.base_url)
         return {"$or": [found, reference.canonical_targets(urls)]} if urls else found
 
-    async def _in_lists(self, resource_type: str, name: str, value: str) -> dict:
+    async def _in_lists(self, resource_type: str, name: str, value: str,
+                        written: str) -> dict:
         """`_list=42`: the resources List/42 holds (`List.entry.item`), of any of the Lists
         named (http://hl7.org/fhir/R4/search.html#list). A List not found (or deleted) holds
         nothing; functional lists (`$current-problems`) are not kept here."""
         if name != "_list":
-            raise BadRequest(f"'{name}': _list takes no modifier", expression=name)
+            raise BadRequest(f"'{written}': _list takes no modifier", expression=written)
         ids = [unescape(item) for item in split_escaped(value, ",", keep_escapes=True)]
         if functional := [list_id for list_id in ids if list_id.startswith("$")]:
             raise BadRequest(f"_list: functional lists such as '{functional[0]}' are not "
-                             "supported; name a List by its id", expression=name)
+                             "supported; name a List by its id", expression=written)
         self.check_searchable("List")
-        lists = await self._matching("List", {"_id": {"$in": ids}}, ["search.item"], name)
+        lists = await self._matching("List", {"_id": {"$in": ids}}, ["search.item"], written)
         held = {item_id for found in lists
                 for kind, item_id in reference.local_references(found.search.get("item", []),
                                                                 self.base_url)

@@ -126,6 +126,29 @@ def test_a_malformed_value_is_a_400_naming_the_parameter(client, ids, path, name
     assert_bad_parameter(client.get(path, params={name: value}), name.split(":")[0])
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        # The request's own `date` is valid: the one at fault is the `_has`'s.
+        ("/Encounter", [("date", "2024-01-01"), ("_has:Encounter:part-of:date", "xyz")]),
+        ("/Encounter", [("subject.birthdate", "xyz")]),
+        ("/Encounter", [("subject:Patient.organization.name:foo", "x")]),
+        ("/Encounter", [("subject:Patient.gender:of-type", "a|b|c")]),
+        ("/Patient", [("_has:Encounter:subject:status:foo", "x")]),
+        ("/Patient", [("_has:Encounter:subject:_has:Encounter:part-of:date", "xyz")]),
+        ("/Patient", [("_has:Encounter:subject:subject.birthdate", "xyz")]),
+    ],
+)
+def test_an_error_in_a_chain_or_has_names_the_parameter_as_written(client, ids, path, params):
+    """A client maps `expression` back to its request: the inner parameter alone (`date`,
+    `birthdate`, `status:foo`) is no parameter of it."""
+    name = params[-1][0]
+    outcome = assert_bad_parameter(client.get(path, params=params), name)
+    [issue] = [i for i in outcome["issue"] if i["severity"] == "error"]
+    assert issue["expression"] == [name], issue
+    assert f"'{name}'" in issue["diagnostics"], issue
+
+
 def test_an_error_does_not_leak_internals(client, ids):
     response = client.get("/Patient", params={"birthdate": "gt{\"$gt\": \"\"}"})
     outcome = assert_bad_parameter(response, "birthdate")
