@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from api.helpers import FHIR_HEADERS, next_link
+from hypothesis import strategies as st
 
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 UCUM = "http://unitsofmeasure.org"
@@ -22,6 +23,9 @@ NAMESPACE = uuid.UUID("6f1c1d52-4d7e-4e43-9a53-5e1f0c2b7a10")
 _LOCATION = re.compile(r"(?P<type>[A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})/_history/\d+$")
 
 Params = Mapping[str, str] | Sequence[tuple[str, str]] | None
+# A decimal digit of a script other than ASCII (Arabic-Indic `١`, full-width `１`, ...), which
+# Python's `int`, `Decimal` and regex `\d` take and FHIR's grammars do not (datatypes.html).
+OTHER_DIGITS = st.characters(categories=["Nd"]).filter(lambda digit: not digit.isascii())
 
 
 def urn(key: str) -> str:

@@ -18,7 +18,9 @@ import time
 
 import pytest
 from api.helpers import parse_instant
-from search.helpers import assert_bad_parameter, expected, found, load
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from search.helpers import OTHER_DIGITS, assert_bad_parameter, expected, found, load
 
 B = {"b_day": "1985-03-12", "b_month": "1985-03", "b_year": "1985", "b_1990": "1990-01-01",
      "b_2000": "2000-02-29"}
@@ -267,11 +269,33 @@ def test_last_updated_gt_and_lt(client, ids):
         ("/Provenance", "when", "2024-03-01 10:00"),
         ("/Encounter", "date", "GT2024-03-01"),
         ("/DocumentReference", "date", "2024-03-01T10"),
+        # FHIR's dates are ASCII digits (datatypes.html); `\\d` took any script's.
+        ("/Patient", "birthdate", "\u0661\u0669\u0668\u0665"),  # Arabic-Indic 1985
+        ("/Patient", "birthdate", "ge\uff11\uff19\uff18\uff15-03"),  # full-width 1985
+        ("/Patient", "_lastUpdated", "gt2024-0\u0663-01"),
+        ("/Provenance", "when", "2024-03-01T10:00:0\u0660Z"),
+        ("/Patient/_history", "_since", "\u0662\u0660\u0662\u0664-01-01T00:00:00Z"),
     ],
 )
 def test_a_malformed_date_or_prefix_is_a_400_naming_the_parameter(client, ids, path, name,
                                                                    value):
     assert_bad_parameter(client.get(path, params={name: value}), name)
+
+
+# A search date at each precision (search.html#date).
+PRECISIONS = ["1985", "1985-03", "1985-03-12", "1985-03-12T10:20+07:00",
+              "1985-03-12T10:20:30Z", "1985-03-12T10:20:30.456+07:00"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(date=st.sampled_from(PRECISIONS), other=OTHER_DIGITS, spot=st.integers(0, 20),
+       name=st.sampled_from(["birthdate", "_lastUpdated"]))
+def test_any_date_with_a_digit_of_another_script_is_a_400(client, date, other, spot, name):
+    assert client.get("/Patient", params={name: date}).status_code == 200
+    digits = [index for index, char in enumerate(date) if char.isdigit()]
+    at = digits[spot % len(digits)]
+    value = date[:at] + other + date[at + 1:]
+    assert_bad_parameter(client.get("/Patient", params={name: value}), name)
 
 
 def _care_plan(timing: dict) -> dict:

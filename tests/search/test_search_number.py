@@ -8,7 +8,17 @@ is compared as a range ("the target is explicitly a range"), an open end infinit
 import uuid
 
 import pytest
-from search.helpers import UCUM, expected, found, load, ordered_ids
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from search.helpers import (
+    OTHER_DIGITS,
+    UCUM,
+    assert_bad_parameter,
+    expected,
+    found,
+    load,
+    ordered_ids,
+)
 
 TAG = f"urn:test|{uuid.uuid4().hex}"
 _META = {"tag": [{"system": "urn:test", "code": TAG.partition("|")[2]}]}
@@ -92,3 +102,35 @@ def test_quantity_prefixes_use_the_precision_of_the_value(client, ids, value, ke
     assert found(client, "/Observation", {"value-quantity": value, "_tag": TAG}) == (
         expected(ids, keys))
 
+
+
+@pytest.mark.parametrize(("path", "name", "value"), [
+    ("/Observation", "value-quantity", "1_0_0"),
+    ("/Observation", "value-quantity", "\u0661\u0660\u0660"),  # Arabic-Indic 100
+    ("/Observation", "value-quantity", "\uff11\uff10\uff10"),  # full-width 100
+    ("/Observation", "value-quantity", f"gt\u0661\u0660\u0660|{UCUM}|kg"),
+    ("/Observation", "value-quantity", "1e\u0662"),
+    ("/RiskAssessment", "probability", "0.\u0665"),
+    ("/Observation", "code-value-quantity", "weight$\uff11\uff10\uff10"),
+    ("/Location", "near", "\u0661\u0660|106.7"),
+    ("/Location", "near", "10.8|106.7|\u0665|km"),
+])
+def test_a_number_not_in_ascii_digits_is_a_400(client, path, name, value):
+    """FHIR's decimal is written in ASCII digits (datatypes.html): `1_0_0`, `١٠٠` and `１００`
+    were read as 100, as Python's Decimal reads them, where `abc` is a 400."""
+    assert_bad_parameter(client.get(path, params={name: value}), name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(digits=st.lists(OTHER_DIGITS | st.sampled_from("0123456789"), min_size=1, max_size=6),
+       other=OTHER_DIGITS, spot=st.integers(0, 6),
+       where=st.sampled_from([("/Observation", "value-quantity", "{}"),
+                              ("/Observation", "value-quantity", "gt1.{}|kg"),
+                              ("/RiskAssessment", "probability", "ge{}"),
+                              ("/Location", "near", "10|{}"),
+                              ("/Patient", "_count", "{}")]))
+def test_any_number_with_a_digit_of_another_script_is_a_400(client, digits, other, spot, where):
+    digits.insert(min(spot, len(digits)), other)
+    path, name, template = where
+    assert_bad_parameter(client.get(path, params={name: template.format("".join(digits))}),
+                         name)

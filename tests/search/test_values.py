@@ -2,11 +2,13 @@
 
 import re
 import unicodedata
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fhir_server.search.types.number import parse_number
 from fhir_server.search.types.string import fold
 from fhir_server.search.types.token import value_keys
 from fhir_server.search.values import split_escaped, unescape
@@ -80,3 +82,23 @@ def test_values_without_escapes_split_as_those_with_them_do(text, separator, lim
     with_escape = split_escaped(plain + "\\\\", separator, limit, keep)
     assert with_escape[:-1] == parts[:-1]
     assert with_escape[-1] == parts[-1] + ("\\\\" if keep else "\\")
+
+
+# R4's decimal (datatypes.html#decimal), its exponent within a double's range.
+FHIR_DECIMAL = r"-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,2})?"
+
+
+@given(st.from_regex(FHIR_DECIMAL, fullmatch=True))
+def test_every_fhir_decimal_is_searched_as_the_number_it_writes(text):
+    """Its digits, and so the precision its range has (search.html#number), as before
+    search numbers were held to ASCII digits."""
+    assert parse_number(text).as_tuple() == Decimal(text).as_tuple()
+
+
+@given(st.text(st.characters(categories=["Nd"]), min_size=1, max_size=8))
+def test_only_a_number_in_ascii_digits_is_one(text):
+    if text.isascii():
+        assert parse_number(text) == Decimal(text)
+    else:
+        with pytest.raises(ValueError, match="is not a number"):
+            parse_number(text)

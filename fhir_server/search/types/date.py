@@ -13,10 +13,13 @@ from fhir_server.search.types import Criterion
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
+# ASCII digits only, as FHIR's date grammars (datatypes.html): without re.ASCII, `\d` takes
+# any script's digits, and `١٩٨٠` was searched as 1980.
 _DATE = re.compile(
     r"(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
     r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(?P<fraction>\.\d+)?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?",
+    re.ASCII,
 )
 _ONE_MS = timedelta(milliseconds=1)
 

@@ -5,6 +5,7 @@ it. Entries are ranges `{"lo", "hi"}`: a value is the range of one number, a Ran
 infinite."""
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 
@@ -14,15 +15,20 @@ from fhir_server.search.types import Criterion
 from fhir_server.search.types.date import split_prefix
 
 MODIFIERS = ("missing",)
+# A number in ASCII digits, as FHIR's decimal and integer grammars are (datatypes.html), with
+# the spellings `+5`, `.5` and `5.` that Decimal reads too. Decimal alone also took `1_0_0`
+# and any script's digits (`١٠٠`, `１００`), which a resource may not hold.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def parse_number(text: str) -> Decimal:
+    """A search value's number (numbers, quantities, `near`, composites' parts)."""
+    if _NUMBER.fullmatch(text) is None:
+        raise ValueError(f"'{text}' is not a number")
     try:
         number = Decimal(text)
-    except InvalidOperation:
+    except InvalidOperation:  # an exponent of 30 digits, beyond Decimal's
         raise ValueError(f"'{text}' is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"'{text}' is not a finite number")
     # Indexed values are doubles: a number beyond them (1e400, 1e-400) matches nothing as
     # asked, and one with an exponent of millions would overflow the range arithmetic.
     if math.isinf(float(number)) or (number and not float(number)):
