@@ -2,6 +2,7 @@
 (http://hl7.org/fhir/R4/search.html#return), checked before anything reaches MongoDB."""
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -171,14 +172,12 @@ def _sort_keys(resource_type: str, value: str, earlier: list[SortKey]) -> list[S
     return keys
 
 
-def _elements(value: str, earlier: list[str]) -> list[str]:
-    """The element names of `_elements` after those of an earlier one, each once."""
-    names = list(earlier)
-    for item in value.split(","):
-        name = item.strip()
-        if name and name not in names:
-            names.append(name)
-    return names
+def named_elements(values: Iterable[str]) -> list[str] | None:
+    """The element names that `_elements` values list (several add up), each once; None when
+    they name none: `_elements=` is no `_elements` (as HAPI reads it, and as `_sort=` is no
+    sort), not a request for each resource's id and meta alone."""
+    names = dict.fromkeys(item.strip() for value in values for item in value.split(","))
+    return [name for name in names if name] or None
 
 
 def _include(name: str, value: str, reverse: bool, resource_type: str) -> Include:
@@ -252,7 +251,7 @@ def parse_request(
         elif name == "_total":
             request.total = _one_of(name, value, TOTAL_MODES)
         elif name == "_elements":
-            request.elements = _elements(value, request.elements or [])
+            request.elements = named_elements([*(request.elements or []), value])
         elif name == "_cursor":
             request.cursor = value
         elif name in PRESENTATION:

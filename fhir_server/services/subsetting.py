@@ -6,7 +6,7 @@ from typing import Any
 
 from fhir_server.conformance.summary import ElementInfo, children, mandatory_keys
 from fhir_server.errors import BadRequest
-from fhir_server.search.request import SUMMARY_MODES
+from fhir_server.search.request import SUMMARY_MODES, named_elements
 
 IDENTITY = frozenset({"resourceType", "id", "meta"})
 # System and code only: a display would have to be the CodeSystem's ("subsetted"), and
@@ -69,8 +69,7 @@ def subset_read(resource: dict, params: list[tuple[str, str]]) -> dict:
     if summary is not None and summary not in SUMMARY_MODES:
         raise BadRequest(f"_summary must be one of {', '.join(SUMMARY_MODES)}, not '{summary}'",
                          expression="_summary")
-    elements = [item.strip() for value in listed for item in value.split(",") if item.strip()]
-    return subset(resource, summary, elements if listed else None)
+    return subset(resource, summary, named_elements(listed))
 
 
 def _only(resource: dict, keys: set[str] | frozenset[str]) -> dict:

@@ -313,6 +313,24 @@ def test_elements_keeps_only_the_listed_elements(client, ids):
     assert "gender" in full and "text" in full
 
 
+@pytest.mark.parametrize("empty", ["", ",", " ", " , "])
+def test_an_elements_naming_no_element_is_ignored(client, ids, empty):
+    """`_elements=` names nothing to keep: ignored as HAPI ignores it (and as `_sort=` and
+    `family=` are) and left out of the self link, on a read too. Each match came back as its
+    id and meta alone, tagged SUBSETTED."""
+    bundle = search(client, "/Patient", {"_id": ids["an"], "_elements": empty})
+    [an] = matches(bundle)
+    assert "gender" in an and "text" in an and not has_tag(an, *SUBSETTED)
+    assert "_elements" not in dict(query_of(self_link(bundle)))
+    # Beside `_summary=true` it is no `_elements` either (naming one, it is a 400).
+    [summary] = matches(search(client, "/Patient", {"_id": ids["an"], "_elements": empty,
+                                                    "_summary": "true"}))
+    assert "name" in summary and "text" not in summary
+    read = client.get(f"/Patient/{ids['an']}", params={"_elements": empty})
+    assert read.status_code == 200, read.text
+    assert "gender" in read.json() and not has_tag(read.json(), *SUBSETTED)
+
+
 @pytest.mark.parametrize(
     "params",
     [
