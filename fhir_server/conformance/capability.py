@@ -87,10 +87,25 @@ def _supported_profiles() -> dict[str, list[str]]:
     return {kind: sorted(urls) for kind, urls in found.items()}
 
 
+# R4's `phonetic` of people, organizations and insurance plans: "using some kind of phonetic
+# matching algorithm". Soundex, Metaphone and NYSIIS (jellyfish) code English sounds from
+# consonants: they give Hùng, Hằng, Hồng, Hương and Hoàng one code, Hà, Hải, Hoa and Huệ
+# another, Vũ and Võ one: most names here would find others'.
+_NOT_PHONETIC = (
+    "Matched as a string search is, not phonetically: from the start of the name (of any part "
+    "of a person's name), case and accents folded (nguyen finds Nguyễn). Phonetic codes "
+    "(Soundex, Metaphone) would give most Vietnamese names the code of others.")
+# How this server answers parameters whose definitions leave the matching to the server.
+_PARAMETER_NOTES = {f"http://hl7.org/fhir/SearchParameter/{name}": _NOT_PHONETIC
+                    for name in ("individual-phonetic", "Organization-phonetic",
+                                 "InsurancePlan-phonetic")}
+
+
 def _resource(resource_type: str, operations: tuple[OperationDescriptor, ...]) -> dict:
     parameters = search_parameters(resource_type)
     params = [
-        {"name": code, "definition": p.url, "type": p.type, "documentation": p.description}
+        {"name": code, "definition": p.url, "type": p.type,
+         "documentation": _PARAMETER_NOTES.get(p.url, p.description)}
         for code, p in parameters.items()
     ]
     references = reference_parameters(resource_type)

@@ -264,6 +264,24 @@ def test_composed_and_decomposed_unicode_are_the_same_text(client, ids, params, 
     assert found(client, "/Patient", params) == expected(ids, keys)
 
 
+@pytest.mark.parametrize("value", ["nguyen", "Nguyễn Thị", "dang van", "hung", "Huỳnh"])
+def test_phonetic_is_matched_as_name_is(client, ids, value):
+    assert found(client, "/Patient", {"phonetic": value}) == found(
+        client, "/Patient", {"name": value})
+
+
+def test_the_capability_statement_says_phonetic_is_not_phonetic(client):
+    """R4 leaves the algorithm to the server ("some kind of phonetic matching algorithm"):
+    English phonetic codes would give most Vietnamese names one another's code, so clients
+    are told where they look that it is the name search."""
+    notes = {resource["type"]: param["documentation"]
+             for resource in client.get("/metadata").json()["rest"][0]["resource"]
+             for param in resource["searchParam"] if param["name"] == "phonetic"}
+    assert set(notes) == {"Patient", "Person", "Practitioner", "RelatedPerson",
+                          "Organization", "InsurancePlan"}
+    assert all("not phonetically" in note for note in notes.values()), notes
+
+
 def test_a_missing_name_is_found_with_missing(client, ids):
     assert found(client, "/Patient", {"name:missing": "true"}) == expected(ids, {"no_name"})
     assert found(client, "/Patient", {"family:missing": "true"}) == expected(ids, {"no_name"})
