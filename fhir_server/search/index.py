@@ -223,6 +223,16 @@ def parameter_entries(resource_type: str, code: str, resource: dict) -> list:
     return extractor.entries(resource) if extractor is not None else []
 
 
+def reference_literals(resource_type: str, code: str, resource: dict) -> list[str]:
+    """The literal references among a reference parameter's values in a resource, as
+    written (`Patient/1/_history/2`: its entries keep no version); none for a parameter the
+    type has not, or whose values are Bundle entries."""
+    extractor = _extractors(resource_type).get(code)
+    if extractor is None or extractor.parameter.type != "reference" or extractor.of_entries:
+        return []
+    return reference.literals(extractor.extract(resource))
+
+
 def resource_compartments(resource_type: str, resource: dict) -> list[str]:
     """`compartments_of` a resource without the rest of its search index (an older version,
     whose index is not stored): only the parameters that define compartments are read."""

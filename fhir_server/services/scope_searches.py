@@ -12,7 +12,8 @@ from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_request
 from fhir_server.services.access import shown
 from fhir_server.services.versions import Version, storage_documents
-from fhir_server.storage.records import CurrentVersion
+from fhir_server.storage.named_versions import StoredVersion
+from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 from fhir_server.storage.unstored_matches import matching
 
@@ -86,28 +87,44 @@ async def matching_versions(store: ResourceStore, versions: Sequence[Version],
 
 
 async def readable(store: ResourceStore, base: str, permissions: Permissions,
-                   found: list[tuple[str, CurrentVersion]], withheld: list[str]
-                   ) -> list[tuple[str, CurrentVersion]]:
+                   found: list[tuple[str, StoredVersion]], withheld: list[str]
+                   ) -> list[tuple[str, StoredVersion]]:
     """What a token may read of resources `found` for a search page (never leak what it may
     not): those of a type its scopes allow whole, or that a search of its granular scopes
-    matches (`patient/` scopes grant no includes, nor the granular scopes they keep to the
-    patient's compartment); the types of the rest go in `withheld`."""
-    allowed_ids: dict[str, set[str]] = {}  # type allowed in part → the ids allowed
+    matches, an older version as it was then (`patient/` scopes grant no includes, nor the
+    granular scopes they keep to the patient's compartment); the types of the rest go in
+    `withheld`."""
+    allowed: dict[str, set[tuple[str, int]]] = {}  # type allowed in part → (id, vid) allowed
     for kind in {kind for kind, _ in found if not permissions.allows(kind, "r")}:
-        allowed_ids[kind] = set()
+        allowed[kind] = set()
         if queries := permissions.queries_anywhere(kind, "r"):
-            ids = sorted({document.id for k, document in found if k == kind})
             try:
-                allowed = await scope_filter(store, base, kind, queries)
+                scope_query = await scope_filter(store, base, kind, queries)
             except Forbidden:  # no search of theirs can run on the type
                 continue
-            query = {"$and": [{"_id": {"$in": ids}}, allowed]}
-            matches = await store.find(kind, query, len(ids), projection=["_id"])
-            allowed_ids[kind] = {document.id for document in matches}
+            of_kind = [record for k, record in found if k == kind]
+            allowed[kind] = await _matched(store, kind, of_kind, scope_query)
     kept = []
-    for kind, document in found:
-        if kind in allowed_ids and document.id not in allowed_ids[kind]:
+    for kind, record in found:
+        if kind in allowed and (record.id, record.vid) not in allowed[kind]:
             withheld.append(kind)
         else:
-            kept.append((kind, document))
+            kept.append((kind, record))
     return kept
+
+
+async def _matched(store: ResourceStore, kind: str, records: list[StoredVersion],
+                   scope_query: dict) -> set[tuple[str, int]]:
+    """(id, vid) of the versions a scope's search matches: current ones by their stored
+    index, older ones as they were."""
+    ids = sorted({record.id for record in records if isinstance(record, CurrentVersion)})
+    matched = set()
+    if ids:
+        query = {"$and": [{"_id": {"$in": ids}}, scope_query]}
+        matched = {(d.id, d.vid) for d in await store.find(kind, query, len(ids),
+                                                           projection=["_id", "vid"])}
+    older = [record for record in records if isinstance(record, HistoryVersion)]
+    passed = await matching_versions(
+        store, [Version.from_history(kind, record) for record in older], scope_query)
+    return matched | {(record.id, record.vid)
+                      for record, match in zip(older, passed, strict=True) if match}

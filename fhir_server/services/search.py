@@ -24,16 +24,24 @@ from fhir_server.search.types.reference import (
     canonical_targets,
     canonical_urls,
     is_canonical_resource,
-    local_references,
     referring_to_canonicals,
 )
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.include_reads import (
+    Found,
+    OnPage,
+    Reads,
+    Room,
+    Targets,
+    reference_entries,
+    referenced,
+)
 from fhir_server.services.scope_searches import readable, scope_filter
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
-from fhir_server.storage.records import CurrentVersion
+from fhir_server.storage.named_versions import StoredVersion
 from fhir_server.storage.resources import ResourceStore
 
 # FHIR_MAX_RESPONSE_BYTES unless set: twenty clients that never read a page of large
@@ -41,8 +49,6 @@ from fhir_server.storage.resources import ResourceStore
 MOST_RESPONSE_BYTES = 32 * 2**20
 # `_total=estimate` gives up counting after this long.
 ESTIMATE_MILLISECONDS = 1000
-
-Found = tuple[str, CurrentVersion]
 
 
 async def _no_types() -> list[str]:
@@ -193,15 +199,15 @@ class SearchService:
             return None
 
     def _entry(
-        self, request: SearchRequest, kind: str, document: CurrentVersion, mode: str
+        self, request: SearchRequest, kind: str, document: StoredVersion, mode: str
     ) -> tuple[Version, str]:
-        version = Version.from_current(kind, document)
+        version = Version.from_record(kind, document)
         if mode == "include":  # _summary and _elements shape the matches only
             return version, mode
         return shaped(request, version), mode
 
     async def _included(
-        self, request: SearchRequest, matches: list[Found], room: "Room", withheld: list[str]
+        self, request: SearchRequest, matches: list[Found], room: Room, withheld: list[str]
     ) -> tuple[list[Found], str | None]:
         """`_include` and `_revinclude`, and their `:iterate` forms on what they brought in
         (http://hl7.org/fhir/R4/search.html#include): what fits in `room`, and why some
@@ -215,7 +221,9 @@ class SearchService:
             withheld += [kind for kind in await self.stored_types()  # what `*` reads in part
                          if not self.permissions.allows(kind, "r")
                          and self.permissions.queries_anywhere(kind, "r")]
-        seen = {(kind, d.id) for kind, d in matches}
+        seen = OnPage()
+        for kind, document in matches:
+            seen.add(kind, document)
         included: list[Found] = []
         frontier = matches
         rounds = 1 + self.limits.include_iterations
@@ -239,8 +247,7 @@ class SearchService:
             frontier = []
             for kind, document in await readable(self.store, self.base, self.permissions,
                                                  found, withheld):
-                if (kind, document.id) not in seen:
-                    seen.add((kind, document.id))
+                if seen.add(kind, document):
                     frontier.append((kind, document))
             if len(included) + len(frontier) > room.resources or reads.capped:
                 included += frontier[: room.resources - len(included)]
@@ -258,35 +265,40 @@ class SearchService:
             )
         return included, None
 
-    async def _forward(self, rule: Include, frontier: list[Found], reads: "Reads",
-                       seen: set[tuple[str, str]]) -> list[Found]:
-        """What the frontier's references name, but those already on the page: they would
-        use up the round's reads (and the page seemed full with room left)."""
-        wanted: dict[str, set[str]] = {}
+    async def _forward(self, rule: Include, frontier: list[Found], reads: Reads,
+                       seen: OnPage) -> list[Found]:
+        """What the frontier's references name (in the version a version-specific one
+        names), but what the page holds: it would use up the round's reads (and the page
+        seemed full with room left)."""
+        wanted: dict[str, Targets] = {}
         canonicals: dict[str, set[str]] = {}  # target type → the canonical URLs naming it
         for kind, document in frontier:
             if rule.source_type not in (ANY_SOURCE, kind):
                 continue
             for code in _reference_codes(rule, kind):
-                entries = document.search.get(code, [])
-                for target, target_id in local_references(entries, self.base):
+                entries = reference_entries(kind, document, code)
+                for target, target_id, vid in referenced(kind, document, code, entries,
+                                                         self.base):
                     if (is_supported(target) and rule.target_type in (None, target)
-                            and (target, target_id) not in seen):
-                        wanted.setdefault(target, set()).add(target_id)
+                            and not seen.holds(target, target_id, vid)):
+                        named = wanted.setdefault(target, Targets())
+                        if vid is None:
+                            named.ids.add(target_id)
+                        else:
+                            named.versions.add((target_id, vid))
                 # A canonical reference (`Measure.library`) names its target by `url`.
                 if urls := canonical_urls(entries, self.base):
                     for target in _canonical_targets(rule, kind, code):
                         canonicals.setdefault(target, set()).update(urls)
-        found = []
-        for target, ids in wanted.items():
-            documents = await reads.find(self.store, target, {"_id": {"$in": sorted(ids)}})
-            found += [(target, d) for d in documents]
+        found: list[Found] = []
+        for target, named in wanted.items():
+            found += [(target, d) for d in await reads.targets(self.store, target, named)]
         for target, urls in canonicals.items():
             query = canonical_targets(urls)
             found += [(target, d) for d in await reads.find(self.store, target, query)]
         return found
 
-    async def _reverse(self, rule: Include, frontier: list[Found], reads: "Reads") -> list[Found]:
+    async def _reverse(self, rule: Include, frontier: list[Found], reads: Reads) -> list[Found]:
         if rule.source_type != ANY_SOURCE:
             return await self._referring(rule, frontier, reads)
         # `_revinclude=*`: each stored type the token may read (`readable` then keeps what
@@ -299,7 +311,7 @@ class SearchService:
                 found += await self._referring(replace(rule, source_type=kind), frontier, reads)
         return found
 
-    async def _referring(self, rule: Include, frontier: list[Found], reads: "Reads"
+    async def _referring(self, rule: Include, frontier: list[Found], reads: Reads
                          ) -> list[Found]:
         """The resources of `rule.source_type` referring to the frontier by its parameter
         (`*`: any reference parameter of that type)."""
@@ -330,42 +342,6 @@ def shaped(request: SearchRequest, version: Version) -> Version:
     resource = subset(version.resource, request.summary, request.elements)
     return Version(version.resource_type, version.id, version.vid, version.last_updated,
                    resource)
-
-
-@dataclass
-class Room:
-    """What a page has left for included resources: how many, and their bytes."""
-
-    resources: int
-    bytes: int
-
-
-class Reads:
-    """The reads of one include round: `budget` documents at most over all its rules (one
-    more than there is room for, so that a full page is noticed), of the bytes left in the
-    page's `room` (which they use up), with the fields `projection` names only."""
-
-    def __init__(self, budget: int, room: Room, projection: dict):
-        self.left = max(1, budget)
-        self.room = room
-        self.full = False  # a read stopped at the bytes left
-        self.projection = projection
-
-    @property
-    def capped(self) -> bool:
-        return self.left <= 0 or self.full
-
-    async def find(self, store: ResourceStore, kind: str, query: dict) -> list[CurrentVersion]:
-        if self.capped or self.room.bytes <= 0:
-            self.full = True
-            return []
-        documents, size, self.full = await store.find_within(
-            kind, query, self.left, self.room.bytes, self.projection)
-        if size > self.room.bytes:  # the first, read whatever its size: too large here
-            documents, size, self.full = [], 0, True
-        self.left -= len(documents)
-        self.room.bytes -= size
-        return documents
 
 
 def warning_entry(diagnostics: str, code: str = "too-costly") -> dict:

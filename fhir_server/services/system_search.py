@@ -205,18 +205,26 @@ def _targets(revinclude: str, kind: str) -> bool:
 
 
 def _each_once(entries: list[dict]) -> list[dict]:
-    """The entries of the types searched, each resource once (bdl-7): an include of a
-    resource that one type matched or another type included already is left out."""
-    matched = {e.get("fullUrl") for e in entries if e.get("search", {}).get("mode") == "match"}
+    """The entries of the types searched, each version of a resource once (bdl-7: one
+    fullUrl, different versionIds): an include of a version that one type matched or
+    another type included already is left out."""
+    matched = {_version_key(e) for e in entries if e.get("search", {}).get("mode") == "match"}
     kept, seen = [], set()
     for entry in entries:
-        url = entry.get("fullUrl")
+        key = _version_key(entry)
         included = entry.get("search", {}).get("mode") != "match"
-        if url is not None and included and (url in seen or url in matched):
+        if key[0] is not None and included and (key in seen or key in matched):
             continue
-        seen.add(url)
+        seen.add(key)
         kept.append(entry)
     return kept
+
+
+def _version_key(entry: dict) -> tuple[str | None, str | None]:
+    """An entry's fullUrl and its resource's versionId (an older version may be included
+    beside the current one, `_include` of a version-specific reference)."""
+    meta = (entry.get("resource") or {}).get("meta") or {}
+    return entry.get("fullUrl"), meta.get("versionId")
 
 
 def _count(params: list[tuple[str, str]], default: int, largest: int) -> int:

@@ -84,6 +84,15 @@ class Version:
         )
 
     @classmethod
+    def from_record(cls, resource_type: str, record: CurrentVersion | HistoryVersion
+                    ) -> "Version":
+        """The version a record holds: a current one, or an older one (the version a
+        version-specific reference names, which `_include` provides)."""
+        if isinstance(record, HistoryVersion):
+            return cls.from_history(resource_type, record)
+        return cls.from_current(resource_type, record)
+
+    @classmethod
     def from_history(cls, resource_type: str, version: HistoryVersion) -> "Version":
         return cls(
             resource_type,

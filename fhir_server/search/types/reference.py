@@ -1,11 +1,12 @@
 """Reference search parameters (http://hl7.org/fhir/R4/search.html#reference).
 
 Entries are strings: the literal reference without its `/_history/n` (`Patient/123`, an
-absolute URL, `#contained`), `i:` + the token entries of `Reference.identifier` for the
-`:identifier` modifier, and `*/<id>` for a relative reference to a type the parameter does
-not name as a target (official examples refer to an Encounter as an Observation's
-performer): a search by the bare id finds it too. Chains are compiled by the query compiler
-into `$in` of references.
+absolute URL, `#contained`: a search by reference finds every version, search.html#versions;
+`_include` reads the version named from the resource itself, `literals`), `i:` + the token
+entries of `Reference.identifier` for the `:identifier` modifier, and `*/<id>` for a
+relative reference to a type the parameter does not name as a target (official examples
+refer to an Encounter as an Observation's performer): a search by the bare id finds it too.
+Chains are compiled by the query compiler into `$in` of references.
 """
 
 import re
@@ -20,6 +21,7 @@ from fhir_server.search.values import unescape
 MODIFIERS = ("identifier", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
 LOCAL_REFERENCE = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})$")
+_VERSION_SPECIFIC = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})/_history/([^/]+)$")
 _ABSOLUTE_REFERENCE = re.compile(rf"^https?://[^?#]*/([A-Z][A-Za-z]+)/{ID_REGEX}$")
 _ID = re.compile(ID_REGEX)
 
@@ -70,12 +72,31 @@ def sort_range(entries: list[str]) -> tuple[str, str] | None:
     return (min(values), max(values)) if values else None
 
 
+def literals(nodes: list[Node]) -> list[str]:
+    """The literal references (`Reference.reference`) among a parameter's values, as written:
+    with their `/_history/n`, which the entries leave out."""
+    return [node.value["reference"] for node in nodes
+            if isinstance(node.value, dict) and isinstance(node.value.get("reference"), str)]
+
+
+def _relative(entries: list[str], base: str | None) -> list[str]:
+    """The entries, those absolute under `base` (this server's) made relative."""
+    prefix = (base or "").rstrip("/") + "/"
+    return [e[len(prefix) :] if base and e.startswith(prefix) else e for e in entries]
+
+
 def local_references(entries: list[str], base: str | None = None) -> list[tuple[str, str]]:
     """(type, id) of the entries that point at a resource on this server: relative, or
     absolute under `base`."""
-    prefix = (base or "").rstrip("/") + "/"
-    relative = [e[len(prefix) :] if base and e.startswith(prefix) else e for e in entries]
-    return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, relative) if m]
+    return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, _relative(entries, base)) if m]
+
+
+def local_versions(references: list[str], base: str | None = None
+                   ) -> list[tuple[str, str, str]]:
+    """(type, id, version) of the version-specific literal references (`Type/id/_history/n`)
+    to a resource on this server: relative, or absolute under `base`."""
+    return [(m[1], m[2], m[3])
+            for m in map(_VERSION_SPECIFIC.match, _relative(references, base)) if m]
 
 
 def absolute_references(entries: list[str]) -> list[tuple[str, str]]:
