@@ -16,16 +16,18 @@ from datetime import datetime
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import Forbidden
-from fhir_server.search.types.reference import local_references
+from fhir_server.services.include_reads import OnPage, Targets, named_in
 from fhir_server.services.references import references_in
-from fhir_server.services.versions import format_instant, stored_current
-from fhir_server.storage.records import CurrentVersion
+from fhir_server.services.scope_searches import matching_versions
+from fhir_server.services.versions import Version, format_instant, stored_current
+from fhir_server.storage.named_versions import StoredVersion, find_named_within
+from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 # The resources one document holds besides its Composition; references beyond are left
 # unresolved.
 MAX_RESOURCES = 1000
-Record = tuple[str, CurrentVersion]  # resource type, stored version
+Record = tuple[str, StoredVersion]  # resource type, stored version
 
 
 @dataclass
@@ -40,39 +42,59 @@ class DocumentAssembly:
                          withheld: set[str] | None = None) -> list[Record]:
         """The stored resources `records` refer to that the token may read, that match the
         filter `within` gives for their type (None: that type is not followed) and that
-        `keep(type, resource)`, then those these refer to, for `rounds` rounds; each once,
-        none of `records`, at most MAX_RESOURCES. Dangling references are skipped; the types
-        referred to that the token may not read go into `withheld`."""
-        seen = {(kind, record.id) for kind, record in records}
+        `keep(type, resource)`, then those these refer to, for `rounds` rounds; each version
+        once, none of `records`, at most MAX_RESOURCES. A version-specific reference brings
+        the version it names (bundle.html#references resolves it to the entry of that
+        `meta.versionId`), as it was within `within`. Dangling references are skipped; the
+        types referred to that the token may not read go into `withheld`."""
+        seen = OnPage()
+        for kind, record in records:
+            seen.add(kind, record)
         found: list[Record] = []
         frontier = records
         for _ in range(rounds):
-            wanted: dict[str, set[str]] = {}
+            wanted: dict[str, Targets] = {}
             for _, record in frontier:
                 written = [element["reference"] for element in references_in(record.resource)]
-                for target, target_id in local_references(written, self.base):
-                    if ((target, target_id) in seen or not is_supported(target)
+                for target, target_id, vid in named_in(written, self.base):
+                    if (seen.holds(target, target_id, vid) or not is_supported(target)
                             or within(target) is None):
                         continue
                     if self.permissions.allows(target, "r"):
-                        wanted.setdefault(target, set()).add(target_id)
+                        wanted.setdefault(target, Targets()).add(target_id, vid)
                     elif withheld is not None:
                         withheld.add(target)
             frontier = []
-            for target, ids in sorted(wanted.items()):
+            for target, named in sorted(wanted.items()):
                 room = MAX_RESOURCES - len(found) - len(frontier)
                 if room <= 0:
                     break
-                query = {"_id": {"$in": sorted(ids)}, **(within(target) or {})}
-                documents = await self.store.find(target, query, min(len(ids), room),
-                                                  WITHOUT_INDEX)
-                frontier += [(target, document) for document in documents
-                             if keep(target, document.resource or {})]
-            seen |= {(kind, record.id) for kind, record in frontier}
+                for record in await self._read(target, named, within(target) or {}, room):
+                    if keep(target, record.resource or {}) and seen.add(target, record):
+                        frontier.append((target, record))
             found += frontier
             if not frontier:
                 break
         return found
+
+    async def _read(self, kind: str, named: Targets, within: dict, room: int
+                    ) -> list[StoredVersion]:
+        """Up to `room` of the resources and versions `named` that match `within`: an older
+        version as it was (its index is not stored)."""
+        if not named.versions:
+            query = {"_id": {"$in": sorted(named.ids)}, **within}
+            return list(await self.store.find(kind, query, min(len(named.ids), room),
+                                              WITHOUT_INDEX))
+        records, _, _ = await find_named_within(
+            self.store, kind, sorted(named.ids), sorted(named.versions), room, WITHOUT_INDEX,
+            within=within)
+        older = [record for record in records if isinstance(record, HistoryVersion)]
+        if not within or not older:
+            return records
+        passed = await matching_versions(
+            self.store, [Version.from_history(kind, record) for record in older], within)
+        return ([record for record in records if isinstance(record, CurrentVersion)]
+                + [record for record, match in zip(older, passed, strict=True) if match])
 
     async def composition(self, composition_id: str) -> CurrentVersion:
         """A stored Composition: 404 unknown, 410 deleted, 403 without read scope."""

@@ -27,6 +27,13 @@ class Targets:
     ids: set[str] = field(default_factory=set)
     versions: set[tuple[str, int]] = field(default_factory=set)
 
+    def add(self, resource_id: str, vid: int | None) -> None:
+        """A resource (None: its current version) or one version of it."""
+        if vid is None:
+            self.ids.add(resource_id)
+        else:
+            self.versions.add((resource_id, vid))
+
 
 @dataclass
 class OnPage:
@@ -64,24 +71,22 @@ def reference_entries(kind: str, record: StoredVersion, code: str) -> list:
 def referenced(kind: str, record: StoredVersion, code: str, entries: list, base: str
                ) -> list[tuple[str, str, int | None]]:
     """(type, id, version) of the resources on this server that a reference parameter's
-    values in a version (its `entries`) name, relatively or under `base`: the version a
-    version-specific reference names (no version: the current one). A version that is no
-    number was never written, and names nothing."""
+    values in a version (its `entries`) name, relatively or under `base` (`named_in`)."""
     targets = local_references(entries, base)
-    if not targets:
-        return []
-    written = reference_literals(kind, code, record.resource or {})
-    named = local_versions(written, base)
-    if not named:
+    # Entries keep no version: only the references as written tell which is named.
+    written = reference_literals(kind, code, record.resource or {}) if targets else []
+    if not any("/_history/" in reference for reference in written):
         return [(target, target_id, None) for target, target_id in targets]
-    # Entries keep no version: a resource only version-specific references name is not
-    # wanted in its current version.
-    plain = set(local_references(written, base))
-    only_versioned = {(target, target_id) for target, target_id, _ in named} - plain
-    return ([(target, target_id, None) for target, target_id in targets
-             if (target, target_id) not in only_versioned]
-            + [(target, target_id, int(vid)) for target, target_id, vid in named
-               if is_digits(vid)])
+    return named_in(written, base)
+
+
+def named_in(references: list[str], base: str) -> list[tuple[str, str, int | None]]:
+    """(type, id, version) of the resources on this server that literal references name,
+    relatively or under `base`: the version a version-specific one names (a version that is
+    no number was never written, and names nothing), else the current one (None)."""
+    return ([(target, target_id, None) for target, target_id in local_references(references, base)]
+            + [(target, target_id, int(vid))
+               for target, target_id, vid in local_versions(references, base) if is_digits(vid)])
 
 
 @dataclass
@@ -125,7 +130,7 @@ class Reads:
             return []
         documents, size, self.full = await find_named_within(
             store, kind, sorted(wanted.ids), sorted(wanted.versions), self.left,
-            self.room.bytes, self.projection)
+            self.projection, self.room.bytes)
         return self._kept(documents, size)
 
     def _kept(self, documents: Sequence[StoredVersion], size: int) -> list[StoredVersion]:

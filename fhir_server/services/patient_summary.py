@@ -28,7 +28,12 @@ from fhir_server.errors import (
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.index import compartment_filter, outside_compartments
-from fhir_server.services.documents import MAX_RESOURCES, DocumentAssembly, document_bundle
+from fhir_server.services.documents import (
+    MAX_RESOURCES,
+    DocumentAssembly,
+    Record,
+    document_bundle,
+)
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -279,7 +284,8 @@ class PatientSummary:
         own = compartment_filter("Patient", [patient.id], self.assembly.base)
         about = {patient_reference, f"{self.assembly.base}/{patient_reference}"}
         records: dict[str, list[CurrentVersion]] = {}
-        sections, included = [], [("Patient", patient)]
+        sections: list[dict] = []
+        included: list[Record] = [("Patient", patient)]
         seen = {("Patient", patient.id)}  # an Observation may be a result and a vital sign
         for rule in SECTIONS:
             coding, required = section_codes()[rule.slice]

@@ -281,11 +281,7 @@ class SearchService:
                                                          self.base):
                     if (is_supported(target) and rule.target_type in (None, target)
                             and not seen.holds(target, target_id, vid)):
-                        named = wanted.setdefault(target, Targets())
-                        if vid is None:
-                            named.ids.add(target_id)
-                        else:
-                            named.versions.add((target_id, vid))
+                        wanted.setdefault(target, Targets()).add(target_id, vid)
                 # A canonical reference (`Measure.library`) names its target by `url`.
                 if urls := canonical_urls(entries, self.base):
                     for target in _canonical_targets(rule, kind, code):

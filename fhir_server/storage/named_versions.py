@@ -12,7 +12,7 @@ version comes from one branch only. Deletions, and versions that never were, are
 from bson.raw_bson import RawBSONDocument
 
 from fhir_server.storage import pages_in_flight
-from fhir_server.storage.coalesced_finds import Find, Page, within_command_limit
+from fhir_server.storage.coalesced_finds import Find, Page, keep_all, within_command_limit
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 from fhir_server.storage.single_versions import SINGLE_VERSION_TYPES
@@ -29,20 +29,25 @@ async def find_named_within(
     ids: list[str],
     versions: list[tuple[str, int]],
     limit: int,
-    max_bytes: int,
     projection: dict,
+    max_bytes: int | None = None,
+    within: dict | None = None,
 ) -> tuple[list[StoredVersion], int, bool]:
-    """As `ResourceStore.find_within`, the current versions of `ids` and the (id, vid)
-    `versions`: each a `CurrentVersion` (read with `projection`) if it is the current one,
-    else a `HistoryVersion`; their size, and whether some were left unread for it."""
+    """As `ResourceStore.find_within` (without `max_bytes`, as `find`), the current
+    versions of `ids` and the (id, vid) `versions`: each a `CurrentVersion` (read with
+    `projection`) if it is the current one, else a `HistoryVersion`; their size, and
+    whether some were left unread for it. A current version must match the filter
+    `within`; older ones, whose index is not stored, are the caller's to judge."""
     versions = [(resource_id, vid) for resource_id, vid in versions if 0 < vid <= _LARGEST_VID]
     current: list[dict] = [{"_id": {"$in": ids}}] if ids else []
     current += [{"_id": resource_id, "vid": vid} for resource_id, vid in versions]
     if not current:
         return [], 0, False
     await store.flush()
-    find = Find(resource_type, {"$or": current, "deleted": False}, projection,
-                [("_id", 1)], limit, pages_in_flight.PageBudget(max_bytes).keeps)
+    keeps = keep_all if max_bytes is None else pages_in_flight.PageBudget(max_bytes).keeps
+    match = {"$or": current, "deleted": False}
+    find = Find(resource_type, {"$and": [match, within]} if within else match, projection,
+                [("_id", 1)], limit, keeps)
     pipeline: list[dict] = [{"$match": find.filter}, {"$sort": dict(find.sort)},
                             {"$project": projection}]
     if versions and resource_type not in SINGLE_VERSION_TYPES:  # those have no history

@@ -63,6 +63,10 @@ def _stored_documents(client) -> int:
     return response.json()["total"]
 
 
+def _reference(kind: str, resource_id: str) -> dict:
+    return {"reference": f"{kind}/{resource_id}"}
+
+
 def _held(bundle: dict, server) -> list[str]:
     return [entry["fullUrl"].removeprefix(f"{server.base}/") for entry in bundle["entry"]]
 
@@ -79,6 +83,38 @@ def test_the_document_holds_the_composition_first_and_everything_it_refers_to(cl
     assert sorted(held[1:]) == sorted(
         f"{e.split('/')[0]}/{ids[e.split('/')[1]]}" for e in expected)
     assert bundle["entry"][0]["resource"]["title"] == "Giấy ra viện"
+
+
+def test_a_version_specific_reference_brings_the_version_it_names(client, ids, server):
+    """bundle.html#references resolves `Observation/x/_history/1` to the entry of that
+    fullUrl whose meta.versionId is 1: the document holds that version (it held none), and
+    what it refers to; a version never written, nothing."""
+    crp = {"resourceType": "Observation", "status": "final",
+           "subject": _reference("Patient", ids["hung"]),
+           "code": {"coding": [{"system": LOINC, "code": "1988-5"}]},
+           "performer": [_reference("Organization", ids["lab"])],
+           "valueQuantity": {"value": 48.5, "unit": "mg/L"}}
+    first = client.post("/Observation", headers=FHIR_HEADERS, json=crp).json()
+    again = {key: value for key, value in first.items() if key != "performer"}
+    again["valueQuantity"] = {"value": 12, "unit": "mg/L"}
+    assert client.put(f"/Observation/{first['id']}", headers=FHIR_HEADERS,
+                      json=again).status_code == 200
+    composition = {"resourceType": "Composition", "status": "final",
+                   "type": {"coding": [{"system": LOINC, "code": "11502-2"}]},
+                   "subject": _reference("Patient", ids["hung"]), "date": "2024-06-02",
+                   "author": [_reference("Practitioner", ids["hoa"])],
+                   "title": "Kết quả xét nghiệm",
+                   "section": [{"title": "Xét nghiệm", "entry": [
+                       {"reference": f"Observation/{first['id']}/_history/1"},
+                       {"reference": f"Observation/{first['id']}/_history/7"}]}]}
+    stored = client.post("/Composition", headers=FHIR_HEADERS, json=composition)
+    assert stored.status_code == 201, stored.text
+    bundle = _document(client, f"/Composition/{stored.json()['id']}/$document")
+    [held] = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert held["fullUrl"] == f"{server.base}/Observation/{first['id']}"
+    assert held["resource"]["meta"]["versionId"] == "1"
+    assert held["resource"]["valueQuantity"]["value"] == 48.5
+    assert f"Organization/{ids['lab']}" in _held(bundle, server)  # its performer, then
 
 
 def test_the_id_parameter_names_the_composition_by_id_or_by_this_servers_url(client, ids,

@@ -223,6 +223,34 @@ def test_a_record_the_patient_only_took_part_in_is_not_theirs(client):
     assert loaded["performed"] not in held and loaded["asserted"] not in held
 
 
+def test_a_version_named_comes_as_it_was_when_it_was_the_patients(client):
+    """A pulse derived from `Observation/x/_history/1` brings that version (bundle.html
+    resolves the reference by meta.versionId) when it was Lan's, though x is her mother's
+    now; not one that was her mother's, though it is Lan's now."""
+    loaded = load(client, {
+        "lan": {"resourceType": "Patient", "name": [{"family": "Võ", "given": ["Lan"]}]},
+        "mother": {"resourceType": "Patient", "name": [{"family": "Võ", "given": ["Mai"]}]},
+    })
+    people = {key: {"reference": f"Patient/{loaded[key]}"} for key in ("lan", "mother")}
+    temperatures = {"was_hers": ("lan", "mother"), "was_her_mothers": ("mother", "lan")}
+    for key, (then, now) in temperatures.items():
+        first = {**_observation("vital-signs", "8310-5", 38.5), "subject": people[then]}
+        loaded |= load(client, {key: first})
+        response = client.put(f"/Observation/{loaded[key]}", headers=FHIR_HEADERS, json={
+            **first, "id": loaded[key], "subject": people[now]})
+        assert response.status_code == 200, response.text
+    loaded |= load(client, {"pulse": {
+        **_observation("vital-signs", "8867-4", 88), "subject": people["lan"],
+        "derivedFrom": [{"reference": f"Observation/{loaded[key]}/_history/1"}
+                        for key in temperatures]}})
+    bundle = _summary(client, f"/Patient/{loaded['lan']}/$summary")
+    held = {(entry["resource"]["id"], entry["resource"]["meta"]["versionId"])
+            for entry in bundle["entry"] if entry["resource"]["resourceType"] == "Observation"}
+    assert (loaded["was_hers"], "1") in held
+    assert (loaded["was_her_mothers"], "1") not in held
+    assert (loaded["was_her_mothers"], "2") in held  # hers now: a vital sign of her record
+
+
 def test_the_installed_ips_version_may_be_asked_for(client, ids):
     """IPS 2.0.0's OperationDefinition: "A specific version may be requested using a
     canonical reference (e.g. ...Composition-uv-ips|2.0.0)"."""
