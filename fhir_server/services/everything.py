@@ -30,6 +30,11 @@ from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.parameters import positive_integer
 from fhir_server.services.search import MOST_RESPONSE_BYTES, warning_entry
 from fhir_server.services.versions import Version
+from fhir_server.services.within_reach import (
+    PROXIED,
+    binaries_by_context,
+    reads_binaries_by_context,
+)
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
@@ -67,7 +72,8 @@ class EverythingRequest:
     kept: list[tuple[str, str]]  # parameters repeated in the page links
     withheld: tuple[str, ...] = ()  # compartment types the token may not read
     # Some type is not the token's to read whole: a resource the record refers to may be
-    # left out (the launch patient's Practitioner, Binary, ... for patient/ scopes).
+    # left out (the launch patient's Practitioner, a Binary whose securityContext is not
+    # theirs to read, ... for patient/ scopes).
     references_withheld: bool = False
 
 
@@ -110,7 +116,8 @@ def parse_everything(
                 f"_type names {', '.join(unknown)}: not a resource type this server stores",
                 expression="_type"
             )
-        refused = [t for t in asked if not permissions.allows(t, "r")]
+        refused = [t for t in asked if not permissions.allows(t, "r")
+                   and not (t == PROXIED and reads_binaries_by_context())]
         if refused:
             raise Forbidden(f"The token's scopes do not allow reading {', '.join(refused)}")
         types = [t for t in members if t in asked]
@@ -288,7 +295,7 @@ class Everything:
         may read, in order: of types in no compartment of this kind, and of the others
         (`_referenced_page` keeps those in no compartment: a Specimen without subject)."""
         members = compartment_members(request.compartment_type)
-        wanted: set[tuple[str, str]] = set()
+        referenced: set[tuple[str, str]] = set()
         for kind in request.sources:
             # MongoDB gathers the distinct references: not every document comes over. And
             # the Binaries attachments hold their content in (Patient-everything: "including
@@ -298,17 +305,23 @@ class Everything:
                 [f"search.{code}" for code in reference_parameters(kind)]
                 + [f"resource.{path}" for path in attachment_urls(kind)], _MAX_REFERENCED,
             )
-            wanted |= {
+            referenced |= {
                 (target, target_id)
                 for target, target_id in local_references(entries, self.base)
-                # Of a member type, one outside every compartment: only for a token whose
-                # grant on it is not the launch patient's compartment alone.
-                if self.permissions.allows(target, "r") and (
-                    target not in members
-                    or self.permissions.allows_outside_compartment(target, "r")) and (
-                    request.referenced_types is None or target in request.referenced_types
-                    or (target in members and target in request.types))
+                if request.referenced_types is None or target in request.referenced_types
+                or (target in members and target in request.types)
             }
+        wanted = {
+            (target, target_id) for target, target_id in referenced
+            # Of a member type, one outside every compartment: only for a token whose grant
+            # on it is not the launch patient's compartment alone.
+            if self.permissions.allows(target, "r") and (
+                target not in members or self.permissions.allows_outside_compartment(target, "r"))
+        }
+        # A Binary the token reads by its securityContext, as its read would be judged.
+        if binaries := sorted(i for kind, i in referenced - wanted if kind == PROXIED):
+            wanted |= {(PROXIED, i) for i in await binaries_by_context(self.store, self.base,
+                                                                        binaries)}
         return sorted(wanted)
 
     async def _referenced_page(

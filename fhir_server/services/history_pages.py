@@ -8,9 +8,8 @@ given."""
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from fhir_server.search.index import resource_compartments
-from fhir_server.services.scope_searches import matching_versions
 from fhir_server.services.versions import Version
+from fhir_server.services.within_reach import versions_within_reach
 from fhir_server.storage.history_spans import HistorySpan
 from fhir_server.storage.records import HistoryVersion
 from fhir_server.storage.resources import ResourceStore
@@ -50,37 +49,16 @@ async def history_page(store: ResourceStore, types: list[str], resource_id: str 
     return [v for _, v in kept], after
 
 
-async def reachable(store: ResourceStore, base: str, compartment: str | None,
-                    scope_query: dict | None, versions: list[Version]) -> list[bool]:
-    """Whether each version, as it was then, is within a token's reach: in `compartment`
-    (`Patient/1`, by a relative reference or an absolute one under `base`), matched by
-    `scope_query` (granular scopes' searches, compiled); an older version may have been
-    another patient's (a subject since corrected), or of another category. A deletion is
-    in none."""
-    shown = [version.resource is not None and (
-        compartment is None or _in_compartment(compartment, version, base))
-        for version in versions]
-    if scope_query is not None:
-        matched = await matching_versions(store, versions, scope_query)
-        shown = [seen and match for seen, match in zip(shown, matched, strict=True)]
-    return shown
-
-
 def visibility(store: ResourceStore, base: str, compartment: str | None,
                scope_query: dict | None) -> Visible | None:
-    """Which versions of a history a token sees: those `reachable`, and deletions, which
+    """Which versions of a history a token sees: those within its reach, and deletions, which
     show no one's data. None: every version."""
     if compartment is None and scope_query is None:
         return None
 
     async def visible(versions: list[Version]) -> list[bool]:
-        within = await reachable(store, base, compartment, scope_query, versions)
+        within = await versions_within_reach(store, base, compartment, scope_query, versions)
         return [version.deleted or seen for version, seen in zip(versions, within, strict=True)]
 
     return visible
 
-
-def _in_compartment(compartment: str, version: Version, base: str) -> bool:
-    assert version.resource is not None, "a deletion is in no compartment"
-    found = resource_compartments(version.resource_type, version.resource)
-    return compartment in found or f"{base.rstrip('/')}/{compartment}" in found

@@ -3,9 +3,10 @@
 refusal says the same whichever part it fails."""
 
 from fhir_server.services.access import Reach, outside_reach
-from fhir_server.services.resources import ResourceService
+from fhir_server.services.resources import ResourceService, check_type
 from fhir_server.services.scope_searches import scope_filter
 from fhir_server.services.versions import Version
+from fhir_server.services.within_reach import ids_within_reach, versions_within_reach
 from fhir_server.storage.resources import ResourceStore
 
 
@@ -16,10 +17,12 @@ async def check_reach(service: ResourceService, reach: Reach, resource_type: str
     granular scopes' searches compiled, for `check_version_reach` and histories."""
     if reach == Reach():  # the scopes allow the type whole
         return None
+    store = service.database.store()
     # A scope whose search cannot run says so first: that tells of no resource.
-    scope_query = (await scope_filter(service.database.store(), base, resource_type,
-                                      reach.queries) if reach.queries else None)
-    if not await service.reachable(reach, scope_query, resource_type, resource_id, base):
+    scope_query = (await scope_filter(store, base, resource_type, reach.queries)
+                   if reach.queries else None)
+    if resource_id not in await ids_within_reach(store, base, reach, scope_query,
+                                                 check_type(resource_type), [resource_id]):
         raise outside_reach(reach, f"{resource_type}/{resource_id}")
     return scope_query
 
@@ -28,6 +31,9 @@ async def check_version_reach(service: ResourceService, reach: Reach,
                               scope_query: dict | None, version: Version, base: str,
                               store: ResourceStore | None = None) -> None:
     """403 unless a version, as it was then, is within reach (`scope_query` as
-    `check_reach` compiled it)."""
-    if not await service.version_reachable(reach, scope_query, version, base, store):
+    `check_reach` compiled it): an older one may have been another patient's (a subject
+    since corrected), or of another category."""
+    [within] = await versions_within_reach(store or service.database.store(), base,
+                                           reach.compartment, scope_query, [version])
+    if not within:
         raise outside_reach(reach, version.versioned_url)

@@ -17,7 +17,6 @@ from fhir_server.errors import (
     NotFound,
     NotSupported,
 )
-from fhir_server.search.index import compartment_filter
 from fhir_server.search.types.date import (
     EARLIEST,
     LATEST,
@@ -26,12 +25,12 @@ from fhir_server.search.types.date import (
     split_prefix,
 )
 from fhir_server.services import interactions
-from fhir_server.services.access import Reach, current_principal
+from fhir_server.services.access import current_principal
 from fhir_server.services.audit import audit_write
 from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.cursors import CursorCodec, paging_context
-from fhir_server.services.history_pages import history_page, reachable, visibility
+from fhir_server.services.history_pages import history_page, visibility
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
@@ -137,43 +136,6 @@ class ResourceService:
             "The resources this request writes kept changing while their signatures were "
             f"being made ({SIGNING_ROUNDS} times): try again"
         )
-
-    async def reachable(self, reach: Reach, scope_query: dict | None, resource_type: str,
-                        resource_id: str, base: str) -> bool:
-        """Whether the current version of a resource is within what a token's scopes reach:
-        in the compartment of its patient, matching the (compiled) searches of its granular
-        scopes; or was when it was deleted (its reader then learns it is gone, 410, and
-        reads its history)."""
-        store = self.database.store()
-        clauses: list[dict] = [{"_id": resource_id}]
-        if reach.compartment is not None:
-            kind, _, compartment_id = reach.compartment.partition("/")
-            clauses.append(compartment_filter(kind, [compartment_id], base))
-        if scope_query is not None:
-            clauses.append(scope_query)
-        if await store.find(check_type(resource_type), {"$and": clauses}, 1,
-                            projection=["_id"]):
-            return True
-        before = await self._before_deletion(resource_type, resource_id)
-        return before is not None and await self.version_reachable(reach, scope_query, before,
-                                                                   base)
-
-    async def version_reachable(self, reach: Reach, scope_query: dict | None, version: Version,
-                                base: str, store: ResourceStore | None = None) -> bool:
-        """Whether a version, as it was then, is within reach: an older one may have been
-        another patient's (a subject since corrected), or of another category."""
-        return (await reachable(store or self.database.store(), base, reach.compartment,
-                                scope_query, [version]))[0]
-
-    async def _before_deletion(self, resource_type: str, resource_id: str) -> Version | None:
-        """The last version of a deleted resource; None when it is not deleted."""
-        current = await self.database.store().current(resource_type, resource_id)
-        if current is None:
-            return None
-        deletion = Version.from_current(resource_type, current)
-        if not deletion.deleted or deletion.vid < 2:
-            return None
-        return await self.vread(resource_type, resource_id, str(deletion.vid - 1))
 
     async def read(
         self, resource_type: str, resource_id: str, store: ResourceStore | None = None

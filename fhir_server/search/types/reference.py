@@ -99,6 +99,14 @@ def local_versions(references: list[str], base: str | None = None
             for m in map(_VERSION_SPECIFIC.match, _relative(references, base)) if m]
 
 
+def local_resource(reference: str, base: str) -> tuple[str, str] | None:
+    """(type, id) of the resource on this server a literal reference names (relative, or
+    absolute under `base`; a version's reference names its resource, as the index keys it);
+    None for any other reference."""
+    found = local_references([_HISTORY.sub("", reference)], base)
+    return found[0] if found else None
+
+
 def absolute_references(entries: list[str]) -> list[tuple[str, str]]:
     """(entry, type) of the entries that are RESTful absolute URLs (`https://host/fhir/Patient/1`),
     on this server or another."""
