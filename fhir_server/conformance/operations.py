@@ -72,11 +72,19 @@ def capability_operations(
 def input_names(definition: str) -> frozenset[str] | None:
     """The names of the input parameters an OperationDefinition declares (R4's, or one of
     this server's own); None for a definition not held."""
-    found = registry().resolve(definition) or _own_definitions().get(definition)
+    found = _definition(definition)
     if found is None:
         return None
-    return frozenset(parameter["name"] for parameter in found.get("parameter") or []
-                     if parameter.get("use") == "in" and isinstance(parameter.get("name"), str))
+    return frozenset(parameter["name"] for parameter in _inputs(found))
+
+
+def _definition(definition: str) -> dict | None:
+    return registry().resolve(definition) or _own_definitions().get(definition)
+
+
+def _inputs(found: dict) -> list[dict]:
+    return [parameter for parameter in found.get("parameter") or []
+            if parameter.get("use") == "in" and isinstance(parameter.get("name"), str)]
 
 
 @cache
@@ -93,7 +101,24 @@ def _own_definitions() -> dict[str, dict]:
 def primitive_inputs(definition: str) -> dict[str, str]:
     """name → FHIR primitive type of the input parameters an OperationDefinition declares
     (`start`: `date`, `mode`: `code`); none for a definition not held."""
-    found = registry().resolve(definition) or {}
-    return {parameter["name"]: parameter["type"] for parameter in found.get("parameter") or []
-            if parameter.get("use") == "in" and isinstance(parameter.get("type"), str)
-            and parameter["type"][:1].islower() and isinstance(parameter.get("name"), str)}
+    return {parameter["name"]: parameter["type"]
+            for parameter in _inputs(_definition(definition) or {})
+            if isinstance(parameter.get("type"), str) and parameter["type"][:1].islower()}
+
+
+@cache  # keyed by definitions only
+def single_inputs(definition: str) -> frozenset[str]:
+    """The input parameters an OperationDefinition allows once (`max` 1: `start`, `count`)."""
+    return frozenset(parameter["name"] for parameter in _inputs(_definition(definition) or {})
+                     if parameter.get("max") == "1")
+
+
+@cache  # keyed by definitions only
+def resource_inputs(definition: str) -> dict[str, str]:
+    """name → resource type of the input parameters an OperationDefinition declares as a
+    resource (`valueSet`: `ValueSet`, `$validate`'s `resource`: `Resource`), which come as
+    `parameter.resource`, never as a value."""
+    types = registry().resource_types
+    return {parameter["name"]: parameter["type"]
+            for parameter in _inputs(_definition(definition) or {})
+            if parameter.get("type") == "Resource" or parameter.get("type") in types}

@@ -101,7 +101,10 @@ def parse_everything(
             if strict:
                 raise BadRequest(f"$everything has no parameter '{name}'", expression=name)
             continue
-        values[name] = f"{values[name]},{value}" if name == "_type" and name in values else value
+        if name in values and name != "_type":
+            # R4 declares `_type` 0..* and the others 0..1; includeProvenance (ours) is one.
+            raise BadRequest(f"$everything takes one {name}", expression=name)
+        values[name] = f"{values[name]},{value}" if name in values else value
     if not permissions.allows(compartment_type, "r"):
         raise Forbidden(f"The token's scopes do not allow reading {compartment_type}")
     members = [compartment_type, *sorted(compartment_members(compartment_type)

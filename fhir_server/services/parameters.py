@@ -1,7 +1,7 @@
 """Operation input (http://hl7.org/fhir/R4/operations.html#request): a query string, or a
 `Parameters` resource POSTed, read as the same (name, value) pairs."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from fhir_server.conformance.primitives import is_digits
 from fhir_server.errors import BadRequest
@@ -95,11 +95,25 @@ def parameter_pairs(body: object, operation: str, resources: tuple[str, ...] = (
 
 
 def _check_declared_type(parameter: dict, name: str, declared: str | None, where: str) -> None:
-    given = next((key for key in parameter if key.startswith("value")), None)
+    # Parts or a resource for a primitive are as wrong as another value[x] (inv-1: one).
+    given = next((key for key in parameter if _is_value(key) or key in ("part", "resource")),
+                 None)
     expected = f"value{declared[:1].upper()}{declared[1:]}" if declared else None
     if expected and given and given != expected:
         raise BadRequest(f"{where} ({name}) is a {declared}: it takes {expected}, not {given}",
                          expression=where)
+
+
+def refuse_repeated(pairs: list[tuple[str, str]], operation: str,
+                    single: Collection[str]) -> None:
+    """400 for a parameter its OperationDefinition allows once (`max` 1) given again, in the
+    URL, in a POSTed `Parameters` or in both: answering with one would leave the other
+    unread."""
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in single and name in seen:
+            raise BadRequest(f"{operation} takes one {name}", expression=name)
+        seen.add(name)
 
 
 def positive_integer(value: str, name: str) -> int:

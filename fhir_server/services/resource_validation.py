@@ -22,7 +22,6 @@ from fhir_server.services.resources import ResourceService
 from fhir_server.services.subsetting import is_subsetted
 
 MODES = ("create", "update", "delete", "profile")
-_MODE_OR_PROFILE_VALUES = ("valueCode", "valueUri", "valueCanonical", "valueString")
 
 
 @dataclass(frozen=True)
@@ -32,14 +31,7 @@ class ValidateRequest:
     profile: str | None
 
 
-def _single(pairs: list[tuple[str, str]], name: str) -> str | None:
-    values = [value for key, value in pairs if key == name]
-    if len(values) > 1:
-        raise BadRequest(f"$validate takes one '{name}', not {len(values)}")
-    return values[0] if values else None
-
-
-def _is_input(body: object, resource_type: str) -> TypeGuard[dict]:
+def is_input(body: object, resource_type: str) -> TypeGuard[dict]:
     """Whether a body is the operation's input Parameters rather than the resource: on
     Parameters itself, only when its `resource` is a Parameters."""
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
@@ -50,38 +42,16 @@ def _is_input(body: object, resource_type: str) -> TypeGuard[dict]:
         and p["resource"].get("resourceType") == "Parameters" for p in given)
 
 
-def parse_validate(query: list[tuple[str, str]], body: object | None,
-                   resource_type: str) -> ValidateRequest:
-    """The operation's input: `mode` and `profile` from the query or a POSTed Parameters,
-    the resource as Parameters' `resource` or as the body itself."""
-    pairs = list(query)
-    resource = None
-    if _is_input(body, resource_type):
-        for index, parameter in enumerate(body.get("parameter") or []):
-            where = f"Parameters.parameter[{index}]"
-            if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
-                raise BadRequest(f"{where} has no name", expression=where)
-            name = parameter["name"]
-            if name == "resource":
-                if not isinstance(parameter.get("resource"), dict) or resource is not None:
-                    raise BadRequest(f"{where}: $validate takes one resource, in "
-                                     "parameter.resource", expression=where)
-                resource = parameter["resource"]
-            elif name in ("mode", "profile"):
-                value = next((parameter[key] for key in _MODE_OR_PROFILE_VALUES
-                              if key in parameter), None)
-                if not isinstance(value, str):
-                    raise BadRequest(f"{where} ({name}) needs a code or uri value",
-                                     expression=where)
-                pairs.append((name, value))
-    elif isinstance(body, dict):
-        resource = body
-    elif body is not None:
+def parse_validate(pairs: list[tuple[str, str]], resource: object | None) -> ValidateRequest:
+    """The operation's input: `mode` and `profile` (from the query or a POSTed Parameters,
+    each given once), and the resource (Parameters' `resource`, or the body itself)."""
+    if resource is not None and not isinstance(resource, dict):
         raise BadRequest("The body of $validate is a resource or a Parameters resource")
-    mode = _single(pairs, "mode")
+    values = dict(pairs)
+    mode = values.get("mode")
     if mode is not None and mode not in MODES:
         raise BadRequest(f"$validate mode '{mode}' is not one of {', '.join(MODES)}")
-    return ValidateRequest(resource, mode, _single(pairs, "profile"))
+    return ValidateRequest(resource, mode, values.get("profile"))
 
 
 def _check_profile(url: str, resource_type: str) -> None:

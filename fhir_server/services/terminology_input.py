@@ -3,6 +3,7 @@ primitives from the query string or a POSTed `Parameters`, and there also the co
 (`coding` as valueCoding, `codeableConcept`, a `valueSet`/`codeSystem`/`conceptMap` resource).
 In a query string `coding` may be given as `system|code`."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fhir_server.conformance.primitives import is_digits
@@ -102,9 +103,11 @@ def _is_coding(value: object) -> bool:
     ) and bool(value.get("code"))
 
 
-def read_input(operation: str, query: list[tuple[str, str]], body: object | None
-               ) -> TerminologyInput:
-    """The input of one invocation: the query's parameters plus a POSTed `Parameters`."""
+def read_input(operation: str, query: list[tuple[str, str]], body: object | None,
+               declared: Mapping[str, str]) -> TerminologyInput:
+    """The input of one invocation: the query's parameters plus a POSTed `Parameters`, whose
+    parameters of a primitive type `declared` (name → type, from the OperationDefinition)
+    must come as that type's value[x] (`filter` as valueCoding or parts is 400)."""
     found = TerminologyInput(operation, list(query))
     if body is None:
         return found
@@ -113,8 +116,11 @@ def read_input(operation: str, query: list[tuple[str, str]], body: object | None
         return found
     primitive = []
     for parameter in body.get("parameter", []):
-        kind = next((k for k in _COMPLEX if isinstance(parameter, dict) and k in parameter), None)
-        if kind is None and isinstance(parameter, dict) and "part" in parameter:
+        if not isinstance(parameter, dict) or parameter.get("name") in declared:
+            primitive.append(parameter)  # checked against its type by parameter_pairs
+            continue
+        kind = next((k for k in _COMPLEX if k in parameter), None)
+        if kind is None and "part" in parameter:
             # A parameter of parts ($translate's `dependency`): read by its operation.
             found.complex.setdefault(str(parameter.get("name")), []).append(
                 {"part": parameter["part"]})
@@ -124,6 +130,6 @@ def read_input(operation: str, query: list[tuple[str, str]], body: object | None
             raise BadRequest(f"The parameter '{parameter.get('name')}' has an invalid {kind}")
         else:
             found.complex.setdefault(parameter["name"], []).append(parameter[kind])
-    found.pairs += parameter_pairs({**body, "parameter": primitive}, operation)
+    found.pairs += parameter_pairs({**body, "parameter": primitive}, operation,
+                                   declared=declared)
     return found
-

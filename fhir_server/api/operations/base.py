@@ -13,10 +13,16 @@ from fhir_server.conformance.operations import (
     OperationDescriptor,
     input_names,
     primitive_inputs,
+    resource_inputs,
+    single_inputs,
 )
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import PRESENTATION
-from fhir_server.services.parameters import check_parameters_shape, parameter_pairs
+from fhir_server.services.parameters import (
+    check_parameters_shape,
+    parameter_pairs,
+    refuse_repeated,
+)
 from fhir_server.services.resources import ResourceService
 
 _UNREAD = object()
@@ -63,16 +69,13 @@ class OperationCall:
             self._body = body
         return self._body
 
-    async def parameters(self) -> list[tuple[str, str]]:
-        """The query's parameters, plus those of a POSTed `Parameters` resource; not
-        `_format` and `_pretty`, which every interaction takes (http.html#parameters) and
-        negotiation has read."""
-        pairs = [(name, value) for name, value in self.request.query_params.multi_items()
-                 if name not in PRESENTATION]
-        if self.request.method == "POST" and not self.without_body():
-            pairs += parameter_pairs(await self.body(), f"${self.descriptor.name}",
-                                     declared=primitive_inputs(self.descriptor.definition))
-        return pairs
+    async def posted_body(self) -> object | None:
+        """The body of a POST that sends one; None by GET (or HEAD), and for a POST whose
+        parameters are all in the URL (`without_body`), which every operation then reads
+        from there (operations.html: servers SHALL support POST for all operations)."""
+        if self.request.method != "POST" or self.without_body():
+            return None
+        return await self.body()
 
     def without_body(self) -> bool:
         """A POST that sends no body at all (whatever Content-Type it names): its parameters
@@ -80,6 +83,36 @@ class OperationCall:
         `$document?persist=true`, or `$validate?mode=delete`)."""
         headers = self.request.headers
         return headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+
+    def query_parameters(self) -> list[tuple[str, str]]:
+        """The URL's parameters, not `_format` and `_pretty`, which every interaction takes
+        (http.html#parameters) and negotiation has read. One the OperationDefinition declares
+        as a resource is 400: a URL cannot carry it (operations.html#request: GET is for
+        operations whose parameters are all primitive), and ignoring it would answer for
+        another resource."""
+        resources = resource_inputs(self.descriptor.definition)
+        pairs = [(name, value) for name, value in self.request.query_params.multi_items()
+                 if name not in PRESENTATION]
+        if (name := next((name for name, _ in pairs if name in resources), None)) is not None:
+            raise BadRequest(f"'{name}' cannot be written in a URL: POST a Parameters with a "
+                             f"{resources[name]} as its parameter.resource", expression=name)
+        return pairs
+
+    async def parameters(self) -> list[tuple[str, str]]:
+        """The query's parameters, plus those of a POSTed `Parameters` resource."""
+        return self.input_pairs(await self.posted_body())
+
+    def input_pairs(self, body: object | None) -> list[tuple[str, str]]:
+        """The query's parameters plus those of `body`, a `Parameters` (resource-valued
+        ones left out, see `resource_parameter`), held to the OperationDefinition: each of
+        its declared type, and one it allows once given once."""
+        definition, operation = self.descriptor.definition, f"${self.descriptor.name}"
+        pairs = self.query_parameters()
+        if body is not None:
+            pairs += parameter_pairs(body, operation, tuple(resource_inputs(definition)),
+                                     declared=primitive_inputs(definition))
+        refuse_repeated(pairs, operation, single_inputs(definition))
+        return pairs
 
     async def refuse_unknown_parameters(self) -> None:
         """With `Prefer: handling=strict`, 400 for a parameter (in the query, or of a POSTed
@@ -89,11 +122,10 @@ class OperationCall:
         if declared is None or not await self.strict():
             return
         names = [name for name in self.request.query_params if name not in PRESENTATION]
-        if self.request.method == "POST" and not self.without_body():
-            body = await self.body()
-            if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-                names += [p["name"] for p in body.get("parameter") or ()
-                          if isinstance(p, dict) and isinstance(p.get("name"), str)]
+        body = await self.posted_body()
+        if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+            names += [p["name"] for p in body.get("parameter") or ()
+                      if isinstance(p, dict) and isinstance(p.get("name"), str)]
         for name in names:
             if name not in declared:
                 raise BadRequest(f"${self.descriptor.name} has no parameter '{name}' (it takes "

@@ -8,7 +8,12 @@ from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.held_terminology import drawing_on
-from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.conformance.operations import (
+    INSTANCE,
+    TYPE,
+    OperationDescriptor,
+    primitive_inputs,
+)
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import stored_terminology_drawn_on
 from fhir_server.services.offloading import run_off_the_loop
@@ -35,9 +40,8 @@ async def terminology_input(call: OperationCall) -> TerminologyInput:
     """The query's parameters and those of a POSTed `Parameters`, complex ones included; a
     `url|version` canonical (references.html#canonical) is read as the url and its version
     parameter."""
-    body = await call.body() if call.request.method == "POST" else None
-    given = read_input(f"${call.descriptor.name}",
-                       list(call.request.query_params.multi_items()), body)
+    given = read_input(f"${call.descriptor.name}", call.query_parameters(),
+                       await call.posted_body(), primitive_inputs(call.descriptor.definition))
     if call.resource_type in _CANONICAL:
         _split_version(given, _CANONICAL[call.resource_type][1])
     return given

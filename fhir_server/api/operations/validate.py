@@ -8,7 +8,8 @@ from fhir_server.api.request_state import state_value
 from fhir_server.conformance.operations import EVERY_TYPE, INSTANCE, TYPE, OperationDescriptor
 from fhir_server.conformance.registry import NOT_STORED_TYPES
 from fhir_server.errors import InvalidResource, Issue, operation_outcome
-from fhir_server.services.resource_validation import parse_validate, validate
+from fhir_server.services.parameters import resource_parameter
+from fhir_server.services.resource_validation import is_input, parse_validate, validate
 
 _DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
@@ -16,14 +17,17 @@ _DEFINITION = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 async def validate_resource(call: OperationCall) -> FhirResponse:
     language = outcome_language(call.request)
     try:
-        body = (await call.body() if call.request.method == "POST" and not call.without_body()
-                else None)
+        body = await call.posted_body()
     except InvalidResource as unread:
         # Well-formed XML that is no valid FHIR (an unknown element, `value="yes"` for a
         # boolean): a finding of the validation, as in JSON, not a refusal of the request.
         return _outcome(call, unread.issues, language)
     resource_type = call.resource_type or ""
-    request = parse_validate(list(call.request.query_params.multi_items()), body, resource_type)
+    if is_input(body, resource_type):
+        request = parse_validate(call.input_pairs(body),
+                                 resource_parameter(body, "resource", "$validate"))
+    else:
+        request = parse_validate(call.input_pairs(None), body)
     # XML elements out of order were read in order all the same: warnings.
     disorder = state_value(call.request, "xml_disorder") or []
     issues = await validate(call.service, resource_type, call.resource_id, request, disorder)
