@@ -1,8 +1,8 @@
 """What a terminology operation makes of what it is given (probe BC): one of two alternative
-inputs, never both silently; a filter naming a property or a code the code system does not
-have is refused, not an empty binding; `excludeNotForUI` leaves out abstract codes; an
-`other-map` rule follows a ConceptMap stored through the API; `$lookup` says whether a code
-is inactive."""
+inputs, never both silently (nor, at instance level, the instance and another resource:
+probe CE); a filter naming a property or a code the code system does not have is refused,
+not an empty binding; `excludeNotForUI` leaves out abstract codes; an `other-map` rule
+follows a ConceptMap stored through the API; `$lookup` says whether a code is inactive."""
 
 import uuid
 
@@ -64,6 +64,45 @@ def test_expand_takes_a_url_or_a_value_set_not_both(client, system):
     response = _expand(client, _value_set(system),
                        {"name": "url", "valueUri": "http://hl7.org/fhir/ValueSet/gender"})
     assert_outcome(response, 400)
+
+
+def _stored(client, resource: dict) -> str:
+    response = client.post(f"/{resource['resourceType']}", json=resource, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    return f"{resource['resourceType']}/{response.json()['id']}"
+
+
+def test_at_instance_level_another_resource_or_system_is_400(client, system):
+    """The request is on the instance: a `valueSet`, `codeSystem` or `conceptMap` sent as
+    well, or `$subsumes`' `system` naming another code system, was ignored without a word
+    (the instance answered), while a `url` naming another resource was 400 already."""
+    [stored_system] = client.get("/CodeSystem", params={"url": system}).json()["entry"]
+    code_system = f"CodeSystem/{stored_system['resource']['id']}"
+    value_set = _stored(client, {**_value_set(system), "url": f"{system}/vs"})
+    concept_map = _stored(client, {"resourceType": "ConceptMap", "status": "active", "group": [
+        {"source": system, "target": "urn:bv:other", "element": [
+            {"code": "noi", "target": [{"code": "N", "equivalence": "equivalent"}]}]}]})
+    code = [{"name": "system", "valueUri": system}, {"name": "code", "valueCode": "noi"}]
+    for path, name, *given in (
+        (f"{value_set}/$expand", "valueSet"),
+        (f"{value_set}/$validate-code", "valueSet", *code),
+        (f"{code_system}/$validate-code", "codeSystem", code[1]),
+        (f"{concept_map}/$translate", "conceptMap", *code),
+    ):
+        other = {"resourceType": name[0].upper() + name[1:], "status": "active"}
+        body = {"resourceType": "Parameters",
+                "parameter": [{"name": name, "resource": other}, *given]}
+        response = client.post(f"/{path}", json=body, headers=FHIR_HEADERS)
+        assert "name one resource" in assert_outcome(response, 400, expression=name)[
+            "issue"][0]["diagnostics"], path
+        assert client.post(f"/{path}", json={**body, "parameter": given},
+                           headers=FHIR_HEADERS).status_code == 200, path
+    subsumes = {"codeA": "noi", "codeB": "tim-mach"}
+    assert_outcome(client.get(f"/{code_system}/$subsumes", params={
+        **subsumes, "system": "http://hl7.org/fhir/administrative-gender"}), 400,
+        expression="system")
+    response = client.get(f"/{code_system}/$subsumes", params={**subsumes, "system": system})
+    assert response.json()["parameter"] == [{"name": "outcome", "valueCode": "subsumes"}]
 
 
 @pytest.mark.parametrize("rule", [

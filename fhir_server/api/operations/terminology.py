@@ -13,6 +13,7 @@ from fhir_server.conformance.operations import (
     TYPE,
     OperationDescriptor,
     primitive_inputs,
+    resource_inputs,
 )
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import stored_terminology_drawn_on
@@ -67,8 +68,8 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
     if call.resource_id is not None and kind is not None:
         found = (await call.service.read(kind, call.resource_id)).resource or {}
         if given is not None and kind in _CANONICAL:
-            names, version_name = _CANONICAL[kind]
-            _check_names(given, found, names[0], version_name)
+            _check_names(given, found, *_CANONICAL[kind])
+            _check_no_other(call, given, found)
         return found
     if given is None or kind not in _CANONICAL:
         return None
@@ -83,14 +84,26 @@ async def instance(call: OperationCall, given: TerminologyInput | None = None) -
     return await stored_terminology(call.service.database.store(), kind, url, version)
 
 
-def _check_names(given: TerminologyInput, found: dict, url_name: str,
+def _check_names(given: TerminologyInput, found: dict, names: tuple[str, ...],
                  version_name: str) -> None:
-    """At instance level, a `url` or version given must be the instance's own (400: the
-    request names two resources)."""
-    for name, own in ((url_name, found.get("url")), (version_name, found.get("version"))):
+    """At instance level, a canonical (`url`, `$subsumes`' `system`) or version given must
+    be the instance's own (400: the request names two resources)."""
+    owned = [*((name, found.get("url")) for name in names), (version_name, found.get("version"))]
+    for name, own in owned:
         if (value := given.one(name)) is not None and value != own:
             raise BadRequest(f"'{name}' is {value}, and {found.get('resourceType')}/"
                              f"{found.get('id')} has {own}: name one resource", expression=name)
+
+
+def _check_no_other(call: OperationCall, given: TerminologyInput, found: dict) -> None:
+    """At instance level, a resource of the instance's type given as well (`valueSet` on
+    `ValueSet/{id}/$expand`) is 400: the request names two, and answering for the instance
+    would leave the one sent unread."""
+    kind = found.get("resourceType")
+    for name, declared in resource_inputs(call.descriptor.definition).items():
+        if declared == kind and given.complex.get(name):
+            raise BadRequest(f"'{name}' is a {kind}, and the request is on {kind}/"
+                             f"{found.get('id')}: name one resource", expression=name)
 
 
 def _coded_system(given: TerminologyInput) -> str | None:
