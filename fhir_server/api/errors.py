@@ -13,8 +13,9 @@ from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.resources import READS, TYPE_ENDPOINTS
-from fhir_server.conformance.registry import is_supported
+from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import FhirError, Issue, operation_outcome
+from fhir_server.services.resources import SYSTEM_ENDPOINTS
 from fhir_server.storage.database import DatabaseUnreachable, unavailable
 
 log = logging.getLogger(__name__)
@@ -103,17 +104,23 @@ class LastResort(HttpMiddleware):
 
 def _allowed_methods(request: Request) -> list[str]:
     """The methods some route answers at the request's path (Starlette's own Allow names
-    only those of the first route whose path matches)."""
+    only those of the first route whose path matches), but those the routes of a type
+    match and then refuse: also what an OPTIONS, which no route takes, is told."""
     parts = request.url.path.rstrip("/").split("/")
     if len(parts) >= 2 and parts[-1] in TYPE_ENDPOINTS and is_supported(parts[-2]):
         # `[type]/_history` is no instance of the type (no FHIR id holds `_`), whose PUT and
         # DELETE routes would match it and then refuse it.
         return TYPE_ENDPOINTS[parts[-1]].split(", ")
-    return [
+    if parts[-2:-1] == ["fhir"] and parts[-1] in SYSTEM_ENDPOINTS:
+        return SYSTEM_ENDPOINTS[parts[-1]].split(", ")  # `metadata` is no type either
+    routed = [
         method for method in _METHODS
         if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
                for route in request.app.routes)
     ]
+    if request.path_params.get("resource_type") in READ_ONLY_TYPES:
+        return [method for method in routed if method in READS]  # written by the server
+    return routed
 
 
 def _response(request: Request, error: FhirError,

@@ -67,7 +67,7 @@ async def cancel_export(job_id: str, request: Request, exports: Exports, caller:
     return FhirResponse(request, outcome(f"Export job {job_id} cancelled, files deleted"), 202)
 
 
-@router.api_route("/$export-status/{job_id}", methods=["POST", "PUT", "PATCH"])
+@router.api_route("/$export-status/{job_id}", methods=["POST", "PUT", "PATCH", "OPTIONS"])
 async def export_status_other(job_id: str):
     """A status URL is read, or deleted to cancel (Bulk Data IG); any other method is 405
     with what it takes (it fell to the routes of `[type]/[id]`: 404, and an Allow of theirs)."""

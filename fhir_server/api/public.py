@@ -124,7 +124,8 @@ async def smart_configuration(base: Base):
     )
 
 
-@router.api_route("/.well-known/smart-configuration", methods=["POST", "PUT", "PATCH", "DELETE"])
+@router.api_route("/.well-known/smart-configuration",
+                  methods=["POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 async def smart_configuration_by_another_method() -> None:
     """Discovery is read only: 405 naming GET and HEAD, where the resource routes would take
     `.well-known` for a resource type (404, or an Allow naming their own methods)."""
@@ -151,7 +152,7 @@ async def _token_body(request: Request, max_bytes: int) -> bytes:
         raise invalid_request(f"the request body is larger than {max_bytes} bytes") from None
 
 
-@router.api_route("/auth/token", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE"])
+@router.api_route("/auth/token", methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"])
 async def token_by_another_method() -> JSONResponse:
     """RFC 6749 §3.2: the token endpoint takes POST only."""
     refused = invalid_request("the token endpoint takes POST only")

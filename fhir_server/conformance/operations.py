@@ -13,6 +13,7 @@ OWN_OPERATIONS = "fhir-exchange-server.operations"
 
 SYSTEM, TYPE, INSTANCE = "system", "type", "instance"
 EVERY_TYPE = ("*",)  # an operation defined on every resource type
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ class OperationDescriptor:
     # Whether a GET of it changes nothing, so that a HEAD may be answered as one (a bulk
     # export kick-off starts a job: a HEAD, a safe method, must not).
     safe: bool = True
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """The methods its URL takes: `methods`, and HEAD where a GET is safe to answer so
+        (http.html#head); what a 405's `Allow` names (RFC 9110 §10.2.1)."""
+        head = ("HEAD",) if "GET" in self.methods and self.safe else ()
+        return tuple(sorted((*self.methods, *head), key=_METHOD_ORDER.index))
 
     def applies_to(self, level: str, resource_type: str | None) -> bool:
         return self.level == level and (level == SYSTEM or self.defined_on(resource_type))

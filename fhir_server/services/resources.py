@@ -58,13 +58,13 @@ SIGNING_ROUNDS = 3
 
 
 # System endpoints a method they do not take reaches as if it named a type: 405, not 404.
-_SYSTEM_ENDPOINTS = {"metadata": "GET, HEAD", "_history": "GET, HEAD"}
+SYSTEM_ENDPOINTS = {"metadata": "GET, HEAD", "_history": "GET, HEAD"}
 
 
 def check_type(resource_type: str) -> str:
-    if resource_type in _SYSTEM_ENDPOINTS:
+    if resource_type in SYSTEM_ENDPOINTS:
         raise MethodNotAllowed(f"/{resource_type} is read with GET or HEAD only",
-                               headers={"Allow": _SYSTEM_ENDPOINTS[resource_type]})
+                               headers={"Allow": SYSTEM_ENDPOINTS[resource_type]})
     if not is_supported(resource_type):
         raise NotFound(
             f"Resource type '{resource_type}' is not a FHIR R4 resource type this server "

@@ -318,6 +318,30 @@ def test_a_write_to_a_search_or_history_endpoint_is_405_not_a_write(client, meth
     assert type_snapshot(client, "Patient") == before
 
 
+@pytest.mark.parametrize(("path", "allowed"), [
+    ("/metadata", "GET, HEAD"),
+    ("/_history", "GET, HEAD"),
+    ("/.well-known/smart-configuration", "GET, HEAD"),
+    ("/AuditEvent/x1", "GET, HEAD"),  # written by the server only
+    ("/ValueSet/$expand", "GET, HEAD, POST"),
+    ("/Patient/$validate", "GET, HEAD, POST"),
+    ("/Patient/$match", "POST"),
+    ("/$export", "GET, POST"),  # a kick-off starts work: no HEAD
+])
+def test_options_and_every_405_name_the_same_methods_those_the_path_takes(client, path,
+                                                                         allowed):
+    """RFC 9110 §10.2.1: Allow lists the methods the target resource supports. OPTIONS on
+    /metadata or an operation named all six while a PUT there was 405 naming two, and an
+    operation's 405 left out the HEAD it answers."""
+    for method in ("OPTIONS", "PUT", "DELETE"):
+        response = client.request(method, path, json={"resourceType": "AuditEvent"},
+                                  headers=FHIR_HEADERS)
+        assert_outcome(response, 405)
+        assert response.headers["Allow"] == allowed, method
+    for method in allowed.split(", "):
+        assert client.request(method, path).status_code != 405, method
+
+
 @pytest.mark.parametrize("path", ["/metadata/foo", "/_history/1", "/metadata/foo/bar"])
 def test_a_read_of_a_path_under_an_endpoint_is_404(client, path):
     """A 405 whose Allow named the very method used contradicted itself (RFC 9110

@@ -20,7 +20,8 @@ from fhir_server.errors import MethodNotAllowed, NotFound
 from fhir_server.services.resources import check_type
 
 router = APIRouter()
-_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+# Every method reaches the operation, OPTIONS too: its 405 names the methods it takes.
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def invoke(
@@ -44,7 +45,7 @@ async def invoke(
     method = "GET" if request.method == "HEAD" and descriptor.safe else request.method
     if method not in descriptor.methods:
         raise MethodNotAllowed(f"${name} is invoked with {' or '.join(descriptor.methods)}",
-                               headers={"Allow": ", ".join(descriptor.methods)})
+                               headers={"Allow": ", ".join(descriptor.allowed)})
     caller = request.state.principal
     permission = INTERACTION_PERMISSION.get(descriptor.interaction)
     if permission and _on_launch_patient(caller, descriptor, permission, resource_id):
