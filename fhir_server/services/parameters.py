@@ -94,14 +94,31 @@ def parameter_pairs(body: object, operation: str, resources: tuple[str, ...] = (
     return pairs
 
 
+# Primitive types whose values stand for each other's: a type and those it specialises or
+# that specialise it (R4 datatypes.html: `canonical` is a `uri`, `code` a `string`), read
+# from the same JSON kind. A client sending `profile` as valueCanonical (R5's type) or `url`
+# as valueString means the same value.
+_KINDRED_TYPES = (
+    frozenset({"string", "code", "id", "markdown", "uri", "url", "canonical", "oid", "uuid"}),
+    frozenset({"integer", "positiveInt", "unsignedInt", "decimal"}),
+    frozenset({"date", "dateTime", "instant"}),
+)
+
+
+def _value_key(type_name: str) -> str:
+    return f"value{type_name[:1].upper()}{type_name[1:]}"
+
+
 def _check_declared_type(parameter: dict, name: str, declared: str | None, where: str) -> None:
     # Parts or a resource for a primitive are as wrong as another value[x] (inv-1: one).
     given = next((key for key in parameter if _is_value(key) or key in ("part", "resource")),
                  None)
-    expected = f"value{declared[:1].upper()}{declared[1:]}" if declared else None
-    if expected and given and given != expected:
-        raise BadRequest(f"{where} ({name}) is a {declared}: it takes {expected}, not {given}",
-                         expression=where)
+    if not declared or not given:
+        return
+    kindred = next((family for family in _KINDRED_TYPES if declared in family), {declared})
+    if given not in {_value_key(type_name) for type_name in kindred}:
+        raise BadRequest(f"{where} ({name}) is a {declared}: it takes {_value_key(declared)}, "
+                         f"not {given}", expression=where)
 
 
 def refuse_repeated(pairs: list[tuple[str, str]], operation: str,

@@ -149,10 +149,10 @@ _URL = {"name": "url", "valueUri": GENDER_VS}
     ("/ValueSet/$expand", [_URL, {"name": "filter", "valueInteger": 1}], "valueInteger"),
     ("/ValueSet/$validate-code", [_URL, {"name": "system", "valueUri": GENDER_CS},
                                   {"name": "code", "valueInteger": 1}], "valueInteger"),
-    ("/CodeSystem/$lookup", [{"name": "system", "valueString": GENDER_CS},
-                             {"name": "code", "valueCode": "male"}], "valueString"),
+    ("/CodeSystem/$lookup", [{"name": "system", "valueBoolean": True},
+                             {"name": "code", "valueCode": "male"}], "valueBoolean"),
     ("/Patient/$validate", [{"name": "resource", "resource": {"resourceType": "Patient"}},
-                            {"name": "mode", "valueString": "create"}], "valueString"),
+                            {"name": "mode", "valueInteger": 1}], "valueInteger"),
     ("/Patient/$match", [{"name": "resource", "resource": new_patient()},
                          {"name": "count", "valueString": "5"}], "valueString"),
 ])
@@ -163,6 +163,24 @@ def test_a_parameter_given_as_another_type_than_declared_is_400(client, path, pa
     response = client.post(path, json=_parameters(*parameters), headers=FHIR_HEADERS)
     outcome = assert_outcome(response, 400)
     assert f"not {given}" in outcome["issue"][0]["diagnostics"], outcome
+
+
+@pytest.mark.parametrize(("path", "parameters"), [
+    ("/CodeSystem/$lookup", [{"name": "system", "valueString": GENDER_CS},
+                             {"name": "code", "valueString": "male"}]),
+    ("/ValueSet/$validate-code", [{"name": "url", "valueCanonical": GENDER_VS},
+                                  {"name": "system", "valueUrl": GENDER_CS},
+                                  {"name": "code", "valueCode": "male"}]),
+    ("/Patient/$validate", [{"name": "resource", "resource": new_patient()},
+                            {"name": "mode", "valueString": "create"},
+                            {"name": "profile",
+                             "valueCanonical": "http://hl7.org/fhir/StructureDefinition/Patient"}]),
+])
+def test_a_value_of_a_kindred_primitive_type_is_taken(client, path, parameters):
+    """A `uri` sent as valueCanonical (R5's type of `$validate`'s profile) or valueString, a
+    `code` as valueString: the same JSON string, as R4's types specialise one another."""
+    response = client.post(path, json=_parameters(*parameters), headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
 
 
 def test_a_filter_of_its_declared_type_filters(client):
