@@ -10,6 +10,9 @@ from fhir_server.conformance.registry import is_supported, resource_types
 
 # Resource-level parameters served; `_text`, `_content` and `_query` are not.
 COMMON_PARAMETERS = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
+# `_list` (search.html#list), a parameter of every resource that no SearchParameter defines:
+# it finds what a List holds, not an element of the resource.
+LIST_PARAMETER = "_list"
 SUPPORTED_TYPES = (
     "string", "token", "date", "reference", "quantity", "number", "uri", "composite", "special"
 )
@@ -87,6 +90,13 @@ def _by_type() -> dict[str, dict[str, SearchParameter]]:
 def search_parameters(resource_type: str) -> dict[str, SearchParameter]:
     """code → definition, for one supported resource type."""
     return _by_type().get(resource_type, {})
+
+
+def searches_by(resource_type: str, code: str) -> bool:
+    """Whether a search of the type takes the parameter `code`: one of its own, or `_list`,
+    which every type takes (as a search of the type, a chain's or `_has`'s, or of several
+    types)."""
+    return code == LIST_PARAMETER or code in search_parameters(resource_type)
 
 
 @cache

@@ -20,7 +20,12 @@ from fhir_server.conformance.held_terminology import (
     imports,
 )
 from fhir_server.conformance.registry import is_supported
-from fhir_server.conformance.search_parameters import SearchParameter, search_parameters
+from fhir_server.conformance.search_parameters import (
+    LIST_PARAMETER,
+    SearchParameter,
+    search_parameters,
+    searches_by,
+)
 from fhir_server.conformance.unit_reading import in_units_thread, new_codes_counted
 from fhir_server.conformance.units import read_searched, unread
 from fhir_server.errors import BadRequest
@@ -128,7 +133,7 @@ class Compiler:
         written = written or name
         if name.startswith("_has:"):
             return await self._reverse_chain(resource_type, name, value, written)
-        if name.partition(":")[0] == "_list":
+        if name.partition(":")[0] == LIST_PARAMETER:
             return await self._in_lists(resource_type, name, value, written)
         head, dot, chained = name.partition(".")
         code, _, modifier = head.partition(":")
@@ -263,7 +268,7 @@ class Compiler:
                              expression=written)
         types = [target_type] if target_type else list(parameter.targets)
         next_code = chained.partition(".")[0].partition(":")[0]
-        types = [t for t in types if is_supported(t) and next_code in search_parameters(t)]
+        types = [t for t in types if is_supported(t) and searches_by(t, next_code)]
         if not types:
             raise UnknownParameter(
                 f"'{written}': no target type of '{parameter.code}' has a "

@@ -22,6 +22,7 @@ from fhir_server.conformance.search_parameters import (
     compartment_members,
     reference_parameters,
     search_parameters,
+    searches_by,
 )
 from fhir_server.errors import BadRequest, Forbidden, NotFound
 from fhir_server.search.request import RESULT_PARAMETERS
@@ -164,7 +165,7 @@ def _unknown(params: list[tuple[str, str]], types: list[str], strict: bool) -> s
         code = name.split(":")[0].split(".")[0]
         if name in _OWN_PARAMETERS or code.startswith("_has") or code in _OWN_PARAMETERS:
             continue
-        lacking = [t for t in types if code not in search_parameters(t)]
+        lacking = [t for t in types if not searches_by(t, code)]
         if not lacking:
             continue
         if len(lacking) == len(types) and not strict:

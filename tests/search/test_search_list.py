@@ -1,7 +1,8 @@
 """`_list` (http://hl7.org/fhir/R4/search.html#list): the resources a List holds.
 
 Data set: three Patients; List `ward` holds the first two and an Observation, List `other`
-the third; a List deleted after it was made; an Observation of the first Patient.
+the third; a List deleted after it was made; an Observation of the first Patient (in `ward`)
+and one of the third (in no List).
 """
 
 import pytest
@@ -21,8 +22,9 @@ def _list(*items: str) -> dict:
 def ids(client) -> dict[str, str]:
     data = {key: {"resourceType": "Patient", "name": [{"family": key}]}
             for key in ("an", "binh", "chi")}
-    data["pulse"] = {"resourceType": "Observation", "status": "final", "code": VITALS,
-                     "subject": ref("an")}
+    data |= {key: {"resourceType": "Observation", "status": "final", "code": VITALS,
+                   "subject": ref(subject)} for key, subject in (("pulse", "an"),
+                                                                 ("temperature", "chi"))}
     data |= {"ward": _list("an", "binh", "pulse"), "other": _list("chi"),
              "gone": _list("chi")}
     loaded = load(client, data)
@@ -46,6 +48,33 @@ def test_list_combines_with_other_parameters(client, ids):
     assert found(client, "/Patient", both) == set()  # in both Lists: none
     assert found(client, "/Patient", {"_list": ids["ward"], "family": "binh"}) == {ids["binh"]}
     assert found(client, "/Observation", {"_list": ids["ward"]}) == {ids["pulse"]}
+
+
+STRICT = {"Prefer": "handling=strict"}
+
+
+@pytest.mark.parametrize(("path", "params", "keys"), [
+    ("", {"_type": "Patient", "_list": "{ward}"}, {"an", "binh"}),
+    ("", {"_type": "Patient,Observation", "_list": "{ward}"}, {"an", "binh", "pulse"}),
+    ("", {"_list": "{ward}"}, {"an", "binh", "pulse"}),  # every type
+    ("", {"_list": "{other}"}, {"chi"}),
+    ("/Patient/{an}/*", {"_list": "{ward}"}, {"an", "pulse"}),
+    ("/Patient/{chi}/*", {"_list": "{ward}"}, set()),
+    ("/Patient/{an}/Observation", {"_list": "{ward}"}, {"pulse"}),
+    ("/Patient/{chi}/Observation", {"_list": "{other}"}, set()),
+    ("/Observation", {"subject:Patient._list": "{other}"}, {"temperature"}),
+    ("/Observation", {"subject._list": "{ward}"}, {"pulse"}),
+    ("/Patient", {"_has:Observation:subject:_list": "{ward}"}, {"an"}),
+])
+@pytest.mark.parametrize("headers", [{}, STRICT])
+def test_list_filters_every_search_as_the_other_parameters_of_all_resources(
+        client, ids, path, params, keys, headers):
+    """`_list` is a parameter of every resource (search.html#all): a search of several
+    types, of a compartment, a chain and `_has` take it as they take `_id`; left out, it
+    would answer every resource of the types searched."""
+    path = path.format(**ids)
+    params = {name: value.format(**ids) for name, value in params.items()}
+    assert found(client, path, params, headers) == expected(ids, keys)
 
 
 @pytest.mark.parametrize("params", [{"_list": "$current-problems"}, {"_list:missing": "true"}])
