@@ -17,7 +17,7 @@ from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import bundle_response
 from fhir_server.api.operations.in_bundles import entry_operations
 from fhir_server.api.request_state import state_value
-from fhir_server.api.resources import READS
+from fhir_server.api.resources import READS, SEARCHES
 from fhir_server.api.security import Caller
 
 router = APIRouter()
@@ -44,11 +44,12 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
 
 @router.api_route("", methods=READS)
 @router.api_route("/", methods=READS)
-@router.post("/_search")
+@router.api_route("/_search", methods=SEARCHES)
 async def search_system(service: Service, base: Base, params: SearchParams, prefer: Prefer,
                         request: Request, caller: Caller):
     """search-system over `_type`, or every type the token may search
-    (http://hl7.org/fhir/R4/search.html#searchcontexts)."""
+    (http://hl7.org/fhir/R4/search.html#searchcontexts); `GET _search?...` as `[type]/_search`
+    by GET is, and as a batch entry's is."""
     bundle = await service.search_system(base, params, strict_handling(prefer), caller.scopes)
     return await bundle_response(request, bundle)
 

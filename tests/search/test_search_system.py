@@ -75,10 +75,11 @@ def test_type_names_the_types_and_allows_their_shared_parameters(client, ids, ta
                                     "family": f"Hoàng{tag}"}).json()
     assert sorted(_found(bundle)) == sorted([("Patient", ids["mai"]),
                                              ("Practitioner", ids["hoang"])])
-    posted = client.post("/_search", data={"_type": "Patient,Practitioner",
-                                           "family": f"Hoàng{tag}"})
-    assert posted.status_code == 200, posted.text
-    assert sorted(_found(posted.json())) == sorted(_found(bundle))
+    form = {"_type": "Patient,Practitioner", "family": f"Hoàng{tag}"}
+    # `GET [base]/_search?...` too, as `GET [type]/_search` and a batch entry's are.
+    for response in (client.post("/_search", data=form), client.get("/_search", params=form)):
+        assert response.status_code == 200, response.text
+        assert sorted(_found(response.json())) == sorted(_found(bundle))
 
 
 @pytest.mark.parametrize("count", ["1", "2", "3"])
