@@ -59,8 +59,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Devices in their patient's compartment, and a BHYT card's BHXH code; 21: strings sorted
 # in Vietnamese alphabetical order (was their accent-folded form); 23: Bundle's composition
 # and message by their entry's fullUrl (was the resource's `Type/id`); 24: a 10-digit BHYT
-# number also as that BHXH code and the reverse, and a card's `:of-type` entries by its code
-_EXTRACTION_REVISION = "24"
+# number also as that BHXH code and the reverse, and a card's `:of-type` entries by its code;
+# 25: a canonical of a uri parameter (`_profile`) also without its `|version`
+_EXTRACTION_REVISION = "25"
 
 
 @cache

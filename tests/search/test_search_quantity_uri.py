@@ -4,7 +4,7 @@
 Data set: encounters lasting 15, 30, 45 and 120 min (UCUM), 2 h (UCUM), 30 "min" written as a
 unit only (no system, no code), and one without length; documents whose attachment URLs
 form a small tree under one host, another host, an OID, and one without a URL; patients
-with two profiles / one / none and two meta.source values.
+with two profiles / one / one with a version / none and three meta.source values.
 
 A search in UCUM units compares values in base units ("the server SHOULD compare in
 canonical units"): 2 h is found as 120 min and as 7200 s; without a system, `||unit` compares
@@ -60,6 +60,8 @@ PATIENTS = {
     "pp_vn": {"resourceType": "Patient", "meta": {"profile": [VN_CORE],
                                                   "source": "http://his.choray.vn"}},
     "pp_none": {"resourceType": "Patient", "gender": "unknown"},
+    "pp_versioned": {"resourceType": "Patient", "meta": {"profile": [f"{RESEARCH}|2.0"],
+                                                         "source": "http://his.hue.vn"}},
 }
 THIRTY = {"l30", "l30_unit_only"}
 
@@ -198,9 +200,13 @@ def test_location_uri(client, ids, params, keys):
     ("params", "keys"),
     [
         ({"_profile": VN_CORE}, {"pp_both", "pp_vn"}),
-        ({"_profile": RESEARCH}, {"pp_both"}),
+        # A canonical without a version is every version of it, as canonical references
+        # are found (search.html#versions); one with a version is that version only.
+        ({"_profile": RESEARCH}, {"pp_both", "pp_versioned"}),
+        ({"_profile": f"{RESEARCH}|2.0"}, {"pp_versioned"}),
+        ({"_profile": f"{RESEARCH}|1.0"}, set()),
         ({"_profile": VN_CORE.rsplit("-", 1)[0]}, set()),
-        ({"_profile": f"{RESEARCH},{VN_CORE}"}, {"pp_both", "pp_vn"}),
+        ({"_profile": f"{RESEARCH},{VN_CORE}"}, {"pp_both", "pp_vn", "pp_versioned"}),
         ([("_profile", RESEARCH), ("_profile", VN_CORE)], {"pp_both"}),
         ({"_profile:missing": "true"}, {"pp_none"}),
         ({"_source": "http://his.bachmai.vn/fhir#a1b2"}, {"pp_both"}),

@@ -26,12 +26,17 @@ _ABSOLUTE_REFERENCE = re.compile(rf"^https?://[^?#]*/([A-Z][A-Za-z]+)/{ID_REGEX}
 _ID = re.compile(ID_REGEX)
 
 
+def canonical_keys(canonical: str) -> set[str]:
+    """The entries of a canonical URL: as written, and without `|version` so that the bare
+    URL finds every version (http://hl7.org/fhir/R4/search.html#versions), while a search
+    naming a version finds that one."""
+    return {canonical, canonical.partition("|")[0]}
+
+
 def _keys(reference: object) -> list[str]:
     if isinstance(reference, str) and reference:
-        # A canonical (QuestionnaireResponse.questionnaire, instantiatesCanonical): the URL
-        # as written, and without `|version` so that the bare URL finds every version
-        # (http://hl7.org/fhir/R4/search.html#versions).
-        return sorted({reference, reference.partition("|")[0]})
+        # A canonical (QuestionnaireResponse.questionnaire, instantiatesCanonical).
+        return sorted(canonical_keys(reference))
     if not isinstance(reference, dict):
         return []
     keys = []

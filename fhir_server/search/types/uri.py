@@ -1,19 +1,23 @@
 """URI search parameters (http://hl7.org/fhir/R4/search.html#uri): exact matches, `:below`
-(the stored URI starts with the value) and `:above` (the value starts with the stored URI)."""
+(the stored URI starts with the value) and `:above` (the value starts with the stored URI).
+A canonical (`meta.profile` of `_profile`) is found by its URL without the version too, as
+the canonical references of reference parameters are."""
 
 import re
 
 from fhir_server.conformance.search_parameters import SearchParameter
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
-from fhir_server.search.types.reference import is_canonical_resource
+from fhir_server.search.types.reference import canonical_keys, is_canonical_resource
 from fhir_server.search.values import split_escaped, unescape
 
 MODIFIERS = ("below", "above", "missing")
 
 
 def index(nodes: list[Node]) -> list[str]:
-    return sorted({node.value for node in nodes if isinstance(node.value, str) and node.value})
+    return sorted({key for node in nodes if isinstance(node.value, str) and node.value
+                   for key in (canonical_keys(node.value) if node.type == "canonical"
+                               else (node.value,))})
 
 
 def sort_range(entries: list[str]) -> tuple[str, str] | None:
