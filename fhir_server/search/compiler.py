@@ -9,6 +9,7 @@ on fields named by the registry.
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from types import ModuleType
 from typing import Protocol
 
 from fhir_server.conformance.code_systems import code_system, find_value_set
@@ -32,9 +33,9 @@ from fhir_server.errors import BadRequest
 from fhir_server.search.fhirpath import UnsupportedExpression, result_types
 from fhir_server.search.index import (
     TOP_LEVEL_PARAMETERS,
-    TYPE_MODULES,
     has_range_entries,
     indexes_bare_codes,
+    type_module,
 )
 from fhir_server.search.types import Criterion, near, quantity, reference
 from fhir_server.search.types.date import (
@@ -157,7 +158,8 @@ class Compiler:
             stored = await stored_terminology_drawn_on(self.lookup, value_sets.values())
         elif parameter.type == "token" and modifier in ("above", "below"):
             stored = await self._stored_code_systems(value)
-        simple = partial(self._simple, parameter, modifier or None, value, value_sets,
+        simple = partial(self._simple, type_module(resource_type, parameter), parameter,
+                         modifier or None, value, value_sets,
                          indexes_bare_codes(resource_type, parameter))
         try:
             if parameter.type == "token" and modifier in _TERMINOLOGY_MODIFIERS:
@@ -212,9 +214,8 @@ class Compiler:
             MAX_STORED_VALUE_SETS) if match.resource is not None}
         return {item: stored[id_] for item, id_ in literal.items() if id_ in stored}
 
-    def _simple(self, parameter: SearchParameter, modifier: str | None, value: str,
-                value_sets: dict[str, dict], bare_codes: bool) -> dict:
-        module = TYPE_MODULES[parameter.type]
+    def _simple(self, module: ModuleType, parameter: SearchParameter, modifier: str | None,
+                value: str, value_sets: dict[str, dict], bare_codes: bool) -> dict:
         field = TOP_LEVEL_PARAMETERS.get(parameter.code, f"search.{parameter.code}")
         if (
             modifier is not None
@@ -232,12 +233,12 @@ class Compiler:
                  if not _names_nothing(criterion, item)]
         if not items:
             raise NoValue
-        alternatives = [self._one(criterion, item) for item in items]
+        alternatives = [self._one(module, criterion, item) for item in items]
         if len(alternatives) == 1:
             return alternatives[0]
         return {"$and" if modifier in NEGATING else "$or": alternatives}
 
-    def _one(self, criterion: Criterion, value: str) -> dict:
+    def _one(self, module: ModuleType, criterion: Criterion, value: str) -> dict:
         if criterion.field == "_id":
             if criterion.modifier not in (None, "not"):  # an id has no text, system or type
                 raise ValueError(f"the modifier ':{criterion.modifier}' is not supported on _id")
@@ -247,7 +248,7 @@ class Compiler:
             prefix, text = split_prefix(value)
             search = parse_date_parameter(text, require_timezone=False)
             return compile_date("lastUpdated", "lastUpdated", prefix, search)
-        return TYPE_MODULES[criterion.parameter.type].compile_value(criterion, value)
+        return module.compile_value(criterion, value)
 
     async def _chain(
         self,

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from types import ModuleType
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.registry import is_supported
@@ -20,6 +21,7 @@ from fhir_server.conformance.search_parameters import (
 from fhir_server.conformance.terminology import implicit_system
 from fhir_server.search.fhirpath import Node, UnsupportedExpression, compile_path, result_types
 from fhir_server.search.types import (
+    age,
     composite,
     date,
     near,
@@ -60,8 +62,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # in Vietnamese alphabetical order (was their accent-folded form); 23: Bundle's composition
 # and message by their entry's fullUrl (was the resource's `Type/id`); 24: a 10-digit BHYT
 # number also as that BHXH code and the reverse, and a card's `:of-type` entries by its code;
-# 25: a canonical of a uri parameter (`_profile`) also without its `|version`
-_EXTRACTION_REVISION = "25"
+# 25: a canonical of a uri parameter (`_profile`) also without its `|version`; 26: a number
+# parameter over dates (Patient `age`) as ages
+_EXTRACTION_REVISION = "26"
 
 
 @cache
@@ -83,10 +86,25 @@ def use_timezone(name: str) -> None:
     index_version.cache_clear()
 
 
+@cache
+def type_module(resource_type: str, parameter: SearchParameter) -> ModuleType:
+    """The module that indexes and searches a parameter on a type: its type's, but `age`
+    for a number whose expression selects dates (Patient `age` of the extensions pack,
+    `Patient.birthDate`), which the number module would find nothing in."""
+    if parameter.type == "number":
+        try:
+            if age.counts_from(result_types(parameter.expression, resource_type)):
+                return age
+        except UnsupportedExpression:
+            pass
+    return TYPE_MODULES[parameter.type]
+
+
 @dataclass(frozen=True)
 class Extractor:
     resource_type: str
     parameter: SearchParameter
+    module: ModuleType  # `type_module`
     extract: Callable[[dict], list[Node]]
     implicit_system: str | None  # of a bound `code` element, for token `system|code`
     # Bundle's `composition` and `message` (`Bundle.entry[0].resource`): a resource in a
@@ -105,7 +123,9 @@ class Extractor:
             return reference.entry_index(nodes, self.parameter.targets)
         if self.parameter.type == "reference":
             return reference.index(nodes, self.parameter.targets)
-        return TYPE_MODULES[self.parameter.type].index(nodes)
+        if self.module is age:  # none for a resource that records a death
+            return age.index(nodes, resource)
+        return self.module.index(nodes)
 
 
 def _with_system(node: Node, system: str) -> Node:
@@ -155,7 +175,8 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
             log.warning("search parameter %s is not indexed on %s: %s", parameter.url,
                         resource_type, unsupported)
             continue
-        extractors[code] = Extractor(resource_type, parameter, extract,
+        extractors[code] = Extractor(resource_type, parameter,
+                                     type_module(resource_type, parameter), extract,
                                      _implicit_system(resource_type, parameter), of_entries)
     return extractors
 
@@ -174,9 +195,8 @@ def build_search_index(resource_type: str, resource: dict) -> dict:
         if not entries:
             continue
         search[code] = entries
-        kind = extractor.parameter.type
-        if kind != "composite":
-            low_high = TYPE_MODULES[kind].sort_range(entries)
+        if extractor.parameter.type != "composite":
+            low_high = extractor.module.sort_range(entries)
             if low_high is not None:
                 sort[code] = {"a": low_high[0], "d": low_high[1]}
     return {

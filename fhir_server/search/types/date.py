@@ -5,7 +5,7 @@ A date of any precision is the range of instants it covers; prefixes compare ran
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fhir_server.search.fhirpath import Node
@@ -55,6 +55,11 @@ def set_local_timezone(name: str) -> None:
 
 def local_timezone() -> str:
     return _local.zone.key
+
+
+def local_today() -> date:
+    """Today in the server's local time zone."""
+    return datetime.now(_local.zone).date()
 
 
 def _utc(local: datetime, offset: timedelta) -> datetime:

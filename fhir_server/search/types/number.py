@@ -49,7 +49,7 @@ def compile_number(prefix: str, number: Decimal,
     `gt` when part of it lies above the value, `sa` when all of it does); `scale` maps the
     number and the bounds of its range to the units of the indexed values (an increasing
     map). A point is the range of one value: both forms are one table."""
-    low, high, near_low, near_high, value = _bounds(number, scale)
+    low, high, near_low, near_high, value = bounds(number, scale)
     lo, hi = ends
 
     def both(at_lo: dict, at_hi: dict) -> dict:
@@ -77,8 +77,8 @@ def compile_range(prefix: str, number: Decimal,
     return compile_number(prefix, number, scale, ("lo", "hi"))
 
 
-def _bounds(number: Decimal, scale: Callable[[float], float]
-            ) -> tuple[float, float, float, float, float]:
+def bounds(number: Decimal, scale: Callable[[float], float] = _unscaled
+           ) -> tuple[float, float, float, float, float]:
     """The range a number's precision implies, the range `ap` takes, and the number: each
     scaled."""
     exponent = number.as_tuple().exponent
