@@ -31,9 +31,9 @@ _SEARCH_KEYS = ("resourceType", "id", "url", "name", "status", "code", "base", "
                 "comparator", "modifier", "chain", "component", "xpathUsage")
 _TERMINOLOGY_KEYS = ("resourceType", "id", "url", "version", "name", "status",
                      "caseSensitive", "valueSet", "hierarchyMeaning", "compositional",
-                     "content", "count", "filter", "property", "compose", "uniqueId", "kind",
-                     "source", "sourceUri", "sourceCanonical", "target", "targetUri",
-                     "targetCanonical", "group")
+                     "content", "supplements", "count", "filter", "property", "compose",
+                     "uniqueId", "kind", "source", "sourceUri", "sourceCanonical", "target",
+                     "targetUri", "targetCanonical", "group")
 # The regex and FHIR type of primitive values are extensions on ElementDefinition.type.
 _TYPE_EXTENSIONS = ("http://hl7.org/fhir/StructureDefinition/regex",
                     "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type")

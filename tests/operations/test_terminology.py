@@ -42,6 +42,18 @@ def test_lookup_gives_the_definition_and_activity_of_a_code_of_r4(client):
     assert not [p for p in only_parent["parameter"] if p["name"] == "property"]
 
 
+def test_lookup_gives_the_properties_of_r4s_supplement(client):
+    """R4's example-supplement adds `legacy` to http://hl7.org/fhir/CodeSystem/example: the
+    shipped copy had lost its `supplements`, so it supplemented nothing."""
+    response = client.get("/CodeSystem/$lookup", params={
+        "system": "http://hl7.org/fhir/CodeSystem/example", "code": "chol",
+        "property": "legacy"})
+    assert response.status_code == 200, response.text
+    [legacy] = [p["part"] for p in response.json()["parameter"] if p["name"] == "property"]
+    assert legacy == [{"name": "code", "valueCode": "legacy"},
+                      {"name": "value", "valueBoolean": True}]
+
+
 def test_lookup_of_a_code_without_display_names_it_by_its_code(client):
     """`display` is 1..1 in the OperationDefinition: v3-ActCode's HGHT has none."""
     response = client.get("/CodeSystem/$lookup", params={
