@@ -5,7 +5,7 @@ canonical URL and version (`url|version`); supplements merged into the system th
 Everything is cached until the registry changes."""
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property, wraps
 from typing import ParamSpec, TypeVar
@@ -196,6 +196,16 @@ class CodeSystemIndex:
     def language(self) -> str | None:
         return self.resource.get("language")
 
+    def refused_as_system(self) -> str | None:
+        """Why codes cannot be of this code system, if it is a supplement: it only adds
+        designations and properties to another's concepts (codesystem.html#supplements), as
+        tx.fhir.org refuses it (CODESYSTEM_CS_NO_SUPPLEMENT)."""
+        if self.content != "supplement":
+            return None
+        canonical = f"{self.url}|{self.version}" if self.version else self.url
+        return (f"CodeSystem {canonical} is a supplement, so can't be used as a value in "
+                "Coding.system")
+
     def find(self, code: str) -> Concept | None:
         """The concept with a code (ignoring case unless the system says it is case
         sensitive: "If this value is missing ... accept codes in any case",
@@ -250,17 +260,28 @@ def _property_roles(*resources: dict) -> dict[str, str]:
     return roles
 
 
-def _supplements(code_system: dict) -> list[dict]:
+def supplements_of(code_system: dict, candidates: Iterable[dict]) -> list[dict]:
+    """The supplements among `candidates` that add to a code system: those whose
+    `supplements` names its url, or its url and version (codesystem.html#supplements)."""
+    if code_system.get("content") == "supplement":
+        return []
     url, version = code_system.get("url"), code_system.get("version")
     wanted = {url, f"{url}|{version}"} if version else {url}
-    return [s for s in registry().all("CodeSystem")
+    return [s for s in candidates
             if s.get("content") == "supplement" and s.get("supplements") in wanted]
 
 
-def index_code_system(code_system: dict) -> CodeSystemIndex:
+def _canonical(resource: dict) -> tuple[object, object]:
+    return resource.get("url"), resource.get("version")
+
+
+def index_code_system(code_system: dict, stored: Iterable[dict] = ()) -> CodeSystemIndex:
     """Index a CodeSystem resource (from the registry or from elsewhere, e.g. the database)
-    with the supplements the registry holds for it."""
-    supplements = _supplements(code_system) if code_system.get("content") != "supplement" else []
+    with the supplements held for it: the registry's, and those of `stored` (supplements
+    stored through the API; a copy of one of the registry's counts once)."""
+    supplements = supplements_of(code_system, registry().all("CodeSystem"))
+    held = {_canonical(s) for s in supplements}
+    supplements += [s for s in supplements_of(code_system, stored) if _canonical(s) not in held]
     roles = _property_roles(code_system, *supplements)
     extra: dict[str, list[dict]] = {}
     for supplement in supplements:

@@ -24,6 +24,7 @@ def coded_value_issues(type_code: str, required: RequiredBinding | None, value: 
         issues += _system_issues(value.get("system"), expression)
     if type_code == "Coding":
         issues += _value_set_as_system(value.get("system"), expression)
+        issues += _supplement_as_system(value.get("system"), expression)
         issues += _coding_issues(value, expression)
     elif type_code in QUANTITY_TYPES and value.get("system") == UCUM:
         issues += _ucum_issues(value.get("code"), expression)
@@ -62,6 +63,16 @@ def _value_set_as_system(system: object, expression: str) -> list[Issue]:
             and find("ValueSet", system) is not None):
         return [issue("system-is-value-set", "value", f"{expression}.system",
                       severity="warning", expression=f"{expression}.system", system=system)]
+    return []
+
+
+def _supplement_as_system(system: object, expression: str) -> list[Issue]:
+    """A supplement's URL as a Coding's system: it defines no code (codesystem.html
+    #supplements); an error, as the HL7 validator and tx.fhir.org give it."""
+    index = code_system(system) if isinstance(system, str) else None
+    if index is not None and index.refused_as_system() is not None:
+        return [issue("system-is-supplement", "invalid", f"{expression}.system",
+                      expression=f"{expression}.system", system=system)]
     return []
 
 

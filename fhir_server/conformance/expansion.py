@@ -20,7 +20,9 @@ from fhir_server.conformance.code_systems import (
 from fhir_server.conformance.held_terminology import (
     MAX_IMPORT_DEPTH,
     held_code_system,
+    stored_supplements,
     stored_value_set,
+    supplements_named,
 )
 
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
@@ -53,6 +55,11 @@ class NotHeld(CannotExpand):
     """A code system it needs is not held here (in full)."""
 
     issue_code = "not-supported"
+
+
+# Of a ValueSet naming a supplement not held here, as tx.fhir.org refuses it ("Required
+# supplements not found").
+_MISSING_SUPPLEMENT = "business-rule"
 
 
 def _spend(concepts: int) -> None:
@@ -129,9 +136,18 @@ def _imported(canonical: str) -> Expansion:
     return expansion(canonical)
 
 
+def _code_system(system: str, version: str | None) -> CodeSystemIndex | None:
+    """A code system held here, or None; CannotExpand for a supplement, whose url names no
+    code (codesystem.html#supplements)."""
+    index = held_code_system(system, version)
+    if index is not None and (refusal := index.refused_as_system()) is not None:
+        raise CannotExpand(refusal)
+    return index
+
+
 def _held(system: str, version: str | None) -> CodeSystemIndex:
     """A code system held in full, or CannotExpand saying what is missing."""
-    index = held_code_system(system, version)
+    index = _code_system(system, version)
     if index is None:
         held = versions("CodeSystem", system)
         if version and held:
@@ -251,7 +267,7 @@ def _listed(system: str, version: str | None, concepts: list) -> Selection:
     code a complete code system does not have is no concept (valueset.html#compose: the
     listed codes are "concepts in the code system") and is left out, or a typo in a value
     set would widen its binding."""
-    index = held_code_system(system, version)
+    index = _code_system(system, version)
     if index is None and version and (held := versions("CodeSystem", system)):
         # Another version is held: its codes are checked against it ("When a server cannot
         # correctly expand a value set because ... it has the wrong version ... then it
@@ -352,8 +368,19 @@ def _composed(value_set: dict) -> tuple[ExpandedConcept, ...]:
     return tuple(c for c in selected.values() if not (active_only and c.inactive))
 
 
+def _missing_supplements(value_set: dict) -> list[str]:
+    """The supplements a ValueSet names (`valueset-supplement`) that are not held here."""
+    return sorted(canonical for canonical in supplements_named(value_set)
+                  if (held := held_code_system(canonical)) is None
+                  or held.content != "supplement")
+
+
 def expand_resource(value_set: dict) -> Expansion:
-    """Expand a ValueSet resource, from the registry or not (a stored or POSTed one)."""
+    """Expand a ValueSet resource, from the registry or not (a stored or POSTed one); not
+    one that names a supplement not held here ("should not be used in its absence")."""
+    if missing := _missing_supplements(value_set):
+        return Expansion(None, f"required supplements not found: {', '.join(missing)}",
+                         _MISSING_SUPPLEMENT)
     url = value_set.get("url")
     canonical = f"{url}|{value_set.get('version', '')}" if url else ""
     outer = _importing.get()
@@ -378,13 +405,21 @@ def expand_resource(value_set: dict) -> Expansion:
             _work.reset(budget)
 
 
-@per_registry
 def expansion(canonical: str) -> Expansion:
-    """The expansion of the ValueSet with a canonical URL (`url|version`) in the registry."""
+    """The expansion of the ValueSet with a canonical URL (`url|version`) in the registry;
+    made anew where supplements stored through the API apply (`using_stored`), kept until
+    the registry changes otherwise."""
+    return _expanded(canonical) if stored_supplements() else _expanded_once(canonical)
+
+
+def _expanded(canonical: str) -> Expansion:
     value_set = find_value_set(canonical)
     if value_set is None:
         return Expansion(None, f"the value set {canonical} is not known to this server")
     return expand_resource(value_set)
+
+
+_expanded_once = per_registry(_expanded)
 
 
 def expand_for_system(value_set: dict, system: str) -> Expansion:
@@ -401,4 +436,7 @@ def expand_for_system(value_set: dict, system: str) -> Expansion:
         return Expansion(None, "it imports other value sets, which could hold any code")
     own = {kind: [part for part in kinds if part.get("system") == system]
            for kind, kinds in parts.items()}
-    return expand_resource({"resourceType": "ValueSet", "compose": {**compose, **own}})
+    # With the supplements it names: without them it is not to be used at all.
+    return expand_resource({"resourceType": "ValueSet", "compose": {**compose, **own},
+                            **({"extension": value_set["extension"]}
+                               if "extension" in value_set else {})})

@@ -209,6 +209,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: '{system}' là một tập giá trị (value set), không phải hệ thống mã: "
         "system của Coding phải là hệ thống mã định nghĩa mã đó",
     ),
+    "system-is-supplement": (
+        "{expression}: CodeSystem {system} is a supplement, so can't be used as a value in "
+        "Coding.system: it adds designations and properties to another code system's codes",
+        "{expression}: CodeSystem {system} là một phần bổ sung (supplement), không dùng làm "
+        "system của Coding: nó chỉ bổ sung tên gọi và thuộc tính cho mã của hệ thống mã khác",
+    ),
     "relative-system": (
         "{expression}: '{system}' is no absolute URI; a system is a URL (http://loinc.org), "
         "an OID or UUID (urn:oid:..., urn:uuid:...) that names it for everyone",

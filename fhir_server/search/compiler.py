@@ -19,6 +19,7 @@ from fhir_server.conformance.held_terminology import (
     drawing_on,
     drawn_on,
     imports,
+    supplements_named,
 )
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import (
@@ -364,9 +365,10 @@ class Compiler:
 async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]) -> list[dict]:
     """What ValueSets need that the registry does not hold and was stored through the API
     (a hospital's own code system, a value set importing another): the ValueSets they import
-    (and those these import), then the CodeSystems all of them draw on, the last stored
+    (and those these import), then the CodeSystems all of them draw on or name as
+    supplements, and the supplements of the code systems they draw on, the last stored
     first, for `expansion.using_stored`."""
-    wanted = list(value_sets)
+    given = wanted = list(value_sets)
     imported: list[dict] = []
     seen: set[str] = set()
     for _ in range(MAX_IMPORT_DEPTH):  # each level one query
@@ -378,17 +380,30 @@ async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]
         seen.update(urls)
         wanted = await _last_stored_first(lookup, "ValueSet", urls)
         imported += wanted
-    urls = sorted({system for value_set in [*value_sets, *imported]
-                   for system, version in drawn_on(value_set)
-                   if code_system(f"{system}|{version}" if version else system) is None})
-    return [*imported, *await _last_stored_first(lookup, "CodeSystem", urls)]
+    every = [*given, *imported]
+    drawn = {(system, version) for value_set in every for system, version in drawn_on(value_set)}
+    named = {canonical for value_set in every for canonical in supplements_named(value_set)}
+    urls = sorted({system for system, version in drawn
+                   if code_system(f"{system}|{version}" if version else system) is None}
+                  | {canonical.partition("|")[0] for canonical in named
+                     if code_system(canonical) is None})
+    return [*imported, *await _last_stored_first(lookup, "CodeSystem", urls),
+            *await stored_supplements(lookup, sorted({system for system, _ in drawn}))]
 
 
-async def _last_stored_first(lookup: Lookup, kind: str, urls: list[str]) -> list[dict]:
+async def stored_supplements(lookup: Lookup, systems: list[str]) -> list[dict]:
+    """The supplements stored through the API of these code systems (of any version: a
+    canonical is indexed with its bare url too), the last stored first: they apply to them
+    as the registry's do (codesystem.html#supplements)."""
+    return await _last_stored_first(lookup, "CodeSystem", systems, "search.supplements")
+
+
+async def _last_stored_first(lookup: Lookup, kind: str, urls: list[str],
+                             field: str = "search.url") -> list[dict]:
     if not urls:
         return []
     stored = [match.resource for match in await lookup(
-        kind, {"search.url": {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
+        kind, {field: {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
         if match.resource is not None]
     return sorted(stored, key=lambda resource: resource["meta"]["lastUpdated"], reverse=True)
 

@@ -118,6 +118,8 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
     if system in GRAMMARS and instance is None and held_code_system(system) is None:
         return _answer([_grammar_verdict(coding, system) for coding in codings])
     index = code_system_index(given, instance, system, version, "$validate-code")
+    if (refusal := index.refused_as_system()) is not None:
+        return _answer([Verdict(False, refusal)])  # as tx.fhir.org answers
     options = _Options.of(given)
     verdicts = []
     for coding in codings:
@@ -171,6 +173,11 @@ def _not_in_value_set(coding: dict, url: str) -> Verdict:
     return Verdict(False, f"The code '{code}' of {named} is not in the value set {url}")
 
 
+def _refused_as_system(system: str) -> str | None:
+    index = held_code_system(system)
+    return index.refused_as_system() if index is not None else None
+
+
 def _as_held(system: str, code: str) -> str:
     """The code as its code system writes it (`abc` is `ABC` where case does not count)."""
     index = held_code_system(system)
@@ -190,6 +197,9 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
     for coding in codings:
         if not coding.get("system"):
             verdicts.append(Verdict(False, f"The coding '{coding['code']}' has no system"))
+            continue
+        if (refusal := _refused_as_system(coding["system"])) is not None:
+            verdicts.append(Verdict(False, refusal))
             continue
         # Not expandable as a whole here (a SNOMED CT filter beside a list of CVX codes), its
         # part of the coding's system may be: that decides.

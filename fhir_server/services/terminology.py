@@ -12,7 +12,6 @@ from fhir_server.conformance.code_systems import (
     code_system,
     find,
     find_value_set,
-    index_code_system,
     versions,
 )
 from fhir_server.conformance.expansion import (
@@ -23,7 +22,7 @@ from fhir_server.conformance.expansion import (
 )
 from fhir_server.conformance.grammar_systems import NAMES as GRAMMARS
 from fhir_server.conformance.grammar_systems import grammar_code
-from fhir_server.conformance.held_terminology import held_code_system
+from fhir_server.conformance.held_terminology import held_code_system, index_held
 from fhir_server.errors import BadRequest, Issue, NotFound, NotSupported
 from fhir_server.search.types.date import parse_date_parameter
 from fhir_server.search.types.string import fold
@@ -154,16 +153,25 @@ _NAMED_BY = {"$subsumes": "'system', or codings with one",
 def code_system_index(given: TerminologyInput, instance: dict | None, system: str | None,
                       version: str | None, operation: str) -> CodeSystemIndex:
     """The CodeSystem an invocation names (the instance, a `codeSystem` resource, or
-    `system`/`url` with `version`); 400 without one, 404 for an unknown one."""
+    `system`/`url` with `version`), with its supplements; 400 without one, 404 for an
+    unknown one."""
     resource = instance or given.resource("codeSystem", "CodeSystem")
     if resource is not None:
-        return index_code_system(resource)
+        return index_held(resource)
     if not system:
         raise BadRequest(f"{operation} needs the code system: {_NAMED_BY[operation]}")
-    found = code_system(_versioned(system, version))
+    found = held_code_system(_versioned(system, version))
     if found is None:
         raise NotFound(f"CodeSystem {_versioned(system, version)} is not known to this server")
     return found
+
+
+def _codes_of(index: CodeSystemIndex) -> CodeSystemIndex:
+    """The code system, if codes can be of it: 400 for a supplement (whose concepts are
+    another code system's)."""
+    if (refusal := index.refused_as_system()) is not None:
+        raise BadRequest(refusal)
+    return index
 
 
 def unknown_code(index: CodeSystemIndex, code: str) -> str:
@@ -199,8 +207,9 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
         return {"resourceType": "Parameters", "parameter": [
             {"name": "name", "valueString": GRAMMARS[system]},
             {"name": "display", "valueString": code}]}
-    index = code_system_index(given, instance, system,
-                              given.one("version") or coding.get("version"), "$lookup")
+    index = _codes_of(code_system_index(given, instance, system,
+                                        given.one("version") or coding.get("version"),
+                                        "$lookup"))
     concept = index.find(code)
     if concept is None:
         raise _code_not_found(index, code)
@@ -255,7 +264,7 @@ def subsumes(given: TerminologyInput, instance: dict | None) -> dict:
                          f"name {', '.join(sorted(systems))}")
     version = given.one("version") or next(
         (coding["version"] for coding in codings if coding.get("version")), None)
-    index = code_system_index(given, instance, system, version, "$subsumes")
+    index = _codes_of(code_system_index(given, instance, system, version, "$subsumes"))
     a, b = index.find(code_a), index.find(code_b)
     if a is None or b is None:
         raise _code_not_found(index, code_a if a is None else code_b)

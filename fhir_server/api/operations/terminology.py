@@ -7,6 +7,7 @@ from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import FhirResponse
 from fhir_server.api.operations.base import Operation, OperationCall
+from fhir_server.conformance.code_systems import find_value_set
 from fhir_server.conformance.held_terminology import drawing_on
 from fhir_server.conformance.operations import (
     INSTANCE,
@@ -16,7 +17,7 @@ from fhir_server.conformance.operations import (
     resource_inputs,
 )
 from fhir_server.errors import BadRequest
-from fhir_server.search.compiler import stored_terminology_drawn_on
+from fhir_server.search.compiler import stored_supplements, stored_terminology_drawn_on
 from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.services.terminology import (
     expand_value_set,
@@ -122,12 +123,24 @@ def displays_in_asked_language(call: OperationCall, given: TerminologyInput) -> 
         given.pairs.append(("displayLanguage", language))
 
 
+async def supplements_stored_for(call: OperationCall, given: TerminologyInput,
+                                 code_system: dict | None) -> list[dict]:
+    """The supplements stored through the API of the code system an invocation names (the
+    instance, `system`, `url` or a coding's system), for `expansion.using_stored`."""
+    named = [given.one("system"), given.one("url"), _coded_system(given),
+             (code_system or {}).get("url")]
+    systems = sorted({url.partition("|")[0] for url in named if isinstance(url, str)})
+    return await stored_supplements(call.service.database.store().project, systems)
+
+
 async def lookup_code(call: OperationCall) -> FhirResponse:
     given = await terminology_input(call)
     displays_in_asked_language(call, given)
-    # Indexing a stored code system of 100,000 concepts takes a second: off the loop.
     found = await instance(call, given)
-    return FhirResponse(call.request, await run_off_the_loop(lookup, given, found))
+    supplements = await supplements_stored_for(call, given, found)
+    # Indexing a stored code system of 100,000 concepts takes a second: off the loop.
+    return FhirResponse(call.request, await run_off_the_loop(
+        drawing_on, supplements, lookup, given, found))
 
 
 async def subsumes_codes(call: OperationCall) -> FhirResponse:
@@ -139,10 +152,13 @@ async def subsumes_codes(call: OperationCall) -> FhirResponse:
 
 async def drawn_on_stored(call: OperationCall, given: TerminologyInput,
                           value_set: dict | None) -> list[dict]:
-    """What the ValueSet an invocation works on (a stored one, or one sent as `valueSet`)
-    needs of what was stored through the API: the ValueSets it imports, the CodeSystems it
-    draws on; for `expansion.using_stored`."""
-    sources = [v for v in (value_set, given.resource("valueSet", "ValueSet")) if v is not None]
+    """What the ValueSet an invocation works on (a stored one, one sent as `valueSet`, or
+    the registry's of its `url`) needs of what was stored through the API: the ValueSets it
+    imports, the CodeSystems it draws on, their supplements; for `expansion.using_stored`."""
+    url, version = given.one("url"), given.one("valueSetVersion")
+    held = find_value_set(f"{url}|{version}" if version else url) if url else None
+    sources = [v for v in (value_set, given.resource("valueSet", "ValueSet"), held)
+               if v is not None]
     return await stored_terminology_drawn_on(call.service.database.store().project, sources)
 
 

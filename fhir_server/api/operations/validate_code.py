@@ -8,6 +8,7 @@ from fhir_server.api.operations.terminology import (
     CORE,
     drawn_on_stored,
     instance,
+    supplements_stored_for,
     terminology_input,
 )
 from fhir_server.conformance.held_terminology import drawing_on
@@ -21,7 +22,8 @@ async def validate_code(call: OperationCall) -> FhirResponse:
                 else validate_in_value_set)
     given = await terminology_input(call)
     resource = await instance(call, given)
-    drawn_on = ([] if call.resource_type == "CodeSystem"
+    drawn_on = (await supplements_stored_for(call, given, resource)
+                if call.resource_type == "CodeSystem"
                 else await drawn_on_stored(call, given, resource))
     # In a worker thread, as `$expand`: checking a code may expand a costly value set.
     return FhirResponse(call.request, await run_off_the_loop(

@@ -165,6 +165,8 @@ def _subsumed_keys(value: str, modifier: str) -> list[str]:
     index = held_code_system(system)
     if index is None:
         raise ValueError(f"the code system {system} is not known to this server")
+    if (refusal := index.refused_as_system()) is not None:
+        raise ValueError(refusal)
     if code not in index.concepts:
         if index.content != "complete":  # SNOMED CT, LOINC, ...: held without their codes
             raise ValueError(f"':{modifier}' cannot be answered here: the code system {system} "
