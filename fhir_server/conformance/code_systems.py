@@ -11,6 +11,7 @@ from functools import cached_property, wraps
 from typing import ParamSpec, TypeVar
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.grammar_systems import NAMES as GRAMMARS
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -335,3 +336,32 @@ def code_system(canonical: str) -> CodeSystemIndex | None:
     """The indexed CodeSystem of a canonical URL (`url|version`), None when not held."""
     found = find("CodeSystem", canonical)
     return None if found is None else index_code_system(found)
+
+
+@per_registry
+def _named_only() -> dict[str, str]:
+    """url → name of the code systems the registry knows by a NamingSystem alone (kind
+    `codesystem`, a `uri` id, not retired): THO's name LOINC, RxNorm, CPT, ..., of which no
+    CodeSystem is held. Not the grammars (UCUM, ...), whose codes are checked by parsing."""
+    held = {resource.get("url") for resource in registry().all("CodeSystem")}
+    return {unique["value"]: system.get("name") or unique["value"]
+            for system in registry().all("NamingSystem")
+            if system.get("kind") == "codesystem" and system.get("status") != "retired"
+            for unique in system.get("uniqueId") or ()
+            if unique.get("type") == "uri" and isinstance(unique.get("value"), str)
+            and unique["value"] not in held and unique["value"] not in GRAMMARS}
+
+
+def named_code_system(url: str) -> CodeSystemIndex | None:
+    """A code system known here by name only (`_named_only`), as a CodeSystem with content
+    `not-present` ("none of the concepts defined by the code system are included"), as R4
+    holds SNOMED CT: its codes are not unknown, they need an external terminology server.
+    None for any other."""
+    name = _named_only().get(url)
+    return None if name is None else _without_codes(url, name)
+
+
+@per_registry  # keyed by the urls of `_named_only`, not by what clients send
+def _without_codes(url: str, name: str) -> CodeSystemIndex:
+    return index_code_system({"resourceType": "CodeSystem", "url": url, "name": name,
+                              "status": "active", "content": "not-present"})

@@ -18,6 +18,7 @@ from fhir_server.conformance.code_systems import (
     CodeSystemIndex,
     code_system,
     index_code_system,
+    named_code_system,
     supplements_of,
 )
 
@@ -116,12 +117,13 @@ def supplements_named(value_set: dict) -> set[str]:
 
 def held_code_system(system: str, version: str | None = None) -> CodeSystemIndex | None:
     """A code system held here: the registry's (with the supplements stored through the API
-    that this context uses), or one stored through the API that it uses (`using_stored`)."""
+    that this context uses), or one stored through the API that it uses (`using_stored`),
+    or else one known by name only, of any version, held without its codes (LOINC)."""
     canonical = f"{system}|{version}" if version else system
     stored = _stored.get() or _Stored()
     held = code_system(canonical)
     if held is None:
-        return stored.code_systems.get(canonical)
+        return stored.code_systems.get(canonical) or named_code_system(system.partition("|")[0])
     if not stored.supplements:
         return held
     if canonical not in stored.supplemented:

@@ -110,11 +110,11 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
     """CodeSystem/$validate-code: is the code a (selectable) concept of the code system?"""
     url, version = given.one("url"), given.one("version")
     codings = _codings(given, url or (instance or {}).get("url"), version)
-    # Without a url, the codings' system this server holds ("true if one of the coding
-    # values is in the code system"): a codeableConcept may list a foreign one first.
+    # Without a url, the codings' system this server holds, with its codes if one is ("true
+    # if one of the coding values is in the code system"): a codeableConcept may list a
+    # foreign one first, or one of LOINC, known here but not its codes.
     systems = [c["system"] for c in codings if isinstance(c.get("system"), str)]
-    system = url or next((s for s in systems if held_code_system(s) is not None),
-                         systems[0] if systems else None)
+    system = url or (min(systems, key=_held_rank) if systems else None)
     if system in GRAMMARS and instance is None and held_code_system(system) is None:
         return _answer([_grammar_verdict(coding, system) for coding in codings])
     index = code_system_index(given, instance, system, version, "$validate-code")
@@ -139,6 +139,12 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
             verdicts.append(_judge(expanded_concept(named, concept), coding.get("display"),
                                    options, ""))
     return _answer(verdicts)
+
+
+def _held_rank(system: str) -> int:
+    """0 for a code system held with its codes, 1 without them (SNOMED CT), 2 not held."""
+    index = held_code_system(system)
+    return 2 if index is None else 0 if index.content == "complete" else 1
 
 
 def _version_named(index: CodeSystemIndex, version: str | None) -> CodeSystemIndex | None:

@@ -4,6 +4,8 @@ http://hl7.org/fhir/R4/valueset-operation-expand.html), by GET and POST."""
 
 from functools import partial
 
+import pytest
+
 GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
 GENDER_SET = "http://hl7.org/fhir/ValueSet/administrative-gender"
 MARITAL_SET = "http://hl7.org/fhir/ValueSet/marital-status"
@@ -165,21 +167,30 @@ def test_metadata_in_terminology_mode_is_the_terminology_capabilities(client):
     assert xml.status_code == 200 and xml.text.startswith("<TerminologyCapabilities")
 
 
-def test_a_code_of_a_system_held_without_its_codes_is_not_called_unknown(client):
+@pytest.mark.parametrize("system", ["http://snomed.info/sct", "http://loinc.org"])
+def test_a_code_of_a_system_held_without_its_codes_is_not_called_unknown(client, system):
     # SNOMED CT is held as a CodeSystem with content not-present: before, its real codes were
-    # reported as "not a code of" / "Unknown code" in it.
-    snomed = "http://snomed.info/sct"
+    # reported as "not a code of" / "Unknown code" in it. LOINC, which THO's NamingSystem
+    # names, is answered alike: before, it was 404 "not known to this server".
     # 400 not-supported, as $validate-code and $expand answer: 404 would say it is no code.
     for operation, params in (("$lookup", {"code": "38341003"}),
                               ("$subsumes", {"codeA": "38341003", "codeB": "22298006"})):
-        answer = client.get(f"/CodeSystem/{operation}", params={"system": snomed, **params})
+        answer = client.get(f"/CodeSystem/{operation}", params={"system": system, **params})
         assert answer.status_code == 400, answer.text
         assert answer.json()["issue"][0]["code"] == "not-supported"
         assert "cannot be checked here" in answer.json()["issue"][0]["diagnostics"]
-    checked = client.get("/CodeSystem/$validate-code", params={"url": snomed,
+    checked = client.get("/CodeSystem/$validate-code", params={"url": system,
                                                                "code": "38341003"}).json()
     assert checked["parameter"][0] == {"name": "result", "valueBoolean": False}
     assert "content 'not-present'" in checked["parameter"][1]["valueString"]
+    of_system = {"resourceType": "ValueSet", "status": "active",
+                 "compose": {"include": [{"system": system}]}}
+    expanded = client.post("/ValueSet/$expand", headers={
+        "Content-Type": "application/fhir+json"}, json={
+        "resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": of_system}]})
+    assert expanded.status_code == 400, expanded.text
+    assert expanded.json()["issue"][0]["code"] == "not-supported"
+    assert "content 'not-present'" in expanded.json()["issue"][0]["diagnostics"]
 
 
 def test_an_empty_expansion_page_is_valid_fhir(client):

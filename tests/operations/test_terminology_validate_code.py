@@ -88,12 +88,15 @@ def test_code_system_validate_code_by_post_with_coding_and_codeable_concept(clie
     assert out(either) == {"result": True, "display": "Viral infection"}
 
 
-def test_a_codeable_concept_is_checked_in_the_code_system_held_whatever_its_order(client):
+@pytest.mark.parametrize("first", ["urn:oid:1.2.3.4", "http://snomed.info/sct",
+                                   "http://loinc.org"])
+def test_a_codeable_concept_is_checked_in_the_code_system_held_whatever_its_order(client,
+                                                                                  first):
     """Without url: "true if one of the coding values is in the code system"; a coding of
-    a system not held here, listed first, does not make it 404."""
+    a system not held here, or held without its codes (SNOMED CT, LOINC), listed first,
+    does not decide (it made it 404, or false)."""
     gender = "http://hl7.org/fhir/administrative-gender"
-    concept = {"coding": [{"system": "urn:oid:1.2.3.4", "code": "q"},
-                          {"system": gender, "code": "male"}]}
+    concept = {"coding": [{"system": first, "code": "q"}, {"system": gender, "code": "male"}]}
     answer = post(client, "/CodeSystem/$validate-code",
                   {"name": "codeableConcept", "valueCodeableConcept": concept})
     assert out(answer)["result"] is True
