@@ -22,6 +22,7 @@ from fhir_server.conformance.capability import capability_statement
 from fhir_server.conformance.terminology_capabilities import terminology_capabilities
 from fhir_server.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from fhir_server.services.authentication import token_issuer
+from fhir_server.services.held_code_systems import stored_code_systems
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.token_service import (
     OAuthError,
@@ -51,7 +52,8 @@ _SCOPES = (
 async def metadata(base: Base, request: Request):
     """capabilities (http://hl7.org/fhir/R4/http.html#capabilities): the CapabilityStatement,
     or with `mode=terminology` the TerminologyCapabilities. Both change only with the
-    definitions, which are loaded at start-up: each rendering is kept."""
+    definitions, which are loaded at start-up, and the TerminologyCapabilities with the
+    CodeSystems stored through the API: each rendering is kept."""
     media, pretty = negotiated(request)
     mode = request.query_params.get("mode", "full")
     if mode not in _MODES:
@@ -66,8 +68,10 @@ async def metadata(base: Base, request: Request):
                             if len(urls) == 1))
     # A part (`_summary=true`: a client polling for the version, say) is kept as well.
     part = tuple((name, value) for name, value in params if name in ("_summary", "_elements"))
+    stored = (await stored_code_systems(request.app.state.service.database.store())
+              if terminology else ())
     body, etag = _capabilities(base, media, pretty, terminology, id(definitions.registry()),
-                               cors, required, part)
+                               cors, required, part, stored)
     # http.html#capabilities: an ETag, which changes with the statement; a client that has
     # this one gets 304, as a conditional read of a resource does.
     sent = request.headers.get("if-none-match") or ""
@@ -84,8 +88,9 @@ _MODES = ("full", "normative", "terminology")
 @functools.lru_cache(maxsize=64)  # bounded: `base` and `part` follow what clients send
 def _capabilities(base: str, media: str, pretty: bool, terminology: bool,
                   _registry: int, cors: bool, required: tuple[tuple[str, str], ...],
-                  part: tuple[tuple[str, str], ...]) -> tuple[bytes, str]:
-    statement = _statement(base, terminology, _registry, cors, required)
+                  part: tuple[tuple[str, str], ...],
+                  stored: tuple[tuple[str, str | None], ...]) -> tuple[bytes, str]:
+    statement = _statement(base, terminology, _registry, cors, required, stored)
     return _tagged(render(subset_read(statement, list(part)), media, pretty, 200)[0])
 
 
@@ -96,9 +101,11 @@ def _tagged(body: bytes) -> tuple[bytes, str]:
 
 @functools.lru_cache(maxsize=16)
 def _statement(base: str, terminology: bool, _registry: int, cors: bool,
-               required: tuple[tuple[str, str], ...]) -> dict:
+               required: tuple[tuple[str, str], ...],
+               stored: tuple[tuple[str, str | None], ...]) -> dict:
+    """`stored`: the CodeSystems stored through the API (TerminologyCapabilities only)."""
     software = version("fhir-exchange-server")
-    return (terminology_capabilities(base, software, _STARTED) if terminology
+    return (terminology_capabilities(base, software, _STARTED, stored) if terminology
             else capability_statement(base, software, _STARTED, DESCRIPTORS, cors, required))
 
 

@@ -167,6 +167,30 @@ def test_metadata_in_terminology_mode_is_the_terminology_capabilities(client):
     assert xml.status_code == 200 and xml.text.startswith("<TerminologyCapabilities")
 
 
+def test_terminology_capabilities_declare_what_is_held_and_taken(client):
+    """Before, four $expand parameters it takes (and echoes) were left out, and no code
+    system stored through the API was listed, though every operation answers from them."""
+    parameters = {p["name"] for p in client.get("/metadata", params={
+        "mode": "terminology"}).json()["expansion"]["parameter"]}
+    assert {"date", "includeDefinition", "excludeNotForUI", "designation", "filter",
+            "displayLanguage", "force-system-version"} <= parameters
+    assert not parameters & {"context", "contextDirection", "excludeNested"}  # not acted on
+    url = "http://benhvien.vn/fhir/CodeSystem/khoa-capabilities"
+    stored = {"resourceType": "CodeSystem", "id": "khoa-capabilities", "url": url,
+              "version": "2", "status": "active", "content": "complete",
+              "concept": [{"code": "noi", "display": "Khoa nội"}]}
+    assert client.put("/CodeSystem/khoa-capabilities", json=stored, headers={
+        "Content-Type": "application/fhir+json"}).status_code == 201
+
+    def listed() -> dict[str, dict]:
+        capabilities = client.get("/metadata", params={"mode": "terminology"}).json()
+        return {s["uri"]: s for s in capabilities["codeSystem"]}
+
+    assert listed()[url] == {"uri": url, "version": [{"code": "2"}]}
+    assert client.delete("/CodeSystem/khoa-capabilities").status_code in (200, 204)
+    assert url not in listed()
+
+
 @pytest.mark.parametrize("system", ["http://snomed.info/sct", "http://loinc.org"])
 def test_a_code_of_a_system_held_without_its_codes_is_not_called_unknown(client, system):
     # SNOMED CT is held as a CodeSystem with content not-present: before, its real codes were
