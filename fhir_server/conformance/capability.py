@@ -9,6 +9,7 @@ from fhir_server.conformance.profile_tree import profile_problem
 from fhir_server.conformance.registry import (
     APPEND_ONLY_TYPES,
     FHIR_VERSION,
+    NOT_STORED_TYPES,
     READ_ONLY_TYPES,
     resource_types,
 )
@@ -160,10 +161,28 @@ def _security(cors: bool) -> dict:
     }
 
 
+def _unstored_resource(resource_type: str,
+                       operations: tuple[OperationDescriptor, ...]) -> dict | None:
+    """A type the server does not store but invokes operations on (`Parameters/$validate`):
+    its operations and no interaction, as HAPI lists a type it has operations only for
+    (ServerCapabilityStatementProvider: an entry per type with method bindings)."""
+    offered = {operation.name: {"name": operation.name, "definition": operation.definition}
+               for operation in operations if resource_type in operation.unstored_types}
+    if not offered:
+        return None
+    return {"type": resource_type,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+            "operation": list(offered.values())}
+
+
 @cache
 def _resources(operations: tuple[OperationDescriptor, ...]) -> list[dict]:
-    """Every type's entry: the same for every request, so built once."""
-    return [_resource(t, operations) for t in resource_types()]
+    """Every type's entry, in alphabetical order: the same for every request, so built
+    once."""
+    stored = [_resource(t, operations) for t in resource_types()]
+    unstored = [entry for t in NOT_STORED_TYPES
+                if (entry := _unstored_resource(t, operations)) is not None]
+    return sorted([*stored, *unstored], key=lambda entry: entry["type"])
 
 
 def capability_statement(

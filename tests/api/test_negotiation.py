@@ -276,9 +276,15 @@ def test_metadata_is_a_capability_statement_for_r4(client, server):
 def test_metadata_lists_every_supported_type_with_interactions_and_search(client):
     rest = client.get("/metadata").json()["rest"][0]
     resources = {r["type"]: r for r in rest["resource"]}
+    # Parameters is not stored, but `POST /Parameters/$validate` checks an operation's body:
+    # listed with that operation and no interaction, as HAPI lists a type it has only
+    # operations for (it was left out).
+    assert resources.pop("Parameters") == {
+        "type": "Parameters", "profile": "http://hl7.org/fhir/StructureDefinition/Parameters",
+        "operation": [{"name": "validate",
+                       "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}]}
     assert set(resources) >= set(RESOURCE_TYPES)
-    assert len(resources) == 145  # every R4 resource type but Parameters
-    assert "Parameters" not in resources
+    assert len(resources) == 145  # every other R4 resource type
     with_identifier = _with_identifier_parameter()
     assert not WITHOUT_IDENTIFIER & with_identifier
     for resource_type, resource in resources.items():

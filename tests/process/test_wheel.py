@@ -82,7 +82,7 @@ def test_an_installed_wheel_serves_from_its_own_files(tmp_path: Path, mongods):
             with contextlib.suppress(httpx.TransportError):
                 statement = httpx.get(f"{base}/metadata", timeout=30).json()
             time.sleep(0.2)
-        assert len(statement["rest"][0]["resource"]) == 145
+        assert len(statement["rest"][0]["resource"]) == 146  # R4's types (Parameters too)
         patients = httpx.get(f"{base}/Patient", params={"_count": 1}, headers=headers,
                              timeout=30)
         assert patients.status_code == 200 and patients.json()["entry"], patients.text
