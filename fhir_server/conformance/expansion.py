@@ -126,7 +126,7 @@ def expanded_concept(index: CodeSystemIndex, concept: Concept) -> ExpandedConcep
 def _imported(canonical: str) -> Expansion:
     """An imported value set's expansion: the registry's, else one stored through the API.
     Imports nest at most MAX_IMPORT_DEPTH deep (too costly beyond: each level of stored
-    ValueSets is one more query, `search.compiler.stored_terminology_drawn_on`)."""
+    ValueSets is one more query, `search.stored_terminology.stored_terminology_drawn_on`)."""
     if len(_importing.get()) > MAX_IMPORT_DEPTH:
         raise TooCostly(f"its imports nest deeper than {MAX_IMPORT_DEPTH} value sets "
                         f"(at {canonical})")

@@ -1,8 +1,8 @@
 """Terminology stored through the API that the expansions of one request may use, besides
 the registry's: the CodeSystems a value set draws on, the ValueSets it imports and the
 supplements of its code systems, fetched by the caller
-(`search.compiler.stored_terminology_drawn_on`) and set for the request with `using_stored`;
-and what a ValueSet names of them.
+(`search.stored_terminology.stored_terminology_drawn_on`) and set for the request with
+`using_stored`; and what a ValueSet names of them.
 
 Supplements apply to the code system they supplement wherever it is used, as tx.fhir.org
 applies those it holds (a value set need not name one); a ValueSet that names one with the

@@ -6,21 +6,14 @@ Nothing from the query string reaches MongoDB but strings and numbers our parser
 on fields named by the registry.
 """
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
-from typing import Protocol
 
 from fhir_server.conformance.code_systems import code_system, find_value_set
 from fhir_server.conformance.costly_work import in_costly_thread
-from fhir_server.conformance.held_terminology import (
-    MAX_IMPORT_DEPTH,
-    drawing_on,
-    drawn_on,
-    imports,
-    supplements_named,
-)
+from fhir_server.conformance.held_terminology import drawing_on
 from fhir_server.conformance.registry import is_supported
 from fhir_server.conformance.search_parameters import (
     LIST_PARAMETER,
@@ -38,6 +31,13 @@ from fhir_server.search.index import (
     indexes_bare_codes,
     type_module,
 )
+from fhir_server.search.stored_terminology import (
+    MAX_STORED_VALUE_SETS,
+    Lookup,
+    Match,
+    last_stored_first,
+    stored_terminology_drawn_on,
+)
 from fhir_server.search.types import Criterion, near, quantity, reference
 from fhir_server.search.types.date import (
     EARLIEST,
@@ -49,27 +49,9 @@ from fhir_server.search.types.string import names_no_text
 from fhir_server.search.types.token import NEGATING
 from fhir_server.search.values import split_escaped, unescape
 
-
-class Match(Protocol):
-    """What chains and `_has` read of a current version a sub-search matched (storage's
-    `CurrentVersion`): its id and the `search.<code>` entries asked for."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def search(self) -> dict[str, list]: ...
-
-    @property
-    def resource(self) -> dict | None: ...
-
-
-# resource type, filter, fields to return, at most how many versions → matches
-Lookup = Callable[[str, dict, list[str], int], Awaitable[Sequence[Match]]]
 # A chain or _has matching more resources than this is refused rather than run slowly.
 MAX_SUBSEARCH_MATCHES = 10_000
 MAX_VALUE_LENGTH = 2048
-MAX_STORED_VALUE_SETS = 1000  # looked at for the urls of one `:in` value
 # Token modifiers that expand value sets or walk code system hierarchies.
 _TERMINOLOGY_MODIFIERS = ("in", "not-in", "above", "below")
 
@@ -177,7 +159,7 @@ class Compiler:
         systems = sorted({parts[0] for item in split_escaped(value, ",", keep_escapes=True)
                           if len(parts := split_escaped(item, "|", 1)) == 2
                           and code_system(parts[0]) is None})
-        return await _last_stored_first(self.lookup, "CodeSystem", systems)
+        return await last_stored_first(self.lookup, "CodeSystem", systems)
 
     async def _stored_value_sets(self, value: str) -> dict[str, dict]:
         """The ValueSets stored through the API that an `:in`/`:not-in` value names, by the
@@ -360,52 +342,6 @@ class Compiler:
                 expression=name,
             )
         return documents
-
-
-async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]) -> list[dict]:
-    """What ValueSets need that the registry does not hold and was stored through the API
-    (a hospital's own code system, a value set importing another): the ValueSets they import
-    (and those these import), then the CodeSystems all of them draw on or name as
-    supplements, and the supplements of the code systems they draw on, the last stored
-    first, for `expansion.using_stored`."""
-    given = wanted = list(value_sets)
-    imported: list[dict] = []
-    seen: set[str] = set()
-    for _ in range(MAX_IMPORT_DEPTH):  # each level one query
-        urls = sorted({canonical.partition("|")[0] for value_set in wanted
-                       for canonical in imports(value_set)
-                       if find_value_set(canonical) is None} - seen)
-        if not urls:
-            break
-        seen.update(urls)
-        wanted = await _last_stored_first(lookup, "ValueSet", urls)
-        imported += wanted
-    every = [*given, *imported]
-    drawn = {(system, version) for value_set in every for system, version in drawn_on(value_set)}
-    named = {canonical for value_set in every for canonical in supplements_named(value_set)}
-    urls = sorted({system for system, version in drawn
-                   if code_system(f"{system}|{version}" if version else system) is None}
-                  | {canonical.partition("|")[0] for canonical in named
-                     if code_system(canonical) is None})
-    return [*imported, *await _last_stored_first(lookup, "CodeSystem", urls),
-            *await stored_supplements(lookup, sorted({system for system, _ in drawn}))]
-
-
-async def stored_supplements(lookup: Lookup, systems: list[str]) -> list[dict]:
-    """The supplements stored through the API of these code systems (of any version: a
-    canonical is indexed with its bare url too), the last stored first: they apply to them
-    as the registry's do (codesystem.html#supplements)."""
-    return await _last_stored_first(lookup, "CodeSystem", systems, "search.supplements")
-
-
-async def _last_stored_first(lookup: Lookup, kind: str, urls: list[str],
-                             field: str = "search.url") -> list[dict]:
-    if not urls:
-        return []
-    stored = [match.resource for match in await lookup(
-        kind, {field: {"$in": urls}}, ["resource"], MAX_STORED_VALUE_SETS)
-        if match.resource is not None]
-    return sorted(stored, key=lambda resource: resource["meta"]["lastUpdated"], reverse=True)
 
 
 def missing_filter(parameter: SearchParameter, field: str, missing: bool) -> dict:

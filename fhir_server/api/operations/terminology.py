@@ -17,7 +17,10 @@ from fhir_server.conformance.operations import (
     resource_inputs,
 )
 from fhir_server.errors import BadRequest
-from fhir_server.search.compiler import stored_supplements, stored_terminology_drawn_on
+from fhir_server.search.stored_terminology import (
+    stored_supplements,
+    stored_terminology_drawn_on,
+)
 from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.services.terminology import (
     expand_value_set,
