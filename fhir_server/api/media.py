@@ -14,6 +14,7 @@ from fhir_server.api.bodies_in_flight import large_body_turn, receive
 from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
+from fhir_server.conformance.messages import phrased_refusal, refusal
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import read_xml, read_xml_bundle, resource_to_xml
 from fhir_server.conformance.xml_rules import in_fhir_namespace, nested_too_deep
@@ -245,14 +246,13 @@ def _check_shape(document: object, max_depth: int, max_elements: int, body_forma
     one array has more than `max_elements` elements (every element is validated, indexed and
     stored: a Patient with thousands of names costs seconds)."""
     match shape_excess(document, max_depth, max_elements):
+        case ("depth", _) if body_format == "XML":
+            raise phrased_refusal(BadRequest, nested_too_deep(max_depth))
         case ("depth", _):
-            raise BadRequest(nested_too_deep(max_depth) if body_format == "XML"
-                             else f"The JSON body is nested deeper than {max_depth} levels")
+            raise refusal(BadRequest, "body.json-too-deep", max=max_depth)
         case ("elements", length):
-            raise PayloadTooLarge(
-                f"An array in the body has {length} elements; at most {max_elements} "
-                "are accepted (FHIR_MAX_ARRAY_ELEMENTS)"
-            )
+            raise refusal(PayloadTooLarge, "body.array-too-long", length=length,
+                          max=max_elements)
 
 
 async def utf8_url(request: Request) -> None:
@@ -383,7 +383,7 @@ async def json_body(
                                    "UTF-8 (send charset=utf-8, or no charset)")
     raw = await read_body(request, max_bytes) if read is None else read
     if not raw.strip():
-        raise BadRequest("The request body is empty")
+        raise refusal(BadRequest, "body.empty")
     body_format = "XML" if content_type in XML_MEDIA_TYPES else "JSON"
     input_size.set(len(raw))  # what comes next on this body runs off the loop if large
     await large_body_turn(len(raw))
@@ -421,9 +421,9 @@ def _parsed_and_checked(raw: bytes, body_format: str, max_depth: int, max_array:
     try:
         body = _parse(raw, body_format, max_depth, entries_alone)
     except RecursionError:
-        raise BadRequest(f"The JSON body is nested deeper than {max_depth} levels") from None
-    except (ValueError, UnicodeDecodeError) as bad:
-        raise BadRequest(f"The body is not valid JSON: {bad}") from None
+        raise refusal(BadRequest, "body.json-too-deep", max=max_depth) from None
+    except ValueError as bad:  # a UnicodeDecodeError too
+        raise refusal(BadRequest, "body.not-json", problem=json_format.json_problem(bad)) from None
     _check_shape(body.document, max_depth, max_array, body_format)
     return body
 
@@ -435,6 +435,5 @@ def _parse(raw: bytes, body_format: str, max_depth: int, entries_alone: bool) ->
         return ReadBody(*read_xml(raw, max_depth), {})
     document = json_format.loads(raw)
     if (where := lone_surrogate(document, raw)) is not None:
-        raise BadRequest(f"The JSON body has a lone surrogate (an escape like \\ud800 that is "
-                         f"no Unicode character) at {where}", expression=where)
+        raise refusal(BadRequest, "body.lone-surrogate", where)
     return ReadBody(document, [], {})

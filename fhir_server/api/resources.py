@@ -39,6 +39,7 @@ from fhir_server.api.results import (
     write_response,
 )
 from fhir_server.api.security import reach_of, require, restricted_to
+from fhir_server.conformance.messages import phrase
 from fhir_server.conformance.primitives import is_id
 from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import (
@@ -286,7 +287,7 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
 @router.post("/{resource_type}", dependencies=[require("create")])
 async def create(resource_type: str, call: Write):
     check_type(resource_type)
-    check_create_parameters(call.request.query_params, "the If-None-Exist header")
+    check_create_parameters(call.request.query_params, phrase("entry.if-none-exist-header"))
     if_none_exist = _header_text(call.request.headers.get("if-none-exist"))
     body = await _resource(resource_type, call)
     result = await call.service.create(resource_type, body, if_none_exist)

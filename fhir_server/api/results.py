@@ -16,7 +16,8 @@ from fhir_server.api.media import (
     http_date,
     negotiated,
 )
-from fhir_server.errors import Issue, operation_outcome
+from fhir_server.conformance.messages import issue
+from fhir_server.errors import operation_outcome
 from fhir_server.services.access import write_answer
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.subsetting import subset_read
@@ -86,6 +87,6 @@ def delete_response(request: Request, prefer: dict[str, str], result: WriteResul
     if return_preference(prefer) != "OperationOutcome":
         return Response(status_code=204, headers=headers)
     language = outcome_language(request)
-    nothing = Issue("Nothing to delete: no current resource", "informational", "information")
+    nothing = issue("write.nothing-deleted", "informational", severity="information")
     outcome = result.outcome(language) if result else operation_outcome([nothing], language)
     return FhirResponse(request, outcome, 200, headers)

@@ -26,14 +26,22 @@ _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"}
 _REQUESTS = frozenset({"batch", "transaction"})
 #: The Bundles whose entries' resources are identified by their fullUrl.
 _IDENTIFIED_ENTRIES = frozenset({"document", "message", "collection"})
+#: Their `human` (R4's words), and in Vietnamese.
 RULES = {
-    "bdl-2": "entry.search only when a search",
-    "bdl-3": "entry.request mandatory for batch/transaction/history, otherwise prohibited",
-    "bdl-4": "entry.response mandatory for batch-response/transaction-response/history, "
-             "otherwise prohibited",
-    "bdl-7": "FullUrl must be unique in a bundle, or else entries with the same fullUrl must "
-             "have different meta.versionId (except in history bundles)",
-    "bdl-8": "fullUrl cannot be a version specific reference",
+    "bdl-2": ("entry.search only when a search", "chỉ có entry.search khi là kết quả tìm kiếm"),
+    "bdl-3": ("entry.request mandatory for batch/transaction/history, otherwise prohibited",
+              "entry.request bắt buộc với batch/transaction/history, và không được có với các "
+              "loại khác"),
+    "bdl-4": ("entry.response mandatory for batch-response/transaction-response/history, "
+              "otherwise prohibited",
+              "entry.response bắt buộc với batch-response/transaction-response/history, và "
+              "không được có với các loại khác"),
+    "bdl-7": ("FullUrl must be unique in a bundle, or else entries with the same fullUrl must "
+              "have different meta.versionId (except in history bundles)",
+              "fullUrl phải là duy nhất trong một Bundle, nếu không thì các mục có cùng fullUrl "
+              "phải có meta.versionId khác nhau (trừ Bundle lịch sử)"),
+    "bdl-8": ("fullUrl cannot be a version specific reference",
+              "fullUrl không được là tham chiếu tới một phiên bản cụ thể"),
 }
 
 
@@ -64,7 +72,9 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
 
     def broken(key: str, where: str) -> None:
         if key in rules:
-            found.append(issue("invariant", "invariant", where, key=key, human=RULES[key]))
+            english, vietnamese = RULES[key]
+            found.append(issue("invariant", "invariant", where, key=key, human=english,
+                               vi={"human": vietnamese}))
 
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):

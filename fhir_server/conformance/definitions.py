@@ -26,6 +26,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.packages import (
     CORE_PACKAGE,
     Package,
@@ -79,7 +80,7 @@ class Registry:
     # id(resource) → the label (name#version) of the package it came from.
     origin: dict[int, str] = field(default_factory=dict)
     # canonical URL → why its snapshot cannot be generated.
-    profile_errors: dict[str, str] = field(default_factory=dict)
+    profile_errors: dict[str, Phrase] = field(default_factory=dict)
     # canonical URL → flaws of a generated snapshot that do not stop its use.
     profile_warnings: dict[str, list[str]] = field(default_factory=dict)
     # Held while snapshots are generated: a thread never sees one half made.
@@ -145,7 +146,7 @@ class Registry:
         if found is None:
             raise KeyError(url)
         if "snapshot" not in found:
-            reason = self.profile_errors.get(found["url"], "its snapshot depends on itself")
+            reason = self.profile_errors.get(found["url"], phrase("profile.depends-on-itself"))
             raise ProfileError(found["url"], reason)
         return found["snapshot"]["element"]
 
@@ -160,10 +161,10 @@ class Registry:
         try:
             elements = generate_snapshot(definition, self._known_snapshot)
         except (SnapshotError, ProfileError) as error:
-            reason = str(error)
+            reason = error.phrase
         except (KeyError, TypeError, AttributeError, IndexError) as error:
             # Package content is input: a malformed differential is that profile's error.
-            reason = f"its differential is malformed ({type(error).__name__}: {error})"
+            reason = phrase("profile.malformed", error=f"{type(error).__name__}: {error}")
         else:
             definition["snapshot"] = {"element": elements}
             self._warn(definition, discriminator_warnings(elements))
@@ -184,7 +185,7 @@ class Registry:
         try:
             return self.snapshot(url)
         except KeyError:
-            raise SnapshotError(f"base or type {url} is not known") from None
+            raise SnapshotError("profile.base-unknown", url=url) from None
 
     @cached_property
     def _naming_system_ids(self) -> frozenset[str]:

@@ -54,6 +54,18 @@ EXTENSION_MESSAGES: dict[str, tuple[str, str]] = {
         "Extension {url} at {path} {defined}, but it is sent as {sent}",
         "Phần mở rộng {url} tại {path} {defined}, nhưng được gửi dưới dạng {sent}",
     ),
+    # What `defined` and `sent` say of the two above.
+    "extension.defined-modifier": (
+        "is defined as a modifier extension",
+        "được định nghĩa là phần mở rộng sửa đổi (modifierExtension)",
+    ),
+    "extension.defined-not-modifier": (
+        "is not defined as a modifier extension",
+        "không được định nghĩa là phần mở rộng sửa đổi (modifierExtension)",
+    ),
+    "extension.sent-modifier": ("a modifierExtension",
+                                "phần mở rộng sửa đổi (modifierExtension)"),
+    "extension.sent-plain": ("an extension", "phần mở rộng thường (extension)"),
     "extension-modifier-flawed": (
         "Extension {url} at {path} {defined}, but it is sent as {sent}: its guide defines it "
         "so, and it is taken as sent (a guide whose profiles place it otherwise is in error)",

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.messages import issue
+from fhir_server.conformance.messages import issue, phrase
 from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.errors import Issue
@@ -165,9 +165,9 @@ def extension_issues(extension: dict, path: str, element_path: str,
     if as_modifier != definition.modifier:
         # extensibility.html#modifierExtension: a modifier is one "if and only if" defined so.
         placement: dict[str, Any] = {
-            "defined": "is defined as a modifier extension" if definition.modifier
-            else "is not defined as a modifier extension",
-            "sent": "a modifierExtension" if as_modifier else "an extension"}
+            "defined": phrase("extension.defined-modifier" if definition.modifier
+                              else "extension.defined-not-modifier"),
+            "sent": phrase("extension.sent-modifier" if as_modifier else "extension.sent-plain")}
         issues.append(
             issue("extension-modifier-flawed", "processing", path, severity="warning",
                   **placement, **where) if definition.by_guide else

@@ -26,6 +26,9 @@ from typing import Any, TypeGuard
 
 import orjson
 
+from fhir_server.conformance.messages import Phrase, PhrasedError, phrase
+from fhir_server.conformance.reading_messages import JSON_SYNTAX_PROBLEMS
+
 # What a BSON Decimal128 holds (IEEE 754-2008 decimal128), the context bson itself uses: a
 # number it would have to round (even a trailing zero away), or whose exponent is out of
 # range, raises.
@@ -42,16 +45,14 @@ def parse_number(text: str) -> float | Decimal:
     value = float(text)
     if not math.isfinite(value):
         # A Decimal128 would hold 1E309, but search compares doubles: refused, named.
-        raise ValueError(f"the decimal {text[:40]} is beyond ±1.8E308, the largest numbers "
-                         "this server compares")
+        raise PhrasedError("json.beyond-double", number=text[:40])
     if orjson.dumps(value) == text.encode():
         return value
     exact = Decimal(text)
     try:
         _DECIMAL128.create_decimal(exact)
     except DecimalException:
-        raise ValueError(f"the decimal {text[:40]} has more than 34 significant digits or an "
-                         "exponent beyond ±6143: it cannot be kept exactly") from None
+        raise PhrasedError("json.decimal-too-precise", number=text[:40]) from None
     return exact
 
 
@@ -63,8 +64,7 @@ def parse_integer(text: str) -> int | Decimal:
     32 bits), kept exactly as a Decimal128."""
     digits = len(text) - text.startswith("-")
     if digits > _DECIMAL128.prec:
-        raise ValueError(f"the number {text[:40]}... has {digits} digits, more than the 34 "
-                         "significant digits a number is kept with exactly")
+        raise PhrasedError("json.integer-too-long", number=text[:40], digits=digits)
     value = int(text)
     return value if -(2**63) <= value < 2**63 else Decimal(text)
 
@@ -76,7 +76,7 @@ def unique_members(members: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(document) != len(members):
         counts = Counter(name for name, _ in members)
         twice = next(name for name, count in counts.items() if count > 1)
-        raise ValueError(f"an object has the property {twice!r} twice")
+        raise PhrasedError("json.property-twice", name=repr(twice))
     return document
 
 
@@ -84,7 +84,7 @@ def _no_constant(name: str) -> Any:
     """`parse_constant`: Python's json reads NaN and Infinity, which JSON has not (RFC 8259
     §6: "Numeric values that cannot be represented ... such as Infinity and NaN are not
     permitted")."""
-    raise ValueError(f"{name} is not a JSON value")
+    raise PhrasedError("json.not-a-value", name=name)
 
 
 def loads(text: str | bytes) -> Any:
@@ -97,6 +97,27 @@ def loads(text: str | bytes) -> Any:
         text = text.decode("utf-8-sig")
     return json.loads(text, parse_float=parse_number, parse_int=parse_integer,
                       object_pairs_hook=unique_members, parse_constant=_no_constant)
+
+
+# What Python's JSON reader says is wrong (by its English words) → the message id.
+_SYNTAX_PROBLEM_IDS = {english: message_id
+                       for message_id, (english, _) in JSON_SYNTAX_PROBLEMS.items()}
+
+
+def json_problem(error: ValueError) -> Phrase:
+    """Why `loads` refused a text (what it raised), as the catalog words it: the syntax
+    Python's reader found wrong and where, a byte that is no UTF-8, or what FHIR JSON
+    refuses (a property twice, a number not kept exactly)."""
+    if isinstance(error, PhrasedError):
+        return error.phrase
+    if isinstance(error, json.JSONDecodeError):
+        problem = (phrase(_SYNTAX_PROBLEM_IDS[error.msg]) if error.msg in _SYNTAX_PROBLEM_IDS
+                   else phrase("json.other-syntax", problem=error.msg))
+        return phrase("json.syntax", problem=problem, line=error.lineno, column=error.colno,
+                      position=error.pos)
+    if isinstance(error, UnicodeDecodeError):
+        return phrase("json.not-utf8", position=error.start)
+    return phrase("json.unreadable", problem=str(error))
 
 
 #: The smallest power of ten written out in full (`0.000...`); one below it keeps its

@@ -1,6 +1,7 @@
-"""The message catalog of validation: every issue the base validation and the profile
-engine report, by message id, in English and Vietnamese (http://hl7.org/fhir/R4/
-operationoutcome.html: the id goes into the `operationoutcome-message-id` extension).
+"""The message catalog of validation and of batch and transaction processing: every issue
+they report, by message id, in English and Vietnamese (http://hl7.org/fhir/R4/
+operationoutcome.html: the id goes into the `operationoutcome-message-id` extension), and the
+reasons those messages embed (`Phrase`).
 
 Templates use `str.format` fields; values are shown as the validator shows them (`shown`),
 the same in both languages. Vietnamese wording follows the usual clinical-informatics terms:
@@ -9,17 +10,22 @@ phần tử (element), hồ sơ (profile), tập giá trị (value set), hệ m�
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from fhir_server.conformance.binding_messages import BINDING_MESSAGES
 from fhir_server.conformance.extension_messages import EXTENSION_MESSAGES
 from fhir_server.conformance.profile_messages import PROFILE_MESSAGES
 from fhir_server.conformance.questionnaire_messages import QUESTIONNAIRE_MESSAGES
-from fhir_server.errors import Issue
+from fhir_server.conformance.reading_messages import READING_MESSAGES
+from fhir_server.conformance.transaction_messages import TRANSACTION_MESSAGES
+from fhir_server.errors import FhirError, Issue
 
 # id → (English, Vietnamese)
 MESSAGES: dict[str, tuple[str, str]] = {
     **QUESTIONNAIRE_MESSAGES,
     **EXTENSION_MESSAGES,
+    **BINDING_MESSAGES,
     # Base validation: the resource and its JSON shape (http://hl7.org/fhir/R4/json.html).
     "not-a-resource": (
         "Not a FHIR resource: unknown resourceType {value}",
@@ -181,131 +187,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "... and {left} more warnings and notes, not kept",
         "... và {left} cảnh báo và ghi chú khác, không được giữ lại",
     ),
-    # Bindings (http://hl7.org/fhir/R4/terminologies.html#strength).
-    "code-not-in-value-set": (
-        "{expression}: '{code}' is not in the required value set {value_set}",
-        "{expression}: '{code}' không thuộc tập giá trị bắt buộc {value_set}",
-    ),
-    "system-not-in-value-set": (
-        "{expression}: the required value set {value_set} takes codes of {systems} only, not "
-        "of {system}",
-        "{expression}: tập giá trị bắt buộc {value_set} chỉ nhận mã của {systems}, không nhận "
-        "mã của {system}",
-    ),
-    "coding-not-in-value-set": (
-        "{expression}: '{code}' is not a code of {system} in the required value set "
-        "{value_set}",
-        "{expression}: '{code}' không phải là mã của hệ mã {system} trong tập giá trị bắt buộc "
-        "{value_set}",
-    ),
-    "address-unit-outside": (
-        "{expression}: the administrative unit {unit} is not within {larger}, which the "
-        "address also names",
-        "{expression}: đơn vị hành chính {unit} không thuộc {larger}, mà địa chỉ cũng ghi",
-    ),
-    "system-is-value-set": (
-        "{expression}: '{system}' is a value set, not a code system: a Coding's system names "
-        "the code system that defines its code",
-        "{expression}: '{system}' là một tập giá trị (value set), không phải hệ thống mã: "
-        "system của Coding phải là hệ thống mã định nghĩa mã đó",
-    ),
-    "system-is-supplement": (
-        "{expression}: CodeSystem {system} is a supplement, so can't be used as a value in "
-        "Coding.system: it adds designations and properties to another code system's codes",
-        "{expression}: CodeSystem {system} là một phần bổ sung (supplement), không dùng làm "
-        "system của Coding: nó chỉ bổ sung tên gọi và thuộc tính cho mã của hệ thống mã khác",
-    ),
-    "relative-system": (
-        "{expression}: '{system}' is no absolute URI; a system is a URL (http://loinc.org), "
-        "an OID or UUID (urn:oid:..., urn:uuid:...) that names it for everyone",
-        "{expression}: '{system}' không phải là URI tuyệt đối; hệ thống mã phải là URL "
-        "(http://loinc.org) hoặc OID/UUID (urn:oid:..., urn:uuid:...)",
-    ),
-    "unknown-code-system-version": (
-        "{expression}: version {version} of {system} is not held here, so its code cannot be "
-        "checked (versions held: {held})",
-        "{expression}: máy chủ không có phiên bản {version} của {system}, nên không kiểm tra "
-        "được mã (các phiên bản hiện có: {held})",
-    ),
-    "unknown-code": (
-        "{expression}: '{concept_code}' is not a code of {system} (version {version}, held "
-        "here in full)",
-        "{expression}: '{concept_code}' không phải là mã của {system} (phiên bản {version}, "
-        "máy chủ có đầy đủ)",
-    ),
-    "wrong-display": (
-        "{expression}: '{display}' is not a display of {system}#{concept_code} (it is "
-        "'{expected}')",
-        "{expression}: '{display}' không phải là tên hiển thị của mã {system}#{concept_code} (tên "
-        "đúng là '{expected}')",
-    ),
-    "ucum-invalid": (
-        "{expression}: '{unit}' is not a UCUM unit (http://unitsofmeasure.org: e.g. 'ug' for "
-        "micrograms, 'meq' for milliequivalents, '/h' for per hour)",
-        "{expression}: '{unit}' không phải là đơn vị UCUM (http://unitsofmeasure.org: ví dụ "
-        "'ug' là microgam, 'meq' là mili đương lượng, '/h' là mỗi giờ)",
-    ),
-    "no-code-in-value-set": (
-        "{expression}: no code from the required value set {value_set}",
-        "{expression}: không có mã nào thuộc tập giá trị bắt buộc {value_set}",
-    ),
-    "extensible-code-of-included-system": (
-        "{expression}: '{code}' of {system} is not in the extensible value set {value_set}, "
-        "which has codes of {system}: use one of them",
-        "{expression}: mã '{code}' của hệ mã {system} không thuộc tập giá trị mở rộng được "
-        "(extensible) {value_set}, trong khi tập này có mã của {system}: hãy dùng một mã trong "
-        "đó",
-    ),
-    "coding-of-another-version": (
-        "{expression}: '{code}' of version {version} of {system} is not in the value set "
-        "{value_set}, which takes the codes of version {current}",
-        "{expression}: mã '{code}' của phiên bản {version} của hệ mã {system} không thuộc tập "
-        "giá trị {value_set}, tập này dùng các mã của phiên bản {current}",
-    ),
-    "coding-of-another-version-mapped": (
-        "{expression}: '{code}' of version {version} of {system} is not in the value set "
-        "{value_set}, which takes the codes of version {current}; it maps to {mapped} there "
-        "({concept_map}, e.g. by ConceptMap/$translate): use that",
-        "{expression}: mã '{code}' của phiên bản {version} của hệ mã {system} không thuộc tập "
-        "giá trị {value_set}, tập này dùng các mã của phiên bản {current}; mã này tương ứng "
-        "với {mapped} trong tập đó ({concept_map}, tra bằng ConceptMap/$translate): hãy dùng "
-        "mã đó",
-    ),
-    "extensible-code-mapped": (
-        "{expression}: '{code}' of {system} is not in the extensible value set {value_set}; "
-        "it maps to {mapped} there ({concept_map}, e.g. by ConceptMap/$translate): use that",
-        "{expression}: mã '{code}' của hệ mã {system} không thuộc tập giá trị mở rộng được "
-        "(extensible) {value_set}; mã này tương ứng với {mapped} trong tập đó ({concept_map}, "
-        "tra bằng ConceptMap/$translate): hãy dùng mã đó",
-    ),
-    "extensible-no-code": (
-        "{expression}: no code from the extensible value set {value_set} (a code of another "
-        "system, or text only)",
-        "{expression}: không có mã nào thuộc tập giá trị mở rộng được (extensible) {value_set} "
-        "(mã của hệ mã khác, hoặc chỉ có văn bản)",
-    ),
-    "value-set-not-expandable": (
-        "{expression}: the value set {value_set} of this {strength} binding cannot be expanded "
-        "on this server: the code is not checked",
-        "{expression}: không thể khai triển tập giá trị {value_set} (ràng buộc {strength}) trên "
-        "máy chủ này: mã chưa được kiểm tra",
-    ),
-    "reference-target-base": (
-        "{expression}: a reference to a {type}, but {element} allows only {allowed}",
-        "{expression}: tham chiếu tới {type}, nhưng {element} chỉ cho phép {allowed}",
-    ),
-    "reference-type-disagrees": (
-        "{path}: the reference names a {named}, but Reference.type says {declared} (they SHALL "
-        "be consistent)",
-        "{path}: tham chiếu chỉ đến {named}, nhưng Reference.type là {declared} (hai giá trị "
-        "phải khớp nhau)",
-    ),
-    "full-url-disagrees": (
-        "{path}: the fullUrl {full_url} names {named}, but the entry's resource is {resource} "
-        "(Bundle.entry.fullUrl: \"SHALL NOT disagree with the id in the resource\")",
-        "{path}: fullUrl {full_url} chỉ đến {named}, nhưng tài nguyên của mục là {resource} "
-        "(Bundle.entry.fullUrl không được khác với id của tài nguyên)",
-    ),
     # Extensions (http://hl7.org/fhir/R4/extensibility.html).
     "uri-relative": (
         "{expression}: {value} is no absolute URI, as the element's definition requires (a "
@@ -366,7 +247,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "_elements), không bao giờ được lưu",
     ),
     **PROFILE_MESSAGES,
+    **READING_MESSAGES,
+    **TRANSACTION_MESSAGES,
 }
+_ENGLISH, _VIETNAMESE = 0, 1
 
 # Suffix of a profile rule's diagnostics, naming the rule (the profile alone for a problem
 # of the whole profile).
@@ -381,6 +265,12 @@ _PROBLEMS_VI = (
     (r"^an? (\w+) is a JSON string$", r"\1 là chuỗi JSON"),
     (r"^a decimal is a JSON number$", "decimal là một số JSON"),
     (r"^a decimal is a finite number$", "decimal phải là số hữu hạn"),
+    (r"^a decimal this large is stored only when written with an exponent \(1e25\)$",
+     "decimal lớn như vậy chỉ được lưu khi viết dưới dạng có số mũ (1e25)"),
+    (r"^the character (U\+[0-9A-F]{4}) is no FHIR text: only tab, LF and CR may come below "
+     r"U\+0020, and U\+FFFE and U\+FFFF are no characters XML can carry$",
+     r"ký tự \1 không phải văn bản FHIR: dưới U+0020 chỉ được có tab, LF và CR, còn U+FFFE "
+     "và U+FFFF không phải ký tự mà XML mang được"),
     (r"^a string must not be empty \(leave the element out instead\)$",
      "chuỗi không được rỗng (hãy bỏ hẳn phần tử này)"),
     (r"^longer than (\d+) characters$", r"dài hơn \1 ký tự"),
@@ -406,19 +296,78 @@ def problem_vi(problem: str) -> str:
     return problem
 
 
+@dataclass(frozen=True)
+class Phrase:
+    """A message of the catalog with its parameters, in no language yet: the reason another
+    message embeds (`issue(..., problem=phrase(...))`) is said in that message's language.
+    `vi` overrides parameters in Vietnamese, as `issue`'s does; `str()` is the English."""
+
+    message_id: str
+    params: tuple[tuple[str, object], ...] = ()
+    vi: tuple[tuple[str, object], ...] = ()
+
+    def text(self, language: int) -> str:
+        """The phrase in English (0) or Vietnamese (1)."""
+        params = {**dict(self.params), **(dict(self.vi) if language == _VIETNAMESE else {})}
+        return MESSAGES[self.message_id][language].format(**_said(params, language))
+
+    def __str__(self) -> str:
+        return self.text(_ENGLISH)
+
+
+def phrase(message_id: str, /, *, vi: Mapping[str, object] | None = None,
+           **params: object) -> Phrase:
+    """The phrase `message_id` of the catalog with `params` (hashable values)."""
+    return Phrase(message_id, tuple(params.items()), tuple((vi or {}).items()))
+
+
+def _said(params: Mapping[str, object], language: int) -> dict[str, object]:
+    """The parameters of a template, the phrases among them in `language`."""
+    return {name: value.text(language) if isinstance(value, Phrase) else value
+            for name, value in params.items()}
+
+
+class PhrasedError(ValueError):
+    """A problem worded by the catalog (`phrase`), for the message that reports it to embed
+    in its own language; `str()` is the English."""
+
+    def __init__(self, message_id: str, /, *, vi: Mapping[str, object] | None = None,
+                 **params: object):
+        self.phrase = phrase(message_id, vi=vi, **params)
+        super().__init__(str(self.phrase))
+
+
 def issue(message_id: str, issue_code: str, location: str | None = None, /, *,
           severity: str = "error", profile: str | None = None, element_id: str | None = None,
           vi: Mapping[str, object] | None = None, **params: Any) -> Issue:
     """An issue from the catalog at the FHIRPath `location` (also the template's
     `{expression}` unless given); `vi` overrides parameters in the Vietnamese rendering (a
-    problem text, a list of words). A profile rule's diagnostics end with the profile URL and
-    the element id, in both languages."""
+    problem text, a list of words); a parameter that is a `Phrase` is said in each language.
+    A profile rule's diagnostics end with the profile URL and the element id, in both
+    languages."""
     params.setdefault("expression", location)
-    english = MESSAGES[message_id][0].format(**params)
-    vietnamese = MESSAGES[message_id][1].format(**{**params, **(vi or {})})
+    english = MESSAGES[message_id][_ENGLISH].format(**_said(params, _ENGLISH))
+    vietnamese = MESSAGES[message_id][_VIETNAMESE].format(
+        **_said({**params, **(vi or {})}, _VIETNAMESE))
     if profile is not None:
         suffix = _PROFILE if element_id is None else _RULE
         english += suffix[0].format(profile=profile, element_id=element_id)
         vietnamese += suffix[1].format(profile=profile, element_id=element_id)
     return Issue(english, issue_code, severity, (location,) if location else (), profile,
                  element_id, message_id, vietnamese)
+
+
+Refusal = TypeVar("Refusal", bound=FhirError)
+
+
+def refusal(error: type[Refusal], message_id: str, location: str | None = None, /,
+            **params: Any) -> Refusal:
+    """`error` (BadRequest, Conflict, ...) with one issue of the catalog, of the error's issue
+    code, at `location`."""
+    found = issue(message_id, error.code, location, **params)
+    return error(found.diagnostics, issues=[found])
+
+
+def phrased_refusal(error: type[Refusal], said: Phrase) -> Refusal:
+    """`error` whose one issue is a phrase of the catalog (a problem of the whole body)."""
+    return refusal(error, said.message_id, **dict(said.params), vi=dict(said.vi))

@@ -6,8 +6,15 @@
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
-from fhir_server.conformance.xml_rules import NS_SEPARATOR, XHTML_NS, is_blank, safe_parser
-from fhir_server.errors import FhirError, InvalidResource
+from fhir_server.conformance.messages import Phrase, phrase
+from fhir_server.conformance.xml_rules import (
+    NS_SEPARATOR,
+    XHTML_NS,
+    XmlRefused,
+    is_blank,
+    safe_parser,
+    xml_syntax,
+)
 
 _DIV = f"{XHTML_NS}{NS_SEPARATOR}div"
 # The elements txt-1 allows (those the FHIR validator's htmlChecks() accepts).
@@ -59,11 +66,11 @@ def _runs_script(value: str) -> bool:
 class XhtmlReading:
     """What one parse of a div found."""
 
-    error: str | None = None  # not well-formed
+    error: Phrase | None = None  # not well-formed
     root: str | None = None  # namespace and name of the first element
-    outside: str | None = None  # an XML declaration, comment or instruction beside the div
+    outside: Phrase | None = None  # an XML declaration, comment or instruction beside the div
     depth: int = 0  # of the element being read
-    forbidden: list[str] = field(default_factory=list)  # what txt-1 refuses
+    forbidden: list[Phrase] = field(default_factory=list)  # what txt-1 refuses
     has_content: bool = False  # text or an image (txt-2)
     # The contained resources its images and links show (`<img src="#photo">`), which
     # references them as a Reference would (dom-3, as the HL7 validator counts them).
@@ -79,15 +86,17 @@ def read_xhtml(text: str) -> XhtmlReading:
         reading.root = reading.root or tag
         reading.depth += 1
         if namespace != XHTML_NS or name not in _ALLOWED_ELEMENTS:
-            reading.forbidden.append(f"the element <{name}>")
+            reading.forbidden.append(phrase("xhtml.element", name=name))
         reading.has_content |= name == "img"
         for attribute, value in attributes.items():
             space, _, local = attribute.rpartition(NS_SEPARATOR)
             if local.lower().startswith("on") or not _allowed_attribute(name, space, local):
-                of_namespace = f" of the namespace {space}" if space else ""
-                reading.forbidden.append(f"the attribute {local}{of_namespace} of <{name}>")
+                reading.forbidden.append(
+                    phrase("xhtml.attribute-of-namespace", name=local, namespace=space,
+                           element=name) if space
+                    else phrase("xhtml.attribute", name=local, element=name))
             elif _runs_script(value):
-                reading.forbidden.append(f"a script URL in the attribute {local} of <{name}>")
+                reading.forbidden.append(phrase("xhtml.script-url", name=local, element=name))
             elif local in ("src", "href") and value.startswith("#") and len(value) > 1:
                 reading.local_references.add(value)
 
@@ -97,7 +106,7 @@ def read_xhtml(text: str) -> XhtmlReading:
     def end(_: str) -> None:
         reading.depth -= 1
 
-    def beside(what: str) -> None:
+    def beside(what: Phrase) -> None:
         # The div is an element of the resource, not a document: an XML declaration, or a
         # comment or instruction outside it, would end up inside the XML of the resource.
         if reading.depth == 0:
@@ -106,50 +115,50 @@ def read_xhtml(text: str) -> XhtmlReading:
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = characters
-    parser.XmlDeclHandler = lambda *_: beside("an XML declaration")
-    parser.CommentHandler = lambda _: beside("a comment")
-    parser.ProcessingInstructionHandler = lambda *_: beside("a processing instruction")
+    parser.XmlDeclHandler = lambda *_: beside(phrase("xhtml.xml-declaration"))
+    parser.CommentHandler = lambda _: beside(phrase("xhtml.comment"))
+    parser.ProcessingInstructionHandler = lambda *_: beside(phrase("xhtml.instruction"))
     try:
         parser.Parse(text.encode("utf-8", "surrogatepass"), True)
-    except (expat.ExpatError, FhirError) as error:
-        reading.error = str(error)
+    except expat.ExpatError as error:
+        reading.error = xml_syntax(error)
+    except XmlRefused as refused:
+        reading.error = refused.phrase
     return reading
 
 
-def _not_one_div(reading: XhtmlReading) -> str | None:
+def _not_one_div(reading: XhtmlReading) -> Phrase | None:
     """What a div must be, when it is something else (another element, or a declaration,
     comment or instruction beside it)."""
     if reading.root == _DIV and not reading.outside:
         return None
-    beside = f", not {reading.outside} beside it" if reading.outside else ""
-    return f'<div xmlns="{XHTML_NS}"> element{beside}'
+    if reading.outside:
+        return phrase("xhtml.div-alone", namespace=XHTML_NS, outside=reading.outside)
+    return phrase("xhtml.div", namespace=XHTML_NS)
 
 
-def check_xhtml(text: str, location: str) -> None:
-    """Raise unless the div is a well-formed `<div>` of the XHTML namespace (what FHIR XML
-    needs to carry it)."""
+def xhtml_problem(text: str, location: str) -> Phrase | None:
+    """Why the div at `location` is not a well-formed `<div>` of the XHTML namespace (what
+    FHIR XML needs to carry it), or None."""
     reading = read_xhtml(text)
     if reading.error is not None:
-        raise InvalidResource(f"{location} is not well-formed XHTML: {reading.error}",
-                              expression=location)
+        return phrase("xml.div-not-well-formed", location=location, problem=reading.error)
     if (shape := _not_one_div(reading)) is not None:
-        raise InvalidResource(f"{location} must be a {shape}", expression=location)
+        return phrase("xml.div-shape", location=location, shape=shape)
+    return None
 
 
 def narrative_problem(reading: XhtmlReading, said_empty: bool = False
-                      ) -> tuple[str, str, str] | None:
+                      ) -> tuple[str, str, Phrase] | None:
     """(severity, issue code, why) the div read is not an acceptable narrative, or None. An
     empty div (txt-2) is only a warning (four official R4 examples have one), and none when
     the narrative's status says it is `empty`."""
     if reading.error is not None:
-        return "error", "value", f"not well-formed XHTML: {reading.error}"
+        return "error", "value", phrase("xhtml.not-well-formed", problem=reading.error)
     if (shape := _not_one_div(reading)) is not None:
-        return "error", "value", f"a narrative is one {shape}"
+        return "error", "value", phrase("xhtml.not-one-div", shape=shape)
     if reading.forbidden:
-        return "error", "invariant", (
-            f"{reading.forbidden[0]} is not allowed in a narrative: only basic formatting, "
-            "no scripts, forms, frames, objects or event attributes (txt-1)")
+        return "error", "invariant", phrase("xhtml.forbidden", what=reading.forbidden[0])
     if not reading.has_content and not said_empty:
-        return "warning", "invariant", ("a narrative should have some non-whitespace content "
-                                        "or an image (txt-2)")
+        return "warning", "invariant", phrase("xhtml.no-content")
     return None

@@ -75,6 +75,6 @@ def install(source: Path, directory: Path) -> Installation:
             registry.structure_definition(definition["url"])
     ours = {url for url in [*registry.profile_errors, *registry.profile_warnings]
             if registry.package_of(registry.resolve(url) or {}) == package.label}
-    report.profile_errors = {u: e for u, e in registry.profile_errors.items() if u in ours}
+    report.profile_errors = {u: str(e) for u, e in registry.profile_errors.items() if u in ours}
     report.profile_warnings = {u: w for u, w in registry.profile_warnings.items() if u in ours}
     return report

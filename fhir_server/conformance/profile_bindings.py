@@ -17,7 +17,7 @@ from fhir_server.conformance.code_systems import find_value_set
 from fhir_server.conformance.concept_maps import mapped_into
 from fhir_server.conformance.expansion import expand_for_system, expansion
 from fhir_server.conformance.held_terminology import held_code_system
-from fhir_server.conformance.messages import issue
+from fhir_server.conformance.messages import issue, phrase
 from fhir_server.errors import Issue
 
 # Strengths that are checked.
@@ -191,7 +191,7 @@ def _partly_expandable(bound: Binding, value: object, type_code: str, expression
         if not codings:
             return [issue("no-code-in-value-set", "code-invalid", expression, **rule)]
         return [issue("system-not-in-value-set", "code-invalid", expression,
-                      system=codings[0][0] or "(no system)",
+                      system=codings[0][0] or phrase("binding.no-system"),
                       systems=", ".join(sorted(bound.systems)), **rule)]
     if not decided:
         return [issue("value-set-not-expandable", "not-supported", expression,

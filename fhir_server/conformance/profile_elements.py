@@ -12,6 +12,7 @@ from functools import cache
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.invariants import Invariant, element_invariants
+from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.profile_bindings import BINDABLE, Binding, binding
 from fhir_server.conformance.structure import COMPLEX, RESOURCE, type_code_of, type_kind
 
@@ -23,7 +24,11 @@ _NOT_DATA_TYPES = frozenset({"BackboneElement", "Element", "Resource"})
 
 
 class ProfileUnavailable(Exception):
-    """A profile that cannot be used: unknown, or its snapshot cannot be made."""
+    """A profile that cannot be used: unknown, or its snapshot cannot be made (`reason`)."""
+
+    def __init__(self, reason: Phrase):
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 def profile_snapshot(url: str) -> tuple[dict, list[dict]]:
@@ -32,10 +37,10 @@ def profile_snapshot(url: str) -> tuple[dict, list[dict]]:
     by the registry). Raises ProfileUnavailable saying why not."""
     definition = registry().structure_definition(url)
     if definition is None:
-        raise ProfileUnavailable("it is not known to this server")
+        raise ProfileUnavailable(phrase("profile.not-known"))
     if "snapshot" not in definition:
         errors = getattr(registry(), "profile_errors", {})
-        raise ProfileUnavailable(errors.get(definition.get("url"), "it has no snapshot"))
+        raise ProfileUnavailable(errors.get(definition.get("url"), phrase("profile.no-snapshot")))
     return definition, definition["snapshot"]["element"]
 
 

@@ -1,6 +1,7 @@
 """The messages of the profile engine (http://hl7.org/fhir/R4/profiling.html): a profile's
-rules a value breaks, and profiles that cannot be applied as written (code `processing`);
-part of the catalog of `messages.py`, by message id, in English and Vietnamese."""
+rules a value breaks, profiles that cannot be applied as written (code `processing`) and
+why, and claims of profiles that cannot be checked; part of the catalog of `messages.py`, by
+message id, in English and Vietnamese."""
 
 # id → (English, Vietnamese)
 PROFILE_MESSAGES: dict[str, tuple[str, str]] = {
@@ -86,6 +87,20 @@ PROFILE_MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: máy chủ không có hồ sơ (profile) {target}: giá trị chưa được kiểm tra "
         "theo hồ sơ này",
     ),
+    # Claims of profiles the server cannot check (profiles.py).
+    "profile-claim-unknown": (
+        "Profile {target} is not known to this server: the {type} was checked against the "
+        "base R4 definition only, and its meta.profile claim is kept as sent",
+        "Máy chủ không có hồ sơ (profile) {target}: tài nguyên {type} chỉ được kiểm tra theo "
+        "định nghĩa gốc của R4, và meta.profile được giữ nguyên như đã gửi",
+    ),
+    "profile-claim-other-version": (
+        "Profile {target}: this server holds version {held} of it, not the one claimed; the "
+        "{type} was checked against version {held}, and its meta.profile claim is kept as sent",
+        "Hồ sơ (profile) {target}: máy chủ có phiên bản {held} của hồ sơ này, không phải phiên "
+        "bản được khai báo; tài nguyên {type} được kiểm tra theo phiên bản {held}, và "
+        "meta.profile được giữ nguyên như đã gửi",
+    ),
     "value-not-conformant": (
         "{expression} does not conform to any of the profiles {targets}",
         "{expression} không tuân thủ hồ sơ (profile) nào trong số {targets}",
@@ -94,6 +109,51 @@ PROFILE_MESSAGES: dict[str, tuple[str, str]] = {
     "profile-no-snapshot": (
         "Profile {target} cannot be used: {reason}",
         "Không dùng được hồ sơ (profile) {target}: {reason}",
+    ),
+    # Why (the `reason` of profile-no-snapshot: definitions.py, snapshots.py,
+    # snapshot_checks.py, profile_elements.py).
+    "profile.not-known": ("it is not known to this server", "máy chủ không có hồ sơ này"),
+    "profile.no-snapshot": ("it has no snapshot", "hồ sơ không có snapshot"),
+    "profile.depends-on-itself": ("its snapshot depends on itself",
+                                  "snapshot của hồ sơ phụ thuộc vào chính nó"),
+    "profile.base-unknown": ("base or type {url} is not known",
+                             "máy chủ không có định nghĩa gốc (base) hay kiểu {url}"),
+    "profile.malformed": ("its differential is malformed ({error})",
+                          "differential của hồ sơ bị sai cấu trúc ({error})"),
+    "profile.nothing-to-build-on": (
+        "it has neither a snapshot nor a baseDefinition and differential",
+        "hồ sơ không có snapshot, cũng không có baseDefinition và differential",
+    ),
+    "profile.specialization": (
+        "snapshots of new types (derivation specialization) are not generated here",
+        "máy chủ này không tạo snapshot cho kiểu dữ liệu mới (derivation specialization)",
+    ),
+    "profile.element-without-id": (
+        "a differential element has neither id nor path: {element}",
+        "một phần tử của differential không có id cũng không có path: {element}",
+    ),
+    "profile.element-of-another-type": ("{element} is not an element of {root}",
+                                        "{element} không phải là phần tử của {root}"),
+    "profile.not-in-base": ("{wanted}: {child} is not an element of the base",
+                            "{wanted}: {child} không phải là phần tử của định nghĩa gốc"),
+    "profile.reslice-of-no-slice": (
+        "{slice}: re-slices {origin}, which is not a slice",
+        "{slice}: cắt lát lại (re-slice) {origin}, nhưng {origin} không phải là lát cắt",
+    ),
+    "profile.children-of-choice": (
+        "{parent} has types {codes}: its children can be constrained only once it has one",
+        "{parent} có các kiểu {codes}: chỉ ràng buộc được các phần tử con khi nó chỉ còn một "
+        "kiểu",
+    ),
+    "profile.max-widens": (
+        "{element}: max {max} widens the base's max {base_max}",
+        "{element}: max {max} rộng hơn max {base_max} của định nghĩa gốc",
+    ),
+    "profile.min-above-max": ("{element}: min {min} is above max {max}",
+                              "{element}: min {min} lớn hơn max {max}"),
+    "profile.type-not-in-base": (
+        "{element}: type {type} is not one of the base's types ({allowed})",
+        "{element}: kiểu {type} không thuộc các kiểu của định nghĩa gốc ({allowed})",
     ),
     "profile-not-for-type": (
         "Profile {target} constrains {constrained}, not {type}",

@@ -172,10 +172,10 @@ class _Run:
         try:
             profile = compiled_profile(url)
         except ProfileUnavailable as error:
-            message = "profile-unknown" if nested and "not known" in str(error) else (
-                "profile-no-snapshot")
+            unknown = error.reason.message_id == "profile.not-known"
+            message = "profile-unknown" if nested and unknown else "profile-no-snapshot"
             self.problem(message, "processing", item.expression, url,
-                         {"target": url, "reason": str(error)},
+                         {"target": url, "reason": error.reason},
                          "warning" if nested else "error")
             return
         if profile.type != item.type and item.type:

@@ -3,6 +3,7 @@ profiles the registry does not hold cannot be checked, so the resource is stored
 claim as sent and the client is told so in a warning, never refused for it."""
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.messages import issue
 from fhir_server.errors import Issue
 
 
@@ -22,24 +23,19 @@ def unknown_profiles(resource: dict, location: str | None = None) -> list[Issue]
     """A warning for each claimed profile the registry does not hold, and for each claim of
     a version (`url|1.0`) checked against another one, the version held; `location`, where
     the resource is (a Bundle's entry), if not at the root."""
-    profiles = _claims(resource)
     kind = resource.get("resourceType")
     where = location or kind
     issues = []
-    for index, url in enumerate(profiles):
+    for index, url in enumerate(_claims(resource)):
         if not isinstance(url, str):
             continue
+        at = f"{where}.meta.profile[{index}]"
         if registry().structure_definition(url) is None:
-            said = (f"Profile {url} is not known to this server: the {kind} was checked "
-                    "against the base R4 definition only")
+            issues.append(issue("profile-claim-unknown", "not-supported", at,
+                                severity="warning", target=url, type=kind))
         elif (held := other_version_held(url)) is not None:
-            said = (f"Profile {url}: this server holds version {held} of it, not the one "
-                    f"claimed; the {kind} was checked against version {held}")
-        else:
-            continue
-        issues.append(Issue(f"{said}, and its meta.profile claim is kept as sent",
-                            code="not-supported", severity="warning",
-                            expression=(f"{where}.meta.profile[{index}]",)))
+            issues.append(issue("profile-claim-other-version", "not-supported", at,
+                                severity="warning", target=url, type=kind, held=held))
     return issues
 
 

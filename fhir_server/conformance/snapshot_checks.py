@@ -4,9 +4,11 @@ profile narrows its base, never widens it (errors); and flaws that leave it usab
 (http://hl7.org/fhir/R4/profiling.html#discriminator), identifier systems spelt otherwise
 than their NamingSystem."""
 
+from fhir_server.conformance.messages import PhrasedError
 
-class SnapshotError(ValueError):
-    """A differential that cannot be applied to its base."""
+
+class SnapshotError(PhrasedError):
+    """A differential that cannot be applied to its base: why, as the catalog words it."""
 
 
 # Discriminators the slices' own definitions must fix a value for.
@@ -26,9 +28,11 @@ def check_cardinality(target: dict, differential: dict, element_id: str) -> None
     new_max = differential.get("max", base_max)
     new_min = differential.get("min", target.get("min", 0))
     if _upper(new_max) > _upper(base_max):
-        raise SnapshotError(f"{element_id}: max {new_max} widens the base's max {base_max}")
+        raise SnapshotError("profile.max-widens", element=element_id, max=new_max,
+                            base_max=base_max)
     if new_min > _upper(new_max):
-        raise SnapshotError(f"{element_id}: min {new_min} is above max {new_max}")
+        raise SnapshotError("profile.min-above-max", element=element_id, min=new_min,
+                            max=new_max)
 
 
 def check_types(target: dict, differential: dict, element_id: str) -> None:
@@ -40,8 +44,8 @@ def check_types(target: dict, differential: dict, element_id: str) -> None:
         return
     for entry in differential["type"]:
         if entry.get("code") not in allowed:
-            raise SnapshotError(f"{element_id}: type {entry.get('code')} is not one of the "
-                                f"base's types ({', '.join(sorted(allowed))})")
+            raise SnapshotError("profile.type-not-in-base", element=element_id,
+                                type=entry.get("code"), allowed=", ".join(sorted(allowed)))
 
 
 def _fixes_value(element: dict) -> bool:

@@ -13,6 +13,7 @@ slices and starting from its definition), and the type-specific name of a choice
 import copy
 from collections.abc import Callable
 
+from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.snapshot_checks import (
     SnapshotError,
     check_cardinality,
@@ -36,12 +37,12 @@ _LOCATORS = ("id", "path", "sliceName")
 
 
 class ProfileError(Unprocessable):
-    """A profile the registry holds but cannot use: its snapshot cannot be generated."""
+    """A profile the registry holds but cannot use: its snapshot cannot be generated (why:
+    `reason`, which profiles built on it embed in theirs)."""
 
-    def __init__(self, url: str, reason: str):
-        super().__init__(f"Profile {url} cannot be used: {reason}")
-        self.url = url
-        self.reason = reason
+    def __init__(self, url: str, reason: Phrase):
+        self.phrase = phrase("profile-no-snapshot", target=url, reason=reason)
+        super().__init__(str(self.phrase))
 
 
 def generate_snapshot(definition: dict, snapshot_of: SnapshotOf) -> list[dict]:
@@ -50,10 +51,9 @@ def generate_snapshot(definition: dict, snapshot_of: SnapshotOf) -> list[dict]:
     base = definition.get("baseDefinition")
     differential = definition.get("differential", {}).get("element")
     if not isinstance(base, str) or not isinstance(differential, list):
-        raise SnapshotError("it has neither a snapshot nor a baseDefinition and differential")
+        raise SnapshotError("profile.nothing-to-build-on")
     if definition.get("derivation") == "specialization":
-        raise SnapshotError("snapshots of new types (derivation specialization) are not "
-                            "generated here")
+        raise SnapshotError("profile.specialization")
     builder = _Builder(copy.deepcopy(snapshot_of(base)), snapshot_of)
     for element in differential:
         builder.apply(element)
@@ -66,7 +66,7 @@ def _element_id(element: dict) -> str:
         return element["id"]
     path = element.get("path")
     if not isinstance(path, str):
-        raise SnapshotError(f"a differential element has neither id nor path: {element}")
+        raise SnapshotError("profile.element-without-id", element=str(element))
     return path + (f":{element['sliceName']}" if "sliceName" in element else "")
 
 
@@ -98,7 +98,8 @@ class _Builder:
         element_id = _element_id(differential)
         root, *segments = element_id.split(".")
         if root != self.elements[0]["id"]:
-            raise SnapshotError(f"{element_id} is not an element of {self.elements[0]['id']}")
+            raise SnapshotError("profile.element-of-another-type", element=element_id,
+                                root=self.elements[0]["id"])
         current = root
         for segment in segments:
             name, _, slice_name = segment.partition(":")
@@ -120,7 +121,7 @@ class _Builder:
             return child
         renamed = self._choice(parent_id, name)
         if renamed is None:
-            raise SnapshotError(f"{wanted}: {child} is not an element of the base")
+            raise SnapshotError("profile.not-in-base", wanted=wanted, child=child)
         return renamed
 
     def _has_children(self, element_id: str) -> bool:
@@ -156,7 +157,7 @@ class _Builder:
         origin_id = f"{sliced_id}:{parent_slice}" if parent_slice else sliced_id
         origin = self._index(origin_id)
         if origin is None:
-            raise SnapshotError(f"{slice_id}: re-slices {origin_id}, which is not a slice")
+            raise SnapshotError("profile.reslice-of-no-slice", slice=slice_id, origin=origin_id)
         new = {k: copy.deepcopy(v) for k, v in self.elements[origin].items() if k != "slicing"}
         new |= {"id": slice_id, "sliceName": slice_name, "min": 0}
         end = origin + 1
@@ -192,8 +193,7 @@ class _Builder:
         types = parent.get("type", [])
         if len(types) != 1:
             codes = ", ".join(t["code"] for t in types) or "none"
-            raise SnapshotError(f"{parent_id} has types {codes}: its children can be "
-                                "constrained only once it has one")
+            raise SnapshotError("profile.children-of-choice", parent=parent_id, codes=codes)
         profiles = types[0].get("profile", [])
         source = profiles[0] if len(profiles) == 1 else CORE + types[0]["code"]
         elements = self.snapshot_of(source)

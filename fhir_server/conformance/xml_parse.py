@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.messages import issue
-from fhir_server.conformance.narrative import check_xhtml
+from fhir_server.conformance.messages import (
+    Phrase,
+    PhrasedError,
+    issue,
+    phrase,
+    phrased_refusal,
+    refusal,
+)
+from fhir_server.conformance.narrative import xhtml_problem
 from fhir_server.conformance.structure import BACKBONE, PRIMITIVE, RESOURCE, Node, Property
 from fhir_server.conformance.structure import definition_tree as _tree
 from fhir_server.conformance.xml_rules import (
@@ -22,6 +29,7 @@ from fhir_server.conformance.xml_rules import (
     NS_SEPARATOR,
     XHTML_NS,
     XSI_NS,
+    XmlRefused,
     element_order,
     is_blank,
     is_xhtml,
@@ -29,11 +37,11 @@ from fhir_server.conformance.xml_rules import (
     nested_too_deep,
     safe_parser,
     xml_attributes,
+    xml_syntax,
 )
 from fhir_server.errors import BadRequest, FhirError, InvalidResource, Issue
 
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
-_UTF8 = "FHIR XML is UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type)"
 # The end of a start or end tag from its `<`: attribute values may hold `>`.
 _TAG = re.compile(rb"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
@@ -63,7 +71,7 @@ class _Holder:
     location: str
     name: str
     resource: dict | None = None
-    refusal: str | None = None  # why it is refused, told at its end (a batch entry's alone)
+    refusal: Phrase | None = None  # why it is refused, told at its end (a batch entry's alone)
 
 
 @dataclass(slots=True)
@@ -173,28 +181,29 @@ class _Reader:
         if self.data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
             b"\x00" in self.data
         ):
-            raise BadRequest(_UTF8)
+            raise refusal(BadRequest, "xml.not-utf8")
         try:
             self.parser.Parse(self.data, True)
+        except XmlRefused as refused:
+            raise phrased_refusal(BadRequest, refused.phrase) from None
         except expat.ExpatError as error:
             try:
                 self.data.decode("utf-8")
             except UnicodeDecodeError as not_utf8:
-                raise BadRequest(f"{_UTF8}: byte {not_utf8.start} is not") from None
-            raise BadRequest(f"The body is not well-formed XML: {error}") from None
+                raise refusal(BadRequest, "xml.byte-not-utf8", position=not_utf8.start) from None
+            raise refusal(BadRequest, "xml.not-well-formed", problem=xml_syntax(error)) from None
         assert self.result is not None, "expat requires a root element"
         return self.result
 
     def _push(self, frame: _Frame) -> None:
         if self.max_depth is not None and len(self.stack) >= self.max_depth:
-            raise BadRequest(f"{nested_too_deep(self.max_depth)} "
-                             f"(line {self.parser.CurrentLineNumber})")
+            raise refusal(BadRequest, "xml.at-line", problem=nested_too_deep(self.max_depth),
+                          line=self.parser.CurrentLineNumber)
         self.stack.append(frame)
 
-    def _error(self, message: str, location: str) -> FhirError:
-        return InvalidResource(
-            f"{message} (line {self.parser.CurrentLineNumber})", expression=location
-        )
+    def _error(self, problem: Phrase, location: str) -> FhirError:
+        return refusal(InvalidResource, "xml.at-line", location, problem=problem,
+                       line=self.parser.CurrentLineNumber)
 
     # Events
 
@@ -210,9 +219,10 @@ class _Reader:
         location = top.location if top else name
         self._check_namespace(namespace, name, FHIR_NS, location)
         if top is not None and top.resource is not None:
-            raise self._error(f"{location} holds one resource, not also <{name}>", location)
+            raise self._error(phrase("xml.second-resource", location=location, name=name),
+                              location)
         if name not in registry().resource_types:
-            raise self._error(f"<{name}> is not a FHIR resource type", location)
+            raise self._error(phrase("xml.not-a-resource-type", name=name), location)
         frame = _Object(_tree(name), location, name, None)
         self._attributes(frame, attributes)
         self._push(frame)
@@ -223,11 +233,12 @@ class _Reader:
         prop = parent.node.properties.get(name)
         if prop is None or name in xml_attributes(parent.node):
             location = f"{parent.location}.{name}"
-            raise self._error(f"Unknown element <{name}> in {parent.location}", location)
+            raise self._error(phrase("xml.unknown-element", name=name, parent=parent.location),
+                              location)
         count = len(parent.fields.get(name, ()))
         if count and not prop.element.repeats:
             location = f"{parent.location}.{name}"
-            raise self._error(f"{location} appears more than once (max 1)", location)
+            raise self._error(phrase("xml.repeated", location=location), location)
         location = f"{parent.location}.{name}[{count}]" if prop.element.repeats else (
             f"{parent.location}.{name}"
         )
@@ -238,8 +249,8 @@ class _Reader:
         if xhtml:
             frame = _Xhtml(location, name, self.parser.CurrentByteIndex)
         elif prop.kind == RESOURCE:
-            frame = _Holder(location, name,
-                            refusal=f"{location} takes no attributes" if attributes else None)
+            frame = _Holder(location, name, refusal=phrase(
+                "xml.holder-attributes", location=location) if attributes else None)
         else:
             node = prop.node if prop.kind == BACKBONE and prop.node else _tree(prop.type)
             frame = _Object(node, location, name, prop)
@@ -274,8 +285,8 @@ class _Reader:
         if isinstance(frame, _Holder) and (frame.refusal or frame.resource is None):
             if len(self.stack) != 3:  # a Bundle entry's stays: in a batch, it fails alone
                 self.stack.pop()
-            raise self._error(frame.refusal or f"{frame.location} holds no resource",
-                              frame.location)
+            raise self._error(frame.refusal or phrase("xml.holds-no-resource",
+                                                      location=frame.location), frame.location)
         self.stack.pop()
         parent = self.stack[-1] if self.stack else None
         if isinstance(frame, _Xhtml):
@@ -297,32 +308,29 @@ class _Reader:
         content = _json_object(frame)
         if frame.prop.kind == PRIMITIVE:
             if frame.value is None and not content:
-                raise self._error(
-                    f"{frame.location} has neither a value nor extensions", frame.location
-                )
+                raise self._error(phrase("xml.no-value", location=frame.location),
+                                  frame.location)
             self._add(parent, frame.name, (frame.value, content or None))
             return
         if not content:
-            raise self._error(f"{frame.location} is empty", frame.location)
+            raise self._error(phrase("xml.empty", location=frame.location), frame.location)
         self._add(parent, frame.name, content)
 
     def _text(self, text: str) -> None:
         top = self.stack[-1] if self.stack else None
         if not isinstance(top, _Xhtml) and not is_blank(text):
-            where = top.location if top else "the document"
-            raise self._error(
-                f"Text is not allowed in {where}: FHIR XML gives values in value attributes",
-                where,
-            )
+            where: str | Phrase = top.location if top else phrase("xml.the-document")
+            raise self._error(phrase("xml.text", where=where), str(where))
 
     # Helpers
 
     def _check_namespace(self, namespace: str, name: str, expected: str, location: str) -> None:
         if namespace != expected:
-            found = f"namespace {namespace}" if namespace else "no namespace"
-            raise self._error(
-                f"<{name}> is in {found}, expected {expected} (at {location})", location
-            )
+            problem = (phrase("xml.wrong-namespace", namespace=namespace, name=name,
+                              expected=expected, location=location) if namespace
+                       else phrase("xml.no-namespace", name=name, expected=expected,
+                                   location=location))
+            raise self._error(problem, location)
 
     def _attributes(self, frame: _Object, attributes: dict[str, str]) -> None:
         """`value` of a primitive, and the properties the definition makes attributes."""
@@ -341,15 +349,14 @@ class _Reader:
                 # As written (`xml:lang`), or by its namespace: expat's own form is neither.
                 attribute = (f"xml:{name}" if namespace == _XML_NS
                              else f"{{{namespace}}}{name}" if namespace else name)
-                raise self._error(
-                    f"Attribute {attribute!r} is not allowed on {frame.location}", location
-                )
+                raise self._error(phrase("xml.attribute", attribute=repr(attribute),
+                                         location=frame.location), location)
 
     def _value(self, text: str, type_code: str, location: str) -> object:
         try:
             return json_value(text, type_code, location)
-        except InvalidResource as error:
-            raise self._error(error.diagnostics, location) from None
+        except PhrasedError as error:
+            raise self._error(error.phrase, location) from None
 
     def _add(self, parent: _Frame | None, name: str, value: object) -> None:
         assert isinstance(parent, _Object), "elements are inside an object"
@@ -366,10 +373,8 @@ class _Reader:
             assert end_tag is not None, "expat reported an end tag here"
             end = end_tag.end()
         text = self.data[frame.start : end].decode("utf-8")
-        try:
-            check_xhtml(text, frame.location)
-        except InvalidResource as error:
-            raise self._error(error.diagnostics, frame.location) from None
+        if (problem := xhtml_problem(text, frame.location)) is not None:
+            raise self._error(problem, frame.location)
         return text
 
 

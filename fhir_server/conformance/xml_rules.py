@@ -9,12 +9,15 @@ import re
 from decimal import Decimal
 from functools import cache, lru_cache
 from xml.parsers import expat
+from xml.parsers.expat import errors as expat_errors
 
 from fhir_server.conformance import json_format
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.messages import Phrase, PhrasedError, phrase
 from fhir_server.conformance.primitives import primitive_type
+from fhir_server.conformance.reading_messages import EXPAT_PROBLEMS
 from fhir_server.conformance.structure import Node
-from fhir_server.errors import BadRequest, FhirError, InvalidResource
+from fhir_server.errors import InvalidResource
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -29,17 +32,29 @@ _ATTRIBUTE_ESCAPES = str.maketrans(
      "\r": "&#13;"}
 )
 _XML_SPACE = " \t\r\n"
+# expat's problems (by its English words) → their message ids.
+_EXPAT_PROBLEM_IDS = {english: message_id for message_id, (english, _) in EXPAT_PROBLEMS.items()}
+
+
+class XmlRefused(PhrasedError):
+    """XML this server does not read, whether well-formed or not: a DTD, an entity."""
 
 
 def _refuse_dtd(*_: object) -> None:
-    raise BadRequest(
-        "FHIR XML must not contain a DTD (<!DOCTYPE>): DTDs and entities are refused "
-        "(http://hl7.org/fhir/R4/xml.html)"
-    )
+    raise XmlRefused("xml.dtd")
 
 
 def _refuse_external(*_: object) -> int:
-    raise BadRequest("External entities are refused in FHIR XML")
+    raise XmlRefused("xml.external-entity")
+
+
+def xml_syntax(error: expat.ExpatError) -> Phrase:
+    """Why expat found the XML not well-formed, and where (`mismatched tag: line 3, column
+    4`)."""
+    english = expat_errors.messages[error.code]
+    problem = (phrase(_EXPAT_PROBLEM_IDS[english]) if english in _EXPAT_PROBLEM_IDS
+               else phrase("expat.other", problem=english))
+    return phrase("xml.syntax", problem=problem, line=error.lineno, column=error.offset)
 
 
 def safe_parser() -> expat.XMLParserType:
@@ -55,11 +70,10 @@ def safe_parser() -> expat.XMLParserType:
     return parser
 
 
-def nested_too_deep(max_depth: int) -> str:
+def nested_too_deep(max_depth: int) -> Phrase:
     """Why an XML body deeper than the JSON depth limit is refused: the limit counts levels
     of its JSON form, where a repeating element is an array and its item."""
-    return (f"The XML body nests deeper than the {max_depth} levels its JSON form may have "
-            "(each repeating element is two: an array and its item)")
+    return phrase("body.xml-too-deep", max=max_depth)
 
 
 class _RootFound(Exception):
@@ -78,7 +92,7 @@ def in_fhir_namespace(raw: bytes) -> bool:
         parser.Parse(raw, True)
     except _RootFound as found:
         return bool(found.args[0])
-    except (expat.ExpatError, FhirError):  # not well-formed, or a DTD: no FHIR either way
+    except (expat.ExpatError, XmlRefused):  # not well-formed, or a DTD: no FHIR either way
         return False
     return False
 
@@ -131,24 +145,24 @@ def element_order(node: Node) -> dict[str, int]:
 def json_value(text: str, type_code: str, location: str) -> object:
     """A `value` attribute as its JSON value (http://hl7.org/fhir/R4/json.html#primitive):
     decimals as the server's JSON reader reads the same literal ("1.50" keeps its
-    precision, "100" is 100), so a resource is the same whichever format it came in."""
+    precision, "100" is 100), so a resource is the same whichever format it came in.
+    PhrasedError says why a value is none of its type."""
     rules = primitive_type(type_code)
     if rules.json_kind == "string":
         return text
     if rules.json_kind == "boolean":
         if text not in ("true", "false"):
-            raise InvalidResource(
-                f"{location}: {text!r} is not a boolean (true or false)", expression=location
-            )
+            raise PhrasedError("xml.not-boolean", location=location, text=repr(text))
         return text == "true"
     if rules.matches(text):
         try:
             return (json_format.parse_integer(text) if rules.json_kind == "integer"
                     else json_format.loads(text))
         except ValueError as beyond:  # a number no Decimal128 (or Python) holds exactly
-            raise InvalidResource(f"{location}: {beyond}", expression=location) from None
-    raise InvalidResource(f"{location}: {text[:60]!r} is not {_article(type_code)}",
-                          expression=location)
+            raise PhrasedError("xml.bad-number", location=location,
+                               problem=json_format.json_problem(beyond)) from None
+    raise PhrasedError("xml.not-of-type", location=location, text=repr(text[:60]),
+                       kind=_article(type_code), vi={"kind": type_code})
 
 
 def xml_value(value: object, type_code: str, location: str) -> str:

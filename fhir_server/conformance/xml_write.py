@@ -6,7 +6,7 @@ the narrative `div` written exactly as its JSON string."""
 from collections.abc import Collection
 
 from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.narrative import check_xhtml
+from fhir_server.conformance.narrative import xhtml_problem
 from fhir_server.conformance.structure import BACKBONE, PRIMITIVE, RESOURCE, Node, Property
 from fhir_server.conformance.structure import definition_tree as _tree
 from fhir_server.conformance.xml_rules import (
@@ -145,7 +145,8 @@ class _Writer:
         if is_xhtml(prop.type):
             if not isinstance(value, str) or extra is not None:
                 raise _invalid(f"{location} must be an XHTML string", location)
-            check_xhtml(value, location)
+            if (problem := xhtml_problem(value, location)) is not None:
+                raise _invalid(str(problem), location)
             self.parts.append(self._margin(depth) + value)
             return
         if value is None and extra is None:

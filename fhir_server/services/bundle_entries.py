@@ -2,14 +2,16 @@
 method, url and conditions (http://hl7.org/fhir/R4/bundle.html#Bundle.entry.request), and
 the JSON Patch a PATCH entry carries (http://hl7.org/fhir/R4/http.html#patch)."""
 
+import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fhir_server.conformance import json_format
+from fhir_server.conformance.messages import Phrase, phrase, refusal
 from fhir_server.conformance.primitives import lone_surrogate, shape_excess
-from fhir_server.errors import BadRequest, FhirError, Issue, NotFound
+from fhir_server.errors import BadRequest, FhirError, NotFound, NotSupported
 from fhir_server.search.request import PRESENTATION
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 from fhir_server.services.preconditions import (
@@ -80,7 +82,7 @@ class Entry:
 _CONDITIONS = {"ifNoneExist": ("POST",), "ifMatch": ("PUT", "PATCH", "DELETE")}
 
 
-def check_create_parameters(names: Iterable[str], condition: str,
+def check_create_parameters(names: Iterable[str], condition: str | Phrase,
                             expression: str | None = None) -> None:
     """A create takes no parameters in its URL but `_format` and `_pretty` (http.html#create).
     Some client libraries send a conditional create's criteria there (`POST
@@ -88,46 +90,43 @@ def check_create_parameters(names: Iterable[str], condition: str,
     they go, `condition` (http.html#ccreate); `expression` is where they were, else the first
     of them."""
     if criteria := [name for name in names if name not in PRESENTATION]:
-        raise BadRequest(f"A create takes no parameters in its URL ({', '.join(criteria)}); "
-                         f"send the criteria of a conditional create in {condition}",
-                         expression=expression or criteria[0])
+        raise refusal(BadRequest, "entry.create-parameters", expression or criteria[0],
+                      names=", ".join(criteria), condition=condition)
 
 
 def parse_entry(index: int, raw: object, base: str) -> Entry:
     where = f"Bundle.entry[{index}]"
     if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
-        raise BadRequest(f"{where} has no request", expression=f"{where}.request")
+        raise refusal(BadRequest, "entry.no-request", f"{where}.request", where=where)
     request = raw["request"]
     for name, value in (("fullUrl", raw.get("fullUrl")),
                         *((f"request.{key}", request.get(key)) for key in _REQUEST_STRINGS)):
         if value is not None and not isinstance(value, str):
-            raise BadRequest(f"{where}.{name} must be a JSON string",
-                             expression=f"{where}.{name}")
+            raise refusal(BadRequest, "entry.not-a-string", f"{where}.{name}", where=where,
+                          name=name)
     method, url = request.get("method"), request.get("url")
     if method not in ORDER or not url:
-        raise BadRequest(
-            f"{where}.request needs a method ({', '.join(ORDER)}) and a url",
-            expression=f"{where}.request",
-        )
+        raise refusal(BadRequest, "entry.method-and-url", f"{where}.request", where=where,
+                      methods=", ".join(ORDER))
     if url.lower().startswith(base.lower() + "/"):  # a URL's scheme and host have no case
         url = url[len(base) + 1 :]
     elif (named := urlsplit(url.partition("?")[0])).scheme or named.netloc:
-        raise BadRequest(f"{where}.request.url '{url}' is not on this server ({base}): an "
-                         "entry's url is relative to its base, or absolute within it",
-                         expression=f"{where}.request.url")
+        raise refusal(BadRequest, "entry.url-elsewhere", f"{where}.request.url", where=where,
+                      url=url, base=base)
     for condition, methods in _CONDITIONS.items():
         if request.get(condition) is not None and method not in methods:
             # Ignored, a PUT with ifNoneExist meant as "create unless it exists" overwrote.
-            raise BadRequest(f"{where}.request.{condition} applies to {' and '.join(methods)} "
-                             f"only, not {method}", expression=f"{where}.request.{condition}")
+            raise refusal(BadRequest, "entry.condition-not-for-method",
+                          f"{where}.request.{condition}", where=where, condition=condition,
+                          method=method, methods=" and ".join(methods),
+                          vi={"methods": " và ".join(methods)})
     path, _, query = url.partition("?")
     parts = _segments(urlsplit(path).path, where)
     # search-system, `?_type=Patient,Group&...` or `_search?...`: every type's search.
     system_search = method in ("GET", "HEAD") and parts in ([], ["_search"])
     if not parts and not system_search:
-        raise BadRequest(
-            f"{where}.request.url '{url}' names no resource type", expression=f"{where}.request.url"
-        )
+        raise refusal(BadRequest, "entry.url-without-type", f"{where}.request.url", where=where,
+                      url=url)
     entry = Entry(
         index,
         method,
@@ -152,20 +151,19 @@ def parse_entry(index: int, raw: object, base: str) -> Entry:
         entry.compartment, entry.resource_type, entry.resource_id = (
             f"{parts[0]}/{parts[1]}", parts[2], None)
     if method not in _METHODS_BY_SHAPE[shape]:
-        raise BadRequest(f"{where}: {method} {url} is no FHIR interaction",
-                         expression=f"{where}.request.url")
+        raise refusal(BadRequest, "entry.no-interaction", f"{where}.request.url", where=where,
+                      method=method, url=url)
     entry.history = shape == "history"
     if method == "POST":  # as the same request over HTTP is
         names = [name for name, _ in parse_qsl(query, keep_blank_values=True)]
         check_create_parameters(names, f"{where}.request.ifNoneExist", f"{where}.request.url")
     if method in ("POST", "PUT") and not isinstance(entry.resource, dict):
-        raise BadRequest(f"{where} ({method}) has no resource", expression=f"{where}.resource")
+        raise refusal(BadRequest, "entry.no-resource", f"{where}.resource", where=where,
+                      method=method)
     _check_full_url(entry, where)
     if method in ("PUT", "DELETE", "PATCH") and not (entry.resource_id or entry.query):
-        raise BadRequest(
-            f"{where}: {method} needs [type]/[id] or [type]?[criteria]",
-            expression=f"{where}.request.url",
-        )
+        raise refusal(BadRequest, "entry.no-target", f"{where}.request.url", where=where,
+                      method=method)
     return entry
 
 
@@ -175,8 +173,8 @@ def _segments(path: str, where: str) -> list[str]:
     try:
         return [unquote(part, errors="strict") for part in path.split("/") if part]
     except UnicodeDecodeError:
-        raise BadRequest(f"{where}.request.url has percent-escapes that are not UTF-8",
-                         expression=f"{where}.request.url") from None
+        raise refusal(BadRequest, "entry.url-not-utf8", f"{where}.request.url",
+                      where=where) from None
 
 
 def _check_full_url(entry: Entry, where: str) -> None:
@@ -195,9 +193,12 @@ def _check_full_url(entry: Entry, where: str) -> None:
     if named is None or not isinstance(kind, str):  # no type: the write refuses the body
         return
     if named[1] != kind or named[2] != resource.get("id", named[2]):
-        actual = f"{kind}/{resource['id']}" if "id" in resource else f"a {kind} without id"
-        raise BadRequest(f"{where}.fullUrl '{full_url}' names {named[0]}, but the resource "
-                         f"is {actual}", expression=f"{where}.fullUrl")
+        said = {"where": where, "full_url": full_url, "named": named[0]}
+        if "id" in resource:
+            raise refusal(BadRequest, "entry.full-url-names-other", f"{where}.fullUrl",
+                          actual=f"{kind}/{resource['id']}", **said)
+        raise refusal(BadRequest, "entry.full-url-names-other-type", f"{where}.fullUrl",
+                      type=kind, **said)
 
 
 def _instant(value: str | None, expression: str) -> datetime | None:
@@ -209,8 +210,7 @@ def _instant(value: str | None, expression: str) -> datetime | None:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None or "T" not in value:
-        raise BadRequest(f"{expression} '{value}' is no FHIR instant (like "
-                         "2024-05-02T08:30:00+07:00)", expression=expression)
+        raise refusal(BadRequest, "entry.not-an-instant", expression, value=value)
     return moment
 
 
@@ -220,9 +220,8 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
         return "operation", None, None
     if parts[0] in ("metadata", "_history") or any(p.startswith("$") for p in parts):
         # 400 as HAPI answers an interaction it cannot run there, with code not-supported.
-        raise not_supported(where, f"{'/'.join(parts)} is not supported in a Bundle entry "
-                            "(capabilities, system history, an operation's path beyond its "
-                            "name such as $export-status/...); call it directly")
+        raise refusal(NotSupported, "entry.not-in-a-bundle", f"{where}.request.url",
+                      where=where, path="/".join(parts))
     match parts:
         case [_]:
             return "type", None, None
@@ -241,16 +240,14 @@ def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | Non
                 raise NotFound(f"{where}: version '{vid}' is not known",
                                expression=f"{where}.request.url")
             return "version", resource_id, vid
-    raise BadRequest(f"{where}: request.url '{'/'.join(parts)}' is no FHIR interaction",
-                     expression=f"{where}.request.url")
+    raise refusal(BadRequest, "entry.url-no-interaction", f"{where}.request.url", where=where,
+                  path="/".join(parts))
 
 
-def not_supported(where: str, message: str) -> BadRequest:
+def not_supported(where: str, message_id: str) -> NotSupported:
     """400 not-supported at the entry's request.url, as HAPI answers what it cannot run in a
     Bundle entry."""
-    diagnostics = f"{where}: {message}"
-    return BadRequest(diagnostics, issues=[
-        Issue(diagnostics, "not-supported", expression=(f"{where}.request.url",))])
+    return refusal(NotSupported, message_id, f"{where}.request.url", where=where)
 
 
 def patch_operations(entry: Entry, max_depth: int) -> object:
@@ -264,27 +261,32 @@ def patch_operations(entry: Entry, max_depth: int) -> object:
         and binary.get("resourceType") == "Binary"
         and binary.get("contentType") == "application/json-patch+json"
     ):
-        raise BadRequest(
-            f"{entry.location}: PATCH needs a Parameters (FHIRPath Patch) or a Binary with "
-            "contentType application/json-patch+json",
-            expression=f"{entry.location}.resource",
-        )
+        raise refusal(BadRequest, "entry.patch-kind", f"{entry.location}.resource",
+                      where=entry.location)
     data = binary.get("data", "")
-    too_deep = BadRequest(f"{entry.location}: the JSON Patch is nested deeper than {max_depth} "
-                          "levels", expression=f"{entry.location}.resource.data")
+    too_deep = refusal(BadRequest, "entry.patch-too-deep", f"{entry.location}.resource.data",
+                       where=entry.location, max=max_depth)
     try:
         text = base64_binary(data if isinstance(data, str) else "-")
+    except binascii.Error:
+        raise _invalid_patch(entry, phrase("entry.patch-not-base64")) from None
+    try:
         operations = json_format.loads(text)
     except RecursionError:
         raise too_deep from None
     except ValueError as bad:
-        raise BadRequest(f"{entry.location}: the JSON Patch is not valid: {bad}") from None
+        raise _invalid_patch(entry, json_format.json_problem(bad)) from None
     if shape_excess(operations, max_depth):
         raise too_deep
     if (where := lone_surrogate(operations, text)) is not None:
-        raise BadRequest(f"{entry.location}: the JSON Patch has a lone surrogate at {where}",
-                         expression=f"{entry.location}.resource.data")
+        raise refusal(BadRequest, "entry.patch-lone-surrogate",
+                      f"{entry.location}.resource.data", where=entry.location, at=where)
     return operations
+
+
+def _invalid_patch(entry: Entry, problem: Phrase) -> BadRequest:
+    return refusal(BadRequest, "entry.patch-invalid", None, where=entry.location,
+                   problem=problem)
 
 
 # Headers that describe the entry's resource, not the Bundle endpoint the response is of.

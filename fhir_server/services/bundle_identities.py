@@ -6,6 +6,7 @@ given."""
 import heapq
 from urllib.parse import parse_qsl
 
+from fhir_server.conformance.messages import refusal
 from fhir_server.errors import BadRequest, Conflict, FhirError
 from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import Entry, in_entry
@@ -36,18 +37,12 @@ def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str,
     target = f"{entry.resource_type}/{result.version.id}"
     expected = assigned.get(full_url_key(entry.full_url or ""), target)
     if expected != target:
-        raise Conflict(
-            f"{entry.location}: resolves to {target} when the transaction is written, but its "
-            f"fullUrl was resolved to {expected} before; send the entries' conditions alike "
-            "or as one entry"
-        )
+        raise refusal(Conflict, "entry.resolved-elsewhere", None, where=entry.location,
+                      target=target, expected=expected)
     other = written.setdefault(target, entry)
     if other is not entry and not entry.method == other.method == "POST":
-        raise BadRequest(
-            f"{entry.location} names {target}, as {other.location} does: the resources of "
-            "a transaction's entries must be distinct",
-            expression=entry.location,
-        )
+        raise refusal(BadRequest, "entry.same-resource", entry.location, where=entry.location,
+                      target=target, other=other.location)
 
 
 async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:
@@ -219,8 +214,8 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
         if target in deleted:
             # "If any resource identities (including resolved identities from conditional
             # update/delete) overlap in steps 1-3, then the transaction SHALL fail."
-            raise BadRequest(f"{entry.location} deletes {target}, as "
-                             f"{deleted[target].location} does", expression=entry.location)
+            raise refusal(BadRequest, "entry.deleted-twice", entry.location,
+                          where=entry.location, target=target, other=deleted[target].location)
         if target is not None:
             deleted[target] = entry
     return frozenset(deleted)

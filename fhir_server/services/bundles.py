@@ -11,6 +11,7 @@ from http import HTTPStatus
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.envelopes import envelope_errors
 from fhir_server.conformance.issue_lists import capped
+from fhir_server.conformance.messages import refusal
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import (
     BadRequest,
@@ -120,10 +121,9 @@ async def _check_still_one_match(store: ResourceStore, entry: Entry) -> None:
                                               entry.resolved_criteria)
     others = [match.id for match in matches if match.id != entry.resource_id]
     if others:
-        raise BadRequest(
-            f"{entry.location}: its criteria '{entry.resolved_criteria}' also match "
-            f"{entry.resource_type}/{others[0]}, which this transaction creates: two entries "
-            "would be one resource", expression=entry.location)
+        raise refusal(BadRequest, "bundle.criteria-match-created", entry.location,
+                      where=entry.location, criteria=entry.resolved_criteria,
+                      target=f"{entry.resource_type}/{others[0]}")
 
 
 def _status(code: int) -> str:
@@ -170,21 +170,17 @@ class BundleProcessor:
                        operations: OperationRunner | None,
                        unreadable: Mapping[int, list[Issue]]) -> dict:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-            raise BadRequest("POST to the base URL takes a Bundle", expression="resourceType")
+            raise refusal(BadRequest, "bundle.not-a-bundle", "resourceType")
         kind = bundle.get("type")
         if kind not in ("batch", "transaction"):
-            raise BadRequest(
-                f"Bundle.type must be batch or transaction, not '{kind}'", expression="Bundle.type"
-            )
+            raise refusal(BadRequest, "bundle.not-batch-or-transaction", "Bundle.type",
+                          kind=kind)
         raw_entries = bundle.get("entry", [])
         if not isinstance(raw_entries, list):
-            raise BadRequest("Bundle.entry must be an array", expression="Bundle.entry")
+            raise refusal(BadRequest, "bundle.entry-not-array", "Bundle.entry")
         if len(raw_entries) > self.max_entries:
-            raise PayloadTooLarge(
-                f"The Bundle has {len(raw_entries)} entries; this server accepts at most "
-                f"{self.max_entries}",
-                expression="Bundle.entry",
-            )
+            raise refusal(PayloadTooLarge, "bundle.too-many-entries", "Bundle.entry",
+                          count=len(raw_entries), max=self.max_entries)
         # Off the event loop for a large Bundle (5,000 entries held it 0.7 s).
         broken, refused = await run_sized(envelope_errors, bundle)
         refused = {index: [*unreadable.get(index, []), *refused.get(index, [])]
@@ -198,9 +194,7 @@ class BundleProcessor:
             for entry in entries:
                 if entry.operation is not None:
                     # Its writes would not be the transaction's, nor undone with it.
-                    raise not_supported(entry.location,
-                                        "an operation is not supported in a transaction; "
-                                        "send it in a batch")
+                    raise not_supported(entry.location, "bundle.operation-in-transaction")
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
@@ -289,14 +283,11 @@ class BundleProcessor:
             entry = parse_entry(index, raw, base)
             check_independent(entry, within)
             if (target := written_target(entry)) in shared:
-                raise BadRequest(
-                    f"{entry.location}: {target} is written by more than one entry of the "
-                    "batch, whose entries are independent (the order they would run in is "
-                    "not theirs); send a transaction, or one of them", expression=entry.location)
+                raise refusal(BadRequest, "bundle.written-twice-in-batch", entry.location,
+                              where=entry.location, target=target)
             if entry.operation is not None:
                 if operations is None:
-                    raise not_supported(entry.location,
-                                        "an operation is not supported here; call it directly")
+                    raise not_supported(entry.location, "bundle.operation-not-here")
                 charge_operation(entry.location)  # it checks the token's scopes itself
                 check_room(entry.location)
                 return charge(await operations(entry), entry.location)

@@ -3,6 +3,7 @@ independent (http://hl7.org/fhir/R4/http.html#brules: "there SHALL be no interde
 between the different entries ... Servers SHALL validate that this is the case"), and a
 transaction names each resource once."""
 
+from fhir_server.conformance.messages import refusal
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.services.bundle_entries import Entry, parse_entry
 from fhir_server.services.references import references_in
@@ -46,10 +47,8 @@ def check_independent(entry: Entry, within: frozenset[str]) -> None:
     stored as is the reference would resolve nowhere."""
     for element in references_in(entry.resource):
         if element["reference"] in within - {entry.full_url}:
-            raise BadRequest(
-                f"{entry.location} refers to {element['reference']}, another entry of the "
-                "batch: the entries of a batch are independent; send a transaction to link "
-                "them", expression=f"{entry.location}.resource")
+            raise refusal(BadRequest, "entry.batch-reference", f"{entry.location}.resource",
+                          where=entry.location, reference=element["reference"])
 
 
 def check_distinct_targets(entries: list[Entry]) -> None:
@@ -62,8 +61,6 @@ def check_distinct_targets(entries: list[Entry]) -> None:
             keys.add(target)
         for key in keys:
             if key in seen:
-                raise BadRequest(
-                    f"{entry.location}: '{key}' appears twice in the transaction",
-                    expression=entry.location,
-                )
+                raise refusal(BadRequest, "entry.twice", entry.location, where=entry.location,
+                              key=key)
             seen.add(key)

@@ -7,6 +7,7 @@ every entry of a transaction Bundle share one implementation.
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from fhir_server.conformance.messages import Phrase, issue, phrase, refusal
 from fhir_server.conformance.primitives import is_id
 from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.errors import (
@@ -58,26 +59,24 @@ class WriteResult:
         """The OperationOutcome `Prefer: return=OperationOutcome` asks for: what was done,
         then the warnings (http://hl7.org/fhir/R4/http.html#ops)."""
         if self.version.deleted:
-            action = "deleted"
+            action = "write.deleted"
         elif self.created:
-            action = "created"
+            action = "write.created"
         else:
-            action = "updated" if self.changed else "matched: nothing was written"
-        done = Issue(f"{self.version.versioned_url} {action}", "informational", "information")
+            action = "write.updated" if self.changed else "write.matched"
+        done = issue(action, "informational", severity="information",
+                     url=self.version.versioned_url)
         return operation_outcome([done, *self.warnings], language)
 
 
 def check_body(resource_type: str, body: object) -> dict:
     if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object (a FHIR resource)")
+        raise refusal(BadRequest, "body.not-object")
     if "resourceType" not in body:
-        raise BadRequest(f"The body has no resourceType: send the {resource_type} with it",
-                         expression="resourceType")
+        raise refusal(BadRequest, "body.no-resource-type", "resourceType", type=resource_type)
     if body["resourceType"] != resource_type:
-        raise BadRequest(
-            f"resourceType '{body['resourceType']}' does not match the URL's '{resource_type}'",
-            expression="resourceType",
-        )
+        raise refusal(BadRequest, "body.other-resource-type", "resourceType",
+                      given=body["resourceType"], type=resource_type)
     return body
 
 
@@ -119,7 +118,7 @@ async def create(
         # "If an id is provided, the server SHALL ignore it", a malformed one too (a JSON
         # null or number is no id at all, but bad FHIR JSON).
         body = {name: value for name, value in body.items() if name != "id"}
-    _refuse_subsetted(body, f"The {resource_type} was sent")
+    _refuse_subsetted(body, phrase("body.created-sent", type=resource_type))
     await resolve_conditional_references(store, body)
     warnings = await run_sized(policy.check, body)
     if if_none_exist is not None:
@@ -149,13 +148,13 @@ async def update(
     """update, and update-as-create with a client-assigned id (http.html#update)."""
     body = check_body(resource_type, body)
     await resolve_conditional_references(store, body)
-    if body.get("id") != resource_id:
-        given = "has no id" if "id" not in body else f"has the id '{body['id']}'"
-        raise BadRequest(
-            f"The body {given}: it must have the id in the URL, '{resource_id}'",
-            expression=f"{resource_type}.id",
-        )
-    _refuse_subsetted(body, f"{resource_type}/{resource_id} was sent")
+    if "id" not in body:
+        raise refusal(BadRequest, "body.update-without-id", f"{resource_type}.id",
+                      id=resource_id)
+    if body["id"] != resource_id:
+        raise refusal(BadRequest, "body.update-other-id", f"{resource_type}.id",
+                      given=body["id"], id=resource_id)
+    _refuse_subsetted(body, phrase("body.updated-sent", type=resource_type, id=resource_id))
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
     precondition.check(f"{resource_type}/{resource_id}", current)
@@ -171,14 +170,11 @@ async def update(
     return WriteResult(version, created=created, warnings=warnings)
 
 
-def _refuse_subsetted(resource: dict, what: str) -> None:
+def _refuse_subsetted(resource: dict, what: Phrase) -> None:
     if is_subsetted(resource):
         # search.html#summary: the tag is there so that a part is never stored as a whole.
-        raise Unprocessable(
-            f"{what} with the SUBSETTED tag: it is a part of a resource (_summary or "
-            "_elements), never stored; send the whole resource without the tag (a stored "
-            "resource that carries it loses it by $meta-delete)",
-            expression=f"{resource['resourceType']}.meta.tag")
+        raise refusal(Unprocessable, "body.subsetted", f"{resource['resourceType']}.meta.tag",
+                      what=what)
 
 
 async def conditional_update(
@@ -218,22 +214,16 @@ async def conditional_update_target(
         raise MultipleMatches(f"Conditional update '{query}' matches more than one {resource_type}")
     if matches:
         if body_id not in (None, matches[0].id):
-            raise BadRequest(
-                f"The body's id '{body_id}' differs from the matched resource '{matches[0].id}'",
-                expression=f"{resource_type}.id",
-            )
+            raise refusal(BadRequest, "body.other-than-match", f"{resource_type}.id",
+                          given=body_id, id=matches[0].id)
         return matches[0].id
     if not body_id:
         return None
     existing = await store.current(resource_type, str(body_id))
     if existing is not None and not existing.deleted and (
             f"{resource_type}/{body_id}" not in excluding):
-        raise Conflict(
-            f"No {resource_type} matches '{query}', but the body's id names "
-            f"{resource_type}/{body_id}, which exists: a conditional update does not "
-            "overwrite a resource its criteria did not match",
-            expression=f"{resource_type}.id",
-        )
+        raise refusal(Conflict, "body.id-not-matched", f"{resource_type}.id",
+                      type=resource_type, query=query, given=body_id)
     return str(body_id)
 
 
@@ -263,7 +253,7 @@ async def patch(
     patched = await run_sized(_patched, current.resource, operations)
     if patched.get("id") != resource_id or patched.get("resourceType") != resource_type:
         raise BadRequest("A patch may not change the resource's id or resourceType")
-    _refuse_subsetted(patched, f"{resource_type}/{resource_id} would be patched")
+    _refuse_subsetted(patched, phrase("body.patched", type=resource_type, id=resource_id))
     # A patch is an update: it may add tags and labels, and only `$meta-delete` removes them.
     patched = with_kept_labels(patched, current.resource)
     await resolve_conditional_references(store, patched)

@@ -7,6 +7,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from fhir_server.conformance.json_format import dumps
+from fhir_server.conformance.messages import refusal
 from fhir_server.errors import PayloadTooLarge
 
 # Operation entries one Bundle may hold: each may cost what a request does (5,000 `$expand`
@@ -26,9 +27,8 @@ class ReadBudget:
         """413 for an operation entry past the MOST_OPERATIONS of one Bundle."""
         self.operations += 1
         if self.operations > MOST_OPERATIONS:
-            raise PayloadTooLarge(
-                f"{where}: one Bundle runs at most {MOST_OPERATIONS} operations; send the "
-                "others in another", expression=where)
+            raise refusal(PayloadTooLarge, "bundle.too-many-operations", where, where=where,
+                          max=MOST_OPERATIONS)
 
     def check_room(self, where: str) -> None:
         """413 before a read entry once the entries before it used a limit up: nothing more
@@ -37,11 +37,8 @@ class ReadBudget:
             raise self._too_costly(where)
 
     def _too_costly(self, where: str) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"{where}: the read entries of one Bundle answer with at most {self.limit} "
-            f"resources and {self.byte_limit} bytes together, and this one would pass "
-            "that; send the reads in smaller Bundles, or page the searches (_count)",
-            expression=where)
+        return refusal(PayloadTooLarge, "bundle.reads-too-large", where, where=where,
+                       limit=self.limit, bytes=self.byte_limit)
 
     def charge(self, answer: dict, where: str) -> None:
         """Count the resources an entry answers with (a Bundle's entries, or one), and their

@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlencode
 
 from fhir_server.conformance import json_format
+from fhir_server.conformance.messages import refusal
 from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import parse_query
@@ -175,5 +176,4 @@ def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: st
         elif not history and full_url_key(reference).startswith(_URN_SCHEMES):
             # Such a reference means an entry of the Bundle: stored as it is, it would point
             # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
-            raise BadRequest(f"Reference '{reference}' names no entry of this transaction: "
-                             "no entry that creates or updates a resource has it as fullUrl")
+            raise refusal(BadRequest, "entry.urn-unresolved", reference=reference)

@@ -400,25 +400,3 @@ def test_conditional_criteria_with_a_huge_count_are_a_client_error(client, uncha
         "Content-Type": "application/fhir+json", "If-None-Exist": f"_count={_HUGE}"})
     assert 400 <= response.status_code < 500, response.text[:300]
 
-
-@pytest.mark.parametrize(("asked", "language"), [(None, "en"), ("vi-VN, en;q=0.5", "vi")])
-def test_an_outcome_says_its_language(client, asked, language):
-    """RFC 9110 §8.5: the language of the OperationOutcome's messages, as Accept-Language
-    chose it (an invalid resource's issues are in Vietnamese for `vi`)."""
-    headers = {**FHIR_HEADERS, **({"Accept-Language": asked} if asked else {})}
-    response = client.post("/Patient", json={"resourceType": "Patient", "gender": "nam"},
-                           headers=headers)
-    assert response.status_code in (400, 422), response.text
-    assert response.headers["content-language"] == language
-    assert response.json().get("language", "en") == language
-
-
-def test_an_outcome_in_english_says_so_whatever_was_asked(client):
-    """A message the catalog has only in English (a 404, a malformed search value) is
-    labelled English, not as the Vietnamese that was asked for."""
-    headers = {**FHIR_HEADERS, "Accept-Language": "vi"}
-    for response in (client.get("/Patient/khong-co", headers=headers),
-                     client.get("/Patient", params={"birthdate": "bad"}, headers=headers)):
-        assert response.status_code in (400, 404), response.text
-        assert response.headers["content-language"] == "en"
-        assert "language" not in response.json()

@@ -315,7 +315,7 @@ def test_every_vn_core_profile_gets_a_snapshot_or_a_recorded_error():
     for definition in vn_core:
         found = registry().structure_definition(definition["url"])
         assert "snapshot" in found or definition["url"] in registry().profile_errors
-    errors = {url.removeprefix(VN_CORE): error
+    errors = {url.removeprefix(VN_CORE): str(error)
               for url, error in registry().profile_errors.items() if url.startswith(VN_CORE)}
     assert errors["vn-core-obervation-result-base"] == (  # an IPS 1.0.0 profile, gone in 2.0.0
         "base or type http://hl7.org/fhir/uv/ips/StructureDefinition/Observation-results-uv-ips"

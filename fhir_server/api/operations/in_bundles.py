@@ -13,6 +13,7 @@ from fastapi import Request
 from fhir_server.api.audit import record_request
 from fhir_server.api.operations.routes import invoke
 from fhir_server.conformance import json_format
+from fhir_server.conformance.messages import refusal
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.services.audit import current_request
@@ -86,8 +87,8 @@ def _route(entry: Entry) -> tuple[str, str, str | None, str | None, str | None]:
             return INSTANCE, name, resource_type, resource_id, None
         case [resource_type, resource_id, "_history", version_id]:
             return INSTANCE, name, resource_type, resource_id, version_id
-    raise BadRequest(f"{entry.location}: request.url '{'/'.join(entry.operation)}' names no "
-                     "operation", expression=f"{entry.location}.request.url")
+    raise refusal(BadRequest, "bundle.no-operation", f"{entry.location}.request.url",
+                  where=entry.location, path="/".join(entry.operation))
 
 
 def _entry_request(parent: Request, entry: Entry, resource_type: str | None,
