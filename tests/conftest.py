@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 from pymongo import MongoClient
 
 from fhir_server.api.dev_csc import create_dev_csc_app
@@ -22,6 +23,11 @@ from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.main import create_app
 from fhir_server.services.dev_signing import DevSigningService
 from fhir_server.settings import Settings
+
+# Hypothesis checks what an input does, not how fast: its default 200 ms deadline per example
+# failed tests on a loaded CI machine (speed is measured by bench/, on purpose).
+hypothesis_settings.register_profile("no-deadline", deadline=None)
+hypothesis_settings.load_profile("no-deadline")
 
 
 @pytest.fixture(scope="session")
