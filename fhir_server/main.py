@@ -196,7 +196,9 @@ async def services_for(settings: Settings):
             yield service, BundleProcessor(service, settings.max_bundle_entries,
                                            settings.max_json_depth,
                                            settings.max_batch_response_resources,
-                                           settings.max_response_bytes)
+                                           settings.max_response_bytes,
+                                           settings.max_parameters,
+                                           settings.max_parameter_repeats)
     finally:
         await database.close()
 

@@ -49,7 +49,7 @@ from fhir_server.errors import (
     NotFound,
     UnsupportedMediaType,
 )
-from fhir_server.search.request import RESULT_PARAMETERS
+from fhir_server.search.request import RESULT_PARAMETERS, check_query_counts
 from fhir_server.services.access import Reach
 from fhir_server.services.bundle_entries import check_create_parameters
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
@@ -289,6 +289,9 @@ async def create(resource_type: str, call: Write):
     check_type(resource_type)
     check_create_parameters(call.request.query_params, phrase("entry.if-none-exist-header"))
     if_none_exist = _header_text(call.request.headers.get("if-none-exist"))
+    if if_none_exist is not None:  # criteria bounded as a query string's parameters are
+        check_query_counts(if_none_exist, call.settings.max_parameters,
+                           call.settings.max_parameter_repeats)
     body = await _resource(resource_type, call)
     result = await call.service.create(resource_type, body, if_none_exist)
     return write_response(call, result)

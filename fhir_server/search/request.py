@@ -134,7 +134,7 @@ def check_parameter_counts(
     times: each costs parsing and a clause of the MongoDB query, so a request of thousands
     would hold the server for seconds."""
     if len(pairs) > max_parameters:
-        raise BadRequest(f"More than {max_parameters} parameters in one request")
+        raise _too_many_parameters(max_parameters)
     if pairs:
         name, repeats = Counter(name for name, _ in pairs).most_common(1)[0]
         if repeats > max_repeats:
@@ -143,6 +143,21 @@ def check_parameter_counts(
                 "accepted",
                 expression=name,
             )
+
+
+def check_query_counts(query: str, max_parameters: int, max_repeats: int) -> None:
+    """`check_parameter_counts` of a query string (a request's, a Bundle entry's
+    `request.url`, conditional criteria), its `&`s counted before it is split: a megabyte
+    of them is refused at once."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=max_parameters)
+    except ValueError:
+        raise _too_many_parameters(max_parameters) from None
+    check_parameter_counts(pairs, max_parameters, max_repeats)
+
+
+def _too_many_parameters(max_parameters: int) -> BadRequest:
+    return BadRequest(f"More than {max_parameters} parameters in one request")
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:

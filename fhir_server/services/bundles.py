@@ -27,6 +27,7 @@ from fhir_server.services.batch_steps import run_in_steps
 from fhir_server.services.bundle_entries import (
     ORDER,
     Entry,
+    check_entry_parameters,
     in_entry,
     not_supported,
     parse_entry,
@@ -132,12 +133,15 @@ def _status(code: int) -> str:
 
 class BundleProcessor:
     def __init__(self, service: ResourceService, max_entries: int, max_depth: int = 64,
-                 max_read_resources: int = 10_000, max_read_bytes: int = MOST_RESPONSE_BYTES):
+                 max_read_resources: int = 10_000, max_read_bytes: int = MOST_RESPONSE_BYTES,
+                 max_parameters: int = 200, max_parameter_repeats: int = 100):
         self.service = service
         self.max_entries = max_entries
         self.max_depth = max_depth  # of a JSON Patch in a Binary, as of any JSON body
         self.max_read_resources = max_read_resources  # the read entries' answers together
         self.max_read_bytes = max_read_bytes
+        # Of each entry's request.url and ifNoneExist, as of a request's query string.
+        self.parameter_limits = (max_parameters, max_parameter_repeats)
 
     async def process(
         self,
@@ -192,6 +196,7 @@ class BundleProcessor:
         if kind == "transaction":
             entries = [parse_entry(i, raw, base) for i, raw in enumerate(raw_entries)]
             for entry in entries:
+                check_entry_parameters(entry, *self.parameter_limits)
                 if entry.operation is not None:
                     # Its writes would not be the transaction's, nor undone with it.
                     raise not_supported(entry.location, "bundle.operation-in-transaction")
@@ -281,6 +286,7 @@ class BundleProcessor:
     ) -> dict:
         try:
             entry = parse_entry(index, raw, base)
+            check_entry_parameters(entry, *self.parameter_limits)
             check_independent(entry, within)
             if (target := written_target(entry)) in shared:
                 raise refusal(BadRequest, "bundle.written-twice-in-batch", entry.location,

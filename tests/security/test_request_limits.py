@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode, urlsplit
 
@@ -163,6 +164,78 @@ def test_search_forms_of_any_shape_never_give_5xx(http, params):
     response = http.post("/Patient/_search", content=urlencode(params).encode(),
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code < 500, (params, response.status_code, response.text[:300])
+
+
+# ------------------------------------------------------------------ batch and transaction entries
+
+def _identifiers(system: str, count: int) -> str:
+    """Criteria naming `count` identifiers of `system`, ANDed: a patient with all matches."""
+    return urlencode([("identifier", f"{system}|{n}") for n in range(count)])
+
+
+def _patient_holding(http: httpx.Client, system: str, count: int) -> dict:
+    """A new Patient with the identifiers `_identifiers(system, count)` names."""
+    identifiers = [{"system": system, "value": str(n)} for n in range(count)]
+    response = http.post("/Patient", json=patient_resource(identifier=[]) | {
+        "identifier": identifiers}, headers=FHIR_HEADERS)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _bundle(kind: str, *entries: dict) -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def _refused_alike(http: httpx.Client, direct: httpx.Response, entry: dict) -> None:
+    """`entry` is refused as the request `direct` was (400, the same message): alone in a
+    batch, whose other entry is answered; naming it in a transaction, which does nothing."""
+    message = _outcome(direct, 400)["issue"][0]["diagnostics"]
+    answered = {"request": {"method": "GET", "url": "Patient?_count=1"}}
+    response = http.post("", json=_bundle("batch", entry, answered), headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    refused, other = response.json()["entry"]
+    assert refused["response"]["status"] == "400 Bad Request", refused
+    assert refused["response"]["outcome"]["issue"][0]["diagnostics"].endswith(message), refused
+    assert other["response"]["status"] == "200 OK", other
+    whole = _outcome(http.post("", json=_bundle("transaction", entry, answered),
+                               headers=FHIR_HEADERS), 400)
+    diagnostics = whole["issue"][0]["diagnostics"]
+    assert diagnostics.startswith("Bundle.entry[0] ") and diagnostics.endswith(message), whole
+
+
+@pytest.mark.parametrize("method,url", [
+    ("GET", "Patient?{repeated}"),
+    ("GET", "Patient/{id}/Observation?{too_many}"),
+    ("DELETE", "Patient?{repeated}"),
+    ("GET", "Patient/{id}/_history?{too_many}"),
+    ("GET", "Patient/{id}/$everything?{too_many}"),
+])
+def test_an_entry_url_is_held_to_the_parameter_limits_of_a_request(http, method, url):
+    """FHIR_MAX_PARAMETERS and FHIR_MAX_PARAMETER_REPEATS hold for a batch or transaction
+    entry's request.url as for the same request alone: unchecked, a conditional DELETE
+    refused directly deleted as a batch entry, and one search entry of 20,000 criteria held
+    the server for 6 to 22 s."""
+    system = f"urn:limits:{uuid.uuid4()}"
+    patient = _patient_holding(http, system, MAX_REPEATS + 1)  # what the DELETE would find
+    url = url.format(repeated=_identifiers(system, MAX_REPEATS + 1), id=patient["id"],
+                     too_many=urlencode([(f"p{n}", "x") for n in range(MAX_PARAMETERS + 1)]))
+    _refused_alike(http, http.request(method, f"/{url}", headers={"Accept": FHIR_JSON}),
+                   {"request": {"method": method, "url": url}})
+    assert http.get(f"/Patient/{patient['id']}").status_code == 200
+
+
+def test_if_none_exist_criteria_are_held_to_the_parameter_limits_of_a_request(http):
+    """Criteria of a conditional create, in the header or in a Bundle entry's
+    request.ifNoneExist, are held to the bounds of a query string's parameters."""
+    system = f"urn:limits:{uuid.uuid4()}"
+    patient = _patient_holding(http, system, MAX_REPEATS + 1)
+    criteria = _identifiers(system, MAX_REPEATS + 1)  # the patient matches: 200, not created
+    direct = http.post("/Patient", json=patient, headers={**FHIR_HEADERS,
+                                                          "If-None-Exist": criteria})
+    _refused_alike(http, direct, {"resource": patient, "request": {
+        "method": "POST", "url": "Patient", "ifNoneExist": criteria}})
+    found = http.get("/Patient", params={"identifier": f"{system}|0"}).json()
+    assert [entry["resource"]["id"] for entry in found.get("entry", [])] == [patient["id"]]
 
 
 # ------------------------------------------------------------------ arrays
