@@ -1,6 +1,5 @@
 """Dependencies shared by the routes, as `Annotated` aliases."""
 
-from collections import Counter
 from functools import lru_cache
 from typing import Annotated
 from urllib.parse import urlencode
@@ -16,7 +15,6 @@ from fhir_server.api.media import (
     json_body,
     response_media_type,
 )
-from fhir_server.errors import BadRequest
 from fhir_server.search.request import PRESENTATION, check_parameter_counts
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.preconditions import Precondition, write_precondition
@@ -125,28 +123,10 @@ async def search_parameters(request: Request) -> list[tuple[str, str]]:
     return params
 
 
-# What a history interaction takes (http://hl7.org/fhir/R4/http.html#history), with paging
-# and the result format.
-_HISTORY_PARAMETERS = frozenset({"_since", "_at", "_count", "_cursor", "_format", "_pretty"})
-
-
 async def history_parameters(request: Request) -> list[tuple[str, str]]:
-    """Query parameters of a history: another one is 400 with `Prefer: handling=strict`, else
-    ignored (but `_list`, which the service refuses either way). One of _since, _at and
-    _count given twice is 400: they "SHALL NOT appear more than once", and which of the two
-    to use would be a guess."""
-    params = list(request.query_params.multi_items())
-    given = Counter(name for name, _ in params)
-    for name in ("_since", "_at", "_count"):
-        if given[name] > 1:
-            raise BadRequest(f"History takes {name} once, not {given[name]} times",
-                             expression=name)
-    if strict_handling(await preferences(request)):
-        for name, _ in params:
-            if name not in _HISTORY_PARAMETERS:
-                raise BadRequest(f"History takes _since, _at and _count, not '{name}'",
-                                 expression=name)
-    return params
+    """Query parameters of a history, which the service checks as a batch entry's
+    (services/history_parameters.py)."""
+    return list(request.query_params.multi_items())
 
 
 def strict_handling(prefer: dict[str, str]) -> bool:

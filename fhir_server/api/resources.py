@@ -80,10 +80,10 @@ def _criteria(request: Request) -> str:
 
 @router.api_route("/{resource_type}/_history", methods=READS,
                   dependencies=[require("history-type")])
-async def type_history(
-    resource_type: str, service: Service, base: Base, params: HistoryParams, request: Request
-):
-    return await bundle_response(request, await service.history(base, params, resource_type))
+async def type_history(resource_type: str, service: Service, base: Base, params: HistoryParams,
+                       prefer: Prefer, request: Request):
+    return await bundle_response(request, await service.history(
+        base, params, resource_type, strict=strict_handling(prefer)))
 
 
 @router.api_route("/{resource_type}/{resource_id}/_history", methods=READS,
@@ -94,13 +94,14 @@ async def instance_history(
     service: Service,
     base: Base,
     params: HistoryParams,
+    prefer: Prefer,
     request: Request,
 ):
     reach = reach_of(request)
     scope_query = await check_reach(service, reach, resource_type, resource_id, base)
     return await bundle_response(request, await service.history(
         base, params, resource_type, resource_id, compartment=reach.compartment,
-        scope_query=scope_query))
+        scope_query=scope_query, strict=strict_handling(prefer)))
 
 
 @router.api_route(

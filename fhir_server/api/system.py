@@ -55,10 +55,8 @@ async def search_system(service: Service, base: Base, params: SearchParams, pref
 
 
 @router.api_route("/_history", methods=READS)
-async def system_history(
-    service: Service, base: Base, params: HistoryParams, request: Request, caller: Caller
-):
+async def system_history(service: Service, base: Base, params: HistoryParams, prefer: Prefer,
+                         request: Request, caller: Caller):
     """history-system over the types the token may search."""
-    return await bundle_response(
-        request, await service.history(base, params, permissions=caller.scopes)
-    )
+    return await bundle_response(request, await service.history(
+        base, params, permissions=caller.scopes, strict=strict_handling(prefer)))

@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 OperationRunner = Callable[[Entry], Awaitable[dict]]
 
 _ENTRIES_BETWEEN_TURNS = 50  # of a transaction, written before other requests get a turn
-# The request's `Prefer: handling` for the searches of its entries.
+# The request's `Prefer: handling` for the searches and histories of its entries.
 _strict_searches: ContextVar[bool] = ContextVar("strict_searches", default=False)
 
 
@@ -157,9 +157,10 @@ class BundleProcessor:
         """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
         for its own interaction; entry outcomes are in `language` (en, vi). A batch's
         operation entries run through `operations` (none: 400 not-supported). With
-        `strict` (`Prefer: handling=strict`), searches refuse unknown parameters, as the
-        same requests on their own would. `unreadable`: the errors of entries (by index)
-        whose resource could not be read (XML that is no valid FHIR), left out of them."""
+        `strict` (`Prefer: handling=strict`), searches and histories refuse unknown
+        parameters, as the same requests on their own would. `unreadable`: the errors of
+        entries (by index) whose resource could not be read (XML that is no valid FHIR),
+        left out of them."""
         budget = read_budget.set(ReadBudget(self.max_read_resources, self.max_read_bytes))
         handling = _strict_searches.set(strict)
         try:

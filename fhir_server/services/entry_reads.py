@@ -19,8 +19,8 @@ from fhir_server.storage.resources import ResourceStore
 async def read_entry(service: ResourceService, base: str, entry: Entry,
                      permissions: Permissions, reach: Reach, strict: bool,
                      store: ResourceStore | None = None) -> dict:
-    """A GET or HEAD entry's answer (HEAD's without the resource); its searches `strict`
-    (`Prefer: handling=strict`); in a transaction's `store`."""
+    """A GET or HEAD entry's answer (HEAD's without the resource); its searches and history
+    `strict` (`Prefer: handling=strict`); in a transaction's `store`."""
     check_room(entry.location)
     answer = await _get(service, base, entry, permissions, reach, strict, store)
     if entry.method == "HEAD":
@@ -42,7 +42,7 @@ async def _get(service: ResourceService, base: str, entry: Entry, permissions: P
         scope_query = await check_reach(service, reach, kind, entry.resource_id, base)
     if entry.history:
         history = await service.history(base, params, kind, entry.resource_id, permissions,
-                                        store, compartment, scope_query)
+                                        store, compartment, scope_query, strict)
         return {"resource": history, "response": {"status": "200 OK"}}
     if entry.vid is not None:
         assert entry.resource_id is not None, "parse_entry: a version names its resource"

@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -15,14 +15,6 @@ from fhir_server.errors import (
     Gone,
     MethodNotAllowed,
     NotFound,
-    NotSupported,
-)
-from fhir_server.search.types.date import (
-    EARLIEST,
-    LATEST,
-    DateRange,
-    parse_date_parameter,
-    split_prefix,
 )
 from fhir_server.services import interactions
 from fhir_server.services.access import current_principal
@@ -31,6 +23,11 @@ from fhir_server.services.bundle_assembly import history_bundle, page_links
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.history_pages import history_page, visibility
+from fhir_server.services.history_parameters import (
+    check_history_parameters,
+    history_span,
+    last_value,
+)
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
@@ -48,7 +45,6 @@ from fhir_server.services.verify_signature_input import (
 )
 from fhir_server.services.versions import Version, repeatable_unit, restart_unit, stored_version
 from fhir_server.storage.database import Database
-from fhir_server.storage.history_spans import HistorySpan
 from fhir_server.storage.resources import ResourceStore
 
 T = TypeVar("T")
@@ -272,17 +268,15 @@ class ResourceService:
         store: ResourceStore | None = None,
         compartment: str | None = None,
         scope_query: dict | None = None,
+        strict: bool = False,
     ) -> dict:
         """history at instance, type or system level, newest first, with _since, _at, _count and
         keyset paging (http://hl7.org/fhir/R4/http.html#history); `store` is given inside a
         transaction, so the history has the transaction's writes. With `compartment` (a
         token's patient/ scopes), the versions that were in it only, and no total; with
-        `scope_query` (granular scopes' searches, compiled), the versions it matched only."""
-        if any(name == "_list" for name, _ in params):
-            # R4's fourth history parameter; ignored, the whole history would answer it.
-            raise NotSupported("History by _list (the versions a List names) is not "
-                               "supported; read the List and its entries' versions instead",
-                               expression="_list")
+        `scope_query` (granular scopes' searches, compiled), the versions it matched only;
+        with `strict` (`Prefer: handling=strict`), a parameter it does not take is 400."""
+        check_history_parameters(params, strict)
         store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
         stored = await self.database.stored_types()
@@ -294,13 +288,8 @@ class ResourceService:
             if await store.current(resource_type, resource_id) is None:
                 raise NotFound(f"{resource_type}/{resource_id} is not known")
         count = self.page_size(params)
-        since = _date_param(params, "_since")
-        # `_at`: the versions current at some time in its period, those stored in it and the
-        # ones that were current when it began.
-        period = _date_param(params, "_at")
-        span = HistorySpan(since.low if since else None, period.high if period else None,
-                           period.low if period else None)
-        cursor = _last_value(params, "_cursor")
+        span = history_span(params)
+        cursor = last_value(params, "_cursor")
         path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
         # Its pages keep the period and format (`_format`, `_pretty`) asked for, and the page
         # size used (search.html#count: `_count=5000` is 1000 here, as the links say).
@@ -361,29 +350,3 @@ class ResourceService:
                                 base, compartment)
         return await searcher.search(params, await self.database.stored_types(), permissions,
                                      strict)
-
-
-def _last_value(params: list[tuple[str, str]], name: str) -> str | None:
-    values = [value for key, value in params if key == name]
-    return values[-1] if values else None
-
-
-def _date_param(params: list[tuple[str, str]], name: str) -> DateRange | None:
-    value = _last_value(params, name)
-    if value is None:
-        return None
-    # `_at` is read as search reads dates (http.html#history: "see Search notes about date
-    # searches"): without a timezone in the server's, and `ge2026-01-01` is from then on.
-    prefix, text = split_prefix(value) if name == "_at" else ("eq", value)
-    if prefix not in ("eq", "ge", "gt", "le", "lt"):
-        raise BadRequest(f"Invalid {name}: a period takes the prefixes eq, ge, gt, le and lt",
-                         expression=name)
-    try:
-        period = parse_date_parameter(text, require_timezone=name == "_since")
-    except ValueError as bad:
-        raise BadRequest(f"Invalid {name}: {bad}", expression=name) from None
-    instant = timedelta(milliseconds=1)  # of the instants stored; none beyond the calendar
-    after = period.high + instant if period.high < LATEST else LATEST
-    before = period.low - instant if period.low > EARLIEST else EARLIEST
-    return {"eq": period, "ge": DateRange(period.low, LATEST), "gt": DateRange(after, LATEST),
-            "le": DateRange(EARLIEST, period.high), "lt": DateRange(EARLIEST, before)}[prefix]

@@ -6,6 +6,7 @@ from datetime import timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from bundle_helpers import batch, get_entry, response_bundle, submit, transaction
 from helpers import (
     FHIR_HEADERS,
     all_pages,
@@ -375,3 +376,55 @@ def test_a_history_parameter_given_twice_is_400(client, name, values):
     the client meant would be a guess."""
     params = [(name, value) for value in values]
     assert_outcome(client.get("/Patient/_history", params=params), 400, expression=name)
+
+
+def _as_entries(client, url: str, prefer: str | None) -> tuple[dict, dict]:
+    """The entry of a batch holding `GET url`, and the answer of a transaction holding it
+    (a Bundle, or an OperationOutcome), under the `Prefer` of the request alone."""
+    headers = {"Prefer": prefer} if prefer else {}
+    entry = get_entry(url.lstrip("/"))
+    (in_batch,) = response_bundle(submit(client, batch(entry), **headers), "batch-response", 1)
+    return in_batch, submit(client, transaction(entry), **headers).json()
+
+
+@pytest.mark.parametrize("query,prefer", [
+    ("_count=1&_count=2", None),
+    ("_since=2020-01-01T00:00:00Z&_since=2099-01-01T00:00:00Z", None),
+    ("_at=2020&_at=2099", None),
+    ("foo=bar", "handling=strict"),
+    ("foo=bar&_count=1", "handling=strict"),
+])
+@pytest.mark.parametrize("level", ["instance", "type"])
+def test_a_history_entry_is_refused_as_the_history_alone(client, query, prefer, level):
+    """A batch or transaction entry's history is held to the checks of the request alone,
+    `Prefer: handling=strict` taken from the Bundle's request as for search entries: they
+    answered 200, of the last of two `_count`s or `_since`s, or ignoring what strict
+    handling refuses."""
+    patient = created(client, new_patient())
+    put(client, {**patient, "gender": "female"})
+    target = f"Patient/{patient['id']}" if level == "instance" else "Patient"
+    url = f"/{target}/_history?{query}"
+    direct = client.get(url, headers={"Prefer": prefer} if prefer else {})
+    message = assert_outcome(direct, 400)["issue"][0]["diagnostics"]
+    in_batch, in_transaction = _as_entries(client, url, prefer)
+    assert in_batch["response"]["status"] == "400 Bad Request", in_batch
+    assert in_batch["response"]["outcome"]["issue"][0]["diagnostics"] == message
+    assert in_transaction["resourceType"] == "OperationOutcome", in_transaction
+    assert in_transaction["issue"][0]["diagnostics"] == (
+        f"Bundle.entry[0] (GET {target}): {message}")
+
+
+def test_a_history_entry_links_itself_as_the_history_alone(client):
+    """The self link of an entry's history names the parameters used, as the request
+    alone's does."""
+    patient = created(client, new_patient())
+    put(client, {**patient, "gender": "female"})
+    url = f"/Patient/{patient['id']}/_history?_count=1&foo=bar"
+    direct = client.get(url)
+    assert direct.status_code == 200, direct.text
+    in_batch, in_transaction = _as_entries(client, url, None)
+    (self_link,) = [link for link in direct.json()["link"] if link["relation"] == "self"]
+    assert self_link["url"].endswith("/_history?_count=1"), self_link
+    for bundle in (in_batch["resource"], in_transaction["entry"][0]["resource"]):
+        assert bundle["link"][0] == self_link, bundle
+        assert [e["response"]["etag"] for e in bundle["entry"]] == ['W/"2"']
