@@ -64,6 +64,9 @@ class Entry:
     # A conditional PUT's criteria once its target is resolved (`resource_id`), checked
     # again when it is written: the transaction's creates come before it.
     resolved_criteria: str | None = None
+    # It matched nothing and its body has no id: `resource_id` is a new one the transaction
+    # made up, which the entry's messages do not name (no request did, it exists nowhere).
+    creates_new: bool = False
     # The path segments of an operation's URL (`Patient/1/$everything`), which the API runs.
     operation: tuple[str, ...] | None = None
 
@@ -325,7 +328,8 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
         # Once: a refusal made for the entry may name it already.
         return text if text.startswith(entry.location) else where + text
 
-    target = "/".join(part for part in (entry.resource_type, entry.resource_id) if part)
+    named_id = None if entry.creates_new else entry.resource_id
+    target = "/".join(part for part in (entry.resource_type, named_id) if part)
     where = f"{entry.location} ({entry.method} {target}): "
     issues = [
         replace(issue, diagnostics=placed(issue.diagnostics),

@@ -182,11 +182,11 @@ async def _conditional_update_target(store: ResourceStore, entry: Entry,
         # criteria serialise here, so that only one of them creates.
         await acquire_guards(store, entry.resource_type, criteria)
         target_id = await interactions.conditional_update_target(
-            store, entry.resource_type, criteria, resource.get("id"),
-            excluding=deleted) or new_id()
+            store, entry.resource_type, criteria, resource.get("id"), excluding=deleted)
     except FhirError as error:
         raise in_entry(entry, error) from None
-    entry.resource_id = target_id
+    entry.creates_new = target_id is None
+    target_id = entry.resource_id = target_id or new_id()
     resource["id"] = target_id
     entry.query, entry.resolved_criteria = None, criteria
     _assign(assigned, entry, target_id)

@@ -90,6 +90,11 @@ async def _write(
     if entry.method == "PUT":
         if entry.resolved_criteria is not None:
             await _check_still_one_match(store, entry)
+        if entry.creates_new:
+            assert entry.resolved_criteria is not None, "assign_ids: from its criteria"
+            return await interactions.create_matching(
+                store, kind, entry.resolved_criteria, entry.resource, policy,
+                entry.precondition, entry.resource_id)
         if entry.resource_id:
             result = await interactions.update(
                 store, kind, entry.resource_id, entry.resource, policy, entry.precondition

@@ -189,14 +189,25 @@ async def conditional_update(
     body = check_body(resource_type, body)
     await acquire_guards(store, resource_type, query)
     target_id = await conditional_update_target(store, resource_type, query, body.get("id"))
-    if target_id is not None:
-        result = await update(store, resource_type, target_id, {**body, "id": target_id},
-                              policy, precondition)
-    else:
-        precondition.check(f"a {resource_type} matching '{query}'", None)  # creating one
-        result = await create(store, resource_type, body, policy)
-    if result.created:  # it matched nothing
+    if target_id is None:
+        return await create_matching(store, resource_type, query, body, policy, precondition)
+    result = await update(store, resource_type, target_id, {**body, "id": target_id},
+                          policy, precondition)
+    if result.created:  # it matched nothing: an update as create, of the body's id
         await check_created_matches(store, resource_type, result.version.id, query)
+    return result
+
+
+async def create_matching(store: ResourceStore, resource_type: str, query: str, body: object,
+                          policy: ConformancePolicy, precondition: Precondition = UNCONDITIONAL,
+                          resource_id: str | None = None) -> WriteResult:
+    """A conditional update that matches nothing and whose body has no id (http.html
+    #cond-update): a new resource, which its criteria must find, if `precondition` holds
+    where there is none. `resource_id`: the new id a transaction gave it, which no request
+    named, so its refusals name the criteria."""
+    precondition.check(f"a {resource_type} matching '{query}'", None)
+    result = await create(store, resource_type, body, policy, resource_id=resource_id)
+    await check_created_matches(store, resource_type, result.version.id, query)
     return result
 
 

@@ -69,3 +69,30 @@ def test_criteria_in_raw_utf_8_find_what_they_name(client):
                                headers={**FHIR_HEADERS, "If-None-Exist": criteria})
         assert response.status_code == status, response.text
     assert len(search_ids(client, "Patient", identifier=f"urn:ine|{value}")) == 1
+
+
+@pytest.mark.parametrize("if_match,status", [('W/"1"', 412), (None, 400)])
+def test_a_conditional_update_that_would_create_is_refused_as_the_request_alone(client,
+                                                                               if_match,
+                                                                               status):
+    """A conditional update that matches nothing and would create, but expects a version
+    (412) or sends a body its criteria miss (400), is refused naming its criteria, as the
+    request alone is: in a transaction it named the id the transaction had made up for it
+    (`If-Match expects version 1 of Patient/375e...`), which exists nowhere."""
+    value = unique_cccd()
+    query = f"identifier={CCCD}|{value}"
+    body = new_patient(value if if_match else unique_cccd())
+    condition = {"ifMatch": if_match} if if_match else {}
+    headers = {**FHIR_HEADERS, **({"If-Match": if_match} if if_match else {})}
+    direct = client.put(f"/Patient?{query}", json=body, headers=headers)
+    message = assert_outcome(direct, status)["issue"][0]["diagnostics"]
+    assert f"'{query}'" in message, message
+    entry = _entry("PUT", f"Patient?{query}", body, **condition)
+    in_batch = client.post("", headers=FHIR_HEADERS, json={
+        "resourceType": "Bundle", "type": "batch", "entry": [entry]}).json()["entry"][0]
+    assert in_batch["response"]["outcome"]["issue"][0]["diagnostics"] == message
+    in_transaction = client.post("", headers=FHIR_HEADERS, json={
+        "resourceType": "Bundle", "type": "transaction", "entry": [entry]})
+    assert assert_outcome(in_transaction, status)["issue"][0]["diagnostics"] == (
+        f"Bundle.entry[0] (PUT Patient): {message}")
+    assert _stored(client, value) == []
