@@ -29,8 +29,8 @@ def _position(version: HistoryVersion) -> Position:
 async def history_page(store: ResourceStore, types: list[str], resource_id: str | None,
                        span: HistorySpan, after: Position | None, count: int,
                        visible: Visible | None) -> tuple[list[Version], Position | None]:
-    """Up to `count` versions after `after` that `visible` keeps (all without it), and the
-    position the next page starts after, or None when the history ends there."""
+    """Up to `count` (1 or more) versions after `after` that `visible` keeps (all without
+    it), and the position the next page starts after, or None when the history ends there."""
     kept: list[tuple[HistoryVersion, Version]] = []
     for _ in range(_MOST_BATCHES if visible else 1):
         found = await store.history(types, resource_id, span, after, count + 1)

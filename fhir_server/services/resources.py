@@ -32,7 +32,7 @@ from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
 from fhir_server.services.provenance import ProvenanceRecorder
-from fhir_server.services.search import ResponseLimits, SearchService
+from fhir_server.services.search import ESTIMATE_MILLISECONDS, ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.system_search import SystemSearch
 from fhir_server.services.verification import (
@@ -45,6 +45,7 @@ from fhir_server.services.verify_signature_input import (
 )
 from fhir_server.services.versions import Version, repeatable_unit, restart_unit, stored_version
 from fhir_server.storage.database import Database
+from fhir_server.storage.history_spans import HistorySpan
 from fhir_server.storage.resources import ResourceStore
 
 T = TypeVar("T")
@@ -275,7 +276,8 @@ class ResourceService:
         transaction, so the history has the transaction's writes. With `compartment` (a
         token's patient/ scopes), the versions that were in it only, and no total; with
         `scope_query` (granular scopes' searches, compiled), the versions it matched only;
-        with `strict` (`Prefer: handling=strict`), a parameter it does not take is 400."""
+        with `strict` (`Prefer: handling=strict`), a parameter it does not take is 400.
+        `_count=0` gives no version and no `next` link, the total only where one is given."""
         check_history_parameters(params, strict)
         store = store or self.database.store()
         # The audit trail grows with every request: it is not part of system history.
@@ -304,16 +306,19 @@ class ResourceService:
             except (KeyError, TypeError, ValueError):
                 raise BadRequest("The paging cursor does not belong to this history",
                                  expression="_cursor") from None
-        versions, next_position = await history_page(
-            store, types, resource_id, span, after, count,
-            visibility(store, base, compartment, scope_query))
+        versions: list[Version] = []
+        next_position = None
+        if count > 0:  # `_count=0` asks for the total alone (search.html#count)
+            versions, next_position = await history_page(
+                store, types, resource_id, span, after, count,
+                visibility(store, base, compartment, scope_query))
         next_cursor = None
         if next_position is not None:
             next_cursor = self.cursors.encode(
                 {"t": next_position[0].isoformat(), "o": next_position[1]}, context)
         total = None
-        if resource_type and resource_id and compartment is None and scope_query is None:
-            total = await store.count_versions(resource_type, resource_id, span)
+        if compartment is None and scope_query is None:  # else it would count the unseen
+            total = await _history_total(store, types, resource_id, span, count)
         links = page_links(base, path, kept, next_cursor, cursor)
         return history_bundle(base, versions, links, total)
 
@@ -350,3 +355,17 @@ class ResourceService:
                                 base, compartment)
         return await searcher.search(params, await self.database.stored_types(), permissions,
                                      strict)
+
+
+async def _history_total(store: ResourceStore, types: list[str], resource_id: str | None,
+                         span: HistorySpan, count: int) -> int | None:
+    """The versions a history lists: an instance's always, a type's or the system's for
+    `_count=0` (as search's `_summary=count`), unless counting them takes too long."""
+    if resource_id is not None:
+        return await store.count_versions(types, resource_id, span)
+    if count > 0:
+        return None
+    try:
+        return await store.count_versions(types, None, span, max_time_ms=ESTIMATE_MILLISECONDS)
+    except TimeoutError:
+        return None

@@ -2,6 +2,7 @@
 those stored in a period (`_since`), and with `_at` also those that were current at its
 start, as the first stages of an aggregation on a type's history rows."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +24,14 @@ class HistorySpan:
 def history_collection(resource_type: str) -> str:
     """Where a type's history rows are: a single-version type's current documents."""
     return resource_type if resource_type in SINGLE_VERSION_TYPES else f"{resource_type}_history"
+
+
+def across_types(resource_types: list[str], branch: Callable[[str], list[dict]]) -> list[dict]:
+    """One aggregation over the history rows of several types, run on the first type's
+    collection: its `branch` stages, then every other type's by `$unionWith`."""
+    first, *others = resource_types
+    return [*branch(first), *({"$unionWith": {"coll": history_collection(other),
+                                              "pipeline": branch(other)}} for other in others)]
 
 
 def span_stages(resource_type: str, resource_id: str | None, span: HistorySpan) -> list[dict]:

@@ -35,7 +35,12 @@ from fhir_server.storage.coalesced_finds import (
     within_command_limit,
 )
 from fhir_server.storage.history_documents import stub, with_resources
-from fhir_server.storage.history_spans import HistorySpan, history_collection, span_stages
+from fhir_server.storage.history_spans import (
+    HistorySpan,
+    across_types,
+    history_collection,
+    span_stages,
+)
 from fhir_server.storage.idempotent_inserts import insert_missing
 from fhir_server.storage.pending_inserts import PendingInserts
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
@@ -412,15 +417,11 @@ class ResourceStore:
                                                            position_key(object_id), single)})
             return [*stages, {"$limit": limit}, {"$addFields": {"resourceType": resource_type}}]
 
-        first, *others = resource_types
-        pipeline = branch(first)
-        for other in others:
-            pipeline.append({"$unionWith": {"coll": history_collection(other),
-                                            "pipeline": branch(other)}})
-        if others:
+        pipeline = across_types(resource_types, branch)
+        if len(resource_types) > 1:
             pipeline += [{"$sort": order}, {"$limit": limit}]
-        cursor = await self.db[history_collection(first)].aggregate(pipeline,
-                                                                     session=self.session)
+        cursor = await self.db[history_collection(resource_types[0])].aggregate(
+            pipeline, session=self.session)
         versions = [as_history(version) if version["resourceType"] in SINGLE_VERSION_TYPES
                     else version for version in await cursor.to_list()]
         for resource_type in resource_types:
@@ -429,13 +430,21 @@ class ResourceStore:
         await self.chains.restore(versions)
         return [HistoryVersion.from_document(version) for version in versions]
 
-    async def count_versions(self, resource_type: str, resource_id: str,
-                             span: HistorySpan) -> int:
-        """The versions of a resource in `span` (as `history` lists them)."""
+    async def count_versions(self, resource_types: list[str], resource_id: str | None,
+                             span: HistorySpan, max_time_ms: int | None = None) -> int:
+        """The versions of the types (of one resource, with `resource_id`) in `span`, as
+        `history` lists them; raises TimeoutError past `max_time_ms`."""
+        if not resource_types:
+            return 0
         await self.flush()
-        pipeline = [*span_stages(resource_type, resource_id, span), {"$count": "versions"}]
-        cursor = await self.db[history_collection(resource_type)].aggregate(
-            pipeline, session=self.session
-        )
-        counted = await cursor.to_list()
+        pipeline = across_types(
+            resource_types, lambda resource_type: span_stages(resource_type, resource_id, span))
+        options: dict[str, Any] = {"maxTimeMS": max_time_ms} if max_time_ms else {}
+        try:
+            cursor = await self.db[history_collection(resource_types[0])].aggregate(
+                [*pipeline, {"$count": "versions"}], session=self.session, **options)
+            counted = await cursor.to_list()
+        except ExecutionTimeout:
+            raise TimeoutError("counting the versions took too long") from None
         return counted[0]["versions"] if counted else 0
+

@@ -75,6 +75,25 @@ def test_instance_history_pages_with_count(client):
     assert [e["response"]["etag"] for e in entries] == ['W/"4"', 'W/"3"', 'W/"2"', 'W/"1"']
 
 
+@pytest.mark.parametrize("level", ["instance", "type", "system"])
+def test_count_zero_gives_the_total_and_no_versions_nor_next_link(client, level):
+    """search.html#count: `_count=0` is `_summary=count`, in a history too (HAPI counts and
+    links no page). It gave an empty page whose `next` link moved one version on, so that
+    following them cost an empty request per version stored."""
+    resource_id, _ = _patient_with_versions(client)
+    path = {"instance": f"/Patient/{resource_id}/_history", "type": "/Patient/_history",
+            "system": "/_history"}[level]
+    every, _ = all_pages(client, path, {"_count": "1000"})
+    counted = client.get(path, params={"_count": "0"})
+    assert counted.status_code == 200, counted.text
+    assert "entry" not in counted.json()
+    assert next_link(counted.json()) is None
+    assert counted.json()["total"] == len(every)
+    since = every[1]["response"]["lastModified"]  # the second newest version on
+    newer = client.get(path, params={"_count": "0", "_since": since}).json()
+    assert newer["total"] == len(all_pages(client, path, {"_since": since})[0])
+
+
 def test_the_self_link_of_a_later_history_page_is_that_page(client):
     """Each page names itself: following its self link again gives that page, not the
     first (it was the first page's URL on every page)."""

@@ -154,6 +154,10 @@ def test_a_history_in_pages_holds_every_version_the_token_sees(client, server, i
     with _client(server, issuer, scope, patient=ids["thu"]) as http:
         assert _version_pages(http, f"{path}/_history", 1) == [["5"], ["3"], ["1"]]
         assert _version_pages(http, f"{path}/_history", 2) == [["5", "3"], ["1"]]
+        # `_count=0` is a count (search.html#count); one page, with no total that would
+        # count Hải's versions (empty pages followed each other, one a version).
+        assert _version_pages(http, f"{path}/_history", 0) == [[]]
+        assert "total" not in http.get(f"{path}/_history", params={"_count": 0}).json()
 
 
 def _included(response) -> list[str]:
