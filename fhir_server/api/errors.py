@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.languages import outcome_language
-from fhir_server.api.media import FhirResponse
+from fhir_server.api.media import ACCEPT_PATCH, FhirResponse
 from fhir_server.api.resources import READS, TYPE_ENDPOINTS
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported
 from fhir_server.errors import FhirError, Issue, operation_outcome
@@ -31,7 +31,7 @@ def install_error_handlers(app: FastAPI) -> None:
             # A write the service refuses (a read-only or append-only type): what the URL
             # still takes is its reads (RFC 9110 §15.5.6).
             reads = [method for method in _allowed_methods(request) if method in READS]
-            return _response(request, error, {"Allow": ", ".join(reads)})
+            return _response(request, error, _allow(reads))
         allowed = error.headers.get("Allow", "") if error.status == 405 else ""
         if request.method in (method.strip() for method in allowed.split(",")):
             # A 405 naming the very method used (`GET /metadata/x`, `GET /_history/1`): the
@@ -58,7 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
         issue = Issue(diagnostics, _HTTP_ISSUE_CODES.get(error.status_code, "processing"))
         headers = dict(error.headers or {})
         if error.status_code == 405:  # RFC 9110 §15.5.6: say which methods the URL takes
-            headers["Allow"] = ", ".join(_allowed_methods(request))
+            headers |= _allow(_allowed_methods(request))
         return FhirResponse(request, _outcome(issue), error.status_code, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -121,6 +121,13 @@ def _allowed_methods(request: Request) -> list[str]:
     if request.path_params.get("resource_type") in READ_ONLY_TYPES:
         return [method for method in routed if method in READS]  # written by the server
     return routed
+
+
+def _allow(methods: list[str]) -> dict[str, str]:
+    """The headers naming what a URL takes: its methods and, where PATCH is one, the patch
+    formats (RFC 5789 §3.1: Accept-Patch "SHOULD appear in the OPTIONS response")."""
+    allowed = {"Allow": ", ".join(methods)}
+    return allowed | {"Accept-Patch": ACCEPT_PATCH} if "PATCH" in methods else allowed
 
 
 def _response(request: Request, error: FhirError,

@@ -14,6 +14,7 @@ from fhir_server.api.bodies_in_flight import large_body_turn, receive
 from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
+from fhir_server.conformance.capability import PATCH_FORMATS
 from fhir_server.conformance.messages import phrased_refusal, refusal
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import read_xml, read_xml_bundle, resource_to_xml
@@ -38,6 +39,8 @@ FHIR_XML = "application/fhir+xml"
 JSON_MEDIA_TYPES = (FHIR_JSON, "application/json", "text/json")
 XML_MEDIA_TYPES = (FHIR_XML, "application/xml", "text/xml")
 JSON_PATCH = "application/json-patch+json"
+# RFC 5789 §3.1's Accept-Patch: the patch formats the CapabilityStatement lists.
+ACCEPT_PATCH = ", ".join(PATCH_FORMATS)
 # Media types a client may ask for (also the DSTU2 names), and the one answered.
 _LEGACY = {"application/json+fhir": FHIR_JSON, "application/xml+fhir": FHIR_XML}
 _MEDIA_TYPES = {**{media: media for media in JSON_MEDIA_TYPES + XML_MEDIA_TYPES}, **_LEGACY}

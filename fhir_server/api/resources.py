@@ -21,6 +21,7 @@ from fhir_server.api.dependencies import (
     strict_handling,
 )
 from fhir_server.api.media import (
+    ACCEPT_PATCH,
     JSON_MEDIA_TYPES,
     JSON_PATCH,
     FhirResponse,
@@ -39,7 +40,7 @@ from fhir_server.api.results import (
     write_response,
 )
 from fhir_server.api.security import reach_of, require, restricted_to
-from fhir_server.conformance.messages import phrase
+from fhir_server.conformance.messages import phrase, refusal
 from fhir_server.conformance.primitives import is_id
 from fhir_server.conformance.search_parameters import compartment_members
 from fhir_server.errors import (
@@ -345,10 +346,15 @@ async def _patch(
 ) -> Response:
     check_type(resource_type)
     # JSON Patch, or FHIRPath Patch: a Parameters resource in FHIR JSON or XML.
-    operations = await call.body(media_types=(JSON_PATCH, *JSON_MEDIA_TYPES))
+    try:
+        operations = await call.body(media_types=(JSON_PATCH, *JSON_MEDIA_TYPES))
+    except UnsupportedMediaType as unsupported:
+        # RFC 5789 §2.2: the 415 of a patch document "SHOULD include an Accept-Patch".
+        unsupported.headers["Accept-Patch"] = ACCEPT_PATCH
+        raise
     if not sends_json_patch(call.request) and not is_fhirpath_patch(operations):
-        raise UnsupportedMediaType(f"A PATCH in FHIR JSON or XML is a FHIRPath Patch (a "
-                                   f"Parameters resource); send a JSON Patch as {JSON_PATCH}")
+        # A media type patches take, holding no patch of it: the body is wrong, not its type.
+        raise refusal(BadRequest, "body.patch-not-parameters", json_patch=JSON_PATCH)
     result = await call.service.patch(resource_type, resource_id, query, operations,
                                       call.precondition)
     return write_response(call, result)

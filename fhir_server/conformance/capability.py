@@ -19,6 +19,9 @@ from fhir_server.conformance.search_parameters import (
     search_parameters,
 )
 
+# What a PATCH takes (its `patchFormat`, and RFC 5789's Accept-Patch): JSON Patch, and
+# FHIRPath Patch as a Parameters resource in FHIR JSON or XML (http.html#patch).
+PATCH_FORMATS = ("application/json-patch+json", "application/fhir+json", "application/fhir+xml")
 # Bulk Data Access IG v2 (http://hl7.org/fhir/uv/bulkdata/STU2/).
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
 _READ_INTERACTIONS = ("read", "vread", "history-instance", "history-type", "search-type")
@@ -213,8 +216,7 @@ def capability_statement(
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "application/json", "application/fhir+xml", "json",
                    "xml"],
-        "patchFormat": ["application/json-patch+json", "application/fhir+json",
-                        "application/fhir+xml"],
+        "patchFormat": list(PATCH_FORMATS),
         "rest": [
             {
                 "mode": "server",

@@ -301,6 +301,12 @@ READING_MESSAGES: dict[str, tuple[str, str]] = {
         "{type}/{given}, một tài nguyên đang tồn tại: cập nhật có điều kiện (conditional "
         "update) không ghi đè tài nguyên mà điều kiện của nó không khớp",
     ),
+    "body.patch-not-parameters": (
+        "A PATCH in FHIR JSON or XML is a FHIRPath Patch, whose body is a Parameters resource "
+        "(fhirpatch.html); send a JSON Patch as {json_patch}",
+        "Yêu cầu PATCH bằng FHIR JSON hoặc XML là một FHIRPath Patch, có nội dung (body) là "
+        "một tài nguyên Parameters (fhirpatch.html); hãy gửi JSON Patch dưới dạng {json_patch}",
+    ),
     "body.subsetted": (
         "{what} with the SUBSETTED tag: it is a part of a resource (_summary or _elements), "
         "never stored; send the whole resource without the tag (a stored resource that "

@@ -342,6 +342,20 @@ def test_options_and_every_405_name_the_same_methods_those_the_path_takes(client
         assert client.request(method, path).status_code != 405, method
 
 
+@pytest.mark.parametrize(("path", "patched"), [
+    ("/Patient/x1", True), ("/Patient", True),  # conditional PATCH
+    ("/Patient/x1/_history", False), ("/AuditEvent/x1", False), ("/metadata", False),
+])
+def test_options_name_the_patch_formats_where_patch_is_allowed(client, path, patched):
+    """RFC 5789 §3.1: Accept-Patch "SHOULD appear in the OPTIONS response for any resource
+    that supports the use of the PATCH method", with the formats it takes: the
+    CapabilityStatement's patchFormat."""
+    formats = client.get("/metadata").json()["patchFormat"]
+    response = client.options(path)
+    assert ("PATCH" in response.headers["Allow"]) is patched
+    assert response.headers.get("Accept-Patch") == (", ".join(formats) if patched else None)
+
+
 @pytest.mark.parametrize("path", ["/metadata/foo", "/_history/1", "/metadata/foo/bar"])
 def test_a_read_of_a_path_under_an_endpoint_is_404(client, path):
     """A 405 whose Allow named the very method used contradicted itself (RFC 9110

@@ -249,6 +249,24 @@ def test_xml_and_transaction_entries_take_it_too(client, patient):
     assert client.get(f"/Patient/{patient['id']}").json()["gender"] == "other"
 
 
+@pytest.mark.parametrize("resource", [
+    new_patient(), {"resourceType": "Binary", "contentType": "application/merge-patch+json",
+                    "data": "e30="}])
+def test_a_patch_entry_of_neither_patch_kind_is_400_naming_them(client, patient, resource):
+    """A PATCH entry carries a FHIRPath Patch (Parameters) or a JSON Patch (a Binary of
+    application/json-patch+json), http.html#patch: a Patient, or a Binary of another patch
+    format, is a bad entry (there is no Content-Type to refuse: not a 415)."""
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [{
+        "resource": resource, "request": {"method": "PATCH", "url": f"Patient/{patient['id']}"}}]}
+    response = client.post("", json=batch, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    [entry] = response.json()["entry"]
+    assert entry["response"]["status"].startswith("400")
+    said = entry["response"]["outcome"]["issue"][0]["diagnostics"]
+    assert "Parameters" in said and "application/json-patch+json" in said
+    assert client.get(f"/Patient/{patient['id']}").json() == patient
+
+
 @pytest.mark.parametrize(("operation", "status"), [
     (_operation("replace", "Patient.photo", value={"valueString": "x"}), 422),
     (_operation("replace", "Patient.identifier", value={"valueString": "x"}), 422),

@@ -3,6 +3,7 @@ clear refusal that changes nothing."""
 
 from decimal import Decimal
 
+import pytest
 from helpers import (
     FHIR_HEADERS,
     JSON_PATCH,
@@ -144,9 +145,27 @@ def test_a_test_operation_tells_a_boolean_from_a_number(client):
     assert passed.status_code == 200, passed.text
 
 
-def test_patch_with_a_fhir_json_content_type_is_415(client):
+@pytest.mark.parametrize("content_type", ["application/merge-patch+json",
+                                          "application/xml-patch+xml", "text/plain"])
+def test_a_patch_in_a_format_not_taken_is_415_naming_those_taken(client, content_type):
+    """RFC 5789 §2.2: such a 415 "SHOULD include an Accept-Patch response header", which
+    lists the formats the CapabilityStatement's patchFormat does."""
     first = created(client, new_patient())
-    response = client.patch(f"/Patient/{first['id']}", headers=FHIR_HEADERS,
-                            json=[{"op": "replace", "path": "/active", "value": False}])
+    response = client.patch(f"/Patient/{first['id']}", content=b'{"active": false}',
+                            headers={"Content-Type": content_type})
     assert_outcome(response, 415)
+    formats = client.get("/metadata").json()["patchFormat"]
+    assert response.headers["Accept-Patch"] == ", ".join(formats)
+    assert_unchanged(client, first)
+
+
+@pytest.mark.parametrize("body", [[{"op": "replace", "path": "/active", "value": False}],
+                                  {"resourceType": "Patient", "active": False}])
+def test_a_fhir_json_patch_that_is_no_parameters_is_400(client, body):
+    """FHIR JSON is a patch format here (FHIRPath Patch, fhirpatch.html), so a body in it
+    holding a JSON Patch or a Patient is a bad request, not a media type refused (415)."""
+    first = created(client, new_patient())
+    response = client.patch(f"/Patient/{first['id']}", headers=FHIR_HEADERS, json=body)
+    said = assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert "a Parameters resource" in said and JSON_PATCH in said
     assert_unchanged(client, first)

@@ -158,6 +158,20 @@ def test_every_issue_of_validation_and_transactions_is_in_vietnamese(client, nam
             assert not _english_words(issue["diagnostics"]), issue["diagnostics"]
 
 
+def test_a_fhir_patch_that_is_no_parameters_is_refused_in_vietnamese(client):
+    """What the body of a PATCH in FHIR JSON must be, as the same refusal of a PATCH entry
+    ("a PATCH of a Patient") says it."""
+    stored = client.post("/Patient", json=new_patient(), headers=FHIR_HEADERS).json()
+    response = client.patch(f"/Patient/{stored['id']}", json=new_patient(),
+                            headers={**FHIR_HEADERS, **VI})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-language"] == "vi"
+    [issue] = response.json()["issue"]
+    assert issue["diagnostics"].startswith("Yêu cầu PATCH bằng FHIR JSON hoặc XML là một "
+                                           "FHIRPath Patch")
+    assert not _english_words(issue["diagnostics"]), issue["diagnostics"]
+
+
 def test_the_reason_a_profile_cannot_be_used_is_in_vietnamese_too(client):
     claimed = {**OBSERVATION, "meta": {"profile": [UNUSABLE]}}
     response = _send(client, "/Observation", claimed, {}, "vi")
