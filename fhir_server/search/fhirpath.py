@@ -7,7 +7,8 @@ http://hl7.org/fhirpath/ : paths flattening arrays, a leading type name filterin
 `|`, parentheses, `where()`, `exists()`, `=`/`!=` against a string or boolean literal, `and`
 and, in `where()`, `resolve() is T` (the `reference` is `[base/]T/id[/_history/n]` or `#id` of
 a contained T); `as(T)`, the indexer `[n]`, `first()`, `last()`, FHIR's `extension(url)`
-(fhirpath.html#functions: `extension.where(url = url)`) and `%resource`. Anything else raises
+(fhirpath.html#functions: `extension.where(url = url)`) and `%resource`; a primitive's `id`
+and `extension` (held in JSON by its `_name`: `fhirpath_runs`). Anything else raises
 UnsupportedExpression when compiling. Values not of the JSON shape of their type
 (http://hl7.org/fhir/R4/json.html) are skipped, never an error.
 """
@@ -26,6 +27,16 @@ from fhir_server.search.fhirpath_elements import (
     UnsupportedExpression,
     children,
 )
+from fhir_server.search.fhirpath_runs import (
+    ELEMENT_CHILDREN,
+    Memo,
+    Run,
+    element_objects,
+    identity,
+    indexed,
+    member,
+    primitive_elements,
+)
 from fhir_server.search.fhirpath_tokens import tokenize
 
 KEYWORDS = frozenset({"and", "as", "is", "true", "false"})
@@ -41,17 +52,16 @@ class Node:
     type: str | None
 
 
-Run = Callable[[list, dict], list]
-"""A compiled step: (input collection, root resource) -> output collection of JSON values."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Branch:
-    """Part of a compiled expression whose items all have one statically known type."""
+    """Part of a compiled expression whose items all have one statically known type; a
+    primitive's also the run of its elements, whose id and extensions follow
+    (`fhirpath_runs`)."""
 
     run: Run
     type: str | None
     scope: str | None
+    elements: Run | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,33 +83,19 @@ def _context(resource_type: str) -> _Branch:
     elements = children(parent, name) if parent else [(name, name, name)]
     if len(elements) != 1:
         raise UnsupportedExpression(f"choice element as a context: {resource_type}")
-    return _Branch(_identity, *elements[0][1:])
+    return _Branch(identity, *elements[0][1:])
 
 
-def _identity(items: list, root: dict) -> list:
-    return items
+def _step(prev: Run, element: tuple[str, str, str]) -> _Branch:
+    """The branch of a member (`fhirpath_runs.member`); a primitive's with its elements."""
+    key, fhir_type, scope = element
+    primitive = fhir_type[0].islower()
+    classes = JSON_CLASSES.get(fhir_type) or ((str,) if primitive else (dict,))
+    elements = primitive_elements(prev, key, classes) if primitive else None
+    return _Branch(member(prev, key, classes), fhir_type, scope, elements)
 
 
-def _step(prev: Run, element: tuple[str, str, str]) -> Run:
-    """Member access (http://hl7.org/fhirpath/#path-selection); inputs are JSON objects, and
-    outputs only values of the JSON class of the element's type."""
-    key, fhir_type, _ = element
-    classes = JSON_CLASSES.get(fhir_type) or ((str,) if fhir_type[0].islower() else (dict,))
-
-    def run(items: list, root: dict) -> list:
-        out = []
-        for item in prev(items, root):
-            value = item.get(key)
-            if value.__class__ is list:
-                out.extend([v for v in value if v.__class__ in classes])
-            elif value.__class__ in classes:
-                out.append(value)
-        return out
-
-    return run
-
-
-def _member(expr: _Expr, name: str, memos: list["_Memo"]) -> _Expr:
+def _member(expr: _Expr, name: str, memos: list[Memo]) -> _Expr:
     """`expr.name`, typed per branch; a choice element's branches share their input's run
     (a memo, added to `memos`)."""
     if expr.distinct:
@@ -107,6 +103,10 @@ def _member(expr: _Expr, name: str, memos: list["_Memo"]) -> _Expr:
     branches = []
     unknown: UnsupportedExpression | None = None
     for branch in expr.branches:
+        if branch.elements is not None and name in ELEMENT_CHILDREN:
+            # A primitive's id and extensions, from its `_name` object (json.html#primitive).
+            branches.append(_step(element_objects(branch.elements), children("Element", name)[0]))
+            continue
         try:
             elements = children(branch.scope, name)
         except UnsupportedExpression as error:
@@ -116,32 +116,11 @@ def _member(expr: _Expr, name: str, memos: list["_Memo"]) -> _Expr:
             continue
         prev = branch.run
         if len(elements) > 1:
-            memos.append(prev := _Memo(prev))
-        branches += [_Branch(_step(prev, e), e[1], e[2]) for e in elements]
+            memos.append(prev := Memo(prev))
+        branches += [_step(prev, e) for e in elements]
     if unknown is not None and not branches:
         raise unknown
     return _Expr(tuple(branches))
-
-
-class _Memo:
-    """A run that the several branches of a choice element (`Extension.value` has about
-    fifty) evaluate in turn on the same input: it runs once for all of them instead of once
-    per type. `compile_path`'s evaluation forgets the result when it ends, so that no
-    resource is kept."""
-
-    __slots__ = ("run", "last")
-
-    def __init__(self, run: Run):
-        self.run = run
-        self.last: tuple[list, dict, list] | None = None
-
-    def __call__(self, items: list, root: dict) -> list:
-        cached = self.last  # one read: another thread may evaluate the expression meanwhile
-        if cached is not None and cached[0] is items and cached[1] is root:
-            return cached[2]
-        result = self.run(items, root)
-        self.last = (items, root, result)
-        return result
 
 
 def _as(expr: _Expr, type_name: str) -> _Expr:
@@ -266,7 +245,7 @@ def _resolves_to(expr: _Expr, target: str) -> _Expr:
 
 def _each(branch: _Branch) -> _Expr:
     """`$this` of a function's criteria: each item of the branch, of its type."""
-    return _Expr((_Branch(_identity, branch.type, branch.scope),))
+    return _Expr((_Branch(identity, branch.type, branch.scope),))
 
 
 def _index(expr: _Expr, position: int) -> _Expr:
@@ -274,13 +253,8 @@ def _index(expr: _Expr, position: int) -> _Expr:
     if len(expr.branches) != 1 or expr.distinct:
         raise UnsupportedExpression("an indexer after a union or choice")
     branch = expr.branches[0]
-    prev = branch.run
-
-    def run(items: list, root: dict) -> list:
-        found = prev(items, root)
-        return found[position:][:1]  # -1 too: `last()`
-
-    return _Expr((_Branch(run, branch.type, branch.scope),))
+    elements = indexed(branch.elements, position) if branch.elements else None
+    return _Expr((_Branch(indexed(branch.run, position), branch.type, branch.scope, elements),))
 
 
 class _Parser:
@@ -290,7 +264,7 @@ class _Parser:
     def __init__(self, expression: str, context: _Branch):
         self.expression, self.tokens, self.position = expression, tokenize(expression), 0
         self.root = _Expr((context,))
-        self.memos: list[_Memo] = []
+        self.memos: list[Memo] = []
         is_resource = context.type == context.scope
         self.type_names = {context.type, "Resource", "DomainResource"} if is_resource else set()
 

@@ -4,7 +4,8 @@ found by a FHIRPath `path`, applied in order to a copy of the resource.
 
 Paths are the FHIRPath subset the search parameters use (`search/fhirpath.py`): members,
 choice elements, `[n]`, `first()`, `last()`, `extension('url')`, `where(element =
-'literal')`, `as`, `and`. A `value` is a `value[x]`
+'literal')`, `as`, `and`, and a primitive's `id` and `extension` (in its `_name` object:
+`patched_json`). A `value` is a `value[x]`
 or, for an element no data type describes (a BackboneElement), `part`s named by its children;
 which children repeat is read from the StructureDefinitions. A path that does not resolve to
 what its operation needs is 422, as a failing JSON Patch test is (http.html#patch); a
@@ -20,6 +21,7 @@ from fhir_server.conformance.structure import Node, Property, definition_tree
 from fhir_server.errors import BadRequest, TooCostly, Unprocessable
 from fhir_server.search.fhirpath import UnsupportedExpression, compile_path
 from fhir_server.services.parameters import check_parameters_shape
+from fhir_server.services.patched_json import element_object, prune, shift_shadow
 
 _PARTS = {"add": ("path", "name", "value"), "insert": ("path", "value", "index"),
           "delete": ("path",), "replace": ("path", "value"),
@@ -138,9 +140,10 @@ class _Patch:
             raise self.fail(f"finds {len(found)} elements, not one")
         return found[0]
 
-    def locate(self) -> Location | None:
-        """Where the one element the path finds is; None when it finds nothing."""
-        found = self.found()
+    def locate(self, path: str | None = None) -> Location | None:
+        """Where the one element `path` (the operation's) finds is; None when it finds
+        nothing."""
+        found = self.found(path)
         if len(found) > 1:
             raise self.fail(f"finds {len(found)} elements, not one")
         if not found:
@@ -148,17 +151,27 @@ class _Patch:
         if isinstance(found[0], dict):
             return _holder(self.resource, found[0]) or _refuse(self)
         # A primitive has no identity: read it as `parent.name` or `parent.name[n]`.
-        parent_path, name, position = _last_step(self)
-        parent = self.one(parent_path)
-        if isinstance(parent, dict) and name not in parent:
+        parent_path, name, position = _last_step(self, path)
+        parent = self.children_of(parent_path)
+        if name not in parent:
             name = self.choice_key(parent, parent_path, name)
-        if not isinstance(parent, dict) or name not in parent:
+        if name not in parent:
             raise self.fail("finds a value whose element cannot be changed")
         if not isinstance(parent[name], list):
             return parent, name, None  # `gender` or `gender[0]`: the one value
         if position is None:
             position = next(i for i, v in enumerate(parent[name]) if v == found[0])
         return parent, name, position % len(parent[name])
+
+    def children_of(self, path: str) -> dict:
+        """What holds the children of the one element `path` finds: itself, or a primitive's
+        `_name` object, which holds its id and extensions (made if it has none)."""
+        found = self.one(path)
+        if isinstance(found, dict):
+            return found
+        location = self.locate(path)
+        assert location is not None, "one element was found"
+        return element_object(*location)
 
     def choice_key(self, parent: dict, parent_path: str, name: str) -> str:
         """The JSON name `parent` holds a choice element `name` by (`deceased` is
@@ -171,11 +184,11 @@ class _Patch:
     def element_list(self) -> tuple[dict, str, list]:
         """The parent and JSON name of the repeating element the path names, and its items."""
         parent_path, name, position = _last_step(self)
-        parent = self.one(parent_path)
-        items = parent.get(name, []) if isinstance(parent, dict) else None
+        parent = self.children_of(parent_path)
+        items = parent.get(name, [])
         if position is not None or not isinstance(items, list):
             raise self.fail("names no repeating element")
-        return parent, name, items  # type: ignore[return-value]
+        return parent, name, items
 
     def value(self, node_of: Callable[[], Node | None]) -> object:
         """The operation's value; `node_of` gives the definition of the element it goes in,
@@ -205,18 +218,18 @@ class _Patch:
 
 def _add(patch: _Patch) -> None:
     target = patch.one()
-    if not isinstance(target, dict):
-        raise patch.fail("finds a primitive value, which has no elements to add to")
     name = patch.string("name")
     node = patch.structure(patch.path)
     key, property_ = _json_name(node, name, patch.parts["value"])
     if property_ is None:
         raise BadRequest(f"{patch.where}: {name} is not an element of {node.path}",
                          expression=patch.where)
+    if not isinstance(target, dict):  # a primitive's id or extension
+        target = patch.children_of(patch.path)
     value = patch.value(partial(_child_node, property_))
     if property_.element.repeats:
         target.setdefault(key, []).append(value)
-        _shadow_at(target, key, lambda shadow: shadow.append(None), added=1)
+        shift_shadow(target, key, lambda shadow: shadow.append(None), added=1)
     elif key in target:
         raise patch.fail(f"already has {key}, which does not repeat: replace it instead")
     else:
@@ -230,7 +243,7 @@ def _insert(patch: _Patch) -> None:
         raise patch.fail(f"has {len(items)} items: there is no index {index} to insert at")
     items.insert(index, patch.value(lambda: patch.structure(patch.path)))
     parent[name] = items
-    _shadow_at(parent, name, lambda shadow: shadow.insert(index, None), added=1)
+    shift_shadow(parent, name, lambda shadow: shadow.insert(index, None), added=1)
 
 
 def _delete(patch: _Patch) -> None:
@@ -246,33 +259,7 @@ def _delete(patch: _Patch) -> None:
         shadow = holder.get(f"_{key}")
         if isinstance(shadow, list) and len(shadow) > position:
             shadow.pop(position)
-    _prune(patch.resource)
-
-
-_EXTENSIONS = ("extension", "modifierExtension")
-
-
-def _bare_extension(item: object) -> bool:
-    """An extension left with its url alone: its value was deleted, and it says nothing."""
-    return isinstance(item, dict) and set(item) <= {"url", "id"}
-
-
-def _prune(tree: dict) -> bool:
-    """Drop the objects and arrays a deletion left empty (`contact[0].name` once its only
-    `text` is gone: the official "Delete Nested Primitive #2"), as FHIR JSON has none;
-    whether `tree` itself is left empty. A primitive's `_name` array keeps its nulls."""
-    for key in list(tree):
-        value = tree[key]
-        if isinstance(value, dict) and _prune(value):
-            tree.pop(key)
-        elif isinstance(value, list):
-            if not key.startswith("_"):
-                value[:] = [item for item in value
-                            if not (isinstance(item, dict) and _prune(item))
-                            and not (key in _EXTENSIONS and _bare_extension(item))]
-            if not value:
-                tree.pop(key)
-    return not tree
+    prune(patch.resource)
 
 
 def _replace(patch: _Patch) -> None:
@@ -312,20 +299,8 @@ def _move(patch: _Patch) -> None:
     if source >= len(items) or destination >= len(items):
         raise patch.fail(f"has {len(items)} items: cannot move {source} to {destination}")
     items.insert(destination, items.pop(source))
-    _shadow_at(parent, name, lambda shadow: shadow.insert(destination, shadow.pop(source)),
-               added=0)
-
-
-def _shadow_at(parent: dict, name: str, change: Callable[[list], None], added: int) -> None:
-    """A repeating primitive's `_name` (ids and extensions, item by item: json.html
-    #primitive) changed as its values were (`added` items more), so that each stays with
-    its value; one shorter than the values was is padded with null first."""
-    shadow = parent.get(f"_{name}")
-    if not isinstance(shadow, list):
-        return
-    shadow += [None] * (len(parent[name]) - added - len(shadow))
-    change(shadow)
-    del shadow[len(parent[name]):]
+    shift_shadow(parent, name, lambda shadow: shadow.insert(destination, shadow.pop(source)),
+                 added=0)
 
 
 _OPERATIONS: dict[str, Callable[[_Patch], None]] = {
@@ -351,10 +326,10 @@ def _steps(path: str) -> list[str]:
 _SELECTORS = {"first()": 0, "last()": -1}
 
 
-def _last_step(patch: _Patch) -> tuple[str, str, int | None]:
-    """(parent path, JSON name, index: -1 the last) of a path ending in `name`, `name[n]`,
-    `name.first()` or `name.last()`."""
-    steps = _steps(patch.path)
+def _last_step(patch: _Patch, path: str | None = None) -> tuple[str, str, int | None]:
+    """(parent path, JSON name, index: -1 the last) of a path (the operation's) ending in
+    `name`, `name[n]`, `name.first()` or `name.last()`."""
+    steps = _steps(path or patch.path)
     selected = _SELECTORS.get(steps.pop()) if len(steps) > 1 and steps[-1] in _SELECTORS else None
     if len(steps) == 1:  # `gender`: an element of the resource itself
         steps = [patch.resource["resourceType"], *steps]
@@ -390,13 +365,14 @@ def _refuse(patch: _Patch) -> Location:
 
 
 def _child_node(property_: Property | None) -> Node | None:
-    """The definition of the children of a property's values (None for a primitive)."""
+    """The definition of the children of a property's values: a primitive's are its id and
+    extensions."""
     if property_ is None:
         return None
     if property_.node is not None:
         return property_.node
     try:
-        return definition_tree(property_.type) if property_.kind != "primitive" else None
+        return definition_tree(property_.type)
     except KeyError:
         return None
 

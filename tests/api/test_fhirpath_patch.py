@@ -230,6 +230,64 @@ def test_first_last_and_extension_url_name_elements(client):
     assert [extension["url"] for extension in result["extension"]] == [ethnicity]
 
 
+BIRTH_TIME = "http://hl7.org/fhir/StructureDefinition/patient-birthTime"
+ABSENT = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def _birth_time(moment: str) -> list[dict]:
+    return [{"name": "url", "valueUri": BIRTH_TIME}, {"name": "value", "valueDateTime": moment}]
+
+
+def test_a_primitives_extensions_and_id_are_added_replaced_moved_and_deleted(client):
+    """fhirpath.html: a primitive has `id` and `extension` children, in JSON its `_name`
+    object (json.html#primitive). `delete Patient.birthDate.extension` was 400 ("a step
+    .extension from the primitive type date") and an add at Patient.birthDate 422."""
+    patient = created(client, new_patient(unique_cccd()))
+    at_ten = "1990-03-12T10:00:00+07:00"
+    result = _patched(client, patient,
+                      _operation("add", "Patient.birthDate", name="extension",
+                                 value=_birth_time(at_ten)),
+                      _operation("add", "Patient.birthDate", name="id", value={"valueString": "b"}))
+    assert result["birthDate"] == patient["birthDate"]
+    assert result["_birthDate"] == {"extension": [{"url": BIRTH_TIME, "valueDateTime": at_ten}],
+                                    "id": "b"}
+    result = _patched(client, result,
+                      _operation("replace", f"Patient.birthDate.extension('{BIRTH_TIME}').value",
+                                 value={"valueDateTime": "1990-03-12T11:00:00+07:00"}),
+                      _operation("replace", "Patient.birthDate.id", value={"valueString": "c"}),
+                      _operation("insert", "Patient.birthDate.extension", index=0, value=[
+                          {"name": "url", "valueUri": ABSENT},
+                          {"name": "value", "valueCode": "unknown"}]),
+                      _operation("move", "Patient.birthDate.extension", source=0,
+                                 destination=1))
+    assert result["_birthDate"] == {"id": "c", "extension": [
+        {"url": BIRTH_TIME, "valueDateTime": "1990-03-12T11:00:00+07:00"},
+        {"url": ABSENT, "valueCode": "unknown"}]}
+    result = _patched(client, result,
+                      _operation("delete", f"Patient.birthDate.extension.where(url='{ABSENT}')"),
+                      _operation("delete", "Patient.birthDate.id"))
+    assert result["_birthDate"] == {"extension": [
+        {"url": BIRTH_TIME, "valueDateTime": "1990-03-12T11:00:00+07:00"}]}
+    result = _patched(client, result, _operation("delete", "Patient.birthDate.extension"))
+    assert "_birthDate" not in result  # left empty, it is no FHIR JSON
+    assert result["birthDate"] == patient["birthDate"]
+
+
+def test_an_item_of_a_repeating_primitive_has_extensions_of_its_own(client):
+    """`given[1].extension` is in `_given[1]`, the array padded with null for the items
+    without (json.html#primitive); once none is left, `_given` goes."""
+    patient = created(client, new_patient(unique_cccd()))  # given: Văn, An
+    mark = [{"name": "url", "valueUri": "http://example.org/ghi-chu"},
+            {"name": "value", "valueString": "tên gọi"}]
+    result = _patched(client, patient, _operation("add", "Patient.name[0].given[1]",
+                                                  name="extension", value=mark))
+    assert result["name"][0]["given"] == patient["name"][0]["given"]
+    assert result["name"][0]["_given"] == [None, {"extension": [
+        {"url": "http://example.org/ghi-chu", "valueString": "tên gọi"}]}]
+    result = _patched(client, result, _operation("delete", "Patient.name.given[1].extension"))
+    assert result["name"] == patient["name"]
+
+
 def test_xml_and_transaction_entries_take_it_too(client, patient):
     xml = ('<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="operation"/>'
            '<part><name value="type"/><valueCode value="replace"/></part>'
@@ -287,6 +345,7 @@ def test_what_cannot_be_applied_is_refused_and_changes_nothing(client, patient, 
 
 
 PATHS = st.sampled_from(["Patient", "Patient.name", "Patient.name[0]", "Patient.name.given",
+                         "Patient.birthDate.extension", "Patient.name.given[1].id",
                          "Patient.identifier.where(system = 'x')", "Patient.gender",
                          "Patient.birthDate", "Patient.contact", "Patient.x", "Patient..name",
                          "Patient.gender[0]", "Patient.name[0].given[5]", "Patient.name[3]",
@@ -306,7 +365,8 @@ VALUES = st.one_of(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["add", "insert", "delete", "replace", "move"]), path=PATHS,
-       value=VALUES, number=st.integers(-1, 3), name=st.sampled_from(["given", "gender", "x"]))
+       value=VALUES, number=st.integers(-1, 3),
+       name=st.sampled_from(["given", "gender", "x", "extension", "id"]))
 def test_any_operation_is_applied_or_refused_never_500(client, patient, kind, path, value,
                                                         number, name):
     given_parts = {"value": {"name": "value", **value},

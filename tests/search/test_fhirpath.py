@@ -192,6 +192,24 @@ def test_every_parameter_the_server_indexes_compiles_packages_included():
     assert checked > 2500
 
 
+@pytest.mark.parametrize("expression", [
+    "Patient.birthDate.extension", "Patient.birthDate.extension('http://a').value",
+    "Patient.birthDate.extension.where(url = 'http://b')", "Patient.birthDate.id",
+    "Patient.name.given.extension", "Patient.name.given.extension.url",
+    "Patient.deceased.extension"])
+def test_the_id_and_extensions_of_primitives_agree_with_fhirpathpy(expression):
+    """A primitive's id and extensions, from its `_name` (json.html#primitive)."""
+    patient = {"resourceType": "Patient", "birthDate": "2000-02-03",
+               "_birthDate": {"id": "b1", "extension": [{"url": "http://a", "valueString": "x"},
+                                                        {"url": "http://b", "valueCode": "y"}]},
+               "deceasedBoolean": True, "_deceasedBoolean": {"extension": [
+                   {"url": "http://a", "valueString": "z"}]},
+               "name": [{"given": ["A", "B"], "_given": [None, {"extension": [
+                   {"url": "http://c", "valueString": "w"}]}]}]}
+    found = values(expression, "Patient", patient)
+    assert found and canonical(found) == canonical(fhirpathpy(patient, expression))
+
+
 TEXT = st.text(alphabet="aAé 1", max_size=3)  # small, so that values repeat
 WRONG = st.sampled_from([None, True, 0, 1.5, "", "text", {"x": 1}, ["a"], [[{"city": "x"}]]])
 

@@ -230,6 +230,34 @@ def test_the_extension_function_is_extension_where_url():
     assert values("Patient.extension('http://c')", "Patient", patient) == []
 
 
+def test_a_primitive_has_its_id_and_extensions_as_children():
+    """fhirpath.html: a primitive's `id` and `extension`, in JSON its `_name` object, or the
+    same item of the `_name` array of a repeating one, null where an item has none
+    (json.html#primitive). `.extension` from a primitive was refused ("a step .extension
+    from the primitive type date"), so no path could reach a birth time."""
+    birth_time = {"url": "http://birth-time", "valueDateTime": "1990-01-01T10:00:00+07:00"}
+    absent = {"url": "http://absent", "valueCode": "unknown"}
+    patient = {"resourceType": "Patient", "birthDate": "1990-01-01",
+               "_birthDate": {"id": "b", "extension": [birth_time]},
+               "deceasedDateTime": "2020", "_deceasedDateTime": {"extension": [absent]},
+               "name": [{"given": ["An", "Bình", None],
+                         "_given": [None, {"extension": [absent]}, {"extension": [birth_time]}]}]}
+    assert values("Patient.birthDate.extension", "Patient", patient) == [birth_time]
+    assert compile_path("Patient.birthDate.extension('http://birth-time').value", "Patient")(
+        patient) == [Node(birth_time["valueDateTime"], "dateTime")]
+    assert values("Patient.birthDate.extension.where(url = 'http://birth-time')", "Patient",
+                  patient) == [birth_time]
+    assert compile_path("Patient.birthDate.id", "Patient")(patient) == [Node("b", "string")]
+    assert values("Patient.deceased.extension.value", "Patient", patient) == ["unknown"]
+    assert values("(Patient.deceased as dateTime).extension", "Patient", patient) == [absent]
+    assert values("Patient.name.given.extension", "Patient", patient) == [absent, birth_time]
+    # The items of `given`, valued or not, as a FHIRPath Patch counts them.
+    assert values("Patient.name.given[0].extension", "Patient", patient) == []
+    assert values("Patient.name.given[1].extension", "Patient", patient) == [absent]
+    assert values("Patient.name.given.last().extension", "Patient", patient) == [birth_time]
+    assert values("Patient.gender.extension", "Patient", patient) == []
+
+
 @pytest.mark.parametrize(
     "expression",
     [
