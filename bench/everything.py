@@ -74,7 +74,7 @@ def raw_pages(db, patient_id: str, referenced: list[tuple[str, str]]) -> tuple[l
     types = [t for t in types if t not in ("Provenance", "AuditEvent")]
     present = set(db.list_collection_names())
     times, seen, index, after = [], 0, 0, ""
-    projection = {"search": 0, "sort": 0, "missing": 0, "compartments": 0}
+    projection = {"search": 0, "sort": 0, "missing": 0, "compartments": 0, "references": 0}
     while index < len(types):
         started, page = time.perf_counter(), []
         while index < len(types) and len(page) <= PAGE:

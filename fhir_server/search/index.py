@@ -1,6 +1,7 @@
 """The per-write search index stored beside each resource (DESIGN.md §2): `search.<code>`
-entry arrays for every supported parameter, `sort.<code>` keys for `_sort`, and the
-compartments (Patient, Encounter, RelatedPerson, Practitioner, Device) the resource is in."""
+entry arrays for every supported parameter, `sort.<code>` keys for `_sort`, the
+compartments (Patient, Encounter, RelatedPerson, Practitioner, Device) the resource is in,
+and the literal references it holds (`references`)."""
 
 import hashlib
 import json
@@ -63,8 +64,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # and message by their entry's fullUrl (was the resource's `Type/id`); 24: a 10-digit BHYT
 # number also as that BHXH code and the reverse, and a card's `:of-type` entries by its code;
 # 25: a canonical of a uri parameter (`_profile`) also without its `|version`; 26: a number
-# parameter over dates (Patient `age`) as ages
-_EXTRACTION_REVISION = "26"
+# parameter over dates (Patient `age`) as ages; 27: every literal reference of a resource,
+# its contained resources' too (`references`)
+_EXTRACTION_REVISION = "27"
 
 
 @cache
@@ -182,7 +184,8 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
 
 
 def build_search_index(resource_type: str, resource: dict) -> dict:
-    """The `search`, `sort` and `compartments` fields of a current-version document.
+    """The `search`, `sort`, `compartments` and `references` fields of a current-version
+    document.
 
     A `search.<code>` array is stored only when the resource has values for it: a missing
     field is indexed as null, so `:missing=true` is still a lookup in the parameter's own
@@ -203,6 +206,7 @@ def build_search_index(resource_type: str, resource: dict) -> dict:
         "search": search,
         "sort": sort,
         "compartments": compartments_of(resource_type, resource, search),
+        "references": reference.resource_references(resource),
         "indexVersion": index_version(),
     }
 

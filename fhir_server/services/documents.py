@@ -16,8 +16,8 @@ from datetime import datetime
 from fhir_server.auth.scopes import Permissions
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import Forbidden
+from fhir_server.search.types.reference import references_in
 from fhir_server.services.include_reads import OnPage, Targets, named_in
-from fhir_server.services.references import references_in
 from fhir_server.services.scope_searches import matching_versions
 from fhir_server.services.versions import Version, format_instant, stored_current
 from fhir_server.storage.named_versions import StoredVersion, find_named_within

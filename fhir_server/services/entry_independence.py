@@ -5,8 +5,8 @@ transaction names each resource once."""
 
 from fhir_server.conformance.messages import refusal
 from fhir_server.errors import BadRequest, FhirError
+from fhir_server.search.types.reference import references_in
 from fhir_server.services.bundle_entries import Entry, parse_entry
-from fhir_server.services.references import references_in
 
 
 def bundle_local_urls(raw_entries: list) -> frozenset[str]:

@@ -300,12 +300,14 @@ class Everything:
         members = compartment_members(request.compartment_type)
         referenced: set[tuple[str, str]] = set()
         for kind in request.sources:
-            # MongoDB gathers the distinct references: not every document comes over. And
-            # the Binaries attachments hold their content in (Patient-everything: "including
-            # binaries and attachments").
+            # MongoDB gathers the distinct references: not every document comes over. Those
+            # of every element ("whatever resources are needed to support the records"),
+            # the canonicals reference parameters index as `Type/id`
+            # (`CarePlan.instantiatesCanonical`), and the Binaries attachments hold their
+            # content in (Patient-everything: "including binaries and attachments").
             entries = await self.store.distinct_entries(
                 kind, self._filter(request, kind, ""),
-                [f"search.{code}" for code in reference_parameters(kind)]
+                ["references"] + [f"search.{code}" for code in reference_parameters(kind)]
                 + [f"resource.{path}" for path in attachment_urls(kind)], _MAX_REFERENCED,
             )
             referenced |= {

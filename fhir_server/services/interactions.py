@@ -21,6 +21,7 @@ from fhir_server.errors import (
     Unprocessable,
     operation_outcome,
 )
+from fhir_server.search.types.reference import references_in
 from fhir_server.services.conditional_criteria import (
     acquire_guards,
     check_created_matches,
@@ -32,7 +33,7 @@ from fhir_server.services.json_patch import apply_json_patch
 from fhir_server.services.meta_tags import with_kept_labels
 from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
 from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
-from fhir_server.services.references import is_conditional_reference, references_in
+from fhir_server.services.references import is_conditional_reference
 from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
     Version,

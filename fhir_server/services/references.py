@@ -10,7 +10,7 @@ from fhir_server.conformance.messages import refusal
 from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import parse_query
-from fhir_server.search.types.reference import LOCAL_REFERENCE
+from fhir_server.search.types.reference import LOCAL_REFERENCE, references_in
 from signing.jws import base64_binary
 
 # Elements whose values name entries by fullUrl; "Elements of type canonical are not
@@ -32,25 +32,6 @@ def reference_base(full_url: str | None, server_base: str) -> str:
         if len(local) == 2 and LOCAL_REFERENCE.match("/".join(local)):
             return base
     return server_base
-
-
-def references_in(node: object) -> list[dict]:
-    """Every element holding a `reference` string, anywhere in a resource but in a Bundle:
-    a Bundle's references are read within it (bundle.html#references: a document's
-    `urn:uuid:` names its own entry), and one written as a resource is stored as sent."""
-    found: list[dict] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            if current.get("resourceType") == "Bundle":
-                continue
-            if isinstance(current.get("reference"), str):
-                found.append(current)
-            stack.extend(current.values())
-        elif isinstance(current, list):
-            stack.extend(current)
-    return found
 
 
 def is_conditional_reference(reference: str) -> bool:

@@ -12,7 +12,7 @@ from examples.clinical_codes import US_CORE, VN_CORE
 from examples.generator import main
 from examples.vietnam import BHYT_SYSTEM
 from fhir_server.conformance.validation import validate_resource
-from fhir_server.services.references import references_in
+from fhir_server.search.types.reference import references_in
 
 TYPES = {"AllergyIntolerance", "CarePlan", "Condition", "Coverage", "DiagnosticReport",
          "Encounter", "Immunization", "Location", "Medication", "MedicationRequest",

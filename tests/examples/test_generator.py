@@ -19,7 +19,7 @@ from examples.generator import (
     main,
 )
 from fhir_server.conformance.validation import validate_resource
-from fhir_server.services.references import references_in
+from fhir_server.search.types.reference import references_in
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from test_cli import FHIR_JSON, TERMINATED
 from examples.clinical import bulk_data_set, write_ndjson
 from examples.clinical_codes import US_CORE, VN_CORE
 from examples.vietnam import CCCD_SYSTEM
-from fhir_server.services.references import references_in
+from fhir_server.search.types.reference import references_in
 
 LOINC = "http://loinc.org"
 BLOOD_PRESSURE, HEART_RATE = "85354-9", "8867-4"

@@ -6,7 +6,9 @@ absolute URL, `#contained`: a search by reference finds every version, search.ht
 entries of `Reference.identifier` for the `:identifier` modifier, and `*/<id>` for a
 relative reference to a type the parameter does not name as a target (official examples
 refer to an Encounter as an Observation's performer): a search by the bare id finds it too.
-Chains are compiled by the query compiler into `$in` of references.
+Chains are compiled by the query compiler into `$in` of references. Beside the parameters'
+entries, every literal reference a resource holds is stored (`resource_references`), for
+`$everything` to follow references of elements no parameter indexes.
 """
 
 import re
@@ -94,6 +96,36 @@ def local_references(entries: list[str], base: str | None = None) -> list[tuple[
     """(type, id) of the entries that point at a resource on this server: relative, or
     absolute under `base`."""
     return [(m[1], m[2]) for m in map(LOCAL_REFERENCE.match, _relative(entries, base)) if m]
+
+
+def references_in(node: object) -> list[dict]:
+    """Every element holding a `reference` string, anywhere in a resource but in a Bundle:
+    a Bundle's references are read within it (bundle.html#references: a document's
+    `urn:uuid:` names its own entry), and one written as a resource is stored as sent."""
+    found: list[dict] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            if current.get("resourceType") == "Bundle":
+                continue
+            if isinstance(current.get("reference"), str):
+                found.append(current)
+            stack.extend(current.values())
+        elif isinstance(current, list):
+            stack.extend(current)
+    return found
+
+
+def resource_references(resource: dict) -> list[str]:
+    """The literal references of every Reference in a resource, its contained resources'
+    included, that may name a stored resource (`Type/id`, or a RESTful absolute URL, which
+    names this server or not by the base a request uses), without their `/_history/n`:
+    those of elements no search parameter indexes too (`Encounter.hospitalization.origin`),
+    which `$everything` follows. Not `#id` (a contained resource), nor `urn:uuid:`."""
+    written = {_HISTORY.sub("", element["reference"]) for element in references_in(resource)}
+    return sorted(reference for reference in written
+                  if LOCAL_REFERENCE.match(reference) or _ABSOLUTE_REFERENCE.match(reference))
 
 
 def local_versions(references: list[str], base: str | None = None
