@@ -250,11 +250,17 @@ class Everything:
         raise BadRequest("The paging cursor does not belong to $everything", expression="_cursor")
 
     def _filter(self, request: EverythingRequest, resource_type: str, after: str) -> dict:
-        clauses: list[dict] = [{"_id": {"$gt": after}}]
-        ids = None if request.compartment_id is None else [request.compartment_id]
-        clauses.append(compartment_filter(request.compartment_type, ids, self.base))
+        """The record's resources of a type served after the id `after`."""
+        clauses = [{"_id": {"$gt": after}}, self._in_record(request, resource_type)]
         if request.since is not None:
             clauses.append({"lastUpdated": {"$gte": request.since}})
+        return {"$and": clauses}
+
+    def _in_record(self, request: EverythingRequest, resource_type: str) -> dict:
+        """The record's resources of a type (its compartment within `start`/`end`), changed
+        since `_since` or not: what the references followed are gathered from."""
+        ids = None if request.compartment_id is None else [request.compartment_id]
+        clauses = [compartment_filter(request.compartment_type, ids, self.base)]
         care_dates = care_date_parameters(resource_type)
         if care_dates and (request.start or request.end) and resource_type != "Patient":
             clauses.append(_care_date_within(resource_type, care_dates, request))
@@ -296,7 +302,9 @@ class Everything:
     async def _referenced(self, request: EverythingRequest) -> list[tuple[str, str]]:
         """(type, id) of the resources the compartment's resources reference that the token
         may read, in order: of types in no compartment of this kind, and of the others
-        (`_referenced_page` keeps those in no compartment: a Specimen without subject)."""
+        (`_referenced_page` keeps those in no compartment: a Specimen without subject).
+        Gathered from every resource of the record, changed since `_since` or not: a
+        Practitioner changed since is served though no reading naming them changed."""
         members = compartment_members(request.compartment_type)
         referenced: set[tuple[str, str]] = set()
         for kind in request.sources:
@@ -306,7 +314,7 @@ class Everything:
             # (`CarePlan.instantiatesCanonical`), and the Binaries attachments hold their
             # content in (Patient-everything: "including binaries and attachments").
             entries = await self.store.distinct_entries(
-                kind, self._filter(request, kind, ""),
+                kind, self._in_record(request, kind),
                 ["references"] + [f"search.{code}" for code in reference_parameters(kind)]
                 + [f"resource.{path}" for path in attachment_urls(kind)], _MAX_REFERENCED,
             )

@@ -1,6 +1,7 @@
 """`Patient/[id]/$everything` on patients of each test's own, written by the test: `_since`
-(also for the resources referenced), `includeProvenance` (the Provenance of each served
-version), and paging while others write (no row repeated or skipped)."""
+(also for the resources referenced, whether or not what names them changed),
+`includeProvenance` (the Provenance of each served version), and paging while others write
+(no row repeated or skipped)."""
 
 import threading
 from collections import Counter
@@ -51,6 +52,29 @@ def test_since_holds_for_the_referenced_resources_too(client):
         assert [e["resource"]["id"] for e in entries] == [keys["pulse"]]
     everything = page_entries(everything_pages(client, f"/Patient/{keys['dung']}/$everything"))
     assert keys["lan"] in {e["resource"]["id"] for e in everything}
+
+
+def test_since_brings_a_referenced_resource_changed_since_though_nothing_naming_it_did(client):
+    """Patient-everything `_since`: "Resources that have been updated since this time will
+    be included": the practitioner corrected after the last sync comes, though neither the
+    patient nor the reading that names them changed (probe CH: nothing came)."""
+    keys = load(client, {"lan": {"resourceType": "Practitioner", "name": [{"family": "Lan"}]}})
+    keys |= load(client, {
+        "dung": {"resourceType": "Patient", "name": [{"family": "Vũ"}],
+                 "generalPractitioner": [{"reference": f"Practitioner/{keys['lan']}"}]},
+        "pulse": observation("dung", "8867-4",
+                             performer=[{"reference": f"Practitioner/{keys['lan']}"}])})
+    corrected = client.get(f"/Practitioner/{keys['lan']}").json()
+    corrected["name"] = [{"family": "Lan", "given": ["Thị"]}]
+    response = client.put(f"/Practitioner/{keys['lan']}", json=corrected, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    since = response.json()["meta"]["lastUpdated"]
+    for params in ({"_since": since}, {"_since": since, "_type": "Practitioner"},
+                   {"_since": since, "_count": "1"}):
+        entries = page_entries(everything_pages(client, f"/Patient/{keys['dung']}/$everything",
+                                                params))
+        assert [(e["resource"]["id"], e["search"]["mode"]) for e in entries] == [
+            (keys["lan"], "include")], params
 
 
 def _signed_versions(entries: list[dict]) -> Counter:
