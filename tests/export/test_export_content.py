@@ -154,6 +154,25 @@ def test_type_filter_with_a_chain_and_a_value_list(client, data):
     assert sorted(found["Patient"]) == sorted([data["a"]["id"], data["b"]["id"]])
 
 
+@pytest.mark.parametrize("type_filter, criteria", [
+    # Form encoding (Python's urlencode, Java's URLEncoder) writes a space as `+`.
+    ("Encounter?type:text=khám+sức+khỏe", {"type:text": "khám sức khỏe"}),
+    # A timezone's `+` written unencoded is still the `+` it was, as in a search.
+    ("Encounter?date=ge2024-03-01T08:00:00+07:00&type:text=khám",
+     {"date": "ge2024-03-01T08:00:00+07:00", "type:text": "khám"}),
+])
+def test_a_type_filter_reads_its_query_as_a_search_reads_a_query_string(client, type_filter,
+                                                                       criteria):
+    """A `+` in the query means what it means in the query string of the same search (probe
+    CH: it was read as a plus sign, and the export held nothing)."""
+    owner = create(client, patient())
+    checkup = create(client, encounter(owner["id"], type=[{"text": "Khám sức khỏe định kỳ"}]))
+    found = ids(client, export(client, params={"_type": "Encounter", "_typeFilter": type_filter},
+                               Prefer="respond-async, handling=strict"))
+    assert checkup["id"] in found["Encounter"]
+    assert sorted(found["Encounter"]) == sorted(search_ids(client, "Encounter", **criteria))
+
+
 def test_group_members_outside_their_period_are_left_out(client):
     now, past, future = patient(), patient(), patient()
     members = [create(client, p)["id"] for p in (now, past, future)]

@@ -280,9 +280,10 @@ def _type_filters(params, types: list[str], max_count: int, check: _Checker) -> 
         if kind not in types:
             check.problem(f"_typeFilter: '{query}': {kind} is not exported", "_typeFilter")
             continue
-        # A literal `+` stays a plus sign (e.g. a timezone offset), not a space.
+        # Read as the query string of the same search: a `+` is a space (form encoding), and
+        # a date's timezone `+` sent so is taken back by the date parser, as in a search.
         try:
-            request = parse_request(kind, parse_query(criteria.replace("+", "%2B")), max_count)
+            request = parse_request(kind, parse_query(criteria), max_count)
         except BadRequest as bad:
             check.problem(f"_typeFilter: '{query}': {bad.diagnostics}", "_typeFilter")
             continue
@@ -290,7 +291,7 @@ def _type_filters(params, types: list[str], max_count: int, check: _Checker) -> 
             check.problem(f"_typeFilter: '{query}' uses result parameters (_include, _sort, "
                           "...), which it may not", "_typeFilter")
             continue
-        filters.setdefault(kind, []).append(criteria.replace("+", "%2B"))
+        filters.setdefault(kind, []).append(criteria)
     return filters
 
 
