@@ -185,6 +185,19 @@ class ProvenanceRecorder:
         await check_claims(store, provenance, current_principal.get())
         verification.require_passed()
 
+    async def countersignature_issues(self, store: ResourceStore, provenance: dict
+                                      ) -> list[Issue]:
+        """What `check_countersignature` refuses a client's signed Provenance for (422), as
+        `$validate` says it: the same issues, nothing stored. 403 as for the write, when
+        the token may not read a target's type."""
+        if not provenance.get("signature"):
+            return []
+        try:
+            await self.check_countersignature(store, provenance)
+        except Unprocessable as refused:
+            return refused.issues
+        return []
+
     def _provenance(
         self,
         kind: str,

@@ -3,7 +3,8 @@ accepted, and if not, why. It never stores anything; the answer is an OperationO
 status 200 whether or not the resource is valid (4xx only when the check cannot be made).
 
 The resource is checked as a write would check it (base definition, known `meta.profile`
-claims, FHIR_REQUIRED_PROFILES of its type, identifier formats), plus the `profile` asked for.
+claims, FHIR_REQUIRED_PROFILES of its type, identifier formats, a document's seal, a signed
+Provenance's signatures), plus the `profile` asked for.
 """
 
 from collections.abc import Sequence
@@ -93,6 +94,19 @@ def _mode_issues(request: ValidateRequest, resource_type: str, resource_id: str 
     return issues
 
 
+async def _countersignature_issues(service: ResourceService, request: ValidateRequest,
+                                   provenance: dict, found: list[Issue]) -> list[Issue]:
+    """Why a create would refuse a signed Provenance sent (its signatures against the
+    versions stored here, and what it claims of them), checked where the create checks it:
+    once nothing else refuses it. A stored one was checked when written; an update is
+    refused before (Provenance is append-only)."""
+    if (request.resource is None or request.mode not in (None, "create")
+            or any(issue.severity == "error" for issue in found)):
+        return []
+    return await service.provenance.countersignature_issues(service.database.store(),
+                                                            provenance)
+
+
 async def validate(service: ResourceService, resource_type: str, resource_id: str | None,
                    request: ValidateRequest, read_warnings: Sequence[Issue] = ()) -> list[Issue]:
     """The issues of the resource given (or, at instance level, the stored one), then the
@@ -138,5 +152,7 @@ async def validate(service: ResourceService, resource_type: str, resource_id: st
             issues += await service.provenance.document_signature_issues(resource)
         if resource_type == "QuestionnaireResponse":
             issues += await questionnaire_issues(service.database.store(), resource)
+        if resource_type == "Provenance":
+            issues += await _countersignature_issues(service, request, resource, issues)
     issues += read_warnings
     return capped(issues) or [issue("validate.ok", "informational", severity="information")]

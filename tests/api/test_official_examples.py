@@ -142,6 +142,12 @@ def test_signed_provenance_examples_are_refused_with_the_failed_check(client, pa
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["Provenance.signature[0]"]
     assert "application/jose" in issue["diagnostics"]
+    # `$validate` says so as the create does (probe CH: "No issues detected").
+    checked = client.post("/Provenance/$validate?mode=create", content=path.read_bytes(),
+                          headers=FHIR_HEADERS)
+    assert checked.status_code == 200, checked.text
+    assert [i for i in checked.json()["issue"] if i["severity"] == "error"] == (
+        response.json()["issue"])
     assert client.put(f"/Provenance/{original['id']}", content=path.read_bytes(),
                       headers=FHIR_HEADERS).status_code == 422
     assert client.get(f"/Provenance/{original['id']}").status_code == 404

@@ -151,6 +151,46 @@ def test_failing_countersignature_is_refused_and_not_stored(client, db, patient,
     assert provenance_count(db) == counts
 
 
+def _signer_no_agent(patient, target, doctor, authority):
+    """A genuine signature, while the Provenance's one agent is someone else."""
+    sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
+    sent["agent"][0]["who"] = {"identifier": {"system": CCCD_SYSTEM, "value": personal_id(1981)}}
+    return sent
+
+
+def _validation_errors(client, sent: dict, query: str) -> list[dict]:
+    checked = client.post(f"/Provenance/$validate{query}", json=sent, headers=FHIR_HEADERS)
+    assert checked.status_code == 200, checked.text
+    return [issue for issue in checked.json()["issue"] if issue["severity"] == "error"]
+
+
+@pytest.mark.parametrize("make", [REFUSED["content-differs"][0], REFUSED["untrusted-ca"][0],
+                                  REFUSED["sigd-other-target"][0], _signer_no_agent])
+def test_validate_reports_what_the_create_refuses_a_countersignature_for(client, db, patient,
+                                                                         doctor, authority,
+                                                                         make):
+    """`$validate` checks the resource "as a write would check it" (README): with mode
+    `create`, or none, the issues of the create's 422, as errors, and nothing stored
+    (probe CH: "No issues detected", then the create was refused)."""
+    sent = make(patient, versioned(patient), doctor, authority)
+    counts = provenance_count(db)
+    for query in ("?mode=create", ""):
+        assert _validation_errors(client, sent, query), query
+    assert provenance_count(db) == counts
+    refused = assert_outcome(post(client, sent), 422)["issue"]
+    for query in ("?mode=create", ""):
+        assert _validation_errors(client, sent, query) == refused, query
+
+
+def test_validate_passes_a_countersignature_the_create_stores(client, db, patient, doctor):
+    target = versioned(patient)
+    sent = countersignature(target, sign_resource(patient, target, doctor, datetime.now(UTC)))
+    counts = provenance_count(db)
+    assert _validation_errors(client, sent, "?mode=create") == []
+    assert provenance_count(db) == counts
+    assert post(client, sent).status_code == 201
+
+
 def test_signature_over_a_version_not_stored_is_refused(client, db, patient, doctor):
     """Signed as version 2, which does not exist (yet)."""
     target = f"Patient/{patient['id']}/_history/2"
