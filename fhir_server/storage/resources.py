@@ -67,8 +67,7 @@ _TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
 # A resource is read for its version, not for its search index (derived fields, often larger
 # than the resource, that would be most of the BSON decoded): the projection for that.
-WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "references": 0,
-                 "indexVersion": 0}
+WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "references": 0, "indexVersion": 0}
 
 
 @contextmanager
