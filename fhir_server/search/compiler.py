@@ -1,7 +1,8 @@
 """Compile search criteria into a MongoDB filter of typed values (DESIGN.md §3).
 
 Chains and `_has` become a sub-search on the other type whose matches are turned into
-`$in` of references or ids; `lookup` runs those sub-searches, so this module stays pure.
+`$in` of references or ids (a chain also applies the same filter to the contained resources
+a reference points at); `lookup` runs those sub-searches, so this module stays pure.
 Nothing from the query string reaches MongoDB but strings and numbers our parsers made,
 on fields named by the registry.
 """
@@ -27,6 +28,7 @@ from fhir_server.errors import BadRequest
 from fhir_server.search.fhirpath import UnsupportedExpression, result_types
 from fhir_server.search.index import (
     TOP_LEVEL_PARAMETERS,
+    contained_filter,
     has_range_entries,
     indexes_bare_codes,
     type_module,
@@ -241,8 +243,9 @@ class Compiler:
         written: str,
         value: str,
     ) -> dict:
-        """`subject:Patient.name=x`: the references to the targets matching `name=x`
-        (http://hl7.org/fhir/R4/search.html#chaining); errors name the chain as `written`."""
+        """`subject:Patient.name=x`: the references to the targets matching `name=x`, or to
+        a contained one matching it (http://hl7.org/fhir/R4/search.html#chaining,
+        #contained); errors name the chain as `written`."""
         if parameter.type != "reference":
             raise BadRequest(f"'{written}': only reference parameters can be chained",
                              expression=written)
@@ -260,9 +263,12 @@ class Compiler:
             )
         references: list[str] = []
         canonicals: list[tuple[str, str | None]] = []
+        # Or a contained target matching it (search.html#contained).
+        contained: list[dict] = []
         for kind in types:
             self.check_searchable(kind)
             inner = await self.clause(kind, chained, value, written)
+            contained.append(contained_filter(parameter.code, kind, inner))
             # A canonical reference (`Measure.library`) names its target by `url|version`.
             canonical = reference.is_canonical_resource(kind)
             fields = ["_id", "search.url", "search.version"] if canonical else ["_id"]
@@ -274,10 +280,10 @@ class Compiler:
         if self.base_url:
             references += [f"{self.base_url.rstrip('/')}/{r}" for r in references]
         field = f"search.{parameter.code}"
-        literal = {field: {"$in": references}}
-        if not canonicals:
-            return literal
-        return {"$or": [literal, reference.referring_to_canonicals(field, canonicals)]}
+        stored = [{field: {"$in": references}}]
+        if canonicals:
+            stored.append(reference.referring_to_canonicals(field, canonicals))
+        return {"$or": stored + contained}
 
     async def _reverse_chain(self, resource_type: str, name: str, value: str,
                              written: str) -> dict:

@@ -1,7 +1,8 @@
 """The per-write search index stored beside each resource (DESIGN.md §2): `search.<code>`
 entry arrays for every supported parameter, `sort.<code>` keys for `_sort`, the
 compartments (Patient, Encounter, RelatedPerson, Practitioner, Device) the resource is in,
-and the literal references it holds (`references`)."""
+the literal references it holds (`references`), and the `search` entries of the contained
+resources its references point at, for chains (`contained`)."""
 
 import hashlib
 import json
@@ -47,6 +48,7 @@ TYPE_MODULES = {
     "composite": composite,
     "special": near,
 }
+IndexKeys = list[tuple[str, int | str]]
 # Served by top-level fields of the stored document instead of `search.<code>`.
 TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # Bump when extraction changes, so `$reindex` knows stored entries are stale.
@@ -65,8 +67,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # number also as that BHXH code and the reverse, and a card's `:of-type` entries by its code;
 # 25: a canonical of a uri parameter (`_profile`) also without its `|version`; 26: a number
 # parameter over dates (Patient `age`) as ages; 27: every literal reference of a resource,
-# its contained resources' too (`references`)
-_EXTRACTION_REVISION = "27"
+# its contained resources' too (`references`); 28: the entries of contained resources that
+# references point at (`contained`)
+_EXTRACTION_REVISION = "28"
 
 
 @cache
@@ -184,31 +187,88 @@ def _extractors(resource_type: str) -> dict[str, Extractor]:
 
 
 def build_search_index(resource_type: str, resource: dict) -> dict:
-    """The `search`, `sort`, `compartments` and `references` fields of a current-version
-    document.
+    """The `search`, `sort`, `compartments`, `references` and `contained` fields of a
+    current-version document.
 
     A `search.<code>` array is stored only when the resource has values for it: a missing
     field is indexed as null, so `:missing=true` is still a lookup in the parameter's own
     index, and the empty arrays of the many parameters a resource has no value for would
     be about a tenth of its document.
     """
-    search, sort = {}, {}
+    search = _search_entries(resource_type, resource)
+    return {
+        "search": search,
+        "sort": _sort_keys(resource_type, search),
+        "compartments": compartments_of(resource_type, resource, search),
+        "references": reference.resource_references(resource),
+        "contained": _contained_entries(resource_type, resource, search),
+        "indexVersion": index_version(),
+    }
+
+
+def _search_entries(resource_type: str, resource: dict) -> dict[str, list]:
+    """code → the entries of each parameter the resource has values for."""
+    search = {}
     for code, extractor in _extractors(resource_type).items():
-        entries = extractor.entries(resource)
-        if not entries:
-            continue
-        search[code] = entries
+        if entries := extractor.entries(resource):
+            search[code] = entries
+    return search
+
+
+def _sort_keys(resource_type: str, search: dict[str, list]) -> dict[str, dict]:
+    """code → the smallest and largest value (`a`, `d`) of each parameter `_sort` takes."""
+    sort, extractors = {}, _extractors(resource_type)
+    for code, entries in search.items():
+        extractor = extractors[code]
         if extractor.parameter.type != "composite":
             low_high = extractor.module.sort_range(entries)
             if low_high is not None:
                 sort[code] = {"a": low_high[0], "d": low_high[1]}
-    return {
-        "search": search,
-        "sort": sort,
-        "compartments": compartments_of(resource_type, resource, search),
-        "references": reference.resource_references(resource),
-        "indexVersion": index_version(),
-    }
+    return sort
+
+
+def _contained_entries(resource_type: str, resource: dict, search: dict[str, list]
+                       ) -> list[dict]:
+    """`{type, via, search}` of each contained resource a reference parameter points at
+    (`#id`): its type, those parameters, and its own `search` entries. R4 search.html
+    #contained: "A chained condition will be evaluated inside contained resources", so
+    `subject.name=x` finds an Observation whose subject is a contained Patient named x.
+    Nothing else: a contained resource is never a match itself (no sort keys, no
+    compartments)."""
+    if not resource.get("contained"):
+        return []
+    via = _contained_references(resource_type, search)
+    found = []
+    for contained in resource.get("contained") or []:
+        if not isinstance(contained, dict) or not isinstance(contained.get("id"), str):
+            continue
+        kind, codes = contained.get("resourceType"), via.get(contained["id"])
+        if codes and isinstance(kind, str) and is_supported(kind):
+            found.append({"type": kind, "via": sorted(codes),
+                          "search": _search_entries(kind, contained)})
+    return found
+
+
+def _contained_references(resource_type: str, search: dict[str, list]) -> dict[str, set[str]]:
+    """id → the reference parameters whose values point at the contained resource `#id`."""
+    via: dict[str, set[str]] = {}
+    extractors = _extractors(resource_type)
+    for code, entries in search.items():
+        if extractors[code].parameter.type == "reference":
+            for entry in entries:
+                if entry.startswith("#"):
+                    via.setdefault(entry[1:], set()).add(code)
+    return via
+
+
+def contained_filter(code: str, target_type: str, inner: dict) -> dict:
+    """A filter on the contained resources of `target_type` that reference parameter `code`
+    points at (`_contained_entries`): one matching `inner`, a filter on a stored resource's
+    `search` fields, which `$elemMatch` applies to each contained resource's own. Its
+    `contained.via` condition beside lets the planner take the index of `contained`, which
+    holds only the documents that have such resources."""
+    return {"contained.via": code,
+            "contained": {"$elemMatch": {"via": code, "type": target_type, **inner}}}
 
 
 @cache
@@ -282,7 +342,7 @@ def outside_compartments(compartment_type: str, base: str) -> dict:
     return {"$nor": [compartment_filter(compartment_type, None, base)]}
 
 
-def index_plan(resource_type: str) -> list[list[tuple[str, int | str]]] | None:
+def index_plan(resource_type: str) -> list[IndexKeys | tuple[IndexKeys, dict]] | None:
     """The search indexes of a resource type; None for a name that is not one."""
     return index_keys(resource_type) if is_supported(resource_type) else None
 
@@ -294,11 +354,17 @@ def has_range_entries(parameter: SearchParameter) -> bool:
         parameter.type == "quantity" and quantity.takes_ranges(parameter.expression))
 
 
-def index_keys(resource_type: str) -> list[list[tuple[str, int | str]]]:
+def index_keys(resource_type: str) -> list[IndexKeys | tuple[IndexKeys, dict]]:
     """The MongoDB index of every supported parameter of a type (DESIGN.md §2): one on the
-    entry array, or on the range fields for dates and numbers."""
-    keys: list[list[tuple[str, int | str]]] = [[("compartments", 1)]]
-    for code, parameter in search_parameters(resource_type).items():
+    entry array, or on the range fields for dates and numbers; and of a type with reference
+    parameters, the index of `contained` (`contained_filter`), which holds only the documents
+    with contained entries (deleted versions have none)."""
+    keys: list[IndexKeys | tuple[IndexKeys, dict]] = [[("compartments", 1)]]
+    parameters = search_parameters(resource_type)
+    if any(parameter.type == "reference" for parameter in parameters.values()):
+        keys.append(([("contained.via", 1), ("contained.type", 1)],
+                     {"contained.via": {"$exists": True}}))
+    for code, parameter in parameters.items():
         field = f"search.{code}"
         if code in TOP_LEVEL_PARAMETERS:
             continue

@@ -55,13 +55,18 @@ _WAIT_AT_MOST = 0.002
 
 def narrowed(query: dict) -> bool:
     """Whether a filter narrows its search by an equality (or a short `$in`) on a field, as
-    an identifier, a reference, a token or an id does: an index lookup. Only such searches
-    wait for a union, which answers when its slowest branch is done: one scanning a range
-    or the collection (an unanchored `:contains`, a date range alone, a chain matching
-    thousands) goes alone at once, and holds no faster search back."""
+    an identifier, a reference, a token or an id does, or by an `$or` of such: index
+    lookups. Only such searches wait for a union, which answers when its slowest branch is
+    done: one scanning a range or the collection (an unanchored `:contains`, a date range
+    alone, a chain matching thousands) goes alone at once, and holds no faster search
+    back."""
     for name, condition in query.items():
         if name == "$and" and isinstance(condition, list):
             if any(isinstance(part, dict) and narrowed(part) for part in condition):
+                return True
+        elif name == "$or" and isinstance(condition, list) and condition:
+            # Lookups each (a chain's: of stored targets, or of contained ones).
+            if all(isinstance(part, dict) and narrowed(part) for part in condition):
                 return True
         elif name.startswith("$") or name == "deleted" or condition is None:
             continue

@@ -9,8 +9,11 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 IndexKeys = list[tuple[str, int | str]]
-# resource type → the keys of its search indexes; None for a name that is no resource type.
-IndexPlan = Callable[[str], list[IndexKeys] | None]
+# A search index: its keys, or its keys and the filter of the documents it holds where
+# that is narrower than the live ones (an index of what few documents have).
+SearchIndex = IndexKeys | tuple[IndexKeys, dict]
+# resource type → its search indexes; None for a name that is no resource type.
+IndexPlan = Callable[[str], list[SearchIndex] | None]
 # Searches only ever see current, live versions, so search indexes leave deleted ones out:
 # smaller, and a count can be answered from the index alone.
 _LIVE = {"deleted": False}
@@ -28,16 +31,20 @@ async def _reconcile(collection: AsyncCollection, models: list[IndexModel]) -> N
     await collection.create_indexes(models)
 
 
+def _search_model(index: SearchIndex) -> IndexModel:
+    keys, held = index if isinstance(index, tuple) else (index, _LIVE)
+    return IndexModel(keys, name=_name(keys), partialFilterExpression=held)
+
+
 async def ensure_indexes(
-    db: AsyncDatabase, resource_type: str, search_keys: list[IndexKeys], history: bool = True
+    db: AsyncDatabase, resource_type: str, search_indexes: list[SearchIndex],
+    history: bool = True
 ) -> None:
     """The collections of one resource type (made if missing) with exactly their indexes; the
     history collection only for a type that keeps history."""
-    keys: list[IndexKeys] = [[("lastUpdated", DESCENDING), ("_id", DESCENDING)], *search_keys]
-    await _reconcile(
-        db[resource_type],
-        [IndexModel(k, name=_name(k), partialFilterExpression=_LIVE) for k in keys],
-    )
+    by_time: IndexKeys = [("lastUpdated", DESCENDING), ("_id", DESCENDING)]
+    await _reconcile(db[resource_type],
+                     [_search_model(index) for index in (by_time, *search_indexes)])
     if not history:
         return
     versions: list[IndexKeys] = [

@@ -65,9 +65,9 @@ class UnpreparedType(Exception):
 # MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
 _TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
-# A resource is read for its version, not for its search index (derived fields, often larger
-# than the resource, that would be most of the BSON decoded): the projection for that.
-WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "references": 0, "indexVersion": 0}
+# A read wants the resource, not its search index (derived, often most of the BSON decoded).
+WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "references": 0, "contained": 0,
+                 "indexVersion": 0}
 
 
 @contextmanager

@@ -49,6 +49,9 @@ BROAD_SHAPES = {
     "date": [("", "ne2020-01-01")],
 }
 MISSING = [(":missing", "true"), (":missing", "false")]
+# A contained resource that the reference parameters of the types searched point at.
+_CONTAINED = [{"type": kind, "via": ["subject", "patient", "medication"], "search": {}}
+              for kind in ("Patient", "Medication")]
 
 
 def _cases(shapes: dict) -> list:
@@ -82,10 +85,12 @@ def database(mongo_uri, loop):
         await db.client.drop_database("query_plans")
         for kind in RESOURCE_TYPES:
             await db.prepare_type(kind)
-        # Some current documents, so MongoDB has plans to choose between.
+        # Some current documents, so MongoDB has plans to choose between; a few refer to
+        # a contained resource.
         for kind in RESOURCE_TYPES:
             await db.db[kind].insert_many(
-                [{"_id": f"{kind}-{n}", "deleted": False, "search": {}} for n in range(50)]
+                [{"_id": f"{kind}-{n}", "deleted": False, "search": {},
+                  "contained": _CONTAINED if n % 10 == 0 else []} for n in range(50)]
             )
 
     loop.run_until_complete(prepare())
@@ -146,6 +151,24 @@ def test_a_selective_search_uses_the_parameters_own_index(loop, database, kind, 
     code = name.partition(":")[0]
     field = {"_id": "_id", "_lastUpdated": "lastUpdated"}.get(code, f"search.{code}")
     assert f'"keyPattern": {{"{field}' in plan, plan
+
+
+@pytest.mark.parametrize(("kind", "name"), [
+    ("MedicationRequest", "medication.code"),
+    ("MedicationRequest", "medication:Medication.code"),
+    ("Observation", "subject.name"),
+    ("Observation", "patient.birthdate"),
+    ("Observation", "subject:Patient.organization.name"),
+])
+def test_a_chain_reads_contained_resources_through_their_own_index(loop, database, kind, name):
+    """A chain's branch for contained targets (search.html#contained) is a lookup in the
+    partial index of `contained`, beside the parameter's own for stored targets: an `$or`
+    with a branch no index serves would read the whole collection."""
+    plan = _plan(loop, database, kind, name, "zz" if "date" not in name else "2020-01-01")
+    assert "COLLSCAN" not in plan, plan
+    code = name.partition(".")[0].partition(":")[0]
+    assert f'"keyPattern": {{"search.{code}"' in plan, plan
+    assert '"keyPattern": {"contained.via": 1, "contained.type": 1}' in plan, plan
 
 
 @pytest.mark.parametrize(("kind", "code"), [

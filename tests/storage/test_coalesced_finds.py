@@ -251,7 +251,11 @@ def test_a_search_over_16_mib_alone_is_too_costly_and_the_others_are_answered(lo
     ({"search.date.lo": {"$gte": "2020"}, "deleted": False}, False),
     ({"search.subject": {"$in": [f"Patient/{n}" for n in range(65)]}}, False),
     ({"search.gender": None}, False),
-    ({"$or": [{"search.a": "x"}, {"search.b": "y"}]}, False),
+    # A chain: its stored targets, or its contained ones.
+    ({"$or": [{"search.subject": {"$in": ["Patient/1"]}},
+              {"contained.via": "subject", "contained": {"$elemMatch": {"type": "Patient"}}}]},
+     True),
+    ({"$or": [{"search.a": "x"}, {"search.b": {"$regex": "^f:y"}}]}, False),
 ])
 def test_only_searches_narrowed_by_an_equality_wait_for_a_union(query, expected):
     assert narrowed(query) is expected

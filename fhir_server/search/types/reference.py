@@ -6,9 +6,11 @@ absolute URL, `#contained`: a search by reference finds every version, search.ht
 entries of `Reference.identifier` for the `:identifier` modifier, and `*/<id>` for a
 relative reference to a type the parameter does not name as a target (official examples
 refer to an Encounter as an Observation's performer): a search by the bare id finds it too.
-Chains are compiled by the query compiler into `$in` of references. Beside the parameters'
-entries, every literal reference a resource holds is stored (`resource_references`), for
-`$everything` to follow references of elements no parameter indexes.
+Chains are compiled by the query compiler into `$in` of references, or a filter on the
+contained resources that `#id` entries point at (index.contained_filter). Beside the
+parameters' entries, every literal reference a resource holds is stored
+(`resource_references`), for `$everything` to follow references of elements no parameter
+indexes.
 """
 
 import re
