@@ -82,6 +82,13 @@ def keep_all(size: int, first: bool) -> bool:
     return True
 
 
+def raw_documents(db: AsyncDatabase) -> AsyncDatabase:
+    """`db` whose reads give each document as its BSON (`RawBSONDocument`), for a `Page`:
+    the driver decodes a reply's documents at once, on the event loop."""
+    return db.with_options(
+        codec_options=db.codec_options.with_options(document_class=RawBSONDocument))
+
+
 @dataclass
 class Find:
     """One search's query: the current, non-deleted documents it reads, at most `limit`."""
@@ -111,9 +118,12 @@ class Page:
         if not find.keeps(len(document.raw), not self.documents):
             self.cut = True
             return False
+        self.add(document)
+        return True
+
+    def add(self, document: RawBSONDocument) -> None:
         self.documents.append(document)
         self.size += len(document.raw)
-        return True
 
 
 class _OutOfOrder(Exception):
@@ -127,8 +137,7 @@ class CoalescedFinds:
     """The finds of one database, for one event loop."""
 
     def __init__(self, db: AsyncDatabase):
-        raw = db.codec_options.with_options(document_class=RawBSONDocument)
-        self._db = db.with_options(codec_options=raw)
+        self._db = raw_documents(db)
         self._queue: list[Waiting] = []
         self._in_flight = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -226,10 +235,8 @@ class CoalescedFinds:
 async def read_page(db: AsyncDatabase, find: Find,
                     session: AsyncClientSession | None = None) -> Page:
     """One search's page by a `find` of its own (in the session's transaction, if any)."""
-    raw = db.codec_options.with_options(document_class=RawBSONDocument)
-    collection = db.get_collection(find.collection, codec_options=raw)
     page = Page()
-    cursor = collection.find(find.filter, find.projection, session=session)
+    cursor = raw_documents(db)[find.collection].find(find.filter, find.projection, session=session)
     try:
         with within_command_limit():
             async for document in cursor.sort(list(find.sort)).limit(find.limit):

@@ -3,16 +3,20 @@ history queries that reconstruct the version of a resource at the export's trans
 (DESIGN.md §4). Filters come from `search/` (or the export service); nothing else reaches
 MongoDB. Versions leave as `CurrentVersion` and `HistoryVersion` records."""
 
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo import ASCENDING
 from pymongo.asynchronous.command_cursor import AsyncCommandCursor
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
+from fhir_server.storage.coalesced_finds import Page, raw_documents
 from fhir_server.storage.history_documents import with_resources
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
@@ -23,27 +27,49 @@ T = TypeVar("T")
 # What an exported current version needs: not its (large) search entries.
 _EXPORTED = {"resource": 1, "vid": 1, "lastUpdated": 1}
 _CURSOR_BATCH = 1000  # documents per getMore; MongoDB also caps a batch at 16 MiB
+# The bytes of documents a stream decodes together: the event loop takes its turn between.
+_CHUNK_BYTES = 1024 * 1024
 
 
 class Stream(Generic[T]):
-    """A cursor's documents, each turned into `T` as it is read; `close` ends the cursor."""
+    """A cursor's documents, each turned into `T` as it is read; `close` ends the cursor.
 
-    __slots__ = ("_cursor", "_convert", "_chains")
+    The cursor gives raw BSON, decoded a chunk at a time (`_CHUNK_BYTES`, at most a batch),
+    off the event loop when large (`Page.decoded`): the driver would decode a whole batch of
+    up to 16 MiB at once on the loop, which held every request of the process for seconds
+    when its resources had many elements (thousands of names each)."""
 
-    def __init__(self, cursor: AsyncCursor | AsyncCommandCursor, convert: Callable[[dict], T],
+    __slots__ = ("_cursor", "_convert", "_options", "_chains", "_read")
+
+    def __init__(self, cursor: AsyncCursor[RawBSONDocument] | AsyncCommandCursor[RawBSONDocument],
+                 convert: Callable[[dict], T], options: CodecOptions,
                  chains: SignatureChains | None = None):
         self._cursor = cursor
         self._convert = convert
+        self._options = options  # the database's, to decode with
         self._chains = chains  # to put back into the signatures read, if they hold any
+        self._read: deque[T] = deque()
 
     def __aiter__(self) -> "Stream[T]":
         return self
 
     async def __anext__(self) -> T:
-        document = await self._cursor.next()
+        if not self._read:
+            self._read.extend(await self._next_chunk())
+        if not self._read:
+            raise StopAsyncIteration
+        return self._read.popleft()
+
+    async def _next_chunk(self) -> list[T]:
+        chunk = Page()
+        async for document in self._cursor:
+            chunk.add(document)
+            if chunk.size >= _CHUNK_BYTES or len(chunk.documents) >= _CURSOR_BATCH:
+                break
+        documents = await chunk.decoded(self._options)
         if self._chains is not None:
-            await self._chains.restore((document,))
-        return self._convert(document)
+            await self._chains.restore(documents)
+        return [self._convert(document) for document in documents]
 
     async def close(self) -> None:
         await self._cursor.close()
@@ -57,15 +83,17 @@ class SnapshotStore:
     def __init__(self, db: AsyncDatabase, chains: SignatureChains):
         self.db = db
         self.chains = chains
+        self._raw = raw_documents(db)  # for the streams
 
     def current(self, kind: str, query: dict, after: str | None) -> Stream[CurrentVersion]:
         """Live current versions matching `query`, in id order, after the id `after`: one
-        cursor, so memory holds one batch whatever the collection's size."""
+        cursor, so memory holds one batch (as BSON, and a chunk of it decoded) whatever the
+        collection's size."""
         if after is not None:
             query = {"$and": [query, {"_id": {"$gt": after}}]}
-        cursor = self.db[kind].find({**query, "deleted": False}, _EXPORTED)
+        cursor = self._raw[kind].find({**query, "deleted": False}, _EXPORTED)
         cursor = cursor.sort("_id", ASCENDING).batch_size(_CURSOR_BATCH)
-        return Stream(cursor, CurrentVersion.from_document, self.chains)
+        return Stream(cursor, CurrentVersion.from_document, self.db.codec_options, self.chains)
 
     async def count(self, kind: str, query: dict, max_time_ms: int) -> int | None:
         """How many live current versions match; None when counting takes too long."""
@@ -142,8 +170,8 @@ class SnapshotStore:
         if after is not None:
             match["id"] = {"$gt": after}
         pipeline = [{"$match": match}, {"$group": {"_id": "$id"}}, {"$sort": {"_id": 1}}]
-        cursor = await self.db[f"{kind}_history"].aggregate(pipeline, allowDiskUse=True)
-        return Stream(cursor, _deleted_id)
+        cursor = await self._raw[f"{kind}_history"].aggregate(pipeline, allowDiskUse=True)
+        return Stream(cursor, _deleted_id, self.db.codec_options)
 
     async def matching(self, documents: list[dict], query: dict) -> set[str]:
         """The `_id`s of the given current-version documents (built from old versions, not

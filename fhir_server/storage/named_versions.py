@@ -9,10 +9,14 @@ in history (its resource is in the current document, README "Storage layout"), s
 version comes from one branch only. Deletions, and versions that never were, are not read.
 """
 
-from bson.raw_bson import RawBSONDocument
-
 from fhir_server.storage import pages_in_flight
-from fhir_server.storage.coalesced_finds import Find, Page, keep_all, within_command_limit
+from fhir_server.storage.coalesced_finds import (
+    Find,
+    Page,
+    keep_all,
+    raw_documents,
+    within_command_limit,
+)
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 from fhir_server.storage.single_versions import SINGLE_VERSION_TYPES
@@ -64,8 +68,7 @@ async def find_named_within(
 
 
 async def _read(store: ResourceStore, find: Find, pipeline: list[dict]) -> Page:
-    raw = store.db.codec_options.with_options(document_class=RawBSONDocument)
-    collection = store.db.get_collection(find.collection, codec_options=raw)
+    collection = raw_documents(store.db)[find.collection]
     page = Page()
     with within_command_limit():
         cursor = await collection.aggregate(pipeline, session=store.session)

@@ -10,15 +10,12 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from bulk_helpers import KICK_OFF, download
+from bulk_helpers import KICK_OFF, download, stored_directly
 from pymongo import MongoClient
-
-from fhir_server.services.versions import Version, stamp, storage_documents
 
 FHIR_SERVER = Path(sys.executable).parent / "fhir-server"
 PATIENTS, ENCOUNTERS = 1500, 3000
@@ -37,7 +34,6 @@ EXPORT_ENV = {
 
 def _seed(db) -> dict[str, set[str]]:
     """Patients and their encounters stored as the server stores them."""
-    now = datetime.now(UTC).replace(microsecond=0)
     seeded: dict[str, set[str]] = {"Patient": set(), "Encounter": set()}
     patients = [{"resourceType": "Patient", "id": str(uuid.uuid4()), "gender": "female",
                  "name": [{"family": "Đỗ", "given": ["Thị", f"Mai {n}"]}]}
@@ -47,11 +43,7 @@ def _seed(db) -> dict[str, set[str]]:
                    "subject": {"reference": f"Patient/{patients[n % PATIENTS]['id']}"}}
                   for n in range(ENCOUNTERS)]
     for kind, group in (("Patient", patients), ("Encounter", encounters)):
-        documents = [storage_documents(Version(kind, r["id"], 1, now,
-                                               stamp(r, r["id"], 1, now), "POST"))
-                     for r in group]
-        db[kind].insert_many([current for current, _ in documents])
-        db[f"{kind}_history"].insert_many([history for _, history in documents])
+        stored_directly(db, kind, group)
         seeded[kind] = {r["id"] for r in group}
     return seeded
 
