@@ -1,6 +1,5 @@
 """Content negotiation and request bodies (http://hl7.org/fhir/R4/http.html#mime-type)."""
 
-import asyncio
 import re
 import zlib
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from fhir_server.api.languages import DEFAULT as DEFAULT_LANGUAGE
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance import json_format
 from fhir_server.conformance.capability import PATCH_FORMATS
+from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.conformance.messages import phrased_refusal, refusal
 from fhir_server.conformance.primitives import is_digits, lone_surrogate, shape_excess
 from fhir_server.conformance.xml_format import read_xml, read_xml_bundle, resource_to_xml
@@ -185,12 +185,13 @@ async def bundle_response(request: Request, bundle: dict, written: bool = False
     """A Bundle answer (search, history, batch); one of many entries or of large resources
     (a page of 27 attachments of 33 MB), or any in XML (three large patients took 4.6 s to
     write so), is rendered off the event loop, as JSON or XML of thousands of entries takes a
-    good part of a second."""
+    good part of a second: in a thread for costly work, so that one caller's pages take
+    turns."""
     if (len(bundle.get("entry", ())) < LARGE_BUNDLE_ENTRIES
             and pages_in_flight.held_now() < LARGE_PAGE_BYTES
             and negotiated(request)[0] not in XML_MEDIA_TYPES):
         return FhirResponse(request, bundle, written=written)
-    return await asyncio.to_thread(FhirResponse, request, bundle, written=written)
+    return await in_costly_thread(FhirResponse, request, bundle, written=written)
 
 
 def negotiated(request: Request) -> tuple[str, bool]:

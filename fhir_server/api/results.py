@@ -1,6 +1,5 @@
 """Turning service results into responses with the headers the spec requires."""
 
-import asyncio
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
@@ -16,6 +15,7 @@ from fhir_server.api.media import (
     http_date,
     negotiated,
 )
+from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.conformance.messages import issue
 from fhir_server.errors import operation_outcome
 from fhir_server.services.access import write_answer
@@ -31,15 +31,15 @@ def version_headers(version: Version) -> dict[str, str]:
 async def resource_response(request: Request, version: Version) -> Response:
     """read and vread, shaped by `_summary` and `_elements`; 304 Not Modified when the
     client's copy is this version (http://hl7.org/fhir/R4/http.html#cread). XML is written
-    in a worker thread: a 10 MB resource takes a second of CPU to write so, which on the
-    event loop every other client waited for (JSON, by orjson, takes milliseconds)."""
+    in a thread for costly work: a 10 MB resource takes a second of CPU to write so, which
+    on the event loop every other client waited for (JSON, by orjson, takes milliseconds)."""
     if (unchanged := not_modified(request, version)) is not None:
         return unchanged
     assert version.resource is not None, "read and vread refuse deletions"
     resource = subset_read(version.resource, list(request.query_params.multi_items()))
     if negotiated(request)[0] in XML_MEDIA_TYPES:
-        return await asyncio.to_thread(FhirResponse, request, resource, 200,
-                                       version_headers(version))
+        return await in_costly_thread(FhirResponse, request, resource, 200,
+                                      version_headers(version))
     return FhirResponse(request, resource, 200, version_headers(version))
 
 

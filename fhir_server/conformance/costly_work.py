@@ -1,13 +1,20 @@
-"""Threads of their own for work whose cost its input does not tell (terminology: an
-expansion within its budget may take seconds, and so may translating through maps or
-indexing a large stored code system). On the event loop such work held every client; in
-the threads every request shares, twenty such requests held the writes that sign there
-(26-47 s for a 1 KB update). Here one caller's works wait for each other, in turn: eight
-expansions of one client held another's trivial `$validate-code` 21 s when they took both
-threads of two. Four threads, so that a few busy callers leave one to everyone else: with
-two, two callers' expansions held a third's `$validate-code` 3 s (probe CE). With four,
-it took 0.01-0.03 s, and a search on the event loop, which shares the interpreter lock
-with these threads, 0.01-0.02 s (0.01 s idle)."""
+"""Threads of their own for costly work, one caller's works in turn:
+
+- work whose cost its input does not tell (terminology: an expansion within its budget may
+  take seconds, and so may translating through maps or indexing a large stored code system);
+- work on a large input or output: a body of 64 KiB or more parsed, validated and indexed
+  (`services/offloading.run_sized`), a response written as XML or of many entries, a large
+  page of search results decoded.
+
+On the event loop such work held every client. In the threads every request shares, it held
+everyone's: twenty expansions held the writes that sign there (26-47 s for a 1 KB update),
+and six 570 KB creates of one client (8.5 s each) another user's XML read 5-7 s (probe CI;
+here 0.07-0.22 s). Here one caller's works wait for each other, in turn: eight expansions of
+one client held another's trivial `$validate-code` 21 s when they took both threads of two.
+Four threads, so that a few busy callers leave one to everyone else: with two, two callers'
+expansions held a third's `$validate-code` 3 s (probe CE). With four, it took 0.01-0.03 s,
+and a search on the event loop, which shares the interpreter lock with these threads,
+0.01-0.02 s (0.01 s idle)."""
 
 import asyncio
 import contextvars
@@ -52,7 +59,7 @@ class CallerTurns:
 
 
 _TURNS: dict[tuple[int, str], tuple[asyncio.Lock, int]] = {}
-_TERMINOLOGY_TURNS = CallerTurns(_TURNS)
+_CALLER_TURNS = CallerTurns(_TURNS)
 
 
 async def in_costly_thread(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -63,5 +70,5 @@ async def in_costly_thread(work: Callable[P, T], *args: P.args, **kwargs: P.kwar
     caller = costly_caller.get()
     if caller is None:
         return await loop.run_in_executor(_THREADS, run)
-    async with _TERMINOLOGY_TURNS.turn(caller):
+    async with _CALLER_TURNS.turn(caller):
         return await loop.run_in_executor(_THREADS, run)

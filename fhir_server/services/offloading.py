@@ -1,9 +1,10 @@
 """CPU-heavy work on large inputs runs in a worker thread, so that the event loop keeps
 answering other clients meanwhile: Python hands the interpreter over between threads every
 few milliseconds, where a call on the loop itself would hold every other request until it
-ends (validating and indexing a 16 MiB resource takes seconds)."""
+ends (validating and indexing a 16 MiB resource takes seconds). The threads are those of
+costly work (`conformance/costly_work.py`), where one caller's works take turns: in the
+threads all requests share, one client's six large creates held everyone's XML reads."""
 
-import asyncio
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -31,28 +32,29 @@ def share_the_interpreter_often() -> None:
 
 
 async def run_sized(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`work(*args)`, in a worker thread when the current input is large (`input_size`); in
-    the units thread when it meets a UCUM code not read before (done again there, the work
-    holds neither the event loop nor the shared threads while codes are read). A thread
-    sees the caller's context variables. `work` must change nothing it was given."""
-    forbidden = reading_forbidden.set(True)
-    try:
-        if input_size.get() >= LARGE_INPUT_BYTES:
-            return await asyncio.to_thread(work, *args, **kwargs)
-        return work(*args, **kwargs)
-    except UnitsNotRead:
-        pass
-    finally:
-        reading_forbidden.reset(forbidden)
-    return await in_units_thread(work, *args, **kwargs)
+    """`work(*args)`, in a thread for costly work when the current input is large
+    (`input_size`), else on the event loop; in the units thread when it meets a UCUM code
+    not read before (done again there, the work holds neither the event loop nor the
+    costly work's threads while codes are read). A thread sees the caller's context
+    variables. `work` must change nothing it was given."""
+    return await _units_apart(work, input_size.get() >= LARGE_INPUT_BYTES, *args, **kwargs)
 
 
 async def run_off_the_loop(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`work(*args)` in a thread for costly work (`conformance/costly_work.py`); in the units
     thread when it meets a UCUM code not read before, as `run_sized`."""
+    return await _units_apart(work, True, *args, **kwargs)
+
+
+async def _units_apart(work: Callable[P, T], off_the_loop: bool, *args: P.args,
+                       **kwargs: P.kwargs) -> T:
+    """`work(*args)` on the event loop or in a costly work thread; if it meets a UCUM code
+    not read before, again in the units thread."""
     forbidden = reading_forbidden.set(True)
     try:
-        return await in_costly_thread(work, *args, **kwargs)
+        if off_the_loop:
+            return await in_costly_thread(work, *args, **kwargs)
+        return work(*args, **kwargs)
     except UnitsNotRead:
         pass
     finally:

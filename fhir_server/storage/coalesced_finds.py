@@ -35,6 +35,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DocumentTooLarge, OperationFailure
 
+from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.errors import TooCostly
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,11 @@ class Page:
     cut: bool = False  # ended by `Find.keeps`, with documents left unread
 
     async def decoded(self, options: CodecOptions) -> list[dict]:
-        """The documents decoded: off the event loop when large (13 MB took it 0.1 s)."""
+        """The documents decoded: off the event loop when large (13 MB took it 0.1 s), in a
+        thread for costly work."""
         if self.size < _DECODED_ON_THE_LOOP:
             return _decode(self.documents, options)
-        return await asyncio.to_thread(_decode, self.documents, options)
+        return await in_costly_thread(_decode, self.documents, options)
 
     def take(self, find: Find, document: RawBSONDocument) -> bool:
         """Add the document unless the page's budget ends it (then it is cut)."""

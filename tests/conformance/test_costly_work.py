@@ -1,4 +1,5 @@
-"""Costly work (terminology) runs in threads of its own, one caller's works in turn: a
+"""Costly work (terminology here; large bodies and responses: tests/api/
+test_event_loop_offloading.py) runs in threads of its own, one caller's works in turn: a
 client's many expansions take one thread and leave the others to everyone else (eight of
 them held another client's trivial `$validate-code` 21 s, probe BX), and so do a few busy
 clients' (two held a third's 3 s, probe CE)."""
