@@ -75,6 +75,13 @@ def _beyond(field: str, direction: int, value: object) -> dict | None:
     return None if value is None else {"$or": [{field: {"$lt": value}}, {field: None}]}
 
 
+def at(fields: list[tuple[str, int]], values: list) -> dict:
+    """The filter for the rows at the position `values` (a missing value is null)."""
+    if len(values) != len(fields):
+        raise ValueError("the cursor does not belong to this sort order")
+    return {field: _decode(value) for (field, _), value in zip(fields, values, strict=True)}
+
+
 def after(fields: list[tuple[str, int]], values: list) -> dict:
     """The filter for the rows after the position `values`."""
     if len(values) != len(fields):

@@ -3,6 +3,7 @@
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -34,6 +35,7 @@ from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
 from fhir_server.services.provenance import ProvenanceRecorder
 from fhir_server.services.search import ESTIMATE_MILLISECONDS, ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
+from fhir_server.services.sorted_search import search_across
 from fhir_server.services.system_search import SystemSearch
 from fhir_server.services.verification import (
     sent_versions,
@@ -336,11 +338,14 @@ class ResourceService:
         """search-type (http://hl7.org/fhir/R4/search.html), also inside a transaction;
         `permissions` decide which included and chained types the caller may see, and
         `scope_queries` (`SearchService.search`) which matches."""
-        searcher = SearchService(store or self.database.store(), self.cursors,
-                                 self.default_count, self.max_count, base, permissions,
-                                 self.response_limits, self.database.stored_types)
-        return await searcher.search(check_type(resource_type), params, strict, compartment,
-                                     scope_queries)
+        return await self._searcher(base, permissions, store).search(
+            check_type(resource_type), params, strict, compartment, scope_queries)
+
+    def _searcher(self, base: str, permissions: Permissions, store: ResourceStore | None
+                  ) -> SearchService:
+        return SearchService(store or self.database.store(), self.cursors, self.default_count,
+                             self.max_count, base, permissions, self.response_limits,
+                             self.database.stored_types)
 
     async def search_system(self, base: str, params: list[tuple[str, str]], strict: bool,
                             permissions: Permissions, compartment: str | None = None,
@@ -351,8 +356,10 @@ class ResourceService:
             return await self.search(base, kind, type_params, strict, compartment, permissions,
                                      store=store)
 
-        searcher = SystemSearch(search_type, self.cursors, self.default_count, self.max_count,
-                                base, compartment)
+        in_one_order = partial(search_across, self._searcher(base, permissions, store), strict,
+                               compartment)
+        searcher = SystemSearch(search_type, in_one_order, self.cursors, self.default_count,
+                                self.max_count, base, compartment)
         return await searcher.search(params, await self.database.stored_types(), permissions,
                                      strict)
 

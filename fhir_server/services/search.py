@@ -3,7 +3,7 @@ criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, cou
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
 
@@ -41,7 +41,6 @@ from fhir_server.services.include_reads import (
 from fhir_server.services.scope_searches import readable, scope_filter
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
-from fhir_server.storage.named_versions import StoredVersion
 from fhir_server.storage.resources import ResourceStore
 
 # FHIR_MAX_RESPONSE_BYTES unless set: twenty clients that never read a page of large
@@ -91,17 +90,8 @@ class SearchService:
         `scope_queries` (of granular scopes, `access.scope_queries`) to what one of them
         matches."""
         request = parse_request(resource_type, params, self.max_count)
-        compiler = Compiler(
-            self.store.project, self.base, partial(require_search, self.permissions)
-        )
-        query, used = await compiler.compile(resource_type, request.criteria, strict)
-        path = resource_type
-        if compartment is not None:
-            query = {"$and": [query, _in_compartment(compartment, resource_type, self.base)]}
-            path = f"{compartment}/{resource_type}"
-        if scope_queries:
-            query = {"$and": [query, await scope_filter(self.store, self.base, resource_type,
-                                                        scope_queries)]}
+        query, used = await self.compiled(request, strict, compartment, scope_queries)
+        path = resource_type if compartment is None else f"{compartment}/{resource_type}"
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters() + request.presentation
         # What the cursors of this search's pages belong to: its rows, in its order.
@@ -117,7 +107,8 @@ class SearchService:
             page_query = {"$and": [query, resumed]}
         # A `previous` page is read backwards from the first row of the page after it.
         order = paging.reversed_order(fields) if backward else fields
-        reading = _reading(_reference_codes_of(request.includes), [f for f, _ in fields])
+        reading = page_projection(reference_codes_of(request.includes),
+                                  [f for f, _ in fields])
         documents, size, cut = await self.store.find_within(
             resource_type, page_query, count + 1, self.limits.max_bytes, reading, order
         )
@@ -132,29 +123,60 @@ class SearchService:
                 {"k": paging.position(matches[0], fields), "b": 1}, search_context)
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
-        room = Room(max(0, self.limits.max_resources - len(matches)),
-                    self.limits.max_bytes - size)
-        withheld: list[str] = []  # types of included resources the token may not read
-        included, left_out = await self._included(
-            request, [(resource_type, d) for d in matches], room, withheld
-        )
         links = page_links(self.base, path, kept, next_cursor, request.cursor, previous_cursor)
+        return await self.page({resource_type: request},
+                               [(resource_type, d) for d in matches], size, links, total)
+
+    async def page(self, requests: dict[str, SearchRequest], matches: Sequence[Found],
+                   size: int, links: list[dict], total: int | None) -> dict:
+        """The searchset of `matches` (of `size` bytes), each shaped by its type's request,
+        and the resources those requests include, in the room the matches leave; then a
+        warning entry for each reason some were left out."""
+        withheld: list[str] = []  # types of included resources the token may not read
+        room = Room(0, self.limits.max_bytes - size)
+        included: list[Found] = []
+        left_out: dict[str, None] = {}  # why some were, once each
+        for kind, request in requests.items():
+            room.resources = max(0, self.limits.max_resources - len(matches) - len(included))
+            found, reason = await self.included(
+                request, [(k, d) for k, d in matches if k == kind], room, withheld)
+            included += found
+            left_out.update({reason: None} if reason else {})
         bundle = searchset_bundle(
             self.base,
-            [self._entry(request, resource_type, d, "match") for d in matches]
-            + [self._entry(request, kind, d, "include") for kind, d in included],
+            # _summary and _elements shape the matches only.
+            [(shaped(requests[kind], Version.from_record(kind, d)), "match")
+             for kind, d in matches]
+            + [(Version.from_record(kind, d), "include") for kind, d in included],
             links,
             total,
         )
-        if left_out:
-            bundle.setdefault("entry", []).append(warning_entry(left_out))
+        warnings = [warning_entry(reason) for reason in left_out]
         if withheld:
             # Said, not counted: how many would tell of resources the token may not see.
-            bundle.setdefault("entry", []).append(warning_entry(self._withheld(withheld),
-                                                                "suppressed"))
+            warnings.append(warning_entry(self.withheld(withheld), "suppressed"))
+        if warnings:
+            bundle.setdefault("entry", []).extend(warnings)
         return bundle
 
-    def _withheld(self, withheld: list[str]) -> str:
+    async def compiled(self, request: SearchRequest, strict: bool,
+                       compartment: str | None = None, scope_queries: tuple[str, ...] = ()
+                       ) -> tuple[dict, list[tuple[str, str]]]:
+        """The search's MongoDB filter, and the criteria it used (what its `self` link
+        shows and its cursors are bound to)."""
+        kind = request.resource_type
+        compiler = Compiler(
+            self.store.project, self.base, partial(require_search, self.permissions)
+        )
+        query, used = await compiler.compile(kind, request.criteria, strict)
+        if compartment is not None:
+            query = {"$and": [query, _in_compartment(compartment, kind, self.base)]}
+        if scope_queries:
+            query = {"$and": [query, await scope_filter(self.store, self.base, kind,
+                                                        scope_queries)]}
+        return query, used
+
+    def withheld(self, withheld: list[str]) -> str:
         """Why included resources are left out: types the token may not read (whole), or
         those its `patient/` scopes let it read in its patient's compartment only, by
         search or read, never as includes."""
@@ -198,15 +220,7 @@ class SearchService:
         except TimeoutError:
             return None
 
-    def _entry(
-        self, request: SearchRequest, kind: str, document: StoredVersion, mode: str
-    ) -> tuple[Version, str]:
-        version = Version.from_record(kind, document)
-        if mode == "include":  # _summary and _elements shape the matches only
-            return version, mode
-        return shaped(request, version), mode
-
-    async def _included(
+    async def included(
         self, request: SearchRequest, matches: list[Found], room: Room, withheld: list[str]
     ) -> tuple[list[Found], str | None]:
         """`_include` and `_revinclude`, and their `:iterate` forms on what they brought in
@@ -236,7 +250,7 @@ class SearchService:
             # What the next round follows from these: their references, for _include:iterate.
             follows = [r for r in request.includes if r.iterate and round_number + 1 < rounds]
             reads = Reads(room.resources - len(included) + 1, room,
-                          _reading(_reference_codes_of(follows), []))
+                          page_projection(reference_codes_of(follows), []))
             found: list[Found] = []
             for rule in request.includes:
                 if rule in rules:
@@ -351,7 +365,7 @@ def warning_entry(diagnostics: str, code: str = "too-costly") -> dict:
             "search": {"mode": "outcome"}}
 
 
-def _reading(search_codes: set[str], sort_fields: list[str]) -> dict:
+def page_projection(search_codes: set[str], sort_fields: list[str]) -> dict:
     """The projection of what a page shows (the resource and its version) and what it goes
     on with: the search entries of the references an `_include` follows, the sort keys a
     cursor records. Decoding the rest (all search entries, sort keys) would cost more than
@@ -377,7 +391,7 @@ def _canonical_targets(rule: Include, source: str, code: str) -> list[str]:
     )
 
 
-def _reference_codes_of(rules: list[Include]) -> set[str]:
+def reference_codes_of(rules: list[Include]) -> set[str]:
     return {code for rule in rules for code in _reference_codes(rule)}
 
 

@@ -4,12 +4,14 @@ every type of a compartment, `GET Patient/123/*` (compartmentdefinition.html).
 
 The types are those `_type` names (each must be searchable with the token's scopes), else
 every stored type the token may search but the audit trail. Each type is searched as
-search-type searches it, and the page holds the matches of one type after another (grouped
-by type, `_sort` within each), with the includes that apply to that type. A filtering
-parameter must be defined for every type searched: left out for some, it would give all of
-that type. The cursor names the type reached and that type's own cursor.
+search-type searches it, with the includes that apply to that type. With `_sort`, the
+matches of all types come in that one order (services/sorted_search.py); without, the page
+holds the matches of one type after another, and the cursor names the type reached and that
+type's own cursor. A filtering parameter must be defined for every type searched: left out
+for some, it would give all of that type.
 """
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
@@ -31,6 +33,10 @@ from fhir_server.services.cursors import CursorCodec
 
 # search-type of one type: (type, parameters) → its searchset Bundle.
 SearchType = Callable[[str, list[tuple[str, str]]], Awaitable[dict]]
+# A search of several types in one `_sort` order (`sorted_search.search_across`): (each
+# type's parameters, count, position) → its page (no links, no total) and the next position.
+SearchAcross = Callable[[dict[str, list[tuple[str, str]]], int, list | None],
+                        Awaitable[tuple[dict, list | None]]]
 # Parameters every type has beside its own (Resource's), and those of the search itself.
 _OWN_PARAMETERS = RESULT_PARAMETERS | {"_type"}
 
@@ -38,6 +44,7 @@ _OWN_PARAMETERS = RESULT_PARAMETERS | {"_type"}
 @dataclass
 class SystemSearch:
     search_type: SearchType
+    search_across: SearchAcross
     cursors: CursorCodec
     default_count: int
     max_count: int
@@ -60,10 +67,12 @@ class SystemSearch:
         criteria = [(n, v) for n, v in params
                     if n not in ("_type", "_cursor", "_count", "_total")]
         count = _count(params, self.default_count, self.max_count)
-        position = self._position(params)
         if count == 0 or ("_summary", "count") in params:
             shown = [(n, v) for n, v in params if n not in ("_cursor",)]  # for the self link
             return await self._totals(types, criteria, shown)
+        if len(types) > 1 and any(name == "_sort" for name, _ in criteria):
+            return await self._in_one_order(types, criteria, params, count)
+        position = self._position(params)
         entries: list[dict] = []
         matched, totals = 0, []
         index, type_cursor = position
@@ -94,6 +103,30 @@ class SystemSearch:
         elif position == (0, None) and next_position is None and None not in totals:
             total = sum(t for t in totals if t is not None)  # one page: all there is
         links = page_links(self.base, self._path, kept, cursor, current)
+        return bundle_of("searchset", _each_once(entries), links, total)
+
+    async def _in_one_order(self, types: list[str], criteria: list[tuple[str, str]],
+                            params: list[tuple[str, str]], count: int) -> dict:
+        """A page of the matches of all `types` in their `_sort` order."""
+        current = next((v for n, v in params if n == "_cursor"), None)
+        # What its cursors belong to: its rows, in their order.
+        context = json.dumps([self._path, types, sorted(criteria)])
+        position = None if current is None else self.cursors.decode(current, context).get("g")
+        if current is not None and not (isinstance(position, list) and position
+                                        and isinstance(position[-1], str)):
+            raise BadRequest("The paging cursor does not belong to this search",
+                             expression="_cursor")
+        page, following = await self.search_across(
+            {kind: _for_type(criteria, kind) for kind in types}, count, position)
+        entries = page.get("entry", [])
+        total = None
+        if ("_total", "accurate") in params:
+            total = (await self._totals(types, criteria))["total"]
+        elif current is None and following is None:  # one page: all there is
+            total = sum(1 for e in entries if e.get("search", {}).get("mode") == "match")
+        cursor = None if following is None else self.cursors.encode({"g": following}, context)
+        links = page_links(self.base, self._path, [(n, v) for n, v in params if n != "_cursor"],
+                           cursor, current)
         return bundle_of("searchset", _each_once(entries), links, total)
 
     @property

@@ -212,7 +212,7 @@ class CoalescedFinds:
         """The pages of the branches up to the first one cut (or all)."""
         pipeline: list[dict] = [{"$documents": []}]
         for branch, find in enumerate(finds):
-            pipeline += [{"$unionWith": {"coll": find.collection, "pipeline": _stages(find)}},
+            pipeline += [{"$unionWith": {"coll": find.collection, "pipeline": find_stages(find)}},
                          {"$unionWith": {"pipeline": [{"$documents": [_end(branch)]}]}}]
         pages = [Page()]
         # All in the first reply if they fit in its 16 MiB, as a find of one page is; one
@@ -262,7 +262,7 @@ def within_command_limit() -> Iterator[None]:
                         "are too long); narrow it down") from None
 
 
-def _stages(find: Find) -> list[dict]:
+def find_stages(find: Find) -> list[dict]:
     stages: list[dict[str, Any]] = [{"$match": find.filter}, {"$sort": dict(find.sort)}]
     if find.limit:  # as a find's, 0 is no limit
         stages.append({"$limit": find.limit})
