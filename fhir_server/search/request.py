@@ -37,7 +37,7 @@ _RECURSE = {"_include:recurse": "_include:iterate", "_revinclude:recurse": "_rev
 # R4's parameters this server does not run (search.html#all): refused whatever the
 # handling, since a search that left one out would answer more than was asked: every
 # Patient for `_text=...`. `_contained=false` is what every search does.
-_NOT_RUN = {
+NOT_RUN = {
     "_query": "this server defines no named query",
     "_text": "there is no full-text index of narratives",
     "_content": "there is no full-text index of resources",
@@ -229,6 +229,17 @@ def _include(name: str, value: str, reverse: bool, resource_type: str) -> Includ
     return Include(source, code, target, name.endswith(":iterate"))
 
 
+def check_include_rules(name: str, value: str) -> None:
+    """`_include`/`_revinclude` rules (`name=value`) of any source type, checked as a search
+    of that type checks them: a search of several types uses each rule on its own type."""
+    reverse = name.startswith("_revinclude")
+    if name not in RESULT_PARAMETERS:
+        raise BadRequest(f"Unknown modifier in '{name}'", expression=name)
+    for item in value.split(","):
+        if item != "*":
+            _include(name, item, reverse, item.split(":")[0])
+
+
 def parse_request(
     resource_type: str,
     params: list[tuple[str, str]],
@@ -273,8 +284,8 @@ def parse_request(
             request.presentation.append((name, value))
         elif name == "_contained" and value == "false":
             pass  # R4's default, what every search does: no criterion, even when strict
-        elif (base := name.partition(":")[0]) in _NOT_RUN:
-            raise NotSupported(f"{name}={value}: {_NOT_RUN[base]}", expression=name)
+        elif (base := name.partition(":")[0]) in NOT_RUN:
+            raise NotSupported(f"{name}={value}: {NOT_RUN[base]}", expression=name)
         elif name not in RESULT_PARAMETERS:
             request.criteria.append((name, value))
     if request.elements is not None and request.summary in ("true", "text", "data"):

@@ -233,8 +233,9 @@ class SearchService:
                      and not self.permissions.allows(rule.source_type, "r")]
         if any(rule.source_type == ANY_SOURCE for rule in request.revincludes):
             withheld += [kind for kind in await self.stored_types()  # what `*` reads in part
-                         if not self.permissions.allows(kind, "r")
-                         and self.permissions.queries_anywhere(kind, "r")]
+                         if kind not in READ_ONLY_TYPES and not self.permissions.allows(kind, "r")
+                         and (self.permissions.queries_anywhere(kind, "r")
+                              or self.permissions.patient_allows(kind, "r"))]
         seen = OnPage()
         for kind, document in matches:
             seen.add(kind, document)

@@ -27,7 +27,12 @@ from fhir_server.conformance.search_parameters import (
     searches_by,
 )
 from fhir_server.errors import BadRequest, Forbidden, NotFound
-from fhir_server.search.request import RESULT_PARAMETERS
+from fhir_server.search.request import (
+    NOT_RUN,
+    RESULT_PARAMETERS,
+    TOTAL_MODES,
+    check_include_rules,
+)
 from fhir_server.services.bundle_assembly import bundle_of, page_links
 from fhir_server.services.cursors import CursorCodec
 
@@ -64,83 +69,93 @@ class SystemSearch:
         types = _types(params, stored, permissions, members)
         unknown = _unknown(params, types, strict)
         params = [(n, v) for n, v in params if n not in unknown]
+        for name, value in params:
+            if name.startswith(("_include", "_revinclude")):
+                check_include_rules(name, value)
         criteria = [(n, v) for n, v in params
                     if n not in ("_type", "_cursor", "_count", "_total")]
         count = _count(params, self.default_count, self.max_count)
         if count == 0 or ("_summary", "count") in params:
             shown = [(n, v) for n, v in params if n not in ("_cursor",)]  # for the self link
             return await self._totals(types, criteria, shown)
+        page = _Page(params, criteria, count, _total_mode(params),
+                     # What its cursors belong to: the search, whatever types it finds
+                     # stored and the token may search at each page.
+                     json.dumps([self._path, [v for n, v in params if n == "_type"],
+                                 sorted(criteria)]))
         if len(types) > 1 and any(name == "_sort" for name, _ in criteria):
-            return await self._in_one_order(types, criteria, params, count)
-        position = self._position(params)
+            return await self._in_one_order(types, page)
+        return await self._by_type(types, page)
+
+    async def _by_type(self, types: list[str], page: "_Page") -> dict:
+        """A page of the matches of one type after another's."""
         entries: list[dict] = []
         matched, totals = 0, []
-        index, type_cursor = position
-        next_position: tuple[int, str | None] | None = None
-        while index < len(types) and matched < count:
+        index, type_cursor = self._position(page, types)
+        next_position: tuple[str, str | None] | None = None
+        while index < len(types) and matched < page.count:
             kind = types[index]
-            page = await self.search_type(kind, [
-                *_for_type(criteria, kind), ("_count", str(max(1, count - matched))),
+            found_page = await self.search_type(kind, [
+                *_for_type(page.criteria, kind), ("_count", str(max(1, page.count - matched))),
                 *((("_cursor", type_cursor),) if type_cursor else ())])
-            found = page.get("entry", [])
+            found = found_page.get("entry", [])
             entries += found
             matched += sum(1 for e in found if e.get("search", {}).get("mode") == "match")
-            totals.append(page.get("total"))
-            following = _next_cursor(page)
+            totals.append(found_page.get("total"))
+            following = _next_cursor(found_page)
             if following is not None:
-                next_position = (index, following)
+                next_position = (kind, following)
                 break
             index, type_cursor = index + 1, None
-            if matched >= count:
-                next_position = await self._first_with_matches(types, index, criteria)
+            if matched >= page.count:
+                next_position = await self._first_with_matches(types, index, page.criteria)
                 break
-        kept = [(n, v) for n, v in params if n not in ("_cursor",)]
-        cursor = self.cursors.encode({"s": list(next_position)}) if next_position else None
-        current = next((v for n, v in params if n == "_cursor"), None)
+        cursor = None
+        if next_position is not None:
+            cursor = self.cursors.encode({"s": list(next_position)}, page.context)
         total = None
-        if ("_total", "accurate") in params:
-            total = (await self._totals(types, criteria))["total"]
-        elif position == (0, None) and next_position is None and None not in totals:
+        if page.total_mode not in (None, "none"):
+            total = (await self._totals(types, page.criteria))["total"]
+        elif page.total_mode is None and page.current is None and next_position is None and (
+                None not in totals):
             total = sum(t for t in totals if t is not None)  # one page: all there is
-        links = page_links(self.base, self._path, kept, cursor, current)
-        return bundle_of("searchset", _each_once(entries), links, total)
+        return bundle_of("searchset", _each_once(entries), self._links(page, cursor), total)
 
-    async def _in_one_order(self, types: list[str], criteria: list[tuple[str, str]],
-                            params: list[tuple[str, str]], count: int) -> dict:
+    async def _in_one_order(self, types: list[str], page: "_Page") -> dict:
         """A page of the matches of all `types` in their `_sort` order."""
-        current = next((v for n, v in params if n == "_cursor"), None)
-        # What its cursors belong to: its rows, in their order.
-        context = json.dumps([self._path, types, sorted(criteria)])
-        position = None if current is None else self.cursors.decode(current, context).get("g")
-        if current is not None and not (isinstance(position, list) and position
-                                        and isinstance(position[-1], str)):
-            raise BadRequest("The paging cursor does not belong to this search",
-                             expression="_cursor")
-        page, following = await self.search_across(
-            {kind: _for_type(criteria, kind) for kind in types}, count, position)
-        entries = page.get("entry", [])
+        position = None
+        if page.current is not None:
+            position = self.cursors.decode(page.current, page.context).get("g")
+            if not (isinstance(position, list) and position and isinstance(position[-1], str)):
+                raise _foreign_cursor()
+        found, following = await self.search_across(
+            {kind: _for_type(page.criteria, kind) for kind in types}, page.count, position)
+        entries = found.get("entry", [])
         total = None
-        if ("_total", "accurate") in params:
-            total = (await self._totals(types, criteria))["total"]
-        elif current is None and following is None:  # one page: all there is
+        if page.total_mode not in (None, "none"):
+            total = (await self._totals(types, page.criteria))["total"]
+        elif page.total_mode is None and page.current is None and following is None:
             total = sum(1 for e in entries if e.get("search", {}).get("mode") == "match")
-        cursor = None if following is None else self.cursors.encode({"g": following}, context)
-        links = page_links(self.base, self._path, [(n, v) for n, v in params if n != "_cursor"],
-                           cursor, current)
-        return bundle_of("searchset", _each_once(entries), links, total)
+        cursor = None if following is None else self.cursors.encode({"g": following},
+                                                                     page.context)
+        return bundle_of("searchset", _each_once(entries), self._links(page, cursor), total)
+
+    def _links(self, page: "_Page", cursor: str | None) -> list[dict]:
+        shown = [(n, v) for n, v in page.params if n != "_cursor"]
+        return page_links(self.base, self._path, shown, cursor, page.current)
 
     @property
     def _path(self) -> str:
         return f"{self.compartment}/*" if self.compartment else ""
 
     async def _first_with_matches(self, types: list[str], index: int,
-                                  criteria: list[tuple[str, str]]) -> tuple[int, None] | None:
+                                  criteria: list[tuple[str, str]]) -> tuple[str, None] | None:
         """Where the next page starts: the next type with a match (no empty last page)."""
-        for later in range(index, len(types)):
-            probe = await self.search_type(types[later], [
-                *_for_type(criteria, types[later]), ("_count", "1"), ("_total", "none")])
+        for kind in types[index:]:
+            probe = await self.search_type(kind, [
+                *_for_type(criteria, kind), ("_count", "1"), ("_total", "none")])
             if probe.get("entry"):
-                return later, None
+                return kind, None
         return None
 
     async def _totals(self, types: list[str], criteria: list[tuple[str, str]],
@@ -156,25 +171,61 @@ class SystemSearch:
                                                      criteria if shown is None else shown,
                                                      None), total)
 
-    def _position(self, params: list[tuple[str, str]]) -> tuple[int, str | None]:
-        cursor = next((v for n, v in params if n == "_cursor"), None)
-        if cursor is None:
+    def _position(self, page: "_Page", types: list[str]) -> tuple[int, str | None]:
+        """Where a page starts: the type its cursor names (or, gone from the types found
+        now, the next one: the types without `_type` are sorted) and that type's cursor."""
+        if page.current is None:
             return 0, None
         try:
-            index, type_cursor = self.cursors.decode(cursor)["s"]
-            if isinstance(index, int) and isinstance(type_cursor, str | None):
-                return index, type_cursor
+            kind, type_cursor = self.cursors.decode(page.current, page.context)["s"]
+            if isinstance(kind, str) and isinstance(type_cursor, str | None):
+                if kind in types:
+                    return types.index(kind), type_cursor
+                return next((i for i, t in enumerate(types) if t > kind), len(types)), None
         except (KeyError, TypeError, ValueError):
             pass
-        raise BadRequest("The paging cursor does not belong to this search",
-                         expression="_cursor")
+        raise _foreign_cursor()
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What a page of a system search is asked for."""
+    params: list[tuple[str, str]]
+    criteria: list[tuple[str, str]]  # what each type is searched by
+    count: int
+    total_mode: str | None  # `_total`
+    context: str  # what its cursors are bound to
+
+    @property
+    def current(self) -> str | None:
+        return next((v for n, v in self.params if n == "_cursor"), None)
+
+
+def _foreign_cursor() -> BadRequest:
+    return BadRequest("The paging cursor does not belong to this search", expression="_cursor")
+
+
+def _total_mode(params: list[tuple[str, str]]) -> str | None:
+    """`_total`, the last one given (as in a search of one type)."""
+    modes = [v for n, v in params if n == "_total"]
+    if modes and modes[-1] not in TOTAL_MODES:
+        raise BadRequest(f"_total must be one of {', '.join(TOTAL_MODES)}, not "
+                         f"'{modes[-1]}'", expression="_total")
+    return modes[-1] if modes else None
 
 
 def _types(params: list[tuple[str, str]], stored: list[str], permissions: Permissions,
            members: frozenset[str] | None) -> list[str]:
     named = [t.strip() for n, v in params if n == "_type" for t in v.split(",") if t.strip()]
     if not named:
-        return [t for t in stored if t not in READ_ONLY_TYPES and permissions.allows(t, "s")]
+        searchable = [t for t in stored if t not in READ_ONLY_TYPES]
+        allowed = [t for t in searchable if permissions.allows(t, "s")]
+        if searchable and not allowed and members is None:
+            # An empty answer would say that nothing is stored.
+            raise Forbidden("The token's scopes do not allow searching any type across the "
+                            "system (patient/ and granular scopes grant searches of a type: "
+                            "search it, or its compartment)")
+        return allowed
     unknown = [t for t in named if not is_supported(t)]
     if unknown:
         raise BadRequest(f"_type names {', '.join(unknown)}: not a resource type this server "
@@ -196,7 +247,8 @@ def _unknown(params: list[tuple[str, str]], types: list[str], strict: bool) -> s
     unknown = set()
     for name, _ in params:
         code = name.split(":")[0].split(".")[0]
-        if name in _OWN_PARAMETERS or code.startswith("_has") or code in _OWN_PARAMETERS:
+        if (name in _OWN_PARAMETERS or code.startswith("_has") or code in _OWN_PARAMETERS
+                or code in NOT_RUN):  # each type's search refuses these (but _contained=false)
             continue
         lacking = [t for t in types if not searches_by(t, code)]
         if not lacking:

@@ -79,6 +79,11 @@ def test_searches_keep_to_the_compartment(thu, ids):
     assert [e["search"]["mode"] for e in included["entry"]] == ["match", "outcome"]
     [issue] = included["entry"][1]["resource"]["issue"]
     assert issue["code"] == "suppressed" and "Practitioner" in issue["diagnostics"]
+    # `_revinclude=*` reads no type of the compartment either, and says so (probe CK).
+    everyone = thu.get("/Patient", params={"_id": ids["thu"], "_revinclude": "*"}).json()
+    assert [e["search"]["mode"] for e in everyone["entry"]] == ["match", "outcome"]
+    [issue] = everyone["entry"][1]["resource"]["issue"]
+    assert issue["code"] == "suppressed" and "Observation" in issue["diagnostics"]
     # A type the token reads in the compartment is left out as an include too, and the
     # outcome says why, not that the token may not read it (probe BI).
     revincluded = thu.get("/Patient", params={"_revinclude": "Observation:subject"}).json()
