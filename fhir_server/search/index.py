@@ -68,8 +68,8 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 25: a canonical of a uri parameter (`_profile`) also without its `|version`; 26: a number
 # parameter over dates (Patient `age`) as ages; 27: every literal reference of a resource,
 # its contained resources' too (`references`); 28: the entries of contained resources that
-# references point at (`contained`)
-_EXTRACTION_REVISION = "28"
+# references point at (`contained`); 29: quantities sorted in UCUM base units (`sort.<code>`)
+_EXTRACTION_REVISION = "29"
 
 
 @cache

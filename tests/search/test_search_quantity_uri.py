@@ -12,7 +12,7 @@ the values as written.
 """
 
 import pytest
-from search.helpers import ACT_CODE, UCUM, assert_bad_parameter, expected, found, load
+from search.helpers import ACT_CODE, UCUM, assert_bad_parameter, expected, found, load, ordered_ids
 
 VN_CORE = "http://fhir.hl7.org.vn/core/StructureDefinition/vn-core-patient"
 RESEARCH = "http://example.org/fhir/StructureDefinition/research-patient"
@@ -143,6 +143,20 @@ def test_length_missing_and_and(client, ids):
     assert found(client, "/Encounter", {"length:missing": "true"}) == expected(ids, {"l_none"})
     assert found(client, "/Encounter", [("length", "gt20"), ("length", "lt100")]) == expected(
         ids, {"l30", "l30_unit_only", "l45"})
+
+
+@pytest.mark.parametrize("count", ["50", "2"])
+def test_sort_orders_in_base_units_as_search_compares(client, ids, count):
+    """Values in base units, as searches compare them: 2 h is 120 min (7,200 s), after
+    45 min (it sorted before 15 min, as the 2 written); a length in no UCUM unit (30 with
+    the unit `min` alone) by its value as written, among the seconds; none first ascending,
+    last descending."""
+    same = sorted([ids["l120"], ids["l2h"]])  # one value: then by id
+    shorter = [ids[key] for key in ("l_none", "l30_unit_only", "l15", "l30", "l45")]
+    assert ordered_ids(client, "/Encounter", {"_sort": "length", "_count": count}) == (
+        shorter + same)
+    assert ordered_ids(client, "/Encounter", {"_sort": "-length", "_count": count}) == (
+        same + shorter[::-1])
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,13 @@ def index(nodes: list[Node], ranges: bool = False) -> list[dict]:
 
 
 def sort_range(entries: list[dict]) -> tuple[float, float] | None:
-    """Sorted by the values as written, in whatever units (a range by its finite ends)."""
-    return number.span(value for entry in entries if "base" not in entry
+    """Sorted in UCUM base units, as searches compare (search.html#quantity: "SHOULD compare
+    in canonical units"; 5 mg before 1 g), like HAPI ("sorting by not-normalized value is
+    meaningless in case units are not all the same"); a resource with no value in UCUM by
+    its values as written, so quantities of one other unit still sort among themselves, and
+    one with both by its UCUM ones. A range by its finite ends."""
+    in_base = [entry for entry in entries if entry.get("base")]
+    return number.span(value for entry in in_base or entries
                        for value in (entry.get("v"), entry.get("lo"), entry.get("hi"))
                        if value is not None)
 
