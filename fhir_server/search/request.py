@@ -36,7 +36,7 @@ RESULT_PARAMETERS = frozenset(
 _RECURSE = {"_include:recurse": "_include:iterate", "_revinclude:recurse": "_revinclude:iterate"}
 # R4's parameters this server does not run (search.html#all): refused whatever the
 # handling, since a search that left one out would answer more than was asked: every
-# Patient for `_text=...`. `_contained=false` is what every search does.
+# Patient for `_text=...`.
 NOT_RUN = {
     "_query": "this server defines no named query",
     "_text": "there is no full-text index of narratives",
@@ -45,6 +45,8 @@ NOT_RUN = {
     "_contained": "contained resources are not searched as resources",
     "_containedType": "contained resources are not searched as resources",
 }
+# R4's defaults of these, what every search does: taken as no criterion, even when strict.
+_DEFAULTS_OF_NOT_RUN = {("_contained", "false"), ("_containedType", "container")}
 # `_include`/`_revinclude` rules of one search at most: each is a query per page.
 MAX_INCLUDE_RULES = 20
 SORTABLE_TYPES = frozenset({"string", "token", "date", "reference", "quantity", "number", "uri"})
@@ -282,8 +284,8 @@ def parse_request(
             request.cursor = value
         elif name in PRESENTATION:
             request.presentation.append((name, value))
-        elif name == "_contained" and value == "false":
-            pass  # R4's default, what every search does: no criterion, even when strict
+        elif (name, value) in _DEFAULTS_OF_NOT_RUN:
+            pass
         elif (base := name.partition(":")[0]) in NOT_RUN:
             raise NotSupported(f"{name}={value}: {NOT_RUN[base]}", expression=name)
         elif name not in RESULT_PARAMETERS:

@@ -168,6 +168,8 @@ def test_an_error_does_not_leak_internals(client, ids):
         ({"_content": "zzz"}, "_content"),
         ({"_filter": "family eq zzz"}, "_filter"),
         ({"_contained": "true"}, "_contained"),
+        ({"_contained": "both", "_containedType": "container"}, "_contained"),
+        ({"_containedType": "contained"}, "_containedType"),
         # "the _include and _revinclude parameters cannot be mixed with _summary=text".
         ({"_summary": "text", "_revinclude": "Encounter:subject"}, "_summary"),
         # Patient.organization refers to an Organization only: no Patient is ever included.
@@ -179,9 +181,18 @@ def test_result_parameters_that_cannot_be_honoured_are_a_400(client, ids, params
     assert_bad_parameter(client.get("/Patient", params=params, headers=LENIENT), name)
 
 
-def test_contained_false_is_what_every_search_does(client, ids):
-    """R4's default, so no unknown parameter with strict handling either (it was 400)."""
+@pytest.mark.parametrize("params", [
+    {"_contained": "false"},
+    # `_containedType` matters only beside `_contained=true|both`; a client sending R4's
+    # defaults (search.html#contained) was refused.
+    {"_containedType": "container"},
+    {"_contained": "false", "_containedType": "container"},
+])
+def test_contained_defaults_are_what_every_search_does(client, ids, params):
+    """R4's defaults, so no unknown parameter with strict handling either (they were 400)."""
+    every = client.get("/Patient", params={"_summary": "count"}).json()["total"]
     for headers in (LENIENT, STRICT):
-        response = client.get("/Patient", params={"_contained": "false", "_summary": "count"},
+        response = client.get("/Patient", params=params | {"_summary": "count"},
                               headers=headers)
         assert response.status_code == 200, response.text
+        assert response.json()["total"] == every
