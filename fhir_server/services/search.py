@@ -65,6 +65,17 @@ class ResponseLimits:
     include_iterations: int = 3
     max_bytes: int = MOST_RESPONSE_BYTES
 
+    def left_out(self, matches: int) -> str:
+        """Why a page's included resources were cut short, and how to get them all: a
+        smaller `_count` leaves more room for the includes of each match, but not for
+        those of one match alone, which only a search of their type pages through."""
+        fewer = "ask for a smaller _count, or " if matches > 1 else ""
+        return (f"Included resources were left out: a page holds at most "
+                f"{self.max_resources} resources, of {self.max_bytes} bytes together; "
+                f"{fewer}page through them by a search of their type "
+                "(Observation?performer=Practitioner/1 for Practitioner?_id=1"
+                "&_revinclude=Observation:performer; _has for an _include)")
+
 
 @dataclass
 class SearchService:
@@ -266,11 +277,7 @@ class SearchService:
                     frontier.append((kind, document))
             if len(included) + len(frontier) > room.resources or reads.capped:
                 included += frontier[: room.resources - len(included)]
-                return included, (
-                    f"Included resources were left out: a page holds at most "
-                    f"{self.limits.max_resources} resources, of {self.limits.max_bytes} bytes "
-                    "together; ask for a smaller _count"
-                )
+                return included, self.limits.left_out(len(matches))
             included += frontier
         if frontier and any(r.iterate for r in request.includes + request.revincludes):
             return included, (

@@ -104,3 +104,21 @@ def test_includes_already_on_the_page_leave_room_for_those_that_fit(
             "_include:iterate": "Observation:has-member"}).json()
     modes = {e["resource"]["id"]: e["search"]["mode"] for e in page["entry"]}
     assert modes == {**{i: "match" for i in ids[:10]}, ids[10]: "include"}, modes
+
+
+@pytest.mark.parametrize(("matches", "encounters", "advice"), [(2, 5, True), (1, 8, False)])
+def test_the_warning_asks_for_a_smaller_count_only_where_that_helps(
+        mongo_uri, request, tmp_path_factory, issuer, matches, encounters, advice):
+    """On a page of eight resources, two Patients of five Encounters each fit one at a time
+    (`_count=1`). One Patient of eight does not: no `_count` helps, and the warning names
+    the search that pages through its includes instead (it asked for a smaller `_count`)."""
+    with own_server(mongo_uri, request, tmp_path_factory, issuer, sign_writes=False,
+                    max_response_resources=8) as running, \
+            fhir_client(running.base, issuer.token()) as http:
+        patients = [_create_patient_with_encounters(http, encounters) for _ in range(matches)]
+        page = http.get("/Patient", params={"_id": ",".join(patients),
+                                            "_revinclude": "Encounter:subject"}).json()
+    (outcome,) = [e["resource"] for e in page["entry"] if e["search"]["mode"] == "outcome"]
+    diagnostics = outcome["issue"][0]["diagnostics"]
+    assert ("smaller _count" in diagnostics) is advice, diagnostics
+    assert "by a search of their type" in diagnostics, diagnostics
