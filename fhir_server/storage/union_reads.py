@@ -3,9 +3,17 @@ by `_sort` (search-system, `Patient/123/*`), which orders all its matches as one
 server storing every type in one table would (HAPI, Firely). One `aggregate` of a
 `$unionWith` per type: each branch reads at most a page of its type in that order (by its
 indexes), tagged with its type, and MongoDB sorts the branches' rows together, by the sort
-keys, then `_id`, then the type, as keyset paging needs a total order."""
+keys, then `_id`, then the type, as keyset paging needs a total order. In a transaction,
+where MongoDB runs no `$unionWith`, each type's page is read by a `find` of its own and the
+pages are merged here in MongoDB's order (`_bson_order`)."""
 
+import heapq
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cmp_to_key, partial
+
+from bson.raw_bson import RawBSONDocument
 
 from fhir_server.storage import pages_in_flight
 from fhir_server.storage.coalesced_finds import (
@@ -13,6 +21,7 @@ from fhir_server.storage.coalesced_finds import (
     Page,
     find_stages,
     raw_documents,
+    read_page,
     within_command_limit,
 )
 from fhir_server.storage.records import CurrentVersion
@@ -36,26 +45,82 @@ async def find_across(store: ResourceStore, branches: list[tuple[str, dict]], li
     in `sort` order across the types."""
     await store.flush()
     budget = pages_in_flight.PageBudget(max_bytes)
-    stages = [[*find_stages(Find(kind, {**query, "deleted": False}, projection, sort, limit)),
-               {"$addFields": {TYPE_FIELD: kind}}] for kind, query in branches]
-    pipeline = [*stages[0]]
-    for (kind, _), branch in zip(branches[1:], stages[1:], strict=True):
-        pipeline.append({"$unionWith": {"coll": kind, "pipeline": branch}})
-    pipeline += [{"$sort": {**dict(sort), TYPE_FIELD: 1}}, {"$limit": limit}]
-    page = Page()
-    db = raw_documents(store.db)
+    finds = [Find(kind, {**query, "deleted": False}, projection, sort, limit)
+             for kind, query in branches]
+    page, kinds = Page(), []
+    read = _union(store, finds) if store.session is None else _merged(store, finds)
     with within_command_limit():
-        cursor = await db[branches[0][0]].aggregate(pipeline, session=store.session)
-        try:
-            async for document in cursor:
-                if not budget.keeps(len(document.raw), not page.documents):
-                    page.cut = True
-                    break
-                page.add(document)
-        finally:
-            await cursor.close()
+        async for kind, document in read:
+            if not budget.keeps(len(document.raw), not page.documents):
+                page.cut = True
+                break
+            page.add(document)
+            kinds.append(kind)
     documents = await page.decoded(store.db.codec_options)
     await store.chains.restore(documents)
-    rows = [(document[TYPE_FIELD], CurrentVersion.from_document(document))
-            for document in documents]
+    rows = [(kind, CurrentVersion.from_document(document))
+            for kind, document in zip(kinds, documents, strict=True)]
     return UnionPage(rows, page.size, page.cut)
+
+
+async def _union(store: ResourceStore, finds: list[Find]
+                 ) -> AsyncIterator[tuple[str, RawBSONDocument]]:
+    stages = [[*find_stages(find), {"$addFields": {TYPE_FIELD: find.collection}}]
+              for find in finds]
+    pipeline = [*stages[0]]
+    for find, branch in zip(finds[1:], stages[1:], strict=True):
+        pipeline.append({"$unionWith": {"coll": find.collection, "pipeline": branch}})
+    pipeline += [{"$sort": {**dict(finds[0].sort), TYPE_FIELD: 1}},
+                 {"$limit": finds[0].limit}]
+    cursor = await raw_documents(store.db)[finds[0].collection].aggregate(pipeline)
+    try:
+        async for document in cursor:
+            yield document[TYPE_FIELD], document
+    finally:
+        await cursor.close()
+
+
+async def _merged(store: ResourceStore, finds: list[Find]
+                  ) -> AsyncIterator[tuple[str, RawBSONDocument]]:
+    pages = [[(find.collection, document) for document in
+              (await read_page(store.db, find, store.session)).documents] for find in finds]
+    order = cmp_to_key(partial(_compare, finds[0].sort))
+    merged = heapq.merge(*pages, key=order)
+    for row in list(merged)[:finds[0].limit]:
+        yield row
+
+
+def _compare(sort: Sequence[tuple[str, int]], first: tuple[str, Mapping],
+             second: tuple[str, Mapping]) -> int:
+    """The order of two rows (type, document) by `sort`, then type, as MongoDB sorts them."""
+    for field, direction in [*sort, (TYPE_FIELD, 1)]:
+        left, right = (_field(row, field) for row in (first, second))
+        if (left_key := _bson_order(left)) != (right_key := _bson_order(right)):
+            return direction * (-1 if left_key < right_key else 1)
+    return 0
+
+
+def _field(row: tuple[str, Mapping], path: str) -> object:
+    if path == TYPE_FIELD:
+        return row[0]
+    value: object = row[1]
+    for step in path.split("."):
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
+
+
+def _bson_order(value: object) -> tuple[int, object]:
+    """MongoDB's order of the values a sort key holds: null (or missing), then numbers,
+    strings (by code point, as UTF-8 bytes compare), booleans and dates
+    (https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/)."""
+    if value is None:
+        return 0, 0
+    if isinstance(value, bool):
+        return 4, value
+    if isinstance(value, int | float):
+        return 1, value
+    if isinstance(value, str):
+        return 2, value
+    if isinstance(value, datetime):
+        return 5, value
+    return 3, str(value)

@@ -146,3 +146,16 @@ def test_a_sort_some_type_lacks_is_refused(client, tag):
     response = client.get("", params={"_type": TYPES, "_sort": "date"})
     assert response.status_code == 400, response.text
     assert "date" in response.text
+
+
+@pytest.mark.parametrize("bundle_type", ["batch", "transaction"])
+def test_as_a_bundle_entry(client, tag, created, bundle_type):
+    """A GET entry of a batch, or of a transaction (read in its MongoDB transaction)."""
+    url = f"?_type={TYPES}&_tag={TAG_SYSTEM}|{tag}&_sort=-_lastUpdated"
+    bundle = {"resourceType": "Bundle", "type": bundle_type,
+              "entry": [{"request": {"method": "GET", "url": url}}]}
+    response = client.post("", json=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    [entry] = response.json()["entry"]
+    assert entry["response"]["status"].startswith("200"), entry
+    assert _matches(entry["resource"]) == _expected(created, "-_lastUpdated")
