@@ -9,8 +9,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 # What a FHIR client sends: conditional and versioned interactions, Prefer, the request id.
 _REQUEST_HEADERS = ["Authorization", "Content-Type", "Accept", "Prefer", "If-Match",
-                    "If-None-Match", "If-None-Exist", "If-Modified-Since", "X-Request-Id",
-                    "Content-Encoding"]
+                    "If-None-Match", "If-None-Exist", "If-Modified-Since",
+                    "If-Unmodified-Since", "X-Request-Id", "Content-Encoding"]
 # What a FHIR client reads beyond the CORS-safelisted headers.
 _RESPONSE_HEADERS = ["ETag", "Location", "Content-Location", "Last-Modified", "Retry-After",
                      "X-Request-Id", "X-Correlation-Id", "X-Progress", "Expires",

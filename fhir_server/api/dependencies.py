@@ -11,7 +11,9 @@ from starlette.requests import HTTPConnection
 from fhir_server.api.media import (
     FORM_PRESENTATION,
     JSON_MEDIA_TYPES,
+    field_list,
     form_body,
+    header_date,
     json_body,
     response_media_type,
 )
@@ -81,10 +83,12 @@ async def preferences(request: Request) -> dict[str, str]:
 
 
 async def _precondition(request: Request) -> Precondition:
-    """The versions a write expects (If-Match), or, with `If-None-Match: *`, that there is
-    none (412 instead of overwriting)."""
-    return write_precondition(request.method, request.headers.get("if-match"),
-                              request.headers.get("if-none-match"))
+    """The versions a write expects (If-Match, or If-Unmodified-Since), or, with
+    `If-None-Match: *`, that there is none (412 instead of overwriting); a header's lines
+    are one list (RFC 9110 §5.3)."""
+    return write_precondition(request.method, field_list(request, "if-match") or None,
+                              field_list(request, "if-none-match") or None,
+                              unmodified_since=header_date(request, "if-unmodified-since"))
 
 
 async def negotiate(request: Request) -> None:

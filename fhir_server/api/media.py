@@ -4,6 +4,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Request
@@ -234,6 +235,18 @@ def render(content: dict, media: str, pretty: bool, status_code: int, written: b
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def header_date(request: Request, name: str) -> datetime | None:
+    """A header's HTTP-date (`If-Modified-Since`, `If-Unmodified-Since`), in UTC; None when
+    absent or no HTTP-date, which RFC 9110 (§13.1.3-4) says to ignore."""
+    if (value := request.headers.get(name)) is None:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # "-0000": UTC
 
 
 def http_date(moment: datetime) -> str:

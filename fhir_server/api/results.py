@@ -1,7 +1,5 @@
 """Turning service results into responses with the headers the spec requires."""
 
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -12,6 +10,7 @@ from fhir_server.api.media import (
     XML_MEDIA_TYPES,
     FhirResponse,
     field_list,
+    header_date,
     http_date,
     negotiated,
 )
@@ -47,18 +46,9 @@ def not_modified(request: Request, version: Version) -> Response | None:
     """304 Not Modified, headers and no body, when the client has this version already
     (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent."""
     tags = field_list(request, "if-none-match") or None
-    if version.known_to_client(tags, _if_modified_since(request)):
+    if version.known_to_client(tags, header_date(request, "if-modified-since")):
         return Response(status_code=304, headers=version_headers(version))
     return None
-
-
-def _if_modified_since(request: Request) -> datetime | None:
-    if (value := request.headers.get("if-modified-since")) is None:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):  # absent or no HTTP-date: ignored, as RFC 9110 asks
-        return None
 
 
 def write_response(call: WriteCall, result: WriteResult) -> Response:

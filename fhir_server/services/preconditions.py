@@ -1,10 +1,12 @@
-"""Preconditions of writes (http://hl7.org/fhir/R4/http.html#concurrency, RFC 9110 §13.1.1
-and §13.1.2): `If-Match` and `If-None-Match: *`, as headers or as a Bundle entry's
-`request.ifMatch` and `request.ifNoneMatch`, read by one parser and checked by one method
-for every write: update, patch and delete, conditional or not, alone or in a Bundle."""
+"""Preconditions of writes (http://hl7.org/fhir/R4/http.html#concurrency, RFC 9110 §13.1.1,
+§13.1.2 and §13.1.4): `If-Match` and `If-None-Match: *`, as headers or as a Bundle entry's
+`request.ifMatch` and `request.ifNoneMatch`, and the `If-Unmodified-Since` header, read by
+one parser and checked by one method for every write: update, patch and delete,
+conditional or not, alone or in a Bundle."""
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.storage.records import CurrentVersion
@@ -22,6 +24,8 @@ class Precondition:
     versions: frozenset[int] = frozenset()
     any_version: bool = False
     no_version: bool = False
+    # If-Unmodified-Since: not changed after this (to the second, as Last-Modified has it).
+    unmodified_since: datetime | None = None
 
     def check(self, what: str, current: CurrentVersion | None) -> None:
         """412 unless the precondition holds of `current`, the current version of `what`.
@@ -35,6 +39,11 @@ class Precondition:
         if self.versions and (current is None or current.vid not in self.versions):
             found = f"version {current.vid}" if current else "no resource"
             raise PreconditionFailed(f"If-Match expects {self._named()} of {what}, found {found}")
+        if (self.unmodified_since is not None and current is not None and not current.deleted
+                and current.last_updated.replace(microsecond=0) > self.unmodified_since):
+            raise PreconditionFailed(
+                f"If-Unmodified-Since {self.unmodified_since.isoformat()}: {what} was changed "
+                f"after it, at {current.last_updated.isoformat()} (version {current.vid})")
 
     def _named(self) -> str:
         listed = ", ".join(map(str, sorted(self.versions)))
@@ -60,12 +69,14 @@ def parse_if_match(value: str, expression: str | None = None) -> Precondition:
 
 
 def write_precondition(method: str, if_match: str | None, if_none_match: str | None,
-                       expression: str | None = None) -> Precondition:
-    """The version a write expects (If-Match), or, with `If-None-Match: *`, that there is
-    none: a create-only PUT, a PATCH or DELETE of nothing current (412 where one is, RFC
-    9110 §13.1.2). If-None-Match with entity-tags is taken on reads only (400 on a write,
-    rather than writing anyway); `expression` names where the conditions were given."""
-    expected = (UNCONDITIONAL if if_match is None
+                       expression: str | None = None,
+                       unmodified_since: datetime | None = None) -> Precondition:
+    """The version a write expects (If-Match; without it, If-Unmodified-Since, RFC 9110
+    §13.2.2), or, with `If-None-Match: *`, that there is none: a create-only PUT, a PATCH or
+    DELETE of nothing current (412 where one is, RFC 9110 §13.1.2). If-None-Match with
+    entity-tags is taken on reads only (400 on a write, rather than writing anyway);
+    `expression` names where the conditions were given."""
+    expected = (Precondition(unmodified_since=unmodified_since) if if_match is None
                 else parse_if_match(if_match, expression and f"{expression}.ifMatch"))
     if method not in WRITE_METHODS or if_none_match is None:
         return expected

@@ -2,6 +2,7 @@
 create-only PUT (`If-None-Match: *`), a PATCH of a deleted resource, and the headers of a
 failed transaction; concurrent updates of one resource without a precondition."""
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,6 +10,7 @@ import httpx
 from api.helpers import (
     CCCD,
     FHIR_HEADERS,
+    JSON_PATCH,
     assert_outcome,
     created,
     new_patient,
@@ -138,3 +140,39 @@ def test_conditional_writes_take_if_match_lists_and_if_none_match_star_as_direct
     assert client.delete("/Patient", params=criteria,
                          headers={"If-None-Match": "*"}).status_code == 204
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == []
+
+
+def test_if_unmodified_since_keeps_a_write_from_a_later_version(client):
+    """RFC 9110 §13.1.4: a resource changed after the date is not written (412), by PUT,
+    PATCH or DELETE; one not changed since is (probe CL); If-Match, when given, decides
+    alone (§13.2.2), and a value that is no HTTP-date is ignored."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    last_modified = client.get(path).headers["Last-Modified"]
+    before = "Thu, 01 Jan 1970 00:00:00 GMT"
+    for refused in (put(client, {**patient, "gender": "other"}, **{"If-Unmodified-Since": before}),
+                    patch(client, path, GENDER, **{"If-Unmodified-Since": before}),
+                    client.delete(path, headers={"If-Unmodified-Since": before})):
+        assert_outcome(refused, 412)
+    assert client.get(path).json() == patient  # nothing written
+    since = {"If-Unmodified-Since": last_modified}
+    assert patch(client, path, GENDER, **since).status_code == 200
+    assert patch(client, path, GENDER, **{"If-Unmodified-Since": before,
+                                          "If-Match": 'W/"2"'}).status_code == 200
+    assert patch(client, path, GENDER, **{"If-Unmodified-Since": "hom qua"}).status_code == 200
+    assert client.delete(path, headers={"If-Unmodified-Since": "Fri, 31 Dec 9999 23:59:59 GMT"}
+                         ).status_code == 204
+
+
+def test_if_match_on_several_header_lines_is_one_list(client):
+    """RFC 9110 §5.3: `If-Match: W/"999"` and `If-Match: W/"1"` on two lines are the list
+    `W/"999", W/"1"`, which the current version 1 is in (the first line alone was judged,
+    probe CL)."""
+    patient = created(client, new_patient())
+    lines = [("If-Match", 'W/"999"'), ("If-Match", 'W/"1"'), ("Content-Type", JSON_PATCH)]
+    response = client.patch(f"/Patient/{patient['id']}", headers=lines,
+                            content=json.dumps(GENDER))
+    assert response.status_code == 200, response.text
+    stale = [("If-Match", 'W/"998"'), ("If-Match", 'W/"999"'), *lines[2:]]
+    assert_outcome(client.patch(f"/Patient/{patient['id']}", headers=stale,
+                                content=json.dumps(GENDER)), 412)
