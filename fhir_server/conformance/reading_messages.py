@@ -289,6 +289,12 @@ READING_MESSAGES: dict[str, tuple[str, str]] = {
         "The body has the id '{given}': it must have the id in the URL, '{id}'",
         "Nội dung yêu cầu (body) có id '{given}': nó phải có id như trong URL, '{id}'",
     ),
+    "body.dot-segment-id": (
+        "The id '{id}' cannot be addressed: URLs drop the segments '.' and '..' (RFC 3986 "
+        "§5.2.4), so no client could read, update or delete it; choose another id",
+        "Không thể dùng id '{id}' làm địa chỉ: URL bỏ các đoạn '.' và '..' (RFC 3986 §5.2.4), "
+        "nên không client nào đọc, cập nhật hay xoá được tài nguyên; hãy chọn id khác",
+    ),
     "body.other-than-match": (
         "The body's id '{given}' differs from the matched resource '{id}'",
         "id '{given}' của nội dung yêu cầu (body) khác với id '{id}' của tài nguyên khớp điều "

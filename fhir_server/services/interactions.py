@@ -155,6 +155,8 @@ async def update(
     if body["id"] != resource_id:
         raise refusal(BadRequest, "body.update-other-id", f"{resource_type}.id",
                       given=body["id"], id=resource_id)
+    if resource_id in (".", ".."):  # ids by datatypes.html#id, but no URL's path segments
+        raise refusal(BadRequest, "body.dot-segment-id", f"{resource_type}.id", id=resource_id)
     _refuse_subsetted(body, phrase("body.updated-sent", type=resource_type, id=resource_id))
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)

@@ -5,6 +5,7 @@ already makes no version and no Provenance (as HAPI, Microsoft's server and Medp
 does a patch that changes nothing."""
 
 import base64
+import http.client
 import json
 import uuid
 
@@ -157,3 +158,26 @@ def test_a_patch_that_changes_nothing_makes_no_version(client):
     assert _history_total(client, path) == 1
     changed = patch(client, path, [{"op": "replace", "path": "/active", "value": False}])
     assert changed.headers["etag"] == 'W/"2"'
+
+
+def test_an_id_of_dots_alone_is_refused(client, server):
+    """`.` and `..` match R4's id pattern, but URLs drop such path segments (RFC 3986
+    §5.2.4): a resource PUT at `Patient/..` could never be read, updated or deleted by a
+    client that normalises URLs, as httpx and browsers do (probe CL). Sent unnormalised, or
+    as a transaction's entry, it is 400 and nothing is stored."""
+    for dots in (".", ".."):
+        body = json.dumps({**new_patient(), "id": dots}).encode()
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request("PUT", f"/fhir/Patient/{dots}", body,
+                               {**client.headers, **FHIR_HEADERS})
+            answer = connection.getresponse()
+            text = answer.read()
+            assert answer.status == 400 and b"RFC 3986" in text, text
+        finally:
+            connection.close()
+        entry = {"resource": {**new_patient(), "id": dots},
+                 "request": {"method": "PUT", "url": f"Patient/{dots}"}}
+        response = client.post("", json={"resourceType": "Bundle", "type": "transaction",
+                                         "entry": [entry]}, headers=FHIR_HEADERS)
+        assert response.status_code == 400, response.text
