@@ -1,9 +1,10 @@
 """Bulk export jobs (DESIGN.md §4) in the `export_jobs` collection, and the ids an export
 collects on the way (`export_items`, e.g. the Provenance of exported resources).
 
-Workers claim a job atomically with a lease they renew (heartbeat). Every later change a
-worker makes is guarded by its lease and by the job still running, so a worker that lost its
-job (cancelled, or taken over after its lease ran out) can no longer change it.
+Workers claim a job atomically with a lease they renew (heartbeat), the owners (clients)
+taking turns. Every later change a worker makes is guarded by its lease and by the job still
+running, so a worker that lost its job (cancelled, or taken over after its lease ran out) can
+no longer change it.
 
 A job leaves this module as an `ExportJob`, never as the document it is stored as (the
 README's "Storage layout" table).
@@ -125,6 +126,16 @@ class ExportJob:
         return self.expires_at is not None and self.expires_at <= now
 
 
+def _claimable(now: datetime) -> dict:
+    """Jobs a worker may claim: queued, or running under a lease that ran out (its worker
+    died, or gave it back), and past their `notBefore`."""
+    return {
+        "status": {"$in": UNFINISHED},
+        "notBefore": {"$lte": now},
+        "$or": [{"lease": None}, {"lease.until": {"$lt": now}}],
+    }
+
+
 class ExportJobStore:
     def __init__(self, db: AsyncDatabase,
                  transaction_session: Callable[[], AbstractAsyncContextManager[
@@ -132,7 +143,8 @@ class ExportJobStore:
         self.transaction_session = transaction_session  # Database.transaction_session
         self.jobs = db["export_jobs"]
         self.items = db["export_items"]
-        # One document per owner that every kick-off of that owner writes: see `insert_within`.
+        # One document per owner that every kick-off of that owner writes (`insert_within`),
+        # and that says when a job of the owner was last claimed (`claim`).
         self.owners = db["export_owners"]
 
     async def prepare(self) -> None:
@@ -170,22 +182,51 @@ class ExportJobStore:
         return await self.jobs.count_documents({"owner": owner, "status": {"$in": UNFINISHED}})
 
     async def claim(self, worker: str, now: datetime, lease: timedelta) -> ExportJob | None:
-        """The oldest claimable job, now leased to `worker`: queued, or running under a lease
-        that ran out (its worker died), and past its `notBefore`."""
-        document = await self.jobs.find_one_and_update(
-            {
-                "status": {"$in": UNFINISHED},
-                "notBefore": {"$lte": now},
-                "$or": [{"lease": None}, {"lease.until": {"$lt": now}}],
-            },
-            {
-                "$set": {"status": RUNNING, "lease": {"owner": worker, "until": now + lease}},
-                "$inc": {"attempts": 1},
-            },
-            sort=[("notBefore", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return ExportJob.from_document(document) if document is not None else None
+        """The claimable job whose owner's turn it is (`_next_in_turn`), now leased to
+        `worker`. The update claims it only while it is still claimable, so of two workers
+        (of any processes) that chose the same job one gets it and the other chooses again."""
+        while (job_id := await self._next_in_turn(now)) is not None:
+            document = await self.jobs.find_one_and_update(
+                {"_id": job_id, **_claimable(now)},
+                {
+                    "$set": {"status": RUNNING, "lease": {"owner": worker, "until": now + lease}},
+                    "$inc": {"attempts": 1},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is not None:
+                await self.owners.update_one(
+                    {"_id": document["owner"]}, {"$set": {"servedAt": now}}, upsert=True
+                )
+                return ExportJob.from_document(document)
+        return None
+
+    async def _next_in_turn(self, now: datetime) -> str | None:
+        """Of the claimable jobs, one of the owner with the fewest jobs running now (under a
+        live lease), then the one served least recently (`servedAt`, set when a job of its
+        is claimed; never served comes first), then the oldest (`notBefore`): one client's
+        queued exports take turns with the others', whatever it queued first."""
+        running = {"status": RUNNING, "lease.until": {"$gte": now}}
+        pipeline: list[dict] = [
+            {"$match": _claimable(now)},
+            {"$sort": {"notBefore": ASCENDING, "_id": ASCENDING}},
+            {"$group": {"_id": "$owner", "job": {"$first": "$_id"},
+                        "notBefore": {"$first": "$notBefore"}}},
+            {"$lookup": {"from": self.jobs.name, "let": {"owner": "$_id"}, "as": "running",
+                         "pipeline": [{"$match": {**running,
+                                                  "$expr": {"$eq": ["$owner", "$$owner"]}}},
+                                      {"$count": "jobs"}]}},
+            {"$lookup": {"from": self.owners.name, "localField": "_id",
+                         "foreignField": "_id", "as": "owner"}},
+            {"$project": {"job": 1, "notBefore": 1,
+                          "running": {"$ifNull": [{"$arrayElemAt": ["$running.jobs", 0]}, 0]},
+                          "servedAt": {"$arrayElemAt": ["$owner.servedAt", 0]}}},
+            {"$sort": {"running": ASCENDING, "servedAt": ASCENDING, "notBefore": ASCENDING,
+                       "job": ASCENDING}},
+            {"$limit": 1},
+        ]
+        turns = await (await self.jobs.aggregate(pipeline)).to_list(1)
+        return turns[0]["job"] if turns else None
 
     def _held(self, job_id: str, worker: str) -> dict:
         return {"_id": job_id, "status": RUNNING, "lease.owner": worker}
