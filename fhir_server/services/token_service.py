@@ -244,13 +244,21 @@ class TokenService:
         if jku is None and client.get("jwks"):
             key = _matching_key(client["jwks"], header)
         else:
-            url = client["jwks_url"]
-            key = _matching_key(await self._fetch_jwks(url, _JWKS_CACHE_SECONDS), header)
-            if key is None and self._may_refetch(url):  # a new key the cache predates?
-                key = _matching_key(await self._fetch_jwks(url, JWKS_MIN_REFETCH_SECONDS), header)
+            key = await self._published_key(client["jwks_url"], header)
         if key is None:
             raise invalid_client("no key of the client matches the assertion's kid and alg")
         return key
+
+    async def _published_key(self, url: str, header: dict) -> jwt.PyJWK | None:
+        """The key at a JWKS URL, read again when the copy read in the last
+        _JWKS_CACHE_SECONDS lacks it (the client rotated its key since), however young that
+        copy is, unless a kid it lacked made us read it in the last JWKS_MIN_REFETCH_SECONDS."""
+        cached = self._jwks.get(url)
+        if cached is not None and time.monotonic() - cached[0] < _JWKS_CACHE_SECONDS:
+            key = _matching_key(cached[1], header)
+            if key is not None or not self._may_refetch(url):
+                return key
+        return _matching_key(await self._fetch_jwks(url), header)
 
     def _may_refetch(self, url: str) -> bool:
         """At most one re-fetch on an unknown kid per JWKS_MIN_REFETCH_SECONDS and URL, also
@@ -261,11 +269,8 @@ class TokenService:
         self._refetched[url] = now
         return True
 
-    async def _fetch_jwks(self, url: str, max_age: float) -> dict:
-        """The JWKS at `url`, fetched unless the cached copy is younger than `max_age`."""
-        cached = self._jwks.get(url)
-        if cached and time.monotonic() - cached[0] < max_age:
-            return cached[1]
+    async def _fetch_jwks(self, url: str) -> dict:
+        """The JWKS at `url`, fetched now (and cached)."""
         try:
             if self.http is not None:
                 response = await self.http.get(url, timeout=10)
