@@ -173,12 +173,12 @@ async def token(base: Base, request: Request):
     settings = request.app.state.settings
     limit = min(settings.max_token_body_bytes, settings.max_body_bytes)
     if scheme := request.headers.get("authorization", "").split(" ")[0]:
-        # RFC 6749 §5.2: a client authenticating by the Authorization header (Basic) is
-        # answered 401 with a challenge of its scheme; here clients sign an assertion.
+        # RFC 6749 §5.2: a client authenticating by the Authorization header (Basic) MUST
+        # be answered 401 with a challenge of its scheme; here clients sign an assertion.
         refused = invalid_client("clients of this server authenticate with a signed "
                                   "client_assertion (private_key_jwt), not the Authorization "
                                   "header")
-        return JSONResponse(refused.body(), refused.status, headers={
+        return JSONResponse(refused.body(), 401, headers={
             **_NO_STORE, "WWW-Authenticate": f'{scheme} realm="{base}/auth/token"'})
     try:
         form = token_form(await _token_body(request, limit))

@@ -43,7 +43,10 @@ class OAuthError(Exception):
 
 
 def invalid_client(description: str) -> OAuthError:
-    return OAuthError("invalid_client", description, 401)
+    """RFC 6749 §5.2: 400, its default. Its 401 "indicate[s] which HTTP authentication
+    schemes are supported", and RFC 9110 §15.5.2 wants a challenge on every 401: an
+    assertion in the body is no HTTP authentication scheme, so there is none to send."""
+    return OAuthError("invalid_client", description)
 
 
 def invalid_request(description: str) -> OAuthError:

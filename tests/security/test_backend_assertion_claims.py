@@ -18,7 +18,7 @@ from security.test_backend_services import (  # noqa: F401 (fixtures)
 
 
 def _refused(response) -> None:
-    assert response.status_code == 401, response.text
+    assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_client", response.text
 
 
@@ -42,7 +42,7 @@ def test_the_assertion_is_a_jwt_by_its_typ(server, rs_client):  # noqa: F811
     now = int(time.time())
     claims = {"iss": rs_client.id, "sub": rs_client.id, "aud": token_url(server), "iat": now,
               "exp": now + 240}
-    for typ, status in (("foo", 401), ("at+jwt", 401), ("jwt", 200), (None, 200)):
+    for typ, status in (("foo", 400), ("at+jwt", 400), ("jwt", 200), (None, 200)):
         header = {"kid": key.kid, "typ": typ}  # None: no typ at all
         assertion = jwt.encode(claims | {"jti": str(uuid.uuid4())}, key.private_key,
                                algorithm=key.alg, headers=header)

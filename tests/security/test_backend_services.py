@@ -188,7 +188,7 @@ def test_token_requests_are_audited_with_the_client_and_what_it_asked(server, cl
     assert register(server, work, asking.id, "system/*.rs", key=asking.key).returncode == 0
     assertion = asking.key.assertion(asking.id, token_url(server))
     assert request_token(server, assertion, "system/Patient.rs").status_code == 200
-    assert request_token(server, assertion, "system/Patient.rs").status_code == 401  # replay
+    assert request_token(server, assertion, "system/Patient.rs").status_code == 400  # replay
 
     def events() -> list[dict]:
         response = client.get("/AuditEvent", params={"subtype": "operation", "_count": "500",
@@ -319,7 +319,7 @@ def test_jku_other_than_the_registered_jwks_url_is_refused(server, es_client, es
         assertion = assertion_with_jku(es_client, token_url(server), elsewhere.url)
         response = request_token(server, assertion, "system/Patient.rs")
         assert elsewhere.hits == 0
-    assert response.status_code == 401, response.text
+    assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_client"
     assert "no-store" in response.headers["cache-control"]
 

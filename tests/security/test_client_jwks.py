@@ -42,11 +42,11 @@ def test_a_client_that_rotates_its_key_gets_a_token_with_the_new_one(server, wor
         hits = served.hits
         for _ in range(3):
             assert request_token(server, ClientKey("ES384").assertion(
-                client.id, token_url(server)), "system/Patient.rs").status_code == 401
+                client.id, token_url(server)), "system/Patient.rs").status_code == 400
         assert served.hits == hits
         time.sleep(JWKS_MIN_REFETCH_SECONDS)
         assert request_token(server, ClientKey("ES384").assertion(
-            client.id, token_url(server)), "system/Patient.rs").status_code == 401
+            client.id, token_url(server)), "system/Patient.rs").status_code == 400
         assert served.hits == hits + 1
 
 
@@ -57,7 +57,7 @@ def test_a_jwks_url_serving_no_jwk_set_is_invalid_client(server, work, document)
         client = registered(server, work, key, served.url)
         response = request_token(server, key.assertion(client.id, token_url(server)),
                                  "system/Patient.rs")
-    assert response.status_code == 401, response.text
+    assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_client"
 
 
@@ -72,6 +72,6 @@ def test_a_key_not_for_verifying_the_assertion_verifies_nothing(server, work, pu
         client = registered(server, work, key, served.url)
         response = request_token(server, key.assertion(client.id, token_url(server)),
                                  "system/Patient.rs")
-    assert response.status_code == 401, response.text
+    assert response.status_code == 400, response.text
     assert response.json() == {"error": "invalid_client", "error_description":
                                "no key of the client matches the assertion's kid and alg"}
