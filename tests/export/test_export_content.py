@@ -110,6 +110,31 @@ def test_group_level_holds_the_active_members_compartments(client, data):
     assert named["c"] not in found["Provenance"]
 
 
+def _group(*members: str) -> dict:
+    return {"resourceType": "Group", "type": "person", "actual": True,
+            "member": [{"entity": {"reference": f"Patient/{m}"}} for m in members]}
+
+
+def test_patient_and_group_exports_hold_only_the_patients_and_group_exported(client):
+    """As HAPI FHIR: of Patient the patients exported, of Group the Group exported (none at
+    Patient level). Probe CJ: a non-member linked to a member (`Patient.link`, in the
+    member's compartment) came along, and so did every other Group of the members, with
+    that cohort's whole member list."""
+    member, other = create(client, patient())["id"], create(client, patient())["id"]
+    create(client, patient(link=[{"other": {"reference": f"Patient/{member}"},
+                                  "type": "seealso"}]))
+    cohort = create(client, _group(member))["id"]
+    create(client, _group(member, other))
+    visit = create(client, encounter(member))["id"]
+    found = ids(client, export(client, f"Group/{cohort}/$export",
+                               params={"_type": "Patient,Group,Encounter"}))
+    assert found == {"Patient": [member], "Group": [cohort], "Encounter": [visit]}
+    found = ids(client, export(client, "Patient/$export",
+                               params={"_type": "Patient,Group,Encounter",
+                                       "patient": f"Patient/{member}"}))
+    assert found == {"Patient": [member], "Encounter": [visit]}
+
+
 def test_patient_parameter_narrows_a_group_export(client, data):
     a = data["a"]["id"]
     body = export(client, f"Group/{data['group']['id']}/$export",

@@ -40,6 +40,7 @@ from fhir_server.services.export.output import (
     warning_line,
 )
 from fhir_server.services.export.request import (
+    GROUP,
     LATEST,
     PROVENANCE,
     RELEVANT,
@@ -180,8 +181,8 @@ class ExportRun:
     async def _membership(self, kind: str) -> dict:
         """The compartments and `_typeFilter` of a type, as a filter on current versions."""
         clauses: list[dict] = []
-        if self.request.level != SYSTEM:
-            clauses.append(compartment_filter("Patient", self.request.patients, self.base))
+        if self.request.level != SYSTEM and (reach := _reach(self.request, kind, self.base)):
+            clauses.append(reach)
         queries = self.request.type_filters.get(kind)
         if queries:
             check = partial(require_search, self.permissions)
@@ -364,6 +365,19 @@ class ExportRun:
             self.output.write(OUTPUT, PROVENANCE, PROVENANCE, lines)
             self.progress.after = ids[-1]
             await self.save()
+
+
+def _reach(request: ExportRequest, kind: str, base: str) -> dict:
+    """What a Patient or Group export holds of a type, as HAPI FHIR exports it: of Patient,
+    the patients exported (all, or the members, or `patient`'s), not those in their
+    compartments by `Patient.link`; of Group, the Group exported (none at Patient level),
+    not the other Groups the members are in, with those cohorts' member lists; of any other
+    type, what is in the patients' Patient compartments."""
+    if kind == "Patient":
+        return {} if request.patients is None else {"_id": {"$in": request.patients}}
+    if kind == "Group":
+        return {"_id": {"$in": [request.group_id] if request.level == GROUP else []}}
+    return compartment_filter("Patient", request.patients, base)
 
 
 def _criteria(kind: str, query: str) -> list[tuple[str, str]]:
