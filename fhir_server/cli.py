@@ -301,7 +301,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _register_client(args: argparse.Namespace) -> int:
     from fhir_server.auth.client_keys import registration_problem
+    from fhir_server.conformance import definitions
+    from fhir_server.conformance.packages import installation_directory
+    from fhir_server.running_server import default_base_url
     from fhir_server.search.index import index_plan
+    from fhir_server.services.token_service import ungrantable
     from fhir_server.storage.clients import ClientStore
     from fhir_server.storage.database import Database
 
@@ -319,8 +323,14 @@ async def _register_client(args: argparse.Namespace) -> int:
         print(f"cannot register the client: {problem}", file=sys.stderr)
         return 2
     async with _mongodb(args) as settings:
+        # The scopes' types and search parameters are the server's, its packages' included.
+        definitions.load(installation_directory(settings.packages, settings.data_dir))
         database = Database(str(settings.mongodb_uri), settings.database, index_plan)
         try:
+            base = settings.base_url or default_base_url("127.0.0.1", 8080)
+            if problem := await ungrantable(database.store(), base, args.scope):
+                print(f"cannot register the client: --scope: {problem}", file=sys.stderr)
+                return 2
             await ClientStore(database.db).register(client)
         finally:
             await database.close()

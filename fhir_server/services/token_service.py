@@ -18,6 +18,7 @@ from fhir_server.conformance.registry import is_supported
 from fhir_server.services.scope_searches import search_problem
 from fhir_server.storage.clients import ClientStore
 from fhir_server.storage.database import Database
+from fhir_server.storage.resources import ResourceStore
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 300  # seconds between now and the assertion's exp
@@ -103,6 +104,38 @@ def _unsupported(requested: list[str]) -> list[str]:
     return [token for token, name in types if name != "*" and not is_supported(name)]
 
 
+async def _unusable(store: ResourceStore, base: str, tokens: list[str]) -> dict[str, str]:
+    """The granular scopes of `tokens` whose search runs on no type they name, with why."""
+    unusable = {}
+    for token in tokens:
+        scope = parse_scope(token)
+        if scope is not None and scope.query and (
+                problem := await search_problem(store, base, scope)):
+            unusable[token] = problem
+    return unusable
+
+
+def _never_granted(unsupported: list[str], unusable: dict[str, str]) -> str | None:
+    """Why scopes naming a type this server does not have, or whose search it cannot run,
+    grant nothing: the `invalid_scope` of a request for them alone."""
+    if unsupported:
+        return f"no such resource type on this server: {', '.join(unsupported)}"
+    if unusable:
+        reasons = "; ".join(f"{token}: {problem}" for token, problem in unusable.items())
+        return f"a scope's search this server cannot run grants nothing ({reasons})"
+    return None
+
+
+async def ungrantable(store: ResourceStore, base: str, scope: str) -> str | None:
+    """Why some of the space-separated scopes could never be granted, as the token endpoint
+    says it (`invalid_scope`); None when each could be. `fhir-server client register`
+    refuses such a registration, which no token request could ever use."""
+    tokens = scope.split()
+    unsupported = _unsupported(tokens)
+    supported = [token for token in tokens if token not in unsupported]
+    return _never_granted(unsupported, await _unusable(store, base, supported))
+
+
 def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
     """The key of a JWKS that the assertion's `kid` names and that may verify its `alg`
     (`unfit_for`: a key for encryption, or for another algorithm, verifies nothing; a JWKS
@@ -168,27 +201,11 @@ class TokenService:
         tokens = requested.split()
         unsupported = _unsupported(tokens)
         granted = grant(" ".join(t for t in tokens if t not in unsupported), registered)
-        unusable = await self._unusable(granted, base)
+        unusable = await _unusable(self.database.store(), base, granted.split())
         if scope := " ".join(t for t in granted.split() if t not in unusable):
             return scope
-        if unsupported:
-            names = ", ".join(unsupported)
-            raise OAuthError("invalid_scope", f"no such resource type on this server: {names}")
-        if unusable:
-            reasons = "; ".join(f"{token}: {problem}" for token, problem in unusable.items())
-            raise OAuthError("invalid_scope", "a scope's search this server cannot run "
-                                              f"grants nothing ({reasons})")
-        raise OAuthError("invalid_scope", "none of the requested scopes can be granted")
-
-    async def _unusable(self, scopes: str, base: str) -> dict[str, str]:
-        """The granular scopes of `scopes` whose search runs on no type they name, with why."""
-        unusable = {}
-        for token in scopes.split():
-            scope = parse_scope(token)
-            if scope is not None and scope.query and (
-                    problem := await search_problem(self.database.store(), base, scope)):
-                unusable[token] = problem
-        return unusable
+        raise OAuthError("invalid_scope", _never_granted(unsupported, unusable)
+                         or "none of the requested scopes can be granted")
 
     async def _authenticate(self, assertion: str, token_url: str) -> dict:
         try:

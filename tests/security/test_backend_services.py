@@ -268,6 +268,20 @@ def test_register_refuses_what_a_backend_client_cannot_use(server, work, option,
     assert result.returncode == 2 and says in result.stderr, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("scope", ["system/Foo.rs", "system/Observation.rs?foo=bar",
+                                   "system/*.rs?_count=1"])
+def test_register_refuses_scopes_no_token_can_be_granted(server, work, rs_client, scope):
+    """A type this server does not have, a search it cannot run: registered (probe CJ), every
+    token request for them was `invalid_scope`; now registration says so, as that does."""
+    refusal = request_token(server, rs_client.key.assertion(rs_client.id, token_url(server)),
+                            scope).json()["error_description"]
+    for scopes in (scope, f"system/Patient.rs {scope}"):
+        result = register(server, work, f"khong-dung-duoc-{uuid.uuid4().hex[:6]}", scopes,
+                          key=ClientKey("ES384"))
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"--scope: {refusal}" in result.stderr, (refusal, result.stderr)
+
+
 def test_register_refuses_a_jwks_without_keys(server, work):
     path = work / "empty.jwks.json"
     path.write_text('{"keys": []}', encoding="utf-8")
