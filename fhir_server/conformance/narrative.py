@@ -1,14 +1,21 @@
 """The narrative `div` (http://hl7.org/fhir/R4/narrative.html#xhtml): a well-formed XHTML
 `<div>` declaring the XHTML namespace, holding only the basic formatting elements R4 allows
 (txt-1: no scripts, forms, frames, objects, head/body, event attributes) and some content
-(txt-2). The same reading serves FHIR XML, which needs the first two to carry it."""
+(txt-2). The same reading serves FHIR XML, which needs the first two to carry it. Viewers
+show a div as HTML (innerHTML), so what a browser's HTML parser reads otherwise than XML is
+checked as HTML reads it (attribute values) or refused (CDATA sections, instructions, comments
+HTML ends early)."""
 
+import html
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.xml_rules import (
     NS_SEPARATOR,
+    TAG,
     XHTML_NS,
     XmlRefused,
     is_blank,
@@ -48,6 +55,12 @@ _SCRIPT_SCHEMES = ("javascript:", "vbscript:")
 # controls and spaces around the URL, ASCII tabs and newlines anywhere (`java&#9;script:`).
 _URL_TRIMMED = "".join(map(chr, range(0x21)))
 _URL_DROPPED = str.maketrans("", "", "\t\n\r")
+# An attribute of a start tag as written: its name, then its value in double or single quotes.
+_WRITTEN_ATTRIBUTE = re.compile(
+    rb"""[ \t\r\n]+([^ \t\r\n=]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
+# How a comment starts when an HTML parser ends it right there (`<!-->`, `<!--->`: WHATWG HTML
+# §13.2.5.43-44, abrupt-closing-of-empty-comment); XML reads on to the next `-->`.
+_COMMENT_HTML_ENDS_AT_ONCE = (">", "->")
 
 
 def _allowed_attribute(element: str, namespace: str, name: str) -> bool:
@@ -56,10 +69,45 @@ def _allowed_attribute(element: str, namespace: str, name: str) -> bool:
     return name in _ANY_ELEMENT_ATTRIBUTES or f"{element}.{name}" in _ELEMENT_ATTRIBUTES
 
 
+def _forbidden_attributes(element: str, attributes: dict[str, str]) -> Iterator[Phrase]:
+    """The attributes of an element txt-1 does not allow: of events, or not listed."""
+    for attribute in attributes:
+        space, _, local = attribute.rpartition(NS_SEPARATOR)
+        if local.lower().startswith("on") or not _allowed_attribute(element, space, local):
+            yield (phrase("xhtml.attribute-of-namespace", name=local, namespace=space,
+                          element=element) if space
+                   else phrase("xhtml.attribute", name=local, element=element))
+
+
 def _runs_script(value: str) -> bool:
     """Whether an attribute's value is a URL a browser would run as script."""
     url = value.strip(_URL_TRIMMED).translate(_URL_DROPPED).lower()
     return url.startswith(_SCRIPT_SCHEMES)
+
+
+def _attributes_as_html_reads_them(start_tag: bytes) -> Iterator[tuple[str, str]]:
+    """(name, value) of each attribute of a start tag as a browser reads the div (HTML, as
+    innerHTML shows a narrative): references resolved, literal tabs and newlines kept, where
+    XML makes them spaces (https://www.w3.org/TR/xml/#AVNormalize) and so hides
+    `java<TAB>script:` from a check of the value XML reads."""
+    for written in _WRITTEN_ATTRIBUTE.finditer(start_tag):
+        name, double_quoted, single_quoted = written.groups()
+        value = double_quoted if double_quoted is not None else single_quoted
+        yield name.decode(), html.unescape(value.decode())
+
+
+def _script_urls(element: str, start_tag: bytes) -> Iterator[Phrase]:
+    """The attributes of a start tag whose value a browser runs as script."""
+    for name, value in _attributes_as_html_reads_them(start_tag):
+        if _runs_script(value):
+            yield phrase("xhtml.script-url", name=name, element=element)
+
+
+def _local_references(attributes: dict[str, str]) -> Iterator[str]:
+    """The `#id` its image or link shows: a contained resource it references."""
+    for attribute, value in attributes.items():
+        if attribute in ("src", "href") and value.startswith("#") and len(value) > 1:
+            yield value
 
 
 @dataclass
@@ -78,8 +126,11 @@ class XhtmlReading:
 
 
 def read_xhtml(text: str) -> XhtmlReading:
+    """What a div holds, as XML reads it and, where a browser's HTML parser reads it
+    otherwise (attribute values, CDATA sections, instructions, some comments), as HTML does."""
     reading = XhtmlReading()
     parser = safe_parser()
+    raw = text.encode("utf-8", "surrogatepass")
 
     def start(tag: str, attributes: dict[str, str]) -> None:
         namespace, _, name = tag.rpartition(NS_SEPARATOR)
@@ -88,17 +139,11 @@ def read_xhtml(text: str) -> XhtmlReading:
         if namespace != XHTML_NS or name not in _ALLOWED_ELEMENTS:
             reading.forbidden.append(phrase("xhtml.element", name=name))
         reading.has_content |= name == "img"
-        for attribute, value in attributes.items():
-            space, _, local = attribute.rpartition(NS_SEPARATOR)
-            if local.lower().startswith("on") or not _allowed_attribute(name, space, local):
-                reading.forbidden.append(
-                    phrase("xhtml.attribute-of-namespace", name=local, namespace=space,
-                           element=name) if space
-                    else phrase("xhtml.attribute", name=local, element=name))
-            elif _runs_script(value):
-                reading.forbidden.append(phrase("xhtml.script-url", name=local, element=name))
-            elif local in ("src", "href") and value.startswith("#") and len(value) > 1:
-                reading.local_references.add(value)
+        reading.forbidden += _forbidden_attributes(name, attributes)
+        start_tag = TAG.match(raw, parser.CurrentByteIndex)
+        assert start_tag is not None, "expat reported a start tag here"
+        reading.forbidden += _script_urls(name, start_tag.group())
+        reading.local_references.update(_local_references(attributes))
 
     def characters(data: str) -> None:
         reading.has_content |= not is_blank(data)
@@ -106,20 +151,34 @@ def read_xhtml(text: str) -> XhtmlReading:
     def end(_: str) -> None:
         reading.depth -= 1
 
-    def beside(what: Phrase) -> None:
+    def markup(beside_div: Phrase, inside_div: Phrase | None) -> None:
         # The div is an element of the resource, not a document: an XML declaration, or a
         # comment or instruction outside it, would end up inside the XML of the resource.
+        # Inside it, what HTML reads otherwise than XML hides markup from this check.
         if reading.depth == 0:
-            reading.outside = reading.outside or what
+            reading.outside = reading.outside or beside_div
+        elif inside_div is not None:
+            reading.forbidden.append(inside_div)
+
+    def comment(comment_text: str) -> None:
+        ended_at_once = comment_text.startswith(_COMMENT_HTML_ENDS_AT_ONCE)
+        markup(phrase("xhtml.comment"),
+               phrase("xhtml.comment-ended-at-once") if ended_at_once else None)
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = characters
-    parser.XmlDeclHandler = lambda *_: beside(phrase("xhtml.xml-declaration"))
-    parser.CommentHandler = lambda _: beside(phrase("xhtml.comment"))
-    parser.ProcessingInstructionHandler = lambda *_: beside(phrase("xhtml.instruction"))
+    parser.XmlDeclHandler = lambda *_: markup(phrase("xhtml.xml-declaration"), None)
+    parser.CommentHandler = comment
+    # Outside SVG and MathML, HTML reads a CDATA section or an instruction as a comment that
+    # ends at the first `>` (WHATWG HTML §13.2.5.42, §13.2.5.6): what follows it is markup.
+    parser.StartCdataSectionHandler = lambda: markup(
+        phrase("xhtml.cdata"), phrase("xhtml.html-comment", what=phrase("xhtml.cdata")))
+    parser.ProcessingInstructionHandler = lambda *_: markup(
+        phrase("xhtml.instruction"),
+        phrase("xhtml.html-comment", what=phrase("xhtml.instruction")))
     try:
-        parser.Parse(text.encode("utf-8", "surrogatepass"), True)
+        parser.Parse(raw, True)
     except expat.ExpatError as error:
         reading.error = xml_syntax(error)
     except XmlRefused as refused:

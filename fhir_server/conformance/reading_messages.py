@@ -241,6 +241,17 @@ READING_MESSAGES: dict[str, tuple[str, str]] = {
     "xhtml.comment": ("a comment", "chú thích (comment)"),
     "xhtml.instruction": ("a processing instruction",
                           "chỉ thị xử lý (processing instruction)"),
+    "xhtml.cdata": ("a CDATA section", "đoạn CDATA"),
+    "xhtml.html-comment": (
+        "{what}, which a browser's HTML parser reads as a comment ending at the first '>',",
+        "{what}, mà trình phân tích HTML của trình duyệt đọc như một chú thích kết thúc ở dấu "
+        "'>' đầu tiên,",
+    ),
+    "xhtml.comment-ended-at-once": (
+        "a comment opened as <!--> or <!--->, which a browser's HTML parser ends right there,",
+        "chú thích (comment) mở bằng <!--> hoặc <!--->, mà trình phân tích HTML của trình duyệt "
+        "kết thúc ngay tại đó,",
+    ),
     "xhtml.not-well-formed": (
         "not well-formed XHTML: {problem}",
         "XHTML không đúng cú pháp (well-formed): {problem}",

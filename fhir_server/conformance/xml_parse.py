@@ -7,7 +7,6 @@ from the primitive types, and a resource-typed element holds the resource elemen
 narrative `div` is kept as the exact XHTML text of the source."""
 
 import codecs
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.parsers import expat
@@ -27,6 +26,7 @@ from fhir_server.conformance.structure import definition_tree as _tree
 from fhir_server.conformance.xml_rules import (
     FHIR_NS,
     NS_SEPARATOR,
+    TAG,
     XHTML_NS,
     XSI_NS,
     XmlRefused,
@@ -42,8 +42,6 @@ from fhir_server.conformance.xml_rules import (
 from fhir_server.errors import BadRequest, FhirError, InvalidResource, Issue
 
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
-# The end of a start or end tag from its `<`: attribute values may hold `>`.
-_TAG = re.compile(rb"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
 
 
 # Elements out of order reported of one resource: the rest are like them.
@@ -364,12 +362,12 @@ class _Reader:
 
     def _xhtml(self, frame: _Xhtml) -> str:
         """The div exactly as written; an empty element ends its own start tag."""
-        start_tag = _TAG.match(self.data, frame.start)
+        start_tag = TAG.match(self.data, frame.start)
         assert start_tag is not None, "expat reported a start tag here"
         if start_tag.group().endswith(b"/>"):
             end = start_tag.end()
         else:
-            end_tag = _TAG.match(self.data, self.parser.CurrentByteIndex)
+            end_tag = TAG.match(self.data, self.parser.CurrentByteIndex)
             assert end_tag is not None, "expat reported an end tag here"
             end = end_tag.end()
         text = self.data[frame.start : end].decode("utf-8")

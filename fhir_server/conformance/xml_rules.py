@@ -25,6 +25,8 @@ XHTML_NS = "http://www.w3.org/1999/xhtml"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 # expat joins an element's namespace and local name with this (no URI holds a space).
 NS_SEPARATOR = " "
+# A start or end tag from its `<` to its `>` (attribute values may hold `>`).
+TAG = re.compile(rb"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
 # Characters XML 1.0 cannot carry (https://www.w3.org/TR/xml/#charsets).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ATTRIBUTE_ESCAPES = str.maketrans(

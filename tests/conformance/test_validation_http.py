@@ -1,6 +1,8 @@
 """Validation as a client meets it over HTTP: a write that breaks a rule of R4 is refused with
 an OperationOutcome naming the element, and `$validate` reports the same."""
 
+import uuid
+
 import pytest
 
 FHIR_HEADERS = {"Content-Type": "application/fhir+json"}
@@ -133,10 +135,51 @@ def test_a_narrative_that_is_not_safe_basic_xhtml_is_refused(client, div, code, 
     assert issue["code"] == code and said in issue["diagnostics"]
 
 
+# An image running a script, hidden from XML where a browser's HTML parser (as innerHTML shows
+# a JSON div) ends the markup before it at the first `>` (WHATWG HTML §13.2.5).
+_HIDDEN_IMAGE = "<img src=x onerror=alert(document.domain)>"
+
+
+@pytest.mark.parametrize(("div", "said"), [
+    (f"<div {XHTML}><![CDATA[>{_HIDDEN_IMAGE}]]></div>", "a CDATA section, which a browser"),
+    (f"<div {XHTML}><!-->{_HIDDEN_IMAGE}--></div>", "a comment opened as <!--> or <!--->"),
+    (f"<div {XHTML}><p><!--->{_HIDDEN_IMAGE}--></p></div>", "a comment opened as <!-->"),
+    (f"<div {XHTML}><?x >{_HIDDEN_IMAGE}?></div>", "a processing instruction, which a browser"),
+    # XML makes a literal tab or newline in an attribute a space; HTML keeps it, and a URL
+    # parser drops it: `java<TAB>script:` is `javascript:` to a browser.
+    *((f'<div {XHTML}><a href="java{space}script:alert(1)">x</a></div>',
+       "a script URL in the attribute href of <a>") for space in ("\t", "\n", "\r", "\r\n")),
+    (f"<div {XHTML}><a title='x' href='javascript\n:alert(1)'>x</a></div>", "attribute href"),
+    (f'<div {XHTML}><img alt="x" src=" VB\tScript:x"/></div>', "the attribute src of <img>"),
+])
+@pytest.mark.parametrize("body_format", ["json", "xml"])
+def test_a_narrative_a_browser_reads_as_running_a_script_is_refused(client, div, said,
+                                                                     body_format):
+    """Each was stored as sent (201), and a viewer showing it ran the script."""
+    marker = f"xss-{uuid.uuid4()}"
+    patient = {**_narrated(div), "identifier": [{"value": marker}]}
+    if body_format == "json":
+        response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    else:
+        xml = ('<Patient xmlns="http://hl7.org/fhir">'
+               f'<identifier><value value="{marker}"/></identifier>'
+               f'<text><status value="generated"/>{div}</text></Patient>')
+        response = client.post("/Patient", content=xml.encode(), headers={
+            "Content-Type": "application/fhir+xml", "Accept": "application/fhir+json"})
+    assert response.status_code == 400, response.text
+    issue = _issue_at(response, "Patient.text.div")
+    assert issue["code"] == "invariant" and said in issue["diagnostics"], issue
+    assert client.get("/Patient", params={"identifier": marker}).json()["total"] == 0
+
+
 def test_ordinary_and_empty_narratives_are_accepted(client):
+    # Comments HTML ends where XML does (an official example has some), and tabs and newlines
+    # in attributes that are no script to a browser either.
     table = (f'<div {XHTML}><p class="x" style="color:red">Nguyễn <b>Văn</b> An</p>'
              '<table border="1"><tr><td colspan="2">1</td></tr></table>'
              '<a href="https://benhvien.vn/a">a</a><img src="data:image/png;base64,AAAA"/>'
+             '<!-- link to NCCN image --><!----><!-- <img src=x onerror=alert(1)> -->'
+             '<a title="java\tscript" href="https://benhvien.vn/\njava script:">b</a>'
              '<p xml:lang="vi" lang="vi" id="p1">Việt</p></div>')
     assert client.post("/Patient", json=_narrated(table), headers=FHIR_HEADERS
                        ).status_code == 201
