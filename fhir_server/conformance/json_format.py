@@ -14,6 +14,7 @@ import json
 import math
 from collections import Counter
 from decimal import (
+    Clamped,
     Context,
     Decimal,
     DecimalException,
@@ -31,17 +32,18 @@ from fhir_server.conformance.reading_messages import JSON_SYNTAX_PROBLEMS
 
 # What a BSON Decimal128 holds (IEEE 754-2008 decimal128), the context bson itself uses: a
 # number it would have to round (even a trailing zero away), or whose exponent is out of
-# range, raises.
+# range, raises; so does a zero whose exponent it would clamp (`0E-7000` became `0E-6176`,
+# another precision, while the response showed it as sent).
 _DECIMAL128 = Context(prec=34, Emin=-6143, Emax=6144, clamp=1,
-                      traps=[InvalidOperation, Overflow, Inexact, Rounded])
+                      traps=[InvalidOperation, Overflow, Inexact, Rounded, Clamped])
 
 
 def parse_number(text: str) -> float | Decimal:
     """`parse_float` for `json.loads`: the float when it reads back as `text`, else the
     exact Decimal; beyond a double's range (`1E309`) refused with ValueError.
     A number that no Decimal128 holds exactly (more than 34 significant digits, or an
-    exponent beyond its range, e.g. `1e-7000`) is refused with ValueError: stored, it would
-    silently become another number (FHIR asks for 18 digits)."""
+    exponent beyond its range, e.g. `1e-7000` or `0e-7000`) is refused with ValueError:
+    stored, it would silently become another number (FHIR asks for 18 digits)."""
     value = float(text)
     if not math.isfinite(value):
         # A Decimal128 would hold 1E309, but search compares doubles: refused, named.
@@ -49,11 +51,19 @@ def parse_number(text: str) -> float | Decimal:
     if orjson.dumps(value) == text.encode():
         return value
     exact = Decimal(text)
-    try:
-        _DECIMAL128.create_decimal(exact)
-    except DecimalException:
-        raise PhrasedError("json.decimal-too-precise", number=text[:40]) from None
+    if not decimal128_holds(exact):
+        raise PhrasedError("json.decimal-too-precise", number=text[:40])
     return exact
+
+
+def decimal128_holds(number: Decimal) -> bool:
+    """Whether a Decimal128 (what MongoDB stores a decimal as) holds `number` exactly: its
+    digits and its exponent as written."""
+    try:
+        _DECIMAL128.create_decimal(number)
+    except DecimalException:
+        return False
+    return True
 
 
 def parse_integer(text: str) -> int | Decimal:

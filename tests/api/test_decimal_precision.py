@@ -171,10 +171,12 @@ def test_the_signature_over_a_decimal_verifies(client, observation):
 
 
 @pytest.mark.parametrize("digits", ["1." + "1" * 40, "1e-7000", "1e-100000000",
-                                    "123456789012345678901234567890.123456789"])
+                                    "123456789012345678901234567890.123456789",
+                                    "0e-99999999", "0E-7000", "0e6144"])
 def test_a_decimal_no_decimal128_holds_is_refused(client, patient_id, digits):
     """It was stored as the nearest double (1e-7000 as 0.0) while the 201 showed it as
-    sent, and 1e-100000000 made a 100 MB response: 400, nothing stored."""
+    sent, and 1e-100000000 made a 100 MB response; a zero's exponent was clamped (0E-7000
+    stored as 0E-6176, another precision): 400, nothing stored."""
     before = client.get("/Observation", params={"subject": f"Patient/{patient_id}",
                                                 "_summary": "count"}).json()["total"]
     response = client.post("/Observation", content=_observation_text(patient_id, [digits]),
@@ -199,3 +201,46 @@ def test_base64_of_a_patch_in_a_bundle_keeps_the_digits(client, observation):
     assert response.status_code == 200, response.text
     stored = client.get(f"/Observation/{observation['id']}")
     assert _numbers(stored.text)[1] == "9.90"
+
+
+ZERO_BEYOND_DECIMAL128 = "0e-99999999"
+
+
+@pytest.mark.parametrize("write", ["put", "json-patch", "fhirpath-patch", "transaction", "xml"])
+def test_a_zero_no_decimal128_holds_is_refused_by_every_write(client, patient_id, observation,
+                                                               write):
+    """Each identical PUT of `0e-99999999` made a new version (the value sent was compared
+    with the `0E-6176` stored), and a PATCH answered it as sent: 400, no version made."""
+    path = f"/Observation/{observation['id']}"
+    version = client.get(path).json()["meta"]["versionId"]
+    response = _write_zero(client, patient_id, path, write)
+    assert "cannot be kept exactly" in assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert client.get(path).json()["meta"]["versionId"] == version
+
+
+def _write_zero(client, patient_id: str, path: str, write: str):
+    """`ZERO_BEYOND_DECIMAL128` as a quantity's value, written by `write` to `path`."""
+    observation_id = path.rsplit("/", 1)[1]
+    resource = _observation_text(patient_id, [ZERO_BEYOND_DECIMAL128]).replace(
+        '"Observation",', f'"Observation","id":"{observation_id}",', 1)
+    if write == "put":
+        return client.put(path, content=resource, headers=FHIR_HEADERS)
+    if write == "json-patch":
+        patch = ('[{"op":"replace","path":"/component/0/valueQuantity/value","value":'
+                 f"{ZERO_BEYOND_DECIMAL128}}}]")
+        return client.patch(path, content=patch, headers={"Content-Type": JSON_PATCH})
+    if write == "fhirpath-patch":
+        patch = ('{"resourceType":"Parameters","parameter":[{"name":"operation","part":['
+                 '{"name":"type","valueCode":"replace"},{"name":"path","valueString":'
+                 '"Observation.component[0].value.value"},{"name":"value","valueDecimal":'
+                 f"{ZERO_BEYOND_DECIMAL128}}}]}}]}}")
+        return client.patch(path, content=patch, headers=FHIR_HEADERS)
+    if write == "transaction":
+        bundle = ('{"resourceType":"Bundle","type":"transaction","entry":[{"resource":'
+                  f'{resource},"request":{{"method":"PUT","url":"{path[1:]}"}}}}]}}')
+        return client.post("", content=bundle, headers=FHIR_HEADERS)
+    xml = client.get(path, headers={"Accept": "application/fhir+xml"}).text
+    xml = re.sub(r'<value value="[^"]+"/>', f'<value value="{ZERO_BEYOND_DECIMAL128}"/>', xml,
+                 count=1)
+    return client.put(path, content=xml.encode(),
+                      headers={"Content-Type": "application/fhir+xml"})

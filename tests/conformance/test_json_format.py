@@ -51,6 +51,26 @@ def test_a_decimal_no_decimal128_holds_is_refused_not_rounded(text):
         json_format.loads('{"value": 1e-7000}')
 
 
+# The exponents a Decimal128 holds a zero with (IEEE 754 decimal128: -6176 to +6111).
+_ZERO_EXPONENTS = range(-6176, 6112)
+
+
+@given(st.integers(min_value=-7000, max_value=7000) | st.integers(min_value=-10**9,
+                                                                   max_value=10**9),
+       st.sampled_from(["", "-"]), st.sampled_from(["e", "E"]))
+def test_a_zero_keeps_its_exponent_or_is_refused(exponent, sign, e):
+    """A zero's exponent is its precision (`0.000`): one a Decimal128 has not was clamped
+    into its range (`0E-7000` stored as `0E-6176`) while the response showed it as sent."""
+    text = f"{sign}0{e}{exponent}"
+    if exponent not in _ZERO_EXPONENTS:
+        with pytest.raises(ValueError, match="cannot be kept exactly"):
+            json_format.loads(text)
+        return
+    value = json_format.loads(text)
+    assert Decimal(json_format.dumps(value).decode()).as_tuple() == Decimal(text).as_tuple()
+    assert _through_bson(value).as_tuple() == Decimal(text).as_tuple()
+
+
 @given(st.integers(min_value=35, max_value=20_000), st.booleans())
 def test_an_integer_of_more_than_34_digits_is_refused_saying_why(digits, negative):
     """Not with Python's advice on `sys.set_int_max_str_digits()` past 4,300 digits."""
