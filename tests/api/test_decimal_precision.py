@@ -115,12 +115,13 @@ def test_a_decimal_written_as_a_large_integer_is_kept(client, patient_id):
 def test_a_decimal_below_the_smallest_double_is_no_zero_to_search(client, patient_id, digits,
                                                                   found_by, not_by):
     """A Decimal128 goes down to 1E-6176, a double to about 5E-324: indexed as 0, it was
-    missed by gt0 and found by le0."""
+    missed by gt0 and found by le0; and a search for it was a 400 ("beyond the range")."""
     response = client.post("/Observation", content=_observation_text(patient_id, [digits]),
                            headers=FHIR_HEADERS)
     assert response.status_code == 201, response.text
     observation_id = response.json()["id"]
-    for prefix, total in ((found_by, 1), (not_by, 0)):
+    for prefix, total in ((found_by, 1), (not_by, 0), (digits, 1), (f"ge{digits}", 1),
+                          (f"ne{digits}", 0)):
         found = client.get("/Observation", params={"component-value-quantity": prefix,
                                                    "_id": observation_id}).json()
         assert found["total"] == total, prefix

@@ -134,3 +134,59 @@ def test_any_number_with_a_digit_of_another_script_is_a_400(client, digits, othe
     path, name, template = where
     assert_bad_parameter(client.get(path, params={name: template.format("".join(digits))}),
                          name)
+
+
+# A zero whose exponent no Decimal128 holds, and other numbers a write refuses (beyond a
+# double, or not held exactly): no resource holds them.
+ZERO_BEYOND = "0e-99999999"
+
+
+@pytest.mark.parametrize(("path", "name", "value"), [
+    ("/Observation", "value-quantity", ZERO_BEYOND),
+    ("/Observation", "value-quantity", "0e99999999"),
+    ("/Observation", "value-quantity", f"gt0E-7000|{UCUM}|kg"),
+    ("/Observation", "value-quantity", "1e-7000"),
+    ("/Observation", "value-quantity", "1e400"),
+    ("/RiskAssessment", "probability", ZERO_BEYOND),
+    ("/Patient", "age", ZERO_BEYOND),
+    ("/ChargeItem", "factor-override", ZERO_BEYOND),
+    ("/Observation", "code-value-quantity", f"http://loinc.org|1${ZERO_BEYOND}"),
+    ("/Location", "near", f"{ZERO_BEYOND}|106.7"),
+])
+def test_a_number_no_resource_holds_is_a_400_naming_the_parameter(client, path, name, value):
+    """`0e-99999999` passed the parser and failed the arithmetic of its range: a 500. A
+    number a write refuses is refused by search alike."""
+    outcome = assert_bad_parameter(client.get(path, params={name: value}), name)
+    assert "beyond the range of numbers" in outcome["issue"][0]["diagnostics"], outcome
+
+
+def test_a_number_no_resource_holds_is_a_400_wherever_a_search_is_made(client):
+    """Each of these was a 500 (a transaction's whole Bundle, a batch's entry)."""
+    query = f"value-quantity={ZERO_BEYOND}"
+    observation = _weight(70)
+    answers = {
+        "_search": client.post("/Observation/_search", data={"value-quantity": ZERO_BEYOND}),
+        "$lastn": client.get("/Observation/$lastn", params={"value-quantity": ZERO_BEYOND}),
+        "$export": client.get("/$export", params={"_typeFilter": f"Observation?{query}"},
+                              headers={"Prefer": "respond-async"}),
+        "If-None-Exist": client.post("/Observation", json=observation,
+                                     headers={"If-None-Exist": query}),
+        "conditional update": client.put(f"/Observation?{query}", json=observation),
+        "conditional delete": client.delete(f"/Observation?{query}"),
+        "transaction": client.post("", json=_bundle("transaction", {
+            "request": {"method": "GET", "url": f"Observation?{query}"}})),
+        "conditional reference": client.post("", json=_bundle("transaction", {
+            "resource": {**_risk(Decimal=0.5), "basis": [{"reference": f"Observation?{query}"}]},
+            "request": {"method": "POST", "url": "RiskAssessment"}})),
+    }
+    for label, response in answers.items():
+        assert response.status_code == 400, (label, response.status_code, response.text)
+        assert response.json()["resourceType"] == "OperationOutcome", label
+    batch = client.post("", json=_bundle("batch", {
+        "request": {"method": "GET", "url": f"Observation?{query}"}}))
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["entry"][0]["response"]["status"].startswith("400"), batch.text
+
+
+def _bundle(kind: str, *entries: dict) -> dict:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}

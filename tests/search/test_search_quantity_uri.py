@@ -238,8 +238,8 @@ def test_profile_and_source(client, ids, params, keys):
     "value",
     ["abc", "gt", "gtabc", f"30|{UCUM}", f"30|{UCUM}|min|extra", f"|{UCUM}|min",
      "3O", "1e", "--30", "xx30",
-     # Beyond what the index holds, and exponents that overflowed the range arithmetic (500).
-     "1e400", "1e-400", "1e999999999", "ap1e-999999999", f"gt1e999999999|{UCUM}|min"],
+     # Beyond what a resource holds, and exponents that overflowed the range arithmetic (500).
+     "1e400", "1e-7000", "1e999999999", "ap1e-999999999", f"gt1e999999999|{UCUM}|min"],
 )
 def test_a_malformed_quantity_is_a_400_naming_the_parameter(client, ids, value):
     assert_bad_parameter(client.get("/Encounter", params={"length": value}), "length")

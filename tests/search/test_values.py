@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_server.search.types.number import parse_number
+from fhir_server.conformance import json_format
+from fhir_server.search.types.number import bounds, compile_number, numeric, parse_number
 from fhir_server.search.types.string import fold
 from fhir_server.search.types.token import value_keys
 from fhir_server.search.values import split_escaped, unescape
@@ -93,6 +94,34 @@ def test_every_fhir_decimal_is_searched_as_the_number_it_writes(text):
     """Its digits, and so the precision its range has (search.html#number), as before
     search numbers were held to ASCII digits."""
     assert parse_number(text).as_tuple() == Decimal(text).as_tuple()
+
+
+# Numbers at and beyond what a resource may hold: a double's range (±1.8E308, 5E-324), a
+# Decimal128's exponents (-6176 to +6111, a zero's precision too) and far past them.
+EXTREME_NUMBERS = st.builds(
+    "{}{}e{}".format, st.sampled_from(["", "-"]),
+    st.sampled_from(["0", "0.000", "1", "5.5", "1.7976931348623157", "1" * 34]),
+    st.sampled_from([-6177, -6176, -400, -325, -324, 307, 308, 6111, 6112])
+    | st.integers(-7000, 7000) | st.integers(-10**9, 10**9))
+PREFIXES = ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
+
+
+@given(EXTREME_NUMBERS)
+def test_a_searched_number_is_one_a_write_keeps_and_finds_it_or_a_400(text):
+    """`0e-99999999` passed the parser and failed the arithmetic of its range (a 500), and
+    `1E-400`, which a resource holds, was refused: a search value is refused as a write of
+    it is, and one a write keeps has a range that holds the double it is indexed as."""
+    try:
+        stored = json_format.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError, match="beyond the range of numbers"):
+            parse_number(text)
+        return
+    number = parse_number(text)
+    low, high, near_low, near_high, value = bounds(number)
+    assert low <= numeric(stored) == value < high
+    assert near_low <= value <= near_high
+    assert all(compile_number(prefix, number) for prefix in PREFIXES)
 
 
 @given(st.text(st.characters(categories=["Nd"]), min_size=1, max_size=8))

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterable
 from decimal import Decimal, InvalidOperation
 
-from fhir_server.conformance.json_format import is_number
+from fhir_server.conformance.json_format import decimal128_holds, is_number
 from fhir_server.search.fhirpath import Node
 from fhir_server.search.types import Criterion
 from fhir_server.search.types.date import split_prefix
@@ -29,10 +29,13 @@ def parse_number(text: str) -> Decimal:
         number = Decimal(text)
     except InvalidOperation:  # an exponent of 30 digits, beyond Decimal's
         raise ValueError(f"'{text}' is not a number") from None
-    # Indexed values are doubles: a number beyond them (1e400, 1e-400) matches nothing as
-    # asked, and one with an exponent of millions would overflow the range arithmetic.
-    if math.isinf(float(number)) or (number and not float(number)):
-        raise ValueError(f"'{text}' is beyond the range of numbers this server compares")
+    # What a write refuses (conformance/json_format.py: beyond a double, or not held exactly
+    # by a Decimal128, as `1e-7000` and `0e-99999999`) no resource holds: 400 alike (the
+    # range arithmetic of `0e-99999999` was a 500). Below a double (`1E-400`) it is held,
+    # and compared as it is indexed (`as_double`).
+    if math.isinf(float(number)) or not decimal128_holds(number):
+        raise ValueError(f"'{text}' is beyond the range of numbers this server stores and "
+                         "compares")
     return number
 
 
@@ -84,11 +87,12 @@ def bounds(number: Decimal, scale: Callable[[float], float] = _unscaled
     exponent = number.as_tuple().exponent
     assert isinstance(exponent, int)  # parse_number refuses NaN and infinities
     half = Decimal(5).scaleb(exponent - 1)
-    value = float(number)
+    value = as_double(number)
     slack = max(abs(value) / 10, float(half))
     low, high, near_low, near_high, value = (
         scale(bound) for bound in
-        (float(number - half), float(number + half), value - slack, value + slack, value))
+        (as_double(number - half), as_double(number + half), value - slack, value + slack,
+         value))
     if high <= value:
         # Digits beyond a double's (66.899999999999991), or beyond the 12 of base units:
         # the bounds round to the value, which the range must still hold (the indexed
@@ -98,14 +102,18 @@ def bounds(number: Decimal, scale: Callable[[float], float] = _unscaled
 
 
 def numeric(value: object) -> float | None:
-    """The double a JSON number is indexed as; one too small for a double (a Decimal128 goes
-    down to 1E-6176) as the smallest of its sign, not 0, which `gt0` would miss."""
-    if not is_number(value):
-        return None
-    number = float(value)
-    if number == 0 and value != 0:
-        return math.copysign(math.ulp(0.0), number)
-    return number
+    """The double a JSON number is indexed as (`as_double`)."""
+    return as_double(value) if is_number(value) else None
+
+
+def as_double(number: int | float | Decimal) -> float:
+    """The double a number is indexed and searched as; one too small for a double (a
+    Decimal128 goes down to 1E-6176) as the smallest of its sign, not 0, which `gt0` would
+    miss."""
+    double = float(number)
+    if double == 0 and number != 0:
+        return math.copysign(math.ulp(0.0), double)
+    return double
 
 
 def range_ends(bounds: object) -> tuple[float, float] | None:
