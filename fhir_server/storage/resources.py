@@ -8,8 +8,7 @@ caller's transaction when there is one (new documents held until needed,
 `pending_inserts`), and reads them back as `CurrentVersion` and `HistoryVersion` records.
 """
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,14 +17,9 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import DESCENDING
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (
-    BulkWriteError,
-    DocumentTooLarge,
-    ExecutionTimeout,
-    OperationFailure,
-)
+from pymongo.errors import ExecutionTimeout
 
-from fhir_server.errors import Conflict, PayloadTooLarge
+from fhir_server.errors import Conflict
 from fhir_server.storage import pages_in_flight
 from fhir_server.storage.coalesced_finds import (
     Find,
@@ -34,6 +28,7 @@ from fhir_server.storage.coalesced_finds import (
     read_page,
     within_command_limit,
 )
+from fhir_server.storage.document_limit import within_document_limit
 from fhir_server.storage.history_documents import stub, with_resources
 from fhir_server.storage.history_spans import (
     HistorySpan,
@@ -62,38 +57,10 @@ class UnpreparedType(Exception):
         self.resource_type = resource_type
 
 
-# MongoDB's BSONObjectTooLarge: a document over 16 MiB that the driver did not catch first.
-_TOO_LARGE_CODES = (10334, 17419)
 _LARGEST_INT = 2**63 - 1
 # A read wants the resource, not its search index (derived, often most of the BSON decoded).
 WITHOUT_INDEX = {"search": 0, "sort": 0, "compartments": 0, "references": 0, "contained": 0,
                  "indexVersion": 0}
-
-
-@contextmanager
-def _within_document_limit(resource_type: str) -> Iterator[None]:
-    """A version whose stored document (resource, search index and compartments) is over
-    MongoDB's 16 MiB limit is refused with 413; the driver checks before sending it."""
-    try:
-        yield
-    except (DocumentTooLarge, OperationFailure) as failure:
-        if isinstance(failure, OperationFailure) and not _is_too_large(failure):
-            raise
-        raise PayloadTooLarge(
-            f"The {resource_type} is too large to store: with its search index it is over "
-            "MongoDB's 16 MiB document limit"
-        ) from None
-
-
-def _is_too_large(failure: OperationFailure) -> bool:
-    """MongoDB refused a document over its limit: a command error, or in a bulk insert (a
-    document the driver let through, just over 16 MiB) a write error of each document."""
-    if failure.code in _TOO_LARGE_CODES:
-        return True
-    errors = (failure.details or {}).get("writeErrors") if isinstance(
-        failure, BulkWriteError) else None
-    return isinstance(errors, list) and bool(errors) and all(
-        "too large" in str(error.get("errmsg")) for error in errors)
 
 
 class ResourceStore:
@@ -131,7 +98,7 @@ class ResourceStore:
             if name == resource_type:
                 documents = [{**document, "resource": await self.chains.shorten(
                     document["resource"])} for document in documents]
-            with _within_document_limit(resource_type):
+            with within_document_limit(resource_type):
                 await self.db[name].insert_many(documents, session=self.session)
 
     async def read_ahead(self, resource_type: str, resource_ids: list[str]) -> None:
@@ -207,7 +174,7 @@ class ResourceStore:
         await self.flush()
         collection, versions = self.db[resource_type], self.db[f"{resource_type}_history"]
         current = {**current, "resource": await self.chains.shorten(current["resource"])}
-        with _within_document_limit(resource_type):
+        with within_document_limit(resource_type):
             if current["vid"] == 1:
                 await collection.insert_one(current, session=self.session)
             else:
@@ -330,19 +297,23 @@ class ResourceStore:
         return await self.find(resource_type, query, limit, projection=fields)
 
     async def set_fields(self, resource_type: str, resource_id: str, vid: int, fields: dict) -> int:
-        """Set derived fields of a current version, unless it changed meanwhile; 1 if set."""
+        """Set derived fields of a current version, unless it changed meanwhile; 1 if set.
+        Fields that make the document too large to store are 413, as a write's are."""
         await self.flush()
-        result = await self.db[resource_type].update_one(
-            {"_id": resource_id, "vid": vid}, {"$set": fields}, session=self.session
-        )
+        with within_document_limit(resource_type):
+            result = await self.db[resource_type].update_one(
+                {"_id": resource_id, "vid": vid}, {"$set": fields}, session=self.session
+            )
         return result.modified_count
 
     async def set_version_meta(self, resource_type: str, resource_id: str, vid: int,
                                meta: dict) -> None:
-        """Replace the meta of a past version, in its history document."""
-        await self.db[f"{resource_type}_history"].update_one(
-            {"id": resource_id, "vid": vid, "resource": {"$exists": True}},
-            {"$set": {"resource.meta": meta}}, session=self.session)
+        """Replace the meta of a past version, in its history document (413 when that makes
+        it too large to store)."""
+        with within_document_limit(resource_type):
+            await self.db[f"{resource_type}_history"].update_one(
+                {"id": resource_id, "vid": vid, "resource": {"$exists": True}},
+                {"$set": {"resource.meta": meta}}, session=self.session)
 
     async def meta_in_use(self, resource_type: str, limit: int, scanned: int) -> dict[str, list]:
         """`meta.profile`, `meta.tag` and `meta.security` values of the current versions, each

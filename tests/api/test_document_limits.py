@@ -6,6 +6,7 @@ import conftest
 import httpx
 import pytest
 from helpers import FHIR_HEADERS, assert_outcome, new_patient, unique_cccd
+from pymongo import MongoClient
 
 
 def _bundle(*entries: object, kind: str = "batch") -> dict:
@@ -76,6 +77,58 @@ def test_a_raw_binary_just_over_the_limit_once_stored_is_413(client):
                            headers={"Content-Type": "application/octet-stream"})
     outcome = assert_outcome(response, 413)
     assert "MongoDB" in outcome["issue"][0]["diagnostics"], outcome
+
+
+def _meta_of_tags(length: int) -> dict:
+    """A `$meta-add` body of 9,000 tags of `length` characters and a few."""
+    tags = [{"system": "http://example.org/tags", "code": f"t{i:05d}" + "x" * length}
+            for i in range(9000)]
+    return {"resourceType": "Parameters", "parameter": [{"name": "meta",
+                                                         "valueMeta": {"tag": tags}}]}
+
+
+@pytest.mark.slow
+def test_meta_add_beyond_mongodbs_document_limit_is_413_as_a_put_is(roomy):
+    """8.6 MB of tags, with their search entries over 16 MiB: `$meta-add` was a 500 (the
+    driver's DocumentTooLarge), a PUT of the same tags 413. Nothing is written."""
+    patient = roomy.post("/Patient", json=new_patient()).json()
+    path = f"/Patient/{patient['id']}"
+    body = _meta_of_tags(900)
+    added = roomy.post(f"{path}/$meta-add", json=body)
+    put = roomy.put(path, json={**patient, "meta": body["parameter"][0]["valueMeta"]})
+    assert assert_outcome(added, 413)["issue"][0]["diagnostics"] == assert_outcome(
+        put, 413)["issue"][0]["diagnostics"]
+    assert roomy.get(path).json()["meta"] == patient["meta"]
+
+
+@pytest.mark.slow
+def test_meta_add_beyond_mongodbs_document_limit_on_a_past_version_is_413(roomy):
+    """A past version's history document has no search index: 18 MB of tags make it too
+    large all the same (over 16 MiB, within this server's body limit)."""
+    patient = roomy.post("/Patient", json=new_patient()).json()
+    path = f"/Patient/{patient['id']}"
+    assert roomy.put(path, json={**patient, "active": False}).status_code == 200
+    added = roomy.post(f"{path}/_history/1/$meta-add", json=_meta_of_tags(2000))
+    assert "MongoDB" in assert_outcome(added, 413)["issue"][0]["diagnostics"]
+    assert "tag" not in roomy.get(f"{path}/_history/1").json()["meta"]
+
+
+@pytest.mark.slow
+def test_reindex_leaves_a_resource_whose_entries_no_longer_fit_and_goes_on(client, server):
+    """Entries that make a stored document too large (written when they were fewer) were an
+    error that ended the pass, at every start: the resource keeps its entries, the others
+    are re-indexed."""
+    large, other = (client.post("/Patient", json=new_patient()).json() for _ in range(2))
+    names = [{"family": f"Nguyễn{i}" * 60, "given": [f"Văn{i}" * 60]} for i in range(9500)]
+    with MongoClient(server.settings.mongodb_uri) as mongo:
+        patients = mongo[server.settings.database]["Patient"]
+        patients.update_one({"_id": large["id"]}, {"$set": {"resource.name": names}})
+        patients.update_many({"_id": {"$in": [large["id"], other["id"]]}},
+                             {"$set": {"indexVersion": "older"}})
+    response = client.post("/Patient/$reindex")
+    assert response.status_code == 200, response.text
+    assert response.json()["parameter"] == [{"name": "Patient", "valueInteger": 1}]
+    assert client.get(f"/Patient/{other['id']}").status_code == 200
 
 
 # ---------------------------------------------------------------- numbers beyond 64 bits
