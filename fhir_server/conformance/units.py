@@ -8,6 +8,7 @@ units. A unit converts as an affine map (Celsius has an offset); logarithmic uni
 decibels) and unknown codes have no base form and are compared by their code only.
 """
 
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from fhir_server.conformance.ucum_essence import NotConvertible, canonical
+from fhir_server.conformance.ucum_essence import Canonical, NotConvertible, canonical
 from fhir_server.conformance.unit_reading import (
     MOST_NEW_CODES_PER_REQUEST,
     MOST_NEW_CODES_PER_SEARCH,
@@ -154,6 +155,15 @@ def _base_form(code: str) -> BaseForm | None:
         found = canonical(code)
     except NotConvertible:
         return None
-    # To 12 significant digits: 5.4 mg and 0.0054 g must be the same number in g.
-    return BaseForm(found.key(),
-                    lambda value: float(f"{found.factor * value + found.offset:.12g}"))
+    return BaseForm(found.key(), lambda value: _in_base(found, value))
+
+
+def _in_base(found: Canonical, value: float) -> float:
+    """`value` in the base units, to 12 significant digits: 5.4 mg and 0.0054 g must be the
+    same number in g. One too small for a double there (1e-320 ug is 1e-329 g) is the
+    smallest double of its sign, as such numbers are indexed (search/types/number.py), not
+    0, which `gt0` would miss."""
+    scaled = found.factor * value
+    if scaled == 0 and value != 0:
+        scaled = math.copysign(math.ulp(0.0), scaled)
+    return float(f"{scaled + found.offset:.12g}")

@@ -68,8 +68,10 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 25: a canonical of a uri parameter (`_profile`) also without its `|version`; 26: a number
 # parameter over dates (Patient `age`) as ages; 27: every literal reference of a resource,
 # its contained resources' too (`references`); 28: the entries of contained resources that
-# references point at (`contained`); 29: quantities sorted in UCUM base units (`sort.<code>`)
-_EXTRACTION_REVISION = "29"
+# references point at (`contained`); 29: quantities sorted in UCUM base units (`sort.<code>`);
+# 30: a UCUM quantity beyond a double in base units (1e300 Ym) also in base units, as the
+# largest double of its sign, and one below it (1e-320 ug) as the smallest, not 0
+_EXTRACTION_REVISION = "30"
 
 
 @cache

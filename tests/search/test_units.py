@@ -304,3 +304,36 @@ def test_a_value_beyond_a_float_in_base_units_is_compared_as_written(client):
         found = client.get("/Observation", params={"value-quantity": searched,
                                                    "_id": created.json()["id"]})
         assert len(found.json().get("entry", [])) == 1, (searched, found.text)
+
+
+@given(value=st.floats(allow_nan=False, allow_infinity=False).filter(bool),
+       code=st.sampled_from(["ug", "pg", "fm", "mg/dL", "Ym", "10*9/L"]))
+def test_a_number_not_zero_is_not_zero_in_base_units(value, code):
+    """1e-320 ug is 1e-329 g, below the smallest double: it was 0 in g, which `gt0|UCUM|ug`
+    missed; it is the smallest double of its sign, as such numbers are indexed as written."""
+    converted = base_form(code).to_base(value)
+    assert converted != 0 and math.copysign(1, converted) == math.copysign(1, value)
+
+
+@pytest.mark.parametrize(("value", "code", "found_by", "missed_by"), [
+    (1e300, "Ym", ["gt0|Ym", "gt1|Ym", "ge1|km", "ne5|Ym", "1e300|Ym", "gt1e308|m"],
+     ["lt1|Ym", "lt1e308|m", "1e299|Ym"]),
+    (-1e300, "Ym", ["lt0|Ym", "lt-1|km", "ne5|Ym"], ["gt0|Ym", "ge-1e308|m"]),
+    (1e-320, "ug", ["gt0|ug", "gt0|g", "1e-320|ug", "lt1|ug", "0|g"], ["le0|ug", "lt0|g"]),
+    (-1e-320, "ug", ["lt0|ug", "lt0|g"], ["ge0|g"]),
+])
+def test_a_value_beyond_a_double_in_base_units_is_found_in_ucum_units(client, value, code,
+                                                                     found_by, missed_by):
+    """1e300 Ym is 1e324 m: it had no entry in base units, and no search in UCUM units found
+    it; it is indexed there as the largest double of its sign (1e-320 ug, 1e-329 g, as the
+    smallest, not 0), so comparisons with finite values hold."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "valueQuantity": {"value": value, "system": UCUM, "code": code}}
+    created = client.post("/Observation", json=observation,
+                          headers={"Content-Type": "application/fhir+json"})
+    assert created.status_code == 201, created.text
+    for searched, total in [*((s, 1) for s in found_by), *((s, 0) for s in missed_by)]:
+        number, unit = searched.split("|")
+        found = client.get("/Observation", params={"value-quantity": f"{number}|{UCUM}|{unit}",
+                                                   "_id": created.json()["id"]})
+        assert len(found.json().get("entry", [])) == total, (searched, found.text)

@@ -6,6 +6,7 @@ units is compared with. The entries of a parameter whose values may be Ranges
 (`Condition.onset.as(Range)`) have `{"lo", "hi"}` (a point: both its value) for `v`."""
 
 import math
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -54,11 +55,18 @@ def _in_units(quantity: dict, values: dict, in_base: Callable[[Callable], dict])
     if isinstance(unit, str) and unit != code:
         entries.append({**values, "s": None, "c": unit})
     if system == UCUM and isinstance(code, str) and (base := base_form(code)):
-        converted = in_base(base.to_base)
-        # A value beyond a float once in base units (1.7e308 kg) is compared as written.
-        if all(math.isfinite(converted[k]) or not math.isfinite(v) for k, v in values.items()):
-            entries.append({**converted, "s": UCUM, "c": base.key, "base": True})
+        converted = in_base(lambda value: _within_doubles(base.to_base(value), value))
+        entries.append({**converted, "s": UCUM, "c": base.key, "base": True})
     return entries
+
+
+def _within_doubles(converted: float, value: float) -> float:
+    """A finite value beyond a double once in base units (1e300 Ym is 1e324 m) as the
+    largest double of its sign: it had no entry in base units, which searches in UCUM
+    units then missed (`gt0|UCUM|Ym`); an open end of a Range stays infinite."""
+    if math.isfinite(converted) or not math.isfinite(value):
+        return converted
+    return math.copysign(sys.float_info.max, converted)
 
 
 def index(nodes: list[Node], ranges: bool = False) -> list[dict]:
@@ -109,7 +117,8 @@ def compile_value(criterion: Criterion, value: str) -> dict:
     ranges = takes_ranges(criterion.parameter.expression)
     number = parse_number(text)
     base = searched_base_form(code) if system == UCUM and code else None
-    # A value beyond a float in base units is compared as written, as it was indexed.
+    # A value beyond a double in base units is compared as written: in base units it would
+    # be the largest double, as every value beyond it is indexed (`_within_doubles`).
     if base is not None and math.isfinite(base.to_base(float(number))):
         condition = _compiled(prefix, number, ranges, base.to_base)
         return {criterion.field: {"$elemMatch": {"$and": [condition, {"c": base.key,
