@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from fhir_server.conformance.primitives import primitive_type
 from fhir_server.search.index import index_version, use_timezone
 from fhir_server.search.types.date import (
     DEFAULT_TIMEZONE,
@@ -97,6 +98,18 @@ def test_an_unknown_time_zone_is_refused_by_the_settings(name):
 def test_malformed_dates_are_refused(text):
     with pytest.raises(ValueError):
         parse_date(text)
+
+
+@given(sign=st.sampled_from("+-"), hours=st.integers(0, 99), minutes=st.integers(0, 99))
+def test_a_timezone_offset_is_searched_as_a_write_takes_it(sign, hours, minutes):
+    """R4's dateTime takes offsets up to 13:59 and 14:00: `+14:59`, which every write
+    refuses, was searched."""
+    text = f"2024-01-01T00:00:00{sign}{hours:02d}:{minutes:02d}"
+    if primitive_type("dateTime").problem(text) is None:
+        assert parse_date(text).low == parse_date(text).high - timedelta(milliseconds=999)
+    else:
+        with pytest.raises(ValueError):
+            parse_date(text)
 
 
 def test_prefixes_are_split_only_when_known():

@@ -120,7 +120,9 @@ def parse_date(text: str, require_timezone: bool = True) -> DateRange:
     elif part["tz"] != "Z":
         sign = 1 if part["tz"][0] == "+" else -1
         hours, minutes = map(int, part["tz"][1:].split(":"))
-        if hours > 14 or minutes > 59:
+        # R4's grammar (datatypes.html#dateTime): up to 13:59, or 14:00; a write of `+14:59`
+        # is refused, so a search for it is too.
+        if (hours, minutes) > (14, 0) or minutes > 59:
             raise ValueError(f"'{text}' has a timezone offset beyond ±14:00")
         offset = sign * timedelta(hours=hours, minutes=minutes)
     fraction = part["fraction"] or ""
