@@ -8,12 +8,12 @@ from fastapi import Depends, Request
 from starlette.datastructures import URL
 from starlette.requests import HTTPConnection
 
+from fhir_server.api.dates import header_date
 from fhir_server.api.media import (
     FORM_PRESENTATION,
     JSON_MEDIA_TYPES,
     field_list,
     form_body,
-    header_date,
     json_body,
     response_media_type,
 )

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from fhir_server.api.dates import http_date
 from fhir_server.api.dependencies import Base
 from fhir_server.api.file_responses import entity_tag, file_response
-from fhir_server.api.media import FhirResponse, http_date
+from fhir_server.api.media import FhirResponse
 from fhir_server.api.security import Caller
 from fhir_server.errors import MethodNotAllowed
 from fhir_server.services.export.service import (

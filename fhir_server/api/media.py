@@ -3,8 +3,6 @@
 import re
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import Request
@@ -231,31 +229,6 @@ def render(content: dict, media: str, pretty: bool, status_code: int, written: b
                 ) from None
             media = FHIR_JSON
     return json_format.dumps(content, pretty), media
-
-
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def header_date(request: Request, name: str) -> datetime | None:
-    """A header's HTTP-date (`If-Modified-Since`, `If-Unmodified-Since`), in UTC; None when
-    absent or no HTTP-date, which RFC 9110 (§13.1.3-4) says to ignore."""
-    if (value := request.headers.get(name)) is None:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # "-0000": UTC
-
-
-def http_date(moment: datetime) -> str:
-    """RFC 9110's IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), with English names whatever
-    the locale; email.utils' format_datetime gives the same at several times the cost of
-    every read's Last-Modified."""
-    utc = moment.astimezone(UTC)
-    return (f"{_DAYS[utc.weekday()]}, {utc.day:02d} {_MONTHS[utc.month - 1]} {utc.year:04d} "
-            f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d} GMT")
 
 
 def _check_shape(document: object, max_depth: int, max_elements: int, body_format: str) -> None:

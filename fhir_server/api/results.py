@@ -4,14 +4,13 @@
 from fastapi import Request
 from fastapi.responses import Response
 
+from fhir_server.api.dates import header_date, http_date
 from fhir_server.api.dependencies import WriteCall, return_preference
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import (
     XML_MEDIA_TYPES,
     FhirResponse,
     field_list,
-    header_date,
-    http_date,
     negotiated,
 )
 from fhir_server.conformance.costly_work import in_costly_thread

@@ -356,3 +356,14 @@ def test_a_string_choice_that_reads_as_a_date_is_no_date(client):
     assert not found(client, "/CarePlan", {"_id": plan_id, "activity-date": "2011-06-27"})
     assert found(client, "/CarePlan", {"_id": plan_id, "activity-date:missing": "true"}) == {
         plan_id}
+
+
+@pytest.mark.parametrize("offset", ["+14:59", "-14:01", "+14:30"])
+def test_a_timezone_offset_a_write_refuses_is_400_in_a_search_too(client, offset):
+    """R4's dateTime ends at ±14:00: a search for `+14:59` was answered (probe CL)."""
+    moment = f"2024-01-01T00:00:00{offset}"
+    encounter = {"resourceType": "Encounter", "status": "finished",
+                 "class": {"code": "AMB"}, "period": {"start": moment}}
+    assert client.post("/Encounter", json=encounter,
+                       headers={"Content-Type": "application/fhir+json"}).status_code == 400
+    assert_bad_parameter(client.get("/Encounter", params={"date": moment}), "date")
