@@ -9,7 +9,7 @@ from helpers import assert_outcome, created, new_patient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fhir_server.api.media import http_date
+from fhir_server.api.dates import http_date
 
 SUBSETTED = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 
