@@ -113,12 +113,8 @@ class SystemSearch:
         cursor = None
         if next_position is not None:
             cursor = self.cursors.encode({"s": list(next_position)}, page.context)
-        total = None
-        if page.total_mode not in (None, "none"):
-            total = (await self._totals(types, page.criteria))["total"]
-        elif page.total_mode is None and page.current is None and next_position is None and (
-                None not in totals):
-            total = sum(t for t in totals if t is not None)  # one page: all there is
+        counted = None if None in totals else sum(t for t in totals if t is not None)
+        total = await self._total(types, page, next_position is None, counted)
         return bundle_of("searchset", _each_once(entries), self._links(page, cursor), total)
 
     async def _in_one_order(self, types: list[str], page: "_Page") -> dict:
@@ -131,14 +127,22 @@ class SystemSearch:
         found, following = await self.search_across(
             {kind: _for_type(page.criteria, kind) for kind in types}, page.count, position)
         entries = found.get("entry", [])
-        total = None
-        if page.total_mode not in (None, "none"):
-            total = (await self._totals(types, page.criteria))["total"]
-        elif page.total_mode is None and page.current is None and following is None:
-            total = sum(1 for e in entries if e.get("search", {}).get("mode") == "match")
+        matched = sum(1 for e in entries if e.get("search", {}).get("mode") == "match")
+        total = await self._total(types, page, following is None, matched)
         cursor = None if following is None else self.cursors.encode({"g": following},
                                                                      page.context)
         return bundle_of("searchset", _each_once(entries), self._links(page, cursor), total)
+
+    async def _total(self, types: list[str], page: "_Page", last: bool,
+                     counted: int | None) -> int | None:
+        """`_total` as a search of one type takes it: `estimate` and `accurate` count, `none`
+        gives none; without it, a first page that is also the `last` holds all there is
+        (`counted`)."""
+        if page.total_mode not in (None, "none"):
+            return (await self._totals(types, page.criteria))["total"]
+        if page.total_mode is None and page.current is None and last:
+            return counted
+        return None
 
     def _links(self, page: "_Page", cursor: str | None) -> list[dict]:
         shown = [(n, v) for n, v in page.params if n != "_cursor"]
