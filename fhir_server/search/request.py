@@ -4,6 +4,7 @@
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from fhir_server.conformance.primitives import is_digits
@@ -151,11 +152,16 @@ def check_query_counts(query: str, max_parameters: int, max_repeats: int) -> Non
     """`check_parameter_counts` of a query string (a request's, a Bundle entry's
     `request.url`, conditional criteria), its `&`s counted before it is split: a megabyte
     of them is refused at once."""
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=max_parameters)
-    except ValueError:
-        raise _too_many_parameters(max_parameters) from None
-    check_parameter_counts(pairs, max_parameters, max_repeats)
+    if query.count("&") >= max_parameters:
+        raise _too_many_parameters(max_parameters)
+    check_parameter_counts(list(query_pairs(query)), max_parameters, max_repeats)
+
+
+@lru_cache(maxsize=64)
+def query_pairs(query: str) -> tuple[tuple[str, str], ...]:
+    """The name-value pairs of a query string, blank values kept, as `parse_qsl` reads them:
+    remembered, since the request limits and the audit trail both read a request's."""
+    return tuple(parse_qsl(query, keep_blank_values=True))
 
 
 def _too_many_parameters(max_parameters: int) -> BadRequest:

@@ -4,9 +4,9 @@ records each as an entity of the AuditEvent beside the query, so that a patient'
 looked at my record" (`AuditEvent?patient=...`) finds the searches of their data too."""
 
 import re
-from urllib.parse import parse_qsl
 
 from fhir_server.conformance.primitives import ID_REGEX, is_id
+from fhir_server.search.request import query_pairs
 
 # `patient`, and `subject` when it names a Patient; their modifiers are types or :identifier.
 _PATIENT_NAMED = re.compile(r"(patient|subject)(:Patient)?")
@@ -21,7 +21,7 @@ def queried_patients(query: str, searched_type: str | None) -> list[str]:
     found: dict[str, None] = {}
     if query.startswith("/"):  # the path of an operation, and its parameters
         query = query.partition("?")[2]
-    for name, value in parse_qsl(query, keep_blank_values=False):
+    for name, value in query_pairs(query):
         bare_allowed = name in ("patient", "patient:Patient", "subject:Patient") or (
             searched_type == "Patient" and name == "_id")
         if not (_PATIENT_NAMED.fullmatch(name) or bare_allowed):

@@ -14,7 +14,7 @@ from fhir_server.storage.coalesced_finds import (
     Find,
     Page,
     keep_all,
-    raw_documents,
+    raw_collection,
     within_command_limit,
 )
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
@@ -68,7 +68,7 @@ async def find_named_within(
 
 
 async def _read(store: ResourceStore, find: Find, pipeline: list[dict]) -> Page:
-    collection = raw_documents(store.db)[find.collection]
+    collection = raw_collection(store.db, find.collection)
     page = Page()
     with within_command_limit():
         cursor = await collection.aggregate(pipeline, session=store.session)

@@ -20,7 +20,7 @@ from fhir_server.storage.coalesced_finds import (
     Find,
     Page,
     find_stages,
-    raw_documents,
+    raw_collection,
     read_page,
     within_command_limit,
 )
@@ -72,7 +72,7 @@ async def _union(store: ResourceStore, finds: list[Find]
         pipeline.append({"$unionWith": {"coll": find.collection, "pipeline": branch}})
     pipeline += [{"$sort": {**dict(finds[0].sort), TYPE_FIELD: 1}},
                  {"$limit": finds[0].limit}]
-    cursor = await raw_documents(store.db)[finds[0].collection].aggregate(pipeline)
+    cursor = await raw_collection(store.db, finds[0].collection).aggregate(pipeline)
     try:
         async for document in cursor:
             yield document[TYPE_FIELD], document
