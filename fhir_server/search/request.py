@@ -32,9 +32,14 @@ RESULT_PARAMETERS = frozenset(
         "_revinclude:iterate",
         "_include:recurse",
         "_revinclude:recurse",
+        "_sort:asc",
+        "_sort:desc",
     }
 )
+# STU3's forms, which clients (fhir.js) and HAPI still use: `:recurse` for `:iterate`, and
+# `_sort:asc=date`, `_sort:desc=date` for `_sort=date`, `_sort=-date`.
 _RECURSE = {"_include:recurse": "_include:iterate", "_revinclude:recurse": "_revinclude:iterate"}
+_STU3_SORT = {"_sort:asc": "", "_sort:desc": "-"}
 # R4's parameters this server does not run (search.html#all): refused whatever the
 # handling, since a search that left one out would answer more than was asked: every
 # Patient for `_text=...`.
@@ -248,6 +253,14 @@ def check_include_rules(name: str, value: str) -> None:
             _include(name, item, reverse, item.split(":")[0])
 
 
+def r4_form(name: str, value: str) -> tuple[str, str]:
+    """A result parameter given in its STU3 form (`_include:recurse`, `_sort:desc=date`) in
+    R4's; any other as it is."""
+    if name in _STU3_SORT:
+        return "_sort", ",".join(_STU3_SORT[name] + item for item in value.split(",") if item)
+    return _RECURSE.get(name, name), value
+
+
 def parse_request(
     resource_type: str,
     params: list[tuple[str, str]],
@@ -255,8 +268,7 @@ def parse_request(
 ) -> SearchRequest:
     request = SearchRequest(resource_type)
     for name, value in params:
-        if name in _RECURSE:  # STU3's name of :iterate, which clients (and HAPI) still use
-            name = _RECURSE[name]
+        name, value = r4_form(name, value)
         if name == "_count":
             if not is_digits(value):
                 raise BadRequest(
@@ -294,7 +306,10 @@ def parse_request(
             pass
         elif (base := name.partition(":")[0]) in NOT_RUN:
             raise NotSupported(f"{name}={value}: {NOT_RUN[base]}", expression=name)
-        elif name not in RESULT_PARAMETERS:
+        elif name.partition(":")[0] in RESULT_PARAMETERS:
+            # `_count:x`: no filter either, strict or not (it was "Unknown search parameter").
+            raise BadRequest(f"Unknown modifier in '{name}'", expression=name)
+        else:
             request.criteria.append((name, value))
     if request.elements is not None and request.summary in ("true", "text", "data"):
         raise BadRequest(

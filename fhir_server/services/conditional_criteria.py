@@ -3,6 +3,7 @@ resources they match, the guards that serialise the writes they could race on, a
 resource created under them matches them."""
 
 from collections.abc import Collection
+from urllib.parse import unquote_plus
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
@@ -12,6 +13,13 @@ from fhir_server.search.values import split_escaped
 from fhir_server.services.access import check_searchable
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
+
+
+def shown(query: str) -> str:
+    """Criteria as the server reads them, for a message: the libraries (fhirpy, fhirclient,
+    fhir-kit-client) percent-encode `|`, `:` and `+`, and `identifier=urn%3Anone%7Cnone` told
+    their users less than `identifier=urn:none|none`."""
+    return unquote_plus(query)
 
 
 async def _compiled(store: ResourceStore, resource_type: str, query: str, limit: int) -> dict:
@@ -29,7 +37,7 @@ async def _compiled(store: ResourceStore, resource_type: str, query: str, limit:
     if not used:
         # 400, not 412: 412 says "several matches", and this request is malformed.
         raise BadRequest(
-            f"Conditional criteria '{query}' have no search parameter with a value: "
+            f"Conditional criteria '{shown(query)}' have no search parameter with a value: "
             "they would match every resource"
         )
     return criteria
@@ -57,7 +65,8 @@ async def check_created_matches(store: ResourceStore, resource_type: str, resour
     if not await store.find(resource_type, {"$and": [{"_id": resource_id}, criteria]}, 1,
                             projection=["_id"]):
         raise BadRequest(
-            f"The {resource_type} sent does not match its conditional criteria '{query}': "
+            f"The {resource_type} sent does not match its conditional criteria "
+            f"'{shown(query)}': "
             "created, it would not be found by them, and each retry would create another; "
             "send a resource with the values the criteria name",
             expression=resource_type)

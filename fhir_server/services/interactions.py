@@ -26,6 +26,7 @@ from fhir_server.services.conditional_criteria import (
     acquire_guards,
     check_created_matches,
     find_matches,
+    shown,
 )
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
@@ -128,7 +129,7 @@ async def create(
         matches = await find_matches(store, resource_type, if_none_exist)
         if len(matches) > 1:
             raise MultipleMatches(
-                f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}"
+                f"If-None-Exist '{shown(if_none_exist)}' matches more than one {resource_type}"
             )
         if matches:
             return WriteResult(Version.from_current(resource_type, matches[0]), changed=False)
@@ -208,7 +209,7 @@ async def create_matching(store: ResourceStore, resource_type: str, query: str, 
     #cond-update): a new resource, which its criteria must find, if `precondition` holds
     where there is none. `resource_id`: the new id a transaction gave it, which no request
     named, so its refusals name the criteria."""
-    precondition.check(f"a {resource_type} matching '{query}'", None)
+    precondition.check(f"a {resource_type} matching '{shown(query)}'", None)
     result = await create(store, resource_type, body, policy, resource_id=resource_id)
     await check_created_matches(store, resource_type, result.version.id, query)
     return result
@@ -225,7 +226,8 @@ async def conditional_update_target(
     Resources `excluding` names (`Type/id`) count as gone: a transaction deletes them first."""
     matches = await find_matches(store, resource_type, query, excluding=excluding)
     if len(matches) > 1:
-        raise MultipleMatches(f"Conditional update '{query}' matches more than one {resource_type}")
+        raise MultipleMatches(f"Conditional update '{shown(query)}' matches more than one "
+                              f"{resource_type}")
     if matches:
         if body_id not in (None, matches[0].id):
             raise refusal(BadRequest, "body.other-than-match", f"{resource_type}.id",
@@ -237,7 +239,7 @@ async def conditional_update_target(
     if existing is not None and not existing.deleted and (
             f"{resource_type}/{body_id}" not in excluding):
         raise refusal(Conflict, "body.id-not-matched", f"{resource_type}.id",
-                      type=resource_type, query=query, given=body_id)
+                      type=resource_type, query=shown(query), given=body_id)
     return str(body_id)
 
 
@@ -302,9 +304,9 @@ async def resolve_single(store: ResourceStore, resource_type: str, query: str) -
     """The id of the one resource matching conditional criteria (PATCH/DELETE)."""
     matches = await find_matches(store, resource_type, query)
     if len(matches) > 1:
-        raise MultipleMatches(f"'{query}' matches more than one {resource_type}")
+        raise MultipleMatches(f"'{shown(query)}' matches more than one {resource_type}")
     if not matches:
-        raise NotFound(f"No {resource_type} matches '{query}'")
+        raise NotFound(f"No {resource_type} matches '{shown(query)}'")
     return matches[0].id
 
 
@@ -332,8 +334,9 @@ async def conditional_delete(
     holds of it), several → 412."""
     matches = await find_matches(store, resource_type, query)
     if len(matches) > 1:
-        raise MultipleMatches(f"Conditional delete '{query}' matches more than one {resource_type}")
+        raise MultipleMatches(f"Conditional delete '{shown(query)}' matches more than one "
+                              f"{resource_type}")
     if matches:
         return await delete(store, resource_type, matches[0].id, precondition)
-    precondition.check(f"a {resource_type} matching '{query}'", None)
+    precondition.check(f"a {resource_type} matching '{shown(query)}'", None)
     return None

@@ -32,6 +32,7 @@ from fhir_server.search.request import (
     RESULT_PARAMETERS,
     TOTAL_MODES,
     check_include_rules,
+    r4_form,
 )
 from fhir_server.services.bundle_assembly import bundle_of, page_links
 from fhir_server.services.cursors import CursorCodec
@@ -66,6 +67,7 @@ class SystemSearch:
                                f"{', '.join(COMPARTMENT_TYPES)}")
             members = compartment_members(kind)
             stored = [t for t in stored if t in members]
+        params = [r4_form(name, value) for name, value in params]
         types = _types(params, stored, permissions, members)
         unknown = _unknown(params, types, strict)
         params = [(n, v) for n, v in params if n not in unknown]

@@ -2,7 +2,7 @@
 (http://hl7.org/fhir/R4/http.html#ccreate, http://hl7.org/fhir/R4/search.html)."""
 
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 from helpers import (
@@ -186,6 +186,21 @@ def test_conditional_update_with_several_matches_is_412(client):
     assert_outcome(response, 412)
     for resource_id in ids:
         assert client.get(f"/Patient/{resource_id}").json()["gender"] == "male"
+
+
+def test_conditional_messages_show_the_criteria_as_read_not_percent_encoded(client):
+    """fhirpy, fhirclient and fhir-kit-client percent-encode `|` and `:`; the diagnostics
+    quoted `identifier=urn%3Aoid...%7C...` to their users."""
+    value = unique_cccd()
+    for _ in range(2):
+        created(client, new_patient(value))
+    criteria = f"identifier={quote(CCCD, safe='')}%7C{value}"
+    for response in (client.put(f"/Patient?{criteria}", json=new_patient(value),
+                                headers=FHIR_HEADERS),
+                     client.delete(f"/Patient?{criteria}"),
+                     create(client, new_patient(value), **{"If-None-Exist": criteria})):
+        diagnostics = assert_outcome(response, 412)["issue"][0]["diagnostics"]
+        assert f"identifier={CCCD}|{value}" in diagnostics, diagnostics
 
 
 def test_conditional_update_without_a_match_never_overwrites_the_id_in_the_body(client):

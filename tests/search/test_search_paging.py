@@ -129,3 +129,30 @@ def test_a_cursor_belongs_to_its_search(client, tagged):
                                                   **other, "_cursor": cursor})
         assert response.status_code == 400, (other, response.text)
         assert "another search" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("stu3, r4", [("_sort:desc", "-birthdate"), ("_sort:asc", "birthdate")])
+def test_stu3_sort_modifiers_order_as_r4s_prefix(client, tagged, stu3, r4):
+    """`_sort:desc=birthdate` (STU3's form, which fhir.js writes and HAPI still reads) is
+    `_sort=-birthdate`, and the self link shows R4's form; strict handling named `_sort`
+    an unknown parameter."""
+    tag, _, original = tagged
+    for handling in ("lenient", "strict"):
+        response = client.get("/Patient", params={"_tag": f"{TAGS}|{tag}", stu3: "birthdate"},
+                              headers={"Prefer": f"handling={handling}"})
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        assert [r["birthDate"] for r in matches(bundle)] == sorted(
+            original.values(), reverse=r4.startswith("-"))
+        self_link = next(link["url"] for link in bundle["link"] if link["relation"] == "self")
+        assert ("_sort", r4) in parse_qsl(urlsplit(self_link).query)
+
+
+@pytest.mark.parametrize("name", ["_count:exact", "_sort:text", "_summary:x", "_total:missing"])
+def test_a_result_parameter_with_a_modifier_is_400_naming_the_modifier(client, name):
+    """Not a filter to ignore when lenient (a page of another size or order than asked)."""
+    for handling in ("lenient", "strict"):
+        response = client.get("/Patient", params={name: "1"},
+                              headers={"Prefer": f"handling={handling}"})
+        assert response.status_code == 400, response.text
+        assert response.json()["issue"][0]["diagnostics"] == f"Unknown modifier in '{name}'"

@@ -92,6 +92,14 @@ def test_latest_changes_of_every_type_first(client, tag, created):
     assert kinds != sorted(kinds), "not grouped by type"
 
 
+def test_stu3_sort_modifier_in_one_order_too(client, tag, created):
+    """`_sort:desc=_lastUpdated` (STU3's form) is R4's `_sort=-_lastUpdated`, across types
+    as well (it was grouped by type, each type sorted on its own)."""
+    found, _ = _walk(client, "", {"_type": TYPES, "_tag": f"{TAG_SYSTEM}|{tag}",
+                                  "_sort:desc": "_lastUpdated"})
+    assert found == _expected(created, "-_lastUpdated")
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture])
 @given(sort=st.sampled_from(["_lastUpdated", "-_lastUpdated", "_id", "-_id"]),
