@@ -113,6 +113,21 @@ BINDING_MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: không thể khai triển tập giá trị {value_set} (ràng buộc {strength}) trên "
         "máy chủ này: mã chưa được kiểm tra",
     ),
+    "code-syntax.icd-10": (
+        "a letter and two digits, then optionally a dot and one or two digits: A00, J18.9, "
+        "S72.00",
+        "một chữ cái và hai chữ số, có thể thêm dấu chấm và một hoặc hai chữ số: A00, J18.9, "
+        "S72.00",
+    ),
+    "code-lacks-syntax": (
+        "'{code}' is not a code of {name} ({system}: {syntax})",
+        "'{code}' không phải là mã {name} ({system}: {syntax})",
+    ),
+    "coding-lacks-syntax": (
+        "{expression}: {reason}, so it is not in the value set {value_set} of this {strength} "
+        "binding",
+        "{expression}: {reason}, nên không thuộc tập giá trị {value_set} (ràng buộc {strength})",
+    ),
     "reference-target-base": (
         "{expression}: a reference to a {type}, but {element} allows only {allowed}",
         "{expression}: tham chiếu tới {type}, nhưng {element} chỉ cho phép {allowed}",

@@ -6,16 +6,19 @@ required: a code from a system of the value set must be one of its codes, and (f
 profile) the value must have a code of the value set; extensible: a code of the value set,
 or else one of a system it does not include (a code of an included system that is not in
 it is an error; another system, or text only, a warning); preferred and example: nothing.
-A value set this server cannot expand is a warning, never an error."""
+A value set this server cannot expand is a warning, unless a code of a system it takes whole
+cannot be of that system (`code_syntax.py`: `XYZ` is no ICD-10 code)."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from fhir_server.conformance.code_syntax import SYNTAXES, syntax_refutes
 from fhir_server.conformance.code_systems import find_value_set
 from fhir_server.conformance.concept_maps import mapped_into
 from fhir_server.conformance.expansion import expand_for_system, expansion
+from fhir_server.conformance.grammar_systems import includes_whole
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.messages import issue, phrase
 from fhir_server.errors import Issue
@@ -41,6 +44,9 @@ class Binding:
     # Not expandable as a whole: the only systems its codes can be of (its compose includes
     # each by system, none by value set alone); None when that is not known.
     systems: frozenset[str] | None = None
+    # Not expandable as a whole: the systems it takes whole whose part cannot be expanded
+    # but whose codes have a syntax known here (ICD-10)
+    syntax_checked: frozenset[str] = frozenset()
 
     @property
     def codes(self) -> frozenset[str]:
@@ -56,9 +62,11 @@ def binding(strength: str, value_set: str) -> Binding:
         if concept.version:
             versions.setdefault(concept.system, set()).add(concept.version)
     whole = expanded.concepts is not None
+    parts = {} if whole else _parts(value_set)
     return Binding(strength, value_set.split("|")[0], expanded.codes() or None,
                    {system: frozenset(held) for system, held in versions.items()},
-                   {} if whole else _parts(value_set), None if whole else _systems(value_set))
+                   parts, None if whole else _systems(value_set),
+                   frozenset() if whole else _syntax_checked(value_set, parts))
 
 
 def _includes(canonical: str) -> tuple[dict, list]:
@@ -74,6 +82,12 @@ def _systems(canonical: str) -> frozenset[str] | None:
     if not includes or not all(isinstance(system, str) for system in systems):
         return None
     return frozenset(str(system) for system in systems)
+
+
+def _syntax_checked(canonical: str, parts: dict[str, frozenset[str]]) -> frozenset[str]:
+    value_set, _ = _includes(canonical)
+    return frozenset(system for system in SYNTAXES
+                     if system not in parts and includes_whole(value_set, system))
 
 
 def _parts(canonical: str) -> dict[str, frozenset[str]]:
@@ -171,11 +185,16 @@ def _partly_expandable(bound: Binding, value: object, type_code: str, expression
                        rule: dict[str, Any]) -> list[Issue]:
     """A value set not expandable as a whole: a coding of a system whose part of it is known
     is decided by that part (an unknown occupation code of VN Core's 4069 list beside a
-    system held without codes); else a warning that the code is not checked."""
+    system held without codes), one of a system it takes whole by that system's syntax when
+    it lacks it; else a warning that the code is not checked."""
     codings = [(system, code) for system, code, _ in _codings(value, type_code)
                if isinstance(code, str)]
+    refuted = {(system, code): reason for system, code in codings
+               if isinstance(system, str) and system in bound.syntax_checked
+               and (reason := syntax_refutes(system, code)) is not None}
     decided = [(system, code) for system, code in codings
-               if isinstance(system, str) and system in bound.parts]
+               if isinstance(system, str) and (system in bound.parts
+                                               or (system, code) in refuted)]
     # Codes of systems the value set cannot hold, whatever they are; in a Coding or a
     # CodeableConcept, also no code at all, or one of no system (a bare code of a `code`
     # element is of the value set's own system).
@@ -196,9 +215,12 @@ def _partly_expandable(bound: Binding, value: object, type_code: str, expression
     if not decided:
         return [issue("value-set-not-expandable", "not-supported", expression,
                       severity="warning", strength=bound.strength, **rule)]
-    if any(code in bound.parts[system] for system, code in decided):
+    if any(code in bound.parts.get(system, ()) for system, code in decided):
         return []
     system, code = decided[0]
+    if (system, code) in refuted:
+        return [issue("coding-lacks-syntax", "code-invalid", expression,
+                      reason=refuted[system, code], strength=bound.strength, **rule)]
     message = ("coding-not-in-value-set" if bound.strength == "required"
                else "extensible-code-of-included-system")
     return [issue(message, "code-invalid", expression, code=code, system=system, **rule)]

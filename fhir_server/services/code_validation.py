@@ -8,6 +8,7 @@ ValueSet leaves them out (`compose.inactive: false`)."""
 
 from dataclasses import dataclass
 
+from fhir_server.conformance.code_syntax import syntax_refutes
 from fhir_server.conformance.code_systems import CodeSystemIndex, is_display_of
 from fhir_server.conformance.expansion import (
     ExpandedConcept,
@@ -117,6 +118,8 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
     system = url or (min(systems, key=_held_rank) if systems else None)
     if system in GRAMMARS and instance is None and held_code_system(system) is None:
         return _answer([_grammar_verdict(coding, system) for coding in codings])
+    if (refuted := _refuted_by_syntax(given, instance, system, codings)) is not None:
+        return _answer(refuted)
     index = code_system_index(given, instance, system, version, "$validate-code")
     if (refusal := index.refused_as_system()) is not None:
         return _answer([Verdict(False, refusal)])  # as tx.fhir.org answers
@@ -139,6 +142,20 @@ def validate_in_code_system(given: TerminologyInput, instance: dict | None = Non
             verdicts.append(_judge(expanded_concept(named, concept), coding.get("display"),
                                    options, ""))
     return _answer(verdicts)
+
+
+def _refuted_by_syntax(given: TerminologyInput, instance: dict | None, system: str | None,
+                       codings: list[dict]) -> list[Verdict] | None:
+    """Codes of an external code system not held here (ICD-10) that cannot be of it, as they
+    lack its syntax; None unless every coding is one (another may be a code of it)."""
+    if (system is None or instance is not None or held_code_system(system) is not None
+            or given.resource("codeSystem", "CodeSystem") is not None):
+        return None
+    reasons = [syntax_refutes(system, coding["code"])
+               if coding.get("system") in (None, system) else None for coding in codings]
+    if not reasons or None in reasons:
+        return None
+    return [Verdict(False, str(reason)) for reason in reasons]
 
 
 def _held_rank(system: str) -> int:
@@ -211,9 +228,12 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
         # part of the coding's system may be: that decides.
         part = result if result.concepts is not None else expand_for_system(
             value_set, coding["system"])
-        if part.concepts is None and includes_whole(value_set, coding["system"]) and (
-                coding["system"] in GRAMMARS):
+        whole = part.concepts is None and includes_whole(value_set, coding["system"])
+        if whole and coding["system"] in GRAMMARS:
             verdicts.append(_grammar_verdict(coding, coding["system"]))
+            continue
+        if whole and (reason := syntax_refutes(coding["system"], coding["code"])) is not None:
+            verdicts.append(Verdict(False, f"{reason}, so it is not in the value set {url}"))
             continue
         if part.concepts is None:
             expanded(value_set, result)  # 400, saying why

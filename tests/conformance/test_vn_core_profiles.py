@@ -5,6 +5,7 @@ and Observation, each with a conforming and a non-conforming instance."""
 import copy
 
 import pytest
+from api.helpers import FHIR_HEADERS, assert_outcome
 
 from fhir_server.conformance.validation import validation_issues
 
@@ -211,3 +212,39 @@ def test_a_diagnosis_without_a_code_of_the_value_set_is_an_error(code):
     [error] = _errors(_broken(CONDITION, lambda c: c.update(code=code)),
                       "vn-core-condition-encounter-diagnosis")
     assert error.expression == ("Condition.code",) and error.code == "code-invalid"
+
+
+def _diagnosis(code: str) -> dict:
+    return _broken(CONDITION, lambda c: c["code"]["coding"][0].update(code=code))
+
+
+@pytest.mark.parametrize("code", ["XYZ", "ung thư", "J18.9.9.9", "Z99.999"])
+def test_a_diagnosis_that_cannot_be_an_icd_10_code_is_an_error(code):
+    """vn-core-condition-code takes the whole of ICD-10, which is not held here: a code of
+    it is not checked (a warning), but one without ICD-10's syntax is in no ICD-10, so not
+    in the required value set (terminologies.html#required: "SHALL be one of the codes")."""
+    [error] = _errors(_diagnosis(code), "vn-core-condition-encounter-diagnosis")
+    assert error.expression == ("Condition.code",) and error.code == "code-invalid"
+    assert f"'{code}' is not a code of ICD-10" in error.diagnostics
+
+
+@pytest.mark.parametrize("code", ["A00", "J18.9", "U07.1", "S72.00", "M25.56", "W01.01"])
+def test_a_diagnosis_of_icd_10_syntax_is_only_warned_of_as_not_checked(code):
+    """Categories, subcategories and the fifth characters of WHO ICD-10 (sites in chapter
+    XIII, open or closed fractures in XIX, activities in XX), as Vietnam codes them."""
+    issues = validation_issues(_diagnosis(code), (VN + "vn-core-condition-encounter-diagnosis",))
+    assert [(i.severity, i.expression) for i in issues if i.expression == ("Condition.code",)
+            ] == [("warning", ("Condition.code",))]
+    assert not [i for i in issues if i.severity == "error"]
+
+
+def test_a_condition_claiming_the_profile_with_no_icd_10_code_is_not_stored(client):
+    """Through a write, MA_BENH `XYZ` is refused (422) where J18.9 is stored."""
+    claimed = _broken(CONDITION, lambda c: c.update(
+        meta={"profile": [VN + "vn-core-condition-encounter-diagnosis"]}))
+    refused = client.post("/Condition", json=_broken(
+        claimed, lambda c: c["code"]["coding"][0].update(code="XYZ")), headers=FHIR_HEADERS)
+    assert refused.status_code == 422, refused.text
+    assert "'XYZ' is not a code of ICD-10" in assert_outcome(refused, 422)["issue"][0][
+        "diagnostics"]
+    assert client.post("/Condition", json=claimed, headers=FHIR_HEADERS).status_code == 201

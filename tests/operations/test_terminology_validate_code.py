@@ -279,3 +279,18 @@ def test_a_value_set_partly_held_decides_the_codes_of_its_held_part(client, code
     errors = [i for i in issues if i["severity"] == "error"]
     assert bool(errors) is not valid, issues
     assert not any("cannot be expanded" in i["diagnostics"] for i in issues), issues
+
+
+@pytest.mark.parametrize("code", ["XYZ", "J18.9.9.9"])
+def test_a_code_without_the_syntax_of_icd_10_is_not_valid(client, code):
+    """ICD-10 is not held here, but a code without its syntax is none of its codes, nor in a
+    value set that takes all of them (VN Core's diagnoses)."""
+    icd_10 = "http://hl7.org/fhir/sid/icd-10"
+    in_system = out(client.get("/CodeSystem/$validate-code",
+                               params={"url": icd_10, "code": code}))
+    in_value_set = out(client.get("/ValueSet/$validate-code", params={
+        "url": "http://fhir.ehealth.gov.vn/core/ValueSet/vn-core-condition-code",
+        "system": icd_10, "code": code}))
+    for found in (in_system, in_value_set):
+        assert found["result"] is False
+        assert f"'{code}' is not a code of ICD-10" in found["message"]
