@@ -10,7 +10,8 @@ are weighed, names compared without case or accents (`Nguyễn` is `nguyen`): fa
 names such as Văn and Thị tell little; a different one takes 0.2 off), birth date 0.3 (0.1
 when one is less precise and agrees), gender 0.1, phone 0.1; probable from 0.8, possible
 from 0.5. A different birth date, gender or personal ID number (CCCD) rules a candidate out.
-A name given as `text` alone is read in Vietnamese order: family name first.
+A name given as `text` alone is read both ways, family name first (Kinh: `Trần Thị Hồng
+Nhung`) and last (Ê-đê, Jrai and others: `H'Hen Niê`); the better reading counts.
 """
 
 import re
@@ -62,9 +63,9 @@ def parse_match(patient: object, pairs: list[tuple[str, str]]) -> MatchRequest:
     return MatchRequest(patient, only_certain == "true", min(count, MAX_CANDIDATES))
 
 
-def _name_words(name: object) -> tuple[str | None, list[str]]:
+def _name_words(name: object, family_last: bool) -> tuple[str | None, list[str]]:
     """A HumanName's family name and given-name words, folded; one with `text` alone is
-    read in Vietnamese order (`Trần Thị Hồng Nhung`: family name first)."""
+    read family name first (`Trần Thị Hồng Nhung`) or, `family_last`, last (`H'Hen Niê`)."""
     if not isinstance(name, dict):
         return None, []
     given = [fold(word) for text in name.get("given") or [] if isinstance(text, str)
@@ -75,7 +76,7 @@ def _name_words(name: object) -> tuple[str | None, list[str]]:
     text = name.get("text")
     words = [fold(word) for word in text.split()] if isinstance(text, str) else []
     if not given and len(words) > 1:
-        return words[0], words[1:]
+        return (words[-1], words[:-1]) if family_last else (words[0], words[1:])
     return None, given
 
 
@@ -93,8 +94,8 @@ class _Person:
     gender: object
 
     @classmethod
-    def of(cls, patient: dict) -> "_Person":
-        names = [_name_words(name) for name in patient.get("name") or []]
+    def of(cls, patient: dict, family_last: bool = False) -> "_Person":
+        names = [_name_words(name, family_last) for name in patient.get("name") or []]
         return cls(
             frozenset((canonical_system(i["system"]), i["value"])
                       for i in patient.get("identifier") or []
@@ -113,6 +114,13 @@ class _Person:
         )
 
 
+def _readings(patient: dict) -> list[_Person]:
+    """The patient with its names given as text alone read family name first, and, when
+    that differs, family name last: several of Vietnam's peoples write it last."""
+    first, last = _Person.of(patient), _Person.of(patient, family_last=True)
+    return [first] if last == first else [first, last]
+
+
 def _written_as(phone: str) -> dict:
     """The filter of a phone index entry (`c:<value>`) holding a number however it was
     written: `0912345678`, `0912 345 678`, `+84 912 345 678`, `84-912-345-678`."""
@@ -120,13 +128,16 @@ def _written_as(phone: str) -> dict:
     return {"search.phone": {"$regex": rf"^c:\D*(?:(?:84|0)\D*)?{digits}\D*$"}}
 
 
-def _criteria(person: _Person) -> list[tuple[list[tuple[str, str]], dict]]:
-    """Searches, each with a filter to add to it, whose union holds every candidate."""
+def _criteria(readings: list[_Person]) -> list[tuple[list[tuple[str, str]], dict]]:
+    """Searches, each with a filter to add to it, whose union holds every candidate of each
+    reading of the patient (they differ in names only)."""
+    person = readings[0]
     searches: list[tuple[list[tuple[str, str]], dict]] = [
         ([("identifier", f"{system}|{value}")], {}) for system, value in person.identifiers]
     if isinstance(birth_date := person.birth_date, str):
+        families = sorted(set().union(*(reading.families for reading in readings)))
         searches += [([("family", family), ("birthdate", birth_date)], {})
-                     for family in person.families]
+                     for family in families]
         searches += [([("birthdate", birth_date)], _written_as(phone))
                      for phone in person.phones if phone]
     return searches
@@ -140,6 +151,14 @@ def _birth_dates(wanted: object, stored: object) -> float | None:
     if wanted == stored:
         return _WEIGHTS["birthDate"]
     return _LESS_PRECISE if stored.startswith(wanted) or wanted.startswith(stored) else None
+
+
+def best_grade(wanted: list[_Person], candidate: list[_Person]) -> tuple[float, str] | None:
+    """The best grade of any reading of the patient described against any of a stored one;
+    None when none can be that patient."""
+    grades = [found for one in wanted for other in candidate
+              if (found := grade(one, other)) is not None]
+    return max(grades, key=lambda found: found[0], default=None)
 
 
 def grade(wanted: _Person, candidate: _Person) -> tuple[float, str] | None:
@@ -176,7 +195,7 @@ class PatientMatch:
     permissions: Permissions
 
     async def matches(self, request: MatchRequest) -> dict:
-        wanted = _Person.of(request.patient)
+        wanted = _readings(request.patient)
         searches = _criteria(wanted)
         if not searches:
             raise BadRequest("Patient/$match needs an identifier (system and value), or a "
@@ -190,7 +209,7 @@ class PatientMatch:
         candidates = await self.store.find("Patient", {"$or": queries}, MAX_CANDIDATES,
                                            WITHOUT_INDEX)
         graded = [(graded, record) for record in candidates
-                  if (graded := grade(wanted, _Person.of(record.resource or {})))
+                  if (graded := best_grade(wanted, _readings(record.resource or {})))
                   is not None]
         graded.sort(key=lambda item: (-item[0][0], item[1].id))
         if request.only_certain:

@@ -11,7 +11,7 @@ An, born 1990; Nguyễn Văn Bình, born the same day as An (Văn is a middle na
 import uuid
 
 import pytest
-from api.helpers import BHYT, CCCD, FHIR_HEADERS, assert_outcome, unique_cccd
+from api.helpers import BHYT, CCCD, FHIR_HEADERS, assert_outcome, created, unique_cccd
 from security.helpers import fhir_client
 
 MOH_NATIONAL_ID = "http://fhir.ehealth.gov.vn/core/sid/national_id"  # the other guide's CCCD
@@ -94,6 +94,20 @@ def test_a_middle_name_is_no_given_name_in_common(client, people):
     as_text = {"resourceType": "Patient", "name": [{"text": f"{family} Văn Bình"}],
                "birthDate": "1985-03-12", "gender": "male"}
     assert _match(client, as_text, count=1)[0][0] == people["binh"][0]
+
+
+def test_a_name_as_text_alone_may_put_the_family_name_last(client):
+    """Ê-đê, Jrai and other peoples of Vietnam write the family name last (`H'Hen Niê`,
+    family Niê): as text alone the name is found as with its family and given names, as a
+    Kinh name written family name first is."""
+    for family, given, text in (("Niê", "H'Hen", "H'Hen Niê"), ("Trần", "Nhung", "Trần Nhung")):
+        stored = created(client, {
+            "resourceType": "Patient", "gender": "female", "birthDate": "1990-05-05",
+            "name": [{"family": family, "given": [given], "text": text}]})
+        for name in ({"text": text}, {"family": family, "given": [given]}):
+            found = _match(client, {"resourceType": "Patient", "name": [name],
+                                    "birthDate": "1990-05-05", "gender": "female"})
+            assert found == [(stored["id"], 0.9, "probable")], (name, found)
 
 
 def test_candidates_by_phone_and_by_bhyt_number(client, people):
