@@ -22,6 +22,7 @@ from fhir_server.services.access import (
     patient_compartment,
     scope_queries,
 )
+from fhir_server.services.conditional_criteria import criteria_base
 from fhir_server.services.resources import check_type
 
 SECURITY_HEADERS = {
@@ -40,8 +41,10 @@ async def authenticate(request: Request) -> Principal:
     if len(authorizations) > 1:  # which one to believe? (RFC 6750 §3.1 invalid_request)
         raise BadRequest(f"The request has {len(authorizations)} Authorization headers; send "
                          "one, with one bearer token", headers=bearer_challenge("invalid_request"))
+    base = await request_base(request)
+    criteria_base.set(base)
     principal = await request.app.state.authenticator.authenticate(
-        authorizations[0] if authorizations else None, await request_base(request)
+        authorizations[0] if authorizations else None, base
     )
     if (principal.patient is None and principal.personal_id is not None
             and principal.scopes.has_patient_grants):

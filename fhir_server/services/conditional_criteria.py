@@ -2,7 +2,10 @@
 resources they match, the guards that serialise the writes they could race on, and that a
 resource created under them matches them."""
 
+import re
 from collections.abc import Collection
+from contextvars import ContextVar
+from decimal import Decimal
 from urllib.parse import unquote_plus
 
 from fhir_server.errors import BadRequest
@@ -13,6 +16,12 @@ from fhir_server.search.values import split_escaped
 from fhir_server.services.access import check_searchable
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
+
+# This server's base URL for the request (set with its caller, api/security.py): criteria that
+# name a resource by its absolute URL here (`subject=https://host/fhir/Patient/1`) match it as
+# the same search does; without it a conditional delete of such criteria matched nothing and
+# answered 204. None outside requests (`fhir-server load`).
+criteria_base: ContextVar[str | None] = ContextVar("criteria_base", default=None)
 
 
 def shown(query: str) -> str:
@@ -32,7 +41,7 @@ async def _compiled(store: ResourceStore, resource_type: str, query: str, limit:
                              f"'{resource_type}?'")
     check_searchable(resource_type)
     request = parse_request(resource_type, parse_query(query), max_count=limit)
-    compiler = Compiler(store.project, check_searchable=check_searchable)
+    compiler = Compiler(store.project, criteria_base.get(), check_searchable)
     criteria, used = await compiler.compile(resource_type, request.criteria, strict=True)
     if not used:
         # 400, not 412: 412 says "several matches", and this request is malformed.
@@ -78,18 +87,37 @@ async def check_created_matches(store: ResourceStore, resource_type: str, resour
 _MAX_GUARDS = 200
 
 
+# A search prefix before a date or number (`eq2025-07-01`, `eq5`): matches what the bare value
+# matches.
+_PREFIXED = re.compile(r"(?:eq|ne|gt|lt|ge|le|sa|eb|ap)(?=[0-9+.-])")
+# A number with a fraction or an exponent (of two digits at most: `1e999999` is kept as it is).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][+-]?[0-9]{1,2})?")
+
+
+def _guarded(value: str) -> str:
+    """The guard of one criterion value: its code without a system (`s|v`: v), a reference's
+    id however written (`Patient/1`, `1`, this server's URL of it), without a prefix, a number
+    in one form (`5`, `5.0`, `5e0`), case and accents folded. Spellings that share one take
+    one guard; unrelated values that do only wait for each other."""
+    code = split_escaped(value, "|", keep_escapes=True)[-1]
+    code = _PREFIXED.sub("", code.rsplit("/", 1)[-1], count=1)
+    if _DECIMAL.fullmatch(code):
+        # `5.0` as `5`; a number of digits alone is kept, leading zeros and all (a CCCD).
+        code = format(Decimal(code).normalize(), "f")
+    return fold(code)
+
+
 async def acquire_guards(store: ResourceStore, resource_type: str, query: str) -> None:
     """Serialise the conditional writes whose criteria could match one new resource: one
     guard per criterion value, keyed by its code without a system, case and accents folded,
     whatever the parameter: `identifier=s|v`, `identifier=v` and `identifier=s%7Cv` take the
     same guard (keyed on the query's text they did not, and raced to make one patient
     twice), and so do `family=Lý`, `family=ly` and `name=LY`, which match the same names.
-    Criteria that merely share a value wait for each other, which costs only time."""
-    keys = set()
-    for _, value in parse_query(query.split("?", 1)[1] if "?" in query else query):
-        for one in split_escaped(value, ",", keep_escapes=True):
-            code = split_escaped(one, "|", keep_escapes=True)[-1]
-            keys.add(f"{resource_type}?{fold(code)}")
+    Criteria that merely share a value wait for each other, which costs only time
+    (`_guarded`: `subject=Patient/1`, `patient=1`; `date=eq2025-07-01`, `date=2025-07-01`)."""
+    keys = {f"{resource_type}?{_guarded(one)}"
+            for _, value in parse_query(query.split("?", 1)[1] if "?" in query else query)
+            for one in split_escaped(value, ",", keep_escapes=True)}
     if len(keys) > _MAX_GUARDS:  # a bound on the writes one request makes
         raise BadRequest(f"Conditional criteria name {len(keys)} values; at most {_MAX_GUARDS}"
                          " are taken (criteria should name the one resource meant)")

@@ -459,3 +459,26 @@ def test_a_stored_bundle_keeps_the_conditional_references_of_its_entries(client)
         "request": {"method": "POST", "url": "Observation"}}]}
     stored = created(client, bundle)
     assert stored["entry"][0]["resource"]["subject"]["reference"] == reference
+
+
+def test_criteria_naming_a_resource_by_its_absolute_url_here_match_it(client):
+    """`subject=<base>/Patient/X` finds what `subject=Patient/X` finds, in a search and so in
+    conditional writes: an If-None-Exist, a conditional update and reference found nothing
+    (400/404), and a conditional delete answered 204 leaving the Flag in place."""
+    patient_id = created(client, new_patient(unique_cccd()))["id"]
+    flag = {"resourceType": "Flag", "status": "active", "code": {"text": "dị ứng"},
+            "subject": {"reference": f"Patient/{patient_id}"}}
+    flag_id = created(client, flag)["id"]
+    absolute = f"{str(client.base_url).rstrip('/')}/Patient/{patient_id}"
+    criteria = f"subject={absolute}"
+    assert search_ids(client, "Flag", subject=absolute) == [flag_id]
+    response = create(client, flag, **{"If-None-Exist": criteria})
+    assert response.status_code == 200 and response.json()["id"] == flag_id, response.text
+    response = client.put(f"/Flag?{criteria}", json={**flag, "status": "inactive"},
+                          headers=FHIR_HEADERS)
+    assert response.status_code == 200 and response.json()["id"] == flag_id, response.text
+    basic = {"resourceType": "Basic", "code": {"text": "ghi chú"},
+             "subject": {"reference": f"Flag?{criteria}"}}
+    assert created(client, basic)["subject"]["reference"] == f"Flag/{flag_id}"
+    assert client.delete(f"/Flag?{criteria}").status_code in (200, 204)
+    assert client.get(f"/Flag/{flag_id}").status_code == 410
