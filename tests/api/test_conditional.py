@@ -2,7 +2,7 @@
 (http://hl7.org/fhir/R4/http.html#ccreate, http://hl7.org/fhir/R4/search.html)."""
 
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from helpers import (
@@ -187,20 +187,6 @@ def test_conditional_update_with_several_matches_is_412(client):
     for resource_id in ids:
         assert client.get(f"/Patient/{resource_id}").json()["gender"] == "male"
 
-
-def test_conditional_messages_show_the_criteria_as_read_not_percent_encoded(client):
-    """fhirpy, fhirclient and fhir-kit-client percent-encode `|` and `:`; the diagnostics
-    quoted `identifier=urn%3Aoid...%7C...` to their users."""
-    value = unique_cccd()
-    for _ in range(2):
-        created(client, new_patient(value))
-    criteria = f"identifier={quote(CCCD, safe='')}%7C{value}"
-    for response in (client.put(f"/Patient?{criteria}", json=new_patient(value),
-                                headers=FHIR_HEADERS),
-                     client.delete(f"/Patient?{criteria}"),
-                     create(client, new_patient(value), **{"If-None-Exist": criteria})):
-        diagnostics = assert_outcome(response, 412)["issue"][0]["diagnostics"]
-        assert f"identifier={CCCD}|{value}" in diagnostics, diagnostics
 
 
 def test_conditional_update_without_a_match_never_overwrites_the_id_in_the_body(client):
@@ -459,26 +445,3 @@ def test_a_stored_bundle_keeps_the_conditional_references_of_its_entries(client)
         "request": {"method": "POST", "url": "Observation"}}]}
     stored = created(client, bundle)
     assert stored["entry"][0]["resource"]["subject"]["reference"] == reference
-
-
-def test_criteria_naming_a_resource_by_its_absolute_url_here_match_it(client):
-    """`subject=<base>/Patient/X` finds what `subject=Patient/X` finds, in a search and so in
-    conditional writes: an If-None-Exist, a conditional update and reference found nothing
-    (400/404), and a conditional delete answered 204 leaving the Flag in place."""
-    patient_id = created(client, new_patient(unique_cccd()))["id"]
-    flag = {"resourceType": "Flag", "status": "active", "code": {"text": "dị ứng"},
-            "subject": {"reference": f"Patient/{patient_id}"}}
-    flag_id = created(client, flag)["id"]
-    absolute = f"{str(client.base_url).rstrip('/')}/Patient/{patient_id}"
-    criteria = f"subject={absolute}"
-    assert search_ids(client, "Flag", subject=absolute) == [flag_id]
-    response = create(client, flag, **{"If-None-Exist": criteria})
-    assert response.status_code == 200 and response.json()["id"] == flag_id, response.text
-    response = client.put(f"/Flag?{criteria}", json={**flag, "status": "inactive"},
-                          headers=FHIR_HEADERS)
-    assert response.status_code == 200 and response.json()["id"] == flag_id, response.text
-    basic = {"resourceType": "Basic", "code": {"text": "ghi chú"},
-             "subject": {"reference": f"Flag?{criteria}"}}
-    assert created(client, basic)["subject"]["reference"] == f"Flag/{flag_id}"
-    assert client.delete(f"/Flag?{criteria}").status_code in (200, 204)
-    assert client.get(f"/Flag/{flag_id}").status_code == 410
