@@ -323,8 +323,10 @@ def _component(component: object) -> Selection:
         imported = _imported(canonical) if isinstance(canonical, str) else None
         if imported is None or imported.concepts is None:
             reason = imported.reason if imported else "it is not a canonical URL"
-            raise CannotExpand(f"the imported value set {canonical} cannot be expanded: "
-                               f"{reason}")
+            # Not held here, as the import says: not an error of the value set.
+            failure = (NotHeld if imported and imported.issue_code == NotHeld.issue_code
+                       else CannotExpand)
+            raise failure(f"the imported value set {canonical} cannot be expanded: {reason}")
         _spend(len(imported.concepts))
         keys = {(c.system, c.code): c for c in imported.concepts}
         selected = keys if selected is None else {k: v for k, v in selected.items() if k in keys}
@@ -422,20 +424,26 @@ def _expanded(canonical: str) -> Expansion:
 _expanded_once = per_registry(_expanded)
 
 
-def expand_for_system(value_set: dict, system: str) -> Expansion:
-    """The codes of one code system a ValueSet holds, when the whole cannot be expanded here
-    (vaccine-code's SNOMED CT filter beside its list of CVX codes): its includes and
-    excludes of that system decide them, if it imports no value set (which could hold any
-    code). None (with the reason) when those cannot be expanded either."""
+def decided_by_system(value_set: dict) -> bool:
+    """Whether a ValueSet's codes of each code system are decided by its includes and
+    excludes of that system alone: it has a compose and imports no value set (which could
+    hold any code)."""
     compose = value_set.get("compose")
-    if not isinstance(compose, dict):
-        return Expansion(None, "it has no compose")
-    parts = {kind: compose.get(kind) or [] for kind in ("include", "exclude")}
-    if any(not isinstance(part, dict) or part.get("valueSet")
-           for kinds in parts.values() for part in kinds):
-        return Expansion(None, "it imports other value sets, which could hold any code")
-    own = {kind: [part for part in kinds if part.get("system") == system]
-           for kind, kinds in parts.items()}
+    return isinstance(compose, dict) and not any(
+        not isinstance(part, dict) or part.get("valueSet")
+        for kind in ("include", "exclude") for part in compose.get(kind) or [])
+
+
+def expand_for_system(value_set: dict, system: str) -> Expansion:
+    """The codes of one code system a ValueSet holds, where its includes and excludes of that
+    system decide them and the whole cannot be expanded here (vaccine-code's SNOMED CT filter
+    beside its list of CVX codes). None (with the reason) when those cannot be either."""
+    if not decided_by_system(value_set):
+        return Expansion(None, "it has no compose, or imports other value sets, which could "
+                               "hold any code")
+    compose = value_set["compose"]
+    own = {kind: [part for part in compose.get(kind) or [] if part.get("system") == system]
+           for kind in ("include", "exclude")}
     # With the supplements it names: without them it is not to be used at all.
     return expand_resource({"resourceType": "ValueSet", "compose": {**compose, **own},
                             **({"extension": value_set["extension"]}

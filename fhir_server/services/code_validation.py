@@ -12,6 +12,8 @@ from fhir_server.conformance.code_syntax import syntax_refutes
 from fhir_server.conformance.code_systems import CodeSystemIndex, is_display_of
 from fhir_server.conformance.expansion import (
     ExpandedConcept,
+    Expansion,
+    decided_by_system,
     expand_for_system,
     expanded_concept,
 )
@@ -196,6 +198,17 @@ def _not_in_value_set(coding: dict, url: str) -> Verdict:
     return Verdict(False, f"The code '{code}' of {named} is not in the value set {url}")
 
 
+def _unchecked(coding: dict, url: str, value_set: dict, blocking: Expansion) -> Verdict:
+    """A code the value set's expansion (its part of the code's system, when that part is
+    decided alone) cannot be checked against: false, saying why, where what it needs is not
+    held here, as CodeSystem/$validate-code answers of such a code system (and tx.fhir.org);
+    400 for a value set in error or too costly to expand."""
+    if blocking.issue_code != "not-supported":
+        expanded(value_set, blocking)  # 400, saying why
+    return Verdict(False, f"The code '{coding['code']}' of {coding['system']} cannot be "
+                          f"checked against the value set {url} here: {blocking.reason}")
+
+
 def _refused_as_system(system: str) -> str | None:
     index = held_code_system(system)
     return index.refused_as_system() if index is not None else None
@@ -236,7 +249,9 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
             verdicts.append(Verdict(False, f"{reason}, so it is not in the value set {url}"))
             continue
         if part.concepts is None:
-            expanded(value_set, result)  # 400, saying why
+            verdicts.append(_unchecked(coding, url, value_set, part if decided_by_system(
+                value_set) else result))
+            continue
         if not part.concepts and result.concepts is None:
             verdicts.append(Verdict(False, f"The value set {url} includes no code of "
                                            f"{coding['system']}"))
