@@ -12,7 +12,7 @@ from typing import Any
 from fhir_server.conformance.bundle_rules import bundle_issues
 from fhir_server.conformance.coded_values import coded_value_issues, required_binding_issues
 from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.extensions import extension_issues
+from fhir_server.conformance.extensions import extension_issues, repeated_extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
 from fhir_server.conformance.issue_lists import trimmed
 from fhir_server.conformance.messages import issue, problem_vi
@@ -379,6 +379,8 @@ class BaseWalk:
         resource."""
         element, expression = prop.element, f"{at.path}.{key}"
         values = self.items(value, expression, element)
+        if prop.type == "Extension" and values is not None and len(values) > 1:
+            self.issues += repeated_extension_issues(values, expression)
         for index, item in enumerate(values or ()):
             location = f"{expression}[{index}]" if element.repeats else expression
             if not isinstance(item, dict):

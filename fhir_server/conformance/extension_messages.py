@@ -33,6 +33,12 @@ EXTENSION_MESSAGES: dict[str, tuple[str, str]] = {
         "Extension {url} tại {path} có {count} extension lồng nhau '{part}'; định nghĩa của nó "
         "cho phép {least}..{most}",
     ),
+    "extension-repeated": (
+        "Extension {url} at {path} is given again on the element (first at {first}): its "
+        "definition allows it once on any element (max 1)",
+        "Extension {url} tại {path} được lặp lại trên cùng phần tử (lần đầu tại {first}): "
+        "định nghĩa của nó chỉ cho phép một lần trên mỗi phần tử (max 1)",
+    ),
     "extension-not-nested": (
         "Extension {url} at {path} takes a value, not nested extensions",
         "Extension {url} tại {path} nhận một giá trị, không nhận extension lồng nhau",

@@ -9,6 +9,7 @@ from typing import Any
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue, phrase
+from fhir_server.conformance.packages import repeated_extensions
 from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.errors import Issue
@@ -50,6 +51,9 @@ class ExtensionDefinition:
     # extensible: VN Core's ethnicity): (strength, value set)
     value_binding: tuple[str, str] | None
     parts: dict[str, Part]  # a complex extension's nested ones, by their url
+    # The severity of a repeat on one element ("only allowed once on any element on which it
+    # appears" with a root max of 1); None where it may repeat
+    repeated: str | None
 
 
 def _element(definition: dict, element_id: str) -> dict | None:
@@ -86,18 +90,28 @@ def _compiled(url: str) -> ExtensionDefinition:
     values = _value_types(value)
     bound = value.get("binding") or {}
     root = _element(definition, "Extension") or {}  # isModifier is said of the whole
+    package = registry().package_of(definition) or _CORE  # name#version
     return ExtensionDefinition(
         url=url,
         values=values,
         nested=nested.get("max") != "0",
         contexts=tuple((c["type"], c["expression"]) for c in definition.get("context", ())),
         modifier=bool(root.get("isModifier")),
-        by_guide=not (registry().package_of(definition) or _CORE).startswith(_CORE),
+        by_guide=not package.startswith(_CORE),
         value_binding=((bound["strength"], bound["valueSet"])
                        if bound.get("strength") in ("required", "extensible")
                        and isinstance(bound.get("valueSet"), str) else None),
         parts=_parts(definition),
+        repeated=_repeat_severity(root, package, url),
     )
+
+
+def _repeat_severity(root: dict, package: str, url: str) -> str | None:
+    """Of a repeat on one element: an error where the root `Extension` has max 1, a warning
+    where known-issues.json names it (HL7's own packages repeat it)."""
+    if root.get("max") != "1":
+        return None
+    return "warning" if (package.partition("#")[0], url) in repeated_extensions() else "error"
 
 
 def extension_definition(url: object) -> ExtensionDefinition | None:
@@ -193,6 +207,27 @@ def extension_issues(extension: dict, path: str, element_path: str,
         contexts = ", ".join(expression for _, expression in definition.contexts)
         issues.append(issue("extension-context", "structure", path, severity="warning",
                             contexts=contexts, element=element_path, type=type_code, **where))
+    return issues
+
+
+def repeated_extension_issues(extensions: list, expression: str) -> list[Issue]:
+    """The extensions of one element (its `extension` or `modifierExtension` array at
+    `expression`) given again where their definition allows them once: "If the Extension
+    maximum cardinality is 1, then the extension is only allowed once on any element on which
+    it appears" (http://hl7.org/fhir/R4/defining-extensions.html#cardinality)."""
+    first: dict[str, str] = {}  # url → where it is given first
+    issues = []
+    for index, extension in enumerate(extensions):
+        url = extension.get("url") if isinstance(extension, dict) else None
+        definition = extension_definition(url)
+        if definition is None or definition.repeated is None:
+            continue
+        path = f"{expression}[{index}]"
+        if definition.url in first:
+            issues.append(issue("extension-repeated", "structure", path,
+                                severity=definition.repeated, url=definition.url, path=path,
+                                first=first[definition.url]))
+        first.setdefault(definition.url, path)
     return issues
 
 

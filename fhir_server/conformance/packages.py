@@ -202,11 +202,20 @@ def known_absent() -> dict[tuple[str, str], str]:
             for entry in _known_issues().get("absentDependencies", ())}
 
 
+def _by_package_and_url(kind: str) -> dict[tuple[str, str], str]:
+    return {(entry["package"], url): entry["reason"]
+            for entry in _known_issues().get(kind, ()) for url in entry["urls"]}
+
+
 def unsupported_search_parameters() -> dict[tuple[str, str], str]:
     """(package name, SearchParameter url) → why the server leaves it out."""
-    return {(entry["package"], url): entry["reason"]
-            for entry in _known_issues().get("unsupportedSearchParameters", ())
-            for url in entry["urls"]}
+    return _by_package_and_url("unsupportedSearchParameters")
+
+
+def repeated_extensions() -> dict[tuple[str, str], str]:
+    """(package name, Extension url) → why a repeat of it on one element is only warned of,
+    though its definition allows it once there."""
+    return _by_package_and_url("repeatedExtensions")
 
 
 @cache

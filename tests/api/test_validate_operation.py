@@ -207,8 +207,10 @@ def test_the_capability_statement_lists_validate_and_the_installed_profiles(clie
 def test_more_warnings_than_an_outcome_lists_are_still_no_error(client):
     """Over MAX_ISSUES warnings (an IPS profile's snapshot has 130): the list is cut short
     with an information issue, and the resource is valid and stored."""
-    misplaced = {"url": "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type",
-                 "valueUrl": "string"}  # an extension defined for ElementDefinition.type.code
+    # An extension defined for CodeSystem, any number of times (0..*: one allowed once on an
+    # element is an error when repeated)
+    misplaced = {"url": "http://hl7.org/fhir/StructureDefinition/codesystem-keyWord",
+                 "valueString": "lao"}
     patient = {**new_patient(), "extension": [misplaced] * 130}
     issues = _issues(client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS))
     assert {issue["severity"] for issue in issues[:-1]} == {"warning"}

@@ -256,6 +256,30 @@ def test_a_part_of_a_complex_extension_with_the_wrong_value_is_refused(client):
     assert _issue_at(checked, where)["severity"] == "error"
 
 
+VN_CORE = "http://fhir.ehealth.gov.vn/core/StructureDefinition/"
+
+
+@pytest.mark.parametrize("extension", [
+    {"url": f"{VN_CORE}extension-nationality",
+     "valueCodeableConcept": {"coding": [{"system": "urn:iso:std:iso:3166", "code": "VN"}]}},
+    {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+     "valueString": "Trần"}], ids=["vn-core-nationality", "r4-mothersMaidenName"])
+def test_an_extension_its_definition_allows_once_is_refused_twice(client, extension):
+    """Each definition's root Extension has max 1: "only allowed once on any element on which
+    it appears" (defining-extensions.html#cardinality). Two nationalities were stored (201)."""
+    patient = {"resourceType": "Patient", "name": [{"text": "Nguyễn An", "family": "Nguyễn"}],
+               "extension": [extension, extension]}
+    refused = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert refused.status_code == 400, refused.text
+    assert extension["url"] in _issue_at(refused, "Patient.extension[1]")["diagnostics"]
+    for profile in (None, f"{VN_CORE}vn-core-patient"):
+        checked = client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS,
+                              params={"profile": profile} if profile else None)
+        assert _issue_at(checked, "Patient.extension[1]")["severity"] == "error"
+    once = {**patient, "extension": [extension]}
+    assert client.post("/Patient", json=once, headers=FHIR_HEADERS).status_code == 201
+
+
 def test_a_number_in_a_message_is_shown_as_json_writes_it(client):
     """JSON decimals are read as Python Decimals: their repr, `Decimal('1E+2')`, was shown."""
     response = client.post("/Patient", content=b'{"resourceType": "Patient", '
