@@ -105,13 +105,16 @@ async def _drain(settings: Settings) -> None:
 
     if settings.mongodb_uri is None:
         raise ValueError("the audit drainer needs settings.mongodb_uri")
+    # A SIGTERM while the definitions load (seconds on a busy machine) is taken once they are:
+    # the drainer then drains before it exits, as it would later (it was killed at once, and
+    # a server stopped just after its start left the events it spooled to its next start).
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     # The search index the server processes would build: same definitions, same time zone.
     definitions.load(installation_directory(settings.packages, settings.data_dir))
     use_timezone(settings.timezone)
     database = Database(settings.mongodb_uri, settings.database, index_plan,
                         settings.mongodb_server_selection_timeout)
-    stopping = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     trail = AuditTrail(database, settings.data_dir)
     trail.start(append=False)
     try:
