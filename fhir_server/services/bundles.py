@@ -259,7 +259,8 @@ class BundleProcessor:
                         continue
                     if isinstance(entry.resource, dict):  # a PATCH's operations too
                         rewrite_references(entry.resource, assigned,
-                                           reference_base(entry.full_url, base), versions)
+                                           reference_base(entry.full_url, base), versions,
+                                           patch=entry.method == "PATCH")
                     result = await _write(store, entry, self.service.policy, self.max_depth)
                     check_identity(entry, result, assigned, written)
                 except FhirError as error:

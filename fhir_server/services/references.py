@@ -71,15 +71,18 @@ def has_conditional_references(resource: object) -> bool:
 
 
 def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
-                       versions: dict[str, int]) -> None:
+                       versions: dict[str, int], *, patch: bool = False) -> None:
     """Replace references to bundle fullUrls by the ids assigned to them (a relative one
     read against `base`, see `reference_base`), also in uri elements and inside the
     narrative. A `urn:uuid:` reference to no entry is 400. (Conditional references are
     resolved by every write itself, `interactions.resolve_conditional_references`.) A
-    Bundle is written as sent: its fullUrls and references are its own."""
+    Bundle is written as sent: its fullUrls and references are its own. `patch`: the
+    resource is a PATCH entry's, whose Binary carries a JSON Patch (http.html#patch);
+    any other Binary's content is opaque (binary.html), stored byte for byte, and only
+    its references (`securityContext`) are replaced."""
     if resource.get("resourceType") == "Bundle":
         return
-    if resource.get("resourceType") == "Binary":  # a PATCH entry's JSON Patch
+    if patch and resource.get("resourceType") == "Binary":
         _rewrite_json_patch(resource, assigned, base, versions)
         return
     _rewrite_reference_elements(resource, assigned, base, versions)

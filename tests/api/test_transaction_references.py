@@ -4,6 +4,7 @@ referring entry's fullUrl when that is a RESTful URL, else against this server's
 then names the entry with that fullUrl; a `urn:uuid:` naming no entry is 400; a fullUrl
 naming the entry's own target is no duplicate."""
 
+import base64
 import uuid
 
 import pytest
@@ -353,3 +354,37 @@ def test_a_urn_oid_naming_no_entry_is_400(client):
     nowhere for good."""
     response = submit(client, transaction(post_entry(encounter("urn:oid:1.2.3.999"))))
     assert_outcome(response, 400)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_a_binary_entry_has_its_security_context_resolved_and_its_content_kept(client, method):
+    """A Binary's securityContext to an entry is replaced like any reference (it was stored
+    as the `urn:uuid:`, and the patient's own token was then refused the Binary); its
+    content is opaque (binary.html) and stored byte for byte, though it be JSON holding
+    that `urn:uuid:` (it was rewritten and re-serialised, as a PATCH's JSON Patch is)."""
+    full_url = urn()
+    content = f'{{\n  "a": 1.50,\n  "ref": {{"reference": "{full_url}"}}\n}}\n'.encode()
+    binary = {"resourceType": "Binary", "contentType": "application/fhir+json",
+              "securityContext": {"reference": full_url},
+              "data": base64.b64encode(content).decode()}
+    entry = post_entry(binary) if method == "POST" else put_entry(
+        {**binary, "id": str(uuid.uuid4())})
+    response = submit(client, transaction(post_entry(new_patient(), full_url=full_url), entry))
+    patient_entry, binary_entry = response_bundle(response, "transaction-response", 2)
+    made = patient_entry["response"]["location"].split("/_history/")[0].split("/fhir/")[1]
+    stored = client.get(binary_entry["response"]["location"].split("/_history/")[0],
+                        headers=FHIR_HEADERS).json()
+    assert stored["securityContext"] == {"reference": made}
+    assert base64.b64decode(stored["data"]) == content
+
+
+def test_a_binarys_security_context_naming_no_entry_is_400(client):
+    """As in any other resource: stored, it pointed nowhere for good."""
+    before, nowhere = history_snapshot(client), urn()
+    binary = {"resourceType": "Binary", "contentType": "text/plain",
+              "securityContext": {"reference": nowhere}, "data": "aGVsbG8="}
+    response = submit(client, transaction(post_entry(new_patient()), post_entry(binary)))
+    outcome = assert_outcome(response, 400)
+    outcome_names_entry(outcome, 1)
+    assert nowhere in outcome["issue"][0]["diagnostics"]
+    assert history_snapshot(client) == before
