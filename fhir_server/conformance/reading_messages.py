@@ -159,6 +159,12 @@ READING_MESSAGES: dict[str, tuple[str, str]] = {
         "FHIR XML phải được mã hóa UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type): byte "
         "thứ {position} không phải UTF-8",
     ),
+    "xml.declared-encoding": (
+        "The XML declaration names encoding=\"{encoding}\"; FHIR XML is UTF-8 "
+        "(http://hl7.org/fhir/R4/http.html#mime-type): declare UTF-8, or no encoding",
+        "Khai báo XML ghi encoding=\"{encoding}\"; FHIR XML phải được mã hóa UTF-8 "
+        "(http://hl7.org/fhir/R4/http.html#mime-type): hãy khai báo UTF-8 hoặc bỏ encoding",
+    ),
     "xml.dtd": (
         "FHIR XML must not contain a DTD (<!DOCTYPE>): DTDs and entities are refused "
         "(http://hl7.org/fhir/R4/xml.html)",

@@ -35,6 +35,7 @@ from fhir_server.conformance.xml_rules import (
     is_xhtml,
     json_value,
     nested_too_deep,
+    refuse_other_encoding,
     safe_parser,
     xml_attributes,
     xml_syntax,
@@ -120,6 +121,7 @@ class _Reader:
         self.data = data
         self.max_depth = max_depth
         self.parser = safe_parser()
+        self.parser.XmlDeclHandler = refuse_other_encoding
         handlers = (self._start, self._end, self._text)
         if tolerate_entries:
             handlers = (self._tolerant(self._start, 1), self._tolerant(self._end, -1),

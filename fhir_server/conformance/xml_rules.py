@@ -50,6 +50,14 @@ def _refuse_external(*_: object) -> int:
     raise XmlRefused("xml.external-entity")
 
 
+def refuse_other_encoding(_version: str, encoding: str | None, _standalone: int) -> None:
+    """An XML declaration's handler: FHIR XML is UTF-8 (http.html#mime-type). expat reads a
+    `safe_parser`'s document as UTF-8 whatever it declares, so a body declaring Latin-1
+    had its text silently read otherwise than meant (`MÃ¼ller` became `Müller`)."""
+    if encoding is not None and encoding.lower() not in ("utf-8", "utf8"):
+        raise XmlRefused("xml.declared-encoding", encoding=encoding)
+
+
 def xml_syntax(error: expat.ExpatError) -> Phrase:
     """Why expat found the XML not well-formed, and where (`mismatched tag: line 3, column
     4`)."""

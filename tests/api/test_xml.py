@@ -210,6 +210,30 @@ def test_every_xml_content_type_is_read(client, content_type):
     assert search_ids(client, "Patient", identifier=value) == [response.json()["id"]]
 
 
+@pytest.mark.parametrize(("declaration", "refused"), [
+    ('<?xml version="1.0" encoding="ISO-8859-1"?>', "ISO-8859-1"),
+    ("<?xml version='1.0' encoding='windows-1258'?>", "windows-1258"),
+    ('<?xml version="1.0" encoding="UTF-8"?>', None),
+    ('<?xml version="1.0" encoding="utf-8"?>', None),
+    ('<?xml version="1.0"?>', None),
+    ("", None),
+])
+def test_an_xml_declaration_naming_another_encoding_than_utf8_is_refused(
+        client, declaration, refused):
+    """FHIR XML is UTF-8 (http.html#mime-type). A body declaring Latin-1 whose bytes are
+    also valid UTF-8 (`MÃ¼ller` in Latin-1) was read as UTF-8 (`Müller`) and stored."""
+    before = type_snapshot(client, "Patient")
+    body = f'{declaration}<Patient xmlns="http://hl7.org/fhir"><name><family value="Müller"/>' \
+           "</name></Patient>"
+    response = client.post("/Patient", content=body.encode(), headers=XML_HEADERS)
+    if refused is None:
+        assert response.status_code == 201, response.text
+        assert _xml(response)["name"] == [{"family": "Müller"}]
+    else:
+        _assert_xml_outcome(response, 400, f'encoding="{refused}"')
+        assert type_snapshot(client, "Patient") == before
+
+
 def test_errors_are_operation_outcomes_in_xml_when_xml_is_asked_for(client):
     _assert_xml_outcome(client.get("/Patient/khong-co", headers={"Accept": FHIR_XML}), 404,
                         "khong-co")
