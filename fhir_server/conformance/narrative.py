@@ -58,6 +58,8 @@ _URL_DROPPED = str.maketrans("", "", "\t\n\r")
 # An attribute of a start tag as written: its name, then its value in double or single quotes.
 _WRITTEN_ATTRIBUTE = re.compile(
     rb"""[ \t\r\n]+([^ \t\r\n=]+)[ \t\r\n]*=[ \t\r\n]*(?:"([^"]*)"|'([^']*)')""")
+# The name of the element a start tag opens, as written (`h:p` with its prefix).
+_WRITTEN_NAME = re.compile(rb"<([^ \t\r\n/>]+)")
 # How a comment starts when an HTML parser ends it right there (`<!-->`, `<!--->`: WHATWG HTML
 # §13.2.5.43-44, abrupt-closing-of-empty-comment); XML reads on to the next `-->`.
 _COMMENT_HTML_ENDS_AT_ONCE = (">", "->")
@@ -117,6 +119,9 @@ class XhtmlReading:
     error: Phrase | None = None  # not well-formed
     root: str | None = None  # namespace and name of the first element
     outside: Phrase | None = None  # an XML declaration, comment or instruction beside the div
+    # The first element written with a namespace prefix (`<h:div xmlns:h="...xhtml">`): XML
+    # reads it in the XHTML namespace, a browser's HTML parser as an unknown `h:div`.
+    prefixed: str | None = None
     depth: int = 0  # of the element being read
     forbidden: list[Phrase] = field(default_factory=list)  # what txt-1 refuses
     has_content: bool = False  # text or an image (txt-2)
@@ -143,6 +148,10 @@ def read_xhtml(text: str) -> XhtmlReading:
         start_tag = TAG.match(raw, parser.CurrentByteIndex)
         assert start_tag is not None, "expat reported a start tag here"
         reading.forbidden += _script_urls(name, start_tag.group())
+        written = _WRITTEN_NAME.match(start_tag.group())
+        assert written is not None, "a start tag begins with its name"
+        if b":" in written[1]:
+            reading.prefixed = reading.prefixed or written[1].decode()
         reading.local_references.update(_local_references(attributes))
 
     def characters(data: str) -> None:
@@ -216,6 +225,9 @@ def narrative_problem(reading: XhtmlReading, said_empty: bool = False
         return "error", "value", phrase("xhtml.not-well-formed", problem=reading.error)
     if (shape := _not_one_div(reading)) is not None:
         return "error", "value", phrase("xhtml.not-one-div", shape=shape)
+    if reading.prefixed:  # XHTML all the same: FHIR XML carries it, as read and written
+        return "error", "value", phrase("xhtml.prefixed", name=reading.prefixed,
+                                        namespace=XHTML_NS)
     if reading.forbidden:
         return "error", "invariant", phrase("xhtml.forbidden", what=reading.forbidden[0])
     if not reading.has_content and not said_empty:

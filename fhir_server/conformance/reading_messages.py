@@ -262,6 +262,13 @@ READING_MESSAGES: dict[str, tuple[str, str]] = {
         "not well-formed XHTML: {problem}",
         "XHTML không đúng cú pháp (well-formed): {problem}",
     ),
+    "xhtml.prefixed": (
+        "a narrative's elements have no namespace prefix, not <{name}>: a browser reads it as "
+        'HTML, which knows no prefixes (write <div xmlns="{namespace}">)',
+        "các phần tử của phần tường thuật không có tiền tố không gian tên (namespace prefix), "
+        "không phải <{name}>: trình duyệt đọc nó như HTML, vốn không hiểu tiền tố (hãy viết "
+        '<div xmlns="{namespace}">)',
+    ),
     "xhtml.not-one-div": ("a narrative is one {shape}", "phần tường thuật phải là một {shape}"),
     "xhtml.forbidden": (
         "{what} is not allowed in a narrative: only basic formatting, no scripts, forms, "

@@ -121,6 +121,25 @@ def test_a_narrative_is_one_div_with_nothing_beside_it(client, div):
     assert _xml(as_xml)["text"] == inner
 
 
+@pytest.mark.parametrize(("div", "prefixed"), [
+    ('<h:div xmlns:h="http://www.w3.org/1999/xhtml"><h:p>hi</h:p></h:div>', "h:div"),
+    (f'<div {XHTML}><x:p xmlns:x="http://www.w3.org/1999/xhtml">hi</x:p></div>', "x:p"),
+])
+def test_a_narrative_written_with_a_namespace_prefix_is_refused(client, div, prefixed):
+    """`<h:div xmlns:h="...xhtml">` is XHTML to XML, but a browser reads the narrative as
+    HTML, where `h:p` is an unknown element (narrative.html): it was stored and written to
+    JSON as `<h:div ...>`. Refused in XML and in JSON alike."""
+    before = type_snapshot(client, "Patient")
+    as_xml = ('<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/>'
+              f"{div}</text></Patient>")
+    response = client.post("/Patient", content=as_xml.encode(), headers=XML_HEADERS)
+    _assert_xml_outcome(response, 400, f"no namespace prefix, not <{prefixed}>")
+    patient = {"resourceType": "Patient", "text": {"status": "generated", "div": div}}
+    response = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert f"not <{prefixed}>" in assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert type_snapshot(client, "Patient") == before
+
+
 def test_update_vread_and_history_in_xml(client):
     stored = created(client, _patient())
     changed = {**stored, "gender": "other"}
