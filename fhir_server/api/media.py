@@ -103,16 +103,17 @@ def response_media_type(request: Request) -> str:
 
 
 def _ranges(accept: str) -> dict[str, tuple[float, int]]:
-    """The media ranges of an Accept header (R4 ones), each with its `q` (one that is not a
-    number counts as 1) and position, the first of a range given twice."""
+    """The media ranges of an Accept header (R4 ones), each with its `q` and position, the
+    first of a range given twice. A range whose `q` is no qvalue (`q=abc`, `q=2`: RFC 9110
+    §12.4.2) is left out, as one of an unknown type is: it said nothing valid."""
     ranges: dict[str, tuple[float, int]] = {}
     for position, part in enumerate(accept.split(",")):
-        quality = 1.0
+        quality: float | None = 1.0
         for parameter in part.split(";")[1:]:
             name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q" and _QUALITY.fullmatch(value.strip()):
-                quality = float(value)
-        if _is_r4(part):
+            if name.strip().lower() == "q":
+                quality = float(value) if _QUALITY.fullmatch(value.strip()) else None
+        if quality is not None and _is_r4(part):
             ranges.setdefault(_media_type(part), (quality, position))
     return ranges
 

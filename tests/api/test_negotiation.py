@@ -107,6 +107,18 @@ def test_accept_prefers_the_highest_quality(client, patient):
     assert_outcome(refused, 406)
 
 
+@pytest.mark.parametrize("q", ["abc", "2", "0.5x", ""])
+def test_a_range_whose_q_is_no_qvalue_is_left_out(client, patient, q):
+    """RFC 9110 §12.4.2: a qvalue is 0 to 1 with at most three decimals. A range with
+    another `q` was taken with q=1; it is left out now, as a range of an unknown type is."""
+    path = f"/Patient/{patient['id']}"
+    response = client.get(path, headers={
+        "Accept": f"application/fhir+xml;q={q}, application/fhir+json;q=0.5"})
+    assert response.status_code == 200, response.text
+    assert media_type(response) == "application/fhir+json"
+    assert_outcome(client.get(path, headers={"Accept": f"application/fhir+xml;q={q}"}), 406)
+
+
 @pytest.mark.parametrize("accept", [
     "application/fhir+json;q=0, */*",
     "application/fhir+json;q=0, application/json;q=0, text/json;q=0, */*",
