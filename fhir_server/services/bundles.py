@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from functools import partial
 from http import HTTPStatus
 
 from fhir_server.auth.scopes import ALL, Permissions
@@ -45,7 +46,7 @@ from fhir_server.services.entry_independence import (
     written_target,
 )
 from fhir_server.services.entry_reads import read_entry
-from fhir_server.services.interactions import WriteResult
+from fhir_server.services.interactions import PatchedLinks, WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.read_budget import (
     ReadBudget,
@@ -57,6 +58,7 @@ from fhir_server.services.read_budget import (
 from fhir_server.services.references import (
     has_conditional_references,
     reference_base,
+    rewrite_patched_references,
     rewrite_references,
 )
 from fhir_server.services.resources import ResourceService, check_writable
@@ -78,7 +80,8 @@ _strict_searches: ContextVar[bool] = ContextVar("strict_searches", default=False
 
 
 async def _write(
-    store: ResourceStore, entry: Entry, policy: ConformancePolicy, max_depth: int
+    store: ResourceStore, entry: Entry, policy: ConformancePolicy, max_depth: int,
+    link: PatchedLinks | None = None,
 ) -> WriteResult | None:
     check_writable(entry.resource_type)
     kind = entry.resource_type
@@ -111,7 +114,8 @@ async def _write(
             store, kind, entry.criteria
         )
         return await interactions.patch(
-            store, kind, target, patch_operations(entry, max_depth), policy, entry.precondition
+            store, kind, target, patch_operations(entry, max_depth), policy, entry.precondition,
+            link,
         )
     if entry.resource_id:
         return await interactions.delete(store, kind, entry.resource_id, entry.precondition)
@@ -257,11 +261,15 @@ class BundleProcessor:
                             self.service, base, entry, permissions, reach,
                             _strict_searches.get(), store)
                         continue
-                    if isinstance(entry.resource, dict):  # a PATCH's operations too
-                        rewrite_references(entry.resource, assigned,
-                                           reference_base(entry.full_url, base), versions,
-                                           patch=entry.method == "PATCH")
-                    result = await _write(store, entry, self.service.policy, self.max_depth)
+                    entry_base = reference_base(entry.full_url, base)
+                    link = None
+                    if entry.method == "PATCH":  # its links: those of the resource it makes
+                        link = partial(rewrite_patched_references, assigned=assigned,
+                                       base=entry_base, versions=versions)
+                    elif isinstance(entry.resource, dict):
+                        rewrite_references(entry.resource, assigned, entry_base, versions)
+                    result = await _write(store, entry, self.service.policy, self.max_depth,
+                                          link)
                     check_identity(entry, result, assigned, written)
                 except FhirError as error:
                     failed[:] = [entry.index]

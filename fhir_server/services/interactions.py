@@ -4,7 +4,7 @@ Each function takes the `ResourceStore` of a running transaction, so a single re
 every entry of a transaction Bundle share one implementation.
 """
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from fhir_server.conformance.messages import Phrase, issue, phrase, refusal
@@ -46,6 +46,10 @@ from fhir_server.services.versions import (
 )
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
+
+# Replaces, in a patched resource, its links to a transaction's other entries (given the
+# current version, whose own links stay as they are).
+PatchedLinks = Callable[[dict, dict], None]
 
 
 @dataclass(frozen=True)
@@ -250,9 +254,11 @@ async def patch(
     operations: object,
     policy: ConformancePolicy,
     precondition: Precondition = UNCONDITIONAL,
+    link: PatchedLinks | None = None,
 ) -> WriteResult:
     """JSON Patch, or FHIRPath Patch given as a Parameters resource (http.html#patch): the
-    result must still be a valid resource."""
+    result must still be a valid resource. `link`: a transaction's entry replaces the links
+    to its other entries in that result."""
     if resource_type in APPEND_ONLY_TYPES:  # even a patch that would change nothing
         raise MethodNotAllowed(f"{resource_type} resources are append-only: they cannot be "
                                "patched")
@@ -272,6 +278,8 @@ async def patch(
     _refuse_subsetted(patched, phrase("body.patched", type=resource_type, id=resource_id))
     # A patch is an update: it may add tags and labels, and only `$meta-delete` removes them.
     patched = with_kept_labels(patched, current.resource)
+    if link is not None:
+        link(patched, current.resource)
     await resolve_conditional_references(store, patched)
     warnings = await run_sized(policy.check, patched)
     if await run_sized(same_content, patched, current.resource):  # changing nothing

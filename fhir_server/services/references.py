@@ -1,17 +1,14 @@
 """Reference rewriting for transactions (http://hl7.org/fhir/R4/http.html#trules):
 `urn:uuid:` and other fullUrls of created entries; which references are conditional."""
 
-import base64
 import re
 from urllib.parse import urlencode
 
-from fhir_server.conformance import json_format
 from fhir_server.conformance.messages import refusal
 from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import parse_query
 from fhir_server.search.types.reference import LOCAL_REFERENCE, references_in
-from signing.jws import base64_binary
 
 # Elements whose values name entries by fullUrl; "Elements of type canonical are not
 # replaced" (http.html#trules): a canonical names a definition, not a stored resource. Nor
@@ -71,21 +68,17 @@ def has_conditional_references(resource: object) -> bool:
 
 
 def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
-                       versions: dict[str, int], *, patch: bool = False) -> None:
+                       versions: dict[str, int], kept: frozenset[str] = frozenset()) -> None:
     """Replace references to bundle fullUrls by the ids assigned to them (a relative one
     read against `base`, see `reference_base`), also in uri elements and inside the
-    narrative. A `urn:uuid:` reference to no entry is 400. (Conditional references are
-    resolved by every write itself, `interactions.resolve_conditional_references`.) A
-    Bundle is written as sent: its fullUrls and references are its own. `patch`: the
-    resource is a PATCH entry's, whose Binary carries a JSON Patch (http.html#patch);
-    any other Binary's content is opaque (binary.html), stored byte for byte, and only
-    its references (`securityContext`) are replaced."""
+    narrative. A `urn:uuid:` reference to no entry is 400, unless it is one of `kept`.
+    (Conditional references are resolved by every write itself,
+    `interactions.resolve_conditional_references`.) A Bundle is written as sent: its
+    fullUrls and references are its own; a Binary's content is opaque (binary.html), stored
+    byte for byte, and only its references (`securityContext`) are replaced."""
     if resource.get("resourceType") == "Bundle":
         return
-    if patch and resource.get("resourceType") == "Binary":
-        _rewrite_json_patch(resource, assigned, base, versions)
-        return
-    _rewrite_reference_elements(resource, assigned, base, versions)
+    _rewrite_reference_elements(resource, assigned, base, versions, kept)
     # "all matching links ... in url elements" too: Attachment.url, valueUri, valueUrl, ...
     for container, place in places_of_types(resource, _URI_TYPES):
         if place == "system" or (place == "url" and "resourceType" in container):
@@ -113,22 +106,14 @@ def _linked_narrative(div: str, assigned: dict[str, str]) -> str:
     return _QUOTED_VALUE.sub(link, div)
 
 
-def _rewrite_json_patch(binary: dict, assigned: dict[str, str], base: str,
-                        versions: dict[str, int]) -> None:
-    """The references a JSON Patch's values hold (`{"op": "add", "path": "/subject",
-    "value": {"reference": "urn:uuid:..."}}`), as a resource's; one that cannot be read is
-    left to the PATCH to refuse."""
-    try:
-        operations = json_format.loads(base64_binary(binary["data"]))
-    except (KeyError, TypeError, ValueError, RecursionError):
-        return
-    if not references_in(operations):
-        return  # as sent, byte for byte
-    _rewrite_reference_elements(operations, assigned, base, versions)
-    try:
-        binary["data"] = base64.b64encode(json_format.dumps(operations)).decode("ascii")
-    except UnicodeEncodeError:  # a lone surrogate: the PATCH refuses the patch as sent
-        return
+def rewrite_patched_references(patched: dict, current: dict, assigned: dict[str, str],
+                               base: str, versions: dict[str, int]) -> None:
+    """A PATCH entry's links, read in the resource it makes rather than in its operations
+    (a `urn:uuid:` given as a string value, in a uri or in narrative text is a link there
+    too); a `urn:` reference the current version already holds (a plain write may store
+    one) is left as it is, not refused."""
+    kept = frozenset(element["reference"] for element in references_in(current))
+    rewrite_references(patched, assigned, base, versions, kept)
 
 
 def linked_query(query: str, assigned: dict[str, str]) -> str:
@@ -143,7 +128,7 @@ def linked_query(query: str, assigned: dict[str, str]) -> str:
 
 
 def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: str,
-                                versions: dict[str, int]) -> None:
+                                versions: dict[str, int], kept: frozenset[str]) -> None:
     for element in references_in(node):
         if is_conditional_reference(element["reference"]):
             # Its criteria may name entries too (`Encounter?subject=urn:uuid:...`).
@@ -157,7 +142,8 @@ def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: st
         if target is not None:
             element["reference"] = target + history + (
                 str(versions[target]) if history and target in versions else version)
-        elif not history and full_url_key(reference).startswith(_URN_SCHEMES):
+        elif (not history and full_url_key(reference).startswith(_URN_SCHEMES)
+              and reference not in kept):
             # Such a reference means an entry of the Bundle: stored as it is, it would point
             # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
             raise refusal(BadRequest, "entry.urn-unresolved", reference=reference)
