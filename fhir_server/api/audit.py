@@ -3,6 +3,7 @@ and resource), when, outcome, and from which address."""
 
 import re
 import uuid
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
@@ -43,6 +44,10 @@ _INTERACTIONS = {
     "export_file": "operation",
 }
 
+
+# Counted in the metrics, not audited: the public discovery document, which load balancers
+# and clients poll (README "Audit").
+_UNAUDITED = frozenset({"capabilities"})
 
 # Interactions whose query the AuditEvent records: searches, and operations by GET
 # (`$lastn?patient=...`, `$everything?_since=...`).
@@ -87,10 +92,20 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         entities=_entities(request, location),
         query=state_value(request, "audit_query")
         or (_query_string(request) if interaction in _QUERIED else None),
-        source=server_origin(request),
+        source=_observer(request),
         request_id=request_id,
         failure=state_value(request, "failure"),
     )
+
+
+def _observer(request: Request) -> str:
+    """This server as the trail names it: its configured base URL's origin, not the `Host`
+    header, which any client may write (`Host: evil.example` was stored as the observer)."""
+    configured = request.app.state.settings.base_url
+    if not configured:
+        return server_origin(request)
+    parts = urlsplit(configured)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _query_string(request: Request) -> str:
@@ -172,7 +187,7 @@ def record_request(request: Request, request_id: str, location: str, status: int
     was stored first."""
     interaction = state_value(request, "interaction") or _interaction(request)
     trail = getattr(request.app.state, "audit", None)
-    if interaction is None or trail is None:
+    if interaction is None or interaction in _UNAUDITED or trail is None:
         return
     if stored and status < 400:
         return

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from fhir_server.services.health import Readiness
+from fhir_server.storage.database import RETRY_AFTER_SECONDS
 
 HEALTH_JSON = "application/health+json"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -14,7 +15,10 @@ router = APIRouter(prefix="/health")
 
 
 def _health(status: str, status_code: int = 200, **members: object) -> JSONResponse:
-    return JSONResponse({"status": status, **members}, status_code, _NO_STORE,
+    # A 503 is temporary: say when to look again, as the FHIR endpoints do (RFC 9110 §10.2.3).
+    headers = _NO_STORE if status_code != 503 else {
+        **_NO_STORE, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse({"status": status, **members}, status_code, headers,
                         media_type=HEALTH_JSON)
 
 

@@ -63,6 +63,7 @@ def test_requests_get_503_at_once_while_no_primary_answers_then_recover(
             assert elapsed < FAST, elapsed
         ready, elapsed = _timed(lambda: httpx.get(f"{root}/health/ready", timeout=30))
         assert ready.status_code == 503, ready.text
+        assert ready.headers["retry-after"] == "5"
         assert elapsed < FAST, elapsed
         assert ready.json()["checks"]["mongodb"][0]["status"] == "fail"
         assert httpx.get(f"{root}/health/live", timeout=30).status_code == 200

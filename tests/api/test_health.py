@@ -61,6 +61,7 @@ def server_with_unreachable_signer(mongo_uri, request, tmp_path_factory, issuer)
 def test_ready_fails_naming_an_unreachable_signing_service(server_with_unreachable_signer):
     response = _probe(server_with_unreachable_signer, "ready")
     assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"  # a 503 is temporary: when to look again
     body = response.json()
     assert body["status"] == "fail"
     assert body["checks"]["mongodb"] == [{"status": "pass"}]
