@@ -2,10 +2,13 @@
 
 import argparse
 import asyncio
+import atexit
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -233,6 +236,16 @@ async def _verify(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def _share_metrics() -> None:
+    """Each scrape reaches one of several workers: their metrics are summed from files they
+    share (prometheus-client's multiprocess mode), in a new directory of this serve's own,
+    removed when it stops (a counter went backwards between scrapes answered by two
+    workers)."""
+    shared = tempfile.mkdtemp(prefix="fhir-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared  # the workers inherit it
+    atexit.register(shutil.rmtree, shared, True)
+
+
 def _serve(args: argparse.Namespace) -> int:
     # Checked before the imports below, whose metrics open their files there.
     multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -240,6 +253,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"cannot start: PROMETHEUS_MULTIPROC_DIR: {multiprocess_dir} is no directory "
               "(make it, empty, before the server starts)", file=sys.stderr)
         return 2
+    settings = _settings(args)
+    if multiprocess_dir is None and args.workers > 1 and settings.metrics != "off":
+        _share_metrics()
     import uvicorn
 
     from fhir_server.api.header_timeout import with_client_deadlines
@@ -252,7 +268,6 @@ def _serve(args: argparse.Namespace) -> int:
         ProfileConfigurationError,
     )
 
-    settings = _settings(args)
     try:
         load(package_directory(settings))
         ConformancePolicy.configured(settings.required_profiles)

@@ -12,6 +12,7 @@ import proc_table
 import pytest
 from api.helpers import unique_cccd
 from process_issuer import bearer
+from prometheus_client.parser import text_string_to_metric_families
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 TERMINATED = (0, -signal.SIGTERM)
@@ -170,3 +171,36 @@ def test_a_rate_limit_holds_for_the_server_not_for_each_worker(spawn, eventually
     assert set(statuses) == {200, 429}, statuses
     # One address's 30 at once (and one a second since), not 30 from each worker.
     assert 25 <= statuses.count(200) <= 40, statuses
+
+
+def _requests_counted(scrape: httpx.Response) -> float:
+    assert scrape.status_code == 200, scrape.text
+    return sum(sample.value for family in text_string_to_metric_families(scrape.text)
+               for sample in family.samples if sample.name == "fhir_requests_total")
+
+
+@pytest.mark.slow
+def test_every_worker_answers_a_scrape_with_the_metrics_of_all(spawn, eventually, tmp_path):
+    """Each worker counted only its own requests: a counter scraped through one worker,
+    then the other, went backwards (PROMETHEUS_MULTIPROC_DIR was the operator's to set)."""
+    server = spawn(tmp_path / "data", "--workers", "2", env={"FHIR_METRICS": "public"})
+    server.wait_ready()
+    assert eventually(lambda: len(_workers(server.process.pid)) == 2, 30), server.output()
+    root = server.base.removesuffix("/fhir")
+    with _client_per_worker(server.base, _workers(server.process.pid)) as through:
+        for client in through.values():
+            for _ in range(5):
+                assert client.get(f"{server.base}/Patient", params={"_count": "1"}
+                                  ).status_code == 200
+        counted = [_requests_counted(client.get(f"{root}/metrics"))
+                   for client in [*through.values(), *through.values()]]
+    # Every request so far, the metadata reads that found the workers included, whichever
+    # worker answers; a scrape is no FHIR request and counts none.
+    assert counted[0] >= 10 and len(set(counted)) == 1, counted
+    worker = _workers(server.process.pid)[0]
+    environment = (Path("/proc") / str(worker) / "environ").read_bytes().split(b"\0")
+    (shared,) = [Path(os.fsdecode(variable.partition(b"=")[2])) for variable in environment
+                 if variable.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    assert shared.is_dir()
+    assert server.stop(signal.SIGTERM) in TERMINATED, server.output()
+    assert not shared.exists()  # the serve's own: removed when it stops
