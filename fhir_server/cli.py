@@ -2,19 +2,17 @@
 
 import argparse
 import asyncio
-import atexit
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from fhir_server import shared_metrics
 from fhir_server.conformance.registry import is_supported
 from fhir_server.package_commands import install_package, list_packages, package_directory
 from fhir_server.settings import Settings
@@ -236,38 +234,29 @@ async def _verify(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
-def _share_metrics() -> None:
-    """Each scrape reaches one of several workers: their metrics are summed from files they
-    share (prometheus-client's multiprocess mode), in a new directory of this serve's own,
-    removed when it stops (a counter went backwards between scrapes answered by two
-    workers)."""
-    shared = tempfile.mkdtemp(prefix="fhir-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared  # the workers inherit it
-    atexit.register(shutil.rmtree, shared, True)
-
-
 def _serve(args: argparse.Namespace) -> int:
-    # Checked before the imports below, whose metrics open their files there.
-    multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if multiprocess_dir is not None and not Path(multiprocess_dir).is_dir():
-        print(f"cannot start: PROMETHEUS_MULTIPROC_DIR: {multiprocess_dir} is no directory "
-              "(make it, empty, before the server starts)", file=sys.stderr)
+    # Settled before the imports below, whose metrics open their files there.
+    if (problem := shared_metrics.directory_problem()) is not None:
+        print(f"cannot start: {problem}", file=sys.stderr)
         return 2
     settings = _settings(args)
-    if multiprocess_dir is None and args.workers > 1 and settings.metrics != "off":
-        _share_metrics()
+    if args.workers > 1 and settings.metrics != "off":
+        shared_metrics.share_between_workers()
     import uvicorn
 
     from fhir_server.api.header_timeout import with_client_deadlines
     from fhir_server.conformance.definitions import load
     from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
-    from fhir_server.running_server import default_base_url, serve_workers
+    from fhir_server.running_server import already_serving, default_base_url, serve_workers
     from fhir_server.services.conformance_policy import (
         ConformancePolicy,
         ProfileConfigurationError,
     )
 
+    if (serving := already_serving(settings.data_dir)) is not None:
+        print(f"cannot start: {serving}", file=sys.stderr)
+        return 2
     try:
         load(package_directory(settings))
         ConformancePolicy.configured(settings.required_profiles)

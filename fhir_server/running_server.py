@@ -75,6 +75,24 @@ def claim_primary(data_dir: Path) -> bool:
     return True
 
 
+def already_serving(data_dir: Path) -> str | None:
+    """What serves `data_dir` now, if a server does (its primary holds the lock): a second
+    one would find the embedded mongod's files locked after printing a token, and die with
+    a traceback."""
+    try:
+        descriptor = os.open(_path(data_dir).with_name(_PRIMARY_LOCK), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        where = running_base_url(data_dir)
+        return f"a server is serving {data_dir} already" + (f" at {where}" if where else "")
+    finally:
+        os.close(descriptor)  # and the lock with it, if it was taken
+    return None
+
+
 def clear(data_dir: Path) -> None:
     """Forget this process's record (another process's stays), and its primacy."""
     path = _path(data_dir)

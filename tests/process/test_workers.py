@@ -204,3 +204,21 @@ def test_every_worker_answers_a_scrape_with_the_metrics_of_all(spawn, eventually
     assert shared.is_dir()
     assert server.stop(signal.SIGTERM) in TERMINATED, server.output()
     assert not shared.exists()  # the serve's own: removed when it stops
+
+
+@pytest.mark.slow
+def test_a_second_server_on_a_served_data_dir_says_so_in_one_line(spawn, cli, mongods,
+                                                                  tmp_path):
+    """It printed the banner and a token, then died with a traceback (the mongod's files
+    locked); the running server is untouched."""
+    data = tmp_path / "data"
+    server = spawn(data, "--dev", "--workers", "1")
+    server.wait_ready()
+    for workers in ("1", "2"):
+        second = cli("serve", "--data-dir", data, "--port", "0", "--workers", workers)
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.strip().splitlines() == [
+            f"cannot start: a server is serving {data} already at {server.base}"], second.stderr
+        assert "TOKEN" not in second.stdout
+    assert len(mongods(data)) == 1
+    assert httpx.get(f"{server.base}/metadata", timeout=30).status_code == 200
