@@ -5,21 +5,29 @@ found by a FHIRPath `path`, applied in order to a copy of the resource.
 Paths are the FHIRPath subset the search parameters use (`search/fhirpath.py`): members,
 choice elements, `[n]`, `first()`, `last()`, `extension('url')`, `where(element =
 'literal')`, `as`, `and`, and a primitive's `id` and `extension` (in its `_name` object:
-`patched_json`). A `value` is a `value[x]`
-or, for an element no data type describes (a BackboneElement), `part`s named by its children;
-which children repeat is read from the StructureDefinitions. A path that does not resolve to
-what its operation needs is 422, as a failing JSON Patch test is (http.html#patch); a
-malformed operation is 400.
+`patched_json`); elements are found where they are (`fhirpath_patch_paths`). A `value` is
+a `value[x]` or, for an element no data type describes (a BackboneElement), `part`s named by
+its children; which children repeat is read from the StructureDefinitions. A path that does
+not resolve to what its operation needs is 422, as a failing JSON Patch test is
+(http.html#patch); a malformed operation is 400.
 """
 
 import copy
 from collections.abc import Callable
 from functools import partial
 
-from fhir_server.conformance.primitives import is_digits
 from fhir_server.conformance.structure import Node, Property, definition_tree
 from fhir_server.errors import BadRequest, TooCostly, Unprocessable
 from fhir_server.search.fhirpath import UnsupportedExpression, compile_path
+from fhir_server.services.fhirpath_patch_paths import (
+    Element,
+    Location,
+    holder_of,
+    holders,
+    last_step,
+    members,
+    steps,
+)
 from fhir_server.services.parameters import check_parameters_shape
 from fhir_server.services.patched_json import element_object, prune, shift_shadow
 
@@ -29,8 +37,6 @@ _PARTS = {"add": ("path", "name", "value"), "insert": ("path", "value", "index")
 MAX_PATH_LENGTH = 2000  # of a path or a name: a search parameter's longest is 400 or so
 # Elements the operations of one patch may walk in all (about 1 µs each here).
 MAX_VISITS = 2_000_000
-# Where an element is: (the object holding it, its JSON name, its place in the array or None).
-Location = tuple[dict, str, int | None]
 
 
 def is_fhirpath_patch(body: object) -> bool:
@@ -126,60 +132,58 @@ class _Patch:
     def fail(self, reason: str) -> Unprocessable:
         return Unprocessable(f"{self.where}: path '{self.path}' {reason}", expression=self.where)
 
-    def found(self, path: str | None = None) -> list:
+    def found(self, path: str | None = None) -> list[Element]:
+        """The elements `path` (the operation's) finds: objects, and primitives where they
+        are (`fhirpath_patch_paths`)."""
+        path = path or self.path
         try:
-            evaluate = compile_path(path or self.path, self.resource["resourceType"])
+            evaluate = compile_path(path, self.resource["resourceType"])
         except UnsupportedExpression as error:
-            raise BadRequest(f"{self.where}: path '{path or self.path}' is not FHIRPath this "
+            raise BadRequest(f"{self.where}: path '{path}' is not FHIRPath this "
                              f"server evaluates: {error}", expression=self.where) from None
-        return [node.value for node in evaluate(self.resource)]
+        step = last_step(path, self.resource["resourceType"])
+        if step is None:
+            values = [node.value for node in evaluate(self.resource)]
+            objects: list[Element] = [value for value in values if isinstance(value, dict)]
+            if len(objects) < len(values):  # primitives, found by value alone
+                raise self.fail("does not end in an element name (or name[n], name.first(), "
+                                "name.last())")
+            return objects
+        parent_path, name, selected = step
+        choices: list[frozenset[str]] = []  # read once, if a holder lacks `name`
 
-    def one(self, path: str | None = None) -> object:
+        def json_name(holder: dict) -> str:
+            if name in holder or f"_{name}" in holder:
+                return name
+            if not choices:
+                choices.append(frozenset(self.structure(parent_path).choices))
+            return _choice_key(holder, name) if name in choices[0] else name
+
+        return members(holders(self.found(parent_path)), json_name, selected)
+
+    def one(self, path: str | None = None) -> Element:
         found = self.found(path)
         if len(found) != 1:
-            raise self.fail(f"finds {len(found)} elements, not one")
+            within = "" if path in (None, self.path) else f"is within '{path}', which "
+            raise self.fail(f"{within}finds {len(found)} elements, not one")
         return found[0]
 
-    def locate(self, path: str | None = None) -> Location | None:
-        """Where the one element `path` (the operation's) finds is; None when it finds
-        nothing."""
-        found = self.found(path)
+    def locate(self) -> Location | None:
+        """Where the one element the path finds is; None when it finds nothing."""
+        found = self.found()
         if len(found) > 1:
             raise self.fail(f"finds {len(found)} elements, not one")
         if not found:
             return None
         if isinstance(found[0], dict):
-            return _holder(self.resource, found[0]) or _refuse(self)
-        # A primitive has no identity: read it as `parent.name` or `parent.name[n]`.
-        parent_path, name, position = _last_step(self, path)
-        parent = self.children_of(parent_path)
-        if name not in parent:
-            name = self.choice_key(parent, parent_path, name)
-        if name not in parent:
-            raise self.fail("finds a value whose element cannot be changed")
-        if not isinstance(parent[name], list):
-            return parent, name, None  # `gender` or `gender[0]`: the one value
-        if position is None:
-            position = next(i for i, v in enumerate(parent[name]) if v == found[0])
-        return parent, name, position % len(parent[name])
+            return holder_of(self.resource, found[0]) or _refuse(self)
+        return found[0]
 
     def children_of(self, path: str) -> dict:
         """What holds the children of the one element `path` finds: itself, or a primitive's
         `_name` object, which holds its id and extensions (made if it has none)."""
         found = self.one(path)
-        if isinstance(found, dict):
-            return found
-        location = self.locate(path)
-        assert location is not None, "one element was found"
-        return element_object(*location)
-
-    def choice_key(self, parent: dict, parent_path: str, name: str) -> str:
-        """The JSON name `parent` holds a choice element `name` by (`deceased` is
-        `deceasedBoolean`), else `name`."""
-        if name not in self.structure(parent_path).choices:
-            return name
-        return next((key for key in parent if key.startswith(name)
-                     and key[len(name):][:1].isupper()), name)
+        return found if isinstance(found, dict) else element_object(*found)
 
     def element_list(self) -> tuple[dict, str, list]:
         """The parent and JSON name of the repeating element the path names, and its items."""
@@ -198,15 +202,15 @@ class _Patch:
     def structure(self, path: str) -> Node:
         """The definition tree of the elements `path` finds."""
         kind = self.resource["resourceType"]
-        steps = _steps(path)
-        if steps[0] in (kind, "Resource", "DomainResource"):  # else relative to the resource
-            steps = steps[1:]
+        names = steps(path)
+        if names[0] in (kind, "Resource", "DomainResource"):  # else relative to the resource
+            names = names[1:]
         # Functions select among the elements a step names (`where()`, `first()`), but for
         # `extension('url')`, which names the extensions too.
-        steps = ["extension" if s.startswith("extension(") else s for s in steps
+        names = ["extension" if s.startswith("extension(") else s for s in names
                  if "(" not in s or s.startswith("extension(")]
         node = definition_tree(kind)
-        for step in steps:
+        for step in names:
             property_ = node.properties.get(step.partition("[")[0])
             child = _child_node(property_) if property_ else None
             if child is None:
@@ -217,15 +221,13 @@ class _Patch:
 
 
 def _add(patch: _Patch) -> None:
-    target = patch.one()
+    target = patch.children_of(patch.path)  # a primitive's: where its id or extension goes
     name = patch.string("name")
     node = patch.structure(patch.path)
     key, property_ = _json_name(node, name, patch.parts["value"])
     if property_ is None:
         raise BadRequest(f"{patch.where}: {name} is not an element of {node.path}",
                          expression=patch.where)
-    if not isinstance(target, dict):  # a primitive's id or extension
-        target = patch.children_of(patch.path)
     value = patch.value(partial(_child_node, property_))
     if property_.element.repeats:
         target.setdefault(key, []).append(value)
@@ -252,7 +254,7 @@ def _delete(patch: _Patch) -> None:
         return  # fhirpatch.html: deleting nothing is no error
     holder, key, position = location
     if position is None:
-        holder.pop(key)
+        holder.pop(key, None)  # a primitive may have an extension alone
         holder.pop(f"_{key}", None)
     else:
         holder[key].pop(position)
@@ -282,10 +284,10 @@ def _chosen_key(patch: _Patch, key: str) -> str:
     """The JSON name a replaced choice element takes from its new value's type: the path
     names `value`, which is `valueQuantity` in the resource, and the value is a valueString.
     Any other element keeps its name."""
-    try:
-        _, name, _ = _last_step(patch)
-    except Unprocessable:  # `(Observation.value as Quantity)`: its type is the one named
+    step = last_step(patch.path, patch.resource["resourceType"])
+    if step is None:  # `(Observation.value as Quantity)`: its type is the one named
         return key
+    name = step[1]
     given = next((k for k in patch.parts["value"] if k.startswith("value") and k != "value"),
                  None)
     if name == key or not key.startswith(name) or given is None:
@@ -307,57 +309,20 @@ _OPERATIONS: dict[str, Callable[[_Patch], None]] = {
     "add": _add, "insert": _insert, "delete": _delete, "replace": _replace, "move": _move}
 
 
-def _steps(path: str) -> list[str]:
-    """The top-level steps of a path, split at dots outside parentheses and quotes."""
-    steps, current, depth, quoted = [], "", 0, False
-    for char in path:
-        if char == "'":
-            quoted = not quoted
-        elif not quoted and char in "()":
-            depth += 1 if char == "(" else -1
-        if char == "." and depth == 0 and not quoted:
-            steps.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return [*steps, current.strip()]
-
-
-_SELECTORS = {"first()": 0, "last()": -1}
-
-
-def _last_step(patch: _Patch, path: str | None = None) -> tuple[str, str, int | None]:
-    """(parent path, JSON name, index: -1 the last) of a path (the operation's) ending in
-    `name`, `name[n]`, `name.first()` or `name.last()`."""
-    steps = _steps(path or patch.path)
-    selected = _SELECTORS.get(steps.pop()) if len(steps) > 1 and steps[-1] in _SELECTORS else None
-    if len(steps) == 1:  # `gender`: an element of the resource itself
-        steps = [patch.resource["resourceType"], *steps]
-    name, _, index = steps[-1].partition("[")
-    if (not name.isidentifier() or (index and not is_digits(index[:-1]))
-            or (index and selected is not None)):
+def _last_step(patch: _Patch) -> tuple[str, str, int | None]:
+    """(parent path, JSON name, index) of the operation's path (`last_step`)."""
+    step = last_step(patch.path, patch.resource["resourceType"])
+    if step is None:
         raise patch.fail("does not end in an element name (or name[n], name.first(), "
                          "name.last())")
-    return ".".join(steps[:-1]), name, int(index[:-1]) if index else selected
+    return step
 
 
-def _holder(tree: object, target: dict) -> Location | None:
-    """Where the object `target` (by identity) sits in `tree`."""
-    stack = [tree]
-    while stack:
-        current = stack.pop()
-        items = current.items() if isinstance(current, dict) else ()
-        for key, value in items:
-            if value is target:
-                return current, key, None  # type: ignore[return-value]
-            if isinstance(value, list):
-                for position, item in enumerate(value):
-                    if item is target:
-                        return current, key, position  # type: ignore[return-value]
-                    stack.append(item)
-            else:
-                stack.append(value)
-    return None
+def _choice_key(holder: dict, name: str) -> str:
+    """The JSON name `holder` has the choice element `name` by (`deceased` is
+    `deceasedBoolean`), else `name`."""
+    return next((key for key in holder if key.startswith(name) and key[len(name):][:1].isupper()),
+                name)
 
 
 def _refuse(patch: _Patch) -> Location:
