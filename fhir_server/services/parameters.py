@@ -1,9 +1,11 @@
 """Operation input (http://hl7.org/fhir/R4/operations.html#request): a query string, or a
 `Parameters` resource POSTed, read as the same (name, value) pairs."""
 
+import functools
 from collections.abc import Collection, Mapping
 
 from fhir_server.conformance.primitives import is_digits
+from fhir_server.conformance.structure import definition_tree
 from fhir_server.errors import BadRequest
 
 # Parameters.parameter.value[x] of the primitive types an operation's input is given in.
@@ -48,7 +50,16 @@ _PARAMETER_ELEMENTS = frozenset({"id", "extension", "modifierExtension", "name",
 
 
 def _is_value(key: str) -> bool:
-    return key.startswith("value") and key[5:6].isupper()
+    """Whether `key` is one of R4's Parameters.parameter.value[x]: `valueBackboneElement`
+    is not (a value no data type describes is given as parts)."""
+    return key in _value_names()
+
+
+@functools.cache
+def _value_names() -> frozenset[str]:
+    parameter = definition_tree("Parameters").properties["parameter"].node
+    assert parameter is not None, "Parameters.parameter is a BackboneElement"
+    return frozenset(parameter.choices["value"][1])
 
 
 def _check_elements(element: dict, known: frozenset[str], where: str) -> None:
@@ -56,7 +67,9 @@ def _check_elements(element: dict, known: frozenset[str], where: str) -> None:
     for key in element:
         if key not in known and not _is_value(key) and not (
                 key.startswith("_") and (key[1:] in known or _is_value(key[1:]))):
-            raise BadRequest(f"Unknown element '{key}' in {where}",
+            hint = (": a type Parameters.parameter.value[x] does not take (R4); give a value "
+                    "no data type describes as parts") if key[:5] == "value" else ""
+            raise BadRequest(f"Unknown element '{key}' in {where}{hint}",
                              expression=f"{where}.{key}")
 
 

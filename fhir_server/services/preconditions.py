@@ -11,7 +11,10 @@ from datetime import datetime
 from fhir_server.errors import BadRequest, PreconditionFailed
 from fhir_server.storage.records import CurrentVersion
 
+# A member of If-Match: a version ETag, weak or strong, or a bare version as some clients
+# send it; `W/3` (no quotes) is no entity-tag (RFC 9110 §8.8.3).
 VERSION_ID = re.compile(r"[0-9]{1,20}")
+VERSION_TAG = re.compile(rf'(?:W/)?"({VERSION_ID.pattern})"|({VERSION_ID.pattern})')
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
 
 
@@ -21,7 +24,7 @@ class Precondition:
     If-Match names, any (`If-Match: *`), or none (`If-None-Match: *`, a create-only PUT).
     Expecting nothing of it, the write is unconditional."""
 
-    versions: frozenset[int] = frozenset()
+    versions: frozenset[str] = frozenset()  # versionIds, compared as strings: `01` is none
     any_version: bool = False
     no_version: bool = False
     # If-Unmodified-Since: not changed after this (to the second, as Last-Modified has it).
@@ -30,14 +33,17 @@ class Precondition:
     def check(self, what: str, current: CurrentVersion | None) -> None:
         """412 unless the precondition holds of `current`, the current version of `what`.
         `*` and `If-None-Match: *` ask whether there is a current representation, which a
-        deletion is not (RFC 9110 §13.1.1-2); a version is compared with the current one's."""
+        deletion is not (RFC 9110 §13.1.1-2), so no version of a deleted resource holds
+        either, its deletion's neither; a version is compared with the current one's."""
         if self.no_version and current is not None and not current.deleted:
             raise PreconditionFailed(
                 f"If-None-Match: * expects no {what}, and version {current.vid} exists")
         if self.any_version and (current is None or current.deleted):
             raise PreconditionFailed(f"If-Match: * expects {what} to exist, and it does not")
-        if self.versions and (current is None or current.vid not in self.versions):
-            found = f"version {current.vid}" if current else "no resource"
+        if self.versions and (current is None or current.deleted
+                              or str(current.vid) not in self.versions):
+            found = ("no resource" if current is None else f"a deletion (version {current.vid})"
+                     if current.deleted else f"version {current.vid}")
             raise PreconditionFailed(f"If-Match expects {self._named()} of {what}, found {found}")
         if (self.unmodified_since is not None and current is not None and not current.deleted
                 and current.last_updated.replace(microsecond=0) > self.unmodified_since):
@@ -46,7 +52,7 @@ class Precondition:
                 f"after it, at {current.last_updated.isoformat()} (version {current.vid})")
 
     def _named(self) -> str:
-        listed = ", ".join(map(str, sorted(self.versions)))
+        listed = ", ".join(sorted(self.versions, key=lambda version: (len(version), version)))
         return f"version {listed}" if len(self.versions) == 1 else f"one of versions {listed}"
 
 
@@ -57,15 +63,15 @@ def parse_if_match(value: str, expression: str | None = None) -> Precondition:
     """`*`, or a list of version ETags (`W/"3"`, http.html#concurrency; compared weakly, so
     also `"3"`, or a bare `3` as some clients send it) one of which must be current: RFC 9110
     §13.1.1 `If-Match = "*" / #entity-tag`, empty list members ignored (§5.6.1). A member
-    that is no version ETag is 400; `expression` names where the header was given."""
+    that is no version ETag (`W/3`) is 400; `expression` names where the header was given."""
     if value.strip() == "*":
         return Precondition(any_version=True)
     members = [member.strip() for member in value.split(",") if member.strip()]
-    versions = [member.removeprefix("W/").strip('"') for member in members]
-    if not versions or not all(VERSION_ID.fullmatch(version) for version in versions):
+    tags = [VERSION_TAG.fullmatch(member) for member in members]
+    if not tags or not all(tags):
         raise BadRequest(f"If-Match must be '*' or version ETags like W/\"3\" (a list of them "
                          f"separated by commas), not '{value}'", expression=expression)
-    return Precondition(versions=frozenset(map(int, versions)))
+    return Precondition(versions=frozenset(tag[1] or tag[2] for tag in tags if tag))
 
 
 def write_precondition(method: str, if_match: str | None, if_none_match: str | None,

@@ -242,14 +242,17 @@ def storage_documents(version: Version) -> tuple[dict, dict]:
 
 async def stored_version(store: ResourceStore, resource_type: str, resource_id: str,
                          vid: str) -> HistoryVersion:
-    """One version of a resource: 404 unknown (or not a version number), 410 a deletion."""
-    if not is_digits(vid):  # not isdigit(): "²" is a digit that int() refuses
+    """One version of a resource: 404 unknown (or not a versionId: `01` is none, as
+    versionIds are compared as strings), 410 a deletion, with its ETag as a read's."""
+    # not isdigit(): "²" is a digit that int() refuses
+    if not is_digits(vid) or str(int(vid)) != vid:
         raise NotFound(f"Version '{vid}' of {resource_type}/{resource_id} is not known")
     record = await store.version(resource_type, resource_id, int(vid))
     if record is None:
         raise NotFound(f"{resource_type}/{resource_id}/_history/{vid} is not known")
     if record.deleted or record.resource is None:
-        raise Gone(f"{resource_type}/{resource_id}/_history/{vid} is a deletion")
+        raise Gone(f"{resource_type}/{resource_id}/_history/{vid} is a deletion",
+                   headers={"ETag": f'W/"{record.vid}"'})
     return record
 
 

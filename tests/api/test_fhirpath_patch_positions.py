@@ -91,3 +91,14 @@ def test_a_path_naming_several_elements_or_a_list_in_several_is_422(client):
         "insert", "Patient.name.given", index=0, value={"valueString": "X"})), 422)
     assert "within 'Patient.name', which finds 2" in outcome["issue"][0]["diagnostics"]
     assert client.get(f"/Patient/{patient['id']}").json() == patient
+
+
+def test_a_value_of_a_type_parameters_does_not_take_is_400(client):
+    """R4 Parameters.parameter.value[x] has no BackboneElement (nor any made-up type): such
+    a value was applied; a value no data type describes is given as parts."""
+    patient = created(client, new_patient())
+    for kind in ("valueBackboneElement", "valueContact"):
+        outcome = assert_outcome(send_patch(client, patient, operation(
+            "add", "Patient", name="contact", value={kind: {"gender": "female"}})), 400)
+        assert kind in outcome["issue"][0]["diagnostics"]
+    assert client.get(f"/Patient/{patient['id']}").json() == patient

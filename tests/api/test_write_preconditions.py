@@ -176,3 +176,41 @@ def test_if_match_on_several_header_lines_is_one_list(client):
     stale = [("If-Match", 'W/"998"'), ("If-Match", 'W/"999"'), *lines[2:]]
     assert_outcome(client.patch(f"/Patient/{patient['id']}", headers=stale,
                                 content=json.dumps(GENDER)), 412)
+
+
+def test_if_match_naming_a_deletions_version_is_412(client):
+    """RFC 9110 §13.1.1: If-Match is false where there is no current representation; `W/"2"`,
+    the deletion's version, recreated the resource (probe CQ), which `*` did not."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    assert client.delete(path).status_code == 204
+    for tag in ('W/"2"', "*"):
+        assert_outcome(put(client, patient, **{"If-Match": tag}), 412)
+    assert client.get(path).status_code == 410
+
+
+def test_if_match_takes_version_etags_and_refuses_malformed_ones(client):
+    """`W/1` is no entity-tag (400, naming the header), and `W/"01"` names no version
+    (versionIds are strings: 412); `"1"`, strong, is compared weakly."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    outcome = assert_outcome(patch(client, path, GENDER, **{"If-Match": "W/1"}), 400)
+    assert "If-Match" in outcome["issue"][0]["diagnostics"]
+    assert_outcome(patch(client, path, GENDER, **{"If-Match": 'W/"01"'}), 412)
+    assert client.get(path).json() == patient
+    assert patch(client, path, GENDER, **{"If-Match": '"1"'}).status_code == 200
+
+
+def test_a_version_id_with_a_leading_zero_names_no_version(client):
+    patient = created(client, new_patient())
+    assert_outcome(client.get(f"/Patient/{patient['id']}/_history/01"), 404)
+    assert client.get(f"/Patient/{patient['id']}/_history/1").json() == patient
+
+
+def test_a_vread_of_a_deletion_has_its_etag_as_the_read_has(client):
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    assert client.delete(path).status_code == 204
+    for gone in (client.get(path), client.get(f"{path}/_history/2")):
+        assert_outcome(gone, 410)
+        assert gone.headers["ETag"] == 'W/"2"'
