@@ -58,6 +58,7 @@ from fhir_server.services.offloading import input_size, run_sized
 from fhir_server.services.reach import check_reach, check_version_reach
 from fhir_server.services.resources import ResourceService, check_type
 from fhir_server.services.versions import Version
+from fhir_server.storage.resources import ResourceStore
 
 router = APIRouter()
 # Every GET also answers HEAD, with GET's headers and no body (uvicorn leaves it out): RFC
@@ -167,12 +168,13 @@ async def _search(
                   dependencies=[require("vread")])
 async def vread(resource_type: str, resource_id: str, vid: str, service: Service, request: Request):
     if (reach := reach_of(request)) == Reach():
-        return await _answer(request, await service.vread(resource_type, resource_id, vid))
+        version = await service.vread(resource_type, resource_id, vid)
+        return await _answer(request, version, None)
     base = await request_base(request)
     scope_query = await check_reach(service, reach, resource_type, resource_id, base)
     version = await service.vread(resource_type, resource_id, vid)
     await check_version_reach(service, reach, scope_query, version, base)
-    return await _answer(request, version)
+    return await _answer(request, version, None)
 
 
 @router.api_route("/{resource_type}", methods=READS, dependencies=[require("search-type")])
@@ -212,16 +214,18 @@ async def read_response(request: Request, service: ResourceService, resource_typ
     if (reach := reach_of(request)) != Reach():  # most reads: no base URL to work out
         await check_reach(service, reach, resource_type, resource_id,
                           await request_base(request))
-    return await _answer(request, await service.read(resource_type, resource_id))
+    return await _answer(request, await service.read(resource_type, resource_id),
+                         service.database.store())
 
 
-async def _answer(request: Request, version: Version) -> Response:
+async def _answer(request: Request, version: Version, store: ResourceStore | None) -> Response:
     """A read's or vread's answer: a Binary as its own content unless the client asks for
     FHIR (http://hl7.org/fhir/R4/binary.html#rest), with the reference of its security
-    context in `X-Security-Context`; any other resource as FHIR."""
+    context in `X-Security-Context`; any other resource as FHIR. `store`: where a read's
+    version's history is (`not_modified`), None for a vread."""
     if version.resource_type != "Binary" or asks_for_fhir(request):
-        return await resource_response(request, version)
-    if (unchanged := not_modified(request, version)) is not None:
+        return await resource_response(request, version, store)
+    if (unchanged := await not_modified(request, version, store)) is not None:
         return unchanged
     binary = version.resource
     assert binary is not None, "read() and vread() refuse deletions"

@@ -20,18 +20,21 @@ from fhir_server.services.access import write_answer
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import Version
+from fhir_server.storage.resources import ResourceStore
 
 
 def version_headers(version: Version) -> dict[str, str]:
     return {"ETag": version.etag, "Last-Modified": http_date(version.last_updated)}
 
 
-async def resource_response(request: Request, version: Version) -> Response:
+async def resource_response(request: Request, version: Version,
+                            store: ResourceStore | None) -> Response:
     """read and vread, shaped by `_summary` and `_elements`; 304 Not Modified when the
     client's copy is this version (http://hl7.org/fhir/R4/http.html#cread). XML is written
     in a thread for costly work: a 10 MB resource takes a second of CPU to write so, which
-    on the event loop every other client waited for (JSON, by orjson, takes milliseconds)."""
-    if (unchanged := not_modified(request, version)) is not None:
+    on the event loop every other client waited for (JSON, by orjson, takes milliseconds).
+    `store`: where a read's version's history is (`not_modified`)."""
+    if (unchanged := await not_modified(request, version, store)) is not None:
         return unchanged
     assert version.resource is not None, "read and vread refuse deletions"
     resource = subset_read(version.resource, list(request.query_params.multi_items()))
@@ -41,11 +44,13 @@ async def resource_response(request: Request, version: Version) -> Response:
     return FhirResponse(request, resource, 200, version_headers(version))
 
 
-def not_modified(request: Request, version: Version) -> Response | None:
+async def not_modified(request: Request, version: Version, store: ResourceStore | None
+                       ) -> Response | None:
     """304 Not Modified, headers and no body, when the client has this version already
-    (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent."""
+    (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent. `store`: where the
+    history of a read's version is; None for a vread's (`Version.known_to_client`)."""
     tags = field_list(request, "if-none-match") or None
-    if version.known_to_client(tags, header_date(request, "if-modified-since")):
+    if await version.known_to_client(tags, header_date(request, "if-modified-since"), store):
         return Response(status_code=304, headers=version_headers(version))
     return None
 

@@ -62,7 +62,8 @@ async def _get(service: ResourceService, base: str, entry: Entry, permissions: P
                                              permissions, store, reach.queries),
             "response": {"status": "200 OK"},
         }
-    if version.known_to_client(entry.if_none_match, entry.if_modified_since):
+    current_in = None if entry.vid is not None else store or service.database.store()
+    if await version.known_to_client(entry.if_none_match, entry.if_modified_since, current_in):
         return {"response": {"status": "304 Not Modified", "etag": version.etag}}
     assert version.resource is not None, "read and vread refuse deletions"
     return {

@@ -165,7 +165,7 @@ async def update(
     _refuse_subsetted(body, phrase("body.updated-sent", type=resource_type, id=resource_id))
     warnings = await run_sized(policy.check, body)
     current = await store.current(resource_type, resource_id)
-    precondition.check(f"{resource_type}/{resource_id}", current)
+    await precondition.check_resource(store, resource_type, resource_id, current)
     # (An append-only type's resource is never updated: _write refuses even the same.)
     if current is not None and current.resource is not None and (
             resource_type not in APPEND_ONLY_TYPES):
@@ -267,7 +267,7 @@ async def patch(
         raise NotFound(f"{resource_type}/{resource_id} does not exist")
     if current.deleted:  # as a read of it answers
         raise Gone(f"{resource_type}/{resource_id} was deleted")
-    precondition.check(f"{resource_type}/{resource_id}", current)
+    await precondition.check_resource(store, resource_type, resource_id, current)
     assert current.resource is not None, "a deletion is refused above"
     # What costs here is the stored resource, copied, patched, validated and compared, not
     # the patch: a tiny patch of a 10 MB resource held the event loop for seconds.
@@ -328,7 +328,7 @@ async def delete(
         raise BadRequest(f"'{resource_id}' is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-' "
                          "and '.'): no resource has it", expression="id")
     current = await store.current(resource_type, resource_id)
-    precondition.check(f"{resource_type}/{resource_id}", current)
+    await precondition.check_resource(store, resource_type, resource_id, current)
     if current is None or current.deleted:
         return None
     return WriteResult(await _write(store, resource_type, resource_id, None, current, "DELETE"))

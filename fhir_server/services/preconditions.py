@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.errors import BadRequest, PreconditionFailed
+from fhir_server.services.versions import changed_after
 from fhir_server.storage.records import CurrentVersion
+from fhir_server.storage.resources import ResourceStore
 
 # A member of If-Match: a version ETag, weak or strong, or a bare version as some clients
 # send it; `W/3` (no quotes) is no entity-tag (RFC 9110 §8.8.3).
@@ -27,7 +29,7 @@ class Precondition:
     versions: frozenset[str] = frozenset()  # versionIds, compared as strings: `01` is none
     any_version: bool = False
     no_version: bool = False
-    # If-Unmodified-Since: not changed after this (to the second, as Last-Modified has it).
+    # If-Unmodified-Since: not changed after this (`check_resource`).
     unmodified_since: datetime | None = None
 
     def check(self, what: str, current: CurrentVersion | None) -> None:
@@ -45,8 +47,17 @@ class Precondition:
             found = ("no resource" if current is None else f"a deletion (version {current.vid})"
                      if current.deleted else f"version {current.vid}")
             raise PreconditionFailed(f"If-Match expects {self._named()} of {what}, found {found}")
+
+    async def check_resource(self, store: ResourceStore, resource_type: str, resource_id: str,
+                             current: CurrentVersion | None) -> None:
+        """`check` of a resource's current version, and If-Unmodified-Since: 412 when the
+        resource changed after the date (`changed_after`: a version made within its second
+        did not, unless another was made in that second before it)."""
+        what = f"{resource_type}/{resource_id}"
+        self.check(what, current)
         if (self.unmodified_since is not None and current is not None and not current.deleted
-                and current.last_updated.replace(microsecond=0) > self.unmodified_since):
+                and await changed_after(store, resource_type, resource_id, current.vid,
+                                        current.last_updated, self.unmodified_since)):
             raise PreconditionFailed(
                 f"If-Unmodified-Since {self.unmodified_since.isoformat()}: {what} was changed "
                 f"after it, at {current.last_updated.isoformat()} (version {current.vid})")

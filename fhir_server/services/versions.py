@@ -48,13 +48,15 @@ class Version:
     def etag(self) -> str:
         return f'W/"{self.vid}"'
 
-    def known_to_client(self, if_none_match: str | None, if_modified_since: datetime | None
-                        ) -> bool:
+    async def known_to_client(self, if_none_match: str | None,
+                              if_modified_since: datetime | None,
+                              store: ResourceStore | None) -> bool:
         """Conditional read (http://hl7.org/fhir/R4/http.html#cread): If-None-Match names
-        this version (or is `*`); else, without it, If-Modified-Since is not before this
-        version's lastUpdated to the second, as Last-Modified has it (RFC 9110 §13.2.2). A
-        date later than now is invalid, and ignored (RFC 9110 §13.1.3): a client with a
-        skewed clock would get 304 for data it never had."""
+        this version (or is `*`); else, without it, this version was not changed after
+        If-Modified-Since (`changed_after`; `store` None: a vread, whose URL names this
+        version alone, compared to the second). A date later than now is invalid, and
+        ignored (RFC 9110 §13.1.3): a client with a skewed clock would get 304 for data it
+        never had."""
         if if_none_match is not None:
             return named_by(if_none_match, str(self.vid))
         if if_modified_since is None:
@@ -63,7 +65,10 @@ class Version:
             if_modified_since = if_modified_since.replace(tzinfo=UTC)
         if if_modified_since > datetime.now(UTC):
             return False
-        return self.last_updated.replace(microsecond=0) <= if_modified_since
+        if store is None:
+            return self.last_updated.replace(microsecond=0) <= if_modified_since
+        return not await changed_after(store, self.resource_type, self.id, self.vid,
+                                       self.last_updated, if_modified_since)
 
     @property
     def relative_url(self) -> str:
@@ -238,6 +243,23 @@ def storage_documents(version: Version) -> tuple[dict, dict]:
     if version.recreated:  # kept only where it says something: vid 1 is always a creation
         history["recreated"] = True
     return current, history
+
+
+async def changed_after(store: ResourceStore, resource_type: str, resource_id: str, vid: int,
+                        last_updated: datetime, date: datetime) -> bool:
+    """Whether the resource, whose current version is `vid` of `last_updated`, changed after
+    `date`: an instant, or an HTTP-date in whole seconds as Last-Modified gives them. A
+    version of that very second did not, but when the version before it was made in that
+    second too: a client whose copy has that date may hold either (If-Modified-Since gave
+    304 for a version the client never saw; RFC 9110 §8.8.2.2 calls the date weak)."""
+    if last_updated <= date:
+        return False
+    if date.microsecond or last_updated.replace(microsecond=0) != date:
+        return True  # an instant, or a version of a later second
+    if vid == 1:
+        return False
+    previous = await store.version(resource_type, resource_id, vid - 1)
+    return previous is not None and previous.last_updated >= date
 
 
 async def stored_version(store: ResourceStore, resource_type: str, resource_id: str,
