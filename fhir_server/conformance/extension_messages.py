@@ -49,6 +49,12 @@ EXTENSION_MESSAGES: dict[str, tuple[str, str]] = {
         "Extension {url} tại {path} thuộc không gian tên của các extension của R4, nhưng cả R4 "
         "lẫn gói extension của HL7 đều không định nghĩa nó (viết sai?)",
     ),
+    "extension-definition-unusable": (
+        "The definition {url} of the extension at {path} cannot be used ({reason}): the "
+        "extension is checked as one this server does not know",
+        "Không dùng được định nghĩa {url} của extension tại {path} ({reason}): extension được "
+        "kiểm tra như một extension máy chủ này không biết",
+    ),
     "extension-modifier-unknown": (
         "The modifier extension {url} at {path} is not known to this server: it changes the "
         "meaning of what holds it, and nothing here can tell how (extensibility.html"

@@ -114,14 +114,33 @@ def _repeat_severity(root: dict, package: str, url: str) -> str | None:
     return "warning" if (package.partition("#")[0], url) in repeated_extensions() else "error"
 
 
-def extension_definition(url: object) -> ExtensionDefinition | None:
-    """The definition of an extension url, if the registry has one."""
+def _held(url: object) -> dict | None:
+    """The registry's extension StructureDefinition of a url, usable or not."""
     if not isinstance(url, str):
         return None
     found = registry().structure_definition(url) if "/" in url else None
-    if found is None or found["type"] != "Extension":
+    return found if found is not None and found["type"] == "Extension" else None
+
+
+def extension_definition(url: object) -> ExtensionDefinition | None:
+    """The definition of an extension url, if the registry has one it can use (one whose
+    snapshot cannot be generated is as unknown: `_unusable` says why)."""
+    found = _held(url)
+    if found is None or "snapshot" not in found:
         return None
     return _compiled(found["url"])
+
+
+def _unusable(url: object, path: str) -> list[Issue]:
+    """A warning where the registry holds the extension's definition but cannot generate its
+    snapshot: the extension is checked as an unknown one, as a profile the server cannot use
+    is only claimed, and the resource not refused for the definition's fault."""
+    found = _held(url)
+    if found is None or "snapshot" in found:
+        return []
+    reason = registry().profile_errors.get(found["url"], phrase("profile.depends-on-itself"))
+    return [issue("extension-definition-unusable", "processing", path, severity="warning",
+                  url=found["url"], path=path, reason=reason)]
 
 
 @cache  # keyed by type names of the definitions
@@ -164,16 +183,7 @@ def extension_issues(extension: dict, path: str, element_path: str,
     definition = extension_definition(url)
     as_modifier = path.rpartition(".")[2].startswith("modifierExtension")
     if definition is None:
-        # A warning, not an error: R4's own examples (Basic/referral) carry such ones.
-        if as_modifier:
-            return [issue("extension-modifier-unknown", "extension", path, severity="warning",
-                          url=extension.get("url"), path=path)]
-        if str(extension.get("url")).startswith(_CORE_EXTENSIONS):
-            # Every extension of that namespace is held here (R4's, the extensions pack's):
-            # one not found is most likely misspelled, and its data would be lost on readers.
-            return [issue("extension-unknown-core", "extension", f"{path}.url",
-                          severity="warning", url=extension.get("url"), path=path)]
-        return []
+        return _unusable(url, path) + _unknown(url, path, as_modifier)
     issues = []
     where: dict[str, Any] = {"url": definition.url, "path": path}
     if as_modifier != definition.modifier:
@@ -208,6 +218,20 @@ def extension_issues(extension: dict, path: str, element_path: str,
         issues.append(issue("extension-context", "structure", path, severity="warning",
                             contexts=contexts, element=element_path, type=type_code, **where))
     return issues
+
+
+def _unknown(url: object, path: str, as_modifier: bool) -> list[Issue]:
+    """Of an extension whose definition the registry has not (or cannot use): a warning, not
+    an error, as R4's own examples (Basic/referral) carry such ones."""
+    if as_modifier:
+        return [issue("extension-modifier-unknown", "extension", path, severity="warning",
+                      url=url, path=path)]
+    if str(url).startswith(_CORE_EXTENSIONS) and _held(url) is None:
+        # Every extension of that namespace is held here (R4's, the extensions pack's): one
+        # not found is most likely misspelled, and its data would be lost on readers.
+        return [issue("extension-unknown-core", "extension", f"{path}.url",
+                      severity="warning", url=url, path=path)]
+    return []
 
 
 def repeated_extension_issues(extensions: list, expression: str) -> list[Issue]:

@@ -14,7 +14,8 @@ from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.invariants import Invariant, element_invariants
 from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.profile_bindings import BINDABLE, Binding, binding
-from fhir_server.conformance.structure import COMPLEX, RESOURCE, type_code_of, type_kind
+from fhir_server.conformance.structure import COMPLEX, RESOURCE, type_kind
+from fhir_server.conformance.type_codes import type_code_of
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 # The value of an element that has no fixed[x] or pattern[x].

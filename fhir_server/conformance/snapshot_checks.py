@@ -5,6 +5,7 @@ profile narrows its base, never widens it (errors); and flaws that leave it usab
 than their NamingSystem."""
 
 from fhir_server.conformance.messages import PhrasedError
+from fhir_server.conformance.type_codes import type_code_of
 
 
 class SnapshotError(PhrasedError):
@@ -36,10 +37,13 @@ def check_cardinality(target: dict, differential: dict, element_id: str) -> None
 
 
 def check_types(target: dict, differential: dict, element_id: str) -> None:
-    """The differential's types among the base's (profiling.html#types)."""
+    """The differential's types among the base's (profiling.html#types): a FHIRPath system
+    type stands for the FHIR type it names too (Extension.url's System.String for `uri`,
+    which IGs' extensions give it, as HL7's validator accepts)."""
     if "type" not in differential or "type" not in target:
         return
-    allowed = {t["code"] for t in target["type"]}
+    allowed = {t["code"] for t in target["type"]} | {type_code_of(t, target)
+                                                     for t in target["type"]}
     if allowed & _ABSTRACT:
         return
     for entry in differential["type"]:

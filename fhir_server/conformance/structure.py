@@ -15,9 +15,8 @@ from functools import cache
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.invariants import Invariant, element_invariants
 from fhir_server.conformance.terminology import RequiredBinding, expand
+from fhir_server.conformance.type_codes import type_code_of
 
-FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
-_SYSTEM_TYPES = "http://hl7.org/fhirpath/System."
 # Element types whose values a required binding constrains here.
 _CODED_TYPES = frozenset({"code", "Coding", "CodeableConcept"})
 # The kinds of value a property holds.
@@ -63,20 +62,6 @@ class Node:
     required: list[Element] = field(default_factory=list)  # min > 0
     # value → (Observation.value[x], its JSON names: valueQuantity, valueString, ...)
     choices: dict[str, tuple[Element, tuple[str, ...]]] = field(default_factory=dict)
-
-
-def type_code_of(entry: dict, element: dict) -> str:
-    """The FHIR type of an ElementDefinition.type; FHIRPath system types (of ids, urls and
-    primitive values) name theirs in an extension. Resource.id is an `id`
-    (http://hl7.org/fhir/R4/resource.html#id) although the snapshot says string."""
-    code = entry["code"]
-    if not code.startswith(_SYSTEM_TYPES):
-        return code
-    if element.get("base", {}).get("path") == "Resource.id":
-        return "id"
-    return next(
-        (e["valueUrl"] for e in entry.get("extension", ()) if e["url"] == FHIR_TYPE), "string"
-    )
 
 
 @cache

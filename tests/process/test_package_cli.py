@@ -189,3 +189,61 @@ def test_replaced_workers_read_the_packages_and_date_of_the_servers_start(
     assert {_metadata(server.base)["date"] for _ in range(8)} == {published}
     assert server.stop() in TERMINATED
     assert not list(data.glob("packages-serving-*"))  # the workers' copy goes with them
+
+
+def _extension(url: str, value_max: str = "1") -> dict:
+    """An IG's extension as packages carry it, differential only: `Extension.url` typed
+    `uri` (the base says System.String, whose FHIR type is uri), a `code` value of at most
+    `value_max` (above 1 it widens the base: no snapshot can be made)."""
+    return {"resourceType": "StructureDefinition", "url": url, "name": "ActionType",
+            "status": "draft", "fhirVersion": "4.0.1", "kind": "complex-type",
+            "abstract": False, "context": [{"type": "element", "expression": "Element"}],
+            "type": "Extension", "derivation": "constraint",
+            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
+            "differential": {"element": [
+                {"id": "Extension", "path": "Extension", "max": "1"},
+                {"id": "Extension.url", "path": "Extension.url", "type": [{"code": "uri"}],
+                 "fixedUri": url},
+                {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": value_max,
+                 "type": [{"code": "code"}]}]}}
+
+
+def test_an_installed_extension_is_checked_and_one_it_cannot_use_is_no_500(
+        cli, spawn, tmp_path):
+    """An extension whose snapshot the server cannot generate is checked as an unknown one,
+    with a warning saying why; one giving Extension.url the type uri is usable."""
+    usable, broken = (f"http://example.org/fhir/StructureDefinition/{name}"
+                      for name in ("action-type", "action-kind"))
+    source = tmp_path / "actions.tgz"
+    source.write_bytes(tgz_bytes({
+        "package/package.json": json.dumps({"name": "example.actions", "version": "0.1.0",
+                                            "dependencies": {"hl7.fhir.r4.core": "4.0.1"}}
+                                           ).encode(),
+        "package/StructureDefinition-action-type.json": json.dumps(_extension(usable)).encode(),
+        "package/StructureDefinition-action-kind.json":
+            json.dumps(_extension(broken, value_max="2")).encode()}))
+    data = tmp_path / "data"
+    result = cli("package", "install", source, "--data-dir", data)
+    assert result.returncode == 0, result.stderr
+    assert f"profile {broken} cannot be used" in result.stdout
+    assert usable not in result.stdout
+    server = spawn(data)
+    server.wait_ready()
+
+    def sent(url: str, value: dict, operation: str = "") -> httpx.Response:
+        patient = {"resourceType": "Patient", "extension": [{"url": url, **value}]}
+        return httpx.post(f"{server.base}/Patient{operation}", json=patient,
+                          headers={**FHIR_JSON, "Prefer": "return=OperationOutcome"},
+                          timeout=30)
+
+    checked = sent(broken, {"valueString": "x"}, "/$validate")
+    assert checked.status_code == 200, checked.text
+    [warning] = checked.json()["issue"]
+    assert (warning["severity"], warning["code"]) == ("warning", "processing"), warning
+    assert broken in warning["diagnostics"] and "max 2" in warning["diagnostics"]
+    assert sent(broken, {"valueString": "x"}).status_code == 201
+    wrong = sent(usable, {"valueString": "x"}, "/$validate").json()["issue"]
+    assert [(i["severity"], i["expression"]) for i in wrong] == [
+        ("error", ["Patient.extension[0].valueString"])], wrong
+    assert sent(usable, {"valueCode": "approve"}).status_code == 201
+    assert server.stop() in TERMINATED
