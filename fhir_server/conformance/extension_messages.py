@@ -33,6 +33,12 @@ EXTENSION_MESSAGES: dict[str, tuple[str, str]] = {
         "Extension {url} tại {path} có {count} extension lồng nhau '{part}'; định nghĩa của nó "
         "cho phép {least}..{most}",
     ),
+    "extension-part-unknown": (
+        "Extension {url} at {path} holds a nested extension '{part}' its definition does not "
+        "define: a relative url names one of its parts only",
+        "Extension {url} tại {path} chứa extension lồng nhau '{part}' mà định nghĩa của nó "
+        "không định nghĩa: url tương đối chỉ được dùng cho các phần của nó",
+    ),
     "extension-repeated": (
         "Extension {url} at {path} is given again on the element (first at {first}): its "
         "definition allows it once on any element (max 1)",

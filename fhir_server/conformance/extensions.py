@@ -9,7 +9,7 @@ from typing import Any
 
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue, phrase
-from fhir_server.conformance.packages import repeated_extensions
+from fhir_server.conformance.packages import repeated_extensions, undefined_extension_parts
 from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.errors import Issue
@@ -54,6 +54,8 @@ class ExtensionDefinition:
     # The severity of a repeat on one element ("only allowed once on any element on which it
     # appears" with a root max of 1); None where it may repeat
     repeated: str | None
+    # The severity of a part it does not define (a warning where HL7's own examples hold one)
+    undefined_part: str
 
 
 def _element(definition: dict, element_id: str) -> dict | None:
@@ -102,16 +104,16 @@ def _compiled(url: str) -> ExtensionDefinition:
                        if bound.get("strength") in ("required", "extensible")
                        and isinstance(bound.get("valueSet"), str) else None),
         parts=_parts(definition),
-        repeated=_repeat_severity(root, package, url),
+        repeated=(_severity(package, url, repeated_extensions())
+                  if root.get("max") == "1" else None),
+        undefined_part=_severity(package, url, undefined_extension_parts()),
     )
 
 
-def _repeat_severity(root: dict, package: str, url: str) -> str | None:
-    """Of a repeat on one element: an error where the root `Extension` has max 1, a warning
-    where known-issues.json names it (HL7's own packages repeat it)."""
-    if root.get("max") != "1":
-        return None
-    return "warning" if (package.partition("#")[0], url) in repeated_extensions() else "error"
+def _severity(package: str, url: str, known: dict[tuple[str, str], str]) -> str:
+    """Of breaking the extension's definition: an error, a warning where known-issues.json
+    names it (HL7's own packages or examples break it)."""
+    return "warning" if (package.partition("#")[0], url) in known else "error"
 
 
 def _held(url: object) -> dict | None:
@@ -257,18 +259,25 @@ def repeated_extension_issues(extensions: list, expression: str) -> list[Issue]:
 
 def _part_issues(definition: ExtensionDefinition, nested: object, path: str) -> list[Issue]:
     """The parts of a complex extension against its definition: each one's value type, and
-    how many of each (the parts it does not define are open slicing's, checked no further)."""
+    how many of each. A relative url it does not define names nothing: its parts are
+    "local/relative to the reference to the extension definition" (extensibility.html), an
+    error whether its slicing is open or closed, as HL7's validator has it; an absolute one
+    is an extension defined elsewhere, checked against its own definition."""
     if not isinstance(nested, list):
         return []  # the array's own shape is the structure check's
     issues = []
     seen: dict[str, int] = {}
     for index, part in enumerate(nested):
         url = part.get("url") if isinstance(part, dict) else None
+        where = f"{path}.extension[{index}]"
+        if isinstance(url, str) and url not in definition.parts and not ABSOLUTE_URI.match(url):
+            issues.append(issue("extension-part-unknown", "structure", f"{where}.url",
+                                severity=definition.undefined_part, url=definition.url,
+                                part=url, path=path))
         if not isinstance(url, str) or url not in definition.parts:
             continue
         seen[url] = seen.get(url, 0) + 1
         allowed = definition.parts[url].values
-        where = f"{path}.extension[{index}]"
         values = [key for key in part if key.startswith("value")]
         if values and values[0] not in allowed:
             part_url = f"{definition.url}#{url}"

@@ -218,6 +218,12 @@ def repeated_extensions() -> dict[tuple[str, str], str]:
     return _by_package_and_url("repeatedExtensions")
 
 
+def undefined_extension_parts() -> dict[tuple[str, str], str]:
+    """(package name, Extension url) → why a part its definition does not define is only
+    warned of."""
+    return _by_package_and_url("undefinedExtensionParts")
+
+
 @cache
 def _note(message: str) -> None:
     """Log a fact about the installed set once per process, however often it is resolved."""

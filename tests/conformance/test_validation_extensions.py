@@ -127,6 +127,20 @@ def test_a_repeat_hl7_packages_make_of_an_extension_defined_once_is_a_warning(re
     assert [(i.severity, i.expression) for i in issues] == [("warning", (again,))], issues
 
 
+@pytest.mark.parametrize(("url", "severity"), [
+    ("http://hl7.org/fhir/StructureDefinition/patient-nationality", "error"),
+    ("http://hl7.org/fhir/StructureDefinition/hla-genotyping-results-glstring", "warning"),
+])
+def test_a_part_of_a_relative_url_the_definition_does_not_define(url, severity):
+    """An error, but for the glstring R4's own example Bundle-hla-1 sends with `uri` for its
+    part `url` (known-issues.json)."""
+    resource = {"resourceType": "Basic", "code": {"text": "HLA"}, "extension": [
+        {"url": url, "extension": [{"url": "uri", "valueUri": "https://e.vn/gl"}]}]}
+    issues = [i for i in validation_issues(resource) if i.message_id != "extension-context"]
+    assert [(i.severity, i.expression) for i in issues] == [
+        (severity, ("Basic.extension[0].extension[0].url",))], issues
+
+
 def test_extension_out_of_its_context_is_only_a_warning():
     misplaced = {**OBSERVATION, "extension": [
         {"url": BIRTH_PLACE, "valueAddress": {"city": "Huế"}}]}

@@ -286,3 +286,23 @@ def test_a_number_in_a_message_is_shown_as_json_writes_it(client):
                            b'"multipleBirthInteger": 1e2}', headers=FHIR_HEADERS)
     issue = _issue_at(response, "Patient.multipleBirthInteger")
     assert "1E+2" in issue["diagnostics"] and "Decimal" not in issue["diagnostics"], issue
+
+
+ANIMAL = "http://hl7.org/fhir/StructureDefinition/patient-animal"
+
+
+def test_a_part_a_complex_extension_does_not_define_is_refused(client):
+    """A relative url names one of the extension's parts: `species-x` names nothing, and its
+    data was stored where no reader would look (HL7's validator: an error, though
+    patient-animal's slicing is open). An absolute one is an extension of its own."""
+    dog = {"valueCodeableConcept": {"text": "dog"}}
+    parts = [{"url": "species", **dog}, {"url": "species-x", **dog}]
+    patient = {"resourceType": "Patient", "extension": [{"url": ANIMAL, "extension": parts}]}
+    checked = client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS)
+    issue = _issue_at(checked, "Patient.extension[0].extension[1].url")
+    assert issue["severity"] == "error" and "'species-x'" in issue["diagnostics"], issue
+    refused = client.post("/Patient", json=patient, headers=FHIR_HEADERS)
+    assert refused.status_code == 400, refused.text
+    parts[1] = {"url": "http://example.org/fhir/StructureDefinition/pet-name",
+                "valueString": "Vàng"}
+    assert client.post("/Patient", json=patient, headers=FHIR_HEADERS).status_code == 201
