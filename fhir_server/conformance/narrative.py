@@ -34,7 +34,8 @@ _ALLOWED_ELEMENTS = frozenset({
 })
 # The attributes it allows: on any element, and on some (`a.href`), as htmlChecks() lists
 # them (HTML 4's basic formatting, links, images and tables); none of another namespace but
-# `xml:lang`, as R4's fhir-xhtml.xsd has it.
+# `xml:lang`, as R4's fhir-xhtml.xsd has it, and `xml:space`, which XHTML fixes on `<pre>` and
+# htmlChecks only hints at (an XML serializer writes it on `<pre>`).
 _ANY_ELEMENT_ATTRIBUTES = frozenset({
     "title", "style", "class", "id", "ID", "lang", "dir", "accesskey", "tabindex", "span",
     "width", "align", "valign", "char", "charoff", "abbr", "axis", "headers", "scope",
@@ -67,7 +68,7 @@ _COMMENT_HTML_ENDS_AT_ONCE = (">", "->")
 
 def _allowed_attribute(element: str, namespace: str, name: str) -> bool:
     if namespace:
-        return namespace == _XML_NS and name == "lang"
+        return namespace == _XML_NS and name in ("lang", "space")
     return name in _ANY_ELEMENT_ATTRIBUTES or f"{element}.{name}" in _ELEMENT_ATTRIBUTES
 
 

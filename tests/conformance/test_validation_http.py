@@ -1,6 +1,7 @@
 """Validation as a client meets it over HTTP: a write that breaks a rule of R4 is refused with
 an OperationOutcome naming the element, and `$validate` reports the same."""
 
+import json
 import uuid
 
 import pytest
@@ -306,3 +307,25 @@ def test_a_part_a_complex_extension_does_not_define_is_refused(client):
     parts[1] = {"url": "http://example.org/fhir/StructureDefinition/pet-name",
                 "valueString": "Vàng"}
     assert client.post("/Patient", json=patient, headers=FHIR_HEADERS).status_code == 201
+
+
+@pytest.mark.parametrize("body_format", ["json", "xml"])
+def test_a_narrative_pre_with_xml_space_is_accepted(client, body_format):
+    """`<pre xml:space="preserve">`, as XML serializers write it (XHTML fixes it on pre): HL7's
+    validator only hints at it; it was refused as an attribute txt-1 does not allow."""
+    div = (f'<div {XHTML}><pre xml:space="preserve">Hb   135 g/L\n'
+           'Plt  250</pre></div>')
+    if body_format == "json":
+        sent = {"content": json.dumps(_narrated(div)).encode(), "headers": FHIR_HEADERS}
+    else:
+        xml = ('<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/>'
+               f'{div}</text></Patient>')
+        sent = {"content": xml.encode(), "headers": {"Content-Type": "application/fhir+xml",
+                                                     "Accept": "application/fhir+json"}}
+    checked = client.post("/Patient/$validate", **sent)
+    assert [i["severity"] for i in checked.json()["issue"]] == ["information"], checked.text
+    created = client.post("/Patient", **sent)
+    assert created.status_code == 201, created.text
+    read = client.get(f"/Patient/{created.json()['id']}",
+                      headers={"Accept": "application/fhir+xml"})
+    assert read.status_code == 200 and 'xml:space="preserve"' in read.text, read.text
