@@ -142,18 +142,26 @@ def _compiled(expression: str):
 
 def _evaluates_false(invariant: Invariant, value: object, type_path: str, resource: dict,
                      root: dict) -> bool:
-    # A resource goes in as it is: fhirpathpy resolves `Appointment.status` only on that.
-    if not (isinstance(value, dict) and "resourceType" in value):
+    variables = {"resource": _typed(resource), "rootResource": _typed(root)}
+    # A resource goes in as it is: fhirpathpy resolves `Appointment.status` only on that;
+    # its %context is typed apart.
+    if isinstance(value, dict) and "resourceType" in value:
+        variables["context"] = _typed(value)
+    else:
         value = ResourceNode.create_node(value, type_path)
     try:
-        result = _compiled(invariant.expression)(
-            value, {"resource": resource, "rootResource": root}
-        )
+        result = _compiled(invariant.expression)(value, variables)
     except Exception:  # whatever fhirpathpy cannot evaluate is not evaluated, never a rejection
         return False
     # Nothing is not true: a constraint on an element that is absent (`repeats = true or
     # initial.count() <= 1` without `repeats`) is broken, as the HL7 validator judges it.
     return result in ([False], [])
+
+
+def _typed(resource: dict) -> object:
+    """A resource as a typed node: a plain dict's `type()` is `Object`, not its resourceType
+    (`%resource.type().name = 'Patient'`, fhirpath.html#variables)."""
+    return ResourceNode.create_node(resource, resource.get("resourceType"))
 
 
 @cache  # keyed by definitions only

@@ -228,10 +228,11 @@ class _Run:
     def item(self, rules: Rules, item: _Item, profile: CompiledProfile,
              resource: dict) -> None:
         """The rules of an ElementDefinition on one value, then its children's."""
-        if rules.kind == RESOURCE and isinstance(item.value, dict):
-            resource = item.value
         if rules.checks_value and not self.value_rules(rules, item, profile.url, resource):
             return
+        if rules.kind == RESOURCE and isinstance(item.value, dict):
+            # A contained or entry resource is %resource of its children, not of itself.
+            resource = item.value
         if rules.children:
             value, where = item.value, item.expression
             holder = value if isinstance(value, dict) else item.extra

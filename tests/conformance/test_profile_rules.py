@@ -236,3 +236,21 @@ def test_max_length_property(family: str):
     with registered(profile) as [url]:
         found = _found({"resourceType": "Patient", "name": [{"family": family}]}, url)
     assert (found != []) == (len(family) > 6)
+
+
+def test_invariant_variables_are_typed_resources():
+    """fhirpath.html#variables: %resource is the resource holding the element, %rootResource
+    the container of a contained one (HL7's contained-invariant case)."""
+    checks = "%context.type().name = '{0}' and %resource.type().name = '{1}' and " \
+             "%rootResource.type().name = 'Patient'"
+    profile = build("Patient", {
+        "Patient.generalPractitioner": {"constraint": [
+            {"key": "t-1", "severity": "error", "human": "in the Patient",
+             "expression": checks.format("Reference", "Patient")}]},
+        "Patient.contained": {"constraint": [
+            {"key": "t-2", "severity": "error", "human": "contained",
+             "expression": checks.format("Practitioner", "Patient")}]}})
+    patient = {"resourceType": "Patient", "generalPractitioner": [{"reference": "#p"}],
+               "contained": [{"resourceType": "Practitioner", "id": "p"}]}
+    with registered(profile) as [url]:
+        assert _found(patient, url) == []
