@@ -144,4 +144,11 @@ BINDING_MESSAGES: dict[str, tuple[str, str]] = {
         "{path}: fullUrl {full_url} chỉ đến {named}, nhưng tài nguyên của mục là {resource} "
         "(Bundle.entry.fullUrl không được khác với id của tài nguyên)",
     ),
+    "full-url-without-id": (
+        "{path}: the fullUrl {full_url} is a RESTful URL of a resource, but the entry's "
+        "resource has no id (Bundle.entry.fullUrl: \"SHALL NOT disagree with the id in the "
+        "resource\")",
+        "{path}: fullUrl {full_url} là URL RESTful của một tài nguyên, nhưng tài nguyên của "
+        "mục không có id (Bundle.entry.fullUrl không được khác với id của tài nguyên)",
+    ),
 }

@@ -3,10 +3,11 @@ each costs 0.3-0.5 ms per entry, seconds for a Bundle of thousands): bdl-2 (`ent
 only in a searchset), bdl-3 (`entry.request` exactly in batch, transaction and history),
 bdl-4 (`entry.response` exactly in their responses and history), bdl-7 (`fullUrl` unique,
 but for versions and in history) and bdl-8 (no `/_history/` in a `fullUrl`)
-(http://hl7.org/fhir/R4/bundle.html#invariants); and, as a warning, a RESTful fullUrl that
-disagrees with its resource's type and id. Outside a batch or transaction (whose requests
-create what such a reference names), a `urn:uuid:`/`urn:oid:` reference names one of the
-Bundle's entries: nothing outside the Bundle can resolve it (bundle.html#references); and
+(http://hl7.org/fhir/R4/bundle.html#invariants); a RESTful fullUrl names its resource's
+type and id ("SHALL NOT disagree with the id in the resource"). Outside a batch or
+transaction (whose requests create what such a reference names), a `urn:uuid:`/`urn:oid:`
+reference names one of the Bundle's entries: nothing outside the Bundle can resolve it
+(bundle.html#references); and
 an entry of a document, message or collection that holds a resource has the fullUrl the
 references of the others resolve to (Bundle.entry.fullUrl: "SHALL have a value", but for a
 transaction's POSTs and the results of operations), an absolute URI ("The Absolute URL for
@@ -55,6 +56,12 @@ def _disagreeing(full_url: str, resource: object) -> tuple[str, str] | None:
     return None if named == own else ("/".join(named), "/".join(map(str, own)))
 
 
+def _without_id(full_url: str, resource: object) -> bool:
+    """A RESTful fullUrl on a resource without the id it names."""
+    return (named_resource(full_url) is not None and ABSOLUTE_URI.match(full_url) is not None
+            and isinstance(resource, dict) and "id" not in resource)
+
+
 def _version(entry: dict) -> object:
     resource = entry.get("resource")
     meta = resource.get("meta") if isinstance(resource, dict) else None
@@ -101,10 +108,13 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
             found.append(issue("full-url-relative", "value", f"{where}.fullUrl",
                                full_url=full_url))
         if isinstance(full_url, str) and (pair := _disagreeing(full_url, entry.get("resource"))):
-            # A warning: three official examples (Bundle-lri-example, ...) disagree so.
             found.append(issue("full-url-disagrees", "invalid", f"{where}.fullUrl",
-                               severity="warning", path=where, full_url=full_url,
-                               named=pair[0], resource=pair[1]))
+                               path=where, full_url=full_url, named=pair[0],
+                               resource=pair[1]))
+        elif (isinstance(full_url, str) and kind not in _REQUESTS
+              and _without_id(full_url, entry.get("resource"))):
+            found.append(issue("full-url-without-id", "invalid", f"{where}.fullUrl",
+                               path=where, full_url=full_url))
     if kind not in _REQUESTS:
         found += _unresolved_urns(entries, path)
     return found

@@ -31,8 +31,8 @@ def test_an_unreferenced_contained_resource_is_refused_dom_3(client):
 
 
 def _entry(full_url: str, **extra) -> dict:
-    return {"fullUrl": full_url, "resource": {"resourceType": "Basic", "code": {"text": "x"}},
-            **extra}
+    resource = {"resourceType": "Basic", "id": "1", "code": {"text": "x"}}
+    return {"fullUrl": full_url, "resource": resource, **extra}
 
 
 def test_bundle_entry_rules_bdl_2_3_4_7_8(client):
@@ -54,7 +54,7 @@ def test_bundle_entry_rules_bdl_2_3_4_7_8(client):
         _entry("urn:uuid:1", response={"status": "201"})]}, "Bundle.entry[0]", "bdl-4")
     # The same fullUrl in two versions is allowed, and anything in a history.
     versions = [{**_entry("https://benhvien.example.vn/fhir/Basic/1"), "resource": {
-        "resourceType": "Basic", "code": {"text": "x"}, "meta": {"versionId": v}}}
+        "resourceType": "Basic", "id": "1", "code": {"text": "x"}, "meta": {"versionId": v}}}
         for v in ("1", "2")]
     allowed = {"resourceType": "Bundle", "type": "collection", "entry": versions}
     assert client.post("/Bundle", json=allowed, headers=FHIR_HEADERS).status_code == 201
@@ -192,21 +192,31 @@ def test_ordinary_and_empty_narratives_are_accepted(client):
     assert [i["severity"] for i in checked.json()["issue"]] == ["information"]
 
 
-def test_a_restful_full_url_disagreeing_with_its_resource_is_warned_of(client):
-    """Bundle.entry.fullUrl "SHALL NOT disagree with the id in the resource": a warning (three
-    official examples disagree so), at the entry's fullUrl."""
-    def entry(full_url: str, resource_id: str) -> dict:
-        return {"fullUrl": full_url, "resource": {"resourceType": "Patient", "id": resource_id}}
+def test_a_restful_full_url_disagreeing_with_its_resource_is_refused(client):
+    """Bundle.entry.fullUrl "SHALL NOT disagree with the id in the resource": an error, as
+    HL7's validator's (its bundle-ihe-good, document-css, relative_reference_to_fullUrl.*),
+    at the entry's fullUrl; it was a warning and the Bundle was stored."""
+    def entry(full_url: str, resource_id: str | None) -> dict:
+        resource = {"resourceType": "Patient"}
+        return {"fullUrl": full_url,
+                "resource": resource if resource_id is None else {**resource, "id": resource_id}}
 
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
         entry("http://benhvien.vn/fhir/Patient/1", "2"),
         entry("http://benhvien.vn/fhir/Patient/3", "3"),
-        entry("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0", "4")]}
+        entry("urn:uuid:0c3151bd-1cbf-4d64-b04d-cd9187a4c6e0", "4"),
+        entry("http://benhvien.vn/fhir/Patient/5", None),
+        entry("urn:uuid:77bd1f4a-08a5-4c55-9b4e-33ad6a3fbbf2", None)]}
     outcome = client.post("/Bundle/$validate", json=bundle, headers=FHIR_HEADERS).json()
-    warned = [i for i in outcome["issue"] if "fullUrl" in i["diagnostics"]]
-    assert [(i["severity"], i["expression"]) for i in warned] == [
-        ("warning", ["Bundle.entry[0].fullUrl"])]
-    assert "Patient/2" in warned[0]["diagnostics"]
+    found = [i for i in outcome["issue"] if "fullUrl" in i["diagnostics"]]
+    assert [(i["severity"], i["expression"]) for i in found] == [
+        ("error", ["Bundle.entry[0].fullUrl"]), ("error", ["Bundle.entry[3].fullUrl"])]
+    assert "Patient/2" in found[0]["diagnostics"] and "no id" in found[1]["diagnostics"]
+    refused = client.post("/Bundle", json=bundle, headers=FHIR_HEADERS)
+    assert refused.status_code == 400, refused.text
+    agreeing = {**bundle, "entry": [bundle["entry"][1], bundle["entry"][2],
+                                    bundle["entry"][4]]}
+    assert client.post("/Bundle", json=agreeing, headers=FHIR_HEADERS).status_code == 201
 
 
 def test_a_reference_to_a_type_its_element_does_not_allow_is_warned_of(client):
