@@ -6,13 +6,15 @@ but for versions and in history) and bdl-8 (no `/_history/` in a `fullUrl`)
 (http://hl7.org/fhir/R4/bundle.html#invariants); a RESTful fullUrl names its resource's
 type and id ("SHALL NOT disagree with the id in the resource"). Outside a batch or
 transaction (whose requests create what such a reference names), a `urn:uuid:`/`urn:oid:`
-reference names one of the Bundle's entries: nothing outside the Bundle can resolve it
-(bundle.html#references); and
+reference that names none of the Bundle's entries, which nothing else can resolve
+(bundle.html#references), is a warning, as the HL7 validator's, but where a document's
+Composition or a message's MessageHeader names what the Bundle holds; and
 an entry of a document, message or collection that holds a resource has the fullUrl the
 references of the others resolve to (Bundle.entry.fullUrl: "SHALL have a value", but for a
 transaction's POSTs and the results of operations), an absolute URI ("The Absolute URL for
 the resource")."""
 
+import re
 from collections.abc import Collection
 
 from fhir_server.conformance.messages import issue
@@ -27,6 +29,13 @@ _WITH_RESPONSE = frozenset({"batch-response", "transaction-response", "history"}
 _REQUESTS = frozenset({"batch", "transaction"})
 #: The Bundles whose entries' resources are identified by their fullUrl.
 _IDENTIFIED_ENTRIES = frozenset({"document", "message", "collection"})
+#: The references of a document's Composition and a message's MessageHeader to what the
+#: Bundle holds, as the HL7 validator resolves them in the Bundle (the rest of the element).
+_ANCHORED = {
+    "document": re.compile(r"\.(subject|encounter|custodian|author\[\d+\]|attester\[\d+\]\.party"
+                           r"|event\[\d+\]\.detail\[\d+\]|(section\[\d+\]\.)+entry\[\d+\])"),
+    "message": re.compile(r"\.focus\[\d+\]"),
+}
 #: Their `human` (R4's words), and in Vietnamese.
 RULES = {
     "bdl-2": ("entry.search only when a search", "chỉ có entry.search khi là kết quả tìm kiếm"),
@@ -116,7 +125,7 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
             found.append(issue("full-url-without-id", "invalid", f"{where}.fullUrl",
                                path=where, full_url=full_url))
     if kind not in _REQUESTS:
-        found += _unresolved_urns(entries, path)
+        found += _unresolved_urns(entries, path, kind)
     return found
 
 
@@ -132,14 +141,26 @@ def stored_bundle_issues(resource: dict) -> list[Issue]:
     return []
 
 
-def _unresolved_urns(entries: list, path: str) -> list[Issue]:
+def _unresolved_severity(kind: str, index: int, entry: dict, element: str) -> str:
+    """An error where the document's Composition or the message's MessageHeader names what
+    the Bundle holds (bundle.html#document, #message), else a warning: only the Bundle can
+    resolve a urn:, but outside those the validator only warns (HL7's ref-policy-default-r4)."""
+    resource = entry.get("resource")
+    anchor = {"document": "Composition", "message": "MessageHeader"}.get(kind)
+    if index != 0 or not isinstance(resource, dict) or resource.get("resourceType") != anchor:
+        return "warning"
+    return "error" if _ANCHORED[kind].fullmatch(element) else "warning"
+
+
+def _unresolved_urns(entries: list, path: str, kind: str) -> list[Issue]:
     full_urls = {entry["fullUrl"] for entry in entries
                  if isinstance(entry, dict) and isinstance(entry.get("fullUrl"), str)}
     found = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             continue
-        pending = [(entry.get("resource"), f"{path}.entry[{index}].resource")]
+        base = f"{path}.entry[{index}].resource"
+        pending = [(entry.get("resource"), base)]
         while pending:
             node, where = pending.pop()
             if isinstance(node, dict) and node.get("resourceType") == "Bundle":
@@ -149,7 +170,9 @@ def _unresolved_urns(entries: list, path: str) -> list[Issue]:
                 if (isinstance(reference, str) and reference.startswith(_URN_PREFIXES)
                         and reference not in full_urls):
                     found.append(issue("urn-unresolved", "not-found", f"{where}.reference",
-                                       reference=reference))
+                                       reference=reference,
+                                       severity=_unresolved_severity(
+                                           kind, index, entry, where[len(base):])))
                 pending += [(child, f"{where}.{key}") for key, child in node.items()]
             elif isinstance(node, list):
                 pending += [(child, f"{where}[{i}]") for i, child in enumerate(node)]

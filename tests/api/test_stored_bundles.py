@@ -72,6 +72,26 @@ def test_a_urn_reference_naming_no_entry_of_a_message_is_400(client):
     assert search_ids(client, "Bundle", composition=header_url) == []
 
 
+def test_a_urn_reference_naming_no_entry_elsewhere_is_only_warned_of(client):
+    """HL7's validator only warns "URN reference is not locally contained within the
+    bundle" (its ref-policy-default-r4): a collection's was refused with 400, and so was one
+    in a document's entry other than the Composition's own references."""
+    dangling = {"reference": _urn()}
+    collection = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": _urn(), "resource": {"resourceType": "List", "status": "current",
+                                        "mode": "working", "entry": [{"item": dangling}]}}]}
+    patient_urn = _urn()
+    message = _message(patient_urn, [{"fullUrl": patient_urn, "resource": {
+        **new_patient(), "generalPractitioner": [dangling]}}])
+    prefer = {**FHIR_HEADERS, "Prefer": "return=OperationOutcome"}
+    for bundle, where in [(collection, "Bundle.entry[0].resource.entry[0].item.reference"),
+                          (message, "Bundle.entry[1].resource.generalPractitioner[0].reference")]:
+        stored = client.post("/Bundle", json=bundle, headers=prefer)
+        assert stored.status_code == 201, stored.text
+        assert [i["severity"] for i in stored.json()["issue"]
+                if i.get("expression") == [where]] == ["warning"]
+
+
 def test_a_relative_full_url_is_400(client):
     """The HL7 validator's `bundle-duplicate-id`: `Patient/1` as a collection's fullUrl was
     stored without a word; a fullUrl is "the absolute URL for the resource"."""
