@@ -4,7 +4,8 @@ only in a searchset), bdl-3 (`entry.request` exactly in batch, transaction and h
 bdl-4 (`entry.response` exactly in their responses and history), bdl-7 (`fullUrl` unique,
 but for versions and in history) and bdl-8 (no `/_history/` in a `fullUrl`)
 (http://hl7.org/fhir/R4/bundle.html#invariants); a RESTful fullUrl names its resource's
-type and id ("SHALL NOT disagree with the id in the resource"). Outside a batch or
+type and id ("SHALL NOT disagree with the id in the resource"; another id of that type is
+a warning). Outside a batch or
 transaction (whose requests create what such a reference names), a `urn:uuid:`/`urn:oid:`
 reference that names none of the Bundle's entries, which nothing else can resolve
 (bundle.html#references), is a warning, as the HL7 validator's, but where a document's
@@ -117,9 +118,12 @@ def bundle_issues(bundle: dict, path: str, rules: Collection[str] = RULES) -> li
             found.append(issue("full-url-relative", "value", f"{where}.fullUrl",
                                full_url=full_url))
         if isinstance(full_url, str) and (pair := _disagreeing(full_url, entry.get("resource"))):
+            # Another id of the right type is a warning: three official examples
+            # (Bundle-lri-example, ...) name `Observation/lri-gramstain1` for `gramstain1`.
+            same_type = pair[0].partition("/")[0] == pair[1].partition("/")[0]
             found.append(issue("full-url-disagrees", "invalid", f"{where}.fullUrl",
-                               path=where, full_url=full_url, named=pair[0],
-                               resource=pair[1]))
+                               severity="warning" if same_type else "error", path=where,
+                               full_url=full_url, named=pair[0], resource=pair[1]))
         elif (isinstance(full_url, str) and kind not in _REQUESTS
               and _without_id(full_url, entry.get("resource"))):
             found.append(issue("full-url-without-id", "invalid", f"{where}.fullUrl",

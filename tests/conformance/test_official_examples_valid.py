@@ -21,12 +21,6 @@ REFUSED = {
         "and the display items nested in this generated example have no linkId",
         ("required", "linkId"),
     ),
-    **{name: ("Bundle.entry.fullUrl \"SHALL NOT disagree with the id in the resource\" "
-              "(http://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.fullUrl), and "
-              "these RESTful fullUrls name other ids (`Observation/lri-gramstain1` for "
-              "`gramstain1`, `Patient/pat12` for `pat2`)", ("invalid", "fullUrl"))
-       for name in ("Bundle-lri-example.json", "Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json",
-                    "Bundle-3a0707d3-549e-4467-b8b8-5a2ab3800efe.json")},
 }
 
 
