@@ -23,9 +23,11 @@ def _upper(max_text: str) -> float:
     return float("inf") if max_text == "*" else int(max_text)
 
 
-def check_cardinality(target: dict, differential: dict, element_id: str) -> None:
-    """The differential's min..max within the base's (profiling.html#cardinality)."""
-    base_max = target.get("max", "*")
+def check_cardinality(target: dict, differential: dict, element_id: str,
+                      widest: str | None = None) -> None:
+    """The differential's min..max within the base's, or up to `widest`
+    (profiling.html#cardinality)."""
+    base_max = widest or target.get("max", "*")
     new_max = differential.get("max", base_max)
     new_min = differential.get("min", target.get("min", 0))
     if _upper(new_max) > _upper(base_max):
@@ -53,14 +55,16 @@ def check_types(target: dict, differential: dict, element_id: str) -> None:
 
 
 def _fixes_value(element: dict) -> bool:
+    """A fixed value, pattern, required binding, or none at all (max 0: the slice holds the
+    values without it)."""
     return any(k.startswith(_VALUE_PROPERTIES) for k in element) or (
         element.get("binding", {}).get("strength") == "required"
-    )
+    ) or element.get("max") == "0"
 
 
 def _discriminated(by_id: dict[str, dict], slice_id: str, path: str) -> bool:
-    """Whether a slice fixes the value at a discriminator path: a fixed value, pattern or
-    required binding on the element the path names or on one between it and the slice,
+    """Whether a slice fixes the value at a discriminator path: a fixed value, pattern,
+    required binding or max 0 on the element the path names or on one between it and the slice,
     or a type profile the value comes from (an extension's fixed url)."""
     if "(" in path:
         return True  # extension('url') and resolve() name values this check cannot follow

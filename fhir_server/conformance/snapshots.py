@@ -11,6 +11,7 @@ slices and starting from its definition), and the type-specific name of a choice
 """
 
 import copy
+import re
 from collections.abc import Callable
 
 from fhir_server.conformance.messages import Phrase, phrase
@@ -55,19 +56,45 @@ def generate_snapshot(definition: dict, snapshot_of: SnapshotOf) -> list[dict]:
     if definition.get("derivation") == "specialization":
         raise SnapshotError("profile.specialization")
     builder = _Builder(copy.deepcopy(snapshot_of(base)), snapshot_of)
+    ids_at: dict[str, str] = {}
     for element in differential:
-        builder.apply(element)
+        builder.apply(element, _element_id(element, ids_at))
     return builder.elements
 
 
-def _element_id(element: dict) -> str:
-    """The element's id, or the one its path and sliceName give (elementdefinition.html#id)."""
-    if isinstance(element.get("id"), str):
-        return element["id"]
+def _element_id(element: dict, ids_at: dict[str, str]) -> str:
+    """The element's id, or the one its path and sliceName give (elementdefinition.html#id):
+    an element without one is within the slice the differential last named on its path
+    (`Observation.category.coding` after the slice `Observation.category:slice2` is that
+    slice's). `ids_at` (path → the id last met there) is kept up to date."""
     path = element.get("path")
     if not isinstance(path, str):
-        raise SnapshotError("profile.element-without-id", element=str(element))
-    return path + (f":{element['sliceName']}" if "sliceName" in element else "")
+        path = element.get("id") if isinstance(element.get("id"), str) else None
+        if path is None:
+            raise SnapshotError("profile.element-without-id", element=str(element))
+    element_id = element.get("id")
+    if not isinstance(element_id, str) or not _agrees(element_id, path):
+        # None, or one that contradicts the path (IPS's `effective[x]:data-absent-reason`
+        # of path `effective[x].extension`): the path says where the element is, as the
+        # HL7 snapshot generator reads it.
+        parent, _, name = path.rpartition(".")
+        element_id = (ids_at.get(parent, parent) + "." + name if parent else name) + (
+            f":{element['sliceName']}" if "sliceName" in element else "")
+    for known in [known for known in ids_at if known.startswith(path + ".")]:
+        del ids_at[known]  # the slices named under an earlier element at this path
+    ids_at[path] = element_id
+    return element_id
+
+
+def _agrees(element_id: str, path: str) -> bool:
+    """Whether an id names an element at `path`: the same names once slice names are
+    dropped, a choice's path possibly renamed (`medication[x]:medicationReference` at
+    `medicationReference`)."""
+    named = re.sub(r":[^.]*", "", element_id).split(".")
+    steps = path.split(".")
+    return len(named) == len(steps) and all(
+        name == step or name.endswith("[x]") and step.startswith(name[:-3])
+        for name, step in zip(named, steps, strict=True))
 
 
 def _within(element_id: str, root: str) -> bool:
@@ -85,6 +112,7 @@ class _Builder:
     def __init__(self, elements: list[dict], snapshot_of: SnapshotOf):
         self.elements = elements
         self.snapshot_of = snapshot_of
+        self.new_slices: set[str] = set()  # the slices this differential makes
 
     def _index(self, element_id: str) -> int | None:
         return next((i for i, e in enumerate(self.elements) if e["id"] == element_id), None)
@@ -94,8 +122,7 @@ class _Builder:
         assert index is not None, element_id
         return self.elements[index]
 
-    def apply(self, differential: dict) -> None:
-        element_id = _element_id(differential)
+    def apply(self, differential: dict, element_id: str) -> None:
         root, *segments = element_id.split(".")
         if root != self.elements[0]["id"]:
             raise SnapshotError("profile.element-of-another-type", element=element_id,
@@ -107,7 +134,11 @@ class _Builder:
             if slice_name:
                 current = self._slice(current, slice_name)
         target = self._element(current)
-        check_cardinality(target, differential, element_id)
+        # A slice made here may allow more than the sliced element, up to its base's max
+        # (HL7's profile-parameters-complex: `part` 3..5, a slice of it 1..10): the sliced
+        # element's max still bounds its values together.
+        widest = target.get("base", {}).get("max") if current in self.new_slices else None
+        check_cardinality(target, differential, element_id, widest)
         check_types(target, differential, element_id)
         _merge(target, differential)
 
@@ -120,9 +151,13 @@ class _Builder:
         if self._index(child) is not None:
             return child
         renamed = self._choice(parent_id, name)
-        if renamed is None:
-            raise SnapshotError("profile.not-in-base", wanted=wanted, child=child)
-        return renamed
+        if renamed is not None:
+            return renamed
+        types = self._element(parent_id).get("type", [])
+        if len(types) > 1:
+            codes = ", ".join(t["code"] for t in types)
+            raise SnapshotError("profile.children-of-choice", parent=parent_id, codes=codes)
+        raise SnapshotError("profile.not-in-base", wanted=wanted, child=child)
 
     def _has_children(self, element_id: str) -> bool:
         index = self._index(element_id)
@@ -160,6 +195,7 @@ class _Builder:
             raise SnapshotError("profile.reslice-of-no-slice", slice=slice_id, origin=origin_id)
         new = {k: copy.deepcopy(v) for k, v in self.elements[origin].items() if k != "slicing"}
         new |= {"id": slice_id, "sliceName": slice_name, "min": 0}
+        self.new_slices.add(slice_id)
         end = origin + 1
         while end < len(self.elements) and _within(self.elements[end]["id"], origin_id):
             end += 1
@@ -191,11 +227,13 @@ class _Builder:
             if copies:
                 return copies
         types = parent.get("type", [])
-        if len(types) != 1:
-            codes = ", ".join(t["code"] for t in types) or "none"
-            raise SnapshotError("profile.children-of-choice", parent=parent_id, codes=codes)
-        profiles = types[0].get("profile", [])
-        source = profiles[0] if len(profiles) == 1 else CORE + types[0]["code"]
+        if not types:
+            raise SnapshotError("profile.children-of-choice", parent=parent_id, codes="none")
+        # Of several types, the children all of them have: Element's `id` and `extension`
+        # (IPS constrains the extensions of a MedicationStatement's `effective[x]`).
+        profiles = types[0].get("profile", []) if len(types) == 1 else []
+        source = (profiles[0] if len(profiles) == 1 else CORE + types[0]["code"]
+                  if len(types) == 1 else CORE + "Element")
         elements = self.snapshot_of(source)
         root = elements[0]["id"]
         return [_rerooted(e, root, parent_id, parent["path"]) for e in elements[1:]]

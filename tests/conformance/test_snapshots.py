@@ -166,6 +166,40 @@ def test_slices_start_from_the_sliced_element_and_follow_its_existing_slices():
     assert ids[ids.index("Patient.identifier:bhyt.assigner") + 1] == "Patient.active"
 
 
+def test_elements_without_ids_belong_to_the_slice_last_named_on_their_path():
+    """As HL7's profile-slicing-missing-profile1 writes its differential: paths only."""
+    snapshot = generated(
+        "Observation",
+        {"path": "Observation.category", "slicing": {"rules": "open"}},
+        {"path": "Observation.category", "sliceName": "a"},
+        {"path": "Observation.category.text", "min": 1},
+        {"path": "Observation.category", "sliceName": "b"},
+        {"path": "Observation.category.coding", "min": 1},
+        {"path": "Observation.code", "short": "after"},
+    )
+    assert snapshot["Observation.category:a.text"]["min"] == 1
+    assert snapshot["Observation.category:b.coding"]["min"] == 1
+    assert snapshot["Observation.category:b.text"]["min"] == 0
+    assert "Observation.category.text" not in snapshot  # not the sliced element's
+    assert snapshot["Observation.code"]["short"] == "after"
+
+
+def test_a_new_slice_may_allow_more_than_its_sliced_element_not_than_its_base():
+    """HL7's profile-parameters-complex: `part` 3..5 with a slice of it 1..10 (the sliced
+    element's max still bounds its values together)."""
+    snapshot = generated(
+        "Parameters",
+        {"id": "Parameters.parameter", "path": "Parameters.parameter", "max": "5"},
+        {"id": "Parameters.parameter:a", "path": "Parameters.parameter", "sliceName": "a",
+         "max": "10"},
+    )
+    assert (snapshot["Parameters.parameter"]["max"], snapshot["Parameters.parameter:a"]["max"]
+            ) == ("5", "10")
+    with pytest.raises(SnapshotError, match="max 2 widens the base's max 1"):
+        generated("Patient", {"id": "Patient.gender:a", "path": "Patient.gender",
+                              "sliceName": "a", "max": "2"})
+
+
 def test_a_type_slice_of_a_choice_and_its_children():
     snapshot = generated(
         "Observation",
