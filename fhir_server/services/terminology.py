@@ -228,6 +228,8 @@ def lookup(given: TerminologyInput, instance: dict | None = None) -> dict:
         parts.append({"name": "value", "valueString": str(designation.get("value", ""))})
         parameters.append({"name": "designation", "part": parts})
     wanted = {value for key, value in given.pairs if key == "property"}
+    if "*" in wanted:  # "all properties", as the HL7 validator and tx.fhir.org ask
+        wanted = set()
     # Values keep the type the CodeSystem gives them; the hierarchy is of codes.
     # The code's definition is a property all code systems have (CodeSystem-lookup).
     # So is `inactive` (codesystem-concept-properties.html).

@@ -44,6 +44,16 @@ def test_lookup_gives_the_definition_and_activity_of_a_code_of_r4(client):
     assert not [p for p in only_parent["parameter"] if p["name"] == "property"]
 
 
+def test_lookup_of_every_property_by_a_star_gives_them_all(client):
+    """`property=*` is how the HL7 validator and tx.fhir.org clients ask for all of them."""
+    def properties(**extra: str) -> list[dict]:
+        response = client.get("/CodeSystem/$lookup", params={
+            "system": GENDER_SYSTEM, "code": "other", **extra})
+        assert response.status_code == 200, response.text
+        return [p for p in response.json()["parameter"] if p["name"] == "property"]
+    assert properties(property="*") == properties() != []
+
+
 def test_lookup_gives_the_properties_of_r4s_supplement(client):
     """R4's example-supplement adds `legacy` to http://hl7.org/fhir/CodeSystem/example: the
     shipped copy had lost its `supplements`, so it supplemented nothing."""
