@@ -3,32 +3,19 @@ English otherwise (RFC 9110 §12.5.4; http://hl7.org/fhir/R4/languages.html)."""
 
 from fastapi import Request
 
+from fhir_server.conformance.code_systems import accepted_languages
+
 DEFAULT = "en"
 SUPPORTED = frozenset({"en", "vi"})
-
-
-def _weight(parameters: list[str]) -> float:
-    for parameter in parameters:
-        name, _, value = parameter.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
-    return 1.0
 
 
 def preferred_language(header: str) -> str:
     """The supported language the header weights highest (`vi-VN;q=0.9, en;q=0.8` → vi); the
     first listed wins a tie; `*` and unsupported ones leave the default."""
-    best, best_weight = DEFAULT, 0.0
-    for item in header.split(",")[:32]:  # a header is a few items; never loop on a huge one
-        tag, *parameters = item.split(";")
-        language = tag.strip().lower().split("-")[0]
-        weight = _weight(parameters)
-        if language in SUPPORTED and weight > best_weight:
-            best, best_weight = language, weight
-    return best
+    for tag in accepted_languages(header):
+        if (language := tag.lower().split("-")[0]) in SUPPORTED:
+            return language
+    return DEFAULT
 
 
 def outcome_language(request: Request) -> str:

@@ -116,6 +116,29 @@ def same_language(wanted: str, language: object) -> bool:
     return wanted == language or wanted.split("-")[0] == language.split("-")[0]
 
 
+def _weight(parameters: list[str]) -> float:
+    for parameter in parameters:
+        name, _, value = parameter.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def accepted_languages(header: str) -> list[str]:
+    """The language tags of an Accept-Language list (`de,de-DE;q=0.8,*;q=0.1`), as written,
+    highest weight first (the first listed wins a tie), those with q=0 left out (RFC 9110
+    §12.5.4): how `displayLanguage` names several too."""
+    weighted = []
+    for item in header.split(",")[:32]:  # a header is a few items; never loop on a huge one
+        tag, *parameters = item.split(";")
+        if tag.strip() and (weight := _weight(parameters)) > 0:
+            weighted.append((-weight, tag.strip()))
+    return [tag for _, tag in sorted(weighted, key=lambda pair: pair[0])]
+
+
 @dataclass(frozen=True)
 class Concept:
     """One concept of a CodeSystem (http://hl7.org/fhir/R4/codesystem.html#concepts)."""
@@ -140,6 +163,25 @@ class Concept:
         matching.sort(key=lambda d: (d.get("language", "").lower() != language.lower(),
                                      (d.get("use") or {}).get("code", "display") != "display"))
         return matching[0]["value"] if matching else self.display
+
+    def in_languages(self, languages: tuple[str, ...] | None,
+                     default_language: str | None) -> "Concept":
+        """The concept with its displays in `languages` only (None or `*`: all): its
+        designations in one (one without a language is in the code system's), and its own
+        display where the code system is in one or names no language. With none in them,
+        its own display alone: the default one, which tx.fhir.org accepts ("no Display Names
+        for the language")."""
+        if languages is None or "*" in languages:
+            return self
+
+        def wanted(language: object) -> bool:
+            return language is None or any(same_language(w, language) for w in languages)
+        designations = tuple(d for d in self.designations
+                             if wanted(d.get("language", default_language)))
+        own = self.display if wanted(default_language) else None
+        if own is None and not designations:
+            own = self.display
+        return Concept(self.code, own, designations=designations)
 
     def values(self, property_code: str) -> list[str]:
         return [value for code, value in self.properties if code == property_code]

@@ -9,7 +9,12 @@ ValueSet leaves them out (`compose.inactive: false`)."""
 from dataclasses import dataclass
 
 from fhir_server.conformance.code_syntax import syntax_refutes
-from fhir_server.conformance.code_systems import CodeSystemIndex, is_display_of
+from fhir_server.conformance.code_systems import (
+    CodeSystemIndex,
+    Concept,
+    accepted_languages,
+    is_display_of,
+)
 from fhir_server.conformance.expansion import (
     ExpandedConcept,
     Expansion,
@@ -55,24 +60,26 @@ def _codings(given: TerminologyInput, system: str | None, version: str | None) -
 
 @dataclass(frozen=True)
 class _Options:
-    """`displayLanguage` and `abstract` of an invocation, read (and checked) once."""
+    """`displayLanguage` (its languages, best first; None or `*`: any) and `abstract` of an
+    invocation, read (and checked) once."""
 
-    language: str | None
+    languages: tuple[str, ...] | None
     abstract: bool
 
     @classmethod
     def of(cls, given: TerminologyInput) -> "_Options":
-        return cls(given.one("displayLanguage"), given.flag("abstract"))
+        languages = tuple(accepted_languages(given.one("displayLanguage") or ""))
+        return cls(languages or None, given.flag("abstract"))
 
 
 def _judge(concept: ExpandedConcept, display: str | None, options: _Options,
            where: str) -> Verdict:
     """A concept that was found: abstract, inactive and display checks."""
-    best = concept.display_in(options.language)
+    best = concept.display_in(options.languages[0] if options.languages else None)
     if concept.abstract and not options.abstract:
         return Verdict(False, f"The code '{concept.code}' is abstract in {concept.system}: "
                               "not for use in data (abstract=true allows it)", best)
-    if display and not _is_display(display, concept):
+    if display and not _is_display(display, concept, options.languages):
         # Invalid, as tx.fhir.org and the HL7 validator judge it: "True if the concept
         # details supplied are valid", and the display is one of them.
         return Verdict(False, f"The display '{display}' is not a display of the code "
@@ -83,14 +90,21 @@ def _judge(concept: ExpandedConcept, display: str | None, options: _Options,
     return Verdict(True, None, best)
 
 
-def _is_display(display: str, concept: ExpandedConcept) -> bool:
-    """One of the concept's displays: its own (which a value set may override), its
-    designations, or its code system's display."""
-    if is_display_of(display, concept.display, concept.designations):
+def _is_display(display: str, concept: ExpandedConcept,
+                languages: tuple[str, ...] | None) -> bool:
+    """One of the concept's displays in `languages` (None: in any): its own (which a value
+    set may override), its designations, or its code system's display ("the language to be
+    used for description when validating the display property", displayLanguage)."""
+    listed = Concept(concept.code, concept.display, designations=concept.designations)
+    shown = listed.in_languages(languages, concept.language)
+    if is_display_of(display, shown.display, shown.designations):
         return True
     index = held_code_system(concept.system)
     held = index.find(concept.code) if index is not None else None
-    return held is not None and is_display_of(display, held.display, held.designations)
+    if held is None or index is None:
+        return False
+    shown = held.in_languages(languages, index.language)
+    return is_display_of(display, shown.display, shown.designations)
 
 
 def _answer(verdicts: list[Verdict]) -> dict:

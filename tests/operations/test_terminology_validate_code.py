@@ -323,3 +323,27 @@ def test_a_code_without_the_syntax_of_icd_10_is_not_valid(client, code):
     for found in (in_system, in_value_set):
         assert found["result"] is False
         assert f"'{code}' is not a code of ICD-10" in found["message"]
+
+
+@pytest.mark.parametrize(("language", "display", "valid", "shown"), [
+    # Another language's designation is no display in English: R4's displayLanguage is "the
+    # language to be used ... when validating the display".
+    ("en", "Sốt xuất huyết Dengue", False, "Dengue fever"),
+    ("en", "Dengue fever", True, "Dengue fever"),
+    ("vi", "Sốt xuất huyết Dengue", True, "Sốt xuất huyết Dengue"),
+    ("vi", "Dengue fever", False, "Sốt xuất huyết Dengue"),
+    # A list as Accept-Language writes it: any of its languages.
+    ("vi,en;q=0.5", "Dengue fever", True, "Sốt xuất huyết Dengue"),
+    ("vi, en;q=0", "Dengue fever", False, "Sốt xuất huyết Dengue"),
+    ("vi,*", "Dengue fever", True, "Sốt xuất huyết Dengue"),
+    # No display in French: the default one will do, and only it.
+    ("fr", "Dengue fever", True, "Dengue fever"),
+    ("fr", "Sốt xuất huyết Dengue", False, "Dengue fever"),
+])
+def test_a_display_is_judged_in_the_display_language(client, language, display, valid, shown):
+    asked = {"code": "dengue", "display": display, "displayLanguage": language}
+    for path, params in (("/CodeSystem/$validate-code", {"url": DISEASE, **asked}),
+                         ("/ValueSet/$validate-code", {"url": vs_url("infections"),
+                                                       "system": DISEASE, **asked})):
+        found = out(client.get(path, params=params))
+        assert (found["result"], found["display"]) == (valid, shown), (path, found)
