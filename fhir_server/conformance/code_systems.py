@@ -222,6 +222,8 @@ class CodeSystemIndex:
     concepts: dict[str, Concept] = field(default_factory=dict)
     parents: dict[str, set[str]] = field(default_factory=dict)
     children: dict[str, set[str]] = field(default_factory=dict)
+    # Property code → the standard property it is (`not-selectable` → `notSelectable`).
+    roles: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -238,6 +240,10 @@ class CodeSystemIndex:
     @property
     def language(self) -> str | None:
         return self.resource.get("language")
+
+    def role(self, property_code: str) -> str:
+        """The standard property a property code is, or the code itself."""
+        return self.roles.get(property_code, property_code)
 
     def refused_as_system(self) -> str | None:
         """Why codes cannot be of this code system, if it is a supplement: it only adds
@@ -334,7 +340,7 @@ def index_code_system(code_system: dict, stored: Iterable[dict] = ()) -> CodeSys
             if isinstance(concept, dict) and isinstance(concept.get("code"), str):
                 extra.setdefault(concept["code"], []).append(concept)
                 pending += concept.get("concept") or []
-    built = CodeSystemIndex(code_system)
+    built = CodeSystemIndex(code_system, roles=roles)
     # Depth first in the order written (a stack, so pushed in reverse): expansions list
     # concepts in their code system's order.
     pending_nested: list[tuple[dict, str | None]] = [
@@ -350,7 +356,7 @@ def index_code_system(code_system: dict, stored: Iterable[dict] = ()) -> CodeSys
                       if isinstance(p, dict) and isinstance(p.get("code"), str)
                       and (value := _property_value(p)) is not None)
         properties = tuple((name, _as_text(value)) for name, _, value in typed)
-        by_role = [(roles.get(name, name), value) for name, value in properties]
+        by_role = [(built.role(name), value) for name, value in properties]
         built.concepts[code] = Concept(
             code=code,
             display=raw.get("display"),

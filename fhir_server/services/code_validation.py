@@ -3,10 +3,11 @@
 http://hl7.org/fhir/R4/valueset-operation-validate-code.html): whether a code, Coding or
 CodeableConcept is valid, with a `message` for errors and warnings (a display that is not
 the code's makes it invalid) and the code's `display`. Abstract (notSelectable) concepts are
-not valid unless `abstract=true`; inactive ones are valid with a warning, unless the
-ValueSet leaves them out (`compose.inactive: false`)."""
+not valid unless `abstract=true` or the value set picks them as notSelectable; inactive
+ones are valid with a warning, unless the ValueSet leaves them out (`compose.inactive:
+false`)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fhir_server.conformance.code_syntax import syntax_refutes
 from fhir_server.conformance.code_systems import (
@@ -88,6 +89,22 @@ def _judge(concept: ExpandedConcept, display: str | None, options: _Options,
     if concept.inactive:
         return Verdict(True, f"The code '{concept.code}' is inactive in {concept.system}", best)
     return Verdict(True, None, best)
+
+
+def _selected_as_abstract(value_set: dict, concept: ExpandedConcept) -> bool:
+    """Whether the value set picks an abstract concept by its being notSelectable (`filter
+    notSelectable = true`, or `in` true): it chose them, so they are its codes without
+    `abstract=true`, as its expansion lists them and tx.fhir.org judges them."""
+    index = held_code_system(concept.system, concept.version) if concept.abstract else None
+    if index is None:
+        return False
+    includes = (value_set.get("compose") or {}).get("include") or []
+    return any(isinstance(rule, dict) and rule.get("op") in ("=", "in")
+               and index.role(str(rule.get("property"))) == "notSelectable"
+               and "true" in str(rule.get("value")).replace(" ", "").split(",")
+               for include in includes
+               if isinstance(include, dict) and include.get("system") == concept.system
+               for rule in include.get("filter") or [])
 
 
 def _is_display(display: str, concept: ExpandedConcept,
@@ -278,6 +295,8 @@ def validate_in_value_set(given: TerminologyInput, instance: dict | None = None)
                                            f"{concept.version} of {concept.system}, not "
                                            f"{coding['version']}"))
         else:
-            verdicts.append(_judge(concept, coding.get("display"), options,
+            chosen = (replace(options, abstract=True)
+                      if _selected_as_abstract(value_set, concept) else options)
+            verdicts.append(_judge(concept, coding.get("display"), chosen,
                                    f" in the value set {url}"))
     return _answer(verdicts)

@@ -347,3 +347,24 @@ def test_a_display_is_judged_in_the_display_language(client, language, display, 
                                                        "system": DISEASE, **asked})):
         found = out(client.get(path, params=params))
         assert (found["result"], found["display"]) == (valid, shown), (path, found)
+
+
+@pytest.mark.parametrize(("rule", "valid"), [
+    ({"op": "=", "value": "true"}, True),
+    ({"op": "in", "value": "true"}, True),
+    ({"op": "=", "value": "TRUE"}, False),  # selects nothing: booleans are lower case
+])
+def test_a_value_set_of_the_abstract_concepts_takes_them_without_abstract(client, rule, valid):
+    """A value set that picks concepts by `notSelectable = true` lists them in its expansion
+    (abstract) and holds them as its codes, as tx.fhir.org judges them."""
+    chosen = {"resourceType": "ValueSet", "url": "urn:uuid:2", "status": "active",
+              "compose": {"include": [{"system": DISEASE, "filter": [
+                  {"property": "notSelectable", **rule}]}]}}
+    coding = {"name": "coding", "valueCoding": {"system": DISEASE, "code": "chronic"}}
+    found = out(post(client, "/ValueSet/$validate-code",
+                     {"name": "valueSet", "resource": chosen}, coding))
+    assert found["result"] is valid, found
+    # Picked otherwise (the whole code system), it still needs abstract=true.
+    whole = out(post(client, "/ValueSet/$validate-code",
+                     {"name": "url", "valueUri": vs_url("all")}, coding))
+    assert whole["result"] is False and "abstract" in whole["message"]
