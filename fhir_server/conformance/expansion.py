@@ -20,9 +20,9 @@ from fhir_server.conformance.code_systems import (
 from fhir_server.conformance.held_terminology import (
     MAX_IMPORT_DEPTH,
     held_code_system,
+    missing_supplements,
     stored_supplements,
     stored_value_set,
-    supplements_named,
 )
 
 # The canonical URLs of the ValueSets being expanded in this context, to refuse cycles.
@@ -55,6 +55,12 @@ class NotHeld(CannotExpand):
     """A code system it needs is not held here (in full)."""
 
     issue_code = "not-supported"
+
+
+class UnknownImport(CannotExpand):
+    """A value set it imports is not known here."""
+
+    issue_code = "not-found"
 
 
 # Of a ValueSet naming a supplement not held here, as tx.fhir.org refuses it ("Required
@@ -95,7 +101,7 @@ class Expansion:
 
     concepts: tuple[ExpandedConcept, ...] | None
     reason: str = ""
-    issue_code: str = "invalid"  # of a refusal: too-costly, not-supported or invalid
+    issue_code: str = "invalid"  # of a refusal: as CannotExpand's kinds name it
 
     @cached_property
     def _by_key(self) -> dict[tuple[str, str], ExpandedConcept]:
@@ -323,9 +329,9 @@ def _component(component: object) -> Selection:
         imported = _imported(canonical) if isinstance(canonical, str) else None
         if imported is None or imported.concepts is None:
             reason = imported.reason if imported else "it is not a canonical URL"
-            # Not held here, as the import says: not an error of the value set.
-            failure = (NotHeld if imported and imported.issue_code == NotHeld.issue_code
-                       else CannotExpand)
+            # Not held or not known here, as the import says: not an error of the value set.
+            failure = next((kind for kind in (NotHeld, UnknownImport)
+                            if imported and imported.issue_code == kind.issue_code), CannotExpand)
             raise failure(f"the imported value set {canonical} cannot be expanded: {reason}")
         _spend(len(imported.concepts))
         keys = {(c.system, c.code): c for c in imported.concepts}
@@ -370,17 +376,10 @@ def _composed(value_set: dict) -> tuple[ExpandedConcept, ...]:
     return tuple(c for c in selected.values() if not (active_only and c.inactive))
 
 
-def _missing_supplements(value_set: dict) -> list[str]:
-    """The supplements a ValueSet names (`valueset-supplement`) that are not held here."""
-    return sorted(canonical for canonical in supplements_named(value_set)
-                  if (held := held_code_system(canonical)) is None
-                  or held.content != "supplement")
-
-
 def expand_resource(value_set: dict) -> Expansion:
     """Expand a ValueSet resource, from the registry or not (a stored or POSTed one); not
     one that names a supplement not held here ("should not be used in its absence")."""
-    if missing := _missing_supplements(value_set):
+    if missing := missing_supplements(value_set):
         return Expansion(None, f"required supplements not found: {', '.join(missing)}",
                          _MISSING_SUPPLEMENT)
     url = value_set.get("url")
@@ -417,7 +416,8 @@ def expansion(canonical: str) -> Expansion:
 def _expanded(canonical: str) -> Expansion:
     value_set = find_value_set(canonical)
     if value_set is None:
-        return Expansion(None, f"the value set {canonical} is not known to this server")
+        return Expansion(None, f"the value set {canonical} is not known to this server",
+                         UnknownImport.issue_code)
     return expand_resource(value_set)
 
 

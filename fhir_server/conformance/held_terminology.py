@@ -115,6 +115,13 @@ def supplements_named(value_set: dict) -> set[str]:
             and isinstance(extension.get("valueCanonical"), str)}
 
 
+def missing_supplements(value_set: dict) -> list[str]:
+    """The supplements a ValueSet names (`valueset-supplement`) that are not held here."""
+    return sorted(canonical for canonical in supplements_named(value_set)
+                  if (held := held_code_system(canonical)) is None
+                  or held.content != "supplement")
+
+
 def held_code_system(system: str, version: str | None = None) -> CodeSystemIndex | None:
     """A code system held here: the registry's (with the supplements stored through the API
     that this context uses), or one stored through the API that it uses (`using_stored`),

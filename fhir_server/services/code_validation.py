@@ -19,6 +19,8 @@ from fhir_server.conformance.code_systems import (
 from fhir_server.conformance.expansion import (
     ExpandedConcept,
     Expansion,
+    NotHeld,
+    UnknownImport,
     decided_by_system,
     expand_for_system,
     expanded_concept,
@@ -232,9 +234,9 @@ def _not_in_value_set(coding: dict, url: str) -> Verdict:
 def _unchecked(coding: dict, url: str, value_set: dict, blocking: Expansion) -> Verdict:
     """A code the value set's expansion (its part of the code's system, when that part is
     decided alone) cannot be checked against: false, saying why, where what it needs is not
-    held here, as CodeSystem/$validate-code answers of such a code system (and tx.fhir.org);
-    400 for a value set in error or too costly to expand."""
-    if blocking.issue_code != "not-supported":
+    held here or a value set it imports is unknown, as CodeSystem/$validate-code answers of
+    such a code system (and tx.fhir.org); 400 for a value set in error or too costly."""
+    if blocking.issue_code not in (NotHeld.issue_code, UnknownImport.issue_code):
         expanded(value_set, blocking)  # 400, saying why
     return Verdict(False, f"The code '{coding['code']}' of {coding['system']} cannot be "
                           f"checked against the value set {url} here: {blocking.reason}")

@@ -368,3 +368,21 @@ def test_a_value_set_of_the_abstract_concepts_takes_them_without_abstract(client
     whole = out(post(client, "/ValueSet/$validate-code",
                      {"name": "url", "valueUri": vs_url("all")}, coding))
     assert whole["result"] is False and "abstract" in whole["message"]
+
+
+def test_a_value_set_importing_an_unknown_one_cannot_confirm_a_code(client):
+    """Not a wrong request: the code is not confirmed (false, naming the value set not found),
+    as tx.fhir.org answers; $expand of it is still refused, and an unknown `url` is 404."""
+    importing = {"resourceType": "ValueSet", "url": "urn:uuid:3", "status": "active",
+                 "compose": {"include": [{"valueSet": ["http://x.vn/vs/none"]}]}}
+    sent = {"name": "valueSet", "resource": importing}
+    for coding in ({"system": DISEASE, "code": "dengue"}, {"system": DISEASE, "code": "zzz"}):
+        found = out(post(client, "/ValueSet/$validate-code", sent,
+                         {"name": "coding", "valueCoding": coding}))
+        assert found["result"] is False and "http://x.vn/vs/none" in found["message"], found
+        assert "not known" in found["message"]
+    expanded = post(client, "/ValueSet/$expand", sent)
+    assert expanded.status_code == 400 and "http://x.vn/vs/none" in expanded.text
+    assert expanded.json()["issue"][0]["code"] == "not-found"
+    assert client.get("/ValueSet/$validate-code", params={
+        "url": "http://x.vn/vs/none", "system": DISEASE, "code": "dengue"}).status_code == 404
