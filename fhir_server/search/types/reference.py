@@ -184,16 +184,21 @@ def canonical_targets(canonicals: set[str]) -> dict:
     return {"$or": clauses}
 
 
+def _pinning(url: str) -> dict:
+    """The entries `url|version` of any version: from `url|` up to `url}` ('}' follows '|')."""
+    return {"$gte": f"{url}|", "$lt": f"{url}}}"}
+
+
 def referring_to_canonicals(field: str, targets: list[tuple[str, str | None]]) -> dict:
     """The filter on a reference parameter's entries (`field`) for canonical references
     naming these resources (url, version): pinned to that version, or to none. A pinned
     reference is indexed with its bare url too, so the bare url counts only where no
-    entry pins that url."""
+    entry pins that url. A range per url, not one alternation regex: MongoDB refuses a
+    pattern of a few hundred urls as too large, and a chain may reach thousands of them."""
     versioned = sorted({f"{url}|{version}" for url, version in targets if version})
     bare = sorted({url for url, _ in targets})
-    pinned = re.compile("^(?:" + "|".join(map(re.escape, bare)) + r")\|")
-    return {"$or": [{field: {"$in": versioned}},
-                    {"$and": [{field: {"$in": bare}}, {field: {"$not": pinned}}]}]}
+    unpinned = [{field: {"$eq": url, "$not": {"$elemMatch": _pinning(url)}}} for url in bare]
+    return {"$or": [{field: {"$in": versioned}}, *unpinned]}
 
 
 def canonical_identity(search: dict[str, list]) -> list[tuple[str, str | None]]:
