@@ -200,7 +200,10 @@ class BaseWalk:
             if prop is None:
                 base = node.properties.get(key[1:]) if key[:1] == "_" else None
                 if base is not None and base.kind == PRIMITIVE:
-                    if key[1:] not in value:
+                    if item is None:  # present, unlike a `_x` left out
+                        self.report("null-value", "structure", f"{path}.{key}",
+                                    expression=f"{path}.{key}")
+                    elif key[1:] not in value:
                         present.add(base.element)
                         self.primitive(key[1:], base, None, item, at)
                 elif not (key == "resourceType" and value is at.resource.value):
@@ -333,6 +336,10 @@ class BaseWalk:
             self.report("extra-count", "structure", extra_expression, extra=extra_expression,
                         expression=expression, extras=len(extras), values=len(values))
             return
+        if extras and all(extra is None for extra in extras) and None not in values:
+            # No position of `_x` holds an id or extension: json.html leaves it out (a null
+            # value beside a null is reported where it is).
+            self.report("null-value", "structure", extra_expression, expression=extra_expression)
         for index in range(max(len(values), len(extras))):
             self.primitive_value(prop, values[index] if values else None,
                                  extras[index] if extras else None, f"{expression}[{index}]",
