@@ -25,7 +25,11 @@ DEMO_USER, DEMO_NAME = "001085012345", "Nguyễn Văn An"
 def _settings_help() -> str:
     lines = ["settings (environment variables):"]
     for name, field in Settings.model_fields.items():
-        lines.append(f"  FHIR_{name.upper():<22} {field.description} (default: {field.default})")
+        default = field.get_default(call_default_factory=True)
+        lines.append(f"  FHIR_{name.upper():<22} {field.description} (default: {default})")
+    # Read before the settings are (commands log from their start).
+    lines.append(f"  {'FHIR_LOG_LEVEL':<27} Python logging level of the commands; under WARNING "
+                 "serve writes no access log line (default: INFO)")
     return "\n".join(lines)
 
 

@@ -32,8 +32,9 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     if isinstance(bundle, dict) and bundle.get("type") in ("batch", "transaction"):
         call.request.state.interaction = bundle["type"]
         entries = bundle.get("entry")
-        call.request.app.state.authenticator.charge_entries(
-            caller, len(entries) if isinstance(entries, list) else 0)
+        count = len(entries) if isinstance(entries, list) else 0
+        if count <= bundles.max_entries:  # a larger one is refused (413) before any work
+            call.request.app.state.authenticator.charge_entries(caller, count)
     response = await bundles.process(call.base, bundle, return_preference(call.prefer),
                                      caller.scopes, outcome_language(call.request),
                                      entry_operations(call.request),

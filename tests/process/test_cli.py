@@ -70,11 +70,15 @@ def _without_version(resource: dict) -> dict:
     return {**result, "meta": meta} if meta else result
 
 
-def test_help_mentions_the_mongodb_uri_setting(cli):
+def test_help_mentions_every_setting_with_its_default(cli):
+    """FHIR_LOG_LEVEL, read before the settings, was missing; a default made by a factory
+    showed as `PydanticUndefined` (FHIR_REQUIRED_PROFILES's `{}`)."""
     for args in (["--help"], ["serve", "--help"]):
         result = cli(*args)
         assert result.returncode == 0, result.stderr
         assert "FHIR_MONGODB_URI" in result.stdout, result.stdout
+        assert "FHIR_LOG_LEVEL" in result.stdout, result.stdout
+        assert "PydanticUndefined" not in result.stdout, result.stdout
 
 
 def test_dev_server_loads_demo_data_and_stops_cleanly_on_sigterm(spawn, mongods, tmp_path):

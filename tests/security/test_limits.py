@@ -295,6 +295,23 @@ def test_a_batch_counts_as_many_requests_as_it_has_entries(throttled, issuer):
         _outcome(http.get("/Patient"), 429)
 
 
+def test_a_bundle_refused_for_its_size_costs_one_request(mongo_uri, request, tmp_path_factory,
+                                                         issuer):
+    """Refused (413) before any work, it was charged its entries first: a caller with a
+    request behind them got 429 for it, and one with a full bucket lost the minute's."""
+    def batch(entries: int) -> dict:
+        return {"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": "Patient?_count=1"}}] * entries}
+
+    with (own_server(mongo_uri, request, tmp_path_factory, issuer, rate_limit_per_minute=RATE,
+                     max_bundle_entries=RATE) as running,
+          fhir_client(running.base, issuer.token(subject=personal_id(1973))) as http):
+        assert http.get("/Patient").status_code == 200
+        for _ in range(2):
+            _outcome(http.post("", json=batch(RATE + 1), headers=FHIR_HEADERS), 413)
+        assert http.post("", json=batch(2), headers=FHIR_HEADERS).status_code == 200
+
+
 # ------------------------------------------------------------------ logs
 
 class Records(logging.Handler):
