@@ -318,12 +318,21 @@ async def resolve_single(store: ResourceStore, resource_type: str, query: str) -
     return matches[0].id
 
 
+def _refuse_deleting(resource_type: str) -> None:
+    """405 for a type whose resources are never deleted, whether or not one is there (a
+    DELETE finding nothing answered 204, one finding something 405)."""
+    if resource_type in APPEND_ONLY_TYPES:
+        raise MethodNotAllowed(f"{resource_type} resources are append-only: they cannot be "
+                               "deleted")
+
+
 async def delete(
     store: ResourceStore, resource_type: str, resource_id: str,
     precondition: Precondition = UNCONDITIONAL,
 ) -> WriteResult | None:
     """delete (http.html#delete); None when there was nothing to delete (204 all the same),
     400 for an id no resource can have."""
+    _refuse_deleting(resource_type)
     if not is_id(resource_id):
         raise BadRequest(f"'{resource_id}' is not a FHIR id (1 to 64 of A-Z, a-z, 0-9, '-' "
                          "and '.'): no resource has it", expression="id")
@@ -340,6 +349,7 @@ async def conditional_delete(
 ) -> WriteResult | None:
     """Conditional delete (http.html#cdelete): one match is deleted (if `precondition`
     holds of it), several → 412."""
+    _refuse_deleting(resource_type)
     matches = await find_matches(store, resource_type, query)
     if len(matches) > 1:
         raise MultipleMatches(f"Conditional delete '{shown(query)}' matches more than one "

@@ -249,11 +249,14 @@ def test_refused_write_leaves_no_provenance(client):
 
 
 def test_server_provenance_cannot_be_deleted(client):
-    """The server's signed record of a write is not the client's to remove."""
+    """The server's signed record of a write is not the client's to remove: 405 for any
+    DELETE of a Provenance, by id or by criteria, whether it finds one or not (one finding
+    nothing answered 204, as if the type allowed deletes)."""
     patient = created(client, new_patient())
     provenance = provenance_of(client, versioned(patient))
-    response = client.delete(f"/Provenance/{provenance['id']}")
-    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    for path in (f"/Provenance/{provenance['id']}", f"/Provenance/{uuid.uuid4()}",
+                 f"/Provenance?_id={provenance['id']}", f"/Provenance?_id={uuid.uuid4()}"):
+        assert_outcome(client.delete(path), 405)
     assert client.get(f"/Provenance/{provenance['id']}").status_code == 200
 
 
