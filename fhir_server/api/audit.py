@@ -3,6 +3,7 @@ and resource), when, outcome, and from which address."""
 
 import re
 import uuid
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -102,9 +103,13 @@ def _observer(request: Request) -> str:
     """This server as the trail names it: its configured base URL's origin, not the `Host`
     header, which any client may write (`Host: evil.example` was stored as the observer)."""
     configured = request.app.state.settings.base_url
-    if not configured:
-        return server_origin(request)
-    parts = urlsplit(configured)
+    return _origin_of(configured) if configured else server_origin(request)
+
+
+@lru_cache(maxsize=8)
+def _origin_of(base_url: str) -> str:
+    """Read once, not on every audited request."""
+    parts = urlsplit(base_url)
     return f"{parts.scheme}://{parts.netloc}"
 
 

@@ -32,6 +32,7 @@ from fhir_server.conformance.questionnaire_values import (
     quantity_issues,
     reference_issues,
 )
+from fhir_server.conformance.structure import choice_type
 from fhir_server.errors import Issue
 
 MOST_ERRORS = 1000  # as validation keeps (validation.py's _MOST_KEPT)
@@ -282,10 +283,7 @@ def _extension(element: dict, url: str, key: str) -> object:
 
 
 def _type_name(key: str) -> str:
-    name = key[len("value"):]
-    return name if name[:1].isupper() and name not in (
-        "Boolean", "Decimal", "Integer", "Date", "DateTime", "Time", "String", "Uri") else (
-        name[0].lower() + name[1:])
+    return choice_type(key[len("value"):])
 
 
 def _field(coding: object, name: str) -> object:

@@ -22,7 +22,7 @@ from fhir_server.conformance.profile_elements import (
 )
 from fhir_server.conformance.profile_rules import contains, member_of_binding
 from fhir_server.conformance.reference_targets import literal_type, type_name
-from fhir_server.conformance.structure import PRIMITIVE, type_kind
+from fhir_server.conformance.structure import choice_type
 
 _EXTENSION_STEP = re.compile(r"extension\('([^']*)'\)")
 _OF_TYPE_STEP = re.compile(r"ofType\(([A-Za-z]+)\)")
@@ -305,7 +305,7 @@ def follow(value: object, type_code: str, steps: tuple[str, ...]) -> list[tuple[
                 continue
             # The element itself, or the JSON names of a choice (value → valueQuantity).
             pairs = [(item[step], "")] if step in item else [
-                (child, _choice_type(key[len(step):])) for key, child in item.items()
+                (child, choice_type(key[len(step):])) for key, child in item.items()
                 if key.startswith(step) and key[len(step):][:1].isupper()]
             for child, child_type in pairs:
                 for one in child if isinstance(child, list) else [child]:
@@ -320,15 +320,6 @@ def _referenced_type(reference: object) -> str | None:
     if not isinstance(reference, dict):
         return None
     return type_name(reference.get("type")) or literal_type(reference.get("reference"), {})
-
-
-def _choice_type(suffix: str) -> str:
-    """The type a choice's JSON name ends in: `contentString` holds a `string`."""
-    lowered = suffix[:1].lower() + suffix[1:]
-    try:
-        return lowered if type_kind(lowered) == PRIMITIVE else suffix
-    except KeyError:
-        return suffix
 
 
 def matches(test: Test, value: object, type_code: str,

@@ -73,6 +73,16 @@ def type_kind(type_code: str) -> str:
     return {"primitive-type": PRIMITIVE, "resource": RESOURCE}.get(definition["kind"], COMPLEX)
 
 
+def choice_type(suffix: str) -> str:
+    """The type a choice element's JSON name ends in (`valueString` → string, `valueQuantity`
+    → Quantity): a primitive's code is lower case."""
+    lowered = suffix[:1].lower() + suffix[1:]
+    try:
+        return lowered if type_kind(lowered) == PRIMITIVE else suffix
+    except KeyError:
+        return suffix
+
+
 def _binding(element: dict, type_code: str) -> RequiredBinding | None:
     """The element's required binding to a locally expandable ValueSet, if any
     (http://hl7.org/fhir/R4/terminologies.html#required)."""
