@@ -16,11 +16,11 @@ from datetime import date, timedelta
 import pytest
 from search.helpers import assert_bad_parameter, expected, found, load, ordered_ids
 
-from fhir_server.search.types.date import local_today
+from fhir_server.search.types import date as dates
 
 TAG = f"urn:test|{uuid.uuid4().hex}"
 _META = {"tag": [{"system": "urn:test", "code": TAG.partition("|")[2]}]}
-TODAY = local_today()
+TODAY = dates.local_today()
 
 
 def _birth(years: int, days_later: int = 0) -> str:
@@ -50,6 +50,15 @@ PATIENTS = {
     "unknown": _patient(None),
 }
 AGED_35 = {"turns35", "last35", "alive35"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def same_day_throughout():
+    """The server (in this process) keeps the day the data set was built for: a run that
+    crosses local midnight would otherwise age every patient a day between load and search."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dates, "local_today", lambda: TODAY)
+        yield
 
 
 @pytest.fixture(scope="module")
