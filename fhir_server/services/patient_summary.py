@@ -28,6 +28,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.index import compartment_filter, outside_compartments
+from fhir_server.search.types import date as dates
 from fhir_server.services.documents import (
     MAX_RESOURCES,
     DocumentAssembly,
@@ -85,8 +86,9 @@ def _status_not(statuses: set[str]) -> Callable[[dict], bool]:
 
 
 def _supply_lasting(dispense: dict) -> bool:
-    """A dispense whose supply lasts until today or later: handed over (or prepared) that
-    many days ago at most, by its `daysSupply` in days; one under way counts."""
+    """A dispense whose supply lasts until today (the server's local date) or later: handed
+    over (or prepared) that many days ago at most, by its `daysSupply` in days; one under way
+    counts."""
     status = dispense.get("status")
     if status in ("preparation", "in-progress", "on-hold"):
         return True
@@ -103,7 +105,7 @@ def _supply_lasting(dispense: dict) -> bool:
         return False
     # A hundred years either way: a made-up supply must not overflow the date.
     lasting = max(min(float(days), 36_500.0), -36_500.0)
-    return handed + timedelta(days=lasting) >= date.today()
+    return handed + timedelta(days=lasting) >= dates.local_today()
 
 
 def _observation_of(*categories: str) -> Callable[[dict], bool]:

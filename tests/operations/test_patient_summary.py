@@ -18,6 +18,8 @@ from api.helpers import FHIR_HEADERS, assert_outcome
 from search.helpers import load, ref
 from security.helpers import fhir_client
 
+from fhir_server.search.types import date as dates
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -170,11 +172,13 @@ def test_tobacco_use_is_social_history_by_its_code_and_periods_are_dated(client)
     assert "<td>2025-08-01 - 2025-09-01</td>" in sections["10160-0"]["text"]["div"]
 
 
-def test_a_supply_the_patient_still_takes_is_in_the_medication_summary(client):
+def test_a_supply_the_patient_still_takes_is_in_the_medication_summary(client, monkeypatch):
     """IPS 2.0.0's medication section takes MedicationDispense and -Administration too: a
-    discharge prescription completed when dispensed, whose seven days' supply still lasts,
-    is the patient's current medication; one whose supply ran out is not."""
-    today = date.today()
+    discharge prescription completed when dispensed, whose seven days' supply still lasts
+    on the server's local date (here pinned 40 days back), is the patient's current
+    medication; one whose supply ran out is not."""
+    today = dates.local_today() - timedelta(days=40)
+    monkeypatch.setattr(dates, "local_today", lambda: today)
     def dispense(handed: date) -> dict:
         return {"resourceType": "MedicationDispense", "status": "completed",
                 "subject": ref("ha"), "whenHandedOver": handed.isoformat(),
