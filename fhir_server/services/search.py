@@ -1,11 +1,12 @@
 """search-type and compartment search (http://hl7.org/fhir/R4/search.html): compile the
 criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, count, subset."""
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
+
+import orjson
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, resource_types
@@ -106,8 +107,9 @@ class SearchService:
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters() + request.presentation
         # What the cursors of this search's pages belong to: its rows, in its order.
-        search_context = json.dumps([path, sorted(used),
-                                     [[key.code, key.descending] for key in request.sort]])
+        search_context = orjson.dumps([path, sorted(used),
+                                       [[key.code, key.descending] for key in request.sort]]
+                                      ).decode()
         if request.counts_only:
             return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
         count = self.default_count if request.count is None else request.count
