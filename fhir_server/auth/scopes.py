@@ -52,6 +52,12 @@ _RESOURCE_SCOPE = re.compile(
 #: only what is in the compartment of the token's `patient`: `patient_allows`.
 _GRANTING_CONTEXTS = ("user", "system")
 
+#: Types no `patient/` scope grants, `patient/*` or by name: the audit trail. An event in a
+#: patient's compartment names who acted (their personal IDs), the queries they ran, and
+#: whatever else the request touched (every resource of a transaction, another patient's
+#: too); it is read with `user/` or `system/` AuditEvent scopes.
+NOT_GRANTED_TO_PATIENTS = frozenset({"AuditEvent"})
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -145,8 +151,9 @@ class Permissions:
 
     def patient_allows(self, resource_type: str, permission: str) -> bool:
         """Whether `patient/` scopes grant `permission` on `resource_type` (within the
-        compartment of the token's patient only)."""
-        return _granted(self._patient, resource_type, permission)
+        compartment of the token's patient only); never on `NOT_GRANTED_TO_PATIENTS`."""
+        return (resource_type not in NOT_GRANTED_TO_PATIENTS
+                and _granted(self._patient, resource_type, permission))
 
     def queries(self, resource_type: str, permission: str, patient: bool = False
                 ) -> tuple[str, ...]:
@@ -155,6 +162,8 @@ class Permissions:
         `user/` and `system/` scopes, or with `patient` those of `patient/` scopes (within
         the compartment of the token's patient)."""
         _check_permission(permission)
+        if patient and resource_type in NOT_GRANTED_TO_PATIENTS:
+            return ()
         contexts = ("patient",) if patient else _GRANTING_CONTEXTS
         return tuple(query for (context, name, query), letters in self._granular.items()
                      if context in contexts and name in (resource_type, "*")
@@ -175,7 +184,8 @@ class Permissions:
         promoted = [
             Scope("user", resource_type, letters)
             for resource_type in member_types
-            if (letters := self._patient.get(resource_type, frozenset())
+            if resource_type not in NOT_GRANTED_TO_PATIENTS
+            and (letters := self._patient.get(resource_type, frozenset())
                 | self._patient.get("*", frozenset()))
         ]
         within = Permissions([*self.scopes(), *promoted])

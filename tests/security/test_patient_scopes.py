@@ -227,6 +227,28 @@ def test_everything_of_the_launch_patient_serves_nothing_outside_the_compartment
         assert lan.get(f"/Provenance/{provenances[0]['id']}").status_code == 200
 
 
+def test_the_audit_trail_is_not_the_patients_to_read(client, thu, ids):
+    """An AuditEvent naming the launch patient is in their compartment, but names every
+    resource its request touched: the transaction that stored Thu's record stored Hải's,
+    and its event names both. `patient/` scopes grant no AuditEvent, by any route."""
+    [event] = [e["resource"] for e in client.get("/AuditEvent", params={
+        "entity": f"Patient/{ids['thu']}", "subtype": "transaction"}).json()["entry"]]
+    named = {entity["what"].get("reference") for entity in event["entity"]}
+    assert f"Patient/{ids['hai']}" in named
+    for path, params in ((f"/AuditEvent/{event['id']}", None),
+                         ("/AuditEvent", None),
+                         ("/AuditEvent", {"_summary": "count"}),
+                         (f"/Patient/{ids['thu']}/AuditEvent", None),
+                         (f"/Patient/{ids['thu']}/$everything", {"_type": "AuditEvent"})):
+        assert_outcome(thu.get(path, params=params), 403)
+    assert "AuditEvent" not in {e["resource"]["resourceType"] for e in thu.get(
+        f"/Patient/{ids['thu']}/*", params={"_count": "1000"}).json().get("entry", [])}
+    batch = thu.post("", headers=FHIR_HEADERS, json={"resourceType": "Bundle", "type": "batch",
+                                                     "entry": [{"request": {
+                                                         "method": "GET", "url": "AuditEvent"}}]})
+    assert [e["response"]["status"] for e in batch.json()["entry"]] == ["403 Forbidden"]
+
+
 def test_patient_scopes_need_the_claim_and_their_types(server, issuer, ids):
     with fhir_client(server.base, issuer.token("patient/*.rs")) as unclaimed:
         assert_outcome(unclaimed.get(f"/Patient/{ids['thu']}"), 403)
