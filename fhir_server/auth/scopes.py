@@ -52,11 +52,13 @@ _RESOURCE_SCOPE = re.compile(
 #: only what is in the compartment of the token's `patient`: `patient_allows`.
 _GRANTING_CONTEXTS = ("user", "system")
 
-#: Types no `patient/` scope grants, `patient/*` or by name: the audit trail. An event in a
-#: patient's compartment names who acted (their personal IDs), the queries they ran, and
-#: whatever else the request touched (every resource of a transaction, another patient's
-#: too); it is read with `user/` or `system/` AuditEvent scopes.
-NOT_GRANTED_TO_PATIENTS = frozenset({"AuditEvent"})
+#: Types no `patient/` scope grants, `patient/*` or by name, though the patient's compartment
+#: holds those naming them: the audit trail, whose events name who acted (their personal
+#: IDs), the queries they ran and whatever else the request touched (every resource of a
+#: transaction, another patient's too); and Group, whose member list names the other
+#: patients of a cohort (a Patient or Group export never hands it over either). They are
+#: read with `user/` or `system/` scopes.
+NOT_GRANTED_TO_PATIENTS = frozenset({"AuditEvent", "Group"})
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,23 @@ def test_the_audit_trail_is_not_the_patients_to_read(client, thu, ids):
     assert [e["response"]["status"] for e in batch.json()["entry"]] == ["403 Forbidden"]
 
 
+def test_a_cohort_the_patient_is_in_is_not_theirs_to_read(client, thu, ids):
+    """A Group listing Thu is in her compartment (`member`), but its member list names the
+    other patients of the cohort: `patient/` scopes grant no Group, by any route."""
+    [cohort] = load(client, {"cohort": {
+        "resourceType": "Group", "type": "person", "actual": True,
+        "member": [{"entity": {"reference": f"Patient/{ids[key]}"}} for key in ("thu", "hai")]
+    }}).values()
+    assert client.get(f"/Patient/{ids['thu']}/Group").json()["total"] >= 1
+    for path, params in ((f"/Group/{cohort}", None), (f"/Group/{cohort}/_history", None),
+                         ("/Group", {"member": f"Patient/{ids['thu']}"}),
+                         (f"/Patient/{ids['thu']}/Group", None),
+                         (f"/Patient/{ids['thu']}/$everything", {"_type": "Group"})):
+        assert_outcome(thu.get(path, params=params), 403)
+    for path in (f"/Patient/{ids['thu']}/$everything", f"/Patient/{ids['thu']}/*"):
+        assert cohort not in _ids(thu.get(path, params={"_count": "1000"})), path
+
+
 def test_patient_scopes_need_the_claim_and_their_types(server, issuer, ids):
     with fhir_client(server.base, issuer.token("patient/*.rs")) as unclaimed:
         assert_outcome(unclaimed.get(f"/Patient/{ids['thu']}"), 403)
