@@ -33,9 +33,12 @@ def require_search(permissions: Permissions, resource_type: str) -> None:
     if permissions.allows(resource_type, "s"):
         return
     if permissions.patient_allows(resource_type, "s"):
-        # A chain, `_has` or `_list` reads beyond the compartment a patient/ grant keeps to.
+        # A chain, `_has`, `_list` or conditional criteria read beyond the compartment a
+        # patient/ grant keeps to.
         raise Forbidden(f"The token's patient/ scopes allow searching {resource_type} in the "
-                        "patient's compartment only, not through a chain, _has or _list")
+                        "patient's compartment only, not through a chain, _has or _list, "
+                        "nor by the criteria of a conditional write or reference (which "
+                        "search the whole server)")
     raise Forbidden(f"The token's scopes do not allow searching {resource_type}")
 
 

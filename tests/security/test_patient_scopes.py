@@ -178,6 +178,24 @@ def test_nothing_but_reads_and_searches_is_granted(thu, ids):
     assert "not through a chain, _has or _list" in chained["issue"][0]["diagnostics"]
 
 
+def test_conditional_criteria_are_no_compartment_search(server, issuer, ids):
+    """A `user/` write scope beside `patient/` ones: the criteria of a conditional write (or
+    reference) search the whole server, which the patient/ grant does not allow, and the
+    refusal says so rather than blaming a chain."""
+    token = issuer.token("patient/*.rs user/Observation.cu", patient=ids["thu"])
+    body = {key: value for key, value in _pressure("thu").items() if key != "performer"}
+    body["subject"] = {"reference": f"Patient/{ids['thu']}"}
+    with fhir_client(server.base, token) as thu:
+        for response in (
+            thu.put("/Observation", params={"subject": f"Patient/{ids['hai']}"}, json=body,
+                    headers=FHIR_HEADERS),
+            thu.post("/Observation", json=body, headers=FHIR_HEADERS | {
+                "If-None-Exist": f"subject=Patient/{ids['hai']}"}),
+        ):
+            outcome = assert_outcome(response, 403)
+            assert "conditional write" in outcome["issue"][0]["diagnostics"], outcome
+
+
 def test_everything_and_summary_of_the_launch_patient_hold_their_compartment_only(thu, ids):
     answer = thu.get(f"/Patient/{ids['thu']}/$everything")
     assert _ids(answer) == {ids["thu"], ids["thu_bp"], ids["thu_visit"]}  # not the doctor
