@@ -4,9 +4,11 @@ to their fullUrls can be rewritten, and the check that each entry then wrote wha
 given."""
 
 import heapq
-from urllib.parse import parse_qsl
+import json
+from urllib.parse import parse_qsl, unquote
 
 from fhir_server.conformance.messages import refusal
+from fhir_server.conformance.reference_targets import named_resource
 from fhir_server.errors import BadRequest, Conflict, FhirError
 from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import Entry, in_entry
@@ -23,7 +25,7 @@ from fhir_server.storage.resources import ResourceStore
 
 
 def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str, str],
-                    written: dict[str, Entry]) -> None:
+                   written: dict[str, Entry], entries: list[Entry]) -> None:
     """What an entry wrote is what the transaction's references to it were given, and no
     other entry names it too, whether or not either changed it: "If any resource identities
     (including resolved identities from conditional update/delete) overlap in steps 1-3,
@@ -31,18 +33,33 @@ def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str,
     resolved only now (a conditional create's match, a conditional patch or delete) too.
     Only creates may meet: a conditional create that finds what another create finds or
     makes asks for no resource of its own (the server "ignores the post" that matched,
-    http.html#ccreate)."""
+    http.html#ccreate). A conditional create that finds what another create made is
+    refused only when something in `entries` names it by its fullUrl: that was given
+    another id."""
     if result is None:
         return
     target = f"{entry.resource_type}/{result.version.id}"
     expected = assigned.get(full_url_key(entry.full_url or ""), target)
-    if expected != target:
+    if expected != target and _named(entry.full_url or "", expected, entries):
         raise refusal(Conflict, "entry.resolved-elsewhere", None, where=entry.location,
                       target=target, expected=expected)
     other = written.setdefault(target, entry)
     if other is not entry and not entry.method == other.method == "POST":
         raise refusal(BadRequest, "entry.same-resource", entry.location, where=entry.location,
                       target=target, other=other.location)
+
+
+def _named(full_url: str, given: str, entries: list[Entry]) -> bool:
+    """Whether a resource, condition or search of `entries` names `full_url`, as it is
+    written or as the `Type/id` it was `given` (read as text, a mention anywhere counts: a
+    reference, a uri, the narrative)."""
+    names = {full_url.lower(), given.lower()}
+    if (local := named_resource(full_url)) is not None:  # a RESTful fullUrl's `Type/id`
+        names.add("/".join(local).lower())
+    text = json.dumps([[entry.resource, *map(unquote, filter(None, (
+        entry.query, entry.if_none_exist, entry.resolved_criteria)))] for entry in entries],
+        ensure_ascii=False).lower()
+    return any(name in text for name in names)
 
 
 async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:

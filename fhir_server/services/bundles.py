@@ -270,7 +270,7 @@ class BundleProcessor:
                         rewrite_references(entry.resource, assigned, entry_base, versions)
                     result = await _write(store, entry, self.service.policy, self.max_depth,
                                           link)
-                    check_identity(entry, result, assigned, written)
+                    check_identity(entry, result, assigned, written, attempt)
                 except FhirError as error:
                     failed[:] = [entry.index]
                     raise in_entry(entry, error) from None

@@ -76,3 +76,20 @@ def test_an_entry_changing_nothing_still_names_its_resource(client, case):
     assert_outcome(response, 400)
     assert history_snapshot(client) == before
     assert client.get(f"/Patient/{target['id']}").json() == target
+
+
+def test_a_conditional_create_finding_a_create_beside_it_with_its_full_url_unnamed(client):
+    """A conditional create that finds the patient a plain create of the same transaction
+    makes, and whose fullUrl nothing names: it was 409 (its fullUrl had been given another
+    id before the transaction ran) though the same Bundle without that fullUrl was 200."""
+    value = unique_cccd()
+    response = submit(client, transaction(
+        post_entry(new_patient(value), urn()),
+        post_entry(new_patient(value), urn(), identifier_query(value)),
+    ))
+    assert response.status_code == 200, response.text
+    made, found = (entry["response"] for entry in response.json()["entry"])
+    assert (made["status"], found["status"]) == ("201 Created", "200 OK")
+    assert made["location"] == found["location"]
+    assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == [
+        made["location"].split("/")[-3]]
