@@ -60,3 +60,23 @@ def test_a_document_with_a_full_url_of_the_wrong_json_type_is_400(client):
                 "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:1b2c"},
                 "entry": [{"fullUrl": ["urn:uuid:x"], "resource": new_patient()}]}
     assert_outcome(client.post("/Bundle", json=document, headers=FHIR_HEADERS), 400)
+
+
+@pytest.mark.parametrize("kind", ["batch", "transaction"])
+def test_one_full_url_with_different_version_ids_keeps_bdl_7(client, kind):
+    """bdl-7 lets entries share a fullUrl when their `meta.versionId` differ: the check of
+    the Bundle without its resources refused the second as breaking bdl-7 (in a batch, the
+    first was written). A batch runs both; a transaction refuses a fullUrl naming two of its
+    entries, saying so."""
+    value, full_url = unique_cccd(), "urn:uuid:6a0c5f59-1f5e-4bb8-9d9e-3c7a4b2e8d10"
+    entries = [{"fullUrl": full_url, "request": {"method": "POST", "url": "Patient"},
+                "resource": {**new_patient(value), "meta": {"versionId": version}}}
+               for version in ("1", "2")]
+    response = client.post("", json=_bundle(*entries, kind=kind), headers=FHIR_HEADERS)
+    assert "bdl-7" not in response.text, response.text
+    if kind == "transaction":
+        assert_outcome(response, 400, expression="Bundle.entry[1]")
+        assert search_ids(client, "Patient", identifier=value) == []
+        return
+    assert [entry["response"]["status"] for entry in response.json()["entry"]] == [
+        "201 Created", "201 Created"]
