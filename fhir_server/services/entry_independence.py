@@ -7,6 +7,7 @@ from fhir_server.conformance.messages import refusal
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.search.types.reference import references_in
 from fhir_server.services.bundle_entries import Entry, parse_entry
+from fhir_server.services.references import full_url_key
 
 
 def bundle_local_urls(raw_entries: list) -> frozenset[str]:
@@ -55,8 +56,8 @@ def check_distinct_targets(entries: list[Entry]) -> None:
     seen: set[str] = set()
     for entry in entries:
         keys = set()  # an entry's fullUrl may be its own `Type/id`: that is no second use
-        if entry.full_url:
-            keys.add(entry.full_url)
+        if entry.full_url:  # a URN in any case names one entry (`full_url_key`)
+            keys.add(full_url_key(entry.full_url))
         if target := written_target(entry):
             keys.add(target)
         for key in keys:

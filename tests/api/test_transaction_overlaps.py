@@ -33,8 +33,8 @@ def test_entries_resolving_to_one_resource_when_written_are_rejected(client):
     assert history_snapshot(client) == before
 
 
-@pytest.mark.parametrize("case", ["same-full-url", "same-put-target", "put-and-delete",
-                                  "delete-and-conditional-delete"])
+@pytest.mark.parametrize("case", ["same-full-url", "same-urn-in-upper-case", "same-put-target",
+                                  "put-and-delete", "delete-and-conditional-delete"])
 def test_two_entries_for_the_same_resource_are_rejected(client, case):
     value = unique_cccd()
     target = created(client, new_patient())
@@ -43,6 +43,10 @@ def test_two_entries_for_the_same_resource_are_rejected(client, case):
     first, second = {
         "same-full-url": (post_entry(new_patient(value), full_url),
                           post_entry(new_patient(unique_cccd()), full_url)),
+        # RFC 8141, RFC 4122: one URN, which references in either case name (it was 409,
+        # "resolves to ... but its fullUrl was resolved to ... before").
+        "same-urn-in-upper-case": (post_entry(new_patient(value), full_url),
+                                   post_entry(new_patient(unique_cccd()), full_url.upper())),
         "same-put-target": (put_entry(changed), put_entry({**changed, "gender": "other"})),
         "put-and-delete": (put_entry(changed), delete_entry(f"Patient/{target['id']}")),
         # Resolved identities overlap too (http.html#trules: "SHALL fail").
