@@ -11,11 +11,12 @@ from fhir_server.services.references import full_url_key
 
 
 def bundle_local_urls(raw_entries: list) -> frozenset[str]:
-    """The `urn:` fullUrls of a Bundle's entries: names that resolve inside it only."""
+    """The `urn:` fullUrls of a Bundle's entries (as `full_url_key` writes them): names that
+    resolve inside it only."""
     return frozenset(
-        raw["fullUrl"] for raw in raw_entries
+        key for raw in raw_entries
         if isinstance(raw, dict) and isinstance(raw.get("fullUrl"), str)
-        and raw["fullUrl"].startswith("urn:")
+        and (key := full_url_key(raw["fullUrl"])).startswith("urn:")
     )
 
 
@@ -46,8 +47,9 @@ def check_independent(entry: Entry, within: frozenset[str]) -> None:
     """A batch entry may not refer to another by its `urn:` fullUrl: a batch's entries are
     independent (http://hl7.org/fhir/R4/http.html#brules, which servers SHALL check), and
     stored as is the reference would resolve nowhere."""
+    own = full_url_key(entry.full_url or "")
     for element in references_in(entry.resource):
-        if element["reference"] in within - {entry.full_url}:
+        if full_url_key(element["reference"]) in within - {own}:
             raise refusal(BadRequest, "entry.batch-reference", f"{entry.location}.resource",
                           where=entry.location, reference=element["reference"])
 

@@ -3,6 +3,7 @@
 
 import uuid
 
+import pytest
 from bundle_helpers import (
     batch,
     check_written,
@@ -345,14 +346,15 @@ def test_head_entries_answer_as_get_without_the_resource(client, server):
     assert "resource" not in answer, answer
 
 
-def test_an_entry_referring_to_another_by_its_urn_fails_alone(client):
+@pytest.mark.parametrize("written", [str, str.upper])  # upper: it slipped through, stored
+def test_an_entry_referring_to_another_by_its_urn_fails_alone(client, written):
     """A batch's entries are independent (http.html#brules): one that refers to another by
-    its `urn:` fullUrl is 400, and nothing is stored with a reference that resolves nowhere;
-    the same entries in a transaction are linked."""
+    its `urn:` fullUrl, in any case (RFC 4122), is 400, and nothing is stored with a reference
+    that resolves nowhere; the same entries in a transaction are linked."""
     value = unique_cccd()
     patient_url = urn()
     entries = (post_entry(new_patient(value), full_url=patient_url),
-               post_entry(encounter(patient_url), full_url=urn()))
+               post_entry(encounter(written(patient_url)), full_url=urn()))
     first, second = response_bundle(submit(client, batch(*entries)), "batch-response", 2)
     assert first["response"]["status"].startswith("201")
     assert "another entry of the batch" in _failed(second, "400 Bad Request")["issue"][0][
