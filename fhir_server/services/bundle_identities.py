@@ -85,9 +85,12 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
             entry.if_none_exist = linked_query(entry.if_none_exist, assigned)
             target_id = entry.assigned_id = new_id()
             condition = (entry.resource_type, entry.if_none_exist)
-            matches = await find_matches(
-                store, entry.resource_type, entry.if_none_exist, excluding=deleted
-            )
+            try:
+                matches = await find_matches(
+                    store, entry.resource_type, entry.if_none_exist, excluding=deleted
+                )
+            except FhirError as error:  # criteria of an unknown parameter, a bad value
+                raise in_entry(entry, error) from None
             if len(matches) == 1:
                 target_id = matches[0].id
             elif not matches:

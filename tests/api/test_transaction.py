@@ -169,6 +169,19 @@ def test_conditional_reference_without_exactly_one_match_fails_everything(client
     assert history_snapshot(client) == before
 
 
+@pytest.mark.parametrize("criteria", ["foo=bar", "identifier:zz=x"])
+def test_unreadable_if_none_exist_criteria_name_their_entry(client, criteria):
+    """The OperationOutcome said "Unknown search parameter 'foo' for Patient" at `foo`,
+    naming no entry: the client could not tell which of its conditional creates failed."""
+    bystander = unique_cccd()
+    response = submit(client, transaction(post_entry(new_patient(bystander)),
+                                          post_entry(new_patient(), urn(), criteria)))
+    outcome = assert_outcome(response, 400)
+    outcome_names_entry(outcome, 1)
+    assert outcome["issue"][0]["expression"] == ["Bundle.entry[1].request"], outcome
+    assert _patients_with(client, bystander) == []
+
+
 def test_if_none_exist_match_points_references_to_the_existing_resource(client, server):
     value, patient_url = unique_cccd(), urn()
     existing = created(client, new_patient(value))
