@@ -80,27 +80,20 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
             _assign(assigned, entry, entry.resource_id)
     conditional_creates: dict[tuple[str, str], str] = {}
     for entry in _named_ones_first(entries):
-        if entry.method == "POST":
-            assert entry.if_none_exist is not None  # _named_ones_first: conditional writes
-            entry.if_none_exist = linked_query(entry.if_none_exist, assigned)
-            target_id = entry.assigned_id = new_id()
-            condition = (entry.resource_type, entry.if_none_exist)
-            try:
-                matches = await find_matches(
-                    store, entry.resource_type, entry.if_none_exist, excluding=deleted
-                )
-            except FhirError as error:  # criteria of an unknown parameter, a bad value
-                raise in_entry(entry, error) from None
-            if len(matches) == 1:
-                target_id = matches[0].id
-            elif not matches:
-                target_id = conditional_creates.setdefault(condition, target_id)
-            _assign(assigned, entry, target_id)
-        else:
-            await _conditional_update_target(store, entry, assigned, deleted)
+        try:
+            if entry.method == "POST":
+                await _conditional_create_target(store, entry, assigned, deleted,
+                                                 conditional_creates)
+            else:
+                await _conditional_update_target(store, entry, assigned, deleted)
+        except FhirError as error:  # criteria of an unknown parameter, not UTF-8, ...
+            raise in_entry(entry, error) from None
     for entry in entries:  # conditional PATCH and DELETE, and searches
         if entry.query is not None:
-            entry.query = linked_query(entry.query, assigned)
+            try:
+                entry.query = linked_query(entry.query, assigned)
+            except FhirError as error:
+                raise in_entry(entry, error) from None
     return assigned
 
 
@@ -192,19 +185,32 @@ def _full_urls_named(entry: Entry) -> set[str]:
             for part in value.split(",")}
 
 
+async def _conditional_create_target(store: ResourceStore, entry: Entry,
+                                     assigned: dict[str, str], deleted: frozenset[str],
+                                     conditional_creates: dict[tuple[str, str], str]) -> None:
+    assert entry.if_none_exist is not None  # _named_ones_first: conditional writes
+    entry.if_none_exist = linked_query(entry.if_none_exist, assigned)
+    target_id = entry.assigned_id = new_id()
+    condition = (entry.resource_type, entry.if_none_exist)
+    matches = await find_matches(store, entry.resource_type, entry.if_none_exist,
+                                 excluding=deleted)
+    if len(matches) == 1:
+        target_id = matches[0].id
+    elif not matches:
+        target_id = conditional_creates.setdefault(condition, target_id)
+    _assign(assigned, entry, target_id)
+
+
 async def _conditional_update_target(store: ResourceStore, entry: Entry,
                                      assigned: dict[str, str], deleted: frozenset[str]) -> None:
     resource = entry.resource
     assert isinstance(resource, dict), "parse_entry refuses a PUT without a resource"
     criteria = linked_query(entry.criteria, assigned)
-    try:
-        # As a conditional update outside a transaction: concurrent ones with the same
-        # criteria serialise here, so that only one of them creates.
-        await acquire_guards(store, entry.resource_type, criteria)
-        target_id = await interactions.conditional_update_target(
-            store, entry.resource_type, criteria, resource.get("id"), excluding=deleted)
-    except FhirError as error:
-        raise in_entry(entry, error) from None
+    # As a conditional update outside a transaction: concurrent ones with the same
+    # criteria serialise here, so that only one of them creates.
+    await acquire_guards(store, entry.resource_type, criteria)
+    target_id = await interactions.conditional_update_target(
+        store, entry.resource_type, criteria, resource.get("id"), excluding=deleted)
     entry.creates_new = target_id is None
     target_id = entry.resource_id = target_id or new_id()
     resource["id"] = target_id
