@@ -71,7 +71,8 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
                        versions: dict[str, int], kept: frozenset[str] = frozenset()) -> None:
     """Replace references to bundle fullUrls by the ids assigned to them (a relative one
     read against `base`, see `reference_base`), also in uri elements and inside the
-    narrative. A `urn:uuid:` reference to no entry is 400, unless it is one of `kept`.
+    narrative (`Binary/1` there too: it was left naming what the transaction gave another
+    id). A `urn:uuid:` reference to no entry is 400, unless it is one of `kept`.
     (Conditional references are resolved by every write itself,
     `interactions.resolve_conditional_references`.) A Bundle is written as sent: its
     fullUrls and references are its own; a Binary's content is opaque (binary.html), stored
@@ -86,22 +87,22 @@ def rewrite_references(resource: dict, assigned: dict[str, str], base: str,
             # and a resource's own canonical URL (ValueSet.url) itself: no link to an entry.
             continue
         value = container[place]  # type: ignore[index]
-        target = assigned.get(full_url_key(value)) if isinstance(value, str) else None
+        target = _entry_named(value, assigned, base) if isinstance(value, str) else None
         if target is not None:
             container[place] = target  # type: ignore[index]
     div = resource.get("text", {}).get("div") if isinstance(resource.get("text"), dict) else None
     if isinstance(div, str):
-        resource["text"]["div"] = _linked_narrative(div, assigned)
+        resource["text"]["div"] = _linked_narrative(div, assigned, base)
 
 
-def _linked_narrative(div: str, assigned: dict[str, str]) -> str:
+def _linked_narrative(div: str, assigned: dict[str, str], base: str) -> str:
     """The narrative with each quoted fullUrl of an entry (`<a href="urn:uuid:...">`) replaced
     by the `Type/id` it was given, matched as reference elements are (`full_url_key`: a
-    UUID's hex in either case, RFC 4122)."""
+    UUID's hex in either case, RFC 4122; a relative `Type/id` read against `base`)."""
 
     def link(quoted: re.Match[str]) -> str:
         quote, value = quoted[1], quoted[2]
-        return f"{quote}{assigned.get(full_url_key(value), value)}{quote}"
+        return f"{quote}{_entry_named(value, assigned, base) or value}{quote}"
 
     return _QUOTED_VALUE.sub(link, div)
 

@@ -186,6 +186,29 @@ def test_a_full_url_in_a_uri_element_is_given_the_entry_s_id_and_a_string_is_not
     assert stored["extension"][1]["valueUuid"] == patient_url
 
 
+def test_a_relative_link_in_a_uri_or_the_narrative_follows_its_entry(client, server):
+    """`Binary/b1` in Attachment.url and in `<a href>` names the entry whose fullUrl is
+    `[base]/Binary/b1` (bundle.html#references), as the same reference would: both were
+    left naming b1 when the POST gave the Binary another id."""
+    binary_id = f"b-{uuid.uuid4()}"
+    binary = {"resourceType": "Binary", "id": binary_id, "contentType": "text/plain",
+              "data": "aGk="}
+    link = f"Binary/{binary_id}"
+    document = {"resourceType": "DocumentReference", "status": "current",
+                "content": [{"attachment": {"contentType": "text/plain", "url": link}}],
+                "text": {"status": "generated",
+                         "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><a href="{link}">'
+                                "note</a></div>"}}
+    entries = response_bundle(submit(client, transaction(
+        post_entry(binary, f"{server.base}/{link}"), post_entry(document))),
+        "transaction-response", 2)
+    made_id, document_id = _created_ids(entries)
+    assert made_id != binary_id
+    stored = client.get(f"/DocumentReference/{document_id}").json()
+    assert stored["content"][0]["attachment"]["url"] == f"Binary/{made_id}"
+    assert f'<a href="Binary/{made_id}">' in stored["text"]["div"]
+
+
 def test_canonical_urls_are_not_replaced(client):
     """http.html#trules: "Elements of type canonical are not replaced"; nor is a resource's
     own canonical URL, though a fullUrl equal to it is the usual convention in IG bundles."""
