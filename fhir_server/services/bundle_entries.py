@@ -67,6 +67,9 @@ class Entry:
     # It matched nothing and its body has no id: `resource_id` is a new one the transaction
     # made up, which the entry's messages do not name (no request did, it exists nowhere).
     creates_new: bool = False
+    # A version-specific reference of the transaction names the version its update writes
+    # (`written_versions`): one is written even when the content is the stored one's.
+    new_version: bool = False
     # The path segments of an operation's URL (`Patient/1/$everything`), which the API runs.
     operation: tuple[str, ...] | None = None
 

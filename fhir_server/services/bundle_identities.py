@@ -274,4 +274,5 @@ async def written_versions(store: ResourceStore, entries: list[Entry],
             versions[target] = current.vid if current and not current.deleted else 1
         else:
             versions[target] = current.vid + 1 if current else 1
+            entry.new_version = True  # even if it changes nothing
     return versions

@@ -100,8 +100,8 @@ async def _write(
                 entry.precondition, entry.resource_id)
         if entry.resource_id:
             result = await interactions.update(
-                store, kind, entry.resource_id, entry.resource, policy, entry.precondition
-            )
+                store, kind, entry.resource_id, entry.resource, policy, entry.precondition,
+                entry.new_version)
             if entry.resolved_criteria is not None and result.created:  # it matched nothing
                 await check_created_matches(store, kind, entry.resource_id,
                                             entry.resolved_criteria)

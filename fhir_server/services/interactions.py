@@ -150,8 +150,11 @@ async def update(
     body: object,
     policy: ConformancePolicy,
     precondition: Precondition = UNCONDITIONAL,
+    new_version: bool = False,
 ) -> WriteResult:
-    """update, and update-as-create with a client-assigned id (http.html#update)."""
+    """update, and update-as-create with a client-assigned id (http.html#update). The same
+    content makes no new version, but with `new_version` (one a transaction's references
+    name already)."""
     body = check_body(resource_type, body)
     await resolve_conditional_references(store, body)
     if "id" not in body:
@@ -170,7 +173,7 @@ async def update(
     if current is not None and current.resource is not None and (
             resource_type not in APPEND_ONLY_TYPES):
         body = with_kept_labels(body, current.resource)
-        if same_content(body, current.resource):  # no new version of the same (as HAPI)
+        if not new_version and same_content(body, current.resource):  # (as HAPI)
             return WriteResult(Version.from_current(resource_type, current), changed=False,
                                warnings=warnings)
     version = await _write(store, resource_type, resource_id, body, current, "PUT")

@@ -50,17 +50,23 @@ def test_a_relative_reference_names_the_entry_with_this_servers_full_url(
     assert client.get(f"/{stored['subject']['reference']}").status_code == 200
 
 
-def test_a_version_specific_reference_to_an_update_names_the_version_it_writes(client):
-    patient = client.post("/Patient", json=new_patient(), headers=FHIR_HEADERS).json()
+@pytest.mark.parametrize("gender", ["other", None])
+def test_a_version_specific_reference_to_an_update_names_the_version_it_writes(client, gender):
+    """An update that changes nothing (`gender` None: the patient as stored) writes the
+    version named too: it wrote none, and the reference named version 2 of nothing (404)."""
+    patient = client.post("/Patient", json=new_patient(gender="male"),
+                          headers=FHIR_HEADERS).json()
     full_url = urn()
     response = submit(client, transaction(
-        put_entry({**patient, "gender": "other"}, f"Patient/{patient['id']}", full_url=full_url),
+        put_entry({**patient, "gender": gender or "male"}, f"Patient/{patient['id']}",
+                  full_url=full_url),
         post_entry(encounter(f"{full_url}/_history/99"), urn()),
     ))
-    _, encounter_id = _created_ids(response_bundle(response, "transaction-response", 2))
-    stored = client.get(f"/Encounter/{encounter_id}").json()
+    entries = response_bundle(response, "transaction-response", 2)
+    assert entries[0]["response"]["etag"] == 'W/"2"', entries[0]
+    stored = client.get(f"/Encounter/{_created_ids(entries)[1]}").json()
     assert stored["subject"]["reference"] == f"Patient/{patient['id']}/_history/2"
-    assert client.get(f"/{stored['subject']['reference']}").json()["gender"] == "other"
+    assert client.get(f"/{stored['subject']['reference']}").json()["gender"] == (gender or "male")
 
 
 def test_a_relative_reference_is_read_against_the_referring_entrys_base(client):
