@@ -143,8 +143,9 @@ def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: st
         if target is not None:
             element["reference"] = target + history + (
                 str(versions[target]) if history and target in versions else version)
-        elif (not history and full_url_key(reference).startswith(_URN_SCHEMES)
-              and reference not in kept):
+        elif (full_url_key(reference).startswith(_URN_SCHEMES)
+              and element["reference"] not in kept):
             # Such a reference means an entry of the Bundle: stored as it is, it would point
-            # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID").
-            raise refusal(BadRequest, "entry.urn-unresolved", reference=reference)
+            # nowhere for good (HAPI refuses it alike: "Unable to satisfy placeholder ID"),
+            # `urn:uuid:.../_history/1` as well.
+            raise refusal(BadRequest, "entry.urn-unresolved", reference=element["reference"])

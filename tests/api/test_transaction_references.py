@@ -378,10 +378,12 @@ def test_a_urn_is_matched_whatever_its_case(client, spelling):
     assert stored["text"]["div"].endswith(f"<a href='{made}'>BN</a><img src=\"{made}\"/></div>")
 
 
-def test_a_urn_oid_naming_no_entry_is_400(client):
+@pytest.mark.parametrize("reference", ["urn:oid:1.2.3.999", "urn:oid:1.2.3.999/_history/1",
+                                       f"urn:uuid:{uuid.uuid4()}/_history/1"])
+def test_a_urn_oid_naming_no_entry_is_400(client, reference):
     """Like a urn:uuid: one, it can only mean an entry of the Bundle: stored, it pointed
-    nowhere for good."""
-    response = submit(client, transaction(post_entry(encounter("urn:oid:1.2.3.999"))))
+    nowhere for good (a version-specific one was stored so)."""
+    response = submit(client, transaction(post_entry(encounter(reference))))
     assert_outcome(response, 400)
 
 
