@@ -49,7 +49,8 @@ def check_independent(entry: Entry, within: frozenset[str]) -> None:
     stored as is the reference would resolve nowhere."""
     own = full_url_key(entry.full_url or "")
     for element in references_in(entry.resource):
-        if full_url_key(element["reference"]) in within - {own}:
+        named = element["reference"].partition("/_history/")[0]  # a version of it too
+        if full_url_key(named) in within - {own}:
             raise refusal(BadRequest, "entry.batch-reference", f"{entry.location}.resource",
                           where=entry.location, reference=element["reference"])
 
