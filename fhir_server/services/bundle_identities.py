@@ -5,6 +5,7 @@ given."""
 
 import heapq
 import json
+import re
 from urllib.parse import parse_qsl, unquote
 
 from fhir_server.conformance.messages import refusal
@@ -23,9 +24,12 @@ from fhir_server.services.references import (
 from fhir_server.services.versions import new_id
 from fhir_server.storage.resources import ResourceStore
 
+# What may name a resource: an id (datatypes.html#id), a UUID, an OID's digits.
+_NAME = re.compile(r"[a-z0-9\-.]{1,64}")
+
 
 def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str, str],
-                   written: dict[str, Entry], entries: list[Entry]) -> None:
+                   written: dict[str, Entry], mentions: "Mentions") -> None:
     """What an entry wrote is what the transaction's references to it were given, and no
     other entry names it too, whether or not either changed it: "If any resource identities
     (including resolved identities from conditional update/delete) overlap in steps 1-3,
@@ -34,13 +38,13 @@ def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str,
     Only creates may meet: a conditional create that finds what another create finds or
     makes asks for no resource of its own (the server "ignores the post" that matched,
     http.html#ccreate). A conditional create that finds what another create made is
-    refused only when something in `entries` names it by its fullUrl: that was given
-    another id."""
+    refused only when something of the transaction (`mentions`) names it by its fullUrl:
+    that was given another id."""
     if result is None:
         return
     target = f"{entry.resource_type}/{result.version.id}"
     expected = assigned.get(full_url_key(entry.full_url or ""), target)
-    if expected != target and _named(entry.full_url or "", expected, entries):
+    if expected != target and mentions.name(entry.full_url or "", expected):
         raise refusal(Conflict, "entry.resolved-elsewhere", None, where=entry.location,
                       target=target, expected=expected)
     other = written.setdefault(target, entry)
@@ -49,17 +53,27 @@ def check_identity(entry: Entry, result: WriteResult | None, assigned: dict[str,
                       target=target, other=other.location)
 
 
-def _named(full_url: str, given: str, entries: list[Entry]) -> bool:
-    """Whether a resource, condition or search of `entries` names `full_url`, as it is
-    written or as the `Type/id` it was `given` (read as text, a mention anywhere counts: a
-    reference, a uri, the narrative)."""
-    names = {full_url.lower(), given.lower()}
-    if (local := named_resource(full_url)) is not None:  # a RESTful fullUrl's `Type/id`
-        names.add("/".join(local).lower())
-    text = json.dumps([[entry.resource, *map(unquote, filter(None, (
-        entry.query, entry.if_none_exist, entry.resolved_criteria)))] for entry in entries],
-        ensure_ascii=False).lower()
-    return any(name in text for name in names)
+class Mentions:
+    """The names (ids, URN values) that the resources, conditions and searches of a
+    transaction's entries hold anywhere (a reference, a uri, the narrative), read once, when
+    first asked: a mismatch per entry of 5,000 would otherwise read them all each time.
+    Each entry either still names an entry by its fullUrl or already by the `Type/id` given
+    to it, so a reading at any point of the run finds either."""
+
+    def __init__(self, entries: list[Entry]):
+        self._entries = entries
+        self._names: frozenset[str] | None = None
+
+    def name(self, full_url: str, given: str) -> bool:
+        """Whether anything names the entry of `full_url`, given the `Type/id` `given`."""
+        if self._names is None:
+            text = json.dumps([[entry.resource, *map(unquote, filter(None, (
+                entry.query, entry.if_none_exist, entry.resolved_criteria)))]
+                for entry in self._entries], ensure_ascii=False)
+            self._names = frozenset(_NAME.findall(text.lower()))
+        local = named_resource(full_url)  # a RESTful fullUrl's `Type/id`
+        own = local[1] if local else full_url.rpartition(":")[2]  # a URN's value
+        return not self._names.isdisjoint({own.lower(), given.rpartition("/")[2].lower()})
 
 
 async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, str]:

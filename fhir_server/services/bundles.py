@@ -34,7 +34,12 @@ from fhir_server.services.bundle_entries import (
     parse_entry,
     patch_operations,
 )
-from fhir_server.services.bundle_identities import assign_ids, check_identity, written_versions
+from fhir_server.services.bundle_identities import (
+    Mentions,
+    assign_ids,
+    check_identity,
+    written_versions,
+)
 from fhir_server.services.conditional_criteria import check_created_matches, find_matches
 from fhir_server.services.conformance_policy import ConformancePolicy
 from fhir_server.services.entry_access import READS, answered_status, audit_read, check_permission
@@ -247,6 +252,7 @@ class BundleProcessor:
 
             responses: dict[int, dict] = {}
             written: dict[str, Entry] = {}  # `Type/id` → the first entry naming it
+            mentions = Mentions(attempt)
             for position, entry in enumerate(attempt):
                 if position % _ENTRIES_BETWEEN_TURNS == _ENTRIES_BETWEEN_TURNS - 1:
                     # Writes held until the commit do no I/O: without a turn for the other
@@ -270,7 +276,7 @@ class BundleProcessor:
                         rewrite_references(entry.resource, assigned, entry_base, versions)
                     result = await _write(store, entry, self.service.policy, self.max_depth,
                                           link)
-                    check_identity(entry, result, assigned, written, attempt)
+                    check_identity(entry, result, assigned, written, mentions)
                 except FhirError as error:
                     failed[:] = [entry.index]
                     raise in_entry(entry, error) from None
