@@ -19,6 +19,7 @@ from fhir_server.api.operations.in_bundles import entry_operations
 from fhir_server.api.request_state import state_value
 from fhir_server.api.resources import READS, SEARCHES
 from fhir_server.api.security import Caller
+from fhir_server.services.bundles import RUN_AS
 
 router = APIRouter()
 
@@ -26,11 +27,11 @@ router = APIRouter()
 @router.post("")
 @router.post("/")
 async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
-    """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction); each entry needs
-    the scopes of its own interaction."""
+    """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction), and a history
+    Bundle replicated as a batch; each entry needs the scopes of its own interaction."""
     bundle = await call.body(entries_alone=True)
-    if isinstance(bundle, dict) and bundle.get("type") in ("batch", "transaction"):
-        call.request.state.interaction = bundle["type"]
+    if isinstance(bundle, dict) and bundle.get("type") in RUN_AS:
+        call.request.state.interaction = RUN_AS[bundle["type"]]
         entries = bundle.get("entry")
         count = len(entries) if isinstance(entries, list) else 0
         if count <= bundles.max_entries:  # a larger one is refused (413) before any work

@@ -224,7 +224,10 @@ def capability_statement(
                 "resource": resources,
                 "interaction": [
                     {"code": "transaction"},
-                    {"code": "batch"},
+                    {"code": "batch", "documentation": (
+                        "Also a history Bundle (http.html#transaction: servers SHOULD accept "
+                        "one), replicated as a batch: each entry's version written again as "
+                        "an update of its Type/id, a deletion as a delete, oldest first")},
                     {"code": "history-system"},
                     {"code": "search-system"},
                 ],

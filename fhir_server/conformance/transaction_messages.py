@@ -11,8 +11,8 @@ TRANSACTION_MESSAGES: dict[str, tuple[str, str]] = {
         "Yêu cầu POST tới URL gốc của máy chủ phải gửi một Bundle",
     ),
     "bundle.not-batch-or-transaction": (
-        "Bundle.type must be batch or transaction, not '{kind}'",
-        "Bundle.type phải là batch hoặc transaction, không phải '{kind}'",
+        "Bundle.type must be batch, transaction or history, not '{kind}'",
+        "Bundle.type phải là batch, transaction hoặc history, không phải '{kind}'",
     ),
     "bundle.entry-not-array": ("Bundle.entry must be an array", "Bundle.entry phải là một mảng"),
     "bundle.too-many-entries": (
@@ -180,6 +180,28 @@ TRANSACTION_MESSAGES: dict[str, tuple[str, str]] = {
         "{where}: các mục đọc của một Bundle chỉ được trả về tổng cộng tối đa {limit} tài "
         "nguyên và {bytes} byte, và mục này sẽ vượt quá giới hạn đó; hãy gửi các yêu cầu đọc "
         "trong những Bundle nhỏ hơn, hoặc phân trang các tìm kiếm (_count)",
+    ),
+    # A history Bundle's entries, replicated (services/history_replication.py).
+    "history.not-replicated": (
+        "{where}: {method} {url} in a history Bundle is no change to replicate: only "
+        "creates, updates and patches of a resource (each with the version it made) and "
+        "deletes are",
+        "{where}: {method} {url} trong một Bundle history không phải là thay đổi có thể sao "
+        "chép: chỉ các thao tác tạo, cập nhật, vá (patch) một tài nguyên (mỗi thao tác kèm "
+        "phiên bản nó tạo ra) và xóa mới được sao chép",
+    ),
+    "history.no-version": (
+        "{where}: a {method} entry of a history Bundle is replicated from the version it "
+        "made, its resource, and it has none",
+        "{where}: mục {method} của một Bundle history được sao chép từ phiên bản mà nó tạo "
+        "ra (phần resource), nhưng mục này không có",
+    ),
+    "history.no-id": (
+        "{where}: a {method} entry of a history Bundle is replicated to the {type} it names "
+        "(by its resource's id, its request.url or its fullUrl), and it names none",
+        "{where}: mục {method} của một Bundle history được sao chép vào tài nguyên {type} mà "
+        "nó chỉ ra (qua id của resource, request.url hoặc fullUrl), nhưng mục này không chỉ "
+        "ra tài nguyên nào",
     ),
     # What a write did (interactions.py: Prefer: return=OperationOutcome, and a batch or
     # transaction's Bundle.entry.response.outcome).

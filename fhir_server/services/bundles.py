@@ -1,4 +1,5 @@
-"""batch and transaction Bundles (http://hl7.org/fhir/R4/http.html#transaction)."""
+"""batch and transaction Bundles, and history Bundles replicated as batches
+(http://hl7.org/fhir/R4/http.html#transaction)."""
 
 import asyncio
 import copy
@@ -51,6 +52,7 @@ from fhir_server.services.entry_independence import (
     written_target,
 )
 from fhir_server.services.entry_reads import read_entry
+from fhir_server.services.history_replication import replay, replicated_entry
 from fhir_server.services.interactions import PatchedLinks, WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.read_budget import (
@@ -79,6 +81,9 @@ log = logging.getLogger(__name__)
 # client and answers its Bundle.entry (resource and response); the API layer provides it.
 OperationRunner = Callable[[Entry], Awaitable[dict]]
 
+# The Bundle types POST [base] takes, and what each runs as: a history Bundle is replicated
+# as a batch (http.html#transaction: "servers SHOULD accept a history Bundle").
+RUN_AS = {"batch": "batch", "transaction": "transaction", "history": "batch"}
 _ENTRIES_BETWEEN_TURNS = 50  # of a transaction, written before other requests get a turn
 # The request's `Prefer: handling` for the searches and histories of its entries.
 _strict_searches: ContextVar[bool] = ContextVar("strict_searches", default=False)
@@ -168,7 +173,8 @@ class BundleProcessor:
         strict: bool = False,
         unreadable: Mapping[int, list[Issue]] | None = None,
     ) -> dict:
-        """POST [base] with a batch or transaction Bundle; each entry needs `permissions`
+        """POST [base] with a batch, transaction or history Bundle (replicated as a batch:
+        `history_replication`); each entry needs `permissions`
         for its own interaction; entry outcomes are in `language` (en, vi). A batch's
         operation entries run through `operations` (none: 400 not-supported). With
         `strict` (`Prefer: handling=strict`), searches and histories refuse unknown
@@ -191,7 +197,7 @@ class BundleProcessor:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise refusal(BadRequest, "bundle.not-a-bundle", "resourceType")
         kind = bundle.get("type")
-        if kind not in ("batch", "transaction"):
+        if kind not in RUN_AS:
             raise refusal(BadRequest, "bundle.not-batch-or-transaction", "Bundle.type",
                           kind=kind)
         raw_entries = bundle.get("entry", [])
@@ -219,19 +225,22 @@ class BundleProcessor:
                                                 language)
         else:
             within = bundle_local_urls(raw_entries)
-            shared = written_more_than_once(raw_entries, base)
+            # A history lists a resource as often as it changed, each version to be written.
+            shared = frozenset() if kind == "history" else written_more_than_once(raw_entries,
+                                                                                 base)
 
             async def answer(i: int) -> None:
                 answered[i] = _failed(InvalidResource(
                     refused[i][0].diagnostics, issues=capped(refused[i])), language
                 ) if i in refused else await self._batch_entry(
                     base, i, raw_entries[i], return_preference, permissions, language, within,
-                    shared, operations)
+                    shared, operations, replicated=kind == "history")
 
             answered: dict[int, dict] = {}
-            await run_in_steps(raw_entries, answer)
+            await (replay if kind == "history" else run_in_steps)(raw_entries, answer)
             responses = [answered[i] for i in range(len(raw_entries))]
-        response: dict = {"resourceType": "Bundle", "id": new_id(), "type": f"{kind}-response"}
+        response: dict = {"resourceType": "Bundle", "id": new_id(),
+                          "type": f"{RUN_AS[kind]}-response"}
         return response | ({"entry": responses} if responses else {})
 
     async def _transaction(
@@ -303,9 +312,13 @@ class BundleProcessor:
     async def _batch_entry(
         self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions,
         language: str, within: frozenset[str], shared: frozenset[str],
-        operations: OperationRunner | None,
+        operations: OperationRunner | None, replicated: bool = False,
     ) -> dict:
+        """A batch entry's response; `replicated`: a history Bundle's entry, written again as
+        `replicated_entry` says."""
         try:
+            if replicated:
+                raw = replicated_entry(index, raw, base)
             entry = parse_entry(index, raw, base)
             check_entry_parameters(entry, *self.parameter_limits)
             check_independent(entry, within)

@@ -377,7 +377,7 @@ def test_get_entries_read_and_search(client, server):
     new_patient(),
     [{"resourceType": "Bundle", "type": "transaction", "entry": []}],
 ], ids=["collection", "searchset", "patient", "json-array"])
-def test_only_batch_or_transaction_bundles_are_accepted(client, body):
+def test_only_batch_transaction_or_history_bundles_are_accepted(client, body):
     before = history_snapshot(client)
     assert_outcome(submit(client, body), 400)
     assert history_snapshot(client) == before
