@@ -194,8 +194,17 @@ async def bundle_response(request: Request, bundle: dict, written: bool = False
     return await in_costly_thread(FhirResponse, request, bundle, written=written)
 
 
+# The Bulk Data endpoints: kick-off (`$export` at any level), status, cancel and files.
+_BULK_DATA_PATH = re.compile(r"/\$export(?:-status/|-file/|$)")
+
+
 def negotiated(request: Request) -> tuple[str, bool]:
-    """The media type to answer in and whether to pretty-print (`_pretty`)."""
+    """The media type to answer in and whether to pretty-print (`_pretty`). The Bulk Data
+    answers are JSON whatever `Accept` or `_format` ask: "Currently, only
+    application/fhir+json is supported", and an error's body "SHALL be a FHIR
+    OperationOutcome resource in JSON format" (IG v2 export.html, kick-off and delete)."""
+    if _BULK_DATA_PATH.search(request.url.path):
+        return FHIR_JSON, _presentation(request, "_pretty") == "true"
     try:
         media = response_media_type(request)
     except NotAcceptable:
