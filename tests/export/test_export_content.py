@@ -329,3 +329,26 @@ def test_latest_provenance_exports_verify_offline(client, signing_service, tmp_p
          "--trust", str(signing_service.anchor_path)], capture_output=True, text=True,
         timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_provenance_stamped_at_since_did_not_change_after_it(client):
+    """`_since` is exclusive for the Provenance that comes along as for every type: one
+    stamped at it was in the export whose transactionTime it was, and is not again."""
+    someone = create(client, patient())
+    visit = create(client, encounter(someone["id"]))
+    found = client.get("/Provenance", params={"target": f"Encounter/{visit['id']}"}).json()
+    first = [entry["resource"] for entry in found["entry"]]
+    assert len(first) == 1
+    since = first[0]["meta"]["lastUpdated"]
+    time.sleep(0.01)
+    response = client.put(f"/Encounter/{visit['id']}", json={**visit, "status": "cancelled"},
+                          headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 200, response.text
+    params = {"_type": "Encounter", "_since": since, "_typeFilter": f"Encounter?_id={visit['id']}",
+              "includeAssociatedData": "RelevantProvenanceResources"}
+    exported = resources(client, export(client, params=params))
+    assert [r["id"] for r in exported["Encounter"]] == [visit["id"]]
+    provenances = exported["Provenance"]
+    assert first[0]["id"] not in {p["id"] for p in provenances}
+    assert len(provenances) == 1
+    assert provenances[0]["target"][0]["reference"].endswith("/_history/2")

@@ -337,8 +337,8 @@ class ExportRun:
             found = await self.reader.referring(
                 PROVENANCE, "target", references, self.moment, fields
             )
-            if self.request.since is not None:  # "changed after _since": not those before
-                found = [p for p in found if p.last_updated >= self.request.since]
+            if self.request.since is not None:  # "changed after _since", as the types are
+                found = [p for p in found if p.last_updated > self.request.since]
             if self.mode == LATEST:
                 chosen = _latest(kind, chunk, found, self.base)
             else:
