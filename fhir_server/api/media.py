@@ -127,6 +127,12 @@ def _weight(ranges: dict[str, tuple[float, int]], media: str) -> float:
     return 0.0
 
 
+def accepts(request: Request, media: str) -> bool:
+    """Whether the request's Accept takes `media` (a `q` above 0 in its most specific
+    range: `application/fhir+json;q=0` does not, `*/*` beside it neither)."""
+    return _weight(_ranges(field_list(request, "accept")), media) > 0
+
+
 def _parameter(media_range: str, wanted: str) -> str | None:
     """The value of a media type's parameter (`fhirVersion`, `charset`), if it has one."""
     for parameter in media_range.split(";")[1:]:

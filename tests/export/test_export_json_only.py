@@ -68,3 +68,21 @@ def test_other_interactions_still_answer_xml(client, data):
                           headers={"Accept": "application/fhir+xml"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/fhir+xml")
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+json;q=0", "*/*;q=0",
+                                    "application/fhir+json;q=0, */*",
+                                    "application/fhir+json; fhirVersion=3.0"])
+def test_an_accept_that_refuses_fhir_json_is_refused(client, data, accept):
+    """RFC 9110 §12.4.2: `q=0` means "not acceptable", also when a wider range beside it
+    would take the type; a `fhirVersion` other than R4's is another format."""
+    response = client.get("/$export", params={"_type": "Patient"},
+                          headers={"Accept": accept, "Prefer": "respond-async"})
+    assert "Accept" in json_outcome(response, 400)["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+json;q=0.1", "text/html;q=0, */*"])
+def test_an_accept_weighing_fhir_json_above_0_is_taken(client, data, accept):
+    response = client.get("/$export", params={"_type": "Patient"},
+                          headers={"Accept": accept, "Prefer": "respond-async"})
+    json_outcome(response, 202)

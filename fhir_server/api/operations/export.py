@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from fhir_server.api.dependencies import preferences
 from fhir_server.api.export import outcome
-from fhir_server.api.media import FhirResponse
+from fhir_server.api.media import FHIR_JSON, FhirResponse, accepts
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.operations import INSTANCE, SYSTEM, TYPE, OperationDescriptor
 from fhir_server.errors import BadRequest
@@ -17,9 +17,6 @@ from fhir_server.services.export.service import status_path
 
 _BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 _LEVELS = {SYSTEM: SYSTEM_LEVEL, TYPE: PATIENT, INSTANCE: GROUP}
-# The IG's only kick-off response type, and the ranges holding it: `*/*` is what curl,
-# Postman and Python's requests send unless told otherwise.
-_FHIR_JSON_RANGES = {"application/fhir+json", "application/*", "*/*"}
 
 
 async def kick_off_export(call: OperationCall) -> FhirResponse:
@@ -29,9 +26,9 @@ async def kick_off_export(call: OperationCall) -> FhirResponse:
     prefer = await preferences(request)
     if "respond-async" not in prefer:
         raise BadRequest("A Bulk Data kick-off needs the header 'Prefer: respond-async'")
-    accepted = {part.split(";")[0].strip().lower()
-                for part in request.headers.get("accept", "").split(",")}
-    if not accepted & _FHIR_JSON_RANGES:
+    # The IG's only kick-off response type, or a range holding it with a `q` above 0 (`*/*`
+    # is what curl, Postman and Python's requests send unless told otherwise).
+    if not accepts(request, FHIR_JSON):
         raise BadRequest("A Bulk Data kick-off needs the header 'Accept: application/fhir+json'")
     parameters = await call.parameters()  # of the query and of a POSTed Parameters
     # The audit trail keeps what was exported (the job is gone a day later), and whose.
