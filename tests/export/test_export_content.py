@@ -352,3 +352,28 @@ def test_provenance_stamped_at_since_did_not_change_after_it(client):
     assert first[0]["id"] not in {p["id"] for p in provenances}
     assert len(provenances) == 1
     assert provenances[0]["target"][0]["reference"].endswith("/_history/2")
+
+
+@pytest.mark.parametrize("level", ["group", "patient"])
+def test_since_lists_the_deletion_of_a_member_and_of_its_compartment(client, level):
+    """A Group member, or a `patient`, deleted since `_since` is no Patient to export, but
+    its deletion, and those of its compartment, are what the client must learn."""
+    gone, kept = transaction(client, [patient(), patient()])
+    notes = transaction(client, [encounter(gone["id"]), encounter(kept["id"])])
+    group = create(client, {"resourceType": "Group", "type": "person", "actual": True,
+                            "member": [{"entity": {"reference": f"Patient/{p['id']}"}}
+                                       for p in (gone, kept)]})
+    path = f"Group/{group['id']}/$export" if level == "group" else "Patient/$export"
+    body = reference_body(*(f"Patient/{p['id']}" for p in (gone, kept)))
+    first = export(client, path, body=body, params={"_type": "Patient,Encounter"})
+    time.sleep(0.01)
+    deleted = [f"Encounter/{notes[0]['id']}", f"Patient/{gone['id']}",
+               f"Encounter/{notes[1]['id']}"]
+    for reference in deleted:
+        assert client.delete(f"/{reference}").status_code in (200, 204)
+    since = export(client, path, body=body,
+                   params={"_type": "Patient,Encounter", "_since": first["transactionTime"]})
+    deletions = resources(client, since, "deleted")["Bundle"]
+    listed = [entry["request"]["url"] for bundle in deletions for entry in bundle["entry"]]
+    assert sorted(listed) == sorted(deleted)
+    assert resources(client, since, "error") == {}  # the deleted Patient is no unknown one

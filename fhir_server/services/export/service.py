@@ -70,9 +70,9 @@ class ExportService:
         self.settings = settings
         self.jobs = ExportJobStore(database.db, database.transaction_session)
         self.files = ExportFiles(settings.data_dir / "exports")
+        self.snapshots = SnapshotStore(database.db, database.chains)
         self.workers = ExportWorkers(
-            self.jobs, SnapshotStore(database.db, database.chains), database.store(), self.files,
-            settings,
+            self.jobs, self.snapshots, database.store(), self.files, settings,
         )
 
     async def start(self) -> None:
@@ -176,7 +176,7 @@ class ExportService:
                 request.warnings.append(f"Group member '{reference}' is not a Patient here; "
                                         "left out")
         members = list(dict.fromkeys(members))
-        unknown = await self._unknown(members, principal)
+        unknown = await self._unknown(members, principal, request)
         request.warnings += [f"Group member 'Patient/{member}' is not known here; left out"
                              for member in members if member in unknown]
         members = [member for member in members if member not in unknown]
@@ -187,15 +187,15 @@ class ExportService:
             for outsider in request.patients if outsider not in members]
         return [p for p in members if p in request.patients]
 
-    async def _unknown(self, ids: list[str], principal: Principal) -> set[str]:
+    async def _unknown(self, ids: list[str], principal: Principal,
+                       request: ExportRequest) -> set[str]:
         """Of these Patient ids, those that name no current Patient here; none for a token
         that may not read Patients: whether one exists is not its to learn (the export holds
-        nothing of one that does not)."""
+        nothing of one that does not). With `_since` a deleted Patient is known: its deletion
+        and those of its compartment since then belong in the manifest's `deleted`."""
         if not ids or not principal.scopes.allows("Patient", "r"):
             return set()
-        found = await self.database.store().project(
-            "Patient", {"_id": {"$in": ids}, "deleted": False}, ["_id"], len(ids) + 1)
-        return set(ids) - {patient.id for patient in found}
+        return set(ids) - await self.snapshots.ids_of("Patient", ids, request.since is not None)
 
     async def _existing_patients(self, request: ExportRequest,
                                  principal: Principal) -> list[str]:
@@ -204,7 +204,7 @@ class ExportService:
         but data it does not hold; the IG's "details via a FHIR OperationOutcome" are there,
         and bdt expects the kick-off of ids 123 and 456 to succeed."""
         wanted = request.patients or []
-        missing = await self._unknown(wanted, principal)
+        missing = await self._unknown(wanted, principal, request)
         request.warnings += [f"patient: Patient/{patient} is not known here; left out"
                              for patient in wanted if patient in missing]
         return [p for p in wanted if p not in missing]
