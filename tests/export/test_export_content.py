@@ -377,3 +377,16 @@ def test_since_lists_the_deletion_of_a_member_and_of_its_compartment(client, lev
     listed = [entry["request"]["url"] for bundle in deletions for entry in bundle["entry"]]
     assert sorted(listed) == sorted(deleted)
     assert resources(client, since, "error") == {}  # the deleted Patient is no unknown one
+
+
+def test_elements_shape_the_provenance_of_include_associated_data(client, data):
+    """The Provenance that includeAssociatedData brings is exported: `Provenance.x` in
+    `_elements` names one of its elements (it was refused as a type not exported)."""
+    params = {"_type": "Encounter", "_typeFilter": f"Encounter?patient={data['a']['id']}",
+              "includeAssociatedData": "RelevantProvenanceResources",
+              "_elements": "Encounter.status,Provenance.target"}
+    found = resources(client, export(client, params=params))
+    assert found["Encounter"] and found["Provenance"]
+    assert all("target" in p and "signature" not in p for p in found["Provenance"])
+    tags = [t for p in found["Provenance"] for t in p["meta"].get("tag", [])]
+    assert any(t["code"] == "SUBSETTED" for t in tags)  # the signed ones lost a signature

@@ -327,9 +327,11 @@ def parse_kick_off(
         check.problem("_until is before _since", "_until")
         request.until = None
     request.types = _types(level, params, permissions, check)
-    request.elements = _elements(params, request.types, check)
-    request.patients = _patients(level, params, check, base)
     request.associated = _associated(params, check)
+    # The Provenance that comes along with includeAssociatedData is exported too.
+    shaped = request.types + ([PROVENANCE] if request.associated else [])
+    request.elements = _elements(params, shaped, check)
+    request.patients = _patients(level, params, check, base)
     if request.associated and not may_export(permissions, PROVENANCE):
         raise Forbidden("includeAssociatedData: the token's scopes do not allow reading and "
                         "searching Provenance")
