@@ -186,12 +186,15 @@ class SnapshotStore:
         cursor = await self.db.aggregate(pipeline)
         return {document["_id"] async for document in cursor}
 
-    async def ids_of(self, kind: str, ids: list[str], deleted_too: bool) -> set[str]:
-        """Those of these ids whose current version is live (or deleted, `deleted_too`)."""
-        query: dict = {"_id": {"$in": ids}}
+    async def ids_of(self, kind: str, ids: list[str], deleted_too: bool,
+                     query: dict | None = None) -> set[str]:
+        """Those of these ids whose current version is live (or deleted, `deleted_too`),
+        and matches `query` if given."""
+        clauses: list[dict] = [{"_id": {"$in": ids}}, *([query] if query else [])]
         if not deleted_too:
-            query["deleted"] = False
-        return {document["_id"] async for document in self.db[kind].find(query, {"_id": 1})}
+            clauses.append({"deleted": False})
+        cursor = self.db[kind].find({"$and": clauses}, {"_id": 1})
+        return {document["_id"] async for document in cursor}
 
     async def current_by_id(self, kind: str, ids: list[str]) -> list[CurrentVersion]:
         """Current versions (live or deleted) of the given ids."""

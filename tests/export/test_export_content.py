@@ -390,3 +390,19 @@ def test_elements_shape_the_provenance_of_include_associated_data(client, data):
     assert all("target" in p and "signature" not in p for p in found["Provenance"])
     tags = [t for p in found["Provenance"] for t in p["meta"].get("tag", [])]
     assert any(t["code"] == "SUBSETTED" for t in tags)  # the signed ones lost a signature
+
+
+@pytest.mark.parametrize("path, params", [
+    ("Patient/$export", {"_type": "Encounter,Provenance"}),
+    ("$export", {"_type": "Encounter", "includeAssociatedData": "RelevantProvenanceResources"}),
+])
+def test_a_type_filter_of_provenance_filters_the_provenance_that_comes_along(
+        client, data, path, params):
+    """IG: a server "SHALL filter the data in the response to only include resources that
+    meet the specified criteria"; the Provenance of exported resources was exported whole."""
+    older = data["provenances"]["older"]
+    params = {**params, "_typeFilter": [f"Encounter?patient={data['a']['id']}",
+                                        f"Provenance?_id={older}"]}
+    found = resources(client, export(client, path, params=params))
+    assert found["Encounter"]
+    assert [p["id"] for p in found["Provenance"]] == [older]

@@ -337,7 +337,8 @@ def parse_kick_off(
                         "searching Provenance")
     if export_queries(permissions, PROVENANCE):
         _keep_searched_provenance_out(request, level, params)
-    request.type_filters = _type_filters(params, request.types, max_count, check)
+    request.type_filters = _type_filters(
+        params, request.types + ([PROVENANCE] if request.associated else []), max_count, check)
     request.warnings = check.warnings
     return request
 

@@ -183,21 +183,25 @@ class ExportRun:
         clauses: list[dict] = []
         if self.request.level != SYSTEM and (reach := _reach(self.request, kind, self.base)):
             clauses.append(reach)
-        queries = self.request.type_filters.get(kind)
-        if queries:
-            check = partial(require_search, self.permissions)
-            compiler = Compiler(self.store.project, self.base, check)
-            compiled = [
-                (await compiler.compile(kind, _criteria(kind, query), strict=False))[0]
-                for query in queries
-            ]
-            clauses.append(compiled[0] if len(compiled) == 1 else {"$or": compiled})
+        if (type_filter := await self._type_filter(kind)) is not None:
+            clauses.append(type_filter)
         for granted in export_queries(self.permissions, kind):  # granular scopes
             try:
                 clauses.append(await scope_filter(self.store, self.base, kind, granted))
             except Forbidden:  # a type only scanned: none of its searches runs on it
                 clauses.append({"_id": {"$in": []}})
         return {"$and": clauses} if clauses else {}
+
+    async def _type_filter(self, kind: str) -> dict | None:
+        """The `_typeFilter` queries of a type (ORed), as a filter on current versions."""
+        queries = self.request.type_filters.get(kind)
+        if not queries:
+            return None
+        check = partial(require_search, self.permissions)
+        compiler = Compiler(self.store.project, self.base, check)
+        compiled = [(await compiler.compile(kind, _criteria(kind, query), strict=False))[0]
+                    for query in queries]
+        return compiled[0] if len(compiled) == 1 else {"$or": compiled}
 
     def _live(self, kind: str) -> dict:
         """Membership and the `_since`/`_until` window."""
@@ -346,11 +350,17 @@ class ExportRun:
             await self.jobs.add_items(self.job.id, PROVENANCE, chosen)
 
     async def _associated(self, phase: Phase) -> None:
+        """The Provenance of the exported resources, those a `_typeFilter` of Provenance
+        matches (Provenance is never changed nor deleted: its current version is T's)."""
         elements = self.request.elements_of(PROVENANCE)
+        type_filter = await self._type_filter(PROVENANCE)
         while ids := await self.jobs.items_after(
             self.job.id, PROVENANCE, self.progress.after, ID_BATCH
         ):
-            currents = await self.reader.current_by_id(PROVENANCE, ids)
+            kept = ids
+            if type_filter is not None:
+                kept = sorted(await self.reader.ids_of(PROVENANCE, ids, False, type_filter))
+            currents = await self.reader.current_by_id(PROVENANCE, kept)
             resources: list[dict | None] = []
             again = []
             for current in sorted(currents, key=lambda c: c.id):
