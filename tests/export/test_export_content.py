@@ -406,3 +406,18 @@ def test_a_type_filter_of_provenance_filters_the_provenance_that_comes_along(
     found = resources(client, export(client, path, params=params))
     assert found["Encounter"]
     assert [p["id"] for p in found["Provenance"]] == [older]
+
+
+def test_provenance_changed_after_until_does_not_come_along(client):
+    """`_until` bounds the Provenance that comes along as it bounds every type: that of a
+    version stamped at `_until` is stamped after it (1 ms, README "When a version is
+    stamped")."""
+    visit = create(client, encounter(create(client, patient())["id"]))
+    until = visit["meta"]["lastUpdated"]
+    params = {"_type": "Encounter", "_until": until, "_typeFilter": f"Encounter?_id={visit['id']}",
+              "includeAssociatedData": "RelevantProvenanceResources"}
+    exported = resources(client, export(client, params=params))
+    assert [r["id"] for r in exported["Encounter"]] == [visit["id"]]
+    assert "Provenance" not in exported
+    later = export(client, params={**params, "_until": "2999-01-01T00:00:00Z"})
+    assert len(resources(client, later)["Provenance"]) == 1

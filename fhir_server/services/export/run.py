@@ -338,9 +338,9 @@ class ExportRun:
             references = [f"{kind}/{i}" for i in chunk]
             references += [f"{self.base}/{reference}" for reference in references]
             fields = ["resource.target", "resource.recorded", "lastUpdated"]
-            found = await self.reader.referring(
-                PROVENANCE, "target", references, self.moment, fields
-            )
+            # Changed by transactionTime, and by `_until`, as the types are.
+            upto = min(self.moment, self.request.until or self.moment)
+            found = await self.reader.referring(PROVENANCE, "target", references, upto, fields)
             if self.request.since is not None:  # "changed after _since", as the types are
                 found = [p for p in found if p.last_updated > self.request.since]
             if self.mode == LATEST:
