@@ -209,7 +209,7 @@ def negotiated(request: Request) -> tuple[str, bool]:
     answers are JSON whatever `Accept` or `_format` ask: "Currently, only
     application/fhir+json is supported", and an error's body "SHALL be a FHIR
     OperationOutcome resource in JSON format" (IG v2 export.html, kick-off and delete)."""
-    if _BULK_DATA_PATH.search(request.url.path):
+    if _BULK_DATA_PATH.search(request.scope["path"]):
         return FHIR_JSON, _presentation(request, "_pretty") == "true"
     try:
         media = response_media_type(request)
