@@ -70,8 +70,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # its contained resources' too (`references`); 28: the entries of contained resources that
 # references point at (`contained`); 29: quantities sorted in UCUM base units (`sort.<code>`);
 # 30: a UCUM quantity beyond a double in base units (1e300 Ym) also in base units, as the
-# largest double of its sign, and one below it (1e-320 ug) as the smallest, not 0
-_EXTRACTION_REVISION = "30"
+# largest double of its sign, and one below it (1e-320 ug) as the smallest, not 0; 31: the
+# entry resource Bundle's `composition` and `message` are, as a contained one (chains)
+_EXTRACTION_REVISION = "31"
 
 
 @cache
@@ -203,7 +204,8 @@ def build_search_index(resource_type: str, resource: dict) -> dict:
         "sort": _sort_keys(resource_type, search),
         "compartments": compartments_of(resource_type, resource, search),
         "references": reference.resource_references(resource),
-        "contained": _contained_entries(resource_type, resource, search),
+        "contained": _contained_entries(resource_type, resource, search)
+        + _entry_resources(resource_type, resource),
         "indexVersion": index_version(),
     }
 
@@ -248,6 +250,26 @@ def _contained_entries(resource_type: str, resource: dict, search: dict[str, lis
         if codes and isinstance(kind, str) and is_supported(kind):
             found.append({"type": kind, "via": sorted(codes),
                           "search": _search_entries(kind, contained)})
+    return found
+
+
+def _entry_resources(resource_type: str, resource: dict) -> list[dict]:
+    """`{type, via, search}` of the entry resource that Bundle's `composition` or `message`
+    is (`Bundle.entry[0].resource`), as of a contained resource: the parameters "provide
+    access to search its contents" (their R4 descriptions), so a chain through them
+    (`Bundle?composition.type=...`, `message.focus=...`) is evaluated inside the entry, not
+    only on a stored resource its fullUrl names."""
+    found = []
+    for code, extractor in _extractors(resource_type).items():
+        if not extractor.of_entries:
+            continue
+        for node in extractor.extract(resource):
+            inner = node.value.get("resource") if isinstance(node.value, dict) else None
+            if not isinstance(inner, dict):
+                continue
+            kind = inner.get("resourceType")
+            if kind in extractor.parameter.targets and is_supported(kind):
+                found.append({"type": kind, "via": [code], "search": _search_entries(kind, inner)})
     return found
 
 

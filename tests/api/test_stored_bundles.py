@@ -25,6 +25,18 @@ def _message(focus: str, entries: list[dict]) -> dict:
             "entry": [{"fullUrl": _urn(), "resource": header}, *entries]}
 
 
+def _document(kind: dict) -> dict:
+    """A document of a Composition of that type about a Patient in the Bundle."""
+    patient_urn = _urn()
+    return {"resourceType": "Bundle", "type": "document", "timestamp": "2026-01-01T00:00:00Z",
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": _urn()},
+            "entry": [{"fullUrl": _urn(), "resource": {
+                "resourceType": "Composition", "status": "final", "date": "2026-01-01",
+                "type": kind, "title": "Tóm tắt", "subject": {"reference": patient_urn},
+                "author": [{"reference": patient_urn}]}},
+                {"fullUrl": patient_urn, "resource": new_patient()}]}
+
+
 @pytest.mark.parametrize("kind", ["transaction", "batch"])
 def test_a_request_bundle_written_to_bundle_is_stored_with_a_warning_and_not_run(client,
                                                                                kind):
@@ -106,16 +118,7 @@ def test_a_relative_full_url_is_400(client):
 def test_a_bundle_within_a_bundle_resolves_its_own_urns(client):
     """A document's `urn:uuid:` references were looked for among the fullUrls of the
     collection holding it (the IPS `bundle-minimal` in a collection was 400)."""
-    patient_urn = _urn()
-    document = {"resourceType": "Bundle", "type": "document",
-                "timestamp": "2026-01-01T00:00:00Z",
-                "identifier": {"system": "urn:ietf:rfc:3986", "value": _urn()},
-                "entry": [{"fullUrl": _urn(), "resource": {
-                    "resourceType": "Composition", "status": "final", "date": "2026-01-01",
-                    "type": {"text": "Tóm tắt bệnh án"}, "title": "Tóm tắt",
-                    "subject": {"reference": patient_urn},
-                    "author": [{"reference": patient_urn}]}},
-                    {"fullUrl": patient_urn, "resource": new_patient()}]}
+    document = _document({"text": "Tóm tắt bệnh án"})
     collection = {"resourceType": "Bundle", "type": "collection",
                   "entry": [{"fullUrl": _urn(), "resource": document}]}
     response = client.post("/Bundle", json=collection, headers=FHIR_HEADERS)
@@ -157,3 +160,32 @@ def test_a_bundles_message_is_its_entry_never_a_stored_namesake(client, server):
     here = client.post("/Bundle", json=message, headers=FHIR_HEADERS).json()["id"]
     assert search_ids(client, "Bundle", **{"message.focus": "Patient/someone-else",
                                            "_id": here}) == [here]
+
+
+def test_a_chain_through_composition_or_message_searches_the_entry_itself(client):
+    """Bundle's `composition` and `message` "provide access to search" the document's
+    Composition and the message's MessageHeader (their R4 descriptions): a chain through
+    them found nothing unless the entry's fullUrl named a stored resource of this server,
+    though the official document Bundles name theirs by `urn:uuid:` or another server's URL."""
+    document = _document({"coding": [{"system": "http://loinc.org", "code": "60591-5"}]})
+    patient_urn = _urn()
+    message = _message(patient_urn, [{"fullUrl": patient_urn, "resource": new_patient()}])
+    ids = []
+    for bundle in (document, message):
+        stored = client.post("/Bundle", json=bundle, headers=FHIR_HEADERS)
+        assert stored.status_code == 201, stored.text
+        ids.append(stored.json()["id"])
+    document_id, message_id = ids
+    both = ",".join(ids)
+    for criteria, expected in [
+        ({"composition.type": "http://loinc.org|60591-5"}, [document_id]),
+        ({"composition.title": "tom tat"}, [document_id]),
+        ({"composition.title:exact": "Tóm tắt"}, [document_id]),
+        ({"composition.title:exact": "Tóm tắt bệnh án"}, []),
+        ({"composition.status": "final", "composition.date": "2026-01-01"}, [document_id]),
+        ({"composition.type": "http://loinc.org|11488-4"}, []),
+        ({"message.event": "http://example.org/events|admit"}, [message_id]),
+        ({"message:MessageHeader.event": "admit"}, [message_id]),
+        ({"message.event": "discharge"}, []),
+    ]:
+        assert search_ids(client, "Bundle", **criteria, _id=both) == expected, criteria
