@@ -205,12 +205,14 @@ def _batches(path: Path, report: LoadReport) -> Iterator[Batch]:
             yield _as_batch([(resource, Origin(where, resource["resourceType"]))], where)
         elif resource.get("type") in ("transaction", "batch"):
             yield Batch(resource, _entry_origins(resource, where), where)
+        elif held := [(entry, Origin(located, entry["resourceType"]))
+                      for located, entry in bundle_resources(resource, where)]:
+            yield _as_batch(held, where)
         else:
-            yield _as_batch(
-                [(entry, Origin(located, entry["resourceType"]))
-                 for located, entry in bundle_resources(resource, where)],
-                where,
-            )
+            # A searchset of its outcome alone (`Bundle-bundle-search-warning`) holds nothing
+            # to load: it was sent as a batch of no entries, and failed as one.
+            report.warnings[UNKNOWN_TYPE, f"{where}: a Bundle with no resources to load, "
+                                          "skipped"] += 1
 
 
 async def _submit(processor: BundleProcessor, batch: Batch, base: str,

@@ -215,3 +215,23 @@ def test_conditional_references_to_a_later_file_load_on_a_retry(cli, spawn, mong
     found = _search(server.base, "Encounter", **{"service-provider": "Organization/bv-1"})
     assert _ids(found) == _ids(encounters)
     assert server.stop() in TERMINATED
+
+
+def test_a_bundle_with_nothing_to_load_is_skipped_not_failed(cli, mongods, tmp_path):
+    """The official `Bundle-bundle-search-warning`, a searchset holding its outcome alone,
+    was sent as a batch of no entries and reported as failed ("Bundle.entry is an empty
+    array"): a failed file, and exit status 1, for a file with nothing wrong in it."""
+    directory = tmp_path / "examples"
+    directory.mkdir()
+    warning = {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": [
+        {"resource": {"resourceType": "OperationOutcome", "issue": [
+            {"severity": "warning", "code": "not-found"}]}, "search": {"mode": "outcome"}}]}
+    (directory / "search-warning.json").write_text(json.dumps(warning))
+    patient = {"resourceType": "Patient", "id": "bn-2", "name": [{"family": "Trần"}]}
+    (directory / "patient.json").write_text(json.dumps(patient))
+    data = tmp_path / "data"
+    result = cli("load", "--data-dir", data, directory, timeout=LOAD_TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _report(result.stdout)["Patient"] == (1, 0, 0), result.stdout
+    assert "search-warning.json:1: a Bundle with no resources to load, skipped" in result.stdout
+    assert mongods(data) == []
