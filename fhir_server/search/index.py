@@ -71,8 +71,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # references point at (`contained`); 29: quantities sorted in UCUM base units (`sort.<code>`);
 # 30: a UCUM quantity beyond a double in base units (1e300 Ym) also in base units, as the
 # largest double of its sign, and one below it (1e-320 ug) as the smallest, not 0; 31: the
-# entry resource Bundle's `composition` and `message` are, as a contained one (chains)
-_EXTRACTION_REVISION = "31"
+# entry resource Bundle's `composition` and `message` are, as a contained one (chains); 32:
+# a ContactDetail's name as a string (ValueSet `author` of the extensions pack)
+_EXTRACTION_REVISION = "32"
 
 
 @cache

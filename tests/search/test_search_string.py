@@ -11,6 +11,7 @@ give the same expected sets.
 import unicodedata
 
 import pytest
+from api.helpers import search_ids
 from search.helpers import expected, found, load, query_of, search, self_link
 
 NFD = "NFD"
@@ -314,3 +315,23 @@ def test_a_value_folding_to_nothing_is_no_value_and_is_ignored(client, ids, name
     assert name not in dict(query_of(self_link(bundle)))
     assert found(client, "/Patient", {name: marks}) == everyone
     assert found(client, "/Patient", {"family": f"{marks},đặng"}) == expected(ids, {"dang"})
+
+
+def test_a_value_set_author_is_searched_by_its_name(client):
+    """The extensions pack's ValueSet `author` is a string parameter over the
+    `valueset-author` extension, whose value is a ContactDetail: it indexed nothing, so
+    `author=` found no value set, whatever its author."""
+    author = {"name": "Nguyễn Thị Mai", "telecom": [{"system": "email", "value": "mai@byt.vn"}]}
+    value_set = {"resourceType": "ValueSet", "status": "draft", "extension": [
+        {"url": "http://hl7.org/fhir/StructureDefinition/valueset-author",
+         "valueContactDetail": author}]}
+    response = client.post("/ValueSet", json=value_set)
+    assert response.status_code == 201, response.text
+    value_set_id = response.json()["id"]
+    for criteria, expected_ids in [({"author": "nguyen thi"}, [value_set_id]),
+                                   ({"author:exact": "Nguyễn Thị Mai"}, [value_set_id]),
+                                   ({"author:contains": "mai"}, [value_set_id]),
+                                   ({"author": "mai@byt"}, []),
+                                   ({"author:missing": "false"}, [value_set_id])]:
+        assert search_ids(client, "ValueSet", **criteria, _id=value_set_id) == expected_ids, (
+            criteria)

@@ -33,10 +33,13 @@ _UNDECOMPOSED = str.maketrans(
 )
 _SPACES = re.compile(r"\s+")
 
-# Parts of the complex types searched as strings.
+# Parts of the complex types searched as strings. ContactDetail by its name: the value of
+# the extensions pack's `valueset-author`, which its ValueSet `author` string parameter
+# searches.
 _PARTS = {
     "HumanName": ("text", "family", "given", "prefix", "suffix"),
     "Address": ("text", "line", "city", "district", "state", "postalCode", "country"),
+    "ContactDetail": ("name",),
 }
 MODIFIERS = ("exact", "contains", "missing")
 
