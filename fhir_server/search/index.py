@@ -72,8 +72,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # 30: a UCUM quantity beyond a double in base units (1e300 Ym) also in base units, as the
 # largest double of its sign, and one below it (1e-320 ug) as the smallest, not 0; 31: the
 # entry resource Bundle's `composition` and `message` are, as a contained one (chains); 32:
-# a ContactDetail's name as a string (ValueSet `author` of the extensions pack)
-_EXTRACTION_REVISION = "32"
+# a ContactDetail's name as a string (ValueSet `author` of the extensions pack); 33: an
+# integer as a token (Patient `birthOrderBoolean` of the extensions pack, multipleBirth[x])
+_EXTRACTION_REVISION = "33"
 
 
 @cache

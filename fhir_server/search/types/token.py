@@ -91,6 +91,10 @@ def node_keys(node: Node) -> list[str]:
         return code_keys(None, "true" if value else "false")
     if isinstance(value, str):
         return code_keys(None, value)
+    if isinstance(value, int):
+        # An integer the expression selects: the extensions pack's Patient
+        # `birthOrderBoolean` over `Patient.multipleBirth[x]`, a boolean or the birth order.
+        return code_keys(None, str(value))
     if not isinstance(value, dict):
         return []
     if kind == "CodeableConcept":
