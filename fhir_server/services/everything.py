@@ -231,7 +231,8 @@ class Everything:
             for kind, document in found
         ]
         cursor = self.cursors.encode(next_position, context) if more else None
-        links = page_links(self.base, path, request.kept, cursor)
+        # `self` is this page (its cursor), with `first` on a later one, as a search's are.
+        links = page_links(self.base, path, request.kept, cursor, request.cursor)
         bundle = searchset_bundle(self.base, entries, links)
         if not request.cursor and (note := _withheld_note(request)):
             # Said once, on the first page, as a search says of its includes; whatever was

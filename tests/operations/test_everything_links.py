@@ -1,0 +1,29 @@
+"""The links of `$everything` pages (search.html#paging, http.html#paging): `self` names the
+page it is on, and a later page also names the `first`, as a search's pages do."""
+
+from search.helpers import load
+
+from operations.everything_helpers import everything_pages, observation
+
+
+def _links(page: dict) -> dict[str, str]:
+    return {link["relation"]: link["url"] for link in page["link"]}
+
+
+def test_self_is_the_page_it_is_on(client):
+    """A later page's `self` was the first page's URL, without its cursor: a client
+    re-reading `self` (to refresh it, or to record where it was) got page one again."""
+    keys = load(client, {"yen": {"resourceType": "Patient", "name": [{"family": "Hà"}]},
+                         **{f"o{n}": observation("yen", "8867-4") for n in range(4)}})
+    path = f"/Patient/{keys['yen']}/$everything"
+    pages = everything_pages(client, path, {"_count": "2", "_type": "Patient,Observation"})
+    assert len(pages) == 3
+    first = _links(pages[0])
+    assert first["self"].endswith(f"{path}?_count=2&_type=Patient,Observation")
+    assert "first" not in first
+    for previous, page in zip(pages, pages[1:], strict=False):
+        links = _links(page)
+        assert links["self"] == _links(previous)["next"]
+        assert links["first"] == first["self"]
+        again = client.get(links["self"]).json()
+        assert [e["fullUrl"] for e in again["entry"]] == [e["fullUrl"] for e in page["entry"]]
