@@ -162,7 +162,6 @@ def test_nothing_but_reads_and_searches_is_granted(thu, ids):
         thu.get(f"/Observation/{ids['hai_bp']}/_history"),
         thu.get("/Observation/_history"),
         thu.get(f"/Patient/{ids['hai']}/$everything"),
-        thu.get("/Patient/$everything"),
         thu.get(f"/Patient/{ids['hai']}/$summary"),
         thu.get(f"/Encounter/{ids['thu_visit']}/$everything"),
         thu.post("/Observation", json=_pressure("thu") | {"subject": {
@@ -208,6 +207,22 @@ def test_everything_and_summary_of_the_launch_patient_hold_their_compartment_onl
     held = {entry["resource"].get("id") for entry in summary.json()["entry"]}
     assert {ids["thu"], ids["thu_bp"]} <= held
     assert not held & {ids["hai"], ids["hai_bp"], ids["doctor"]}
+
+
+def test_everything_without_an_id_is_the_launch_patients_record(thu, ids):
+    """Patient-everything: without a nominated patient, "the actual list of patients is all
+    patients that the user associated with the request has access to": for patient/ scopes,
+    the launch patient. It was 403, though `GET /Patient` answers her."""
+    answer = thu.get("/Patient/$everything")
+    assert _ids(answer) == {ids["thu"], ids["thu_bp"], ids["thu_visit"]}
+    assert _ids(answer) == _ids(thu.get(f"/Patient/{ids['thu']}/$everything"))
+    paged = thu.get("/Patient/$everything", params={"_count": "2", "_type": "Observation,Patient"})
+    served = _ids(paged)
+    while next_url := next((link["url"] for link in paged.json()["link"]
+                            if link["relation"] == "next"), None):
+        paged = thu.get(next_url)
+        served |= _ids(paged)
+    assert served == {ids["thu"], ids["thu_bp"]}
 
 
 def test_everything_of_the_launch_patient_serves_nothing_outside_the_compartment(

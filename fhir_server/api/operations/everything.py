@@ -13,11 +13,16 @@ _CORE = "http://hl7.org/fhir/OperationDefinition"
 async def everything(call: OperationCall) -> FhirResponse:
     service = call.service
     kind = call.resource_type or ""
-    if call.resource_id is not None:
-        await service.read(kind, call.resource_id)  # 404 unknown, 410 deleted
+    patient_id = call.resource_id
+    if patient_id is None and not call.caller.scopes.allows_outside_compartment(kind, "s"):
+        # Without an id, "all patients that the user ... has access to": a token that reads
+        # only its launch patient's compartment (patient/ scopes) has that one record.
+        patient_id = call.caller.patient
+    if patient_id is not None:
+        await service.read(kind, patient_id)  # 404 unknown, 410 deleted
     request = parse_everything(
         kind,
-        call.resource_id,
+        patient_id,
         await call.parameters(),
         call.caller.scopes,
         service.default_count,
@@ -36,9 +41,11 @@ OPERATIONS = (
         everything,
     ),
     Operation(
-        # Without an id it lists every patient, as a search does: it needs search scope.
+        # Without an id it lists every patient, as a search does: it needs search scope
+        # (with patient/ scopes alone, the launch patient's record).
         OperationDescriptor("everything", f"{_CORE}/Patient-everything", TYPE, ("Patient",),
-                            interaction="search-type", checks_own_parameters=True),
+                            interaction="search-type", launch_patient=True,
+                            checks_own_parameters=True),
         everything,
     ),
     Operation(

@@ -65,9 +65,11 @@ async def invoke(
 
 def _on_launch_patient(caller: Principal, descriptor: OperationDescriptor, permission: str,
                        resource_id: str | None) -> bool:
-    """Whether only `patient/` scopes allow the call, made on the token's own patient."""
-    return (descriptor.launch_patient and resource_id is not None
-            and resource_id == caller.patient
+    """Whether only `patient/` scopes allow the call, made on the token's own patient (at
+    type level, where the operation then answers for that patient)."""
+    named = resource_id if descriptor.level == INSTANCE else caller.patient
+    return (descriptor.launch_patient and caller.patient is not None
+            and named == caller.patient
             and not caller.scopes.allows("Patient", permission)
             and caller.scopes.patient_allows("Patient", permission))
 
