@@ -130,7 +130,7 @@ def parse_everything(
         raise BadRequest("includeProvenance takes true or false", expression="includeProvenance")
     if provenance == "true" and not permissions.allows("Provenance", "r"):
         raise Forbidden("The token's scopes do not allow reading Provenance")
-    count = positive_integer(values.get("_count", str(default_count)), "_count")
+    count = min(positive_integer(values.get("_count", str(default_count)), "_count"), max_count)
     start, end = _date(values, "start", low=True), _date(values, "end", low=False)
     if start is not None and end is not None and end < start:
         raise BadRequest("end is before start: no care date is in that range",
@@ -144,10 +144,12 @@ def parse_everything(
         tuple(types),
         tuple(sources),
         referenced_types,
-        min(count, max_count),
+        count,
         provenance == "true",
         next((value for name, value in params if name == "_cursor"), None),
-        [(name, value) for name, value in params if name in allowed],
+        # The links state the page size used (`_count=5000` is the ceiling), as search's do.
+        [(name, str(count) if name == "_count" else value) for name, value in params
+         if name in allowed],
         () if asked else tuple(t for t in members if t not in ASSOCIATED_TYPES
                                and not permissions.allows(t, "r")),
         not asked and not all(permissions.allows_outside_compartment(t, "r")

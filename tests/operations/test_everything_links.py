@@ -27,3 +27,17 @@ def test_self_is_the_page_it_is_on(client):
         assert links["first"] == first["self"]
         again = client.get(links["self"]).json()
         assert [e["fullUrl"] for e in again["entry"]] == [e["fullUrl"] for e in page["entry"]]
+
+
+def test_the_links_state_the_page_size_used(client):
+    """`_count` above the ceiling (1000) pages by 1000, and the links say so, as a search's
+    do; they said `_count=5000`. `_count=02` is 2."""
+    keys = load(client, {"tam": {"resourceType": "Patient", "name": [{"family": "Mai"}]},
+                         **{f"o{n}": observation("tam", "8867-4") for n in range(3)}})
+    path = f"/Patient/{keys['tam']}/$everything"
+    [page] = everything_pages(client, path, {"_count": "5000"})
+    assert _links(page)["self"].endswith(f"{path}?_count=1000")
+    pages = everything_pages(client, path, {"_count": "02"})
+    assert [len(p["entry"]) for p in pages] == [2, 2]
+    assert "_count=2&_cursor=" in _links(pages[0])["next"]
+    assert _links(pages[1])["first"].endswith(f"{path}?_count=2")
