@@ -147,7 +147,11 @@ class SystemSearch:
         return None
 
     def _links(self, page: "_Page", cursor: str | None) -> list[dict]:
-        shown = [(n, v) for n, v in page.params if n != "_cursor"]
+        # `_count` once, the page size used (`_count=5000` is the ceiling), as a search of
+        # one type states it.
+        shown = [(n, v) for n, v in page.params if n not in ("_cursor", "_count")]
+        if any(n == "_count" for n, _ in page.params):
+            shown.append(("_count", str(page.count)))
         return page_links(self.base, self._path, shown, cursor, page.current)
 
     @property
