@@ -85,6 +85,7 @@ def parse_everything(
     default_count: int,
     max_count: int,
     strict: bool,
+    presentation: list[tuple[str, str]],  # `_format`, `_pretty`: kept in the links
 ) -> EverythingRequest:
     """The checked parameters; 400 for malformed values, 403 for types the token may not
     read that `_type` names (left out silently when not named, like `_include`).
@@ -148,8 +149,8 @@ def parse_everything(
         provenance == "true",
         next((value for name, value in params if name == "_cursor"), None),
         # The links state the page size used (`_count=5000` is the ceiling), as search's do.
-        [(name, str(count) if name == "_count" else value) for name, value in params
-         if name in allowed],
+        [*((name, str(count) if name == "_count" else value) for name, value in params
+           if name in allowed), *presentation],
         () if asked else tuple(t for t in members if t not in ASSOCIATED_TYPES
                                and not permissions.allows(t, "r")),
         not asked and not all(permissions.allows_outside_compartment(t, "r")

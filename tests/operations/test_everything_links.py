@@ -41,3 +41,22 @@ def test_the_links_state_the_page_size_used(client):
     assert [len(p["entry"]) for p in pages] == [2, 2]
     assert "_count=2&_cursor=" in _links(pages[0])["next"]
     assert _links(pages[1])["first"].endswith(f"{path}?_count=2")
+
+
+def test_the_links_keep_the_format_asked_for(client):
+    """`_format=xml` (and `_pretty`) stay in the links, as a search's keep them: they were
+    dropped, and a client that asked for XML by `_format` got its next page in JSON."""
+    keys = load(client, {"vy": {"resourceType": "Patient", "name": [{"family": "Vy"}]},
+                         "o": observation("vy", "8867-4")})
+    path = f"/Patient/{keys['vy']}/$everything"
+    response = client.get(path, params={"_format": "json", "_pretty": "true", "_count": "1"})
+    assert response.status_code == 200, response.text
+    links = _links(response.json())
+    assert links["self"].endswith(f"{path}?_count=1&_format=json&_pretty=true")
+    assert "_format=json&_pretty=true&_cursor=" in links["next"]
+    xml = client.get(path, params={"_format": "xml", "_count": "1"})
+    assert xml.headers["content-type"].startswith("application/fhir+xml"), xml.text
+    following = client.get(xml.text.split('<relation value="next"/><url value="')[1]
+                           .split('"')[0].replace("&amp;", "&"))
+    assert following.status_code == 200, following.text
+    assert following.headers["content-type"].startswith("application/fhir+xml")

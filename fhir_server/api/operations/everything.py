@@ -5,6 +5,7 @@ http://hl7.org/fhir/R4/operation-encounter-everything.html)."""
 from fhir_server.api.media import FhirResponse, bundle_response
 from fhir_server.api.operations.base import Operation, OperationCall
 from fhir_server.conformance.operations import INSTANCE, TYPE, OperationDescriptor
+from fhir_server.search.request import PRESENTATION
 from fhir_server.services.everything import Everything, parse_everything
 
 _CORE = "http://hl7.org/fhir/OperationDefinition"
@@ -28,6 +29,9 @@ async def everything(call: OperationCall) -> FhirResponse:
         service.default_count,
         service.max_count,
         await call.strict(),
+        # Its pages' links keep the format asked for, as a search's do.
+        [(name, value) for name, value in call.request.query_params.multi_items()
+         if name in PRESENTATION],
     )
     searcher = Everything(service.database.store(), service.cursors, call.base, call.caller.scopes,
                           service.response_limits.max_bytes)
