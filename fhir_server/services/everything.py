@@ -42,8 +42,10 @@ from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 ASSOCIATED_TYPES = ("Provenance", "AuditEvent")
 # Date parameters that carry a resource's care date, in order of preference (the spec's
 # "care dates", not record currency dates). `authoredon` comes before `date`, which on
-# MedicationRequest is the dosage timing, not when the order was made.
-CARE_DATE_PARAMETERS = ("authoredon", "date", "period", "onset-date", "occurrence",
+# MedicationRequest is the dosage timing, not when the order was made; `period` too, which
+# on DocumentReference and Composition is the care documented, and `date` when the record
+# was written (on MeasureReport and Consent, the period reported on and consented to).
+CARE_DATE_PARAMETERS = ("authoredon", "period", "date", "onset-date", "occurrence",
                         "recorded-date", "created", "issued", "authored", "event-date",
                         "effective-time", "effective", "whenhandedover", "collected",
                         "started", "sent", "datetime", "start-date", "identified",
