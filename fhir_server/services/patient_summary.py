@@ -49,16 +49,23 @@ _NOT_TRUE = {"entered-in-error", "refuted"}
 _NOT_CURRENT = {"entered-in-error", "cancelled", "stopped", "completed", "not-taken", "revoked",
                 "draft", "unknown"}
 _UNDONE = {"entered-in-error", "not-done", "cancelled"}
+# Where the status codes of R4's required bindings are (condition-clinical, ...).
+_HL7_CODE_SYSTEMS = "http://terminology.hl7.org/CodeSystem/"
 
 
 def _code(resource: dict, element: str) -> str | None:
-    """The first coding's code of a CodeableConcept element."""
+    """The code of a status CodeableConcept element (clinicalStatus, verificationStatus):
+    its coding of HL7's code system, which the required binding asks for, wherever it stands
+    among the hospital's own codings; else the first coding's."""
     concept = resource.get(element)
     codings = concept.get("coding") if isinstance(concept, dict) else None
-    if isinstance(codings, list) and codings and isinstance(codings[0], dict):
-        code = codings[0].get("code")
-        return code if isinstance(code, str) else None
-    return None
+    if not isinstance(codings, list):
+        return None
+    codings = [coding for coding in codings if isinstance(coding, dict)]
+    ordered = sorted(codings, key=lambda coding: not str(coding.get("system", ""))
+                     .startswith(_HL7_CODE_SYSTEMS))
+    code = ordered[0].get("code") if ordered else None
+    return code if isinstance(code, str) else None
 
 
 def _categories(resource: dict) -> set[object]:
