@@ -31,6 +31,7 @@ from fhir_server.auth.keys import SigningKey
 from fhir_server.auth.personal_id import mask_personal_ids
 from fhir_server.collector import collector_tuned_for_serving
 from fhir_server.conformance import definitions
+from fhir_server.conformance.capability import compartment_definitions
 from fhir_server.conformance.packages import installation_directory
 from fhir_server.embedded_mongo import EmbeddedMongo
 from fhir_server.search.index import index_plan, use_timezone
@@ -100,7 +101,8 @@ async def lifespan(app: FastAPI):
             publishing = (
                 asyncio.create_task(publish_packages(
                     service.database, processor, definitions.registry().packages,
-                    {operation.definition for operation in DESCRIPTORS}))
+                    {operation.definition for operation in DESCRIPTORS}
+                    | set(compartment_definitions())))
                 if settings.publish_packages and primary else None
             )
             # The primary starts the audit drainer; every process spools (and stands by).

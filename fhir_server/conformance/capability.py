@@ -234,14 +234,14 @@ def capability_statement(
                 # What every type has (Resource's); with `_type`, what all the types named do.
                 "searchParam": _system_parameters(),
                 "operation": capability_operations(operations, None),
-                "compartment": _compartments(),
+                "compartment": compartment_definitions(),
             }
         ],
     }
 
 
 @cache
-def _compartments() -> list[str]:
+def compartment_definitions() -> list[str]:
     """The CompartmentDefinitions of the compartments searched here (`Patient/1/*`)."""
     urls = {definition.get("code"): definition["url"]
             for definition in registry().all("CompartmentDefinition") if "url" in definition}

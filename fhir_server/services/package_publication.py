@@ -32,6 +32,8 @@ def _flag(package: Package) -> str:
 # Besides what the registry reads, the OperationDefinitions of the operations a package
 # defines (IPS's $summary, this server's own $verify, $verify-signature and $reindex).
 PUBLISHED_TYPES = DEFINITION_TYPES | {"OperationDefinition"}
+# R4's own definitions the CapabilityStatement names (operations, compartments).
+_CORE_TYPES = ("OperationDefinition", "CompartmentDefinition")
 
 
 def _published(package: Package) -> list[dict]:
@@ -72,9 +74,10 @@ def _dependents(package: Package, packages: list[Package]) -> int:
 
 async def publish_packages(database: Database, processor: BundleProcessor,
                            packages: list[Package], operations: Iterable[str] = ()) -> None:
-    """Store the R4 core OperationDefinitions of the `operations` (canonical URLs) this
-    server runs, then the definitions of every package not stored before (restarts resume: a
-    package counts as stored once all of its batches were submitted)."""
+    """Store the R4 core OperationDefinitions of the `operations` this server runs and the
+    CompartmentDefinitions of the compartments it searches (canonical URLs), then the
+    definitions of every package not stored before (restarts resume: a package counts as
+    stored once all of its batches were submitted)."""
     await _publish_core_operations(database, processor, operations)
     await _publish_own_terminology(database, processor)
     pending = [package for package in packages if not await database.flag(_flag(package))]
@@ -95,21 +98,23 @@ async def publish_packages(database: Database, processor: BundleProcessor,
 async def _publish_core_operations(database: Database, processor: BundleProcessor,
                                    urls: Iterable[str]) -> None:
     """R4's own OperationDefinitions of the operations the CapabilityStatement names
-    (`GET /OperationDefinition/Patient-everything`, as HAPI serves them), so that a client
-    resolves each `operation.definition` here; those of the packages are stored with them.
-    Stored again when the set of operations changes."""
+    (`GET /OperationDefinition/Patient-everything`, as HAPI serves them), and the
+    CompartmentDefinitions of its `rest.compartment`, so that a client resolves each
+    `operation.definition` and compartment here; those of the packages are stored with them.
+    Stored again when that set changes."""
     held = {url: registry().resolve(url) for url in sorted(set(urls))}
     core = {url: definition for url, definition in held.items() if definition is not None
-            and definition["resourceType"] == "OperationDefinition"
+            and definition["resourceType"] in _CORE_TYPES
             and registry().package_of(definition) == CORE_LABEL}
     flag = "core_operations_published:" + hashlib.sha256(" ".join(core).encode()).hexdigest()[:16]
     if not core or await database.flag(flag):
         return
     report = await load_resources(processor, [dict(d) for d in core.values()], CORE_LABEL)
     for failure in report.failures:
-        log.warning("R4 core OperationDefinition not stored: %s", failure)
+        log.warning("R4 core definition not stored: %s", failure)
     await database.set_flag(flag)
-    log.info("R4 core OperationDefinitions stored as resources: %s", report.summary())
+    log.info("R4 core OperationDefinitions and CompartmentDefinitions stored as resources: %s",
+             report.summary())
 
 
 async def _publish_own_terminology(database: Database, processor: BundleProcessor) -> None:

@@ -88,6 +88,18 @@ def test_the_core_operations_of_the_capability_statement_resolve_here(publishing
         assert publishing.get(f"/OperationDefinition/{definition['id']}").json() == definition
 
 
+def test_the_compartments_of_the_capability_statement_resolve_here(publishing):
+    """`rest.compartment` names R4's five CompartmentDefinitions: found by that canonical
+    and read by their R4 id, as the core OperationDefinitions are (none was stored)."""
+    [rest] = publishing.get("/metadata").json()["rest"]
+    assert len(rest["compartment"]) == 5
+    for url in rest["compartment"]:
+        [entry] = _wait_for(publishing, "/CompartmentDefinition", {"url": url})["entry"]
+        definition = entry["resource"]
+        assert definition["url"] == url and url.endswith(f"/{definition['id']}")
+        assert publishing.get(f"/CompartmentDefinition/{definition['id']}").json() == definition
+
+
 def test_an_implementation_guides_operation_definition_is_published(publishing):
     url = "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"
     [entry] = _wait_for(publishing, "/OperationDefinition", {"url": url})["entry"]
