@@ -17,15 +17,14 @@ from fhir_server.conformance.registry import is_supported, resource_types
 from fhir_server.conformance.search_parameters import (
     compartment_members,
     reference_parameters,
-    search_parameters,
 )
 from fhir_server.conformance.summary import attachment_urls
 from fhir_server.errors import BadRequest, Forbidden
-from fhir_server.search.compiler import missing_filter
 from fhir_server.search.index import compartment_filter, outside_compartments
 from fhir_server.search.types.date import parse_date_parameter
 from fhir_server.search.types.reference import local_references
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
+from fhir_server.services.care_dates import care_date_parameters, care_date_within
 from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.parameters import positive_integer
 from fhir_server.services.search import MOST_RESPONSE_BYTES, warning_entry
@@ -40,16 +39,6 @@ from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 
 # Records about records: only when `_type` names them (Provenance also by includeProvenance).
 ASSOCIATED_TYPES = ("Provenance", "AuditEvent")
-# Date parameters that carry a resource's care date, in order of preference (the spec's
-# "care dates", not record currency dates). `authoredon` comes before `date`, which on
-# MedicationRequest is the dosage timing, not when the order was made; `period` too, which
-# on DocumentReference and Composition is the care documented, and `date` when the record
-# was written (on MeasureReport and Consent, the period reported on and consented to).
-CARE_DATE_PARAMETERS = ("authoredon", "period", "date", "onset-date", "occurrence",
-                        "recorded-date", "created", "issued", "authored", "event-date",
-                        "effective-time", "effective", "whenhandedover", "collected",
-                        "started", "sent", "datetime", "start-date", "identified",
-                        "datewritten")
 PARAMETERS = {
     "Patient": ("start", "end", "_since", "_type", "_count", "includeProvenance"),
     "Encounter": ("_since", "_type", "_count", "includeProvenance"),
@@ -170,31 +159,6 @@ def _date(values: dict[str, str], name: str, low: bool) -> datetime | None:
     return covered.low if low else covered.high
 
 
-def care_date_parameters(resource_type: str) -> list[str]:
-    """The date parameters that may carry a type's care date, in order of preference: a
-    resource's care date is the first of them it has (a ServiceRequest's `occurrence`, else
-    its `authored`; a DiagnosticReport's `date`, else `issued`)."""
-    parameters = search_parameters(resource_type)
-    return [code for code in CARE_DATE_PARAMETERS
-            if code in parameters and parameters[code].type == "date"]
-
-
-def _care_date_within(resource_type: str, care_dates: list[str],
-                      request: EverythingRequest) -> dict:
-    """Resources whose care date (the first of `care_dates` they have) overlaps `start` to
-    `end`; those with none cannot be placed in time, and stay in."""
-    overlap: dict = {}
-    if request.start is not None:
-        overlap["hi"] = {"$gte": request.start}
-    if request.end is not None:
-        overlap["lo"] = {"$lte": request.end}
-    parameters = search_parameters(resource_type)
-    lacking = [missing_filter(parameters[code], f"search.{code}", True) for code in care_dates]
-    by_first = [{"$and": [*lacking[:index], {f"search.{code}": {"$elemMatch": overlap}}]}
-                for index, code in enumerate(care_dates)]
-    return {"$or": [*by_first, {"$and": lacking}]}
-
-
 @dataclass
 class Everything:
     store: ResourceStore
@@ -269,7 +233,8 @@ class Everything:
         clauses = [compartment_filter(request.compartment_type, ids, self.base)]
         care_dates = care_date_parameters(resource_type)
         if care_dates and (request.start or request.end) and resource_type != "Patient":
-            clauses.append(_care_date_within(resource_type, care_dates, request))
+            clauses.append(care_date_within(resource_type, care_dates, request.start,
+                                            request.end))
         return {"$and": clauses}
 
     async def _compartment_page(
