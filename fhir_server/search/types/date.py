@@ -6,6 +6,7 @@ A date of any precision is the range of instants it covers; prefixes compare ran
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from fhir_server.search.fhirpath import Node
@@ -108,6 +109,14 @@ def parse_date(text: str, require_timezone: bool = True) -> DateRange:
     date (a birthDate) is that day too. A time with seconds needs a timezone unless
     `require_timezone` is false, as for search values, where it is optional.
     """
+    return _parsed(text, require_timezone, _local.zone)
+
+
+# The same dates come again and again (a search's `ge2025-01-01`, a day's records): parsing
+# one took 1.4% of an Encounter?patient&date search's CPU.
+@lru_cache(maxsize=4096)
+def _parsed(text: str, require_timezone: bool, zone: ZoneInfo) -> DateRange:
+    """`parse_date` in the local time zone `zone`."""
     match = _DATE.fullmatch(text)
     if not match:
         raise ValueError(f"'{text}' is not a FHIR date, dateTime or instant")
@@ -140,17 +149,14 @@ def parse_date(text: str, require_timezone: bool = True) -> DateRange:
         int((fraction[1:] + "000000")[:6]) if fraction else 0,
     )
     def in_utc(moment: datetime) -> datetime:
-        return _utc(moment, _local_offset(moment) if offset is None else offset)
+        # The local zone's offset at that local time (the earlier one of a repeated hour).
+        local_offset = (zone.utcoffset(moment) or timedelta(0)) if offset is None else offset
+        return _utc(moment, local_offset)
 
     low = in_utc(local)
     end = _end(local, part, fraction)
     high = LATEST if end is None else max(EARLIEST + _ONE_MS, in_utc(end)) - _ONE_MS
     return DateRange(low, max(low, high))
-
-
-def _local_offset(local: datetime) -> timedelta:
-    """The local zone's UTC offset at a local time (the earlier one of a repeated hour)."""
-    return _local.zone.utcoffset(local) or timedelta(0)
 
 
 def split_prefix(value: str) -> tuple[str, str]:
