@@ -96,7 +96,7 @@ async def lifespan(app: FastAPI):
             # the work is resumable, so stopping half way loses nothing. Of several processes
             # serving the data dir, only the primary does it (and the rest done once).
             primary = running_server.claim_primary(settings.data_dir)
-            reindexing = (asyncio.create_task(_reindex_stale(service.database))
+            reindexing = (asyncio.create_task(_reindex_stale(service))
                           if primary else None)
             publishing = (
                 asyncio.create_task(publish_packages(
@@ -163,8 +163,8 @@ async def _start_security(app: FastAPI, settings: Settings, database: Database) 
     app.state.personal_records = PersonalRecords(database)
 
 
-async def _reindex_stale(database: Database) -> None:
-    counts = await reindex_if_stale(database)
+async def _reindex_stale(service: ResourceService) -> None:
+    counts = await reindex_if_stale(service.database, service.index_currency)
     if any(counts.values()):
         log.info("re-indexed resources with stale search entries: %s", counts)
 

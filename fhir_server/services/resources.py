@@ -33,6 +33,7 @@ from fhir_server.services.interactions import WriteResult
 from fhir_server.services.offloading import run_sized
 from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
 from fhir_server.services.provenance import ProvenanceRecorder
+from fhir_server.services.reindex import IndexCurrency
 from fhir_server.services.search import ESTIMATE_MILLISECONDS, ResponseLimits, SearchService
 from fhir_server.services.signing_rounds import SignaturesNeeded
 from fhir_server.services.sorted_search import search_across
@@ -97,6 +98,8 @@ class ResourceService:
         self.default_count = default_count
         self.max_count = max_count
         self.provenance = provenance
+        # Which types may still hold an earlier release's search entries.
+        self.index_currency = IndexCurrency(database)
 
     async def transaction(self, work: Callable[[ResourceStore], Awaitable[T]]) -> T:
         """Run `work` in one MongoDB transaction together with the signed Provenance of
@@ -345,7 +348,7 @@ class ResourceService:
                   ) -> SearchService:
         return SearchService(store or self.database.store(), self.cursors, self.default_count,
                              self.max_count, base, permissions, self.response_limits,
-                             self.database.stored_types)
+                             self.database.stored_types, self.index_currency.stale)
 
     async def search_system(self, base: str, params: list[tuple[str, str]], strict: bool,
                             permissions: Permissions, compartment: str | None = None,

@@ -40,6 +40,7 @@ from fhir_server.services.include_reads import (
     referenced,
 )
 from fhir_server.services.scope_searches import readable, scope_filter
+from fhir_server.services.stale_entries import never_stale, stale_entries_read
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
 from fhir_server.storage.resources import ResourceStore
@@ -89,6 +90,8 @@ class SearchService:
     limits: ResponseLimits = field(default_factory=ResponseLimits)
     # The types with stored resources (for `_revinclude=*`).
     stored_types: Callable[[], Awaitable[list[str]]] = _no_types
+    # Whether a type may still hold search entries of an earlier release (being re-indexed).
+    stale_index: Callable[[str], Awaitable[bool]] = never_stale
 
     async def search(
         self,
@@ -110,8 +113,11 @@ class SearchService:
         search_context = orjson.dumps([path, sorted(used),
                                        [[key.code, key.descending] for key in request.sort]]
                                       ).decode()
+        reindexing = await stale_entries_read(request, used, compartment,
+                                              self.stale_index)
         if request.counts_only:
-            return searchset_bundle(self.base, [], page_links(self.base, path, kept, None), total)
+            return _warned(searchset_bundle(self.base, [], page_links(self.base, path, kept, None),
+                                            total), reindexing)
         count = self.default_count if request.count is None else request.count
         fields = paging.sort_fields(request.sort)
         page_query, backward = query, False
@@ -137,8 +143,9 @@ class SearchService:
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
         links = page_links(self.base, path, kept, next_cursor, request.cursor, previous_cursor)
-        return await self.page({resource_type: request},
-                               [(resource_type, d) for d in matches], size, links, total)
+        return _warned(await self.page({resource_type: request},
+                                       [(resource_type, d) for d in matches], size, links, total),
+                       reindexing)
 
     async def page(self, requests: dict[str, SearchRequest], matches: Sequence[Found],
                    size: int, links: list[dict], total: int | None) -> dict:
@@ -362,6 +369,13 @@ def shaped(request: SearchRequest, version: Version) -> Version:
     resource = subset(version.resource, request.summary, request.elements)
     return Version(version.resource_type, version.id, version.vid, version.last_updated,
                    resource)
+
+
+def _warned(bundle: dict, reason: str | None) -> dict:
+    """The searchset, with a warning entry of `reason` (`incomplete`), if any."""
+    if reason is not None:
+        bundle.setdefault("entry", []).append(warning_entry(reason, "incomplete"))
+    return bundle
 
 
 def warning_entry(diagnostics: str, code: str = "too-costly") -> dict:

@@ -193,6 +193,12 @@ class Database:
         """Whether a resource of the type is stored, current or deleted."""
         return await self.db[resource_type].find_one({}, {"_id": 1}) is not None
 
+    async def holds_stale(self, resource_type: str, index_version: str) -> bool:
+        """Whether a live resource of the type holds search entries of other definitions or
+        extraction code than `index_version`'s (stored by an earlier release)."""
+        stale = {"indexVersion": {"$ne": index_version}, "deleted": False}
+        return await self.db[resource_type].find_one(stale, {"_id": 1}) is not None
+
     async def flag(self, name: str) -> bool:
         return await self.db["server_settings"].find_one({"_id": name}) is not None
 

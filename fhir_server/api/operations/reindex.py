@@ -13,7 +13,7 @@ DEFINITION = "urn:fhir-exchange-server:OperationDefinition/reindex"
 async def reindex_resources(call: OperationCall) -> FhirResponse:
     """The output counts the re-indexed resources per type."""
     types = [call.resource_type] if call.resource_type else None
-    counts = await reindex(call.service.database, types)
+    counts = await reindex(call.service.database, types, call.service.index_currency)
     parameters = [{"name": kind, "valueInteger": count} for kind, count in counts.items()]
     return FhirResponse(call.request, {"resourceType": "Parameters", "parameter": parameters})
 
