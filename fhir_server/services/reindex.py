@@ -4,6 +4,7 @@ resources still stale, walking ids in order, so an interrupted run just runs aga
 
 import logging
 import time
+from datetime import UTC, datetime
 
 from fhir_server.errors import PayloadTooLarge
 from fhir_server.search.index import build_search_index, index_version
@@ -26,17 +27,20 @@ class IndexCurrency:
 
     def __init__(self, database: Database):
         self.database = database
-        self._all_current = False
+        # Until when the flag of a full pass was seen (the start-up check may take it back,
+        # in this process or the primary one).
+        self._all_current_until = 0.0
+        self.checking = False  # this process's start-up check of the flag is under way
         self._current: set[str] = set()
         self._stale_until: dict[str, float] = {}
 
     async def stale(self, kind: str) -> bool:
-        if self._all_current or kind in self._current:
+        if kind in self._current or self._all_current_until > time.monotonic():
             return False
         if self._stale_until.get(kind, 0.0) > time.monotonic():
             return True
-        if await self.database.flag(_complete_flag()):
-            self._all_current = True
+        if not self.checking and await self.database.flag(_complete_flag()):
+            self._all_current_until = time.monotonic() + STALE_RECHECK_SECONDS
             return False
         if not await self.database.holds_stale(kind, index_version()):
             self.mark_current(kind)
@@ -52,10 +56,33 @@ class IndexCurrency:
 async def reindex_if_stale(database: Database,
                            currency: IndexCurrency | None = None) -> dict[str, int]:
     """`reindex` of every type, unless a full pass already ran under the current
-    definitions: start-up then costs one lookup instead of a scan of every collection."""
-    if await database.flag(_complete_flag()):
+    definitions; then only of the types another release wrote to since this one last
+    started (a rollback to the release before, then this one again: what that release wrote
+    holds its entries), found in the `lastUpdated` index, so start-up costs a lookup per
+    type instead of a scan of every collection."""
+    flag = _complete_flag()
+    if not await database.flag(flag):
+        return await reindex(database, currency=currency)
+    checked = datetime.now(UTC)
+    since = await database.flag_time(flag)
+    if since is None:  # set before passes recorded their time
+        await database.set_flag(flag, checked)
         return {}
-    return await reindex(database, currency=currency)
+    if currency is not None:
+        currency.checking = True
+    try:
+        behind = [kind for kind in await database.stored_types()
+                  if await database.holds_stale(kind, index_version(), since)]
+        if not behind:
+            await database.set_flag(flag, checked)
+            return {}
+        await database.clear_flag(flag)  # searches of those types warn meanwhile
+    finally:
+        if currency is not None:
+            currency.checking = False
+    counts = await reindex(database, behind, currency)
+    await database.set_flag(flag, checked)
+    return counts
 
 
 def _complete_flag() -> str:
@@ -67,6 +94,7 @@ async def reindex(database: Database, resource_types: list[str] | None = None,
     """Resources re-indexed per type; each type done is current for `currency`'s searches."""
     store = database.store()
     version = index_version()
+    started = datetime.now(UTC)
     counts = {}
     for kind in resource_types or await database.stored_types():
         counts[kind] = 0
@@ -86,7 +114,7 @@ async def reindex(database: Database, resource_types: list[str] | None = None,
             currency.mark_current(kind)
     if resource_types is None:
         # Every version written from now on is indexed under these definitions.
-        await database.set_flag(_complete_flag())
+        await database.set_flag(_complete_flag(), started)
     return counts
 
 

@@ -4,6 +4,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TypeVar
 
 import pymongo
@@ -193,19 +194,32 @@ class Database:
         """Whether a resource of the type is stored, current or deleted."""
         return await self.db[resource_type].find_one({}, {"_id": 1}) is not None
 
-    async def holds_stale(self, resource_type: str, index_version: str) -> bool:
-        """Whether a live resource of the type holds search entries of other definitions or
-        extraction code than `index_version`'s (stored by an earlier release)."""
-        stale = {"indexVersion": {"$ne": index_version}, "deleted": False}
+    async def holds_stale(self, resource_type: str, index_version: str,
+                          since: datetime | None = None) -> bool:
+        """Whether a live resource of the type (written `since`, if given: a lookup in the
+        `lastUpdated` index) holds search entries of other definitions or extraction code
+        than `index_version`'s (stored by another release)."""
+        stale: dict = {"indexVersion": {"$ne": index_version}, "deleted": False}
+        if since is not None:
+            stale["lastUpdated"] = {"$gte": since}
         return await self.db[resource_type].find_one(stale, {"_id": 1}) is not None
 
     async def flag(self, name: str) -> bool:
         return await self.db["server_settings"].find_one({"_id": name}) is not None
 
-    async def set_flag(self, name: str) -> None:
+    async def set_flag(self, name: str, at: datetime | None = None) -> None:
+        """Set the flag, recording `at` (when what it says held) if given."""
         await self.db["server_settings"].update_one(
-            {"_id": name}, {"$set": {"value": True}}, upsert=True
+            {"_id": name}, {"$set": {"value": True, **({"at": at} if at else {})}}, upsert=True
         )
+
+    async def flag_time(self, name: str) -> datetime | None:
+        """The `at` a flag was set with; None if unset or set without one."""
+        document = await self.db["server_settings"].find_one({"_id": name})
+        return None if document is None else document.get("at")
+
+    async def clear_flag(self, name: str) -> None:
+        await self.db["server_settings"].delete_one({"_id": name})
 
     async def server_setting(self, key: str, default_factory: Callable[[], T]) -> T:
         """A value shared by every server process (e.g. the cursor signing key): the one the
