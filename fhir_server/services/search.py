@@ -1,12 +1,11 @@
 """search-type and compartment search (http://hl7.org/fhir/R4/search.html): compile the
 criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, count, subset."""
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
-
-import orjson
 
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.registry import READ_ONLY_TYPES, is_supported, resource_types
@@ -110,9 +109,10 @@ class SearchService:
         total = await self._total(request, resource_type, query)
         kept = used + request.result_parameters() + request.presentation
         # What the cursors of this search's pages belong to: its rows, in its order.
-        search_context = orjson.dumps([path, sorted(used),
-                                       [[key.code, key.descending] for key in request.sort]]
-                                      ).decode()
+        # Written as stdlib json writes it: a `next` link that an earlier release handed out
+        # pages on after an upgrade only if its cursor's context is the same text.
+        search_context = json.dumps([path, sorted(used),
+                                     [[key.code, key.descending] for key in request.sort]])
         reindexing = await stale_entries_read(request, used, compartment,
                                               self.stale_index)
         if request.counts_only:
