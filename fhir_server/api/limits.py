@@ -1,5 +1,6 @@
 """What every FHIR request is held to before authentication, routing and the audit trail
-run: a rate limit per client address, bounded query strings, and a deadline for the body.
+run: a rate limit per client address, bounded query strings, a deadline for the body, and
+the header fields HTTP requires (api/request_head.py).
 A pure ASGI middleware, so a refused request costs a few microseconds and no audit record:
 a flood must not fill the audit trail (uvicorn's access log still shows each one)."""
 
@@ -14,6 +15,7 @@ from fhir_server.api.asgi import HttpMiddleware, StatusWatch
 from fhir_server.api.bodies_in_flight import request_bodies
 from fhir_server.api.client_address import client_address
 from fhir_server.api.media import FhirResponse, negotiated, render
+from fhir_server.api.request_head import check_request_head
 from fhir_server.api.security import SECURITY_HEADERS
 from fhir_server.conformance.unit_reading import new_codes_counted
 from fhir_server.errors import FhirError, RequestTimeout
@@ -45,6 +47,7 @@ class RequestLimits(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            check_request_head(scope)
             if self.addresses is not None:
                 address = client_address(HTTPConnection(scope)) or "unknown"
                 self.addresses.check(address, " from one address")

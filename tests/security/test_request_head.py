@@ -1,0 +1,43 @@
+"""Header fields HTTP does not allow are refused before anything reads them: an HTTP/1.1
+request without `Host`, or with two (RFC 9112 §3.2: 400), creates nothing; an HTTP/1.0
+request may leave it out."""
+
+import json
+import socket
+
+import pytest
+
+from security.helpers import patient_resource, raw_response
+
+
+def _send(server, head: str, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(head.encode("latin-1") + b"\r\n" + body)
+        return raw_response(connection)
+
+
+def _post(server, issuer, version: str, hosts: list[str]) -> tuple[int, dict, bytes]:
+    body = json.dumps(patient_resource()).encode()
+    lines = [f"POST /fhir/Patient HTTP/{version}", *(f"Host: {host}" for host in hosts),
+             f"Authorization: Bearer {issuer.token()}",
+             "Content-Type: application/fhir+json", f"Content-Length: {len(body)}",
+             "Connection: close"]
+    return _send(server, "\r\n".join(lines) + "\r\n", body)
+
+
+@pytest.mark.parametrize("hosts", [[], ["127.0.0.1", "evil.example"]])
+def test_an_http_1_1_request_without_one_host_is_400_and_creates_nothing(
+        server, client, issuer, hosts):
+    before = client.get("/Patient", params={"_summary": "count"}).json()["total"]
+    status, headers, body = _post(server, issuer, "1.1", hosts)
+    assert status == 400, body
+    outcome = json.loads(body)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert f"{len(hosts)} Host headers" in outcome["issue"][0]["diagnostics"]
+    assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
+
+
+def test_an_http_1_0_request_may_leave_host_out_but_not_repeat_it(server, issuer):
+    assert _post(server, issuer, "1.0", [])[0] == 201
+    assert _post(server, issuer, "1.0", ["a", "b"])[0] == 400
+    assert _post(server, issuer, "1.1", ["127.0.0.1"])[0] == 201
