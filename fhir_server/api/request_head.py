@@ -1,15 +1,30 @@
 """What HTTP asks of a request's header fields before anything reads them: an HTTP/1.1
 request names its `Host` exactly once (RFC 9112 §3.2: a server MUST answer 400 to one
-without it, or with more than one; llhttp, which serves, checks neither, h11 does)."""
+without it, or with more than one; llhttp, which serves, checks neither, h11 does), and a
+field that is no list comes once (RFC 9110 §5.3): of two `Content-Type`s, or two
+`If-None-Exist` criteria, the first was read and the other ignored, a guess at what the
+client meant."""
+
+from collections import Counter
 
 from starlette.types import Scope
 
 from fhir_server.errors import BadRequest
 
+# Singleton fields a FHIR request's meaning turns on (Authorization: api/security.py).
+_SINGLETONS = {b"content-type": "Content-Type", b"if-none-exist": "If-None-Exist",
+               b"if-modified-since": "If-Modified-Since",
+               b"if-unmodified-since": "If-Unmodified-Since"}
+
 
 def check_request_head(scope: Scope) -> None:
     """400 for a request whose header fields HTTP does not allow."""
-    hosts = sum(1 for name, _ in scope["headers"] if name == b"host")
+    counts = Counter(name for name, _ in scope["headers"])
+    hosts = counts[b"host"]
     if hosts > 1 or (hosts == 0 and scope.get("http_version") == "1.1"):
         raise BadRequest(f"The request has {hosts} Host headers; an HTTP/1.1 request names "
                          "its Host exactly once (RFC 9112 §3.2)")
+    for name, field in _SINGLETONS.items():
+        if counts[name] > 1:
+            raise BadRequest(f"The request has {counts[name]} {field} headers; send one "
+                             "(RFC 9110 §5.3: the field is no list)")

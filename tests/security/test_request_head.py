@@ -41,3 +41,22 @@ def test_an_http_1_0_request_may_leave_host_out_but_not_repeat_it(server, issuer
     assert _post(server, issuer, "1.0", [])[0] == 201
     assert _post(server, issuer, "1.0", ["a", "b"])[0] == 400
     assert _post(server, issuer, "1.1", ["127.0.0.1"])[0] == 201
+
+
+@pytest.mark.parametrize("field, values", [
+    ("Content-Type", ["application/fhir+json", "text/plain"]),
+    ("Content-Type", ["application/fhir+xml", "application/fhir+json"]),
+    ("If-None-Exist", ["identifier=urn:x|1", "identifier=urn:x|2"]),
+])
+def test_a_field_that_is_no_list_sent_twice_is_400_and_creates_nothing(
+        server, client, issuer, field, values):
+    body = json.dumps(patient_resource()).encode()
+    fields = {"Content-Type": ["application/fhir+json"], field: values}
+    lines = ["POST /fhir/Patient HTTP/1.1", "Host: 127.0.0.1", "Accept: application/fhir+json",
+             f"Authorization: Bearer {issuer.token()}", f"Content-Length: {len(body)}",
+             *(f"{name}: {value}" for name, given in fields.items() for value in given)]
+    before = client.get("/Patient", params={"_summary": "count"}).json()["total"]
+    status, _, answer = _send(server, "\r\n".join(lines) + "\r\n", body)
+    assert status == 400, answer
+    assert f"2 {field} headers" in json.loads(answer)["issue"][0]["diagnostics"]
+    assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
