@@ -15,6 +15,7 @@ as sent (RFC 9110 §7.8)."""
 
 import asyncio
 import json
+import re
 
 import h11
 import httptools
@@ -51,13 +52,20 @@ MAX_HEAD_BYTES = 16 * 1024
 _HEADER_LINE_EXTRA = 4  # ": " and CRLF around a header's name and value
 
 
+# A request line's start: a method (a token, RFC 9110 §9.1) and the space after it.
+_REQUEST_LINE_START = re.compile(rb"(?:\r\n)*[!#$%&'*+.^_`|~0-9A-Za-z-]+ ")
+
+
 class HeadTooLarge(Exception):
     """Raised from a parser callback: llhttp stops, and the head is refused (414 or 431)."""
 
 
-# What a head the parser refuses is answered, by what was too large (None: malformed).
+# What a head the parser refuses is answered, by what was too large (None: malformed;
+# "method": a method llhttp does not know, which HTTP lets anyone define).
 _REFUSALS = {
     None: (400, "Bad Request", "structure", "The request line or headers are not valid HTTP/1.1"),
+    "method": (501, "Not Implemented", "not-supported",
+               "The request method is not one this server implements"),
     "url": (414, "URI Too Long", "too-long",
             f"The URL is longer than {MAX_HEAD_BYTES} bytes: send the search by POST to "
             "[type]/_search with a form body"),
@@ -180,6 +188,13 @@ class HeadDeadlineProtocol(_HeadDeadline, CoalescedWrites, HttpToolsProtocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._continue_on_h11(data[upgrade.args[0]:])
+            return
+        except httptools.HttpParserInvalidMethodError:
+            # RFC 9110 §9.1: a method the server does not recognize SHOULD be 501 (a request
+            # line that does not begin with a method at all stays 400).
+            if _REQUEST_LINE_START.match(data):
+                self._too_large = "method"
+            self._refuse()
             return
         except httptools.HttpParserError:
             self._refuse()

@@ -220,9 +220,13 @@ def test_the_separators_of_many_small_headers_count(port):
     (b"GET /?q=" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400),
     (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),  # TLS to plain HTTP
+    (b"FOO /fhir/Patient HTTP/1.1\r\nHost: x\r\n\r\n", 501),  # a method nobody implements
+    (b"\r\nget / HTTP/1.1\r\nHost: x\r\n\r\n", 501),  # methods are case-sensitive
+    (b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # no method: "(" is not in a token
 ])
 def test_a_head_the_parser_refuses_is_answered_with_an_operation_outcome(port, head, status):
-    """A URL too long is 414 (RFC 9110 §15.5.15), a malformed head 400; each with an
+    """A URL too long is 414 (RFC 9110 §15.5.15), a method the server does not know 501
+    (RFC 9110 §9.1; llhttp knows a fixed list), a malformed head 400; each with an
     OperationOutcome, as FHIR clients read every error, not uvicorn's plain text."""
     with _connect(port) as connection:
         connection.sendall(head)
