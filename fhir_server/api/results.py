@@ -18,8 +18,10 @@ from fhir_server.conformance.messages import issue
 from fhir_server.errors import operation_outcome
 from fhir_server.services.access import write_answer
 from fhir_server.services.interactions import WriteResult
+from fhir_server.services.preconditions import parse_if_match
 from fhir_server.services.subsetting import subset_read
 from fhir_server.services.versions import Version
+from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
 
@@ -48,7 +50,12 @@ async def not_modified(request: Request, version: Version, store: ResourceStore 
                        ) -> Response | None:
     """304 Not Modified, headers and no body, when the client has this version already
     (http://hl7.org/fhir/R4/http.html#cread); None when it must be sent. `store`: where the
-    history of a read's version is; None for a vread's (`Version.known_to_client`)."""
+    history of a read's version is; None for a vread's (`Version.known_to_client`).
+    First, 412 when `If-Match` names another version: RFC 9110 §13.1.1 forbids performing
+    any method, a GET too, whose If-Match does not hold (§13.2.2: it is evaluated first)."""
+    if if_match := field_list(request, "if-match"):
+        read = CurrentVersion(version.id, version.vid, version.last_updated, version.deleted)
+        parse_if_match(if_match).check(f"{version.resource_type}/{version.id}", read)
     tags = field_list(request, "if-none-match") or None
     if await version.known_to_client(tags, header_date(request, "if-modified-since"), store):
         return Response(status_code=304, headers=version_headers(version))

@@ -57,6 +57,24 @@ def test_if_none_match_with_the_current_etag_is_304(client):
     assert response.json() == changed.json()
 
 
+def test_a_read_whose_if_match_names_another_version_is_412(client):
+    """RFC 9110 §13.1.1: a method whose If-Match does not hold is not performed, a GET and
+    a HEAD too; the version read is the one compared, the current one or a vread's."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    assert client.put(path, json={**patient, "gender": "female"}).status_code == 200
+    for url, stale in ((path, 'W/"1"'), (f"{path}/_history/1", 'W/"2"')):
+        assert_outcome(client.get(url, headers={"If-Match": stale}), 412, "conflict")
+        assert client.head(url, headers={"If-Match": stale}).status_code == 412
+        assert_outcome(client.get(url, headers={"If-Match": "W/1"}), 400)
+    for url, held in ((path, 'W/"1", W/"2"'), (path, "*"), (f"{path}/_history/1", '"1"')):
+        response = client.get(url, headers={"If-Match": held})
+        assert response.status_code == 200, (url, held, response.text)
+    # If-Match is evaluated before If-None-Match (RFC 9110 §13.2.2).
+    both = client.get(path, headers={"If-Match": 'W/"2"', "If-None-Match": 'W/"2"'})
+    assert both.status_code == 304, both.text
+
+
 def test_if_modified_since_the_last_modified_is_304_and_before_it_is_200(client):
     patient = created(client, new_patient())
     path = f"/Patient/{patient['id']}"
