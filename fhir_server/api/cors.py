@@ -7,14 +7,18 @@ nothing); other responses get the headers an app needs to read FHIR's (ETag, Loc
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-# What a FHIR client sends: conditional and versioned interactions, Prefer, the request id.
+# What a FHIR client sends: conditional and versioned interactions, Prefer, the request id,
+# a raw Binary's security context (binary.html#rest), a resumed download's range.
 _REQUEST_HEADERS = ["Authorization", "Content-Type", "Accept", "Prefer", "If-Match",
                     "If-None-Match", "If-None-Exist", "If-Modified-Since",
-                    "If-Unmodified-Since", "X-Request-Id", "Content-Encoding"]
-# What a FHIR client reads beyond the CORS-safelisted headers.
+                    "If-Unmodified-Since", "X-Request-Id", "Content-Encoding",
+                    "X-Security-Context", "Range", "If-Range"]
+# What a FHIR client reads beyond the CORS-safelisted headers: also the formats of a PATCH
+# a 405 or 415 names (Accept-Patch, RFC 5789), a Binary's security context, a range's place.
 _RESPONSE_HEADERS = ["ETag", "Location", "Content-Location", "Last-Modified", "Retry-After",
                      "X-Request-Id", "X-Correlation-Id", "X-Progress", "Expires",
-                     "WWW-Authenticate"]
+                     "WWW-Authenticate", "Allow", "Accept-Patch", "X-Security-Context",
+                     "Content-Range", "Accept-Ranges"]
 _PREFLIGHT_SECONDS = 600
 
 

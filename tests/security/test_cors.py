@@ -44,6 +44,28 @@ def test_responses_expose_what_a_fhir_client_reads(shared, issuer):
     assert statement["rest"][0]["security"]["cors"] is True
 
 
+def test_a_raw_binary_with_its_security_context_passes_a_preflight_and_is_read_back(
+        shared, issuer):
+    """binary.html#rest: a Binary sent and read as its own content carries its security
+    context in X-Security-Context; a browser app sends it only when the preflight allows it,
+    and reads it only when the response exposes it."""
+    preflight = fhir_client(shared.base, None).options("/Binary", headers={
+        "Origin": APP, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, x-security-context"})
+    assert preflight.status_code == 200, preflight.text
+    http = fhir_client(shared.base, issuer.token(scope="user/*.cruds"))
+    patient = http.post("/Patient", json=new_patient(), headers=FHIR_HEADERS).json()
+    context = f"Patient/{patient['id']}"
+    created = http.post("/Binary", content=b"%PDF-1.4", headers={
+        "Content-Type": "application/pdf", "X-Security-Context": context, "Origin": APP})
+    assert created.status_code == 201, created.text
+    read = http.get(created.headers["location"].split("/_history")[0],
+                    headers={"Accept": "application/pdf", "Origin": APP})
+    assert read.headers["x-security-context"] == context
+    exposed = {h.strip() for h in read.headers["access-control-expose-headers"].split(",")}
+    assert "X-Security-Context" in exposed
+
+
 def test_another_origin_gets_no_cors_header(shared, client):
     anonymous = fhir_client(shared.base, None)
     preflight = anonymous.options("/Patient", headers={
