@@ -3,13 +3,15 @@ request names its `Host` exactly once (RFC 9112 §3.2: a server MUST answer 400 
 without it, or with more than one; llhttp, which serves, checks neither, h11 does), and a
 field that is no list comes once (RFC 9110 §5.3): of two `Content-Type`s, or two
 `If-None-Exist` criteria, the first was read and the other ignored, a guess at what the
-client meant."""
+client meant. A body in a transfer coding other than chunked is 501 (RFC 9112 §6.1):
+llhttp takes the chunks out and leaves the rest coded, so `gzip, chunked` was read as if
+it were not compressed."""
 
 from collections import Counter
 
 from starlette.types import Scope
 
-from fhir_server.errors import BadRequest
+from fhir_server.errors import BadRequest, NotImplementedFeature
 
 # Singleton fields a FHIR request's meaning turns on (Authorization: api/security.py).
 _SINGLETONS = {b"content-type": "Content-Type", b"if-none-exist": "If-None-Exist",
@@ -24,6 +26,14 @@ def check_request_head(scope: Scope) -> None:
     if hosts > 1 or (hosts == 0 and scope.get("http_version") == "1.1"):
         raise BadRequest(f"The request has {hosts} Host headers; an HTTP/1.1 request names "
                          "its Host exactly once (RFC 9112 §3.2)")
+    codings = [coding.split(";")[0].strip().lower()
+               for name, value in scope["headers"] if name == b"transfer-encoding"
+               for coding in value.decode("latin-1").split(",") if coding.strip()]
+    if unknown := [coding for coding in codings if coding != "chunked"]:
+        raise NotImplementedFeature(
+            f"Transfer-Encoding {', '.join(unknown)} is not implemented; send the body "
+            "chunked or with a Content-Length (a gzipped one with Content-Encoding: gzip)",
+            headers={"Connection": "close"})
     for name, field in _SINGLETONS.items():
         if counts[name] > 1:
             raise BadRequest(f"The request has {counts[name]} {field} headers; send one "

@@ -2,6 +2,7 @@
 request without `Host`, or with two (RFC 9112 §3.2: 400), creates nothing; an HTTP/1.0
 request may leave it out."""
 
+import gzip
 import json
 import socket
 
@@ -59,4 +60,21 @@ def test_a_field_that_is_no_list_sent_twice_is_400_and_creates_nothing(
     status, _, answer = _send(server, "\r\n".join(lines) + "\r\n", body)
     assert status == 400, answer
     assert f"2 {field} headers" in json.loads(answer)["issue"][0]["diagnostics"]
+    assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
+
+
+@pytest.mark.parametrize("codings", ["gzip, chunked", "deflate,chunked"])
+def test_a_body_in_a_transfer_coding_not_implemented_is_501_and_creates_nothing(
+        server, client, issuer, codings):
+    """RFC 9112 §6.1: a transfer coding the server does not understand SHOULD be 501; the
+    chunks were taken out and the gzipped bytes read as the body."""
+    body = gzip.compress(json.dumps(patient_resource()).encode())
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    lines = ["POST /fhir/Patient HTTP/1.1", "Host: 127.0.0.1", "Accept: application/fhir+json",
+             f"Authorization: Bearer {issuer.token()}", "Content-Type: application/fhir+json",
+             f"Transfer-Encoding: {codings}"]
+    before = client.get("/Patient", params={"_summary": "count"}).json()["total"]
+    status, headers, answer = _send(server, "\r\n".join(lines) + "\r\n", chunked)
+    assert status == 501, answer
+    assert "is not implemented" in json.loads(answer)["issue"][0]["diagnostics"]
     assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
