@@ -275,12 +275,13 @@ async def utf8_url(request: Request) -> None:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request's body, at most `max_bytes`, also once decoded from the gzip content
     coding that clients such as HAPI's GZipContentInterceptor send (RFC 9110 §8.4); another
-    coding is 415 (§15.5.16)."""
+    coding is 415 (§15.5.16), naming the codings taken in `Accept-Encoding` (§12.5.3), so
+    that a client can tell it from a media type refused."""
     coding = request.headers.get("content-encoding", "identity").strip().lower()
     if coding not in ("identity", "gzip", "x-gzip"):
         raise UnsupportedMediaType(
-            f"Content-Encoding '{coding}' is not accepted; send the body as it is or gzipped"
-        )
+            f"Content-Encoding '{coding}' is not accepted; send the body as it is or gzipped",
+            headers={"Accept-Encoding": "gzip"})
     declared = request.headers.get("content-length")
     if declared and declared.isdecimal() and (not is_digits(declared) or int(declared) > max_bytes):
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes")

@@ -273,6 +273,8 @@ def test_an_undecodable_or_oversized_coded_body_is_refused_and_stores_nothing(cl
         response = client.post("/Patient", content=body,
                                headers={**FHIR_HEADERS, "Content-Encoding": coding})
         assert_outcome(response, status)
+        # RFC 9110 §12.5.3: a 415 for the coding names the codings taken.
+        assert response.headers.get("Accept-Encoding") == ("gzip" if status == 415 else None)
     assert type_snapshot(client, "Patient") == before
 
 
