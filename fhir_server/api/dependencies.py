@@ -73,12 +73,13 @@ def _origin(scheme: str, host: bytes | None, server: tuple | None, root_path: st
 async def preferences(request: Request) -> dict[str, str]:
     """The `Prefer` header as a dict (RFC 7240): `return`, `handling`, `respond-async`; every
     `Prefer` line counts, and a preference's own parameters (`respond-async; wait=10`) are
-    not part of its name or value."""
-    found = {}
+    not part of its name or value. Of a preference given twice, the first counts (RFC 7240
+    §2: `return=minimal, return=representation` asks for minimal)."""
+    found: dict[str, str] = {}
     for part in ",".join(request.headers.getlist("prefer")).split(","):
         name, _, value = part.split(";", 1)[0].partition("=")
         if name := name.strip():  # `handling = strict`: RFC 7240 §2 allows space by the `=`
-            found[name.lower()] = value.strip().strip('"')
+            found.setdefault(name.lower(), value.strip().strip('"'))
     return found
 
 
