@@ -19,4 +19,6 @@ def preferred_language(header: str) -> str:
 
 
 def outcome_language(request: Request) -> str:
-    return preferred_language(request.headers.get("accept-language", ""))
+    """The language of the request's Accept-Language, its several lines one list (RFC 9110
+    §5.3: `Accept-Language: en;q=0.1` and `Accept-Language: vi` prefer vi)."""
+    return preferred_language(", ".join(request.headers.getlist("accept-language")))

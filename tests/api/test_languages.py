@@ -229,3 +229,13 @@ def test_an_outcome_in_english_says_so_whatever_was_asked(client):
         assert response.status_code in (400, 404), response.text
         assert response.headers["content-language"] == "en"
         assert "language" not in response.json()
+
+
+def test_accept_language_in_two_lines_is_one_list(client):
+    """RFC 9110 §5.3: `Accept-Language: en;q=0.1` and `Accept-Language: vi` are one list,
+    which prefers vi; the first line alone was read."""
+    headers = [*FHIR_HEADERS.items(), ("Accept-Language", "en;q=0.1"), ("Accept-Language", "vi")]
+    response = client.post("/Patient", json={"resourceType": "Patient", "gender": "nam"},
+                           headers=headers)
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-language"] == "vi"
