@@ -5,7 +5,7 @@ field that is no list comes once (RFC 9110 §5.3): of two `Content-Type`s, or tw
 `If-None-Exist` criteria, the first was read and the other ignored, a guess at what the
 client meant. A body in a transfer coding other than chunked is 501 (RFC 9112 §6.1):
 llhttp takes the chunks out and leaves the rest coded, so `gzip, chunked` was read as if
-it were not compressed."""
+it were not compressed; an HTTP/1.0 request with any transfer coding is 400 (ibid.)."""
 
 from collections import Counter
 
@@ -29,6 +29,11 @@ def check_request_head(scope: Scope) -> None:
     codings = [coding.split(";")[0].strip().lower()
                for name, value in scope["headers"] if name == b"transfer-encoding"
                for coding in value.decode("latin-1").split(",") if coding.strip()]
+    if codings and scope.get("http_version") == "1.0":
+        # RFC 9112 §6.1: HTTP/1.0 has no transfer codings; such framing MUST be taken as
+        # faulty (a proxy of 1.0 would read the body otherwise: request smuggling).
+        raise BadRequest("An HTTP/1.0 request cannot be sent with Transfer-Encoding; send "
+                         "a Content-Length", headers={"Connection": "close"})
     if unknown := [coding for coding in codings if coding != "chunked"]:
         raise NotImplementedFeature(
             f"Transfer-Encoding {', '.join(unknown)} is not implemented; send the body "

@@ -78,3 +78,20 @@ def test_a_body_in_a_transfer_coding_not_implemented_is_501_and_creates_nothing(
     assert status == 501, answer
     assert "is not implemented" in json.loads(answer)["issue"][0]["diagnostics"]
     assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
+
+
+def test_an_http_1_0_request_with_a_transfer_coding_is_400_and_creates_nothing(
+        server, client, issuer):
+    """RFC 9112 §6.1: framing by Transfer-Encoding in an HTTP/1.0 message MUST be taken as
+    faulty, and the connection closed; the chunked body was read and stored."""
+    body = json.dumps(patient_resource()).encode()
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    lines = ["POST /fhir/Patient HTTP/1.0", "Host: 127.0.0.1", "Accept: application/fhir+json",
+             f"Authorization: Bearer {issuer.token()}", "Content-Type: application/fhir+json",
+             "Transfer-Encoding: chunked"]
+    before = client.get("/Patient", params={"_summary": "count"}).json()["total"]
+    status, headers, answer = _send(server, "\r\n".join(lines) + "\r\n", chunked)
+    assert status == 400, answer
+    assert headers["connection"] == "close"
+    assert "HTTP/1.0" in json.loads(answer)["issue"][0]["diagnostics"]
+    assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
