@@ -38,6 +38,19 @@ def test_an_http_1_1_request_without_one_host_is_400_and_creates_nothing(
     assert client.get("/Patient", params={"_summary": "count"}).json()["total"] == before
 
 
+@pytest.mark.parametrize("host", ["a b", "user@127.0.0.1", "127.0.0.1/fhir", "x:80a"])
+def test_a_host_that_is_no_host_and_port_is_400(server, issuer, host):
+    """RFC 9112 §3.2: a Host field with an invalid value MUST be 400."""
+    status, _, body = _post(server, issuer, "1.1", [host])
+    assert status == 400, body
+    assert "is no host and port" in json.loads(body)["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("host", ["", "[::1]:8080", "fhir.benhvien.vn", "xn--bnh-vin-6xa.vn:443"])
+def test_a_host_of_any_valid_form_is_served(server, issuer, host):
+    assert _post(server, issuer, "1.1", [host])[0] == 201
+
+
 def test_an_http_1_0_request_may_leave_host_out_but_not_repeat_it(server, issuer):
     assert _post(server, issuer, "1.0", [])[0] == 201
     assert _post(server, issuer, "1.0", ["a", "b"])[0] == 400
