@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from fhir_server.api.dependencies import Base, negotiate
-from fhir_server.api.media import negotiated, read_body, render
+from fhir_server.api.media import field_list, negotiated, read_body, render
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.auth.client_keys import ASSERTION_ALGORITHMS
 from fhir_server.auth.scopes import Permissions
@@ -31,6 +31,7 @@ from fhir_server.services.token_service import (
     invalid_request,
     token_form,
 )
+from fhir_server.services.versions import named_by
 from fhir_server.settings import STARTED_AT_VARIABLE
 
 router = APIRouter()
@@ -73,9 +74,9 @@ async def metadata(base: Base, request: Request):
     body, etag = _capabilities(base, media, pretty, terminology, id(definitions.registry()),
                                cors, required, part, stored)
     # http.html#capabilities: an ETag, which changes with the statement; a client that has
-    # this one gets 304, as a conditional read of a resource does.
-    sent = request.headers.get("if-none-match") or ""
-    if etag in {tag.strip() for tag in sent.split(",")}:
+    # this one gets 304, as a conditional read of a resource does: If-None-Match compares
+    # weakly, `*` names any, and its lines are one list (RFC 9110 §13.1.2, §5.3).
+    if named_by(field_list(request, "if-none-match"), etag.strip('"')):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(body, media_type=f"{media}; charset=utf-8", headers={"ETag": etag})
 

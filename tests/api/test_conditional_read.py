@@ -113,6 +113,12 @@ def test_the_capability_statement_has_an_etag_for_conditional_reads(client):
     assert len({etag, xml.headers["ETag"], part.headers["ETag"]}) == 3
     assert client.get("/metadata", headers={"If-None-Match": xml.headers["ETag"]}).json() == (
         full.json())
+    # If-None-Match compares weakly, `*` names any, two lines are one list (RFC 9110
+    # §13.1.2, §5.3): each was 200 with the whole statement.
+    for sent in ([("If-None-Match", f"W/{etag}")], [("If-None-Match", "*")],
+                 [("If-None-Match", '"x"'), ("If-None-Match", etag)]):
+        response = client.get("/metadata", headers=sent)
+        assert (response.status_code, response.content) == (304, b""), sent
 
 
 def test_head_answers_the_headers_of_a_read_without_a_body(client):
