@@ -30,8 +30,10 @@ async def batch_or_transaction(bundles: Bundles, call: Write, caller: Caller):
     """batch/transaction (http://hl7.org/fhir/R4/http.html#transaction), and a history
     Bundle replicated as a batch; each entry needs the scopes of its own interaction."""
     bundle = await call.body(entries_alone=True)
-    if isinstance(bundle, dict) and bundle.get("type") in RUN_AS:
-        call.request.state.interaction = RUN_AS[bundle["type"]]
+    kind = bundle.get("type") if isinstance(bundle, dict) else None
+    # Any JSON may stand there (a list, an object): refused by `process` below.
+    if isinstance(bundle, dict) and isinstance(kind, str) and kind in RUN_AS:
+        call.request.state.interaction = RUN_AS[kind]
         entries = bundle.get("entry")
         count = len(entries) if isinstance(entries, list) else 0
         if count <= bundles.max_entries:  # a larger one is refused (413) before any work

@@ -197,7 +197,7 @@ class BundleProcessor:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise refusal(BadRequest, "bundle.not-a-bundle", "resourceType")
         kind = bundle.get("type")
-        if kind not in RUN_AS:
+        if not isinstance(kind, str) or kind not in RUN_AS:
             raise refusal(BadRequest, "bundle.not-batch-or-transaction", "Bundle.type",
                           kind=kind)
         raw_entries = bundle.get("entry", [])

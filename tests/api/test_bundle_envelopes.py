@@ -80,3 +80,15 @@ def test_one_full_url_with_different_version_ids_keeps_bdl_7(client, kind):
         return
     assert [entry["response"]["status"] for entry in response.json()["entry"]] == [
         "201 Created", "201 Created"]
+
+
+@pytest.mark.parametrize("kind", [[], ["batch"], {"value": "batch"}, 1, None])
+def test_a_type_that_is_no_code_is_a_400(client, kind):
+    """Bundle.type as any JSON but a string: 400 naming it (a list or an object was looked
+    up among the types POST [base] runs, and the lookup was a 500)."""
+    value = unique_cccd()
+    bundle = {"resourceType": "Bundle", "type": kind,
+              "entry": [{"resource": new_patient(value),
+                         "request": {"method": "POST", "url": "Patient"}}]}
+    assert_outcome(client.post("", json=bundle, headers=FHIR_HEADERS), 400)
+    assert search_ids(client, "Patient", identifier=value) == []
