@@ -5,15 +5,13 @@ a scope's search, compiled as any search is, is a filter the resources it grants
 from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
-from fhir_server.auth.scopes import Permissions, Scope
+from fhir_server.auth.scopes import Scope
 from fhir_server.conformance.registry import resource_types
 from fhir_server.errors import BadRequest, Forbidden
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_request
 from fhir_server.services.access import shown
 from fhir_server.services.versions import Version, storage_documents
-from fhir_server.storage.named_versions import StoredVersion
-from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.resources import ResourceStore
 from fhir_server.storage.unstored_matches import matching
 
@@ -84,47 +82,3 @@ async def matching_versions(store: ResourceStore, versions: Sequence[Version],
             documents.append(document)
     passed = iter(await matching(store.db, store.session, documents, scope_query))
     return [version.resource is not None and next(passed) for version in versions]
-
-
-async def readable(store: ResourceStore, base: str, permissions: Permissions,
-                   found: list[tuple[str, StoredVersion]], withheld: list[str]
-                   ) -> list[tuple[str, StoredVersion]]:
-    """What a token may read of resources `found` for a search page (never leak what it may
-    not): those of a type its scopes allow whole, or that a search of its granular scopes
-    matches, an older version as it was then (`patient/` scopes grant no includes, nor the
-    granular scopes they keep to the patient's compartment); the types of the rest go in
-    `withheld`."""
-    allowed: dict[str, set[tuple[str, int]]] = {}  # type allowed in part → (id, vid) allowed
-    for kind in {kind for kind, _ in found if not permissions.allows(kind, "r")}:
-        allowed[kind] = set()
-        if queries := permissions.queries_anywhere(kind, "r"):
-            try:
-                scope_query = await scope_filter(store, base, kind, queries)
-            except Forbidden:  # no search of theirs can run on the type
-                continue
-            of_kind = [record for k, record in found if k == kind]
-            allowed[kind] = await _matched(store, kind, of_kind, scope_query)
-    kept = []
-    for kind, record in found:
-        if kind in allowed and (record.id, record.vid) not in allowed[kind]:
-            withheld.append(kind)
-        else:
-            kept.append((kind, record))
-    return kept
-
-
-async def _matched(store: ResourceStore, kind: str, records: list[StoredVersion],
-                   scope_query: dict) -> set[tuple[str, int]]:
-    """(id, vid) of the versions a scope's search matches: current ones by their stored
-    index, older ones as they were."""
-    ids = sorted({record.id for record in records if isinstance(record, CurrentVersion)})
-    matched = set()
-    if ids:
-        query = {"$and": [{"_id": {"$in": ids}}, scope_query]}
-        matched = {(d.id, d.vid) for d in await store.find(kind, query, len(ids),
-                                                           projection=["_id", "vid"])}
-    older = [record for record in records if isinstance(record, HistoryVersion)]
-    passed = await matching_versions(
-        store, [Version.from_history(kind, record) for record in older], scope_query)
-    return matched | {(record.id, record.vid)
-                      for record, match in zip(older, passed, strict=True) if match}

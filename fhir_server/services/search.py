@@ -29,6 +29,7 @@ from fhir_server.search.types.reference import (
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.cursors import CursorCodec
+from fhir_server.services.include_access import readable
 from fhir_server.services.include_reads import (
     Found,
     OnPage,
@@ -38,7 +39,7 @@ from fhir_server.services.include_reads import (
     reference_entries,
     referenced,
 )
-from fhir_server.services.scope_searches import readable, scope_filter
+from fhir_server.services.scope_searches import scope_filter
 from fhir_server.services.stale_entries import never_stale, stale_entries_read
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
@@ -328,9 +329,8 @@ class SearchService:
     async def _reverse(self, rule: Include, frontier: list[Found], reads: Reads) -> list[Found]:
         if rule.source_type != ANY_SOURCE:
             return await self._referring(rule, frontier, reads)
-        # `_revinclude=*`: each stored type the token may read (`readable` then keeps what
-        # granular scopes' searches match), but the audit trail (every read of a patient
-        # refers to it).
+        # `_revinclude=*`: each stored type the token may read (`readable` keeps what granular
+        # scopes' searches match), but the audit trail (each read of a patient refers to it).
         found = []
         for kind in await self.stored_types():
             if kind not in READ_ONLY_TYPES and (self.permissions.allows(kind, "r")

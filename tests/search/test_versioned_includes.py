@@ -153,25 +153,28 @@ def _observation(category: str, code: str) -> dict:
 
 def test_granular_scopes_judge_the_version_named_as_it_was(client, server, issuer):
     """A scope allowing laboratory results lets in the version a report names when that
-    version was one, whatever the result's category is now."""
+    version was one and the result is one now, as a vread of it: a result since corrected
+    to a vital sign is out of the scope's reach, its first version too."""
     codes = f"urn:uuid:{uuid.uuid4()}"
     was_lab = created(client, _observation("laboratory", codes))
     assert put(client, {**was_lab, **_observation("vital-signs", codes)}).status_code == 200
     now_lab = created(client, _observation("vital-signs", codes))
     assert put(client, {**now_lab, **_observation("laboratory", codes)}).status_code == 200
+    still_lab = created(client, _observation("laboratory", codes))
+    assert put(client, {**still_lab, "note": [{"text": "x"}]}).status_code == 200
     report = created(client, {"resourceType": "DiagnosticReport", "status": "final",
                               "code": {"text": "Xét nghiệm"}, "result": [
-                                  {"reference": f"Observation/{was_lab['id']}/_history/1"},
-                                  {"reference": f"Observation/{now_lab['id']}/_history/1"}]})
+                                  {"reference": f"Observation/{lab['id']}/_history/1"}
+                                  for lab in (was_lab, now_lab, still_lab)]})
     params = {"_id": report["id"], "_include": "DiagnosticReport:result"}
     scope = "user/DiagnosticReport.rs user/Observation.rs?category=laboratory"
     with fhir_client(server.base, issuer.token(scope)) as http:
         bundle = search(http, "/DiagnosticReport", params)
-    assert _included(bundle) == {("Observation", was_lab["id"], "1")}
+    assert _included(bundle) == {("Observation", still_lab["id"], "1")}
     [outcome] = _outcomes(bundle)
     assert "Observation" in outcome["issue"][0]["diagnostics"]
     with fhir_client(server.base, issuer.token("user/DiagnosticReport.rs")) as http:
         bundle = search(http, "/DiagnosticReport", params)
     assert _included(bundle) == set() and len(_outcomes(bundle)) == 1
     assert _included(search(client, "/DiagnosticReport", params)) == {
-        ("Observation", was_lab["id"], "1"), ("Observation", now_lab["id"], "1")}
+        ("Observation", lab["id"], "1") for lab in (was_lab, now_lab, still_lab)}

@@ -177,6 +177,39 @@ def test_includes_leave_out_what_the_search_does_not_match(server, issuer, ids):
         assert "Observation" in outcome["issue"][0]["diagnostics"]
 
 
+def test_a_version_specific_include_needs_what_its_vread_needs(client, server, issuer):
+    """A laboratory result since corrected to a vital sign: its first version matched the
+    scope, its current one does not, so its vread is 403; a report naming that first
+    version (`Observation/1/_history/1`) does not hand it over either. Coded apart, so the
+    data set's searches miss it."""
+    first = created(client, _observation("laboratory") | {"code": {"text": "Glucose"}})
+    path = f"Observation/{first['id']}"
+    corrected = client.put(f"/{path}", headers=FHIR_HEADERS, json=first | {
+        "category": [{"coding": [{"system": CATEGORY, "code": "vital-signs"}]}]})
+    assert corrected.status_code == 200, corrected.text
+    report = created(client, {"resourceType": "DiagnosticReport", "status": "final",
+                              "code": {"text": "Xét nghiệm"},
+                              "result": [{"reference": f"{path}/_history/1"}]})
+    scope = f"user/DiagnosticReport.rs user/Observation.rs?{LABORATORY}"
+    with _client(server, issuer, scope) as http:
+        assert_outcome(http.get(f"/{path}/_history/1"), 403)
+        response = http.get("/DiagnosticReport", params={
+            "_id": report["id"], "_include": "DiagnosticReport:result"})
+        assert response.status_code == 200, response.text
+        assert _included(response) == []
+        [outcome] = [e["resource"] for e in response.json()["entry"]
+                     if e["search"]["mode"] == "outcome"]
+        assert "Observation" in outcome["issue"][0]["diagnostics"]
+    # Corrected back, the resource is the scope's again, and so is its first version.
+    back = client.put(f"/{path}", headers=FHIR_HEADERS, json=first)
+    assert back.status_code == 200, back.text
+    with _client(server, issuer, scope) as http:
+        assert http.get(f"/{path}/_history/1").status_code == 200
+        response = http.get("/DiagnosticReport", params={
+            "_id": report["id"], "_include": "DiagnosticReport:result"})
+        assert _included(response) == [first["id"]]
+
+
 def test_reverse_includes_say_the_same_whatever_they_leave_out(server, issuer, ids):
     """The outcome naming a type left out comes whether or not a resource of it was: said
     only then, it would tell that Hải has Observations the token may not read."""
