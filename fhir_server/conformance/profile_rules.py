@@ -112,9 +112,11 @@ def out_of_range(value: object, limit: tuple[str, object], below: bool) -> bool:
     return mine < theirs if below else mine > theirs  # type: ignore[operator]
 
 
-def reference_type(reference: object, contained: dict[str, str]) -> str | None:
+def reference_type(reference: object, contained: dict[str, str],
+                   bundled: dict[str, str]) -> str | None:
     """The resource type a Reference points to, when its JSON tells: `Reference.type`, a
-    literal `Type/id`, or `#id` of a contained resource; None for urn: and logical ones."""
+    literal `Type/id`, `#id` of a contained resource, or a `urn:` naming the fullUrl of an
+    entry of the Bundle validated (`bundled`); None for other urn: and logical ones."""
     if not isinstance(reference, dict):
         return None
     if isinstance(reference.get("type"), str):
@@ -124,5 +126,7 @@ def reference_type(reference: object, contained: dict[str, str]) -> str | None:
         return None
     if literal.startswith("#"):
         return contained.get(literal[1:])
+    if literal.startswith("urn:"):
+        return bundled.get(literal)
     found = _LITERAL.search(literal)
     return found.group(1) if found and not literal.startswith("urn:") else None

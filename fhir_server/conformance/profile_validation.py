@@ -139,6 +139,20 @@ def _strings(value: object, names: tuple[str, ...]) -> tuple | None:
     return found if all(isinstance(item, str) for item in found) else None
 
 
+def _bundled(resource: dict) -> dict[str, str]:
+    """The types of a Bundle's entries by their `urn:` fullUrl: what a reference to one
+    points to (bundle.html#references; the HL7 validator resolves them so)."""
+    entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else None
+    found: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else ():
+        full_url = entry.get("fullUrl") if isinstance(entry, dict) else None
+        kept = entry.get("resource") if isinstance(entry, dict) else None
+        if (isinstance(full_url, str) and full_url.startswith("urn:") and isinstance(kept, dict)
+                and isinstance(kept.get("resourceType"), str)):
+            found.setdefault(full_url, kept["resourceType"])
+    return found
+
+
 class _Run:
     """One validation of a resource against profiles: the issues found so far."""
 
@@ -150,6 +164,7 @@ class _Run:
             item["id"]: item["resourceType"] for item in contained
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         } if isinstance(contained, list) else {}
+        self.bundled = _bundled(resource)
         self.reported: set[tuple] = set()  # problems of profiles, reported once
         self.conformance: dict[tuple[int, str], bool] = {}
         self.invariant_results: dict = {}  # `is_violated`'s
@@ -258,7 +273,7 @@ class _Run:
                                           element_id=rules.id)
         self.limits(rules, item, url)
         if rules.target_types is not None:
-            target = reference_type(value, self.contained)
+            target = reference_type(value, self.contained, self.bundled)
             if target is not None and target not in rules.target_types:
                 self.report("reference-target", "structure", where, url, rules, type=target,
                             allowed=", ".join(sorted(rules.target_types)))
