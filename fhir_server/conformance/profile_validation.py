@@ -156,7 +156,7 @@ def _bundled(resource: dict) -> dict[str, str]:
 class _Run:
     """One validation of a resource against profiles: the issues found so far."""
 
-    def __init__(self, resource: dict):
+    def __init__(self, resource: dict, bundle: dict):
         self.issues: list[Issue] = []
         self.resource = resource
         contained = resource.get("contained")
@@ -164,7 +164,7 @@ class _Run:
             item["id"]: item["resourceType"] for item in contained
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         } if isinstance(contained, list) else {}
-        self.bundled = _bundled(resource)
+        self.bundled = _bundled(bundle)
         self.reported: set[tuple] = set()  # problems of profiles, reported once
         self.conformance: dict[tuple[int, str], bool] = {}
         self.invariant_results: dict = {}  # `is_violated`'s
@@ -380,12 +380,13 @@ class _Run:
                         slice=piece.slice_name, max=piece.max)
 
 
-def profile_issues(resource: dict, profile_url: str, location: str | None = None
-                   ) -> list[Issue]:
+def profile_issues(resource: dict, profile_url: str, location: str | None = None,
+                   bundle: dict | None = None) -> list[Issue]:
     """Issues of a resource, structurally valid against its base type, against one profile
     (http://hl7.org/fhir/R4/validation.html#profile); `location`, where the resource is (a
-    Bundle's entry), if not at the root."""
-    run = _Run(resource)
+    Bundle's entry), if not at the root; `bundle`, the Bundle it is in, whose entries its
+    `urn:` references name (the resource itself when it is one)."""
+    run = _Run(resource, bundle or resource)
     kind = str(resource.get("resourceType", ""))
     run.apply(profile_url, _Item(resource, None, location or kind, None, kind), resource, False)
     return run.issues

@@ -40,9 +40,10 @@ def validation(resource: dict, profiles: Iterable[str] = ()) -> Validation:
             from_profiles += profile_issues(resource, url)
         # What the resources within it claim (a document's entries, contained ones), as the
         # HL7 validator checks them; a claim the enclosing profile applies too is one issue.
+        bundle = resource if resource_type == "Bundle" else None
         for location, nested in walk.nested:
             for url in declared_profiles(nested):
-                from_profiles += profile_issues(nested, url, location)
+                from_profiles += profile_issues(nested, url, location, bundle)
             issues += unknown_profiles(nested, location)
         # A profile's rule that fails where the base check already failed (a wrong value[x]
         # of an extension, a code outside its binding) reports that fault again (probe CF);

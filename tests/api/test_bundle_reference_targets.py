@@ -48,3 +48,37 @@ def test_a_reference_to_an_entry_of_an_allowed_type_is_no_error(client):
                      if e["resource"]["resourceType"] == "Condition")
     bundle["entry"][0]["resource"]["section"][0]["entry"] = [{"reference": condition}]
     assert _errors(client, bundle) == []
+
+
+CONDITION = "http://fhir.ehealth.gov.vn/core/StructureDefinition/vn-core-condition-encounter-diagnosis"
+SUBJECT = "urn:uuid:5b0bd2a4-4c4e-4a1e-9d55-0d8f0e6c1a01"
+ENCOUNTER = "urn:uuid:5b0bd2a4-4c4e-4a1e-9d55-0d8f0e6c1a02"
+
+
+def _transaction(subject: dict) -> dict:
+    """A Condition claiming VN Core's encounter diagnosis, its subject and encounter entries
+    of the same transaction."""
+    condition = {
+        "resourceType": "Condition", "meta": {"profile": [CONDITION]},
+        "category": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+            "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}],
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "E11.9"}]},
+        "subject": {"reference": SUBJECT}, "encounter": {"reference": ENCOUNTER}}
+    encounter = {"resourceType": "Encounter", "status": "finished", "class": {
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}}
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": SUBJECT, "resource": subject,
+         "request": {"method": "POST", "url": subject["resourceType"]}},
+        {"fullUrl": ENCOUNTER, "resource": encounter,
+         "request": {"method": "POST", "url": "Encounter"}},
+        {"fullUrl": "urn:uuid:5b0bd2a4-4c4e-4a1e-9d55-0d8f0e6c1a03", "resource": condition,
+         "request": {"method": "POST", "url": "Condition"}}]}
+
+
+def test_an_entry_claiming_a_profile_has_its_urn_references_typed_by_their_entries(client):
+    assert _errors(client, _transaction({"resourceType": "Patient"})) == []
+    group = {"resourceType": "Group", "type": "person", "actual": True}
+    [error] = _errors(client, _transaction(group))
+    assert error["expression"] == ["Bundle.entry[2].resource.subject"]
+    assert "a reference to a Group" in error["diagnostics"]
