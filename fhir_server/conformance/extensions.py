@@ -213,7 +213,7 @@ def extension_issues(extension: dict, path: str, element_path: str,
                                  f"{path}.{values[0]}")
     if nested and not definition.nested:
         issues.append(issue("extension-not-nested", "structure", f"{path}.extension", **where))
-    elif nested and definition.parts:
+    elif nested:  # a relative url names a part of it, so of a simple one none
         issues += _part_issues(definition, extension["extension"], path)
     if not _context_matches(definition, element_path, type_code):
         contexts = ", ".join(expression for _, expression in definition.contexts)

@@ -323,6 +323,25 @@ def test_a_part_a_complex_extension_does_not_define_is_refused(client):
     assert client.post("/Patient", json=patient, headers=FHIR_HEADERS).status_code == 201
 
 
+NATIONALITY = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-nationality"
+
+
+def test_a_part_of_an_extension_that_defines_none_is_refused(client):
+    """VN Core's nationality is a simple extension (a valueCodeableConcept, no parts): a
+    nested `code`, as R4's complex patient-nationality has it, names nothing of it and was
+    stored; HL7's validator reports any relative url no slice of the definition declares
+    (Extension_EXT_SubExtension_Invalid)."""
+    vn = {"valueCodeableConcept": {"coding": [{"system": "urn:iso:std:iso:3166", "code": "VN"}]}}
+    patient = {"resourceType": "Patient",
+               "extension": [{"url": NATIONALITY, "extension": [{"url": "code", **vn}]}]}
+    checked = client.post("/Patient/$validate", json=patient, headers=FHIR_HEADERS)
+    issue = _issue_at(checked, "Patient.extension[0].extension[0].url")
+    assert issue["severity"] == "error" and "'code'" in issue["diagnostics"], issue
+    assert client.post("/Patient", json=patient, headers=FHIR_HEADERS).status_code == 400
+    patient["extension"] = [{"url": NATIONALITY, **vn}]
+    assert client.post("/Patient", json=patient, headers=FHIR_HEADERS).status_code == 201
+
+
 @pytest.mark.parametrize("body_format", ["json", "xml"])
 def test_a_narrative_pre_with_xml_space_is_accepted(client, body_format):
     """`<pre xml:space="preserve">`, as XML serializers write it (XHTML fixes it on pre): HL7's
