@@ -13,6 +13,7 @@ A profile that cannot be used at all (unknown, or no snapshot can be made) is an
 the resource is validated against it: nothing of it can be checked, so conformance to it
 cannot be claimed; for a profile named by an element's type, a warning."""
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -137,6 +138,9 @@ def _strings(value: object, names: tuple[str, ...]) -> tuple | None:
         return None
     found = tuple(value.get(name) for name in names)
     return found if all(isinstance(item, str) for item in found) else None
+
+
+_SLICE_NAME = re.compile(r":[^.]+")  # Encounter.diagnosis:DischargeDiagnosis.condition
 
 
 def _bundled(resource: dict) -> dict[str, str]:
@@ -389,4 +393,21 @@ def profile_issues(resource: dict, profile_url: str, location: str | None = None
     run = _Run(resource, bundle or resource)
     kind = str(resource.get("resourceType", ""))
     run.apply(profile_url, _Item(resource, None, location or kind, None, kind), resource, False)
-    return run.issues
+    return _once(run.issues)
+
+
+def _once(issues: list[Issue]) -> list[Issue]:
+    """Each fault once: a value in a slice meets the rules of the sliced element and those
+    of the slice, which repeat the ones it does not change (VN Core's Encounter.diagnosis
+    .condition targetProfile, on every diagnosis slice); the HL7 validator checks a sliced
+    value against its slice's definition alone, so says it once."""
+    seen: set[tuple] = set()
+    kept = []
+    for found in issues:
+        rule = _SLICE_NAME.sub("", found.element_id or "")
+        said = found.diagnostics.replace(found.element_id or "", rule)
+        key = (found.message_id, found.severity, found.expression, found.profile, rule, said)
+        if key not in seen:
+            seen.add(key)
+            kept.append(found)
+    return kept
