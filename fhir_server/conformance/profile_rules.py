@@ -112,16 +112,22 @@ def out_of_range(value: object, limit: tuple[str, object], below: bool) -> bool:
     return mine < theirs if below else mine > theirs  # type: ignore[operator]
 
 
-def reference_type(reference: object, contained: dict[str, str],
-                   bundled: dict[str, str]) -> str | None:
-    """The resource type a Reference points to, when its JSON tells: `Reference.type`, a
-    literal `Type/id`, `#id` of a contained resource, or a `urn:` naming the fullUrl of an
-    entry of the Bundle validated (`bundled`); None for other urn: and logical ones."""
+def reference_types(reference: object, contained: dict[str, str],
+                    bundled: dict[str, str]) -> tuple[str, ...]:
+    """The resource types a Reference says it points to: that of its literal reference
+    (`Type/id`, `#id` of a contained resource, a `urn:` naming the fullUrl of an entry of
+    the Bundle validated, `bundled`), then `Reference.type` when it names another; none for
+    other urn: and logical ones. Each must be a target the element allows: `type: Patient`
+    beside `Group/1` does not make a Group one."""
     if not isinstance(reference, dict):
-        return None
-    if isinstance(reference.get("type"), str):
-        return reference["type"]
-    literal = reference.get("reference")
+        return ()
+    named = reference.get("type")
+    found = _literal_type(reference.get("reference"), contained, bundled)
+    return tuple(dict.fromkeys(kind for kind in (found, named) if isinstance(kind, str)))
+
+
+def _literal_type(literal: object, contained: dict[str, str],
+                  bundled: dict[str, str]) -> str | None:
     if not isinstance(literal, str):
         return None
     if literal.startswith("#"):
@@ -129,4 +135,4 @@ def reference_type(reference: object, contained: dict[str, str],
     if literal.startswith("urn:"):
         return bundled.get(literal)
     found = _LITERAL.search(literal)
-    return found.group(1) if found and not literal.startswith("urn:") else None
+    return found.group(1) if found else None

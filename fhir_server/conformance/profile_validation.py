@@ -33,7 +33,7 @@ from fhir_server.conformance.profile_rules import (
     equals,
     length_problem,
     out_of_range,
-    reference_type,
+    reference_types,
     shown_value,
 )
 from fhir_server.conformance.profile_tree import CompiledProfile, compiled_profile
@@ -277,8 +277,9 @@ class _Run:
                                           element_id=rules.id)
         self.limits(rules, item, url)
         if rules.target_types is not None:
-            target = reference_type(value, self.contained, self.bundled)
-            if target is not None and target not in rules.target_types:
+            target = next((kind for kind in reference_types(value, self.contained, self.bundled)
+                           if kind not in rules.target_types), None)
+            if target is not None:
                 self.report("reference-target", "structure", where, url, rules, type=target,
                             allowed=", ".join(sorted(rules.target_types)))
         targets = rules.type_profiles.get(item.type, ())

@@ -1,5 +1,6 @@
-"""A reference to an entry of the Bundle being validated (`urn:uuid:`) has the type of that
-entry against a profile's targetProfile, as the HL7 validator resolves it
+"""The types a reference names against a profile's targetProfile: that of its literal
+reference and its `type`, each; a reference to an entry of the Bundle being validated
+(`urn:uuid:`) has the type of that entry, as the HL7 validator resolves it
 (http://hl7.org/fhir/R4/bundle.html#references): IPS 2.0.0's problem section lists
 Conditions or DocumentReferences, not the Patient."""
 
@@ -82,3 +83,25 @@ def test_an_entry_claiming_a_profile_has_its_urn_references_typed_by_their_entri
     [error] = _errors(client, _transaction(group))
     assert error["expression"] == ["Bundle.entry[2].resource.subject"]
     assert "a reference to a Group" in error["diagnostics"]
+
+
+def test_a_reference_type_does_not_hide_the_type_its_literal_reference_names(client):
+    """`type: Patient` beside `reference: Group/1`: the Group it resolves to is no target
+    the profile allows, whatever `type` says."""
+    condition = _transaction({"resourceType": "Patient"})["entry"][2]["resource"]
+    condition["encounter"] = {"reference": "Encounter/enc-1"}
+    condition["subject"] = {"reference": "Patient/bn-001", "type": "Patient"}
+    assert _errors_of(client, condition) == []
+    condition["subject"] = {"reference": "Group/nhom-1", "type": "Patient"}
+    [error] = _errors_of(client, condition)
+    assert error["expression"] == ["Condition.subject"]
+    assert "a reference to a Group" in error["diagnostics"]
+    refused = client.post("/Condition", json=condition, headers=FHIR_HEADERS)
+    assert refused.status_code == 422, refused.text
+
+
+def _errors_of(client, resource: dict) -> list[dict]:
+    response = client.post(f"/{resource['resourceType']}/$validate", json=resource,
+                           headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    return [i for i in response.json()["issue"] if i["severity"] == "error"]
