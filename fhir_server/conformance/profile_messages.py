@@ -57,6 +57,11 @@ PROFILE_MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: {value} is not the fixed value {fixed}",
         "{expression}: {value} không phải là giá trị cố định {fixed}",
     ),
+    "fixed-value-absent": (
+        "{expression} has no value, only extensions: the profile requires the value {fixed}",
+        "{expression} không có giá trị, chỉ có phần mở rộng (extension): hồ sơ (profile) yêu "
+        "cầu giá trị {fixed}",
+    ),
     "pattern-value": (
         "{expression}: {value} does not match the pattern {pattern}",
         "{expression}: {value} không khớp mẫu (pattern) {pattern}",

@@ -266,10 +266,16 @@ class _Run:
             self.report("type-not-allowed", "structure", where, url, rules, type=item.type,
                         allowed=", ".join(sorted(rules.allowed_types)))
             return False
-        if rules.fixed is not MISSING and not equals(value, rules.fixed):
+        if rules.fixed is not MISSING and value is None:  # `_use` alone: no value to match
+            self.report("fixed-value-absent", "value", where, url, rules,
+                        fixed=shown_value(rules.fixed))
+        elif rules.fixed is not MISSING and not equals(value, rules.fixed):
             self.report("fixed-value", "value", where, url, rules, value=shown_value(value),
                         fixed=shown_value(rules.fixed))
-        if rules.pattern is not MISSING and not contains(value, rules.pattern):
+        if rules.pattern is not MISSING and value is None:
+            self.report("fixed-value-absent", "value", where, url, rules,
+                        fixed=shown_value(rules.pattern))
+        elif rules.pattern is not MISSING and not contains(value, rules.pattern):
             self.report("pattern-value", "value", where, url, rules, value=shown_value(value),
                         pattern=shown_value(rules.pattern))
         if rules.binding is not None:

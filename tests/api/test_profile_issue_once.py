@@ -1,6 +1,7 @@
-"""A value in a slice meets its fault once: the rules a slice inherits from the sliced
-element are the same rules, as the HL7 validator checks a sliced value against its slice's
-definition alone (http://hl7.org/fhir/R4/profiling.html#slicing)."""
+"""Profile errors a client can act on: a value in a slice meets its fault once (the rules a
+slice inherits from the sliced element are the same rules, as the HL7 validator checks a
+sliced value against its slice's definition alone, profiling.html#slicing), and a fixed
+value sent as extensions alone is said to be missing."""
 
 from api.helpers import FHIR_HEADERS
 
@@ -39,3 +40,20 @@ def test_a_sliced_value_breaking_an_inherited_rule_has_one_error(client):
     refused = client.post("/Encounter", json=_encounter("Procedure/pt-1"), headers=FHIR_HEADERS)
     assert refused.status_code == 422
     assert len([i for i in refused.json()["issue"] if i["severity"] == "error"]) == 1
+
+
+def test_a_fixed_value_sent_as_extensions_alone_is_said_so(client):
+    """`_use` with a data-absent-reason and no `use`, where VN Core's MRN slice fixes
+    `official`: the error names what is wrong, not a Python `None` as the value."""
+    encounter = _encounter("Condition/c2")
+    absent = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                             "valueCode": "unknown"}]}
+    encounter["identifier"] = [{
+        "_use": absent, "system": "http://fhir.ehealth.gov.vn/core/sid/MRN",
+        "value": "BA-2025-000123",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                             "code": "MR", "display": "Medical record number"}]}}]
+    [error] = _errors(client, encounter)
+    assert error["expression"] == ["Encounter.identifier[0].use"]
+    assert "None" not in error["diagnostics"]
+    assert "'official'" in error["diagnostics"] and "only extensions" in error["diagnostics"]
