@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from fhir_server import shared_metrics
 from fhir_server.conformance.registry import is_supported
 from fhir_server.package_commands import install_package, list_packages, package_directory
+from fhir_server.setting_errors import setting_problems
 from fhir_server.settings import Settings
 from fhir_server.storage.reachability import MongoUnreachable, check_reachable
 from fhir_server.token_command import dev_token, print_token
@@ -415,10 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     except MongoUnreachable as error:
         print(f"cannot start: {error} (FHIR_MONGODB_URI)", file=sys.stderr)
         return 1
-    except ValidationError as error:  # of the settings: one line each, not a traceback
-        for problem in error.errors():
-            names = ".".join(str(part) for part in problem["loc"])
-            print(f"cannot start: FHIR_{names.upper()}: {problem['msg']}", file=sys.stderr)
+    except (ValidationError, SettingsError) as error:  # of the settings: not a traceback
+        for line in setting_problems(error):
+            print(line, file=sys.stderr)
         return 2
 
 

@@ -186,6 +186,11 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
     ("FHIR_METRICS", "private", "FHIR_METRICS: Input should be 'off' or 'public'"),
     ("FHIR_TRUSTED_PROXIES", '["not-an-ip"]', "'not-an-ip' is no IP address"),
     ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/metrics", "/nonexistent/metrics is no directory"),
+    # A JSON setting given no JSON was a pydantic-settings traceback, exit 1.
+    ("FHIR_REQUIRED_PROFILES", "Patient=vn-core-patient", "FHIR_REQUIRED_PROFILES: not JSON"),
+    ("FHIR_REQUIRED_PROFILES", "", "FHIR_REQUIRED_PROFILES: not JSON"),
+    # The resource type is named as written, not upper-cased as the setting's name is.
+    ("FHIR_REQUIRED_PROFILES", '{"Patient": "x"}', "FHIR_REQUIRED_PROFILES.Patient: Input"),
 ])
 def test_a_bad_setting_is_one_line_before_anything_starts(spawn, mongods, tmp_path, name,
                                                           value, says):
