@@ -101,7 +101,7 @@ async def lifespan(app: FastAPI):
             publishing = (
                 asyncio.create_task(publish_packages(
                     service.database, processor, definitions.registry().packages,
-                    {operation.definition for operation in DESCRIPTORS}
+                    core={operation.definition for operation in DESCRIPTORS}
                     | set(compartment_definitions())))
                 if settings.publish_packages and primary else None
             )

@@ -74,7 +74,8 @@ def oldest_first(raw_entries: list) -> list[int]:
     known = [moment for moment in times if moment is not None]
     if len(known) < len(times):
         return received
-    return sorted(received, key=known.__getitem__)  # `known` is `times`, all of them
+    # Every entry has its time (`known` is `times`); sorted is stable: ties keep `received`'s order.
+    return sorted(received, key=lambda i: known[i])
 
 
 def _time(raw: object) -> datetime | None:

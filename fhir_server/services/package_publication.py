@@ -73,12 +73,12 @@ def _dependents(package: Package, packages: list[Package]) -> int:
 
 
 async def publish_packages(database: Database, processor: BundleProcessor,
-                           packages: list[Package], operations: Iterable[str] = ()) -> None:
-    """Store the R4 core OperationDefinitions of the `operations` this server runs and the
-    CompartmentDefinitions of the compartments it searches (canonical URLs), then the
-    definitions of every package not stored before (restarts resume: a package counts as
-    stored once all of its batches were submitted)."""
-    await _publish_core_operations(database, processor, operations)
+                           packages: list[Package], core: Iterable[str] = ()) -> None:
+    """Store the R4 core definitions named by `core` (canonical URLs: the OperationDefinitions
+    of the operations this server runs, the CompartmentDefinitions of the compartments it
+    searches), then the definitions of every package not stored before (restarts resume: a
+    package counts as stored once all of its batches were submitted)."""
+    await _publish_core_definitions(database, processor, core)
     await _publish_own_terminology(database, processor)
     pending = [package for package in packages if not await database.flag(_flag(package))]
     # Background work: validation and indexing of definitions (THO's largest CodeSystems
@@ -95,7 +95,7 @@ async def publish_packages(database: Database, processor: BundleProcessor,
         log.info("package %s stored as resources: %s", package.label, report.summary())
 
 
-async def _publish_core_operations(database: Database, processor: BundleProcessor,
+async def _publish_core_definitions(database: Database, processor: BundleProcessor,
                                    urls: Iterable[str]) -> None:
     """R4's own OperationDefinitions of the operations the CapabilityStatement names
     (`GET /OperationDefinition/Patient-everything`, as HAPI serves them), and the
