@@ -208,13 +208,15 @@ def negotiated(request: Request) -> tuple[str, bool]:
     """The media type to answer in and whether to pretty-print (`_pretty`). The Bulk Data
     answers are JSON whatever `Accept` or `_format` ask: "Currently, only
     application/fhir+json is supported", and an error's body "SHALL be a FHIR
-    OperationOutcome resource in JSON format" (IG v2 export.html, kick-off and delete)."""
-    if _BULK_DATA_PATH.search(request.scope["path"]):
-        return FHIR_JSON, _presentation(request, "_pretty") == "true"
+    OperationOutcome resource in JSON format" (IG v2 export.html, kick-off and delete), in
+    the JSON type asked for (`Accept: application/json` is answered as such: bdt reads only
+    that type's bodies as JSON)."""
     try:
         media = response_media_type(request)
     except NotAcceptable:
         media = FHIR_JSON  # errors are still sent, in the default type
+    if media not in JSON_MEDIA_TYPES and _BULK_DATA_PATH.search(request.scope["path"]):
+        media = FHIR_JSON
     return media, _presentation(request, "_pretty") == "true"
 
 

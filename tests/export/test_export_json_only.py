@@ -86,3 +86,15 @@ def test_an_accept_weighing_fhir_json_above_0_is_taken(client, data, accept):
     response = client.get("/$export", params={"_type": "Patient"},
                           headers={"Accept": accept, "Prefer": "respond-async"})
     json_outcome(response, 202)
+
+
+def test_json_asked_as_application_json_is_answered_so(client, data):
+    """bdt cancels, then cancels again with `Accept: application/json` and reads the 404's
+    body as JSON only when its type is that one."""
+    status = started(client, params={"_type": "Patient"})
+    asked = {"Accept": "application/json"}
+    for expected in (202, 404):
+        response = client.delete(status, headers=asked)
+        assert response.status_code == expected, response.text
+        assert response.headers["content-type"].split(";")[0] == "application/json"
+        assert response.json()["resourceType"] == "OperationOutcome"
