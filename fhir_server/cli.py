@@ -254,6 +254,7 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.conformance.definitions import load
     from fhir_server.conformance.packages import PackageError
     from fhir_server.main import create_app
+    from fhir_server.ready_banner import print_when_answering
     from fhir_server.running_server import already_serving, default_base_url, serve_workers
     from fhir_server.services.conformance_policy import (
         ConformancePolicy,
@@ -279,7 +280,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.dev:
         base = settings.base_url
         token = dev_token(settings.data_dir, DEMO_USER, DEMO_NAME, "user/*.cruds", base, 8 * 3600)
-        print(
+        print_when_answering(args.host, args.port, (
             f"FHIR R4 server (development mode) at {base}\n"
             f"A token for {DEMO_NAME} ({DEMO_USER}), scopes user/*.cruds, valid 8 hours:\n"
             f"  export TOKEN={token}\n"
@@ -288,9 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?name=nguyen'\n"
             f"More tokens: fhir-server token --data-dir {settings.data_dir} --aud {base} "
             "--sub <12 digits> --scope 'user/*.rs'\n"
-            "Stop it with Ctrl-C.",
-            flush=True,
-        )
+            "Stop it with Ctrl-C."))
     options: dict[str, Any] = {
         "log_level": os.environ.get("FHIR_LOG_LEVEL", "INFO").lower(),  # WARNING: no access log
         "timeout_keep_alive": settings.keep_alive_seconds,

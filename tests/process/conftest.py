@@ -23,6 +23,7 @@ from proc_table import proc_files
 FHIR_SERVER = Path(sys.executable).parent / "fhir-server"
 READY_TIMEOUT = 90
 STOP_TIMEOUT = 30
+DEV_BANNER_END = "Stop it with Ctrl-C."
 
 
 # Where the servers under test sign: set from the session's development signing service.
@@ -98,6 +99,7 @@ class ServerProcess:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
+        self.dev = "--dev" in args
         self.stdout_path = workdir / f"serve-{self.port}-{time.monotonic_ns()}.out"
         self.stderr_path = self.stdout_path.with_suffix(".err")
         command = [str(FHIR_SERVER), "serve", "--port", str(self.port),
@@ -115,14 +117,16 @@ class ServerProcess:
         return self.stdout() + self.stderr_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Poll GET [base]/metadata until it answers 200."""
+        """Poll GET [base]/metadata until it answers 200 (with --dev, until the banner it
+        prints then is out too)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(
                     f"server exited with {self.process.returncode}:\n{self.output()[-4000:]}")
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.base}/metadata", timeout=5).status_code == 200:
+                if (httpx.get(f"{self.base}/metadata", timeout=5).status_code == 200
+                        and (not self.dev or DEV_BANNER_END in self.stdout())):
                     return
             time.sleep(0.2)
         raise AssertionError(f"server not ready in {timeout}s:\n{self.output()[-4000:]}")

@@ -17,6 +17,7 @@ CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 # A clean stop on SIGTERM: exit 0, or (uvicorn re-raises the signal after its graceful
 # shutdown) death by SIGTERM.
 TERMINATED = (0, -signal.SIGTERM)
+TOKEN = re.compile(r"export TOKEN=(\S+)")
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json",
              **bearer()}
 
@@ -94,6 +95,20 @@ def test_dev_server_loads_demo_data_and_stops_cleanly_on_sigterm(spawn, mongods,
     assert len(mongods(data)) == 1
     assert server.stop(signal.SIGTERM) in TERMINATED
     assert mongods(data) == []
+
+
+def test_the_dev_banner_comes_when_its_curl_lines_work(spawn, tmp_path):
+    """The banner was printed as `serve --dev` started, seconds before it answered: its
+    curl lines, run at once, met a refused connection."""
+    server = spawn(tmp_path / "data", "--dev")
+    deadline = time.monotonic() + 90
+    while (token := next(iter(TOKEN.findall(server.stdout())), None)) is None:
+        assert server.process.poll() is None and time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
+    found = httpx.get(f"{server.base}/Patient", params={"_count": "5"}, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"})
+    assert found.status_code == 200, found.text
+    assert found.json()["entry"]
 
 
 def test_a_server_bound_to_every_address_names_this_machine_in_its_urls(spawn, tmp_path):
