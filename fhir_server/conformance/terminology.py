@@ -4,22 +4,12 @@ the CodeSystems and ValueSets of the registry (http://hl7.org/fhir/R4/valueset.h
 from dataclasses import dataclass
 from functools import cache
 
-from fhir_server.conformance.code_systems import code_system, per_registry
+from fhir_server.conformance.code_systems import per_registry
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.expansion import expansion
 
 # Element types whose values a required binding constrains here.
 _CODED_TYPES = frozenset({"code", "Coding", "CodeableConcept"})
-
-
-@per_registry
-def displays(system: str) -> dict[str, str] | None:
-    """code → display ("" when it has none) of every concept of a CodeSystem the registry
-    holds, nested ones included; None for a system it does not hold."""
-    index = code_system(system)
-    if index is None:
-        return None
-    return {code: concept.display or "" for code, concept in index.concepts.items()}
 
 
 @per_registry
