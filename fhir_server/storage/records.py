@@ -28,7 +28,6 @@ class CurrentVersion:
     # `search.<code>` entry arrays and `sort.<code>.a/.d` keys, as far as they were read.
     search: dict[str, list] = field(default_factory=dict)
     sort: dict[str, dict[str, Any]] = field(default_factory=dict)
-    compartments: list[str] = field(default_factory=list)
 
     @classmethod
     def from_document(cls, document: dict) -> "CurrentVersion":
@@ -41,7 +40,6 @@ class CurrentVersion:
             get("resource"),
             get("search") or {},
             get("sort") or {},
-            get("compartments") or [],
         )
 
 
