@@ -10,16 +10,15 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jwk as joserfc_jwk
+from joserfc import jws as joserfc_jws
+from joserfc.errors import BadSignatureError
+from joserfc.registry import HeaderParameter
 
 from signing.canonical import signed_content
 from signing.jws import SignatureInvalid, verify_detached
 from signing.keys import LocalSigner
 from signing.provenance import sign_resource
-
-joserfc_jws = pytest.importorskip("joserfc.jws")
-joserfc_jwk = pytest.importorskip("joserfc.jwk")
-from joserfc.errors import BadSignatureError  # noqa: E402
-from joserfc.registry import HeaderParameter  # noqa: E402
 
 TARGET = "Patient/pat-1/_history/3"
 
