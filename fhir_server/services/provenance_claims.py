@@ -18,6 +18,7 @@ from fhir_server.services.verification import (
     data_operation,
     deleted_version,
     expected_identity,
+    identifier_of,
     same_party,
     stored_versions,
 )
@@ -95,7 +96,7 @@ def _check_seal_signer(signature: dict, poster: Principal | None, where: str) ->
     personal_id, tax_code = expected_identity(signature)
     if personal_id is not None:
         return
-    identifier = _identifier(signature.get("who"))
+    identifier = identifier_of(signature.get("who"))
     system, value = canonical_system(str(identifier.get("system"))), identifier.get("value")
     if (system, value) == (TAX_CODE_SYSTEM, tax_code):
         return
@@ -165,8 +166,3 @@ async def _check_activity(store: ResourceStore, provenance: dict) -> None:
             raise Unprocessable(
                 f"The activity is {said}, but {reference} is {'no' if deletion else 'a'} "
                 "deletion", expression=f"Provenance.target[{index}]")
-
-
-def _identifier(reference: object) -> dict:
-    identifier = reference.get("identifier") if isinstance(reference, dict) else None
-    return identifier if isinstance(identifier, dict) else {}

@@ -325,17 +325,18 @@ def _key(identifier: object) -> tuple[str, object] | None:
 def expected_identity(signature: dict) -> tuple[str | None, str | None]:
     """(personal ID, organisation tax code) the certificate must name, from `Signature.who`
     (a person's CCCD) or, for a seal, the organisation in `who` or `onBehalfOf`."""
-    identifier = _identifier(signature.get("who"))
+    identifier = identifier_of(signature.get("who"))
     if canonical_system(str(identifier.get("system"))) == CCCD_SYSTEM:
         return identifier.get("value"), None
     for party in (signature.get("onBehalfOf"), signature.get("who")):
-        identifier = _identifier(party)
+        identifier = identifier_of(party)
         if identifier.get("system") == TAX_CODE_SYSTEM:
             return None, identifier.get("value")
     return None, None
 
 
-def _identifier(reference: object) -> dict:
+def identifier_of(reference: object) -> dict:
+    """The `identifier` of a Reference (`Signature.who`, `onBehalfOf`); {} when it has none."""
     identifier = reference.get("identifier") if isinstance(reference, dict) else None
     return identifier if isinstance(identifier, dict) else {}
 
