@@ -5,7 +5,6 @@ The key is an EC P-256 private key kept as a PKCS#8 PEM file readable by its own
 so that it changes whenever the key does and verifiers find the new key by `kid`.
 """
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -18,12 +17,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from signing.jws import b64url_encode
+
 _ALGORITHM = "ES256"
 _COORDINATE_BYTES = 32  # P-256
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 class SigningKey:
@@ -80,14 +77,14 @@ class SigningKey:
         return {
             "kty": "EC",
             "crv": "P-256",
-            "x": _b64url(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
-            "y": _b64url(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
+            "x": b64url_encode(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
         }
 
     def _thumbprint(self) -> str:
         """RFC 7638 §3: SHA-256 of the required members in lexicographic order, no spaces."""
         canonical = json.dumps(self.public_jwk, sort_keys=True, separators=(",", ":"))
-        return _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+        return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
 
     def public_jwks(self) -> dict:
         """The JWK Set publishing the public key (RFC 7517 §5)."""

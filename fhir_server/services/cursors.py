@@ -4,7 +4,6 @@ name, a birth date), which a link must not show to the logs and proxies it passe
 to a `context` (the search it pages) so that a cursor pasted into another search is refused
 rather than answered with a wrong page."""
 
-import base64
 import hashlib
 import json
 import os
@@ -13,18 +12,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fhir_server.errors import BadRequest
+from signing.jws import b64url_decode, b64url_encode
 
 _NONCE_BYTES = 12
 #: Parameters that shape a page, not the rows it pages through.
 _PAGE_SHAPE = frozenset({"_count", "_format", "_pretty"})
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def paging_context(path: str, params: list[tuple[str, str]]) -> str:
@@ -40,13 +32,11 @@ class CursorCodec:
     def encode(self, position: dict, context: str = "") -> str:
         payload = json.dumps(position, separators=(",", ":")).encode()
         nonce = os.urandom(_NONCE_BYTES)
-        return _b64(nonce + self._cipher.encrypt(nonce, payload, context.encode()))
+        return b64url_encode(nonce + self._cipher.encrypt(nonce, payload, context.encode()))
 
     def decode(self, cursor: str, context: str = "") -> dict:
         try:
-            sealed = _unb64(cursor)
-            if _b64(sealed) != cursor:  # another text of the same bytes: not ours
-                raise ValueError(cursor)
+            sealed = b64url_decode(cursor)  # ValueError for another text of the same bytes
             payload = self._cipher.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:],
                                            context.encode())
             position = json.loads(payload)

@@ -15,15 +15,13 @@ from collections.abc import Iterable
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from signing.jws import b64url_encode
+
 # Not in the base64 alphabet: no `Signature.data` as sent contains it.
 _MARK = "~"
 _HOLE = b"\0"  # where the chain was in the header (no JSON text holds a raw NUL byte)
 _X5C = re.compile(rb'"x5c"\s*:\s*(\[[^\]]*\])')
 _CACHED_CHAINS = 10_000
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -57,7 +55,7 @@ def _chain_id(chain: bytes) -> str:
 def _restored(short: str, chain: bytes) -> str:
     _, _, signature_b64, header_text = short.split(_MARK, 3)
     header = header_text.encode().replace(_HOLE, chain, 1)
-    return base64.b64encode(f"{_b64url(header)}..{signature_b64}".encode("ascii")).decode()
+    return base64.b64encode(f"{b64url_encode(header)}..{signature_b64}".encode("ascii")).decode()
 
 
 def _with_data(signature: object) -> bool:
