@@ -13,7 +13,6 @@ from fastapi import Depends, FastAPI
 from fhir_server import audit_drainer, running_server
 from fhir_server.api import export, health, public, resources, system
 from fhir_server.api.audit import install_audit
-from fhir_server.api.client_address import trusted_networks
 from fhir_server.api.cors import install_cors
 from fhir_server.api.dates import install_date_header
 from fhir_server.api.dependencies import negotiate
@@ -157,7 +156,6 @@ async def _start_security(app: FastAPI, settings: Settings, database: Database) 
     await clients.prepare()
     app.state.tokens = TokenService(clients, database, server_key,
                                   settings.access_token_lifetime)
-    trusted_networks(settings.trusted_proxies)  # a bad FHIR_TRUSTED_PROXIES stops the start
     app.state.audit = AuditTrail(database, settings.data_dir,
                                  standby=settings.audit_drain_process)
     app.state.personal_records = PersonalRecords(database)

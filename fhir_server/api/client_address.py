@@ -18,11 +18,9 @@ def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def trusted_networks(proxies: Iterable[str]) -> tuple[Network, ...]:
-    """The configured proxies as networks, parsed once; ValueError names a bad entry."""
-    try:
-        return _networks(tuple(proxies))
-    except ValueError as error:
-        raise ValueError(f"FHIR_TRUSTED_PROXIES: {error}") from None
+    """The configured proxies as networks, parsed once (Settings refused any entry that is
+    no IP address or network before the server started)."""
+    return _networks(tuple(proxies))
 
 
 def _address(text: str) -> Address | None:
