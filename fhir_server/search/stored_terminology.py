@@ -37,7 +37,7 @@ async def stored_terminology_drawn_on(lookup: Lookup, value_sets: Iterable[dict]
     (a hospital's own code system, a value set importing another): the ValueSets they import
     (and those these import), then the CodeSystems all of them draw on or name as
     supplements, and the supplements of the code systems they draw on, the last stored
-    first, for `expansion.using_stored`."""
+    first, for `held_terminology.using_stored`."""
     given = wanted = list(value_sets)
     imported: list[dict] = []
     seen: set[str] = set()

@@ -129,7 +129,7 @@ def displays_in_asked_language(call: OperationCall, given: TerminologyInput) -> 
 async def supplements_stored_for(call: OperationCall, given: TerminologyInput,
                                  code_system: dict | None) -> list[dict]:
     """The supplements stored through the API of the code system an invocation names (the
-    instance, `system`, `url` or a coding's system), for `expansion.using_stored`."""
+    instance, `system`, `url` or a coding's system), for `held_terminology.using_stored`."""
     named = [given.one("system"), given.one("url"), _coded_system(given),
              (code_system or {}).get("url")]
     systems = sorted({url.partition("|")[0] for url in named if isinstance(url, str)})
@@ -157,7 +157,7 @@ async def drawn_on_stored(call: OperationCall, given: TerminologyInput,
                           value_set: dict | None) -> list[dict]:
     """What the ValueSet an invocation works on (a stored one, one sent as `valueSet`, or
     the registry's of its `url`) needs of what was stored through the API: the ValueSets it
-    imports, the CodeSystems it draws on, their supplements; for `expansion.using_stored`."""
+    imports, the CodeSystems it draws on, their supplements; for `held_terminology.using_stored`."""
     url, version = given.one("url"), given.one("valueSetVersion")
     held = find_value_set(f"{url}|{version}" if version else url) if url else None
     sources = [v for v in (value_set, given.resource("valueSet", "ValueSet"), held)
