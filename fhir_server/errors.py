@@ -1,5 +1,6 @@
 """Typed errors. Each class knows its HTTP status and OperationOutcome issue code;
-`api/errors.py` is the only place that turns them into HTTP responses."""
+`api/errors.py` turns them into HTTP responses, and `api/limits.py` those it refuses before
+the application runs (request heads, rate limits, query counts, a body too slow)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
