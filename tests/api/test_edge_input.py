@@ -291,7 +291,7 @@ def test_null_validate_parameters_are_400(client):
     parameters = {"resourceType": "Parameters", "parameter": [{"name": "resource",
                                                                "resource": None}]}
     response = client.post("/Patient/$validate", json=parameters, headers=FHIR_HEADERS)
-    assert response.status_code < 500, response.text
+    assert_outcome(response, 400, expression="Parameters.parameter[0]")
 
 
 # ---------------------------------------------------------------- version ids
