@@ -45,10 +45,6 @@ def _patient(system: str, value: object, **extra) -> dict:
             **extra}
 
 
-def _messages(resource: dict) -> list[str]:
-    return [issue.diagnostics for issue in identifier_issues(resource)]
-
-
 # --- the alias table ---------------------------------------------------------------------
 
 @pytest.mark.parametrize(("alias", "canonical"), [
