@@ -2,7 +2,6 @@
 shape (valid and hostile), JWKS served over real HTTP, polling, small bundle builders."""
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import importlib.util
@@ -12,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -313,12 +312,6 @@ class JwksServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-@contextlib.contextmanager
-def serving_jwks(jwks: dict) -> Iterator[JwksServer]:
-    with JwksServer(jwks) as served:
-        yield served
 
 
 def raw_response(connection: socket.socket) -> tuple[int, dict[str, str], bytes]:
