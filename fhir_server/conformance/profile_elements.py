@@ -54,7 +54,6 @@ class Slicing:
     """ElementDefinition.slicing with its slices (http://hl7.org/fhir/R4/profiling.html#slicing);
     `tests[i]` tells whether a value belongs to slice i, built by `slicing.py`."""
 
-    discriminators: tuple[tuple[str, str], ...]  # (type, path)
     ordered: bool
     rules: str  # open, closed, openAtEnd
     slices: list["Rules"] = field(default_factory=list)

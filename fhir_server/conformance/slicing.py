@@ -163,8 +163,8 @@ def compile_slicing(element: dict, slices: list[tuple[Rules, dict]],
         # it matches, as the HL7 validator tests each value against each slice. Unchecked,
         # an adult's body weight passed as a birth weight.
         discriminators = (("pattern", "$this"),)
-    slicing = Slicing(discriminators, bool(found.get("ordered", False)),
-                      found.get("rules", "open"), [rules for rules, _ in slices])
+    slicing = Slicing(bool(found.get("ordered", False)), found.get("rules", "open"),
+                      [rules for rules, _ in slices])
     if single:
         # One slice of a single-valued element that declares no slicing (VN Core's
         # `Condition.code:conditionCode`): the one value can only be that slice's, whose
