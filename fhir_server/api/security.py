@@ -75,7 +75,7 @@ def require(interaction: str):
 def authorise(request: Request, principal: Principal, interaction: str, resource_type: str
               ) -> None:
     """403 unless the token's scopes allow `interaction` on `resource_type`. What the answer
-    must keep to, for `restricted_to` and `scope_queries_of`: the compartment when only
+    must keep to, for `restricted_to` and `reach_of`: the compartment when only
     `patient/` scopes allow it (`patient_compartment`), the searches of which a resource
     must match one when only granular scopes do (`scope_queries`)."""
     request.state.compartment = patient_compartment(principal, interaction, resource_type)
