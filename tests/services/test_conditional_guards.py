@@ -1,4 +1,4 @@
-"""The guards that serialise conditional writes (services/interactions.py): criteria that
+"""The guards that serialise conditional writes (services/conditional_criteria.py): criteria that
 could match one new resource take a common guard, however they are spelled, so concurrent
 conditional creates never make it twice. A race is too rare to show in a test run; the keys
 are what decides it."""
