@@ -82,15 +82,6 @@ _SIGNING_PURPOSES = frozenset({
 })
 
 
-def __getattr__(name: str):
-    """``DevCertificateAuthority`` lives in :mod:`signing.dev_ca`; importable from here too."""
-    if name == "DevCertificateAuthority":
-        from signing.dev_ca import DevCertificateAuthority
-
-        return DevCertificateAuthority
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def load_trust_anchors(paths: Iterable[Path]) -> list[x509.Certificate]:
     """Every certificate of the PEM files `paths` (each may hold several)."""
     return [cert for path in paths for cert in x509.load_pem_x509_certificates(path.read_bytes())]

@@ -291,9 +291,3 @@ def test_save_and_load(tmp_path, ca, key):
 def test_mismatched_key_is_refused(ca):
     with pytest.raises(ValueError, match="does not match"):
         DevCertificateAuthority(ca.issuing_key, ca.root_cert, ca.issuing_key, ca.issuing_cert)
-
-
-def test_dev_ca_is_importable_from_certificates():
-    from signing import certificates
-
-    assert certificates.DevCertificateAuthority is DevCertificateAuthority
