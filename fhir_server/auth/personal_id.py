@@ -5,22 +5,9 @@ adds masking for logs."""
 
 import re
 
-from fhir_server.conformance.identifier_formats import (
-    PROVINCE_CODES,
-    VIETNAM_TIME,
-    birth_year,
-    is_female,
-    validate_personal_id,
-)
+from fhir_server.conformance.identifier_formats import validate_personal_id
 
-__all__ = [
-    "PROVINCE_CODES",
-    "VIETNAM_TIME",
-    "birth_year",
-    "is_female",
-    "mask_personal_ids",
-    "validate_personal_id",
-]
+__all__ = ["mask_personal_ids", "validate_personal_id"]
 
 _TWELVE_DIGITS = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
 

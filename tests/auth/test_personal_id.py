@@ -7,13 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_server.auth.personal_id import (
-    PROVINCE_CODES,
-    birth_year,
-    is_female,
-    mask_personal_ids,
-    validate_personal_id,
-)
+from fhir_server.auth.personal_id import mask_personal_ids, validate_personal_id
+from fhir_server.conformance.identifier_formats import PROVINCE_CODES, birth_year, is_female
 
 TODAY = date(2025, 6, 1)
 TWELVE_DIGITS = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
