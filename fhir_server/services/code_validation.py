@@ -49,10 +49,7 @@ class Verdict:
 def _codings(given: TerminologyInput, system: str | None, version: str | None) -> list[dict]:
     """What to validate: `code` (with the system and version given), `coding` or the codings
     of `codeableConcept`: exactly one of them."""
-    code, coding, concept = given.one("code"), given.coding(), given.codeable_concept()
-    if sum(x is not None for x in (code, coding, concept)) != 1:
-        raise BadRequest(f"{given.operation} needs exactly one of 'code', 'coding' and "
-                         "'codeableConcept'")
+    code, coding, concept = given.one_coded()
     if code is not None:
         return [{"system": system, "code": code, "version": version,
                  "display": given.one("display")}]

@@ -57,6 +57,15 @@ class TerminologyInput:
             raise BadRequest(f"'{name}' is given more than once", expression=name)
         return values[0] if values else None
 
+    def one_coded(self, code_with: str = "") -> tuple[str | None, dict | None, dict | None]:
+        """`code`, `coding` and `codeableConcept`, of which an invocation gives exactly one
+        (400 otherwise); `code_with` says what a `code` needs beside it in the refusal."""
+        code, coding, concept = self.one("code"), self.coding(), self.codeable_concept()
+        if sum(x is not None for x in (code, coding, concept)) != 1:
+            raise BadRequest(f"{self.operation} needs exactly one of 'code'{code_with}, "
+                             "'coding' and 'codeableConcept'")
+        return code, coding, concept
+
     def coding(self, name: str = "coding") -> dict | None:
         """A Coding: valueCoding in a POST, `system|code` in a query string."""
         found = self._complex(name)

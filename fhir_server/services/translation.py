@@ -24,10 +24,7 @@ Dependencies = frozenset[tuple[str, str | None, str]]  # (element, system, code)
 
 
 def _codings(given: TerminologyInput) -> list[dict]:
-    code, coding, concept = given.one("code"), given.coding(), given.codeable_concept()
-    if sum(x is not None for x in (code, coding, concept)) != 1:
-        raise BadRequest("$translate needs exactly one of 'code' (with 'system'), 'coding' "
-                         "and 'codeableConcept'")
+    code, coding, concept = given.one_coded(" (with 'system')")
     codings = ([{"system": given.one("system"), "code": code, "version": given.one("version")}]
                if code is not None else [coding] if coding else (concept or {}).get("coding", []))
     if not all(c.get("system") for c in codings):
