@@ -12,6 +12,7 @@ from fhir_server.conformance.messages import issue, phrase
 from fhir_server.conformance.packages import repeated_extensions, undefined_extension_parts
 from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.profile_bindings import binding, binding_issues
+from fhir_server.conformance.structure import max_of
 from fhir_server.errors import Issue
 
 _CORE = "hl7.fhir.r4.core#"  # the package of R4's own definitions
@@ -78,9 +79,7 @@ def _parts(definition: dict) -> dict[str, Part]:
             continue
         url = (_element(definition, f"{element['id']}.url") or {}).get("fixedUri", name)
         value = _element(definition, f"{element['id']}.value[x]") or {}
-        most = element.get("max", "*")
-        parts[url] = Part(_value_types(value), None if most == "*" else int(most),
-                          int(element.get("min", 0)))
+        parts[url] = Part(_value_types(value), max_of(element), int(element.get("min", 0)))
     return parts
 
 

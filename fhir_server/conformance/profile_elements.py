@@ -14,7 +14,7 @@ from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.invariants import Invariant, element_invariants
 from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.profile_bindings import BINDABLE, Binding, binding
-from fhir_server.conformance.structure import COMPLEX, RESOURCE, type_kind
+from fhir_server.conformance.structure import COMPLEX, RESOURCE, max_of, type_kind
 from fhir_server.conformance.type_codes import type_code_of
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -130,10 +130,6 @@ def base_element(element: dict) -> dict | None:
     return _base_elements(path.split(".")[0]).get(path)
 
 
-def _max(text: str | None) -> int | None:
-    return None if text is None or text == "*" else int(text)
-
-
 def _types(element: dict) -> list[str]:
     return [type_code_of(entry, element) for entry in element.get("type", ())]
 
@@ -223,8 +219,8 @@ def compile_rules(element: dict, base: dict | None, slice_of: Rules | None) -> R
     kinds = {RESOURCE if code == "Resource" else COMPLEX if code in _NOT_DATA_TYPES
              else type_kind(code) for code in base_types}
     kind = kinds.pop() if len(kinds) == 1 else COMPLEX
-    base_max = _max(base.get("max", "*"))
-    maximum = _max(element.get("max", "*"))
+    base_max = max_of(base)
+    maximum = max_of(element)
     minimum = element.get("min", 0)
     sliced = slice_of is not None
     is_resource_root = "." not in element["path"]

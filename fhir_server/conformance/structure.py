@@ -118,8 +118,10 @@ def _type_profile_invariants(element: dict) -> tuple[Invariant, ...]:
     return tuple(found)
 
 
-def _max(text: str) -> int | None:
-    return None if text == "*" else int(text)
+def max_of(element: dict) -> int | None:
+    """An ElementDefinition's `max` as a number; None for `*` (or none given): unbounded."""
+    most = element.get("max", "*")
+    return None if most is None or most == "*" else int(most)
 
 
 def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
@@ -134,7 +136,7 @@ def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
         path=element["path"],
         name=name,
         min=element.get("min", 0),
-        max=_max(element.get("max", "*")),
+        max=max_of(element),
         repeats=element.get("base", element).get("max", "*") != "1",
         invariants=() if node else tuple(dict.fromkeys(
             element_invariants(element) + _type_profile_invariants(element))),
