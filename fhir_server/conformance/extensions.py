@@ -13,6 +13,7 @@ from fhir_server.conformance.packages import repeated_extensions, undefined_exte
 from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.conformance.structure import max_of
+from fhir_server.conformance.type_codes import choice_name
 from fhir_server.errors import Issue
 
 _CORE = "hl7.fhir.r4.core#"  # the package of R4's own definitions
@@ -65,7 +66,7 @@ def _element(definition: dict, element_id: str) -> dict | None:
 
 def _value_types(value: dict) -> dict[str, str]:
     """The JSON names of an element `value[x]`'s types (valueAddress: Address)."""
-    return {"value" + entry["code"][0].upper() + entry["code"][1:]: entry["code"]
+    return {choice_name("value", entry["code"]): entry["code"]
             for entry in value.get("type", ()) if value.get("max") != "0"}
 
 

@@ -15,7 +15,7 @@ from fhir_server.conformance.invariants import Invariant, element_invariants
 from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.profile_bindings import BINDABLE, Binding, binding
 from fhir_server.conformance.structure import COMPLEX, RESOURCE, max_of, type_kind
-from fhir_server.conformance.type_codes import type_code_of
+from fhir_server.conformance.type_codes import choice_name, type_code_of
 
 CORE = "http://hl7.org/fhir/StructureDefinition/"
 # The value of an element that has no fixed[x] or pattern[x].
@@ -213,7 +213,7 @@ def compile_rules(element: dict, base: dict | None, slice_of: Rules | None) -> R
     base_types = _types(base) or ["BackboneElement"]
     types = _types(element) or base_types
     json_names = {
-        (name[:-3] + code[0].upper() + code[1:] if name.endswith("[x]") else name): code
+        (choice_name(name[:-3], code) if name.endswith("[x]") else name): code
         for code in base_types
     }
     kinds = {RESOURCE if code == "Resource" else COMPLEX if code in _NOT_DATA_TYPES

@@ -20,6 +20,7 @@ from fhir_server.conformance.snapshot_checks import (
     check_cardinality,
     check_types,
 )
+from fhir_server.conformance.type_codes import choice_name
 from fhir_server.errors import Unprocessable
 
 # canonical URL → the snapshot elements of that StructureDefinition (SnapshotError or
@@ -102,10 +103,6 @@ def _within(element_id: str, root: str) -> bool:
     return element_id.startswith((root + ".", root + ":", root + "/"))
 
 
-def _json_name(stem: str, code: str) -> str:
-    return stem + code[0].upper() + code[1:]
-
-
 class _Builder:
     """The snapshot under construction: a list of elements in snapshot order."""
 
@@ -173,7 +170,7 @@ class _Builder:
             if (element["id"].startswith(parent_id + ".") and stem.endswith("[x]")
                     and "." not in stem and ":" not in stem):
                 types = [t for t in element.get("type", ())
-                         if _json_name(stem[:-3], t["code"]) == name]
+                         if choice_name(stem[:-3], t["code"]) == name]
                 if types:
                     element["type"] = types
                     return element["id"]

@@ -15,7 +15,7 @@ from functools import cache
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.invariants import Invariant, element_invariants
 from fhir_server.conformance.terminology import RequiredBinding, expand
-from fhir_server.conformance.type_codes import type_code_of
+from fhir_server.conformance.type_codes import choice_name, type_code_of
 
 # Element types whose values a required binding constrains here.
 _CODED_TYPES = frozenset({"code", "Coding", "CodeableConcept"})
@@ -148,7 +148,7 @@ def _add_element(parent: Node, element: dict, nodes: dict[str, Node]) -> None:
     if node is not None:
         parent.properties[name] = Property(compiled, "BackboneElement", BACKBONE, node=node)
         return
-    json_names = [name[:-3] + code[0].upper() + code[1:] if choice else name for code in codes]
+    json_names = [choice_name(name[:-3], code) if choice else name for code in codes]
     if choice:
         parent.choices[name[:-3]] = (compiled, tuple(json_names))
     for code, json_name in zip(codes, json_names, strict=True):

@@ -9,6 +9,7 @@ from functools import cache
 from types import MappingProxyType
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.type_codes import choice_name
 
 # Types whose elements are defined in the snapshot itself, so their children are listed there.
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
@@ -39,7 +40,7 @@ def _json_keys(name: str, type_codes: list[str]) -> dict[str, str]:
     """The JSON property names of an element (http://hl7.org/fhir/R4/formats.html#choice)."""
     if name.endswith("[x]"):
         base = name.removesuffix("[x]")
-        keys = {base + code[0].upper() + code[1:]: code for code in type_codes}
+        keys = {choice_name(base, code): code for code in type_codes}
     else:
         keys = {name: type_codes[0] if type_codes else ""}
     # Primitive type codes start lower-case (http://hl7.org/fhir/R4/datatypes.html#primitive);

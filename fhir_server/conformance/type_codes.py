@@ -6,6 +6,13 @@ FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-ty
 _SYSTEM_TYPES = "http://hl7.org/fhirpath/System."
 
 
+def choice_name(stem: str, code: str) -> str:
+    """The JSON name of a choice element for one of its types: `value` and `Quantity` give
+    `valueQuantity`, `deceased` and `boolean` `deceasedBoolean`
+    (http://hl7.org/fhir/R4/formats.html#choice)."""
+    return stem + code[0].upper() + code[1:]
+
+
 def type_code_of(entry: dict, element: dict) -> str:
     """The FHIR type of an ElementDefinition.type (`uri` for Extension.url's System.String).
     Resource.id is an `id` (http://hl7.org/fhir/R4/resource.html#id) although the snapshot

@@ -6,6 +6,7 @@ import functools
 from decimal import Decimal
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.type_codes import choice_name
 
 FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
@@ -71,5 +72,5 @@ def children(scope: str | None, name: str) -> list[tuple[str, str, str]]:
         return [_single(definitions, path, name)]
     if f"{path}[x]" in definitions:
         types = [entry["code"] for entry in definitions[f"{path}[x]"]["type"]]
-        return [(name + t[0].upper() + t[1:], t, t) for t in types]
+        return [(choice_name(name, t), t, t) for t in types]
     raise UnsupportedExpression(f"unknown element {path}")
