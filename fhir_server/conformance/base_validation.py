@@ -14,7 +14,7 @@ from fhir_server.conformance.coded_values import coded_value_issues, required_bi
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.extensions import extension_issues, repeated_extension_issues
 from fhir_server.conformance.invariants import Invariant, is_violated
-from fhir_server.conformance.issue_lists import trimmed
+from fhir_server.conformance.issue_lists import MOST_KEPT, trimmed
 from fhir_server.conformance.messages import issue, problem_vi
 from fhir_server.conformance.narrative import narrative_problem, read_xhtml
 from fhir_server.conformance.primitives import ABSOLUTE_URI, primitive_type, shown
@@ -70,8 +70,6 @@ def resource_types() -> frozenset[str]:
     return frozenset(registry().resource_types)
 
 
-# Issues one validation holds while it walks a resource (capped() later reports MAX_ISSUES).
-_MOST_KEPT = 1000
 # Elements defined as absolute URIs that published guides fill with plain names: a warning
 # (IPS 2.0.0's logical model names its mapping 'ISO-27269_International_Patient_Summary').
 _NAMED_LOOSELY = frozenset({"StructureDefinition.mapping.uri"})
@@ -89,8 +87,8 @@ class BaseWalk:
         # FHIRPath location, resource).
         self.pending: list[tuple[tuple[Invariant, ...], object, str, str, _Resource]] = []
         self.too_deep = False
-        self.stopped = False  # at _MOST_KEPT errors
-        self.dropped = 0  # warnings and notes beyond _MOST_KEPT
+        self.stopped = False  # at MOST_KEPT errors
+        self.dropped = 0  # warnings and notes beyond MOST_KEPT
         # dom-3: the contained resources seen (frame, location), the local references `#id`
         # found under each root (by id()), and the contained resources that refer to their
         # container (`#`).
@@ -105,10 +103,10 @@ class BaseWalk:
         self.malformed = False
 
     def trimmed(self) -> bool:
-        """Hold at most _MOST_KEPT issues, errors first: a body of a million bad elements
+        """Hold at most MOST_KEPT issues, errors first: a body of a million bad elements
         made a million issues, in two languages (a 12 MB body took 700 MB). True when the
         errors alone fill it: the walk stops there, the resource being refused anyway."""
-        self.issues, dropped, self.stopped = trimmed(self.issues, _MOST_KEPT)
+        self.issues, dropped, self.stopped = trimmed(self.issues, MOST_KEPT)
         self.dropped += dropped
         return self.stopped
 
@@ -122,14 +120,14 @@ class BaseWalk:
         self.stack.extend(self.children)
         while self.stack:
             self.visit(self.stack.pop())
-            if len(self.issues) > _MOST_KEPT and self.trimmed():
+            if len(self.issues) > MOST_KEPT and self.trimmed():
                 break
         if self.dropped:
             self.report("issues-dropped", "informational", resource_type,
                         severity="information", left=self.dropped)
         if self.stopped:
             self.report("validation-stopped", "too-costly", resource_type,
-                        severity="information", count=_MOST_KEPT)
+                        severity="information", count=MOST_KEPT)
         elif not self.too_deep:
             known: dict = {}
             for invariants, value, type_path, expression, owner in self.pending:

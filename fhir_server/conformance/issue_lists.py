@@ -6,6 +6,9 @@ from fhir_server.errors import Issue
 
 # Issues one OperationOutcome lists at most.
 MAX_ISSUES = 100
+# Issues one validation (or QuestionnaireResponse check) holds while it walks a resource;
+# capped() later lists MAX_ISSUES of them.
+MOST_KEPT = 1000
 # Issues that say the list is incomplete (validation_issues' own bound): always kept.
 _ABOUT_THE_LIST = frozenset({"validation-stopped", "issues-dropped"})
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from fhir_server.conformance.issue_lists import MOST_KEPT
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.questionnaire_conditions import (
     Answers,
@@ -35,7 +36,6 @@ from fhir_server.conformance.questionnaire_values import (
 from fhir_server.conformance.structure import choice_type
 from fhir_server.errors import Issue
 
-MOST_ERRORS = 1000  # as validation keeps (validation.py's _MOST_KEPT)
 _HASHABLE = (str, int, float, Decimal, bool, type(None))
 
 # The answer[x] each item type takes; a choice's answerOptions may add theirs.
@@ -58,24 +58,24 @@ _ORDERED = ("valueInteger", "valueDecimal", "valueDate", "valueDateTime", "value
 
 def answer_issues(response: Mapping, questionnaire: Mapping) -> list[Issue]:
     """The errors of `response` against `questionnaire` (both FHIR JSON): at most
-    MOST_ERRORS, then a note that the check stopped there."""
+    MOST_KEPT, then a note that the check stopped there."""
     found = _Found()
     try:
         _check_items(dicts(questionnaire.get("item")), dicts(response.get("item")),
                      "QuestionnaireResponse", Answers(response.get("item")), found)
     except TooCostlyToEvaluate:
-        # Past MOST_ERRORS too: this note is not one of them.
+        # Past MOST_KEPT too: this note is not one of them.
         list.append(found, issue("qr-too-costly", "too-costly", "QuestionnaireResponse",
                                  severity="warning"))
     except _Full:
-        return [*found[:MOST_ERRORS], issue("validation-stopped", "too-costly",
-                                            "QuestionnaireResponse", severity="information",
-                                            count=MOST_ERRORS)]
+        return [*found[:MOST_KEPT], issue("validation-stopped", "too-costly",
+                                          "QuestionnaireResponse", severity="information",
+                                          count=MOST_KEPT)]
     return list(found)
 
 
 class _Full(Exception):
-    """MOST_ERRORS were found: the check stops."""
+    """MOST_KEPT were found: the check stops."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class _Found(list[Issue]):
 
     def append(self, found: Issue) -> None:
         super().append(found)
-        if len(self) > MOST_ERRORS:
+        if len(self) > MOST_KEPT:
             raise _Full
 
     def extend(self, more: Iterable[Issue], /) -> None:
