@@ -100,10 +100,17 @@ def test_a_server_notes_the_sessions_its_writes_run_in(server, client):
     assert ledgers[0].read_text().split(), "no session noted"
 
 
-def test_a_ledger_that_cannot_be_written_costs_no_write(tmp_path):
+def test_a_ledger_that_cannot_be_written_costs_no_write(tmp_path, caplog):
+    """A full or read-only disk: each note returns (the write goes on), and it is logged
+    once, not once per session."""
     blocked = tmp_path / "mongo-sessions"
     blocked.write_text("a file where the directory should be")
-    SessionLedger(blocked).note({"id": uuid.uuid4().bytes})  # logged, not raised
+    ledger = SessionLedger(blocked)
+    with caplog.at_level("WARNING", logger="fhir_server.storage.session_ledger"):
+        for _ in range(3):
+            ledger.note({"id": uuid.uuid4().bytes})
+    [logged] = caplog.records
+    assert logged.getMessage().startswith(f"cannot note MongoDB sessions in {blocked}")
 
 
 def test_unreadable_ledgers_of_dead_processes_are_removed_and_the_rest_released(
