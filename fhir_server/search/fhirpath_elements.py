@@ -6,9 +6,8 @@ import functools
 from decimal import Decimal
 
 from fhir_server.conformance.definitions import registry
-from fhir_server.conformance.type_codes import choice_name
+from fhir_server.conformance.type_codes import choice_name, type_code_of
 
-FHIR_TYPE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 BACKBONE_TYPES = frozenset({"BackboneElement", "Element"})
 # Specialisations, which `as T` keeps too (http://hl7.org/fhir/R4/datatypes.html).
 SUBTYPES = {"string": {"code", "id", "markdown"}, "uri": {"url", "canonical", "oid", "uuid"},
@@ -37,25 +36,14 @@ def _definitions(type_name: str) -> dict[str, dict]:
     return {element["path"]: element for element in elements}
 
 
-def _is_resource(type_name: str) -> bool:
-    definition = registry().structure_definition(type_name)
-    return definition is not None and definition["kind"] == "resource"
-
-
 def _single(definitions: dict[str, dict], path: str, key: str) -> tuple[str, str, str]:
-    """The element at a non-choice `path`, following a `contentReference`. System types carry
-    their FHIR type in an extension; the R4 snapshots type `Resource.id` as string, the spec
-    as `id`."""
+    """The element at a non-choice `path`, following a `contentReference`, with its FHIR type
+    as validation reads it (`type_code_of`: a resource's `id` is an `id`)."""
     definition = definitions[path]
     if "contentReference" in definition:
         return _single(definitions, definition["contentReference"].lstrip("#"), key)
     (entry,) = definition["type"]
-    fhir_type = next(
-        (e["valueUrl"] for e in entry.get("extension", ()) if e["url"] == FHIR_TYPE_EXTENSION),
-        entry["code"],
-    )
-    if path.count(".") == 1 and path.endswith(".id") and _is_resource(path.split(".")[0]):
-        fhir_type = "id"
+    fhir_type = type_code_of(entry, definition)
     return key, fhir_type, path if fhir_type in BACKBONE_TYPES else fhir_type
 
 
