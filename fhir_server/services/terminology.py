@@ -20,8 +20,8 @@ from fhir_server.conformance.expansion import (
     expand_resource,
     expansion,
 )
+from fhir_server.conformance.grammar_systems import BCP_47, grammar_code
 from fhir_server.conformance.grammar_systems import NAMES as GRAMMARS
-from fhir_server.conformance.grammar_systems import grammar_code
 from fhir_server.conformance.held_terminology import held_code_system, index_held
 from fhir_server.errors import BadRequest, Issue, NotFound, NotSupported
 from fhir_server.search.types.date import parse_date_parameter
@@ -36,7 +36,6 @@ MAX_EXPANSION = 1000
 _MAX_STORED = 20
 # Stored ConceptMaps from (or to) one code system a `$translate` without `url` looks at.
 _MAX_STORED_MAPS = 100
-_LANGUAGES = "urn:ietf:bcp:47"  # a designation's language, as `designation` names it
 
 
 def _versioned(url: str, version: str | None) -> str:
@@ -288,9 +287,9 @@ def _designated(designation: dict, wanted: list[str]) -> bool:
     use = use if isinstance(use, dict) else {}
     for token in wanted:
         system, _, code = token.rpartition("|")
-        if system in ("", _LANGUAGES) and designation.get("language") == code:
+        if system in ("", BCP_47) and designation.get("language") == code:
             return True
-        if system != _LANGUAGES and use.get("code") == code and system in ("", use.get("system")):
+        if system != BCP_47 and use.get("code") == code and system in ("", use.get("system")):
             return True
     return False
 
