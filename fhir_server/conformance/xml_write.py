@@ -51,7 +51,9 @@ class _Writer:
         namespace = "" if depth else f' xmlns="{FHIR_NS}"'
         self.parts.append(f"{margin}<{resource_type}{namespace}>")
         self.children(resource, _tree(str(resource_type)), location, depth + 1, ("resourceType",))
-        self.parts.append(f"{margin}</{resource_type}>")
+        # the root's end tag on a line of its own too, as each element's below it
+        closing = margin or ("\n" if self.pretty else "")
+        self.parts.append(f"{closing}</{resource_type}>")
 
     def element(
         self,

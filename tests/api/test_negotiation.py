@@ -399,3 +399,18 @@ def test_format_and_pretty_in_a_search_form_shape_the_answer_as_its_links_do(cli
     assert "_format=xml" in response.text  # the self link, as before
     refused = client.post("/Patient/_search", data={"_id": patient["id"], "_format": "bogus"})
     assert_outcome(refused, 406)
+
+
+def test_pretty_xml_ends_its_root_element_on_a_line_of_its_own(client, patient):
+    """`_pretty=true` in XML put every end tag on a line of its own but the root's, which
+    followed the last child's (`</name></Patient>`), as JSON's closing brace does not."""
+    read = client.get(f"/Patient/{patient['id']}", params={"_format": "xml", "_pretty": "true"})
+    found = client.get("/Patient", params={"_id": patient["id"], "_format": "xml",
+                                           "_pretty": "true"})
+    for response, root in ((read, "Patient"), (found, "Bundle")):
+        assert response.status_code == 200, response.text
+        lines = response.text.splitlines()
+        assert lines[0].startswith(f"<{root} ") and lines[-1] == f"</{root}>", response.text
+        assert all(line.startswith("  ") for line in lines[1:-1]), response.text
+    plain = client.get(f"/Patient/{patient['id']}", params={"_format": "xml"})
+    assert "\n" not in plain.text and plain.text.endswith("</address></Patient>"), plain.text
