@@ -233,8 +233,10 @@ async def _answer(request: Request, version: Version, store: ResourceStore | Non
     context = (binary.get("securityContext") or {}).get("reference")
     if isinstance(context, str) and _HEADER_SAFE.fullmatch(context):
         headers["X-Security-Context"] = context
-    return Response(base64.b64decode(binary.get("data", "")), 200, headers,
-                    media_type=_raw_media_type(binary.get("contentType")))
+    # As a header, not media_type: Starlette adds "; charset=utf-8" to a text/* media_type,
+    # which would claim a charset the Binary's contentType does not name.
+    headers["Content-Type"] = _raw_media_type(binary.get("contentType"))
+    return Response(base64.b64decode(binary.get("data", "")), 200, headers)
 
 
 # A media type as HTTP carries it (RFC 9110 §8.3): token/token, then parameters of visible
