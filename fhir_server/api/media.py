@@ -56,7 +56,9 @@ _WILDCARD_RANGES = {
     "text/*": ("text/xml", "text/json"),
 }
 _FHIR_ONLY = (FHIR_JSON, FHIR_XML, "application/json+fhir", "application/xml+fhir")
-R4_VERSIONS = ("4.0", "4.0.1")
+# R4 as http.html#version-parameter names it (major.minor), and its two releases: 4.0.0,
+# published in 2018, and its technical correction 4.0.1; the patch is no other version.
+R4_VERSIONS = ("4.0", "4.0.0", "4.0.1")
 _QUALITY = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 9110 §12.4.2
 
 
