@@ -13,7 +13,7 @@ from fhir_server.conformance.reference_targets import named_resource
 from fhir_server.errors import BadRequest, Conflict, FhirError
 from fhir_server.services import interactions
 from fhir_server.services.bundle_entries import Entry, in_entry
-from fhir_server.services.conditional_criteria import acquire_guards, find_matches
+from fhir_server.services.conditional_criteria import acquire_guards, criteria_key, find_matches
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.references import (
     full_url_key,
@@ -92,7 +92,7 @@ async def assign_ids(store: ResourceStore, entries: list[Entry]) -> dict[str, st
             _assign(assigned, entry, entry.assigned_id)
         elif entry.method == "PUT" and entry.resource_id:
             _assign(assigned, entry, entry.resource_id)
-    conditional_creates: dict[tuple[str, str], str] = {}
+    conditional_creates: dict[tuple[str, frozenset], str] = {}
     for entry in _named_ones_first(entries):
         try:
             if entry.method == "POST":
@@ -201,11 +201,14 @@ def _full_urls_named(entry: Entry) -> set[str]:
 
 async def _conditional_create_target(store: ResourceStore, entry: Entry,
                                      assigned: dict[str, str], deleted: frozenset[str],
-                                     conditional_creates: dict[tuple[str, str], str]) -> None:
+                                     conditional_creates: dict[tuple[str, frozenset], str],
+                                     ) -> None:
     assert entry.if_none_exist is not None  # _named_ones_first: conditional writes
     entry.if_none_exist = linked_query(entry.if_none_exist, assigned)
     target_id = entry.assigned_id = new_id()
-    condition = (entry.resource_type, entry.if_none_exist)
+    # The same condition however spelled: the second would find what the first makes, a
+    # resource other than the one its fullUrl was given (409).
+    condition = (entry.resource_type, criteria_key(entry.if_none_exist))
     matches = await find_matches(store, entry.resource_type, entry.if_none_exist,
                                  excluding=deleted)
     if len(matches) == 1:

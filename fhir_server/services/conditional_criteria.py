@@ -10,7 +10,7 @@ from urllib.parse import unquote_plus
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.request import parse_query, parse_request
+from fhir_server.search.request import RESULT_PARAMETERS, parse_query, parse_request
 from fhir_server.search.types.string import fold
 from fhir_server.search.values import split_escaped
 from fhir_server.services.access import check_searchable
@@ -29,6 +29,20 @@ def shown(query: str) -> str:
     fhir-kit-client) percent-encode `|`, `:` and `+`, and `identifier=urn%3Anone%7Cnone` told
     their users less than `identifier=urn:none|none`."""
     return unquote_plus(query)
+
+
+def _without_type(query: str) -> str:
+    """Criteria without the `Type?` (or bare `?`) they may be sent after."""
+    return query.split("?", 1)[1] if "?" in query else query
+
+
+def criteria_key(query: str) -> frozenset[tuple[str, str]]:
+    """What conditional criteria search for, however percent-encoded, ordered or repeated,
+    with or without `Type?`, and without the parameters that shape a result and match
+    nothing (`_format`, `_count`): `identifier=urn:s|1&family=Ly` and
+    `family=Ly&identifier=urn%3As%7C1` are one condition."""
+    return frozenset((name, value) for name, value in parse_query(_without_type(query))
+                     if name not in RESULT_PARAMETERS)
 
 
 async def _compiled(store: ResourceStore, resource_type: str, query: str, limit: int) -> dict:
@@ -116,7 +130,7 @@ async def acquire_guards(store: ResourceStore, resource_type: str, query: str) -
     Criteria that merely share a value wait for each other, which costs only time
     (`_guarded`: `subject=Patient/1`, `patient=1`; `date=eq2025-07-01`, `date=2025-07-01`)."""
     keys = {f"{resource_type}?{_guarded(one)}"
-            for _, value in parse_query(query.split("?", 1)[1] if "?" in query else query)
+            for _, value in parse_query(_without_type(query))
             for one in split_escaped(value, ",", keep_escapes=True)}
     if len(keys) > _MAX_GUARDS:  # a bound on the writes one request makes
         raise BadRequest(f"Conditional criteria name {len(keys)} values; at most {_MAX_GUARDS}"

@@ -6,6 +6,7 @@ creates may meet, a conditional create finding what another create makes."""
 import pytest
 from bundle_helpers import (
     delete_entry,
+    encounter,
     history_snapshot,
     identifier_query,
     patch_entry,
@@ -97,3 +98,31 @@ def test_a_conditional_create_finding_a_create_beside_it_with_its_full_url_unnam
     assert made["location"] == found["location"]
     assert search_ids(client, "Patient", identifier=f"{CCCD}|{value}") == [
         made["location"].split("/")[-3]]
+
+
+@pytest.mark.parametrize("spelling", [
+    "identifier={system}%7C{value}",  # as fhirpy and fhir-kit-client encode it
+    "gender=male&identifier={system}|{value}",
+    "Patient?identifier={system}|{value}&_format=json",
+])
+def test_one_conditional_create_spelled_twice_makes_one_resource(client, spelling):
+    """Two entries with one condition, one of them percent-encoded, in another order or
+    after `Patient?`, and references to both fullUrls: the condition was told apart by its
+    text, each fullUrl given an id, and the second entry, finding what the first made, failed
+    the transaction (409 "resolves to ... but its fullUrl was resolved to ... before")."""
+    value, first_url, second_url = unique_cccd(True), urn(), urn()
+    other = spelling.format(system=CCCD, value=value)
+    condition = identifier_query(value) + ("&gender=male" if "gender" in other else "")
+    response = submit(client, transaction(
+        post_entry(new_patient(value), first_url, condition),
+        post_entry(new_patient(value), second_url, other),
+        post_entry(encounter(second_url)),
+        post_entry(encounter(first_url)),
+    ))
+    assert response.status_code == 200, response.text
+    [patient_id] = search_ids(client, "Patient", identifier=f"{CCCD}|{value}")
+    statuses = [entry["response"]["status"] for entry in response.json()["entry"]]
+    assert statuses == ["201 Created", "200 OK", "201 Created", "201 Created"]
+    for entry in response.json()["entry"][2:]:
+        visit = client.get(entry["response"]["location"].split("/fhir/")[1]).json()
+        assert visit["subject"]["reference"] == f"Patient/{patient_id}"
