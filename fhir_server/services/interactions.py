@@ -34,7 +34,7 @@ from fhir_server.services.json_patch import apply_json_patch
 from fhir_server.services.meta_tags import with_kept_labels
 from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
 from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
-from fhir_server.services.references import is_conditional_reference
+from fhir_server.services.references import is_conditional_reference, local_form
 from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
     Version,
@@ -307,7 +307,7 @@ async def resolve_conditional_references(store: ResourceStore, resource: dict) -
     record is not run): `references_in` finds none in it."""
     for element in references_in(resource):
         if is_conditional_reference(element["reference"]):
-            kind, _, query = element["reference"].partition("?")
+            kind, _, query = local_form(element["reference"]).partition("?")
             element["reference"] = f"{kind}/{await resolve_single(store, kind, query)}"
 
 

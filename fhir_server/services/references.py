@@ -9,6 +9,7 @@ from fhir_server.conformance.typed_values import places_of_types
 from fhir_server.errors import BadRequest
 from fhir_server.search.request import parse_query
 from fhir_server.search.types.reference import LOCAL_REFERENCE, references_in
+from fhir_server.services.conditional_criteria import criteria_base
 
 # Elements whose values name entries by fullUrl; "Elements of type canonical are not
 # replaced" (http.html#trules): a canonical names a definition, not a stored resource. Nor
@@ -31,9 +32,20 @@ def reference_base(full_url: str | None, server_base: str) -> str:
     return server_base
 
 
+def local_form(reference: str) -> str:
+    """A reference without this server's base (of the request, `criteria_base`): a
+    conditional one may be written as an absolute URL here, `https://host/fhir/Patient?...`,
+    as a literal one may (it was stored as sent, a search URL nothing resolves)."""
+    base = criteria_base.get()
+    if base and reference.lower().startswith(base.lower() + "/"):  # scheme and host: no case
+        return reference[len(base) + 1:]
+    return reference
+
+
 def is_conditional_reference(reference: str) -> bool:
-    """`Patient?identifier=s|v`: a type followed by search criteria."""
-    head, _, _ = reference.partition("?")
+    """`Patient?identifier=s|v`: a type followed by search criteria, also after this
+    server's base (`local_form`)."""
+    head, _, _ = local_form(reference).partition("?")
     return "?" in reference and head.isalpha() and "/" not in head
 
 
@@ -133,7 +145,7 @@ def _rewrite_reference_elements(node: object, assigned: dict[str, str], base: st
     for element in references_in(node):
         if is_conditional_reference(element["reference"]):
             # Its criteria may name entries too (`Encounter?subject=urn:uuid:...`).
-            kind, _, query = element["reference"].partition("?")
+            kind, _, query = local_form(element["reference"]).partition("?")
             element["reference"] = f"{kind}?{linked_query(query, assigned)}"
             continue
         # A version-specific reference stays one (http.html#trules), with its version

@@ -52,3 +52,29 @@ def test_criteria_naming_a_resource_by_its_absolute_url_here_match_it(client):
     assert created(client, basic)["subject"]["reference"] == f"Flag/{flag_id}"
     assert client.delete(f"/Flag?{criteria}").status_code in (200, 204)
     assert client.get(f"/Flag/{flag_id}").status_code == 410
+
+
+def test_a_conditional_reference_written_absolutely_here_is_resolved(client):
+    """`<base>/Patient?identifier=...`, a conditional reference after this server's base, as
+    a literal one may be written: it was stored as sent, a search URL that no read, search or
+    compartment resolves, and the Observation belonged to nobody. Resolved as
+    `Patient?identifier=...` is, in a create and in a transaction that makes the patient."""
+    base = str(client.base_url).rstrip("/")
+    value = unique_cccd()
+    patient_id = created(client, new_patient(value))["id"]
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "Mạch"},
+                   "subject": {"reference": f"{base}/Patient?identifier={CCCD}|{value}"}}
+    assert created(client, observation)["subject"] == {"reference": f"Patient/{patient_id}"}
+    other = unique_cccd()
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {**observation, "subject": {
+            "reference": f"{base.upper()}/Patient?identifier={CCCD}|{other}"}},
+         "request": {"method": "POST", "url": "Observation"}},
+        {"resource": new_patient(other), "request": {"method": "POST", "url": "Patient"}}]}
+    response = client.post("", json=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    [made] = search_ids(client, "Patient", identifier=f"{CCCD}|{other}")
+    written = response.json()["entry"][0]["response"]["location"].split("/fhir/")[1]
+    assert client.get(written).json()["subject"] == {"reference": f"Patient/{made}"}
+    missing = {**observation, "subject": {"reference": f"{base}/Patient?identifier=x|{other}"}}
+    assert_outcome(create(client, missing), 404)
