@@ -49,7 +49,6 @@ from fhir_server.services.entry_independence import (
     check_distinct_targets,
     check_independent,
     written_more_than_once,
-    written_target,
 )
 from fhir_server.services.entry_reads import read_entry
 from fhir_server.services.history_replication import replay, replicated_entry
@@ -226,8 +225,8 @@ class BundleProcessor:
         else:
             within = bundle_local_urls(raw_entries)
             # A history lists a resource as often as it changed, each version to be written.
-            shared = frozenset() if kind == "history" else written_more_than_once(raw_entries,
-                                                                                 base)
+            shared = {} if kind == "history" else await written_more_than_once(
+                raw_entries, base, self.service.database.store(), self.parameter_limits)
 
             async def answer(i: int) -> None:
                 answered[i] = _failed(InvalidResource(
@@ -311,7 +310,7 @@ class BundleProcessor:
 
     async def _batch_entry(
         self, base: str, index: int, raw: object, return_preference: str, permissions: Permissions,
-        language: str, within: frozenset[str], shared: frozenset[str],
+        language: str, within: frozenset[str], shared: Mapping[int, str],
         operations: OperationRunner | None, replicated: bool = False,
     ) -> dict:
         """A batch entry's response; `replicated`: a history Bundle's entry, written again as
@@ -322,7 +321,7 @@ class BundleProcessor:
             entry = parse_entry(index, raw, base)
             check_entry_parameters(entry, *self.parameter_limits)
             check_independent(entry, within)
-            if (target := written_target(entry)) in shared:
+            if (target := shared.get(index)) is not None:
                 raise refusal(BadRequest, "bundle.written-twice-in-batch", entry.location,
                               where=entry.location, target=target)
             if entry.operation is not None:

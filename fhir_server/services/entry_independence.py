@@ -6,8 +6,10 @@ transaction names each resource once."""
 from fhir_server.conformance.messages import refusal
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.search.types.reference import references_in
-from fhir_server.services.bundle_entries import Entry, parse_entry
+from fhir_server.services.bundle_entries import Entry, check_entry_parameters, parse_entry
+from fhir_server.services.conditional_criteria import criteria_key, find_matches
 from fhir_server.services.references import full_url_key
+from fhir_server.storage.resources import ResourceStore
 
 
 def bundle_local_urls(raw_entries: list) -> frozenset[str]:
@@ -27,20 +29,54 @@ def written_target(entry: Entry) -> str | None:
     return None
 
 
-def written_more_than_once(raw_entries: list, base: str) -> frozenset[str]:
-    """The resources two or more entries of a batch write (http.html#brules: "there SHALL
-    be no interdependencies between the different entries ... Servers SHALL validate that
-    this is the case"); an entry that cannot be read fails on its own."""
-    seen: set[str] = set()
-    shared: set[str] = set()
+async def written_more_than_once(raw_entries: list, base: str, store: ResourceStore,
+                                 limits: tuple[int, int]) -> dict[int, str]:
+    """The entries of a batch that write a resource another entry writes too, each with that
+    resource (http.html#brules: "there SHALL be no interdependencies between the different
+    entries ... Servers SHALL validate that this is the case"): named by id, or matched by
+    a conditional write when the batch arrives (or, matching nothing, the one resource the
+    first would create and the next find); an entry that cannot be read, or whose criteria
+    fail, fails on its own. Its writes run side by side: two conditional updates of one
+    patient ended in whichever came last. Conditional creates alone may meet: the first
+    makes the resource, the others find it, whatever the order."""
+    entries = []
     for index, raw in enumerate(raw_entries):
         try:
-            target = written_target(parse_entry(index, raw, base))
+            entry = parse_entry(index, raw, base)
+            check_entry_parameters(entry, *limits)
+        except FhirError:
+            continue
+        if entry.method in ("POST", "PUT", "PATCH", "DELETE") and entry.operation is None:
+            entries.append(entry)
+    # Only a type that something other than a create writes can be written twice: a batch
+    # of conditional creates (a load) makes no lookups of its own.
+    changed = {entry.resource_type for entry in entries if entry.method != "POST"}
+    writers: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry.resource_type not in changed:
+            continue
+        try:
+            target = written_target(entry) or await _conditional_target(store, entry)
         except FhirError:
             continue
         if target is not None:
-            (shared if target in seen else seen).add(target)
-    return frozenset(shared)
+            writers.setdefault(target, []).append(entry)
+    return {entry.index: target for target, written in writers.items()
+            if len(written) > 1 and any(entry.method != "POST" for entry in written)
+            for entry in written}
+
+
+async def _conditional_target(store: ResourceStore, entry: Entry) -> str | None:
+    criteria = entry.if_none_exist if entry.method == "POST" else entry.query
+    if not criteria or entry.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return None
+    matches = await find_matches(store, entry.resource_type, criteria)
+    if len(matches) == 1:
+        return f"{entry.resource_type}/{matches[0].id}"
+    if matches or entry.method not in ("POST", "PUT"):
+        return None  # several (412) or nothing to patch or delete: the entry fails alone
+    key = "&".join(f"{name}={value}" for name, value in sorted(criteria_key(criteria)))
+    return f"{entry.resource_type}?{key}"
 
 
 def check_independent(entry: Entry, within: frozenset[str]) -> None:
