@@ -261,7 +261,24 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
                           where=entry.location, target=target, other=deleted[target].location)
         if target is not None:
             deleted[target] = entry
+    for entry in entries if deleted else ():
+        # A PATCH of what a DELETE removes names one resource twice; run after it, the
+        # PATCH failed instead as of nothing there (404 "No Patient matches", or 410).
+        if entry.method == "PATCH" and (target := await _patched(store, entry)) in deleted:
+            raise refusal(BadRequest, "entry.same-resource", entry.location,
+                          where=entry.location, target=target, other=deleted[target].location)
     return frozenset(deleted)
+
+
+async def _patched(store: ResourceStore, entry: Entry) -> str | None:
+    """`Type/id` of what a PATCH entry patches, if one resource (else it fails alone)."""
+    if entry.resource_id:
+        return f"{entry.resource_type}/{entry.resource_id}"
+    try:
+        matches = await find_matches(store, entry.resource_type, entry.criteria)
+    except FhirError:
+        return None
+    return f"{entry.resource_type}/{matches[0].id}" if len(matches) == 1 else None
 
 
 def _assign(assigned: dict[str, str], entry: Entry, target_id: str) -> None:

@@ -126,3 +126,25 @@ def test_one_conditional_create_spelled_twice_makes_one_resource(client, spellin
     for entry in response.json()["entry"][2:]:
         visit = client.get(entry["response"]["location"].split("/fhir/")[1]).json()
         assert visit["subject"]["reference"] == f"Patient/{patient_id}"
+
+
+@pytest.mark.parametrize("case", ["conditional-patch-and-delete", "patch-and-conditional-delete",
+                                  "both-conditional"])
+def test_a_patch_of_what_a_delete_removes_is_named_twice(client, case):
+    """DELETEs run first (http.html#trules), so the PATCH of the resource a DELETE removes
+    failed as of nothing there, 404 "No Patient matches" (one did) or 410: the overlap, as
+    for any other two entries of one resource, is what the client must hear of."""
+    value = unique_cccd()
+    target = created(client, new_patient(value))
+    by_id, by_criteria = f"Patient/{target['id']}", f"Patient?{identifier_query(value)}"
+    patch_url, delete_url = {"conditional-patch-and-delete": (by_criteria, by_id),
+                             "patch-and-conditional-delete": (by_id, by_criteria),
+                             "both-conditional": (by_criteria, by_criteria)}[case]
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        patch_entry(patch_url, [{"op": "replace", "path": "/active", "value": False}]),
+        delete_entry(delete_url),
+    ))
+    diagnostics = assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert by_id in diagnostics and "Bundle.entry[1]" in diagnostics, diagnostics
+    assert history_snapshot(client) == before
