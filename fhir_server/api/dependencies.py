@@ -17,6 +17,7 @@ from fhir_server.api.media import (
     json_body,
     response_media_type,
 )
+from fhir_server.errors import BadRequest
 from fhir_server.search.request import PRESENTATION, check_parameter_counts
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.preconditions import Precondition, write_precondition
@@ -86,7 +87,13 @@ async def preferences(request: Request) -> dict[str, str]:
 async def _precondition(request: Request) -> Precondition:
     """The versions a write expects (If-Match, or If-Unmodified-Since), or, with
     `If-None-Match: *`, that there is none (412 instead of overwriting); a header's lines
-    are one list (RFC 9110 §5.3)."""
+    are one list (RFC 9110 §5.3). If-None-Exist belongs to a create (http.html#ccreate):
+    elsewhere it is 400, as a batch entry's `ifNoneExist` on a PUT is, not ignored (a PUT
+    sent with it to create unless the resource exists overwrote it)."""
+    if request.method != "POST" and "if-none-exist" in request.headers:
+        raise BadRequest(f"If-None-Exist applies to a create (POST) only, not to a "
+                         f"{request.method}: send If-None-Match: * for a PUT that only "
+                         "creates, or a conditional update (PUT [type]?criteria)")
     return write_precondition(request.method, field_list(request, "if-match") or None,
                               field_list(request, "if-none-match") or None,
                               unmodified_since=header_date(request, "if-unmodified-since"))

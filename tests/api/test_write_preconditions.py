@@ -214,3 +214,21 @@ def test_a_vread_of_a_deletion_has_its_etag_as_the_read_has(client):
     for gone in (client.get(path), client.get(f"{path}/_history/2")):
         assert_outcome(gone, 410)
         assert gone.headers["ETag"] == 'W/"2"'
+
+
+def test_if_none_exist_on_an_update_patch_or_delete_is_400_not_ignored(client):
+    """If-None-Exist is a create's (http.html#ccreate), and a batch entry's `ifNoneExist` on
+    a PUT is 400; over HTTP it was ignored, so a PUT sent with it to create the patient
+    unless one exists overwrote the stored one (and a DELETE with it deleted)."""
+    value = unique_cccd()
+    patient = created(client, new_patient(value))
+    criteria = {"If-None-Exist": f"identifier={CCCD}|{value}"}
+    for response in (
+        put(client, {**patient, "gender": "female"}, **criteria),
+        client.put(f"/Patient?_id={patient['id']}", json={**patient, "gender": "female"},
+                   headers={**FHIR_HEADERS, **criteria}),
+        patch(client, f"/Patient/{patient['id']}", GENDER, **criteria),
+        client.delete(f"/Patient/{patient['id']}", headers=criteria),
+    ):
+        assert "If-None-Exist" in assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert client.get(f"/Patient/{patient['id']}").json() == patient
