@@ -104,16 +104,24 @@ _MAX_GUARDS = 200
 # A search prefix before a date or number (`eq2025-07-01`, `eq5`): matches what the bare value
 # matches.
 _PREFIXED = re.compile(r"(?:eq|ne|gt|lt|ge|le|sa|eb|ap)(?=[0-9+.-])")
+# A number (a quantity's first part).
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A number with a fraction or an exponent (of two digits at most: `1e999999` is kept as it is).
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][+-]?[0-9]{1,2})?")
 
 
 def _guarded(value: str) -> str:
-    """The guard of one criterion value: its code without a system (`s|v`: v), a reference's
-    id however written (`Patient/1`, `1`, this server's URL of it), without a prefix, a number
-    in one form (`5`, `5.0`, `5e0`), case and accents folded. Spellings that share one take
-    one guard; unrelated values that do only wait for each other."""
-    code = split_escaped(value, "|", keep_escapes=True)[-1]
+    """The guard of one criterion value: its code without a system (`s|v`: v), a quantity's
+    number, a reference's id however written (`Patient/1`, `1`, this server's URL of it),
+    without a prefix, a number in one form (`5`, `5.0`, `5e0`), case and accents folded.
+    Spellings that share one take one guard; unrelated values that do only wait for each
+    other."""
+    parts = split_escaped(value, "|", keep_escapes=True)
+    # A quantity (`5|http://unitsofmeasure.org|mg`, `5||mg`) by its number, which `5` and
+    # `5.0` name too (by its code, `mg`, it raced them into duplicates); `:of-type`'s
+    # `system|type|value` by its value.
+    number = _PREFIXED.sub("", parts[0], count=1)
+    code = number if len(parts) == 3 and _NUMBER.fullmatch(number) else parts[-1]
     code = _PREFIXED.sub("", code.rsplit("/", 1)[-1], count=1)
     if _DECIMAL.fullmatch(code):
         # `5.0` as `5`; a number of digits alone is kept, leading zeros and all (a CCCD).

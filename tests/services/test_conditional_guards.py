@@ -71,7 +71,10 @@ def test_spellings_of_one_reference_take_one_guard(spelling):
 @pytest.mark.parametrize("spellings", [
     ("date=2025-07-01", "date=eq2025-07-01", "birthdate=eq2025-07-01"),
     ("value-quantity=5", "value-quantity=5.0", "value-quantity=eq5", "value-quantity=eq5.00",
-     "value-quantity=5e0", "value-quantity=0.5e1"),
+     "value-quantity=5e0", "value-quantity=0.5e1",
+     # With a unit (search.html#quantity): keyed by `mg`, these raced `5` into duplicates.
+     "value-quantity=5|http://unitsofmeasure.org|mg", "value-quantity=eq5.0||mg",
+     "value-quantity=5%7Chttp%3A%2F%2Funitsofmeasure.org%7Cmg"),
 ])
 def test_prefixed_and_reformatted_values_take_one_guard(spellings):
     assert len({tuple(_keys(spelling)) for spelling in spellings}) == 1
