@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from decimal import Decimal
 from urllib.parse import unquote_plus
 
+from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import RESULT_PARAMETERS, parse_query, parse_request
@@ -110,7 +111,18 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][+-]?[0-9]{1,2})?")
 
 
-def _guarded(value: str) -> str:
+def _canonical(resource_type: str, name: str) -> bool:
+    """Whether a parameter's values are URLs that may end in `|version` (a uri, such as
+    `url`, or a reference, which may name a canonical): not a chain through one, nor a
+    reference's `:identifier`, whose values are tokens."""
+    code, _, modifier = name.partition(":")
+    if "." in modifier or modifier == "identifier":
+        return False
+    definition = search_parameters(resource_type).get(code)
+    return definition is not None and definition.type in ("uri", "reference")
+
+
+def _guarded(value: str, canonical: bool = False) -> str:
     """The guard of one criterion value: its code without a system (`s|v`: v), a quantity's
     number, a reference's id however written (`Patient/1`, `1`, this server's URL of it),
     without a prefix, a number in one form (`5`, `5.0`, `5e0`), case and accents folded.
@@ -119,9 +131,11 @@ def _guarded(value: str) -> str:
     parts = split_escaped(value, "|", keep_escapes=True)
     # A quantity (`5|http://unitsofmeasure.org|mg`, `5||mg`) by its number, which `5` and
     # `5.0` name too (by its code, `mg`, it raced them into duplicates); `:of-type`'s
-    # `system|type|value` by its value.
+    # `system|type|value` by its value; a canonical (`url=http://x/ValueSet/v|1.0`) by its
+    # URL, as `url=http://x/ValueSet/v` (by `1.0` the two raced into duplicates).
     number = _PREFIXED.sub("", parts[0], count=1)
-    code = number if len(parts) == 3 and _NUMBER.fullmatch(number) else parts[-1]
+    code = (parts[0] if canonical else number if len(parts) == 3 and _NUMBER.fullmatch(number)
+            else parts[-1])
     code = _PREFIXED.sub("", code.rsplit("/", 1)[-1], count=1)
     if _DECIMAL.fullmatch(code):
         # `5.0` as `5`; a number of digits alone is kept, leading zeros and all (a CCCD).
@@ -137,8 +151,8 @@ async def acquire_guards(store: ResourceStore, resource_type: str, query: str) -
     twice), and so do `family=Lý`, `family=ly` and `name=LY`, which match the same names.
     Criteria that merely share a value wait for each other, which costs only time
     (`_guarded`: `subject=Patient/1`, `patient=1`; `date=eq2025-07-01`, `date=2025-07-01`)."""
-    keys = {f"{resource_type}?{_guarded(one)}"
-            for _, value in parse_query(_without_type(query))
+    keys = {f"{resource_type}?{_guarded(one, _canonical(resource_type, name))}"
+            for name, value in parse_query(_without_type(query))
             for one in split_escaped(value, ",", keep_escapes=True)}
     if len(keys) > _MAX_GUARDS:  # a bound on the writes one request makes
         raise BadRequest(f"Conditional criteria name {len(keys)} values; at most {_MAX_GUARDS}"

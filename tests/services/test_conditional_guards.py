@@ -88,3 +88,21 @@ def test_values_beyond_a_decimal_and_odd_text_still_take_a_guard():
 @given(st.text(st.characters(codec="utf-8", exclude_characters=",\\"), min_size=1))
 def test_any_value_takes_one_guard(value):
     assert len(_keys(f"name={quote(value, safe='')}")) == 1
+
+
+@pytest.mark.parametrize(("resource_type", "spellings"), [
+    ("ValueSet", ("url=http://x.vn/ValueSet/gioi-tinh", "url=http://x.vn/ValueSet/gioi-tinh|1.0",
+                  "url=http://x.vn/ValueSet/gioi-tinh%7C2")),
+    ("QuestionnaireResponse", ("questionnaire=http://x.vn/Questionnaire/kham|3",
+                               "questionnaire=http://x.vn/Questionnaire/kham")),
+])
+def test_a_canonical_with_and_without_its_version_takes_one_guard(resource_type, spellings):
+    """`url=<canonical>|1.0` finds what `url=<canonical>` finds (a package's ValueSet loaded
+    by two clients), but was keyed by its version, `1`, so the two raced into duplicates; a
+    token's `system|code` is still keyed by its code, a chain's by its value."""
+    store = _RecordingStore()
+    for spelling in spellings:
+        asyncio.run(acquire_guards(store, resource_type, spelling))  # type: ignore[arg-type]
+    assert len(set(store.keys)) == 1, store.keys
+    assert _keys("general-practitioner:Practitioner.identifier=http://x.vn/cchn|7") == [
+        "Patient?7"]
