@@ -6,6 +6,7 @@ given."""
 import heapq
 import json
 import re
+from collections import Counter
 from urllib.parse import parse_qsl, unquote
 
 from fhir_server.conformance.messages import refusal
@@ -261,13 +262,27 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
                           where=entry.location, target=target, other=deleted[target].location)
         if target is not None:
             deleted[target] = entry
-    for entry in entries if deleted else ():
-        # A PATCH of what a DELETE removes names one resource twice; run after it, the
-        # PATCH failed instead as of nothing there (404 "No Patient matches", or 410).
-        if entry.method == "PATCH" and (target := await _patched(store, entry)) in deleted:
-            raise refusal(BadRequest, "entry.same-resource", entry.location,
-                          where=entry.location, target=target, other=deleted[target].location)
+    await _patched_once(store, entries, deleted)
     return frozenset(deleted)
+
+
+async def _patched_once(store: ResourceStore, entries: list[Entry],
+                        deleted: dict[str, Entry]) -> None:
+    """400 for a PATCH of what a DELETE removes, or of what another PATCH patches: one
+    resource twice. Run after the other, the PATCH failed instead as of nothing there (404
+    "No Patient matches", or 410), or for what the other had changed (422). Looked up only
+    where two such entries may meet: a type deleted or patched twice."""
+    patches = [entry for entry in entries if entry.method == "PATCH"]
+    kinds = Counter(entry.resource_type for entry in patches)
+    kinds.update(target.partition("/")[0] for target in deleted)
+    named = dict(deleted)
+    for entry in patches:
+        if kinds[entry.resource_type] < 2 or (target := await _patched(store, entry)) is None:
+            continue
+        if target in named:
+            raise refusal(BadRequest, "entry.same-resource", entry.location,
+                          where=entry.location, target=target, other=named[target].location)
+        named[target] = entry
 
 
 async def _patched(store: ResourceStore, entry: Entry) -> str | None:

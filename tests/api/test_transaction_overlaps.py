@@ -148,3 +148,20 @@ def test_a_patch_of_what_a_delete_removes_is_named_twice(client, case):
     diagnostics = assert_outcome(response, 400)["issue"][0]["diagnostics"]
     assert by_id in diagnostics and "Bundle.entry[1]" in diagnostics, diagnostics
     assert history_snapshot(client) == before
+
+
+def test_two_patches_of_one_resource_are_named_twice_even_when_the_second_cannot_apply(client):
+    """Two conditional PATCHes finding one patient, the second testing what the first has
+    changed: the second failed as a patch (422, its `test`), not as the overlap it is."""
+    value = unique_cccd()
+    target = created(client, new_patient(value))
+    deactivate = [{"op": "replace", "path": "/active", "value": False}]
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        patch_entry(f"Patient?{identifier_query(value)}", deactivate),
+        patch_entry(f"Patient?_id={target['id']}",
+                    [{"op": "test", "path": "/active", "value": True}, *deactivate]),
+    ))
+    diagnostics = assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert f"Patient/{target['id']}" in diagnostics and "Bundle.entry[0]" in diagnostics
+    assert history_snapshot(client) == before
