@@ -1,7 +1,8 @@
 """URI search parameters (http://hl7.org/fhir/R4/search.html#uri): exact matches, `:below`
 (the stored URI starts with the value) and `:above` (the value starts with the stored URI).
-A canonical (`meta.profile` of `_profile`) is found by its URL without the version too, as
-the canonical references of reference parameters are."""
+The two "only apply to URLs, and not URNs such as OIDs": on a URN they are 400. A canonical
+(`meta.profile` of `_profile`) is found by its URL without the version too, as the canonical
+references of reference parameters are."""
 
 import re
 
@@ -49,6 +50,9 @@ def compile_value(criterion: Criterion, value: str) -> dict:
         url, version = parts
         return {"$and": [{criterion.field: url}, {"search.version": f"c:{version}"}]}
     value = unescape(value)
+    if criterion.modifier in ("below", "above") and value[:4].lower() == "urn:":
+        raise ValueError(f"':{criterion.modifier}' applies to URLs, not to URNs such as "
+                         "OIDs (search.html#uri): search the URN itself")
     if criterion.modifier == "below":
         return {criterion.field: {"$regex": "^" + re.escape(value)}}
     if criterion.modifier == "above":
