@@ -261,6 +261,10 @@ def test_encounter_tokens_and_value_sets(client, ids, params, keys):
         ("/Encounter", "class:not-in", "http://example.org/fhir/ValueSet/does-not-exist"),
         ("/Patient", "gender:in", "http://hl7.org/fhir/ValueSet/no-such-value-set"),
         ("/Patient", "identifier:of-type", f"{V2_0203}|MR"),
+        # "All 3 parts must be present": a type without its code, or no value, is no search.
+        ("/Patient", "identifier:of-type", f"{V2_0203}|MR|"),
+        ("/Patient", "identifier:of-type", f"{V2_0203}||BM-0002"),
+        ("/Patient", "identifier:of-type", "||"),
         # `:of-type` reads an Identifier's type: a code or a CodeableConcept has none.
         ("/Patient", "gender:of-type", f"{V2_0203}|MR|female"),
         ("/Encounter", "class:of-type", f"{V2_0203}|MR|AMB"),

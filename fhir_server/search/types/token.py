@@ -201,9 +201,14 @@ def compile_value(criterion: Criterion, value: str) -> dict:
     if modifier == "text":
         return {field: {"$regex": "^t:" + re.escape(folded_search_text(value))}}
     if modifier == "of-type":
-        if len(split_escaped(value, "|")) != 3:
-            raise ValueError("':of-type' takes type-system|type-code|value")
-        return {field: "ot:" + "|".join(split_escaped(value, "|"))}
+        parts = split_escaped(value, "|")
+        # "All 3 parts must be present" (search.html#token); a type coding without a system
+        # is searched by an empty one (`|MR|value`), but a type needs its code and the
+        # identifier its value: `MR|` named none and found nothing.
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise ValueError("':of-type' takes type-system|type-code|value, the type's code "
+                             "and the value both given")
+        return {field: "ot:" + "|".join(parts)}
     if modifier in ("in", "not-in"):
         keys = _value_set_keys(unescape(value), criterion.value_sets, criterion.bare_codes)
         return {field: {"$in" if modifier == "in" else "$nin": keys}}
