@@ -338,3 +338,48 @@ def test_a_bare_id_finds_a_reference_to_a_type_the_parameter_does_not_name(clien
                           (f"Patient/{ids['enc1']}", False), (ids["enc2"], False)):
         found_ids = found(client, "/Observation", {"performer": value, "_id": observation_id})
         assert (found_ids == {observation_id}) is wanted, value
+
+
+# Answers to versions of one form, for `:below` on a canonical reference (search.html#versions:
+# `definition:below=...some-profile|1` "matches the first two" of |1.0, |1.1 and |2.0).
+BELOW_FORM = "http://fhir.hl7.org.vn/core/Questionnaire/sang-loc-tram-cam"
+BELOW = {version or "bare": {"resourceType": "QuestionnaireResponse", "status": "completed",
+                             "questionnaire": BELOW_FORM + (f"|{version}" if version else "")}
+         for version in ("1.0", "1.1", "1", "10.0", "2.0", "2.0-ballot", None)}
+BELOW["sibling"] = {"resourceType": "QuestionnaireResponse", "status": "completed",
+                    "questionnaire": f"{BELOW_FORM}-khac|1.0"}
+
+
+@pytest.fixture(scope="module")
+def below_ids(client) -> dict[str, str]:
+    return load(client, BELOW)
+
+
+@pytest.mark.parametrize(
+    ("value", "keys"),
+    [
+        (BELOW_FORM, set(BELOW) - {"sibling"}),
+        (f"{BELOW_FORM}|1", {"1", "1.0", "1.1"}),
+        (f"{BELOW_FORM}|1.1", {"1.1"}),
+        (f"{BELOW_FORM}|2.0", {"2.0", "2.0-ballot"}),
+        (f"{BELOW_FORM}|3", set()),
+        (f"{BELOW_FORM}|1,{BELOW_FORM}|10", {"1", "1.0", "1.1", "10.0"}),
+    ],
+)
+def test_below_a_canonical_reference_takes_later_parts_of_its_version(client, below_ids,
+                                                                      value, keys):
+    assert found(client, "/QuestionnaireResponse", {"questionnaire:below": value}) == (
+        expected(below_ids, keys))
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "value"),
+    [
+        # A hierarchy of References (Location.partOf) is not searched: no canonical URL.
+        ("/Procedure", "location:below", "42"),
+        ("/Procedure", "location:below", "Location/42"),
+        ("/QuestionnaireResponse", "questionnaire:below", f"{BELOW_FORM}|"),
+    ],
+)
+def test_below_on_a_reference_needs_a_canonical_url(client, path, name, value):
+    assert_bad_parameter(client.get(path, params={name: value}), name)

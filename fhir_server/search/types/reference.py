@@ -22,7 +22,7 @@ from fhir_server.search.types import Criterion
 from fhir_server.search.types.token import code_keys, codes, matching, value_keys
 from fhir_server.search.values import unescape
 
-MODIFIERS = ("identifier", "missing")
+MODIFIERS = ("identifier", "below", "missing")
 _HISTORY = re.compile(r"/_history/[^/]+$")
 LOCAL_REFERENCE = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})$")
 _VERSION_SPECIFIC = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})/_history/([^/]+)$")
@@ -234,7 +234,27 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
     return relative + absolute
 
 
+# What ends a part of a business version: `1` is above `1.0`, `1.1` and `1-beta`, not `10`.
+_VERSION_PART_ENDS = ".-+"
+
+
+def canonicals_below(value: str) -> dict:
+    """`:below` on a canonical reference (search.html#versions): `url` finds every version
+    of it, as the bare url does; `url|1` the versions `1`, `1.0`, `1.1`, ... ("matches the
+    first two" of 1.0, 1.1 and 2.0). An anchored pattern: a range of the index."""
+    url, bar, version = value.partition("|")
+    if ":" not in url or LOCAL_REFERENCE.match(url) or not url or (bar and not version):
+        raise ValueError("':below' on a reference takes a canonical URL, with or without a "
+                         "|version (search.html#versions); a hierarchy of references is not "
+                         "searched here")
+    if not bar:
+        return {"$eq": url}
+    return {"$regex": "^" + re.escape(value) + f"(?:$|[{re.escape(_VERSION_PART_ENDS)}])"}
+
+
 def compile_value(criterion: Criterion, value: str) -> dict:
     if criterion.modifier == "identifier":
         return matching(criterion.field, value_keys(value, prefix="i:"))
+    if criterion.modifier == "below":
+        return {criterion.field: canonicals_below(unescape(value))}
     return {criterion.field: {"$in": references_to(criterion, unescape(value))}}
