@@ -27,7 +27,8 @@ from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.care_dates import care_date_parameters, care_date_within
 from fhir_server.services.cursors import CursorCodec, paging_context
 from fhir_server.services.parameters import positive_integer
-from fhir_server.services.search import MOST_RESPONSE_BYTES, warning_entry
+from fhir_server.services.search import MOST_RESPONSE_BYTES
+from fhir_server.services.search_warnings import warning_entry
 from fhir_server.services.versions import Version
 from fhir_server.services.within_reach import (
     PROXIED,

@@ -2,7 +2,6 @@
 criteria, page with keyset cursors, add `_include`/`_revinclude`d resources, count, subset."""
 
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, partial
@@ -40,6 +39,7 @@ from fhir_server.services.include_reads import (
     referenced,
 )
 from fhir_server.services.scope_searches import scope_filter
+from fhir_server.services.search_warnings import versioned_chains, warned, warning_entry
 from fhir_server.services.stale_entries import never_stale, stale_entries_read
 from fhir_server.services.subsetting import subset
 from fhir_server.services.versions import Version
@@ -117,8 +117,8 @@ class SearchService:
         reindexing = await stale_entries_read(request, used, compartment,
                                               self.stale_index)
         if request.counts_only:
-            return _warned(searchset_bundle(self.base, [], page_links(self.base, path, kept, None),
-                                            total), reindexing)
+            return warned(searchset_bundle(self.base, [], page_links(self.base, path, kept, None),
+                                           total), reindexing)
         count = self.default_count if request.count is None else request.count
         fields = paging.sort_fields(request.sort)
         page_query, backward = query, False
@@ -144,9 +144,9 @@ class SearchService:
         if total is None and request.total is None and not request.cursor and not next_cursor:
             total = len(matches)
         links = page_links(self.base, path, kept, next_cursor, request.cursor, previous_cursor)
-        return _warned(await self.page({resource_type: request},
-                                       [(resource_type, d) for d in matches], size, links, total),
-                       reindexing)
+        found = [(resource_type, d) for d in matches]
+        return warned(await self.page({resource_type: request}, found, size, links, total),
+                      reindexing, versioned_chains(resource_type, used, found))
 
     async def page(self, requests: dict[str, SearchRequest], matches: Sequence[Found],
                    size: int, links: list[dict], total: int | None) -> dict:
@@ -369,24 +369,6 @@ def shaped(request: SearchRequest, version: Version) -> Version:
     resource = subset(version.resource, request.summary, request.elements)
     return Version(version.resource_type, version.id, version.vid, version.last_updated,
                    resource)
-
-
-def _warned(bundle: dict, reason: str | None) -> dict:
-    """The searchset, with a warning entry of `reason` (`incomplete`), if any."""
-    if reason is not None:
-        bundle.setdefault("entry", []).append(warning_entry(reason, "incomplete"))
-    return bundle
-
-
-def warning_entry(diagnostics: str, code: str = "too-costly") -> dict:
-    """A searchset entry saying the page is incomplete
-    (http://hl7.org/fhir/R4/bundle-definitions.html#Bundle.entry.search.mode)."""
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "warning", "code": code, "diagnostics": diagnostics}],
-    }
-    return {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": outcome,
-            "search": {"mode": "outcome"}}
 
 
 def page_projection(search_codes: set[str], sort_fields: list[str]) -> dict:

@@ -383,3 +383,39 @@ def test_below_a_canonical_reference_takes_later_parts_of_its_version(client, be
 )
 def test_below_on_a_reference_needs_a_canonical_url(client, path, name, value):
     assert_bad_parameter(client.get(path, params={name: value}), name)
+
+
+def _outcomes(bundle: dict) -> list[dict]:
+    return [e["resource"] for e in bundle.get("entry", []) if e["search"]["mode"] == "outcome"]
+
+
+def test_a_chain_through_a_version_specific_reference_is_warned_of(client):
+    """search.html#versions: a chain reads the current version of the resource referred to;
+    "Where a search does not act on the referenced version, search results SHOULD contain a
+    OperationOutcome with a warning that indicates the discrepancy"."""
+    patient = client.post("/Patient", json={"resourceType": "Patient", "gender": "male"},
+                          headers=FHIR_HEADERS).json()
+    changed = client.put(f"/Patient/{patient['id']}", headers=FHIR_HEADERS, json={
+        "resourceType": "Patient", "id": patient["id"], "gender": "female"})
+    assert changed.status_code == 200, changed.text
+    observations = {}
+    for key, reference in (("versioned", f"Patient/{patient['id']}/_history/1"),
+                           ("current", f"Patient/{patient['id']}")):
+        created = client.post("/Observation", headers=FHIR_HEADERS, json={
+            "resourceType": "Observation", "status": "final", "code": {"text": key},
+            "subject": {"reference": reference}})
+        assert created.status_code == 201, created.text
+        observations[key] = created.json()["id"]
+    both = ",".join(observations.values())
+    bundle = client.get("/Observation", params={"_id": both, "subject:Patient.gender": "female"}
+                        ).json()
+    assert {e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match"} == (
+        set(observations.values()))
+    [outcome] = _outcomes(bundle)
+    assert outcome["issue"][0]["severity"] == "warning"
+    assert f"Observation/{observations['versioned']}" in outcome["issue"][0]["diagnostics"]
+    assert observations["current"] not in outcome["issue"][0]["diagnostics"]
+    # No chain, or no version named among the matches: nothing to warn of.
+    for params in ({"_id": both, "subject": f"Patient/{patient['id']}"},
+                   {"_id": observations["current"], "subject.gender": "female"}):
+        assert _outcomes(client.get("/Observation", params=params).json()) == [], params
