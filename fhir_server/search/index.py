@@ -73,8 +73,10 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # largest double of its sign, and one below it (1e-320 ug) as the smallest, not 0; 31: the
 # entry resource Bundle's `composition` and `message` are, as a contained one (chains); 32:
 # a ContactDetail's name as a string (ValueSet `author` of the extensions pack); 33: an
-# integer as a token (Patient `birthOrderBoolean` of the extensions pack, multipleBirth[x])
-_EXTRACTION_REVISION = "33"
+# integer as a token (Patient `birthOrderBoolean` of the extensions pack, multipleBirth[x]);
+# 34: a coding of a code system held here that is not case sensitive also as the code system
+# writes its code (`lab` of v2-0074 as `LAB`)
+_EXTRACTION_REVISION = "34"
 
 
 @cache

@@ -323,3 +323,47 @@ def test_escaped_separators_in_a_token_value(client, escaped_ids, value, keys):
 )
 def test_escaped_separators_in_token_text(client, escaped_ids, value, keys):
     assert found(client, "/Basic", {"code:text": value}) == expected(escaped_ids, keys)
+
+
+# Codings in the case a code system writes its code and in another (search.html#token: "Match
+# is case sensitive unless the underlying semantics ... indicate that the token should be
+# interpreted case-insensitively (see, e.g. CodeSystem.caseSensitive)"). The v2 tables say
+# nothing of case, so codes are accepted in any case ($validate-code takes `lab` as v2-0074's
+# `LAB`); observation-category says its codes are case sensitive.
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CASES = {
+    f"{system}|{code}": {"resourceType": "Observation", "status": "final",
+                          "code": {"coding": [{"system": system, "code": code}]}}
+    for system, code in ((V2_0074, "LAB"), (V2_0074, "lab"), (V2_0074, "HM"),
+                         (OBSERVATION_CATEGORY, "laboratory"), (OBSERVATION_CATEGORY, "Laboratory"))
+}
+
+
+@pytest.fixture(scope="module")
+def case_ids(client) -> dict[str, str]:
+    return load(client, CASES)
+
+
+@pytest.mark.parametrize(
+    ("params", "keys"),
+    [
+        ({"code": f"{V2_0074}|LAB"}, {f"{V2_0074}|LAB", f"{V2_0074}|lab"}),
+        ({"code": f"{V2_0074}|lab"}, {f"{V2_0074}|LAB", f"{V2_0074}|lab"}),
+        ({"code": f"{V2_0074}|Lab,{V2_0074}|hm"}, {f"{V2_0074}|LAB", f"{V2_0074}|lab",
+                                                  f"{V2_0074}|HM"}),
+        ({"code:below": f"{V2_0074}|lab"}, {f"{V2_0074}|LAB", f"{V2_0074}|lab"}),
+        # A code system saying its codes are case sensitive is searched so.
+        ({"code": f"{OBSERVATION_CATEGORY}|laboratory"}, {f"{OBSERVATION_CATEGORY}|laboratory"}),
+        ({"code": f"{OBSERVATION_CATEGORY}|LABORATORY"}, set()),
+        # Without a system, the code is as written.
+        ({"code": "lab"}, {f"{V2_0074}|lab"}),
+    ],
+)
+def test_a_code_system_that_is_not_case_sensitive_is_searched_in_any_case(
+        client, case_ids, params, keys):
+    ids = ",".join(case_ids.values())
+    assert found(client, "/Observation", params | {"_id": ids}) == expected(case_ids, keys)
+    if "code" in params:  # :not finds what the code does not, case alike
+        assert found(client, "/Observation", {"code:not": params["code"], "_id": ids}) == (
+            expected(case_ids, set(CASES) - keys))

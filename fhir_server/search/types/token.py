@@ -10,6 +10,7 @@ without a system), `t:<folded text>` (for `:text`) and `ot:<type system>|<type c
 import re
 from collections.abc import Mapping
 
+from fhir_server.conformance.code_systems import code_system
 from fhir_server.conformance.expansion import expand_resource, expansion
 from fhir_server.conformance.held_terminology import held_code_system
 from fhir_server.conformance.identifier_systems import canonical_system, equivalent_identifiers
@@ -44,10 +45,28 @@ def _text_keys(*texts: object) -> list[str]:
     return [f"t:{fold(text)}" for text in texts if isinstance(text, str) and text.strip()]
 
 
+def written_by_system(system: str, code: str) -> str | None:
+    """The code as a code system held here writes it, when `code` differs from it by case
+    alone and the system does not say its codes are case sensitive: search.html#token,
+    "Match is case sensitive unless the underlying semantics for the context indicate that
+    the token should be interpreted case-insensitively (see, e.g. CodeSystem.caseSensitive)",
+    whose absence means "accept codes in any case" (v2 tables: `lab` is v2-0074's `LAB`)."""
+    held = code_system(system)
+    if held is None or code in held.concepts or held.resource.get("caseSensitive") is True:
+        return None
+    concept = held.find(code)
+    return None if concept is None else concept.code
+
+
 def _coding_keys(coding: object) -> list[str]:
     if not isinstance(coding, dict):
         return []
-    return code_keys(coding.get("system"), coding.get("code")) + _text_keys(coding.get("display"))
+    system, code = coding.get("system"), coding.get("code")
+    keys = code_keys(system, code) + _text_keys(coding.get("display"))
+    if isinstance(system, str) and isinstance(code, str) and (
+            written := written_by_system(system, code)):
+        keys.append(f"sc:{system}|{written}")  # found as the code system writes it
+    return keys
 
 
 def _concept_keys(concept: dict) -> list[str]:
@@ -132,6 +151,8 @@ def value_keys(value: str, prefix: str = "") -> list[str | re.Pattern]:
     # (`equivalent_identifiers`).
     same = [(system, code), *((other, value) for other, value
                               in equivalent_identifiers(system, code) if other == system)]
+    if written := written_by_system(system, code):  # a coding of it in any case
+        same.append((system, written))
     return [f"{prefix}sc:{other}|{value}" for other, value in same]
 
 
@@ -171,6 +192,7 @@ def _subsumed_keys(value: str, modifier: str) -> list[str]:
         raise ValueError(f"the code system {system} is not known to this server")
     if (refusal := index.refused_as_system()) is not None:
         raise ValueError(refusal)
+    code = concept.code if (concept := index.find(code)) is not None else code
     if code not in index.concepts:
         if index.content != "complete":  # SNOMED CT, LOINC, ...: held without their codes
             raise ValueError(f"':{modifier}' cannot be answered here: the code system {system} "
