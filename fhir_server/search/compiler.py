@@ -122,7 +122,9 @@ class Compiler:
         if name.partition(":")[0] == LIST_PARAMETER:
             return await self._in_lists(resource_type, name, value, written)
         head, dot, chained = name.partition(".")
-        code, _, modifier = head.partition(":")
+        code, colon, modifier = head.partition(":")
+        if colon and not modifier:  # `family:=x`: a modifier left out, not no modifier
+            raise BadRequest(f"'{written}' names no modifier after its ':'", expression=written)
         parameter = search_parameters(resource_type).get(code)
         if parameter is None:
             raise UnknownParameter(f"Unknown search parameter '{code}' for {resource_type}")

@@ -94,6 +94,9 @@ def test_strict_handling_accepts_known_parameters(client, ids):
         ("/Encounter", "length:exact", "30"),
         ("/Encounter", "status:FOO", "finished"),
         ("/Encounter", "subject:missing:not", "true"),
+        # A ':' naming no modifier: searched as `family=le` it answered another question.
+        ("/Patient", "family:", "le"),
+        ("/Encounter", "subject:.name", "an"),
         # a canonical URL has no identifier (QuestionnaireResponse.questionnaire)
         ("/QuestionnaireResponse", "questionnaire:identifier", "http://x|1"),
     ],
