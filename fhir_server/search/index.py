@@ -75,8 +75,9 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # a ContactDetail's name as a string (ValueSet `author` of the extensions pack); 33: an
 # integer as a token (Patient `birthOrderBoolean` of the extensions pack, multipleBirth[x]);
 # 34: a coding of a code system held here that is not case sensitive also as the code system
-# writes its code (`lab` of v2-0074 as `LAB`)
-_EXTRACTION_REVISION = "34"
+# writes its code (`lab` of v2-0074 as `LAB`); 35: an instant as the point in time it is
+# (was the range of its precision, a second)
+_EXTRACTION_REVISION = "35"
 
 
 @cache

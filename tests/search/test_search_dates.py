@@ -15,6 +15,7 @@ Values without an offset, stored or searched, are read in the server's local tim
 """
 
 import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from api.helpers import parse_instant
@@ -179,10 +180,50 @@ def test_provenance_when_at_second_and_minute_precision_with_offsets(client, ids
         ("ge2024-01-01T00:00:00Z", {"d1", "d2"}),
         ("gt2024-03-01T01:15:30Z", set()),
         ("gt2024-03-01T01:15:29Z", {"d1", "d2"}),
+        # An instant written to the second is the point at its first millisecond, not the
+        # whole second: found by that millisecond, and before one later in that second.
+        ("2024-03-01T01:15:30.000Z", {"d2"}),
+        ("gt2024-03-01T01:15:30.500Z", set()),
+        ("eb2024-03-01T01:15:30.500Z", {"d1", "d2", "d3"}),
     ],
 )
 def test_document_reference_date_is_an_instant(client, ids, value, keys):
     assert found(client, "/DocumentReference", {"date": value}) == expected(ids, keys)
+
+
+_POINTS = {key: datetime.fromisoformat(date) for key, date in DOCS.items()}
+# The search value's precision: its unit, and how it is written.
+_PRECISIONS = {"minute": (timedelta(minutes=1), "%Y-%m-%dT%H:%M"),
+               "second": (timedelta(seconds=1), "%Y-%m-%dT%H:%M:%S"),
+               "millisecond": (timedelta(milliseconds=1), "%Y-%m-%dT%H:%M:%S.%f")}
+
+
+def _on_points(prefix: str, low: datetime, high: datetime) -> set[str]:
+    """The documents whose instant, a point, the prefixed range [low, high] finds."""
+    test = {"eq": lambda p: low <= p <= high, "ne": lambda p: not low <= p <= high,
+            "gt": lambda p: p > high, "lt": lambda p: p < low, "ge": lambda p: p >= low,
+            "le": lambda p: p <= high, "sa": lambda p: p > high, "eb": lambda p: p < low}
+    return {key for key, point in _POINTS.items() if test[prefix](point)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(prefix=st.sampled_from(["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb"]),
+       offset=st.integers(min_value=-1500, max_value=1500),
+       precision=st.sampled_from(sorted(_PRECISIONS)),
+       zone=st.sampled_from([UTC, timezone(timedelta(hours=7))]))
+def test_an_instant_is_a_point_whatever_the_precision_searched(client, ids, prefix, offset,
+                                                               precision, zone):
+    """search.html#date: "An instant is considered a fixed point in time with an interval
+    smaller than the precision of the system, i.e. an interval with an effective width of 0",
+    and the search value is the range its precision implies."""
+    unit, form = _PRECISIONS[precision]
+    moment = (_POINTS["d2"] + timedelta(milliseconds=offset)).astimezone(zone)
+    start = datetime.min.replace(tzinfo=zone)
+    low = start + (moment - start) // unit * unit  # the moment cut to the precision
+    text = low.strftime(form)[: -3 if precision == "millisecond" else None]
+    text += "Z" if zone is UTC else "+07:00"
+    assert found(client, "/DocumentReference", {"date": prefix + text}) == expected(
+        ids, _on_points(prefix, low, low + unit - timedelta(milliseconds=1)))
 
 
 @pytest.mark.parametrize(

@@ -224,6 +224,12 @@ def _timing(timing: dict) -> DateRange | None:
 def _range(node: Node) -> DateRange | None:
     value = node.value
     try:
+        if isinstance(value, str) and node.type == "instant":
+            # "An instant is considered a fixed point in time with an interval smaller than
+            # the precision of the system, i.e. an interval with an effective width of 0"
+            # (search.html#date): its first millisecond, not the second it is written to.
+            point = parse_date(value).low
+            return DateRange(point, point)
         if isinstance(value, str) and node.type != "string":
             # A string choice (CarePlan's scheduledString) is text, even one that reads as a
             # date: the date types are date, dateTime, instant, Period and Timing.
