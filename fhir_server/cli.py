@@ -383,11 +383,12 @@ async def _services(args: argparse.Namespace):
 
 
 async def _load(args: argparse.Namespace) -> int:
-    from fhir_server.services.data_files import data_files
+    from fhir_server.services.data_files import data_files, manifests
+    from fhir_server.services.export.verification import export_bases
     from fhir_server.services.loading import Loading
 
     async with _services(args) as (_, processor):
-        loading = Loading(processor)
+        loading = Loading(processor, bases=export_bases(manifests(args.paths)))
         for path in data_files(args.paths):
             report = await loading.load_file(path)
             print(f"{path}: {report.summary()}", flush=True)

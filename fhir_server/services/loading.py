@@ -3,7 +3,7 @@ Bundles, single resources and NDJSON (Bulk Data output of this or other servers,
 Synthea's) as batches that keep the resources' ids, reported per resource type."""
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from fhir_server.services.data_files import (
     ndjson_lines,
     parse_line,
 )
+from fhir_server.services.export.attachments import loaded_attachment_urls
 
 NDJSON_BATCH = 500
 UNKNOWN_TYPE = "(unknown)"
@@ -155,14 +156,15 @@ def _as_batch(items: list[tuple[dict, Origin]], location: str) -> Batch:
     return Batch(bundle, [origin for _, origin in items], location)
 
 
-def _ndjson_batches(path: Path, report: LoadReport) -> Iterator[Batch]:
+def _ndjson_batches(path: Path, report: LoadReport, bases: tuple[str, ...]) -> Iterator[Batch]:
     """Batches of NDJSON_BATCH lines; a line that is not a resource is a failure of its own,
     but a file whose first line is JSON of no resource is no FHIR data at all (the
-    `log.ndjson` a Bulk Data client writes beside what it downloaded): skipped, said once."""
+    `log.ndjson` a Bulk Data client writes beside what it downloaded): skipped, said once.
+    Attachment URLs an export of one of `bases` made absolute are relative again."""
     batch: list[tuple[dict, Origin]] = []
     for number, (where, line) in enumerate(ndjson_lines(path)):
         try:
-            resource = parse_line(line, where)
+            resource = _as_stored(parse_line(line, where), line, bases)
         except BadRequest as error:
             if number == 0 and _is_json_object(line):
                 report.warnings[UNKNOWN_TYPE, f"{path}: not FHIR NDJSON (its first line is "
@@ -176,6 +178,15 @@ def _ndjson_batches(path: Path, report: LoadReport) -> Iterator[Batch]:
             batch = []
     if batch:
         yield _as_batch(batch, str(path))
+
+
+def _as_stored(resource: dict, line: str, bases: tuple[str, ...]) -> dict:
+    """The resource as the server that exported it stores it: its Attachment URLs under the
+    base the export was requested at (`https://host/fhir/Binary/1`) relative again
+    (`Binary/1`), the version its Provenance signs (export/attachments.py)."""
+    if any(f"{base}/" in line for base in bases):
+        return loaded_attachment_urls(resource, bases)
+    return resource
 
 
 def _is_json_object(line: str) -> bool:
@@ -195,10 +206,10 @@ def _entry_origins(bundle: dict, where: str) -> list[Origin]:
     return origins
 
 
-def _batches(path: Path, report: LoadReport) -> Iterator[Batch]:
+def _batches(path: Path, report: LoadReport, bases: tuple[str, ...]) -> Iterator[Batch]:
     """The batch/transaction Bundles that load the file."""
     if is_ndjson(path):
-        yield from _ndjson_batches(path, report)
+        yield from _ndjson_batches(path, report, bases)
         return
     for where, resource in json_documents(path):
         if not is_bundle(resource):
@@ -246,10 +257,12 @@ class Loading:
     """One load of many files. A resource may refer to one a later file holds (Synthea's
     conditional references `Organization?identifier=...` to its organizations file, a
     Provenance to the definitions it signs): what fails is tried again once everything else
-    is loaded, and again while that loads more; what still fails is reported."""
+    is loaded, and again while that loads more; what still fails is reported. `bases`: those
+    of the Bulk Data exports loaded (their manifests' `request`), whose Attachment URLs are
+    made relative again, as the exporting server stores and signs them."""
 
-    def __init__(self, processor: BundleProcessor, base: str = ""):
-        self.processor, self.base = processor, base
+    def __init__(self, processor: BundleProcessor, base: str = "", bases: Iterable[str] = ()):
+        self.processor, self.base, self.bases = processor, base, tuple(bases)
         self.report = LoadReport()
         self.deferred: list[Batch] = []
 
@@ -263,7 +276,7 @@ class Loading:
         """Load every Bundle of the file; its report, of what loaded at once."""
         report = LoadReport()
         try:
-            await self.load(_batches(path, report), report)
+            await self.load(_batches(path, report, self.bases), report)
         except (BadRequest, OSError, EOFError, UnicodeDecodeError) as error:  # EOF: cut gzip
             report.fail(Origin(str(path), UNKNOWN_TYPE), str(error))
         self.report.merge(report)

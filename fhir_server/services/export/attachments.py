@@ -73,6 +73,15 @@ def stored_attachment_urls(resource: dict, bases: Iterable[str]) -> dict:
     return _with_urls(resource, relative)
 
 
+def loaded_attachment_urls(resource: dict, bases: Iterable[str]) -> dict:
+    """`resource`, read from an export of one of `bases`, as it was stored (for `fhir-server
+    load`): `stored_attachment_urls`, but as exported when it holds a relative URL naming a
+    resource too, which the export leaves only in a resource it exported as stored."""
+    if any(_is_local(a.get("url")) for a in attachments(resource)):
+        return resource
+    return stored_attachment_urls(resource, bases)
+
+
 def _with_urls(resource: dict, change: Callable[[str], str]) -> dict:
     changed = copy.deepcopy(resource)
     for attachment in attachments(changed):
@@ -81,9 +90,9 @@ def _with_urls(resource: dict, change: Callable[[str], str]) -> dict:
     return changed
 
 
-def _is_local(url: str | None) -> bool:
+def _is_local(url: object) -> bool:
     """A relative URL naming a resource of this server (http.html#general: `[type]/[id]`)."""
-    match = _LOCAL_URL.fullmatch(url) if url is not None else None
+    match = _LOCAL_URL.fullmatch(url) if isinstance(url, str) else None
     return match is not None and is_supported(match[1])
 
 
