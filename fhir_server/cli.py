@@ -383,13 +383,14 @@ async def _services(args: argparse.Namespace):
 
 
 async def _load(args: argparse.Namespace) -> int:
-    from fhir_server.services.data_files import data_files, manifests
-    from fhir_server.services.export.verification import export_bases
+    from fhir_server.services.data_files import manifests
+    from fhir_server.services.export.verification import deletion_files, export_bases
     from fhir_server.services.loading import Loading
 
     async with _services(args) as (_, processor):
-        loading = Loading(processor, bases=export_bases(manifests(args.paths)))
-        for path in data_files(args.paths):
+        found = manifests(args.paths)
+        loading = Loading(processor, bases=export_bases(found), deletions=deletion_files(found))
+        for path in loading.in_order(args.paths):
             report = await loading.load_file(path)
             print(f"{path}: {report.summary()}", flush=True)
         if loading.deferred:

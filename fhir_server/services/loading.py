@@ -12,6 +12,7 @@ from fhir_server.errors import BadRequest, FhirError
 from fhir_server.services.bundles import BundleProcessor
 from fhir_server.services.data_files import (
     bundle_resources,
+    data_files,
     is_bundle,
     is_ndjson,
     json_documents,
@@ -201,13 +202,41 @@ def _entry_origins(bundle: dict, where: str) -> list[Origin]:
     origins = []
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        kind = resource.get("resourceType") if isinstance(resource, dict) else _url_type(entry)
         origins.append(Origin(f"{where} Bundle.entry[{index}]", str(kind or UNKNOWN_TYPE)))
     return origins
 
 
-def _batches(path: Path, report: LoadReport, bases: tuple[str, ...]) -> Iterator[Batch]:
-    """The batch/transaction Bundles that load the file."""
+def _url_type(entry: object) -> str | None:
+    """The type an entry without a resource names in its request (a DELETE's)."""
+    request = entry.get("request") if isinstance(entry, dict) else None
+    url = request.get("url") if isinstance(request, dict) else None
+    return url.split("/")[0].split("?")[0] or None if isinstance(url, str) else None
+
+
+def _deletion_batches(path: Path, report: LoadReport) -> Iterator[Batch]:
+    """Each line of a `_since` export's `deleted` file, a transaction Bundle of DELETEs
+    (export.html#bulk-data-output-file-request), run as it is."""
+    for where, line in ndjson_lines(path):
+        try:
+            bundle = parse_line(line, where)
+        except BadRequest as error:
+            report.fail(Origin(where, UNKNOWN_TYPE), str(error))
+            continue
+        if is_bundle(bundle) and bundle.get("type") == "transaction":
+            yield Batch(bundle, _entry_origins(bundle, where), where)
+        else:
+            report.fail(Origin(where, bundle["resourceType"]), "a line of the deletions of a "
+                        "Bulk Data export is a transaction Bundle of DELETE entries")
+
+
+def _batches(path: Path, report: LoadReport, bases: tuple[str, ...],
+             deletions: bool = False) -> Iterator[Batch]:
+    """The batch/transaction Bundles that load the file (`deletions`: one a manifest lists
+    as deleted)."""
+    if is_ndjson(path) and deletions:
+        yield from _deletion_batches(path, report)
+        return
     if is_ndjson(path):
         yield from _ndjson_batches(path, report, bases)
         return
@@ -259,12 +288,22 @@ class Loading:
     Provenance to the definitions it signs): what fails is tried again once everything else
     is loaded, and again while that loads more; what still fails is reported. `bases`: those
     of the Bulk Data exports loaded (their manifests' `request`), whose Attachment URLs are
-    made relative again, as the exporting server stores and signs them."""
+    made relative again, as the exporting server stores and signs them; `deletions`: their
+    files of deleted resources, whose Bundles are run."""
 
-    def __init__(self, processor: BundleProcessor, base: str = "", bases: Iterable[str] = ()):
+    def __init__(self, processor: BundleProcessor, base: str = "", bases: Iterable[str] = (),
+                 deletions: Iterable[Path] = ()):
         self.processor, self.base, self.bases = processor, base, tuple(bases)
+        self.deletions = {path.resolve() for path in deletions}
         self.report = LoadReport()
         self.deferred: list[Batch] = []
+
+    def in_order(self, paths: list[Path]) -> list[Path]:
+        """The data files of the paths given, in their order, each one's deletions first: a
+        resource deleted and made again since an export's `_since` is in both, and is to be
+        there afterwards; what an earlier path (the export before) holds, not."""
+        return [file for given in paths for file in sorted(
+            data_files([given]), key=lambda path: path.resolve() not in self.deletions)]
 
     async def load(self, batches: Iterator[Batch], report: LoadReport) -> None:
         for batch in batches:
@@ -276,7 +315,8 @@ class Loading:
         """Load every Bundle of the file; its report, of what loaded at once."""
         report = LoadReport()
         try:
-            await self.load(_batches(path, report, self.bases), report)
+            await self.load(_batches(path, report, self.bases,
+                                     path.resolve() in self.deletions), report)
         except (BadRequest, OSError, EOFError, UnicodeDecodeError) as error:  # EOF: cut gzip
             report.fail(Origin(str(path), UNKNOWN_TYPE), str(error))
         self.report.merge(report)

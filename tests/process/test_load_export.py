@@ -18,20 +18,38 @@ def _created(client, resource: dict) -> dict:
     return response.json()
 
 
-def _exported(client, directory: Path, *created: dict) -> dict:
+def _exported(client, directory: Path, *created: dict, **params: str) -> dict:
     """Download an export of these resources and their Provenance, with its manifest, into
-    `directory` as a Bulk Data client does; the manifest."""
+    `directory` as a Bulk Data client does (each file under the name its URL ends with);
+    the manifest."""
     kinds = sorted({r["resourceType"] for r in created})
     filters = [("_typeFilter", f"{kind}?_id=" + ",".join(
         r["id"] for r in created if r["resourceType"] == kind)) for kind in kinds]
-    body = export(client, params=[("_type", ",".join(kinds)), *filters,
+    body = export(client, params=[("_type", ",".join(kinds)), *filters, *params.items(),
                                   ("includeAssociatedData", "LatestProvenanceResources")])
     directory.mkdir()
-    for kind, found in resources(client, body).items():
-        (directory / f"{kind}.ndjson").write_text(
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in found), encoding="utf-8")
+    for section in ("output", "deleted"):
+        for item in body.get(section, []):
+            found = resources(client, {"output": [item]})[item["type"]]
+            (directory / item["url"].rsplit("/", 1)[1]).write_text(
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in found),
+                encoding="utf-8")
     (directory / "manifest.json").write_text(json.dumps(body), encoding="utf-8")
     return body
+
+
+def _loaded_and_served(cli, spawn, mongods, data: Path, *paths: Path):
+    """A server on `data` once `fhir-server load` has loaded `paths` into it."""
+    loaded = cli("load", "--data-dir", data, *paths)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert mongods(data) == []
+    server = spawn(data)
+    server.wait_ready()
+    return server
+
+
+def _get(server, path: str, **params: str) -> httpx.Response:
+    return httpx.get(f"{server.base}/{path}", headers=FHIR_JSON, params=params, timeout=30)
 
 
 def test_attachment_urls_an_export_made_absolute_load_as_stored(client, cli, spawn, mongods,
@@ -54,31 +72,56 @@ def test_attachment_urls_an_export_made_absolute_load_as_stored(client, cli, spa
                              "content": [{"attachment": {"url": local}},
                                          {"attachment": {"url": f"{base}/{local}"}}]})
     _exported(client, tmp_path / "export", binary, document, both)
-    line = (tmp_path / "export" / "DocumentReference.ndjson").read_text(encoding="utf-8")
-    assert f'"{base}/{local}"' in line
+    lines = [path.read_text(encoding="utf-8")
+             for path in (tmp_path / "export").glob("*.DocumentReference.ndjson")]
+    assert f'"{base}/{local}"' in "".join(lines)
 
-    data = tmp_path / "data"
-    loaded = cli("load", "--data-dir", data, tmp_path / "export")
-    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-    assert mongods(data) == []
-
-    server = spawn(data)
-    server.wait_ready()
-    stored = httpx.get(f"{server.base}/DocumentReference/{document['id']}", headers=FHIR_JSON,
-                       timeout=30)
+    server = _loaded_and_served(cli, spawn, mongods, tmp_path / "data", tmp_path / "export")
+    stored = _get(server, f"DocumentReference/{document['id']}")
     assert stored.status_code == 200, stored.text
     assert [c["attachment"]["url"] for c in stored.json()["content"]] == [local, elsewhere]
-    stored = httpx.get(f"{server.base}/DocumentReference/{both['id']}", headers=FHIR_JSON,
-                       timeout=30)
+    stored = _get(server, f"DocumentReference/{both['id']}")
     assert [c["attachment"]["url"] for c in stored.json()["content"]] == [local,
                                                                           f"{base}/{local}"]
-    signed = httpx.get(f"{server.base}/Provenance", headers=FHIR_JSON, timeout=30, params={
-        "target": f"DocumentReference/{document['id']}/_history/1"})
+    signed = _get(server, "Provenance",
+                  target=f"DocumentReference/{document['id']}/_history/1")
     assert signed.status_code == 200, signed.text
-    exported = [json.loads(line)["id"] for line in (tmp_path / "export" / "Provenance.ndjson")
-                .read_text(encoding="utf-8").splitlines()]
+    exported = [json.loads(line)["id"] for path in (tmp_path / "export").glob("*.Provenance.ndjson")
+                for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(exported) == 3  # of the Binary and of the DocumentReferences
     # The exported one, and the one of the load's own write.
     ids = {entry["resource"]["id"] for entry in signed.json().get("entry", [])}
     assert len(ids & set(exported)) == 1, signed.text
+    assert server.stop() in TERMINATED
+
+
+def test_the_deletions_of_a_since_export_are_run_not_stored(client, cli, spawn, mongods,
+                                                            tmp_path):
+    """A `_since` export lists what was deleted since in `deleted` files, each line a
+    transaction Bundle of DELETE entries (export.html#bulk-data-output-file-request) for the
+    client to apply: a connector keeping a copy loads each export in turn. They were stored
+    as Bundle resources, and what they delete stayed."""
+    observation = _created(client, {"resourceType": "Observation", "status": "final",
+                                    "code": {"text": "Đường huyết lúc đói"},
+                                    "valueQuantity": {"value": 5.60, "unit": "mmol/L"}})
+    since = client.get(f"/Observation/{observation['id']}").json()["meta"]["lastUpdated"]
+    kept = _created(client, {"resourceType": "Observation", "status": "final",
+                             "code": {"text": "HbA1c"}})
+    assert client.delete(f"/Observation/{observation['id']}").status_code in (200, 204)
+    body = _exported(client, tmp_path / "since", observation, kept, _since=since)
+    assert [item["type"] for item in body["deleted"]] == ["Bundle"], body
+    (deleted,) = [json.loads(line) for name in (tmp_path / "since").glob("*.ndjson")
+                  for line in name.read_text(encoding="utf-8").splitlines()
+                  if json.loads(line)["resourceType"] == "Bundle"]
+
+    # The copy as an earlier export left it, loaded in the same command: first.
+    data, before = tmp_path / "data", tmp_path / "before.ndjson"
+    before.write_text(json.dumps(observation, ensure_ascii=False) + "\n", encoding="utf-8")
+    server = _loaded_and_served(cli, spawn, mongods, data, before, tmp_path / "since")
+    gone = _get(server, f"Observation/{observation['id']}")
+    assert gone.status_code == 410, gone.text
+    there = _get(server, f"Observation/{kept['id']}")
+    assert there.status_code == 200, there.text
+    stored = _get(server, f"Bundle/{deleted['id']}")
+    assert stored.status_code == 404, stored.text
     assert server.stop() in TERMINATED

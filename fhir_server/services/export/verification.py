@@ -59,18 +59,40 @@ async def verify_files(paths: Iterable[Path], verifier: SignatureVerifier) -> Ex
                                   export_bases(manifests(paths)))
 
 
+def _manifest_bodies(files: Iterable[Path]) -> Iterator[tuple[Path, dict]]:
+    """(path, JSON object) of each manifest that is one; another names nothing."""
+    for path in files:
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        if isinstance(body, dict):
+            yield path, body
+
+
 def export_bases(files: Iterable[Path]) -> list[str]:
     """The base URLs the exports of these manifests were requested at (their `request`),
     the base their Attachment URLs were made absolute with (attachments.py)."""
     bases = []
-    for path in files:
-        try:
-            request = json.loads(path.read_text(encoding="utf-8")).get("request")
-        except (ValueError, AttributeError):  # not a manifest's JSON: it names no base
-            continue
+    for _, body in _manifest_bodies(files):
+        request = body.get("request")
         if isinstance(request, str) and (kick_off := _KICK_OFF.fullmatch(request)):
             bases.append(kick_off["base"])
     return bases
+
+
+def deletion_files(files: Iterable[Path]) -> list[Path]:
+    """The files of these manifests' `deleted` sections (a `_since` export's deletions: each
+    line a transaction Bundle of DELETE entries, export.html#bulk-data-output-file-request),
+    beside their manifest under the name their URL ends with, as bulk clients save them."""
+    found = []
+    for path, body in _manifest_bodies(files):
+        items = body.get("deleted")
+        for item in items if isinstance(items, list) else []:
+            url = item.get("url") if isinstance(item, dict) else None
+            if isinstance(url, str) and (name := url.rsplit("/", 1)[-1].split("?")[0]):
+                found.append(path.parent / name)
+    return found
 
 
 async def verify_resources(read: Resources, verifier: SignatureVerifier,
