@@ -384,12 +384,14 @@ async def _services(args: argparse.Namespace):
 
 async def _load(args: argparse.Namespace) -> int:
     from fhir_server.services.data_files import manifests
-    from fhir_server.services.export.verification import deletion_files, export_bases
+    from fhir_server.services.export.verification import export_bases, section_files
     from fhir_server.services.loading import Loading
 
     async with _services(args) as (_, processor):
         found = manifests(args.paths)
-        loading = Loading(processor, bases=export_bases(found), deletions=deletion_files(found))
+        loading = Loading(processor, bases=export_bases(found),
+                          deletions=section_files(found, "deleted"),
+                          errors=section_files(found, "error"))
         for path in loading.in_order(args.paths):
             report = await loading.load_file(path)
             print(f"{path}: {report.summary()}", flush=True)

@@ -289,12 +289,14 @@ class Loading:
     is loaded, and again while that loads more; what still fails is reported. `bases`: those
     of the Bulk Data exports loaded (their manifests' `request`), whose Attachment URLs are
     made relative again, as the exporting server stores and signs them; `deletions`: their
-    files of deleted resources, whose Bundles are run."""
+    files of deleted resources, whose Bundles are run; `errors`: their OperationOutcome
+    files, about the export, which are not loaded."""
 
     def __init__(self, processor: BundleProcessor, base: str = "", bases: Iterable[str] = (),
-                 deletions: Iterable[Path] = ()):
+                 deletions: Iterable[Path] = (), errors: Iterable[Path] = ()):
         self.processor, self.base, self.bases = processor, base, tuple(bases)
         self.deletions = {path.resolve() for path in deletions}
+        self.errors = {path.resolve() for path in errors}
         self.report = LoadReport()
         self.deferred: list[Batch] = []
 
@@ -314,6 +316,11 @@ class Loading:
     async def load_file(self, path: Path) -> LoadReport:
         """Load every Bundle of the file; its report, of what loaded at once."""
         report = LoadReport()
+        if path.resolve() in self.errors:
+            report.warnings[UNKNOWN_TYPE, f"{path}: the errors and warnings of a Bulk Data "
+                                          "export (its manifest's `error`), no data: skipped"] += 1
+            self.report.merge(report)
+            return report
         try:
             await self.load(_batches(path, report, self.bases,
                                      path.resolve() in self.deletions), report)

@@ -18,7 +18,8 @@ def _created(client, resource: dict) -> dict:
     return response.json()
 
 
-def _exported(client, directory: Path, *created: dict, **params: str) -> dict:
+def _exported(client, directory: Path, *created: dict, prefer: str = "respond-async",
+              **params: str) -> dict:
     """Download an export of these resources and their Provenance, with its manifest, into
     `directory` as a Bulk Data client does (each file under the name its URL ends with);
     the manifest."""
@@ -26,9 +27,10 @@ def _exported(client, directory: Path, *created: dict, **params: str) -> dict:
     filters = [("_typeFilter", f"{kind}?_id=" + ",".join(
         r["id"] for r in created if r["resourceType"] == kind)) for kind in kinds]
     body = export(client, params=[("_type", ",".join(kinds)), *filters, *params.items(),
-                                  ("includeAssociatedData", "LatestProvenanceResources")])
+                                  ("includeAssociatedData", "LatestProvenanceResources")],
+                  Prefer=prefer)
     directory.mkdir()
-    for section in ("output", "deleted"):
+    for section in ("output", "deleted", "error"):
         for item in body.get(section, []):
             found = resources(client, {"output": [item]})[item["type"]]
             (directory / item["url"].rsplit("/", 1)[1]).write_text(
@@ -125,3 +127,20 @@ def test_the_deletions_of_a_since_export_are_run_not_stored(client, cli, spawn, 
     stored = _get(server, f"Bundle/{deleted['id']}")
     assert stored.status_code == 404, stored.text
     assert server.stop() in TERMINATED
+
+
+def test_the_error_files_of_an_export_are_no_data(client, cli, mongods, tmp_path):
+    """The manifest's `error` files hold OperationOutcomes about the export (here the warning
+    that a parameter was ignored): the load skips them, saying so. It stored each as an
+    OperationOutcome resource of the copy."""
+    hospital = _created(client, {"resourceType": "Organization", "name": "Bệnh viện Bạch Mai"})
+    body = _exported(client, tmp_path / "export", hospital, khong_biet="1",
+                     prefer="respond-async, handling=lenient")
+    assert [item["type"] for item in body["error"]] == ["OperationOutcome"], body
+    data = tmp_path / "data"
+    loaded = cli("load", "--data-dir", data, tmp_path / "export")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert mongods(data) == []
+    table = loaded.stdout.split("resource type", 1)[1]
+    assert "\nOrganization " in table and "\nOperationOutcome " not in table, loaded.stdout
+    assert "the errors and warnings of a Bulk Data export" in table, loaded.stdout

@@ -81,13 +81,14 @@ def export_bases(files: Iterable[Path]) -> list[str]:
     return bases
 
 
-def deletion_files(files: Iterable[Path]) -> list[Path]:
-    """The files of these manifests' `deleted` sections (a `_since` export's deletions: each
-    line a transaction Bundle of DELETE entries, export.html#bulk-data-output-file-request),
-    beside their manifest under the name their URL ends with, as bulk clients save them."""
+def section_files(files: Iterable[Path], section: str) -> list[Path]:
+    """The files of a section of these manifests: `deleted` (a `_since` export's deletions:
+    each line a transaction Bundle of DELETE entries), `error` (OperationOutcomes about the
+    export; export.html#bulk-data-output-file-request), beside their manifest under the name
+    their URL ends with, as bulk clients save them."""
     found = []
     for path, body in _manifest_bodies(files):
-        items = body.get("deleted")
+        items = body.get(section)
         for item in items if isinstance(items, list) else []:
             url = item.get("url") if isinstance(item, dict) else None
             if isinstance(url, str) and (name := url.rsplit("/", 1)[-1].split("?")[0]):
