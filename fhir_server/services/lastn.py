@@ -18,6 +18,7 @@ from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_request
+from fhir_server.search.types.reference import local_resource
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import page_links, searchset_bundle
 from fhir_server.services.parameters import positive_integer
@@ -77,7 +78,7 @@ class LastN:
         if len(found) > MAX_MATCHES:
             raise BadRequest(f"$lastn matches more than {MAX_MATCHES} Observations: narrow it "
                              "down (a date, a code)")
-        chosen = [record.id for record in _most_recent(found, most_recent)]
+        chosen = [record.id for record in _most_recent(found, most_recent, self.base)]
         whole = {record.id: record for record in await self.store.find(
             "Observation", {"_id": {"$in": chosen}}, len(chosen), WITHOUT_INDEX)}
         kept = [Version.from_current("Observation", whole[record_id])
@@ -92,10 +93,11 @@ class LastN:
                                             for version in kept], links, len(kept))
 
 
-def _most_recent(records: list[CurrentVersion], most_recent: int) -> list[CurrentVersion]:
+def _most_recent(records: list[CurrentVersion], most_recent: int,
+                 base: str) -> list[CurrentVersion]:
     """Of records newest first, those among the `most_recent` of their group, ties kept."""
     groups = _CodeGroups()
-    keys = [(_subject(record), groups.add(_code_keys(record.resource or {})))
+    keys = [(_subject(record, base), groups.add(_code_keys(record.resource or {})))
             for record in records]
     taken: dict[tuple[str, int], list[object]] = {}
     kept = []
@@ -109,10 +111,16 @@ def _most_recent(records: list[CurrentVersion], most_recent: int) -> list[Curren
     return kept
 
 
-def _subject(record: CurrentVersion) -> str:
+def _subject(record: CurrentVersion, base: str) -> str:
+    """The subject as `Type/id` however its reference is written (`Patient/1`, this server's
+    URL of it, a version's `Patient/1/_history/2`), as the search matched it: one patient's
+    readings are one subject's; another reference as written."""
     subject = (record.resource or {}).get("subject")
     reference = subject.get("reference") if isinstance(subject, dict) else None
-    return reference if isinstance(reference, str) else ""
+    if not isinstance(reference, str):
+        return ""
+    local = local_resource(reference, base)
+    return "/".join(local) if local else reference
 
 
 def _code_keys(resource: dict) -> list[str]:

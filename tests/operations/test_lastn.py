@@ -130,3 +130,22 @@ def test_it_needs_search_scope_on_observation(server, issuer, ids):
         response = http.get("/Observation/$lastn",
                             params={"patient": ids["mai"], "category": "laboratory"})
     assert_outcome(response, 403)
+
+
+def test_one_subject_however_its_reference_is_written(client, server):
+    """A reading of the patient referred to by this server's URL of her, or by a version of
+    her, is hers as the search found it: `max=1` is her one newest reading of the code."""
+    patient = client.post("/Patient", headers=FHIR_HEADERS, json={
+        "resourceType": "Patient", "name": [{"family": "Lý", "given": ["Hoa"]}]}).json()["id"]
+    spellings = [f"Patient/{patient}", f"{server.base}/Patient/{patient}",
+                 f"Patient/{patient}/_history/1"]
+    created = []
+    for day, reference in enumerate(spellings, start=1):
+        reading = _reading("x", "vital-signs", _coded((LOINC, "39156-5")),
+                           f"2024-0{4 - day}-01T08:00:00Z", 20 + day)
+        reading["subject"] = {"reference": reference}
+        response = client.post("/Observation", headers=FHIR_HEADERS, json=reading)
+        assert response.status_code == 201, response.text
+        created.append(response.json()["id"])
+    assert _lastn(client, patient=patient, code=f"{LOINC}|39156-5") == [created[0]]
+    assert _lastn(client, patient=patient, code=f"{LOINC}|39156-5", max="2") == created[:2]
