@@ -128,19 +128,26 @@ def _written_as(phone: str) -> dict:
     return {"search.phone": {"$regex": rf"^c:\D*(?:(?:84|0)\D*)?{digits}\D*$"}}
 
 
-def _criteria(readings: list[_Person]) -> list[tuple[list[tuple[str, str]], dict]]:
+_Search = tuple[list[tuple[str, str]], dict]
+
+
+def _criteria(readings: list[_Person]) -> list[list[_Search]]:
     """Searches, each with a filter to add to it, whose union holds every candidate of each
-    reading of the patient (they differ in names only)."""
+    reading of the patient (they differ in names only), in tiers read in turn: those by
+    identifier first, then by demographics, so that a common family name born on the same
+    day (Nguyễn: thousands a day in a national index) cannot crowd out the patient whose
+    identifier is the one given."""
     person = readings[0]
-    searches: list[tuple[list[tuple[str, str]], dict]] = [
+    by_identifier: list[_Search] = [
         ([("identifier", f"{system}|{value}")], {}) for system, value in person.identifiers]
+    by_demographics: list[_Search] = []
     if isinstance(birth_date := person.birth_date, str):
         families = sorted(set().union(*(reading.families for reading in readings)))
-        searches += [([("family", family), ("birthdate", birth_date)], {})
-                     for family in families]
-        searches += [([("birthdate", birth_date)], _written_as(phone))
-                     for phone in person.phones if phone]
-    return searches
+        by_demographics += [([("family", family), ("birthdate", birth_date)], {})
+                            for family in families]
+        by_demographics += [([("birthdate", birth_date)], _written_as(phone))
+                            for phone in person.phones if phone]
+    return [tier for tier in (by_identifier, by_demographics) if tier]
 
 
 def _birth_dates(wanted: object, stored: object) -> float | None:
@@ -203,11 +210,18 @@ class PatientMatch:
                              expression="resource")
         compiler = Compiler(self.store.project, self.base,
                             partial(require_search, self.permissions))
-        queries = [{"$and": [(await compiler.compile("Patient", criteria, strict=True))[0],
-                             written]}
-                   for criteria, written in searches]
-        candidates = await self.store.find("Patient", {"$or": queries}, MAX_CANDIDATES,
-                                           WITHOUT_INDEX)
+        found: dict[str, CurrentVersion] = {}
+        for tier in searches:
+            if len(found) >= MAX_CANDIDATES:
+                break
+            queries = [{"$and": [(await compiler.compile("Patient", criteria, strict=True))[0],
+                                 written]}
+                       for criteria, written in tier]
+            query = {"$and": [{"$or": queries}, {"_id": {"$nin": list(found)}}]}
+            for record in await self.store.find("Patient", query, MAX_CANDIDATES - len(found),
+                                                WITHOUT_INDEX):
+                found[record.id] = record
+        candidates = list(found.values())
         graded = [(graded, record) for record in candidates
                   if (graded := best_grade(wanted, _readings(record.resource or {})))
                   is not None]

@@ -14,6 +14,8 @@ import pytest
 from api.helpers import BHYT, CCCD, FHIR_HEADERS, assert_outcome, created, unique_cccd
 from security.helpers import fhir_client
 
+from fhir_server.services.patient_match import MAX_CANDIDATES
+
 MOH_NATIONAL_ID = "http://fhir.ehealth.gov.vn/core/sid/national_id"  # the other guide's CCCD
 MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
 
@@ -184,3 +186,28 @@ def test_it_is_post_only_and_needs_search_scope(server, issuer, client):
                                           "identifier": [{"system": "s", "value": "v"}]}}]}
     with fhir_client(server.base, issuer.token("user/Patient.r")) as http:
         assert_outcome(http.post("/Patient/$match", json=body, headers=FHIR_HEADERS), 403)
+
+
+def test_namesakes_born_the_same_day_do_not_crowd_out_the_identifier(client):
+    """More patients share the family name and birth date than $match weighs (Nguyễn, born
+    on one day, are thousands in a national index): the one whose CCCD is given is found,
+    certain, whatever the order they are read in (here the last by id)."""
+    family = f"Nguyễn{uuid.uuid4().hex[:6]}"
+    namesakes = [{"resourceType": "Patient", "birthDate": "1975-05-05",
+                  "name": [{"family": family, "given": ["Thị", f"Lan{n}"]}]}
+                 for n in range(MAX_CANDIDATES)]
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": patient, "request": {"method": "POST", "url": "Patient"}}
+        for patient in namesakes]}
+    response = client.post("", json=bundle, headers=FHIR_HEADERS)
+    assert response.status_code == 200, response.text
+    cccd, target = unique_cccd(), f"zz{uuid.uuid4().hex}"  # after every server-made id
+    response = client.put(f"/Patient/{target}", headers=FHIR_HEADERS, json={
+        "resourceType": "Patient", "id": target, "birthDate": "1975-05-05",
+        "identifier": [{"system": CCCD, "value": cccd}],
+        "name": [{"family": family, "given": ["Thị", "Hoa"]}]})
+    assert response.status_code == 201, response.text
+    described = {"resourceType": "Patient", "birthDate": "1975-05-05",
+                 "identifier": [{"system": CCCD, "value": cccd}], "name": [{"family": family}]}
+    assert _match(client, described)[0] == (target, 1.0, "certain")
+    assert _match(client, described, onlyCertainMatches=True) == [(target, 1.0, "certain")]
