@@ -9,7 +9,8 @@ are weighed, names compared without case or accents (`Nguyễn` is `nguyen`): fa
 0.3, the personal name 0.2 (the last word of the given names, the Vietnamese tên: middle
 names such as Văn and Thị tell little; a different one takes 0.2 off), birth date 0.3 (0.1
 when one is less precise and agrees), gender 0.1, phone 0.1; probable from 0.8, possible
-from 0.5. A different birth date, gender or personal ID number (CCCD) rules a candidate out.
+from 0.5. A different birth date, gender (`unknown` is none) or personal ID number (CCCD)
+rules a candidate out.
 A name given as `text` alone is read both ways, family name first (Kinh: `Trần Thị Hồng
 Nhung`) and last (Ê-đê, Jrai and others: `H'Hen Niê`); the better reading counts.
 """
@@ -110,7 +111,8 @@ class _Person:
                       if isinstance(t, dict) and t.get("system") == "phone"
                       and isinstance(t.get("value"), str)),
             patient.get("birthDate"),
-            patient.get("gender"),
+            # `unknown` says nothing of the person: no gender to agree or differ with.
+            gender if (gender := patient.get("gender")) != "unknown" else None,
         )
 
 

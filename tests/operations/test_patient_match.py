@@ -211,3 +211,17 @@ def test_namesakes_born_the_same_day_do_not_crowd_out_the_identifier(client):
                  "identifier": [{"system": CCCD, "value": cccd}], "name": [{"family": family}]}
     assert _match(client, described)[0] == (target, 1.0, "certain")
     assert _match(client, described, onlyCertainMatches=True) == [(target, 1.0, "certain")]
+
+
+def test_a_gender_not_known_neither_agrees_nor_rules_out(client, people):
+    """AdministrativeGender `unknown` is no gender different from `male`: the patient is
+    still graded by the rest, as with no gender at all, on either side."""
+    family = people["family"][0]
+    described = _patient(family, "An", "1985-03-12")
+    del described["gender"]
+    without = _match(client, described)
+    assert _match(client, {**described, "gender": "unknown"}) == without
+    assert people["an"][0] in [i for i, _, _ in without]
+    found = _match(client, {**described, "gender": "unknown",
+                            "identifier": [{"system": CCCD, "value": people["an"][1]}]})
+    assert found[0] == (people["an"][0], 1.0, "certain")
