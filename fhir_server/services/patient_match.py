@@ -72,13 +72,23 @@ def _name_words(name: object, family_last: bool) -> tuple[str | None, list[str]]
     given = [fold(word) for text in name.get("given") or [] if isinstance(text, str)
              for word in text.split()]
     family = name.get("family")
-    if isinstance(family, str) and family.strip():
-        return fold(family), given
     text = name.get("text")
     words = [fold(word) for word in text.split()] if isinstance(text, str) else []
+    if isinstance(family, str) and family.strip():
+        return fold(family), given or _given_in_text(words, fold(family).split())
     if not given and len(words) > 1:
         return (words[-1], words[:-1]) if family_last else (words[0], words[1:])
     return None, given
+
+
+def _given_in_text(words: list[str], family: list[str]) -> list[str]:
+    """The given names of a name's text that holds its family name first or last (`text`
+    `Nguyễn Văn Nam` beside `family` `Nguyễn`, and no `given`): the rest of its words."""
+    size = len(family)
+    if len(words) <= size:
+        return []
+    return words[size:] if words[:size] == family else (
+        words[:-size] if words[-size:] == family else [])
 
 
 @dataclass(frozen=True)

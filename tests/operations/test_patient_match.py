@@ -225,3 +225,15 @@ def test_a_gender_not_known_neither_agrees_nor_rules_out(client, people):
     found = _match(client, {**described, "gender": "unknown",
                             "identifier": [{"system": CCCD, "value": people["an"][1]}]})
     assert found[0] == (people["an"][0], 1.0, "certain")
+
+
+def test_the_given_names_of_a_text_beside_its_family_name(client, people):
+    """A name of `text` and `family` without `given` (`Nguyễn Văn An`, `Nguyễn`) has its
+    personal name in the text: graded as the name written in parts, or as text alone."""
+    family = people["family"][0]
+    parts = _match(client, _patient(family, "An", "1985-03-12"))
+    text = f"{family} Văn An"
+    described = {"resourceType": "Patient", "gender": "male", "birthDate": "1985-03-12",
+                 "name": [{"text": text, "family": family}]}
+    assert _match(client, described) == parts
+    assert (people["an"][0], 0.9, "probable") in parts
