@@ -31,6 +31,10 @@ from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
 MAX_MATCHES = 10_000
 _SUBJECT_PARAMETERS = frozenset({"patient", "subject"})
 _GROUPING = ["resource.code", "resource.subject", "sort.date"]
+# The result parameters its answer takes (`_count` only as `_count=0`, the total alone; the
+# answer is one page): the others (`_sort`, `_include`, `_revinclude`) are left out of the
+# self link, or 400 with `Prefer: handling=strict`.
+_SHAPING = frozenset({"_summary", "_elements", "_count", "_total"})
 
 
 @cache
@@ -62,6 +66,13 @@ class LastN:
         """The `most_recent` Observations of each code; an unknown parameter is ignored as
         by a search of the type, or 400 with `strict` (`Prefer: handling=strict`)."""
         request = parse_request("Observation", params, self.max_count)
+        if strict and (name := next((name for name, _ in request.result_parameters()
+                                     if name.split(":")[0] not in _SHAPING), None)):
+            # Parsed, then not applied: the self link leaves it out, which is all a lenient
+            # answer can say (search.html#errors); a strict one refuses it.
+            raise BadRequest(f"$lastn does not take {name}: it answers the most recent "
+                             "Observations of each code, newest first, and nothing else",
+                             expression=name)
         names = {name.split(":")[0].split(".")[0] for name, _ in request.criteria}
         if not names & _SUBJECT_PARAMETERS:
             raise BadRequest("$lastn needs the subject: a patient or subject parameter",

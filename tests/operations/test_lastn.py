@@ -149,3 +149,20 @@ def test_one_subject_however_its_reference_is_written(client, server):
         created.append(response.json()["id"])
     assert _lastn(client, patient=patient, code=f"{LOINC}|39156-5") == [created[0]]
     assert _lastn(client, patient=patient, code=f"{LOINC}|39156-5", max="2") == created[:2]
+
+
+@pytest.mark.parametrize("parameter", [("_include", "Observation:subject"),
+                                       ("_revinclude", "Provenance:target"),
+                                       ("_sort", "-date")])
+def test_a_result_parameter_it_does_not_apply_is_400_when_strict(client, ids, parameter):
+    """Left out of the self link when lenient, as a search says what it ignored; an error
+    with `Prefer: handling=strict` (search.html#errors)."""
+    params = {"patient": ids["mai"], "category": "laboratory", parameter[0]: parameter[1]}
+    lenient = client.get("/Observation/$lastn", params=params)
+    assert lenient.status_code == 200, lenient.text
+    assert parameter[0] not in lenient.json()["link"][0]["url"]
+    assert {e["resource"]["resourceType"] for e in lenient.json()["entry"]} == {"Observation"}
+    strict = client.get("/Observation/$lastn", params=params,
+                        headers={"Prefer": "handling=strict"})
+    assert_outcome(strict, 400)
+    assert parameter[0] in strict.json()["issue"][0]["diagnostics"]
