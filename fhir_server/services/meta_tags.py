@@ -8,8 +8,10 @@ leaves `meta` out (README "Signature contract"), so every signature still verifi
 resource's search entries (`_tag`, `_profile`, `_security`) are rebuilt with it.
 """
 
+from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.primitives import is_digits
-from fhir_server.conformance.validation import validate_resource
+from fhir_server.conformance.profiles import declared_profiles
+from fhir_server.conformance.validation import validate_resource, validation_issues
 from fhir_server.errors import (
     BadRequest,
     Conflict,
@@ -113,6 +115,7 @@ async def change_meta(store: ResourceStore, resource_type: str, resource_id: str
         return meta  # nothing to add or to delete
     updated = {**resource, "meta": meta}
     _refuse_subsetted(updated, resource)
+    _refuse_unmet_profiles(updated, resource)
     fields = {"resource": updated, **build_search_index(resource_type, updated)}
     if not await store.set_fields(resource_type, resource_id, record.vid, fields):
         raise Conflict(f"{resource_type}/{resource_id} changed while its meta was being "
@@ -139,6 +142,7 @@ async def _change_past_meta(store: ResourceStore, resource_type: str, resource_i
     resource = version.resource or {}
     meta = changed(resource["meta"], change, add)
     _refuse_subsetted({**resource, "meta": meta}, resource)
+    _refuse_unmet_profiles({**resource, "meta": meta}, resource)
     await store.set_version_meta(resource_type, resource_id, version.vid, meta)
     return meta
 
@@ -147,3 +151,17 @@ def _refuse_subsetted(updated: dict, stored: dict) -> None:
     if is_subsetted(updated) and not is_subsetted(stored):
         raise Unprocessable("The SUBSETTED tag marks a part of a resource (_summary or "
                             "_elements); a stored resource is whole", expression="Meta.tag")
+
+
+def _refuse_unmet_profiles(updated: dict, stored: dict) -> None:
+    """422 when a profile added that the server holds is one the resource does not conform
+    to, as a write claiming it would be: stored, the claim would make every later update of
+    the resource as it is (read, change, PUT) 422. A profile the server does not know is
+    kept as claimed, as a write keeps it."""
+    added = set(declared_profiles(updated)) - set(declared_profiles(stored))
+    if not added:
+        return
+    errors = [issue for issue in validation_issues(updated, sorted(added))
+              if issue.severity in ("error", "fatal") and issue.profile is not None]
+    if errors:
+        raise Unprocessable(errors[0].diagnostics, issues=capped(errors))

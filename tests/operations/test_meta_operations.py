@@ -218,3 +218,26 @@ def test_concurrent_changes_each_keep_their_tag(client, server):
     with ThreadPoolExecutor(max_workers=10) as pool:
         assert set(pool.map(lambda code: change("meta-delete", code), codes[:10])) == {200}
     assert _codes(client.get(path).json()["meta"], "tag") == set(codes[10:])
+
+
+def test_a_known_profile_the_resource_does_not_meet_is_422(client):
+    """Adding a profile the server holds claims conformance as a write's `meta.profile`
+    does: one the resource breaks is refused, or every later update of it as it is (read,
+    PUT) would be 422. A profile the server does not know is kept as claimed (see above)."""
+    patient = created(client, new_patient())
+    reading = {"resourceType": "Observation", "status": "final",
+               "category": [{"coding": [{"code": "laboratory", "system":
+                             "http://terminology.hl7.org/CodeSystem/observation-category"}]}],
+               "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
+               "subject": {"reference": f"Patient/{patient['id']}"},
+               "effectiveDateTime": "2024-03-01T08:00:00Z",
+               "valueQuantity": {"value": 6, "unit": "mmol/L"}}
+    stored = created(client, reading)
+    path = f"/Observation/{stored['id']}"
+    vital_signs = _parameters(profile=["http://hl7.org/fhir/StructureDefinition/vitalsigns"])
+    for where in (path, f"{path}/_history/1"):
+        refused = client.post(f"{where}/$meta-add", headers=FHIR_HEADERS, json=vital_signs)
+        assert_outcome(refused, 422)
+        assert "vitalsigns" in refused.text
+    assert client.get(path).json() == stored
+    assert client.put(path, headers=FHIR_HEADERS, json=stored).status_code == 200
