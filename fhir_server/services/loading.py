@@ -1,6 +1,7 @@
-"""Loading data files (`fhir-server load`): transaction and batch Bundles as they are, other
-Bundles, single resources and NDJSON (Bulk Data output of this or other servers, e.g.
-Synthea's) as batches that keep the resources' ids, reported per resource type."""
+"""Loading data files (`fhir-server load`): transaction and batch Bundles as they are,
+documents and messages as Bundle resources, other Bundles, single resources and NDJSON (Bulk
+Data output of this or other servers, e.g. Synthea's) as batches that keep the resources'
+ids, reported per resource type."""
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,10 @@ from fhir_server.services.export.attachments import loaded_attachment_urls
 
 NDJSON_BATCH = 500
 UNKNOWN_TYPE = "(unknown)"
+# Bundles that are one thing, stored as a Bundle resource as `POST [base]/Bundle` stores them:
+# a document (its Composition, attested as a whole) and a message. Their entries put one by
+# one overwrote the resources of those ids held already (two official examples' `Patient/pat1`).
+WHOLE_BUNDLES = ("document", "message")
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -245,6 +250,8 @@ def _batches(path: Path, report: LoadReport, bases: tuple[str, ...],
             yield _as_batch([(resource, Origin(where, resource["resourceType"]))], where)
         elif resource.get("type") in ("transaction", "batch"):
             yield Batch(resource, _entry_origins(resource, where), where)
+        elif resource.get("type") in WHOLE_BUNDLES:
+            yield _as_batch([(resource, Origin(where, "Bundle"))], where)
         elif held := [(entry, Origin(located, entry["resourceType"]))
                       for located, entry in bundle_resources(resource, where)]:
             yield _as_batch(held, where)

@@ -235,3 +235,29 @@ def test_a_bundle_with_nothing_to_load_is_skipped_not_failed(cli, mongods, tmp_p
     assert _report(result.stdout)["Patient"] == (1, 0, 0), result.stdout
     assert "search-warning.json:1: a Bundle with no resources to load, skipped" in result.stdout
     assert mongods(data) == []
+
+
+def test_a_document_or_message_bundle_is_stored_whole(cli, mongods, tmp_path):
+    """A document Bundle was taken apart and its entries put one by one, overwriting what a
+    Patient of the same id held, and no Bundle was stored: a document is one thing."""
+    directory = tmp_path / "documents"
+    directory.mkdir()
+    patient = {"resourceType": "Patient", "id": "doc-pat", "name": [{"family": "Lê"}]}
+    composition = {"resourceType": "Composition", "id": "doc-comp", "status": "final",
+                   "type": {"coding": [{"system": "http://loinc.org", "code": "60591-5"}]},
+                   "subject": {"reference": "Patient/doc-pat"}, "date": "2025-07-01",
+                   "author": [{"display": "Bệnh viện"}], "title": "Tóm tắt"}
+    document = {"resourceType": "Bundle", "id": "doc-1", "type": "document",
+                "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:" + "0" * 8
+                               + "-0000-4000-8000-" + "0" * 12},
+                "timestamp": "2025-07-01T08:00:00+07:00",
+                "entry": [{"fullUrl": "http://example.org/fhir/Composition/doc-comp",
+                           "resource": composition},
+                          {"fullUrl": "http://example.org/fhir/Patient/doc-pat",
+                           "resource": patient}]}
+    (directory / "document.json").write_text(json.dumps(document))
+    result = cli("load", "--data-dir", tmp_path / "data", directory, timeout=LOAD_TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = _report(result.stdout)
+    assert report == {"Bundle": (1, 0, 0), "total": (1, 0, 0)}, result.stdout
+    assert mongods(tmp_path / "data") == []
