@@ -21,6 +21,7 @@ from fhir_server.services.data_files import (
     parse_line,
 )
 from fhir_server.services.export.attachments import loaded_attachment_urls
+from fhir_server.services.export.source_versions import RENUMBERED, SourceVersions
 
 NDJSON_BATCH = 500
 UNKNOWN_TYPE = "(unknown)"
@@ -162,11 +163,14 @@ def _as_batch(items: list[tuple[dict, Origin]], location: str) -> Batch:
     return Batch(bundle, [origin for _, origin in items], location)
 
 
-def _ndjson_batches(path: Path, report: LoadReport, bases: tuple[str, ...]) -> Iterator[Batch]:
+def _ndjson_batches(path: Path, report: LoadReport, bases: tuple[str, ...],
+                    versions: SourceVersions | None = None) -> Iterator[Batch]:
     """Batches of NDJSON_BATCH lines; a line that is not a resource is a failure of its own,
     but a file whose first line is JSON of no resource is no FHIR data at all (the
     `log.ndjson` a Bulk Data client writes beside what it downloaded): skipped, said once.
-    Attachment URLs an export of one of `bases` made absolute are relative again."""
+    Attachment URLs an export of one of `bases` made absolute are relative again; the
+    `versions` of an export are noted, and a Provenance of a version the copy renumbers is
+    skipped, said (source_versions.py)."""
     batch: list[tuple[dict, Origin]] = []
     for number, (where, line) in enumerate(ndjson_lines(path)):
         try:
@@ -178,6 +182,11 @@ def _ndjson_batches(path: Path, report: LoadReport, bases: tuple[str, ...]) -> I
                 return
             report.fail(Origin(where, UNKNOWN_TYPE), str(error))
             continue
+        if versions is not None:
+            versions.note(resource)
+            if versions.renumbered(resource):
+                report.warnings["Provenance", RENUMBERED] += 1
+                continue
         batch.append((resource, Origin(where, resource["resourceType"])))
         if len(batch) == NDJSON_BATCH:
             yield _as_batch(batch, str(path))
@@ -236,14 +245,15 @@ def _deletion_batches(path: Path, report: LoadReport) -> Iterator[Batch]:
 
 
 def _batches(path: Path, report: LoadReport, bases: tuple[str, ...],
-             deletions: bool = False) -> Iterator[Batch]:
+             deletions: bool = False, versions: SourceVersions | None = None
+             ) -> Iterator[Batch]:
     """The batch/transaction Bundles that load the file (`deletions`: one a manifest lists
     as deleted)."""
     if is_ndjson(path) and deletions:
         yield from _deletion_batches(path, report)
         return
     if is_ndjson(path):
-        yield from _ndjson_batches(path, report, bases)
+        yield from _ndjson_batches(path, report, bases, versions)
         return
     for where, resource in json_documents(path):
         if not is_bundle(resource):
@@ -295,9 +305,11 @@ class Loading:
     Provenance to the definitions it signs): what fails is tried again once everything else
     is loaded, and again while that loads more; what still fails is reported. `bases`: those
     of the Bulk Data exports loaded (their manifests' `request`), whose Attachment URLs are
-    made relative again, as the exporting server stores and signs them; `deletions`: their
-    files of deleted resources, whose Bundles are run; `errors`: their OperationOutcome
-    files, about the export, which are not loaded."""
+    made relative again, as the exporting server stores and signs them, and whose
+    Provenances of versions the copy numbers otherwise are skipped with a warning
+    (export/source_versions.py); `deletions`: their files of deleted resources, whose
+    Bundles are run; `errors`: their OperationOutcome files, about the export, which are
+    not loaded."""
 
     def __init__(self, processor: BundleProcessor, base: str = "", bases: Iterable[str] = (),
                  deletions: Iterable[Path] = (), errors: Iterable[Path] = ()):
@@ -306,6 +318,7 @@ class Loading:
         self.errors = {path.resolve() for path in errors}
         self.report = LoadReport()
         self.deferred: list[Batch] = []
+        self.versions = SourceVersions() if self.bases else None
 
     def in_order(self, paths: list[Path]) -> list[Path]:
         """The data files of the paths given, in their order, each one's deletions first: a
@@ -330,7 +343,7 @@ class Loading:
             return report
         try:
             await self.load(_batches(path, report, self.bases,
-                                     path.resolve() in self.deletions), report)
+                                     path.resolve() in self.deletions, self.versions), report)
         except (BadRequest, OSError, EOFError, UnicodeDecodeError) as error:  # EOF: cut gzip
             report.fail(Origin(str(path), UNKNOWN_TYPE), str(error))
         self.report.merge(report)
@@ -350,8 +363,15 @@ class Loading:
             if batch.refused_whole:
                 self.report.refuse(batch, batch.failures[0][1])
                 continue
-            for origin, (status, reason) in zip(batch.origins, batch.failures, strict=True):
-                self.report.fail(origin, reason, status)
+            for entry, origin, (status, reason) in zip(batch.bundle["entry"], batch.origins,
+                                                       batch.failures, strict=True):
+                # A Provenance read before the files holding what it signs was tried.
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if (self.versions is not None and isinstance(resource, dict)
+                        and self.versions.renumbered(resource)):
+                    self.report.warnings["Provenance", RENUMBERED] += 1
+                else:
+                    self.report.fail(origin, reason, status)
         return self.report
 
 
