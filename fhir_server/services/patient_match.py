@@ -30,6 +30,7 @@ from fhir_server.search.types.string import fold
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import searchset_bundle
 from fhir_server.services.parameters import positive_integer
+from fhir_server.services.search_warnings import warning_entry
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -238,10 +239,19 @@ class PatientMatch:
                   if (graded := best_grade(wanted, _readings(record.resource or {})))
                   is not None]
         graded.sort(key=lambda item: (-item[0][0], item[1].id))
-        if request.only_certain:
-            certain = [item for item in graded if item[0][1] == "certain"]
-            graded = certain if len(certain) == 1 else []
-        return _bundle(self.base, graded[: request.count])
+        if not request.only_certain:
+            return _bundle(self.base, graded[: request.count])
+        certain = [item for item in graded if item[0][1] == "certain"]
+        if len(certain) < 2:
+            return _bundle(self.base, certain)
+        # None is returned then ("If there are multiple potential matches, then the match
+        # should not return the results with this flag set to true"): say why.
+        bundle = _bundle(self.base, [])
+        bundle.setdefault("entry", []).append(warning_entry(
+            f"{len(certain)} patients are certain matches of the one described (records of "
+            "one person to be merged?); onlyCertainMatches returns none of them then: ask "
+            "without it to see them", "multiple-matches"))
+        return bundle
 
 
 def _bundle(base: str, graded: list[tuple[tuple[float, str], CurrentVersion]]) -> dict:

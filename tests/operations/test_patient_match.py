@@ -60,6 +60,8 @@ def _match(http, patient: dict, **parameters) -> list[tuple[str, float, str]]:
     assert bundle["type"] == "searchset"
     found = []
     for entry in bundle.get("entry", []):
+        if entry["search"]["mode"] == "outcome":
+            continue
         [grade] = [e["valueCode"] for e in entry["search"]["extension"] if e["url"] == MATCH_GRADE]
         found.append((entry["resource"]["id"], entry["search"]["score"], grade))
     assert [score for _, score, _ in found] == sorted((s for _, s, _ in found), reverse=True)
@@ -143,6 +145,27 @@ def test_only_certain_matches_and_count(client, people):
     an_id, cccd = people["an"]
     described["identifier"] = [{"system": CCCD, "value": cccd}]
     assert _match(client, described, onlyCertainMatches=True) == [(an_id, 1.0, "certain")]
+
+
+def test_several_certain_matches_are_withheld_saying_why(client, people):
+    """Two records of one person (one CCCD) are both certain: under onlyCertainMatches none
+    is returned, as R4 asks; the searchset said nothing, as if no patient had that CCCD."""
+    family, cccd = people["family"][0], unique_cccd()
+    for given in ("Hải", "Hai"):
+        created(client, _patient(family, given, "1970-09-02",
+                                 identifier=[{"system": CCCD, "value": cccd}]))
+    described = _patient(family, "Hải", "1970-09-02",
+                         identifier=[{"system": CCCD, "value": cccd}])
+    assert [grade for _, _, grade in _match(client, described)][:2] == ["certain"] * 2
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": described},
+        {"name": "onlyCertainMatches", "valueBoolean": True}]}
+    bundle = client.post("/Patient/$match", json=body, headers=FHIR_HEADERS).json()
+    (entry,) = bundle["entry"]
+    assert entry["search"]["mode"] == "outcome"
+    (issue,) = entry["resource"]["issue"]
+    assert issue["code"] == "multiple-matches"
+    assert issue["diagnostics"].startswith("2 patients are certain matches")
 
 
 def test_the_patient_may_be_posted_as_it_is(client, people):
