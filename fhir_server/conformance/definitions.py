@@ -38,11 +38,11 @@ from fhir_server.conformance.snapshot_checks import (
     identifier_system_warnings,
 )
 from fhir_server.conformance.snapshots import ProfileError, SnapshotError, generate_snapshot
+from fhir_server.conformance.type_codes import CORE
 
 log = logging.getLogger("fhir_server.packages")
 
 _PACKAGES = ("profiles", "terminology")
-CORE = "http://hl7.org/fhir/StructureDefinition/"
 CORE_LABEL = f"{CORE_PACKAGE}#4.0.1"
 
 

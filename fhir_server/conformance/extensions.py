@@ -13,12 +13,11 @@ from fhir_server.conformance.packages import repeated_extensions, undefined_exte
 from fhir_server.conformance.primitives import ABSOLUTE_URI
 from fhir_server.conformance.profile_bindings import binding, binding_issues
 from fhir_server.conformance.structure import max_of
-from fhir_server.conformance.type_codes import choice_name
+from fhir_server.conformance.type_codes import CORE, choice_name
 from fhir_server.errors import Issue
 
 _CORE = "hl7.fhir.r4.core#"  # the package of R4's own definitions
 # The namespace of the extensions R4 and the HL7 extensions pack define.
-_CORE_EXTENSIONS = "http://hl7.org/fhir/StructureDefinition/"
 # An extension within an extension (a complex extension's part, named relatively).
 _NESTED = re.compile(r"(?:^|\.)(?:modifierE|e)xtension\[\d+\]\.(?:modifierE|e)xtension\[\d+\]$")
 # Contexts every element matches.
@@ -228,7 +227,7 @@ def _unknown(url: object, path: str, as_modifier: bool) -> list[Issue]:
     if as_modifier:
         return [issue("extension-modifier-unknown", "extension", path, severity="warning",
                       url=url, path=path)]
-    if str(url).startswith(_CORE_EXTENSIONS) and _held(url) is None:
+    if str(url).startswith(CORE) and _held(url) is None:
         # Every extension of that namespace is held here (R4's, the extensions pack's): one
         # not found is most likely misspelled, and its data would be lost on readers.
         return [issue("extension-unknown-core", "extension", f"{path}.url",

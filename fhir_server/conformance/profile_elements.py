@@ -15,9 +15,8 @@ from fhir_server.conformance.invariants import Invariant, element_invariants
 from fhir_server.conformance.messages import Phrase, phrase
 from fhir_server.conformance.profile_bindings import BINDABLE, Binding, binding
 from fhir_server.conformance.structure import COMPLEX, RESOURCE, max_of, type_kind
-from fhir_server.conformance.type_codes import choice_name, type_code_of
+from fhir_server.conformance.type_codes import CORE, choice_name, type_code_of
 
-CORE = "http://hl7.org/fhir/StructureDefinition/"
 # The value of an element that has no fixed[x] or pattern[x].
 MISSING = object()
 # Type codes whose values are not of their own data type.

@@ -24,7 +24,6 @@ from fhir_server.conformance.questionnaire_conditions import (
     dicts,
 )
 from fhir_server.conformance.questionnaire_values import (
-    EXTENSION,
     QUESTIONNAIRE_EXTENSION,
     attachment_issues,
     compare_values,
@@ -34,6 +33,7 @@ from fhir_server.conformance.questionnaire_values import (
     reference_issues,
 )
 from fhir_server.conformance.structure import choice_type
+from fhir_server.conformance.type_codes import CORE
 from fhir_server.errors import Issue
 
 _HASHABLE = (str, int, float, Decimal, bool, type(None))
@@ -257,12 +257,12 @@ def _check_limits(question: dict, key: str, value: object, at: str, found: list[
     if key in _ORDERED:
         for url, message, beyond in (("minValue", "qr-below-minimum", -1),
                                      ("maxValue", "qr-above-maximum", 1)):
-            limit = _extension(question, EXTENSION + url, key)
+            limit = _extension(question, CORE + url, key)
             if limit is not None and compare_values(value, limit) == beyond:
                 found.append(issue(message, "business-rule", at, value=value, limit=limit))
     number = value.get("value") if key == "valueQuantity" and isinstance(value, dict) else (
         value if key == "valueDecimal" else None)
-    places = integer(_extension(question, EXTENSION + "maxDecimalPlaces", "valueInteger"))
+    places = integer(_extension(question, CORE + "maxDecimalPlaces", "valueInteger"))
     if isinstance(number, Decimal | int | float) and places is not None:
         exponent = Decimal(str(number)).as_tuple().exponent
         if isinstance(exponent, int) and -exponent > places:
@@ -270,7 +270,7 @@ def _check_limits(question: dict, key: str, value: object, at: str, found: list[
                                limit=places))
     if key in ("valueString", "valueUri") and isinstance(value, str):
         longest = integer(question.get("maxLength"))
-        shortest = integer(_extension(question, EXTENSION + "minLength", "valueInteger"))
+        shortest = integer(_extension(question, CORE + "minLength", "valueInteger"))
         if shortest is not None and len(value) < shortest:
             found.append(issue("qr-too-short", "business-rule", at, value=value,
                                limit=shortest))

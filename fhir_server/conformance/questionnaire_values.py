@@ -11,11 +11,11 @@ from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.ordering import compare_moments
 from fhir_server.conformance.reference_targets import named_resource
+from fhir_server.conformance.type_codes import CORE
 from fhir_server.conformance.units import UCUM, base_form
 from fhir_server.errors import Issue
 
-EXTENSION = "http://hl7.org/fhir/StructureDefinition/"
-QUESTIONNAIRE_EXTENSION = EXTENSION + "questionnaire-"  # the core ones of Questionnaire items
+QUESTIONNAIRE_EXTENSION = CORE + "questionnaire-"  # the core ones of Questionnaire items
 _SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-"
 
 
@@ -29,12 +29,12 @@ def extension_values(element: dict, url: str, key: str) -> list:
 
 def attachment_issues(question: dict, attachment: dict, where: str) -> list[Issue]:
     found = []
-    allowed = extension_values(question, EXTENSION + "mimeType", "valueCode")
+    allowed = extension_values(question, CORE + "mimeType", "valueCode")
     given = attachment.get("contentType")
     if allowed and given not in allowed:
         found.append(issue("qr-mime-type", "business-rule", where, given=given,
                            allowed=", ".join(map(str, allowed))))
-    most = next(iter(extension_values(question, EXTENSION + "maxSize", "valueDecimal")), None)
+    most = next(iter(extension_values(question, CORE + "maxSize", "valueDecimal")), None)
     size = _size(attachment)
     if (isinstance(most, Decimal | int | float) and not isinstance(most, bool)
             and size is not None and size > most):

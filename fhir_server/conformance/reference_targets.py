@@ -12,8 +12,8 @@ from fhir_server.conformance.code_systems import per_registry
 from fhir_server.conformance.definitions import registry
 from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.snapshots import ProfileError
+from fhir_server.conformance.type_codes import CORE
 
-CORE = "http://hl7.org/fhir/StructureDefinition/"
 # `Type/id`, `Type/id/_history/v`, or the same after a base URL.
 _LITERAL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/({ID_REGEX})(?:/_history/[^/]+)?")
 _RELATIVE = re.compile(rf"([A-Z][A-Za-z]+)/{ID_REGEX}(?:/_history/{ID_REGEX})?")

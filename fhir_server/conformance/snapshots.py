@@ -20,14 +20,13 @@ from fhir_server.conformance.snapshot_checks import (
     check_cardinality,
     check_types,
 )
-from fhir_server.conformance.type_codes import choice_name
+from fhir_server.conformance.type_codes import CORE, choice_name
 from fhir_server.errors import Unprocessable
 
 # canonical URL → the snapshot elements of that StructureDefinition (SnapshotError or
 # ProfileError when there is none).
 SnapshotOf = Callable[[str], list[dict]]
 
-CORE = "http://hl7.org/fhir/StructureDefinition/"
 # Properties that hold one value of a choice of types: a new one replaces the old.
 _CHOICE_PROPERTIES = ("fixed", "pattern", "defaultValue", "minValue", "maxValue")
 # Properties the differential adds to rather than replaces.

@@ -2,7 +2,9 @@
 #ElementDefinition.type): FHIRPath system types, which R4's snapshots give ids, urls and
 primitive values, name theirs in an extension."""
 
-FHIR_TYPE = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+# Where the core definitions are: a type's (CORE + `Quantity`), the core extensions'.
+CORE = "http://hl7.org/fhir/StructureDefinition/"
+FHIR_TYPE = CORE + "structuredefinition-fhir-type"
 _SYSTEM_TYPES = "http://hl7.org/fhirpath/System."
 
 
