@@ -1,0 +1,161 @@
+"""The AuditEvent of one request, as IHE Basic Audit Log Patterns shapes it
+(https://profiles.ihe.net/ITI/BALP/): who, what, when, outcome, from which address."""
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
+from fhir_server.services.queried_patients import queried_patients
+
+REQUEST_ID_SYSTEM = "urn:fhir-exchange-server:request-id"
+# action codes (http://hl7.org/fhir/R4/valueset-audit-event-action.html) per interaction
+_ACTIONS = {
+    "create": "C",
+    "read": "R",
+    "vread": "R",
+    "update": "U",
+    "patch": "U",
+    "delete": "D",
+    "search-type": "E",
+    "history-instance": "R",
+    "history-type": "E",
+    "history-system": "E",
+    "search-system": "E",
+    "transaction": "E",
+    "batch": "E",
+    "operation": "E",
+    "export": "E",
+    "capabilities": "R",
+    "token": "E",
+}
+
+# Credentials a client may put in a URL (RFC 6750 §2.3's `access_token`; OAuth's others),
+# by name (and any suffix): the trail keeps that they were sent, never their value.
+_SECRET_PARAMETER = re.compile(
+    r"(^|[?&])((?:access_token|refresh_token|id_token|client_secret|client_assertion"
+    r"|password)[^&=]*=)[^&]*", re.IGNORECASE)
+_REDACTED = "REDACTED"
+
+
+def without_secrets(query: str) -> str:
+    """The query with the value of each credential parameter replaced."""
+    return _SECRET_PARAMETER.sub(rf"\g<1>\g<2>{_REDACTED}", query)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one request did, as the audit trail needs it."""
+
+    interaction: str
+    status: int | None  # None: committed in the transaction of the write it records
+    who: str | None  # personal ID or client id; None when no token was accepted
+    is_client: bool
+    name: str | None
+    address: str | None
+    entities: tuple[str, ...]  # `Type/id` the request was about (or wrote)
+    query: str | None  # search parameters, for searches
+    source: str  # this server (its base URL)
+    request_id: str | None = None  # the X-Request-Id of the response
+    failure: str | None = None  # the type of the error that made it a 500
+
+
+def _outcome(status: int | None) -> str:
+    """0 success, 4 minor failure (refused request), 8 serious failure (server error)."""
+    return "0" if status is None or status < 400 else "4" if status < 500 else "8"
+
+
+def _outcome_description(access: Access) -> str:
+    """`committed`, or the HTTP status with the type of the server's error, if any
+    (`HTTP 500: OperationFailure`)."""
+    if access.status is None:
+        return "committed"
+    return f"HTTP {access.status}" + (f": {access.failure}" if access.failure else "")
+
+
+# A patient a query names (BALP PatientQuery's `patient` entity): a person in the patient role.
+_QUERIED_PATIENT = {
+    "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
+             "display": "Person"},
+    "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
+             "display": "Patient"},
+}
+
+
+def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
+    action = _ACTIONS.get(access.interaction, "E")
+    role = ("AUT", "author (originator)") if action in "CUD" else ("IRCP", "information recipient")
+    agent: dict = {
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                    "code": role[0],
+                    "display": role[1],
+                }
+            ]
+        },
+        "requestor": True,
+    }
+    if access.who is not None:
+        system = CLIENT_ID_SYSTEM if access.is_client else CCCD_SYSTEM
+        agent["who"] = {"identifier": {"system": system, "value": access.who}}
+        if access.name:
+            agent["who"]["display"] = access.name
+    if access.address:
+        agent["network"] = {"address": access.address, "type": "2"}
+    event: dict = {
+        "resourceType": "AuditEvent",
+        "id": event_id,
+        "type": {
+            "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+            "code": "rest",
+            "display": "RESTful Operation",
+        },
+        "subtype": [
+            {"system": "http://hl7.org/fhir/restful-interaction", "code": access.interaction}
+        ],
+        "action": action,
+        "recorded": recorded.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "outcome": _outcome(access.status),
+        "outcomeDesc": _outcome_description(access),
+        "agent": [agent],
+        "source": {
+            "observer": {"display": access.source},
+            "type": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "code": "4",
+                    "display": "Application Server",
+                }
+            ],
+        },
+    }
+    # A type-level interaction's entity is its type: `what.type`, as a bare `Patient` is no
+    # literal reference (references.html#literal).
+    entities: list[dict] = [{"what": {"reference" if "/" in entity else "type": entity}}
+                            for entity in access.entities]
+    if access.query:
+        searched = next((e for e in access.entities if "/" not in e), None)
+        entities += [_QUERIED_PATIENT | {"what": {"reference": patient}}
+                     for patient in queried_patients(access.query, searched)
+                     if patient not in access.entities]
+        entities.append(
+            {
+                "type": {
+                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                    "code": "2",
+                    "display": "System Object",
+                },
+                "query": base64.b64encode(without_secrets(access.query).encode()).decode(),
+            }
+        )
+    if access.request_id:
+        # Every event of one request (a batch has several) names it.
+        entities.append(
+            {"what": {"identifier": {"system": REQUEST_ID_SYSTEM, "value": access.request_id}}}
+        )
+    if entities:
+        event["entity"] = entities
+    return event
