@@ -96,6 +96,7 @@ def _access(request: Request, request_id: str, location: str, status: int | None
         source=_observer(request),
         request_id=request_id,
         failure=state_value(request, "failure"),
+        patients=state_value(request, "audit_patients") or (),
     )
 
 

@@ -52,6 +52,7 @@ from fhir_server.errors import (
 )
 from fhir_server.search.request import RESULT_PARAMETERS, check_query_counts
 from fhir_server.services.access import Reach
+from fhir_server.services.audit_events import patients_of
 from fhir_server.services.bundle_entries import check_create_parameters
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
 from fhir_server.services.offloading import input_size, run_sized
@@ -223,6 +224,8 @@ async def _answer(request: Request, version: Version, store: ResourceStore | Non
     FHIR (http://hl7.org/fhir/R4/binary.html#rest), with the reference of its security
     context in `X-Security-Context`; any other resource as FHIR. `store`: where a read's
     version's history is (`not_modified`), None for a vread."""
+    # Its AuditEvent names the patients whose data it is (AuditEvent?patient=).
+    request.state.audit_patients = patients_of(version.resource_type, version.resource)
     if version.resource_type != "Binary" or asks_for_fhir(request):
         return await resource_response(request, version, store)
     if (unchanged := await not_modified(request, version, store)) is not None:

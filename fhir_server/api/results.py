@@ -17,6 +17,7 @@ from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.conformance.messages import issue
 from fhir_server.errors import operation_outcome
 from fhir_server.services.access import write_answer
+from fhir_server.services.audit_events import patients_of
 from fhir_server.services.interactions import WriteResult
 from fhir_server.services.preconditions import parse_if_match
 from fhir_server.services.subsetting import subset_read
@@ -66,6 +67,9 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     """create/update/patch: 201 or 200, `Location`, `ETag`, `Last-Modified`, body per
     `Prefer: return` (http://hl7.org/fhir/R4/http.html#ops)."""
     version = result.version
+    # What wrote nothing (an update sending what is stored) is audited apart from the write,
+    # with the patients whose data it is, as a write's event names them.
+    call.request.state.audit_patients = patients_of(version.resource_type, version.resource)
     status = 201 if result.created else 200
     headers = version_headers(version)
     location = f"{call.base}/{version.versioned_url}"

@@ -21,7 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from fhir_server.services.audit_events import REQUEST_ID_SYSTEM, Access, audit_event
+from fhir_server.services.audit_events import (
+    REQUEST_ID_SYSTEM,
+    Access,
+    audit_event,
+    patients_of,
+)
 from fhir_server.services.background import cancel_all
 from fhir_server.services.health import CheckResult
 from fhir_server.services.versions import (
@@ -98,9 +103,24 @@ async def audit_write(store: ResourceStore) -> None:
         request.in_transaction = True
         event_id = request.event_id
     written = tuple(dict.fromkeys(f"{kind}/{version.id}" for kind, version in store.written))
+    patients = await _patients_written(store)
     now = write_time()  # committed with the versions, it carries their time
-    event = audit_event(replace(access, status=None, entities=written), now, event_id)
+    event = audit_event(replace(access, status=None, entities=written, patients=patients), now,
+                        event_id)
     await store.insert_versions("AuditEvent", [_documents(event, now)])
+
+
+async def _patients_written(store: ResourceStore) -> tuple[str, ...]:
+    """The patients whose data `store` wrote (BALP names them); a deletion's, by the
+    version it deleted."""
+    found: dict[str, None] = {}
+    for kind, version in store.written:
+        resource = version.resource
+        if version.deleted and version.vid > 1:
+            previous = await store.version(kind, version.id, version.vid - 1)
+            resource = previous.resource if previous is not None else None
+        found.update(dict.fromkeys(patients_of(kind, resource)))
+    return tuple(found)
 
 
 def _documents(event: dict, now: datetime) -> tuple[dict, dict]:

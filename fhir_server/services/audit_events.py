@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
+from fhir_server.search.index import resource_compartments
 from fhir_server.services.queried_patients import queried_patients
 
 REQUEST_ID_SYSTEM = "urn:fhir-exchange-server:request-id"
@@ -44,6 +45,16 @@ def without_secrets(query: str) -> str:
     return _SECRET_PARAMETER.sub(rf"\g<1>\g<2>{_REDACTED}", query)
 
 
+def patients_of(resource_type: str, resource: dict | None) -> tuple[str, ...]:
+    """`Patient/id` of each patient whose compartment the resource is in (its subject,
+    patient, performer ...; a Patient, itself): the patients a read or write of it is about,
+    as BALP's PatientRead and PatientCreate/Update name them."""
+    if resource is None:
+        return ()
+    return tuple(compartment for compartment in resource_compartments(resource_type, resource)
+                 if compartment.startswith("Patient/"))
+
+
 @dataclass(frozen=True)
 class Access:
     """What one request did, as the audit trail needs it."""
@@ -59,6 +70,7 @@ class Access:
     source: str  # this server (its base URL)
     request_id: str | None = None  # the X-Request-Id of the response
     failure: str | None = None  # the type of the error that made it a 500
+    patients: tuple[str, ...] = ()  # `Patient/id` whose data it read or wrote (BALP)
 
 
 def _outcome(status: int | None) -> str:
@@ -74,8 +86,9 @@ def _outcome_description(access: Access) -> str:
     return f"HTTP {access.status}" + (f": {access.failure}" if access.failure else "")
 
 
-# A patient a query names (BALP PatientQuery's `patient` entity): a person in the patient role.
-_QUERIED_PATIENT = {
+# A patient whose data was read or written, or a query names (BALP's `patient` entity of
+# PatientRead, PatientCreate, ... and PatientQuery): a person in the patient role.
+_PATIENT_ENTITY = {
     "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
              "display": "Person"},
     "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
@@ -136,11 +149,13 @@ def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
     # literal reference (references.html#literal).
     entities: list[dict] = [{"what": {"reference" if "/" in entity else "type": entity}}
                             for entity in access.entities]
+    patients = list(access.patients)
     if access.query:
         searched = next((e for e in access.entities if "/" not in e), None)
-        entities += [_QUERIED_PATIENT | {"what": {"reference": patient}}
-                     for patient in queried_patients(access.query, searched)
-                     if patient not in access.entities]
+        patients += queried_patients(access.query, searched)
+    entities += [_PATIENT_ENTITY | {"what": {"reference": patient}}
+                 for patient in dict.fromkeys(patients) if patient not in access.entities]
+    if access.query:
         entities.append(
             {
                 "type": {
