@@ -43,9 +43,11 @@ async def authenticate(request: Request) -> Principal:
                          "one, with one bearer token", headers=bearer_challenge("invalid_request"))
     base = await request_base(request)
     criteria_base.set(base)
-    principal = await request.app.state.authenticator.authenticate(
-        authorizations[0] if authorizations else None, base
-    )
+    authenticator = request.app.state.authenticator
+    principal = await authenticator.verify(authorizations[0] if authorizations else None, base)
+    # Known before their limit is checked: the AuditEvent of a 429 names who was throttled.
+    request.state.principal = principal
+    authenticator.check_rate(principal)
     if (principal.patient is None and principal.personal_id is not None
             and principal.scopes.has_patient_grants):
         # A person's own login: their record is their launch patient.

@@ -67,7 +67,7 @@ class Authenticator:
             self._verifiers.popitem(last=False)
         return verifier
 
-    async def authenticate(self, authorization: str | None, base: str) -> Principal:
+    async def verify(self, authorization: str | None, base: str) -> Principal:
         """The caller of a request with this `Authorization` header (401 otherwise). With
         FHIR_BASE_URL set, only that base is an audience, whatever Host the request names."""
         base = self.settings.base_url or base
@@ -76,20 +76,22 @@ class Authenticator:
             raise Unauthorized(
                 "This request needs an `Authorization: Bearer <token>` header", error=None
             )
-        principal = await self._verifier(base).verify(token.strip())
+        return await self._verifier(base).verify(token.strip())
+
+    def check_rate(self, principal: Principal) -> None:
+        """Count one request of the caller: 429 beyond FHIR_RATE_LIMIT_PER_MINUTE."""
         if self.limiter is not None:  # FHIR_RATE_LIMIT_PER_MINUTE=0: no limit
             self.limiter.check(principal.who or principal.subject)
-        return principal
 
     def charge_entries(self, principal: Principal, entries: int) -> None:
         """A batch or transaction counts as one request per entry (at most a minute's
-        burst), its first entry already counted by `authenticate`: each entry is as much
+        burst), its first entry already counted by `check_rate`: each entry is as much
         work as a request (a batch of 2,000 creates took 30 s of CPU)."""
         if self.limiter is None:
             return
         cost = min(entries, int(self.limiter.capacity))
         if cost > 1:
-            # Refused, the request gives back the token `authenticate` took for it.
+            # Refused, the request gives back the token `check_rate` took for it.
             self.limiter.check(principal.who or principal.subject, cost=cost - 1, refund=1,
                                what=f"A Bundle of {entries} entries counts as {cost} "
                                     "requests. ")

@@ -1,11 +1,12 @@
-"""What the audit trail keeps of a request's query: the patients it names (BALP), and no
-credential a client put in the URL."""
+"""What the audit trail keeps of a request: the patients whose data it is about (BALP), no
+credential a client put in the URL, and who was throttled."""
 
 import base64
 
 import httpx
+from api.helpers import CCCD
 
-from security.helpers import wait_until
+from security.helpers import fhir_client, own_server, personal_id, wait_until
 
 POLL_SECONDS = 10
 
@@ -77,3 +78,28 @@ def test_reads_and_writes_of_a_patients_data_name_the_patient(client):
         assert written in [e["what"].get("reference") for e in event["entity"]], event
     found = client.get("/AuditEvent", params={"patient": patient, "_count": "100"}).json()
     assert set(ids) <= {e["resource"]["id"] for e in found.get("entry", [])}
+
+
+def test_a_throttled_request_is_audited_with_the_caller(mongo_uri, request, tmp_path_factory,
+                                                        issuer):
+    """The 429 of the per-caller limit (FHIR_RATE_LIMIT_PER_MINUTE) comes after the token
+    was verified: its AuditEvent names the person throttled, as a 403's does; it named
+    nobody, so a person's flood left anonymous events."""
+    someone = personal_id(1990)
+    with own_server(mongo_uri, request, tmp_path_factory, issuer,
+                    rate_limit_per_minute=2) as running:
+        with fhir_client(running.base, issuer.token(subject=someone)) as http:
+            statuses = [http.get("/Patient").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+
+        def throttled() -> list[dict]:
+            # Each look by a person of their own, whose bucket is full.
+            with fhir_client(running.base, issuer.token(subject=personal_id())) as reader:
+                found = reader.get("/AuditEvent", params={"outcome": "4", "_count": "10"})
+            assert found.status_code == 200, found.text
+            return [e["resource"] for e in found.json().get("entry", [])]
+
+        (event,) = wait_until(throttled, POLL_SECONDS)
+        assert event["outcomeDesc"] == "HTTP 429", event
+        (agent,) = event["agent"]
+        assert agent["who"]["identifier"] == {"system": CCCD, "value": someone}, agent
