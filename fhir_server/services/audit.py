@@ -72,14 +72,14 @@ current_request: ContextVar[RequestAudit | None] = ContextVar("audit_request", d
 
 
 def audit_read_entry(interaction: str, entities: tuple[str, ...], query: str | None,
-                     status: int) -> None:
+                     status: int, patients: tuple[str, ...] = ()) -> None:
     """Spool the AuditEvent of a read or search a batch or transaction entry made, as its
     own request would have left one (the request's event names the Bundle's request only)."""
     request = current_request.get()
     if request is None or request.record is None:
         return
     request.record(replace(request.describe(), interaction=interaction, entities=entities,
-                           query=query, status=status))
+                           query=query, status=status, patients=patients))
 
 
 async def audit_write(store: ResourceStore) -> None:

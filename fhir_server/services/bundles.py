@@ -305,7 +305,8 @@ class BundleProcessor:
         # transaction's reads answered nothing.
         for entry in entries:
             if entry.method in READS:
-                audit_read(entry, answered_status(responses[entry.index]))
+                audit_read(entry, answered_status(responses[entry.index]),
+                           responses[entry.index])
         return [responses[entry.index] for entry in entries]
 
     async def _batch_entry(
@@ -357,7 +358,7 @@ class BundleProcessor:
         except FhirError as error:
             audit_read(entry, error.status)
             raise
-        audit_read(entry, answered_status(answer))
+        audit_read(entry, answered_status(answer), answer)
         return answer
 
 

@@ -15,6 +15,7 @@ from fhir_server.services.access import (
     scope_queries,
 )
 from fhir_server.services.audit import audit_read_entry
+from fhir_server.services.audit_events import patients_of
 from fhir_server.services.bundle_entries import Entry
 
 READS = ("GET", "HEAD")
@@ -58,14 +59,18 @@ def read_interaction(entry: Entry) -> str:
             else "read" if entry.resource_id else "search-type")
 
 
-def audit_read(entry: Entry, status: int) -> None:
-    """The AuditEvent of a read or search entry answered (or refused) with `status`, naming
-    what it read as the same request alone would: the batch's own event names none of it."""
+def audit_read(entry: Entry, status: int, answer: dict | None = None) -> None:
+    """The AuditEvent of a read or search entry answered (`answer`) or refused with
+    `status`, naming what it read, and whose data, as the same request alone would: the
+    batch's own event names none of it."""
     interaction = read_interaction(entry)
     about = (f"{entry.resource_type}/{entry.resource_id}" if entry.resource_id
              else entry.compartment or entry.resource_type)
     query = entry.query if interaction == "search-type" else None
-    audit_read_entry(interaction, (about,) if about != "*" else (), query or None, status)
+    read = (answer or {}).get("resource") if interaction in ("read", "vread") else None
+    patients = patients_of(entry.resource_type, read) if isinstance(read, dict) else ()
+    audit_read_entry(interaction, (about,) if about != "*" else (), query or None, status,
+                     patients)
 
 
 def answered_status(answer: dict) -> int:

@@ -103,3 +103,28 @@ def test_a_throttled_request_is_audited_with_the_caller(mongo_uri, request, tmp_
         assert event["outcomeDesc"] == "HTTP 429", event
         (agent,) = event["agent"]
         assert agent["who"]["identifier"] == {"system": CCCD, "value": someone}, agent
+
+
+def test_the_reads_of_a_batch_and_a_transaction_name_the_patient(client):
+    """Each read entry leaves the event its request alone would: with the patient whose data
+    it read."""
+    headers = {"Content-Type": "application/fhir+json"}
+    response = client.post("/Patient", json={"resourceType": "Patient"}, headers=headers)
+    patient = f"Patient/{response.json()['id']}"
+    created = client.post("/Condition", headers=headers, json={
+        "resourceType": "Condition", "code": {"text": "x"}, "subject": {"reference": patient}})
+    assert created.status_code == 201, created.text
+    condition = f"Condition/{created.json()['id']}"
+    for kind in ("batch", "transaction"):
+        sent = client.post("", headers=headers, json={
+            "resourceType": "Bundle", "type": kind,
+            "entry": [{"request": {"method": "GET", "url": condition}}]})
+        assert sent.status_code == 200, sent.text
+
+        def entry_events(request_id: str = sent.headers["X-Request-Id"]) -> list[dict]:
+            found = client.get("/AuditEvent", params={"entity": condition, "subtype": "read"})
+            return [e["resource"] for e in found.json().get("entry", [])
+                    if request_id in str(e["resource"]["entity"])]
+
+        (event,) = wait_until(entry_events, POLL_SECONDS)
+        assert _patients(event) == [patient], (kind, event["entity"])
