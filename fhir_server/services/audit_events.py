@@ -116,6 +116,7 @@ def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
         agent["who"] = {"identifier": {"system": system, "value": access.who}}
         if access.name:
             agent["who"]["display"] = access.name
+            agent["name"] = access.name  # what R4's `agent-name` parameter searches
     if access.address:
         agent["network"] = {"address": access.address, "type": "2"}
     event: dict = {

@@ -128,3 +128,14 @@ def test_the_reads_of_a_batch_and_a_transaction_name_the_patient(client):
 
         (event,) = wait_until(entry_events, POLL_SECONDS)
         assert _patients(event) == [patient], (kind, event["entity"])
+
+
+def test_the_person_is_found_by_agent_name(client):
+    """R4's `agent-name` searches `AuditEvent.agent.name`: the token's name is there, besides
+    `who.display`; no event was found by it."""
+    response = client.get("/Observation", params={"_count": "1"})
+    event = _event(client, response.headers["X-Request-Id"])
+    (agent,) = [a for a in event["agent"] if a.get("requestor")]
+    assert agent["name"] == agent["who"]["display"] == "Nguyễn Văn An"
+    found = client.get("/AuditEvent", params={"agent-name": "nguyen van", "_id": event["id"]})
+    assert [e["resource"]["id"] for e in found.json().get("entry", [])] == [event["id"]]
