@@ -57,7 +57,7 @@ from fhir_server.services.bundle_entries import check_create_parameters
 from fhir_server.services.fhirpath_patch import is_fhirpath_patch
 from fhir_server.services.offloading import input_size, run_sized
 from fhir_server.services.reach import check_reach, check_version_reach
-from fhir_server.services.resources import ResourceService, check_type
+from fhir_server.services.resources import ResourceService, check_writable
 from fhir_server.services.versions import Version
 from fhir_server.storage.resources import ResourceStore
 
@@ -265,8 +265,9 @@ TYPE_ENDPOINTS = {"_history": "GET, HEAD", "_search": "GET, HEAD, POST"}
 
 
 def _instance_id(resource_type: str, resource_id: str) -> str:
-    """`resource_id` of a write to [type]/[id], once [type] is known."""
-    check_type(resource_type)
+    """`resource_id` of a write to [type]/[id], once [type] is known (and one clients write:
+    405 before the body is read, whatever it holds)."""
+    check_writable(resource_type)
     if resource_id in TYPE_ENDPOINTS:
         allowed = TYPE_ENDPOINTS[resource_id]
         raise MethodNotAllowed(f"{resource_type}/{resource_id} takes {allowed} only",
@@ -297,7 +298,7 @@ async def _resource(resource_type: str, call: WriteCall, resource_id: str | None
 
 @router.post("/{resource_type}", dependencies=[require("create")])
 async def create(resource_type: str, call: Write):
-    check_type(resource_type)
+    check_writable(resource_type)
     check_create_parameters(call.request.query_params, phrase("entry.if-none-exist-header"))
     if_none_exist = _header_text(call.request.headers.get("if-none-exist"))
     if if_none_exist is not None:  # criteria bounded as a query string's parameters are
@@ -331,7 +332,7 @@ async def update(resource_type: str, resource_id: str, call: Write):
 
 @router.put("/{resource_type}", dependencies=[require("update")])
 async def conditional_update(resource_type: str, call: Write):
-    check_type(resource_type)
+    check_writable(resource_type)
     query = _criteria(call.request)
     body = await call.body()
     return write_response(
@@ -346,14 +347,14 @@ async def patch(resource_type: str, resource_id: str, call: Write):
 
 @router.patch("/{resource_type}", dependencies=[require("patch")])
 async def conditional_patch(resource_type: str, call: Write):
-    check_type(resource_type)
+    check_writable(resource_type)
     return await _patch(resource_type, None, _criteria(call.request), call)
 
 
 async def _patch(
     resource_type: str, resource_id: str | None, query: str | None, call: WriteCall
 ) -> Response:
-    check_type(resource_type)
+    check_writable(resource_type)
     # JSON Patch, or FHIRPath Patch: a Parameters resource in FHIR JSON or XML.
     try:
         operations = await call.body(media_types=(JSON_PATCH, *JSON_MEDIA_TYPES))
@@ -380,6 +381,6 @@ async def delete(resource_type: str, resource_id: str, service: Service,
 @router.delete("/{resource_type}", dependencies=[require("delete")])
 async def conditional_delete(resource_type: str, service: Service, precondition: WritePrecondition,
                              prefer: Prefer, request: Request):
-    check_type(resource_type)
+    check_writable(resource_type)
     result = await service.conditional_delete(resource_type, _criteria(request), precondition)
     return delete_response(request, prefer, result)

@@ -1,5 +1,6 @@
 """What the audit trail keeps of a request: the patients whose data it is about (BALP), no
-credential a client put in the URL, and who was throttled."""
+credential a client put in the URL, who was throttled, the agent's name; and that no client
+writes to it, whatever it sends."""
 
 import base64
 
@@ -139,3 +140,24 @@ def test_the_person_is_found_by_agent_name(client):
     assert agent["name"] == agent["who"]["display"] == "Nguyễn Văn An"
     found = client.get("/AuditEvent", params={"agent-name": "nguyen van", "_id": event["id"]})
     assert [e["resource"]["id"] for e in found.json().get("entry", [])] == [event["id"]]
+
+
+def test_writing_an_audit_event_is_405_whatever_the_body(client):
+    """The method is not allowed on the trail (RFC 9110 §15.5.6, with `Allow`), whether the
+    body sent is a valid AuditEvent, no JSON, or a patch in the wrong form; a body the server
+    would refuse anyway was 400 instead."""
+    fhir = {"Content-Type": "application/fhir+json"}
+    answers = [
+        client.post("/AuditEvent", content=b"{", headers=fhir),
+        client.put("/AuditEvent/x", content=b"not json", headers=fhir),
+        client.put("/AuditEvent", params={"_id": "x"}, json={"resourceType": "Patient"},
+                   headers=fhir),
+        client.patch("/AuditEvent/x", json={"resourceType": "Patient"}, headers=fhir),
+        client.patch("/AuditEvent", params={"_id": "x"}, json=[{"op": "nonsense"}],
+                     headers={"Content-Type": "application/json-patch+json"}),
+    ]
+    for answer in answers:
+        assert answer.status_code == 405, (answer.request.method, answer.request.url,
+                                           answer.text)
+        assert answer.headers["Allow"] == "GET, HEAD"
+        assert answer.json()["issue"][0]["code"] == "not-supported"
