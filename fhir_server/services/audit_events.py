@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
+from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.search.index import resource_compartments
 from fhir_server.services.queried_patients import queried_patients
 
@@ -95,6 +96,34 @@ _PATIENT_ENTITY = {
              "display": "Patient"},
 }
 
+# A resource read or written (BALP's `data` entity): a system object in the role of a
+# domain resource.
+_RESOURCE_ENTITY = {
+    "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2",
+             "display": "System Object"},
+    "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "4",
+             "display": "Domain Resource"},
+}
+# A search's query (R4's AuditEvent-example-search, BALP's `query` entity).
+_QUERY_ENTITY = {
+    "type": _RESOURCE_ENTITY["type"],
+    "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24",
+             "display": "Query"},
+}
+_RESOURCE = re.compile(rf"[A-Z][A-Za-z]+/{ID_REGEX}")
+
+
+def _entity(entity: str, of_patient: bool) -> dict:
+    """What a request was about: a resource (the patient's own record in the patient role),
+    a type (`what.type`: a bare `Patient` is no literal reference, references.html#literal)
+    or another URL (an export's status or file)."""
+    if "/" not in entity:
+        return {"what": {"type": entity}}
+    what = {"what": {"reference": entity}}
+    if not _RESOURCE.fullmatch(entity):
+        return what
+    return (_PATIENT_ENTITY if of_patient else _RESOURCE_ENTITY) | what
+
 
 def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
     action = _ACTIONS.get(access.interaction, "E")
@@ -146,27 +175,17 @@ def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
             ],
         },
     }
-    # A type-level interaction's entity is its type: `what.type`, as a bare `Patient` is no
-    # literal reference (references.html#literal).
-    entities: list[dict] = [{"what": {"reference" if "/" in entity else "type": entity}}
-                            for entity in access.entities]
     patients = list(access.patients)
     if access.query:
         searched = next((e for e in access.entities if "/" not in e), None)
         patients += queried_patients(access.query, searched)
+    entities: list[dict] = [_entity(entity, entity in patients) for entity in access.entities]
     entities += [_PATIENT_ENTITY | {"what": {"reference": patient}}
                  for patient in dict.fromkeys(patients) if patient not in access.entities]
     if access.query:
-        entities.append(
-            {
-                "type": {
-                    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
-                    "code": "2",
-                    "display": "System Object",
-                },
-                "query": base64.b64encode(without_secrets(access.query).encode()).decode(),
-            }
-        )
+        entities.append(_QUERY_ENTITY
+                        | {"query": base64.b64encode(without_secrets(access.query).encode())
+                           .decode()})
     if access.request_id:
         # Every event of one request (a batch has several) names it.
         entities.append(

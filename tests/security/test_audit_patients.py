@@ -161,3 +161,33 @@ def test_writing_an_audit_event_is_405_whatever_the_body(client):
                                            answer.text)
         assert answer.headers["Allow"] == "GET, HEAD"
         assert answer.json()["issue"][0]["code"] == "not-supported"
+
+
+def test_entities_say_what_they_are(client):
+    """As R4's AuditEvent-example-search and BALP's Read and Query: a resource read is a
+    system object in the role of a domain resource (4), a search's query one in the role of
+    a query (24), and the patient's own record a person in the role of patient (1); so
+    `entity-role` finds them."""
+    response = client.post("/Patient", json={"resourceType": "Patient"},
+                           headers={"Content-Type": "application/fhir+json"})
+    patient = f"Patient/{response.json()['id']}"
+    created = client.post("/Observation", headers={"Content-Type": "application/fhir+json"},
+                          json={"resourceType": "Observation", "status": "final",
+                                "code": {"text": "x"}, "subject": {"reference": patient}})
+    observation = f"Observation/{created.json()['id']}"
+    read = client.get(f"/{observation}").headers["X-Request-Id"]
+    searched = client.get("/Observation", params={"code": "x"}).headers["X-Request-Id"]
+    own = client.get(f"/{patient}").headers["X-Request-Id"]
+
+    def typed(request_id: str) -> list[tuple[str | None, str | None, str | None]]:
+        return [(e.get("what", {}).get("reference"), e.get("type", {}).get("code"),
+                 e.get("role", {}).get("code"))
+                for e in _event(client, request_id)["entity"] if "identifier" not in
+                e.get("what", {})]
+
+    assert typed(read) == [(observation, "2", "4"), (patient, "1", "1")]
+    assert typed(searched) == [(None, None, None), (None, "2", "24")]
+    assert typed(own) == [(patient, "1", "1")]
+    for role, request_id in (("4", read), ("24", searched), ("1", own)):
+        found = client.get("/AuditEvent", params={"entity-role": role, "_id": request_id})
+        assert len(found.json().get("entry", [])) == 1, (role, found.text)
