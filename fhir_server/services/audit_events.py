@@ -113,16 +113,17 @@ _QUERY_ENTITY = {
 _RESOURCE = re.compile(rf"[A-Z][A-Za-z]+/{ID_REGEX}")
 
 
-def _entity(entity: str, of_patient: bool) -> dict:
-    """What a request was about: a resource (the patient's own record in the patient role),
-    a type (`what.type`: a bare `Patient` is no literal reference, references.html#literal)
-    or another URL (an export's status or file)."""
+def _entity(entity: str) -> dict:
+    """What a request was about: a resource (a Patient in the patient role: its read,
+    history, compartment or `$everything` is about that patient's data), a type (`what.type`:
+    a bare `Patient` is no literal reference, references.html#literal) or another URL (an
+    export's status or file)."""
     if "/" not in entity:
         return {"what": {"type": entity}}
     what = {"what": {"reference": entity}}
     if not _RESOURCE.fullmatch(entity):
         return what
-    return (_PATIENT_ENTITY if of_patient else _RESOURCE_ENTITY) | what
+    return (_PATIENT_ENTITY if entity.startswith("Patient/") else _RESOURCE_ENTITY) | what
 
 
 def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
@@ -179,7 +180,7 @@ def audit_event(access: Access, recorded: datetime, event_id: str) -> dict:
     if access.query:
         searched = next((e for e in access.entities if "/" not in e), None)
         patients += queried_patients(access.query, searched)
-    entities: list[dict] = [_entity(entity, entity in patients) for entity in access.entities]
+    entities: list[dict] = [_entity(entity) for entity in access.entities]
     entities += [_PATIENT_ENTITY | {"what": {"reference": patient}}
                  for patient in dict.fromkeys(patients) if patient not in access.entities]
     if access.query:

@@ -191,3 +191,17 @@ def test_entities_say_what_they_are(client):
     for role, request_id in (("4", read), ("24", searched), ("1", own)):
         found = client.get("/AuditEvent", params={"entity-role": role, "_id": request_id})
         assert len(found.json().get("entry", [])) == 1, (role, found.text)
+
+
+def test_requests_about_a_patient_name_them_in_the_patient_role(client):
+    """A compartment search, `$everything` or history of a Patient is about that patient's
+    data: its entity is the patient (BALP), found by `entity-role=1` as a read of it is."""
+    response = client.post("/Patient", json={"resourceType": "Patient"},
+                           headers={"Content-Type": "application/fhir+json"})
+    patient = f"Patient/{response.json()['id']}"
+    answers = [client.get(f"/{patient}/Observation"), client.get(f"/{patient}/$everything"),
+               client.get(f"/{patient}/_history")]
+    assert [r.status_code for r in answers] == [200] * 3, [r.text for r in answers]
+    for answer in answers:
+        event = _event(client, answer.headers["X-Request-Id"])
+        assert _patients(event) == [patient], (answer.request.url, event["entity"])
