@@ -102,9 +102,14 @@ async def instance_history(
 ):
     reach = reach_of(request)
     scope_query = await check_reach(service, reach, resource_type, resource_id, base)
-    return await bundle_response(request, await service.history(
+    bundle = await service.history(
         base, params, resource_type, resource_id, compartment=reach.compartment,
-        scope_query=scope_query, strict=strict_handling(prefer)))
+        scope_query=scope_query, strict=strict_handling(prefer))
+    # Its AuditEvent names the patients whose data the versions are, as a vread's does.
+    request.state.audit_patients = tuple(dict.fromkeys(
+        patient for entry in bundle.get("entry", ()) if isinstance(entry.get("resource"), dict)
+        for patient in patients_of(resource_type, entry["resource"])))
+    return await bundle_response(request, bundle)
 
 
 @router.api_route(

@@ -205,3 +205,17 @@ def test_requests_about_a_patient_name_them_in_the_patient_role(client):
     for answer in answers:
         event = _event(client, answer.headers["X-Request-Id"])
         assert _patients(event) == [patient], (answer.request.url, event["entity"])
+
+
+def test_the_history_of_a_patients_resource_names_the_patient(client):
+    """Its versions are the patient's data, as a vread of one is."""
+    fhir = {"Content-Type": "application/fhir+json"}
+    created = client.post("/Patient", json={"resourceType": "Patient"}, headers=fhir)
+    patient = f"Patient/{created.json()['id']}"
+    created = client.post("/Observation", headers=fhir, json={
+        "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": patient}})
+    history = client.get(f"/Observation/{created.json()['id']}/_history")
+    assert history.status_code == 200, history.text
+    event = _event(client, history.headers["X-Request-Id"])
+    assert _patients(event) == [patient], event["entity"]
