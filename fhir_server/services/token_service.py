@@ -2,6 +2,7 @@
 (http://hl7.org/fhir/smart-app-launch/backend-services.html): a registered client proves
 who it is with a `private_key_jwt` assertion and gets a short-lived access token."""
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,6 +164,8 @@ class TokenService:
     def __post_init__(self) -> None:
         self._jwks: dict[str, tuple[float, dict]] = {}
         self._refetched: dict[str, float] = {}  # URL → last re-fetch on an unknown kid
+        self._failed: dict[str, float] = {}  # URL → when its last read failed
+        self._reading: dict[str, asyncio.Future[dict]] = {}  # URL → its read under way
 
     async def client_credentials(
         self, form: dict[str, str], token_url: str, issuer: str, audience: str
@@ -278,16 +281,33 @@ class TokenService:
             key = _matching_key(cached[1], header)
             if key is not None or not self._may_refetch(url):
                 return key
-        return _matching_key(await self._fetch_jwks(url), header)
+        return _matching_key(await self._read(url), header)
 
     def _may_refetch(self, url: str) -> bool:
-        """At most one re-fetch on an unknown kid per JWKS_MIN_REFETCH_SECONDS and URL, also
-        while the URL fails: assertions naming made-up kids must not make us hammer it."""
+        """At most one re-fetch on an unknown kid per JWKS_MIN_REFETCH_SECONDS and URL:
+        assertions naming made-up kids must not make us hammer it."""
         now, last = time.monotonic(), self._refetched.get(url)
         if last is not None and now - last < JWKS_MIN_REFETCH_SECONDS:
             return False
         self._refetched[url] = now
         return True
+
+    async def _read(self, url: str) -> dict:
+        """The JWKS at `url` read now, or the answer of its read under way; refused without
+        a read for JWKS_MIN_REFETCH_SECONDS after a read of it failed. Whatever the reason
+        to read it (none cached yet, a stale copy, a kid it lacks), assertions naming the
+        client, which anyone can make up, must not make us read a failing or slow URL on
+        every request."""
+        if (reading := self._reading.get(url)) is not None:
+            return await asyncio.shield(reading)
+        failed = self._failed.get(url)
+        if failed is not None and time.monotonic() - failed < JWKS_MIN_REFETCH_SECONDS:
+            raise invalid_client("the client's JWKS could not be fetched (a read of it failed "
+                                 "moments ago; it is read again after a few seconds)")
+        reading = asyncio.ensure_future(self._fetch_jwks(url))
+        self._reading[url] = reading
+        reading.add_done_callback(lambda _: self._reading.pop(url, None))
+        return await asyncio.shield(reading)
 
     async def _fetch_jwks(self, url: str) -> dict:
         """The JWKS at `url`, fetched now (and cached)."""
@@ -300,6 +320,8 @@ class TokenService:
             response.raise_for_status()
             jwks = response.json()
         except (httpx.HTTPError, ValueError):
+            self._failed[url] = time.monotonic()
             raise invalid_client("the client's JWKS could not be fetched") from None
+        self._failed.pop(url, None)
         self._jwks[url] = (time.monotonic(), jwks)
         return jwks

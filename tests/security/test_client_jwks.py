@@ -4,6 +4,7 @@ client's error (`invalid_client`), never a 500."""
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,48 @@ def test_a_client_that_rotates_its_key_gets_a_token_with_the_new_one(server, wor
         assert request_token(server, ClientKey("ES384").assertion(
             client.id, token_url(server)), "system/Patient.rs").status_code == 400
         assert served.hits == hits + 1
+
+
+def test_a_failing_jwks_url_is_read_at_most_once_per_interval(server, work):
+    """Assertions naming a client, which anyone can make up, made the server read the
+    client's JWKS URL on every request while it had no copy of it (none read yet, or the
+    copy stale) and the URL failed (probe DM: ten made-up assertions, ten reads of a URL
+    answering 500); now every read of a URL, for whatever reason, is at most one per
+    JWKS_MIN_REFETCH_SECONDS, and a client whose URL answers again gets its token."""
+    key = ClientKey("ES384")
+    with JwksServer(key.jwks()) as served:
+        served.status = 500
+        client = registered(server, work, key, served.url)
+        for _ in range(5):
+            response = request_token(server, ClientKey("ES384", kid=key.kid).assertion(
+                client.id, token_url(server)), "system/Patient.rs")
+            assert response.status_code == 400, response.text
+            assert response.json()["error"] == "invalid_client"
+        assert served.hits == 1
+        served.status = 200
+        time.sleep(JWKS_MIN_REFETCH_SECONDS)
+        response = request_token(server, key.assertion(client.id, token_url(server)),
+                                 "system/Patient.rs")
+        assert response.status_code == 200, response.text
+        assert served.hits == 2
+
+
+def test_concurrent_assertions_share_one_read_of_a_slow_jwks_url(server, work):
+    """Assertions arriving while the URL is being read wait for that read (probe DM: each
+    made its own, so a burst of made-up assertions naming a client with a slow URL opened
+    as many reads of it)."""
+    key = ClientKey("ES384")
+    with JwksServer({"keys": []}) as served:
+        served.delay = 1.5
+        client = registered(server, work, key, served.url)
+        forged = [ClientKey("ES384", kid=key.kid).assertion(client.id, token_url(server))
+                  for _ in range(4)]
+        with ThreadPoolExecutor(len(forged)) as pool:
+            answers = list(pool.map(
+                lambda assertion: request_token(server, assertion, "system/Patient.rs"),
+                forged))
+        assert [answer.status_code for answer in answers] == [400] * len(forged)
+        assert served.hits == 1
 
 
 @pytest.mark.parametrize("document", [[], {"keys": "none"}, {"keys": [1, None]}])
