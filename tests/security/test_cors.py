@@ -66,6 +66,29 @@ def test_a_raw_binary_with_its_security_context_passes_a_preflight_and_is_read_b
     assert "X-Security-Context" in exposed
 
 
+@pytest.mark.parametrize("path", ["/.well-known/smart-configuration", "/metadata",
+                                  "/auth/jwks"])
+def test_any_origin_reads_the_discovery_documents(shared, path):
+    """SMART App Launch, CORS support: "For requests from any origin, CORS configuration
+    permits access to the public discovery endpoints (.well-known/smart-configuration and
+    metadata)" (probe DM: only FHIR_CORS_ORIGINS could read them, so an app of another
+    origin could not learn where to get a token; Inferno's SMART suite checks it)."""
+    anonymous = fhir_client(shared.base, None)
+    other = "https://app.phongkham-khac.vn"
+    read = anonymous.get(path, headers={"Origin": other})
+    assert read.status_code == 200, read.text
+    assert read.headers["access-control-allow-origin"] == "*"
+    preflight = anonymous.options(path, headers={
+        "Origin": other, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "accept, x-request-id"})
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    # Not the API: another origin still gets no CORS header there.
+    refused = anonymous.options("/Patient", headers={
+        "Origin": other, "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in refused.headers
+
+
 def test_another_origin_gets_no_cors_header(shared, client):
     anonymous = fhir_client(shared.base, None)
     preflight = anonymous.options("/Patient", headers={
