@@ -84,8 +84,9 @@ def token_form(body: bytes) -> dict[str, str]:
 
 def _check_request(form: dict[str, str]) -> None:
     """RFC 6749 §5.2: a missing parameter is `invalid_request`, another grant type
-    `unsupported_grant_type`; a missing scope is `invalid_scope` (§3.3: without a scope the
-    server uses a default or fails "indicating an invalid scope"; there is no default)."""
+    `unsupported_grant_type`, a second way of authenticating the client `invalid_request`;
+    a missing scope is `invalid_scope` (§3.3: without a scope the server uses a default or
+    fails "indicating an invalid scope"; there is no default)."""
     if not form.get("grant_type"):
         raise invalid_request("grant_type is missing")
     if form["grant_type"] != "client_credentials":
@@ -97,6 +98,11 @@ def _check_request(form: dict[str, str]) -> None:
         raise OAuthError("invalid_scope", "scope is missing: name the scopes to grant")
     if form["client_assertion_type"] != ASSERTION_TYPE:
         raise invalid_request(f"client_assertion_type must be {ASSERTION_TYPE}")
+    if "client_secret" in form:
+        # RFC 6749 §2.3: "MUST NOT use more than one authentication method in each request";
+        # §5.2: invalid_request ("utilizes more than one mechanism for authenticating").
+        raise invalid_request("send the client_assertion alone: client_secret is a second "
+                              "way of authenticating the client")
 
 
 def _unsupported(requested: list[str]) -> list[str]:

@@ -79,6 +79,8 @@ def _refusal(case: str, server, client: Client) -> httpx.Response:
                    "jti": str(uuid.uuid4())}
         return request_token(server, jwt.encode(payload, key.private_key, algorithm=key.alg,
                                                 headers={"typ": "JWT"}))
+    if case == "client_secret besides the assertion":
+        return request_token(server, key.assertion(client.id, url), client_secret="bi-mat")
     if case == "HTTP Basic authentication":
         return httpx.post(url, content=urlencode(_form(key.assertion(client.id, url))),
                           headers={"Content-Type": "application/x-www-form-urlencoded",
@@ -162,6 +164,9 @@ REFUSALS = {
     "unknown kid": (400, "invalid_client"),
     "no kid": (400, "invalid_client"),
     "HTTP Basic authentication": (401, "invalid_client"),
+    # RFC 6749 §5.2 invalid_request: "utilizes more than one mechanism for authenticating
+    # the client" (probe DM: the secret was ignored and a token granted).
+    "client_secret besides the assertion": (400, "invalid_request"),
     "not a JWT": (400, "invalid_client"),
     "no assertion": (400, "invalid_request"),
     "wrong grant_type": (400, "unsupported_grant_type"),
