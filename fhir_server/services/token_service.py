@@ -3,6 +3,7 @@
 who it is with a `private_key_jwt` assertion and gets a short-lived access token."""
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ _JWKS_CACHE_SECONDS = 300
 #: A kid not in the cached JWKS (the client rotated its key) fetches it again, at most this
 #: often per JWKS URL.
 JWKS_MIN_REFETCH_SECONDS = 5
+#: The most of a JWKS URL's answer read: a JWK Set of fifty RSA 4,096-bit keys fits.
+MAX_JWKS_BYTES = 64 * 1024
 
 
 class OAuthError(Exception):
@@ -319,15 +322,32 @@ class TokenService:
         """The JWKS at `url`, fetched now (and cached)."""
         try:
             if self.http is not None:
-                response = await self.http.get(url, timeout=10)
+                jwks = await _read_jwks(self.http, url)
             else:
                 async with httpx.AsyncClient() as http:
-                    response = await http.get(url, timeout=10)
-            response.raise_for_status()
-            jwks = response.json()
-        except (httpx.HTTPError, ValueError):
+                    jwks = await _read_jwks(http, url)
+        except (httpx.HTTPError, ValueError) as failed:
             self._failed[url] = time.monotonic()
-            raise invalid_client("the client's JWKS could not be fetched") from None
+            raise invalid_client(str(failed) if isinstance(failed, _TooLarge)
+                                 else "the client's JWKS could not be fetched") from None
         self._failed.pop(url, None)
         self._jwks[url] = (time.monotonic(), jwks)
         return jwks
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+async def _read_jwks(http: httpx.AsyncClient, url: str) -> dict:
+    """The JSON at `url`, read no further than MAX_JWKS_BYTES: the document is the client's
+    (another organisation's server), and what it holds is parsed on the event loop and kept
+    for _JWKS_CACHE_SECONDS."""
+    async with http.stream("GET", url, timeout=10) as response:
+        response.raise_for_status()
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_JWKS_BYTES:
+                raise _TooLarge(f"the client's JWKS is larger than {MAX_JWKS_BYTES} bytes")
+    return json.loads(body)

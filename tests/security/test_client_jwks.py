@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.services.token_service import JWKS_MIN_REFETCH_SECONDS
+from fhir_server.services.token_service import JWKS_MIN_REFETCH_SECONDS, MAX_JWKS_BYTES
 from security.helpers import ClientKey, JwksServer
 from security.test_backend_services import Client, register, request_token, token_url
 
@@ -91,6 +91,21 @@ def test_concurrent_assertions_share_one_read_of_a_slow_jwks_url(server, work):
                 forged))
         assert [answer.status_code for answer in answers] == [400] * len(forged)
         assert served.hits == 1
+
+
+def test_a_jwks_url_answering_too_much_is_invalid_client(server, work):
+    """A JWKS URL's answer is read no further than MAX_JWKS_BYTES (probe DM: a 100 MB JWK
+    Set holding the client's key was read whole, parsed on the event loop and kept for five
+    minutes, the process growing by 190 MB, and a token granted)."""
+    key = ClientKey("ES384")
+    padding = [{"kty": "oct", "kid": f"dem-{n}", "k": "A" * 1000} for n in range(100)]
+    with JwksServer({"keys": [key.public_jwk, *padding]}) as served:
+        client = registered(server, work, key, served.url)
+        response = request_token(server, key.assertion(client.id, token_url(server)),
+                                 "system/Patient.rs")
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "invalid_client", "error_description":
+                               f"the client's JWKS is larger than {MAX_JWKS_BYTES} bytes"}
 
 
 @pytest.mark.parametrize("document", [[], {"keys": "none"}, {"keys": [1, None]}])
