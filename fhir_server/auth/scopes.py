@@ -282,5 +282,6 @@ def grant(requested: str, registered: str) -> str:
         meets = (_meet(asked, held) for held in allowed)
         # Merged per requested scope: two registered scopes may each grant part of it.
         for scope in Permissions(meet for meet in meets if meet is not None).scopes():
-            granted[scope.text(v1)] = None
+            # v1 has no searches: one the registration added is written in v2 syntax.
+            granted[scope.text(v1 and (bool(asked.query) or not scope.query))] = None
     return " ".join(granted)

@@ -365,6 +365,19 @@ def test_scopes_are_granted_in_the_syntax_requested(server, rs_client, requested
     assert _server_claims(server, answer["access_token"])["scope"] == answered
 
 
+@pytest.mark.parametrize("requested", ["system/Observation.read", "system/*.read"])
+def test_a_search_the_registration_adds_is_granted_in_v2_syntax(server, work, requested):
+    """v1 scopes have no search: a v1 scope narrowed to a registered granular scope is
+    answered in v2 syntax (probe DM: `system/Observation.read` was granted as
+    `system/Observation.read?category=laboratory`, a scope of neither syntax)."""
+    client = Client(f"xet-nghiem-{uuid.uuid4().hex[:6]}", ClientKey("RS384"))
+    result = register(server, work, client.id, "system/Observation.rs?category=laboratory",
+                      key=client.key)
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = granted(server, client, requested)
+    assert answer["scope"] == "system/Observation.rs?category=laboratory"
+
+
 def test_granted_scope_is_the_intersection_in_request_order(server, es_client):
     requested = ("system/AuditEvent.read openid system/Encounter.rs system/Patient.rs "
                  "system/AuditEvent.read system/Unknown.rs")
