@@ -42,7 +42,19 @@ def registration_problem(client_id: str, scope: str, jwks: object = None,
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list) or not keys:
         return "the JWKS has no keys"
-    return next((problem for key in keys if (problem := _key_problem(key))), None)
+    if problem := next((problem for key in keys if (problem := _key_problem(key))), None):
+        return problem
+    return next((f"{len(same)} keys with kid {key['kid']!r} fit {alg}: the token endpoint "
+                 "could not tell which one signed, and would refuse every assertion naming it"
+                 for key in keys for alg in ASSERTION_ALGORITHMS
+                 if len(same := fitting_keys(jwks, key["kid"], alg)) > 1), None)
+
+
+def fitting_keys(jwks: object, kid: object, alg: str) -> list[dict]:
+    """The keys of a JWK Set with that `kid` that may verify `alg` signatures."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    return [key for key in (keys if isinstance(keys, list) else [])
+            if isinstance(key, dict) and key.get("kid") == kid and unfit_for(key, alg) is None]
 
 
 def _key_problem(key: object) -> str | None:

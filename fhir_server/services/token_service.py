@@ -12,8 +12,7 @@ from urllib.parse import parse_qsl
 import httpx
 import jwt
 
-from fhir_server.auth.client_keys import ASSERTION_ALGORITHMS
-from fhir_server.auth.key_purpose import unfit_for
+from fhir_server.auth.client_keys import ASSERTION_ALGORITHMS, fitting_keys
 from fhir_server.auth.keys import SigningKey, mint_token
 from fhir_server.auth.scopes import grant, parse_scope
 from fhir_server.conformance.registry import is_supported
@@ -149,17 +148,18 @@ async def ungrantable(store: ResourceStore, base: str, scope: str) -> str | None
 def _matching_key(keys: dict, header: dict) -> jwt.PyJWK | None:
     """The key of a JWKS that the assertion's `kid` names and that may verify its `alg`
     (`unfit_for`: a key for encryption, or for another algorithm, verifies nothing; a JWKS
-    URL's keys were never checked at registration)."""
-    kid = header.get("kid")
-    candidates = keys.get("keys") if isinstance(keys, dict) else None
-    for candidate in candidates if isinstance(candidates, list) else []:
-        if (isinstance(candidate, dict) and candidate.get("kid") == kid
-                and unfit_for(candidate, header["alg"]) is None):
-            try:
-                return jwt.PyJWK(candidate, algorithm=header["alg"])
-            except jwt.PyJWTError:
-                continue
-    return None
+    URL's keys were never checked at registration). SMART Backend Services, signature
+    verification: "If no keys match, or more than one key matches, the verification fails"
+    (`invalid_client` saying so)."""
+    matching = fitting_keys(keys, header.get("kid"), header["alg"])
+    if len(matching) > 1:
+        raise invalid_client(f"the client's JWK Set has {len(matching)} keys with kid "
+                             f"{header.get('kid')!r} fit for {header['alg']}: which one "
+                             "signed is unknown, so none verifies")
+    try:
+        return jwt.PyJWK(matching[0], algorithm=header["alg"]) if matching else None
+    except jwt.PyJWTError:
+        return None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 a rotated key is fetched again (throttled), and a document that is no JWK Set is the
 client's error (`invalid_client`), never a 500."""
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,7 @@ import pytest
 
 from fhir_server.services.token_service import JWKS_MIN_REFETCH_SECONDS, MAX_JWKS_BYTES
 from security.helpers import ClientKey, JwksServer
-from security.test_backend_services import Client, register, request_token, token_url
+from security.test_backend_services import Client, register, request_token, run_cli, token_url
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,28 @@ def test_a_jwks_url_answering_too_much_is_invalid_client(server, work):
     assert response.status_code == 400, response.text
     assert response.json() == {"error": "invalid_client", "error_description":
                                f"the client's JWKS is larger than {MAX_JWKS_BYTES} bytes"}
+
+
+def test_two_keys_of_the_kid_and_algorithm_verify_nothing(server, work):
+    """SMART Backend Services, signature verification: the single key whose kid matches and
+    whose kty fits the algorithm; "If no keys match, or more than one key matches, the
+    verification fails" (probe DM: the first of two such keys was taken, a token granted)."""
+    key = ClientKey("ES384")
+    other = ClientKey("ES384", kid=key.kid)
+    with JwksServer({"keys": [key.public_jwk, other.public_jwk]}) as served:
+        client = registered(server, work, key, served.url)
+        response = request_token(server, key.assertion(client.id, token_url(server)),
+                                 "system/Patient.rs")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_client"
+    assert "2 keys with kid" in response.json()["error_description"]
+    # A JWKS file holding such keys, which would refuse every assertion, is not registered.
+    path = work / f"{uuid.uuid4().hex}.jwks.json"
+    path.write_text(json.dumps({"keys": [key.public_jwk, other.public_jwk]}), encoding="utf-8")
+    result = run_cli(server, work, "client", "register", "--data-dir", work / "data",
+                     "--client-id", "hai-khoa", "--jwks-file", path, "--scope", "system/*.rs")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"2 keys with kid '{key.kid}' fit ES384" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("document", [[], {"keys": "none"}, {"keys": [1, None]}])
