@@ -343,7 +343,10 @@ async def _read_jwks(http: httpx.AsyncClient, url: str) -> dict:
     """The JSON at `url`, read no further than MAX_JWKS_BYTES: the document is the client's
     (another organisation's server), and what it holds is parsed on the event loop and kept
     for _JWKS_CACHE_SECONDS."""
-    async with http.stream("GET", url, timeout=10) as response:
+    # backend-services.html#signature-verification: "a GET request for that URL, including
+    # a header of Accept: application/json".
+    async with http.stream("GET", url, headers={"Accept": "application/json"},
+                           timeout=10) as response:
         response.raise_for_status()
         body = bytearray()
         async for chunk in response.aiter_bytes():

@@ -281,12 +281,14 @@ class ClientKey:
 
 class JwksServer:
     """A JWK Set served over real HTTP from a thread; `jwks` may be replaced at any time
-    (key rotation); `hits` counts the GETs; a `status` other than 200 is answered with no
-    body (a URL that fails); `delay` seconds pass before each answer (a slow URL)."""
+    (key rotation); `hits` counts the GETs, `accepts` their Accept headers; a `status`
+    other than 200 is answered with no body (a URL that fails); `delay` seconds pass before
+    each answer (a slow URL)."""
 
     def __init__(self, jwks: dict):
         self.jwks = jwks
         self.hits = 0
+        self.accepts: list[str | None] = []
         self.status = 200
         self.delay = 0.0
         owner = self
@@ -294,6 +296,7 @@ class JwksServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 owner.hits += 1
+                owner.accepts.append(self.headers.get("Accept"))
                 time.sleep(owner.delay)
                 body = json.dumps(owner.jwks).encode() if owner.status == 200 else b""
                 self.send_response(owner.status)

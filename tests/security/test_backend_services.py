@@ -148,6 +148,9 @@ def test_es384_client_registered_by_jwks_url(server, client, es_client, es_key_s
     answer = granted(server, es_client, "system/Patient.rs system/AuditEvent.rs")
     assert sorted(answer["scope"].split()) == ["system/AuditEvent.rs", "system/Patient.rs"]
     assert served.hits >= 1
+    # backend-services.html: the JWKS is read "including a header of Accept:
+    # application/json" (probe DM: httpx's */* was sent).
+    assert set(served.accepts) == {"application/json"}
     headers = bearer(answer["access_token"])
     assert httpx.get(f"{server.base}/Patient", headers=headers, timeout=30).status_code == 200
     assert_forbidden(httpx.get(f"{server.base}/Encounter", headers=headers, timeout=30))
