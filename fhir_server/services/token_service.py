@@ -257,6 +257,10 @@ class TokenService:
             raise invalid_client("client_assertion exp must be a number (NumericDate)")
         if claims["exp"] > time.time() + MAX_ASSERTION_LIFETIME + LEEWAY:
             raise invalid_client("client_assertion exp is more than 5 minutes ahead")
+        if not claims["jti"]:
+            # SMART: "A nonce string value that uniquely identifies this authentication JWT";
+            # RFC 7519 §4.1.7: a collision of two clients' values must be negligible.
+            raise invalid_client("client_assertion jti is empty: send a unique nonce")
         expires = datetime.fromtimestamp(claims["exp"] + LEEWAY, UTC)
         if not await self.clients.use_assertion(client_id, str(claims["jti"]), expires):
             raise invalid_client("client_assertion jti was already used")

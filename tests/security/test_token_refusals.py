@@ -46,6 +46,8 @@ def _refusal(case: str, server, client: Client) -> httpx.Response:
         return request_token(server, key.assertion(client.id, url, exp=None))
     if case == "no jti":
         return request_token(server, key.assertion(client.id, url, jti=None))
+    if case == "empty jti":
+        return request_token(server, key.assertion(client.id, url, jti=""))
     if case == "replayed assertion":
         assertion = key.assertion(client.id, url)
         assert request_token(server, assertion).status_code == 200
@@ -154,6 +156,7 @@ REFUSALS = {
     "expired": (400, "invalid_client"),
     "no exp": (400, "invalid_client"),
     "no jti": (400, "invalid_client"),
+    "empty jti": (400, "invalid_client"),  # probe DM: a token was granted
     "replayed assertion": (400, "invalid_client"),
     "reused jti": (400, "invalid_client"),
     "unknown client": (400, "invalid_client"),
