@@ -146,7 +146,7 @@ class Settings(BaseSettings):
         [], description="Accepted token audiences besides the base URL (JSON list)."
     )
     access_token_lifetime: int = Field(
-        300, description="Seconds a backend-services access token is valid (at most 3600; "
+        300, gt=0, description="Seconds a backend-services access token is valid (at most 3600; "
         "SMART Backend Services recommends 300, and no token is revoked before it expires)."
     )
     rate_limit_per_minute: int = Field(

@@ -206,6 +206,9 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
     ("FHIR_REQUIRED_PROFILES", "", "FHIR_REQUIRED_PROFILES: not JSON"),
     # The resource type is named as written, not upper-cased as the setting's name is.
     ("FHIR_REQUIRED_PROFILES", '{"Patient": "x"}', "FHIR_REQUIRED_PROFILES.Patient: Input"),
+    # 0 started a server whose token endpoint was 500 to every client (probe DM).
+    ("FHIR_ACCESS_TOKEN_LIFETIME", "0",
+     "FHIR_ACCESS_TOKEN_LIFETIME: Input should be greater than 0"),
 ])
 def test_a_bad_setting_is_one_line_before_anything_starts(spawn, mongods, tmp_path, name,
                                                           value, says):
