@@ -52,6 +52,10 @@ def patients_of(resource_type: str, resource: dict | None) -> tuple[str, ...]:
     as BALP's PatientRead and PatientCreate/Update name them."""
     if resource is None:
         return ()
+    if resource_type == "Patient" and "link" not in resource and isinstance(resource.get("id"),
+                                                                            str):
+        # Itself alone, without extracting its compartments (20 us, 6% of a read's CPU).
+        return (f"Patient/{resource['id']}",)
     return tuple(compartment for compartment in resource_compartments(resource_type, resource)
                  if compartment.startswith("Patient/"))
 
