@@ -67,9 +67,10 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     """create/update/patch: 201 or 200, `Location`, `ETag`, `Last-Modified`, body per
     `Prefer: return` (http://hl7.org/fhir/R4/http.html#ops)."""
     version = result.version
-    # What wrote nothing (an update sending what is stored) is audited apart from the write,
-    # with the patients whose data it is, as a write's event names them.
-    call.request.state.audit_patients = patients_of(version.resource_type, version.resource)
+    if not result.changed:
+        # What wrote nothing (an update sending what is stored) is audited by the request,
+        # with the patients whose data it is, as a write's event (audit_write) names them.
+        call.request.state.audit_patients = patients_of(version.resource_type, version.resource)
     status = 201 if result.created else 200
     headers = version_headers(version)
     location = f"{call.base}/{version.versioned_url}"
