@@ -38,16 +38,15 @@ FHIR_XML = "application/fhir+xml"
 JSON_MEDIA_TYPES = (FHIR_JSON, "application/json", "text/json")
 XML_MEDIA_TYPES = (FHIR_XML, "application/xml", "text/xml")
 JSON_PATCH = "application/json-patch+json"
+VARY = {"Vary": "Accept"}  # what chooses a FHIR body's format, for caches (RFC 9110 §12.5.5)
 # RFC 5789 §3.1's Accept-Patch: the patch formats the CapabilityStatement lists.
 ACCEPT_PATCH = ", ".join(PATCH_FORMATS)
 # Media types a client may ask for (also the DSTU2 names), and the one answered.
 _LEGACY = {"application/json+fhir": FHIR_JSON, "application/xml+fhir": FHIR_XML}
 _MEDIA_TYPES = {**{media: media for media in JSON_MEDIA_TYPES + XML_MEDIA_TYPES}, **_LEGACY}
 _FORMAT_ALIASES = {"json": FHIR_JSON, "xml": FHIR_XML, **_MEDIA_TYPES}
-_SPOKEN = (
-    "JSON (json, application/fhir+json, application/json, text/json) "
-    "and XML (xml, application/fhir+xml, application/xml, text/xml)"
-)
+_SPOKEN = ("JSON (json, application/fhir+json, application/json, text/json) "
+           "and XML (xml, application/fhir+xml, application/xml, text/xml)")
 # Media ranges with a wildcard, and the types this server answers them with, first preferred.
 _WILDCARD_RANGES = {
     "*/*": (FHIR_JSON, FHIR_XML, "application/json", "application/xml", "text/xml",
@@ -178,13 +177,14 @@ class FhirResponse(Response):
     ):
         media, pretty = negotiated(request)
         body = b""
+        headers = {**VARY, **(headers or {})}
         if content is not None:
             body, media = render(content, media, pretty, status_code, written)
             if content.get("resourceType") == "OperationOutcome":
                 # The language its messages are in (RFC 9110 §8.5): Vietnamese when
                 # Accept-Language chose it and the catalog had one of them.
                 language = content.get("language", DEFAULT_LANGUAGE)
-                headers = {"Content-Language": language, **(headers or {})}
+                headers |= {"Content-Language": language, "Vary": "Accept, Accept-Language"}
         super().__init__(body, status_code, headers, media_type=f"{media}; charset=utf-8")
 
 

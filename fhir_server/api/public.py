@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from fhir_server.api.dependencies import Base, negotiate
-from fhir_server.api.media import field_list, negotiated, read_body, render
+from fhir_server.api.media import VARY, field_list, negotiated, read_body, render
 from fhir_server.api.operations import DESCRIPTORS
 from fhir_server.auth.client_keys import ASSERTION_ALGORITHMS
 from fhir_server.auth.scopes import Permissions
@@ -77,8 +77,8 @@ async def metadata(base: Base, request: Request):
     # this one gets 304, as a conditional read of a resource does: If-None-Match compares
     # weakly, `*` names any, and its lines are one list (RFC 9110 §13.1.2, §5.3).
     if named_by(field_list(request, "if-none-match"), etag.strip('"')):
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type=f"{media}; charset=utf-8", headers={"ETag": etag})
+        return Response(status_code=304, headers={"ETag": etag, **VARY})
+    return Response(body, media_type=f"{media}; charset=utf-8", headers={"ETag": etag, **VARY})
 
 
 # http://hl7.org/fhir/R4/valueset-capability-statement-kind.html names `full` and

@@ -8,6 +8,7 @@ from fhir_server.api.dates import header_date, http_date
 from fhir_server.api.dependencies import WriteCall, return_preference
 from fhir_server.api.languages import outcome_language
 from fhir_server.api.media import (
+    VARY,
     XML_MEDIA_TYPES,
     FhirResponse,
     field_list,
@@ -59,7 +60,7 @@ async def not_modified(request: Request, version: Version, store: ResourceStore 
         parse_if_match(if_match).check(f"{version.resource_type}/{version.id}", read)
     tags = field_list(request, "if-none-match") or None
     if await version.known_to_client(tags, header_date(request, "if-modified-since"), store):
-        return Response(status_code=304, headers=version_headers(version))
+        return Response(status_code=304, headers={**version_headers(version), **VARY})
     return None
 
 

@@ -63,6 +63,22 @@ def test_format_overrides_accept(client, patient):
     assert media_type(response) == "application/fhir+json"
 
 
+def test_answers_chosen_by_accept_say_so_to_caches(client, patient):
+    """RFC 9110 §12.5.5: a cache that stored the JSON of a read must not hand it to a client
+    asking for XML; a 304 carries the same Vary (§15.4.5), an error names Accept-Language
+    too, which chose its messages' language."""
+    path = f"/Patient/{patient['id']}"
+    for answer in (client.get(path), client.get(path, headers={"Accept": "application/fhir+xml"}),
+                   client.get("/Patient", params={"_id": patient["id"]}), client.get("/metadata")):
+        assert answer.status_code == 200 and answer.headers["vary"] == "Accept", answer.headers
+    etag = client.get(path).headers["etag"]
+    unchanged = client.get(path, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.headers["vary"] == "Accept"
+    missing = client.get("/Patient/no-such-patient")
+    assert missing.status_code == 404
+    assert missing.headers["vary"] == "Accept, Accept-Language"
+
+
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [
