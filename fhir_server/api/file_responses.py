@@ -135,7 +135,7 @@ def file_response(request: Request, read: Reader, total: int, media_type: str, e
             return _send(request, read(part.start, part.length), 206, media_type,
                          {**common, "Content-Range": content_range,
                           "Content-Length": str(part.length)})
-    if accepts_gzip(request.headers.get("accept-encoding")):
+    if accepts_gzip(field_list(request, "accept-encoding")):
         return _send(request, gzipped(read(0, total)), 200, media_type,
                      {**common, "Content-Encoding": "gzip"})
     return _send(request, read(0, total), 200, media_type,

@@ -176,15 +176,15 @@ class FhirResponse(Response):
         written: bool = False,
     ):
         media, pretty = negotiated(request)
-        body = b""
-        headers = {**VARY, **(headers or {})}
+        body, headers, chosen_by = b"", dict(headers or {}), [VARY["Vary"]]
         if content is not None:
             body, media = render(content, media, pretty, status_code, written)
             if content.get("resourceType") == "OperationOutcome":
                 # The language its messages are in (RFC 9110 §8.5): Vietnamese when
                 # Accept-Language chose it and the catalog had one of them.
-                language = content.get("language", DEFAULT_LANGUAGE)
-                headers |= {"Content-Language": language, "Vary": "Accept, Accept-Language"}
+                headers.setdefault("Content-Language", content.get("language", DEFAULT_LANGUAGE))
+                chosen_by.append("Accept-Language")
+        headers["Vary"] = ", ".join(filter(None, [headers.get("Vary"), *chosen_by]))
         super().__init__(body, status_code, headers, media_type=f"{media}; charset=utf-8")
 
 

@@ -65,6 +65,16 @@ def test_gzip_download_decompresses_to_the_plain_bytes(client, url, whole):
     assert gzip.decompress(sent) == whole
 
 
+def test_accept_encoding_on_two_lines_is_one_list(client, url, whole):
+    """RFC 9110 §5.3: a field sent on several lines is one comma-separated list."""
+    lines = [("Accept", "application/fhir+ndjson"), ("Accept-Encoding", "br"),
+             ("Accept-Encoding", "gzip")]
+    with client.stream("GET", url, headers=lines) as response:
+        sent = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(sent) == whole
+
+
 @pytest.mark.parametrize("accepted", ["gzip;q=0", "identity", "br, *;q=0", "deflate"])
 def test_gzip_only_when_accepted(client, url, whole, accepted):
     response, sent = raw(client, url, **{"Accept-Encoding": accepted})
@@ -115,6 +125,8 @@ def test_a_range_outside_the_file_is_416(client, url, whole, spec):
     assert response.status_code == 416
     assert response.headers["content-range"] == f"bytes */{len(whole)}"
     assert response.json()["resourceType"] == "OperationOutcome"
+    # What chose it: the caller's Accept-Encoding and the error's own (format, language).
+    assert response.headers["vary"] == "Accept-Encoding, Accept, Accept-Language"
 
 
 @pytest.mark.parametrize("spec", ["bytes=0-9,20-29", "items=0-9", "bytes=9-0", "bytes=x-"])
