@@ -56,6 +56,7 @@ from fhir_server.services.verification import SignatureVerifier
 from fhir_server.settings import Settings
 from fhir_server.storage.clients import ClientStore
 from fhir_server.storage.database import Database
+from fhir_server.storage.query_time import milliseconds
 from fhir_server.storage.session_ledger import (
     SESSIONS_DIRECTORY,
     SessionLedger,
@@ -177,6 +178,7 @@ async def services_for(settings: Settings):
     database = Database(settings.mongodb_uri, settings.database, index_plan,
                         settings.mongodb_server_selection_timeout)
     database.ledger = SessionLedger(settings.data_dir / SESSIONS_DIRECTORY)
+    database.query_millis = milliseconds(settings.search_time_limit_seconds)
     try:
         async with provenance_recorder(settings) as recorder:
             await database.prepare()

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     max_include_iterations: int = Field(
         3, description="Rounds of _include:iterate / _revinclude:iterate after the first."
     )
+    search_time_limit_seconds: float = Field(
+        30,
+        description="Time the MongoDB queries of one search may take together (its matches, "
+        "the inner searches of chains and _has, includes, its count; each sent with what is "
+        "left as maxTimeMS), then the query is stopped and the request is 400 too-costly; "
+        "0: no limit.",
+    )
     body_timeout_seconds: float = Field(
         60, description="A request body not received in full this long after it started: 408."
     )

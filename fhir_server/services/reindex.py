@@ -92,7 +92,7 @@ def _complete_flag() -> str:
 async def reindex(database: Database, resource_types: list[str] | None = None,
                   currency: IndexCurrency | None = None) -> dict[str, int]:
     """Resources re-indexed per type; each type done is current for `currency`'s searches."""
-    store = database.store()
+    store = database.store(timed=False)
     version = index_version()
     started = datetime.now(UTC)
     counts = {}

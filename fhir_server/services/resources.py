@@ -354,7 +354,10 @@ class ResourceService:
                             permissions: Permissions, compartment: str | None = None,
                             store: ResourceStore | None = None) -> dict:
         """search-system: several types, or every type the token may search; with a
-        `compartment`, those of its types (`Patient/123/*`); in a transaction's `store`."""
+        `compartment`, those of its types (`Patient/123/*`); in a transaction's `store`.
+        One store for every type: the queries of them all within one search's time."""
+        store = store or self.database.store()
+
         async def search_type(kind: str, type_params: list[tuple[str, str]]) -> dict:
             return await self.search(base, kind, type_params, strict, compartment, permissions,
                                      store=store)

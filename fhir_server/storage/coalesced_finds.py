@@ -38,6 +38,7 @@ from pymongo.errors import DocumentTooLarge, OperationFailure
 
 from fhir_server.conformance.costly_work import in_costly_thread
 from fhir_server.errors import TooCostly
+from fhir_server.storage import query_time
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ class Find:
     limit: int
     # Whether the page keeps a document of this many bytes (True: its first): False ends it.
     keeps: Callable[[int, bool], bool] = keep_all
+    # The query's `maxTimeMS` (`query_time`); None: no limit.
+    max_time_ms: int | None = None
 
 
 @dataclass
@@ -233,7 +236,11 @@ class CoalescedFinds:
         # All in the first reply if they fit in its 16 MiB, as a find of one page is; one
         # more than they can be, or mongod keeps the cursor of a full reply open for a getMore.
         replies = sum(find.limit or _FIRST_BATCH for find in finds) + len(finds) + 1
-        cursor = await self._db.aggregate(pipeline, batchSize=replies)
+        # Each branch has the time of its own find: the union, that of the slowest (a union
+        # stopped is sent again branch by branch, each then stopped or answered alone).
+        limits = [find.max_time_ms for find in finds]
+        cursor = await self._db.aggregate(pipeline, batchSize=replies, **query_time.options(
+            None if None in limits else max(limit or 0 for limit in limits)))
         try:
             async for document in cursor:
                 if len(document.raw) == _END_SIZE and document.raw in _ENDS:
@@ -253,8 +260,8 @@ async def read_page(db: AsyncDatabase, find: Find,
                     session: AsyncClientSession | None = None) -> Page:
     """One search's page by a `find` of its own (in the session's transaction, if any)."""
     page = Page()
-    cursor = raw_collection(db, find.collection).find(find.filter, find.projection,
-                                                      session=session)
+    cursor = raw_collection(db, find.collection).find(
+        find.filter, find.projection, session=session).max_time_ms(find.max_time_ms)
     try:
         with within_command_limit():
             async for document in cursor.sort(list(find.sort)).limit(find.limit):

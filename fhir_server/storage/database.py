@@ -88,6 +88,11 @@ class Database:
         self.outage: str | None = None
         # Where a server process notes the sessions of its transactions (None: nowhere).
         self.ledger: SessionLedger | None = None
+        # The time the queries of a store outside transactions may take together
+        # (FHIR_SEARCH_TIME_LIMIT_SECONDS; None: no limit): a store is made for one search
+        # (or read). A transaction's reads are bounded by its own lifetime, and a write is
+        # not refused half-way for a read.
+        self.query_millis: int | None = None
 
     def report_outage(self, reason: str | None) -> None:
         """Called by whoever watches the database: `reason` while down, None once back."""
@@ -130,10 +135,13 @@ class Database:
     async def close(self) -> None:
         await self.client.close()
 
-    def store(self) -> ResourceStore:
-        """A store outside any transaction."""
+    def store(self, timed: bool = True) -> ResourceStore:
+        """A store outside any transaction, for one search or read: its queries together
+        within `query_millis` from now, unless not `timed` (background work: re-indexing,
+        export jobs)."""
         return ResourceStore(self.db, None, self.prepared, self.chains, self.prepare_type,
-                             self._read_by_id, self._finds.find)
+                             self._read_by_id, self._finds.find,
+                             self.query_millis if timed else None)
 
     async def _read_by_id(self, resource_type: str, resource_id: str) -> dict | None:
         reads = self._reads.get(resource_type)

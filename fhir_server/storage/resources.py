@@ -20,7 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ExecutionTimeout
 
 from fhir_server.errors import Conflict
-from fhir_server.storage import pages_in_flight
+from fhir_server.storage import pages_in_flight, query_time
 from fhir_server.storage.coalesced_finds import (
     Find,
     Page,
@@ -38,6 +38,7 @@ from fhir_server.storage.history_spans import (
 )
 from fhir_server.storage.idempotent_inserts import insert_missing
 from fhir_server.storage.pending_inserts import PendingInserts
+from fhir_server.storage.query_time import QueryClock
 from fhir_server.storage.records import CurrentVersion, HistoryVersion
 from fhir_server.storage.signature_chains import SignatureChains
 from fhir_server.storage.single_versions import (
@@ -73,6 +74,7 @@ class ResourceStore:
         prepare: Callable[[str], Awaitable[None]] | None = None,
         read_by_id: Callable[[str, str], Awaitable[dict | None]] | None = None,
         coalesced_find: Callable[[Find], Awaitable[Page]] | None = None,
+        query_millis: int | None = None,
     ):
         self.db = db
         self.chains = chains  # stored once, put back into the signatures read
@@ -83,6 +85,8 @@ class ResourceStore:
         # requests' reads of that moment (`coalesced_reads`).
         self._read_by_id = read_by_id
         self._coalesced_find = coalesced_find  # and searches (`coalesced_finds`)
+        # The time left to the queries of the search this store is made for (`query_time`).
+        self.clock = QueryClock(query_millis)
         # (type, version) of every version `write_version` stored in this unit of work, in
         # order: what the services sign before the transaction commits.
         self.written: list[tuple[str, HistoryVersion]] = []
@@ -258,10 +262,11 @@ class ResourceStore:
         if isinstance(projection, list):
             projection = dict.fromkeys(projection, 1)
         find = Find(resource_type, {**query, "deleted": False}, projection,
-                    sort or [("_id", 1)], limit, keeps)
-        if self.session is None and self._coalesced_find is not None:
-            return await self._coalesced_find(find)
-        return await read_page(self.db, find, self.session)
+                    sort or [("_id", 1)], limit, keeps, self.clock.left())
+        with self.clock.within():
+            if self.session is None and self._coalesced_find is not None:
+                return await self._coalesced_find(find)
+            return await read_page(self.db, find, self.session)
 
     async def _versions(self, documents: list[dict]) -> list[CurrentVersion]:
         await self.chains.restore(documents)
@@ -335,16 +340,18 @@ class ResourceStore:
 
     async def count(self, resource_type: str, query: dict, max_time_ms: int | None = None) -> int:
         """How many current, non-deleted documents match; raises TimeoutError past
-        `max_time_ms`."""
-        options = {"maxTimeMS": max_time_ms} if max_time_ms else {}
+        `max_time_ms`, and is 400 `too-costly` past the search time limit without it."""
         await self.flush()
+        limit = self.clock.left(max_time_ms)
         try:
             with within_command_limit():
                 return await self.db[resource_type].count_documents(
-                    {**query, "deleted": False}, session=self.session, **options
-                )
+                    {**query, "deleted": False}, session=self.session,
+                    **query_time.options(limit))
         except ExecutionTimeout:
-            raise TimeoutError(f"counting {resource_type} took too long") from None
+            if max_time_ms and limit == max_time_ms:
+                raise TimeoutError(f"counting {resource_type} took too long") from None
+            raise self.clock.stopped() from None
 
     async def explain(self, resource_type: str, query: dict, sort: list[tuple[str, int]]) -> dict:
         """The winning plan MongoDB chooses for a search (for tests and diagnostics)."""

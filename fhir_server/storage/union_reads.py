@@ -15,7 +15,7 @@ from functools import cmp_to_key, partial
 
 from bson.raw_bson import RawBSONDocument
 
-from fhir_server.storage import pages_in_flight
+from fhir_server.storage import pages_in_flight, query_time
 from fhir_server.storage.coalesced_finds import (
     Find,
     Page,
@@ -45,11 +45,12 @@ async def find_across(store: ResourceStore, branches: list[tuple[str, dict]], li
     in `sort` order across the types."""
     await store.flush()
     budget = pages_in_flight.PageBudget(max_bytes)
-    finds = [Find(kind, {**query, "deleted": False}, projection, sort, limit)
-             for kind, query in branches]
+    left = store.clock.left()
+    finds = [Find(kind, {**query, "deleted": False}, projection, sort, limit,
+                  max_time_ms=left) for kind, query in branches]
     page, kinds = Page(), []
     read = _union(store, finds) if store.session is None else _merged(store, finds)
-    with within_command_limit():
+    with within_command_limit(), store.clock.within():
         async for kind, document in read:
             if not budget.keeps(len(document.raw), not page.documents):
                 page.cut = True
@@ -72,7 +73,8 @@ async def _union(store: ResourceStore, finds: list[Find]
         pipeline.append({"$unionWith": {"coll": find.collection, "pipeline": branch}})
     pipeline += [{"$sort": {**dict(finds[0].sort), TYPE_FIELD: 1}},
                  {"$limit": finds[0].limit}]
-    cursor = await raw_collection(store.db, finds[0].collection).aggregate(pipeline)
+    cursor = await raw_collection(store.db, finds[0].collection).aggregate(
+        pipeline, **query_time.options(finds[0].max_time_ms))
     try:
         async for document in cursor:
             yield document[TYPE_FIELD], document

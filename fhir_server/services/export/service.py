@@ -72,7 +72,7 @@ class ExportService:
         self.files = ExportFiles(settings.data_dir / "exports")
         self.snapshots = SnapshotStore(database.db, database.chains)
         self.workers = ExportWorkers(
-            self.jobs, self.snapshots, database.store(), self.files, settings,
+            self.jobs, self.snapshots, database.store(timed=False), self.files, settings,
         )
 
     async def start(self) -> None:
