@@ -26,6 +26,7 @@ from fhir_server.conformance.questionnaire_conditions import (
 from fhir_server.conformance.questionnaire_values import (
     QUESTIONNAIRE_EXTENSION,
     attachment_issues,
+    canonical_text,
     compare_values,
     extension_values,
     integer,
@@ -112,11 +113,13 @@ class _Options:
 def _value_key(key: str, value: object) -> object:
     """What makes an answer the same as an option: a Coding's system and code (not its
     display), a Reference's `reference` (as the HL7 validator compares them), a primitive's
-    value; any other JSON by its repr."""
+    value (a string's `canonical_text`); any other JSON by its repr."""
     if key == "valueCoding" and isinstance(value, dict):
         return ("coding", repr(value.get("system")), repr(value.get("code")))
     if key == "valueReference" and isinstance(value, dict) and "reference" in value:
         return ("reference", repr(value.get("reference")))
+    if isinstance(value, str):
+        return canonical_text(value)
     return value if isinstance(value, _HASHABLE) else ("json", repr(value))
 
 
@@ -271,10 +274,11 @@ def _check_limits(question: dict, key: str, value: object, at: str, found: list[
     if key in ("valueString", "valueUri") and isinstance(value, str):
         longest = integer(question.get("maxLength"))
         shortest = integer(_extension(question, CORE + "minLength", "valueInteger"))
-        if shortest is not None and len(value) < shortest:
+        length = len(canonical_text(value))
+        if shortest is not None and length < shortest:
             found.append(issue("qr-too-short", "business-rule", at, value=value,
                                limit=shortest))
-        if longest is not None and len(value) > longest:
+        if longest is not None and length > longest:
             found.append(issue("qr-too-long", "business-rule", at, value=value, limit=longest))
 
 

@@ -5,6 +5,7 @@ units and SDC's `minQuantity` and `maxQuantity` (compared in UCUM base units).""
 
 import binascii
 import math
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from fhir_server.conformance.definitions import registry
@@ -17,6 +18,15 @@ from fhir_server.errors import Issue
 
 QUESTIONNAIRE_EXTENSION = CORE + "questionnaire-"  # the core ones of Questionnaire items
 _SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-"
+
+
+def canonical_text(text: str) -> str:
+    """A string answer as it is compared and counted: in Unicode's composed form (NFC), as
+    canonically equivalent texts are one text (Unicode's conformance clause C6). `Có` typed
+    with combining marks (U+0301), as Vietnamese input methods set to composite Unicode
+    write it, is the option `Có`, and `Nguyễn` is six characters however its tone is
+    written."""
+    return unicodedata.normalize("NFC", text)
 
 
 def extension_values(element: dict, url: str, key: str) -> list:
@@ -103,8 +113,9 @@ def quantity_issues(question: dict, quantity: dict, where: str) -> list[Issue]:
 def compare_values(value: object, other: object) -> int | None:
     """-1, 0 or 1 for two answer values of one type; None when they cannot be ordered.
     Numbers by value, dates and dateTimes as instants (`compare_moments`), times and strings
-    as text, quantities in UCUM base units (`compare_quantities`); Codings and booleans are
-    equal (0) or not (None); a Coding without a system matches any of its code."""
+    as text (`canonical_text`), quantities in UCUM base units (`compare_quantities`);
+    Codings and booleans are equal (0) or not (None); a Coding without a system matches any
+    of its code."""
     if isinstance(value, bool) or isinstance(other, bool):
         return 0 if value is other else None
     if isinstance(value, dict) and isinstance(other, dict):
@@ -115,7 +126,10 @@ def compare_values(value: object, other: object) -> int | None:
         return 0 if same else None
     if isinstance(value, str) and isinstance(other, str):
         moments = compare_moments(value, other)
-        return moments if moments is not None else (value > other) - (value < other)
+        if moments is not None:
+            return moments
+        value, other = canonical_text(value), canonical_text(other)
+        return (value > other) - (value < other)
     try:
         number, bound = Decimal(str(value)), Decimal(str(other))
     except (InvalidOperation, ValueError):

@@ -3,6 +3,7 @@ here or contained, as the HL7 validator does (questionnaireresponse.html); a wri
 the answers as given."""
 
 import uuid
+from unicodedata import normalize
 
 import pytest
 from helpers import created
@@ -159,3 +160,27 @@ def test_answers_among_thousands_of_options(client):
     stray = {"valueCoding": {"system": "urn:other", "code": "c1"}}
     errors = _errors(client, _response(url, [{"linkId": "pick", "answer": [*picked, stray]}]))
     assert len(errors) == 1 and "urn:other::c1" in errors[0], errors
+
+
+def test_answers_are_compared_and_counted_in_composed_form(client):
+    """A string answer typed with combining marks (NFD, as Vietnamese input methods set to
+    composite Unicode write it) is the option, the enableWhen answer and the length its
+    composed form (NFC) is: canonically equivalent texts are one text (Unicode C6). `Có`
+    decomposed was 'not in the set of permitted values', the question it enables was 'not
+    enabled', and `Mười điếu`, nine characters, was longer than 10."""
+    url = f"http://example.org/Questionnaire/{uuid.uuid4().hex}"
+    created(client, {"resourceType": "Questionnaire", "url": url, "status": "active", "item": [
+        {"linkId": "smokes", "type": "choice",
+         "answerOption": [{"valueString": "Có"}, {"valueString": "Không"}]},
+        {"linkId": "how-many", "type": "string", "maxLength": 10,
+         "extension": [_ext("minLength", valueInteger=9)],
+         "enableWhen": [{"question": "smokes", "operator": "=", "answerString": "Có"}]}]})
+    for form in ("NFC", "NFD"):
+        answers = [{"linkId": "smokes", "answer": [{"valueString": normalize(form, "Có")}]},
+                   {"linkId": "how-many",
+                    "answer": [{"valueString": normalize(form, "Mười điếu")}]}]
+        assert _errors(client, _response(url, answers)) == [], form
+    too_long = [{"linkId": "smokes", "answer": [{"valueString": normalize("NFD", "Có")}]},
+                {"linkId": "how-many", "answer": [{"valueString": "Mười một điếu"}]}]
+    errors = _errors(client, _response(url, too_long))
+    assert len(errors) == 1 and "longer than the allowed maximum length of 10" in errors[0]
