@@ -209,7 +209,7 @@ async def _conditional_create_target(store: ResourceStore, entry: Entry,
     target_id = entry.assigned_id = new_id()
     # The same condition however spelled: the second would find what the first makes, a
     # resource other than the one its fullUrl was given (409).
-    condition = (entry.resource_type, criteria_key(entry.if_none_exist))
+    condition = (entry.resource_type, criteria_key(entry.resource_type, entry.if_none_exist))
     matches = await find_matches(store, entry.resource_type, entry.if_none_exist,
                                  excluding=deleted)
     if len(matches) == 1:

@@ -3,6 +3,7 @@ resources they match, the guards that serialise the writes they could race on, a
 resource created under them matches them."""
 
 import re
+import unicodedata
 from collections.abc import Collection
 from contextvars import ContextVar
 from decimal import Decimal
@@ -37,13 +38,35 @@ def _without_type(query: str) -> str:
     return query.split("?", 1)[1] if "?" in query else query
 
 
-def criteria_key(query: str) -> frozenset[tuple[str, str]]:
+def criteria_key(resource_type: str, query: str) -> frozenset[tuple[str, str]]:
     """What conditional criteria search for, however percent-encoded, ordered or repeated,
     with or without `Type?`, and without the parameters that shape a result and match
     nothing (`_format`, `_count`): `identifier=urn:s|1&family=Ly` and
-    `family=Ly&identifier=urn%3As%7C1` are one condition."""
-    return frozenset((name, value) for name, value in parse_query(_without_type(query))
+    `family=Ly&identifier=urn%3As%7C1` are one condition, and so are `family=Lê`,
+    `family=LE` and `family=Lê` typed with a combining circumflex (`_searched`)."""
+    return frozenset((name, _searched(resource_type, name, value))
+                     for name, value in parse_query(_without_type(query))
                      if name not in RESULT_PARAMETERS)
+
+
+def _searched(resource_type: str, name: str, value: str) -> str:
+    """A criterion's value as its search reads it: a string parameter's (and token `:text`)
+    folded, case and accents away, as it is matched; an `:exact` one in Unicode's composed
+    form (NFC), as it is matched; any other as written."""
+    code, _, modifier = name.partition(":")
+    definition = search_parameters(resource_type).get(code)
+    kind = definition.type if definition is not None else None
+    if (kind, modifier) in (("string", ""), ("string", "contains"), ("token", "text")):
+        form = fold
+    elif (kind, modifier) == ("string", "exact"):
+        form = _composed
+    else:
+        return value
+    return ",".join(form(one) for one in split_escaped(value, ",", keep_escapes=True))
+
+
+def _composed(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 async def _compiled(store: ResourceStore, resource_type: str, query: str, limit: int) -> dict:

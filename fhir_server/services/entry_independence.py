@@ -75,7 +75,8 @@ async def _conditional_target(store: ResourceStore, entry: Entry) -> str | None:
         return f"{entry.resource_type}/{matches[0].id}"
     if matches or entry.method not in ("POST", "PUT"):
         return None  # several (412) or nothing to patch or delete: the entry fails alone
-    key = "&".join(f"{name}={value}" for name, value in sorted(criteria_key(criteria)))
+    searched = criteria_key(entry.resource_type, criteria)
+    key = "&".join(f"{name}={value}" for name, value in sorted(searched))
     return f"{entry.resource_type}?{key}"
 
 

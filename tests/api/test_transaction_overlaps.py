@@ -3,6 +3,8 @@ resource identities (including resolved identities from conditional update/delet
 in steps 1-3, then the transaction SHALL fail"), whether or not an entry changes it; only
 creates may meet, a conditional create finding what another create makes."""
 
+from unicodedata import normalize
+
 import pytest
 from bundle_helpers import (
     delete_entry,
@@ -100,6 +102,18 @@ def test_a_conditional_create_finding_a_create_beside_it_with_its_full_url_unnam
         made["location"].split("/")[-3]]
 
 
+def _one_patient_made_and_named_by_both(client, response, value: str) -> None:
+    """The first conditional create made the patient, the second found it, and the two
+    encounters after them refer to it by either fullUrl."""
+    assert response.status_code == 200, response.text
+    [patient_id] = search_ids(client, "Patient", identifier=f"{CCCD}|{value}")
+    statuses = [entry["response"]["status"] for entry in response.json()["entry"]]
+    assert statuses == ["201 Created", "200 OK", "201 Created", "201 Created"]
+    for entry in response.json()["entry"][2:]:
+        visit = client.get(entry["response"]["location"].split("/fhir/")[1]).json()
+        assert visit["subject"]["reference"] == f"Patient/{patient_id}"
+
+
 @pytest.mark.parametrize("spelling", [
     "identifier={system}%7C{value}",  # as fhirpy and fhir-kit-client encode it
     "gender=male&identifier={system}|{value}",
@@ -119,13 +133,30 @@ def test_one_conditional_create_spelled_twice_makes_one_resource(client, spellin
         post_entry(encounter(second_url)),
         post_entry(encounter(first_url)),
     ))
-    assert response.status_code == 200, response.text
-    [patient_id] = search_ids(client, "Patient", identifier=f"{CCCD}|{value}")
-    statuses = [entry["response"]["status"] for entry in response.json()["entry"]]
-    assert statuses == ["201 Created", "200 OK", "201 Created", "201 Created"]
-    for entry in response.json()["entry"][2:]:
-        visit = client.get(entry["response"]["location"].split("/fhir/")[1]).json()
-        assert visit["subject"]["reference"] == f"Patient/{patient_id}"
+    _one_patient_made_and_named_by_both(client, response, value)
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    # Composed, and decomposed as Vietnamese input methods set to composite Unicode type it.
+    ("family=Nguyễn", "family=" + normalize("NFD", "Nguyễn")),
+    ("name=nguyễn văn", "name=NGUYEN VAN"),
+    ("family:exact=Nguyễn", "family:exact=" + normalize("NFD", "Nguyễn")),
+    ("family:contains=uyễ", "family:contains=UYE"),
+])
+def test_one_condition_in_another_case_or_unicode_form_makes_one_resource(client, first,
+                                                                         second):
+    """A string criterion is matched case- and accent-folded (`:exact` in NFC), so two
+    entries whose conditions differ only so search for one resource; the second entry found
+    what the first made and failed the transaction (409 "resolves to ... but its fullUrl was
+    resolved to ... before")."""
+    value, first_url, second_url = unique_cccd(True), urn(), urn()
+    response = submit(client, transaction(
+        post_entry(new_patient(value), first_url, f"{identifier_query(value)}&{first}"),
+        post_entry(new_patient(value), second_url, f"{second}&{identifier_query(value)}"),
+        post_entry(encounter(second_url)),
+        post_entry(encounter(first_url)),
+    ))
+    _one_patient_made_and_named_by_both(client, response, value)
 
 
 @pytest.mark.parametrize("case", ["conditional-patch-and-delete", "patch-and-conditional-delete",
