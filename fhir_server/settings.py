@@ -3,6 +3,7 @@
 import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
@@ -246,6 +247,17 @@ class Settings(BaseSettings):
                              "(an IANA name such as Asia/Ho_Chi_Minh or UTC)") from error
         return name
 
+    @field_validator("base_url")
+    @classmethod
+    def _uri(cls, url: str | None) -> str | None:
+        """A URI, ASCII, as the Location and Content-Location headers that carry it are (RFC
+        9110 §5.5, RFC 3986): a Vietnamese host (`https://bệnhviện.vn/fhir`) made every
+        create, update and transaction a 500, after the write was stored."""
+        if url is None or url.isascii():
+            return url
+        raise ValueError(f"{url!r} is no URI: write it in ASCII, the host in IDNA form and "
+                         f"the path percent-encoded ({_ascii_form(url)})")
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, proxies: list[str]) -> list[str]:
@@ -255,3 +267,15 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{proxy!r} is no IP address or CIDR network") from None
         return proxies
+
+
+def _ascii_form(url: str) -> str:
+    """The URI of an IRI: `https://bệnhviện.vn/fhir` is `https://xn--bnhvin-...vn/fhir`."""
+    parts = urlsplit(url)
+    try:
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except UnicodeError:
+        return "its host as IDNA gives it"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe="/%:@!$&'()*+,;=~"),
+                       quote(parts.query, safe="=&%/:?"), ""))

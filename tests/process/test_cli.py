@@ -209,6 +209,8 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
     # 0 started a server whose token endpoint was 500 to every client (probe DM).
     ("FHIR_ACCESS_TOKEN_LIFETIME", "0",
      "FHIR_ACCESS_TOKEN_LIFETIME: Input should be greater than 0"),
+    # A Vietnamese host made every write a 500 once stored: its Location is no header value.
+    ("FHIR_BASE_URL", "https://bệnhviện.vn/fhir", "(https://xn--bnhvin-ik8be.vn/fhir)"),
 ])
 def test_a_bad_setting_is_one_line_before_anything_starts(spawn, mongods, tmp_path, name,
                                                           value, says):
