@@ -223,7 +223,7 @@ class BundleProcessor:
             responses = await self._transaction(base, entries, return_preference, permissions,
                                                 language)
         else:
-            within = bundle_local_urls(raw_entries)
+            within = bundle_local_urls(raw_entries, kind, base)
             # A history lists a resource as often as it changed, each version to be written.
             shared = {} if kind == "history" else await written_more_than_once(
                 raw_entries, base, self.service.database.store(), self.parameter_limits)
@@ -321,7 +321,7 @@ class BundleProcessor:
                 raw = replicated_entry(index, raw, base)
             entry = parse_entry(index, raw, base)
             check_entry_parameters(entry, *self.parameter_limits)
-            check_independent(entry, within)
+            check_independent(entry, within, base)
             if (target := shared.get(index)) is not None:
                 raise refusal(BadRequest, "bundle.written-twice-in-batch", entry.location,
                               where=entry.location, target=target)

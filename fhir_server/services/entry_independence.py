@@ -5,21 +5,33 @@ transaction names each resource once."""
 
 from fhir_server.conformance.messages import refusal
 from fhir_server.errors import BadRequest, FhirError
-from fhir_server.search.types.reference import references_in
+from fhir_server.search.types.reference import LOCAL_REFERENCE, references_in
 from fhir_server.services.bundle_entries import Entry, check_entry_parameters, parse_entry
 from fhir_server.services.conditional_criteria import criteria_key, find_matches
-from fhir_server.services.references import full_url_key
+from fhir_server.services.references import full_url_key, reference_base
 from fhir_server.storage.resources import ResourceStore
 
 
-def bundle_local_urls(raw_entries: list) -> frozenset[str]:
-    """The `urn:` fullUrls of a Bundle's entries (as `full_url_key` writes them): names that
-    resolve inside it only."""
-    return frozenset(
-        key for raw in raw_entries
-        if isinstance(raw, dict) and isinstance(raw.get("fullUrl"), str)
-        and (key := full_url_key(raw["fullUrl"])).startswith("urn:")
-    )
+def bundle_local_urls(raw_entries: list, kind: str, server_base: str) -> frozenset[str]:
+    """The fullUrls of a batch's entries that no stored resource will have (as
+    `full_url_key` writes them): `urn:` ones, which resolve inside the Bundle only, and
+    this server's URLs its creates are sent with (`[base]/Patient/p1` on a POST), since a
+    create is given an id of the server's (http.html#create) while bundle.html#references
+    resolves a reference to that URL, or a relative `Patient/p1` read against it, to the
+    entry. (Another server's URL still names the resource there.) A history's creates keep
+    their ids (`history_replication`): only its `urn:`s."""
+    found = set()
+    for raw in raw_entries:
+        if not isinstance(raw, dict) or not isinstance(raw.get("fullUrl"), str):
+            continue
+        key = full_url_key(raw["fullUrl"])
+        request = raw.get("request")
+        created = (kind == "batch" and isinstance(request, dict)
+                   and request.get("method") == "POST"
+                   and key.startswith(server_base.rstrip("/") + "/"))
+        if key.startswith("urn:") or created:
+            found.add(key)
+    return frozenset(found)
 
 
 def written_target(entry: Entry) -> str | None:
@@ -80,14 +92,18 @@ async def _conditional_target(store: ResourceStore, entry: Entry) -> str | None:
     return f"{entry.resource_type}?{key}"
 
 
-def check_independent(entry: Entry, within: frozenset[str]) -> None:
-    """A batch entry may not refer to another by its `urn:` fullUrl: a batch's entries are
-    independent (http://hl7.org/fhir/R4/http.html#brules, which servers SHALL check), and
-    stored as is the reference would resolve nowhere."""
+def check_independent(entry: Entry, within: frozenset[str], server_base: str) -> None:
+    """A batch entry may not refer to another by a fullUrl of `within` (`bundle_local_urls`),
+    absolute or relative to its own RESTful fullUrl, else to this server's base
+    (bundle.html#references): a batch's entries are independent
+    (http://hl7.org/fhir/R4/http.html#brules, which servers SHALL check), and stored as is
+    the reference would resolve nowhere, or to another resource of that id."""
     own = full_url_key(entry.full_url or "")
+    base = reference_base(entry.full_url, server_base)
     for element in references_in(entry.resource):
         named = element["reference"].partition("/_history/")[0]  # a version of it too
-        if full_url_key(named) in within - {own}:
+        if (full_url_key(named) in within - {own}
+                or (LOCAL_REFERENCE.match(named) and f"{base}/{named}" in within - {own})):
             raise refusal(BadRequest, "entry.batch-reference", f"{entry.location}.resource",
                           where=entry.location, reference=element["reference"])
 
