@@ -18,8 +18,9 @@ from fhir_server.conformance.type_codes import CORE
 _LITERAL = re.compile(rf"(?:.*/)?([A-Z][A-Za-z]+)/({ID_REGEX})(?:/_history/[^/]+)?")
 _RELATIVE = re.compile(rf"([A-Z][A-Za-z]+)/{ID_REGEX}(?:/_history/{ID_REGEX})?")
 # What a reference is when it is no relative one: a URL or URN (a scheme), a contained
-# resource (`#`), or a conditional reference that a write resolves (`Type?criteria`).
-_NOT_RELATIVE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|#|[^?]*\?")
+# resource (`#`), or a conditional reference that a write resolves (`Type?criteria`): a
+# `?` after anything else (`?identifier=...`, `Patient/1?x=1`) is none, kept as sent.
+_NOT_RELATIVE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|#|[A-Za-z]+\?")
 
 
 @per_registry

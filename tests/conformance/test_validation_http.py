@@ -244,6 +244,21 @@ def test_a_reference_to_a_type_its_element_does_not_allow_is_warned_of(client):
     assert warnings({"identifier": {"value": "1"}, "type": "Medication"})
 
 
+@pytest.mark.parametrize("reference", ["?identifier=https://benhvien.vn/sid|01",
+                                       "Patient/p1?x=1", "Patient/p1/_history/2?x=1"])
+def test_a_search_url_that_is_no_conditional_reference_is_warned_of(client, reference):
+    """A `?` but not after a type alone (`Patient?criteria`, which a write resolves): no
+    [type]/[id] (references.html#literal), stored as sent, which nothing resolves. It was
+    taken for a conditional reference by the check, and stored without a word."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                   "subject": {"reference": reference}}
+    created = client.post("/Observation", json=observation,
+                          headers={**FHIR_HEADERS, "Prefer": "return=OperationOutcome"})
+    assert created.status_code == 201, created.text
+    issue = _issue_at(created, "Observation.subject.reference")
+    assert issue["severity"] == "warning" and "[type]/[id]" in issue["diagnostics"], issue
+
+
 def test_a_resource_rule_broken_in_a_transaction_is_placed_at_the_entry_resource(client):
     """app-2 ("either start and end are specified, or neither") is about the Appointment
     itself: in a Bundle entry that is `Bundle.entry[0].resource` (was `...Appointment`)."""
