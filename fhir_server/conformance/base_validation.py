@@ -254,7 +254,8 @@ class BaseWalk:
         if malformed_relative(reference.get("reference"), resource_types()):
             self.issues.append(issue("reference-malformed", "value", f"{path}.reference",
                                      severity="warning", value=reference["reference"]))
-        named = literal_type(reference.get("reference"), at.resource.contained)
+        named = literal_type(reference.get("reference"), at.resource.contained,
+                             at.resource.root.get("resourceType"))
         declared = type_name(reference.get("type"))
         if named is not None and named not in resource_types():
             named = None  # a URL of something else than a FHIR resource

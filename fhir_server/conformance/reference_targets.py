@@ -43,12 +43,16 @@ def allowed_targets(element_path: str) -> frozenset[str] | None:
     return frozenset(names)
 
 
-def literal_type(reference: object, contained: Mapping[str, object]) -> str | None:
-    """The resource type a literal reference names: `Type/id`, absolute or not, or `#id` of
-    a resource `contained` (`contained_types` of the root); None when it does not say
-    (urn:uuid:, a search URL)."""
+def literal_type(reference: object, contained: Mapping[str, object],
+                 container: object = None) -> str | None:
+    """The resource type a literal reference names: `Type/id`, absolute or not, `#id` of
+    a resource `contained` (`contained_types` of the root), or `#` alone the root itself,
+    `container` (references.html#contained: how a contained resource refers to its
+    container); None when it does not say (urn:uuid:, a search URL)."""
     if not isinstance(reference, str):
         return None
+    if reference == "#":
+        return container if isinstance(container, str) else None
     if reference.startswith("#"):
         kind = contained.get(reference[1:])
         return kind if isinstance(kind, str) else None

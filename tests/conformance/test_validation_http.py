@@ -377,3 +377,25 @@ def test_a_narrative_pre_with_xml_space_is_accepted(client, body_format):
     read = client.get(f"/Patient/{created.json()['id']}",
                       headers={"Accept": "application/fhir+xml"})
     assert read.status_code == 200 and 'xml:space="preserve"' in read.text, read.text
+
+
+def test_a_reference_to_the_container_is_checked_as_one_to_its_type(client):
+    """`#` names the container (references.html#contained): a contained Patient whose
+    managingOrganization is `#` in an Observation refers to an Observation, which that
+    element does not allow (a warning, as for `Observation/1`); a Provenance's target may
+    be any resource. `#` was taken for a reference of no type, never warned of."""
+    def warned(contained: dict, at: str) -> list[str]:
+        observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                       "contained": [contained], "focus": [{"reference": "#c"}]}
+        outcome = client.post("/Observation", json=observation,
+                              headers={**FHIR_HEADERS, "Prefer": "return=OperationOutcome"})
+        assert outcome.status_code == 201, outcome.text
+        return [i["diagnostics"] for i in outcome.json()["issue"]
+                if i["severity"] == "warning" and i.get("expression") == [at]]
+
+    patient = {"resourceType": "Patient", "id": "c", "managingOrganization": {"reference": "#"}}
+    (said,) = warned(patient, "Observation.contained[0].managingOrganization")
+    assert "a reference to a Observation" in said and "only Organization" in said, said
+    provenance = {"resourceType": "Provenance", "id": "c", "target": [{"reference": "#"}],
+                  "recorded": "2025-07-01T08:00:00+07:00", "agent": [{"who": {"display": "x"}}]}
+    assert warned(provenance, "Observation.contained[0].target[0]") == []
