@@ -76,8 +76,10 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # integer as a token (Patient `birthOrderBoolean` of the extensions pack, multipleBirth[x]);
 # 34: a coding of a code system held here that is not case sensitive also as the code system
 # writes its code (`lab` of v2-0074 as `LAB`); 35: an instant as the point in time it is
-# (was the range of its precision, a second)
-_EXTRACTION_REVISION = "35"
+# (was the range of its precision, a second); 36: an absolute reference to a type its
+# parameter does not name also as `*/<base>/<id>` (`Observation?performer=e1` finds this
+# server's URL of Encounter/e1, as it finds `Encounter/e1`)
+_EXTRACTION_REVISION = "36"
 
 
 @cache

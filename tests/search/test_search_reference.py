@@ -325,19 +325,28 @@ def test_chains_follow_canonical_references(client, canonical_ids, path, params,
     assert found(client, path, params) == expected(canonical_ids, keys)
 
 
-def test_a_bare_id_finds_a_reference_to_a_type_the_parameter_does_not_name(client, ids):
+@pytest.mark.parametrize("base", ["", "{base}/", "https://other.example/fhir/"])
+def test_a_bare_id_finds_a_reference_to_a_type_the_parameter_does_not_name(client, ids, base):
     """R4's Observation-clinical-gender example has an Encounter as `performer`, which names
     no Encounter among its targets: stored with a warning, it is found by `performer=<id>`
-    (search.html#reference: the id of the resource referred to) as by `Encounter/<id>`."""
+    (search.html#reference: the id of the resource referred to) as by `Encounter/<id>`,
+    written relative or as this server's URL ("a relative reference resolving to the same
+    value as a specified absolute URL, or vice versa, qualifies as a match"; the URL was
+    found by `Encounter/<id>` alone), not as another server's."""
+    here = base == "" or base == "{base}/"
+    base = base.format(base=ids["base"])
     observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-                   "performer": [{"reference": f"Encounter/{ids['enc1']}"}]}
+                   "performer": [{"reference": f"{base}Encounter/{ids['enc1']}"}]}
     created = client.post("/Observation", json=observation, headers=FHIR_HEADERS)
     assert created.status_code == 201, created.text
     observation_id = created.json()["id"]
-    for value, wanted in ((ids["enc1"], True), (f"Encounter/{ids['enc1']}", True),
+    for value, wanted in ((ids["enc1"], here), (f"Encounter/{ids['enc1']}", here),
                           (f"Patient/{ids['enc1']}", False), (ids["enc2"], False)):
         found_ids = found(client, "/Observation", {"performer": value, "_id": observation_id})
         assert (found_ids == {observation_id}) is wanted, value
+    # The form such a reference is indexed in is no search value.
+    assert_bad_parameter(client.get("/Observation", params={
+        "performer": f"*/{ids['base']}/{ids['enc1']}"}), "performer")
 
 
 # Answers to versions of one form, for `:below` on a canonical reference (search.html#versions:

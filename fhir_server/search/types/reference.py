@@ -5,7 +5,8 @@ absolute URL, `#contained`: a search by reference finds every version, search.ht
 `_include` reads the version named from the resource itself, `literals`), `i:` + the token
 entries of `Reference.identifier` for the `:identifier` modifier, and `*/<id>` for a
 relative reference to a type the parameter does not name as a target (official examples
-refer to an Encounter as an Observation's performer): a search by the bare id finds it too.
+refer to an Encounter as an Observation's performer), `*/<base>/<id>` for an absolute one: a
+search by the bare id finds it too, written either way when the base is this server's.
 Chains are compiled by the query compiler into `$in` of references, or a filter on the
 contained resources that `#id` entries point at (index.contained_filter). Beside the
 parameters' entries, every literal reference a resource holds is stored
@@ -27,6 +28,7 @@ _HISTORY = re.compile(r"/_history/[^/]+$")
 LOCAL_REFERENCE = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})$")
 _VERSION_SPECIFIC = re.compile(rf"^([A-Z][A-Za-z]+)/({ID_REGEX})/_history/([^/]+)$")
 _ABSOLUTE_REFERENCE = re.compile(rf"^https?://[^?#]*/([A-Z][A-Za-z]+)/{ID_REGEX}$")
+_ABSOLUTE_PARTS = re.compile(rf"^(https?://[^?#]*)/([A-Z][A-Za-z]+)/({ID_REGEX})$")
 _ID = re.compile(ID_REGEX)
 
 
@@ -72,8 +74,11 @@ def entry_index(entries: list[Node], targets: tuple[str, ...]) -> list[str]:
 def index(nodes: list[Node], targets: tuple[str, ...] = ()) -> list[str]:
     """The entries of the references; `targets`, the types the parameter refers to."""
     keys = {key for node in nodes for key in _keys(node.value)}
-    return sorted(keys | {_OFF_TARGET + match[2] for key in keys
-                          if (match := LOCAL_REFERENCE.match(key)) and match[1] not in targets})
+    off_target = {_OFF_TARGET + match[2] for key in keys
+                  if (match := LOCAL_REFERENCE.match(key)) and match[1] not in targets}
+    off_target |= {f"{_OFF_TARGET}{match[1]}/{match[3]}" for key in keys
+                   if (match := _ABSOLUTE_PARTS.match(key)) and match[2] not in targets}
+    return sorted(keys | off_target)
 
 
 def sort_range(entries: list[str]) -> tuple[str, str] | None:
@@ -167,7 +172,8 @@ def canonical_urls(entries: list[str], base: str | None = None) -> set[str]:
     found = {
         entry
         for entry in entries
-        if ":" in entry and not entry.startswith("i:") and not (base and entry.startswith(here))
+        if ":" in entry and not entry.startswith(("i:", _OFF_TARGET))
+        and not (base and entry.startswith(here))
     }
     return {url for url in found if "|" in url or not any(o.startswith(f"{url}|") for o in found)}
 
@@ -215,6 +221,8 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
     base = (criterion.base_url or "").rstrip("/")
     if base and value.startswith(base + "/"):
         value = value[len(base) + 1 :]
+    if value.startswith(_OFF_TARGET):
+        raise ValueError(f"'{value}' is not a reference like Type/id")  # an entry's own form
     if ":" in value:  # an absolute URL or URN elsewhere
         relative = [value]
     elif "/" in value:
@@ -230,6 +238,8 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
         relative = [f"{kind}/{value}" for kind in types]
         if not target_type:
             relative.append(_OFF_TARGET + value)
+            if base:
+                relative.append(f"{_OFF_TARGET}{base}/{value}")
     absolute = [f"{base}/{r}" for r in relative if base and LOCAL_REFERENCE.match(r)]
     return relative + absolute
 
