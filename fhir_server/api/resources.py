@@ -108,7 +108,7 @@ async def instance_history(
     # Its AuditEvent names the patients whose data the versions are, as a vread's does.
     request.state.audit_patients = tuple(dict.fromkeys(
         patient for entry in bundle.get("entry", ()) if isinstance(entry.get("resource"), dict)
-        for patient in patients_of(resource_type, entry["resource"])))
+        for patient in patients_of(resource_type, entry["resource"], base)))
     return await bundle_response(request, bundle)
 
 
@@ -230,7 +230,8 @@ async def _answer(request: Request, version: Version, store: ResourceStore | Non
     context in `X-Security-Context`; any other resource as FHIR. `store`: where a read's
     version's history is (`not_modified`), None for a vread."""
     # Its AuditEvent names the patients whose data it is (AuditEvent?patient=).
-    request.state.audit_patients = patients_of(version.resource_type, version.resource)
+    request.state.audit_patients = patients_of(version.resource_type, version.resource,
+                                               await request_base(request))
     if version.resource_type != "Binary" or asks_for_fhir(request):
         return await resource_response(request, version, store)
     if (unchanged := await not_modified(request, version, store)) is not None:

@@ -71,7 +71,8 @@ def write_response(call: WriteCall, result: WriteResult) -> Response:
     if not result.changed:
         # What wrote nothing (an update sending what is stored) is audited by the request,
         # with the patients whose data it is, as a write's event (audit_write) names them.
-        call.request.state.audit_patients = patients_of(version.resource_type, version.resource)
+        call.request.state.audit_patients = patients_of(version.resource_type, version.resource,
+                                                        call.base)
     status = 201 if result.created else 200
     headers = version_headers(version)
     location = f"{call.base}/{version.versioned_url}"

@@ -28,6 +28,7 @@ from fhir_server.services.audit_events import (
     patients_of,
 )
 from fhir_server.services.background import cancel_all
+from fhir_server.services.conditional_criteria import criteria_base
 from fhir_server.services.health import CheckResult
 from fhir_server.services.versions import (
     Version,
@@ -111,15 +112,15 @@ async def audit_write(store: ResourceStore) -> None:
 
 
 async def _patients_written(store: ResourceStore) -> tuple[str, ...]:
-    """The patients whose data `store` wrote (BALP names them); a deletion's, by the
-    version it deleted."""
+    """The patients whose data `store` wrote (BALP names them), also by this server's URL
+    of the request (`criteria_base`); a deletion's, by the version it deleted."""
     found: dict[str, None] = {}
     for kind, version in store.written:
         resource = version.resource
         if version.deleted and version.vid > 1:
             previous = await store.version(kind, version.id, version.vid - 1)
             resource = previous.resource if previous is not None else None
-        found.update(dict.fromkeys(patients_of(kind, resource)))
+        found.update(dict.fromkeys(patients_of(kind, resource, criteria_base.get() or "")))
     return tuple(found)
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
 from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.search.index import resource_compartments
+from fhir_server.search.types.reference import local_resource
 from fhir_server.services.queried_patients import queried_patients
 
 REQUEST_ID_SYSTEM = "urn:fhir-exchange-server:request-id"
@@ -46,18 +47,21 @@ def without_secrets(query: str) -> str:
     return _SECRET_PARAMETER.sub(rf"\g<1>\g<2>{_REDACTED}", query)
 
 
-def patients_of(resource_type: str, resource: dict | None) -> tuple[str, ...]:
+def patients_of(resource_type: str, resource: dict | None, base: str) -> tuple[str, ...]:
     """`Patient/id` of each patient whose compartment the resource is in (its subject,
     patient, performer ...; a Patient, itself): the patients a read or write of it is about,
-    as BALP's PatientRead and PatientCreate/Update name them."""
+    as BALP's PatientRead and PatientCreate/Update name them. A reference written as this
+    server's URL (`base`) of the patient names them too, as their compartment search finds
+    the resource by it (`compartment_filter`)."""
     if resource is None:
         return ()
     if resource_type == "Patient" and "link" not in resource and isinstance(resource.get("id"),
                                                                             str):
         # Itself alone, without extracting its compartments (20 us, 6% of a read's CPU).
         return (f"Patient/{resource['id']}",)
-    return tuple(compartment for compartment in resource_compartments(resource_type, resource)
-                 if compartment.startswith("Patient/"))
+    return tuple(dict.fromkeys(
+        f"Patient/{local[1]}" for compartment in resource_compartments(resource_type, resource)
+        if (local := local_resource(compartment, base)) is not None and local[0] == "Patient"))
 
 
 @dataclass(frozen=True)

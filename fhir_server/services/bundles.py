@@ -306,7 +306,7 @@ class BundleProcessor:
         for entry in entries:
             if entry.method in READS:
                 audit_read(entry, answered_status(responses[entry.index]),
-                           responses[entry.index])
+                           responses[entry.index], base)
         return [responses[entry.index] for entry in entries]
 
     async def _batch_entry(
@@ -358,7 +358,7 @@ class BundleProcessor:
         except FhirError as error:
             audit_read(entry, error.status)
             raise
-        audit_read(entry, answered_status(answer), answer)
+        audit_read(entry, answered_status(answer), answer, base)
         return answer
 
 

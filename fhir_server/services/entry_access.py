@@ -59,16 +59,18 @@ def read_interaction(entry: Entry) -> str:
             else "read" if entry.resource_id else "search-type")
 
 
-def audit_read(entry: Entry, status: int, answer: dict | None = None) -> None:
+def audit_read(entry: Entry, status: int, answer: dict | None = None, base: str = ""
+               ) -> None:
     """The AuditEvent of a read or search entry answered (`answer`) or refused with
-    `status`, naming what it read, and whose data, as the same request alone would: the
-    batch's own event names none of it."""
+    `status`, naming what it read, and whose data (`base`: this server's, as a reference
+    may name a patient), as the same request alone would: the batch's own event names none
+    of it."""
     interaction = read_interaction(entry)
     about = (f"{entry.resource_type}/{entry.resource_id}" if entry.resource_id
              else entry.compartment or entry.resource_type)
     query = entry.query if interaction == "search-type" else None
     read = (answer or {}).get("resource") if interaction in ("read", "vread") else None
-    patients = patients_of(entry.resource_type, read) if isinstance(read, dict) else ()
+    patients = patients_of(entry.resource_type, read, base) if isinstance(read, dict) else ()
     audit_read_entry(interaction, (about,) if about != "*" else (), query or None, status,
                      patients)
 

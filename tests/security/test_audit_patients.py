@@ -219,3 +219,37 @@ def test_the_history_of_a_patients_resource_names_the_patient(client):
     assert history.status_code == 200, history.text
     event = _event(client, history.headers["X-Request-Id"])
     assert _patients(event) == [patient], event["entity"]
+
+
+def test_a_reference_by_this_servers_url_names_the_patient(server, client):
+    """A subject written as this server's URL of the patient puts the Observation in their
+    compartment (`Patient/x/Observation` finds it): its reads, writes and a batch's read of
+    it name the patient too; they named none, so `AuditEvent?patient=` missed them."""
+    fhir = {"Content-Type": "application/fhir+json"}
+    created = client.post("/Patient", json={"resourceType": "Patient"}, headers=fhir)
+    patient = f"Patient/{created.json()['id']}"
+    created = client.post("/Observation", headers=fhir, json={
+        "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": f"{server.base}/{patient}"}})
+    assert created.status_code == 201, created.text
+    observation = f"Observation/{created.json()['id']}"
+    compartment = client.get(f"/{patient}/Observation").json()
+    assert [e["resource"]["id"] for e in compartment["entry"]] == [created.json()["id"]]
+    read = client.get(f"/{observation}")
+    history = client.get(f"/{observation}/_history")
+    unchanged = client.put(f"/{observation}", json=created.json(), headers=fhir)
+    batch = client.post("", headers=fhir, json={
+        "resourceType": "Bundle", "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": observation}}]})
+    assert [r.status_code for r in (read, history, unchanged, batch)] == [200] * 4
+    for answer in (created, read, history, unchanged):
+        event = _event(client, answer.headers["X-Request-Id"])
+        assert _patients(event) == [patient], (answer.request.url, event["entity"])
+
+    def entry_events(request_id: str = batch.headers["X-Request-Id"]) -> list[dict]:
+        found = client.get("/AuditEvent", params={"entity": observation, "subtype": "read"})
+        return [e["resource"] for e in found.json().get("entry", [])
+                if request_id in str(e["resource"]["entity"])]
+
+    (event,) = wait_until(entry_events, POLL_SECONDS)
+    assert _patients(event) == [patient], event["entity"]
