@@ -5,6 +5,7 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import unquote_plus
 
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
 from fhir_server.conformance.primitives import ID_REGEX
@@ -36,15 +37,23 @@ _ACTIONS = {
 
 # Credentials a client may put in a URL (RFC 6750 §2.3's `access_token`; OAuth's others),
 # by name (and any suffix): the trail keeps that they were sent, never their value.
-_SECRET_PARAMETER = re.compile(
-    r"(^|[?&])((?:access_token|refresh_token|id_token|client_secret|client_assertion"
-    r"|password)[^&=]*=)[^&]*", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"(?:access_token|refresh_token|id_token|client_secret|client_assertion|password)",
+    re.IGNORECASE)
 _REDACTED = "REDACTED"
 
 
 def without_secrets(query: str) -> str:
-    """The query with the value of each credential parameter replaced."""
-    return _SECRET_PARAMETER.sub(rf"\g<1>\g<2>{_REDACTED}", query)
+    """The query with the value of each credential parameter replaced; a name is read as
+    the server reads it, percent-decoded (`access%5Ftoken` is `access_token`)."""
+    return "&".join(_without_secret(part) for part in query.split("&"))
+
+
+def _without_secret(part: str) -> str:
+    name, equals, _ = part.partition("=")
+    if equals and _SECRET_NAME.match(unquote_plus(name).lstrip("?")):
+        return f"{name}={_REDACTED}"
+    return part
 
 
 def patients_of(resource_type: str, resource: dict | None, base: str) -> tuple[str, ...]:

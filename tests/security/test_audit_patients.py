@@ -42,6 +42,12 @@ def test_a_token_sent_in_the_url_is_not_kept_in_the_trail(server, client, issuer
     (query,) = _queries(_event(client, response.headers["X-Request-Id"]))
     assert query == "family=le&client_secret=REDACTED"
 
+    # A name percent-encoded is the same parameter to the server: its value was kept.
+    response = client.get("/Patient?family=ly&access%5Ftoken=" + token)
+    assert response.status_code == 200
+    (query,) = _queries(_event(client, response.headers["X-Request-Id"]))
+    assert query == "family=ly&access%5Ftoken=REDACTED"
+
 
 def _patients(event: dict) -> list[str]:
     return [e["what"]["reference"] for e in event["entity"]
