@@ -268,14 +268,17 @@ async def _deleted_first(store: ResourceStore, entries: list[Entry]) -> frozense
 
 async def _patched_once(store: ResourceStore, entries: list[Entry],
                         deleted: dict[str, Entry]) -> None:
-    """400 for a PATCH of what a DELETE removes, or of what another PATCH patches: one
-    resource twice. Run after the other, the PATCH failed instead as of nothing there (404
-    "No Patient matches", or 410), or for what the other had changed (422). Looked up only
-    where two such entries may meet: a type deleted or patched twice."""
+    """400 for a PATCH of what a DELETE removes, of what an update by id writes, or of what
+    another PATCH patches: one resource twice. Run after the other, the PATCH failed instead
+    as of nothing there (404 "No Patient matches": the update had changed what its criteria
+    match, or 410), or for what the other had changed (422). Looked up only where two such
+    entries may meet: a type deleted, updated by id or patched twice."""
     patches = [entry for entry in entries if entry.method == "PATCH"]
+    updated = {f"{entry.resource_type}/{entry.resource_id}": entry for entry in entries
+               if entry.method == "PUT" and entry.resource_id}
     kinds = Counter(entry.resource_type for entry in patches)
-    kinds.update(target.partition("/")[0] for target in deleted)
-    named = dict(deleted)
+    kinds.update(target.partition("/")[0] for target in (*deleted, *updated))
+    named = {**updated, **deleted}
     for entry in patches:
         if kinds[entry.resource_type] < 2 or (target := await _patched(store, entry)) is None:
             continue

@@ -181,6 +181,24 @@ def test_a_patch_of_what_a_delete_removes_is_named_twice(client, case):
     assert history_snapshot(client) == before
 
 
+def test_a_conditional_patch_of_what_an_update_by_id_writes_is_named_twice(client):
+    """Updates run before patches: the PUT's new content no longer matched the PATCH's
+    criteria, and the transaction failed 404 "No Patient matches", as if no such patient
+    existed, instead of naming the two entries of one resource."""
+    value = unique_cccd()
+    target = created(client, new_patient(value))
+    by_id = f"Patient/{target['id']}"
+    before = history_snapshot(client)
+    response = submit(client, transaction(
+        patch_entry(f"Patient?{identifier_query(value)}",
+                    [{"op": "replace", "path": "/active", "value": False}]),
+        put_entry({"resourceType": "Patient", "id": target["id"], "active": True}),
+    ))
+    diagnostics = assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert by_id in diagnostics and "Bundle.entry[1]" in diagnostics, diagnostics
+    assert history_snapshot(client) == before
+
+
 def test_two_patches_of_one_resource_are_named_twice_even_when_the_second_cannot_apply(client):
     """Two conditional PATCHes finding one patient, the second testing what the first has
     changed: the second failed as a patch (422, its `test`), not as the overlap it is."""
