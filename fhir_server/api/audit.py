@@ -15,7 +15,8 @@ from fhir_server.api.client_address import client_address
 from fhir_server.api.dependencies import server_origin
 from fhir_server.api.request_state import state_value
 from fhir_server.conformance.primitives import ID_REGEX
-from fhir_server.services.audit import Access, RequestAudit, current_request
+from fhir_server.services.audit import RequestAudit, current_request
+from fhir_server.services.audit_events import Access
 
 # route function → FHIR interaction (http://hl7.org/fhir/R4/valueset-type-restful-interaction.html)
 _INTERACTIONS = {

@@ -21,12 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from fhir_server.services.audit_events import (
-    REQUEST_ID_SYSTEM,
-    Access,
-    audit_event,
-    patients_of,
-)
+from fhir_server.services.audit_events import Access, audit_event, patients_of
 from fhir_server.services.background import cancel_all
 from fhir_server.services.conditional_criteria import criteria_base
 from fhir_server.services.health import CheckResult
@@ -55,7 +50,6 @@ _CLOSING_POLL_SECONDS = 0.1  # the drainer's, at shutdown, at whether a segment 
 _LARGE_SPOOL_BYTES = 1024**3  # undrained bytes beyond which the drainer warns (every 10 min)
 # the interaction of a batch entry, from the method of the version it wrote
 _WRITES = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-__all__ = ["REQUEST_ID_SYSTEM", "Access", "AuditTrail", "RequestAudit", "current_request"]
 
 
 @dataclass

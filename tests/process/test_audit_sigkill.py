@@ -11,7 +11,7 @@ import pytest
 from api.helpers import unique_cccd
 from process_issuer import bearer
 
-from fhir_server.services.audit import REQUEST_ID_SYSTEM
+from fhir_server.services.audit_events import REQUEST_ID_SYSTEM
 
 CCCD = "http://fhir.hl7.org.vn/core/sid/cccd"
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}

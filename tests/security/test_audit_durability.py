@@ -17,7 +17,8 @@ from api.helpers import FHIR_HEADERS
 
 from fhir_server.search.index import index_plan
 from fhir_server.services import audit
-from fhir_server.services.audit import REQUEST_ID_SYSTEM, Access, AuditTrail
+from fhir_server.services.audit import AuditTrail
+from fhir_server.services.audit_events import REQUEST_ID_SYSTEM, Access
 from fhir_server.storage.audit_spool import AuditSpool
 from fhir_server.storage.database import Database
 from security.helpers import (
