@@ -8,9 +8,8 @@ from datetime import datetime
 from urllib.parse import unquote_plus
 
 from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM
-from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.search.index import resource_compartments
-from fhir_server.search.types.reference import local_resource
+from fhir_server.search.types.reference import LOCAL_REFERENCE, local_resource
 from fhir_server.services.queried_patients import queried_patients
 
 REQUEST_ID_SYSTEM = "urn:fhir-exchange-server:request-id"
@@ -127,7 +126,6 @@ _QUERY_ENTITY = {
     "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24",
              "display": "Query"},
 }
-_RESOURCE = re.compile(rf"[A-Z][A-Za-z]+/{ID_REGEX}")
 
 
 def _entity(entity: str) -> dict:
@@ -138,7 +136,7 @@ def _entity(entity: str) -> dict:
     if "/" not in entity:
         return {"what": {"type": entity}}
     what = {"what": {"reference": entity}}
-    if not _RESOURCE.fullmatch(entity):
+    if not LOCAL_REFERENCE.fullmatch(entity):
         return what
     return (_PATIENT_ENTITY if entity.startswith("Patient/") else _RESOURCE_ENTITY) | what
 
