@@ -387,6 +387,8 @@ def test_below_a_canonical_reference_takes_later_parts_of_its_version(client, be
         # A hierarchy of References (Location.partOf) is not searched: no canonical URL.
         ("/Procedure", "location:below", "42"),
         ("/Procedure", "location:below", "Location/42"),
+        # Nor written as a URL: matched as written, it found nothing, `location=` the Procedure.
+        ("/Procedure", "location:below", "https://emr.example/fhir/Location/42"),
         ("/QuestionnaireResponse", "questionnaire:below", f"{BELOW_FORM}|"),
     ],
 )

@@ -248,12 +248,15 @@ def references_to(criterion: Criterion, value: str) -> list[str]:
 _VERSION_PART_ENDS = ".-+"
 
 
-def canonicals_below(value: str) -> dict:
+def canonicals_below(value: str, targets: tuple[str, ...] = ()) -> dict:
     """`:below` on a canonical reference (search.html#versions): `url` finds every version
     of it, as the bare url does; `url|1` the versions `1`, `1.0`, `1.1`, ... ("matches the
-    first two" of 1.0, 1.1 and 2.0). An anchored pattern: a range of the index."""
+    first two" of 1.0, 1.1 and 2.0). An anchored pattern: a range of the index. A parameter
+    none of whose `targets` is referred to by canonical URL (`location`: Locations) takes no
+    canonical, whatever URL the value is; a hierarchy of references is not searched."""
     url, bar, version = value.partition("|")
-    if ":" not in url or LOCAL_REFERENCE.match(url) or not url or (bar and not version):
+    if (":" not in url or LOCAL_REFERENCE.match(url) or not url or (bar and not version)
+            or (targets and not any(map(is_canonical_resource, targets)))):
         raise ValueError("':below' on a reference takes a canonical URL, with or without a "
                          "|version (search.html#versions); a hierarchy of references is not "
                          "searched here")
@@ -266,5 +269,5 @@ def compile_value(criterion: Criterion, value: str) -> dict:
     if criterion.modifier == "identifier":
         return matching(criterion.field, value_keys(value, prefix="i:"))
     if criterion.modifier == "below":
-        return {criterion.field: canonicals_below(unescape(value))}
+        return {criterion.field: canonicals_below(unescape(value), criterion.parameter.targets)}
     return {criterion.field: {"$in": references_to(criterion, unescape(value))}}
