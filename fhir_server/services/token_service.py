@@ -330,7 +330,7 @@ class TokenService:
             else:
                 async with httpx.AsyncClient() as http:
                     jwks = await _read_jwks(http, url)
-        except (httpx.HTTPError, ValueError) as failed:
+        except (httpx.HTTPError, ValueError, RecursionError) as failed:  # nested too deep
             self._failed[url] = time.monotonic()
             raise invalid_client(str(failed) if isinstance(failed, _TooLarge)
                                  else "the client's JWKS could not be fetched") from None

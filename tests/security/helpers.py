@@ -280,12 +280,12 @@ class ClientKey:
 # ---------------------------------------------------------------- JWKS over HTTP
 
 class JwksServer:
-    """A JWK Set served over real HTTP from a thread; `jwks` may be replaced at any time
-    (key rotation); `hits` counts the GETs, `accepts` their Accept headers; a `status`
-    other than 200 is answered with no body (a URL that fails); `delay` seconds pass before
-    each answer (a slow URL)."""
+    """A JWK Set served over real HTTP from a thread (JSON of `jwks`, or bytes as given);
+    `jwks` may be replaced at any time (key rotation); `hits` counts the GETs, `accepts`
+    their Accept headers; a `status` other than 200 is answered with no body (a URL that
+    fails); `delay` seconds pass before each answer (a slow URL)."""
 
-    def __init__(self, jwks: dict):
+    def __init__(self, jwks: object):
         self.jwks = jwks
         self.hits = 0
         self.accepts: list[str | None] = []
@@ -298,7 +298,8 @@ class JwksServer:
                 owner.hits += 1
                 owner.accepts.append(self.headers.get("Accept"))
                 time.sleep(owner.delay)
-                body = json.dumps(owner.jwks).encode() if owner.status == 200 else b""
+                body = (b"" if owner.status != 200 else owner.jwks
+                        if isinstance(owner.jwks, bytes) else json.dumps(owner.jwks).encode())
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -131,7 +131,11 @@ def test_two_keys_of_the_kid_and_algorithm_verify_nothing(server, work):
     assert f"2 keys with kid '{key.kid}' fit ES384" in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("document", [[], {"keys": "none"}, {"keys": [1, None]}])
+@pytest.mark.parametrize("document", [
+    [], {"keys": "none"}, {"keys": [1, None]},
+    # JSON nested deeper than Python parses, within MAX_JWKS_BYTES: it was a 500.
+    b"[" * 30_000 + b"]" * 30_000,
+])
 def test_a_jwks_url_serving_no_jwk_set_is_invalid_client(server, work, document):
     key = ClientKey("ES384")
     with JwksServer(document) as served:
