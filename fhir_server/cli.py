@@ -289,7 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"  curl -H \"Authorization: Bearer $TOKEN\" '{base}/Patient?name=nguyen'\n"
             f"More tokens: fhir-server token --data-dir {settings.data_dir} --aud {base} "
             "--sub <12 digits> --scope 'user/*.rs'\n"
-            "Stop it with Ctrl-C."))
+            "Stop it with Ctrl-C."), token)
     options: dict[str, Any] = {
         "log_level": os.environ.get("FHIR_LOG_LEVEL", "INFO").lower(),  # WARNING: no access log
         "timeout_keep_alive": settings.keep_alive_seconds,
