@@ -5,7 +5,7 @@ these checks, a genuine signature copied into a new Provenance could name anothe
 agent, a deletion that never happened, or a time to come, and still verify."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from fhir_server.auth.tokens import Principal
 from fhir_server.conformance.identifier_systems import canonical_system
@@ -13,6 +13,7 @@ from fhir_server.conformance.identifiers import CCCD_SYSTEM, CLIENT_ID_SYSTEM, T
 from fhir_server.conformance.primitives import ID_REGEX
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import Forbidden, Unprocessable
+from fhir_server.search.types.date import parse_date
 from fhir_server.services.access import current_permissions
 from fhir_server.services.verification import (
     data_operation,
@@ -63,7 +64,9 @@ async def check_claims(store: ResourceStore, provenance: dict, poster: Principal
     _check_unsigned_agents(provenance, agents, poster)
     await _check_activity(store, provenance)
     recorded = provenance.get("recorded")  # an instant, as validation required
-    if isinstance(recorded, str) and datetime.fromisoformat(recorded) > utc_now() + _CLOCK_SKEW:
+    # Read as search reads instants: a leap second (`23:59:60Z`, which R4's grammar allows)
+    # is the last millisecond of its minute; datetime.fromisoformat raised on it (a 500).
+    if isinstance(recorded, str) and parse_date(recorded).low > utc_now() + _CLOCK_SKEW:
         raise Unprocessable(f"Provenance.recorded {recorded} is a time to come",
                             expression="Provenance.recorded")
 

@@ -118,3 +118,20 @@ def test_posting_a_signed_provenance_needs_read_scope_on_its_targets(server, iss
         response = post(provenance_only, sent)
     assert_outcome(response, 403)
     assert "Patient" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_a_recording_time_at_a_leap_second_is_read(client, db, patient):
+    """R4's instant takes a leap second (`23:59:60`): a signed Provenance recorded at one,
+    in the past, is stored, and one at a leap second to come is refused as any time to
+    come; reading it for the check was a 500."""
+    counts = provenance_count(db)
+    copied = _copied(client, patient)
+    copied["recorded"] = "2016-12-31T23:59:60Z"
+    response = post(client, copied)
+    assert response.status_code == 201, response.text
+    assert response.json()["recorded"] == "2016-12-31T23:59:60Z"
+    copied["recorded"] = f"{datetime.now(UTC).year + 1}-06-30T23:59:60Z"
+    response = post(client, copied)
+    assert_outcome(response, 422)
+    assert response.json()["issue"][0]["expression"] == ["Provenance.recorded"]
+    assert provenance_count(db) == (counts[0] + 1, counts[1])
