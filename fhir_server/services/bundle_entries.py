@@ -10,9 +10,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fhir_server.conformance import json_format
 from fhir_server.conformance.messages import Phrase, phrase, refusal
-from fhir_server.conformance.primitives import lone_surrogate, shape_excess
+from fhir_server.conformance.primitives import lone_surrogate, primitive_type, shape_excess
 from fhir_server.errors import BadRequest, FhirError, NotFound, NotSupported
 from fhir_server.search.request import PRESENTATION, check_query_counts
+from fhir_server.search.types.date import parse_date
 from fhir_server.search.types.reference import LOCAL_REFERENCE
 from fhir_server.services.preconditions import (
     UNCONDITIONAL,
@@ -222,13 +223,11 @@ def _instant(value: str | None, expression: str) -> datetime | None:
     """Bundle.entry.request.ifModifiedSince: a FHIR instant, with its time zone."""
     if value is None:
         return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or "T" not in value:
+    if not isinstance(value, str) or primitive_type("instant").problem(value) is not None:
         raise refusal(BadRequest, "entry.not-an-instant", expression, value=value)
-    return moment
+    # Read as search reads instants: a leap second (`23:59:60Z`, which R4's grammar allows)
+    # is the last millisecond of its minute; datetime.fromisoformat refused it.
+    return parse_date(value).low
 
 
 def _url_shape(parts: list[str], where: str) -> tuple[str, str | None, str | None]:

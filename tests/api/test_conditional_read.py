@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 
+from bundle_helpers import batch, get_entry, response_bundle, submit
 from helpers import assert_outcome, created, new_patient, patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -227,3 +228,16 @@ def test_a_date_shared_by_two_versions_is_no_validator_of_the_later(client):
     assert client.get(path, headers=since).status_code == 304
     assert patch(client, path, [{"op": "add", "path": "/gender", "value": "female"}],
                  **{"If-Unmodified-Since": third.headers["Last-Modified"]}).status_code == 200
+
+
+def test_a_read_entry_if_modified_since_a_leap_second(client):
+    """Bundle.entry.request.ifModifiedSince is an instant, whose grammar takes a leap second
+    (`23:59:60`): the read it makes conditional answers, as search reads such an instant
+    (the last millisecond of its minute); it was 400 'not an instant'."""
+    patient = created(client, new_patient())
+    entry = get_entry(f"Patient/{patient['id']}")
+    entry["request"]["ifModifiedSince"] = "2016-12-31T23:59:60Z"
+    (answer,) = response_bundle(submit(client, batch(entry)), "batch-response", 1)
+    assert answer["response"]["status"] == "200 OK"
+    assert answer["resource"] == patient
+
