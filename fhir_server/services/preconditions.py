@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fhir_server.errors import BadRequest, PreconditionFailed
-from fhir_server.services.versions import changed_after
+from fhir_server.services.versions import changed_after, format_instant
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import ResourceStore
 
@@ -59,8 +59,9 @@ class Precondition:
                 and await changed_after(store, resource_type, resource_id, current.vid,
                                         current.last_updated, self.unmodified_since)):
             raise PreconditionFailed(
-                f"If-Unmodified-Since {self.unmodified_since.isoformat()}: {what} was changed "
-                f"after it, at {current.last_updated.isoformat()} (version {current.vid})")
+                f"If-Unmodified-Since {format_instant(self.unmodified_since)}: {what} was "
+                f"changed after it, at {format_instant(current.last_updated)} (version "
+                f"{current.vid})")
 
     def _named(self) -> str:
         listed = ", ".join(sorted(self.versions, key=lambda version: (len(version), version)))

@@ -241,3 +241,16 @@ def test_a_read_entry_if_modified_since_a_leap_second(client):
     assert answer["response"]["status"] == "200 OK"
     assert answer["resource"] == patient
 
+
+def test_a_failed_if_unmodified_since_names_fhir_instants(client):
+    """The 412 of If-Unmodified-Since says when the resource changed as its
+    meta.lastUpdated does (a FHIR instant in UTC, to the millisecond), not as Python renders
+    a datetime (`2026-12-07T23:51:51.509000+00:00`)."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    outcome = assert_outcome(patch(client, path, [{"op": "add", "path": "/active", "value": True}],
+                                   **{"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}),
+                             412)
+    diagnostics = outcome["issue"][0]["diagnostics"]
+    assert "If-Unmodified-Since 2000-01-01T00:00:00.000Z" in diagnostics, diagnostics
+    assert f"at {patient['meta']['lastUpdated']} (version 1)" in diagnostics, diagnostics

@@ -318,7 +318,10 @@ def parse_kick_off(
     if request.since is not None and request.since > datetime.now(UTC) + CLOCK_SKEW:
         # Nothing can have changed after a time yet to come: the client's clock or date is
         # wrong (bdt and Inferno's bulk data tests expect the refusal). Leniently, it stands.
-        future = f"_since: {request.since.isoformat()} is in the future"
+        # Named as sent (`+07:00` sent unencoded arrives as ` 07:00`), not as Python renders
+        # the instant in UTC (`2056-12-31T19:00:00+00:00` for `2057-01-01T00:00:00+05:00`).
+        sent = [value for key, value in params if key == "_since"][-1].replace(" ", "+")
+        future = f"_since: '{sent}' is in the future"
         if check.strict:
             raise BadRequest(future, expression="_since")
         check.warnings.append(f"{future}: nothing has changed since then")
