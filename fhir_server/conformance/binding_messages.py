@@ -68,6 +68,14 @@ BINDING_MESSAGES: dict[str, tuple[str, str]] = {
         "{expression}: '{unit}' không phải là đơn vị UCUM (http://unitsofmeasure.org: ví dụ "
         "'ug' là microgam, 'meq' là mili đương lượng, '/h' là mỗi giờ)",
     ),
+    "not-a-time-unit": (
+        "{expression}: '{unit}' is no unit of time, which {type} needs (R4's "
+        "http://hl7.org/fhir/ValueSet/all-time-units: 'a' for years, 'mo', 'wk', 'd', 'h', "
+        "'min')",
+        "{expression}: '{unit}' không phải là đơn vị thời gian, mà kiểu {type} cần (tập giá "
+        "trị http://hl7.org/fhir/ValueSet/all-time-units của R4: 'a' là năm, 'mo', 'wk', "
+        "'d', 'h', 'min')",
+    ),
     "no-code-in-value-set": (
         "{expression}: no code from the required value set {value_set}",
         "{expression}: không có mã nào thuộc tập giá trị bắt buộc {value_set}",

@@ -8,7 +8,7 @@ from fhir_server.conformance.code_systems import code_system, find, is_display_o
 from fhir_server.conformance.messages import issue
 from fhir_server.conformance.profile_bindings import Binding, binding_issues
 from fhir_server.conformance.terminology import RequiredBinding
-from fhir_server.conformance.units import QUANTITY_TYPES, UCUM, is_ucum
+from fhir_server.conformance.units import QUANTITY_TYPES, UCUM, base_form, is_ucum
 from fhir_server.errors import Issue
 
 # A URI with a scheme (RFC 3986 §3.1): `http://loinc.org`, `urn:oid:2.16.840.1.113883`.
@@ -28,6 +28,8 @@ def coded_value_issues(type_code: str, required: RequiredBinding | None, value: 
         issues += _coding_issues(value, expression)
     elif type_code in QUANTITY_TYPES and value.get("system") == UCUM:
         issues += _ucum_issues(value.get("code"), expression)
+        if type_code in ("Age", "Duration"):
+            issues += _time_unit_issues(type_code, value.get("code"), expression)
     return issues
 
 
@@ -112,3 +114,15 @@ def _ucum_issues(code: object, expression: str) -> list[Issue]:
         return [issue("ucum-invalid", "code-invalid", f"{expression}.code", severity="warning",
                       expression=f"{expression}.code", unit=code)]
     return []
+
+
+def _time_unit_issues(type_code: str, code: object, expression: str) -> list[Issue]:
+    """An Age's or Duration's unit "SHALL be an expression of time" (age-1, drt-1, in words
+    their FHIRPath leaves out): a UCUM unit of seconds in base units, as R4's maxValueSet of
+    both, all-time-units (UCUM's units whose canonical unit is the second), has them; the
+    HL7 validator's error. A code read as no UCUM unit has its own warning."""
+    form = base_form(code) if isinstance(code, str) else None
+    if form is None or form.key == "s":
+        return []
+    return [issue("not-a-time-unit", "code-invalid", f"{expression}.code",
+                  expression=f"{expression}.code", unit=code, type=type_code)]

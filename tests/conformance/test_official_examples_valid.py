@@ -21,6 +21,12 @@ REFUSED = {
         "and the display items nested in this generated example have no linkId",
         ("required", "linkId"),
     ),
+    "List-example-double-cousin-relationship.json": (
+        "An Age SHALL be an expression of time (age-1; maxValueSet all-time-units), and the "
+        "third contained FamilyMemberHistory's ageAge, 74 'yr', has the UCUM code 'b' (barn, "
+        "an area) where its siblings have 'a'",
+        ("code-invalid", "code"),
+    ),
 }
 
 

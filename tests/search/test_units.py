@@ -120,6 +120,32 @@ def test_a_quantity_in_no_ucum_unit_is_stored_with_a_warning(client):
     assert warning["expression"] == ["Observation.valueQuantity.code"]
 
 
+@pytest.mark.parametrize(("kind", "element", "resource"), [
+    ("Age", "Condition.onsetAge", {"resourceType": "Condition", "code": {"text": "x"},
+                                   "subject": {"reference": "Patient/1"}}),
+    ("Duration", "Encounter.length", {"resourceType": "Encounter", "status": "finished",
+                                      "class": {"system": "http://terminology.hl7.org/"
+                                                "CodeSystem/v3-ActCode", "code": "AMB"}}),
+])
+def test_an_age_or_duration_is_in_units_of_time(client, kind, element, resource):
+    """Age and Duration "SHALL be an expression of time" (age-1, drt-1; R4's maxValueSet
+    all-time-units): an onset at 65 mg or an encounter 30 mg long is 400 at the code, as
+    the HL7 validator refuses it; stored, no search of ages or lengths in time found it.
+    Any unit of time is one (`a`, `10.min`), and so is a code this server cannot read (its
+    own warning says so)."""
+    key = element.rsplit(".", 1)[1]
+    for code, status in (("mg", 400), ("a", 201), ("10.min", 201), ("[ppm]", 400),
+                         ("years", 201)):
+        body = {**resource, key: {"value": 65, "unit": code, "system": UCUM, "code": code}}
+        response = client.post(f"/{resource['resourceType']}", json=body,
+                               headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == status, (code, response.text)
+        if status == 400:
+            [error] = [i for i in response.json()["issue"] if i["severity"] == "error"]
+            assert error["expression"] == [f"{element}.code"], error
+            assert kind in error["diagnostics"] and "time" in error["diagnostics"], error
+
+
 _CONCURRENT_FIRST_USE = """
 import sys, threading
 from fhir_server.conformance.units import base_form, is_ucum
