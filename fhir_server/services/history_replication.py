@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fhir_server.conformance.messages import refusal
-from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.primitives import ID_REGEX, primitive_type
 from fhir_server.errors import BadRequest, NotSupported
+from fhir_server.search.types.date import parse_date
 from fhir_server.services.bundle_entries import parse_entry
 
 # What a history entry's method did, replicated: the version it made is written as an
@@ -86,13 +87,11 @@ def _time(raw: object) -> datetime | None:
     meta = resource.get("meta") if isinstance(resource, dict) else None
     for value in (response.get("lastModified") if isinstance(response, dict) else None,
                   meta.get("lastUpdated") if isinstance(meta, dict) else None):
-        if isinstance(value, str) and "T" in value:
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            if moment.tzinfo is not None:
-                return moment
+        # An instant, read as search reads it: a leap second (`23:59:60Z`, which R4's
+        # grammar allows) is the last millisecond of its minute; datetime.fromisoformat
+        # refused it, and the whole history was applied in reverse of the order received.
+        if isinstance(value, str) and primitive_type("instant").problem(value) is None:
+            return parse_date(value).low
     return None
 
 

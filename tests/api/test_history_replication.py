@@ -109,6 +109,22 @@ def test_without_times_the_entries_apply_in_reverse_of_the_order_received(client
     assert without_meta(read) == without_meta(patient)
 
 
+def test_a_leap_second_is_a_time_of_its_own(replica):
+    """R4's instant takes a leap second (`23:59:60`): entries sent oldest first, the newest
+    changed at one, are applied by their times, the newest last; the leap second was read
+    as no time, so the entries were applied in reverse of the order received and the
+    replica ended at the oldest version."""
+    kept = {**new_patient(unique_cccd()), "id": f"l{unique_cccd()}"}
+    url = f"Patient/{kept['id']}"
+    history = _history_of(_entry("PUT", url, {**kept, "gender": "male"}),
+                          _entry("PUT", url, {**kept, "gender": "female"}))
+    history["entry"][0]["response"]["lastModified"] = "2016-12-31T23:59:59Z"
+    history["entry"][1]["response"]["lastModified"] = "2016-12-31T23:59:60Z"
+    entries = response_bundle(submit(replica, history), "batch-response", 2)
+    assert _statuses(entries) == ["201 Created", "200 OK"]
+    assert replica.get(f"/{url}").json()["gender"] == "female"
+
+
 def _entry(method: str, url: str, resource: dict | None = None,
            full_url: str | None = None) -> dict:
     entry: dict = {"request": {"method": method, "url": url}, "response": {"status": "200"}}
