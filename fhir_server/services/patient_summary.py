@@ -13,7 +13,7 @@ import html
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from fhir_server.auth.scopes import Permissions
@@ -106,13 +106,18 @@ def _supply_lasting(dispense: dict) -> bool:
         return False
     if not (isinstance(supply, dict) and supply.get("code", "d") == "d"):
         return False
-    try:
-        handed = date.fromisoformat(given[:10])
-    except ValueError:
-        return False
     # A hundred years either way: a made-up supply must not overflow the date.
     lasting = max(min(float(days), 36_500.0), -36_500.0)
-    return handed + timedelta(days=lasting) >= dates.local_today()
+    try:
+        # The local day it was handed over on, the last it may have been when only its
+        # month or year is known (`2025-07`); the date as written, `given[:10]`, was the
+        # day before for an evening in the Americas, and a partial date none at all.
+        handed = dates.local_date(dates.parse_date(given).high)
+        return handed + timedelta(days=lasting) >= dates.local_today()
+    except ValueError:
+        return False
+    except OverflowError:  # past the calendar's last day (9999-12-31), or before its first
+        return lasting >= 0
 
 
 def _observation_of(*categories: str) -> Callable[[dict], bool]:

@@ -176,7 +176,8 @@ def test_a_supply_the_patient_still_takes_is_in_the_medication_summary(client, m
     """IPS 2.0.0's medication section takes MedicationDispense and -Administration too: a
     discharge prescription completed when dispensed, whose seven days' supply still lasts
     on the server's local date (here pinned 40 days back), is the patient's current
-    medication; one whose supply ran out is not."""
+    medication; one whose supply ran out is not. The day of handing over is the local one
+    of the instant, the last it may be for a partial date."""
     today = dates.local_today() - timedelta(days=40)
     monkeypatch.setattr(dates, "local_today", lambda: today)
     def dispense(handed: date) -> dict:
@@ -189,13 +190,22 @@ def test_a_supply_the_patient_still_takes_is_in_the_medication_summary(client, m
         "ha": {"resourceType": "Patient", "name": [{"family": "Lê", "given": ["Hà"]}]},
         "lasting": dispense(today - timedelta(days=2)),
         "ran_out": dispense(today - timedelta(days=30)),
+        # Handed over this month, on a day not said: it may be lasting (it was left out).
+        "this_month": {**dispense(today), "whenHandedOver": f"{today:%Y-%m}"},
+        # At 23:30 in Bogotá eight days back, 11:30 seven days back here: lasting today
+        # (read as the date written, it ran out yesterday).
+        "from_bogota": {**dispense(today), "whenHandedOver":
+                        f"{today - timedelta(days=8)}T23:30:00-05:00"},
+        # Handed over on the calendar's last day: lasting (adding its supply was a 500).
+        "last_day": {**dispense(today), "whenHandedOver": "9999-12-31"},
         "drip": {"resourceType": "MedicationAdministration", "status": "in-progress",
                  "subject": ref("ha"), "effectiveDateTime": today.isoformat(),
                  "medicationCodeableConcept": _coded(SNOMED, "387458008", "Aspirin")},
     })
     sections = _sections(_summary(client, f"/Patient/{loaded['ha']}/$summary"))
     assert _entry_ids(sections["10160-0"]) == {
-        f"MedicationDispense/{loaded['lasting']}",
+        *(f"MedicationDispense/{loaded[key]}"
+          for key in ("lasting", "this_month", "from_bogota", "last_day")),
         f"MedicationAdministration/{loaded['drip']}"}
 
 

@@ -63,6 +63,11 @@ def local_today() -> date:
     return datetime.now(_local.zone).date()
 
 
+def local_date(moment: datetime) -> date:
+    """The date an instant falls on in the server's local time zone."""
+    return moment.astimezone(_local.zone).date()
+
+
 def _utc(local: datetime, offset: timedelta) -> datetime:
     """A local time (naive) at a UTC offset, in UTC. Python's calendar (and so what the
     index can hold) ends at years 1 and 9999: `0001-01-01T00:00+14:00` is before year 1 in
