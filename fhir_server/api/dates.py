@@ -22,8 +22,15 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 def header_date(request: Request, name: str) -> datetime | None:
     """A header's HTTP-date (`If-Modified-Since`, `If-Unmodified-Since`), in UTC; None when
-    absent or no HTTP-date, which RFC 9110 (§13.1.3-4) says to ignore."""
+    absent, no HTTP-date or more than one member, which RFC 9110 (§13.1.3-4) says to
+    ignore. An HTTP-date has one comma at most (IMF-fixdate's and rfc850-date's after the
+    day's name, asctime-date's none)."""
     if (value := request.headers.get(name)) is None:
+        return None
+    if value.count(",") > 1:
+        # More than one member (`<date>, <date>`, or a date and more): RFC 9110 says to
+        # ignore the field; email.utils read the first date and dropped the rest, so a
+        # list was answered 304 (or 412) as if the client had sent its first date alone.
         return None
     try:
         moment = parsedate_to_datetime(value)

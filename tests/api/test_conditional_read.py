@@ -254,3 +254,19 @@ def test_a_failed_if_unmodified_since_names_fhir_instants(client):
     diagnostics = outcome["issue"][0]["diagnostics"]
     assert "If-Unmodified-Since 2000-01-01T00:00:00.000Z" in diagnostics, diagnostics
     assert f"at {patient['meta']['lastUpdated']} (version 1)" in diagnostics, diagnostics
+
+
+def test_a_date_header_of_more_than_one_member_is_ignored(client):
+    """RFC 9110 §13.1.3-4: a recipient MUST ignore If-Modified-Since or If-Unmodified-Since
+    whose value has more than one member; the first date of such a list was read alone, so
+    a read was 304 and a write 412 on a date the client did not send by itself."""
+    patient = created(client, new_patient())
+    path = f"/Patient/{patient['id']}"
+    last_modified = client.get(path).headers["Last-Modified"]
+    listed = f"{last_modified}, {last_modified}"
+    assert client.get(path, headers={"If-Modified-Since": last_modified}).status_code == 304
+    read = client.get(path, headers={"If-Modified-Since": listed})
+    assert read.status_code == 200 and read.json() == patient, read.text
+    long_ago = "Sat, 01 Jan 2000 00:00:00 GMT"
+    assert patch(client, path, [{"op": "add", "path": "/active", "value": True}],
+                 **{"If-Unmodified-Since": f"{long_ago}, {long_ago}"}).status_code == 200
