@@ -366,3 +366,27 @@ def test_a_deletion_shown_as_an_empty_resource_fails(cli, client, tmp_path, sign
                  "--trust", signing_service.anchor_path)
     assert result.returncode != 0, result.stdout
     assert "the activity is DELETE" in result.stdout, result.stdout
+
+
+def test_a_deletion_the_files_do_not_show_is_skipped_not_passed(cli, client, tmp_path,
+                                                                signing_service):
+    """A deletion's signature covers an empty resource and its header, as a creation of an
+    empty resource does, and the activity is not signed: relabelled DELETE, the creation's
+    Provenance passed offline as a deletion ($verify-signature: INDETERMINATE). A deletion
+    the files do not show is skipped, as a version they do not hold is."""
+    empty = _created(client, {"resourceType": "Patient"})
+    [creation] = _provenances(client, f"Patient/{empty['id']}")
+    relabelled = json.loads(json.dumps(creation))
+    relabelled["activity"]["coding"][0].update(code="DELETE", display="delete")
+    deleted = _created(client, _patient("Đỗ", ["Văn", "Xoá"]))
+    assert client.delete(f"/Patient/{deleted['id']}").status_code in (200, 204)
+    [deletion] = [p for p in _provenances(client, f"Patient/{deleted['id']}")
+                  if p["activity"]["coding"][0]["code"] == "DELETE"]
+    kept = _created(client, _patient("Phạm", ["Thị", "Còn"]))
+    provenances = [relabelled, deletion, *_provenances(client, f"Patient/{kept['id']}")]
+    result = cli("verify", write(tmp_path / "export", {"Patient": [kept],
+                                                       "Provenance": provenances}),
+                 "--trust", signing_service.anchor_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("1 resources, 1 signatures checked: 1 passed, 0 did not; "
+            "2 Provenances of versions not in the export skipped") in result.stdout, result.stdout

@@ -20,8 +20,6 @@ from fhir_server.services.verification import (
     ProvenanceVerification,
     SignatureVerifier,
     VersionLoader,
-    deleted_version,
-    is_deletion,
 )
 from signing.provenance import TARGET
 from signing.report import TOTAL_PASSED
@@ -134,17 +132,18 @@ async def verify_resources(read: Resources, verifier: SignatureVerifier,
             outcome.unsigned += 1
             continue
         targets = [t.get("reference") for t in provenance.get("target") or []]
-        if not any(t in exported for t in targets) and not is_deletion(provenance):
+        if not any(t in exported for t in targets):
             outcome.skipped += 1
             continue
         verification = await versions.verify(verifier, provenance, targets)
         name = f"Provenance/{provenance.get('id')}"
         # A signature of a version the export does not hold (an older one, beside the
         # current one in a multi-target Provenance) is skipped, as a Provenance of older
-        # versions only is.
+        # versions only is. So is a deletion's: nothing in the files shows the deletion, and
+        # its signed bytes (an empty resource's) and header are those of a creation of an
+        # empty resource relabelled DELETE, which $verify-signature calls INDETERMINATE.
         absent = {result.index for result in verification.results
-                  if result.target is not None and result.target not in exported
-                  and not is_deletion(provenance)}
+                  if result.target is not None and result.target not in exported}
         for result in verification.results:
             if result.index in absent:
                 continue
@@ -183,20 +182,20 @@ class _Versions:
         """The Provenance's signatures against the versions as exported, each one that fails
         then against its version as stored, if an export changed it (an Attachment URL
         already absolute under the base reads back alike, so both are tried)."""
-        verification = await verifier.verify(provenance, self._loader(provenance, {}))
+        verification = await verifier.verify(provenance, self._loader({}))
         if verification.indication == TOTAL_PASSED or not any(t in self.stored for t in targets):
             return verification
-        again = await verifier.verify(provenance, self._loader(provenance, self.stored))
+        again = await verifier.verify(provenance, self._loader(self.stored))
         return replace(verification, results=[
             second if first.report.indication != TOTAL_PASSED
             and second.report.indication == TOTAL_PASSED else first
             for first, second in zip(verification.results, again.results, strict=True)])
 
-    def _loader(self, provenance: dict, preferred: dict[str, dict]) -> VersionLoader:
+    def _loader(self, preferred: dict[str, dict]) -> VersionLoader:
         async def load(target: str) -> dict | None:
             return preferred.get(target, self.exported.get(target))
 
-        return _with_deletions(provenance, load)
+        return load
 
 
 def _document_failures(resource: dict, name: str, verifier: SignatureVerifier) -> list[str]:
@@ -237,17 +236,3 @@ def _versioned(resource: dict) -> str | None:
     version = (resource.get("meta") or {}).get("versionId")
     reference = f"{resource.get('resourceType')}/{resource.get('id')}/_history/{version}"
     return reference if TARGET.fullmatch(reference) else None
-
-
-def _with_deletions(provenance: dict, load):
-    """A deletion's target is not in the files: its signature covers no content. One that is
-    there has content, which a deletion's signature does not vouch for (verification fails
-    the DELETE activity of a version with content)."""
-    if not is_deletion(provenance):
-        return load
-
-    async def load_deleted(target: str) -> dict | None:
-        found = await load(target)
-        return deleted_version(target.split("/")[0]) if found is None else found
-
-    return load_deleted
