@@ -20,7 +20,7 @@ from fhir_server.conformance.primitives import is_digits
 from fhir_server.errors import Issue, TooCostly, Unprocessable
 from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.storage.resources import ResourceStore
-from signing.canonical import TARGET_FORMAT
+from signing.canonical import DOCUMENT_TARGET_FORMAT, TARGET_FORMAT
 from signing.documents import verify_document
 from signing.jws import base64_binary, parse_detached
 from signing.provenance import TARGET, content_once, verify_detached
@@ -243,9 +243,10 @@ class SignatureVerifier:
             return of_bundle([_failed(0, "format", f"sigFormat must be {JOSE}")])
         identifier = bundle.get("identifier")
         target = identifier.get("value") if isinstance(identifier, dict) else None
-        return of_bundle([self._verified(0, signature, target, lambda person, org: (
+        result = self._verified(0, signature, target, lambda person, org: (
             verify_document(signature.get("data", ""), bundle, self.anchors, person,
-                            expected_organization_id=org)))])
+                            expected_organization_id=org)))
+        return of_bundle([_with_claim(result, _format_claim(signature, DOCUMENT_TARGET_FORMAT))])
 
     @staticmethod
     def _verified(
@@ -278,14 +279,27 @@ def _claims_checked(result: SignatureResult, provenance: dict, signature: dict,
     if not any(same_party(signature.get("who"), agent) for agent in agents):
         problem = ("Signature.who names none of the Provenance's agents: the signer is not "
                    "the one the Provenance says acted")
-    elif signature.get("targetFormat", TARGET_FORMAT) != TARGET_FORMAT:
-        problem = (f"targetFormat {signature.get('targetFormat')!r} is not the form signed, "
-                   f"{TARGET_FORMAT}")
+    elif (problem := _format_claim(signature, TARGET_FORMAT)) is not None:
+        pass
     elif (activity := data_operation(provenance)) is not None and result.target is not None:
         deleted = signed == deleted_version(result.target.split("/")[0])
         if deleted != (activity == "DELETE"):
             problem = (f"the activity is {activity}, but {result.target} is "
                        f"{'a deletion' if deleted else 'a version with content'}")
+    return _with_claim(result, problem)
+
+
+def _format_claim(signature: dict, signed_format: str) -> str | None:
+    """What is wrong with `Signature.targetFormat`, which the signature does not bind, when
+    it names a form other than the one verified (none: the verified one is meant)."""
+    claimed = signature.get("targetFormat", signed_format)
+    if claimed == signed_format:
+        return None
+    return f"targetFormat {claimed!r} is not the form signed, {signed_format}"
+
+
+def _with_claim(result: SignatureResult, problem: str | None) -> SignatureResult:
+    """`result` failed by a `claims` check saying `problem`, if there is one."""
     if problem is None:
         return result
     checks = (*result.report.checks, Check("claims", False, problem))

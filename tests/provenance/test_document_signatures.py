@@ -98,6 +98,21 @@ def test_any_change_to_the_content_fails_the_seal(client, document, change):
     assert_failed(parameters, "target" if change == "identifier" else "signature")
 
 
+@pytest.mark.parametrize("claimed", [
+    "application/fhir+json",
+    'application/fhir+json;canonicalization="urn:ietf:rfc:8785";omit="id meta text"'])
+def test_a_seal_saying_another_signed_form_fails(client, document, claimed):
+    """`targetFormat` tells a verifier which bytes were signed, and the signature does not
+    bind it: a document whose seal names another form passed, as a Provenance's does not
+    (README: what is said beside the signature must agree with it)."""
+    relabelled = copy.deepcopy(document)
+    relabelled["signature"]["targetFormat"] = claimed
+    assert_failed(_verify_document(client, relabelled), "claims")
+    forged = {k: v for k, v in relabelled.items() if k not in ("id", "meta")}
+    response = client.post("/Bundle", json=forged, headers=FHIR_HEADERS)
+    assert assert_outcome(response, 422)["issue"][0]["expression"] == ["Bundle.signature"]
+
+
 def test_a_document_stored_with_persist_keeps_a_seal_that_verifies(client, ids):
     response = client.post(f"/Composition/{ids['note']}/$document", params={"persist": "true"})
     assert response.status_code == 201, response.text
