@@ -18,6 +18,7 @@ from fhir_server.errors import (
     Unprocessable,
 )
 from fhir_server.search.index import build_search_index
+from fhir_server.services.offloading import run_off_the_loop
 from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import stored_current, stored_version
 from fhir_server.storage.resources import ResourceStore
@@ -113,10 +114,8 @@ async def change_meta(store: ResourceStore, resource_type: str, resource_id: str
     meta = changed(resource["meta"], change, add)
     if meta == resource["meta"]:
         return meta  # nothing to add or to delete
-    updated = {**resource, "meta": meta}
-    _refuse_subsetted(updated, resource)
-    _refuse_unmet_profiles(updated, resource)
-    fields = {"resource": updated, **build_search_index(resource_type, updated)}
+    fields = await run_off_the_loop(_checked_fields, resource_type,
+                                    {**resource, "meta": meta}, resource)
     if not await store.set_fields(resource_type, resource_id, record.vid, fields):
         raise Conflict(f"{resource_type}/{resource_id} changed while its meta was being "
                        "changed: try again")
@@ -141,10 +140,23 @@ async def _change_past_meta(store: ResourceStore, resource_type: str, resource_i
     version = await stored_version(store, resource_type, resource_id, vid)
     resource = version.resource or {}
     meta = changed(resource["meta"], change, add)
-    _refuse_subsetted({**resource, "meta": meta}, resource)
-    _refuse_unmet_profiles({**resource, "meta": meta}, resource)
+    await run_off_the_loop(_refuse_unmet, {**resource, "meta": meta}, resource)
     await store.set_version_meta(resource_type, resource_id, version.vid, meta)
     return meta
+
+
+def _checked_fields(resource_type: str, updated: dict, stored: dict) -> dict:
+    """The fields of the current version's document with its meta changed, once
+    `_refuse_unmet` found nothing to refuse."""
+    _refuse_unmet(updated, stored)
+    return {"resource": updated, **build_search_index(resource_type, updated)}
+
+
+def _refuse_unmet(updated: dict, stored: dict) -> None:
+    """422 for a change of meta the stored resource cannot take. Run off the event loop
+    (`run_off_the_loop`): validating and indexing a resource of 16 MiB takes seconds."""
+    _refuse_subsetted(updated, stored)
+    _refuse_unmet_profiles(updated, stored)
 
 
 def _refuse_subsetted(updated: dict, stored: dict) -> None:
