@@ -322,7 +322,7 @@ async def _register_client(args: argparse.Namespace) -> int:
     if args.jwks_file:
         try:
             client["jwks"] = json.loads(args.jwks_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             print(f"{args.jwks_file}: not a readable JSON JWKS: {error}", file=sys.stderr)
             return 2
     else:

@@ -68,3 +68,11 @@ def test_the_base_is_read_from_the_manifests_request_at_every_level(request_url,
     manifest.write_text(json.dumps({"transactionTime": "2024-06-01T00:00:00Z",
                                     "request": request_url, "output": []}))
     assert export_bases([manifest]) == [BASE]
+
+
+def test_a_manifest_nested_too_deep_names_no_base(tmp_path):
+    """JSON deeper than Python reads is no manifest, as other JSON that is none (a
+    traceback of `fhir-server verify` or `load` before)."""
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("[" * 100_000 + "]" * 100_000)
+    assert export_bases([manifest]) == []

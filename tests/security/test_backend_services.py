@@ -285,12 +285,15 @@ def test_register_refuses_scopes_no_token_can_be_granted(server, work, rs_client
         assert f"--scope: {refusal}" in result.stderr, (refusal, result.stderr)
 
 
-def test_register_refuses_a_jwks_without_keys(server, work):
-    path = work / "empty.jwks.json"
-    path.write_text('{"keys": []}', encoding="utf-8")
+@pytest.mark.parametrize("jwks", ['{"keys": []}', '{"keys": ' + "[" * 99_999 + "]" * 99_999 + "}"])
+def test_register_refuses_a_jwks_without_keys(server, work, jwks):
+    """No key, or JSON nested deeper than Python reads (a traceback before)."""
+    path = work / f"{uuid.uuid4().hex}.jwks.json"
+    path.write_text(jwks, encoding="utf-8")
     result = run_cli(server, work, "client", "register", "--data-dir", work / "data",
                      "--client-id", "khong-khoa", "--jwks-file", path, "--scope", "system/*.rs")
     assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
 
 
 # ------------------------------------------------------------------ refusals

@@ -62,7 +62,7 @@ def _manifest_bodies(files: Iterable[Path]) -> Iterator[tuple[Path, dict]]:
     for path in files:
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than Python reads: none either
             continue
         if isinstance(body, dict):
             yield path, body
