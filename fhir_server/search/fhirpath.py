@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from fhir_server.conformance.json_format import canonical_json
 from fhir_server.conformance.primitives import ID_REGEX
+from fhir_server.conformance.type_codes import CORE
 from fhir_server.search.fhirpath_elements import (
     JSON_CLASSES,
     SUBTYPES,
@@ -216,7 +217,9 @@ def _where(branch: _Branch, criteria: Callable[[list, dict], list[Node]]) -> _Br
 
 
 def _resolves_to(expr: _Expr, target: str) -> _Expr:
-    """`resolve() is T` over one Reference, decided from its `reference` alone."""
+    """`resolve() is T` over one Reference, decided from its `reference`; a logical one
+    (`identifier` alone) from its `type` (`Patient`, or that type's StructureDefinition URL,
+    which R4 relative type names stand for), as the target it names."""
     if not expr.branches:
         return _EMPTY
     if [branch.type for branch in expr.branches] != ["Reference"]:
@@ -228,6 +231,8 @@ def _resolves_to(expr: _Expr, target: str) -> _Expr:
 
     def refers(reference: dict, root: dict) -> bool:
         text = reference.get("reference")
+        if text is None:
+            return reference.get("type") in (target, CORE + target)
         if not isinstance(text, str) or not text.startswith("#"):
             return isinstance(text, str) and pattern.fullmatch(text) is not None
         contained = root.get("contained")

@@ -78,7 +78,8 @@ TOP_LEVEL_PARAMETERS = {"_id": "_id", "_lastUpdated": "lastUpdated"}
 # writes its code (`lab` of v2-0074 as `LAB`); 35: an instant as the point in time it is
 # (was the range of its precision, a second); 36: an absolute reference to a type its
 # parameter does not name also as `*/<base>/<id>` (`Observation?performer=e1` finds this
-# server's URL of Encounter/e1, as it finds `Encounter/e1`)
+# server's URL of Encounter/e1, as it finds `Encounter/e1`), and a logical reference (an
+# identifier alone) as `resolve() is T` when its `type` names T (`patient:identifier=`)
 _EXTRACTION_REVISION = "36"
 
 

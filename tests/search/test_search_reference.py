@@ -57,7 +57,8 @@ BASE_DATA = {
     "enc3": _encounter("finished", subject=ref("binh"), serviceProvider=ref("cho_ray")),
     "enc4": _encounter("planned", subject=ref("group"), serviceProvider=ref("bach_mai")),
     "enc5": _encounter("cancelled", subject={
-        "identifier": {"system": CCCD, "value": "079085000333"}, "display": "Nguyễn Chi"}),
+        "type": "Patient", "identifier": {"system": CCCD, "value": "079085000333"},
+        "display": "Nguyễn Chi"}),
     "enc6": _encounter("finished", partOf=ref("enc1")),
 }
 
@@ -124,6 +125,10 @@ def _resolve(resources: dict, local: dict) -> dict:
         ({"subject:identifier": f"{CCCD}|079085000333"}, {"enc5"}),
         ({"subject:identifier": "079085000333"}, {"enc5"}),
         ({"subject:identifier": f"{CCCD}|079085000111"}, set()),
+        # A logical reference's `type` says what it refers to: `patient` is the subject
+        # that is a Patient (`resolve() is Patient`), by reference or by identifier.
+        ({"patient:identifier": f"{CCCD}|079085000333"}, {"enc5"}),
+        ({"patient:identifier": f"{CCCD}|079085000111"}, set()),
         ({"subject:missing": "true"}, {"enc6"}),
         ({"subject:missing": "false"}, {"enc1", "enc2", "enc3", "enc4", "enc5"}),
         ({"service-provider": "Organization/{bach_mai}"}, {"enc1", "enc4"}),
