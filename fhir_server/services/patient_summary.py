@@ -35,6 +35,7 @@ from fhir_server.services.documents import (
     Record,
     document_bundle,
 )
+from fhir_server.services.replaced_patients import replaced
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -44,6 +45,8 @@ _EMPTY_REASONS = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 _ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 # The most recently updated records of one type a summary holds; more are left out.
 MAX_PER_TYPE = 500
+# Patients with one identifier read to find the one summarised (merged records among them).
+_MOST_HOLDING = 50
 _ENDED = {"inactive", "remission", "resolved"}
 _NOT_TRUE = {"entered-in-error", "refuted"}
 _NOT_CURRENT = {"entered-in-error", "cancelled", "stopped", "completed", "not-taken", "revoked",
@@ -275,7 +278,8 @@ class PatientSummary:
 
     async def patient(self, patient_id: str | None, identifier: str | None) -> CurrentVersion:
         """The Patient summarised: by id (404 unknown, 410 deleted), or the one Patient with
-        an identifier (`system|value`; 404 none, 422 several)."""
+        an identifier (`system|value`; 404 none, 422 several, not counting a record merged
+        into another, `link` `replaced-by`, beside one that is not)."""
         if patient_id is not None:
             return await stored_current(self.store, "Patient", patient_id)
         if not identifier or not identifier.rpartition("|")[2]:  # absent, or with no value
@@ -285,9 +289,11 @@ class PatientSummary:
             raise Forbidden("The token's scopes do not allow searching Patient by identifier")
         query, _ = await Compiler(self.store.project, self.assembly.base).compile(
             "Patient", [("identifier", identifier)], strict=True)
-        found = await self.store.find("Patient", query, 2, WITHOUT_INDEX)
+        found = await self.store.find("Patient", query, _MOST_HOLDING, WITHOUT_INDEX)
         if not found:
             raise NotFound(f"No Patient has the identifier '{identifier}'")
+        # A record merged into another is none beside its survivor (R4 link-type).
+        found = [version for version in found if not replaced(version.resource or {})] or found
         if len(found) > 1:
             raise Unprocessable(f"Several patients have the identifier '{identifier}': name "
                                 "one by its id (Patient/[id]/$summary)")

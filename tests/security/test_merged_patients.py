@@ -4,7 +4,7 @@ was merged with. Where the server picks the one Patient a number stands for, it 
 candidate beside its survivor (probe DX)."""
 
 import pytest
-from api.helpers import created, new_patient, unique_cccd
+from api.helpers import CCCD, created, new_patient, unique_cccd
 
 from security.helpers import fhir_client
 
@@ -31,3 +31,14 @@ def test_a_persons_own_login_opens_the_surviving_record(server, issuer, merged):
         assert response.status_code == 200, response.text
         assert {entry["resource"]["id"] for entry in response.json()["entry"]} == {
             survivor, duplicate}
+
+
+def test_the_summary_by_identifier_is_the_survivors(client, merged):
+    """`Patient/$summary?identifier=` summarises the one Patient holding it: the survivor,
+    not 422 for several patients."""
+    number, survivor, _ = merged
+    response = client.get("/Patient/$summary", params={"identifier": f"{CCCD}|{number}"})
+    assert response.status_code == 200, response.text
+    patients = [entry["resource"]["id"] for entry in response.json()["entry"]
+                if entry["resource"]["resourceType"] == "Patient"]
+    assert patients == [survivor]
