@@ -42,3 +42,20 @@ def test_the_summary_by_identifier_is_the_survivors(client, merged):
     patients = [entry["resource"]["id"] for entry in response.json()["entry"]
                 if entry["resource"]["resourceType"] == "Patient"]
     assert patients == [survivor]
+
+
+@pytest.mark.parametrize("only_certain", [False, True])
+def test_match_finds_the_survivor_alone(client, merged, only_certain):
+    """`Patient/$match` by the CCCD: the survivor is the one certain match; the duplicate,
+    to be used no longer, is none (it was a second certain match, and `onlyCertainMatches`
+    answered neither, as for records still to be merged)."""
+    number, survivor, _ = merged
+    described = new_patient(number)
+    response = client.post("/Patient/$match", json={"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": described},
+        {"name": "onlyCertainMatches", "valueBoolean": only_certain}]})
+    assert response.status_code == 200, response.text
+    matches = [(entry["resource"]["id"], entry["search"]["extension"][0]["valueCode"])
+               for entry in response.json().get("entry", [])
+               if entry["resource"]["resourceType"] == "Patient"]
+    assert matches == [(survivor, "certain")]
