@@ -110,11 +110,18 @@ def equivalent_identifiers(system: str, value: str) -> list[tuple[str, str]]:
     code is a BHYT number of its own (Decision 1666/QĐ-BHXH): a BHYT number of 10 digits
     is that BHXH code and the reverse, and a 15-character BHYT card holds its holder's code,
     so that a card is found by that code, and a code by the holder's cards."""
-    if system == _BHYT_SYSTEM and (card := _BHYT_CARD.fullmatch(value)):
-        return [(_BHYT_SYSTEM, card[1]), (_BHXH_SYSTEM, card[1])]
+    if system == _BHYT_SYSTEM and (code := card_holder_code(value)):
+        return [(_BHYT_SYSTEM, code), (_BHXH_SYSTEM, code)]
     if system in (_BHYT_SYSTEM, _BHXH_SYSTEM) and bhxh_problem(value) is None:
         return [(_BHXH_SYSTEM if system == _BHYT_SYSTEM else _BHYT_SYSTEM, value)]
     return []
+
+
+def card_holder_code(value: str) -> str | None:
+    """The holder's 10-digit BHXH code a 15-character BHYT card ends with; None for a value
+    of another form."""
+    card = _BHYT_CARD.fullmatch(value)
+    return card[1] if card else None
 
 
 def aliases(system: str) -> tuple[str, ...]:

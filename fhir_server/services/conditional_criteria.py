@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from decimal import Decimal
 from urllib.parse import unquote_plus
 
+from fhir_server.conformance.identifier_systems import card_holder_code
 from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
@@ -160,6 +161,9 @@ def _guarded(value: str, canonical: bool = False) -> str:
     code = (parts[0] if canonical else number if len(parts) == 3 and _NUMBER.fullmatch(number)
             else parts[-1])
     code = _PREFIXED.sub("", code.rsplit("/", 1)[-1], count=1)
+    # A BHYT card by its holder's BHXH code, which finds the card and the reverse
+    # (`identifier=<bhyt>|HT3017912345678`, `identifier=<bhxh>|7912345678`: they raced).
+    code = card_holder_code(code) or code
     if _DECIMAL.fullmatch(code):
         # `5.0` as `5`; a number of digits alone is kept, leading zeros and all (a CCCD).
         code = format(Decimal(code).normalize(), "f")

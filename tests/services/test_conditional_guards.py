@@ -106,3 +106,14 @@ def test_a_canonical_with_and_without_its_version_takes_one_guard(resource_type,
     assert len(set(store.keys)) == 1, store.keys
     assert _keys("general-practitioner:Practitioner.identifier=http://x.vn/cchn|7") == [
         "Patient?7"]
+
+
+@pytest.mark.parametrize("spelling", [
+    "identifier=http://fhir.hl7.org.vn/core/sid/bhyt|HT3017912345678",
+    "identifier=http://fhir.ehealth.gov.vn/core/sid/insurance_number|DN4797912345678",
+    "identifier=http://fhir.hl7.org.vn/core/sid/bhxh|7912345678",
+    "identifier=http://fhir.hl7.org.vn/core/sid/bhyt|7912345678"])
+def test_a_bhyt_card_and_its_holders_code_take_one_guard(spelling):
+    """A search by a card finds its holder's BHXH code and the reverse (index.py): keyed by
+    the whole card, creates under the two forms raced into two patients (probe DX)."""
+    assert _keys(spelling) == ["Patient?7912345678"]
