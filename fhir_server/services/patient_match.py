@@ -142,6 +142,12 @@ def _written_as(phone: str) -> dict:
     return {"search.phone": {"$regex": rf"^c:\D*(?:(?:84|0)\D*)?{digits}\D*$"}}
 
 
+def _name_word(family: str) -> dict:
+    """The filter of a name index entry (`f:<folded text>`) holding a folded family name as
+    one of its words: `H'Hen Niê` stored as text alone is a candidate by `Niê`."""
+    return {"search.name": {"$regex": rf"^f:(?:.*\s)?{re.escape(family)}(?:\s|$)"}}
+
+
 _Search = tuple[list[tuple[str, str]], dict]
 
 
@@ -158,6 +164,9 @@ def _criteria(readings: list[_Person]) -> list[list[_Search]]:
     if isinstance(birth_date := person.birth_date, str):
         families = sorted(set().union(*(reading.families for reading in readings)))
         by_demographics += [([("family", family), ("birthdate", birth_date)], {})
+                            for family in families]
+        # A stored name of `text` alone has no `family` to search: by a word of its text.
+        by_demographics += [([("birthdate", birth_date)], _name_word(family))
                             for family in families]
         by_demographics += [([("birthdate", birth_date)], _written_as(phone))
                             for phone in person.phones if phone]

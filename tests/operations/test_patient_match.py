@@ -114,6 +114,20 @@ def test_a_name_as_text_alone_may_put_the_family_name_last(client):
             assert found == [(stored["id"], 0.9, "probable")], (name, found)
 
 
+def test_a_stored_name_of_text_alone_is_a_candidate(client):
+    """A Patient stored with its name as text alone (`H'Hen Niê`, `Trần Nhung`) has no
+    `family` a search by family name finds: it is a candidate by a word of its text, whichever
+    way the name is described (probe DX: it was never found)."""
+    born = f"19{uuid.uuid4().int % 90 + 10}-0{uuid.uuid4().int % 9 + 1}-11"
+    for family, given, text in (("Niê", "H'Hen", "H'Hen Niê"), ("Trần", "Nhung", "Trần Nhung")):
+        stored = created(client, {"resourceType": "Patient", "gender": "female",
+                                  "birthDate": born, "name": [{"text": text}]})
+        for name in ({"text": text}, {"family": family, "given": [given]}):
+            found = _match(client, {"resourceType": "Patient", "name": [name],
+                                    "birthDate": born, "gender": "female"})
+            assert found == [(stored["id"], 0.9, "probable")], (name, found)
+
+
 def test_candidates_by_phone_and_by_bhyt_number(client, people):
     an_id = people["an"][0]
     by_phone = {"resourceType": "Patient", "birthDate": "1985-03-12", "gender": "male",
