@@ -2,8 +2,8 @@
 themself. With `patient/` scopes and no `patient` claim, the person's own record is the one
 Patient whose CCCD (either VN Core guide's system) is the token's personal ID, held now
 (not `use: old`, its period not ended), not counting a record merged into another (`link`
-`replaced-by`); none, or several (duplicates awaiting a merge), and the scopes grant
-nothing."""
+`replaced-by` it, or named by its `replaces`); none, or several (duplicates awaiting a
+merge), and the scopes grant nothing."""
 
 import time
 from collections import OrderedDict
@@ -13,7 +13,7 @@ from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.types.date import parse_date
-from fhir_server.services.replaced_patients import replaced
+from fhir_server.services.replaced_patients import current
 from fhir_server.storage.database import Database
 
 # Records one CCCD may be on (old and corrected ones, duplicates awaiting a merge).
@@ -38,9 +38,8 @@ class PersonalRecords:
             "Patient", [("identifier", f"{CCCD_SYSTEM}|{personal_id}")], strict=True)
         holding = await store.find("Patient", query, _MOST_HOLDING + 1,
                                    projection=["_id", "resource"])
-        found = [version for version in holding
-                 if _holds_now(version.resource or {}, personal_id)
-                 and not replaced(version.resource or {})]
+        found = current([version for version in holding
+                         if _holds_now(version.resource or {}, personal_id)])
         # One current holder among them all, in whatever order they are read: beyond that
         # many, which is current cannot be told cheaply, and none is taken.
         patient = found[0].id if len(found) == 1 and len(holding) <= _MOST_HOLDING else None

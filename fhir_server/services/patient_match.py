@@ -10,7 +10,8 @@ are weighed, names compared without case or accents (`Nguyễn` is `nguyen`): fa
 names such as Văn and Thị tell little; a different one takes 0.2 off), birth date 0.3 (0.1
 when one is less precise and agrees), gender 0.1, phone 0.1; probable from 0.8, possible
 from 0.5. A different birth date, gender (`unknown` is none) or personal ID number (CCCD)
-rules a candidate out, and so does a `link` `replaced-by` another (a merged record).
+rules a candidate out, and so does a `link` `replaced-by` another, or another's `replaces`
+naming it (a merged record).
 A name given as `text` alone is read both ways, family name first (Kinh: `Trần Thị Hồng
 Nhung`) and last (Ê-đê, Jrai and others: `H'Hen Niê`); the better reading counts.
 """
@@ -30,7 +31,7 @@ from fhir_server.search.types.string import fold
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import searchset_bundle
 from fhir_server.services.parameters import positive_integer
-from fhir_server.services.replaced_patients import replaced
+from fhir_server.services.replaced_patients import current
 from fhir_server.services.search_warnings import warning_entry
 from fhir_server.services.versions import Version
 from fhir_server.storage.records import CurrentVersion
@@ -246,8 +247,7 @@ class PatientMatch:
                 found[record.id] = record
         # A record merged into another must no longer be used (R4 link-type): its survivor
         # is the match, and the two are no certain matches "to be merged".
-        candidates = [record for record in found.values()
-                      if not replaced(record.resource or {})]
+        candidates = current(list(found.values()))
         graded = [(graded, record) for record in candidates
                   if (graded := best_grade(wanted, _readings(record.resource or {})))
                   is not None]

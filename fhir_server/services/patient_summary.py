@@ -35,7 +35,7 @@ from fhir_server.services.documents import (
     Record,
     document_bundle,
 )
-from fhir_server.services.replaced_patients import replaced
+from fhir_server.services.replaced_patients import current
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
 from fhir_server.storage.resources import WITHOUT_INDEX, ResourceStore
@@ -279,7 +279,7 @@ class PatientSummary:
     async def patient(self, patient_id: str | None, identifier: str | None) -> CurrentVersion:
         """The Patient summarised: by id (404 unknown, 410 deleted), or the one Patient with
         an identifier (`system|value`; 404 none, 422 several, not counting a record merged
-        into another, `link` `replaced-by`, beside one that is not)."""
+        into another, `replaced-by` it or named by its `replaces`, beside one that is not)."""
         if patient_id is not None:
             return await stored_current(self.store, "Patient", patient_id)
         if not identifier or not identifier.rpartition("|")[2]:  # absent, or with no value
@@ -293,7 +293,7 @@ class PatientSummary:
         if not found:
             raise NotFound(f"No Patient has the identifier '{identifier}'")
         # A record merged into another is none beside its survivor (R4 link-type).
-        found = [version for version in found if not replaced(version.resource or {})] or found
+        found = current(found) or found
         if len(found) > 1:
             raise Unprocessable(f"Several patients have the identifier '{identifier}': name "
                                 "one by its id (Patient/[id]/$summary)")
