@@ -58,8 +58,13 @@ def _holds_now(patient: dict, personal_id: str) -> bool:
     return isinstance(identifiers, list) and any(
         isinstance(identifier, dict) and identifier.get("value") == personal_id
         and canonical_system(str(identifier.get("system", ""))) == CCCD_SYSTEM
-        and identifier.get("use") != "old" and _in_period(identifier.get("period"))
-        for identifier in identifiers)
+        and held_now(identifier) for identifier in identifiers)
+
+
+def held_now(identifier: dict) -> bool:
+    """Whether an Identifier is its resource's now: not marked `old` ("no longer considered
+    valid"), its period, if any, holding now."""
+    return identifier.get("use") != "old" and _in_period(identifier.get("period"))
 
 
 def _in_period(period: object) -> bool:

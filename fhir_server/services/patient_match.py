@@ -10,7 +10,8 @@ are weighed, names compared without case or accents (`Nguyễn` is `nguyen`): fa
 names such as Văn and Thị tell little; a different one takes 0.2 off), birth date 0.3 (0.1
 when one is less precise and agrees), gender 0.1, phone 0.1; probable from 0.8, possible
 from 0.5. A different birth date, gender (`unknown` is none) or personal ID number (CCCD)
-rules a candidate out, and so does a `link` `replaced-by` another, or another's `replaces`
+rules a candidate out (identifiers marked `old`, or whose period has ended, count for
+neither), and so does a `link` `replaced-by` another, or another's `replaces`
 naming it (a merged record).
 A name given as `text` alone is read both ways, family name first (Kinh: `Trần Thị Hồng
 Nhung`) and last (Ê-đê, Jrai and others: `H'Hen Niê`); the better reading counts.
@@ -30,6 +31,7 @@ from fhir_server.search.index import parameter_entries
 from fhir_server.search.types.string import fold
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import searchset_bundle
+from fhir_server.services.launch_patient import held_now
 from fhir_server.services.parameters import positive_integer
 from fhir_server.services.replaced_patients import current
 from fhir_server.services.search_warnings import warning_entry
@@ -110,12 +112,15 @@ class _Person:
     @classmethod
     def of(cls, patient: dict, family_last: bool = False) -> "_Person":
         names = [_name_words(name, family_last) for name in patient.get("name") or []]
+        # Its identifiers now: one marked `old` or whose period has ended (a corrected,
+        # mistyped number) may be another person's, and neither matches nor differs.
+        held = [i for i in patient.get("identifier") or []
+                if isinstance(i, dict) and held_now(i)]
         return cls(
-            frozenset((canonical_system(i["system"]), i["value"])
-                      for i in patient.get("identifier") or []
-                      if isinstance(i, dict) and isinstance(i.get("system"), str)
-                      and isinstance(i.get("value"), str)),
-            frozenset(key for key in parameter_entries("Patient", "identifier", patient)
+            frozenset((canonical_system(i["system"]), i["value"]) for i in held
+                      if isinstance(i.get("system"), str) and isinstance(i.get("value"), str)),
+            frozenset(key for key in parameter_entries(
+                "Patient", "identifier", {**patient, "identifier": held})
                       if key.startswith("sc:")),
             frozenset(family for family, _ in names if family is not None),
             frozenset(given[-1] for _, given in names if given),

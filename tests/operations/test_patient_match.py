@@ -274,3 +274,23 @@ def test_the_given_names_of_a_text_beside_its_family_name(client, people):
                  "name": [{"text": text, "family": family}]}
     assert _match(client, described) == parts
     assert (people["an"][0], 0.9, "probable") in parts
+
+
+def test_a_number_a_record_no_longer_holds_is_no_certain_match(client):
+    """A CCCD marked `old` (or whose period has ended: a corrected, mistyped number) may be
+    another person's: the record that held it is no certain match of that person, and its
+    current CCCD, another, rules it out (probe DX: it was a second certain match)."""
+    mistyped, corrected = unique_cccd(), unique_cccd()
+    born = f"19{mistyped[4:6]}-01-01"
+    former = created(client, _patient("Hoàng", "Nam", born, identifier=[
+        {"use": "old", "system": CCCD, "value": mistyped},
+        {"system": CCCD, "value": corrected}]))
+    expired = created(client, _patient("Đinh", "Nam", born, identifier=[
+        {"system": CCCD, "value": mistyped, "period": {"end": "2020-01-01"}}]))
+    holder = created(client, _patient("Lương", "Nam", born, identifier=[
+        {"system": CCCD, "value": mistyped}]))
+    found = _match(client, {"resourceType": "Patient", "birthDate": born,
+                            "identifier": [{"system": CCCD, "value": mistyped}]})
+    assert found[0] == (holder["id"], 1.0, "certain"), found
+    assert former["id"] not in {match[0] for match in found}, found
+    assert (expired["id"], 1.0, "certain") not in found, found
