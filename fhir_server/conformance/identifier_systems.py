@@ -124,6 +124,17 @@ def card_holder_code(value: str) -> str | None:
     return card[1] if card else None
 
 
+def searched_identifier(system: str, value: str) -> tuple[str, str]:
+    """One form of an identifier that a search by any of its spellings finds alike: the
+    canonical system, and a BHYT number that holds a BHXH code (a card, a 10-digit number)
+    as that code, which finds the same resources (`equivalent_identifiers`)."""
+    system = canonical_system(system)
+    if system == _BHYT_SYSTEM and (code := card_holder_code(value) or (
+            value if bhxh_problem(value) is None else None)):
+        return _BHXH_SYSTEM, code
+    return system, value
+
+
 def aliases(system: str) -> tuple[str, ...]:
     """Every URI naming the same identifier system as `system`, the canonical one first;
     `(system,)` for a URI the table does not know."""

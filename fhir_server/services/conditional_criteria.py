@@ -4,12 +4,12 @@ resource created under them matches them."""
 
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from decimal import Decimal
 from urllib.parse import unquote_plus
 
-from fhir_server.conformance.identifier_systems import card_holder_code
+from fhir_server.conformance.identifier_systems import card_holder_code, searched_identifier
 from fhir_server.conformance.search_parameters import search_parameters
 from fhir_server.errors import BadRequest
 from fhir_server.search.compiler import Compiler
@@ -44,7 +44,9 @@ def criteria_key(resource_type: str, query: str) -> frozenset[tuple[str, str]]:
     with or without `Type?`, and without the parameters that shape a result and match
     nothing (`_format`, `_count`): `identifier=urn:s|1&family=Ly` and
     `family=Ly&identifier=urn%3As%7C1` are one condition, and so are `family=Lê`,
-    `family=LE` and `family=Lê` typed with a combining circumflex (`_searched`)."""
+    `family=LE` and `family=Lê` typed with a combining circumflex, and so are the aliased
+    systems of one identifier, `identifier=<cccd>|X` and `identifier=<national_id>|X`, a BHYT
+    card and its holder's BHXH code (`_searched`)."""
     return frozenset((name, _searched(resource_type, name, value))
                      for name, value in parse_query(_without_type(query))
                      if name not in RESULT_PARAMETERS)
@@ -53,17 +55,31 @@ def criteria_key(resource_type: str, query: str) -> frozenset[tuple[str, str]]:
 def _searched(resource_type: str, name: str, value: str) -> str:
     """A criterion's value as its search reads it: a string parameter's (and token `:text`)
     folded, case and accents away, as it is matched; an `:exact` one in Unicode's composed
-    form (NFC), as it is matched; any other as written."""
+    form (NFC), as it is matched; a token's identifier system canonical (`_identified`); any
+    other as written."""
     code, _, modifier = name.partition(":")
     definition = search_parameters(resource_type).get(code)
     kind = definition.type if definition is not None else None
+    form: Callable[[str], str]
     if (kind, modifier) in (("string", ""), ("string", "contains"), ("token", "text")):
         form = fold
     elif (kind, modifier) == ("string", "exact"):
         form = _composed
+    elif (kind, modifier) == ("token", ""):
+        form = _identified
     else:
         return value
     return ",".join(form(one) for one in split_escaped(value, ",", keep_escapes=True))
+
+
+def _identified(token: str) -> str:
+    """A `system|value` token as an identifier search reads it: under its system's canonical
+    URI (`national_id|X` finds what `cccd|X` does), a BHYT card or 10-digit number as the
+    BHXH code it finds (`identifier_systems.searched_identifier`); any other as written."""
+    parts = split_escaped(token, "|", keep_escapes=True)
+    if len(parts) != 2 or not parts[0]:
+        return token
+    return "|".join(searched_identifier(*parts))
 
 
 def _composed(text: str) -> str:

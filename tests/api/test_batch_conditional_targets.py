@@ -65,3 +65,23 @@ def test_a_conditional_create_beside_a_conditional_update_of_it_is_refused(clien
                             for _ in range(2)))
     statuses = sorted(entry["response"]["status"] for entry in made)
     assert statuses == ["200 OK", "201 Created"], made
+
+
+def test_conditional_updates_by_spellings_of_one_identifier_in_a_batch_are_refused(client):
+    """The two VN Core guides' systems of one CCCD, and a BHYT card beside its holder's BHXH
+    code, find the same patients (README, Vietnamese identifiers): matching nothing, the
+    first created the patient and the second overwrote it (probe DX)."""
+    value = unique_cccd(True)
+    code = value[-10:]
+    moh_cccd = "http://fhir.ehealth.gov.vn/core/sid/national_id"
+    bhyt, bhxh = "http://fhir.hl7.org.vn/core/sid/bhyt", "http://fhir.hl7.org.vn/core/sid/bhxh"
+    for (one, first), (other, second), found in (
+            ((CCCD, value), (moh_cccd, value), f"{CCCD}|{value}"),
+            ((bhyt, f"HT301{code}"), (bhxh, code), f"{bhxh}|{code}")):
+        entries = _batch(client, *(
+            b.put_entry(new_patient(written, system=system, gender=gender),
+                        f"Patient?identifier={system}|{written}")
+            for system, written, gender in ((one, first, "male"), (other, second, "female"))))
+        for entry in entries:
+            _refused(entry, f"Patient?identifier={found}")
+        assert search_ids(client, "Patient", identifier=found) == []
