@@ -7,12 +7,11 @@ merge), and the scopes grant nothing."""
 
 import time
 from collections import OrderedDict
-from datetime import UTC, datetime
 
 from fhir_server.conformance.identifier_systems import canonical_system
 from fhir_server.conformance.identifiers import CCCD_SYSTEM
 from fhir_server.search.compiler import Compiler
-from fhir_server.search.types.date import parse_date
+from fhir_server.services.held_identifiers import held_now
 from fhir_server.services.replaced_patients import current
 from fhir_server.storage.database import Database
 
@@ -59,25 +58,3 @@ def _holds_now(patient: dict, personal_id: str) -> bool:
         isinstance(identifier, dict) and identifier.get("value") == personal_id
         and canonical_system(str(identifier.get("system", ""))) == CCCD_SYSTEM
         and held_now(identifier) for identifier in identifiers)
-
-
-def held_now(identifier: dict) -> bool:
-    """Whether an Identifier is its resource's now: not marked `old` ("no longer considered
-    valid"), its period, if any, holding now."""
-    return identifier.get("use") != "old" and _in_period(identifier.get("period"))
-
-
-def _in_period(period: object) -> bool:
-    """Whether now is within a period, each end read at its precision (an end of `2026`
-    holds all of 2026; one of `2026-12-05T17:30:00Z` ends then); an unreadable one is not."""
-    if period is None:
-        return True
-    if not isinstance(period, dict):
-        return False
-    now = datetime.now(UTC)
-    try:
-        start, end = period.get("start"), period.get("end")
-        return ((start is None or parse_date(str(start), require_timezone=False).low <= now)
-                and (end is None or parse_date(str(end), require_timezone=False).high >= now))
-    except ValueError:
-        return False

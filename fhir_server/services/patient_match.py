@@ -31,7 +31,7 @@ from fhir_server.search.index import parameter_entries
 from fhir_server.search.types.string import fold
 from fhir_server.services.access import require_search
 from fhir_server.services.bundle_assembly import searchset_bundle
-from fhir_server.services.launch_patient import held_now
+from fhir_server.services.held_identifiers import held_now
 from fhir_server.services.parameters import positive_integer
 from fhir_server.services.replaced_patients import current
 from fhir_server.services.search_warnings import warning_entry

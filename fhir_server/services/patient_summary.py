@@ -35,6 +35,7 @@ from fhir_server.services.documents import (
     Record,
     document_bundle,
 )
+from fhir_server.services.held_identifiers import holds_now
 from fhir_server.services.replaced_patients import current
 from fhir_server.services.versions import format_instant, stored_current
 from fhir_server.storage.records import CurrentVersion
@@ -278,8 +279,9 @@ class PatientSummary:
 
     async def patient(self, patient_id: str | None, identifier: str | None) -> CurrentVersion:
         """The Patient summarised: by id (404 unknown, 410 deleted), or the one Patient with
-        an identifier (`system|value`; 404 none, 422 several, not counting a record merged
-        into another, `replaced-by` it or named by its `replaces`, beside one that is not)."""
+        an identifier (`system|value`; 404 none, 422 several, not counting a record that no
+        longer holds it or merged into another, `replaced-by` it or named by its `replaces`,
+        beside one that is not)."""
         if patient_id is not None:
             return await stored_current(self.store, "Patient", patient_id)
         if not identifier or not identifier.rpartition("|")[2]:  # absent, or with no value
@@ -292,7 +294,10 @@ class PatientSummary:
         found = await self.store.find("Patient", query, _MOST_HOLDING, WITHOUT_INDEX)
         if not found:
             raise NotFound(f"No Patient has the identifier '{identifier}'")
-        # A record merged into another is none beside its survivor (R4 link-type).
+        # A record that no longer holds the number (`old`, its period ended), or merged
+        # into another (R4 link-type), is none beside one that does, or its survivor.
+        found = [version for version in found
+                 if holds_now(version.resource or {}, identifier)] or found
         found = current(found) or found
         if len(found) > 1:
             raise Unprocessable(f"Several patients have the identifier '{identifier}': name "

@@ -1,7 +1,8 @@
 """A Patient merged into another (`link` of type `replaced-by`, R4 codesystem-link-type: it
 "must no longer be used", the one it names "must be used in lieu of" it; or named by the
 other's `replaces`) keeps the numbers it was merged with. Where the server picks the one
-Patient a number stands for, it is no candidate beside its survivor (probe DX)."""
+Patient a number stands for, it is no candidate beside its survivor, nor is a record that no
+longer holds the number (`old`, its period ended) beside one that does (probe DX)."""
 
 import pytest
 from api.helpers import CCCD, created, new_patient, unique_cccd
@@ -65,3 +66,20 @@ def test_match_finds_the_survivor_alone(client, merged, only_certain):
                for entry in response.json().get("entry", [])
                if entry["resource"]["resourceType"] == "Patient"]
     assert matches == [(survivor, "certain")]
+
+
+@pytest.mark.parametrize("no_longer", [{"use": "old"}, {"period": {"end": "2020-06-30"}}])
+def test_the_summary_by_identifier_is_of_its_holder_now(client, no_longer):
+    """A record whose mistyped CCCD was corrected (the number marked `old`, or its period
+    ended) no longer holds it: `$summary?identifier=` summarises the person holding it now,
+    as a VNeID login opens their record (it was 422 for several patients)."""
+    number = unique_cccd(male=True)
+    former = new_patient(number)
+    former["identifier"][0].update(no_longer)
+    created(client, former)
+    holder = created(client, new_patient(number))
+    response = client.get("/Patient/$summary", params={"identifier": f"{CCCD}|{number}"})
+    assert response.status_code == 200, response.text
+    patients = [entry["resource"]["id"] for entry in response.json()["entry"]
+                if entry["resource"]["resourceType"] == "Patient"]
+    assert patients == [holder["id"]]
