@@ -24,6 +24,7 @@ from fhir_server.api.media import (
     ACCEPT_PATCH,
     JSON_MEDIA_TYPES,
     JSON_PATCH,
+    VARY,
     FhirResponse,
     asks_for_fhir,
     bundle_response,
@@ -245,6 +246,9 @@ async def _answer(request: Request, version: Version, store: ResourceStore | Non
     # As a header, not media_type: Starlette adds "; charset=utf-8" to a text/* media_type,
     # which would claim a charset the Binary's contentType does not name.
     headers["Content-Type"] = _raw_media_type(binary.get("contentType"))
+    # Accept chose the content over the Binary as FHIR: a cache must not hand these bytes
+    # to a client asking for application/fhir+json (RFC 9110 §12.5.5), as its 304 says.
+    headers.update(VARY)
     return Response(base64.b64decode(binary.get("data", "")), 200, headers)
 
 

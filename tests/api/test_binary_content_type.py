@@ -30,3 +30,17 @@ def test_a_charset_the_binary_names_is_kept(client):
     assert raw.status_code == 200, raw.text
     assert raw.headers["content-type"] == sent
     assert raw.content == "Cà Mau".encode("cp1258")
+
+
+def test_a_binary_served_as_its_content_says_accept_chose_it(client):
+    """Accept chooses between a Binary's own content and the Binary as FHIR, at one URL: a
+    cache that stored the PDF must not hand it to a client asking for application/fhir+json
+    (RFC 9110 §12.5.5). The raw content said no Vary, though its 304 and the FHIR form did."""
+    created = client.post("/Binary", content=b"%PDF-1.4",
+                          headers={"Content-Type": "application/pdf"})
+    assert created.status_code == 201, created.text
+    path = f"/Binary/{created.json()['id']}"
+    for url in (path, f"{path}/_history/1"):
+        raw = client.get(url, headers={"Accept": "application/pdf"})
+        assert raw.status_code == 200 and raw.content == b"%PDF-1.4", raw.text
+        assert raw.headers["vary"] == "Accept", raw.headers
