@@ -50,6 +50,14 @@ class QueryClock:
             "repeated parameters, chains or _has; an exact or token match rather than "
             ":contains, :text or :not)")
 
+    def timed_out(self, sent: int | None, own: int | None, what: str) -> Exception:
+        """What a query stopped at its `maxTimeMS` (`sent`, as `left(own)` gave it) raises:
+        TimeoutError when the caller's own limit (`own`, an estimate's) stopped it, which
+        the caller does without; else the search's 400 `too-costly`."""
+        if own and sent == own:
+            return TimeoutError(f"{what} took too long")
+        return self.stopped()
+
     @contextmanager
     def within(self) -> Iterator[None]:
         """Queries whose `maxTimeMS` ran out as the request's 400 `too-costly`."""

@@ -292,8 +292,10 @@ class ResourceStore:
             {"$group": {"_id": "$entry"}},
             {"$limit": limit},
         ]
-        cursor = await self.db[resource_type].aggregate(pipeline, session=self.session)
-        return [row["_id"] async for row in cursor if isinstance(row["_id"], str)]
+        with self.clock.within():  # $everything's: within the time of its page
+            cursor = await self.db[resource_type].aggregate(
+                pipeline, session=self.session, **query_time.options(self.clock.left()))
+            return [row["_id"] async for row in cursor if isinstance(row["_id"], str)]
 
     async def project(
         self, resource_type: str, query: dict, fields: list[str], limit: int
@@ -349,9 +351,7 @@ class ResourceStore:
                     {**query, "deleted": False}, session=self.session,
                     **query_time.options(limit))
         except ExecutionTimeout:
-            if max_time_ms and limit == max_time_ms:
-                raise TimeoutError(f"counting {resource_type} took too long") from None
-            raise self.clock.stopped() from None
+            raise self.clock.timed_out(limit, max_time_ms, f"counting {resource_type}") from None
 
     async def explain(self, resource_type: str, query: dict, sort: list[tuple[str, int]]) -> dict:
         """The winning plan MongoDB chooses for a search (for tests and diagnostics)."""
@@ -398,10 +398,12 @@ class ResourceStore:
         pipeline = across_types(resource_types, branch)
         if len(resource_types) > 1:
             pipeline += [{"$sort": order}, {"$limit": limit}]
-        cursor = await self.db[history_collection(resource_types[0])].aggregate(
-            pipeline, session=self.session)
+        with self.clock.within():  # a history page is read within the search time limit
+            cursor = await self.db[history_collection(resource_types[0])].aggregate(
+                pipeline, session=self.session, **query_time.options(self.clock.left()))
+            read = await cursor.to_list()
         versions = [as_history(version) if version["resourceType"] in SINGLE_VERSION_TYPES
-                    else version for version in await cursor.to_list()]
+                    else version for version in read]
         for resource_type in resource_types:
             of_type = [version for version in versions if version["resourceType"] == resource_type]
             await with_resources(self.db, resource_type, of_type, self.session)
@@ -411,18 +413,20 @@ class ResourceStore:
     async def count_versions(self, resource_types: list[str], resource_id: str | None,
                              span: HistorySpan, max_time_ms: int | None = None) -> int:
         """The versions of the types (of one resource, with `resource_id`) in `span`, as
-        `history` lists them; raises TimeoutError past `max_time_ms`."""
+        `history` lists them; raises TimeoutError past `max_time_ms`, and is 400
+        `too-costly` past the search time limit without it."""
         if not resource_types:
             return 0
         await self.flush()
         pipeline = across_types(
             resource_types, lambda resource_type: span_stages(resource_type, resource_id, span))
-        options: dict[str, Any] = {"maxTimeMS": max_time_ms} if max_time_ms else {}
+        limit = self.clock.left(max_time_ms)
         try:
             cursor = await self.db[history_collection(resource_types[0])].aggregate(
-                [*pipeline, {"$count": "versions"}], session=self.session, **options)
+                [*pipeline, {"$count": "versions"}], session=self.session,
+                **query_time.options(limit))
             counted = await cursor.to_list()
         except ExecutionTimeout:
-            raise TimeoutError("counting the versions took too long") from None
+            raise self.clock.timed_out(limit, max_time_ms, "counting the versions") from None
         return counted[0]["versions"] if counted else 0
 
