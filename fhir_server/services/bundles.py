@@ -226,7 +226,7 @@ class BundleProcessor:
             within = bundle_local_urls(raw_entries, kind, base)
             # A history lists a resource as often as it changed, each version to be written.
             shared = {} if kind == "history" else await written_more_than_once(
-                raw_entries, base, self.service.database.store(), self.parameter_limits)
+                raw_entries, base, self.service.database.store, self.parameter_limits)
 
             async def answer(i: int) -> None:
                 answered[i] = _failed(InvalidResource(

@@ -3,6 +3,8 @@ independent (http://hl7.org/fhir/R4/http.html#brules: "there SHALL be no interde
 between the different entries ... Servers SHALL validate that this is the case"), and a
 transaction names each resource once."""
 
+from collections.abc import Callable
+
 from fhir_server.conformance.messages import refusal
 from fhir_server.errors import BadRequest, FhirError
 from fhir_server.search.types.reference import LOCAL_REFERENCE, references_in
@@ -41,7 +43,8 @@ def written_target(entry: Entry) -> str | None:
     return None
 
 
-async def written_more_than_once(raw_entries: list, base: str, store: ResourceStore,
+async def written_more_than_once(raw_entries: list, base: str,
+                                 store: Callable[[], ResourceStore],
                                  limits: tuple[int, int]) -> dict[int, str]:
     """The entries of a batch that write a resource another entry writes too, each with that
     resource (http.html#brules: "there SHALL be no interdependencies between the different
@@ -50,7 +53,10 @@ async def written_more_than_once(raw_entries: list, base: str, store: ResourceSt
     first would create and the next find); an entry that cannot be read, or whose criteria
     fail, fails on its own. Its writes run side by side: two conditional updates of one
     patient ended in whichever came last. Conditional creates alone may meet: the first
-    makes the resource, the others find it, whatever the order."""
+    makes the resource, the others find it, whatever the order. Each entry's lookup in a
+    `store()` of its own, within the search time limit, as the entry's own run is: in one
+    store for all, the lookups after the limit's time failed, and their entries went
+    unchecked."""
     entries = []
     for index, raw in enumerate(raw_entries):
         try:
@@ -68,7 +74,7 @@ async def written_more_than_once(raw_entries: list, base: str, store: ResourceSt
         if entry.resource_type not in changed:
             continue
         try:
-            target = written_target(entry) or await _conditional_target(store, entry)
+            target = written_target(entry) or await _conditional_target(store(), entry)
         except FhirError:
             continue
         if target is not None:

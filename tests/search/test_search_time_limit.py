@@ -71,3 +71,28 @@ def test_searches_within_the_limit_are_answered(hurried):
     found = http.get("Patient", params={"_id": ids["p7"]})
     assert found.status_code == 200, found.text[:300]
     assert [e["resource"]["id"] for e in found.json()["entry"]] == [ids["p7"]]
+
+
+def _conditional_update(value: str) -> dict:
+    return {"resource": {"resourceType": "Patient", "identifier": [
+                {"system": "urn:limit-test", "value": value}]},
+            "request": {"method": "PUT", "url": f"Patient?identifier=urn:limit-test|{value}"}}
+
+
+def test_a_long_batch_checks_each_entry_within_a_limit_of_its_own(hurried):
+    """A batch's conditional writes are looked up before they run, to refuse two of one
+    resource (http.html#brules); the lookups shared one store, so past the limit's time
+    (300 lookups of a ms or so each) the rest failed, and two conditional updates of one
+    patient at the end went unchecked: both ran, the later overwriting the earlier."""
+    http, _ = hurried
+    made = http.post("Patient", json=_conditional_update("twice")["resource"],
+                     headers={"Content-Type": FHIR_JSON})
+    assert made.status_code == 201, made.text
+    entries = [*(_conditional_update(f"v{n}") for n in range(300)),
+               _conditional_update("twice"), _conditional_update("twice")]
+    response = http.post("", json={"resourceType": "Bundle", "type": "batch", "entry": entries},
+                         headers={"Content-Type": FHIR_JSON})
+    assert response.status_code == 200, response.text[:300]
+    statuses = [entry["response"]["status"] for entry in response.json()["entry"]]
+    assert statuses[-2:] == ["400 Bad Request"] * 2, statuses[-2:]
+    assert http.get(f"Patient/{made.json()['id']}").json()["meta"]["versionId"] == "1"
