@@ -116,8 +116,9 @@ class Find:
     limit: int
     # Whether the page keeps a document of this many bytes (True: its first): False ends it.
     keeps: Callable[[int, bool], bool] = keep_all
-    # The query's `maxTimeMS` (`query_time`); None: no limit.
-    max_time_ms: int | None = None
+    # When its query must be done (`time.monotonic()`, `query_time`); None: no limit. What
+    # is left then is its `maxTimeMS`, also when it is sent again alone after a union.
+    ends: float | None = None
 
 
 @dataclass
@@ -237,10 +238,10 @@ class CoalescedFinds:
         # more than they can be, or mongod keeps the cursor of a full reply open for a getMore.
         replies = sum(find.limit or _FIRST_BATCH for find in finds) + len(finds) + 1
         # Each branch has the time of its own find: the union, that of the slowest (a union
-        # stopped is sent again branch by branch, each then stopped or answered alone).
-        limits = [find.max_time_ms for find in finds]
+        # stopped is sent again branch by branch, each with what is left of its time).
+        ends = [find.ends for find in finds]
         cursor = await self._db.aggregate(pipeline, batchSize=replies, **query_time.options(
-            None if None in limits else max(limit or 0 for limit in limits)))
+            None if None in ends else query_time.left_of(max(end or 0 for end in ends))))
         try:
             async for document in cursor:
                 if len(document.raw) == _END_SIZE and document.raw in _ENDS:
@@ -261,7 +262,8 @@ async def read_page(db: AsyncDatabase, find: Find,
     """One search's page by a `find` of its own (in the session's transaction, if any)."""
     page = Page()
     cursor = raw_collection(db, find.collection).find(
-        find.filter, find.projection, session=session).max_time_ms(find.max_time_ms)
+        find.filter, find.projection, session=session).max_time_ms(
+            query_time.left_of(find.ends))
     try:
         with within_command_limit():
             async for document in cursor.sort(list(find.sort)).limit(find.limit):

@@ -27,18 +27,31 @@ def options(millis: int | None) -> dict:
     return {"maxTimeMS": millis} if millis else {}
 
 
+def left_of(ends: float | None) -> int | None:
+    """The `maxTimeMS` of a query sent now that must be done by `ends` (`time.monotonic()`;
+    None: no limit); ExecutionTimeout, as mongod stops one, when that time has passed (a
+    search sent again alone after a union of searches ran out its time)."""
+    if ends is None:
+        return None
+    left = int((ends - time.monotonic()) * 1000)
+    if left <= 0:
+        raise ExecutionTimeout("the search's time was spent before this query", 50)
+    return left
+
+
 class QueryClock:
     """The time left to the queries of one search (no limit when `millis` is None)."""
 
     def __init__(self, millis: int | None):
         self.millis = millis
-        self._ends = None if millis is None else time.monotonic() + millis / 1000
+        # When its queries must be done (`time.monotonic()`; None: no limit).
+        self.ends = None if millis is None else time.monotonic() + millis / 1000
 
     def left(self, at_most: int | None = None) -> int | None:
         """The `maxTimeMS` of the next query (at most `at_most`): 400 once none is left."""
-        if self._ends is None:
+        if self.ends is None:
             return at_most
-        left = int((self._ends - time.monotonic()) * 1000)
+        left = int((self.ends - time.monotonic()) * 1000)
         if left <= 0:
             raise self.stopped()
         return left if at_most is None else min(left, at_most)

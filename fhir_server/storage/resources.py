@@ -261,8 +261,9 @@ class ResourceStore:
         await self.flush()
         if isinstance(projection, list):
             projection = dict.fromkeys(projection, 1)
+        self.clock.left()  # 400 once the time is spent
         find = Find(resource_type, {**query, "deleted": False}, projection,
-                    sort or [("_id", 1)], limit, keeps, self.clock.left())
+                    sort or [("_id", 1)], limit, keeps, self.clock.ends)
         with self.clock.within():
             if self.session is None and self._coalesced_find is not None:
                 return await self._coalesced_find(find)

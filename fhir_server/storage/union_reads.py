@@ -45,9 +45,9 @@ async def find_across(store: ResourceStore, branches: list[tuple[str, dict]], li
     in `sort` order across the types."""
     await store.flush()
     budget = pages_in_flight.PageBudget(max_bytes)
-    left = store.clock.left()
+    store.clock.left()  # 400 once the time is spent
     finds = [Find(kind, {**query, "deleted": False}, projection, sort, limit,
-                  max_time_ms=left) for kind, query in branches]
+                  ends=store.clock.ends) for kind, query in branches]
     page, kinds = Page(), []
     read = _union(store, finds) if store.session is None else _merged(store, finds)
     with within_command_limit(), store.clock.within():
@@ -74,7 +74,7 @@ async def _union(store: ResourceStore, finds: list[Find]
     pipeline += [{"$sort": {**dict(finds[0].sort), TYPE_FIELD: 1}},
                  {"$limit": finds[0].limit}]
     cursor = await raw_collection(store.db, finds[0].collection).aggregate(
-        pipeline, **query_time.options(finds[0].max_time_ms))
+        pipeline, **query_time.options(query_time.left_of(finds[0].ends)))
     try:
         async for document in cursor:
             yield document[TYPE_FIELD], document
