@@ -101,8 +101,9 @@ class Settings(BaseSettings):
     )
     search_time_limit_seconds: float = Field(
         30,
-        description="Time the MongoDB queries of one search may take together (its matches, "
-        "the inner searches of chains and _has, includes, its count; each sent with what is "
+        description="Time the MongoDB queries of one search (or history or $everything page, "
+        "or batch entry) may take together (its matches, the inner searches of chains and "
+        "_has, includes, its count; each sent with what is "
         "left as maxTimeMS), then the query is stopped and the request is 400 too-costly; "
         "0: no limit.",
     )
