@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 from fhir_server.auth.scopes import Scope
 from fhir_server.conformance.registry import resource_types
-from fhir_server.errors import BadRequest, Forbidden
+from fhir_server.errors import BadRequest, Forbidden, TooCostly
 from fhir_server.search.compiler import Compiler
 from fhir_server.search.request import parse_request
 from fhir_server.services.access import shown
@@ -42,6 +42,8 @@ async def scope_filter(store: ResourceStore, base: str, resource_type: str,
     for query in queries:
         try:
             clauses.append(await _compiled(store, base, resource_type, query))
+        except TooCostly:
+            raise  # its chains' searches out of time: the request's 400, not the scope's 403
         except BadRequest as error:
             problems.append(f"'{shown(query)}': {error.diagnostics[:200]}")
     if not clauses:
@@ -60,6 +62,8 @@ async def search_problem(store: ResourceStore, base: str, scope: Scope) -> str |
     for resource_type in types:
         try:
             await _compiled(store, base, resource_type, scope.query)
+        except TooCostly:
+            return None  # a search that runs, its chains' searches out of time just now
         except BadRequest as error:
             problems[error.diagnostics[:200]] = None
         else:
