@@ -2,7 +2,7 @@
 themself. With `patient/` scopes and no `patient` claim, the person's own record is the one
 Patient whose CCCD (either VN Core guide's system) is the token's personal ID, held now
 (not `use: old`, its period not ended), not counting a record merged into another (`link`
-`replaced-by` it, or named by its `replaces`); none, or several (duplicates awaiting a
+`replaced-by` it); none, or several (duplicates awaiting a
 merge), and the scopes grant nothing."""
 
 import time

@@ -11,8 +11,7 @@ names such as Văn and Thị tell little; a different one takes 0.2 off), birth 
 when one is less precise and agrees), gender 0.1, phone 0.1; probable from 0.8, possible
 from 0.5. A different birth date, gender (`unknown` is none) or personal ID number (CCCD)
 rules a candidate out (identifiers marked `old`, or whose period has ended, count for
-neither), and so does a `link` `replaced-by` another, or another's `replaces`
-naming it (a merged record).
+neither), and so does a `link` `replaced-by` another (a merged record).
 A name given as `text` alone is read both ways, family name first (Kinh: `Trần Thị Hồng
 Nhung`) and last (Ê-đê, Jrai and others: `H'Hen Niê`); the better reading counts.
 """

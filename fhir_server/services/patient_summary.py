@@ -280,7 +280,7 @@ class PatientSummary:
     async def patient(self, patient_id: str | None, identifier: str | None) -> CurrentVersion:
         """The Patient summarised: by id (404 unknown, 410 deleted), or the one Patient with
         an identifier (`system|value`; 404 none, 422 several, not counting a record that no
-        longer holds it or merged into another, `replaced-by` it or named by its `replaces`,
+        longer holds it or merged into another (`replaced-by` it),
         beside one that is not)."""
         if patient_id is not None:
             return await stored_current(self.store, "Patient", patient_id)

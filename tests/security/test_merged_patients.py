@@ -1,8 +1,8 @@
 """A Patient merged into another (`link` of type `replaced-by`, R4 codesystem-link-type: it
-"must no longer be used", the one it names "must be used in lieu of" it; or named by the
-other's `replaces`) keeps the numbers it was merged with. Where the server picks the one
-Patient a number stands for, it is no candidate beside its survivor, nor is a record that no
-longer holds the number (`old`, its period ended) beside one that does (probe DX)."""
+"must no longer be used", the one it names "must be used in lieu of" it) keeps the numbers
+it was merged with. Where the server picks the one Patient a number stands for, it is no
+candidate beside its survivor, nor is a record that no longer holds the number (`old`, its
+period ended) beside one that does (probe DX)."""
 
 import pytest
 from api.helpers import CCCD, created, new_patient, unique_cccd
@@ -10,21 +10,30 @@ from api.helpers import CCCD, created, new_patient, unique_cccd
 from security.helpers import fhir_client
 
 
-@pytest.fixture(params=["replaced-by", "replaces"])
-def merged(client, request) -> tuple[str, str, str]:
-    """A CCCD, the surviving record holding it and the duplicate merged into it: the
-    duplicate `replaced-by` the survivor, or (the link written on one side only) the
-    survivor `replaces` the duplicate."""
+@pytest.fixture
+def merged(client) -> tuple[str, str, str]:
+    """A CCCD, the surviving record holding it and the duplicate merged into it
+    (`replaced-by` the survivor)."""
     number = unique_cccd(male=True)
-    if request.param == "replaced-by":
-        survivor = created(client, new_patient(number))
-        duplicate = created(client, new_patient(number, active=False, link=[
-            {"other": {"reference": f"Patient/{survivor['id']}"}, "type": "replaced-by"}]))
-    else:
-        duplicate = created(client, new_patient(number, active=False))
-        survivor = created(client, new_patient(number, link=[
-            {"other": {"reference": f"Patient/{duplicate['id']}"}, "type": "replaces"}]))
+    survivor = created(client, new_patient(number))
+    duplicate = created(client, new_patient(number, active=False, link=[
+        {"other": {"reference": f"Patient/{survivor['id']}"}, "type": "replaced-by"}]))
     return number, survivor["id"], duplicate["id"]
+
+
+def test_another_records_replaces_alone_takes_over_no_login(server, issuer, client):
+    """A merge counts as the merged record says it: had the survivor's `replaces` been
+    enough, whoever may write a Patient could give theirs a person's CCCD and `replaces` the
+    person's record, and the person's own login would open theirs. The two hold the number
+    as duplicates awaiting a merge: the login grants nothing, and says why."""
+    number = unique_cccd(male=True)
+    own = created(client, new_patient(number))
+    created(client, new_patient(number, link=[
+        {"other": {"reference": f"Patient/{own['id']}"}, "type": "replaces"}]))
+    with fhir_client(server.base, issuer.token("patient/*.rs", subject=number)) as http:
+        response = http.get(f"/Patient/{own['id']}")
+        assert response.status_code == 403, response.text
+        assert "more than one" in response.text, response.text
 
 
 def test_a_persons_own_login_opens_the_surviving_record(server, issuer, merged):
