@@ -76,6 +76,12 @@ BINDING_MESSAGES: dict[str, tuple[str, str]] = {
         "trị http://hl7.org/fhir/ValueSet/all-time-units của R4: 'a' là năm, 'mo', 'wk', "
         "'d', 'h', 'min')",
     ),
+    "not-a-length-unit": (
+        "{expression}: '{unit}' is no unit of length, which {type} needs (R4's "
+        "http://hl7.org/fhir/ValueSet/all-distance-units: 'm', 'km', 'cm', '[mi_i]')",
+        "{expression}: '{unit}' không phải là đơn vị độ dài, mà kiểu {type} cần (tập giá trị "
+        "http://hl7.org/fhir/ValueSet/all-distance-units của R4: 'm', 'km', 'cm', '[mi_i]')",
+    ),
     "no-code-in-value-set": (
         "{expression}: no code from the required value set {value_set}",
         "{expression}: không có mã nào thuộc tập giá trị bắt buộc {value_set}",

@@ -28,8 +28,8 @@ def coded_value_issues(type_code: str, required: RequiredBinding | None, value: 
         issues += _coding_issues(value, expression)
     elif type_code in QUANTITY_TYPES and value.get("system") == UCUM:
         issues += _ucum_issues(value.get("code"), expression)
-        if type_code in ("Age", "Duration"):
-            issues += _time_unit_issues(type_code, value.get("code"), expression)
+        if type_code in _DIMENSIONS:
+            issues += _dimension_issues(type_code, value.get("code"), expression)
     return issues
 
 
@@ -116,13 +116,20 @@ def _ucum_issues(code: object, expression: str) -> list[Issue]:
     return []
 
 
-def _time_unit_issues(type_code: str, code: object, expression: str) -> list[Issue]:
-    """An Age's or Duration's unit "SHALL be an expression of time" (age-1, drt-1, in words
-    their FHIRPath leaves out): a UCUM unit of seconds in base units, as R4's maxValueSet of
-    both, all-time-units (UCUM's units whose canonical unit is the second), has them; the
-    HL7 validator's error. A code read as no UCUM unit has its own warning."""
+# The types whose UCUM unit "SHALL be an expression of" one dimension (age-1, drt-1, dis-1,
+# in words their FHIRPath leaves out), as R4's maxValueSet of each has them (all-time-units,
+# all-distance-units: UCUM's units whose canonical unit is the second, the metre): the base
+# unit, and the message of a unit of another.
+_DIMENSIONS = {"Age": ("s", "not-a-time-unit"), "Duration": ("s", "not-a-time-unit"),
+               "Distance": ("m", "not-a-length-unit")}
+
+
+def _dimension_issues(type_code: str, code: object, expression: str) -> list[Issue]:
+    """An Age's or Duration's unit of no time, a Distance's of no length: the HL7
+    validator's error. A code read as no UCUM unit has its own warning."""
     form = base_form(code) if isinstance(code, str) else None
-    if form is None or form.key == "s":
+    base, message = _DIMENSIONS[type_code]
+    if form is None or form.key == base:
         return []
-    return [issue("not-a-time-unit", "code-invalid", f"{expression}.code",
+    return [issue(message, "code-invalid", f"{expression}.code",
                   expression=f"{expression}.code", unit=code, type=type_code)]

@@ -146,6 +146,22 @@ def test_an_age_or_duration_is_in_units_of_time(client, kind, element, resource)
             assert kind in error["diagnostics"] and "time" in error["diagnostics"], error
 
 
+def test_a_distance_is_in_units_of_length(client):
+    """Distance "SHALL be an expression of length" (dis-1; R4's maxValueSet
+    all-distance-units), as an Age one of time."""
+    for code, status in (("kg", 400), ("km", 201), ("[mi_i]", 201), ("s", 400)):
+        body = {"resourceType": "Observation", "status": "final", "code": {"text": "walk"},
+                "extension": [{"url": "http://example.org/fhir/StructureDefinition/walked",
+                               "valueDistance": {"value": 2, "system": UCUM, "code": code}}]}
+        response = client.post("/Observation", json=body,
+                               headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == status, (code, response.text)
+        if status == 400:
+            [error] = [i for i in response.json()["issue"] if i["severity"] == "error"]
+            assert error["expression"][0].endswith(".code"), error
+            assert "Distance" in error["diagnostics"] and "length" in error["diagnostics"]
+
+
 _CONCURRENT_FIRST_USE = """
 import sys, threading
 from fhir_server.conformance.units import base_form, is_ucum
