@@ -86,9 +86,12 @@ class Registry:
     # Held while snapshots are generated: a thread never sees one half made.
     _generating: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _in_progress: set[str] = field(default_factory=set, repr=False)
+    # Resources added so far: what is derived from the registry is cached until it changes.
+    generation: int = 0
 
     def add(self, resource: dict, package: str | None = None) -> None:
         """Add a core resource, or one of the package labelled `package` (name#version)."""
+        self.generation += 1
         url = resource.get("url")
         self.origin[id(resource)] = package or CORE_LABEL
         self.by_type.setdefault(resource["resourceType"], []).append(resource)
