@@ -115,7 +115,7 @@ READING_MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "json.not-utf8": (
         "FHIR JSON is UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type): byte {position} is "
-        "not",
+        "not UTF-8",
         "FHIR JSON phải được mã hóa UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type): byte "
         "thứ {position} không phải UTF-8",
     ),
@@ -155,7 +155,7 @@ READING_MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "xml.byte-not-utf8": (
         "FHIR XML is UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type): byte {position} is "
-        "not",
+        "not UTF-8",
         "FHIR XML phải được mã hóa UTF-8 (http://hl7.org/fhir/R4/http.html#mime-type): byte "
         "thứ {position} không phải UTF-8",
     ),

@@ -58,6 +58,19 @@ def test_invalid_utf8_is_400(client, unchanged):
     assert_outcome(_post(client, "/Patient", b'{"resourceType":"Patient","gender":"\xff"}'), 400)
 
 
+@pytest.mark.parametrize("content_type, body", [
+    ("application/fhir+json", b'{"resourceType":"Patient","name":[{"family":"Nguy\xe9n"}]}'),
+    ("application/fhir+xml",
+     b'<Patient xmlns="http://hl7.org/fhir"><name><family value="Nguy\xe9n"/></name></Patient>'),
+])
+def test_a_latin1_body_is_400_saying_the_byte_is_not_utf8(client, unchanged, content_type,
+                                                          body):
+    # The English message ended in "byte 49 is not", the words that say what it is not cut.
+    diagnostics = assert_outcome(_post(client, "/Patient", body, content_type),
+                                 400)["issue"][0]["diagnostics"]
+    assert diagnostics.endswith("is not UTF-8"), diagnostics
+
+
 def test_a_json_array_body_is_400(client, unchanged):
     assert_outcome(_post(client, "/Patient", json.dumps([new_patient()])), 400)
 
