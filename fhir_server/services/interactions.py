@@ -5,7 +5,7 @@ every entry of a transaction Bundle share one implementation.
 """
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fhir_server.conformance.messages import Phrase, issue, phrase, refusal
 from fhir_server.conformance.primitives import is_id
@@ -13,6 +13,7 @@ from fhir_server.conformance.registry import APPEND_ONLY_TYPES
 from fhir_server.errors import (
     BadRequest,
     Conflict,
+    FhirError,
     Gone,
     Issue,
     MethodNotAllowed,
@@ -21,7 +22,6 @@ from fhir_server.errors import (
     Unprocessable,
     operation_outcome,
 )
-from fhir_server.search.types.reference import references_in
 from fhir_server.services.conditional_criteria import (
     acquire_guards,
     check_created_matches,
@@ -34,7 +34,7 @@ from fhir_server.services.json_patch import apply_json_patch
 from fhir_server.services.meta_tags import with_kept_labels
 from fhir_server.services.offloading import LARGE_INPUT_BYTES, input_size, run_sized
 from fhir_server.services.preconditions import UNCONDITIONAL, Precondition
-from fhir_server.services.references import is_conditional_reference, local_form
+from fhir_server.services.references import conditional_references, local_form
 from fhir_server.services.subsetting import is_subsetted
 from fhir_server.services.versions import (
     Version,
@@ -304,11 +304,25 @@ async def resolve_conditional_references(store: ResourceStore, resource: dict) -
     matches, in any write as in a transaction (http.html#trules); a search URL is no literal
     reference and is never stored as one. None or several matches fail the write. A Bundle
     stored as a resource keeps its entries as they were sent (a transaction kept for the
-    record is not run): `references_in` finds none in it."""
-    for element in references_in(resource):
-        if is_conditional_reference(element["reference"]):
-            kind, _, query = local_form(element["reference"]).partition("?")
-            element["reference"] = f"{kind}/{await resolve_single(store, kind, query)}"
+    record is not run): `conditional_references` finds none in it."""
+    for path, element in conditional_references(resource):
+        kind, _, query = local_form(element["reference"]).partition("?")
+        try:
+            target = await resolve_single(store, kind, query)
+        except FhirError as error:
+            # Placed at the reference that failed: a transaction named the entry alone, and
+            # a batch entry or a single write nothing (or the criteria's parameter, `foo`).
+            raise _at_reference(error, path, element["reference"]) from None
+        element["reference"] = f"{kind}/{target}"
+
+
+def _at_reference(error: FhirError, path: str, reference: str) -> FhirError:
+    def placed(diagnostics: str) -> str:
+        return f"Conditional reference '{shown(reference)}' at {path}: {diagnostics}"
+
+    issues = [replace(issue, diagnostics=placed(issue.diagnostics), expression=(path,))
+              for issue in error.issues]
+    return type(error)(issues[0].diagnostics, issues=issues, headers=error.headers)
 
 
 async def resolve_single(store: ResourceStore, resource_type: str, query: str) -> str:

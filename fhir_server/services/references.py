@@ -74,6 +74,27 @@ def version_specific_targets(resources: list[tuple[object, str]],
                                         assigned, base))}
 
 
+def conditional_references(resource: dict) -> list[tuple[str, dict]]:
+    """The elements of a resource holding a conditional reference (`Patient?identifier=...`),
+    each with the FHIRPath of its `reference` (`Observation.contained[0].subject.reference`),
+    where an error about it is placed; none in a Bundle, as `references_in` finds none."""
+    found: list[tuple[str, dict]] = []
+    stack: list[tuple[str, object]] = [(str(resource.get("resourceType")), resource)]
+    while stack:
+        path, current = stack.pop()
+        if isinstance(current, dict):
+            if current.get("resourceType") == "Bundle":
+                continue
+            reference = current.get("reference")
+            if isinstance(reference, str) and is_conditional_reference(reference):
+                found.append((f"{path}.reference", current))
+            stack.extend((f"{path}.{name}", value) for name, value in current.items()
+                         if isinstance(value, (dict, list)))
+        elif isinstance(current, list):
+            stack.extend((f"{path}[{index}]", value) for index, value in enumerate(current))
+    return found
+
+
 def has_conditional_references(resource: object) -> bool:
     return any(is_conditional_reference(element["reference"])
                for element in references_in(resource))
