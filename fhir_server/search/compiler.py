@@ -292,9 +292,12 @@ class Compiler:
         """`_has:Encounter:patient:status=finished`: the resources that matching Encounters
         refer to through `patient` (http://hl7.org/fhir/R4/search.html#has)."""
         parts = name.split(":", 3)
-        if len(parts) != 4 or not is_supported(parts[1]):
+        if len(parts) != 4:
             raise BadRequest(f"'{written}' must be _has:Type:parameter:criterion",
                              expression=written)
+        if not is_supported(parts[1]):
+            raise BadRequest(f"'{written}': '{parts[1]}' is not a resource type this server "
+                             "stores", expression=written)
         _, kind, code, inner_name = parts
         parameter = search_parameters(kind).get(code)
         if parameter is None or parameter.type != "reference":

@@ -199,3 +199,13 @@ def test_contained_defaults_are_what_every_search_does(client, ids, params):
                               headers=headers)
         assert response.status_code == 200, response.text
         assert response.json()["total"] == every
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    # It was "must be _has:Type:parameter:criterion", the form it has.
+    ("_has:Encounterx:subject:status", "'Encounterx' is not a resource type"),
+    ("_has:Encounter:subject", "must be _has:Type:parameter:criterion"),
+])
+def test_a_has_of_an_unknown_type_says_so(client, ids, name, problem):
+    outcome = assert_bad_parameter(client.get("/Patient", params={name: "finished"}), name)
+    assert problem in outcome["issue"][0]["diagnostics"], outcome
