@@ -160,7 +160,7 @@ def _header(token: str) -> dict:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
-        raise _refuse(f"malformed JWS ({error})") from None
+        raise _refuse(f"malformed JWS ({_malformed_part(error)})") from None
     if "crit" in header:
         raise _refuse("critical JOSE header extensions (crit) are not supported")
     return header
@@ -170,7 +170,25 @@ def _unverified_claims(token: str) -> dict:
     try:
         return jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError as error:
-        raise _refuse(f"malformed claims ({error})") from None
+        raise _refuse(f"malformed claims ({_malformed_part(error)})") from None
+
+
+# PyJWT's DecodeError messages begin with the part that failed; what follows is Python's own
+# error ("'utf-8' codec can't decode byte 0xb7 in position 1", "Expecting value: line 1
+# column 1"), words of the server's code, not the client's token. Its other messages (an
+# unsupported `crit` extension) say what is wrong in the token's terms.
+_PARTS = {
+    "Invalid header": "its header, the first part, is not the base64url encoding of a JSON "
+                      "object (RFC 7515 §7.1)",
+    "Invalid payload": "its payload, the second part, is not the base64url encoding of a JSON "
+                       "object of claims (RFC 7519 §7.2)",
+    "Invalid crypto": "its signature, the third part, is not base64url (RFC 7515 §7.1)",
+}
+
+
+def _malformed_part(error: jwt.PyJWTError) -> str:
+    text = str(error)
+    return next((said for start, said in _PARTS.items() if text.startswith(start)), text)
 
 
 def _public_key(jwk: dict, algorithm: str) -> Any:
