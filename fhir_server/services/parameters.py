@@ -130,8 +130,9 @@ def _check_declared_type(parameter: dict, name: str, declared: str | None, where
         return
     kindred = next((family for family in _KINDRED_TYPES if declared in family), {declared})
     if given not in {_value_key(type_name) for type_name in kindred}:
-        raise BadRequest(f"{where} ({name}) is a {declared}: it takes {_value_key(declared)}, "
-                         f"not {given}", expression=where)
+        article = "an" if declared[:1] in "aeiouAEIOU" else "a"
+        raise BadRequest(f"{where} ({name}) is {article} {declared}: it takes "
+                         f"{_value_key(declared)}, not {given}", expression=where)
 
 
 def refuse_repeated(pairs: list[tuple[str, str]], operation: str,

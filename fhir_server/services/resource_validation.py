@@ -51,7 +51,8 @@ def parse_validate(pairs: list[tuple[str, str]], resource: object | None) -> Val
     values = dict(pairs)
     mode = values.get("mode")
     if mode is not None and mode not in MODES:
-        raise BadRequest(f"$validate mode '{mode}' is not one of {', '.join(MODES)}")
+        raise BadRequest(f"$validate mode '{mode}' is not one of {', '.join(MODES)}",
+                         expression="mode")
     return ValidateRequest(resource, mode, values.get("profile"))
 
 

@@ -148,6 +148,8 @@ def test_an_unknown_profile_or_mode_is_400(client):
     bad_mode = client.post("/Patient/$validate", params={"mode": "destroy"},
                            json=new_patient(), headers=FHIR_HEADERS)
     assert bad_mode.status_code == 400
+    # As `profile` is: it named no parameter at all.
+    assert bad_mode.json()["issue"][0]["expression"] == ["mode"], bad_mode.text
 
 
 def test_a_profile_version_the_server_does_not_hold_is_no_other_version(client):

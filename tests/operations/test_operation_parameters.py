@@ -163,6 +163,7 @@ def test_a_parameter_given_as_another_type_than_declared_is_400(client, path, pa
     response = client.post(path, json=_parameters(*parameters), headers=FHIR_HEADERS)
     outcome = assert_outcome(response, 400)
     assert f"not {given}" in outcome["issue"][0]["diagnostics"], outcome
+    assert " is a integer" not in outcome["issue"][0]["diagnostics"], outcome  # "an integer"
 
 
 @pytest.mark.parametrize(("path", "parameters"), [
