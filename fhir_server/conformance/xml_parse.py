@@ -356,7 +356,11 @@ class _Reader:
         try:
             return json_value(text, type_code, location)
         except PhrasedError as error:
-            raise self._error(error.phrase, location) from None
+            # A value its type does not take: `value`, as the JSON reader codes it, not the
+            # `structure` of an element or attribute the XML should not have.
+            found = issue("xml.at-line", "value", location, problem=error.phrase,
+                          line=self.parser.CurrentLineNumber)
+            raise InvalidResource(found.diagnostics, issues=[found]) from None
 
     def _add(self, parent: _Frame | None, name: str, value: object) -> None:
         assert isinstance(parent, _Object), "elements are inside an object"

@@ -367,3 +367,20 @@ def test_a_body_in_xml_is_answered_in_xml_when_any_format_will_do(client, accept
     assert xml_to_resource(response.content)["identifier"][0]["value"] == value
     as_json = client.post("/Patient", json=new_patient(), headers={"Accept": accept})
     assert media_type(as_json) == "application/fhir+json"
+
+
+@pytest.mark.parametrize(("element", "code"), [
+    # A value its type does not take is a `value` issue, as the same value in JSON is: it
+    # was `structure`, the code of an element or attribute FHIR XML does not have.
+    ('<active value="yes"/>', "value"),
+    ('<birthDate value="1990-13-01"/>', "value"),
+    ('<multipleBirthInteger value="1.5"/>', "value"),
+    ('<active value="true" foo="x"/>', "structure"),
+    ('<nickname value="x"/>', "structure"),
+])
+def test_a_bad_xml_value_is_coded_as_json_codes_it(client, element, code):
+    body = f'<Patient xmlns="http://hl7.org/fhir">{element}</Patient>'.encode()
+    response = client.post("/Patient", content=body,
+                           headers={"Content-Type": FHIR_XML, "Accept": "application/fhir+json"})
+    outcome = assert_outcome(response, 400)
+    assert [issue["code"] for issue in outcome["issue"]] == [code], outcome
