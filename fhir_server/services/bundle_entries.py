@@ -323,8 +323,10 @@ def in_entry(entry: Entry, error: FhirError) -> FhirError:
         if expression.startswith("Bundle"):
             return expression
         # A search parameter, a header: a part of the entry's request, its url's if it has
-        # criteria (`Bundle.entry[1].birthdate` was no path of the Bundle).
-        return f"{entry.location}.request" + (".url" if entry.query else "")
+        # criteria (`Bundle.entry[1].birthdate` was no path of the Bundle), else its
+        # `ifNoneExist`'s, a conditional create's criteria.
+        return f"{entry.location}.request" + (
+            ".url" if entry.query else ".ifNoneExist" if entry.if_none_exist else "")
 
     def placed(text: str) -> str:
         # Once: a refusal made for the entry may name it already.

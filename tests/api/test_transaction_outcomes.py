@@ -42,3 +42,15 @@ def test_profile_errors_alone_are_422(client):
     found = _expressions(response.json())
     assert any(e.startswith("Bundle.entry[0]") for e in found), found
     assert any(e.startswith("Bundle.entry[1]") for e in found), found
+
+
+def test_bad_if_none_exist_criteria_are_placed_in_the_entry_s_if_none_exist(client):
+    """The criteria of a conditional create are `request.ifNoneExist`: an error in them was
+    placed at `Bundle.entry[0].request`, as if the entry's url were at fault."""
+    for criteria in ("khong-co=1", "birthdate=not-a-date"):
+        entry = post_entry(new_patient(unique_cccd()))
+        entry["request"]["ifNoneExist"] = criteria
+        response = submit(client, transaction(entry))
+        assert response.status_code == 400, response.text
+        [issue] = response.json()["issue"]
+        assert issue["expression"] == ["Bundle.entry[0].request.ifNoneExist"], issue
