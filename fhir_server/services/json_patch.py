@@ -45,6 +45,7 @@ def apply_json_patch(resource: dict, operations: object) -> dict:
     room = max(_COPY_ALLOWANCE, len(json_format.dumps(resource)))
     for index, operation in enumerate(operations):
         where = f"The JSON Patch's operation {index + 1}"
+        _check_pointers(operation, where)
         try:
             if isinstance(operation, dict) and operation.get("op") == "copy":
                 copied = jsonpointer.resolve_pointer(patched, str(operation.get("from")), None)
@@ -65,3 +66,16 @@ def apply_json_patch(resource: dict, operations: object) -> dict:
     if not isinstance(patched, dict):
         raise BadRequest("The JSON Patch replaces the whole resource with something else")
     return patched
+
+
+def _check_pointers(operation: object, where: str) -> None:
+    """400 for a `path` or `from` that is no JSON Pointer (RFC 6901 §3: empty, or each
+    reference token after a `/`): `gender` for `/gender` is a malformed patch, not a place the
+    resource lacks (it was 422, as if the patch were sound)."""
+    if not isinstance(operation, dict):
+        return
+    for member in ("path", "from"):
+        pointer = operation.get(member)
+        if isinstance(pointer, str) and pointer and not pointer.startswith("/"):
+            raise BadRequest(f"{where} is malformed: its {member} {pointer!r} is no JSON Pointer "
+                             f"(RFC 6901), which starts with '/': '/{pointer}'")

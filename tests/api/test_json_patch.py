@@ -69,6 +69,12 @@ def test_a_malformed_patch_is_400_and_one_that_does_not_fit_the_resource_422(cli
     assert_outcome(patch(client, path, {"op": "replace", "path": "/active"}), 400)
     assert_outcome(patch(client, path, [{"op": "bogus", "path": "/active"}]), 400)
     assert_outcome(patch(client, path, [{"op": "replace", "value": False}]), 400)
+    # A path or from that is no JSON Pointer (RFC 6901) makes the patch malformed: it was 422,
+    # "names a place the resource does not have", as if the patch were sound.
+    for unpointed in ({"op": "add", "path": "gender", "value": "male"},
+                      {"op": "copy", "from": "name/0", "path": "/name/-"}):
+        response = patch(client, path, [unpointed])
+        assert "is no JSON Pointer" in assert_outcome(response, 400)["issue"][0]["diagnostics"]
     assert_unchanged(client, first)
 
 
