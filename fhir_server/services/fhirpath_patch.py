@@ -103,8 +103,12 @@ def _parts(parameter: dict, where: str) -> tuple[str, dict[str, dict]]:
                          expression=where)
     needed = set(_PARTS[kind]) | {"type"}
     if set(parts) != needed:
-        raise BadRequest(f"{where}: a {kind} operation has the parts {', '.join(sorted(needed))}",
-                         expression=where)
+        missing, extra = sorted(needed - set(parts)), sorted(set(parts) - needed)
+        wrong = "; ".join(f"{label} {', '.join(names)}" for label, names in (
+            ("it lacks", missing), ("it may not have", extra)) if names)
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise BadRequest(f"{where}: {article} {kind} operation has the parts "
+                         f"{', '.join(sorted(needed))}: {wrong}", expression=where)
     return kind, parts
 
 

@@ -366,3 +366,16 @@ def test_deleting_an_extensions_value_drops_the_extension(client):
         {"url": note, "valueString": "tạm"}]})
     result = patched(client, patient, operation("delete", f"Patient.extension('{note}').value"))
     assert "extension" not in result
+
+
+@pytest.mark.parametrize(("operation", "said"), [
+    (operation("add", "Patient", name="active"), "an add operation has the parts name, path, "
+                                                 "type, value: it lacks value"),
+    (operation("delete", "Patient.gender", value={"valueCode": "male"}),
+     "a delete operation has the parts path, type: it may not have value"),
+])
+def test_an_operation_of_the_wrong_parts_says_which(client, patient, operation, said):
+    """It listed the parts an operation has ("a add operation has ..."), not which was
+    missing or too many."""
+    outcome = assert_outcome(send_patch(client, patient, operation), 400)
+    assert said in outcome["issue"][0]["diagnostics"], outcome
