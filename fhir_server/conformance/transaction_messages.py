@@ -14,6 +14,12 @@ TRANSACTION_MESSAGES: dict[str, tuple[str, str]] = {
         "Bundle.type must be batch, transaction or history, not '{kind}'",
         "Bundle.type phải là batch, transaction hoặc history, không phải '{kind}'",
     ),
+    "bundle.no-type": (
+        "The Bundle has no type: a Bundle sent to the base URL is a batch, transaction or "
+        "history (Bundle.type)",
+        "Bundle không có type: Bundle gửi tới URL gốc phải là batch, transaction hoặc history "
+        "(Bundle.type)",
+    ),
     "bundle.entry-not-array": ("Bundle.entry must be an array", "Bundle.entry phải là một mảng"),
     "bundle.too-many-entries": (
         "The Bundle has {count} entries; this server accepts at most {max}",

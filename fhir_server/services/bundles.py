@@ -13,7 +13,7 @@ from http import HTTPStatus
 from fhir_server.auth.scopes import ALL, Permissions
 from fhir_server.conformance.envelopes import envelope_errors
 from fhir_server.conformance.issue_lists import capped
-from fhir_server.conformance.messages import refusal
+from fhir_server.conformance.messages import issue, refusal
 from fhir_server.conformance.registry import is_supported
 from fhir_server.errors import (
     BadRequest,
@@ -196,6 +196,9 @@ class BundleProcessor:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise refusal(BadRequest, "bundle.not-a-bundle", "resourceType")
         kind = bundle.get("type")
+        if kind is None:  # it said "not 'None'", a word of the server's code
+            missing = issue("bundle.no-type", "required", "Bundle.type")
+            raise BadRequest(missing.diagnostics, issues=[missing])
         if not isinstance(kind, str) or kind not in RUN_AS:
             raise refusal(BadRequest, "bundle.not-batch-or-transaction", "Bundle.type",
                           kind=kind)

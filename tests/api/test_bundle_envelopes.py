@@ -92,3 +92,13 @@ def test_a_type_that_is_no_code_is_a_400(client, kind):
                          "request": {"method": "POST", "url": "Patient"}}]}
     assert_outcome(client.post("", json=bundle, headers=FHIR_HEADERS), 400)
     assert search_ids(client, "Patient", identifier=value) == []
+
+
+def test_a_bundle_without_type_is_400_saying_it_lacks_one(client):
+    """It said "Bundle.type must be batch, transaction or history, not 'None'"."""
+    bundle = {"resourceType": "Bundle", "entry": [
+        {"resource": new_patient(), "request": {"method": "POST", "url": "Patient"}}]}
+    outcome = assert_outcome(client.post("", json=bundle, headers=FHIR_HEADERS), 400,
+                             "required", "Bundle.type")
+    assert "None" not in outcome["issue"][0]["diagnostics"], outcome
+    assert "has no type" in outcome["issue"][0]["diagnostics"], outcome

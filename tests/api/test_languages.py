@@ -100,6 +100,7 @@ REQUESTS = {
     "fullUrl twice": ("", batch(post_entry(new_patient(), full_url=_TWICE),
                                 post_entry(new_patient(), full_url=_TWICE)), {}),
     "another Bundle type": ("", {"resourceType": "Bundle", "type": "collection"}, {}),
+    "a Bundle without type": ("", {"resourceType": "Bundle"}, {}),
     "an entry without request": ("", transaction({"resource": new_patient()}), {}),
     "a url of another server": ("", transaction(
         _entry_of(new_patient(), "POST", "http://example.org/fhir/Patient")), {}),
