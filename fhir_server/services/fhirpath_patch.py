@@ -99,7 +99,10 @@ def _parts(parameter: dict, where: str) -> tuple[str, dict[str, dict]]:
         parts[name] = part
     kind = parts.get("type", {}).get("valueCode")
     if not isinstance(kind, str) or kind not in _PARTS:
-        raise BadRequest(f"{where}: type must be one of {', '.join(_PARTS)}, not {kind!r}",
+        # Not "not None" for a type missing, or given as another value than valueCode.
+        given = (f"not '{kind}'" if isinstance(kind, str) else "as a valueCode"
+                 if "type" in parts else "in a part named type")
+        raise BadRequest(f"{where}: type must be one of {', '.join(_PARTS)}, {given}",
                          expression=where)
     needed = set(_PARTS[kind]) | {"type"}
     if set(parts) != needed:

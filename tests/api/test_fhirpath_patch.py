@@ -379,3 +379,18 @@ def test_an_operation_of_the_wrong_parts_says_which(client, patient, operation, 
     missing or too many."""
     outcome = assert_outcome(send_patch(client, patient, operation), 400)
     assert said in outcome["issue"][0]["diagnostics"], outcome
+
+
+@pytest.mark.parametrize(("parts", "said"), [
+    ([{"name": "path", "valueString": "Patient.active"}], "in a part named type"),
+    ([{"name": "type", "valueString": "delete"}, {"name": "path", "valueString": "Patient.active"}],
+     "as a valueCode"),
+    ([{"name": "type", "valueCode": "remove"}, {"name": "path", "valueString": "Patient.active"}],
+     "not 'remove'"),
+])
+def test_an_operation_without_a_type_code_says_where_it_goes(client, patient, parts, said):
+    """It said "type must be one of add, ..., not None"."""
+    body = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": parts}]}
+    response = client.patch(f"/Patient/{patient['id']}", json=body, headers=FHIR_HEADERS)
+    diagnostics = assert_outcome(response, 400)["issue"][0]["diagnostics"]
+    assert diagnostics.endswith(said) and "None" not in diagnostics, diagnostics
