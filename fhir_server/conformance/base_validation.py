@@ -155,7 +155,9 @@ class BaseWalk:
             if id(frame.value) in self.refer_to_container:
                 continue
             targets = self.local_targets.get(id(frame.root), set())
-            if not isinstance(contained_id, str) or contained_id not in targets:
+            if contained_id is None:  # nothing could name it: the id is what is missing
+                self.report("contained-no-id", "required", f"{path}.id", path=path)
+            elif not isinstance(contained_id, str) or contained_id not in targets:
                 self.report("contained-unreferenced", "invariant", path, path=path)
 
     def resource(self, value: dict, path: str, container: _Resource | None, depth: int,

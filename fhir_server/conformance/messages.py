@@ -83,6 +83,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Các tài nguyên được nhúng (contained) {first} và {path} có cùng id '{id}': tham chiếu "
         "cục bộ #{id} phải chỉ tới một tài nguyên (references.html#contained)",
     ),
+    "contained-no-id": (
+        "The contained resource {path} has no id: the resource that contains it refers to it "
+        "as #id (dom-3, references.html#contained)",
+        "Tài nguyên được nhúng (contained) {path} không có id: tài nguyên chứa nó tham chiếu "
+        "tới nó bằng #id (dom-3, references.html#contained)",
+    ),
     "contained-unreferenced": (
         "The contained resource {path} is not referenced from the resource that contains it, "
         "nor does it refer to that resource (dom-3)",

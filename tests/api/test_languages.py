@@ -101,6 +101,8 @@ REQUESTS = {
                                 post_entry(new_patient(), full_url=_TWICE)), {}),
     "another Bundle type": ("", {"resourceType": "Bundle", "type": "collection"}, {}),
     "a Bundle without type": ("", {"resourceType": "Bundle"}, {}),
+    "contained without id": ("/Patient", new_patient(contained=[
+        {"resourceType": "Organization", "name": "Bạch Mai"}]), {}),
     "an entry without request": ("", transaction({"resource": new_patient()}), {}),
     "a url of another server": ("", transaction(
         _entry_of(new_patient(), "POST", "http://example.org/fhir/Patient")), {}),

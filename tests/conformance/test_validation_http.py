@@ -28,6 +28,12 @@ def test_an_unreferenced_contained_resource_is_refused_dom_3(client):
     assert _issue_at(checked, "Patient.contained[0]")["severity"] == "error"
     referenced = {**patient, "managingOrganization": {"reference": "#o"}}
     assert client.post("/Patient", json=referenced, headers=FHIR_HEADERS).status_code == 201
+    # Without an id nothing can name it: the id is what to add (it said "not referenced").
+    nameless = {"resourceType": "Patient", "contained": [{"resourceType": "Organization",
+                                                          "name": "Bạch Mai"}]}
+    refused = client.post("/Patient", json=nameless, headers=FHIR_HEADERS)
+    issue = _issue_at(refused, "Patient.contained[0].id")
+    assert issue["code"] == "required" and "has no id" in issue["diagnostics"], issue
 
 
 def _entry(full_url: str, **extra) -> dict:
