@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from fhir_server.conformance.definitions import registry
+from fhir_server.conformance.issue_lists import capped
 from fhir_server.conformance.messages import (
     Phrase,
     PhrasedError,
@@ -47,6 +48,8 @@ _XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 # Elements out of order reported of one resource: the rest are like them.
 _MOST_DISORDER = 20
+# Bad values gathered before the body is refused (as a validation stops at 1,000 errors).
+MAX_BAD_VALUES = 1000
 
 
 @dataclass(slots=True)
@@ -134,6 +137,9 @@ class _Reader:
         self.disorder_dropped = 0  # and how many more
         self.unreadable: dict[int, list[Issue]] = {}  # Bundle.entry index → its errors
         self._skipped: int | None = None  # elements of an unreadable entry still open
+        # Values their type does not take, outside a Bundle's entries: reported together,
+        # as the JSON reader reports them, not one per attempt.
+        self.bad_values: list[Issue] = []
 
     def _tolerant(self, handle: Callable[..., None], opened: int) -> Callable[..., None]:
         """`handle`, but an error in a top-level Bundle's entry resource skips that resource
@@ -192,6 +198,8 @@ class _Reader:
             except UnicodeDecodeError as not_utf8:
                 raise refusal(BadRequest, "xml.byte-not-utf8", position=not_utf8.start) from None
             raise refusal(BadRequest, "xml.not-well-formed", problem=xml_syntax(error)) from None
+        if self.bad_values:
+            raise InvalidResource(self.bad_values[0].diagnostics, issues=capped(self.bad_values))
         assert self.result is not None, "expat requires a root element"
         return self.result
 
@@ -202,8 +210,10 @@ class _Reader:
         self.stack.append(frame)
 
     def _error(self, problem: Phrase, location: str) -> FhirError:
-        return refusal(InvalidResource, "xml.at-line", location, problem=problem,
-                       line=self.parser.CurrentLineNumber)
+        found = issue("xml.at-line", InvalidResource.code, location, problem=problem,
+                      line=self.parser.CurrentLineNumber)
+        earlier = self.bad_values if self._entry_bundle() is None else []
+        return InvalidResource(found.diagnostics, issues=capped([*earlier, found]))
 
     # Events
 
@@ -360,7 +370,12 @@ class _Reader:
             # `structure` of an element or attribute the XML should not have.
             found = issue("xml.at-line", "value", location, problem=error.phrase,
                           line=self.parser.CurrentLineNumber)
-            raise InvalidResource(found.diagnostics, issues=[found]) from None
+            if self._entry_bundle() is not None:  # the entry fails alone (`_tolerant`)
+                raise InvalidResource(found.diagnostics, issues=[found]) from None
+            self.bad_values.append(found)
+            if len(self.bad_values) >= MAX_BAD_VALUES:
+                raise InvalidResource(found.diagnostics, issues=capped(self.bad_values)) from None
+            return text  # read on for the others; the resource is refused at the end
 
     def _add(self, parent: _Frame | None, name: str, value: object) -> None:
         assert isinstance(parent, _Object), "elements are inside an object"

@@ -384,3 +384,20 @@ def test_a_bad_xml_value_is_coded_as_json_codes_it(client, element, code):
                            headers={"Content-Type": FHIR_XML, "Accept": "application/fhir+json"})
     outcome = assert_outcome(response, 400)
     assert [issue["code"] for issue in outcome["issue"]] == [code], outcome
+
+
+def test_every_bad_value_of_an_xml_body_is_reported_at_once(client):
+    """As in JSON: a client fixing an XML body learned of one bad value per attempt."""
+    body = (b'<Patient xmlns="http://hl7.org/fhir"><active value="yes"/><name><given value="a"/>'
+            b'</name><multipleBirthInteger value="x"/><nickname value="x"/></Patient>')
+    response = client.post("/Patient", content=body,
+                           headers={"Content-Type": FHIR_XML, "Accept": "application/fhir+json"})
+    outcome = assert_outcome(response, 400)
+    assert [(i["expression"], i["code"]) for i in outcome["issue"]] == [
+        (["Patient.active"], "value"), (["Patient.multipleBirthInteger"], "value"),
+        (["Patient.nickname"], "structure")], outcome
+    # Without the unknown element, the values alone.
+    response = client.post("/Patient", content=body.replace(b'<nickname value="x"/>', b""),
+                           headers={"Content-Type": FHIR_XML, "Accept": "application/fhir+json"})
+    assert [i["expression"] for i in assert_outcome(response, 400)["issue"]] == [
+        ["Patient.active"], ["Patient.multipleBirthInteger"]]
