@@ -44,9 +44,11 @@ def check_permission(entry: Entry, permissions: Permissions) -> Reach:
                       scope_queries(principal, interaction, entry.resource_type))
         if reach.compartment is not None or reach.queries:
             return reach
+    # As the same request alone is answered: which scopes the token has, and the interaction.
+    scopes = (principal.scope_text or "none") if principal is not None else None
     raise Forbidden(
-        f"{entry.location}: the token's scopes do not allow {entry.method} on "
-        f"{entry.resource_type}"
+        f"{entry.location}: the token's scopes{f' ({scopes})' if scopes else ''} do not allow "
+        f"{interaction} ({entry.method}) on {entry.resource_type}"
     )
 
 

@@ -444,4 +444,6 @@ def test_batch_refuses_only_the_entry_not_allowed(server, client, issuer, target
     refused = response.json()["entry"][1]["response"]["outcome"]
     assert refused["resourceType"] == "OperationOutcome"
     assert refused["issue"][0]["code"] == "forbidden", refused
+    # As the write alone is answered: the token's scopes and the interaction they lack.
+    assert "scopes (user/Patient.cruds) do not allow create (POST)" in str(refused), refused
     assert len(_patients_with(client, value)) == 1
