@@ -127,8 +127,6 @@ class ExportWorkers:
             await self.jobs.finish(
                 job_id, worker, COMPLETED, now, expires, progress=output.progress.document()
             )
-            await self.jobs.drop_items(job_id)
-            log.info("export %s completed: %d resources", job_id, output.progress.done)
         except LeaseLost:
             await self._lost(job_id, output)
         except asyncio.CancelledError:
@@ -155,6 +153,9 @@ class ExportWorkers:
             else:
                 retry = utc_now() + timedelta(seconds=2**failures)
                 await self.jobs.release(job_id, worker, retry, repr(error))
+        else:  # completed: no failure of this attempt any more (the items also go at expiry)
+            log.info("export %s completed: %d resources", job_id, output.progress.done)
+            await self.jobs.drop_items(job_id)
         finally:
             heartbeat.cancel()
 
@@ -185,8 +186,12 @@ class ExportWorkers:
     async def _fail(self, job_id: str, worker: str, message: str) -> None:
         now = utc_now()
         expires = now + timedelta(seconds=self.settings.export_retention_seconds)
-        with suppress(LeaseLost):
+        try:
             await self.jobs.finish(job_id, worker, FAILED, now, expires, error=message)
+        except LeaseLost:  # completed, cancelled or another worker's now: its files are not ours
+            log.warning("export %s: not failed (%s): this worker no longer holds it", job_id,
+                        message)
+            return
         await self.jobs.drop_items(job_id)
         await asyncio.to_thread(self.files.remove, job_id)
         log.warning("export %s failed: %s", job_id, message)
