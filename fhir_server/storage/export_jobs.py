@@ -62,7 +62,7 @@ class ExportJob:
     lease: Lease | None = None
     attempts: int = 0
     progress: dict | None = None
-    failures: int = 0  # attempts that failed unexpectedly
+    failures: int = 0  # attempts that failed unexpectedly since the last progress saved
     last_error: str | None = None
     error: str | None = None  # why it failed
     completed_at: datetime | None = None
@@ -242,10 +242,11 @@ class ExportJobStore:
         self, job_id: str, worker: str, progress: dict, until: datetime
     ) -> None:
         """Store the progress of a job the worker holds and extend its lease to `until`;
-        raises LeaseLost if it no longer holds the job."""
+        raises LeaseLost if it no longer holds the job. The attempts that failed before
+        count no more: `failures` are those since the job last made progress."""
         result = await self.jobs.update_one(
             self._held(job_id, worker),
-            {"$set": {"progress": progress, "lease.until": until}},
+            {"$set": {"progress": progress, "lease.until": until}, "$unset": {"failures": ""}},
         )
         if result.matched_count != 1:
             raise LeaseLost(job_id)

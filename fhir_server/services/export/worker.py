@@ -32,7 +32,7 @@ from fhir_server.storage.resources import ResourceStore
 
 log = logging.getLogger(__name__)
 
-MAX_FAILURES = 3  # attempts that fail unexpectedly before the job is failed
+MAX_FAILURES = 3  # attempts in a row that fail unexpectedly, saving no progress: job failed
 
 
 class ExportWorkers:
@@ -106,9 +106,13 @@ class ExportWorkers:
             await self.jobs.drop_items(job_id)
             output = Output(self.files, job_id, Progress(seq=progress.seq), output.max_bytes)
 
+        failed_before = job.failures  # reset (as stored) once this attempt saves progress
+
         async def save() -> None:
+            nonlocal failed_before
             until = utc_now() + self.lease
             await self.jobs.save_progress(job_id, worker, output.progress.document(), until)
+            failed_before = 0
 
         run = ExportRun(
             job, self.jobs, self.reader, self.store, output, self.settings.export_batch_bytes, save
@@ -146,7 +150,7 @@ class ExportWorkers:
             if current is None or current.status == CANCELLED:  # its files went away
                 await self._lost(job_id, output)
                 return
-            failures = job.failures + 1
+            failures = failed_before + 1
             log.exception("export %s: attempt failed (%d of %d)", job_id, failures, MAX_FAILURES)
             if failures >= MAX_FAILURES:
                 await self._fail(job_id, worker, f"The export failed: {type(error).__name__}")
