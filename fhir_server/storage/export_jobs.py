@@ -63,6 +63,7 @@ class ExportJob:
     attempts: int = 0
     progress: dict | None = None
     failures: int = 0  # attempts that failed unexpectedly since the last progress saved
+    stalled: int = 0  # claims since the last progress saved (their workers died, or failed)
     last_error: str | None = None
     error: str | None = None  # why it failed
     completed_at: datetime | None = None
@@ -87,6 +88,7 @@ class ExportJob:
             attempts=document.get("attempts", 0),
             progress=document.get("progress"),
             failures=document.get("failures", 0),
+            stalled=document.get("stalled", 0),
             last_error=document.get("lastError"),
             error=document.get("error"),
             completed_at=document.get("completedAt"),
@@ -115,6 +117,7 @@ class ExportJob:
         }
         later = {
             "failures": self.failures or None,
+            "stalled": self.stalled or None,
             "lastError": self.last_error,
             "error": self.error,
             "completedAt": self.completed_at,
@@ -190,7 +193,7 @@ class ExportJobStore:
                 {"_id": job_id, **_claimable(now)},
                 {
                     "$set": {"status": RUNNING, "lease": {"owner": worker, "until": now + lease}},
-                    "$inc": {"attempts": 1},
+                    "$inc": {"attempts": 1, "stalled": 1},
                 },
                 return_document=ReturnDocument.AFTER,
             )
@@ -242,11 +245,12 @@ class ExportJobStore:
         self, job_id: str, worker: str, progress: dict, until: datetime
     ) -> None:
         """Store the progress of a job the worker holds and extend its lease to `until`;
-        raises LeaseLost if it no longer holds the job. The attempts that failed before
-        count no more: `failures` are those since the job last made progress."""
+        raises LeaseLost if it no longer holds the job. The attempts before count no more:
+        `failures` and `stalled` are those since the job last made progress."""
         result = await self.jobs.update_one(
             self._held(job_id, worker),
-            {"$set": {"progress": progress, "lease.until": until}, "$unset": {"failures": ""}},
+            {"$set": {"progress": progress, "lease.until": until},
+             "$unset": {"failures": "", "stalled": ""}},
         )
         if result.matched_count != 1:
             raise LeaseLost(job_id)

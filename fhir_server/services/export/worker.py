@@ -33,6 +33,9 @@ from fhir_server.storage.resources import ResourceStore
 log = logging.getLogger(__name__)
 
 MAX_FAILURES = 3  # attempts in a row that fail unexpectedly, saving no progress: job failed
+# Attempts in a row that saved no progress, whatever ended them (a worker killed each time,
+# e.g. out of memory at the same resource): the next claim fails the job.
+MAX_STALLED = 5
 
 
 class ExportWorkers:
@@ -99,6 +102,10 @@ class ExportWorkers:
     async def _attempt(self, job: ExportJob, worker: str) -> None:
         """Run (or resume) a claimed job until it is done, lost, or fails."""
         job_id = job.id
+        if job.stalled > MAX_STALLED:
+            await self._fail(job_id, worker, f"The export stopped {job.stalled - 1} times in a "
+                             "row without getting further (its server process ended each time)")
+            return
         progress = Progress.from_document(job.progress)
         output = Output(self.files, job_id, progress, self.settings.export_file_max_bytes)
         if not output.resume():
