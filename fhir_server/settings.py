@@ -6,13 +6,23 @@ from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The instant `serve` started, given to its worker processes: each publishes it as the date
 # of the CapabilityStatement, so that all serve one statement (one ETag), also a worker
 # started later to replace another.
 STARTED_AT_VARIABLE = "FHIR_SERVER_STARTED_AT"
+
+
+# Settings checked against one defined before them: that one, how they must compare, and
+# what goes wrong otherwise.
+_ORDER = {
+    "max_page_size": ("default_page_size", "at least", "the page size of a search that gives "
+                      "no _count"),
+    "export_heartbeat_seconds": ("export_lease_seconds", "below", "another worker would take "
+                                 "over a job still running"),
+}
 
 
 class Settings(BaseSettings):
@@ -58,38 +68,42 @@ class Settings(BaseSettings):
         "timezone, stored or searched, are read in it (R4 search: \"the servers local time "
         "zone should be assumed\"). Changing it re-indexes the stored dates at the next start.",
     )
-    max_body_bytes: int = Field(16 * 1024 * 1024, description="Largest request body (413).")
-    max_json_depth: int = Field(64, description="Deepest JSON nesting accepted in a body.")
-    max_bundle_entries: int = Field(5000, description="Most entries in one batch/transaction.")
-    default_page_size: int = Field(50, description="_count when the client gives none.")
-    max_page_size: int = Field(1000, description="Largest _count honoured.")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, gt=0, description="Largest request body (413)."
+    )
+    max_json_depth: int = Field(64, gt=0, description="Deepest JSON nesting accepted in a body.")
+    max_bundle_entries: int = Field(
+        5000, gt=0, description="Most entries in one batch/transaction."
+    )
+    default_page_size: int = Field(50, gt=0, description="_count when the client gives none.")
+    max_page_size: int = Field(1000, gt=0, description="Largest _count honoured.")
     max_token_body_bytes: int = Field(
-        16 * 1024, description="Largest body of the token endpoint (400 invalid_request)."
+        16 * 1024, gt=0, description="Largest body of the token endpoint (400 invalid_request)."
     )
     max_search_form_bytes: int = Field(
-        64 * 1024, description="Largest form body of `POST [type]/_search` (413)."
+        64 * 1024, gt=0, description="Largest form body of `POST [type]/_search` (413)."
     )
     max_array_elements: int = Field(
-        10_000, description="Most elements of one JSON array in a request body (413)."
+        10_000, gt=0, description="Most elements of one JSON array in a request body (413)."
     )
     max_parameters: int = Field(
-        200, description="Most parameters in a query string or a search form body (400)."
+        200, gt=0, description="Most parameters in a query string or a search form body (400)."
     )
     max_parameter_repeats: int = Field(
-        100, description="Most occurrences of one parameter name in a request (400)."
+        100, gt=0, description="Most occurrences of one parameter name in a request (400)."
     )
     max_response_resources: int = Field(
-        2000,
+        2000, gt=0,
         description="Most resources in one search page, matches and _include/_revinclude "
         "together; the rest of the included ones are left out, with a warning in the Bundle.",
     )
     max_batch_response_resources: int = Field(
-        10_000,
+        10_000, gt=0,
         description="Most resources the read entries of one batch or transaction answer with "
         "together; an entry beyond is 413 in its entry (a transaction: 413).",
     )
     max_response_bytes: int = Field(
-        32 * 2**20,
+        32 * 2**20, gt=0,
         description="Most bytes of resources (their stored size) one search page holds, and "
         "the read entries of one batch or transaction answer with together: a page ends "
         "early (its next link goes on from there) and leaves further included ones out, with "
@@ -97,10 +111,10 @@ class Settings(BaseSettings):
         "resource is answered whatever its size.",
     )
     max_include_iterations: int = Field(
-        3, description="Rounds of _include:iterate / _revinclude:iterate after the first."
+        3, ge=0, description="Rounds of _include:iterate / _revinclude:iterate after the first."
     )
     search_time_limit_seconds: float = Field(
-        30,
+        30, ge=0,
         description="Time the MongoDB queries of one search (or history or $everything page, "
         "or batch entry) may take together (its matches, the inner searches of chains and "
         "_has, includes, its count; each sent with what is "
@@ -108,37 +122,39 @@ class Settings(BaseSettings):
         "0: no limit.",
     )
     body_timeout_seconds: float = Field(
-        60, description="A request body not received in full this long after it started: 408."
+        60, gt=0,
+        description="A request body not received in full this long after it started: 408.",
     )
     header_timeout_seconds: float = Field(
-        30,
+        30, gt=0,
         description="`fhir-server serve`: a client that has not sent a request's line and "
         "headers this long after it began is disconnected (408).",
     )
     response_stall_seconds: float = Field(
-        60,
+        60, gt=0,
         description="`fhir-server serve`: a client that has taken in nothing of a response "
         "this long (the send buffer stayed full) is disconnected.",
     )
     max_connections: int = Field(
-        4096,
+        4096, gt=0,
         description="Connections (and requests in progress) one server process holds at once; "
         "beyond, a new connection is answered 503 and closed, rather than the process running "
         "out of file descriptors and resetting everyone's.",
     )
     keep_alive_seconds: int = Field(
-        5, description="`fhir-server serve`: idle keep-alive connections are closed after this."
+        5, ge=0,
+        description="`fhir-server serve`: idle keep-alive connections are closed after this.",
     )
     rate_limit_per_address_per_minute: int = Field(
-        6000,
+        6000, ge=0,
         description="Requests per minute per client address to /fhir before authentication "
         "(429); 0: no limit.",
     )
     rate_limit_address_burst: int = Field(
-        1000, description="Requests one client address may send at once before that limit."
+        1000, gt=0, description="Requests one client address may send at once before that limit."
     )
     rate_limit_max_addresses: int = Field(
-        100_000, description="Client addresses the rate limit tracks at most (memory bound)."
+        100_000, gt=0, description="Client addresses the rate limit tracks at most (memory bound)."
     )
     metrics: Literal["off", "public"] = Field(
         "off",
@@ -159,7 +175,7 @@ class Settings(BaseSettings):
         "SMART Backend Services recommends 300, and no token is revoked before it expires)."
     )
     rate_limit_per_minute: int = Field(
-        1200, description="Requests per minute per person or client before 429; 0: no limit."
+        1200, ge=0, description="Requests per minute per person or client before 429; 0: no limit."
     )
     cors_origins: list[str] = Field(
         [],
@@ -179,32 +195,33 @@ class Settings(BaseSettings):
         "which the primary server process starts (false: the server processes do it).",
     )
     export_file_max_bytes: int = Field(
-        256 * 1024 * 1024, description="Bulk export: output files are split at this size."
+        256 * 1024 * 1024, gt=0, description="Bulk export: output files are split at this size."
     )
     export_retention_seconds: int = Field(
-        24 * 3600, description="Bulk export: seconds output files are kept after the export."
+        24 * 3600, ge=0, description="Bulk export: seconds output files are kept after the export."
     )
     export_batch_bytes: int = Field(
-        4 * 1024 * 1024,
+        4 * 1024 * 1024, gt=0,
         description="Bulk export: NDJSON bytes a worker writes between progress checkpoints.",
     )
     export_lease_seconds: float = Field(
-        60, description="Bulk export: a worker's claim on a job lapses unless renewed this often."
+        60, gt=0,
+        description="Bulk export: a worker's claim on a job lapses unless renewed this often.",
     )
     export_heartbeat_seconds: float = Field(
-        10, description="Bulk export: how often a worker renews its claim (below the lease)."
+        10, gt=0, description="Bulk export: how often a worker renews its claim (below the lease)."
     )
     export_poll_seconds: float = Field(
-        2, description="Bulk export: how often an idle worker looks for queued jobs."
+        2, gt=0, description="Bulk export: how often an idle worker looks for queued jobs."
     )
     export_settle_seconds: float = Field(
-        1, description="Bulk export: wait after transactionTime for writes still committing."
+        1, ge=0, description="Bulk export: wait after transactionTime for writes still committing."
     )
     export_workers: int = Field(
-        1, description="Bulk export: jobs this process works on at once (0: none)."
+        1, ge=0, description="Bulk export: jobs this process works on at once (0: none)."
     )
     export_max_jobs: int = Field(
-        5, description="Bulk export: unfinished jobs per client before kick-offs get 429."
+        5, gt=0, description="Bulk export: unfinished jobs per client before kick-offs get 429."
     )
     organization_name: str = Field(
         "Bệnh viện", description="The hospital this server acts for (audit source, signing)."
@@ -258,6 +275,27 @@ class Settings(BaseSettings):
             return url
         raise ValueError(f"{url!r} is no URI: write it in ASCII, the host in IDNA form and "
                          f"the path percent-encoded ({_ascii_form(url)})")
+
+    @field_validator("base_url", "csc_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        """An absolute http(s) URL: a base such as `fhir.benhvien.vn/fhir` made every
+        `Location` and `fullUrl` relative, and tokens' audience unmatchable."""
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is no absolute http or https URL")
+        return url
+
+    @field_validator(*_ORDER)
+    @classmethod
+    def _in_order(cls, value: float, info: ValidationInfo) -> float:
+        other, relation, why = _ORDER[str(info.field_name)]
+        bound = info.data.get(other)
+        if bound is not None and (value < bound if relation == "at least" else value >= bound):
+            raise ValueError(f"{value} is not {relation} FHIR_{other.upper()} ({bound}): {why}")
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -196,6 +196,21 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
      "FHIR_ACCESS_TOKEN_LIFETIME: Input should be greater than 0"),
     # A Vietnamese host made every write a 500 once stored: its Location is no header value.
     ("FHIR_BASE_URL", "https://bệnhviện.vn/fhir", "(https://xn--bnhvin-ik8be.vn/fhir)"),
+    # Values no server can work with started one: -1 bytes made every request 413, a page
+    # size of 0 or below the default every search wrong, a heartbeat at the lease's length
+    # let a second worker take over an export still running, a base with no scheme made
+    # every Location relative.
+    ("FHIR_MAX_BODY_BYTES", "-1", "FHIR_MAX_BODY_BYTES: Input should be greater than 0"),
+    ("FHIR_MAX_PAGE_SIZE", "0", "FHIR_MAX_PAGE_SIZE: Input should be greater than 0"),
+    ("FHIR_MAX_PAGE_SIZE", "10", "FHIR_MAX_PAGE_SIZE: Value error, 10 is not at least "
+     "FHIR_DEFAULT_PAGE_SIZE (50)"),
+    ("FHIR_MAX_CONNECTIONS", "0", "FHIR_MAX_CONNECTIONS: Input should be greater than 0"),
+    ("FHIR_RATE_LIMIT_PER_MINUTE", "-5", "FHIR_RATE_LIMIT_PER_MINUTE: Input should be greater"),
+    ("FHIR_EXPORT_WORKERS", "-1", "FHIR_EXPORT_WORKERS: Input should be greater"),
+    ("FHIR_EXPORT_HEARTBEAT_SECONDS", "60", "FHIR_EXPORT_HEARTBEAT_SECONDS: Value error, 60.0 "
+     "is not below FHIR_EXPORT_LEASE_SECONDS (60.0)"),
+    ("FHIR_BASE_URL", "fhir.benhvien.vn/fhir", "is no absolute http or https URL"),
+    ("FHIR_CSC_URL", "csc.example/csc/v2", "is no absolute http or https URL"),
 ])
 def test_a_bad_setting_is_one_line_before_anything_starts(spawn, mongods, tmp_path, name,
                                                           value, says):
