@@ -1,8 +1,10 @@
 """Server settings, read from FHIR_* environment variables."""
 
 import ipaddress
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -297,6 +299,26 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not {relation} FHIR_{other.upper()} ({bound}): {why}")
         return value
 
+    @field_validator("database")
+    @classmethod
+    def _database_name(cls, name: str) -> str:
+        """A name MongoDB takes: it refused one only once the server started (a traceback)."""
+        if not name or len(name.encode()) >= 64 or any(c in name for c in '/\\. "$\0'):
+            raise ValueError(f"{name!r} is no MongoDB database name (1 to 63 bytes, none of "
+                             '/\\. "$)')
+        return name
+
+    @field_validator("seal_key", "seal_certificates", "trust_anchors", "trusted_issuers")
+    @classmethod
+    def _usable(cls, value: Path | list | None, info: ValidationInfo) -> Path | list | None:
+        """Files there to read; issuers whose keys can be had."""
+        for each in value if isinstance(value, list) else [value] if value is not None else []:
+            if info.field_name == "trusted_issuers":
+                _check_issuer(each)
+            else:
+                _readable_file(each)
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, proxies: list[str]) -> list[str]:
@@ -306,6 +328,28 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{proxy!r} is no IP address or CIDR network") from None
         return proxies
+
+
+_ISSUER_KEYS = ("jwks_uri", "jwks_file", "jwks")
+
+
+def _check_issuer(entry: Any) -> None:
+    """An issuer entry the server can use: it stopped start-up with a traceback otherwise."""
+    name = entry.get("issuer") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{json.dumps(entry)[:200]} names no `issuer`")
+    if unknown := set(entry) - {"issuer", "id_claim", *_ISSUER_KEYS}:
+        raise ValueError(f"issuer {name}: unknown {', '.join(sorted(unknown))} (it takes "
+                         "issuer, jwks_uri or jwks_file or jwks, id_claim)")
+    if sum(key in entry for key in _ISSUER_KEYS) != 1:
+        raise ValueError(f"issuer {name}: give exactly one of jwks_uri, jwks_file, jwks")
+    if "jwks_file" in entry:
+        _readable_file(Path(entry["jwks_file"]))
+
+
+def _readable_file(path: Path) -> None:
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ValueError(f"{path} is no readable file")
 
 
 def _ascii_form(url: str) -> str:

@@ -211,6 +211,14 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
      "is not below FHIR_EXPORT_LEASE_SECONDS (60.0)"),
     ("FHIR_BASE_URL", "fhir.benhvien.vn/fhir", "is no absolute http or https URL"),
     ("FHIR_CSC_URL", "csc.example/csc/v2", "is no absolute http or https URL"),
+    # These were a traceback once the server started (exit 3), the mongod started too.
+    ("FHIR_DATABASE", "fhir data", "FHIR_DATABASE: Value error, 'fhir data' is no MongoDB"),
+    ("FHIR_SEAL_KEY", "/nonexistent/seal.p12", "/nonexistent/seal.p12 is no readable file"),
+    ("FHIR_TRUST_ANCHORS", '["/nonexistent/ca.pem"]', "/nonexistent/ca.pem is no readable"),
+    ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker", "jwks_url": "https://broker/k"}]',
+     "issuer https://broker: unknown jwks_url"),
+    ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker"}]',
+     "give exactly one of jwks_uri, jwks_file, jwks"),
 ])
 def test_a_bad_setting_is_one_line_before_anything_starts(spawn, mongods, tmp_path, name,
                                                           value, says):
