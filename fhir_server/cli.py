@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from fhir_server import shared_metrics
-from fhir_server.conformance.registry import is_supported
+from fhir_server.cli_arguments import port, positive, resource_type
 from fhir_server.package_commands import install_package, list_packages, package_directory
 from fhir_server.setting_errors import setting_problems
 from fhir_server.settings import Settings
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=port, default=8080)
     serve.add_argument(
         "--data-dir",
         type=Path,
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=_positive,
+        type=positive,
         default=len(os.sched_getaffinity(0)),
         help="server processes on the port, sharing one MongoDB (default: the cores this "
         "process may run on)",
@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the server's base URL (default: that of the server running on the data dir, "
         "else FHIR_BASE_URL, else http://127.0.0.1:8080/fhir)",
     )
-    token.add_argument("--lifetime", type=int, default=3600, help="seconds")
+    token.add_argument("--lifetime", type=positive, default=3600, help="seconds")
     token.add_argument("--patient", help="the launch patient's id (SMART `patient` claim), "
                        "to which patient/ scopes keep (default: the Patient holding --sub)")
 
@@ -164,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
         "--type",
         dest="types",
         action="append",
-        type=_resource_type,
+        type=resource_type,
         help="only this resource type (repeatable)",
     )
 
@@ -186,18 +186,6 @@ def _parser() -> argparse.ArgumentParser:
     listing = package_commands.add_parser("list", help="list the installed packages")
     listing.add_argument("--data-dir", type=Path)
     return parser
-
-
-def _resource_type(name: str) -> str:
-    if not is_supported(name):
-        raise argparse.ArgumentTypeError(f"{name!r} is not a FHIR R4 resource type")
-    return name
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return int(text)
 
 
 def _settings(args: argparse.Namespace, **overrides) -> Settings:

@@ -436,3 +436,17 @@ def test_load_into_a_running_server_obeys_its_required_profiles(cli, spawn, mong
     assert "vn-core-patient" in output, output
     assert server.stop() in TERMINATED
     assert mongods(data) == []
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("serve", "--port", "99999"), "argument --port: '99999' is not a port number"),
+    (("serve", "--port", "0"), "argument --port: '0' is not a port number"),
+    (("token", "--sub", "001085012345", "--lifetime", "-5"),
+     "argument --lifetime: '-5' is not a positive number"),
+])
+def test_an_argument_out_of_range_is_a_usage_error(cli, tmp_path, args, says):
+    """A port beyond 65535 was a traceback from bind() (exit 1) after the packages had
+    loaded, a negative token lifetime one from minting the token."""
+    result = cli(*args, "--data-dir", tmp_path / "data")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and says in result.stderr, result.stderr
