@@ -16,7 +16,7 @@ from multiprocessing.process import BaseProcess
 
 from fhir_server.collector import collector_tuned_for_serving
 from fhir_server.restart_backoff import RestartBackoff
-from fhir_server.settings import Settings
+from fhir_server.settings import Settings, log_level
 
 log = logging.getLogger(__name__)
 # For its last drain (services/audit.py gives that at most 5 s), then it is killed.
@@ -92,7 +92,7 @@ def _main(settings: Settings, parent: int) -> None:
         sys.exit(1)
     # Ctrl-C reaches the whole process group: the server stops first, then stops this one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "INFO"))
+    logging.basicConfig(level=log_level() or "INFO")
     asyncio.run(_drain(settings))
 
 

@@ -17,7 +17,7 @@ from fhir_server import shared_metrics
 from fhir_server.cli_arguments import port, positive, resource_type
 from fhir_server.package_commands import install_package, list_packages, package_directory
 from fhir_server.setting_errors import setting_problems
-from fhir_server.settings import Settings
+from fhir_server.settings import LOG_LEVELS, Settings, log_level
 from fhir_server.storage.reachability import MongoUnreachable, check_reachable
 from fhir_server.token_command import dev_token, print_token
 
@@ -279,7 +279,7 @@ def _serve(args: argparse.Namespace) -> int:
             "--sub <12 digits> --scope 'user/*.rs'\n"
             "Stop it with Ctrl-C."), token)
     options: dict[str, Any] = {
-        "log_level": os.environ.get("FHIR_LOG_LEVEL", "INFO").lower(),  # WARNING: no access log
+        "log_level": (log_level() or "INFO").lower(),  # WARNING: no access log
         "timeout_keep_alive": settings.keep_alive_seconds,
         "limit_concurrency": settings.max_connections,
         # The client address is ours to work out (FHIR_TRUSTED_PROXIES): uvicorn would take
@@ -401,7 +401,10 @@ async def _reindex(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "INFO"))
+    if (level := log_level()) is None:
+        print(f"cannot start: FHIR_LOG_LEVEL: not one of {', '.join(LOG_LEVELS)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level)
     args = _parser().parse_args(argv)
     try:
         return _run(args)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_server.conformance.packages import installation_directory
-from fhir_server.settings import STARTED_AT_VARIABLE, Settings
+from fhir_server.settings import STARTED_AT_VARIABLE, Settings, log_level
 
 _RECORD = "server.json"
 # While the mongod serve_workers supervises is down: the reason, for its workers to read.
@@ -324,7 +324,7 @@ def _worker(host: str, port: int, uvicorn_options: dict[str, Any], supervisor: i
     die_with_parent(signal.SIGKILL)
     if os.getppid() != supervisor:  # it died before the signal was asked for
         sys.exit(1)
-    logging.basicConfig(level=os.environ.get("FHIR_LOG_LEVEL", "INFO"))
+    logging.basicConfig(level=log_level() or "INFO")
     settings = Settings()
     sock = _bound_socket(host, port)
     http = with_client_deadlines(settings.header_timeout_seconds, settings.response_stall_seconds)

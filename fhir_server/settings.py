@@ -15,6 +15,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # of the CapabilityStatement, so that all serve one statement (one ETag), also a worker
 # started later to replace another.
 STARTED_AT_VARIABLE = "FHIR_SERVER_STARTED_AT"
+# FHIR_LOG_LEVEL, read before the settings (commands log from their start): the levels both
+# Python's logging and uvicorn's take.
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+def log_level() -> str | None:
+    """FHIR_LOG_LEVEL in capitals (`info` as `INFO`), None when it names no level."""
+    level = os.environ.get("FHIR_LOG_LEVEL", "INFO").strip().upper()
+    return level if level in LOG_LEVELS else None
 
 
 # Settings checked against one defined before them: that one, how they must compare, and

@@ -219,6 +219,10 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
      "issuer https://broker: unknown jwks_url"),
     ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker"}]',
      "give exactly one of jwks_uri, jwks_file, jwks"),
+    # Python's logging refused `FOO` with a traceback (exit 1); uvicorn's `WARN` once the
+    # packages had loaded (exit 1).
+    ("FHIR_LOG_LEVEL", "FOO", "FHIR_LOG_LEVEL: not one of CRITICAL, ERROR, WARNING, INFO"),
+    ("FHIR_LOG_LEVEL", "WARN", "FHIR_LOG_LEVEL: not one of CRITICAL, ERROR, WARNING, INFO"),
 ])
 def test_a_bad_setting_is_one_line_before_anything_starts(spawn, mongods, tmp_path, name,
                                                           value, says):
