@@ -2,9 +2,12 @@
 signals, start-up failure, and loading data files."""
 
 import json
+import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 
@@ -454,3 +457,14 @@ def test_an_argument_out_of_range_is_a_usage_error(cli, tmp_path, args, says):
     result = cli(*args, "--data-dir", tmp_path / "data")
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and says in result.stderr, result.stderr
+
+
+def test_python_m_fhir_server_is_the_command(tmp_path):
+    """`python -m fhir_server` runs `fhir-server` (where its script is not on PATH); it was
+    "No module named fhir_server.__main__", exit 1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_")}
+    done = subprocess.run([sys.executable, "-m", "fhir_server", "token", "--sub", "001085012345",
+                           "--data-dir", tmp_path / "data"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].count(".") == 2, done.stdout  # a JWT
