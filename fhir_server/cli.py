@@ -241,7 +241,7 @@ def _serve(args: argparse.Namespace) -> int:
     from fhir_server.api.header_timeout import with_client_deadlines
     from fhir_server.conformance.definitions import load
     from fhir_server.conformance.packages import PackageError
-    from fhir_server.main import create_app
+    from fhir_server.main import create_app, signing_problem
     from fhir_server.ready_banner import print_when_answering
     from fhir_server.running_server import already_serving, default_base_url, serve_workers
     from fhir_server.services.conformance_policy import (
@@ -260,6 +260,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     except ProfileConfigurationError as error:
         print(f"cannot start: {error}", file=sys.stderr)
+        return 2
+    if (problem := signing_problem(settings)) is not None:
+        print(f"cannot start: {problem}", file=sys.stderr)
         return 2
     if settings.mongodb_uri is not None:
         check_reachable(str(settings.mongodb_uri))

@@ -244,6 +244,22 @@ async def provenance_recorder(settings: Settings):
             await development_csc.stop()
 
 
+def signing_problem(settings: Settings) -> str | None:
+    """Why the configured trust anchors or seal cannot be used, in one line naming the
+    setting, or None: found only once the server had started, it was a traceback."""
+    try:
+        load_trust_anchors(settings.trust_anchors)
+    except (OSError, ValueError) as error:
+        return f"FHIR_TRUST_ANCHORS: {error}"
+    if settings.seal_key is None:
+        return None
+    try:
+        _seal(settings, None)
+    except (OSError, ValueError, TypeError) as error:
+        return f"FHIR_SEAL_KEY: {error}"
+    return None
+
+
 def _seal(settings: Settings, development: DevSigningService | None) -> LocalSigner | None:
     """The organisation seal from FHIR_SEAL_KEY, else the development one, else None."""
     if settings.seal_key is None:

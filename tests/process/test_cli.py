@@ -222,6 +222,9 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
      "issuer https://broker: unknown jwks_url"),
     ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker"}]',
      "give exactly one of jwks_uri, jwks_file, jwks"),
+    # Files that hold no key or certificate were a traceback once the server started.
+    ("FHIR_SEAL_KEY", __file__, "FHIR_SEAL_KEY: Unable to load PEM file"),
+    ("FHIR_TRUST_ANCHORS", json.dumps([__file__]), "FHIR_TRUST_ANCHORS: Unable to load PEM"),
     # Python's logging refused `FOO` with a traceback (exit 1); uvicorn's `WARN` once the
     # packages had loaded (exit 1).
     ("FHIR_LOG_LEVEL", "FOO", "FHIR_LOG_LEVEL: not one of CRITICAL, ERROR, WARNING, INFO"),
