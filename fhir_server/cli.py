@@ -196,6 +196,14 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
     return Settings(**overrides)
 
 
+def _missing_path(paths: list[Path]) -> bool:
+    """Whether a path given does not exist (said on stderr)."""
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        print(f"{missing[0]} is not a file or directory", file=sys.stderr)
+    return bool(missing)
+
+
 async def _verify(args: argparse.Namespace) -> int:
     from fhir_server.errors import FhirError
     from fhir_server.services.dev_signing import development_anchor
@@ -203,9 +211,7 @@ async def _verify(args: argparse.Namespace) -> int:
     from fhir_server.services.verification import SignatureVerifier
     from signing.certificates import load_trust_anchors
 
-    missing = [path for path in args.paths if not path.exists()]
-    if missing:
-        print(f"{missing[0]} is not a file or directory", file=sys.stderr)
+    if _missing_path(args.paths):
         return 2
     trust = list(args.trust)
     if args.data_dir is not None:
@@ -378,6 +384,8 @@ async def _load(args: argparse.Namespace) -> int:
     from fhir_server.services.export.verification import export_bases, section_files
     from fhir_server.services.loading import Loading
 
+    if _missing_path(args.paths):  # before a mongod is started for nothing
+        return 2
     async with _services(args) as (_, processor):
         found = manifests(args.paths)
         loading = Loading(processor, bases=export_bases(found),

@@ -471,3 +471,13 @@ def test_python_m_fhir_server_is_the_command(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1].count(".") == 2, done.stdout  # a JWT
+
+
+def test_load_of_a_path_that_does_not_exist_starts_nothing(cli, mongods, tmp_path):
+    """As `verify` and `package install`: one line, exit 2, no mongod started. It started
+    the embedded mongod, loaded nothing and failed the path as a resource of no type, exit 1."""
+    data = tmp_path / "data"
+    result = cli("load", tmp_path / "nope.ndjson", "--data-dir", data)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{tmp_path / 'nope.ndjson'} is not a file or directory" in result.stderr
+    assert not (data / "mongo").exists() and mongods(data) == []
