@@ -198,8 +198,7 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
 
 def _missing_path(paths: list[Path]) -> bool:
     """Whether a path given does not exist (said on stderr)."""
-    missing = [path for path in paths if not path.exists()]
-    if missing:
+    if missing := [path for path in paths if not path.exists()]:
         print(f"{missing[0]} is not a file or directory", file=sys.stderr)
     return bool(missing)
 
@@ -271,7 +270,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"cannot start: {problem}", file=sys.stderr)
         return 2
     if settings.mongodb_uri is not None:
-        check_reachable(str(settings.mongodb_uri))
+        check_reachable(str(settings.mongodb_uri), settings.mongodb_server_selection_timeout)
     if settings.base_url is None:
         settings.base_url = default_base_url(args.host, args.port)
     if settings.dev:
@@ -354,7 +353,8 @@ async def _mongodb(args: argparse.Namespace):
     settings = _settings(args)
     embedded = None
     if settings.mongodb_uri is not None:
-        await asyncio.to_thread(check_reachable, str(settings.mongodb_uri))
+        await asyncio.to_thread(check_reachable, str(settings.mongodb_uri),
+                                settings.mongodb_server_selection_timeout)
     else:
         settings.mongodb_uri = running_instance_uri(settings.data_dir)
         # What is written into a running server's database conforms as its writes must.

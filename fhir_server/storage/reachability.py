@@ -10,8 +10,10 @@ class MongoUnreachable(Exception):
     """The configured MongoDB cannot be used (the message says why)."""
 
 
-def check_reachable(uri: str, timeout_ms: int = 5000) -> None:
-    """Raise MongoUnreachable unless a primary at `uri` answers a ping within `timeout_ms`."""
+def check_reachable(uri: str, timeout: float = 5) -> None:
+    """Raise MongoUnreachable unless a primary at `uri` answers a ping within `timeout`
+    seconds (FHIR_MONGODB_SERVER_SELECTION_TIMEOUT, as the server's requests wait)."""
+    timeout_ms = max(1, round(timeout * 1000))
     try:
         hosts = ", ".join(f"{host}:{port}" for host, port in parse_uri(uri)["nodelist"])
         client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
@@ -24,7 +26,7 @@ def check_reachable(uri: str, timeout_ms: int = 5000) -> None:
         # The first part names the cause; the rest is the driver's topology description.
         cause = str(error).partition(", Timeout:")[0].partition(" (configured timeouts")[0]
         raise MongoUnreachable(
-            f"no MongoDB primary at {hosts} answered within {timeout_ms / 1000:g} s: {cause}"
+            f"no MongoDB primary at {hosts} answered within {timeout:g} s: {cause}"
         ) from None
     finally:
         client.close()

@@ -481,3 +481,15 @@ def test_load_of_a_path_that_does_not_exist_starts_nothing(cli, mongods, tmp_pat
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"{tmp_path / 'nope.ndjson'} is not a file or directory" in result.stderr
     assert not (data / "mongo").exists() and mongods(data) == []
+
+
+def test_start_up_waits_for_mongodb_as_long_as_the_setting_says(spawn, tmp_path):
+    """The start-up check waited 5 s whatever FHIR_MONGODB_SERVER_SELECTION_TIMEOUT said: a
+    cluster electing its primary for longer than that stopped a server told to wait 30 s."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    server = spawn(tmp_path / "data", env={"FHIR_MONGODB_URI": f"mongodb://127.0.0.1:{dead_port}/",
+                                           "FHIR_MONGODB_SERVER_SELECTION_TIMEOUT": "1.5"})
+    assert server.process.wait(60) == 1, server.output()
+    assert f"no MongoDB primary at 127.0.0.1:{dead_port} answered within 1.5 s" in server.output()
