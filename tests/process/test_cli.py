@@ -1,6 +1,7 @@
 """The `fhir-server` command run for real: serve with its embedded mongod, restarts,
 signals, start-up failure, and loading data files."""
 
+import gzip
 import json
 import os
 import re
@@ -493,3 +494,19 @@ def test_start_up_waits_for_mongodb_as_long_as_the_setting_says(spawn, tmp_path)
                                            "FHIR_MONGODB_SERVER_SELECTION_TIMEOUT": "1.5"})
     assert server.process.wait(60) == 1, server.output()
     assert f"no MongoDB primary at 127.0.0.1:{dead_port} answered within 1.5 s" in server.output()
+
+
+def test_load_skips_a_byte_order_mark(cli, tmp_path):
+    """Files saved by Windows tools start with a UTF-8 byte order mark, which a request body
+    may (json_format.loads) and RFC 8259 §8.1 lets a parser ignore: each such file was one
+    failure, "Unexpected UTF-8 BOM", exit 1."""
+    bom = "\N{BYTE ORDER MARK}"
+    (tmp_path / "a.ndjson").write_text(bom + json.dumps(_patient(unique_cccd())) + "\n",
+                                       encoding="utf-8")
+    (tmp_path / "b.json").write_text(bom + json.dumps(_patient(unique_cccd())), encoding="utf-8")
+    with gzip.open(tmp_path / "c.ndjson.gz", "wt", encoding="utf-8") as packed:
+        packed.write(bom + json.dumps(_patient(unique_cccd())) + "\n")
+    result = cli("load", "--data-dir", tmp_path / "data", tmp_path / "a.ndjson",
+                 tmp_path / "b.json", tmp_path / "c.ndjson.gz")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^Patient\s+3\s+0\s", result.stdout, re.MULTILINE), result.stdout
