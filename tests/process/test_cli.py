@@ -510,3 +510,17 @@ def test_load_skips_a_byte_order_mark(cli, tmp_path):
                  tmp_path / "b.json", tmp_path / "c.ndjson.gz")
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^Patient\s+3\s+0\s", result.stdout, re.MULTILINE), result.stdout
+
+
+@pytest.mark.parametrize("command", [("serve", "--workers", "1"),
+                                     ("token", "--sub", "001085012345")])
+def test_a_data_dir_that_is_a_file_is_one_line(cli, tmp_path, command):
+    """`serve` went on to a traceback (NotADirectoryError, exit 1) after the packages had
+    loaded, `token` at once."""
+    taken = tmp_path / "data"
+    taken.write_text("not a directory", encoding="utf-8")
+    result = cli(*command, "--data-dir", taken / "inner")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert (f"cannot start: FHIR_DATA_DIR: Value error, {taken / 'inner'} is no directory, "
+            f"nor can one be made there: {taken} is a file") in result.stderr, result.stderr
