@@ -366,8 +366,21 @@ def _check_issuer(entry: Any) -> None:
                          "issuer, jwks_uri or jwks_file or jwks, id_claim)")
     if sum(key in entry for key in _ISSUER_KEYS) != 1:
         raise ValueError(f"issuer {name}: give exactly one of jwks_uri, jwks_file, jwks")
+    if "jwks_uri" in entry:
+        if not isinstance(uri := entry["jwks_uri"], str) or not uri.startswith(("http://",
+                                                                                 "https://")):
+            raise ValueError(f"issuer {name}: jwks_uri {uri!r} is no http(s) URL")
+        return
+    jwks = entry.get("jwks")
     if "jwks_file" in entry:
-        _readable_file(Path(entry["jwks_file"]))
+        _readable_file(path := Path(entry["jwks_file"]))
+        try:
+            jwks = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"issuer {name}: jwks_file {path} is no JSON: {error}") from None
+    # Found only by the first request with a token, it made every such request a 500.
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ValueError(f"issuer {name}: its JWKS is no JSON object with a 'keys' array")
 
 
 def _readable_file(path: Path) -> None:

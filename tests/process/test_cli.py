@@ -223,6 +223,11 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
      "issuer https://broker: unknown jwks_url"),
     ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker"}]',
      "give exactly one of jwks_uri, jwks_file, jwks"),
+    # A JWKS of no keys array made every request with a token a 500.
+    ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker", "jwks": {"keys": "k1"}}]',
+     "issuer https://broker: its JWKS is no JSON object with a 'keys' array"),
+    ("FHIR_TRUSTED_ISSUERS", json.dumps([{"issuer": "https://broker", "jwks_file": __file__}]),
+     f"issuer https://broker: jwks_file {__file__} is no JSON"),
     # Files that hold no key or certificate were a traceback once the server started.
     ("FHIR_SEAL_KEY", __file__, "FHIR_SEAL_KEY: Unable to load PEM file"),
     ("FHIR_TRUST_ANCHORS", json.dumps([__file__]), "FHIR_TRUST_ANCHORS: Unable to load PEM"),
