@@ -163,6 +163,25 @@ def _as_batch(items: list[tuple[dict, Origin]], location: str) -> Batch:
     return Batch(bundle, [origin for _, origin in items], location)
 
 
+def _in_batches(items: list[tuple[dict, Origin]], location: str) -> Iterator[Batch]:
+    """The items in batches of NDJSON_BATCH entries."""
+    for start in range(0, len(items), NDJSON_BATCH):
+        yield _as_batch(items[start:start + NDJSON_BATCH], location)
+
+
+def _fitting(batch: Batch, most: int) -> Iterator[Batch]:
+    """A batch Bundle in parts of at most `most` entries (FHIR_MAX_BUNDLE_ENTRIES, which may
+    be below NDJSON_BATCH: each whole batch was 413, and nothing loaded); a transaction as it
+    is, all or nothing."""
+    entries = batch.bundle.get("entry") or []
+    if batch.bundle.get("type") != "batch" or len(entries) <= most:
+        yield batch
+        return
+    for start in range(0, len(entries), most):
+        yield replace(batch, bundle={**batch.bundle, "entry": entries[start:start + most]},
+                      origins=batch.origins[start:start + most])
+
+
 def _ndjson_batches(path: Path, report: LoadReport, bases: tuple[str, ...],
                     versions: SourceVersions | None = None) -> Iterator[Batch]:
     """Batches of NDJSON_BATCH lines; a line that is not a resource is a failure of its own,
@@ -264,7 +283,9 @@ def _batches(path: Path, report: LoadReport, bases: tuple[str, ...],
             yield _as_batch([(resource, Origin(where, "Bundle"))], where)
         elif held := [(entry, Origin(located, entry["resourceType"]))
                       for located, entry in bundle_resources(resource, where)]:
-            yield _as_batch(held, where)
+            # In batches as NDJSON lines are: one of them all was 413 beyond
+            # FHIR_MAX_BUNDLE_ENTRIES, and nothing of a large collection loaded.
+            yield from _in_batches(held, where)
         else:
             # A searchset of its outcome alone (`Bundle-bundle-search-warning`) holds nothing
             # to load: it was sent as a batch of no entries, and failed as one.
@@ -328,7 +349,8 @@ class Loading:
             data_files([given]), key=lambda path: path.resolve() not in self.deletions)]
 
     async def load(self, batches: Iterator[Batch], report: LoadReport) -> None:
-        for batch in batches:
+        for batch in (part for whole in batches
+                      for part in _fitting(whole, self.processor.max_entries)):
             if (failed := await _submit(self.processor, batch, self.base, report)) is not None:
                 self.deferred.append(failed)
                 report.retrying += len(failed.origins)
@@ -388,7 +410,5 @@ async def load_resources(processor: BundleProcessor, resources: list[dict], loca
     loading = Loading(processor, base)
     items = [(resource, Origin(f"{location} {resource['resourceType']}/{resource.get('id')}",
                                resource["resourceType"])) for resource in resources]
-    batches = (_as_batch(items[start:start + NDJSON_BATCH], location)
-               for start in range(0, len(items), NDJSON_BATCH))
-    await loading.load(batches, loading.report)
+    await loading.load(_in_batches(items, location), loading.report)
     return await loading.finish()

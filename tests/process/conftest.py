@@ -83,8 +83,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
         time.sleep(interval)
 
 
-def run_cli(*args: object, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(FHIR_SERVER), *map(str, args)], cwd=cwd, env=clean_env(args),
+def run_cli(*args: object, cwd: Path, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(FHIR_SERVER), *map(str, args)], cwd=cwd,
+                          env=clean_env(args) | (env or {}),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -177,10 +179,12 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess]]:
-    """Run `fhir-server ARGS...` to completion (in tmp_path, without FHIR_* settings)."""
+    """Run `fhir-server ARGS...` to completion (in tmp_path, without FHIR_* settings but
+    `env`'s)."""
 
-    def run(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
-        return run_cli(*args, cwd=tmp_path, timeout=timeout)
+    def run(*args: object, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return run_cli(*args, cwd=tmp_path, timeout=timeout, env=env)
 
     yield run
     for pid in mongod_pids(tmp_path):

@@ -529,3 +529,24 @@ def test_a_data_dir_that_is_a_file_is_one_line(cli, tmp_path, command):
     assert "Traceback" not in result.stderr, result.stderr
     assert (f"cannot start: FHIR_DATA_DIR: Value error, {taken / 'inner'} is no directory, "
             f"nor can one be made there: {taken} is a file") in result.stderr, result.stderr
+
+
+def test_load_keeps_its_batches_within_the_bundle_limit(cli, tmp_path):
+    """With FHIR_MAX_BUNDLE_ENTRIES below the 500 lines of a batch, every NDJSON batch, and a
+    collection Bundle of more resources than it, was refused whole (413): nothing loaded. A
+    transaction stays one, all or nothing."""
+    ndjson = tmp_path / "patients.ndjson"
+    ndjson.write_text("".join(json.dumps(_patient(unique_cccd())) + "\n" for _ in range(5)),
+                      encoding="utf-8")
+    collection = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"resource": _patient(unique_cccd())} for _ in range(4)]}
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": _patient(unique_cccd()), "request": {"method": "POST", "url": "Patient"}}
+        for _ in range(4)]}
+    result = cli("load", "--data-dir", tmp_path / "data", ndjson,
+                 _write_json(tmp_path / "collection.json", collection),
+                 _write_json(tmp_path / "transaction.json", transaction),
+                 env={"FHIR_MAX_BUNDLE_ENTRIES": "3"})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"^Patient\s+9\s+4\s", result.stdout, re.MULTILINE), result.stdout
+    assert "transaction.json:1: 413 The Bundle has 4 entries" in result.stdout, result.stdout
