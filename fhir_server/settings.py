@@ -308,18 +308,21 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not {relation} FHIR_{other.upper()} ({bound}): {why}")
         return value
 
-    @field_validator("data_dir")
+    @field_validator("data_dir", "packages")
     @classmethod
-    def _directory(cls, path: Path) -> Path:
-        """A directory, or one that can be made: a file there was a traceback of the first
-        command that wrote to it (`serve`: after the packages had loaded)."""
-        existing = next((p for p in (path, *path.absolute().parents) if p.exists()), None)
+    def _directory(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        """A directory, or one that can be made: a data dir there was a traceback of the
+        first command that wrote to it (`serve`: after the packages had loaded); FHIR_PACKAGES
+        a file was read as no package installed (it may be read-only)."""
+        given = " (--data-dir or FHIR_DATA_DIR)" if info.field_name == "data_dir" else ""
+        existing = next((p for p in (path, *path.absolute().parents) if p.exists()),
+                        None) if path is not None else None
         if existing is not None and not existing.is_dir():
             raise ValueError(f"{path} is no directory, nor can one be made there: {existing} "
-                             "is a file (--data-dir or FHIR_DATA_DIR)")
-        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
-            raise ValueError(f"{path}: {existing} is a directory this user cannot write to "
-                             "(--data-dir or FHIR_DATA_DIR)")
+                             f"is a file{given}")
+        if given and existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise ValueError(f"{path}: {existing} is a directory this user cannot write to"
+                             f"{given}")
         return path
 
     @field_validator("database")

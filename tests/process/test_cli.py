@@ -223,6 +223,8 @@ def test_port_in_use_fails_start_up_and_leaves_no_mongod(spawn, mongods, tmp_pat
      "issuer https://broker: unknown jwks_url"),
     ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker"}]',
      "give exactly one of jwks_uri, jwks_file, jwks"),
+    # A file as the packages directory was read as no package installed, silently.
+    ("FHIR_PACKAGES", __file__, f"FHIR_PACKAGES: Value error, {__file__} is no directory"),
     # A JWKS of no keys array made every request with a token a 500.
     ("FHIR_TRUSTED_ISSUERS", '[{"issuer": "https://broker", "jwks": {"keys": "k1"}}]',
      "issuer https://broker: its JWKS is no JSON object with a 'keys' array"),
