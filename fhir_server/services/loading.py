@@ -163,10 +163,22 @@ def _as_batch(items: list[tuple[dict, Origin]], location: str) -> Batch:
     return Batch(bundle, [origin for _, origin in items], location)
 
 
-def _in_batches(items: list[tuple[dict, Origin]], location: str) -> Iterator[Batch]:
-    """The items in batches of NDJSON_BATCH entries."""
-    for start in range(0, len(items), NDJSON_BATCH):
-        yield _as_batch(items[start:start + NDJSON_BATCH], location)
+def _in_batches(items: Iterable[tuple[dict, Origin]], location: str) -> Iterator[Batch]:
+    """The items in batches of up to NDJSON_BATCH entries, in their order; one that writes a
+    resource its batch writes already (a later version in the file) starts the next, so the
+    last one is stored: two entries of one batch may not write one resource, and both
+    failed, so that neither version loaded."""
+    batch: list[tuple[dict, Origin]] = []
+    written: set[tuple[str, str]] = set()
+    for resource, origin in items:
+        key = (resource["resourceType"], resource.get("id") or "")
+        if len(batch) == NDJSON_BATCH or (key[1] and key in written):
+            yield _as_batch(batch, location)
+            batch, written = [], set()
+        batch.append((resource, origin))
+        written.add(key)
+    if batch:
+        yield _as_batch(batch, location)
 
 
 def _fitting(batch: Batch, most: int) -> Iterator[Batch]:
@@ -184,13 +196,17 @@ def _fitting(batch: Batch, most: int) -> Iterator[Batch]:
 
 def _ndjson_batches(path: Path, report: LoadReport, bases: tuple[str, ...],
                     versions: SourceVersions | None = None) -> Iterator[Batch]:
-    """Batches of NDJSON_BATCH lines; a line that is not a resource is a failure of its own,
+    return _in_batches(_ndjson_resources(path, report, bases, versions), str(path))
+
+
+def _ndjson_resources(path: Path, report: LoadReport, bases: tuple[str, ...],
+                      versions: SourceVersions | None) -> Iterator[tuple[dict, Origin]]:
+    """The resources of the lines; a line that is not a resource is a failure of its own,
     but a file whose first line is JSON of no resource is no FHIR data at all (the
     `log.ndjson` a Bulk Data client writes beside what it downloaded): skipped, said once.
     Attachment URLs an export of one of `bases` made absolute are relative again; the
     `versions` of an export are noted, and a Provenance of a version the copy renumbers is
     skipped, said (source_versions.py)."""
-    batch: list[tuple[dict, Origin]] = []
     for number, (where, line) in enumerate(ndjson_lines(path)):
         try:
             resource = _as_stored(parse_line(line, where), line, bases)
@@ -206,12 +222,7 @@ def _ndjson_batches(path: Path, report: LoadReport, bases: tuple[str, ...],
             if versions.renumbered(resource):
                 report.warnings["Provenance", RENUMBERED] += 1
                 continue
-        batch.append((resource, Origin(where, resource["resourceType"])))
-        if len(batch) == NDJSON_BATCH:
-            yield _as_batch(batch, str(path))
-            batch = []
-    if batch:
-        yield _as_batch(batch, str(path))
+        yield resource, Origin(where, resource["resourceType"])
 
 
 def _as_stored(resource: dict, line: str, bases: tuple[str, ...]) -> dict:

@@ -552,3 +552,20 @@ def test_load_keeps_its_batches_within_the_bundle_limit(cli, tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(r"^Patient\s+9\s+4\s", result.stdout, re.MULTILINE), result.stdout
     assert "transaction.json:1: 413 The Bundle has 4 entries" in result.stdout, result.stdout
+
+
+def test_load_of_one_resource_twice_in_a_file_stores_the_last(cli, spawn, tmp_path):
+    """Two lines of one id (a resource and its later version, or files concatenated) were two
+    entries of one batch writing one resource: both failed, neither version was stored."""
+    data, patient = tmp_path / "data", _patient(unique_cccd(), id=f"twice-{uuid.uuid4().hex[:8]}")
+    ndjson = tmp_path / "twice.ndjson"
+    ndjson.write_text(json.dumps(patient) + "\n" + json.dumps({**patient, "gender": "male"})
+                      + "\n", encoding="utf-8")
+    result = cli("load", "--data-dir", data, ndjson)
+    assert result.returncode == 0, result.stdout + result.stderr
+    server = spawn(data)
+    server.wait_ready()
+    stored = _read(server.base, f"Patient/{patient['id']}")
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["gender"] == "male" and stored.json()["meta"]["versionId"] == "2"
+    assert server.stop() in TERMINATED
