@@ -215,7 +215,10 @@ def test_a_second_server_on_a_served_data_dir_says_so_in_one_line(spawn, cli, mo
     server = spawn(data, "--dev", "--workers", "1")
     server.wait_ready()
     for workers in ("1", "2"):
-        second = cli("serve", "--data-dir", data, "--port", "0", "--workers", workers)
+        # Its own port, taken: refused for the data dir before it would bind (port 0 is no
+        # port `serve` takes).
+        second = cli("serve", "--data-dir", data, "--port", str(server.port), "--workers",
+                     workers)
         assert second.returncode == 2, second.stderr
         assert second.stderr.strip().splitlines() == [
             f"cannot start: a server is serving {data} already at {server.base}"], second.stderr
