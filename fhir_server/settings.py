@@ -364,9 +364,10 @@ def _check_issuer(entry: Any) -> None:
     name = entry.get("issuer") if isinstance(entry, dict) else None
     if not isinstance(name, str) or not name:
         raise ValueError(f"{json.dumps(entry)[:200]} names no `issuer`")
-    if unknown := set(entry) - {"issuer", "id_claim", *_ISSUER_KEYS}:
+    if unknown := set(entry) - {"issuer", "id_claim", "issues_client_tokens", *_ISSUER_KEYS}:
         raise ValueError(f"issuer {name}: unknown {', '.join(sorted(unknown))} (it takes "
-                         "issuer, jwks_uri or jwks_file or jwks, id_claim)")
+                         "issuer, jwks_uri or jwks_file or jwks, id_claim, "
+                         "issues_client_tokens)")
     if sum(key in entry for key in _ISSUER_KEYS) != 1:
         raise ValueError(f"issuer {name}: give exactly one of jwks_uri, jwks_file, jwks")
     if "jwks_uri" in entry:
