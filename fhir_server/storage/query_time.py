@@ -49,12 +49,11 @@ class QueryClock:
 
     def left(self, at_most: int | None = None) -> int | None:
         """The `maxTimeMS` of the next query (at most `at_most`): 400 once none is left."""
-        if self.ends is None:
-            return at_most
-        left = int((self.ends - time.monotonic()) * 1000)
-        if left <= 0:
-            raise self.stopped()
-        return left if at_most is None else min(left, at_most)
+        try:
+            left = left_of(self.ends)
+        except ExecutionTimeout:
+            raise self.stopped() from None
+        return at_most if left is None else left if at_most is None else min(left, at_most)
 
     def stopped(self) -> TooCostly:
         return TooCostly(
